@@ -19,11 +19,18 @@ void kura_err_prefix(struct kura_err *err, const char *fmt, ...)
 {
     if (!err)
         return;
-    char prefix[256], old[sizeof err->msg];
+    char prefix[256], joined[sizeof err->msg];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* "prefix: message", cut to fit; truncation is acceptable for a message. */
+    size_t plen = strlen(prefix);
+    size_t room = sizeof joined - plen - 3;
+    size_t mlen = strnlen(err->msg, room);
+    memcpy(joined, prefix, plen);
+    memcpy(joined + plen, ": ", 2);
+    memcpy(joined + plen + 2, err->msg, mlen);
+    joined[plen + 2 + mlen] = '\0';
+    memcpy(err->msg, joined, sizeof joined);
 }

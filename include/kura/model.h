@@ -1,0 +1,96 @@
+/* The data model shared by state files, policy, the mount and kuractl.
+ * Times are Unix seconds (int64_t). Every period is half-open [from, until):
+ * a date range FROM..TO given in the configured zone becomes from = first
+ * second of FROM, until = first second of the day after TO. */
+#ifndef KURA_MODEL_H
+#define KURA_MODEL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define KURA_ID_MAX 64      /* dataset and sample ids */
+#define KURA_USER_MAX 32    /* Unix user names */
+#define KURA_TEXT_MAX 256   /* titles, reasons, references */
+#define KURA_FILE_ID_LEN 32 /* opaque store ids: 32 hex characters */
+#define KURA_HOST_ID_LEN 64 /* hex SHA-256 of the machine identity */
+
+enum kura_kind { KURA_KIND_JGA, KURA_KIND_AGD };
+enum kura_level { KURA_LEVEL_TYPE1 = 1, KURA_LEVEL_TYPE2 = 2 };
+/* Stored status; "expired" is not stored, it follows from the period. */
+enum kura_ds_status { KURA_DS_ACTIVE, KURA_DS_SUSPENDED, KURA_DS_DESTROYED };
+enum kura_role { KURA_ROLE_PI, KURA_ROLE_CO_INVESTIGATOR, KURA_ROLE_CONTRACTOR };
+/* Copy-out guard: refuse listed tools (default), or allow only listed tools
+ * (the default for Type II). */
+enum kura_guard_mode { KURA_GUARD_DENYLIST, KURA_GUARD_ALLOWLIST };
+
+struct kura_grant {
+    char user[KURA_USER_MAX + 1];
+    uid_t uid;                 /* recorded when added: a re-created account is not the same person */
+    enum kura_role role;
+    int64_t from, until;       /* never outside the dataset's period */
+    char approval[KURA_TEXT_MAX]; /* data provider's approval (AGD) */
+    int64_t added_at;
+    char added_by[KURA_USER_MAX + 1];
+};
+
+struct kura_withdrawal {
+    char sample[KURA_ID_MAX + 1];
+    char ref[KURA_TEXT_MAX];
+    int64_t at;
+};
+
+struct kura_dataset {
+    char id[KURA_ID_MAX + 1];
+    char title[KURA_TEXT_MAX];
+    enum kura_kind kind;
+    enum kura_level level;
+    char pi[KURA_USER_MAX + 1];
+    uid_t pi_uid;
+    int64_t from, until;
+    enum kura_ds_status status;
+    char status_reason[KURA_TEXT_MAX];     /* why suspended / destroyed */
+    char host_id[KURA_HOST_ID_LEN + 1];    /* the server it was imported on */
+    enum kura_guard_mode guard;
+    size_t ngrants;
+    struct kura_grant *grants;
+    size_t nwithdrawals;
+    struct kura_withdrawal *withdrawals;
+};
+
+struct kura_file {
+    char *path;                 /* as served below MOUNT/<ID>/, no leading '/' */
+    char file_id[KURA_FILE_ID_LEN + 1];
+    uint64_t size;              /* plaintext size served (edit list applied) */
+    size_t nsamples;
+    char **samples;
+};
+
+/* The server-wide facts the decision needs. */
+struct kura_server {
+    bool lockdown;
+    const char *host_id;        /* this machine's identity */
+    enum kura_level level;      /* highest level this server is declared for */
+};
+
+const char *kura_kind_name(enum kura_kind k);        /* "JGA" */
+const char *kura_level_name(enum kura_level l);      /* "type1" */
+const char *kura_role_name(enum kura_role r);        /* "co-investigator" */
+const char *kura_ds_status_name(enum kura_ds_status s); /* "active" */
+const char *kura_guard_mode_name(enum kura_guard_mode g); /* "denylist" */
+int kura_kind_parse(const char *s, enum kura_kind *out);
+int kura_level_parse(const char *s, enum kura_level *out);
+int kura_role_parse(const char *s, enum kura_role *out);
+int kura_ds_status_parse(const char *s, enum kura_ds_status *out);
+int kura_guard_mode_parse(const char *s, enum kura_guard_mode *out);
+
+/* Lookups; NULL when absent. */
+const struct kura_grant *kura_dataset_grant(const struct kura_dataset *ds, uid_t uid);
+bool kura_dataset_sample_withdrawn(const struct kura_dataset *ds, const char *sample);
+bool kura_file_withdrawn(const struct kura_dataset *ds, const struct kura_file *f);
+
+/* Free what a dataset / file owns (not the struct itself); safe on zeroed structs. */
+void kura_dataset_clear(struct kura_dataset *ds);
+void kura_file_clear(struct kura_file *f);
+
+#endif

@@ -1,0 +1,52 @@
+/* The decision: one pure function (no I/O, no clock, no globals) decides
+ * every open. The FUSE layer, kuractl status and the tests all call it. */
+#ifndef KURA_POLICY_H
+#define KURA_POLICY_H
+#include "kura/model.h"
+
+enum kura_reason {
+    KURA_ALLOW = 0,
+    KURA_DENY_LOCKDOWN,      /* every dataset refused (incident) */
+    KURA_DENY_WRONG_HOST,    /* state copied to another machine */
+    KURA_DENY_LEVEL,         /* Type II dataset on a server not declared Type II */
+    KURA_DENY_DESTROYED,
+    KURA_DENY_SUSPENDED,
+    KURA_DENY_NOT_LISTED,    /* neither the PI nor a grant holder; root included */
+    KURA_DENY_NOT_YET_VALID, /* before the dataset's or the grant's start */
+    KURA_DENY_EXPIRED,       /* at or after the dataset's or the grant's end */
+    KURA_DENY_WITHDRAWN,     /* the file belongs to a withdrawn sample */
+    KURA_DENY_GUARD,         /* the calling process is a refused copy-out tool */
+};
+
+struct kura_request {
+    uid_t uid;                          /* the caller */
+    const struct kura_dataset *ds;
+    const struct kura_file *file;       /* NULL: the dataset itself (listing, lookup) */
+    bool process_allowed;               /* the guard's verdict on the calling process */
+    int64_t now;
+    const struct kura_server *server;
+};
+
+struct kura_decision {
+    enum kura_reason reason;
+    /* For KURA_ALLOW: the first second at which this decision stops holding
+     * (the earlier of the grant's and the dataset's end). A handle re-decides
+     * when now >= valid_until, so expiry needs no timer. */
+    int64_t valid_until;
+};
+
+struct kura_decision kura_policy_decide(const struct kura_request *req);
+
+/* Short stable names for logs and errors: "allow", "not listed", "expired", ... */
+const char *kura_reason_name(enum kura_reason r);
+
+/* The caller's own access window in ds: the PI's is the dataset period, a
+ * grant's its own period. Returns false when uid is not listed. */
+bool kura_policy_window(const struct kura_dataset *ds, uid_t uid, int64_t *from, int64_t *until);
+
+/* The next instant after now at which any decision on ds may change (a grant
+ * or the dataset starting or ending), or INT64_MAX. The daemon sleeps until
+ * the earliest of these to end access to the second. */
+int64_t kura_policy_next_change(const struct kura_dataset *ds, int64_t now);
+
+#endif

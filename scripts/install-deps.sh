@@ -11,6 +11,7 @@ packages=(
   fuse3 acl attr
   # tests and demo: real tools through the mount
   samtools bcftools tabix python3 util-linux procps psmisc
+  python3-nacl   # tests/interop/c4gh_decrypt.py: independent Crypt4GH decoder
   rsync cpio zip openssh-sftp-server openssh-client e2fsprogs
 )
 [ -n "${KURA_EXTRA_PACKAGES:-}" ] && read -r -a extra <<<"$KURA_EXTRA_PACKAGES" && packages+=("${extra[@]}")

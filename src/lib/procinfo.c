@@ -1,0 +1,343 @@
+/* Collects the caller's process facts from /proc (see kura/procinfo.h).
+ * Every process is read through its own /proc/PID directory fd, every read
+ * is bounded, and a failed read leaves a fact out (with a flag) rather than
+ * failing the whole collection: the guard decides what missing facts mean. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kura/error.h"
+#include "kura/procinfo.h"
+
+#define STAT_READ 4096    /* one line; comm inside is at most 64 bytes */
+#define STATUS_READ 16384 /* ~1.5 KiB in practice */
+#define LOGINUID_READ 32
+#define SCRATCH_SIZE STATUS_READ /* holds any of the reads above and cmdline */
+_Static_assert(KURA_PROC_CMDLINE_READ <= SCRATCH_SIZE && STAT_READ <= SCRATCH_SIZE &&
+               KURA_PROC_COMM_MAX <= SCRATCH_SIZE, "scratch buffer too small");
+
+/* Reads at most cap bytes of dirfd/name into buf. *more is set when the file
+ * holds more than cap bytes. Only regular files are read (a hostile fake
+ * tree cannot hand over a FIFO or a device). Returns the length or -1. */
+static ssize_t read_bounded(int dirfd, const char *name, char *buf, size_t cap, bool *more)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    size_t len = 0;
+    while (len < cap) {
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            close(fd);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (more) {
+        *more = false;
+        char extra;
+        ssize_t r;
+        while (len == cap && (r = read(fd, &extra, 1)) != 0) {
+            if (r > 0) {
+                *more = true;
+                break;
+            }
+            if (errno != EINTR)
+                break;
+        }
+    }
+    close(fd);
+    return (ssize_t)len;
+}
+
+static int open_pid_dir(int rootfd, pid_t pid)
+{
+    char name[24];
+    snprintf(name, sizeof name, "%d", (int)pid);
+    return openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+static bool same_inode(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Every directory above path (absolute) up to / is a real directory owned
+ * by root and not writable by group or others: nobody but root can rename,
+ * replace or add files along the way. */
+static bool dirs_safe(const char *path)
+{
+    char dir[KURA_PROC_EXE_MAX];
+    size_t n = strlen(path);
+    if (path[0] != '/' || n >= sizeof dir)
+        return false;
+    memcpy(dir, path, n + 1);
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            return false;
+        if (slash == dir)
+            slash[1] = '\0'; /* "/" itself */
+        else
+            *slash = '\0';
+        struct stat st;
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+            (st.st_mode & (S_IWGRP | S_IWOTH)))
+            return false;
+        if (slash == dir)
+            return true;
+    }
+}
+
+static void read_exe(int dirfd, struct kura_proc *p)
+{
+    char buf[KURA_PROC_EXE_MAX];
+    ssize_t n = readlinkat(dirfd, "exe", buf, sizeof buf);
+    if (n <= 0 || (size_t)n >= sizeof buf) /* gone, kernel thread, or too long to trust */
+        return;
+    buf[n] = '\0';
+
+    /* Following the link reaches the inode that was exec'd, even if its
+     * path is deleted or means something else in our mount namespace. */
+    struct stat exe_st, path_st;
+    bool have_stat = fstatat(dirfd, "exe", &exe_st, 0) == 0;
+
+    static const char deleted[] = " (deleted)";
+    const size_t dlen = sizeof deleted - 1;
+    if ((size_t)n > dlen && memcmp(buf + n - dlen, deleted, dlen) == 0 &&
+        !(have_stat && stat(buf, &path_st) == 0 && same_inode(&exe_st, &path_st))) {
+        /* (A file literally named "x (deleted)" is still there as that inode.) */
+        buf[n - dlen] = '\0';
+        p->flags |= KURA_PROC_EXE_DELETED;
+    }
+    memcpy(p->exe, buf, strlen(buf) + 1);
+    p->have |= KURA_PROC_HAVE_EXE;
+
+    if (!have_stat)
+        return;
+    p->exe_uid = exe_st.st_uid;
+    p->exe_gid = exe_st.st_gid;
+    p->exe_mode = exe_st.st_mode;
+    p->exe_path_matches = p->exe[0] == '/' && stat(p->exe, &path_st) == 0 &&
+                          same_inode(&exe_st, &path_st);
+    p->exe_dirs_safe = dirs_safe(p->exe);
+    p->have |= KURA_PROC_HAVE_EXE_STAT;
+}
+
+/* Reads one process through its /proc/PID directory; unread facts stay
+ * unset in p->have. Returns false when a guard-relevant fact is missing. */
+static bool read_proc(int dirfd, pid_t pid, struct kura_proc *p, char *scratch)
+{
+    memset(p, 0, sizeof *p);
+    p->pid = pid;
+    ssize_t n;
+    bool more;
+
+    n = read_bounded(dirfd, "stat", scratch, STAT_READ, NULL);
+    if (n > 0 && kura_procinfo_parse_stat(scratch, (size_t)n, &p->ppid, &p->start_time) == 0)
+        p->have |= KURA_PROC_HAVE_STAT;
+
+    n = read_bounded(dirfd, "status", scratch, STATUS_READ, NULL);
+    if (n > 0 && kura_procinfo_parse_status(scratch, (size_t)n, p) == 0)
+        p->have |= KURA_PROC_HAVE_STATUS;
+
+    n = read_bounded(dirfd, "comm", scratch, sizeof p->comm, NULL);
+    if (n > 0) {
+        size_t len = strnlen(scratch, (size_t)n);
+        if (len > 0 && scratch[len - 1] == '\n')
+            len--; /* the kernel's terminator; a newline inside the name stays */
+        if (len >= sizeof p->comm)
+            len = sizeof p->comm - 1;
+        memcpy(p->comm, scratch, len);
+        p->comm[len] = '\0';
+        p->have |= KURA_PROC_HAVE_COMM;
+    }
+
+    read_exe(dirfd, p);
+
+    n = read_bounded(dirfd, "cmdline", scratch, KURA_PROC_CMDLINE_READ, &more);
+    if (n >= 0) { /* empty for zombies and kernel threads */
+        kura_procinfo_parse_cmdline(scratch, (size_t)n, more, p);
+        p->have |= KURA_PROC_HAVE_CMDLINE;
+    }
+
+    const unsigned needed = KURA_PROC_HAVE_STAT | KURA_PROC_HAVE_STATUS | KURA_PROC_HAVE_COMM |
+                            KURA_PROC_HAVE_EXE | KURA_PROC_HAVE_EXE_STAT | KURA_PROC_HAVE_CMDLINE;
+    return (p->have & needed) == needed;
+}
+
+static void read_loginuid(int dirfd, struct kura_procinfo *out)
+{
+    char buf[LOGINUID_READ];
+    ssize_t n = read_bounded(dirfd, "loginuid", buf, sizeof buf - 1, NULL);
+    if (n <= 0)
+        return;
+    size_t len = (size_t)n;
+    if (buf[len - 1] == '\n')
+        len--;
+    uint64_t v = 0;
+    if (len == 0 || len > 10)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] < '0' || buf[i] > '9')
+            return;
+        v = v * 10 + (uint64_t)(buf[i] - '0');
+    }
+    if (v >= UINT32_MAX) /* 4294967295: no login session (daemons, boot) */
+        return;
+    out->loginuid = (uint32_t)v;
+    out->loginuid_set = true;
+}
+
+static bool is_ssh_server(const struct kura_proc *p)
+{
+    if (!(p->have & KURA_PROC_HAVE_EXE))
+        return false;
+    const char *base = kura_procinfo_basename(p->exe);
+    return strcmp(base, "sshd") == 0 || strcmp(base, "sshd-session") == 0;
+}
+
+static bool read_ssh_client(int dirfd, pid_t pid, struct kura_procinfo *out, char *buf, size_t cap)
+{
+    bool more;
+    ssize_t n = read_bounded(dirfd, "environ", buf, cap, &more);
+    if (n <= 0 || !kura_procinfo_parse_ssh_client(buf, (size_t)n, out->ssh_client,
+                                                  sizeof out->ssh_client))
+        return false;
+    out->ssh_client_pid = pid;
+    return true;
+}
+
+/* The session process sshd started holds sshd's own record of the
+ * connection; later processes inherit whatever their parents chose. */
+static void find_ssh_client(const int *fds, struct kura_procinfo *out)
+{
+    char *buf = malloc(KURA_PROC_ENVIRON_READ);
+    if (!buf)
+        return;
+    for (size_t i = 0; i + 1 < out->n; i++) {
+        if (is_ssh_server(&out->chain[i + 1])) {
+            if (read_ssh_client(fds[i], out->chain[i].pid, out, buf, KURA_PROC_ENVIRON_READ))
+                out->ssh_client_from_session = true;
+            break;
+        }
+    }
+    for (size_t i = 0; i < out->n && !out->ssh_client_pid; i++)
+        read_ssh_client(fds[i], out->chain[i].pid, out, buf, KURA_PROC_ENVIRON_READ);
+    free(buf);
+}
+
+static bool in_chain(const struct kura_procinfo *out, pid_t pid)
+{
+    for (size_t i = 0; i < out->n; i++)
+        if (out->chain[i].pid == pid)
+            return true;
+    return false;
+}
+
+/* The parent opened as pfd is still cur's parent and is not a later process
+ * that reused the pid: cur's ppid, re-read now that pfd pins the parent,
+ * still names it, and the parent started no later than cur. */
+static bool parent_confirmed(int curfd, const struct kura_proc *cur, const struct kura_proc *parent,
+                             char *scratch)
+{
+    pid_t ppid;
+    uint64_t start;
+    ssize_t n = read_bounded(curfd, "stat", scratch, STAT_READ, NULL);
+    if (n <= 0 || kura_procinfo_parse_stat(scratch, (size_t)n, &ppid, &start) != 0)
+        return false;
+    return ppid == cur->ppid && (parent->have & KURA_PROC_HAVE_STAT) &&
+           parent->start_time <= cur->start_time;
+}
+
+int kura_procinfo_collect(const char *proc_root, pid_t pid, struct kura_procinfo *out,
+                          struct kura_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->flags = KURA_PROCINFO_GONE;
+    if (pid <= 0) {
+        kura_err_set(err, EINVAL, "process facts: invalid pid %d", (int)pid);
+        return -1;
+    }
+    if (!proc_root)
+        proc_root = "/proc";
+    int rootfd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) {
+        int e = errno;
+        kura_err_set(err, e, "process facts: cannot open %s: %s", proc_root, strerror(e));
+        return -1;
+    }
+    char *scratch = malloc(SCRATCH_SIZE);
+    if (!scratch) {
+        close(rootfd);
+        kura_err_set(err, ENOMEM, "process facts: out of memory");
+        return -1;
+    }
+    int fds[KURA_PROC_CHAIN_MAX];
+    fds[0] = open_pid_dir(rootfd, pid);
+    if (fds[0] < 0) {
+        free(scratch);
+        close(rootfd);
+        kura_err_set(err, ESRCH, "process facts: process %d has exited", (int)pid);
+        return -1;
+    }
+    out->flags = 0;
+    if (!read_proc(fds[0], pid, &out->chain[0], scratch))
+        out->flags |= KURA_PROCINFO_PARTIAL;
+    out->n = 1;
+
+    for (;;) {
+        const struct kura_proc *cur = &out->chain[out->n - 1];
+        if (!(cur->have & KURA_PROC_HAVE_STAT)) {
+            out->flags |= KURA_PROCINFO_CHAIN_BROKEN; /* cannot know its parent */
+            break;
+        }
+        if (cur->ppid == 0)
+            break; /* pid 1 (or a kernel thread): the chain is complete */
+        if (out->n == KURA_PROC_CHAIN_MAX) {
+            out->flags |= KURA_PROCINFO_CHAIN_TRUNCATED;
+            break;
+        }
+        if (in_chain(out, cur->ppid)) {
+            out->flags |= KURA_PROCINFO_CHAIN_BROKEN; /* only a fake tree can loop */
+            break;
+        }
+        int pfd = open_pid_dir(rootfd, cur->ppid);
+        if (pfd < 0) {
+            out->flags |= KURA_PROCINFO_CHAIN_BROKEN;
+            break;
+        }
+        struct kura_proc *parent = &out->chain[out->n];
+        bool complete = read_proc(pfd, cur->ppid, parent, scratch);
+        if (!parent_confirmed(fds[out->n - 1], cur, parent, scratch)) {
+            memset(parent, 0, sizeof *parent);
+            close(pfd);
+            out->flags |= KURA_PROCINFO_CHAIN_BROKEN;
+            break;
+        }
+        if (!complete)
+            out->flags |= KURA_PROCINFO_PARTIAL;
+        fds[out->n++] = pfd;
+    }
+
+    read_loginuid(fds[0], out);
+    find_ssh_client(fds, out);
+    for (size_t i = 0; i < out->n; i++)
+        close(fds[i]);
+    free(scratch);
+    close(rootfd);
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* State files on disk: atomic replacement, directories, locks, bounded
+ * reads, secure destruction, and validation of paths that come from users.
+ * State changes only by write-temp, fsync, rename, fsync-directory (a crash
+ * leaves the old or the new content, never a torn one), under a lock. */
+#ifndef KURA_FSUTIL_H
+#define KURA_FSUTIL_H
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "kura/error.h"
+
+#define KURA_PATH_MAX 1024       /* a dataset-relative path, in bytes */
+#define KURA_PATH_DEPTH_MAX 32   /* components in such a path */
+#define KURA_NAME_MAX 255        /* bytes in one component */
+
+/* Atomic replacement in steps, for content written piece by piece:
+ * begin creates a temporary file next to path (O_EXCL, O_CLOEXEC, exactly
+ * `mode`), write appends to it, commit fsyncs it, renames it over path and
+ * fsyncs the directory; abort (or any failed step) removes the temporary.
+ * A crash before commit leaves path untouched and a stale ".NAME.tmp-*"
+ * file, which nothing reads. */
+struct kura_atomic {
+    int fd;
+    char *path;
+    char *tmp;
+};
+int kura_atomic_begin(struct kura_atomic *a, const char *path, mode_t mode, struct kura_err *err);
+int kura_atomic_write(struct kura_atomic *a, const void *data, size_t len, struct kura_err *err);
+int kura_atomic_commit(struct kura_atomic *a, struct kura_err *err);
+void kura_atomic_abort(struct kura_atomic *a);
+
+/* Whole-content replacement: begin, write, commit. */
+int kura_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct kura_err *err);
+
+/* Creates exclusively (O_EXCL: refuses to overwrite), fsyncs, fsyncs the
+ * directory. For files that must not replace an existing one (a config). */
+int kura_write_file_new(const char *path, const void *data, size_t len, mode_t mode, struct kura_err *err);
+
+/* mkdir -p: creates missing directories with exactly `mode` (umask not
+ * applied) and fsyncs each parent; existing directories are left as they
+ * are; a non-directory in the way is an error (ENOTDIR). */
+int kura_mkdir_p(const char *path, mode_t mode, struct kura_err *err);
+
+/* fsync of a directory, so a rename or unlink in it is durable. */
+int kura_fsync_dir(const char *dir, struct kura_err *err);
+/* fsync of the directory holding path. */
+int kura_fsync_parent(const char *path, struct kura_err *err);
+
+/* Exclusive lock: flock on lock_path (created 0600 if missing). timeout_ms
+ * < 0 waits as long as it takes, 0 tries once, > 0 waits at most that long
+ * (then EAGAIN). Returns the lock's fd (close-on-exec), released by
+ * kura_unlock or by the process ending. */
+int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err);
+void kura_unlock(int fd);
+
+/* Reads a whole regular file of at most max bytes into a malloc'd buffer
+ * with a NUL after the content (which may itself hold NULs: use *len).
+ * Larger files fail with EFBIG; len may be NULL. */
+int kura_read_file(const char *path, size_t max, char **data, size_t *len, struct kura_err *err);
+
+/* Destroys a regular file (DESIGN.md "Destroying means"): overwrite with
+ * zeros, fsync, overwrite with random bytes, fsync, unlink, fsync the
+ * directory. Symlinks are refused (not followed). On flash or
+ * copy-on-write storage an overwrite may not reach the old blocks; kura's
+ * guarantee rests on what the destroyed file held (keys, headers), not on
+ * the medium forgetting. */
+int kura_destroy_file(const char *path, struct kura_err *err);
+
+/* Validates a dataset-relative path that came from a user or a file:
+ * not empty, no leading or trailing '/', no empty, "." or ".." component,
+ * no control characters, valid UTF-8, at most KURA_PATH_MAX bytes,
+ * KURA_NAME_MAX bytes per component and KURA_PATH_DEPTH_MAX components.
+ * len is the byte length (a NUL inside is refused). Errors say what is
+ * wrong without echoing the path. */
+int kura_path_check(const char *path, size_t len, struct kura_err *err);
+
+#endif

@@ -1,0 +1,475 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kura/fsutil.h"
+#include "kura/json.h"
+
+/* The directory part of path ("." when there is none), malloc'd. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int kura_fsync_dir(const char *dir, struct kura_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        kura_err_set(err, errno, "open directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+        kura_err_set(err, e, "fsync directory %s: %s", dir, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+int kura_fsync_parent(const char *path, struct kura_err *err)
+{
+    char *dir = dir_of(path);
+    if (!dir) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    int rc = kura_fsync_dir(dir, err);
+    free(dir);
+    return rc;
+}
+
+int kura_atomic_begin(struct kura_atomic *a, const char *path, mode_t mode, struct kura_err *err)
+{
+    a->fd = -1;
+    a->path = strdup(path);
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    const char *base = path + dirlen;
+    if (!*base) {
+        free(a->path);
+        a->path = NULL;
+        kura_err_set(err, EINVAL, "%s: not a file name", path);
+        return -1;
+    }
+    /* DIR/.BASE.tmp-XXXXXX: same directory, so rename stays atomic. */
+    size_t tlen = dirlen + 1 + strlen(base) + sizeof ".tmp-XXXXXX";
+    a->tmp = malloc(tlen);
+    if (!a->path || !a->tmp) {
+        kura_atomic_abort(a);
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    snprintf(a->tmp, tlen, "%.*s.%s.tmp-XXXXXX", (int)dirlen, path, base);
+    a->fd = mkostemp(a->tmp, O_CLOEXEC); /* O_CREAT|O_EXCL, mode 0600 */
+    if (a->fd < 0) {
+        int e = errno;
+        free(a->tmp);
+        a->tmp = NULL;
+        kura_atomic_abort(a);
+        kura_err_set(err, e, "create temporary file for %s: %s", path, strerror(e));
+        return -1;
+    }
+    if (fchmod(a->fd, mode) != 0) {
+        int e = errno;
+        kura_atomic_abort(a);
+        kura_err_set(err, e, "chmod temporary file for %s: %s", path, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+int kura_atomic_write(struct kura_atomic *a, const void *data, size_t len, struct kura_err *err)
+{
+    if (write_all(a->fd, data, len) != 0) {
+        int e = errno;
+        kura_err_set(err, e, "write %s: %s", a->path, strerror(e));
+        kura_atomic_abort(a);
+        return -1;
+    }
+    return 0;
+}
+
+int kura_atomic_commit(struct kura_atomic *a, struct kura_err *err)
+{
+    const char *step = "fsync";
+    if (fsync(a->fd) != 0)
+        goto fail;
+    step = "close";
+    int fd = a->fd;
+    a->fd = -1;
+    if (close(fd) != 0)
+        goto fail;
+    step = "rename";
+    if (rename(a->tmp, a->path) != 0)
+        goto fail;
+    free(a->tmp);
+    a->tmp = NULL;
+    int rc = kura_fsync_parent(a->path, err);
+    kura_atomic_abort(a); /* frees what is left */
+    return rc;
+fail:;
+    int e = errno;
+    kura_err_set(err, e, "%s %s: %s", step, a->path, strerror(e));
+    kura_atomic_abort(a);
+    return -1;
+}
+
+void kura_atomic_abort(struct kura_atomic *a)
+{
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = -1;
+    if (a->tmp)
+        unlink(a->tmp);
+    free(a->tmp);
+    free(a->path);
+    a->tmp = NULL;
+    a->path = NULL;
+}
+
+int kura_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct kura_err *err)
+{
+    struct kura_atomic a;
+    if (kura_atomic_begin(&a, path, mode, err) != 0)
+        return -1;
+    if (kura_atomic_write(&a, data, len, err) != 0)
+        return -1;
+    return kura_atomic_commit(&a, err);
+}
+
+int kura_write_file_new(const char *path, const void *data, size_t len, mode_t mode, struct kura_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) {
+        int e = errno;
+        kura_err_set(err, e, "create %s: %s", path, strerror(e));
+        return -1;
+    }
+    const char *step = "chmod";
+    if (fchmod(fd, mode) != 0)
+        goto fail;
+    step = "write";
+    if (write_all(fd, data, len) != 0)
+        goto fail;
+    step = "fsync";
+    if (fsync(fd) != 0)
+        goto fail;
+    step = "close";
+    int cfd = fd;
+    fd = -1;
+    if (close(cfd) != 0)
+        goto fail;
+    return kura_fsync_parent(path, err);
+fail:;
+    /* Do not leave a half-written file behind: it would block the retry. */
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    kura_err_set(err, e, "%s %s: %s", step, path, strerror(e));
+    return -1;
+}
+
+int kura_mkdir_p(const char *path, mode_t mode, struct kura_err *err)
+{
+    size_t len = strlen(path);
+    if (len == 0 || len >= PATH_MAX) {
+        kura_err_set(err, EINVAL, "mkdir: bad directory name (empty or too long)");
+        return -1;
+    }
+    char buf[PATH_MAX];
+    memcpy(buf, path, len + 1);
+    while (len > 1 && buf[len - 1] == '/')
+        buf[--len] = '\0';
+    /* Walk each prefix that ends before a '/', then the whole path. */
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        if (buf[i - 1] == '/')
+            continue; /* "a//b" */
+        char saved = buf[i];
+        buf[i] = '\0';
+        struct stat st;
+        if (mkdir(buf, mode) == 0) {
+            if (chmod(buf, mode) != 0 || kura_fsync_parent(buf, NULL) != 0) {
+                int e = errno;
+                kura_err_set(err, e, "mkdir %s: %s", buf, strerror(e));
+                return -1;
+            }
+        } else if (errno != EEXIST) {
+            int e = errno;
+            kura_err_set(err, e, "mkdir %s: %s", buf, strerror(e));
+            return -1;
+        } else if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            kura_err_set(err, ENOTDIR, "mkdir %s: exists and is not a directory", buf);
+            return -1;
+        }
+        buf[i] = saved;
+    }
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err)
+{
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        int e = errno;
+        kura_err_set(err, e, "open lock %s: %s", lock_path, strerror(e));
+        return -1;
+    }
+    if (timeout_ms < 0) {
+        while (flock(fd, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                int e = errno;
+                close(fd);
+                kura_err_set(err, e, "lock %s: %s", lock_path, strerror(e));
+                return -1;
+            }
+        }
+        return fd;
+    }
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return fd;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            int e = errno;
+            close(fd);
+            kura_err_set(err, e, "lock %s: %s", lock_path, strerror(e));
+            return -1;
+        }
+        if (now_ms() >= deadline)
+            break;
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    close(fd);
+    kura_err_set(err, EAGAIN, "%s is held by another kura process (waited %d ms); try again", lock_path,
+                 timeout_ms);
+    return -1;
+}
+
+void kura_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* closing the only descriptor releases the flock */
+}
+
+int kura_read_file(const char *path, size_t max, char **data, size_t *len, struct kura_err *err)
+{
+    *data = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        kura_err_set(err, e, "open %s: %s", path, strerror(e));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        kura_err_set(err, EINVAL, "%s: not a regular file", path);
+        return -1;
+    }
+    if ((uintmax_t)st.st_size > max) {
+        close(fd);
+        kura_err_set(err, EFBIG, "%s: larger than %zu bytes", path, max);
+        return -1;
+    }
+    /* The size may change while reading: read up to max + 1 to notice. */
+    size_t cap = (size_t)st.st_size + 1, got = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (!buf) {
+            close(fd);
+            kura_err_set(err, ENOMEM, "out of memory reading %s", path);
+            return -1;
+        }
+        if (got == cap) {
+            if (cap > max) {
+                free(buf);
+                close(fd);
+                kura_err_set(err, EFBIG, "%s: larger than %zu bytes", path, max);
+                return -1;
+            }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *grown = realloc(buf, ncap + 1);
+            if (!grown)
+                free(buf);
+            buf = grown;
+            cap = ncap;
+            continue;
+        }
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            kura_err_set(err, e, "read %s: %s", path, strerror(e));
+            return -1;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    if (len)
+        *len = got;
+    return 0;
+}
+
+/* One overwrite pass over the first size bytes: zeros, or random bytes. */
+static int overwrite_pass(int fd, off_t size, bool random)
+{
+    static const size_t chunk = 64 * 1024;
+    unsigned char *buf = calloc(1, chunk);
+    if (!buf) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = 0;
+    for (off_t off = 0; off < size;) {
+        size_t n = (uintmax_t)(size - off) < chunk ? (size_t)(size - off) : chunk;
+        if (random)
+            randombytes_buf(buf, n);
+        ssize_t w = pwrite(fd, buf, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            rc = -1;
+            break;
+        }
+        off += w;
+    }
+    free(buf);
+    return rc == 0 ? fsync(fd) : -1;
+}
+
+int kura_destroy_file(const char *path, struct kura_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        kura_err_set(err, e, "destroy %s: %s", path, e == ELOOP ? "is a symbolic link" : strerror(e));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        kura_err_set(err, EINVAL, "destroy %s: not a regular file", path);
+        return -1;
+    }
+    if (overwrite_pass(fd, st.st_size, false) != 0 || overwrite_pass(fd, st.st_size, true) != 0) {
+        int e = errno;
+        close(fd);
+        kura_err_set(err, e, "destroy %s: overwrite: %s", path, strerror(e));
+        return -1;
+    }
+    close(fd);
+    if (unlink(path) != 0) {
+        int e = errno;
+        kura_err_set(err, e, "destroy %s: unlink: %s", path, strerror(e));
+        return -1;
+    }
+    return kura_fsync_parent(path, err);
+}
+
+int kura_path_check(const char *path, size_t len, struct kura_err *err)
+{
+    if (len == 0) {
+        kura_err_set(err, EINVAL, "empty path");
+        return -1;
+    }
+    if (len > KURA_PATH_MAX) {
+        kura_err_set(err, EINVAL, "path longer than %d bytes", KURA_PATH_MAX);
+        return -1;
+    }
+    if (memchr(path, '\0', len)) {
+        kura_err_set(err, EINVAL, "NUL byte in path");
+        return -1;
+    }
+    if (path[0] == '/') {
+        kura_err_set(err, EINVAL, "path must be relative (no leading '/')");
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c < 0x20 || c == 0x7F) {
+            kura_err_set(err, EINVAL, "control character in path");
+            return -1;
+        }
+    }
+    if (!kura_utf8_valid(path, len)) {
+        kura_err_set(err, EINVAL, "path is not valid UTF-8");
+        return -1;
+    }
+    size_t depth = 0, start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && path[i] != '/')
+            continue;
+        size_t clen = i - start;
+        const char *c = path + start;
+        if (clen == 0) {
+            kura_err_set(err, EINVAL, i == len ? "trailing '/' in path" : "empty component ('//') in path");
+            return -1;
+        }
+        if ((clen == 1 && c[0] == '.') || (clen == 2 && c[0] == '.' && c[1] == '.')) {
+            kura_err_set(err, EINVAL, "'%.*s' component in path", (int)clen, c);
+            return -1;
+        }
+        if (clen > KURA_NAME_MAX) {
+            kura_err_set(err, EINVAL, "path component longer than %d bytes", KURA_NAME_MAX);
+            return -1;
+        }
+        if (++depth > KURA_PATH_DEPTH_MAX) {
+            kura_err_set(err, EINVAL, "path deeper than %d components", KURA_PATH_DEPTH_MAX);
+            return -1;
+        }
+        start = i + 1;
+    }
+    return 0;
+}

@@ -1,0 +1,404 @@
+/* State files on disk: atomic replacement, locks, bounded reads, secure
+ * destruction (R-REV-1, R-REV-3) and user path validation. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kura/fsutil.h"
+#include "kura/secmem.h"
+#include "unit.h"
+
+static char tmpdir[] = "/tmp/kura-test-fsutil.XXXXXX";
+
+static const char *at(const char *name)
+{
+    static char buf[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
+    return buf[i];
+}
+
+static char *slurp(const char *path)
+{
+    char *data = NULL;
+    if (kura_read_file(path, 1 << 20, &data, NULL, NULL) != 0)
+        return NULL;
+    return data;
+}
+
+/* Entries in dir whose name starts with prefix. */
+static int count_entries(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_atomic_write_replaces_with_exact_mode(void)
+{
+    const char *p = at("state.ini");
+    mode_t old = umask(077);
+    ASSERT(kura_write_file_atomic(p, "one\n", 4, 0640, NULL) == 0);
+    umask(old);
+    char *s = slurp(p);
+    EXPECT(s && strcmp(s, "one\n") == 0);
+    free(s);
+    struct stat st;
+    ASSERT(stat(p, &st) == 0);
+    EXPECT((st.st_mode & 07777) == 0640);
+    ASSERT(kura_write_file_atomic(p, "two\n", 4, 0600, NULL) == 0);
+    s = slurp(p);
+    EXPECT(s && strcmp(s, "two\n") == 0);
+    free(s);
+    EXPECT(count_entries(tmpdir, ".state.ini.tmp-") == 0);
+}
+
+static void test_atomic_abort_keeps_old_content(void)
+{
+    const char *p = at("abort.ini");
+    ASSERT(kura_write_file_atomic(p, "old", 3, 0644, NULL) == 0);
+    struct kura_atomic a;
+    ASSERT(kura_atomic_begin(&a, p, 0644, NULL) == 0);
+    ASSERT(kura_atomic_write(&a, "new and longer", 14, NULL) == 0);
+    kura_atomic_abort(&a); /* a failure before rename */
+    char *s = slurp(p);
+    EXPECT(s && strcmp(s, "old") == 0);
+    free(s);
+    EXPECT(count_entries(tmpdir, ".abort.ini.tmp-") == 0);
+}
+
+static void test_atomic_crash_before_rename_keeps_old_content(void)
+{
+    const char *p = at("crash.ini");
+    ASSERT(kura_write_file_atomic(p, "old", 3, 0644, NULL) == 0);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        struct kura_atomic a;
+        if (kura_atomic_begin(&a, p, 0644, NULL) == 0)
+            kura_atomic_write(&a, "half", 4, NULL);
+        _exit(0); /* dies between write and rename */
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    char *s = slurp(p);
+    EXPECT(s && strcmp(s, "old") == 0);
+    free(s);
+    EXPECT(count_entries(tmpdir, ".crash.ini.tmp-") == 1); /* stale, ignored */
+    ASSERT(kura_write_file_atomic(p, "new", 3, 0644, NULL) == 0);
+    s = slurp(p);
+    EXPECT(s && strcmp(s, "new") == 0);
+    free(s);
+}
+
+static void test_atomic_into_missing_dir_fails(void)
+{
+    struct kura_err err = {0};
+    EXPECT(kura_write_file_atomic(at("nodir/x"), "x", 1, 0644, &err) == -1);
+    EXPECT(err.code == ENOENT);
+    EXPECT_STR_CONTAINS(err.msg, "nodir/x");
+    EXPECT(kura_write_file_atomic(at("dir/"), "x", 1, 0644, &err) == -1);
+    EXPECT(err.code == EINVAL);
+}
+
+static void test_write_new_refuses_existing(void)
+{
+    const char *p = at("new.conf");
+    ASSERT(kura_write_file_new(p, "first", 5, 0644, NULL) == 0);
+    struct kura_err err = {0};
+    EXPECT(kura_write_file_new(p, "second", 6, 0644, &err) == -1);
+    EXPECT(err.code == EEXIST);
+    char *s = slurp(p);
+    EXPECT(s && strcmp(s, "first") == 0);
+    free(s);
+    ASSERT(symlink(p, at("new.link")) == 0);
+    EXPECT(kura_write_file_new(at("new.link"), "x", 1, 0644, &err) == -1);
+}
+
+static void test_mkdir_p(void)
+{
+    mode_t old = umask(077);
+    ASSERT(kura_mkdir_p(at("a/b/c/"), 0750, NULL) == 0);
+    umask(old);
+    struct stat st;
+    ASSERT(stat(at("a/b/c"), &st) == 0);
+    EXPECT(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750);
+    ASSERT(stat(at("a"), &st) == 0);
+    EXPECT((st.st_mode & 07777) == 0750);
+    EXPECT(kura_mkdir_p(at("a/b/c"), 0700, NULL) == 0); /* exists: fine, untouched */
+    ASSERT(stat(at("a/b/c"), &st) == 0);
+    EXPECT((st.st_mode & 07777) == 0750);
+    EXPECT(kura_mkdir_p(at("a//b2"), 0700, NULL) == 0);
+    ASSERT(kura_write_file_atomic(at("a/file"), "x", 1, 0644, NULL) == 0);
+    struct kura_err err = {0};
+    EXPECT(kura_mkdir_p(at("a/file/sub"), 0700, &err) == -1);
+    EXPECT(err.code == ENOTDIR);
+    EXPECT(kura_mkdir_p("", 0700, &err) == -1);
+}
+
+static void test_lock_excludes_other_process(void)
+{
+    const char *lp = at("ds.lock");
+    int ready[2], go[2];
+    ASSERT(pipe(ready) == 0 && pipe(go) == 0);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        int fd = kura_lock(lp, -1, NULL);
+        char c = fd >= 0 ? 'L' : 'E';
+        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+            _exit(2);
+        kura_unlock(fd);
+        _exit(0);
+    }
+    char c = 0;
+    ASSERT(read(ready[0], &c, 1) == 1 && c == 'L');
+    struct kura_err err = {0};
+    EXPECT(kura_lock(lp, 0, &err) == -1);
+    EXPECT(err.code == EAGAIN);
+    EXPECT(kura_lock(lp, 50, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "held by another");
+    ASSERT(write(go[1], "x", 1) == 1);
+    int fd = kura_lock(lp, 5000, &err); /* the child lets go */
+    EXPECT(fd >= 0);
+    kura_unlock(fd);
+    int status;
+    waitpid(pid, &status, 0);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]), close(ready[1]), close(go[0]), close(go[1]);
+}
+
+static void test_lock_excludes_second_open_in_same_process(void)
+{
+    const char *lp = at("same.lock");
+    int a = kura_lock(lp, 0, NULL);
+    ASSERT(a >= 0);
+    EXPECT(kura_lock(lp, 0, NULL) == -1);
+    kura_unlock(a);
+    int b = kura_lock(lp, 0, NULL);
+    EXPECT(b >= 0);
+    kura_unlock(b);
+    struct stat st;
+    ASSERT(stat(lp, &st) == 0);
+    EXPECT((st.st_mode & 0777) == 0600);
+    struct kura_err err = {0};
+    EXPECT(kura_lock(at("nodir/x.lock"), 0, &err) == -1);
+    EXPECT(err.code == ENOENT);
+}
+
+static void test_lock_fd_not_inherited_by_exec(void)
+{
+    int fd = kura_lock(at("cloexec.lock"), 0, NULL);
+    ASSERT(fd >= 0);
+    EXPECT(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    kura_unlock(fd);
+}
+
+static void test_read_file_bounds(void)
+{
+    const char *p = at("ten");
+    ASSERT(kura_write_file_atomic(p, "0123\0" "56789", 10, 0644, NULL) == 0);
+    char *d = NULL;
+    size_t len = 0;
+    ASSERT(kura_read_file(p, 10, &d, &len, NULL) == 0);
+    EXPECT(len == 10 && d[10] == '\0' && memcmp(d, "0123\0" "56789", 10) == 0);
+    free(d);
+    struct kura_err err = {0};
+    EXPECT(kura_read_file(p, 9, &d, &len, &err) == -1);
+    EXPECT(err.code == EFBIG && d == NULL);
+    EXPECT(kura_read_file(tmpdir, 100, &d, &len, &err) == -1);
+    EXPECT(err.code == EINVAL);
+    EXPECT(kura_read_file(at("missing"), 100, &d, &len, &err) == -1);
+    EXPECT(err.code == ENOENT);
+    ASSERT(kura_write_file_atomic(at("empty"), "", 0, 0644, NULL) == 0);
+    ASSERT(kura_read_file(at("empty"), 0, &d, &len, NULL) == 0);
+    EXPECT(len == 0 && d[0] == '\0');
+    free(d);
+}
+
+static void test_read_file_growing_source_is_capped(void)
+{
+    /* /proc files report size 0 and grow while read: the cap still holds. */
+    char *d = NULL;
+    size_t len = 0;
+    struct kura_err err = {0};
+    EXPECT(kura_read_file("/proc/self/status", 16, &d, &len, &err) == -1);
+    EXPECT(err.code == EFBIG);
+    ASSERT(kura_read_file("/proc/self/status", 1 << 16, &d, &len, &err) == 0);
+    EXPECT(len > 16 && strlen(d) == len);
+    free(d);
+}
+
+static void test_destroy_overwrites_then_unlinks(void)
+{
+    const char *p = at("key.hdr"), *peek = at("key.peek");
+    char secret[100000];
+    for (size_t i = 0; i < sizeof secret; i++)
+        secret[i] = (char)('A' + i % 26);
+    ASSERT(kura_write_file_atomic(p, secret, sizeof secret, 0600, NULL) == 0);
+    ASSERT(link(p, peek) == 0); /* a second name shows what happened to the blocks */
+    ASSERT(kura_destroy_file(p, NULL) == 0);
+    EXPECT(access(p, F_OK) == -1 && errno == ENOENT);
+    char *d = NULL;
+    size_t len = 0;
+    ASSERT(kura_read_file(peek, sizeof secret, &d, &len, NULL) == 0);
+    EXPECT(len == sizeof secret);
+    EXPECT(memcmp(d, secret, sizeof secret) != 0);
+    /* Random, not left as zeros: count zero bytes. */
+    size_t zeros = 0;
+    for (size_t i = 0; i < len; i++)
+        zeros += d[i] == 0;
+    EXPECT(zeros < len / 16);
+    /* No run of the old pattern survives. */
+    EXPECT(memmem(d, len, "ABCDEFGH", 8) == NULL);
+    free(d);
+}
+
+static void test_destroy_refuses_symlink_and_dir(void)
+{
+    const char *target = at("target"), *lnk = at("link");
+    ASSERT(kura_write_file_atomic(target, "keep", 4, 0600, NULL) == 0);
+    ASSERT(symlink(target, lnk) == 0);
+    struct kura_err err = {0};
+    EXPECT(kura_destroy_file(lnk, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "symbolic link");
+    char *s = slurp(target);
+    EXPECT(s && strcmp(s, "keep") == 0);
+    free(s);
+    EXPECT(kura_destroy_file(tmpdir, &err) == -1);
+    EXPECT(kura_destroy_file(at("absent"), &err) == -1);
+    EXPECT(err.code == ENOENT);
+}
+
+static void test_destroy_empty_file(void)
+{
+    ASSERT(kura_write_file_atomic(at("zero"), "", 0, 0600, NULL) == 0);
+    EXPECT(kura_destroy_file(at("zero"), NULL) == 0);
+    EXPECT(access(at("zero"), F_OK) == -1);
+}
+
+static void test_fsync_dir(void)
+{
+    EXPECT(kura_fsync_dir(tmpdir, NULL) == 0);
+    EXPECT(kura_fsync_parent(at("anything"), NULL) == 0);
+    struct kura_err err = {0};
+    EXPECT(kura_fsync_dir(at("missing"), &err) == -1);
+    EXPECT(err.code == ENOENT);
+}
+
+static int path_ok(const char *p)
+{
+    return kura_path_check(p, strlen(p), NULL) == 0;
+}
+
+static void test_path_check_accepts(void)
+{
+    EXPECT(path_ok("a"));
+    EXPECT(path_ok("a/b/c.bam"));
+    EXPECT(path_ok(".hidden/x"));
+    EXPECT(path_ok("a/..b/c.."));
+    EXPECT(path_ok("sample 1/reads.cram"));
+    EXPECT(path_ok("\xe7\xa0\x94\xe7\xa9\xb6/x.vcf.gz"));
+    char deep[KURA_PATH_DEPTH_MAX * 2];
+    for (int i = 0; i < KURA_PATH_DEPTH_MAX; i++)
+        deep[2 * i] = 'd', deep[2 * i + 1] = '/';
+    deep[KURA_PATH_DEPTH_MAX * 2 - 1] = '\0';
+    EXPECT(path_ok(deep));
+    char longname[KURA_NAME_MAX + 1];
+    memset(longname, 'n', KURA_NAME_MAX);
+    longname[KURA_NAME_MAX] = '\0';
+    EXPECT(path_ok(longname));
+}
+
+static void test_path_check_refuses(void)
+{
+    static const struct {
+        const char *p;
+        const char *why;
+    } bad[] = {
+        {"", "empty path"},
+        {"/etc/passwd", "relative"},
+        {"..", "'..'"},
+        {"../x", "'..'"},
+        {"a/../../x", "'..'"},
+        {"a/..", "'..'"},
+        {"./a", "'.'"},
+        {"a/./b", "'.'"},
+        {"a//b", "empty component"},
+        {"a/", "trailing"},
+        {"a\nb", "control"},
+        {"a\tb", "control"},
+        {"a\x1b[2Jb", "control"},
+        {"a\x7f", "control"},
+        {"bad\xff", "UTF-8"},
+        {"bad\xc0\xaf", "UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct kura_err err = {0};
+        EXPECT(kura_path_check(bad[i].p, strlen(bad[i].p), &err) == -1);
+        EXPECT(err.code == EINVAL);
+        EXPECT_STR_CONTAINS(err.msg, bad[i].why);
+    }
+    struct kura_err err = {0};
+    EXPECT(kura_path_check("a\0b", 3, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "NUL");
+    char deep[KURA_PATH_DEPTH_MAX * 2 + 2];
+    for (int i = 0; i <= KURA_PATH_DEPTH_MAX; i++)
+        deep[2 * i] = 'd', deep[2 * i + 1] = '/';
+    deep[KURA_PATH_DEPTH_MAX * 2 + 1] = '\0';
+    EXPECT(kura_path_check(deep, strlen(deep), &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "deeper");
+    char longname[KURA_NAME_MAX + 2];
+    memset(longname, 'n', KURA_NAME_MAX + 1);
+    longname[KURA_NAME_MAX + 1] = '\0';
+    EXPECT(kura_path_check(longname, strlen(longname), &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "component longer");
+    char huge[KURA_PATH_MAX + 2];
+    for (size_t i = 0; i < sizeof huge - 1; i++)
+        huge[i] = i % 100 == 99 ? '/' : 'x';
+    huge[sizeof huge - 1] = '\0';
+    EXPECT(kura_path_check(huge, strlen(huge), &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "longer than");
+}
+
+int main(void)
+{
+    kura_secmem_init();
+    if (!mkdtemp(tmpdir)) {
+        printf("not ok 1 - mkdtemp\n");
+        return 1;
+    }
+    RUN(test_atomic_write_replaces_with_exact_mode);
+    RUN(test_atomic_abort_keeps_old_content);
+    RUN(test_atomic_crash_before_rename_keeps_old_content);
+    RUN(test_atomic_into_missing_dir_fails);
+    RUN(test_write_new_refuses_existing);
+    RUN(test_mkdir_p);
+    RUN(test_lock_excludes_other_process);
+    RUN(test_lock_excludes_second_open_in_same_process);
+    RUN(test_lock_fd_not_inherited_by_exec);
+    RUN(test_read_file_bounds);
+    RUN(test_read_file_growing_source_is_capped);
+    RUN(test_destroy_overwrites_then_unlinks);
+    RUN(test_destroy_refuses_symlink_and_dir);
+    RUN(test_destroy_empty_file);
+    RUN(test_fsync_dir);
+    RUN(test_path_check_accepts);
+    RUN(test_path_check_refuses);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", tmpdir);
+    return unit_done();
+}

@@ -1,0 +1,513 @@
+/* Keystore: root-only key files, dataset keys wrapped to the server key,
+ * headers and segment maps bound to their dataset and file, and
+ * crypto-erasure that leaves nothing (R-ENC-3, R-REV-1, R-REV-3). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kura/fsutil.h"
+#include "kura/keystore.h"
+#include "kura/secmem.h"
+#include "unit.h"
+
+static char top[64];
+
+static char *path_of(const char *a, const char *b)
+{
+    static char buf[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", a, b);
+    return buf[i];
+}
+
+static mode_t mode_of(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0 ? st.st_mode & 07777 : (mode_t)-1;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void flip_byte(const char *path, long off)
+{
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return;
+    if (off < 0)
+        off += lseek(fd, 0, SEEK_END);
+    uint8_t b;
+    if (pread(fd, &b, 1, off) == 1) {
+        b ^= 0x01;
+        (void)!pwrite(fd, &b, 1, off);
+    }
+    close(fd);
+}
+
+static char *keys_a, *keys_b;
+
+static void test_create_modes_and_no_overwrite(void)
+{
+    struct kura_err err = {0};
+    ASSERT(kura_keystore_create(keys_a, NULL, &err) == 0);
+    EXPECT(mode_of(keys_a) == 0700);
+    EXPECT(mode_of(path_of(keys_a, "datasets")) == 0700);
+    EXPECT(mode_of(path_of(keys_a, "server.sec")) == 0600);
+    EXPECT(mode_of(path_of(keys_a, "server.pub")) == 0644);
+    char *before = NULL, *after = NULL;
+    size_t lb = 0, la = 0;
+    ASSERT(kura_read_file(path_of(keys_a, "server.sec"), 4096, &before, &lb, &err) == 0);
+    EXPECT(kura_keystore_create(keys_a, NULL, &err) == -1);
+    EXPECT(err.code == EEXIST);
+    EXPECT_STR_CONTAINS(err.msg, "never overwrites");
+    ASSERT(kura_read_file(path_of(keys_a, "server.sec"), 4096, &after, &la, &err) == 0);
+    EXPECT(lb == la && memcmp(before, after, lb) == 0);
+    free(before);
+    free(after);
+
+    bool needed = true;
+    EXPECT(kura_keystore_needs_passphrase(keys_a, &needed, &err) == 0 && !needed);
+    char *text = NULL;
+    ASSERT(kura_keystore_pubkey_text(keys_a, &text, &err) == 0);
+    EXPECT_STR_CONTAINS(text, "BEGIN CRYPT4GH PUBLIC KEY");
+    free(text);
+}
+
+static void test_open_refuses_open_permissions(void)
+{
+    struct kura_err err = {0};
+    struct kura_keystore *ks = NULL;
+    ASSERT(chmod(keys_a, 0755) == 0);
+    EXPECT(kura_keystore_open(keys_a, NULL, &ks, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "open to other users");
+    ASSERT(chmod(keys_a, 0700) == 0);
+    ASSERT(chmod(path_of(keys_a, "server.sec"), 0640) == 0);
+    EXPECT(kura_keystore_open(keys_a, NULL, &ks, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "server.sec is open to other users");
+    ASSERT(chmod(path_of(keys_a, "server.sec"), 0600) == 0);
+    ASSERT(kura_keystore_open(keys_a, NULL, &ks, &err) == 0);
+    kura_keystore_close(ks);
+
+    /* A missing public half (crash during init) is derived again. */
+    ASSERT(unlink(path_of(keys_a, "server.pub")) == 0);
+    ASSERT(kura_keystore_open(keys_a, NULL, &ks, &err) == 0);
+    EXPECT(access(path_of(keys_a, "server.pub"), F_OK) == 0);
+    uint8_t pk[C4GH_KEY_SIZE], pk2[C4GH_KEY_SIZE];
+    kura_keystore_server_pk(ks, pk);
+    ASSERT(c4gh_pubkey_load(path_of(keys_a, "server.pub"), pk2, &err) == 0);
+    EXPECT(memcmp(pk, pk2, sizeof pk) == 0);
+    kura_keystore_close(ks);
+
+    EXPECT(kura_keystore_open(path_of(top, "nowhere"), NULL, &ks, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "kuractl init");
+}
+
+static void test_passphrase(void)
+{
+    struct kura_err err = {0};
+    char *dir = path_of(top, "keys-pass");
+    ASSERT(kura_keystore_create(dir, "correct horse", &err) == 0);
+    bool needed = false;
+    EXPECT(kura_keystore_needs_passphrase(dir, &needed, &err) == 0 && needed);
+    struct kura_keystore *ks = NULL;
+    EXPECT(kura_keystore_open(dir, NULL, &ks, &err) == -1);
+    EXPECT(kura_keystore_open(dir, "wrong horse", &ks, &err) == -1);
+    ASSERT(kura_keystore_open(dir, "correct horse", &ks, &err) == 0);
+    kura_keystore_close(ks);
+}
+
+static void test_ids(void)
+{
+    const char *bad[] = {"", ".hidden", "-x", "a/b", "..", "a b", "ä"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        EXPECT(kura_dataset_id_check(bad[i], NULL) == -1);
+    char longid[KURA_ID_MAX + 2];
+    memset(longid, 'A', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    EXPECT(kura_dataset_id_check(longid, NULL) == -1);
+    EXPECT(kura_dataset_id_check("JGAD000001", NULL) == 0);
+    EXPECT(kura_dataset_id_check("hum0001.v1_x-y", NULL) == 0);
+
+    char id[KURA_FILE_ID_LEN + 1], id2[KURA_FILE_ID_LEN + 1];
+    kura_file_id_new(id);
+    kura_file_id_new(id2);
+    EXPECT(kura_file_id_check(id, NULL) == 0);
+    EXPECT(strcmp(id, id2) != 0);
+    EXPECT(kura_file_id_check("../../../../etc/passwd0000000000", NULL) == -1);
+    EXPECT(kura_file_id_check("0123456789ABCDEF0123456789abcdef", NULL) == -1);
+    EXPECT(kura_file_id_check("0123456789abcdef", NULL) == -1);
+}
+
+static void test_dataset_key_wrap_unwrap(void)
+{
+    struct kura_err err = {0};
+    struct kura_keystore *ks = NULL, *other = NULL;
+    ASSERT(kura_keystore_open(keys_a, NULL, &ks, &err) == 0);
+    EXPECT(!kura_keystore_dataset_exists(keys_a, "DS1"));
+    ASSERT(kura_keystore_dataset_create(ks, "DS1", &err) == 0);
+    EXPECT(kura_keystore_dataset_exists(keys_a, "DS1"));
+    char dsdir[512];
+    snprintf(dsdir, sizeof dsdir, "%s/datasets/DS1", keys_a);
+    EXPECT(mode_of(dsdir) == 0700);
+    EXPECT(mode_of(path_of(dsdir, "dataset.key.c4gh")) == 0600);
+    EXPECT(kura_keystore_dataset_create(ks, "DS1", &err) == -1 && err.code == EEXIST);
+    EXPECT(kura_keystore_dataset_create(ks, "../evil", &err) == -1);
+
+    struct kura_dskey *dk = NULL, *dk2 = NULL;
+    ASSERT(kura_keystore_dataset_key(ks, "DS1", &dk, &err) == 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DS1", &dk2, &err) == 0);
+    uint8_t pk[C4GH_KEY_SIZE];
+    c4gh_public_from_secret(dk->sk, pk);
+    EXPECT(memcmp(pk, dk->pk, sizeof pk) == 0);
+    EXPECT(memcmp(dk->sk, dk2->sk, C4GH_KEY_SIZE) == 0);
+    char fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    kura_dskey_fingerprint(dk, fp);
+    EXPECT(strlen(fp) == KURA_KEY_FINGERPRINT_LEN);
+
+    /* The wrapped key is a standard Crypt4GH message to the server key. */
+    uint8_t *ssk = kura_secure_alloc(C4GH_KEY_SIZE), *plain = kura_secure_alloc(C4GH_SEGMENT_SIZE);
+    ASSERT(ssk && plain);
+    ASSERT(c4gh_seckey_load(path_of(keys_a, "server.sec"), NULL, ssk, &err) == 0);
+    int fd = open(path_of(dsdir, "dataset.key.c4gh"), O_RDONLY);
+    ASSERT(fd >= 0);
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    struct c4gh_header *h = NULL;
+    ASSERT(c4gh_header_read(fd, &raw, &raw_len, &err) == 0);
+    ASSERT(c4gh_header_open(raw, raw_len, ssk, &h, &err) == 0);
+    uint8_t seg[C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE + 1];
+    ssize_t n = pread(fd, seg, sizeof seg, (off_t)raw_len);
+    EXPECT(n == (ssize_t)sizeof seg - 1);
+    size_t plen = 0;
+    EXPECT(c4gh_segment_decrypt(h, 0, seg, (size_t)n, plain, &plen, &err) == 0);
+    EXPECT(plen == C4GH_KEY_SIZE && memcmp(plain, dk->sk, C4GH_KEY_SIZE) == 0);
+    close(fd);
+    free(raw);
+    c4gh_header_free(h);
+    kura_secure_free(ssk);
+    kura_secure_free(plain);
+
+    /* Another server's key does not open it. */
+    ASSERT(kura_keystore_create(keys_b, NULL, &err) == 0);
+    ASSERT(kura_keystore_open(keys_b, NULL, &other, &err) == 0);
+    ASSERT(mkdir(path_of(keys_b, "datasets/DS1"), 0700) == 0);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp %s/dataset.key.c4gh %s/datasets/DS1/", dsdir, keys_b);
+    ASSERT(system(cmd) == 0);
+    struct kura_dskey *stolen = NULL;
+    EXPECT(kura_keystore_dataset_key(other, "DS1", &stolen, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "does not open with the server key");
+    EXPECT(stolen == NULL);
+
+    /* A flipped bit in the wrapped secret is refused, never used. */
+    char *copy = path_of(keys_a, "datasets/DS1/dataset.key.c4gh");
+    char *saved = NULL;
+    size_t slen = 0;
+    ASSERT(kura_read_file(copy, 65536, &saved, &slen, &err) == 0);
+    flip_byte(copy, -5);
+    EXPECT(kura_keystore_dataset_key(ks, "DS1", &stolen, &err) == -1);
+    ASSERT(unlink(copy) == 0);
+    ASSERT(kura_write_file_new(copy, saved, slen, 0600, &err) == 0);
+    free(saved);
+    EXPECT(kura_keystore_dataset_key(ks, "DS-none", &stolen, &err) == -1 && err.code == ENOENT);
+
+    kura_dskey_free(dk);
+    kura_dskey_free(dk2);
+    kura_keystore_close(other);
+    kura_keystore_close(ks);
+}
+
+/* A header for dk with a fresh data key, and a segment map of n segments. */
+static void make_entry(const struct kura_dskey *dk, uint64_t payload_len, uint8_t **hdr, size_t *hdr_len,
+                       struct kura_segmap *map)
+{
+    struct kura_err err = {0};
+    struct c4gh_header *h = NULL;
+    uint64_t edits[2] = {10, 100};
+    *hdr = NULL;
+    if (c4gh_header_new(&h, edits, 2, &err) != 0 ||
+        c4gh_header_build(h, NULL, dk->pk, 1, hdr, hdr_len, &err) != 0)
+        printf("# make_entry: %s\n", err.msg);
+    c4gh_header_free(h);
+    map->payload_len = payload_len;
+    map->nsegments = payload_len / C4GH_CIPHER_SEGMENT_SIZE + (payload_len % C4GH_CIPHER_SEGMENT_SIZE != 0);
+    map->nonces = malloc(map->nsegments * C4GH_NONCE_SIZE + 1);
+    randombytes_buf(map->nonces, map->nsegments * C4GH_NONCE_SIZE);
+}
+
+static void test_header_store_load(void)
+{
+    struct kura_err err = {0};
+    struct kura_keystore *ks = NULL;
+    struct kura_dskey *dk = NULL;
+    ASSERT(kura_keystore_open(keys_a, NULL, &ks, &err) == 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DS1", &dk, &err) == 0);
+    char id[KURA_FILE_ID_LEN + 1];
+    kura_file_id_new(id);
+    uint8_t *hdr = NULL;
+    size_t hdr_len = 0;
+    struct kura_segmap map = {0};
+    make_entry(dk, 3 * (uint64_t)C4GH_CIPHER_SEGMENT_SIZE + 100, &hdr, &hdr_len, &map);
+    ASSERT(hdr);
+    ASSERT(kura_keystore_file_store(dk, id, hdr, hdr_len, &map, true, &err) == 0);
+    char hname[64], mname[64];
+    snprintf(hname, sizeof hname, "%s.hdr", id);
+    snprintf(mname, sizeof mname, "%s.segmap", id);
+    EXPECT(mode_of(path_of(dk->dir, hname)) == 0600);
+    EXPECT(mode_of(path_of(dk->dir, mname)) == 0600);
+    EXPECT(kura_keystore_file_store(dk, id, hdr, hdr_len, &map, true, &err) == -1 && err.code == EEXIST);
+
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    struct kura_segmap gm = {0};
+    ASSERT(kura_keystore_file_load(dk, id, &got, &got_len, &gm, &err) == 0);
+    EXPECT(got_len == hdr_len && memcmp(got, hdr, hdr_len) == 0);
+    EXPECT(gm.payload_len == map.payload_len && gm.nsegments == 4);
+    EXPECT(memcmp(gm.nonces, map.nonces, 4 * C4GH_NONCE_SIZE) == 0);
+    free(got);
+    kura_segmap_clear(&gm);
+
+    /* The header opens with the dataset key. */
+    struct c4gh_header *h = NULL;
+    EXPECT(c4gh_header_open(hdr, hdr_len, dk->sk, &h, &err) == 0);
+    c4gh_header_free(h);
+
+    /* Maps that do not fit their payload length are refused on store. */
+    struct kura_segmap wrong = map;
+    wrong.nsegments = 3;
+    char id2[KURA_FILE_ID_LEN + 1];
+    kura_file_id_new(id2);
+    EXPECT(kura_keystore_file_store(dk, id2, hdr, hdr_len, &wrong, true, &err) == -1);
+    EXPECT(kura_keystore_file_store(dk, "../../x", hdr, hdr_len, &map, true, &err) == -1);
+
+    /* Non-durable writes, then one sync. */
+    ASSERT(kura_keystore_file_store(dk, id2, hdr, hdr_len, &map, false, &err) == 0);
+    EXPECT(kura_keystore_sync(dk, &err) == 0);
+    ASSERT(kura_keystore_file_load(dk, id2, &got, &got_len, &gm, &err) == 0);
+    free(got);
+    kura_segmap_clear(&gm);
+
+    /* Zero-length payload: no segments. */
+    char id3[KURA_FILE_ID_LEN + 1];
+    kura_file_id_new(id3);
+    struct kura_segmap empty = {0};
+    ASSERT(kura_keystore_file_store(dk, id3, hdr, hdr_len, &empty, true, &err) == 0);
+    ASSERT(kura_keystore_file_load(dk, id3, &got, &got_len, &gm, &err) == 0);
+    EXPECT(gm.nsegments == 0 && gm.payload_len == 0);
+    free(got);
+    kura_segmap_clear(&gm);
+
+    free(hdr);
+    kura_segmap_clear(&map);
+    kura_dskey_free(dk);
+    kura_keystore_close(ks);
+}
+
+/* Every way of tampering with the segment map or its binding is caught. */
+static void test_segmap_tamper(void)
+{
+    struct kura_err err = {0};
+    struct kura_keystore *ks = NULL;
+    struct kura_dskey *dk = NULL, *dk2 = NULL;
+    ASSERT(kura_keystore_open(keys_a, NULL, &ks, &err) == 0);
+    ASSERT(kura_keystore_dataset_create(ks, "DS2", &err) == 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DS1", &dk, &err) == 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DS2", &dk2, &err) == 0);
+
+    char a[KURA_FILE_ID_LEN + 1], b[KURA_FILE_ID_LEN + 1];
+    kura_file_id_new(a);
+    kura_file_id_new(b);
+    uint8_t *ha, *hb;
+    size_t la, lb;
+    struct kura_segmap ma = {0}, mb = {0};
+    make_entry(dk, 2 * (uint64_t)C4GH_CIPHER_SEGMENT_SIZE, &ha, &la, &ma);
+    make_entry(dk, 2 * (uint64_t)C4GH_CIPHER_SEGMENT_SIZE, &hb, &lb, &mb);
+    ASSERT(kura_keystore_file_store(dk, a, ha, la, &ma, true, &err) == 0);
+    ASSERT(kura_keystore_file_store(dk, b, hb, lb, &mb, true, &err) == 0);
+
+    char amap[600], bmap[600], ahdr[600], bhdr[600], cmd[2600];
+    snprintf(amap, sizeof amap, "%s/%s.segmap", dk->dir, a);
+    snprintf(bmap, sizeof bmap, "%s/%s.segmap", dk->dir, b);
+    snprintf(ahdr, sizeof ahdr, "%s/%s.hdr", dk->dir, a);
+    snprintf(bhdr, sizeof bhdr, "%s/%s.hdr", dk->dir, b);
+    snprintf(cmd, sizeof cmd, "cp -p %s %s.orig && cp -p %s %s.orig", amap, amap, ahdr, ahdr);
+    ASSERT(system(cmd) == 0);
+    uint8_t *got = NULL;
+    size_t glen;
+    struct kura_segmap gm;
+#define RESTORE()                                                                               \
+    do {                                                                                        \
+        snprintf(cmd, sizeof cmd, "cp -p %s.orig %s && cp -p %s.orig %s", amap, amap, ahdr, ahdr); \
+        ASSERT(system(cmd) == 0);                                                               \
+    } while (0)
+#define EXPECT_REFUSED(what)                                                                    \
+    do {                                                                                        \
+        int rc_ = kura_keystore_file_load(dk, a, &got, &glen, &gm, &err);                       \
+        if (rc_ == 0)                                                                           \
+            printf("#   not refused: %s\n", what);                                              \
+        EXPECT(rc_ == -1 && err.code == EIO);                                                   \
+        EXPECT(got == NULL);                                                                    \
+    } while (0)
+
+    ASSERT(kura_keystore_file_load(dk, a, &got, &glen, &gm, &err) == 0);
+    free(got);
+    kura_segmap_clear(&gm);
+
+    flip_byte(amap, 24 + 12 + 3);                  /* second nonce */
+    EXPECT_REFUSED("nonce changed");
+    RESTORE();
+    flip_byte(amap, 8);                            /* payload length */
+    EXPECT_REFUSED("length changed");
+    RESTORE();
+    flip_byte(amap, -1);                           /* the MAC */
+    EXPECT_REFUSED("mac changed");
+    RESTORE();
+    flip_byte(amap, 0);                            /* magic */
+    EXPECT_REFUSED("magic changed");
+    RESTORE();
+    ASSERT(truncate(amap, 24 + 12 + 32) == 0);     /* a segment dropped */
+    EXPECT_REFUSED("truncated");
+    RESTORE();
+    snprintf(cmd, sizeof cmd, "printf x >> %s", amap);
+    ASSERT(system(cmd) == 0);
+    EXPECT_REFUSED("byte appended");
+    RESTORE();
+    /* Reordered segments: swap the two nonces. */
+    {
+        int fd = open(amap, O_RDWR);
+        uint8_t n1[12], n2[12];
+        ASSERT(pread(fd, n1, 12, 24) == 12 && pread(fd, n2, 12, 36) == 12);
+        ASSERT(pwrite(fd, n2, 12, 24) == 12 && pwrite(fd, n1, 12, 36) == 12);
+        close(fd);
+    }
+    EXPECT_REFUSED("segments reordered");
+    RESTORE();
+    /* Another file's map under this file's id. */
+    snprintf(cmd, sizeof cmd, "cp -p %s %s", bmap, amap);
+    ASSERT(system(cmd) == 0);
+    EXPECT_REFUSED("map of another file");
+    RESTORE();
+    /* Another file's header with this file's map. */
+    snprintf(cmd, sizeof cmd, "cp -p %s %s", bhdr, ahdr);
+    ASSERT(system(cmd) == 0);
+    EXPECT_REFUSED("header of another file");
+    RESTORE();
+    /* Both moved to another dataset under the same file id. */
+    snprintf(cmd, sizeof cmd, "cp -p %s %s/ && cp -p %s %s/", amap, dk2->dir, ahdr, dk2->dir);
+    ASSERT(system(cmd) == 0);
+    int rc = kura_keystore_file_load(dk2, a, &got, &glen, &gm, &err);
+    EXPECT(rc == -1 && err.code == EIO);
+#undef RESTORE
+#undef EXPECT_REFUSED
+
+    ASSERT(kura_keystore_file_load(dk, a, &got, &glen, &gm, &err) == 0);
+    free(got);
+    kura_segmap_clear(&gm);
+    snprintf(cmd, sizeof cmd, "rm -f %s.orig %s.orig", amap, ahdr);
+    ASSERT(system(cmd) == 0);
+    free(ha);
+    free(hb);
+    kura_segmap_clear(&ma);
+    kura_segmap_clear(&mb);
+    kura_dskey_free(dk);
+    kura_dskey_free(dk2);
+    kura_keystore_close(ks);
+}
+
+static void test_destroy_leaves_nothing(void)
+{
+    struct kura_err err = {0};
+    struct kura_keystore *ks = NULL;
+    struct kura_dskey *dk = NULL;
+    ASSERT(kura_keystore_open(keys_a, NULL, &ks, &err) == 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DS1", &dk, &err) == 0);
+
+    char **ids = NULL;
+    size_t n = 0;
+    ASSERT(kura_keystore_file_ids(keys_a, "DS1", &ids, &n, &err) == 0);
+    EXPECT(n == 5);     /* 3 from test_header_store_load, 2 from test_segmap_tamper */
+    for (size_t i = 1; i < n; i++)
+        EXPECT(strcmp(ids[i - 1], ids[i]) < 0);
+    ASSERT(n >= 1);
+
+    /* One file: header and map gone, load says so; again is fine. */
+    char victim[KURA_FILE_ID_LEN + 1];
+    strcpy(victim, ids[0]);
+    kura_keystore_ids_free(ids, n);
+    ASSERT(kura_keystore_file_destroy(keys_a, "DS1", victim, &err) == 0);
+    uint8_t *got = NULL;
+    size_t glen;
+    struct kura_segmap gm;
+    EXPECT(kura_keystore_file_load(dk, victim, &got, &glen, &gm, &err) == -1 && err.code == ENOENT);
+    EXPECT(kura_keystore_file_destroy(keys_a, "DS1", victim, &err) == 0);
+    ASSERT(kura_keystore_file_ids(keys_a, "DS1", &ids, &n, &err) == 0);
+    EXPECT(n == 4);
+    kura_keystore_ids_free(ids, n);
+
+    /* The dataset: nothing of it remains, stray temporaries included. */
+    FILE *f = fopen(path_of(dk->dir, ".dataset.key.c4gh.tmp-123"), "w");
+    ASSERT(f);
+    fputs("stale", f);
+    fclose(f);
+    ASSERT(kura_keystore_dataset_destroy(keys_a, "DS1", &err) == 0);
+    EXPECT(access(dk->dir, F_OK) != 0);
+    EXPECT(!kura_keystore_dataset_exists(keys_a, "DS1"));
+    struct kura_dskey *again = NULL;
+    EXPECT(kura_keystore_dataset_key(ks, "DS1", &again, &err) == -1 && err.code == ENOENT);
+    EXPECT(count_entries(path_of(keys_a, "datasets")) == 1);      /* DS2 only */
+    EXPECT(kura_keystore_dataset_destroy(keys_a, "DS1", &err) == 0);
+    ASSERT(kura_keystore_file_ids(keys_a, "DS1", &ids, &n, &err) == 0);
+    EXPECT(n == 0);
+    kura_keystore_ids_free(ids, n);
+    /* A new dataset of the same id gets a new key, never the old one. */
+    ASSERT(kura_keystore_dataset_create(ks, "DS1", &err) == 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DS1", &again, &err) == 0);
+    EXPECT(memcmp(again->pk, dk->pk, C4GH_KEY_SIZE) != 0);
+    kura_dskey_free(again);
+    kura_dskey_free(dk);
+    kura_keystore_close(ks);
+}
+
+int main(void)
+{
+    if (kura_secmem_init() != 0)
+        return 1;
+    strcpy(top, "/tmp/kura-ks-XXXXXX");
+    if (!mkdtemp(top))
+        return 1;
+    keys_a = strdup(path_of(top, "keys-a"));
+    keys_b = strdup(path_of(top, "keys-b"));
+    RUN(test_create_modes_and_no_overwrite);
+    RUN(test_open_refuses_open_permissions);
+    RUN(test_passphrase);
+    RUN(test_ids);
+    RUN(test_dataset_key_wrap_unwrap);
+    RUN(test_header_store_load);
+    RUN(test_segmap_tamper);
+    RUN(test_destroy_leaves_nothing);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", top);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", top);
+    free(keys_a);
+    free(keys_b);
+    return unit_done();
+}

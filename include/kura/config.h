@@ -1,0 +1,75 @@
+/* kura.conf: where everything lives and the server-wide settings. Every
+ * key is documented in config/kura.conf.example (the text
+ * kura_config_default_text(NULL) produces; a unit test keeps them equal).
+ * Parsing is strict (see inifile.h): unknown sections or keys, repeated
+ * keys and bad values are refused with "FILE:LINE: what is wrong". */
+#ifndef KURA_CONFIG_H
+#define KURA_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kura/error.h"
+#include "kura/model.h"
+
+#define KURA_CONFIG_DEFAULT_PATH "/etc/kura/kura.conf"
+#define KURA_CONFIG_ENV "KURA_CONFIG"
+#define KURA_MACHINE_ID_PATH "/etc/machine-id"
+#define KURA_CONFIG_FILE_MAX (1u << 20)
+#define KURA_TOOL_NAME_MAX 64       /* one guard list entry */
+#define KURA_CONFIG_PATH_MAX 3072   /* leaves room below PATH_MAX for what kura appends */
+#define KURA_SOCKET_PATH_MAX 107    /* sun_path holds 108 bytes with the NUL */
+
+struct kura_config {
+    char *file;                 /* the file it came from */
+    /* [paths]: absolute, no trailing '/' */
+    char *root;                 /* NULL unless set */
+    char *state_dir, *keys_dir, *audit_log, *socket;
+    /* [server] */
+    enum kura_level level;
+    char *timezone;
+    char host_id[KURA_HOST_ID_LEN + 1]; /* configured, or derived from the machine id */
+    bool host_id_configured;
+    /* [guard]: executable base names */
+    size_t ndeny, nallow;
+    char **deny, **allow;
+    /* [audit] */
+    bool syslog;
+    unsigned bulk_read_multiple; /* 0: no bulk-read alert */
+    unsigned max_size_mb;        /* 0: no rotation */
+    /* [revocation] */
+    unsigned grace_days;
+    bool auto_destroy;
+    unsigned warn_days;
+    char *notify_command;        /* "" when unset */
+};
+
+/* The config file to use: option (-c FILE) if given, else $KURA_CONFIG if
+ * set and non-empty, else /etc/kura/kura.conf. */
+const char *kura_config_path(const char *option);
+
+/* Loads and validates path. A world-writable file is refused (EPERM):
+ * whoever can edit it can redirect state and disable the guard. When
+ * [server] host_id is absent, it is derived from /etc/machine-id. */
+int kura_config_load(const char *path, struct kura_config *cfg, struct kura_err *err);
+/* The same from memory; name is used in messages, machine_id_path is
+ * where an absent host_id is derived from. */
+int kura_config_parse(const char *name, const char *text, size_t len, const char *machine_id_path,
+                      struct kura_config *cfg, struct kura_err *err);
+void kura_config_free(struct kura_config *cfg); /* safe on a zeroed struct */
+
+/* The commented default config, malloc'd. With root (absolute), every path
+ * is under it: ROOT/lib, ROOT/lib/keys, ROOT/log/audit.jsonl,
+ * ROOT/run/ctl.sock. */
+char *kura_config_default_text(const char *root, struct kura_err *err);
+/* Writes that text to path: exclusive create (an existing file is never
+ * replaced: EEXIST), mode 0644, fsynced. */
+int kura_config_write_default(const char *path, const char *root, struct kura_err *err);
+
+/* Hex SHA-256 (lowercase) of the machine id in path (/etc/machine-id): its
+ * first line without the line end; an empty id is refused. */
+int kura_host_id_from_file(const char *path, char out[KURA_HOST_ID_LEN + 1], struct kura_err *err);
+
+/* True if s is 64 lowercase hex digits (a host id). */
+bool kura_host_id_valid(const char *s);
+
+#endif

@@ -1,0 +1,627 @@
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kura/config.h"
+#include "kura/fsutil.h"
+#include "kura/inifile.h"
+#include "kura/json.h"
+#include "kura/when.h"
+
+#define DEFAULT_DENY                                                                                           \
+    "cp mv dd install rsync scp sftp-server ssh tar cpio zip 7z rclone curl wget nc ncat netcat socat ftp "    \
+    "lftp aws gsutil azcopy rsh rcp dd_rescue pv split sftp"
+#define DEFAULT_ALLOW                                                                                          \
+    "cat less more head tail samtools bcftools tabix bgzip python3 python R Rscript zcat gzip grep awk sed "   \
+    "file md5sum sha256sum"
+#define NUMBER_MAX 1000000u
+
+enum key_id {
+    K_ROOT, K_STATE_DIR, K_KEYS_DIR, K_AUDIT_LOG, K_SOCKET,
+    K_LEVEL, K_TIMEZONE, K_HOST_ID,
+    K_DENY, K_ALLOW,
+    K_SYSLOG, K_BULK, K_MAX_SIZE,
+    K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
+    K_COUNT
+};
+
+static const struct {
+    const char *section, *key;
+} key_table[K_COUNT] = {
+    [K_ROOT] = {"paths", "root"},
+    [K_STATE_DIR] = {"paths", "state_dir"},
+    [K_KEYS_DIR] = {"paths", "keys_dir"},
+    [K_AUDIT_LOG] = {"paths", "audit_log"},
+    [K_SOCKET] = {"paths", "socket"},
+    [K_LEVEL] = {"server", "level"},
+    [K_TIMEZONE] = {"server", "timezone"},
+    [K_HOST_ID] = {"server", "host_id"},
+    [K_DENY] = {"guard", "deny"},
+    [K_ALLOW] = {"guard", "allow"},
+    [K_SYSLOG] = {"audit", "syslog"},
+    [K_BULK] = {"audit", "bulk_read_multiple"},
+    [K_MAX_SIZE] = {"audit", "max_size_mb"},
+    [K_GRACE] = {"revocation", "grace_days"},
+    [K_AUTO_DESTROY] = {"revocation", "auto_destroy"},
+    [K_WARN] = {"revocation", "warn_days"},
+    [K_NOTIFY] = {"revocation", "notify_command"},
+};
+
+static const char *const sections[] = {"paths", "server", "guard", "audit", "revocation"};
+#define NSECTIONS (sizeof sections / sizeof sections[0])
+
+struct load {
+    struct kura_config *cfg;
+    bool seen[K_COUNT];
+    int line[K_COUNT];
+    bool section_seen[NSECTIONS];
+    char *path_raw[K_SOCKET + 1]; /* [paths] values, resolved once root is known */
+};
+
+const char *kura_config_path(const char *option)
+{
+    if (option)
+        return option;
+    const char *env = getenv(KURA_CONFIG_ENV);
+    return env && *env ? env : KURA_CONFIG_DEFAULT_PATH;
+}
+
+bool kura_host_id_valid(const char *s)
+{
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return i == KURA_HOST_ID_LEN;
+}
+
+int kura_host_id_from_file(const char *path, char out[KURA_HOST_ID_LEN + 1], struct kura_err *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    out[0] = '\0';
+    if (kura_read_file(path, 4096, &data, &len, err) != 0)
+        return -1;
+    size_t n = 0;
+    while (n < len && data[n] != '\n' && data[n] != '\r')
+        n++;
+    if (n == 0) {
+        free(data);
+        kura_err_set(err, EINVAL, "%s: empty machine id", path);
+        return -1;
+    }
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, (const unsigned char *)data, n);
+    free(data);
+    sodium_bin2hex(out, KURA_HOST_ID_LEN + 1, digest, sizeof digest);
+    return 0;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+void kura_config_free(struct kura_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->file);
+    free(cfg->root);
+    free(cfg->state_dir);
+    free(cfg->keys_dir);
+    free(cfg->audit_log);
+    free(cfg->socket);
+    free(cfg->timezone);
+    free_list(cfg->deny, cfg->ndeny);
+    free_list(cfg->allow, cfg->nallow);
+    free(cfg->notify_command);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+static bool tool_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '+' || c == '-';
+}
+
+/* Splits a blank-separated list of executable base names. */
+static int parse_tools(const char *value, char ***out, size_t *nout, struct kura_err *err)
+{
+    char **list = NULL;
+    size_t n = 0;
+    const char *p = value;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        size_t len = 0;
+        while (p[len] && p[len] != ' ' && p[len] != '\t')
+            len++;
+        const char *why = NULL;
+        for (size_t i = 0; i < len && !why; i++)
+            if (!tool_char(p[i]))
+                why = p[i] == '/' ? "a program's base name, not a path" : "a character outside [A-Za-z0-9._+-]";
+        if (!why && len > KURA_TOOL_NAME_MAX)
+            why = "longer than 64 characters";
+        if (!why && ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')))
+            why = "not a program name";
+        for (size_t i = 0; i < n && !why; i++)
+            if (strlen(list[i]) == len && memcmp(list[i], p, len) == 0)
+                why = "listed twice";
+        if (why) {
+            kura_err_set(err, EINVAL, "\"%.*s\": %s", (int)(len > 64 ? 64 : len), p, why);
+            free_list(list, n);
+            return -1;
+        }
+        char **grown = realloc(list, (n + 1) * sizeof *list);
+        char *name = strndup(p, len);
+        if (!grown || !name) {
+            free(name);
+            free_list(grown ? grown : list, n);
+            kura_err_set(err, ENOMEM, "out of memory");
+            return -1;
+        }
+        list = grown;
+        list[n++] = name;
+        p += len;
+    }
+    free_list(*out, *nout);
+    *out = list;
+    *nout = n;
+    return 0;
+}
+
+static int parse_bool(const char *value, bool *out, struct kura_err *err)
+{
+    if (strcmp(value, "yes") == 0)
+        *out = true;
+    else if (strcmp(value, "no") == 0)
+        *out = false;
+    else {
+        kura_err_set(err, EINVAL, "expected yes or no, got \"%.40s\"", value);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_number(const char *value, unsigned max, unsigned *out, struct kura_err *err)
+{
+    unsigned long v = 0;
+    size_t i = 0;
+    for (; value[i]; i++) {
+        if (value[i] < '0' || value[i] > '9' || i >= 9) {
+            kura_err_set(err, EINVAL, "expected a whole number from 0 to %u, got \"%.40s\"", max, value);
+            return -1;
+        }
+        v = v * 10 + (unsigned)(value[i] - '0');
+    }
+    if (i == 0 || v > max) {
+        kura_err_set(err, EINVAL, "expected a whole number from 0 to %u, got \"%.40s\"", max, value);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int set_string(char **field, const char *value, struct kura_err *err)
+{
+    char *copy = strdup(value);
+    if (!copy) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+static int on_section(void *user, const char *section, int line, struct kura_err *err)
+{
+    (void)line;
+    struct load *ld = user;
+    for (size_t i = 0; i < NSECTIONS; i++)
+        if (strcmp(section, sections[i]) == 0) {
+            if (ld->section_seen[i]) {
+                kura_err_set(err, EINVAL, "section [%s] appears twice", section);
+                return -1;
+            }
+            ld->section_seen[i] = true;
+            return 0;
+        }
+    kura_err_set(err, EINVAL, "unknown section [%.60s] (known: paths, server, guard, audit, revocation)", section);
+    return -1;
+}
+
+static int set_key(struct load *ld, enum key_id k, const char *value, struct kura_err *err)
+{
+    struct kura_config *cfg = ld->cfg;
+    switch (k) {
+    case K_ROOT: case K_STATE_DIR: case K_KEYS_DIR: case K_AUDIT_LOG: case K_SOCKET:
+        if (!*value) {
+            kura_err_set(err, EINVAL, "empty path (leave the key out for the default)");
+            return -1;
+        }
+        return set_string(&ld->path_raw[k], value, err);
+    case K_LEVEL:
+        if (kura_level_parse(value, &cfg->level) != 0) {
+            kura_err_set(err, EINVAL, "expected type1 or type2, got \"%.40s\"", value);
+            return -1;
+        }
+        return 0;
+    case K_TIMEZONE:
+        if (kura_tz_check(value, err) != 0) {
+            if (err)
+                err->code = EINVAL; /* a bad value, whatever the lookup said */
+            return -1;
+        }
+        return set_string(&cfg->timezone, value, err);
+    case K_HOST_ID:
+        if (!kura_host_id_valid(value)) {
+            kura_err_set(err, EINVAL, "expected 64 lowercase hex digits (leave it out to derive it from %s)",
+                         KURA_MACHINE_ID_PATH);
+            return -1;
+        }
+        memcpy(cfg->host_id, value, KURA_HOST_ID_LEN + 1);
+        cfg->host_id_configured = true;
+        return 0;
+    case K_DENY:
+        return parse_tools(value, &cfg->deny, &cfg->ndeny, err);
+    case K_ALLOW:
+        return parse_tools(value, &cfg->allow, &cfg->nallow, err);
+    case K_SYSLOG:
+        return parse_bool(value, &cfg->syslog, err);
+    case K_BULK:
+        return parse_number(value, 1000, &cfg->bulk_read_multiple, err);
+    case K_MAX_SIZE:
+        return parse_number(value, NUMBER_MAX, &cfg->max_size_mb, err);
+    case K_GRACE:
+        return parse_number(value, 3650, &cfg->grace_days, err);
+    case K_AUTO_DESTROY:
+        return parse_bool(value, &cfg->auto_destroy, err);
+    case K_WARN:
+        return parse_number(value, 3650, &cfg->warn_days, err);
+    case K_NOTIFY:
+        if (*value && value[0] != '/') {
+            kura_err_set(err, EINVAL, "the command must start with an absolute path");
+            return -1;
+        }
+        return set_string(&cfg->notify_command, value, err);
+    case K_COUNT:
+        break;
+    }
+    return -1;
+}
+
+static int on_key(void *user, const char *section, const char *key, const char *value, int line,
+                  struct kura_err *err)
+{
+    struct load *ld = user;
+    for (int k = 0; k < K_COUNT; k++) {
+        if (strcmp(section, key_table[k].section) != 0 || strcmp(key, key_table[k].key) != 0)
+            continue;
+        if (ld->seen[k]) {
+            kura_err_set(err, EINVAL, "%s set twice (first on line %d)", key, ld->line[k]);
+            return -1;
+        }
+        ld->seen[k] = true;
+        ld->line[k] = line;
+        if (set_key(ld, (enum key_id)k, value, err) != 0) {
+            kura_err_prefix(err, "%s", key);
+            return -1;
+        }
+        return 0;
+    }
+    kura_err_set(err, EINVAL, "unknown key \"%.40s\" in [%.40s]", key, section);
+    return -1;
+}
+
+/* dir + "/" + rel, malloc'd. */
+static char *join(const char *dir, const char *rel)
+{
+    size_t n = strlen(dir) + 1 + strlen(rel) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", rel);
+    return s;
+}
+
+/* Resolves one [paths] entry: configured (absolute, or under root) or default. */
+static int resolve_path(struct load *ld, const char *name, enum key_id k, const char *dflt, char **out,
+                        struct kura_err *err)
+{
+    const char *raw = ld->path_raw[k];
+    const char *root = ld->cfg->root;
+    char *p;
+    if (!raw)
+        p = strdup(dflt);
+    else if (raw[0] == '/')
+        p = strdup(raw);
+    else if (root)
+        p = join(root, raw);
+    else {
+        kura_err_set(err, EINVAL, "%s:%d: %s: relative path \"%.60s\" needs [paths] root", name, ld->line[k],
+                     key_table[k].key, raw);
+        return -1;
+    }
+    if (!p) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = '\0';
+    size_t max = k == K_SOCKET ? KURA_SOCKET_PATH_MAX : KURA_CONFIG_PATH_MAX;
+    if (len > max) {
+        if (raw)
+            kura_err_set(err, EINVAL, "%s:%d: %s: path longer than %zu bytes", name, ld->line[k],
+                         key_table[k].key, max);
+        else
+            kura_err_set(err, EINVAL, "%s: default %s \"%.60s...\" is longer than %zu bytes; set it", name,
+                         key_table[k].key, p, max);
+        free(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+static int resolve_paths(struct load *ld, const char *name, struct kura_err *err)
+{
+    struct kura_config *cfg = ld->cfg;
+    if (ld->path_raw[K_ROOT]) {
+        if (ld->path_raw[K_ROOT][0] != '/') {
+            kura_err_set(err, EINVAL, "%s:%d: root must be an absolute path", name, ld->line[K_ROOT]);
+            return -1;
+        }
+        if (resolve_path(ld, name, K_ROOT, NULL, &cfg->root, err) != 0)
+            return -1;
+    }
+    const char *root = cfg->root;
+    char *d_state = root ? join(root, "lib") : strdup("/var/lib/kura");
+    char *d_audit = root ? join(root, "log/audit.jsonl") : strdup("/var/log/kura/audit.jsonl");
+    char *d_socket = root ? join(root, "run/ctl.sock") : strdup("/run/kura/ctl.sock");
+    char *d_keys = NULL;
+    int rc = -1;
+    if (!d_state || !d_audit || !d_socket) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (resolve_path(ld, name, K_STATE_DIR, d_state, &cfg->state_dir, err) != 0)
+        goto out;
+    d_keys = join(cfg->state_dir, "keys");
+    if (!d_keys) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (resolve_path(ld, name, K_KEYS_DIR, d_keys, &cfg->keys_dir, err) != 0 ||
+        resolve_path(ld, name, K_AUDIT_LOG, d_audit, &cfg->audit_log, err) != 0 ||
+        resolve_path(ld, name, K_SOCKET, d_socket, &cfg->socket, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(d_state);
+    free(d_audit);
+    free(d_socket);
+    free(d_keys);
+    return rc;
+}
+
+static int set_defaults(struct kura_config *cfg, struct kura_err *err)
+{
+    cfg->level = KURA_LEVEL_TYPE1;
+    cfg->syslog = true;
+    cfg->bulk_read_multiple = 3;
+    cfg->max_size_mb = 0;
+    cfg->grace_days = 30;
+    cfg->auto_destroy = true;
+    cfg->warn_days = 30;
+    if (set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
+        parse_tools(DEFAULT_DENY, &cfg->deny, &cfg->ndeny, err) != 0 ||
+        parse_tools(DEFAULT_ALLOW, &cfg->allow, &cfg->nallow, err) != 0)
+        return -1;
+    return 0;
+}
+
+int kura_config_parse(const char *name, const char *text, size_t len, const char *machine_id_path,
+                      struct kura_config *cfg, struct kura_err *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    struct load ld = {.cfg = cfg};
+    int rc = -1;
+    if (set_defaults(cfg, err) != 0 || set_string(&cfg->file, name, err) != 0)
+        goto out;
+    if (kura_ini_parse(name, text, len, on_section, on_key, &ld, err) != 0)
+        goto out;
+    if (resolve_paths(&ld, name, err) != 0)
+        goto out;
+    if (!cfg->host_id_configured && kura_host_id_from_file(machine_id_path, cfg->host_id, err) != 0) {
+        kura_err_prefix(err, "%s: no [server] host_id, and it cannot be derived", name);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (int k = 0; k <= K_SOCKET; k++)
+        free(ld.path_raw[k]);
+    if (rc != 0)
+        kura_config_free(cfg);
+    return rc;
+}
+
+int kura_config_load(const char *path, struct kura_config *cfg, struct kura_err *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH)) {
+        kura_err_set(err, EPERM, "%s is writable by every user; run: chmod o-w %s", path, path);
+        return -1;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (kura_read_file(path, KURA_CONFIG_FILE_MAX, &text, &len, err) != 0) {
+        if (err && err->code == ENOENT)
+            kura_err_set(err, ENOENT, "%s does not exist; create it with: kuractl init (or give -c FILE)", path);
+        return -1;
+    }
+    int rc = kura_config_parse(path, text, len, KURA_MACHINE_ID_PATH, cfg, err);
+    free(text);
+    return rc;
+}
+
+/* A value written into the file must read back the same: one line, no
+ * blanks at the ends (inih strips them), nothing the grammar refuses. */
+static int root_writable(const char *root, struct kura_err *err)
+{
+    size_t len = strlen(root);
+    if (root[0] != '/') {
+        kura_err_set(err, EINVAL, "--root must be an absolute path");
+        return -1;
+    }
+    if (len + strlen("/run/ctl.sock") > KURA_SOCKET_PATH_MAX) {
+        kura_err_set(err, EINVAL, "--root is too long: ROOT/run/ctl.sock must fit in %d bytes (a socket name)",
+                     KURA_SOCKET_PATH_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)root[i] < 0x20 || root[i] == 0x7F) {
+            kura_err_set(err, EINVAL, "--root contains a control character");
+            return -1;
+        }
+    if (root[len - 1] == ' ' || root[len - 1] == '\t' || !kura_utf8_valid(root, len)) {
+        kura_err_set(err, EINVAL, "--root must be valid UTF-8 and not end with a blank");
+        return -1;
+    }
+    return 0;
+}
+
+static const char default_head[] =
+    "# kura.conf: settings of kura (kurafs and kuractl).\n"
+    "#\n"
+    "# Programs find this file by -c FILE, else $KURA_CONFIG, else /etc/kura/kura.conf.\n"
+    "# Format: INI. \"key = value\" lines under [section] headers, both starting in\n"
+    "# column 1. Comments are whole lines starting with '#' or ';' ('#' and ';'\n"
+    "# inside a value belong to the value). An unknown section or key, a key set\n"
+    "# twice or a bad value is refused with FILE:LINE, so a typo never falls back\n"
+    "# to a default silently. A key left out (or commented out) takes the default\n"
+    "# shown. The file must not be writable by every user.\n"
+    "\n"
+    "[paths]\n"
+    "# Base directory for everything kura keeps (kuractl init --root DIR: tests,\n"
+    "# demos). When set, the defaults below become ROOT/lib, ROOT/lib/keys,\n"
+    "# ROOT/log/audit.jsonl and ROOT/run/ctl.sock, and relative paths are taken\n"
+    "# from ROOT. Without root every path must be absolute.\n";
+
+static const char default_tail[] =
+    "\n"
+    "[server]\n"
+    "# Highest security level this server is declared for: type1 (standard) or\n"
+    "# type2 (high). Datasets of type2 are refused on a type1 server (R-LVL-1).\n"
+    "level = type1\n"
+    "# Time zone (IANA name from tzdata) of dates typed as YYYY-MM-DD and of the\n"
+    "# time stamps kura writes.\n"
+    "timezone = " KURA_DEFAULT_TZ "\n"
+    "# Identity datasets are bound to (R-ACC-8): 64 lowercase hex digits.\n"
+    "# Default: the SHA-256 of /etc/machine-id. Set it only to move datasets to a\n"
+    "# replacement server on purpose.\n"
+    "#host_id =\n"
+    "\n"
+    "[guard]\n"
+    "# Copy-out guard (R-CPY-4), lists of program base names separated by blanks.\n"
+    "# deny: refused on datasets in denylist mode (the default for type1); empty\n"
+    "# refuses nothing.\n"
+    "deny = " DEFAULT_DENY "\n"
+    "# allow: the only programs allowed on datasets in allowlist mode (the default\n"
+    "# for type2); empty allows nothing.\n"
+    "allow = " DEFAULT_ALLOW "\n"
+    "\n"
+    "[audit]\n"
+    "# Send every audit record to syslog (facility authpriv) as well, for the\n"
+    "# site's collector (R-LOG-5): yes or no.\n"
+    "syslog = yes\n"
+    "# An open that reads more than this many times its file's size raises a\n"
+    "# bulk-read alert (R-CPY-4); 0 turns the alert off. At most 1000.\n"
+    "bulk_read_multiple = 3\n"
+    "# Start a new audit log file when it grows past this many MiB; 0 never does.\n"
+    "max_size_mb = 0\n"
+    "\n"
+    "[revocation]\n"
+    "# Days after a dataset's usage period ends before its keys are destroyed\n"
+    "# (R-REV-3). At most 3650.\n"
+    "grace_days = 30\n"
+    "# yes: destroy the keys when grace_days have passed; no: only by\n"
+    "# kuractl dataset destroy.\n"
+    "auto_destroy = yes\n"
+    "# Warn the PI this many days before the usage period ends (R-REV-2).\n"
+    "warn_days = 30\n"
+    "# Program (absolute path, with arguments) run to deliver each warning;\n"
+    "# empty: warnings go to the audit log and syslog only.\n"
+    "notify_command =\n";
+
+char *kura_config_default_text(const char *root, struct kura_err *err)
+{
+    if (root && root_writable(root, err) != 0)
+        return NULL;
+    char *trimmed = root ? strdup(root) : NULL;
+    if (root && !trimmed) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t n = trimmed ? strlen(trimmed) : 0; n > 1 && trimmed[n - 1] == '/';)
+        trimmed[--n] = '\0';
+    const char *r = trimmed, *sep = trimmed && strcmp(trimmed, "/") != 0 ? "/" : "";
+    char *paths = NULL;
+    int n;
+    if (r)
+        n = asprintf(&paths,
+                     "root = %s\n"
+                     "# State: datasets/<ID>/ (dataset.ini, files.tsv, ledger.jsonl) and store/<ID>/\n"
+                     "# (encrypted payloads).\n"
+                     "state_dir = %s%slib\n"
+                     "# Keystore: server key, dataset keys, file headers. Root only (0700).\n"
+                     "keys_dir = %s%slib/keys\n"
+                     "# Access log: JSON Lines, hash-chained (kuractl audit verify).\n"
+                     "audit_log = %s%slog/audit.jsonl\n"
+                     "# Control socket of the running kurafs; at most %d bytes.\n"
+                     "socket = %s%srun/ctl.sock\n",
+                     r, r, sep, r, sep, r, sep, KURA_SOCKET_PATH_MAX, r, sep);
+    else
+        n = asprintf(&paths,
+                     "#root = /srv/kura\n"
+                     "# State: datasets/<ID>/ (dataset.ini, files.tsv, ledger.jsonl) and store/<ID>/\n"
+                     "# (encrypted payloads).\n"
+                     "state_dir = /var/lib/kura\n"
+                     "# Keystore: server key, dataset keys, file headers. Root only (0700).\n"
+                     "# Default: STATE_DIR/keys.\n"
+                     "#keys_dir = /var/lib/kura/keys\n"
+                     "# Access log: JSON Lines, hash-chained (kuractl audit verify).\n"
+                     "audit_log = /var/log/kura/audit.jsonl\n"
+                     "# Control socket of the running kurafs; at most %d bytes.\n"
+                     "socket = /run/kura/ctl.sock\n",
+                     KURA_SOCKET_PATH_MAX);
+    free(trimmed);
+    char *text = NULL;
+    if (n < 0 || asprintf(&text, "%s%s%s", default_head, paths, default_tail) < 0) {
+        free(paths);
+        kura_err_set(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    free(paths);
+    return text;
+}
+
+int kura_config_write_default(const char *path, const char *root, struct kura_err *err)
+{
+    char *text = kura_config_default_text(root, err);
+    if (!text)
+        return -1;
+    int rc = kura_write_file_new(path, text, strlen(text), 0644, err);
+    free(text);
+    return rc;
+}

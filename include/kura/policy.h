@@ -31,17 +31,25 @@ struct kura_decision {
     enum kura_reason reason;
     /* For KURA_ALLOW: the first second at which this decision stops holding
      * (the earlier of the grant's and the dataset's end). A handle re-decides
-     * when now >= valid_until, so expiry needs no timer. */
+     * when now >= valid_until, so expiry needs no timer. For a denial: the
+     * request's now (holds for no time; decide again). */
     int64_t valid_until;
 };
 
+/* Checks in this order, the first failing one is the reason: lockdown,
+ * wrong host (ds->host_id set and not server->host_id), level, destroyed,
+ * suspended (any status but active), not listed, not yet valid, expired,
+ * then for a file only: withdrawn, guard. A NULL request or server is
+ * refused as lockdown, a NULL dataset as not listed. */
 struct kura_decision kura_policy_decide(const struct kura_request *req);
 
 /* Short stable names for logs and errors: "allow", "not listed", "expired", ... */
 const char *kura_reason_name(enum kura_reason r);
 
 /* The caller's own access window in ds: the PI's is the dataset period, a
- * grant's its own period. Returns false when uid is not listed. */
+ * grant's its own period cut to the dataset's. Returns false when uid is
+ * not listed. The PI is listed only when ds->pi names someone, so a zeroed
+ * dataset never lists uid 0 (likewise a grant needs its user name). */
 bool kura_policy_window(const struct kura_dataset *ds, uid_t uid, int64_t *from, int64_t *until);
 
 /* The next instant after now at which any decision on ds may change (a grant

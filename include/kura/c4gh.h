@@ -97,13 +97,24 @@ int c4gh_header_read(int fd, uint8_t **raw, size_t *raw_len, struct kura_err *er
  * length (len may be longer: the payload follows). */
 int c4gh_header_check(const uint8_t *buf, size_t len, size_t *raw_len, struct kura_err *err);
 
-/* Decrypts every packet sk opens; packets for other recipients (or in an
- * encryption method other than 0) are skipped. raw_len must be exactly the
- * header. Errors: "no header packet opens with this key" (EACCES), malformed
- * packet contents, unknown packet type or data encryption method (ENOTSUP),
- * more than one edit list, no data key among the packets sk opens. */
+/* Decrypts every packet sk opens; packets that do not authenticate with sk
+ * are taken to be other recipients' and skipped (the reference's rule).
+ * raw_len must be exactly the header. Errors: "no header packet opens with
+ * this key" (EACCES), malformed packet contents, unknown packet encryption
+ * method, packet type or data encryption method (ENOTSUP), more than one edit
+ * list, no data key among the packets sk opens.
+ * Format limit: Crypt4GH has no MAC over the whole header, so a packet for
+ * sk can be damaged or removed and look like another recipient's; dropping
+ * the edit list packet that way widens what the file shows. Use the strict
+ * form for headers written to sk alone, and compare c4gh_reader_size with
+ * the recorded plaintext size. */
 int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
                      struct c4gh_header **out, struct kura_err *err);
+/* Same, but every packet must open with sk (headers kura wrote to one
+ * recipient): any other packet is an error, EIO "header packet N does not
+ * open with this key (tampered or damaged)". */
+int c4gh_header_open_strict(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
+                            struct c4gh_header **out, struct kura_err *err);
 
 /* New header with one fresh data key (and optional edit list). */
 int c4gh_header_new(struct c4gh_header **out, const uint64_t *edits, size_t nedits, struct kura_err *err);

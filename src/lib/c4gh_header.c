@@ -283,8 +283,10 @@ static int parse_packet(struct c4gh_header *h, bool *seen_edits, const uint8_t *
     }
 }
 
-int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
-                     struct c4gh_header **out, struct kura_err *err)
+/* every_packet: refuse a header with any packet sk cannot open, instead of
+ * taking it for another recipient's. */
+static int header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE], bool every_packet,
+                       struct c4gh_header **out, struct kura_err *err)
 {
     *out = NULL;
     size_t hlen;
@@ -314,7 +316,7 @@ int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_K
     uint8_t *pk = scratch, *rx = scratch + C4GH_KEY_SIZE, *tx = rx + C4GH_KEY_SIZE;
     uint8_t *plain = tx + C4GH_KEY_SIZE;
     c4gh_public_from_secret(sk, pk);
-    uint32_t opened = 0, unsupported = 0;
+    uint32_t opened = 0, first_closed = UINT32_MAX;
     bool seen_edits = false;
     size_t pos = PREAMBLE_SIZE;
     for (uint32_t i = 0; i < count; i++) {
@@ -322,29 +324,35 @@ int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_K
         uint32_t plen = c4gh_le32(p), method = c4gh_le32(p + 4);
         pos += plen;
         if (method != 0) {
-            unsupported++; /* another recipient's packet, in a method we lack */
-            continue;
+            /* Only method 0 exists; skipping others would let a flipped
+             * method field silently drop a packet (an edit list). */
+            kura_err_set(err, ENOTSUP,
+                         "header packet %u uses unsupported encryption method %u (only 0, X25519_chacha20_ietf_poly1305)",
+                         i, method);
+            goto fail;
         }
         const uint8_t *writer_pk = p + PACKET_PREFIX, *nonce = writer_pk + C4GH_KEY_SIZE;
         const uint8_t *ct = nonce + C4GH_NONCE_SIZE;
         unsigned long long mlen;
-        /* A low-order writer key makes kx fail: such a packet is for no one. */
-        if (crypto_kx_client_session_keys(rx, tx, pk, sk, writer_pk) != 0)
+        /* A low-order writer key makes kx fail: such a packet is for no one.
+         * A packet that does not authenticate is another recipient's, or damaged. */
+        if (crypto_kx_client_session_keys(rx, tx, pk, sk, writer_pk) != 0 ||
+            crypto_aead_chacha20poly1305_ietf_decrypt(plain, &mlen, NULL, ct, plen - (X25519_OVERHEAD - C4GH_MAC_SIZE),
+                                                      NULL, 0, nonce, rx) != 0) {
+            if (first_closed == UINT32_MAX)
+                first_closed = i;
             continue;
-        if (crypto_aead_chacha20poly1305_ietf_decrypt(plain, &mlen, NULL, ct, plen - (X25519_OVERHEAD - C4GH_MAC_SIZE),
-                                                      NULL, 0, nonce, rx) != 0)
-            continue; /* another recipient's packet, or a tampered one */
+        }
         opened++;
         if (parse_packet(h, &seen_edits, plain, (size_t)mlen, i, err) != 0)
             goto fail;
     }
     if (opened == 0) {
-        if (unsupported > 0)
-            kura_err_set(err, EACCES,
-                         "no header packet opens with this key (%u packets use an unsupported encryption method)",
-                         unsupported);
-        else
-            kura_err_set(err, EACCES, "no header packet opens with this key");
+        kura_err_set(err, EACCES, "no header packet opens with this key");
+        goto fail;
+    }
+    if (every_packet && first_closed != UINT32_MAX) {
+        kura_err_set(err, EIO, "header packet %u does not open with this key (tampered or damaged)", first_closed);
         goto fail;
     }
     if (h->nkeys == 0) {
@@ -358,6 +366,18 @@ fail:
     kura_secure_free(scratch);
     c4gh_header_free(h);
     return -1;
+}
+
+int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
+                     struct c4gh_header **out, struct kura_err *err)
+{
+    return header_open(raw, raw_len, sk, false, out, err);
+}
+
+int c4gh_header_open_strict(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
+                            struct c4gh_header **out, struct kura_err *err)
+{
+    return header_open(raw, raw_len, sk, true, out, err);
 }
 
 struct c4gh_header *c4gh_header_dup(const struct c4gh_header *h, struct kura_err *err)

@@ -1,0 +1,223 @@
+/* The audit log (R-LOG-1, R-LOG-2, R-LOG-5). One JSON Lines record per event:
+ *
+ *   {"seq":7,"time":"2026-04-01T09:00:00.123+09:00","host":"node1","event":"open",
+ *    "decision":"allow",...,"prev":"<64 hex>","mac":"<64 hex>"}
+ *
+ * "prev" is the BLAKE2b-256 of the previous record's line (all of it, without
+ * the newline; 64 zeros before the first record), "mac" the BLAKE2b-256 keyed
+ * with the 32-byte log key over this line's bytes up to the "mac" member. So
+ * an edit, deletion, insertion, reordering or partial record breaks the chain.
+ * The chain goes on across rotated files. Whole records cut from the end are
+ * caught by the head file (<dir>/.<base>.head): the writers' shared lock, and
+ * a keyed note of the last record written, which the log must still hold.
+ * Records never carry plaintext or key material.
+ *
+ * Writers in any number of threads and processes may share one log: an
+ * append returns only once its record is on disk (group commit: one write and
+ * one fdatasync per batch of concurrent appends). It fails closed: on a
+ * failed write or fdatasync nothing partial is left behind, the caller gets
+ * -1 (and refuses what it was asked to do), the cause goes to syslog, and
+ * the next append tries again. */
+#ifndef KURA_AUDIT_H
+#define KURA_AUDIT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kura/error.h"
+
+#define KURA_AUDIT_KEY_LEN 32
+#define KURA_AUDIT_HASH_LEN 32          /* prev and mac, as 64 hex digits */
+#define KURA_AUDIT_LINE_MAX 65536       /* longest line a reader accepts */
+/* Longer strings are cut to these many bytes; the record then names the
+ * cut fields in "cut" (e.g. "cmdline,path"). */
+#define KURA_AUDIT_CMDLINE_MAX 512
+#define KURA_AUDIT_PATH_MAX 4096
+#define KURA_AUDIT_TEXT_MAX 1024
+#define KURA_AUDIT_ABSENT INT64_C(-1)   /* a number field that is not written */
+
+enum kura_audit_event {
+    KURA_AUDIT_OPEN,
+    KURA_AUDIT_CLOSE,
+    KURA_AUDIT_WRITE_DENIED,
+    KURA_AUDIT_POLICY_CHANGE,
+    KURA_AUDIT_REVOCATION,
+    KURA_AUDIT_SUSPEND,
+    KURA_AUDIT_RESUME,
+    KURA_AUDIT_LOCKDOWN,
+    KURA_AUDIT_UNLOCK,
+    KURA_AUDIT_WITHDRAW,
+    KURA_AUDIT_DESTROY,
+    KURA_AUDIT_IMPORT,
+    KURA_AUDIT_ALERT,   /* copied to syslog at warning level */
+    KURA_AUDIT_START,
+    KURA_AUDIT_STOP,
+};
+
+enum kura_audit_decision { KURA_AUDIT_NO_DECISION, KURA_AUDIT_ALLOW, KURA_AUDIT_DENY };
+
+/* "open", "write-denied", ...; NULL for a value outside the enum. */
+const char *kura_audit_event_name(enum kura_audit_event e);
+int kura_audit_event_parse(const char *s, enum kura_audit_event *out);
+/* "allow", "deny", "-". */
+const char *kura_audit_decision_name(enum kura_audit_decision d);
+int kura_audit_decision_parse(const char *s, enum kura_audit_decision *out);
+
+/* What a caller logs. NULL strings and KURA_AUDIT_ABSENT numbers are left
+ * out of the line: start from kura_audit_record_init. seq, time zone, host,
+ * prev and mac are the log's business. */
+struct kura_audit_record {
+    enum kura_audit_event event;
+    enum kura_audit_decision decision;
+    int64_t time_ms;            /* Unix time in ms; 0: the moment of append */
+    const char *reason;         /* deny reason, or why (suspend --reason) */
+    const char *dataset;
+    const char *path;           /* as served below the dataset */
+    const char *samples;        /* sample ids of the file, comma-separated */
+    const char *user;
+    int64_t uid, loginuid, pid, ppid;
+    const char *exe;
+    const char *cmdline;        /* arguments joined by spaces */
+    const char *ssh_client;     /* $SSH_CLIENT of the process, if any */
+    int64_t bytes, duration_ms;
+    const char *detail;
+};
+void kura_audit_record_init(struct kura_audit_record *r);
+
+/* ---- the log key ---- */
+
+/* Creates the key file (refuses an existing one: old records would no
+ * longer verify): 32 random bytes as text, mode 0600, fsynced. */
+int kura_audit_key_generate(const char *path, struct kura_err *err);
+/* Loads the key into kura_secure_alloc memory (free with kura_secure_free).
+ * Refuses a file others may read or write, or owned by someone else. */
+unsigned char *kura_audit_key_load(const char *path, struct kura_err *err);
+
+/* ---- writing ---- */
+
+struct kura_audit_options {
+    const char *host;           /* NULL: gethostname() */
+    const char *tz;             /* zone of the time stamps; NULL: KURA_DEFAULT_TZ */
+    bool syslog;                /* copy each record to syslog, facility authpriv */
+    uint64_t max_size;          /* > 0: rotate (PATH -> PATH.1 -> PATH.2 ...)
+                                   before a batch would grow the file past it */
+};
+
+struct kura_audit_stats {
+    uint64_t records;           /* appended and durable */
+    uint64_t batches;           /* group commits that succeeded */
+    uint64_t fdatasyncs;        /* calls, failed ones included */
+    uint64_t failures;          /* appends that returned -1 */
+    uint64_t rotations;
+};
+
+struct kura_audit_log;
+
+/* Opens (creating 0600 if missing) the log at path and its head file; the
+ * key is copied into locked memory. Fails if the log holds records but none
+ * verifies with this key (the wrong key file). */
+struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key[KURA_AUDIT_KEY_LEN],
+                                       const struct kura_audit_options *opt, struct kura_err *err);
+/* Appends one record and returns once it is durable. Thread-safe. On -1,
+ * err->code is EIO (what an open refused for this reason returns) and the
+ * message names the cause (ENOSPC, EIO, EFBIG, ...). */
+int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record *rec, struct kura_err *err);
+/* After logrotate moved the file (SIGHUP; call it from the main loop, not
+ * the signal handler): lets go of the old file. The next record starts the
+ * new file, continues the chain and carries "rotated_from". Appends also
+ * notice a moved file by themselves; this releases the old one sooner. */
+int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err);
+void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out);
+/* No append may be running or follow. NULL is fine. */
+void kura_audit_close(struct kura_audit_log *log);
+
+/* The head file of the log at path: <dir>/.<base>.head. */
+int kura_audit_head_path(const char *log_path, char *buf, size_t len);
+
+/* ---- reading ---- */
+
+/* One record parsed back. Strings point into storage the entry owns; absent
+ * ones are NULL (numbers KURA_AUDIT_ABSENT). Strings that were not valid
+ * UTF-8 come back byte for byte (the line holds them in "<field>_hex"). */
+struct kura_audit_entry {
+    uint64_t seq;
+    const char *time;           /* as written; rec.time_ms is its value */
+    const char *host;
+    struct kura_audit_record rec;
+    const char *rotated_from;   /* first record of a file the chain entered */
+    const char *cut;            /* fields cut to their maximum length */
+    char prev[2 * KURA_AUDIT_HASH_LEN + 1];
+    char mac[2 * KURA_AUDIT_HASH_LEN + 1];
+    void *priv_;                /* storage */
+};
+
+/* Parses one line (without its newline) and checks its shape: a flat JSON
+ * object with the required fields, known event and decision, an RFC 3339
+ * time, and "mac" as the last member. It does not check the MAC. */
+int kura_audit_entry_parse(const char *line, size_t len, struct kura_audit_entry *e, struct kura_err *err);
+void kura_audit_entry_free(struct kura_audit_entry *e);
+
+/* For `kuractl audit`: NULL / 0 members match everything. */
+struct kura_audit_filter {
+    const char *dataset;
+    const char *user;
+    int64_t since_ms;           /* records at or after this time */
+};
+bool kura_audit_filter_match(const struct kura_audit_filter *f, const struct kura_audit_entry *e);
+
+/* Calls fn for every line of the file: with the entry, or with e == NULL and
+ * problem saying why the line is not a record. A non-zero return from fn
+ * stops the walk and is returned. */
+typedef int (*kura_audit_read_fn)(const struct kura_audit_entry *e, const char *file, uint64_t line,
+                                  const char *problem, void *ctx);
+int kura_audit_read(const char *path, kura_audit_read_fn fn, void *ctx, struct kura_err *err);
+
+/* The log's files in chain order: rotated ones (PATH.* and PATH-*, except
+ * compressed ones) sorted by their first seq, then PATH itself. */
+int kura_audit_files(const char *log_path, char ***paths, size_t *n, struct kura_err *err);
+void kura_audit_files_free(char **paths, size_t n);
+
+/* ---- verifying ---- */
+
+struct kura_audit_finding {
+    const char *file;
+    uint64_t line;              /* 1-based; 0: about the file as a whole */
+    uint64_t seq;               /* the record concerned; 0 when unknown */
+    bool bad;                   /* false: a note (a file's summary, ...) */
+    const char *what;
+};
+typedef void (*kura_audit_report_fn)(const struct kura_audit_finding *f, void *ctx);
+
+struct kura_audit_summary {
+    uint64_t files, records, first_seq, last_seq;
+};
+
+/* Checks every record of the files, in the order given, as one chain: shape,
+ * seq continuity, prev and MAC. With head_path (may be NULL), also that the
+ * last record the head names is there. Stops at the first bad record: reports
+ * it (file:line, seq, what is wrong), returns -1 with err saying the same.
+ * report and sum may be NULL. */
+int kura_audit_verify_files(const char *const *paths, size_t n, const char *head_path,
+                            const unsigned char key[KURA_AUDIT_KEY_LEN], kura_audit_report_fn report,
+                            void *ctx, struct kura_audit_summary *sum, struct kura_err *err);
+/* The same for the log at log_path: its rotated files (kura_audit_files)
+ * and its head, read consistently with running writers. */
+int kura_audit_verify(const char *log_path, const unsigned char key[KURA_AUDIT_KEY_LEN],
+                      kura_audit_report_fn report, void *ctx, struct kura_audit_summary *sum,
+                      struct kura_err *err);
+
+/* ---- bulk reads ---- */
+
+/* Bytes read per (uid, dataset, day). Pure (no clock, no I/O) and
+ * thread-safe; day is any number naming the day (the caller's zone). */
+struct kura_audit_bulk;
+/* An alert is due when a day's total first exceeds multiple x dataset size. */
+struct kura_audit_bulk *kura_audit_bulk_new(double multiple);
+void kura_audit_bulk_free(struct kura_audit_bulk *b);
+/* Adds bytes; returns true exactly once per (uid, dataset, day): when the
+ * total crosses the threshold. *day_total (may be NULL) gets the total. */
+bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day,
+                         uint64_t bytes, uint64_t dataset_size, uint64_t *day_total);
+
+#endif

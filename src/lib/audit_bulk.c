@@ -1,0 +1,93 @@
+/* Bulk-read accounting for the copy-out alert (DESIGN.md "deny copy-out"):
+ * bytes per (uid, dataset, day), one alert when a day's total first exceeds
+ * a multiple of the dataset's size. Memory grows with the (user, dataset)
+ * pairs seen, one small entry each; a new day reuses the entry. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kura/audit.h"
+
+#define BUCKETS 1024
+
+struct bulk_entry {
+    struct bulk_entry *next;
+    uid_t uid;
+    int64_t day;
+    uint64_t total;
+    bool alerted;
+    char dataset[];
+};
+
+struct kura_audit_bulk {
+    pthread_mutex_t mu;
+    double multiple;
+    struct bulk_entry *buckets[BUCKETS];
+};
+
+struct kura_audit_bulk *kura_audit_bulk_new(double multiple)
+{
+    if (!(multiple > 0))
+        return NULL;
+    struct kura_audit_bulk *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    pthread_mutex_init(&b->mu, NULL);
+    b->multiple = multiple;
+    return b;
+}
+
+void kura_audit_bulk_free(struct kura_audit_bulk *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (struct bulk_entry *e = b->buckets[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+static size_t bucket(uid_t uid, const char *dataset)
+{
+    uint64_t h = 1469598103934665603u ^ uid; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)dataset; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (size_t)(h % BUCKETS);
+}
+
+bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day, uint64_t bytes,
+                         uint64_t dataset_size, uint64_t *day_total)
+{
+    if (!b || !dataset)
+        return false;
+    bool alert = false;
+    uint64_t total = 0;
+    pthread_mutex_lock(&b->mu);
+    struct bulk_entry **head = &b->buckets[bucket(uid, dataset)], *e = *head;
+    while (e && (e->uid != uid || strcmp(e->dataset, dataset) != 0))
+        e = e->next;
+    if (!e) {
+        size_t n = strlen(dataset) + 1;
+        e = malloc(sizeof *e + n);
+        if (e) {
+            *e = (struct bulk_entry){.next = *head, .uid = uid, .day = day};
+            memcpy(e->dataset, dataset, n);
+            *head = e;
+        }
+    }
+    if (e) {
+        if (e->day != day)
+            e->day = day, e->total = 0, e->alerted = false;
+        e->total = e->total > UINT64_MAX - bytes ? UINT64_MAX : e->total + bytes;
+        total = e->total;
+        if (!e->alerted && dataset_size > 0 && (double)e->total > b->multiple * (double)dataset_size)
+            alert = e->alerted = true;
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (day_total)
+        *day_total = total;
+    return alert;
+}

@@ -1,0 +1,657 @@
+/* The audit log writer: group commit across threads, flock across
+ * processes, rotation, fail closed (DESIGN.md "Audit log", R-LOG-1/2/5).
+ *
+ * An append queues its record and waits. The first waiter with no batch in
+ * flight becomes the leader: it takes everything queued, and under the head
+ * file's flock finds where the chain stands (another process may have
+ * written since), numbers and MACs the records, writes them with one writev
+ * and one fdatasync, notes the new end in the head file, then wakes the
+ * others. So an appender waits for at most the batch in flight and its own.
+ * Nothing about the chain is trusted from memory while the head file is
+ * readable: the file and the head are the truth every batch starts from. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "audit_priv.h"
+#include "kura/fsutil.h"
+#include "kura/json.h"
+#include "kura/secmem.h"
+#include "kura/when.h"
+
+#define HEAD_ROOM 32             /* {"seq":<20 digits> */
+#define TAIL_ROOM 2048           /* rotated_from (escaped), prev, mac, "}\n" */
+#define BATCH_RECORDS 256
+#define BATCH_BYTES (1u << 20)
+
+/* One append waiting for its batch; lives on the appender's stack. */
+struct pending {
+    char *buf;                   /* body at buf + HEAD_ROOM, see audit_body_build */
+    size_t body_len;
+    const char *line;            /* the finished line, set by the leader */
+    size_t line_len;             /* with its newline */
+    bool done;
+    int rc;
+    struct kura_err err;
+    struct pending *next;
+};
+
+struct kura_audit_log {
+    char *path, *head_path, *dir, *base, *tz;
+    char host[256];
+    bool syslog;
+    uint64_t max_size;
+    unsigned char *key;          /* kura_secure_alloc */
+    int fd;                      /* the log, O_APPEND; -1: open PATH at the next batch */
+    int head_fd;
+    /* The last record this writer wrote: used only if the head is unreadable. */
+    struct audit_chain mem;
+    bool have_mem;
+    char rotated_to[NAME_MAX + 1]; /* the name this writer gave the file it rotated */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool busy;                   /* a leader (or reopen) owns fd and head_fd */
+    struct pending *q_head, *q_tail;
+    struct kura_audit_stats stats;
+};
+
+/* Where the chain stands at the start of a batch. */
+struct chain_pos {
+    struct audit_chain c;
+    uint64_t size, ino;          /* the log file now */
+    int head_slot;               /* newest valid head slot, -1 if none */
+};
+
+__attribute__((format(printf, 2, 3))) static void say(int prio, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsyslog(LOG_AUTHPRIV | prio, fmt, ap);
+    va_end(ap);
+}
+
+int kura_audit_head_path(const char *log_path, char *buf, size_t len)
+{
+    const char *slash = strrchr(log_path, '/');
+    int n = slash ? snprintf(buf, len, "%.*s/.%s.head", (int)(slash - log_path), log_path, slash + 1)
+                  : snprintf(buf, len, ".%s.head", log_path);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* flock on the head file, which must still be the one at head_path: a
+ * writer that locked a replaced file would not exclude the others. */
+static int lock_head(struct kura_audit_log *log, struct kura_err *err)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        if (log->head_fd < 0)
+            log->head_fd = open(log->head_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (log->head_fd < 0) {
+            kura_err_set(err, errno, "open %s: %s", log->head_path, strerror(errno));
+            return -1;
+        }
+        while (flock(log->head_fd, LOCK_EX) != 0)
+            if (errno != EINTR) {
+                kura_err_set(err, errno, "lock %s: %s", log->head_path, strerror(errno));
+                return -1;
+            }
+        struct stat held, now;
+        if (fstat(log->head_fd, &held) == 0 && stat(log->head_path, &now) == 0 && held.st_dev == now.st_dev &&
+            held.st_ino == now.st_ino)
+            return 0;
+        close(log->head_fd);
+        log->head_fd = -1;
+    }
+    kura_err_set(err, EAGAIN, "%s keeps being replaced; cannot lock it", log->head_path);
+    return -1;
+}
+
+static void unlock_head(struct kura_audit_log *log)
+{
+    flock(log->head_fd, LOCK_UN);
+}
+
+/* Makes fd the file now at PATH: logrotate or another writer's rotation may
+ * have moved the one we had. Creates it if missing. */
+static int ensure_log(struct kura_audit_log *log, struct kura_err *err)
+{
+    struct stat at, held;
+    if (lstat(log->path, &at) == 0) {
+        if (!S_ISREG(at.st_mode)) {
+            kura_err_set(err, EINVAL, "%s is not a regular file", log->path);
+            return -1;
+        }
+        if (log->fd >= 0 && fstat(log->fd, &held) == 0 && held.st_dev == at.st_dev && held.st_ino == at.st_ino)
+            return 0;
+        if (log->fd >= 0)
+            close(log->fd);
+        log->fd = open(log->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+        if (log->fd >= 0)
+            return 0;
+        if (errno != ENOENT) {
+            kura_err_set(err, errno, "open %s: %s", log->path, strerror(errno));
+            return -1;
+        }
+    } else if (errno != ENOENT) {
+        kura_err_set(err, errno, "stat %s: %s", log->path, strerror(errno));
+        return -1;
+    }
+    if (log->fd >= 0)
+        close(log->fd);
+    log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (log->fd < 0) {
+        kura_err_set(err, errno, "create %s: %s", log->path, strerror(errno));
+        return -1;
+    }
+    return kura_fsync_parent(log->path, err);
+}
+
+/* Reads the lines in [from, limit) and moves c along them. Following a known
+ * chain (*have on entry), a line is taken only if its MAC verifies and it
+ * comes next (seq + 1, prev); without one (head and memory lost), the
+ * highest-numbered line whose MAC verifies. *keep is where an unfinished
+ * last line starts (a crashed writer's), or limit. */
+static int scan(struct kura_audit_log *log, uint64_t from, uint64_t limit, struct audit_chain *c, bool *have,
+                uint64_t *keep, struct kura_err *err)
+{
+    struct audit_lines r;
+    if (audit_lines_init(&r, log->fd, from, limit) != 0) {
+        kura_err_set(err, ENOMEM, "out of memory reading %s", log->path);
+        return -1;
+    }
+    bool follow = *have;
+    uint64_t foreign = 0, off;
+    const char *line;
+    size_t len;
+    enum audit_line_kind kind;
+    int rc;
+    *keep = limit;
+    while ((rc = audit_lines_next(&r, &line, &len, &kind, &off)) == 1) {
+        if (kind == AUDIT_LINE_PARTIAL) {
+            *keep = off;
+            break;
+        }
+        struct kura_audit_entry e;
+        unsigned char prev[KURA_AUDIT_HASH_LEN];
+        if (kind != AUDIT_LINE_OK || !audit_line_mac_ok(log->key, line, len) ||
+            kura_audit_entry_parse(line, len, &e, NULL) != 0) {
+            foreign++;
+            continue;
+        }
+        bool next = audit_unhex(e.prev, prev) && e.seq == c->seq + 1 &&
+                    sodium_memcmp(prev, c->hash, sizeof prev) == 0;
+        if (follow ? next : (!*have || e.seq > c->seq)) {
+            c->seq = e.seq;
+            audit_line_hash(line, len, c->hash);
+            *have = true;
+        } else if (follow) {
+            foreign++;
+        }
+        kura_audit_entry_free(&e);
+    }
+    int e = errno;
+    audit_lines_free(&r);
+    if (rc < 0) {
+        kura_err_set(err, e, "read %s: %s", log->path, strerror(e));
+        return -1;
+    }
+    if (foreign)
+        say(LOG_ERR, "kura audit: %s holds %" PRIu64 " line(s) that are not part of the chain; "
+                     "`kuractl audit verify` shows where", log->path, foreign);
+    return 0;
+}
+
+/* Under the lock, with fd current: where the chain stands. Removes the
+ * unfinished tail a crashed writer may have left (never acknowledged). */
+static int resolve(struct kura_audit_log *log, struct chain_pos *pos, struct kura_err *err)
+{
+    struct audit_head h;
+    int hr = audit_head_read(log->head_fd, log->key, &h, &pos->head_slot);
+    struct stat st;
+    if (hr < 0 || fstat(log->fd, &st) != 0) {
+        kura_err_set(err, errno, "read %s: %s", hr < 0 ? log->head_path : log->path, strerror(errno));
+        return -1;
+    }
+    if (hr == 0)
+        pos->head_slot = -1;
+    pos->size = (uint64_t)st.st_size;
+    pos->ino = (uint64_t)st.st_ino;
+    memset(&pos->c, 0, sizeof pos->c);
+    bool have = false;
+    uint64_t from = 0;
+    if (hr == 1) {
+        pos->c.seq = h.seq;
+        memcpy(pos->c.hash, h.hash, sizeof h.hash);
+        have = true;
+        if (h.ino == pos->ino && pos->size >= h.size)
+            from = h.size;
+        else if (h.ino == pos->ino && pos->size > 0)
+            say(LOG_ERR, "kura audit: %s shrank from %" PRIu64 " to %" PRIu64 " bytes: records were removed; "
+                         "the chain goes on from seq %" PRIu64 ", so verify shows the gap",
+                log->path, h.size, pos->size, h.seq);
+    } else if (log->have_mem) {
+        pos->c = log->mem;
+        have = true;
+        say(LOG_WARNING, "kura audit: %s is missing or damaged; going on from this writer's last record (seq %" PRIu64 ")",
+            log->head_path, log->mem.seq);
+    }
+    if (from < pos->size) {
+        uint64_t keep;
+        if (scan(log, from, pos->size, &pos->c, &have, &keep, err) != 0)
+            return -1;
+        if (keep < pos->size) {
+            if (ftruncate(log->fd, (off_t)keep) != 0) {
+                kura_err_set(err, errno, "truncate the unfinished record at the end of %s: %s", log->path,
+                             strerror(errno));
+                return -1;
+            }
+            say(LOG_WARNING, "kura audit: removed an unfinished record (%" PRIu64 " bytes) from the end of %s",
+                pos->size - keep, log->path);
+            pos->size = keep;
+        }
+    }
+    if (!have && pos->size > 0) {
+        kura_err_set(err, EKEYREJECTED, "no record in %s verifies with the log key: wrong key file, "
+                                        "or not a kura audit log", log->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Size rotation: PATH.N -> PATH.N+1 from the highest N down, PATH -> PATH.1,
+ * a new PATH; renameat2(RENAME_NOREPLACE) so no log is ever overwritten. On
+ * failure the records keep going to the file we hold. */
+static int rotate(struct kura_audit_log *log, struct chain_pos *pos)
+{
+    size_t blen = strlen(log->base);
+    unsigned long max = 0;
+    DIR *d = opendir(log->dir);
+    if (!d) {
+        say(LOG_ERR, "kura audit: cannot rotate %s: %s", log->path, strerror(errno));
+        return -1;
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (strncmp(n, log->base, blen) != 0 || n[blen] != '.' || n[blen + 1] < '1' || n[blen + 1] > '9' ||
+            strspn(n + blen + 1, "0123456789") != strlen(n + blen + 1) || strlen(n + blen + 1) > 9)
+            continue;
+        unsigned long k = strtoul(n + blen + 1, NULL, 10);
+        if (k > max)
+            max = k;
+    }
+    closedir(d);
+    char from[PATH_MAX], to[PATH_MAX];
+    for (unsigned long k = max + 1; k >= 1; k--) {
+        if (k > 1)
+            snprintf(from, sizeof from, "%s.%lu", log->path, k - 1);
+        else
+            snprintf(from, sizeof from, "%s", log->path);
+        snprintf(to, sizeof to, "%s.%lu", log->path, k);
+        if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0 && (errno != ENOENT || k == 1)) {
+            say(LOG_ERR, "kura audit: cannot rotate %s: rename %s: %s", log->path, from, strerror(errno));
+            return -1;
+        }
+    }
+    struct stat old;
+    int fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fstat(log->fd, &old) != 0 || fchmod(fd, old.st_mode & 0777) != 0) {
+        say(LOG_ERR, "kura audit: cannot start a new %s after rotating: %s", log->path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct kura_err err;
+    if (kura_fsync_dir(log->dir, &err) != 0)
+        say(LOG_ERR, "kura audit: %s", err.msg);
+    struct stat st;
+    fstat(fd, &st);
+    close(log->fd);
+    log->fd = fd;
+    snprintf(log->rotated_to, sizeof log->rotated_to, "%s.1", log->base);
+    pos->size = 0;
+    pos->ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+/* Turns a queued body into the final line, in place: {"seq":N + members +
+ * [rotated_from] + prev + mac. Moves the chain on. */
+static void finish_line(struct kura_audit_log *log, struct pending *p, struct audit_chain *c,
+                        const char *rotated_from)
+{
+    char *body = p->buf + HEAD_ROOM, hex[AUDIT_HEX_LEN + 1];
+    char seq[HEAD_ROOM];
+    int sl = snprintf(seq, sizeof seq, "{\"seq\":%" PRIu64, c->seq + 1);
+    char *line = body - sl;
+    memcpy(line, seq, (size_t)sl);
+    body[0] = ',';
+    size_t len = (size_t)sl + p->body_len - 1; /* without the body's closing brace */
+    if (rotated_from) {
+        len += (size_t)sprintf(line + len, ",\"rotated_from\":\"");
+        len += kura_json_escape(line + len, TAIL_ROOM - 200, rotated_from, strnlen(rotated_from, NAME_MAX));
+        line[len++] = '"';
+    }
+    audit_hex(c->hash, hex);
+    len += (size_t)sprintf(line + len, ",\"prev\":\"%s\"", hex);
+    unsigned char mac[KURA_AUDIT_HASH_LEN];
+    audit_mac(log->key, line, len, mac);
+    audit_hex(mac, hex);
+    len += (size_t)sprintf(line + len, ",\"mac\":\"%s\"}", hex);
+    audit_line_hash(line, len, c->hash);
+    c->seq++;
+    line[len++] = '\n';
+    p->line = line;
+    p->line_len = len;
+}
+
+static int write_lines(int fd, struct pending **batch, size_t n)
+{
+    struct iovec iov[BATCH_RECORDS];
+    size_t i = 0, partial = 0; /* batch[i] is written up to partial */
+    while (i < n) {
+        int k = 0;
+        for (size_t j = i; j < n; j++, k++) {
+            size_t skip = j == i ? partial : 0;
+            iov[k].iov_base = (char *)batch[j]->line + skip;
+            iov[k].iov_len = batch[j]->line_len - skip;
+        }
+        ssize_t w = writev(fd, iov, k);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        for (size_t left = (size_t)w; left > 0;) {
+            size_t rest = batch[i]->line_len - partial;
+            if (left >= rest) {
+                left -= rest;
+                i++;
+                partial = 0;
+            } else {
+                partial += left;
+                left = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+struct batch_counts {
+    uint64_t fdatasyncs, rotations;
+};
+
+/* One group commit. On failure the file is cut back to where the batch
+ * started, so the chain on disk stays whole and the next batch retries. */
+static int commit(struct kura_audit_log *log, struct pending **batch, size_t n, struct batch_counts *cnt,
+                  struct kura_err *err)
+{
+    if (lock_head(log, err) != 0)
+        return -1;
+    int rc = -1;
+    struct chain_pos pos;
+    if (ensure_log(log, err) != 0 || resolve(log, &pos, err) != 0)
+        goto out;
+    size_t estimate = 0;
+    for (size_t i = 0; i < n; i++)
+        estimate += batch[i]->body_len + HEAD_ROOM + 2 * AUDIT_MAC_TAIL_LEN; /* seq, prev, mac */
+    if (log->max_size && pos.size > 0 && pos.size + estimate > log->max_size && rotate(log, &pos) == 0)
+        cnt->rotations++;
+    /* The first record of a file that continues a chain says so. */
+    const char *rotated_from = NULL;
+    if (pos.size == 0 && pos.c.seq > 0)
+        rotated_from = log->rotated_to[0] ? log->rotated_to : log->base;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        finish_line(log, batch[i], &pos.c, i == 0 ? rotated_from : NULL);
+        bytes += batch[i]->line_len;
+    }
+    const char *step = "write";
+    if (write_lines(log->fd, batch, n) == 0) {
+        step = "fdatasync";
+        cnt->fdatasyncs++;
+        if (fdatasync(log->fd) == 0)
+            rc = 0;
+    }
+    if (rc != 0) {
+        int e = errno;
+        cnt->fdatasyncs++;
+        if (ftruncate(log->fd, (off_t)pos.size) != 0 || fdatasync(log->fd) != 0)
+            say(LOG_ERR, "kura audit: cannot remove a failed batch from %s: %s", log->path, strerror(errno));
+        say(LOG_ERR, "kura audit: %s %s: %s; refusing the events until the log can be written", step, log->path,
+            strerror(e));
+        kura_err_set(err, e, "audit log %s: %s: %s; refused until the log can be written", log->path, step,
+                     strerror(e));
+        goto out;
+    }
+    struct audit_head h = {.seq = pos.c.seq, .ino = pos.ino, .size = pos.size + bytes};
+    memcpy(h.hash, pos.c.hash, sizeof h.hash);
+    /* A fresh or spoilt head gets both slots, made durable once. */
+    int slot = pos.head_slot < 0 ? -1 : 1 - pos.head_slot;
+    struct kura_err herr;
+    if (audit_head_write(log->head_fd, log->key, &h, slot) != 0 ||
+        (slot < 0 && (fsync(log->head_fd) != 0 || kura_fsync_parent(log->head_path, &herr) != 0)))
+        say(LOG_WARNING, "kura audit: cannot update %s: %s", log->head_path, strerror(errno));
+    log->mem = pos.c;
+    log->have_mem = true;
+    log->rotated_to[0] = '\0';
+out:
+    unlock_head(log);
+    return rc;
+}
+
+/* Leader: takes what is queued (bounded), commits it, hands out results. */
+static void lead(struct kura_audit_log *log)
+{
+    struct pending *batch[BATCH_RECORDS];
+    size_t n = 0, bytes = 0;
+    while (log->q_head && n < BATCH_RECORDS && (n == 0 || bytes + log->q_head->body_len <= BATCH_BYTES)) {
+        batch[n] = log->q_head;
+        bytes += batch[n]->body_len;
+        log->q_head = batch[n++]->next;
+    }
+    if (!log->q_head)
+        log->q_tail = NULL;
+    log->busy = true;
+    pthread_mutex_unlock(&log->mu);
+
+    struct kura_err err = {0};
+    struct batch_counts cnt = {0};
+    int rc = commit(log, batch, n, &cnt, &err);
+
+    pthread_mutex_lock(&log->mu);
+    for (size_t i = 0; i < n; i++) {
+        batch[i]->rc = rc;
+        if (rc != 0)
+            batch[i]->err = err;
+        batch[i]->done = true;
+    }
+    log->stats.fdatasyncs += cnt.fdatasyncs;
+    log->stats.rotations += cnt.rotations;
+    if (rc == 0) {
+        log->stats.batches++;
+        log->stats.records += n;
+    } else {
+        log->stats.failures += n;
+    }
+    log->busy = false;
+    pthread_cond_broadcast(&log->cv);
+}
+
+int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record *rec, struct kura_err *err)
+{
+    if (!log || !rec) {
+        kura_err_set(err, EINVAL, "audit append: no log or no record");
+        return -1;
+    }
+    struct pending p = {0};
+    p.buf = audit_body_build(rec, log->host, log->tz, HEAD_ROOM, TAIL_ROOM, &p.body_len, &p.err);
+    pthread_mutex_lock(&log->mu);
+    if (!p.buf) {
+        log->stats.failures++;
+        p.rc = -1;
+    } else {
+        if (log->q_tail)
+            log->q_tail->next = &p;
+        else
+            log->q_head = &p;
+        log->q_tail = &p;
+        while (!p.done) {
+            if (!log->busy)
+                lead(log);
+            else
+                pthread_cond_wait(&log->cv, &log->mu);
+        }
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (p.rc == 0 && log->syslog)
+        syslog(LOG_AUTHPRIV | (rec->event == KURA_AUDIT_ALERT ? LOG_WARNING : LOG_INFO), "%.*s",
+               (int)p.line_len - 1, p.line);
+    if (p.rc != 0 && err) {
+        *err = p.err;
+        err->code = EIO;
+    }
+    free(p.buf);
+    return p.rc;
+}
+
+void kura_audit_close(struct kura_audit_log *log)
+{
+    if (!log)
+        return;
+    if (log->fd >= 0)
+        close(log->fd);
+    if (log->head_fd >= 0)
+        close(log->head_fd);
+    kura_secure_free(log->key);
+    pthread_mutex_destroy(&log->mu);
+    pthread_cond_destroy(&log->cv);
+    free(log->path);
+    free(log->head_path);
+    free(log->dir);
+    free(log->base);
+    free(log->tz);
+    free(log);
+}
+
+struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key[KURA_AUDIT_KEY_LEN],
+                                       const struct kura_audit_options *opt, struct kura_err *err)
+{
+    static const struct kura_audit_options defaults = {0};
+    if (!opt)
+        opt = &defaults;
+    if (!path || !*path || !key) {
+        kura_err_set(err, EINVAL, "audit log: no path or no key");
+        return NULL;
+    }
+    if (opt->tz && kura_tz_check(opt->tz, err) != 0)
+        return NULL;
+    struct kura_audit_log *log = calloc(1, sizeof *log);
+    if (!log) {
+        kura_err_set(err, ENOMEM, "out of memory opening %s", path);
+        return NULL;
+    }
+    log->fd = log->head_fd = -1;
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_cond_init(&log->cv, NULL);
+    const char *slash = strrchr(path, '/');
+    size_t hlen = strlen(path) + 16;
+    log->path = strdup(path);
+    log->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    log->base = strdup(slash ? slash + 1 : path);
+    log->head_path = malloc(hlen);
+    log->tz = opt->tz ? strdup(opt->tz) : NULL;
+    log->key = kura_secure_alloc(KURA_AUDIT_KEY_LEN);
+    if (!log->path || !log->dir || !log->base || !log->head_path || (opt->tz && !log->tz) || !log->key) {
+        kura_err_set(err, ENOMEM, "out of memory opening %s", path);
+        goto fail;
+    }
+    if (!*log->base) {
+        kura_err_set(err, EINVAL, "audit log path %s names a directory", path);
+        goto fail;
+    }
+    kura_audit_head_path(path, log->head_path, hlen);
+    memcpy(log->key, key, KURA_AUDIT_KEY_LEN);
+    log->syslog = opt->syslog;
+    log->max_size = opt->max_size;
+    if (opt->host)
+        snprintf(log->host, sizeof log->host, "%s", opt->host);
+    else if (gethostname(log->host, sizeof log->host - 1) != 0)
+        snprintf(log->host, sizeof log->host, "unknown");
+
+    /* Find where the chain stands now: creates the files, and refuses a log
+     * this key cannot continue rather than start a chain nobody can verify. */
+    if (lock_head(log, err) != 0)
+        goto fail;
+    struct chain_pos pos;
+    struct stat hs;
+    int rc = ensure_log(log, err) == 0 && resolve(log, &pos, err) == 0 ? 0 : -1;
+    if (rc == 0 && pos.head_slot < 0 && fstat(log->head_fd, &hs) == 0 && hs.st_size >= 512) {
+        kura_err_set(err, EKEYREJECTED, "%s does not verify with the log key: wrong key file? (if it is damaged, "
+                                        "move it aside: the chain is then recovered from the log)",
+                     log->head_path);
+        rc = -1;
+    }
+    if (rc == 0 && pos.head_slot < 0) {
+        struct audit_head h = {.seq = pos.c.seq, .ino = pos.ino, .size = pos.size};
+        memcpy(h.hash, pos.c.hash, sizeof h.hash);
+        if (audit_head_write(log->head_fd, log->key, &h, -1) != 0 || fsync(log->head_fd) != 0) {
+            kura_err_set(err, errno, "write %s: %s", log->head_path, strerror(errno));
+            rc = -1;
+        } else {
+            rc = kura_fsync_parent(log->head_path, err);
+        }
+    }
+    unlock_head(log);
+    if (rc == 0)
+        return log;
+    kura_err_prefix(err, "audit log");
+fail:
+    kura_audit_close(log);
+    return NULL;
+}
+
+int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err)
+{
+    pthread_mutex_lock(&log->mu);
+    while (log->busy)
+        pthread_cond_wait(&log->cv, &log->mu);
+    log->busy = true;
+    pthread_mutex_unlock(&log->mu);
+    /* Let go of the old file now (logrotate may compress or remove it) and
+     * open the one at PATH, so a problem shows at SIGHUP, not at an open. */
+    if (log->fd >= 0)
+        close(log->fd);
+    log->fd = -1;
+    int rc = lock_head(log, err);
+    if (rc == 0) {
+        rc = ensure_log(log, err);
+        unlock_head(log);
+    }
+    if (rc != 0)
+        kura_err_prefix(err, "reopen audit log");
+    pthread_mutex_lock(&log->mu);
+    log->busy = false;
+    pthread_cond_broadcast(&log->cv);
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out)
+{
+    pthread_mutex_lock(&log->mu);
+    *out = log->stats;
+    pthread_mutex_unlock(&log->mu);
+}

@@ -1,0 +1,71 @@
+/* Pieces the audit log's writer, verifier and reader share (not public). */
+#ifndef KURA_AUDIT_PRIV_H
+#define KURA_AUDIT_PRIV_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kura/audit.h"
+
+#define AUDIT_HEX_LEN (2 * KURA_AUDIT_HASH_LEN)
+/* Every line ends with ,"mac":"<64 hex>"}: the MAC covers what comes before. */
+#define AUDIT_MAC_TAIL_LEN (8 + AUDIT_HEX_LEN + 2)
+
+/* Where the chain stands: the last record's seq and the hash of its line
+ * (seq 0 and zeros before the first record). */
+struct audit_chain {
+    uint64_t seq;
+    unsigned char hash[KURA_AUDIT_HASH_LEN];
+};
+
+/* BLAKE2b-256 of a line without its newline: the next record's "prev". */
+void audit_line_hash(const char *line, size_t len, unsigned char out[KURA_AUDIT_HASH_LEN]);
+/* Keyed BLAKE2b-256. */
+void audit_mac(const unsigned char *key, const char *data, size_t len, unsigned char out[KURA_AUDIT_HASH_LEN]);
+/* True if the line ends with a well-formed "mac" member that matches. */
+bool audit_line_mac_ok(const unsigned char *key, const char *line, size_t len);
+/* Lower-case hex of 32 bytes into out[AUDIT_HEX_LEN + 1]; and back. */
+void audit_hex(const unsigned char in[KURA_AUDIT_HASH_LEN], char out[AUDIT_HEX_LEN + 1]);
+bool audit_unhex(const char *hex, unsigned char out[KURA_AUDIT_HASH_LEN]);
+
+/* Lines of a file read with pread from an offset up to a limit, each at most
+ * KURA_AUDIT_LINE_MAX bytes. */
+enum audit_line_kind {
+    AUDIT_LINE_OK,      /* ended by a newline */
+    AUDIT_LINE_LONG,    /* ended by a newline, but too long: not returned */
+    AUDIT_LINE_PARTIAL, /* the bytes after the last newline */
+};
+struct audit_lines {
+    int fd;
+    uint64_t base;      /* file offset of buf[0] */
+    uint64_t limit;
+    char *buf;
+    size_t start, end;
+    uint64_t number;    /* 1-based number of the line last returned */
+};
+int audit_lines_init(struct audit_lines *r, int fd, uint64_t from, uint64_t limit);
+/* 1: a line (*off its file offset), 0: no more, -1: read error (errno). */
+int audit_lines_next(struct audit_lines *r, const char **line, size_t *len, enum audit_line_kind *kind,
+                     uint64_t *off);
+void audit_lines_free(struct audit_lines *r);
+
+/* The head file: two fixed-size slots written in turn, each a keyed note
+ * of the last record written (seq, hash) and where it ended (the log file's
+ * inode and size). A torn write can spoil one slot only. */
+struct audit_head {
+    uint64_t seq, ino, size;
+    unsigned char hash[KURA_AUDIT_HASH_LEN];
+};
+/* 1: *h is the newest valid slot and *slot its index; 0: no valid slot;
+ * -1: read error (errno). */
+int audit_head_read(int fd, const unsigned char *key, struct audit_head *h, int *slot);
+/* Writes slot 0 or 1, or both when slot < 0. -1 on error (errno). */
+int audit_head_write(int fd, const unsigned char *key, const struct audit_head *h, int slot);
+
+/* The record's members after "seq", as a JSON object text "{...}" at
+ * buf + head_room, with tail_room bytes free after it: the writer adds seq,
+ * prev and mac there in place. Returns the malloc'd buffer. */
+char *audit_body_build(const struct kura_audit_record *rec, const char *host, const char *tz, size_t head_room,
+                       size_t tail_room, size_t *body_len, struct kura_err *err);
+
+#endif

@@ -1,0 +1,384 @@
+/* Reading audit records back: one line to an entry (strict shape), the
+ * filter `kuractl audit` applies, and the log's files in chain order. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit_priv.h"
+#include "kura/json.h"
+#include "kura/when.h"
+
+struct entry_store {
+    struct kura_json_object obj;
+    char *bytes;                /* strings given as "<field>_hex", decoded */
+};
+
+struct member {
+    const char *key;
+    size_t off;                 /* of the const char * or int64_t in the entry */
+};
+
+#define AT(field) offsetof(struct kura_audit_entry, field)
+static const struct member texts[] = {
+    {"host", AT(host)},           {"reason", AT(rec.reason)},         {"dataset", AT(rec.dataset)},
+    {"path", AT(rec.path)},       {"samples", AT(rec.samples)},       {"user", AT(rec.user)},
+    {"exe", AT(rec.exe)},         {"cmdline", AT(rec.cmdline)},       {"ssh_client", AT(rec.ssh_client)},
+    {"detail", AT(rec.detail)},   {"rotated_from", AT(rotated_from)}, {"cut", AT(cut)},
+};
+static const struct member numbers[] = {
+    {"uid", AT(rec.uid)},   {"loginuid", AT(rec.loginuid)}, {"pid", AT(rec.pid)},
+    {"ppid", AT(rec.ppid)}, {"bytes", AT(rec.bytes)},       {"duration_ms", AT(rec.duration_ms)},
+};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct member *find(const struct member *m, size_t n, const char *key, size_t keylen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(m[i].key) == keylen && memcmp(m[i].key, key, keylen) == 0)
+            return &m[i];
+    return NULL;
+}
+
+static bool lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* A key for a message: it came from the line, so printable ASCII only. */
+static void shown(char out[40], const char *key)
+{
+    size_t i = 0;
+    for (; key[i] && i < 32; i++)
+        out[i] = key[i] >= 0x20 && key[i] < 0x7f ? key[i] : '?';
+    out[i] = '\0';
+}
+
+/* RFC 3339 as the writer makes it: the instant, and milliseconds from the
+ * fraction's first three digits. */
+static int parse_time(const char *s, int64_t *ms)
+{
+    int64_t t;
+    if (strlen(s) <= 10 || kura_when_parse(s, NULL, &t, NULL, NULL) != 0)
+        return -1;
+    int64_t frac = 0;
+    if (s[19] == '.')
+        for (int i = 0, scale = 100; i < 3 && s[20 + i] >= '0' && s[20 + i] <= '9'; i++, scale /= 10)
+            frac += (s[20 + i] - '0') * scale;
+    *ms = t * 1000 + frac;
+    return 0;
+}
+
+static int check_members(const char *line, size_t len, struct kura_audit_entry *e, struct entry_store *st,
+                         struct kura_err *err)
+{
+    const struct kura_json_object *o = &st->obj;
+    char k[40];
+    unsigned required = 0;
+    size_t hex_bytes = 0;
+    for (size_t i = 0; i < o->n; i++) {
+        const struct kura_json_field *f = &o->fields[i];
+        const char *key = f->key;
+        bool str = f->type == KURA_JSON_STRING;
+        const struct member *m;
+        shown(k, key);
+        if (strcmp(key, "seq") == 0) {
+            if (str || f->num < 1)
+                return kura_err_set(err, EINVAL, "seq must be an integer from 1"), -1;
+            e->seq = (uint64_t)f->num;
+            required |= 1;
+        } else if (strcmp(key, "time") == 0) {
+            if (!str || parse_time(f->str, &e->rec.time_ms) != 0)
+                return kura_err_set(err, EINVAL, "time is not an RFC 3339 time stamp"), -1;
+            e->time = f->str;
+            required |= 2;
+        } else if (strcmp(key, "event") == 0) {
+            if (!str || kura_audit_event_parse(f->str, &e->rec.event) != 0)
+                return kura_err_set(err, EINVAL, "unknown event"), -1;
+            required |= 4;
+        } else if (strcmp(key, "decision") == 0) {
+            if (!str || kura_audit_decision_parse(f->str, &e->rec.decision) != 0)
+                return kura_err_set(err, EINVAL, "decision is not allow, deny or -"), -1;
+            required |= 8;
+        } else if (strcmp(key, "prev") == 0 || strcmp(key, "mac") == 0) {
+            if (!str || f->len != AUDIT_HEX_LEN || !lower_hex(f->str, f->len))
+                return kura_err_set(err, EINVAL, "%s is not 64 lower-case hex digits", k), -1;
+            memcpy(key[0] == 'p' ? e->prev : e->mac, f->str, AUDIT_HEX_LEN + 1);
+            required |= key[0] == 'p' ? 16 : 32;
+        } else if ((m = find(texts, COUNT(texts), key, strlen(key)))) {
+            if (!str)
+                return kura_err_set(err, EINVAL, "%s must be a string", k), -1;
+            *(const char **)((char *)e + m->off) = f->str;
+            if (m->off == AT(host))
+                required |= 64;
+        } else if ((m = find(numbers, COUNT(numbers), key, strlen(key)))) {
+            if (str || f->num < 0)
+                return kura_err_set(err, EINVAL, "%s must be an integer from 0", k), -1;
+            *(int64_t *)((char *)e + m->off) = f->num;
+        } else if (strlen(key) > 4 && strcmp(key + strlen(key) - 4, "_hex") == 0 &&
+                   find(texts, COUNT(texts), key, strlen(key) - 4)) {
+            if (!str || f->len % 2 != 0 || !lower_hex(f->str, f->len))
+                return kura_err_set(err, EINVAL, "%s is not lower-case hex", k), -1;
+            hex_bytes += f->len / 2 + 1;
+        } else {
+            return kura_err_set(err, EINVAL, "unknown member \"%s\"", k), -1;
+        }
+    }
+    if (required != 127)
+        return kura_err_set(err, EINVAL, "a required member (seq, time, host, event, decision, prev, mac) is missing"),
+               -1;
+    /* "mac" is the last member and the line ends with it, as written. */
+    if (strcmp(o->fields[o->n - 1].key, "mac") != 0 || len < AUDIT_MAC_TAIL_LEN ||
+        memcmp(line + len - AUDIT_MAC_TAIL_LEN, ",\"mac\":\"", 8) != 0 ||
+        memcmp(line + len - AUDIT_MAC_TAIL_LEN + 8, e->mac, AUDIT_HEX_LEN) != 0 ||
+        memcmp(line + len - 2, "\"}", 2) != 0)
+        return kura_err_set(err, EINVAL, "the line does not end with its \"mac\""), -1;
+
+    /* Exact bytes of strings that were not UTF-8. */
+    if (hex_bytes == 0)
+        return 0;
+    char *out = st->bytes = malloc(hex_bytes);
+    if (!out)
+        return kura_err_set(err, ENOMEM, "out of memory"), -1;
+    for (size_t i = 0; i < o->n; i++) {
+        const struct kura_json_field *f = &o->fields[i];
+        size_t klen = strlen(f->key);
+        const struct member *m;
+        if (klen <= 4 || strcmp(f->key + klen - 4, "_hex") != 0 || !(m = find(texts, COUNT(texts), f->key, klen - 4)))
+            continue;
+        const char **slot = (const char **)((char *)e + m->off);
+        size_t n;
+        if (!*slot)
+            return kura_err_set(err, EINVAL, "%.*s_hex without %.*s", (int)(klen - 4), f->key, (int)(klen - 4),
+                                f->key), -1;
+        if (sodium_hex2bin((unsigned char *)out, f->len / 2, f->str, f->len, NULL, &n, NULL) != 0 ||
+            memchr(out, '\0', n))
+            return kura_err_set(err, EINVAL, "bad %.*s_hex", (int)(klen - 4), f->key), -1;
+        out[n] = '\0';
+        *slot = out;
+        out += n + 1;
+    }
+    return 0;
+}
+
+int kura_audit_entry_parse(const char *line, size_t len, struct kura_audit_entry *e, struct kura_err *err)
+{
+    memset(e, 0, sizeof *e);
+    kura_audit_record_init(&e->rec);
+    struct entry_store *st = calloc(1, sizeof *st);
+    if (!st) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    e->priv_ = st;
+    if (len > KURA_AUDIT_LINE_MAX) {
+        kura_err_set(err, EINVAL, "line longer than %d bytes", KURA_AUDIT_LINE_MAX);
+    } else if (kura_json_parse_object(line, len, &st->obj, err) == 0) {
+        if (check_members(line, len, e, st, err) == 0)
+            return 0;
+    } else {
+        kura_err_prefix(err, "not a JSON object");
+    }
+    kura_audit_entry_free(e);
+    return -1;
+}
+
+void kura_audit_entry_free(struct kura_audit_entry *e)
+{
+    struct entry_store *st = e->priv_;
+    if (st) {
+        kura_json_object_free(&st->obj);
+        free(st->bytes);
+        free(st);
+    }
+    memset(e, 0, sizeof *e);
+}
+
+bool kura_audit_filter_match(const struct kura_audit_filter *f, const struct kura_audit_entry *e)
+{
+    if (f->dataset && (!e->rec.dataset || strcmp(f->dataset, e->rec.dataset) != 0))
+        return false;
+    if (f->user && (!e->rec.user || strcmp(f->user, e->rec.user) != 0))
+        return false;
+    return !f->since_ms || e->rec.time_ms >= f->since_ms;
+}
+
+int kura_audit_read(const char *path, kura_audit_read_fn fn, void *ctx, struct kura_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        kura_err_set(err, errno, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct audit_lines r;
+    if (audit_lines_init(&r, fd, 0, UINT64_MAX) != 0) {
+        close(fd);
+        kura_err_set(err, ENOMEM, "out of memory reading %s", path);
+        return -1;
+    }
+    const char *line;
+    size_t len;
+    enum audit_line_kind kind;
+    uint64_t off;
+    int rc, stop = 0;
+    while (!stop && (rc = audit_lines_next(&r, &line, &len, &kind, &off)) == 1) {
+        struct kura_audit_entry e;
+        struct kura_err perr = {0};
+        if (kind == AUDIT_LINE_LONG)
+            stop = fn(NULL, path, r.number, "line too long", ctx);
+        else if (kind == AUDIT_LINE_PARTIAL)
+            stop = fn(NULL, path, r.number, "unfinished record at the end of the file", ctx);
+        else if (kura_audit_entry_parse(line, len, &e, &perr) != 0)
+            stop = fn(NULL, path, r.number, perr.msg, ctx);
+        else {
+            stop = fn(&e, path, r.number, NULL, ctx);
+            kura_audit_entry_free(&e);
+        }
+    }
+    int e = errno;
+    audit_lines_free(&r);
+    close(fd);
+    if (!stop && rc < 0) {
+        kura_err_set(err, e, "read %s: %s", path, strerror(e));
+        return -1;
+    }
+    return stop;
+}
+
+/* ---- the log's files ---- */
+
+struct found {
+    char *path;
+    uint64_t first_seq;         /* 0: no readable first record */
+};
+
+static uint64_t first_seq(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    struct audit_lines r;
+    uint64_t seq = 0, off;
+    const char *line;
+    size_t len;
+    enum audit_line_kind kind;
+    if (audit_lines_init(&r, fd, 0, UINT64_MAX) == 0) {
+        struct kura_audit_entry e;
+        if (audit_lines_next(&r, &line, &len, &kind, &off) == 1 && kind == AUDIT_LINE_OK &&
+            kura_audit_entry_parse(line, len, &e, NULL) == 0) {
+            seq = e.seq;
+            kura_audit_entry_free(&e);
+        }
+        audit_lines_free(&r);
+    }
+    close(fd);
+    return seq;
+}
+
+static int by_first_seq(const void *a, const void *b)
+{
+    const struct found *x = a, *y = b;
+    if (x->first_seq != y->first_seq)
+        return x->first_seq < y->first_seq ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+static bool compressed(const char *name)
+{
+    static const char *const ext[] = {".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z", ".zip"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < COUNT(ext); i++) {
+        size_t k = strlen(ext[i]);
+        if (n > k && strcmp(name + n - k, ext[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+void kura_audit_files_free(char **paths, size_t n)
+{
+    for (size_t i = 0; paths && i < n; i++)
+        free(paths[i]);
+    free(paths);
+}
+
+int kura_audit_files(const char *log_path, char ***paths, size_t *n, struct kura_err *err)
+{
+    *paths = NULL;
+    *n = 0;
+    const char *slash = strrchr(log_path, '/');
+    const char *base = slash ? slash + 1 : log_path;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - log_path) + (slash == log_path) : 1,
+             slash ? log_path : ".");
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) {
+        kura_err_set(err, errno, "open directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct found *f = NULL;
+    size_t count = 0, cap = 0;
+    bool live = false, oom = false;
+    for (struct dirent *de; !oom && (de = readdir(d));) {
+        const char *name = de->d_name;
+        if (blen == 0 || strncmp(name, base, blen) != 0)
+            continue;
+        bool is_live = name[blen] == '\0';
+        if (!is_live && ((name[blen] != '.' && name[blen] != '-') || name[blen + 1] == '\0' || compressed(name)))
+            continue;
+        char full[8192];
+        struct stat st;
+        snprintf(full, sizeof full, "%s/%s", dir, name);
+        if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (is_live) {
+            live = true;
+            continue;
+        }
+        if (count == cap) {
+            struct found *g = realloc(f, (cap = cap ? 2 * cap : 8) * sizeof *f);
+            if (!g) {
+                oom = true;
+                break;
+            }
+            f = g;
+        }
+        if (!(f[count].path = strdup(full))) {
+            oom = true;
+            break;
+        }
+        f[count++].first_seq = first_seq(full);
+    }
+    closedir(d);
+    char **out = oom ? NULL : malloc((count + 1) * sizeof *out);
+    if (!out) {
+        for (size_t i = 0; i < count; i++)
+            free(f[i].path);
+        free(f);
+        kura_err_set(err, ENOMEM, "out of memory listing %s", dir);
+        return -1;
+    }
+    qsort(f, count, sizeof *f, by_first_seq);
+    for (size_t i = 0; i < count; i++)
+        out[i] = f[i].path;
+    free(f);
+    if (live && !(out[count++] = strdup(log_path))) {
+        kura_audit_files_free(out, count - 1);
+        kura_err_set(err, ENOMEM, "out of memory listing %s", dir);
+        return -1;
+    }
+    *paths = out;
+    *n = count;
+    return 0;
+}

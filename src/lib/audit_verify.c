@@ -1,0 +1,266 @@
+/* `kuractl audit verify` (R-LOG-2): every record of every file, in chain
+ * order, must be well formed, carry the next seq, the hash of the record
+ * before it and a MAC that verifies; the head file's last record must still
+ * be there. The first thing wrong is named: file:line, seq, what. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit_priv.h"
+
+struct verifier {
+    const unsigned char *key;
+    kura_audit_report_fn report;
+    void *ctx;
+    struct kura_audit_summary sum;
+    bool started;               /* a record has been seen */
+    struct audit_chain c;
+    const struct audit_head *head;
+    struct kura_err *err;
+};
+
+__attribute__((format(printf, 6, 7))) static int tell(struct verifier *v, bool bad, const char *file,
+                                                      uint64_t line, uint64_t seq, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    struct kura_audit_finding f = {.file = file, .line = line, .seq = seq, .bad = bad, .what = what};
+    if (v->report)
+        v->report(&f, v->ctx);
+    if (!bad)
+        return 0;
+    if (line)
+        kura_err_set(v->err, EBADMSG, "%s:%" PRIu64 ": seq %" PRIu64 ": %s", file, line, seq, what);
+    else
+        kura_err_set(v->err, EBADMSG, "%s: %s", file, what);
+    return -1;
+}
+
+/* One record, already parsed; moves the chain on. */
+static int check_record(struct verifier *v, const char *file, uint64_t ln, const char *line, size_t len,
+                        const struct kura_audit_entry *e)
+{
+    uint64_t seq = e->seq;
+    unsigned char prev[KURA_AUDIT_HASH_LEN], zero[KURA_AUDIT_HASH_LEN] = {0};
+    audit_unhex(e->prev, prev);
+    if (!audit_line_mac_ok(v->key, line, len))
+        return tell(v, true, file, ln, seq, "mac does not match: the record was altered (or written with another key)");
+    if (!v->started) {
+        if (seq == 1 && sodium_memcmp(prev, zero, sizeof zero) != 0)
+            return tell(v, true, file, ln, seq, "the first record's prev is not zero");
+        if (seq > 1 && !e->rotated_from)
+            return tell(v, true, file, ln, seq, "the chain starts at seq %" PRIu64 ", not 1: earlier records are missing",
+                        seq);
+        if (seq > 1)
+            tell(v, false, file, ln, seq, "the chain starts at seq %" PRIu64 ": the files before it are not here", seq);
+    } else if (seq <= v->c.seq) {
+        return tell(v, true, file, ln, seq, "seq %" PRIu64 " follows seq %" PRIu64 ": a record repeated or out of order",
+                    seq, v->c.seq);
+    } else if (seq > v->c.seq + 1) {
+        return tell(v, true, file, ln, seq, "seq %" PRIu64 " follows seq %" PRIu64 ": %" PRIu64 " record(s) missing",
+                    seq, v->c.seq, seq - v->c.seq - 1);
+    } else if (sodium_memcmp(prev, v->c.hash, sizeof prev) != 0) {
+        return tell(v, true, file, ln, seq, "prev does not match the record before it: a record was removed, "
+                                            "inserted or replaced");
+    }
+    v->started = true;
+    v->c.seq = seq;
+    audit_line_hash(line, len, v->c.hash);
+    if (v->head && seq == v->head->seq && sodium_memcmp(v->c.hash, v->head->hash, sizeof v->c.hash) != 0)
+        return tell(v, true, file, ln, seq, "not the record the head file says was written with this seq");
+    return 0;
+}
+
+static int verify_file(struct verifier *v, const char *file, int fd, uint64_t limit)
+{
+    struct audit_lines r;
+    if (audit_lines_init(&r, fd, 0, limit) != 0) {
+        kura_err_set(v->err, ENOMEM, "out of memory reading %s", file);
+        return -1;
+    }
+    uint64_t records = 0, first = 0, off;
+    const char *line;
+    size_t len;
+    enum audit_line_kind kind;
+    int rc, bad = 0;
+    while (!bad && (rc = audit_lines_next(&r, &line, &len, &kind, &off)) == 1) {
+        uint64_t expected = v->started ? v->c.seq + 1 : 0;
+        struct kura_audit_entry e;
+        struct kura_err perr = {0};
+        if (kind == AUDIT_LINE_PARTIAL)
+            bad = tell(v, true, file, r.number, expected, "unfinished record at the end of the file (cut short)");
+        else if (kind == AUDIT_LINE_LONG)
+            bad = tell(v, true, file, r.number, expected, "line longer than %d bytes", KURA_AUDIT_LINE_MAX);
+        else if (kura_audit_entry_parse(line, len, &e, &perr) != 0)
+            bad = tell(v, true, file, r.number, expected, "not a valid record: %s", perr.msg);
+        else {
+            bad = check_record(v, file, r.number, line, len, &e);
+            if (!bad && records++ == 0)
+                first = e.seq;
+            kura_audit_entry_free(&e);
+        }
+    }
+    int e = errno;
+    audit_lines_free(&r);
+    if (bad)
+        return -1;
+    if (rc < 0) {
+        kura_err_set(v->err, e, "read %s: %s", file, strerror(e));
+        return -1;
+    }
+    v->sum.files++;
+    v->sum.records += records;
+    if (records && !v->sum.first_seq)
+        v->sum.first_seq = first;
+    if (records) {
+        v->sum.last_seq = v->c.seq;
+        tell(v, false, file, 0, 0, "%" PRIu64 " records, seq %" PRIu64 "..%" PRIu64, records, first, v->c.seq);
+    } else {
+        tell(v, false, file, 0, 0, "no records");
+    }
+    return 0;
+}
+
+/* Reads the head; a missing or unverifiable head is itself a finding. */
+static int load_head(struct verifier *v, int fd, const char *head_path, struct audit_head *h)
+{
+    int slot;
+    int hr = fd < 0 ? 0 : audit_head_read(fd, v->key, h, &slot);
+    if (fd < 0)
+        return tell(v, true, head_path, 0, 0, "missing: cannot tell whether records were removed from the end");
+    if (hr < 0) {
+        kura_err_set(v->err, errno, "read %s: %s", head_path, strerror(errno));
+        return -1;
+    }
+    if (hr == 0)
+        return tell(v, true, head_path, 0, 0, "does not verify with the log key (altered, damaged, or another key)");
+    v->head = h;
+    return 0;
+}
+
+static int verify_fds(struct verifier *v, const char *const *files, const int *fds, const uint64_t *sizes, size_t n,
+                      struct kura_audit_summary *sum)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = verify_file(v, files[i], fds[i], sizes[i]);
+    if (rc == 0 && v->head && v->head->seq > v->c.seq)
+        rc = tell(v, true, n ? files[n - 1] : "audit log", 0, v->head->seq,
+                  "the log ends at seq %" PRIu64 ", but the head file says seq %" PRIu64
+                  " was written: records were removed from the end",
+                  v->c.seq, v->head->seq);
+    if (sum)
+        *sum = v->sum;
+    return rc;
+}
+
+static void close_all(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* Opens files[0..n): descriptors and the sizes to read up to. */
+static int open_all(const char *const *files, size_t n, int *fds, uint64_t *sizes, struct kura_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        fds[i] = open(files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fds[i] < 0 || fstat(fds[i], &st) != 0) {
+            kura_err_set(err, errno, "open %s: %s", files[i], strerror(errno));
+            close_all(fds, i + (fds[i] >= 0));
+            return -1;
+        }
+        sizes[i] = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
+int kura_audit_verify_files(const char *const *paths, size_t n, const char *head_path,
+                            const unsigned char key[KURA_AUDIT_KEY_LEN], kura_audit_report_fn report, void *ctx,
+                            struct kura_audit_summary *sum, struct kura_err *err)
+{
+    struct verifier v = {.key = key, .report = report, .ctx = ctx, .err = err};
+    struct audit_head h;
+    int *fds = calloc(n + 1, sizeof *fds);
+    uint64_t *sizes = calloc(n + 1, sizeof *sizes);
+    int rc = -1;
+    if (!fds || !sizes) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The head first: the log can only be ahead of it. */
+    if (head_path) {
+        int hfd = open(head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        rc = load_head(&v, hfd, head_path, &h);
+        if (hfd >= 0)
+            close(hfd);
+        if (rc != 0)
+            goto out;
+    }
+    rc = open_all(paths, n, fds, sizes, err);
+    if (rc == 0) {
+        rc = verify_fds(&v, paths, fds, sizes, n, sum);
+        close_all(fds, n);
+    }
+out:
+    free(fds);
+    free(sizes);
+    return rc;
+}
+
+int kura_audit_verify(const char *log_path, const unsigned char key[KURA_AUDIT_KEY_LEN], kura_audit_report_fn report,
+                      void *ctx, struct kura_audit_summary *sum, struct kura_err *err)
+{
+    struct verifier v = {.key = key, .report = report, .ctx = ctx, .err = err};
+    char head_path[4096];
+    if (kura_audit_head_path(log_path, head_path, sizeof head_path) != 0) {
+        kura_err_set(err, ENAMETOOLONG, "audit log path too long");
+        return -1;
+    }
+    int hfd = open(head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (hfd < 0 && access(log_path, F_OK) != 0) {
+        kura_err_set(err, ENOENT, "no audit log at %s", log_path);
+        return -1;
+    }
+    /* A shared lock while listing and opening: no writer is mid-batch or
+     * mid-rotation, so the head and the sizes read here agree. */
+    if (hfd >= 0)
+        while (flock(hfd, LOCK_SH) != 0 && errno == EINTR)
+            ;
+    struct audit_head h;
+    char **files = NULL;
+    size_t n = 0;
+    int *fds = NULL;
+    uint64_t *sizes = NULL;
+    int rc = load_head(&v, hfd, head_path, &h);
+    if (rc == 0)
+        rc = kura_audit_files(log_path, &files, &n, err);
+    if (rc == 0) {
+        fds = calloc(n + 1, sizeof *fds);
+        sizes = calloc(n + 1, sizeof *sizes);
+        rc = fds && sizes ? open_all((const char *const *)files, n, fds, sizes, err)
+                          : (kura_err_set(err, ENOMEM, "out of memory"), -1);
+    }
+    if (hfd >= 0)
+        close(hfd); /* releases the lock */
+    if (rc == 0) {
+        rc = verify_fds(&v, (const char *const *)files, fds, sizes, n, sum);
+        close_all(fds, n);
+    }
+    free(fds);
+    free(sizes);
+    kura_audit_files_free(files, n);
+    return rc;
+}

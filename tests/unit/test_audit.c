@@ -1,0 +1,1052 @@
+/* The audit log (R-LOG-1, R-LOG-2, R-LOG-5): records, group commit across
+ * threads and processes, tamper detection, rotation, fail closed, hostile
+ * strings, the key file and bulk-read accounting. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kura/audit.h"
+#include "kura/secmem.h"
+#include "unit.h"
+
+static char tmpdir[64];
+static unsigned char key[KURA_AUDIT_KEY_LEN];
+
+/* A fresh directory for each test's log. */
+static const char *log_path(const char *name)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/%s/audit.jsonl", tmpdir, name);
+    return path;
+}
+
+static struct kura_audit_log *open_log(const char *path, uint64_t max_size)
+{
+    struct kura_audit_options opt = {.host = "node1", .tz = "Asia/Tokyo", .max_size = max_size};
+    struct kura_err err = {0};
+    struct kura_audit_log *log = kura_audit_open(path, key, &opt, &err);
+    if (!log)
+        printf("#   open: %s\n", err.msg);
+    return log;
+}
+
+static int append(struct kura_audit_log *log, const char *detail)
+{
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.decision = KURA_AUDIT_ALLOW;
+    r.dataset = "JGAD000001";
+    r.path = "a/x.bam";
+    r.user = "alice";
+    r.uid = 1001;
+    r.pid = getpid();
+    r.detail = detail;
+    struct kura_err err = {0};
+    int rc = kura_audit_append(log, &r, &err);
+    if (rc != 0)
+        printf("#   append: %s\n", err.msg);
+    return rc;
+}
+
+static int append_n(struct kura_audit_log *log, int n)
+{
+    char d[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(d, sizeof d, "r%d", i);
+        if (append(log, d) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The first bad finding of a verify run. */
+struct outcome {
+    char file[256], what[400];
+    uint64_t line, seq;
+    int bad;
+};
+
+static void on_finding(const struct kura_audit_finding *f, void *ctx)
+{
+    struct outcome *o = ctx;
+    if (!f->bad || o->bad++)
+        return;
+    const char *slash = strrchr(f->file, '/');
+    snprintf(o->file, sizeof o->file, "%s", slash ? slash + 1 : f->file);
+    snprintf(o->what, sizeof o->what, "%s", f->what);
+    o->line = f->line;
+    o->seq = f->seq;
+}
+
+static int verify(const char *path, struct outcome *o, struct kura_audit_summary *sum)
+{
+    memset(o, 0, sizeof *o);
+    struct kura_err err = {0};
+    int rc = kura_audit_verify(path, key, on_finding, o, sum, &err);
+    if (rc != 0)
+        printf("#   verify: %s\n", err.msg);
+    return rc;
+}
+
+/* Whole file as lines (each with its newline), to tamper with. */
+struct lines {
+    char *v[512];
+    size_t n;
+};
+
+static void lines_read(const char *path, struct lines *l)
+{
+    FILE *f = fopen(path, "r");
+    l->n = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && l->n < 512 && getline(&line, &cap, f) > 0)
+        l->v[l->n++] = strdup(line);
+    free(line);
+    if (f)
+        fclose(f);
+}
+
+/* Rewrites in place (same inode, as an editor with :w or a careful forger). */
+static void lines_write(const char *path, const struct lines *l)
+{
+    FILE *f = fopen(path, "r+");
+    if (!f)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        fputs(l->v[i], f);
+    fflush(f);
+    if (ftruncate(fileno(f), ftell(f)) != 0)
+        printf("#   ftruncate failed\n");
+    fclose(f);
+}
+
+static void lines_free(struct lines *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    l->n = 0;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* A log of n records, closed. */
+static const char *make_log(const char *name, int n)
+{
+    const char *path = log_path(name);
+    struct kura_audit_log *log = open_log(path, 0);
+    if (!log || append_n(log, n) != 0)
+        path = NULL;
+    kura_audit_close(log);
+    return path;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* Reader callback: every line must be a record. */
+static int all_records(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                       void *ctx)
+{
+    (void)ctx;
+    if (e)
+        return 0;
+    printf("#   %s:%llu: %s\n", file, (unsigned long long)line, problem);
+    return -1;
+}
+
+/* Parses line `which` (1-based) of path into e. */
+static int parse_line(const char *path, size_t which, struct kura_audit_entry *e)
+{
+    struct lines l;
+    lines_read(path, &l);
+    int rc = -1;
+    if (which >= 1 && which <= l.n) {
+        struct kura_err err = {0};
+        rc = kura_audit_entry_parse(l.v[which - 1], strlen(l.v[which - 1]) - 1, e, &err);
+        if (rc != 0)
+            printf("#   parse: %s\n", err.msg);
+    }
+    lines_free(&l);
+    return rc;
+}
+
+static void test_record_fields_round_trip(void)
+{
+    const char *path = log_path("fields");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_CLOSE;
+    r.decision = KURA_AUDIT_ALLOW;
+    r.time_ms = 1775001600123; /* 2026-04-01T09:00:00.123+09:00 */
+    r.reason = "ok";
+    r.dataset = "JGAD000001";
+    r.path = "dir/sample 1.bam";
+    r.samples = "S1,S2";
+    r.user = "alice";
+    r.uid = 1001;
+    r.loginuid = 4294967295;
+    r.pid = 4242;
+    r.ppid = 1;
+    r.exe = "/usr/bin/samtools";
+    r.cmdline = "samtools view -h x.bam";
+    r.ssh_client = "192.0.2.1 50000 22";
+    r.bytes = 123456789;
+    r.duration_ms = 1500;
+    r.detail = "closed";
+    struct kura_err err = {0};
+    ASSERT(kura_audit_append(log, &r, &err) == 0);
+    kura_audit_close(log);
+
+    struct lines l;
+    lines_read(path, &l);
+    ASSERT(l.n == 1);
+    printf("# %s", l.v[0]);
+    const char *start = "{\"seq\":1,\"time\":\"2026-04-01T09:00:00.123+09:00\",\"host\":\"node1\","
+                        "\"event\":\"close\",\"decision\":\"allow\",";
+    EXPECT(strncmp(l.v[0], start, strlen(start)) == 0);
+    EXPECT_STR_CONTAINS(l.v[0], ",\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"mac\":\"");
+    lines_free(&l);
+
+    struct kura_audit_entry e;
+    ASSERT(parse_line(path, 1, &e) == 0);
+    EXPECT(e.seq == 1);
+    EXPECT(strcmp(e.time, "2026-04-01T09:00:00.123+09:00") == 0);
+    EXPECT(e.rec.time_ms == 1775001600123);
+    EXPECT(strcmp(e.host, "node1") == 0);
+    EXPECT(e.rec.event == KURA_AUDIT_CLOSE && e.rec.decision == KURA_AUDIT_ALLOW);
+    EXPECT(strcmp(e.rec.reason, "ok") == 0 && strcmp(e.rec.dataset, "JGAD000001") == 0);
+    EXPECT(strcmp(e.rec.path, "dir/sample 1.bam") == 0 && strcmp(e.rec.samples, "S1,S2") == 0);
+    EXPECT(strcmp(e.rec.user, "alice") == 0 && e.rec.uid == 1001 && e.rec.loginuid == 4294967295);
+    EXPECT(e.rec.pid == 4242 && e.rec.ppid == 1);
+    EXPECT(strcmp(e.rec.exe, "/usr/bin/samtools") == 0);
+    EXPECT(strcmp(e.rec.cmdline, "samtools view -h x.bam") == 0);
+    EXPECT(strcmp(e.rec.ssh_client, "192.0.2.1 50000 22") == 0);
+    EXPECT(e.rec.bytes == 123456789 && e.rec.duration_ms == 1500);
+    EXPECT(strcmp(e.rec.detail, "closed") == 0);
+    EXPECT(!e.rotated_from && !e.cut);
+    kura_audit_entry_free(&e);
+
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == 0);
+}
+
+/* Absent fields stay out of the line; a record without a decision says "-". */
+static void test_absent_fields_left_out(void)
+{
+    const char *path = log_path("absent");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_START;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_append(log, &r, &err) == 0);
+    r.event = (enum kura_audit_event)99;
+    EXPECT(kura_audit_append(log, &r, &err) == -1);
+    kura_audit_close(log);
+    struct lines l;
+    lines_read(path, &l);
+    ASSERT(l.n == 1);
+    EXPECT_STR_CONTAINS(l.v[0], "\"event\":\"start\",\"decision\":\"-\",\"prev\"");
+    EXPECT(!strstr(l.v[0], "uid") && !strstr(l.v[0], "path"));
+    lines_free(&l);
+    struct kura_audit_entry e;
+    ASSERT(parse_line(path, 1, &e) == 0);
+    EXPECT(e.rec.uid == KURA_AUDIT_ABSENT && e.rec.bytes == KURA_AUDIT_ABSENT && !e.rec.path);
+    kura_audit_entry_free(&e);
+}
+
+/* Quotes, newlines, control bytes, DEL, U+2028 and invalid UTF-8 in the
+ * command line and the path: one line per record, and the reader gives
+ * back exactly the bytes that were logged. */
+static void test_hostile_strings_escaped_and_round_trip(void)
+{
+    const char *path = log_path("hostile");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    const char *cmdline = "cp \"a\" b\n{\"seq\":1}\r\t\\ \x01\x1f\x7f \xe2\x80\xa8 \xff\xfe \xc3\x28 end";
+    const char *fpath = "evil\",\"decision\":\"allow\n\x1b[31m\xed\xa0\x80.bam";
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.decision = KURA_AUDIT_DENY;
+    r.cmdline = cmdline;
+    r.path = fpath;
+    r.user = "ユーザー";
+    struct kura_err err = {0};
+    ASSERT(kura_audit_append(log, &r, &err) == 0);
+    ASSERT(append(log, "after") == 0);
+    kura_audit_close(log);
+
+    struct lines l;
+    lines_read(path, &l);
+    EXPECT(l.n == 2);
+    for (size_t i = 0; i < l.n; i++)
+        for (const unsigned char *p = (const unsigned char *)l.v[i]; *p; p++)
+            if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+                EXPECT(!"raw control byte in the log");
+    if (l.n)
+        EXPECT_STR_CONTAINS(l.v[0], "\"cmdline_hex\":\"");
+    lines_free(&l);
+
+    struct kura_audit_entry e;
+    ASSERT(parse_line(path, 1, &e) == 0);
+    EXPECT(e.rec.decision == KURA_AUDIT_DENY);
+    EXPECT(e.rec.cmdline && strcmp(e.rec.cmdline, cmdline) == 0);
+    EXPECT(e.rec.path && strcmp(e.rec.path, fpath) == 0);
+    EXPECT(e.rec.user && strcmp(e.rec.user, "ユーザー") == 0);
+    kura_audit_entry_free(&e);
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == 0);
+    EXPECT(kura_audit_read(path, all_records, NULL, &err) == 0);
+}
+
+/* Over-long strings are cut to their bound and the record says so. */
+static void test_long_fields_cut_and_named(void)
+{
+    const char *path = log_path("cut");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    char cmd[2000], det[3000];
+    memset(cmd, 'c', sizeof cmd - 1);
+    cmd[sizeof cmd - 1] = '\0';
+    memset(det, 'd', sizeof det - 1);
+    det[sizeof det - 1] = '\0';
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.cmdline = cmd;
+    r.detail = det;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_append(log, &r, &err) == 0);
+    kura_audit_close(log);
+    struct kura_audit_entry e;
+    ASSERT(parse_line(path, 1, &e) == 0);
+    EXPECT(e.rec.cmdline && strlen(e.rec.cmdline) == KURA_AUDIT_CMDLINE_MAX);
+    EXPECT(e.rec.detail && strlen(e.rec.detail) == KURA_AUDIT_TEXT_MAX);
+    EXPECT(e.cut && strcmp(e.cut, "cmdline,detail") == 0);
+    kura_audit_entry_free(&e);
+}
+
+/* ---- group commit ------------------------------------------------------- */
+
+#define THREADS 8
+#define PER_THREAD 250
+
+struct worker {
+    struct kura_audit_log *log;
+    int id, failures;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char d[32];
+    for (int i = 0; i < PER_THREAD; i++) {
+        snprintf(d, sizeof d, "t%d-%d", w->id, i);
+        if (append(w->log, d) != 0)
+            w->failures++;
+    }
+    return NULL;
+}
+
+struct tally {
+    unsigned char seen[THREADS][PER_THREAD];
+    int next_in_thread[THREADS];
+    uint64_t last_seq, count;
+    int disorder, strangers;
+};
+
+static int tally_entry(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                       void *ctx)
+{
+    (void)file;
+    (void)line;
+    (void)problem;
+    struct tally *t = ctx;
+    int id, i;
+    if (!e || !e->rec.detail || sscanf(e->rec.detail, "t%d-%d", &id, &i) != 2 || id < 0 || id >= THREADS ||
+        i < 0 || i >= PER_THREAD) {
+        t->strangers++;
+        return 0;
+    }
+    if (e->seq != t->last_seq + 1 || i != t->next_in_thread[id])
+        t->disorder++;
+    t->next_in_thread[id] = i + 1;
+    t->last_seq = e->seq;
+    t->seen[id][i]++;
+    t->count++;
+    return 0;
+}
+
+/* Eight threads append at once: every record is there exactly once, in seq
+ * order (each thread's own records in the order it made them), the chain
+ * verifies, and far fewer fdatasyncs than records were needed. */
+static void test_threads_group_commit(void)
+{
+    const char *path = log_path("threads");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    pthread_t th[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.log = log, .id = i};
+        ASSERT(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+    }
+    int failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        failures += w[i].failures;
+    }
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    kura_audit_close(log);
+    EXPECT(failures == 0);
+    EXPECT(st.records == THREADS * PER_THREAD && st.failures == 0);
+    printf("# %d appenders, %llu records: %llu batches, %llu fdatasyncs (%.0f per 1000 records)\n", THREADS,
+           (unsigned long long)st.records, (unsigned long long)st.batches, (unsigned long long)st.fdatasyncs,
+           st.records ? 1000.0 * (double)st.fdatasyncs / (double)st.records : 0.0);
+    EXPECT(st.fdatasyncs == st.batches);
+    EXPECT(st.fdatasyncs * 3 < st.records);
+
+    static struct tally t;
+    memset(&t, 0, sizeof t);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_read(path, tally_entry, &t, &err) == 0);
+    EXPECT(t.count == THREADS * PER_THREAD && t.strangers == 0 && t.disorder == 0);
+    int dup_or_missing = 0;
+    for (int i = 0; i < THREADS; i++)
+        for (int j = 0; j < PER_THREAD; j++)
+            dup_or_missing += t.seen[i][j] != 1;
+    EXPECT(dup_or_missing == 0);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.records == THREADS * PER_THREAD && sum.first_seq == 1 && sum.last_seq == THREADS * PER_THREAD);
+}
+
+/* Two writers on one log (the daemon and kuractl): each continues the chain
+ * the other left, taking turns record by record. */
+static void test_two_writers_take_turns(void)
+{
+    const char *path = log_path("turns");
+    struct kura_audit_log *a = open_log(path, 0), *b = open_log(path, 0);
+    ASSERT(a && b);
+    for (int i = 0; i < 10; i++) {
+        EXPECT(append(a, "from a") == 0);
+        EXPECT(append(b, "from b") == 0);
+    }
+    kura_audit_close(a);
+    kura_audit_close(b);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.records == 20 && sum.last_seq == 20);
+}
+
+/* Two processes appending at the same time keep one valid chain. */
+static void test_two_processes_one_chain(void)
+{
+    const char *path = log_path("fork");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    kura_audit_close(log);
+    pid_t child = fork();
+    ASSERT(child >= 0);
+    if (child == 0) {
+        struct kura_audit_log *mine = open_log(path, 0);
+        struct worker w[2] = {{.log = mine, .id = 0}, {.log = mine, .id = 1}};
+        pthread_t th[2];
+        for (int i = 0; mine && i < 2; i++)
+            pthread_create(&th[i], NULL, worker_main, &w[i]);
+        for (int i = 0; mine && i < 2; i++)
+            pthread_join(th[i], NULL);
+        kura_audit_close(mine);
+        _exit(!mine || w[0].failures || w[1].failures);
+    }
+    log = open_log(path, 0);
+    struct worker w[2] = {{.log = log, .id = 2}, {.log = log, .id = 3}};
+    pthread_t th[2];
+    for (int i = 0; log && i < 2; i++)
+        pthread_create(&th[i], NULL, worker_main, &w[i]);
+    for (int i = 0; log && i < 2; i++)
+        pthread_join(th[i], NULL);
+    kura_audit_close(log);
+    int status;
+    waitpid(child, &status, 0);
+    EXPECT(log && w[0].failures == 0 && w[1].failures == 0);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    static struct tally t;
+    memset(&t, 0, sizeof t);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_read(path, tally_entry, &t, &err) == 0);
+    EXPECT(t.count == 4 * PER_THREAD && t.strangers == 0 && t.disorder == 0);
+    int dup_or_missing = 0;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < PER_THREAD; j++)
+            dup_or_missing += t.seen[i][j] != 1;
+    EXPECT(dup_or_missing == 0);
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == 0);
+}
+
+/* ---- tamper detection (R-LOG-2) ------------------------------------------ */
+
+static void expect_bad(const char *path, const char *file, uint64_t line, uint64_t seq, const char *what)
+{
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == -1);
+    EXPECT(o.bad >= 1);
+    EXPECT(strcmp(o.file, file) == 0);
+    EXPECT(o.line == line);
+    EXPECT(o.seq == seq);
+    EXPECT_STR_CONTAINS(o.what, what);
+    if (o.bad)
+        printf("#   found: %s:%llu seq %llu: %s\n", o.file, (unsigned long long)o.line,
+               (unsigned long long)o.seq, o.what);
+}
+
+static void test_verify_detects_edit(void)
+{
+    const char *path = make_log("edit", 10);
+    ASSERT(path);
+    struct lines l;
+    lines_read(path, &l);
+    ASSERT(l.n == 10);
+    char *p = strstr(l.v[4], "\"uid\":1001");
+    ASSERT(p);
+    p[7] = '2'; /* uid 1001 -> 2001 */
+    lines_write(path, &l);
+    lines_free(&l);
+    expect_bad(path, "audit.jsonl", 5, 5, "mac does not match");
+}
+
+static void test_verify_detects_deletion(void)
+{
+    const char *path = make_log("delete", 10);
+    ASSERT(path);
+    struct lines l;
+    lines_read(path, &l);
+    ASSERT(l.n == 10);
+    free(l.v[4]);
+    memmove(&l.v[4], &l.v[5], 5 * sizeof l.v[0]);
+    l.n--;
+    lines_write(path, &l);
+    lines_free(&l);
+    expect_bad(path, "audit.jsonl", 5, 6, "1 record(s) missing");
+}
+
+/* A copy of a real record put in again, and a record forged with another
+ * key: both are found. */
+static void test_verify_detects_insertion(void)
+{
+    const char *path = make_log("insert", 10);
+    ASSERT(path);
+    struct lines l;
+    lines_read(path, &l);
+    ASSERT(l.n == 10);
+    memmove(&l.v[4], &l.v[3], 7 * sizeof l.v[0]);
+    l.v[3] = strdup(l.v[2]);
+    l.n++;
+    lines_write(path, &l);
+    lines_free(&l);
+    expect_bad(path, "audit.jsonl", 4, 3, "repeated or out of order");
+
+    /* Forged: a well-formed record whose MAC uses a key the forger made up. */
+    unsigned char real[KURA_AUDIT_KEY_LEN];
+    memcpy(real, key, sizeof key);
+    const char *other = log_path("forger");
+    randombytes_buf(key, sizeof key);
+    struct kura_audit_log *log = open_log(other, 0);
+    ASSERT(log);
+    append_n(log, 4);
+    kura_audit_close(log);
+    memcpy(key, real, sizeof key);
+    struct lines fake;
+    lines_read(other, &fake);
+    path = make_log("insert2", 10);
+    ASSERT(path && fake.n == 4);
+    lines_read(path, &l);
+    free(l.v[3]);
+    l.v[3] = fake.v[3]; /* seq 4 from the forger replaces the real seq 4 */
+    fake.v[3] = NULL;
+    fake.n = 3;
+    lines_write(path, &l);
+    lines_free(&l);
+    lines_free(&fake);
+    expect_bad(path, "audit.jsonl", 4, 4, "mac does not match");
+}
+
+static void test_verify_detects_swap(void)
+{
+    const char *path = make_log("swap", 10);
+    ASSERT(path);
+    struct lines l;
+    lines_read(path, &l);
+    ASSERT(l.n == 10);
+    char *t = l.v[3];
+    l.v[3] = l.v[4];
+    l.v[4] = t;
+    lines_write(path, &l);
+    lines_free(&l);
+    expect_bad(path, "audit.jsonl", 4, 5, "seq 5 follows seq 3");
+}
+
+/* Cut in the middle of the last record, and whole records cut from the
+ * end (which only the head file can tell). */
+static void test_verify_detects_truncation(void)
+{
+    const char *path = make_log("truncate", 10);
+    ASSERT(path);
+    off_t size = file_size(path);
+    ASSERT(truncate(path, size - 30) == 0);
+    expect_bad(path, "audit.jsonl", 10, 10, "unfinished record");
+
+    path = make_log("truncate2", 10);
+    ASSERT(path);
+    struct lines l;
+    lines_read(path, &l);
+    ASSERT(l.n == 10);
+    for (size_t i = 8; i < 10; i++)
+        free(l.v[i]);
+    l.n = 8;
+    lines_write(path, &l);
+    lines_free(&l);
+    expect_bad(path, "audit.jsonl", 0, 10, "records were removed from the end");
+
+    /* A writer that comes after the cut goes on from the head: the gap stays visible. */
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    EXPECT(append(log, "after the cut") == 0);
+    kura_audit_close(log);
+    expect_bad(path, "audit.jsonl", 9, 11, "2 record(s) missing");
+}
+
+/* A verifier with another key, and a head file removed. */
+static void test_verify_wrong_key_and_missing_head(void)
+{
+    const char *path = make_log("wrongkey", 3);
+    ASSERT(path);
+    unsigned char real[KURA_AUDIT_KEY_LEN];
+    memcpy(real, key, sizeof key);
+    key[0] ^= 1;
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == -1);
+    EXPECT_STR_CONTAINS(o.what, "does not verify with the log key");
+    struct kura_err err = {0};
+    EXPECT(kura_audit_open(path, key, NULL, &err) == NULL);
+    EXPECT(err.code == EKEYREJECTED);
+    memcpy(key, real, sizeof key);
+
+    char head[512];
+    ASSERT(kura_audit_head_path(path, head, sizeof head) == 0);
+    EXPECT_STR_CONTAINS(head, "/wrongkey/.audit.jsonl.head");
+    ASSERT(unlink(head) == 0);
+    EXPECT(verify(path, &o, NULL) == -1);
+    EXPECT_STR_CONTAINS(o.what, "missing");
+    /* The next writer rebuilds it from the log. */
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    EXPECT(append(log, "x") == 0);
+    kura_audit_close(log);
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.last_seq == 4);
+}
+
+/* A writer that crashed mid-batch left half a line, and its head update
+ * never reached the disk: the next writer drops the half line, catches up
+ * with the records the head does not know, and the chain verifies. */
+static void test_recovers_after_crash(void)
+{
+    const char *path = make_log("crash", 3);
+    ASSERT(path);
+    char head[512], saved[512];
+    ASSERT(kura_audit_head_path(path, head, sizeof head) == 0);
+    int fd = open(head, O_RDONLY);
+    ASSERT(fd >= 0 && read(fd, saved, sizeof saved) == 512);
+    close(fd);
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log && append_n(log, 2) == 0);
+    kura_audit_close(log);
+    fd = open(head, O_WRONLY);
+    ASSERT(fd >= 0 && write(fd, saved, sizeof saved) == 512); /* the head as of seq 3 */
+    close(fd);
+    fd = open(path, O_WRONLY | O_APPEND);
+    ASSERT(fd >= 0 && write(fd, "{\"seq\":6,\"time\":\"20", 19) == 19);
+    close(fd);
+    log = open_log(path, 0);
+    ASSERT(log);
+    EXPECT(append(log, "after the crash") == 0);
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.records == 6 && sum.last_seq == 6);
+}
+
+/* ---- rotation ------------------------------------------------------------ */
+
+static void test_size_rotation_keeps_chain(void)
+{
+    const char *path = log_path("rotate");
+    struct kura_audit_log *log = open_log(path, 2000);
+    ASSERT(log);
+    ASSERT(append_n(log, 30) == 0);
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    kura_audit_close(log);
+    EXPECT(st.rotations >= 3);
+
+    char **files;
+    size_t n;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_files(path, &files, &n, &err) == 0);
+    EXPECT(n == st.rotations + 1);
+    EXPECT(n > 0 && strcmp(files[n - 1], path) == 0);
+    char expect_last_rotated[300];
+    snprintf(expect_last_rotated, sizeof expect_last_rotated, "%s.1", path);
+    EXPECT(n > 1 && strcmp(files[n - 2], expect_last_rotated) == 0);
+    for (size_t i = 0; i < n; i++)
+        EXPECT(file_size(files[i]) <= 2000);
+    kura_audit_files_free(files, n);
+
+    struct kura_audit_entry e;
+    ASSERT(parse_line(path, 1, &e) == 0);
+    EXPECT(e.rotated_from && strcmp(e.rotated_from, "audit.jsonl.1") == 0);
+    kura_audit_entry_free(&e);
+
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.records == 30 && sum.files == st.rotations + 1 && sum.last_seq == 30);
+
+    /* The rotated file's last record removed: found where the chain enters the next file. */
+    struct lines l;
+    lines_read(expect_last_rotated, &l);
+    ASSERT(l.n > 1);
+    free(l.v[--l.n]);
+    lines_write(expect_last_rotated, &l);
+    lines_free(&l);
+    EXPECT(verify(path, &o, NULL) == -1);
+    EXPECT(strcmp(o.file, "audit.jsonl") == 0 && o.line == 1);
+    EXPECT_STR_CONTAINS(o.what, "record(s) missing");
+}
+
+/* logrotate moves the file and sends SIGHUP: the new file continues the chain. */
+static void test_reopen_after_logrotate(void)
+{
+    const char *path = make_log("reopen", 5);
+    ASSERT(path);
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log && append(log, "before") == 0);
+    char moved[300];
+    snprintf(moved, sizeof moved, "%s-20260401", path);
+    ASSERT(rename(path, moved) == 0);
+    struct kura_err err = {0};
+    EXPECT(kura_audit_reopen(log, &err) == 0);
+    EXPECT(file_size(path) == 0);
+    EXPECT(append_n(log, 3) == 0);
+    kura_audit_close(log);
+    struct kura_audit_entry e;
+    ASSERT(parse_line(path, 1, &e) == 0);
+    EXPECT(e.seq == 7 && e.rotated_from);
+    kura_audit_entry_free(&e);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.files == 2 && sum.records == 9);
+
+    /* Without a reopen, the next append notices the move by itself. */
+    snprintf(moved, sizeof moved, "%s-20260402", path);
+    log = open_log(path, 0);
+    ASSERT(log);
+    ASSERT(rename(path, moved) == 0);
+    EXPECT(append(log, "noticed") == 0);
+    kura_audit_close(log);
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.files == 3 && sum.records == 10);
+}
+
+/* ---- fail closed --------------------------------------------------------- */
+
+/* A full disk, simulated with RLIMIT_FSIZE: the append fails with EIO,
+ * leaves nothing partial, and once there is room the chain goes on. */
+static void test_fail_closed_on_full_disk(void)
+{
+    const char *path = log_path("full");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log && append_n(log, 3) == 0);
+    off_t before = file_size(path);
+    struct rlimit old, small;
+    ASSERT(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, SIG_IGN);
+    small = old;
+    small.rlim_cur = (rlim_t)before + 100; /* room for part of a record */
+    fflush(stdout);
+    ASSERT(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.detail = "does not fit";
+    struct kura_err err = {0};
+    int rc1 = kura_audit_append(log, &r, &err);
+    struct kura_err err2 = {0};
+    int rc2 = kura_audit_append(log, &r, &err2);
+    off_t during = file_size(path);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_DFL);
+    EXPECT(rc1 == -1 && rc2 == -1);
+    EXPECT(err.code == EIO);
+    EXPECT_STR_CONTAINS(err.msg, "File too large");
+    EXPECT(during == before);
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.failures == 2 && st.records == 3);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.last_seq == 3);
+
+    EXPECT(append(log, "room again") == 0);
+    kura_audit_close(log);
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.records == 4 && sum.last_seq == 4);
+}
+
+/* ---- reader -------------------------------------------------------------- */
+
+static void test_parse_refuses_malformed(void)
+{
+    const char *path = make_log("malformed", 1);
+    ASSERT(path);
+    struct lines l;
+    lines_read(path, &l);
+    ASSERT(l.n == 1);
+    char good[4096];
+    snprintf(good, sizeof good, "%.*s", (int)strlen(l.v[0]) - 1, l.v[0]);
+    lines_free(&l);
+    struct kura_audit_entry e;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_entry_parse(good, strlen(good), &e, &err) == 0);
+    kura_audit_entry_free(&e);
+
+    struct {
+        const char *from, *to, *why;
+    } cases[] = {
+        {"\"seq\":1", "\"seq\":0", "seq must be"},
+        {"\"seq\":1", "\"seq\":\"1\"", "seq must be"},
+        {"\"event\":\"open\"", "\"event\":\"opened\"", "unknown event"},
+        {"\"decision\":\"allow\"", "\"decision\":\"maybe\"", "decision"},
+        {"\"uid\":1001", "\"uid\":-5", "uid must be"},
+        {"\"uid\":1001", "\"uidx\":1001", "unknown member"},
+        {"\"uid\":1001", "\"path_hex\":\"zz\"", "not lower-case hex"},
+        {"\"uid\":1001", "\"user_hex\":\"616\"", "not lower-case hex"},
+        {"\"uid\":1001", "\"exe_hex\":\"61\"", "exe_hex without exe"},
+        {"\"uid\":1001", "\"path_hex\":\"6100\"", "bad path_hex"},
+        {"\"time\":\"", "\"time\":\"x", "time is not"},
+        {"\"host\":\"node1\",", "", "required member"},
+        {",\"prev\":\"0", ",\"prev\":\"A", "prev is not"},
+        {",\"mac\":\"", ",\"mac\":\"x\",\"mac2\":\"", "mac is not"},
+        {"{\"seq\"", "[{\"seq\"", "not a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char bad[4200];
+        const char *at = strstr(good, cases[i].from);
+        if (!at) {
+            printf("#   case %zu: pattern missing\n", i);
+            EXPECT(at);
+            continue;
+        }
+        snprintf(bad, sizeof bad, "%.*s%s%s", (int)(at - good), good, cases[i].to, at + strlen(cases[i].from));
+        memset(&err, 0, sizeof err);
+        int rc = kura_audit_entry_parse(bad, strlen(bad), &e, &err);
+        EXPECT(rc == -1);
+        if (rc == 0)
+            kura_audit_entry_free(&e);
+        else if (!strstr(err.msg, cases[i].why)) {
+            printf("#   case %zu: \"%s\" lacks \"%s\"\n", i, err.msg, cases[i].why);
+            EXPECT(!"the message names the problem");
+        }
+    }
+    /* "mac" must end the line, as written. */
+    char moved[4200];
+    const char *mac = strstr(good, ",\"mac\":");
+    ASSERT(mac);
+    snprintf(moved, sizeof moved, "%.*s,\"x\":1}", (int)(strlen(good) - 1), good);
+    EXPECT(kura_audit_entry_parse(moved, strlen(moved), &e, &err) == -1);
+    EXPECT(kura_audit_entry_parse(good, strlen(good) - 1, &e, &err) == -1);
+    EXPECT(kura_audit_entry_parse("", 0, &e, &err) == -1);
+}
+
+static void test_filter(void)
+{
+    struct kura_audit_entry e;
+    memset(&e, 0, sizeof e);
+    kura_audit_record_init(&e.rec);
+    e.rec.dataset = "JGAD1";
+    e.rec.user = "alice";
+    e.rec.time_ms = 5000;
+    struct kura_audit_filter all = {0}, ds = {.dataset = "JGAD1"}, other = {.dataset = "JGAD2"},
+                             bob = {.user = "bob"}, since = {.since_ms = 5000}, later = {.since_ms = 5001};
+    EXPECT(kura_audit_filter_match(&all, &e));
+    EXPECT(kura_audit_filter_match(&ds, &e));
+    EXPECT(!kura_audit_filter_match(&other, &e));
+    EXPECT(!kura_audit_filter_match(&bob, &e));
+    EXPECT(kura_audit_filter_match(&since, &e));
+    EXPECT(!kura_audit_filter_match(&later, &e));
+    e.rec.dataset = NULL;
+    EXPECT(!kura_audit_filter_match(&ds, &e));
+}
+
+/* ---- the key file ---------------------------------------------------------- */
+
+static void test_key_file(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/audit.key", tmpdir);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_key_generate(path, &err) == 0);
+    struct stat st;
+    ASSERT(stat(path, &st) == 0);
+    EXPECT((st.st_mode & 07777) == 0600);
+    EXPECT(kura_audit_key_generate(path, &err) == -1 && err.code == EEXIST);
+    unsigned char *k1 = kura_audit_key_load(path, &err);
+    ASSERT(k1);
+    unsigned char zero[KURA_AUDIT_KEY_LEN] = {0};
+    EXPECT(memcmp(k1, zero, sizeof zero) != 0);
+    kura_secure_free(k1);
+
+    ASSERT(chmod(path, 0640) == 0);
+    EXPECT(kura_audit_key_load(path, &err) == NULL && err.code == EACCES);
+    ASSERT(chmod(path, 0600) == 0);
+    int fd = open(path, O_WRONLY);
+    ASSERT(fd >= 0);
+    EXPECT(pwrite(fd, "Z", 1, 30) == 1); /* not hex */
+    close(fd);
+    EXPECT(kura_audit_key_load(path, &err) == NULL && err.code == EINVAL);
+    ASSERT(truncate(path, 40) == 0);
+    EXPECT(kura_audit_key_load(path, &err) == NULL && err.code == EINVAL);
+    EXPECT(kura_audit_key_load("/nonexistent/key", &err) == NULL && err.code == ENOENT);
+}
+
+/* ---- bulk reads ------------------------------------------------------------ */
+
+static void test_bulk_alert_once_per_day(void)
+{
+    EXPECT(kura_audit_bulk_new(0) == NULL);
+    struct kura_audit_bulk *b = kura_audit_bulk_new(2.0);
+    ASSERT(b);
+    uint64_t total;
+    EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 100, 150, 100, &total) && total == 150);
+    EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 100, 50, 100, &total) && total == 200); /* not above 2x */
+    EXPECT(kura_audit_bulk_add(b, 1001, "DS1", 100, 1, 100, &total) && total == 201);
+    EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 100, 1000, 100, &total)); /* once per day */
+    EXPECT(!kura_audit_bulk_add(b, 1002, "DS1", 100, 100, 100, &total) && total == 100);
+    EXPECT(!kura_audit_bulk_add(b, 1001, "DS2", 100, 100, 100, &total) && total == 100);
+    EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 101, 100, 100, &total) && total == 100); /* a new day */
+    EXPECT(kura_audit_bulk_add(b, 1001, "DS1", 101, 101, 100, &total));
+    EXPECT(!kura_audit_bulk_add(b, 1001, "EMPTY", 101, 1000, 0, &total)); /* nothing to compare with */
+    EXPECT(!kura_audit_bulk_add(b, 1001, "BIG", 101, UINT64_MAX, UINT64_MAX, &total) && total == UINT64_MAX);
+    EXPECT(!kura_audit_bulk_add(b, 1001, "BIG", 101, UINT64_MAX, UINT64_MAX, &total) && total == UINT64_MAX);
+    kura_audit_bulk_free(b);
+}
+
+struct bulk_worker {
+    struct kura_audit_bulk *b;
+    int alerts;
+};
+
+static void *bulk_main(void *arg)
+{
+    struct bulk_worker *w = arg;
+    for (int i = 0; i < 10000; i++)
+        w->alerts += kura_audit_bulk_add(w->b, 1001, "DS1", 7, 10, 1000, NULL);
+    return NULL;
+}
+
+/* Many threads reading at once: exactly one alert. */
+static void test_bulk_threads_one_alert(void)
+{
+    struct kura_audit_bulk *b = kura_audit_bulk_new(1.0);
+    ASSERT(b);
+    struct bulk_worker w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct bulk_worker){.b = b};
+        pthread_create(&th[i], NULL, bulk_main, &w[i]);
+    }
+    int alerts = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        alerts += w[i].alerts;
+    }
+    uint64_t total;
+    kura_audit_bulk_add(b, 1001, "DS1", 7, 0, 1000, &total);
+    EXPECT(alerts == 1);
+    EXPECT(total == 4 * 10000 * 10);
+    kura_audit_bulk_free(b);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int main(void)
+{
+    if (kura_secmem_init() != 0)
+        return 1;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/kura-audit-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    randombytes_buf(key, sizeof key);
+    RUN(test_record_fields_round_trip);
+    RUN(test_absent_fields_left_out);
+    RUN(test_hostile_strings_escaped_and_round_trip);
+    RUN(test_long_fields_cut_and_named);
+    RUN(test_threads_group_commit);
+    RUN(test_two_writers_take_turns);
+    RUN(test_two_processes_one_chain);
+    RUN(test_verify_detects_edit);
+    RUN(test_verify_detects_deletion);
+    RUN(test_verify_detects_insertion);
+    RUN(test_verify_detects_swap);
+    RUN(test_verify_detects_truncation);
+    RUN(test_verify_wrong_key_and_missing_head);
+    RUN(test_recovers_after_crash);
+    RUN(test_size_rotation_keeps_chain);
+    RUN(test_reopen_after_logrotate);
+    RUN(test_fail_closed_on_full_disk);
+    RUN(test_parse_refuses_malformed);
+    RUN(test_filter);
+    RUN(test_key_file);
+    RUN(test_bulk_alert_once_per_day);
+    RUN(test_bulk_threads_one_alert);
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return unit_done();
+}

@@ -301,7 +301,9 @@ int32_t kura_zone_offset(const struct kura_zone *z, int64_t t)
         return z->has_rule ? rule_offset(&z->rule, t) : z->utoff[0];
     if (t < z->trans[0])
         return z->utoff[0];
-    if (z->has_rule && t > z->trans[z->ntrans - 1])
+    /* As glibc: the footer rules from the last transition on, so the offset
+     * only ever changes at a transition or at a rule event. */
+    if (z->has_rule && t >= z->trans[z->ntrans - 1])
         return rule_offset(&z->rule, t);
     size_t lo = 0, hi = z->ntrans; /* the last i with trans[i] <= t */
     while (hi - lo > 1) {

@@ -3,7 +3,7 @@
 # c4gh_tool test helper) are read by an independent decoder,
 # tests/interop/c4gh_decrypt.py (written from the GA4GH spec, on Debian's
 # python3-nacl). The GA4GH reference tool itself cannot be installed in CI;
-# its first check shows the decoder agrees with it on every reference fixture, and
+# one check shows the decoder agrees with it on every reference fixture, and
 # tests/fixtures/c4gh/README.md records the by-hand check with the reference
 # tool. TAP output. Env: KURA_BUILD (build dir), KURA_TOP (repository).
 . "$(dirname "$0")/lib.sh"

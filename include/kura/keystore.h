@@ -3,6 +3,7 @@
  *
  *   KEYS/server.sec, server.pub     the server's Crypt4GH key pair; the
  *                                   public half is what the archive encrypts to
+ *   KEYS/audit.key                  the audit log's MAC key (audit.h makes it)
  *   KEYS/datasets/<ID>/dataset.key.c4gh
  *                                   the dataset's secret key as a standard
  *                                   Crypt4GH message to the server key (so
@@ -29,6 +30,9 @@
 #include "kura/error.h"
 #include "kura/model.h"
 
+#define KURA_SERVER_SEC_FILE "server.sec"
+#define KURA_SERVER_PUB_FILE "server.pub"
+#define KURA_AUDIT_KEY_FILE "audit.key"
 #define KURA_SEGMAP_MAC_SIZE 32
 #define KURA_KEY_FINGERPRINT_LEN 64    /* hex BLAKE2b-256 */
 
@@ -70,13 +74,12 @@ struct kura_dskey {
     uint8_t *mac_key;           /* segment-map MAC key derived from sk, secure memory */
 };
 
-/* A dataset id usable as a directory name: [A-Za-z0-9._-], 1..KURA_ID_MAX,
- * not starting with '.'. */
-int kura_dataset_id_check(const char *id, struct kura_err *err);
+/* Dataset ids are checked with kura_id_check (dsfile.h) before they become
+ * directory names. */
 
-/* New dataset key pair, wrapped to the server key. Refuses (EEXIST) if the
- * dataset already has a key. */
-int kura_keystore_dataset_create(const struct kura_keystore *ks, const char *ds_id, struct kura_err *err);
+/* New dataset key pair, wrapped to the server public key (server.pub: no
+ * passphrase needed). Refuses (EEXIST) if the dataset already has a key. */
+int kura_keystore_dataset_create(const char *keys_dir, const char *ds_id, struct kura_err *err);
 /* True if a wrapped dataset key exists. */
 bool kura_keystore_dataset_exists(const char *keys_dir, const char *ds_id);
 /* Unwraps the dataset key (ENOENT when it was destroyed or never made). */

@@ -8,13 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/keystore.h"
 #include "kura/model.h"
 #include "kura/secmem.h"
 
-#define SERVER_SEC "server.sec"
-#define SERVER_PUB "server.pub"
+#define SERVER_SEC KURA_SERVER_SEC_FILE
+#define SERVER_PUB KURA_SERVER_PUB_FILE
 #define DATASETS "datasets"
 #define DATASET_KEY "dataset.key.c4gh"
 #define KEY_FILE_MAX (64u * 1024)
@@ -50,26 +51,9 @@ static int oom(struct kura_err *err)
 
 /* ---- ids --------------------------------------------------------------- */
 
-int kura_dataset_id_check(const char *id, struct kura_err *err)
+static int ds_id_check(const char *id, struct kura_err *err)
 {
-    size_t n = strlen(id);
-    if (n == 0 || n > KURA_ID_MAX) {
-        kura_err_set(err, EINVAL, "dataset id must be 1 to %d characters", KURA_ID_MAX);
-        return -1;
-    }
-    if (id[0] == '.' || id[0] == '-') {
-        kura_err_set(err, EINVAL, "dataset id must not start with '%c'", id[0]);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '-')) {
-            kura_err_set(err, EINVAL, "dataset id may hold only letters, digits, '.', '_' and '-'");
-            return -1;
-        }
-    }
-    return 0;
+    return kura_id_check(id, "dataset id", err);
 }
 
 int kura_file_id_check(const char *file_id, struct kura_err *err)
@@ -222,8 +206,19 @@ int kura_keystore_open(const char *keys_dir, const char *passphrase, struct kura
         goto fail;
     }
     c4gh_public_from_secret(ks->sk, ks->pk);
-    if (access(pub, F_OK) != 0 && write_pub(keys_dir, ks->pk, err) != 0)
-        goto fail;
+    if (access(pub, F_OK) != 0) {
+        if (write_pub(keys_dir, ks->pk, err) != 0)
+            goto fail;
+    } else {
+        /* Dataset keys are wrapped to server.pub: it must be this key's. */
+        uint8_t on_file[C4GH_KEY_SIZE];
+        if (c4gh_pubkey_load(pub, on_file, err) != 0)
+            goto fail;
+        if (sodium_memcmp(on_file, ks->pk, C4GH_KEY_SIZE) != 0) {
+            kura_err_set(err, EINVAL, "%s is not the public half of %s; restore the right one", pub, sec);
+            goto fail;
+        }
+    }
     free(sec);
     free(pub);
     *out = ks;
@@ -269,7 +264,7 @@ static char *dataset_dir(const char *keys_dir, const char *ds_id)
 
 bool kura_keystore_dataset_exists(const char *keys_dir, const char *ds_id)
 {
-    if (kura_dataset_id_check(ds_id, NULL) != 0)
+    if (ds_id_check(ds_id, NULL) != 0)
         return false;
     char *dir = dataset_dir(keys_dir, ds_id);
     char *key = dir ? join(dir, DATASET_KEY) : NULL;
@@ -279,18 +274,20 @@ bool kura_keystore_dataset_exists(const char *keys_dir, const char *ds_id)
     return exists;
 }
 
-int kura_keystore_dataset_create(const struct kura_keystore *ks, const char *ds_id, struct kura_err *err)
+int kura_keystore_dataset_create(const char *keys_dir, const char *ds_id, struct kura_err *err)
 {
-    if (kura_dataset_id_check(ds_id, err) != 0)
+    if (ds_id_check(ds_id, err) != 0)
         return -1;
-    char *dir = dataset_dir(ks->dir, ds_id);
+    char *dir = dataset_dir(keys_dir, ds_id);
+    char *pub = join(keys_dir, SERVER_PUB);
     char *path = dir ? join(dir, DATASET_KEY) : NULL;
     uint8_t *sk = kura_secure_alloc(C4GH_KEY_SIZE);
     struct c4gh_header *h = NULL;
     uint8_t *raw = NULL, *msg = NULL;
     size_t raw_len = 0;
     int rc = -1;
-    if (!path || !sk) {
+    uint8_t server_pk[C4GH_KEY_SIZE];
+    if (!path || !pub || !sk) {
         oom(err);
         goto out;
     }
@@ -298,6 +295,8 @@ int kura_keystore_dataset_create(const struct kura_keystore *ks, const char *ds_
         kura_err_set(err, EEXIST, "dataset %s already has a key; kura never overwrites keys", ds_id);
         goto out;
     }
+    if (c4gh_pubkey_load(pub, server_pk, err) != 0)
+        goto out;
     if (kura_mkdir_p(dir, 0700, err) != 0)
         goto out;
     uint8_t pk[C4GH_KEY_SIZE];
@@ -305,7 +304,7 @@ int kura_keystore_dataset_create(const struct kura_keystore *ks, const char *ds_
     /* A Crypt4GH message to the server key: header, then one segment
      * holding the 32-byte secret. */
     if (c4gh_header_new(&h, NULL, 0, err) != 0 ||
-        c4gh_header_build(h, NULL, ks->pk, 1, &raw, &raw_len, err) != 0)
+        c4gh_header_build(h, NULL, server_pk, 1, &raw, &raw_len, err) != 0)
         goto out;
     size_t seg = C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE;
     msg = malloc(raw_len + seg);
@@ -324,6 +323,7 @@ out:
     free(msg);
     kura_secure_free(sk);
     free(path);
+    free(pub);
     free(dir);
     return rc;
 }
@@ -345,7 +345,7 @@ int kura_keystore_dataset_key(const struct kura_keystore *ks, const char *ds_id,
                               struct kura_err *err)
 {
     *out = NULL;
-    if (kura_dataset_id_check(ds_id, err) != 0)
+    if (ds_id_check(ds_id, err) != 0)
         return -1;
     struct kura_dskey *dk = calloc(1, sizeof *dk);
     char *path = NULL, *buf = NULL;
@@ -413,7 +413,7 @@ static int destroy_if_present(const char *path, struct kura_err *err)
 
 int kura_keystore_dataset_destroy(const char *keys_dir, const char *ds_id, struct kura_err *err)
 {
-    if (kura_dataset_id_check(ds_id, err) != 0)
+    if (ds_id_check(ds_id, err) != 0)
         return -1;
     char *datasets = join(keys_dir, DATASETS);
     char *dir = dataset_dir(keys_dir, ds_id);
@@ -693,7 +693,7 @@ out:
 int kura_keystore_file_destroy(const char *keys_dir, const char *ds_id, const char *file_id,
                                struct kura_err *err)
 {
-    if (kura_dataset_id_check(ds_id, err) != 0 || kura_file_id_check(file_id, err) != 0)
+    if (ds_id_check(ds_id, err) != 0 || kura_file_id_check(file_id, err) != 0)
         return -1;
     char *dir = dataset_dir(keys_dir, ds_id), *hpath = NULL, *mpath = NULL;
     if (!dir || entry_paths(dir, file_id, &hpath, &mpath) != 0) {
@@ -725,7 +725,7 @@ int kura_keystore_file_ids(const char *keys_dir, const char *ds_id, char ***ids,
 {
     *ids = NULL;
     *n = 0;
-    if (kura_dataset_id_check(ds_id, err) != 0)
+    if (ds_id_check(ds_id, err) != 0)
         return -1;
     char *dir = dataset_dir(keys_dir, ds_id);
     if (!dir)

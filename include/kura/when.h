@@ -16,9 +16,10 @@
  * (T, t or space between date and time, optional fraction of a second,
  * which is ignored, Z or ±hh:mm; :60 leap seconds refused); nothing else,
  * not even surrounding spaces. tz NULL means KURA_DEFAULT_TZ; an unknown
- * zone is an error even for a time stamp. Outputs may be NULL. Zones come
- * from zone.h (TZif files, no setenv("TZ")): every function here is
- * thread-safe. */
+ * zone is an error even for a time stamp. Outputs may be NULL. A day the
+ * zone skipped entirely (2011-12-30 in Pacific/Apia) gives start == end.
+ * Zones come from zone.h (TZif files, no setenv("TZ")): every function
+ * here is thread-safe. */
 int kura_when_parse(const char *s, const char *tz, int64_t *start, int64_t *end, struct kura_err *err);
 /* "FROM..TO": from = start(FROM), until = end(TO); refuses TO before FROM
  * and empty periods (until <= from). */

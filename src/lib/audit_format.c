@@ -123,11 +123,11 @@ static int format_time(int64_t ms, const char *tz, char out[48])
     return 0;
 }
 
-/* The cut-field list and a scratch buffer while a body is built. */
+/* A body being built, and the fields cut so far. */
 struct body {
     struct kura_json_writer w;
     char cut[128];
-    char *hex;          /* room for the hex form of the longest field */
+    bool oom;
 };
 
 static void add_text(struct body *b, const char *key, const char *value, size_t max)
@@ -144,10 +144,15 @@ static void add_text(struct body *b, const char *key, const char *value, size_t 
     /* Not UTF-8 (a hostile file name, a binary argument): the escaped form
      * above stays readable, the exact bytes go alongside as hex. */
     if (!kura_utf8_valid(value, len)) {
-        char hkey[32];
+        char hkey[32], *hex = malloc(2 * len + 1);
+        if (!hex) {
+            b->oom = true; /* fails the record rather than drop the exact bytes */
+            return;
+        }
         snprintf(hkey, sizeof hkey, "%s_hex", key);
-        sodium_bin2hex(b->hex, 2 * len + 1, (const unsigned char *)value, len);
-        kura_json_add_stringn(&b->w, hkey, b->hex, 2 * len);
+        sodium_bin2hex(hex, 2 * len + 1, (const unsigned char *)value, len);
+        kura_json_add_stringn(&b->w, hkey, hex, 2 * len);
+        free(hex);
     }
 }
 
@@ -191,10 +196,8 @@ char *audit_body_build(const struct kura_audit_record *rec, const char *host, co
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         room += text_room(texts[i], KURA_AUDIT_TEXT_MAX);
     char *buf = malloc(head_room + room + tail_room);
-    struct body b = {.hex = malloc(2 * KURA_AUDIT_PATH_MAX + 1)};
-    if (!buf || !b.hex) {
-        free(buf);
-        free(b.hex);
+    struct body b = {0};
+    if (!buf) {
         kura_err_set(err, ENOMEM, "audit record: out of memory");
         return NULL;
     }
@@ -220,7 +223,11 @@ char *audit_body_build(const struct kura_audit_record *rec, const char *host, co
     add_text(&b, "detail", rec->detail, KURA_AUDIT_TEXT_MAX);
     if (b.cut[0])
         kura_json_add_string(&b.w, "cut", b.cut);
-    free(b.hex);
+    if (b.oom) {
+        free(buf);
+        kura_err_set(err, ENOMEM, "audit record: out of memory");
+        return NULL;
+    }
     if (kura_json_end(&b.w, body_len, err) != 0) {
         free(buf);
         kura_err_prefix(err, "audit record");

@@ -369,7 +369,8 @@ int kura_audit_files(const char *log_path, char ***paths, size_t *n, struct kura
         kura_err_set(err, ENOMEM, "out of memory listing %s", dir);
         return -1;
     }
-    qsort(f, count, sizeof *f, by_first_seq);
+    if (count > 1)
+        qsort(f, count, sizeof *f, by_first_seq);
     for (size_t i = 0; i < count; i++)
         out[i] = f[i].path;
     free(f);

@@ -126,7 +126,11 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
 /* After logrotate moved the file (SIGHUP; call it from the main loop, not
  * the signal handler): lets go of the old file. The next record starts the
  * new file, continues the chain and carries "rotated_from". Appends also
- * notice a moved file by themselves; this releases the old one sooner. */
+ * notice a moved file by themselves; this releases the old one sooner.
+ * logrotate: "create" or "nocreate" both work; not "copytruncate" (records
+ * written between the copy and the truncation would be lost, and verify
+ * says so); compressed files are skipped by verify, so compress only with
+ * "delaycompress" (verify then notes that the chain starts later). */
 int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err);
 void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out);
 /* No append may be running or follow. NULL is fine. */

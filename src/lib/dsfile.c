@@ -18,6 +18,10 @@
 #include "kura/when.h"
 
 #define TIME_MAX 40
+/* Instants kept in state files: 0001-01-02 to 9999-12-30 UTC, so that every
+ * zone (offsets within a day) writes them with a four-digit year. */
+#define INSTANT_MIN INT64_C(-62135510400)
+#define INSTANT_MAX INT64_C(253402128000)
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -179,6 +183,10 @@ static int parse_instant(const char *v, int64_t *out, struct kura_err *err)
         return -1;
     if (start != end) {
         kura_err_set(err, EINVAL, "expected an RFC 3339 time stamp with offset, not a date");
+        return -1;
+    }
+    if (start < INSTANT_MIN || start > INSTANT_MAX) {
+        kura_err_set(err, EINVAL, "time out of range (0001-01-02 to 9999-12-30)");
         return -1;
     }
     *out = start;
@@ -563,7 +571,7 @@ static void out_uid(struct out *o, const char *key, uid_t uid)
 static int out_time(struct out *o, const char *key, int64_t t, const char *tz, struct kura_err *err)
 {
     char buf[TIME_MAX];
-    if (kura_time_format(t, tz, buf, sizeof buf) != 0) {
+    if (t < INSTANT_MIN || t > INSTANT_MAX || kura_time_format(t, tz, buf, sizeof buf) != 0) {
         kura_err_set(err, EINVAL, "%s: time %" PRId64 " cannot be written in zone %s", key, t,
                      tz ? tz : KURA_DEFAULT_TZ);
         return -1;

@@ -255,6 +255,8 @@ static void test_dataset_malformed_names_file_and_line(void)
         {8, "from = 2026-04-01T00:00:00\n", "t.ini:8: from"},
         {8, "from = 2026-02-30T00:00:00Z\n", "t.ini:8: from"},
         {9, "until = 2026-04-01T00:00:00+09:00\n", "t.ini:1: [dataset] period is empty"},
+        {8, "from = 0001-01-01T00:00:00Z\n", "t.ini:8: from: time out of range"},
+        {9, "until = 9999-12-31T00:00:00Z\n", "t.ini:9: until: time out of range"},
         {10, "status = expired\n", "t.ini:10: status: expected active, suspended or destroyed"},
         {12, "host_id = " "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n", "t.ini:12: host_id"},
         {12, "host_id =\n", "t.ini:12: host_id"},
@@ -322,7 +324,7 @@ static void test_dataset_writer_refuses_what_would_not_load(void)
         "title holds a control character", "dataset id must start", "user name may hold only",
         "host_id is not 64", "listed twice", "period is empty", "sample id may hold only",
         "kind, level, status or guard out of range", "withdrawn twice", "uid 4294967295 is out of range",
-        "ref holds a control character",
+        "ref holds a control character", "until: time",
     };
     for (int c = 0; c < (int)(sizeof want / sizeof want[0]); c++) {
         struct kura_dataset ds;
@@ -346,6 +348,7 @@ static void test_dataset_writer_refuses_what_would_not_load(void)
         }
         case 9: ds.pi_uid = (uid_t)-1; break;
         case 10: strcpy(ds.withdrawals[0].ref, "\x1b[31m"); break;
+        case 11: ds.until = INT64_C(253402214400); break; /* 9999-12-31: not in every zone's years */
         }
         struct kura_err err = {0};
         size_t len;

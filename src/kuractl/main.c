@@ -1,12 +1,263 @@
+/* kuractl: the operator's, the PI's and the user's command line.
+ *
+ * Root runs commands directly on the state files, under the same locks the
+ * daemon uses, and then tells a running daemon to reload. Everyone else
+ * sends the command line to the daemon's control socket, which learns the
+ * caller's uid from the kernel and checks the role there.
+ *
+ * `kuractl serve` (hidden, root only) runs the control socket alone, in the
+ * foreground, without mounting anything: an aid for tests and for operating
+ * kura without the FUSE daemon. kurafs serves the same requests when it
+ * runs. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "kura/audit.h"
+#include "kura/commands.h"
+#include "kura/config.h"
+#include "kura/ctlproto.h"
+#include "kura/keystore.h"
+#include "kura/secmem.h"
+
+static const char *socket_path;
+
+/* Direct mode: a change was committed; a running daemon reloads. */
+static void notify_daemon(void *ctx, const char *dataset_id)
+{
+    (void)ctx;
+    char *argv[2] = {"reload", (char *)dataset_id};
+    struct kura_ctl_response r;
+    struct kura_err e = {0};
+    if (kura_ctl_call(socket_path, 0, dataset_id ? 2 : 1, argv, &r, &e) != 0) {
+        if (e.code != ENOENT && e.code != ECONNREFUSED)
+            fprintf(stderr, "kuractl: warning: could not tell the daemon to reload: %s\n", e.msg);
+        return;
+    }
+    if (r.status != 0)
+        fprintf(stderr, "kuractl: warning: the daemon did not reload: %s", r.err);
+    kura_ctl_response_clear(&r);
+}
+
+static bool wants_help_or_version(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 || (i == 0 && strcmp(argv[i], "help") == 0) ||
+            (i == 0 && strcmp(argv[i], "--version") == 0))
+            return true;
+    }
+    return false;
+}
+
+/* The daemon does not share the caller's working directory: name files
+ * absolutely before sending (dataset import's PATHs and --samples). */
+static int absolutize_import(int argc, char **argv, char ***owned, int *nowned)
+{
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return -1;
+    *owned = calloc((size_t)argc, sizeof **owned);
+    if (!*owned)
+        return -1;
+    /* argv: dataset import ID [options] PATH... */
+    for (int i = 3; i < argc; i++) {
+        bool value = strcmp(argv[i - 1], "--samples") == 0;
+        bool option = argv[i][0] == '-';
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if ((option && !value) || argv[i][0] == '/')
+            continue;
+        char *abs;
+        if (asprintf(&abs, "%s/%s", cwd, argv[i]) < 0)
+            return -1;
+        (*owned)[(*nowned)++] = abs;
+        argv[i] = abs;
+    }
+    return 0;
+}
+
+static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, int argc, char **argv)
+{
+    char **owned = NULL;
+    int nowned = 0;
+    if (k && k->group && strcmp(k->group, "dataset") == 0 && strcmp(k->name, "import") == 0 &&
+        absolutize_import(argc, argv, &owned, &nowned) != 0) {
+        fprintf(stderr, "kuractl: cannot name the import's files: %s\n", strerror(errno));
+        return KURA_EXIT_FAIL;
+    }
+    struct kura_ctl_response r;
+    struct kura_err e = {0};
+    int rc = kura_ctl_call(cfg->socket, 0, argc, argv, &r, &e);
+    for (int i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(owned);
+    if (rc != 0) {
+        if (e.code == ENOENT || e.code == ECONNREFUSED)
+            fprintf(stderr, "kuractl: kura daemon is not running; ask an operator\n");
+        else
+            fprintf(stderr, "kuractl: %s\n", e.msg);
+        return KURA_EXIT_FAIL;
+    }
+    fwrite(r.out, 1, r.out_len, stdout);
+    fwrite(r.err, 1, r.err_len, stderr);
+    int status = r.status;
+    kura_ctl_response_clear(&r);
+    return status;
+}
+
+/* The hidden `serve`: the control socket in the foreground until SIGTERM or SIGINT. */
+static void serve_state_change(void *ctx, const char *dataset_id)
+{
+    (void)ctx;
+    fprintf(stderr, "kuractl serve: state changed%s%s\n", dataset_id ? ": dataset " : "", dataset_id ? dataset_id : "");
+}
+
+static int serve(const struct kura_config *cfg, const char *config_path, const char *passphrase)
+{
+    struct kura_err e = {0};
+    struct kura_keystore *ks = NULL;
+    struct kura_audit_log *audit = NULL;
+    unsigned char *key = NULL;
+    char *key_path = NULL;
+    struct kura_ctl_server *srv = NULL;
+    int rc = KURA_EXIT_FAIL;
+    if (kura_keystore_open(cfg->keys_dir, passphrase, &ks, &e) != 0)
+        goto fail;
+    if (asprintf(&key_path, "%s/%s", cfg->keys_dir, KURA_AUDIT_KEY_FILE) < 0) {
+        key_path = NULL;
+        kura_err_set(&e, ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (!(key = kura_audit_key_load(key_path, &e)))
+        goto fail;
+    struct kura_audit_options opt = {.tz = cfg->timezone, .syslog = cfg->syslog,
+                                     .max_size = (uint64_t)cfg->max_size_mb << 20};
+    if (!(audit = kura_audit_open(cfg->audit_log, key, &opt, &e)))
+        goto fail;
+    struct kura_cmd_env env = {.cfg = cfg, .config_path = config_path, .socket_mode = true, .ks = ks,
+                               .audit = audit, .on_state_change = serve_state_change};
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (kura_ctl_server_start(cfg->socket, kura_cmd_handle_request, &env, NULL, &srv, &e) != 0)
+        goto fail;
+    printf("kuractl serve: control socket %s (no mount); stop with SIGTERM\n", cfg->socket);
+    fflush(stdout);
+    int sig;
+    sigwait(&sigs, &sig);
+    kura_ctl_server_stop(srv);
+    rc = KURA_EXIT_OK;
+    goto out;
+fail:
+    fprintf(stderr, "kuractl serve: %s\n", e.msg);
+out:
+    kura_audit_close(audit);
+    kura_secure_free(key);
+    free(key_path);
+    kura_keystore_close(ks);
+    return rc;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: kuractl [-c FILE] [--passphrase-file FILE] COMMAND [ARGS...]; see kuractl --help\n");
+    return KURA_EXIT_USAGE;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("kuractl %s\n", KURA_VERSION);
-        return 0;
+    const char *config_opt = NULL, *pass_file = NULL;
+    int i = 1;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            config_opt = argv[++i];
+        else if (strncmp(argv[i], "-c", 2) == 0 && argv[i][2])
+            config_opt = argv[i] + 2;
+        else if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc)
+            pass_file = argv[++i];
+        else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--passphrase-file") == 0)
+            return usage();
+        else
+            break;
     }
-    fprintf(stderr, "usage: kuractl COMMAND [ARGS...]; see kuractl --help\n");
-    return 2;
+    argc -= i;
+    argv += i;
+    if (kura_secmem_init() != 0) {
+        fprintf(stderr, "kuractl: libsodium does not start\n");
+        return KURA_EXIT_FAIL;
+    }
+    uid_t uid = getuid();
+    struct kura_actor actor;
+    struct kura_err e = {0};
+    if (kura_actor_resolve(uid, getgid(), getpid(), &actor, &e) != 0) {
+        fprintf(stderr, "kuractl: %s\n", e.msg);
+        return KURA_EXIT_FAIL;
+    }
+    struct kura_cmd_env env = {0};
+    if (argc < 1 || wants_help_or_version(argc, argv))
+        return kura_cmd_execute(&env, &actor, argc, argv, stdout, stderr);
+
+    int words = 0;
+    const struct kura_cmd *k = kura_cmd_find(argc, argv, &words);
+    bool is_serve = strcmp(argv[0], "serve") == 0;
+    if (!k && !is_serve)
+        return kura_cmd_execute(&env, &actor, argc, argv, stdout, stderr);   /* names the mistake */
+    /* Root holds keys here: no core dumps, no ptrace. */
+    if (uid == 0 && kura_harden_process() != 0)
+        fprintf(stderr, "kuractl: warning: cannot disable core dumps\n");
+
+    const char *env_conf = getenv(KURA_CONFIG_ENV);
+    bool explicit_conf = config_opt || (env_conf && env_conf[0]);
+    if (k && (k->flags & KURA_CMD_DIRECT_ONLY)) {
+        if (uid != 0) {
+            fprintf(stderr, "kuractl %s: run it as root on the server\n", k->name);
+            return KURA_EXIT_FAIL;
+        }
+        env.config_path = explicit_conf ? kura_config_path(config_opt) : NULL;
+        return kura_cmd_execute(&env, &actor, argc, argv, stdout, stderr);
+    }
+
+    const char *config_path = kura_config_path(config_opt);
+    struct kura_config cfg = {0};
+    if (kura_config_load(config_path, &cfg, &e) != 0) {
+        fprintf(stderr, "kuractl: %s\n", e.msg);
+        kura_config_free(&cfg);
+        return KURA_EXIT_FAIL;
+    }
+    char *passphrase = NULL;
+    int rc = KURA_EXIT_FAIL;
+    if (pass_file && !(passphrase = kura_cmd_read_passphrase(pass_file, &e))) {
+        fprintf(stderr, "kuractl: %s\n", e.msg);
+        goto out;
+    }
+    if (is_serve) {
+        if (uid != 0 || argc != 1) {
+            fprintf(stderr, "kuractl serve: root only, no arguments\n");
+            rc = uid != 0 ? KURA_EXIT_FAIL : KURA_EXIT_USAGE;
+        } else
+            rc = serve(&cfg, config_path, passphrase);
+        goto out;
+    }
+    if (uid != 0) {
+        rc = via_daemon(&cfg, k, argc, argv);
+        goto out;
+    }
+    socket_path = cfg.socket;
+    env = (struct kura_cmd_env){.cfg = &cfg, .config_path = config_path, .passphrase = passphrase,
+                                .on_state_change = (k->flags & KURA_CMD_CHANGES_STATE) ? notify_daemon : NULL};
+    rc = kura_cmd_execute(&env, &actor, argc, argv, stdout, stderr);
+out:
+    kura_secure_free(passphrase);
+    kura_config_free(&cfg);
+    return rc;
 }

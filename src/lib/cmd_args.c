@@ -1,0 +1,187 @@
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd_priv.h"
+#include "kura/when.h"
+
+/* "dataset add" / "status" */
+static void cmd_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
+{
+    if (!c->cmd)
+        snprintf(buf, len, "kuractl");
+    else if (c->cmd->group)
+        snprintf(buf, len, "kuractl %s %s", c->cmd->group, c->cmd->name);
+    else
+        snprintf(buf, len, "kuractl %s", c->cmd->name);
+}
+
+static void vmessage(const struct kura_cmd_ctx *c, const char *fmt, va_list ap)
+{
+    char label[96], msg[1024];
+    cmd_label(c, label, sizeof label);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    /* One line: a newline inside (a user's text) would forge a second one. */
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fprintf(c->err, "%s: %s\n", label, msg);
+}
+
+int cmd_fail(const struct kura_cmd_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(c, fmt, ap);
+    va_end(ap);
+    return KURA_EXIT_FAIL;
+}
+
+int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(c, fmt, ap);
+    va_end(ap);
+    char label[96];
+    cmd_label(c, label, sizeof label);
+    fprintf(c->err, "usage: %s %s (see %s --help)\n", label, c->cmd ? c->cmd->usage : "COMMAND", label);
+    return KURA_EXIT_USAGE;
+}
+
+int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err)
+{
+    return cmd_fail(c, "%s", err->msg);
+}
+
+static const struct cmd_opt *find_opt(const struct cmd_opt *opts, const char *name, size_t len)
+{
+    for (const struct cmd_opt *o = opts; o && o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+            return o;
+    return NULL;
+}
+
+int cmd_parse(const struct kura_cmd_ctx *c, int argc, char **argv, const struct cmd_opt *opts, char **pos,
+              int minpos, int maxpos, int *npos)
+{
+    int n = 0;
+    bool only_pos = false;
+    /* Which options were seen, so a repeated one is refused. */
+    unsigned char seen[32] = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (!only_pos && a[0] == '-' && a[1] != '\0') {
+            if (a[1] != '-') {
+                cmd_usage(c, "unknown option %s", a);
+                return -1;
+            }
+            const char *name = a + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            const struct cmd_opt *o = find_opt(opts, name, len);
+            if (!o) {
+                cmd_usage(c, "unknown option --%.*s", (int)(len > 60 ? 60 : len), name);
+                return -1;
+            }
+            size_t idx = (size_t)(o - opts);
+            if (idx < sizeof seen && seen[idx]++) {
+                cmd_usage(c, "--%s given twice", o->name);
+                return -1;
+            }
+            if (o->has_arg) {
+                if (eq)
+                    *o->value = eq + 1;
+                else if (i + 1 < argc)
+                    *o->value = argv[++i];
+                else {
+                    cmd_usage(c, "--%s needs a value", o->name);
+                    return -1;
+                }
+            } else {
+                if (eq) {
+                    cmd_usage(c, "--%s takes no value", o->name);
+                    return -1;
+                }
+                *o->flag = true;
+            }
+            continue;
+        }
+        if (n >= maxpos) {
+            cmd_usage(c, "unexpected argument \"%.60s\"", a);
+            return -1;
+        }
+        pos[n++] = argv[i];
+    }
+    if (n < minpos) {
+        cmd_usage(c, "missing arguments");
+        return -1;
+    }
+    *npos = n;
+    return 0;
+}
+
+int64_t cmd_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+int cmd_user_uid(const char *name, uid_t *uid, struct kura_err *err)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    int e = getpwnam_r(name, &pw, buf, sizeof buf, &res);
+    if (e != 0 || !res) {
+        kura_err_set(err, e ? e : ENOENT, "no user account named \"%s\" on this server%s%s", name,
+                     e ? ": " : "", e ? strerror(e) : "");
+        return -1;
+    }
+    *uid = res->pw_uid;
+    return 0;
+}
+
+const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t len)
+{
+    if (kura_time_format(t, c->env->cfg->timezone, buf, len) != 0)
+        snprintf(buf, len, "@%lld", (long long)t);
+    return buf;
+}
+
+const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len)
+{
+    if (kura_date_format(until - 1, c->env->cfg->timezone, buf, len) != 0)
+        snprintf(buf, len, "@%lld", (long long)until);
+    return buf;
+}
+
+const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len)
+{
+    if (c->actor->name[0])
+        snprintf(buf, len, "%s", c->actor->name);
+    else
+        snprintf(buf, len, "uid-%u", (unsigned)c->actor->uid);
+    return buf;
+}
+
+const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
+{
+    const struct kura_actor *a = c->actor;
+    const char *name = a->name[0] ? a->name : NULL;
+    char uidname[32];
+    if (!name) {
+        snprintf(uidname, sizeof uidname, "uid %u", (unsigned)a->uid);
+        name = uidname;
+    }
+    if (a->via[0])
+        snprintf(buf, len, "%s (%s)", name, a->via);
+    else
+        snprintf(buf, len, "%s", name);
+    return buf;
+}

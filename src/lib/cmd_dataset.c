@@ -1,0 +1,292 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+#include "kura/dsfile.h"
+#include "kura/fsutil.h"
+#include "kura/keystore.h"
+#include "kura/ledger.h"
+#include "kura/when.h"
+
+/* "2026-04-01..2027-03-31" for a half-open period. */
+static const char *period_text(const struct kura_cmd_ctx *c, int64_t from, int64_t until, char *buf, size_t len)
+{
+    char a[48], b[48];
+    if (kura_date_format(from, c->env->cfg->timezone, a, sizeof a) != 0)
+        snprintf(a, sizeof a, "@%lld", (long long)from);
+    cmd_last_day(c, until, b, sizeof b);
+    snprintf(buf, len, "%s..%s", a, b);
+    return buf;
+}
+
+/* Removes a flat directory left by an interrupted dataset add. */
+static int remove_stage(const char *dir, struct kura_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : (kura_err_set(err, errno, "open %s: %s", dir, strerror(errno)), -1);
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) != 0) {
+            kura_err_set(err, errno, "remove %s/%s: %s", dir, de->d_name, strerror(errno));
+            rc = -1;
+        }
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) != 0) {
+        kura_err_set(err, errno, "remove %s: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Writes the new dataset's files into a hidden staging directory and
+ * renames it into place: the dataset appears whole (state, files.tsv,
+ * ledger) or not at all. A leftover stage or an orphan key (from a crash
+ * before the rename) is removed first. */
+static int create_dataset(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, const char *after,
+                          struct kura_err *e)
+{
+    char *datasets = cmd_datasets_dir(c), *stage = NULL, *final = cmd_dataset_dir(c, ds->id);
+    char *lock = NULL, *ini = NULL, *tsv = NULL, *ledger = NULL, *store = cmd_store_dir(c, ds->id);
+    int lock_fd = -1, rc = -1;
+    if (!datasets || !final || !store || asprintf(&stage, "%s/.new-%s", datasets, ds->id) < 0 ||
+        asprintf(&lock, "%s/.%s.add-lock", datasets, ds->id) < 0 || asprintf(&ini, "%s/%s", stage, KURA_DATASET_INI) < 0 ||
+        asprintf(&tsv, "%s/%s", stage, KURA_FILES_TSV) < 0 || asprintf(&ledger, "%s/%s", stage, KURA_LEDGER_FILE) < 0) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((lock_fd = kura_lock(lock, 30000, e)) < 0)
+        goto out;
+    if (access(final, F_OK) == 0) {
+        kura_err_set(e, EEXIST, "dataset %s already exists", ds->id);
+        goto out;
+    }
+    if (remove_stage(stage, e) != 0)
+        goto out;
+    /* No dataset, so any key under its id is an orphan of a crashed add. */
+    if (kura_keystore_dataset_destroy(c->env->cfg->keys_dir, ds->id, e) != 0 ||
+        kura_keystore_dataset_create(c->env->cfg->keys_dir, ds->id, e) != 0)
+        goto out;
+    if (kura_mkdir_p(store, 0700, e) != 0 || kura_mkdir_p(stage, 0700, e) != 0)
+        goto out;
+    char actor[KURA_USER_MAX + 16];
+    cmd_actor_name(c, actor, sizeof actor);
+    struct kura_ledger_change lc = {.actor = actor, .uid = c->actor->uid, .action = "dataset-add",
+                                    .target = ds->id, .detail = c->actor->via, .before = "", .after = after};
+    if (kura_files_save(tsv, NULL, 0, e) != 0 || kura_dataset_save(ini, ds, c->env->cfg->timezone, e) != 0 ||
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, e) != 0 ||
+        kura_fsync_dir(stage, e) != 0)
+        goto out;
+    if (renameat2(AT_FDCWD, stage, AT_FDCWD, final, RENAME_NOREPLACE) != 0) {
+        kura_err_set(e, errno, "rename %s to %s: %s", stage, final, strerror(errno));
+        goto out;
+    }
+    rc = kura_fsync_dir(datasets, e);
+out:
+    kura_unlock(lock_fd);
+    free(datasets);
+    free(stage);
+    free(final);
+    free(lock);
+    free(ini);
+    free(tsv);
+    free(ledger);
+    free(store);
+    return rc;
+}
+
+int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *pi = NULL, *period = NULL, *kind = "JGA", *level = "type1", *title = "", *guard = NULL;
+    const struct cmd_opt opts[] = {{"pi", true, &pi, NULL},     {"period", true, &period, NULL},
+                                   {"kind", true, &kind, NULL}, {"level", true, &level, NULL},
+                                   {"title", true, &title, NULL}, {"guard", true, &guard, NULL}, {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    if (!pi || !period)
+        return cmd_usage(c, "--pi and --period are required");
+    struct kura_err e = {0};
+    struct kura_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    if (kura_id_check(pos[0], "dataset id", &e) != 0 || kura_user_name_check(pi, &e) != 0 ||
+        kura_text_check(title, "title", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (kura_kind_parse(kind, &ds.kind) != 0)
+        return cmd_usage(c, "--kind must be JGA or AGD");
+    if (kura_level_parse(level, &ds.level) != 0)
+        return cmd_usage(c, "--level must be type1 or type2");
+    ds.guard = ds.level == KURA_LEVEL_TYPE2 ? KURA_GUARD_ALLOWLIST : KURA_GUARD_DENYLIST;
+    if (guard && kura_guard_mode_parse(guard, &ds.guard) != 0)
+        return cmd_usage(c, "--guard must be denylist or allowlist");
+    if (kura_period_parse(period, c->env->cfg->timezone, &ds.from, &ds.until, &e) != 0)
+        return cmd_usage(c, "--period: %s", e.msg);
+    if (ds.until <= cmd_now()) {
+        char last[32];
+        return cmd_fail(c, "the period ends in the past (%s); check --period", cmd_last_day(c, ds.until, last, sizeof last));
+    }
+    /* R-LVL-1: a Type II dataset needs a server declared Type II. */
+    if (ds.level > c->env->cfg->level)
+        return cmd_fail(c, "dataset %s is %s but this server is declared %s ([server] level in %s)", pos[0],
+                        kura_level_name(ds.level), kura_level_name(c->env->cfg->level), c->env->config_path);
+    if (cmd_user_uid(pi, &ds.pi_uid, &e) != 0)
+        return cmd_fail(c, "--pi: %s", e.msg);
+    snprintf(ds.id, sizeof ds.id, "%s", pos[0]);
+    snprintf(ds.title, sizeof ds.title, "%s", title);
+    snprintf(ds.pi, sizeof ds.pi, "%s", pi);
+    snprintf(ds.host_id, sizeof ds.host_id, "%s", c->env->cfg->host_id);
+    ds.status = KURA_DS_ACTIVE;
+
+    char ptext[112], after[512];
+    snprintf(after, sizeof after, "pi=%s period=%s kind=%s level=%s guard=%s", pi,
+             period_text(c, ds.from, ds.until, ptext, sizeof ptext), kura_kind_name(ds.kind),
+             kura_level_name(ds.level), kura_guard_mode_name(ds.guard));
+    if (create_dataset(c, &ds, after, &e) != 0)
+        return cmd_fail_err(c, &e);
+    struct cmd_change ch = {.action = "dataset-add", .target = ds.id, .after = after,
+                            .audit_event = KURA_AUDIT_POLICY_CHANGE};
+    cmd_audit_change(c, ds.id, &ch);
+    if (c->env->on_state_change)
+        c->env->on_state_change(c->env->ctx, ds.id);
+    fprintf(c->out, "added dataset %s (%s)\n", ds.id, after);
+    return KURA_EXIT_OK;
+}
+
+/* The common shape of extend, suspend and resume: operator, one dataset,
+ * dataset.ini changes. */
+static int refuse_destroyed(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
+{
+    if (ds->status == KURA_DS_DESTROYED) {
+        cmd_fail(c, "dataset %s was destroyed; nothing can change it", ds->id);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *until = NULL, *ref = NULL;
+    const struct cmd_opt opts[] = {{"until", true, &until, NULL}, {"ref", true, &ref, NULL}, {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    if (!until || !ref || !ref[0])
+        return cmd_usage(c, "--until and --ref (the approval of the extension) are required");
+    struct kura_err e = {0};
+    int64_t start, end;
+    if (kura_text_check(ref, "--ref", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (kura_when_parse(until, c->env->cfg->timezone, &start, &end, &e) != 0)
+        return cmd_usage(c, "--until: %s", e.msg);
+    /* A time stamp ends access at that instant; a date at the end of it. */
+    int64_t new_until = start == end ? start : end;
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    char before[48], after[48];
+    if (refuse_destroyed(c, &t.ds) != 0)
+        goto out;
+    cmd_last_day(c, t.ds.until, before, sizeof before);
+    cmd_last_day(c, new_until, after, sizeof after);
+    if (new_until <= t.ds.until) {
+        cmd_fail(c, "dataset %s already runs until %s; --until must be later", t.ds.id, before);
+        goto out;
+    }
+    if (start == end) {
+        /* A time stamp: show instants, not days. */
+        cmd_time(c, t.ds.until, before, sizeof before);
+        cmd_time(c, new_until, after, sizeof after);
+    }
+    t.ds.until = new_until;
+    struct cmd_change ch = {.action = "dataset-extend", .target = t.ds.id, .before = before, .after = after,
+                            .detail = ref, .audit_event = KURA_AUDIT_POLICY_CHANGE};
+    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
+        goto out;
+    fprintf(c->out, "dataset %s now runs until %s (was %s)\n", t.ds.id, after, before);
+    rc = KURA_EXIT_OK;
+out:
+    cmd_txn_end(&t);
+    return rc;
+}
+
+int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *reason = NULL;
+    const struct cmd_opt opts[] = {{"reason", true, &reason, NULL}, {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (!reason || !reason[0])
+        return cmd_usage(c, "--reason is required");
+    if (kura_text_check(reason, "--reason", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    if (refuse_destroyed(c, &t.ds) != 0)
+        goto out;
+    if (t.ds.status == KURA_DS_SUSPENDED) {
+        cmd_fail(c, "dataset %s is already suspended (%s)", t.ds.id, t.ds.status_reason);
+        goto out;
+    }
+    t.ds.status = KURA_DS_SUSPENDED;
+    snprintf(t.ds.status_reason, sizeof t.ds.status_reason, "%s", reason);
+    struct cmd_change ch = {.action = "dataset-suspend", .target = t.ds.id, .before = "active",
+                            .after = "suspended", .detail = reason, .audit_event = KURA_AUDIT_SUSPEND};
+    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
+        goto out;
+    fprintf(c->out, "dataset %s is suspended: every open and read is refused until kuractl dataset resume %s\n",
+            t.ds.id, t.ds.id);
+    rc = KURA_EXIT_OK;
+out:
+    cmd_txn_end(&t);
+    return rc;
+}
+
+int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    if (refuse_destroyed(c, &t.ds) != 0)
+        goto out;
+    if (t.ds.status != KURA_DS_SUSPENDED) {
+        cmd_fail(c, "dataset %s is not suspended", t.ds.id);
+        goto out;
+    }
+    char reason[KURA_TEXT_MAX];
+    snprintf(reason, sizeof reason, "%s", t.ds.status_reason);
+    t.ds.status = KURA_DS_ACTIVE;
+    t.ds.status_reason[0] = '\0';
+    struct cmd_change ch = {.action = "dataset-resume", .target = t.ds.id, .before = "suspended",
+                            .after = "active", .detail = reason, .audit_event = KURA_AUDIT_RESUME};
+    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
+        goto out;
+    fprintf(c->out, "dataset %s is active again\n", t.ds.id);
+    rc = KURA_EXIT_OK;
+out:
+    cmd_txn_end(&t);
+    return rc;
+}

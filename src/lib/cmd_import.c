@@ -1,0 +1,972 @@
+/* kuractl dataset import: archive deliveries (.c4gh to the server key) or,
+ * with --encrypt, plaintext, into the store and the keystore.
+ *
+ * All or nothing: payloads are written as STORE/<ID>/<FILEID>.part and
+ * renamed, headers and segment maps go to the keystore, all under fresh
+ * random file ids that nothing refers to yet; one sync makes them durable;
+ * then files.tsv, the commit point, names them (with its ledger record, see
+ * cmd_state.c). A crash before that leaves unreferenced files only, which the
+ * next import removes before it starts; so an interrupted import is simply
+ * run again. Sources are removed (--remove-source) only after the commit.
+ * No plaintext is written anywhere: --encrypt encrypts each 64 KiB read in
+ * locked memory straight into the store. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+#include "kura/c4gh.h"
+#include "kura/dsfile.h"
+#include "kura/fsutil.h"
+#include "kura/keystore.h"
+#include "kura/secmem.h"
+
+#define IMPORT_LOCK ".import-lock"
+#define PART_SUFFIX ".part"
+
+struct src {
+    char *path;                 /* as named by the caller (joined with the walk) */
+    char *served;               /* path inside the dataset */
+    bool walked;                /* found inside a directory: never follow a symlink to it */
+    uint64_t bytes;             /* source size, for the progress bar */
+    char file_id[KURA_FILE_ID_LEN + 1];
+};
+
+struct plan {
+    struct src *v;
+    size_t n, cap;
+    char **dirs;                /* walked directories, parents first (for --remove-source) */
+    size_t ndirs, dcap;
+    uint64_t total;
+};
+
+struct progress {
+    bool on;
+    FILE *err;
+    size_t files, done_files;
+    uint64_t total, done;
+    int64_t last_ms;
+};
+
+struct import {
+    const struct kura_cmd_ctx *c;
+    struct cmd_caller caller;
+    bool encrypt, no_verify;
+    struct plan plan;
+    struct kura_keystore *ks;   /* owned unless it is the daemon's */
+    struct kura_dskey *dk;
+    char *store;
+    struct progress prog;
+};
+
+/* ---- sources --------------------------------------------------------------- */
+
+static void plan_free(struct plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->v[i].path);
+        free(p->v[i].served);
+    }
+    for (size_t i = 0; i < p->ndirs; i++)
+        free(p->dirs[i]);
+    free(p->v);
+    free(p->dirs);
+    memset(p, 0, sizeof *p);
+}
+
+static char *served_name(const char *rel, bool encrypt)
+{
+    size_t n = strlen(rel);
+    /* Archive deliveries are NAME.c4gh; the dataset serves NAME. */
+    if (!encrypt && n > 5 && strcmp(rel + n - 5, ".c4gh") == 0)
+        n -= 5;
+    return strndup(rel, n);
+}
+
+static int plan_add(struct plan *p, const char *path, const char *rel, bool walked, uint64_t bytes, bool encrypt)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct src *v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        p->v = v;
+        p->cap = cap;
+    }
+    struct src *s = &p->v[p->n];
+    memset(s, 0, sizeof *s);
+    s->path = strdup(path);
+    s->served = served_name(rel, encrypt);
+    if (!s->path || !s->served) {
+        free(s->path);
+        free(s->served);
+        return -1;
+    }
+    s->walked = walked;
+    s->bytes = bytes;
+    kura_file_id_new(s->file_id);
+    p->n++;
+    p->total += bytes;
+    return 0;
+}
+
+static int plan_add_dir(struct plan *p, const char *dir)
+{
+    if (p->ndirs == p->dcap) {
+        size_t cap = p->dcap ? p->dcap * 2 : 16;
+        char **v = realloc(p->dirs, cap * sizeof *v);
+        if (!v)
+            return -1;
+        p->dirs = v;
+        p->dcap = cap;
+    }
+    if (!(p->dirs[p->ndirs] = strdup(dir)))
+        return -1;
+    p->ndirs++;
+    return 0;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in a directory, sorted so an import is reproducible. */
+static char **list_dir(DIR *d, size_t *n)
+{
+    char **v = NULL;
+    size_t cap = 0;
+    *n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **g = realloc(v, cap * sizeof *g);
+            if (!g)
+                goto fail;
+            v = g;
+        }
+        if (!(v[*n] = strdup(de->d_name)))
+            goto fail;
+        (*n)++;
+    }
+    if (*n)
+        qsort(v, *n, sizeof *v, cmp_cstr);
+    return v ? v : calloc(1, sizeof *v);
+fail:
+    for (size_t i = 0; i < *n; i++)
+        free(v[i]);
+    free(v);
+    return NULL;
+}
+
+static int walk(struct import *im, const char *dir, const char *rel, int depth, struct kura_err *e)
+{
+    if (depth > KURA_PATH_DEPTH_MAX) {
+        kura_err_set(e, ELOOP, "%s: directories nested deeper than %d levels", dir, KURA_PATH_DEPTH_MAX);
+        return -1;
+    }
+    if (cmd_caller_enter(&im->caller, e) != 0)
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (depth > 0 ? O_NOFOLLOW : 0));
+    int oe = errno;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    size_t n = 0;
+    char **names = d ? list_dir(d, &n) : NULL;
+    cmd_caller_leave(&im->caller);
+    if (fd < 0) {
+        kura_err_set(e, oe, "%s: %s", dir, strerror(oe));
+        return -1;
+    }
+    if (!names) {
+        if (d)
+            closedir(d);
+        else
+            close(fd);
+        kura_err_set(e, ENOMEM, "out of memory reading %s", dir);
+        return -1;
+    }
+    int rc = plan_add_dir(&im->plan, dir) == 0 ? 0 : (kura_err_set(e, ENOMEM, "out of memory"), -1);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *path = NULL, *sub = NULL;
+        if (asprintf(&path, "%s/%s", dir, names[i]) < 0 ||
+            asprintf(&sub, "%s%s%s", rel, rel[0] ? "/" : "", names[i]) < 0) {
+            kura_err_set(e, ENOMEM, "out of memory");
+            rc = -1;
+            free(path);
+            break;
+        }
+        struct stat st;
+        if (cmd_caller_enter(&im->caller, e) != 0) {
+            rc = -1;
+        } else {
+            int sr = fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW);
+            int se = errno;
+            cmd_caller_leave(&im->caller);
+            if (sr != 0) {
+                kura_err_set(e, se, "%s: %s", path, strerror(se));
+                rc = -1;
+            } else if (S_ISDIR(st.st_mode))
+                rc = walk(im, path, sub, depth + 1, e);
+            else if (S_ISREG(st.st_mode)) {
+                if (plan_add(&im->plan, path, sub, true, (uint64_t)st.st_size, im->encrypt) != 0) {
+                    kura_err_set(e, ENOMEM, "out of memory");
+                    rc = -1;
+                }
+            } else {
+                kura_err_set(e, EINVAL, "%s is %s; kura imports regular files only", path,
+                             S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file");
+                rc = -1;
+            }
+        }
+        free(path);
+        free(sub);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
+static int collect(struct import *im, int npaths, char **paths, struct kura_err *e)
+{
+    for (int i = 0; i < npaths; i++) {
+        char *p = strdup(paths[i]);
+        if (!p) {
+            kura_err_set(e, ENOMEM, "out of memory");
+            return -1;
+        }
+        for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+            p[n - 1] = '\0';
+        if (im->c->env->socket_mode && p[0] != '/') {
+            kura_err_set(e, EINVAL, "%s: give absolute paths to the daemon", p);
+            free(p);
+            return -1;
+        }
+        struct stat st;
+        int rc = cmd_caller_enter(&im->caller, e);
+        if (rc == 0) {
+            rc = stat(p, &st);
+            int se = errno;
+            cmd_caller_leave(&im->caller);
+            if (rc != 0)
+                kura_err_set(e, se, "%s: %s", p, strerror(se));
+        }
+        if (rc == 0) {
+            if (S_ISDIR(st.st_mode))
+                rc = walk(im, p, "", 0, e);
+            else if (S_ISREG(st.st_mode)) {
+                const char *base = strrchr(p, '/');
+                if (plan_add(&im->plan, p, base ? base + 1 : p, false, (uint64_t)st.st_size, im->encrypt) != 0) {
+                    kura_err_set(e, ENOMEM, "out of memory");
+                    rc = -1;
+                }
+            } else {
+                kura_err_set(e, EINVAL, "%s is not a regular file or directory", p);
+                rc = -1;
+            }
+        }
+        free(p);
+        if (rc != 0)
+            return -1;
+    }
+    if (im->plan.n == 0) {
+        kura_err_set(e, ENOENT, "nothing to import (no files under the paths given)");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- checks before any work ------------------------------------------------- */
+
+static int cmp_served(const void *a, const void *b)
+{
+    return strcmp(((const struct src *)a)->served, ((const struct src *)b)->served);
+}
+
+static const struct kura_file *find_file(const struct kura_file *files, size_t n, const char *path)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(files[i].path, path) == 0)
+            return &files[i];
+    return NULL;
+}
+
+/* The new entries of files.tsv (paths, ids, samples; sizes filled later). */
+static int new_entries(struct import *im, const struct kura_sample_map *samples, struct kura_file **out,
+                       struct kura_err *e)
+{
+    struct plan *p = &im->plan;
+    struct kura_file *f = calloc(p->n, sizeof *f);
+    if (!f)
+        goto nomem;
+    for (size_t i = 0; i < p->n; i++) {
+        if (!(f[i].path = strdup(p->v[i].served)))
+            goto nomem;
+        memcpy(f[i].file_id, p->v[i].file_id, sizeof f[i].file_id);
+        const struct kura_sample_entry *se = samples ? kura_samples_find(samples, p->v[i].served) : NULL;
+        if (se && se->nsamples) {
+            if (!(f[i].samples = calloc(se->nsamples, sizeof *f[i].samples)))
+                goto nomem;
+            for (size_t k = 0; k < se->nsamples; k++) {
+                if (!(f[i].samples[k] = strdup(se->samples[k])))
+                    goto nomem;
+                f[i].nsamples++;
+            }
+        }
+    }
+    *out = f;
+    return 0;
+nomem:
+    if (f)
+        kura_files_free(f, p->n);
+    kura_err_set(e, ENOMEM, "out of memory");
+    return -1;
+}
+
+/* Refuses repeated and already imported paths, samples for paths outside
+ * this import, and anything files.tsv would not hold (a path that is also
+ * a directory, ...): checked by formatting the would-be files.tsv. */
+static int check_plan(struct import *im, const char *id, const struct kura_file *old, size_t nold,
+                      const struct kura_sample_map *sm, const struct kura_file *fresh, struct kura_err *e)
+{
+    struct plan *p = &im->plan;
+    for (size_t i = 0; i < p->n; i++) {
+        if (kura_path_check(p->v[i].served, strlen(p->v[i].served), e) != 0) {
+            kura_err_prefix(e, "%s", p->v[i].path);
+            return -1;
+        }
+        if (find_file(old, nold, p->v[i].served)) {
+            kura_err_set(e, EEXIST, "%s is already in dataset %s; leave it out (a completed import has nothing "
+                         "to redo)", p->v[i].served, id);
+            return -1;
+        }
+    }
+    struct src *sorted = malloc(p->n * sizeof *sorted);
+    if (!sorted) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        return -1;
+    }
+    memcpy(sorted, p->v, p->n * sizeof *sorted);
+    qsort(sorted, p->n, sizeof *sorted, cmp_served);
+    for (size_t i = 1; i < p->n; i++)
+        if (strcmp(sorted[i - 1].served, sorted[i].served) == 0) {
+            kura_err_set(e, EEXIST, "%s and %s would both be served as %s", sorted[i - 1].path, sorted[i].path,
+                         sorted[i].served);
+            free(sorted);
+            return -1;
+        }
+    for (size_t i = 0; sm && i < sm->n; i++) {
+        struct src key = {.served = sm->entries[i].path};
+        if (!bsearch(&key, sorted, p->n, sizeof *sorted, cmp_served)) {
+            kura_err_set(e, EINVAL, "the samples file names %s, which this import does not include",
+                         sm->entries[i].path);
+            free(sorted);
+            return -1;
+        }
+    }
+    free(sorted);
+    struct kura_file *all = malloc((nold + p->n) * sizeof *all);
+    if (!all) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        return -1;
+    }
+    memcpy(all, old, nold * sizeof *all);
+    memcpy(all + nold, fresh, p->n * sizeof *all);
+    size_t len;
+    char *text = kura_files_format(all, nold + p->n, &len, e);
+    free(all);
+    free(text);
+    return text ? 0 : -1;
+}
+
+/* ---- orphans --------------------------------------------------------------- */
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp((const char *)a, ((const struct kura_file *)b)->file_id);
+}
+
+static int cmp_file_id(const void *a, const void *b)
+{
+    return strcmp(((const struct kura_file *)a)->file_id, ((const struct kura_file *)b)->file_id);
+}
+
+/* Removes store and keystore entries files.tsv does not name: what an
+ * interrupted import left. Runs under the import lock, so no other import
+ * is writing. */
+static int clean_orphans(struct import *im, struct kura_file *files, size_t n, struct kura_err *e)
+{
+    const struct kura_cmd_ctx *c = im->c;
+    const char *id = im->dk->id;
+    qsort(files, n, sizeof *files, cmp_file_id);
+    char **ids = NULL;
+    size_t nids = 0;
+    if (kura_keystore_file_ids(c->env->cfg->keys_dir, id, &ids, &nids, e) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < nids && rc == 0; i++)
+        if (!bsearch(ids[i], files, n, sizeof *files, cmp_id))
+            rc = kura_keystore_file_destroy(c->env->cfg->keys_dir, id, ids[i], e);
+    kura_keystore_ids_free(ids, nids);
+    if (rc != 0)
+        return -1;
+    DIR *d = opendir(im->store);
+    if (!d) {
+        kura_err_set(e, errno, "open %s: %s", im->store, strerror(errno));
+        return -1;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) && rc == 0) {
+        char fid[KURA_FILE_ID_LEN + 1];
+        size_t len = strlen(de->d_name);
+        if (len != KURA_FILE_ID_LEN && !(len == KURA_FILE_ID_LEN + strlen(PART_SUFFIX) &&
+                                         strcmp(de->d_name + KURA_FILE_ID_LEN, PART_SUFFIX) == 0))
+            continue;
+        memcpy(fid, de->d_name, KURA_FILE_ID_LEN);
+        fid[KURA_FILE_ID_LEN] = '\0';
+        if (kura_file_id_check(fid, NULL) != 0)
+            continue;
+        if (len == KURA_FILE_ID_LEN && bsearch(fid, files, n, sizeof *files, cmp_id))
+            continue;
+        /* Ciphertext whose header is gone: unlinking is enough. */
+        if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT) {
+            kura_err_set(e, errno, "remove %s/%s: %s", im->store, de->d_name, strerror(errno));
+            rc = -1;
+        }
+    }
+    closedir(d);
+    return rc == 0 ? kura_fsync_dir(im->store, e) : -1;
+}
+
+/* Best effort after a failed import: the next one removes what is left. */
+static void discard(struct import *im, size_t upto)
+{
+    struct kura_err e = {0};
+    for (size_t i = 0; i < upto; i++) {
+        const char *fid = im->plan.v[i].file_id;
+        char *p = NULL;
+        if (asprintf(&p, "%s/%s", im->store, fid) >= 0) {
+            unlink(p);
+            free(p);
+        }
+        if (asprintf(&p, "%s/%s%s", im->store, fid, PART_SUFFIX) >= 0) {
+            unlink(p);
+            free(p);
+        }
+        kura_keystore_file_destroy(im->c->env->cfg->keys_dir, im->dk->id, fid, &e);
+    }
+}
+
+/* ---- progress ----------------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void progress_show(struct progress *p, bool final)
+{
+    if (!p->on)
+        return;
+    int64_t now = mono_ms();
+    if (!final && now - p->last_ms < 200)
+        return;
+    p->last_ms = now;
+    unsigned pct = p->total ? (unsigned)(p->done * 100 / p->total) : 100;
+    if (final)
+        pct = 100;
+    char bar[31];
+    memset(bar, '#', pct * 30 / 100);
+    memset(bar + pct * 30 / 100, '-', 30 - pct * 30 / 100);
+    bar[30] = '\0';
+    fprintf(p->err, "\rimport [%s] %3u%%  %zu/%zu files  %.1f/%.1f MiB%s", bar, pct, p->done_files, p->files,
+            (double)p->done / 1048576.0, (double)p->total / 1048576.0, final ? "\n" : "");
+    fflush(p->err);
+}
+
+/* ---- one file -------------------------------------------------------------------- */
+
+static ssize_t read_full(int fd, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+static int write_full(int fd, const uint8_t *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int push_nonce(uint8_t **nonces, uint64_t *n, uint64_t *cap, const uint8_t *nonce)
+{
+    if (*n == *cap) {
+        uint64_t nc = *cap ? *cap * 2 : 64;
+        uint8_t *g = realloc(*nonces, nc * C4GH_NONCE_SIZE);
+        if (!g)
+            return -1;
+        *nonces = g;
+        *cap = nc;
+    }
+    memcpy(*nonces + *n * C4GH_NONCE_SIZE, nonce, C4GH_NONCE_SIZE);
+    (*n)++;
+    return 0;
+}
+
+/* Copies (and unless --no-verify, authenticates) the payload of an archive
+ * delivery segment by segment. */
+static int copy_payload(struct import *im, const struct c4gh_header *h, int in, int out, const char *name,
+                        struct kura_segmap *map, uint64_t *raw_plain, struct kura_err *e)
+{
+    uint8_t *cipher = malloc(C4GH_CIPHER_SEGMENT_SIZE);
+    uint8_t *plain = im->no_verify ? NULL : kura_secure_alloc(C4GH_SEGMENT_SIZE);
+    uint64_t cap = 0;
+    int rc = -1;
+    if (!cipher || (!im->no_verify && !plain)) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read_full(in, cipher, C4GH_CIPHER_SEGMENT_SIZE);
+        if (n < 0) {
+            kura_err_set(e, errno, "read %s: %s", name, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if ((size_t)n <= C4GH_NONCE_SIZE + C4GH_MAC_SIZE) {
+            kura_err_set(e, EIO, "%s: payload ends in a cut segment (%zd bytes)", name, n);
+            goto out;
+        }
+        size_t plen;
+        if (plain && c4gh_segment_decrypt(h, map->nsegments, cipher, (size_t)n, plain, &plen, e) != 0) {
+            kura_err_prefix(e, "%s", name);
+            goto out;
+        }
+        if (push_nonce(&map->nonces, &map->nsegments, &cap, cipher) != 0) {
+            kura_err_set(e, ENOMEM, "out of memory");
+            goto out;
+        }
+        if (write_full(out, cipher, (size_t)n) != 0) {
+            kura_err_set(e, errno, "write to the store: %s", strerror(errno));
+            goto out;
+        }
+        map->payload_len += (uint64_t)n;
+        im->prog.done += (uint64_t)n;
+        progress_show(&im->prog, false);
+        if ((size_t)n < C4GH_CIPHER_SEGMENT_SIZE)
+            break;
+    }
+    rc = c4gh_payload_plain_size(map->payload_len, raw_plain, e);
+    if (rc != 0)
+        kura_err_prefix(e, "%s", name);
+out:
+    free(cipher);
+    kura_secure_free(plain);
+    return rc;
+}
+
+/* Encrypts plaintext segment by segment; the plaintext only ever sits in
+ * locked memory. */
+static int encrypt_payload(struct import *im, const struct c4gh_header *h, int in, int out, const char *name,
+                           struct kura_segmap *map, uint64_t *raw_plain, struct kura_err *e)
+{
+    uint8_t *plain = kura_secure_alloc(C4GH_SEGMENT_SIZE);
+    uint8_t *cipher = malloc(C4GH_CIPHER_SEGMENT_SIZE);
+    uint64_t cap = 0;
+    int rc = -1;
+    *raw_plain = 0;
+    if (!plain || !cipher) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read_full(in, plain, C4GH_SEGMENT_SIZE);
+        if (n < 0) {
+            kura_err_set(e, errno, "read %s: %s", name, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        c4gh_segment_encrypt(h->keys, plain, (size_t)n, cipher);
+        size_t clen = (size_t)n + C4GH_NONCE_SIZE + C4GH_MAC_SIZE;
+        if (push_nonce(&map->nonces, &map->nsegments, &cap, cipher) != 0) {
+            kura_err_set(e, ENOMEM, "out of memory");
+            goto out;
+        }
+        if (write_full(out, cipher, clen) != 0) {
+            kura_err_set(e, errno, "write to the store: %s", strerror(errno));
+            goto out;
+        }
+        map->payload_len += clen;
+        *raw_plain += (uint64_t)n;
+        im->prog.done += (uint64_t)n;
+        progress_show(&im->prog, false);
+        if ((size_t)n < C4GH_SEGMENT_SIZE)
+            break;
+    }
+    rc = 0;
+out:
+    kura_secure_free(plain);
+    free(cipher);
+    return rc;
+}
+
+static int import_one(struct import *im, const struct src *s, struct kura_file *f, struct kura_err *e)
+{
+    char *part = NULL, *final = NULL;
+    int in = -1, out = -1, rc = -1;
+    struct c4gh_header *h = NULL;
+    uint8_t *raw = NULL, *hdr = NULL;
+    size_t raw_len = 0, hdr_len = 0;
+    struct kura_segmap map = {0};
+    uint64_t raw_plain = 0;
+    if (asprintf(&part, "%s/%s%s", im->store, s->file_id, PART_SUFFIX) < 0 ||
+        asprintf(&final, "%s/%s", im->store, s->file_id) < 0) {
+        part = final = NULL;
+        kura_err_set(e, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (cmd_caller_enter(&im->caller, e) != 0)
+        goto out;
+    in = open(s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (s->walked ? O_NOFOLLOW : 0));
+    int oe = errno;
+    cmd_caller_leave(&im->caller);
+    struct stat st;
+    if (in < 0 || fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        kura_err_set(e, in < 0 ? oe : EINVAL, "%s: %s", s->path, in < 0 ? strerror(oe) : "not a regular file");
+        goto out;
+    }
+    out = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0) {
+        kura_err_set(e, errno, "create %s: %s", part, strerror(errno));
+        goto out;
+    }
+    if (im->encrypt) {
+        if (c4gh_header_new(&h, NULL, 0, e) != 0 || encrypt_payload(im, h, in, out, s->path, &map, &raw_plain, e) != 0)
+            goto out;
+    } else {
+        if (c4gh_header_read(in, &raw, &raw_len, e) != 0) {
+            kura_err_prefix(e, "%s is not a Crypt4GH file (plaintext needs --encrypt)", s->path);
+            goto out;
+        }
+        if (kura_keystore_open_header(im->ks, raw, raw_len, &h, e) != 0) {
+            kura_err_prefix(e, "%s: its header does not open with this server's key (was it encrypted to the key "
+                            "kuractl pubkey prints?)", s->path);
+            goto out;
+        }
+        if (lseek(in, (off_t)raw_len, SEEK_SET) < 0) {
+            kura_err_set(e, errno, "%s: %s", s->path, strerror(errno));
+            goto out;
+        }
+        if (copy_payload(im, h, in, out, s->path, &map, &raw_plain, e) != 0)
+            goto out;
+    }
+    if (close(out) != 0) {
+        out = -1;
+        kura_err_set(e, errno, "write %s: %s", part, strerror(errno));
+        goto out;
+    }
+    out = -1;
+    /* Only the dataset key opens the stored header. */
+    if (c4gh_header_build(h, NULL, im->dk->pk, 1, &hdr, &hdr_len, e) != 0 ||
+        kura_keystore_file_store(im->dk, s->file_id, hdr, hdr_len, &map, false, e) != 0)
+        goto out;
+    if (rename(part, final) != 0) {
+        kura_err_set(e, errno, "rename %s: %s", part, strerror(errno));
+        goto out;
+    }
+    f->size = c4gh_visible_size(h, raw_plain);
+    rc = 0;
+out:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    c4gh_header_free(h);
+    free(raw);
+    free(hdr);
+    kura_segmap_clear(&map);
+    free(part);
+    free(final);
+    return rc;
+}
+
+/* Flushes everything the import wrote: one syncfs per filesystem instead of
+ * three fsyncs per file. */
+static int make_durable(struct import *im, struct kura_err *e)
+{
+    int fd = open(im->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        kura_err_set(e, errno, "open %s: %s", im->store, strerror(errno));
+        return -1;
+    }
+    int rc = syncfs(fd) == 0 && fsync(fd) == 0 ? 0 : -1;
+    if (rc != 0)
+        kura_err_set(e, errno, "sync %s: %s", im->store, strerror(errno));
+    close(fd);
+    return rc == 0 ? kura_keystore_sync(im->dk, e) : -1;
+}
+
+/* ---- the command ------------------------------------------------------------------ */
+
+static int open_keys(struct import *im, const char *id, struct kura_err *e)
+{
+    const struct kura_cmd_env *env = im->c->env;
+    im->ks = env->ks;
+    if (!im->ks) {
+        bool needed = false;
+        if (kura_keystore_needs_passphrase(env->cfg->keys_dir, &needed, e) != 0)
+            return -1;
+        if (needed && !env->passphrase) {
+            kura_err_set(e, EACCES, "the server key is passphrase-protected: give kuractl --passphrase-file FILE, "
+                         "or run the import through the daemon");
+            return -1;
+        }
+        if (kura_keystore_open(env->cfg->keys_dir, env->passphrase, &im->ks, e) != 0)
+            return -1;
+    }
+    return kura_keystore_dataset_key(im->ks, id, &im->dk, e);
+}
+
+static void summary(const struct plan *p, char *buf, size_t len)
+{
+    int w = snprintf(buf, len, "%zu file(s), %llu bytes:", p->n, (unsigned long long)p->total);
+    size_t used = w > 0 ? (size_t)w : 0;
+    for (size_t i = 0; i < p->n && used + 1 < len; i++) {
+        size_t need = strlen(p->v[i].served) + 2;
+        if (used + need + 8 >= len) {
+            snprintf(buf + used, len - used, " ...");
+            break;
+        }
+        used += (size_t)snprintf(buf + used, len - used, " %s", p->v[i].served);
+    }
+}
+
+static void remove_sources(struct import *im)
+{
+    const struct kura_cmd_ctx *c = im->c;
+    struct kura_err e = {0};
+    size_t failed = 0;
+    for (size_t i = 0; i < im->plan.n; i++) {
+        if (cmd_caller_enter(&im->caller, &e) != 0) {
+            failed++;
+            continue;
+        }
+        int r = unlink(im->plan.v[i].path);
+        int ue = errno;
+        cmd_caller_leave(&im->caller);
+        if (r != 0 && ue != ENOENT) {
+            fprintf(c->err, "kuractl dataset import: could not remove source %s: %s\n", im->plan.v[i].path,
+                    strerror(ue));
+            failed++;
+        }
+    }
+    /* Emptied directories, deepest first; ones still holding anything stay. */
+    for (size_t i = im->plan.ndirs; i-- > 0;) {
+        if (cmd_caller_enter(&im->caller, &e) != 0)
+            break;
+        rmdir(im->plan.dirs[i]);
+        cmd_caller_leave(&im->caller);
+    }
+    if (failed)
+        fprintf(c->err, "kuractl dataset import: the import is complete, but %zu source file(s) remain\n", failed);
+}
+
+int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *samples_path = NULL;
+    bool remove_source = false, encrypt = false, no_verify = false;
+    const struct cmd_opt opts[] = {{"samples", true, &samples_path, NULL},
+                                   {"remove-source", false, NULL, &remove_source},
+                                   {"encrypt", false, NULL, &encrypt},
+                                   {"no-verify", false, NULL, &no_verify},
+                                   {0}};
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    int npos = 0;
+    if (!pos)
+        return cmd_fail(c, "out of memory");
+    if (cmd_parse(c, argc, argv, opts, pos, 2, argc, &npos) != 0) {
+        free(pos);
+        return KURA_EXIT_USAGE;
+    }
+    if (encrypt && no_verify) {
+        free(pos);
+        return cmd_usage(c, "--no-verify applies to .c4gh files, not to --encrypt");
+    }
+    struct import im = {.c = c, .encrypt = encrypt, .no_verify = no_verify};
+    struct kura_err e = {0};
+    struct kura_sample_map sm = {0};
+    bool have_sm = false;
+    struct kura_file *fresh = NULL;
+    struct cmd_txn t = {.lock_fd = -1};
+    char *lock = NULL;
+    int lock_fd = -1, rc = KURA_EXIT_FAIL;
+    size_t done = 0;
+    const char *id = pos[0];
+
+    if (kura_id_check(id, "dataset id", &e) != 0) {
+        rc = cmd_usage(c, "%s", e.msg);
+        goto out;
+    }
+    if (cmd_caller_init(c, &im.caller, &e) != 0)
+        goto fail;
+    /* 1. What to import, checked before anything is written. */
+    if (collect(&im, npos - 1, pos + 1, &e) != 0)
+        goto fail;
+    if (samples_path) {
+        if (c->env->socket_mode && samples_path[0] != '/') {
+            rc = cmd_usage(c, "--samples: give an absolute path to the daemon");
+            goto out;
+        }
+        if (cmd_caller_enter(&im.caller, &e) != 0)
+            goto fail;
+        int sr = kura_samples_load(samples_path, &sm, &e);
+        cmd_caller_leave(&im.caller);
+        if (sr != 0)
+            goto fail;
+        have_sm = true;
+    }
+    if (new_entries(&im, have_sm ? &sm : NULL, &fresh, &e) != 0)
+        goto fail;
+    /* 2. One import per dataset at a time; other changes go on meanwhile. */
+    if (!(lock = cmd_dataset_file(c, id, IMPORT_LOCK)) || !(im.store = cmd_store_dir(c, id))) {
+        kura_err_set(&e, ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (cmd_txn_begin(c, id, true, &t) != 0)
+        goto out;
+    if (t.ds.status == KURA_DS_DESTROYED) {
+        cmd_fail(c, "dataset %s was destroyed; import into a new dataset", id);
+        goto out;
+    }
+    cmd_txn_end(&t);
+    if ((lock_fd = kura_lock(lock, 0, &e)) < 0) {
+        if (e.code == EAGAIN)
+            kura_err_set(&e, EAGAIN, "another import into dataset %s is running; wait for it", id);
+        goto fail;
+    }
+    if (open_keys(&im, id, &e) != 0 || kura_mkdir_p(im.store, 0700, &e) != 0)
+        goto fail;
+    /* 3. Under the import lock: what files.tsv names now, minus leftovers. */
+    if (cmd_txn_begin(c, id, true, &t) != 0)
+        goto out;
+    int checked = check_plan(&im, id, t.files, t.nfiles, have_sm ? &sm : NULL, fresh, &e);
+    if (checked == 0)
+        checked = clean_orphans(&im, t.files, t.nfiles, &e);
+    cmd_txn_end(&t);
+    if (checked != 0)
+        goto fail;
+
+    /* 4. The work, with nothing visible yet. */
+    im.prog = (struct progress){.on = isatty(fileno(c->err)) == 1, .err = c->err, .files = im.plan.n,
+                                .total = im.plan.total};
+    for (done = 0; done < im.plan.n; done++) {
+        if (import_one(&im, &im.plan.v[done], &fresh[done], &e) != 0) {
+            done++;
+            goto discard;
+        }
+        im.prog.done_files = done + 1;
+        progress_show(&im.prog, false);
+    }
+    if (make_durable(&im, &e) != 0)
+        goto discard;
+    progress_show(&im.prog, true);
+
+    /* 5. The commit: files.tsv names the new files, with the ledger record. */
+    if (cmd_txn_begin(c, id, true, &t) != 0)
+        goto discard_quiet;
+    if (t.ds.status == KURA_DS_DESTROYED) {
+        cmd_fail(c, "dataset %s was destroyed during the import", id);
+        goto discard_quiet;
+    }
+    for (size_t i = 0; i < im.plan.n; i++)
+        if (find_file(t.files, t.nfiles, fresh[i].path)) {
+            cmd_fail(c, "%s was added to dataset %s during the import", fresh[i].path, id);
+            goto discard_quiet;
+        }
+    struct kura_file *all = realloc(t.files, (t.nfiles + im.plan.n) * sizeof *all);
+    if (!all) {
+        cmd_fail(c, "out of memory");
+        goto discard_quiet;
+    }
+    t.files = all;
+    memcpy(t.files + t.nfiles, fresh, im.plan.n * sizeof *fresh);
+    t.nfiles += im.plan.n;
+    free(fresh);    /* its contents now belong to t.files */
+    fresh = NULL;
+    char after[900], detail[256];
+    summary(&im.plan, after, sizeof after);
+    snprintf(detail, sizeof detail, "%s%s%s%s", encrypt ? "encrypted from plaintext" : "archive delivery",
+             no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : "", have_sm ? samples_path : "");
+    struct cmd_change ch = {.action = "dataset-import", .target = id, .after = after, .detail = detail,
+                            .audit_event = KURA_AUDIT_IMPORT};
+    if (cmd_txn_commit(c, &t, false, true, &ch) != 0) {
+        /* The journal decides: the next transaction keeps or drops it. */
+        goto out;
+    }
+    cmd_txn_end(&t);
+    fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s\n", im.plan.n,
+            (double)im.plan.total / 1048576.0, id);
+    rc = KURA_EXIT_OK;
+    if (remove_source)
+        remove_sources(&im);
+    goto out;
+
+discard:
+    progress_show(&im.prog, true);
+    cmd_fail_err(c, &e);
+discard_quiet:
+    cmd_txn_end(&t);
+    discard(&im, done);
+    goto out;
+fail:
+    cmd_fail_err(c, &e);
+out:
+    cmd_txn_end(&t);
+    kura_unlock(lock_fd);
+    if (fresh)
+        kura_files_free(fresh, im.plan.n);
+    if (have_sm)
+        kura_samples_free(&sm);
+    kura_dskey_free(im.dk);
+    if (im.ks && im.ks != c->env->ks)
+        kura_keystore_close(im.ks);
+    cmd_caller_free(&im.caller);
+    plan_free(&im.plan);
+    free(im.store);
+    free(lock);
+    free(pos);
+    return rc;
+}

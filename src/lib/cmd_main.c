@@ -1,0 +1,308 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd_priv.h"
+#include "kura/dsfile.h"
+
+/* ---- the table ------------------------------------------------------------ */
+
+static const struct kura_cmd commands[] = {
+    {NULL, "init", KURA_CMD_OPERATOR, KURA_CMD_DIRECT_ONLY, cmd_init, "[--root DIR] [--passphrase-file FILE]",
+     "Creates the config file (unless it exists), the state directories, the server's Crypt4GH\n"
+     "key pair and the audit-log key. With --root every path lives under DIR (tests, demos) and\n"
+     "the config is DIR/kura.conf unless -c or KURA_CONFIG names another. With --passphrase-file\n"
+     "the server secret key is protected with the passphrase in FILE (scrypt). Existing keys are\n"
+     "never overwritten."},
+    {NULL, "pubkey", KURA_CMD_OPERATOR, 0, cmd_pubkey, "",
+     "Prints the server's Crypt4GH public key: register it with the archive as the key to\n"
+     "encrypt this server's deliveries to."},
+    {"dataset", "add", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_add,
+     "ID --pi USER --period FROM..TO [--kind JGA|AGD] [--level type1|type2] [--title TEXT]\n"
+     "                   [--guard denylist|allowlist]",
+     "Registers a dataset: its PI, approved period (inclusive dates or RFC 3339 times), kind,\n"
+     "security level and copy-out guard (Type II defaults to the allow-list), bound to this\n"
+     "server. Creates the dataset key."},
+    {"dataset", "import", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_import,
+     "ID [--samples FILE.tsv] [--remove-source] [--encrypt] [--no-verify] PATH...",
+     "Imports .c4gh files encrypted to the server key (each header must open, every segment is\n"
+     "verified unless --no-verify), or plaintext files with --encrypt (encrypted straight into\n"
+     "the store: no plaintext copy). A directory PATH is imported with its relative paths; a\n"
+     ".c4gh suffix is dropped. --samples maps paths to sample ids (path<TAB>sample_id). The\n"
+     "import is all or nothing; an interrupted one is simply run again. --remove-source deletes\n"
+     "the sources once the whole import is durable. A path already in the dataset is refused."},
+    {"dataset", "extend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_extend,
+     "ID --until WHEN --ref TEXT",
+     "Extends the approved period to WHEN (a later end), citing the approval reference."},
+    {"dataset", "suspend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_suspend,
+     "ID --reason TEXT", "Suspends all use of the dataset at once (reversible: dataset resume)."},
+    {"dataset", "resume", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_resume, "ID",
+     "Ends a suspension."},
+    {"user", "add", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_add,
+     "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]",
+     "Lists USER as a data user of dataset ID from now until WHEN (default: the dataset's end;\n"
+     "never later). AGD datasets need --approval, the data provider's approval reference."},
+    {"user", "remove", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_remove, "ID USER",
+     "Ends USER's access to dataset ID at once."},
+    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID", "Lists the PI and the users of dataset ID."},
+    {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
+     "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
+     "hash chain."},
+    {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "",
+     "Your datasets: your role, your period and the days left. Operators also get an overview\n"
+     "of every dataset."},
+    {NULL, "reload", KURA_CMD_OPERATOR, KURA_CMD_HIDDEN | KURA_CMD_CHANGES_STATE, cmd_reload, "[ID]",
+     "Internal: tells the daemon that state files changed (kuractl sends it after a direct change)."},
+};
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+const struct kura_cmd *kura_cmd_find(int argc, char *const *argv, int *words)
+{
+    if (argc < 1)
+        return NULL;
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const struct kura_cmd *k = &commands[i];
+        if (!k->group && strcmp(argv[0], k->name) == 0) {
+            *words = 1;
+            return k;
+        }
+        if (k->group && argc >= 2 && strcmp(argv[0], k->group) == 0 && strcmp(argv[1], k->name) == 0) {
+            *words = 2;
+            return k;
+        }
+    }
+    return NULL;
+}
+
+static bool is_group(const char *w)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].group && strcmp(commands[i].group, w) == 0)
+            return true;
+    return false;
+}
+
+/* ---- help ------------------------------------------------------------------ */
+
+static void print_usage_line(FILE *out, const struct kura_cmd *k)
+{
+    if (k->group)
+        fprintf(out, "  kuractl %s %s %s\n", k->group, k->name, k->usage);
+    else
+        fprintf(out, "  kuractl %s%s%s\n", k->name, k->usage[0] ? " " : "", k->usage);
+}
+
+void kura_cmd_print_help(FILE *out, bool operator)
+{
+    fprintf(out, "usage: kuractl [-c FILE] COMMAND [ARGS...]\n"
+                 "kura: controlled-access genome datasets served decrypted only to listed users.\n"
+                 "-c FILE (or KURA_CONFIG) names the config file; default %s.\n",
+            KURA_CONFIG_DEFAULT_PATH);
+    static const struct {
+        enum kura_cmd_role role;
+        const char *title;
+    } sections[] = {
+        {KURA_CMD_OPERATOR, "Operator (root or group " KURA_ADMIN_GROUP "):"},
+        {KURA_CMD_PI, "PI of dataset ID (or operator):"},
+        {KURA_CMD_ANYONE, "Anyone:"},
+    };
+    for (size_t s = 0; s < sizeof sections / sizeof *sections; s++) {
+        if (sections[s].role == KURA_CMD_OPERATOR && !operator)
+            continue;
+        fprintf(out, "\n%s\n", sections[s].title);
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            if (commands[i].role == sections[s].role && !(commands[i].flags & KURA_CMD_HIDDEN))
+                print_usage_line(out, &commands[i]);
+    }
+    fprintf(out, "  kuractl --help | kuractl COMMAND --help | kuractl --version\n"
+                 "\nWHEN is a date YYYY-MM-DD (a whole day in the configured time zone) or an RFC 3339\n"
+                 "time stamp; FROM..TO is inclusive. Exit status: 0 done, 1 refused or failed, 2 bad usage.\n");
+}
+
+static void print_cmd_help(FILE *out, const struct kura_cmd *k)
+{
+    fprintf(out, "usage:\n");
+    print_usage_line(out, k);
+    static const char *const who[] = {[KURA_CMD_ANYONE] = "anyone",
+                                      [KURA_CMD_OPERATOR] = "an operator (root or group " KURA_ADMIN_GROUP ")",
+                                      [KURA_CMD_PI] = "the dataset's PI, or an operator"};
+    fprintf(out, "\n%s\n\nWho may run it: %s.\n", k->help, who[k->role]);
+}
+
+static void print_group_usage(FILE *out, const char *group)
+{
+    fprintf(out, "kuractl %s: name a subcommand:\n", group);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].group && strcmp(commands[i].group, group) == 0)
+            print_usage_line(out, &commands[i]);
+}
+
+/* ---- actors -------------------------------------------------------------- */
+
+static bool in_admin_group(const char *name, gid_t primary)
+{
+    struct group gr, *gres = NULL;
+    char gbuf[16384];
+    if (getgrnam_r(KURA_ADMIN_GROUP, &gr, gbuf, sizeof gbuf, &gres) != 0 || !gres)
+        return false;
+    gid_t admin = gres->gr_gid;
+    int n = 64;
+    for (int tries = 0; tries < 4; tries++) {
+        gid_t *groups = malloc((size_t)n * sizeof *groups);
+        if (!groups)
+            return false;
+        int want = n;
+        if (getgrouplist(name, primary, groups, &want) >= 0) {
+            bool found = false;
+            for (int i = 0; i < want && !found; i++)
+                found = groups[i] == admin;
+            free(groups);
+            return found;
+        }
+        free(groups);
+        n = want > n ? want : n * 2;
+    }
+    return false;
+}
+
+/* The login uid of pid (survives su and sudo), or (uid_t)-1. */
+static uid_t login_uid(pid_t pid)
+{
+    char path[64], buf[32];
+    snprintf(path, sizeof path, "/proc/%d/loginuid", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return (uid_t)-1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return (uid_t)-1;
+    buf[n] = '\0';
+    char *end;
+    unsigned long v = strtoul(buf, &end, 10);
+    return end == buf ? (uid_t)-1 : (uid_t)v;
+}
+
+int kura_actor_resolve(uid_t uid, gid_t gid, pid_t pid, struct kura_actor *a, struct kura_err *err)
+{
+    memset(a, 0, sizeof *a);
+    a->uid = uid;
+    a->gid = gid;
+    a->pid = pid;
+    struct passwd pw, *res = NULL;
+    char buf[16384];
+    int e = getpwuid_r(uid, &pw, buf, sizeof buf, &res);
+    if (e != 0) {
+        kura_err_set(err, e, "cannot look up uid %u: %s", (unsigned)uid, strerror(e));
+        return -1;
+    }
+    if (res && strlen(res->pw_name) <= KURA_USER_MAX)
+        strcpy(a->name, res->pw_name);
+    a->operator = uid == 0 || (a->name[0] && in_admin_group(a->name, res->pw_gid));
+    /* Root is often someone logged in as themselves first: say who. */
+    if (uid == 0 && pid > 0) {
+        uid_t lu = login_uid(pid);
+        if (lu != (uid_t)-1 && lu != 0) {
+            struct passwd lpw, *lres = NULL;
+            if (getpwuid_r(lu, &lpw, buf, sizeof buf, &lres) == 0 && lres && strlen(lres->pw_name) <= KURA_USER_MAX)
+                snprintf(a->via, sizeof a->via, "login %s", lres->pw_name);
+            else
+                snprintf(a->via, sizeof a->via, "login uid %u", (unsigned)lu);
+        }
+    }
+    return 0;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *actor, int argc, char **argv,
+                     FILE *out, FILE *err)
+{
+    struct kura_cmd_ctx c = {.env = env, .actor = actor, .out = out, .err = err};
+    if (argc < 1) {
+        kura_cmd_print_help(err, actor->operator);
+        return KURA_EXIT_USAGE;
+    }
+    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "help") == 0) {
+        kura_cmd_print_help(out, actor->operator);
+        return KURA_EXIT_OK;
+    }
+    if (strcmp(argv[0], "--version") == 0) {
+        fprintf(out, "kuractl %s\n", KURA_VERSION);
+        return KURA_EXIT_OK;
+    }
+    int words = 0;
+    const struct kura_cmd *k = kura_cmd_find(argc, argv, &words);
+    if (!k) {
+        if (is_group(argv[0])) {
+            print_group_usage(err, argv[0]);
+            return KURA_EXIT_USAGE;
+        }
+        return cmd_usage(&c, "unknown command \"%.60s\"", argv[0]);
+    }
+    c.cmd = k;
+    argc -= words;
+    argv += words;
+    if (wants_help(argc, argv)) {
+        print_cmd_help(out, k);
+        return KURA_EXIT_OK;
+    }
+    if (env->socket_mode && (k->flags & KURA_CMD_DIRECT_ONLY))
+        return cmd_fail(&c, "run it as root on the server itself (it does not go through the daemon)");
+    if (k->role == KURA_CMD_OPERATOR && !actor->operator)
+        return cmd_fail(&c, "only an operator (root or group %s) may do this", KURA_ADMIN_GROUP);
+    if (k->role == KURA_CMD_PI) {
+        /* The dataset comes first; the handler checks the actor against it
+         * under the lock (cmd_require_manager). Refuse bad ids early. */
+        struct kura_err e = {0};
+        if (argc < 1 || argv[0][0] == '-')
+            return cmd_usage(&c, "name the dataset first");
+        if (kura_id_check(argv[0], "dataset id", &e) != 0)
+            return cmd_usage(&c, "%s", e.msg);
+    }
+    return k->run(&c, argc, argv);
+}
+
+int kura_cmd_handle_request(void *ctx, const struct kura_ctl_peer *peer, const struct kura_ctl_request *req,
+                            FILE *out, FILE *err)
+{
+    struct kura_cmd_env env = *(const struct kura_cmd_env *)ctx;
+    env.socket_mode = true;
+    env.flags = req->flags;
+    struct kura_actor actor;
+    struct kura_err e = {0};
+    if (kura_actor_resolve(peer->uid, peer->gid, peer->pid, &actor, &e) != 0) {
+        fprintf(err, "kuractl: %s\n", e.msg);
+        return KURA_EXIT_FAIL;
+    }
+    return kura_cmd_execute(&env, &actor, req->argc, req->argv, out, err);
+}
+
+int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 0, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (npos == 1 && kura_id_check(pos[0], "dataset id", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (c->env->on_state_change)
+        c->env->on_state_change(c->env->ctx, npos ? pos[0] : NULL);
+    return KURA_EXIT_OK;
+}

@@ -1,0 +1,156 @@
+/* Shared by the cmd_*.c files: the command context, option parsing,
+ * messages, and the change transaction (lock, load, save, ledger, audit). */
+#ifndef KURA_CMD_PRIV_H
+#define KURA_CMD_PRIV_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kura/commands.h"
+#include "kura/model.h"
+
+struct kura_cmd_ctx {
+    const struct kura_cmd_env *env;
+    const struct kura_actor *actor;
+    const struct kura_cmd *cmd;
+    FILE *out, *err;
+};
+
+/* ---- the commands (one file per group) ----------------------------------- */
+
+int cmd_init(const struct kura_cmd_ctx *c, int argc, char **argv);            /* cmd_init.c */
+int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv);     /* cmd_dataset.c */
+int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_import.c */
+int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
+int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
+int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_ledger.c */
+int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
+
+/* ---- messages (cmd_args.c) ---------------------------------------------- */
+
+/* "kuractl dataset add: MESSAGE" on err; returns KURA_EXIT_FAIL. */
+__attribute__((format(printf, 2, 3)))
+int cmd_fail(const struct kura_cmd_ctx *c, const char *fmt, ...);
+/* The same with the usage line; returns KURA_EXIT_USAGE. */
+__attribute__((format(printf, 2, 3)))
+int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...);
+/* Prints "kuractl dataset add: what: err->msg"; returns KURA_EXIT_FAIL. */
+int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err);
+
+/* ---- options (cmd_args.c) ------------------------------------------------ */
+
+/* One --name option. has_arg: its value goes to *value; otherwise *flag
+ * is set. Each option may be given once. */
+struct cmd_opt {
+    const char *name;           /* without the dashes */
+    bool has_arg;
+    const char **value;
+    bool *flag;
+};
+
+/* Splits argv into options and positionals (at most maxpos, at least
+ * minpos). "--name value", "--name=value" and "--" are understood. On a
+ * usage error prints it and returns -1 (the command then exits 2). */
+int cmd_parse(const struct kura_cmd_ctx *c, int argc, char **argv, const struct cmd_opt *opts, char **pos,
+              int minpos, int maxpos, int *npos);
+
+/* ---- facts ---------------------------------------------------------------- */
+
+int64_t cmd_now(void);
+/* Looks a user name up: uid, or -1 with a message naming the user. */
+int cmd_user_uid(const char *name, uid_t *uid, struct kura_err *err);
+/* Formats t in the configured zone (RFC 3339) into buf. */
+const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t len);
+/* The last day of a half-open period [.., until) as YYYY-MM-DD in the zone. */
+const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len);
+/* The actor's user name, or "uid-N" for an account without one. */
+const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len);
+/* "alice" or "root (login alice)": how the actor appears in messages. */
+const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len);
+
+/* ---- paths (cmd_state.c) --------------------------------------------------- */
+
+/* STATE/datasets, STATE/datasets/<ID>, STATE/datasets/<ID>/NAME, STATE/store/<ID> */
+char *cmd_datasets_dir(const struct kura_cmd_ctx *c);
+char *cmd_dataset_dir(const struct kura_cmd_ctx *c, const char *id);
+char *cmd_dataset_file(const struct kura_cmd_ctx *c, const char *id, const char *name);
+char *cmd_store_dir(const struct kura_cmd_ctx *c, const char *id);
+
+/* ---- roles (cmd_state.c) ---------------------------------------------------- */
+
+/* The actor's role in ds: operator, or the PI (by uid). Prints the refusal
+ * and returns -1 when the actor may not manage ds. */
+int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
+
+/* ---- the caller's rights (cmd_caller.c) ------------------------------------- */
+
+/* In socket mode, files named by a non-root caller are opened and removed
+ * with the caller's file-system identity, in tight enter/leave scopes. */
+struct cmd_caller {
+    bool active;                /* false in direct mode: nothing to switch */
+    uid_t uid;
+    gid_t gid;
+    size_t ngroups;
+    gid_t *groups;
+    size_t nsaved;
+    gid_t saved[1024];
+};
+int cmd_caller_init(const struct kura_cmd_ctx *c, struct cmd_caller *cl, struct kura_err *e);
+void cmd_caller_free(struct cmd_caller *cl);
+int cmd_caller_enter(struct cmd_caller *cl, struct kura_err *e);
+void cmd_caller_leave(struct cmd_caller *cl);   /* aborts if the daemon's rights do not come back */
+
+/* ---- the change transaction (cmd_state.c) ------------------------------------ */
+
+struct cmd_txn {
+    char *id;
+    char *dir;                  /* STATE/datasets/<ID> */
+    int lock_fd;
+    bool have_ds;
+    struct kura_dataset ds;     /* as loaded; the command edits it */
+    bool have_files;
+    struct kura_file *files;    /* loaded on request */
+    size_t nfiles;
+};
+
+/* Locks dataset id (waiting a bounded time), finishes an interrupted
+ * change if one is pending, loads dataset.ini (and files.tsv when
+ * with_files). Prints the reason and returns -1 on error. */
+int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t);
+
+/* Finishes an interrupted change of the dataset in dir, if any (the
+ * caller holds the dataset lock). */
+int cmd_recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err);
+
+/* What a change was, for the ledger and the audit log. */
+struct cmd_change {
+    const char *action;         /* "user-add", "dataset-suspend", ... */
+    const char *target;         /* the user, sample, ... or NULL */
+    const char *before;         /* short text of the old value, or NULL */
+    const char *after;
+    const char *detail;         /* reference, reason, approval, ... or NULL */
+    int audit_event;            /* enum kura_audit_event */
+};
+
+/* Commits t->ds (if save_ds) and t->files (if save_files) with the change
+ * recorded in the ledger: journal, atomic writes, ledger append, journal
+ * removed; then the audit record and the daemon notification. A crash at
+ * any point leaves the change applied and recorded, or neither (the next
+ * transaction finishes or drops it). Prints errors; returns 0 or -1. */
+int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds, bool save_files,
+                   const struct cmd_change *ch);
+
+/* Appends the change to the audit log (the daemon's, or opened for this
+ * change); a failure is a warning on err: the ledger has the change. */
+void cmd_audit_change(const struct kura_cmd_ctx *c, const char *dataset_id, const struct cmd_change *ch);
+
+/* Unlocks and frees. Safe after a failed begin. */
+void cmd_txn_end(struct cmd_txn *t);
+
+#endif

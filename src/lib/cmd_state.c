@@ -1,0 +1,458 @@
+/* The change transaction: every state change goes through here.
+ *
+ * A change rewrites one state file (dataset.ini, or files.tsv for an
+ * import) and appends one ledger record. Those are two files, so a journal
+ * makes the pair all-or-nothing:
+ *   1. .pending: the ledger record to append and the SHA-256 of the new
+ *      file content (written atomically);
+ *   2. the state file, replaced atomically;
+ *   3. the ledger record appended;
+ *   4. .pending removed.
+ * The next transaction on the dataset (or a ledger read) finds a leftover
+ * .pending and finishes it: if the state file holds the new content, the
+ * change happened and its record is appended unless it is already the last
+ * one (a record cut short by the crash is cut off first); otherwise the
+ * change never happened and the journal is dropped. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+#include "kura/dsfile.h"
+#include "kura/fsutil.h"
+#include "kura/json.h"
+#include "kura/keystore.h"
+#include "kura/ledger.h"
+#include "kura/secmem.h"
+
+#define JOURNAL ".pending"
+#define JOURNAL_MAX (16u * 1024)
+#define LOCK_WAIT_MS 30000
+
+/* ---- paths ------------------------------------------------------------- */
+
+static char *path2(const char *a, const char *b)
+{
+    char *s;
+    return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
+}
+
+static char *path3(const char *a, const char *b, const char *c3)
+{
+    char *s;
+    return asprintf(&s, "%s/%s/%s", a, b, c3) < 0 ? NULL : s;
+}
+
+char *cmd_datasets_dir(const struct kura_cmd_ctx *c)
+{
+    return path2(c->env->cfg->state_dir, "datasets");
+}
+
+char *cmd_dataset_dir(const struct kura_cmd_ctx *c, const char *id)
+{
+    return path3(c->env->cfg->state_dir, "datasets", id);
+}
+
+char *cmd_dataset_file(const struct kura_cmd_ctx *c, const char *id, const char *name)
+{
+    char *s;
+    return asprintf(&s, "%s/datasets/%s/%s", c->env->cfg->state_dir, id, name) < 0 ? NULL : s;
+}
+
+char *cmd_store_dir(const struct kura_cmd_ctx *c, const char *id)
+{
+    return path3(c->env->cfg->state_dir, "store", id);
+}
+
+/* ---- roles -------------------------------------------------------------- */
+
+int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
+{
+    if (c->actor->operator)
+        return 0;
+    /* The PI by uid: a re-created account with the same name is not the PI. */
+    if (c->actor->uid == ds->pi_uid && strcmp(c->actor->name, ds->pi) == 0)
+        return 0;
+    cmd_fail(c, "only the PI of dataset %s or an operator may do this", ds->id);
+    return -1;
+}
+
+/* ---- journal --------------------------------------------------------------- */
+
+struct journal {
+    struct kura_json_object obj;
+    int64_t now;
+    struct kura_ledger_change ch;
+    const char *file, *sha;
+};
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, data, len);
+    sodium_bin2hex(out, 65, h, sizeof h);
+}
+
+static int journal_write(const char *path, int64_t now, const struct kura_ledger_change *ch, const char *file,
+                         const char *sha, struct kura_err *err)
+{
+    char buf[JOURNAL_MAX];
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_int(&w, "now", now);
+    kura_json_add_string(&w, "actor", ch->actor);
+    kura_json_add_int(&w, "uid", (int64_t)ch->uid);
+    kura_json_add_string(&w, "action", ch->action);
+    kura_json_add_string(&w, "target", ch->target);
+    kura_json_add_string(&w, "detail", ch->detail);
+    kura_json_add_string(&w, "before", ch->before);
+    kura_json_add_string(&w, "after", ch->after);
+    kura_json_add_string(&w, "file", file);
+    kura_json_add_string(&w, "sha256", sha);
+    size_t len;
+    if (kura_json_end(&w, &len, err) != 0)
+        return -1;
+    buf[len++] = '\n';
+    return kura_write_file_atomic(path, buf, len, 0600, err);
+}
+
+static int journal_read(const char *path, struct journal *j, struct kura_err *err)
+{
+    memset(j, 0, sizeof *j);
+    char *text = NULL;
+    size_t len = 0;
+    if (kura_read_file(path, JOURNAL_MAX, &text, &len, err) != 0)
+        return -1;
+    int rc = kura_json_parse_object(text, len, &j->obj, err);
+    free(text);
+    if (rc != 0) {
+        kura_err_prefix(err, "%s", path);
+        return -1;
+    }
+    static const char *const keys[] = {"actor", "action", "target", "detail", "before", "after", "file", "sha256"};
+    const char **dst[] = {&j->ch.actor, &j->ch.action, &j->ch.target, &j->ch.detail,
+                          &j->ch.before, &j->ch.after, &j->file, &j->sha};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const struct kura_json_field *f = kura_json_find(&j->obj, keys[i]);
+        if (!f || f->type != KURA_JSON_STRING)
+            goto bad;
+        *dst[i] = f->str;
+    }
+    const struct kura_json_field *now = kura_json_find(&j->obj, "now"), *uid = kura_json_find(&j->obj, "uid");
+    if (!now || now->type != KURA_JSON_INT || !uid || uid->type != KURA_JSON_INT || uid->num < 0)
+        goto bad;
+    j->now = now->num;
+    j->ch.uid = (uid_t)uid->num;
+    if (strcmp(j->file, KURA_DATASET_INI) != 0 && strcmp(j->file, KURA_FILES_TSV) != 0)
+        goto bad;
+    return 0;
+bad:
+    kura_json_object_free(&j->obj);
+    kura_err_set(err, EINVAL, "%s: not a kura journal", path);
+    return -1;
+}
+
+/* Cuts a last line without its line end (a record torn by the crash). */
+static int cut_torn_line(const char *ledger, struct kura_err *err)
+{
+    int fd = open(ledger, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : (kura_err_set(err, errno, "open %s: %s", ledger, strerror(errno)), -1);
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) != 0) {
+        kura_err_set(err, errno, "stat %s: %s", ledger, strerror(errno));
+        goto out;
+    }
+    off_t end = st.st_size;
+    char b;
+    while (end > 0) {
+        if (pread(fd, &b, 1, end - 1) != 1) {
+            kura_err_set(err, EIO, "read %s", ledger);
+            goto out;
+        }
+        if (b == '\n')
+            break;
+        end--;
+    }
+    rc = 0;
+    if (end != st.st_size && (ftruncate(fd, end) != 0 || fsync(fd) != 0)) {
+        kura_err_set(err, errno, "cut the torn last record of %s: %s", ledger, strerror(errno));
+        rc = -1;
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+struct last_record {
+    char time[48], actor[KURA_LEDGER_FIELD_MAX + 1], action[KURA_LEDGER_FIELD_MAX + 1];
+    char target[KURA_LEDGER_FIELD_MAX + 1], detail[KURA_LEDGER_FIELD_MAX + 1];
+    char before[KURA_LEDGER_FIELD_MAX + 1], after[KURA_LEDGER_FIELD_MAX + 1];
+    int64_t uid;
+    bool any;
+};
+
+static int keep_last(const struct kura_ledger_record *r, void *arg)
+{
+    struct last_record *l = arg;
+    snprintf(l->time, sizeof l->time, "%s", r->time);
+    snprintf(l->actor, sizeof l->actor, "%s", r->actor);
+    snprintf(l->action, sizeof l->action, "%s", r->action);
+    snprintf(l->target, sizeof l->target, "%s", r->target);
+    snprintf(l->detail, sizeof l->detail, "%s", r->detail);
+    snprintf(l->before, sizeof l->before, "%s", r->before);
+    snprintf(l->after, sizeof l->after, "%s", r->after);
+    l->uid = r->uid;
+    l->any = true;
+    return 0;
+}
+
+/* Finishes or drops an interrupted change of the dataset in dir. */
+int cmd_recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err)
+{
+    char *jpath = path2(dir, JOURNAL);
+    char *ledger = path2(dir, KURA_LEDGER_FILE);
+    struct journal j;
+    bool have_j = false;
+    char *state = NULL, *text = NULL;
+    struct last_record *last = calloc(1, sizeof *last);
+    int rc = -1;
+    if (!jpath || !ledger || !last) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (access(jpath, F_OK) != 0) {
+        rc = 0;
+        goto out;
+    }
+    if (journal_read(jpath, &j, err) != 0)
+        goto out;
+    have_j = true;
+    if (!(state = path2(dir, j.file))) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t len = 0;
+    bool applied = false;
+    if (kura_read_file(state, KURA_FILES_TSV_MAX, &text, &len, err) == 0) {
+        char sha[65];
+        sha256_hex(text, len, sha);
+        applied = strcmp(sha, j.sha) == 0;
+    } else if (err->code != ENOENT)
+        goto out;
+    if (applied) {
+        if (cut_torn_line(ledger, err) != 0 || kura_ledger_read(ledger, keep_last, last, err) != 0) {
+            if (err->code != ENOENT)
+                goto out;
+        }
+        char when[48];
+        cmd_time(c, j.now, when, sizeof when);
+        bool recorded = last->any && strcmp(last->time, when) == 0 && strcmp(last->actor, j.ch.actor) == 0 &&
+                        last->uid == (int64_t)j.ch.uid && strcmp(last->action, j.ch.action) == 0 &&
+                        strcmp(last->target, j.ch.target) == 0 && strcmp(last->detail, j.ch.detail) == 0 &&
+                        strcmp(last->before, j.ch.before) == 0 && strcmp(last->after, j.ch.after) == 0;
+        if (!recorded && kura_ledger_append(ledger, &j.ch, j.now, c->env->cfg->timezone, NULL, err) != 0)
+            goto out;
+    }
+    if (unlink(jpath) != 0 || kura_fsync_dir(dir, err) != 0) {
+        kura_err_set(err, errno, "remove %s: %s", jpath, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (have_j)
+        kura_json_object_free(&j.obj);
+    free(text);
+    free(state);
+    free(last);
+    free(jpath);
+    free(ledger);
+    return rc;
+}
+
+/* ---- the transaction --------------------------------------------------------- */
+
+int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t)
+{
+    memset(t, 0, sizeof *t);
+    t->lock_fd = -1;
+    struct kura_err e = {0};
+    char *lock = NULL, *ini = NULL, *tsv = NULL;
+    if (kura_id_check(id, "dataset id", &e) != 0) {
+        cmd_usage(c, "%s", e.msg);
+        return -1;
+    }
+    if (!(t->id = strdup(id)) || !(t->dir = cmd_dataset_dir(c, id)) ||
+        !(lock = cmd_dataset_file(c, id, KURA_DATASET_LOCK)) || !(ini = cmd_dataset_file(c, id, KURA_DATASET_INI)) ||
+        !(tsv = cmd_dataset_file(c, id, KURA_FILES_TSV))) {
+        cmd_fail(c, "out of memory");
+        goto fail;
+    }
+    if (access(ini, F_OK) != 0) {
+        cmd_fail(c, "no dataset %s on this server (kuractl status lists yours)", id);
+        goto fail;
+    }
+    t->lock_fd = kura_lock(lock, LOCK_WAIT_MS, &e);
+    if (t->lock_fd < 0) {
+        if (e.code == EAGAIN)
+            cmd_fail(c, "dataset %s is busy (another change is running); try again", id);
+        else
+            cmd_fail_err(c, &e);
+        goto fail;
+    }
+    if (cmd_recover(c, t->dir, &e) != 0) {
+        cmd_fail(c, "cannot finish an interrupted change of dataset %s: %s", id, e.msg);
+        goto fail;
+    }
+    if (kura_dataset_load(ini, &t->ds, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto fail;
+    }
+    t->have_ds = true;
+    if (with_files) {
+        if (kura_files_load(tsv, &t->files, &t->nfiles, &e) != 0) {
+            cmd_fail_err(c, &e);
+            goto fail;
+        }
+        t->have_files = true;
+    }
+    free(lock);
+    free(ini);
+    free(tsv);
+    return 0;
+fail:
+    free(lock);
+    free(ini);
+    free(tsv);
+    cmd_txn_end(t);
+    return -1;
+}
+
+void cmd_txn_end(struct cmd_txn *t)
+{
+    kura_unlock(t->lock_fd);
+    t->lock_fd = -1;
+    if (t->have_ds)
+        kura_dataset_clear(&t->ds);
+    if (t->files)
+        kura_files_free(t->files, t->nfiles);
+    free(t->id);
+    free(t->dir);
+    memset(t, 0, sizeof *t);
+    t->lock_fd = -1;
+}
+
+/* Records the change in the audit log; a failure is reported, the change
+ * stands (the ledger holds it). */
+void cmd_audit_change(const struct kura_cmd_ctx *c, const char *id, const struct cmd_change *ch)
+{
+    struct kura_err e = {0};
+    struct kura_audit_log *log = c->env->audit;
+    unsigned char *key = NULL;
+    char *key_path = NULL;
+    if (!log) {
+        if (asprintf(&key_path, "%s/%s", c->env->cfg->keys_dir, KURA_AUDIT_KEY_FILE) < 0) {
+            key_path = NULL;
+            kura_err_set(&e, ENOMEM, "out of memory");
+            goto out;
+        }
+        if (!(key = kura_audit_key_load(key_path, &e)))
+            goto out;
+        struct kura_audit_options opt = {.tz = c->env->cfg->timezone, .syslog = c->env->cfg->syslog,
+                                         .max_size = (uint64_t)c->env->cfg->max_size_mb << 20};
+        if (!(log = kura_audit_open(c->env->cfg->audit_log, key, &opt, &e)))
+            goto out;
+    }
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = (enum kura_audit_event)ch->audit_event;
+    r.decision = KURA_AUDIT_NO_DECISION;
+    r.dataset = id;
+    r.user = c->actor->name[0] ? c->actor->name : NULL;
+    r.uid = c->actor->uid;
+    r.pid = c->actor->pid;
+    char detail[KURA_AUDIT_TEXT_MAX];
+    snprintf(detail, sizeof detail, "%s%s%s%s%s%s%s%s%s", ch->action, ch->target ? " " : "",
+             ch->target ? ch->target : "", ch->before || ch->after ? ": " : "", ch->before ? ch->before : "",
+             ch->before && ch->after ? " -> " : "", ch->after ? ch->after : "", c->actor->via[0] ? "; " : "",
+             c->actor->via);
+    r.detail = detail;
+    r.reason = ch->detail && ch->detail[0] ? ch->detail : NULL;
+    kura_audit_append(log, &r, &e);
+out:
+    if (e.msg[0])
+        fprintf(c->err, "kuractl: warning: the change is made and in the ledger, but the audit log did not "
+                        "record it: %s\n", e.msg);
+    if (log && log != c->env->audit)
+        kura_audit_close(log);
+    kura_secure_free(key);
+    free(key_path);
+}
+
+int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds, bool save_files,
+                   const struct cmd_change *ch)
+{
+    struct kura_err e = {0};
+    /* One state file per change: the journal vouches for exactly one. */
+    const char *file = save_ds ? KURA_DATASET_INI : KURA_FILES_TSV;
+    if (save_ds == save_files) {
+        cmd_fail(c, "internal error: a change saves exactly one state file");
+        return -1;
+    }
+    char *text = NULL, *path = cmd_dataset_file(c, t->id, file), *jpath = cmd_dataset_file(c, t->id, JOURNAL);
+    char *ledger = cmd_dataset_file(c, t->id, KURA_LEDGER_FILE);
+    size_t len = 0;
+    int rc = -1;
+    if (!path || !jpath || !ledger) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
+    text = save_ds ? kura_dataset_format(&t->ds, c->env->cfg->timezone, &len, &e)
+                   : kura_files_format(t->files, t->nfiles, &len, &e);
+    if (!text) {
+        cmd_fail_err(c, &e);
+        goto out;
+    }
+    char sha[65], actor[KURA_USER_MAX + 16], detail[KURA_LEDGER_FIELD_MAX + 1];
+    cmd_actor_name(c, actor, sizeof actor);
+    snprintf(detail, sizeof detail, "%s%s%s", ch->detail ? ch->detail : "",
+             ch->detail && ch->detail[0] && c->actor->via[0] ? "; " : "", c->actor->via);
+    struct kura_ledger_change lc = {.actor = actor, .uid = c->actor->uid, .action = ch->action,
+                                    .target = ch->target ? ch->target : "", .detail = detail,
+                                    .before = ch->before ? ch->before : "", .after = ch->after ? ch->after : ""};
+    int64_t now = cmd_now();
+    sha256_hex(text, len, sha);
+    if (journal_write(jpath, now, &lc, file, sha, &e) != 0) {
+        cmd_fail(c, "cannot record the change: %s", e.msg);
+        goto out;
+    }
+    if (kura_write_file_atomic(path, text, len, KURA_STATE_FILE_MODE, &e) != 0) {
+        cmd_fail(c, "cannot save %s: %s", path, e.msg);
+        /* Not applied: the next transaction drops the journal. */
+        goto out;
+    }
+    if (kura_ledger_append(ledger, &lc, now, c->env->cfg->timezone, NULL, &e) != 0) {
+        /* Applied: the next transaction appends the record from the journal. */
+        cmd_fail(c, "the change is saved, but the ledger could not record it yet (%s); the next change "
+                    "of dataset %s records it", e.msg, t->id);
+        goto out;
+    }
+    if (unlink(jpath) != 0 || kura_fsync_dir(t->dir, &e) != 0)
+        fprintf(c->err, "kuractl: warning: %s stays behind; the next change removes it\n", jpath);
+    rc = 0;
+    cmd_audit_change(c, t->id, ch);
+    if (c->env->on_state_change)
+        c->env->on_state_change(c->env->ctx, t->id);
+out:
+    free(text);
+    free(path);
+    free(jpath);
+    free(ledger);
+    return rc;
+}

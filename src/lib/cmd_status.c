@@ -1,0 +1,165 @@
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_priv.h"
+#include "kura/dsfile.h"
+#include "kura/policy.h"
+#include "kura/when.h"
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The dataset ids under STATE/datasets, sorted (dot names are kura's own). */
+static char **dataset_ids(const struct kura_cmd_ctx *c, size_t *n, struct kura_err *e)
+{
+    *n = 0;
+    char *dir = cmd_datasets_dir(c);
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!d) {
+        if (dir && errno == ENOENT) {
+            free(dir);
+            return calloc(1, sizeof(char *));
+        }
+        kura_err_set(e, errno, "open %s: %s", dir ? dir : "datasets", strerror(errno));
+        free(dir);
+        return NULL;
+    }
+    free(dir);
+    char **ids = NULL;
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || kura_id_check(de->d_name, "dataset id", NULL) != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = realloc(ids, cap * sizeof *grown);
+            if (!grown)
+                goto nomem;
+            ids = grown;
+        }
+        if (!(ids[*n] = strdup(de->d_name)))
+            goto nomem;
+        (*n)++;
+    }
+    closedir(d);
+    if (*n)
+        qsort(ids, *n, sizeof *ids, cmp_name);
+    return ids ? ids : calloc(1, sizeof(char *));
+nomem:
+    closedir(d);
+    for (size_t i = 0; i < *n; i++)
+        free(ids[i]);
+    free(ids);
+    kura_err_set(e, ENOMEM, "out of memory");
+    return NULL;
+}
+
+/* "active", "suspended", "expired", "not yet", "destroyed" for the caller's window. */
+static const char *state_for(const struct kura_dataset *ds, int64_t from, int64_t until, int64_t now)
+{
+    if (ds->status == KURA_DS_DESTROYED)
+        return "destroyed";
+    if (ds->status == KURA_DS_SUSPENDED)
+        return "suspended";
+    if (now >= until)
+        return "expired";
+    if (now < from)
+        return "not yet";
+    return "active";
+}
+
+static long days_left(int64_t until, int64_t now)
+{
+    return now >= until ? 0 : (long)((until - now + 86399) / 86400);
+}
+
+int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    size_t n = 0;
+    char **ids = dataset_ids(c, &n, &e);
+    if (!ids)
+        return cmd_fail_err(c, &e);
+    int64_t now = cmd_now();
+    const char *tz = c->env->cfg->timezone;
+    size_t mine = 0, unreadable = 0;
+    struct kura_dataset *all = calloc(n ? n : 1, sizeof *all);
+    bool *loaded = calloc(n ? n : 1, sizeof *loaded);
+    if (!all || !loaded) {
+        free(all);
+        free(loaded);
+        for (size_t i = 0; i < n; i++)
+            free(ids[i]);
+        free(ids);
+        return cmd_fail(c, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *ini = cmd_dataset_file(c, ids[i], KURA_DATASET_INI);
+        /* Read without the lock: state files are replaced by rename, so a
+         * read sees the old or the new file whole. */
+        if (ini && kura_dataset_load(ini, &all[i], &e) == 0)
+            loaded[i] = true;
+        else if (ini && e.code != ENOENT) {
+            unreadable++;
+            if (c->actor->operator)
+                fprintf(c->err, "kuractl status: %s\n", e.msg);
+        }
+        free(ini);
+    }
+    fprintf(c->out, "%-20s %-16s %-10s %-10s %9s  %s\n", "DATASET", "ROLE", "FROM", "UNTIL", "DAYS LEFT", "STATE");
+    for (size_t i = 0; i < n; i++) {
+        if (!loaded[i])
+            continue;
+        const struct kura_dataset *ds = &all[i];
+        int64_t from, until;
+        if (!kura_policy_window(ds, c->actor->uid, &from, &until))
+            continue;
+        const struct kura_grant *g = kura_dataset_grant(ds, c->actor->uid);
+        const char *role = ds->pi_uid == c->actor->uid ? "pi" : g ? kura_role_name(g->role) : "?";
+        char a[32], b[32];
+        if (kura_date_format(from, tz, a, sizeof a) != 0)
+            snprintf(a, sizeof a, "?");
+        cmd_last_day(c, until, b, sizeof b);
+        fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s\n", ds->id, role, a, b, days_left(until, now),
+                state_for(ds, from, until, now));
+        mine++;
+    }
+    if (!mine)
+        fprintf(c->out, "(you are not listed in any dataset on this server)\n");
+    if (c->actor->operator && n) {
+        fprintf(c->out, "\nall datasets (operator view):\n%-20s %-4s %-6s %-16s %-10s %-10s %5s  %s\n", "DATASET",
+                "KIND", "LEVEL", "PI", "FROM", "UNTIL", "USERS", "STATUS");
+        for (size_t i = 0; i < n; i++) {
+            if (!loaded[i]) {
+                fprintf(c->out, "%-20s (unreadable: see the error above)\n", ids[i]);
+                continue;
+            }
+            const struct kura_dataset *ds = &all[i];
+            char a[32], b[32];
+            if (kura_date_format(ds->from, tz, a, sizeof a) != 0)
+                snprintf(a, sizeof a, "?");
+            cmd_last_day(c, ds->until, b, sizeof b);
+            fprintf(c->out, "%-20s %-4s %-6s %-16s %-10s %-10s %5zu  %s\n", ds->id, kura_kind_name(ds->kind),
+                    kura_level_name(ds->level), ds->pi, a, b, ds->ngrants,
+                    state_for(ds, ds->from, ds->until, now));
+        }
+    }
+    if (unreadable && !c->actor->operator)
+        fprintf(c->err, "kuractl status: %zu dataset(s) could not be read; ask an operator\n", unreadable);
+    for (size_t i = 0; i < n; i++) {
+        kura_dataset_clear(&all[i]);
+        free(ids[i]);
+    }
+    free(all);
+    free(loaded);
+    free(ids);
+    return unreadable ? KURA_EXIT_FAIL : KURA_EXIT_OK;
+}

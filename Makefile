@@ -38,7 +38,7 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/replay_%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
-HDRS       := $(wildcard include/kura/*.h)
+HDRS       := $(wildcard include/kura/*.h src/lib/*.h src/kurafs/*.h)
 
 .PHONY: all tests check deps demo bench fuzz soak install uninstall clean
 all: $(B)/kurafs $(B)/kuractl $(B)/libkura.a

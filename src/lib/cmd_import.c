@@ -381,7 +381,8 @@ static int check_plan(struct import *im, const char *id, const struct kura_file 
         kura_err_set(e, ENOMEM, "out of memory");
         return -1;
     }
-    memcpy(all, old, nold * sizeof *all);
+    if (nold)
+        memcpy(all, old, nold * sizeof *all);
     memcpy(all + nold, fresh, p->n * sizeof *all);
     size_t len;
     char *text = kura_files_format(all, nold + p->n, &len, e);
@@ -409,14 +410,15 @@ static int clean_orphans(struct import *im, struct kura_file *files, size_t n, s
 {
     const struct kura_cmd_ctx *c = im->c;
     const char *id = im->dk->id;
-    qsort(files, n, sizeof *files, cmp_file_id);
+    if (n)
+        qsort(files, n, sizeof *files, cmp_file_id);
     char **ids = NULL;
     size_t nids = 0;
     if (kura_keystore_file_ids(c->env->cfg->keys_dir, id, &ids, &nids, e) != 0)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < nids && rc == 0; i++)
-        if (!bsearch(ids[i], files, n, sizeof *files, cmp_id))
+        if (!n || !bsearch(ids[i], files, n, sizeof *files, cmp_id))
             rc = kura_keystore_file_destroy(c->env->cfg->keys_dir, id, ids[i], e);
     kura_keystore_ids_free(ids, nids);
     if (rc != 0)
@@ -437,7 +439,7 @@ static int clean_orphans(struct import *im, struct kura_file *files, size_t n, s
         fid[KURA_FILE_ID_LEN] = '\0';
         if (kura_file_id_check(fid, NULL) != 0)
             continue;
-        if (len == KURA_FILE_ID_LEN && bsearch(fid, files, n, sizeof *files, cmp_id))
+        if (len == KURA_FILE_ID_LEN && n && bsearch(fid, files, n, sizeof *files, cmp_id))
             continue;
         /* Ciphertext whose header is gone: unlinking is enough. */
         if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT) {

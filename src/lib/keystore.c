@@ -365,7 +365,7 @@ int kura_keystore_dataset_key(const struct kura_keystore *ks, const char *ds_id,
     }
     size_t hl, plen = 0;
     if (c4gh_header_check((const uint8_t *)buf, len, &hl, err) != 0 ||
-        c4gh_header_open((const uint8_t *)buf, hl, ks->sk, &h, err) != 0 ||
+        c4gh_header_open_strict((const uint8_t *)buf, hl, ks->sk, &h, err) != 0 ||
         c4gh_segment_decrypt(h, 0, (const uint8_t *)buf + hl, len - hl, plain, &plen, err) != 0)
         goto bad;
     if (plen != C4GH_KEY_SIZE || len - hl != C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE) {
@@ -766,7 +766,8 @@ int kura_keystore_file_ids(const char *keys_dir, const char *ds_id, char ***ids,
         cnt++;
     }
     closedir(d);
-    qsort(v, cnt, sizeof *v, cmp_str);
+    if (cnt)
+        qsort(v, cnt, sizeof *v, cmp_str);
     /* A header and its map name the same id once. */
     size_t w = 0;
     for (size_t i = 0; i < cnt; i++) {

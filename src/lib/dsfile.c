@@ -330,11 +330,6 @@ static int on_section(void *user, const char *section, int line, struct kura_err
         const char *name = section + 5;
         if (kura_user_name_check(name, err) != 0)
             return -1;
-        for (size_t i = 0; i < ds->ngrants; i++)
-            if (strcmp(ds->grants[i].user, name) == 0) {
-                kura_err_set(err, EINVAL, "[user %s] appears twice (first on line %d)", name, ld->users[i].line);
-                return -1;
-            }
         if (grow((void **)&ds->grants, &ld->grants_cap, ds->ngrants, sizeof *ds->grants) != 0 ||
             grow((void **)&ld->users, &ld->users_cap, ds->ngrants, sizeof *ld->users) != 0) {
             kura_err_set(err, ENOMEM, "out of memory");
@@ -350,12 +345,6 @@ static int on_section(void *user, const char *section, int line, struct kura_err
         const char *sample = section + 10;
         if (kura_id_check(sample, "sample id", err) != 0)
             return -1;
-        for (size_t i = 0; i < ds->nwithdrawals; i++)
-            if (strcmp(ds->withdrawals[i].sample, sample) == 0) {
-                kura_err_set(err, EINVAL, "[withdrawn %s] appears twice (first on line %d)", sample,
-                             ld->withdrawn[i].line);
-                return -1;
-            }
         if (grow((void **)&ds->withdrawals, &ld->withdrawals_cap, ds->nwithdrawals, sizeof *ds->withdrawals) != 0 ||
             grow((void **)&ld->withdrawn, &ld->withdrawn_cap, ds->nwithdrawals, sizeof *ld->withdrawn) != 0) {
             kura_err_set(err, ENOMEM, "out of memory");
@@ -427,6 +416,60 @@ static int on_key(void *user, const char *section, const char *key, const char *
     return rc;
 }
 
+/* Repeats (a user name, a uid, a withdrawn sample) are found by sorting,
+ * not by comparing every pair: a file may list many thousands. */
+enum dup_kind { DUP_USER, DUP_UID, DUP_SAMPLE };
+
+struct dup_entry {
+    const char *name;
+    uint64_t num;
+    int line;
+    size_t idx;
+};
+
+static int dup_cmp(const void *a, const void *b, void *by_num)
+{
+    const struct dup_entry *x = a, *y = b;
+    int c = by_num ? (x->num > y->num) - (x->num < y->num) : strcmp(x->name, y->name);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Finds the repeat whose second occurrence comes first in the file (lines
+ * from ld; without ld, array order). 1 and the two indexes if there is one,
+ * 0 if none, -1 if out of memory. */
+static int find_dup(const struct kura_dataset *ds, const struct ds_load *ld, enum dup_kind kind, size_t *first,
+                    size_t *second, struct kura_err *err)
+{
+    size_t n = kind == DUP_SAMPLE ? ds->nwithdrawals : ds->ngrants;
+    if (n < 2)
+        return 0;
+    struct dup_entry *e = malloc(n * sizeof *e);
+    if (!e) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        e[i].idx = i;
+        e[i].num = kind == DUP_UID ? (uint64_t)ds->grants[i].uid : 0;
+        e[i].name = kind == DUP_SAMPLE ? ds->withdrawals[i].sample : ds->grants[i].user;
+        e[i].line = !ld ? (int)i : kind == DUP_SAMPLE ? ld->withdrawn[i].line : ld->users[i].line;
+    }
+    void *by_num = kind == DUP_UID ? e : NULL;
+    qsort_r(e, n, sizeof *e, dup_cmp, by_num);
+    int found = 0, best = 0;
+    for (size_t i = 1; i < n; i++) {
+        bool same = kind == DUP_UID ? e[i].num == e[i - 1].num : strcmp(e[i].name, e[i - 1].name) == 0;
+        if (same && (!found || e[i].line < best)) {
+            found = 1;
+            best = e[i].line;
+            *first = e[i - 1].idx;
+            *second = e[i].idx;
+        }
+    }
+    free(e);
+    return found;
+}
+
 /* The first key of keys[0..n) not in seen, or NULL. */
 static const char *missing_key(const char *const *keys, int n, unsigned seen)
 {
@@ -455,6 +498,16 @@ static int check_complete(const char *name, struct ds_load *ld, struct kura_err 
                      ld->dataset.line);
         return -1;
     }
+    size_t a, b;
+    int dup = find_dup(ds, ld, DUP_USER, &a, &b, err);
+    if (dup == 1)
+        kura_err_set(err, EINVAL, "%s:%d: [user %s] appears twice (first on line %d)", name, ld->users[b].line,
+                     ds->grants[b].user, ld->users[a].line);
+    if (dup == 0 && (dup = find_dup(ds, ld, DUP_SAMPLE, &a, &b, err)) == 1)
+        kura_err_set(err, EINVAL, "%s:%d: [withdrawn %s] appears twice (first on line %d)", name,
+                     ld->withdrawn[b].line, ds->withdrawals[b].sample, ld->withdrawn[a].line);
+    if (dup != 0)
+        return -1;
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         int line = ld->users[i].line;
@@ -467,12 +520,12 @@ static int check_complete(const char *name, struct ds_load *ld, struct kura_err 
                          g->user);
             return -1;
         }
-        for (size_t j = 0; j < i; j++)
-            if (ds->grants[j].uid == g->uid) {
-                kura_err_set(err, EINVAL, "%s:%d: [user %s] has uid %u, like [user %s]: one grant per account",
-                             name, line, g->user, (unsigned)g->uid, ds->grants[j].user);
-                return -1;
-            }
+    }
+    if ((dup = find_dup(ds, ld, DUP_UID, &a, &b, err)) != 0) {
+        if (dup == 1)
+            kura_err_set(err, EINVAL, "%s:%d: [user %s] has uid %u, like [user %s]: one grant per account", name,
+                         ld->users[b].line, ds->grants[b].user, (unsigned)ds->grants[b].uid, ds->grants[a].user);
+        return -1;
     }
     for (size_t i = 0; i < ds->nwithdrawals; i++)
         if ((miss = missing_key(withdrawn_keys, W_N, ld->withdrawn[i].seen))) {
@@ -623,22 +676,22 @@ static int check_dataset(const struct kura_dataset *ds, struct kura_err *err)
             kura_err_set(err, EINVAL, "user %s: period is empty (until must be after from)", g->user);
             return -1;
         }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(ds->grants[j].user, g->user) == 0 || ds->grants[j].uid == g->uid) {
-                kura_err_set(err, EINVAL, "user %s: listed twice (by name or uid)", g->user);
-                return -1;
-            }
     }
     for (size_t i = 0; i < ds->nwithdrawals; i++) {
         const struct kura_withdrawal *w = &ds->withdrawals[i];
         if (kura_id_check(w->sample, "sample id", err) != 0 || kura_text_check(w->ref, "ref", err) != 0)
             return -1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(ds->withdrawals[j].sample, w->sample) == 0) {
-                kura_err_set(err, EINVAL, "sample %s: withdrawn twice", w->sample);
-                return -1;
-            }
     }
+    size_t a, b;
+    int dup;
+    for (int kind = DUP_USER; kind <= DUP_SAMPLE; kind++)
+        if ((dup = find_dup(ds, NULL, (enum dup_kind)kind, &a, &b, err)) != 0) {
+            if (dup == 1 && kind == DUP_SAMPLE)
+                kura_err_set(err, EINVAL, "sample %s: withdrawn twice", ds->withdrawals[b].sample);
+            else if (dup == 1)
+                kura_err_set(err, EINVAL, "user %s: listed twice (by name or uid)", ds->grants[b].user);
+            return -1;
+        }
     return 0;
 }
 

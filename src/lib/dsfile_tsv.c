@@ -134,19 +134,35 @@ void kura_files_free(struct kura_file *files, size_t n)
     free(files);
 }
 
-/* Row checks shared by parser and writer; line names the row in messages. */
+static int str_ptr_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Row checks shared by parser and writer; line names the row in messages.
+ * A joint VCF may name many thousands of samples: repeats by sorting. */
 static int check_samples(const char *name, int line, char *const *samples, size_t n, struct kura_err *err)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (check_sample_at(name, line, samples[i], strlen(samples[i]), err) != 0)
             return -1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(samples[i], samples[j]) == 0) {
-                kura_err_set(err, EINVAL, "%s:%d: sample %s listed twice", name, line, samples[i]);
-                return -1;
-            }
+    if (n < 2)
+        return 0;
+    char **sorted = malloc(n * sizeof *sorted);
+    if (!sorted) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
     }
-    return 0;
+    memcpy(sorted, samples, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, str_ptr_cmp);
+    int rc = 0;
+    for (size_t i = 1; i < n && rc == 0; i++)
+        if (strcmp(sorted[i], sorted[i - 1]) == 0) {
+            kura_err_set(err, EINVAL, "%s:%d: sample %s listed twice", name, line, sorted[i]);
+            rc = -1;
+        }
+    free(sorted);
+    return rc;
 }
 
 static int by_path(const void *a, const void *b, void *ctx)
@@ -405,16 +421,48 @@ struct pair {
     int line;
 };
 
+/* Byte strings with lengths, ordered as strcmp orders C strings. */
+static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
+/* By path, then line: the map's order. */
 static int pair_cmp(const void *a, const void *b)
 {
     const struct pair *x = a, *y = b;
-    size_t n = x->plen < y->plen ? x->plen : y->plen;
-    int c = memcmp(x->path, y->path, n);
-    if (c)
-        return c;
-    if (x->plen != y->plen)
-        return x->plen < y->plen ? -1 : 1;
-    return x->line - y->line;
+    int c = bytes_cmp(x->path, x->plen, y->path, y->plen);
+    return c ? c : x->line - y->line;
+}
+
+/* By path, sample, line: repeats side by side. */
+static int pair_sample_cmp(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    int c = bytes_cmp(x->path, x->plen, y->path, y->plen);
+    if (!c)
+        c = bytes_cmp(x->sample, x->slen, y->sample, y->slen);
+    return c ? c : x->line - y->line;
+}
+
+/* The repeated pair whose second line comes first, if any. */
+static int check_repeats(const char *name, struct pair *pairs, size_t np, struct kura_err *err)
+{
+    qsort(pairs, np, sizeof *pairs, pair_sample_cmp);
+    int first = 0, second = 0;
+    for (size_t i = 1; i < np; i++)
+        if (bytes_cmp(pairs[i].path, pairs[i].plen, pairs[i - 1].path, pairs[i - 1].plen) == 0 &&
+            bytes_cmp(pairs[i].sample, pairs[i].slen, pairs[i - 1].sample, pairs[i - 1].slen) == 0 &&
+            (!second || pairs[i].line < second)) {
+            first = pairs[i - 1].line;
+            second = pairs[i].line;
+        }
+    if (second) {
+        kura_err_set(err, EINVAL, "%s:%d: this path and sample are already on line %d", name, second, first);
+        return -1;
+    }
+    return 0;
 }
 
 void kura_samples_free(struct kura_sample_map *map)
@@ -440,7 +488,7 @@ static bool blank_line(const struct line *l)
 }
 
 /* Groups the sorted pairs by path into map entries. */
-static int build_map(const char *name, const struct pair *pairs, size_t np, struct kura_sample_map *map,
+static int build_map(const struct pair *pairs, size_t np, struct kura_sample_map *map,
                      struct kura_err *err)
 {
     for (size_t i = 0; i < np;) {
@@ -455,12 +503,6 @@ static int build_map(const char *name, const struct pair *pairs, size_t np, stru
         if (!e->path || !e->samples)
             goto oom;
         for (size_t k = i; k < j; k++) {
-            for (size_t m = i; m < k; m++)
-                if (pairs[m].slen == pairs[k].slen && memcmp(pairs[m].sample, pairs[k].sample, pairs[k].slen) == 0) {
-                    kura_err_set(err, EINVAL, "%s:%d: this path and sample are already on line %d", name,
-                                 pairs[k].line, pairs[m].line);
-                    return -1;
-                }
             e->samples[e->nsamples] = strndup(pairs[k].sample, pairs[k].slen);
             if (!e->samples[e->nsamples])
                 goto oom;
@@ -506,13 +548,15 @@ int kura_samples_parse(const char *name, const char *text, size_t len, struct ku
         pairs[np++] = (struct pair){fld[0], fld[1], fl[0], fl[1], l.no};
     }
     if (np > 0) {
+        if (check_repeats(name, pairs, np, err) != 0)
+            goto out;
         qsort(pairs, np, sizeof *pairs, pair_cmp);
         map->entries = calloc(np, sizeof *map->entries);
         if (!map->entries) {
             kura_err_set(err, ENOMEM, "out of memory");
             goto out;
         }
-        if (build_map(name, pairs, np, map, err) != 0)
+        if (build_map(pairs, np, map, err) != 0)
             goto out;
     }
     rc = 0;

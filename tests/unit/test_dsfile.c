@@ -384,6 +384,39 @@ static void test_dataset_long_title_fits_line(void)
     kura_dataset_clear(&ds);
 }
 
+static void test_dataset_many_sections(void)
+{
+    /* Thousands of grants and withdrawals: repeats are found by sorting, so
+     * this stays fast (a daemon reloads it), and a late repeat is still found. */
+    enum { N = 20000 };
+    struct kura_dataset ds, back;
+    make_dataset(&ds);
+    struct kura_grant *g = realloc(ds.grants, N * sizeof *g);
+    struct kura_withdrawal *w = realloc(ds.withdrawals, N * sizeof *w);
+    ASSERT(g && w);
+    ds.grants = g, ds.withdrawals = w;
+    for (size_t i = 0; i < N; i++) {
+        g[i] = g[0];
+        snprintf(g[i].user, sizeof g[i].user, "u%zu", i);
+        g[i].uid = (uid_t)(10000 + i);
+        w[i] = w[0];
+        snprintf(w[i].sample, sizeof w[i].sample, "S%zu", N - i);
+    }
+    ds.ngrants = ds.nwithdrawals = N;
+    size_t len;
+    struct kura_err err = {0};
+    char *text = kura_dataset_format(&ds, NULL, &len, &err);
+    ASSERT(text);
+    ASSERT(kura_dataset_parse("t.ini", text, len, &back, &err) == 0);
+    EXPECT(same_dataset(&ds, &back));
+    kura_dataset_clear(&back);
+    free(text);
+    g[N - 1].uid = g[17].uid;
+    EXPECT(kura_dataset_format(&ds, NULL, &len, &err) == NULL);
+    EXPECT_STR_CONTAINS(err.msg, "user u19999: listed twice");
+    kura_dataset_clear(&ds);
+}
+
 static void test_name_checks(void)
 {
     EXPECT(kura_id_check("JGAD000001", "dataset id", NULL) == 0);
@@ -604,6 +637,43 @@ static void test_files_writer_refuses_what_would_not_load(void)
     kura_file_clear(&f[1]);
 }
 
+static void test_files_large_table(void)
+{
+    /* Many files in nested directories, one joint VCF naming many samples:
+     * the whole-table checks sort instead of comparing every pair. */
+    enum { N = 30000, S = 20000 };
+    struct kura_file *f = calloc(N, sizeof *f);
+    ASSERT(f);
+    for (size_t i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "d%zu/e%zu/f%zu.bam", i / 1000, i / 10, i);
+        f[i].path = strdup(path);
+        snprintf(f[i].file_id, sizeof f[i].file_id, "%032zx", i);
+        f[i].size = i;
+    }
+    f[0].samples = calloc(S, sizeof *f[0].samples);
+    for (size_t j = 0; j < S; j++) {
+        char id[16];
+        snprintf(id, sizeof id, "S%zu", S - j);
+        f[0].samples[j] = strdup(id);
+    }
+    f[0].nsamples = S;
+    size_t len, n = 0;
+    struct kura_err err = {0};
+    char *text = kura_files_format(f, N, &len, &err);
+    ASSERT(text);
+    struct kura_file *back = NULL;
+    EXPECT(kura_files_parse("f.tsv", text, len, &back, &n, &err) == 0);
+    EXPECT(n == N && back && back[0].nsamples == S);
+    kura_files_free(back, n);
+    free(text);
+    free(f[0].samples[S - 1]);
+    f[0].samples[S - 1] = strdup("S17");
+    EXPECT(kura_files_format(f, N, &len, &err) == NULL);
+    EXPECT_STR_CONTAINS(err.msg, "files.tsv:2: sample S17 listed twice");
+    kura_files_free(f, N);
+}
+
 /* ---- samples TSV ---- */
 
 static void test_samples_parse_groups_by_path(void)
@@ -696,12 +766,14 @@ int main(void)
     RUN(test_dataset_refuses_shared_uid_and_missing_section);
     RUN(test_dataset_writer_refuses_what_would_not_load);
     RUN(test_dataset_long_title_fits_line);
+    RUN(test_dataset_many_sections);
     RUN(test_name_checks);
     RUN(test_files_round_trip);
     RUN(test_files_empty_table);
     RUN(test_files_malformed_names_file_and_line);
     RUN(test_files_prefix_that_is_not_a_directory_is_fine);
     RUN(test_files_writer_refuses_what_would_not_load);
+    RUN(test_files_large_table);
     RUN(test_samples_parse_groups_by_path);
     RUN(test_samples_malformed_names_file_and_line);
     RUN(test_samples_load_from_file);

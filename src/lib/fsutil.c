@@ -73,6 +73,7 @@ int kura_fsync_parent(const char *path, struct kura_err *err)
 int kura_atomic_begin(struct kura_atomic *a, const char *path, mode_t mode, struct kura_err *err)
 {
     a->fd = -1;
+    a->tmp = NULL;
     a->path = strdup(path);
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;

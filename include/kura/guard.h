@@ -40,7 +40,10 @@
  * not be read, an ancestor could not be read, the chain was cut at its
  * depth limit, or a launcher's program cannot be told, the guard refuses.
  * A process that exited cannot read the file anyway; refusing costs
- * nothing, and an attacker cannot use a race to get an unchecked open. */
+ * nothing, and an attacker cannot use a race to get an unchecked open.
+ * An ancestor whose executable the kernel hides from the daemon (EACCES:
+ * a sandbox's init, say; never a user's process while the daemon has
+ * CAP_SYS_PTRACE) is named by its comm and argv[0] instead. */
 #ifndef KURA_GUARD_H
 #define KURA_GUARD_H
 #include <stdbool.h>

@@ -50,6 +50,9 @@
 #define KURA_PROC_CMDLINE_TRUNCATED 0x02u /* cmdline holds only a prefix of the arguments */
 #define KURA_PROC_ARGS_TRUNCATED   0x04u /* argv[0] or argv[1] was too long (or cut by the read
                                           * limit) and is left empty */
+#define KURA_PROC_EXE_HIDDEN       0x08u /* the kernel refused to show the executable (EACCES,
+                                          * EPERM: a process we may not inspect, such as a
+                                          * sandbox's init), as opposed to it having exited */
 
 /* One process. Strings are NUL-terminated and may hold any other byte
  * (newlines, escape sequences, invalid UTF-8): escape them before display. */

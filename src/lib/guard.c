@@ -329,7 +329,17 @@ static const char *untrusted_because(const struct kura_guard_rules *r, const str
     return NULL;
 }
 
-static const unsigned NAMES = KURA_PROC_HAVE_EXE | KURA_PROC_HAVE_COMM | KURA_PROC_HAVE_CMDLINE;
+/* Enough names to have been checked against the deny list: the caller's
+ * executable is required; an ancestor whose executable the kernel hides
+ * from us (not one that exited) is known by its comm and argv[0]. With
+ * CAP_SYS_PTRACE nothing a user runs is hidden from the daemon. */
+static bool names_known(const struct kura_proc *p, bool caller)
+{
+    const unsigned names = KURA_PROC_HAVE_COMM | KURA_PROC_HAVE_CMDLINE;
+    if ((p->have & names) != names)
+        return false;
+    return (p->have & KURA_PROC_HAVE_EXE) || (!caller && (p->flags & KURA_PROC_EXE_HIDDEN));
+}
 
 struct kura_guard_verdict kura_guard_decide(const struct kura_guard_rules *rules,
                                             enum kura_guard_mode mode,
@@ -348,10 +358,11 @@ struct kura_guard_verdict kura_guard_decide(const struct kura_guard_rules *rules
     /* Every process must be known well enough to have been checked. */
     for (size_t i = 0; i < pi->n; i++) {
         const struct kura_proc *p = &pi->chain[i];
-        if ((p->have & NAMES) != NAMES)
+        if (!names_known(p, i == 0))
             return verdict(i == 0 ? KURA_GUARD_NO_PROCESS : KURA_GUARD_CHAIN_UNKNOWN, pi, i,
                            shown_name(p), NULL, "exited or could not be read");
-        enum launcher kind = launcher_kind(exe_base(p));
+        const char *base = exe_base(p);
+        enum launcher kind = base ? launcher_kind(base) : NOT_LAUNCHER;
         if (kind != NOT_LAUNCHER && !launched_program(p, kind))
             return verdict(KURA_GUARD_UNKNOWN_PROGRAM, pi, i, shown_name(p), NULL,
                            kind == LOADER ? "cannot tell which program the loader runs"

@@ -106,6 +106,8 @@ static void read_exe(int dirfd, struct kura_proc *p)
 {
     char buf[KURA_PROC_EXE_MAX];
     ssize_t n = readlinkat(dirfd, "exe", buf, sizeof buf);
+    if (n < 0 && (errno == EACCES || errno == EPERM))
+        p->flags |= KURA_PROC_EXE_HIDDEN;
     if (n <= 0 || (size_t)n >= sizeof buf) /* gone, kernel thread, or too long to trust */
         return;
     buf[n] = '\0';

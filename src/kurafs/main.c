@@ -1,12 +1,336 @@
+/* kurafs: mounts every dataset read-only under MOUNTPOINT/<ID>/, serving
+ * plaintext only to listed users inside their period (see DESIGN.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "kura/commands.h"
+#include "kura/ctlproto.h"
+#include "kura/fsutil.h"
+#include "kura/secmem.h"
+#include "kurafs.h"
+
+static struct kurafs g_fs;
+
+struct kurafs *kurafs_get(void)
+{
+    return &g_fs;
+}
+
+struct options {
+    char *config;
+    char *passphrase_file;
+    char *mountpoint;          /* the last non-option argument */
+    int show_help, show_version;
+};
+
+#define OPT(t, field, value) {t, offsetof(struct options, field), value}
+static const struct fuse_opt option_spec[] = {
+    OPT("-c %s", config, 0),
+    OPT("--config=%s", config, 0),
+    OPT("config=%s", config, 0),
+    OPT("passphrase_file=%s", passphrase_file, 0),
+    OPT("-h", show_help, 1),
+    OPT("--help", show_help, 1),
+    OPT("-V", show_version, 1),
+    OPT("--version", show_version, 1),
+    FUSE_OPT_END,
+};
+
+/* From /etc/fstab, mount.fuse3 runs "kurafs SOURCE MOUNTPOINT -o ...": the
+ * source names nothing, the last non-option is the mount point. */
+static int keep_last_nonopt(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    (void)outargs;
+    struct options *o = data;
+    if (key != FUSE_OPT_KEY_NONOPT)
+        return 1;
+    free(o->mountpoint);
+    o->mountpoint = strdup(arg);
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kurafs [-c FILE] [-f] [-o OPTIONS] MOUNTPOINT\n"
+               "\n"
+               "Mounts every kura dataset read-only under MOUNTPOINT/<DATASET>/, decrypting\n"
+               "Crypt4GH files on the fly for the dataset's listed users only.\n"
+               "\n"
+               "  -c FILE, -o config=FILE   kura.conf (default $KURA_CONFIG or " KURA_CONFIG_DEFAULT_PATH ")\n"
+               "  -o passphrase_file=FILE   passphrase of a protected server key\n"
+               "  -f                        stay in the foreground\n"
+               "  -d                        FUSE debug output (implies -f)\n"
+               "  -V, --version             print the version\n"
+               "Unmount with: fusermount3 -u MOUNTPOINT\n");
+}
+
+static char *read_passphrase(const char *path, struct kura_err *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    if (kura_read_file(path, 4096, &data, &len, err) != 0)
+        return NULL;
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        data[--len] = '\0';
+    return data;
+}
+
+static char *join_names(char **names, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(names[i]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return NULL;
+    *p = '\0';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%s", i ? "," : "", names[i]);
+    return s;
+}
+
+static void audit_daemon_event(struct kurafs *fs, enum kura_audit_event ev, const char *detail)
+{
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = ev;
+    r.detail = detail;
+    r.uid = (int64_t)getuid();
+    r.pid = (int64_t)getpid();
+    kurafs_audit(fs, &r);
+}
+
+/* ---- start-up ---- */
+
+static int open_state(struct kurafs *fs, const struct options *o, struct kura_err *err)
+{
+    fs->config_path = kura_config_path(o->config);
+    fs->cfg = calloc(1, sizeof *fs->cfg);
+    if (!fs->cfg || kura_config_load(fs->config_path, fs->cfg, err) != 0)
+        return -1;
+    snprintf(fs->host_id, sizeof fs->host_id, "%s", fs->cfg->host_id);
+
+    bool needs = false;
+    if (kura_keystore_needs_passphrase(fs->cfg->keys_dir, &needs, err) != 0)
+        return -1;
+    char *pass = NULL;
+    if (needs) {
+        if (!o->passphrase_file) {
+            kura_err_set(err, EINVAL, "the server key is passphrase-protected: mount with -o passphrase_file=FILE");
+            return -1;
+        }
+        if (!(pass = read_passphrase(o->passphrase_file, err)))
+            return -1;
+    }
+    int rc = kura_keystore_open(fs->cfg->keys_dir, pass, &fs->ks, err);
+    if (pass) {
+        sodium_memzero(pass, strlen(pass));
+        free(pass);
+    }
+    if (rc != 0)
+        return -1;
+
+    char keypath[4096];
+    snprintf(keypath, sizeof keypath, "%s/audit.key", fs->cfg->keys_dir);
+    unsigned char *key = kura_audit_key_load(keypath, err);
+    if (!key)
+        return -1;
+    struct kura_audit_options ao = {.tz = fs->cfg->timezone, .syslog = fs->cfg->syslog,
+                                    .max_size = (uint64_t)fs->cfg->max_size_mb << 20};
+    fs->audit = kura_audit_open(fs->cfg->audit_log, key, &ao, err);
+    kura_secure_free(key);
+    if (!fs->audit)
+        return -1;
+    if (fs->cfg->bulk_read_multiple)
+        fs->bulk = kura_audit_bulk_new((double)fs->cfg->bulk_read_multiple);
+
+    fs->guard = calloc(1, sizeof *fs->guard);
+    char *deny = join_names(fs->cfg->deny, fs->cfg->ndeny);
+    char *allow = join_names(fs->cfg->allow, fs->cfg->nallow);
+    rc = fs->guard && deny && allow ? kura_guard_rules_set(fs->guard, deny, allow, NULL, err) : -1;
+    free(deny);
+    free(allow);
+    if (rc != 0)
+        return -1;
+
+    struct kura_catalog *cat = NULL;
+    if (kura_catalog_load(fs->cfg, &cat, err) != 0)
+        return -1;
+    fs->current = calloc(1, sizeof *fs->current);
+    if (!fs->current) {
+        kura_catalog_free(cat);
+        return -1;
+    }
+    fs->current->cat = cat;
+    atomic_init(&fs->current->refs, 1);
+    return 0;
+}
+
+static void close_state(struct kurafs *fs)
+{
+    if (fs->current)
+        snapshot_release(fs->current);
+    fs->current = NULL;
+    kura_audit_bulk_free(fs->bulk);
+    if (fs->guard)
+        kura_guard_rules_clear(fs->guard);
+    free(fs->guard);
+    kura_audit_close(fs->audit);
+    kura_keystore_close(fs->ks);
+    if (fs->cfg)
+        kura_config_free(fs->cfg);
+    free(fs->cfg);
+}
+
+/* ---- control socket and signals ---- */
+
+static void on_state_change(void *ctx, const char *dataset_id)
+{
+    (void)dataset_id;
+    struct kura_err err = {0};
+    kurafs_reload(ctx, &err);
+}
+
+static int hup_pipe[2] = {-1, -1};
+
+static void on_sighup(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (write(hup_pipe[1], "h", 1) < 0) {
+        /* a full pipe already holds a pending reload */
+    }
+    errno = saved;
+}
+
+/* SIGHUP: reopen the audit log (after logrotate) and reload the state. */
+static void *maintenance_thread(void *arg)
+{
+    struct kurafs *fs = arg;
+    struct pollfd p = {.fd = hup_pipe[0], .events = POLLIN};
+    for (;;) {
+        if (poll(&p, 1, -1) < 0)
+            continue;
+        char buf[64];
+        ssize_t n = read(hup_pipe[0], buf, sizeof buf);
+        if (n == 0)
+            return NULL;
+        struct kura_err err = {0};
+        if (kura_audit_reopen(fs->audit, &err) != 0)
+            syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: audit reopen: %s", err.msg);
+        kurafs_reload(fs, &err);
+    }
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct options o = {0};
+    struct kura_err err = {0};
+    struct kurafs *fs = &g_fs;
+    struct fuse_cmdline_opts copts = {0};
+    struct fuse *fuse = NULL;
+    struct fuse_session *se = NULL;
+    int status = 1;
+
+    if (fuse_opt_parse(&args, &o, option_spec, keep_last_nonopt) != 0)
+        return 2;
+    if (o.show_help) {
+        usage(stdout);
+        return 0;
+    }
+    if (o.show_version) {
         printf("kurafs %s\n", KURA_VERSION);
         return 0;
     }
-    fprintf(stderr, "usage: kurafs [-c FILE] [-f] [-o OPTIONS] MOUNTPOINT\n");
-    return 2;
+    if (!o.mountpoint) {
+        usage(stderr);
+        return 2;
+    }
+    openlog("kurafs", LOG_PID, LOG_AUTHPRIV);
+    if (kura_secmem_init() != 0 || kura_harden_process() != 0) {
+        fprintf(stderr, "kurafs: cannot initialise libsodium or harden the process\n");
+        return 1;
+    }
+    pthread_mutex_init(&fs->snap_lock, NULL);
+    pthread_mutex_init(&fs->reload_lock, NULL);
+    atomic_init(&fs->epoch, 1);
+    atomic_init(&fs->lockdown, false);
+    if (open_state(fs, &o, &err) != 0) {
+        fprintf(stderr, "kurafs: %s\n", err.msg[0] ? err.msg : "cannot start");
+        goto out;
+    }
+
+    /* Every user reaches the mount; the daemon decides, not mode bits. */
+    fuse_opt_add_arg(&args, "-oallow_other,fsname=kura,subtype=kurafs,noatime");
+    fuse_opt_add_arg(&args, o.mountpoint);
+    if (fuse_parse_cmdline(&args, &copts) != 0) {
+        status = 2;
+        goto out;
+    }
+    struct fuse_operations ops = kurafs_ops;
+    kurafs_add_refused_ops(&ops);
+    fuse = fuse_new(&args, &ops, sizeof ops, fs);
+    if (!fuse)
+        goto out;
+    if (fuse_mount(fuse, copts.mountpoint) != 0)
+        goto out_destroy;
+    if (fuse_daemonize(copts.foreground) != 0)
+        goto out_unmount;
+    se = fuse_get_session(fuse);
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out_unmount;
+
+    /* Threads start after daemonizing: a fork keeps only the caller. */
+    struct kura_cmd_env env = {
+        .cfg = fs->cfg, .config_path = fs->config_path, .socket_mode = true,
+        .ks = fs->ks, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
+    };
+    struct kura_ctl_server *ctl = NULL;
+    if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, NULL, &ctl, &err) != 0) {
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: control socket: %s", err.msg);
+        fprintf(stderr, "kurafs: control socket: %s\n", err.msg);
+        goto out_signals;
+    }
+    pthread_t maint;
+    if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
+        pthread_create(&maint, NULL, maintenance_thread, fs) == 0) {
+        struct sigaction sa = {.sa_handler = on_sighup};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGHUP, &sa, NULL);
+        pthread_detach(maint);
+    }
+    audit_daemon_event(fs, KURA_AUDIT_START, copts.mountpoint);
+    syslog(LOG_AUTHPRIV | LOG_INFO, "kurafs %s serving %s", KURA_VERSION, copts.mountpoint);
+
+    struct fuse_loop_config loop = {.clone_fd = copts.clone_fd, .max_idle_threads = 16};
+    status = (copts.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, &loop)) == 0 ? 0 : 1;
+
+    kura_ctl_server_stop(ctl);
+    audit_daemon_event(fs, KURA_AUDIT_STOP, copts.mountpoint);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out_unmount:
+    fuse_unmount(fuse);
+out_destroy:
+    fuse_destroy(fuse);
+out:
+    free(copts.mountpoint);
+    fuse_opt_free_args(&args);
+    close_state(fs);
+    free(o.mountpoint);
+    free(o.config);
+    free(o.passphrase_file);
+    return status;
 }

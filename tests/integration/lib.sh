@@ -66,7 +66,8 @@ day() { TZ=Asia/Tokyo date -d "$1 days" +%F; }
 mount_kura() {
   local mnt=$1; shift
   mkdir -p "$mnt"
-  "$KURAFS" -c "$KCONF" -f "$@" "$mnt" >"$T/kurafs.$(basename "$mnt").log" 2>&1 &
+  KURAFS_LOG=$T/kurafs.$(basename "$mnt").log
+  "$KURAFS" -c "$KCONF" -f "$@" "$mnt" >"$KURAFS_LOG" 2>&1 &
   local pid=$!
   on_exit "fusermount3 -u '$mnt' 2>/dev/null || umount -l '$mnt' 2>/dev/null; kill $pid 2>/dev/null; wait $pid 2>/dev/null"
   local i
@@ -78,4 +79,16 @@ mount_kura() {
   diag "kurafs did not mount:" "$(cat "$T/kurafs.$(basename "$mnt").log")"
   return 1
 }
-unmount_kura() { fusermount3 -u "$1"; }
+# stop_kura MOUNTPOINT: unmounts, waits for the daemon to exit, and checks
+# that it exited cleanly with no sanitizer report (leaks included).
+stop_kura() {
+  local mnt=$1 i
+  check "unmount $mnt" fusermount3 -u "$mnt"
+  for i in $(seq 1 100); do kill -0 "$KURAFS_PID" 2>/dev/null || break; sleep 0.1; done
+  wait "$KURAFS_PID" 2>/dev/null; local rc=$?
+  if [ "$rc" -eq 0 ] && ! grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$KURAFS_LOG"; then
+    ok "kurafs exited cleanly (no sanitizer report)"
+  else
+    not_ok "kurafs exited cleanly (status $rc)"; diag "$(tail -n 40 "$KURAFS_LOG")"
+  fi
+}

@@ -1,0 +1,310 @@
+/* The read side of the mount: lookup, listing, open, read, release, access
+ * and the ACL xattr. Every decision is kura_policy_decide's; this file only
+ * gathers its inputs, logs the outcome and moves bytes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handle.h"
+#include "kurafs.h"
+
+#define ACL_XATTR "system.posix_acl_access"
+
+/* The dataset and file of a node, or NULLs for the root. */
+static void node_target(const struct kura_catalog *cat, const struct kura_node *n,
+                        const struct kura_catalog_dataset **d, const struct kura_file **f)
+{
+    *d = NULL;
+    *f = NULL;
+    if (n->type == KURA_NODE_ROOT)
+        return;
+    *d = &cat->datasets[n->dataset];
+    if (n->type == KURA_NODE_FILE)
+        *f = &(*d)->files[n->file];
+}
+
+/* May uid see this node at all? (No process check: seeing is not reading.) */
+static struct kura_decision node_visibility(struct kurafs *fs, const struct kura_catalog *cat,
+                                            const struct kura_node *n, uid_t uid, int64_t now)
+{
+    const struct kura_catalog_dataset *d;
+    const struct kura_file *f;
+    node_target(cat, n, &d, &f);
+    if (!d)
+        return (struct kura_decision){KURA_ALLOW, INT64_MAX};
+    struct kura_server srv = kurafs_server(fs);
+    struct kura_request req = {
+        .uid = uid, .ds = &d->ds, .file = f, .process_allowed = true, .now = now, .server = &srv,
+    };
+    return kura_policy_decide(&req);
+}
+
+/* A refused lookup is an access attempt: it is logged like a refused open. */
+static void audit_refused_lookup(struct kurafs *fs, const struct caller *c, const struct kura_catalog *cat,
+                                 const struct kura_node *n, enum kura_reason reason)
+{
+    const struct kura_catalog_dataset *d;
+    const struct kura_file *f;
+    node_target(cat, n, &d, &f);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = kura_reason_name(reason);
+    r.dataset = d ? d->ds.id : NULL;
+    r.path = n->path;
+    r.detail = "lookup";
+    caller_fill_record(c, &r);
+    kurafs_audit(fs, &r);
+}
+
+static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_uid = 0;
+    st->st_gid = 0;
+    st->st_ino = (ino_t)(n - cat->nodes) + 1;
+    /* Owner, group and others get nothing: who may read is the ACL's named
+     * users (getfacl), enforced by the daemon, not by mode bits. The group
+     * bits show the ACL mask, as on any filesystem with ACLs. */
+    if (n->type == KURA_NODE_FILE) {
+        const struct kura_file *f = &cat->datasets[n->dataset].files[n->file];
+        st->st_mode = S_IFREG | 0040;
+        st->st_nlink = 1;
+        st->st_size = (off_t)f->size;
+        st->st_blocks = (blkcnt_t)((f->size + 511) / 512);
+    } else {
+        st->st_mode = S_IFDIR | (n->type == KURA_NODE_ROOT ? 0555 : 0050);
+        st->st_nlink = 2;
+    }
+    st->st_blksize = C4GH_SEGMENT_SIZE;
+    if (n->type != KURA_NODE_ROOT) {
+        const struct kura_dataset *ds = &cat->datasets[n->dataset].ds;
+        st->st_mtime = st->st_ctime = st->st_atime = (time_t)ds->from;
+    }
+}
+
+/* Looks path up for the calling user; refusals look like absence. */
+static int lookup_visible(struct kurafs *fs, struct snapshot *snap, const char *path, const struct caller *c,
+                          const struct kura_node **out)
+{
+    const struct kura_node *n = kura_catalog_lookup(snap->cat, path);
+    if (!n)
+        return -ENOENT;
+    struct kura_decision d = node_visibility(fs, snap->cat, n, c->uid, kurafs_now());
+    if (d.reason != KURA_ALLOW) {
+        audit_refused_lookup(fs, c, snap->cat, n, d.reason);
+        return -ENOENT;
+    }
+    *out = n;
+    return 0;
+}
+
+static int kfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct kurafs *fs = kurafs_get();
+    struct caller c;
+    caller_from_context(&c);
+    struct snapshot *snap = snapshot_acquire(fs);
+    const struct kura_node *n;
+    int rc = lookup_visible(fs, snap, path, &c, &n);
+    if (rc == 0)
+        fill_stat(snap->cat, n, st);
+    snapshot_release(snap);
+    return rc;
+}
+
+static int kfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t offset,
+                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    (void)offset;
+    (void)fi;
+    (void)flags;
+    struct kurafs *fs = kurafs_get();
+    struct caller c;
+    caller_from_context(&c);
+    struct snapshot *snap = snapshot_acquire(fs);
+    const struct kura_node *dir;
+    int rc = lookup_visible(fs, snap, path, &c, &dir);
+    if (rc == 0 && dir->type == KURA_NODE_FILE)
+        rc = -ENOTDIR;
+    if (rc == 0) {
+        int64_t now = kurafs_now();
+        fill(buf, ".", NULL, 0, 0);
+        fill(buf, "..", NULL, 0, 0);
+        for (uint32_t i = 0; i < dir->nchildren; i++) {
+            const struct kura_node *child = &snap->cat->nodes[dir->children[i]];
+            /* The root lists only the datasets the caller may open; a
+             * dataset lists no withdrawn file. */
+            if (node_visibility(fs, snap->cat, child, c.uid, now).reason != KURA_ALLOW)
+                continue;
+            struct stat st;
+            fill_stat(snap->cat, child, &st);
+            if (fill(buf, child->name, &st, 0, 0))
+                break;
+        }
+    }
+    snapshot_release(snap);
+    return rc;
+}
+
+static int kfs_open(const char *path, struct fuse_file_info *fi)
+{
+    struct kurafs *fs = kurafs_get();
+    struct caller c;
+    caller_from_context(&c);
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND | O_CREAT)))
+        return kurafs_refuse_write(fs, &c, path, "open for writing");
+
+    struct snapshot *snap = snapshot_acquire(fs);
+    const struct kura_node *n;
+    int rc = lookup_visible(fs, snap, path, &c, &n);
+    if (rc == 0 && n->type != KURA_NODE_FILE)
+        rc = -EISDIR;
+    if (rc == 0) {
+        caller_collect_process(fs, &c);
+        struct handle *h = NULL;
+        rc = handle_open(fs, snap->cat, n, &c, &h);
+        if (rc == 0) {
+            fi->fh = (uint64_t)(uintptr_t)h;
+            /* No page cache (R-CPY-2): every read comes to the daemon, and
+             * revocation reaches open files at once (R-REV-4). */
+            fi->direct_io = 1;
+            fi->keep_cache = 0;
+        }
+    }
+    snapshot_release(snap);
+    caller_clear(&c);
+    return rc;
+}
+
+static int kfs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    (void)path;
+    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+    if (off < 0)
+        return -EINVAL;
+    return (int)handle_read(kurafs_get(), h, buf, size, (uint64_t)off);
+}
+
+static int kfs_release(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    handle_close(kurafs_get(), (struct handle *)(uintptr_t)fi->fh);
+    return 0;
+}
+
+/* access() agrees with open(): the same decision, guard included. */
+static int kfs_access(const char *path, int mask)
+{
+    struct kurafs *fs = kurafs_get();
+    struct caller c;
+    caller_from_context(&c);
+    struct snapshot *snap = snapshot_acquire(fs);
+    const struct kura_node *n;
+    int rc = lookup_visible(fs, snap, path, &c, &n);
+    if (rc == 0 && (mask & W_OK))
+        rc = -EROFS;
+    else if (rc == 0 && n->type == KURA_NODE_FILE && (mask & X_OK))
+        rc = -EACCES;
+    else if (rc == 0 && n->type == KURA_NODE_FILE && (mask & R_OK)) {
+        caller_collect_process(fs, &c);
+        struct kura_decision d = handle_decide(fs, snap->cat, n, &c, kurafs_now());
+        if (d.reason != KURA_ALLOW)
+            rc = -EACCES;
+    }
+    snapshot_release(snap);
+    caller_clear(&c);
+    return rc;
+}
+
+static int kfs_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+    struct kurafs *fs = kurafs_get();
+    struct caller c;
+    caller_from_context(&c);
+    struct snapshot *snap = snapshot_acquire(fs);
+    const struct kura_node *n;
+    int rc = lookup_visible(fs, snap, path, &c, &n);
+    if (rc == 0) {
+        if (strcmp(name, ACL_XATTR) != 0 || n->type == KURA_NODE_ROOT)
+            rc = -ENODATA;
+        else
+            rc = kurafs_dataset_acl(&snap->cat->datasets[n->dataset].ds, kurafs_now(), value, size);
+    }
+    snapshot_release(snap);
+    return rc;
+}
+
+static int kfs_listxattr(const char *path, char *list, size_t size)
+{
+    struct kurafs *fs = kurafs_get();
+    struct caller c;
+    caller_from_context(&c);
+    struct snapshot *snap = snapshot_acquire(fs);
+    const struct kura_node *n;
+    int rc = lookup_visible(fs, snap, path, &c, &n);
+    if (rc == 0) {
+        if (n->type == KURA_NODE_ROOT)
+            rc = 0;
+        else if (size == 0)
+            rc = (int)sizeof ACL_XATTR;
+        else if (size < sizeof ACL_XATTR)
+            rc = -ERANGE;
+        else {
+            memcpy(list, ACL_XATTR, sizeof ACL_XATTR);
+            rc = (int)sizeof ACL_XATTR;
+        }
+    }
+    snapshot_release(snap);
+    return rc;
+}
+
+static int kfs_statfs(const char *path, struct statvfs *sv)
+{
+    (void)path;
+    memset(sv, 0, sizeof *sv);
+    sv->f_bsize = C4GH_SEGMENT_SIZE;
+    sv->f_frsize = C4GH_SEGMENT_SIZE;
+    sv->f_namemax = 255;
+    sv->f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+    return 0;
+}
+
+static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    (void)conn;
+    /* Nothing is cached by the kernel: no entries, no attributes, no
+     * negative lookups, no page cache (R-CPY-2, R-ACC-3). */
+    cfg->entry_timeout = 0;
+    cfg->attr_timeout = 0;
+    cfg->negative_timeout = 0;
+    cfg->direct_io = 1;
+    cfg->kernel_cache = 0;
+    cfg->auto_cache = 0;
+    cfg->use_ino = 1;
+    cfg->hard_remove = 1;
+    return kurafs_get();
+}
+
+const struct fuse_operations kurafs_ops = {
+    .init = kfs_init,
+    .getattr = kfs_getattr,
+    .readdir = kfs_readdir,
+    .open = kfs_open,
+    .read = kfs_read,
+    .release = kfs_release,
+    .access = kfs_access,
+    .getxattr = kfs_getxattr,
+    .listxattr = kfs_listxattr,
+    .statfs = kfs_statfs,
+};

@@ -1,0 +1,316 @@
+/* Open, read and close of one dataset file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handle.h"
+#include "kura/zone.h"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *join_samples(const struct kura_file *f)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < f->nsamples; i++)
+        len += strlen(f->samples[i]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return NULL;
+    *p = '\0';
+    for (size_t i = 0; i < f->nsamples; i++)
+        p += sprintf(p, "%s%s", i ? "," : "", f->samples[i]);
+    return s;
+}
+
+static uint64_t dataset_size(const struct kura_catalog_dataset *d)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < d->nfiles; i++)
+        total += d->files[i].size;
+    return total;
+}
+
+static struct kura_decision decide(struct kurafs *fs, const struct kura_catalog_dataset *d,
+                                   const struct kura_file *f, uid_t uid, bool process_allowed, int64_t now)
+{
+    struct kura_server srv = kurafs_server(fs);
+    struct kura_request req = {
+        .uid = uid, .ds = &d->ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
+    };
+    return kura_policy_decide(&req);
+}
+
+static struct kura_guard_verdict guard_verdict(struct kurafs *fs, const struct kura_dataset *ds,
+                                               const struct caller *c)
+{
+    static const struct kura_procinfo nothing = {.flags = KURA_PROCINFO_GONE};
+    return kura_guard_decide(fs->guard, ds->guard, c->proc ? c->proc : &nothing);
+}
+
+struct kura_decision handle_decide(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
+                                   const struct caller *c, int64_t now)
+{
+    const struct kura_catalog_dataset *d = &cat->datasets[n->dataset];
+    struct kura_guard_verdict v = guard_verdict(fs, &d->ds, c);
+    return decide(fs, d, &d->files[n->file], c->uid, v.allowed, now);
+}
+
+static void audit_open(struct kurafs *fs, const struct caller *c, const char *dataset, const char *path,
+                       const char *samples, enum kura_audit_decision decision, const char *reason,
+                       const char *detail, int *failed)
+{
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.decision = decision;
+    r.reason = reason;
+    r.dataset = dataset;
+    r.path = path;
+    r.samples = samples;
+    r.detail = detail;
+    caller_fill_record(c, &r);
+    *failed = kurafs_audit(fs, &r) != 0;
+}
+
+/* Keys and ciphertext for an allowed open. */
+static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id, struct handle *h,
+                       struct kura_err *err)
+{
+    struct kura_dskey *dk = NULL;
+    uint8_t *hdr = NULL;
+    size_t hdr_len = 0;
+    struct kura_segmap map = {0};
+    struct c4gh_header *header = NULL;
+    int rc = -1;
+
+    if (kura_keystore_dataset_key(fs->ks, ds_id, &dk, err) != 0 ||
+        kura_keystore_file_load(dk, file_id, &hdr, &hdr_len, &map, err) != 0 ||
+        c4gh_header_open(hdr, hdr_len, dk->sk, &header, err) != 0)
+        goto out;
+
+    char store[4096];
+    if (snprintf(store, sizeof store, "%s/store/%s/%s", fs->cfg->state_dir, ds_id, file_id) >= (int)sizeof store) {
+        kura_err_set(err, ENAMETOOLONG, "store path too long");
+        goto out;
+    }
+    h->payload_fd = open(store, O_RDONLY | O_CLOEXEC | O_NOATIME);
+    if (h->payload_fd < 0) {
+        kura_err_set(err, errno == ENOENT ? EIO : errno, "payload %s: %s", store, strerror(errno));
+        goto out;
+    }
+    struct stat st;
+    if (fstat(h->payload_fd, &st) != 0) {
+        kura_err_set(err, EIO, "payload %s: %s", store, strerror(errno));
+        goto out;
+    }
+    if (c4gh_reader_open(&h->reader, h->payload_fd, 0, (uint64_t)st.st_size, header, err) != 0 ||
+        c4gh_reader_set_segment_map(h->reader, map.nonces, map.nsegments, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    c4gh_header_free(header);
+    kura_segmap_clear(&map);
+    free(hdr);
+    kura_dskey_free(dk);
+    return rc;
+}
+
+static void handle_free(struct handle *h)
+{
+    if (!h)
+        return;
+    c4gh_reader_close(h->reader); /* wipes its decrypted segment */
+    if (h->payload_fd >= 0)
+        close(h->payload_fd);
+    pthread_mutex_destroy(&h->lock);
+    free(h->path);
+    free(h->samples);
+    free(h);
+}
+
+int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
+                const struct caller *c, struct handle **out)
+{
+    const struct kura_catalog_dataset *d = &cat->datasets[n->dataset];
+    const struct kura_file *f = &d->files[n->file];
+    const char *rel = n->path + 1 + strlen(d->ds.id) + 1;
+    int64_t now = kurafs_now();
+    struct kura_guard_verdict v = guard_verdict(fs, &d->ds, c);
+    struct kura_decision dec = decide(fs, d, f, c->uid, v.allowed, now);
+    char *samples = join_samples(f);
+    int audit_failed = 0;
+
+    if (dec.reason != KURA_ALLOW) {
+        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, kura_reason_name(dec.reason),
+                   dec.reason == KURA_DENY_GUARD ? v.detail : NULL, &audit_failed);
+        free(samples);
+        return -EACCES;
+    }
+
+    struct handle *h = calloc(1, sizeof *h);
+    if (!h || !samples || !(h->path = strdup(n->path))) {
+        free(samples);
+        if (h)
+            h->payload_fd = -1;
+        handle_free(h);
+        return -ENOMEM;
+    }
+    h->payload_fd = -1;
+    pthread_mutex_init(&h->lock, NULL);
+    h->samples = samples;
+    snprintf(h->dataset, sizeof h->dataset, "%s", d->ds.id);
+    snprintf(h->file_id, sizeof h->file_id, "%s", f->file_id);
+    h->dataset_size = dataset_size(d);
+    h->who = *c;
+    h->who.proc = NULL;
+    h->process_allowed = v.allowed;
+    atomic_init(&h->epoch, atomic_load(&fs->epoch));
+    atomic_init(&h->valid_until, dec.valid_until);
+    atomic_init(&h->revoked, false);
+    atomic_init(&h->bytes, 0);
+    h->opened_ms = now_ms();
+
+    struct kura_err err = {0};
+    if (load_reader(fs, d->ds.id, f->file_id, h, &err) != 0) {
+        /* Keys destroyed, store damaged or tampered with: refuse, say why. */
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: %s/%s: %s", d->ds.id, rel, err.msg);
+        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, "unreadable", err.msg, &audit_failed);
+        handle_free(h);
+        return -(err.code ? err.code : EIO);
+    }
+    /* Durable before the open returns; no record, no data (R-LOG-1). */
+    audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_ALLOW, NULL, NULL, &audit_failed);
+    if (audit_failed) {
+        handle_free(h);
+        return -EIO;
+    }
+    *out = h;
+    return 0;
+}
+
+static void audit_revoked(struct kurafs *fs, struct handle *h, enum kura_reason reason)
+{
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_REVOCATION;
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = kura_reason_name(reason);
+    r.dataset = h->dataset;
+    r.path = h->path + 1 + strlen(h->dataset) + 1;
+    r.samples = h->samples;
+    r.detail = "open handle stopped";
+    caller_fill_record(&h->who, &r);
+    r.bytes = (int64_t)atomic_load(&h->bytes);
+    kurafs_audit(fs, &r);
+}
+
+/* Slow path of a read: the state or the clock moved since the last decision. */
+static int recheck(struct kurafs *fs, struct handle *h, uint_fast64_t epoch, int64_t now)
+{
+    struct snapshot *snap = snapshot_acquire(fs);
+    const struct kura_node *n = kura_catalog_lookup(snap->cat, h->path);
+    struct kura_decision dec = {KURA_DENY_WITHDRAWN, 0};
+    if (n && n->type == KURA_NODE_FILE) {
+        const struct kura_catalog_dataset *d = &snap->cat->datasets[n->dataset];
+        const struct kura_file *f = &d->files[n->file];
+        /* The same path re-imported is another file: this handle ends. */
+        if (strcmp(f->file_id, h->file_id) == 0)
+            dec = decide(fs, d, f, h->who.uid, h->process_allowed, now);
+    }
+    snapshot_release(snap);
+    if (dec.reason != KURA_ALLOW) {
+        if (!atomic_exchange(&h->revoked, true))
+            audit_revoked(fs, h, dec.reason);
+        return -EACCES;
+    }
+    atomic_store(&h->valid_until, dec.valid_until);
+    atomic_store(&h->epoch, epoch);
+    return 0;
+}
+
+static int64_t zone_day(struct kurafs *fs, int64_t now)
+{
+    struct kura_err err;
+    const struct kura_zone *z = kura_zone_get(fs->cfg->timezone, &err);
+    int64_t local = now + (z ? kura_zone_offset(z, now) : 0);
+    return local >= 0 ? local / 86400 : (local - 86399) / 86400;
+}
+
+static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_t now)
+{
+    atomic_fetch_add(&h->bytes, n);
+    uint64_t total = 0;
+    if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(fs, now), n,
+                                          h->dataset_size, &total))
+        return;
+    char detail[128];
+    snprintf(detail, sizeof detail, "%llu bytes read today, over %u x the dataset size",
+             (unsigned long long)total, fs->cfg->bulk_read_multiple);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_ALERT;
+    r.reason = "bulk read";
+    r.dataset = h->dataset;
+    r.detail = detail;
+    r.bytes = (int64_t)total;
+    caller_fill_record(&h->who, &r);
+    kurafs_audit(fs, &r);
+}
+
+ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
+{
+    if (atomic_load(&h->revoked))
+        return -EACCES;
+    /* Common case: one atomic load and a coarse clock read, no lock. */
+    uint_fast64_t epoch = atomic_load(&fs->epoch);
+    int64_t now = kurafs_now();
+    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until)) {
+        int rc = recheck(fs, h, epoch, now);
+        if (rc != 0)
+            return rc;
+    }
+    size_t done = 0;
+    struct kura_err err = {0};
+    pthread_mutex_lock(&h->lock);
+    while (done < size) {
+        ssize_t n = c4gh_reader_pread(h->reader, buf + done, size - done, off + done, &err);
+        if (n <= 0) {
+            if (n < 0 && done == 0) {
+                pthread_mutex_unlock(&h->lock);
+                syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: %s: %s", h->path, err.msg);
+                return -(err.code ? err.code : EIO);
+            }
+            break;
+        }
+        done += (size_t)n;
+    }
+    pthread_mutex_unlock(&h->lock);
+    account_bytes(fs, h, done, now);
+    return (ssize_t)done;
+}
+
+void handle_close(struct kurafs *fs, struct handle *h)
+{
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_CLOSE;
+    r.dataset = h->dataset;
+    r.path = h->path + 1 + strlen(h->dataset) + 1;
+    r.samples = h->samples;
+    r.bytes = (int64_t)atomic_load(&h->bytes);
+    r.duration_ms = now_ms() - h->opened_ms;
+    caller_fill_record(&h->who, &r);
+    kurafs_audit(fs, &r);
+    handle_free(h);
+}

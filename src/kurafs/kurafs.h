@@ -1,0 +1,89 @@
+/* kurafs internals: the daemon's state shared by the FUSE operations, the
+ * control socket and the expiry thread. */
+#ifndef KURAFS_H
+#define KURAFS_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kura/audit.h"
+#include "kura/catalog.h"
+#include "kura/config.h"
+#include "kura/guard.h"
+#include "kura/keystore.h"
+#include "kura/policy.h"
+#include "kura/procinfo.h"
+
+/* A catalog and the readers using it; freed when the last one lets go. */
+struct snapshot {
+    struct kura_catalog *cat;
+    atomic_uint refs;
+};
+
+struct kurafs {
+    struct kura_config *cfg;
+    const char *config_path;
+    struct kura_keystore *ks;
+    struct kura_audit_log *audit;
+    struct kura_audit_bulk *bulk;
+    struct kura_guard_rules *guard;
+    char host_id[KURA_HOST_ID_LEN + 1];
+    char hostname[256];
+
+    pthread_mutex_t snap_lock;     /* guards `current` (the pointer, not the catalog) */
+    struct snapshot *current;
+    pthread_mutex_t reload_lock;   /* one reload at a time */
+
+    /* Bumped on every change that may end access; each read compares it
+     * with its handle's, so the common case costs one atomic load. */
+    atomic_uint_fast64_t epoch;
+    atomic_bool lockdown;
+};
+
+struct kurafs *kurafs_get(void);
+
+/* ---- snapshots (state.c) ---- */
+struct snapshot *snapshot_acquire(struct kurafs *fs);
+void snapshot_release(struct snapshot *s);
+/* Loads the state again; on failure the last good catalog keeps serving.
+ * Bumps the epoch either way so open handles re-decide. */
+int kurafs_reload(struct kurafs *fs, struct kura_err *err);
+int64_t kurafs_now(void);
+struct kura_server kurafs_server(struct kurafs *fs);
+
+/* ---- audit glue (log.c) ---- */
+/* Who is asking, for policy and the log. */
+struct caller {
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    char user[KURA_USER_MAX + 1];
+    struct kura_procinfo *proc;    /* NULL until collected */
+};
+void caller_from_context(struct caller *c);
+/* Collects /proc facts (for opens); fails closed: no facts, guard refuses. */
+void caller_collect_process(struct kurafs *fs, struct caller *c);
+void caller_clear(struct caller *c);
+/* Fills the caller's fields of a record. */
+void caller_fill_record(const struct caller *c, struct kura_audit_record *r);
+/* Appends, durable. -1 means the caller must refuse (fail closed). */
+int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r);
+
+/* ---- ACL (acl.c) ---- */
+#define KURA_ACL_MAX_ENTRIES 1024
+/* The dataset's ACL in the kernel's system.posix_acl_access format: the PI
+ * and every user whose grant holds now may read. Returns the size, or a
+ * negative errno. With size 0 only the needed size is returned. */
+int kurafs_dataset_acl(const struct kura_dataset *ds, int64_t now, char *buf, size_t size);
+
+/* ---- FUSE operations (fs_ops.c, fs_refuse.c) ---- */
+struct fuse_operations;
+extern const struct fuse_operations kurafs_ops;
+/* Adds the write-class operations, each refused with EROFS and logged. */
+void kurafs_add_refused_ops(struct fuse_operations *ops);
+/* Logs a refused write-class operation; returns -EROFS (R-CPY-3). */
+int kurafs_refuse_write(struct kurafs *fs, const struct caller *c, const char *path, const char *op);
+
+#endif

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# kurafs through a real mount, as real Unix users (issue 4).
+# R-ACC-1 listed users only; R-ACC-3 every open checked; R-ACC-4 root gets
+# nothing unless listed; R-CPY-2 no page cache, nothing plaintext on disk;
+# R-CPY-3 read-only; R-CPY-4 copy-out tools refused; R-ENC-2 real tools read.
+. "$(dirname "$0")/lib.sh"
+
+ID=JGAD000001
+for u in kt_alice kt_bob kt_carol; do make_user "$u"; done
+require "kuractl init" kura_init
+
+DATA=$T/data
+mkdir -p "$DATA"
+python3 "$KURA_TOP/scripts/make-synthetic-data.py" "$DATA" --reads 4000 >/dev/null
+mv "$DATA/samples.tsv" "$T/samples.tsv"
+rm -f "$DATA/README.txt"
+# Sizes around segment boundaries, and a multi-segment random file.
+head -c $((3 * 65536 + 123)) /dev/urandom >"$DATA/random.bin"
+head -c 65536 /dev/urandom >"$DATA/one-segment.bin"
+: >"$DATA/empty.bin"
+chmod -R a+rX "$DATA"
+MARKER=KURA_SYNTHETIC_MARKER_7f3a
+
+require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)" --title "synthetic cohort"
+require "import --encrypt" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$DATA"
+require "user add bob" kuractl user add "$ID" kt_bob --role co-investigator
+
+MNT=$T/mnt
+require "mount" mount_kura "$MNT"
+M=$MNT/$ID
+OUT=$T/out
+mkdir -p "$OUT" && chmod 0777 "$OUT"
+
+# ---- listed users read the same bytes (R-ACC-1, R-ENC-2) ----
+for f in random.bin one-segment.bin empty.bin JGAS000001.summary.txt JGAS000002.bam cohort.vcf.gz; do
+  check "kt_alice: cat $f is byte-identical" bash -c "setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups cat '$M/$f' | cmp -s - '$DATA/$f'"
+done
+check "kt_bob: cmp random.bin" as kt_bob cmp -s "$M/random.bin" "$DATA/random.bin"
+check "sizes are plaintext sizes" test "$(as kt_bob stat -c %s "$M/random.bin")" = "$(stat -c %s "$DATA/random.bin")"
+check "kt_bob: python reads identical bytes" as kt_bob /usr/bin/python3 -c "
+import sys
+a = open('$M/random.bin', 'rb').read(); b = open('$DATA/random.bin', 'rb').read()
+sys.exit(0 if a == b else 1)"
+want=$(samtools view "$DATA/JGAS000001.bam" chr1:1000-20000 | md5sum)
+check "samtools region query equals plaintext" test "$(as kt_alice samtools view "$M/JGAS000001.bam" chr1:1000-20000 | md5sum)" = "$want"
+want=$(bcftools view -H -r chr1:5000-90000 "$DATA/cohort.vcf.gz" | md5sum)
+check "bcftools region query equals plaintext" test "$(as kt_bob bcftools view -H -r chr1:5000-90000 "$M/cohort.vcf.gz" | md5sum)" = "$want"
+check "listing shows every imported file" test "$(as kt_alice ls "$M" | sort | tr '\n' ' ')" = "$(ls "$DATA" | sort | tr '\n' ' ')"
+
+# ---- everyone else sees nothing (R-ACC-1, R-ACC-4) ----
+check "outsider: mount root lists nothing" test -z "$(as kt_carol ls -A "$MNT")"
+check_fails "outsider: cannot list the dataset" as kt_carol ls "$M"
+check_fails "outsider: cannot read a file" as kt_carol cat "$M/random.bin"
+check "root (not listed): mount root lists nothing" test -z "$(ls -A "$MNT")"
+check_fails "root (not listed): cannot read a file" cat "$M/random.bin"
+check "access() agrees with open(): listed user" as kt_alice /usr/bin/python3 -c "import os,sys; sys.exit(0 if os.access('$M/random.bin', os.R_OK) else 1)"
+check "access() agrees with open(): outsider" as kt_carol /usr/bin/python3 -c "import os,sys; sys.exit(1 if os.access('$M/random.bin', os.R_OK) else 0)"
+
+# ---- getfacl shows the listed users and nobody else ----
+acl=$(as kt_alice getfacl -p "$M" 2>&1)
+check "getfacl names the PI" grep -q "^user:kt_alice:r-x" <<<"$acl"
+check "getfacl names the co-investigator" grep -q "^user:kt_bob:r-x" <<<"$acl"
+check "getfacl names nobody else" test "$(grep -c '^user:[^:]' <<<"$acl")" = 2
+
+# ---- every write-class operation: EROFS, "Read-only file system" (R-CPY-3) ----
+ro='Read-only file system'
+check_output "create refused" "$ro" as kt_alice touch "$M/new-file"
+check_output "write refused" "$ro" as kt_alice bash -c "echo x >> '$M/random.bin'"
+check_output "truncate refused" "$ro" as kt_alice truncate -s 0 "$M/random.bin"
+check_output "mkdir refused" "$ro" as kt_alice mkdir "$M/dir"
+check_output "unlink refused" "$ro" as kt_alice rm -f "$M/random.bin"
+check_output "rename refused" "$ro" as kt_alice mv "$M/random.bin" "$M/renamed"
+check_output "link refused" "$ro" as kt_alice ln "$M/random.bin" "$M/hardlink"
+check_output "symlink refused" "$ro" as kt_alice ln -s random.bin "$M/symlink"
+check_output "chmod refused" "$ro" as kt_alice chmod 0777 "$M/random.bin"
+check_output "chown refused" "$ro" as kt_alice chown kt_alice "$M/random.bin"
+check_output "utimens refused" "$ro" as kt_alice touch -m -d 2020-01-01 "$M/random.bin"
+check_output "setxattr refused" "$ro" as kt_alice setfattr -n user.note -v x "$M/random.bin"
+check_output "removexattr refused" "$ro" as kt_alice setfattr -x user.note "$M/random.bin"
+check_output "mknod refused" "$ro" as kt_alice mkfifo "$M/fifo"
+check_output "fallocate refused" "$ro" as kt_alice fallocate -l 1M "$M/random.bin"
+check_output "rmdir refused" "$ro" as kt_alice rmdir "$M"
+check "the data is unchanged after the attempts" as kt_bob cmp -s "$M/random.bin" "$DATA/random.bin"
+writes=$(grep -c '"event":"write-denied"' "$KROOT/log/audit.jsonl")
+check "each refused write is in the audit log ($writes records)" test "$writes" -ge 16
+
+# ---- copy-out tools refused (R-CPY-4) ----
+check_fails "cp refused" as kt_alice cp "$M/random.bin" "$OUT/cp.out"
+check_fails "dd refused" as kt_alice dd if="$M/random.bin" of="$OUT/dd.out" status=none
+check_fails "tar refused" as kt_alice tar -cf "$OUT/t.tar" -C "$M" random.bin
+check_fails "rsync refused" as kt_alice rsync "$M/random.bin" "$OUT/rsync.out"
+printf 'get %s %s\n' "$M/random.bin" "$OUT/sftp.out" >"$OUT/sftp.batch"
+as kt_alice sftp -q -b "$OUT/sftp.batch" -D /usr/lib/openssh/sftp-server >/dev/null 2>&1
+check "sftp-server refused (nothing copied)" bash -c "! cmp -s '$OUT/sftp.out' '$DATA/random.bin'"
+check "no copy tool got the plaintext" bash -c "! grep -rqs '$MARKER' '$OUT'"
+guard=$(grep -c '"reason":"guard"' "$KROOT/log/audit.jsonl")
+check "refused copies are logged with reason guard ($guard)" test "$guard" -ge 4
+
+# ---- no caching: no page cache, nothing plaintext on disk (R-CPY-2) ----
+as kt_alice cat "$M/random.bin" "$M/JGAS000001.summary.txt" >/dev/null
+cached=$(as kt_alice fincore --bytes --noheadings --output RES "$M/random.bin" "$M/JGAS000001.summary.txt" 2>&1 | awk '{s += $1} END {print s + 0}')
+check "fincore: no page cache after reading (got $cached bytes)" test "$cached" = 0
+check "no file kura wrote holds the plaintext marker" bash -c "! grep -rqsa '$MARKER' '$KROOT'"
+
+# ---- concurrent readers get correct bytes ----
+check_output "32 concurrent random-range readers: no wrong byte, no error" 'wrong=0 errors=0' \
+  as kt_alice "$KURA_BUILD/tests/randread" 32 "${RANDREAD_SECONDS:-8}" 300000 \
+  "$M/random.bin" "$DATA/random.bin" "$M/JGAS000002.bam" "$DATA/JGAS000002.bam" \
+  "$M/cohort.vcf.gz" "$DATA/cohort.vcf.gz"
+
+# ---- the daemon keeps its secrets to itself ----
+check "daemon: core dumps off" grep -Eq '^Max core file size +0 +0' "/proc/$KURAFS_PID/limits"
+check_fails "daemon: a user cannot read its memory" as kt_alice cat "/proc/$KURAFS_PID/mem"
+
+stop_kura "$MNT"
+done_testing

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Revocation reaches files that are already open (R-REV-4, R-ACC-2, R-ACC-7):
+# an open handle stops within one read after `user remove`, after a grant's
+# RFC 3339 end passes (no restart, no new open) and after `suspend`.
+. "$(dirname "$0")/lib.sh"
+
+ID=JGAD000002
+HOLD=$KURA_TOP/tests/helpers/hold_read.py
+for u in kt_alice kt_bob kt_carol; do make_user "$u"; done
+require "kuractl init" kura_init
+mkdir -p "$T/data" && head -c $((4 * 65536)) /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"
+require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
+require "import" kuractl dataset import "$ID" --encrypt "$T/data"
+require "user add bob" kuractl user add "$ID" kt_bob
+require "mount" mount_kura "$T/mnt"
+F=$T/mnt/$ID/x.bin
+mkdir -p "$T/flags" && chmod 0777 "$T/flags"
+
+# hold USER NAME: starts a holder in the background; its output in $T/NAME.out
+hold() { as "$1" /usr/bin/python3 "$HOLD" "$F" "$T/flags/$2" >"$T/$2.out" 2>&1 & }
+wait_first() { local i; for i in $(seq 1 100); do grep -q '^first' "$T/$1.out" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# second NAME: lets the holder read again and prints what its read got.
+second() {
+  touch "$T/flags/$1"
+  local i; for i in $(seq 1 200); do grep -q '^second' "$T/$1.out" 2>/dev/null && break; sleep 0.05; done
+  grep '^second' "$T/$1.out"
+}
+
+# user remove
+hold kt_bob removed
+check "bob's handle reads before removal" wait_first removed
+require "user remove bob" kuractl user remove "$ID" kt_bob
+check "bob's open handle is refused at the next read after user remove" test "$(second removed)" = "second EACCES"
+
+# a grant whose end is an RFC 3339 time a few seconds ahead: no restart, no new open
+end=$(date -d '+5 seconds' --iso-8601=seconds)
+require "user add carol until $end" kuractl user add "$ID" kt_carol --until "$end"
+hold kt_carol expiring
+check "carol's handle reads before her end" wait_first expiring
+sleep_until=$(( $(date -d "$end" +%s) + 1 ))
+while [ "$(date +%s)" -lt "$sleep_until" ]; do sleep 0.2; done
+check "carol's open handle is refused once her grant ended" test "$(second expiring)" = "second EACCES"
+check_fails "carol cannot open again after her end" as kt_carol cat "$F"
+
+# suspend and resume
+hold kt_alice suspended
+check "alice's handle reads before suspension" wait_first suspended
+require "dataset suspend" kuractl dataset suspend "$ID" --reason "suspected misuse (test)"
+check "alice's open handle is refused at the next read after suspend" test "$(second suspended)" = "second EACCES"
+check_fails "nobody opens a suspended dataset" as kt_alice cat "$F"
+require "dataset resume" kuractl dataset resume "$ID"
+check "after resume, alice reads again" as kt_alice cmp -s "$F" "$T/data/x.bin"
+
+revs=$(grep -c '"event":"revocation"' "$KROOT/log/audit.jsonl")
+check "each stopped handle is in the audit log ($revs)" test "$revs" -ge 3
+stop_kura "$T/mnt"
+done_testing

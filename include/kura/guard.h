@@ -76,7 +76,7 @@ struct kura_guard_rules {
 /* Fills r from comma- or space-separated lists (as in kura.conf). NULL
  * deny or trusted_dirs takes the default above; NULL allow is empty (an
  * empty allow list refuses everything in allow-list mode). A name is 1..255
- * printable ASCII bytes without '/' ; a directory is absolute, without "."
+ * printable ASCII bytes without '/'; a directory is absolute, without "."
  * or ".." components, and not "/". Returns -1 with EINVAL naming the bad
  * entry; r is then empty. Free with kura_guard_rules_clear(). */
 int kura_guard_rules_set(struct kura_guard_rules *r, const char *deny, const char *allow,

@@ -16,7 +16,14 @@
  * a kill plus a pid wrap-around; the FUSE layer can compare the request's
  * uid with the collected fsuid to catch most of it. Ancestors are checked
  * against pid reuse (start time, and the child's parent re-read after the
- * parent's directory is open). */
+ * parent's directory is open).
+ *
+ * Cost and stalls: a collection reads a handful of small files per process
+ * in the chain and stats the executable and its directories. Like ps, it
+ * can be stalled by a user who places their executable on, or maps their
+ * argv over, a FUSE file system of their own that never answers; the
+ * daemon's thread waits with it. The daemon needs CAP_SYS_PTRACE to see
+ * other users' executables and environments. */
 #ifndef KURA_PROCINFO_H
 #define KURA_PROCINFO_H
 #include <stdbool.h>

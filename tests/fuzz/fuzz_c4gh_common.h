@@ -20,6 +20,6 @@ static inline void fuzz_c4gh_secret(int which, uint8_t sk[32])
 #define FUZZ_C4GH_MODE_FILE 0
 #define FUZZ_C4GH_MODE_PACKETS 1
 #define FUZZ_C4GH_MAX_PACKETS 8
-#define FUZZ_C4GH_SIZE_UNIT 3001
+#define FUZZ_C4GH_SIZE_UNIT 9001 /* up to 1.1 MB: more than one 16-segment read batch */
 
 #endif

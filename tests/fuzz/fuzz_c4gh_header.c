@@ -108,6 +108,28 @@ static void check_payload(const struct c4gh_header *h, const uint8_t *payload, s
         uint8_t *b = read_all(r, 4099, &b_len);
         CHECK(a && b && a_len == b_len && memcmp(a, b, a_len) == 0);
         free(b);
+        b = read_all(r, a_len + 1, &b_len); /* one read: more than one pread batch */
+        CHECK(b && a_len == b_len && memcmp(a, b, a_len) == 0);
+        free(b);
+        if (nsegs >= 2) {
+            /* A map in another order (random nonces differ): no segment passes. */
+            struct c4gh_reader *moved = NULL;
+            uint8_t *rotated = malloc(nsegs * 12);
+            CHECK(rotated && c4gh_reader_open(&moved, fd, 0, plen, h, &err) == 0);
+            memcpy(rotated, nonces + 12, (nsegs - 1) * 12);
+            memcpy(rotated + (nsegs - 1) * 12, nonces, 12);
+            bool all_differ = true; /* a fuzzed payload may repeat a segment */
+            for (uint64_t i = 0; i < nsegs; i++)
+                all_differ = all_differ && memcmp(rotated + i * 12, nonces + i * 12, 12) != 0;
+            CHECK(c4gh_reader_set_segment_map(moved, rotated, nsegs, &err) == 0);
+            b = read_all(moved, 65536, &b_len);
+            CHECK(!all_differ || (a_len == 0 ? b != NULL : b == NULL));
+            free(b);
+            CHECK(c4gh_reader_set_segment_map(moved, rotated, nsegs - 1, &err) != 0 && err.code == EIO);
+            CHECK(a_len == 0 || c4gh_reader_pread(moved, rotated, 1, 0, &err) == -1);
+            c4gh_reader_close(moved);
+            free(rotated);
+        }
         int out = mem_fd(NULL, 0);
         CHECK(c4gh_decrypt_stream(h, fd, out, &err) == 0);
         uint8_t *s = fd_bytes(out, &s_len);

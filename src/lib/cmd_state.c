@@ -13,6 +13,7 @@
  * change happened and its record is appended unless it is already the last
  * one (a record cut short by the crash is cut off first); otherwise the
  * change never happened and the journal is dropped. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -213,6 +214,22 @@ static int keep_last(const struct kura_ledger_record *r, void *arg)
     return 0;
 }
 
+/* Removes the temporaries a killed atomic write leaves (".NAME.tmp-*",
+ * fsutil.h) of the files only lock holders write. */
+static void remove_stale_temporaries(const char *dir)
+{
+    static const char *const names[] = {"." KURA_DATASET_INI ".tmp-", "." KURA_FILES_TSV ".tmp-", "." JOURNAL ".tmp-"};
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (strncmp(de->d_name, names[i], strlen(names[i])) == 0)
+                unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+}
+
 /* Finishes or drops an interrupted change of the dataset in dir. */
 int cmd_recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err)
 {
@@ -227,6 +244,7 @@ int cmd_recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *
         kura_err_set(err, ENOMEM, "out of memory");
         goto out;
     }
+    remove_stale_temporaries(dir);
     if (access(jpath, F_OK) != 0) {
         rc = 0;
         goto out;

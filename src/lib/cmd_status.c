@@ -73,9 +73,10 @@ static const char *state_for(const struct kura_dataset *ds, int64_t from, int64_
     return "active";
 }
 
+/* Whole days from now to the end: 0 on the last day. */
 static long days_left(int64_t until, int64_t now)
 {
-    return now >= until ? 0 : (long)((until - now + 86399) / 86400);
+    return now >= until ? 0 : (long)((until - now) / 86400);
 }
 
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)

@@ -97,7 +97,7 @@ fuzz: deps
 
 soak: deps
 	$(MAKE) VARIANT=asan tests
-	SOAK_SECONDS=$${SOAK_SECONDS:-600} tests/run.sh build/asan tests/integration/soak.sh
+	RANDREAD_SECONDS=$${SOAK_SECONDS:-600} tests/run.sh build/asan tests/integration/mount_access.sh
 
 install: all
 	scripts/install.sh "$(DESTDIR)" "$(PREFIX)" $(B)

@@ -16,11 +16,9 @@ if [ ${#tests[@]} -eq 0 ]; then
   for t in "$build"/tests/test_*; do [ -x "$t" ] && tests+=("$t"); done
   for t in "$build"/tests/replay_fuzz_*; do [ -x "$t" ] && tests+=("$t"); done
   for t in "$top"/tests/integration/*.sh; do
-    [ "$(basename "$t")" = soak.sh ] && [ -z "${SOAK_SECONDS:-}" ] && SOAK_SECONDS=20
-    [ -f "$t" ] && tests+=("$t")
+    [ "$(basename "$t")" = lib.sh ] || tests+=("$t")
   done
 fi
-export SOAK_SECONDS="${SOAK_SECONDS:-20}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 

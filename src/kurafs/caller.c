@@ -33,6 +33,14 @@ void caller_collect_process(struct kurafs *fs, struct caller *c)
         return; /* the guard then refuses: no facts, no access */
     struct kura_err err;
     kura_procinfo_collect(NULL, c->pid, c->proc, &err);
+    /* The pid FUSE named may have been reused before /proc was read: facts
+     * about a process running as someone else are no facts at all, and
+     * the guard refuses a caller it knows nothing about. */
+    const struct kura_proc *p = &c->proc->chain[0];
+    if (c->proc->n > 0 && (!(p->have & KURA_PROC_HAVE_STATUS) || p->fsuid != c->uid)) {
+        c->proc->n = 0;
+        c->proc->flags |= KURA_PROCINFO_GONE;
+    }
 }
 
 void caller_clear(struct caller *c)

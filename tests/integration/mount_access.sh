@@ -113,4 +113,16 @@ check "daemon: core dumps off" grep -Eq '^Max core file size +0 +0' "/proc/$KURA
 check_fails "daemon: a user cannot read its memory" as kt_alice cat "/proc/$KURAFS_PID/mem"
 
 stop_kura "$MNT"
+
+# ---- host binding: the same state served on "another server" (R-ACC-8) ----
+# A copy of the config whose host id differs, as on a machine the state was
+# copied to; its own socket so the two daemons do not meet.
+sed -e 's|^#host_id =.*|host_id = '"$(printf 'a%.0s' $(seq 64))"'|' \
+    -e 's|^socket = .*|socket = '"$T"'/other.sock|' "$KCONF" >"$T/other.conf"
+KCONF=$T/other.conf
+require "mount the copied state as another host" mount_kura "$T/mnt-other"
+check "another host: the dataset is not listed" test -z "$(as kt_alice ls -A "$T/mnt-other")"
+check_fails "another host: the PI cannot read" as kt_alice cat "$T/mnt-other/$ID/random.bin"
+check "another host: refusal logged as wrong host" grep -q '"reason":"wrong host"' "$KROOT/log/audit.jsonl"
+stop_kura "$T/mnt-other"
 done_testing

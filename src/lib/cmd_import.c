@@ -294,12 +294,42 @@ static int cmp_served(const void *a, const void *b)
     return strcmp(((const struct src *)a)->served, ((const struct src *)b)->served);
 }
 
-static const struct kura_file *find_file(const struct kura_file *files, size_t n, const char *path)
+/* The paths of files.tsv, sorted, to look new paths up in. */
+struct path_index {
+    const char **v;
+    size_t n;
+};
+
+static int path_index_build(struct path_index *x, const struct kura_file *files, size_t n)
 {
+    x->n = n;
+    x->v = malloc((n ? n : 1) * sizeof *x->v);
+    if (!x->v)
+        return -1;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(files[i].path, path) == 0)
-            return &files[i];
-    return NULL;
+        x->v[i] = files[i].path;
+    if (n)
+        qsort(x->v, n, sizeof *x->v, cmp_cstr);
+    return 0;
+}
+
+static bool path_index_has(const struct path_index *x, const char *path)
+{
+    return x->n && bsearch(&path, x->v, x->n, sizeof *x->v, cmp_cstr);
+}
+
+/* The first of paths (n of them) that files already holds, or NULL. */
+static const char *first_present(const struct kura_file *files, size_t nfiles, const struct kura_file *fresh, size_t n,
+                                 bool *nomem)
+{
+    struct path_index x;
+    *nomem = path_index_build(&x, files, nfiles) != 0;
+    const char *found = NULL;
+    for (size_t i = 0; !*nomem && i < n && !found; i++)
+        if (path_index_has(&x, fresh[i].path))
+            found = fresh[i].path;
+    free(x.v);
+    return found;
 }
 
 /* The new entries of files.tsv (paths, ids, samples; sizes filled later). */
@@ -346,11 +376,16 @@ static int check_plan(struct import *im, const char *id, const struct kura_file 
             kura_err_prefix(e, "%s", p->v[i].path);
             return -1;
         }
-        if (find_file(old, nold, p->v[i].served)) {
+    }
+    bool nomem;
+    const char *dup = first_present(old, nold, fresh, p->n, &nomem);
+    if (nomem || dup) {
+        if (nomem)
+            kura_err_set(e, ENOMEM, "out of memory");
+        else
             kura_err_set(e, EEXIST, "%s is already in dataset %s; leave it out (a completed import has nothing "
-                         "to redo)", p->v[i].served, id);
-            return -1;
-        }
+                         "to redo)", dup, id);
+        return -1;
     }
     struct src *sorted = malloc(p->n * sizeof *sorted);
     if (!sorted) {
@@ -913,11 +948,15 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "dataset %s was destroyed during the import", id);
         goto discard_quiet;
     }
-    for (size_t i = 0; i < im.plan.n; i++)
-        if (find_file(t.files, t.nfiles, fresh[i].path)) {
-            cmd_fail(c, "%s was added to dataset %s during the import", fresh[i].path, id);
-            goto discard_quiet;
-        }
+    bool nomem;
+    const char *dup = first_present(t.files, t.nfiles, fresh, im.plan.n, &nomem);
+    if (nomem || dup) {
+        if (nomem)
+            cmd_fail(c, "out of memory");
+        else
+            cmd_fail(c, "%s was added to dataset %s during the import", dup, id);
+        goto discard_quiet;
+    }
     struct kura_file *all = realloc(t.files, (t.nfiles + im.plan.n) * sizeof *all);
     if (!all) {
         cmd_fail(c, "out of memory");

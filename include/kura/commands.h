@@ -51,7 +51,8 @@ int kura_actor_resolve(uid_t uid, gid_t gid, pid_t pid, struct kura_actor *a, st
 /* Where the commands run. */
 struct kura_cmd_env {
     const struct kura_config *cfg;
-    const char *config_path;        /* the file cfg came from */
+    const char *config_path;        /* the file cfg came from; for init (cfg NULL): the file
+                                       -c or KURA_CONFIG named, or NULL */
     bool socket_mode;               /* true in the daemon */
     uint32_t flags;                 /* KURA_CTL_CONFIRMED: confirmed on the caller's terminal */
     /* The opened server key (the daemon's); NULL: commands that need it

@@ -1,0 +1,340 @@
+/* kuractl's commands without a socket: usage errors, role checks by uid
+ * (R-ACC-4, R-ACC-5), the grant limit (R-ACC-2), and the change journal's
+ * recovery from every crash point (R-LOG-3: the ledger and the state agree
+ * after any interruption). Accounts used: root, daemon (uid 1, the PI here)
+ * and nobody (uid 65534); uid 4242 has no account. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kura/audit.h"
+#include "kura/commands.h"
+#include "kura/config.h"
+#include "kura/fsutil.h"
+#include "kura/json.h"
+#include "kura/keystore.h"
+#include "kura/secmem.h"
+#include "kura/when.h"
+#include "unit.h"
+
+static char root[64];
+static char conf_path[128];
+static struct kura_config cfg;
+static struct kura_cmd_env env;
+static char *out_buf, *err_buf;
+static size_t out_len, err_len;
+
+/* Runs one command line as uid; output in out_buf / err_buf. */
+static int run_as(uid_t uid, const char *line)
+{
+    char *copy = strdup(line), *argv[32];
+    int argc = 0;
+    for (char *tok = strtok(copy, " "); tok && argc < 31; tok = strtok(NULL, " "))
+        argv[argc++] = tok;
+    argv[argc] = NULL;
+    free(out_buf);
+    free(err_buf);
+    out_buf = err_buf = NULL;
+    FILE *out = open_memstream(&out_buf, &out_len), *err = open_memstream(&err_buf, &err_len);
+    struct kura_actor a;
+    struct kura_err e = {0};
+    int rc = -100;
+    if (kura_actor_resolve(uid, 0, getpid(), &a, &e) == 0)
+        rc = kura_cmd_execute(&env, &a, argc, argv, out, err);
+    fclose(out);
+    fclose(err);
+    free(copy);
+    return rc;
+}
+
+static char *read_text(const char *path)
+{
+    char *data = NULL;
+    struct kura_err e = {0};
+    if (kura_read_file(path, 1 << 20, &data, NULL, &e) != 0)
+        return NULL;
+    return data;
+}
+
+static char *ds_file(const char *id, const char *name)
+{
+    static char buf[2][512];
+    static int i;
+    i ^= 1;
+    snprintf(buf[i], sizeof buf[i], "%s/datasets/%s/%s", cfg.state_dir, id, name);
+    return buf[i];
+}
+
+static void setup(void)
+{
+    struct kura_err e = {0};
+    snprintf(conf_path, sizeof conf_path, "%s/kura.conf", root);
+    char keys[256], akey[300];
+    if (kura_config_write_default(conf_path, root, &e) != 0 || kura_config_load(conf_path, &cfg, &e) != 0)
+        printf("# setup: %s\n", e.msg);
+    snprintf(keys, sizeof keys, "%s", cfg.keys_dir);
+    snprintf(akey, sizeof akey, "%s/%s", keys, KURA_AUDIT_KEY_FILE);
+    char datasets[300], store[300], log_dir[300];
+    snprintf(datasets, sizeof datasets, "%s/datasets", cfg.state_dir);
+    snprintf(store, sizeof store, "%s/store", cfg.state_dir);
+    snprintf(log_dir, sizeof log_dir, "%s/log", root);
+    if (kura_keystore_create(keys, NULL, &e) != 0 || kura_audit_key_generate(akey, &e) != 0 ||
+        kura_mkdir_p(datasets, 0700, &e) != 0 || kura_mkdir_p(store, 0700, &e) != 0 ||
+        kura_mkdir_p(log_dir, 0700, &e) != 0)
+        printf("# setup: %s\n", e.msg);
+    env = (struct kura_cmd_env){.cfg = &cfg, .config_path = conf_path};
+}
+
+static void test_usage_and_help(void)
+{
+    EXPECT(run_as(0, "--help") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "kuractl dataset add ID --pi USER");
+    EXPECT(run_as(4242, "--help") == 0);
+    EXPECT(!strstr(out_buf, "dataset add"));            /* operators' commands only for operators */
+    EXPECT(run_as(0, "--version") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "kuractl ");
+    EXPECT(run_as(0, "user add --help") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "--approval");
+    EXPECT(run_as(0, "frobnicate") == 2);
+    EXPECT_STR_CONTAINS(err_buf, "unknown command");
+    EXPECT(run_as(0, "dataset") == 2);
+    EXPECT_STR_CONTAINS(err_buf, "dataset import");
+    EXPECT(run_as(0, "dataset add DS1 --pi daemon") == 2);          /* --period missing */
+    EXPECT(run_as(0, "dataset add DS1 --pi daemon --pi bin --period 2026-01-01..2026-02-01") == 2);
+    EXPECT_STR_CONTAINS(err_buf, "given twice");
+    EXPECT(run_as(0, "dataset add DS1 --colour red") == 2);
+    EXPECT(run_as(0, "dataset add ../x --pi daemon --period 2026-01-01..2099-02-01") == 2);
+    EXPECT(run_as(0, "dataset add DS1 --pi daemon --period 2026-02-01..2026-01-01") == 2);
+    EXPECT(run_as(0, "user add ../etc nobody") == 2);
+    EXPECT(run_as(0, "status extra") == 2);
+    EXPECT(run_as(0, "dataset add DS1 --pi no_such_user_x --period 2026-01-01..2099-12-31") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "no user account named");
+    /* Errors are one line. */
+    EXPECT(run_as(0, "user list NOSUCH") == 1);
+    EXPECT(strchr(err_buf, '\n') == err_buf + err_len - 1);
+    EXPECT_STR_CONTAINS(err_buf, "kuractl user list: no dataset NOSUCH");
+}
+
+static void test_roles(void)
+{
+    ASSERT(run_as(0, "dataset add DS1 --pi daemon --period 2026-01-01..2099-12-31 --kind JGA") == 0);
+    ASSERT(run_as(0, "dataset add AGD1 --pi bin --period 2026-01-01..2099-12-31 --kind AGD") == 0);
+    /* No account, no role: only status. */
+    EXPECT(run_as(4242, "status") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "not listed in any dataset");
+    EXPECT(run_as(4242, "dataset add DS9 --pi daemon --period 2026-01-01..2099-12-31") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "only an operator");
+    EXPECT(run_as(4242, "user add DS1 nobody") == 1);
+    EXPECT(run_as(65534, "user list DS1") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "only the PI of dataset DS1");
+    /* The PI manages their dataset, nobody else's, and cannot extend. */
+    EXPECT(run_as(1, "user add DS1 nobody --role contractor --until 2099-06-30") == 0);
+    EXPECT(run_as(1, "user add AGD1 nobody --approval X") == 1);
+    EXPECT(run_as(1, "dataset extend DS1 --until 2100-01-31 --ref R") == 1);
+    EXPECT(run_as(1, "dataset suspend DS1 --reason x") == 1);
+    EXPECT(run_as(1, "ledger DS1") == 0);
+    EXPECT(run_as(1, "ledger AGD1") == 1);
+    EXPECT(run_as(65534, "status") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "DS1");
+    EXPECT_STR_CONTAINS(out_buf, "contractor");
+    EXPECT(!strstr(out_buf, "AGD1"));
+    /* A grant never outlives its dataset; AGD needs the approval. */
+    EXPECT(run_as(2, "user add AGD1 nobody --until 2099-06-30") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "--approval");
+    EXPECT(run_as(2, "user add AGD1 nobody --approval A-1 --until 2100-01-01") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "ends (2099-12-31)");
+    EXPECT(run_as(2, "user add AGD1 nobody --approval A-1") == 0);
+    EXPECT(run_as(2, "user add AGD1 nobody --approval A-1") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "already listed");
+    EXPECT(run_as(2, "user add AGD1 bin --approval A-1") == 1);       /* the PI */
+    /* Operators extend; a shorter end is not an extension. */
+    EXPECT(run_as(0, "dataset extend DS1 --until 2099-01-01 --ref R-0") == 1);
+    EXPECT(run_as(0, "dataset extend DS1 --until 2100-01-31 --ref R-1") == 0);
+    EXPECT(run_as(0, "dataset suspend DS1 --reason checking") == 0);
+    EXPECT(run_as(0, "dataset suspend DS1 --reason again") == 1);
+    EXPECT(run_as(0, "dataset resume DS1") == 0);
+    EXPECT(run_as(0, "dataset resume DS1") == 1);
+}
+
+/* The identity comes from the socket peer, never from the arguments. */
+static void test_handle_request_uses_peer(void)
+{
+    char *argv[] = {"user", "add", "DS1", "daemon", NULL};
+    struct kura_ctl_request req = {.argc = 4, .argv = argv};
+    struct kura_ctl_peer peer = {.uid = 65534, .gid = 65534, .pid = getpid()};
+    char *o = NULL, *er = NULL;
+    size_t ol, el;
+    FILE *out = open_memstream(&o, &ol), *err = open_memstream(&er, &el);
+    int rc = kura_cmd_handle_request(&env, &peer, &req, out, err);
+    fclose(out);
+    fclose(err);
+    EXPECT(rc == 1);
+    EXPECT_STR_CONTAINS(er, "only the PI");
+    free(o);
+    free(er);
+    /* init never runs over the socket, even for root. */
+    char *iargv[] = {"init", NULL};
+    struct kura_ctl_request ireq = {.argc = 1, .argv = iargv};
+    peer.uid = 0;
+    out = open_memstream(&o, &ol);
+    err = open_memstream(&er, &el);
+    rc = kura_cmd_handle_request(&env, &peer, &ireq, out, err);
+    fclose(out);
+    fclose(err);
+    EXPECT(rc == 1);
+    EXPECT_STR_CONTAINS(er, "does not go through the daemon");
+    free(o);
+    free(er);
+}
+
+/* ---- the journal ---------------------------------------------------------- */
+
+/* Writes DS1's journal for the ledger's last record, as cmd_txn_commit
+ * does before it saves the state: {"now","actor","uid","action","target",
+ * "detail","before","after","file","sha256"}. sha NULL: the state's own. */
+static void write_journal_for_last(const char *ledger_text, const char *sha)
+{
+    const char *last = ledger_text + strlen(ledger_text) - 1;
+    while (last > ledger_text && last[-1] != '\n')
+        last--;
+    struct kura_json_object obj;
+    struct kura_err e = {0};
+    if (kura_json_parse_object(last, strlen(last) - 1, &obj, &e) != 0) {
+        printf("# journal: %s\n", e.msg);
+        return;
+    }
+    int64_t now, end;
+    kura_when_parse(kura_json_find(&obj, "time")->str, cfg.timezone, &now, &end, &e);
+    char hex[65];
+    if (!sha) {
+        char *ini = read_text(ds_file("DS1", "dataset.ini"));
+        uint8_t h[32];
+        crypto_hash_sha256(h, (const uint8_t *)ini, strlen(ini));
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        free(ini);
+        sha = hex;
+    }
+    char buf[8192];
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_int(&w, "now", now);
+    kura_json_add_string(&w, "actor", kura_json_find(&obj, "actor")->str);
+    kura_json_add_int(&w, "uid", kura_json_find(&obj, "uid")->num);
+    static const char *const keys[] = {"action", "target", "detail", "before", "after"};
+    for (size_t i = 0; i < 5; i++)
+        kura_json_add_string(&w, keys[i], kura_json_find(&obj, keys[i])->str);
+    kura_json_add_string(&w, "file", "dataset.ini");
+    kura_json_add_string(&w, "sha256", sha);
+    size_t len;
+    kura_json_end(&w, &len, &e);
+    buf[len++] = '\n';
+    kura_write_file_atomic(ds_file("DS1", ".pending"), buf, len, 0600, &e);
+    kura_json_object_free(&obj);
+}
+
+static void write_text(const char *path, const char *text, size_t len)
+{
+    struct kura_err e = {0};
+    kura_write_file_atomic(path, text, len, 0640, &e);
+}
+
+static void test_journal_recovery(void)
+{
+    ASSERT(run_as(0, "user remove DS1 nobody") == 0);
+    ASSERT(run_as(0, "user add DS1 nobody --until 2099-03-31") == 0);
+    char *full = read_text(ds_file("DS1", "ledger.jsonl"));
+    char *ini = read_text(ds_file("DS1", "dataset.ini"));
+    ASSERT(full && ini);
+    size_t flen = strlen(full);
+    const char *last = full + flen - 1;
+    while (last > full && last[-1] != '\n')
+        last--;
+    size_t without = (size_t)(last - full);
+
+    /* Killed after the state was saved, before the ledger append: the next
+     * transaction appends exactly the record the change would have. */
+    write_text(ds_file("DS1", "ledger.jsonl"), full, without);
+    write_journal_for_last(full, NULL);
+    EXPECT(run_as(0, "user list DS1") == 0);
+    char *now = read_text(ds_file("DS1", "ledger.jsonl"));
+    EXPECT(now && strcmp(now, full) == 0);
+    free(now);
+    EXPECT(access(ds_file("DS1", ".pending"), F_OK) != 0);
+
+    /* Killed after the append, before the journal was removed: no second record. */
+    write_journal_for_last(full, NULL);
+    EXPECT(run_as(0, "ledger DS1") == 0);
+    now = read_text(ds_file("DS1", "ledger.jsonl"));
+    EXPECT(now && strcmp(now, full) == 0);
+    free(now);
+    EXPECT(access(ds_file("DS1", ".pending"), F_OK) != 0);
+
+    /* Killed in the middle of the append: the torn line is cut, the record
+     * written whole. */
+    write_text(ds_file("DS1", "ledger.jsonl"), full, without + (flen - without) / 2);
+    write_journal_for_last(full, NULL);
+    EXPECT(run_as(0, "ledger DS1") == 0);
+    now = read_text(ds_file("DS1", "ledger.jsonl"));
+    EXPECT(now && strcmp(now, full) == 0);
+    free(now);
+
+    /* Killed before the state was saved: the change never happened, the
+     * journal is dropped and the ledger left alone. */
+    write_journal_for_last(full, "00000000000000000000000000000000000000000000000000000000000000ff");
+    EXPECT(run_as(0, "user list DS1") == 0);
+    now = read_text(ds_file("DS1", "ledger.jsonl"));
+    EXPECT(now && strcmp(now, full) == 0);
+    free(now);
+    EXPECT(access(ds_file("DS1", ".pending"), F_OK) != 0);
+    now = read_text(ds_file("DS1", "dataset.ini"));
+    EXPECT(now && strcmp(now, ini) == 0);
+    free(now);
+
+    /* A torn line without a journal is damage, not a crash: refused. */
+    write_text(ds_file("DS1", "ledger.jsonl"), full, without + 10);
+    EXPECT(run_as(0, "ledger DS1") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "does not verify");
+    EXPECT(run_as(0, "user add DS1 daemon") == 1);
+    write_text(ds_file("DS1", "ledger.jsonl"), full, flen);
+
+    /* A garbage journal stops changes instead of guessing. */
+    write_text(ds_file("DS1", ".pending"), "{\"now\":1}\n", 10);
+    EXPECT(run_as(0, "user remove DS1 nobody") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "interrupted change");
+    unlink(ds_file("DS1", ".pending"));
+
+    /* Temporaries a killed atomic write left are swept. */
+    write_text(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), "x", 1);
+    write_text(ds_file("DS1", "..pending.tmp-AbCdEf"), "x", 1);
+    EXPECT(run_as(0, "user list DS1") == 0);
+    EXPECT(access(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), F_OK) != 0);
+    EXPECT(access(ds_file("DS1", "..pending.tmp-AbCdEf"), F_OK) != 0);
+    free(full);
+    free(ini);
+}
+
+int main(void)
+{
+    if (kura_secmem_init() != 0)
+        return 1;
+    strcpy(root, "/tmp/kura-cmd-XXXXXX");
+    if (!mkdtemp(root))
+        return 1;
+    setup();
+    RUN(test_usage_and_help);
+    RUN(test_roles);
+    RUN(test_handle_request_uses_peer);
+    RUN(test_journal_recovery);
+    free(out_buf);
+    free(err_buf);
+    kura_config_free(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", root);
+    return unit_done();
+}

@@ -84,8 +84,8 @@ static void audit_open(struct kurafs *fs, const struct caller *c, const char *da
 }
 
 /* Keys and ciphertext for an allowed open. */
-static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id, struct handle *h,
-                       struct kura_err *err)
+static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id, uint64_t expected_size,
+                       struct handle *h, struct kura_err *err)
 {
     struct kura_dskey *dk = NULL;
     uint8_t *hdr = NULL;
@@ -117,6 +117,14 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
     if (c4gh_reader_open(&h->reader, h->payload_fd, 0, (uint64_t)st.st_size, header, err) != 0 ||
         c4gh_reader_set_segment_map(h->reader, map.nonces, map.nsegments, err) != 0)
         goto out;
+    /* Crypt4GH has no MAC over the whole header: a header whose edit-list
+     * packet was removed still opens, and would serve more than the
+     * archive meant. The size recorded at import catches that. */
+    if (c4gh_reader_size(h->reader) != expected_size) {
+        kura_err_set(err, EIO, "served size %llu differs from the %llu bytes recorded at import (header tampered?)",
+                     (unsigned long long)c4gh_reader_size(h->reader), (unsigned long long)expected_size);
+        goto out;
+    }
     rc = 0;
 out:
     c4gh_header_free(header);
@@ -182,7 +190,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     h->opened_ms = now_ms();
 
     struct kura_err err = {0};
-    if (load_reader(fs, d->ds.id, f->file_id, h, &err) != 0) {
+    if (load_reader(fs, d->ds.id, f->file_id, f->size, h, &err) != 0) {
         /* Keys destroyed, store damaged or tampered with: refuse, say why. */
         syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: %s/%s: %s", d->ds.id, rel, err.msg);
         audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, "unreadable", err.msg, &audit_failed);

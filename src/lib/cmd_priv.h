@@ -31,6 +31,8 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
 int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_ledger.c */
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
+int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_audit.c */
+int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
 
 /* ---- messages (cmd_args.c) ---------------------------------------------- */
 
@@ -81,6 +83,11 @@ char *cmd_datasets_dir(const struct kura_cmd_ctx *c);
 char *cmd_dataset_dir(const struct kura_cmd_ctx *c, const char *id);
 char *cmd_dataset_file(const struct kura_cmd_ctx *c, const char *id, const char *name);
 char *cmd_store_dir(const struct kura_cmd_ctx *c, const char *id);
+
+/* The dataset ids under STATE/datasets, sorted (dot names are kura's own);
+ * none is not an error. Free with cmd_strv_free. */
+int cmd_dataset_ids(const struct kura_cmd_ctx *c, char ***ids, size_t *n, struct kura_err *e);
+void cmd_strv_free(char **v, size_t n);
 
 /* ---- roles (cmd_state.c) ---------------------------------------------------- */
 

@@ -70,6 +70,62 @@ char *cmd_store_dir(const struct kura_cmd_ctx *c, const char *id)
     return path3(c->env->cfg->state_dir, "store", id);
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void cmd_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int cmd_dataset_ids(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct kura_err *e)
+{
+    *out = NULL;
+    *n = 0;
+    char *dir = cmd_datasets_dir(c);
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!d) {
+        int err = dir ? errno : ENOMEM;
+        if (err != ENOENT)
+            kura_err_set(e, err, "open %s: %s", dir ? dir : "datasets", strerror(err));
+        free(dir);
+        return err == ENOENT ? 0 : -1;
+    }
+    free(dir);
+    char **ids = NULL;
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || kura_id_check(de->d_name, "dataset id", NULL) != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = realloc(ids, cap * sizeof *grown);
+            if (!grown)
+                goto nomem;
+            ids = grown;
+        }
+        if (!(ids[*n] = strdup(de->d_name)))
+            goto nomem;
+        (*n)++;
+    }
+    closedir(d);
+    if (*n)
+        qsort(ids, *n, sizeof *ids, cmp_name);
+    *out = ids;
+    return 0;
+nomem:
+    closedir(d);
+    cmd_strv_free(ids, *n);
+    *n = 0;
+    kura_err_set(e, ENOMEM, "out of memory");
+    return -1;
+}
+
 /* ---- roles -------------------------------------------------------------- */
 
 int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)

@@ -1,4 +1,3 @@
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,57 +6,6 @@
 #include "kura/dsfile.h"
 #include "kura/policy.h"
 #include "kura/when.h"
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The dataset ids under STATE/datasets, sorted (dot names are kura's own). */
-static char **dataset_ids(const struct kura_cmd_ctx *c, size_t *n, struct kura_err *e)
-{
-    *n = 0;
-    char *dir = cmd_datasets_dir(c);
-    DIR *d = dir ? opendir(dir) : NULL;
-    if (!d) {
-        if (dir && errno == ENOENT) {
-            free(dir);
-            return calloc(1, sizeof(char *));
-        }
-        kura_err_set(e, errno, "open %s: %s", dir ? dir : "datasets", strerror(errno));
-        free(dir);
-        return NULL;
-    }
-    free(dir);
-    char **ids = NULL;
-    size_t cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || kura_id_check(de->d_name, "dataset id", NULL) != 0)
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **grown = realloc(ids, cap * sizeof *grown);
-            if (!grown)
-                goto nomem;
-            ids = grown;
-        }
-        if (!(ids[*n] = strdup(de->d_name)))
-            goto nomem;
-        (*n)++;
-    }
-    closedir(d);
-    if (*n)
-        qsort(ids, *n, sizeof *ids, cmp_name);
-    return ids ? ids : calloc(1, sizeof(char *));
-nomem:
-    closedir(d);
-    for (size_t i = 0; i < *n; i++)
-        free(ids[i]);
-    free(ids);
-    kura_err_set(e, ENOMEM, "out of memory");
-    return NULL;
-}
 
 /* "active", "suspended", "expired", "not yet", "destroyed" for the caller's window. */
 static const char *state_for(const struct kura_dataset *ds, int64_t from, int64_t until, int64_t now)
@@ -86,8 +34,8 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     size_t n = 0;
-    char **ids = dataset_ids(c, &n, &e);
-    if (!ids)
+    char **ids = NULL;
+    if (cmd_dataset_ids(c, &ids, &n, &e) != 0)
         return cmd_fail_err(c, &e);
     int64_t now = cmd_now();
     const char *tz = c->env->cfg->timezone;
@@ -97,9 +45,7 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (!all || !loaded) {
         free(all);
         free(loaded);
-        for (size_t i = 0; i < n; i++)
-            free(ids[i]);
-        free(ids);
+        cmd_strv_free(ids, n);
         return cmd_fail(c, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
@@ -155,12 +101,10 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     if (unreadable && !c->actor->operator)
         fprintf(c->err, "kuractl status: %zu dataset(s) could not be read; ask an operator\n", unreadable);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         kura_dataset_clear(&all[i]);
-        free(ids[i]);
-    }
+    cmd_strv_free(ids, n);
     free(all);
     free(loaded);
-    free(ids);
     return unreadable ? KURA_EXIT_FAIL : KURA_EXIT_OK;
 }

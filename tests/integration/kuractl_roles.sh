@@ -97,6 +97,15 @@ import json, sys
 recs = [json.loads(l) for l in sys.stdin]
 sys.exit(0 if recs and all(r[\"seq\"] == i + 1 for i, r in enumerate(recs)) else 1)'"
 
+# ---- the audit log: operators all, a PI their datasets, others nothing (R-LOG-1) ----
+check_output "alice reads the audit records of her dataset" "policy-change .*kt_alice\([0-9]+\) +$D1 +user-add kt_bob" kc kt_alice audit
+check_fails "alice cannot read dave's dataset's records" kc kt_alice audit --dataset "$D2"
+check "alice sees no record of dave's dataset" test "$(kc kt_alice audit --json | grep -c "\"dataset\":\"$D2\"")" = 0
+check_output "bob (no PI) reads nothing" "only operators and the PI" kc kt_bob audit
+check_output "op sees every dataset's records" "suspend .*kt_op\([0-9]+\) +$D1" kc kt_op audit --user kt_op
+check_output "audit verify passes" "audit log verified: [0-9]+ record" kc kt_op audit verify
+check_fails "only operators verify" kc kt_alice audit verify
+
 # ---- status: mine only, nothing about other users ----
 st=$(kc kt_carol status 2>&1)
 check "carol's status lists her AGD grant" grep -Eq "^$D2 +co-investigator" <<<"$st"
@@ -161,4 +170,6 @@ check "no journal or temporary file is left behind" test -z "$(ls -A "$KROOT/lib
 kill "$SERVE" 2>/dev/null
 wait "$SERVE" 2>/dev/null
 check "the control socket is removed when the server stops" test ! -e "$KROOT/run/ctl.sock"
+sed -i '3s/"dataset":"[^"]*"/"dataset":"EDITED1"/' "$KROOT/log/audit.jsonl"
+check_output "audit verify finds an edited record and exits 1" "BAD .*audit.jsonl:3 " kuractl audit verify
 done_testing

@@ -1,0 +1,272 @@
+/* kuractl audit [--dataset ID] [--user USER] [--since WHEN] [--json] and
+ * kuractl audit verify (R-LOG-1, R-LOG-2). Operators read everything; a PI
+ * reads the records of the datasets they lead (who used their data, and
+ * how); other users read nothing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+#include "kura/dsfile.h"
+#include "kura/json.h"
+#include "kura/keystore.h"
+#include "kura/secmem.h"
+#include "kura/when.h"
+
+/* Log text is shaped by users (paths, command lines): never let a control
+ * character reach the reader's terminal. */
+static void put_safe(FILE *out, const char *s, size_t width)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : "-"); *p; p++, n++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+    for (; n < width; n++)
+        fputc(' ', out);
+}
+
+struct audit_view {
+    const struct kura_cmd_ctx *c;
+    struct kura_audit_filter filter;
+    char **led;                 /* datasets the actor leads (non-operators) */
+    size_t nled;
+    bool json;
+    size_t shown, problems;
+};
+
+static bool led_by_actor(const struct audit_view *v, const char *dataset)
+{
+    for (size_t i = 0; dataset && i < v->nled; i++)
+        if (strcmp(v->led[i], dataset) == 0)
+            return true;
+    return false;
+}
+
+static void print_json(FILE *out, const struct kura_audit_entry *e)
+{
+    char *buf = malloc(4 * KURA_AUDIT_LINE_MAX);
+    if (!buf)
+        return;
+    const struct kura_audit_record *r = &e->rec;
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, 4 * KURA_AUDIT_LINE_MAX);
+    kura_json_add_int(&w, "seq", (int64_t)e->seq);
+    kura_json_add_string(&w, "time", e->time);
+    kura_json_add_string(&w, "host", e->host);
+    kura_json_add_string(&w, "event", kura_audit_event_name(r->event));
+    kura_json_add_string(&w, "decision", kura_audit_decision_name(r->decision));
+    const struct {
+        const char *key, *val;
+    } strs[] = {{"reason", r->reason}, {"dataset", r->dataset}, {"path", r->path}, {"samples", r->samples},
+                {"user", r->user}, {"exe", r->exe}, {"cmdline", r->cmdline}, {"ssh_client", r->ssh_client},
+                {"detail", r->detail}, {"rotated_from", e->rotated_from}, {"cut", e->cut}};
+    const struct {
+        const char *key;
+        int64_t val;
+    } nums[] = {{"uid", r->uid}, {"loginuid", r->loginuid}, {"pid", r->pid}, {"ppid", r->ppid},
+                {"bytes", r->bytes}, {"duration_ms", r->duration_ms}};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        if (strs[i].val)
+            kura_json_add_string(&w, strs[i].key, strs[i].val);
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
+        if (nums[i].val != KURA_AUDIT_ABSENT)
+            kura_json_add_int(&w, nums[i].key, nums[i].val);
+    kura_json_add_string(&w, "prev", e->prev);
+    kura_json_add_string(&w, "mac", e->mac);
+    size_t len;
+    if (kura_json_end(&w, &len, NULL) == 0)
+        fprintf(out, "%s\n", buf);
+    free(buf);
+}
+
+static void print_row(FILE *out, const struct kura_audit_entry *e)
+{
+    const struct kura_audit_record *r = &e->rec;
+    char who[64];
+    if (r->uid != KURA_AUDIT_ABSENT)
+        snprintf(who, sizeof who, "%s(%lld)", r->user ? r->user : "?", (long long)r->uid);
+    else
+        snprintf(who, sizeof who, "%s", r->user ? r->user : "-");
+    put_safe(out, e->time, 30);
+    fputc(' ', out);
+    put_safe(out, kura_audit_event_name(r->event), 13);
+    fputc(' ', out);
+    put_safe(out, kura_audit_decision_name(r->decision), 6);
+    fputc(' ', out);
+    put_safe(out, who, 20);
+    fputc(' ', out);
+    put_safe(out, r->dataset, 12);
+    fputc(' ', out);
+    put_safe(out, r->path ? r->path : r->detail, 0);
+    if (r->reason) {
+        fputs("  reason: ", out);
+        put_safe(out, r->reason, 0);
+    }
+    if (r->exe) {
+        fputs("  exe: ", out);
+        put_safe(out, r->exe, 0);
+    }
+    if (r->bytes != KURA_AUDIT_ABSENT)
+        fprintf(out, "  bytes: %lld", (long long)r->bytes);
+    fputc('\n', out);
+}
+
+static int show(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem, void *ctx)
+{
+    struct audit_view *v = ctx;
+    if (!e) {
+        /* A line being written right now is not damage; verify judges the rest. */
+        if (!strstr(problem, "unfinished")) {
+            v->problems++;
+            fprintf(v->c->err, "kuractl audit: %s:%llu: %s (kuractl audit verify checks the log)\n", file,
+                    (unsigned long long)line, problem);
+        }
+        return 0;
+    }
+    if (!kura_audit_filter_match(&v->filter, e))
+        return 0;
+    if (!v->c->actor->operator && !led_by_actor(v, e->rec.dataset))
+        return 0;
+    v->shown++;
+    if (v->json)
+        print_json(v->c->out, e);
+    else
+        print_row(v->c->out, e);
+    return 0;
+}
+
+/* The datasets the actor is the PI of (by uid and name, as cmd_require_manager). */
+static int led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct kura_err *e)
+{
+    *out = NULL;
+    *n = 0;
+    char **ids = NULL;
+    size_t nids = 0;
+    if (cmd_dataset_ids(c, &ids, &nids, e) != 0)
+        return -1;
+    char **led = calloc(nids ? nids : 1, sizeof *led);
+    if (!led) {
+        cmd_strv_free(ids, nids);
+        kura_err_set(e, ENOMEM, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < nids; i++) {
+        struct kura_dataset ds;
+        char *ini = cmd_dataset_file(c, ids[i], KURA_DATASET_INI);
+        if (ini && kura_dataset_load(ini, &ds, NULL) == 0 && ds.pi_uid == c->actor->uid &&
+            strcmp(ds.pi, c->actor->name) == 0) {
+            led[*n] = ids[i];
+            ids[i] = NULL;
+            (*n)++;
+        }
+        kura_dataset_clear(&ds);
+        free(ini);
+    }
+    cmd_strv_free(ids, nids);
+    *out = led;
+    return 0;
+}
+
+int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *dataset = NULL, *user = NULL, *since = NULL;
+    bool json = false;
+    const struct cmd_opt opts[] = {{"dataset", true, &dataset, NULL}, {"user", true, &user, NULL},
+                                   {"since", true, &since, NULL},     {"json", false, NULL, &json}, {0}};
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    struct audit_view v = {.c = c, .json = json, .filter = {.dataset = dataset, .user = user}};
+    if (dataset && kura_id_check(dataset, "--dataset", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (user && kura_user_name_check(user, &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (since) {
+        int64_t start, end;
+        if (kura_when_parse(since, c->env->cfg->timezone, &start, &end, &e) != 0)
+            return cmd_usage(c, "--since: %s", e.msg);
+        v.filter.since_ms = start * 1000;
+    }
+    int rc = KURA_EXIT_FAIL;
+    char **files = NULL;
+    size_t nfiles = 0;
+    if (!c->actor->operator) {
+        if (led_datasets(c, &v.led, &v.nled, &e) != 0) {
+            cmd_fail_err(c, &e);
+            goto out;
+        }
+        if (!v.nled) {
+            cmd_fail(c, "only operators and the PI of a dataset may read the audit log");
+            goto out;
+        }
+        if (dataset && !led_by_actor(&v, dataset)) {
+            cmd_fail(c, "only the PI of dataset %s or an operator may read its records", dataset);
+            goto out;
+        }
+    }
+    if (kura_audit_files(c->env->cfg->audit_log, &files, &nfiles, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto out;
+    }
+    if (!json)
+        fprintf(c->out, "%-30s %-13s %-6s %-20s %-12s %s\n", "TIME", "EVENT", "RESULT", "USER(UID)", "DATASET",
+                "PATH / DETAIL");
+    for (size_t i = 0; i < nfiles; i++)
+        if (kura_audit_read(files[i], show, &v, &e) != 0) {
+            cmd_fail_err(c, &e);
+            goto out;
+        }
+    if (!json)
+        fprintf(c->out, "(%zu record(s))\n", v.shown);
+    rc = v.problems ? KURA_EXIT_FAIL : KURA_EXIT_OK;
+out:
+    kura_audit_files_free(files, nfiles);
+    cmd_strv_free(v.led, v.nled);
+    return rc;
+}
+
+struct verify_view {
+    const struct kura_cmd_ctx *c;
+};
+
+static void report(const struct kura_audit_finding *f, void *ctx)
+{
+    struct verify_view *v = ctx;
+    if (!f->bad)
+        return;
+    fprintf(v->c->out, "BAD %s:%llu (seq %llu): ", f->file, (unsigned long long)f->line, (unsigned long long)f->seq);
+    put_safe(v->c->out, f->what, 0);
+    fputc('\n', v->c->out);
+}
+
+int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    if (!c->actor->operator)
+        return cmd_fail(c, "only an operator (root or group %s) may verify the audit log", KURA_ADMIN_GROUP);
+    struct kura_err e = {0};
+    char *key_path = NULL;
+    if (asprintf(&key_path, "%s/%s", c->env->cfg->keys_dir, KURA_AUDIT_KEY_FILE) < 0)
+        return cmd_fail(c, "out of memory");
+    unsigned char *key = kura_audit_key_load(key_path, &e);
+    free(key_path);
+    if (!key)
+        return cmd_fail_err(c, &e);
+    struct verify_view v = {.c = c};
+    struct kura_audit_summary sum = {0};
+    int r = kura_audit_verify(c->env->cfg->audit_log, key, report, &v, &sum, &e);
+    kura_secure_free(key);
+    if (r != 0)
+        return cmd_fail(c, "the audit log does not verify: %s", e.msg);
+    fprintf(c->out, "audit log verified: %llu record(s) in %llu file(s), seq %llu..%llu\n",
+            (unsigned long long)sum.records, (unsigned long long)sum.files, (unsigned long long)sum.first_seq,
+            (unsigned long long)sum.last_seq);
+    return KURA_EXIT_OK;
+}

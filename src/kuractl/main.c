@@ -83,7 +83,28 @@ static int absolutize_import(int argc, char **argv, char ***owned, int *nowned)
     return 0;
 }
 
-static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, int argc, char **argv)
+/* Destructive commands are confirmed here, on the caller's terminal (the
+ * daemon has none): the dataset id must be typed again. --yes skips it. */
+static uint32_t confirm(const struct kura_cmd *k, int words, int argc, char **argv)
+{
+    if (!(k->flags & KURA_CMD_CONFIRM))
+        return 0;
+    for (int i = words; i < argc; i++)
+        if (strcmp(argv[i], "--yes") == 0)
+            return 0;
+    if (argc <= words || !isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+        return 0;   /* the command refuses without --yes */
+    const char *id = argv[words];
+    fprintf(stderr, "kuractl %s %s: this cannot be undone. Type the dataset id (%s) to confirm: ",
+            k->group ? k->group : "", k->name, id);
+    char line[256];
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    line[strcspn(line, "\n")] = '\0';
+    return strcmp(line, id) == 0 ? KURA_CTL_CONFIRMED : 0;
+}
+
+static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, uint32_t flags, int argc, char **argv)
 {
     char **owned = NULL;
     int nowned = 0;
@@ -94,7 +115,7 @@ static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, i
     }
     struct kura_ctl_response r;
     struct kura_err e = {0};
-    int rc = kura_ctl_call(cfg->socket, 0, argc, argv, &r, &e);
+    int rc = kura_ctl_call(cfg->socket, flags, argc, argv, &r, &e);
     for (int i = 0; i < nowned; i++)
         free(owned[i]);
     free(owned);
@@ -248,12 +269,13 @@ int main(int argc, char **argv)
             rc = serve(&cfg, config_path, passphrase);
         goto out;
     }
+    uint32_t flags = confirm(k, words, argc, argv);
     if (uid != 0) {
-        rc = via_daemon(&cfg, k, argc, argv);
+        rc = via_daemon(&cfg, k, flags, argc, argv);
         goto out;
     }
     socket_path = cfg.socket;
-    env = (struct kura_cmd_env){.cfg = &cfg, .config_path = config_path, .passphrase = passphrase,
+    env = (struct kura_cmd_env){.cfg = &cfg, .config_path = config_path, .passphrase = passphrase, .flags = flags,
                                 .on_state_change = (k->flags & KURA_CMD_CHANGES_STATE) ? notify_daemon : NULL};
     rc = kura_cmd_execute(&env, &actor, argc, argv, stdout, stderr);
 out:

@@ -28,7 +28,6 @@
 #include "kura/keystore.h"
 #include "kura/secmem.h"
 
-#define IMPORT_LOCK ".import-lock"
 #define PART_SUFFIX ".part"
 
 struct src {
@@ -367,9 +366,17 @@ nomem:
 /* Refuses repeated and already imported paths, samples for paths outside
  * this import, and anything files.tsv would not hold (a path that is also
  * a directory, ...): checked by formatting the would-be files.tsv. */
-static int check_plan(struct import *im, const char *id, const struct kura_file *old, size_t nold,
+static int check_plan(struct import *im, const struct kura_dataset *ds, const struct kura_file *old, size_t nold,
                       const struct kura_sample_map *sm, const struct kura_file *fresh, struct kura_err *e)
 {
+    const char *id = ds->id;
+    /* R-REV-1: data of a withdrawn sample is never used again. */
+    for (size_t i = 0; i < im->plan.n; i++)
+        if (kura_file_withdrawn(ds, &fresh[i])) {
+            kura_err_set(e, EPERM, "%s comes from a sample whose consent was withdrawn; leave it out",
+                         fresh[i].path);
+            return -1;
+        }
     struct plan *p = &im->plan;
     for (size_t i = 0; i < p->n; i++) {
         if (kura_path_check(p->v[i].served, strlen(p->v[i].served), e) != 0) {
@@ -898,7 +905,7 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (new_entries(&im, have_sm ? &sm : NULL, &fresh, &e) != 0)
         goto fail;
     /* 2. One import per dataset at a time; other changes go on meanwhile. */
-    if (!(lock = cmd_dataset_file(c, id, IMPORT_LOCK)) || !(im.store = cmd_store_dir(c, id))) {
+    if (!(lock = cmd_dataset_file(c, id, CMD_IMPORT_LOCK)) || !(im.store = cmd_store_dir(c, id))) {
         kura_err_set(&e, ENOMEM, "out of memory");
         goto fail;
     }
@@ -919,7 +926,7 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     /* 3. Under the import lock: what files.tsv names now, minus leftovers. */
     if (cmd_txn_begin(c, id, true, &t) != 0)
         goto out;
-    int checked = check_plan(&im, id, t.files, t.nfiles, have_sm ? &sm : NULL, fresh, &e);
+    int checked = check_plan(&im, &t.ds, t.files, t.nfiles, have_sm ? &sm : NULL, fresh, &e);
     if (checked == 0)
         checked = clean_orphans(&im, t.files, t.nfiles, &e);
     cmd_txn_end(&t);

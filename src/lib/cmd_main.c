@@ -42,6 +42,18 @@ static const struct kura_cmd commands[] = {
      "ID --reason TEXT", "Suspends all use of the dataset at once (reversible: dataset resume)."},
     {"dataset", "resume", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_resume, "ID",
      "Ends a suspension."},
+    {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_dataset_destroy,
+     "ID [--yes] [--payloads]",
+     "Crypto-erasure at end of use (R-REV-3): marks the dataset destroyed (use stops at once),\n"
+     "destroys its key and every file header (overwrite, fsync, unlink, fsync the directory), with\n"
+     "--payloads removes the ciphertext too, and prints the destruction report (kept next to the\n"
+     "state, its SHA-256 in the ledger). Asks for confirmation on a terminal unless --yes. An\n"
+     "interrupted destroy is finished by running it again."},
+    {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_withdraw, "ID SAMPLE --ref TEXT",
+     "Records that consent for SAMPLE was withdrawn (R-REV-1): its files vanish from the mount at\n"
+     "once, open handles stop at their next read, and their headers are destroyed so nobody can\n"
+     "decrypt them again. The PI and the users are notified (syslog, notify_command). Running it\n"
+     "again finishes an interrupted destruction."},
     {"user", "add", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_add,
      "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]",
      "Lists USER as a data user of dataset ID from now until WHEN (default: the dataset's end;\n"
@@ -52,6 +64,13 @@ static const struct kura_cmd commands[] = {
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},
+    {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage, "ID [--from WHEN] [--to WHEN] [--csv]",
+     "The usage report (R-LOG-4): users and their periods, opens, bytes read and refused attempts\n"
+     "per user (from the audit log), changes to the list and withdrawals (from the ledger), as\n"
+     "Markdown, or the per-user table as CSV. Default period: the dataset's start until now."},
+    {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",
+     "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
+     "record, and checks that the keystore still holds nothing for it."},
     {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "",
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"

@@ -33,6 +33,10 @@ int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /*
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_audit.c */
 int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_revoke.c */
+int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
 
 /* ---- messages (cmd_args.c) ---------------------------------------------- */
 
@@ -76,6 +80,9 @@ const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len);
 /* "alice" or "root (login alice)": how the actor appears in messages. */
 const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len);
 
+/* STATE/datasets/<ID>/.import-lock: one import per dataset; destroy takes it too. */
+#define CMD_IMPORT_LOCK ".import-lock"
+
 /* ---- paths (cmd_state.c) --------------------------------------------------- */
 
 /* STATE/datasets, STATE/datasets/<ID>, STATE/datasets/<ID>/NAME, STATE/store/<ID> */
@@ -94,6 +101,26 @@ void cmd_strv_free(char **v, size_t n);
 /* The actor's role in ds: operator, or the PI (by uid). Prints the refusal
  * and returns -1 when the actor may not manage ds. */
 int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
+
+/* ---- use of a dataset, from the audit log (cmd_usage.c) --------------------- */
+
+struct cmd_user_usage {
+    char user[KURA_USER_MAX + 1];
+    int64_t uid;
+    uint64_t opens, refused, bytes;
+    int64_t first_ms, last_ms;      /* allowed opens; 0: none */
+};
+struct cmd_usage {
+    struct cmd_user_usage *users;
+    size_t n, cap;
+    uint64_t last_seq;              /* the log's last record when read */
+    char last_mac[2 * 32 + 1];
+};
+/* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end). */
+int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
+                   struct cmd_usage *out, struct kura_err *e);
+const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid);
+void cmd_usage_free(struct cmd_usage *u);
 
 /* ---- the caller's rights (cmd_caller.c) ------------------------------------- */
 

@@ -1,0 +1,475 @@
+/* Consent withdrawal and end of use (issue 6; R-REV-1, R-REV-3, R-LOG-4):
+ *   kuractl withdraw ID SAMPLE --ref TEXT
+ *   kuractl dataset destroy ID [--yes] [--payloads]
+ *   kuractl report destruction ID
+ * The state change commits first (with its ledger record), so the mount
+ * stops serving at once; then the keys are destroyed (fsutil's
+ * overwrite-fsync-unlink-fsync). A run interrupted between the two is
+ * finished by running the same command again. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+#include "kura/dsfile.h"
+#include "kura/fsutil.h"
+#include "kura/keystore.h"
+#include "kura/ledger.h"
+#include "kura/notify.h"
+#include "kura/when.h"
+
+#define REPORT_FILE "destruction-report.txt"
+#define REPORT_MAX (64u << 20)
+#define NOTIFY_WAIT_MS 5000
+
+static bool file_has_sample(const struct kura_file *f, const char *sample)
+{
+    for (size_t i = 0; i < f->nsamples; i++)
+        if (strcmp(f->samples[i], sample) == 0)
+            return true;
+    return false;
+}
+
+/* "alice,bob": the listed users, for notifications. */
+static char *users_of(const struct kura_dataset *ds)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < ds->ngrants; i++)
+        len += strlen(ds->grants[i].user) + 1;
+    char *s = calloc(1, len);
+    for (size_t i = 0; s && i < ds->ngrants; i++) {
+        if (i)
+            strcat(s, ",");
+        strcat(s, ds->grants[i].user);
+    }
+    return s;
+}
+
+static void notify(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, const char *event, const char *sample,
+                   const char *ref, const char *message)
+{
+    char *users = users_of(ds);
+    struct kura_notice n = {.event = event, .dataset = ds->id, .pi = ds->pi, .users = users, .sample = sample,
+                            .ref = ref, .time = cmd_now(), .message = message};
+    struct kura_err e = {0};
+    /* The daemon does not wait; kuractl waits a little to log a failure. */
+    if (kura_notify(c->env->cfg, &n, c->env->socket_mode ? 0 : NOTIFY_WAIT_MS, &e) != 0)
+        fprintf(c->err, "kuractl: warning: notification not sent: %s\n", e.msg);
+    free(users);
+}
+
+/* Hex BLAKE2b-256 of a file's bytes: names destroyed key material without
+ * revealing it (headers and wrapped keys are ciphertext). */
+static int fingerprint(const char *path, char out[65])
+{
+    char *data = NULL;
+    size_t len = 0;
+    if (kura_read_file(path, C4GH_MAX_HEADER_SIZE, &data, &len, NULL) != 0)
+        return -1;
+    uint8_t h[32];
+    crypto_generichash(h, sizeof h, (const uint8_t *)data, len, NULL, 0);
+    sodium_bin2hex(out, 65, h, sizeof h);
+    free(data);
+    return 0;
+}
+
+/* ---- withdraw -------------------------------------------------------------- */
+
+int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *ref = NULL;
+    const struct cmd_opt opts[] = {{"ref", true, &ref, NULL}, {0}};
+    char *pos[2];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (!ref || !ref[0])
+        return cmd_usage(c, "--ref (the withdrawal's reference) is required");
+    if (kura_id_check(pos[1], "sample id", &e) != 0 || kura_text_check(ref, "--ref", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    const char *sample = pos[1];
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    struct kura_dataset *ds = &t.ds;
+    if (ds->status == KURA_DS_DESTROYED) {
+        cmd_fail(c, "dataset %s was destroyed: none of its files can be decrypted any more", ds->id);
+        goto out;
+    }
+    size_t nfiles = 0;
+    char list[700] = "";
+    for (size_t i = 0; i < t.nfiles; i++)
+        if (file_has_sample(&t.files[i], sample)) {
+            nfiles++;
+            size_t used = strlen(list);
+            if (used + strlen(t.files[i].path) + 8 < sizeof list)
+                snprintf(list + used, sizeof list - used, "%s%s", used ? " " : "", t.files[i].path);
+            else if (!strstr(list, " ..."))
+                snprintf(list + used, sizeof list - used, " ...");
+        }
+    if (!nfiles) {
+        cmd_fail(c, "no file of dataset %s comes from sample %s; check the sample id", ds->id, sample);
+        goto out;
+    }
+    bool already = kura_dataset_sample_withdrawn(ds, sample);
+    if (!already) {
+        struct kura_withdrawal *g = realloc(ds->withdrawals, (ds->nwithdrawals + 1) * sizeof *g);
+        if (!g) {
+            cmd_fail(c, "out of memory");
+            goto out;
+        }
+        ds->withdrawals = g;
+        struct kura_withdrawal *w = &ds->withdrawals[ds->nwithdrawals++];
+        memset(w, 0, sizeof *w);
+        snprintf(w->sample, sizeof w->sample, "%s", sample);
+        snprintf(w->ref, sizeof w->ref, "%s", ref);
+        w->at = cmd_now();
+        char after[800];
+        snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s", nfiles, list);
+        struct cmd_change ch = {.action = "withdraw", .target = sample, .before = "consented", .after = after,
+                                .detail = ref, .audit_event = KURA_AUDIT_WITHDRAW};
+        if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
+            goto out;
+    }
+    /* From here on nobody is served these files; now nobody ever can be. */
+    size_t destroyed = 0;
+    for (size_t i = 0; i < t.nfiles; i++) {
+        if (!kura_file_withdrawn(ds, &t.files[i]))
+            continue;
+        char *hdr = NULL;
+        if (asprintf(&hdr, "%s/datasets/%s/%s.hdr", c->env->cfg->keys_dir, ds->id, t.files[i].file_id) < 0) {
+            cmd_fail(c, "out of memory");
+            goto out;
+        }
+        bool present = access(hdr, F_OK) == 0;
+        free(hdr);
+        if (kura_keystore_file_destroy(c->env->cfg->keys_dir, ds->id, t.files[i].file_id, &e) != 0) {
+            cmd_fail(c, "the withdrawal is recorded, but destroying the key of %s failed: %s; run the command again",
+                     t.files[i].path, e.msg);
+            goto out;
+        }
+        destroyed += present;
+    }
+    if (already)
+        fprintf(c->out, "sample %s was withdrawn from dataset %s already; %zu remaining file key(s) destroyed now\n",
+                sample, ds->id, destroyed);
+    else {
+        fprintf(c->out, "sample %s withdrawn from dataset %s (%s): %zu file(s) no longer served, %zu file key(s) "
+                        "destroyed: %s\n", sample, ds->id, ref, nfiles, destroyed, list);
+        char msg[900];
+        snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); its %zu file(s) in dataset %s are no "
+                                  "longer available and cannot be decrypted", sample, ref, nfiles, ds->id);
+        notify(c, ds, "withdraw", sample, ref, msg);
+    }
+    rc = KURA_EXIT_OK;
+out:
+    cmd_txn_end(&t);
+    return rc;
+}
+
+/* ---- destroy ----------------------------------------------------------------- */
+
+static void report_line_time(FILE *f, const struct kura_cmd_ctx *c, const char *label, int64_t t)
+{
+    char buf[48];
+    fprintf(f, "%s%s\n", label, cmd_time(c, t, buf, sizeof buf));
+}
+
+/* The destruction report (R-REV-3, R-LOG-4): what existed, what is being
+ * destroyed, when, by whom, how, who used the data last, and where the
+ * audit log stood. Written before the keys go, so it can name them. */
+static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool payloads, int64_t now, size_t *len,
+                          struct kura_err *e)
+{
+    const struct kura_dataset *ds = &t->ds;
+    struct cmd_usage use;
+    if (cmd_usage_scan(c, ds->id, 0, 0, &use, e) != 0)
+        return NULL;
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    if (!f) {
+        cmd_usage_free(&use);
+        kura_err_set(e, ENOMEM, "out of memory");
+        return NULL;
+    }
+    char a[48], b[48], who[96], fp[65];
+    const char *tz = c->env->cfg->timezone;
+    fprintf(f, "# Destruction report: dataset %s\n\n", ds->id);
+    fprintf(f, "Dataset:          %s (%s, %s)%s%s\n", ds->id, kura_kind_name(ds->kind), kura_level_name(ds->level),
+            ds->title[0] ? " " : "", ds->title);
+    fprintf(f, "PI:               %s (uid %u)\n", ds->pi, (unsigned)ds->pi_uid);
+    fprintf(f, "Approved period:  %s..%s\n", kura_date_format(ds->from, tz, a, sizeof a) == 0 ? a : "?",
+            cmd_last_day(c, ds->until, b, sizeof b));
+    fprintf(f, "Server (host id): %s\n", ds->host_id);
+    report_line_time(f, c, "Destroyed at:     ", now);
+    fprintf(f, "Destroyed by:     %s (uid %u)\n", cmd_actor_label(c, who, sizeof who), (unsigned)c->actor->uid);
+    fprintf(f, "Method:           crypto-erasure. The dataset's secret key and every file's Crypt4GH header\n"
+               "                  (which holds the file's data key) were overwritten with zeros, then with\n"
+               "                  random bytes, each pass fsynced, then unlinked and the directory fsynced;\n"
+               "                  the daemon drops its copies in memory on reload. Without these keys the\n"
+               "                  ciphertext cannot be decrypted by anyone, the operator included.\n");
+    fprintf(f, "Payloads:         %s\n", payloads ? "removed from the store as well"
+                                                  : "kept in the store as ciphertext nobody can decrypt");
+    char *key = NULL;
+    if (asprintf(&key, "%s/datasets/%s/dataset.key.c4gh", c->env->cfg->keys_dir, ds->id) >= 0 && fingerprint(key, fp) == 0)
+        fprintf(f, "Dataset key:      wrapped key file BLAKE2b-256 %s\n", fp);
+    else
+        fprintf(f, "Dataset key:      (already gone)\n");
+    free(key);
+    fprintf(f, "\n## Files (%zu)\n\n| path | file id | size | samples | header BLAKE2b-256 |\n|---|---|---|---|---|\n",
+            t->nfiles);
+    for (size_t i = 0; i < t->nfiles; i++) {
+        const struct kura_file *fl = &t->files[i];
+        char *hdr = NULL;
+        bool have = asprintf(&hdr, "%s/datasets/%s/%s.hdr", c->env->cfg->keys_dir, ds->id, fl->file_id) >= 0 &&
+                    fingerprint(hdr, fp) == 0;
+        free(hdr);
+        fprintf(f, "| %s | %s | %llu | ", fl->path, fl->file_id, (unsigned long long)fl->size);
+        for (size_t k = 0; k < fl->nsamples; k++)
+            fprintf(f, "%s%s", k ? "," : "", fl->samples[k]);
+        fprintf(f, " | %s |\n", have ? fp : kura_file_withdrawn(ds, fl) ? "destroyed earlier (withdrawn)" : "missing");
+    }
+    fprintf(f, "\n## Users and their last access\n\n| user | role | uid | opens | last access |\n|---|---|---|---|---|\n");
+    const struct cmd_user_usage *u = cmd_usage_find(&use, ds->pi, ds->pi_uid);
+    fprintf(f, "| %s | pi | %u | %llu | %s |\n", ds->pi, (unsigned)ds->pi_uid, u ? (unsigned long long)u->opens : 0ULL,
+            u && u->last_ms ? cmd_time(c, u->last_ms / 1000, a, sizeof a) : "never");
+    for (size_t i = 0; i < ds->ngrants; i++) {
+        const struct kura_grant *g = &ds->grants[i];
+        u = cmd_usage_find(&use, g->user, g->uid);
+        fprintf(f, "| %s | %s | %u | %llu | %s |\n", g->user, kura_role_name(g->role), (unsigned)g->uid,
+                u ? (unsigned long long)u->opens : 0ULL, u && u->last_ms ? cmd_time(c, u->last_ms / 1000, a, sizeof a) : "never");
+    }
+    /* Earlier users (removed since) still appear in the log. */
+    for (size_t i = 0; i < use.n; i++) {
+        u = &use.users[i];
+        bool listed = (u->uid == ds->pi_uid && strcmp(u->user, ds->pi) == 0) ||
+                      (kura_dataset_grant(ds, (uid_t)u->uid) && strcmp(kura_dataset_grant(ds, (uid_t)u->uid)->user, u->user) == 0);
+        if (!listed && u->opens)
+            fprintf(f, "| %s | (no longer listed) | %lld | %llu | %s |\n", u->user, (long long)u->uid,
+                    (unsigned long long)u->opens, cmd_time(c, u->last_ms / 1000, a, sizeof a));
+    }
+    if (ds->nwithdrawals) {
+        fprintf(f, "\n## Consent withdrawals\n\n| sample | reference | withdrawn at |\n|---|---|---|\n");
+        for (size_t i = 0; i < ds->nwithdrawals; i++)
+            fprintf(f, "| %s | %s | %s |\n", ds->withdrawals[i].sample, ds->withdrawals[i].ref,
+                    cmd_time(c, ds->withdrawals[i].at, a, sizeof a));
+    }
+    fprintf(f, "\n## Audit log at destruction\n\nLast record before the destruction: seq %llu, mac %s\n"
+               "(kuractl audit verify checks the chain up to and past this record.)\n",
+            (unsigned long long)use.last_seq, use.last_seq ? use.last_mac : "-");
+    cmd_usage_free(&use);
+    if (fclose(f) != 0) {
+        free(text);
+        kura_err_set(e, ENOMEM, "out of memory");
+        return NULL;
+    }
+    return text;
+}
+
+static void sha256_hex(const char *data, size_t len, char out[65])
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const uint8_t *)data, len);
+    sodium_bin2hex(out, 65, h, sizeof h);
+}
+
+static int remove_payloads(const struct kura_cmd_ctx *c, const struct cmd_txn *t, struct kura_err *e)
+{
+    char *store = cmd_store_dir(c, t->id);
+    if (!store) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < t->nfiles && rc == 0; i++) {
+        char *p = NULL;
+        if (asprintf(&p, "%s/%s", store, t->files[i].file_id) < 0) {
+            kura_err_set(e, ENOMEM, "out of memory");
+            rc = -1;
+        } else if (unlink(p) != 0 && errno != ENOENT) {
+            kura_err_set(e, errno, "remove %s: %s", p, strerror(errno));
+            rc = -1;
+        }
+        free(p);
+    }
+    if (rc == 0 && rmdir(store) != 0 && errno != ENOENT && errno != ENOTEMPTY) {
+        kura_err_set(e, errno, "remove %s: %s", store, strerror(errno));
+        rc = -1;
+    }
+    free(store);
+    return rc;
+}
+
+/* Nothing of the dataset left in the keystore. */
+static bool keystore_empty(const struct kura_cmd_ctx *c, const char *id)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    struct kura_err e = {0};
+    bool empty = !kura_keystore_dataset_exists(c->env->cfg->keys_dir, id) &&
+                 kura_keystore_file_ids(c->env->cfg->keys_dir, id, &ids, &n, &e) == 0 && n == 0;
+    kura_keystore_ids_free(ids, n);
+    return empty;
+}
+
+int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    bool yes = false, payloads = false;
+    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {"payloads", false, NULL, &payloads}, {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    if (!yes && !(c->env->flags & KURA_CTL_CONFIRMED))
+        return cmd_fail(c, "destroying dataset %s cannot be undone; confirm on a terminal or give --yes", pos[0]);
+    char *import_lock = cmd_dataset_file(c, pos[0], CMD_IMPORT_LOCK);
+    struct cmd_txn t;
+    int lock_fd = -1, rc = KURA_EXIT_FAIL;
+    char *report = NULL, *text = NULL;
+    struct kura_err e = {0};
+    if (cmd_txn_begin(c, pos[0], true, &t) != 0) {
+        free(import_lock);
+        return KURA_EXIT_FAIL;
+    }
+    /* An import writes keys: none may run while they are destroyed. */
+    if (!import_lock || (lock_fd = kura_lock(import_lock, 0, &e)) < 0) {
+        cmd_fail(c, "an import into dataset %s is running; wait for it to end", t.id);
+        goto out;
+    }
+    if (!(report = cmd_dataset_file(c, t.id, REPORT_FILE))) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
+    bool already = t.ds.status == KURA_DS_DESTROYED;
+    size_t len = 0;
+    if (!already) {
+        int64_t now = cmd_now();
+        if (!(text = build_report(c, &t, payloads, now, &len, &e)) ||
+            kura_write_file_atomic(report, text, len, KURA_STATE_FILE_MODE, &e) != 0) {
+            cmd_fail(c, "cannot write the destruction report: %s", e.msg);
+            goto out;
+        }
+        char sha[65], detail[128], before[32], who[96];
+        sha256_hex(text, len, sha);
+        snprintf(detail, sizeof detail, "report sha256=%s", sha);
+        snprintf(before, sizeof before, "%s", kura_ds_status_name(t.ds.status));
+        t.ds.status = KURA_DS_DESTROYED;
+        snprintf(t.ds.status_reason, sizeof t.ds.status_reason, "destroyed by %s", cmd_actor_label(c, who, sizeof who));
+        struct cmd_change ch = {.action = "dataset-destroy", .target = t.id, .before = before, .after = "destroyed",
+                                .detail = detail, .audit_event = KURA_AUDIT_DESTROY};
+        if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
+            goto out;
+    } else {
+        if (kura_read_file(report, REPORT_MAX, &text, &len, &e) != 0) {
+            cmd_fail(c, "dataset %s is destroyed but its report cannot be read: %s", t.id, e.msg);
+            goto out;
+        }
+        fprintf(c->err, "kuractl dataset destroy: dataset %s was destroyed already; finishing what is left\n", t.id);
+    }
+    if (kura_keystore_dataset_destroy(c->env->cfg->keys_dir, t.id, &e) != 0) {
+        cmd_fail(c, "dataset %s is marked destroyed, but destroying its keys failed: %s; run the command again",
+                 t.id, e.msg);
+        goto out;
+    }
+    if (payloads && remove_payloads(c, &t, &e) != 0) {
+        cmd_fail(c, "the keys are destroyed, but removing the payloads failed: %s", e.msg);
+        goto out;
+    }
+    if (!keystore_empty(c, t.id)) {
+        cmd_fail(c, "the keystore still holds key material of dataset %s; run the command again", t.id);
+        goto out;
+    }
+    fwrite(text, 1, len, c->out);
+    fprintf(c->out, "\nVerified after destruction: the keystore holds nothing for dataset %s.\n", t.id);
+    if (!already) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "dataset %s was destroyed; its data can no longer be decrypted", t.id);
+        notify(c, &t.ds, "destroy", NULL, NULL, msg);
+    }
+    rc = KURA_EXIT_OK;
+out:
+    kura_unlock(lock_fd);
+    cmd_txn_end(&t);
+    free(import_lock);
+    free(report);
+    free(text);
+    return rc;
+}
+
+/* ---- report destruction ----------------------------------------------------------- */
+
+struct find_destroy {
+    char sha[65];
+    char time[48];
+    int64_t seq;
+};
+
+static int find_destroy_record(const struct kura_ledger_record *r, void *arg)
+{
+    struct find_destroy *f = arg;
+    if (strcmp(r->action, "dataset-destroy") == 0 && strncmp(r->detail, "report sha256=", 14) == 0) {
+        snprintf(f->sha, sizeof f->sha, "%.64s", r->detail + 14);
+        snprintf(f->time, sizeof f->time, "%s", r->time);
+        f->seq = r->seq;
+    }
+    return 0;
+}
+
+int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    char *report = NULL, *ledger = NULL, *text = NULL;
+    size_t len = 0;
+    struct kura_err e = {0};
+    if (cmd_require_manager(c, &t.ds) != 0)
+        goto out;
+    if (t.ds.status != KURA_DS_DESTROYED) {
+        cmd_fail(c, "dataset %s is not destroyed (kuractl dataset destroy %s)", t.id, t.id);
+        goto out;
+    }
+    if (!(report = cmd_dataset_file(c, t.id, REPORT_FILE)) || !(ledger = cmd_dataset_file(c, t.id, KURA_LEDGER_FILE))) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
+    struct find_destroy fd = {.seq = 0};
+    if (kura_read_file(report, REPORT_MAX, &text, &len, &e) != 0 || kura_ledger_read(ledger, find_destroy_record, &fd, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto out;
+    }
+    char sha[65];
+    sha256_hex(text, len, sha);
+    if (!fd.seq || strcmp(sha, fd.sha) != 0) {
+        cmd_fail(c, "the report of dataset %s does not match its ledger record (sha256 %s, ledger %s)", t.id, sha,
+                 fd.seq ? fd.sha : "none");
+        goto out;
+    }
+    fwrite(text, 1, len, c->out);
+    fprintf(c->out, "\nThis report matches ledger record %lld (%s, sha256 %s).\n", (long long)fd.seq, fd.time, sha);
+    if (keystore_empty(c, t.id))
+        fprintf(c->out, "Checked now: the keystore holds nothing for dataset %s.\n", t.id);
+    else {
+        cmd_fail(c, "the keystore still holds key material of dataset %s; run kuractl dataset destroy %s again", t.id,
+                 t.id);
+        goto out;
+    }
+    rc = KURA_EXIT_OK;
+out:
+    free(report);
+    free(ledger);
+    free(text);
+    cmd_txn_end(&t);
+    return rc;
+}

@@ -1,0 +1,108 @@
+/* What the audit log says about one dataset's use: per user, opens allowed
+ * and refused, bytes read, first and last access; and where the log stood
+ * (the last record). Read by the usage report and the destruction report. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+
+struct scan {
+    const char *dataset;
+    int64_t from_ms, to_ms;
+    struct cmd_usage *u;
+    bool nomem;
+};
+
+static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_t uid)
+{
+    struct cmd_usage *u = s->u;
+    for (size_t i = 0; i < u->n; i++)
+        if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0)
+            return &u->users[i];
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 16;
+        struct cmd_user_usage *g = realloc(u->users, cap * sizeof *g);
+        if (!g) {
+            s->nomem = true;
+            return NULL;
+        }
+        u->users = g;
+        u->cap = cap;
+    }
+    struct cmd_user_usage *x = &u->users[u->n++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->user, sizeof x->user, "%s", user);
+    x->uid = uid;
+    return x;
+}
+
+static int take(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem, void *ctx)
+{
+    (void)file;
+    (void)line;
+    (void)problem;
+    struct scan *s = ctx;
+    if (!e)
+        return 0;
+    s->u->last_seq = e->seq;
+    snprintf(s->u->last_mac, sizeof s->u->last_mac, "%s", e->mac);
+    const struct kura_audit_record *r = &e->rec;
+    if (!r->dataset || strcmp(r->dataset, s->dataset) != 0 || r->uid == KURA_AUDIT_ABSENT)
+        return 0;
+    if (r->event != KURA_AUDIT_OPEN && r->event != KURA_AUDIT_CLOSE)
+        return 0;
+    if (r->time_ms < s->from_ms || (s->to_ms && r->time_ms >= s->to_ms))
+        return 0;
+    struct cmd_user_usage *x = user_slot(s, r->user ? r->user : "", r->uid);
+    if (!x)
+        return 1;
+    if (r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW) {
+        x->opens++;
+        if (!x->first_ms)
+            x->first_ms = r->time_ms;
+        x->last_ms = r->time_ms;
+    } else if (r->event == KURA_AUDIT_OPEN)
+        x->refused++;
+    else if (r->bytes != KURA_AUDIT_ABSENT && r->bytes > 0)
+        x->bytes += (uint64_t)r->bytes;
+    return 0;
+}
+
+int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
+                   struct cmd_usage *out, struct kura_err *e)
+{
+    memset(out, 0, sizeof *out);
+    char **files = NULL;
+    size_t nfiles = 0;
+    if (kura_audit_files(c->env->cfg->audit_log, &files, &nfiles, e) != 0)
+        return -1;
+    struct scan s = {.dataset = dataset, .from_ms = from_ms, .to_ms = to_ms, .u = out};
+    int rc = 0;
+    for (size_t i = 0; i < nfiles && rc == 0; i++)
+        if (kura_audit_read(files[i], take, &s, e) != 0)
+            rc = -1;
+    kura_audit_files_free(files, nfiles);
+    if (s.nomem) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        rc = -1;
+    }
+    if (rc != 0)
+        cmd_usage_free(out);
+    return rc;
+}
+
+const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0)
+            return &u->users[i];
+    return NULL;
+}
+
+void cmd_usage_free(struct cmd_usage *u)
+{
+    free(u->users);
+    memset(u, 0, sizeof *u);
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Consent withdrawal, destruction and the reports, from the command line
+# (issue 6), read back from the store and keystore with kura_read_stored:
+# R-REV-1 a withdrawn sample's files can no longer be decrypted; R-REV-3
+# after destroy the keystore holds nothing for the dataset and no key opens
+# its payloads, with a report bound to the ledger; R-LOG-4 the usage report;
+# notifications reach notify_command; an interrupted destroy is finished by
+# running it again. (The mount side, open handles stopping, is in
+# mount_revocation.sh.)
+. "$(dirname "$0")/lib.sh"
+
+READ=$KURA_BUILD/tests/kura_read_stored
+for u in kt_alice kt_bob kt_op; do make_user "$u"; done
+getent group kura-admin >/dev/null || groupadd kura-admin
+usermod -a -G kura-admin kt_op
+require "kuractl init" kura_init
+kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
+status_of() { "$@" >/dev/null 2>&1; echo $?; }
+
+# notify_command: records each notification's environment
+cat >"$T/notify.sh" <<EOF
+#!/bin/sh
+env | grep '^KURA_' | sort >>"$T/notified.txt"
+echo --- >>"$T/notified.txt"
+EOF
+chmod 0755 "$T/notify.sh"
+sed -i "s|^notify_command =.*|notify_command = $T/notify.sh|" "$KCONF"
+
+ID=JGAD400004
+mkdir -p "$T/data"
+for f in s1a s1b s2 both; do head -c 70000 /dev/urandom >"$T/data/$f.bin"; done
+printf 's1a.bin\tJGAS1\ns1b.bin\tJGAS1\ns2.bin\tJGAS2\nboth.bin\tJGAS1\nboth.bin\tJGAS3\n' >"$T/samples.tsv"
+require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
+require "import with samples" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$T/data"
+require "user add bob" kuractl user add "$ID" kt_bob
+readable() { "$READ" "$KCONF" "$ID" "$1" 2>/dev/null | cmp -s - "$T/data/$1"; }
+require "every file reads before" bash -c "for f in s1a s1b s2 both; do '$READ' '$KCONF' $ID \$f.bin | cmp -s - '$T/data/'\$f.bin || exit 1; done"
+
+# ---- withdraw ----
+check_output "withdraw needs --ref" "ref" kuractl withdraw "$ID" JGAS1
+check_output "an unknown sample is refused" "no file of dataset $ID comes from sample JGAS9" kuractl withdraw "$ID" JGAS9 --ref W-0
+"$KURACTL" -c "$KCONF" serve >"$T/serve.log" 2>&1 &
+SERVE=$!
+on_exit "kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null"
+for i in $(seq 1 100); do [ -S "$KROOT/run/ctl.sock" ] && break; sleep 0.1; done
+check_fails "the PI cannot record a withdrawal" kc kt_alice withdraw "$ID" JGAS1 --ref W-1
+check "operator op records the withdrawal of JGAS1" kc kt_op withdraw "$ID" JGAS1 --ref "W-2026-001"
+for f in s1a s1b both; do check_fails "$f.bin (sample JGAS1) can no longer be decrypted" readable "$f.bin"; done
+check "s2.bin (another sample) still reads" readable s2.bin
+n=0; for f in $(grep -P '\tJGAS1' "$KROOT/lib/datasets/$ID/files.tsv" | cut -f2); do
+  [ -e "$KROOT/lib/keys/datasets/$ID/$f.hdr" ] && n=$((n + 1)); done
+check "their headers are gone from the keystore" test "$n" = 0
+check_output "the withdrawal is in dataset.ini" "^\[withdrawn JGAS1\]" cat "$KROOT/lib/datasets/$ID/dataset.ini"
+check_output "the ledger records it, by op, with the reference" "kt_op .*withdraw JGAS1: consented -> withdrawn; 3 file.*\[W-2026-001\]" \
+  kuractl ledger "$ID"
+check_output "the audit log records it" "withdraw .*$ID" kuractl audit --dataset "$ID"
+for i in $(seq 1 50); do grep -q KURA_EVENT=withdraw "$T/notified.txt" 2>/dev/null && break; sleep 0.1; done
+check "notify_command ran for the withdrawal" grep -q "^KURA_EVENT=withdraw" "$T/notified.txt"
+check "... naming the PI, the users, the sample and the reference" bash -c "grep -q '^KURA_PI=kt_alice' '$T/notified.txt' &&
+  grep -q '^KURA_USERS=kt_bob' '$T/notified.txt' && grep -q '^KURA_SAMPLE=JGAS1' '$T/notified.txt' &&
+  grep -q '^KURA_REF=W-2026-001' '$T/notified.txt'"
+check_output "withdrawing again finishes, changes nothing" "withdrawn from dataset $ID already" kuractl withdraw "$ID" JGAS1 --ref W-again
+check "... and adds no ledger record" test "$(kuractl ledger "$ID" | grep -c ' withdraw ')" = 1
+head -c 100 /dev/urandom >"$T/late.bin"
+printf 'late.bin\tJGAS1\n' >"$T/late.tsv"
+check_output "import refuses new files of a withdrawn sample" "withdrawn" \
+  kuractl dataset import "$ID" --encrypt --samples "$T/late.tsv" "$T/late.bin"
+
+# ---- reports ----
+rep=$(kc kt_alice report usage "$ID" 2>&1)
+check "the PI gets the usage report" grep -q "^# Usage report: dataset $ID" <<<"$rep"
+check "... with the users table" grep -Eq "^\| kt_bob \| co-investigator \| " <<<"$rep"
+check "... the changes to the list" grep -Eq "\| user-add \| kt_bob \|" <<<"$rep"
+check "... and the withdrawal" grep -q "sample JGAS1, withdrawn" <<<"$rep"
+check_output "CSV has a header and one row per user" "^user,role,from,until,opens,bytes_read,refused,last_access$" \
+  kc kt_alice report usage "$ID" --csv
+check_fails "bob cannot read the usage report" kc kt_bob report usage "$ID"
+
+# ---- destroy ----
+check_output "destroy without confirmation is refused (no terminal)" "cannot be undone" kuractl dataset destroy "$ID"
+check "... exit 1" test "$(status_of kuractl dataset destroy "$ID")" = 1
+check_fails "the PI cannot destroy" kc kt_alice dataset destroy "$ID" --yes
+check "nothing was destroyed by the refusals" readable s2.bin
+kc kt_op dataset destroy "$ID" --yes >"$T/destroy.out" 2>&1
+check "operator op destroys the dataset" grep -q "^# Destruction report: dataset $ID" "$T/destroy.out"
+check "the report lists every file" test "$(grep -cE '^\| (s1a|s1b|s2|both)\.bin \| ' "$T/destroy.out")" = 4
+check "... marks the withdrawn files' keys as destroyed earlier" test "$(grep -c 'destroyed earlier (withdrawn)' "$T/destroy.out")" = 3
+check "... and gives each user's last access" grep -q '^| kt_bob | co-investigator |' "$T/destroy.out"
+check "the report says the keystore holds nothing" grep -q "keystore holds nothing for dataset $ID" "$T/destroy.out"
+check "the keystore holds nothing for the dataset" test ! -e "$KROOT/lib/keys/datasets/$ID"
+check_fails "no file can be decrypted any more (payloads kept)" readable s2.bin
+check "the payloads are still there, as ciphertext" test "$(ls "$KROOT/lib/store/$ID" | wc -l)" = 4
+check_output "the ledger records the destruction with the report's hash" "dataset-destroy $ID: active -> destroyed +\[report sha256=[0-9a-f]{64}\]" \
+  kuractl ledger "$ID"
+check_output "the PI reads the report again, checked against the ledger" "matches ledger record" kc kt_alice report destruction "$ID"
+check_fails "bob cannot read it" kc kt_bob report destruction "$ID"
+check_output "a destroyed dataset takes no users" "destroyed" kuractl user add "$ID" kt_op
+check_output "nor imports" "destroyed" kuractl dataset import "$ID" --encrypt "$T/late.bin"
+check_output "status shows it destroyed" "^$ID .* destroyed" kuractl status
+sed -i 's/^Destroyed by: .*/Destroyed by:     somebody else/' "$KROOT/lib/datasets/$ID/destruction-report.txt"
+check_output "an edited report no longer matches the ledger" "does not match its ledger record" kuractl report destruction "$ID"
+for i in $(seq 1 50); do grep -q KURA_EVENT=destroy "$T/notified.txt" 2>/dev/null && break; sleep 0.1; done
+check "notify_command ran for the destruction" grep -q "^KURA_EVENT=destroy" "$T/notified.txt"
+kill "$SERVE" 2>/dev/null; wait "$SERVE" 2>/dev/null
+
+# --payloads
+require "second dataset" kuractl dataset add DESTROY2 --pi kt_alice --period "$(day 0)..$(day 9)"
+require "import" kuractl dataset import DESTROY2 --encrypt "$T/data"
+check "destroy --payloads" kuractl dataset destroy DESTROY2 --yes --payloads
+check "the store holds nothing of it either" test ! -e "$KROOT/lib/store/DESTROY2"
+
+# ---- kill -9 during destroy: running it again finishes ----
+N=${KILL_ITERATIONS:-10}
+bad=0
+for i in $(seq 1 "$N"); do
+  K=DKILL$i
+  kuractl dataset add "$K" --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
+  kuractl dataset import "$K" --encrypt "$T/data" >/dev/null
+  "$KURACTL" -c "$KCONF" dataset destroy "$K" --yes >/dev/null 2>&1 &
+  pid=$!
+  sleep "0.0$((RANDOM % 6))$((RANDOM % 10))"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  kuractl ledger "$K" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: ledger does not verify"; continue; }
+  kuractl dataset destroy "$K" --yes >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: re-run failed"; continue; }
+  [ ! -e "$KROOT/lib/keys/datasets/$K" ] || { bad=$((bad + 1)); diag "iteration $i: keys left"; }
+  kuractl report destruction "$K" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: report does not match"; }
+done
+check "kill -9 during destroy, $N times: a second run finishes, report matches the ledger" test "$bad" = 0
+done_testing

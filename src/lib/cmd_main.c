@@ -54,6 +54,11 @@ static const struct kura_cmd commands[] = {
      "once, open handles stop at their next read, and their headers are destroyed so nobody can\n"
      "decrypt them again. The PI and the users are notified (syslog, notify_command). Running it\n"
      "again finishes an interrupted destruction."},
+    {NULL, "lockdown", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_lockdown, "--reason TEXT",
+     "Incident lockdown (R-ACC-7): every dataset on this server is refused at once, open handles\n"
+     "included, until kuractl unlock. Kept in the state directory, so it survives a restart."},
+    {NULL, "unlock", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_unlock, "",
+     "Ends a lockdown; each dataset is served again as its own policy says."},
     {"user", "add", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_add,
      "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]",
      "Lists USER as a data user of dataset ID from now until WHEN (default: the dataset's end;\n"

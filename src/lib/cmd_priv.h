@@ -37,6 +37,8 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv);        /*
 int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
+int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
+int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
 
 /* ---- messages (cmd_args.c) ---------------------------------------------- */
 

@@ -4,6 +4,7 @@
 
 #include "cmd_priv.h"
 #include "kura/dsfile.h"
+#include "kura/lockdown.h"
 #include "kura/policy.h"
 #include "kura/when.h"
 
@@ -60,6 +61,15 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
                 fprintf(c->err, "kuractl status: %s\n", e.msg);
         }
         free(ini);
+    }
+    struct kura_lockdown l;
+    struct kura_err le = {0};
+    if (kura_lockdown_load(c->env->cfg->state_dir, &l, &le) != 0)
+        fprintf(c->out, "LOCKDOWN: every dataset is refused (the lockdown file is unreadable: ask an operator)\n\n");
+    else if (l.on) {
+        char when[48];
+        fprintf(c->out, "LOCKDOWN since %s: every dataset is refused (%s)\n\n", cmd_time(c, l.at, when, sizeof when),
+                l.reason);
     }
     fprintf(c->out, "%-20s %-16s %-10s %-10s %9s  %s\n", "DATASET", "ROLE", "FROM", "UNTIL", "DAYS LEFT", "STATE");
     for (size_t i = 0; i < n; i++) {

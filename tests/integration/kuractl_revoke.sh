@@ -101,6 +101,20 @@ sed -i 's/^Destroyed by: .*/Destroyed by:     somebody else/' "$KROOT/lib/datase
 check_output "an edited report no longer matches the ledger" "does not match its ledger record" kuractl report destruction "$ID"
 for i in $(seq 1 50); do grep -q KURA_EVENT=destroy "$T/notified.txt" 2>/dev/null && break; sleep 0.1; done
 check "notify_command ran for the destruction" grep -q "^KURA_EVENT=destroy" "$T/notified.txt"
+
+# ---- lockdown / unlock (the state and its record; the mount's side is kurafs') ----
+check_fails "the PI cannot lock the server down" kc kt_alice lockdown --reason x
+check "operator op locks the server down" kc kt_op lockdown --reason "incident 42"
+check_output "everyone's status says so" "^LOCKDOWN since .*incident 42" kc kt_bob status
+check_output "a second lockdown is refused, naming the first" "locked down already .*incident 42" kuractl lockdown --reason again
+check_output "the audit log records it" "lockdown .*reason: incident 42" kuractl audit
+check "root unlocks" kuractl unlock
+check_fails "status no longer says lockdown" bash -c "'$KURACTL' -c '$KCONF' status | grep -q LOCKDOWN"
+check_output "unlock when not locked down is refused" "not locked down" kuractl unlock
+echo 'not json' >"$KROOT/lib/lockdown"
+check_output "an unreadable lockdown file counts as lockdown (fail closed)" "LOCKDOWN: every dataset is refused" kuractl status
+check "unlock clears it" kuractl unlock
+check "the audit log still verifies" kuractl audit verify
 kill "$SERVE" 2>/dev/null; wait "$SERVE" 2>/dev/null
 
 # --payloads

@@ -17,6 +17,7 @@
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
+#include "kura/lockdown.h"
 #include "kura/secmem.h"
 #include "kura/when.h"
 #include "unit.h"
@@ -317,6 +318,36 @@ static void test_journal_recovery(void)
     free(ini);
 }
 
+/* R-ACC-7: lockdown state survives restarts and fails closed. */
+static void test_lockdown(void)
+{
+    struct kura_lockdown l;
+    struct kura_err e = {0};
+    EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on);
+    EXPECT(run_as(1, "lockdown --reason x") == 1);
+    EXPECT(run_as(0, "lockdown") == 2);
+    EXPECT(run_as(0, "lockdown --reason breach-7") == 0);
+    EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && l.on);
+    EXPECT(strcmp(l.reason, "breach-7") == 0 && strcmp(l.by, "root") == 0 && l.at > 0);
+    EXPECT(run_as(65534, "status") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "LOCKDOWN since");
+    EXPECT(run_as(0, "lockdown --reason again") == 1);
+    EXPECT(run_as(0, "unlock") == 0);
+    EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on);
+    EXPECT(run_as(0, "unlock") == 1);
+    /* Damaged or cut: locked down, with the reason why. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", cfg.state_dir, KURA_LOCKDOWN_FILE);
+    const char *bad[] = {"", "{", "{\"reason\":\"r\",\"at\":1}", "{\"reason\":1,\"at\":1,\"by\":\"x\"}", "[]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_text(path, bad[i], strlen(bad[i]));
+        memset(&l, 0, sizeof l);
+        EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == -1 && l.on);
+    }
+    EXPECT(run_as(0, "unlock") == 0);
+    EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -329,6 +360,7 @@ int main(void)
     RUN(test_roles);
     RUN(test_handle_request_uses_peer);
     RUN(test_journal_recovery);
+    RUN(test_lockdown);
     free(out_buf);
     free(err_buf);
     kura_config_free(&cfg);

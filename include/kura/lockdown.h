@@ -1,0 +1,33 @@
+/* Lockdown (R-ACC-7): in an incident every dataset is refused at once, on
+ * the whole server, until an operator unlocks. The state is one file,
+ * STATE/lockdown, present while locked down, so it survives a restart of
+ * the daemon. Its content is one flat JSON object:
+ *   {"reason":"...","at":<unix seconds>,"by":"<user>"}
+ * Readers fail closed: a lockdown file that cannot be read or parsed means
+ * locked down. */
+#ifndef KURA_LOCKDOWN_H
+#define KURA_LOCKDOWN_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kura/error.h"
+#include "kura/model.h"
+
+#define KURA_LOCKDOWN_FILE "lockdown"
+
+struct kura_lockdown {
+    bool on;
+    char reason[KURA_TEXT_MAX];
+    int64_t at;
+    char by[KURA_USER_MAX + 16];
+};
+
+/* Fills *l from STATE/lockdown (no file: on = false). On -1 (unreadable or
+ * malformed file) l->on is true and err says why: treat it as locked down. */
+int kura_lockdown_load(const char *state_dir, struct kura_lockdown *l, struct kura_err *err);
+/* Writes the file atomically (mode 0640). */
+int kura_lockdown_save(const char *state_dir, const struct kura_lockdown *l, struct kura_err *err);
+/* Removes the file and fsyncs the directory; no file is fine. */
+int kura_lockdown_clear(const char *state_dir, struct kura_err *err);
+
+#endif

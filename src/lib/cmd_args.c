@@ -20,6 +20,7 @@ static void cmd_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
         snprintf(buf, len, "kuractl %s", c->cmd->name);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vmessage(const struct kura_cmd_ctx *c, const char *fmt, va_list ap)
 {
     char label[96], msg[1024];

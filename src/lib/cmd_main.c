@@ -130,9 +130,11 @@ static void print_usage_line(FILE *out, const struct kura_cmd *k)
 
 void kura_cmd_print_help(FILE *out, bool operator)
 {
-    fprintf(out, "usage: kuractl [-c FILE] COMMAND [ARGS...]\n"
+    fprintf(out, "usage: kuractl [-c FILE] [--passphrase-file FILE] COMMAND [ARGS...]\n"
                  "kura: controlled-access genome datasets served decrypted only to listed users.\n"
-                 "-c FILE (or KURA_CONFIG) names the config file; default %s.\n",
+                 "-c FILE (or KURA_CONFIG) names the config file; default %s.\n"
+                 "--passphrase-file FILE: the server key's passphrase, when root imports directly.\n"
+                 "Root runs commands directly on the state files; everyone else goes through the daemon.\n",
             KURA_CONFIG_DEFAULT_PATH);
     static const struct {
         enum kura_cmd_role role;
@@ -175,15 +177,32 @@ static void print_group_usage(FILE *out, const char *group)
 
 /* ---- actors -------------------------------------------------------------- */
 
+/* The gid of KURA_ADMIN_GROUP, if the group exists. Groups with many
+ * members need a large buffer: grow it on ERANGE. */
+static bool admin_gid(gid_t *gid)
+{
+    for (size_t size = 16384; size <= (4u << 20); size *= 4) {
+        char *buf = malloc(size);
+        if (!buf)
+            return false;
+        struct group gr, *res = NULL;
+        int e = getgrnam_r(KURA_ADMIN_GROUP, &gr, buf, size, &res);
+        if (e == 0 && res)
+            *gid = res->gr_gid;
+        free(buf);
+        if (e != ERANGE)
+            return e == 0 && res;
+    }
+    return false;
+}
+
 static bool in_admin_group(const char *name, gid_t primary)
 {
-    struct group gr, *gres = NULL;
-    char gbuf[16384];
-    if (getgrnam_r(KURA_ADMIN_GROUP, &gr, gbuf, sizeof gbuf, &gres) != 0 || !gres)
+    gid_t admin;
+    if (!admin_gid(&admin))
         return false;
-    gid_t admin = gres->gr_gid;
     int n = 64;
-    for (int tries = 0; tries < 4; tries++) {
+    for (int tries = 0; tries < 6; tries++) {
         gid_t *groups = malloc((size_t)n * sizeof *groups);
         if (!groups)
             return false;

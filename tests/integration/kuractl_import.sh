@@ -125,6 +125,21 @@ check "op's file is gone and imported" test ! -e "$T/opdata/op.bin" -a "$(grep -
 check_output "the ledger names op" "kt_op \(uid [0-9]+\) +dataset-import" kuractl ledger "$ID"
 kill "$SERVE" 2>/dev/null; wait "$SERVE" 2>/dev/null
 
+# ---- a passphrase-protected server key (init --passphrase-file) ----
+P2=$T/srv2
+mkdir -p "$P2" && chmod 0755 "$P2"
+printf 'correct horse battery staple\n' >"$T/pass" && chmod 0600 "$T/pass"
+check "init --passphrase-file" "$KURACTL" -c "$P2/kura.conf" init --root "$P2" --passphrase-file "$T/pass"
+check "the secret key file is scrypt-protected" bash -c "grep -v -- ----- '$P2/lib/keys/server.sec' | base64 -d | grep -aq scrypt"
+check "dataset add needs no passphrase" "$KURACTL" -c "$P2/kura.conf" dataset add PASS1 --pi kt_alice --period "$(day 0)..$(day 9)"
+check_output "import without the passphrase is refused, saying how" "passphrase-protected: give kuractl --passphrase-file" \
+  "$KURACTL" -c "$P2/kura.conf" dataset import PASS1 --encrypt "$P/top.vcf"
+printf 'wrong\n' >"$T/wrong"
+check_fails "a wrong passphrase is refused" "$KURACTL" -c "$P2/kura.conf" --passphrase-file "$T/wrong" dataset import PASS1 --encrypt "$P/top.vcf"
+check "with --passphrase-file the import works" "$KURACTL" -c "$P2/kura.conf" --passphrase-file "$T/pass" dataset import PASS1 --encrypt "$P/top.vcf"
+check_output "init again refuses: keys are never overwritten" "never overwrites keys" "$KURACTL" -c "$P2/kura.conf" init --root "$P2"
+check "kuractl pubkey prints server.pub" test "$(kuractl pubkey)" = "$(cat "$KROOT/lib/keys/server.pub")"
+
 # ---- the progress bar: on a terminal only ----
 mkdir -p "$T/pb" && for i in 1 2 3; do head -c 100000 /dev/urandom >"$T/pb/p$i"; done
 kuractl dataset add PB1 --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null

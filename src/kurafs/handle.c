@@ -94,7 +94,12 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
     struct c4gh_header *header = NULL;
     int rc = -1;
 
-    if (kura_keystore_dataset_key(fs->ks, ds_id, &dk, err) != 0 ||
+    pthread_rwlock_rdlock(&fs->ks_lock);
+    int unwrapped = fs->ks ? kura_keystore_dataset_key(fs->ks, ds_id, &dk, err) : -1;
+    if (!fs->ks)
+        kura_err_set(err, EACCES, "the server key is not in memory (lockdown)");
+    pthread_rwlock_unlock(&fs->ks_lock);
+    if (unwrapped != 0 ||
         kura_keystore_file_load(dk, file_id, &hdr, &hdr_len, &map, err) != 0 ||
         c4gh_header_open(hdr, hdr_len, dk->sk, &header, err) != 0)
         goto out;

@@ -25,7 +25,11 @@ struct snapshot {
 struct kurafs {
     struct kura_config *cfg;
     const char *config_path;
+    /* NULL while locked down: the server key is wiped from memory then
+     * (R-ACC-7). Opens read it under ks_lock; lockdown closes it. */
+    pthread_rwlock_t ks_lock;
     struct kura_keystore *ks;
+    const char *passphrase_file;   /* read again to reopen the keys after unlock */
     struct kura_audit_log *audit;
     struct kura_audit_bulk *bulk;
     struct kura_guard_rules *guard;
@@ -51,6 +55,9 @@ void snapshot_release(struct snapshot *s);
  * Bumps the epoch either way so open handles re-decide. */
 int kurafs_reload(struct kurafs *fs, struct kura_err *err);
 int64_t kurafs_now(void);
+/* Opens the server key (if closed) or wipes it (lockdown). */
+int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
+void kurafs_keys_wipe(struct kurafs *fs);
 struct kura_server kurafs_server(struct kurafs *fs);
 
 /* ---- audit glue (log.c) ---- */

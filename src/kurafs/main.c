@@ -17,6 +17,7 @@
 #include "kura/commands.h"
 #include "kura/ctlproto.h"
 #include "kura/fsutil.h"
+#include "kura/lockdown.h"
 #include "kura/secmem.h"
 #include "kurafs.h"
 
@@ -75,17 +76,6 @@ static void usage(FILE *f)
                "Unmount with: fusermount3 -u MOUNTPOINT\n");
 }
 
-static char *read_passphrase(const char *path, struct kura_err *err)
-{
-    char *data = NULL;
-    size_t len = 0;
-    if (kura_read_file(path, 4096, &data, &len, err) != 0)
-        return NULL;
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-        data[--len] = '\0';
-    return data;
-}
-
 static char *join_names(char **names, size_t n)
 {
     size_t len = 1;
@@ -121,24 +111,11 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
         return -1;
     snprintf(fs->host_id, sizeof fs->host_id, "%s", fs->cfg->host_id);
 
-    bool needs = false;
-    if (kura_keystore_needs_passphrase(fs->cfg->keys_dir, &needs, err) != 0)
-        return -1;
-    char *pass = NULL;
-    if (needs) {
-        if (!o->passphrase_file) {
-            kura_err_set(err, EINVAL, "the server key is passphrase-protected: mount with -o passphrase_file=FILE");
-            return -1;
-        }
-        if (!(pass = read_passphrase(o->passphrase_file, err)))
-            return -1;
-    }
-    int rc = kura_keystore_open(fs->cfg->keys_dir, pass, &fs->ks, err);
-    if (pass) {
-        sodium_memzero(pass, strlen(pass));
-        free(pass);
-    }
-    if (rc != 0)
+    fs->passphrase_file = o->passphrase_file;
+    struct kura_lockdown l;
+    kura_lockdown_load(fs->cfg->state_dir, &l, err); /* unreadable: on */
+    atomic_store(&fs->lockdown, l.on);
+    if (!l.on && kurafs_keys_open(fs, err) != 0)
         return -1;
 
     char keypath[4096];
@@ -158,7 +135,7 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     fs->guard = calloc(1, sizeof *fs->guard);
     char *deny = join_names(fs->cfg->deny, fs->cfg->ndeny);
     char *allow = join_names(fs->cfg->allow, fs->cfg->nallow);
-    rc = fs->guard && deny && allow ? kura_guard_rules_set(fs->guard, deny, allow, NULL, err) : -1;
+    int rc = fs->guard && deny && allow ? kura_guard_rules_set(fs->guard, deny, allow, NULL, err) : -1;
     free(deny);
     free(allow);
     if (rc != 0)
@@ -187,7 +164,7 @@ static void close_state(struct kurafs *fs)
         kura_guard_rules_clear(fs->guard);
     free(fs->guard);
     kura_audit_close(fs->audit);
-    kura_keystore_close(fs->ks);
+    kurafs_keys_wipe(fs);
     if (fs->cfg)
         kura_config_free(fs->cfg);
     free(fs->cfg);
@@ -265,6 +242,7 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&fs->snap_lock, NULL);
     pthread_mutex_init(&fs->reload_lock, NULL);
+    pthread_rwlock_init(&fs->ks_lock, NULL);
     atomic_init(&fs->epoch, 1);
     atomic_init(&fs->lockdown, false);
     if (open_state(fs, &o, &err) != 0) {
@@ -295,7 +273,7 @@ int main(int argc, char **argv)
     /* Threads start after daemonizing: a fork keeps only the caller. */
     struct kura_cmd_env env = {
         .cfg = fs->cfg, .config_path = fs->config_path, .socket_mode = true,
-        .ks = fs->ks, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
+        .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
     };
     struct kura_ctl_server *ctl = NULL;
     if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, NULL, &ctl, &err) != 0) {

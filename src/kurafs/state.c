@@ -1,9 +1,13 @@
 /* The daemon's current catalog, swapped whole on reload. */
 #include <errno.h>
+#include <sodium.h>
+#include <string.h>
 #include <stdlib.h>
 #include <syslog.h>
 #include <time.h>
 
+#include "kura/fsutil.h"
+#include "kura/lockdown.h"
 #include "kurafs.h"
 
 struct snapshot *snapshot_acquire(struct kurafs *fs)
@@ -20,6 +24,68 @@ void snapshot_release(struct snapshot *s)
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
         kura_catalog_free(s->cat);
         free(s);
+    }
+}
+
+static char *read_passphrase(const char *path, struct kura_err *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    if (kura_read_file(path, 4096, &data, &len, err) != 0)
+        return NULL;
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        data[--len] = '\0';
+    return data;
+}
+
+int kurafs_keys_open(struct kurafs *fs, struct kura_err *err)
+{
+    int rc = 0;
+    pthread_rwlock_wrlock(&fs->ks_lock);
+    if (!fs->ks) {
+        bool needs = false;
+        char *pass = NULL;
+        rc = kura_keystore_needs_passphrase(fs->cfg->keys_dir, &needs, err);
+        if (rc == 0 && needs) {
+            if (!fs->passphrase_file) {
+                kura_err_set(err, EINVAL, "the server key is passphrase-protected: mount with -o passphrase_file=FILE");
+                rc = -1;
+            } else if (!(pass = read_passphrase(fs->passphrase_file, err))) {
+                rc = -1;
+            }
+        }
+        if (rc == 0)
+            rc = kura_keystore_open(fs->cfg->keys_dir, pass, &fs->ks, err);
+        if (pass) {
+            sodium_memzero(pass, strlen(pass));
+            free(pass);
+        }
+    }
+    pthread_rwlock_unlock(&fs->ks_lock);
+    return rc;
+}
+
+void kurafs_keys_wipe(struct kurafs *fs)
+{
+    pthread_rwlock_wrlock(&fs->ks_lock);
+    kura_keystore_close(fs->ks); /* wipes the server key */
+    fs->ks = NULL;
+    pthread_rwlock_unlock(&fs->ks_lock);
+}
+
+/* Lockdown (R-ACC-7) is a state file: every dataset refused, the server
+ * key wiped from memory; after unlock the key is opened again (reading
+ * the passphrase file again if the key has one). */
+static void apply_lockdown(struct kurafs *fs)
+{
+    struct kura_lockdown l;
+    struct kura_err err = {0};
+    kura_lockdown_load(fs->cfg->state_dir, &l, &err); /* unreadable: on */
+    atomic_store(&fs->lockdown, l.on);
+    if (l.on) {
+        kurafs_keys_wipe(fs);
+    } else if (kurafs_keys_open(fs, &err) != 0) {
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server key after unlock: %s", err.msg);
     }
 }
 
@@ -47,6 +113,7 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err)
         syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: reload refused, still serving the last good state: %s",
                err->msg);
     }
+    apply_lockdown(fs);
     /* Even a failed reload re-decides open handles: it costs little and a
      * state that cannot load is a reason to look again, never to serve more. */
     atomic_fetch_add(&fs->epoch, 1);

@@ -51,7 +51,16 @@ check_fails "nobody opens a suspended dataset" as kt_alice cat "$F"
 require "dataset resume" kuractl dataset resume "$ID"
 check "after resume, alice reads again" as kt_alice cmp -s "$F" "$T/data/x.bin"
 
+# lockdown and unlock (R-ACC-7): every dataset refused at once, keys out of memory
+hold kt_alice locked
+check "alice's handle reads before lockdown" wait_first locked
+require "lockdown" kuractl lockdown --reason "incident drill (test)"
+check "alice's open handle is refused at the next read after lockdown" test "$(second locked)" = "second EACCES"
+check_fails "nobody opens anything during lockdown" as kt_alice cat "$F"
+require "unlock" kuractl unlock
+check "after unlock, alice reads again" as kt_alice cmp -s "$F" "$T/data/x.bin"
+
 revs=$(grep -c '"event":"revocation"' "$KROOT/log/audit.jsonl")
-check "each stopped handle is in the audit log ($revs)" test "$revs" -ge 3
+check "each stopped handle is in the audit log ($revs)" test "$revs" -ge 4
 stop_kura "$T/mnt"
 done_testing

@@ -150,7 +150,6 @@ struct cmd_txn {
     int lock_fd;
     bool have_ds;
     struct kura_dataset ds;     /* as loaded; the command edits it */
-    bool have_files;
     struct kura_file *files;    /* loaded on request */
     size_t nfiles;
 };
@@ -160,9 +159,6 @@ struct cmd_txn {
  * with_files). Prints the reason and returns -1 on error. */
 int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t);
 
-/* Finishes an interrupted change of the dataset in dir, if any (the
- * caller holds the dataset lock). */
-int cmd_recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err);
 
 /* What a change was, for the ledger and the audit log. */
 struct cmd_change {

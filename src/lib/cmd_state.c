@@ -287,7 +287,7 @@ static void remove_stale_temporaries(const char *dir)
 }
 
 /* Finishes or drops an interrupted change of the dataset in dir. */
-int cmd_recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err)
+static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err)
 {
     char *jpath = path2(dir, JOURNAL);
     char *ledger = path2(dir, KURA_LEDGER_FILE);
@@ -380,7 +380,7 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
             cmd_fail_err(c, &e);
         goto fail;
     }
-    if (cmd_recover(c, t->dir, &e) != 0) {
+    if (recover(c, t->dir, &e) != 0) {
         cmd_fail(c, "cannot finish an interrupted change of dataset %s: %s", id, e.msg);
         goto fail;
     }
@@ -394,7 +394,6 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
             cmd_fail_err(c, &e);
             goto fail;
         }
-        t->have_files = true;
     }
     free(lock);
     free(ini);

@@ -60,7 +60,16 @@ int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
 void kurafs_keys_wipe(struct kurafs *fs);
 struct kura_server kurafs_server(struct kurafs *fs);
 
-/* ---- audit glue (log.c) ---- */
+/* ---- time-driven duties (maintain.c) ---- */
+struct kura_cmd_env;
+/* Expiry records and notices, warnings before ends, destruction after the
+ * grace period. env runs `dataset destroy` as the daemon. */
+int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env);
+/* The state changed: look again now (new ends, extensions). */
+void kurafs_maintain_kick(void);
+void kurafs_maintain_stop(void);
+
+/* ---- audit glue (caller.c) ---- */
 /* Who is asking, for policy and the log. */
 struct caller {
     uid_t uid;

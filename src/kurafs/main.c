@@ -177,6 +177,7 @@ static void on_state_change(void *ctx, const char *dataset_id)
     (void)dataset_id;
     struct kura_err err = {0};
     kurafs_reload(ctx, &err);
+    kurafs_maintain_kick();
 }
 
 static int hup_pipe[2] = {-1, -1};
@@ -192,7 +193,7 @@ static void on_sighup(int sig)
 }
 
 /* SIGHUP: reopen the audit log (after logrotate) and reload the state. */
-static void *maintenance_thread(void *arg)
+static void *sighup_thread(void *arg)
 {
     struct kurafs *fs = arg;
     struct pollfd p = {.fd = hup_pipe[0], .events = POLLIN};
@@ -207,6 +208,7 @@ static void *maintenance_thread(void *arg)
         if (kura_audit_reopen(fs->audit, &err) != 0)
             syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: audit reopen: %s", err.msg);
         kurafs_reload(fs, &err);
+        kurafs_maintain_kick();
     }
 }
 
@@ -281,13 +283,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "kurafs: control socket: %s\n", err.msg);
         goto out_signals;
     }
-    pthread_t maint;
+    if (kurafs_maintain_start(fs, &env) != 0) {
+        fprintf(stderr, "kurafs: cannot start the maintenance thread\n");
+        kura_ctl_server_stop(ctl);
+        goto out_signals;
+    }
+    pthread_t hup;
     if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
-        pthread_create(&maint, NULL, maintenance_thread, fs) == 0) {
+        pthread_create(&hup, NULL, sighup_thread, fs) == 0) {
         struct sigaction sa = {.sa_handler = on_sighup};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGHUP, &sa, NULL);
-        pthread_detach(maint);
+        pthread_detach(hup);
     }
     audit_daemon_event(fs, KURA_AUDIT_START, copts.mountpoint);
     syslog(LOG_AUTHPRIV | LOG_INFO, "kurafs %s serving %s", KURA_VERSION, copts.mountpoint);
@@ -295,6 +302,7 @@ int main(int argc, char **argv)
     struct fuse_loop_config loop = {.clone_fd = copts.clone_fd, .max_idle_threads = 16};
     status = (copts.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, &loop)) == 0 ? 0 : 1;
 
+    kurafs_maintain_stop();
     kura_ctl_server_stop(ctl);
     audit_daemon_event(fs, KURA_AUDIT_STOP, copts.mountpoint);
 out_signals:

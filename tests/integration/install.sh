@@ -59,7 +59,10 @@ while read -r cmd; do
   if grep -qF -- "$usage" <<<"$man_text"; then ok "kuractl.8 has: $usage"; else not_ok "kuractl.8 has: $usage"; fi
 done <<<"$commands"
 kurafs_man=$(LC_ALL=C MANWIDTH=200 man -l "$DEST/usr/share/man/man8/kurafs.8" 2>/dev/null | col -b)
-for o in $("$KURAFS" --help | grep -oE -- '--[a-z-]+|(^|[ ,])-[a-zA-Z]\b|[a-z_]+=' | tr -d ' ,' | sort -u); do
+kurafs_help=$("$KURAFS" --help 2>&1); rc=$?
+check "kurafs --help exits 0" test "$rc" = 0
+check_output "kurafs --help prints its usage" "^usage: kurafs" echo "$kurafs_help"
+for o in $(grep -oE -- '--[a-z-]+|(^|[ ,])-[a-zA-Z]\b|[a-z_]+=' <<<"$kurafs_help" | tr -d ' ,' | sort -u); do
   check "kurafs.8 documents $o (from kurafs --help)" grep -qF -- "$o" <<<"$kurafs_man"
 done
 conf_man=$(LC_ALL=C MANWIDTH=200 man -l "$DEST/usr/share/man/man5/kura.conf.5" 2>/dev/null | col -b)

@@ -79,9 +79,15 @@ _kuractl_usage() {
         }'
 }
 
+# _kuractl_add COMPGEN_ARGS...: appends compgen's words (one a line) to COMPREPLY.
+_kuractl_add() {
+    local line
+    while IFS= read -r line; do COMPREPLY+=("$line"); done < <(compgen "$@")
+}
+
 _kuractl() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local kuractl=${COMP_WORDS[0]} i words=() after_cmd=0
+    local kuractl=${COMP_WORDS[0]} i words=()
     COMPREPLY=()
 
     # Global options and their values come before the command.
@@ -96,7 +102,7 @@ _kuractl() {
     case $prev in
         -c | --passphrase-file)
             if [ "$COMP_CWORD" -le "$first" ]; then
-                COMPREPLY=($(compgen -f -- "$cur")); return
+                compopt -o filenames 2>/dev/null; _kuractl_add -f -- "$cur"; return
             fi ;;
     esac
 
@@ -114,9 +120,9 @@ _kuractl() {
 
     if [ ${#words[@]} -eq 0 ]; then
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "-c --passphrase-file --help --version" -- "$cur"))
+            _kuractl_add -W "-c --passphrase-file --help --version" -- "$cur"
         else
-            COMPREPLY=($(compgen -W "$(awk '{ print $1 }' <<<"$commands" | sort -u)" -- "$cur"))
+            _kuractl_add -W "$(awk '{ print $1 }' <<<"$commands" | sort -u)" -- "$cur"
         fi
         return
     fi
@@ -125,10 +131,10 @@ _kuractl() {
         local subs
         subs=$(awk -v g="${words[0]}" '$1 == g && NF == 2 { print $2 }' <<<"$commands")
         if [ -n "$subs" ] && [ -z "$cmd" ]; then
-            COMPREPLY=($(compgen -W "$subs" -- "$cur")); return
+            _kuractl_add -W "$subs" -- "$cur"; return
         fi
         if [ -n "$subs" ]; then
-            COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+            _kuractl_add -W "$subs" -- "$cur"
         fi
     fi
     [ -n "$cmd" ] || return
@@ -148,7 +154,7 @@ _kuractl() {
         else
             [ -n "$opt" ] && flags+=("$opt")
             opt=""
-            if [[ $bare == --* && $t == *\] ]]; then
+            if [[ $bare == --* && $t == *"]" ]]; then
                 flags+=("${bare%%|*}")        # [--json]: no value
             elif [[ $bare == --* ]]; then
                 opt=${bare%%|*}
@@ -165,19 +171,19 @@ _kuractl() {
     for v in "${valued[@]}"; do
         [ "$prev" = "$v" ] || continue
         case $v in
-            --pi | --user) COMPREPLY=($(compgen -W "$(_kuractl_users)" -- "$cur")) ;;
-            --dataset) COMPREPLY=($(compgen -W "$(_kuractl_dataset_ids "$kuractl")" -- "$cur")) ;;
-            --kind) COMPREPLY=($(compgen -W "JGA AGD" -- "$cur")) ;;
-            --level) COMPREPLY=($(compgen -W "type1 type2" -- "$cur")) ;;
-            --guard) COMPREPLY=($(compgen -W "denylist allowlist" -- "$cur")) ;;
-            --role) COMPREPLY=($(compgen -W "co-investigator contractor" -- "$cur")) ;;
-            --root) COMPREPLY=($(compgen -d -- "$cur")) ;;
-            --samples | --passphrase-file) COMPREPLY=($(compgen -f -- "$cur")) ;;
+            --pi | --user) _kuractl_add -W "$(_kuractl_users)" -- "$cur" ;;
+            --dataset) _kuractl_add -W "$(_kuractl_dataset_ids "$kuractl")" -- "$cur" ;;
+            --kind) _kuractl_add -W "JGA AGD" -- "$cur" ;;
+            --level) _kuractl_add -W "type1 type2" -- "$cur" ;;
+            --guard) _kuractl_add -W "denylist allowlist" -- "$cur" ;;
+            --role) _kuractl_add -W "co-investigator contractor" -- "$cur" ;;
+            --root) compopt -o filenames 2>/dev/null; _kuractl_add -d -- "$cur" ;;
+            --samples | --passphrase-file) compopt -o filenames 2>/dev/null; _kuractl_add -f -- "$cur" ;;
         esac
         return
     done
     if [[ $cur == -* ]]; then
-        COMPREPLY+=($(compgen -W "${valued[*]} ${flags[*]} --help" -- "$cur"))
+        _kuractl_add -W "${valued[*]} ${flags[*]} --help" -- "$cur"
         return
     fi
 
@@ -196,9 +202,9 @@ _kuractl() {
     local name=${positional[k]:-}
     [ -z "$name" ] && [ ${#positional[@]} -gt 0 ] && [[ ${positional[-1]} == *... ]] && name=${positional[-1]}
     case $name in
-        ID) [ "$cmd" = "dataset add" ] || COMPREPLY+=($(compgen -W "$(_kuractl_dataset_ids "$kuractl")" -- "$cur")) ;;
-        USER) COMPREPLY+=($(compgen -W "$(_kuractl_users)" -- "$cur")) ;;
-        PATH* | FILE*) COMPREPLY+=($(compgen -f -- "$cur")) ;;
+        ID) [ "$cmd" = "dataset add" ] || _kuractl_add -W "$(_kuractl_dataset_ids "$kuractl")" -- "$cur" ;;
+        USER) _kuractl_add -W "$(_kuractl_users)" -- "$cur" ;;
+        PATH* | FILE*) compopt -o filenames 2>/dev/null; _kuractl_add -f -- "$cur" ;;
     esac
 }
 

@@ -128,7 +128,7 @@ mkdir -p "$MNT"
 setpriv --bounding-set="$bset" --no-new-privs -- "$DEST/usr/bin/kurafs" -c "$KCONF" -f "$MNT" >"$T/unitfs.log" 2>&1 &
 FS=$!
 on_exit "fusermount3 -u '$MNT' 2>/dev/null || umount -l '$MNT'; kill $FS 2>/dev/null; wait $FS 2>/dev/null"
-for i in $(seq 1 100); do grep -qs " $MNT fuse.kurafs" /proc/mounts && break; kill -0 $FS 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -qs " $MNT fuse.kurafs" /proc/mounts && break; kill -0 $FS 2>/dev/null || break; sleep 0.1; done
 require "kurafs mounts with the unit's capabilities only ($caps)" grep -qs " $MNT fuse.kurafs" /proc/mounts
 if command -v capsh >/dev/null; then
   have=$(capsh --decode="$(awk '/^CapBnd/ { print $2 }' "/proc/$FS/status")" | sed 's/.*=//' | tr , '\n' | sort | tr '\n' ' ')
@@ -171,7 +171,7 @@ else
 fi
 
 check "ExecStop's fusermount3 -u unmounts" fusermount3 -u "$MNT"
-for i in $(seq 1 100); do kill -0 $FS 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 100); do kill -0 $FS 2>/dev/null || break; sleep 0.1; done
 wait $FS; rc=$?
 check "kurafs exits 0 after ExecStop's unmount" test "$rc" = 0
 
@@ -194,7 +194,7 @@ if [ -d /usr/local/sbin ] && command -v unshare >/dev/null; then
   check_output "... with nosuid,nodev" "^nosuid-nodev$" echo "$out"
   check_output "... a listed user reads through it" "^sample text$" echo "$out"
   check_output "... umount unmounts" "^unmounted$" echo "$out"
-  for i in $(seq 1 50); do pgrep -f "^kurafs kura $MNT( |\$)" >/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 50); do pgrep -f "^kurafs kura $MNT( |\$)" >/dev/null || break; sleep 0.1; done
   check_fails "... and the daemon is gone" pgrep -f "^kurafs kura $MNT( |\$)"
 else
   skip "fstab mount as fuse.kurafs" "no /usr/local/sbin or no unshare"

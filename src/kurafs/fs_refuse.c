@@ -3,6 +3,7 @@
  * refuse these itself and nothing would reach the audit log. */
 #include <errno.h>
 #include <fuse.h>
+#include <string.h>
 
 #include "kurafs.h"
 
@@ -13,7 +14,19 @@ int kurafs_refuse_write(struct kurafs *fs, const struct caller *c, const char *p
     r.event = KURA_AUDIT_WRITE_DENIED;
     r.decision = KURA_AUDIT_DENY;
     r.reason = "read-only";
-    r.path = path;
+    /* "/ID/rest": the dataset and the path below it, as open records have. */
+    char dataset[KURA_ID_MAX + 1] = "";
+    const char *rel = path + (path[0] == '/');
+    const char *slash = strchr(rel, '/');
+    size_t idlen = slash ? (size_t)(slash - rel) : strlen(rel);
+    if (idlen > 0 && idlen <= KURA_ID_MAX) {
+        memcpy(dataset, rel, idlen);
+        dataset[idlen] = '\0';
+        r.dataset = dataset;
+        r.path = slash ? slash + 1 : NULL;
+    } else {
+        r.path = path;
+    }
     r.detail = op;
     caller_fill_record(c, &r);
     kurafs_audit(fs, &r);

@@ -96,6 +96,7 @@ static void audit_daemon_event(struct kurafs *fs, enum kura_audit_event ev, cons
     kura_audit_record_init(&r);
     r.event = ev;
     r.detail = detail;
+    r.user = "root";
     r.uid = (int64_t)getuid();
     r.pid = (int64_t)getpid();
     kurafs_audit(fs, &r);
@@ -223,30 +224,28 @@ int main(int argc, char **argv)
     struct fuse_session *se = NULL;
     int status = 1;
 
-    if (fuse_opt_parse(&args, &o, option_spec, keep_last_nonopt) != 0)
-        return 2;
-    if (o.show_help) {
-        usage(stdout);
-        return 0;
-    }
-    if (o.show_version) {
-        printf("kurafs %s\n", KURA_VERSION);
-        return 0;
-    }
-    if (!o.mountpoint) {
-        usage(stderr);
-        return 2;
-    }
-    openlog("kurafs", LOG_PID, LOG_AUTHPRIV);
-    if (kura_secmem_init() != 0 || kura_harden_process() != 0) {
-        fprintf(stderr, "kurafs: cannot initialise libsodium or harden the process\n");
-        return 1;
-    }
     pthread_mutex_init(&fs->snap_lock, NULL);
     pthread_mutex_init(&fs->reload_lock, NULL);
     pthread_rwlock_init(&fs->ks_lock, NULL);
     atomic_init(&fs->epoch, 1);
     atomic_init(&fs->lockdown, false);
+    if (fuse_opt_parse(&args, &o, option_spec, keep_last_nonopt) != 0) {
+        status = 2;
+        goto out;
+    }
+    if (o.show_help || o.show_version || !o.mountpoint) {
+        if (o.show_version)
+            printf("kurafs %s\n", KURA_VERSION);
+        else
+            usage(o.show_help ? stdout : stderr);
+        status = o.show_help || o.show_version ? 0 : 2;
+        goto out;
+    }
+    openlog("kurafs", LOG_PID, LOG_AUTHPRIV);
+    if (kura_secmem_init() != 0 || kura_harden_process() != 0) {
+        fprintf(stderr, "kurafs: cannot initialise libsodium or harden the process\n");
+        goto out;
+    }
     if (open_state(fs, &o, &err) != 0) {
         fprintf(stderr, "kurafs: %s\n", err.msg[0] ? err.msg : "cannot start");
         goto out;

@@ -81,8 +81,8 @@ check_output "mknod refused" "$ro" as kt_alice mkfifo "$M/fifo"
 check_output "fallocate refused" "$ro" as kt_alice fallocate -l 1M "$M/random.bin"
 check_output "rmdir refused" "$ro" as kt_alice rmdir "$M"
 check "the data is unchanged after the attempts" as kt_bob cmp -s "$M/random.bin" "$DATA/random.bin"
-writes=$(grep -c '"event":"write-denied"' "$KROOT/log/audit.jsonl")
-check "each refused write is in the audit log ($writes records)" test "$writes" -ge 16
+writes=$(grep '"event":"write-denied"' "$KROOT/log/audit.jsonl" | grep -c '"dataset":"'"$ID"'"')
+check "each refused write is in the audit log, under its dataset ($writes records)" test "$writes" -ge 16
 
 # ---- copy-out tools refused (R-CPY-4) ----
 check_fails "cp refused" as kt_alice cp "$M/random.bin" "$OUT/cp.out"

@@ -14,7 +14,8 @@
 
 #define DEFAULT_DENY                                                                                           \
     "cp mv dd install rsync scp sftp-server ssh tar cpio zip 7z rclone curl wget nc ncat netcat socat ftp "    \
-    "lftp aws gsutil azcopy rsh rcp dd_rescue pv split sftp"
+    "lftp aws gsutil azcopy rsh rcp dd_rescue pv split sftp pax 7za 7zr ascp bbcp globus-url-copy smbd "      \
+    "vsftpd proftpd httpd apache2 nginx"
 #define DEFAULT_ALLOW                                                                                          \
     "cat less more head tail samtools bcftools tabix bgzip python3 python R Rscript zcat gzip grep awk sed "   \
     "file md5sum sha256sum"

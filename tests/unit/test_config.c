@@ -45,7 +45,7 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(strcmp(c.timezone, "Asia/Tokyo") == 0);
     EXPECT(strcmp(c.host_id, ABC_SHA256) == 0);
     EXPECT(!c.host_id_configured);
-    EXPECT(c.ndeny == 30 && listed(c.deny, c.ndeny, "rsync") && listed(c.deny, c.ndeny, "sftp-server") &&
+    EXPECT(c.ndeny == 42 && listed(c.deny, c.ndeny, "rsync") && listed(c.deny, c.ndeny, "bbcp") && listed(c.deny, c.ndeny, "sftp-server") &&
            listed(c.deny, c.ndeny, "dd") && !listed(c.deny, c.ndeny, "cat"));
     EXPECT(c.nallow == 21 && listed(c.allow, c.nallow, "samtools") && listed(c.allow, c.nallow, "Rscript"));
     EXPECT(c.syslog && c.bulk_read_multiple == 3 && c.max_size_mb == 0);

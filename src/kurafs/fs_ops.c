@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +48,38 @@ static struct kura_decision node_visibility(struct kurafs *fs, const struct kura
     return kura_policy_decide(&req);
 }
 
+/* The kernel asks twice for one refused path walk when a dentry cached for
+ * someone else is revalidated: once to revalidate, once to look it up
+ * afresh. Both come from the same process within microseconds; one
+ * attempt gets one record. */
+#define LOOKUP_REPEAT_MS 200
+static struct {
+    pthread_mutex_t lock;
+    pid_t pid;
+    const struct kura_node *node;
+    int64_t at_ms;
+} last_refusal = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool repeated_refusal(pid_t pid, const struct kura_node *n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&last_refusal.lock);
+    bool repeated = last_refusal.pid == pid && last_refusal.node == n && now_ms - last_refusal.at_ms < LOOKUP_REPEAT_MS;
+    last_refusal.pid = pid;
+    last_refusal.node = n;
+    last_refusal.at_ms = now_ms;
+    pthread_mutex_unlock(&last_refusal.lock);
+    return repeated;
+}
+
 /* A refused lookup is an access attempt: it is logged like a refused open. */
 static void audit_refused_lookup(struct kurafs *fs, const struct caller *c, const struct kura_catalog *cat,
                                  const struct kura_node *n, enum kura_reason reason)
 {
+    if (repeated_refusal(c->pid, n))
+        return;
     const struct kura_catalog_dataset *d;
     const struct kura_file *f;
     node_target(cat, n, &d, &f);

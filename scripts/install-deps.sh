@@ -12,7 +12,7 @@ packages=(
   # tests and demo: real tools through the mount
   samtools bcftools tabix python3 util-linux procps psmisc
   python3-nacl   # tests/interop/c4gh_decrypt.py: independent Crypt4GH decoder
-  rsync cpio zip openssh-sftp-server openssh-client e2fsprogs
+  rsync cpio zip openssh-sftp-server openssh-client e2fsprogs logrotate man-db
 )
 [ -n "${KURA_EXTRA_PACKAGES:-}" ] && read -r -a extra <<<"$KURA_EXTRA_PACKAGES" && packages+=("${extra[@]}")
 

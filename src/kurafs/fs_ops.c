@@ -137,18 +137,38 @@ static int lookup_visible(struct kurafs *fs, struct snapshot *snap, const char *
     return 0;
 }
 
+/* What every path operation starts with: who asks, the current catalog,
+ * and the node if the caller may see it. End with request_end. */
+struct request {
+    struct kurafs *fs;
+    struct caller caller;
+    struct snapshot *snap;
+    const struct kura_node *node;
+};
+
+static int request_begin(struct request *r, const char *path)
+{
+    r->fs = kurafs_get();
+    caller_from_context(&r->caller);
+    r->snap = snapshot_acquire(r->fs);
+    r->node = NULL;
+    return lookup_visible(r->fs, r->snap, path, &r->caller, &r->node);
+}
+
+static void request_end(struct request *r)
+{
+    snapshot_release(r->snap);
+    caller_clear(&r->caller);
+}
+
 static int kfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
     (void)fi;
-    struct kurafs *fs = kurafs_get();
-    struct caller c;
-    caller_from_context(&c);
-    struct snapshot *snap = snapshot_acquire(fs);
-    const struct kura_node *n;
-    int rc = lookup_visible(fs, snap, path, &c, &n);
+    struct request r;
+    int rc = request_begin(&r, path);
     if (rc == 0)
-        fill_stat(snap->cat, n, st);
-    snapshot_release(snap);
+        fill_stat(r.snap->cat, r.node, st);
+    request_end(&r);
     return rc;
 }
 
@@ -158,51 +178,46 @@ static int kfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t 
     (void)offset;
     (void)fi;
     (void)flags;
-    struct kurafs *fs = kurafs_get();
-    struct caller c;
-    caller_from_context(&c);
-    struct snapshot *snap = snapshot_acquire(fs);
-    const struct kura_node *dir;
-    int rc = lookup_visible(fs, snap, path, &c, &dir);
-    if (rc == 0 && dir->type == KURA_NODE_FILE)
+    struct request r;
+    int rc = request_begin(&r, path);
+    if (rc == 0 && r.node->type == KURA_NODE_FILE)
         rc = -ENOTDIR;
     if (rc == 0) {
+        const struct kura_catalog *cat = r.snap->cat;
         int64_t now = kurafs_now();
         fill(buf, ".", NULL, 0, 0);
         fill(buf, "..", NULL, 0, 0);
-        for (uint32_t i = 0; i < dir->nchildren; i++) {
-            const struct kura_node *child = &snap->cat->nodes[dir->children[i]];
+        for (uint32_t i = 0; i < r.node->nchildren; i++) {
+            const struct kura_node *child = &cat->nodes[r.node->children[i]];
             /* The root lists only the datasets the caller may open; a
              * dataset lists no withdrawn file. */
-            if (node_visibility(fs, snap->cat, child, c.uid, now).reason != KURA_ALLOW)
+            if (node_visibility(r.fs, cat, child, r.caller.uid, now).reason != KURA_ALLOW)
                 continue;
             struct stat st;
-            fill_stat(snap->cat, child, &st);
+            fill_stat(cat, child, &st);
             if (fill(buf, child->name, &st, 0, 0))
                 break;
         }
     }
-    snapshot_release(snap);
+    request_end(&r);
     return rc;
 }
 
 static int kfs_open(const char *path, struct fuse_file_info *fi)
 {
-    struct kurafs *fs = kurafs_get();
-    struct caller c;
-    caller_from_context(&c);
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND | O_CREAT)))
-        return kurafs_refuse_write(fs, &c, path, "open for writing");
-
-    struct snapshot *snap = snapshot_acquire(fs);
-    const struct kura_node *n;
-    int rc = lookup_visible(fs, snap, path, &c, &n);
-    if (rc == 0 && n->type != KURA_NODE_FILE)
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND | O_CREAT))) {
+        struct caller c;
+        caller_from_context(&c);
+        return kurafs_refuse_write(kurafs_get(), &c, path, "open for writing");
+    }
+    struct request r;
+    int rc = request_begin(&r, path);
+    if (rc == 0 && r.node->type != KURA_NODE_FILE)
         rc = -EISDIR;
     if (rc == 0) {
-        caller_collect_process(fs, &c);
+        caller_collect_process(r.fs, &r.caller);
         struct handle *h = NULL;
-        rc = handle_open(fs, snap->cat, n, &c, &h);
+        rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, &h);
         if (rc == 0) {
             fi->fh = (uint64_t)(uintptr_t)h;
             /* No page cache (R-CPY-2): every read comes to the daemon, and
@@ -211,8 +226,7 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
             fi->keep_cache = 0;
         }
     }
-    snapshot_release(snap);
-    caller_clear(&c);
+    request_end(&r);
     return rc;
 }
 
@@ -235,55 +249,41 @@ static int kfs_release(const char *path, struct fuse_file_info *fi)
 /* access() agrees with open(): the same decision, guard included. */
 static int kfs_access(const char *path, int mask)
 {
-    struct kurafs *fs = kurafs_get();
-    struct caller c;
-    caller_from_context(&c);
-    struct snapshot *snap = snapshot_acquire(fs);
-    const struct kura_node *n;
-    int rc = lookup_visible(fs, snap, path, &c, &n);
+    struct request r;
+    int rc = request_begin(&r, path);
     if (rc == 0 && (mask & W_OK))
         rc = -EROFS;
-    else if (rc == 0 && n->type == KURA_NODE_FILE && (mask & X_OK))
+    else if (rc == 0 && r.node->type == KURA_NODE_FILE && (mask & X_OK))
         rc = -EACCES;
-    else if (rc == 0 && n->type == KURA_NODE_FILE && (mask & R_OK)) {
-        caller_collect_process(fs, &c);
-        struct kura_decision d = handle_decide(fs, snap->cat, n, &c, kurafs_now());
-        if (d.reason != KURA_ALLOW)
+    else if (rc == 0 && r.node->type == KURA_NODE_FILE && (mask & R_OK)) {
+        caller_collect_process(r.fs, &r.caller);
+        if (handle_decide(r.fs, r.snap->cat, r.node, &r.caller, kurafs_now()).reason != KURA_ALLOW)
             rc = -EACCES;
     }
-    snapshot_release(snap);
-    caller_clear(&c);
+    request_end(&r);
     return rc;
 }
 
 static int kfs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
-    struct kurafs *fs = kurafs_get();
-    struct caller c;
-    caller_from_context(&c);
-    struct snapshot *snap = snapshot_acquire(fs);
-    const struct kura_node *n;
-    int rc = lookup_visible(fs, snap, path, &c, &n);
+    struct request r;
+    int rc = request_begin(&r, path);
     if (rc == 0) {
-        if (strcmp(name, ACL_XATTR) != 0 || n->type == KURA_NODE_ROOT)
+        if (strcmp(name, ACL_XATTR) != 0 || r.node->type == KURA_NODE_ROOT)
             rc = -ENODATA;
         else
-            rc = kurafs_dataset_acl(&snap->cat->datasets[n->dataset].ds, kurafs_now(), value, size);
+            rc = kurafs_dataset_acl(&r.snap->cat->datasets[r.node->dataset].ds, kurafs_now(), value, size);
     }
-    snapshot_release(snap);
+    request_end(&r);
     return rc;
 }
 
 static int kfs_listxattr(const char *path, char *list, size_t size)
 {
-    struct kurafs *fs = kurafs_get();
-    struct caller c;
-    caller_from_context(&c);
-    struct snapshot *snap = snapshot_acquire(fs);
-    const struct kura_node *n;
-    int rc = lookup_visible(fs, snap, path, &c, &n);
+    struct request r;
+    int rc = request_begin(&r, path);
     if (rc == 0) {
-        if (n->type == KURA_NODE_ROOT)
+        if (r.node->type == KURA_NODE_ROOT)
             rc = 0;
         else if (size == 0)
             rc = (int)sizeof ACL_XATTR;
@@ -294,7 +294,7 @@ static int kfs_listxattr(const char *path, char *list, size_t size)
             rc = (int)sizeof ACL_XATTR;
         }
     }
-    snapshot_release(snap);
+    request_end(&r);
     return rc;
 }
 

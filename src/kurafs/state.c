@@ -1,12 +1,11 @@
 /* The daemon's current catalog, swapped whole on reload. */
 #include <errno.h>
-#include <sodium.h>
-#include <string.h>
 #include <stdlib.h>
 #include <syslog.h>
 #include <time.h>
 
-#include "kura/fsutil.h"
+#include "kura/commands.h"
+#include "kura/secmem.h"
 #include "kura/lockdown.h"
 #include "kurafs.h"
 
@@ -27,17 +26,6 @@ void snapshot_release(struct snapshot *s)
     }
 }
 
-static char *read_passphrase(const char *path, struct kura_err *err)
-{
-    char *data = NULL;
-    size_t len = 0;
-    if (kura_read_file(path, 4096, &data, &len, err) != 0)
-        return NULL;
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-        data[--len] = '\0';
-    return data;
-}
-
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err)
 {
     int rc = 0;
@@ -50,16 +38,13 @@ int kurafs_keys_open(struct kurafs *fs, struct kura_err *err)
             if (!fs->passphrase_file) {
                 kura_err_set(err, EINVAL, "the server key is passphrase-protected: mount with -o passphrase_file=FILE");
                 rc = -1;
-            } else if (!(pass = read_passphrase(fs->passphrase_file, err))) {
+            } else if (!(pass = kura_cmd_read_passphrase(fs->passphrase_file, err))) {
                 rc = -1;
             }
         }
         if (rc == 0)
             rc = kura_keystore_open(fs->cfg->keys_dir, pass, &fs->ks, err);
-        if (pass) {
-            sodium_memzero(pass, strlen(pass));
-            free(pass);
-        }
+        kura_secure_free(pass); /* wipes */
     }
     pthread_rwlock_unlock(&fs->ks_lock);
     return rc;

@@ -97,6 +97,15 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err)
     } else {
         syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: reload refused, still serving the last good state: %s",
                err->msg);
+        struct kura_audit_record r;
+        kura_audit_record_init(&r);
+        r.event = KURA_AUDIT_POLICY_CHANGE;
+        r.decision = KURA_AUDIT_DENY;
+        r.reason = "state refused";
+        r.detail = err->msg;
+        r.user = "root";
+        r.uid = 0;
+        kurafs_audit(fs, &r);
     }
     apply_lockdown(fs);
     /* Even a failed reload re-decides open handles: it costs little and a

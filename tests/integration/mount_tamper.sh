@@ -35,5 +35,18 @@ check_output "payload cut at a segment boundary: EIO" "$eio" as kt_alice cat "$M
 check_output "payloads swapped between files: EIO" "$eio" as kt_alice cat "$M/swap-a.bin"
 check_output "recorded size differs from the header's: refused" "$eio" as kt_alice cat "$M/size.bin"
 check "an intact file of the same dataset reads" as kt_alice cmp -s "$M/intact.bin" "$T/data/intact.bin"
+
+# A malformed dataset.ini: refused by file and line; the daemon keeps
+# serving its last good state (issue 3).
+INI=$KROOT/lib/datasets/$ID/dataset.ini
+cp "$INI" "$T/dataset.ini.good"
+echo "this is not ini" >>"$INI"
+check_output "kuractl names the bad file and line" "dataset.ini:[0-9]+" kuractl user list "$ID"
+kuractl reload >/dev/null 2>&1
+check "the daemon refused the bad state, and logged it" grep -q '"reason":"state refused".*dataset.ini:[0-9]' "$KROOT/log/audit.jsonl"
+check "after a reload that found a bad file, the last good state still serves" \
+  as kt_alice cmp -s "$M/intact.bin" "$T/data/intact.bin"
+cp "$T/dataset.ini.good" "$INI"
+check "the repaired state loads again" kuractl reload
 stop_kura "$T/mnt"
 done_testing

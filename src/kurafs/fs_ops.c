@@ -95,6 +95,8 @@ static void audit_refused_lookup(struct kurafs *fs, const struct caller *c, cons
     kurafs_audit(fs, &r);
 }
 
+static time_t mounted_at; /* the root's times: when this mount started */
+
 static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n, struct stat *st)
 {
     memset(st, 0, sizeof *st);
@@ -115,10 +117,8 @@ static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n,
         st->st_nlink = 2;
     }
     st->st_blksize = C4GH_SEGMENT_SIZE;
-    if (n->type != KURA_NODE_ROOT) {
-        const struct kura_dataset *ds = &cat->datasets[n->dataset].ds;
-        st->st_mtime = st->st_ctime = st->st_atime = (time_t)ds->from;
-    }
+    st->st_mtime = st->st_ctime = st->st_atime =
+        n->type == KURA_NODE_ROOT ? mounted_at : (time_t)cat->datasets[n->dataset].ds.from;
 }
 
 /* Looks path up for the calling user; refusals look like absence. */
@@ -312,6 +312,7 @@ static int kfs_statfs(const char *path, struct statvfs *sv)
 static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     (void)conn;
+    mounted_at = time(NULL);
     /* Nothing is cached by the kernel: no entries, no attributes, no
      * negative lookups, no page cache (R-CPY-2, R-ACC-3). */
     cfg->entry_timeout = 0;

@@ -276,8 +276,8 @@ int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "dataset %s is not suspended", t.ds.id);
         goto out;
     }
-    char reason[KURA_TEXT_MAX];
-    snprintf(reason, sizeof reason, "%s", t.ds.status_reason);
+    char reason[KURA_TEXT_MAX + 32];
+    snprintf(reason, sizeof reason, "was suspended for: %s", t.ds.status_reason);
     t.ds.status = KURA_DS_ACTIVE;
     t.ds.status_reason[0] = '\0';
     struct cmd_change ch = {.action = "dataset-resume", .target = t.ds.id, .before = "suspended",

@@ -1,50 +1,445 @@
 #!/usr/bin/env bash
-# Runs kura's benchmarks (already built by `make bench`) and prints one table
-# per section; the same text goes to bench/results/<date>-<short commit>.txt.
-#   scripts/bench.sh [BUILD_DIR]          (default build/release)
-# To add a benchmark, add a `section` line at the end: a title, then the
-# command (programs under BUILD_DIR/bench/). Builds nothing itself.
+# kura's benchmark suite (make bench): sets up kura and its peers on this
+# machine in the same run — a kura server, gocryptfs (Debian package) and the
+# plain file on the same ext4 disk — and measures them alternating, in
+# several rounds, then prints every round, and a table of medians, ratios and
+# goals (issue 7, 4, 5, 6). The same text goes to
+# bench/results/<date>-<short commit>.txt.
+#   scripts/bench.sh [BUILD_DIR]            (default build/release; needs root)
+# Environment:
+#   BENCH_ROUNDS=3      rounds of every comparison (medians are reported)
+#   BENCH_LARGE=1       sequential read of 8 GiB instead of 1 GiB
+#   BENCH_SECONDS=3     duration of each random-read and opens run
+#   BENCH_ONLY=LIST     comma-separated sections: crypto,seq,rand,samtools,
+#                       opens,revoke,rss,tree (default: all)
+#   BENCH_DIR=/var/tmp  where the data goes (a disk, not tmpfs: the peers
+#                       read their files from the same disk)
+#   BENCH_TREE_FILES=100000  files of the mount-time tree (in 100 datasets)
+# Every read is cold (sync; drop_caches before it). Reads through kura run
+# as a listed, non-root user; gocryptfs and ext4 are read as root. Mounts,
+# daemons, users and temporary files are removed on exit, Ctrl-C or failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-build=${1:-build/release}
+cd "$top" || exit 2
+build=$(cd "${1:-build/release}" && pwd) || exit 2
+ROUNDS=${BENCH_ROUNDS:-3}
+LARGE=${BENCH_LARGE:-0}
+SECS=${BENCH_SECONDS:-3}
+ONLY=${BENCH_ONLY:-all}
+TREE_FILES=${BENCH_TREE_FILES:-100000}
+KURACTL=$build/kuractl
+KURAFS=$build/kurafs
+IO=$build/bench/bench_io
 mkdir -p bench/results
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit+dirty"
 results=bench/results/$(date +%F)-$commit.txt
-tmp=$(mktemp bench/results/.bench.XXXXXX.tmp)
-trap 'rm -f "$tmp"' EXIT
+out=$(mktemp bench/results/.bench.XXXXXX.tmp)
 failed=0
 
-log() { printf '%s\n' "$*" | tee -a "$tmp"; }
+# ---- cleanup: every mount, daemon, user and temp dir, also on failure ----
+W=
+cleanups=()
+on_exit() { cleanups+=("$*"); }
+cleanup() {
+  local i
+  for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[$i]}" >/dev/null 2>&1 || true; done
+  [ -n "$W" ] && rm -rf "$W"
+  rm -f "$out"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
 
-# section TITLE COMMAND [ARGS...]: runs one benchmark, its output indented.
-section() {
-  local title=$1
-  shift
+log() { printf '%s\n' "$*" | tee -a "$out"; }
+note() { log "   $*"; }
+want() { [ "$ONLY" = all ] || [[ ",$ONLY," == *",$1,"* ]]; }
+fail() { note "FAILED: $*"; failed=1; }
+
+# ---- numbers ----
+median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }   # kv KEY "k=v k=v": value of KEY
+div() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.2f", a / b}'; }
+declare -A M   # medians by name, for the summary
+declare -a SUMMARY
+# row LABEL KURA GOCRYPTFS EXT4 RATIO GOAL VERDICT
+row() { SUMMARY+=("$(printf '%-44s %10s %10s %10s %7s  %-9s %s' "$@")"); }
+# verdict VALUE OP LIMIT: met / NOT met
+verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {if (v == "nan") {print "n/a"; exit}
+  ok = op == ">=" ? v >= l : v < l; print ok ? "met" : "NOT met"}'; }
+
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+now_ns() { date +%s%N; }
+
+# ---- users: a listed reader (kura serves no plaintext to root) ----
+READER=kura_bench
+REVOKEE=kura_bench2
+make_user() {
+  id -u "$1" >/dev/null 2>&1 && return 0
+  useradd -M -N -s /usr/sbin/nologin "$1" && on_exit "userdel '$1'"
+}
+as_reader() { setpriv --reuid="$READER" --regid="$(id -g "$READER")" --init-groups -- "$@"; }
+as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
+period() { echo "$(TZ=Asia/Tokyo date -d '-1 days' +%F)..$(TZ=Asia/Tokyo date -d '30 days' +%F)"; }
+
+# ---- mounts ----
+declare -A KPID
+# kura_mount CONF MNT: kurafs in the foreground, in the background; waits until it serves.
+kura_mount() {
+  local conf=$1 mnt=$2 i
+  mkdir -p "$mnt"
+  "$KURAFS" -c "$conf" -f "$mnt" >>"$W/kurafs.log" 2>&1 &
+  KPID[$mnt]=$!
+  on_exit "fusermount3 -u '$mnt' || umount -l '$mnt'; kill ${KPID[$mnt]}"
+  for i in $(seq 1 200); do
+    grep -qs " $mnt fuse.kurafs" /proc/mounts && return 0
+    kill -0 "${KPID[$mnt]}" 2>/dev/null || break
+    sleep 0.05
+  done
+  fail "kurafs did not mount $mnt: $(tail -n 3 "$W/kurafs.log")"
+  return 1
+}
+kura_umount() {
+  local mnt=$1 i
+  fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
+  for i in $(seq 1 200); do kill -0 "${KPID[$mnt]}" 2>/dev/null || break; sleep 0.05; done
+  kill "${KPID[$mnt]}" 2>/dev/null
+  wait "${KPID[$mnt]}" 2>/dev/null
+  unset "KPID[$mnt]"
+}
+gc_mount() {
+  mkdir -p "$2"
+  gocryptfs -q -extpass 'echo bench' "$1" "$2" >>"$W/gocryptfs.log" 2>&1 || { fail "gocryptfs mount $2"; return 1; }
+  on_exit "fusermount3 -u '$2' || umount -l '$2'"
+}
+gc_init() { mkdir -p "$1" && gocryptfs -init -q -extpass 'echo bench' -scryptn 10 "$1" >>"$W/gocryptfs.log" 2>&1; }
+
+# ---- header ----
+log "kura benchmarks — $(date -Iseconds), commit $commit, host $(uname -n), kernel $(uname -r)"
+log "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) cores), memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+log "rounds: $ROUNDS, random/opens runs: ${SECS}s, all reads cold (drop_caches before each)"
+
+if want crypto; then
   log ""
-  log "== $title"
-  if [ ! -x "$1" ]; then
-    log "   skipped: $1 is not built (run: make bench)"
-    failed=1
-    return
+  log "== Crypt4GH decryption engine (no filesystem)"
+  if o=$("$build/bench/bench_c4gh" --rounds 3 2>&1); then log "$(sed 's/^/   /' <<<"$o")"; else log "$o"; fail bench_c4gh; fi
+fi
+
+fs_sections=false
+for s in seq rand samtools opens revoke rss tree; do want "$s" && fs_sections=true; done
+if $fs_sections && [ "$(id -u)" -ne 0 ]; then
+  log ""
+  log "== filesystem benchmarks skipped: they need root (mounts, drop_caches, test users)"
+  fs_sections=false
+  failed=1
+fi
+
+if $fs_sections; then
+  for p in "$KURACTL" "$KURAFS" "$IO"; do [ -x "$p" ] || { log "missing $p (run: make bench)"; exit 1; }; done
+  KURA_EXTRA_PACKAGES="gocryptfs samtools strace" scripts/install-deps.sh || { log "cannot install gocryptfs/samtools/strace"; exit 1; }
+  W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/kura-bench.XXXXXX")
+  chmod 0755 "$W"
+  log "data under $W ($(df -T "$W" | awk 'NR == 2 {print $1 ", " $2}'))"
+  make_user "$READER"
+  make_user "$REVOKEE"
+
+  # One kura server with the benchmark files, one gocryptfs with the same plaintext.
+  SRV=$W/srv CONF=$W/srv/kura.conf KM=$W/kura GM=$W/gc.mnt ID=JGAD900001
+  mkdir -p "$SRV" "$W/plain" && chmod 0755 "$SRV"
+  "$KURACTL" -c "$CONF" init --root "$SRV" >/dev/null || { log "kuractl init failed"; exit 1; }
+  "$KURACTL" -c "$CONF" dataset add "$ID" --pi "$READER" --period "$(period)" >/dev/null || exit 1
+  SEQ_MIB=$([ "$LARGE" = 1 ] && echo 8192 || echo 1024)
+  t0=$(now_ns)
+  if want seq || want rand || want rss; then
+    head -c "${SEQ_MIB}M" /dev/urandom >"$W/plain/big.bin"
   fi
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  log "$(sed 's/^/   /' <<<"$out")"
-  if [ "$rc" -ne 0 ]; then
-    log "   FAILED (exit $rc)"
-    failed=1
+  if want samtools; then
+    python3 bench/make_bam.py "$W/plain/reads.bam" >/dev/null || { log "make_bam.py failed"; exit 1; }
   fi
+  head -c 65536 /dev/urandom >"$W/plain/small.bin"   # opens, revocation
+  if want rss; then mkdir -p "$W/rss" && head -c 2G /dev/zero >"$W/rss/stream.bin"; fi
+  chmod -R a+rX "$W/plain"
+  "$KURACTL" -c "$CONF" dataset import "$ID" --encrypt "$W/plain" >/dev/null || { log "import failed"; exit 1; }
+  [ -d "$W/rss" ] && { "$KURACTL" -c "$CONF" dataset import "$ID" --encrypt "$W/rss" >/dev/null || exit 1; rm -f "$W/rss/stream.bin"; }
+  gc_init "$W/gc.cipher" && gc_mount "$W/gc.cipher" "$GM" || exit 1
+  for f in "$W"/plain/*; do cat "$f" >"$GM/$(basename "$f")"; done
+  sync
+  kura_mount "$CONF" "$KM" || exit 1
+  K=$KM/$ID
+  log "setup: ${SEQ_MIB} MiB file, BAM and small files in kura, gocryptfs and ext4 in $(( ($(now_ns) - t0) / 1000000 )) ms"
+  if [ -f "$W/plain/big.bin" ]; then
+    as_reader cmp -s "$K/big.bin" "$W/plain/big.bin" && cmp -s "$GM/big.bin" "$W/plain/big.bin" ||
+      fail "the big file read through kura or gocryptfs differs from the plaintext"
+  fi
+fi
+
+# run_rounds NAME SYSTEMS... : for each round, each system (order rotated),
+# drop caches and call measure_<NAME> SYSTEM, which prints one number.
+run_rounds() {
+  local name=$1; shift
+  local systems=("$@") r k s v
+  local n=${#systems[@]}
+  declare -gA VALS=()
+  for ((r = 0; r < ROUNDS; r++)); do
+    local line="round $((r + 1)):"
+    for ((k = 0; k < n; k++)); do
+      s=${systems[$(((r + k) % n))]}
+      drop_caches
+      # Not in $(...): measurements may remount and keep counts.
+      if "measure_$name" "$s" >"$W/measure.out"; then v=$(cat "$W/measure.out"); else fail "$name on $s: $(cat "$W/measure.out")"; v=nan; fi
+      VALS[$s]+="$v "
+      line+=" $s=$v"
+    done
+    note "$line"
+  done
+  for s in "${systems[@]}"; do M[$name.$s]=$(tr ' ' '\n' <<<"${VALS[$s]}" | grep -v '^$' | median); done
 }
 
-log "kura benchmarks — $(date -Iseconds), commit $commit, host $(uname -n)"
-log "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) cores), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+path_of() { case $1 in kura) echo "$K/$2" ;; gocryptfs) echo "$GM/$2" ;; ext4) echo "$W/plain/$2" ;; esac; }
+reader_of() { [ "$1" = kura ] && echo as_reader; }
 
-section "Crypt4GH decryption (engine vs libsodium)" "$build/bench/bench_c4gh"
+if $fs_sections && want seq; then
+  for bs in 1048576 131072; do
+    log ""
+    log "== Cold sequential read of ${SEQ_MIB} MiB, read(2) of $((bs / 1024)) KiB (MB/s)"
+    measure_seq() { local o; o=$($(reader_of "$1") "$IO" seq "$(path_of "$1" big.bin)" --bs "$BS") || { echo "$o"; return 1; }; kv MBps "$o"; }
+    BS=$bs run_rounds seq kura gocryptfs ext4
+    for s in kura gocryptfs ext4; do M[seq$bs.$s]=${M[seq.$s]}; done
+    note "median: kura ${M[seq.kura]}, gocryptfs ${M[seq.gocryptfs]}, ext4 ${M[seq.ext4]}"
+  done
+fi
 
-mv "$tmp" "$results"
-trap - EXIT
+if $fs_sections && want rand; then
+  for bs in 4096 65536; do
+    for th in 1 8; do
+      log ""
+      log "== Random reads of $((bs / 1024)) KiB, $th thread(s), ${SECS}s from cold (IOPS)"
+      measure_rand() { local o; o=$($(reader_of "$1") "$IO" rand "$(path_of "$1" big.bin)" --bs "$BS" --threads "$TH" --seconds "$SECS") || { echo "$o"; return 1; }; kv iops "$o"; }
+      BS=$bs TH=$th run_rounds rand kura gocryptfs
+      M[rand$bs.$th.kura]=${M[rand.kura]}
+      M[rand$bs.$th.gocryptfs]=${M[rand.gocryptfs]}
+      note "median: kura ${M[rand.kura]}, gocryptfs ${M[rand.gocryptfs]}"
+    done
+  done
+fi
+
+if $fs_sections && want samtools; then
+  log ""
+  regions=$(tr '\n' ' ' <"$W/plain/reads.regions")
+  log "== samtools view -c of $(wc -l <"$W/plain/reads.regions") random 1 kb regions of a $(($(stat -c %s "$W/plain/reads.bam") >> 20)) MiB indexed BAM, cold (seconds)"
+  declare -A SAM_COUNT=()
+  measure_samtools() {
+    local t0 t1 c
+    t0=$(now_ns)
+    # shellcheck disable=SC2086
+    c=$($(reader_of "$1") samtools view -c "$(path_of "$1" reads.bam)" $regions) || return 1
+    t1=$(now_ns)
+    SAM_COUNT[$1]=$c
+    awk -v d=$((t1 - t0)) 'BEGIN {printf "%.3f", d / 1e9}'
+  }
+  run_rounds samtools kura gocryptfs ext4
+  note "median: kura ${M[samtools.kura]}, gocryptfs ${M[samtools.gocryptfs]}, ext4 ${M[samtools.ext4]}"
+  # shellcheck disable=SC2086
+  ref=$(samtools view -c "$W/plain/reads.bam" $regions)
+  for s in kura gocryptfs; do
+    [ "${SAM_COUNT[$s]:-}" = "$ref" ] || fail "samtools on $s counted ${SAM_COUNT[$s]:-nothing} reads, on the plaintext $ref"
+  done
+fi
+
+# count_fdatasync PID OUT CMD...: runs CMD >OUT and prints how many
+# fdatasync calls PID made meanwhile: perf stat on the syscall tracepoint
+# (no ptrace slowdown of the daemon), or else strace -c.
+count_fdatasync() {
+  local pid=$1 cmd_out=$2; shift 2
+  local f=$W/fdatasync.$$ n
+  if perf stat -e syscalls:sys_enter_fdatasync -p "$pid" -x, -o "$f" -- sleep 0 >/dev/null 2>&1; then
+    perf stat -e syscalls:sys_enter_fdatasync -p "$pid" -x, -o "$f" &
+    local p=$!
+    sleep 0.2
+    "$@" >"$cmd_out"
+    kill -INT "$p"; wait "$p"
+    n=$(awk -F, '/sys_enter_fdatasync/ {print $1}' "$f")
+  else
+    strace -c -f -e trace=fdatasync -p "$pid" -o "$f" &
+    local p=$!
+    sleep 0.5
+    "$@" >"$cmd_out"
+    kill -INT "$p"; wait "$p"
+    n=$(awk '/fdatasync/ {print $4}' "$f")
+  fi
+  echo "${n:-0}"
+}
+
+if $fs_sections && want opens; then
+  log ""
+  log "== Opens per second, 8 concurrent openers (open+close of one file), ${SECS}s: audit log on disk (durable) vs on tmpfs"
+  TMPLOG=$(mktemp -d /dev/shm/kura-bench-log.XXXXXX)
+  on_exit "rm -rf '$TMPLOG'"
+  sed "s|^audit_log = .*|audit_log = $TMPLOG/audit.jsonl|" "$CONF" >"$W/kura-tmpfs.conf"
+  grep -q "^audit_log = $TMPLOG/" "$W/kura-tmpfs.conf" || fail "cannot point the audit log to tmpfs"
+  declare -A SYNCS=() OPENS=()
+  measure_opens() {
+    local conf=$CONF o n
+    [ "$1" = tmpfs-log ] && conf=$W/kura-tmpfs.conf
+    kura_umount "$KM"; kura_mount "$conf" "$KM" || return 1
+    n=$(count_fdatasync "${KPID[$KM]}" "$W/opens.out" as_reader "$IO" opens "$K/small.bin" --threads 8 --seconds "$SECS")
+    o=$(cat "$W/opens.out")
+    [ "$(kv errors "$o")" = 0 ] || { echo "$o"; return 1; }
+    SYNCS[$1]+="$n "
+    OPENS[$1]+="$(kv opens "$o") "
+    kv per_second "$o"
+  }
+  run_rounds opens durable-log tmpfs-log
+  kura_umount "$KM"; kura_mount "$CONF" "$KM"
+  syncs=$(awk '{for (i = 1; i <= NF; i++) s += $i} END {print s + 0}' <<<"${SYNCS[durable-log]}")
+  opens=$(awk '{for (i = 1; i <= NF; i++) s += $i} END {print s + 0}' <<<"${OPENS[durable-log]}")
+  M[opens.syncs]=$(awk -v s="$syncs" -v o="$opens" 'BEGIN {if (o == 0) print "nan"; else printf "%.0f", 1000 * s / o}')
+  note "median: durable ${M[opens.durable-log]}/s, tmpfs ${M[opens.tmpfs-log]}/s; fdatasync calls: $syncs for $opens opens (${M[opens.syncs]} per 1000 opens; each open+close writes 2 records)"
+  "$KURACTL" -c "$CONF" audit verify >/dev/null 2>&1 || fail "kuractl audit verify after the opens run"
+fi
+
+if $fs_sections && want revoke; then
+  log ""
+  log "== Revocation latency: kuractl user remove returns -> first refused read on an open handle (20 runs, ms)"
+  lat=() since_start=()
+  for i in $(seq 1 20); do
+    "$KURACTL" -c "$CONF" user add "$ID" "$REVOKEE" >/dev/null || { fail "user add"; break; }
+    as_user "$REVOKEE" "$IO" hold "$K/small.bin" --seconds 10 >"$W/hold.out" 2>&1 &
+    hp=$!
+    for _ in $(seq 1 1000); do grep -q '^ready' "$W/hold.out" && break; sleep 0.01; done
+    grep -q '^ready' "$W/hold.out" || { fail "holder did not start in 10 s: $(cat "$W/hold.out")"; kill "$hp"; break; }
+    st=$("$IO" stamp "$KURACTL" -c "$CONF" user remove "$ID" "$REVOKEE")
+    wait "$hp"
+    r=$(awk '/^refused/ {print $2}' "$W/hold.out")
+    [ -n "$r" ] || { fail "no refused read: $(cat "$W/hold.out")"; break; }
+    read -r _ s0 _ s1 _ rc <<<"$st"
+    [ "$rc" = 0 ] || fail "user remove exited $rc"
+    lat+=("$(awk -v a="$r" -v b="$s1" 'BEGIN {printf "%.3f", (a - b) / 1e6}')")
+    since_start+=("$(awk -v a="$r" -v b="$s0" 'BEGIN {printf "%.3f", (a - b) / 1e6}')")
+  done
+  note "from return (ms): ${lat[*]}"
+  note "from start  (ms): ${since_start[*]}"
+  M[revoke.median]=$(printf '%s\n' "${lat[@]}" | median)
+  M[revoke.worst]=$(printf '%s\n' "${lat[@]}" | sort -g | tail -n 1)
+  M[revoke.cmd]=$(printf '%s\n' "${since_start[@]}" | median)
+  note "median ${M[revoke.median]} ms, worst ${M[revoke.worst]} ms after the command returned (negative: the handle was refused before it returned); median from the command's start ${M[revoke.cmd]} ms"
+fi
+
+if $fs_sections && want rss; then
+  log ""
+  log "== Peak daemon RSS while one 2 GiB file is read end to end (1 MiB reads)"
+  pid=${KPID[$KM]}
+  echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || note "(cannot reset VmHWM: the peak includes start-up)"
+  before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  o=$(as_reader "$IO" seq "$K/stream.bin" --bs 1048576) || fail "streaming read: $o"
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  M[rss.peak]=$(awk -v k="$hwm" 'BEGIN {printf "%.1f", k / 1024}')
+  note "VmRSS before $((before / 1024)) MiB, VmHWM while streaming ${M[rss.peak]} MiB ($o)"
+fi
+
+if $fs_sections && want tree; then
+  log ""
+  ndir=100 per=$((TREE_FILES / 100))
+  log "== Mount time and ls -lR with $((ndir * per)) files in $ndir datasets"
+  t0=$(now_ns)
+  TSRV=$W/tree-srv TCONF=$W/tree-srv/kura.conf TM=$W/tree-kura TGM=$W/tree-gc.mnt
+  mkdir -p "$TSRV" && chmod 0755 "$TSRV"
+  "$KURACTL" -c "$TCONF" init --root "$TSRV" >/dev/null
+  gc_init "$W/tree-gc.cipher" && gc_mount "$W/tree-gc.cipher" "$TGM"
+  # The same tiny files for both; kura imports run two at a time (file
+  # creation on the disk is what takes the time), gocryptfs copies alongside.
+  for d in $(seq -w 1 $ndir); do
+    mkdir -p "$W/tree/JGAD9100$d"
+    (cd "$W/tree/JGAD9100$d" && awk -v n="$per" -v d="$d" 'BEGIN {for (i = 1; i <= n; i++) {f = sprintf("f%05d.txt", i); print "dataset " d " file " i > f; close(f)}}')
+    "$KURACTL" -c "$TCONF" dataset add "JGAD9100$d" --pi "$READER" --period "$(period)" >/dev/null || fail "tree: dataset add"
+  done
+  chmod -R a+rX "$W/tree"
+  cp -r "$W/tree/." "$TGM/" &
+  cpid=$!
+  seq -w 1 $ndir | xargs -P 2 -I{} "$KURACTL" -c "$TCONF" dataset import JGAD9100{} --encrypt "$W/tree/JGAD9100{}" >/dev/null ||
+    fail "tree: import"
+  wait "$cpid" || fail "tree: copy into gocryptfs"
+  rm -rf "$W/tree"
+  sync
+  note "setup: $(( ($(now_ns) - t0) / 1000000 )) ms"
+  mt=() rss=()
+  for r in $(seq 1 "$ROUNDS"); do
+    drop_caches
+    mkdir -p "$TM"
+    s=$(now_ns)
+    "$KURAFS" -c "$TCONF" -f "$TM" >>"$W/kurafs.log" 2>&1 &
+    KPID[$TM]=$!
+    on_exit "fusermount3 -u '$TM' || umount -l '$TM'; kill ${KPID[$TM]}"
+    o=$("$IO" mountwait "$TM" --seconds 30) || { fail "tree mount: $o"; break; }
+    e=$(kv ns "$o")
+    mt+=("$(awk -v a="$e" -v b="$s" 'BEGIN {printf "%.3f", (a - b) / 1e9}')")
+    rss+=("$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/${KPID[$TM]}/status")")
+    [ "$r" -lt "$ROUNDS" ] && kura_umount "$TM"
+  done
+  note "mount (kurafs start -> mount root answers), s: ${mt[*]}; daemon RSS after mount, MiB: ${rss[*]}"
+  M[tree.mount]=$(printf '%s\n' "${mt[@]}" | median)
+  M[tree.rss]=$(printf '%s\n' "${rss[@]}" | median)
+  measure_ls() {
+    local t0 t1 n
+    if [ "$1" = kura ]; then t0=$(now_ns); n=$(as_reader ls -lR "$TM" | wc -l); t1=$(now_ns)
+    else t0=$(now_ns); n=$(ls -lR "$TGM" | wc -l); t1=$(now_ns); fi
+    LS_LINES[$1]=$n
+    awk -v d=$((t1 - t0)) 'BEGIN {printf "%.3f", d / 1e9}'
+  }
+  declare -A LS_LINES=()
+  run_rounds ls kura gocryptfs
+  note "median: kura ${M[ls.kura]} s, gocryptfs ${M[ls.gocryptfs]} s (lines listed: kura ${LS_LINES[kura]}, gocryptfs ${LS_LINES[gocryptfs]})"
+  kura_umount "$TM"
+fi
+
+# ---- summary ----
+ratio() { div "${M[$1]:-nan}" "${M[$2]:-nan}"; }
+if want seq && [ -n "${M[seq1048576.kura]:-}" ]; then
+  for bs in 1048576 131072; do
+    r=$(ratio "seq$bs.kura" "seq$bs.gocryptfs")
+    row "seq read ${SEQ_MIB} MiB, $((bs / 1024)) KiB reads (MB/s)" "${M[seq$bs.kura]}" "${M[seq$bs.gocryptfs]}" "${M[seq$bs.ext4]}" "$r" ">= 1.0" "$(verdict "$r" ">=" 1.0)"
+  done
+fi
+if want rand && [ -n "${M[rand4096.1.kura]:-}" ]; then
+  for bs in 4096 65536; do
+    goal=$([ $bs = 4096 ] && echo 0.5 || echo 1.0)
+    for th in 1 8; do
+      r=$(ratio "rand$bs.$th.kura" "rand$bs.$th.gocryptfs")
+      row "random $((bs / 1024)) KiB reads, $th thread(s) (IOPS)" "${M[rand$bs.$th.kura]}" "${M[rand$bs.$th.gocryptfs]}" "-" "$r" ">= $goal" "$(verdict "$r" ">=" "$goal")"
+    done
+  done
+fi
+if want samtools && [ -n "${M[samtools.kura]:-}" ]; then
+  r=$(ratio samtools.gocryptfs samtools.kura)   # time: gocryptfs / kura = kura's speed ratio
+  row "samtools 300 region queries (s)" "${M[samtools.kura]}" "${M[samtools.gocryptfs]}" "${M[samtools.ext4]}" "$r" ">= 0.8" "$(verdict "$r" ">=" 0.8)"
+fi
+if want opens && [ -n "${M[opens.durable-log]:-}" ]; then
+  r=$(ratio opens.durable-log opens.tmpfs-log)
+  row "opens/s, 8 openers, durable audit log" "${M[opens.durable-log]}" "-" "-" "$r" ">= 0.5" "$(verdict "$r" ">=" 0.5) (ratio: vs the log on tmpfs)"
+  row "  same, audit log on tmpfs" "${M[opens.tmpfs-log]}" "-" "-" "-" "" ""
+  row "  fdatasync calls per 1000 opens" "${M[opens.syncs]}" "-" "-" "-" "" ""
+fi
+if want revoke && [ -n "${M[revoke.median]:-}" ]; then
+  row "revocation latency, median of 20 (ms)" "${M[revoke.median]}" "-" "-" "-" "< 10" "$(verdict "${M[revoke.median]}" "<" 10)"
+  row "  worst of 20 (ms)" "${M[revoke.worst]}" "-" "-" "-" "" ""
+fi
+if want rss && [ -n "${M[rss.peak]:-}" ]; then
+  row "peak daemon RSS streaming 2 GiB (MiB)" "${M[rss.peak]}" "-" "-" "-" "< 64" "$(verdict "${M[rss.peak]}" "<" 64)"
+fi
+if want tree && [ -n "${M[tree.mount]:-}" ]; then
+  row "mount, $((TREE_FILES / 1000))k files in 100 datasets (s)" "${M[tree.mount]}" "-" "-" "-" "< 2" "$(verdict "${M[tree.mount]}" "<" 2)"
+  row "  daemon RSS after that mount (MiB)" "${M[tree.rss]}" "-" "-" "-" "" ""
+  r=$(ratio ls.gocryptfs ls.kura)
+  row "ls -lR of that tree (s)" "${M[ls.kura]:-nan}" "${M[ls.gocryptfs]:-nan}" "-" "$r" "" "(ratio = gocryptfs time / kura time)"
+fi
+if [ ${#SUMMARY[@]} -gt 0 ]; then
+  log ""
+  log "== Summary: medians of $ROUNDS rounds; ratio = kura / gocryptfs speed (> 1: kura faster)"
+  log "$(printf '%-44s %10s %10s %10s %7s  %-9s %s' metric kura gocryptfs ext4 ratio goal "")"
+  for l in "${SUMMARY[@]}"; do log "$l"; done
+fi
+
+mv "$out" "$results"
+log_done="written to $results"
 echo
-echo "written to $results"
+echo "$log_done"
 exit "$failed"

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   make gcc clang libclang-rt-14-dev pkg-config
-  libfuse3-dev libsodium-dev libacl1-dev libinih-dev
+  libfuse3-dev libsodium-dev libacl1-dev libinih-dev libssl-dev
   # run
   fuse3 acl attr tzdata
   # tests and demo: real tools through the mount

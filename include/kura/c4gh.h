@@ -1,4 +1,5 @@
-/* Crypt4GH v1 (GA4GH) codec on libsodium: headers, segments, random access,
+/* Crypt4GH v1 (GA4GH) codec on libsodium (segments are opened with OpenSSL's
+ * faster ChaCha20-Poly1305 when it has one): headers, segments, random access,
  * writing, and key files. No I/O policy here: callers pass file descriptors
  * or buffers. Secrets (session keys, secret keys, decrypted segments) live in
  * kura_secure_alloc() memory and are wiped when freed.
@@ -145,8 +146,9 @@ uint64_t c4gh_visible_size(const struct c4gh_header *h, uint64_t raw_plain);
 /* ---- segments ---------------------------------------------------------- */
 
 /* Decrypts one cipher segment (nonce | ct | mac, clen bytes) with any of
- * h's data keys into plain (>= C4GH_SEGMENT_SIZE bytes). Never writes
- * unauthenticated bytes. Error: EIO "segment N fails authentication". */
+ * h's data keys into plain (>= C4GH_SEGMENT_SIZE bytes). On failure plain
+ * holds zeros: unauthenticated bytes never reach the caller. Error: EIO
+ * "segment N fails authentication". */
 int c4gh_segment_decrypt(const struct c4gh_header *h, uint64_t segno, const uint8_t *cipher,
                          size_t clen, uint8_t *plain, size_t *plen, struct kura_err *err);
 /* Encrypts plen (<= C4GH_SEGMENT_SIZE, else abort()) bytes with key and a

@@ -795,6 +795,44 @@ static void test_tampered_second_segment(void)
     enc_free(&e);
 }
 
+/* Whole segments decrypt straight into the caller's buffer, and OpenSSL
+ * writes plaintext before it checks the tag: a forged segment must still
+ * leave nothing of itself there (R-ENC-1). */
+static void test_tampered_whole_segment_leaves_nothing(void)
+{
+    struct kura_err err = {0};
+    struct enc e;
+    size_t len = 3 * SEG, plen = 0;
+    uint8_t *plain = random_bytes(len), *buf = malloc(len), seg[SEG];
+    ASSERT(plain && buf && encrypt_plain(plain, len, NULL, 0, pk_a, 1, &e) == 0);
+    uint8_t *payload = fd_contents(e.payload_fd, &plen);
+    ASSERT(payload && plen == 3 * CSEG);
+    payload[CSEG + C4GH_NONCE_SIZE + 1000] ^= 0x04; /* segment 1's ciphertext */
+    int fd = mem_fd(payload, plen);
+    struct c4gh_reader *r = NULL;
+    ASSERT(c4gh_reader_open(&r, fd, 0, plen, e.h, &err) == 0);
+    memset(buf, 0xAA, len);
+    EXPECT(c4gh_reader_pread(r, buf, len, 0, &err) == -1 && err.code == EIO);
+    EXPECT(strcmp(err.msg, "segment 1 fails authentication (tampered or wrong key)") == 0);
+    size_t leaked = 0;
+    for (size_t i = SEG; i < len; i++)
+        leaked += buf[i] != 0 && buf[i] != 0xAA;
+    EXPECT(leaked == 0);
+    memset(seg, 0xAA, sizeof seg);
+    size_t got = 0;
+    EXPECT(c4gh_segment_decrypt(e.h, 1, payload + CSEG, CSEG, seg, &got, &err) == -1);
+    leaked = 0;
+    for (size_t i = 0; i < SEG; i++)
+        leaked += seg[i] != 0;
+    EXPECT(leaked == 0);
+    c4gh_reader_close(r);
+    close(fd);
+    free(payload);
+    free(plain);
+    free(buf);
+    enc_free(&e);
+}
+
 static void test_truncation_detected(void)
 {
     struct kura_err err = {0};
@@ -1532,6 +1570,7 @@ int main(void)
     RUN(test_tampered_header_bits_detected);
     RUN(test_strict_open_refuses_foreign_packets);
     RUN(test_tampered_second_segment);
+    RUN(test_tampered_whole_segment_leaves_nothing);
     RUN(test_truncation_detected);
     RUN(test_segment_map);
     RUN(test_wrong_key_segments);

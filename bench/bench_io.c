@@ -4,8 +4,10 @@
  *   bench_io seq FILE [--bs BYTES]
  *       reads FILE start to end with read(2) of BYTES (default 1 MiB)
  *   bench_io rand FILE [--bs BYTES] [--threads N] [--seconds S]
- *       N threads (own open each, as fio jobs) pread BYTES at random
- *       BYTES-aligned offsets for S seconds
+ *       N threads (own open each, as fio jobs) pread the file's BYTES-sized
+ *       blocks in one shared random order, each block once (as fio's random
+ *       map: a filesystem with a page cache gets no repeat hits), until all
+ *       were read or S seconds passed
  *   bench_io opens FILE [--threads N] [--seconds S]
  *       N threads open and close FILE in a loop
  *   bench_io hold FILE
@@ -73,6 +75,16 @@ static void note_error(int e)
     atomic_compare_exchange_strong(&first_errno, &zero, e);
 }
 
+/* Page-aligned, as cat's and fio's buffers: an unaligned one makes the
+ * kernel split a FUSE direct-I/O read at the max_pages boundary. */
+static char *io_buffer(void)
+{
+    char *b = aligned_alloc(4096, (opt.bs + 4095) / 4096 * 4096);
+    if (!b)
+        die("aligned_alloc", strerror(ENOMEM));
+    return b;
+}
+
 static int open_file(void)
 {
     int fd = open(opt.file, O_RDONLY | O_CLOEXEC);
@@ -84,9 +96,7 @@ static int open_file(void)
 static int run_seq(void)
 {
     int fd = open_file();
-    char *buf = malloc(opt.bs);
-    if (!buf)
-        die("malloc", strerror(ENOMEM));
+    char *buf = io_buffer();
     unsigned long long total = 0;
     double t0 = mono();
     for (;;) {
@@ -115,21 +125,43 @@ static uint64_t xorshift(uint64_t *s)
     return *s = x;
 }
 
-static void *rand_worker(void *arg)
+static uint64_t *order;        /* block numbers in random order */
+static uint64_t nblocks;
+static atomic_ullong next_block;
+
+/* The file's blocks in a random order (Fisher-Yates, fixed seed). */
+static void shuffle_blocks(void)
 {
-    uint64_t seed = 0x9E3779B97F4A7C15ull * ((uint64_t)(uintptr_t)arg + 1);
     int fd = open_file();
     struct stat st;
     if (fstat(fd, &st) != 0)
         die("fstat", strerror(errno));
-    uint64_t blocks = (uint64_t)st.st_size / opt.bs;
-    if (blocks == 0)
+    close(fd);
+    nblocks = (uint64_t)st.st_size / opt.bs;
+    if (nblocks == 0)
         die(opt.file, "smaller than one block");
-    char *buf = malloc(opt.bs);
-    if (!buf)
+    if (!(order = malloc(nblocks * sizeof *order)))
         die("malloc", strerror(ENOMEM));
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    for (uint64_t i = 0; i < nblocks; i++)
+        order[i] = i;
+    for (uint64_t i = nblocks - 1; i > 0; i--) {
+        uint64_t j = xorshift(&seed) % (i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+static void *rand_worker(void *arg)
+{
+    (void)arg;
+    int fd = open_file();
+    char *buf = io_buffer();
     while (mono() < deadline) {
-        off_t off = (off_t)((xorshift(&seed) % blocks) * opt.bs);
+        uint64_t k = atomic_fetch_add(&next_block, 1);
+        if (k >= nblocks)
+            break;
+        off_t off = (off_t)(order[k] * opt.bs);
         ssize_t n = pread(fd, buf, opt.bs, off);
         if (n < 0) {
             note_error(errno);
@@ -173,6 +205,7 @@ static double run_threads(void *(*fn)(void *))
 
 static int run_rand(void)
 {
+    shuffle_blocks();
     double dt = run_threads(rand_worker);
     unsigned long long n = atomic_load(&ops);
     printf("ops=%llu seconds=%.3f iops=%.0f MBps=%.1f errors=%llu errno=%d\n", n, dt, (double)n / dt,

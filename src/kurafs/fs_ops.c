@@ -74,12 +74,35 @@ static bool repeated_refusal(pid_t pid, const struct kura_node *n)
     return repeated;
 }
 
+/* Who asks: uid, gid and pid, all a lookup needs. The user name costs a
+ * passwd lookup (with nss files an open and a read of /etc/passwd: a third
+ * of a listing's daemon time) and only records carry it, so caller_name
+ * adds it when one is written. */
+static void caller_ids(struct caller *c)
+{
+    const struct fuse_context *ctx = fuse_get_context();
+    memset(c, 0, sizeof *c);
+    c->uid = ctx->uid;
+    c->gid = ctx->gid;
+    c->pid = ctx->pid;
+}
+
+static void caller_name(struct caller *c)
+{
+    struct caller named;
+    if (c->user[0])
+        return;
+    caller_from_context(&named);
+    memcpy(c->user, named.user, sizeof c->user);
+}
+
 /* A refused lookup is an access attempt: it is logged like a refused open. */
-static void audit_refused_lookup(struct kurafs *fs, const struct caller *c, const struct kura_catalog *cat,
+static void audit_refused_lookup(struct kurafs *fs, struct caller *c, const struct kura_catalog *cat,
                                  const struct kura_node *n, enum kura_reason reason)
 {
     if (repeated_refusal(c->pid, n))
         return;
+    caller_name(c);
     const struct kura_catalog_dataset *d;
     const struct kura_file *f;
     node_target(cat, n, &d, &f);
@@ -122,7 +145,7 @@ static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n,
 }
 
 /* Looks path up for the calling user; refusals look like absence. */
-static int lookup_visible(struct kurafs *fs, struct snapshot *snap, const char *path, const struct caller *c,
+static int lookup_visible(struct kurafs *fs, struct snapshot *snap, const char *path, struct caller *c,
                           const struct kura_node **out)
 {
     const struct kura_node *n = kura_catalog_lookup(snap->cat, path);
@@ -149,7 +172,7 @@ struct request {
 static int request_begin(struct request *r, const char *path)
 {
     r->fs = kurafs_get();
-    caller_from_context(&r->caller);
+    caller_ids(&r->caller);
     r->snap = snapshot_acquire(r->fs);
     r->node = NULL;
     return lookup_visible(r->fs, r->snap, path, &r->caller, &r->node);
@@ -215,6 +238,7 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
     if (rc == 0 && r.node->type != KURA_NODE_FILE)
         rc = -EISDIR;
     if (rc == 0) {
+        caller_name(&r.caller);
         caller_collect_process(r.fs, &r.caller);
         struct handle *h = NULL;
         rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, &h);

@@ -25,7 +25,8 @@ struct kura_lockdown {
 /* Fills *l from STATE/lockdown (no file: on = false). On -1 (unreadable or
  * malformed file) l->on is true and err says why: treat it as locked down. */
 int kura_lockdown_load(const char *state_dir, struct kura_lockdown *l, struct kura_err *err);
-/* Writes the file atomically (mode 0640). */
+/* Writes the file atomically (mode 0640). Save and clear are called under
+ * the lockdown lock; both remove a temporary a killed writer left. */
 int kura_lockdown_save(const char *state_dir, const struct kura_lockdown *l, struct kura_err *err);
 /* Removes the file and fsyncs the directory; no file is fine. */
 int kura_lockdown_clear(const char *state_dir, struct kura_err *err);

@@ -1,4 +1,6 @@
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +61,25 @@ out:
     return rc;
 }
 
+/* Removes the ".lockdown.tmp-*" a writer killed before its rename left
+ * behind (fsutil.h); the callers hold the lockdown lock, so no live writer
+ * owns one. */
+static void remove_stale_temporaries(const char *state_dir)
+{
+    static const char prefix[] = "." KURA_LOCKDOWN_FILE ".tmp-";
+    DIR *d = opendir(state_dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strncmp(de->d_name, prefix, sizeof prefix - 1) == 0)
+            unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+}
+
 int kura_lockdown_save(const char *state_dir, const struct kura_lockdown *l, struct kura_err *err)
 {
+    remove_stale_temporaries(state_dir);
     char buf[1024];
     struct kura_json_writer w;
     kura_json_begin(&w, buf, sizeof buf);
@@ -88,6 +107,7 @@ int kura_lockdown_clear(const char *state_dir, struct kura_err *err)
         kura_err_set(err, ENOMEM, "out of memory");
         return -1;
     }
+    remove_stale_temporaries(state_dir);
     int rc = 0;
     if (unlink(path) != 0 && errno != ENOENT) {
         kura_err_set(err, errno, "remove %s: %s", path, strerror(errno));

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# kill -9 at random points of every state change (issue 8), beyond the
+# user add / import / destroy loops of kuractl_roles, kuractl_import and
+# kuractl_revoke: dataset add, extend, suspend/resume, withdraw and
+# lockdown/unlock by kuractl in direct mode, and user add/remove and
+# extend through a daemon that is itself killed -9 mid-request. After every
+# kill: the state loads, the dataset's ledger and the audit log verify, and
+# the change happened entirely or not at all (R-LOG-2, R-LOG-3); a killed
+# daemon's mount is unmounted and mounted again cleanly.
+# Each kill lands at a uniformly random moment within the command's own
+# measured run time (times 1.3), so the loop walks through every stage.
+. "$(dirname "$0")/lib.sh"
+
+N=${KILL_ITERATIONS:-12}
+for u in kt_alice kt_bob kt_carol kt_op; do make_user "$u"; done
+getent group kura-admin >/dev/null || groupadd kura-admin
+usermod -a -G kura-admin kt_op
+require "kuractl init" kura_init
+STATE=$KROOT/lib
+D=JGAD600001
+mkdir -p "$T/data"
+: >"$T/samples.tsv"
+for i in $(seq 1 $((N + 2))); do
+  head -c 70000 /dev/urandom >"$T/data/s$i.bin"
+  printf 's%d.bin\tSAMP%d\n' "$i" "$i" >>"$T/samples.tsv"
+done
+chmod -R a+rX "$T/data"
+require "dataset add $D" kuractl dataset add "$D" --pi kt_alice --period "$(day -1)..$(day 30)"
+require "import $D with $((N + 2)) samples" kuractl dataset import "$D" --encrypt --samples "$T/samples.tsv" "$T/data"
+
+# ms_of CMD...: runs CMD, prints its run time in ms
+ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }
+# kill_within MS CMD...: starts CMD, kills it -9 at a random moment in [0, 1.3 MS] ms
+kill_within() {
+  local ms=$1; shift
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * 1.3 * r / 32768 / 1000}')"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+nrecords() { kuractl ledger "$1" --json 2>/dev/null | grep -c '"seq"'; }
+# all_or_nothing ID BEFORE_INI BEFORE_RECORDS: after a kill, the ledger
+# verifies (reading it finishes an interrupted change), the state loads, and
+# dataset.ini changed exactly when the ledger gained one record.
+bad=0
+all_or_nothing() {
+  local id=$1 before=$2 nbefore=$3 what=$4 after nafter changed
+  if ! kuractl ledger "$id" >"$T/ledger.txt" 2>&1; then
+    bad=$((bad + 1)); diag "$what: the ledger of $id does not verify: $(head -n 2 "$T/ledger.txt")"; return 1
+  fi
+  if ! kuractl user list "$id" >/dev/null 2>"$T/list.err"; then
+    bad=$((bad + 1)); diag "$what: the state of $id does not load: $(cat "$T/list.err")"; return 1
+  fi
+  nafter=$(nrecords "$id")
+  after=$(sha256sum <"$STATE/datasets/$id/dataset.ini")
+  [ "$after" != "$before" ] && changed=1 || changed=0
+  if [ "$((nafter - nbefore))" != "$changed" ]; then
+    bad=$((bad + 1)); diag "$what: dataset.ini changed=$changed but the ledger gained $((nafter - nbefore)) record(s)"; return 1
+  fi
+  if ! kuractl audit verify >"$T/verify.txt" 2>&1; then
+    bad=$((bad + 1)); diag "$what: the audit log does not verify: $(tail -n 2 "$T/verify.txt")"; return 1
+  fi
+  [ "$changed" = 1 ]
+}
+leftovers() { ls -A "$STATE/datasets/$1" | grep -E '^\.(pending|.*\.tmp-)'; }
+
+# ---- extend ----
+ms=$(ms_of kuractl dataset extend "$D" --until "$(day 31)" --ref EXT-0)
+diag "dataset extend takes ${ms} ms"
+bad=0 applied=0
+for i in $(seq 1 "$N"); do
+  ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
+  kill_within "$ms" "$KURACTL" -c "$KCONF" dataset extend "$D" --until "$(day $((31 + i)))" --ref "EXT-$i"
+  all_or_nothing "$D" "$ini" "$n" "extend $i" && applied=$((applied + 1))
+done
+diag "extend: applied before the kill in $applied of $N"
+check "kill -9 during dataset extend, $N times: all or nothing, chains verify" test "$bad" = 0
+
+# ---- suspend / resume ----
+ms=$(ms_of kuractl dataset suspend "$D" --reason s0)
+kuractl dataset resume "$D" >/dev/null
+bad=0 applied=0
+for i in $(seq 1 "$N"); do
+  ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
+  if grep -q '^status = suspended' "$STATE/datasets/$D/dataset.ini"; then
+    kill_within "$ms" "$KURACTL" -c "$KCONF" dataset resume "$D"
+  else
+    kill_within "$ms" "$KURACTL" -c "$KCONF" dataset suspend "$D" --reason "kill $i"
+  fi
+  all_or_nothing "$D" "$ini" "$n" "suspend/resume $i" && applied=$((applied + 1))
+done
+diag "suspend/resume: applied before the kill in $applied of $N"
+check "kill -9 during dataset suspend/resume, $N times: all or nothing, chains verify" test "$bad" = 0
+grep -q '^status = suspended' "$STATE/datasets/$D/dataset.ini" && kuractl dataset resume "$D" >/dev/null
+
+# ---- withdraw: all or nothing, and a re-run finishes destroying the keys ----
+hdrs_of() { # headers left in the keystore for SAMPLE
+  local f n=0
+  for f in $(grep -P "\t$1\$" "$STATE/datasets/$D/files.tsv" | cut -f2); do
+    [ -e "$STATE/keys/datasets/$D/$f.hdr" ] && n=$((n + 1))
+  done
+  echo "$n"
+}
+ms=$(ms_of kuractl withdraw "$D" "SAMP$((N + 1))" --ref W-0)
+bad=0 applied=0
+for i in $(seq 1 "$N"); do
+  ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
+  kill_within "$ms" "$KURACTL" -c "$KCONF" withdraw "$D" "SAMP$i" --ref "W-$i"
+  if all_or_nothing "$D" "$ini" "$n" "withdraw $i"; then
+    applied=$((applied + 1))
+    grep -q "^\[withdrawn SAMP$i\]" "$STATE/datasets/$D/dataset.ini" ||
+      { bad=$((bad + 1)); diag "withdraw $i: the change is not the withdrawal"; }
+    kuractl withdraw "$D" "SAMP$i" --ref "W-$i" >/dev/null 2>&1
+    [ "$(hdrs_of "SAMP$i")" = 0 ] || { bad=$((bad + 1)); diag "withdraw $i: a re-run left headers"; }
+  else
+    [ "$(hdrs_of "SAMP$i")" = 1 ] || { bad=$((bad + 1)); diag "withdraw $i: not recorded, but the header is gone"; }
+  fi
+done
+diag "withdraw: applied before the kill in $applied of $N"
+check "kill -9 during withdraw, $N times: all or nothing, a re-run finishes the key destruction" test "$bad" = 0
+check "the sample never withdrawn still has its header" test "$(hdrs_of "SAMP$((N + 2))")" = 1
+check "no journal or temporary file is left behind" test -z "$(leftovers "$D")"
+
+# ---- dataset add: the dataset exists whole (ini, files.tsv, ledger, key) or not at all ----
+ms=$(ms_of kuractl dataset add KADD0 --pi kt_alice --period "$(day 0)..$(day 9)")
+bad=0 applied=0
+for i in $(seq 1 "$N"); do
+  K=KADD$i
+  kill_within "$ms" "$KURACTL" -c "$KCONF" dataset add "$K" --pi kt_alice --period "$(day 0)..$(day 9)"
+  if [ -e "$STATE/datasets/$K" ]; then
+    applied=$((applied + 1))
+    for f in dataset.ini files.tsv ledger.jsonl; do
+      [ -s "$STATE/datasets/$K/$f" ] || { bad=$((bad + 1)); diag "add $i: $K exists without $f"; }
+    done
+    [ -d "$STATE/keys/datasets/$K" ] || { bad=$((bad + 1)); diag "add $i: $K exists without its key"; }
+    kuractl ledger "$K" 2>/dev/null | grep -q "dataset-add $K" || { bad=$((bad + 1)); diag "add $i: no ledger record"; }
+  else
+    kuractl user list "$K" >/dev/null 2>&1 && { bad=$((bad + 1)); diag "add $i: $K half visible"; }
+    kuractl dataset add "$K" --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null 2>"$T/add.err" ||
+      { bad=$((bad + 1)); diag "add $i: the re-run failed: $(cat "$T/add.err")"; }
+  fi
+done
+diag "dataset add: complete before the kill in $applied of $N"
+check "kill -9 during dataset add, $N times: whole or absent, a re-run completes" test "$bad" = 0
+check "status loads every dataset" kuractl status
+check "the audit log verifies" kuractl audit verify
+
+# ---- lockdown / unlock: the file is whole or absent ----
+ms=$(ms_of kuractl lockdown --reason l0)
+kuractl unlock >/dev/null
+bad=0 applied=0
+for i in $(seq 1 "$N"); do
+  was=$([ -e "$STATE/lockdown" ] && echo on || echo off)
+  if [ "$was" = on ]; then kill_within "$ms" "$KURACTL" -c "$KCONF" unlock
+  else kill_within "$ms" "$KURACTL" -c "$KCONF" lockdown --reason "kill $i"; fi
+  now=$([ -e "$STATE/lockdown" ] && echo on || echo off)
+  [ "$now" != "$was" ] && applied=$((applied + 1))
+  if [ "$now" = on ] && ! /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['reason'] else 1)" \
+    "$STATE/lockdown" 2>/dev/null; then
+    bad=$((bad + 1)); diag "lockdown $i: a torn lockdown file"
+  fi
+  st=$(kuractl status 2>&1)
+  { [ "$now" = on ] && grep -q '^LOCKDOWN since' <<<"$st"; } || { [ "$now" = off ] && ! grep -q LOCKDOWN <<<"$st"; } ||
+    { bad=$((bad + 1)); diag "lockdown $i: status disagrees with the file ($now): $(head -n 1 <<<"$st")"; }
+  kuractl audit verify >/dev/null 2>&1 || { bad=$((bad + 1)); diag "lockdown $i: audit log does not verify"; }
+  ls -A "$STATE" | grep -q '^\.lockdown\.tmp-' && { bad=$((bad + 1)); diag "lockdown $i: a temporary file is left"; }
+done
+diag "lockdown/unlock: applied before the kill in $applied of $N"
+check "kill -9 during lockdown/unlock, $N times: whole file or none, status agrees, audit verifies" test "$bad" = 0
+[ -e "$STATE/lockdown" ] && kuractl unlock >/dev/null
+
+# ---- the daemon killed -9 in the middle of requests ----------------------------
+# kt_op changes the state through the daemon; the daemon dies at a random
+# moment of the request. The dead mount is unmounted, the state checked, and
+# the daemon mounted again.
+M=$T/mnt
+require "mount" mount_kura "$M"
+opc() { as kt_op "$KURACTL" -c "$KCONF" "$@"; }
+ms=$(ms_of opc user add "$D" kt_carol)
+opc user remove "$D" kt_carol >/dev/null 2>&1
+diag "user add through the daemon takes ${ms} ms"
+ND=${DAEMON_KILL_ITERATIONS:-$((N / 2 + 2))}
+bad=0 applied=0 remounted=0
+for i in $(seq 1 "$ND"); do
+  ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
+  if grep -q '^\[user kt_carol\]' "$STATE/datasets/$D/dataset.ini"; then
+    opc user remove "$D" kt_carol >/dev/null 2>&1 &
+  else
+    opc user add "$D" kt_carol >/dev/null 2>&1 &
+  fi
+  client=$!
+  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * 1.3 * r / 32768 / 1000}')"
+  kill -9 "$KURAFS_PID"
+  wait "$KURAFS_PID" 2>/dev/null
+  timeout 20 tail --pid="$client" -f /dev/null || { bad=$((bad + 1)); diag "daemon kill $i: the client hangs"; }
+  wait "$client" 2>/dev/null
+  fusermount3 -u "$M" 2>"$T/umount.err" || { bad=$((bad + 1)); diag "daemon kill $i: cannot unmount: $(cat "$T/umount.err")"; }
+  all_or_nothing "$D" "$ini" "$n" "daemon kill $i" && applied=$((applied + 1))
+  mount_kura "$M" && remounted=$((remounted + 1))
+done
+diag "daemon killed mid-request: the change was complete in $applied of $ND"
+check "kill -9 of the daemon during user add/remove, $ND times: all or nothing, chains verify" test "$bad" = 0
+check "the daemon mounted again cleanly after each kill ($remounted of $ND)" test "$remounted" = "$ND"
+check "the state serves: kt_alice reads her file" as kt_alice cmp -s "$M/$D/s$((N + 2)).bin" "$T/data/s$((N + 2)).bin"
+check "no journal or temporary file is left behind" test -z "$(leftovers "$D")"
+check "the audit log verifies at the end" kuractl audit verify
+stop_kura "$M"
+done_testing

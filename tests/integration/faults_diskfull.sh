@@ -20,7 +20,8 @@ head -c $((5 * 1024 * 1024)) /dev/urandom >"$T/big/big.bin"
 for i in $(seq 1 40); do head -c 100000 /dev/urandom >"$T/many/m$i.bin"; done
 chmod -R a+rX "$T/data" "$T/big" "$T/many"
 require "dataset add" kuractl dataset add "$D" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import a small file" kuractl dataset import "$D" --encrypt "$T/data"
+printf 'small.bin\tSAMPLEA\n' >"$T/samples.tsv"
+require "import a small file (sample SAMPLEA)" kuractl dataset import "$D" --encrypt --samples "$T/samples.tsv" "$T/data"
 
 # ---- the state and keystore on a 3 MiB tmpfs --------------------------------
 S=$T/small
@@ -54,7 +55,7 @@ dd if=/dev/zero of="$S/filler" bs=64k status=none 2>/dev/null
 dd if=/dev/zero of="$S/filler2" bs=1k status=none 2>/dev/null
 snapshot >"$T/before.snap"
 for change in "user add $D kt_bob" "dataset extend $D --until $(day 40) --ref X" "dataset suspend $D --reason full" \
-              "withdraw $D NOSAMPLE --ref X"; do
+              "withdraw $D SAMPLEA --ref X"; do
   kuractl $change >"$T/out" 2>&1; rc=$?
   check "disk full: '$change' fails (exit $rc)" test "$rc" = 1
 done

@@ -3,9 +3,10 @@
 # middle of reading. Every reader gets an error (ECONNABORTED for the read
 # in flight, ENOTCONN "Transport endpoint is not connected" after) within
 # seconds instead of hanging, no reader got a wrong byte before the crash,
-# new opens fail with ENOTCONN, and the dead mount is unmounted (fusermount3 -u) and mounted again cleanly; the
-# audit log, cut by the crash, still verifies (R-LOG-2). Repeated a few
-# times so the kill lands at different moments.
+# new opens fail with ENOTCONN, and the dead mount is unmounted
+# (fusermount3 -u) and mounted again cleanly; the audit log, cut by the
+# crash, still verifies (R-LOG-2). Repeated a few times so the kill lands at
+# different moments.
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${CRASH_ROUNDS:-3}

@@ -97,7 +97,7 @@ fuzz: deps
 
 soak: deps
 	$(MAKE) VARIANT=asan tests
-	RANDREAD_SECONDS=$${SOAK_SECONDS:-600} tests/run.sh build/asan tests/integration/mount_access.sh
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} tests/run.sh build/asan tests/integration/soak.sh
 
 install: all
 	scripts/install.sh "$(DESTDIR)" "$(PREFIX)" $(B)

@@ -225,11 +225,13 @@ static int run_opens(void)
 /* Reads until the first refusal; gives up after opt.seconds. */
 static int run_hold(void)
 {
+    double t0 = mono();
     int fd = open_file();
+    double t1 = mono();
     char buf[4096];
     if (pread(fd, buf, sizeof buf, 0) < 0)
         die("first read", strerror(errno));
-    printf("ready\n");
+    printf("ready open_ms=%.1f read_ms=%.1f at %lld\n", (t1 - t0) * 1e3, (mono() - t1) * 1e3, realtime_ns());
     fflush(stdout);
     double stop = mono() + opt.seconds;
     unsigned long long reads = 0;

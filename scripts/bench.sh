@@ -35,6 +35,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit+dirty"
 results=bench/results/$(date +%F)-$commit.txt
 out=$(mktemp bench/results/.bench.XXXXXX.tmp)
+chmod 0644 "$out"
 failed=0
 
 # ---- cleanup: every mount, daemon, user and temp dir, also on failure ----
@@ -303,14 +304,15 @@ if $fs_sections && want revoke; then
   lat=() since_start=()
   for i in $(seq 1 20); do
     "$KURACTL" -c "$CONF" user add "$ID" "$REVOKEE" >/dev/null || { fail "user add"; break; }
-    as_user "$REVOKEE" "$IO" hold "$K/small.bin" --seconds 10 >"$W/hold.out" 2>&1 &
+    hold=$W/hold.$i.out   # a new file each run: the last run's "ready" must not count
+    as_user "$REVOKEE" "$IO" hold "$K/small.bin" --seconds 10 >"$hold" 2>&1 &
     hp=$!
-    for _ in $(seq 1 1000); do grep -q '^ready' "$W/hold.out" && break; sleep 0.01; done
-    grep -q '^ready' "$W/hold.out" || { fail "holder did not start in 10 s: $(cat "$W/hold.out")"; kill "$hp"; break; }
+    for _ in $(seq 1 1000); do grep -qs '^ready' "$hold" && break; sleep 0.01; done
+    grep -qs '^ready' "$hold" || { fail "holder did not start in 10 s: $(cat "$hold")"; kill "$hp"; break; }
     st=$("$IO" stamp "$KURACTL" -c "$CONF" user remove "$ID" "$REVOKEE")
     wait "$hp"
-    r=$(awk '/^refused/ {print $2}' "$W/hold.out")
-    [ -n "$r" ] || { fail "no refused read: $(cat "$W/hold.out")"; break; }
+    r=$(awk '/^refused/ {print $2}' "$hold")
+    [ -n "$r" ] || { fail "no refused read: $(cat "$hold")"; break; }
     read -r _ s0 _ s1 _ rc <<<"$st"
     [ "$rc" = 0 ] || fail "user remove exited $rc"
     lat+=("$(awk -v a="$r" -v b="$s1" 'BEGIN {printf "%.3f", (a - b) / 1e6}')")
@@ -326,9 +328,10 @@ fi
 
 if $fs_sections && want rss; then
   log ""
-  log "== Peak daemon RSS while one 2 GiB file is read end to end (1 MiB reads)"
+  log "== Peak daemon RSS while one 2 GiB file is read end to end, cold (1 MiB reads)"
   pid=${KPID[$KM]}
   echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || note "(cannot reset VmHWM: the peak includes start-up)"
+  drop_caches
   before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   o=$(as_reader "$IO" seq "$K/stream.bin" --bs 1048576) || fail "streaming read: $o"
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")

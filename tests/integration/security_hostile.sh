@@ -19,6 +19,7 @@ require "kuractl init" kura_init
 D1=JGAD700001 D2=JGAD700002
 mkdir -p "$T/d1" "$T/d2"
 head -c 100000 /dev/urandom >"$T/d1/mine.bin"
+head -c $((4 * 1024 * 1024)) /dev/urandom >"$T/d1/big.bin"
 head -c 100000 /dev/urandom >"$T/d2/secret.bin"
 require "dataset add $D1 (PI kt_alice)" kuractl dataset add "$D1" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "dataset add $D2 (PI kt_dave)" kuractl dataset add "$D2" --pi kt_dave --period "$(day -1)..$(day 30)"
@@ -200,7 +201,7 @@ while IFS='|' read -r trick want reaches; do
   fi
 done <<<"$TRICKS"
 check "alice's own dataset still reads" as kt_alice cmp -s "$MNT/$D1/mine.bin" "$T/d1/mine.bin"
-check "the mount holds only what was imported" test "$(as kt_alice ls -A "$MNT/$D1")" = mine.bin
+check "the mount holds only what was imported" test "$(as kt_alice ls -A "$MNT/$D1" | tr '\n' ' ')" = "big.bin mine.bin "
 # A listed user's descriptor is the user's own: outsiders cannot borrow one
 # through /proc (another user's /proc/PID/fd is closed to them).
 # (setpriv itself in the background, not the `as` function: $! is then the
@@ -218,6 +219,38 @@ check "bob holds a descriptor of his file (/proc/$holder/fd/9)" test "$(readlink
 check_output "carol cannot open bob's descriptor through /proc/PID/fd" "Permission denied" \
   as kt_carol cat "/proc/$holder/fd/9"
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+
+# ---- a mapping outlives nothing: revocation reaches page faults (R-REV-4) ----
+# A private read-only mapping is the one way past direct I/O into the page
+# cache. After bob's grant ends, a page he has not touched yet must not be
+# served: the fault reaches the daemon, which refuses it, and the kernel
+# sends SIGBUS. (Pages already in the page cache stay readable through his
+# mapping: the one he touched, and those the kernel read ahead around it;
+# hence a 4 MiB file and its last page. See docs/security.md.)
+cat >"$WORK/mapper.py" <<'EOF2'
+import mmap, os, sys, time
+path, flag = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_RDONLY)
+m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+m[0]
+print("mapped", flush=True)
+while not os.path.exists(flag):
+    time.sleep(0.02)
+m[len(m) - 1]
+print("new page read after revocation", flush=True)
+EOF2
+setpriv --reuid=kt_bob --regid="$(id -g kt_bob)" --init-groups -- "$PY" "$WORK/mapper.py" "$MNT/$D1/big.bin" "$WORK/mapflag" \
+  >"$WORK/mapper.out" 2>&1 &
+mapper=$!
+on_exit "kill $mapper"
+for i in $(seq 1 100); do grep -q mapped "$WORK/mapper.out" 2>/dev/null && break; sleep 0.05; done
+check "bob maps his file (MAP_PRIVATE) and reads its first page" grep -q mapped "$WORK/mapper.out"
+require "user remove bob" kuractl user remove "$D1" kt_bob
+touch "$WORK/mapflag"
+wait "$mapper"; rc=$?
+check "after his removal, bob's next page fault is refused (SIGBUS, status $rc)" test "$rc" = 135
+check "... and served nothing" bash -c "! grep -q 'after revocation' '$WORK/mapper.out'"
+require "user add bob again" kuractl user add "$D1" kt_bob
 
 # ---- the control socket under attack -----------------------------------------
 SOCK=$KROOT/run/ctl.sock

@@ -394,6 +394,11 @@ t=$(status_time kt_bob)
 check "bob's status answers ($t s) while carol holds 200 connections" in_time "$t"
 t=$(status_time kt_alice)
 check "alice's status answers ($t s) while carol holds 200 connections" in_time "$t"
+# root's direct change reaches the daemon (its reload request) despite the flood
+kuractl user remove "$D1" kt_bob >"$WORK/remove.out" 2>&1
+check "root's user remove during the flood: no reload warning" bash -c "! grep -q warning '$WORK/remove.out'"
+check_fails "... and bob is refused at once" as kt_bob cat "$MNT/$D1/mine.bin"
+kuractl user add "$D1" kt_bob >/dev/null
 wait "$flood"
 idle=$(cat "$WORK/idle.out")
 diag "idle flood: $idle"

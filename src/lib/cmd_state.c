@@ -369,7 +369,12 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
         goto fail;
     }
     if (access(ini, F_OK) != 0) {
-        cmd_fail(c, "no dataset %s on this server (kuractl status lists yours)", id);
+        /* Only operators learn which datasets exist: to anyone else a missing
+         * dataset looks like one they may not manage, as the mount hides it. */
+        if (c->actor->operator)
+            cmd_fail(c, "no dataset %s on this server (kuractl status lists yours)", id);
+        else
+            cmd_fail(c, "only the PI of dataset %s or an operator may do this", id);
         goto fail;
     }
     t->lock_fd = kura_lock(lock, LOCK_WAIT_MS, &e);

@@ -202,6 +202,16 @@ while IFS='|' read -r trick want reaches; do
 done <<<"$TRICKS"
 check "alice's own dataset still reads" as kt_alice cmp -s "$MNT/$D1/mine.bin" "$T/d1/mine.bin"
 check "the mount holds only what was imported" test "$(as kt_alice ls -A "$MNT/$D1" | tr '\n' ' ')" = "big.bin mine.bin "
+# The control socket tells an outsider no more than the mount: a dataset
+# they may not manage and one that does not exist get the same refusal.
+for cmd in "user list" ledger "report usage" "report destruction"; do
+  # shellcheck disable=SC2086
+  a=$(as kt_carol "$KURACTL" -c "$KCONF" $cmd "$D2" 2>&1; echo "exit $?")
+  # shellcheck disable=SC2086
+  b=$(as kt_carol "$KURACTL" -c "$KCONF" $cmd JGAD799999 2>&1; echo "exit $?")
+  check "kuractl $cmd: an existing dataset and a missing one look alike to an outsider" \
+    test "${a//$D2/ID}" = "${b//JGAD799999/ID}"
+done
 # A listed user's descriptor is the user's own: outsiders cannot borrow one
 # through /proc (another user's /proc/PID/fd is closed to them).
 # (setpriv itself in the background, not the `as` function: $! is then the

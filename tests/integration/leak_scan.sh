@@ -15,7 +15,9 @@
 # off (RLIMIT_CORE 0), the process not dumpable (tests/helpers/
 # dumpable_probe.c: the kernel refuses a same-uid root reader without
 # CAP_SYS_PTRACE in effect; a plain root process is the control), and its
-# key memory locked and excluded from core dumps (VmFlags lo + dd).
+# key memory locked and excluded from core dumps (VmFlags lo + dd); and only
+# the config, the public key and the paths to the state and socket are open to
+# other users.
 . "$(dirname "$0")/lib.sh"
 
 MARKER=KURA_SYNTHETIC_MARKER_7f3a
@@ -130,6 +132,16 @@ on_exit "kill $SERVE"
 for i in $(seq 1 50); do grep -q "control socket" "$T/serve.log" && break; sleep 0.1; done
 check "kuractl serve (root, holds the server key) is not dumpable either" test "$("$PROBE" "$SERVE")" = "refused EPERM"
 kill "$SERVE"; wait "$SERVE" 2>/dev/null
+
+# ---- what others may read under the server root (R-ENC-3) ----
+# Only the config, the public key and the directories leading to the socket
+# and the state are open to other users; keys, state files, store, ledgers
+# and the log are root's alone.
+open_to_others=$(cd "$KROOT" && find . -perm -o=r ! -path . -printf '%p\n' | sort | tr '\n' ' ')
+check "only kura.conf, lib/, lib/keys/server.pub and run/ are readable by others (got: $open_to_others)" \
+  test "$open_to_others" = "./kura.conf ./lib ./lib/keys/server.pub ./run "
+check "secret key, audit key, dataset keys and headers are 0600 root" \
+  test -z "$(find "$KROOT/lib/keys" -type f ! -name server.pub \( ! -user root -o -perm /077 \) -print)"
 
 # ---- the scan ----
 # 32-byte windows from every plaintext file (8 per file, spread over it)

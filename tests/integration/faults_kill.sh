@@ -3,7 +3,7 @@
 # user add / import / destroy loops of kuractl_roles, kuractl_import and
 # kuractl_revoke: dataset add, extend, suspend/resume, withdraw and
 # lockdown/unlock by kuractl in direct mode, and user add/remove and
-# extend through a daemon that is itself killed -9 mid-request. After every
+# withdraw through a daemon that is itself killed -9 mid-request. After every
 # kill: the state loads, the dataset's ledger and the audit log verify, and
 # the change happened entirely or not at all (R-LOG-2, R-LOG-3); a killed
 # daemon's mount is unmounted and mounted again cleanly.
@@ -20,13 +20,15 @@ STATE=$KROOT/lib
 D=JGAD600001
 mkdir -p "$T/data"
 : >"$T/samples.tsv"
-for i in $(seq 1 $((N + 2))); do
+# samples 1..N: withdrawn by killed kuractl; N+1: timing; N+2: never
+# withdrawn; N+3..N+8: withdrawn through a daemon that is killed
+for i in $(seq 1 $((N + 8))); do
   head -c 70000 /dev/urandom >"$T/data/s$i.bin"
   printf 's%d.bin\tSAMP%d\n' "$i" "$i" >>"$T/samples.tsv"
 done
 chmod -R a+rX "$T/data"
 require "dataset add $D" kuractl dataset add "$D" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import $D with $((N + 2)) samples" kuractl dataset import "$D" --encrypt --samples "$T/samples.tsv" "$T/data"
+require "import $D with $((N + 8)) samples" kuractl dataset import "$D" --encrypt --samples "$T/samples.tsv" "$T/data"
 
 # ms_of CMD...: runs CMD, prints its run time in ms
 ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }
@@ -204,6 +206,33 @@ done
 diag "daemon killed mid-request: the change was complete in $applied of $ND"
 check "kill -9 of the daemon during user add/remove, $ND times: all or nothing, chains verify" test "$bad" = 0
 check "the daemon mounted again cleanly after each kill ($remounted of $ND)" test "$remounted" = "$ND"
+
+# withdraw through the daemon (the change, then the destruction of the
+# headers), the daemon killed at a random moment around the end of the
+# request (0.8 to 1.2 times an extend's run time); a re-run finishes it
+ms=$(ms_of opc dataset extend "$D" --until "$(day 90)" --ref EXT-D)
+bad=0 applied=0
+for k in 3 4 5 6 7 8; do
+  s=SAMP$((N + k))
+  ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
+  opc withdraw "$D" "$s" --ref "WD-$k" >/dev/null 2>&1 &
+  client=$!
+  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * (0.8 + 0.4 * r / 32768) / 1000}')"
+  kill -9 "$KURAFS_PID"
+  wait "$KURAFS_PID" 2>/dev/null
+  wait "$client" 2>/dev/null
+  fusermount3 -u "$M" 2>/dev/null
+  if all_or_nothing "$D" "$ini" "$n" "daemon kill during withdraw $s"; then
+    applied=$((applied + 1))
+    kuractl withdraw "$D" "$s" --ref "WD-$k" >/dev/null 2>&1
+    [ "$(hdrs_of "$s")" = 0 ] || { bad=$((bad + 1)); diag "withdraw $s: a re-run left headers"; }
+  else
+    [ "$(hdrs_of "$s")" = 1 ] || { bad=$((bad + 1)); diag "withdraw $s: not recorded, but the header is gone"; }
+  fi
+  mount_kura "$M" || { bad=$((bad + 1)); diag "withdraw $s: no remount"; }
+done
+diag "daemon killed mid-withdrawal: the change was complete in $applied of 6"
+check "kill -9 of the daemon during withdraw, 6 times: all or nothing, a re-run finishes the key destruction" test "$bad" = 0
 check "the state serves: kt_alice reads her file" as kt_alice cmp -s "$M/$D/s$((N + 2)).bin" "$T/data/s$((N + 2)).bin"
 check "no journal or temporary file is left behind" test -z "$(leftovers "$D")"
 check "the audit log verifies at the end" kuractl audit verify

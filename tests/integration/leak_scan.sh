@@ -8,8 +8,10 @@
 #   - nor any 32-byte window taken from every plaintext file,
 # in the store, keystore, state, logs and socket directory, in the daemon's
 # own output, nor in any file owned by root created under /tmp, /var/tmp or
-# /dev/shm since the test started (other tests' own plaintext directories,
-# /tmp/kura-it.* and /var/tmp/kura-bench.*, aside); the daemon holds no
+# /dev/shm since the test started (aside: the trees other tests, the demo,
+# the benchmarks and CI copies of the repository fill with plaintext on
+# purpose: /tmp/kura-it.*, kura-demo.*, kura-ci/, kura-test-logs.*,
+# /var/tmp/kura-bench.*, /dev/shm/kura-bench-log.*); the daemon holds no
 # deleted or memfd file (R-CPY-2: nothing plaintext on disk).
 # And the daemon's secrets stay in memory (R-ENC-3, R-CPY-2): core dumps
 # off (RLIMIT_CORE 0), the process not dumpable (tests/helpers/
@@ -177,7 +179,8 @@ check "no file kura wrote (${#kura_files[@]}: store, keystore, state, logs, run)
   bash -c "/usr/bin/python3 '$T/scan.py' '$DATA:$T/doomed:$T/plain-delivered.txt' \"\$@\" >'$T/scan.out'; rc=\$?; cat '$T/scan.out' | sed 's/^/# /'; exit \$rc" _ "${kura_files[@]}"
 mapfile -t tmp_files < <(find /tmp /var/tmp /dev/shm -xdev -type f -user root -newer "$STAMP" \
   ! -path "$T/data/*" ! -path "$T/doomed/*" ! -path "$T/plain-delivered.txt" ! -path "$T/scan.py" \
-  ! -path "/tmp/kura-it.*" ! -path "/var/tmp/kura-bench.*" 2>/dev/null; find "$T" -type f ! -path "$T/data/*" ! -path "$T/doomed/*" ! -path "$T/plain-delivered.txt" ! -path "$T/out/*")
+  ! -path "/tmp/kura-it.*" ! -path "/tmp/kura-demo.*" ! -path "/tmp/kura-ci/*" ! -path "/tmp/kura-test-logs.*" \
+  ! -path "/var/tmp/kura-bench.*" ! -path "/dev/shm/kura-bench-log.*" 2>/dev/null; find "$T" -type f ! -path "$T/data/*" ! -path "$T/doomed/*" ! -path "$T/plain-delivered.txt" ! -path "$T/out/*")
 check "no root-owned file new in /tmp, /var/tmp, /dev/shm or this test's dir (${#tmp_files[@]}) holds plaintext" \
   bash -c "/usr/bin/python3 '$T/scan.py' '$DATA:$T/doomed:$T/plain-delivered.txt' \"\$@\" >'$T/scan.out'; rc=\$?; cat '$T/scan.out' | sed 's/^/# /'; exit \$rc" _ "${tmp_files[@]}"
 check "the marker is nowhere under the server root (grep -r)" bash -c "! grep -rqa '$MARKER' '$KROOT'"

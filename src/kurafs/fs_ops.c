@@ -165,6 +165,7 @@ static int lookup_visible(struct kurafs *fs, struct snapshot *snap, const char *
 struct request {
     struct kurafs *fs;
     struct caller caller;
+    uint_fast64_t epoch;        /* the policy epoch, read before the snapshot */
     struct snapshot *snap;
     const struct kura_node *node;
 };
@@ -173,6 +174,9 @@ static int request_begin(struct request *r, const char *path)
 {
     r->fs = kurafs_get();
     caller_ids(&r->caller);
+    /* Epoch first: a reload between the two leaves an open handle with an
+     * older epoch than its snapshot, so its first read decides again. */
+    r->epoch = atomic_load(&r->fs->epoch);
     r->snap = snapshot_acquire(r->fs);
     r->node = NULL;
     return lookup_visible(r->fs, r->snap, path, &r->caller, &r->node);
@@ -241,7 +245,7 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
         caller_name(&r.caller);
         caller_collect_process(r.fs, &r.caller);
         struct handle *h = NULL;
-        rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, &h);
+        rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, r.epoch, &h);
         if (rc == 0) {
             fi->fh = (uint64_t)(uintptr_t)h;
             /* No page cache (R-CPY-2): every read comes to the daemon, and

@@ -153,7 +153,7 @@ static void handle_free(struct handle *h)
 }
 
 int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
-                const struct caller *c, struct handle **out)
+                const struct caller *c, uint_fast64_t epoch, struct handle **out)
 {
     const struct kura_catalog_dataset *d = &cat->datasets[n->dataset];
     const struct kura_file *f = &d->files[n->file];
@@ -188,7 +188,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     h->who = *c;
     h->who.proc = NULL;
     h->process_allowed = v.allowed;
-    atomic_init(&h->epoch, atomic_load(&fs->epoch));
+    atomic_init(&h->epoch, epoch);
     atomic_init(&h->valid_until, dec.valid_until);
     atomic_init(&h->revoked, false);
     atomic_init(&h->bytes, 0);

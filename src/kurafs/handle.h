@@ -32,9 +32,11 @@ struct handle {
 struct kura_decision handle_decide(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
                                    const struct caller *c, int64_t now);
 /* Decides, logs the open (durably: a record that cannot be written refuses
- * the open, EIO) and on allow returns a handle. Returns 0 or -errno. */
+ * the open, EIO) and on allow returns a handle. epoch is fs->epoch as read
+ * before cat was acquired: a reload in between makes the handle's first
+ * read decide again. Returns 0 or -errno. */
 int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
-                const struct caller *c, struct handle **out);
+                const struct caller *c, uint_fast64_t epoch, struct handle **out);
 /* Re-checks the decision if the state or the time moved, then reads.
  * Returns bytes (0 at end) or -errno: EACCES once access has ended. */
 ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off);

@@ -5,8 +5,9 @@
  *   soakread THREADS SECONDS MAXLEN EVENTS MOUNT DSET/PATH PLAIN [DSET/PATH PLAIN ...]
  *
  * Each thread opens a random file (MOUNT/DSET/PATH), reads random ranges for
- * a second or two, compares them with PLAIN, closes, and goes on; after an
- * error it closes and backs off 50 ms. After SECONDS it waits (up to 120 s)
+ * a second or two ($SOAKREAD_HOLD_MS to twice that; default 1000), compares
+ * them with PLAIN, closes, and goes on; after an error it closes and backs
+ * off 50 ms. After SECONDS it waits (up to 120 s)
  * for a line "end" in EVENTS, whose other lines are
  *
  *   allow|deny USER DSET FILE T_START T_RETURN T_END
@@ -67,6 +68,7 @@ static struct target *targets;
 static int ntargets;
 static size_t maxlen;
 static double deadline;
+static int hold_ms = 1000;      /* a handle is held hold_ms to 2 hold_ms */
 static char me[64];
 
 static double now(void)
@@ -112,7 +114,7 @@ static void *worker(void *arg)
             backoff();
             continue;
         }
-        double hold = now() + 1.0 + (double)(rand_r(&l->seed) % 1000) / 1000.0;
+        double hold = now() + (hold_ms + (double)(rand_r(&l->seed) % (unsigned)(hold_ms + 1))) / 1000.0;
         while (now() < hold && now() < deadline) {
             uint64_t off = t->size ? ((uint64_t)rand_r(&l->seed) << 16 ^ (uint64_t)rand_r(&l->seed)) % t->size : 0;
             size_t len = 1 + (size_t)rand_r(&l->seed) % maxlen;
@@ -201,6 +203,9 @@ int main(int argc, char **argv)
         return 2;
     }
     int threads = atoi(argv[1]);
+    const char *hold = getenv("SOAKREAD_HOLD_MS");
+    if (hold && atoi(hold) >= 0)
+        hold_ms = atoi(hold);
     deadline = now() + atof(argv[2]);
     maxlen = (size_t)strtoull(argv[3], NULL, 10);
     const char *events = argv[4], *mount = argv[5];

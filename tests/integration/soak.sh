@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Soak (issue 8): 32 concurrent readers over three datasets for
-# $SOAK_SECONDS (default 20; `make soak` runs 600) while grants are removed
+# $SOAK_SECONDS (default 20; `make soak` runs 600), then a race phase
+# ($RACE_SECONDS, default half that, at least 8), while grants are removed
 # and added again, grants run out at their RFC 3339 end, and samples are
 # withdrawn. Every open and read is timed (tests/helpers/soakread.c) and
 # judged against the time each revoking command returned:
@@ -141,6 +142,39 @@ check "zero accesses after the moment access ended" \
 check "the revocations were exercised: carol was refused ($(field carol denied) times)" test "$(field carol denied)" -gt 0
 check "the withdrawals were exercised: alice was refused withdrawn files ($(field alice denied) times)" \
   test "$(field alice denied)" -gt 0
+
+# ---- the race: opens racing with fast grant changes ----
+# 16 threads of carol open, read once or twice and close, as fast as they
+# can, while her grant to D1 is removed and added every 50 ms: an open
+# decided on the catalog from just before a change must not keep reading
+# after it (a handle took the epoch after its decision: found by the
+# 600 s soak, then by this phase within seconds).
+RACE=${RACE_SECONDS:-$(( SOAK / 2 > 8 ? SOAK / 2 : 8 ))}
+EV2=$T/race-events
+: >"$EV2" && chmod 0644 "$EV2"
+# shellcheck disable=SC2046
+as kt_carol env SOAKREAD_HOLD_MS=2 "$SR" 16 "$RACE" 4096 "$EV2" "$MNT" $(pairs "$D1") >"$T/res/race" 2>&1 &
+R4=$!
+on_exit "kill $R4"
+race_end=$(awk -v n="$RACE" -v s="$EPOCHREALTIME" 'BEGIN {printf "%.6f", s + n - 0.5}')
+a_start=$c1_start a_ret=$c1_ret race_cycles=0
+while before "$race_end"; do
+  t0=$EPOCHREALTIME; run user remove "$D1" kt_carol; t1=$EPOCHREALTIME
+  echo "allow kt_carol $D1 * $a_start $a_ret $t0" >>"$EV2"
+  sleep 0.05
+  t2=$EPOCHREALTIME; run user add "$D1" kt_carol; t3=$EPOCHREALTIME
+  echo "deny kt_carol $D1 * $t0 $t1 $t2" >>"$EV2"
+  a_start=$t2 a_ret=$t3 race_cycles=$((race_cycles + 1))
+  sleep 0.05
+done
+echo "allow kt_carol $D1 * $a_start $a_ret inf" >>"$EV2"
+echo end >>"$EV2"
+wait "$R4"; r4=$?
+diag "race: $race_cycles remove/add cycles in ${RACE}s; $(cat "$T/res/race")"
+check "race: no open or read allowed after access ended, no wrong byte, no unexpected error" test "$r4" = 0
+check "race: the changes raced with opens ($race_cycles cycles, $(field race opens) opens, $(field race denied) refused)" \
+  test "$race_cycles" -ge 20 -a "$(field race denied)" -gt 0
+check "every command of the race worked ($failed_cmds failed)" test "$failed_cmds" = 0
 
 # ---- resources ----
 sleep 1

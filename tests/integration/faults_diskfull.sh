@@ -65,7 +65,7 @@ check "disk full: nothing changed, no temporary, no journal" nothing_changed
 check "disk full: the ledger verifies" ledger_ok
 kuractl lockdown --reason "disk full test" >"$T/out" 2>&1; rc=$?
 check "disk full: lockdown fails loudly (exit $rc) rather than pretend" bash -c "[ $rc = 1 ] && grep -q 'No space left on device' '$T/out'"
-check "disk full: no lockdown file, whole or torn" test ! -e "$STATE/lockdown" -a -z "$(ls -A "$STATE" | grep lockdown.tmp)"
+check "disk full: no lockdown file, whole or torn" test ! -e "$STATE/lockdown" -a -z "$(find "$STATE" -maxdepth 1 -name '.lockdown.tmp-*')"
 
 rm -f "$S/filler" "$S/filler2"
 check "space freed: user add works" kuractl user add "$D" kt_bob

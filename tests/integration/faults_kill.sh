@@ -65,7 +65,7 @@ all_or_nothing() {
   fi
   [ "$changed" = 1 ]
 }
-leftovers() { ls -A "$STATE/datasets/$1" | grep -E '^\.(pending|.*\.tmp-)'; }
+leftovers() { find "$STATE/datasets/$1" -maxdepth 1 \( -name .pending -o -name '.*.tmp-*' \); }
 
 # ---- extend ----
 ms=$(ms_of kuractl dataset extend "$D" --until "$(day 31)" --ref EXT-0)
@@ -167,12 +167,12 @@ for i in $(seq 1 "$N"); do
     { bad=$((bad + 1)); diag "lockdown $i: status disagrees with the file ($now): $(head -n 1 <<<"$st")"; }
   kuractl audit verify >/dev/null 2>&1 || { bad=$((bad + 1)); diag "lockdown $i: audit log does not verify"; }
   # a kill before the rename leaves one temporary; the next lockdown or unlock removes it
-  [ "$(ls -A "$STATE" | grep -c '^\.lockdown\.tmp-')" -le 1 ] || { bad=$((bad + 1)); diag "lockdown $i: temporaries pile up"; }
+  [ "$(find "$STATE" -maxdepth 1 -name '.lockdown.tmp-*' | wc -l)" -le 1 ] || { bad=$((bad + 1)); diag "lockdown $i: temporaries pile up"; }
 done
 diag "lockdown/unlock: applied before the kill in $applied of $N"
 check "kill -9 during lockdown/unlock, $N times: whole file or none, status agrees, audit verifies" test "$bad" = 0
 kuractl lockdown --reason final >/dev/null 2>&1; kuractl unlock >/dev/null
-check "after a lockdown and an unlock, no lockdown temporary is left" test -z "$(ls -A "$STATE" | grep '^\.lockdown\.tmp-')"
+check "after a lockdown and an unlock, no lockdown temporary is left" test -z "$(find "$STATE" -maxdepth 1 -name '.lockdown.tmp-*')"
 
 # ---- the daemon killed -9 in the middle of requests ----------------------------
 # kt_op changes the state through the daemon; the daemon dies at a random

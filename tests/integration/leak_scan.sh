@@ -131,7 +131,7 @@ stop_kura "$T/mnt"
 "$KURACTL" -c "$KCONF" serve >"$T/serve.log" 2>&1 &
 SERVE=$!
 on_exit "kill $SERVE"
-for i in $(seq 1 50); do grep -q "control socket" "$T/serve.log" && break; sleep 0.1; done
+for _ in $(seq 1 50); do grep -q "control socket" "$T/serve.log" && break; sleep 0.1; done
 check "kuractl serve (root, holds the server key) is not dumpable either" test "$("$PROBE" "$SERVE")" = "refused EPERM"
 kill "$SERVE"; wait "$SERVE" 2>/dev/null
 

@@ -196,7 +196,7 @@ while IFS='|' read -r trick want reaches; do
   got=$(as kt_alice "$PY" "$WORK/paths.py" "$MNT" "$D1" "$D2" "$trick" "$LINKS" 2>&1)
   if [ "$got" = "$want" ]; then ok "path trick $trick: $want"; else not_ok "path trick $trick: want $want, got $got"; fi
   if [ "$reaches" = yes ]; then
-    n=$(tail -n +"$((before + 1))" "$LOG" | grep '"decision":"deny"' | grep "\"uid\":$auid[,}]" | grep -c "\"dataset\":\"$D2\"")
+    n=$(tail -n +"$((before + 1))" "$LOG" | grep '"decision":"deny"' | grep "\"uid\":${auid}[,}]" | grep -c "\"dataset\":\"$D2\"")
     check "path trick $trick: refusal logged (uid $auid, $D2; $n record(s))" test "$n" -ge 1
   fi
 done <<<"$TRICKS"
@@ -429,10 +429,10 @@ check "the slow requests were cut at the deadline, none served" \
 
 # connection churn from 4 processes, while bob asks
 churners=()
-for i in 1 2 3 4; do as kt_carol timeout 60 "$PY" "$WORK/flood.py" "$SOCK" churn 3000 >/dev/null 2>&1 & churners+=($!); done
+for _ in 1 2 3 4; do as kt_carol timeout 60 "$PY" "$WORK/flood.py" "$SOCK" churn 3000 >/dev/null 2>&1 & churners+=($!); done
 sleep 0.5
 worst=0 fails=0
-for i in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
   t=$(status_time kt_bob)
   if in_time "$t"; then worst=$(awk -v a="$worst" -v b="$t" 'BEGIN {print (b > a) ? b : a}'); else fails=$((fails + 1)); fi
 done
@@ -444,7 +444,7 @@ sleep 1
 t=$(status_time kt_alice)
 check "the daemon still answers after the attacks ($t s)" in_time "$t"
 check "the mount still serves" as kt_bob cmp -s "$MNT/$D1/mine.bin" "$T/d1/mine.bin"
-for i in $(seq 1 50); do [ "$(fds)" -le "$base_fds" ] && break; sleep 0.2; done
+for _ in $(seq 1 50); do [ "$(fds)" -le "$base_fds" ] && break; sleep 0.2; done
 check "no file descriptor left behind (before $base_fds, after $(fds))" test "$(fds)" -le "$base_fds"
 stop_kura "$MNT"
 done_testing

@@ -224,7 +224,7 @@ time.sleep(30)" &
 holder=$!
 on_exit "kill $holder"
 # (-L, not -e: following the link would ask the mount as root, who is not listed)
-for i in $(seq 1 50); do [ -L "/proc/$holder/fd/9" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -L "/proc/$holder/fd/9" ] && break; sleep 0.1; done
 check "bob holds a descriptor of his file (/proc/$holder/fd/9)" test "$(readlink "/proc/$holder/fd/9")" = "$MNT/$D1/mine.bin"
 check_output "carol cannot open bob's descriptor through /proc/PID/fd" "Permission denied" \
   as kt_carol cat "/proc/$holder/fd/9"
@@ -253,7 +253,7 @@ setpriv --reuid=kt_bob --regid="$(id -g kt_bob)" --init-groups -- "$PY" "$WORK/m
   >"$WORK/mapper.out" 2>&1 &
 mapper=$!
 on_exit "kill $mapper"
-for i in $(seq 1 100); do grep -q mapped "$WORK/mapper.out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 100); do grep -q mapped "$WORK/mapper.out" 2>/dev/null && break; sleep 0.05; done
 check "bob maps his file (MAP_PRIVATE) and reads its first page" grep -q mapped "$WORK/mapper.out"
 require "user remove bob" kuractl user remove "$D1" kt_bob
 touch "$WORK/mapflag"

@@ -35,7 +35,7 @@ STATE=$S/lib
 # snapshot: every file kura keeps for D with its checksum (locks aside)
 snapshot() { (cd "$STATE" && find . -type f ! -name '*.lock' ! -name '.lock' -print0 | sort -z | xargs -0 sha256sum); }
 nothing_changed() { snapshot >"$T/after.snap"; diff -q "$T/before.snap" "$T/after.snap" >/dev/null || { diff "$T/before.snap" "$T/after.snap" | head -n 5 | sed 's/^/# /'; return 1; }; }
-ledger_ok() { kuractl ledger "$D" | grep -q "ledger of $D verified"; }
+ledger_ok() { kuractl ledger "$D" | grep "ledger of $D verified" >/dev/null; }
 
 snapshot >"$T/before.snap"
 kuractl dataset import "$D" --encrypt "$T/big" >"$T/out" 2>&1; rc=$?
@@ -103,7 +103,7 @@ for i in $(seq 1 30); do
   if [ "$(cat "$T/opens/$i.rc")" = ok ]; then
     served=$((served + 1))
     # cat runs in the child of the bash whose pid was saved: find its record by parent pid
-    grep '"event":"open"' "$L/audit.jsonl" | grep '"decision":"allow"' | grep -q "\"ppid\":$(cat "$T/opens/$i.pid")[,}]" ||
+    grep '"event":"open"' "$L/audit.jsonl" | grep '"decision":"allow"' | grep "\"ppid\":$(cat "$T/opens/$i.pid")[,}]" >/dev/null ||
       unaudited=$((unaudited + 1))
   elif grep -q 'Input/output error' "$T/opens/$i.err" && [ ! -s "$T/opens/$i.data" ]; then
     refused=$((refused + 1))

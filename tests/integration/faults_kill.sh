@@ -136,7 +136,7 @@ for i in $(seq 1 "$N"); do
       [ -s "$STATE/datasets/$K/$f" ] || { bad=$((bad + 1)); diag "add $i: $K exists without $f"; }
     done
     [ -d "$STATE/keys/datasets/$K" ] || { bad=$((bad + 1)); diag "add $i: $K exists without its key"; }
-    kuractl ledger "$K" 2>/dev/null | grep -q "dataset-add $K" || { bad=$((bad + 1)); diag "add $i: no ledger record"; }
+    kuractl ledger "$K" 2>/dev/null | grep "dataset-add $K" >/dev/null || { bad=$((bad + 1)); diag "add $i: no ledger record"; }
   else
     kuractl user list "$K" >/dev/null 2>&1 && { bad=$((bad + 1)); diag "add $i: $K half visible"; }
     kuractl dataset add "$K" --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null 2>"$T/add.err" ||

@@ -245,7 +245,11 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
         caller_name(&r.caller);
         caller_collect_process(r.fs, &r.caller);
         struct handle *h = NULL;
-        rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, r.epoch, &h);
+        /* Before the decision, so a file served is always remembered; at
+         * most the visible files are. */
+        rc = kurafs_pagecache_note_open(path);
+        if (rc == 0)
+            rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, r.epoch, &h);
         if (rc == 0) {
             fi->fh = (uint64_t)(uintptr_t)h;
             /* No page cache (R-CPY-2): every read comes to the daemon, and

@@ -60,6 +60,19 @@ int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
 void kurafs_keys_wipe(struct kurafs *fs);
 struct kura_server kurafs_server(struct kurafs *fs);
 
+/* ---- the page cache of mapped files (pagecache.c) ---- */
+struct fuse;
+/* Between these two calls, drops reach the kernel; outside them they do nothing. */
+void kurafs_pagecache_attach(struct fuse *fuse);
+void kurafs_pagecache_detach(void);
+/* Remembers a file being opened: a mapping of it may fill the page cache.
+ * -ENOMEM if it cannot be remembered (the open must then fail). */
+int kurafs_pagecache_note_open(const char *path);
+/* Access may have ended: drop the cached pages of every file opened since
+ * mount, so mappings fault and re-decide (R-REV-4). */
+void kurafs_pagecache_drop(void);
+void kurafs_pagecache_free(void);
+
 /* ---- time-driven duties (maintain.c) ---- */
 struct kura_cmd_env;
 /* Expiry records and notices, warnings before ends, destruction after the

@@ -265,6 +265,7 @@ int main(int argc, char **argv)
         goto out;
     if (fuse_mount(fuse, copts.mountpoint) != 0)
         goto out_destroy;
+    kurafs_pagecache_attach(fuse);
     if (fuse_daemonize(copts.foreground) != 0)
         goto out_unmount;
     se = fuse_get_session(fuse);
@@ -303,10 +304,12 @@ int main(int argc, char **argv)
 
     kurafs_maintain_stop();
     kura_ctl_server_stop(ctl);
+    kurafs_pagecache_detach();
     audit_daemon_event(fs, KURA_AUDIT_STOP, copts.mountpoint);
 out_signals:
     fuse_remove_signal_handlers(se);
 out_unmount:
+    kurafs_pagecache_detach();
     fuse_unmount(fuse);
 out_destroy:
     fuse_destroy(fuse);
@@ -314,6 +317,7 @@ out:
     free(copts.mountpoint);
     fuse_opt_free_args(&args);
     close_state(fs);
+    kurafs_pagecache_free();
     free(o.mountpoint);
     free(o.config);
     free(o.passphrase_file);

@@ -249,11 +249,17 @@ static void *maintain_thread(void *arg)
 {
     struct maintainer *m = arg;
     pthread_mutex_lock(&m->lock);
+    int64_t change = INT64_MAX;
     while (!m->stop) {
         pthread_mutex_unlock(&m->lock);
         int64_t now = kurafs_now();
+        /* A decision changed with nobody acting (a grant's or a dataset's
+         * end): reads re-decide on their own, mapped pages must be dropped. */
+        if (now >= change)
+            kurafs_pagecache_drop();
         tick(m, now);
-        int64_t wake_at = now + TICK_SECONDS, change = next_change(m->fs, now);
+        int64_t wake_at = now + TICK_SECONDS;
+        change = next_change(m->fs, now);
         if (change < wake_at)
             wake_at = change;
         pthread_mutex_lock(&m->lock);

@@ -112,6 +112,9 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err)
      * state that cannot load is a reason to look again, never to serve more. */
     atomic_fetch_add(&fs->epoch, 1);
     pthread_mutex_unlock(&fs->reload_lock);
+    /* After the epoch: a page fault from now on re-decides. Outside the
+     * lock: dropping a page may wait for a fault in flight to be served. */
+    kurafs_pagecache_drop();
     return rc;
 }
 

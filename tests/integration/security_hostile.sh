@@ -232,34 +232,53 @@ kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 
 # ---- a mapping outlives nothing: revocation reaches page faults (R-REV-4) ----
 # A private read-only mapping is the one way past direct I/O into the page
-# cache. After bob's grant ends, a page he has not touched yet must not be
-# served: the fault reaches the daemon, which refuses it, and the kernel
-# sends SIGBUS. (Pages already in the page cache stay readable through his
-# mapping: the one he touched, and those the kernel read ahead around it;
-# hence a 4 MiB file and its last page. See docs/security.md.)
+# cache. When access may have ended the daemon drops the cached pages of
+# every file opened since mount, so the next touch of any page of bob's
+# mapping faults, reaches the daemon, is refused, and the kernel sends
+# SIGBUS: a page he never touched ("new"), and one he read in full before
+# ("cached"), after a removal and after his grant's end with nobody acting.
 cat >"$WORK/mapper.py" <<'EOF2'
 import mmap, os, sys, time
-path, flag = sys.argv[1], sys.argv[2]
+path, flag, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 fd = os.open(path, os.O_RDONLY)
 m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
-m[0]
+os.close(fd)                    # the mapping keeps the file open
+if mode == "cached":
+    m[:]                        # every page into the page cache
+else:
+    m[0]
 print("mapped", flush=True)
 while not os.path.exists(flag):
     time.sleep(0.02)
-m[len(m) - 1]
-print("new page read after revocation", flush=True)
+page = 0 if mode == "cached" else len(m) - 1
+print("read after the end: %d" % m[page], flush=True)
 EOF2
-setpriv --reuid=kt_bob --regid="$(id -g kt_bob)" --init-groups -- "$PY" "$WORK/mapper.py" "$MNT/$D1/big.bin" "$WORK/mapflag" \
-  >"$WORK/mapper.out" 2>&1 &
-mapper=$!
-on_exit "kill $mapper"
-for _ in $(seq 1 100); do grep -q mapped "$WORK/mapper.out" 2>/dev/null && break; sleep 0.05; done
-check "bob maps his file (MAP_PRIVATE) and reads its first page" grep -q mapped "$WORK/mapper.out"
-require "user remove bob" kuractl user remove "$D1" kt_bob
-touch "$WORK/mapflag"
-wait "$mapper"; rc=$?
-check "after his removal, bob's next page fault is refused (SIGBUS, status $rc)" test "$rc" = 135
-check "... and served nothing" bash -c "! grep -q 'after revocation' '$WORK/mapper.out'"
+# map_then_end NAME MODE COMMAND...: bob maps big.bin, COMMAND ends his
+# access, then he touches a page; he must get SIGBUS and no byte.
+map_then_end() {
+  local name=$1 mode=$2 mapper rc
+  shift 2
+  rm -f "$WORK/mapflag" "$WORK/mapper.out"
+  setpriv --reuid=kt_bob --regid="$(id -g kt_bob)" --init-groups -- "$PY" "$WORK/mapper.py" "$MNT/$D1/big.bin" \
+    "$WORK/mapflag" "$mode" >"$WORK/mapper.out" 2>&1 &
+  mapper=$!
+  on_exit "kill $mapper"
+  for _ in $(seq 1 100); do grep -q mapped "$WORK/mapper.out" 2>/dev/null && break; sleep 0.05; done
+  check "$name: bob maps his file (MAP_PRIVATE) and reads it ($mode)" grep -q mapped "$WORK/mapper.out"
+  "$@"
+  touch "$WORK/mapflag"
+  wait "$mapper"; rc=$?
+  check "$name: bob's next touch of a $mode page is refused (SIGBUS, status $rc)" test "$rc" = 135
+  check "$name: ... and served nothing" bash -c "! grep -q 'after the end' '$WORK/mapper.out'"
+}
+map_then_end "user remove" new kuractl user remove "$D1" kt_bob
+require "user add bob again" kuractl user add "$D1" kt_bob
+map_then_end "user remove" cached kuractl user remove "$D1" kt_bob
+end=$(date -d '+4 seconds' --iso-8601=seconds)
+require "user add bob until $end" kuractl user add "$D1" kt_bob --until "$end"
+wait_end() { while [ "$(date +%s)" -le "$(date -d "$end" +%s)" ]; do sleep 0.1; done; sleep 0.3; }
+map_then_end "grant end" cached wait_end
+require "user remove bob (ended grant)" kuractl user remove "$D1" kt_bob
 require "user add bob again" kuractl user add "$D1" kt_bob
 
 # ---- the control socket under attack -----------------------------------------

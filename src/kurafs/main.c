@@ -302,15 +302,18 @@ int main(int argc, char **argv)
     struct fuse_loop_config loop = {.clone_fd = copts.clone_fd, .max_idle_threads = 16};
     status = (copts.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, &loop)) == 0 ? 0 : 1;
 
+    /* Unmount before stopping the threads: a page drop in flight may wait
+     * for a page fault that only the stopped loop could serve; unmounting
+     * fails the fault, and drops after it fail at once. */
+    fuse_unmount(fuse);
     kurafs_maintain_stop();
     kura_ctl_server_stop(ctl);
-    kurafs_pagecache_detach();
     audit_daemon_event(fs, KURA_AUDIT_STOP, copts.mountpoint);
 out_signals:
     fuse_remove_signal_handlers(se);
 out_unmount:
     kurafs_pagecache_detach();
-    fuse_unmount(fuse);
+    fuse_unmount(fuse); /* nothing left to do if already unmounted */
 out_destroy:
     fuse_destroy(fuse);
 out:

@@ -54,11 +54,11 @@
 #include "kura/model.h"
 #include "kura/procinfo.h"
 
-/* Copy and transfer tools and file servers; the config's default. */
-#define KURA_GUARD_DEFAULT_DENY                                                          \
-    "cp,mv,dd,install,rsync,scp,sftp,sftp-server,tar,cpio,pax,zip,7z,7za,7zr,"          \
-    "curl,wget,ftp,lftp,nc,ncat,netcat,socat,rclone,azcopy,ascp,bbcp,globus-url-copy,"  \
-    "smbd,vsftpd,proftpd,httpd,apache2,nginx"
+/* Copy and transfer tools and file servers: kura.conf's default [guard] deny. */
+#define KURA_GUARD_DEFAULT_DENY                                                                                \
+    "cp mv dd install rsync scp sftp-server ssh tar cpio zip 7z rclone curl wget nc ncat netcat socat ftp "    \
+    "lftp aws gsutil azcopy rsh rcp dd_rescue pv split sftp pax 7za 7zr ascp bbcp globus-url-copy smbd "      \
+    "vsftpd proftpd httpd apache2 nginx"
 #define KURA_GUARD_DEFAULT_TRUSTED_DIRS "/usr/bin,/bin,/usr/local/bin,/usr/sbin,/usr/libexec"
 
 #define KURA_GUARD_NAME_MAX 255

@@ -8,14 +8,11 @@
 
 #include "kura/config.h"
 #include "kura/fsutil.h"
+#include "kura/guard.h"
 #include "kura/inifile.h"
 #include "kura/json.h"
 #include "kura/when.h"
 
-#define DEFAULT_DENY                                                                                           \
-    "cp mv dd install rsync scp sftp-server ssh tar cpio zip 7z rclone curl wget nc ncat netcat socat ftp "    \
-    "lftp aws gsutil azcopy rsh rcp dd_rescue pv split sftp pax 7za 7zr ascp bbcp globus-url-copy smbd "      \
-    "vsftpd proftpd httpd apache2 nginx"
 #define DEFAULT_ALLOW                                                                                          \
     "cat less more head tail samtools bcftools tabix bgzip python3 python R Rscript zcat gzip grep awk sed "   \
     "file md5sum sha256sum"
@@ -425,7 +422,7 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     cfg->auto_destroy = true;
     cfg->warn_days = 30;
     if (set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
-        parse_tools(DEFAULT_DENY, &cfg->deny, &cfg->ndeny, err) != 0 ||
+        parse_tools(KURA_GUARD_DEFAULT_DENY, &cfg->deny, &cfg->ndeny, err) != 0 ||
         parse_tools(DEFAULT_ALLOW, &cfg->allow, &cfg->nallow, err) != 0)
         return -1;
     return 0;
@@ -537,7 +534,7 @@ static const char default_tail[] =
     "# Copy-out guard (R-CPY-4), lists of program base names separated by blanks.\n"
     "# deny: refused on datasets in denylist mode (the default for type1); empty\n"
     "# refuses nothing.\n"
-    "deny = " DEFAULT_DENY "\n"
+    "deny = " KURA_GUARD_DEFAULT_DENY "\n"
     "# allow: the only programs allowed on datasets in allowlist mode (the default\n"
     "# for type2); empty allows nothing.\n"
     "allow = " DEFAULT_ALLOW "\n"

@@ -16,6 +16,7 @@ struct kura_catalog_dataset {
     size_t nfiles;
     struct kura_file *files;
     uint32_t dir_node;          /* the node of MOUNT/<ID> */
+    uint64_t total_size;        /* of all its files: the bulk-read alert's yardstick */
 };
 
 enum kura_node_type { KURA_NODE_ROOT, KURA_NODE_DIR, KURA_NODE_FILE };

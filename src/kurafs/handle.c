@@ -33,14 +33,6 @@ static char *join_samples(const struct kura_file *f)
     return s;
 }
 
-static uint64_t dataset_size(const struct kura_catalog_dataset *d)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < d->nfiles; i++)
-        total += d->files[i].size;
-    return total;
-}
-
 static struct kura_decision decide(struct kurafs *fs, const struct kura_catalog_dataset *d,
                                    const struct kura_file *f, uid_t uid, bool process_allowed, int64_t now)
 {
@@ -184,7 +176,9 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     h->samples = samples;
     snprintf(h->dataset, sizeof h->dataset, "%s", d->ds.id);
     snprintf(h->file_id, sizeof h->file_id, "%s", f->file_id);
-    h->dataset_size = dataset_size(d);
+    h->dataset_size = d->total_size;
+    struct kura_err zerr;
+    h->zone = kura_zone_get(fs->cfg->timezone, &zerr); /* once per open, not per read */
     h->who = *c;
     h->who.proc = NULL;
     h->process_allowed = v.allowed;
@@ -252,10 +246,8 @@ static int recheck(struct kurafs *fs, struct handle *h, uint_fast64_t epoch, int
     return 0;
 }
 
-static int64_t zone_day(struct kurafs *fs, int64_t now)
+static int64_t zone_day(const struct kura_zone *z, int64_t now)
 {
-    struct kura_err err;
-    const struct kura_zone *z = kura_zone_get(fs->cfg->timezone, &err);
     int64_t local = now + (z ? kura_zone_offset(z, now) : 0);
     return local >= 0 ? local / 86400 : (local - 86399) / 86400;
 }
@@ -264,7 +256,7 @@ static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64
 {
     atomic_fetch_add(&h->bytes, n);
     uint64_t total = 0;
-    if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(fs, now), n,
+    if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(h->zone, now), n,
                                           h->dataset_size, &total))
         return;
     char detail[128];

@@ -17,6 +17,7 @@ struct handle {
     char file_id[KURA_FILE_ID_LEN + 1];
     char *samples;               /* for the close record */
     uint64_t dataset_size;       /* for the bulk-read alert */
+    const struct kura_zone *zone; /* the server's, for the alert's day; NULL: UTC */
     struct caller who;           /* uid, user, pid at open (no /proc facts kept) */
     bool process_allowed;        /* the guard's verdict at open */
     /* The decision holds while the epoch is unchanged and now < valid_until. */

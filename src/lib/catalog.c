@@ -211,10 +211,14 @@ int kura_catalog_build(struct kura_catalog_dataset *datasets, size_t ndatasets,
             goto oom;
         datasets[i].dir_node = (uint32_t)n;
     }
-    for (size_t i = 0; i < ndatasets; i++)
-        for (size_t f = 0; f < datasets[i].nfiles; f++)
+    for (size_t i = 0; i < ndatasets; i++) {
+        datasets[i].total_size = 0;
+        for (size_t f = 0; f < datasets[i].nfiles; f++) {
             if (add_file(&bld, (uint32_t)i, (uint32_t)f, err) != 0)
                 goto fail;
+            datasets[i].total_size += datasets[i].files[f].size;
+        }
+    }
     if (link_children(&bld, err) != 0)
         goto fail;
     free(bld.parent);

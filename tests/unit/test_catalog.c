@@ -42,6 +42,7 @@ static void test_lookup_files_and_directories(void)
     ASSERT(n && n->type == KURA_NODE_FILE);
     EXPECT(strcmp(c->datasets[n->dataset].ds.id, "JGAD000002") == 0);
     EXPECT(c->datasets[n->dataset].files[n->file].size == 10);
+    EXPECT(c->datasets[n->dataset].total_size == 35); /* 10 + 20 + 5 */
     n = kura_catalog_lookup(c, "/JGAD000002/b");
     ASSERT(n && n->type == KURA_NODE_DIR);
     EXPECT(n->nchildren == 2);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kura/commands.h"
@@ -268,6 +269,16 @@ int main(int argc, char **argv)
     kurafs_pagecache_attach(fuse);
     if (fuse_daemonize(copts.foreground) != 0)
         goto out_unmount;
+    /* Every read passes plaintext through buffers libfuse allocates: lock
+     * all of the daemon's memory so none of it reaches swap (R-CPY-2).
+     * After daemonizing (a fork drops locks); ONFAULT locks pages as they
+     * are touched instead of populating every mapping up front. */
+    if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot lock memory (%s): plaintext could reach swap", strerror(errno));
+        fprintf(stderr, "kurafs: cannot lock memory (%s): plaintext could reach swap; the daemon needs CAP_IPC_LOCK\n",
+                strerror(errno));
+        goto out_unmount;
+    }
     se = fuse_get_session(fuse);
     if (fuse_set_signal_handlers(se) != 0)
         goto out_unmount;

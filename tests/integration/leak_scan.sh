@@ -125,6 +125,10 @@ locked_check() {
   lodd=$(grep -c '^VmFlags:.* lo .*dd' "/proc/$KURAFS_PID/smaps")
   check "$1key memory is locked (VmLck $(awk '/^VmLck/ {print $2}' "/proc/$KURAFS_PID/status") kB; $lodd mappings lo+dd)" \
     test "$lodd" -gt 0
+  # and every other page too: plaintext passes through libfuse's heap buffers (R-CPY-2: nothing in swap)
+  check "$1heap and stacks are locked as well (VmFlags lo)" \
+    awk '/^[0-9a-f]+-[0-9a-f]+ / {name = $6} /^VmFlags:/ {if (name == "[heap]" || name == "[stack]") {n++; if ($0 !~ / lo /) bad++}} END {exit !(n >= 2 && !bad)}' \
+    "/proc/$KURAFS_PID/smaps"
 }
 # (not `ldd | grep -q`: with pipefail, ldd's SIGPIPE would read as "no")
 if [[ $(ldd "$KURAFS") == *libasan* ]]; then
@@ -197,7 +201,4 @@ mapfile -t tmp_files < <(find /tmp /var/tmp /dev/shm -xdev -type f -user root -n
 check "no root-owned file new in /tmp, /var/tmp, /dev/shm or this test's dir (${#tmp_files[@]}) holds plaintext" \
   bash -c "/usr/bin/python3 '$T/scan.py' '$DATA:$T/doomed:$T/plain-delivered.txt' \"\$@\" >'$T/scan.out'; rc=\$?; cat '$T/scan.out' | sed 's/^/# /'; exit \$rc" _ "${tmp_files[@]}"
 check "the marker is nowhere under the server root (grep -r)" bash -c "! grep -rqa '$MARKER' '$KROOT'"
-if swapon --noheadings --show 2>/dev/null | grep -q .; then
-  diag "this machine has swap: only locked memory (keys, the decrypted segment of each reader) is kept out of it"
-fi
 done_testing

@@ -9,17 +9,29 @@
 
 #include "kurafs.h"
 
-void caller_from_context(struct caller *c)
+void caller_ids(struct caller *c)
 {
     const struct fuse_context *ctx = fuse_get_context();
     memset(c, 0, sizeof *c);
     c->uid = ctx->uid;
     c->gid = ctx->gid;
     c->pid = ctx->pid;
+}
+
+void caller_name(struct caller *c)
+{
+    if (c->user[0])
+        return;
     struct passwd pw, *found = NULL;
     char buf[1024];
     if (getpwuid_r(c->uid, &pw, buf, sizeof buf, &found) == 0 && found)
         snprintf(c->user, sizeof c->user, "%s", found->pw_name);
+}
+
+void caller_from_context(struct caller *c)
+{
+    caller_ids(c);
+    caller_name(c);
 }
 
 void caller_collect_process(struct kurafs *fs, struct caller *c)

@@ -74,28 +74,6 @@ static bool repeated_refusal(pid_t pid, const struct kura_node *n)
     return repeated;
 }
 
-/* Who asks: uid, gid and pid, all a lookup needs. The user name costs a
- * passwd lookup (with nss files an open and a read of /etc/passwd: a third
- * of a listing's daemon time) and only records carry it, so caller_name
- * adds it when one is written. */
-static void caller_ids(struct caller *c)
-{
-    const struct fuse_context *ctx = fuse_get_context();
-    memset(c, 0, sizeof *c);
-    c->uid = ctx->uid;
-    c->gid = ctx->gid;
-    c->pid = ctx->pid;
-}
-
-static void caller_name(struct caller *c)
-{
-    struct caller named;
-    if (c->user[0])
-        return;
-    caller_from_context(&named);
-    memcpy(c->user, named.user, sizeof c->user);
-}
-
 /* A refused lookup is an access attempt: it is logged like a refused open. */
 static void audit_refused_lookup(struct kurafs *fs, struct caller *c, const struct kura_catalog *cat,
                                  const struct kura_node *n, enum kura_reason reason)

@@ -91,6 +91,13 @@ struct caller {
     char user[KURA_USER_MAX + 1];
     struct kura_procinfo *proc;    /* NULL until collected */
 };
+/* Who asks: uid, gid and pid, all a lookup needs. */
+void caller_ids(struct caller *c);
+/* Adds the user name, once. It costs a passwd lookup (with nss files an
+ * open and a read of /etc/passwd: a third of a listing's daemon time) and
+ * only records carry it, so it is added when one is written. */
+void caller_name(struct caller *c);
+/* Both of the above. */
 void caller_from_context(struct caller *c);
 /* Collects /proc facts (for opens); fails closed: no facts, guard refuses. */
 void caller_collect_process(struct kurafs *fs, struct caller *c);

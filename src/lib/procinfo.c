@@ -4,6 +4,7 @@
  * failing the whole collection: the guard decides what missing facts mean. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ static ssize_t read_bounded(int dirfd, const char *name, char *buf, size_t cap, 
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
+            sodium_memzero(buf, len); /* the caller never sees (or wipes) a failed read */
             close(fd);
             return -1;
         }
@@ -212,12 +214,18 @@ static bool is_ssh_server(const struct kura_proc *p)
     return strcmp(base, "sshd") == 0 || strcmp(base, "sshd-session") == 0;
 }
 
+/* A user's environment may hold their secrets (tokens, passwords): only
+ * the address is kept, and the bytes read are wiped at once, so no freed
+ * heap page (swap, a later allocation) carries them on. */
 static bool read_ssh_client(int dirfd, pid_t pid, struct kura_procinfo *out, char *buf, size_t cap)
 {
     bool more;
     ssize_t n = read_bounded(dirfd, "environ", buf, cap, &more);
-    if (n <= 0 || !kura_procinfo_parse_ssh_client(buf, (size_t)n, out->ssh_client,
-                                                  sizeof out->ssh_client))
+    bool found = n > 0 && kura_procinfo_parse_ssh_client(buf, (size_t)n, out->ssh_client,
+                                                         sizeof out->ssh_client);
+    if (n > 0)
+        sodium_memzero(buf, (size_t)n);
+    if (!found)
         return false;
     out->ssh_client_pid = pid;
     return true;

@@ -153,15 +153,13 @@ static void warn(struct maintainer *m, const struct kura_dataset *ds, const char
 }
 
 /* Runs `kuractl dataset destroy ID --yes` as the daemon itself. */
-static void auto_destroy(struct maintainer *m, const struct kura_dataset *ds)
+static void auto_destroy(struct maintainer *m, char *id)
 {
     struct kura_actor actor;
     struct kura_err err;
     if (kura_actor_resolve(0, 0, getpid(), &actor, &err) != 0)
         return;
     snprintf(actor.via, sizeof actor.via, "grace period over");
-    char id[KURA_ID_MAX + 1];
-    snprintf(id, sizeof id, "%s", ds->id);
     char *argv[] = {"dataset", "destroy", id, "--yes", NULL};
     char *out = NULL, *errtext = NULL;
     size_t outlen = 0, errlen = 0;
@@ -172,8 +170,8 @@ static void auto_destroy(struct maintainer *m, const struct kura_dataset *ds)
     if (e)
         fclose(e);
     syslog(LOG_AUTHPRIV | (status == 0 ? LOG_NOTICE : LOG_ERR),
-           "kurafs: dataset %s: grace period over, automatic destruction %s%s%s", id,
-           status == 0 ? "done" : "failed: ", status == 0 ? "" : (errtext ? errtext : ""), "");
+           "kurafs: dataset %s: grace period over, automatic destruction %s%s", id,
+           status == 0 ? "done" : "failed: ", status == 0 ? "" : (errtext ? errtext : ""));
     free(out);
     free(errtext);
 }
@@ -217,16 +215,13 @@ static void tick(struct maintainer *m, int64_t now)
     snapshot_release(snap);
     if (changed)
         save_warned(m);
+    /* Each destruction reloads the state: destroy only what is still there. */
     for (size_t i = 0; i < ndestroy; i++) {
-        const struct kura_catalog_dataset *d;
         snap = snapshot_acquire(m->fs);
-        d = kura_catalog_dataset(snap->cat, destroy[i]);
-        struct kura_dataset copy = {0};
-        if (d)
-            snprintf(copy.id, sizeof copy.id, "%s", d->ds.id);
+        bool present = kura_catalog_dataset(snap->cat, destroy[i]) != NULL;
         snapshot_release(snap);
-        if (copy.id[0])
-            auto_destroy(m, &copy);
+        if (present)
+            auto_destroy(m, destroy[i]);
     }
     m->last_tick = now;
 }

@@ -37,9 +37,11 @@ static void *reap(void *arg)
 {
     struct reaper *r = arg;
     int status;
-    while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
+    pid_t got;
+    while ((got = waitpid(r->pid, &status, 0)) < 0 && errno == EINTR)
         ;
-    log_failure(r->cmd, status);
+    if (got == r->pid) /* else (ECHILD) there is no status to judge */
+        log_failure(r->cmd, status);
     free(r);
     return NULL;
 }

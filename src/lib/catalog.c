@@ -179,19 +179,24 @@ static int link_children(struct builder *bld, struct kura_err *err)
     return 0;
 }
 
+static void free_datasets(struct kura_catalog_dataset *datasets, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t f = 0; f < datasets[i].nfiles; f++)
+            kura_file_clear(&datasets[i].files[f]);
+        free(datasets[i].files);
+        kura_dataset_clear(&datasets[i].ds);
+    }
+    free(datasets);
+}
+
 int kura_catalog_build(struct kura_catalog_dataset *datasets, size_t ndatasets,
                        struct kura_catalog **out, struct kura_err *err)
 {
     struct kura_catalog *c = calloc(1, sizeof *c);
     struct builder bld = {.c = c};
     if (!c) {
-        for (size_t i = 0; i < ndatasets; i++) {
-            for (size_t f = 0; f < datasets[i].nfiles; f++)
-                kura_file_clear(&datasets[i].files[f]);
-            free(datasets[i].files);
-            kura_dataset_clear(&datasets[i].ds);
-        }
-        free(datasets);
+        free_datasets(datasets, ndatasets);
         kura_err_set(err, ENOMEM, "out of memory building the catalog");
         return -1;
     }
@@ -256,12 +261,6 @@ void kura_catalog_free(struct kura_catalog *c)
     }
     free(c->nodes);
     free(c->buckets);
-    for (size_t i = 0; i < c->ndatasets; i++) {
-        for (size_t f = 0; f < c->datasets[i].nfiles; f++)
-            kura_file_clear(&c->datasets[i].files[f]);
-        free(c->datasets[i].files);
-        kura_dataset_clear(&c->datasets[i].ds);
-    }
-    free(c->datasets);
+    free_datasets(c->datasets, c->ndatasets);
     free(c);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "kura/hash.h"
 #include "kurafs.h"
 
 /* A set of paths: open addressing, grown at half full. Never shrinks: its
@@ -43,18 +44,10 @@ void kurafs_pagecache_detach(void)
     pthread_mutex_unlock(&g_fuse_lock);
 }
 
-static uint64_t path_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
 /* The slot holding path, or the empty slot where it belongs. */
 static char **slot_for(char **slots, size_t cap, const char *path)
 {
-    size_t i = (size_t)path_hash(path) & (cap - 1);
+    size_t i = (size_t)kura_hash(KURA_HASH_INIT, path, strlen(path)) & (cap - 1);
     while (slots[i] && strcmp(slots[i], path) != 0)
         i = (i + 1) & (cap - 1);
     return &slots[i];
@@ -80,16 +73,14 @@ int kurafs_pagecache_note_open(const char *path)
     struct opened_set *set = &g_opened;
     int rc = 0;
     pthread_mutex_lock(&set->lock);
-    if ((set->count + 1) * 2 > set->cap && grow(set) != 0) {
-        rc = -ENOMEM;
-    } else {
-        char **slot = slot_for(set->slots, set->cap, path);
-        if (!*slot) {
-            if ((*slot = strdup(path)))
-                set->count++;
-            else
-                rc = -ENOMEM;
-        }
+    char **slot = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
+    if (!slot || !*slot) { /* new: make room first (a known path needs none) */
+        if ((set->count + 1) * 2 > set->cap && grow(set) != 0)
+            rc = -ENOMEM;
+        else if ((*(slot = slot_for(set->slots, set->cap, path)) = strdup(path)))
+            set->count++;
+        else
+            rc = -ENOMEM;
     }
     pthread_mutex_unlock(&set->lock);
     return rc;

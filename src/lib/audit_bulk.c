@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kura/audit.h"
+#include "kura/hash.h"
 
 #define BUCKETS 1024
 
@@ -52,10 +53,8 @@ void kura_audit_bulk_free(struct kura_audit_bulk *b)
 
 static size_t bucket(uid_t uid, const char *dataset)
 {
-    uint64_t h = 1469598103934665603u ^ uid; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)dataset; *p; p++)
-        h = (h ^ *p) * 1099511628211u;
-    return (size_t)(h % BUCKETS);
+    uint64_t h = kura_hash(KURA_HASH_INIT, &uid, sizeof uid);
+    return (size_t)(kura_hash(h, dataset, strlen(dataset)) % BUCKETS);
 }
 
 bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day, uint64_t bytes,

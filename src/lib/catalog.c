@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kura/catalog.h"
+#include "kura/hash.h"
 
 struct builder {
     struct kura_catalog *c;
@@ -15,12 +16,7 @@ struct builder {
 
 static uint64_t path_hash(const char *s, size_t len)
 {
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return kura_hash(KURA_HASH_INIT, s, len);
 }
 
 static uint32_t find_node(const struct kura_catalog *c, const char *path, size_t len)

@@ -56,9 +56,10 @@ void c4gh_public_from_secret(const uint8_t sk[C4GH_KEY_SIZE], uint8_t pk[C4GH_KE
 int c4gh_pubkey_parse(const char *text, size_t len, uint8_t pk[C4GH_KEY_SIZE], struct kura_err *err);
 int c4gh_seckey_parse(const char *text, size_t len, const char *passphrase,
                       uint8_t sk[C4GH_KEY_SIZE], struct kura_err *err);
-/* Formats into a malloc'd NUL-terminated string. passphrase NULL or "" writes
- * an unencrypted key; otherwise scrypt + chacha20_poly1305. comment may be NULL.
- * Free the private key text with c4gh_text_free (it wipes it first). */
+/* Formats into a NUL-terminated string: public key text is malloc'd (free),
+ * private key text is secure memory (free it with c4gh_text_free, which
+ * wipes it). passphrase NULL or "" writes an unencrypted key; otherwise
+ * scrypt + chacha20_poly1305. comment may be NULL. */
 char *c4gh_pubkey_format(const uint8_t pk[C4GH_KEY_SIZE]);
 char *c4gh_seckey_format(const uint8_t sk[C4GH_KEY_SIZE], const char *passphrase,
                          const char *comment, struct kura_err *err);

@@ -2,7 +2,6 @@
  * exclusive, durable creation with exact permissions. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -165,8 +164,5 @@ int c4gh_seckey_save(const char *path, const uint8_t sk[C4GH_KEY_SIZE], const ch
 
 void c4gh_text_free(char *text)
 {
-    if (!text)
-        return;
-    sodium_memzero(text, strlen(text));
-    free(text);
+    kura_secure_free(text); /* wipes; NULL is fine */
 }

@@ -146,11 +146,12 @@ static int armour_decode(const char *text, size_t len, const char **labels, size
     return 0;
 }
 
-static char *armour_encode(const char *label, const uint8_t *bin, size_t bin_len)
+/* The text of a secret key goes to secure memory (free it with c4gh_text_free). */
+static char *armour_encode(const char *label, const uint8_t *bin, size_t bin_len, bool secret)
 {
     size_t b64 = sodium_base64_ENCODED_LEN(bin_len, sodium_base64_VARIANT_ORIGINAL);
     size_t total = 2 * strlen(label) + b64 + 64;
-    char *text = malloc(total);
+    char *text = secret ? kura_secure_alloc(total) : malloc(total);
     if (!text)
         return NULL;
     size_t n = (size_t)snprintf(text, total, "-----BEGIN %s-----\n", label);
@@ -184,7 +185,7 @@ int c4gh_pubkey_parse(const char *text, size_t len, uint8_t pk[C4GH_KEY_SIZE], s
 
 char *c4gh_pubkey_format(const uint8_t pk[C4GH_KEY_SIZE])
 {
-    return armour_encode(pub_label, pk, C4GH_KEY_SIZE);
+    return armour_encode(pub_label, pk, C4GH_KEY_SIZE, false);
 }
 
 /* ---- private keys: structure -------------------------------------------------- */
@@ -446,7 +447,7 @@ char *c4gh_seckey_format(const uint8_t sk[C4GH_KEY_SIZE], const char *passphrase
     }
     if (comment)
         put_string(blob, &pos, comment, comment_len);
-    char *text = armour_encode(sec_label, blob, pos);
+    char *text = armour_encode(sec_label, blob, pos, true);
     kura_secure_free(scratch);
     if (!text)
         kura_err_set(err, ENOMEM, "out of memory formatting the private key");

@@ -152,10 +152,7 @@ int kura_keystore_create(const char *keys_dir, const char *passphrase, struct ku
         goto out;
     rc = write_pub(keys_dir, pk, err);
 out:
-    if (text) {
-        sodium_memzero(text, strlen(text));
-        free(text);
-    }
+    c4gh_text_free(text);
     kura_secure_free(sk);
     free(datasets);
     free(sec);

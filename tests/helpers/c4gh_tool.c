@@ -284,10 +284,7 @@ static int cmd_keygen(const struct opts *o)
     if (write_new_file(o->pos[0], sec_text, 0600) == 0 && write_new_file(o->pos[1], pub_text, 0644) == 0)
         rc = 0;
 out:
-    if (sec_text) {
-        explicit_bzero(sec_text, strlen(sec_text));
-        free(sec_text);
-    }
+    c4gh_text_free(sec_text);
     free(pub_text);
     kura_secure_free(sk);
     return rc;

@@ -57,6 +57,10 @@ void kura_unlock(int fd);
  * with a NUL after the content (which may itself hold NULs: use *len).
  * Larger files fail with EFBIG; len may be NULL. */
 int kura_read_file(const char *path, size_t max, char **data, size_t *len, struct kura_err *err);
+/* The same for a secret (a key, a passphrase): the buffer is locked memory
+ * from kura_secure_alloc, never reallocated, so no copy of the content is
+ * left in the ordinary heap; free it with kura_secure_free. */
+int kura_read_secret_file(const char *path, size_t max, char **data, size_t *len, struct kura_err *err);
 
 /* Destroys a regular file (DESIGN.md "Destroying means"): overwrite with
  * zeros, fsync, overwrite with random bytes, fsync, unlink, fsync the

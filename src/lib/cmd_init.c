@@ -16,24 +16,20 @@
 
 char *kura_cmd_read_passphrase(const char *path, struct kura_err *err)
 {
-    char *raw = NULL;
+    char *pass = NULL;
     size_t len = 0;
-    if (kura_read_file(path, PASSPHRASE_MAX, &raw, &len, err) != 0) {
+    if (kura_read_secret_file(path, PASSPHRASE_MAX, &pass, &len, err) != 0) {
         kura_err_prefix(err, "passphrase file");
         return NULL;
     }
-    size_t n = strcspn(raw, "\r\n");
-    char *pass = NULL;
-    if (n == 0 || memchr(raw, '\0', n))
+    /* The first line; strcspn stops at a NUL, so a NUL inside it is refused. */
+    size_t n = strcspn(pass, "\r\n");
+    if (n == 0 || (n < len && pass[n] == '\0')) {
         kura_err_set(err, EINVAL, "passphrase file %s: the first line must hold the passphrase", path);
-    else if (!(pass = kura_secure_alloc(n + 1)))
-        kura_err_set(err, ENOMEM, "cannot allocate locked memory for the passphrase");
-    else {
-        memcpy(pass, raw, n);
-        pass[n] = '\0';
+        kura_secure_free(pass);
+        return NULL;
     }
-    sodium_memzero(raw, len);
-    free(raw);
+    sodium_memzero(pass + n, len - n); /* the rest of the file, and the line end */
     return pass;
 }
 

@@ -13,6 +13,7 @@
 
 #include "kura/fsutil.h"
 #include "kura/json.h"
+#include "kura/secmem.h"
 
 /* The directory part of path ("." when there is none), malloc'd. */
 static char *dir_of(const char *path)
@@ -295,9 +296,9 @@ void kura_unlock(int fd)
         close(fd); /* closing the only descriptor releases the flock */
 }
 
-int kura_read_file(const char *path, size_t max, char **data, size_t *len, struct kura_err *err)
+/* Opens a regular file of at most max bytes for reading; its size in *size. */
+static int open_bounded(const char *path, size_t max, size_t *size, struct kura_err *err)
 {
-    *data = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
@@ -315,8 +316,19 @@ int kura_read_file(const char *path, size_t max, char **data, size_t *len, struc
         kura_err_set(err, EFBIG, "%s: larger than %zu bytes", path, max);
         return -1;
     }
+    *size = (size_t)st.st_size;
+    return fd;
+}
+
+int kura_read_file(const char *path, size_t max, char **data, size_t *len, struct kura_err *err)
+{
+    *data = NULL;
+    size_t size;
+    int fd = open_bounded(path, max, &size, err);
+    if (fd < 0)
+        return -1;
     /* The size may change while reading: read up to max + 1 to notice. */
-    size_t cap = (size_t)st.st_size + 1, got = 0;
+    size_t cap = size + 1, got = 0;
     char *buf = malloc(cap + 1);
     for (;;) {
         if (!buf) {
@@ -354,6 +366,49 @@ int kura_read_file(const char *path, size_t max, char **data, size_t *len, struc
         got += (size_t)n;
     }
     close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    if (len)
+        *len = got;
+    return 0;
+}
+
+int kura_read_secret_file(const char *path, size_t max, char **data, size_t *len, struct kura_err *err)
+{
+    *data = NULL;
+    size_t size;
+    int fd = open_bounded(path, max, &size, err);
+    if (fd < 0)
+        return -1;
+    /* One buffer, never moved: max + 1 bytes to notice a file that grew, then the NUL. */
+    char *buf = kura_secure_alloc(max + 2);
+    if (!buf) {
+        close(fd);
+        kura_err_set(err, ENOMEM, "out of locked memory reading %s", path);
+        return -1;
+    }
+    size_t got = 0;
+    while (got <= max) {
+        ssize_t n = read(fd, buf + got, max + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            kura_secure_free(buf);
+            kura_err_set(err, e, "read %s: %s", path, strerror(e));
+            return -1;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got > max) {
+        kura_secure_free(buf);
+        kura_err_set(err, EFBIG, "%s: larger than %zu bytes", path, max);
+        return -1;
+    }
     buf[got] = '\0';
     *data = buf;
     if (len)

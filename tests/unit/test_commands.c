@@ -348,6 +348,36 @@ static void test_lockdown(void)
     EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on);
 }
 
+/* The passphrase is the first line of the file, in locked memory. */
+static void test_read_passphrase(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/pass", root);
+    struct kura_err e = {0};
+    const char ok[] = "correct horse\r\nsecond line\n";
+    write_text(path, ok, sizeof ok - 1);
+    char *pass = kura_cmd_read_passphrase(path, &e);
+    EXPECT(pass && strcmp(pass, "correct horse") == 0);
+    kura_secure_free(pass);
+    write_text(path, "no line end", 11);
+    pass = kura_cmd_read_passphrase(path, &e);
+    EXPECT(pass && strcmp(pass, "no line end") == 0);
+    kura_secure_free(pass);
+    /* An empty first line, or a NUL in it, is not a passphrase. */
+    const char *bad[] = {"\nlater", "abc\0def\n", ""};
+    const size_t bad_len[] = {6, 8, 0};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_text(path, bad[i], bad_len[i]);
+        e.code = 0;
+        EXPECT(kura_cmd_read_passphrase(path, &e) == NULL && e.code == EINVAL);
+    }
+    char big[1100];
+    memset(big, 'x', sizeof big);
+    write_text(path, big, sizeof big);
+    EXPECT(kura_cmd_read_passphrase(path, &e) == NULL && e.code == EFBIG);
+    EXPECT_STR_CONTAINS(e.msg, "passphrase file");
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -361,6 +391,7 @@ int main(void)
     RUN(test_handle_request_uses_peer);
     RUN(test_journal_recovery);
     RUN(test_lockdown);
+    RUN(test_read_passphrase);
     free(out_buf);
     free(err_buf);
     kura_config_free(&cfg);

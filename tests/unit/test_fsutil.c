@@ -240,6 +240,30 @@ static void test_read_file_growing_source_is_capped(void)
     free(d);
 }
 
+static void test_read_secret_file(void)
+{
+    const char *p = at("secret");
+    ASSERT(kura_write_file_atomic(p, "s3cr\0t", 6, 0600, NULL) == 0);
+    char *d = NULL;
+    size_t len = 0;
+    struct kura_err err = {0};
+    ASSERT(kura_read_secret_file(p, 6, &d, &len, &err) == 0);
+    EXPECT(len == 6 && d[6] == '\0' && memcmp(d, "s3cr\0t", 6) == 0);
+    kura_secure_free(d);
+    EXPECT(kura_read_secret_file(p, 5, &d, &len, &err) == -1);
+    EXPECT(err.code == EFBIG && d == NULL);
+    EXPECT(kura_read_secret_file(tmpdir, 100, &d, &len, &err) == -1);
+    EXPECT(err.code == EINVAL);
+    EXPECT(kura_read_secret_file(at("missing"), 100, &d, &len, &err) == -1);
+    EXPECT(err.code == ENOENT);
+    /* A file that grows while read is still capped (no reallocation). */
+    EXPECT(kura_read_secret_file("/proc/self/status", 16, &d, &len, &err) == -1);
+    EXPECT(err.code == EFBIG && d == NULL);
+    ASSERT(kura_read_secret_file("/proc/self/status", 1 << 16, &d, &len, &err) == 0);
+    EXPECT(len > 16 && strlen(d) == len);
+    kura_secure_free(d);
+}
+
 static void test_destroy_overwrites_then_unlinks(void)
 {
     const char *p = at("key.hdr"), *peek = at("key.peek");
@@ -390,6 +414,7 @@ int main(void)
     RUN(test_lock_fd_not_inherited_by_exec);
     RUN(test_read_file_bounds);
     RUN(test_read_file_growing_source_is_capped);
+    RUN(test_read_secret_file);
     RUN(test_destroy_overwrites_then_unlinks);
     RUN(test_destroy_refuses_symlink_and_dir);
     RUN(test_destroy_empty_file);

@@ -122,7 +122,7 @@ int c4gh_header_build(const struct c4gh_header *h, const uint8_t *writer_sk, con
     if (writer_sk)
         memcpy(wsk, writer_sk, C4GH_KEY_SIZE);
     else
-        c4gh_keygen(wsk, wpk); /* ephemeral: the writer need not be known */
+        randombytes_buf(wsk, C4GH_KEY_SIZE); /* ephemeral: the writer need not be known */
     c4gh_public_from_secret(wsk, wpk);
 
     size_t packets = h->nkeys + (h->nedits > 0);

@@ -41,11 +41,7 @@ static struct kura_decision node_visibility(struct kurafs *fs, const struct kura
     node_target(cat, n, &d, &f);
     if (!d)
         return (struct kura_decision){KURA_ALLOW, INT64_MAX};
-    struct kura_server srv = kurafs_server(fs);
-    struct kura_request req = {
-        .uid = uid, .ds = &d->ds, .file = f, .process_allowed = true, .now = now, .server = &srv,
-    };
-    return kura_policy_decide(&req);
+    return kurafs_decide(fs, &d->ds, f, uid, true, now);
 }
 
 /* The kernel asks twice for one refused path walk when a dentry cached for

@@ -58,7 +58,10 @@ int64_t kurafs_now(void);
 /* Opens the server key (if closed) or wipes it (lockdown). */
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
 void kurafs_keys_wipe(struct kurafs *fs);
-struct kura_server kurafs_server(struct kurafs *fs);
+/* The policy decision with this server's facts (lockdown, host, level).
+ * f NULL: the dataset itself; process_allowed: the guard's verdict. */
+struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
+                                   uid_t uid, bool process_allowed, int64_t now);
 
 /* ---- the page cache of mapped files (pagecache.c) ---- */
 struct fuse;

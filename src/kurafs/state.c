@@ -125,12 +125,16 @@ int64_t kurafs_now(void)
     return (int64_t)ts.tv_sec;
 }
 
-struct kura_server kurafs_server(struct kurafs *fs)
+struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
+                                   uid_t uid, bool process_allowed, int64_t now)
 {
     struct kura_server srv = {
         .lockdown = atomic_load(&fs->lockdown),
         .host_id = fs->host_id,
         .level = fs->cfg->level,
     };
-    return srv;
+    struct kura_request req = {
+        .uid = uid, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
+    };
+    return kura_policy_decide(&req);
 }

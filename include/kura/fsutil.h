@@ -5,6 +5,7 @@
 #ifndef KURA_FSUTIL_H
 #define KURA_FSUTIL_H
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "kura/error.h"
@@ -52,6 +53,14 @@ int kura_fsync_parent(const char *path, struct kura_err *err);
  * kura_unlock or by the process ending. */
 int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err);
 void kura_unlock(int fd);
+
+/* Whole-buffer I/O that retries on EINTR and short transfers (pipes,
+ * signals). read/pread return the bytes read: n, or fewer only at end of
+ * file; -1 with errno on error. write returns 0, or -1 with errno (EIO if
+ * the kernel accepts nothing). */
+ssize_t kura_read_full(int fd, void *buf, size_t n);
+ssize_t kura_pread_full(int fd, void *buf, size_t n, uint64_t off);
+int kura_write_full(int fd, const void *buf, size_t n);
 
 /* Reads a whole regular file of at most max bytes into a malloc'd buffer
  * with a NUL after the content (which may itself hold NULs: use *len).

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "c4gh_priv.h"
+#include "kura/fsutil.h"
 #include "kura/secmem.h"
 
 #define PREAMBLE_SIZE 16                 /* magic[8] | version | packet count */
@@ -97,13 +98,13 @@ typedef ssize_t (*fetch_fn)(int fd, void *buf, size_t n, uint64_t off);
 
 static ssize_t fetch_pread(int fd, void *buf, size_t n, uint64_t off)
 {
-    return c4gh_pread_full(fd, buf, n, off);
+    return kura_pread_full(fd, buf, n, off);
 }
 
 static ssize_t fetch_read(int fd, void *buf, size_t n, uint64_t off)
 {
     (void)off; /* sequential: callers ask for consecutive ranges */
-    return c4gh_read_full(fd, buf, n);
+    return kura_read_full(fd, buf, n);
 }
 
 static int fetch_exact(fetch_fn fetch, int fd, uint8_t *buf, size_t n, uint64_t off, const char *what,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "c4gh_priv.h"
+#include "kura/fsutil.h"
 #include "kura/secmem.h"
 
 /* Segments read per read()/pread() in the streaming functions. */
@@ -211,7 +212,7 @@ int c4gh_encrypt_stream(const struct c4gh_header *h, int in_fd, int payload_fd, 
         goto fail;
     }
     for (;;) {
-        ssize_t got = c4gh_read_full(in_fd, plain, C4GH_SEGMENT_SIZE);
+        ssize_t got = kura_read_full(in_fd, plain, C4GH_SEGMENT_SIZE);
         if (got < 0) {
             kura_err_set(err, errno, "reading the plaintext to encrypt: %s", strerror(errno));
             goto fail;
@@ -219,7 +220,7 @@ int c4gh_encrypt_stream(const struct c4gh_header *h, int in_fd, int payload_fd, 
         if (got == 0)
             break;
         c4gh_segment_encrypt(h->keys, plain, (size_t)got, cipher);
-        if (c4gh_write_full(payload_fd, cipher, (size_t)got + C4GH_CIPHER_DIFF) != 0) {
+        if (kura_write_full(payload_fd, cipher, (size_t)got + C4GH_CIPHER_DIFF) != 0) {
             kura_err_set(err, errno, "writing the encrypted payload: %s", strerror(errno));
             goto fail;
         }
@@ -269,7 +270,7 @@ static int walk_payload(const struct c4gh_header *h, int fd, bool positional, ui
         goto out;
     }
     for (;;) {
-        ssize_t got = positional ? c4gh_pread_full(fd, cipher, batch, off) : c4gh_read_full(fd, cipher, batch);
+        ssize_t got = positional ? kura_pread_full(fd, cipher, batch, off) : kura_read_full(fd, cipher, batch);
         if (got < 0) {
             kura_err_set(err, errno, "reading the payload at segment %llu: %s", (unsigned long long)segno,
                          strerror(errno));
@@ -319,7 +320,7 @@ static int decrypt_to_fd(void *ctx, uint64_t segno, const uint8_t *cipher, const
         const struct c4gh_range *r = &s->ranges[s->next];
         uint64_t start = r->raw > seg_start ? r->raw : seg_start;
         uint64_t end = r->len > seg_end - r->raw ? seg_end : r->raw + r->len;
-        if (c4gh_write_full(s->out_fd, plain + (start - seg_start), (size_t)(end - start)) != 0) {
+        if (kura_write_full(s->out_fd, plain + (start - seg_start), (size_t)(end - start)) != 0) {
             kura_err_set(err, errno, "writing decrypted segment %llu: %s", (unsigned long long)segno,
                          strerror(errno));
             return -1;

@@ -10,14 +10,6 @@
 
 #define C4GH_CIPHER_DIFF (C4GH_NONCE_SIZE + C4GH_MAC_SIZE)
 
-/* ---- I/O that retries on EINTR and short transfers (c4gh_io.c) ----------- */
-
-/* Bytes read: n, or fewer only at end of file; -1 with errno on error. */
-ssize_t c4gh_read_full(int fd, void *buf, size_t n);
-ssize_t c4gh_pread_full(int fd, void *buf, size_t n, uint64_t off);
-/* 0, or -1 with errno. */
-int c4gh_write_full(int fd, const void *buf, size_t n);
-
 /* ---- little-endian fields --------------------------------------------------- */
 
 static inline uint32_t c4gh_le32(const uint8_t *p)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "c4gh_priv.h"
+#include "kura/fsutil.h"
 #include "kura/secmem.h"
 
 /* Most cipher segments fetched by one pread (bounds the buffer: ~1 MiB). */
@@ -125,7 +126,7 @@ static int fetch_segments(struct c4gh_reader *r, uint64_t first, uint64_t last, 
         r->cipher = bigger;
         r->cipher_cap = len;
     }
-    ssize_t got = c4gh_pread_full(r->fd, r->cipher, len, r->payload_off + start);
+    ssize_t got = kura_pread_full(r->fd, r->cipher, len, r->payload_off + start);
     if (got < 0) {
         kura_err_set(err, errno == EINVAL ? EIO : errno, "reading segment %llu: %s", (unsigned long long)first,
                      strerror(errno));

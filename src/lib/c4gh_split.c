@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "c4gh_priv.h"
+#include "kura/fsutil.h"
 
 #define COPY_CHUNK (256 * 1024)
 
@@ -19,14 +20,14 @@ static int copy_payload(int in_fd, int out_fd, struct kura_err *err)
         return -1;
     }
     for (;;) {
-        ssize_t got = c4gh_read_full(in_fd, buf, COPY_CHUNK);
+        ssize_t got = kura_read_full(in_fd, buf, COPY_CHUNK);
         if (got < 0) {
             kura_err_set(err, errno, "reading the payload: %s", strerror(errno));
             goto fail;
         }
         if (got == 0)
             break;
-        if (c4gh_write_full(out_fd, buf, (size_t)got) != 0) {
+        if (kura_write_full(out_fd, buf, (size_t)got) != 0) {
             kura_err_set(err, errno, "writing the payload: %s", strerror(errno));
             goto fail;
         }
@@ -45,7 +46,7 @@ int c4gh_split(int in_fd, int header_fd, int payload_fd, struct kura_err *err)
     size_t raw_len;
     if (c4gh_header_read_stream(in_fd, &raw, &raw_len, err) != 0)
         return -1;
-    int rc = c4gh_write_full(header_fd, raw, raw_len);
+    int rc = kura_write_full(header_fd, raw, raw_len);
     free(raw);
     if (rc != 0) {
         kura_err_set(err, errno, "writing the header: %s", strerror(errno));
@@ -60,7 +61,7 @@ int c4gh_join(int header_fd, int payload_fd, int out_fd, struct kura_err *err)
     size_t raw_len;
     if (c4gh_header_read_stream(header_fd, &raw, &raw_len, err) != 0)
         return -1;
-    ssize_t more = c4gh_read_full(header_fd, &extra, 1);
+    ssize_t more = kura_read_full(header_fd, &extra, 1);
     if (more != 0) {
         if (more < 0)
             kura_err_set(err, errno, "reading the header: %s", strerror(errno));
@@ -69,7 +70,7 @@ int c4gh_join(int header_fd, int payload_fd, int out_fd, struct kura_err *err)
         free(raw);
         return -1;
     }
-    int rc = c4gh_write_full(out_fd, raw, raw_len);
+    int rc = kura_write_full(out_fd, raw, raw_len);
     free(raw);
     if (rc != 0) {
         kura_err_set(err, errno, "writing the header: %s", strerror(errno));

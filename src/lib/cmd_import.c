@@ -543,36 +543,6 @@ static void progress_show(struct progress *p, bool final)
 
 /* ---- one file -------------------------------------------------------------------- */
 
-static ssize_t read_full(int fd, uint8_t *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-static int write_full(int fd, const uint8_t *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int push_nonce(uint8_t **nonces, uint64_t *n, uint64_t *cap, const uint8_t *nonce)
 {
     if (*n == *cap) {
@@ -602,7 +572,7 @@ static int copy_payload(struct import *im, const struct c4gh_header *h, int in, 
         goto out;
     }
     for (;;) {
-        ssize_t n = read_full(in, cipher, C4GH_CIPHER_SEGMENT_SIZE);
+        ssize_t n = kura_read_full(in, cipher, C4GH_CIPHER_SEGMENT_SIZE);
         if (n < 0) {
             kura_err_set(e, errno, "read %s: %s", name, strerror(errno));
             goto out;
@@ -622,7 +592,7 @@ static int copy_payload(struct import *im, const struct c4gh_header *h, int in, 
             kura_err_set(e, ENOMEM, "out of memory");
             goto out;
         }
-        if (write_full(out, cipher, (size_t)n) != 0) {
+        if (kura_write_full(out, cipher, (size_t)n) != 0) {
             kura_err_set(e, errno, "write to the store: %s", strerror(errno));
             goto out;
         }
@@ -656,7 +626,7 @@ static int encrypt_payload(struct import *im, const struct c4gh_header *h, int i
         goto out;
     }
     for (;;) {
-        ssize_t n = read_full(in, plain, C4GH_SEGMENT_SIZE);
+        ssize_t n = kura_read_full(in, plain, C4GH_SEGMENT_SIZE);
         if (n < 0) {
             kura_err_set(e, errno, "read %s: %s", name, strerror(errno));
             goto out;
@@ -669,7 +639,7 @@ static int encrypt_payload(struct import *im, const struct c4gh_header *h, int i
             kura_err_set(e, ENOMEM, "out of memory");
             goto out;
         }
-        if (write_full(out, cipher, clen) != 0) {
+        if (kura_write_full(out, cipher, clen) != 0) {
             kura_err_set(e, errno, "write to the store: %s", strerror(errno));
             goto out;
         }

@@ -26,18 +26,63 @@ static char *dir_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
-static int write_all(int fd, const void *data, size_t len)
+ssize_t kura_read_full(int fd, void *buf, size_t n)
 {
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
+    if (n > SSIZE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t done = 0;
+    while (done < n) {
+        ssize_t got = read(fd, (char *)buf + done, n - done);
+        if (got < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        p += n;
-        len -= (size_t)n;
+        if (got == 0)
+            break;
+        done += (size_t)got;
+    }
+    return (ssize_t)done;
+}
+
+ssize_t kura_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    if (n > SSIZE_MAX || off > (uint64_t)INT64_MAX - n) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t done = 0;
+    while (done < n) {
+        ssize_t got = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (got == 0)
+            break;
+        done += (size_t)got;
+    }
+    return (ssize_t)done;
+}
+
+int kura_write_full(int fd, const void *buf, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t put = write(fd, (const char *)buf + done, n - done);
+        if (put < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (put == 0) {
+            errno = EIO;
+            return -1;
+        }
+        done += (size_t)put;
     }
     return 0;
 }
@@ -114,7 +159,7 @@ int kura_atomic_begin(struct kura_atomic *a, const char *path, mode_t mode, stru
 
 int kura_atomic_write(struct kura_atomic *a, const void *data, size_t len, struct kura_err *err)
 {
-    if (write_all(a->fd, data, len) != 0) {
+    if (kura_write_full(a->fd, data, len) != 0) {
         int e = errno;
         kura_err_set(err, e, "write %s: %s", a->path, strerror(e));
         kura_atomic_abort(a);
@@ -183,7 +228,7 @@ int kura_write_file_new(const char *path, const void *data, size_t len, mode_t m
     if (fchmod(fd, mode) != 0)
         goto fail;
     step = "write";
-    if (write_all(fd, data, len) != 0)
+    if (kura_write_full(fd, data, len) != 0)
         goto fail;
     step = "fsync";
     if (fsync(fd) != 0)

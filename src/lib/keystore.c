@@ -539,19 +539,12 @@ static int write_new(const char *path, const uint8_t *data, size_t len, bool dur
         kura_err_set(err, errno, "create %s: %s", path, strerror(errno));
         return -1;
     }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO;
-            close(fd);
-            unlink(path);
-            kura_err_set(err, e, "write %s: %s", path, strerror(e));
-            return -1;
-        }
-        off += (size_t)w;
+    if (kura_write_full(fd, data, len) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        kura_err_set(err, e, "write %s: %s", path, strerror(e));
+        return -1;
     }
     if (close(fd) != 0) {
         int e = errno;

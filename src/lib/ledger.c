@@ -278,18 +278,12 @@ static int read_last(int fd, const char *path, int64_t *seq, char hash[KURA_HASH
         kura_err_set(err, ENOMEM, "out of memory");
         return -1;
     }
-    size_t got = 0;
-    while (got < want) {
-        ssize_t n = pread(fd, buf + got, want - got, off + (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            free(buf);
-            kura_err_set(err, e, "read %s: %s", path, strerror(e));
-            return -1;
-        }
-        got += (size_t)n;
+    ssize_t got = kura_pread_full(fd, buf, want, (uint64_t)off);
+    if (got != (ssize_t)want) {
+        int e = got < 0 ? errno : EIO;
+        free(buf);
+        kura_err_set(err, e, "read %s: %s", path, strerror(e));
+        return -1;
     }
     int rc = -1;
     if (buf[want - 1] != '\n') {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kura/error.h"
+#include "kura/fsutil.h"
 #include "kura/procinfo.h"
 
 #define STAT_READ 4096    /* one line; comm inside is at most 64 bytes */
@@ -34,20 +35,13 @@ static ssize_t read_bounded(int dirfd, const char *name, char *buf, size_t cap, 
         close(fd);
         return -1;
     }
-    size_t len = 0;
-    while (len < cap) {
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            sodium_memzero(buf, len); /* the caller never sees (or wipes) a failed read */
-            close(fd);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
+    ssize_t got = kura_read_full(fd, buf, cap);
+    if (got < 0) {
+        sodium_memzero(buf, cap); /* the caller never sees (or wipes) a failed read */
+        close(fd);
+        return -1;
     }
+    size_t len = (size_t)got;
     if (more) {
         *more = false;
         char extra;

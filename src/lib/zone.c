@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kura/fsutil.h"
 #include "kura/zone.h"
 
 #define DAY 86400
@@ -583,19 +584,12 @@ struct kura_zone *kura_zone_load(const char *name, struct kura_err *err)
         kura_err_set(err, ENOMEM, "out of memory reading time zone %s", name);
         goto out;
     }
-    size_t len = 0;
-    while (len <= KURA_ZONE_FILE_MAX) {
-        ssize_t got = read(fd, buf + len, KURA_ZONE_FILE_MAX + 1 - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            kura_err_set(err, errno, "time zone %s: cannot read %s: %s", name, path, strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
+    ssize_t got = kura_read_full(fd, buf, KURA_ZONE_FILE_MAX + 1);
+    if (got < 0) {
+        kura_err_set(err, errno, "time zone %s: cannot read %s: %s", name, path, strerror(errno));
+        goto out;
     }
+    size_t len = (size_t)got;
     z = kura_zone_parse(buf, len, err);
     if (!z)
         kura_err_prefix(err, "time zone %s (%s)", name, path);

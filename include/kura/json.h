@@ -16,6 +16,10 @@
  * surrogates, nothing above U+10FFFF). NUL bytes count as valid here. */
 bool kura_utf8_valid(const char *s, size_t len);
 
+/* True if s[0..len) are all lowercase hex digits (0-9, a-f), the form
+ * sodium_bin2hex writes; stops reading at the first byte that is not. */
+bool kura_hex_lower(const char *s, size_t len);
+
 /* Escapes s[0..len) as the inside of a JSON string (no quotes) into out:
  * '"' and '\\' escaped, control characters and DEL as \n, \t, ... or \u00XX,
  * U+2028/U+2029 as \u2028/\u2029; valid UTF-8 is copied as is; each byte of

@@ -90,10 +90,8 @@ void audit_hex(const unsigned char in[KURA_AUDIT_HASH_LEN], char out[AUDIT_HEX_L
 /* Exactly 64 lower-case hex digits: the only form the writer produces. */
 bool audit_unhex(const char *hex, unsigned char out[KURA_AUDIT_HASH_LEN])
 {
-    for (size_t i = 0; i < AUDIT_HEX_LEN; i++)
-        if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
-            return false;
-    return sodium_hex2bin(out, KURA_AUDIT_HASH_LEN, hex, AUDIT_HEX_LEN, NULL, NULL, NULL) == 0;
+    return kura_hex_lower(hex, AUDIT_HEX_LEN) &&
+           sodium_hex2bin(out, KURA_AUDIT_HASH_LEN, hex, AUDIT_HEX_LEN, NULL, NULL, NULL) == 0;
 }
 
 bool audit_line_mac_ok(const unsigned char *key, const char *line, size_t len)

@@ -47,14 +47,6 @@ static const struct member *find(const struct member *m, size_t n, const char *k
     return NULL;
 }
 
-static bool lower_hex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
 /* A key for a message: it came from the line, so printable ASCII only. */
 static void shown(char out[40], const char *key)
 {
@@ -111,7 +103,7 @@ static int check_members(const char *line, size_t len, struct kura_audit_entry *
                 return kura_err_set(err, EINVAL, "decision is not allow, deny or -"), -1;
             required |= 8;
         } else if (strcmp(key, "prev") == 0 || strcmp(key, "mac") == 0) {
-            if (!str || f->len != AUDIT_HEX_LEN || !lower_hex(f->str, f->len))
+            if (!str || f->len != AUDIT_HEX_LEN || !kura_hex_lower(f->str, f->len))
                 return kura_err_set(err, EINVAL, "%s is not 64 lower-case hex digits", k), -1;
             memcpy(key[0] == 'p' ? e->prev : e->mac, f->str, AUDIT_HEX_LEN + 1);
             required |= key[0] == 'p' ? 16 : 32;
@@ -127,7 +119,7 @@ static int check_members(const char *line, size_t len, struct kura_audit_entry *
             *(int64_t *)((char *)e + m->off) = f->num;
         } else if (strlen(key) > 4 && strcmp(key + strlen(key) - 4, "_hex") == 0 &&
                    find(texts, COUNT(texts), key, strlen(key) - 4)) {
-            if (!str || f->len % 2 != 0 || !lower_hex(f->str, f->len))
+            if (!str || f->len % 2 != 0 || !kura_hex_lower(f->str, f->len))
                 return kura_err_set(err, EINVAL, "%s is not lower-case hex", k), -1;
             hex_bytes += f->len / 2 + 1;
         } else {

@@ -70,11 +70,7 @@ const char *kura_config_path(const char *option)
 
 bool kura_host_id_valid(const char *s)
 {
-    size_t i = 0;
-    for (; s[i]; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return i == KURA_HOST_ID_LEN;
+    return strlen(s) == KURA_HOST_ID_LEN && kura_hex_lower(s, KURA_HOST_ID_LEN);
 }
 
 int kura_host_id_from_file(const char *path, char out[KURA_HOST_ID_LEN + 1], struct kura_err *err)

@@ -10,6 +10,7 @@
 
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/json.h"
 
 static const char files_header[] = "path\tfile_id\tsize\tsamples";
 
@@ -102,12 +103,7 @@ static int check_sample_at(const char *name, int line, const char *s, size_t n, 
 
 static bool file_id_valid(const char *s, size_t n)
 {
-    if (n != KURA_FILE_ID_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
+    return n == KURA_FILE_ID_LEN && kura_hex_lower(s, n);
 }
 
 static int parse_size(const char *s, size_t n, uint64_t *out)

@@ -38,6 +38,14 @@ static size_t utf8_seq_len(const unsigned char *p, size_t left)
     return n;
 }
 
+bool kura_hex_lower(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
 bool kura_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -10,6 +10,7 @@
 
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/json.h"
 #include "kura/keystore.h"
 #include "kura/model.h"
 #include "kura/secmem.h"
@@ -58,11 +59,7 @@ static int ds_id_check(const char *id, struct kura_err *err)
 
 int kura_file_id_check(const char *file_id, struct kura_err *err)
 {
-    size_t n = strlen(file_id);
-    bool ok = n == KURA_FILE_ID_LEN;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (file_id[i] >= '0' && file_id[i] <= '9') || (file_id[i] >= 'a' && file_id[i] <= 'f');
-    if (!ok) {
+    if (strlen(file_id) != KURA_FILE_ID_LEN || !kura_hex_lower(file_id, KURA_FILE_ID_LEN)) {
         kura_err_set(err, EINVAL, "file id must be %d lowercase hex characters", KURA_FILE_ID_LEN);
         return -1;
     }

@@ -48,11 +48,7 @@ static int check_string(const char *what, const char *s, struct kura_err *err)
 
 static bool hex64(const char *s)
 {
-    size_t i = 0;
-    for (; s[i]; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return i == KURA_HASH_HEX_LEN;
+    return strlen(s) == KURA_HASH_HEX_LEN && kura_hex_lower(s, KURA_HASH_HEX_LEN);
 }
 
 /* Writes the canonical record without the hash member ("{...}") into buf. */

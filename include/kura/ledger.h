@@ -75,6 +75,11 @@ typedef int (*kura_ledger_fn)(const struct kura_ledger_record *r, void *arg);
  * verified, and the first bad line fails the read, naming FILE:LINE. */
 int kura_ledger_read(const char *path, kura_ledger_fn fn, void *arg, struct kura_err *err);
 
+/* Writes r as its line in the file holds it (canonical form, hash member
+ * last, no '\n'), NUL-terminated, into buf; *len (if not NULL) gets its
+ * length. -1 (ENOBUFS) if it does not fit. */
+int kura_ledger_format(const struct kura_ledger_record *r, char *buf, size_t cap, size_t *len, struct kura_err *err);
+
 /* Verifies the whole chain. nrecords and head (both may be NULL) get the
  * count and the last hash (64 zeros for an empty ledger). */
 int kura_ledger_verify(const char *path, size_t *nrecords, char head[KURA_HASH_HEX_LEN + 1], struct kura_err *err);

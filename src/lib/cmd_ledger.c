@@ -4,7 +4,6 @@
 
 #include "cmd_priv.h"
 #include "kura/dsfile.h"
-#include "kura/json.h"
 #include "kura/ledger.h"
 
 struct print_ctx {
@@ -21,25 +20,11 @@ static int print_record(const struct kura_ledger_record *r, void *arg)
     p->n++;
     snprintf(p->head, sizeof p->head, "%s", r->hash);
     if (p->json) {
-        /* Records hold at most 16 KiB; the same fields, re-encoded. */
+        /* Records hold at most 16 KiB; the verified record, as the file holds it. */
         char *buf = malloc(4 * KURA_LEDGER_LINE_MAX);
         if (!buf)
             return -1;
-        struct kura_json_writer w;
-        kura_json_begin(&w, buf, 4 * KURA_LEDGER_LINE_MAX);
-        kura_json_add_int(&w, "seq", r->seq);
-        kura_json_add_string(&w, "time", r->time);
-        kura_json_add_string(&w, "actor", r->actor);
-        kura_json_add_int(&w, "uid", r->uid);
-        kura_json_add_string(&w, "action", r->action);
-        kura_json_add_string(&w, "target", r->target);
-        kura_json_add_string(&w, "detail", r->detail);
-        kura_json_add_string(&w, "before", r->before);
-        kura_json_add_string(&w, "after", r->after);
-        kura_json_add_string(&w, "prev", r->prev);
-        kura_json_add_string(&w, "hash", r->hash);
-        size_t len;
-        int rc = kura_json_end(&w, &len, NULL);
+        int rc = kura_ledger_format(r, buf, 4 * KURA_LEDGER_LINE_MAX, NULL, NULL);
         if (rc == 0)
             fprintf(out, "%s\n", buf);
         free(buf);

@@ -87,6 +87,20 @@ static int seal(char *buf, size_t cap, size_t *len, const char *hash)
     return 0;
 }
 
+int kura_ledger_format(const struct kura_ledger_record *r, char *buf, size_t cap, size_t *len, struct kura_err *err)
+{
+    size_t n;
+    if (canonical(r, buf, cap, &n, err) != 0)
+        return -1;
+    if (seal(buf, cap, &n, r->hash) != 0) {
+        kura_err_set(err, ENOBUFS, "ledger record does not fit in %zu bytes", cap);
+        return -1;
+    }
+    if (len)
+        *len = n;
+    return 0;
+}
+
 static int check_fields(const struct kura_ledger_record *r, struct kura_err *err)
 {
     int64_t start, end;

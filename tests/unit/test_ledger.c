@@ -155,6 +155,44 @@ static void test_hostile_strings_round_trip(void)
     free(text);
 }
 
+/* kura_ledger_format gives back each verified record as its file line. */
+struct formatted {
+    int n, same;
+    const char *text;
+};
+
+static int format_each(const struct kura_ledger_record *r, void *arg)
+{
+    struct formatted *f = arg;
+    char buf[KURA_LEDGER_LINE_MAX + 1];
+    size_t len = 0, n;
+    const char *line = line_at(f->text, ++f->n, &n);
+    if (kura_ledger_format(r, buf, sizeof buf, &len, NULL) == 0 && len == n && memcmp(buf, line, n) == 0 &&
+        buf[len] == '\0')
+        f->same++;
+    char small[64];
+    if (kura_ledger_format(r, small, sizeof small, NULL, NULL) == 0) /* too small: refused */
+        f->same = -1000;
+    return 0;
+}
+
+static void test_format_gives_the_file_line(void)
+{
+    const char *p = new_path();
+    struct kura_ledger_change c = change("dataset add", "JGAD1", "\"quoted\" \xe7\xa0\x94 \xe2\x80\xa8");
+    ASSERT(kura_ledger_append(p, &c, T0, NULL, NULL, NULL) == 0);
+    c = change("user add", "bob", "approval AGD-1");
+    ASSERT(kura_ledger_append(p, &c, T0 + 1, "Asia/Tokyo", NULL, NULL) == 0);
+    size_t len;
+    char *text = slurp(p, &len);
+    ASSERT(text);
+    struct formatted f = {.text = text};
+    struct kura_err err = {0};
+    EXPECT(kura_ledger_read(p, format_each, &f, &err) == 0);
+    EXPECT(f.n == 2 && f.same == 2);
+    free(text);
+}
+
 static void test_append_refuses_bad_changes(void)
 {
     const char *p = make_ledger(1, NULL);
@@ -430,6 +468,7 @@ int main(void)
     RUN(test_append_verify_read);
     RUN(test_record_form_and_hash);
     RUN(test_hostile_strings_round_trip);
+    RUN(test_format_gives_the_file_line);
     RUN(test_append_refuses_bad_changes);
     RUN(test_empty_and_missing);
     RUN(test_verify_detects_tampering);

@@ -46,6 +46,10 @@ int kura_mkdir_p(const char *path, mode_t mode, struct kura_err *err);
 int kura_fsync_dir(const char *dir, struct kura_err *err);
 /* fsync of the directory holding path. */
 int kura_fsync_parent(const char *path, struct kura_err *err);
+/* syncfs of the filesystem holding dir (it reports write-back errors since
+ * Linux 5.8), then fsync of dir so new names in it are durable: one call
+ * instead of an fsync per file written there. */
+int kura_syncfs_dir(const char *dir, struct kura_err *err);
 
 /* Exclusive lock: flock on lock_path (created 0600 if missing). timeout_ms
  * < 0 waits as long as it takes, 0 tries once, > 0 waits at most that long

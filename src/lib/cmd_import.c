@@ -741,16 +741,7 @@ out:
  * three fsyncs per file. */
 static int make_durable(struct import *im, struct kura_err *e)
 {
-    int fd = open(im->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        kura_err_set(e, errno, "open %s: %s", im->store, strerror(errno));
-        return -1;
-    }
-    int rc = syncfs(fd) == 0 && fsync(fd) == 0 ? 0 : -1;
-    if (rc != 0)
-        kura_err_set(e, errno, "sync %s: %s", im->store, strerror(errno));
-    close(fd);
-    return rc == 0 ? kura_keystore_sync(im->dk, e) : -1;
+    return kura_syncfs_dir(im->store, e) == 0 ? kura_keystore_sync(im->dk, e) : -1;
 }
 
 /* ---- the command ------------------------------------------------------------------ */

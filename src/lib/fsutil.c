@@ -104,6 +104,20 @@ int kura_fsync_dir(const char *dir, struct kura_err *err)
     return 0;
 }
 
+int kura_syncfs_dir(const char *dir, struct kura_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        kura_err_set(err, errno, "open %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = syncfs(fd) == 0 && fsync(fd) == 0 ? 0 : -1;
+    if (rc != 0)
+        kura_err_set(err, errno, "sync %s: %s", dir, strerror(errno));
+    close(fd);
+    return rc;
+}
+
 int kura_fsync_parent(const char *path, struct kura_err *err)
 {
     char *dir = dir_of(path);

@@ -608,18 +608,7 @@ int kura_keystore_file_store(const struct kura_dskey *dk, const char *file_id, c
 
 int kura_keystore_sync(const struct kura_dskey *dk, struct kura_err *err)
 {
-    int fd = open(dk->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        kura_err_set(err, errno, "open %s: %s", dk->dir, strerror(errno));
-        return -1;
-    }
-    /* syncfs reports write-back errors of the filesystem since Linux 5.8;
-     * the directory fsync makes the new names durable. */
-    int rc = syncfs(fd) == 0 && fsync(fd) == 0 ? 0 : -1;
-    if (rc != 0)
-        kura_err_set(err, errno, "sync %s: %s", dk->dir, strerror(errno));
-    close(fd);
-    return rc;
+    return kura_syncfs_dir(dk->dir, err);
 }
 
 int kura_keystore_file_load(const struct kura_dskey *dk, const char *file_id, uint8_t **hdr,

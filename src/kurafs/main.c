@@ -121,7 +121,7 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
         return -1;
 
     char keypath[4096];
-    snprintf(keypath, sizeof keypath, "%s/audit.key", fs->cfg->keys_dir);
+    snprintf(keypath, sizeof keypath, "%s/" KURA_AUDIT_KEY_FILE, fs->cfg->keys_dir);
     unsigned char *key = kura_audit_key_load(keypath, err);
     if (!key)
         return -1;

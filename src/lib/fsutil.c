@@ -446,23 +446,15 @@ int kura_read_secret_file(const char *path, size_t max, char **data, size_t *len
         kura_err_set(err, ENOMEM, "out of locked memory reading %s", path);
         return -1;
     }
-    size_t got = 0;
-    while (got <= max) {
-        ssize_t n = read(fd, buf + got, max + 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            kura_secure_free(buf);
-            kura_err_set(err, e, "read %s: %s", path, strerror(e));
-            return -1;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
+    ssize_t n = kura_read_full(fd, buf, max + 1);
+    int e = errno;
     close(fd);
+    if (n < 0) {
+        kura_secure_free(buf); /* wipes what was read */
+        kura_err_set(err, e, "read %s: %s", path, strerror(e));
+        return -1;
+    }
+    size_t got = (size_t)n;
     if (got > max) {
         kura_secure_free(buf);
         kura_err_set(err, EFBIG, "%s: larger than %zu bytes", path, max);

@@ -10,7 +10,7 @@
 
 READ=$KURA_BUILD/tests/kura_read_stored
 for u in kt_alice kt_bob kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 D=JGAD500001

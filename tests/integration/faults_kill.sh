@@ -13,7 +13,7 @@
 
 N=${KILL_ITERATIONS:-12}
 for u in kt_alice kt_bob kt_carol kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 STATE=$KROOT/lib

@@ -12,7 +12,7 @@
 C4GH=$KURA_BUILD/tests/c4gh_tool
 READ=$KURA_BUILD/tests/kura_read_stored
 for u in kt_alice kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "c4gh_tool and kura_read_stored are built" test -x "$C4GH" -a -x "$READ"
 require "kuractl init" kura_init

@@ -7,12 +7,14 @@ set -uo pipefail
 
 KURA_TOP=${KURA_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 KURA_BUILD=${KURA_BUILD:-$KURA_TOP/build/asan}
-KURACTL=$KURA_BUILD/kuractl
 KURAFS=$KURA_BUILD/kurafs
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}
 
 T=$(mktemp -d /tmp/kura-it.XXXXXX)
 chmod 0755 "$T"
+# Test users inherit the working directory; the checkout may be one they
+# cannot enter (root's 0700 home), $T is one they can.
+cd "$T" || exit 1
 _tap_n=0
 _tap_failed=0
 _cleanups=()
@@ -46,10 +48,29 @@ trap _run_cleanups EXIT
 trap 'exit 130' INT TERM
 
 # ---- users ----
-# make_user NAME: a local account without home, for acting as a real user.
+# make_user NAME: a local account without home, for acting as a real user;
+# removed on exit (with any process it left) if this script created it.
 make_user() {
-  id -u "$1" >/dev/null 2>&1 || useradd -M -N -s /bin/bash "$1" >/dev/null 2>&1 || useradd -M -s /bin/bash "$1"
+  id -u "$1" >/dev/null 2>&1 && return 0
+  useradd -M -N -s /bin/bash "$1" >/dev/null 2>&1 || useradd -M -s /bin/bash "$1" || return 1
+  on_exit "pkill -KILL -u '$1'; userdel '$1'"
 }
+# make_group NAME: a local group, removed on exit if this script created it.
+make_group() {
+  getent group "$1" >/dev/null && return 0
+  groupadd "$1" && on_exit "groupdel '$1'"
+}
+# ---- programs test users run ----
+# A checkout inside a directory only root may enter (root's 0700 home) is out
+# of the test users' reach, so they run copies in $T, wherever it lives.
+KURA_USER_BIN=$T/bin
+mkdir -p "$KURA_USER_BIN"
+install -m 0755 "$KURA_BUILD/kuractl" "$KURA_USER_BIN/"
+for _f in "$KURA_BUILD/tests/randread" "$KURA_BUILD/tests/soakread" "$KURA_TOP"/tests/helpers/*.py; do
+  [ -f "$_f" ] && install -m 0755 "$_f" "$KURA_USER_BIN/"
+done
+KURACTL=$KURA_USER_BIN/kuractl
+
 # as USER CMD...: run CMD as USER (real, effective and supplementary ids).
 as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
 

@@ -104,7 +104,7 @@ check "no file kura wrote holds the plaintext marker" bash -c "! grep -rqsa '$MA
 
 # ---- concurrent readers get correct bytes, for minutes (2 by default) ----
 check_output "32 concurrent random-range readers: no wrong byte, no error" 'wrong=0 errors=0' \
-  as kt_alice "$KURA_BUILD/tests/randread" 32 "${RANDREAD_SECONDS:-120}" 300000 \
+  as kt_alice "$KURA_USER_BIN/randread" 32 "${RANDREAD_SECONDS:-120}" 300000 \
   "$M/random.bin" "$DATA/random.bin" "$M/JGAS000002.bam" "$DATA/JGAS000002.bam" \
   "$M/cohort.vcf.gz" "$DATA/cohort.vcf.gz"
 

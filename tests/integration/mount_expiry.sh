@@ -26,7 +26,7 @@ F=$T/mnt/JGAD000010/x.bin
 mkdir -p "$T/flags" && chmod 0777 "$T/flags"
 
 check "bob reads before the end" as kt_bob cmp -s "$F" "$T/data/x.bin"
-as kt_bob /usr/bin/python3 "$KURA_TOP/tests/helpers/hold_read.py" "$F" "$T/flags/go" >"$T/hold.out" 2>&1 &
+as kt_bob /usr/bin/python3 "$KURA_USER_BIN/hold_read.py" "$F" "$T/flags/go" >"$T/hold.out" 2>&1 &
 for i in $(seq 1 100); do grep -q '^first' "$T/hold.out" 2>/dev/null && break; sleep 0.05; done
 check "an open handle reads before the end" grep -q 'first ok' "$T/hold.out"
 

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000002
-HOLD=$KURA_TOP/tests/helpers/hold_read.py
+HOLD=$KURA_USER_BIN/hold_read.py
 for u in kt_alice kt_bob kt_carol; do make_user "$u"; done
 require "kuractl init" kura_init
 mkdir -p "$T/data" && head -c $((4 * 65536)) /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"

@@ -21,7 +21,7 @@ mkdir -p "$T/flags" && chmod 0777 "$T/flags"
 fid=$(awk -F'\t' '$1 == "S1/reads.bin" {print $2}' "$KROOT/lib/datasets/$ID/files.tsv")
 check "the sample's header is in the keystore before" test -e "$KROOT/lib/keys/datasets/$ID/$fid.hdr"
 
-as kt_bob /usr/bin/python3 "$KURA_TOP/tests/helpers/hold_read.py" "$M/S1/reads.bin" "$T/flags/go" >"$T/hold.out" 2>&1 &
+as kt_bob /usr/bin/python3 "$KURA_USER_BIN/hold_read.py" "$M/S1/reads.bin" "$T/flags/go" >"$T/hold.out" 2>&1 &
 for i in $(seq 1 100); do grep -q '^first' "$T/hold.out" 2>/dev/null && break; sleep 0.05; done
 check "bob reads JGAS000101's file mid-read" grep -q 'first ok' "$T/hold.out"
 require "withdraw JGAS000101" kuractl withdraw "$ID" JGAS000101 --ref "consent withdrawn 2026-11 (test)"

@@ -12,11 +12,11 @@
 # too, except report destruction (on DX, destroyed, PI kt_alice).
 . "$(dirname "$0")/lib.sh"
 
-FSOP=$KURA_TOP/tests/helpers/fsop.py
+FSOP=$KURA_USER_BIN/fsop.py
 ROLES=(root op pi opi user expired outsider)
 declare -A WHO=([root]=root [op]=kt_op [pi]=kt_alice [opi]=kt_dave [user]=kt_bob [expired]=kt_erin [outsider]=kt_carol)
 for u in kt_op kt_alice kt_dave kt_bob kt_erin kt_carol kt_frank; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 

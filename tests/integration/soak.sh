@@ -67,7 +67,7 @@ MON=$!
 on_exit "kill $MON"
 
 # ---- 32 readers ----
-SR=$KURA_BUILD/tests/soakread
+SR=$KURA_USER_BIN/soakread
 pairs() { local d=$1 f; for f in "$DATA/$d"/*.bin; do printf '%s %s ' "$d/$(basename "$f")" "$f"; done; }
 mkdir -p "$T/res" && chmod 0777 "$T/res"
 start=$EPOCHREALTIME

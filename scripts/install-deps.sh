@@ -13,6 +13,8 @@ packages=(
   samtools bcftools tabix python3 util-linux procps psmisc
   python3-nacl   # tests/interop/c4gh_decrypt.py: independent Crypt4GH decoder
   rsync cpio zip openssh-sftp-server openssh-client e2fsprogs logrotate man-db
+  # packaging (make deb, and the test that installs the package)
+  debhelper dpkg-dev fakeroot lintian adduser
 )
 [ -n "${KURA_EXTRA_PACKAGES:-}" ] && read -r -a extra <<<"$KURA_EXTRA_PACKAGES" && packages+=("${extra[@]}")
 

@@ -192,6 +192,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
         handle_free(h);
         return -EIO;
     }
+    kurafs_metrics_handle(&fs->metrics, 1);
     *out = h;
     return 0;
 }
@@ -245,6 +246,7 @@ static int64_t zone_day(const struct kura_zone *z, int64_t now)
 static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_t now)
 {
     atomic_fetch_add(&h->bytes, n);
+    kurafs_metrics_served(&fs->metrics, n);
     uint64_t total = 0;
     if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(h->zone, now), n,
                                           h->dataset_size, &total))
@@ -307,5 +309,6 @@ void handle_close(struct kurafs *fs, struct handle *h)
     r.duration_ms = now_ms() - h->opened_ms;
     caller_fill_record(&h->who, &r);
     kurafs_audit(fs, &r);
+    kurafs_metrics_handle(&fs->metrics, -1);
     handle_free(h);
 }

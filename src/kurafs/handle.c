@@ -265,18 +265,24 @@ static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64
     kurafs_audit(fs, &r);
 }
 
-ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
+int handle_check(struct kurafs *fs, struct handle *h)
 {
     if (atomic_load(&h->revoked))
         return -EACCES;
     /* Common case: one atomic load and a coarse clock read, no lock. */
     uint_fast64_t epoch = atomic_load(&fs->epoch);
     int64_t now = kurafs_now();
-    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until)) {
-        int rc = recheck(fs, h, epoch, now);
-        if (rc != 0)
-            return rc;
-    }
+    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until))
+        return recheck(fs, h, epoch, now);
+    return 0;
+}
+
+ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
+{
+    int rc = handle_check(fs, h);
+    if (rc != 0)
+        return rc;
+    int64_t now = kurafs_now();
     size_t done = 0;
     struct kura_err err = {0};
     pthread_mutex_lock(&h->lock);

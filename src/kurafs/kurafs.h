@@ -87,14 +87,20 @@ void kurafs_keys_wipe(struct kurafs *fs);
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
                                    uid_t uid, bool process_allowed, int64_t now);
 
-/* ---- the page cache of mapped files (pagecache.c) ---- */
+/* ---- the page cache of served files (pagecache.c) ---- */
 struct fuse;
 /* Between these two calls, drops reach the kernel; outside them they do nothing. */
 void kurafs_pagecache_attach(struct fuse *fuse);
 void kurafs_pagecache_detach(void);
-/* Remembers a file being opened: a mapping of it may fill the page cache.
- * -ENOMEM if it cannot be remembered (the open must then fail). */
-int kurafs_pagecache_note_open(const char *path);
+/* Remembers a file being opened by uid, and says whether this open may use
+ * the page cache (reads cached, shared mappings allowed): only while every
+ * handle open on the file is uid's, so pages one user fills are never read
+ * through another user's handle after that user's access ended. -ENOMEM if
+ * it cannot be remembered (the open must then fail). */
+int kurafs_pagecache_open(const char *path, uid_t uid, bool *cached);
+/* One of uid's handles closed; after the file's last one its pages are
+ * dropped (no plaintext stays cached after the last close). */
+void kurafs_pagecache_close(const char *path, uid_t uid);
 /* Access may have ended: drop the cached pages of every file opened since
  * mount, so mappings fault and re-decide (R-REV-4). */
 void kurafs_pagecache_drop(void);

@@ -12,6 +12,8 @@ packages=(
   # tests and demo: real tools through the mount
   samtools bcftools tabix python3 util-linux procps psmisc
   python3-nacl   # tests/interop/c4gh_decrypt.py: independent Crypt4GH decoder
+  # tools that map files (mount_mmap.sh): numpy, R's vroom and readr, Java
+  python3-numpy r-base-core r-cran-vroom r-cran-readr picard-tools default-jdk-headless
   rsync cpio zip openssh-sftp-server openssh-client e2fsprogs logrotate man-db
   # packaging (make deb, and the test that installs the package)
   debhelper dpkg-dev fakeroot lintian adduser

@@ -66,7 +66,7 @@ make_group() {
 KURA_USER_BIN=$T/bin
 mkdir -p "$KURA_USER_BIN"
 install -m 0755 "$KURA_BUILD/kuractl" "$KURA_USER_BIN/"
-for _f in "$KURA_BUILD/tests/randread" "$KURA_BUILD/tests/soakread" "$KURA_TOP"/tests/helpers/*.py; do
+for _f in "$KURA_BUILD/tests/randread" "$KURA_BUILD/tests/soakread" "$KURA_TOP"/tests/helpers/*.py "$KURA_TOP"/tests/helpers/*.java "$KURA_TOP"/tests/helpers/*.R; do
   [ -f "$_f" ] && install -m 0755 "$_f" "$KURA_USER_BIN/"
 done
 KURACTL=$KURA_USER_BIN/kuractl

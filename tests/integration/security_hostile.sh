@@ -81,7 +81,7 @@ for u in kt_carol kt_alice; do
   done
   out=$(as "$u" timeout 20 gdb -q -batch -p "$PID" -ex 'info registers rip' 2>&1)
   check "$u: gdb -p cannot attach" bash -c "grep -q 'ptrace: Operation not permitted' <<<\"\$1\" && ! grep -q '^rip ' <<<\"\$1\"" _ "$out"
-  check_output "$u: strace -p cannot attach" "Operation not permitted" as "$u" timeout 20 strace -p "$PID" -e trace=none
+  check_output_fails "$u: strace -p cannot attach" "Operation not permitted" as "$u" timeout 20 strace -p "$PID" -e trace=none
 done
 check "the daemon survived the attempts" kill -0 "$PID"
 
@@ -226,7 +226,7 @@ on_exit "kill $holder"
 # (-L, not -e: following the link would ask the mount as root, who is not listed)
 for _ in $(seq 1 50); do [ -L "/proc/$holder/fd/9" ] && break; sleep 0.1; done
 check "bob holds a descriptor of his file (/proc/$holder/fd/9)" test "$(readlink "/proc/$holder/fd/9")" = "$MNT/$D1/mine.bin"
-check_output "carol cannot open bob's descriptor through /proc/PID/fd" "Permission denied" \
+check_output_fails "carol cannot open bob's descriptor through /proc/PID/fd" "Permission denied" \
   as kt_carol cat "/proc/$holder/fd/9"
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 

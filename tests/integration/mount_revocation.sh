@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Revocation reaches files that are already open (R-REV-4, R-ACC-2, R-ACC-7):
 # an open handle stops within one read after `user remove`, after a grant's
-# RFC 3339 end passes (no restart, no new open) and after `suspend`.
+# RFC 3339 end passes (no restart, no new open), after `suspend` and
+# lockdown; a lockdown file that cannot be read or parsed refuses like one.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000002
@@ -62,5 +63,31 @@ check "after unlock, alice reads again" as kt_alice cmp -s "$F" "$T/data/x.bin"
 
 revs=$(grep -c '"event":"revocation"' "$KROOT/log/audit.jsonl")
 check "each stopped handle is in the audit log ($revs)" test "$revs" -ge 4
+
+# A lockdown file that cannot be read or parsed counts as lockdown (fail
+# closed), in the running daemon and at its start.
+LOCKFILE=$KROOT/lib/lockdown
+lockdown_refusals() { grep '"event":"open"' "$KROOT/log/audit.jsonl" | grep '"decision":"deny"' | grep -c '"reason":"lockdown"'; }
+echo 'not json' >"$LOCKFILE"
+before=$(lockdown_refusals)
+hold kt_alice garbled
+check "alice's handle reads before the lockdown file is garbled" wait_first garbled
+require "reload with a malformed lockdown file" kuractl reload
+check "a malformed lockdown file: alice's open handle is refused at its next read" test "$(second garbled)" = "second EACCES"
+check_output_fails "a malformed lockdown file: alice's open is refused" "Permission denied|No such file" as kt_alice cat "$F"
+check "... logged with reason lockdown" test "$(lockdown_refusals)" -gt "$before"
+rm -f "$LOCKFILE"
+require "reload without it" kuractl reload
+check "the file removed: alice reads again" as kt_alice cmp -s "$F" "$T/data/x.bin"
+stop_kura "$T/mnt"
+
+mkdir "$LOCKFILE" # a lockdown "file" that cannot be read
+before=$(lockdown_refusals)
+require "mount with an unreadable lockdown file" mount_kura "$T/mnt"
+check_output_fails "an unreadable lockdown file at start: alice's open is refused" "Permission denied|No such file" as kt_alice cat "$F"
+check "... logged with reason lockdown" test "$(lockdown_refusals)" -gt "$before"
+rmdir "$LOCKFILE"
+require "reload without it" kuractl reload
+check "the file removed: alice reads again" as kt_alice cmp -s "$F" "$T/data/x.bin"
 stop_kura "$T/mnt"
 done_testing

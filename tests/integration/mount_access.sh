@@ -48,11 +48,13 @@ check "bcftools region query equals plaintext" test "$(as kt_bob bcftools view -
 check "listing shows every imported file" test "$(as kt_alice ls "$M" | sort | tr '\n' ' ')" = "$(ls "$DATA" | sort | tr '\n' ' ')"
 
 # ---- everyone else sees nothing (R-ACC-1, R-ACC-4) ----
-check "outsider: mount root lists nothing" test -z "$(as kt_carol ls -A "$MNT")"
-check_fails "outsider: cannot list the dataset" as kt_carol ls "$M"
-check_fails "outsider: cannot read a file" as kt_carol cat "$M/random.bin"
-check "root (not listed): mount root lists nothing" test -z "$(ls -A "$MNT")"
-check_fails "root (not listed): cannot read a file" cat "$M/random.bin"
+# lists_nothing USER DIR: ls succeeds and shows nothing (an error is not "nothing")
+lists_nothing() { local out; out=$(as "$1" ls -A "$2") && [ -z "$out" ]; }
+check "outsider: mount root lists nothing" lists_nothing kt_carol "$MNT"
+check_output_fails "outsider: cannot list the dataset" "No such file" as kt_carol ls "$M"
+check_output_fails "outsider: cannot read a file" "No such file" as kt_carol cat "$M/random.bin"
+check "root (not listed): mount root lists nothing" lists_nothing root "$MNT"
+check_output_fails "root (not listed): cannot read a file" "No such file" cat "$M/random.bin"
 check "access() agrees with open(): listed user" as kt_alice /usr/bin/python3 -c "import os,sys; sys.exit(0 if os.access('$M/random.bin', os.R_OK) else 1)"
 check "access() agrees with open(): outsider" as kt_carol /usr/bin/python3 -c "import os,sys; sys.exit(1 if os.access('$M/random.bin', os.R_OK) else 0)"
 
@@ -89,8 +91,15 @@ check_fails "cp refused" as kt_alice cp "$M/random.bin" "$OUT/cp.out"
 check_fails "dd refused" as kt_alice dd if="$M/random.bin" of="$OUT/dd.out" status=none
 check_fails "tar refused" as kt_alice tar -cf "$OUT/t.tar" -C "$M" random.bin
 check_fails "rsync refused" as kt_alice rsync "$M/random.bin" "$OUT/rsync.out"
-printf 'get %s %s\n' "$M/random.bin" "$OUT/sftp.out" >"$OUT/sftp.batch"
-as kt_alice sftp -q -b "$OUT/sftp.batch" -D /usr/lib/openssh/sftp-server >/dev/null 2>&1
+# sftp_get FROM TO: a copy through sftp-server, as an SFTP login would make it
+sftp_get() {
+  printf 'get %s %s\n' "$1" "$2" >"$OUT/sftp.batch"
+  as kt_alice sftp -q -b "$OUT/sftp.batch" -D /usr/lib/openssh/sftp-server >/dev/null 2>&1
+}
+sftp_get "$DATA/random.bin" "$OUT/sftp-control.out"
+check "sftp-server (control): copies a file outside the mount" cmp -s "$OUT/sftp-control.out" "$DATA/random.bin"
+rm -f "$OUT/sftp-control.out"
+sftp_get "$M/random.bin" "$OUT/sftp.out"
 check "sftp-server refused (nothing copied)" bash -c "! cmp -s '$OUT/sftp.out' '$DATA/random.bin'"
 check "no copy tool got the plaintext" bash -c "! grep -rqs '$MARKER' '$OUT'"
 guard=$(grep -c '"reason":"guard"' "$KROOT/log/audit.jsonl")
@@ -127,7 +136,7 @@ sed -e 's|^#host_id =.*|host_id = '"$(printf 'a%.0s' $(seq 64))"'|' \
     -e 's|^socket = .*|socket = '"$T"'/other.sock|' "$KCONF" >"$T/other.conf"
 KCONF=$T/other.conf
 require "mount the copied state as another host" mount_kura "$T/mnt-other"
-check "another host: the dataset is not listed" test -z "$(as kt_alice ls -A "$T/mnt-other")"
+check "another host: the dataset is not listed" lists_nothing kt_alice "$T/mnt-other"
 check_fails "another host: the PI cannot read" as kt_alice cat "$T/mnt-other/$ID/random.bin"
 check "another host: refusal logged as wrong host" grep -q '"reason":"wrong host"' "$KROOT/log/audit.jsonl"
 stop_kura "$T/mnt-other"

@@ -4,9 +4,9 @@
 # operator op (group kura-admin, not root) and root (direct mode).
 # R-ACC-4 operators manage; R-ACC-5 a PI manages their own dataset only, AGD
 # needs the provider's approval; R-ACC-2 a grant never outlives its dataset;
-# R-LOG-3 every change is in the ledger with its actor. Also: state changes
-# are all-or-nothing under kill -9, and malformed files are refused with
-# FILE:LINE.
+# R-ACC-6 one uid, one grant; R-LOG-3 every change is in the ledger with its
+# actor. Also: state changes are all-or-nothing under kill -9, and malformed
+# files are refused with FILE:LINE.
 . "$(dirname "$0")/lib.sh"
 
 for u in kt_alice kt_bob kt_carol kt_dave kt_op; do make_user "$u"; done
@@ -40,6 +40,12 @@ check "socket is 0666 in a 0755 directory" test "$(stat -c %a "$KROOT/run/ctl.so
 # ---- the PI manages their own dataset (R-ACC-5) ----
 check "alice (PI) adds bob" kc kt_alice user add "$D1" kt_bob
 check_output "bob is listed" "^kt_bob +co-investigator" kc kt_alice user list "$D1"
+# R-ACC-6: a second account name for bob's uid is not a second user (the
+# name is this run's own, so that concurrent runs never delete each other's)
+ALIAS=kt_roles_alias$$
+useradd -M -N -o -u "$(id -u kt_bob)" -s /bin/bash "$ALIAS" && on_exit "userdel $ALIAS"
+check_output_fails "another name for bob's uid is refused (R-ACC-6)" "already listed" kc kt_alice user add "$D1" "$ALIAS"
+check "... and not listed" test "$(kuractl user list "$D1" | grep -c "^$ALIAS ")" = 0
 check "alice adds carol as contractor until day+20" kc kt_alice user add "$D1" kt_carol --role contractor --until "$(day 20)"
 check "alice removes carol" kc kt_alice user remove "$D1" kt_carol
 check_fails "carol is no longer listed" bash -c "'$KURACTL' -c '$KCONF' user list $D1 | grep -q '^kt_carol '"

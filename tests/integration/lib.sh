@@ -61,6 +61,8 @@ make_user() {
 }
 # as USER CMD...: run CMD as USER (real, effective and supplementary ids).
 as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
+# lists_nothing USER DIR: ls as USER succeeds and shows nothing (an error is not "nothing")
+lists_nothing() { local out; out=$(as "$1" ls -A "$2") && [ -z "$out" ]; }
 
 # ---- a throwaway kura server under $T/srv ----
 KROOT=$T/srv

@@ -48,8 +48,6 @@ check "bcftools region query equals plaintext" test "$(as kt_bob bcftools view -
 check "listing shows every imported file" test "$(as kt_alice ls "$M" | sort | tr '\n' ' ')" = "$(ls "$DATA" | sort | tr '\n' ' ')"
 
 # ---- everyone else sees nothing (R-ACC-1, R-ACC-4) ----
-# lists_nothing USER DIR: ls succeeds and shows nothing (an error is not "nothing")
-lists_nothing() { local out; out=$(as "$1" ls -A "$2") && [ -z "$out" ]; }
 check "outsider: mount root lists nothing" lists_nothing kt_carol "$MNT"
 check_output_fails "outsider: cannot list the dataset" "No such file" as kt_carol ls "$M"
 check_output_fails "outsider: cannot read a file" "No such file" as kt_carol cat "$M/random.bin"

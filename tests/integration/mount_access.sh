@@ -85,10 +85,10 @@ writes=$(grep '"event":"write-denied"' "$KROOT/log/audit.jsonl" | grep -c '"data
 check "each refused write is in the audit log, under its dataset ($writes records)" test "$writes" -ge 16
 
 # ---- copy-out tools refused (R-CPY-4) ----
-check_fails "cp refused" as kt_alice cp "$M/random.bin" "$OUT/cp.out"
-check_fails "dd refused" as kt_alice dd if="$M/random.bin" of="$OUT/dd.out" status=none
-check_fails "tar refused" as kt_alice tar -cf "$OUT/t.tar" -C "$M" random.bin
-check_fails "rsync refused" as kt_alice rsync "$M/random.bin" "$OUT/rsync.out"
+check_output_fails "cp refused" "Permission denied" as kt_alice cp "$M/random.bin" "$OUT/cp.out"
+check_output_fails "dd refused" "Permission denied" as kt_alice dd if="$M/random.bin" of="$OUT/dd.out" status=none
+check_output_fails "tar refused" "Permission denied" as kt_alice tar -cf "$OUT/t.tar" -C "$M" random.bin
+check_output_fails "rsync refused" "Permission denied" as kt_alice rsync "$M/random.bin" "$OUT/rsync.out"
 # sftp_get FROM TO: a copy through sftp-server, as an SFTP login would make it
 sftp_get() {
   printf 'get %s %s\n' "$1" "$2" >"$OUT/sftp.batch"
@@ -135,7 +135,7 @@ sed -e 's|^#host_id =.*|host_id = '"$(printf 'a%.0s' $(seq 64))"'|' \
 KCONF=$T/other.conf
 require "mount the copied state as another host" mount_kura "$T/mnt-other"
 check "another host: the dataset is not listed" lists_nothing kt_alice "$T/mnt-other"
-check_fails "another host: the PI cannot read" as kt_alice cat "$T/mnt-other/$ID/random.bin"
+check_output_fails "another host: the PI cannot read" "No such file|Permission denied" as kt_alice cat "$T/mnt-other/$ID/random.bin"
 check "another host: refusal logged as wrong host" grep -q '"reason":"wrong host"' "$KROOT/log/audit.jsonl"
 stop_kura "$T/mnt-other"
 done_testing

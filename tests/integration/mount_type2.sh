@@ -92,7 +92,7 @@ done
 want=$(samtools view "$DATA/JGAS000001.bam" chr1:1000-20000 | md5sum)
 check "$T2 (allowlist): samtools region query equals plaintext" \
   test "$(as kt_bob samtools view "$T/mnt/$T2/JGAS000001.bam" chr1:1000-20000 | md5sum)" = "$want"
-check_fails "$T2 (allowlist): root, not listed, reads nothing with cat" cat "$T/mnt/$T2/random.bin"
+check_output_fails "$T2 (allowlist): root, not listed, reads nothing with cat" "No such file" cat "$T/mnt/$T2/random.bin"
 
 # ---- deny-list datasets: od reads, copy tools are refused ----
 want=$(od -An -tx1 -N16 "$DATA/random.bin")

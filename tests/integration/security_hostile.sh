@@ -209,8 +209,10 @@ for cmd in "user list" ledger "report usage" "report destruction"; do
   a=$(as kt_carol "$KURACTL" -c "$KCONF" $cmd "$D2" 2>&1; echo "exit $?")
   # shellcheck disable=SC2086
   b=$(as kt_carol "$KURACTL" -c "$KCONF" $cmd JGAD799999 2>&1; echo "exit $?")
+  # (both must be the refusal itself: two identical errors of another kind prove nothing)
   check "kuractl $cmd: an existing dataset and a missing one look alike to an outsider" \
-    test "${a//$D2/ID}" = "${b//JGAD799999/ID}"
+    bash -c '[ "$1" = "$2" ] && grep -q "only the PI of dataset ID or an operator may do this" <<<"$1" && [[ $1 == *"exit 1" ]]' \
+    _ "${a//$D2/ID}" "${b//JGAD799999/ID}"
 done
 # A listed user's descriptor is the user's own: outsiders cannot borrow one
 # through /proc (another user's /proc/PID/fd is closed to them).

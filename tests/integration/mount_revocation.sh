@@ -81,6 +81,14 @@ require "reload without it" kuractl reload
 check "the file removed: alice reads again" as kt_alice cmp -s "$F" "$T/data/x.bin"
 stop_kura "$T/mnt"
 
+# A lockdown survives a restart of the daemon.
+require "lockdown while the daemon is down" kuractl lockdown --reason "restart drill (test)"
+require "mount again" mount_kura "$T/mnt"
+check_output_fails "a lockdown survives a restart: alice's open is refused" "Permission denied|No such file" as kt_alice cat "$F"
+require "unlock" kuractl unlock
+check "after unlock, alice reads again (restarted daemon)" as kt_alice cmp -s "$F" "$T/data/x.bin"
+stop_kura "$T/mnt"
+
 mkdir "$LOCKFILE" # a lockdown "file" that cannot be read
 before=$(lockdown_refusals)
 require "mount with an unreadable lockdown file" mount_kura "$T/mnt"

@@ -81,8 +81,14 @@ check_output_fails "mknod refused" "$ro" as kt_alice mkfifo "$M/fifo"
 check_output_fails "fallocate refused" "$ro" as kt_alice fallocate -l 1M "$M/random.bin"
 check_output_fails "rmdir refused" "$ro" as kt_alice rmdir "$M"
 check "the data is unchanged after the attempts" as kt_bob cmp -s "$M/random.bin" "$DATA/random.bin"
-writes=$(grep '"event":"write-denied"' "$KROOT/log/audit.jsonl" | grep -c '"dataset":"'"$ID"'"')
-check "each refused write is in the audit log, under its dataset ($writes records)" test "$writes" -ge 16
+# one record per attempt, naming the operation the kernel asked for
+denied=$(grep '"event":"write-denied"' "$KROOT/log/audit.jsonl" | grep '"dataset":"'"$ID"'"')
+missing=
+for op in create "open for writing" mkdir unlink rename link symlink chmod chown utimens setxattr removexattr mknod rmdir; do
+  grep -q "\"detail\":\"$op\"" <<<"$denied" || missing="$missing $op"
+done
+check "each refused write is in the audit log, under its dataset ($(grep -c . <<<"$denied") records; missing:${missing:- none})" \
+  test -z "$missing" -a "$(grep -c . <<<"$denied")" -ge 16
 
 # ---- copy-out tools refused (R-CPY-4) ----
 check_output_fails "cp refused" "Permission denied" as kt_alice cp "$M/random.bin" "$OUT/cp.out"

@@ -81,6 +81,8 @@ for d in "$T2" "$T1A"; do
   check_output_fails "$d (allowlist): od (not on the allow list) is refused" "Permission denied" \
     as kt_bob od -An -tx1 -N16 "$M/random.bin"
   check "$d (allowlist): ... and the refusal is logged with reason guard, naming od" guard_refusal "$d" od
+  check_fails "$d (allowlist): access() agrees with open(): test -r (not on the allow list) says no" \
+    as kt_bob /usr/bin/test -r "$M/random.bin"
   check_output_fails "$d (allowlist): bob's own copy of cat is refused" "Permission denied" \
     as kt_bob "$T/bob/cat" "$M/random.bin"
   check_output_fails "$d (allowlist): cp renamed cat is refused" "Permission denied" \
@@ -99,6 +101,7 @@ want=$(od -An -tx1 -N16 "$DATA/random.bin")
 for d in "$T1" "$T2D"; do
   M=$T/mnt/$d
   check "$d (denylist): od reads the plaintext" test "$(as kt_bob od -An -tx1 -N16 "$M/random.bin")" = "$want"
+  check "$d (denylist): access(): test -r says yes" as kt_bob /usr/bin/test -r "$M/random.bin"
   check_output_fails "$d (denylist): cp is refused" "Permission denied" as kt_bob cp "$M/random.bin" "$OUT/$d.cp"
   check "$d (denylist): ... and logged with reason guard" guard_refusal "$d" cp
 done

@@ -23,8 +23,13 @@ not_ok() { _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not o
 diag() { printf '# %s\n' "$@"; }
 # check NAME CMD...: ok if CMD succeeds
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-# check_fails NAME CMD...: ok if CMD fails
-check_fails() { local name=$1; shift; if "$@"; then not_ok "$name"; else ok "$name"; fi; }
+# check_fails NAME CMD...: ok if CMD fails as a refusal does: exit 1..125 (a
+# command killed by a signal, or not found, has not been refused)
+check_fails() {
+  local name=$1 rc; shift
+  "$@"; rc=$?
+  if [ "$rc" -ge 1 ] && [ "$rc" -le 125 ]; then ok "$name"; else not_ok "$name"; diag "wanted exit 1..125, got $rc"; fi
+}
 # check_output NAME PATTERN CMD...: ok if CMD succeeds (exit 0) and its
 # stdout+stderr matches the ERE
 check_output() { _check_output success "$@"; }

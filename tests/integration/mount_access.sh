@@ -106,6 +106,15 @@ rm -f "$OUT/sftp-control.out"
 sftp_get "$M/random.bin" "$OUT/sftp.out"
 check "sftp-server refused (nothing copied)" bash -c "! cmp -s '$OUT/sftp.out' '$DATA/random.bin'"
 check "no copy tool got the plaintext" bash -c "! grep -rqs '$MARKER' '$OUT'"
+# The chain counts, not only the caller: cat under a shell named rsync (as
+# rsync --server runs a remote command) is refused; under another name it reads.
+printf '%s\n' 'cat "$1" | cmp -s - "$2"; echo "${PIPESTATUS[0]}"' >"$T/cat-cmp.sh"
+# under NAME FILE PLAIN: cat FILE run by a bash whose argv[0] is NAME; prints cat's status
+under() { as kt_alice bash -c 'exec -a "$0" /bin/bash "$1" "$2" "$3"' "$1" "$T/cat-cmp.sh" "$2" "$3"; }
+check "cat whose parent is named rsync is refused (the ancestors are checked)" \
+  test "$(under rsync "$M/random.bin" "$DATA/random.bin" 2>/dev/null)" = 1
+check "... and logged naming rsync as the parent" grep -q '"reason":"guard".*"detail":"rsync (pid [0-9]*, parent 1 of' "$KROOT/log/audit.jsonl"
+check "cat under a parent of another name reads (control)" test "$(under myshell "$M/random.bin" "$DATA/random.bin")" = 0
 guard=$(grep -c '"reason":"guard"' "$KROOT/log/audit.jsonl")
 check "refused copies are logged with reason guard ($guard)" test "$guard" -ge 4
 

@@ -41,9 +41,10 @@ check "socket is 0666 in a 0755 directory" test "$(stat -c %a "$KROOT/run/ctl.so
 check "alice (PI) adds bob" kc kt_alice user add "$D1" kt_bob
 check_output "bob is listed" "^kt_bob +co-investigator" kc kt_alice user list "$D1"
 # R-ACC-6: a second account name for bob's uid is not a second user (the
-# name is this run's own, so that concurrent runs never delete each other's)
+# name is this run's own, so that concurrent runs never delete each other's;
+# userdel -f, as it refuses a uid that other tests' kt_bob processes use)
 ALIAS=kt_roles_alias$$
-useradd -M -N -o -u "$(id -u kt_bob)" -s /bin/bash "$ALIAS" && on_exit "userdel $ALIAS"
+useradd -M -N -o -u "$(id -u kt_bob)" -s /bin/bash "$ALIAS" && on_exit "userdel -f $ALIAS"
 check_output_fails "another name for bob's uid is refused (R-ACC-6)" "already listed" kc kt_alice user add "$D1" "$ALIAS"
 check "... and not listed" test "$(kuractl user list "$D1" | grep -c "^$ALIAS ")" = 0
 check "alice adds carol as contractor until day+20" kc kt_alice user add "$D1" kt_carol --role contractor --until "$(day 20)"

@@ -201,4 +201,8 @@ mapfile -t tmp_files < <(find /tmp /var/tmp /dev/shm -xdev -type f -user root -n
 check "no root-owned file new in /tmp, /var/tmp, /dev/shm or this test's dir (${#tmp_files[@]}) holds plaintext" \
   bash -c "/usr/bin/python3 '$T/scan.py' '$DATA:$T/doomed:$T/plain-delivered.txt' \"\$@\" >'$T/scan.out'; rc=\$?; cat '$T/scan.out' | sed 's/^/# /'; exit \$rc" _ "${tmp_files[@]}"
 check "the marker is nowhere under the server root (grep -r)" bash -c "! grep -rqa '$MARKER' '$KROOT'"
+# control: the scan finds plaintext that is neither a whole file nor the marker
+{ head -c 1000 /dev/urandom; tail -c +100000 "$DATA/random.bin" | head -c 50000; } >"$OUT/control.bin"
+check "the scan finds a 50 kB slice of a plaintext file amid noise (control: it can say yes)" \
+  bash -c "! /usr/bin/python3 '$T/scan.py' '$DATA:$T/doomed:$T/plain-delivered.txt' '$OUT/control.bin' >/dev/null"
 done_testing

@@ -25,13 +25,27 @@ not_ok() { _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not o
 diag() { printf '# %s\n' "$@"; }
 # check NAME CMD...: ok if CMD succeeds
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-# check_fails NAME CMD...: ok if CMD fails
-check_fails() { local name=$1; shift; if "$@"; then not_ok "$name"; else ok "$name"; fi; }
-# check_output NAME PATTERN CMD...: ok if CMD's stdout+stderr matches the ERE
-check_output() {
-  local name=$1 pattern=$2; shift 2
-  local out; out=$("$@" 2>&1)
-  if grep -Eq -- "$pattern" <<<"$out"; then ok "$name"; else not_ok "$name"; diag "wanted /$pattern/, got:" "$out"; fi
+# check_fails NAME CMD...: ok if CMD fails as a refusal does: exit 1..125 (a
+# command killed by a signal, or not found, has not been refused)
+check_fails() {
+  local name=$1 rc; shift
+  "$@"; rc=$?
+  if [ "$rc" -ge 1 ] && [ "$rc" -le 125 ]; then ok "$name"; else not_ok "$name"; diag "wanted exit 1..125, got $rc"; fi
+}
+# check_output NAME PATTERN CMD...: ok if CMD succeeds (exit 0) and its
+# stdout+stderr matches the ERE
+check_output() { _check_output success "$@"; }
+# check_output_fails NAME PATTERN CMD...: ok if CMD fails as a refusal does
+# (exit 1..125, no sanitizer report: a crash is not a refusal) and its
+# stdout+stderr matches the ERE
+check_output_fails() { _check_output failure "$@"; }
+_check_output() {
+  local want=$1 name=$2 pattern=$3; shift 3
+  local out rc got=success; out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -ne 0 ]; then got=failure; fi
+  if [ "$rc" -gt 125 ] || grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' <<<"$out"; then got=crash; fi
+  if [ "$got" = "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then ok "$name"; else
+    not_ok "$name"; diag "wanted $want and /$pattern/, got $got (exit $rc):" "$out"; fi
 }
 done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
 # Stops the script when a precondition fails (the rest would only add noise).
@@ -73,6 +87,8 @@ KURACTL=$KURA_USER_BIN/kuractl
 
 # as USER CMD...: run CMD as USER (real, effective and supplementary ids).
 as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
+# lists_nothing USER DIR: ls as USER succeeds and shows nothing (an error is not "nothing")
+lists_nothing() { local out; out=$(as "$1" ls -A "$2") && [ -z "$out" ]; }
 
 # ---- a throwaway kura server under $T/srv ----
 KROOT=$T/srv

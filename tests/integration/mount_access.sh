@@ -119,14 +119,31 @@ guard=$(grep -c '"reason":"guard"' "$KROOT/log/audit.jsonl")
 check "refused copies are logged with reason guard ($guard)" test "$guard" -ge 4
 
 # ---- no caching: no page cache, nothing plaintext on disk (R-CPY-2) ----
-# Measured on the descriptor that read: fincore opens the file again, and a
-# FUSE open without keep_cache drops its page cache whatever reads did. An
-# error fails the check; the control shows a cached local file is seen.
-cached_after_read() { as kt_alice /usr/bin/python3 "$KURA_TOP/tests/helpers/cached_after_read.py" "$@" 2>&1; }
+# The page cache (R-CPY-2). A file one user alone has open is served through
+# it (its mappings work: mount_mmap.sh shows its pages go at the last close
+# and when access ends); a file another user also has open is read with
+# direct I/O, which fills no cache. Measured on the descriptor that read:
+# fincore opens the file again, and a FUSE open without keep_cache drops
+# its page cache whatever reads did. An error fails the check; the control
+# shows a cached local file is seen.
+cached_after_read() { as kt_alice /usr/bin/python3 "$KURA_USER_BIN/cached_after_read.py" "$@" 2>&1; }
 control=$(cached_after_read "$DATA/random.bin")
 check "page cache (control): a local file just read is cached ($control)" test "${control##* }" -gt 0
+alone=$(cached_after_read "$M/random.bin"); rc=$?
+check "control: alice alone reads random.bin through the page cache (exit $rc: $alone)" \
+  test "$rc" = 0 -a "${alone##* }" -gt 0
+mkdir -p "$T/flags" && chmod 0777 "$T/flags"
+as kt_bob /usr/bin/python3 -c '
+import os, sys, time
+fds = [os.open(p, os.O_RDONLY) for p in sys.argv[2:]]
+print("open", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)' "$T/flags/bob_done" "$M/random.bin" "$M/JGAS000001.summary.txt" >"$T/bob_holds" 2>&1 &
+bob_holder=$!
+for i in $(seq 1 100); do grep -q '^open' "$T/bob_holds" && break; sleep 0.05; done
 cached=$(cached_after_read "$M/random.bin" "$M/JGAS000001.summary.txt"); rc=$?
-check "no page cache after reading (mincore on the reading descriptor, exit $rc: $(echo $cached))" \
+touch "$T/flags/bob_done"; wait "$bob_holder"
+check "with bob's handles open, alice's reads fill no page cache (direct I/O; exit $rc: $(echo $cached))" \
   test "$rc" = 0 -a "$(grep -cE ' 0$' <<<"$cached")" = 2
 check "no file kura wrote holds the plaintext marker" bash -c "! grep -rqsa '$MARKER' '$KROOT'"
 

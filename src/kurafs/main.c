@@ -1,5 +1,5 @@
 /* kurafs: mounts every dataset read-only under MOUNTPOINT/<ID>/, serving
- * plaintext only to listed users inside their period (see DESIGN.md). */
+ * plaintext only to listed users inside their period (docs/design.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>

@@ -41,6 +41,16 @@ check "kt_bob: python reads identical bytes" as kt_bob /usr/bin/python3 -c "
 import sys
 a = open('$M/random.bin', 'rb').read(); b = open('$DATA/random.bin', 'rb').read()
 sys.exit(0 if a == b else 1)"
+# Shared mappings stay refused: kurafs must never ask for
+# FUSE_DIRECT_IO_ALLOW_MMAP (docs/design.md, "A newer libfuse").
+check "a read-only shared mapping is refused (ENODEV)" as kt_bob /usr/bin/python3 -c "
+import errno, mmap, os, sys
+fd = os.open('$M/random.bin', os.O_RDONLY)
+try:
+    mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.ENODEV else 1)
+sys.exit(1)"
 want=$(samtools view "$DATA/JGAS000001.bam" chr1:1000-20000 | md5sum)
 check "samtools region query equals plaintext" test "$(as kt_alice samtools view "$M/JGAS000001.bam" chr1:1000-20000 | md5sum)" = "$want"
 want=$(bcftools view -H -r chr1:5000-90000 "$DATA/cohort.vcf.gz" | md5sum)

@@ -41,16 +41,31 @@ check "kt_bob: python reads identical bytes" as kt_bob /usr/bin/python3 -c "
 import sys
 a = open('$M/random.bin', 'rb').read(); b = open('$DATA/random.bin', 'rb').read()
 sys.exit(0 if a == b else 1)"
-# Shared mappings stay refused: kurafs must never ask for
-# FUSE_DIRECT_IO_ALLOW_MMAP (docs/design.md, "A newer libfuse").
-check "a read-only shared mapping is refused (ENODEV)" as kt_bob /usr/bin/python3 -c "
+# Shared read-only mappings work for a file the caller alone has open (the
+# page cache serves it); with another user's handle open the file is served
+# with direct I/O, where libfuse 3.14 leaves shared mappings refused
+# (docs/design.md, "A newer libfuse"). mount_mmap.sh tests the tools.
+shared_map() { as "$1" /usr/bin/python3 -c "
 import errno, mmap, os, sys
 fd = os.open('$M/random.bin', os.O_RDONLY)
 try:
-    mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    m = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
 except OSError as e:
-    sys.exit(0 if e.errno == errno.ENODEV else 1)
-sys.exit(1)"
+    print(errno.errorcode.get(e.errno, e.errno))
+    sys.exit(0)
+print('same' if m[:] == open('$DATA/random.bin', 'rb').read() else 'differs')"; }
+check "bob alone: a read-only shared mapping reads the plaintext" test "$(shared_map kt_bob)" = same
+mkdir -p "$T/flags" && chmod 0777 "$T/flags"
+as kt_alice /usr/bin/python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[2], os.O_RDONLY)
+print("open", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)' "$T/flags/alice_map_done" "$M/random.bin" >"$T/alice_holds" 2>&1 &
+alice_holder=$!
+for i in $(seq 1 100); do grep -q '^open' "$T/alice_holds" && break; sleep 0.05; done
+check "with alice's handle open, bob's shared mapping is refused (ENODEV)" test "$(shared_map kt_bob)" = ENODEV
+touch "$T/flags/alice_map_done"; wait "$alice_holder"
 want=$(samtools view "$DATA/JGAS000001.bam" chr1:1000-20000 | md5sum)
 check "samtools region query equals plaintext" test "$(as kt_alice samtools view "$M/JGAS000001.bam" chr1:1000-20000 | md5sum)" = "$want"
 want=$(bcftools view -H -r chr1:5000-90000 "$DATA/cohort.vcf.gz" | md5sum)

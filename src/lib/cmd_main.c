@@ -76,6 +76,10 @@ static const struct kura_cmd commands[] = {
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it."},
+    {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE",
+     "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
+     "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"
+     "data derived from a withdrawn sample."},
     {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "",
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"

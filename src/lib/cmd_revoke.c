@@ -113,10 +113,6 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
             else if (!strstr(list, " ..."))
                 snprintf(list + used, sizeof list - used, " ...");
         }
-    if (!nfiles) {
-        cmd_fail(c, "no file of dataset %s comes from sample %s; check the sample id", ds->id, sample);
-        goto out;
-    }
     bool already = kura_dataset_sample_withdrawn(ds, sample);
     if (!already) {
         struct kura_withdrawal *g = realloc(ds->withdrawals, (ds->nwithdrawals + 1) * sizeof *g);
@@ -131,7 +127,11 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
         snprintf(w->ref, sizeof w->ref, "%s", ref);
         w->at = cmd_now();
         char after[800];
-        snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s", nfiles, list);
+        if (nfiles)
+            snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s", nfiles, list);
+        else
+            snprintf(after, sizeof after, "withdrawn (pending: no file imported yet; a later import of its files "
+                                          "keeps them unserved, without a key)");
         struct cmd_change ch = {.action = "withdraw", .target = sample, .before = "consented", .after = after,
                                 .detail = ref, .audit_event = KURA_AUDIT_WITHDRAW};
         if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
@@ -159,7 +159,19 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (already)
         fprintf(c->out, "sample %s was withdrawn from dataset %s already; %zu remaining file key(s) destroyed now\n",
                 sample, ds->id, destroyed);
-    else {
+    else if (!nfiles) {
+        /* Recorded all the same: the sample's files may arrive later (R-REV-1). */
+        fprintf(c->out, "sample %s withdrawn from dataset %s (%s): no file of the dataset comes from it yet; the "
+                        "withdrawal is pending: any file of it imported later is kept but never served\n",
+                sample, ds->id, ref);
+        fprintf(c->err, "kuractl withdraw: note: no file of dataset %s names sample %s now; check the sample id%s\n",
+                ds->id, sample, kura_files_no_sample_map(t.files, t.nfiles)
+                    ? " (the dataset has no sample map: its files name no sample at all)" : "");
+        char msg[900];
+        snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); dataset %s holds no file of it yet, and "
+                                  "none imported later will be served", sample, ref, ds->id);
+        notify(c, ds, "withdraw", sample, ref, msg);
+    } else {
         fprintf(c->out, "sample %s withdrawn from dataset %s (%s): %zu file(s) no longer served, %zu file key(s) "
                         "destroyed: %s\n", sample, ds->id, ref, nfiles, destroyed, list);
         char msg[900];
@@ -470,6 +482,129 @@ out:
     free(report);
     free(ledger);
     free(text);
+    cmd_txn_end(&t);
+    return rc;
+}
+
+/* ---- report withdrawal ------------------------------------------------------------ */
+
+/* f's samples other than sample, comma-separated, or "-". */
+static void other_samples(FILE *out, const struct kura_file *f, const char *sample)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f->nsamples; i++)
+        if (strcmp(f->samples[i], sample) != 0)
+            fprintf(out, "%s%s", k++ ? "," : "", f->samples[i]);
+    if (!k)
+        fputc('-', out);
+}
+
+/* kuractl report withdrawal ID SAMPLE: who opened the sample's files, when,
+ * and the bytes they read, from the audit log, so the PI can chase data
+ * derived from them; files withdrawn earlier included (files.tsv keeps
+ * them after their keys are gone, and the log keeps their opens). */
+int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[2];
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (kura_id_check(pos[1], "sample id", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    const char *sample = pos[1];
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    const struct kura_dataset *ds = &t.ds;
+    const char **paths = NULL;
+    size_t n = 0, shared = 0;
+    struct cmd_usage use = {0};
+    if (cmd_require_manager(c, ds) != 0)
+        goto out;
+    if (!(paths = malloc((t.nfiles ? t.nfiles : 1) * sizeof *paths))) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < t.nfiles; i++)
+        if (file_has_sample(&t.files[i], sample)) {
+            paths[n++] = t.files[i].path;
+            shared += t.files[i].nsamples > 1;
+        }
+    const struct kura_withdrawal *w = NULL;
+    for (size_t i = 0; i < ds->nwithdrawals && !w; i++)
+        if (strcmp(ds->withdrawals[i].sample, sample) == 0)
+            w = &ds->withdrawals[i];
+    if (!n && !w) {
+        cmd_fail(c, "no file of dataset %s comes from sample %s, and it is not withdrawn; check the sample id", ds->id,
+                 sample);
+        goto out;
+    }
+    if (n)
+        qsort(paths, n, sizeof *paths, cmd_cmp_str);
+    if (cmd_usage_scan_files(c, ds->id, paths, n, &use, &e) != 0) {
+        cmd_fail(c, "cannot read the audit log: %s", e.msg);
+        goto out;
+    }
+    char a[48], b[48], who[96];
+    FILE *o = c->out;
+    fprintf(o, "# Withdrawal report: dataset %s, sample %s\n\n", ds->id, sample);
+    fprintf(o, "Dataset:     %s (%s, %s)%s%s\nPI:          %s\n", ds->id, kura_kind_name(ds->kind),
+            kura_level_name(ds->level), ds->title[0] ? " " : "", ds->title, ds->pi);
+    if (w) {
+        fprintf(o, "Withdrawn:   %s, reference \"", cmd_time(c, w->at, a, sizeof a));
+        cmd_md_cell(o, w->ref);
+        fprintf(o, "\"%s\n", n ? "" : " (pending: no file of the sample imported yet)");
+    } else
+        fprintf(o, "Withdrawn:   no (consent stands; its files are served)\n");
+    fprintf(o, "Made at:     %s by %s\n", cmd_time(c, cmd_now(), b, sizeof b), cmd_actor_label(c, who, sizeof who));
+    fprintf(o, "\n## Files of sample %s (%zu)\n\n", sample, n);
+    if (n) {
+        fprintf(o, "| path | file id | size | other samples | now |\n|---|---|---|---|---|\n");
+        for (size_t i = 0; i < t.nfiles; i++) {
+            const struct kura_file *f = &t.files[i];
+            if (!file_has_sample(f, sample))
+                continue;
+            fprintf(o, "| %s | %s | %llu | ", f->path, f->file_id, (unsigned long long)f->size);
+            other_samples(o, f, sample);
+            fprintf(o, " | %s |\n", kura_file_withdrawn(ds, f) ? "withdrawn: not served, key destroyed" : "served");
+        }
+    } else
+        fprintf(o, "None imported. Any file of sample %s imported later is kept without a key and never served.\n",
+                sample);
+    if (shared) {
+        fprintf(o, "\n## Files that also hold other samples (%zu)\n\nThe consent of these other samples stands, but "
+                   "the files %s whole. Ask the archive\nfor a re-delivery of them without sample %s:\n\n", shared,
+                w ? "were withdrawn" : "would be withdrawn", sample);
+        for (size_t i = 0; i < t.nfiles; i++)
+            if (file_has_sample(&t.files[i], sample) && t.files[i].nsamples > 1) {
+                fprintf(o, "- %s (also ", t.files[i].path);
+                other_samples(o, &t.files[i], sample);
+                fprintf(o, ")\n");
+            }
+    }
+    fprintf(o, "\n## Who opened them (audit log)\n\n");
+    size_t rows = 0;
+    for (size_t i = 0; i < use.n; i++) {
+        const struct cmd_user_usage *u = &use.users[i];
+        if (!rows++)
+            fprintf(o, "| user | uid | file | opens | first open | last open | bytes read | refused |\n"
+                       "|---|---|---|---|---|---|---|---|\n");
+        fprintf(o, "| %s | %lld | %s | %llu | %s | %s | %llu | %llu |\n", u->user, (long long)u->uid, u->path,
+                (unsigned long long)u->opens, u->first_ms ? cmd_time(c, u->first_ms / 1000, a, sizeof a) : "-",
+                u->last_ms ? cmd_time(c, u->last_ms / 1000, b, sizeof b) : "-", (unsigned long long)u->bytes,
+                (unsigned long long)u->refused);
+    }
+    if (!rows)
+        fprintf(o, "Nobody opened or tried to open these files.\n");
+    fprintf(o, "\nAudit log read to record seq %llu%s%s; data read from these files, and anything derived from it,\n"
+               "may remain with the users above: ask them to delete it.\n",
+            (unsigned long long)use.last_seq, use.last_seq ? ", mac " : "", use.last_seq ? use.last_mac : "");
+    rc = KURA_EXIT_OK;
+out:
+    cmd_usage_free(&use);
+    free(paths);
     cmd_txn_end(&t);
     return rc;
 }

@@ -154,6 +154,7 @@ user-list           |$PIS
 ledger              |$PIS
 report-usage        |$PIS
 report-destruction  |$PIS
+report-withdrawal   |$PIS
 audit-dataset       |$PIS
 status              |$ALL
 "
@@ -180,6 +181,7 @@ args_of() {
     ledger) echo "ledger $D1" ;;
     report-usage) echo "report usage $D1" ;;
     report-destruction) echo "report destruction $DX" ;;
+    report-withdrawal) echo "report withdrawal $D1 S0" ;;
     audit-dataset) echo "audit --dataset $D1" ;;
     status) echo status ;;
   esac

@@ -205,7 +205,8 @@ reader_pid=$!
 for _ in $(seq 1 50); do [ -s "$T/work/reader.out" ] && break; sleep 0.1; done
 printf '%s%s$ python3 reader.py mnt/%s/JGAS000002.bam &%s\n' "$B" "$CO" "$ID" "$R"
 sed 's/^/    /' "$T/work/reader.out"
-run root ok "kuractl withdraw $ID JGAS000002 --ref 'consent withdrawal 2026-0042'"
+run root ok "kuractl withdraw $ID JGAS000002 --ref 'consent withdrawal 2026-0042' --dry-run"
+run root ok "kuractl withdraw $ID JGAS000002 --ref 'consent withdrawal 2026-0042' --yes"
 touch "$T/work/go"
 wait "$reader_pid"; reader_pid=""
 printf '    %s(the reader goes on)%s\n' "$D" "$R"

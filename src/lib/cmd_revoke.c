@@ -34,6 +34,27 @@ static bool file_has_sample(const struct kura_file *f, const char *sample)
     return false;
 }
 
+/* f's samples other than sample, comma-separated, or "-". */
+static void other_samples(FILE *out, const struct kura_file *f, const char *sample)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f->nsamples; i++)
+        if (strcmp(f->samples[i], sample) != 0)
+            fprintf(out, "%s%s", k++ ? "," : "", f->samples[i]);
+    if (!k)
+        fputc('-', out);
+}
+
+/* Appends " word" to the text in buf, or " ..." once it would not fit. */
+static void append_word(char *buf, size_t len, const char *word)
+{
+    size_t used = strlen(buf);
+    if (used + strlen(word) + 8 < len)
+        snprintf(buf + used, len - used, "%s%s", used ? " " : "", word);
+    else if (!strstr(buf, " ..."))
+        snprintf(buf + used, len - used, " ...");
+}
+
 /* "alice,bob": the listed users, for notifications. */
 static char *users_of(const struct kura_dataset *ds)
 {
@@ -79,10 +100,47 @@ static int fingerprint(const char *path, char out[65])
 
 /* ---- withdraw -------------------------------------------------------------- */
 
+/* What withdrawing sample would do: for --dry-run, and before it is
+ * confirmed (issue 20): which files stop being served, which of them also
+ * hold samples whose consent stands, and what to ask the archive for. */
+static void preview(FILE *o, const struct cmd_txn *t, const char *sample, size_t nfiles, size_t nshared)
+{
+    const char *id = t->ds.id;
+    if (kura_dataset_sample_withdrawn(&t->ds, sample)) {
+        fprintf(o, "sample %s is withdrawn from dataset %s already: nothing changes but the destruction of any key "
+                   "left over\n", sample, id);
+        return;
+    }
+    if (!nfiles) {
+        fprintf(o, "no file of dataset %s comes from sample %s (check the sample id): the withdrawal would be recorded "
+                   "as pending, and files of it imported later would never be served\n", id, sample);
+        return;
+    }
+    fprintf(o, "withdrawing sample %s from dataset %s stops serving these %zu file(s) and destroys their keys for "
+               "good:\n", sample, id, nfiles);
+    for (size_t i = 0; i < t->nfiles; i++) {
+        const struct kura_file *f = &t->files[i];
+        if (!file_has_sample(f, sample))
+            continue;
+        fprintf(o, "  %s", f->path);
+        if (f->nsamples > 1) {
+            fprintf(o, "  (also holds ");
+            other_samples(o, f, sample);
+            fprintf(o, ", whose consent stands)");
+        }
+        fputc('\n', o);
+    }
+    if (nshared)
+        fprintf(o, "%zu of these file(s) also hold other samples and are lost to them too: the PI should ask the "
+                   "archive for a re-delivery of them without sample %s\n", nshared, sample);
+}
+
 int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *ref = NULL;
-    const struct cmd_opt opts[] = {{"ref", true, &ref, NULL}, {0}};
+    bool yes = false, dry_run = false;
+    const struct cmd_opt opts[] = {{"ref", true, &ref, NULL}, {"yes", false, NULL, &yes},
+                                   {"dry-run", false, NULL, &dry_run}, {0}};
     char *pos[2];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
@@ -102,18 +160,30 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "dataset %s was destroyed: none of its files can be decrypted any more", ds->id);
         goto out;
     }
-    size_t nfiles = 0;
-    char list[700] = "";
+    size_t nfiles = 0, nshared = 0;
+    char list[400] = "", shared[300] = "";
     for (size_t i = 0; i < t.nfiles; i++)
         if (file_has_sample(&t.files[i], sample)) {
             nfiles++;
-            size_t used = strlen(list);
-            if (used + strlen(t.files[i].path) + 8 < sizeof list)
-                snprintf(list + used, sizeof list - used, "%s%s", used ? " " : "", t.files[i].path);
-            else if (!strstr(list, " ..."))
-                snprintf(list + used, sizeof list - used, " ...");
+            append_word(list, sizeof list, t.files[i].path);
+            if (t.files[i].nsamples > 1) {
+                nshared++;
+                append_word(shared, sizeof shared, t.files[i].path);
+            }
         }
     bool already = kura_dataset_sample_withdrawn(ds, sample);
+    if (dry_run) {
+        preview(c->out, &t, sample, nfiles, nshared);
+        fprintf(c->out, "(--dry-run: nothing was changed)\n");
+        rc = KURA_EXIT_OK;
+        goto out;
+    }
+    /* Finishing an earlier withdrawal decides nothing new: no confirmation. */
+    if (!already && !yes && !(c->env->flags & KURA_CTL_CONFIRMED)) {
+        preview(c->err, &t, sample, nfiles, nshared);
+        cmd_fail(c, "withdrawing sample %s cannot be undone; confirm on a terminal or give --yes", sample);
+        goto out;
+    }
     if (!already) {
         struct kura_withdrawal *g = realloc(ds->withdrawals, (ds->nwithdrawals + 1) * sizeof *g);
         if (!g) {
@@ -126,9 +196,11 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
         snprintf(w->sample, sizeof w->sample, "%s", sample);
         snprintf(w->ref, sizeof w->ref, "%s", ref);
         w->at = cmd_now();
-        char after[800];
+        char after[1000];   /* within KURA_LEDGER_FIELD_MAX */
         if (nfiles)
-            snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s", nfiles, list);
+            snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s%s%s%s%s", nfiles, list,
+                     nshared ? "; also holding other samples (ask the archive for a re-delivery without " : "",
+                     nshared ? sample : "", nshared ? "): " : "", shared);
         else
             snprintf(after, sizeof after, "withdrawn (pending: no file imported yet; a later import of its files "
                                           "keeps them unserved, without a key)");
@@ -174,6 +246,9 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
     } else {
         fprintf(c->out, "sample %s withdrawn from dataset %s (%s): %zu file(s) no longer served, %zu file key(s) "
                         "destroyed: %s\n", sample, ds->id, ref, nfiles, destroyed, list);
+        if (nshared)
+            fprintf(c->out, "%zu of them also hold other samples, whose consent stands: ask the archive for a "
+                            "re-delivery without sample %s of: %s\n", nshared, sample, shared);
         char msg[900];
         snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); its %zu file(s) in dataset %s are no "
                                   "longer available and cannot be decrypted", sample, ref, nfiles, ds->id);
@@ -487,17 +562,6 @@ out:
 }
 
 /* ---- report withdrawal ------------------------------------------------------------ */
-
-/* f's samples other than sample, comma-separated, or "-". */
-static void other_samples(FILE *out, const struct kura_file *f, const char *sample)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < f->nsamples; i++)
-        if (strcmp(f->samples[i], sample) != 0)
-            fprintf(out, "%s%s", k++ ? "," : "", f->samples[i]);
-    if (!k)
-        fputc('-', out);
-}
 
 /* kuractl report withdrawal ID SAMPLE: who opened the sample's files, when,
  * and the bytes they read, from the audit log, so the PI can chase data

@@ -104,11 +104,11 @@ hdrs_of() { # headers left in the keystore for SAMPLE
   done
   echo "$n"
 }
-ms=$(ms_of kuractl withdraw "$D" "SAMP$((N + 1))" --ref W-0)
+ms=$(ms_of kuractl withdraw "$D" "SAMP$((N + 1))" --ref W-0 --yes)
 bad=0 applied=0
 for i in $(seq 1 "$N"); do
   ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
-  kill_within "$ms" "$KURACTL" -c "$KCONF" withdraw "$D" "SAMP$i" --ref "W-$i"
+  kill_within "$ms" "$KURACTL" -c "$KCONF" withdraw "$D" "SAMP$i" --ref "W-$i" --yes
   if all_or_nothing "$D" "$ini" "$n" "withdraw $i"; then
     applied=$((applied + 1))
     grep -q "^\[withdrawn SAMP$i\]" "$STATE/datasets/$D/dataset.ini" ||
@@ -215,7 +215,7 @@ bad=0 applied=0
 for k in 3 4 5 6 7 8; do
   s=SAMP$((N + k))
   ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
-  opc withdraw "$D" "$s" --ref "WD-$k" >/dev/null 2>&1 &
+  opc withdraw "$D" "$s" --ref "WD-$k" --yes >/dev/null 2>&1 &
   client=$!
   sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * (0.8 + 0.4 * r / 32768) / 1000}')"
   kill -9 "$KURAFS_PID"

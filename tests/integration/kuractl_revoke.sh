@@ -42,8 +42,33 @@ check_output "withdraw needs --ref" "ref" kuractl withdraw "$ID" JGAS1
 SERVE=$!
 on_exit "kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null"
 for i in $(seq 1 100); do [ -S "$KROOT/run/ctl.sock" ] && break; sleep 0.1; done
-check_fails "the PI cannot record a withdrawal" kc kt_alice withdraw "$ID" JGAS1 --ref W-1
-check "operator op records the withdrawal of JGAS1" kc kt_op withdraw "$ID" JGAS1 --ref "W-2026-001"
+check_fails "the PI cannot record a withdrawal" kc kt_alice withdraw "$ID" JGAS1 --ref W-1 --yes
+# ---- preview and confirmation (issue 20) ----
+hdrs() { local n=0 f; for f in $(grep -P '\tJGAS1' "$KROOT/lib/datasets/$ID/files.tsv" | cut -f2); do
+  [ -e "$KROOT/lib/keys/datasets/$ID/$f.hdr" ] && n=$((n + 1)); done; echo "$n"; }
+unchanged() { ! grep -q '^\[withdrawn' "$KROOT/lib/datasets/$ID/dataset.ini" && [ "$(hdrs)" = 3 ] &&
+  ! kuractl ledger "$ID" | grep -q ' withdraw ' && readable s1a.bin && readable both.bin; }
+kc kt_op withdraw "$ID" JGAS1 --ref W-dry --dry-run >"$T/dry.out" 2>&1
+check "--dry-run lists the files that would stop being served" \
+  bash -c "grep -q '^  s1a.bin\$' '$T/dry.out' && grep -q '^  s1b.bin\$' '$T/dry.out' && grep -q '^  both.bin ' '$T/dry.out'"
+check "... says which also hold another sample, whose consent stands" grep -q "^  both.bin  (also holds JGAS3, whose consent stands)" "$T/dry.out"
+check "... and what the PI should ask the archive for" grep -q "ask the archive for a re-delivery of them without sample JGAS1" "$T/dry.out"
+check "... not the other sample's file" test "$(grep -c s2.bin "$T/dry.out")" = 0
+check "--dry-run changes nothing (state, ledger, keys, reads)" unchanged
+kc kt_op withdraw "$ID" JGAS1 --ref W-noyes >"$T/noyes.out" 2>&1; rc=$?
+check "without a terminal and without --yes withdraw is refused (exit 1)" test "$rc" = 1
+check "... saying how to confirm" grep -q "cannot be undone; confirm on a terminal or give --yes" "$T/noyes.out"
+check "... after the same list" grep -q "^  both.bin  (also holds JGAS3" "$T/noyes.out"
+check "... and changes nothing" unchanged
+printf 'WRONG\n' | script -qec "'$KURACTL' -c '$KCONF' withdraw $ID JGAS1 --ref W-tty" /dev/null >"$T/tty-no.out" 2>&1
+check "on a terminal the list comes before the question" \
+  bash -c "grep -n 'also holds JGAS3' '$T/tty-no.out' | cut -d: -f1 | head -1 >'$T/l1'; grep -n 'Type the dataset id' '$T/tty-no.out' | cut -d: -f1 >'$T/l2';
+           [ -s '$T/l1' ] && [ -s '$T/l2' ] && [ \$(cat '$T/l1') -lt \$(cat '$T/l2') ]"
+check "... a wrong answer changes nothing" unchanged
+printf '%s\n' "$ID" | script -qec "'$KURACTL' -c '$KCONF' withdraw $ID JGAS3 --ref W-tty-ok" /dev/null >"$T/tty-yes.out" 2>&1
+check "... the dataset id typed again confirms it" grep -q "^\[withdrawn JGAS3\]" "$KROOT/lib/datasets/$ID/dataset.ini"
+check_fails "... both.bin (JGAS1 and JGAS3) is no longer served" readable both.bin
+check "operator op records the withdrawal of JGAS1" kc kt_op withdraw "$ID" JGAS1 --ref "W-2026-001" --yes
 for f in s1a s1b both; do check_fails "$f.bin (sample JGAS1) can no longer be decrypted" readable "$f.bin"; done
 check "s2.bin (another sample) still reads" readable s2.bin
 n=0; for f in $(grep -P '\tJGAS1' "$KROOT/lib/datasets/$ID/files.tsv" | cut -f2); do
@@ -59,7 +84,10 @@ check "... naming the PI, the users, the sample and the reference" bash -c "grep
   grep -q '^KURA_USERS=kt_bob' '$T/notified.txt' && grep -q '^KURA_SAMPLE=JGAS1' '$T/notified.txt' &&
   grep -q '^KURA_REF=W-2026-001' '$T/notified.txt'"
 check_output "withdrawing again finishes, changes nothing" "withdrawn from dataset $ID already" kuractl withdraw "$ID" JGAS1 --ref W-again
-check "... and adds no ledger record" test "$(kuractl ledger "$ID" | grep -c ' withdraw ')" = 1
+check "... and adds no ledger record (JGAS3's and JGAS1's only)" test "$(kuractl ledger "$ID" | grep -c ' withdraw ')" = 2
+check_output "the ledger names the files that also hold other samples, for the archive" \
+  "withdraw JGAS1: .*also holding other samples \(ask the archive for a re-delivery without JGAS1\): both.bin" kuractl ledger "$ID"
+check_output "so does the withdrawal report" "^- both.bin \(also JGAS3\)" kc kt_alice report withdrawal "$ID" JGAS1
 head -c 100 /dev/urandom >"$T/late.bin"
 printf 'late.bin\tJGAS1\n' >"$T/late.tsv"
 check_output "import keeps a withdrawn sample's new file, saying it is not served" "1 of them of withdrawn samples.*late.bin" \

@@ -29,7 +29,7 @@ check "the sample's header is in the keystore before" test -e "$KROOT/lib/keys/d
 as kt_bob /usr/bin/python3 "$KURA_TOP/tests/helpers/hold_read.py" "$M/S1/reads.bin" "$T/flags/go" >"$T/hold.out" 2>&1 &
 for i in $(seq 1 100); do grep -q '^first' "$T/hold.out" 2>/dev/null && break; sleep 0.05; done
 check "bob reads JGAS000101's file mid-read" grep -q 'first ok' "$T/hold.out"
-require "withdraw JGAS000101" kuractl withdraw "$ID" JGAS000101 --ref "consent withdrawn 2026-11 (test)"
+require "withdraw JGAS000101" kuractl withdraw "$ID" JGAS000101 --ref "consent withdrawn 2026-11 (test)" --yes
 touch "$T/flags/go"
 for i in $(seq 1 100); do grep -q '^second' "$T/hold.out" 2>/dev/null && break; sleep 0.05; done
 check "the open handle stops at its next read" grep -q 'second EACCES' "$T/hold.out"
@@ -54,7 +54,7 @@ check_output "an unknown, never withdrawn sample is refused" "check the sample i
 
 # ---- a withdrawal before the sample's files arrive: pending, never served ----
 check_output "withdrawing a sample with no file yet is recorded as pending" "pending" \
-  kuractl withdraw "$ID" JGAS000103 --ref "P-1"
+  kuractl withdraw "$ID" JGAS000103 --ref "P-1" --yes
 check "the pending withdrawal is in dataset.ini" grep -q "^\[withdrawn JGAS000103\]" "$KROOT/lib/datasets/$ID/dataset.ini"
 check_output "... and in the ledger" "withdraw JGAS000103: consented -> withdrawn \(pending" kuractl ledger "$ID"
 mkdir -p "$T/late/S3"

@@ -170,7 +170,7 @@ args_of() {
     dataset-suspend) echo "dataset suspend $D1 --reason matrix-$role" ;;
     dataset-resume) echo "dataset resume $D1" ;;
     dataset-destroy) echo "dataset destroy MXD_$role --yes" ;;
-    withdraw) echo "withdraw $D1 SW_$role --ref W-$role" ;;
+    withdraw) echo "withdraw $D1 SW_$role --ref W-$role --yes" ;;
     lockdown) echo "lockdown --reason matrix-$role" ;;
     unlock) echo unlock ;;
     audit-verify) echo "audit verify" ;;

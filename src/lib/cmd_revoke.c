@@ -583,10 +583,15 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     int rc = KURA_EXIT_FAIL;
     const struct kura_dataset *ds = &t.ds;
     const char **paths = NULL;
-    size_t n = 0, shared = 0;
+    size_t n = 0, shared = 0, nkeys = 0;
+    char **keys = NULL;
     struct cmd_usage use = {0};
     if (cmd_require_manager(c, ds) != 0)
         goto out;
+    if (kura_keystore_file_ids(c->env->cfg->keys_dir, ds->id, &keys, &nkeys, &e) != 0) {
+        cmd_fail(c, "cannot list the keystore: %s", e.msg);
+        goto out;
+    }
     if (!(paths = malloc((t.nfiles ? t.nfiles : 1) * sizeof *paths))) {
         cmd_fail(c, "out of memory");
         goto out;
@@ -632,7 +637,11 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
                 continue;
             fprintf(o, "| %s | %s | %llu | ", f->path, f->file_id, (unsigned long long)f->size);
             other_samples(o, f, sample);
-            fprintf(o, " | %s |\n", kura_file_withdrawn(ds, f) ? "withdrawn: not served, key destroyed" : "served");
+            const char *fid = f->file_id;
+            bool key = nkeys && bsearch(&fid, keys, nkeys, sizeof *keys, cmd_cmp_str);
+            fprintf(o, " | %s |\n", !kura_file_withdrawn(ds, f) ? "served"
+                                     : key ? "withdrawn: not served; its key is still there (run kuractl withdraw again)"
+                                           : "withdrawn: not served, no key left");
         }
     } else
         fprintf(o, "None imported. Any file of sample %s imported later is kept without a key and never served.\n",
@@ -668,6 +677,7 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     rc = KURA_EXIT_OK;
 out:
     cmd_usage_free(&use);
+    kura_keystore_ids_free(keys, nkeys);
     free(paths);
     cmd_txn_end(&t);
     return rc;

@@ -46,11 +46,15 @@ pi() { as kt_alice "$KURACTL" -c "$KCONF" "$@"; }
 pi report withdrawal "$ID" JGAS000101 >"$T/wr.out" 2>&1
 check "the PI gets the withdrawal report" grep -q "^# Withdrawal report: dataset $ID, sample JGAS000101" "$T/wr.out"
 check "... naming the withdrawal's reference" grep -q 'reference "consent withdrawn 2026-11 (test)"' "$T/wr.out"
-check "... listing the withdrawn file (key destroyed earlier)" grep -q "^| S1/reads.bin | $fid | 300000 | - | withdrawn" "$T/wr.out"
+check "... listing the withdrawn file (key destroyed earlier)" grep -q "^| S1/reads.bin | $fid | 300000 | - | withdrawn: not served, no key left |" "$T/wr.out"
 check "... and bob's open of it, the bytes he read, his refused attempts after" grep -Eq "^\| kt_bob \| [0-9]+ \| S1/reads.bin \| 1 \| 20[0-9-]+T[^|]+ \| [^|]+ \| [1-9][0-9]* \| [1-9][0-9]* \|" "$T/wr.out"
 check "... and not his reads of the other sample's file" test "$(grep -c 'S2/reads.bin' "$T/wr.out")" = 0
 check_fails "bob cannot read the withdrawal report" as kt_bob "$KURACTL" -c "$KCONF" report withdrawal "$ID" JGAS000101
 check_output "an unknown, never withdrawn sample is refused" "check the sample id" pi report withdrawal "$ID" JGAS999
+pi report withdrawal "$ID" JGAS000102 >"$T/wr2.out" 2>&1
+check "a sample whose consent stands: the report says so" grep -q "^Withdrawn:   no" "$T/wr2.out"
+check "... its file is served" grep -q "^| S2/reads.bin | .* | served |" "$T/wr2.out"
+check "... and bob's reads of it are there" grep -Eq "^\| kt_bob \| [0-9]+ \| S2/reads.bin \| [1-9]" "$T/wr2.out"
 
 # ---- a withdrawal before the sample's files arrive: pending, never served ----
 check_output "withdrawing a sample with no file yet is recorded as pending" "pending" \
@@ -83,6 +87,24 @@ pi report withdrawal "$ID" JGAS000103 >"$T/wr3.out" 2>&1
 check "the report of the pending sample lists its late files" test "$(grep -cE '^\| S3/(late\.bin|cohort\.vcf) \| ' "$T/wr3.out")" = 2
 check "... names the file that also holds another sample, for a re-delivery" grep -q "^- S3/cohort.vcf (also JGAS000102)" "$T/wr3.out"
 check "... and bob's refused attempts at them" grep -Eq "^\| kt_bob \| [0-9]+ \| S3/late.bin \| 0 \| - \| - \| 0 \| [1-9]" "$T/wr3.out"
+
+# ---- a withdrawal while the sample's delivery is being imported ----
+mkdir -p "$T/race/S4" && truncate -s 600M "$T/race/S4/big.bin"
+printf 'S4/big.bin\tJGAS000104\n' >"$T/race.tsv"
+kuractl dataset import "$ID" --encrypt --samples "$T/race.tsv" "$T/race" >"$T/race.out" 2>&1 &
+imp=$!
+on_exit "kill $imp 2>/dev/null; wait $imp 2>/dev/null"
+for i in $(seq 1 200); do ls "$KROOT/lib/store/$ID/" | grep -q '\.part$' && break; sleep 0.02; done
+check "the import is under way (a .part in the store)" bash -c "ls '$KROOT/lib/store/$ID/' | grep -q '\.part\$'"
+check_output "the sample is withdrawn meanwhile (pending: its file is not in files.tsv yet)" "pending" \
+  kuractl withdraw "$ID" JGAS000104 --ref "P-2" --yes
+wait "$imp"
+check "the import still completes" test $? = 0
+check "... and says the file is of a withdrawn sample, not served" grep -q "1 of them of withdrawn samples, kept unserved without a key: S4/big.bin" "$T/race.out"
+bid=$(awk -F'\t' '$1 == "S4/big.bin" {print $2}' "$KROOT/lib/datasets/$ID/files.tsv")
+check "... and the key it stored before the withdrawal is destroyed" \
+  bash -c "[ -n '$bid' ] && [ ! -e '$KROOT/lib/keys/datasets/$ID/$bid.hdr' ] && [ ! -e '$KROOT/lib/keys/datasets/$ID/$bid.segmap' ]"
+check_output "bob cannot open it through the mount" "No such file" as kt_bob head -c 1 "$M/S4/big.bin"
 
 # ---- an import without a samples map ----
 require "second dataset" kuractl dataset add JGAD000031 --pi kt_alice --period "$(day -1)..$(day 30)"

@@ -135,6 +135,16 @@ static void preview(FILE *o, const struct cmd_txn *t, const char *sample, size_t
                    "archive for a re-delivery of them without sample %s\n", nshared, sample);
 }
 
+/* Checks the sample id and begins the dataset's transaction, with its
+ * files: 0, or the command's exit status. */
+static int begin_sample(const struct kura_cmd_ctx *c, const char *id, const char *sample, struct cmd_txn *t)
+{
+    struct kura_err e = {0};
+    if (kura_id_check(sample, "sample id", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    return cmd_txn_begin(c, id, true, t) == 0 ? 0 : KURA_EXIT_FAIL;
+}
+
 int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *ref = NULL;
@@ -148,13 +158,14 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_err e = {0};
     if (!ref || !ref[0])
         return cmd_usage(c, "--ref (the withdrawal's reference) is required");
-    if (kura_id_check(pos[1], "sample id", &e) != 0 || kura_text_check(ref, "--ref", &e) != 0)
+    if (kura_text_check(ref, "--ref", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
     const char *sample = pos[1];
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
-        return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    int rc = begin_sample(c, pos[0], sample, &t);
+    if (rc != 0)
+        return rc;
+    rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
     if (ds->status == KURA_DS_DESTROYED) {
         cmd_fail(c, "dataset %s was destroyed: none of its files can be decrypted any more", ds->id);
@@ -573,14 +584,13 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
         return KURA_EXIT_USAGE;
-    struct kura_err e = {0};
-    if (kura_id_check(pos[1], "sample id", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
     const char *sample = pos[1];
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
-        return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    int rc = begin_sample(c, pos[0], sample, &t);
+    if (rc != 0)
+        return rc;
+    rc = KURA_EXIT_FAIL;
+    struct kura_err e = {0};
     const struct kura_dataset *ds = &t.ds;
     const char **paths = NULL;
     size_t n = 0, shared = 0, nkeys = 0;

@@ -186,8 +186,9 @@ run $CO refused "rm mnt/$ID/cohort.vcf.gz"
 
 step "Consent withdrawal, while a file is open" \
   "The co-investigator's program has JGAS000002.bam open. The operator records that the" \
-  "subject of sample JGAS000002 withdrew consent: that sample's files vanish, their keys are" \
-  "destroyed, and the open file stops at its next read."
+  "subject of sample JGAS000002 withdrew consent (after a --dry-run that names the files also" \
+  "holding another sample): that sample's files vanish, their keys are destroyed, and the open" \
+  "file stops at its next read. The PI's withdrawal report says who had read them."
 cat >"$T/work/reader.py" <<'EOF'
 import errno, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -214,6 +215,7 @@ sed -n '2,$p' "$T/work/reader.out" | sed 's/^/    /'
 check "the open file kept reading after the withdrawal" 'grep -q "Permission denied" "$T/work/reader.out"'
 run $CO ok "ls mnt/$ID/"
 run $CO ok "samtools view -c mnt/$ID/JGAS000001.bam"
+run $PI ok "kuractl report withdrawal $ID JGAS000002 | sed -n '/^## Who opened/,\$p'"
 
 step "The ledger" \
   "Every change with who made it, hash-chained; the PI reads their dataset's ledger."

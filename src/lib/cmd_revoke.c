@@ -681,9 +681,11 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     if (!rows)
         fprintf(o, "Nobody opened or tried to open these files.\n");
-    fprintf(o, "\nAudit log read to record seq %llu%s%s; data read from these files, and anything derived from it,\n"
-               "may remain with the users above: ask them to delete it.\n",
-            (unsigned long long)use.last_seq, use.last_seq ? ", mac " : "", use.last_seq ? use.last_mac : "");
+    else
+        fprintf(o, "\nWhat these users read, and anything they derived from it, may still be with them:\n"
+                   "ask them to delete it.\n");
+    fprintf(o, "\nAudit log read to record seq %llu%s%s.\n", (unsigned long long)use.last_seq,
+            use.last_seq ? ", mac " : "", use.last_seq ? use.last_mac : "");
     rc = KURA_EXIT_OK;
 out:
     cmd_usage_free(&use);

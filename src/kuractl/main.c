@@ -135,8 +135,8 @@ static uint32_t confirm(const struct run *r, int words, int argc, char **argv, i
             return 0;
     }
     const char *id = argv[words];
-    fprintf(stderr, "kuractl %s %s: this cannot be undone. Type the dataset id (%s) to confirm: ",
-            k->group ? k->group : "", k->name, id);
+    fprintf(stderr, "kuractl %s%s%s: this cannot be undone. Type the dataset id (%s) to confirm: ",
+            k->group ? k->group : "", k->group ? " " : "", k->name, id);
     char line[256];
     if (!fgets(line, sizeof line, stdin))
         return 0;

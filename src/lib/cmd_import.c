@@ -702,9 +702,9 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
         goto out;
     }
     out = -1;
-    /* Only the dataset key opens the stored header. */
-    /* A withdrawn sample's file gets no key at all (R-REV-1): as if
-     * imported and then withdrawn, with no moment in which it could be read. */
+    /* Only the dataset key opens the stored header. A withdrawn sample's
+     * file gets none at all (R-REV-1): as if imported and then withdrawn,
+     * with no moment in which it could be read. */
     if (!s->withdrawn && (c4gh_header_build(h, NULL, im->dk->pk, 1, &hdr, &hdr_len, e) != 0 ||
                           kura_keystore_file_store(im->dk, s->file_id, hdr, hdr_len, &map, false, e) != 0))
         goto out;
@@ -770,31 +770,22 @@ static void summary(const struct plan *p, char *buf, size_t len)
     }
 }
 
-/* " (K of them withdrawn, kept unserved without a key: PATH ...)" for the
- * files of withdrawn samples, or "" when there are none. */
+/* " (K of them of withdrawn samples, kept unserved without a key: PATH
+ * ...)", or "" when no file is of a withdrawn sample. */
 static void withdrawn_summary(const struct kura_dataset *ds, const struct kura_file *files, size_t n, char *buf,
                               size_t len)
 {
-    size_t k = 0, used = 0;
-    buf[0] = '\0';
+    char list[320] = "";
+    size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        k += kura_file_withdrawn(ds, &files[i]);
-    if (!k)
-        return;
-    int w = snprintf(buf, len, " (%zu of them of withdrawn samples, kept unserved without a key:", k);
-    used = w > 0 ? (size_t)w : 0;
-    for (size_t i = 0; i < n && used + 1 < len; i++) {
-        if (!kura_file_withdrawn(ds, &files[i]))
-            continue;
-        if (used + strlen(files[i].path) + 8 >= len) {
-            snprintf(buf + used, len - used, " ...");
-            used = strlen(buf);
-            break;
+        if (kura_file_withdrawn(ds, &files[i])) {
+            k++;
+            cmd_append_word(list, sizeof list, files[i].path);
         }
-        used += (size_t)snprintf(buf + used, len - used, " %s", files[i].path);
-    }
-    if (used + 1 < len)
-        snprintf(buf + used, len - used, ")");
+    if (k)
+        snprintf(buf, len, " (%zu of them of withdrawn samples, kept unserved without a key: %s)", k, list);
+    else
+        buf[0] = '\0';
 }
 
 static void remove_sources(struct import *im)
@@ -946,7 +937,7 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto discard_quiet;
     }
     /* dataset.ini as of now: a withdrawal recorded during the import counts. */
-    char withdrawn[400];
+    char withdrawn[420];
     withdrawn_summary(&t.ds, fresh, im.plan.n, withdrawn, sizeof withdrawn);
     size_t nold = t.nfiles;
     struct kura_file *all = realloc(t.files, (t.nfiles + im.plan.n) * sizeof *all);

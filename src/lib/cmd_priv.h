@@ -52,6 +52,10 @@ int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...);
 /* Prints "kuractl dataset add: what: err->msg"; returns KURA_EXIT_FAIL. */
 int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err);
 
+/* Appends word to the space-separated list in buf (NUL-terminated), or
+ * " ..." once the rest would not fit: file lists in messages and ledger
+ * records. */
+void cmd_append_word(char *buf, size_t len, const char *word);
 /* Text as one Markdown table cell: a '|' or a line end would break the table. */
 void cmd_md_cell(FILE *out, const char *s);
 

@@ -45,16 +45,6 @@ static void other_samples(FILE *out, const struct kura_file *f, const char *samp
         fputc('-', out);
 }
 
-/* Appends " word" to the text in buf, or " ..." once it would not fit. */
-static void append_word(char *buf, size_t len, const char *word)
-{
-    size_t used = strlen(buf);
-    if (used + strlen(word) + 8 < len)
-        snprintf(buf + used, len - used, "%s%s", used ? " " : "", word);
-    else if (!strstr(buf, " ..."))
-        snprintf(buf + used, len - used, " ...");
-}
-
 /* "alice,bob": the listed users, for notifications. */
 static char *users_of(const struct kura_dataset *ds)
 {
@@ -176,10 +166,10 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
     for (size_t i = 0; i < t.nfiles; i++)
         if (file_has_sample(&t.files[i], sample)) {
             nfiles++;
-            append_word(list, sizeof list, t.files[i].path);
+            cmd_append_word(list, sizeof list, t.files[i].path);
             if (t.files[i].nsamples > 1) {
                 nshared++;
-                append_word(shared, sizeof shared, t.files[i].path);
+                cmd_append_word(shared, sizeof shared, t.files[i].path);
             }
         }
     bool already = kura_dataset_sample_withdrawn(ds, sample);
@@ -584,12 +574,12 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
         return KURA_EXIT_USAGE;
-    const char *sample = pos[1];
     struct cmd_txn t;
-    int rc = begin_sample(c, pos[0], sample, &t);
-    if (rc != 0)
-        return rc;
-    rc = KURA_EXIT_FAIL;
+    int began = begin_sample(c, pos[0], pos[1], &t);
+    if (began != 0)
+        return began;
+    int rc = KURA_EXIT_FAIL;
+    const char *sample = pos[1];
     struct kura_err e = {0};
     const struct kura_dataset *ds = &t.ds;
     const char **paths = NULL;

@@ -626,7 +626,7 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_md_cell(o, w->ref);
         fprintf(o, "\"%s\n", n ? "" : " (pending: no file of the sample imported yet)");
     } else
-        fprintf(o, "Withdrawn:   no (consent stands; its files are served)\n");
+        fprintf(o, "Withdrawn:   no (consent stands)\n");
     fprintf(o, "Made at:     %s by %s\n", cmd_time(c, cmd_now(), b, sizeof b), cmd_actor_label(c, who, sizeof who));
     fprintf(o, "\n## Files of sample %s (%zu)\n\n", sample, n);
     if (n) {
@@ -639,7 +639,8 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
             other_samples(o, f, sample);
             const char *fid = f->file_id;
             bool key = nkeys && bsearch(&fid, keys, nkeys, sizeof *keys, cmd_cmp_str);
-            fprintf(o, " | %s |\n", !kura_file_withdrawn(ds, f) ? "served"
+            fprintf(o, " | %s |\n", ds->status == KURA_DS_DESTROYED ? "dataset destroyed, no key left"
+                                     : !kura_file_withdrawn(ds, f) ? "consent stands"
                                      : key ? "withdrawn: not served; its key is still there (run kuractl withdraw again)"
                                            : "withdrawn: not served, no key left");
         }

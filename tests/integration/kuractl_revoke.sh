@@ -122,6 +122,9 @@ check_output "the ledger records the destruction with the report's hash" "datase
   kuractl ledger "$ID"
 check_output "the PI reads the report again, checked against the ledger" "matches ledger record" kc kt_alice report destruction "$ID"
 check_fails "bob cannot read it" kc kt_bob report destruction "$ID"
+kc kt_alice report withdrawal "$ID" JGAS1 >"$T/wr-destroyed.out" 2>&1
+check "the withdrawal report still works after the destruction" grep -q "^# Withdrawal report: dataset $ID, sample JGAS1" "$T/wr-destroyed.out"
+check "... and says no key is left" test "$(grep -c '| dataset destroyed, no key left |' "$T/wr-destroyed.out")" = 4
 check_output "a destroyed dataset takes no users" "destroyed" kuractl user add "$ID" kt_op
 check_output "nor imports" "destroyed" kuractl dataset import "$ID" --encrypt "$T/late.bin"
 check_output "status shows it destroyed" "^$ID .* destroyed" kuractl status

@@ -53,7 +53,7 @@ check_fails "bob cannot read the withdrawal report" as kt_bob "$KURACTL" -c "$KC
 check_output "an unknown, never withdrawn sample is refused" "check the sample id" pi report withdrawal "$ID" JGAS999
 pi report withdrawal "$ID" JGAS000102 >"$T/wr2.out" 2>&1
 check "a sample whose consent stands: the report says so" grep -q "^Withdrawn:   no" "$T/wr2.out"
-check "... its file is served" grep -q "^| S2/reads.bin | .* | served |" "$T/wr2.out"
+check "... its file is listed as such" grep -q "^| S2/reads.bin | .* | consent stands |" "$T/wr2.out"
 check "... and bob's reads of it are there" grep -Eq "^\| kt_bob \| [0-9]+ \| S2/reads.bin \| [1-9]" "$T/wr2.out"
 
 # ---- a withdrawal before the sample's files arrive: pending, never served ----

@@ -117,5 +117,8 @@ check_output "so does the PI's status" "^JGAD000031 +pi .*, no sample map$" pi s
 check_output "... and the operator's" "^JGAD000031 .*, no sample map$" kuractl status
 check_fails "the dataset with a map is not shown so" bash -c "'$KURACTL' -c '$KCONF' status | grep '^$ID ' | grep -q 'no sample map'"
 check_fails "... nor in its user list" bash -c "'$KURACTL' -c '$KCONF' user list '$ID' | grep -q 'no sample map'"
+kuractl withdraw JGAD000031 JGAS000102 --ref W-nomap --yes >"$T/nomap-w.out" 2>&1
+check "a withdrawal there is recorded as pending" grep -q "the withdrawal is pending" "$T/nomap-w.out"
+check "... and says the dataset has no sample map" grep -q "the dataset has no sample map" "$T/nomap-w.out"
 stop_kura "$T/mnt"
 done_testing

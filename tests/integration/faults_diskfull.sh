@@ -55,7 +55,7 @@ dd if=/dev/zero of="$S/filler" bs=64k status=none 2>/dev/null
 dd if=/dev/zero of="$S/filler2" bs=1k status=none 2>/dev/null
 snapshot >"$T/before.snap"
 for change in "user add $D kt_bob" "dataset extend $D --until $(day 40) --ref X" "dataset suspend $D --reason full" \
-              "withdraw $D SAMPLEA --ref X"; do
+              "withdraw $D SAMPLEA --ref X --yes"; do
   kuractl $change >"$T/out" 2>&1; rc=$?
   check "disk full: '$change' fails (exit $rc)" test "$rc" = 1
 done

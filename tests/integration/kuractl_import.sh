@@ -146,7 +146,8 @@ kuractl dataset add PB1 --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
 kuractl dataset add PB2 --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
 script -qec "'$KURACTL' -c '$KCONF' dataset import PB1 --encrypt '$T/pb'" /dev/null >"$T/pty.out" 2>&1
 check "on a terminal: a progress bar" grep -q 'import \[#*-*\] *100%' "$T/pty.out"
-kuractl dataset import PB2 --encrypt "$T/pb" >/dev/null 2>"$T/nopty.err"
+printf 'p1\tPBS1\n' >"$T/pb.tsv"   # with a samples map: no warning either, stderr must stay empty
+kuractl dataset import PB2 --encrypt --samples "$T/pb.tsv" "$T/pb" >/dev/null 2>"$T/nopty.err"
 check "not on a terminal: no progress bar" test ! -s "$T/nopty.err"
 
 # ---- kill -9 at random points: all or nothing, and a re-run completes ----

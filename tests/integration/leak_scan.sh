@@ -48,7 +48,7 @@ cp "$DATA/JGAS000001.summary.txt" "$T/plain-delivered.txt"
 "$C4GH" encrypt --recipient "$T/server.pub" <"$T/plain-delivered.txt" >"$T/delivery/delivered.txt.c4gh"
 require "import an archive-style .c4gh delivery" kuractl dataset import "$D" "$T/delivery"
 require "user add bob" kuractl user add "$D" kt_bob
-check "withdraw sample WITHDRAWN1" kuractl withdraw "$D" WITHDRAWN1 --ref LEAK-1
+check "withdraw sample WITHDRAWN1" kuractl withdraw "$D" WITHDRAWN1 --ref LEAK-1 --yes
 cp "$DATA/JGAS000002.summary.txt" "$T/doomed/"
 require "a second dataset, imported and destroyed" bash -c "'$KURACTL' -c '$KCONF' dataset add $DD --pi kt_alice --period '$(day 0)..$(day 9)' &&
   '$KURACTL' -c '$KCONF' dataset import $DD --encrypt '$T/doomed' && '$KURACTL' -c '$KCONF' dataset destroy $DD --yes" >/dev/null

@@ -154,6 +154,7 @@ user-list           |$PIS
 ledger              |$PIS
 report-usage        |$PIS
 report-destruction  |$PIS
+report-withdrawal   |$PIS
 audit-dataset       |$PIS
 status              |$ALL
 "
@@ -169,7 +170,7 @@ args_of() {
     dataset-suspend) echo "dataset suspend $D1 --reason matrix-$role" ;;
     dataset-resume) echo "dataset resume $D1" ;;
     dataset-destroy) echo "dataset destroy MXD_$role --yes" ;;
-    withdraw) echo "withdraw $D1 SW_$role --ref W-$role" ;;
+    withdraw) echo "withdraw $D1 SW_$role --ref W-$role --yes" ;;
     lockdown) echo "lockdown --reason matrix-$role" ;;
     unlock) echo unlock ;;
     audit-verify) echo "audit verify" ;;
@@ -180,6 +181,7 @@ args_of() {
     ledger) echo "ledger $D1" ;;
     report-usage) echo "report usage $D1" ;;
     report-destruction) echo "report destruction $DX" ;;
+    report-withdrawal) echo "report withdrawal $D1 S0" ;;
     audit-dataset) echo "audit --dataset $D1" ;;
     status) echo status ;;
   esac

@@ -52,7 +52,7 @@ check "... listing the withdrawn file (key destroyed earlier)" grep -q "^| S1/re
 check "... and bob's open of it, the bytes he read, his refused attempts after" grep -Eq "^\| kt_bob \| [0-9]+ \| S1/reads.bin \| 1 \| 20[0-9-]+T[^|]+ \| [^|]+ \| [1-9][0-9]* \| [1-9][0-9]* \|" "$T/wr.out"
 check "... and not his reads of the other sample's file" test "$(grep -c 'S2/reads.bin' "$T/wr.out")" = 0
 check_fails "bob cannot read the withdrawal report" as kt_bob "$KURACTL" -c "$KCONF" report withdrawal "$ID" JGAS000101
-check_output "an unknown, never withdrawn sample is refused" "check the sample id" pi report withdrawal "$ID" JGAS999
+check_output_fails "an unknown, never withdrawn sample is refused" "check the sample id" pi report withdrawal "$ID" JGAS999
 pi report withdrawal "$ID" JGAS000102 >"$T/wr2.out" 2>&1
 check "a sample whose consent stands: the report says so" grep -q "^Withdrawn:   no" "$T/wr2.out"
 check "... its file is listed as such" grep -q "^| S2/reads.bin | .* | consent stands |" "$T/wr2.out"
@@ -78,7 +78,7 @@ for f in late.bin cohort.vcf; do
   lid=$(awk -F'\t' -v p="S3/$f" '$1 == p {print $2}' "$KROOT/lib/datasets/$ID/files.tsv")
   check "S3/$f is in files.tsv" test -n "$lid"
   check "... with no key in the keystore" test ! -e "$KROOT/lib/keys/datasets/$ID/$lid.hdr"
-  check_output "bob cannot open S3/$f through the mount" "No such file" as kt_bob cat "$M/S3/$f"
+  check_output_fails "bob cannot open S3/$f through the mount" "No such file" as kt_bob cat "$M/S3/$f"
   check_fails "... nor stat it" as kt_bob stat "$M/S3/$f"
 done
 check "bob's listing of S3 shows only the file of a consenting sample" test "$(as kt_bob ls "$M/S3" 2>&1)" = "ok.bin"
@@ -106,7 +106,7 @@ check "... and says the file is of a withdrawn sample, not served" grep -q "1 of
 bid=$(awk -F'\t' '$1 == "S4/big.bin" {print $2}' "$KROOT/lib/datasets/$ID/files.tsv")
 check "... and the key it stored before the withdrawal is destroyed" \
   bash -c "[ -n '$bid' ] && [ ! -e '$KROOT/lib/keys/datasets/$ID/$bid.hdr' ] && [ ! -e '$KROOT/lib/keys/datasets/$ID/$bid.segmap' ]"
-check_output "bob cannot open it through the mount" "No such file" as kt_bob head -c 1 "$M/S4/big.bin"
+check_output_fails "bob cannot open it through the mount" "No such file" as kt_bob head -c 1 "$M/S4/big.bin"
 
 # ---- an import without a samples map ----
 require "second dataset" kuractl dataset add JGAD000031 --pi kt_alice --period "$(day -1)..$(day 30)"

@@ -84,7 +84,7 @@ static int absolutize_import(int argc, char **argv, char ***owned, int *nowned)
 }
 
 /* Destructive commands are confirmed here, on the caller's terminal (the
- * daemon has none): the dataset id must be typed again. --yes skips it. */
+ * daemon has none): the dataset id (or key) must be typed again. --yes skips it. */
 static uint32_t confirm(const struct kura_cmd *k, int words, int argc, char **argv)
 {
     if (!(k->flags & KURA_CMD_CONFIRM))
@@ -95,8 +95,8 @@ static uint32_t confirm(const struct kura_cmd *k, int words, int argc, char **ar
     if (argc <= words || !isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
         return 0;   /* the command refuses without --yes */
     const char *id = argv[words];
-    fprintf(stderr, "kuractl %s %s: this cannot be undone. Type the dataset id (%s) to confirm: ",
-            k->group ? k->group : "", k->name, id);
+    fprintf(stderr, "kuractl %s %s: this cannot be undone. Type %s again to confirm: ", k->group ? k->group : "",
+            k->name, id);
     char line[256];
     if (!fgets(line, sizeof line, stdin))
         return 0;

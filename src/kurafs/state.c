@@ -60,7 +60,8 @@ void kurafs_keys_wipe(struct kurafs *fs)
 
 /* Lockdown (R-ACC-7) is a state file: every dataset refused, the server
  * key wiped from memory; after unlock the key is opened again (reading
- * the passphrase file again if the key has one). */
+ * the passphrase file again if the key has one), as it is after the
+ * server keys changed on disk. */
 static void apply_lockdown(struct kurafs *fs)
 {
     struct kura_lockdown l;
@@ -69,8 +70,17 @@ static void apply_lockdown(struct kurafs *fs)
     atomic_store(&fs->lockdown, l.on);
     if (l.on) {
         kurafs_keys_wipe(fs);
-    } else if (kurafs_keys_open(fs, &err) != 0) {
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server key after unlock: %s", err.msg);
+        return;
+    }
+    /* After kuractl key rotate or retire: dataset keys are wrapped to the
+     * new key, and a retired key must not outlive its erasure in memory. */
+    pthread_rwlock_rdlock(&fs->ks_lock);
+    bool stale = fs->ks && kura_keystore_stale(fs->ks);
+    pthread_rwlock_unlock(&fs->ks_lock);
+    if (stale)
+        kurafs_keys_wipe(fs);
+    if (kurafs_keys_open(fs, &err) != 0) {
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
     }
 }
 

@@ -186,3 +186,9 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
         snprintf(buf, len, "%s", name);
     return buf;
 }
+
+void cmd_md_cell(FILE *out, const char *s)
+{
+    for (; s && *s; s++)
+        fputc(*s == '|' || *s == '\n' ? ' ' : *s, out);
+}

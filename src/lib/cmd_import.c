@@ -1,5 +1,8 @@
-/* kuractl dataset import: archive deliveries (.c4gh to the server key) or,
- * with --encrypt, plaintext, into the store and the keystore.
+/* kuractl dataset import: archive deliveries (.c4gh to the dataset's
+ * delivery key or a server key) or, with --encrypt, plaintext, into the
+ * store and the keystore. The ledger record names the key every delivery
+ * was encrypted to and whether the sources are removed (crypto-erasure
+ * holds only for copies encrypted to keys that are erased later).
  *
  * All or nothing: payloads are written as STORE/<ID>/<FILEID>.part and
  * renamed, headers and segment maps go to the keystore, all under fresh
@@ -26,6 +29,7 @@
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/keystore.h"
+#include "kura/ledger.h"
 #include "kura/secmem.h"
 
 #define PART_SUFFIX ".part"
@@ -54,6 +58,12 @@ struct progress {
     int64_t last_ms;
 };
 
+/* How many of the import's files were encrypted to one key. */
+struct key_tally {
+    struct kura_delivery_key key;
+    size_t files;
+};
+
 struct import {
     const struct kura_cmd_ctx *c;
     struct cmd_caller caller;
@@ -63,6 +73,8 @@ struct import {
     struct kura_dskey *dk;
     char *store;
     struct progress prog;
+    struct key_tally *keys;     /* the keys the deliveries were encrypted to */
+    size_t nkeys;
 };
 
 /* ---- sources --------------------------------------------------------------- */
@@ -657,6 +669,21 @@ out:
     return rc;
 }
 
+static int tally_key(struct import *im, const struct kura_delivery_key *k)
+{
+    for (size_t i = 0; i < im->nkeys; i++)
+        if (strcmp(im->keys[i].key.fp, k->fp) == 0) {
+            im->keys[i].files++;
+            return 0;
+        }
+    struct key_tally *v = realloc(im->keys, (im->nkeys + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    im->keys = v;
+    im->keys[im->nkeys++] = (struct key_tally){.key = *k, .files = 1};
+    return 0;
+}
+
 static int import_one(struct import *im, const struct src *s, struct kura_file *f, struct kura_err *e)
 {
     char *part = NULL, *final = NULL;
@@ -695,9 +722,15 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
             kura_err_prefix(e, "%s is not a Crypt4GH file (plaintext needs --encrypt)", s->path);
             goto out;
         }
-        if (kura_keystore_open_header(im->ks, raw, raw_len, &h, e) != 0) {
-            kura_err_prefix(e, "%s: its header does not open with this server's key (was it encrypted to the key "
-                            "kuractl pubkey prints?)", s->path);
+        struct kura_delivery_key key;
+        if (kura_keystore_open_delivery(im->ks, im->dk, raw, raw_len, &h, &key, e) != 0) {
+            kura_err_prefix(e, "%s: its header does not open with this server's keys (neither dataset %s's delivery "
+                            "key nor a server key; was it encrypted to the key kuractl pubkey %s prints?)", s->path,
+                            im->dk->id, im->dk->id);
+            goto out;
+        }
+        if (tally_key(im, &key) != 0) {
+            kura_err_set(e, ENOMEM, "out of memory");
             goto out;
         }
         if (lseek(in, (off_t)raw_len, SEEK_SET) < 0) {
@@ -748,20 +781,9 @@ static int make_durable(struct import *im, struct kura_err *e)
 
 static int open_keys(struct import *im, const char *id, struct kura_err *e)
 {
-    const struct kura_cmd_env *env = im->c->env;
-    im->ks = env->ks;
-    if (!im->ks) {
-        bool needed = false;
-        if (kura_keystore_needs_passphrase(env->cfg->keys_dir, &needed, e) != 0)
-            return -1;
-        if (needed && !env->passphrase) {
-            kura_err_set(e, EACCES, "the server key is passphrase-protected: give kuractl --passphrase-file FILE, "
-                         "or run the import through the daemon");
-            return -1;
-        }
-        if (kura_keystore_open(env->cfg->keys_dir, env->passphrase, &im->ks, e) != 0)
-            return -1;
-    }
+    bool owned;
+    if (cmd_keystore_open(im->c, &im->ks, &owned, e) != 0)
+        return -1;
     return kura_keystore_dataset_key(im->ks, id, &im->dk, e);
 }
 
@@ -777,6 +799,37 @@ static void summary(const struct plan *p, char *buf, size_t len)
         }
         used += (size_t)snprintf(buf + used, len - used, " %s", p->v[i].served);
     }
+}
+
+/* "archive delivery to dataset key FP (2 file(s)), server key FP (1 file(s))"
+ * (the form cmd_delivery_parse reads back). */
+static void delivery_text(const struct import *im, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "%s", CMD_DELIVERY_PREFIX);
+    for (size_t i = 0; i < im->nkeys && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s key %s (%zu file(s))", i ? ", " : "",
+                                 im->keys[i].key.role, im->keys[i].key.fp, im->keys[i].files);
+}
+
+/* Records in the ledger how many sources were removed: the import's own
+ * record said only that removal follows. */
+static void record_removal(struct import *im, size_t removed)
+{
+    const struct kura_cmd_ctx *c = im->c;
+    struct cmd_txn t = {.lock_fd = -1};
+    struct kura_err e = {0};
+    char *ledger = cmd_dataset_file(c, im->dk->id, KURA_LEDGER_FILE);
+    char actor[KURA_USER_MAX + 16], after[64];
+    snprintf(after, sizeof after, "removed %zu of %zu", removed, im->plan.n);
+    struct kura_ledger_change lc = {.actor = cmd_actor_name(c, actor, sizeof actor), .uid = c->actor->uid,
+                                    .action = CMD_SOURCE_REMOVED_ACTION, .target = im->dk->id,
+                                    .detail = "source files of the import before", .before = "", .after = after};
+    if (!ledger || cmd_txn_begin(c, im->dk->id, false, &t) != 0 ||
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
+        fprintf(c->err, "kuractl dataset import: warning: the ledger does not record the removal of the sources%s%s\n",
+                e.msg[0] ? ": " : "", e.msg);
+    cmd_txn_end(&t);
+    free(ledger);
 }
 
 static void remove_sources(struct import *im)
@@ -807,6 +860,7 @@ static void remove_sources(struct import *im)
     }
     if (failed)
         fprintf(c->err, "kuractl dataset import: the import is complete, but %zu source file(s) remain\n", failed);
+    record_removal(im, im->plan.n - failed);
 }
 
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
@@ -935,10 +989,12 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     t.nfiles += im.plan.n;
     free(fresh);    /* its contents now belong to t.files */
     fresh = NULL;
-    char after[900], detail[256];
+    char after[900], detail[768], keys[512];
     summary(&im.plan, after, sizeof after);
-    snprintf(detail, sizeof detail, "%s%s%s%s", encrypt ? "encrypted from plaintext" : "archive delivery",
-             no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : "", have_sm ? samples_path : "");
+    delivery_text(&im, keys, sizeof keys);
+    snprintf(detail, sizeof detail, "%s; %s%s%s%s", encrypt ? "encrypted from plaintext" : keys,
+             remove_source ? CMD_SOURCE_REMOVAL_FOLLOWS : CMD_SOURCE_KEPT, no_verify ? ", segments not verified" : "",
+             have_sm ? ", samples from " : "", have_sm ? samples_path : "");
     struct cmd_change ch = {.action = "dataset-import", .target = id, .after = after, .detail = detail,
                             .audit_event = KURA_AUDIT_IMPORT};
     if (cmd_txn_commit(c, &t, false, true, &ch) != 0) {
@@ -970,6 +1026,7 @@ out:
     if (have_sm)
         kura_samples_free(&sm);
     kura_dskey_free(im.dk);
+    free(im.keys);
     if (im.ks && im.ks != c->env->ks)
         kura_keystore_close(im.ks);
     cmd_caller_free(&im.caller);

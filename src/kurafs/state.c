@@ -58,6 +58,30 @@ void kurafs_keys_wipe(struct kurafs *fs)
     pthread_rwlock_unlock(&fs->ks_lock);
 }
 
+/* After kuractl key rotate or retire: dataset keys are wrapped to the new
+ * key, and a retired key must not outlive its erasure in memory. The
+ * caller holds reload_lock (so lockdown cannot change meanwhile). */
+static void keys_refresh_locked(struct kurafs *fs)
+{
+    pthread_rwlock_rdlock(&fs->ks_lock);
+    bool stale = fs->ks && kura_keystore_stale(fs->ks);
+    pthread_rwlock_unlock(&fs->ks_lock);
+    if (!stale)
+        return;
+    struct kura_err err = {0};
+    kurafs_keys_wipe(fs);
+    if (kurafs_keys_open(fs, &err) != 0)
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
+}
+
+void kurafs_keys_refresh(struct kurafs *fs)
+{
+    pthread_mutex_lock(&fs->reload_lock);
+    if (!atomic_load(&fs->lockdown))
+        keys_refresh_locked(fs);
+    pthread_mutex_unlock(&fs->reload_lock);
+}
+
 /* Lockdown (R-ACC-7) is a state file: every dataset refused, the server
  * key wiped from memory; after unlock the key is opened again (reading
  * the passphrase file again if the key has one), as it is after the
@@ -72,13 +96,7 @@ static void apply_lockdown(struct kurafs *fs)
         kurafs_keys_wipe(fs);
         return;
     }
-    /* After kuractl key rotate or retire: dataset keys are wrapped to the
-     * new key, and a retired key must not outlive its erasure in memory. */
-    pthread_rwlock_rdlock(&fs->ks_lock);
-    bool stale = fs->ks && kura_keystore_stale(fs->ks);
-    pthread_rwlock_unlock(&fs->ks_lock);
-    if (stale)
-        kurafs_keys_wipe(fs);
+    keys_refresh_locked(fs);
     if (kurafs_keys_open(fs, &err) != 0) {
         syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
     }

@@ -62,6 +62,19 @@ static int oom(struct kura_err *err)
     return -1;
 }
 
+/* opendir, where a missing directory counts as empty: NULL with *rc 0 when
+ * it is absent, NULL with *rc -1 (err set) on any other error. */
+static DIR *open_dir_if_present(const char *dir, int *rc, struct kura_err *err)
+{
+    DIR *d = opendir(dir);
+    *rc = 0;
+    if (!d && errno != ENOENT) {
+        kura_err_set(err, errno, "open %s: %s", dir, strerror(errno));
+        *rc = -1;
+    }
+    return d;
+}
+
 /* ---- ids --------------------------------------------------------------- */
 
 static int ds_id_check(const char *id, struct kura_err *err)
@@ -277,15 +290,13 @@ static int load_earlier(struct kura_keystore *ks, const char *passphrase, struct
     char *dir = join(ks->dir, EARLIER);
     if (!dir)
         return oom(err);
-    DIR *d = opendir(dir);
+    int rc;
+    DIR *d = open_dir_if_present(dir, &rc, err);
     if (!d) {
-        int e = errno;
-        if (e != ENOENT)
-            kura_err_set(err, e, "open %s: %s", dir, strerror(e));
         free(dir);
-        return e == ENOENT ? 0 : -1;
+        return rc;
     }
-    int rc = check_private(dir, true, err);
+    rc = check_private(dir, true, err);
     struct dirent *de;
     while (rc == 0 && (de = readdir(d))) {
         char fp[KURA_KEY_FINGERPRINT_LEN + 1], got[KURA_KEY_FINGERPRINT_LEN + 1];
@@ -644,14 +655,9 @@ int kura_keystore_dataset_destroy(const char *keys_dir, const char *ds_id, struc
     /* The dataset key first: once it is gone no header opens. */
     if (destroy_if_present(key, err) != 0)
         goto out;
-    d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT)
-            rc = 0;
-        else
-            kura_err_set(err, errno, "open %s: %s", dir, strerror(errno));
+    if (!(d = open_dir_if_present(dir, &rc, err)))
         goto out;
-    }
+    rc = -1;
     struct dirent *de;
     while ((de = readdir(d))) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -929,15 +935,11 @@ int kura_keystore_file_ids(const char *keys_dir, const char *ds_id, char ***ids,
     char *dir = dataset_dir(keys_dir, ds_id);
     if (!dir)
         return oom(err);
-    DIR *d = opendir(dir);
-    if (!d) {
-        int e = errno;
-        if (e != ENOENT)
-            kura_err_set(err, e, "open %s: %s", dir, strerror(e));
-        free(dir);
-        return e == ENOENT ? 0 : -1;
-    }
+    int rc;
+    DIR *d = open_dir_if_present(dir, &rc, err);
     free(dir);
+    if (!d)
+        return rc;
     char **v = NULL;
     size_t cnt = 0, cap = 0;
     struct dirent *de;
@@ -1091,6 +1093,26 @@ out:
     return rc;
 }
 
+/* Erases what a rewrap killed half-way left in a dataset's directory: the
+ * temporary file of the atomic replacement (a wrapped copy of the key). */
+static int erase_rewrap_leftovers(const char *dir, struct kura_err *err)
+{
+    static const char prefix[] = "." DATASET_KEY ".tmp-";
+    int rc;
+    DIR *d = open_dir_if_present(dir, &rc, err);
+    struct dirent *de;
+    while (d && rc == 0 && (de = readdir(d))) {
+        if (strncmp(de->d_name, prefix, sizeof prefix - 1) != 0)
+            continue;
+        char *p = join(dir, de->d_name);
+        rc = p ? destroy_if_present(p, err) : oom(err);
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    return rc;
+}
+
 static int rewrap_locked(const struct kura_keystore *ks, size_t *n, struct kura_err *err)
 {
     *n = 0;
@@ -1109,12 +1131,13 @@ static int rewrap_locked(const struct kura_keystore *ks, size_t *n, struct kura_
     while (rc == 0 && (de = readdir(d))) {
         if (ds_id_check(de->d_name, NULL) != 0)
             continue;
-        char *path = join3(datasets, de->d_name, DATASET_KEY);
+        char *dir = join(datasets, de->d_name), *path = dir ? join(dir, DATASET_KEY) : NULL;
         if (!path)
             rc = oom(err);
-        else if (access(path, F_OK) == 0)
+        else if ((rc = erase_rewrap_leftovers(dir, err)) == 0 && access(path, F_OK) == 0)
             rc = rewrap_one(ks, path, n, err);
         free(path);
+        free(dir);
     }
     closedir(d);
     free(datasets);
@@ -1225,11 +1248,10 @@ int kura_keystore_server_keys(const char *keys_dir, struct kura_server_key_info 
     kura_key_fingerprint(pk, list[0].fp);
     list[0].state = KURA_SKEY_CURRENT;
     cnt = 1;
-    if (!(d = opendir(earlier))) {
-        if (errno != ENOENT) {
-            kura_err_set(err, errno, "open %s: %s", earlier, strerror(errno));
+    int drc;
+    if (!(d = open_dir_if_present(earlier, &drc, err))) {
+        if (drc != 0)
             goto out;
-        }
     } else {
         struct dirent *de;
         while ((de = readdir(d))) {

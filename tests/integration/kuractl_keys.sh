@@ -150,5 +150,43 @@ done
 check "the keystore holds nothing for the destroyed dataset" test ! -e "$KEYS/datasets/$ID"
 rm -f "$T"/ds*.sec
 
+# ---- kill -9 during rotate: the keystore always opens, nothing is lost ----
+K2=JGAD500006
+kuractl pubkey "$K2" >"$T/k2.pub"
+require "bob on the second dataset" kuractl user add "$K2" kt_bob
+"$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/d.bin" >"$T/f.bin.c4gh"
+require "a delivery to the second dataset's key" kuractl dataset import "$K2" "$T/f.bin.c4gh"
+# ms_of CMD...: CMD's run time in ms; kill_within MS CMD...: kill -9 at a random moment in [0, 1.3 MS]
+ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }
+kill_within() {
+  local ms=$1; shift
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * 1.3 * r / 32768 / 1000}')"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+ms=$(ms_of kuractl key rotate)
+diag "key rotate takes ${ms} ms"
+N=${KURA_KILL_N:-12} bad=0
+for i in $(seq 1 "$N"); do
+  kill_within "$ms" "$KURACTL" -c "$KCONF" key rotate
+  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/g$i.bin.c4gh"
+  kuractl dataset import "$K2" "$T/g$i.bin.c4gh" >/dev/null 2>"$T/kill.err" ||
+    { bad=$((bad + 1)); diag "rotate $i: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
+  [ "$(kuractl key list 2>/dev/null | grep -c '^current ')" = 1 ] || { bad=$((bad + 1)); diag "rotate $i: not one current key"; }
+  as kt_bob cmp -s "$MNT/$K2/f.bin" "$T/plain/d.bin" || { bad=$((bad + 1)); diag "rotate $i: bob cannot read through the mount"; }
+done
+check "kill -9 during key rotate, $N times: the keys open, imports and the mount go on" test "$bad" = 0
+check "a rotation after the kills completes" kuractl key rotate
+bash -c "'$KURACTL' -c '$KCONF' key list" | awk '$1 == "earlier" {print $2}' >"$T/earlier.txt"
+check "every earlier key retires" bash -c "while read -r k; do '$KURACTL' -c '$KCONF' key retire \"\$k\" --yes >/dev/null || exit 1; done <'$T/earlier.txt'"
+check "no secret key is left but the current one" test -z "$(find "$KEYS" -name '*.sec' ! -path "$KEYS/server.sec")"
+# (a public key's temporary file may be left by a kill: it holds nothing secret)
+find "$KEYS" -name '*tmp*' ! -name '*.pub.tmp-*' -o -name 'server.sec.*' >"$T/leftovers.txt"
+[ -s "$T/leftovers.txt" ] && diag "left: $(cat "$T/leftovers.txt")"
+check "no half-made secret key file is left" test ! -s "$T/leftovers.txt"
+check "bob reads every file of the second dataset after all that" bash -c "for i in \$(seq 1 $N); do setpriv --reuid=kt_bob --regid=$(id -g kt_bob) --init-groups cmp -s '$MNT/$K2/g'\$i.bin '$T/plain/e.bin' || exit 1; done"
+
 stop_kura "$MNT"
 done_testing

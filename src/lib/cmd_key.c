@@ -294,6 +294,26 @@ static void retire_row(const struct delivery *d, void *arg)
         }
 }
 
+/* Takes every dataset's import lock (without waiting): an import holds the
+ * server keys it opened, and must not record a delivery to a key erased
+ * under it. locks[] gets nids fds (-1 where none was taken). */
+static int lock_imports(const struct kura_cmd_ctx *c, char **ids, size_t nids, int *locks)
+{
+    for (size_t i = 0; i < nids; i++)
+        locks[i] = -1;
+    for (size_t i = 0; i < nids; i++) {
+        struct kura_err e = {0};
+        char *path = cmd_dataset_file(c, ids[i], CMD_IMPORT_LOCK);
+        locks[i] = path ? kura_lock(path, 0, &e) : -1;
+        free(path);
+        if (locks[i] < 0) {
+            cmd_fail(c, "an import into dataset %s is running; retire the key when it has ended", ids[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     bool yes = false;
@@ -315,11 +335,17 @@ int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv)
     bool owned = false;
     char **ids = NULL;
     size_t nids = 0, nrewrapped = 0;
-    int rc = KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL, *locks = NULL;
     if (cmd_keystore_open(c, &ks, &owned, &e) != 0 || cmd_dataset_ids(c, &ids, &nids, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
+    if (!(locks = calloc(nids + 1, sizeof *locks))) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
+    if (lock_imports(c, ids, nids, locks) != 0)
+        goto out;
     char note[200], who[96], now[48];
     snprintf(note, sizeof note, "retired %s by %s", cmd_time(c, cmd_now(), now, sizeof now),
              cmd_actor_label(c, who, sizeof who));
@@ -345,6 +371,9 @@ int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv)
         fprintf(c->out, "  none\n");
     rc = KURA_EXIT_OK;
 out:
+    for (size_t i = 0; locks && i < nids; i++)
+        kura_unlock(locks[i]);
+    free(locks);
     cmd_strv_free(ids, nids);
     if (owned)
         kura_keystore_close(ks);

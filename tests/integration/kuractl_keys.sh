@@ -101,6 +101,9 @@ check "a delivery to the new server key imports" kuractl dataset import "$ID" "$
 check "bob reads the delivery imported with the old key" as kt_bob cmp -s "$M/c.bin" "$T/plain/c.bin"
 
 # ---- retirement ----
+check_output "retire refuses while an import is in flight (it holds the key)" "import into dataset $ID is running" \
+  flock "$KROOT/lib/datasets/$ID/.import-lock" "$KURACTL" -c "$KCONF" key retire "$S1FP" --yes
+check "... and the key is still there" test -e "$KEYS/server-keys/$S1FP.sec"
 require "key retire" bash -c "'$KURACTL' -c '$KCONF' key retire '$S1FP' --yes >'$T/retire.txt' 2>&1"
 check "retire says the key is erased" grep -q "server key $S1FP is erased (retired .* by root" "$T/retire.txt"
 check "retire lists the delivery imported with the old key (b.bin)" grep -Eq "dataset $ID, ledger record [0-9]+ .*1 file\(s\), sources kept: 1 file\(s\).* b\.bin" "$T/retire.txt"

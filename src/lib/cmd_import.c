@@ -58,12 +58,6 @@ struct progress {
     int64_t last_ms;
 };
 
-/* How many of the import's files were encrypted to one key. */
-struct key_tally {
-    struct kura_delivery_key key;
-    size_t files;
-};
-
 struct import {
     const struct kura_cmd_ctx *c;
     struct cmd_caller caller;
@@ -73,7 +67,7 @@ struct import {
     struct kura_dskey *dk;
     char *store;
     struct progress prog;
-    struct key_tally *keys;     /* the keys the deliveries were encrypted to */
+    struct kura_ledger_delivery_key keys[KURA_LEDGER_DELIVERY_KEYS_MAX]; /* and how many files each opened */
     size_t nkeys;
 };
 
@@ -669,18 +663,21 @@ out:
     return rc;
 }
 
-static int tally_key(struct import *im, const struct kura_delivery_key *k)
+static int tally_key(struct import *im, const struct kura_delivery_key *k, struct kura_err *e)
 {
     for (size_t i = 0; i < im->nkeys; i++)
-        if (strcmp(im->keys[i].key.fp, k->fp) == 0) {
+        if (strcmp(im->keys[i].fp, k->fp) == 0) {
             im->keys[i].files++;
             return 0;
         }
-    struct key_tally *v = realloc(im->keys, (im->nkeys + 1) * sizeof *v);
-    if (!v)
+    if (im->nkeys == KURA_LEDGER_DELIVERY_KEYS_MAX) {
+        kura_err_set(e, E2BIG, "deliveries to more than %d keys in one import", KURA_LEDGER_DELIVERY_KEYS_MAX);
         return -1;
-    im->keys = v;
-    im->keys[im->nkeys++] = (struct key_tally){.key = *k, .files = 1};
+    }
+    struct kura_ledger_delivery_key *t = &im->keys[im->nkeys++];
+    snprintf(t->role, sizeof t->role, "%s", k->role);
+    memcpy(t->fp, k->fp, sizeof t->fp);
+    t->files = 1;
     return 0;
 }
 
@@ -729,10 +726,8 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
                             im->dk->id, im->dk->id);
             goto out;
         }
-        if (tally_key(im, &key) != 0) {
-            kura_err_set(e, ENOMEM, "out of memory");
+        if (tally_key(im, &key, e) != 0)
             goto out;
-        }
         if (lseek(in, (off_t)raw_len, SEEK_SET) < 0) {
             kura_err_set(e, errno, "%s: %s", s->path, strerror(errno));
             goto out;
@@ -801,16 +796,6 @@ static void summary(const struct plan *p, char *buf, size_t len)
     }
 }
 
-/* "archive delivery to dataset key FP (2 file(s)), server key FP (1 file(s))"
- * (the form cmd_delivery_parse reads back). */
-static void delivery_text(const struct import *im, char *buf, size_t len)
-{
-    size_t used = (size_t)snprintf(buf, len, "%s", CMD_DELIVERY_PREFIX);
-    for (size_t i = 0; i < im->nkeys && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s key %s (%zu file(s))", i ? ", " : "",
-                                 im->keys[i].key.role, im->keys[i].key.fp, im->keys[i].files);
-}
-
 /* Records in the ledger how many sources were removed: the import's own
  * record said only that removal follows. */
 static void record_removal(struct import *im, size_t removed)
@@ -822,7 +807,7 @@ static void record_removal(struct import *im, size_t removed)
     char actor[KURA_USER_MAX + 16], after[64];
     snprintf(after, sizeof after, "removed %zu of %zu", removed, im->plan.n);
     struct kura_ledger_change lc = {.actor = cmd_actor_name(c, actor, sizeof actor), .uid = c->actor->uid,
-                                    .action = CMD_SOURCE_REMOVED_ACTION, .target = im->dk->id,
+                                    .action = KURA_LEDGER_SOURCE_ACTION, .target = im->dk->id,
                                     .detail = "source files of the import before", .before = "", .after = after};
     if (!ledger || cmd_txn_begin(c, im->dk->id, false, &t) != 0 ||
         kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
@@ -989,12 +974,14 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     t.nfiles += im.plan.n;
     free(fresh);    /* its contents now belong to t.files */
     fresh = NULL;
-    char after[900], detail[768], keys[512];
+    char after[900], detail[KURA_LEDGER_FIELD_MAX + 1], keys[KURA_LEDGER_FIELD_MAX - 100];
     summary(&im.plan, after, sizeof after);
-    delivery_text(&im, keys, sizeof keys);
-    snprintf(detail, sizeof detail, "%s; %s%s%s%s", encrypt ? "encrypted from plaintext" : keys,
-             remove_source ? CMD_SOURCE_REMOVAL_FOLLOWS : CMD_SOURCE_KEPT, no_verify ? ", segments not verified" : "",
-             have_sm ? ", samples from " : "", have_sm ? samples_path : "");
+    if (!encrypt && kura_ledger_delivery_format(im.keys, im.nkeys, remove_source, keys, sizeof keys, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto discard_quiet;
+    }
+    snprintf(detail, sizeof detail, "%s%s%s%s", encrypt ? "encrypted from plaintext" : keys,
+             no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : "", have_sm ? samples_path : "");
     struct cmd_change ch = {.action = "dataset-import", .target = id, .after = after, .detail = detail,
                             .audit_event = KURA_AUDIT_IMPORT};
     if (cmd_txn_commit(c, &t, false, true, &ch) != 0) {
@@ -1026,7 +1013,6 @@ out:
     if (have_sm)
         kura_samples_free(&sm);
     kura_dskey_free(im.dk);
-    free(im.keys);
     if (im.ks && im.ks != c->env->ks)
         kura_keystore_close(im.ks);
     cmd_caller_free(&im.caller);

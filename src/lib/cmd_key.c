@@ -84,43 +84,15 @@ int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv)
 
 /* ---- deliveries in the ledgers ------------------------------------------------- */
 
-#define DELIVERY_KEYS_MAX 16
+/* How imports made before kura recorded delivery keys begin their detail. */
 #define OLD_DELIVERY "archive delivery"
-
-struct delivery_key {
-    char role[8];
-    char fp[KURA_KEY_FINGERPRINT_LEN + 1];   /* "" when not recorded */
-    unsigned long files;
-};
-
-/* One import record's keys, from its detail; 0 when it is not a delivery. */
-static size_t delivery_parse(const char *detail, struct delivery_key *v)
-{
-    size_t n = 0, pre = strlen(CMD_DELIVERY_PREFIX);
-    if (strncmp(detail, CMD_DELIVERY_PREFIX, pre) != 0)
-        return 0;
-    const char *p = detail + pre;
-    while (n < DELIVERY_KEYS_MAX) {
-        struct delivery_key *k = &v[n];
-        int used = 0;
-        if (sscanf(p, "%7[a-z] key %64[0-9a-f] (%lu file(s))%n", k->role, k->fp, &k->files, &used) != 3 || !used ||
-            kura_key_fingerprint_check(k->fp, NULL) != 0)
-            break;
-        n++;
-        p += used;
-        if (strncmp(p, ", ", 2) != 0)
-            break;
-        p += 2;
-    }
-    return n;
-}
 
 /* An import record and what became of its sources. */
 struct delivery {
     int64_t seq;
     char time[48];
     char files[KURA_LEDGER_FIELD_MAX + 1];
-    struct delivery_key keys[DELIVERY_KEYS_MAX];
+    struct kura_ledger_delivery_key keys[KURA_LEDGER_DELIVERY_KEYS_MAX];   /* fp "": not recorded */
     size_t nkeys;
     char sources[96];
 };
@@ -144,7 +116,7 @@ static void scan_flush(struct delivery_scan *s)
 static int scan_record(const struct kura_ledger_record *r, void *arg)
 {
     struct delivery_scan *s = arg;
-    if (strcmp(r->action, CMD_SOURCE_REMOVED_ACTION) == 0 && s->pending) {
+    if (strcmp(r->action, KURA_LEDGER_SOURCE_ACTION) == 0 && s->pending) {
         snprintf(s->cur.sources, sizeof s->cur.sources, "%s", r->after);
         scan_flush(s);
         return 0;
@@ -154,7 +126,8 @@ static int scan_record(const struct kura_ledger_record *r, void *arg)
     scan_flush(s);
     struct delivery *d = &s->cur;
     memset(d, 0, sizeof *d);
-    if (!(d->nkeys = delivery_parse(r->detail, d->keys))) {
+    bool removal = false;
+    if (!(d->nkeys = kura_ledger_delivery_parse(r->detail, d->keys, &removal))) {
         /* Imported before kura recorded delivery keys: to the server key
          * of the time, which one is not known. */
         if (strncmp(r->detail, OLD_DELIVERY, strlen(OLD_DELIVERY)) != 0 ||
@@ -166,7 +139,6 @@ static int scan_record(const struct kura_ledger_record *r, void *arg)
     d->seq = r->seq;
     snprintf(d->time, sizeof d->time, "%s", r->time);
     snprintf(d->files, sizeof d->files, "%s", r->after);
-    bool removal = strstr(r->detail, CMD_SOURCE_REMOVAL_FOLLOWS) != NULL;
     snprintf(d->sources, sizeof d->sources, "%s", removal ? "removal not recorded" : "kept");
     s->pending = true;
     return 0;
@@ -393,7 +365,7 @@ static void report_row(const struct delivery *d, void *arg)
 {
     struct report_scan *r = arg;
     for (size_t i = 0; i < d->nkeys; i++) {
-        const struct delivery_key *k = &d->keys[i];
+        const struct kura_ledger_delivery_key *k = &d->keys[i];
         r->all++;
         bool erased_now = r->ds_fp && strcmp(k->fp, r->ds_fp) == 0;
         /* A key not recorded may still exist: it is listed. */

@@ -99,15 +99,6 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
 struct kura_keystore;
 int cmd_keystore_open(const struct kura_cmd_ctx *c, struct kura_keystore **ks, bool *owned, struct kura_err *e);
 
-/* An import's ledger record: detail starts with CMD_DELIVERY_PREFIX, then
- * "ROLE key FP (N file(s))" for each key, ", "-separated, then "; " and
- * whether the sources were kept or their removal follows (then a record
- * with action CMD_SOURCE_REMOVED_ACTION says how many went). */
-#define CMD_DELIVERY_PREFIX "archive delivery to "
-#define CMD_SOURCE_KEPT "source kept"
-#define CMD_SOURCE_REMOVAL_FOLLOWS "source removal follows (--remove-source)"
-#define CMD_SOURCE_REMOVED_ACTION "dataset-import-source"
-
 /* The destruction report's section on keys: which were erased (the
  * dataset's delivery key, retired server keys) and every delivery of the
  * dataset in its ledger that was encrypted to a key that still exists.

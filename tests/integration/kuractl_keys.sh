@@ -159,16 +159,6 @@ kuractl pubkey "$K2" >"$T/k2.pub"
 require "bob on the second dataset" kuractl user add "$K2" kt_bob
 "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/d.bin" >"$T/f.bin.c4gh"
 require "a delivery to the second dataset's key" kuractl dataset import "$K2" "$T/f.bin.c4gh"
-# ms_of CMD...: CMD's run time in ms; kill_within MS CMD...: kill -9 at a random moment in [0, 1.3 MS]
-ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }
-kill_within() {
-  local ms=$1; shift
-  "$@" >/dev/null 2>&1 &
-  local pid=$!
-  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * 1.3 * r / 32768 / 1000}')"
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-}
 ms=$(ms_of kuractl key rotate)
 diag "key rotate takes ${ms} ms"
 N=${KURA_KILL_N:-12} bad=0

@@ -96,8 +96,9 @@ bool kura_keystore_stale(const struct kura_keystore *ks);
 int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
                          char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err);
 /* Wraps every dataset key that is not wrapped to the current server key
- * to it (an atomic replacement; the temporary file of one a kill cut short
- * is erased); *n gets how many were. ks must hold the current key (EAGAIN
+ * to it: an atomic replacement, after which the old file is erased
+ * (kura_destroy_file), so no copy wrapped to an earlier key stays behind;
+ * what a killed run left is erased by the next. *n gets how many were. ks must hold the current key (EAGAIN
  * when it is stale). */
 int kura_keystore_rewrap(const struct kura_keystore *ks, size_t *n, struct kura_err *err);
 /* Retires the earlier server key fp: rewraps what still needs it, erases

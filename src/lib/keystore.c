@@ -26,6 +26,7 @@
 #define SEC_SUFFIX ".sec"
 #define PUB_SUFFIX ".pub"
 #define RETIRED_SUFFIX ".retired"
+#define REWRAP_OLD_SUFFIX ".old"
 #define KEY_FILE_MAX (64u * 1024)
 #define SEGMAP_MAGIC "KURASEG1"
 #define SEGMAP_HEAD (8 + 8 + 8)
@@ -1062,10 +1063,27 @@ out:
     return rc;
 }
 
+/* Removes the old file's second name left by a rewrap: erased when it is
+ * the last name of the old key, only unlinked while it is still a name of
+ * the current one (a rewrap killed before its replacement). */
+static int erase_old_name(const char *old, struct kura_err *err)
+{
+    struct stat st;
+    if (lstat(old, &st) != 0)
+        return errno == ENOENT ? 0 : (kura_err_set(err, errno, "%s: %s", old, strerror(errno)), -1);
+    if (S_ISREG(st.st_mode) && st.st_nlink == 1)
+        return destroy_if_present(old, err);
+    if (unlink(old) != 0 && errno != ENOENT) {
+        kura_err_set(err, errno, "remove %s: %s", old, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* Rewraps one dataset key to the current server key unless it is already. */
 static int rewrap_one(const struct kura_keystore *ks, const char *path, size_t *n, struct kura_err *err)
 {
-    char *buf = NULL;
+    char *buf = NULL, *old = NULL;
     size_t len = 0, which = 0;
     uint8_t *sk = kura_secure_alloc(C4GH_KEY_SIZE), *msg = NULL;
     size_t msg_len = 0;
@@ -1078,9 +1096,22 @@ static int rewrap_one(const struct kura_keystore *ks, const char *path, size_t *
         rc = 0;
         goto out;
     }
-    /* The replaced bytes are wrapped to the earlier key: they are useless
-     * once it is retired, so a rename is enough here. */
-    if (wrap_key(sk, ks->keys[0].pk, &msg, &msg_len, err) != 0 || kura_write_file_atomic(path, msg, msg_len, 0600, err) != 0)
+    /* The old file keeps a second name while the new one replaces it, and
+     * is then erased like any key (a backup of the earlier server key must
+     * not find it on the disk). */
+    if (asprintf(&old, "%s%s", path, REWRAP_OLD_SUFFIX) < 0) {
+        old = NULL;
+        oom(err);
+        goto out;
+    }
+    if (erase_old_name(old, err) != 0)
+        goto out;
+    if (link(path, old) != 0) {
+        kura_err_set(err, errno, "link %s to %s: %s", path, old, strerror(errno));
+        goto out;
+    }
+    if (wrap_key(sk, ks->keys[0].pk, &msg, &msg_len, err) != 0 || kura_write_file_atomic(path, msg, msg_len, 0600, err) != 0 ||
+        erase_old_name(old, err) != 0)
         goto out;
     (*n)++;
     rc = 0;
@@ -1089,23 +1120,26 @@ out:
         kura_err_prefix(err, "%s", path);
     kura_secure_free(sk);
     free(buf);
+    free(old);
     free(msg);
     return rc;
 }
 
 /* Erases what a rewrap killed half-way left in a dataset's directory: the
- * temporary file of the atomic replacement (a wrapped copy of the key). */
+ * temporary file of the atomic replacement and the old file's second name
+ * (wrapped copies of the key). */
 static int erase_rewrap_leftovers(const char *dir, struct kura_err *err)
 {
-    static const char prefix[] = "." DATASET_KEY ".tmp-";
+    static const char prefix[] = "." DATASET_KEY ".tmp-", old[] = DATASET_KEY REWRAP_OLD_SUFFIX;
     int rc;
     DIR *d = open_dir_if_present(dir, &rc, err);
     struct dirent *de;
     while (d && rc == 0 && (de = readdir(d))) {
-        if (strncmp(de->d_name, prefix, sizeof prefix - 1) != 0)
+        bool is_old = strcmp(de->d_name, old) == 0;
+        if (strncmp(de->d_name, prefix, sizeof prefix - 1) != 0 && !is_old)
             continue;
         char *p = join(dir, de->d_name);
-        rc = p ? destroy_if_present(p, err) : oom(err);
+        rc = !p ? oom(err) : is_old ? erase_old_name(p, err) : destroy_if_present(p, err);
         free(p);
     }
     if (d)

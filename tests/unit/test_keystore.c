@@ -659,13 +659,22 @@ static void test_rotate_retire(void)
     EXPECT(strcmp(which.role, "server") == 0 && strcmp(which.fp, old_fp) == 0);
     c4gh_header_free(h);
     h = NULL;
+    /* A rewrap killed after it gave the key file its second name: the next
+     * one must not erase the key through that name. */
+    char dsdir[512], oldname[600];
+    snprintf(dsdir, sizeof dsdir, "%s/datasets/DSX/dataset.key.c4gh", dir);
+    snprintf(oldname, sizeof oldname, "%s.old", dsdir);
+    ASSERT(link(dsdir, oldname) == 0);
     ASSERT(kura_keystore_rewrap(ks2, &n, &err) == 0);
     EXPECT(n == 1);
+    EXPECT(access(oldname, F_OK) != 0);
+    struct kura_dskey *again = NULL;
+    EXPECT(kura_keystore_dataset_key(ks2, "DSX", &again, &err) == 0 && again &&
+           memcmp(again->sk, dk->sk, C4GH_KEY_SIZE) == 0);
+    kura_dskey_free(again);
     ASSERT(kura_keystore_rewrap(ks2, &n, &err) == 0);
     EXPECT(n == 0);
     /* The wrapped dataset key now opens with the new server key alone. */
-    char dsdir[512];
-    snprintf(dsdir, sizeof dsdir, "%s/datasets/DSX/dataset.key.c4gh", dir);
     uint8_t *nsk = kura_secure_alloc(C4GH_KEY_SIZE);
     ASSERT(nsk && c4gh_seckey_load(path_of(dir, "server.sec"), pass, nsk, &err) == 0);
     int fd = open(dsdir, O_RDONLY);

@@ -808,7 +808,7 @@ static void record_removal(struct import *im, size_t removed)
     snprintf(after, sizeof after, "removed %zu of %zu", removed, im->plan.n);
     struct kura_ledger_change lc = {.actor = cmd_actor_name(c, actor, sizeof actor), .uid = c->actor->uid,
                                     .action = KURA_LEDGER_SOURCE_ACTION, .target = im->dk->id,
-                                    .detail = "source files of the import before", .before = "", .after = after};
+                                    .detail = "sources of the import before (--remove-source)", .before = "", .after = after};
     if (!ledger || cmd_txn_begin(c, im->dk->id, false, &t) != 0 ||
         kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
         fprintf(c->err, "kuractl dataset import: warning: the ledger does not record the removal of the sources%s%s\n",

@@ -80,6 +80,11 @@ check "bob reads the delivery to the server key through the mount" as kt_bob cmp
 check_output "a user may not rotate" "only an operator" kc kt_bob key rotate
 check_output "an operator through the daemon may not rotate (root on the server only)" "as root on the server" kc kt_op key rotate
 check_output "a user may not retire" "only an operator" kc kt_bob key retire "$S1FP" --yes
+check_output "the PI may not rotate" "only an operator" kc kt_alice key rotate
+check_output "an operator through the daemon may not retire (root on the server only)" "as root on the server" kc kt_op key retire "$S1FP" --yes
+check_output "a user may not list the keys" "only an operator" kc kt_bob key list
+check_output "an operator lists them through the daemon" "^current +$S1FP" kc kt_op key list
+check_output "a user may not print the delivery key" "only an operator" kc kt_bob pubkey "$ID"
 check_output "the current key cannot be retired" "current server key" kuractl key retire "$S1FP" --yes
 check_output "retire needs confirmation" "confirm" kuractl key retire "$S1FP"
 

@@ -162,9 +162,11 @@ struct kura_delivery_key {
     const char *role;           /* "dataset" or "server" */
     char fp[KURA_KEY_FINGERPRINT_LEN + 1];
 };
-/* Opens the header of an archive delivery with the dataset's delivery key,
- * else the current server key, else an earlier one; *which says which.
- * Packets for other recipients are skipped (c4gh_header_open). */
+/* Opens the header of an archive delivery with a server key (the current
+ * one, else an earlier one), else the dataset's delivery key; *which says
+ * which. A server key wins: a delivery to both stays decryptable while the
+ * server key exists. Packets for other recipients are skipped
+ * (c4gh_header_open). */
 int kura_keystore_open_delivery(const struct kura_keystore *ks, const struct kura_dskey *dk, const uint8_t *raw,
                                 size_t raw_len, struct c4gh_header **out, struct kura_delivery_key *which,
                                 struct kura_err *err);

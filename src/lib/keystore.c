@@ -614,19 +614,21 @@ int kura_keystore_open_delivery(const struct kura_keystore *ks, const struct kur
                                 size_t raw_len, struct c4gh_header **out, struct kura_delivery_key *which,
                                 struct kura_err *err)
 {
-    /* The dataset key's error is the one reported when nothing opens it. */
-    if (c4gh_header_open(raw, raw_len, dk->sk, out, err) == 0) {
-        which->role = "dataset";
-        kura_key_fingerprint(dk->pk, which->fp);
-        return 0;
-    }
+    /* Server keys first: a delivery a server key opens stays decryptable
+     * while that key exists, even if it is encrypted to the dataset key
+     * too, and the ledger must say so. */
     for (size_t i = 0; i < ks->nkeys; i++)
         if (c4gh_header_open(raw, raw_len, ks->keys[i].sk, out, NULL) == 0) {
             which->role = "server";
             kura_key_fingerprint(ks->keys[i].pk, which->fp);
             return 0;
         }
-    return -1;
+    /* The dataset key's error is the one reported when nothing opens it. */
+    if (c4gh_header_open(raw, raw_len, dk->sk, out, err) != 0)
+        return -1;
+    which->role = "dataset";
+    kura_key_fingerprint(dk->pk, which->fp);
+    return 0;
 }
 
 /* Destroys a file if it is there. */

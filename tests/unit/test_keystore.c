@@ -574,6 +574,17 @@ static void test_delivery_key(void)
     EXPECT(strcmp(which.role, "server") == 0 && strcmp(which.fp, sfp) == 0);
     c4gh_header_free(h);
     free(raw);
+    /* To both: the server key is named, since it outlives the dataset. */
+    uint8_t both_pk[2 * C4GH_KEY_SIZE];
+    memcpy(both_pk, dk->pk, C4GH_KEY_SIZE);
+    memcpy(both_pk + C4GH_KEY_SIZE, spk, C4GH_KEY_SIZE);
+    struct c4gh_header *hb = NULL;
+    ASSERT(c4gh_header_new(&hb, NULL, 0, &err) == 0 && c4gh_header_build(hb, NULL, both_pk, 2, &raw, &len, &err) == 0);
+    c4gh_header_free(hb);
+    EXPECT(kura_keystore_open_delivery(ks, dk, raw, len, &h, &which, &err) == 0);
+    EXPECT(strcmp(which.role, "server") == 0 && strcmp(which.fp, sfp) == 0);
+    c4gh_header_free(h);
+    free(raw);
     uint8_t *osk = kura_secure_alloc(C4GH_KEY_SIZE), opk[C4GH_KEY_SIZE];
     ASSERT(osk);
     c4gh_keygen(osk, opk);

@@ -105,7 +105,7 @@ static int run_command(const struct run *r, uint32_t flags, int argc, char **arg
 }
 
 /* Destructive commands are confirmed here, on the caller's terminal (the
- * daemon has none): the dataset id must be typed again. --yes skips it;
+ * daemon has none): the dataset id (or key) must be typed again. --yes skips it;
  * --dry-run needs none. A command with a preview shows it (its --dry-run)
  * before the question; when the preview fails, *rc is its status. */
 static uint32_t confirm(const struct run *r, int words, int argc, char **argv, int *rc)
@@ -135,7 +135,7 @@ static uint32_t confirm(const struct run *r, int words, int argc, char **argv, i
             return 0;
     }
     const char *id = argv[words];
-    fprintf(stderr, "kuractl %s%s%s: this cannot be undone. Type the dataset id (%s) to confirm: ",
+    fprintf(stderr, "kuractl %s%s%s: this cannot be undone. Type %s again to confirm: ",
             k->group ? k->group : "", k->group ? " " : "", k->name, id);
     char line[256];
     if (!fgets(line, sizeof line, stdin))

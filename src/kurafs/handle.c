@@ -65,6 +65,16 @@ static void audit_open(struct kurafs *fs, const struct caller *c, const char *da
     *failed = kurafs_audit(fs, &r) != 0;
 }
 
+static int unwrap_dataset_key(struct kurafs *fs, const char *ds_id, struct kura_dskey **dk, struct kura_err *err)
+{
+    pthread_rwlock_rdlock(&fs->ks_lock);
+    int rc = fs->ks ? kura_keystore_dataset_key(fs->ks, ds_id, dk, err) : -1;
+    if (!fs->ks)
+        kura_err_set(err, EACCES, "the server key is not in memory (lockdown)");
+    pthread_rwlock_unlock(&fs->ks_lock);
+    return rc;
+}
+
 /* Keys and ciphertext for an allowed open. */
 static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id, uint64_t expected_size,
                        struct handle *h, struct kura_err *err)
@@ -76,11 +86,13 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
     struct c4gh_header *header = NULL;
     int rc = -1;
 
-    pthread_rwlock_rdlock(&fs->ks_lock);
-    int unwrapped = fs->ks ? kura_keystore_dataset_key(fs->ks, ds_id, &dk, err) : -1;
-    if (!fs->ks)
-        kura_err_set(err, EACCES, "the server key is not in memory (lockdown)");
-    pthread_rwlock_unlock(&fs->ks_lock);
+    int unwrapped = unwrap_dataset_key(fs, ds_id, &dk, err);
+    /* A dataset key wrapped to a server key made since the keys were
+     * opened (a rotation the daemon was not told of): reopen them once. */
+    if (unwrapped != 0 && err->code != ENOENT && err->code != EACCES) {
+        kurafs_keys_refresh(fs);
+        unwrapped = unwrap_dataset_key(fs, ds_id, &dk, err);
+    }
     if (unwrapped != 0 ||
         kura_keystore_file_load(dk, file_id, &hdr, &hdr_len, &map, err) != 0 ||
         c4gh_header_open(hdr, hdr_len, dk->sk, &header, err) != 0)

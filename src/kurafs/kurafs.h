@@ -82,6 +82,10 @@ int64_t kurafs_now(void);
 /* Opens the server key (if closed) or wipes it (lockdown). */
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
 void kurafs_keys_wipe(struct kurafs *fs);
+/* Reopens the server keys if kuractl key rotate or retire changed them on
+ * disk (not during lockdown); for a dataset key that no longer unwraps
+ * when a rotation was interrupted before the daemon was told. */
+void kurafs_keys_refresh(struct kurafs *fs);
 /* The policy decision with this server's facts (lockdown, host, level).
  * f NULL: the dataset itself; process_allowed: the guard's verdict. */
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,

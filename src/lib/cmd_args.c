@@ -201,3 +201,4 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
         snprintf(buf, len, "%s", name);
     return buf;
 }
+

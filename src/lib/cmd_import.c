@@ -1,5 +1,8 @@
-/* kuractl dataset import: archive deliveries (.c4gh to the server key) or,
- * with --encrypt, plaintext, into the store and the keystore.
+/* kuractl dataset import: archive deliveries (.c4gh to the dataset's
+ * delivery key or a server key) or, with --encrypt, plaintext, into the
+ * store and the keystore. The ledger record names the key every delivery
+ * was encrypted to and whether the sources are removed (crypto-erasure
+ * holds only for copies encrypted to keys that are erased later).
  *
  * All or nothing: payloads are written as STORE/<ID>/<FILEID>.part and
  * renamed, headers and segment maps go to the keystore, all under fresh
@@ -26,6 +29,7 @@
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/keystore.h"
+#include "kura/ledger.h"
 #include "kura/secmem.h"
 
 #define PART_SUFFIX ".part"
@@ -64,6 +68,8 @@ struct import {
     struct kura_dskey *dk;
     char *store;
     struct progress prog;
+    struct kura_ledger_delivery_key keys[KURA_LEDGER_DELIVERY_KEYS_MAX]; /* and how many files each opened */
+    size_t nkeys;
 };
 
 /* ---- sources --------------------------------------------------------------- */
@@ -646,6 +652,24 @@ out:
     return rc;
 }
 
+static int tally_key(struct import *im, const struct kura_delivery_key *k, struct kura_err *e)
+{
+    for (size_t i = 0; i < im->nkeys; i++)
+        if (strcmp(im->keys[i].fp, k->fp) == 0) {
+            im->keys[i].files++;
+            return 0;
+        }
+    if (im->nkeys == KURA_LEDGER_DELIVERY_KEYS_MAX) {
+        kura_err_set(e, E2BIG, "deliveries to more than %d keys in one import", KURA_LEDGER_DELIVERY_KEYS_MAX);
+        return -1;
+    }
+    struct kura_ledger_delivery_key *t = &im->keys[im->nkeys++];
+    snprintf(t->role, sizeof t->role, "%s", k->role);
+    memcpy(t->fp, k->fp, sizeof t->fp);
+    t->files = 1;
+    return 0;
+}
+
 static int import_one(struct import *im, const struct src *s, struct kura_file *f, struct kura_err *e)
 {
     char *part = NULL, *final = NULL;
@@ -684,11 +708,15 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
             kura_err_prefix(e, "%s is not a Crypt4GH file (plaintext needs --encrypt)", s->path);
             goto out;
         }
-        if (kura_keystore_open_header(im->ks, raw, raw_len, &h, e) != 0) {
-            kura_err_prefix(e, "%s: its header does not open with this server's key (was it encrypted to the key "
-                            "kuractl pubkey prints?)", s->path);
+        struct kura_delivery_key key;
+        if (kura_keystore_open_delivery(im->ks, im->dk, raw, raw_len, &h, &key, e) != 0) {
+            kura_err_prefix(e, "%s: its header does not open with this server's keys (neither dataset %s's delivery "
+                            "key nor a server key; was it encrypted to the key kuractl pubkey %s prints?)", s->path,
+                            im->dk->id, im->dk->id);
             goto out;
         }
+        if (tally_key(im, &key, e) != 0)
+            goto out;
         if (lseek(in, (off_t)raw_len, SEEK_SET) < 0) {
             kura_err_set(e, errno, "%s: %s", s->path, strerror(errno));
             goto out;
@@ -739,20 +767,9 @@ static int make_durable(struct import *im, struct kura_err *e)
 
 static int open_keys(struct import *im, const char *id, struct kura_err *e)
 {
-    const struct kura_cmd_env *env = im->c->env;
-    im->ks = env->ks;
-    if (!im->ks) {
-        bool needed = false;
-        if (kura_keystore_needs_passphrase(env->cfg->keys_dir, &needed, e) != 0)
-            return -1;
-        if (needed && !env->passphrase) {
-            kura_err_set(e, EACCES, "the server key is passphrase-protected: give kuractl --passphrase-file FILE, "
-                         "or run the import through the daemon");
-            return -1;
-        }
-        if (kura_keystore_open(env->cfg->keys_dir, env->passphrase, &im->ks, e) != 0)
-            return -1;
-    }
+    bool owned;
+    if (cmd_keystore_open(im->c, &im->ks, &owned, e) != 0)
+        return -1;
     return kura_keystore_dataset_key(im->ks, id, &im->dk, e);
 }
 
@@ -788,6 +805,41 @@ static void withdrawn_summary(const struct kura_dataset *ds, const struct kura_f
         buf[0] = '\0';
 }
 
+/* Cuts s to what a ledger field holds, at a character boundary, marking
+ * the cut: a long key list, samples path and file list must not make the
+ * import's record fail. */
+static void fit_ledger_field(char *s)
+{
+    size_t len = strlen(s);
+    if (len <= KURA_LEDGER_FIELD_MAX)
+        return;
+    len = KURA_LEDGER_FIELD_MAX - 3;
+    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+        len--;
+    memcpy(s + len, "...", 4);
+}
+
+/* Records in the ledger how many sources were removed: the import's own
+ * record said only that removal follows. */
+static void record_removal(struct import *im, size_t removed)
+{
+    const struct kura_cmd_ctx *c = im->c;
+    struct cmd_txn t = {.lock_fd = -1};
+    struct kura_err e = {0};
+    char *ledger = cmd_dataset_file(c, im->dk->id, KURA_LEDGER_FILE);
+    char actor[KURA_USER_MAX + 16], after[64];
+    snprintf(after, sizeof after, "removed %zu of %zu", removed, im->plan.n);
+    struct kura_ledger_change lc = {.actor = cmd_actor_name(c, actor, sizeof actor), .uid = c->actor->uid,
+                                    .action = KURA_LEDGER_SOURCE_ACTION, .target = im->dk->id,
+                                    .detail = "sources of the import before (--remove-source)", .before = "", .after = after};
+    if (!ledger || cmd_txn_begin(c, im->dk->id, false, &t) != 0 ||
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
+        fprintf(c->err, "kuractl dataset import: warning: the ledger does not record the removal of the sources%s%s\n",
+                e.msg[0] ? ": " : "", e.msg);
+    cmd_txn_end(&t);
+    free(ledger);
+}
+
 static void remove_sources(struct import *im)
 {
     const struct kura_cmd_ctx *c = im->c;
@@ -816,6 +868,7 @@ static void remove_sources(struct import *im)
     }
     if (failed)
         fprintf(c->err, "kuractl dataset import: the import is complete, but %zu source file(s) remain\n", failed);
+    record_removal(im, im->plan.n - failed);
 }
 
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
@@ -950,11 +1003,16 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     t.nfiles += im.plan.n;
     free(fresh);    /* its contents now belong to t.files */
     fresh = NULL;
-    char after[900], detail[768];
+    char after[900], detail[2 * KURA_LEDGER_FIELD_MAX], keys[KURA_LEDGER_FIELD_MAX - 100];
     summary(&im.plan, after, sizeof after);
-    snprintf(detail, sizeof detail, "%s%s%s%s%s", encrypt ? "encrypted from plaintext" : "archive delivery",
+    if (!encrypt && kura_ledger_delivery_format(im.keys, im.nkeys, remove_source, keys, sizeof keys, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto discard_quiet;
+    }
+    snprintf(detail, sizeof detail, "%s%s%s%s%s", encrypt ? "encrypted from plaintext" : keys,
              no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : ", no samples map",
              have_sm ? samples_path : "", withdrawn);
+    fit_ledger_field(detail);
     struct cmd_change ch = {.action = "dataset-import", .target = id, .after = after, .detail = detail,
                             .audit_event = KURA_AUDIT_IMPORT};
     if (cmd_txn_commit(c, &t, false, true, &ch) != 0) {

@@ -18,9 +18,21 @@ static const struct kura_cmd commands[] = {
      "the config is DIR/kura.conf unless -c or KURA_CONFIG names another. With --passphrase-file\n"
      "the server secret key is protected with the passphrase in FILE (scrypt). Existing keys are\n"
      "never overwritten."},
-    {NULL, "pubkey", KURA_CMD_OPERATOR, 0, cmd_pubkey, "",
-     "Prints the server's Crypt4GH public key: register it with the archive as the key to\n"
-     "encrypt this server's deliveries to."},
+    {NULL, "pubkey", KURA_CMD_OPERATOR, 0, cmd_pubkey, "[ID]",
+     "Prints the current server Crypt4GH public key, or with ID the dataset's delivery key: give\n"
+     "the archive the dataset's key in its download request, so that destroying the dataset\n"
+     "also makes every copy of the delivery undecryptable."},
+    {"key", "list", KURA_CMD_OPERATOR, 0, cmd_key_list, "",
+     "Lists the server keys by fingerprint: the current one, earlier ones (still open\n"
+     "deliveries encrypted to them) and retired ones (erased; when and by whom)."},
+    {"key", "rotate", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_key_rotate, "",
+     "Makes a new server key; the old one is kept as an earlier key (deliveries encrypted to it\n"
+     "still import) until key retire. Dataset keys are rewrapped to the new key. Root on the\n"
+     "server only; a passphrase-protected key needs --passphrase-file (the new key gets it)."},
+    {"key", "retire", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_key_retire, "FP [--yes]",
+     "Erases the earlier server key FP (overwrite, fsync, unlink) and records the retirement;\n"
+     "lists the deliveries the ledgers record as encrypted to it (their copies become\n"
+     "undecryptable; one not yet imported can no longer be). Root on the server only."},
     {"dataset", "add", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_add,
      "ID --pi USER --period FROM..TO [--kind JGA|AGD] [--level type1|type2] [--title TEXT]\n"
      "                   [--guard denylist|allowlist]",
@@ -29,7 +41,8 @@ static const struct kura_cmd commands[] = {
      "server. Creates the dataset key."},
     {"dataset", "import", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_import,
      "ID [--samples FILE.tsv] [--remove-source] [--encrypt] [--no-verify] PATH...",
-     "Imports .c4gh files encrypted to the server key (each header must open, every segment is\n"
+     "Imports .c4gh files encrypted to the dataset's delivery key or a server key (each header\n"
+     "must open, every segment is\n"
      "verified unless --no-verify), or plaintext files with --encrypt (encrypted straight into\n"
      "the store: no plaintext copy). A directory PATH is imported with its relative paths; a\n"
      ".c4gh suffix is dropped. --samples maps paths to sample ids (path<TAB>sample_id). The\n"

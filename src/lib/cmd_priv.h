@@ -19,7 +19,10 @@ struct kura_cmd_ctx {
 /* ---- the commands (one file per group) ----------------------------------- */
 
 int cmd_init(const struct kura_cmd_ctx *c, int argc, char **argv);            /* cmd_init.c */
-int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_key.c */
+int cmd_key_rotate(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_key_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv);     /* cmd_dataset.c */
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv);
@@ -92,6 +95,19 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
 
 /* STATE/datasets/<ID>/.import-lock: one import per dataset; destroy takes it too. */
 #define CMD_IMPORT_LOCK ".import-lock"
+
+/* ---- keys and deliveries (cmd_key.c) ---------------------------------------- */
+
+/* The server keystore: the daemon's (env->ks) or opened here with the
+ * passphrase kuractl was given; *owned says whether to close it. */
+struct kura_keystore;
+int cmd_keystore_open(const struct kura_cmd_ctx *c, struct kura_keystore **ks, bool *owned, struct kura_err *e);
+
+/* The destruction report's section on keys: which were erased (the
+ * dataset's delivery key, retired server keys) and every delivery of the
+ * dataset in its ledger that was encrypted to a key that still exists.
+ * Called before the dataset's keys go. */
+int cmd_delivery_report(const struct kura_cmd_ctx *c, FILE *f, const char *ds_id, struct kura_err *e);
 
 /* ---- paths (cmd_state.c) --------------------------------------------------- */
 

@@ -301,7 +301,10 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
                "                  (which holds the file's data key) were overwritten with zeros, then with\n"
                "                  random bytes, each pass fsynced, then unlinked and the directory fsynced;\n"
                "                  the daemon drops its copies in memory on reload. Without these keys the\n"
-               "                  ciphertext cannot be decrypted by anyone, the operator included.\n");
+               "                  ciphertext in the store cannot be decrypted by anyone, the operator\n"
+               "                  included; the same holds for every copy of a delivery encrypted to the\n"
+               "                  dataset's delivery key or to a retired server key, but not for copies of\n"
+               "                  deliveries encrypted to a server key that still exists (listed below).\n");
     fprintf(f, "Payloads:         %s\n", payloads ? "removed from the store as well"
                                                   : "kept in the store as ciphertext nobody can decrypt");
     char *key = NULL;
@@ -310,6 +313,12 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
     else
         fprintf(f, "Dataset key:      (already gone)\n");
     free(key);
+    if (cmd_delivery_report(c, f, ds->id, e) != 0) {
+        fclose(f);
+        free(text);
+        cmd_usage_free(&use);
+        return NULL;
+    }
     fprintf(f, "\n## Files (%zu)\n\n| path | file id | size | samples | header BLAKE2b-256 |\n|---|---|---|---|---|\n",
             t->nfiles);
     for (size_t i = 0; i < t->nfiles; i++) {

@@ -31,17 +31,6 @@ chmod -R a+rX "$T/data"
 require "dataset add $D" kuractl dataset add "$D" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "import $D with $((N + 8)) samples" kuractl dataset import "$D" --encrypt --samples "$T/samples.tsv" "$T/data"
 
-# ms_of CMD...: runs CMD, prints its run time in ms
-ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }
-# kill_within MS CMD...: starts CMD, kills it -9 at a random moment in [0, 1.3 MS] ms
-kill_within() {
-  local ms=$1; shift
-  "$@" >/dev/null 2>&1 &
-  local pid=$!
-  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * 1.3 * r / 32768 / 1000}')"
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-}
 nrecords() { kuractl ledger "$1" --json 2>/dev/null | grep -c '"seq"'; }
 # all_or_nothing ID BEFORE_INI BEFORE_RECORDS: after a kill, the ledger
 # verifies (reading it finishes an interrupted change), the state loads, and

@@ -33,7 +33,7 @@ consistent() {
   local tsv=$KROOT/lib/datasets/$1/files.tsv
   local want; want=$(tail -n +2 "$tsv" | cut -f2 | sort)
   test "$(ls "$KROOT/lib/store/$1" | sort)" = "$want" &&
-    test "$(ls "$KROOT/lib/keys/datasets/$1" | grep -v '^dataset.key.c4gh$' | sed 's/\..*//' | sort -u)" = "$want" &&
+    test "$(ls "$KROOT/lib/keys/datasets/$1" | grep -v '^dataset\.\(key\.c4gh\|pub\)$' | sed 's/\..*//' | sort -u)" = "$want" &&
     test "$(ls "$KROOT/lib/keys/datasets/$1" | grep -c '\.hdr$')" = "$(echo -n "$want" | grep -c .)"
 }
 enc() { "$C4GH" encrypt --recipient "$PUB" "$@"; }

@@ -62,7 +62,7 @@ check "... after the same list" grep -q "^  both.bin  (also holds JGAS3" "$T/noy
 check "... and changes nothing" unchanged
 printf 'WRONG\n' | script -qec "'$KURACTL' -c '$KCONF' withdraw $ID JGAS1 --ref W-tty" /dev/null >"$T/tty-no.out" 2>&1
 check "on a terminal the list comes before the question" \
-  bash -c "grep -n 'also holds JGAS3' '$T/tty-no.out' | cut -d: -f1 | head -1 >'$T/l1'; grep -n 'Type the dataset id' '$T/tty-no.out' | cut -d: -f1 >'$T/l2';
+  bash -c "grep -n 'also holds JGAS3' '$T/tty-no.out' | cut -d: -f1 | head -1 >'$T/l1'; grep -n 'again to confirm' '$T/tty-no.out' | cut -d: -f1 >'$T/l2';
            [ -s '$T/l1' ] && [ -s '$T/l2' ] && [ \$(cat '$T/l1') -lt \$(cat '$T/l2') ]"
 check "... a wrong answer changes nothing" unchanged
 printf '%s\n' "$ID" | script -qec "'$KURACTL' -c '$KCONF' withdraw $ID JGAS3 --ref W-tty-ok" /dev/null >"$T/tty-yes.out" 2>&1

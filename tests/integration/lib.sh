@@ -98,6 +98,19 @@ kura_init() { mkdir -p "$KROOT" && chmod 0755 "$KROOT" && "$KURACTL" -c "$KCONF"
 # Dates relative to today in the server's zone (Asia/Tokyo by default).
 day() { TZ=Asia/Tokyo date -d "$1 days" +%F; }
 
+# ---- faults ----
+# ms_of CMD...: runs CMD, prints its run time in ms
+ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }
+# kill_within MS CMD...: starts CMD, kills it -9 at a random moment in [0, 1.3 MS] ms
+kill_within() {
+  local ms=$1; shift
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * 1.3 * r / 32768 / 1000}')"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+
 # mount_kura MOUNTPOINT [kurafs args...]: mounts in the foreground process
 # in the background, waits until it serves, and unmounts on exit.
 mount_kura() {

@@ -1,5 +1,5 @@
 /* getfacl on a dataset shows who may read it: the PI and every user whose
- * grant holds now, built with libacl and encoded as the kernel's
+ * grant holds now (a grant awaiting the PI's approval does not), built with libacl and encoded as the kernel's
  * system.posix_acl_access value. */
 #include <acl/libacl.h>
 #include <errno.h>
@@ -99,7 +99,7 @@ int kurafs_dataset_acl(const struct kura_dataset *ds, int64_t now, char *buf, si
         goto out;
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
-        if (g->uid == ds->pi_uid || now < g->from || now >= g->until)
+        if (g->uid == ds->pi_uid || g->pending || now < g->from || now >= g->until)
             continue;
         if (add_entry(&acl, ACL_USER, &g->uid, true, true) != 0)
             goto out;

@@ -126,7 +126,7 @@ int64_t kurafs_now(void)
 }
 
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
-                                   uid_t uid, bool process_allowed, int64_t now)
+                                   const struct caller *c, bool process_allowed, int64_t now)
 {
     struct kura_server srv = {
         .lockdown = atomic_load(&fs->lockdown),
@@ -134,7 +134,7 @@ struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset 
         .level = fs->cfg->level,
     };
     struct kura_request req = {
-        .uid = uid, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
+        .uid = c->uid, .user = c->user, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
     };
     return kura_policy_decide(&req);
 }

@@ -62,10 +62,16 @@ static const struct kura_cmd commands[] = {
     {"user", "add", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_add,
      "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]",
      "Lists USER as a data user of dataset ID from now until WHEN (default: the dataset's end;\n"
-     "never later). AGD datasets need --approval, the data provider's approval reference."},
+     "never later). AGD datasets need --approval, the data provider's approval reference.\n"
+     "System accounts are refused; an operator's grant to an operator, to root or to themselves\n"
+     "waits for the PI's approval (user approve); the PI is notified of grants others make."},
     {"user", "remove", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_remove, "ID USER",
      "Ends USER's access to dataset ID at once."},
-    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID", "Lists the PI and the users of dataset ID."},
+    {"user", "approve", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_approve, "ID USER",
+     "The PI approves USER's pending grant: a grant an operator made to an operator, to root\n"
+     "or to themselves reads nothing until then. Only the PI may approve."},
+    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID",
+     "Lists the PI and the users of dataset ID; STATE pending or changed needs the PI."},
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},

@@ -27,6 +27,7 @@ int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_import.c */
 int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
 int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_ledger.c */
@@ -81,6 +82,9 @@ const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf,
 const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len);
 /* "alice" or "root (login alice)": how the actor appears in messages. */
 const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len);
+
+/* How long kuractl (not the daemon) waits for notify_command to report a failure. */
+#define CMD_NOTIFY_WAIT_MS 5000
 
 /* STATE/datasets/<ID>/.import-lock: one import per dataset; destroy takes it too. */
 #define CMD_IMPORT_LOCK ".import-lock"

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Issue 13, through a real mount as real Unix users.
+# Separation of duties: system accounts are never listed; an operator's
+# grant to themselves or to root reads nothing until the PI (and only the
+# PI) approves it; the PI is notified of grants others make; the ledger
+# names both actors.
+# Accounts cannot be inherited: a grant and the PI are bound to the account
+# (uid and name) they had when listed; a new account given a deleted
+# account's uid reads nothing, the refusal is logged as "account changed",
+# and user list shows the grant as changed.
+. "$(dirname "$0")/lib.sh"
+
+ID=JGAD000013 ID2=JGAD000014
+for u in kt_alice kt_op; do make_user "$u"; done
+getent group kura-admin >/dev/null || groupadd kura-admin
+usermod -a -G kura-admin kt_op
+# This test's own accounts: deleted and re-created below, removed on exit.
+A=kt_gr_a B=kt_gr_b P=kt_gr_p Q=kt_gr_q
+for u in $A $B $P $Q; do id -u "$u" >/dev/null 2>&1 && userdel "$u"; done
+on_exit "for u in $A $B $P $Q; do userdel \$u; done"
+require "accounts $A and $P" bash -c "useradd -M -N -s /bin/bash $A && useradd -M -N -s /bin/bash $P"
+
+kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
+require "kuractl init" kura_init
+cat >"$T/notify.sh" <<EOF
+#!/bin/sh
+env | grep '^KURA_' | sort >>"$T/notified.txt"
+echo --- >>"$T/notified.txt"
+EOF
+chmod 0755 "$T/notify.sh"
+sed -i "s|^notify_command =.*|notify_command = $T/notify.sh|" "$KCONF"
+mkdir -p "$T/data" && head -c 100000 /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"
+require "dataset add (PI alice)" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
+require "dataset add (PI $P)" kuractl dataset add "$ID2" --pi "$P" --period "$(day -1)..$(day 30)"
+require "import" kuractl dataset import "$ID" --encrypt "$T/data"
+require "import 2" kuractl dataset import "$ID2" --encrypt "$T/data"
+require "mount" mount_kura "$T/mnt"
+F=$T/mnt/$ID/x.bin F2=$T/mnt/$ID2/x.bin
+LOG=$KROOT/log/audit.jsonl LEDGER=$KROOT/lib/datasets/$ID/ledger.jsonl
+reads() { as "$1" cmp -s "$2" "$T/data/x.bin"; }
+# refused_for UID REASON: the audit log has a refused open by UID with REASON
+refused_for() { grep '"decision":"deny"' "$LOG" | grep '"uid":'"$1"',' | grep -q '"reason":"'"$2"'"'; }
+notified() { local i; for i in $(seq 1 50); do grep -q "$1" "$T/notified.txt" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# ---- system accounts ----
+check_output "system account nobody is refused" "nobody \(uid 65534\) is a system account" kuractl user add "$ID" nobody
+check_output "system account daemon is refused" "daemon \(uid 1\) is a system account" kuractl user add "$ID" daemon
+check_output "the PI cannot list a system account either" "system account" kc kt_alice user add "$ID" bin
+check_fails "nobody reads nothing" reads nobody "$F"
+check_fails "the ledger has no grant to a system account" grep -Eq '"target":"(nobody|daemon|bin)"' "$LEDGER"
+
+# ---- an operator's grant to themselves waits for the PI ----
+check_output "op lists themselves: pending" "reads nothing until the PI approves" kc kt_op user add "$ID" kt_op
+check_fails "pending: op reads nothing" reads kt_op "$F"
+check "pending: op's refusal is logged as pending approval" refused_for "$(id -u kt_op)" "pending approval"
+check_output "pending: user list shows it as needing the PI" "^kt_op +co-investigator .* pending " kuractl user list "$ID"
+check_output "pending: op's status says so" "$ID .*pending approval" kc kt_op status
+check_fails "pending: not in getfacl" bash -c "as kt_alice getfacl -n '$T/mnt/$ID' 2>/dev/null | grep -q 'user:$(id -u kt_op):'"
+check "the PI is notified of the pending grant" notified "KURA_USERS=kt_op"
+check "... as a pending grant, naming the PI" bash -c "grep -q KURA_EVENT=grant-pending '$T/notified.txt' && grep -q KURA_PI=kt_alice '$T/notified.txt'"
+check_output "op cannot approve their own grant" "only the PI of dataset $ID" kc kt_op user approve "$ID" kt_op
+check_output "root cannot approve it" "only the PI of dataset $ID" kuractl user approve "$ID" kt_op
+check_fails "still pending: op reads nothing" reads kt_op "$F"
+check "the PI approves" kc kt_alice user approve "$ID" kt_op
+check "approved: op reads" reads kt_op "$F"
+check "ledger: user-add by op names the PI whose approval it awaits" \
+  bash -c "grep '\"action\":\"user-add\"' '$LEDGER' | grep '\"actor\":\"kt_op\"' | grep -q 'pending=approval-by-pi-kt_alice'"
+check "ledger: user-approve by the PI names the adder" \
+  bash -c "grep '\"action\":\"user-approve\"' '$LEDGER' | grep '\"actor\":\"kt_alice\"' | grep -q 'added by kt_op'"
+
+# ---- a grant to root waits for the PI ----
+check_output "root is listed by an operator: pending" "reads nothing until the PI approves" kuractl user add "$ID" root
+check_fails "pending: root reads nothing" cmp -s "$F" "$T/data/x.bin"
+check "pending: root's refusal is logged as pending approval" refused_for 0 "pending approval"
+check "the PI approves root" kc kt_alice user approve "$ID" root
+check "approved: root reads" cmp -s "$F" "$T/data/x.bin"
+
+# ---- the PI's own grant needs no approval and sends no notice ----
+: >"$T/notified.txt"
+check "the PI lists $A" kc kt_alice user add "$ID" "$A"
+check "$A reads" reads "$A" "$F"
+sleep 0.5
+check_fails "no notice for the PI's own grant" grep -q "KURA_USERS=$A" "$T/notified.txt"
+
+# ---- an account cannot be inherited: a grant ----
+uid_a=$(id -u "$A")
+require "userdel $A; useradd $B with $A's uid $uid_a" bash -c "userdel $A && useradd -M -N -s /bin/bash -u $uid_a $B"
+check_fails "$B (inherited uid) reads nothing" reads "$B" "$F"
+check_fails "$B does not see the dataset" bash -c "as $B ls '$T/mnt' | grep -q $ID"
+check "the refusal is logged as account changed, naming $B" \
+  bash -c "grep '\"reason\":\"account changed\"' '$LOG' | grep '\"uid\":$uid_a,' | grep -q '\"user\":\"$B\"'"
+check_output "user list shows $A's grant as changed, needing the PI" "^$A +co-investigator .* changed .*" kuractl user list "$ID"
+check_output "... and says what to do" "needs the PI" kuractl user list "$ID"
+check_output "$B's status lists no dataset" "not listed in any dataset" kc "$B" status
+
+# ---- an account cannot be inherited: the PI ----
+check "$P (PI) reads" reads "$P" "$F2"
+uid_p=$(id -u "$P")
+require "userdel $P; useradd $Q with $P's uid $uid_p" bash -c "userdel $P && useradd -M -N -s /bin/bash -u $uid_p $Q"
+check_fails "$Q (the PI's uid) reads nothing" reads "$Q" "$F2"
+check "the refusal is logged as account changed" \
+  bash -c "grep '\"reason\":\"account changed\"' '$LOG' | grep '\"uid\":$uid_p,' | grep -q '\"dataset\":\"$ID2\"'"
+check_output "$Q cannot manage the PI's dataset" "only the PI of dataset $ID2" kc "$Q" user add "$ID2" kt_alice
+check_output "user list shows the PI as changed" "^$P +pi .* changed " kuractl user list "$ID2"
+
+stop_kura "$T/mnt"
+done_testing

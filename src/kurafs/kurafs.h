@@ -97,6 +97,9 @@ struct caller {
     char user[KURA_USER_MAX + 1];
     struct kura_procinfo *proc;    /* NULL until collected */
 };
+/* The name uid's account has now (the daemon's NSS lookup), or "" when it
+ * has none or one longer than len - 1. */
+void kurafs_uid_name(uid_t uid, char *name, size_t len);
 /* Who asks: uid, gid and pid, all a lookup needs. */
 void caller_ids(struct caller *c);
 /* Adds the user name the uid has now, once per request (an open keeps it
@@ -120,7 +123,8 @@ int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r);
 /* ---- ACL (acl.c) ---- */
 #define KURA_ACL_MAX_ENTRIES 1024
 /* The dataset's ACL in the kernel's system.posix_acl_access format: the PI
- * and every user whose approved grant holds now may read. Returns the size, or a
+ * and every user whose approved grant holds now may read, each only while
+ * their uid still has the account name it was listed under. Returns the size, or a
  * negative errno. With size 0 only the needed size is returned. */
 int kurafs_dataset_acl(const struct kura_dataset *ds, int64_t now, char *buf, size_t size);
 

@@ -40,6 +40,10 @@ LOG=$KROOT/log/audit.jsonl LEDGER=$KROOT/lib/datasets/$ID/ledger.jsonl
 reads() { as "$1" cmp -s "$2" "$T/data/x.bin"; }
 # refused_for UID REASON: the audit log has a refused open by UID with REASON
 refused_for() { grep '"decision":"deny"' "$LOG" | grep '"uid":'"$1"',' | grep -q '"reason":"'"$2"'"'; }
+# lists USER DIR NAME: USER's listing of DIR shows NAME
+lists() { as "$1" ls "$2" 2>/dev/null | grep -qx "$3"; }
+# in_acl UID: the dataset's getfacl (read by its PI) names UID
+in_acl() { as kt_alice getfacl -n "$T/mnt/$ID" 2>/dev/null | grep -q "^user:$1:"; }
 notified() { local i; for i in $(seq 1 50); do grep -q "$1" "$T/notified.txt" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # ---- system accounts ----
@@ -55,7 +59,8 @@ check_fails "pending: op reads nothing" reads kt_op "$F"
 check "pending: op's refusal is logged as pending approval" refused_for "$(id -u kt_op)" "pending approval"
 check_output "pending: user list shows it as needing the PI" "^kt_op +co-investigator .* pending " kuractl user list "$ID"
 check_output "pending: op's status says so" "$ID .*pending approval" kc kt_op status
-check_fails "pending: not in getfacl" bash -c "as kt_alice getfacl -n '$T/mnt/$ID' 2>/dev/null | grep -q 'user:$(id -u kt_op):'"
+check_fails "pending: not in getfacl" in_acl "$(id -u kt_op)"
+check_fails "pending: op does not see the dataset" lists kt_op "$T/mnt" "$ID"
 check "the PI is notified of the pending grant" notified "KURA_USERS=kt_op"
 check "... as a pending grant, naming the PI" bash -c "grep -q KURA_EVENT=grant-pending '$T/notified.txt' && grep -q KURA_PI=kt_alice '$T/notified.txt'"
 check_output "op cannot approve their own grant" "only the PI of dataset $ID" kc kt_op user approve "$ID" kt_op
@@ -63,6 +68,7 @@ check_output "root cannot approve it" "only the PI of dataset $ID" kuractl user 
 check_fails "still pending: op reads nothing" reads kt_op "$F"
 check "the PI approves" kc kt_alice user approve "$ID" kt_op
 check "approved: op reads" reads kt_op "$F"
+check "approved: in getfacl" in_acl "$(id -u kt_op)"
 check "ledger: user-add by op names the PI whose approval it awaits" \
   bash -c "grep '\"action\":\"user-add\"' '$LEDGER' | grep '\"actor\":\"kt_op\"' | grep -q 'pending=approval-by-pi-kt_alice'"
 check "ledger: user-approve by the PI names the adder" \
@@ -79,6 +85,7 @@ check "approved: root reads" cmp -s "$F" "$T/data/x.bin"
 : >"$T/notified.txt"
 check "the PI lists $A" kc kt_alice user add "$ID" "$A"
 check "$A reads" reads "$A" "$F"
+check "$A sees the dataset" lists "$A" "$T/mnt" "$ID"
 sleep 0.5
 check_fails "no notice for the PI's own grant" grep -q "KURA_USERS=$A" "$T/notified.txt"
 
@@ -86,7 +93,8 @@ check_fails "no notice for the PI's own grant" grep -q "KURA_USERS=$A" "$T/notif
 uid_a=$(id -u "$A")
 require "userdel $A; useradd $B with $A's uid $uid_a" bash -c "userdel $A && useradd -M -N -s /bin/bash -u $uid_a $B"
 check_fails "$B (inherited uid) reads nothing" reads "$B" "$F"
-check_fails "$B does not see the dataset" bash -c "as $B ls '$T/mnt' | grep -q $ID"
+check_fails "$B does not see the dataset" lists "$B" "$T/mnt" "$ID"
+check_fails "$B is not in getfacl under the inherited uid" in_acl "$uid_a"
 check "the refusal is logged as account changed, naming $B" \
   bash -c "grep '\"reason\":\"account changed\"' '$LOG' | grep '\"uid\":$uid_a,' | grep -q '\"user\":\"$B\"'"
 check_output "user list shows $A's grant as changed, needing the PI" "^$A +co-investigator .* changed .*" kuractl user list "$ID"

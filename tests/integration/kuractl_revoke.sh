@@ -33,6 +33,8 @@ printf 's1a.bin\tJGAS1\ns1b.bin\tJGAS1\ns2.bin\tJGAS2\nboth.bin\tJGAS1\nboth.bin
 require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "import with samples" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$T/data"
 require "user add bob" kuractl user add "$ID" kt_bob
+check "the PI is told of root's grant to bob (issue 13)" grep -q "^KURA_EVENT=grant-added" "$T/notified.txt"
+: >"$T/notified.txt" # so the checks below see the withdrawal's notice, not the grant's
 readable() { "$READ" "$KCONF" "$ID" "$1" 2>/dev/null | cmp -s - "$T/data/$1"; }
 require "every file reads before" bash -c "for f in s1a s1b s2 both; do '$READ' '$KCONF' $ID \$f.bin | cmp -s - '$T/data/'\$f.bin || exit 1; done"
 

@@ -191,7 +191,12 @@ out:
     return rc;
 }
 
-int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
+/* "ID USER" of user remove and user approve: parses it, locks and loads
+ * the dataset into t, checks the actor (the PI or an operator; pi_only:
+ * the PI alone) and finds USER's grant. KURA_EXIT_OK with *g set (end t
+ * after), or the exit status with t already ended. */
+static int begin_grant_change(const struct kura_cmd_ctx *c, int argc, char **argv, bool pi_only,
+                              struct cmd_txn *t, struct kura_grant **g)
 {
     char *pos[2];
     int npos;
@@ -200,21 +205,34 @@ int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_err e = {0};
     if (kura_user_name_check(pos[1], &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], false, t) != 0)
         return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    struct kura_dataset *ds = &t->ds;
+    /* Approval is the other role's confirmation: no operator gives it, not
+     * even for another operator's grant. */
+    bool allowed = pi_only ? actor_is_pi(c, ds) : cmd_require_manager(c, ds) == 0;
+    if (!allowed && pi_only)
+        cmd_fail(c, "only the PI of dataset %s (%s) may approve a grant", ds->id, ds->pi);
+    *g = allowed ? grant_by_name(ds, pos[1]) : NULL;
+    if (allowed && !*g && strcmp(ds->pi, pos[1]) == 0)
+        cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", pos[1], ds->id);
+    else if (allowed && !*g)
+        cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", pos[1], ds->id, ds->id);
+    if (*g)
+        return KURA_EXIT_OK;
+    cmd_txn_end(t);
+    return KURA_EXIT_FAIL;
+}
+
+int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct cmd_txn t;
+    struct kura_grant *g;
+    int rc = begin_grant_change(c, argc, argv, false, &t, &g);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
-    struct kura_grant *g = grant_by_name(ds, pos[1]);
-    if (!g) {
-        if (strcmp(ds->pi, pos[1]) == 0)
-            cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", pos[1], ds->id);
-        else
-            cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", pos[1], ds->id, ds->id);
-        goto out;
-    }
     char before[512], user[KURA_USER_MAX + 1];
     grant_text(c, g, before, sizeof before);
     snprintf(user, sizeof user, "%s", g->user);
@@ -234,29 +252,13 @@ out:
 
 int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    char *pos[2];
-    int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    struct kura_err e = {0};
-    if (kura_user_name_check(pos[1], &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
-        return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    struct kura_grant *g;
+    int rc = begin_grant_change(c, argc, argv, true, &t, &g);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
-    /* The other role's confirmation: an operator cannot approve, not even
-     * another operator's grant. */
-    if (!actor_is_pi(c, ds)) {
-        cmd_fail(c, "only the PI of dataset %s (%s) may approve a grant", ds->id, ds->pi);
-        goto out;
-    }
-    struct kura_grant *g = grant_by_name(ds, pos[1]);
-    if (!g) {
-        cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", pos[1], ds->id, ds->id);
-        goto out;
-    }
     if (!g->pending) {
         cmd_fail(c, "%s's grant in dataset %s is not awaiting approval", g->user, ds->id);
         goto out;
@@ -272,7 +274,7 @@ int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
                             .detail = detail, .audit_event = KURA_AUDIT_POLICY_CHANGE};
     if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
         goto out;
-    fprintf(c->out, "%s may use dataset %s (approved by the PI %s)\n", pos[1], ds->id, ds->pi);
+    fprintf(c->out, "%s may use dataset %s (approved by the PI %s)\n", g->user, ds->id, ds->pi);
     rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);

@@ -22,13 +22,7 @@ require "accounts $A and $P" bash -c "useradd -M -N -s /bin/bash $A && useradd -
 
 kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
 require "kuractl init" kura_init
-cat >"$T/notify.sh" <<EOF
-#!/bin/sh
-env | grep '^KURA_' | sort >>"$T/notified.txt"
-echo --- >>"$T/notified.txt"
-EOF
-chmod 0755 "$T/notify.sh"
-sed -i "s|^notify_command =.*|notify_command = $T/notify.sh|" "$KCONF"
+record_notices "$T/notified.txt"
 mkdir -p "$T/data" && head -c 100000 /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"
 require "dataset add (PI alice)" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "dataset add (PI $P)" kuractl dataset add "$ID2" --pi "$P" --period "$(day -1)..$(day 30)"

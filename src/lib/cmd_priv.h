@@ -104,8 +104,10 @@ void cmd_strv_free(char **v, size_t n);
 
 /* ---- roles (cmd_state.c) ---------------------------------------------------- */
 
-/* The actor's role in ds: operator, or the PI (by uid). Prints the refusal
- * and returns -1 when the actor may not manage ds. */
+/* The actor is the PI of ds: their uid and account name are those recorded. */
+bool cmd_actor_is_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
+/* The actor's role in ds: operator, or the PI (cmd_actor_is_pi). Prints
+ * the refusal and returns -1 when the actor may not manage ds. */
 int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
 
 /* ---- use of a dataset, from the audit log (cmd_usage.c) --------------------- */

@@ -17,19 +17,13 @@ static struct kura_grant *grant_by_name(struct kura_dataset *ds, const char *nam
     return NULL;
 }
 
-/* The actor is the dataset's PI (by uid and name, as cmd_require_manager). */
-static bool actor_is_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
-{
-    return c->actor->uid == ds->pi_uid && strcmp(c->actor->name, ds->pi) == 0;
-}
-
 /* Separation of duties (issue 13): a grant an operator makes to an
  * operator, to root or to themselves (root acting for a logged-in person
  * included) needs the PI's approval; the PI's own grant is that approval. */
 static bool needs_pi_approval(const struct kura_cmd_ctx *c, const struct kura_dataset *ds,
                               const struct kura_actor *grantee)
 {
-    if (actor_is_pi(c, ds))
+    if (cmd_actor_is_pi(c, ds))
         return false;
     char login[sizeof c->actor->via];
     snprintf(login, sizeof login, "login %s", grantee->name);
@@ -155,7 +149,7 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     snprintf(g.approval, sizeof g.approval, "%s", approval);
     g.added_at = now;
     cmd_actor_name(c, g.added_by, sizeof g.added_by);
-    if (!g.pending && actor_is_pi(c, ds) && grantee.operator)
+    if (!g.pending && cmd_actor_is_pi(c, ds) && grantee.operator)
         snprintf(g.approved_by, sizeof g.approved_by, "%s", ds->pi); /* the PI's own act confirms it */
     struct kura_grant *grown = realloc(ds->grants, (ds->ngrants + 1) * sizeof *grown);
     if (!grown) {
@@ -183,7 +177,7 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
                  kura_role_name(g.role), cmd_last_day(c, g.until, last, sizeof last));
         fprintf(c->out, "%s may use dataset %s as %s until %s\n", g.user, ds->id, kura_role_name(g.role), last);
     }
-    if (!actor_is_pi(c, ds))
+    if (!cmd_actor_is_pi(c, ds))
         notify_pi(c, ds, &g, msg);
     rc = KURA_EXIT_OK;
 out:
@@ -210,7 +204,7 @@ static int begin_grant_change(const struct kura_cmd_ctx *c, int argc, char **arg
     struct kura_dataset *ds = &t->ds;
     /* Approval is the other role's confirmation: no operator gives it, not
      * even for another operator's grant. */
-    bool allowed = pi_only ? actor_is_pi(c, ds) : cmd_require_manager(c, ds) == 0;
+    bool allowed = pi_only ? cmd_actor_is_pi(c, ds) : cmd_require_manager(c, ds) == 0;
     if (!allowed && pi_only)
         cmd_fail(c, "only the PI of dataset %s (%s) may approve a grant", ds->id, ds->pi);
     *g = allowed ? grant_by_name(ds, pos[1]) : NULL;

@@ -15,10 +15,11 @@ for u in kt_alice kt_op; do make_user "$u"; done
 getent group kura-admin >/dev/null || groupadd kura-admin
 usermod -a -G kura-admin kt_op
 # This test's own accounts: deleted and re-created below, removed on exit.
-A=kt_gr_a B=kt_gr_b P=kt_gr_p Q=kt_gr_q
-for u in $A $B $P $Q; do id -u "$u" >/dev/null 2>&1 && userdel "$u"; done
-on_exit "for u in $A $B $P $Q; do userdel \$u; done"
-require "accounts $A and $P" bash -c "useradd -M -N -s /bin/bash $A && useradd -M -N -s /bin/bash $P"
+A=kt_gr_a B=kt_gr_b P=kt_gr_p Q=kt_gr_q S=kt_gr_s
+for u in $A $B $P $Q $S; do id -u "$u" >/dev/null 2>&1 && userdel "$u"; done
+on_exit "for u in $A $B $P $Q $S; do userdel \$u; done"
+require "accounts $A, $P and $S" bash -c "useradd -M -N -s /bin/bash $A && useradd -M -N -s /bin/bash $P &&
+  useradd -M -N -s /bin/bash $S"
 
 kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
 require "kuractl init" kura_init
@@ -74,6 +75,11 @@ check_fails "pending: root reads nothing" cmp -s "$F" "$T/data/x.bin"
 check "pending: root's refusal is logged as pending approval" refused_for 0 "pending approval"
 check "the PI approves root" kc kt_alice user approve "$ID" root
 check "approved: root reads" cmp -s "$F" "$T/data/x.bin"
+
+# ---- root acting for a logged-in person (sudo) who lists themselves ----
+check_output "root (login $S) lists $S: pending" "reads nothing until the PI approves" \
+  bash -c "echo $(id -u $S) >/proc/self/loginuid && exec '$KURACTL' -c '$KCONF' user add $ID $S"
+check_fails "pending: $S reads nothing" reads "$S" "$F"
 
 # ---- the PI's own grant needs no approval and sends no notice ----
 : >"$T/notified.txt"

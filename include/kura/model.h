@@ -75,6 +75,9 @@ struct kura_server {
     bool lockdown;
     const char *host_id;        /* this machine's identity */
     enum kura_level level;      /* highest level this server is declared for */
+    /* Login accounts: a listed uid outside [min, max] other than root is a
+     * system account, no person's, and is served nothing (issue 13). */
+    uid_t login_uid_min, login_uid_max;
 };
 
 const char *kura_kind_name(enum kura_kind k);        /* "JGA" */

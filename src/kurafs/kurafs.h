@@ -34,6 +34,7 @@ struct kurafs {
     struct kura_audit_bulk *bulk;
     struct kura_guard_rules *guard;
     char host_id[KURA_HOST_ID_LEN + 1];
+    uid_t login_uid_min, login_uid_max; /* kura_config_login_uids, at start */
     char hostname[256];
 
     pthread_mutex_t snap_lock;     /* guards `current` (the pointer, not the catalog) */

@@ -132,6 +132,8 @@ struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset 
         .lockdown = atomic_load(&fs->lockdown),
         .host_id = fs->host_id,
         .level = fs->cfg->level,
+        .login_uid_min = fs->login_uid_min,
+        .login_uid_max = fs->login_uid_max,
     };
     struct kura_request req = {
         .uid = c->uid, .user = c->user, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,

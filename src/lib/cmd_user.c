@@ -275,10 +275,16 @@ out:
     return rc;
 }
 
-/* A row's STATE: what needs the PI first, then the period. */
-static const char *list_state(const struct kura_dataset *ds, uid_t uid, int64_t from, int64_t until, int64_t now,
-                              unsigned *needs_pi)
+/* A row's STATE: what needs the PI first, then the period. logins: the
+ * login uid range (a system account listed before kuractl refused it is
+ * served nothing either). */
+static const char *list_state(const struct kura_dataset *ds, uid_t uid, const uid_t logins[2], int64_t from,
+                              int64_t until, int64_t now, unsigned *needs_pi)
 {
+    if (uid != 0 && (uid < logins[0] || uid > logins[1])) {
+        ++*needs_pi;
+        return "system";
+    }
     switch (listing_now(ds, uid)) {
     case KURA_DENY_ACCOUNT_CHANGED:
         ++*needs_pi;
@@ -312,21 +318,24 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
             cmd_last_day(c, ds->until, b, sizeof b), ds->title[0] ? ": " : "", ds->title);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", "USER", "ROLE", "FROM", "UNTIL", "STATE", "APPROVAL");
     unsigned needs_pi = 0;
+    uid_t logins[2];
+    kura_config_login_uids(c->env->cfg, KURA_LOGIN_DEFS_PATH, &logins[0], &logins[1]);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", ds->pi, "pi",
             kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
-            cmd_last_day(c, ds->until, b, sizeof b), list_state(ds, ds->pi_uid, ds->from, ds->until, now, &needs_pi),
+            cmd_last_day(c, ds->until, b, sizeof b), list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi),
             "-");
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", g->user, kura_role_name(g->role),
                 kura_date_format(g->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
-                cmd_last_day(c, g->until, b, sizeof b), list_state(ds, g->uid, g->from, g->until, now, &needs_pi),
+                cmd_last_day(c, g->until, b, sizeof b), list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi),
                 g->approval[0] ? g->approval : "-");
     }
     if (needs_pi)
         fprintf(c->out, "\nneeds the PI: pending = listed by an operator, reads nothing until the PI runs kuractl "
                         "user approve %s USER;\nchanged = the account is not the one listed (deleted, renamed or its "
-                        "uid given to someone else), reads nothing: remove the grant\n", ds->id);
+                        "uid given to someone else), reads nothing: remove the grant;\nsystem = a system account, "
+                        "no person's login, reads nothing: remove the grant\n", ds->id);
     rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);

@@ -14,6 +14,7 @@ static const char *const reason_names[] = {
     [KURA_DENY_DESTROYED] = "destroyed",
     [KURA_DENY_SUSPENDED] = "suspended",
     [KURA_DENY_NOT_LISTED] = "not listed",
+    [KURA_DENY_SYSTEM_ACCOUNT] = "system account",
     [KURA_DENY_ACCOUNT_CHANGED] = "account changed",
     [KURA_DENY_PENDING] = "pending approval",
     [KURA_DENY_NOT_YET_VALID] = "not yet valid",
@@ -91,6 +92,12 @@ struct kura_decision kura_policy_decide(const struct kura_request *req)
         return deny(KURA_DENY_SUSPENDED, now); /* R-ACC-7; an unknown status is not active */
     /* R-ACC-1, R-ACC-4, R-ACC-6; separation of duties */
     enum kura_reason listing = kura_policy_listing(ds, req->uid, req->user);
+    if (listing == KURA_DENY_NOT_LISTED)
+        return deny(listing, now);
+    /* kuractl refuses to list system accounts; this also stops those
+     * listed by hand or before it did. */
+    if (req->uid != 0 && (req->uid < srv->login_uid_min || req->uid > srv->login_uid_max))
+        return deny(KURA_DENY_SYSTEM_ACCOUNT, now);
     if (listing != KURA_ALLOW)
         return deny(listing, now);
     int64_t from, until;

@@ -47,6 +47,20 @@ check_output "system account daemon is refused" "daemon \(uid 1\) is a system ac
 check_output "the PI cannot list a system account either" "system account" kc kt_alice user add "$ID" bin
 check_fails "nobody reads nothing" reads nobody "$F"
 check_fails "the ledger has no grant to a system account" grep -Eq '"target":"(nobody|daemon|bin)"' "$LEDGER"
+# A system account listed before kuractl refused it (a state file of an
+# older version): the mount serves it nothing.
+INI=$KROOT/lib/datasets/$ID/dataset.ini
+cp "$INI" "$T/dataset.ini.kept"
+{ printf '\n[user nobody]\nuid = 65534\nrole = co-investigator\n'; grep -m2 -E '^(from|until) = ' "$T/dataset.ini.kept"
+  printf 'approval =\nadded_at = 2026-01-01T00:00:00+09:00\nadded_by = root\n'; } >>"$INI"
+require "reload with nobody listed by hand" kuractl reload "$ID"
+check "the PI still reads (the state loaded)" reads kt_alice "$F"
+check_fails "nobody, listed by hand, reads nothing" reads nobody "$F"
+check "its refusal is logged as system account" refused_for 65534 "system account"
+check_output "user list shows it as a system account, needing the PI" "^nobody +co-investigator .* system " \
+  kuractl user list "$ID"
+cp "$T/dataset.ini.kept" "$INI"
+require "reload without it" kuractl reload "$ID"
 
 # ---- an operator's grant to themselves waits for the PI ----
 check_output "op lists themselves: pending" "reads nothing until the PI approves" kc kt_op user add "$ID" kt_op

@@ -12,6 +12,7 @@
 #define HOST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HOST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
+enum { UID_MIN = 1000, UID_MAX = 60000 };
 enum { ROOT = 0, PI = 1001, BOB = 1002, CAROL = 1003, DAVE = 1004, ERIN = 1005, FRANK = 1006, EVE = 2000 };
 
 /* Start of WHEN (a date: its first second; a time stamp: itself). */
@@ -102,6 +103,7 @@ enum mod {
     RENAMED = 1 << 10,       /* the caller's uid now belongs to an account named "mallory" */
     NO_ACCOUNT = 1 << 11,    /* the caller's uid has no account now */
     PENDING = 1 << 12,       /* the caller's grant awaits the PI's approval */
+    NARROW_LOGINS = 1 << 13, /* the server's login uids are 1002..1002: the PI and most grants are system accounts */
 };
 
 /* The name each uid's account has (the one it is listed under). */
@@ -192,6 +194,12 @@ static const struct row rows[] = {
      NULL},
     {"issue 13 a listed uid without an account reads nothing", BOB, FILE_OK, "2026-05-01", NO_ACCOUNT,
      KURA_DENY_ACCOUNT_CHANGED, NULL},
+    {"issue 13 a listed system account reads nothing (PI)", PI, FILE_OK, "2026-05-01", NARROW_LOGINS,
+     KURA_DENY_SYSTEM_ACCOUNT, NULL},
+    {"issue 13 a listed system account reads nothing (grant)", CAROL, FILE_OK, "2026-06-15", NARROW_LOGINS,
+     KURA_DENY_SYSTEM_ACCOUNT, NULL},
+    {"issue 13 a login account inside the range reads", BOB, FILE_OK, "2026-05-01", NARROW_LOGINS, KURA_ALLOW,
+     "2026-10-01"},
     {"issue 13 a pending grant reads nothing", BOB, FILE_OK, "2026-05-01", PENDING, KURA_DENY_PENDING, NULL},
     {"issue 13 a pending grant lists nothing", BOB, DIR_ITSELF, "2026-05-01", PENDING, KURA_DENY_PENDING, NULL},
 
@@ -206,6 +214,9 @@ static const struct row rows[] = {
     {"not listed over not yet valid", EVE, FILE_OK, "2026-01-01", 0, KURA_DENY_NOT_LISTED, NULL},
     {"not listed over expired", ROOT, FILE_OK, "2028-01-01", 0, KURA_DENY_NOT_LISTED, NULL},
     {"not listed over account changed", EVE, FILE_OK, "2026-05-01", RENAMED, KURA_DENY_NOT_LISTED, NULL},
+    {"not listed over system account", EVE, FILE_OK, "2026-05-01", NARROW_LOGINS, KURA_DENY_NOT_LISTED, NULL},
+    {"system account over account changed", PI, FILE_OK, "2026-05-01", NARROW_LOGINS | RENAMED,
+     KURA_DENY_SYSTEM_ACCOUNT, NULL},
     {"suspended over account changed", PI, FILE_OK, "2026-05-01", SUSPENDED | RENAMED, KURA_DENY_SUSPENDED, NULL},
     {"account changed over pending", BOB, FILE_OK, "2026-05-01", RENAMED | PENDING, KURA_DENY_ACCOUNT_CHANGED,
      NULL},
@@ -226,7 +237,8 @@ static void run_row(void)
 {
     const struct row *r = current;
     struct kura_dataset ds = base_dataset();
-    struct kura_server srv = {.lockdown = false, .host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
+    struct kura_server srv = {.lockdown = false, .host_id = HOST_A, .level = KURA_LEVEL_TYPE1,
+                              .login_uid_min = UID_MIN, .login_uid_max = UID_MAX};
     if (r->mods & LOCKDOWN)
         srv.lockdown = true;
     if (r->mods & WRONG_HOST)
@@ -235,6 +247,8 @@ static void run_row(void)
         srv.host_id = NULL;
     if (r->mods & SERVER_TYPE2)
         srv.level = KURA_LEVEL_TYPE2;
+    if (r->mods & NARROW_LOGINS)
+        srv.login_uid_min = srv.login_uid_max = BOB;
     if (r->mods & DS_UNBOUND)
         ds.host_id[0] = '\0';
     if (r->mods & DS_TYPE2)
@@ -295,7 +309,8 @@ static void test_matrix_covers_every_reason(void)
 static void test_tokyo_midnight_edge(void)
 {
     struct kura_dataset ds = base_dataset();
-    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
+    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1, .login_uid_min = UID_MIN,
+                              .login_uid_max = UID_MAX};
     struct kura_request req = {
         .uid = CAROL, .user = "carol", .ds = &ds, .file = &file_ok, .process_allowed = true, .server = &srv};
     const int64_t end = until_of("2026-06-01..2026-06-30");
@@ -315,7 +330,8 @@ static void test_tokyo_midnight_edge(void)
 /* R-ACC-1 R-ACC-4: zeroed or unnamed entries never stand for root. */
 static void test_zeroed_entries_list_nobody(void)
 {
-    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
+    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1, .login_uid_min = UID_MIN,
+                              .login_uid_max = UID_MAX};
     struct kura_grant zeroed[1] = {{.from = 0, .until = INT64_MAX}};
     struct kura_dataset ds = {.from = 0, .until = INT64_MAX, .level = KURA_LEVEL_TYPE1, .ngrants = 1, .grants = zeroed};
     struct kura_request req = {.uid = ROOT, .user = "root", .ds = &ds, .file = &file_ok, .process_allowed = true,
@@ -330,7 +346,8 @@ static void test_zeroed_entries_list_nobody(void)
 static void test_missing_inputs_fail_closed(void)
 {
     struct kura_dataset ds = base_dataset();
-    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
+    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1, .login_uid_min = UID_MIN,
+                              .login_uid_max = UID_MAX};
     struct kura_request req = {.uid = PI, .user = "alice", .ds = &ds, .file = &file_ok, .process_allowed = true,
                                .now = at("2026-05-01"), .server = NULL};
     EXPECT(kura_policy_decide(NULL).reason == KURA_DENY_LOCKDOWN);
@@ -384,7 +401,8 @@ static void test_next_change(void)
     EXPECT(kura_policy_next_change(NULL, 0) == INT64_MAX);
     /* The next change is where the decision actually flips. */
     struct kura_dataset full = base_dataset();
-    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
+    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1, .login_uid_min = UID_MIN,
+                              .login_uid_max = UID_MAX};
     struct kura_request req = {.uid = CAROL, .user = "carol", .ds = &full, .file = &file_ok,
                                .process_allowed = true, .now = at("2026-05-15"), .server = &srv};
     EXPECT(kura_policy_decide(&req).reason == KURA_DENY_NOT_YET_VALID);

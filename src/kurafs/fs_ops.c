@@ -278,7 +278,7 @@ static int kfs_getxattr(const char *path, const char *name, char *value, size_t 
         if (strcmp(name, ACL_XATTR) != 0 || r.node->type == KURA_NODE_ROOT)
             rc = -ENODATA;
         else
-            rc = kurafs_dataset_acl(&r.snap->cat->datasets[r.node->dataset].ds, kurafs_now(), value, size);
+            rc = kurafs_dataset_acl(r.fs, &r.snap->cat->datasets[r.node->dataset].ds, kurafs_now(), value, size);
     }
     request_end(&r);
     return rc;

@@ -125,9 +125,11 @@ int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r);
 #define KURA_ACL_MAX_ENTRIES 1024
 /* The dataset's ACL in the kernel's system.posix_acl_access format: the PI
  * and every user whose approved grant holds now may read, each only while
- * their uid still has the account name it was listed under. Returns the size, or a
- * negative errno. With size 0 only the needed size is returned. */
-int kurafs_dataset_acl(const struct kura_dataset *ds, int64_t now, char *buf, size_t size);
+ * their uid still has the account name it was listed under and is a login
+ * account of fs (or root). Returns the size, or a negative errno. With
+ * size 0 only the needed size is returned. */
+int kurafs_dataset_acl(const struct kurafs *fs, const struct kura_dataset *ds, int64_t now, char *buf,
+                       size_t size);
 
 /* ---- FUSE operations (fs_ops.c, fs_refuse.c) ---- */
 struct fuse_operations;

@@ -57,6 +57,7 @@ require "reload with nobody listed by hand" kuractl reload "$ID"
 check "the PI still reads (the state loaded)" reads kt_alice "$F"
 check_fails "nobody, listed by hand, reads nothing" reads nobody "$F"
 check "its refusal is logged as system account" refused_for 65534 "system account"
+check_fails "... and getfacl does not name it" in_acl 65534
 check_output "user list shows it as a system account, needing the PI" "^nobody +co-investigator .* system " \
   kuractl user list "$ID"
 cp "$T/dataset.ini.kept" "$INI"

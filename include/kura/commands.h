@@ -4,7 +4,8 @@
  *
  * Roles (R-ACC-4, R-ACC-5): operator = root or a member of group
  * kura-admin (checked in the group database, never taken from the
- * caller); PI = the dataset's recorded pi uid, for that dataset only;
+ * caller); PI = the dataset's recorded pi uid and name, for that dataset
+ * only (user approve: the PI alone, never an operator);
  * anyone = status for themselves. Every change is made under the dataset's
  * lock, written atomically, and recorded in the dataset's ledger (who,
  * what, when, before -> after) and the audit log.
@@ -72,6 +73,7 @@ enum kura_cmd_role {
     KURA_CMD_ANYONE,
     KURA_CMD_OPERATOR,
     KURA_CMD_PI,                /* the PI of the dataset named in argv, or an operator */
+    KURA_CMD_PI_ONLY,           /* that PI alone: the other role's confirmation of an operator's act */
 };
 
 /* kura_cmd.flags */

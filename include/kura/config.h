@@ -14,6 +14,7 @@
 #define KURA_CONFIG_DEFAULT_PATH "/etc/kura/kura.conf"
 #define KURA_CONFIG_ENV "KURA_CONFIG"
 #define KURA_MACHINE_ID_PATH "/etc/machine-id"
+#define KURA_LOGIN_DEFS_PATH "/etc/login.defs"
 #define KURA_CONFIG_FILE_MAX (1u << 20)
 #define KURA_TOOL_NAME_MAX 64       /* one guard list entry */
 #define KURA_CONFIG_PATH_MAX 3072   /* leaves room below PATH_MAX for what kura appends */
@@ -29,6 +30,7 @@ struct kura_config {
     char *timezone;
     char host_id[KURA_HOST_ID_LEN + 1]; /* configured, or derived from the machine id */
     bool host_id_configured;
+    unsigned login_uid_min, login_uid_max; /* 0: from login.defs (kura_config_login_uids) */
     /* [guard]: executable base names */
     size_t ndeny, nallow;
     char **deny, **allow;
@@ -72,6 +74,10 @@ int kura_config_write_default(const char *path, const char *root, struct kura_er
  * first line without the line end; an empty id is refused. */
 int kura_host_id_from_file(const char *path, char out[KURA_HOST_ID_LEN + 1], struct kura_err *err);
 
+/* The uids of login accounts, the only ones a dataset may list: [server]
+ * login_uid_min/max, else UID_MIN/UID_MAX of login_defs
+ * (KURA_LOGIN_DEFS_PATH), else 1000 and 60000. */
+void kura_config_login_uids(const struct kura_config *cfg, const char *login_defs, uid_t *min, uid_t *max);
 /* True if s is 64 lowercase hex digits (a host id). */
 bool kura_host_id_valid(const char *s);
 

@@ -4,9 +4,10 @@
  *                [dataset] id title kind level pi pi_uid from until status
  *                          status_reason host_id guard
  *                [user NAME]       uid role from until approval added_at added_by
+ *                                  [pending] [approved_by]
  *                [withdrawn SAMPLE] ref at
- *                Every key is required (values may be empty where noted in
- *                dsfile.c). Times are RFC 3339 instants with their offset;
+ *                Every key is required but those in brackets, written only
+ *                when set (values may be empty where noted in dsfile.c). Times are RFC 3339 instants with their offset;
  *                periods are half-open, "until" exclusive.
  *   files.tsv    "path\tfile_id\tsize\tsamples" header, then one line per
  *                file; samples comma-separated, possibly empty.

@@ -26,12 +26,16 @@ enum kura_guard_mode { KURA_GUARD_DENYLIST, KURA_GUARD_ALLOWLIST };
 
 struct kura_grant {
     char user[KURA_USER_MAX + 1];
-    uid_t uid;                 /* recorded when added: a re-created account is not the same person */
+    uid_t uid;                 /* recorded when added: with user, the account as it was then */
     enum kura_role role;
     int64_t from, until;       /* never outside the dataset's period */
     char approval[KURA_TEXT_MAX]; /* data provider's approval (AGD) */
     int64_t added_at;
     char added_by[KURA_USER_MAX + 1];
+    /* Separation of duties: a grant an operator made to an operator, to
+     * root or to themselves serves nothing until the PI approves it. */
+    bool pending;
+    char approved_by[KURA_USER_MAX + 1]; /* the PI who approved it, or "" */
 };
 
 struct kura_withdrawal {
@@ -71,6 +75,9 @@ struct kura_server {
     bool lockdown;
     const char *host_id;        /* this machine's identity */
     enum kura_level level;      /* highest level this server is declared for */
+    /* Login accounts: a listed uid outside [min, max] other than root is a
+     * system account, no person's, and is served nothing (issue 13). */
+    uid_t login_uid_min, login_uid_max;
 };
 
 const char *kura_kind_name(enum kura_kind k);        /* "JGA" */

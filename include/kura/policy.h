@@ -12,6 +12,9 @@ enum kura_reason {
     KURA_DENY_DESTROYED,
     KURA_DENY_SUSPENDED,
     KURA_DENY_NOT_LISTED,    /* neither the PI nor a grant holder; root included */
+    KURA_DENY_SYSTEM_ACCOUNT, /* listed, but a system account (outside the login uids; not root) */
+    KURA_DENY_ACCOUNT_CHANGED, /* the uid is listed, but its account is not the one listed (deleted, renamed, re-created) */
+    KURA_DENY_PENDING,       /* the grant awaits the PI's approval (separation of duties) */
     KURA_DENY_NOT_YET_VALID, /* before the dataset's or the grant's start */
     KURA_DENY_EXPIRED,       /* at or after the dataset's or the grant's end */
     KURA_DENY_WITHDRAWN,     /* the file belongs to a withdrawn sample */
@@ -20,6 +23,8 @@ enum kura_reason {
 
 struct kura_request {
     uid_t uid;                          /* the caller */
+    const char *user;                   /* the name the caller's uid has now (the daemon's
+                                           lookup); NULL or "": the uid has no account */
     const struct kura_dataset *ds;
     const struct kura_file *file;       /* NULL: the dataset itself (listing, lookup) */
     bool process_allowed;               /* the guard's verdict on the calling process */
@@ -38,8 +43,8 @@ struct kura_decision {
 
 /* Checks in this order, the first failing one is the reason: lockdown,
  * wrong host (ds->host_id set and not server->host_id), level, destroyed,
- * suspended (any status but active), not listed, not yet valid, expired,
- * then for a file only: withdrawn, guard. A NULL request or server is
+ * suspended (any status but active), not listed, system account, account
+ * changed, pending, not yet valid, expired, then for a file only: withdrawn, guard. A NULL request or server is
  * refused as lockdown, a NULL dataset as not listed. */
 struct kura_decision kura_policy_decide(const struct kura_request *req);
 
@@ -51,6 +56,14 @@ const char *kura_reason_name(enum kura_reason r);
  * not listed. The PI is listed only when ds->pi names someone, so a zeroed
  * dataset never lists uid 0 (likewise a grant needs its user name). */
 bool kura_policy_window(const struct kura_dataset *ds, uid_t uid, int64_t *from, int64_t *until);
+
+/* How uid, whose account is now named user (NULL or "": none), is listed
+ * in ds: KURA_ALLOW (the PI, or a grant holder approved), or the reason it
+ * is not: KURA_DENY_NOT_LISTED; KURA_DENY_ACCOUNT_CHANGED when the uid is
+ * listed under another name (a listing binds the uid to the account name
+ * it had when listed: a uid handed to a new account is not the person
+ * listed); KURA_DENY_PENDING when the grant awaits the PI's approval. */
+enum kura_reason kura_policy_listing(const struct kura_dataset *ds, uid_t uid, const char *user);
 
 /* The next instant after now at which any decision on ds may change (a grant
  * or the dataset starting or ending), or INT64_MAX. The daemon sleeps until

@@ -1,5 +1,6 @@
 /* getfacl on a dataset shows who may read it: the PI and every user whose
- * grant holds now, built with libacl and encoded as the kernel's
+ * grant holds now (not a grant awaiting the PI's approval, nor a uid now
+ * given to another account), built with libacl and encoded as the kernel's
  * system.posix_acl_access value. */
 #include <acl/libacl.h>
 #include <errno.h>
@@ -83,7 +84,18 @@ static int encode(acl_t acl, char *buf, size_t size)
     return (int)need;
 }
 
-int kurafs_dataset_acl(const struct kura_dataset *ds, int64_t now, char *buf, size_t size)
+/* Served to uid as its account is now: the mount's own tests (issue 13). */
+static bool listed_now(const struct kurafs *fs, const struct kura_dataset *ds, uid_t uid)
+{
+    if (uid != 0 && (uid < fs->login_uid_min || uid > fs->login_uid_max))
+        return false;
+    char name[KURA_USER_MAX + 1];
+    kurafs_uid_name(uid, name, sizeof name);
+    return kura_policy_listing(ds, uid, name) == KURA_ALLOW;
+}
+
+int kurafs_dataset_acl(const struct kurafs *fs, const struct kura_dataset *ds, int64_t now, char *buf,
+                       size_t size)
 {
     if (ds->ngrants + 4 > KURA_ACL_MAX_ENTRIES)
         return -E2BIG;
@@ -95,11 +107,12 @@ int kurafs_dataset_acl(const struct kura_dataset *ds, int64_t now, char *buf, si
         add_entry(&acl, ACL_GROUP_OBJ, NULL, false, false) != 0 ||
         add_entry(&acl, ACL_OTHER, NULL, false, false) != 0)
         goto out;
-    if (now >= ds->from && now < ds->until && add_entry(&acl, ACL_USER, &ds->pi_uid, true, true) != 0)
+    if (now >= ds->from && now < ds->until && listed_now(fs, ds, ds->pi_uid) &&
+        add_entry(&acl, ACL_USER, &ds->pi_uid, true, true) != 0)
         goto out;
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
-        if (g->uid == ds->pi_uid || now < g->from || now >= g->until)
+        if (g->uid == ds->pi_uid || now < g->from || now >= g->until || !listed_now(fs, ds, g->uid))
             continue;
         if (add_entry(&acl, ACL_USER, &g->uid, true, true) != 0)
             goto out;

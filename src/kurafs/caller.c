@@ -18,14 +18,21 @@ void caller_ids(struct caller *c)
     c->pid = ctx->pid;
 }
 
-void caller_name(struct caller *c)
+void kurafs_uid_name(uid_t uid, char *name, size_t len)
 {
-    if (c->user[0])
-        return;
+    name[0] = '\0';
     struct passwd pw, *found = NULL;
     char buf[1024];
-    if (getpwuid_r(c->uid, &pw, buf, sizeof buf, &found) == 0 && found)
-        snprintf(c->user, sizeof c->user, "%s", found->pw_name);
+    /* A name too long to hold is left out, not cut: cut, it could equal a
+     * listed name that is its prefix. */
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found && strlen(found->pw_name) < len)
+        memcpy(name, found->pw_name, strlen(found->pw_name) + 1);
+}
+
+void caller_name(struct caller *c)
+{
+    if (!c->user[0])
+        kurafs_uid_name(c->uid, c->user, sizeof c->user);
 }
 
 void caller_from_context(struct caller *c)

@@ -32,16 +32,17 @@ static void node_target(const struct kura_catalog *cat, const struct kura_node *
         *f = &(*d)->files[n->file];
 }
 
-/* May uid see this node at all? (No process check: seeing is not reading.) */
+/* May the caller see this node at all? (No process check: seeing is not reading.) */
 static struct kura_decision node_visibility(struct kurafs *fs, const struct kura_catalog *cat,
-                                            const struct kura_node *n, uid_t uid, int64_t now)
+                                            const struct kura_node *n, struct caller *c, int64_t now)
 {
     const struct kura_catalog_dataset *d;
     const struct kura_file *f;
     node_target(cat, n, &d, &f);
     if (!d)
         return (struct kura_decision){KURA_ALLOW, INT64_MAX};
-    return kurafs_decide(fs, &d->ds, f, uid, true, now);
+    caller_name(c);
+    return kurafs_decide(fs, &d->ds, f, c, true, now);
 }
 
 /* The kernel asks twice for one refused path walk when a dentry cached for
@@ -125,7 +126,7 @@ static int lookup_visible(struct kurafs *fs, struct snapshot *snap, const char *
     const struct kura_node *n = kura_catalog_lookup(snap->cat, path);
     if (!n)
         return -ENOENT;
-    struct kura_decision d = node_visibility(fs, snap->cat, n, c->uid, kurafs_now());
+    struct kura_decision d = node_visibility(fs, snap->cat, n, c, kurafs_now());
     if (d.reason != KURA_ALLOW) {
         audit_refused_lookup(fs, c, snap->cat, n, d.reason);
         return -ENOENT;
@@ -199,7 +200,7 @@ static int kfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t 
             const struct kura_node *child = &cat->nodes[r.node->children[i]];
             /* The root lists only the datasets the caller may open; a
              * dataset lists no withdrawn file. */
-            if (node_visibility(r.fs, cat, child, r.caller.uid, now).reason != KURA_ALLOW)
+            if (node_visibility(r.fs, cat, child, &r.caller, now).reason != KURA_ALLOW)
                 continue;
             struct stat st;
             fill_stat(cat, child, &st);
@@ -223,7 +224,6 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
     if (rc == 0 && r.node->type != KURA_NODE_FILE)
         rc = -EISDIR;
     if (rc == 0) {
-        caller_name(&r.caller);
         caller_collect_process(r.fs, &r.caller);
         struct handle *h = NULL;
         bool cached = false;
@@ -290,7 +290,7 @@ static int kfs_getxattr(const char *path, const char *name, char *value, size_t 
         if (strcmp(name, ACL_XATTR) != 0 || r.node->type == KURA_NODE_ROOT)
             rc = -ENODATA;
         else
-            rc = kurafs_dataset_acl(&r.snap->cat->datasets[r.node->dataset].ds, kurafs_now(), value, size);
+            rc = kurafs_dataset_acl(r.fs, &r.snap->cat->datasets[r.node->dataset].ds, kurafs_now(), value, size);
     }
     request_end(&r);
     return rc;

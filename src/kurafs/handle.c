@@ -45,7 +45,7 @@ struct kura_decision handle_decide(struct kurafs *fs, const struct kura_catalog 
 {
     const struct kura_catalog_dataset *d = &cat->datasets[n->dataset];
     struct kura_guard_verdict v = guard_verdict(fs, &d->ds, c);
-    return kurafs_decide(fs, &d->ds, &d->files[n->file], c->uid, v.allowed, now);
+    return kurafs_decide(fs, &d->ds, &d->files[n->file], c, v.allowed, now);
 }
 
 static void audit_open(struct kurafs *fs, const struct caller *c, const char *dataset, const char *path,
@@ -154,7 +154,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     const char *rel = n->path + 1 + strlen(d->ds.id) + 1;
     int64_t now = kurafs_now();
     struct kura_guard_verdict v = guard_verdict(fs, &d->ds, c);
-    struct kura_decision dec = kurafs_decide(fs, &d->ds, f, c->uid, v.allowed, now);
+    struct kura_decision dec = kurafs_decide(fs, &d->ds, f, c, v.allowed, now);
     char *samples = join_samples(f);
     int audit_failed = 0;
 
@@ -236,7 +236,7 @@ static int recheck(struct kurafs *fs, struct handle *h, uint_fast64_t epoch, int
         const struct kura_file *f = &d->files[n->file];
         /* The same path re-imported is another file: this handle ends. */
         if (strcmp(f->file_id, h->file_id) == 0)
-            dec = kurafs_decide(fs, &d->ds, f, h->who.uid, h->process_allowed, now);
+            dec = kurafs_decide(fs, &d->ds, f, &h->who, h->process_allowed, now);
     }
     snapshot_release(snap);
     if (dec.reason != KURA_ALLOW) {

@@ -57,6 +57,7 @@ struct kurafs {
     struct kura_audit_bulk *bulk;
     struct kura_guard_rules *guard;
     char host_id[KURA_HOST_ID_LEN + 1];
+    uid_t login_uid_min, login_uid_max; /* kura_config_login_uids, at start */
     char hostname[256];
 
     pthread_mutex_t snap_lock;     /* guards `current` (the pointer, not the catalog) */
@@ -86,10 +87,13 @@ void kurafs_keys_wipe(struct kurafs *fs);
  * disk (not during lockdown); for a dataset key that no longer unwraps
  * when a rotation was interrupted before the daemon was told. */
 void kurafs_keys_refresh(struct kurafs *fs);
-/* The policy decision with this server's facts (lockdown, host, level).
- * f NULL: the dataset itself; process_allowed: the guard's verdict. */
+/* The policy decision with this server's facts (lockdown, host, level)
+ * and the caller's: uid and account name (c->user, filled by caller_name;
+ * left empty it matches no listing). f NULL: the dataset itself;
+ * process_allowed: the guard's verdict. */
+struct caller;
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
-                                   uid_t uid, bool process_allowed, int64_t now);
+                                   const struct caller *c, bool process_allowed, int64_t now);
 
 /* ---- the page cache of served files (pagecache.c) ---- */
 struct fuse;
@@ -143,11 +147,18 @@ struct caller {
     char user[KURA_USER_MAX + 1];
     struct kura_procinfo *proc;    /* NULL until collected */
 };
+/* The name uid's account has now (the daemon's NSS lookup), or "" when it
+ * has none or one longer than len - 1. */
+void kurafs_uid_name(uid_t uid, char *name, size_t len);
 /* Who asks: uid, gid and pid, all a lookup needs. */
 void caller_ids(struct caller *c);
-/* Adds the user name, once. It costs a passwd lookup (with nss files an
- * open and a read of /etc/passwd: a third of a listing's daemon time) and
- * only records carry it, so it is added when one is written. */
+/* Adds the user name the uid has now, once per request (an open keeps it
+ * for its reads). It costs a passwd lookup (with nss files an open and a
+ * read of /etc/passwd), so it is looked up only when a dataset is decided
+ * on or a record written. The decision needs it: a listing binds the uid
+ * to the account name it had when listed (issue 13: a uid handed to a new
+ * account is not the listed person). The daemon looks it up as root; the
+ * caller controls nothing of it. */
 void caller_name(struct caller *c);
 /* Both of the above. */
 void caller_from_context(struct caller *c);
@@ -162,9 +173,12 @@ int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r);
 /* ---- ACL (acl.c) ---- */
 #define KURA_ACL_MAX_ENTRIES 1024
 /* The dataset's ACL in the kernel's system.posix_acl_access format: the PI
- * and every user whose grant holds now may read. Returns the size, or a
- * negative errno. With size 0 only the needed size is returned. */
-int kurafs_dataset_acl(const struct kura_dataset *ds, int64_t now, char *buf, size_t size);
+ * and every user whose approved grant holds now may read, each only while
+ * their uid still has the account name it was listed under and is a login
+ * account of fs (or root). Returns the size, or a negative errno. With
+ * size 0 only the needed size is returned. */
+int kurafs_dataset_acl(const struct kurafs *fs, const struct kura_dataset *ds, int64_t now, char *buf,
+                       size_t size);
 
 /* ---- FUSE operations (fs_ops.c, fs_refuse.c) ---- */
 struct fuse_operations;

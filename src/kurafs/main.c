@@ -112,6 +112,7 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     if (!fs->cfg || kura_config_load(fs->config_path, fs->cfg, err) != 0)
         return -1;
     snprintf(fs->host_id, sizeof fs->host_id, "%s", fs->cfg->host_id);
+    kura_config_login_uids(fs->cfg, KURA_LOGIN_DEFS_PATH, &fs->login_uid_min, &fs->login_uid_max);
 
     fs->passphrase_file = o->passphrase_file;
     struct kura_lockdown l;

@@ -170,15 +170,17 @@ int64_t kurafs_now(void)
 }
 
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
-                                   uid_t uid, bool process_allowed, int64_t now)
+                                   const struct caller *c, bool process_allowed, int64_t now)
 {
     struct kura_server srv = {
         .lockdown = atomic_load(&fs->lockdown),
         .host_id = fs->host_id,
         .level = fs->cfg->level,
+        .login_uid_min = fs->login_uid_min,
+        .login_uid_max = fs->login_uid_max,
     };
     struct kura_request req = {
-        .uid = uid, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
+        .uid = c->uid, .user = c->user, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
     };
     return kura_policy_decide(&req);
 }

@@ -157,8 +157,7 @@ static int led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, st
     for (size_t i = 0; i < nids; i++) {
         struct kura_dataset ds;
         char *ini = cmd_dataset_file(c, ids[i], KURA_DATASET_INI);
-        if (ini && kura_dataset_load(ini, &ds, NULL) == 0 && ds.pi_uid == c->actor->uid &&
-            strcmp(ds.pi, c->actor->name) == 0) {
+        if (ini && kura_dataset_load(ini, &ds, NULL) == 0 && cmd_actor_is_pi(c, &ds)) {
             led[*n] = ids[i];
             ids[i] = NULL;
             (*n)++;

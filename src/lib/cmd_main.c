@@ -78,10 +78,16 @@ static const struct kura_cmd commands[] = {
     {"user", "add", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_add,
      "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]",
      "Lists USER as a data user of dataset ID from now until WHEN (default: the dataset's end;\n"
-     "never later). AGD datasets need --approval, the data provider's approval reference."},
+     "never later). AGD datasets need --approval, the data provider's approval reference.\n"
+     "System accounts are refused; an operator's grant to an operator, to root or to themselves\n"
+     "waits for the PI's approval (user approve); the PI is notified of grants others make."},
     {"user", "remove", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_remove, "ID USER",
      "Ends USER's access to dataset ID at once."},
-    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID", "Lists the PI and the users of dataset ID."},
+    {"user", "approve", KURA_CMD_PI_ONLY, KURA_CMD_CHANGES_STATE, cmd_user_approve, "ID USER",
+     "The PI approves USER's pending grant: a grant an operator made to an operator, to root\n"
+     "or to themselves reads nothing until then."},
+    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID",
+     "Lists the PI and the users of dataset ID; STATE pending or changed needs the PI."},
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},
@@ -169,7 +175,9 @@ void kura_cmd_print_help(FILE *out, bool operator)
             continue;
         fprintf(out, "\n%s\n", sections[s].title);
         for (size_t i = 0; i < NCOMMANDS; i++)
-            if (commands[i].role == sections[s].role && !(commands[i].flags & KURA_CMD_HIDDEN))
+            if ((commands[i].role == sections[s].role ||
+                 (commands[i].role == KURA_CMD_PI_ONLY && sections[s].role == KURA_CMD_PI)) &&
+                !(commands[i].flags & KURA_CMD_HIDDEN))
                 print_usage_line(out, &commands[i]);
     }
     fprintf(out, "  kuractl --help | kuractl COMMAND --help | kuractl --version\n"
@@ -183,7 +191,8 @@ static void print_cmd_help(FILE *out, const struct kura_cmd *k)
     print_usage_line(out, k);
     static const char *const who[] = {[KURA_CMD_ANYONE] = "anyone",
                                       [KURA_CMD_OPERATOR] = "an operator (root or group " KURA_ADMIN_GROUP ")",
-                                      [KURA_CMD_PI] = "the dataset's PI, or an operator"};
+                                      [KURA_CMD_PI] = "the dataset's PI, or an operator",
+                                      [KURA_CMD_PI_ONLY] = "the dataset's PI alone (not an operator)"};
     fprintf(out, "\n%s\n\nWho may run it: %s.\n", k->help, who[k->role]);
 }
 
@@ -337,7 +346,7 @@ int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *ac
         return cmd_fail(&c, "run it as root on the server itself (it does not go through the daemon)");
     if (k->role == KURA_CMD_OPERATOR && !actor->operator)
         return cmd_fail(&c, "only an operator (root or group %s) may do this", KURA_ADMIN_GROUP);
-    if (k->role == KURA_CMD_PI) {
+    if (k->role == KURA_CMD_PI || k->role == KURA_CMD_PI_ONLY) {
         /* The dataset comes first; the handler checks the actor against it
          * under the lock (cmd_require_manager). Refuse bad ids early. */
         struct kura_err e = {0};

@@ -30,6 +30,7 @@ int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_import.c */
 int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
 int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_ledger.c */
@@ -93,6 +94,9 @@ const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len);
 /* "alice" or "root (login alice)": how the actor appears in messages. */
 const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len);
 
+/* How long kuractl (not the daemon) waits for notify_command to report a failure. */
+#define CMD_NOTIFY_WAIT_MS 5000
+
 /* STATE/datasets/<ID>/.import-lock: one import per dataset; destroy takes it too. */
 #define CMD_IMPORT_LOCK ".import-lock"
 
@@ -126,8 +130,10 @@ int cmd_cmp_str(const void *a, const void *b);
 
 /* ---- roles (cmd_state.c) ---------------------------------------------------- */
 
-/* The actor's role in ds: operator, or the PI (by uid). Prints the refusal
- * and returns -1 when the actor may not manage ds. */
+/* The actor is the PI of ds: their uid and account name are those recorded. */
+bool cmd_actor_is_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
+/* The actor's role in ds: operator, or the PI (cmd_actor_is_pi). Prints
+ * the refusal and returns -1 when the actor may not manage ds. */
 int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
 
 /* ---- use of a dataset, from the audit log (cmd_usage.c) --------------------- */

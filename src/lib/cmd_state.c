@@ -128,12 +128,15 @@ nomem:
 
 /* ---- roles -------------------------------------------------------------- */
 
+bool cmd_actor_is_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
+{
+    /* By uid and name: a new account given the PI's uid is not the PI. */
+    return c->actor->uid == ds->pi_uid && strcmp(c->actor->name, ds->pi) == 0;
+}
+
 int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
 {
-    if (c->actor->operator)
-        return 0;
-    /* The PI by uid: a re-created account with the same name is not the PI. */
-    if (c->actor->uid == ds->pi_uid && strcmp(c->actor->name, ds->pi) == 0)
+    if (c->actor->operator || cmd_actor_is_pi(c, ds))
         return 0;
     cmd_fail(c, "only the PI of dataset %s or an operator may do this", ds->id);
     return -1;

@@ -90,9 +90,13 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
         if (!loaded[i])
             continue;
         const struct kura_dataset *ds = &all[i];
-        int64_t from, until;
-        if (!kura_policy_window(ds, c->actor->uid, &from, &until))
+        /* A uid listed under another account's name (issue 13) is not this
+         * person's listing: shown as not listed, as the mount treats it. */
+        enum kura_reason listing = kura_policy_listing(ds, c->actor->uid, c->actor->name);
+        if (listing == KURA_DENY_NOT_LISTED || listing == KURA_DENY_ACCOUNT_CHANGED)
             continue;
+        int64_t from, until;
+        kura_policy_window(ds, c->actor->uid, &from, &until);
         const struct kura_grant *g = kura_dataset_grant(ds, c->actor->uid);
         const char *role = ds->pi_uid == c->actor->uid ? "pi" : g ? kura_role_name(g->role) : "?";
         char a[32], b[32];
@@ -100,7 +104,7 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
             snprintf(a, sizeof a, "?");
         cmd_last_day(c, until, b, sizeof b);
         fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s%s\n", ds->id, role, a, b, days_left(until, now),
-                state_for(ds, from, until, now),
+                listing == KURA_DENY_PENDING ? "pending approval" : state_for(ds, from, until, now),
                 ds->pi_uid == c->actor->uid && no_sample_map(c, ds->id) ? ", no sample map" : "");
         mine++;
     }

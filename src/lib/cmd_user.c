@@ -5,6 +5,7 @@
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
+#include "kura/notify.h"
 #include "kura/policy.h"
 #include "kura/when.h"
 
@@ -14,6 +15,41 @@ static struct kura_grant *grant_by_name(struct kura_dataset *ds, const char *nam
         if (strcmp(ds->grants[i].user, name) == 0)
             return &ds->grants[i];
     return NULL;
+}
+
+/* Separation of duties (issue 13): a grant an operator makes to an
+ * operator, to root or to themselves (root acting for a logged-in person
+ * included) needs the PI's approval; the PI's own grant is that approval. */
+static bool needs_pi_approval(const struct kura_cmd_ctx *c, const struct kura_dataset *ds,
+                              const struct kura_actor *grantee)
+{
+    if (cmd_actor_is_pi(c, ds))
+        return false;
+    char login[sizeof c->actor->via];
+    snprintf(login, sizeof login, "login %s", grantee->name);
+    return grantee->operator || grantee->uid == c->actor->uid || strcmp(c->actor->via, login) == 0;
+}
+
+/* How uid is listed in ds as its account is now: the mount's verdict
+ * (kura_policy_listing) with the name the uid has today. */
+static enum kura_reason listing_now(const struct kura_dataset *ds, uid_t uid)
+{
+    struct kura_actor now;
+    struct kura_err e = {0};
+    if (kura_actor_resolve(uid, 0, 0, &now, &e) != 0)
+        return KURA_DENY_ACCOUNT_CHANGED; /* cannot tell: show it as needing the PI */
+    return kura_policy_listing(ds, uid, now.name);
+}
+
+/* Tells the PI of a grant someone else made on their dataset. */
+static void notify_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, const struct kura_grant *g,
+                      const char *message)
+{
+    struct kura_notice n = {.event = g->pending ? "grant-pending" : "grant-added", .dataset = ds->id, .pi = ds->pi,
+                            .users = g->user, .time = g->added_at, .message = message};
+    struct kura_err e = {0};
+    if (kura_notify(c->env->cfg, &n, c->env->socket_mode ? 0 : CMD_NOTIFY_WAIT_MS, &e) != 0)
+        fprintf(c->err, "kuractl: warning: notification not sent: %s\n", e.msg);
 }
 
 /* "role=co-investigator until=2027-03-31 approval=..." */
@@ -65,6 +101,22 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "%s is the PI of dataset %s and has access for its whole period", pos[1], ds->id);
         goto out;
     }
+    /* System accounts (daemon, nobody, ...) are no person: never listed.
+     * root is the exception, and needs the PI's approval like an operator. */
+    uid_t uid_min, uid_max;
+    kura_config_login_uids(c->env->cfg, KURA_LOGIN_DEFS_PATH, &uid_min, &uid_max);
+    if (g.uid != 0 && (g.uid < uid_min || g.uid > uid_max)) {
+        cmd_fail(c, "%s (uid %u) is a system account, not a person's login: only uids %u to %u may be listed "
+                 "([server] login_uid_min/login_uid_max)", pos[1], (unsigned)g.uid, (unsigned)uid_min,
+                 (unsigned)uid_max);
+        goto out;
+    }
+    struct kura_actor grantee;
+    if (kura_actor_resolve(g.uid, 0, 0, &grantee, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto out;
+    }
+    g.pending = needs_pi_approval(c, ds, &grantee);
     const struct kura_grant *old = grant_by_name(ds, pos[1]);
     if (!old)
         old = kura_dataset_grant(ds, g.uid);
@@ -97,6 +149,8 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     snprintf(g.approval, sizeof g.approval, "%s", approval);
     g.added_at = now;
     cmd_actor_name(c, g.added_by, sizeof g.added_by);
+    if (!g.pending && cmd_actor_is_pi(c, ds) && grantee.operator)
+        snprintf(g.approved_by, sizeof g.approved_by, "%s", ds->pi); /* the PI's own act confirms it */
     struct kura_grant *grown = realloc(ds->grants, (ds->ngrants + 1) * sizeof *grown);
     if (!grown) {
         cmd_fail(c, "out of memory");
@@ -105,19 +159,38 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     ds->grants = grown;
     ds->grants[ds->ngrants++] = g;
     grant_text(c, &g, text, sizeof text);
+    /* The ledger names both actors: the adder (the record's actor) and the
+     * PI whose approval the grant awaits. */
+    if (g.pending)
+        snprintf(text + strlen(text), sizeof text - strlen(text), " pending=approval-by-pi-%s", ds->pi);
     struct cmd_change ch = {.action = "user-add", .target = g.user, .after = text, .detail = approval,
                             .audit_event = KURA_AUDIT_POLICY_CHANGE};
     if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
         goto out;
-    fprintf(c->out, "%s may use dataset %s as %s until %s\n", g.user, ds->id, kura_role_name(g.role),
-            cmd_last_day(c, g.until, last, sizeof last));
+    char msg[KURA_TEXT_MAX + 128];
+    if (g.pending) {
+        snprintf(msg, sizeof msg, "%s listed %s in dataset %s; it reads nothing until the PI approves: kuractl user "
+                 "approve %s %s", g.added_by, g.user, ds->id, ds->id, g.user);
+        fprintf(c->out, "%s\n", msg);
+    } else {
+        snprintf(msg, sizeof msg, "%s listed %s in dataset %s as %s until %s", g.added_by, g.user, ds->id,
+                 kura_role_name(g.role), cmd_last_day(c, g.until, last, sizeof last));
+        fprintf(c->out, "%s may use dataset %s as %s until %s\n", g.user, ds->id, kura_role_name(g.role), last);
+    }
+    if (!cmd_actor_is_pi(c, ds))
+        notify_pi(c, ds, &g, msg);
     rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);
     return rc;
 }
 
-int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
+/* "ID USER" of user remove and user approve: parses it, locks and loads
+ * the dataset into t, checks the actor (the PI or an operator; pi_only:
+ * the PI alone) and finds USER's grant. KURA_EXIT_OK with *g set (end t
+ * after), or the exit status with t already ended. */
+static int begin_grant_change(const struct kura_cmd_ctx *c, int argc, char **argv, bool pi_only,
+                              struct cmd_txn *t, struct kura_grant **g)
 {
     char *pos[2];
     int npos;
@@ -126,21 +199,34 @@ int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_err e = {0};
     if (kura_user_name_check(pos[1], &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], false, t) != 0)
         return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    struct kura_dataset *ds = &t->ds;
+    /* Approval is the other role's confirmation: no operator gives it, not
+     * even for another operator's grant. */
+    bool allowed = pi_only ? cmd_actor_is_pi(c, ds) : cmd_require_manager(c, ds) == 0;
+    if (!allowed && pi_only)
+        cmd_fail(c, "only the PI of dataset %s (%s) may approve a grant", ds->id, ds->pi);
+    *g = allowed ? grant_by_name(ds, pos[1]) : NULL;
+    if (allowed && !*g && strcmp(ds->pi, pos[1]) == 0)
+        cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", pos[1], ds->id);
+    else if (allowed && !*g)
+        cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", pos[1], ds->id, ds->id);
+    if (*g)
+        return KURA_EXIT_OK;
+    cmd_txn_end(t);
+    return KURA_EXIT_FAIL;
+}
+
+int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct cmd_txn t;
+    struct kura_grant *g;
+    int rc = begin_grant_change(c, argc, argv, false, &t, &g);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
-    struct kura_grant *g = grant_by_name(ds, pos[1]);
-    if (!g) {
-        if (strcmp(ds->pi, pos[1]) == 0)
-            cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", pos[1], ds->id);
-        else
-            cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", pos[1], ds->id, ds->id);
-        goto out;
-    }
     char before[512], user[KURA_USER_MAX + 1];
     grant_text(c, g, before, sizeof before);
     snprintf(user, sizeof user, "%s", g->user);
@@ -156,6 +242,59 @@ int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
 out:
     cmd_txn_end(&t);
     return rc;
+}
+
+int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct cmd_txn t;
+    struct kura_grant *g;
+    int rc = begin_grant_change(c, argc, argv, true, &t, &g);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    rc = KURA_EXIT_FAIL;
+    struct kura_dataset *ds = &t.ds;
+    if (!g->pending) {
+        cmd_fail(c, "%s's grant in dataset %s is not awaiting approval", g->user, ds->id);
+        goto out;
+    }
+    g->pending = false;
+    snprintf(g->approved_by, sizeof g->approved_by, "%s", ds->pi);
+    char before[600], detail[KURA_USER_MAX + 16];
+    grant_text(c, g, before, sizeof before);
+    snprintf(before + strlen(before), sizeof before - strlen(before), " pending=approval-by-pi-%s", ds->pi);
+    /* Both actors: the approver is the record's actor, the adder named here. */
+    snprintf(detail, sizeof detail, "added by %s", g->added_by);
+    struct cmd_change ch = {.action = "user-approve", .target = g->user, .before = before, .after = "approved",
+                            .detail = detail, .audit_event = KURA_AUDIT_POLICY_CHANGE};
+    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
+        goto out;
+    fprintf(c->out, "%s may use dataset %s (approved by the PI %s)\n", g->user, ds->id, ds->pi);
+    rc = KURA_EXIT_OK;
+out:
+    cmd_txn_end(&t);
+    return rc;
+}
+
+/* A row's STATE: what needs the PI first, then the period. logins: the
+ * login uid range (a system account listed before kuractl refused it is
+ * served nothing either). */
+static const char *list_state(const struct kura_dataset *ds, uid_t uid, const uid_t logins[2], int64_t from,
+                              int64_t until, int64_t now, unsigned *needs_pi)
+{
+    if (uid != 0 && (uid < logins[0] || uid > logins[1])) {
+        ++*needs_pi;
+        return "system";
+    }
+    switch (listing_now(ds, uid)) {
+    case KURA_DENY_ACCOUNT_CHANGED:
+        ++*needs_pi;
+        return "changed";
+    case KURA_DENY_PENDING:
+        ++*needs_pi;
+        return "pending";
+    default:
+        return now >= until ? "ended" : now < from ? "not yet" : "valid";
+    }
 }
 
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
@@ -181,17 +320,25 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
         fprintf(c->out, "no sample map: none of its %zu file(s) names a sample (imported without --samples), so a "
                         "consent withdrawal cannot find any of them\n", t.nfiles);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", "USER", "ROLE", "FROM", "UNTIL", "STATE", "APPROVAL");
+    unsigned needs_pi = 0;
+    uid_t logins[2];
+    kura_config_login_uids(c->env->cfg, KURA_LOGIN_DEFS_PATH, &logins[0], &logins[1]);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", ds->pi, "pi",
             kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
-            cmd_last_day(c, ds->until, b, sizeof b), now >= ds->until ? "ended" : now < ds->from ? "not yet" : "valid",
+            cmd_last_day(c, ds->until, b, sizeof b), list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi),
             "-");
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", g->user, kura_role_name(g->role),
                 kura_date_format(g->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
-                cmd_last_day(c, g->until, b, sizeof b),
-                now >= g->until ? "ended" : now < g->from ? "not yet" : "valid", g->approval[0] ? g->approval : "-");
+                cmd_last_day(c, g->until, b, sizeof b), list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi),
+                g->approval[0] ? g->approval : "-");
     }
+    if (needs_pi)
+        fprintf(c->out, "\nneeds the PI: pending = listed by an operator, reads nothing until the PI runs kuractl "
+                        "user approve %s USER;\nchanged = the account is not the one listed (deleted, renamed or its "
+                        "uid given to someone else), reads nothing: remove the grant;\nsystem = a system account, "
+                        "no person's login, reads nothing: remove the grant\n", ds->id);
     rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);

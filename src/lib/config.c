@@ -17,10 +17,11 @@
     "cat less more head tail samtools bcftools tabix bgzip python3 python R Rscript zcat gzip grep awk sed "   \
     "file md5sum sha256sum"
 #define NUMBER_MAX 1000000u
+#define LOGIN_UID_LIMIT 999999999u /* parse_number reads at most nine digits */
 
 enum key_id {
     K_ROOT, K_STATE_DIR, K_KEYS_DIR, K_AUDIT_LOG, K_SOCKET,
-    K_LEVEL, K_TIMEZONE, K_HOST_ID,
+    K_LEVEL, K_TIMEZONE, K_HOST_ID, K_UID_MIN, K_UID_MAX,
     K_DENY, K_ALLOW,
     K_SYSLOG, K_BULK, K_MAX_SIZE,
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
@@ -39,6 +40,8 @@ static const struct {
     [K_LEVEL] = {"server", "level"},
     [K_TIMEZONE] = {"server", "timezone"},
     [K_HOST_ID] = {"server", "host_id"},
+    [K_UID_MIN] = {"server", "login_uid_min"},
+    [K_UID_MAX] = {"server", "login_uid_max"},
     [K_DENY] = {"guard", "deny"},
     [K_ALLOW] = {"guard", "allow"},
     [K_SYSLOG] = {"audit", "syslog"},
@@ -270,6 +273,18 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
         memcpy(cfg->host_id, value, KURA_HOST_ID_LEN + 1);
         cfg->host_id_configured = true;
         return 0;
+    case K_UID_MIN:
+    case K_UID_MAX: {
+        unsigned *out = k == K_UID_MIN ? &cfg->login_uid_min : &cfg->login_uid_max;
+        if (parse_number(value, LOGIN_UID_LIMIT, out, err) != 0)
+            return -1;
+        if (*out == 0) {
+            kura_err_set(err, EINVAL, "uid 0 is root, never a login account (leave the key out for %s)",
+                         KURA_LOGIN_DEFS_PATH);
+            return -1;
+        }
+        return 0;
+    }
     case K_DENY:
         return parse_tools(value, &cfg->deny, &cfg->ndeny, err);
     case K_ALLOW:
@@ -460,6 +475,10 @@ int kura_config_parse(const char *name, const char *text, size_t len, const char
         goto out;
     if (resolve_paths(&ld, name, err) != 0)
         goto out;
+    if (cfg->login_uid_min && cfg->login_uid_max && cfg->login_uid_min > cfg->login_uid_max) {
+        kura_err_set(err, EINVAL, "%s:%d: login_uid_min is above login_uid_max", name, ld.line[K_UID_MIN]);
+        goto out;
+    }
     if (!cfg->host_id_configured && kura_host_id_from_file(machine_id_path, cfg->host_id, err) != 0) {
         kura_err_prefix(err, "%s: no [server] host_id, and it cannot be derived", name);
         goto out;
@@ -549,6 +568,12 @@ static const char default_tail[] =
     "# Default: the SHA-256 of /etc/machine-id. Set it only to move datasets to a\n"
     "# replacement server on purpose.\n"
     "#host_id =\n"
+    "# Login accounts: only uids from login_uid_min to login_uid_max may be\n"
+    "# listed in a dataset; system accounts (daemon, nobody, ...) are refused.\n"
+    "# root may be listed only with the PI's approval. Default: UID_MIN and\n"
+    "# UID_MAX of " KURA_LOGIN_DEFS_PATH " (1000 and 60000 when it sets none).\n"
+    "#login_uid_min = 1000\n"
+    "#login_uid_max = 60000\n"
     "\n"
     "[guard]\n"
     "# Copy-out guard (R-CPY-4), lists of program base names separated by blanks.\n"
@@ -654,4 +679,31 @@ int kura_config_write_default(const char *path, const char *root, struct kura_er
     int rc = kura_write_file_new(path, text, strlen(text), 0644, err);
     free(text);
     return rc;
+}
+
+/* UID_MIN or UID_MAX of login.defs: "NAME<blanks>VALUE" at the start of a line. */
+static unsigned login_defs_value(const char *text, const char *name, unsigned fallback)
+{
+    size_t n = strlen(name);
+    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, name, n) != 0 || (line[n] != ' ' && line[n] != '\t'))
+            continue;
+        char *end;
+        unsigned long v = strtoul(line + n, &end, 10);
+        if (end != line + n && v > 0 && v <= LOGIN_UID_LIMIT)
+            return (unsigned)v;
+    }
+    return fallback;
+}
+
+void kura_config_login_uids(const struct kura_config *cfg, const char *login_defs, uid_t *min, uid_t *max)
+{
+    char *text = NULL;
+    struct kura_err e = {0};
+    if ((!cfg->login_uid_min || !cfg->login_uid_max) &&
+        kura_read_file(login_defs, KURA_CONFIG_FILE_MAX, &text, NULL, &e) != 0)
+        text = NULL;
+    *min = cfg->login_uid_min ? cfg->login_uid_min : login_defs_value(text ? text : "", "UID_MIN", 1000);
+    *max = cfg->login_uid_max ? cfg->login_uid_max : login_defs_value(text ? text : "", "UID_MAX", 60000);
+    free(text);
 }

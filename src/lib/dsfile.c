@@ -139,8 +139,12 @@ enum { D_ID, D_TITLE, D_KIND, D_LEVEL, D_PI, D_PI_UID, D_FROM, D_UNTIL, D_STATUS
 static const char *const dataset_keys[D_N] = {
     "id", "title", "kind", "level", "pi", "pi_uid", "from", "until", "status", "status_reason", "host_id", "guard",
 };
-enum { U_UID, U_ROLE, U_FROM, U_UNTIL, U_APPROVAL, U_ADDED_AT, U_ADDED_BY, U_N };
-static const char *const user_keys[U_N] = {"uid", "role", "from", "until", "approval", "added_at", "added_by"};
+/* pending and approved_by come last and are optional (written only when
+ * set): a file from before them lists no grant awaiting approval. */
+enum { U_UID, U_ROLE, U_FROM, U_UNTIL, U_APPROVAL, U_ADDED_AT, U_ADDED_BY, U_REQUIRED, U_PENDING = U_REQUIRED,
+       U_APPROVED_BY, U_N };
+static const char *const user_keys[U_N] = {"uid",      "role",     "from",    "until",      "approval",
+                                           "added_at", "added_by", "pending", "approved_by"};
 enum { W_REF, W_AT, W_N };
 static const char *const withdrawn_keys[W_N] = {"ref", "at"};
 
@@ -282,6 +286,17 @@ static int set_user_key(struct kura_grant *g, int k, const char *v, struct kura_
         if (kura_user_name_check(v, err) != 0)
             return -1;
         return copy_checked(g->added_by, sizeof g->added_by, v, "added_by", err);
+    case U_PENDING:
+        if (strcmp(v, "yes") == 0) {
+            g->pending = true;
+            return 0;
+        }
+        kura_err_set(err, EINVAL, "expected yes (leave the key out when the grant is not pending)");
+        return -1;
+    case U_APPROVED_BY:
+        if (kura_user_name_check(v, err) != 0)
+            return -1;
+        return copy_checked(g->approved_by, sizeof g->approved_by, v, "approved_by", err);
     }
     return -1;
 }
@@ -511,7 +526,7 @@ static int check_complete(const char *name, struct ds_load *ld, struct kura_err 
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         int line = ld->users[i].line;
-        if ((miss = missing_key(user_keys, U_N, ld->users[i].seen))) {
+        if ((miss = missing_key(user_keys, U_REQUIRED, ld->users[i].seen))) {
             kura_err_set(err, EINVAL, "%s:%d: [user %s] lacks %s", name, line, g->user, miss);
             return -1;
         }
@@ -666,7 +681,8 @@ static int check_dataset(const struct kura_dataset *ds, struct kura_err *err)
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         if (kura_user_name_check(g->user, err) != 0 || check_uid(g->uid, g->user, err) != 0 ||
-            kura_text_check(g->approval, "approval", err) != 0 || kura_user_name_check(g->added_by, err) != 0)
+            kura_text_check(g->approval, "approval", err) != 0 || kura_user_name_check(g->added_by, err) != 0 ||
+            (g->approved_by[0] && kura_user_name_check(g->approved_by, err) != 0))
             return -1;
         if (kura_role_parse(kura_role_name(g->role), NULL) != 0) {
             kura_err_set(err, EINVAL, "user %s: role out of range", g->user);
@@ -735,6 +751,10 @@ char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t 
         if (out_time(&o, "added_at", g->added_at, tz, err) != 0)
             goto fail;
         out_kv(&o, "added_by", g->added_by);
+        if (g->pending)
+            out_kv(&o, "pending", "yes");
+        if (g->approved_by[0])
+            out_kv(&o, "approved_by", g->approved_by);
     }
     for (size_t i = 0; i < ds->nwithdrawals; i++) {
         const struct kura_withdrawal *w = &ds->withdrawals[i];

@@ -14,6 +14,9 @@ static const char *const reason_names[] = {
     [KURA_DENY_DESTROYED] = "destroyed",
     [KURA_DENY_SUSPENDED] = "suspended",
     [KURA_DENY_NOT_LISTED] = "not listed",
+    [KURA_DENY_SYSTEM_ACCOUNT] = "system account",
+    [KURA_DENY_ACCOUNT_CHANGED] = "account changed",
+    [KURA_DENY_PENDING] = "pending approval",
     [KURA_DENY_NOT_YET_VALID] = "not yet valid",
     [KURA_DENY_EXPIRED] = "expired",
     [KURA_DENY_WITHDRAWN] = "withdrawn",
@@ -50,6 +53,19 @@ bool kura_policy_window(const struct kura_dataset *ds, uid_t uid, int64_t *from,
     return true;
 }
 
+enum kura_reason kura_policy_listing(const struct kura_dataset *ds, uid_t uid, const char *user)
+{
+    if (!kura_policy_window(ds, uid, NULL, NULL))
+        return KURA_DENY_NOT_LISTED;
+    const bool pi = ds->pi[0] != '\0' && uid == ds->pi_uid;
+    const struct kura_grant *g = pi ? NULL : kura_dataset_grant(ds, uid);
+    if (!user || strcmp(user, pi ? ds->pi : g->user) != 0)
+        return KURA_DENY_ACCOUNT_CHANGED;
+    if (g && g->pending)
+        return KURA_DENY_PENDING;
+    return KURA_ALLOW;
+}
+
 static struct kura_decision deny(enum kura_reason r, int64_t now)
 {
     return (struct kura_decision){r, now};
@@ -74,9 +90,18 @@ struct kura_decision kura_policy_decide(const struct kura_request *req)
         return deny(KURA_DENY_DESTROYED, now);
     if (ds->status != KURA_DS_ACTIVE)
         return deny(KURA_DENY_SUSPENDED, now); /* R-ACC-7; an unknown status is not active */
+    /* R-ACC-1, R-ACC-4, R-ACC-6; separation of duties */
+    enum kura_reason listing = kura_policy_listing(ds, req->uid, req->user);
+    if (listing == KURA_DENY_NOT_LISTED)
+        return deny(listing, now);
+    /* kuractl refuses to list system accounts; this also stops those
+     * listed by hand or before it did. */
+    if (req->uid != 0 && (req->uid < srv->login_uid_min || req->uid > srv->login_uid_max))
+        return deny(KURA_DENY_SYSTEM_ACCOUNT, now);
+    if (listing != KURA_ALLOW)
+        return deny(listing, now);
     int64_t from, until;
-    if (!kura_policy_window(ds, req->uid, &from, &until))
-        return deny(KURA_DENY_NOT_LISTED, now); /* R-ACC-1, R-ACC-4 */
+    kura_policy_window(ds, req->uid, &from, &until);
     if (now < from)
         return deny(KURA_DENY_NOT_YET_VALID, now); /* R-ACC-2 */
     if (now >= until)

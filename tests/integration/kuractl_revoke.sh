@@ -18,13 +18,7 @@ kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
 status_of() { "$@" >/dev/null 2>&1; echo $?; }
 
 # notify_command: records each notification's environment
-cat >"$T/notify.sh" <<EOF
-#!/bin/sh
-env | grep '^KURA_' | sort >>"$T/notified.txt"
-echo --- >>"$T/notified.txt"
-EOF
-chmod 0755 "$T/notify.sh"
-sed -i "s|^notify_command =.*|notify_command = $T/notify.sh|" "$KCONF"
+record_notices "$T/notified.txt"
 
 ID=JGAD400004
 mkdir -p "$T/data"
@@ -33,6 +27,8 @@ printf 's1a.bin\tJGAS1\ns1b.bin\tJGAS1\ns2.bin\tJGAS2\nboth.bin\tJGAS1\nboth.bin
 require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "import with samples" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$T/data"
 require "user add bob" kuractl user add "$ID" kt_bob
+check "the PI is told of root's grant to bob (issue 13)" grep -q "^KURA_EVENT=grant-added" "$T/notified.txt"
+: >"$T/notified.txt" # so the checks below see the withdrawal's notice, not the grant's
 readable() { "$READ" "$KCONF" "$ID" "$1" 2>/dev/null | cmp -s - "$T/data/$1"; }
 require "every file reads before" bash -c "for f in s1a s1b s2 both; do '$READ' '$KCONF' $ID \$f.bin | cmp -s - '$T/data/'\$f.bin || exit 1; done"
 

@@ -1,8 +1,11 @@
 /* kuractl's commands without a socket: usage errors, role checks by uid
  * (R-ACC-4, R-ACC-5), the grant limit (R-ACC-2), and the change journal's
  * recovery from every crash point (R-LOG-3: the ledger and the state agree
- * after any interruption). Accounts used: root, daemon (uid 1, the PI here)
- * and nobody (uid 65534); uid 4242 has no account. */
+ * after any interruption), separation of duties (issue 13). Accounts used:
+ * root, daemon (uid 1, the PI here), bin (uid 2, AGD1's PI) and nobody
+ * (uid 65534); uid 4242 has no account. These are system accounts, so
+ * the login uid range is widened to them, except where its refusal is
+ * the test. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -90,6 +93,8 @@ static void setup(void)
         kura_mkdir_p(log_dir, 0700, &e) != 0)
         printf("# setup: %s\n", e.msg);
     env = (struct kura_cmd_env){.cfg = &cfg, .config_path = conf_path};
+    cfg.login_uid_min = 1;
+    cfg.login_uid_max = 65534;
 }
 
 static void test_usage_and_help(void)
@@ -464,6 +469,57 @@ static void test_destruction_lists_surviving_deliveries(void)
     EXPECT_STR_CONTAINS(out_buf, row);
 }
 
+static bool file_contains(const char *path, const char *needle)
+{
+    char *text = read_text(path);
+    bool found = text && strstr(text, needle);
+    free(text);
+    return found;
+}
+
+/* Issue 13: system accounts are refused; an operator's grant to root (or
+ * an operator, or themselves) is pending until the PI, and only the PI,
+ * approves it; the ledger names both actors; the PI's own grant needs no
+ * approval. */
+static void test_separation_of_duties(void)
+{
+    cfg.login_uid_min = cfg.login_uid_max = 0; /* the default: login.defs */
+    EXPECT(run_as(0, "user add DS1 bin") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "bin (uid 2) is a system account");
+    EXPECT(run_as(0, "user add DS1 nobody") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "system account");
+    EXPECT(!file_contains(ds_file("DS1", "dataset.ini"), "[user bin]"));
+    cfg.login_uid_min = 1;
+    cfg.login_uid_max = 65534;
+
+    ASSERT(run_as(0, "user add DS1 root") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "reads nothing until the PI approves");
+    EXPECT(file_contains(ds_file("DS1", "dataset.ini"), "pending = yes"));
+    EXPECT(file_contains(ds_file("DS1", "ledger.jsonl"), "pending=approval-by-pi-daemon"));
+    EXPECT(run_as(0, "status") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "pending approval");
+    EXPECT(run_as(1, "user list DS1") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "pending");
+    EXPECT_STR_CONTAINS(out_buf, "needs the PI");
+    /* Only the PI approves: not the operator who added it, not another PI. */
+    EXPECT(run_as(0, "user approve DS1 root") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "only the PI of dataset DS1");
+    EXPECT(run_as(2, "user approve DS1 root") == 1);
+    EXPECT(file_contains(ds_file("DS1", "dataset.ini"), "pending = yes"));
+    EXPECT(run_as(1, "user approve DS1 nobody") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "not awaiting approval");
+    EXPECT(run_as(1, "user approve DS1 root") == 0);
+    EXPECT(!file_contains(ds_file("DS1", "dataset.ini"), "pending = yes"));
+    EXPECT(file_contains(ds_file("DS1", "dataset.ini"), "approved_by = daemon"));
+    EXPECT(file_contains(ds_file("DS1", "ledger.jsonl"), "\"action\":\"user-approve\""));
+    EXPECT(file_contains(ds_file("DS1", "ledger.jsonl"), "added by root"));
+    EXPECT(run_as(1, "user approve DS1 root") == 1);
+    /* The PI's own grant to root is the PI's confirmation. */
+    EXPECT(run_as(2, "user add AGD1 root --approval A-2") == 0);
+    EXPECT(!file_contains(ds_file("AGD1", "dataset.ini"), "pending = yes"));
+    EXPECT(file_contains(ds_file("AGD1", "dataset.ini"), "approved_by = bin"));
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -478,6 +534,7 @@ int main(void)
     RUN(test_journal_recovery);
     RUN(test_lockdown);
     RUN(test_withdraw_pending);
+    RUN(test_separation_of_duties);
     RUN(test_read_passphrase);
     RUN(test_destruction_lists_surviving_deliveries);
     free(out_buf);

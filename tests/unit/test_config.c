@@ -258,6 +258,9 @@ static void test_malformed_names_file_and_line(void)
         {"[guard]\nallow = cat cat\n", "t.conf:2: allow: \"cat\": listed twice"},
         {"[guard]\nallow = c$t\n", "t.conf:2: allow"},
         {"[guard]\nallow = ..\n", "t.conf:2: allow"},
+        {"[server]\nlogin_uid_min = 0\n", "t.conf:2: login_uid_min: uid 0 is root"},
+        {"[server]\nlogin_uid_max = -5\n", "t.conf:2: login_uid_max: expected a whole number"},
+        {"[server]\nlogin_uid_min = 2000\nlogin_uid_max = 1999\n", "t.conf:2: login_uid_min is above login_uid_max"},
         {"[audit]\nsyslog = true\n", "t.conf:2: syslog: expected yes or no"},
         {"[audit]\nsyslog =\n", "t.conf:2: syslog"},
         {"[audit]\nbulk_read_multiple = 1001\n", "t.conf:2: bulk_read_multiple: expected a whole number"},
@@ -359,6 +362,29 @@ static void test_host_id_derivation(void)
     EXPECT(!kura_host_id_valid(ABC_SHA256 "0"));
 }
 
+/* Issue 13: the login uid range comes from kura.conf, else login.defs,
+ * else 1000..60000; system accounts fall outside it. */
+static void test_login_uid_range(void)
+{
+    struct kura_config c;
+    struct kura_err err = {0};
+    char defs[700];
+    snprintf(defs, sizeof defs, "%s/login.defs", tmpdir);
+    const char text[] = "# UID_MIN 5\nUID_MINIMUM 7\nUID_MIN\t\t 2000\nUID_MAX   30000\n";
+    ASSERT(kura_write_file_atomic(defs, text, sizeof text - 1, 0644, &err) == 0);
+    uid_t lo = 0, hi = 0;
+    ASSERT(parse(host_id_conf, &c, &err) == 0);
+    kura_config_login_uids(&c, defs, &lo, &hi);
+    EXPECT(lo == 2000 && hi == 30000);
+    kura_config_login_uids(&c, "/nonexistent/login.defs", &lo, &hi);
+    EXPECT(lo == 1000 && hi == 60000);
+    kura_config_free(&c);
+    ASSERT(parse("[server]\nhost_id = " ABC_SHA256 "\nlogin_uid_min = 500\n", &c, &err) == 0);
+    kura_config_login_uids(&c, defs, &lo, &hi);
+    EXPECT(lo == 500 && hi == 30000); /* each key on its own */
+    kura_config_free(&c);
+}
+
 static void test_config_path_resolution(void)
 {
     unsetenv("KURA_CONFIG");
@@ -396,6 +422,7 @@ int main(void)
     RUN(test_nul_and_overlong_line);
     RUN(test_host_id_derivation);
     RUN(test_config_path_resolution);
+    RUN(test_login_uid_range);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

@@ -52,6 +52,8 @@ static void make_dataset(struct kura_dataset *ds)
     g->approval[0] = '\0';
     g->added_at = -1; /* before 1970: still an instant */
     strcpy(g->added_by, "root");
+    g->pending = true; /* an operator's grant awaiting the PI (issue 13) */
+    strcpy(ds->grants[0].approved_by, "alice");
     ds->nwithdrawals = 1;
     ds->withdrawals = calloc(1, sizeof *ds->withdrawals);
     strcpy(ds->withdrawals[0].sample, "S-001.a_b");
@@ -70,7 +72,8 @@ static bool same_dataset(const struct kura_dataset *a, const struct kura_dataset
         const struct kura_grant *x = &a->grants[i], *y = &b->grants[i];
         same = strcmp(x->user, y->user) == 0 && x->uid == y->uid && x->role == y->role && x->from == y->from &&
                x->until == y->until && strcmp(x->approval, y->approval) == 0 && x->added_at == y->added_at &&
-               strcmp(x->added_by, y->added_by) == 0;
+               strcmp(x->added_by, y->added_by) == 0 && x->pending == y->pending &&
+               strcmp(x->approved_by, y->approved_by) == 0;
     }
     for (size_t i = 0; same && i < a->nwithdrawals; i++) {
         const struct kura_withdrawal *x = &a->withdrawals[i], *y = &b->withdrawals[i];
@@ -94,6 +97,8 @@ static void test_dataset_round_trip_is_exact(void)
     EXPECT_STR_CONTAINS(text, "[x] \\x20\n");
     EXPECT_STR_CONTAINS(text, "[user c.contractor_1]\n");
     EXPECT_STR_CONTAINS(text, "approval =\n") ;
+    EXPECT_STR_CONTAINS(text, "added_by = alice\napproved_by = alice\n");
+    EXPECT_STR_CONTAINS(text, "added_by = root\npending = yes\n");
     ASSERT(kura_dataset_parse("t.ini", text, len, &back, &err) == 0);
     EXPECT(same_dataset(&ds, &back));
     char *again = kura_dataset_format(&back, "Asia/Tokyo", &len2, &err);
@@ -275,6 +280,9 @@ static void test_dataset_malformed_names_file_and_line(void)
         {20, NULL, "t.ini:15: [user bob] lacks approval"},
         {22, "added_by = \n", "t.ini:22: added_by: user name must be 1"},
         {22, "added_by = alice\nextra = 1\n", "t.ini:23: unknown key \"extra\" in [user bob]"},
+        {22, "added_by = alice\npending = no\n", "t.ini:23: pending: expected yes"},
+        {22, "added_by = alice\npending = yes\npending = yes\n", "t.ini:24: pending set twice"},
+        {22, "added_by = alice\napproved_by = a b\n", "t.ini:23: approved_by: user name may hold only"},
         {23, "[withdrawn ../S1]\n", "t.ini:23: sample id must start"},
         {23, "[withdrawn S1]\n[withdrawn S1]\n", "t.ini:24: [withdrawn S1] appears twice (first on line 23)"},
         {25, NULL, "t.ini:23: [withdrawn S1] lacks at"},

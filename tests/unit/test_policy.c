@@ -12,6 +12,7 @@
 #define HOST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HOST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
+enum { UID_MIN = 1000, UID_MAX = 60000 };
 enum { ROOT = 0, PI = 1001, BOB = 1002, CAROL = 1003, DAVE = 1004, ERIN = 1005, FRANK = 1006, EVE = 2000 };
 
 /* Start of WHEN (a date: its first second; a time stamp: itself). */
@@ -99,7 +100,26 @@ enum mod {
     SUSPENDED = 1 << 7,
     GUARD_REFUSES = 1 << 8,  /* process_allowed = false */
     UNKNOWN_STATUS = 1 << 9,
+    RENAMED = 1 << 10,       /* the caller's uid now belongs to an account named "mallory" */
+    NO_ACCOUNT = 1 << 11,    /* the caller's uid has no account now */
+    PENDING = 1 << 12,       /* the caller's grant awaits the PI's approval */
+    NARROW_LOGINS = 1 << 13, /* the server's login uids are 1002..1002: the PI and most grants are system accounts */
 };
+
+/* The name each uid's account has (the one it is listed under). */
+static const char *account_name(uid_t uid)
+{
+    switch (uid) {
+    case ROOT: return "root";
+    case PI: return "alice";
+    case BOB: return "bob";
+    case CAROL: return "carol";
+    case DAVE: return "dave";
+    case ERIN: return "erin";
+    case FRANK: return "frank";
+    default: return "eve";
+    }
+}
 
 enum file_sel { DIR_ITSELF, FILE_OK, FILE_WITHDRAWN, FILE_NO_SAMPLE };
 
@@ -166,6 +186,22 @@ static const struct row rows[] = {
      NULL},
     {"R-REV-1 the PI too", PI, FILE_WITHDRAWN, "2026-05-01", 0, KURA_DENY_WITHDRAWN, NULL},
     {"R-CPY-4 guard refuses the process", BOB, FILE_OK, "2026-05-01", GUARD_REFUSES, KURA_DENY_GUARD, NULL},
+    {"issue 13 a new account with the PI's uid reads nothing", PI, FILE_OK, "2026-05-01", RENAMED,
+     KURA_DENY_ACCOUNT_CHANGED, NULL},
+    {"issue 13 a new account with a grant holder's uid reads nothing", BOB, FILE_OK, "2026-05-01", RENAMED,
+     KURA_DENY_ACCOUNT_CHANGED, NULL},
+    {"issue 13 ... nor lists the dataset", BOB, DIR_ITSELF, "2026-05-01", RENAMED, KURA_DENY_ACCOUNT_CHANGED,
+     NULL},
+    {"issue 13 a listed uid without an account reads nothing", BOB, FILE_OK, "2026-05-01", NO_ACCOUNT,
+     KURA_DENY_ACCOUNT_CHANGED, NULL},
+    {"issue 13 a listed system account reads nothing (PI)", PI, FILE_OK, "2026-05-01", NARROW_LOGINS,
+     KURA_DENY_SYSTEM_ACCOUNT, NULL},
+    {"issue 13 a listed system account reads nothing (grant)", CAROL, FILE_OK, "2026-06-15", NARROW_LOGINS,
+     KURA_DENY_SYSTEM_ACCOUNT, NULL},
+    {"issue 13 a login account inside the range reads", BOB, FILE_OK, "2026-05-01", NARROW_LOGINS, KURA_ALLOW,
+     "2026-10-01"},
+    {"issue 13 a pending grant reads nothing", BOB, FILE_OK, "2026-05-01", PENDING, KURA_DENY_PENDING, NULL},
+    {"issue 13 a pending grant lists nothing", BOB, DIR_ITSELF, "2026-05-01", PENDING, KURA_DENY_PENDING, NULL},
 
     /* Precedence: each check wins over the next one. */
     {"lockdown over wrong host", PI, FILE_OK, "2026-05-01", LOCKDOWN | WRONG_HOST, KURA_DENY_LOCKDOWN, NULL},
@@ -177,6 +213,16 @@ static const struct row rows[] = {
     {"suspended over expired", PI, FILE_OK, "2027-05-01", SUSPENDED, KURA_DENY_SUSPENDED, NULL},
     {"not listed over not yet valid", EVE, FILE_OK, "2026-01-01", 0, KURA_DENY_NOT_LISTED, NULL},
     {"not listed over expired", ROOT, FILE_OK, "2028-01-01", 0, KURA_DENY_NOT_LISTED, NULL},
+    {"not listed over account changed", EVE, FILE_OK, "2026-05-01", RENAMED, KURA_DENY_NOT_LISTED, NULL},
+    {"not listed over system account", EVE, FILE_OK, "2026-05-01", NARROW_LOGINS, KURA_DENY_NOT_LISTED, NULL},
+    {"system account over account changed", PI, FILE_OK, "2026-05-01", NARROW_LOGINS | RENAMED,
+     KURA_DENY_SYSTEM_ACCOUNT, NULL},
+    {"suspended over account changed", PI, FILE_OK, "2026-05-01", SUSPENDED | RENAMED, KURA_DENY_SUSPENDED, NULL},
+    {"account changed over pending", BOB, FILE_OK, "2026-05-01", RENAMED | PENDING, KURA_DENY_ACCOUNT_CHANGED,
+     NULL},
+    {"account changed over expired", BOB, FILE_OK, "2026-10-01", RENAMED, KURA_DENY_ACCOUNT_CHANGED, NULL},
+    {"pending over not yet valid", DAVE, FILE_OK, "2026-05-01", PENDING, KURA_DENY_PENDING, NULL},
+    {"pending over expired", BOB, FILE_OK, "2026-10-01", PENDING, KURA_DENY_PENDING, NULL},
     {"not yet valid (grant) over expired (dataset)", FRANK, FILE_OK, "2027-04-15", 0, KURA_DENY_NOT_YET_VALID,
      NULL},
     {"expired over withdrawn", BOB, FILE_WITHDRAWN, "2026-10-01", 0, KURA_DENY_EXPIRED, NULL},
@@ -191,7 +237,8 @@ static void run_row(void)
 {
     const struct row *r = current;
     struct kura_dataset ds = base_dataset();
-    struct kura_server srv = {.lockdown = false, .host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
+    struct kura_server srv = {.lockdown = false, .host_id = HOST_A, .level = KURA_LEVEL_TYPE1,
+                              .login_uid_min = UID_MIN, .login_uid_max = UID_MAX};
     if (r->mods & LOCKDOWN)
         srv.lockdown = true;
     if (r->mods & WRONG_HOST)
@@ -200,6 +247,8 @@ static void run_row(void)
         srv.host_id = NULL;
     if (r->mods & SERVER_TYPE2)
         srv.level = KURA_LEVEL_TYPE2;
+    if (r->mods & NARROW_LOGINS)
+        srv.login_uid_min = srv.login_uid_max = BOB;
     if (r->mods & DS_UNBOUND)
         ds.host_id[0] = '\0';
     if (r->mods & DS_TYPE2)
@@ -210,9 +259,13 @@ static void run_row(void)
         ds.status = KURA_DS_SUSPENDED;
     if (r->mods & UNKNOWN_STATUS)
         ds.status = (enum kura_ds_status)7;
+    for (size_t i = 0; (r->mods & PENDING) && i < ds.ngrants; i++)
+        ds.grants[i].pending = ds.grants[i].uid == r->uid;
+    const char *user = r->mods & RENAMED ? "mallory" : r->mods & NO_ACCOUNT ? NULL : account_name(r->uid);
     const struct kura_file *files[] = {NULL, &file_ok, &file_withdrawn, &file_no_sample};
     struct kura_request req = {
         .uid = r->uid,
+        .user = user,
         .ds = &ds,
         .file = files[r->file],
         .process_allowed = !(r->mods & GUARD_REFUSES),
@@ -256,8 +309,10 @@ static void test_matrix_covers_every_reason(void)
 static void test_tokyo_midnight_edge(void)
 {
     struct kura_dataset ds = base_dataset();
-    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
-    struct kura_request req = {.uid = CAROL, .ds = &ds, .file = &file_ok, .process_allowed = true, .server = &srv};
+    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1, .login_uid_min = UID_MIN,
+                              .login_uid_max = UID_MAX};
+    struct kura_request req = {
+        .uid = CAROL, .user = "carol", .ds = &ds, .file = &file_ok, .process_allowed = true, .server = &srv};
     const int64_t end = until_of("2026-06-01..2026-06-30");
     EXPECT(end == at("2026-06-30T15:00:00Z"));
     for (int64_t t = end - 3; t <= end + 3; t++) {
@@ -265,6 +320,7 @@ static void test_tokyo_midnight_edge(void)
         EXPECT(kura_policy_decide(&req).reason == (t < end ? KURA_ALLOW : KURA_DENY_EXPIRED));
     }
     req.uid = PI;
+    req.user = "alice";
     req.now = at("2027-03-31T23:59:59+09:00");
     EXPECT(kura_policy_decide(&req).reason == KURA_ALLOW);
     req.now++;
@@ -274,10 +330,11 @@ static void test_tokyo_midnight_edge(void)
 /* R-ACC-1 R-ACC-4: zeroed or unnamed entries never stand for root. */
 static void test_zeroed_entries_list_nobody(void)
 {
-    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
+    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1, .login_uid_min = UID_MIN,
+                              .login_uid_max = UID_MAX};
     struct kura_grant zeroed[1] = {{.from = 0, .until = INT64_MAX}};
     struct kura_dataset ds = {.from = 0, .until = INT64_MAX, .level = KURA_LEVEL_TYPE1, .ngrants = 1, .grants = zeroed};
-    struct kura_request req = {.uid = ROOT, .ds = &ds, .file = &file_ok, .process_allowed = true,
+    struct kura_request req = {.uid = ROOT, .user = "root", .ds = &ds, .file = &file_ok, .process_allowed = true,
                                .now = at("2026-05-01"), .server = &srv};
     EXPECT(kura_policy_decide(&req).reason == KURA_DENY_NOT_LISTED);
     EXPECT(!kura_policy_window(&ds, ROOT, NULL, NULL));
@@ -289,8 +346,9 @@ static void test_zeroed_entries_list_nobody(void)
 static void test_missing_inputs_fail_closed(void)
 {
     struct kura_dataset ds = base_dataset();
-    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
-    struct kura_request req = {.uid = PI, .ds = &ds, .file = &file_ok, .process_allowed = true,
+    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1, .login_uid_min = UID_MIN,
+                              .login_uid_max = UID_MAX};
+    struct kura_request req = {.uid = PI, .user = "alice", .ds = &ds, .file = &file_ok, .process_allowed = true,
                                .now = at("2026-05-01"), .server = NULL};
     EXPECT(kura_policy_decide(NULL).reason == KURA_DENY_LOCKDOWN);
     EXPECT(kura_policy_decide(&req).reason == KURA_DENY_LOCKDOWN);
@@ -343,9 +401,10 @@ static void test_next_change(void)
     EXPECT(kura_policy_next_change(NULL, 0) == INT64_MAX);
     /* The next change is where the decision actually flips. */
     struct kura_dataset full = base_dataset();
-    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1};
-    struct kura_request req = {.uid = CAROL, .ds = &full, .file = &file_ok, .process_allowed = true,
-                               .now = at("2026-05-15"), .server = &srv};
+    struct kura_server srv = {.host_id = HOST_A, .level = KURA_LEVEL_TYPE1, .login_uid_min = UID_MIN,
+                              .login_uid_max = UID_MAX};
+    struct kura_request req = {.uid = CAROL, .user = "carol", .ds = &full, .file = &file_ok,
+                               .process_allowed = true, .now = at("2026-05-15"), .server = &srv};
     EXPECT(kura_policy_decide(&req).reason == KURA_DENY_NOT_YET_VALID);
     req.now = kura_policy_next_change(&full, req.now);
     EXPECT(kura_policy_decide(&req).reason == KURA_ALLOW);
@@ -356,6 +415,8 @@ static void test_reason_names(void)
     EXPECT(strcmp(kura_reason_name(KURA_ALLOW), "allow") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_NOT_LISTED), "not listed") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_EXPIRED), "expired") == 0);
+    EXPECT(strcmp(kura_reason_name(KURA_DENY_ACCOUNT_CHANGED), "account changed") == 0);
+    EXPECT(strcmp(kura_reason_name(KURA_DENY_PENDING), "pending approval") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_NOT_YET_VALID), "not yet valid") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_WRONG_HOST), "wrong host") == 0);
     for (int a = KURA_ALLOW; a <= KURA_DENY_GUARD; a++) {

@@ -18,6 +18,8 @@
 #define KURA_TOOL_NAME_MAX 64       /* one guard list entry */
 #define KURA_CONFIG_PATH_MAX 3072   /* leaves room below PATH_MAX for what kura appends */
 #define KURA_SOCKET_PATH_MAX 107    /* sun_path holds 108 bytes with the NUL */
+#define KURA_MAX_OPEN_PER_USER_DEFAULT 1024u
+#define KURA_MAX_OPEN_PER_USER_MAX 100000u
 
 struct kura_config {
     char *file;                 /* the file it came from */
@@ -29,6 +31,7 @@ struct kura_config {
     char *timezone;
     char host_id[KURA_HOST_ID_LEN + 1]; /* configured, or derived from the machine id */
     bool host_id_configured;
+    unsigned max_open_per_user; /* open files one user may hold on the mount */
     /* [guard]: executable base names */
     size_t ndeny, nallow;
     char **deny, **allow;

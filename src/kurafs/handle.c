@@ -230,6 +230,11 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
         free(samples);
         return -EACCES;
     }
+    if (atomic_load(&fs->stopping)) {
+        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, "server stopping", NULL, &audit_failed);
+        free(samples);
+        return -EACCES;
+    }
     /* After the decision: an outsider is told "not listed", not this. */
     unsigned held = 0;
     int reserved = reserve_slot(c->uid, fs->cfg->max_open_per_user, &held);
@@ -370,7 +375,7 @@ static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64
 
 ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
 {
-    if (atomic_load(&h->revoked))
+    if (atomic_load(&h->revoked) || atomic_load(&fs->stopping))
         return -EACCES;
     /* Common case: one atomic load and a coarse clock read, no lock. */
     uint_fast64_t epoch = atomic_load(&fs->epoch);

@@ -44,6 +44,7 @@ struct kurafs {
      * with its handle's, so the common case costs one atomic load. */
     atomic_uint_fast64_t epoch;
     atomic_bool lockdown;
+    atomic_bool stopping;          /* SIGTERM: nothing more is served */
 };
 
 struct kurafs *kurafs_get(void);

@@ -152,24 +152,40 @@ while not os.path.exists(flag):
     time.sleep(0.02)
 print("read after the end: %d" % m[0], flush=True)
 EOF
-rm -f "$WORK/flag"
-as kt_bob "$PY" "$WORK/mapper.py" "$MNT/$ID/big.bin" "$WORK/flag" >"$WORK/mapper.out" 2>&1 &
-MAPPER=$!
-on_exit "kill $MAPPER"
-for _ in $(seq 1 100); do grep -q mapped "$WORK/mapper.out" 2>/dev/null && break; sleep 0.05; done
-check "bob maps big.bin (MAP_PRIVATE) and reads every page" grep -q mapped "$WORK/mapper.out"
-check_fails "the unit's ExecStop: fusermount3 -u fails, the mount is busy" fusermount3 -u "$MNT"
-kill -TERM "$PID"
-for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-check "SIGTERM stops the daemon" bash -c "! kill -0 $PID 2>/dev/null"
-wait "$PID" 2>/dev/null
-check "no sanitizer report from the stopped daemon" bash -c "! grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' '$KURAFS_LOG'"
-check "the mount is gone" bash -c "! grep -qs ' $MNT fuse.kurafs' /proc/mounts"
-require "user remove bob (no daemon)" kuractl user remove "$ID" kt_bob >/dev/null 2>&1
-require "a new daemon mounts" mount_kura "$MNT"
-touch "$WORK/flag"
-wait "$MAPPER"; rc=$?
-check "bob's next touch of a page he had read is refused (SIGBUS, status $rc)" test "$rc" = 135
-check "... and served nothing" bash -c "! grep -q 'after the end' '$WORK/mapper.out'"
+# map_then_stop NAME DETACH...: bob maps and reads big.bin; DETACH (the
+# unit's failing fusermount3 -u, or an operator's lazy umount -l) then
+# SIGTERM stop the daemon; bob is removed and a new daemon mounts; his next
+# touch must get SIGBUS.
+map_then_stop() {
+  local name=$1 mapper rc
+  shift
+  rm -f "$WORK/flag"
+  require "$name: user add bob" kuractl user add "$ID" kt_bob
+  as kt_bob "$PY" "$WORK/mapper.py" "$MNT/$ID/big.bin" "$WORK/flag" >"$WORK/mapper.out" 2>&1 &
+  mapper=$!
+  on_exit "kill $mapper"
+  for _ in $(seq 1 100); do grep -q mapped "$WORK/mapper.out" 2>/dev/null && break; sleep 0.05; done
+  check "$name: bob maps big.bin (MAP_PRIVATE) and reads every page" grep -q mapped "$WORK/mapper.out"
+  "$@"
+  kill -TERM "$PID"
+  for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  check "$name: SIGTERM stops the daemon" bash -c "! kill -0 $PID 2>/dev/null"
+  wait "$PID" 2>/dev/null
+  check "$name: no sanitizer report from the stopped daemon" \
+    bash -c "! grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' '$KURAFS_LOG'"
+  check "$name: the mount is gone" bash -c "! grep -qs ' $MNT fuse.kurafs' /proc/mounts"
+  require "$name: user remove bob (no daemon)" kuractl user remove "$ID" kt_bob >/dev/null 2>&1
+  require "$name: a new daemon mounts" mount_kura "$MNT"
+  PID=$KURAFS_PID
+  touch "$WORK/flag"
+  wait "$mapper"; rc=$?
+  check "$name: bob's next touch of a page he had read is refused (SIGBUS, status $rc)" test "$rc" = 135
+  check "$name: ... and served nothing" bash -c "! grep -q 'after the end' '$WORK/mapper.out'"
+}
+busy_unmount() { check_fails "the unit's ExecStop: fusermount3 -u fails, the mount is busy" fusermount3 -u "$MNT"; }
+lazy_unmount() { check "umount -l detaches the busy mount" umount -l "$MNT"; }
+require "user remove bob" kuractl user remove "$ID" kt_bob
+map_then_stop "unit stop" busy_unmount
+map_then_stop "detached mount" lazy_unmount
 stop_kura "$MNT"
 done_testing

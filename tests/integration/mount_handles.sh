@@ -12,8 +12,9 @@
 #  - `user remove` frees bob's handles at once (keys, buffers, payload
 #    descriptors), while bob still holds them open;
 #  - a private mapping made before the daemon stops the way the unit stops
-#    it (busy unmount, then SIGTERM) gets SIGBUS at its next touch after
-#    `user remove` and a new daemon, even of a page it had read in full.
+#    it (busy unmount, then SIGTERM), or after an operator's umount -l, gets
+#    SIGBUS at its next touch after `user remove` and a new daemon, even of
+#    a page it had read in full.
 . "$(dirname "$0")/lib.sh"
 
 for u in kt_alice kt_bob kt_carol; do make_user "$u"; done

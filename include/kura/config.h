@@ -19,6 +19,8 @@
 #define KURA_TOOL_NAME_MAX 64       /* one guard list entry */
 #define KURA_CONFIG_PATH_MAX 3072   /* leaves room below PATH_MAX for what kura appends */
 #define KURA_SOCKET_PATH_MAX 107    /* sun_path holds 108 bytes with the NUL */
+#define KURA_MAX_OPEN_PER_USER_DEFAULT 1024u
+#define KURA_MAX_OPEN_PER_USER_MAX 100000u
 
 struct kura_config {
     char *file;                 /* the file it came from */
@@ -31,6 +33,7 @@ struct kura_config {
     char host_id[KURA_HOST_ID_LEN + 1]; /* configured, or derived from the machine id */
     bool host_id_configured;
     unsigned login_uid_min, login_uid_max; /* 0: from login.defs (kura_config_login_uids) */
+    unsigned max_open_per_user; /* open files one user may hold on the mount */
     /* [guard]: executable base names */
     size_t ndeny, nallow;
     char **deny, **allow;

@@ -1,6 +1,8 @@
 /* Memory for secrets: locked (never swapped), excluded from core dumps,
  * guarded, and wiped with sodium_memzero when freed (libsodium's
- * sodium_malloc/sodium_free). Call kura_secmem_init() once at start. */
+ * sodium_malloc/sodium_free). Up to 64 KiB, allocations of one size share
+ * a guarded slab (no guard page between two of them); larger ones get a
+ * sodium_malloc each. Thread-safe. Call kura_secmem_init() once at start. */
 #ifndef KURA_SECMEM_H
 #define KURA_SECMEM_H
 #include <stddef.h>

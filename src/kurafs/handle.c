@@ -12,6 +12,73 @@
 #include "handle.h"
 #include "kura/zone.h"
 
+/* Every open handle, and how many each user holds: the per-user cap, and
+ * the list revocation walks to free a removed user's handles at once. */
+struct user_count {
+    uid_t uid;
+    unsigned open;
+};
+static struct {
+    pthread_mutex_t lock;
+    struct handle *head;
+    struct user_count *users;   /* users holding at least one handle */
+    size_t nusers, cap;
+} g_table = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct user_count *user_count(uid_t uid)
+{
+    for (size_t i = 0; i < g_table.nusers; i++)
+        if (g_table.users[i].uid == uid)
+            return &g_table.users[i];
+    return NULL;
+}
+
+/* Counts one more handle for uid unless it holds max already. Returns 0,
+ * -EMFILE (at the cap, *held says how many) or -ENOMEM. */
+static int reserve_slot(uid_t uid, unsigned max, unsigned *held)
+{
+    int rc = 0;
+    pthread_mutex_lock(&g_table.lock);
+    struct user_count *u = user_count(uid);
+    if (!u) {
+        if (g_table.nusers == g_table.cap) {
+            size_t cap = g_table.cap ? g_table.cap * 2 : 16;
+            struct user_count *users = realloc(g_table.users, cap * sizeof *users);
+            if (!users) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            g_table.users = users;
+            g_table.cap = cap;
+        }
+        u = &g_table.users[g_table.nusers++];
+        *u = (struct user_count){.uid = uid};
+    }
+    *held = u->open;
+    if (u->open >= max)
+        rc = -EMFILE;
+    else
+        u->open++;
+out:
+    pthread_mutex_unlock(&g_table.lock);
+    return rc;
+}
+
+/* Caller holds g_table.lock. */
+static void release_slot_locked(uid_t uid)
+{
+    struct user_count *u = user_count(uid);
+    if (u && --u->open == 0)
+        *u = g_table.users[--g_table.nusers];
+}
+
+static void release_slot(uid_t uid)
+{
+    pthread_mutex_lock(&g_table.lock);
+    release_slot_locked(uid);
+    pthread_mutex_unlock(&g_table.lock);
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -133,13 +200,24 @@ out:
     return rc;
 }
 
+/* Keys, decrypted segment, buffers and descriptor: all a handle holds
+ * beyond its names. Under h->lock, so no read is using them. */
+static void release_reader(struct handle *h)
+{
+    pthread_mutex_lock(&h->lock);
+    c4gh_reader_close(h->reader); /* wipes its keys and decrypted segment */
+    h->reader = NULL;
+    if (h->payload_fd >= 0)
+        close(h->payload_fd);
+    h->payload_fd = -1;
+    pthread_mutex_unlock(&h->lock);
+}
+
 static void handle_free(struct handle *h)
 {
     if (!h)
         return;
-    c4gh_reader_close(h->reader); /* wipes its decrypted segment */
-    if (h->payload_fd >= 0)
-        close(h->payload_fd);
+    release_reader(h);
     pthread_mutex_destroy(&h->lock);
     free(h->path);
     free(h->samples);
@@ -164,12 +242,33 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
         free(samples);
         return -EACCES;
     }
+    if (atomic_load(&fs->stopping)) {
+        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, "server stopping", NULL, &audit_failed);
+        free(samples);
+        return -EACCES;
+    }
+    /* After the decision: an outsider is told "not listed", not this. */
+    unsigned held = 0;
+    int reserved = reserve_slot(c->uid, fs->cfg->max_open_per_user, &held);
+    if (reserved == -EMFILE) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "%u files open; [server] max_open_per_user is %u", held,
+                 fs->cfg->max_open_per_user);
+        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, "too many open files", detail, &audit_failed);
+    }
+    if (reserved != 0) {
+        free(samples);
+        return reserved;
+    }
 
     struct handle *h = calloc(1, sizeof *h);
     if (!h || !samples || !(h->path = strdup(n->path))) {
+        release_slot(c->uid);
         free(samples);
-        if (h)
+        if (h) {
             h->payload_fd = -1;
+            pthread_mutex_init(&h->lock, NULL);
+        }
         handle_free(h);
         return -ENOMEM;
     }
@@ -194,17 +293,26 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     if (load_reader(fs, d->ds.id, f->file_id, f->size, h, &err) != 0) {
         /* Keys destroyed, store damaged or tampered with: refuse, say why. */
         syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: %s/%s: %s", d->ds.id, rel, err.msg);
-        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, "unreadable", err.msg, &audit_failed);
+        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY,
+                   err.code == ENOMEM ? "out of memory" : "unreadable", err.msg, &audit_failed);
+        release_slot(c->uid);
         handle_free(h);
         return -(err.code ? err.code : EIO);
     }
     /* Durable before the open returns; no record, no data (R-LOG-1). */
     audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_ALLOW, NULL, NULL, &audit_failed);
     if (audit_failed) {
+        release_slot(c->uid);
         handle_free(h);
         return -EIO;
     }
     kurafs_metrics_handle(&fs->metrics, 1);
+    pthread_mutex_lock(&g_table.lock);
+    h->next = g_table.head;
+    if (g_table.head)
+        g_table.head->prev = h;
+    g_table.head = h;
+    pthread_mutex_unlock(&g_table.lock);
     *out = h;
     return 0;
 }
@@ -240,8 +348,10 @@ static int recheck(struct kurafs *fs, struct handle *h, uint_fast64_t epoch, int
     }
     snapshot_release(snap);
     if (dec.reason != KURA_ALLOW) {
-        if (!atomic_exchange(&h->revoked, true))
+        if (!atomic_exchange(&h->revoked, true)) {
             audit_revoked(fs, h, dec.reason);
+            release_reader(h);
+        }
         return -EACCES;
     }
     atomic_store(&h->valid_until, dec.valid_until);
@@ -279,7 +389,7 @@ static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64
 
 int handle_check(struct kurafs *fs, struct handle *h)
 {
-    if (atomic_load(&h->revoked))
+    if (atomic_load(&h->revoked) || atomic_load(&fs->stopping))
         return -EACCES;
     /* Common case: one atomic load and a coarse clock read, no lock. */
     uint_fast64_t epoch = atomic_load(&fs->epoch);
@@ -298,6 +408,10 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size,
     size_t done = 0;
     struct kura_err err = {0};
     pthread_mutex_lock(&h->lock);
+    if (!h->reader) { /* revoked since the check above */
+        pthread_mutex_unlock(&h->lock);
+        return -EACCES;
+    }
     while (done < size) {
         ssize_t n = c4gh_reader_pread(h->reader, buf + done, size - done, off + done, &err);
         if (n <= 0) {
@@ -328,5 +442,27 @@ void handle_close(struct kurafs *fs, struct handle *h)
     caller_fill_record(&h->who, &r);
     kurafs_audit(fs, &r);
     kurafs_metrics_handle(&fs->metrics, -1);
+    pthread_mutex_lock(&g_table.lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        g_table.head = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    release_slot_locked(h->who.uid);
+    pthread_mutex_unlock(&g_table.lock);
     handle_free(h);
+}
+
+void handle_end_revoked(struct kurafs *fs)
+{
+    /* The lock keeps every handle from being closed under us; opens and
+     * closes wait for the walk (a record per ended handle at most). */
+    pthread_mutex_lock(&g_table.lock);
+    uint_fast64_t epoch = atomic_load(&fs->epoch);
+    int64_t now = kurafs_now();
+    for (struct handle *h = g_table.head; h; h = h->next)
+        if (!atomic_load(&h->revoked))
+            recheck(fs, h, epoch, now);
+    pthread_mutex_unlock(&g_table.lock);
 }

@@ -9,8 +9,9 @@
 #include "kurafs.h"
 
 struct handle {
+    struct handle *prev, *next;  /* in the table of open handles */
     pthread_mutex_t lock;        /* the reader serves one read at a time */
-    struct c4gh_reader *reader;
+    struct c4gh_reader *reader;  /* NULL once revoked: keys and buffers freed */
     int payload_fd;
     char *path;                  /* mount path: re-looked-up when the state changes */
     char dataset[KURA_ID_MAX + 1];
@@ -35,7 +36,9 @@ struct kura_decision handle_decide(struct kurafs *fs, const struct kura_catalog 
 /* Decides, logs the open (durably: a record that cannot be written refuses
  * the open, EIO) and on allow returns a handle. epoch is fs->epoch as read
  * before cat was acquired: a reload in between makes the handle's first
- * read decide again. Returns 0 or -errno. */
+ * read decide again. A user already holding [server] max_open_per_user
+ * handles is refused with EMFILE, logged as "too many open files".
+ * Returns 0 or -errno. */
 int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
                 const struct caller *c, uint_fast64_t epoch, struct handle **out);
 /* Re-checks the decision if the state or the time moved: 0 while access
@@ -46,5 +49,9 @@ int handle_check(struct kurafs *fs, struct handle *h);
 ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off);
 /* Logs the close (bytes read, duration) and wipes the handle. */
 void handle_close(struct kurafs *fs, struct handle *h);
+/* Access may have ended: decides every open handle again now; each one
+ * refused is logged and frees its keys, buffers and descriptor at once,
+ * not at its next read or close. */
+void handle_end_revoked(struct kurafs *fs);
 
 #endif

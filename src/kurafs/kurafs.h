@@ -69,6 +69,7 @@ struct kurafs {
     atomic_uint_fast64_t epoch;
     atomic_bool lockdown;
     struct kurafs_metrics metrics;
+    atomic_bool stopping;          /* SIGTERM: nothing more is served */
 };
 
 struct kurafs *kurafs_get(void);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kura/commands.h"
@@ -183,36 +184,90 @@ static void on_state_change(void *ctx, const char *dataset_id)
     kurafs_maintain_kick();
 }
 
-static int hup_pipe[2] = {-1, -1};
+/* Signals are handled by a thread, woken through this pipe: "h" for
+ * SIGHUP, "t" for SIGTERM and SIGINT. */
+static int signal_pipe[2] = {-1, -1};
+static struct fuse_session *g_se;
+static pthread_t g_main_thread;
+static volatile sig_atomic_t g_pages_dropped;
 
-static void on_sighup(int sig)
+static void wake_signal_thread(char what)
 {
-    (void)sig;
     int saved = errno;
-    if (write(hup_pipe[1], "h", 1) < 0) {
-        /* a full pipe already holds a pending reload */
+    if (write(signal_pipe[1], &what, 1) < 0) {
+        /* a full pipe already holds a pending wake-up */
     }
     errno = saved;
 }
 
-/* SIGHUP: reopen the audit log (after logrotate) and reload the state. */
-static void *sighup_thread(void *arg)
+static void on_sighup(int sig)
+{
+    (void)sig;
+    wake_signal_thread('h');
+}
+
+/* The first SIGTERM asks the signal thread to drop every mapped page
+ * first; the thread then sends one to the main thread, which ends the loop
+ * (fuse_session_exit sets a flag, as libfuse's own handler does). */
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    if (g_pages_dropped)
+        fuse_session_exit(g_se);
+    else
+        wake_signal_thread('t');
+}
+
+/* Stopping: no read is served from now on (reads and page faults are
+ * refused), then the cached pages of every opened file are dropped, while
+ * the loop still answers the faults that dropping may wait for. After
+ * that, the old mappings have nothing cached: once the connection is gone
+ * their next touch gets SIGBUS, whatever the next daemon decides. */
+static void stop_serving(struct kurafs *fs)
+{
+    atomic_store(&fs->stopping, true);
+    atomic_fetch_add(&fs->epoch, 1);
+    kurafs_pagecache_drop();
+    g_pages_dropped = 1;
+    pthread_kill(g_main_thread, SIGTERM);
+}
+
+/* SIGHUP: reopen the audit log (after logrotate) and reload the state.
+ * SIGTERM, SIGINT: stop. */
+static void *signal_thread(void *arg)
 {
     struct kurafs *fs = arg;
-    struct pollfd p = {.fd = hup_pipe[0], .events = POLLIN};
+    struct pollfd p = {.fd = signal_pipe[0], .events = POLLIN};
     for (;;) {
         if (poll(&p, 1, -1) < 0)
             continue;
         char buf[64];
-        ssize_t n = read(hup_pipe[0], buf, sizeof buf);
+        ssize_t n = read(signal_pipe[0], buf, sizeof buf);
         if (n == 0)
             return NULL;
+        if (n > 0 && memchr(buf, 't', (size_t)n)) {
+            stop_serving(fs);
+            return NULL;
+        }
         struct kura_err err = {0};
         if (kura_audit_reopen(fs->audit, &err) != 0)
             syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: audit reopen: %s", err.msg);
         kurafs_reload(fs, &err);
         kurafs_maintain_kick();
     }
+}
+
+/* One descriptor per open file: a soft limit of 1024 (systemd's default)
+ * would let one user's opens take the descriptors every other open needs
+ * (the guard reads /proc). The hard limit is the unit's LimitNOFILE. */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        syslog(LOG_AUTHPRIV | LOG_WARNING, "kurafs: cannot raise the open file limit: %s", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -232,6 +287,7 @@ int main(int argc, char **argv)
     atomic_init(&fs->epoch, 1);
     atomic_init(&fs->lockdown, false);
     kurafs_metrics_init(&fs->metrics);
+    atomic_init(&fs->stopping, false);
     if (fuse_opt_parse(&args, &o, option_spec, keep_last_nonopt) != 0) {
         status = 2;
         goto out;
@@ -245,6 +301,7 @@ int main(int argc, char **argv)
         goto out;
     }
     openlog("kurafs", LOG_PID, LOG_AUTHPRIV);
+    raise_nofile_limit();
     if (kura_secmem_init() != 0 || kura_harden_process() != 0) {
         fprintf(stderr, "kurafs: cannot initialise libsodium or harden the process\n");
         goto out;
@@ -307,13 +364,18 @@ int main(int argc, char **argv)
         kura_ctl_server_stop(ctl);
         goto out_signals;
     }
-    pthread_t hup;
-    if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
-        pthread_create(&hup, NULL, sighup_thread, fs) == 0) {
+    pthread_t signals;
+    g_se = se;
+    g_main_thread = pthread_self();
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
+        pthread_create(&signals, NULL, signal_thread, fs) == 0) {
         struct sigaction sa = {.sa_handler = on_sighup};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGHUP, &sa, NULL);
-        pthread_detach(hup);
+        sa.sa_handler = on_stop_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        pthread_detach(signals);
     }
     audit_daemon_event(fs, KURA_AUDIT_START, copts.mountpoint);
     syslog(LOG_AUTHPRIV | LOG_INFO, "kurafs %s serving %s", KURA_VERSION, copts.mountpoint);

@@ -20,6 +20,7 @@
 #include "kura/fsutil.h"
 #include "kura/notify.h"
 #include "kura/when.h"
+#include "handle.h"
 #include "kurafs.h"
 
 #define TICK_SECONDS 30       /* also the granularity of warnings and grace */
@@ -249,9 +250,11 @@ static void *maintain_thread(void *arg)
         pthread_mutex_unlock(&m->lock);
         int64_t now = kurafs_now();
         /* A decision changed with nobody acting (a grant's or a dataset's
-         * end): reads re-decide on their own, mapped pages must be dropped. */
-        if (now >= change)
+         * end): ended handles free what they hold, mapped pages are dropped. */
+        if (now >= change) {
+            handle_end_revoked(m->fs);
             kurafs_pagecache_drop();
+        }
         tick(m, now);
         int64_t wake_at = now + TICK_SECONDS;
         change = next_change(m->fs, now);

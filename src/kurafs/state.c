@@ -7,6 +7,7 @@
 #include "kura/commands.h"
 #include "kura/secmem.h"
 #include "kura/lockdown.h"
+#include "handle.h"
 #include "kurafs.h"
 
 struct snapshot *snapshot_acquire(struct kurafs *fs)
@@ -157,6 +158,7 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err)
     pthread_mutex_unlock(&fs->reload_lock);
     /* After the epoch: a page fault from now on re-decides. Outside the
      * lock: dropping a page may wait for a fault in flight to be served. */
+    handle_end_revoked(fs);
     kurafs_pagecache_drop();
     kurafs_metrics_reload(&fs->metrics, kurafs_metrics_clock() - start);
     return rc;

@@ -24,9 +24,9 @@ struct c4gh_reader {
     uint64_t raw_plain, nsegs, visible;
     struct c4gh_range *ranges;
     size_t nranges;
-    uint8_t *cache;               /* one decrypted segment, secure memory */
+    uint8_t *cache;               /* one decrypted segment, secure memory; NULL until a read needs it */
     uint64_t cache_seg;
-    uint8_t *cipher;              /* pread buffer, grown up to READ_BATCH segments */
+    uint8_t *cipher;              /* pread buffer of one c4gh_reader_pread, up to READ_BATCH segments */
     size_t cipher_cap;
     uint8_t *map;                 /* expected nonces, or NULL */
     struct kura_err broken;       /* set once the payload is known bad: every read fails */
@@ -60,10 +60,6 @@ int c4gh_reader_open(struct c4gh_reader **out, int payload_fd, uint64_t payload_
     if (!(r->h = c4gh_header_dup(h, err)) || c4gh_edit_ranges(h, r->raw_plain, &r->ranges, &r->nranges, err) != 0)
         goto fail;
     r->visible = r->nranges ? r->ranges[r->nranges - 1].vis + r->ranges[r->nranges - 1].len : 0;
-    if (!(r->cache = kura_secure_alloc(C4GH_SEGMENT_SIZE))) {
-        kura_err_set(err, ENOMEM, "out of secure memory for the segment cache");
-        goto fail;
-    }
     *out = r;
     return 0;
 fail:
@@ -191,6 +187,12 @@ static int read_raw(struct c4gh_reader *r, uint64_t raw, size_t len, uint8_t *ds
                     return -1;
             } else {
                 r->cache_seg = NO_SEGMENT;
+                /* Only a reader that reads part of a segment holds one:
+                 * a server keeps thousands of readers open. */
+                if (!r->cache && !(r->cache = kura_secure_alloc(C4GH_SEGMENT_SIZE))) {
+                    kura_err_set(err, ENOMEM, "out of secure memory for the segment cache");
+                    return -1;
+                }
                 if (open_segment(r, s, cipher, r->cache, err) != 0)
                     return -1;
                 r->cache_seg = s;
@@ -233,15 +235,23 @@ ssize_t c4gh_reader_pread(struct c4gh_reader *r, void *buf, size_t n, uint64_t o
         n = (size_t)(r->visible - off);
     uint8_t *dst = buf;
     size_t done = 0;
+    ssize_t rc = 0;
     for (size_t i = find_range(r, off); done < n; i++) {
         const struct c4gh_range *rg = &r->ranges[i];
         uint64_t into = off + done - rg->vis;
         size_t take = n - done < rg->len - into ? n - done : (size_t)(rg->len - into);
-        if (read_raw(r, rg->raw + into, take, dst + done, err) != 0)
-            return -1;
+        if (read_raw(r, rg->raw + into, take, dst + done, err) != 0) {
+            rc = -1;
+            break;
+        }
         done += take;
     }
-    return (ssize_t)done;
+    /* Ciphertext only, but up to READ_BATCH segments: not kept between
+     * reads, or every idle reader would hold one. */
+    free(r->cipher);
+    r->cipher = NULL;
+    r->cipher_cap = 0;
+    return rc < 0 ? rc : (ssize_t)done;
 }
 
 void c4gh_reader_close(struct c4gh_reader *r)

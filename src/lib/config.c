@@ -21,7 +21,7 @@
 
 enum key_id {
     K_ROOT, K_STATE_DIR, K_KEYS_DIR, K_AUDIT_LOG, K_SOCKET,
-    K_LEVEL, K_TIMEZONE, K_HOST_ID, K_UID_MIN, K_UID_MAX,
+    K_LEVEL, K_TIMEZONE, K_HOST_ID, K_UID_MIN, K_UID_MAX, K_MAX_OPEN,
     K_DENY, K_ALLOW,
     K_SYSLOG, K_BULK, K_MAX_SIZE,
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
@@ -42,6 +42,7 @@ static const struct {
     [K_HOST_ID] = {"server", "host_id"},
     [K_UID_MIN] = {"server", "login_uid_min"},
     [K_UID_MAX] = {"server", "login_uid_max"},
+    [K_MAX_OPEN] = {"server", "max_open_per_user"},
     [K_DENY] = {"guard", "deny"},
     [K_ALLOW] = {"guard", "allow"},
     [K_SYSLOG] = {"audit", "syslog"},
@@ -285,6 +286,14 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
         }
         return 0;
     }
+    case K_MAX_OPEN:
+        if (parse_number(value, KURA_MAX_OPEN_PER_USER_MAX, &cfg->max_open_per_user, err) != 0)
+            return -1;
+        if (cfg->max_open_per_user == 0) {
+            kura_err_set(err, EINVAL, "expected a whole number from 1 to %u, got 0", KURA_MAX_OPEN_PER_USER_MAX);
+            return -1;
+        }
+        return 0;
     case K_DENY:
         return parse_tools(value, &cfg->deny, &cfg->ndeny, err);
     case K_ALLOW:
@@ -448,6 +457,7 @@ out:
 static int set_defaults(struct kura_config *cfg, struct kura_err *err)
 {
     cfg->level = KURA_LEVEL_TYPE1;
+    cfg->max_open_per_user = KURA_MAX_OPEN_PER_USER_DEFAULT;
     cfg->syslog = true;
     cfg->bulk_read_multiple = 3;
     cfg->max_size_mb = 0;
@@ -574,6 +584,11 @@ static const char default_tail[] =
     "# UID_MAX of " KURA_LOGIN_DEFS_PATH " (1000 and 60000 when it sets none).\n"
     "#login_uid_min = 1000\n"
     "#login_uid_max = 60000\n"
+    "# Files one user may hold open on the mount at once; an open beyond it is\n"
+    "# refused (EMFILE) and logged, so one user cannot exhaust the daemon for\n"
+    "# the others. Each open file costs the daemon locked memory (kura.conf(5)).\n"
+    "# From 1 to 100000.\n"
+    "max_open_per_user = 1024\n"
     "\n"
     "[guard]\n"
     "# Copy-out guard (R-CPY-4), lists of program base names separated by blanks.\n"

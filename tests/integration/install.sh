@@ -113,7 +113,7 @@ if command -v systemd-analyze >/dev/null; then
 else
   skip "systemd-analyze verify accepts the unit" "systemd-analyze not installed"
 fi
-for key in NoNewPrivileges=yes LimitCORE=0 CapabilityBoundingSet= After=local-fs.target ExecStop=; do
+for key in NoNewPrivileges=yes LimitCORE=0 CapabilityBoundingSet= After=local-fs.target ExecStop= LimitNOFILE=; do
   check "unit sets $key" grep -q "^$key" "$UNIT"
 done
 

@@ -45,6 +45,7 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(strcmp(c.timezone, "Asia/Tokyo") == 0);
     EXPECT(strcmp(c.host_id, ABC_SHA256) == 0);
     EXPECT(!c.host_id_configured);
+    EXPECT(c.max_open_per_user == 1024);
     EXPECT(c.ndeny == 42 && listed(c.deny, c.ndeny, "rsync") && listed(c.deny, c.ndeny, "bbcp") && listed(c.deny, c.ndeny, "sftp-server") &&
            listed(c.deny, c.ndeny, "dd") && !listed(c.deny, c.ndeny, "cat"));
     EXPECT(c.nallow == 21 && listed(c.allow, c.nallow, "samtools") && listed(c.allow, c.nallow, "Rscript"));
@@ -187,6 +188,7 @@ static void test_all_keys_set(void)
                        "level=type2\n"
                        "timezone =\tEurope/Berlin\n"
                        "host_id = " ABC_SHA256 "\n"
+                       "max_open_per_user = 100000\n"
                        "[guard]\n"
                        "deny = cp  scp\tx-y.z+1\n"
                        "allow =\n"
@@ -208,7 +210,7 @@ static void test_all_keys_set(void)
     EXPECT(strcmp(c.root, "/k") == 0 && strcmp(c.state_dir, "/s") == 0 && strcmp(c.keys_dir, "/s/k") == 0);
     EXPECT(strcmp(c.audit_log, "/l/a.jsonl") == 0 && strcmp(c.socket, "/r/s.sock") == 0);
     EXPECT(c.level == KURA_LEVEL_TYPE2 && strcmp(c.timezone, "Europe/Berlin") == 0);
-    EXPECT(c.host_id_configured);
+    EXPECT(c.host_id_configured && c.max_open_per_user == 100000);
     EXPECT(c.ndeny == 3 && strcmp(c.deny[2], "x-y.z+1") == 0);
     EXPECT(c.nallow == 0);
     EXPECT(!c.syslog && c.bulk_read_multiple == 0 && c.max_size_mb == 1000000);
@@ -263,6 +265,8 @@ static void test_malformed_names_file_and_line(void)
         {"[server]\nlogin_uid_min = 2000\nlogin_uid_max = 1999\n", "t.conf:2: login_uid_min is above login_uid_max"},
         {"[audit]\nsyslog = true\n", "t.conf:2: syslog: expected yes or no"},
         {"[audit]\nsyslog =\n", "t.conf:2: syslog"},
+        {"[server]\nmax_open_per_user = 0\n", "t.conf:2: max_open_per_user: expected a whole number from 1 to 100000"},
+        {"[server]\nmax_open_per_user = 100001\n", "t.conf:2: max_open_per_user"},
         {"[audit]\nbulk_read_multiple = 1001\n", "t.conf:2: bulk_read_multiple: expected a whole number"},
         {"[audit]\nbulk_read_multiple = -1\n", "t.conf:2: bulk_read_multiple"},
         {"[audit]\nbulk_read_multiple = 2.5\n", "t.conf:2: bulk_read_multiple"},

@@ -82,7 +82,7 @@ bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *datas
             e->day = day, e->total = 0, e->alerted = false;
         e->total = e->total > UINT64_MAX - bytes ? UINT64_MAX : e->total + bytes;
         total = e->total;
-        if (!e->alerted && dataset_size > 0 && (double)e->total > b->multiple * (double)dataset_size)
+        if (!e->alerted && dataset_size > 0 && (double)e->total >= b->multiple * (double)dataset_size)
             alert = e->alerted = true;
     }
     pthread_mutex_unlock(&b->mu);

@@ -68,7 +68,7 @@ static void print_json(FILE *out, const struct kura_audit_entry *e)
         const char *key;
         int64_t val;
     } nums[] = {{"uid", r->uid}, {"loginuid", r->loginuid}, {"pid", r->pid}, {"ppid", r->ppid},
-                {"bytes", r->bytes}, {"duration_ms", r->duration_ms}};
+                {"bytes", r->bytes}, {"duration_ms", r->duration_ms}, {"count", r->count}};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         if (strs[i].val)
             kura_json_add_string(&w, strs[i].key, strs[i].val);
@@ -112,6 +112,8 @@ static void print_row(FILE *out, const struct kura_audit_entry *e)
     }
     if (r->bytes != KURA_AUDIT_ABSENT)
         fprintf(out, "  bytes: %lld", (long long)r->bytes);
+    if (r->count != KURA_AUDIT_ABSENT)
+        fprintf(out, "  count: %lld", (long long)r->count);
     fputc('\n', out);
 }
 

@@ -84,6 +84,8 @@ void caller_fill_record(const struct caller *c, struct kura_audit_record *r)
 
 int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
 {
+    if (fs->flood && kura_audit_is_refusal(r))
+        return kurafs_audit_refusal(fs, r);
     struct kura_err err = {0};
     if (kura_audit_append(fs->audit, r, &err) == 0)
         return 0;

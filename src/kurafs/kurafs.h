@@ -32,6 +32,7 @@ struct kurafs {
     const char *passphrase_file;   /* read again to reopen the keys after unlock */
     struct kura_audit_log *audit;
     struct kura_audit_bulk *bulk;
+    struct kura_audit_flood *flood;
     struct kura_guard_rules *guard;
     char host_id[KURA_HOST_ID_LEN + 1];
     char hostname[256];
@@ -107,8 +108,19 @@ void caller_collect_process(struct kurafs *fs, struct caller *c);
 void caller_clear(struct caller *c);
 /* Fills the caller's fields of a record. */
 void caller_fill_record(const struct caller *c, struct kura_audit_record *r);
-/* Appends, durable. -1 means the caller must refuse (fail closed). */
+/* Appends, durable. -1 means the caller must refuse (fail closed).
+ * Refusals go through kurafs_audit_refusal. */
 int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r);
+
+/* ---- refusal floods (refusals.c) ---- */
+int kurafs_refusals_start(struct kurafs *fs);
+/* A refusal (kura_audit_is_refusal): recorded on its own within the
+ * user's bound, else counted for a summary. -1: not recorded on its own
+ * (counted). */
+int kurafs_audit_refusal(struct kurafs *fs, const struct kura_audit_record *r);
+/* Writes the summaries that are due (all of them with all set). */
+void kurafs_refusals_flush(struct kurafs *fs, bool all);
+void kurafs_refusals_stop(struct kurafs *fs);
 
 /* ---- ACL (acl.c) ---- */
 #define KURA_ACL_MAX_ENTRIES 1024

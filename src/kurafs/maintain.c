@@ -253,6 +253,7 @@ static void *maintain_thread(void *arg)
         if (now >= change)
             kurafs_pagecache_drop();
         tick(m, now);
+        kurafs_refusals_flush(m->fs, false);
         int64_t wake_at = now + TICK_SECONDS;
         change = next_change(m->fs, now);
         if (change < wake_at)

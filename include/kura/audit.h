@@ -130,11 +130,15 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
  * record goes to syslog whether or not the local write succeeded (a record
  * the log could not keep is marked "not in the local log").
  *
- * The reserve: a refusal (kura_audit_is_refusal) is not written when the
- * log's file system would be left with less than opt->reserve bytes free;
- * it then fails with err->code ENOSPC and does not count as a failure of the
- * log (kura_audit_failing). So refusals, however many, cannot take the last
- * free space from the allow, close and alert records. */
+ * The reserve (opt->reserve bytes), kept for the records that are not
+ * refusals (kura_audit_is_refusal), twice over: a refusal is not written
+ * when the log's file system would be left with less than the reserve free
+ * (it fails, err->msg saying so, and does not count as a failure of the
+ * log, see kura_audit_failing); and as much again is allocated to the file
+ * <dir>/.<base>.reserve while there is room, released as the other records
+ * need it when the disk is full whatever filled it, and taken back once
+ * there is room again. So refusals, however many, and other programs
+ * filling the disk do not stop allow, close and alert records at once. */
 int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record *rec, struct kura_err *err);
 /* A refused open, lookup or write, or a summary of such: the records the
  * reserve is kept from. */

@@ -58,6 +58,8 @@ struct kura_audit_log {
     char host[256];
     bool syslog;
     uint64_t max_size, reserve;
+    int reserve_fd;              /* <dir>/.<base>.reserve; -1 without a reserve */
+    uint64_t reserve_held;       /* bytes allocated to it now */
     atomic_bool failing;         /* the last batch could not be written */
     unsigned char *key;          /* kura_secure_alloc */
     int fd;                      /* the log, O_APPEND; -1: open PATH at the next batch */
@@ -398,6 +400,31 @@ struct batch_counts {
     uint64_t fdatasyncs, rotations;
 };
 
+/* The reserve is also held in a file, allocated while there is room: a full
+ * disk, whatever filled it, then still has room for allow, close and alert
+ * records, released from the file as they need it. */
+static void reserve_release(struct kura_audit_log *log, uint64_t need)
+{
+    uint64_t step = need < (1u << 20) ? 1u << 20 : need; /* not a syscall per batch */
+    uint64_t keep = log->reserve_held > step ? log->reserve_held - step : 0;
+    if (ftruncate(log->reserve_fd, (off_t)keep) != 0)
+        return;
+    log->reserve_held = keep;
+    say(LOG_WARNING, "kura audit: %s is full; %" PRIu64 " bytes of its reserve released for allow, close and "
+        "alert records (%" PRIu64 " left)", log->path, step, keep);
+}
+
+/* Takes the reserve back once the disk has room again beyond it. */
+static void reserve_refill(struct kura_audit_log *log)
+{
+    struct statvfs vfs;
+    if (log->reserve_fd < 0 || log->reserve_held >= log->reserve || fstatvfs(log->reserve_fd, &vfs) != 0 ||
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * log->reserve)
+        return;
+    if (fallocate(log->reserve_fd, 0, 0, (off_t)log->reserve) == 0)
+        log->reserve_held = log->reserve;
+}
+
 static size_t line_estimate(const struct pending *p)
 {
     return p->body_len + HEAD_ROOM + 2 * AUDIT_MAC_TAIL_LEN; /* seq, prev, mac */
@@ -464,7 +491,16 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_
         bytes += batch[i]->line_len;
     }
     const char *step = "write";
-    if (write_lines(log->fd, batch, n) == 0) {
+    bool has_record = false; /* one the reserve is for */
+    for (size_t i = 0; i < n && !has_record; i++)
+        has_record = !batch[i]->refusal;
+    int wrc = write_lines(log->fd, batch, n);
+    if (wrc != 0 && (errno == ENOSPC || errno == EDQUOT) && has_record && log->reserve_held > 0 &&
+        ftruncate(log->fd, (off_t)pos.size) == 0) {
+        reserve_release(log, bytes);
+        wrc = write_lines(log->fd, batch, n);
+    }
+    if (wrc == 0) {
         step = "fdatasync";
         cnt->fdatasyncs++;
         if (fdatasync(log->fd) == 0)
@@ -491,6 +527,7 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_
         say(LOG_WARNING, "kura audit: cannot update %s: %s", log->head_path, strerror(errno));
     log->mem = pos.c;
     log->have_mem = true;
+    reserve_refill(log);
     log->rotated_to[0] = '\0';
 out:
     unlock_head(log);
@@ -598,6 +635,8 @@ void kura_audit_close(struct kura_audit_log *log)
         close(log->fd);
     if (log->head_fd >= 0)
         close(log->head_fd);
+    if (log->reserve_fd >= 0)
+        close(log->reserve_fd);
     kura_secure_free(log->key);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
@@ -607,6 +646,27 @@ void kura_audit_close(struct kura_audit_log *log)
     free(log->base);
     free(log->tz);
     free(log);
+}
+
+static int open_reserve(struct kura_audit_log *log, struct kura_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/.%s.reserve", log->dir, log->base);
+    log->reserve_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (log->reserve_fd < 0 || fstat(log->reserve_fd, &st) != 0) {
+        kura_err_set(err, errno, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    log->reserve_held = (uint64_t)st.st_size;
+    if (log->reserve_held > log->reserve && ftruncate(log->reserve_fd, (off_t)log->reserve) == 0)
+        log->reserve_held = log->reserve;
+    if (log->reserve_held < log->reserve && fallocate(log->reserve_fd, 0, 0, (off_t)log->reserve) != 0)
+        say(LOG_WARNING, "kura audit: cannot set %" PRIu64 " bytes aside in %s: %s; holding %" PRIu64, log->reserve,
+            path, strerror(errno), log->reserve_held);
+    else if (log->reserve_held < log->reserve)
+        log->reserve_held = log->reserve;
+    return 0;
 }
 
 struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key[KURA_AUDIT_KEY_LEN],
@@ -626,7 +686,7 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
         kura_err_set(err, ENOMEM, "out of memory opening %s", path);
         return NULL;
     }
-    log->fd = log->head_fd = -1;
+    log->fd = log->head_fd = log->reserve_fd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
     const char *slash = strrchr(path, '/');
@@ -650,6 +710,8 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
     log->syslog = opt->syslog;
     log->max_size = opt->max_size;
     log->reserve = opt->reserve;
+    if (log->reserve && open_reserve(log, err) != 0)
+        goto fail;
     if (opt->host)
         snprintf(log->host, sizeof log->host, "%s", opt->host);
     else if (gethostname(log->host, sizeof log->host - 1) != 0)

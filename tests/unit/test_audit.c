@@ -917,6 +917,10 @@ static void test_reserve_kept_from_refusals(void)
     ASSERT(log);
     EXPECT(kura_audit_append(log, &deny, &err) == 0 && kura_audit_append(log, &summary, &err) == 0);
     kura_audit_close(log);
+    struct stat rst;
+    char held[300];
+    snprintf(held, sizeof held, "%s/reserve-room/.audit.jsonl.reserve", tmpdir);
+    EXPECT(stat(held, &rst) == 0 && rst.st_size == 1 && (rst.st_mode & 0777) == 0600); /* set aside in a file */
     EXPECT(verify(path, &o, &sum) == 0 && sum.records == 2);
 }
 

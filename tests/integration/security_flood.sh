@@ -51,6 +51,23 @@ as kt_alice cat "$M/$D1/f3.bin" >/dev/null
 check "every file read once with cat: one bulk-read alert for kt_alice" \
   test "$(tail -n +"$((before + 1))" "$LOG" | grep '"reason":"bulk read"' | grep -c '"user":"kt_alice"')" = 1
 
+# ---- the PI's view: bidirectional controls escaped, pages ------------------
+as kt_alice mkdir "$M/$D1/evil$(printf '\xe2\x80\xae')txt.bam" 2>/dev/null
+as kt_alice "$KURACTL" -c "$KCONF" audit --dataset "$D1" >"$T/view.txt" 2>&1
+check "PI view: a U+202E in a refused path is shown escaped (\\u202e)" grep -q 'evil\\u202etxt.bam' "$T/view.txt"
+check "PI view: ... never raw" bash -c "! grep -q \$'\\xe2\\x80\\xae' '$T/view.txt'"
+as kt_alice "$KURACTL" -c "$KCONF" audit --dataset "$D1" --json >"$T/view.json" 2>&1
+check "PI view --json: escaped too, never raw" bash -c "grep -q 'u202e' '$T/view.json' && ! grep -q \$'\\xe2\\x80\\xae' '$T/view.json'"
+total=$(grep -c '"seq"' "$T/view.json")
+as kt_alice "$KURACTL" -c "$KCONF" audit --dataset "$D1" --json --limit 3 >"$T/page1" 2>"$T/page1.err"
+next=$(grep -o 'continue with --after [0-9]*' "$T/page1.err" | grep -o '[0-9]*$')
+check "PI view: --limit 3 gives a page of 3 and says where to go on (--after ${next:-none})" \
+  test "$(grep -c '"seq"' "$T/page1")" = 3 -a -n "$next"
+check "PI view: the page ends at the record it names" grep -q "\"seq\":$next," <(tail -n 1 "$T/page1")
+as kt_alice "$KURACTL" -c "$KCONF" audit --dataset "$D1" --json --after "${next:-0}" >"$T/page2" 2>&1
+check "PI view: --after it gives the rest ($total in all)" \
+  bash -c "cat '$T/page1' '$T/page2' | cmp -s - '$T/view.json'"
+
 # ---- 8 processes of an outsider flood refusals for 60 s ----------------------
 cat >"$T/flood.py" <<'EOF'
 import errno, os, sys, time
@@ -128,7 +145,7 @@ stop_kura "$T/mnt"
 # ---- the reserve: refusals stop short of it ---------------------------------
 L=$T/logfs
 mkdir -p "$L"
-require "mount a 4 MiB tmpfs for the log" mount -t tmpfs -o size=4m tmpfs "$L"
+require "mount an 8 MiB tmpfs for the log" mount -t tmpfs -o size=8m tmpfs "$L"
 on_exit "umount -l '$L'"
 sed -e "s|^audit_log = .*|audit_log = $L/audit.jsonl|" -e 's|^reserve_mb = .*|reserve_mb = 2|' \
   -e 's|^refusals_per_hour = .*|refusals_per_hour = 1000000|' "$KCONF" >"$T/reserve.conf"
@@ -145,7 +162,7 @@ check "reserve: the listed user's 20 opens are all served" test "$served" = 20
 check "reserve: ... with 20 allow and 20 close records" bash -c \
   "[ \$(grep '\"path\":\"f2.bin\"' '$L/audit.jsonl' | grep -c '\"decision\":\"allow\"') = 20 ] &&
    [ \$(grep '\"path\":\"f2.bin\"' '$L/audit.jsonl' | grep -c '\"event\":\"close\"') = 20 ]"
-mount -o remount,size=16m "$L"
+mount -o remount,size=24m "$L"
 stop_kura "$T/mnt"
 recorded=$(grep '"user":"kt_carol"' "$L/audit.jsonl" | grep '"event":"write-denied"' | grep -vc '"dataset"')
 counted=$(grep '"event":"refusals"' "$L/audit.jsonl" | grep '"user":"kt_carol"' | grep -v '"dataset"' | sum_counts)

@@ -65,6 +65,8 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         x->last_ms = r->time_ms;
     } else if (r->event == KURA_AUDIT_OPEN)
         x->refused++;
+    else if (r->event == KURA_AUDIT_REFUSALS && r->count > 0)
+        x->refused += (uint64_t)r->count; /* refusals past the user's bound, counted */
     else if (r->bytes != KURA_AUDIT_ABSENT && r->bytes > 0)
         x->bytes += (uint64_t)r->bytes;
     return 0;

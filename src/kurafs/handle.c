@@ -12,13 +12,6 @@
 #include "handle.h"
 #include "kura/zone.h"
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *join_samples(const struct kura_file *f)
 {
     size_t len = 1;
@@ -177,7 +170,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     atomic_init(&h->revoked, false);
     atomic_init(&h->unrecorded, false);
     atomic_init(&h->bytes, 0);
-    h->opened_ms = now_ms();
+    h->opened_ms = kurafs_now_ms();
 
     struct kura_err err = {0};
     if (load_reader(fs, d->ds.id, f->file_id, f->size, h, &err) != 0) {
@@ -316,7 +309,7 @@ void handle_close(struct kurafs *fs, struct handle *h)
     r.path = h->path + 1 + strlen(h->dataset) + 1;
     r.samples = h->samples;
     r.bytes = (int64_t)atomic_load(&h->bytes);
-    r.duration_ms = now_ms() - h->opened_ms;
+    r.duration_ms = kurafs_now_ms() - h->opened_ms;
     caller_fill_record(&h->who, &r);
     kurafs_audit(fs, &r);
     handle_free(h);

@@ -56,6 +56,7 @@ void snapshot_release(struct snapshot *s);
  * Bumps the epoch either way so open handles re-decide. */
 int kurafs_reload(struct kurafs *fs, struct kura_err *err);
 int64_t kurafs_now(void);
+int64_t kurafs_now_ms(void);
 /* Opens the server key (if closed) or wipes it (lockdown). */
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
 void kurafs_keys_wipe(struct kurafs *fs);

@@ -6,7 +6,6 @@
  * is counted too, so every refusal is in the log, one way or the other. */
 #include <stdio.h>
 #include <syslog.h>
-#include <time.h>
 
 #include "kura/notify.h"
 #include "kura/when.h"
@@ -14,13 +13,6 @@
 
 #define WINDOW_MS (3600 * 1000)
 #define SUMMARY_MS (60 * 1000)
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int kurafs_refusals_start(struct kurafs *fs)
 {
@@ -51,7 +43,7 @@ static void raise_alert(struct kurafs *fs, const struct kura_audit_record *refus
 
 int kurafs_audit_refusal(struct kurafs *fs, const struct kura_audit_record *r)
 {
-    int64_t now = now_ms();
+    int64_t now = kurafs_now_ms();
     bool alert;
     uid_t uid = (uid_t)r->uid;
     if (!kura_audit_flood_admit(fs->flood, uid, r->dataset, now, &alert)) {
@@ -91,7 +83,7 @@ static int write_summary(const struct kura_audit_flood_summary *s, void *ctx)
 
 void kurafs_refusals_flush(struct kurafs *fs, bool all)
 {
-    kura_audit_flood_drain(fs->flood, now_ms(), all, write_summary, fs);
+    kura_audit_flood_drain(fs->flood, kurafs_now_ms(), all, write_summary, fs);
 }
 
 void kurafs_refusals_stop(struct kurafs *fs)

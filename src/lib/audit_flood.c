@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kura/audit.h"
-#include "kura/hash.h"
+#include "audit_priv.h"
 
 #define BUCKETS 256
 
@@ -56,16 +55,10 @@ void kura_audit_flood_free(struct kura_audit_flood *f)
     free(f);
 }
 
-static size_t bucket(uid_t uid, const char *dataset)
-{
-    uint64_t h = kura_hash(KURA_HASH_INIT, &uid, sizeof uid);
-    return (size_t)(kura_hash(h, dataset, strlen(dataset)) % BUCKETS);
-}
-
 /* The key's entry, made if missing (NULL only when out of memory). */
 static struct flood_entry *find(struct kura_audit_flood *f, uid_t uid, const char *dataset)
 {
-    struct flood_entry **head = &f->buckets[bucket(uid, dataset)], *e = *head;
+    struct flood_entry **head = &f->buckets[audit_uid_dataset_hash(uid, dataset) % BUCKETS], *e = *head;
     while (e && (e->uid != uid || strcmp(e->dataset, dataset) != 0))
         e = e->next;
     if (!e) {
@@ -157,7 +150,7 @@ void kura_audit_flood_count(struct kura_audit_flood *f, uid_t uid, const char *d
 
 /* Takes the first due entry's counts (forgetting quiet entries on the way);
  * false when there is none. */
-static bool take_due(struct kura_audit_flood *f, int64_t now, bool all, uid_t *uid, char *dataset, size_t size,
+static bool take_due(struct kura_audit_flood *f, int64_t now, bool all, char *dataset, size_t size,
                      struct kura_audit_flood_summary *s)
 {
     for (size_t i = 0; i < BUCKETS; i++)
@@ -169,7 +162,6 @@ static bool take_due(struct kura_audit_flood *f, int64_t now, bool all, uid_t *u
                 continue;
             }
             if (e->pending > 0 && (all || now - e->first_ms >= f->summary_ms) && strlen(e->dataset) < size) {
-                *uid = e->uid;
                 strcpy(dataset, e->dataset);
                 *s = (struct kura_audit_flood_summary){.uid = e->uid, .dataset = *dataset ? dataset : NULL,
                                                        .count = e->pending, .first_ms = e->first_ms,
@@ -190,10 +182,9 @@ size_t kura_audit_flood_drain(struct kura_audit_flood *f, int64_t now_ms, bool a
     size_t written = 0;
     for (;;) {
         struct kura_audit_flood_summary s;
-        uid_t uid;
         char dataset[KURA_AUDIT_TEXT_MAX + 1];
         pthread_mutex_lock(&f->mu);
-        bool have = take_due(f, now_ms, all, &uid, dataset, sizeof dataset, &s);
+        bool have = take_due(f, now_ms, all, dataset, sizeof dataset, &s);
         pthread_mutex_unlock(&f->mu);
         if (!have)
             return written;
@@ -204,7 +195,7 @@ size_t kura_audit_flood_drain(struct kura_audit_flood *f, int64_t now_ms, bool a
         /* Not written: the count goes back, and the log is tried again at
          * the next call rather than summary after summary now. */
         pthread_mutex_lock(&f->mu);
-        struct flood_entry *e = find(f, uid, dataset);
+        struct flood_entry *e = find(f, s.uid, dataset);
         if (e) {
             if (e->pending == 0 || s.first_ms < e->first_ms)
                 e->first_ms = s.first_ms;

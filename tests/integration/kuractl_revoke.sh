@@ -17,14 +17,7 @@ require "kuractl init" kura_init
 kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
 status_of() { "$@" >/dev/null 2>&1; echo $?; }
 
-# notify_command: records each notification's environment
-cat >"$T/notify.sh" <<EOF
-#!/bin/sh
-env | grep '^KURA_' | sort >>"$T/notified.txt"
-echo --- >>"$T/notified.txt"
-EOF
-chmod 0755 "$T/notify.sh"
-sed -i "s|^notify_command =.*|notify_command = $T/notify.sh|" "$KCONF"
+record_notices "$T/notified.txt"
 
 ID=JGAD400004
 mkdir -p "$T/data"

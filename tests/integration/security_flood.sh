@@ -19,13 +19,7 @@ FLOOD_SECONDS=${FLOOD_SECONDS:-60}
 PY=/usr/bin/python3
 for u in kt_alice kt_carol; do make_user "$u"; done
 require "kuractl init" kura_init
-cat >"$T/notify.sh" <<EOF
-#!/bin/sh
-env | grep '^KURA_' | sort >>"$T/notified.txt"
-echo --- >>"$T/notified.txt"
-EOF
-chmod 0755 "$T/notify.sh"
-sed -i "s|^notify_command =.*|notify_command = $T/notify.sh|" "$KCONF"
+record_notices "$T/notified.txt"
 D1=JGAD600001 D2=JGAD600002
 mkdir -p "$T/d1" "$T/d2"
 for i in 1 2 3; do head -c 100000 /dev/urandom >"$T/d1/f$i.bin"; done

@@ -51,7 +51,7 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     const struct kura_audit_record *r = &e->rec;
     if (!r->dataset || strcmp(r->dataset, s->dataset) != 0 || r->uid == KURA_AUDIT_ABSENT)
         return 0;
-    if (r->event != KURA_AUDIT_OPEN && r->event != KURA_AUDIT_CLOSE)
+    if (r->event != KURA_AUDIT_OPEN && r->event != KURA_AUDIT_CLOSE && r->event != KURA_AUDIT_REFUSALS)
         return 0;
     if (r->time_ms < s->from_ms || (s->to_ms && r->time_ms >= s->to_ms))
         return 0;

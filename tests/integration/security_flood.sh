@@ -134,6 +134,10 @@ check "flood: the log verifies, summaries included" kuractl audit verify
 require "mount again" mount_kura "$T/mnt"
 check_output "flood: the PI sees the summaries of her dataset" "refusals .*$D1.*count: [0-9]+" \
   as kt_alice "$KURACTL" -c "$KCONF" audit --dataset "$D1"
+d1_refused=$(($(grep '"event":"open"' "$T/carol.jsonl" | grep '"decision":"deny"' | grep -c "\"dataset\":\"$D1\"") +
+  $(grep '"event":"refusals"' "$T/carol.jsonl" | grep "\"dataset\":\"$D1\"" | sum_counts)))
+check_output "flood: the usage report counts kt_carol's summarised refusals too ($d1_refused)" "^kt_carol,.*,$d1_refused," \
+  as kt_alice "$KURACTL" -c "$KCONF" report usage "$D1" --csv
 stop_kura "$T/mnt"
 
 # ---- the reserve: refusals stop short of it ---------------------------------

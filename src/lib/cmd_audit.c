@@ -10,7 +10,6 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
-#include "kura/ctlproto.h"
 #include "kura/dsfile.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
@@ -52,9 +51,7 @@ struct audit_view {
     size_t shown, problems;
 };
 
-/* Through the daemon (whose answers stop at KURA_CTL_MAX_OUTPUT) a page ends
- * after this much output: the rest follows with --after, never cut. */
-#define PAGE_BYTES (KURA_CTL_MAX_OUTPUT / 4)
+
 
 static bool led_by_actor(const struct audit_view *v, const char *dataset)
 {
@@ -153,8 +150,11 @@ static int show(const struct kura_audit_entry *e, const char *file, uint64_t lin
         return 0;
     if (e->seq <= v->after)
         return 0;
-    /* Through the daemon the answer is held in memory: pages. Direct, it streams. */
-    if ((v->limit && v->shown >= v->limit) || (v->c->env->socket_mode && ftell(v->c->out) > (long)PAGE_BYTES)) {
+    /* Through the daemon the answer is held in memory and stops at a cap: a
+     * page ends at a quarter of it, the rest follows with --after, never cut.
+     * Direct, it streams. */
+    size_t cap = v->c->env->output_max;
+    if ((v->limit && v->shown >= v->limit) || (cap && ftell(v->c->out) > (long)(cap / 4))) {
         v->more = true;
         return 1;
     }

@@ -336,6 +336,7 @@ int kura_cmd_handle_request(void *ctx, const struct kura_ctl_peer *peer, const s
 {
     struct kura_cmd_env env = *(const struct kura_cmd_env *)ctx;
     env.socket_mode = true;
+    env.output_max = KURA_CTL_MAX_OUTPUT;
     env.flags = req->flags;
     struct kura_actor actor;
     struct kura_err e = {0};

@@ -658,14 +658,21 @@ static int open_reserve(struct kura_audit_log *log, struct kura_err *err)
         kura_err_set(err, errno, "open %s: %s", path, strerror(errno));
         return -1;
     }
-    log->reserve_held = (uint64_t)st.st_size;
-    if (log->reserve_held > log->reserve && ftruncate(log->reserve_fd, (off_t)log->reserve) == 0)
+    if ((uint64_t)st.st_size > log->reserve && ftruncate(log->reserve_fd, (off_t)log->reserve) != 0) {
+        kura_err_set(err, errno, "truncate %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* Allocated, not just sized: a sparse file would hold nothing. */
+    if (fallocate(log->reserve_fd, 0, 0, (off_t)log->reserve) == 0) {
         log->reserve_held = log->reserve;
-    if (log->reserve_held < log->reserve && fallocate(log->reserve_fd, 0, 0, (off_t)log->reserve) != 0)
+    } else {
+        int e = errno;
+        log->reserve_held = fstat(log->reserve_fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+        if (log->reserve_held > log->reserve)
+            log->reserve_held = log->reserve;
         say(LOG_WARNING, "kura audit: cannot set %" PRIu64 " bytes aside in %s: %s; holding %" PRIu64, log->reserve,
-            path, strerror(errno), log->reserve_held);
-    else if (log->reserve_held < log->reserve)
-        log->reserve_held = log->reserve;
+            path, strerror(e), log->reserve_held);
+    }
     return 0;
 }
 

@@ -4,6 +4,8 @@
 # - one full copy of a dataset (every file read once) raises the bulk-read
 #   alert (R-CPY-4);
 # - 8 processes of one unlisted user flooding refused operations for 60 s
+#   (mkdir of a 255-byte name and of made-up dataset ids, chmod of the root,
+#   lookups alternating between two dataset ids)
 #   grow the log by less than 2 MB, every refusal is counted (one by one or
 #   in "refusals" summaries), one refusal-flood alert reaches notify_command,
 #   and a listed user's opens during the flood all succeed with their allow
@@ -71,7 +73,8 @@ ids = [os.path.join(mnt, d) for d in sys.argv[4:]]
 refused = other = ops = 0
 end = time.monotonic() + seconds
 while time.monotonic() < end:
-    for op in (lambda: os.mkdir(long_name), lambda: os.chmod(mnt, 0o777)):
+    made_up = os.path.join(mnt, "JGAD%06d" % (ops % 1000000))  # a new dataset-like name each time
+    for op in (lambda: os.mkdir(long_name), lambda: os.chmod(mnt, 0o777), lambda: os.mkdir(made_up)):
         try:
             op()
             other += 1

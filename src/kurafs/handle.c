@@ -186,6 +186,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
         handle_free(h);
         return -EIO;
     }
+    kurafs_metrics_handle(&fs->metrics, 1);
     *out = h;
     return 0;
 }
@@ -241,6 +242,7 @@ static int64_t zone_day(const struct kura_zone *z, int64_t now)
 static int account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_t now)
 {
     atomic_fetch_add(&h->bytes, n);
+    kurafs_metrics_served(&fs->metrics, n);
     uint64_t total = 0;
     if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(h->zone, now), n,
                                           h->dataset_size, &total))
@@ -259,7 +261,7 @@ static int account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_
     return kurafs_audit(fs, &r);
 }
 
-ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
+int handle_check(struct kurafs *fs, struct handle *h)
 {
     if (atomic_load(&h->revoked))
         return -EACCES;
@@ -270,11 +272,17 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size,
     /* Common case: one atomic load and a coarse clock read, no lock. */
     uint_fast64_t epoch = atomic_load(&fs->epoch);
     int64_t now = kurafs_now();
-    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until)) {
-        int rc = recheck(fs, h, epoch, now);
-        if (rc != 0)
-            return rc;
-    }
+    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until))
+        return recheck(fs, h, epoch, now);
+    return 0;
+}
+
+ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
+{
+    int rc = handle_check(fs, h);
+    if (rc != 0)
+        return rc;
+    int64_t now = kurafs_now();
     size_t done = 0;
     struct kura_err err = {0};
     pthread_mutex_lock(&h->lock);
@@ -312,5 +320,6 @@ void handle_close(struct kurafs *fs, struct handle *h)
     r.duration_ms = kurafs_now_ms() - h->opened_ms;
     caller_fill_record(&h->who, &r);
     kurafs_audit(fs, &r);
+    kurafs_metrics_handle(&fs->metrics, -1);
     handle_free(h);
 }

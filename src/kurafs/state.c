@@ -76,6 +76,7 @@ static void apply_lockdown(struct kurafs *fs)
 
 int kurafs_reload(struct kurafs *fs, struct kura_err *err)
 {
+    int64_t start = kurafs_metrics_clock();
     pthread_mutex_lock(&fs->reload_lock);
     struct kura_catalog *cat = NULL;
     int rc = kura_catalog_load(fs->cfg, &cat, err);
@@ -115,6 +116,7 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err)
     /* After the epoch: a page fault from now on re-decides. Outside the
      * lock: dropping a page may wait for a fault in flight to be served. */
     kurafs_pagecache_drop();
+    kurafs_metrics_reload(&fs->metrics, kurafs_metrics_clock() - start);
     return rc;
 }
 

@@ -35,6 +35,7 @@ struct src {
     char *served;               /* path inside the dataset */
     bool walked;                /* found inside a directory: never follow a symlink to it */
     uint64_t bytes;             /* source size, for the progress bar */
+    bool withdrawn;             /* of a withdrawn sample: payload kept, no key stored, never served */
     char file_id[KURA_FILE_ID_LEN + 1];
 };
 
@@ -132,11 +133,6 @@ static int plan_add_dir(struct plan *p, const char *dir)
     return 0;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Names in a directory, sorted so an import is reproducible. */
 static char **list_dir(DIR *d, size_t *n)
 {
@@ -159,7 +155,7 @@ static char **list_dir(DIR *d, size_t *n)
         (*n)++;
     }
     if (*n)
-        qsort(v, *n, sizeof *v, cmp_cstr);
+        qsort(v, *n, sizeof *v, cmd_cmp_str);
     return v ? v : calloc(1, sizeof *v);
 fail:
     for (size_t i = 0; i < *n; i++)
@@ -308,13 +304,13 @@ static int path_index_build(struct path_index *x, const struct kura_file *files,
     for (size_t i = 0; i < n; i++)
         x->v[i] = files[i].path;
     if (n)
-        qsort(x->v, n, sizeof *x->v, cmp_cstr);
+        qsort(x->v, n, sizeof *x->v, cmd_cmp_str);
     return 0;
 }
 
 static bool path_index_has(const struct path_index *x, const char *path)
 {
-    return x->n && bsearch(&path, x->v, x->n, sizeof *x->v, cmp_cstr);
+    return x->n && bsearch(&path, x->v, x->n, sizeof *x->v, cmd_cmp_str);
 }
 
 /* The first of paths (n of them) that files already holds, or NULL. */
@@ -370,13 +366,6 @@ static int check_plan(struct import *im, const struct kura_dataset *ds, const st
                       const struct kura_sample_map *sm, const struct kura_file *fresh, struct kura_err *e)
 {
     const char *id = ds->id;
-    /* R-REV-1: data of a withdrawn sample is never used again. */
-    for (size_t i = 0; i < im->plan.n; i++)
-        if (kura_file_withdrawn(ds, &fresh[i])) {
-            kura_err_set(e, EPERM, "%s comes from a sample whose consent was withdrawn; leave it out",
-                         fresh[i].path);
-            return -1;
-        }
     struct plan *p = &im->plan;
     for (size_t i = 0; i < p->n; i++) {
         if (kura_path_check(p->v[i].served, strlen(p->v[i].served), e) != 0) {
@@ -713,9 +702,11 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
         goto out;
     }
     out = -1;
-    /* Only the dataset key opens the stored header. */
-    if (c4gh_header_build(h, NULL, im->dk->pk, 1, &hdr, &hdr_len, e) != 0 ||
-        kura_keystore_file_store(im->dk, s->file_id, hdr, hdr_len, &map, false, e) != 0)
+    /* Only the dataset key opens the stored header. A withdrawn sample's
+     * file gets none at all (R-REV-1): as if imported and then withdrawn,
+     * with no moment in which it could be read. */
+    if (!s->withdrawn && (c4gh_header_build(h, NULL, im->dk->pk, 1, &hdr, &hdr_len, e) != 0 ||
+                          kura_keystore_file_store(im->dk, s->file_id, hdr, hdr_len, &map, false, e) != 0))
         goto out;
     if (rename(part, final) != 0) {
         kura_err_set(e, errno, "rename %s: %s", part, strerror(errno));
@@ -777,6 +768,24 @@ static void summary(const struct plan *p, char *buf, size_t len)
         }
         used += (size_t)snprintf(buf + used, len - used, " %s", p->v[i].served);
     }
+}
+
+/* " (K of them of withdrawn samples, kept unserved without a key: PATH
+ * ...)", or "" when no file is of a withdrawn sample. */
+static void withdrawn_summary(const struct kura_dataset *ds, const struct kura_file *files, size_t n, char *buf,
+                              size_t len)
+{
+    char list[320] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kura_file_withdrawn(ds, &files[i])) {
+            k++;
+            cmd_append_word(list, sizeof list, files[i].path);
+        }
+    if (k)
+        snprintf(buf, len, " (%zu of them of withdrawn samples, kept unserved without a key: %s)", k, list);
+    else
+        buf[0] = '\0';
 }
 
 static void remove_sources(struct import *im)
@@ -888,6 +897,8 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_txn_begin(c, id, true, &t) != 0)
         goto out;
     int checked = check_plan(&im, &t.ds, t.files, t.nfiles, have_sm ? &sm : NULL, fresh, &e);
+    for (size_t i = 0; i < im.plan.n; i++)
+        im.plan.v[i].withdrawn = kura_file_withdrawn(&t.ds, &fresh[i]);
     if (checked == 0)
         checked = clean_orphans(&im, t.files, t.nfiles, &e);
     cmd_txn_end(&t);
@@ -925,6 +936,10 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
             cmd_fail(c, "%s was added to dataset %s during the import", dup, id);
         goto discard_quiet;
     }
+    /* dataset.ini as of now: a withdrawal recorded during the import counts. */
+    char withdrawn[420];
+    withdrawn_summary(&t.ds, fresh, im.plan.n, withdrawn, sizeof withdrawn);
+    size_t nold = t.nfiles;
     struct kura_file *all = realloc(t.files, (t.nfiles + im.plan.n) * sizeof *all);
     if (!all) {
         cmd_fail(c, "out of memory");
@@ -935,20 +950,36 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     t.nfiles += im.plan.n;
     free(fresh);    /* its contents now belong to t.files */
     fresh = NULL;
-    char after[900], detail[256];
+    char after[900], detail[768];
     summary(&im.plan, after, sizeof after);
-    snprintf(detail, sizeof detail, "%s%s%s%s", encrypt ? "encrypted from plaintext" : "archive delivery",
-             no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : "", have_sm ? samples_path : "");
+    snprintf(detail, sizeof detail, "%s%s%s%s%s", encrypt ? "encrypted from plaintext" : "archive delivery",
+             no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : ", no samples map",
+             have_sm ? samples_path : "", withdrawn);
     struct cmd_change ch = {.action = "dataset-import", .target = id, .after = after, .detail = detail,
                             .audit_event = KURA_AUDIT_IMPORT};
     if (cmd_txn_commit(c, &t, false, true, &ch) != 0) {
         /* The journal decides: the next transaction keeps or drops it. */
         goto out;
     }
-    cmd_txn_end(&t);
-    fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s\n", im.plan.n,
-            (double)im.plan.total / 1048576.0, id);
     rc = KURA_EXIT_OK;
+    /* Withdrawn while this import ran: its key was stored, now it goes. */
+    for (size_t i = 0; i < im.plan.n; i++)
+        if (!im.plan.v[i].withdrawn && kura_file_withdrawn(&t.ds, &t.files[nold + i]) &&
+            kura_keystore_file_destroy(c->env->cfg->keys_dir, id, im.plan.v[i].file_id, &e) != 0) {
+            cmd_fail(c, "%s is of a sample withdrawn during the import and is not served, but destroying its key "
+                     "failed: %s; run kuractl withdraw %s SAMPLE again", t.files[nold + i].path, e.msg, id);
+            rc = KURA_EXIT_FAIL;
+        }
+    cmd_txn_end(&t);
+    fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s%s\n", im.plan.n,
+            (double)im.plan.total / 1048576.0, id, withdrawn);
+    if (withdrawn[0])
+        fprintf(c->err, "kuractl dataset import: warning: files of withdrawn samples were imported but will not be "
+                        "served:%s\n", withdrawn);
+    if (!have_sm)
+        fprintf(c->err, "kuractl dataset import: warning: no --samples map: these files name no sample, so a consent "
+                        "withdrawal cannot find them (kuractl user list and status show \"no sample map\" while "
+                        "no file of dataset %s names a sample)\n", id);
     if (remove_source)
         remove_sources(&im);
     goto out;

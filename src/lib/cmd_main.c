@@ -49,11 +49,14 @@ static const struct kura_cmd commands[] = {
      "--payloads removes the ciphertext too, and prints the destruction report (kept next to the\n"
      "state, its SHA-256 in the ledger). Asks for confirmation on a terminal unless --yes. An\n"
      "interrupted destroy is finished by running it again."},
-    {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_withdraw, "ID SAMPLE --ref TEXT",
+    {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW, cmd_withdraw,
+     "ID SAMPLE --ref TEXT [--dry-run] [--yes]",
      "Records that consent for SAMPLE was withdrawn (R-REV-1): its files vanish from the mount at\n"
      "once, open handles stop at their next read, and their headers are destroyed so nobody can\n"
-     "decrypt them again. The PI and the users are notified (syslog, notify_command). Running it\n"
-     "again finishes an interrupted destruction."},
+     "decrypt them again; with no file of SAMPLE yet, it is recorded as pending. --dry-run lists\n"
+     "what would stop being served and which files also hold other samples; on a terminal that\n"
+     "list comes before the confirmation, without one --yes is needed. The PI and the users are\n"
+     "notified (syslog, notify_command). Running it again finishes an interrupted destruction."},
     {NULL, "lockdown", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_lockdown, "--reason TEXT",
      "Incident lockdown (R-ACC-7): every dataset on this server is refused at once, open handles\n"
      "included, until kuractl unlock. Kept in the state directory, so it survives a restart."},
@@ -76,6 +79,10 @@ static const struct kura_cmd commands[] = {
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it."},
+    {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE",
+     "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
+     "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"
+     "data derived from a withdrawn sample."},
     {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "",
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"

@@ -318,6 +318,44 @@ static void test_journal_recovery(void)
     free(ini);
 }
 
+/* Issue 13 §4, issue 20 §1: a withdrawal of a sample with no file yet is
+ * recorded (pending), never lost; it is previewed by --dry-run and needs
+ * --yes (or a terminal's confirmation); the PI's report names it. */
+static void test_withdraw_pending(void)
+{
+    EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "no file of dataset DS1 comes from sample S7");
+    EXPECT_STR_CONTAINS(err_buf, "confirm on a terminal or give --yes");
+    char *ini = read_text(ds_file("DS1", "dataset.ini"));
+    EXPECT(ini && !strstr(ini, "[withdrawn S7]"));
+    free(ini);
+    EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1 --dry-run") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "recorded as pending");
+    EXPECT_STR_CONTAINS(out_buf, "nothing was changed");
+    ini = read_text(ds_file("DS1", "dataset.ini"));
+    EXPECT(ini && !strstr(ini, "[withdrawn S7]"));
+    free(ini);
+    EXPECT(run_as(1, "withdraw DS1 S7 --ref W-1 --yes") == 1);          /* the PI may not */
+    EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1 --yes") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "the withdrawal is pending");
+    ini = read_text(ds_file("DS1", "dataset.ini"));
+    EXPECT(ini && strstr(ini, "[withdrawn S7]"));
+    free(ini);
+    char *ledger = read_text(ds_file("DS1", "ledger.jsonl"));
+    EXPECT(ledger && strstr(ledger, "withdrawn (pending"));
+    free(ledger);
+    /* Finishing an earlier withdrawal decides nothing: no confirmation. */
+    EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "already");
+    EXPECT(run_as(1, "report withdrawal DS1 S7") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "# Withdrawal report: dataset DS1, sample S7");
+    EXPECT_STR_CONTAINS(out_buf, "(pending: no file of the sample imported yet)");
+    EXPECT(run_as(65534, "report withdrawal DS1 S7") == 1);
+    EXPECT(run_as(1, "report withdrawal DS1 S8") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "check the sample id");
+    EXPECT(run_as(1, "report withdrawal DS1 ../S8") == 2);
+}
+
 /* R-ACC-7: lockdown state survives restarts and fails closed. */
 static void test_lockdown(void)
 {
@@ -445,6 +483,7 @@ int main(void)
     RUN(test_handle_request_uses_peer);
     RUN(test_journal_recovery);
     RUN(test_lockdown);
+    RUN(test_withdraw_pending);
     RUN(test_read_passphrase);
     RUN(test_audit_pages_through_the_daemon);
     free(out_buf);

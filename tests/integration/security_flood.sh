@@ -180,8 +180,10 @@ sed -e "s|^audit_log = .*|audit_log = $S/audit.jsonl|" -e 's|^reserve_mb = .*|re
 KCONF=$T/full.conf
 require "mount with the log on it" mount_kura "$T/mnt"
 # reader.py FILE LIMIT: opens, reads 10 bytes, says "ready", waits for "go",
-# then reads the file again and again (seek 0) up to LIMIT bytes or an error;
-# then waits for "again" and tries one more read; writes what happened.
+# then reads the file round and round up to LIMIT bytes or an error,
+# starting past what the first read may have brought into the page cache
+# (reads from the cache never reach kurafs); then waits for "again" and
+# tries one more read there; writes what happened.
 cat >"$T/reader.py" <<'EOF'
 import os, sys, time
 path, limit, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -193,7 +195,7 @@ while not os.path.exists(d + "/go"):
 total, err = 0, "none"
 while total < limit:
     try:
-        n = len(os.pread(fd, 131072, total % 200000))
+        n = len(os.pread(fd, 131072, (total + 150000) % 200000))
     except OSError as e:
         err = e.strerror
         break
@@ -203,7 +205,7 @@ with open(d + "/result", "w") as f:
 while not os.path.exists(d + "/again"):
     time.sleep(0.05)
 try:
-    os.pread(fd, 4096, 0)
+    os.pread(fd, 4096, 180000)
     again = "served"
 except OSError as e:
     again = e.strerror
@@ -252,9 +254,11 @@ read -r total err_word <"$R/result"
 diag "disk filled by another program: the handle read $total bytes (6 x the dataset), then: $err_word"
 check "disk full: the bulk-read alert was written (from the reserve)" \
   bash -c "grep '\"reason\":\"bulk read\"' '$S/audit.jsonl' | grep '\"dataset\":\"$D2\"' | grep -q '\"user\":\"kt_alice\"'"
+# (repeated reads of a file one user alone has open come from the page
+# cache: kurafs serves, and counts, each byte once)
 closed=$(grep '"event":"close"' "$S/audit.jsonl" | grep '"path":"g.bin"' | grep -o '"bytes":[0-9]*' | tail -n 1 | cut -d: -f2)
-check "disk full: so was the close record, with every byte read (${closed:-none} >= $total)" \
-  test "${closed:-0}" -ge "$total" -a "$total" -ge 1200000
+check "disk full: so was the close record, with the bytes served (${closed:-none}, the whole file at least)" \
+  test "${closed:-0}" -ge 200000 -a "$total" -ge 1200000
 rm -f "$S/filler" "$S/filler2"
 check "a new open is served and recorded again" as kt_alice cmp -s "$M/$D2/g.bin" "$T/d2/g.bin"
 stop_kura "$T/mnt"

@@ -53,6 +53,7 @@ enum kura_audit_event {
     KURA_AUDIT_ALERT,   /* copied to syslog at warning level */
     KURA_AUDIT_START,
     KURA_AUDIT_STOP,
+    KURA_AUDIT_REFUSALS, /* "refusals": a summary counting refusals not recorded one by one */
 };
 
 enum kura_audit_decision { KURA_AUDIT_NO_DECISION, KURA_AUDIT_ALLOW, KURA_AUDIT_DENY };
@@ -81,6 +82,7 @@ struct kura_audit_record {
     const char *cmdline;        /* arguments joined by spaces */
     const char *ssh_client;     /* $SSH_CLIENT of the process, if any */
     int64_t bytes, duration_ms;
+    int64_t count;              /* refusals a "refusals" summary stands for */
     const char *detail;
 };
 void kura_audit_record_init(struct kura_audit_record *r);
@@ -102,14 +104,17 @@ struct kura_audit_options {
     bool syslog;                /* copy each record to syslog, facility authpriv */
     uint64_t max_size;          /* > 0: rotate (PATH -> PATH.1 -> PATH.2 ...)
                                    before a batch would grow the file past it */
+    uint64_t reserve;           /* bytes of the log's file system kept for the
+                                   records that are not refusals, see below */
 };
 
 struct kura_audit_stats {
     uint64_t records;           /* appended and durable */
     uint64_t batches;           /* group commits that succeeded */
     uint64_t fdatasyncs;        /* calls, failed ones included */
-    uint64_t failures;          /* appends that returned -1 */
+    uint64_t failures;          /* appends that returned -1 (held back ones aside) */
     uint64_t rotations;
+    uint64_t held_back;         /* refusals not written, to keep the reserve */
 };
 
 struct kura_audit_log;
@@ -121,8 +126,27 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
                                        const struct kura_audit_options *opt, struct kura_err *err);
 /* Appends one record and returns once it is durable. Thread-safe. On -1,
  * err->code is EIO (what an open refused for this reason returns) and the
- * message names the cause (ENOSPC, EIO, EFBIG, ...). */
+ * message names the cause (ENOSPC, EIO, EFBIG, ...). With syslog set, the
+ * record goes to syslog whether or not the local write succeeded (a record
+ * the log could not keep is marked "not in the local log").
+ *
+ * The reserve (opt->reserve bytes), kept for the records that are not
+ * refusals (kura_audit_is_refusal), twice over: a refusal is not written
+ * when the log's file system would be left with less than the reserve free
+ * (it fails, err->msg saying so, and does not count as a failure of the
+ * log, see kura_audit_failing); and as much again is allocated to the file
+ * <dir>/.<base>.reserve while there is room, released as the other records
+ * need it when the disk is full whatever filled it, and taken back once
+ * there is room again. So refusals, however many, and other programs
+ * filling the disk do not stop allow, close and alert records at once. */
 int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record *rec, struct kura_err *err);
+/* A refused open, lookup or write, or a summary of such: the records the
+ * reserve is kept from. */
+bool kura_audit_is_refusal(const struct kura_audit_record *rec);
+/* True while the log cannot be written: the last batch failed (a write or
+ * fdatasync error, a full disk); the next batch that succeeds clears it. One
+ * atomic load, for the read path. */
+bool kura_audit_failing(struct kura_audit_log *log);
 /* After logrotate moved the file (SIGHUP; call it from the main loop, not
  * the signal handler): lets go of the old file. The next record starts the
  * new file, continues the chain and carries "rotated_from". Appends also
@@ -216,12 +240,44 @@ int kura_audit_verify(const char *log_path, const unsigned char key[KURA_AUDIT_K
 /* Bytes read per (uid, dataset, day). Pure (no clock, no I/O) and
  * thread-safe; day is any number naming the day (the caller's zone). */
 struct kura_audit_bulk;
-/* An alert is due when a day's total first exceeds multiple x dataset size. */
+/* An alert is due when a day's total first reaches multiple x dataset size
+ * (with 1, one full read of the dataset). */
 struct kura_audit_bulk *kura_audit_bulk_new(double multiple);
 void kura_audit_bulk_free(struct kura_audit_bulk *b);
 /* Adds bytes; returns true exactly once per (uid, dataset, day): when the
  * total crosses the threshold. *day_total (may be NULL) gets the total. */
 bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day,
                          uint64_t bytes, uint64_t dataset_size, uint64_t *day_total);
+
+/* ---- refusal floods ---- */
+
+/* Refusals per (uid, dataset): the first `burst` in each window are to be
+ * recorded one by one; the rest are counted, and handed out as summaries
+ * (at most one per key per summary_ms) so that every refusal is counted in
+ * the log, none dropped. Pure (the caller passes the time) and thread-safe.
+ * Memory grows with the keys seen recently; quiet ones are forgotten. */
+struct kura_audit_flood;
+struct kura_audit_flood *kura_audit_flood_new(unsigned burst, int64_t window_ms, int64_t summary_ms);
+void kura_audit_flood_free(struct kura_audit_flood *f);
+/* A refusal at now_ms (dataset may be NULL). true: record it on its own;
+ * false: it is counted for a summary. *alert is set true once per flood of
+ * a uid: the first refusal it has counted after a window with none. */
+bool kura_audit_flood_admit(struct kura_audit_flood *f, uid_t uid, const char *dataset, int64_t now_ms,
+                            bool *alert);
+/* Counts a refusal whose own record could not be written. */
+void kura_audit_flood_count(struct kura_audit_flood *f, uid_t uid, const char *dataset, int64_t now_ms);
+struct kura_audit_flood_summary {
+    uid_t uid;
+    const char *dataset;        /* NULL: refusals outside any dataset */
+    uint64_t count;
+    int64_t first_ms, last_ms;  /* the first and last refusal counted */
+};
+/* Calls fn for each key with counted refusals whose first is summary_ms old
+ * (all of them with all set). fn returns 0 once the summary is durable;
+ * otherwise its count is kept for the next call. Returns the summaries
+ * written. Call it from one thread at a time. */
+typedef int (*kura_audit_flood_fn)(const struct kura_audit_flood_summary *s, void *ctx);
+size_t kura_audit_flood_drain(struct kura_audit_flood *f, int64_t now_ms, bool all, kura_audit_flood_fn fn,
+                              void *ctx);
 
 #endif

@@ -41,6 +41,8 @@ struct kura_config {
     bool syslog;
     unsigned bulk_read_multiple; /* 0: no bulk-read alert */
     unsigned max_size_mb;        /* 0: no rotation */
+    unsigned refusals_per_hour;  /* refusal records per user and dataset; the rest in summaries */
+    unsigned reserve_mb;         /* of the log's file system, kept from refusals */
     /* [revocation] */
     unsigned grace_days;
     bool auto_destroy;

@@ -16,13 +16,20 @@
  * surrogates, nothing above U+10FFFF). NUL bytes count as valid here. */
 bool kura_utf8_valid(const char *s, size_t len);
 
+/* The code point if s[0..len) starts with a character that changes how text
+ * around it shows without showing itself: a C1 control (U+0080..U+009F), a
+ * bidirectional control (U+061C, U+200E, U+200F, U+202A..U+202E,
+ * U+2066..U+2069) or a line or paragraph separator (U+2028, U+2029); else
+ * -1. Printers escape these as they escape C0 controls. */
+long kura_utf8_hidden_control(const char *s, size_t len);
+
 /* True if s[0..len) are all lowercase hex digits (0-9, a-f), the form
  * sodium_bin2hex writes; stops reading at the first byte that is not. */
 bool kura_hex_lower(const char *s, size_t len);
 
 /* Escapes s[0..len) as the inside of a JSON string (no quotes) into out:
  * '"' and '\\' escaped, control characters and DEL as \n, \t, ... or \u00XX,
- * U+2028/U+2029 as \u2028/\u2029; valid UTF-8 is copied as is; each byte of
+ * kura_utf8_hidden_control characters as \uXXXX; other valid UTF-8 is copied as is; each byte of
  * invalid UTF-8 becomes \u00XX (readable, but it decodes to a different
  * character: producers who need exact round trips pass valid UTF-8).
  * Like snprintf: returns the length the full escape needs, writes at most

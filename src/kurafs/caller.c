@@ -89,7 +89,7 @@ void caller_fill_record(const struct caller *c, struct kura_audit_record *r)
         r->ssh_client = p->ssh_client;
 }
 
-int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
+int kurafs_audit_append(struct kurafs *fs, const struct kura_audit_record *r)
 {
     struct kura_err err = {0};
     int64_t start = kurafs_metrics_clock();
@@ -97,4 +97,13 @@ int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
     kurafs_metrics_audit(&fs->metrics, r, rc == 0, kurafs_metrics_clock() - start);
     /* Fail closed on -1: the caller refuses; the audit module told syslog why. */
     return rc == 0 ? 0 : -1;
+}
+
+int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
+{
+    if (!kura_audit_is_refusal(r))
+        return kurafs_audit_append(fs, r);
+    /* Every refusal counts, whether recorded alone or in a summary. */
+    kurafs_metrics_refusal(&fs->metrics, r->reason);
+    return fs->flood ? kurafs_audit_refusal(fs, r) : kurafs_audit_append(fs, r);
 }

@@ -14,18 +14,24 @@ int kurafs_refuse_write(struct kurafs *fs, const struct caller *c, const char *p
     r.event = KURA_AUDIT_WRITE_DENIED;
     r.decision = KURA_AUDIT_DENY;
     r.reason = "read-only";
-    /* "/ID/rest": the dataset and the path below it, as open records have. */
+    /* "/ID/rest": the dataset and the path below it, as open records have,
+     * when ID is a dataset. Any other name stays in the path: names made up
+     * by the caller must not reach a dataset's view, nor get a bound of
+     * their own in the refusal counts. */
     char dataset[KURA_ID_MAX + 1] = "";
     const char *rel = path + (path[0] == '/');
     const char *slash = strchr(rel, '/');
     size_t idlen = slash ? (size_t)(slash - rel) : strlen(rel);
+    r.path = path;
     if (idlen > 0 && idlen <= KURA_ID_MAX) {
         memcpy(dataset, rel, idlen);
         dataset[idlen] = '\0';
-        r.dataset = dataset;
-        r.path = slash ? slash + 1 : NULL;
-    } else {
-        r.path = path;
+        struct snapshot *snap = snapshot_acquire(fs);
+        if (kura_catalog_dataset(snap->cat, dataset)) {
+            r.dataset = dataset;
+            r.path = slash ? slash + 1 : NULL;
+        }
+        snapshot_release(snap);
     }
     r.detail = op;
     caller_fill_record(c, &r);

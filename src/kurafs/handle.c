@@ -79,13 +79,6 @@ static void release_slot(uid_t uid)
     pthread_mutex_unlock(&g_table.lock);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *join_samples(const struct kura_file *f)
 {
     size_t len = 1;
@@ -286,8 +279,9 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     atomic_init(&h->epoch, epoch);
     atomic_init(&h->valid_until, dec.valid_until);
     atomic_init(&h->revoked, false);
+    atomic_init(&h->unrecorded, false);
     atomic_init(&h->bytes, 0);
-    h->opened_ms = now_ms();
+    h->opened_ms = kurafs_now_ms();
 
     struct kura_err err = {0};
     if (load_reader(fs, d->ds.id, f->file_id, f->size, h, &err) != 0) {
@@ -365,16 +359,18 @@ static int64_t zone_day(const struct kura_zone *z, int64_t now)
     return local >= 0 ? local / 86400 : (local - 86399) / 86400;
 }
 
-static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_t now)
+/* Counts the bytes of a read about to be served. -1: its bulk-read alert
+ * could not be written, so the bytes must not be served. */
+static int account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_t now)
 {
     atomic_fetch_add(&h->bytes, n);
     kurafs_metrics_served(&fs->metrics, n);
     uint64_t total = 0;
     if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(h->zone, now), n,
                                           h->dataset_size, &total))
-        return;
+        return 0;
     char detail[128];
-    snprintf(detail, sizeof detail, "%llu bytes read today, over %u x the dataset size",
+    snprintf(detail, sizeof detail, "%llu bytes read today, %u x the dataset size or more",
              (unsigned long long)total, fs->cfg->bulk_read_multiple);
     struct kura_audit_record r;
     kura_audit_record_init(&r);
@@ -384,13 +380,17 @@ static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64
     r.detail = detail;
     r.bytes = (int64_t)total;
     caller_fill_record(&h->who, &r);
-    kurafs_audit(fs, &r);
+    return kurafs_audit(fs, &r);
 }
 
 int handle_check(struct kurafs *fs, struct handle *h)
 {
     if (atomic_load(&h->revoked) || atomic_load(&fs->stopping))
         return -EACCES;
+    /* Nothing served that is not recorded: while the log cannot be written
+     * (the close record, an alert would be lost), reads stop too. */
+    if (atomic_load(&h->unrecorded) || kura_audit_failing(fs->audit))
+        return -EIO;
     /* Common case: one atomic load and a coarse clock read, no lock. */
     uint_fast64_t epoch = atomic_load(&fs->epoch);
     int64_t now = kurafs_now();
@@ -425,7 +425,12 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size,
         done += (size_t)n;
     }
     pthread_mutex_unlock(&h->lock);
-    account_bytes(fs, h, done, now);
+    if (account_bytes(fs, h, done, now) != 0) {
+        atomic_store(&h->unrecorded, true);
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: %s: the bulk-read alert could not be written; the handle stops",
+               h->path);
+        return -EIO;
+    }
     return (ssize_t)done;
 }
 
@@ -438,7 +443,7 @@ void handle_close(struct kurafs *fs, struct handle *h)
     r.path = h->path + 1 + strlen(h->dataset) + 1;
     r.samples = h->samples;
     r.bytes = (int64_t)atomic_load(&h->bytes);
-    r.duration_ms = now_ms() - h->opened_ms;
+    r.duration_ms = kurafs_now_ms() - h->opened_ms;
     caller_fill_record(&h->who, &r);
     kurafs_audit(fs, &r);
     kurafs_metrics_handle(&fs->metrics, -1);

@@ -25,6 +25,7 @@ struct handle {
     atomic_uint_fast64_t epoch;
     atomic_int_fast64_t valid_until;
     atomic_bool revoked;
+    atomic_bool unrecorded;      /* a record of this handle could not be written: it stops */
     atomic_uint_fast64_t bytes;
     int64_t opened_ms;
 };
@@ -45,7 +46,9 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
  * holds, -EACCES once it has ended (logged once per handle). */
 int handle_check(struct kurafs *fs, struct handle *h);
 /* Re-checks the decision if the state or the time moved, then reads.
- * Returns bytes (0 at end) or -errno: EACCES once access has ended. */
+ * Returns bytes (0 at end) or -errno: EACCES once access has ended, EIO
+ * while the audit log cannot be written and for good once this handle's
+ * bulk-read alert could not be. */
 ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off);
 /* Logs the close (bytes read, duration) and wipes the handle. */
 void handle_close(struct kurafs *fs, struct handle *h);

@@ -55,6 +55,7 @@ struct kurafs {
     const char *passphrase_file;   /* read again to reopen the keys after unlock */
     struct kura_audit_log *audit;
     struct kura_audit_bulk *bulk;
+    struct kura_audit_flood *flood;
     struct kura_guard_rules *guard;
     char host_id[KURA_HOST_ID_LEN + 1];
     uid_t login_uid_min, login_uid_max; /* kura_config_login_uids, at start */
@@ -81,6 +82,7 @@ void snapshot_release(struct snapshot *s);
  * Bumps the epoch either way so open handles re-decide. */
 int kurafs_reload(struct kurafs *fs, struct kura_err *err);
 int64_t kurafs_now(void);
+int64_t kurafs_now_ms(void);
 /* Opens the server key (if closed) or wipes it (lockdown). */
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
 void kurafs_keys_wipe(struct kurafs *fs);
@@ -129,6 +131,8 @@ void kurafs_metrics_init(struct kurafs_metrics *m);
 /* Every audit append: what it recorded (if written) and how long it took. */
 void kurafs_metrics_audit(struct kurafs_metrics *m, const struct kura_audit_record *r, bool written,
                           int64_t write_ns);
+/* A refusal, whether recorded alone or only counted in a summary. */
+void kurafs_metrics_refusal(struct kurafs_metrics *m, const char *reason);
 void kurafs_metrics_served(struct kurafs_metrics *m, uint64_t bytes);
 void kurafs_metrics_handle(struct kurafs_metrics *m, int delta);
 /* A state change applied: from its arrival to pages dropped. */
@@ -168,8 +172,21 @@ void caller_collect_process(struct kurafs *fs, struct caller *c);
 void caller_clear(struct caller *c);
 /* Fills the caller's fields of a record. */
 void caller_fill_record(const struct caller *c, struct kura_audit_record *r);
-/* Appends, durable. -1 means the caller must refuse (fail closed). */
+/* Appends, durable. -1 means the caller must refuse (fail closed).
+ * Refusals go through kurafs_audit_refusal. */
 int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r);
+/* Appends, durable, with no flood limit, counted for the metrics. */
+int kurafs_audit_append(struct kurafs *fs, const struct kura_audit_record *r);
+
+/* ---- refusal floods (refusals.c) ---- */
+int kurafs_refusals_start(struct kurafs *fs);
+/* A refusal (kura_audit_is_refusal): recorded on its own within the
+ * user's bound, else counted for a summary. -1: not recorded on its own
+ * (counted). */
+int kurafs_audit_refusal(struct kurafs *fs, const struct kura_audit_record *r);
+/* Writes the summaries that are due (all of them with all set). */
+void kurafs_refusals_flush(struct kurafs *fs, bool all);
+void kurafs_refusals_stop(struct kurafs *fs);
 
 /* ---- ACL (acl.c) ---- */
 #define KURA_ACL_MAX_ENTRIES 1024

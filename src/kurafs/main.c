@@ -128,13 +128,18 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     if (!key)
         return -1;
     struct kura_audit_options ao = {.tz = fs->cfg->timezone, .syslog = fs->cfg->syslog,
-                                    .max_size = (uint64_t)fs->cfg->max_size_mb << 20};
+                                    .max_size = (uint64_t)fs->cfg->max_size_mb << 20,
+                                    .reserve = (uint64_t)fs->cfg->reserve_mb << 20};
     fs->audit = kura_audit_open(fs->cfg->audit_log, key, &ao, err);
     kura_secure_free(key);
     if (!fs->audit)
         return -1;
     if (fs->cfg->bulk_read_multiple)
         fs->bulk = kura_audit_bulk_new((double)fs->cfg->bulk_read_multiple);
+    if (kurafs_refusals_start(fs) != 0) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
 
     fs->guard = calloc(1, sizeof *fs->guard);
     char *deny = join_names(fs->cfg->deny, fs->cfg->ndeny);
@@ -164,6 +169,7 @@ static void close_state(struct kurafs *fs)
         snapshot_release(fs->current);
     fs->current = NULL;
     kura_audit_bulk_free(fs->bulk);
+    kurafs_refusals_stop(fs);
     if (fs->guard)
         kura_guard_rules_clear(fs->guard);
     free(fs->guard);
@@ -389,6 +395,7 @@ int main(int argc, char **argv)
     fuse_unmount(fuse);
     kurafs_maintain_stop();
     kura_ctl_server_stop(ctl);
+    kurafs_refusals_flush(fs, true); /* every refusal counted is in the log before it stops */
     audit_daemon_event(fs, KURA_AUDIT_STOP, copts.mountpoint);
     kurafs_metrics_stop(fs);
 out_signals:

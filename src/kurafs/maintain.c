@@ -256,6 +256,7 @@ static void *maintain_thread(void *arg)
             kurafs_pagecache_drop();
         }
         tick(m, now);
+        kurafs_refusals_flush(m->fs, false);
         int64_t wake_at = now + TICK_SECONDS;
         change = next_change(m->fs, now);
         if (change < wake_at)

@@ -55,7 +55,7 @@ static void label_of(const char *reason, char out[KURAFS_METRICS_LABEL_MAX + 1])
 
 /* Counts a refusal under its reason. The table is small and fixed; a
  * reason past it is counted as "other", so no input grows the file. */
-static void count_refusal(struct kurafs_metrics *m, const char *reason)
+void kurafs_metrics_refusal(struct kurafs_metrics *m, const char *reason)
 {
     char label[KURAFS_METRICS_LABEL_MAX + 1];
     label_of(reason && *reason ? reason : "other", label);
@@ -89,11 +89,6 @@ void kurafs_metrics_audit(struct kurafs_metrics *m, const struct kura_audit_reco
     case KURA_AUDIT_OPEN:
         if (r->decision == KURA_AUDIT_ALLOW)
             atomic_fetch_add(&m->opens_allowed, 1);
-        else if (r->decision == KURA_AUDIT_DENY)
-            count_refusal(m, r->reason);
-        break;
-    case KURA_AUDIT_WRITE_DENIED:
-        count_refusal(m, r->reason);
         break;
     case KURA_AUDIT_REVOCATION:
         atomic_fetch_add(&m->handles_revoked, 1);

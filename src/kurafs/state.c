@@ -171,6 +171,13 @@ int64_t kurafs_now(void)
     return (int64_t)ts.tv_sec;
 }
 
+int64_t kurafs_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
                                    const struct caller *c, bool process_allowed, int64_t now)
 {

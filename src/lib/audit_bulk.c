@@ -1,12 +1,12 @@
 /* Bulk-read accounting for the copy-out alert (R-CPY-4, docs/requirements.md):
- * bytes per (uid, dataset, day), one alert when a day's total first exceeds
+ * bytes per (uid, dataset, day), one alert when a day's total first reaches
  * a multiple of the dataset's size. Memory grows with the (user, dataset)
  * pairs seen, one small entry each; a new day reuses the entry. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kura/audit.h"
+#include "audit_priv.h"
 #include "kura/hash.h"
 
 #define BUCKETS 1024
@@ -51,10 +51,9 @@ void kura_audit_bulk_free(struct kura_audit_bulk *b)
     free(b);
 }
 
-static size_t bucket(uid_t uid, const char *dataset)
+uint64_t audit_uid_dataset_hash(uid_t uid, const char *dataset)
 {
-    uint64_t h = kura_hash(KURA_HASH_INIT, &uid, sizeof uid);
-    return (size_t)(kura_hash(h, dataset, strlen(dataset)) % BUCKETS);
+    return kura_hash(kura_hash(KURA_HASH_INIT, &uid, sizeof uid), dataset, strlen(dataset));
 }
 
 bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day, uint64_t bytes,
@@ -65,7 +64,7 @@ bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *datas
     bool alert = false;
     uint64_t total = 0;
     pthread_mutex_lock(&b->mu);
-    struct bulk_entry **head = &b->buckets[bucket(uid, dataset)], *e = *head;
+    struct bulk_entry **head = &b->buckets[audit_uid_dataset_hash(uid, dataset) % BUCKETS], *e = *head;
     while (e && (e->uid != uid || strcmp(e->dataset, dataset) != 0))
         e = e->next;
     if (!e) {
@@ -82,7 +81,7 @@ bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *datas
             e->day = day, e->total = 0, e->alerted = false;
         e->total = e->total > UINT64_MAX - bytes ? UINT64_MAX : e->total + bytes;
         total = e->total;
-        if (!e->alerted && dataset_size > 0 && (double)e->total > b->multiple * (double)dataset_size)
+        if (!e->alerted && dataset_size > 0 && (double)e->total >= b->multiple * (double)dataset_size)
             alert = e->alerted = true;
     }
     pthread_mutex_unlock(&b->mu);

@@ -28,6 +28,7 @@ static const char *const event_names[] = {
     [KURA_AUDIT_ALERT] = "alert",
     [KURA_AUDIT_START] = "start",
     [KURA_AUDIT_STOP] = "stop",
+    [KURA_AUDIT_REFUSALS] = "refusals",
 };
 #define EVENT_COUNT (sizeof event_names / sizeof event_names[0])
 
@@ -69,7 +70,13 @@ void kura_audit_record_init(struct kura_audit_record *r)
     memset(r, 0, sizeof *r);
     r->decision = KURA_AUDIT_NO_DECISION;
     r->uid = r->loginuid = r->pid = r->ppid = KURA_AUDIT_ABSENT;
-    r->bytes = r->duration_ms = KURA_AUDIT_ABSENT;
+    r->bytes = r->duration_ms = r->count = KURA_AUDIT_ABSENT;
+}
+
+bool kura_audit_is_refusal(const struct kura_audit_record *r)
+{
+    return r->event == KURA_AUDIT_REFUSALS ||
+           (r->decision == KURA_AUDIT_DENY && (r->event == KURA_AUDIT_OPEN || r->event == KURA_AUDIT_WRITE_DENIED));
 }
 
 void audit_line_hash(const char *line, size_t len, unsigned char out[KURA_AUDIT_HASH_LEN])
@@ -218,6 +225,7 @@ char *audit_body_build(const struct kura_audit_record *rec, const char *host, co
     add_text(&b, "ssh_client", rec->ssh_client, KURA_AUDIT_TEXT_MAX);
     add_number(&b, "bytes", rec->bytes);
     add_number(&b, "duration_ms", rec->duration_ms);
+    add_number(&b, "count", rec->count);
     add_text(&b, "detail", rec->detail, KURA_AUDIT_TEXT_MAX);
     if (b.cut[0])
         kura_json_add_string(&b.w, "cut", b.cut);

@@ -17,12 +17,14 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -44,6 +46,8 @@ struct pending {
     size_t body_len;
     const char *line;            /* the finished line, set by the leader */
     size_t line_len;             /* with its newline */
+    bool refusal;                /* kept out of the reserve */
+    bool held_back;              /* a refusal not written: it would have used the reserve */
     bool done;
     int rc;
     struct kura_err err;
@@ -54,7 +58,10 @@ struct kura_audit_log {
     char *path, *head_path, *dir, *base, *tz;
     char host[256];
     bool syslog;
-    uint64_t max_size;
+    uint64_t max_size, reserve;
+    int reserve_fd;              /* <dir>/.<base>.reserve; -1 without a reserve */
+    uint64_t reserve_held;       /* bytes allocated to it now */
+    atomic_bool failing;         /* the last batch could not be written */
     unsigned char *key;          /* kura_secure_alloc */
     int fd;                      /* the log, O_APPEND; -1: open PATH at the next batch */
     int head_fd;
@@ -394,9 +401,69 @@ struct batch_counts {
     uint64_t fdatasyncs, rotations;
 };
 
+/* The reserve is also held in a file, allocated while there is room: a full
+ * disk, whatever filled it, then still has room for allow, close and alert
+ * records, released from the file as they need it. */
+static void reserve_release(struct kura_audit_log *log, uint64_t need)
+{
+    uint64_t step = need < (1u << 20) ? 1u << 20 : need; /* not a syscall per batch */
+    uint64_t keep = log->reserve_held > step ? log->reserve_held - step : 0;
+    if (ftruncate(log->reserve_fd, (off_t)keep) != 0)
+        return;
+    log->reserve_held = keep;
+    say(LOG_WARNING, "kura audit: %s is full; %" PRIu64 " bytes of its reserve released for allow, close and "
+        "alert records (%" PRIu64 " left)", log->path, step, keep);
+}
+
+/* Takes the reserve back once the disk has room again beyond it. */
+static void reserve_refill(struct kura_audit_log *log)
+{
+    struct statvfs vfs;
+    if (log->reserve_fd < 0 || log->reserve_held >= log->reserve || fstatvfs(log->reserve_fd, &vfs) != 0 ||
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * log->reserve)
+        return;
+    if (fallocate(log->reserve_fd, 0, 0, (off_t)log->reserve) == 0)
+        log->reserve_held = log->reserve;
+}
+
+static size_t line_estimate(const struct pending *p)
+{
+    return p->body_len + HEAD_ROOM + 2 * AUDIT_MAC_TAIL_LEN; /* seq, prev, mac */
+}
+
+/* Marks the refusals of the batch that would leave less than the reserve
+ * free (held_back) and moves them out: the others come first, whatever
+ * their order. Returns how many records are left to write. */
+static size_t hold_back_refusals(struct kura_audit_log *log, struct pending **batch, size_t n)
+{
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++)
+        any = batch[i]->refusal;
+    struct statvfs vfs;
+    if (!any || !log->reserve || fstatvfs(log->fd, &vfs) != 0)
+        return n;
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize, used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!batch[i]->refusal)
+            used += line_estimate(batch[i]);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = batch[i];
+        if (p->refusal && used + line_estimate(p) + log->reserve > avail) {
+            p->held_back = true;
+            continue;
+        }
+        if (p->refusal)
+            used += line_estimate(p);
+        batch[kept++] = p;
+    }
+    return kept;
+}
+
 /* One group commit. On failure the file is cut back to where the batch
- * started, so the chain on disk stays whole and the next batch retries. */
-static int commit(struct kura_audit_log *log, struct pending **batch, size_t n, struct batch_counts *cnt,
+ * started, so the chain on disk stays whole and the next batch retries.
+ * Refusals held back for the reserve are left out (*n is what was written). */
+static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_io, struct batch_counts *cnt,
                   struct kura_err *err)
 {
     if (lock_head(log, err) != 0)
@@ -405,9 +472,14 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t n, 
     struct chain_pos pos;
     if (ensure_log(log, err) != 0 || resolve(log, &pos, err) != 0)
         goto out;
+    size_t n = *n_io = hold_back_refusals(log, batch, *n_io);
+    if (n == 0) {
+        rc = 0;
+        goto out;
+    }
     size_t estimate = 0;
     for (size_t i = 0; i < n; i++)
-        estimate += batch[i]->body_len + HEAD_ROOM + 2 * AUDIT_MAC_TAIL_LEN; /* seq, prev, mac */
+        estimate += line_estimate(batch[i]);
     if (log->max_size && pos.size > 0 && pos.size + estimate > log->max_size && rotate(log, &pos) == 0)
         cnt->rotations++;
     /* The first record of a file that continues a chain says so. */
@@ -420,7 +492,16 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t n, 
         bytes += batch[i]->line_len;
     }
     const char *step = "write";
-    if (write_lines(log->fd, batch, n) == 0) {
+    bool has_record = false; /* one the reserve is for */
+    for (size_t i = 0; i < n && !has_record; i++)
+        has_record = !batch[i]->refusal;
+    int wrc = write_lines(log->fd, batch, n);
+    if (wrc != 0 && (errno == ENOSPC || errno == EDQUOT) && has_record && log->reserve_held > 0 &&
+        ftruncate(log->fd, (off_t)pos.size) == 0) {
+        reserve_release(log, bytes);
+        wrc = write_lines(log->fd, batch, n);
+    }
+    if (wrc == 0) {
         step = "fdatasync";
         cnt->fdatasyncs++;
         if (fdatasync(log->fd) == 0)
@@ -447,6 +528,7 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t n, 
         say(LOG_WARNING, "kura audit: cannot update %s: %s", log->head_path, strerror(errno));
     log->mem = pos.c;
     log->have_mem = true;
+    reserve_refill(log);
     log->rotated_to[0] = '\0';
 out:
     unlock_head(log);
@@ -470,22 +552,32 @@ static void lead(struct kura_audit_log *log)
 
     struct kura_err err = {0};
     struct batch_counts cnt = {0};
-    int rc = commit(log, batch, n, &cnt, &err);
+    struct pending *all[BATCH_RECORDS];
+    memcpy(all, batch, n * sizeof *batch);
+    size_t written = n;
+    int rc = commit(log, batch, &written, &cnt, &err);
+    if (written > 0 || rc != 0)
+        atomic_store(&log->failing, rc != 0);
 
     pthread_mutex_lock(&log->mu);
     for (size_t i = 0; i < n; i++) {
-        batch[i]->rc = rc;
-        if (rc != 0)
-            batch[i]->err = err;
-        batch[i]->done = true;
+        struct pending *p = all[i];
+        p->rc = p->held_back ? -1 : rc;
+        if (p->held_back)
+            kura_err_set(&p->err, ENOSPC, "audit log %s: a refusal may not use the last %" PRIu64
+                         " bytes kept free for allow, close and alert records", log->path, log->reserve);
+        else if (rc != 0)
+            p->err = err;
+        p->done = true;
     }
     log->stats.fdatasyncs += cnt.fdatasyncs;
     log->stats.rotations += cnt.rotations;
+    log->stats.held_back += n - written;
     if (rc == 0) {
-        log->stats.batches++;
-        log->stats.records += n;
+        log->stats.batches += written > 0;
+        log->stats.records += written;
     } else {
-        log->stats.failures += n;
+        log->stats.failures += written;
     }
     log->busy = false;
     pthread_cond_broadcast(&log->cv);
@@ -497,7 +589,7 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
         kura_err_set(err, EINVAL, "audit append: no log or no record");
         return -1;
     }
-    struct pending p = {0};
+    struct pending p = {.refusal = kura_audit_is_refusal(rec)};
     p.buf = audit_body_build(rec, log->host, log->tz, HEAD_ROOM, TAIL_ROOM, &p.body_len, &p.err);
     pthread_mutex_lock(&log->mu);
     if (!p.buf) {
@@ -517,9 +609,17 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
         }
     }
     pthread_mutex_unlock(&log->mu);
-    if (p.rc == 0 && log->syslog)
+    /* The copy goes whatever became of the local write: the site's collector
+     * then has the event even when this log could not keep it. */
+    if (log->syslog && p.rc == 0)
         syslog(LOG_AUTHPRIV | (rec->event == KURA_AUDIT_ALERT ? LOG_WARNING : LOG_INFO), "%.*s",
                (int)p.line_len - 1, p.line);
+    else if (log->syslog && p.line)
+        syslog(LOG_AUTHPRIV | LOG_WARNING, "not in the local log (%s): %.*s", p.err.msg, (int)p.line_len - 1,
+               p.line);
+    else if (log->syslog && p.buf)
+        syslog(LOG_AUTHPRIV | LOG_WARNING, "not in the local log (%s): %.*s", p.err.msg, (int)p.body_len,
+               p.buf + HEAD_ROOM);
     if (p.rc != 0 && err) {
         *err = p.err;
         err->code = EIO;
@@ -536,6 +636,8 @@ void kura_audit_close(struct kura_audit_log *log)
         close(log->fd);
     if (log->head_fd >= 0)
         close(log->head_fd);
+    if (log->reserve_fd >= 0)
+        close(log->reserve_fd);
     kura_secure_free(log->key);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
@@ -545,6 +647,34 @@ void kura_audit_close(struct kura_audit_log *log)
     free(log->base);
     free(log->tz);
     free(log);
+}
+
+static int open_reserve(struct kura_audit_log *log, struct kura_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/.%s.reserve", log->dir, log->base);
+    log->reserve_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (log->reserve_fd < 0 || fstat(log->reserve_fd, &st) != 0) {
+        kura_err_set(err, errno, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if ((uint64_t)st.st_size > log->reserve && ftruncate(log->reserve_fd, (off_t)log->reserve) != 0) {
+        kura_err_set(err, errno, "truncate %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* Allocated, not just sized: a sparse file would hold nothing. */
+    if (fallocate(log->reserve_fd, 0, 0, (off_t)log->reserve) == 0) {
+        log->reserve_held = log->reserve;
+    } else {
+        int e = errno;
+        log->reserve_held = fstat(log->reserve_fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+        if (log->reserve_held > log->reserve)
+            log->reserve_held = log->reserve;
+        say(LOG_WARNING, "kura audit: cannot set %" PRIu64 " bytes aside in %s: %s; holding %" PRIu64, log->reserve,
+            path, strerror(e), log->reserve_held);
+    }
+    return 0;
 }
 
 struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key[KURA_AUDIT_KEY_LEN],
@@ -564,7 +694,7 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
         kura_err_set(err, ENOMEM, "out of memory opening %s", path);
         return NULL;
     }
-    log->fd = log->head_fd = -1;
+    log->fd = log->head_fd = log->reserve_fd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
     const char *slash = strrchr(path, '/');
@@ -587,6 +717,9 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
     memcpy(log->key, key, KURA_AUDIT_KEY_LEN);
     log->syslog = opt->syslog;
     log->max_size = opt->max_size;
+    log->reserve = opt->reserve;
+    if (log->reserve && open_reserve(log, err) != 0)
+        goto fail;
     if (opt->host)
         snprintf(log->host, sizeof log->host, "%s", opt->host);
     else if (gethostname(log->host, sizeof log->host - 1) != 0)
@@ -648,6 +781,11 @@ int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err)
     pthread_cond_broadcast(&log->cv);
     pthread_mutex_unlock(&log->mu);
     return rc;
+}
+
+bool kura_audit_failing(struct kura_audit_log *log)
+{
+    return atomic_load_explicit(&log->failing, memory_order_relaxed);
 }
 
 void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out)

@@ -18,6 +18,9 @@ struct audit_chain {
     unsigned char hash[KURA_AUDIT_HASH_LEN];
 };
 
+/* FNV-1a of (uid, dataset): the bucket of the bulk-read and flood counters. */
+uint64_t audit_uid_dataset_hash(uid_t uid, const char *dataset);
+
 /* BLAKE2b-256 of a line without its newline: the next record's "prev". */
 void audit_line_hash(const char *line, size_t len, unsigned char out[KURA_AUDIT_HASH_LEN]);
 /* Keyed BLAKE2b-256. */

@@ -36,6 +36,7 @@ static const struct member texts[] = {
 static const struct member numbers[] = {
     {"uid", AT(rec.uid)},   {"loginuid", AT(rec.loginuid)}, {"pid", AT(rec.pid)},
     {"ppid", AT(rec.ppid)}, {"bytes", AT(rec.bytes)},       {"duration_ms", AT(rec.duration_ms)},
+    {"count", AT(rec.count)},
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

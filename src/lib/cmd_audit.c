@@ -1,8 +1,10 @@
-/* kuractl audit [--dataset ID] [--user USER] [--since WHEN] [--json] and
+/* kuractl audit [--dataset ID] [--user USER] [--since WHEN] [--after SEQ]
+ * [--limit N] [--json] and
  * kuractl audit verify (R-LOG-1, R-LOG-2). Operators read everything; a PI
  * reads the records of the datasets they lead (who used their data, and
  * how); other users read nothing. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,15 +17,22 @@
 #include "kura/when.h"
 
 /* Log text is shaped by users (paths, command lines): never let a control
- * character reach the reader's terminal. */
+ * character (bidirectional ones included) reach the reader's terminal. */
 static void put_safe(FILE *out, const char *s, size_t width)
 {
     size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)(s ? s : "-"); *p; p++, n++) {
-        if (*p < 0x20 || *p == 0x7f)
+    const char *text = s ? s : "-";
+    size_t len = strlen(text);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++, n++) {
+        long hidden = kura_utf8_hidden_control((const char *)p, len - (size_t)((const char *)p - text));
+        if (hidden >= 0) {
+            fprintf(out, "\\u%04lx", hidden);
+            p += hidden < 0x800 ? 1 : 2;
+        } else if (*p < 0x20 || *p == 0x7f) {
             fprintf(out, "\\x%02x", *p);
-        else
+        } else {
             fputc(*p, out);
+        }
     }
     for (; n < width; n++)
         fputc(' ', out);
@@ -35,8 +44,14 @@ struct audit_view {
     char **led;                 /* datasets the actor leads (non-operators) */
     size_t nled;
     bool json;
+    uint64_t after;             /* show records with a greater seq */
+    uint64_t limit;             /* records in this page; 0: no limit */
+    uint64_t last_seq;          /* of the last record shown */
+    bool more;                  /* the page ended before the log did */
     size_t shown, problems;
 };
+
+
 
 static bool led_by_actor(const struct audit_view *v, const char *dataset)
 {
@@ -68,7 +83,7 @@ static void print_json(FILE *out, const struct kura_audit_entry *e)
         const char *key;
         int64_t val;
     } nums[] = {{"uid", r->uid}, {"loginuid", r->loginuid}, {"pid", r->pid}, {"ppid", r->ppid},
-                {"bytes", r->bytes}, {"duration_ms", r->duration_ms}};
+                {"bytes", r->bytes}, {"duration_ms", r->duration_ms}, {"count", r->count}};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         if (strs[i].val)
             kura_json_add_string(&w, strs[i].key, strs[i].val);
@@ -112,6 +127,8 @@ static void print_row(FILE *out, const struct kura_audit_entry *e)
     }
     if (r->bytes != KURA_AUDIT_ABSENT)
         fprintf(out, "  bytes: %lld", (long long)r->bytes);
+    if (r->count != KURA_AUDIT_ABSENT)
+        fprintf(out, "  count: %lld", (long long)r->count);
     fputc('\n', out);
 }
 
@@ -131,7 +148,18 @@ static int show(const struct kura_audit_entry *e, const char *file, uint64_t lin
         return 0;
     if (!v->c->actor->operator && !led_by_actor(v, e->rec.dataset))
         return 0;
+    if (e->seq <= v->after)
+        return 0;
+    /* Through the daemon the answer is held in memory and stops at a cap: a
+     * page ends at a quarter of it, the rest follows with --after, never cut.
+     * Direct, it streams. */
+    size_t cap = v->c->env->output_max;
+    if ((v->limit && v->shown >= v->limit) || (cap && ftell(v->c->out) > (long)(cap / 4))) {
+        v->more = true;
+        return 1;
+    }
     v->shown++;
+    v->last_seq = e->seq;
     if (v->json)
         print_json(v->c->out, e);
     else
@@ -172,10 +200,11 @@ static int led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, st
 
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    const char *dataset = NULL, *user = NULL, *since = NULL;
+    const char *dataset = NULL, *user = NULL, *since = NULL, *after = NULL, *limit = NULL;
     bool json = false;
     const struct cmd_opt opts[] = {{"dataset", true, &dataset, NULL}, {"user", true, &user, NULL},
-                                   {"since", true, &since, NULL},     {"json", false, NULL, &json}, {0}};
+                                   {"since", true, &since, NULL},     {"after", true, &after, NULL},
+                                   {"limit", true, &limit, NULL},     {"json", false, NULL, &json}, {0}};
     int npos;
     if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
@@ -190,6 +219,19 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
         if (kura_when_parse(since, c->env->cfg->timezone, &start, &end, &e) != 0)
             return cmd_usage(c, "--since: %s", e.msg);
         v.filter.since_ms = start * 1000;
+    }
+    const struct {
+        const char *text, *name;
+        uint64_t *out;
+    } numbers[] = {{after, "--after", &v.after}, {limit, "--limit", &v.limit}};
+    for (size_t i = 0; i < 2; i++) {
+        char *end;
+        if (!numbers[i].text)
+            continue;
+        errno = 0;
+        *numbers[i].out = strtoull(numbers[i].text, &end, 10);
+        if (errno || end == numbers[i].text || *end || numbers[i].text[0] == '-')
+            return cmd_usage(c, "%s: expected a record number (0, 1, 2, ...)", numbers[i].name);
     }
     int rc = KURA_EXIT_FAIL;
     char **files = NULL;
@@ -215,13 +257,15 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (!json)
         fprintf(c->out, "%-30s %-13s %-6s %-20s %-12s %s\n", "TIME", "EVENT", "RESULT", "USER(UID)", "DATASET",
                 "PATH / DETAIL");
-    for (size_t i = 0; i < nfiles; i++)
-        if (kura_audit_read(files[i], show, &v, &e) != 0) {
+    for (size_t i = 0; i < nfiles && !v.more; i++)
+        if (kura_audit_read(files[i], show, &v, &e) != 0 && !v.more) {
             cmd_fail_err(c, &e);
             goto out;
         }
     if (!json)
         fprintf(c->out, "(%zu record(s))\n", v.shown);
+    if (v.more)
+        fprintf(c->err, "kuractl audit: more records follow; continue with --after %" PRIu64 "\n", v.last_seq);
     rc = v.problems ? KURA_EXIT_FAIL : KURA_EXIT_OK;
 out:
     kura_audit_files_free(files, nfiles);

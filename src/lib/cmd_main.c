@@ -106,10 +106,12 @@ static const struct kura_cmd commands[] = {
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"
      "exits 1 on any problem."},
-    {NULL, "audit", KURA_CMD_ANYONE, 0, cmd_audit, "[--dataset ID] [--user USER] [--since WHEN] [--json]",
+    {NULL, "audit", KURA_CMD_ANYONE, 0, cmd_audit,
+     "[--dataset ID] [--user USER] [--since WHEN] [--after SEQ] [--limit N] [--json]",
      "Prints audit records (every open, allowed or denied, every close, refused write and\n"
      "change) as a table, or as JSON objects with --json. Operators see every record; the PI\n"
-     "of a dataset sees that dataset's records; others see nothing."},
+     "of a dataset sees that dataset's records; others see nothing. --after SEQ starts after\n"
+     "record SEQ, --limit N shows at most N; a page that stops early says where to go on."},
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset."},
@@ -363,6 +365,7 @@ int kura_cmd_handle_request(void *ctx, const struct kura_ctl_peer *peer, const s
 {
     struct kura_cmd_env env = *(const struct kura_cmd_env *)ctx;
     env.socket_mode = true;
+    env.output_max = KURA_CTL_MAX_OUTPUT;
     env.flags = req->flags;
     struct kura_actor actor;
     struct kura_err e = {0};

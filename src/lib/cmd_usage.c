@@ -55,7 +55,7 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     const struct kura_audit_record *r = &e->rec;
     if (!r->dataset || strcmp(r->dataset, s->dataset) != 0 || r->uid == KURA_AUDIT_ABSENT)
         return 0;
-    if (r->event != KURA_AUDIT_OPEN && r->event != KURA_AUDIT_CLOSE)
+    if (r->event != KURA_AUDIT_OPEN && r->event != KURA_AUDIT_CLOSE && r->event != KURA_AUDIT_REFUSALS)
         return 0;
     if (r->time_ms < s->from_ms || (s->to_ms && r->time_ms >= s->to_ms))
         return 0;
@@ -79,6 +79,8 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         x->last_ms = r->time_ms;
     } else if (r->event == KURA_AUDIT_OPEN)
         x->refused++;
+    else if (r->event == KURA_AUDIT_REFUSALS && r->count > 0)
+        x->refused += (uint64_t)r->count; /* refusals past the user's bound, counted */
     else if (r->bytes != KURA_AUDIT_ABSENT && r->bytes > 0)
         x->bytes += (uint64_t)r->bytes;
     return 0;

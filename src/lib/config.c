@@ -23,7 +23,7 @@ enum key_id {
     K_ROOT, K_STATE_DIR, K_KEYS_DIR, K_AUDIT_LOG, K_SOCKET,
     K_LEVEL, K_TIMEZONE, K_HOST_ID, K_UID_MIN, K_UID_MAX, K_MAX_OPEN,
     K_DENY, K_ALLOW,
-    K_SYSLOG, K_BULK, K_MAX_SIZE,
+    K_SYSLOG, K_BULK, K_MAX_SIZE, K_REFUSALS, K_RESERVE,
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
     K_METRICS_FILE, K_METRICS_INTERVAL,
     K_COUNT
@@ -48,6 +48,8 @@ static const struct {
     [K_SYSLOG] = {"audit", "syslog"},
     [K_BULK] = {"audit", "bulk_read_multiple"},
     [K_MAX_SIZE] = {"audit", "max_size_mb"},
+    [K_REFUSALS] = {"audit", "refusals_per_hour"},
+    [K_RESERVE] = {"audit", "reserve_mb"},
     [K_GRACE] = {"revocation", "grace_days"},
     [K_AUTO_DESTROY] = {"revocation", "auto_destroy"},
     [K_WARN] = {"revocation", "warn_days"},
@@ -304,6 +306,10 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
         return parse_number(value, 1000, &cfg->bulk_read_multiple, err);
     case K_MAX_SIZE:
         return parse_number(value, NUMBER_MAX, &cfg->max_size_mb, err);
+    case K_REFUSALS:
+        return parse_number(value, NUMBER_MAX, &cfg->refusals_per_hour, err);
+    case K_RESERVE:
+        return parse_number(value, NUMBER_MAX, &cfg->reserve_mb, err);
     case K_GRACE:
         return parse_number(value, 3650, &cfg->grace_days, err);
     case K_AUTO_DESTROY:
@@ -459,8 +465,10 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     cfg->level = KURA_LEVEL_TYPE1;
     cfg->max_open_per_user = KURA_MAX_OPEN_PER_USER_DEFAULT;
     cfg->syslog = true;
-    cfg->bulk_read_multiple = 3;
+    cfg->bulk_read_multiple = 1;
     cfg->max_size_mb = 0;
+    cfg->refusals_per_hour = 100;
+    cfg->reserve_mb = 16;
     cfg->grace_days = 30;
     cfg->auto_destroy = true;
     cfg->warn_days = 30;
@@ -603,11 +611,20 @@ static const char default_tail[] =
     "# Send every audit record to syslog (facility authpriv) as well, for the\n"
     "# site's collector (R-LOG-5): yes or no.\n"
     "syslog = yes\n"
-    "# An open that reads more than this many times its file's size raises a\n"
-    "# bulk-read alert (R-CPY-4); 0 turns the alert off. At most 1000.\n"
-    "bulk_read_multiple = 3\n"
+    "# A user who reads, in one day (server time zone), this many times the size\n"
+    "# of a whole dataset (all its files, over all opens) raises a bulk-read alert\n"
+    "# (R-CPY-4): 1 catches one full copy. 0 turns the alert off. At most 1000.\n"
+    "bulk_read_multiple = 1\n"
     "# Start a new audit log file when it grows past this many MiB; 0 never does.\n"
     "max_size_mb = 0\n"
+    "# Refused opens, lookups and writes: each user gets this many records per\n"
+    "# dataset (and as many outside any dataset) in an hour; the rest are counted\n"
+    "# in a refusals summary record a minute, and the first one over raises a\n"
+    "# refusal-flood alert. 0: every refusal is counted in summaries only.\n"
+    "refusals_per_hour = 100\n"
+    "# MiB of the audit log's file system that refusals may not use: kept for\n"
+    "# allow, close and alert records, so a flood of refusals cannot stop serving.\n"
+    "reserve_mb = 16\n"
     "\n"
     "[revocation]\n"
     "# Days after a dataset's usage period ends before its keys are destroyed\n"

@@ -84,6 +84,12 @@ int kura_text_check(const char *text, const char *what, struct kura_err *err)
         kura_err_set(err, EINVAL, "%s is not valid UTF-8", what);
         return -1;
     }
+    for (size_t i = 0; i < n; i++)
+        if (kura_utf8_hidden_control(text + i, n - i) >= 0) {
+            kura_err_set(err, EINVAL, "%s holds a control character (U+%04lX)", what,
+                         kura_utf8_hidden_control(text + i, n - i));
+            return -1;
+        }
     return 0;
 }
 

@@ -46,6 +46,22 @@ bool kura_hex_lower(const char *s, size_t len)
     return true;
 }
 
+long kura_utf8_hidden_control(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = len ? utf8_seq_len(p, len) : 0;
+    long cp;
+    if (n == 2)
+        cp = (long)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
+    else if (n == 3)
+        cp = (long)(p[0] & 0x0F) << 12 | (long)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+    else
+        return -1;
+    bool hidden = (cp >= 0x80 && cp <= 0x9F) || cp == 0x61C || cp == 0x200E || cp == 0x200F ||
+                  (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+    return hidden ? cp : -1;
+}
+
 bool kura_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -106,10 +122,13 @@ size_t kura_json_escape(char *out, size_t cap, const char *s, size_t len)
             i++;
             continue;
         }
-        /* U+2028/U+2029 end lines in JavaScript; keep consumers safe. */
-        if (n == 3 && c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
-            put(out, cap, &pos, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
-            i += 3;
+        /* U+2028/U+2029 end lines in JavaScript, bidirectional controls
+         * (U+202E, ...) reorder what a reader sees: keep consumers safe. */
+        long hidden = kura_utf8_hidden_control((const char *)p + i, len - i);
+        if (hidden >= 0) {
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned)hidden & 0xFFFFu);
+            put(out, cap, &pos, esc, 6);
+            i += n;
             continue;
         }
         put(out, cap, &pos, (const char *)p + i, n);

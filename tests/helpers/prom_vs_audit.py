@@ -3,7 +3,9 @@
 
     prom_vs_audit.py PROM_FILE AUDIT_LOG
 
-Prints one line per metric, "NAME metrics=X audit=Y", counting in the audit
+Prints one line per metric, "NAME metrics=X audit=Y" (and all_refusals: the
+refusal counters' sum against the records plus the summaries' counts),
+counting in the audit
 log only the records written since the last daemon "start" record, and
 exits 0. The test decides what must be equal.
 """
@@ -37,16 +39,21 @@ audit = {
     "kura_alerts_total": 0,
     "kura_handles_revoked_total": 0,
     "kura_audit_records_total": 0,
+    "all refusals": 0,
 }
+metrics["all refusals"] = sum(v for n, v in metrics.items() if n.startswith("kura_refusals_total"))
 for r in records:
     ev, dec = r.get("event"), r.get("decision")
-    if ev in ("start", "open", "close", "write-denied", "revocation", "alert"):
+    if ev in ("start", "open", "close", "write-denied", "revocation", "alert", "refusals"):
         audit["kura_audit_records_total"] += 1
     if ev == "open" and dec == "allow":
         audit["kura_opens_allowed_total"] += 1
     if (ev == "open" and dec == "deny") or ev == "write-denied":
         key = 'kura_refusals_total{reason="%s"}' % label(r.get("reason", "other"))
         audit[key] = audit.get(key, 0) + 1
+        audit["all refusals"] += 1
+    if ev == "refusals":  # a summary of refusals not recorded one by one
+        audit["all refusals"] += r.get("count", 0)
     if ev == "close":
         audit["kura_bytes_served_total"] += r.get("bytes", 0)
     if ev == "alert":
@@ -56,4 +63,4 @@ for r in records:
 
 names = sorted(set(audit) | {n for n in metrics if n.startswith("kura_refusals_total")})
 for n in names:
-    print("%s metrics=%d audit=%d" % (n, metrics.get(n, -1), audit.get(n, 0)))
+    print("%s metrics=%d audit=%d" % (n.replace(" ", "_"), metrics.get(n, -1), audit.get(n, 0)))

@@ -86,4 +86,33 @@ check "syslog = no: no audit record reaches syslog" test "$(grep -c '"event":' "
 check "... while the listener did hear the daemon (control)" grep -q 'kurafs.* serving ' "$T/syslog-off.txt"
 check "... while the local log has the records" test "$(grep -c '"event":"open"' "$KROOT/log/audit.jsonl")" -gt "$n_log"
 check "the audit log verifies" kuractl audit verify
+
+# the local log full: a record it cannot keep still reaches syslog, marked
+# (kurafs with its log on a full 256 KiB tmpfs, no reserve)
+sed -i 's/^syslog = no$/syslog = yes/' "$KCONF"
+mkdir -p "$T/full"
+require "a 256 KiB tmpfs for the log" mount -t tmpfs -o size=256k tmpfs "$T/full"
+on_exit "umount -l '$T/full'"
+sed -e "s|^audit_log = .*|audit_log = $T/full/audit.jsonl|" -e 's|^reserve_mb = .*|reserve_mb = 0|' "$KCONF" >"$T/full.conf"
+kill "$LISTENER" 2>/dev/null; wait "$LISTENER" 2>/dev/null
+require "a new /dev/log listener" listen "$T/syslog-full.txt"
+SCRIPT='
+  "$KURAFS" -c "$T/full.conf" -f "$T/mnt" >"$T/kurafs.ns.log" 2>&1 &
+  pid=$!
+  trap "fusermount3 -u $T/mnt 2>/dev/null; kill $pid 2>/dev/null; wait $pid" EXIT
+  for i in $(seq 1 100); do grep -qs " $T/mnt fuse.kurafs" /proc/self/mounts && break; sleep 0.1; done
+  dd if=/dev/zero of="$T/full/filler" bs=4k status=none 2>/dev/null
+  dd if=/dev/zero of="$T/full/filler2" bs=512 status=none 2>/dev/null
+  for i in $(seq 1 40); do
+    setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups cat "$T/mnt/'"$ID"'/a.txt" >/dev/null 2>&1 || { echo "refused"; break; }
+  done
+  rm -f "$T/full/filler" "$T/full/filler2"
+  fusermount3 -u "$T/mnt"; wait $pid; echo "kurafs exit $?"; trap - EXIT'
+out=$(with_dev_log "$SCRIPT" 2>&1)
+check "log full: an open was refused, kurafs exited cleanly" test "$out" = "$(printf 'refused\nkurafs exit 0')"
+sleep 0.5
+# <84> is authpriv with severity warning
+check "log full: the refused open's record still reaches syslog, marked not in the local log" \
+  grep -Eq '^<84>.* kurafs(\[[0-9]+\])?: not in the local log \(.*No space left on device.*\): \{.*"event":"open".*"decision":"allow".*"user":"kt_alice"' "$T/syslog-full.txt"
+check "log full: the local log verifies" "$KURACTL" -c "$T/full.conf" audit verify
 done_testing

@@ -17,7 +17,6 @@ require "kuractl init" kura_init
 kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
 status_of() { "$@" >/dev/null 2>&1; echo $?; }
 
-# notify_command: records each notification's environment
 record_notices "$T/notified.txt"
 
 ID=JGAD400004

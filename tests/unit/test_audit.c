@@ -824,15 +824,104 @@ static void test_fail_closed_on_full_disk(void)
     struct kura_audit_stats st;
     kura_audit_get_stats(log, &st);
     EXPECT(st.failures == 2 && st.records == 3);
+    EXPECT(kura_audit_failing(log)); /* what stops reads through open handles */
     struct outcome o;
     struct kura_audit_summary sum;
     EXPECT(verify(path, &o, &sum) == 0);
     EXPECT(sum.last_seq == 3);
 
     EXPECT(append(log, "room again") == 0);
+    EXPECT(!kura_audit_failing(log));
     kura_audit_close(log);
     EXPECT(verify(path, &o, &sum) == 0);
     EXPECT(sum.records == 4 && sum.last_seq == 4);
+}
+
+/* A "refusals" summary: a record of the chain like any other, its count
+ * read back. */
+static void test_refusals_summary_round_trip(void)
+{
+    const char *path = log_path("summary");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log && append_n(log, 1) == 0);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_REFUSALS;
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = "flood";
+    r.uid = 1002;
+    r.count = 123456;
+    EXPECT(kura_audit_is_refusal(&r));
+    struct kura_err err = {0};
+    ASSERT(kura_audit_append(log, &r, &err) == 0);
+    ASSERT(append_n(log, 1) == 0);
+    kura_audit_close(log);
+    struct kura_audit_entry e;
+    ASSERT(parse_line(path, 2, &e) == 0);
+    EXPECT(e.rec.event == KURA_AUDIT_REFUSALS && e.rec.count == 123456 && e.rec.uid == 1002);
+    EXPECT(strcmp(kura_audit_event_name(e.rec.event), "refusals") == 0);
+    kura_audit_entry_free(&e);
+    ASSERT(parse_line(path, 1, &e) == 0);
+    EXPECT(e.rec.count == KURA_AUDIT_ABSENT);
+    kura_audit_entry_free(&e);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 3);
+}
+
+/* The reserve: refusals are held back when they would eat into it; allow,
+ * close and alert records are not, and the log does not count as failing. */
+static void test_reserve_kept_from_refusals(void)
+{
+    struct kura_audit_record deny, close_r, summary;
+    kura_audit_record_init(&deny);
+    deny.event = KURA_AUDIT_WRITE_DENIED;
+    deny.decision = KURA_AUDIT_DENY;
+    deny.uid = 1002;
+    kura_audit_record_init(&close_r);
+    close_r.event = KURA_AUDIT_CLOSE;
+    close_r.bytes = 10;
+    kura_audit_record_init(&summary);
+    summary.event = KURA_AUDIT_REFUSALS;
+    summary.decision = KURA_AUDIT_DENY;
+    summary.count = 5;
+    struct kura_audit_record revoked = deny;
+    revoked.event = KURA_AUDIT_REVOCATION; /* a deny, but not a refusal */
+    EXPECT(kura_audit_is_refusal(&deny) && !kura_audit_is_refusal(&close_r) && !kura_audit_is_refusal(&revoked));
+
+    /* No file system has this much free: every refusal is held back. */
+    const char *path = log_path("reserve");
+    struct kura_audit_options opt = {.host = "node1", .tz = "Asia/Tokyo", .reserve = UINT64_MAX / 4};
+    struct kura_err err = {0};
+    struct kura_audit_log *log = kura_audit_open(path, key, &opt, &err);
+    ASSERT(log);
+    EXPECT(kura_audit_append(log, &deny, &err) == -1 && err.code == EIO);
+    EXPECT_STR_CONTAINS(err.msg, "kept free");
+    EXPECT(kura_audit_append(log, &summary, &err) == -1);
+    EXPECT(!kura_audit_failing(log));
+    EXPECT(kura_audit_append(log, &close_r, &err) == 0);
+    EXPECT(append(log, "an allowed open") == 0);
+    EXPECT(kura_audit_append(log, &revoked, &err) == 0);
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.held_back == 2 && st.records == 3 && st.failures == 0);
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 3);
+
+    /* With a reserve the disk can give, refusals are written. */
+    path = log_path("reserve-room");
+    opt.reserve = 1;
+    log = kura_audit_open(path, key, &opt, &err);
+    ASSERT(log);
+    EXPECT(kura_audit_append(log, &deny, &err) == 0 && kura_audit_append(log, &summary, &err) == 0);
+    kura_audit_close(log);
+    struct stat rst;
+    char held[300];
+    snprintf(held, sizeof held, "%s/reserve-room/.audit.jsonl.reserve", tmpdir);
+    EXPECT(stat(held, &rst) == 0 && rst.st_size == 1 && (rst.st_mode & 0777) == 0600); /* set aside in a file */
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 2);
 }
 
 /* ---- reader -------------------------------------------------------------- */
@@ -953,6 +1042,127 @@ static void test_key_file(void)
 
 /* ---- bulk reads ------------------------------------------------------------ */
 
+/* ---- refusal floods ------------------------------------------------------- */
+
+struct drained {
+    uint64_t total;
+    size_t calls;
+    int fail;                   /* fail this many calls first */
+    uid_t uid;
+    char dataset[32];
+};
+
+static int drain_fn(const struct kura_audit_flood_summary *s, void *ctx)
+{
+    struct drained *d = ctx;
+    d->calls++;
+    if (d->fail > 0) {
+        d->fail--;
+        return -1;
+    }
+    d->total += s->count;
+    d->uid = s->uid;
+    snprintf(d->dataset, sizeof d->dataset, "%s", s->dataset ? s->dataset : "-");
+    EXPECT(s->first_ms <= s->last_ms);
+    return 0;
+}
+
+static void test_flood_burst_then_counted(void)
+{
+    EXPECT(kura_audit_flood_new(3, 0, 1000) == NULL);
+    struct kura_audit_flood *f = kura_audit_flood_new(3, 60000, 1000);
+    ASSERT(f);
+    bool alert;
+    int alerts = 0;
+    int recorded = 0;
+    for (int i = 0; i < 10; i++) {
+        recorded += kura_audit_flood_admit(f, 1002, "DS1", 5000 + i, &alert);
+        alerts += alert;
+    }
+    EXPECT(recorded == 3);
+    EXPECT(alerts == 1); /* once per flood */
+    /* Another dataset of the same uid: its own burst, no second alert. */
+    recorded = 0;
+    for (int i = 0; i < 5; i++) {
+        recorded += kura_audit_flood_admit(f, 1002, NULL, 5100, &alert);
+        EXPECT(!alert);
+    }
+    EXPECT(recorded == 3);
+    /* Another uid: its own bound and its own alert. */
+    for (int i = 0; i < 4; i++)
+        kura_audit_flood_admit(f, 1003, "DS1", 5200, &alert);
+    EXPECT(alert);
+
+    /* Not due yet: nothing summarised. */
+    struct drained d = {0};
+    EXPECT(kura_audit_flood_drain(f, 5500, false, drain_fn, &d) == 0 && d.calls == 0);
+    /* Due (a second after the first counted one): every counted refusal. */
+    EXPECT(kura_audit_flood_drain(f, 7000, false, drain_fn, &d) == 3);
+    EXPECT(d.total == 7 + 2 + 1);
+    /* A failed write keeps the count for the next call, which stops at once. */
+    kura_audit_flood_count(f, 1002, "DS1", 8000); /* a record that could not be written */
+    kura_audit_flood_admit(f, 1002, "DS1", 8000, &alert);
+    d = (struct drained){.fail = 1};
+    EXPECT(kura_audit_flood_drain(f, 20000, true, drain_fn, &d) == 0 && d.calls == 1);
+    EXPECT(kura_audit_flood_drain(f, 20000, true, drain_fn, &d) == 1);
+    EXPECT(d.total == 2 && d.uid == 1002 && strcmp(d.dataset, "DS1") == 0);
+
+    /* A new window: the burst again; the flood ends after a window with
+     * nothing counted, and the next one alerts again. */
+    EXPECT(kura_audit_flood_admit(f, 1002, "DS1", 70000, &alert) && !alert);
+    for (int i = 0; i < 3; i++)
+        kura_audit_flood_admit(f, 1002, "DS1", 70001, &alert);
+    EXPECT(!alert); /* the flood of the last window goes on */
+    kura_audit_flood_drain(f, 200000, true, drain_fn, &d); /* windows pass with nothing counted */
+    kura_audit_flood_drain(f, 300000, true, drain_fn, &d);
+    for (int i = 0; i < 4; i++)
+        kura_audit_flood_admit(f, 1002, "DS1", 400000, &alert);
+    EXPECT(alert);
+    kura_audit_flood_free(f);
+
+    /* burst 0: everything counted. */
+    f = kura_audit_flood_new(0, 60000, 1000);
+    EXPECT(!kura_audit_flood_admit(f, 1, NULL, 1, &alert) && alert);
+    kura_audit_flood_free(f);
+}
+
+struct flood_worker {
+    struct kura_audit_flood *f;
+    int recorded;
+};
+
+static void *flood_main(void *arg)
+{
+    struct flood_worker *w = arg;
+    bool alert;
+    for (int i = 0; i < 10000; i++)
+        w->recorded += kura_audit_flood_admit(w->f, 1002, "DS1", 1000, &alert);
+    return NULL;
+}
+
+/* Four threads, 40000 refusals: recorded plus summarised is every one. */
+static void test_flood_threads_count_every_refusal(void)
+{
+    struct kura_audit_flood *f = kura_audit_flood_new(100, 60000, 1000);
+    ASSERT(f);
+    pthread_t th[4];
+    struct flood_worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct flood_worker){.f = f};
+        pthread_create(&th[i], NULL, flood_main, &w[i]);
+    }
+    int recorded = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        recorded += w[i].recorded;
+    }
+    struct drained d = {0};
+    kura_audit_flood_drain(f, 1000, true, drain_fn, &d);
+    EXPECT(recorded == 100);
+    EXPECT(d.total + (uint64_t)recorded == 40000);
+    kura_audit_flood_free(f);
+}
+
 static void test_bulk_alert_once_per_day(void)
 {
     EXPECT(kura_audit_bulk_new(0) == NULL);
@@ -960,8 +1170,8 @@ static void test_bulk_alert_once_per_day(void)
     ASSERT(b);
     uint64_t total;
     EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 100, 150, 100, &total) && total == 150);
-    EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 100, 50, 100, &total) && total == 200); /* not above 2x */
-    EXPECT(kura_audit_bulk_add(b, 1001, "DS1", 100, 1, 100, &total) && total == 201);
+    EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 100, 49, 100, &total) && total == 199); /* short of 2x */
+    EXPECT(kura_audit_bulk_add(b, 1001, "DS1", 100, 1, 100, &total) && total == 200);  /* reaches 2x */
     EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 100, 1000, 100, &total)); /* once per day */
     EXPECT(!kura_audit_bulk_add(b, 1002, "DS1", 100, 100, 100, &total) && total == 100);
     EXPECT(!kura_audit_bulk_add(b, 1001, "DS2", 100, 100, 100, &total) && total == 100);
@@ -1042,9 +1252,13 @@ int main(void)
     RUN(test_size_rotation_keeps_chain);
     RUN(test_reopen_after_logrotate);
     RUN(test_fail_closed_on_full_disk);
+    RUN(test_refusals_summary_round_trip);
+    RUN(test_reserve_kept_from_refusals);
     RUN(test_parse_refuses_malformed);
     RUN(test_filter);
     RUN(test_key_file);
+    RUN(test_flood_burst_then_counted);
+    RUN(test_flood_threads_count_every_refusal);
     RUN(test_bulk_alert_once_per_day);
     RUN(test_bulk_threads_one_alert);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -520,6 +520,60 @@ static void test_separation_of_duties(void)
     EXPECT(file_contains(ds_file("AGD1", "dataset.ini"), "approved_by = bin"));
 }
 
+/* Through the daemon, a large audit result comes in pages that end on a
+ * whole record at a quarter of the daemon's output cap and say where to go
+ * on; page after page gives every record once. (A 1 MiB cap here, the
+ * daemon's is KURA_CTL_MAX_OUTPUT.) */
+static void test_audit_pages_through_the_daemon(void)
+{
+    char akey[300];
+    snprintf(akey, sizeof akey, "%s/%s", cfg.keys_dir, KURA_AUDIT_KEY_FILE);
+    struct kura_err e = {0};
+    unsigned char *key = kura_audit_key_load(akey, &e);
+    ASSERT(key);
+    struct kura_audit_log *log = kura_audit_open(cfg.audit_log, key, NULL, &e);
+    kura_secure_free(key);
+    ASSERT(log);
+    static char path[KURA_AUDIT_PATH_MAX + 1], text[KURA_AUDIT_TEXT_MAX + 1];
+    memset(path, 'p', KURA_AUDIT_PATH_MAX);
+    memset(text, 't', KURA_AUDIT_TEXT_MAX);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_WRITE_DENIED;
+    r.decision = KURA_AUDIT_DENY;
+    r.dataset = "PAGES1";
+    r.path = path;
+    r.exe = r.detail = r.reason = text;
+    r.uid = 4242;
+    int n = 0;
+    while (n < 100 && kura_audit_append(log, &r, &e) == 0) /* about 8 KiB each */
+        n++;
+    kura_audit_close(log);
+    EXPECT(n == 100);
+    env.socket_mode = true;
+    env.output_max = 1u << 20;
+    size_t seen = 0, pages = 0;
+    char cmd[128] = "audit --dataset PAGES1 --json";
+    for (;;) {
+        EXPECT(run_as(0, cmd) == 0);
+        EXPECT(out_len <= (256u << 10) + (16u << 10)); /* a page, not the cap */
+        EXPECT(out_len > 0 && out_buf[out_len - 1] == '\n');
+        for (const char *p = out_buf; (p = strstr(p, "\"seq\":")); p++)
+            seen++;
+        pages++;
+        const char *more = err_buf ? strstr(err_buf, "continue with --after ") : NULL;
+        if (!more || pages > 10)
+            break;
+        snprintf(cmd, sizeof cmd, "audit --dataset PAGES1 --json --after %s", more + strlen("continue with --after "));
+        cmd[strcspn(cmd, "\n")] = '\0';
+    }
+    env.socket_mode = false;
+    env.output_max = 0;
+    EXPECT(pages >= 3);
+    EXPECT(seen == (size_t)n);
+    printf("# %d records in %zu pages\n", n, pages);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -537,6 +591,7 @@ int main(void)
     RUN(test_separation_of_duties);
     RUN(test_read_passphrase);
     RUN(test_destruction_lists_surviving_deliveries);
+    RUN(test_audit_pages_through_the_daemon);
     free(out_buf);
     free(err_buf);
     kura_config_free(&cfg);

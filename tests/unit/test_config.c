@@ -49,7 +49,8 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(c.ndeny == 42 && listed(c.deny, c.ndeny, "rsync") && listed(c.deny, c.ndeny, "bbcp") && listed(c.deny, c.ndeny, "sftp-server") &&
            listed(c.deny, c.ndeny, "dd") && !listed(c.deny, c.ndeny, "cat"));
     EXPECT(c.nallow == 21 && listed(c.allow, c.nallow, "samtools") && listed(c.allow, c.nallow, "Rscript"));
-    EXPECT(c.syslog && c.bulk_read_multiple == 3 && c.max_size_mb == 0);
+    EXPECT(c.syslog && c.bulk_read_multiple == 1 && c.max_size_mb == 0);
+    EXPECT(c.refusals_per_hour == 100 && c.reserve_mb == 16);
     EXPECT(c.grace_days == 30 && c.auto_destroy && c.warn_days == 30 && strcmp(c.notify_command, "") == 0);
     EXPECT(strcmp(c.metrics_textfile, "") == 0 && c.metrics_interval == 5);
     EXPECT(strcmp(c.file, "t.conf") == 0);
@@ -196,6 +197,8 @@ static void test_all_keys_set(void)
                        "syslog = no\n"
                        "bulk_read_multiple = 0\n"
                        "max_size_mb = 1000000\n"
+                       "refusals_per_hour = 0\n"
+                       "reserve_mb = 2\n"
                        "[revocation]\n"
                        "grace_days = 3650\n"
                        "auto_destroy = no\n"
@@ -214,6 +217,7 @@ static void test_all_keys_set(void)
     EXPECT(c.ndeny == 3 && strcmp(c.deny[2], "x-y.z+1") == 0);
     EXPECT(c.nallow == 0);
     EXPECT(!c.syslog && c.bulk_read_multiple == 0 && c.max_size_mb == 1000000);
+    EXPECT(c.refusals_per_hour == 0 && c.reserve_mb == 2);
     EXPECT(c.grace_days == 3650 && !c.auto_destroy && c.warn_days == 0);
     /* ';' and '#' inside a value are data, not comments. */
     EXPECT(strcmp(c.notify_command, "/usr/local/bin/notify --to pi; echo #done") == 0);

@@ -455,6 +455,14 @@ static void test_name_checks(void)
     EXPECT(kura_text_check("tab\there", "t", NULL) == -1);
     EXPECT(kura_text_check("\x7f", "t", NULL) == -1);
     EXPECT(kura_text_check("\xc0\xaf", "t", NULL) == -1);
+    /* Bidirectional and C1 controls would make a title or approval show
+     * other text than it holds. */
+    EXPECT(kura_text_check("approved \xe2\x80\xaeJGA\xe2\x80\xac", "approval", NULL) == -1);
+    EXPECT(kura_text_check("x\xe2\x81\xa6y", "title", NULL) == -1);      /* U+2066 */
+    EXPECT(kura_text_check("x\xe2\x80\x8fy", "title", NULL) == -1);      /* U+200F */
+    EXPECT(kura_text_check("x\xd8\x9cy", "title", NULL) == -1);           /* U+061C */
+    EXPECT(kura_text_check("x\xc2\x85y", "title", NULL) == -1);           /* U+0085 */
+    EXPECT(kura_text_check("x\xe2\x80\x94y \xc2\xa9", "title", NULL) == 0); /* a dash, a sign */
 }
 
 /* ---- files.tsv ---- */

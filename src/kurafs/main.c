@@ -138,6 +138,8 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     char *deny = join_names(fs->cfg->deny, fs->cfg->ndeny);
     char *allow = join_names(fs->cfg->allow, fs->cfg->nallow);
     int rc = fs->guard && deny && allow ? kura_guard_rules_set(fs->guard, deny, allow, NULL, err) : -1;
+    if (rc == 0)
+        rc = kura_guard_rules_locate(fs->guard, NULL, err);
     free(deny);
     free(allow);
     if (rc != 0)

@@ -3,11 +3,15 @@
  * is bounded, and a failed read leaves a fact out (with a flag) rather than
  * failing the whole collection: the guard decides what missing facts mean. */
 #include <errno.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +102,43 @@ static bool dirs_safe(const char *path)
     }
 }
 
+/* This system's dynamic loader, known by identity: the ELF interpreter
+ * this program itself was started through (PT_INTERP among our own program
+ * headers, found through the auxiliary vector). A symlink, another name or
+ * a hard link of it is still that file. */
+static struct {
+    pthread_once_t once;
+    bool known;
+    dev_t dev;
+    ino_t ino;
+} sys_loader = {.once = PTHREAD_ONCE_INIT};
+
+static void find_sys_loader(void)
+{
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    size_t n = (size_t)getauxval(AT_PHNUM);
+    if (!ph)
+        return;
+    uintptr_t bias = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ph[i].p_type == PT_PHDR)
+            bias = (uintptr_t)ph - ph[i].p_vaddr;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (ph[i].p_type == PT_INTERP && stat((const char *)(bias + ph[i].p_vaddr), &st) == 0) {
+            sys_loader.dev = st.st_dev;
+            sys_loader.ino = st.st_ino;
+            sys_loader.known = true;
+        }
+    }
+}
+
+static bool is_sys_loader(const struct stat *st)
+{
+    pthread_once(&sys_loader.once, find_sys_loader);
+    return sys_loader.known && st->st_dev == sys_loader.dev && st->st_ino == sys_loader.ino;
+}
+
 static void read_exe(int dirfd, struct kura_proc *p)
 {
     char buf[KURA_PROC_EXE_MAX];
@@ -123,9 +164,13 @@ static void read_exe(int dirfd, struct kura_proc *p)
     }
     memcpy(p->exe, buf, strlen(buf) + 1);
     p->have |= KURA_PROC_HAVE_EXE;
+    if (kura_procinfo_loader_name(kura_procinfo_basename(p->exe)) || (have_stat && is_sys_loader(&exe_st)))
+        p->flags |= KURA_PROC_EXE_LOADER;
 
     if (!have_stat)
         return;
+    p->exe_dev = exe_st.st_dev;
+    p->exe_ino = exe_st.st_ino;
     p->exe_uid = exe_st.st_uid;
     p->exe_gid = exe_st.st_gid;
     p->exe_mode = exe_st.st_mode;
@@ -135,9 +180,25 @@ static void read_exe(int dirfd, struct kura_proc *p)
     p->have |= KURA_PROC_HAVE_EXE_STAT;
 }
 
+/* The files a process has mapped executable: the program a loader runs
+ * (whatever name it was started by) and the caller's libraries. */
+static void read_maps(int dirfd, struct kura_proc *p)
+{
+    char *buf = malloc(KURA_PROC_MAPS_READ);
+    if (!buf)
+        return;
+    bool more;
+    ssize_t n = read_bounded(dirfd, "maps", buf, KURA_PROC_MAPS_READ, &more);
+    if (n >= 0) {
+        kura_procinfo_parse_maps(buf, (size_t)n, more, p);
+        p->have |= KURA_PROC_HAVE_MAPS;
+    }
+    free(buf);
+}
+
 /* Reads one process through its /proc/PID directory; unread facts stay
  * unset in p->have. Returns false when a guard-relevant fact is missing. */
-static bool read_proc(int dirfd, pid_t pid, struct kura_proc *p, char *scratch)
+static bool read_proc(int dirfd, pid_t pid, bool caller, struct kura_proc *p, char *scratch)
 {
     memset(p, 0, sizeof *p);
     p->pid = pid;
@@ -165,6 +226,10 @@ static bool read_proc(int dirfd, pid_t pid, struct kura_proc *p, char *scratch)
     }
 
     read_exe(dirfd, p);
+    /* The caller's maps always (a copy of the loader under another name
+     * still maps the program it runs); an ancestor's when it is a loader. */
+    if (caller || (p->flags & KURA_PROC_EXE_LOADER))
+        read_maps(dirfd, p);
 
     n = read_bounded(dirfd, "cmdline", scratch, KURA_PROC_CMDLINE_READ, &more);
     if (n >= 0) { /* empty for zombies and kernel threads */
@@ -299,7 +364,7 @@ int kura_procinfo_collect(const char *proc_root, pid_t pid, struct kura_procinfo
         return -1;
     }
     out->flags = 0;
-    if (!read_proc(fds[0], pid, &out->chain[0], scratch))
+    if (!read_proc(fds[0], pid, true, &out->chain[0], scratch))
         out->flags |= KURA_PROCINFO_PARTIAL;
     out->n = 1;
 
@@ -325,7 +390,7 @@ int kura_procinfo_collect(const char *proc_root, pid_t pid, struct kura_procinfo
             break;
         }
         struct kura_proc *parent = &out->chain[out->n];
-        bool complete = read_proc(pfd, cur->ppid, parent, scratch);
+        bool complete = read_proc(pfd, cur->ppid, false, parent, scratch);
         if (!parent_confirmed(fds[out->n - 1], cur, parent, scratch)) {
             memset(parent, 0, sizeof *parent);
             close(pfd);

@@ -7,11 +7,18 @@
  * sshd, `rsync --server`, `scp -f` and `tar c ... | ssh` are caught. A
  * process is named by the basename of its resolved executable, its comm,
  * its argv[0], and for multi-call binaries (busybox, toybox, coreutils) and
- * the dynamic loader (ld.so PROGRAM) the program they run. The caller is
- * also refused when it is sshd itself: with `Subsystem sftp internal-sftp`
- * sshd reads the files without any sftp-server process.
- *   Honest limit: deny-list mode matches names. A renamed copy of a tool
- * (cp copied to ~/mycat, or run from a memfd), or a script in an
+ * the dynamic loader (ld.so PROGRAM) the program they run. What it runs is
+ * also judged by identity: its executable and every file it has mapped
+ * executable (procinfo's mapped[]), by resolved name and by device+inode
+ * against the deny-listed programs installed (kura_guard_rules_locate), so
+ * `ld.so ~/x` with ~/x a symlink to cp, or a hard link of cp, is cp. A
+ * loader (known by identity or name) whose mappings could not all be read
+ * is refused. The caller is also refused when it is sshd itself: with
+ * `Subsystem sftp internal-sftp` sshd reads the files without any
+ * sftp-server process.
+ *   Honest limit: deny-list mode matches names and installed files. A
+ * copy of a tool under another name (cp copied to ~/mycat: a new inode, or
+ * run from a memfd), or a script in an
  * interpreter (python3 -c 'shutil.copy(...)'), passes it. Deny-list mode
  * stops the ordinary tools and makes their use visible; it is not a
  * barrier against a determined user. That is what allow-list mode is for.

@@ -4,8 +4,10 @@
  *
  * Everything here is read from files the process (or its owner) can shape:
  * comm, argv and environ are claims, not proof. Only the resolved
- * executable and its inode facts (owner, mode, directory) come from the
- * kernel and the filesystem; the allow-list guard decides on those alone.
+ * executable and its inode facts (owner, mode, directory), and the files
+ * mapped executable (maps: read for the caller, and for any process whose
+ * executable is the dynamic loader), come from the kernel and the
+ * filesystem; the allow-list guard decides on those alone.
  *
  * Races: each process is read through one directory fd on /proc/PID, so
  * once that directory is open every read describes the same process or

@@ -6,6 +6,7 @@
 #include <fuse.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,12 +95,30 @@ static void audit_refused_lookup(struct kurafs *fs, struct caller *c, const stru
 
 static time_t mounted_at; /* the root's times: when this mount started */
 
+/* Inode numbers are a keyed hash of the path (SipHash, a key drawn at
+ * mount), not catalog positions: positions would show a listed user gaps
+ * that count the datasets and files hidden from them, and shift when one is
+ * added. Stable while mounted; 1 is the root's. */
+static unsigned char ino_key[crypto_shorthash_KEYBYTES];
+
+static ino_t node_ino(const struct kura_node *n)
+{
+    if (n->type == KURA_NODE_ROOT)
+        return 1;
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const unsigned char *)n->path, strlen(n->path), ino_key);
+    uint64_t v = 0;
+    for (size_t i = 0; i < sizeof h; i++)
+        v = v << 8 | h[i];
+    return (ino_t)(v < 2 ? v + 2 : v);
+}
+
 static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n, struct stat *st)
 {
     memset(st, 0, sizeof *st);
     st->st_uid = 0;
     st->st_gid = 0;
-    st->st_ino = (ino_t)(n - cat->nodes) + 1;
+    st->st_ino = node_ino(n);
     /* Owner, group and others get nothing: who may read is the ACL's named
      * users (getfacl), enforced by the daemon, not by mode bits. The group
      * bits show the ACL mask, as on any filesystem with ACLs. */
@@ -319,6 +338,7 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     (void)conn;
     mounted_at = time(NULL);
+    randombytes_buf(ino_key, sizeof ino_key);
     /* Nothing is cached by the kernel: no entries, no attributes, no
      * negative lookups, no page cache (R-CPY-2, R-ACC-3). */
     cfg->entry_timeout = 0;

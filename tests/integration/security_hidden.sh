@@ -2,7 +2,10 @@
 # What is hidden stays hidden (issue 14 §5), as real users through a real
 # mount and the real control socket:
 #  - an outsider never waits on a dataset's lock: while a change holds it,
-#    their refused `kuractl user list ID` answers at once, as for a missing id.
+#    their refused `kuractl user list ID` answers at once, as for a missing id;
+#  - inode numbers are not catalog positions: a listed user's inode numbers
+#    stay the same when a dataset hidden from them is added before theirs
+#    (positions would shift, and their gaps count hidden things).
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD140501 MISSING=JGAD149999
@@ -38,6 +41,21 @@ for cmd in ledger "report usage" "user remove"; do
 done
 kill "$holder"; wait "$holder" 2>/dev/null
 check "the PI still lists the users" as kt_alice "$KURACTL" -c "$KCONF" user list "$ID"
+
+# ---- inode numbers do not count hidden datasets ----
+HIDDEN=JGAD140500 # sorts before $ID
+inodes() { as kt_alice stat -c '%i %n' "$T/mnt/$ID" "$T/mnt/$ID/a.bin"; }
+before=$(inodes)
+mkdir -p "$T/hidden" && head -c 1000 /dev/urandom >"$T/hidden/h.bin" && chmod -R a+rX "$T/hidden"
+require "add a dataset hidden from kt_alice" kuractl dataset add "$HIDDEN" --pi kt_carol --period "$(day -1)..$(day 30)"
+require "import it" kuractl dataset import "$HIDDEN" --encrypt "$T/hidden"
+check "the hidden dataset is served (to its PI)" as kt_carol cmp -s "$T/mnt/$HIDDEN/h.bin" "$T/hidden/h.bin"
+after=$(inodes)
+diag "kt_alice's inodes before: $(echo $before)" "after: $(echo $after)"
+check "a listed user's inode numbers do not change when a hidden dataset is added" test "$before" = "$after"
+root_ino=$(as kt_alice stat -c %i "$T/mnt")
+check "the root's inode is 1" test "$root_ino" = 1
+check "the dataset's inode is not a small position" test "$(as kt_alice stat -c %i "$T/mnt/$ID")" -gt 65536
 
 stop_kura "$T/mnt"
 done_testing

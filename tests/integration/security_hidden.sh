@@ -3,6 +3,9 @@
 # mount and the real control socket:
 #  - an outsider never waits on a dataset's lock: while a change holds it,
 #    their refused `kuractl user list ID` answers at once, as for a missing id;
+#  - an outsider's lookup of an existing dataset id and of a missing one
+#    cost the same (both are refused and recorded alike): medians of
+#    alternating lookups, their ratio printed and held close to 1;
 #  - inode numbers are not catalog positions: a listed user's inode numbers
 #    stay the same when a dataset hidden from them is added before theirs
 #    (positions would shift, and their gaps count hidden things).
@@ -41,6 +44,35 @@ for cmd in ledger "report usage" "user remove"; do
 done
 kill "$holder"; wait "$holder" 2>/dev/null
 check "the PI still lists the users" as kt_alice "$KURACTL" -c "$KCONF" user list "$ID"
+
+# ---- lookups: an existing id costs an outsider what a missing one does ----
+cat >"$T/lookup_timing.py" <<'PY'
+import os, statistics, sys, time
+mnt, existing, missing, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+times = {existing: [], missing: []}
+for i in range(2 * n):                  # alternating, so load hits both alike
+    name = existing if i % 2 == 0 else missing
+    t0 = time.perf_counter()
+    try:
+        os.stat(os.path.join(mnt, name))
+        sys.exit("the outsider could stat " + name)
+    except FileNotFoundError:
+        pass
+    times[name].append(time.perf_counter() - t0)
+e, m = statistics.median(times[existing]), statistics.median(times[missing])
+print("%.1f %.1f %.2f" % (e * 1e6, m * 1e6, e / m))
+PY
+read -r e_us m_us ratio < <(as kt_carol /usr/bin/python3 "$T/lookup_timing.py" "$T/mnt" "$ID" "$MISSING" 200)
+diag "outsider lookups, median of 200 each: existing $ID ${e_us} us, missing $MISSING ${m_us} us, ratio $ratio"
+check "an outsider's lookup of an existing id costs what a missing one does (ratio $ratio in 0.5..2)" \
+  python3 -c "import sys; r = float('${ratio:-0}'); sys.exit(0 if 0.5 <= r <= 2 else 1)"
+n_missing=$(grep -c '"path":"/'"$MISSING"'"' "$KROOT/log/audit.jsonl")
+n_existing=$(grep -c '"path":"/'"$ID"'".*"detail":"lookup"' "$KROOT/log/audit.jsonl")
+diag "lookup records: existing $n_existing, missing $n_missing"
+check "both kinds of lookup are recorded alike ($n_existing and $n_missing records)" test "$n_missing" -ge 200 -a "$n_existing" -ge 200
+check "the PI's lookup of a missing file in her dataset is not recorded" bash -c "
+  setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups stat '$T/mnt/$ID/no-such-file' 2>/dev/null
+  ! grep -q '\"path\":\"/$ID/no-such-file\"' '$KROOT/log/audit.jsonl'"
 
 # ---- inode numbers do not count hidden datasets ----
 HIDDEN=JGAD140500 # sorts before $ID

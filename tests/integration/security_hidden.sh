@@ -6,6 +6,9 @@
 #  - an outsider's lookup of an existing dataset id and of a missing one
 #    cost the same (both are refused and recorded alike): medians of
 #    alternating lookups, their ratio printed and held close to 1;
+#  - link counts: the state directory is root's alone (the daemon closes an
+#    old 0755 one), so nobody else can stat datasets/ or store/, whose link
+#    counts are the number of datasets;
 #  - inode numbers are not catalog positions: a listed user's inode numbers
 #    stay the same when a dataset hidden from them is added before theirs
 #    (positions would shift, and their gaps count hidden things).
@@ -19,8 +22,12 @@ head -c 10000 /dev/urandom >"$T/data/a.bin"
 chmod -R a+rX "$T/data"
 require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "import" kuractl dataset import "$ID" --encrypt "$T/data"
+STATE=$(sed -n 's/^state_dir = //p' "$KCONF")
+check "kuractl init makes the state directory 0700" test "$(stat -c %a "$STATE")" = 700
+chmod 0755 "$STATE" # as installs before issue 14 left it
 require "mount" mount_kura "$T/mnt"
-DSDIR=$(sed -n 's/^state_dir = //p' "$KCONF")/datasets/$ID
+DSDIR=$STATE/datasets/$ID
+check "the daemon closes an old 0755 state directory (now $(stat -c %a "$STATE"))" test "$(stat -c %a "$STATE")" = 700
 require "the dataset's lock file" test -e "$DSDIR/.lock"
 
 # Milliseconds a command takes, its output discarded.
@@ -82,6 +89,10 @@ mkdir -p "$T/hidden" && head -c 1000 /dev/urandom >"$T/hidden/h.bin" && chmod -R
 require "add a dataset hidden from kt_alice" kuractl dataset add "$HIDDEN" --pi kt_carol --period "$(day -1)..$(day 30)"
 require "import it" kuractl dataset import "$HIDDEN" --encrypt "$T/hidden"
 check "the hidden dataset is served (to its PI)" as kt_carol cmp -s "$T/mnt/$HIDDEN/h.bin" "$T/hidden/h.bin"
+for d in datasets store; do
+  check_fails "another user cannot stat $d/ (its link count counts datasets)" as kt_alice stat "$STATE/$d"
+done
+check_fails "another user cannot stat the state directory's entries at all" as kt_alice ls "$STATE"
 after=$(inodes)
 diag "kt_alice's inodes before: $(echo $before)" "after: $(echo $after)"
 check "a listed user's inode numbers do not change when a hidden dataset is added" test "$before" = "$after"

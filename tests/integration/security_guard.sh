@@ -10,11 +10,7 @@
 ID=JGAD140401
 make_user kt_alice
 require "kuractl init" kura_init
-mkdir -p "$T/data"
-head -c 200000 /dev/urandom >"$T/data/random.bin"
-chmod -R a+rX "$T/data"
-require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import" kuractl dataset import "$ID" --encrypt "$T/data"
+require "dataset $ID of kt_alice" one_file_dataset "$ID" kt_alice random.bin 200000
 require "mount" mount_kura "$T/mnt"
 M=$T/mnt/$ID/random.bin
 LOG=$KROOT/log/audit.jsonl
@@ -33,7 +29,7 @@ refusals() { grep '"reason":"guard"' "$LOG" | grep -c "$1"; }
 # ---- the loader running cp from a symlink named x ----
 before=$(refusals '"cp (pid')
 check_fails "ld.so ~/x (x -> cp) FILE copy: refused" as kt_alice "$LDSO" "$W/x" "$M" "$W/ldso.out"
-check "ld.so ~/x: nothing copied" bash -c "! cmp -s '$W/ldso.out' '$T/data/random.bin'"
+check "ld.so ~/x: nothing copied" bash -c "! cmp -s '$W/ldso.out' '$T/$ID/random.bin'"
 check "ld.so ~/x: the refusal is audited as cp" test "$(refusals '"cp (pid')" -gt "$before"
 check_fails "ld.so --argv0 cat ~/x: refused" as kt_alice "$LDSO" --argv0 cat "$W/x" "$M" "$W/ldso2.out"
 check_fails "ld.so cp (the real path): refused" as kt_alice "$LDSO" /usr/bin/cp "$M" "$W/ldso3.out"
@@ -42,20 +38,20 @@ check_fails "ld.so cp (the real path): refused" as kt_alice "$LDSO" /usr/bin/cp 
 printf 'get %s %s\n' "$M" "$W/sftp.out" >"$W/sftp.batch"
 before=$(refusals 'sftp-server')
 as kt_alice sftp -q -b "$W/sftp.batch" -D "$LDSO $W/s" >/dev/null 2>&1
-check "sftp -D 'ld.so ~/s' (s -> sftp-server): nothing copied" bash -c "! cmp -s '$W/sftp.out' '$T/data/random.bin'"
+check "sftp -D 'ld.so ~/s' (s -> sftp-server): nothing copied" bash -c "! cmp -s '$W/sftp.out' '$T/$ID/random.bin'"
 check "sftp-server through the loader: the refusal is audited" test "$(refusals 'sftp-server')" -gt "$before"
 
 # ---- names: a symlink to cp, exec -a ----
 check_fails "a symlink mycat -> cp: refused" as kt_alice "$W/mycat" "$M" "$W/mycat.out"
 check_fails "exec -a cat cp: refused" as kt_alice bash -c "exec -a cat /bin/cp '$M' '$W/exec.out'"
-check "no refused tool got the plaintext" bash -c "! cat '$W'/*.out 2>/dev/null | cmp -s - '$T/data/random.bin'"
+check "no refused tool got the plaintext" bash -c "! cat '$W'/*.out 2>/dev/null | cmp -s - '$T/$ID/random.bin'"
 
 # ---- the ordinary tools still read, also through the loader ----
-check "cat reads" bash -c "setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups cat '$M' | cmp -s - '$T/data/random.bin'"
-check "ld.so cat reads" bash -c "setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups $LDSO /usr/bin/cat '$M' | cmp -s - '$T/data/random.bin'"
-check "ld.so ~/c (c -> cat) reads" bash -c "setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups $LDSO '$W/c' '$M' | cmp -s - '$T/data/random.bin'"
+check "cat reads" bash -c "setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups cat '$M' | cmp -s - '$T/$ID/random.bin'"
+check "ld.so cat reads" bash -c "setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups $LDSO /usr/bin/cat '$M' | cmp -s - '$T/$ID/random.bin'"
+check "ld.so ~/c (c -> cat) reads" bash -c "setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups $LDSO '$W/c' '$M' | cmp -s - '$T/$ID/random.bin'"
 check "python3 reads" as kt_alice /usr/bin/python3 -c "
-import sys; sys.exit(0 if open('$M','rb').read() == open('$T/data/random.bin','rb').read() else 1)"
+import sys; sys.exit(0 if open('$M','rb').read() == open('$T/$ID/random.bin','rb').read() else 1)"
 
 stop_kura "$T/mnt"
 done_testing

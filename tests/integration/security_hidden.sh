@@ -17,11 +17,7 @@
 ID=JGAD140501 MISSING=JGAD149999
 for u in kt_alice kt_carol; do make_user "$u"; done
 require "kuractl init" kura_init
-mkdir -p "$T/data"
-head -c 10000 /dev/urandom >"$T/data/a.bin"
-chmod -R a+rX "$T/data"
-require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import" kuractl dataset import "$ID" --encrypt "$T/data"
+require "dataset $ID of kt_alice" one_file_dataset "$ID" kt_alice a.bin 10000
 STATE=$(sed -n 's/^state_dir = //p' "$KCONF")
 check "kuractl init makes the state directory 0700" test "$(stat -c %a "$STATE")" = 700
 chmod 0755 "$STATE" # as installs before issue 14 left it
@@ -85,10 +81,8 @@ check "the PI's lookup of a missing file in her dataset is not recorded" bash -c
 HIDDEN=JGAD140500 # sorts before $ID
 inodes() { as kt_alice stat -c '%i %n' "$T/mnt/$ID" "$T/mnt/$ID/a.bin"; }
 before=$(inodes)
-mkdir -p "$T/hidden" && head -c 1000 /dev/urandom >"$T/hidden/h.bin" && chmod -R a+rX "$T/hidden"
-require "add a dataset hidden from kt_alice" kuractl dataset add "$HIDDEN" --pi kt_carol --period "$(day -1)..$(day 30)"
-require "import it" kuractl dataset import "$HIDDEN" --encrypt "$T/hidden"
-check "the hidden dataset is served (to its PI)" as kt_carol cmp -s "$T/mnt/$HIDDEN/h.bin" "$T/hidden/h.bin"
+require "add dataset $HIDDEN, hidden from kt_alice" one_file_dataset "$HIDDEN" kt_carol h.bin 1000
+check "the hidden dataset is served (to its PI)" as kt_carol cmp -s "$T/mnt/$HIDDEN/h.bin" "$T/$HIDDEN/h.bin"
 for d in datasets store; do
   check_fails "another user cannot stat $d/ (its link count counts datasets)" as kt_alice stat "$STATE/$d"
 done

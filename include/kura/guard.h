@@ -12,8 +12,9 @@
  * executable (procinfo's mapped[]), by resolved name and by device+inode
  * against the deny-listed programs installed (kura_guard_rules_locate), so
  * `ld.so ~/x` with ~/x a symlink to cp, or a hard link of cp, is cp. A
- * loader (known by identity or name) whose mappings could not all be read
- * is refused. The caller is also refused when it is sshd itself: with
+ * loader (known by how it is built, so also a renamed copy, or by name)
+ * whose mappings could not all be read or were too many to keep is
+ * refused; its command line counts too only under a loader's name. The caller is also refused when it is sshd itself: with
  * `Subsystem sftp internal-sftp` sshd reads the files without any
  * sftp-server process.
  *   Honest limit: deny-list mode matches names and installed files. A

@@ -65,9 +65,10 @@
 #define KURA_PROC_EXE_HIDDEN       0x08u /* the kernel refused to show the executable (EACCES,
                                           * EPERM: a process we may not inspect, such as a
                                           * sandbox's init), as opposed to it having exited */
-#define KURA_PROC_EXE_LOADER       0x10u /* the executable is a dynamic loader: the same file
-                                          * (device and inode) as this system's ELF interpreter,
-                                          * or named like one (ld-*.so*, ld.so) */
+#define KURA_PROC_EXE_LOADER       0x10u /* the executable is a dynamic loader: built like one
+                                          * (a position-independent ELF without an interpreter
+                                          * of its own: ld.so itself, or a link or a copy of it
+                                          * under any name), or named like one (ld-*.so*, ld.so) */
 #define KURA_PROC_MAPS_TRUNCATED   0x20u /* maps held more executable files than
                                           * KURA_PROC_MAPPED_MAX, a path too long, or more than
                                           * the read limit: mapped is incomplete */
@@ -184,6 +185,12 @@ bool kura_procinfo_parse_ssh_client(const char *buf, size_t len, char *addr, siz
  * too long, or read_truncated (buf is only a prefix of the file). */
 void kura_procinfo_parse_maps(const char *buf, size_t len, bool read_truncated,
                               struct kura_proc *p);
+
+/* True when buf, the first len bytes of an executable, is an ELF file (32-
+ * or 64-bit) of type ET_DYN whose program headers (which must lie within
+ * buf) name no interpreter: how a dynamic loader (or a static-pie program)
+ * is built. */
+bool kura_procinfo_elf_is_loader(const unsigned char *buf, size_t len);
 
 /* True when base is named like a dynamic loader: ld.so, ld-linux-x86-64.so.2,
  * ld-musl-x86_64.so.1, ld-2.31.so. */

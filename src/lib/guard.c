@@ -220,7 +220,8 @@ static const char *exe_base(const struct kura_proc *p)
     return (p->have & KURA_PROC_HAVE_EXE) ? kura_procinfo_basename(p->exe) : NULL;
 }
 
-/* The loader is known by identity (procinfo's KURA_PROC_EXE_LOADER) or name. */
+/* A loader is known by how it is built (procinfo's KURA_PROC_EXE_LOADER)
+ * or by name. */
 static enum launcher launcher_kind(const struct kura_proc *p)
 {
     const char *base = exe_base(p);
@@ -231,6 +232,15 @@ static enum launcher launcher_kind(const struct kura_proc *p)
     if ((p->flags & KURA_PROC_EXE_LOADER) || kura_procinfo_loader_name(base))
         return LOADER;
     return NOT_LAUNCHER;
+}
+
+/* Whether the program a launcher runs is also told by its command line:
+ * always for a multi-call binary; for a loader only under a loader's name
+ * (ld.so [OPTIONS] PROGRAM). A renamed copy of the loader, or a static-pie
+ * program (built alike), is judged by what it maps alone. */
+static bool argv_names_program(const struct kura_proc *p, enum launcher kind)
+{
+    return kind == MULTICALL || (kind == LOADER && kura_procinfo_loader_name(exe_base(p)));
 }
 
 static bool starts_with(const char *s, const char *prefix)
@@ -285,7 +295,7 @@ static const char *denied_as(const struct kura_guard_rules *r, const struct kura
         (hit = listed(r->deny, r->ndeny, p->argv0_base, false)))
         return hit;
     enum launcher kind = launcher_kind(p);
-    if (kind != NOT_LAUNCHER)
+    if (argv_names_program(p, kind))
         return listed(r->deny, r->ndeny, launched_program(p, kind), false);
     return NULL;
 }
@@ -421,7 +431,7 @@ struct kura_guard_verdict kura_guard_decide(const struct kura_guard_rules *rules
         enum launcher kind = launcher_kind(p);
         /* A loader's program is told by what it maps; all of it must be seen. */
         bool maps_complete = (p->have & KURA_PROC_HAVE_MAPS) && !(p->flags & KURA_PROC_MAPS_TRUNCATED);
-        if (kind != NOT_LAUNCHER && (!launched_program(p, kind) || (kind == LOADER && !maps_complete)))
+        if ((argv_names_program(p, kind) && !launched_program(p, kind)) || (kind == LOADER && !maps_complete))
             return verdict(KURA_GUARD_UNKNOWN_PROGRAM, pi, i, shown_name(p), NULL,
                            kind == LOADER ? "cannot tell which program the loader runs"
                                           : "cannot tell which program the multi-call binary runs");

@@ -3,15 +3,11 @@
  * is bounded, and a failed read leaves a fact out (with a flag) rather than
  * failing the whole collection: the guard decides what missing facts mean. */
 #include <errno.h>
-#include <elf.h>
 #include <fcntl.h>
-#include <link.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,41 +98,17 @@ static bool dirs_safe(const char *path)
     }
 }
 
-/* This system's dynamic loader, known by identity: the ELF interpreter
- * this program itself was started through (PT_INTERP among our own program
- * headers, found through the auxiliary vector). A symlink, another name or
- * a hard link of it is still that file. */
-static struct {
-    pthread_once_t once;
-    bool known;
-    dev_t dev;
-    ino_t ino;
-} sys_loader = {.once = PTHREAD_ONCE_INIT};
-
-static void find_sys_loader(void)
+/* The executable is built like a dynamic loader (kura_procinfo_elf_is_loader),
+ * read through the kernel's link, so it is the file that was exec'd. */
+static bool exe_built_as_loader(int dirfd)
 {
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
-    size_t n = (size_t)getauxval(AT_PHNUM);
-    if (!ph)
-        return;
-    uintptr_t bias = 0;
-    for (size_t i = 0; i < n; i++)
-        if (ph[i].p_type == PT_PHDR)
-            bias = (uintptr_t)ph - ph[i].p_vaddr;
-    for (size_t i = 0; i < n; i++) {
-        struct stat st;
-        if (ph[i].p_type == PT_INTERP && stat((const char *)(bias + ph[i].p_vaddr), &st) == 0) {
-            sys_loader.dev = st.st_dev;
-            sys_loader.ino = st.st_ino;
-            sys_loader.known = true;
-        }
-    }
-}
-
-static bool is_sys_loader(const struct stat *st)
-{
-    pthread_once(&sys_loader.once, find_sys_loader);
-    return sys_loader.known && st->st_dev == sys_loader.dev && st->st_ino == sys_loader.ino;
+    int fd = openat(dirfd, "exe", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    unsigned char head[4096];
+    ssize_t n = kura_pread_full(fd, head, sizeof head, 0);
+    close(fd);
+    return n > 0 && kura_procinfo_elf_is_loader(head, (size_t)n);
 }
 
 static void read_exe(int dirfd, struct kura_proc *p)
@@ -164,7 +136,8 @@ static void read_exe(int dirfd, struct kura_proc *p)
     }
     memcpy(p->exe, buf, strlen(buf) + 1);
     p->have |= KURA_PROC_HAVE_EXE;
-    if (kura_procinfo_loader_name(kura_procinfo_basename(p->exe)) || (have_stat && is_sys_loader(&exe_st)))
+    if (kura_procinfo_loader_name(kura_procinfo_basename(p->exe)) ||
+        (have_stat && S_ISREG(exe_st.st_mode) && exe_built_as_loader(dirfd)))
         p->flags |= KURA_PROC_EXE_LOADER;
 
     if (!have_stat)

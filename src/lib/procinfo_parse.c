@@ -378,6 +378,36 @@ void kura_procinfo_parse_maps(const char *buf, size_t len, bool read_truncated,
     }
 }
 
+/* Reads an unsigned little- or big-endian field of n bytes. */
+static uint64_t elf_field(const unsigned char *p, size_t n, bool big)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
+    return v;
+}
+
+bool kura_procinfo_elf_is_loader(const unsigned char *buf, size_t len)
+{
+    if (len < 52 || memcmp(buf, "\177ELF", 4) != 0 || (buf[4] != 1 && buf[4] != 2) ||
+        (buf[5] != 1 && buf[5] != 2))
+        return false;
+    bool is64 = buf[4] == 2, big = buf[5] == 2;
+    if (is64 && len < 64)
+        return false;
+    if (elf_field(buf + 16, 2, big) != 3) /* e_type ET_DYN */
+        return false;
+    uint64_t phoff = is64 ? elf_field(buf + 32, 8, big) : elf_field(buf + 28, 4, big);
+    uint64_t phentsize = elf_field(buf + (is64 ? 54 : 42), 2, big);
+    uint64_t phnum = elf_field(buf + (is64 ? 56 : 44), 2, big);
+    if (phentsize < 4 || phnum == 0 || phoff > len || phnum > (len - phoff) / phentsize)
+        return false; /* program headers not all in buf: cannot tell */
+    for (uint64_t i = 0; i < phnum; i++)
+        if (elf_field(buf + phoff + i * phentsize, 4, big) == 3) /* p_type PT_INTERP */
+            return false;
+    return true;
+}
+
 bool kura_procinfo_loader_name(const char *base)
 {
     return strcmp(base, "ld.so") == 0 || (strncmp(base, "ld-", 3) == 0 && strstr(base, ".so"));

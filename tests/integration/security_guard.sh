@@ -32,6 +32,16 @@ check_fails "ld.so ~/x (x -> cp) FILE copy: refused" as kt_alice "$LDSO" "$W/x" 
 check "ld.so ~/x: nothing copied" bash -c "! cmp -s '$W/ldso.out' '$T/$ID/random.bin'"
 check "ld.so ~/x: the refusal is audited as cp" test "$(refusals '"cp (pid')" -gt "$before"
 check_fails "ld.so --argv0 cat ~/x: refused" as kt_alice "$LDSO" --argv0 cat "$W/x" "$M" "$W/ldso2.out"
+cp "$(readlink -f "$LDSO")" "$W/myld" && chmod 0755 "$W/myld"
+before=$(refusals '"cp (pid')
+check_fails "a renamed copy of the loader running ~/x (x -> cp): refused" as kt_alice "$W/myld" "$W/x" "$M" "$W/myld.out"
+check "... audited as cp" test "$(refusals '"cp (pid')" -gt "$before"
+before=$(refusals 'myld (pid.*cannot tell which program the loader runs')
+check_fails "the same with 20 libraries preloaded (pushing cp out of the mappings kept): refused" as kt_alice "$W/myld" --preload \
+  "$(ls /usr/lib/x86_64-linux-gnu/lib{z,lzma,bz2,zstd,crypt,acl,attr,pcre2-8,selinux,cap,gmp,ffi,uuid,blkid,mount,smartcols,tinfo,readline,expat,ssl}.so.* 2>/dev/null | grep -v '\.so\.[0-9.]*\.' | head -20 | tr '\n' ' ')" \
+  "$W/x" "$M" "$W/myld2.out"
+check "... audited: the loader's program cannot be told" \
+  test "$(refusals 'myld (pid.*cannot tell which program the loader runs')" -gt "$before"
 check_fails "ld.so cp (the real path): refused" as kt_alice "$LDSO" /usr/bin/cp "$M" "$W/ldso3.out"
 
 # ---- sftp-server through the loader, to a stock sftp client ----

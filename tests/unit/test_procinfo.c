@@ -535,8 +535,53 @@ static void test_loader_runs_symlink(void)
     EXPECT(kura_guard_decide(&rules, KURA_GUARD_DENYLIST, pi).why == KURA_GUARD_DENIED_TOOL);
     kura_guard_rules_clear(&rules);
     free(pi);
+
+    /* A copy of the loader under another name is still known as a loader. */
+    char copy[64], cmd[PATH_MAX + 128];
+    snprintf(copy, sizeof copy, "%s/myld", dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", loader, copy);
+    ASSERT(system(cmd) == 0);
+    char *argv2[] = {copy, link_path, "30", NULL};
+    child = spawn(copy, argv2, envp);
+    ASSERT(child > 0);
+    bool seen = wait_exec(child, "myld");
+    int rc = -1;
+    pi = collect(NULL, child, &rc, &err);
+    reap(child);
+    ASSERT(pi);
+    EXPECT(seen && rc == 0);
+    EXPECT(pi->chain[0].flags & KURA_PROC_EXE_LOADER);
+    free(pi);
+    unlink(copy);
     unlink(link_path);
     rmdir(dir);
+}
+
+static bool file_is_loader(const char *path)
+{
+    unsigned char head[4096];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return kura_procinfo_elf_is_loader(head, n);
+}
+
+static void test_elf_loader_check(void)
+{
+    EXPECT(file_is_loader("/lib64/ld-linux-x86-64.so.2"));
+    EXPECT(!file_is_loader("/bin/sleep"));   /* names an interpreter */
+    EXPECT(!file_is_loader("/bin/sh"));
+    EXPECT(!file_is_loader("/etc/passwd"));  /* not ELF */
+    unsigned char head[4096];
+    FILE *f = fopen("/lib64/ld-linux-x86-64.so.2", "rb");
+    ASSERT(f);
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    EXPECT(!kura_procinfo_elf_is_loader(head, 60)); /* the header cut short */
+    EXPECT(!kura_procinfo_elf_is_loader(head, 64)); /* program headers not in the buffer */
+    EXPECT(kura_procinfo_elf_is_loader(head, n));
 }
 
 static void test_maps_parser(void)
@@ -1020,6 +1065,7 @@ int main(int argc, char **argv)
     RUN(test_cmdline_parser);
     RUN(test_maps_parser);
     RUN(test_loader_runs_symlink);
+    RUN(test_elf_loader_check);
     RUN(test_fake_missing_files);
     RUN(test_fake_not_regular_files);
     RUN(test_fake_weird_exe_names);

@@ -6,6 +6,7 @@
  *  - a found address is NUL-terminated inside the caller's buffer and valid;
  *  - the joined command line fits, argv[0]'s basename has no '/', and an
  *    untruncated command line is the input with NULs turned into spaces;
+ *  - the ELF check reads no byte past the input;
  *  - maps keeps at most KURA_PROC_MAPPED_MAX distinct files, none of them
  *    the executable, each name NUL-terminated and without '/'. */
 #include <stdint.h>
@@ -90,6 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_cmdline(buf, size, false);
     check_cmdline(buf, size, true);
     check_maps(buf, size);
+    kura_procinfo_elf_is_loader((const unsigned char *)buf, size);
 
     pid_t ppid;
     uint64_t start;

@@ -1,7 +1,7 @@
 # kura — top-level build.
 #   make              release build: build/release/{kurafs,kuractl,libkura.a}
 #   make check        installs deps, builds with ASan+UBSan, runs every test
-#   make demo|bench|fuzz|soak|install|uninstall
+#   make demo|bench|fuzz|soak|install|uninstall|deb
 VARIANT ?= release
 B       := build/$(VARIANT)
 PREFIX  ?= /usr/local
@@ -40,7 +40,7 @@ BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS       := $(wildcard include/kura/*.h src/lib/*.h src/kurafs/*.h)
 
-.PHONY: all tests check deps demo bench fuzz soak install uninstall clean
+.PHONY: all tests check deps demo bench fuzz soak install uninstall deb clean
 all: $(B)/kurafs $(B)/kuractl $(B)/libkura.a
 
 $(B)/%.o: %.c $(HDRS)
@@ -101,6 +101,11 @@ fuzz: deps
 soak: deps
 	$(MAKE) VARIANT=asan tests
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} tests/run.sh build/asan tests/integration/soak.sh
+
+# The Debian package, built from a copy of the tree in build/deb and
+# checked by lintian.
+deb: deps
+	scripts/build-deb.sh
 
 install: all
 	scripts/install.sh "$(DESTDIR)" "$(PREFIX)" $(B)

@@ -186,8 +186,9 @@ run $CO refused "rm mnt/$ID/cohort.vcf.gz"
 
 step "Consent withdrawal, while a file is open" \
   "The co-investigator's program has JGAS000002.bam open. The operator records that the" \
-  "subject of sample JGAS000002 withdrew consent: that sample's files vanish, their keys are" \
-  "destroyed, and the open file stops at its next read."
+  "subject of sample JGAS000002 withdrew consent (after a --dry-run that names the files also" \
+  "holding another sample): that sample's files vanish, their keys are destroyed, and the open" \
+  "file stops at its next read. The PI's withdrawal report says who had read them."
 cat >"$T/work/reader.py" <<'EOF'
 import errno, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -205,7 +206,8 @@ reader_pid=$!
 for _ in $(seq 1 50); do [ -s "$T/work/reader.out" ] && break; sleep 0.1; done
 printf '%s%s$ python3 reader.py mnt/%s/JGAS000002.bam &%s\n' "$B" "$CO" "$ID" "$R"
 sed 's/^/    /' "$T/work/reader.out"
-run root ok "kuractl withdraw $ID JGAS000002 --ref 'consent withdrawal 2026-0042'"
+run root ok "kuractl withdraw $ID JGAS000002 --ref 'consent withdrawal 2026-0042' --dry-run"
+run root ok "kuractl withdraw $ID JGAS000002 --ref 'consent withdrawal 2026-0042' --yes"
 touch "$T/work/go"
 wait "$reader_pid"; reader_pid=""
 printf '    %s(the reader goes on)%s\n' "$D" "$R"
@@ -213,6 +215,7 @@ sed -n '2,$p' "$T/work/reader.out" | sed 's/^/    /'
 check "the open file kept reading after the withdrawal" 'grep -q "Permission denied" "$T/work/reader.out"'
 run $CO ok "ls mnt/$ID/"
 run $CO ok "samtools view -c mnt/$ID/JGAS000001.bam"
+run $PI ok "kuractl report withdrawal $ID JGAS000002 | sed -n '/^## Who opened/,\$p'"
 
 step "The ledger" \
   "Every change with who made it, hash-chained; the PI reads their dataset's ledger."

@@ -19,6 +19,15 @@ if [ ${#tests[@]} -eq 0 ]; then
     [ "$(basename "$t")" = lib.sh ] || tests+=("$t")
   done
 fi
+# What every integration test needs; stop at once, saying what to do, rather
+# than fail each test alike.
+stop() { echo "tests/run.sh: $*"; echo "0 passed, 1 failed"; exit 1; }
+[ "$(id -u)" -eq 0 ] || stop "run the suite as root (it mounts file systems and acts as other users)"
+probe=$(mktemp -d /tmp/kura-probe.XXXXXX) && chmod 0755 "$probe" && install -m 0755 /bin/true "$probe/true"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$probe/true" 2>/dev/null; rc=$?
+rm -rf "$probe"
+[ "$rc" -eq 0 ] || stop "an unprivileged user cannot run programs from /tmp (mounted noexec?); remount it with exec (mount -o remount,exec /tmp) and run again"
+
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 

@@ -79,6 +79,7 @@ enum kura_cmd_role {
 #define KURA_CMD_DIRECT_ONLY 0x2u   /* not over the socket (init: there is no daemon yet) */
 #define KURA_CMD_CONFIRM 0x4u       /* destructive: kuractl asks on the terminal unless --yes */
 #define KURA_CMD_HIDDEN 0x8u        /* internal: not in --help */
+#define KURA_CMD_PREVIEW 0x10u      /* with CONFIRM: its --dry-run output is shown before the question */
 
 struct kura_cmd_ctx;
 

@@ -41,6 +41,9 @@ struct kura_config {
     bool auto_destroy;
     unsigned warn_days;
     char *notify_command;        /* "" when unset */
+    /* [metrics] */
+    char *metrics_textfile;      /* "" when unset: no metrics */
+    unsigned metrics_interval;   /* seconds */
 };
 
 /* The config file to use: option (-c FILE) if given, else $KURA_CONFIG if

@@ -75,9 +75,9 @@ int kura_read_file(const char *path, size_t max, char **data, size_t *len, struc
  * left in the ordinary heap; free it with kura_secure_free. */
 int kura_read_secret_file(const char *path, size_t max, char **data, size_t *len, struct kura_err *err);
 
-/* Destroys a regular file (DESIGN.md "Destroying means"): overwrite with
- * zeros, fsync, overwrite with random bytes, fsync, unlink, fsync the
- * directory. Symlinks are refused (not followed). On flash or
+/* Destroys a regular file (docs/design.md "Keys and crypto-erasure"):
+ * overwrite with zeros, fsync, overwrite with random bytes, fsync, unlink,
+ * fsync the directory. Symlinks are refused (not followed). On flash or
  * copy-on-write storage an overwrite may not reach the old blocks; kura's
  * guarantee rests on what the destroyed file held (keys, headers), not on
  * the medium forgetting. */

@@ -1,14 +1,24 @@
 /* The keystore: every key kura holds, root-only (directories 0700, secret
  * files 0600), apart from the payloads in the store.
  *
- *   KEYS/server.sec, server.pub     the server's Crypt4GH key pair; the
- *                                   public half is what the archive encrypts to
+ *   KEYS/server.sec, server.pub     the current server Crypt4GH key pair;
+ *                                   the archive may encrypt deliveries to it
+ *   KEYS/server-keys/<FP>.sec, .pub earlier server keys (kura_keystore_rotate),
+ *                                   kept for deliveries still encrypted to
+ *                                   them until kura_keystore_retire erases
+ *                                   the secret half and leaves
+ *   KEYS/server-keys/<FP>.retired   the record of the retirement (when, by
+ *                                   whom) and the public half
+ *   KEYS/.lock                      serialises rotation, retirement and new
+ *                                   dataset keys
  *   KEYS/audit.key                  the audit log's MAC key (audit.h makes it)
  *   KEYS/datasets/<ID>/dataset.key.c4gh
  *                                   the dataset's secret key as a standard
- *                                   Crypt4GH message to the server key (so
- *                                   only the server key opens it, and the
- *                                   reference tool can too, for recovery)
+ *                                   Crypt4GH message to the current server
+ *                                   key (so only a server key opens it, and
+ *                                   the reference tool can too, for recovery)
+ *   KEYS/datasets/<ID>/dataset.pub  its public half: the dataset's delivery
+ *                                   key, which the archive encrypts to
  *   KEYS/datasets/<ID>/<FILEID>.hdr     the file's Crypt4GH header, encrypted
  *                                       to the dataset key
  *   KEYS/datasets/<ID>/<FILEID>.segmap  nonce of every payload segment and the
@@ -16,10 +26,15 @@
  *                                       the dataset secret key and bound to
  *                                       dataset id, file id and header bytes
  *
+ * <FP> is a key's fingerprint: hex BLAKE2b-256 of its public key.
+ *
  * Crypto-erasure (R-REV-1, R-REV-3): destroying a file's header makes its
  * payload undecryptable; destroying the dataset directory does that for
- * every file of the dataset, whoever holds the payloads. Keys are never
- * overwritten by creation: an existing key is an error. */
+ * every file of the dataset, whoever holds the payloads, and for every
+ * surviving copy of a delivery encrypted to the dataset's delivery key. A
+ * delivery encrypted to a server key stays decryptable until that server
+ * key is retired. Keys are never overwritten by creation: an existing key
+ * is an error. */
 #ifndef KURA_KEYSTORE_H
 #define KURA_KEYSTORE_H
 #include <stdbool.h>
@@ -35,6 +50,13 @@
 #define KURA_AUDIT_KEY_FILE "audit.key"
 #define KURA_SEGMAP_MAC_SIZE 32
 #define KURA_KEY_FINGERPRINT_LEN 64    /* hex BLAKE2b-256 */
+#define KURA_SERVER_KEYS_DIR "server-keys"
+
+/* Hex BLAKE2b-256 of a public key: names a key in reports, ledgers and
+ * commands without revealing anything secret. */
+void kura_key_fingerprint(const uint8_t pk[C4GH_KEY_SIZE], char out[KURA_KEY_FINGERPRINT_LEN + 1]);
+/* A fingerprint as given by a user: 64 lowercase hex characters. */
+int kura_key_fingerprint_check(const char *fp, struct kura_err *err);
 
 /* ---- server key -------------------------------------------------------- */
 
@@ -52,16 +74,53 @@ int kura_keystore_pubkey_text(const char *keys_dir, char **text, struct kura_err
 struct kura_keystore;
 
 /* Checks the keystore's ownership and modes (refused when other users
- * could read it) and loads the server secret key into secure memory. */
+ * could read it) and loads the current and every earlier (not retired)
+ * server secret key into secure memory; all take the same passphrase. */
 int kura_keystore_open(const char *keys_dir, const char *passphrase, struct kura_keystore **out,
                        struct kura_err *err);
 void kura_keystore_close(struct kura_keystore *ks);     /* wipes the key; NULL is fine */
 const char *kura_keystore_dir(const struct kura_keystore *ks);
 void kura_keystore_server_pk(const struct kura_keystore *ks, uint8_t pk[C4GH_KEY_SIZE]);
+/* True when the server keys on disk are no longer the ones ks holds (a
+ * rotation or retirement since it was opened): reopen it. */
+bool kura_keystore_stale(const struct kura_keystore *ks);
 
-/* Opens a header delivered by the archive (encrypted to the server key). */
-int kura_keystore_open_header(const struct kura_keystore *ks, const uint8_t *raw, size_t raw_len,
-                              struct c4gh_header **out, struct kura_err *err);
+/* ---- server key rotation and retirement ---------------------------------- */
+
+/* Makes a new current server key (protected by passphrase when it is not
+ * empty; give the same one the keystore opened with) and keeps the old one
+ * as an earlier key in server-keys/. Crash-safe: the old key is linked
+ * there before the new one replaces server.sec; a run interrupted before
+ * that replacement leaves the old key current. new_fp gets the new key's
+ * fingerprint. Then reopen the keystore and kura_keystore_rewrap. */
+int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
+                         char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err);
+/* Wraps every dataset key that is not wrapped to the current server key
+ * to it: an atomic replacement, after which the old file is erased
+ * (kura_destroy_file), so no copy wrapped to an earlier key stays behind;
+ * what a killed run left is erased by the next. *n gets how many were. ks must hold the current key (EAGAIN
+ * when it is stale). */
+int kura_keystore_rewrap(const struct kura_keystore *ks, size_t *n, struct kura_err *err);
+/* Retires the earlier server key fp: rewraps what still needs it, erases
+ * its secret half (kura_destroy_file) and writes <fp>.retired holding note
+ * (one line: when, by whom) and its public half. EBUSY for the current key,
+ * EALREADY when it was retired already, ENOENT when no such key. */
+int kura_keystore_retire(const struct kura_keystore *ks, const char *fp, const char *note, size_t *nrewrapped,
+                         struct kura_err *err);
+
+enum kura_server_key_state { KURA_SKEY_CURRENT, KURA_SKEY_EARLIER, KURA_SKEY_RETIRED };
+struct kura_server_key_info {
+    char fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    enum kura_server_key_state state;
+    char note[256];             /* retired: the retirement record's first line */
+};
+/* Every server key the keystore knows: the current one first, then the
+ * earlier and retired ones sorted by fingerprint. *v is malloc'd. */
+int kura_keystore_server_keys(const char *keys_dir, struct kura_server_key_info **v, size_t *n,
+                              struct kura_err *err);
+/* True while a secret key with fingerprint fp is in the keystore: the
+ * current or an earlier server key, or a dataset's delivery key. */
+bool kura_keystore_secret_exists(const char *keys_dir, const char *fp);
 
 /* ---- dataset keys ------------------------------------------------------ */
 
@@ -78,17 +137,39 @@ struct kura_dskey {
  * directory names. */
 
 /* New dataset key pair, wrapped to the server public key (server.pub: no
- * passphrase needed). Refuses (EEXIST) if the dataset already has a key. */
+ * passphrase needed), and its public half as dataset.pub. Refuses (EEXIST)
+ * if the dataset already has a key. */
 int kura_keystore_dataset_create(const char *keys_dir, const char *ds_id, struct kura_err *err);
+/* The dataset's delivery key (dataset.pub) as armoured text, malloc'd; no
+ * secret needed. ENOENT when the file is missing (a dataset made before
+ * delivery keys: kura_dskey_save_pub writes it from the unwrapped key). */
+int kura_keystore_dataset_pubkey_text(const char *keys_dir, const char *ds_id, char **text, struct kura_err *err);
+int kura_dskey_save_pub(const struct kura_dskey *dk, struct kura_err *err);
+/* Fingerprint of the dataset's delivery key from dataset.pub; -1 when it
+ * has none. */
+int kura_keystore_dataset_fingerprint(const char *keys_dir, const char *ds_id, char out[KURA_KEY_FINGERPRINT_LEN + 1]);
 /* True if a wrapped dataset key exists. */
 bool kura_keystore_dataset_exists(const char *keys_dir, const char *ds_id);
-/* Unwraps the dataset key (ENOENT when it was destroyed or never made). */
+/* Unwraps the dataset key with whichever server key it is wrapped to
+ * (ENOENT when it was destroyed or never made). */
 int kura_keystore_dataset_key(const struct kura_keystore *ks, const char *ds_id, struct kura_dskey **out,
                               struct kura_err *err);
 void kura_dskey_free(struct kura_dskey *dk);            /* wipes; NULL is fine */
-/* Hex BLAKE2b-256 of the dataset public key: names the key in reports
- * without revealing anything secret. */
 void kura_dskey_fingerprint(const struct kura_dskey *dk, char out[KURA_KEY_FINGERPRINT_LEN + 1]);
+
+/* Which key opened a delivery. */
+struct kura_delivery_key {
+    const char *role;           /* "dataset" or "server" */
+    char fp[KURA_KEY_FINGERPRINT_LEN + 1];
+};
+/* Opens the header of an archive delivery with a server key (the current
+ * one, else an earlier one), else the dataset's delivery key; *which says
+ * which. A server key wins: a delivery to both stays decryptable while the
+ * server key exists. Packets for other recipients are skipped
+ * (c4gh_header_open). */
+int kura_keystore_open_delivery(const struct kura_keystore *ks, const struct kura_dskey *dk, const uint8_t *raw,
+                                size_t raw_len, struct c4gh_header **out, struct kura_delivery_key *which,
+                                struct kura_err *err);
 
 /* Crypto-erasure of a whole dataset: the wrapped dataset key first (from
  * that moment no header opens), then every header and segment map, then

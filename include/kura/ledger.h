@@ -21,6 +21,7 @@
  * of the change. */
 #ifndef KURA_LEDGER_H
 #define KURA_LEDGER_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -87,5 +88,34 @@ int kura_ledger_verify(const char *path, size_t *nrecords, char head[KURA_HASH_H
 /* The same over bytes in memory; name is used in messages. */
 int kura_ledger_scan(const char *name, const char *text, size_t len, kura_ledger_fn fn, void *arg, size_t *nrecords,
                      char head[KURA_HASH_HEX_LEN + 1], struct kura_err *err);
+
+/* ---- an import's record: which key each delivery was encrypted to ------ */
+
+/* The detail of a "dataset-import" record of archive deliveries begins
+ *
+ *   archive delivery to dataset key FP (2 file(s)), server key FP (1 file(s));
+ *   source kept
+ *
+ * (one line; FP is a key fingerprint, 64 lowercase hex), or "; source
+ * removal follows (--remove-source)"; a record with action
+ * KURA_LEDGER_SOURCE_ACTION then says how many sources went. More context
+ * may follow after ", ". Imports made before kura recorded keys say just
+ * "archive delivery, ...". */
+#define KURA_LEDGER_DELIVERY_KEYS_MAX 8 /* each takes ~100 of the detail's bytes */
+#define KURA_LEDGER_SOURCE_ACTION "dataset-import-source"
+
+struct kura_ledger_delivery_key {
+    char role[8];                   /* "dataset" or "server" */
+    char fp[KURA_HASH_HEX_LEN + 1];
+    unsigned long files;
+};
+
+/* Writes the beginning of the detail for n keys (1..KURA_LEDGER_DELIVERY_KEYS_MAX)
+ * into buf; -1 (ENOBUFS, EINVAL) if it does not fit or a key is malformed. */
+int kura_ledger_delivery_format(const struct kura_ledger_delivery_key *keys, size_t n, bool removal_follows,
+                                char *buf, size_t cap, struct kura_err *err);
+/* Reads the keys back: how many (0 when detail is not in this form). */
+size_t kura_ledger_delivery_parse(const char *detail, struct kura_ledger_delivery_key v[KURA_LEDGER_DELIVERY_KEYS_MAX],
+                                  bool *removal_follows);
 
 #endif

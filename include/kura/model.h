@@ -88,6 +88,9 @@ int kura_guard_mode_parse(const char *s, enum kura_guard_mode *out);
 const struct kura_grant *kura_dataset_grant(const struct kura_dataset *ds, uid_t uid);
 bool kura_dataset_sample_withdrawn(const struct kura_dataset *ds, const char *sample);
 bool kura_file_withdrawn(const struct kura_dataset *ds, const struct kura_file *f);
+/* A dataset imported without a samples map: it has files and none names a
+ * sample, so no withdrawal can find any of them. */
+bool kura_files_no_sample_map(const struct kura_file *files, size_t n);
 
 /* Free what a dataset / file owns (not the struct itself); safe on zeroed structs. */
 void kura_dataset_clear(struct kura_dataset *ds);

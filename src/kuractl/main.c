@@ -83,20 +83,60 @@ static int absolutize_import(int argc, char **argv, char ***owned, int *nowned)
     return 0;
 }
 
-/* Destructive commands are confirmed here, on the caller's terminal (the
- * daemon has none): the dataset id must be typed again. --yes skips it. */
-static uint32_t confirm(const struct kura_cmd *k, int words, int argc, char **argv)
+struct run {
+    const struct kura_config *cfg;
+    const char *config_path, *passphrase;
+    const struct kura_actor *actor;
+    const struct kura_cmd *k;
+};
+
+static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, uint32_t flags, int argc, char **argv);
+
+/* Runs the command: root's here, anyone else's through the daemon. */
+static int run_command(const struct run *r, uint32_t flags, int argc, char **argv)
 {
+    if (getuid() != 0)
+        return via_daemon(r->cfg, r->k, flags, argc, argv);
+    socket_path = r->cfg->socket;
+    struct kura_cmd_env env = {.cfg = r->cfg, .config_path = r->config_path, .passphrase = r->passphrase,
+                               .flags = flags,
+                               .on_state_change = (r->k->flags & KURA_CMD_CHANGES_STATE) ? notify_daemon : NULL};
+    return kura_cmd_execute(&env, r->actor, argc, argv, stdout, stderr);
+}
+
+/* Destructive commands are confirmed here, on the caller's terminal (the
+ * daemon has none): the dataset id (or key) must be typed again. --yes skips it;
+ * --dry-run needs none. A command with a preview shows it (its --dry-run)
+ * before the question; when the preview fails, *rc is its status. */
+static uint32_t confirm(const struct run *r, int words, int argc, char **argv, int *rc)
+{
+    const struct kura_cmd *k = r->k;
+    *rc = KURA_EXIT_OK;
     if (!(k->flags & KURA_CMD_CONFIRM))
         return 0;
     for (int i = words; i < argc; i++)
-        if (strcmp(argv[i], "--yes") == 0)
+        if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "--dry-run") == 0)
             return 0;
     if (argc <= words || !isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
         return 0;   /* the command refuses without --yes */
+    if (k->flags & KURA_CMD_PREVIEW) {
+        char **dry = calloc((size_t)argc + 2, sizeof *dry);
+        if (!dry) {
+            *rc = KURA_EXIT_FAIL;
+            return 0;
+        }
+        memcpy(dry, argv, (size_t)words * sizeof *dry);
+        dry[words] = "--dry-run";
+        memcpy(dry + words + 1, argv + words, (size_t)(argc - words) * sizeof *dry);
+        *rc = run_command(r, 0, argc + 1, dry);
+        free(dry);
+        fflush(stdout);
+        if (*rc != KURA_EXIT_OK)
+            return 0;
+    }
     const char *id = argv[words];
-    fprintf(stderr, "kuractl %s %s: this cannot be undone. Type the dataset id (%s) to confirm: ",
-            k->group ? k->group : "", k->name, id);
+    fprintf(stderr, "kuractl %s%s%s: this cannot be undone. Type %s again to confirm: ",
+            k->group ? k->group : "", k->group ? " " : "", k->name, id);
     char line[256];
     if (!fgets(line, sizeof line, stdin))
         return 0;
@@ -269,15 +309,10 @@ int main(int argc, char **argv)
             rc = serve(&cfg, config_path, passphrase);
         goto out;
     }
-    uint32_t flags = confirm(k, words, argc, argv);
-    if (uid != 0) {
-        rc = via_daemon(&cfg, k, flags, argc, argv);
-        goto out;
-    }
-    socket_path = cfg.socket;
-    env = (struct kura_cmd_env){.cfg = &cfg, .config_path = config_path, .passphrase = passphrase, .flags = flags,
-                                .on_state_change = (k->flags & KURA_CMD_CHANGES_STATE) ? notify_daemon : NULL};
-    rc = kura_cmd_execute(&env, &actor, argc, argv, stdout, stderr);
+    const struct run r = {.cfg = &cfg, .config_path = config_path, .passphrase = passphrase, .actor = &actor, .k = k};
+    uint32_t flags = confirm(&r, words, argc, argv, &rc);
+    if (rc == KURA_EXIT_OK)
+        rc = run_command(&r, flags, argc, argv);
 out:
     kura_secure_free(passphrase);
     kura_config_free(&cfg);

@@ -85,8 +85,9 @@ void caller_fill_record(const struct caller *c, struct kura_audit_record *r)
 int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
 {
     struct kura_err err = {0};
-    if (kura_audit_append(fs->audit, r, &err) == 0)
-        return 0;
-    /* Fail closed: the caller refuses; the audit module told syslog why. */
-    return -1;
+    int64_t start = kurafs_metrics_clock();
+    int rc = kura_audit_append(fs->audit, r, &err);
+    kurafs_metrics_audit(&fs->metrics, r, rc == 0, kurafs_metrics_clock() - start);
+    /* Fail closed on -1: the caller refuses; the audit module told syslog why. */
+    return rc == 0 ? 0 : -1;
 }

@@ -210,7 +210,14 @@ static void request_end(struct request *r)
 
 static int kfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
-    (void)fi;
+    /* Through an open file (fstat, and the kernel before reading pages it
+     * dropped): the handle's access first, so a revoked handle is refused
+     * and logged as at a read, not merely hidden. */
+    if (fi && fi->fh) {
+        int rc = handle_check(kurafs_get(), (struct handle *)(uintptr_t)fi->fh);
+        if (rc != 0)
+            return rc;
+    }
     struct request r;
     int rc = request_begin(&r, path);
     if (rc == 0)
@@ -265,16 +272,20 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
         caller_name(&r.caller);
         caller_collect_process(r.fs, &r.caller);
         struct handle *h = NULL;
+        bool cached = false;
         /* Before the decision, so a file served is always remembered; at
          * most the visible files are. */
-        rc = kurafs_pagecache_note_open(path);
-        if (rc == 0)
+        rc = kurafs_pagecache_open(path, r.caller.uid, &cached);
+        if (rc == 0) {
             rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, r.epoch, &h);
+            if (rc != 0)
+                kurafs_pagecache_close(path, r.caller.uid);
+        }
         if (rc == 0) {
             fi->fh = (uint64_t)(uintptr_t)h;
-            /* No page cache (R-CPY-2): every read comes to the daemon, and
-             * revocation reaches open files at once (R-REV-4). */
-            fi->direct_io = 1;
+            /* Direct I/O unless the file is this user's alone (pagecache.c);
+             * never pages kept from an earlier open. */
+            fi->direct_io = !cached;
             fi->keep_cache = 0;
         }
     }
@@ -293,8 +304,9 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t off, struct 
 
 static int kfs_release(const char *path, struct fuse_file_info *fi)
 {
-    (void)path;
-    handle_close(kurafs_get(), (struct handle *)(uintptr_t)fi->fh);
+    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+    kurafs_pagecache_close(path ? path : h->path, h->who.uid);
+    handle_close(kurafs_get(), h);
     return 0;
 }
 
@@ -367,11 +379,10 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     mounted_at = time(NULL);
     randombytes_buf(ino_key, sizeof ino_key);
     /* Nothing is cached by the kernel: no entries, no attributes, no
-     * negative lookups, no page cache (R-CPY-2, R-ACC-3). */
+     * negative lookups (R-ACC-3). Pages only while open (pagecache.c). */
     cfg->entry_timeout = 0;
     cfg->attr_timeout = 0;
     cfg->negative_timeout = 0;
-    cfg->direct_io = 1;
     cfg->kernel_cache = 0;
     cfg->auto_cache = 0;
     cfg->use_ino = 1;

@@ -65,6 +65,16 @@ static void audit_open(struct kurafs *fs, const struct caller *c, const char *da
     *failed = kurafs_audit(fs, &r) != 0;
 }
 
+static int unwrap_dataset_key(struct kurafs *fs, const char *ds_id, struct kura_dskey **dk, struct kura_err *err)
+{
+    pthread_rwlock_rdlock(&fs->ks_lock);
+    int rc = fs->ks ? kura_keystore_dataset_key(fs->ks, ds_id, dk, err) : -1;
+    if (!fs->ks)
+        kura_err_set(err, EACCES, "the server key is not in memory (lockdown)");
+    pthread_rwlock_unlock(&fs->ks_lock);
+    return rc;
+}
+
 /* Keys and ciphertext for an allowed open. */
 static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id, uint64_t expected_size,
                        struct handle *h, struct kura_err *err)
@@ -76,11 +86,13 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
     struct c4gh_header *header = NULL;
     int rc = -1;
 
-    pthread_rwlock_rdlock(&fs->ks_lock);
-    int unwrapped = fs->ks ? kura_keystore_dataset_key(fs->ks, ds_id, &dk, err) : -1;
-    if (!fs->ks)
-        kura_err_set(err, EACCES, "the server key is not in memory (lockdown)");
-    pthread_rwlock_unlock(&fs->ks_lock);
+    int unwrapped = unwrap_dataset_key(fs, ds_id, &dk, err);
+    /* A dataset key wrapped to a server key made since the keys were
+     * opened (a rotation the daemon was not told of): reopen them once. */
+    if (unwrapped != 0 && err->code != ENOENT && err->code != EACCES) {
+        kurafs_keys_refresh(fs);
+        unwrapped = unwrap_dataset_key(fs, ds_id, &dk, err);
+    }
     if (unwrapped != 0 ||
         kura_keystore_file_load(dk, file_id, &hdr, &hdr_len, &map, err) != 0 ||
         c4gh_header_open(hdr, hdr_len, dk->sk, &header, err) != 0)
@@ -192,6 +204,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
         handle_free(h);
         return -EIO;
     }
+    kurafs_metrics_handle(&fs->metrics, 1);
     *out = h;
     return 0;
 }
@@ -245,6 +258,7 @@ static int64_t zone_day(const struct kura_zone *z, int64_t now)
 static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_t now)
 {
     atomic_fetch_add(&h->bytes, n);
+    kurafs_metrics_served(&fs->metrics, n);
     uint64_t total = 0;
     if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(h->zone, now), n,
                                           h->dataset_size, &total))
@@ -263,18 +277,24 @@ static void account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64
     kurafs_audit(fs, &r);
 }
 
-ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
+int handle_check(struct kurafs *fs, struct handle *h)
 {
     if (atomic_load(&h->revoked))
         return -EACCES;
     /* Common case: one atomic load and a coarse clock read, no lock. */
     uint_fast64_t epoch = atomic_load(&fs->epoch);
     int64_t now = kurafs_now();
-    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until)) {
-        int rc = recheck(fs, h, epoch, now);
-        if (rc != 0)
-            return rc;
-    }
+    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until))
+        return recheck(fs, h, epoch, now);
+    return 0;
+}
+
+ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
+{
+    int rc = handle_check(fs, h);
+    if (rc != 0)
+        return rc;
+    int64_t now = kurafs_now();
     size_t done = 0;
     struct kura_err err = {0};
     pthread_mutex_lock(&h->lock);
@@ -307,5 +327,6 @@ void handle_close(struct kurafs *fs, struct handle *h)
     r.duration_ms = now_ms() - h->opened_ms;
     caller_fill_record(&h->who, &r);
     kurafs_audit(fs, &r);
+    kurafs_metrics_handle(&fs->metrics, -1);
     handle_free(h);
 }

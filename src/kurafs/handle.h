@@ -38,6 +38,9 @@ struct kura_decision handle_decide(struct kurafs *fs, const struct kura_catalog 
  * read decide again. Returns 0 or -errno. */
 int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
                 const struct caller *c, uint_fast64_t epoch, struct handle **out);
+/* Re-checks the decision if the state or the time moved: 0 while access
+ * holds, -EACCES once it has ended (logged once per handle). */
+int handle_check(struct kurafs *fs, struct handle *h);
 /* Re-checks the decision if the state or the time moved, then reads.
  * Returns bytes (0 at end) or -errno: EACCES once access has ended. */
 ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off);

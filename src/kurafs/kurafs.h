@@ -22,6 +22,29 @@ struct snapshot {
     atomic_uint refs;
 };
 
+/* ---- metrics (metrics.c) ---- */
+#define KURAFS_METRICS_BUCKETS 12
+#define KURAFS_METRICS_REASONS 32   /* distinct refusal reasons, "other" included */
+#define KURAFS_METRICS_LABEL_MAX 40
+struct kurafs_histogram {
+    atomic_uint_fast64_t bucket[KURAFS_METRICS_BUCKETS], count, sum_ns;
+};
+struct kurafs_metrics {
+    atomic_uint_fast64_t opens_allowed, bytes_served, handles_revoked, alerts, audit_records, audit_failures;
+    atomic_int_fast64_t open_handles;
+    struct kurafs_histogram audit_write, revocation;
+    pthread_mutex_t lock;          /* guards the reason table */
+    size_t nreasons;
+    struct {
+        char label[KURAFS_METRICS_LABEL_MAX + 1];
+        uint64_t count;
+    } reasons[KURAFS_METRICS_REASONS];
+    pthread_t thread;
+    bool running, stopping;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+};
+
 struct kurafs {
     struct kura_config *cfg;
     const char *config_path;
@@ -44,6 +67,7 @@ struct kurafs {
      * with its handle's, so the common case costs one atomic load. */
     atomic_uint_fast64_t epoch;
     atomic_bool lockdown;
+    struct kurafs_metrics metrics;
 };
 
 struct kurafs *kurafs_get(void);
@@ -58,19 +82,29 @@ int64_t kurafs_now(void);
 /* Opens the server key (if closed) or wipes it (lockdown). */
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
 void kurafs_keys_wipe(struct kurafs *fs);
+/* Reopens the server keys if kuractl key rotate or retire changed them on
+ * disk (not during lockdown); for a dataset key that no longer unwraps
+ * when a rotation was interrupted before the daemon was told. */
+void kurafs_keys_refresh(struct kurafs *fs);
 /* The policy decision with this server's facts (lockdown, host, level).
  * f NULL: the dataset itself; process_allowed: the guard's verdict. */
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
                                    uid_t uid, bool process_allowed, int64_t now);
 
-/* ---- the page cache of mapped files (pagecache.c) ---- */
+/* ---- the page cache of served files (pagecache.c) ---- */
 struct fuse;
 /* Between these two calls, drops reach the kernel; outside them they do nothing. */
 void kurafs_pagecache_attach(struct fuse *fuse);
 void kurafs_pagecache_detach(void);
-/* Remembers a file being opened: a mapping of it may fill the page cache.
- * -ENOMEM if it cannot be remembered (the open must then fail). */
-int kurafs_pagecache_note_open(const char *path);
+/* Remembers a file being opened by uid, and says whether this open may use
+ * the page cache (reads cached, shared mappings allowed): only while every
+ * handle open on the file is uid's, so pages one user fills are never read
+ * through another user's handle after that user's access ended. -ENOMEM if
+ * it cannot be remembered (the open must then fail). */
+int kurafs_pagecache_open(const char *path, uid_t uid, bool *cached);
+/* One of uid's handles closed; after the file's last one its pages are
+ * dropped (no plaintext stays cached after the last close). */
+void kurafs_pagecache_close(const char *path, uid_t uid);
 /* Access may have ended: drop the cached pages of every file opened since
  * mount, so mappings fault and re-decide (R-REV-4). */
 void kurafs_pagecache_drop(void);
@@ -84,6 +118,21 @@ int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env);
 /* The state changed: look again now (new ends, extensions). */
 void kurafs_maintain_kick(void);
 void kurafs_maintain_stop(void);
+
+/* Counts kept for the metrics file; each costs an atomic add. */
+void kurafs_metrics_init(struct kurafs_metrics *m);
+/* Every audit append: what it recorded (if written) and how long it took. */
+void kurafs_metrics_audit(struct kurafs_metrics *m, const struct kura_audit_record *r, bool written,
+                          int64_t write_ns);
+void kurafs_metrics_served(struct kurafs_metrics *m, uint64_t bytes);
+void kurafs_metrics_handle(struct kurafs_metrics *m, int delta);
+/* A state change applied: from its arrival to pages dropped. */
+void kurafs_metrics_reload(struct kurafs_metrics *m, int64_t ns);
+int64_t kurafs_metrics_clock(void);        /* monotonic ns */
+/* The writer thread, if [metrics] textfile is set; stop writes a last file
+ * with kura_up 0. */
+int kurafs_metrics_start(struct kurafs *fs);
+void kurafs_metrics_stop(struct kurafs *fs);
 
 /* ---- audit glue (caller.c) ---- */
 /* Who is asking, for policy and the log. */

@@ -1,5 +1,5 @@
 /* kurafs: mounts every dataset read-only under MOUNTPOINT/<ID>/, serving
- * plaintext only to listed users inside their period (see DESIGN.md). */
+ * plaintext only to listed users inside their period (docs/design.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -262,6 +262,7 @@ int main(int argc, char **argv)
     pthread_rwlock_init(&fs->ks_lock, NULL);
     atomic_init(&fs->epoch, 1);
     atomic_init(&fs->lockdown, false);
+    kurafs_metrics_init(&fs->metrics);
     if (fuse_opt_parse(&args, &o, option_spec, keep_last_nonopt) != 0) {
         status = 2;
         goto out;
@@ -331,6 +332,12 @@ int main(int argc, char **argv)
         kura_ctl_server_stop(ctl);
         goto out_signals;
     }
+    if (kurafs_metrics_start(fs) != 0) {
+        fprintf(stderr, "kurafs: cannot start the metrics thread\n");
+        kurafs_maintain_stop();
+        kura_ctl_server_stop(ctl);
+        goto out_signals;
+    }
     pthread_t hup;
     if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
         pthread_create(&hup, NULL, sighup_thread, fs) == 0) {
@@ -352,6 +359,7 @@ int main(int argc, char **argv)
     kurafs_maintain_stop();
     kura_ctl_server_stop(ctl);
     audit_daemon_event(fs, KURA_AUDIT_STOP, copts.mountpoint);
+    kurafs_metrics_stop(fs);
 out_signals:
     fuse_remove_signal_handlers(se);
 out_unmount:

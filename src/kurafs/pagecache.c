@@ -1,9 +1,14 @@
-/* The kernel's page cache of served files. read() never fills it (direct
- * I/O), but a private mapping of a direct-I/O file does: its pages stay in
- * kernel memory and stay readable through the mapping after access ends.
- * So every file opened since mount is remembered, and whenever access may
- * have ended the daemon drops their cached pages (the kernel also unmaps
- * them): the next touch faults, reaches the daemon and is refused. */
+/* The kernel's page cache of served files. A file open only by one user is
+ * served through it, so that user's programs may map it shared (numpy,
+ * R's vroom, Java's mapped buffers: libfuse 3.14 cannot allow shared
+ * mappings of direct-I/O files); a file open by several users is served
+ * with direct I/O to the newcomers, whose reads then fill no cache. A
+ * private mapping fills it too. The cache is plaintext in kernel memory,
+ * so it lives no longer than access does: a file's pages are dropped when
+ * its last handle closes, and every opened file's pages whenever access
+ * may have ended (the kernel also unmaps them): the next read or touch of
+ * a mapping reaches the daemon, which decides again and refuses. Clean
+ * file pages are dropped, never swapped, under memory pressure. */
 #include <errno.h>
 #include <fuse.h>
 #include <stdint.h>
@@ -14,12 +19,25 @@
 #include "kura/hash.h"
 #include "kurafs.h"
 
-/* A set of paths: open addressing, grown at half full. Never shrinks: its
- * size is bounded by the distinct files ever opened, and a path the kernel
- * has forgotten costs one lookup in libfuse's table, no system call. */
+/* Who holds a file open, and how many times. */
+struct opener {
+    uid_t uid;
+    unsigned handles;
+};
+
+struct opened_file {
+    char *path;
+    struct opener *openers;
+    size_t nopeners;
+};
+
+/* Every file opened since mount, by path: open addressing, grown at half
+ * full. Never shrinks: its size is bounded by the distinct files ever
+ * opened, and a path the kernel has forgotten costs one lookup in
+ * libfuse's table, no system call. */
 struct opened_set {
     pthread_mutex_t lock;
-    char **slots;
+    struct opened_file *slots;
     size_t cap, count;
 };
 
@@ -45,10 +63,10 @@ void kurafs_pagecache_detach(void)
 }
 
 /* The slot holding path, or the empty slot where it belongs. */
-static char **slot_for(char **slots, size_t cap, const char *path)
+static struct opened_file *slot_for(struct opened_file *slots, size_t cap, const char *path)
 {
     size_t i = (size_t)kura_hash(KURA_HASH_INIT, path, strlen(path)) & (cap - 1);
-    while (slots[i] && strcmp(slots[i], path) != 0)
+    while (slots[i].path && strcmp(slots[i].path, path) != 0)
         i = (i + 1) & (cap - 1);
     return &slots[i];
 }
@@ -56,34 +74,91 @@ static char **slot_for(char **slots, size_t cap, const char *path)
 static int grow(struct opened_set *set)
 {
     size_t cap = set->cap ? set->cap * 2 : 256;
-    char **slots = calloc(cap, sizeof *slots);
+    struct opened_file *slots = calloc(cap, sizeof *slots);
     if (!slots)
         return -1;
     for (size_t i = 0; i < set->cap; i++)
-        if (set->slots[i])
-            *slot_for(slots, cap, set->slots[i]) = set->slots[i];
+        if (set->slots[i].path)
+            *slot_for(slots, cap, set->slots[i].path) = set->slots[i];
     free(set->slots);
     set->slots = slots;
     set->cap = cap;
     return 0;
 }
 
-int kurafs_pagecache_note_open(const char *path)
+/* The file's entry, added if new; NULL when out of memory. */
+static struct opened_file *remember(struct opened_set *set, const char *path)
+{
+    struct opened_file *f = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
+    if (f && f->path)
+        return f;
+    if ((set->count + 1) * 2 > set->cap && grow(set) != 0)
+        return NULL;
+    f = slot_for(set->slots, set->cap, path);
+    if (!(f->path = strdup(path)))
+        return NULL;
+    set->count++;
+    return f;
+}
+
+int kurafs_pagecache_open(const char *path, uid_t uid, bool *cached)
 {
     struct opened_set *set = &g_opened;
-    int rc = 0;
+    int rc = -ENOMEM;
     pthread_mutex_lock(&set->lock);
-    char **slot = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
-    if (!slot || !*slot) { /* new: make room first (a known path needs none) */
-        if ((set->count + 1) * 2 > set->cap && grow(set) != 0)
-            rc = -ENOMEM;
-        else if ((*(slot = slot_for(set->slots, set->cap, path)) = strdup(path)))
-            set->count++;
-        else
-            rc = -ENOMEM;
+    struct opened_file *f = remember(set, path);
+    if (f) {
+        size_t i = 0;
+        while (i < f->nopeners && f->openers[i].uid != uid)
+            i++;
+        if (i == f->nopeners) {
+            struct opener *o = realloc(f->openers, (f->nopeners + 1) * sizeof *o);
+            if (o) {
+                f->openers = o;
+                o[f->nopeners++] = (struct opener){.uid = uid, .handles = 0};
+            }
+        }
+        if (i < f->nopeners) {
+            f->openers[i].handles++;
+            *cached = f->nopeners == 1;
+            rc = 0;
+        }
     }
     pthread_mutex_unlock(&set->lock);
     return rc;
+}
+
+/* Drops one file's pages; the caller holds g_fuse_lock. */
+static void drop_path(const char *path)
+{
+    int rc = g_fuse ? fuse_invalidate_path(g_fuse, path) : 0;
+    if (rc != 0 && rc != -ENOENT) /* ENOENT: the kernel holds no such inode, so no pages */
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot drop the cached pages of %s: %s", path, strerror(-rc));
+}
+
+void kurafs_pagecache_close(const char *path, uid_t uid)
+{
+    struct opened_set *set = &g_opened;
+    bool last = false;
+    pthread_mutex_lock(&set->lock);
+    struct opened_file *f = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
+    for (size_t i = 0; f && f->path && i < f->nopeners; i++) {
+        if (f->openers[i].uid != uid)
+            continue;
+        if (--f->openers[i].handles == 0)
+            f->openers[i] = f->openers[--f->nopeners];
+        last = f->nopeners == 0;
+        break;
+    }
+    pthread_mutex_unlock(&set->lock);
+    /* No handle left means no mapping left either (a mapping holds its
+     * file open), so no fault can be waiting on the daemon: dropping here
+     * cannot deadlock. */
+    if (last) {
+        pthread_mutex_lock(&g_fuse_lock);
+        drop_path(path);
+        pthread_mutex_unlock(&g_fuse_lock);
+    }
 }
 
 void kurafs_pagecache_drop(void)
@@ -95,7 +170,7 @@ void kurafs_pagecache_drop(void)
     size_t n = 0;
     char **paths = set->count ? malloc(set->count * sizeof *paths) : NULL;
     for (size_t i = 0; paths && i < set->cap; i++)
-        if (set->slots[i] && !(paths[n++] = strdup(set->slots[i])))
+        if (set->slots[i].path && !(paths[n++] = strdup(set->slots[i].path)))
             n--;
     bool complete = n == set->count;
     pthread_mutex_unlock(&set->lock);
@@ -103,10 +178,7 @@ void kurafs_pagecache_drop(void)
         syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: out of memory: mapped pages of some files not dropped");
     pthread_mutex_lock(&g_fuse_lock);
     for (size_t i = 0; i < n; i++) {
-        int rc = g_fuse ? fuse_invalidate_path(g_fuse, paths[i]) : 0;
-        if (rc != 0 && rc != -ENOENT) /* ENOENT: the kernel holds no such inode, so no pages */
-            syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot drop the cached pages of %s: %s", paths[i],
-                   strerror(-rc));
+        drop_path(paths[i]);
         free(paths[i]);
     }
     pthread_mutex_unlock(&g_fuse_lock);
@@ -117,8 +189,10 @@ void kurafs_pagecache_free(void)
 {
     struct opened_set *set = &g_opened;
     pthread_mutex_lock(&set->lock);
-    for (size_t i = 0; i < set->cap; i++)
-        free(set->slots[i]);
+    for (size_t i = 0; i < set->cap; i++) {
+        free(set->slots[i].path);
+        free(set->slots[i].openers);
+    }
     free(set->slots);
     set->slots = NULL;
     set->cap = set->count = 0;

@@ -26,26 +26,32 @@ void snapshot_release(struct snapshot *s)
     }
 }
 
+/* The keystore as it is on disk, with the passphrase file if it needs one. */
+static int keys_load(struct kurafs *fs, struct kura_keystore **ks, struct kura_err *err)
+{
+    bool needs = false;
+    char *pass = NULL;
+    int rc = kura_keystore_needs_passphrase(fs->cfg->keys_dir, &needs, err);
+    if (rc == 0 && needs) {
+        if (!fs->passphrase_file) {
+            kura_err_set(err, EINVAL, "the server key is passphrase-protected: mount with -o passphrase_file=FILE");
+            rc = -1;
+        } else if (!(pass = kura_cmd_read_passphrase(fs->passphrase_file, err))) {
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        rc = kura_keystore_open(fs->cfg->keys_dir, pass, ks, err);
+    kura_secure_free(pass); /* wipes */
+    return rc;
+}
+
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err)
 {
     int rc = 0;
     pthread_rwlock_wrlock(&fs->ks_lock);
-    if (!fs->ks) {
-        bool needs = false;
-        char *pass = NULL;
-        rc = kura_keystore_needs_passphrase(fs->cfg->keys_dir, &needs, err);
-        if (rc == 0 && needs) {
-            if (!fs->passphrase_file) {
-                kura_err_set(err, EINVAL, "the server key is passphrase-protected: mount with -o passphrase_file=FILE");
-                rc = -1;
-            } else if (!(pass = kura_cmd_read_passphrase(fs->passphrase_file, err))) {
-                rc = -1;
-            }
-        }
-        if (rc == 0)
-            rc = kura_keystore_open(fs->cfg->keys_dir, pass, &fs->ks, err);
-        kura_secure_free(pass); /* wipes */
-    }
+    if (!fs->ks)
+        rc = keys_load(fs, &fs->ks, err);
     pthread_rwlock_unlock(&fs->ks_lock);
     return rc;
 }
@@ -58,9 +64,42 @@ void kurafs_keys_wipe(struct kurafs *fs)
     pthread_rwlock_unlock(&fs->ks_lock);
 }
 
+/* After kuractl key rotate or retire: dataset keys are wrapped to the new
+ * key, and a retired key must not outlive its erasure in memory. The
+ * caller holds reload_lock (so lockdown cannot change meanwhile). */
+static void keys_refresh_locked(struct kurafs *fs)
+{
+    pthread_rwlock_rdlock(&fs->ks_lock);
+    bool stale = fs->ks && kura_keystore_stale(fs->ks);
+    pthread_rwlock_unlock(&fs->ks_lock);
+    if (!stale)
+        return;
+    /* The new keys replace the old in one step (opens go on meanwhile);
+     * if they cannot be opened, the old ones go all the same: a retired
+     * key must not stay in memory. */
+    struct kura_err err = {0};
+    struct kura_keystore *fresh = NULL;
+    if (keys_load(fs, &fresh, &err) != 0)
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
+    pthread_rwlock_wrlock(&fs->ks_lock);
+    struct kura_keystore *old = fs->ks;
+    fs->ks = fresh;
+    pthread_rwlock_unlock(&fs->ks_lock);
+    kura_keystore_close(old); /* wipes */
+}
+
+void kurafs_keys_refresh(struct kurafs *fs)
+{
+    pthread_mutex_lock(&fs->reload_lock);
+    if (!atomic_load(&fs->lockdown))
+        keys_refresh_locked(fs);
+    pthread_mutex_unlock(&fs->reload_lock);
+}
+
 /* Lockdown (R-ACC-7) is a state file: every dataset refused, the server
  * key wiped from memory; after unlock the key is opened again (reading
- * the passphrase file again if the key has one). */
+ * the passphrase file again if the key has one), as it is after the
+ * server keys changed on disk. */
 static void apply_lockdown(struct kurafs *fs)
 {
     struct kura_lockdown l;
@@ -69,13 +108,17 @@ static void apply_lockdown(struct kurafs *fs)
     atomic_store(&fs->lockdown, l.on);
     if (l.on) {
         kurafs_keys_wipe(fs);
-    } else if (kurafs_keys_open(fs, &err) != 0) {
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server key after unlock: %s", err.msg);
+        return;
+    }
+    keys_refresh_locked(fs);
+    if (kurafs_keys_open(fs, &err) != 0) {
+        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
     }
 }
 
 int kurafs_reload(struct kurafs *fs, struct kura_err *err)
 {
+    int64_t start = kurafs_metrics_clock();
     pthread_mutex_lock(&fs->reload_lock);
     struct kura_catalog *cat = NULL;
     int rc = kura_catalog_load(fs->cfg, &cat, err);
@@ -115,6 +158,7 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err)
     /* After the epoch: a page fault from now on re-decides. Outside the
      * lock: dropping a page may wait for a fault in flight to be served. */
     kurafs_pagecache_drop();
+    kurafs_metrics_reload(&fs->metrics, kurafs_metrics_clock() - start);
     return rc;
 }
 

@@ -1,4 +1,4 @@
-/* Bulk-read accounting for the copy-out alert (DESIGN.md "deny copy-out"):
+/* Bulk-read accounting for the copy-out alert (R-CPY-4, docs/requirements.md):
  * bytes per (uid, dataset, day), one alert when a day's total first exceeds
  * a multiple of the dataset's size. Memory grows with the (user, dataset)
  * pairs seen, one small entry each; a new day reuses the entry. */

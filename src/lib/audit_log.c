@@ -1,5 +1,6 @@
 /* The audit log writer: group commit across threads, flock across
- * processes, rotation, fail closed (DESIGN.md "Audit log", R-LOG-1/2/5).
+ * processes, rotation, fail closed (docs/design.md "The audit log",
+ * R-LOG-1/2/5).
  *
  * An append queues its record and waits. The first waiter with no batch in
  * flight becomes the leader: it takes everything queued, and under the head

@@ -54,6 +54,21 @@ int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...)
     return KURA_EXIT_USAGE;
 }
 
+void cmd_append_word(char *buf, size_t len, const char *word)
+{
+    size_t used = strlen(buf);
+    if (used + strlen(word) + 8 < len)
+        snprintf(buf + used, len - used, "%s%s", used ? " " : "", word);
+    else if (!strstr(buf, " ..."))
+        snprintf(buf + used, len - used, " ...");
+}
+
+void cmd_md_cell(FILE *out, const char *s)
+{
+    for (; s && *s; s++)
+        fputc(*s == '|' || *s == '\n' ? ' ' : *s, out);
+}
+
 int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err)
 {
     return cmd_fail(c, "%s", err->msg);
@@ -186,3 +201,4 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
         snprintf(buf, len, "%s", name);
     return buf;
 }
+

@@ -1,5 +1,8 @@
-/* kuractl dataset import: archive deliveries (.c4gh to the server key) or,
- * with --encrypt, plaintext, into the store and the keystore.
+/* kuractl dataset import: archive deliveries (.c4gh to the dataset's
+ * delivery key or a server key) or, with --encrypt, plaintext, into the
+ * store and the keystore. The ledger record names the key every delivery
+ * was encrypted to and whether the sources are removed (crypto-erasure
+ * holds only for copies encrypted to keys that are erased later).
  *
  * All or nothing: payloads are written as STORE/<ID>/<FILEID>.part and
  * renamed, headers and segment maps go to the keystore, all under fresh
@@ -26,6 +29,7 @@
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/keystore.h"
+#include "kura/ledger.h"
 #include "kura/secmem.h"
 
 #define PART_SUFFIX ".part"
@@ -35,6 +39,7 @@ struct src {
     char *served;               /* path inside the dataset */
     bool walked;                /* found inside a directory: never follow a symlink to it */
     uint64_t bytes;             /* source size, for the progress bar */
+    bool withdrawn;             /* of a withdrawn sample: payload kept, no key stored, never served */
     char file_id[KURA_FILE_ID_LEN + 1];
 };
 
@@ -63,6 +68,8 @@ struct import {
     struct kura_dskey *dk;
     char *store;
     struct progress prog;
+    struct kura_ledger_delivery_key keys[KURA_LEDGER_DELIVERY_KEYS_MAX]; /* and how many files each opened */
+    size_t nkeys;
 };
 
 /* ---- sources --------------------------------------------------------------- */
@@ -132,11 +139,6 @@ static int plan_add_dir(struct plan *p, const char *dir)
     return 0;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Names in a directory, sorted so an import is reproducible. */
 static char **list_dir(DIR *d, size_t *n)
 {
@@ -159,7 +161,7 @@ static char **list_dir(DIR *d, size_t *n)
         (*n)++;
     }
     if (*n)
-        qsort(v, *n, sizeof *v, cmp_cstr);
+        qsort(v, *n, sizeof *v, cmd_cmp_str);
     return v ? v : calloc(1, sizeof *v);
 fail:
     for (size_t i = 0; i < *n; i++)
@@ -308,13 +310,13 @@ static int path_index_build(struct path_index *x, const struct kura_file *files,
     for (size_t i = 0; i < n; i++)
         x->v[i] = files[i].path;
     if (n)
-        qsort(x->v, n, sizeof *x->v, cmp_cstr);
+        qsort(x->v, n, sizeof *x->v, cmd_cmp_str);
     return 0;
 }
 
 static bool path_index_has(const struct path_index *x, const char *path)
 {
-    return x->n && bsearch(&path, x->v, x->n, sizeof *x->v, cmp_cstr);
+    return x->n && bsearch(&path, x->v, x->n, sizeof *x->v, cmd_cmp_str);
 }
 
 /* The first of paths (n of them) that files already holds, or NULL. */
@@ -370,13 +372,6 @@ static int check_plan(struct import *im, const struct kura_dataset *ds, const st
                       const struct kura_sample_map *sm, const struct kura_file *fresh, struct kura_err *e)
 {
     const char *id = ds->id;
-    /* R-REV-1: data of a withdrawn sample is never used again. */
-    for (size_t i = 0; i < im->plan.n; i++)
-        if (kura_file_withdrawn(ds, &fresh[i])) {
-            kura_err_set(e, EPERM, "%s comes from a sample whose consent was withdrawn; leave it out",
-                         fresh[i].path);
-            return -1;
-        }
     struct plan *p = &im->plan;
     for (size_t i = 0; i < p->n; i++) {
         if (kura_path_check(p->v[i].served, strlen(p->v[i].served), e) != 0) {
@@ -657,6 +652,24 @@ out:
     return rc;
 }
 
+static int tally_key(struct import *im, const struct kura_delivery_key *k, struct kura_err *e)
+{
+    for (size_t i = 0; i < im->nkeys; i++)
+        if (strcmp(im->keys[i].fp, k->fp) == 0) {
+            im->keys[i].files++;
+            return 0;
+        }
+    if (im->nkeys == KURA_LEDGER_DELIVERY_KEYS_MAX) {
+        kura_err_set(e, E2BIG, "deliveries to more than %d keys in one import", KURA_LEDGER_DELIVERY_KEYS_MAX);
+        return -1;
+    }
+    struct kura_ledger_delivery_key *t = &im->keys[im->nkeys++];
+    snprintf(t->role, sizeof t->role, "%s", k->role);
+    memcpy(t->fp, k->fp, sizeof t->fp);
+    t->files = 1;
+    return 0;
+}
+
 static int import_one(struct import *im, const struct src *s, struct kura_file *f, struct kura_err *e)
 {
     char *part = NULL, *final = NULL;
@@ -695,11 +708,15 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
             kura_err_prefix(e, "%s is not a Crypt4GH file (plaintext needs --encrypt)", s->path);
             goto out;
         }
-        if (kura_keystore_open_header(im->ks, raw, raw_len, &h, e) != 0) {
-            kura_err_prefix(e, "%s: its header does not open with this server's key (was it encrypted to the key "
-                            "kuractl pubkey prints?)", s->path);
+        struct kura_delivery_key key;
+        if (kura_keystore_open_delivery(im->ks, im->dk, raw, raw_len, &h, &key, e) != 0) {
+            kura_err_prefix(e, "%s: its header does not open with this server's keys (neither dataset %s's delivery "
+                            "key nor a server key; was it encrypted to the key kuractl pubkey %s prints?)", s->path,
+                            im->dk->id, im->dk->id);
             goto out;
         }
+        if (tally_key(im, &key, e) != 0)
+            goto out;
         if (lseek(in, (off_t)raw_len, SEEK_SET) < 0) {
             kura_err_set(e, errno, "%s: %s", s->path, strerror(errno));
             goto out;
@@ -713,9 +730,11 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
         goto out;
     }
     out = -1;
-    /* Only the dataset key opens the stored header. */
-    if (c4gh_header_build(h, NULL, im->dk->pk, 1, &hdr, &hdr_len, e) != 0 ||
-        kura_keystore_file_store(im->dk, s->file_id, hdr, hdr_len, &map, false, e) != 0)
+    /* Only the dataset key opens the stored header. A withdrawn sample's
+     * file gets none at all (R-REV-1): as if imported and then withdrawn,
+     * with no moment in which it could be read. */
+    if (!s->withdrawn && (c4gh_header_build(h, NULL, im->dk->pk, 1, &hdr, &hdr_len, e) != 0 ||
+                          kura_keystore_file_store(im->dk, s->file_id, hdr, hdr_len, &map, false, e) != 0))
         goto out;
     if (rename(part, final) != 0) {
         kura_err_set(e, errno, "rename %s: %s", part, strerror(errno));
@@ -748,20 +767,9 @@ static int make_durable(struct import *im, struct kura_err *e)
 
 static int open_keys(struct import *im, const char *id, struct kura_err *e)
 {
-    const struct kura_cmd_env *env = im->c->env;
-    im->ks = env->ks;
-    if (!im->ks) {
-        bool needed = false;
-        if (kura_keystore_needs_passphrase(env->cfg->keys_dir, &needed, e) != 0)
-            return -1;
-        if (needed && !env->passphrase) {
-            kura_err_set(e, EACCES, "the server key is passphrase-protected: give kuractl --passphrase-file FILE, "
-                         "or run the import through the daemon");
-            return -1;
-        }
-        if (kura_keystore_open(env->cfg->keys_dir, env->passphrase, &im->ks, e) != 0)
-            return -1;
-    }
+    bool owned;
+    if (cmd_keystore_open(im->c, &im->ks, &owned, e) != 0)
+        return -1;
     return kura_keystore_dataset_key(im->ks, id, &im->dk, e);
 }
 
@@ -777,6 +785,59 @@ static void summary(const struct plan *p, char *buf, size_t len)
         }
         used += (size_t)snprintf(buf + used, len - used, " %s", p->v[i].served);
     }
+}
+
+/* " (K of them of withdrawn samples, kept unserved without a key: PATH
+ * ...)", or "" when no file is of a withdrawn sample. */
+static void withdrawn_summary(const struct kura_dataset *ds, const struct kura_file *files, size_t n, char *buf,
+                              size_t len)
+{
+    char list[320] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kura_file_withdrawn(ds, &files[i])) {
+            k++;
+            cmd_append_word(list, sizeof list, files[i].path);
+        }
+    if (k)
+        snprintf(buf, len, " (%zu of them of withdrawn samples, kept unserved without a key: %s)", k, list);
+    else
+        buf[0] = '\0';
+}
+
+/* Cuts s to what a ledger field holds, at a character boundary, marking
+ * the cut: a long key list, samples path and file list must not make the
+ * import's record fail. */
+static void fit_ledger_field(char *s)
+{
+    size_t len = strlen(s);
+    if (len <= KURA_LEDGER_FIELD_MAX)
+        return;
+    len = KURA_LEDGER_FIELD_MAX - 3;
+    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+        len--;
+    memcpy(s + len, "...", 4);
+}
+
+/* Records in the ledger how many sources were removed: the import's own
+ * record said only that removal follows. */
+static void record_removal(struct import *im, size_t removed)
+{
+    const struct kura_cmd_ctx *c = im->c;
+    struct cmd_txn t = {.lock_fd = -1};
+    struct kura_err e = {0};
+    char *ledger = cmd_dataset_file(c, im->dk->id, KURA_LEDGER_FILE);
+    char actor[KURA_USER_MAX + 16], after[64];
+    snprintf(after, sizeof after, "removed %zu of %zu", removed, im->plan.n);
+    struct kura_ledger_change lc = {.actor = cmd_actor_name(c, actor, sizeof actor), .uid = c->actor->uid,
+                                    .action = KURA_LEDGER_SOURCE_ACTION, .target = im->dk->id,
+                                    .detail = "sources of the import before (--remove-source)", .before = "", .after = after};
+    if (!ledger || cmd_txn_begin(c, im->dk->id, false, &t) != 0 ||
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
+        fprintf(c->err, "kuractl dataset import: warning: the ledger does not record the removal of the sources%s%s\n",
+                e.msg[0] ? ": " : "", e.msg);
+    cmd_txn_end(&t);
+    free(ledger);
 }
 
 static void remove_sources(struct import *im)
@@ -807,6 +868,7 @@ static void remove_sources(struct import *im)
     }
     if (failed)
         fprintf(c->err, "kuractl dataset import: the import is complete, but %zu source file(s) remain\n", failed);
+    record_removal(im, im->plan.n - failed);
 }
 
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
@@ -888,6 +950,8 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_txn_begin(c, id, true, &t) != 0)
         goto out;
     int checked = check_plan(&im, &t.ds, t.files, t.nfiles, have_sm ? &sm : NULL, fresh, &e);
+    for (size_t i = 0; i < im.plan.n; i++)
+        im.plan.v[i].withdrawn = kura_file_withdrawn(&t.ds, &fresh[i]);
     if (checked == 0)
         checked = clean_orphans(&im, t.files, t.nfiles, &e);
     cmd_txn_end(&t);
@@ -925,6 +989,10 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
             cmd_fail(c, "%s was added to dataset %s during the import", dup, id);
         goto discard_quiet;
     }
+    /* dataset.ini as of now: a withdrawal recorded during the import counts. */
+    char withdrawn[420];
+    withdrawn_summary(&t.ds, fresh, im.plan.n, withdrawn, sizeof withdrawn);
+    size_t nold = t.nfiles;
     struct kura_file *all = realloc(t.files, (t.nfiles + im.plan.n) * sizeof *all);
     if (!all) {
         cmd_fail(c, "out of memory");
@@ -935,20 +1003,41 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     t.nfiles += im.plan.n;
     free(fresh);    /* its contents now belong to t.files */
     fresh = NULL;
-    char after[900], detail[256];
+    char after[900], detail[2 * KURA_LEDGER_FIELD_MAX], keys[KURA_LEDGER_FIELD_MAX - 100];
     summary(&im.plan, after, sizeof after);
-    snprintf(detail, sizeof detail, "%s%s%s%s", encrypt ? "encrypted from plaintext" : "archive delivery",
-             no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : "", have_sm ? samples_path : "");
+    if (!encrypt && kura_ledger_delivery_format(im.keys, im.nkeys, remove_source, keys, sizeof keys, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto discard_quiet;
+    }
+    snprintf(detail, sizeof detail, "%s%s%s%s%s", encrypt ? "encrypted from plaintext" : keys,
+             no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : ", no samples map",
+             have_sm ? samples_path : "", withdrawn);
+    fit_ledger_field(detail);
     struct cmd_change ch = {.action = "dataset-import", .target = id, .after = after, .detail = detail,
                             .audit_event = KURA_AUDIT_IMPORT};
     if (cmd_txn_commit(c, &t, false, true, &ch) != 0) {
         /* The journal decides: the next transaction keeps or drops it. */
         goto out;
     }
-    cmd_txn_end(&t);
-    fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s\n", im.plan.n,
-            (double)im.plan.total / 1048576.0, id);
     rc = KURA_EXIT_OK;
+    /* Withdrawn while this import ran: its key was stored, now it goes. */
+    for (size_t i = 0; i < im.plan.n; i++)
+        if (!im.plan.v[i].withdrawn && kura_file_withdrawn(&t.ds, &t.files[nold + i]) &&
+            kura_keystore_file_destroy(c->env->cfg->keys_dir, id, im.plan.v[i].file_id, &e) != 0) {
+            cmd_fail(c, "%s is of a sample withdrawn during the import and is not served, but destroying its key "
+                     "failed: %s; run kuractl withdraw %s SAMPLE again", t.files[nold + i].path, e.msg, id);
+            rc = KURA_EXIT_FAIL;
+        }
+    cmd_txn_end(&t);
+    fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s%s\n", im.plan.n,
+            (double)im.plan.total / 1048576.0, id, withdrawn);
+    if (withdrawn[0])
+        fprintf(c->err, "kuractl dataset import: warning: files of withdrawn samples were imported but will not be "
+                        "served:%s\n", withdrawn);
+    if (!have_sm)
+        fprintf(c->err, "kuractl dataset import: warning: no --samples map: these files name no sample, so a consent "
+                        "withdrawal cannot find them (kuractl user list and status show \"no sample map\" while "
+                        "no file of dataset %s names a sample)\n", id);
     if (remove_source)
         remove_sources(&im);
     goto out;

@@ -190,17 +190,3 @@ out:
     free(root);
     return rc;
 }
-
-int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv)
-{
-    int npos;
-    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    struct kura_err e = {0};
-    char *text = NULL;
-    if (kura_keystore_pubkey_text(c->env->cfg->keys_dir, &text, &e) != 0)
-        return cmd_fail_err(c, &e);
-    fputs(text, c->out);
-    free(text);
-    return KURA_EXIT_OK;
-}

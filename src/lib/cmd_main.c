@@ -18,9 +18,21 @@ static const struct kura_cmd commands[] = {
      "the config is DIR/kura.conf unless -c or KURA_CONFIG names another. With --passphrase-file\n"
      "the server secret key is protected with the passphrase in FILE (scrypt). Existing keys are\n"
      "never overwritten."},
-    {NULL, "pubkey", KURA_CMD_OPERATOR, 0, cmd_pubkey, "",
-     "Prints the server's Crypt4GH public key: register it with the archive as the key to\n"
-     "encrypt this server's deliveries to."},
+    {NULL, "pubkey", KURA_CMD_OPERATOR, 0, cmd_pubkey, "[ID]",
+     "Prints the current server Crypt4GH public key, or with ID the dataset's delivery key: give\n"
+     "the archive the dataset's key in its download request, so that destroying the dataset\n"
+     "also makes every copy of the delivery undecryptable."},
+    {"key", "list", KURA_CMD_OPERATOR, 0, cmd_key_list, "",
+     "Lists the server keys by fingerprint: the current one, earlier ones (still open\n"
+     "deliveries encrypted to them) and retired ones (erased; when and by whom)."},
+    {"key", "rotate", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_key_rotate, "",
+     "Makes a new server key; the old one is kept as an earlier key (deliveries encrypted to it\n"
+     "still import) until key retire. Dataset keys are rewrapped to the new key. Root on the\n"
+     "server only; a passphrase-protected key needs --passphrase-file (the new key gets it)."},
+    {"key", "retire", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_key_retire, "FP [--yes]",
+     "Erases the earlier server key FP (overwrite, fsync, unlink) and records the retirement;\n"
+     "lists the deliveries the ledgers record as encrypted to it (their copies become\n"
+     "undecryptable; one not yet imported can no longer be). Root on the server only."},
     {"dataset", "add", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_add,
      "ID --pi USER --period FROM..TO [--kind JGA|AGD] [--level type1|type2] [--title TEXT]\n"
      "                   [--guard denylist|allowlist]",
@@ -29,7 +41,8 @@ static const struct kura_cmd commands[] = {
      "server. Creates the dataset key."},
     {"dataset", "import", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_import,
      "ID [--samples FILE.tsv] [--remove-source] [--encrypt] [--no-verify] PATH...",
-     "Imports .c4gh files encrypted to the server key (each header must open, every segment is\n"
+     "Imports .c4gh files encrypted to the dataset's delivery key or a server key (each header\n"
+     "must open, every segment is\n"
      "verified unless --no-verify), or plaintext files with --encrypt (encrypted straight into\n"
      "the store: no plaintext copy). A directory PATH is imported with its relative paths; a\n"
      ".c4gh suffix is dropped. --samples maps paths to sample ids (path<TAB>sample_id). The\n"
@@ -49,11 +62,14 @@ static const struct kura_cmd commands[] = {
      "--payloads removes the ciphertext too, and prints the destruction report (kept next to the\n"
      "state, its SHA-256 in the ledger). Asks for confirmation on a terminal unless --yes. An\n"
      "interrupted destroy is finished by running it again."},
-    {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_withdraw, "ID SAMPLE --ref TEXT",
+    {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW, cmd_withdraw,
+     "ID SAMPLE --ref TEXT [--dry-run] [--yes]",
      "Records that consent for SAMPLE was withdrawn (R-REV-1): its files vanish from the mount at\n"
      "once, open handles stop at their next read, and their headers are destroyed so nobody can\n"
-     "decrypt them again. The PI and the users are notified (syslog, notify_command). Running it\n"
-     "again finishes an interrupted destruction."},
+     "decrypt them again; with no file of SAMPLE yet, it is recorded as pending. --dry-run lists\n"
+     "what would stop being served and which files also hold other samples; on a terminal that\n"
+     "list comes before the confirmation, without one --yes is needed. The PI and the users are\n"
+     "notified (syslog, notify_command). Running it again finishes an interrupted destruction."},
     {NULL, "lockdown", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_lockdown, "--reason TEXT",
      "Incident lockdown (R-ACC-7): every dataset on this server is refused at once, open handles\n"
      "included, until kuractl unlock. Kept in the state directory, so it survives a restart."},
@@ -76,6 +92,10 @@ static const struct kura_cmd commands[] = {
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it."},
+    {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE",
+     "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
+     "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"
+     "data derived from a withdrawn sample."},
     {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "",
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"

@@ -19,7 +19,10 @@ struct kura_cmd_ctx {
 /* ---- the commands (one file per group) ----------------------------------- */
 
 int cmd_init(const struct kura_cmd_ctx *c, int argc, char **argv);            /* cmd_init.c */
-int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_key.c */
+int cmd_key_rotate(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_key_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv);     /* cmd_dataset.c */
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv);
@@ -36,6 +39,7 @@ int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_revoke.c */
 int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
@@ -50,6 +54,13 @@ __attribute__((format(printf, 2, 3)))
 int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...);
 /* Prints "kuractl dataset add: what: err->msg"; returns KURA_EXIT_FAIL. */
 int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err);
+
+/* Appends word to the space-separated list in buf (NUL-terminated), or
+ * " ..." once the rest would not fit: file lists in messages and ledger
+ * records. */
+void cmd_append_word(char *buf, size_t len, const char *word);
+/* Text as one Markdown table cell: a '|' or a line end would break the table. */
+void cmd_md_cell(FILE *out, const char *s);
 
 /* ---- options (cmd_args.c) ------------------------------------------------ */
 
@@ -85,6 +96,19 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
 /* STATE/datasets/<ID>/.import-lock: one import per dataset; destroy takes it too. */
 #define CMD_IMPORT_LOCK ".import-lock"
 
+/* ---- keys and deliveries (cmd_key.c) ---------------------------------------- */
+
+/* The server keystore: the daemon's (env->ks) or opened here with the
+ * passphrase kuractl was given; *owned says whether to close it. */
+struct kura_keystore;
+int cmd_keystore_open(const struct kura_cmd_ctx *c, struct kura_keystore **ks, bool *owned, struct kura_err *e);
+
+/* The destruction report's section on keys: which were erased (the
+ * dataset's delivery key, retired server keys) and every delivery of the
+ * dataset in its ledger that was encrypted to a key that still exists.
+ * Called before the dataset's keys go. */
+int cmd_delivery_report(const struct kura_cmd_ctx *c, FILE *f, const char *ds_id, struct kura_err *e);
+
 /* ---- paths (cmd_state.c) --------------------------------------------------- */
 
 /* STATE/datasets, STATE/datasets/<ID>, STATE/datasets/<ID>/NAME, STATE/store/<ID> */
@@ -97,6 +121,8 @@ char *cmd_store_dir(const struct kura_cmd_ctx *c, const char *id);
  * none is not an error. Free with cmd_strv_free. */
 int cmd_dataset_ids(const struct kura_cmd_ctx *c, char ***ids, size_t *n, struct kura_err *e);
 void cmd_strv_free(char **v, size_t n);
+/* strcmp of two char * array elements, for qsort and bsearch. */
+int cmd_cmp_str(const void *a, const void *b);
 
 /* ---- roles (cmd_state.c) ---------------------------------------------------- */
 
@@ -111,6 +137,7 @@ struct cmd_user_usage {
     int64_t uid;
     uint64_t opens, refused, bytes;
     int64_t first_ms, last_ms;      /* allowed opens; 0: none */
+    const char *path;               /* cmd_usage_scan_files: the file (one of paths); else NULL */
 };
 struct cmd_usage {
     struct cmd_user_usage *users;
@@ -121,6 +148,10 @@ struct cmd_usage {
 /* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end). */
 int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
                    struct cmd_usage *out, struct kura_err *e);
+/* The same for some files of dataset only (paths sorted by strcmp, as
+ * served below the dataset), over the whole log: one row per user and file. */
+int cmd_usage_scan_files(const struct kura_cmd_ctx *c, const char *dataset, const char *const *paths, size_t npaths,
+                         struct cmd_usage *out, struct kura_err *e);
 const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid);
 void cmd_usage_free(struct cmd_usage *u);
 

@@ -19,13 +19,6 @@ struct changes {
     size_t n;
 };
 
-/* Markdown table cells: a '|' or a line end would break the table. */
-static void cell(FILE *out, const char *s)
-{
-    for (; s && *s; s++)
-        fputc(*s == '|' || *s == '\n' ? ' ' : *s, out);
-}
-
 static int list_change(const struct kura_ledger_record *r, void *arg)
 {
     struct changes *ch = arg;
@@ -36,13 +29,13 @@ static int list_change(const struct kura_ledger_record *r, void *arg)
         strncmp(r->action, "dataset-", 8) != 0)
         return 0;
     fprintf(ch->out, "| %s | %s | %s | ", r->time, r->actor, r->action);
-    cell(ch->out, r->target);
+    cmd_md_cell(ch->out, r->target);
     fputs(" | ", ch->out);
-    cell(ch->out, r->before[0] ? r->before : "-");
+    cmd_md_cell(ch->out, r->before[0] ? r->before : "-");
     fputs(" -> ", ch->out);
-    cell(ch->out, r->after[0] ? r->after : "-");
+    cmd_md_cell(ch->out, r->after[0] ? r->after : "-");
     fputs(" | ", ch->out);
-    cell(ch->out, r->detail);
+    cmd_md_cell(ch->out, r->detail);
     fputs(" |\n", ch->out);
     ch->n++;
     return 0;
@@ -158,7 +151,7 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
             if (w->at < from || w->at >= to)
                 continue;
             fprintf(c->out, "- sample %s, withdrawn %s (", w->sample, cmd_time(c, w->at, a, sizeof a));
-            cell(c->out, w->ref);
+            cmd_md_cell(c->out, w->ref);
             fputs(")\n", c->out);
             nw++;
         }

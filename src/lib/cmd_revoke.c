@@ -34,6 +34,17 @@ static bool file_has_sample(const struct kura_file *f, const char *sample)
     return false;
 }
 
+/* f's samples other than sample, comma-separated, or "-". */
+static void other_samples(FILE *out, const struct kura_file *f, const char *sample)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f->nsamples; i++)
+        if (strcmp(f->samples[i], sample) != 0)
+            fprintf(out, "%s%s", k++ ? "," : "", f->samples[i]);
+    if (!k)
+        fputc('-', out);
+}
+
 /* "alice,bob": the listed users, for notifications. */
 static char *users_of(const struct kura_dataset *ds)
 {
@@ -79,10 +90,57 @@ static int fingerprint(const char *path, char out[65])
 
 /* ---- withdraw -------------------------------------------------------------- */
 
+/* What withdrawing sample would do: for --dry-run, and before it is
+ * confirmed (issue 20): which files stop being served, which of them also
+ * hold samples whose consent stands, and what to ask the archive for. */
+static void preview(FILE *o, const struct cmd_txn *t, const char *sample, size_t nfiles, size_t nshared)
+{
+    const char *id = t->ds.id;
+    if (kura_dataset_sample_withdrawn(&t->ds, sample)) {
+        fprintf(o, "sample %s is withdrawn from dataset %s already: nothing changes but the destruction of any key "
+                   "left over\n", sample, id);
+        return;
+    }
+    if (!nfiles) {
+        fprintf(o, "no file of dataset %s comes from sample %s (check the sample id): the withdrawal would be recorded "
+                   "as pending, and files of it imported later would never be served\n", id, sample);
+        return;
+    }
+    fprintf(o, "withdrawing sample %s from dataset %s stops serving these %zu file(s) and destroys their keys for "
+               "good:\n", sample, id, nfiles);
+    for (size_t i = 0; i < t->nfiles; i++) {
+        const struct kura_file *f = &t->files[i];
+        if (!file_has_sample(f, sample))
+            continue;
+        fprintf(o, "  %s", f->path);
+        if (f->nsamples > 1) {
+            fprintf(o, "  (also holds ");
+            other_samples(o, f, sample);
+            fprintf(o, ", whose consent stands)");
+        }
+        fputc('\n', o);
+    }
+    if (nshared)
+        fprintf(o, "%zu of these file(s) also hold other samples and are lost to them too: the PI should ask the "
+                   "archive for a re-delivery of them without sample %s\n", nshared, sample);
+}
+
+/* Checks the sample id and begins the dataset's transaction, with its
+ * files: 0, or the command's exit status. */
+static int begin_sample(const struct kura_cmd_ctx *c, const char *id, const char *sample, struct cmd_txn *t)
+{
+    struct kura_err e = {0};
+    if (kura_id_check(sample, "sample id", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    return cmd_txn_begin(c, id, true, t) == 0 ? 0 : KURA_EXIT_FAIL;
+}
+
 int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *ref = NULL;
-    const struct cmd_opt opts[] = {{"ref", true, &ref, NULL}, {0}};
+    bool yes = false, dry_run = false;
+    const struct cmd_opt opts[] = {{"ref", true, &ref, NULL}, {"yes", false, NULL, &yes},
+                                   {"dry-run", false, NULL, &dry_run}, {0}};
     char *pos[2];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
@@ -90,34 +148,43 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_err e = {0};
     if (!ref || !ref[0])
         return cmd_usage(c, "--ref (the withdrawal's reference) is required");
-    if (kura_id_check(pos[1], "sample id", &e) != 0 || kura_text_check(ref, "--ref", &e) != 0)
+    if (kura_text_check(ref, "--ref", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
     const char *sample = pos[1];
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
-        return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    int rc = begin_sample(c, pos[0], sample, &t);
+    if (rc != 0)
+        return rc;
+    rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
     if (ds->status == KURA_DS_DESTROYED) {
         cmd_fail(c, "dataset %s was destroyed: none of its files can be decrypted any more", ds->id);
         goto out;
     }
-    size_t nfiles = 0;
-    char list[700] = "";
+    size_t nfiles = 0, nshared = 0;
+    char list[400] = "", shared[300] = "";
     for (size_t i = 0; i < t.nfiles; i++)
         if (file_has_sample(&t.files[i], sample)) {
             nfiles++;
-            size_t used = strlen(list);
-            if (used + strlen(t.files[i].path) + 8 < sizeof list)
-                snprintf(list + used, sizeof list - used, "%s%s", used ? " " : "", t.files[i].path);
-            else if (!strstr(list, " ..."))
-                snprintf(list + used, sizeof list - used, " ...");
+            cmd_append_word(list, sizeof list, t.files[i].path);
+            if (t.files[i].nsamples > 1) {
+                nshared++;
+                cmd_append_word(shared, sizeof shared, t.files[i].path);
+            }
         }
-    if (!nfiles) {
-        cmd_fail(c, "no file of dataset %s comes from sample %s; check the sample id", ds->id, sample);
+    bool already = kura_dataset_sample_withdrawn(ds, sample);
+    if (dry_run) {
+        preview(c->out, &t, sample, nfiles, nshared);
+        fprintf(c->out, "(--dry-run: nothing was changed)\n");
+        rc = KURA_EXIT_OK;
         goto out;
     }
-    bool already = kura_dataset_sample_withdrawn(ds, sample);
+    /* Finishing an earlier withdrawal decides nothing new: no confirmation. */
+    if (!already && !yes && !(c->env->flags & KURA_CTL_CONFIRMED)) {
+        preview(c->err, &t, sample, nfiles, nshared);
+        cmd_fail(c, "withdrawing sample %s cannot be undone; confirm on a terminal or give --yes", sample);
+        goto out;
+    }
     if (!already) {
         struct kura_withdrawal *g = realloc(ds->withdrawals, (ds->nwithdrawals + 1) * sizeof *g);
         if (!g) {
@@ -130,8 +197,14 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
         snprintf(w->sample, sizeof w->sample, "%s", sample);
         snprintf(w->ref, sizeof w->ref, "%s", ref);
         w->at = cmd_now();
-        char after[800];
-        snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s", nfiles, list);
+        char after[1000];   /* within KURA_LEDGER_FIELD_MAX */
+        if (nfiles)
+            snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s%s%s%s%s", nfiles, list,
+                     nshared ? "; also holding other samples (ask the archive for a re-delivery without " : "",
+                     nshared ? sample : "", nshared ? "): " : "", shared);
+        else
+            snprintf(after, sizeof after, "withdrawn (pending: no file imported yet; a later import of its files "
+                                          "keeps them unserved, without a key)");
         struct cmd_change ch = {.action = "withdraw", .target = sample, .before = "consented", .after = after,
                                 .detail = ref, .audit_event = KURA_AUDIT_WITHDRAW};
         if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
@@ -159,9 +232,24 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (already)
         fprintf(c->out, "sample %s was withdrawn from dataset %s already; %zu remaining file key(s) destroyed now\n",
                 sample, ds->id, destroyed);
-    else {
+    else if (!nfiles) {
+        /* Recorded all the same: the sample's files may arrive later (R-REV-1). */
+        fprintf(c->out, "sample %s withdrawn from dataset %s (%s): no file of the dataset comes from it yet; the "
+                        "withdrawal is pending: any file of it imported later is kept but never served\n",
+                sample, ds->id, ref);
+        fprintf(c->err, "kuractl withdraw: note: no file of dataset %s names sample %s now; check the sample id%s\n",
+                ds->id, sample, kura_files_no_sample_map(t.files, t.nfiles)
+                    ? " (the dataset has no sample map: its files name no sample at all)" : "");
+        char msg[900];
+        snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); dataset %s holds no file of it yet, and "
+                                  "none imported later will be served", sample, ref, ds->id);
+        notify(c, ds, "withdraw", sample, ref, msg);
+    } else {
         fprintf(c->out, "sample %s withdrawn from dataset %s (%s): %zu file(s) no longer served, %zu file key(s) "
                         "destroyed: %s\n", sample, ds->id, ref, nfiles, destroyed, list);
+        if (nshared)
+            fprintf(c->out, "%zu of them also hold other samples, whose consent stands: ask the archive for a "
+                            "re-delivery without sample %s of: %s\n", nshared, sample, shared);
         char msg[900];
         snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); its %zu file(s) in dataset %s are no "
                                   "longer available and cannot be decrypted", sample, ref, nfiles, ds->id);
@@ -213,7 +301,10 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
                "                  (which holds the file's data key) were overwritten with zeros, then with\n"
                "                  random bytes, each pass fsynced, then unlinked and the directory fsynced;\n"
                "                  the daemon drops its copies in memory on reload. Without these keys the\n"
-               "                  ciphertext cannot be decrypted by anyone, the operator included.\n");
+               "                  ciphertext in the store cannot be decrypted by anyone, the operator\n"
+               "                  included; the same holds for every copy of a delivery encrypted to the\n"
+               "                  dataset's delivery key or to a retired server key, but not for copies of\n"
+               "                  deliveries encrypted to a server key that still exists (listed below).\n");
     fprintf(f, "Payloads:         %s\n", payloads ? "removed from the store as well"
                                                   : "kept in the store as ciphertext nobody can decrypt");
     char *key = NULL;
@@ -222,6 +313,12 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
     else
         fprintf(f, "Dataset key:      (already gone)\n");
     free(key);
+    if (cmd_delivery_report(c, f, ds->id, e) != 0) {
+        fclose(f);
+        free(text);
+        cmd_usage_free(&use);
+        return NULL;
+    }
     fprintf(f, "\n## Files (%zu)\n\n| path | file id | size | samples | header BLAKE2b-256 |\n|---|---|---|---|---|\n",
             t->nfiles);
     for (size_t i = 0; i < t->nfiles; i++) {
@@ -470,6 +567,130 @@ out:
     free(report);
     free(ledger);
     free(text);
+    cmd_txn_end(&t);
+    return rc;
+}
+
+/* ---- report withdrawal ------------------------------------------------------------ */
+
+/* kuractl report withdrawal ID SAMPLE: who opened the sample's files, when,
+ * and the bytes they read, from the audit log, so the PI can chase data
+ * derived from them; files withdrawn earlier included (files.tsv keeps
+ * them after their keys are gone, and the log keeps their opens). */
+int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[2];
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct cmd_txn t;
+    int began = begin_sample(c, pos[0], pos[1], &t);
+    if (began != 0)
+        return began;
+    int rc = KURA_EXIT_FAIL;
+    const char *sample = pos[1];
+    struct kura_err e = {0};
+    const struct kura_dataset *ds = &t.ds;
+    const char **paths = NULL;
+    size_t n = 0, shared = 0, nkeys = 0;
+    char **keys = NULL;
+    struct cmd_usage use = {0};
+    if (cmd_require_manager(c, ds) != 0)
+        goto out;
+    if (kura_keystore_file_ids(c->env->cfg->keys_dir, ds->id, &keys, &nkeys, &e) != 0) {
+        cmd_fail(c, "cannot list the keystore: %s", e.msg);
+        goto out;
+    }
+    if (!(paths = malloc((t.nfiles ? t.nfiles : 1) * sizeof *paths))) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < t.nfiles; i++)
+        if (file_has_sample(&t.files[i], sample)) {
+            paths[n++] = t.files[i].path;
+            shared += t.files[i].nsamples > 1;
+        }
+    const struct kura_withdrawal *w = NULL;
+    for (size_t i = 0; i < ds->nwithdrawals && !w; i++)
+        if (strcmp(ds->withdrawals[i].sample, sample) == 0)
+            w = &ds->withdrawals[i];
+    if (!n && !w) {
+        cmd_fail(c, "no file of dataset %s comes from sample %s, and it is not withdrawn; check the sample id", ds->id,
+                 sample);
+        goto out;
+    }
+    if (n)
+        qsort(paths, n, sizeof *paths, cmd_cmp_str);
+    if (cmd_usage_scan_files(c, ds->id, paths, n, &use, &e) != 0) {
+        cmd_fail(c, "cannot read the audit log: %s", e.msg);
+        goto out;
+    }
+    char a[48], b[48], who[96];
+    FILE *o = c->out;
+    fprintf(o, "# Withdrawal report: dataset %s, sample %s\n\n", ds->id, sample);
+    fprintf(o, "Dataset:     %s (%s, %s)%s%s\nPI:          %s\n", ds->id, kura_kind_name(ds->kind),
+            kura_level_name(ds->level), ds->title[0] ? " " : "", ds->title, ds->pi);
+    if (w) {
+        fprintf(o, "Withdrawn:   %s, reference \"", cmd_time(c, w->at, a, sizeof a));
+        cmd_md_cell(o, w->ref);
+        fprintf(o, "\"%s\n", n ? "" : " (pending: no file of the sample imported yet)");
+    } else
+        fprintf(o, "Withdrawn:   no (consent stands)\n");
+    fprintf(o, "Made at:     %s by %s\n", cmd_time(c, cmd_now(), b, sizeof b), cmd_actor_label(c, who, sizeof who));
+    fprintf(o, "\n## Files of sample %s (%zu)\n\n", sample, n);
+    if (n) {
+        fprintf(o, "| path | file id | size | other samples | now |\n|---|---|---|---|---|\n");
+        for (size_t i = 0; i < t.nfiles; i++) {
+            const struct kura_file *f = &t.files[i];
+            if (!file_has_sample(f, sample))
+                continue;
+            fprintf(o, "| %s | %s | %llu | ", f->path, f->file_id, (unsigned long long)f->size);
+            other_samples(o, f, sample);
+            const char *fid = f->file_id;
+            bool key = nkeys && bsearch(&fid, keys, nkeys, sizeof *keys, cmd_cmp_str);
+            fprintf(o, " | %s |\n", ds->status == KURA_DS_DESTROYED ? "dataset destroyed, no key left"
+                                     : !kura_file_withdrawn(ds, f) ? "consent stands"
+                                     : key ? "withdrawn: not served; its key is still there (run kuractl withdraw again)"
+                                           : "withdrawn: not served, no key left");
+        }
+    } else
+        fprintf(o, "None imported. Any file of sample %s imported later is kept without a key and never served.\n",
+                sample);
+    if (shared) {
+        fprintf(o, "\n## Files that also hold other samples (%zu)\n\nThe consent of these other samples stands, but "
+                   "the files %s whole. Ask the archive\nfor a re-delivery of them without sample %s:\n\n", shared,
+                w ? "were withdrawn" : "would be withdrawn", sample);
+        for (size_t i = 0; i < t.nfiles; i++)
+            if (file_has_sample(&t.files[i], sample) && t.files[i].nsamples > 1) {
+                fprintf(o, "- %s (also ", t.files[i].path);
+                other_samples(o, &t.files[i], sample);
+                fprintf(o, ")\n");
+            }
+    }
+    fprintf(o, "\n## Who opened them (audit log)\n\n");
+    size_t rows = 0;
+    for (size_t i = 0; i < use.n; i++) {
+        const struct cmd_user_usage *u = &use.users[i];
+        if (!rows++)
+            fprintf(o, "| user | uid | file | opens | first open | last open | bytes read | refused |\n"
+                       "|---|---|---|---|---|---|---|---|\n");
+        fprintf(o, "| %s | %lld | %s | %llu | %s | %s | %llu | %llu |\n", u->user, (long long)u->uid, u->path,
+                (unsigned long long)u->opens, u->first_ms ? cmd_time(c, u->first_ms / 1000, a, sizeof a) : "-",
+                u->last_ms ? cmd_time(c, u->last_ms / 1000, b, sizeof b) : "-", (unsigned long long)u->bytes,
+                (unsigned long long)u->refused);
+    }
+    if (!rows)
+        fprintf(o, "Nobody opened or tried to open these files.\n");
+    else
+        fprintf(o, "\nWhat these users read, and anything they derived from it, may still be with them:\n"
+                   "ask them to delete it.\n");
+    fprintf(o, "\nAudit log read to record seq %llu%s%s.\n", (unsigned long long)use.last_seq,
+            use.last_seq ? ", mac " : "", use.last_seq ? use.last_mac : "");
+    rc = KURA_EXIT_OK;
+out:
+    cmd_usage_free(&use);
+    kura_keystore_ids_free(keys, nkeys);
+    free(paths);
     cmd_txn_end(&t);
     return rc;
 }

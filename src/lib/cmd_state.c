@@ -70,9 +70,9 @@ char *cmd_store_dir(const struct kura_cmd_ctx *c, const char *id)
     return path3(c->env->cfg->state_dir, "store", id);
 }
 
-static int cmp_name(const void *a, const void *b)
+int cmd_cmp_str(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 void cmd_strv_free(char **v, size_t n)
@@ -115,7 +115,7 @@ int cmd_dataset_ids(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct
     }
     closedir(d);
     if (*n)
-        qsort(ids, *n, sizeof *ids, cmp_name);
+        qsort(ids, *n, sizeof *ids, cmd_cmp_str);
     *out = ids;
     return 0;
 nomem:

@@ -22,6 +22,20 @@ static const char *state_for(const struct kura_dataset *ds, int64_t from, int64_
     return "active";
 }
 
+/* The dataset has files and none names a sample (imported without
+ * --samples): no withdrawal can find its files. Unreadable counts as no. */
+static bool no_sample_map(const struct kura_cmd_ctx *c, const char *id)
+{
+    char *path = cmd_dataset_file(c, id, KURA_FILES_TSV);
+    struct kura_file *files = NULL;
+    size_t n = 0;
+    struct kura_err e = {0};
+    bool none = path && kura_files_load(path, &files, &n, &e) == 0 && kura_files_no_sample_map(files, n);
+    kura_files_free(files, n);
+    free(path);
+    return none;
+}
+
 /* Whole days from now to the end: 0 on the last day. */
 static long days_left(int64_t until, int64_t now)
 {
@@ -85,8 +99,9 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
         if (kura_date_format(from, tz, a, sizeof a) != 0)
             snprintf(a, sizeof a, "?");
         cmd_last_day(c, until, b, sizeof b);
-        fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s\n", ds->id, role, a, b, days_left(until, now),
-                state_for(ds, from, until, now));
+        fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s%s\n", ds->id, role, a, b, days_left(until, now),
+                state_for(ds, from, until, now),
+                ds->pi_uid == c->actor->uid && no_sample_map(c, ds->id) ? ", no sample map" : "");
         mine++;
     }
     if (!mine)
@@ -104,9 +119,9 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
             if (kura_date_format(ds->from, tz, a, sizeof a) != 0)
                 snprintf(a, sizeof a, "?");
             cmd_last_day(c, ds->until, b, sizeof b);
-            fprintf(c->out, "%-20s %-4s %-6s %-16s %-10s %-10s %5zu  %s\n", ds->id, kura_kind_name(ds->kind),
+            fprintf(c->out, "%-20s %-4s %-6s %-16s %-10s %-10s %5zu  %s%s\n", ds->id, kura_kind_name(ds->kind),
                     kura_level_name(ds->level), ds->pi, a, b, ds->ngrants,
-                    state_for(ds, ds->from, ds->until, now));
+                    state_for(ds, ds->from, ds->until, now), no_sample_map(c, ds->id) ? ", no sample map" : "");
         }
     }
     if (unreadable && !c->actor->operator)

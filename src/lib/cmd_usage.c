@@ -1,6 +1,7 @@
-/* What the audit log says about one dataset's use: per user, opens allowed
- * and refused, bytes read, first and last access; and where the log stood
- * (the last record). Read by the usage report and the destruction report. */
+/* What the audit log says about one dataset's use: per user (or per user
+ * and file, for some of its files), opens allowed and refused, bytes read,
+ * first and last access; and where the log stood (the last record). Read
+ * by the usage, destruction and withdrawal reports. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,16 +11,18 @@
 
 struct scan {
     const char *dataset;
+    const char *const *paths;   /* sorted; NULL: every file, rows per user */
+    size_t npaths;
     int64_t from_ms, to_ms;
     struct cmd_usage *u;
     bool nomem;
 };
 
-static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_t uid)
+static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_t uid, const char *path)
 {
     struct cmd_usage *u = s->u;
     for (size_t i = 0; i < u->n; i++)
-        if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0)
+        if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0 && u->users[i].path == path)
             return &u->users[i];
     if (u->n == u->cap) {
         size_t cap = u->cap ? u->cap * 2 : 16;
@@ -35,6 +38,7 @@ static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_
     memset(x, 0, sizeof *x);
     snprintf(x->user, sizeof x->user, "%s", user);
     x->uid = uid;
+    x->path = path;
     return x;
 }
 
@@ -55,7 +59,17 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         return 0;
     if (r->time_ms < s->from_ms || (s->to_ms && r->time_ms >= s->to_ms))
         return 0;
-    struct cmd_user_usage *x = user_slot(s, r->user ? r->user : "", r->uid);
+    const char *const *path = NULL;
+    if (s->paths) {
+        /* Opens name the file below the dataset, refused lookups from the mount's root. */
+        const char *rel = r->path;
+        size_t dl = strlen(s->dataset);
+        if (rel && rel[0] == '/' && strncmp(rel + 1, s->dataset, dl) == 0 && rel[1 + dl] == '/')
+            rel += dl + 2;
+        if (!rel || !(path = bsearch(&rel, s->paths, s->npaths, sizeof *s->paths, cmd_cmp_str)))
+            return 0;
+    }
+    struct cmd_user_usage *x = user_slot(s, r->user ? r->user : "", r->uid, path ? *path : NULL);
     if (!x)
         return 1;
     if (r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW) {
@@ -70,27 +84,40 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     return 0;
 }
 
-int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
-                   struct cmd_usage *out, struct kura_err *e)
+static int scan_log(const struct kura_cmd_ctx *c, struct scan *s, struct cmd_usage *out, struct kura_err *e)
 {
     memset(out, 0, sizeof *out);
     char **files = NULL;
     size_t nfiles = 0;
     if (kura_audit_files(c->env->cfg->audit_log, &files, &nfiles, e) != 0)
         return -1;
-    struct scan s = {.dataset = dataset, .from_ms = from_ms, .to_ms = to_ms, .u = out};
+    s->u = out;
     int rc = 0;
     for (size_t i = 0; i < nfiles && rc == 0; i++)
-        if (kura_audit_read(files[i], take, &s, e) != 0)
+        if (kura_audit_read(files[i], take, s, e) != 0)
             rc = -1;
     kura_audit_files_free(files, nfiles);
-    if (s.nomem) {
+    if (s->nomem) {
         kura_err_set(e, ENOMEM, "out of memory");
         rc = -1;
     }
     if (rc != 0)
         cmd_usage_free(out);
     return rc;
+}
+
+int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
+                   struct cmd_usage *out, struct kura_err *e)
+{
+    struct scan s = {.dataset = dataset, .from_ms = from_ms, .to_ms = to_ms};
+    return scan_log(c, &s, out, e);
+}
+
+int cmd_usage_scan_files(const struct kura_cmd_ctx *c, const char *dataset, const char *const *paths, size_t npaths,
+                         struct cmd_usage *out, struct kura_err *e)
+{
+    struct scan s = {.dataset = dataset, .paths = paths, .npaths = npaths};
+    return scan_log(c, &s, out, e);
 }
 
 const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid)

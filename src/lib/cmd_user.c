@@ -165,7 +165,7 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     const struct kura_dataset *ds = &t.ds;
@@ -177,6 +177,9 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
             kura_level_name(ds->level), kura_ds_status_name(ds->status),
             kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b), ds->title[0] ? ": " : "", ds->title);
+    if (kura_files_no_sample_map(t.files, t.nfiles))
+        fprintf(c->out, "no sample map: none of its %zu file(s) names a sample (imported without --samples), so a "
+                        "consent withdrawal cannot find any of them\n", t.nfiles);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", "USER", "ROLE", "FROM", "UNTIL", "STATE", "APPROVAL");
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", ds->pi, "pi",
             kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",

@@ -24,6 +24,7 @@ enum key_id {
     K_DENY, K_ALLOW,
     K_SYSLOG, K_BULK, K_MAX_SIZE,
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
+    K_METRICS_FILE, K_METRICS_INTERVAL,
     K_COUNT
 };
 
@@ -47,9 +48,11 @@ static const struct {
     [K_AUTO_DESTROY] = {"revocation", "auto_destroy"},
     [K_WARN] = {"revocation", "warn_days"},
     [K_NOTIFY] = {"revocation", "notify_command"},
+    [K_METRICS_FILE] = {"metrics", "textfile"},
+    [K_METRICS_INTERVAL] = {"metrics", "interval_seconds"},
 };
 
-static const char *const sections[] = {"paths", "server", "guard", "audit", "revocation"};
+static const char *const sections[] = {"paths", "server", "guard", "audit", "revocation", "metrics"};
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 struct load {
@@ -116,6 +119,7 @@ void kura_config_free(struct kura_config *cfg)
     free_list(cfg->deny, cfg->ndeny);
     free_list(cfg->allow, cfg->nallow);
     free(cfg->notify_command);
+    free(cfg->metrics_textfile);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -230,7 +234,7 @@ static int on_section(void *user, const char *section, int line, struct kura_err
             ld->section_seen[i] = true;
             return 0;
         }
-    kura_err_set(err, EINVAL, "unknown section [%.60s] (known: paths, server, guard, audit, revocation)", section);
+    kura_err_set(err, EINVAL, "unknown section [%.60s] (known: paths, server, guard, audit, revocation, metrics)", section);
     return -1;
 }
 
@@ -288,6 +292,24 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
             return -1;
         }
         return set_string(&cfg->notify_command, value, err);
+    case K_METRICS_FILE:
+        if (*value && value[0] != '/') {
+            kura_err_set(err, EINVAL, "the metrics file must be an absolute path (empty: no metrics)");
+            return -1;
+        }
+        if (strlen(value) > KURA_CONFIG_PATH_MAX) {
+            kura_err_set(err, EINVAL, "the metrics file's path is longer than %d bytes", KURA_CONFIG_PATH_MAX);
+            return -1;
+        }
+        return set_string(&cfg->metrics_textfile, value, err);
+    case K_METRICS_INTERVAL:
+        if (parse_number(value, 3600, &cfg->metrics_interval, err) != 0)
+            return -1;
+        if (cfg->metrics_interval == 0) {
+            kura_err_set(err, EINVAL, "expected 1 to 3600 seconds");
+            return -1;
+        }
+        return 0;
     case K_COUNT:
         break;
     }
@@ -417,7 +439,9 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     cfg->grace_days = 30;
     cfg->auto_destroy = true;
     cfg->warn_days = 30;
+    cfg->metrics_interval = 5;
     if (set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
+        set_string(&cfg->metrics_textfile, "", err) != 0 ||
         parse_tools(KURA_GUARD_DEFAULT_DENY, &cfg->deny, &cfg->ndeny, err) != 0 ||
         parse_tools(DEFAULT_ALLOW, &cfg->allow, &cfg->nallow, err) != 0)
         return -1;
@@ -556,7 +580,19 @@ static const char default_tail[] =
     "warn_days = 30\n"
     "# Program (absolute path, with arguments) run to deliver each warning;\n"
     "# empty: warnings go to the audit log and syslog only.\n"
-    "notify_command =\n";
+    "notify_command =\n"
+    "\n"
+    "[metrics]\n"
+    "# File kurafs writes its metrics to, in the Prometheus text format, replaced\n"
+    "# whole every interval_seconds (no network listener). Debian's\n"
+    "# prometheus-node-exporter collects the *.prom files of\n"
+    "# /var/lib/prometheus/node-exporter: set\n"
+    "#   textfile = /var/lib/prometheus/node-exporter/kura.prom\n"
+    "# The file names no dataset, user or path, but the exporter serves it to\n"
+    "# anyone who can reach it. Empty: no metrics.\n"
+    "textfile =\n"
+    "# Seconds between two writes, 1 to 3600.\n"
+    "interval_seconds = 5\n";
 
 char *kura_config_default_text(const char *root, struct kura_err *err)
 {

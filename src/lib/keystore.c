@@ -19,6 +19,14 @@
 #define SERVER_PUB KURA_SERVER_PUB_FILE
 #define DATASETS "datasets"
 #define DATASET_KEY "dataset.key.c4gh"
+#define DATASET_PUB "dataset.pub"
+#define EARLIER KURA_SERVER_KEYS_DIR
+#define KEYSTORE_LOCK ".lock"
+#define KEYSTORE_LOCK_WAIT_MS 30000
+#define SEC_SUFFIX ".sec"
+#define PUB_SUFFIX ".pub"
+#define RETIRED_SUFFIX ".retired"
+#define REWRAP_OLD_SUFFIX ".old"
 #define KEY_FILE_MAX (64u * 1024)
 #define SEGMAP_MAGIC "KURASEG1"
 #define SEGMAP_HEAD (8 + 8 + 8)
@@ -26,10 +34,15 @@
 #define SEGMAP_MAX_SEGMENTS (UINT64_C(1) << 26)
 #define SEGMAP_FILE_MAX (SEGMAP_HEAD + SEGMAP_MAX_SEGMENTS * C4GH_NONCE_SIZE + KURA_SEGMAP_MAC_SIZE)
 
-struct kura_keystore {
-    char *dir;
+struct server_key {
     uint8_t *sk;                /* secure memory */
     uint8_t pk[C4GH_KEY_SIZE];
+};
+
+struct kura_keystore {
+    char *dir;
+    struct server_key *keys;    /* [0] the current key, then the earlier ones */
+    size_t nkeys;
 };
 
 static char *join(const char *a, const char *b)
@@ -50,6 +63,19 @@ static int oom(struct kura_err *err)
     return -1;
 }
 
+/* opendir, where a missing directory counts as empty: NULL with *rc 0 when
+ * it is absent, NULL with *rc -1 (err set) on any other error. */
+static DIR *open_dir_if_present(const char *dir, int *rc, struct kura_err *err)
+{
+    DIR *d = opendir(dir);
+    *rc = 0;
+    if (!d && errno != ENOENT) {
+        kura_err_set(err, errno, "open %s: %s", dir, strerror(errno));
+        *rc = -1;
+    }
+    return d;
+}
+
 /* ---- ids --------------------------------------------------------------- */
 
 static int ds_id_check(const char *id, struct kura_err *err)
@@ -61,6 +87,23 @@ int kura_file_id_check(const char *file_id, struct kura_err *err)
 {
     if (strlen(file_id) != KURA_FILE_ID_LEN || !kura_hex_lower(file_id, KURA_FILE_ID_LEN)) {
         kura_err_set(err, EINVAL, "file id must be %d lowercase hex characters", KURA_FILE_ID_LEN);
+        return -1;
+    }
+    return 0;
+}
+
+void kura_key_fingerprint(const uint8_t pk[C4GH_KEY_SIZE], char out[KURA_KEY_FINGERPRINT_LEN + 1])
+{
+    uint8_t h[KURA_KEY_FINGERPRINT_LEN / 2];
+    crypto_generichash(h, sizeof h, pk, C4GH_KEY_SIZE, NULL, 0);
+    sodium_bin2hex(out, KURA_KEY_FINGERPRINT_LEN + 1, h, sizeof h);
+}
+
+int kura_key_fingerprint_check(const char *fp, struct kura_err *err)
+{
+    if (strlen(fp) != KURA_KEY_FINGERPRINT_LEN || !kura_hex_lower(fp, KURA_KEY_FINGERPRINT_LEN)) {
+        kura_err_set(err, EINVAL, "a key fingerprint is %d lowercase hex characters (kuractl key list shows them)",
+                     KURA_KEY_FINGERPRINT_LEN);
         return -1;
     }
     return 0;
@@ -98,20 +141,39 @@ static int check_private(const char *path, bool want_dir, struct kura_err *err)
     return 0;
 }
 
-/* Writes server.pub from a secret key (also when a crashed init left only
- * the secret half). */
+/* Writes a public key file (armoured), atomically. */
+static int write_pubkey(const char *path, const uint8_t pk[C4GH_KEY_SIZE], mode_t mode, struct kura_err *err)
+{
+    char *text = c4gh_pubkey_format(pk);
+    int rc = text ? kura_write_file_atomic(path, text, strlen(text), mode, err) : oom(err);
+    free(text);
+    return rc;
+}
+
+/* Writes server.pub from a secret key (also when a crashed init or
+ * rotation left only the secret half). */
 static int write_pub(const char *keys_dir, const uint8_t pk[C4GH_KEY_SIZE], struct kura_err *err)
 {
     char *path = join(keys_dir, SERVER_PUB);
-    char *text = c4gh_pubkey_format(pk);
-    int rc = -1;
-    if (!path || !text)
-        oom(err);
-    else
-        rc = kura_write_file_new(path, text, strlen(text), 0644, err);
-    free(text);
+    int rc = path ? write_pubkey(path, pk, 0644, err) : oom(err);
     free(path);
     return rc;
+}
+
+/* KEYS/.lock: one rotation, retirement or new dataset key at a time. */
+static int keystore_lock(const char *keys_dir, struct kura_err *err)
+{
+    char *path = join(keys_dir, KEYSTORE_LOCK);
+    int fd = path ? kura_lock(path, KEYSTORE_LOCK_WAIT_MS, err) : oom(err);
+    free(path);
+    return fd;
+}
+
+/* "<dir>/<fp><suffix>" */
+static char *fp_path(const char *dir, const char *fp, const char *suffix)
+{
+    char *s;
+    return asprintf(&s, "%s/%s%s", dir, fp, suffix) < 0 ? NULL : s;
 }
 
 int kura_keystore_create(const char *keys_dir, const char *passphrase, struct kura_err *err)
@@ -182,6 +244,86 @@ int kura_keystore_pubkey_text(const char *keys_dir, char **text, struct kura_err
     return *text ? 0 : oom(err);
 }
 
+/* Loads the secret key file path into a new slot of ks. */
+static int add_key(struct kura_keystore *ks, const char *path, const char *passphrase, struct kura_err *err)
+{
+    struct server_key *v = realloc(ks->keys, (ks->nkeys + 1) * sizeof *v);
+    if (!v)
+        return oom(err);
+    ks->keys = v;
+    struct server_key *k = &ks->keys[ks->nkeys];
+    memset(k, 0, sizeof *k);
+    if (!(k->sk = kura_secure_alloc(C4GH_KEY_SIZE)))
+        return oom(err);
+    ks->nkeys++;
+    if (check_private(path, false, err) != 0 || c4gh_seckey_load(path, passphrase, k->sk, err) != 0)
+        return -1;
+    c4gh_public_from_secret(k->sk, k->pk);
+    return 0;
+}
+
+static bool holds_fp(const struct kura_keystore *ks, const char *fp)
+{
+    char have[KURA_KEY_FINGERPRINT_LEN + 1];
+    for (size_t i = 0; i < ks->nkeys; i++) {
+        kura_key_fingerprint(ks->keys[i].pk, have);
+        if (strcmp(have, fp) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* "<fp>.sec" in server-keys/: copies the fingerprint out; false for other names. */
+static bool earlier_name(const char *name, const char *suffix, char fp[KURA_KEY_FINGERPRINT_LEN + 1])
+{
+    size_t n = strlen(name);
+    if (n != KURA_KEY_FINGERPRINT_LEN + strlen(suffix) || strcmp(name + KURA_KEY_FINGERPRINT_LEN, suffix) != 0)
+        return false;
+    memcpy(fp, name, KURA_KEY_FINGERPRINT_LEN);
+    fp[KURA_KEY_FINGERPRINT_LEN] = '\0';
+    return kura_hex_lower(fp, KURA_KEY_FINGERPRINT_LEN);
+}
+
+/* The earlier server keys: each must be the key its name says. A copy of
+ * the current key (a rotation interrupted before its switch) is skipped. */
+static int load_earlier(struct kura_keystore *ks, const char *passphrase, struct kura_err *err)
+{
+    char *dir = join(ks->dir, EARLIER);
+    if (!dir)
+        return oom(err);
+    int rc;
+    DIR *d = open_dir_if_present(dir, &rc, err);
+    if (!d) {
+        free(dir);
+        return rc;
+    }
+    rc = check_private(dir, true, err);
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        char fp[KURA_KEY_FINGERPRINT_LEN + 1], got[KURA_KEY_FINGERPRINT_LEN + 1];
+        if (!earlier_name(de->d_name, SEC_SUFFIX, fp) || holds_fp(ks, fp))
+            continue;
+        char *path = join(dir, de->d_name);
+        if (!path || add_key(ks, path, passphrase, err) != 0) {
+            if (!path)
+                oom(err);
+            else
+                kura_err_prefix(err, "earlier server key");
+            rc = -1;
+        } else {
+            kura_key_fingerprint(ks->keys[ks->nkeys - 1].pk, got);
+            if (strcmp(got, fp) != 0) {
+                kura_err_set(err, EINVAL, "%s holds the key %s, not the one its name says", path, got);
+                rc = -1;
+            }
+        }
+        free(path);
+    }
+    closedir(d);
+    free(dir);
+    return rc;
+}
+
 int kura_keystore_open(const char *keys_dir, const char *passphrase, struct kura_keystore **out,
                        struct kura_err *err)
 {
@@ -189,30 +331,32 @@ int kura_keystore_open(const char *keys_dir, const char *passphrase, struct kura
     char *sec = join(keys_dir, SERVER_SEC);
     char *pub = join(keys_dir, SERVER_PUB);
     struct kura_keystore *ks = calloc(1, sizeof *ks);
-    if (!sec || !pub || !ks || !(ks->dir = strdup(keys_dir)) || !(ks->sk = kura_secure_alloc(C4GH_KEY_SIZE))) {
+    if (!sec || !pub || !ks || !(ks->dir = strdup(keys_dir))) {
         oom(err);
         goto fail;
     }
-    if (check_private(keys_dir, true, err) != 0 || check_private(sec, false, err) != 0)
+    if (check_private(keys_dir, true, err) != 0)
         goto fail;
-    if (c4gh_seckey_load(sec, passphrase, ks->sk, err) != 0) {
+    if (add_key(ks, sec, passphrase, err) != 0) {
         kura_err_prefix(err, "server key");
         goto fail;
     }
-    c4gh_public_from_secret(ks->sk, ks->pk);
+    const uint8_t *pk = ks->keys[0].pk;
     if (access(pub, F_OK) != 0) {
-        if (write_pub(keys_dir, ks->pk, err) != 0)
+        if (write_pub(keys_dir, pk, err) != 0)
             goto fail;
     } else {
         /* Dataset keys are wrapped to server.pub: it must be this key's. */
         uint8_t on_file[C4GH_KEY_SIZE];
         if (c4gh_pubkey_load(pub, on_file, err) != 0)
             goto fail;
-        if (sodium_memcmp(on_file, ks->pk, C4GH_KEY_SIZE) != 0) {
+        if (sodium_memcmp(on_file, pk, C4GH_KEY_SIZE) != 0) {
             kura_err_set(err, EINVAL, "%s is not the public half of %s; restore the right one", pub, sec);
             goto fail;
         }
     }
+    if (load_earlier(ks, passphrase, err) != 0)
+        goto fail;
     free(sec);
     free(pub);
     *out = ks;
@@ -228,7 +372,9 @@ void kura_keystore_close(struct kura_keystore *ks)
 {
     if (!ks)
         return;
-    kura_secure_free(ks->sk);
+    for (size_t i = 0; i < ks->nkeys; i++)
+        kura_secure_free(ks->keys[i].sk);
+    free(ks->keys);
     free(ks->dir);
     free(ks);
 }
@@ -240,13 +386,7 @@ const char *kura_keystore_dir(const struct kura_keystore *ks)
 
 void kura_keystore_server_pk(const struct kura_keystore *ks, uint8_t pk[C4GH_KEY_SIZE])
 {
-    memcpy(pk, ks->pk, C4GH_KEY_SIZE);
-}
-
-int kura_keystore_open_header(const struct kura_keystore *ks, const uint8_t *raw, size_t raw_len,
-                              struct c4gh_header **out, struct kura_err *err)
-{
-    return c4gh_header_open(raw, raw_len, ks->sk, out, err);
+    memcpy(pk, ks->keys[0].pk, C4GH_KEY_SIZE);
 }
 
 /* ---- dataset keys ------------------------------------------------------ */
@@ -268,6 +408,68 @@ bool kura_keystore_dataset_exists(const char *keys_dir, const char *ds_id)
     return exists;
 }
 
+/* A secret key as a Crypt4GH message to server_pk: header, then one
+ * segment holding the 32 bytes. *msg is malloc'd (ciphertext only). */
+static int wrap_key(const uint8_t *sk, const uint8_t server_pk[C4GH_KEY_SIZE], uint8_t **msg, size_t *len,
+                    struct kura_err *err)
+{
+    struct c4gh_header *h = NULL;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    int rc = -1;
+    *msg = NULL;
+    if (c4gh_header_new(&h, NULL, 0, err) != 0 || c4gh_header_build(h, NULL, server_pk, 1, &raw, &raw_len, err) != 0)
+        goto out;
+    size_t seg = C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE;
+    if (!(*msg = malloc(raw_len + seg))) {
+        oom(err);
+        goto out;
+    }
+    memcpy(*msg, raw, raw_len);
+    c4gh_segment_encrypt(h->keys, sk, C4GH_KEY_SIZE, *msg + raw_len);
+    *len = raw_len + seg;
+    rc = 0;
+out:
+    c4gh_header_free(h);
+    free(raw);
+    return rc;
+}
+
+/* Unwraps a wrapped key file's bytes into sk (secure memory) with whichever
+ * of ks's server keys it is wrapped to; *which gets that key's index. */
+static int unwrap_key(const struct kura_keystore *ks, const char *buf, size_t len, uint8_t *sk, size_t *which,
+                      struct kura_err *err)
+{
+    uint8_t *plain = kura_secure_alloc(C4GH_SEGMENT_SIZE);
+    struct c4gh_header *h = NULL;
+    size_t hl, plen = 0;
+    int rc = -1;
+    if (!plain)
+        return oom(err);
+    if (c4gh_header_check((const uint8_t *)buf, len, &hl, err) != 0)
+        goto out;
+    /* The current key first: every dataset key is wrapped to it except
+     * during a rotation. The first key's error is the one reported. */
+    size_t i;
+    for (i = 0; i < ks->nkeys; i++)
+        if (c4gh_header_open_strict((const uint8_t *)buf, hl, ks->keys[i].sk, &h, i ? NULL : err) == 0)
+            break;
+    if (i == ks->nkeys ||
+        c4gh_segment_decrypt(h, 0, (const uint8_t *)buf + hl, len - hl, plain, &plen, err) != 0)
+        goto out;
+    if (plen != C4GH_KEY_SIZE || len - hl != C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE) {
+        kura_err_set(err, EIO, "wrapped key has the wrong length");
+        goto out;
+    }
+    memcpy(sk, plain, C4GH_KEY_SIZE);
+    *which = i;
+    rc = 0;
+out:
+    c4gh_header_free(h);
+    kura_secure_free(plain);
+    return rc;
+}
+
 int kura_keystore_dataset_create(const char *keys_dir, const char *ds_id, struct kura_err *err)
 {
     if (ds_id_check(ds_id, err) != 0)
@@ -275,16 +477,19 @@ int kura_keystore_dataset_create(const char *keys_dir, const char *ds_id, struct
     char *dir = dataset_dir(keys_dir, ds_id);
     char *pub = join(keys_dir, SERVER_PUB);
     char *path = dir ? join(dir, DATASET_KEY) : NULL;
+    char *dpub = dir ? join(dir, DATASET_PUB) : NULL;
     uint8_t *sk = kura_secure_alloc(C4GH_KEY_SIZE);
-    struct c4gh_header *h = NULL;
-    uint8_t *raw = NULL, *msg = NULL;
-    size_t raw_len = 0;
-    int rc = -1;
+    uint8_t *msg = NULL;
+    size_t msg_len = 0;
+    int rc = -1, lock = -1;
     uint8_t server_pk[C4GH_KEY_SIZE];
-    if (!path || !pub || !sk) {
+    if (!path || !dpub || !pub || !sk) {
         oom(err);
         goto out;
     }
+    /* Not while a rotation switches server.pub or a retirement rewraps. */
+    if ((lock = keystore_lock(keys_dir, err)) < 0)
+        goto out;
     if (access(path, F_OK) == 0) {
         kura_err_set(err, EEXIST, "dataset %s already has a key; kura never overwrites keys", ds_id);
         goto out;
@@ -295,29 +500,56 @@ int kura_keystore_dataset_create(const char *keys_dir, const char *ds_id, struct
         goto out;
     uint8_t pk[C4GH_KEY_SIZE];
     c4gh_keygen(sk, pk);
-    /* A Crypt4GH message to the server key: header, then one segment
-     * holding the 32-byte secret. */
-    if (c4gh_header_new(&h, NULL, 0, err) != 0 ||
-        c4gh_header_build(h, NULL, server_pk, 1, &raw, &raw_len, err) != 0)
+    /* The public half first: the key file is what makes the key exist. */
+    if (write_pubkey(dpub, pk, 0600, err) != 0 || wrap_key(sk, server_pk, &msg, &msg_len, err) != 0)
         goto out;
-    size_t seg = C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE;
-    msg = malloc(raw_len + seg);
-    if (!msg) {
-        oom(err);
-        goto out;
-    }
-    memcpy(msg, raw, raw_len);
-    c4gh_segment_encrypt(h->keys, sk, C4GH_KEY_SIZE, msg + raw_len);
-    rc = kura_write_file_new(path, msg, raw_len + seg, 0600, err);
+    rc = kura_write_file_new(path, msg, msg_len, 0600, err);
 out:
     if (rc != 0)
         kura_err_prefix(err, "dataset %s key", ds_id);
-    c4gh_header_free(h);
-    free(raw);
+    kura_unlock(lock);
     free(msg);
     kura_secure_free(sk);
     free(path);
+    free(dpub);
     free(pub);
+    free(dir);
+    return rc;
+}
+
+int kura_keystore_dataset_pubkey_text(const char *keys_dir, const char *ds_id, char **text, struct kura_err *err)
+{
+    *text = NULL;
+    if (ds_id_check(ds_id, err) != 0)
+        return -1;
+    char *dir = dataset_dir(keys_dir, ds_id);
+    char *dpub = dir ? join(dir, DATASET_PUB) : NULL;
+    uint8_t pk[C4GH_KEY_SIZE];
+    int rc = dpub ? c4gh_pubkey_load(dpub, pk, err) : oom(err);
+    if (rc == 0 && !(*text = c4gh_pubkey_format(pk)))
+        rc = oom(err);
+    free(dpub);
+    free(dir);
+    return rc;
+}
+
+int kura_dskey_save_pub(const struct kura_dskey *dk, struct kura_err *err)
+{
+    char *dpub = join(dk->dir, DATASET_PUB);
+    int rc = dpub ? write_pubkey(dpub, dk->pk, 0600, err) : oom(err);
+    free(dpub);
+    return rc;
+}
+
+int kura_keystore_dataset_fingerprint(const char *keys_dir, const char *ds_id, char out[KURA_KEY_FINGERPRINT_LEN + 1])
+{
+    char *dir = ds_id_check(ds_id, NULL) == 0 ? dataset_dir(keys_dir, ds_id) : NULL;
+    char *dpub = dir ? join(dir, DATASET_PUB) : NULL;
+    uint8_t pk[C4GH_KEY_SIZE];
+    int rc = dpub ? c4gh_pubkey_load(dpub, pk, NULL) : -1;
+    if (rc == 0)
+        kura_key_fingerprint(pk, out);
+    free(dpub);
     free(dir);
     return rc;
 }
@@ -343,10 +575,8 @@ int kura_keystore_dataset_key(const struct kura_keystore *ks, const char *ds_id,
         return -1;
     struct kura_dskey *dk = calloc(1, sizeof *dk);
     char *path = NULL, *buf = NULL;
-    size_t len = 0;
-    struct c4gh_header *h = NULL;
-    uint8_t *plain = kura_secure_alloc(C4GH_SEGMENT_SIZE);
-    if (!dk || !plain || !(dk->id = strdup(ds_id)) || !(dk->dir = dataset_dir(ks->dir, ds_id)) ||
+    size_t len = 0, which;
+    if (!dk || !(dk->id = strdup(ds_id)) || !(dk->dir = dataset_dir(ks->dir, ds_id)) ||
         !(path = join(dk->dir, DATASET_KEY)) || !(dk->sk = kura_secure_alloc(C4GH_KEY_SIZE)) ||
         !(dk->mac_key = kura_secure_alloc(KURA_SEGMAP_MAC_SIZE))) {
         oom(err);
@@ -357,30 +587,18 @@ int kura_keystore_dataset_key(const struct kura_keystore *ks, const char *ds_id,
             kura_err_set(err, ENOENT, "dataset %s has no key (destroyed, or never created)", ds_id);
         goto fail;
     }
-    size_t hl, plen = 0;
-    if (c4gh_header_check((const uint8_t *)buf, len, &hl, err) != 0 ||
-        c4gh_header_open_strict((const uint8_t *)buf, hl, ks->sk, &h, err) != 0 ||
-        c4gh_segment_decrypt(h, 0, (const uint8_t *)buf + hl, len - hl, plain, &plen, err) != 0)
-        goto bad;
-    if (plen != C4GH_KEY_SIZE || len - hl != C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE) {
-        kura_err_set(err, EIO, "wrapped key has the wrong length");
-        goto bad;
+    if (unwrap_key(ks, buf, len, dk->sk, &which, err) != 0) {
+        kura_err_prefix(err, "dataset %s key does not open with the server key", ds_id);
+        goto fail;
     }
-    memcpy(dk->sk, plain, C4GH_KEY_SIZE);
     c4gh_public_from_secret(dk->sk, dk->pk);
     crypto_generichash(dk->mac_key, KURA_SEGMAP_MAC_SIZE, (const uint8_t *)mac_key_label,
                        sizeof mac_key_label - 1, dk->sk, C4GH_KEY_SIZE);
-    c4gh_header_free(h);
-    kura_secure_free(plain);
     free(buf);
     free(path);
     *out = dk;
     return 0;
-bad:
-    kura_err_prefix(err, "dataset %s key does not open with the server key", ds_id);
 fail:
-    c4gh_header_free(h);
-    kura_secure_free(plain);
     free(buf);
     free(path);
     kura_dskey_free(dk);
@@ -389,9 +607,28 @@ fail:
 
 void kura_dskey_fingerprint(const struct kura_dskey *dk, char out[KURA_KEY_FINGERPRINT_LEN + 1])
 {
-    uint8_t h[KURA_KEY_FINGERPRINT_LEN / 2];
-    crypto_generichash(h, sizeof h, dk->pk, sizeof dk->pk, NULL, 0);
-    sodium_bin2hex(out, KURA_KEY_FINGERPRINT_LEN + 1, h, sizeof h);
+    kura_key_fingerprint(dk->pk, out);
+}
+
+int kura_keystore_open_delivery(const struct kura_keystore *ks, const struct kura_dskey *dk, const uint8_t *raw,
+                                size_t raw_len, struct c4gh_header **out, struct kura_delivery_key *which,
+                                struct kura_err *err)
+{
+    /* Server keys first: a delivery a server key opens stays decryptable
+     * while that key exists, even if it is encrypted to the dataset key
+     * too, and the ledger must say so. */
+    for (size_t i = 0; i < ks->nkeys; i++)
+        if (c4gh_header_open(raw, raw_len, ks->keys[i].sk, out, NULL) == 0) {
+            which->role = "server";
+            kura_key_fingerprint(ks->keys[i].pk, which->fp);
+            return 0;
+        }
+    /* The dataset key's error is the one reported when nothing opens it. */
+    if (c4gh_header_open(raw, raw_len, dk->sk, out, err) != 0)
+        return -1;
+    which->role = "dataset";
+    kura_key_fingerprint(dk->pk, which->fp);
+    return 0;
 }
 
 /* Destroys a file if it is there. */
@@ -421,14 +658,9 @@ int kura_keystore_dataset_destroy(const char *keys_dir, const char *ds_id, struc
     /* The dataset key first: once it is gone no header opens. */
     if (destroy_if_present(key, err) != 0)
         goto out;
-    d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT)
-            rc = 0;
-        else
-            kura_err_set(err, errno, "open %s: %s", dir, strerror(errno));
+    if (!(d = open_dir_if_present(dir, &rc, err)))
         goto out;
-    }
+    rc = -1;
     struct dirent *de;
     while ((de = readdir(d))) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -706,15 +938,11 @@ int kura_keystore_file_ids(const char *keys_dir, const char *ds_id, char ***ids,
     char *dir = dataset_dir(keys_dir, ds_id);
     if (!dir)
         return oom(err);
-    DIR *d = opendir(dir);
-    if (!d) {
-        int e = errno;
-        if (e != ENOENT)
-            kura_err_set(err, e, "open %s: %s", dir, strerror(e));
-        free(dir);
-        return e == ENOENT ? 0 : -1;
-    }
+    int rc;
+    DIR *d = open_dir_if_present(dir, &rc, err);
     free(dir);
+    if (!d)
+        return rc;
     char **v = NULL;
     size_t cnt = 0, cap = 0;
     struct dirent *de;
@@ -759,4 +987,389 @@ nomem:
     closedir(d);
     kura_keystore_ids_free(v, cnt);
     return oom(err);
+}
+
+/* ---- server key rotation and retirement ---------------------------------- */
+
+/* ks holds the key server.pub names as current (nobody rotated since). */
+static int check_current(const struct kura_keystore *ks, struct kura_err *err)
+{
+    char *pub = join(ks->dir, SERVER_PUB);
+    uint8_t on_file[C4GH_KEY_SIZE];
+    int rc = pub ? c4gh_pubkey_load(pub, on_file, err) : oom(err);
+    if (rc == 0 && sodium_memcmp(on_file, ks->keys[0].pk, C4GH_KEY_SIZE) != 0) {
+        kura_err_set(err, EAGAIN, "the server key changed since the keystore was opened; run the command again");
+        rc = -1;
+    }
+    free(pub);
+    return rc;
+}
+
+int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
+                         char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err)
+{
+    char *earlier = join(ks->dir, EARLIER), *sec = join(ks->dir, SERVER_SEC), *pub = join(ks->dir, SERVER_PUB);
+    char *fresh = join(ks->dir, SERVER_SEC ".new"), *old_sec = NULL, *old_pub = NULL, *text = NULL;
+    uint8_t *sk = kura_secure_alloc(C4GH_KEY_SIZE);
+    int rc = -1, lock = -1;
+    char old_fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    kura_key_fingerprint(ks->keys[0].pk, old_fp);
+    if (!earlier || !sec || !pub || !fresh || !sk || !(old_sec = fp_path(earlier, old_fp, SEC_SUFFIX)) ||
+        !(old_pub = fp_path(earlier, old_fp, PUB_SUFFIX))) {
+        oom(err);
+        goto out;
+    }
+    if ((lock = keystore_lock(ks->dir, err)) < 0 || check_current(ks, err) != 0)
+        goto out;
+    if (kura_mkdir_p(earlier, 0700, err) != 0 || check_private(earlier, true, err) != 0)
+        goto out;
+    /* 1. The old key stays, as an earlier one: a second name for the same
+     * file (erasing it later overwrites the one copy). */
+    if (link(sec, old_sec) != 0 && errno != EEXIST) {
+        kura_err_set(err, errno, "link %s to %s: %s", sec, old_sec, strerror(errno));
+        goto out;
+    }
+    if (write_pubkey(old_pub, ks->keys[0].pk, 0600, err) != 0 || kura_fsync_dir(earlier, err) != 0)
+        goto out;
+    /* 2. The new key replaces server.sec in one rename; server.pub follows
+     * (kura_keystore_open derives it again if a crash comes between). A
+     * new key left by an interrupted run never became current: erase it. */
+    uint8_t pk[C4GH_KEY_SIZE];
+    c4gh_keygen(sk, pk);
+    if (!(text = c4gh_seckey_format(sk, passphrase, "kura server key", err)) || destroy_if_present(fresh, err) != 0 ||
+        kura_write_file_new(fresh, text, strlen(text), 0600, err) != 0)
+        goto out;
+    if (rename(fresh, sec) != 0) {
+        kura_err_set(err, errno, "rename %s to %s: %s", fresh, sec, strerror(errno));
+        goto out;
+    }
+    if ((unlink(pub) != 0 && errno != ENOENT) || kura_fsync_dir(ks->dir, err) != 0 || write_pub(ks->dir, pk, err) != 0) {
+        if (!err || !err->msg[0])
+            kura_err_set(err, errno, "remove %s: %s", pub, strerror(errno));
+        goto out;
+    }
+    kura_key_fingerprint(pk, new_fp);
+    rc = 0;
+out:
+    if (rc != 0)
+        kura_err_prefix(err, "rotate the server key");
+    kura_unlock(lock);
+    c4gh_text_free(text);
+    kura_secure_free(sk);
+    free(earlier);
+    free(sec);
+    free(pub);
+    free(fresh);
+    free(old_sec);
+    free(old_pub);
+    return rc;
+}
+
+/* Removes the old file's second name left by a rewrap: erased when it is
+ * the last name of the old key, only unlinked while it is still a name of
+ * the current one (a rewrap killed before its replacement). */
+static int erase_old_name(const char *old, struct kura_err *err)
+{
+    struct stat st;
+    if (lstat(old, &st) != 0)
+        return errno == ENOENT ? 0 : (kura_err_set(err, errno, "%s: %s", old, strerror(errno)), -1);
+    if (S_ISREG(st.st_mode) && st.st_nlink == 1)
+        return destroy_if_present(old, err);
+    if (unlink(old) != 0 && errno != ENOENT) {
+        kura_err_set(err, errno, "remove %s: %s", old, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Rewraps one dataset key to the current server key unless it is already. */
+static int rewrap_one(const struct kura_keystore *ks, const char *path, size_t *n, struct kura_err *err)
+{
+    char *buf = NULL, *old = NULL;
+    size_t len = 0, which = 0;
+    uint8_t *sk = kura_secure_alloc(C4GH_KEY_SIZE), *msg = NULL;
+    size_t msg_len = 0;
+    int rc = -1;
+    if (!sk)
+        return oom(err);
+    if (kura_read_file(path, KEY_FILE_MAX, &buf, &len, err) != 0 || unwrap_key(ks, buf, len, sk, &which, err) != 0)
+        goto out;
+    if (which == 0) {
+        rc = 0;
+        goto out;
+    }
+    /* The old file keeps a second name while the new one replaces it, and
+     * is then erased like any key (a backup of the earlier server key must
+     * not find it on the disk). */
+    if (asprintf(&old, "%s%s", path, REWRAP_OLD_SUFFIX) < 0) {
+        old = NULL;
+        oom(err);
+        goto out;
+    }
+    if (erase_old_name(old, err) != 0)
+        goto out;
+    if (link(path, old) != 0) {
+        kura_err_set(err, errno, "link %s to %s: %s", path, old, strerror(errno));
+        goto out;
+    }
+    if (wrap_key(sk, ks->keys[0].pk, &msg, &msg_len, err) != 0 || kura_write_file_atomic(path, msg, msg_len, 0600, err) != 0 ||
+        erase_old_name(old, err) != 0)
+        goto out;
+    (*n)++;
+    rc = 0;
+out:
+    if (rc != 0)
+        kura_err_prefix(err, "%s", path);
+    kura_secure_free(sk);
+    free(buf);
+    free(old);
+    free(msg);
+    return rc;
+}
+
+/* Erases what a rewrap killed half-way left in a dataset's directory: the
+ * temporary file of the atomic replacement and the old file's second name
+ * (wrapped copies of the key). */
+static int erase_rewrap_leftovers(const char *dir, struct kura_err *err)
+{
+    static const char prefix[] = "." DATASET_KEY ".tmp-", old[] = DATASET_KEY REWRAP_OLD_SUFFIX;
+    int rc;
+    DIR *d = open_dir_if_present(dir, &rc, err);
+    struct dirent *de;
+    while (d && rc == 0 && (de = readdir(d))) {
+        bool is_old = strcmp(de->d_name, old) == 0;
+        if (strncmp(de->d_name, prefix, sizeof prefix - 1) != 0 && !is_old)
+            continue;
+        char *p = join(dir, de->d_name);
+        rc = !p ? oom(err) : is_old ? erase_old_name(p, err) : destroy_if_present(p, err);
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    return rc;
+}
+
+static int rewrap_locked(const struct kura_keystore *ks, size_t *n, struct kura_err *err)
+{
+    *n = 0;
+    if (check_current(ks, err) != 0)
+        return -1;
+    char *datasets = join(ks->dir, DATASETS);
+    DIR *d = datasets ? opendir(datasets) : NULL;
+    if (!d) {
+        int e = datasets ? errno : ENOMEM;
+        kura_err_set(err, e, "open %s: %s", datasets ? datasets : "datasets", strerror(e));
+        free(datasets);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        if (ds_id_check(de->d_name, NULL) != 0)
+            continue;
+        char *dir = join(datasets, de->d_name), *path = dir ? join(dir, DATASET_KEY) : NULL;
+        if (!path)
+            rc = oom(err);
+        else if ((rc = erase_rewrap_leftovers(dir, err)) == 0 && access(path, F_OK) == 0)
+            rc = rewrap_one(ks, path, n, err);
+        free(path);
+        free(dir);
+    }
+    closedir(d);
+    free(datasets);
+    return rc;
+}
+
+int kura_keystore_rewrap(const struct kura_keystore *ks, size_t *n, struct kura_err *err)
+{
+    int lock = keystore_lock(ks->dir, err);
+    if (lock < 0)
+        return -1;
+    int rc = rewrap_locked(ks, n, err);
+    kura_unlock(lock);
+    return rc;
+}
+
+int kura_keystore_retire(const struct kura_keystore *ks, const char *fp, const char *note, size_t *nrewrapped,
+                         struct kura_err *err)
+{
+    *nrewrapped = 0;
+    if (kura_key_fingerprint_check(fp, err) != 0)
+        return -1;
+    char cur[KURA_KEY_FINGERPRINT_LEN + 1];
+    kura_key_fingerprint(ks->keys[0].pk, cur);
+    if (strcmp(cur, fp) == 0) {
+        kura_err_set(err, EBUSY, "%s is the current server key; run kuractl key rotate first", fp);
+        return -1;
+    }
+    char *earlier = join(ks->dir, EARLIER), *sec = NULL, *pub = NULL, *retired = NULL, *record = NULL;
+    int rc = -1, lock = -1;
+    if (!earlier || !(sec = fp_path(earlier, fp, SEC_SUFFIX)) || !(pub = fp_path(earlier, fp, PUB_SUFFIX)) ||
+        !(retired = fp_path(earlier, fp, RETIRED_SUFFIX))) {
+        oom(err);
+        goto out;
+    }
+    if ((lock = keystore_lock(ks->dir, err)) < 0)
+        goto out;
+    if (access(retired, F_OK) == 0) {
+        kura_err_set(err, EALREADY, "server key %s was retired already", fp);
+        goto out;
+    }
+    bool have_sec = access(sec, F_OK) == 0;
+    uint8_t pk[C4GH_KEY_SIZE];
+    if (!have_sec && access(pub, F_OK) != 0) {
+        kura_err_set(err, ENOENT, "no earlier server key has fingerprint %s (kuractl key list)", fp);
+        goto out;
+    }
+    if (have_sec && !holds_fp(ks, fp)) {
+        kura_err_set(err, EAGAIN, "the server keys changed since the keystore was opened; run the command again");
+        goto out;
+    }
+    if (c4gh_pubkey_load(pub, pk, err) != 0)
+        goto out;
+    /* Nothing may depend on the key any more when it goes. */
+    if (rewrap_locked(ks, nrewrapped, err) != 0 || destroy_if_present(sec, err) != 0)
+        goto out;
+    char *pub_text = c4gh_pubkey_format(pk);
+    if (!pub_text || asprintf(&record, "%s\n%s", note, pub_text) < 0) {
+        free(pub_text);
+        record = NULL;
+        oom(err);
+        goto out;
+    }
+    free(pub_text);
+    /* A run interrupted before the record finds the secret gone and the
+     * public half still there, and finishes here. */
+    if (kura_write_file_atomic(retired, record, strlen(record), 0600, err) != 0)
+        goto out;
+    if (unlink(pub) != 0 && errno != ENOENT) {
+        kura_err_set(err, errno, "remove %s: %s", pub, strerror(errno));
+        goto out;
+    }
+    rc = kura_fsync_dir(earlier, err);
+out:
+    if (rc != 0)
+        kura_err_prefix(err, "retire server key %s", fp);
+    kura_unlock(lock);
+    free(earlier);
+    free(sec);
+    free(pub);
+    free(retired);
+    free(record);
+    return rc;
+}
+
+static int cmp_key_info(const void *a, const void *b)
+{
+    const struct kura_server_key_info *x = a, *y = b;
+    return strcmp(x->fp, y->fp);
+}
+
+int kura_keystore_server_keys(const char *keys_dir, struct kura_server_key_info **v, size_t *n, struct kura_err *err)
+{
+    *v = NULL;
+    *n = 0;
+    char *pub = join(keys_dir, SERVER_PUB), *earlier = join(keys_dir, EARLIER);
+    struct kura_server_key_info *list = calloc(1, sizeof *list);
+    size_t cnt = 0, cap = 1;
+    uint8_t pk[C4GH_KEY_SIZE];
+    int rc = -1;
+    DIR *d = NULL;
+    if (!pub || !earlier || !list) {
+        oom(err);
+        goto out;
+    }
+    if (c4gh_pubkey_load(pub, pk, err) != 0)
+        goto out;
+    kura_key_fingerprint(pk, list[0].fp);
+    list[0].state = KURA_SKEY_CURRENT;
+    cnt = 1;
+    int drc;
+    if (!(d = open_dir_if_present(earlier, &drc, err))) {
+        if (drc != 0)
+            goto out;
+    } else {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            char fp[KURA_KEY_FINGERPRINT_LEN + 1];
+            bool retired = earlier_name(de->d_name, RETIRED_SUFFIX, fp);
+            if (!retired && (!earlier_name(de->d_name, SEC_SUFFIX, fp) || strcmp(fp, list[0].fp) == 0))
+                continue;
+            if (cnt == cap) {
+                struct kura_server_key_info *g = realloc(list, (cap *= 2) * sizeof *g);
+                if (!g) {
+                    oom(err);
+                    goto out;
+                }
+                list = g;
+            }
+            struct kura_server_key_info *k = &list[cnt++];
+            memset(k, 0, sizeof *k);
+            memcpy(k->fp, fp, sizeof fp);
+            k->state = retired ? KURA_SKEY_RETIRED : KURA_SKEY_EARLIER;
+            char *path = retired ? join(earlier, de->d_name) : NULL, *text = NULL;
+            if (path && kura_read_file(path, KEY_FILE_MAX, &text, NULL, NULL) == 0)
+                snprintf(k->note, sizeof k->note, "%.*s", (int)strcspn(text, "\n"), text);
+            free(text);
+            free(path);
+        }
+    }
+    if (cnt > 2)
+        qsort(list + 1, cnt - 1, sizeof *list, cmp_key_info);
+    *v = list;
+    *n = cnt;
+    list = NULL;
+    rc = 0;
+out:
+    if (d)
+        closedir(d);
+    free(list);
+    free(pub);
+    free(earlier);
+    return rc;
+}
+
+bool kura_keystore_secret_exists(const char *keys_dir, const char *fp)
+{
+    if (kura_key_fingerprint_check(fp, NULL) != 0)
+        return false;
+    struct kura_server_key_info *v = NULL;
+    size_t n = 0;
+    bool found = false;
+    if (kura_keystore_server_keys(keys_dir, &v, &n, NULL) == 0)
+        for (size_t i = 0; i < n && !found; i++)
+            found = v[i].state != KURA_SKEY_RETIRED && strcmp(v[i].fp, fp) == 0;
+    free(v);
+    char *datasets = join(keys_dir, DATASETS);
+    DIR *d = !found && datasets ? opendir(datasets) : NULL;
+    struct dirent *de;
+    while (d && !found && (de = readdir(d))) {
+        char have[KURA_KEY_FINGERPRINT_LEN + 1];
+        found = ds_id_check(de->d_name, NULL) == 0 && kura_keystore_dataset_exists(keys_dir, de->d_name) &&
+                kura_keystore_dataset_fingerprint(keys_dir, de->d_name, have) == 0 && strcmp(have, fp) == 0;
+    }
+    if (d)
+        closedir(d);
+    free(datasets);
+    return found;
+}
+
+bool kura_keystore_stale(const struct kura_keystore *ks)
+{
+    struct kura_server_key_info *v = NULL;
+    size_t n = 0, live = 0;
+    if (kura_keystore_server_keys(ks->dir, &v, &n, NULL) != 0)
+        return true;
+    bool stale = false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].state == KURA_SKEY_RETIRED)
+            continue;
+        live++;
+        stale = stale || !holds_fp(ks, v[i].fp);
+    }
+    char cur[KURA_KEY_FINGERPRINT_LEN + 1];
+    kura_key_fingerprint(ks->keys[0].pk, cur);
+    stale = stale || live != ks->nkeys || strcmp(v[0].fp, cur) != 0;
+    free(v);
+    return stale;
 }

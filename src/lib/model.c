@@ -97,6 +97,14 @@ bool kura_file_withdrawn(const struct kura_dataset *ds, const struct kura_file *
     return false;
 }
 
+bool kura_files_no_sample_map(const struct kura_file *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (files[i].nsamples)
+            return false;
+    return n > 0;
+}
+
 void kura_dataset_clear(struct kura_dataset *ds)
 {
     if (!ds)

@@ -10,7 +10,7 @@
 
 READ=$KURA_BUILD/tests/kura_read_stored
 for u in kt_alice kt_bob kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 D=JGAD500001
@@ -55,7 +55,7 @@ dd if=/dev/zero of="$S/filler" bs=64k status=none 2>/dev/null
 dd if=/dev/zero of="$S/filler2" bs=1k status=none 2>/dev/null
 snapshot >"$T/before.snap"
 for change in "user add $D kt_bob" "dataset extend $D --until $(day 40) --ref X" "dataset suspend $D --reason full" \
-              "withdraw $D SAMPLEA --ref X"; do
+              "withdraw $D SAMPLEA --ref X --yes"; do
   kuractl $change >"$T/out" 2>&1; rc=$?
   check "disk full: '$change' fails (exit $rc)" test "$rc" = 1
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kill -9 at random points of every state change (issue 8), beyond the
 # user add / import / destroy loops of kuractl_roles, kuractl_import and
-# kuractl_revoke: dataset add, extend, suspend/resume, withdraw and
+# kuractl_revoke: dataset add, extend, suspend/resume, withdraw (also of a
+# sample with no file yet: pending, then honoured by a later import) and
 # lockdown/unlock by kuractl in direct mode, and user add/remove and
 # withdraw through a daemon that is itself killed -9 mid-request. After every
 # kill: the state loads, the dataset's ledger and the audit log verify, and
@@ -13,7 +14,7 @@
 
 N=${KILL_ITERATIONS:-12}
 for u in kt_alice kt_bob kt_carol kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 STATE=$KROOT/lib
@@ -30,17 +31,6 @@ chmod -R a+rX "$T/data"
 require "dataset add $D" kuractl dataset add "$D" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "import $D with $((N + 8)) samples" kuractl dataset import "$D" --encrypt --samples "$T/samples.tsv" "$T/data"
 
-# ms_of CMD...: runs CMD, prints its run time in ms
-ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }
-# kill_within MS CMD...: starts CMD, kills it -9 at a random moment in [0, 1.3 MS] ms
-kill_within() {
-  local ms=$1; shift
-  "$@" >/dev/null 2>&1 &
-  local pid=$!
-  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * 1.3 * r / 32768 / 1000}')"
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-}
 nrecords() { kuractl ledger "$1" --json 2>/dev/null | grep -c '"seq"'; }
 # all_or_nothing ID BEFORE_INI BEFORE_RECORDS: after a kill, the ledger
 # verifies (reading it finishes an interrupted change), the state loads, and
@@ -104,11 +94,11 @@ hdrs_of() { # headers left in the keystore for SAMPLE
   done
   echo "$n"
 }
-ms=$(ms_of kuractl withdraw "$D" "SAMP$((N + 1))" --ref W-0)
+ms=$(ms_of kuractl withdraw "$D" "SAMP$((N + 1))" --ref W-0 --yes)
 bad=0 applied=0
 for i in $(seq 1 "$N"); do
   ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
-  kill_within "$ms" "$KURACTL" -c "$KCONF" withdraw "$D" "SAMP$i" --ref "W-$i"
+  kill_within "$ms" "$KURACTL" -c "$KCONF" withdraw "$D" "SAMP$i" --ref "W-$i" --yes
   if all_or_nothing "$D" "$ini" "$n" "withdraw $i"; then
     applied=$((applied + 1))
     grep -q "^\[withdrawn SAMP$i\]" "$STATE/datasets/$D/dataset.ini" ||
@@ -122,6 +112,30 @@ done
 diag "withdraw: applied before the kill in $applied of $N"
 check "kill -9 during withdraw, $N times: all or nothing, a re-run finishes the key destruction" test "$bad" = 0
 check "the sample never withdrawn still has its header" test "$(hdrs_of "SAMP$((N + 2))")" = 1
+
+# ---- a pending withdrawal (no file of the sample yet): all or nothing, and it holds ----
+bad=0 applied=0
+mkdir -p "$T/late"
+: >"$T/late.tsv"
+for i in $(seq 1 "$N"); do
+  ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
+  kill_within "$ms" "$KURACTL" -c "$KCONF" withdraw "$D" "LATE$i" --ref "P-$i" --yes
+  if all_or_nothing "$D" "$ini" "$n" "pending withdraw $i"; then
+    applied=$((applied + 1))
+    grep -q "^\[withdrawn LATE$i\]" "$STATE/datasets/$D/dataset.ini" ||
+      { bad=$((bad + 1)); diag "pending withdraw $i: the change is not the withdrawal"; }
+  else
+    kuractl withdraw "$D" "LATE$i" --ref "P-$i" --yes >/dev/null 2>&1
+  fi
+  head -c 1000 /dev/urandom >"$T/late/late$i.bin"
+  printf 'late%d.bin\tLATE%d\n' "$i" "$i" >>"$T/late.tsv"
+done
+diag "pending withdraw: applied before the kill in $applied of $N"
+check "kill -9 during a pending withdrawal, $N times: all or nothing, chains verify" test "$bad" = 0
+kuractl dataset import "$D" --encrypt --samples "$T/late.tsv" "$T/late" >"$T/late.out" 2>&1
+check "the late delivery imports, every file kept unserved" grep -q "$N of them of withdrawn samples" "$T/late.out"
+nk=0; for i in $(seq 1 "$N"); do nk=$((nk + $(hdrs_of "LATE$i"))); done
+check "... and none of them got a key" test "$nk" = 0 -a "$(grep -cP '\tLATE[0-9]+$' "$STATE/datasets/$D/files.tsv")" = "$N"
 check "no journal or temporary file is left behind" test -z "$(leftovers "$D")"
 
 # ---- dataset add: the dataset exists whole (ini, files.tsv, ledger, key) or not at all ----
@@ -215,7 +229,7 @@ bad=0 applied=0
 for k in 3 4 5 6 7 8; do
   s=SAMP$((N + k))
   ini=$(sha256sum <"$STATE/datasets/$D/dataset.ini") n=$(nrecords "$D")
-  opc withdraw "$D" "$s" --ref "WD-$k" >/dev/null 2>&1 &
+  opc withdraw "$D" "$s" --ref "WD-$k" --yes >/dev/null 2>&1 &
   client=$!
   sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * (0.8 + 0.4 * r / 32768) / 1000}')"
   kill -9 "$KURAFS_PID"

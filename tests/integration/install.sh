@@ -72,7 +72,7 @@ done
 
 # ---- a throwaway server for what follows ----
 for u in kt_alice kt_bob kt_carol kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 ID=JGAD000301

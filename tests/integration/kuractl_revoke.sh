@@ -11,7 +11,7 @@
 
 READ=$KURA_BUILD/tests/kura_read_stored
 for u in kt_alice kt_bob kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
@@ -37,14 +37,38 @@ readable() { "$READ" "$KCONF" "$ID" "$1" 2>/dev/null | cmp -s - "$T/data/$1"; }
 require "every file reads before" bash -c "for f in s1a s1b s2 both; do '$READ' '$KCONF' $ID \$f.bin | cmp -s - '$T/data/'\$f.bin || exit 1; done"
 
 # ---- withdraw ----
-check_output "withdraw needs --ref" "ref" kuractl withdraw "$ID" JGAS1
-check_output "an unknown sample is refused" "no file of dataset $ID comes from sample JGAS9" kuractl withdraw "$ID" JGAS9 --ref W-0
+check_output_fails "withdraw needs --ref" "ref" kuractl withdraw "$ID" JGAS1
 "$KURACTL" -c "$KCONF" serve >"$T/serve.log" 2>&1 &
 SERVE=$!
 on_exit "kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null"
 for i in $(seq 1 100); do [ -S "$KROOT/run/ctl.sock" ] && break; sleep 0.1; done
-check_fails "the PI cannot record a withdrawal" kc kt_alice withdraw "$ID" JGAS1 --ref W-1
-check "operator op records the withdrawal of JGAS1" kc kt_op withdraw "$ID" JGAS1 --ref "W-2026-001"
+check_output_fails "the PI cannot record a withdrawal" "only (an operator|the PI|operators)" kc kt_alice withdraw "$ID" JGAS1 --ref W-1 --yes
+# ---- preview and confirmation (issue 20) ----
+hdrs() { local n=0 f; for f in $(grep -P '\tJGAS1' "$KROOT/lib/datasets/$ID/files.tsv" | cut -f2); do
+  [ -e "$KROOT/lib/keys/datasets/$ID/$f.hdr" ] && n=$((n + 1)); done; echo "$n"; }
+unchanged() { ! grep -q '^\[withdrawn' "$KROOT/lib/datasets/$ID/dataset.ini" && [ "$(hdrs)" = 3 ] &&
+  ! kuractl ledger "$ID" | grep -q ' withdraw ' && readable s1a.bin && readable both.bin; }
+kc kt_op withdraw "$ID" JGAS1 --ref W-dry --dry-run >"$T/dry.out" 2>&1
+check "--dry-run lists the files that would stop being served" \
+  bash -c "grep -q '^  s1a.bin\$' '$T/dry.out' && grep -q '^  s1b.bin\$' '$T/dry.out' && grep -q '^  both.bin ' '$T/dry.out'"
+check "... says which also hold another sample, whose consent stands" grep -q "^  both.bin  (also holds JGAS3, whose consent stands)" "$T/dry.out"
+check "... and what the PI should ask the archive for" grep -q "ask the archive for a re-delivery of them without sample JGAS1" "$T/dry.out"
+check "... not the other sample's file" test "$(grep -c s2.bin "$T/dry.out")" = 0
+check "--dry-run changes nothing (state, ledger, keys, reads)" unchanged
+kc kt_op withdraw "$ID" JGAS1 --ref W-noyes >"$T/noyes.out" 2>&1; rc=$?
+check "without a terminal and without --yes withdraw is refused (exit 1)" test "$rc" = 1
+check "... saying how to confirm" grep -q "cannot be undone; confirm on a terminal or give --yes" "$T/noyes.out"
+check "... after the same list" grep -q "^  both.bin  (also holds JGAS3" "$T/noyes.out"
+check "... and changes nothing" unchanged
+printf 'WRONG\n' | script -qec "'$KURACTL' -c '$KCONF' withdraw $ID JGAS1 --ref W-tty" /dev/null >"$T/tty-no.out" 2>&1
+check "on a terminal the list comes before the question" \
+  bash -c "grep -n 'also holds JGAS3' '$T/tty-no.out' | cut -d: -f1 | head -1 >'$T/l1'; grep -n 'again to confirm' '$T/tty-no.out' | cut -d: -f1 >'$T/l2';
+           [ -s '$T/l1' ] && [ -s '$T/l2' ] && [ \$(cat '$T/l1') -lt \$(cat '$T/l2') ]"
+check "... a wrong answer changes nothing" unchanged
+printf '%s\n' "$ID" | script -qec "'$KURACTL' -c '$KCONF' withdraw $ID JGAS3 --ref W-tty-ok" /dev/null >"$T/tty-yes.out" 2>&1
+check "... the dataset id typed again confirms it" grep -q "^\[withdrawn JGAS3\]" "$KROOT/lib/datasets/$ID/dataset.ini"
+check_fails "... both.bin (JGAS1 and JGAS3) is no longer served" readable both.bin
+check "operator op records the withdrawal of JGAS1" kc kt_op withdraw "$ID" JGAS1 --ref "W-2026-001" --yes
 for f in s1a s1b both; do check_fails "$f.bin (sample JGAS1) can no longer be decrypted" readable "$f.bin"; done
 check "s2.bin (another sample) still reads" readable s2.bin
 n=0; for f in $(grep -P '\tJGAS1' "$KROOT/lib/datasets/$ID/files.tsv" | cut -f2); do
@@ -60,11 +84,15 @@ check "... naming the PI, the users, the sample and the reference" bash -c "grep
   grep -q '^KURA_USERS=kt_bob' '$T/notified.txt' && grep -q '^KURA_SAMPLE=JGAS1' '$T/notified.txt' &&
   grep -q '^KURA_REF=W-2026-001' '$T/notified.txt'"
 check_output "withdrawing again finishes, changes nothing" "withdrawn from dataset $ID already" kuractl withdraw "$ID" JGAS1 --ref W-again
-check "... and adds no ledger record" test "$(kuractl ledger "$ID" | grep -c ' withdraw ')" = 1
+check "... and adds no ledger record (JGAS3's and JGAS1's only)" test "$(kuractl ledger "$ID" | grep -c ' withdraw ')" = 2
+check_output "the ledger names the files that also hold other samples, for the archive" \
+  "withdraw JGAS1: .*also holding other samples \(ask the archive for a re-delivery without JGAS1\): both.bin" kuractl ledger "$ID"
+check_output "so does the withdrawal report" "^- both.bin \(also JGAS3\)" kc kt_alice report withdrawal "$ID" JGAS1
 head -c 100 /dev/urandom >"$T/late.bin"
 printf 'late.bin\tJGAS1\n' >"$T/late.tsv"
-check_output "import refuses new files of a withdrawn sample" "withdrawn" \
+check_output "import keeps a withdrawn sample's new file, saying it is not served" "1 of them of withdrawn samples.*late.bin" \
   kuractl dataset import "$ID" --encrypt --samples "$T/late.tsv" "$T/late.bin"
+check_fails "... and nobody can decrypt it" "$READ" "$KCONF" "$ID" late.bin
 
 # ---- reports ----
 rep=$(kc kt_alice report usage "$ID" 2>&1)
@@ -74,43 +102,46 @@ check "... the changes to the list" grep -Eq "\| user-add \| kt_bob \|" <<<"$rep
 check "... and the withdrawal" grep -q "sample JGAS1, withdrawn" <<<"$rep"
 check_output "CSV has a header and one row per user" "^user,role,from,until,opens,bytes_read,refused,last_access$" \
   kc kt_alice report usage "$ID" --csv
-check_fails "bob cannot read the usage report" kc kt_bob report usage "$ID"
+check_output_fails "bob cannot read the usage report" "only (an operator|the PI|operators)" kc kt_bob report usage "$ID"
 
 # ---- destroy ----
-check_output "destroy without confirmation is refused (no terminal)" "cannot be undone" kuractl dataset destroy "$ID"
+check_output_fails "destroy without confirmation is refused (no terminal)" "cannot be undone" kuractl dataset destroy "$ID"
 check "... exit 1" test "$(status_of kuractl dataset destroy "$ID")" = 1
-check_fails "the PI cannot destroy" kc kt_alice dataset destroy "$ID" --yes
+check_output_fails "the PI cannot destroy" "only (an operator|the PI|operators)" kc kt_alice dataset destroy "$ID" --yes
 check "nothing was destroyed by the refusals" readable s2.bin
 kc kt_op dataset destroy "$ID" --yes >"$T/destroy.out" 2>&1
 check "operator op destroys the dataset" grep -q "^# Destruction report: dataset $ID" "$T/destroy.out"
 check "the report lists every file" test "$(grep -cE '^\| (s1a|s1b|s2|both)\.bin \| ' "$T/destroy.out")" = 4
-check "... marks the withdrawn files' keys as destroyed earlier" test "$(grep -c 'destroyed earlier (withdrawn)' "$T/destroy.out")" = 3
+check "... marks the withdrawn files' keys as destroyed earlier" test "$(grep -c 'destroyed earlier (withdrawn)' "$T/destroy.out")" = 4
 check "... and gives each user's last access" grep -q '^| kt_bob | co-investigator |' "$T/destroy.out"
 check "the report says the keystore holds nothing" grep -q "keystore holds nothing for dataset $ID" "$T/destroy.out"
 check "the keystore holds nothing for the dataset" test ! -e "$KROOT/lib/keys/datasets/$ID"
 check_fails "no file can be decrypted any more (payloads kept)" readable s2.bin
-check "the payloads are still there, as ciphertext" test "$(ls "$KROOT/lib/store/$ID" | wc -l)" = 4
+check "the payloads are still there, as ciphertext" test "$(ls "$KROOT/lib/store/$ID" | wc -l)" = 5
 check_output "the ledger records the destruction with the report's hash" "dataset-destroy $ID: active -> destroyed +\[report sha256=[0-9a-f]{64}\]" \
   kuractl ledger "$ID"
 check_output "the PI reads the report again, checked against the ledger" "matches ledger record" kc kt_alice report destruction "$ID"
-check_fails "bob cannot read it" kc kt_bob report destruction "$ID"
-check_output "a destroyed dataset takes no users" "destroyed" kuractl user add "$ID" kt_op
-check_output "nor imports" "destroyed" kuractl dataset import "$ID" --encrypt "$T/late.bin"
+check_output_fails "bob cannot read it" "only (an operator|the PI|operators)" kc kt_bob report destruction "$ID"
+kc kt_alice report withdrawal "$ID" JGAS1 >"$T/wr-destroyed.out" 2>&1
+check "the withdrawal report still works after the destruction" grep -q "^# Withdrawal report: dataset $ID, sample JGAS1" "$T/wr-destroyed.out"
+check "... and says no key is left" test "$(grep -c '| dataset destroyed, no key left |' "$T/wr-destroyed.out")" = 4
+check_output_fails "a destroyed dataset takes no users" "destroyed" kuractl user add "$ID" kt_op
+check_output_fails "nor imports" "destroyed" kuractl dataset import "$ID" --encrypt "$T/late.bin"
 check_output "status shows it destroyed" "^$ID .* destroyed" kuractl status
 sed -i 's/^Destroyed by: .*/Destroyed by:     somebody else/' "$KROOT/lib/datasets/$ID/destruction-report.txt"
-check_output "an edited report no longer matches the ledger" "does not match its ledger record" kuractl report destruction "$ID"
+check_output_fails "an edited report no longer matches the ledger" "does not match its ledger record" kuractl report destruction "$ID"
 for i in $(seq 1 50); do grep -q KURA_EVENT=destroy "$T/notified.txt" 2>/dev/null && break; sleep 0.1; done
 check "notify_command ran for the destruction" grep -q "^KURA_EVENT=destroy" "$T/notified.txt"
 
 # ---- lockdown / unlock (the state and its record; the mount's side is kurafs') ----
-check_fails "the PI cannot lock the server down" kc kt_alice lockdown --reason x
+check_output_fails "the PI cannot lock the server down" "only (an operator|the PI|operators)" kc kt_alice lockdown --reason x
 check "operator op locks the server down" kc kt_op lockdown --reason "incident 42"
 check_output "everyone's status says so" "^LOCKDOWN since .*incident 42" kc kt_bob status
-check_output "a second lockdown is refused, naming the first" "locked down already .*incident 42" kuractl lockdown --reason again
+check_output_fails "a second lockdown is refused, naming the first" "locked down already .*incident 42" kuractl lockdown --reason again
 check_output "the audit log records it" "lockdown .*reason: incident 42" kuractl audit
 check "root unlocks" kuractl unlock
-check_fails "status no longer says lockdown" bash -c "'$KURACTL' -c '$KCONF' status | grep -q LOCKDOWN"
-check_output "unlock when not locked down is refused" "not locked down" kuractl unlock
+check "status no longer says lockdown" bash -c "out=\$('$KURACTL' -c '$KCONF' status) && ! grep -q LOCKDOWN <<<\"\$out\""
+check_output_fails "unlock when not locked down is refused" "not locked down" kuractl unlock
 echo 'not json' >"$KROOT/lib/lockdown"
 check_output "an unreadable lockdown file counts as lockdown (fail closed)" "LOCKDOWN: every dataset is refused" kuractl status
 check "unlock clears it" kuractl unlock

@@ -48,7 +48,7 @@ cp "$DATA/JGAS000001.summary.txt" "$T/plain-delivered.txt"
 "$C4GH" encrypt --recipient "$T/server.pub" <"$T/plain-delivered.txt" >"$T/delivery/delivered.txt.c4gh"
 require "import an archive-style .c4gh delivery" kuractl dataset import "$D" "$T/delivery"
 require "user add bob" kuractl user add "$D" kt_bob
-check "withdraw sample WITHDRAWN1" kuractl withdraw "$D" WITHDRAWN1 --ref LEAK-1
+check "withdraw sample WITHDRAWN1" kuractl withdraw "$D" WITHDRAWN1 --ref LEAK-1 --yes
 cp "$DATA/JGAS000002.summary.txt" "$T/doomed/"
 require "a second dataset, imported and destroyed" bash -c "'$KURACTL' -c '$KCONF' dataset add $DD --pi kt_alice --period '$(day 0)..$(day 9)' &&
   '$KURACTL' -c '$KCONF' dataset import $DD --encrypt '$T/doomed' && '$KURACTL' -c '$KCONF' dataset destroy $DD --yes" >/dev/null
@@ -201,4 +201,8 @@ mapfile -t tmp_files < <(find /tmp /var/tmp /dev/shm -xdev -type f -user root -n
 check "no root-owned file new in /tmp, /var/tmp, /dev/shm or this test's dir (${#tmp_files[@]}) holds plaintext" \
   bash -c "/usr/bin/python3 '$T/scan.py' '$DATA:$T/doomed:$T/plain-delivered.txt' \"\$@\" >'$T/scan.out'; rc=\$?; cat '$T/scan.out' | sed 's/^/# /'; exit \$rc" _ "${tmp_files[@]}"
 check "the marker is nowhere under the server root (grep -r)" bash -c "! grep -rqa '$MARKER' '$KROOT'"
+# control: the scan finds plaintext that is neither a whole file nor the marker
+{ head -c 1000 /dev/urandom; tail -c +100000 "$DATA/random.bin" | head -c 50000; } >"$OUT/control.bin"
+check "the scan finds a 50 kB slice of a plaintext file amid noise (control: it can say yes)" \
+  bash -c "! /usr/bin/python3 '$T/scan.py' '$DATA:$T/doomed:$T/plain-delivered.txt' '$OUT/control.bin' >/dev/null"
 done_testing

@@ -7,12 +7,14 @@ set -uo pipefail
 
 KURA_TOP=${KURA_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 KURA_BUILD=${KURA_BUILD:-$KURA_TOP/build/asan}
-KURACTL=$KURA_BUILD/kuractl
 KURAFS=$KURA_BUILD/kurafs
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}
 
 T=$(mktemp -d /tmp/kura-it.XXXXXX)
 chmod 0755 "$T"
+# Test users inherit the working directory; the checkout may be one they
+# cannot enter (root's 0700 home), $T is one they can.
+cd "$T" || exit 1
 _tap_n=0
 _tap_failed=0
 _cleanups=()
@@ -23,13 +25,27 @@ not_ok() { _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not o
 diag() { printf '# %s\n' "$@"; }
 # check NAME CMD...: ok if CMD succeeds
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-# check_fails NAME CMD...: ok if CMD fails
-check_fails() { local name=$1; shift; if "$@"; then not_ok "$name"; else ok "$name"; fi; }
-# check_output NAME PATTERN CMD...: ok if CMD's stdout+stderr matches the ERE
-check_output() {
-  local name=$1 pattern=$2; shift 2
-  local out; out=$("$@" 2>&1)
-  if grep -Eq -- "$pattern" <<<"$out"; then ok "$name"; else not_ok "$name"; diag "wanted /$pattern/, got:" "$out"; fi
+# check_fails NAME CMD...: ok if CMD fails as a refusal does: exit 1..125 (a
+# command killed by a signal, or not found, has not been refused)
+check_fails() {
+  local name=$1 rc; shift
+  "$@"; rc=$?
+  if [ "$rc" -ge 1 ] && [ "$rc" -le 125 ]; then ok "$name"; else not_ok "$name"; diag "wanted exit 1..125, got $rc"; fi
+}
+# check_output NAME PATTERN CMD...: ok if CMD succeeds (exit 0) and its
+# stdout+stderr matches the ERE
+check_output() { _check_output success "$@"; }
+# check_output_fails NAME PATTERN CMD...: ok if CMD fails as a refusal does
+# (exit 1..125, no sanitizer report: a crash is not a refusal) and its
+# stdout+stderr matches the ERE
+check_output_fails() { _check_output failure "$@"; }
+_check_output() {
+  local want=$1 name=$2 pattern=$3; shift 3
+  local out rc got=success; out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -ne 0 ]; then got=failure; fi
+  if [ "$rc" -gt 125 ] || grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' <<<"$out"; then got=crash; fi
+  if [ "$got" = "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then ok "$name"; else
+    not_ok "$name"; diag "wanted $want and /$pattern/, got $got (exit $rc):" "$out"; fi
 }
 done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
 # Stops the script when a precondition fails (the rest would only add noise).
@@ -46,12 +62,33 @@ trap _run_cleanups EXIT
 trap 'exit 130' INT TERM
 
 # ---- users ----
-# make_user NAME: a local account without home, for acting as a real user.
+# make_user NAME: a local account without home, for acting as a real user;
+# removed on exit (with any process it left) if this script created it.
 make_user() {
-  id -u "$1" >/dev/null 2>&1 || useradd -M -N -s /bin/bash "$1" >/dev/null 2>&1 || useradd -M -s /bin/bash "$1"
+  id -u "$1" >/dev/null 2>&1 && return 0
+  useradd -M -N -s /bin/bash "$1" >/dev/null 2>&1 || useradd -M -s /bin/bash "$1" || return 1
+  on_exit "pkill -KILL -u '$1'; userdel '$1'"
 }
+# make_group NAME: a local group, removed on exit if this script created it.
+make_group() {
+  getent group "$1" >/dev/null && return 0
+  groupadd "$1" && on_exit "groupdel '$1'"
+}
+# ---- programs test users run ----
+# A checkout inside a directory only root may enter (root's 0700 home) is out
+# of the test users' reach, so they run copies in $T, wherever it lives.
+KURA_USER_BIN=$T/bin
+mkdir -p "$KURA_USER_BIN"
+install -m 0755 "$KURA_BUILD/kuractl" "$KURA_USER_BIN/"
+for _f in "$KURA_BUILD/tests/randread" "$KURA_BUILD/tests/soakread" "$KURA_TOP"/tests/helpers/*.py "$KURA_TOP"/tests/helpers/*.java "$KURA_TOP"/tests/helpers/*.R; do
+  [ -f "$_f" ] && install -m 0755 "$_f" "$KURA_USER_BIN/"
+done
+KURACTL=$KURA_USER_BIN/kuractl
+
 # as USER CMD...: run CMD as USER (real, effective and supplementary ids).
 as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
+# lists_nothing USER DIR: ls as USER succeeds and shows nothing (an error is not "nothing")
+lists_nothing() { local out; out=$(as "$1" ls -A "$2") && [ -z "$out" ]; }
 
 # ---- a throwaway kura server under $T/srv ----
 KROOT=$T/srv
@@ -60,6 +97,19 @@ kuractl() { "$KURACTL" -c "$KCONF" "$@"; }
 kura_init() { mkdir -p "$KROOT" && chmod 0755 "$KROOT" && "$KURACTL" -c "$KCONF" init --root "$KROOT" >/dev/null; }
 # Dates relative to today in the server's zone (Asia/Tokyo by default).
 day() { TZ=Asia/Tokyo date -d "$1 days" +%F; }
+
+# ---- faults ----
+# ms_of CMD...: runs CMD, prints its run time in ms
+ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }
+# kill_within MS CMD...: starts CMD, kills it -9 at a random moment in [0, 1.3 MS] ms
+kill_within() {
+  local ms=$1; shift
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN {printf "%.3f", m * 1.3 * r / 32768 / 1000}')"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
 
 # mount_kura MOUNTPOINT [kurafs args...]: mounts in the foreground process
 # in the background, waits until it serves, and unmounts on exit.

@@ -28,12 +28,12 @@ sed -i "s/^\(size.bin\t[0-9a-f]*\t\)[0-9]*/\1123/" "$KROOT/lib/datasets/$ID/file
 require "mount" mount_kura "$T/mnt"
 M=$T/mnt/$ID
 eio='Input/output error'
-check_output "flipped byte: EIO, not data" "$eio" as kt_alice cat "$M/flip.bin"
+check_output_fails "flipped byte: EIO, not data" "$eio" as kt_alice cat "$M/flip.bin"
 check "flipped byte: the segments before it still read" \
   bash -c "setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups head -c 65536 '$M/flip.bin' | cmp -s - <(head -c 65536 '$T/data/flip.bin')"
-check_output "payload cut at a segment boundary: EIO" "$eio" as kt_alice cat "$M/cut.bin"
-check_output "payloads swapped between files: EIO" "$eio" as kt_alice cat "$M/swap-a.bin"
-check_output "recorded size differs from the header's: refused" "$eio" as kt_alice cat "$M/size.bin"
+check_output_fails "payload cut at a segment boundary: EIO" "$eio" as kt_alice cat "$M/cut.bin"
+check_output_fails "payloads swapped between files: EIO" "$eio" as kt_alice cat "$M/swap-a.bin"
+check_output_fails "recorded size differs from the header's: refused" "$eio" as kt_alice cat "$M/size.bin"
 check "an intact file of the same dataset reads" as kt_alice cmp -s "$M/intact.bin" "$T/data/intact.bin"
 
 # A malformed dataset.ini: refused by file and line; the daemon keeps
@@ -41,7 +41,7 @@ check "an intact file of the same dataset reads" as kt_alice cmp -s "$M/intact.b
 INI=$KROOT/lib/datasets/$ID/dataset.ini
 cp "$INI" "$T/dataset.ini.good"
 echo "this is not ini" >>"$INI"
-check_output "kuractl names the bad file and line" "dataset.ini:[0-9]+" kuractl user list "$ID"
+check_output_fails "kuractl names the bad file and line" "dataset.ini:[0-9]+" kuractl user list "$ID"
 kuractl reload >/dev/null 2>&1
 check "the daemon refused the bad state, and logged it" grep -q '"reason":"state refused".*dataset.ini:[0-9]' "$KROOT/log/audit.jsonl"
 check "after a reload that found a bad file, the last good state still serves" \

@@ -12,11 +12,11 @@
 # too, except report destruction (on DX, destroyed, PI kt_alice).
 . "$(dirname "$0")/lib.sh"
 
-FSOP=$KURA_TOP/tests/helpers/fsop.py
+FSOP=$KURA_USER_BIN/fsop.py
 ROLES=(root op pi opi user expired outsider)
 declare -A WHO=([root]=root [op]=kt_op [pi]=kt_alice [opi]=kt_dave [user]=kt_bob [expired]=kt_erin [outsider]=kt_carol)
 for u in kt_op kt_alice kt_dave kt_bob kt_erin kt_carol kt_frank; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 
@@ -154,6 +154,7 @@ user-list           |$PIS
 ledger              |$PIS
 report-usage        |$PIS
 report-destruction  |$PIS
+report-withdrawal   |$PIS
 audit-dataset       |$PIS
 status              |$ALL
 "
@@ -169,7 +170,7 @@ args_of() {
     dataset-suspend) echo "dataset suspend $D1 --reason matrix-$role" ;;
     dataset-resume) echo "dataset resume $D1" ;;
     dataset-destroy) echo "dataset destroy MXD_$role --yes" ;;
-    withdraw) echo "withdraw $D1 SW_$role --ref W-$role" ;;
+    withdraw) echo "withdraw $D1 SW_$role --ref W-$role --yes" ;;
     lockdown) echo "lockdown --reason matrix-$role" ;;
     unlock) echo unlock ;;
     audit-verify) echo "audit verify" ;;
@@ -180,6 +181,7 @@ args_of() {
     ledger) echo "ledger $D1" ;;
     report-usage) echo "report usage $D1" ;;
     report-destruction) echo "report destruction $DX" ;;
+    report-withdrawal) echo "report withdrawal $D1 S0" ;;
     audit-dataset) echo "audit --dataset $D1" ;;
     status) echo status ;;
   esac

@@ -67,7 +67,7 @@ MON=$!
 on_exit "kill $MON"
 
 # ---- 32 readers ----
-SR=$KURA_BUILD/tests/soakread
+SR=$KURA_USER_BIN/soakread
 pairs() { local d=$1 f; for f in "$DATA/$d"/*.bin; do printf '%s %s ' "$d/$(basename "$f")" "$f"; done; }
 mkdir -p "$T/res" && chmod 0777 "$T/res"
 start=$EPOCHREALTIME
@@ -112,7 +112,7 @@ while before "$stop_at"; do
   # withdrawals, spread over the run (six of the eight samples)
   if [ "$withdrawn" -lt 6 ] && ! before "$next_withdraw"; then
     withdrawn=$((withdrawn + 1))
-    t0=$EPOCHREALTIME; run withdraw "$D3" "S$withdrawn" --ref "SOAK-$withdrawn"; t1=$EPOCHREALTIME
+    t0=$EPOCHREALTIME; run withdraw "$D3" "S$withdrawn" --ref "SOAK-$withdrawn" --yes; t1=$EPOCHREALTIME
     ev deny '*' "$D3" "f$withdrawn.bin" "$t0" "$t1" inf
     next_withdraw=$(awk -v s="$start" -v n="$SOAK" -v k="$withdrawn" 'BEGIN {printf "%.6f", s + n * (k + 1) / 7}')
   fi

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kura/audit.h"
@@ -17,6 +18,7 @@
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
+#include "kura/ledger.h"
 #include "kura/lockdown.h"
 #include "kura/secmem.h"
 #include "kura/when.h"
@@ -318,6 +320,44 @@ static void test_journal_recovery(void)
     free(ini);
 }
 
+/* Issue 13 §4, issue 20 §1: a withdrawal of a sample with no file yet is
+ * recorded (pending), never lost; it is previewed by --dry-run and needs
+ * --yes (or a terminal's confirmation); the PI's report names it. */
+static void test_withdraw_pending(void)
+{
+    EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "no file of dataset DS1 comes from sample S7");
+    EXPECT_STR_CONTAINS(err_buf, "confirm on a terminal or give --yes");
+    char *ini = read_text(ds_file("DS1", "dataset.ini"));
+    EXPECT(ini && !strstr(ini, "[withdrawn S7]"));
+    free(ini);
+    EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1 --dry-run") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "recorded as pending");
+    EXPECT_STR_CONTAINS(out_buf, "nothing was changed");
+    ini = read_text(ds_file("DS1", "dataset.ini"));
+    EXPECT(ini && !strstr(ini, "[withdrawn S7]"));
+    free(ini);
+    EXPECT(run_as(1, "withdraw DS1 S7 --ref W-1 --yes") == 1);          /* the PI may not */
+    EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1 --yes") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "the withdrawal is pending");
+    ini = read_text(ds_file("DS1", "dataset.ini"));
+    EXPECT(ini && strstr(ini, "[withdrawn S7]"));
+    free(ini);
+    char *ledger = read_text(ds_file("DS1", "ledger.jsonl"));
+    EXPECT(ledger && strstr(ledger, "withdrawn (pending"));
+    free(ledger);
+    /* Finishing an earlier withdrawal decides nothing: no confirmation. */
+    EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "already");
+    EXPECT(run_as(1, "report withdrawal DS1 S7") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "# Withdrawal report: dataset DS1, sample S7");
+    EXPECT_STR_CONTAINS(out_buf, "(pending: no file of the sample imported yet)");
+    EXPECT(run_as(65534, "report withdrawal DS1 S7") == 1);
+    EXPECT(run_as(1, "report withdrawal DS1 S8") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "check the sample id");
+    EXPECT(run_as(1, "report withdrawal DS1 ../S8") == 2);
+}
+
 /* R-ACC-7: lockdown state survives restarts and fails closed. */
 static void test_lockdown(void)
 {
@@ -378,6 +418,52 @@ static void test_read_passphrase(void)
     EXPECT_STR_CONTAINS(e.msg, "passphrase file");
 }
 
+static void append_import(const char *id, const char *detail, const char *after)
+{
+    struct kura_err e = {0};
+    struct kura_ledger_change c = {.actor = "root", .uid = 0, .action = "dataset-import", .target = id,
+                                   .detail = detail, .before = "", .after = after};
+    if (strncmp(after, "removed", 7) == 0)
+        c.action = KURA_LEDGER_SOURCE_ACTION;
+    if (kura_ledger_append(ds_file(id, "ledger.jsonl"), &c, (int64_t)time(NULL), NULL, NULL, &e) != 0)
+        printf("# append: %s\n", e.msg);
+}
+
+/* The destruction report lists, from the ledger, every delivery encrypted
+ * to a key that still exists: one to the current server key (with how many
+ * sources were removed), one whose key was never recorded (an import from
+ * before delivery keys: it may still exist), not one to a key that is gone. */
+static void test_destruction_lists_surviving_deliveries(void)
+{
+    ASSERT(run_as(0, "dataset add DSOLD --pi daemon --period 2026-01-01..2099-01-31") == 0);
+    char pub[300], fp[KURA_KEY_FINGERPRINT_LEN + 1], detail[KURA_LEDGER_FIELD_MAX];
+    uint8_t pk[C4GH_KEY_SIZE];
+    struct kura_err e = {0};
+    snprintf(pub, sizeof pub, "%s/%s", cfg.keys_dir, KURA_SERVER_PUB_FILE);
+    ASSERT(c4gh_pubkey_load(pub, pk, &e) == 0);
+    kura_key_fingerprint(pk, fp);
+    append_import("DSOLD", "archive delivery, samples from /srv/old.tsv", "3 file(s), 300 bytes: a b c");
+    struct kura_ledger_delivery_key cur = {.role = "server", .files = 2};
+    memcpy(cur.fp, fp, sizeof cur.fp);
+    ASSERT(kura_ledger_delivery_format(&cur, 1, true, detail, sizeof detail, &e) == 0);
+    append_import("DSOLD", detail, "2 file(s), 200 bytes: d e");
+    append_import("DSOLD", "sources of the import before (--remove-source)", "removed 2 of 2");
+    struct kura_ledger_delivery_key gone = {.role = "server", .files = 1};
+    memset(gone.fp, 'a', KURA_KEY_FINGERPRINT_LEN);
+    ASSERT(kura_ledger_delivery_format(&gone, 1, false, detail, sizeof detail, &e) == 0);
+    append_import("DSOLD", detail, "1 file(s), 100 bytes: f");
+
+    ASSERT(run_as(0, "dataset destroy DSOLD --yes") == 0);
+    char row[200];
+    snprintf(row, sizeof row, "| server key %s | 2 | removed 2 of 2 | 2 file(s), 200 bytes: d e |", fp);
+    EXPECT_STR_CONTAINS(out_buf, row);
+    EXPECT_STR_CONTAINS(out_buf, "| server key (not recorded: imported before kura recorded delivery keys) | 3 | kept |");
+    EXPECT(!strstr(out_buf, gone.fp));
+    EXPECT_STR_CONTAINS(out_buf, "2 of the dataset's 3 recorded deliveries");
+    snprintf(row, sizeof row, "- %s current: still exists", fp);
+    EXPECT_STR_CONTAINS(out_buf, row);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -391,7 +477,9 @@ int main(void)
     RUN(test_handle_request_uses_peer);
     RUN(test_journal_recovery);
     RUN(test_lockdown);
+    RUN(test_withdraw_pending);
     RUN(test_read_passphrase);
+    RUN(test_destruction_lists_surviving_deliveries);
     free(out_buf);
     free(err_buf);
     kura_config_free(&cfg);

@@ -50,6 +50,7 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(c.nallow == 21 && listed(c.allow, c.nallow, "samtools") && listed(c.allow, c.nallow, "Rscript"));
     EXPECT(c.syslog && c.bulk_read_multiple == 3 && c.max_size_mb == 0);
     EXPECT(c.grace_days == 30 && c.auto_destroy && c.warn_days == 30 && strcmp(c.notify_command, "") == 0);
+    EXPECT(strcmp(c.metrics_textfile, "") == 0 && c.metrics_interval == 5);
     EXPECT(strcmp(c.file, "t.conf") == 0);
     kura_config_free(&c);
     kura_config_free(&c); /* zeroed: safe */
@@ -197,7 +198,10 @@ static void test_all_keys_set(void)
                        "grace_days = 3650\n"
                        "auto_destroy = no\n"
                        "warn_days = 0\n"
-                       "notify_command = /usr/local/bin/notify --to pi; echo #done\n";
+                       "notify_command = /usr/local/bin/notify --to pi; echo #done\n"
+                       "[metrics]\n"
+                       "textfile = /var/lib/prometheus/node-exporter/kura.prom\n"
+                       "interval_seconds = 3600\n";
     struct kura_config c;
     struct kura_err err = {0};
     ASSERT(parse(text, &c, &err) == 0);
@@ -211,6 +215,8 @@ static void test_all_keys_set(void)
     EXPECT(c.grace_days == 3650 && !c.auto_destroy && c.warn_days == 0);
     /* ';' and '#' inside a value are data, not comments. */
     EXPECT(strcmp(c.notify_command, "/usr/local/bin/notify --to pi; echo #done") == 0);
+    EXPECT(strcmp(c.metrics_textfile, "/var/lib/prometheus/node-exporter/kura.prom") == 0);
+    EXPECT(c.metrics_interval == 3600);
     kura_config_free(&c);
 }
 
@@ -262,6 +268,10 @@ static void test_malformed_names_file_and_line(void)
         {"[revocation]\ngrace_days = 3651\n", "t.conf:2: grace_days"},
         {"[revocation]\nwarn_days = 1e3\n", "t.conf:2: warn_days"},
         {"[revocation]\nnotify_command = notify-send\n", "t.conf:2: notify_command: the command must start"},
+        {"[metrics]\ntextfile = kura.prom\n", "t.conf:2: textfile: the metrics file must be an absolute path"},
+        {"[metrics]\ninterval_seconds = 0\n", "t.conf:2: interval_seconds: expected 1 to 3600 seconds"},
+        {"[metrics]\ninterval_seconds = 3601\n", "t.conf:2: interval_seconds: expected a whole number"},
+        {"[metric]\n", "unknown section [metric] (known: paths, server, guard, audit, revocation, metrics)"},
         {"[paths]\nstate_dir = lib\n", "t.conf:2: state_dir: relative path \"lib\" needs [paths] root"},
         {"[paths]\nroot = srv\n", "t.conf:2: root must be an absolute path"},
         {"[paths]\nsocket =\n", "t.conf:2: socket: empty path"},

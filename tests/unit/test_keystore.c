@@ -507,6 +507,245 @@ static void test_destroy_leaves_nothing(void)
     kura_keystore_close(ks);
 }
 
+/* A Crypt4GH header with a fresh data key to one recipient, as the archive
+ * would send it. */
+static uint8_t *header_to(const uint8_t pk[C4GH_KEY_SIZE], size_t *len)
+{
+    struct kura_err err = {0};
+    struct c4gh_header *h = NULL;
+    uint8_t *raw = NULL;
+    if (c4gh_header_new(&h, NULL, 0, &err) != 0 || c4gh_header_build(h, NULL, pk, 1, &raw, len, &err) != 0)
+        raw = NULL;
+    c4gh_header_free(h);
+    return raw;
+}
+
+static char *file_text(const char *path)
+{
+    char *t = NULL;
+    struct kura_err err = {0};
+    return kura_read_file(path, 65536, &t, NULL, &err) == 0 ? t : NULL;
+}
+
+/* Issue 13 §1: the dataset's delivery key is a key pair of its own; its
+ * public half is on file; a delivery to it opens, and names it; erasing the
+ * dataset erases it. */
+static void test_delivery_key(void)
+{
+    struct kura_err err = {0};
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", path_of(top, "keys-deliv"));
+    struct kura_keystore *ks = NULL;
+    struct kura_dskey *dk = NULL;
+    ASSERT(kura_keystore_create(dir, NULL, &err) == 0);
+    ASSERT(kura_keystore_dataset_create(dir, "DSD", &err) == 0);
+    ASSERT(kura_keystore_open(dir, NULL, &ks, &err) == 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DSD", &dk, &err) == 0);
+    char dsdir[512];
+    snprintf(dsdir, sizeof dsdir, "%s/datasets/DSD", dir);
+    EXPECT(mode_of(path_of(dsdir, "dataset.pub")) == 0600);
+    char *text = NULL, *want = c4gh_pubkey_format(dk->pk);
+    ASSERT(kura_keystore_dataset_pubkey_text(dir, "DSD", &text, &err) == 0 && want);
+    EXPECT(strcmp(text, want) == 0);
+    free(text);
+    free(want);
+    char fp[KURA_KEY_FINGERPRINT_LEN + 1], fp2[KURA_KEY_FINGERPRINT_LEN + 1], sfp[KURA_KEY_FINGERPRINT_LEN + 1];
+    kura_dskey_fingerprint(dk, fp);
+    ASSERT(kura_keystore_dataset_fingerprint(dir, "DSD", fp2) == 0);
+    EXPECT(strcmp(fp, fp2) == 0);
+    uint8_t spk[C4GH_KEY_SIZE];
+    kura_keystore_server_pk(ks, spk);
+    kura_key_fingerprint(spk, sfp);
+    EXPECT(strcmp(fp, sfp) != 0);
+
+    /* Deliveries: to the dataset key, to the server key, to neither. */
+    size_t len = 0;
+    struct c4gh_header *h = NULL;
+    struct kura_delivery_key which;
+    uint8_t *raw = header_to(dk->pk, &len);
+    ASSERT(raw);
+    EXPECT(kura_keystore_open_delivery(ks, dk, raw, len, &h, &which, &err) == 0);
+    EXPECT(strcmp(which.role, "dataset") == 0 && strcmp(which.fp, fp) == 0);
+    c4gh_header_free(h);
+    free(raw);
+    raw = header_to(spk, &len);
+    ASSERT(raw);
+    EXPECT(kura_keystore_open_delivery(ks, dk, raw, len, &h, &which, &err) == 0);
+    EXPECT(strcmp(which.role, "server") == 0 && strcmp(which.fp, sfp) == 0);
+    c4gh_header_free(h);
+    free(raw);
+    /* To both: the server key is named, since it outlives the dataset. */
+    uint8_t both_pk[2 * C4GH_KEY_SIZE];
+    memcpy(both_pk, dk->pk, C4GH_KEY_SIZE);
+    memcpy(both_pk + C4GH_KEY_SIZE, spk, C4GH_KEY_SIZE);
+    struct c4gh_header *hb = NULL;
+    ASSERT(c4gh_header_new(&hb, NULL, 0, &err) == 0 && c4gh_header_build(hb, NULL, both_pk, 2, &raw, &len, &err) == 0);
+    c4gh_header_free(hb);
+    EXPECT(kura_keystore_open_delivery(ks, dk, raw, len, &h, &which, &err) == 0);
+    EXPECT(strcmp(which.role, "server") == 0 && strcmp(which.fp, sfp) == 0);
+    c4gh_header_free(h);
+    free(raw);
+    uint8_t *osk = kura_secure_alloc(C4GH_KEY_SIZE), opk[C4GH_KEY_SIZE];
+    ASSERT(osk);
+    c4gh_keygen(osk, opk);
+    kura_secure_free(osk);
+    raw = header_to(opk, &len);
+    ASSERT(raw);
+    h = NULL;
+    EXPECT(kura_keystore_open_delivery(ks, dk, raw, len, &h, &which, &err) == -1 && !h);
+    free(raw);
+
+    /* A dataset made before delivery keys gets its public half back. */
+    ASSERT(unlink(path_of(dsdir, "dataset.pub")) == 0);
+    EXPECT(kura_keystore_dataset_pubkey_text(dir, "DSD", &text, &err) == -1 && err.code == ENOENT);
+    ASSERT(kura_dskey_save_pub(dk, &err) == 0);
+    ASSERT(kura_keystore_dataset_fingerprint(dir, "DSD", fp2) == 0);
+    EXPECT(strcmp(fp, fp2) == 0);
+
+    EXPECT(kura_keystore_secret_exists(dir, fp));
+    EXPECT(kura_keystore_secret_exists(dir, sfp));
+    ASSERT(kura_keystore_dataset_destroy(dir, "DSD", &err) == 0);
+    EXPECT(!kura_keystore_secret_exists(dir, fp));
+    EXPECT(kura_keystore_dataset_fingerprint(dir, "DSD", fp2) == -1);
+    kura_dskey_free(dk);
+    kura_keystore_close(ks);
+}
+
+/* Rotation keeps the old key for deliveries in flight and rewraps every
+ * dataset key; retirement erases it (and only an earlier key), records it,
+ * and leaves every dataset readable with the keys that remain. */
+static void test_rotate_retire(void)
+{
+    struct kura_err err = {0};
+    char dir[256], earlier[300];
+    snprintf(dir, sizeof dir, "%s", path_of(top, "keys-rot"));
+    const char *pass = "rotation pass";
+    struct kura_keystore *ks = NULL, *ks2 = NULL, *ks3 = NULL;
+    struct kura_dskey *dk = NULL;
+    ASSERT(kura_keystore_create(dir, pass, &err) == 0);
+    ASSERT(kura_keystore_dataset_create(dir, "DSX", &err) == 0);
+    ASSERT(kura_keystore_open(dir, pass, &ks, &err) == 0);
+    uint8_t old_pk[C4GH_KEY_SIZE];
+    kura_keystore_server_pk(ks, old_pk);
+    char old_fp[KURA_KEY_FINGERPRINT_LEN + 1], new_fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    kura_key_fingerprint(old_pk, old_fp);
+    size_t in_flight_len = 0, n = 0;
+    uint8_t *in_flight = header_to(old_pk, &in_flight_len);
+    ASSERT(in_flight);
+    EXPECT(!kura_keystore_stale(ks));
+
+    /* An interrupted rotation left a second name of the current key: harmless. */
+    snprintf(earlier, sizeof earlier, "%s", path_of(dir, "server-keys"));
+    ASSERT(mkdir(earlier, 0700) == 0);
+    char dup[600];
+    snprintf(dup, sizeof dup, "%s/%s.sec", earlier, old_fp);
+    ASSERT(link(path_of(dir, "server.sec"), dup) == 0);
+    ASSERT(kura_keystore_open(dir, pass, &ks2, &err) == 0);
+    kura_keystore_close(ks2);
+    ks2 = NULL;
+
+    ASSERT(kura_keystore_rotate(ks, pass, new_fp, &err) == 0);
+    EXPECT(strcmp(new_fp, old_fp) != 0);
+    EXPECT(kura_keystore_stale(ks));
+    EXPECT(mode_of(dup) == 0600);
+    struct kura_server_key_info *v = NULL;
+    ASSERT(kura_keystore_server_keys(dir, &v, &n, &err) == 0);
+    EXPECT(n == 2);
+    if (n == 2) {
+        EXPECT(v[0].state == KURA_SKEY_CURRENT && strcmp(v[0].fp, new_fp) == 0);
+        EXPECT(v[1].state == KURA_SKEY_EARLIER && strcmp(v[1].fp, old_fp) == 0);
+    }
+    free(v);
+    /* The new key takes the same passphrase; a stale keystore may not rewrap. */
+    EXPECT(kura_keystore_open(dir, NULL, &ks2, &err) == -1);
+    EXPECT(kura_keystore_rewrap(ks, &n, &err) == -1 && err.code == EAGAIN);
+    ASSERT(kura_keystore_open(dir, pass, &ks2, &err) == 0);
+    EXPECT(!kura_keystore_stale(ks2));
+    /* Before the rewrap the dataset key still opens (with the earlier key),
+     * and a delivery to the old key still imports. */
+    ASSERT(kura_keystore_dataset_key(ks2, "DSX", &dk, &err) == 0);
+    struct c4gh_header *h = NULL;
+    struct kura_delivery_key which;
+    EXPECT(kura_keystore_open_delivery(ks2, dk, in_flight, in_flight_len, &h, &which, &err) == 0);
+    EXPECT(strcmp(which.role, "server") == 0 && strcmp(which.fp, old_fp) == 0);
+    c4gh_header_free(h);
+    h = NULL;
+    /* A rewrap killed after it gave the key file its second name: the next
+     * one must not erase the key through that name. */
+    char dsdir[512], oldname[600];
+    snprintf(dsdir, sizeof dsdir, "%s/datasets/DSX/dataset.key.c4gh", dir);
+    snprintf(oldname, sizeof oldname, "%s.old", dsdir);
+    ASSERT(link(dsdir, oldname) == 0);
+    ASSERT(kura_keystore_rewrap(ks2, &n, &err) == 0);
+    EXPECT(n == 1);
+    EXPECT(access(oldname, F_OK) != 0);
+    struct kura_dskey *again = NULL;
+    EXPECT(kura_keystore_dataset_key(ks2, "DSX", &again, &err) == 0 && again &&
+           memcmp(again->sk, dk->sk, C4GH_KEY_SIZE) == 0);
+    kura_dskey_free(again);
+    ASSERT(kura_keystore_rewrap(ks2, &n, &err) == 0);
+    EXPECT(n == 0);
+    /* The wrapped dataset key now opens with the new server key alone. */
+    uint8_t *nsk = kura_secure_alloc(C4GH_KEY_SIZE);
+    ASSERT(nsk && c4gh_seckey_load(path_of(dir, "server.sec"), pass, nsk, &err) == 0);
+    int fd = open(dsdir, O_RDONLY);
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    ASSERT(fd >= 0 && c4gh_header_read(fd, &raw, &raw_len, &err) == 0);
+    close(fd);
+    EXPECT(c4gh_header_open_strict(raw, raw_len, nsk, &h, &err) == 0);
+    c4gh_header_free(h);
+    h = NULL;
+    free(raw);
+    kura_secure_free(nsk);
+
+    /* Retirement: never the current key, never a made-up one. */
+    size_t rewrapped = 99;
+    EXPECT(kura_keystore_retire(ks2, new_fp, "retired now by test", &rewrapped, &err) == -1 && err.code == EBUSY);
+    EXPECT(kura_keystore_retire(ks2, "NOTHEX", "x", &rewrapped, &err) == -1 && err.code == EINVAL);
+    char nosuch[KURA_KEY_FINGERPRINT_LEN + 1];
+    memset(nosuch, 'a', KURA_KEY_FINGERPRINT_LEN);
+    nosuch[KURA_KEY_FINGERPRINT_LEN] = '\0';
+    EXPECT(kura_keystore_retire(ks2, nosuch, "x", &rewrapped, &err) == -1 && err.code == ENOENT);
+    EXPECT(kura_keystore_secret_exists(dir, old_fp));
+    ASSERT(kura_keystore_retire(ks2, old_fp, "retired now by test", &rewrapped, &err) == 0);
+    EXPECT(rewrapped == 0);
+    EXPECT(access(dup, F_OK) != 0);
+    char rec[600];
+    snprintf(rec, sizeof rec, "%s/%s.retired", earlier, old_fp);
+    char *t = file_text(rec);
+    ASSERT(t);
+    EXPECT(strncmp(t, "retired now by test\n", 20) == 0);
+    EXPECT_STR_CONTAINS(t, "BEGIN CRYPT4GH PUBLIC KEY");
+    free(t);
+    EXPECT(!kura_keystore_secret_exists(dir, old_fp));
+    EXPECT(kura_keystore_secret_exists(dir, new_fp));
+    EXPECT(kura_keystore_retire(ks2, old_fp, "again", &rewrapped, &err) == -1 && err.code == EALREADY);
+    ASSERT(kura_keystore_server_keys(dir, &v, &n, &err) == 0);
+    EXPECT(n == 2 && v[1].state == KURA_SKEY_RETIRED && strcmp(v[1].note, "retired now by test") == 0);
+    free(v);
+    EXPECT(kura_keystore_stale(ks2));
+    /* What remains opens every dataset key but no delivery to the old key. */
+    ASSERT(kura_keystore_open(dir, pass, &ks3, &err) == 0);
+    struct kura_dskey *dk3 = NULL;
+    EXPECT(kura_keystore_dataset_key(ks3, "DSX", &dk3, &err) == 0);
+    EXPECT(kura_keystore_open_delivery(ks3, dk, in_flight, in_flight_len, &h, &which, &err) == -1);
+    /* An earlier key filed under another key's name is refused. */
+    char liar[600];
+    snprintf(liar, sizeof liar, "%s/%s.sec", earlier, nosuch);
+    ASSERT(link(path_of(dir, "server.sec"), liar) == 0);
+    struct kura_keystore *ks4 = NULL;
+    EXPECT(kura_keystore_open(dir, pass, &ks4, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "not the one its name says");
+    ASSERT(unlink(liar) == 0);
+    kura_dskey_free(dk3);
+    kura_dskey_free(dk);
+    free(in_flight);
+    kura_keystore_close(ks3);
+    kura_keystore_close(ks2);
+    kura_keystore_close(ks);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -524,6 +763,8 @@ int main(void)
     RUN(test_header_store_load);
     RUN(test_segmap_tamper);
     RUN(test_destroy_leaves_nothing);
+    RUN(test_delivery_key);
+    RUN(test_rotate_retire);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", top);
     if (system(cmd) != 0)

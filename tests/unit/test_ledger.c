@@ -457,6 +457,62 @@ static void test_concurrent_appenders_keep_the_chain(void)
     EXPECT(n == PROCS * EACH);
 }
 
+/* An import's record names every delivery key by fingerprint, and what is
+ * written reads back exactly; anything else reads as no keys. */
+static void test_delivery_keys_round_trip(void)
+{
+    struct kura_err err = {0};
+    struct kura_ledger_delivery_key keys[KURA_LEDGER_DELIVERY_KEYS_MAX + 1], got[KURA_LEDGER_DELIVERY_KEYS_MAX];
+    for (size_t i = 0; i <= KURA_LEDGER_DELIVERY_KEYS_MAX; i++) {
+        snprintf(keys[i].role, sizeof keys[i].role, "%s", i % 2 ? "server" : "dataset");
+        memset(keys[i].fp, "0123456789abcdef"[i % 16], KURA_HASH_HEX_LEN);
+        keys[i].fp[KURA_HASH_HEX_LEN] = '\0';
+        keys[i].files = 1000 * i + 1;
+    }
+    char buf[KURA_LEDGER_FIELD_MAX];
+    bool removal = true;
+    ASSERT(kura_ledger_delivery_format(keys, 2, false, buf, sizeof buf, &err) == 0);
+    EXPECT(strncmp(buf, "archive delivery to dataset key 0000", 36) == 0);
+    EXPECT_STR_CONTAINS(buf, "(1 file(s)), server key 1111");
+    EXPECT_STR_CONTAINS(buf, "(1001 file(s)); source kept");
+    EXPECT(kura_ledger_delivery_parse(buf, got, &removal) == 2 && !removal);
+    for (size_t i = 0; i < 2; i++)
+        EXPECT(strcmp(got[i].role, keys[i].role) == 0 && strcmp(got[i].fp, keys[i].fp) == 0 &&
+               got[i].files == keys[i].files);
+    /* The most keys fit a ledger field, with more context after them. */
+    ASSERT(kura_ledger_delivery_format(keys, KURA_LEDGER_DELIVERY_KEYS_MAX, true, buf, sizeof buf - 100, &err) == 0);
+    size_t len = strlen(buf);
+    snprintf(buf + len, sizeof buf - len, ", segments not verified, samples from /x; via sudo");
+    EXPECT(kura_ledger_delivery_parse(buf, got, &removal) == KURA_LEDGER_DELIVERY_KEYS_MAX && removal);
+    for (size_t i = 0; i < KURA_LEDGER_DELIVERY_KEYS_MAX; i++)
+        EXPECT(strcmp(got[i].role, keys[i].role) == 0 && strcmp(got[i].fp, keys[i].fp) == 0 &&
+               got[i].files == keys[i].files);
+    /* Refused: no keys, too many, a malformed key, a buffer too small. */
+    EXPECT(kura_ledger_delivery_format(keys, 0, false, buf, sizeof buf, &err) == -1 && err.code == EINVAL);
+    EXPECT(kura_ledger_delivery_format(keys, KURA_LEDGER_DELIVERY_KEYS_MAX + 1, false, buf, sizeof buf, &err) == -1);
+    struct kura_ledger_delivery_key bad = keys[0];
+    bad.fp[3] = 'G';
+    EXPECT(kura_ledger_delivery_format(&bad, 1, false, buf, sizeof buf, &err) == -1 && err.code == EINVAL);
+    snprintf(bad.role, sizeof bad.role, "audit");
+    memcpy(bad.fp, keys[0].fp, sizeof bad.fp);
+    EXPECT(kura_ledger_delivery_format(&bad, 1, false, buf, sizeof buf, &err) == -1 && err.code == EINVAL);
+    EXPECT(kura_ledger_delivery_format(keys, 1, false, buf, 60, &err) == -1 && err.code == ENOBUFS);
+    /* Not in the form: earlier imports, plaintext, damaged lines. */
+    static const char *const not_keys[] = {
+        "archive delivery, samples from /x",
+        "encrypted from plaintext; source kept",
+        "archive delivery to server key 1234 (1 file(s)); source kept",
+        "archive delivery to server key "
+        "1111111111111111111111111111111111111111111111111111111111111111 (1 file(s))",
+        "archive delivery to server key "
+        "1111111111111111111111111111111111111111111111111111111111111111 (1 file(s)); source lost",
+        "archive delivery to vault key "
+        "1111111111111111111111111111111111111111111111111111111111111111 (1 file(s)); source kept",
+    };
+    for (size_t i = 0; i < sizeof not_keys / sizeof *not_keys; i++)
+        EXPECT(kura_ledger_delivery_parse(not_keys[i], got, &removal) == 0);
+}
+
 int main(void)
 {
     kura_secmem_init();
@@ -476,6 +532,7 @@ int main(void)
     RUN(test_verify_detects_truncation_and_malformed_lines);
     RUN(test_append_refuses_torn_last_line);
     RUN(test_concurrent_appenders_keep_the_chain);
+    RUN(test_delivery_keys_round_trip);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

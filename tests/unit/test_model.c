@@ -108,6 +108,24 @@ static void test_lookups(void)
     f.samples = NULL;
     EXPECT(!kura_file_withdrawn(&ds, &f));
     EXPECT(!kura_file_withdrawn(&ds, NULL));
+
+    /* A pending withdrawal (no file names the sample yet) still withdraws a
+     * file that arrives later naming it. */
+    char *late[] = {"S9"};
+    struct kura_file arrived = {.nsamples = 1, .samples = late};
+    EXPECT(kura_file_withdrawn(&ds, &arrived));
+}
+
+/* "No sample map": files, and not one names a sample. */
+static void test_no_sample_map(void)
+{
+    char *s1[] = {"S1"};
+    struct kura_file files[3] = {{.path = "README"}, {.path = "a.bam", .nsamples = 1, .samples = s1}, {.path = "b.bam"}};
+    EXPECT(!kura_files_no_sample_map(files, 3));
+    EXPECT(!kura_files_no_sample_map(files + 1, 1));
+    EXPECT(kura_files_no_sample_map(files, 1));
+    EXPECT(kura_files_no_sample_map(files + 2, 1));
+    EXPECT(!kura_files_no_sample_map(files, 0));   /* nothing imported: nothing to map */
 }
 
 static void test_clear(void)
@@ -144,6 +162,7 @@ int main(void)
     RUN(test_names_round_trip);
     RUN(test_parse_is_exact);
     RUN(test_lookups);
+    RUN(test_no_sample_map);
     RUN(test_clear);
     return unit_done();
 }

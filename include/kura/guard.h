@@ -7,11 +7,19 @@
  * sshd, `rsync --server`, `scp -f` and `tar c ... | ssh` are caught. A
  * process is named by the basename of its resolved executable, its comm,
  * its argv[0], and for multi-call binaries (busybox, toybox, coreutils) and
- * the dynamic loader (ld.so PROGRAM) the program they run. The caller is
- * also refused when it is sshd itself: with `Subsystem sftp internal-sftp`
- * sshd reads the files without any sftp-server process.
- *   Honest limit: deny-list mode matches names. A renamed copy of a tool
- * (cp copied to ~/mycat, or run from a memfd), or a script in an
+ * the dynamic loader (ld.so PROGRAM) the program they run. What it runs is
+ * also judged by identity: its executable and every file it has mapped
+ * executable (procinfo's mapped[]), by resolved name and by device+inode
+ * against the deny-listed programs installed (kura_guard_rules_locate), so
+ * `ld.so ~/x` with ~/x a symlink to cp, or a hard link of cp, is cp. A
+ * loader (known by how it is built, so also a renamed copy, or by name)
+ * whose mappings could not all be read or were too many to keep is
+ * refused; its command line counts too only under a loader's name. The caller is also refused when it is sshd itself: with
+ * `Subsystem sftp internal-sftp` sshd reads the files without any
+ * sftp-server process.
+ *   Honest limit: deny-list mode matches names and installed files. A
+ * copy of a tool under another name (cp copied to ~/mycat: a new inode, or
+ * run from a memfd), or a script in an
  * interpreter (python3 -c 'shutil.copy(...)'), passes it. Deny-list mode
  * stops the ordinary tools and makes their use visible; it is not a
  * barrier against a determined user. That is what allow-list mode is for.
@@ -60,13 +68,26 @@
     "lftp aws gsutil azcopy rsh rcp dd_rescue pv split sftp pax 7za 7zr ascp bbcp globus-url-copy smbd "      \
     "vsftpd proftpd httpd apache2 nginx"
 #define KURA_GUARD_DEFAULT_TRUSTED_DIRS "/usr/bin,/bin,/usr/local/bin,/usr/sbin,/usr/libexec"
+/* Where kura_guard_rules_locate() looks for the deny-listed programs. */
+#define KURA_GUARD_PROGRAM_DIRS                                                                                \
+    "/usr/bin,/bin,/usr/sbin,/sbin,/usr/local/bin,/usr/local/sbin,/usr/libexec,/usr/lib/openssh,"              \
+    "/usr/lib/ssh,/usr/lib/sftp-server"
 
 #define KURA_GUARD_NAME_MAX 255
 #define KURA_GUARD_DETAIL_MAX 256
 
+/* A deny-listed program installed on this system, by identity. */
+struct kura_guard_program {
+    dev_t dev;
+    ino_t ino;
+    const char *name;      /* the deny entry it was found under (owned by deny) */
+};
+
 struct kura_guard_rules {
     char **deny;           /* program names */
     size_t ndeny;
+    struct kura_guard_program *deny_files; /* see kura_guard_rules_locate() */
+    size_t ndeny_files;
     char **allow;          /* program names */
     size_t nallow;
     char **trusted_dirs;   /* absolute, no trailing '/', never "/" */
@@ -81,6 +102,14 @@ struct kura_guard_rules {
  * entry; r is then empty. Free with kura_guard_rules_clear(). */
 int kura_guard_rules_set(struct kura_guard_rules *r, const char *deny, const char *allow,
                          const char *trusted_dirs, struct kura_err *err);
+/* Finds each deny-listed name in the directories of dirs (comma- or
+ * space-separated; NULL: KURA_GUARD_PROGRAM_DIRS), following symlinks, and
+ * keeps the identity (device, inode) of each file found, so that the
+ * program is recognised under any name it runs by: a hard link, or a
+ * symlink run through the loader. Names not installed are skipped. Returns
+ * -1 with EINVAL (a bad directory) or ENOMEM; r's deny_files are then
+ * empty. Reads the file system: call it once, when the rules are set. */
+int kura_guard_rules_locate(struct kura_guard_rules *r, const char *dirs, struct kura_err *err);
 /* Frees what r owns; safe on a zeroed struct. */
 void kura_guard_rules_clear(struct kura_guard_rules *r);
 

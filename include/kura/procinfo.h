@@ -4,8 +4,10 @@
  *
  * Everything here is read from files the process (or its owner) can shape:
  * comm, argv and environ are claims, not proof. Only the resolved
- * executable and its inode facts (owner, mode, directory) come from the
- * kernel and the filesystem; the allow-list guard decides on those alone.
+ * executable and its inode facts (owner, mode, directory), and the files
+ * mapped executable (maps: read for the caller, and for any process whose
+ * executable is the dynamic loader), come from the kernel and the
+ * filesystem; the allow-list guard decides on those alone.
  *
  * Races: each process is read through one directory fd on /proc/PID, so
  * once that directory is open every read describes the same process or
@@ -39,10 +41,12 @@
 #define KURA_PROC_CMDLINE_MAX 512  /* joined command line kept for the audit log */
 #define KURA_PROC_ARG_MAX 256      /* argv[0]'s basename and argv[1], kept for the guard */
 #define KURA_PROC_ADDR_MAX 64      /* an IPv6 literal with a zone fits */
+#define KURA_PROC_MAPPED_MAX 16    /* executable file mappings kept per process */
 
 /* Read limits: how much of each /proc file is looked at. */
 #define KURA_PROC_CMDLINE_READ 8192
 #define KURA_PROC_ENVIRON_READ (128 * 1024)
+#define KURA_PROC_MAPS_READ (64 * 1024)
 
 /* struct kura_proc.have: which facts were read. */
 #define KURA_PROC_HAVE_STAT     0x01u /* ppid, start_time */
@@ -51,6 +55,7 @@
 #define KURA_PROC_HAVE_EXE      0x08u /* exe: complete resolved path */
 #define KURA_PROC_HAVE_EXE_STAT 0x10u /* exe_uid .. exe_dirs_safe */
 #define KURA_PROC_HAVE_CMDLINE  0x20u /* cmdline, argc, argv0_base, argv1 (may be empty) */
+#define KURA_PROC_HAVE_MAPS     0x40u /* mapped, nmapped (read for the caller and for loaders) */
 
 /* struct kura_proc.flags */
 #define KURA_PROC_EXE_DELETED      0x01u /* the kernel said " (deleted)"; suffix removed from exe */
@@ -60,6 +65,23 @@
 #define KURA_PROC_EXE_HIDDEN       0x08u /* the kernel refused to show the executable (EACCES,
                                           * EPERM: a process we may not inspect, such as a
                                           * sandbox's init), as opposed to it having exited */
+#define KURA_PROC_EXE_LOADER       0x10u /* the executable is a dynamic loader: built like one
+                                          * (a position-independent ELF without an interpreter
+                                          * of its own: ld.so itself, or a link or a copy of it
+                                          * under any name), or named like one (ld-*.so*, ld.so) */
+#define KURA_PROC_MAPS_TRUNCATED   0x20u /* maps held more executable files than
+                                          * KURA_PROC_MAPPED_MAX, a path too long, or more than
+                                          * the read limit: mapped is incomplete */
+
+/* A file mapped executable into a process, as the kernel names it in
+ * /proc/PID/maps: its identity (device, inode) and the basename of its
+ * resolved path. Run through the dynamic loader ("ld.so ~/x", ~/x a
+ * symlink to /usr/bin/cp), the program is such a mapping of /usr/bin/cp. */
+struct kura_proc_mapped {
+    dev_t dev;
+    ino_t ino;
+    char base[KURA_PROC_ARG_MAX];
+};
 
 /* One process. Strings are NUL-terminated and may hold any other byte
  * (newlines, escape sequences, invalid UTF-8): escape them before display. */
@@ -73,6 +95,8 @@ struct kura_proc {
     char exe[KURA_PROC_EXE_MAX]; /* readlink /proc/PID/exe, " (deleted)" removed */
     /* The running executable's inode (stat through /proc/PID/exe, so the
      * file that was exec'd, wherever it is now): */
+    dev_t exe_dev;
+    ino_t exe_ino;
     uid_t exe_uid;
     gid_t exe_gid;
     mode_t exe_mode;
@@ -84,6 +108,10 @@ struct kura_proc {
     size_t argc;                 /* arguments seen within the read limit */
     char argv0_base[KURA_PROC_ARG_MAX];  /* basename of argv[0] */
     char argv1[KURA_PROC_ARG_MAX];
+    /* Distinct executable file mappings other than exe itself (the program
+     * a loader runs, and shared libraries), in address order. */
+    struct kura_proc_mapped mapped[KURA_PROC_MAPPED_MAX];
+    size_t nmapped;
     unsigned have;               /* KURA_PROC_HAVE_* */
     unsigned flags;              /* KURA_PROC_* flags above */
 };
@@ -149,6 +177,24 @@ void kura_procinfo_parse_cmdline(const char *buf, size_t len, bool read_truncate
  * entry not terminated by NUL may be cut by the read limit and is ignored.
  * Returns true and fills addr (always NUL-terminated) when found. */
 bool kura_procinfo_parse_ssh_client(const char *buf, size_t len, char *addr, size_t addrsz);
+
+/* /proc/PID/maps into p's mapped and nmapped: every distinct file mapped
+ * with execute permission, except p's own executable (exe_dev, exe_ino,
+ * which must be set first). Sets KURA_PROC_MAPS_TRUNCATED when more than
+ * KURA_PROC_MAPPED_MAX were found, a line could not be parsed, a name was
+ * too long, or read_truncated (buf is only a prefix of the file). */
+void kura_procinfo_parse_maps(const char *buf, size_t len, bool read_truncated,
+                              struct kura_proc *p);
+
+/* True when buf, the first len bytes of an executable, is an ELF file (32-
+ * or 64-bit) of type ET_DYN whose program headers (which must lie within
+ * buf) name no interpreter: how a dynamic loader (or a static-pie program)
+ * is built. */
+bool kura_procinfo_elf_is_loader(const unsigned char *buf, size_t len);
+
+/* True when base is named like a dynamic loader: ld.so, ld-linux-x86-64.so.2,
+ * ld-musl-x86_64.so.1, ld-2.31.so. */
+bool kura_procinfo_loader_name(const char *base);
 
 /* True when s is an IPv4 or IPv6 literal (IPv6 with an optional zone). */
 bool kura_procinfo_valid_ip(const char *s);

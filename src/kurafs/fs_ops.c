@@ -6,6 +6,7 @@
 #include <fuse.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "handle.h"
+#include "kura/hash.h"
 #include "kurafs.h"
 
 #define ACL_XATTR "system.posix_acl_access"
@@ -48,46 +50,46 @@ static struct kura_decision node_visibility(struct kurafs *fs, const struct kura
 /* The kernel asks twice for one refused path walk when a dentry cached for
  * someone else is revalidated: once to revalidate, once to look it up
  * afresh. Both come from the same process within microseconds; one
- * attempt gets one record. */
+ * attempt gets one record. Keyed by path, so a missing path is treated as
+ * an existing one is. */
 #define LOOKUP_REPEAT_MS 200
 static struct {
     pthread_mutex_t lock;
     pid_t pid;
-    const struct kura_node *node;
+    uint64_t path_hash;
     int64_t at_ms;
 } last_refusal = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static bool repeated_refusal(pid_t pid, const struct kura_node *n)
+static bool repeated_refusal(pid_t pid, const char *path)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    uint64_t h = kura_hash(KURA_HASH_INIT, path, strlen(path));
     pthread_mutex_lock(&last_refusal.lock);
-    bool repeated = last_refusal.pid == pid && last_refusal.node == n && now_ms - last_refusal.at_ms < LOOKUP_REPEAT_MS;
+    bool repeated = last_refusal.pid == pid && last_refusal.path_hash == h && now_ms - last_refusal.at_ms < LOOKUP_REPEAT_MS;
     last_refusal.pid = pid;
-    last_refusal.node = n;
+    last_refusal.path_hash = h;
     last_refusal.at_ms = now_ms;
     pthread_mutex_unlock(&last_refusal.lock);
     return repeated;
 }
 
-/* A refused lookup is an access attempt: it is logged like a refused open. */
-static void audit_refused_lookup(struct kurafs *fs, struct caller *c, const struct kura_catalog *cat,
-                                 const struct kura_node *n, enum kura_reason reason)
+/* A refused lookup is an access attempt: it is logged like a refused open.
+ * dataset_id is NULL for a path that names no dataset. */
+static void audit_refused_lookup(struct kurafs *fs, struct caller *c, const char *path, const char *dataset_id,
+                                 enum kura_reason reason)
 {
-    if (repeated_refusal(c->pid, n))
+    if (repeated_refusal(c->pid, path))
         return;
     caller_name(c);
-    const struct kura_catalog_dataset *d;
-    const struct kura_file *f;
-    node_target(cat, n, &d, &f);
     struct kura_audit_record r;
     kura_audit_record_init(&r);
     r.event = KURA_AUDIT_OPEN;
     r.decision = KURA_AUDIT_DENY;
     r.reason = kura_reason_name(reason);
-    r.dataset = d ? d->ds.id : NULL;
-    r.path = n->path;
+    r.dataset = dataset_id;
+    r.path = path;
     r.detail = "lookup";
     caller_fill_record(c, &r);
     kurafs_audit(fs, &r);
@@ -95,12 +97,31 @@ static void audit_refused_lookup(struct kurafs *fs, struct caller *c, const stru
 
 static time_t mounted_at; /* the root's times: when this mount started */
 
+/* Inode numbers are a keyed hash of the path (SipHash, a key drawn at
+ * mount), not catalog positions: positions would show a listed user gaps
+ * that count the datasets and files hidden from them, and shift when one is
+ * added. Stable while mounted; 1 is the root's. */
+static unsigned char ino_key[crypto_shorthash_KEYBYTES];
+
+static ino_t node_ino(const struct kura_node *n)
+{
+    if (n->type == KURA_NODE_ROOT)
+        return 1;
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const unsigned char *)n->path, strlen(n->path), ino_key);
+    uint64_t v = 0;
+    for (size_t i = 0; i < sizeof h; i++)
+        v = v << 8 | h[i];
+    v &= INT64_MAX; /* positive for programs that take it as signed */
+    return (ino_t)(v < 2 ? v + 2 : v);
+}
+
 static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n, struct stat *st)
 {
     memset(st, 0, sizeof *st);
     st->st_uid = 0;
     st->st_gid = 0;
-    st->st_ino = (ino_t)(n - cat->nodes) + 1;
+    st->st_ino = node_ino(n);
     /* Owner, group and others get nothing: who may read is the ACL's named
      * users (getfacl), enforced by the daemon, not by mode bits. The group
      * bits show the ACL mask, as on any filesystem with ACLs. */
@@ -119,16 +140,41 @@ static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n,
         n->type == KURA_NODE_ROOT ? mounted_at : (time_t)cat->datasets[n->dataset].ds.from;
 }
 
+/* A path that does not exist is refused like one hidden from the caller,
+ * record and all, unless it lies in a dataset the caller may see: to an
+ * outsider a dataset id that does not exist must cost the same as one that
+ * does, or the time of a lookup tells them which ids exist. The reason is
+ * the policy's for no dataset (not listed; lockdown while locked down). */
+static void missing_lookup(struct kurafs *fs, const struct kura_catalog *cat, const char *path, struct caller *c)
+{
+    char top[KURA_ID_MAX + 2];
+    size_t len = strcspn(path + 1, "/") + 1; /* "/ID" of "/ID/rest" */
+    if (len < sizeof top) {
+        memcpy(top, path, len);
+        top[len] = '\0';
+        const struct kura_node *d = kura_catalog_lookup(cat, top);
+        if (d && d->type == KURA_NODE_DIR &&
+            node_visibility(fs, cat, d, c, kurafs_now()).reason == KURA_ALLOW)
+            return; /* a listed user's own dataset: its existence is no secret to them */
+    }
+    audit_refused_lookup(fs, c, path, NULL, kurafs_decide(fs, NULL, NULL, c, true, kurafs_now()).reason);
+}
+
 /* Looks path up for the calling user; refusals look like absence. */
 static int lookup_visible(struct kurafs *fs, struct snapshot *snap, const char *path, struct caller *c,
                           const struct kura_node **out)
 {
     const struct kura_node *n = kura_catalog_lookup(snap->cat, path);
-    if (!n)
+    if (!n) {
+        missing_lookup(fs, snap->cat, path, c);
         return -ENOENT;
+    }
     struct kura_decision d = node_visibility(fs, snap->cat, n, c, kurafs_now());
     if (d.reason != KURA_ALLOW) {
-        audit_refused_lookup(fs, c, snap->cat, n, d.reason);
+        const struct kura_catalog_dataset *ds;
+        const struct kura_file *f;
+        node_target(snap->cat, n, &ds, &f);
+        audit_refused_lookup(fs, c, n->path, ds ? ds->ds.id : NULL, d.reason);
         return -ENOENT;
     }
     *out = n;
@@ -331,6 +377,7 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     (void)conn;
     mounted_at = time(NULL);
+    randombytes_buf(ino_key, sizeof ino_key);
     /* Nothing is cached by the kernel: no entries, no attributes, no
      * negative lookups (R-ACC-3). Pages only while open (pagecache.c). */
     cfg->entry_timeout = 0;

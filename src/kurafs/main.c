@@ -14,6 +14,7 @@
 #include <syslog.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kura/commands.h"
@@ -106,6 +107,33 @@ static void audit_daemon_event(struct kurafs *fs, enum kura_audit_event ev, cons
 
 /* ---- start-up ---- */
 
+/* The state directory is root's alone: through it others could stat
+ * datasets/ and store/, whose link counts are the number of datasets.
+ * Installs made before kura closed it had it 0755; the daemon closes it. */
+static int close_state_dir(const char *dir, struct kura_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        kura_err_set(err, e, "state directory %s: %s", dir, strerror(e));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        kura_err_set(err, ENOTDIR, "state directory %s: not a directory", dir);
+        return -1;
+    }
+    if ((st.st_mode & 077) == 0)
+        return 0;
+    if (chmod(dir, 0700) != 0) {
+        int e = errno;
+        kura_err_set(err, e, "state directory %s: chmod 0700: %s", dir, strerror(e));
+        return -1;
+    }
+    syslog(LOG_NOTICE, "state directory %s closed to other users (was %04o, now 0700)", dir,
+           (unsigned)(st.st_mode & 07777));
+    return 0;
+}
+
 static int open_state(struct kurafs *fs, const struct options *o, struct kura_err *err)
 {
     fs->config_path = kura_config_path(o->config);
@@ -114,6 +142,8 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
         return -1;
     snprintf(fs->host_id, sizeof fs->host_id, "%s", fs->cfg->host_id);
     kura_config_login_uids(fs->cfg, KURA_LOGIN_DEFS_PATH, &fs->login_uid_min, &fs->login_uid_max);
+    if (close_state_dir(fs->cfg->state_dir, err) != 0)
+        return -1;
 
     fs->passphrase_file = o->passphrase_file;
     struct kura_lockdown l;
@@ -145,6 +175,8 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     char *deny = join_names(fs->cfg->deny, fs->cfg->ndeny);
     char *allow = join_names(fs->cfg->allow, fs->cfg->nallow);
     int rc = fs->guard && deny && allow ? kura_guard_rules_set(fs->guard, deny, allow, NULL, err) : -1;
+    if (rc == 0)
+        rc = kura_guard_rules_locate(fs->guard, NULL, err);
     free(deny);
     free(allow);
     if (rc != 0)

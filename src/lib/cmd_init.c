@@ -78,9 +78,11 @@ static int init_with_config(const struct kura_cmd_ctx *c, const struct kura_conf
         cmd_fail(c, "out of memory");
         goto out;
     }
-    /* State files name users and samples: root only. The socket's
-     * directory is open to all (everyone may ask for status). */
-    if (make_dir(c, cfg->state_dir, 0755) || make_dir(c, datasets, 0700) || make_dir(c, store, 0700) ||
+    /* State files name users and samples: root only, the state directory
+     * included, since the link counts of datasets/ and store/ count the
+     * datasets. The socket's directory is open to all (everyone may ask for
+     * status). */
+    if (make_dir(c, cfg->state_dir, 0700) || make_dir(c, datasets, 0700) || make_dir(c, store, 0700) ||
         make_dir_of(c, cfg->audit_log, 0700) || make_dir_of(c, cfg->socket, 0755))
         goto out;
 

@@ -134,9 +134,14 @@ bool cmd_actor_is_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds
     return c->actor->uid == ds->pi_uid && strcmp(c->actor->name, ds->pi) == 0;
 }
 
+static bool may_manage(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
+{
+    return c->actor->operator || cmd_actor_is_pi(c, ds);
+}
+
 int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
 {
-    if (c->actor->operator || cmd_actor_is_pi(c, ds))
+    if (may_manage(c, ds))
         return 0;
     cmd_fail(c, "only the PI of dataset %s or an operator may do this", ds->id);
     return -1;
@@ -355,6 +360,18 @@ out:
 
 /* ---- the transaction --------------------------------------------------------- */
 
+/* The actor may manage the dataset whose dataset.ini is at ini. */
+static bool may_manage_ini(const struct kura_cmd_ctx *c, const char *ini)
+{
+    struct kura_dataset ds;
+    struct kura_err e = {0};
+    if (kura_dataset_load(ini, &ds, &e) != 0)
+        return false;
+    bool ok = may_manage(c, &ds);
+    kura_dataset_clear(&ds);
+    return ok;
+}
+
 int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t)
 {
     memset(t, 0, sizeof *t);
@@ -371,13 +388,19 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
         cmd_fail(c, "out of memory");
         goto fail;
     }
-    if (access(ini, F_OK) != 0) {
-        /* Only operators learn which datasets exist: to anyone else a missing
-         * dataset looks like one they may not manage, as the mount hides it. */
-        if (c->actor->operator)
-            cmd_fail(c, "no dataset %s on this server (kuractl status lists yours)", id);
-        else
-            cmd_fail(c, "only the PI of dataset %s or an operator may do this", id);
+    if (c->actor->operator && access(ini, F_OK) != 0) {
+        cmd_fail(c, "no dataset %s on this server (kuractl status lists yours)", id);
+        goto fail;
+    }
+    /* Only operators learn which datasets exist: to anyone else a missing
+     * dataset looks like one they may not manage, as the mount hides it. The
+     * role is checked before the lock, so that nobody but the PI ever waits
+     * on a change of the dataset, and an existing dataset costs an outsider
+     * the same one read of dataset.ini as a missing one. (dataset.ini is
+     * replaced by rename, so the unlocked read is whole; the PI never
+     * changes. cmd_require_manager checks again under the lock.) */
+    if (!c->actor->operator && !may_manage_ini(c, ini)) {
+        cmd_fail(c, "only the PI of dataset %s or an operator may do this", id);
         goto fail;
     }
     t->lock_fd = kura_lock(lock, LOCK_WAIT_MS, &e);

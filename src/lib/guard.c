@@ -19,6 +19,7 @@ static void free_list(char **list, size_t n)
 
 void kura_guard_rules_clear(struct kura_guard_rules *r)
 {
+    free(r->deny_files);
     free_list(r->deny, r->ndeny);
     free_list(r->allow, r->nallow);
     free_list(r->trusted_dirs, r->ntrusted_dirs);
@@ -124,6 +125,40 @@ int kura_guard_rules_set(struct kura_guard_rules *r, const char *deny, const cha
     return 0;
 }
 
+int kura_guard_rules_locate(struct kura_guard_rules *r, const char *dirs, struct kura_err *err)
+{
+    free(r->deny_files);
+    r->deny_files = NULL;
+    r->ndeny_files = 0;
+    char **dir;
+    size_t ndir;
+    if (parse_list(dirs ? dirs : KURA_GUARD_PROGRAM_DIRS, true, "program directories", &dir, &ndir,
+                   err) != 0)
+        return -1;
+    int rc = 0;
+    if (ndir && r->ndeny && !(r->deny_files = calloc(ndir * r->ndeny, sizeof *r->deny_files))) {
+        kura_err_set(err, ENOMEM, "guard: out of memory");
+        rc = -1;
+    }
+    for (size_t d = 0; rc == 0 && d < ndir; d++) {
+        for (size_t i = 0; i < r->ndeny; i++) {
+            char path[KURA_PROC_EXE_MAX];
+            struct stat st;
+            if (snprintf(path, sizeof path, "%s/%s", dir[d], r->deny[i]) >= (int)sizeof path ||
+                stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            bool seen = false; /* /bin and /usr/bin are often one directory */
+            for (size_t k = 0; k < r->ndeny_files && !seen; k++)
+                seen = r->deny_files[k].dev == st.st_dev && r->deny_files[k].ino == st.st_ino;
+            if (!seen)
+                r->deny_files[r->ndeny_files++] =
+                    (struct kura_guard_program){.dev = st.st_dev, .ino = st.st_ino, .name = r->deny[i]};
+        }
+    }
+    free_list(dir, ndir);
+    return rc;
+}
+
 /* ---- names ---------------------------------------------------------------- */
 
 /* cand is name, or name plus a version suffix of digits and dots with at
@@ -164,6 +199,15 @@ static const char *listed(char *const *list, size_t n, const char *cand, bool is
     return NULL;
 }
 
+/* The deny entry whose installed program is the file (dev, ino), or NULL. */
+static const char *denied_file(const struct kura_guard_rules *r, dev_t dev, ino_t ino)
+{
+    for (size_t i = 0; i < r->ndeny_files; i++)
+        if (r->deny_files[i].dev == dev && r->deny_files[i].ino == ino)
+            return r->deny_files[i].name;
+    return NULL;
+}
+
 enum launcher { NOT_LAUNCHER, MULTICALL, LOADER };
 
 static bool is_multicall_name(const char *base)
@@ -171,14 +215,32 @@ static bool is_multicall_name(const char *base)
     return name_is(base, "busybox") || name_is(base, "toybox") || name_is(base, "coreutils");
 }
 
-static enum launcher launcher_kind(const char *exe_base)
+static const char *exe_base(const struct kura_proc *p)
 {
-    if (is_multicall_name(exe_base))
+    return (p->have & KURA_PROC_HAVE_EXE) ? kura_procinfo_basename(p->exe) : NULL;
+}
+
+/* A loader is known by how it is built (procinfo's KURA_PROC_EXE_LOADER)
+ * or by name. */
+static enum launcher launcher_kind(const struct kura_proc *p)
+{
+    const char *base = exe_base(p);
+    if (!base)
+        return NOT_LAUNCHER;
+    if (is_multicall_name(base))
         return MULTICALL;
-    /* ld-linux-x86-64.so.2, ld-musl-x86_64.so.1, ld-2.31.so, ld.so */
-    if (strcmp(exe_base, "ld.so") == 0 || (strncmp(exe_base, "ld-", 3) == 0 && strstr(exe_base, ".so")))
+    if ((p->flags & KURA_PROC_EXE_LOADER) || kura_procinfo_loader_name(base))
         return LOADER;
     return NOT_LAUNCHER;
+}
+
+/* Whether the program a launcher runs is also told by its command line:
+ * always for a multi-call binary; for a loader only under a loader's name
+ * (ld.so [OPTIONS] PROGRAM). A renamed copy of the loader, or a static-pie
+ * program (built alike), is judged by what it maps alone. */
+static bool argv_names_program(const struct kura_proc *p, enum launcher kind)
+{
+    return kind == MULTICALL || (kind == LOADER && kura_procinfo_loader_name(exe_base(p)));
 }
 
 static bool starts_with(const char *s, const char *prefix)
@@ -211,24 +273,29 @@ static const char *launched_program(const struct kura_proc *p, enum launcher kin
     return *prog ? prog : NULL;
 }
 
-static const char *exe_base(const struct kura_proc *p)
-{
-    return (p->have & KURA_PROC_HAVE_EXE) ? kura_procinfo_basename(p->exe) : NULL;
-}
-
-/* The first denied name this process goes by, or NULL. */
+/* The first denied name this process goes by, or NULL. What it runs counts
+ * by identity too: its executable, and every file it has mapped executable
+ * (the program behind "ld.so ~/x", ~/x a symlink to cp), by resolved name
+ * and by device and inode. */
 static const char *denied_as(const struct kura_guard_rules *r, const struct kura_proc *p)
 {
     const char *hit, *base = exe_base(p);
     if ((hit = listed(r->deny, r->ndeny, base, false)))
         return hit;
+    if ((p->have & KURA_PROC_HAVE_EXE_STAT) && (hit = denied_file(r, p->exe_dev, p->exe_ino)))
+        return hit;
+    for (size_t i = 0; (p->have & KURA_PROC_HAVE_MAPS) && i < p->nmapped; i++) {
+        const struct kura_proc_mapped *m = &p->mapped[i];
+        if ((hit = denied_file(r, m->dev, m->ino)) || (hit = listed(r->deny, r->ndeny, m->base, false)))
+            return hit;
+    }
     if ((p->have & KURA_PROC_HAVE_COMM) && (hit = listed(r->deny, r->ndeny, p->comm, true)))
         return hit;
     if ((p->have & KURA_PROC_HAVE_CMDLINE) &&
         (hit = listed(r->deny, r->ndeny, p->argv0_base, false)))
         return hit;
-    enum launcher kind = base ? launcher_kind(base) : NOT_LAUNCHER;
-    if (kind != NOT_LAUNCHER)
+    enum launcher kind = launcher_kind(p);
+    if (argv_names_program(p, kind))
         return listed(r->deny, r->ndeny, launched_program(p, kind), false);
     return NULL;
 }
@@ -361,9 +428,10 @@ struct kura_guard_verdict kura_guard_decide(const struct kura_guard_rules *rules
         if (!names_known(p, i == 0))
             return verdict(i == 0 ? KURA_GUARD_NO_PROCESS : KURA_GUARD_CHAIN_UNKNOWN, pi, i,
                            shown_name(p), NULL, "exited or could not be read");
-        const char *base = exe_base(p);
-        enum launcher kind = base ? launcher_kind(base) : NOT_LAUNCHER;
-        if (kind != NOT_LAUNCHER && !launched_program(p, kind))
+        enum launcher kind = launcher_kind(p);
+        /* A loader's program is told by what it maps; all of it must be seen. */
+        bool maps_complete = (p->have & KURA_PROC_HAVE_MAPS) && !(p->flags & KURA_PROC_MAPS_TRUNCATED);
+        if ((argv_names_program(p, kind) && !launched_program(p, kind)) || (kind == LOADER && !maps_complete))
             return verdict(KURA_GUARD_UNKNOWN_PROGRAM, pi, i, shown_name(p), NULL,
                            kind == LOADER ? "cannot tell which program the loader runs"
                                           : "cannot tell which program the multi-call binary runs");
@@ -389,7 +457,7 @@ struct kura_guard_verdict kura_guard_decide(const struct kura_guard_rules *rules
     if (problem)
         return verdict(KURA_GUARD_UNTRUSTED_EXE, pi, 0, base, caller->exe, problem);
     const char *name = base;
-    if (!listed(rules->allow, rules->nallow, base, false) && launcher_kind(base) == MULTICALL)
+    if (!listed(rules->allow, rules->nallow, base, false) && launcher_kind(caller) == MULTICALL)
         name = launched_program(caller, MULTICALL); /* busybox/coreutils: the applet decides */
     if (listed(rules->allow, rules->nallow, name, false))
         return verdict(KURA_GUARD_OK, pi, 0, name, NULL, NULL);

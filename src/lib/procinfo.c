@@ -98,6 +98,19 @@ static bool dirs_safe(const char *path)
     }
 }
 
+/* The executable is built like a dynamic loader (kura_procinfo_elf_is_loader),
+ * read through the kernel's link, so it is the file that was exec'd. */
+static bool exe_built_as_loader(int dirfd)
+{
+    int fd = openat(dirfd, "exe", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    unsigned char head[4096];
+    ssize_t n = kura_pread_full(fd, head, sizeof head, 0);
+    close(fd);
+    return n > 0 && kura_procinfo_elf_is_loader(head, (size_t)n);
+}
+
 static void read_exe(int dirfd, struct kura_proc *p)
 {
     char buf[KURA_PROC_EXE_MAX];
@@ -123,9 +136,14 @@ static void read_exe(int dirfd, struct kura_proc *p)
     }
     memcpy(p->exe, buf, strlen(buf) + 1);
     p->have |= KURA_PROC_HAVE_EXE;
+    if (kura_procinfo_loader_name(kura_procinfo_basename(p->exe)) ||
+        (have_stat && S_ISREG(exe_st.st_mode) && exe_built_as_loader(dirfd)))
+        p->flags |= KURA_PROC_EXE_LOADER;
 
     if (!have_stat)
         return;
+    p->exe_dev = exe_st.st_dev;
+    p->exe_ino = exe_st.st_ino;
     p->exe_uid = exe_st.st_uid;
     p->exe_gid = exe_st.st_gid;
     p->exe_mode = exe_st.st_mode;
@@ -135,9 +153,25 @@ static void read_exe(int dirfd, struct kura_proc *p)
     p->have |= KURA_PROC_HAVE_EXE_STAT;
 }
 
+/* The files a process has mapped executable: the program a loader runs
+ * (whatever name it was started by) and the caller's libraries. */
+static void read_maps(int dirfd, struct kura_proc *p)
+{
+    char *buf = malloc(KURA_PROC_MAPS_READ);
+    if (!buf)
+        return;
+    bool more;
+    ssize_t n = read_bounded(dirfd, "maps", buf, KURA_PROC_MAPS_READ, &more);
+    if (n >= 0) {
+        kura_procinfo_parse_maps(buf, (size_t)n, more, p);
+        p->have |= KURA_PROC_HAVE_MAPS;
+    }
+    free(buf);
+}
+
 /* Reads one process through its /proc/PID directory; unread facts stay
  * unset in p->have. Returns false when a guard-relevant fact is missing. */
-static bool read_proc(int dirfd, pid_t pid, struct kura_proc *p, char *scratch)
+static bool read_proc(int dirfd, pid_t pid, bool caller, struct kura_proc *p, char *scratch)
 {
     memset(p, 0, sizeof *p);
     p->pid = pid;
@@ -165,6 +199,10 @@ static bool read_proc(int dirfd, pid_t pid, struct kura_proc *p, char *scratch)
     }
 
     read_exe(dirfd, p);
+    /* The caller's maps always (a copy of the loader under another name
+     * still maps the program it runs); an ancestor's when it is a loader. */
+    if (caller || (p->flags & KURA_PROC_EXE_LOADER))
+        read_maps(dirfd, p);
 
     n = read_bounded(dirfd, "cmdline", scratch, KURA_PROC_CMDLINE_READ, &more);
     if (n >= 0) { /* empty for zombies and kernel threads */
@@ -299,7 +337,7 @@ int kura_procinfo_collect(const char *proc_root, pid_t pid, struct kura_procinfo
         return -1;
     }
     out->flags = 0;
-    if (!read_proc(fds[0], pid, &out->chain[0], scratch))
+    if (!read_proc(fds[0], pid, true, &out->chain[0], scratch))
         out->flags |= KURA_PROCINFO_PARTIAL;
     out->n = 1;
 
@@ -325,7 +363,7 @@ int kura_procinfo_collect(const char *proc_root, pid_t pid, struct kura_procinfo
             break;
         }
         struct kura_proc *parent = &out->chain[out->n];
-        bool complete = read_proc(pfd, cur->ppid, parent, scratch);
+        bool complete = read_proc(pfd, cur->ppid, false, parent, scratch);
         if (!parent_confirmed(fds[out->n - 1], cur, parent, scratch)) {
             memset(parent, 0, sizeof *parent);
             close(pfd);

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "kura/procinfo.h"
 
@@ -266,4 +267,148 @@ bool kura_procinfo_parse_ssh_client(const char *buf, size_t len, char *addr, siz
         return true;
     }
     return false;
+}
+
+/* The next space-separated field of [*p, end) (spaces before it skipped). */
+static const char *next_field(const char **p, const char *end, size_t *n)
+{
+    while (*p < end && **p == ' ')
+        (*p)++;
+    const char *tok = *p;
+    while (*p < end && **p != ' ')
+        (*p)++;
+    *n = (size_t)(*p - tok);
+    return tok;
+}
+
+static int parse_hex(const char *s, size_t n, uint64_t max, uint64_t *out)
+{
+    if (n == 0 || n > 16)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                   : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16u;
+        if (d == 16)
+            return -1;
+        v = v * 16 + d;
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* One maps line: "START-END PERMS OFFSET MAJ:MIN INODE   PATH". Returns 1
+ * for an executable file mapping (filled in), 0 for any other mapping, -1
+ * when malformed. */
+static int parse_maps_line(const char *line, const char *eol, struct kura_proc_mapped *m,
+                           const char **path, size_t *path_len)
+{
+    const char *p = line;
+    size_t n;
+    next_field(&p, eol, &n); /* address range */
+    const char *perms = next_field(&p, eol, &n);
+    if (n != 4)
+        return -1;
+    next_field(&p, eol, &n); /* offset */
+    const char *dev = next_field(&p, eol, &n);
+    const char *colon = memchr(dev, ':', n);
+    uint64_t major, minor, ino;
+    if (!colon || parse_hex(dev, (size_t)(colon - dev), UINT32_MAX, &major) != 0 ||
+        parse_hex(colon + 1, n - (size_t)(colon - dev) - 1, UINT32_MAX, &minor) != 0)
+        return -1;
+    const char *inode = next_field(&p, eol, &n);
+    if (parse_decimal(inode, n, UINT64_MAX, &ino) != 0)
+        return -1;
+    while (p < eol && *p == ' ')
+        p++;
+    if (perms[2] != 'x' || ino == 0 || p == eol || *p != '/')
+        return 0; /* not executable, anonymous, or a pseudo file ([vdso]) */
+    m->dev = makedev((unsigned)major, (unsigned)minor);
+    m->ino = (ino_t)ino;
+    *path = p;
+    *path_len = (size_t)(eol - p);
+    static const char deleted[] = " (deleted)";
+    const size_t dlen = sizeof deleted - 1;
+    if (*path_len > dlen && memcmp(p + *path_len - dlen, deleted, dlen) == 0)
+        *path_len -= dlen;
+    return 1;
+}
+
+void kura_procinfo_parse_maps(const char *buf, size_t len, bool read_truncated,
+                              struct kura_proc *p)
+{
+    p->nmapped = 0;
+    if (read_truncated)
+        p->flags |= KURA_PROC_MAPS_TRUNCATED;
+    const char *line = buf, *end = buf + len;
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl) { /* a line cut by the read limit */
+            p->flags |= KURA_PROC_MAPS_TRUNCATED;
+            return;
+        }
+        struct kura_proc_mapped m;
+        const char *path = NULL;
+        size_t path_len = 0;
+        int r = parse_maps_line(line, nl, &m, &path, &path_len);
+        line = nl + 1;
+        if (r < 0) {
+            p->flags |= KURA_PROC_MAPS_TRUNCATED;
+            continue;
+        }
+        if (r == 0 || (m.dev == p->exe_dev && m.ino == p->exe_ino))
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < p->nmapped && !seen; i++)
+            seen = p->mapped[i].dev == m.dev && p->mapped[i].ino == m.ino;
+        if (seen)
+            continue;
+        if (p->nmapped == KURA_PROC_MAPPED_MAX) {
+            p->flags |= KURA_PROC_MAPS_TRUNCATED;
+            return;
+        }
+        const char *slash = memrchr(path, '/', path_len);
+        size_t base_len = path_len - (size_t)(slash + 1 - path);
+        if (!copy_if_fits(m.base, sizeof m.base, slash + 1, base_len))
+            p->flags |= KURA_PROC_MAPS_TRUNCATED; /* kept by identity, without a name */
+        p->mapped[p->nmapped++] = m;
+    }
+}
+
+/* Reads an unsigned little- or big-endian field of n bytes. */
+static uint64_t elf_field(const unsigned char *p, size_t n, bool big)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
+    return v;
+}
+
+bool kura_procinfo_elf_is_loader(const unsigned char *buf, size_t len)
+{
+    if (len < 52 || memcmp(buf, "\177ELF", 4) != 0 || (buf[4] != 1 && buf[4] != 2) ||
+        (buf[5] != 1 && buf[5] != 2))
+        return false;
+    bool is64 = buf[4] == 2, big = buf[5] == 2;
+    if (is64 && len < 64)
+        return false;
+    if (elf_field(buf + 16, 2, big) != 3) /* e_type ET_DYN */
+        return false;
+    uint64_t phoff = is64 ? elf_field(buf + 32, 8, big) : elf_field(buf + 28, 4, big);
+    uint64_t phentsize = elf_field(buf + (is64 ? 54 : 42), 2, big);
+    uint64_t phnum = elf_field(buf + (is64 ? 56 : 44), 2, big);
+    if (phentsize < 4 || phnum == 0 || phoff > len || phnum > (len - phoff) / phentsize)
+        return false; /* program headers not all in buf: cannot tell */
+    for (uint64_t i = 0; i < phnum; i++)
+        if (elf_field(buf + phoff + i * phentsize, 4, big) == 3) /* p_type PT_INTERP */
+            return false;
+    return true;
+}
+
+bool kura_procinfo_loader_name(const char *base)
+{
+    return strcmp(base, "ld.so") == 0 || (strncmp(base, "ld-", 3) == 0 && strstr(base, ".so"));
 }

@@ -1,11 +1,14 @@
 /* The /proc parsers on arbitrary bytes: environ (SSH client address),
- * cmdline, stat and status. Processes write their own argv and environ, so
+ * cmdline, stat, status and maps. Processes write their own argv and environ, so
  * these see hostile input in production. The input is copied to a buffer
  * of exactly its size, so a read past the end is caught by ASan even when
  * replayed from a larger buffer. Beyond not crashing:
  *  - a found address is NUL-terminated inside the caller's buffer and valid;
  *  - the joined command line fits, argv[0]'s basename has no '/', and an
- *    untruncated command line is the input with NULs turned into spaces. */
+ *    untruncated command line is the input with NULs turned into spaces;
+ *  - the ELF check reads no byte past the input;
+ *  - maps keeps at most KURA_PROC_MAPPED_MAX distinct files, none of them
+ *    the executable, each name NUL-terminated and without '/'. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +58,27 @@ static void check_cmdline(const char *buf, size_t size, bool read_truncated)
     }
 }
 
+static void check_maps(const char *buf, size_t size)
+{
+    struct kura_proc p;
+    memset(&p, 0, sizeof p);
+    p.exe_dev = 0xfe00;
+    p.exe_ino = 1;
+    kura_procinfo_parse_maps(buf, size, false, &p);
+    if (p.nmapped > KURA_PROC_MAPPED_MAX)
+        abort();
+    for (size_t i = 0; i < p.nmapped; i++) {
+        const struct kura_proc_mapped *m = &p.mapped[i];
+        if (strnlen(m->base, sizeof m->base) >= sizeof m->base || strchr(m->base, '/'))
+            abort();
+        if (m->dev == p.exe_dev && m->ino == p.exe_ino)
+            abort();
+        for (size_t j = 0; j < i; j++)
+            if (p.mapped[j].dev == m->dev && p.mapped[j].ino == m->ino)
+                abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *buf = malloc(size ? size : 1);
@@ -66,6 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_environ(buf, size);
     check_cmdline(buf, size, false);
     check_cmdline(buf, size, true);
+    check_maps(buf, size);
+    kura_procinfo_elf_is_loader((const unsigned char *)buf, size);
 
     pid_t ppid;
     uint64_t start;

@@ -153,12 +153,12 @@ check "kuractl serve (root, holds the server key) is not dumpable either" test "
 kill "$SERVE"; wait "$SERVE" 2>/dev/null
 
 # ---- what others may read under the server root (R-ENC-3) ----
-# Only the config, the public key and the directories leading to the socket
-# and the state are open to other users; keys, state files, store, ledgers
-# and the log are root's alone.
+# Only the config, the public key and the socket's directory are open to
+# other users; the state directory (its entries' link counts would count the
+# datasets), keys, state files, store, ledgers and the log are root's alone.
 open_to_others=$(cd "$KROOT" && find . -perm -o=r ! -path . -printf '%p\n' | sort | tr '\n' ' ')
-check "only kura.conf, lib/, lib/keys/server.pub and run/ are readable by others (got: $open_to_others)" \
-  test "$open_to_others" = "./kura.conf ./lib ./lib/keys/server.pub ./run "
+check "only kura.conf, lib/keys/server.pub and run/ are readable by others (got: $open_to_others)" \
+  test "$open_to_others" = "./kura.conf ./lib/keys/server.pub ./run "
 check "secret key, audit key, dataset keys and headers are 0600 root" \
   test -z "$(find "$KROOT/lib/keys" -type f ! -name server.pub \( ! -user root -o -perm /077 \) -print)"
 

@@ -149,3 +149,12 @@ stop_kura() {
     not_ok "kurafs exited cleanly (status $rc)"; diag "$(tail -n 40 "$KURAFS_LOG")"
   fi
 }
+
+# one_file_dataset ID PI FILE BYTES: dataset ID of PI (period from yesterday
+# for 30 days) holding one file of random bytes, $T/ID/FILE, imported.
+one_file_dataset() {
+  local id=$1 pi=$2 file=$3 bytes=$4
+  mkdir -p "$T/$id" && head -c "$bytes" /dev/urandom >"$T/$id/$file" && chmod -R a+rX "$T/$id" &&
+    kuractl dataset add "$id" --pi "$pi" --period "$(day -1)..$(day 30)" >/dev/null &&
+    kuractl dataset import "$id" --encrypt "$T/$id" >/dev/null
+}

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kura/guard.h"
 #include "kura/secmem.h"
@@ -20,6 +22,9 @@ struct pspec {
     uid_t exe_uid;
     mode_t exe_mode;       /* 0: 0755 */
     bool path_mismatch, dirs_unsafe;
+    const char *maps[4];   /* basenames of files it maps executable (NULL-terminated);
+                            * a test identity each: device 8, inode 1000 + index */
+    bool no_maps;          /* maps not read (KURA_PROC_HAVE_MAPS unset) */
 };
 
 #define CHAIN_LEN 8
@@ -124,7 +129,8 @@ static const struct gcase cases[] = {
        {"ld.so", "--library-path", "/x", "/usr/bin/cp"}}, SESSION},
      0, false, KURA_GUARD_UNKNOWN_PROGRAM, "loader"},
     {"R-CPY-4 deny: ld.so running cat is allowed", DENY, NULL, NULL, NULL,
-     {{100, "/usr/lib/x86_64-linux-gnu/ld-2.31.so", "ld-2.31.so", {"/lib64/ld.so", "/usr/bin/cat"}}, SESSION},
+     {{100, "/usr/lib/x86_64-linux-gnu/ld-2.31.so", "ld-2.31.so", {"/lib64/ld.so", "/usr/bin/cat"},
+       .maps = {"cat", "libc.so.6"}}, SESSION},
      0, true, KURA_GUARD_OK, NULL},
     {"R-CPY-4 deny: comm cut at 15 bytes still matches a long name", DENY, "averyveryverylongtool", NULL, NULL,
      {{100, "/home/alice/renamed", "averyveryverylo", {"renamed"}}, SESSION},
@@ -257,6 +263,44 @@ static const struct gcase cases[] = {
      {{100, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "ld-linux-x86-64",
        {"/lib64/ld-linux-x86-64.so.2", "/usr/bin/samtools"}}, SESSION},
      0, false, KURA_GUARD_NOT_ALLOWED, "ld-linux-x86-64.so.2"},
+    /* Issue 14 §4: the loader is judged by the program it has mapped, not by
+     * the name it was asked to run. */
+    {"R-CPY-4 deny: ld.so ~/x, x a symlink to cp (cp is mapped)", DENY, NULL, NULL, NULL,
+     {{100, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "ld-linux-x86-64",
+       {"/lib64/ld-linux-x86-64.so.2", "/home/alice/x", "a", "b"}, .maps = {"libc.so.6", "cp"}}, SESSION},
+     0, false, KURA_GUARD_DENIED_TOOL, "cp (pid 100)"},
+    {"R-CPY-4 deny: sftp-server through ld.so under another name", DENY, NULL, NULL, NULL,
+     {{100, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "ld-linux-x86-64",
+       {"/lib64/ld-linux-x86-64.so.2", "/home/alice/s"}, .maps = {"sftp-server", "libcrypto.so.3"}},
+      SESSION},
+     0, false, KURA_GUARD_DENIED_TOOL, "sftp-server"},
+    {"R-CPY-4 deny: a renamed copy of the loader (known by how it is built) running cp", DENY, NULL, NULL, NULL,
+     {{100, "/home/alice/myld", "myld", {"/home/alice/myld", "/home/alice/x"},
+       .flags = KURA_PROC_EXE_LOADER, .maps = {"cp"}}, SESSION},
+     0, false, KURA_GUARD_DENIED_TOOL, "cp (pid 100)"},
+    {"R-CPY-4 deny: a renamed copy of the loader whose maps are cut short refuses", DENY, NULL, NULL, NULL,
+     {{100, "/home/alice/myld", "myld", {"/home/alice/myld", "/home/alice/x"},
+       .flags = KURA_PROC_EXE_LOADER | KURA_PROC_MAPS_TRUNCATED, .maps = {"libc.so.6"}}, SESSION},
+     0, false, KURA_GUARD_UNKNOWN_PROGRAM, "loader"},
+    {"R-CPY-4 deny: a static-pie program (built like a loader) is judged by its maps, not argv", DENY, NULL, NULL, NULL,
+     {{100, "/usr/local/bin/sttool", "sttool", {"sttool", "--in", "cp"}, .flags = KURA_PROC_EXE_LOADER}, SESSION},
+     0, true, KURA_GUARD_OK, "sttool (pid 100)"},
+    {"R-CPY-4 deny: any caller that maps cp is cp", DENY, NULL, NULL, NULL,
+     {{100, "/home/alice/runner", "runner", {"runner"}, .maps = {"cp"}}, SESSION},
+     0, false, KURA_GUARD_DENIED_TOOL, "cp (pid 100)"},
+    {"R-CPY-4 deny: a loader whose maps could not be read refuses", DENY, NULL, NULL, NULL,
+     {{100, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "ld-linux-x86-64",
+       {"/lib64/ld-linux-x86-64.so.2", "/usr/bin/cat"}, .no_maps = true}, SESSION},
+     0, false, KURA_GUARD_UNKNOWN_PROGRAM, "loader"},
+    {"R-CPY-4 deny: a loader with too many mappings to see refuses", DENY, NULL, NULL, NULL,
+     {{100, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "ld-linux-x86-64",
+       {"/lib64/ld-linux-x86-64.so.2", "/usr/bin/cat"}, .flags = KURA_PROC_MAPS_TRUNCATED,
+       .maps = {"cat"}}, SESSION},
+     0, false, KURA_GUARD_UNKNOWN_PROGRAM, "loader"},
+    {"R-CPY-4 deny: an ancestor loader running rsync", DENY, NULL, NULL, NULL,
+     {CAT, {90, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "ld-linux-x86-64",
+            {"/lib64/ld-linux-x86-64.so.2", "/home/alice/r", "--server"}, .maps = {"rsync"}}, SESSION},
+     0, false, KURA_GUARD_DENIED_TOOL, "rsync (pid 90, parent 1 of 5)"},
     {"R-LVL-1 allow: an allowed caller under a denied tool", ALLOW, NULL, ALLOWED, NULL,
      {{100, "/usr/bin/cat", "cat", {"cat", "a"}}, {90, "/usr/bin/rsync", "rsync", {"rsync", "--server"}}, SESSION},
      0, false, KURA_GUARD_DENIED_TOOL, "rsync (pid 90, parent 1 of 5)"},
@@ -306,6 +350,15 @@ static struct kura_procinfo *build(const struct gcase *c)
         p->exe_mode = 0100000 | (s->exe_mode ? s->exe_mode : 0755);
         p->exe_path_matches = !s->path_mismatch;
         p->exe_dirs_safe = !s->dirs_unsafe;
+        p->exe_dev = 8;
+        p->exe_ino = 100 + (ino_t)i;
+        for (size_t m = 0; m < 4 && s->maps[m]; m++) {
+            p->mapped[m] = (struct kura_proc_mapped){.dev = 8, .ino = 1000 + (ino_t)m};
+            snprintf(p->mapped[m].base, sizeof p->mapped[m].base, "%s", s->maps[m]);
+            p->nmapped++;
+        }
+        if (!s->no_maps)
+            p->have |= KURA_PROC_HAVE_MAPS;
         p->have &= ~s->drop;
     }
     return pi;
@@ -436,6 +489,56 @@ static void test_rules_reject_bad_entries(void)
     EXPECT_STR_CONTAINS(err.msg, "deny list");
 }
 
+/* Issue 14 §4: a deny-listed program is recognised by identity under any
+ * name: as the executable (a hard link named mycat) and as a mapping (a
+ * loader running it from a symlink whose name says nothing). */
+static void test_denied_by_identity(void)
+{
+    char dir[] = "/tmp/kura-guard-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    char prog[64];
+    snprintf(prog, sizeof prog, "%s/cp", dir);
+    FILE *f = fopen(prog, "w");
+    ASSERT(f);
+    fclose(f);
+    struct stat st;
+    ASSERT(stat(prog, &st) == 0);
+
+    struct kura_guard_rules rules;
+    struct kura_err err = {0};
+    ASSERT(kura_guard_rules_set(&rules, NULL, NULL, NULL, &err) == 0);
+    EXPECT(kura_guard_rules_locate(&rules, dir, &err) == 0);
+    EXPECT(rules.ndeny_files == 1);
+
+    struct kura_procinfo *pi = build(&cases[3]); /* cat in an ssh session: allowed */
+    ASSERT(pi);
+    struct kura_proc *p = &pi->chain[0];
+    EXPECT(kura_guard_decide(&rules, KURA_GUARD_DENYLIST, pi).allowed);
+
+    snprintf(p->exe, sizeof p->exe, "/home/alice/mycat"); /* a hard link of cp */
+    p->exe_dev = st.st_dev;
+    p->exe_ino = st.st_ino;
+    struct kura_guard_verdict v = kura_guard_decide(&rules, KURA_GUARD_DENYLIST, pi);
+    printf("#   hard link: %s\n", v.detail);
+    EXPECT(!v.allowed && v.why == KURA_GUARD_DENIED_TOOL);
+
+    p->exe_ino = 1; /* a loader mapping it under the name "x" */
+    p->flags |= KURA_PROC_EXE_LOADER;
+    p->mapped[0] = (struct kura_proc_mapped){.dev = st.st_dev, .ino = st.st_ino};
+    snprintf(p->mapped[0].base, sizeof p->mapped[0].base, "x");
+    p->nmapped = 1;
+    v = kura_guard_decide(&rules, KURA_GUARD_DENYLIST, pi);
+    printf("#   mapped: %s\n", v.detail);
+    EXPECT(!v.allowed && v.why == KURA_GUARD_DENIED_TOOL);
+
+    EXPECT(kura_guard_rules_locate(&rules, "relative/dir", &err) == -1);
+    EXPECT(err.code == EINVAL && rules.ndeny_files == 0);
+    free(pi);
+    kura_guard_rules_clear(&rules);
+    unlink(prog);
+    rmdir(dir);
+}
+
 static void test_why_names(void)
 {
     for (int w = KURA_GUARD_OK; w <= KURA_GUARD_CHAIN_UNKNOWN; w++)
@@ -454,6 +557,7 @@ int main(void)
     RUN(test_rules_defaults);
     RUN(test_rules_separators_and_trailing_slash);
     RUN(test_rules_reject_bad_entries);
+    RUN(test_denied_by_identity);
     RUN(test_why_names);
     return unit_done();
 }

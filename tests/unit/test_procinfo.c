@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -482,6 +483,157 @@ static void test_fake_huge_cmdline(void)
     free(buf);
 }
 
+/* Issue 14 §4: "ld.so ~/x", ~/x a symlink to sleep. The loader is known by
+ * identity and the program it runs by its mapping, whatever it was called. */
+static void test_loader_runs_symlink(void)
+{
+    char dir[] = "/tmp/kura-procinfo-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    char link_path[64], loader[PATH_MAX];
+    snprintf(link_path, sizeof link_path, "%s/x", dir);
+    ASSERT(symlink("/bin/sleep", link_path) == 0);
+    ASSERT(realpath("/lib64/ld-linux-x86-64.so.2", loader));
+    char *argv[] = {"/lib64/ld-linux-x86-64.so.2", link_path, "30", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    pid_t child = spawn("/lib64/ld-linux-x86-64.so.2", argv, envp);
+    ASSERT(child > 0);
+    struct stat sleep_st;
+    ASSERT(stat("/bin/sleep", &sleep_st) == 0);
+    struct kura_err err = {0};
+    struct kura_procinfo *pi = NULL;
+    bool mapped = false;
+    for (int tries = 0; tries < 500 && !mapped; tries++) { /* until the loader has mapped it */
+        free(pi);
+        int rc = -1;
+        pi = collect(NULL, child, &rc, &err);
+        ASSERT(pi);
+        for (size_t i = 0; rc == 0 && pi->n && i < pi->chain[0].nmapped; i++)
+            mapped |= pi->chain[0].mapped[i].dev == sleep_st.st_dev &&
+                      pi->chain[0].mapped[i].ino == sleep_st.st_ino;
+        if (!mapped)
+            sleep_ms(10);
+    }
+    reap(child);
+    const struct kura_proc *p = &pi->chain[0];
+    EXPECT(mapped);
+    EXPECT(strcmp(p->exe, loader) == 0);
+    EXPECT(p->flags & KURA_PROC_EXE_LOADER);
+    EXPECT(p->have & KURA_PROC_HAVE_MAPS);
+    EXPECT(!(p->flags & KURA_PROC_MAPS_TRUNCATED));
+    for (size_t i = 0; i < p->nmapped; i++) /* the loader itself is the executable, not a mapping */
+        EXPECT(!(p->mapped[i].dev == p->exe_dev && p->mapped[i].ino == p->exe_ino));
+
+    /* The guard: "sleep" denied catches it by name and by identity alone. */
+    struct kura_guard_rules rules;
+    ASSERT(kura_guard_rules_set(&rules, "sleep", NULL, NULL, NULL) == 0);
+    struct kura_guard_verdict v = kura_guard_decide(&rules, KURA_GUARD_DENYLIST, pi);
+    printf("#   loader verdict: %s\n", v.detail);
+    EXPECT(!v.allowed && v.why == KURA_GUARD_DENIED_TOOL);
+    ASSERT(kura_guard_rules_locate(&rules, "/bin,/usr/bin", NULL) == 0);
+    for (size_t i = 0; i < pi->chain[0].nmapped; i++)
+        snprintf(pi->chain[0].mapped[i].base, sizeof pi->chain[0].mapped[i].base, "renamed");
+    EXPECT(kura_guard_decide(&rules, KURA_GUARD_DENYLIST, pi).why == KURA_GUARD_DENIED_TOOL);
+    kura_guard_rules_clear(&rules);
+    free(pi);
+
+    /* A copy of the loader under another name is still known as a loader. */
+    char copy[64], cmd[PATH_MAX + 128];
+    snprintf(copy, sizeof copy, "%s/myld", dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", loader, copy);
+    ASSERT(system(cmd) == 0);
+    char *argv2[] = {copy, link_path, "30", NULL};
+    child = spawn(copy, argv2, envp);
+    ASSERT(child > 0);
+    bool seen = wait_exec(child, "myld");
+    int rc = -1;
+    pi = collect(NULL, child, &rc, &err);
+    reap(child);
+    ASSERT(pi);
+    EXPECT(seen && rc == 0);
+    EXPECT(pi->chain[0].flags & KURA_PROC_EXE_LOADER);
+    free(pi);
+    unlink(copy);
+    unlink(link_path);
+    rmdir(dir);
+}
+
+static bool file_is_loader(const char *path)
+{
+    unsigned char head[4096];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return kura_procinfo_elf_is_loader(head, n);
+}
+
+static void test_elf_loader_check(void)
+{
+    EXPECT(file_is_loader("/lib64/ld-linux-x86-64.so.2"));
+    EXPECT(!file_is_loader("/bin/sleep"));   /* names an interpreter */
+    EXPECT(!file_is_loader("/bin/sh"));
+    EXPECT(!file_is_loader("/etc/passwd"));  /* not ELF */
+    unsigned char head[4096];
+    FILE *f = fopen("/lib64/ld-linux-x86-64.so.2", "rb");
+    ASSERT(f);
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    EXPECT(!kura_procinfo_elf_is_loader(head, 60)); /* the header cut short */
+    EXPECT(!kura_procinfo_elf_is_loader(head, 64)); /* program headers not in the buffer */
+    EXPECT(kura_procinfo_elf_is_loader(head, n));
+}
+
+static void test_maps_parser(void)
+{
+    static const char maps[] =
+        "55d0a0000000-55d0a0004000 r--p 00000000 fe:00 247134                     /usr/bin/cat\n"
+        "55d0a0004000-55d0a0009000 r-xp 00004000 fe:00 247134                     /usr/bin/cat\n"
+        "7f0000000000-7f0000020000 r-xp 00028000 fe:00 5001                       /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+        "7f0000020000-7f0000030000 r-xp 00000000 08:01 77                         /home/al ice/x (deleted)\n"
+        "7f0000040000-7f0000050000 rw-p 00000000 00:00 0 \n"
+        "7f0000050000-7f0000052000 r-xp 00000000 00:00 0                          [vdso]\n"
+        "7f0000060000-7f0000070000 r-xp 00001000 fe:00 5001                       /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+        "7f0000080000-7f0000090000 r-xp 00001000 103:02 9                         /opt/ld-linux-x86-64.so.2\n";
+    struct kura_proc p;
+    memset(&p, 0, sizeof p);
+    p.exe_dev = makedev(0xfe, 0);
+    p.exe_ino = 9; /* a different file: inode 247134 is a mapping, not the exe */
+    kura_procinfo_parse_maps(maps, strlen(maps), false, &p);
+    EXPECT(p.nmapped == 4);
+    EXPECT(!(p.flags & KURA_PROC_MAPS_TRUNCATED));
+    EXPECT(strcmp(p.mapped[0].base, "cat") == 0 && p.mapped[0].ino == 247134 &&
+           p.mapped[0].dev == makedev(0xfe, 0));
+    EXPECT(strcmp(p.mapped[1].base, "libc.so.6") == 0);
+    EXPECT(strcmp(p.mapped[2].base, "x") == 0 && p.mapped[2].dev == makedev(8, 1));
+    EXPECT(strcmp(p.mapped[3].base, "ld-linux-x86-64.so.2") == 0 && p.mapped[3].dev == makedev(0x103, 2));
+
+    p.exe_ino = 247134; /* the executable itself is left out */
+    kura_procinfo_parse_maps(maps, strlen(maps), false, &p);
+    EXPECT(p.nmapped == 3 && strcmp(p.mapped[0].base, "libc.so.6") == 0);
+
+    /* a line cut by the read limit, a malformed line, too many files */
+    kura_procinfo_parse_maps(maps, strlen(maps) - 5, false, &p);
+    EXPECT(p.flags & KURA_PROC_MAPS_TRUNCATED);
+    p.flags = 0;
+    kura_procinfo_parse_maps("garbage\n", 8, false, &p);
+    EXPECT(p.nmapped == 0 && (p.flags & KURA_PROC_MAPS_TRUNCATED));
+    p.flags = 0;
+    char many[4096] = "";
+    for (int i = 0; i <= KURA_PROC_MAPPED_MAX; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many),
+                 "7f00%08x-7f00%08x r-xp 00000000 fe:00 %d /usr/lib/lib%d.so\n", i, i + 1, 100 + i, i);
+    kura_procinfo_parse_maps(many, strlen(many), false, &p);
+    EXPECT(p.nmapped == KURA_PROC_MAPPED_MAX && (p.flags & KURA_PROC_MAPS_TRUNCATED));
+    p.flags = 0;
+    kura_procinfo_parse_maps(maps, strlen(maps), true, &p);
+    EXPECT(p.flags & KURA_PROC_MAPS_TRUNCATED);
+
+    EXPECT(kura_procinfo_loader_name("ld-linux-x86-64.so.2") && kura_procinfo_loader_name("ld.so") &&
+           kura_procinfo_loader_name("ld-2.31.so") && !kura_procinfo_loader_name("ldd") &&
+           !kura_procinfo_loader_name("ld-helper"));
+}
+
 static void test_cmdline_parser(void)
 {
     struct kura_proc p;
@@ -911,6 +1063,9 @@ int main(int argc, char **argv)
     RUN(test_fake_loginuid);
     RUN(test_fake_huge_cmdline);
     RUN(test_cmdline_parser);
+    RUN(test_maps_parser);
+    RUN(test_loader_runs_symlink);
+    RUN(test_elf_loader_check);
     RUN(test_fake_missing_files);
     RUN(test_fake_not_regular_files);
     RUN(test_fake_weird_exe_names);

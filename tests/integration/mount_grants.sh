@@ -126,5 +126,11 @@ check "the refusal is logged as account changed" \
 check_output_fails "$Q cannot manage the PI's dataset" "only the PI of dataset $ID2" kc "$Q" user add "$ID2" kt_alice
 check_output "user list shows the PI as changed" "^$P +pi .* changed " kuractl user list "$ID2"
 
+# ---- an operator is never a PI: nobody could confirm their reading ----
+check_output_fails "an operator cannot be named PI" "kt_op is an operator .* a PI may not also be an operator" \
+  kuractl dataset add JGAD000019 --pi kt_op --period "$(day -1)..$(day 30)"
+check_output_fails "nor can root" "root is an operator" kuractl dataset add JGAD000019 --pi root --period "$(day -1)..$(day 30)"
+check "... and nothing was created" test ! -e "$KROOT/lib/datasets/JGAD000019"
+
 stop_kura "$T/mnt"
 done_testing

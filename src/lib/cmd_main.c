@@ -86,8 +86,9 @@ static const struct kura_cmd commands[] = {
     {"user", "approve", KURA_CMD_PI_ONLY, KURA_CMD_CHANGES_STATE, cmd_user_approve, "ID USER",
      "The PI approves USER's pending grant: a grant an operator made to an operator, to root\n"
      "or to themselves reads nothing until then."},
-    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID",
-     "Lists the PI and the users of dataset ID; STATE pending or changed needs the PI."},
+    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID [--json]",
+     "Lists the PI and the users of dataset ID; STATE pending or changed needs the PI.\n"
+     "--json: one array of objects (user, role, from, until, state, approval)."},
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},

@@ -27,6 +27,7 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv);     /*
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_import.c */
 int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);

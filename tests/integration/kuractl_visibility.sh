@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the operator and the PI can see of the server (issue 20 section 3):
 # dataset files lists each file's state, size, samples and path with the
-# file count, to the dataset's PI and operators only.
+# file count, to the dataset's PI and operators only; kurafs -f echoes its
+# notices on stderr (syslog is absent on many machines).
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000071
@@ -33,5 +34,16 @@ check_output_fails "an unknown dataset is refused" "JGAD999999" kuractl dataset 
 require "suspend" kuractl dataset suspend "$ID" --reason "audit (test)"
 check "a suspended dataset's files say so" grep -Eq '^suspended +2345 ' <(kuractl dataset files "$ID")
 check "... a withdrawn file stays withdrawn" grep -Eq '^withdrawn +1000 ' <(kuractl dataset files "$ID")
+
+# ---- kurafs -f: notices on stderr ----
+check "kurafs -f says on stderr that it serves" grep -q "^kurafs 0\.[0-9.]* serving $T/mnt$" "$KURAFS_LOG"
+cp -p "$KROOT/lib/datasets/$ID/dataset.ini" "$T/dataset.ini.good"
+echo "garbage" >>"$KROOT/lib/datasets/$ID/dataset.ini"
+kuractl reload >/dev/null 2>&1
+for i in $(seq 1 50); do grep -q "reload refused" "$KURAFS_LOG" && break; sleep 0.1; done
+check "a refused reload is told on stderr, naming the file" \
+  grep -q "^kurafs: reload refused, still serving the last good state: .*dataset.ini" "$KURAFS_LOG"
+cp -p "$T/dataset.ini.good" "$KROOT/lib/datasets/$ID/dataset.ini"
+stop_kura "$T/mnt"
 
 done_testing

@@ -384,7 +384,7 @@ int main(int argc, char **argv)
     /* Threads start after daemonizing: a fork keeps only the caller. */
     struct kura_cmd_env env = {
         .cfg = fs->cfg, .config_path = fs->config_path, .socket_mode = true,
-        .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
+        .mountpoint = copts.mountpoint, .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
     };
     struct kura_ctl_server *ctl = NULL;
     if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, NULL, &ctl, &err) != 0) {

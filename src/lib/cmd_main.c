@@ -118,6 +118,9 @@ static const struct kura_cmd commands[] = {
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset."},
+    {NULL, "daemon", KURA_CMD_OPERATOR, KURA_CMD_HIDDEN, cmd_daemon, "",
+     "Internal: the daemon answering says what it is and whether its mount is in place\n"
+     "(status asks it)."},
     {NULL, "reload", KURA_CMD_OPERATOR, KURA_CMD_HIDDEN | KURA_CMD_CHANGES_STATE, cmd_reload, "[ID]",
      "Internal: tells the daemon that state files changed (kuractl sends it after a direct change)."},
 };

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # What the operator and the PI can see of the server (issue 20 section 3):
 # dataset files lists each file's state, size, samples and path with the
-# file count, to the dataset's PI and operators only; kurafs -f echoes its
-# notices on stderr (syslog is absent on many machines).
+# file count, to the dataset's PI and operators only; status tells the
+# operator each dataset's file count and whether kurafs runs and is mounted,
+# with a warning when it is down; a change made while it is down says it
+# applies at the next mount; kurafs -f echoes its notices on stderr (syslog
+# is absent on many machines).
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000071
-for u in kt_alice kt_bob kt_carol; do make_user "$u"; done
+for u in kt_alice kt_bob kt_carol kt_op; do make_user "$u"; done
+make_group kura-admin
+usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
 mkdir -p "$T/data/S1" "$T/data/S2"
 head -c 1000 /dev/urandom >"$T/data/S1/reads.bin"
@@ -16,7 +21,12 @@ chmod -R a+rX "$T/data"
 printf 'S1/reads.bin\tJGAS000711\nS2/reads.bin\tJGAS000712\n' >"$T/samples.tsv"
 require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "import with samples" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$T/data"
-require "user add bob" kuractl user add "$ID" kt_bob
+kuractl status >"$T/down.out" 2>&1
+check "status while kurafs is down warns the operator" \
+  grep -q "^daemon: WARNING: kurafs is not running .*changes take effect when it is next mounted" "$T/down.out"
+kuractl user add "$ID" kt_bob >"$T/add.out" 2>&1
+check "a change while kurafs is down says it applies at the next mount" \
+  grep -q "kurafs is not running; the change is saved and takes effect when it is next mounted" "$T/add.out"
 require "withdraw JGAS000711" kuractl withdraw "$ID" JGAS000711 --ref "consent withdrawn (test)" --yes
 
 # ---- dataset files ----
@@ -27,6 +37,16 @@ check "... the other sample's file is served" grep -Eq '^served +2345  JGAS00071
 check "... a file with no sample says so" grep -Eq '^served +77  -  notes.txt$' "$T/files.out"
 check "... and the count and total" grep -q "^3 file(s), 3422 bytes in dataset $ID$" "$T/files.out"
 require "mount" mount_kura "$T/mnt"
+kuractl status >"$T/up.out" 2>&1
+check "status: kurafs running and mounted, with its pid" \
+  grep -q "^daemon: kurafs (pid $KURAFS_PID) running, mounted at $T/mnt$" "$T/up.out"
+check "... and no warning" test "$(grep -c WARNING "$T/up.out")" = 0
+check "... the operator view counts the dataset's files" grep -Eq "^$ID +JGA .* 1 +3  active$" "$T/up.out"
+check_output "a kura-admin operator (through the daemon) sees the same" "^daemon: kurafs \\(pid $KURAFS_PID\\) running, mounted at" \
+  as kt_op "$KURACTL" -c "$KCONF" status
+check_output_fails "the daemon question is the operator's" "operator" as kt_bob "$KURACTL" -c "$KCONF" daemon
+kuractl dataset extend "$ID" --until "$(day 40)" --ref "extension (test)" >"$T/rm.out" 2>&1
+check "a change while kurafs runs says nothing of a next mount" test "$(grep -c "next mounted" "$T/rm.out")" = 0
 check_output "the PI may list the files" "S2/reads.bin" as kt_alice "$KURACTL" -c "$KCONF" dataset files "$ID"
 check_output_fails "a listed user may not" "PI" as kt_bob "$KURACTL" -c "$KCONF" dataset files "$ID"
 check_fails "an outsider may not" as kt_carol "$KURACTL" -c "$KCONF" dataset files "$ID"

@@ -35,7 +35,10 @@ static void notify_daemon(void *ctx, const char *dataset_id)
     struct kura_ctl_response r;
     struct kura_err e = {0};
     if (kura_ctl_call(socket_path, 0, dataset_id ? 2 : 1, argv, &r, &e) != 0) {
-        if (e.code != ENOENT && e.code != ECONNREFUSED)
+        if (e.code == ENOENT || e.code == ECONNREFUSED)
+            fprintf(stderr, "kuractl: note: kurafs is not running; the change is saved and takes effect when it "
+                            "is next mounted\n");
+        else
             fprintf(stderr, "kuractl: warning: could not tell the daemon to reload: %s\n", e.msg);
         return;
     }

@@ -55,6 +55,9 @@ static const struct kura_cmd commands[] = {
      "ID --reason TEXT", "Suspends all use of the dataset at once (reversible: dataset resume)."},
     {"dataset", "resume", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_resume, "ID",
      "Ends a suspension."},
+    {"dataset", "files", KURA_CMD_PI, 0, cmd_dataset_files, "ID",
+     "Lists dataset ID's files: state (served, withdrawn, suspended, destroyed), plaintext size,\n"
+     "samples and path, then the file count and total size."},
     {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_dataset_destroy,
      "ID [--yes] [--payloads]",
      "Crypto-erasure at end of use: marks the dataset destroyed (use stops at once),\n"
@@ -116,6 +119,9 @@ static const struct kura_cmd commands[] = {
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset."},
+    {NULL, "daemon", KURA_CMD_OPERATOR, KURA_CMD_HIDDEN, cmd_daemon, "",
+     "Internal: the daemon answering says what it is and whether its mount is in place\n"
+     "(status asks it)."},
     {NULL, "reload", KURA_CMD_OPERATOR, KURA_CMD_HIDDEN | KURA_CMD_CHANGES_STATE, cmd_reload, "[ID]",
      "Internal: tells the daemon that state files changed (kuractl sends it after a direct change)."},
 };

@@ -55,9 +55,10 @@ static const struct kura_cmd commands[] = {
      "ID --reason TEXT", "Suspends all use of the dataset at once (reversible: dataset resume)."},
     {"dataset", "resume", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_resume, "ID",
      "Ends a suspension."},
-    {"dataset", "files", KURA_CMD_PI, 0, cmd_dataset_files, "ID",
+    {"dataset", "files", KURA_CMD_PI, 0, cmd_dataset_files, "ID [--json]",
      "Lists dataset ID's files: state (served, withdrawn, suspended, destroyed), plaintext size,\n"
-     "samples and path, then the file count and total size."},
+     "samples and path, then the file count and total size. --json: one array of objects\n"
+     "(state, size, samples, path)."},
     {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_dataset_destroy,
      "ID [--yes] [--payloads]",
      "Crypto-erasure at end of use: marks the dataset destroyed (use stops at once),\n"

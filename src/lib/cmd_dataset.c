@@ -346,13 +346,11 @@ static int files_row_json(const struct kura_cmd_ctx *c, const struct files_row *
     kura_json_add_int(&w, "size", (int64_t)r->size);
     kura_json_add_string(&w, "samples", samples);
     kura_json_add_string(&w, "path", r->path);
-    struct kura_err e = {0};
-    if (used >= sizeof samples || kura_json_end(&w, NULL, &e) != 0) {
-        cmd_fail(c, "dataset files --json: the row of %s does not fit", r->path);
+    if (used >= sizeof samples) {
+        cmd_fail(c, "the samples of %s do not fit in JSON output", r->path);
         return -1;
     }
-    fprintf(c->out, "%s%s", first ? "" : ",\n", buf);
-    return 0;
+    return cmd_json_item(c, &w, first, r->path);
 }
 
 int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv)

@@ -311,13 +311,7 @@ static int print_json_row(const struct kura_cmd_ctx *c, bool first, const char *
     kura_json_add_string(&w, "until", until);
     kura_json_add_string(&w, "state", state);
     kura_json_add_string(&w, "approval", approval);
-    struct kura_err e = {0};
-    if (kura_json_end(&w, NULL, &e) != 0) {
-        cmd_fail(c, "user list --json: the row of %s does not fit: %s", user, e.msg);
-        return -1;
-    }
-    fprintf(c->out, "%s%s", first ? "" : ",\n", buf);
-    return 0;
+    return cmd_json_item(c, &w, first, user);
 }
 
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)

@@ -55,6 +55,8 @@ struct kura_cmd_env {
     const char *config_path;        /* the file cfg came from; for init (cfg NULL): the file
                                        -c or KURA_CONFIG named, or NULL */
     bool socket_mode;               /* true in the daemon */
+    const char *mountpoint;         /* where the daemon serving the request is mounted
+                                       (kurafs); NULL in kuractl serve and direct mode */
     size_t output_max;              /* where the answer stops (the daemon's cap); 0: streams */
     uint32_t flags;                 /* KURA_CTL_CONFIRMED: confirmed on the caller's terminal */
     /* The opened server key (the daemon's); NULL: commands that need it

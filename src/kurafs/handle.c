@@ -286,7 +286,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     struct kura_err err = {0};
     if (load_reader(fs, d->ds.id, f->file_id, f->size, h, &err) != 0) {
         /* Keys destroyed, store damaged or tampered with: refuse, say why. */
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: %s/%s: %s", d->ds.id, rel, err.msg);
+        kura_notice(LOG_ERR, "kurafs: %s/%s: %s", d->ds.id, rel, err.msg);
         audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY,
                    err.code == ENOMEM ? "out of memory" : "unreadable", err.msg, &audit_failed);
         release_slot(c->uid);
@@ -417,7 +417,7 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size,
         if (n <= 0) {
             if (n < 0 && done == 0) {
                 pthread_mutex_unlock(&h->lock);
-                syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: %s: %s", h->path, err.msg);
+                kura_notice(LOG_ERR, "kurafs: %s: %s", h->path, err.msg);
                 return -(err.code ? err.code : EIO);
             }
             break;
@@ -427,7 +427,7 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size,
     pthread_mutex_unlock(&h->lock);
     if (account_bytes(fs, h, done, now) != 0) {
         atomic_store(&h->unrecorded, true);
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: %s: the bulk-read alert could not be written; the handle stops",
+        kura_notice(LOG_ERR, "kurafs: %s: the bulk-read alert could not be written; the handle stops",
                h->path);
         return -EIO;
     }

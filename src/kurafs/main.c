@@ -129,7 +129,7 @@ static int close_state_dir(const char *dir, struct kura_err *err)
         kura_err_set(err, e, "state directory %s: chmod 0700: %s", dir, strerror(e));
         return -1;
     }
-    syslog(LOG_NOTICE, "state directory %s closed to other users (was %04o, now 0700)", dir,
+    kura_notice(LOG_NOTICE, "kurafs: state directory %s closed to other users (was %04o, now 0700)", dir,
            (unsigned)(st.st_mode & 07777));
     return 0;
 }
@@ -289,7 +289,7 @@ static void *signal_thread(void *arg)
         }
         struct kura_err err = {0};
         if (kura_audit_reopen(fs->audit, &err) != 0)
-            syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: audit reopen: %s", err.msg);
+            kura_notice(LOG_ERR, "kurafs: audit reopen: %s", err.msg);
         kurafs_reload(fs, &err);
         kurafs_maintain_kick();
     }
@@ -305,7 +305,7 @@ static void raise_nofile_limit(void)
         return;
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        syslog(LOG_AUTHPRIV | LOG_WARNING, "kurafs: cannot raise the open file limit: %s", strerror(errno));
+        kura_notice(LOG_WARNING, "kurafs: cannot raise the open file limit: %s", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -356,6 +356,7 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    kura_notice_echo(copts.foreground);
     struct fuse_operations ops = kurafs_ops;
     kurafs_add_refused_ops(&ops);
     fuse = fuse_new(&args, &ops, sizeof ops, fs);
@@ -371,7 +372,7 @@ int main(int argc, char **argv)
      * After daemonizing (a fork drops locks); ONFAULT locks pages as they
      * are touched instead of populating every mapping up front. */
     if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot lock memory (%s): plaintext could reach swap", strerror(errno));
+        kura_notice(LOG_ERR, "kurafs: cannot lock memory (%s): plaintext could reach swap", strerror(errno));
         fprintf(stderr, "kurafs: cannot lock memory (%s): plaintext could reach swap; the daemon needs CAP_IPC_LOCK\n",
                 strerror(errno));
         goto out_unmount;
@@ -383,11 +384,11 @@ int main(int argc, char **argv)
     /* Threads start after daemonizing: a fork keeps only the caller. */
     struct kura_cmd_env env = {
         .cfg = fs->cfg, .config_path = fs->config_path, .socket_mode = true,
-        .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
+        .mountpoint = copts.mountpoint, .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
     };
     struct kura_ctl_server *ctl = NULL;
     if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, NULL, &ctl, &err) != 0) {
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: control socket: %s", err.msg);
+        kura_notice(LOG_ERR, "kurafs: control socket: %s", err.msg);
         fprintf(stderr, "kurafs: control socket: %s\n", err.msg);
         goto out_signals;
     }
@@ -416,7 +417,7 @@ int main(int argc, char **argv)
         pthread_detach(signals);
     }
     audit_daemon_event(fs, KURA_AUDIT_START, copts.mountpoint);
-    syslog(LOG_AUTHPRIV | LOG_INFO, "kurafs %s serving %s", KURA_VERSION, copts.mountpoint);
+    kura_notice(LOG_INFO, "kurafs %s serving %s", KURA_VERSION, copts.mountpoint);
 
     struct fuse_loop_config loop = {.clone_fd = copts.clone_fd, .max_idle_threads = 16};
     status = (copts.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, &loop)) == 0 ? 0 : 1;

@@ -82,7 +82,7 @@ static void save_warned(struct maintainer *m)
     snprintf(path, sizeof path, "%s/" WARNED_FILE, m->fs->cfg->state_dir);
     struct kura_err err;
     if (kura_write_file_atomic(path, text, len, 0600, &err) != 0)
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot record sent warnings: %s", err.msg);
+        kura_notice(LOG_ERR, "kurafs: cannot record sent warnings: %s", err.msg);
     free(text);
 }
 
@@ -117,7 +117,7 @@ static void notice(struct maintainer *m, const char *event, const struct kura_da
     };
     struct kura_err err;
     if (kura_notify(m->fs->cfg, &n, 0, &err) != 0)
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: notification %s for %s not sent: %s", event, ds->id, err.msg);
+        kura_notice(LOG_ERR, "kurafs: notification %s for %s not sent: %s", event, ds->id, err.msg);
 }
 
 static void audit_expiry(struct maintainer *m, const struct kura_dataset *ds, const char *user, uid_t uid,
@@ -170,7 +170,7 @@ static void auto_destroy(struct maintainer *m, char *id)
         fclose(o);
     if (e)
         fclose(e);
-    syslog(LOG_AUTHPRIV | (status == 0 ? LOG_NOTICE : LOG_ERR),
+    kura_notice((status == 0 ? LOG_NOTICE : LOG_ERR),
            "kurafs: dataset %s: grace period over, automatic destruction %s%s", id,
            status == 0 ? "done" : "failed: ", status == 0 ? "" : (errtext ? errtext : ""));
     free(out);

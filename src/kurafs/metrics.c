@@ -248,7 +248,7 @@ static void *writer(void *arg)
         pthread_mutex_unlock(&m->stop_lock);
         int rc = write_file(fs, true);
         if (rc != last_error && rc != 0) /* once per new cause, not every interval */
-            syslog(LOG_AUTHPRIV | LOG_WARNING, "kurafs: metrics: cannot write %s: %s", fs->cfg->metrics_textfile,
+            kura_notice(LOG_WARNING, "kurafs: metrics: cannot write %s: %s", fs->cfg->metrics_textfile,
                    strerror(-rc));
         last_error = rc;
         struct timespec until;

@@ -133,7 +133,7 @@ static void drop_path(const char *path)
 {
     int rc = g_fuse ? fuse_invalidate_path(g_fuse, path) : 0;
     if (rc != 0 && rc != -ENOENT) /* ENOENT: the kernel holds no such inode, so no pages */
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot drop the cached pages of %s: %s", path, strerror(-rc));
+        kura_notice(LOG_ERR, "kurafs: cannot drop the cached pages of %s: %s", path, strerror(-rc));
 }
 
 void kurafs_pagecache_close(const char *path, uid_t uid)
@@ -175,7 +175,7 @@ void kurafs_pagecache_drop(void)
     bool complete = n == set->count;
     pthread_mutex_unlock(&set->lock);
     if (!complete)
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: out of memory: mapped pages of some files not dropped");
+        kura_notice(LOG_ERR, "kurafs: out of memory: mapped pages of some files not dropped");
     pthread_mutex_lock(&g_fuse_lock);
     for (size_t i = 0; i < n; i++) {
         drop_path(paths[i]);

@@ -38,7 +38,7 @@ static void raise_alert(struct kurafs *fs, const struct kura_audit_record *refus
                             .time = now / 1000, .message = detail};
     struct kura_err err;
     if (kura_notify(fs->cfg, &n, 0, &err) != 0)
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: notification refusal-flood not sent: %s", err.msg);
+        kura_notice(LOG_ERR, "kurafs: notification refusal-flood not sent: %s", err.msg);
 }
 
 int kurafs_audit_refusal(struct kurafs *fs, const struct kura_audit_record *r)

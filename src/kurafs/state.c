@@ -81,7 +81,7 @@ static void keys_refresh_locked(struct kurafs *fs)
     struct kura_err err = {0};
     struct kura_keystore *fresh = NULL;
     if (keys_load(fs, &fresh, &err) != 0)
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
+        kura_notice(LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
     pthread_rwlock_wrlock(&fs->ks_lock);
     struct kura_keystore *old = fs->ks;
     fs->ks = fresh;
@@ -113,7 +113,7 @@ static void apply_lockdown(struct kurafs *fs)
     }
     keys_refresh_locked(fs);
     if (kurafs_keys_open(fs, &err) != 0) {
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
+        kura_notice(LOG_ERR, "kurafs: cannot open the server keys: %s", err.msg);
     }
 }
 
@@ -139,7 +139,7 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err)
             snapshot_release(old);
         }
     } else {
-        syslog(LOG_AUTHPRIV | LOG_ERR, "kurafs: reload refused, still serving the last good state: %s",
+        kura_notice(LOG_ERR, "kurafs: reload refused, still serving the last good state: %s",
                err->msg);
         struct kura_audit_record r;
         kura_audit_record_init(&r);

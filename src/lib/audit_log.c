@@ -83,14 +83,6 @@ struct chain_pos {
     int head_slot;               /* newest valid head slot, -1 if none */
 };
 
-__attribute__((format(printf, 2, 3))) static void say(int prio, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsyslog(LOG_AUTHPRIV | prio, fmt, ap);
-    va_end(ap);
-}
-
 int kura_audit_head_path(const char *log_path, char *buf, size_t len)
 {
     const char *slash = strrchr(log_path, '/');
@@ -216,7 +208,7 @@ static int scan(struct kura_audit_log *log, uint64_t from, uint64_t limit, struc
         return -1;
     }
     if (foreign)
-        say(LOG_ERR, "kura audit: %s holds %" PRIu64 " line(s) that are not part of the chain; "
+        kura_notice(LOG_ERR, "kura audit: %s holds %" PRIu64 " line(s) that are not part of the chain; "
                      "`kuractl audit verify` shows where", log->path, foreign);
     return 0;
 }
@@ -246,13 +238,13 @@ static int resolve(struct kura_audit_log *log, struct chain_pos *pos, struct kur
         if (h.ino == pos->ino && pos->size >= h.size)
             from = h.size;
         else if (h.ino == pos->ino && pos->size > 0)
-            say(LOG_ERR, "kura audit: %s shrank from %" PRIu64 " to %" PRIu64 " bytes: records were removed; "
+            kura_notice(LOG_ERR, "kura audit: %s shrank from %" PRIu64 " to %" PRIu64 " bytes: records were removed; "
                          "the chain goes on from seq %" PRIu64 ", so verify shows the gap",
                 log->path, h.size, pos->size, h.seq);
     } else if (log->have_mem) {
         pos->c = log->mem;
         have = true;
-        say(LOG_WARNING, "kura audit: %s is missing or damaged; going on from this writer's last record (seq %" PRIu64 ")",
+        kura_notice(LOG_WARNING, "kura audit: %s is missing or damaged; going on from this writer's last record (seq %" PRIu64 ")",
             log->head_path, log->mem.seq);
     }
     if (from < pos->size) {
@@ -265,7 +257,7 @@ static int resolve(struct kura_audit_log *log, struct chain_pos *pos, struct kur
                              strerror(errno));
                 return -1;
             }
-            say(LOG_WARNING, "kura audit: removed an unfinished record (%" PRIu64 " bytes) from the end of %s",
+            kura_notice(LOG_WARNING, "kura audit: removed an unfinished record (%" PRIu64 " bytes) from the end of %s",
                 pos->size - keep, log->path);
             pos->size = keep;
         }
@@ -287,7 +279,7 @@ static int rotate(struct kura_audit_log *log, struct chain_pos *pos)
     unsigned long max = 0;
     DIR *d = opendir(log->dir);
     if (!d) {
-        say(LOG_ERR, "kura audit: cannot rotate %s: %s", log->path, strerror(errno));
+        kura_notice(LOG_ERR, "kura audit: cannot rotate %s: %s", log->path, strerror(errno));
         return -1;
     }
     for (struct dirent *e; (e = readdir(d));) {
@@ -308,21 +300,21 @@ static int rotate(struct kura_audit_log *log, struct chain_pos *pos)
             snprintf(from, sizeof from, "%s", log->path);
         snprintf(to, sizeof to, "%s.%lu", log->path, k);
         if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0 && (errno != ENOENT || k == 1)) {
-            say(LOG_ERR, "kura audit: cannot rotate %s: rename %s: %s", log->path, from, strerror(errno));
+            kura_notice(LOG_ERR, "kura audit: cannot rotate %s: rename %s: %s", log->path, from, strerror(errno));
             return -1;
         }
     }
     struct stat old;
     int fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 || fstat(log->fd, &old) != 0 || fchmod(fd, old.st_mode & 0777) != 0) {
-        say(LOG_ERR, "kura audit: cannot start a new %s after rotating: %s", log->path, strerror(errno));
+        kura_notice(LOG_ERR, "kura audit: cannot start a new %s after rotating: %s", log->path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
     }
     struct kura_err err;
     if (kura_fsync_dir(log->dir, &err) != 0)
-        say(LOG_ERR, "kura audit: %s", err.msg);
+        kura_notice(LOG_ERR, "kura audit: %s", err.msg);
     struct stat st;
     fstat(fd, &st);
     close(log->fd);
@@ -411,7 +403,7 @@ static void reserve_release(struct kura_audit_log *log, uint64_t need)
     if (ftruncate(log->reserve_fd, (off_t)keep) != 0)
         return;
     log->reserve_held = keep;
-    say(LOG_WARNING, "kura audit: %s is full; %" PRIu64 " bytes of its reserve released for allow, close and "
+    kura_notice(LOG_WARNING, "kura audit: %s is full; %" PRIu64 " bytes of its reserve released for allow, close and "
         "alert records (%" PRIu64 " left)", log->path, step, keep);
 }
 
@@ -511,8 +503,8 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_
         int e = errno;
         cnt->fdatasyncs++;
         if (ftruncate(log->fd, (off_t)pos.size) != 0 || fdatasync(log->fd) != 0)
-            say(LOG_ERR, "kura audit: cannot remove a failed batch from %s: %s", log->path, strerror(errno));
-        say(LOG_ERR, "kura audit: %s %s: %s; refusing the events until the log can be written", step, log->path,
+            kura_notice(LOG_ERR, "kura audit: cannot remove a failed batch from %s: %s", log->path, strerror(errno));
+        kura_notice(LOG_ERR, "kura audit: %s %s: %s; refusing the events until the log can be written", step, log->path,
             strerror(e));
         kura_err_set(err, e, "audit log %s: %s: %s; refused until the log can be written", log->path, step,
                      strerror(e));
@@ -525,7 +517,7 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_
     struct kura_err herr;
     if (audit_head_write(log->head_fd, log->key, &h, slot) != 0 ||
         (slot < 0 && (fsync(log->head_fd) != 0 || kura_fsync_parent(log->head_path, &herr) != 0)))
-        say(LOG_WARNING, "kura audit: cannot update %s: %s", log->head_path, strerror(errno));
+        kura_notice(LOG_WARNING, "kura audit: cannot update %s: %s", log->head_path, strerror(errno));
     log->mem = pos.c;
     log->have_mem = true;
     reserve_refill(log);
@@ -671,7 +663,7 @@ static int open_reserve(struct kura_audit_log *log, struct kura_err *err)
         log->reserve_held = fstat(log->reserve_fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
         if (log->reserve_held > log->reserve)
             log->reserve_held = log->reserve;
-        say(LOG_WARNING, "kura audit: cannot set %" PRIu64 " bytes aside in %s: %s; holding %" PRIu64, log->reserve,
+        kura_notice(LOG_WARNING, "kura audit: cannot set %" PRIu64 " bytes aside in %s: %s; holding %" PRIu64, log->reserve,
             path, strerror(e), log->reserve_held);
     }
     return 0;

@@ -27,12 +27,14 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv);     /*
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_import.c */
 int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
+int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_ledger.c */
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_audit.c */
@@ -62,6 +64,11 @@ int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err);
 void cmd_append_word(char *buf, size_t len, const char *word);
 /* Text as one Markdown table cell: a '|' or a line end would break the table. */
 void cmd_md_cell(FILE *out, const char *s);
+struct kura_json_writer;
+/* Ends w's object and prints it as an item of the one JSON array a --json
+ * listing prints between "[" and "]\n" (",\n" before all but the first).
+ * -1, said with what, if it did not fit. */
+int cmd_json_item(const struct kura_cmd_ctx *c, struct kura_json_writer *w, bool first, const char *what);
 
 /* ---- options (cmd_args.c) ------------------------------------------------ */
 

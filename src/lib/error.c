@@ -1,6 +1,8 @@
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "kura/error.h"
 
@@ -33,4 +35,24 @@ void kura_err_prefix(struct kura_err *err, const char *fmt, ...)
     memcpy(joined + plen + 2, err->msg, mlen);
     joined[plen + 2 + mlen] = '\0';
     memcpy(err->msg, joined, sizeof joined);
+}
+
+static atomic_bool notice_echo;
+
+void kura_notice_echo(bool on)
+{
+    atomic_store(&notice_echo, on);
+}
+
+void kura_notice(int prio, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    syslog(LOG_AUTHPRIV | prio, "%s", line);
+    /* One call per line, so that notices of several threads do not mix. */
+    if (atomic_load(&notice_echo))
+        fprintf(stderr, "%s\n", line);
 }

@@ -46,7 +46,7 @@ with_dev_log() {
 }
 # kuractl as root in direct mode, then kurafs serving one allowed and one refused open
 SCRIPT='
-  "$KURACTL" -c "$KCONF" user add '"$ID"' kt_bob >/dev/null || echo "user add failed"
+  "$KURACTL" -c "$KCONF" user add '"$ID"' kt_bob >/dev/null 2>>"$T/kuractl.ns.err" || echo "user add failed"
   "$KURAFS" -c "$KCONF" -f "$T/mnt" >"$T/kurafs.ns.log" 2>&1 &
   pid=$!
   trap "fusermount3 -u $T/mnt 2>/dev/null; kill $pid 2>/dev/null; wait $pid" EXIT

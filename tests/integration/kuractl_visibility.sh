@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# What the operator and the PI can see of the server (issue 20 section 3):
+# dataset files lists each file's state, size, samples and path with the
+# file count, to the dataset's PI and operators only; status tells the
+# operator each dataset's file count and whether kurafs runs and is mounted,
+# with a warning when it is down; a change made while it is down says it
+# applies at the next mount; kurafs -f echoes its notices on stderr (syslog
+# is absent on many machines).
+. "$(dirname "$0")/lib.sh"
+
+ID=JGAD000071
+for u in kt_alice kt_bob kt_carol kt_op; do make_user "$u"; done
+make_group kura-admin
+usermod -a -G kura-admin kt_op
+require "kuractl init" kura_init
+mkdir -p "$T/data/S1" "$T/data/S2"
+head -c 1000 /dev/urandom >"$T/data/S1/reads.bin"
+head -c 2345 /dev/urandom >"$T/data/S2/reads.bin"
+head -c 77 /dev/urandom >"$T/data/notes.txt"
+chmod -R a+rX "$T/data"
+printf 'S1/reads.bin\tJGAS000711\nS2/reads.bin\tJGAS000712\n' >"$T/samples.tsv"
+require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
+require "import with samples" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$T/data"
+kuractl status >"$T/down.out" 2>&1
+check "status while kurafs is down warns the operator" \
+  grep -q "^daemon: WARNING: kurafs is not running .*changes take effect when it is next mounted" "$T/down.out"
+kuractl user add "$ID" kt_bob >"$T/add.out" 2>&1
+check "a change while kurafs is down says it applies at the next mount" \
+  grep -q "kurafs is not running; the change is saved and takes effect when it is next mounted" "$T/add.out"
+require "withdraw JGAS000711" kuractl withdraw "$ID" JGAS000711 --ref "consent withdrawn (test)" --yes
+
+# ---- dataset files ----
+kuractl dataset files "$ID" >"$T/files.out" 2>&1
+check "dataset files: the withdrawn sample's file, its size and sample" \
+  grep -Eq '^withdrawn +1000  JGAS000711  S1/reads.bin$' "$T/files.out"
+check "... the other sample's file is served" grep -Eq '^served +2345  JGAS000712  S2/reads.bin$' "$T/files.out"
+check "... a file with no sample says so" grep -Eq '^served +77  -  notes.txt$' "$T/files.out"
+check "... and the count and total" grep -q "^3 file(s), 3422 bytes in dataset $ID$" "$T/files.out"
+kuractl dataset files "$ID" --json >"$T/files.json" 2>&1
+check "dataset files --json: one array, parsed as JSON, each object the text row (size in exact bytes)" /usr/bin/python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+text = [l for l in open(sys.argv[2]).read().split("\n")[1:] if l and not l[0].isdigit()]
+assert isinstance(rows, list) and len(rows) == len(text) == 3, (rows, text)
+for o, l in zip(rows, text):
+    samples, path = l[27:].split("  ", 1)
+    want = {"state": l[0:10].strip(), "size": int(l[11:25]), "samples": "" if samples == "-" else samples, "path": path}
+    assert o == want, (o, want)
+assert sum(o["size"] for o in rows) == 3422
+assert {o["path"]: o["state"] for o in rows}["S1/reads.bin"] == "withdrawn"
+' "$T/files.json" "$T/files.out"
+require "mount" mount_kura "$T/mnt"
+kuractl status >"$T/up.out" 2>&1
+check "status: kurafs running and mounted, with its pid" \
+  grep -q "^daemon: kurafs (pid $KURAFS_PID) running, mounted at $T/mnt$" "$T/up.out"
+check "... and no warning" test "$(grep -c WARNING "$T/up.out")" = 0
+check "... the operator view counts the dataset's files" grep -Eq "^$ID +JGA .* 1 +3  active$" "$T/up.out"
+check_output "a kura-admin operator (through the daemon) sees the same" "^daemon: kurafs \\(pid $KURAFS_PID\\) running, mounted at" \
+  as kt_op "$KURACTL" -c "$KCONF" status
+check_output_fails "the daemon question is the operator's" "operator" as kt_bob "$KURACTL" -c "$KCONF" daemon
+kuractl dataset extend "$ID" --until "$(day 40)" --ref "extension (test)" >"$T/rm.out" 2>&1
+check "a change while kurafs runs says nothing of a next mount" test "$(grep -c "next mounted" "$T/rm.out")" = 0
+check_output "the PI may list the files" "S2/reads.bin" as kt_alice "$KURACTL" -c "$KCONF" dataset files "$ID"
+check_output_fails "a listed user may not" "PI" as kt_bob "$KURACTL" -c "$KCONF" dataset files "$ID"
+check_fails "an outsider may not" as kt_carol "$KURACTL" -c "$KCONF" dataset files "$ID"
+check_output_fails "an unknown dataset is refused" "JGAD999999" kuractl dataset files JGAD999999
+require "suspend" kuractl dataset suspend "$ID" --reason "audit (test)"
+check "a suspended dataset's files say so" grep -Eq '^suspended +2345 ' <(kuractl dataset files "$ID")
+check "... a withdrawn file stays withdrawn" grep -Eq '^withdrawn +1000 ' <(kuractl dataset files "$ID")
+
+# ---- kurafs -f: notices on stderr ----
+check "kurafs -f says on stderr that it serves" grep -q "^kurafs 0\.[0-9.]* serving $T/mnt$" "$KURAFS_LOG"
+cp -p "$KROOT/lib/datasets/$ID/dataset.ini" "$T/dataset.ini.good"
+echo "garbage" >>"$KROOT/lib/datasets/$ID/dataset.ini"
+kuractl reload >/dev/null 2>&1
+for i in $(seq 1 50); do grep -q "reload refused" "$KURAFS_LOG" && break; sleep 0.1; done
+check "a refused reload is told on stderr, naming the file" \
+  grep -q "^kurafs: reload refused, still serving the last good state: .*dataset.ini" "$KURAFS_LOG"
+cp -p "$T/dataset.ini.good" "$KROOT/lib/datasets/$ID/dataset.ini"
+stop_kura "$T/mnt"
+
+done_testing

@@ -43,10 +43,13 @@ BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 all: $(B)/kurafs $(B)/kuractl $(B)/libkura.a
 
 # Each object depends on the headers it includes (-MMD -MP), as the
-# compiler found them; a header change rebuilds only those objects.
-$(B)/%.o: %.c
+# compiler found them; a header change rebuilds only those objects. An
+# object without its .d (built before it had one) is rebuilt.
+$(B)/%.o: %.c $(B)/%.d
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(B)/%.d: ;
+.PRECIOUS: $(B)/%.d
 
 $(B)/libkura.a: $(LIB_OBJ)
 	@mkdir -p $(@D)

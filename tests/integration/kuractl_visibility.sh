@@ -5,7 +5,10 @@
 # operator each dataset's file count and whether kurafs runs and is mounted,
 # with a warning when it is down; a change made while it is down says it
 # applies at the next mount; kurafs -f echoes its notices on stderr (syslog
-# is absent on many machines).
+# is absent on many machines). A user's status shows them their own recent
+# refusals with the reason and their grants' history (issue 20 section 2):
+# a copy tool refused by the guard, an access ended by the PI; an outsider
+# learns nothing of datasets they were never listed in.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000071
@@ -51,6 +54,24 @@ check_output "the PI may list the files" "S2/reads.bin" as kt_alice "$KURACTL" -
 check_output_fails "a listed user may not" "PI" as kt_bob "$KURACTL" -c "$KCONF" dataset files "$ID"
 check_fails "an outsider may not" as kt_carol "$KURACTL" -c "$KCONF" dataset files "$ID"
 check_output_fails "an unknown dataset is refused" "JGAD999999" kuractl dataset files JGAD999999
+# ---- a user's own refusals and grant history ----
+M=$T/mnt/$ID
+bst() { as kt_bob "$KURACTL" -c "$KCONF" status; }
+check "bob reads a served file" as kt_bob cmp -s "$M/S2/reads.bin" "$T/data/S2/reads.bin"
+check_fails "bob's cp is refused by the guard" as kt_bob cp "$M/S2/reads.bin" /dev/null
+check_output "bob's status: the copy tool refused, with the file" "$ID +S2/reads.bin: copy-out tool refused: cp$" bst
+check_output "... and his grant's history (added by root)" "^$ID .* add +by root " bst
+check_fails "carol (never listed) is refused" as kt_carol cat "$M/S2/reads.bin"
+check_fails "... also for a dataset that does not exist" as kt_carol cat "$T/mnt/JGAD999998/x"
+as kt_carol "$KURACTL" -c "$KCONF" status >"$T/carol.out" 2>&1
+check "carol's status shows her refusals only as not hers" grep -q "refused (not a dataset of yours)$" "$T/carol.out"
+check "... never naming the dataset" test "$(grep -c "$ID" "$T/carol.out")" = 0
+check "... nor bob's refusals" test "$(grep -c "copy-out" "$T/carol.out")" = 0
+require "the PI removes bob" as kt_alice "$KURACTL" -c "$KCONF" user remove "$ID" kt_bob
+check_fails "bob is refused now" as kt_bob cat "$M/S2/reads.bin"
+check_output "bob's status: access ended, removed by the PI" "$ID .*: access ended 20[0-9-]+T[^ ]+ \(removed by kt_alice\)$" bst
+check_output "... and the removal in his grant's history" "^$ID .* remove +by kt_alice " bst
+
 require "suspend" kuractl dataset suspend "$ID" --reason "audit (test)"
 check "a suspended dataset's files say so" grep -Eq '^suspended +2345 ' <(kuractl dataset files "$ID")
 check "... a withdrawn file stays withdrawn" grep -Eq '^withdrawn +1000 ' <(kuractl dataset files "$ID")

@@ -8,7 +8,8 @@
 # is absent on many machines). A user's status shows them their own recent
 # refusals with the reason and their grants' history (issue 20 section 2):
 # a copy tool refused by the guard, an access ended by the PI; an outsider
-# learns nothing of datasets they were never listed in.
+# learns nothing of datasets they were never listed in; help says truthfully
+# who may run audit, and a user is not told to run root's init.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000071
@@ -71,6 +72,18 @@ require "the PI removes bob" as kt_alice "$KURACTL" -c "$KCONF" user remove "$ID
 check_fails "bob is refused now" as kt_bob cat "$M/S2/reads.bin"
 check_output "bob's status: access ended, removed by the PI" "$ID .*: access ended 20[0-9-]+T[^ ]+ \(removed by kt_alice\)$" bst
 check_output "... and the removal in his grant's history" "^$ID .* remove +by kt_alice " bst
+
+# ---- help and advice that fit the caller ----
+as kt_bob "$KURACTL" -c "$KCONF" --help >"$T/help.out" 2>&1
+check "help lists audit with the PI's commands, not under Anyone" \
+  test "$(sed -n '/^Anyone:/,$p' "$T/help.out" | grep -c 'kuractl audit ')" = 0 -a "$(grep -c '^  kuractl audit ' "$T/help.out")" = 1
+check_output "audit --help says who may run it" "Who may run it: an operator, or a PI for their own datasets' records" \
+  as kt_bob "$KURACTL" -c "$KCONF" audit --help
+check_output_fails "a researcher's audit is refused" "only operators and the PI" as kt_bob "$KURACTL" -c "$KCONF" audit
+out=$(as kt_bob "$KURACTL" -c "$T/none.conf" status 2>&1)
+check "a user without a config is not told to run kuractl init" test "$(grep -c 'kuractl init' <<<"$out")" = 0
+check "... but what they can do" grep -q "does not exist: kura is not set up here.*-c FILE" <<<"$out"
+check_output_fails "root is still told to run init" "create it with: kuractl init" "$KURACTL" -c "$T/none.conf" status
 
 require "suspend" kuractl dataset suspend "$ID" --reason "audit (test)"
 check "a suspended dataset's files say so" grep -Eq '^suspended +2345 ' <(kuractl dataset files "$ID")

@@ -19,11 +19,13 @@
 
 /* The caller's ledger records in one dataset: grants, removals, approvals. */
 struct grant_event {
-    char time[48], action[24], actor[KURA_USER_MAX + 1], after[128];
+    char time[48], action[24], after[128];
+    const char *by;                         /* "you", "the PI", "an operator": never another's name */
 };
 
 struct mine {
     char id[ID_LEN + 1];
+    const struct kura_dataset *ds;          /* NULL: unreadable */
     bool listed;                            /* now, under the caller's name */
     struct grant_event *ev;
     size_t nev;
@@ -49,6 +51,19 @@ static struct mine *mine_find(struct history *h, const char *id)
     return NULL;
 }
 
+/* Who made a change, by role: a user learns whether the PI or an operator
+ * acted, not who else is on the server. */
+static const char *changed_by(const struct kura_ledger_record *r, const struct kura_dataset *ds,
+                              const struct kura_actor *me)
+{
+    const char *name = r->actor ? r->actor : "";
+    if (r->uid == (int64_t)me->uid && strcmp(name, me->name) == 0)
+        return "you";
+    if (ds && r->uid == (int64_t)ds->pi_uid && strcmp(name, ds->pi) == 0)
+        return "the PI";
+    return "an operator";
+}
+
 static int take_ledger(const struct kura_ledger_record *r, void *arg)
 {
     struct history *h = ((void **)arg)[0];
@@ -62,7 +77,7 @@ static int take_ledger(const struct kura_ledger_record *r, void *arg)
     ev = &m->ev[m->nev++];
     snprintf(ev->time, sizeof ev->time, "%s", r->time ? r->time : "?");
     snprintf(ev->action, sizeof ev->action, "%s", r->action + 5);
-    snprintf(ev->actor, sizeof ev->actor, "%s", r->actor ? r->actor : "?");
+    ev->by = changed_by(r, m->ds, h->c->actor);
     snprintf(ev->after, sizeof ev->after, "%s", r->after ? r->after : "");
     return 0;
 }
@@ -80,7 +95,7 @@ static void refusal_reason(const struct kura_audit_entry *e, const struct mine *
     } else if (strcmp(reason, kura_reason_name(KURA_DENY_NOT_LISTED)) == 0 && m && m->nev &&
                strcmp(m->ev[m->nev - 1].action, "remove") == 0) {
         const struct grant_event *ev = &m->ev[m->nev - 1];
-        snprintf(buf, len, "access ended %s (removed by %s)", ev->time, ev->actor);
+        snprintf(buf, len, "access ended %s (removed by %s)", ev->time, ev->by);
     } else if (strcmp(reason, kura_reason_name(KURA_DENY_EXPIRED)) == 0) {
         snprintf(buf, len, "access ended: your period is over");
     } else
@@ -128,6 +143,7 @@ void cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset 
         struct mine *m = &h.ds[h.nds++];
         snprintf(m->id, sizeof m->id, "%s", ids[i]);
         if (loaded[i]) {
+            m->ds = &all[i];
             enum kura_reason l = kura_policy_listing(&all[i], c->actor->uid, c->actor->name);
             m->listed = l != KURA_DENY_NOT_LISTED && l != KURA_DENY_ACCOUNT_CHANGED;
         }
@@ -145,7 +161,7 @@ void cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset 
             if (!any)
                 fprintf(c->out, "\nyour grants' history:\n");
             any = true;
-            fprintf(c->out, "%-20s %-26s %-8s by %-16s %s\n", m->id, m->ev[j].time, m->ev[j].action, m->ev[j].actor,
+            fprintf(c->out, "%-20s %-26s %-8s by %-12s %s\n", m->id, m->ev[j].time, m->ev[j].action, m->ev[j].by,
                     m->ev[j].after);
         }
     }

@@ -61,7 +61,7 @@ bst() { as kt_bob "$KURACTL" -c "$KCONF" status; }
 check "bob reads a served file" as kt_bob cmp -s "$M/S2/reads.bin" "$T/data/S2/reads.bin"
 check_fails "bob's cp is refused by the guard" as kt_bob cp "$M/S2/reads.bin" /dev/null
 check_output "bob's status: the copy tool refused, with the file" "$ID +S2/reads.bin: copy-out tool refused: cp$" bst
-check_output "... and his grant's history (added by root)" "^$ID .* add +by root " bst
+check_output "... and his grant's history (added by an operator: root)" "^$ID .* add +by an operator " bst
 check_fails "carol (never listed) is refused" as kt_carol cat "$M/S2/reads.bin"
 check_fails "... also for a dataset that does not exist" as kt_carol cat "$T/mnt/JGAD999998/x"
 as kt_carol "$KURACTL" -c "$KCONF" status >"$T/carol.out" 2>&1
@@ -70,8 +70,9 @@ check "... never naming the dataset" test "$(grep -c "$ID" "$T/carol.out")" = 0
 check "... nor bob's refusals" test "$(grep -c "copy-out" "$T/carol.out")" = 0
 require "the PI removes bob" as kt_alice "$KURACTL" -c "$KCONF" user remove "$ID" kt_bob
 check_fails "bob is refused now" as kt_bob cat "$M/S2/reads.bin"
-check_output "bob's status: access ended, removed by the PI" "$ID .*: access ended 20[0-9-]+T[^ ]+ \(removed by kt_alice\)$" bst
-check_output "... and the removal in his grant's history" "^$ID .* remove +by kt_alice " bst
+check_output "bob's status: access ended, removed by the PI" "$ID .*: access ended 20[0-9-]+T[^ ]+ \(removed by the PI\)$" bst
+check_output "... and the removal in his grant's history" "^$ID .* remove +by the PI " bst
+check "... naming no other user" test "$(bst | grep -c 'kt_')" = 0
 
 # ---- help and advice that fit the caller ----
 as kt_bob "$KURACTL" -c "$KCONF" --help >"$T/help.out" 2>&1

@@ -333,10 +333,16 @@ static void files_row_print(FILE *out, const struct files_row *r)
 
 int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    int rc = cmd_manager_view(c, argc, argv, &t);
-    if (rc != KURA_EXIT_OK)
-        return rc;
+    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    if (cmd_require_manager(c, &t.ds) != 0)
+        goto out;
     uint64_t total = 0;
     fprintf(c->out, "%-10s %14s  %s  %s\n", "STATE", "SIZE", "SAMPLES", "PATH");
     for (size_t i = 0; i < t.nfiles; i++) {
@@ -345,6 +351,8 @@ int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv)
         total += r.size;
     }
     fprintf(c->out, "%zu file(s), %llu bytes in dataset %s\n", t.nfiles, (unsigned long long)total, t.ds.id);
+    rc = KURA_EXIT_OK;
+out:
     cmd_txn_end(&t);
-    return KURA_EXIT_OK;
+    return rc;
 }

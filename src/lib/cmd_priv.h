@@ -228,9 +228,4 @@ void cmd_audit_change(const struct kura_cmd_ctx *c, const char *dataset_id, cons
 /* Unlocks and frees. Safe after a failed begin. */
 void cmd_txn_end(struct cmd_txn *t);
 
-/* The start of a command that shows dataset ID (its one operand) to its PI
- * or an operator: parses, begins t with the files loaded, checks the role.
- * KURA_EXIT_OK with t begun (end it), or the status to return. */
-int cmd_manager_view(const struct kura_cmd_ctx *c, int argc, char **argv, struct cmd_txn *t);
-
 #endif

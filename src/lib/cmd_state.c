@@ -147,21 +147,6 @@ int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset 
     return -1;
 }
 
-int cmd_manager_view(const struct kura_cmd_ctx *c, int argc, char **argv, struct cmd_txn *t)
-{
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    if (cmd_txn_begin(c, pos[0], true, t) != 0)
-        return KURA_EXIT_FAIL;
-    if (cmd_require_manager(c, &t->ds) != 0) {
-        cmd_txn_end(t);
-        return KURA_EXIT_FAIL;
-    }
-    return KURA_EXIT_OK;
-}
-
 /* ---- journal --------------------------------------------------------------- */
 
 struct journal {

@@ -299,11 +299,17 @@ static const char *list_state(const struct kura_dataset *ds, uid_t uid, const ui
 
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    int rc = cmd_manager_view(c, argc, argv, &t);
-    if (rc != KURA_EXIT_OK)
-        return rc;
+    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
     const struct kura_dataset *ds = &t.ds;
+    if (cmd_require_manager(c, ds) != 0)
+        goto out;
     char a[48], b[48];
     int64_t now = cmd_now();
     fprintf(c->out, "dataset %s (%s, %s) %s, period %s..%s%s%s\n", ds->id, kura_kind_name(ds->kind),
@@ -333,6 +339,8 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
                         "user approve %s USER;\nchanged = the account is not the one listed (deleted, renamed or its "
                         "uid given to someone else), reads nothing: remove the grant;\nsystem = a system account, "
                         "no person's login, reads nothing: remove the grant\n", ds->id);
+    rc = KURA_EXIT_OK;
+out:
     cmd_txn_end(&t);
-    return KURA_EXIT_OK;
+    return rc;
 }

@@ -38,14 +38,15 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/replay_%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
-HDRS       := $(wildcard include/kura/*.h src/lib/*.h src/kurafs/*.h)
 
 .PHONY: all tests check deps demo bench fuzz soak install uninstall deb clean
 all: $(B)/kurafs $(B)/kuractl $(B)/libkura.a
 
-$(B)/%.o: %.c $(HDRS)
+# Each object depends on the headers it includes (-MMD -MP), as the
+# compiler found them; a header change rebuilds only those objects.
+$(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/libkura.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -59,20 +60,20 @@ $(B)/kuractl: $(CTL_SRC:%.c=$(B)/%.o) $(B)/libkura.a
 
 $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libkura.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(B)/libkura.a $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -Itests/unit -o $@ $< $(B)/libkura.a $(PKG_LIBS)
 
 $(B)/tests/%: tests/helpers/%.c $(B)/libkura.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libkura.a $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(B)/libkura.a $(PKG_LIBS)
 
 # Fuzz targets built with a small main() that replays a corpus (any compiler).
-$(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libkura.a
+$(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(B)/libkura.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libkura.a $(PKG_LIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libkura.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libkura.a $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(B)/libkura.a $(PKG_LIBS)
 
 tests: all $(UNIT_BIN) $(HELPER_BIN) $(REPLAY_BIN)
 
@@ -115,3 +116,5 @@ uninstall:
 
 clean:
 	rm -rf build
+
+-include $(wildcard $(B)/src/*/*.d $(B)/tests/*.d $(B)/bench/*.d)

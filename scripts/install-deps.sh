@@ -8,7 +8,7 @@ packages=(
   make gcc clang libclang-rt-14-dev pkg-config
   libfuse3-dev libsodium-dev libacl1-dev libinih-dev libssl-dev
   # run
-  fuse3 acl attr tzdata
+  fuse3 acl attr tzdata bash-completion   # bash-completion loads completion/kuractl.bash
   # tests and demo: real tools through the mount
   samtools bcftools tabix python3 util-linux procps psmisc
   python3-nacl   # tests/interop/c4gh_decrypt.py: independent Crypt4GH decoder

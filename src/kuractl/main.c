@@ -144,7 +144,12 @@ static uint32_t confirm(const struct run *r, int words, int argc, char **argv, i
     if (!fgets(line, sizeof line, stdin))
         return 0;
     line[strcspn(line, "\n")] = '\0';
-    return strcmp(line, id) == 0 ? KURA_CTL_CONFIRMED : 0;
+    if (strcmp(line, id) == 0)
+        return KURA_CTL_CONFIRMED;
+    /* What was typed is not echoed: it may hold terminal controls. */
+    fprintf(stderr, "kuractl: what you typed is not %s: nothing was changed\n", id);
+    *rc = KURA_EXIT_FAIL;
+    return 0;
 }
 
 static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, uint32_t flags, int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/json.h"
 #include "kura/when.h"
 
 /* "dataset add" / "status" */
@@ -67,6 +68,17 @@ void cmd_md_cell(FILE *out, const char *s)
 {
     for (; s && *s; s++)
         fputc(*s == '|' || *s == '\n' ? ' ' : *s, out);
+}
+
+int cmd_json_item(const struct kura_cmd_ctx *c, struct kura_json_writer *w, bool first, const char *what)
+{
+    struct kura_err e = {0};
+    if (kura_json_end(w, NULL, &e) != 0) {
+        cmd_fail(c, "%s does not fit in JSON output: %s", what, e.msg);
+        return -1;
+    }
+    fprintf(c->out, "%s%s", first ? "" : ",\n", w->buf);
+    return 0;
 }
 
 int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err)

@@ -11,6 +11,7 @@
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/json.h"
 #include "kura/keystore.h"
 #include "kura/ledger.h"
 #include "kura/when.h"
@@ -331,11 +332,34 @@ static void files_row_print(FILE *out, const struct files_row *r)
     fprintf(out, "  %s\n", r->path);
 }
 
+/* The row as one flat JSON object; samples comma-joined ("" for none), as
+ * the library's writer makes flat records only. */
+static int files_row_json(const struct kura_cmd_ctx *c, const struct files_row *r, bool first)
+{
+    char samples[4096] = "", buf[8192];
+    size_t used = 0;
+    for (size_t s = 0; s < r->file->nsamples && used < sizeof samples; s++)
+        used += (size_t)snprintf(samples + used, sizeof samples - used, "%s%s", s ? "," : "", r->file->samples[s]);
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "state", r->state);
+    kura_json_add_int(&w, "size", (int64_t)r->size);
+    kura_json_add_string(&w, "samples", samples);
+    kura_json_add_string(&w, "path", r->path);
+    if (used >= sizeof samples) {
+        cmd_fail(c, "the samples of %s do not fit in JSON output", r->path);
+        return -1;
+    }
+    return cmd_json_item(c, &w, first, r->path);
+}
+
 int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    bool json = false;
+    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
     if (cmd_txn_begin(c, pos[0], true, &t) != 0)
@@ -344,6 +368,18 @@ int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_require_manager(c, &t.ds) != 0)
         goto out;
     uint64_t total = 0;
+    if (json) {
+        /* One array, a file an object, in the text's order. */
+        fputc('[', c->out);
+        for (size_t i = 0; i < t.nfiles; i++) {
+            struct files_row r = files_row(&t.ds, &t.files[i]);
+            if (files_row_json(c, &r, i == 0) != 0)
+                goto out;
+        }
+        fputs("]\n", c->out);
+        rc = KURA_EXIT_OK;
+        goto out;
+    }
     fprintf(c->out, "%-10s %14s  %s  %s\n", "STATE", "SIZE", "SAMPLES", "PATH");
     for (size_t i = 0; i < t.nfiles; i++) {
         struct files_row r = files_row(&t.ds, &t.files[i]);

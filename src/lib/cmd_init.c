@@ -87,11 +87,6 @@ static int init_with_config(const struct kura_cmd_ctx *c, const struct kura_conf
         goto out;
 
     bool have_server = access(sec, F_OK) == 0, have_audit = access(audit_key, F_OK) == 0;
-    if (have_server && have_audit) {
-        cmd_fail(c, "kura is already initialised (server key %s, log key %s); nothing changed: kura never "
-                 "overwrites keys", sec, audit_key);
-        goto out;
-    }
     if (have_server && pass_file) {
         cmd_fail(c, "the server key %s exists; --passphrase-file applies only to a new key", sec);
         goto out;
@@ -120,6 +115,9 @@ static int init_with_config(const struct kura_cmd_ctx *c, const struct kura_conf
         cmd_fail_err(c, &e);
         goto out;
     }
+    /* Running init again is how an operator checks it: success, not an error. */
+    if (have_server && have_audit)
+        fprintf(c->out, "kura is already initialised; nothing changed: kura never overwrites keys\n");
     fprintf(c->out, "state %s, audit log %s, socket %s\n"
                     "register this public key with the archive (kuractl pubkey prints it again):\n%s",
             cfg->state_dir, cfg->audit_log, cfg->socket, pub);

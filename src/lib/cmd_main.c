@@ -55,26 +55,27 @@ static const struct kura_cmd commands[] = {
      "ID --reason TEXT", "Suspends all use of the dataset at once (reversible: dataset resume)."},
     {"dataset", "resume", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_resume, "ID",
      "Ends a suspension."},
-    {"dataset", "files", KURA_CMD_PI, 0, cmd_dataset_files, "ID",
+    {"dataset", "files", KURA_CMD_PI, 0, cmd_dataset_files, "ID [--json]",
      "Lists dataset ID's files: state (served, withdrawn, suspended, destroyed), plaintext size,\n"
-     "samples and path, then the file count and total size."},
+     "samples and path, then the file count and total size. --json: one array of objects\n"
+     "(state, size, samples, path)."},
     {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_dataset_destroy,
      "ID [--yes] [--payloads]",
-     "Crypto-erasure at end of use (R-REV-3): marks the dataset destroyed (use stops at once),\n"
+     "Crypto-erasure at end of use: marks the dataset destroyed (use stops at once),\n"
      "destroys its key and every file header (overwrite, fsync, unlink, fsync the directory), with\n"
      "--payloads removes the ciphertext too, and prints the destruction report (kept next to the\n"
      "state, its SHA-256 in the ledger). Asks for confirmation on a terminal unless --yes. An\n"
      "interrupted destroy is finished by running it again."},
     {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW, cmd_withdraw,
      "ID SAMPLE --ref TEXT [--dry-run] [--yes]",
-     "Records that consent for SAMPLE was withdrawn (R-REV-1): its files vanish from the mount at\n"
+     "Records that consent for SAMPLE was withdrawn: its files vanish from the mount at\n"
      "once, open handles stop at their next read, and their headers are destroyed so nobody can\n"
      "decrypt them again; with no file of SAMPLE yet, it is recorded as pending. --dry-run lists\n"
      "what would stop being served and which files also hold other samples; on a terminal that\n"
      "list comes before the confirmation, without one --yes is needed. The PI and the users are\n"
      "notified (syslog, notify_command). Running it again finishes an interrupted destruction."},
     {NULL, "lockdown", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_lockdown, "--reason TEXT",
-     "Incident lockdown (R-ACC-7): every dataset on this server is refused at once, open handles\n"
+     "Incident lockdown: every dataset on this server is refused at once, open handles\n"
      "included, until kuractl unlock. Kept in the state directory, so it survives a restart."},
     {NULL, "unlock", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_unlock, "",
      "Ends a lockdown; each dataset is served again as its own policy says."},
@@ -89,13 +90,14 @@ static const struct kura_cmd commands[] = {
     {"user", "approve", KURA_CMD_PI_ONLY, KURA_CMD_CHANGES_STATE, cmd_user_approve, "ID USER",
      "The PI approves USER's pending grant: a grant an operator made to an operator, to root\n"
      "or to themselves reads nothing until then."},
-    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID",
-     "Lists the PI and the users of dataset ID; STATE pending or changed needs the PI."},
+    {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID [--json]",
+     "Lists the PI and the users of dataset ID; STATE pending or changed needs the PI.\n"
+     "--json: one array of objects (user, role, from, until, state, approval)."},
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},
     {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage, "ID [--from WHEN] [--to WHEN] [--csv]",
-     "The usage report (R-LOG-4): users and their periods, opens, bytes read and refused attempts\n"
+     "The usage report: users and their periods, opens, bytes read and refused attempts\n"
      "per user (from the audit log), changes to the list and withdrawals (from the ledger), as\n"
      "Markdown, or the per-user table as CSV. Default period: the dataset's start until now."},
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",

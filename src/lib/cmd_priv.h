@@ -68,6 +68,11 @@ int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err);
 void cmd_append_word(char *buf, size_t len, const char *word);
 /* Text as one Markdown table cell: a '|' or a line end would break the table. */
 void cmd_md_cell(FILE *out, const char *s);
+struct kura_json_writer;
+/* Ends w's object and prints it as an item of the one JSON array a --json
+ * listing prints between "[" and "]\n" (",\n" before all but the first).
+ * -1, said with what, if it did not fit. */
+int cmd_json_item(const struct kura_cmd_ctx *c, struct kura_json_writer *w, bool first, const char *what);
 
 /* ---- options (cmd_args.c) ------------------------------------------------ */
 

@@ -5,6 +5,7 @@
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
+#include "kura/json.h"
 #include "kura/notify.h"
 #include "kura/policy.h"
 #include "kura/when.h"
@@ -297,11 +298,29 @@ static const char *list_state(const struct kura_dataset *ds, uid_t uid, const ui
     }
 }
 
+/* One row of user list --json: a flat object, the text row's columns. */
+static int print_json_row(const struct kura_cmd_ctx *c, bool first, const char *user, const char *role,
+                          const char *from, const char *until, const char *state, const char *approval)
+{
+    char buf[2048];
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "user", user);
+    kura_json_add_string(&w, "role", role);
+    kura_json_add_string(&w, "from", from);
+    kura_json_add_string(&w, "until", until);
+    kura_json_add_string(&w, "state", state);
+    kura_json_add_string(&w, "approval", approval);
+    return cmd_json_item(c, &w, first, user);
+}
+
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    bool json = false;
+    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
     if (cmd_txn_begin(c, pos[0], true, &t) != 0)
@@ -312,6 +331,28 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     char a[48], b[48];
     int64_t now = cmd_now();
+    unsigned needs_pi = 0;
+    uid_t logins[2];
+    kura_config_login_uids(c->env->cfg, KURA_LOGIN_DEFS_PATH, &logins[0], &logins[1]);
+    if (json) {
+        /* One array: the PI first, then each grant, as the text rows. */
+        fputc('[', c->out);
+        if (print_json_row(c, true, ds->pi, "pi", kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+                           cmd_last_day(c, ds->until, b, sizeof b),
+                           list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi), "") != 0)
+            goto out;
+        for (size_t i = 0; i < ds->ngrants; i++) {
+            const struct kura_grant *g = &ds->grants[i];
+            if (print_json_row(c, false, g->user, kura_role_name(g->role),
+                               kura_date_format(g->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+                               cmd_last_day(c, g->until, b, sizeof b),
+                               list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi), g->approval) != 0)
+                goto out;
+        }
+        fputs("]\n", c->out);
+        rc = KURA_EXIT_OK;
+        goto out;
+    }
     fprintf(c->out, "dataset %s (%s, %s) %s, period %s..%s%s%s\n", ds->id, kura_kind_name(ds->kind),
             kura_level_name(ds->level), kura_ds_status_name(ds->status),
             kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
@@ -320,9 +361,6 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
         fprintf(c->out, "no sample map: none of its %zu file(s) names a sample (imported without --samples), so a "
                         "consent withdrawal cannot find any of them\n", t.nfiles);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", "USER", "ROLE", "FROM", "UNTIL", "STATE", "APPROVAL");
-    unsigned needs_pi = 0;
-    uid_t logins[2];
-    kura_config_login_uids(c->env->cfg, KURA_LOGIN_DEFS_PATH, &logins[0], &logins[1]);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", ds->pi, "pi",
             kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b), list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi),

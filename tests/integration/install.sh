@@ -51,10 +51,13 @@ done
 man_text=$(LC_ALL=C MANWIDTH=400 man -l "$DEST/usr/share/man/man8/kuractl.8" 2>/dev/null | col -b | tr -s ' \n' '  ')
 commands=$("$KURACTL" --help | awk '$1 == "kuractl" { c = ""; for (i = 2; i <= NF && $i ~ /^[a-z][a-z-]*$/; i++) c = c (c == "" ? "" : " ") $i; if (c != "") print c }')
 check "kuractl --help lists commands (root sees all)" test "$(wc -l <<<"$commands")" -ge 10
+check "kuractl --help names no requirement id" test -z "$("$KURACTL" --help 2>&1 | grep -oE 'R-[A-Z]+-[0-9]+')"
 while read -r cmd; do
   # shellcheck disable=SC2086
   help=$("$KURACTL" $cmd --help 2>&1); rc=$?
   check "kuractl $cmd --help exits 0" test "$rc" = 0
+  # requirement ids (R-ACC-7, ...) are for docs/compliance.md, not for users
+  check "kuractl $cmd --help names no requirement id" test -z "$(grep -oE 'R-[A-Z]+-[0-9]+' <<<"$help")"
   usage=$(awk '/^usage:/ { f = 1; next } f && !NF { exit } f { print }' <<<"$help" | tr -s ' \n' '  ' | sed 's/^ *//; s/ *$//')
   if grep -qF -- "$usage" <<<"$man_text"; then ok "kuractl.8 has: $usage"; else not_ok "kuractl.8 has: $usage"; fi
 done <<<"$commands"

@@ -137,7 +137,11 @@ check_output_fails "import without the passphrase is refused, saying how" "passp
 printf 'wrong\n' >"$T/wrong"
 check_fails "a wrong passphrase is refused" "$KURACTL" -c "$P2/kura.conf" --passphrase-file "$T/wrong" dataset import PASS1 --encrypt "$P/top.vcf"
 check "with --passphrase-file the import works" "$KURACTL" -c "$P2/kura.conf" --passphrase-file "$T/pass" dataset import PASS1 --encrypt "$P/top.vcf"
-check_output_fails "init again refuses: keys are never overwritten" "never overwrites keys" "$KURACTL" -c "$P2/kura.conf" init --root "$P2"
+keys_before=$(cat "$P2/lib/keys/"* | sha256sum)
+check_output "init again succeeds and says nothing changed" "already initialised; nothing changed" "$KURACTL" -c "$P2/kura.conf" init --root "$P2"
+check "... and the keys are unchanged (never overwritten)" test "$(cat "$P2/lib/keys/"* | sha256sum)" = "$keys_before"
+check_output_fails "init again with --passphrase-file is refused (it applies to a new key only)" "applies only to a new key" \
+  "$KURACTL" -c "$P2/kura.conf" init --root "$P2" --passphrase-file "$T/pass"
 check "kuractl pubkey prints server.pub" test "$(kuractl pubkey)" = "$(cat "$KROOT/lib/keys/server.pub")"
 
 # ---- the progress bar: on a terminal only ----

@@ -60,6 +60,8 @@ check "on a terminal the list comes before the question" \
   bash -c "grep -n 'also holds JGAS3' '$T/tty-no.out' | cut -d: -f1 | head -1 >'$T/l1'; grep -n 'again to confirm' '$T/tty-no.out' | cut -d: -f1 >'$T/l2';
            [ -s '$T/l1' ] && [ -s '$T/l2' ] && [ \$(cat '$T/l1') -lt \$(cat '$T/l2') ]"
 check "... a wrong answer changes nothing" unchanged
+check "... and is told the id does not match" grep -q "what you typed is not $ID: nothing was changed" "$T/tty-no.out"
+check "... not to confirm on a terminal (it did)" test "$(grep -c "confirm on a terminal" "$T/tty-no.out")" = 0
 printf '%s\n' "$ID" | script -qec "'$KURACTL' -c '$KCONF' withdraw $ID JGAS3 --ref W-tty-ok" /dev/null >"$T/tty-yes.out" 2>&1
 check "... the dataset id typed again confirms it" grep -q "^\[withdrawn JGAS3\]" "$KROOT/lib/datasets/$ID/dataset.ini"
 check_fails "... both.bin (JGAS1 and JGAS3) is no longer served" readable both.bin

@@ -75,6 +75,26 @@ check_output_fails "carol cannot reload the daemon" "only (an operator|the PI|op
 check_output_fails "dave: AGD user add without --approval is refused" "approval" kc kt_dave user add "$D2" kt_carol
 check "dave: AGD user add with --approval" kc kt_dave user add "$D2" kt_carol --approval "AGD-APPROVAL-77"
 check_output "the approval is recorded" "AGD-APPROVAL-77" kc kt_dave user list "$D2"
+# user list --json: one array, parsed as JSON, each object the text row's columns
+# (fixed widths, as STATE "not yet" holds a space), the PI first
+kc kt_dave user list "$D2" >"$T/users2.txt" 2>&1
+kc kt_dave user list "$D2" --json >"$T/users2.json" 2>&1
+check "user list --json parses as one array and agrees with the text rows" /usr/bin/python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+lines = open(sys.argv[2]).read().split("\n")
+head = next(i for i, l in enumerate(lines) if l.startswith("USER "))
+text = [l for l in lines[head + 1:] if l.strip()]
+assert isinstance(rows, list) and len(rows) == len(text) == 2, (rows, text)
+for o, l in zip(rows, text):
+    cols = [l[0:32], l[33:49], l[50:60], l[61:71], l[72:80], l[81:]]
+    want = [c.strip() for c in cols]
+    want[5] = "" if want[5] == "-" else want[5]
+    got = [o[k] for k in ("user", "role", "from", "until", "state", "approval")]
+    assert got == want, (got, want)
+assert rows[0]["user"] == "kt_dave" and rows[0]["role"] == "pi", rows[0]
+assert rows[1]["user"] == "kt_carol" and rows[1]["approval"] == "AGD-APPROVAL-77", rows[1]
+' "$T/users2.json" "$T/users2.txt"
 
 # ---- operators: group kura-admin through the daemon, root directly ----
 check "op (kura-admin) adds carol to alice's dataset" kc kt_op user add "$D1" kt_carol

@@ -40,6 +40,19 @@ check "dataset files: the withdrawn sample's file, its size and sample" \
 check "... the other sample's file is served" grep -Eq '^served +2345  JGAS000712  S2/reads.bin$' "$T/files.out"
 check "... a file with no sample says so" grep -Eq '^served +77  -  notes.txt$' "$T/files.out"
 check "... and the count and total" grep -q "^3 file(s), 3422 bytes in dataset $ID$" "$T/files.out"
+kuractl dataset files "$ID" --json >"$T/files.json" 2>&1
+check "dataset files --json: one array, parsed as JSON, each object the text row (size in exact bytes)" /usr/bin/python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+text = [l for l in open(sys.argv[2]).read().split("\n")[1:] if l and not l[0].isdigit()]
+assert isinstance(rows, list) and len(rows) == len(text) == 3, (rows, text)
+for o, l in zip(rows, text):
+    samples, path = l[27:].split("  ", 1)
+    want = {"state": l[0:10].strip(), "size": int(l[11:25]), "samples": "" if samples == "-" else samples, "path": path}
+    assert o == want, (o, want)
+assert sum(o["size"] for o in rows) == 3422
+assert {o["path"]: o["state"] for o in rows}["S1/reads.bin"] == "withdrawn"
+' "$T/files.json" "$T/files.out"
 require "mount" mount_kura "$T/mnt"
 kuractl status >"$T/up.out" 2>&1
 check "status: kurafs running and mounted, with its pid" \

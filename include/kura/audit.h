@@ -200,6 +200,9 @@ bool kura_audit_filter_match(const struct kura_audit_filter *f, const struct kur
 typedef int (*kura_audit_read_fn)(const struct kura_audit_entry *e, const char *file, uint64_t line,
                                   const char *problem, void *ctx);
 int kura_audit_read(const char *path, kura_audit_read_fn fn, void *ctx, struct kura_err *err);
+/* The same for the records in the last tail bytes of the file only (a
+ * bounded look at recent records; line numbers count from there). */
+int kura_audit_read_tail(const char *path, uint64_t tail, kura_audit_read_fn fn, void *ctx, struct kura_err *err);
 
 /* The log's files in chain order: rotated ones (PATH.* and PATH-*, except
  * compressed ones) sorted by their first seq, then PATH itself. */

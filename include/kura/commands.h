@@ -77,6 +77,8 @@ enum kura_cmd_role {
     KURA_CMD_OPERATOR,
     KURA_CMD_PI,                /* the PI of the dataset named in argv, or an operator */
     KURA_CMD_PI_ONLY,           /* that PI alone: the other role's confirmation of an operator's act */
+    KURA_CMD_ANY_PI,            /* the PI of some dataset (for their datasets), or an operator; the
+                                   command checks which datasets */
 };
 
 /* kura_cmd.flags */

@@ -299,7 +299,12 @@ int main(int argc, char **argv)
     const char *config_path = kura_config_path(config_opt);
     struct kura_config cfg = {0};
     if (kura_config_load(config_path, &cfg, &e) != 0) {
-        fprintf(stderr, "kuractl: %s\n", e.msg);
+        /* Only root can run init: others are told what they can do. */
+        if (uid != 0 && e.code == ENOENT)
+            fprintf(stderr, "kuractl: %s does not exist: kura is not set up here, or your operator uses another "
+                            "config (give -c FILE or set %s)\n", config_path, KURA_CONFIG_ENV);
+        else
+            fprintf(stderr, "kuractl: %s\n", e.msg);
         kura_config_free(&cfg);
         return KURA_EXIT_FAIL;
     }

@@ -206,15 +206,23 @@ bool kura_audit_filter_match(const struct kura_audit_filter *f, const struct kur
     return !f->since_ms || e->rec.time_ms >= f->since_ms;
 }
 
-int kura_audit_read(const char *path, kura_audit_read_fn fn, void *ctx, struct kura_err *err)
+/* tail > 0: only the records in the last tail bytes of the file. */
+static int read_records(const char *path, uint64_t tail, kura_audit_read_fn fn, void *ctx, struct kura_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         kura_err_set(err, errno, "open %s: %s", path, strerror(errno));
         return -1;
     }
+    uint64_t from = 0;
+    struct stat st;
+    if (tail && fstat(fd, &st) == 0 && (uint64_t)st.st_size > tail)
+        from = (uint64_t)st.st_size - tail;
+    /* Starting inside the file, the first line may be the end of a record:
+     * it is skipped, not reported as a bad line. */
+    bool skip = from > 0;
     struct audit_lines r;
-    if (audit_lines_init(&r, fd, 0, UINT64_MAX) != 0) {
+    if (audit_lines_init(&r, fd, from, UINT64_MAX) != 0) {
         close(fd);
         kura_err_set(err, ENOMEM, "out of memory reading %s", path);
         return -1;
@@ -227,7 +235,9 @@ int kura_audit_read(const char *path, kura_audit_read_fn fn, void *ctx, struct k
     while (!stop && (rc = audit_lines_next(&r, &line, &len, &kind, &off)) == 1) {
         struct kura_audit_entry e;
         struct kura_err perr = {0};
-        if (kind == AUDIT_LINE_LONG)
+        if (skip)
+            skip = false;
+        else if (kind == AUDIT_LINE_LONG)
             stop = fn(NULL, path, r.number, "line too long", ctx);
         else if (kind == AUDIT_LINE_PARTIAL)
             stop = fn(NULL, path, r.number, "unfinished record at the end of the file", ctx);
@@ -246,6 +256,16 @@ int kura_audit_read(const char *path, kura_audit_read_fn fn, void *ctx, struct k
         return -1;
     }
     return stop;
+}
+
+int kura_audit_read(const char *path, kura_audit_read_fn fn, void *ctx, struct kura_err *err)
+{
+    return read_records(path, 0, fn, ctx, err);
+}
+
+int kura_audit_read_tail(const char *path, uint64_t tail, kura_audit_read_fn fn, void *ctx, struct kura_err *err)
+{
+    return read_records(path, tail, fn, ctx, err);
 }
 
 /* ---- the log's files ---- */

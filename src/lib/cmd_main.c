@@ -111,11 +111,11 @@ static const struct kura_cmd commands[] = {
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"
      "exits 1 on any problem."},
-    {NULL, "audit", KURA_CMD_ANYONE, 0, cmd_audit,
+    {NULL, "audit", KURA_CMD_ANY_PI, 0, cmd_audit,
      "[--dataset ID] [--user USER] [--since WHEN] [--after SEQ] [--limit N] [--json]",
      "Prints audit records (every open, allowed or denied, every close, refused write and\n"
      "change) as a table, or as JSON objects with --json. Operators see every record; the PI\n"
-     "of a dataset sees that dataset's records; others see nothing. --after SEQ starts after\n"
+     "of a dataset sees that dataset's records; others are refused. --after SEQ starts after\n"
      "record SEQ, --limit N shows at most N; a page that stops early says where to go on."},
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
@@ -177,7 +177,7 @@ void kura_cmd_print_help(FILE *out, bool operator)
         const char *title;
     } sections[] = {
         {KURA_CMD_OPERATOR, "Operator (root or group " KURA_ADMIN_GROUP "):"},
-        {KURA_CMD_PI, "PI of dataset ID (or operator):"},
+        {KURA_CMD_PI, "PI of dataset ID (or operator); audit: a PI, for their datasets:"},
         {KURA_CMD_ANYONE, "Anyone:"},
     };
     for (size_t s = 0; s < sizeof sections / sizeof *sections; s++) {
@@ -186,7 +186,8 @@ void kura_cmd_print_help(FILE *out, bool operator)
         fprintf(out, "\n%s\n", sections[s].title);
         for (size_t i = 0; i < NCOMMANDS; i++)
             if ((commands[i].role == sections[s].role ||
-                 (commands[i].role == KURA_CMD_PI_ONLY && sections[s].role == KURA_CMD_PI)) &&
+                 ((commands[i].role == KURA_CMD_PI_ONLY || commands[i].role == KURA_CMD_ANY_PI) &&
+                  sections[s].role == KURA_CMD_PI)) &&
                 !(commands[i].flags & KURA_CMD_HIDDEN))
                 print_usage_line(out, &commands[i]);
     }
@@ -202,7 +203,8 @@ static void print_cmd_help(FILE *out, const struct kura_cmd *k)
     static const char *const who[] = {[KURA_CMD_ANYONE] = "anyone",
                                       [KURA_CMD_OPERATOR] = "an operator (root or group " KURA_ADMIN_GROUP ")",
                                       [KURA_CMD_PI] = "the dataset's PI, or an operator",
-                                      [KURA_CMD_PI_ONLY] = "the dataset's PI alone (not an operator)"};
+                                      [KURA_CMD_PI_ONLY] = "the dataset's PI alone (not an operator)",
+                                      [KURA_CMD_ANY_PI] = "an operator, or a PI for their own datasets' records"};
     fprintf(out, "\n%s\n\nWho may run it: %s.\n", k->help, who[k->role]);
 }
 

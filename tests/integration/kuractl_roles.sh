@@ -138,7 +138,9 @@ check_output_fails "only operators verify" "only (an operator|the PI|operators)"
 # ---- status: mine only, nothing about other users ----
 st=$(kc kt_carol status 2>&1)
 check "carol's status lists her AGD grant" grep -Eq "^$D2 +co-investigator" <<<"$st"
-check "carol's status does not list alice's dataset" test "$(grep -c "$D1" <<<"$st")" = 0
+# (alice's dataset, which carol was removed from, is only in her grants' history)
+check "carol's status does not list alice's dataset" test "$(sed '/^$/q' <<<"$st" | grep -c "$D1")" = 0
+check "... whose removal is in her grants' history, by role" grep -Eq "^$D1 .* remove +by an operator +removed$" <<<"$st"
 check "carol's status names no other user" test "$(grep -c 'kt_' <<<"$st")" = 0
 check_output "alice's status: PI, days left" "^$D1 +pi +[0-9-]+ +[0-9-]+ +120 +active" kc kt_alice status
 

@@ -5,7 +5,11 @@
 # operator each dataset's file count and whether kurafs runs and is mounted,
 # with a warning when it is down; a change made while it is down says it
 # applies at the next mount; kurafs -f echoes its notices on stderr (syslog
-# is absent on many machines).
+# is absent on many machines). A user's status shows them their own recent
+# refusals with the reason and their grants' history (issue 20 section 2):
+# a copy tool refused by the guard, an access ended by the PI; an outsider
+# learns nothing of datasets they were never listed in; help says truthfully
+# who may run audit, and a user is not told to run root's init.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000071
@@ -64,6 +68,37 @@ check_output "the PI may list the files" "S2/reads.bin" as kt_alice "$KURACTL" -
 check_output_fails "a listed user may not" "PI" as kt_bob "$KURACTL" -c "$KCONF" dataset files "$ID"
 check_fails "an outsider may not" as kt_carol "$KURACTL" -c "$KCONF" dataset files "$ID"
 check_output_fails "an unknown dataset is refused" "JGAD999999" kuractl dataset files JGAD999999
+# ---- a user's own refusals and grant history ----
+M=$T/mnt/$ID
+bst() { as kt_bob "$KURACTL" -c "$KCONF" status; }
+check "bob reads a served file" as kt_bob cmp -s "$M/S2/reads.bin" "$T/data/S2/reads.bin"
+check_fails "bob's cp is refused by the guard" as kt_bob cp "$M/S2/reads.bin" /dev/null
+check_output "bob's status: the copy tool refused, with the file" "$ID +S2/reads.bin: copy-out tool refused: cp$" bst
+check_output "... and his grant's history (added by an operator: root)" "^$ID .* add +by an operator " bst
+check_fails "carol (never listed) is refused" as kt_carol cat "$M/S2/reads.bin"
+check_fails "... also for a dataset that does not exist" as kt_carol cat "$T/mnt/JGAD999998/x"
+as kt_carol "$KURACTL" -c "$KCONF" status >"$T/carol.out" 2>&1
+check "carol's status shows her refusals only as not hers" grep -q "refused (not a dataset of yours)$" "$T/carol.out"
+check "... never naming the dataset" test "$(grep -c "$ID" "$T/carol.out")" = 0
+check "... nor bob's refusals" test "$(grep -c "copy-out" "$T/carol.out")" = 0
+require "the PI removes bob" as kt_alice "$KURACTL" -c "$KCONF" user remove "$ID" kt_bob
+check_fails "bob is refused now" as kt_bob cat "$M/S2/reads.bin"
+check_output "bob's status: access ended, removed by the PI" "$ID .*: access ended 20[0-9-]+T[^ ]+ \(removed by the PI\)$" bst
+check_output "... and the removal in his grant's history" "^$ID .* remove +by the PI " bst
+check "... naming no other user" test "$(bst | grep -c 'kt_')" = 0
+
+# ---- help and advice that fit the caller ----
+as kt_bob "$KURACTL" -c "$KCONF" --help >"$T/help.out" 2>&1
+check "help lists audit with the PI's commands, not under Anyone" \
+  test "$(sed -n '/^Anyone:/,$p' "$T/help.out" | grep -c 'kuractl audit ')" = 0 -a "$(grep -c '^  kuractl audit ' "$T/help.out")" = 1
+check_output "audit --help says who may run it" "Who may run it: an operator, or a PI for their own datasets' records" \
+  as kt_bob "$KURACTL" -c "$KCONF" audit --help
+check_output_fails "a researcher's audit is refused" "only operators and the PI" as kt_bob "$KURACTL" -c "$KCONF" audit
+out=$(as kt_bob "$KURACTL" -c "$T/none.conf" status 2>&1)
+check "a user without a config is not told to run kuractl init" test "$(grep -c 'kuractl init' <<<"$out")" = 0
+check "... but what they can do" grep -q "does not exist: kura is not set up here.*-c FILE" <<<"$out"
+check_output_fails "root is still told to run init" "create it with: kuractl init" "$KURACTL" -c "$T/none.conf" status
+
 require "suspend" kuractl dataset suspend "$ID" --reason "audit (test)"
 check "a suspended dataset's files say so" grep -Eq '^suspended +2345 ' <(kuractl dataset files "$ID")
 check "... a withdrawn file stays withdrawn" grep -Eq '^withdrawn +1000 ' <(kuractl dataset files "$ID")

@@ -445,6 +445,50 @@ static void test_threads_group_commit(void)
     EXPECT(sum.records == THREADS * PER_THREAD && sum.first_seq == 1 && sum.last_seq == THREADS * PER_THREAD);
 }
 
+/* Reading the tail: the records of the last bytes only, in order, the one
+ * cut by the window's start skipped and not taken for a bad line. */
+struct tail_seen {
+    int records, problems;
+    uint64_t first_seq, last_seq;
+};
+
+static int tail_entry(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                      void *ctx)
+{
+    (void)file, (void)line, (void)problem;
+    struct tail_seen *s = ctx;
+    if (!e) {
+        s->problems++;
+        return 0;
+    }
+    if (!s->records++)
+        s->first_seq = e->seq;
+    s->last_seq = e->seq;
+    return 0;
+}
+
+static void test_read_tail(void)
+{
+    const char *path = log_path("tail");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    ASSERT(append_n(log, 100) == 0);
+    kura_audit_close(log);
+    struct stat st;
+    ASSERT(stat(path, &st) == 0);
+    uint64_t per_record = (uint64_t)st.st_size / 100;
+    struct kura_err err = {0};
+    struct tail_seen s = {0};
+    /* Ten and a half records' worth: ten whole ones, the cut one skipped. */
+    ASSERT(kura_audit_read_tail(path, per_record * 10 + per_record / 2, tail_entry, &s, &err) == 0);
+    EXPECT(s.records == 10 && s.problems == 0);
+    EXPECT(s.first_seq == 91 && s.last_seq == 100);
+    /* A window larger than the file reads every record. */
+    memset(&s, 0, sizeof s);
+    ASSERT(kura_audit_read_tail(path, (uint64_t)st.st_size * 2, tail_entry, &s, &err) == 0);
+    EXPECT(s.records == 100 && s.first_seq == 1 && s.problems == 0);
+}
+
 /* Two writers on one log (the daemon and kuractl): each continues the chain
  * the other left, taking turns record by record. */
 static void test_two_writers_take_turns(void)
@@ -1240,6 +1284,7 @@ int main(void)
     RUN(test_hostile_strings_escaped_and_round_trip);
     RUN(test_long_fields_cut_and_named);
     RUN(test_threads_group_commit);
+    RUN(test_read_tail);
     RUN(test_two_writers_take_turns);
     RUN(test_two_processes_one_chain);
     RUN(test_verify_detects_edit);

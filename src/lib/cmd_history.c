@@ -1,0 +1,183 @@
+/* kuractl status, the caller's own history: their recent refusals (from the
+ * audit log) and their grants' history (from the ledgers). Only the
+ * caller's own records, by uid and account name; a refusal names its
+ * dataset only where the caller is or was listed, so that a refused look at
+ * a hidden dataset never tells an outsider that it exists. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+#include "kura/dsfile.h"
+#include "kura/ledger.h"
+#include "kura/policy.h"
+
+#define ID_LEN 64                           /* kura_id_check's longest */
+#define HISTORY_REFUSALS 10                 /* the newest shown */
+#define HISTORY_DAYS 7
+#define HISTORY_TAIL_BYTES (8u << 20)       /* of the audit log read: status stays fast */
+
+/* The caller's ledger records in one dataset: grants, removals, approvals. */
+struct grant_event {
+    char time[48], action[24], after[128];
+    const char *by;                         /* "you", "the PI", "an operator": never another's name */
+};
+
+struct mine {
+    char id[ID_LEN + 1];
+    const struct kura_dataset *ds;          /* NULL: unreadable */
+    bool listed;                            /* now, under the caller's name */
+    struct grant_event *ev;
+    size_t nev;
+};
+
+struct history {
+    const struct kura_cmd_ctx *c;
+    struct mine *ds;
+    size_t nds;
+    struct refusal_row {
+        char time[48], dataset[ID_LEN + 1], path[160], reason[200];
+        bool named;                         /* the caller may see the dataset */
+    } rows[HISTORY_REFUSALS];
+    size_t nrows, next;                     /* ring of the newest rows */
+    int64_t since_ms;
+};
+
+static struct mine *mine_find(struct history *h, const char *id)
+{
+    for (size_t i = 0; id && i < h->nds; i++)
+        if (strcmp(h->ds[i].id, id) == 0)
+            return &h->ds[i];
+    return NULL;
+}
+
+/* Who made a change, by role: a user learns whether the PI or an operator
+ * acted, not who else is on the server. */
+static const char *changed_by(const struct kura_ledger_record *r, const struct kura_dataset *ds,
+                              const struct kura_actor *me)
+{
+    const char *name = r->actor ? r->actor : "";
+    if (r->uid == (int64_t)me->uid && strcmp(name, me->name) == 0)
+        return "you";
+    if (ds && r->uid == (int64_t)ds->pi_uid && strcmp(name, ds->pi) == 0)
+        return "the PI";
+    return "an operator";
+}
+
+static int take_ledger(const struct kura_ledger_record *r, void *arg)
+{
+    struct history *h = ((void **)arg)[0];
+    struct mine *m = ((void **)arg)[1];
+    if (!r->action || strncmp(r->action, "user-", 5) != 0 || !r->target || strcmp(r->target, h->c->actor->name) != 0)
+        return 0;
+    struct grant_event *ev = realloc(m->ev, (m->nev + 1) * sizeof *ev);
+    if (!ev)
+        return -1;
+    m->ev = ev;
+    ev = &m->ev[m->nev++];
+    snprintf(ev->time, sizeof ev->time, "%s", r->time ? r->time : "?");
+    snprintf(ev->action, sizeof ev->action, "%s", r->action + 5);
+    ev->by = changed_by(r, m->ds, h->c->actor);
+    snprintf(ev->after, sizeof ev->after, "%s", r->after ? r->after : "");
+    return 0;
+}
+
+/* Why a refusal happened, in the caller's words. */
+static void refusal_reason(const struct kura_audit_entry *e, const struct mine *m, char *buf, size_t len)
+{
+    const struct kura_audit_record *r = &e->rec;
+    const char *reason = r->reason ? r->reason : "refused";
+    if (r->count != KURA_AUDIT_ABSENT) {
+        snprintf(buf, len, "%lld refusals (counted together)", (long long)r->count);
+    } else if (strcmp(reason, kura_reason_name(KURA_DENY_GUARD)) == 0) {
+        const char *exe = r->exe ? r->exe : "?", *slash = strrchr(exe, '/');
+        snprintf(buf, len, "copy-out tool refused: %s", slash ? slash + 1 : exe);
+    } else if (strcmp(reason, kura_reason_name(KURA_DENY_NOT_LISTED)) == 0 && m && m->nev &&
+               strcmp(m->ev[m->nev - 1].action, "remove") == 0) {
+        const struct grant_event *ev = &m->ev[m->nev - 1];
+        snprintf(buf, len, "access ended %s (removed by %s)", ev->time, ev->by);
+    } else if (strcmp(reason, kura_reason_name(KURA_DENY_EXPIRED)) == 0) {
+        snprintf(buf, len, "access ended: your period is over");
+    } else
+        snprintf(buf, len, "%s", reason);
+}
+
+static int take_audit(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                      void *ctx)
+{
+    (void)file, (void)line, (void)problem;
+    struct history *h = ctx;
+    const struct kura_audit_record *r = e ? &e->rec : NULL;
+    /* The caller's own: the uid and the account name both. */
+    if (!r || r->decision != KURA_AUDIT_DENY || r->uid != (int64_t)h->c->actor->uid || !r->user ||
+        strcmp(r->user, h->c->actor->name) != 0 || r->time_ms < h->since_ms)
+        return 0;
+    struct refusal_row *row = &h->rows[h->next];
+    h->next = (h->next + 1) % HISTORY_REFUSALS;
+    if (h->nrows < HISTORY_REFUSALS)
+        h->nrows++;
+    memset(row, 0, sizeof *row);
+    snprintf(row->time, sizeof row->time, "%s", e->time);
+    struct mine *m = mine_find(h, r->dataset);
+    row->named = m && (m->listed || m->nev);
+    if (!row->named) {
+        snprintf(row->reason, sizeof row->reason, "refused (not a dataset of yours)");
+        return 0;
+    }
+    snprintf(row->dataset, sizeof row->dataset, "%s", r->dataset);
+    snprintf(row->path, sizeof row->path, "%s", r->path ? r->path : "-");
+    refusal_reason(e, m, row->reason, sizeof row->reason);
+    return 0;
+}
+
+void cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
+                        char **ids, size_t n)
+{
+    if (!c->actor->name[0])
+        return;
+    struct history h = {.c = c, .since_ms = (cmd_now() - HISTORY_DAYS * 86400) * 1000};
+    h.ds = calloc(n ? n : 1, sizeof *h.ds);
+    if (!h.ds)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct mine *m = &h.ds[h.nds++];
+        snprintf(m->id, sizeof m->id, "%s", ids[i]);
+        if (loaded[i]) {
+            m->ds = &all[i];
+            enum kura_reason l = kura_policy_listing(&all[i], c->actor->uid, c->actor->name);
+            m->listed = l != KURA_DENY_NOT_LISTED && l != KURA_DENY_ACCOUNT_CHANGED;
+        }
+        char *ledger = cmd_dataset_file(c, ids[i], KURA_LEDGER_FILE);
+        struct kura_err e = {0};
+        void *arg[2] = {&h, m};
+        if (ledger)
+            kura_ledger_read(ledger, take_ledger, arg, &e);
+        free(ledger);
+    }
+    bool any = false;
+    for (size_t i = 0; i < h.nds; i++) {
+        const struct mine *m = &h.ds[i];
+        for (size_t j = 0; j < m->nev; j++) {
+            if (!any)
+                fprintf(c->out, "\nyour grants' history:\n");
+            any = true;
+            fprintf(c->out, "%-20s %-26s %-8s by %-12s %s\n", m->id, m->ev[j].time, m->ev[j].action, m->ev[j].by,
+                    m->ev[j].after);
+        }
+    }
+    struct kura_err e = {0};
+    kura_audit_read_tail(c->env->cfg->audit_log, HISTORY_TAIL_BYTES, take_audit, &h, &e);
+    if (h.nrows) {
+        fprintf(c->out, "\nyour refusals (last %d days, newest last):\n", HISTORY_DAYS);
+        for (size_t k = 0; k < h.nrows; k++) {
+            const struct refusal_row *row = &h.rows[(h.next + HISTORY_REFUSALS - h.nrows + k) % HISTORY_REFUSALS];
+            if (row->named)
+                fprintf(c->out, "%-26s %-20s %s: %s\n", row->time, row->dataset, row->path, row->reason);
+            else
+                fprintf(c->out, "%-26s %s\n", row->time, row->reason);
+        }
+    }
+    for (size_t i = 0; i < h.nds; i++)
+        free(h.ds[i].ev);
+    free(h.ds);
+}

@@ -355,18 +355,12 @@ static int files_row_json(const struct kura_cmd_ctx *c, const struct files_row *
 
 int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    bool json = false;
-    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    bool json;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
-        return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
-    if (cmd_require_manager(c, &t.ds) != 0)
-        goto out;
+    int rc = cmd_begin_listing(c, argc, argv, true, &json, &t);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    rc = KURA_EXIT_FAIL;
     uint64_t total = 0;
     if (json) {
         /* One array, a file an object, in the text's order. */

@@ -43,20 +43,13 @@ static int print_record(const struct kura_ledger_record *r, void *arg)
 
 int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    bool json = false;
-    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    /* Under the lock, so an interrupted change is finished first. */
+    bool json;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
-        return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    int rc = cmd_begin_listing(c, argc, argv, false, &json, &t);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    rc = KURA_EXIT_FAIL;
     char *path = NULL;
-    if (cmd_require_manager(c, &t.ds) != 0)
-        goto out;
     if (!(path = cmd_dataset_file(c, t.id, KURA_LEDGER_FILE))) {
         cmd_fail(c, "out of memory");
         goto out;

@@ -206,6 +206,11 @@ struct cmd_txn {
  * change if one is pending, loads dataset.ini (and files.tsv when
  * with_files). Prints the reason and returns -1 on error. */
 int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t);
+/* The opening of a manager's view of one dataset (ID [--json]: user list,
+ * dataset files, ledger): parsed, begun, the caller the dataset's PI or an
+ * operator. KURA_EXIT_OK with t begun (end it), or the exit status. */
+int cmd_begin_listing(const struct kura_cmd_ctx *c, int argc, char **argv, bool with_files, bool *json,
+                      struct cmd_txn *t);
 
 
 /* What a change was, for the ledger and the audit log. */

@@ -147,6 +147,25 @@ int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset 
     return -1;
 }
 
+int cmd_begin_listing(const struct kura_cmd_ctx *c, int argc, char **argv, bool with_files, bool *json,
+                      struct cmd_txn *t)
+{
+    *json = false;
+    const struct cmd_opt opts[] = {{"json", false, NULL, json}, {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    /* Under the lock, so an interrupted change is finished first. */
+    if (cmd_txn_begin(c, pos[0], with_files, t) != 0)
+        return KURA_EXIT_FAIL;
+    if (cmd_require_manager(c, &t->ds) != 0) {
+        cmd_txn_end(t);
+        return KURA_EXIT_FAIL;
+    }
+    return KURA_EXIT_OK;
+}
+
 /* ---- journal --------------------------------------------------------------- */
 
 struct journal {

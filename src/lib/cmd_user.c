@@ -316,19 +316,13 @@ static int print_json_row(const struct kura_cmd_ctx *c, bool first, const char *
 
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    bool json = false;
-    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    bool json;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
-        return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    int rc = cmd_begin_listing(c, argc, argv, true, &json, &t);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    rc = KURA_EXIT_FAIL;
     const struct kura_dataset *ds = &t.ds;
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
     char a[48], b[48];
     int64_t now = cmd_now();
     unsigned needs_pi = 0;

@@ -294,7 +294,10 @@ static const char *list_state(const struct kura_dataset *ds, uid_t uid, const ui
         ++*needs_pi;
         return "pending";
     default:
-        return now >= until ? "ended" : now < from ? "not yet" : "valid";
+        /* The words of status and of the audit log's reasons. */
+        if (ds->status == KURA_DS_DESTROYED)
+            return "destroyed";
+        return now >= until ? "expired" : now < from ? "not yet" : "valid";
     }
 }
 

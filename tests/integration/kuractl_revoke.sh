@@ -125,6 +125,8 @@ check "... and says no key is left" test "$(grep -c '| dataset destroyed, no key
 check_output_fails "a destroyed dataset takes no users" "destroyed" kuractl user add "$ID" kt_op
 check_output_fails "nor imports" "destroyed" kuractl dataset import "$ID" --encrypt "$T/late.bin"
 check_output "status shows it destroyed" "^$ID .* destroyed" kuractl status
+check_output "user list shows the PI and every grant as destroyed, none valid" "destroyed" kuractl user list "$ID"
+check "... no row says valid" bash -c "! '$KURACTL' -c '$KCONF' user list '$ID' | grep -qw valid"
 sed -i 's/^Destroyed by: .*/Destroyed by:     somebody else/' "$KROOT/lib/datasets/$ID/destruction-report.txt"
 check_output_fails "an edited report no longer matches the ledger" "does not match its ledger record" kuractl report destruction "$ID"
 for i in $(seq 1 50); do grep -q KURA_EVENT=destroy "$T/notified.txt" 2>/dev/null && break; sleep 0.1; done

@@ -383,7 +383,9 @@ static int account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_
     return kurafs_audit(fs, &r);
 }
 
-int handle_check(struct kurafs *fs, struct handle *h)
+/* handle_check at a given time: a read takes the clock once for this and
+ * for its byte accounting. */
+static int check_at(struct kurafs *fs, struct handle *h, int64_t now)
 {
     if (atomic_load(&h->revoked) || atomic_load(&fs->stopping))
         return -EACCES;
@@ -393,18 +395,22 @@ int handle_check(struct kurafs *fs, struct handle *h)
         return -EIO;
     /* Common case: one atomic load and a coarse clock read, no lock. */
     uint_fast64_t epoch = atomic_load(&fs->epoch);
-    int64_t now = kurafs_now();
     if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until))
         return recheck(fs, h, epoch, now);
     return 0;
 }
 
+int handle_check(struct kurafs *fs, struct handle *h)
+{
+    return check_at(fs, h, kurafs_now());
+}
+
 ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
 {
-    int rc = handle_check(fs, h);
+    int64_t now = kurafs_now();
+    int rc = check_at(fs, h, now);
     if (rc != 0)
         return rc;
-    int64_t now = kurafs_now();
     size_t done = 0;
     struct kura_err err = {0};
     pthread_mutex_lock(&h->lock);

@@ -11,6 +11,7 @@ packages=(
   fuse3 acl attr tzdata bash-completion   # bash-completion loads completion/kuractl.bash
   # tests and demo: real tools through the mount
   samtools bcftools tabix python3 util-linux procps psmisc
+  strace   # kills at a chosen system call (kuractl_keys.sh); a hostile tracer (security_hostile.sh)
   python3-nacl   # tests/interop/c4gh_decrypt.py: independent Crypt4GH decoder
   # tools that map files (mount_mmap.sh): numpy, R's vroom and readr, Java
   python3-numpy r-base-core r-cran-vroom r-cran-readr picard-tools default-jdk-headless

@@ -324,13 +324,18 @@ static int load_earlier(struct kura_keystore *ks, const char *passphrase, struct
     return rc;
 }
 
-int kura_keystore_open(const char *keys_dir, const char *passphrase, struct kura_keystore **out,
-                       struct kura_err *err)
+/* One attempt at opening. server.pub missing (a crash in init or in a
+ * rotation's switch) is repaired only under the keystore lock, where no
+ * rotation is between its switch of server.sec and its new server.pub:
+ * otherwise the old public half could be written beside the new secret. */
+static int open_once(const char *keys_dir, const char *passphrase, bool locked, struct kura_keystore **out,
+                     struct kura_err *err)
 {
     *out = NULL;
     char *sec = join(keys_dir, SERVER_SEC);
     char *pub = join(keys_dir, SERVER_PUB);
     struct kura_keystore *ks = calloc(1, sizeof *ks);
+    int rc = -1;
     if (!sec || !pub || !ks || !(ks->dir = strdup(keys_dir))) {
         oom(err);
         goto fail;
@@ -343,6 +348,10 @@ int kura_keystore_open(const char *keys_dir, const char *passphrase, struct kura
     }
     const uint8_t *pk = ks->keys[0].pk;
     if (access(pub, F_OK) != 0) {
+        if (!locked) {
+            rc = 1;
+            goto fail;
+        }
         if (write_pub(keys_dir, pk, err) != 0)
             goto fail;
     } else {
@@ -365,7 +374,21 @@ fail:
     free(sec);
     free(pub);
     kura_keystore_close(ks);
-    return -1;
+    return rc;
+}
+
+int kura_keystore_open(const char *keys_dir, const char *passphrase, struct kura_keystore **out,
+                       struct kura_err *err)
+{
+    int rc = open_once(keys_dir, passphrase, false, out, err);
+    if (rc <= 0)
+        return rc;
+    int lock = keystore_lock(keys_dir, err);
+    if (lock < 0)
+        return -1;
+    rc = open_once(keys_dir, passphrase, true, out, err);
+    kura_unlock(lock);
+    return rc;
 }
 
 void kura_keystore_close(struct kura_keystore *ks)
@@ -1031,23 +1054,29 @@ int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
     }
     if (write_pubkey(old_pub, ks->keys[0].pk, 0600, err) != 0 || kura_fsync_dir(earlier, err) != 0)
         goto out;
-    /* 2. The new key replaces server.sec in one rename; server.pub follows
-     * (kura_keystore_open derives it again if a crash comes between). A
+    /* 2. The new key replaces server.sec in one rename, between removing
+     * server.pub and writing the new one (kura_keystore_open derives it
+     * again, under the lock, if a crash comes between). A
      * new key left by an interrupted run never became current: erase it. */
     uint8_t pk[C4GH_KEY_SIZE];
     c4gh_keygen(sk, pk);
     if (!(text = c4gh_seckey_format(sk, passphrase, "kura server key", err)) || destroy_if_present(fresh, err) != 0 ||
         kura_write_file_new(fresh, text, strlen(text), 0600, err) != 0)
         goto out;
+    /* server.pub goes first, durably: a kill between the two steps must
+     * never leave the old public half beside the new secret one. */
+    if (unlink(pub) != 0 && errno != ENOENT) {
+        kura_err_set(err, errno, "remove %s: %s", pub, strerror(errno));
+        goto out;
+    }
+    if (kura_fsync_dir(ks->dir, err) != 0)
+        goto out;
     if (rename(fresh, sec) != 0) {
         kura_err_set(err, errno, "rename %s to %s: %s", fresh, sec, strerror(errno));
         goto out;
     }
-    if ((unlink(pub) != 0 && errno != ENOENT) || kura_fsync_dir(ks->dir, err) != 0 || write_pub(ks->dir, pk, err) != 0) {
-        if (!err || !err->msg[0])
-            kura_err_set(err, errno, "remove %s: %s", pub, strerror(errno));
+    if (kura_fsync_dir(ks->dir, err) != 0 || write_pub(ks->dir, pk, err) != 0)
         goto out;
-    }
     kura_key_fingerprint(pk, new_fp);
     rc = 0;
 out:

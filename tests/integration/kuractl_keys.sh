@@ -176,6 +176,32 @@ for i in $(seq 1 "$N"); do
   as kt_bob cmp -s "$MNT/$K2/f.bin" "$T/plain/d.bin" || { bad=$((bad + 1)); diag "rotate $i: bob cannot read through the mount"; }
 done
 check "kill -9 during key rotate, $N times: the keys open, imports and the mount go on" test "$bad" = 0
+# The same at every step: kill -9 on entry to each system call that
+# changes a name in the keystore (so every state between two of them).
+# Each starts where a whole rotation leaves the keystore (the kills above
+# may have left a new key that never became current: its removal would
+# shift the steps).
+NS=link,linkat,unlink,unlinkat,rename,renameat,renameat2
+require "a whole rotation" kuractl key rotate
+strace -f -qq -o "$T/rotate.trace" -e trace="$NS" "$KURACTL" -c "$KCONF" key rotate >/dev/null 2>&1
+steps=$(grep -c . "$T/rotate.trace")
+diag "key rotate changes names in $steps system calls"
+check "key rotate's steps are seen (control: link, unlink, rename)" test "$steps" -ge 3
+# strace counts each system call apart: step k is the n-th call of its kind.
+awk '{ split($2, a, "("); n[a[1]]++; print a[1], n[a[1]] }' "$T/rotate.trace" >"$T/rotate.steps"
+bad=0 k=0
+while read -r call nth; do
+  k=$((k + 1))
+  kuractl key rotate >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "before step $k: $(cat "$T/kill.err")"; }
+  strace -f -qq -o /dev/null -e trace="$NS" -e inject="$call":signal=KILL:when="$nth" \
+    "$KURACTL" -c "$KCONF" key rotate >/dev/null 2>&1
+  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/s$k.bin.c4gh"
+  kuractl dataset import "$K2" "$T/s$k.bin.c4gh" >/dev/null 2>"$T/kill.err" ||
+    { bad=$((bad + 1)); diag "killed before $call #$nth: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
+  [ "$(kuractl key list 2>/dev/null | grep -c '^current ')" = 1 ] || { bad=$((bad + 1)); diag "killed before $call #$nth: not one current key"; }
+  as kt_bob cmp -s "$MNT/$K2/s$k.bin" "$T/plain/e.bin" || { bad=$((bad + 1)); diag "killed before $call #$nth: bob cannot read the new file"; }
+done <"$T/rotate.steps"
+check "kill -9 at each of key rotate's $steps steps: the keys open, imports and the mount go on" test "$bad" = 0
 check "a rotation after the kills completes" kuractl key rotate
 bash -c "'$KURACTL' -c '$KCONF' key list" | awk '$1 == "earlier" {print $2}' >"$T/earlier.txt"
 check "every earlier key retires" bash -c "while read -r k; do '$KURACTL' -c '$KCONF' key retire \"\$k\" --yes >/dev/null || exit 1; done <'$T/earlier.txt'"

@@ -319,6 +319,9 @@ int main(int argc, char **argv)
     struct fuse_session *se = NULL;
     int status = 1;
 
+    /* A daemon that holds keys keeps no descriptor its parent left open
+     * (a lock, a pipe, a file of the caller's): only what it opens itself. */
+    close_range(3, ~0U, 0);
     pthread_mutex_init(&fs->snap_lock, NULL);
     pthread_mutex_init(&fs->reload_lock, NULL);
     pthread_rwlock_init(&fs->ks_lock, NULL);

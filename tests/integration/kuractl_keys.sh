@@ -164,39 +164,34 @@ kuractl pubkey "$K2" >"$T/k2.pub"
 require "bob on the second dataset" kuractl user add "$K2" kt_bob
 "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/d.bin" >"$T/f.bin.c4gh"
 require "a delivery to the second dataset's key" kuractl dataset import "$K2" "$T/f.bin.c4gh"
+# Killed at N random moments, then before each of its system calls that
+# change a name (lib.sh's kill points), each time from where a whole
+# rotation leaves the keystore (a kill may leave a new key that never
+# became current: its removal would shift the steps).
 ms=$(ms_of kuractl key rotate)
-diag "key rotate takes ${ms} ms"
-N=${KURA_KILL_N:-12} bad=0
-for i in $(seq 1 "$N"); do
-  kill_within "$ms" "$KURACTL" -c "$KCONF" key rotate
-  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/g$i.bin.c4gh"
-  kuractl dataset import "$K2" "$T/g$i.bin.c4gh" >/dev/null 2>"$T/kill.err" ||
-    { bad=$((bad + 1)); diag "rotate $i: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
-  [ "$(kuractl key list 2>/dev/null | grep -c '^current ')" = 1 ] || { bad=$((bad + 1)); diag "rotate $i: not one current key"; }
-  as kt_bob cmp -s "$MNT/$K2/f.bin" "$T/plain/d.bin" || { bad=$((bad + 1)); diag "rotate $i: bob cannot read through the mount"; }
-done
-check "kill -9 during key rotate, $N times: the keys open, imports and the mount go on" test "$bad" = 0
-# The same before each step that changes a name (lib.sh's kill points).
-# Each starts where a whole rotation leaves the keystore (the kills above
-# may have left a new key that never became current: its removal would
-# shift the steps).
 require "a whole rotation" kuractl key rotate
 steps=$(name_steps "$KURACTL" -c "$KCONF" key rotate)
 nsteps=$(grep -c . <<<"$steps")
-diag "key rotate changes names in $nsteps system calls"
+diag "key rotate takes ${ms} ms and changes names in $nsteps system calls"
 check "key rotate's steps are seen (control: at least a link and two renames)" test "$nsteps" -ge 3
-bad=0 k=0
+# goes_on WHAT FILE: a delivery to the second dataset's key imports as FILE,
+# and bob reads it through the mount
+goes_on() {
+  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/$2.c4gh"
+  kuractl dataset import "$K2" "$T/$2.c4gh" >/dev/null 2>"$T/kill.err" ||
+    { bad=$((bad + 1)); diag "$1: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
+  as kt_bob cmp -s "$MNT/$K2/$2" "$T/plain/e.bin" || { bad=$((bad + 1)); diag "$1: bob cannot read $2 through the mount"; }
+}
+N=${KURA_KILL_N:-12} bad=0 k=0
 while read -r -u 3 point; do
   k=$((k + 1))
   kuractl key rotate >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "before $point: $(cat "$T/kill.err")"; }
   kill_at "$point" "$KURACTL" -c "$KCONF" key rotate
-  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/s$k.bin.c4gh"
-  kuractl dataset import "$K2" "$T/s$k.bin.c4gh" >/dev/null 2>"$T/kill.err" ||
-    { bad=$((bad + 1)); diag "killed $point: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
-  [ "$(kuractl key list 2>/dev/null | grep -c '^current ')" = 1 ] || { bad=$((bad + 1)); diag "killed $point: not one current key"; }
-  as kt_bob cmp -s "$MNT/$K2/s$k.bin" "$T/plain/e.bin" || { bad=$((bad + 1)); diag "killed $point: bob cannot read the new file"; }
-done 3< <(kill_points 0 0 "$steps")
-check "kill -9 before each of key rotate's $nsteps steps: the keys open, imports and the mount go on" test "$bad" = 0
+  goes_on "rotate killed $point" "g$k.bin"
+  [ "$(kuractl key list 2>/dev/null | grep -c '^current ')" = 1 ] || { bad=$((bad + 1)); diag "rotate killed $point: not one current key"; }
+done 3< <(kill_points "$ms" "$N" "$steps")
+NG=$k
+check "kill -9 during key rotate, $NG times ($N at random, then before each step): the keys open, imports and the mount go on" test "$bad" = 0
 
 # kill -9 before each step of key retire: the keystore opens, the mount
 # serves, and a re-run erases the key.
@@ -212,10 +207,7 @@ while read -r -u 3 point; do
   fp=$(cur_fp)
   kuractl key rotate >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "retire, before $point: $(cat "$T/kill.err")"; }
   kill_at "$point" "$KURACTL" -c "$KCONF" key retire "$fp" --yes
-  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/r$k.bin.c4gh"
-  kuractl dataset import "$K2" "$T/r$k.bin.c4gh" >/dev/null 2>"$T/kill.err" ||
-    { bad=$((bad + 1)); diag "retire killed $point: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
-  as kt_bob cmp -s "$MNT/$K2/r$k.bin" "$T/plain/e.bin" || { bad=$((bad + 1)); diag "retire killed $point: bob cannot read the new file"; }
+  goes_on "retire killed $point" "r$k.bin"
   # (the list is read whole: grep -q would end it early, and pipefail counts that)
   list=$(kuractl key list)
   grep -q "^\(earlier\|retired\) *$fp" <<<"$list" || { bad=$((bad + 1)); diag "retire killed $point: $fp is neither earlier nor retired"; }
@@ -236,7 +228,8 @@ check "no secret key is left but the current one" test -z "$(find "$KEYS" -name 
 find "$KEYS" -name '*tmp*' ! -name '*.pub.tmp-*' ! -name '*.retired.tmp-*' -o -name 'server.sec.*' >"$T/leftovers.txt"
 [ -s "$T/leftovers.txt" ] && diag "left: $(cat "$T/leftovers.txt")"
 check "no half-made secret key file is left" test ! -s "$T/leftovers.txt"
-check "bob reads every file of the second dataset after all that" bash -c "for i in \$(seq 1 $N); do setpriv --reuid=kt_bob --regid=$(id -g kt_bob) --init-groups cmp -s '$MNT/$K2/g'\$i.bin '$T/plain/e.bin' || exit 1; done"
+check "bob reads every file of the second dataset after all that" bash -c "for i in \$(seq 1 $NG); do setpriv --reuid=kt_bob --regid=$(id -g kt_bob) --init-groups cmp -s '$MNT/$K2/g'\$i.bin '$T/plain/e.bin' || exit 1; done"
+check "... and the file delivered before every rotation" as kt_bob cmp -s "$MNT/$K2/f.bin" "$T/plain/d.bin"
 
 stop_kura "$MNT"
 done_testing

@@ -18,13 +18,13 @@
 
 #include "kura/commands.h"
 #include "kura/fsutil.h"
+#include "kura/layout.h"
 #include "kura/notify.h"
 #include "kura/when.h"
 #include "handle.h"
 #include "kurafs.h"
 
 #define TICK_SECONDS 30       /* also the granularity of warnings and grace */
-#define WARNED_FILE "warned.tsv"
 
 /* (dataset, user, date) of the last warning sent; user "" = the dataset. */
 struct warned {
@@ -52,7 +52,7 @@ static void load_warned(struct maintainer *m)
     char path[4096], *data = NULL;
     size_t len = 0;
     struct kura_err err;
-    snprintf(path, sizeof path, "%s/" WARNED_FILE, m->fs->cfg->state_dir);
+    snprintf(path, sizeof path, "%s/" KURA_WARNED_FILE, m->fs->cfg->state_dir);
     if (kura_read_file(path, 1u << 20, &data, &len, &err) != 0)
         return;
     for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
@@ -79,7 +79,7 @@ static void save_warned(struct maintainer *m)
     for (size_t i = 0; i < m->nwarned; i++)
         len += (size_t)snprintf(text + len, cap - len, "%s\t%s\t%s\n", m->warned[i].dataset,
                                 m->warned[i].user[0] ? m->warned[i].user : "-", m->warned[i].date);
-    snprintf(path, sizeof path, "%s/" WARNED_FILE, m->fs->cfg->state_dir);
+    snprintf(path, sizeof path, "%s/" KURA_WARNED_FILE, m->fs->cfg->state_dir);
     struct kura_err err;
     if (kura_write_file_atomic(path, text, len, 0600, &err) != 0)
         kura_notice(LOG_ERR, "kurafs: cannot record sent warnings: %s", err.msg);

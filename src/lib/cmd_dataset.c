@@ -61,9 +61,10 @@ static int create_dataset(const struct kura_cmd_ctx *c, const struct kura_datase
     char *datasets = cmd_datasets_dir(c), *stage = NULL, *final = cmd_dataset_dir(c, ds->id);
     char *lock = NULL, *ini = NULL, *tsv = NULL, *ledger = NULL, *store = cmd_store_dir(c, ds->id);
     int lock_fd = -1, rc = -1;
-    if (!datasets || !final || !store || asprintf(&stage, "%s/.new-%s", datasets, ds->id) < 0 ||
-        asprintf(&lock, "%s/.%s.add-lock", datasets, ds->id) < 0 || asprintf(&ini, "%s/%s", stage, KURA_DATASET_INI) < 0 ||
-        asprintf(&tsv, "%s/%s", stage, KURA_FILES_TSV) < 0 || asprintf(&ledger, "%s/%s", stage, KURA_LEDGER_FILE) < 0) {
+    if (!datasets || !final || !store || asprintf(&stage, "%s/" KURA_ADD_STAGE_PREFIX "%s", datasets, ds->id) < 0 ||
+        asprintf(&lock, "%s/.%s" KURA_ADD_LOCK_SUFFIX, datasets, ds->id) < 0 ||
+        !(ini = kura_layout_join(stage, KURA_DATASET_INI)) || !(tsv = kura_layout_join(stage, KURA_FILES_TSV)) ||
+        !(ledger = kura_layout_join(stage, KURA_LEDGER_FILE))) {
         kura_err_set(e, ENOMEM, "out of memory");
         goto out;
     }

@@ -928,7 +928,7 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (new_entries(&im, have_sm ? &sm : NULL, &fresh, &e) != 0)
         goto fail;
     /* 2. One import per dataset at a time; other changes go on meanwhile. */
-    if (!(lock = cmd_dataset_file(c, id, CMD_IMPORT_LOCK)) || !(im.store = cmd_store_dir(c, id))) {
+    if (!(lock = cmd_dataset_file(c, id, KURA_IMPORT_LOCK)) || !(im.store = cmd_store_dir(c, id))) {
         kura_err_set(&e, ENOMEM, "out of memory");
         goto fail;
     }

@@ -12,13 +12,11 @@
 #include "kura/fsutil.h"
 #include "kura/lockdown.h"
 
-#define LOCKDOWN_LOCK ".lockdown.lock"
-
 static int lock_server(const struct kura_cmd_ctx *c)
 {
-    char *path = NULL;
+    char *path = kura_layout_join(c->env->cfg->state_dir, KURA_LOCKDOWN_LOCK);
     struct kura_err e = {0};
-    if (asprintf(&path, "%s/%s", c->env->cfg->state_dir, LOCKDOWN_LOCK) < 0) {
+    if (!path) {
         cmd_fail(c, "out of memory");
         return -1;
     }

@@ -108,9 +108,6 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
 /* How long kuractl (not the daemon) waits for notify_command to report a failure. */
 #define CMD_NOTIFY_WAIT_MS 5000
 
-/* STATE/datasets/<ID>/.import-lock: one import per dataset; destroy takes it too. */
-#define CMD_IMPORT_LOCK ".import-lock"
-
 /* ---- keys and deliveries (cmd_key.c) ---------------------------------------- */
 
 /* The server keystore: the daemon's (env->ks) or opened here with the

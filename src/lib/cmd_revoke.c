@@ -22,7 +22,6 @@
 #include "kura/notify.h"
 #include "kura/when.h"
 
-#define REPORT_FILE "destruction-report.txt"
 #define REPORT_MAX (64u << 20)
 #define NOTIFY_WAIT_MS 5000
 
@@ -215,8 +214,8 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
     for (size_t i = 0; i < t.nfiles; i++) {
         if (!kura_file_withdrawn(ds, &t.files[i]))
             continue;
-        char *hdr = NULL;
-        if (asprintf(&hdr, "%s/datasets/%s/%s.hdr", c->env->cfg->keys_dir, ds->id, t.files[i].file_id) < 0) {
+        char *hdr = kura_layout_header(c->env->cfg->keys_dir, ds->id, t.files[i].file_id);
+        if (!hdr) {
             cmd_fail(c, "out of memory");
             goto out;
         }
@@ -307,8 +306,8 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
                "                  deliveries encrypted to a server key that still exists (listed below).\n");
     fprintf(f, "Payloads:         %s\n", payloads ? "removed from the store as well"
                                                   : "kept in the store as ciphertext nobody can decrypt");
-    char *key = NULL;
-    if (asprintf(&key, "%s/datasets/%s/dataset.key.c4gh", c->env->cfg->keys_dir, ds->id) >= 0 && fingerprint(key, fp) == 0)
+    char *key = kura_layout_key_dataset_file(c->env->cfg->keys_dir, ds->id, KURA_DATASET_KEY_FILE);
+    if (key && fingerprint(key, fp) == 0)
         fprintf(f, "Dataset key:      wrapped key file BLAKE2b-256 %s\n", fp);
     else
         fprintf(f, "Dataset key:      (already gone)\n");
@@ -323,9 +322,8 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
             t->nfiles);
     for (size_t i = 0; i < t->nfiles; i++) {
         const struct kura_file *fl = &t->files[i];
-        char *hdr = NULL;
-        bool have = asprintf(&hdr, "%s/datasets/%s/%s.hdr", c->env->cfg->keys_dir, ds->id, fl->file_id) >= 0 &&
-                    fingerprint(hdr, fp) == 0;
+        char *hdr = kura_layout_header(c->env->cfg->keys_dir, ds->id, fl->file_id);
+        bool have = hdr && fingerprint(hdr, fp) == 0;
         free(hdr);
         fprintf(f, "| %s | %s | %llu | ", fl->path, fl->file_id, (unsigned long long)fl->size);
         for (size_t k = 0; k < fl->nsamples; k++)
@@ -385,8 +383,8 @@ static int remove_payloads(const struct kura_cmd_ctx *c, const struct cmd_txn *t
     }
     int rc = 0;
     for (size_t i = 0; i < t->nfiles && rc == 0; i++) {
-        char *p = NULL;
-        if (asprintf(&p, "%s/%s", store, t->files[i].file_id) < 0) {
+        char *p = kura_layout_join(store, t->files[i].file_id);
+        if (!p) {
             kura_err_set(e, ENOMEM, "out of memory");
             rc = -1;
         } else if (unlink(p) != 0 && errno != ENOENT) {
@@ -425,7 +423,7 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
         return KURA_EXIT_USAGE;
     if (!yes && !(c->env->flags & KURA_CTL_CONFIRMED))
         return cmd_fail(c, "destroying dataset %s cannot be undone; confirm on a terminal or give --yes", pos[0]);
-    char *import_lock = cmd_dataset_file(c, pos[0], CMD_IMPORT_LOCK);
+    char *import_lock = cmd_dataset_file(c, pos[0], KURA_IMPORT_LOCK);
     struct cmd_txn t;
     int lock_fd = -1, rc = KURA_EXIT_FAIL;
     char *report = NULL, *text = NULL;
@@ -439,7 +437,7 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "an import into dataset %s is running; wait for it to end", t.id);
         goto out;
     }
-    if (!(report = cmd_dataset_file(c, t.id, REPORT_FILE))) {
+    if (!(report = cmd_dataset_file(c, t.id, KURA_DESTRUCTION_REPORT_FILE))) {
         cmd_fail(c, "out of memory");
         goto out;
     }
@@ -537,7 +535,7 @@ int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "dataset %s is not destroyed (kuractl dataset destroy %s)", t.id, t.id);
         goto out;
     }
-    if (!(report = cmd_dataset_file(c, t.id, REPORT_FILE)) || !(ledger = cmd_dataset_file(c, t.id, KURA_LEDGER_FILE))) {
+    if (!(report = cmd_dataset_file(c, t.id, KURA_DESTRUCTION_REPORT_FILE)) || !(ledger = cmd_dataset_file(c, t.id, KURA_LEDGER_FILE))) {
         cmd_fail(c, "out of memory");
         goto out;
     }

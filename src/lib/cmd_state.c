@@ -31,43 +31,29 @@
 #include "kura/ledger.h"
 #include "kura/secmem.h"
 
-#define JOURNAL ".pending"
 #define JOURNAL_MAX (16u * 1024)
 #define LOCK_WAIT_MS 30000
 
 /* ---- paths ------------------------------------------------------------- */
 
-static char *path2(const char *a, const char *b)
-{
-    char *s;
-    return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
-}
-
-static char *path3(const char *a, const char *b, const char *c3)
-{
-    char *s;
-    return asprintf(&s, "%s/%s/%s", a, b, c3) < 0 ? NULL : s;
-}
-
 char *cmd_datasets_dir(const struct kura_cmd_ctx *c)
 {
-    return path2(c->env->cfg->state_dir, "datasets");
+    return kura_layout_datasets_dir(c->env->cfg->state_dir);
 }
 
 char *cmd_dataset_dir(const struct kura_cmd_ctx *c, const char *id)
 {
-    return path3(c->env->cfg->state_dir, "datasets", id);
+    return kura_layout_dataset_dir(c->env->cfg->state_dir, id);
 }
 
 char *cmd_dataset_file(const struct kura_cmd_ctx *c, const char *id, const char *name)
 {
-    char *s;
-    return asprintf(&s, "%s/datasets/%s/%s", c->env->cfg->state_dir, id, name) < 0 ? NULL : s;
+    return kura_layout_dataset_file(c->env->cfg->state_dir, id, name);
 }
 
 char *cmd_store_dir(const struct kura_cmd_ctx *c, const char *id)
 {
-    return path3(c->env->cfg->state_dir, "store", id);
+    return kura_layout_store_dir(c->env->cfg->state_dir, id);
 }
 
 int cmd_cmp_str(const void *a, const void *b)
@@ -301,7 +287,7 @@ static int keep_last(const struct kura_ledger_record *r, void *arg)
  * fsutil.h) of the files only lock holders write. */
 static void remove_stale_temporaries(const char *dir)
 {
-    static const char *const names[] = {"." KURA_DATASET_INI ".tmp-", "." KURA_FILES_TSV ".tmp-", "." JOURNAL ".tmp-"};
+    static const char *const names[] = {"." KURA_DATASET_INI ".tmp-", "." KURA_FILES_TSV ".tmp-", "." KURA_JOURNAL_FILE ".tmp-"};
     DIR *d = opendir(dir);
     if (!d)
         return;
@@ -316,8 +302,8 @@ static void remove_stale_temporaries(const char *dir)
 /* Finishes or drops an interrupted change of the dataset in dir. */
 static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err)
 {
-    char *jpath = path2(dir, JOURNAL);
-    char *ledger = path2(dir, KURA_LEDGER_FILE);
+    char *jpath = kura_layout_join(dir, KURA_JOURNAL_FILE);
+    char *ledger = kura_layout_join(dir, KURA_LEDGER_FILE);
     struct journal j;
     bool have_j = false;
     char *state = NULL, *text = NULL;
@@ -335,7 +321,7 @@ static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_er
     if (journal_read(jpath, &j, err) != 0)
         goto out;
     have_j = true;
-    if (!(state = path2(dir, j.file))) {
+    if (!(state = kura_layout_join(dir, j.file))) {
         kura_err_set(err, ENOMEM, "out of memory");
         goto out;
     }
@@ -480,8 +466,7 @@ void cmd_audit_change(const struct kura_cmd_ctx *c, const char *id, const struct
     unsigned char *key = NULL;
     char *key_path = NULL;
     if (!log) {
-        if (asprintf(&key_path, "%s/%s", c->env->cfg->keys_dir, KURA_AUDIT_KEY_FILE) < 0) {
-            key_path = NULL;
+        if (!(key_path = kura_layout_join(c->env->cfg->keys_dir, KURA_AUDIT_KEY_FILE))) {
             kura_err_set(&e, ENOMEM, "out of memory");
             goto out;
         }
@@ -528,7 +513,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         cmd_fail(c, "internal error: a change saves exactly one state file");
         return -1;
     }
-    char *text = NULL, *path = cmd_dataset_file(c, t->id, file), *jpath = cmd_dataset_file(c, t->id, JOURNAL);
+    char *text = NULL, *path = cmd_dataset_file(c, t->id, file), *jpath = cmd_dataset_file(c, t->id, KURA_JOURNAL_FILE);
     char *ledger = cmd_dataset_file(c, t->id, KURA_LEDGER_FILE);
     size_t len = 0;
     int rc = -1;

@@ -15,13 +15,14 @@
 #include "kura/model.h"
 #include "kura/secmem.h"
 
+/* The names are layout.h's; short here. */
 #define SERVER_SEC KURA_SERVER_SEC_FILE
 #define SERVER_PUB KURA_SERVER_PUB_FILE
-#define DATASETS "datasets"
-#define DATASET_KEY "dataset.key.c4gh"
-#define DATASET_PUB "dataset.pub"
+#define DATASETS KURA_KEY_DATASETS_DIR
+#define DATASET_KEY KURA_DATASET_KEY_FILE
+#define DATASET_PUB KURA_DATASET_PUB_FILE
 #define EARLIER KURA_SERVER_KEYS_DIR
-#define KEYSTORE_LOCK ".lock"
+#define KEYSTORE_LOCK KURA_KEYSTORE_LOCK
 #define KEYSTORE_LOCK_WAIT_MS 30000
 #define SEC_SUFFIX ".sec"
 #define PUB_SUFFIX ".pub"
@@ -49,12 +50,6 @@ static char *join(const char *a, const char *b)
 {
     char *s;
     return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
-}
-
-static char *join3(const char *a, const char *b, const char *c)
-{
-    char *s;
-    return asprintf(&s, "%s/%s/%s", a, b, c) < 0 ? NULL : s;
 }
 
 static int oom(struct kura_err *err)
@@ -416,7 +411,7 @@ void kura_keystore_server_pk(const struct kura_keystore *ks, uint8_t pk[C4GH_KEY
 
 static char *dataset_dir(const char *keys_dir, const char *ds_id)
 {
-    return join3(keys_dir, DATASETS, ds_id);
+    return kura_layout_key_dataset_dir(keys_dir, ds_id);
 }
 
 bool kura_keystore_dataset_exists(const char *keys_dir, const char *ds_id)
@@ -811,11 +806,11 @@ static int entry_paths(const char *dir, const char *file_id, char **hdr, char **
 {
     *hdr = NULL;
     *map = NULL;
-    if (asprintf(hdr, "%s/%s.hdr", dir, file_id) < 0) {
+    if (asprintf(hdr, "%s/%s" KURA_HEADER_SUFFIX, dir, file_id) < 0) {
         *hdr = NULL;
         return -1;
     }
-    if (asprintf(map, "%s/%s.segmap", dir, file_id) < 0) {
+    if (asprintf(map, "%s/%s" KURA_SEGMAP_SUFFIX, dir, file_id) < 0) {
         *map = NULL;
         free(*hdr);
         *hdr = NULL;
@@ -971,7 +966,7 @@ int kura_keystore_file_ids(const char *keys_dir, const char *ds_id, char ***ids,
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *dot = strchr(de->d_name, '.');
-        if (!dot || (strcmp(dot, ".hdr") != 0 && strcmp(dot, ".segmap") != 0))
+        if (!dot || (strcmp(dot, KURA_HEADER_SUFFIX) != 0 && strcmp(dot, KURA_SEGMAP_SUFFIX) != 0))
             continue;
         char id[KURA_FILE_ID_LEN + 1];
         size_t idlen = (size_t)(dot - de->d_name);

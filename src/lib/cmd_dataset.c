@@ -176,15 +176,6 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
 
 /* The common shape of extend, suspend and resume: operator, one dataset,
  * dataset.ini changes. */
-static int refuse_destroyed(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
-{
-    if (ds->status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed; nothing can change it", ds->id);
-        return -1;
-    }
-    return 0;
-}
-
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *until = NULL, *ref = NULL;
@@ -204,12 +195,10 @@ int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
     /* A time stamp ends access at that instant; a date at the end of it. */
     int64_t new_until = start == end ? start : end;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     char before[48], after[48];
-    if (refuse_destroyed(c, &t.ds) != 0)
-        goto out;
     cmd_last_day(c, t.ds.until, before, sizeof before);
     cmd_last_day(c, new_until, after, sizeof after);
     if (new_until <= t.ds.until) {
@@ -247,11 +236,9 @@ int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (kura_text_check(reason, "--reason", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
-    if (refuse_destroyed(c, &t.ds) != 0)
-        goto out;
     if (t.ds.status == KURA_DS_SUSPENDED) {
         cmd_fail(c, "dataset %s is already suspended (%s)", t.ds.id, t.ds.status_reason);
         goto out;
@@ -277,11 +264,9 @@ int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
-    if (refuse_destroyed(c, &t.ds) != 0)
-        goto out;
     if (t.ds.status != KURA_DS_SUSPENDED) {
         cmd_fail(c, "dataset %s is not suspended", t.ds.id);
         goto out;

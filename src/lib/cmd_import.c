@@ -832,7 +832,7 @@ static void record_removal(struct import *im, size_t removed)
     struct kura_ledger_change lc = {.actor = cmd_actor_name(c, actor, sizeof actor), .uid = c->actor->uid,
                                     .action = KURA_LEDGER_SOURCE_ACTION, .target = im->dk->id,
                                     .detail = "sources of the import before (--remove-source)", .before = "", .after = after};
-    if (!ledger || cmd_txn_begin(c, im->dk->id, false, &t) != 0 ||
+    if (!ledger || cmd_txn_begin(c, im->dk->id, KURA_CMD_OPERATOR, CMD_TXN_DESTROYED_OK, &t) != 0 ||
         kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
         fprintf(c->err, "kuractl dataset import: warning: the ledger does not record the removal of the sources%s%s\n",
                 e.msg[0] ? ": " : "", e.msg);
@@ -932,12 +932,8 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
         kura_err_set(&e, ENOMEM, "out of memory");
         goto fail;
     }
-    if (cmd_txn_begin(c, id, true, &t) != 0)
+    if (cmd_txn_begin(c, id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
         goto out;
-    if (t.ds.status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed; import into a new dataset", id);
-        goto out;
-    }
     cmd_txn_end(&t);
     if ((lock_fd = kura_lock(lock, 0, &e)) < 0) {
         if (e.code == EAGAIN)
@@ -947,7 +943,7 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (open_keys(&im, id, &e) != 0 || kura_mkdir_p(im.store, 0700, &e) != 0)
         goto fail;
     /* 3. Under the import lock: what files.tsv names now, minus leftovers. */
-    if (cmd_txn_begin(c, id, true, &t) != 0)
+    if (cmd_txn_begin(c, id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
         goto out;
     int checked = check_plan(&im, &t.ds, t.files, t.nfiles, have_sm ? &sm : NULL, fresh, &e);
     for (size_t i = 0; i < im.plan.n; i++)
@@ -974,12 +970,8 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     progress_show(&im.prog, true);
 
     /* 5. The commit: files.tsv names the new files, with the ledger record. */
-    if (cmd_txn_begin(c, id, true, &t) != 0)
+    if (cmd_txn_begin(c, id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
         goto discard_quiet;
-    if (t.ds.status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed during the import", id);
-        goto discard_quiet;
-    }
     bool nomem;
     const char *dup = first_present(t.files, t.nfiles, fresh, im.plan.n, &nomem);
     if (nomem || dup) {

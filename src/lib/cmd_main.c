@@ -360,7 +360,7 @@ int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *ac
         return cmd_fail(&c, "only an operator (root or group %s) may do this", KURA_ADMIN_GROUP);
     if (k->role == KURA_CMD_PI || k->role == KURA_CMD_PI_ONLY) {
         /* The dataset comes first; the handler checks the actor against it
-         * under the lock (cmd_require_manager). Refuse bad ids early. */
+         * under the lock (cmd_txn_begin). Refuse bad ids early. */
         struct kura_err e = {0};
         if (argc < 1 || argv[0][0] == '-')
             return cmd_usage(&c, "name the dataset first");

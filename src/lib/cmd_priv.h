@@ -140,9 +140,6 @@ int cmd_cmp_str(const void *a, const void *b);
 
 /* The actor is the PI of ds: their uid and account name are those recorded. */
 bool cmd_actor_is_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
-/* The actor's role in ds: operator, or the PI (cmd_actor_is_pi). Prints
- * the refusal and returns -1 when the actor may not manage ds. */
-int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
 
 /* ---- use of a dataset, from the audit log (cmd_usage.c) --------------------- */
 
@@ -199,10 +196,19 @@ struct cmd_txn {
     size_t nfiles;
 };
 
-/* Locks dataset id (waiting a bounded time), finishes an interrupted
- * change if one is pending, loads dataset.ini (and files.tsv when
- * with_files). Prints the reason and returns -1 on error. */
-int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t);
+/* cmd_txn_begin's what */
+#define CMD_TXN_FILES 0x1u          /* load files.tsv too */
+#define CMD_TXN_DESTROYED_OK 0x2u   /* a destroyed dataset too (destroy itself, reports, listings) */
+
+/* The opening of every change and view of one dataset: checks that the
+ * actor holds role in it (KURA_CMD_OPERATOR; KURA_CMD_PI: its PI or an
+ * operator; KURA_CMD_PI_ONLY: its PI alone), before the lock and again
+ * under it; locks it (waiting a bounded time), finishes an interrupted
+ * change if one is pending, loads dataset.ini (and files.tsv with
+ * CMD_TXN_FILES), and refuses a destroyed dataset unless
+ * CMD_TXN_DESTROYED_OK. Prints the reason and returns -1 on error. */
+int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_role role, unsigned what,
+                  struct cmd_txn *t);
 /* The opening of a manager's view of one dataset (ID [--json]: user list,
  * dataset files, ledger): parsed, begun, the caller the dataset's PI or an
  * operator. KURA_EXIT_OK with t begun (end it), or the exit status. */

@@ -124,14 +124,15 @@ static void preview(FILE *o, const struct cmd_txn *t, const char *sample, size_t
                    "archive for a re-delivery of them without sample %s\n", nshared, sample);
 }
 
-/* Checks the sample id and begins the dataset's transaction, with its
- * files: 0, or the command's exit status. */
-static int begin_sample(const struct kura_cmd_ctx *c, const char *id, const char *sample, struct cmd_txn *t)
+/* Checks the sample id and begins the dataset's transaction (cmd_txn_begin's
+ * role and what), with its files: 0, or the command's exit status. */
+static int begin_sample(const struct kura_cmd_ctx *c, const char *id, const char *sample, enum kura_cmd_role role,
+                        unsigned what, struct cmd_txn *t)
 {
     struct kura_err e = {0};
     if (kura_id_check(sample, "sample id", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    return cmd_txn_begin(c, id, true, t) == 0 ? 0 : KURA_EXIT_FAIL;
+    return cmd_txn_begin(c, id, role, what | CMD_TXN_FILES, t) == 0 ? 0 : KURA_EXIT_FAIL;
 }
 
 int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
@@ -151,15 +152,11 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_usage(c, "%s", e.msg);
     const char *sample = pos[1];
     struct cmd_txn t;
-    int rc = begin_sample(c, pos[0], sample, &t);
+    int rc = begin_sample(c, pos[0], sample, KURA_CMD_OPERATOR, 0, &t);
     if (rc != 0)
         return rc;
     rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
-    if (ds->status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed: none of its files can be decrypted any more", ds->id);
-        goto out;
-    }
     size_t nfiles = 0, nshared = 0;
     char list[400] = "", shared[300] = "";
     for (size_t i = 0; i < t.nfiles; i++)
@@ -428,7 +425,7 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
     int lock_fd = -1, rc = KURA_EXIT_FAIL;
     char *report = NULL, *text = NULL;
     struct kura_err e = {0};
-    if (cmd_txn_begin(c, pos[0], true, &t) != 0) {
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, CMD_TXN_FILES | CMD_TXN_DESTROYED_OK, &t) != 0) {
         free(import_lock);
         return KURA_EXIT_FAIL;
     }
@@ -523,14 +520,12 @@ int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     char *report = NULL, *ledger = NULL, *text = NULL;
     size_t len = 0;
     struct kura_err e = {0};
-    if (cmd_require_manager(c, &t.ds) != 0)
-        goto out;
     if (t.ds.status != KURA_DS_DESTROYED) {
         cmd_fail(c, "dataset %s is not destroyed (kuractl dataset destroy %s)", t.id, t.id);
         goto out;
@@ -582,7 +577,7 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    int began = begin_sample(c, pos[0], pos[1], &t);
+    int began = begin_sample(c, pos[0], pos[1], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t);
     if (began != 0)
         return began;
     int rc = KURA_EXIT_FAIL;
@@ -593,8 +588,6 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     size_t n = 0, shared = 0, nkeys = 0;
     char **keys = NULL;
     struct cmd_usage use = {0};
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
     if (kura_keystore_file_ids(c->env->cfg->keys_dir, ds->id, &keys, &nkeys, &e) != 0) {
         cmd_fail(c, "cannot list the keystore: %s", e.msg);
         goto out;

@@ -125,9 +125,18 @@ static bool may_manage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     return c->actor->operator || cmd_actor_is_pi(c, ds);
 }
 
-int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
+/* Under the lock: the actor holds role in ds (an operator's role was
+ * checked before the lock: it does not depend on the dataset); else says why. */
+static int require_role(const struct kura_cmd_ctx *c, enum kura_cmd_role role, const struct kura_dataset *ds)
 {
-    if (may_manage(c, ds))
+    if (role == KURA_CMD_PI_ONLY) {
+        /* The other role's confirmation: no operator gives it. */
+        if (cmd_actor_is_pi(c, ds))
+            return 0;
+        cmd_fail(c, "only the PI of dataset %s (%s) may do this", ds->id, ds->pi);
+        return -1;
+    }
+    if (role == KURA_CMD_OPERATOR || may_manage(c, ds))
         return 0;
     cmd_fail(c, "only the PI of dataset %s or an operator may do this", ds->id);
     return -1;
@@ -143,13 +152,8 @@ int cmd_begin_listing(const struct kura_cmd_ctx *c, int argc, char **argv, bool 
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     /* Under the lock, so an interrupted change is finished first. */
-    if (cmd_txn_begin(c, pos[0], with_files, t) != 0)
-        return KURA_EXIT_FAIL;
-    if (cmd_require_manager(c, &t->ds) != 0) {
-        cmd_txn_end(t);
-        return KURA_EXIT_FAIL;
-    }
-    return KURA_EXIT_OK;
+    unsigned what = CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0);
+    return cmd_txn_begin(c, pos[0], KURA_CMD_PI, what, t) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
 }
 
 /* ---- journal --------------------------------------------------------------- */
@@ -377,7 +381,8 @@ static bool may_manage_ini(const struct kura_cmd_ctx *c, const char *ini)
     return ok;
 }
 
-int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t)
+int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_role role, unsigned what,
+                  struct cmd_txn *t)
 {
     memset(t, 0, sizeof *t);
     t->lock_fd = -1;
@@ -393,6 +398,10 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
         cmd_fail(c, "out of memory");
         goto fail;
     }
+    if (role == KURA_CMD_OPERATOR && !c->actor->operator) {
+        cmd_fail(c, "only an operator (root or group %s) may do this", KURA_ADMIN_GROUP);
+        goto fail;
+    }
     if (c->actor->operator && access(ini, F_OK) != 0) {
         cmd_fail(c, "no dataset %s on this server (kuractl status lists yours)", id);
         goto fail;
@@ -403,7 +412,7 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
      * on a change of the dataset, and an existing dataset costs an outsider
      * the same one read of dataset.ini as a missing one. (dataset.ini is
      * replaced by rename, so the unlocked read is whole; the PI never
-     * changes. cmd_require_manager checks again under the lock.) */
+     * changes. require_role checks again under the lock.) */
     if (!c->actor->operator && !may_manage_ini(c, ini)) {
         cmd_fail(c, "only the PI of dataset %s or an operator may do this", id);
         goto fail;
@@ -425,7 +434,13 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
         goto fail;
     }
     t->have_ds = true;
-    if (with_files) {
+    if (require_role(c, role, &t->ds) != 0)
+        goto fail;
+    if (!(what & CMD_TXN_DESTROYED_OK) && t->ds.status == KURA_DS_DESTROYED) {
+        cmd_fail(c, "dataset %s was destroyed; nothing can change it", id);
+        goto fail;
+    }
+    if (what & CMD_TXN_FILES) {
         if (kura_files_load(tsv, &t->files, &t->nfiles, &e) != 0) {
             cmd_fail_err(c, &e);
             goto fail;

@@ -82,17 +82,11 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_usage(c, "--until: %s", e.msg);
 
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
     char last[48], text[512];
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
-    if (ds->status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed", ds->id);
-        goto out;
-    }
     /* R-ACC-6: a grant names one account; resolve it now and keep the uid. */
     if (cmd_user_uid(pos[1], &g.uid, &e) != 0) {
         cmd_fail_err(c, &e);
@@ -200,18 +194,15 @@ static int begin_grant_change(const struct kura_cmd_ctx *c, int argc, char **arg
     struct kura_err e = {0};
     if (kura_user_name_check(pos[1], &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    if (cmd_txn_begin(c, pos[0], false, t) != 0)
-        return KURA_EXIT_FAIL;
-    struct kura_dataset *ds = &t->ds;
     /* Approval is the other role's confirmation: no operator gives it, not
      * even for another operator's grant. */
-    bool allowed = pi_only ? cmd_actor_is_pi(c, ds) : cmd_require_manager(c, ds) == 0;
-    if (!allowed && pi_only)
-        cmd_fail(c, "only the PI of dataset %s (%s) may approve a grant", ds->id, ds->pi);
-    *g = allowed ? grant_by_name(ds, pos[1]) : NULL;
-    if (allowed && !*g && strcmp(ds->pi, pos[1]) == 0)
+    if (cmd_txn_begin(c, pos[0], pi_only ? KURA_CMD_PI_ONLY : KURA_CMD_PI, CMD_TXN_DESTROYED_OK, t) != 0)
+        return KURA_EXIT_FAIL;
+    struct kura_dataset *ds = &t->ds;
+    *g = grant_by_name(ds, pos[1]);
+    if (!*g && strcmp(ds->pi, pos[1]) == 0)
         cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", pos[1], ds->id);
-    else if (allowed && !*g)
+    else if (!*g)
         cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", pos[1], ds->id, ds->id);
     if (*g)
         return KURA_EXIT_OK;

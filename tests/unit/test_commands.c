@@ -467,6 +467,18 @@ static void test_destruction_lists_surviving_deliveries(void)
     EXPECT_STR_CONTAINS(out_buf, "2 of the dataset's 3 recorded deliveries");
     snprintf(row, sizeof row, "- %s current: still exists", fp);
     EXPECT_STR_CONTAINS(out_buf, row);
+    /* Beginning a change refuses a destroyed dataset, whatever the command;
+     * its views and its report stay. */
+    static const char *const changes[] = {"dataset suspend DSOLD --reason x", "dataset resume DSOLD",
+                                          "dataset extend DSOLD --until 2099-06-30 --ref R",
+                                          "user add DSOLD nobody", "withdraw DSOLD S1 --ref R --yes"};
+    for (size_t i = 0; i < sizeof changes / sizeof *changes; i++) {
+        EXPECT(run_as(0, changes[i]) == 1);
+        EXPECT_STR_CONTAINS(err_buf, "dataset DSOLD was destroyed; nothing can change it");
+    }
+    EXPECT(run_as(0, "report destruction DSOLD") == 0);
+    EXPECT(run_as(0, "user list DSOLD") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "destroyed");
 }
 
 static bool file_contains(const char *path, const char *needle)

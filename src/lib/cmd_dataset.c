@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/changes.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
@@ -222,21 +223,16 @@ out:
     return rc;
 }
 
-int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_suspend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                        const struct kura_suspend_request *rq)
 {
-    const char *reason = NULL;
-    const struct cmd_opt opts[] = {{"reason", true, &reason, NULL}, {0}};
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "suspend");
     struct kura_err e = {0};
-    if (!reason || !reason[0])
-        return cmd_usage(c, "--reason is required");
-    if (kura_text_check(reason, "--reason", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
+    if (!rq->reason || !rq->reason[0] || kura_text_check(rq->reason, "the reason", &e) != 0)
+        return cmd_fail(c, "%s", e.msg[0] ? e.msg : "a suspension needs its reason");
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     if (t.ds.status == KURA_DS_SUSPENDED) {
@@ -244,27 +240,44 @@ int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     }
     t.ds.status = KURA_DS_SUSPENDED;
-    snprintf(t.ds.status_reason, sizeof t.ds.status_reason, "%s", reason);
+    snprintf(t.ds.status_reason, sizeof t.ds.status_reason, "%s", rq->reason);
     struct cmd_change ch = {.action = "dataset-suspend", .target = t.ds.id, .before = "active",
-                            .after = "suspended", .detail = reason, .audit_event = KURA_AUDIT_SUSPEND};
-    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
-        goto out;
-    fprintf(c->out, "dataset %s is suspended: every open and read is refused until kuractl dataset resume %s\n",
-            t.ds.id, t.ds.id);
-    rc = KURA_EXIT_OK;
+                            .after = "suspended", .detail = rq->reason, .audit_event = KURA_AUDIT_SUSPEND};
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+        rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);
     return rc;
 }
 
-int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv)
+int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    struct kura_suspend_request rq = {0};
+    const struct cmd_opt opts[] = {{"reason", true, &rq.reason, NULL}, {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (!rq.reason || !rq.reason[0])
+        return cmd_usage(c, "--reason is required");
+    if (kura_text_check(rq.reason, "--reason", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    rq.dataset = pos[0];
+    int rc = kura_change_suspend(c->env, c->actor, c->err, &rq);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "dataset %s is suspended: every open and read is refused until kuractl dataset resume %s\n",
+                rq.dataset, rq.dataset);
+    return rc;
+}
+
+int kura_change_resume(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const struct kura_suspend_request *rq)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "resume");
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     if (t.ds.status != KURA_DS_SUSPENDED) {
@@ -277,12 +290,23 @@ int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv)
     t.ds.status_reason[0] = '\0';
     struct cmd_change ch = {.action = "dataset-resume", .target = t.ds.id, .before = "suspended",
                             .after = "active", .detail = reason, .audit_event = KURA_AUDIT_RESUME};
-    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
-        goto out;
-    fprintf(c->out, "dataset %s is active again\n", t.ds.id);
-    rc = KURA_EXIT_OK;
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+        rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);
+    return rc;
+}
+
+int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_suspend_request rq = {.dataset = pos[0]};
+    int rc = kura_change_resume(c->env, c->actor, c->err, &rq);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "dataset %s is active again\n", rq.dataset);
     return rc;
 }
 

@@ -51,6 +51,12 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /*
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
 
+/* The context of a change called as a function (changes.h): its messages
+ * are labelled as the command GROUP NAME's; it prints nothing to out but
+ * what goes astray (to err). Returns c. (cmd_main.c) */
+const struct kura_cmd_ctx *cmd_ctx_of(struct kura_cmd_ctx *c, const struct kura_cmd_env *env,
+                                      const struct kura_actor *actor, FILE *err, const char *group, const char *name);
+
 /* ---- messages (cmd_args.c) ---------------------------------------------- */
 
 /* "kuractl dataset add: MESSAGE" on err; returns KURA_EXIT_FAIL. */
@@ -140,6 +146,10 @@ int cmd_cmp_str(const void *a, const void *b);
 
 /* The actor is the PI of ds: their uid and account name are those recorded. */
 bool cmd_actor_is_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
+
+/* Refuses (says why, -1) an actor who is no operator: the role check of a
+ * server-wide change (one dataset's changes check in cmd_txn_begin). */
+int cmd_require_operator(const struct kura_cmd_ctx *c);
 
 /* ---- use of a dataset, from the audit log (cmd_usage.c) --------------------- */
 

@@ -125,6 +125,14 @@ static bool may_manage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     return c->actor->operator || cmd_actor_is_pi(c, ds);
 }
 
+int cmd_require_operator(const struct kura_cmd_ctx *c)
+{
+    if (c->actor->operator)
+        return 0;
+    cmd_fail(c, "only an operator (root or group %s) may do this", KURA_ADMIN_GROUP);
+    return -1;
+}
+
 /* Under the lock: the actor holds role in ds (an operator's role was
  * checked before the lock: it does not depend on the dataset); else says why. */
 static int require_role(const struct kura_cmd_ctx *c, enum kura_cmd_role role, const struct kura_dataset *ds)
@@ -398,10 +406,8 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_ro
         cmd_fail(c, "out of memory");
         goto fail;
     }
-    if (role == KURA_CMD_OPERATOR && !c->actor->operator) {
-        cmd_fail(c, "only an operator (root or group %s) may do this", KURA_ADMIN_GROUP);
+    if (role == KURA_CMD_OPERATOR && cmd_require_operator(c) != 0)
         goto fail;
-    }
     if (c->actor->operator && access(ini, F_OK) != 0) {
         cmd_fail(c, "no dataset %s on this server (kuractl status lists yours)", id);
         goto fail;

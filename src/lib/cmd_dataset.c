@@ -228,9 +228,8 @@ int kura_change_suspend(const struct kura_cmd_env *env, const struct kura_actor 
 {
     struct kura_cmd_ctx cc;
     const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "suspend");
-    struct kura_err e = {0};
-    if (!rq->reason || !rq->reason[0] || kura_text_check(rq->reason, "the reason", &e) != 0)
-        return cmd_fail(c, "%s", e.msg[0] ? e.msg : "a suspension needs its reason");
+    if (cmd_required_text(c, rq->reason, "the reason") != 0)
+        return KURA_EXIT_FAIL;
     struct cmd_txn t;
     if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;

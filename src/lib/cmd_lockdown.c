@@ -36,8 +36,8 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
     struct kura_err e = {0};
     if (cmd_require_operator(c) != 0)
         return KURA_EXIT_FAIL;
-    if (!rq->reason || !rq->reason[0] || kura_text_check(rq->reason, "the reason", &e) != 0)
-        return cmd_fail(c, "%s", e.msg[0] ? e.msg : "a lockdown needs its reason");
+    if (cmd_required_text(c, rq->reason, "the reason") != 0)
+        return KURA_EXIT_FAIL;
     int fd = lock_server(c);
     if (fd < 0)
         return KURA_EXIT_FAIL;

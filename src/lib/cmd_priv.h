@@ -67,6 +67,10 @@ __attribute__((format(printf, 2, 3)))
 int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...);
 /* Prints "kuractl dataset add: what: err->msg"; returns KURA_EXIT_FAIL. */
 int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err);
+/* A request's required free text (a reason, a reference; what names it):
+ * given, and one line of text (kura_text_check). Else says why and
+ * returns -1. */
+int cmd_required_text(const struct kura_cmd_ctx *c, const char *text, const char *what);
 
 /* Appends word to the space-separated list in buf (NUL-terminated), or
  * " ..." once the rest would not fit: file lists in messages and ledger

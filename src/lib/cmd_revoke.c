@@ -154,8 +154,8 @@ int kura_change_withdraw(const struct kura_cmd_env *env, const struct kura_actor
     const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "withdraw");
     memset(res, 0, sizeof *res);
     struct kura_err e = {0};
-    if (!rq->ref || !rq->ref[0] || kura_text_check(rq->ref, "the reference", &e) != 0)
-        return cmd_fail(c, "%s", e.msg[0] ? e.msg : "the withdrawal's reference is required");
+    if (cmd_required_text(c, rq->ref, "the reference") != 0)
+        return KURA_EXIT_FAIL;
     const char *sample = rq->sample, *ref = rq->ref;
     struct cmd_txn t;
     if (begin_sample(c, rq->dataset, sample, KURA_CMD_OPERATOR, 0, &t) != 0)

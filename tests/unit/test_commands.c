@@ -624,6 +624,17 @@ static void test_change_functions(void)
     EXPECT_STR_CONTAINS(errs, "kuractl dataset destroy: only an operator");
     EXPECT(!file_contains(ds_file("DSAPI", "dataset.ini"), "suspended"));
 
+    /* A request's required text is checked by the function too. */
+    struct kura_suspend_request no_reason = {.dataset = "DSAPI"};
+    EXPECT(kura_change_suspend(&env, &root_a, err, &no_reason) == KURA_EXIT_FAIL);
+    struct kura_lockdown_request bad_reason = {.reason = "two\nlines"};
+    EXPECT(kura_change_lockdown(&env, &root_a, err, &bad_reason) == KURA_EXIT_FAIL);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset suspend: the reason is required");
+    EXPECT(!file_contains(ds_file("DSAPI", "dataset.ini"), "suspended"));
+    struct kura_lockdown l;
+    EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on);
+
     /* Allowed: the change is made and its result handed back. */
     EXPECT(kura_change_user_add(&env, &pi_a, err, &add, &added) == KURA_EXIT_OK);
     EXPECT(strcmp(added.grant.user, "nobody") == 0 && added.grant.role == KURA_ROLE_CONTRACTOR && !added.grant.pending);

@@ -13,15 +13,18 @@
  *     datasets/.new-<ID>/             a dataset add's stage, renamed into place
  *     datasets/.<ID>.add-lock         one add of <ID> at a time
  *     store/<ID>/<FILE_ID>            the ciphertext payloads the mount serves
+ *     store/<ID>/<FILE_ID>.part       one being written by an import
  *     lockdown                        present while locked down (lockdown.h)
  *     .lockdown.lock                  lockdown and unlock take it
  *     warned.tsv                      expiry warnings sent (the daemon's)
  *   KEYS/ (keys_dir; default STATE/keys)
- *     server.sec, server.pub          the current server key pair
+ *     server.sec, server.pub          the current server key pair (server.sec.new: a
+ *                                     rotation's next key before its switch)
  *     audit.key                       the audit log's MAC key
  *     .lock                           the keystore lock
- *     server-keys/<FP>.sec|.pub|.retired   earlier server keys (keystore.c)
+ *     server-keys/<FP>.sec|.pub|.retired   earlier server keys and retirement records
  *     datasets/<ID>/dataset.key.c4gh, dataset.pub   the dataset's delivery key
+ *                   (dataset.key.c4gh.old: the wrapped key a rewrap replaces)
  *                   <FILE_ID>.hdr, <FILE_ID>.segmap  each file's header and map
  *
  * Path builders return malloc'd strings (NULL: out of memory); the
@@ -46,6 +49,7 @@
 #define KURA_LOCKDOWN_FILE "lockdown"
 #define KURA_LOCKDOWN_LOCK ".lockdown.lock"
 #define KURA_WARNED_FILE "warned.tsv"
+#define KURA_PART_SUFFIX ".part"            /* store/<ID>/<FILE_ID>.part */
 
 /* ---- KEYS ------------------------------------------------------------------ */
 
@@ -54,7 +58,12 @@
 #define KURA_SERVER_PUB_FILE "server.pub"
 #define KURA_AUDIT_KEY_FILE "audit.key"
 #define KURA_KEYSTORE_LOCK ".lock"
+#define KURA_SERVER_SEC_NEW_FILE "server.sec.new"
 #define KURA_SERVER_KEYS_DIR "server-keys"
+#define KURA_EARLIER_SEC_SUFFIX ".sec"     /* server-keys/<FP>.sec */
+#define KURA_EARLIER_PUB_SUFFIX ".pub"
+#define KURA_RETIRED_SUFFIX ".retired"
+#define KURA_REWRAP_OLD_SUFFIX ".old"
 #define KURA_KEY_DATASETS_DIR "datasets"
 #define KURA_DATASET_KEY_FILE "dataset.key.c4gh"
 #define KURA_DATASET_PUB_FILE "dataset.pub"

@@ -32,8 +32,6 @@
 #include "kura/ledger.h"
 #include "kura/secmem.h"
 
-#define PART_SUFFIX ".part"
-
 struct src {
     char *path;                 /* as named by the caller (joined with the walk) */
     char *served;               /* path inside the dataset */
@@ -469,8 +467,8 @@ static int clean_orphans(struct import *im, struct kura_file *files, size_t n, s
     while ((de = readdir(d)) && rc == 0) {
         char fid[KURA_FILE_ID_LEN + 1];
         size_t len = strlen(de->d_name);
-        if (len != KURA_FILE_ID_LEN && !(len == KURA_FILE_ID_LEN + strlen(PART_SUFFIX) &&
-                                         strcmp(de->d_name + KURA_FILE_ID_LEN, PART_SUFFIX) == 0))
+        if (len != KURA_FILE_ID_LEN && !(len == KURA_FILE_ID_LEN + strlen(KURA_PART_SUFFIX) &&
+                                         strcmp(de->d_name + KURA_FILE_ID_LEN, KURA_PART_SUFFIX) == 0))
             continue;
         memcpy(fid, de->d_name, KURA_FILE_ID_LEN);
         fid[KURA_FILE_ID_LEN] = '\0';
@@ -499,7 +497,7 @@ static void discard(struct import *im, size_t upto)
             unlink(p);
             free(p);
         }
-        if (asprintf(&p, "%s/%s%s", im->store, fid, PART_SUFFIX) >= 0) {
+        if (asprintf(&p, "%s/%s%s", im->store, fid, KURA_PART_SUFFIX) >= 0) {
             unlink(p);
             free(p);
         }
@@ -679,7 +677,7 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
     size_t raw_len = 0, hdr_len = 0;
     struct kura_segmap map = {0};
     uint64_t raw_plain = 0;
-    if (asprintf(&part, "%s/%s%s", im->store, s->file_id, PART_SUFFIX) < 0 ||
+    if (asprintf(&part, "%s/%s%s", im->store, s->file_id, KURA_PART_SUFFIX) < 0 ||
         asprintf(&final, "%s/%s", im->store, s->file_id) < 0) {
         part = final = NULL;
         kura_err_set(e, ENOMEM, "out of memory");

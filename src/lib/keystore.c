@@ -24,10 +24,10 @@
 #define EARLIER KURA_SERVER_KEYS_DIR
 #define KEYSTORE_LOCK KURA_KEYSTORE_LOCK
 #define KEYSTORE_LOCK_WAIT_MS 30000
-#define SEC_SUFFIX ".sec"
-#define PUB_SUFFIX ".pub"
-#define RETIRED_SUFFIX ".retired"
-#define REWRAP_OLD_SUFFIX ".old"
+#define SEC_SUFFIX KURA_EARLIER_SEC_SUFFIX
+#define PUB_SUFFIX KURA_EARLIER_PUB_SUFFIX
+#define RETIRED_SUFFIX KURA_RETIRED_SUFFIX
+#define REWRAP_OLD_SUFFIX KURA_REWRAP_OLD_SUFFIX
 #define KEY_FILE_MAX (64u * 1024)
 #define SEGMAP_MAGIC "KURASEG1"
 #define SEGMAP_HEAD (8 + 8 + 8)
@@ -1027,7 +1027,7 @@ int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
                          char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err)
 {
     char *earlier = join(ks->dir, EARLIER), *sec = join(ks->dir, SERVER_SEC), *pub = join(ks->dir, SERVER_PUB);
-    char *fresh = join(ks->dir, SERVER_SEC ".new"), *old_sec = NULL, *old_pub = NULL, *text = NULL;
+    char *fresh = join(ks->dir, KURA_SERVER_SEC_NEW_FILE), *old_sec = NULL, *old_pub = NULL, *text = NULL;
     uint8_t *sk = kura_secure_alloc(C4GH_KEY_SIZE);
     int rc = -1, lock = -1;
     char old_fp[KURA_KEY_FINGERPRINT_LEN + 1];

@@ -23,12 +23,9 @@
 #include <stddef.h>
 
 #include "kura/error.h"
+#include "kura/layout.h"
 #include "kura/model.h"
 
-#define KURA_DATASET_INI "dataset.ini"
-#define KURA_FILES_TSV "files.tsv"
-#define KURA_LEDGER_FILE "ledger.jsonl"
-#define KURA_DATASET_LOCK ".lock"          /* STATE/datasets/<ID>/.lock */
 #define KURA_STATE_FILE_MODE 0640          /* names users and samples: not world-readable */
 #define KURA_DATASET_INI_MAX (8u << 20)
 #define KURA_FILES_TSV_MAX (64u << 20)

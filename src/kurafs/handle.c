@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "handle.h"
+#include "kura/layout.h"
 #include "kura/zone.h"
 
 /* Every open handle, and how many each user holds: the per-user cap, and
@@ -159,7 +160,7 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
         goto out;
 
     char store[4096];
-    if (snprintf(store, sizeof store, "%s/store/%s/%s", fs->cfg->state_dir, ds_id, file_id) >= (int)sizeof store) {
+    if (kura_layout_payload(store, sizeof store, fs->cfg->state_dir, ds_id, file_id) != 0) {
         kura_err_set(err, ENAMETOOLONG, "store path too long");
         goto out;
     }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/dsfile.h"
 #include "kura/json.h"
 #include "kura/when.h"
 
@@ -41,6 +42,18 @@ int cmd_fail(const struct kura_cmd_ctx *c, const char *fmt, ...)
     vmessage(c, fmt, ap);
     va_end(ap);
     return KURA_EXIT_FAIL;
+}
+
+int cmd_required_text(const struct kura_cmd_ctx *c, const char *text, const char *what)
+{
+    struct kura_err e = {0};
+    if (!text || !text[0])
+        cmd_fail(c, "%s is required", what);
+    else if (kura_text_check(text, what, &e) != 0)
+        cmd_fail_err(c, &e);
+    else
+        return 0;
+    return -1;
 }
 
 int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...)

@@ -167,7 +167,7 @@ static int show(const struct kura_audit_entry *e, const char *file, uint64_t lin
     return 0;
 }
 
-/* The datasets the actor is the PI of (by uid and name, as cmd_require_manager). */
+/* The datasets the actor is the PI of (by uid and name, as cmd_actor_is_pi). */
 static int led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct kura_err *e)
 {
     *out = NULL;

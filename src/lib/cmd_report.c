@@ -84,14 +84,12 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         to = s == end ? s : end;        /* a date counts whole */
     }
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     char *ledger = NULL;
     struct cmd_usage use = {0};
     const struct kura_dataset *ds = &t.ds;
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
     if (!from_s)
         from = ds->from;
     if (!to_s)

@@ -9,6 +9,7 @@
 #include "kura/config.h"
 #include "kura/fsutil.h"
 #include "kura/guard.h"
+#include "kura/layout.h"
 #include "kura/inifile.h"
 #include "kura/json.h"
 #include "kura/when.h"
@@ -442,7 +443,7 @@ static int resolve_paths(struct load *ld, const char *name, struct kura_err *err
     }
     if (resolve_path(ld, name, K_STATE_DIR, d_state, &cfg->state_dir, err) != 0)
         goto out;
-    d_keys = join(cfg->state_dir, "keys");
+    d_keys = join(cfg->state_dir, KURA_KEYS_DIR_DEFAULT);
     if (!d_keys) {
         kura_err_set(err, ENOMEM, "out of memory");
         goto out;

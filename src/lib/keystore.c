@@ -15,19 +15,20 @@
 #include "kura/model.h"
 #include "kura/secmem.h"
 
+/* The names are layout.h's; short here. */
 #define SERVER_SEC KURA_SERVER_SEC_FILE
 #define SERVER_PUB KURA_SERVER_PUB_FILE
-#define DATASETS "datasets"
-#define DATASET_KEY "dataset.key.c4gh"
-#define DATASET_PUB "dataset.pub"
+#define DATASETS KURA_KEY_DATASETS_DIR
+#define DATASET_KEY KURA_DATASET_KEY_FILE
+#define DATASET_PUB KURA_DATASET_PUB_FILE
 #define EARLIER KURA_SERVER_KEYS_DIR
-#define KEYSTORE_LOCK ".lock"
+#define KEYSTORE_LOCK KURA_KEYSTORE_LOCK
 #define KEYSTORE_LOCK_WAIT_MS 30000
-#define SEC_SUFFIX ".sec"
-#define PUB_SUFFIX ".pub"
-#define RETIRED_SUFFIX ".retired"
-#define REWRAP_OLD_SUFFIX ".old"
-#define DESTROYING ".destroying"
+#define SEC_SUFFIX KURA_EARLIER_SEC_SUFFIX
+#define PUB_SUFFIX KURA_EARLIER_PUB_SUFFIX
+#define RETIRED_SUFFIX KURA_RETIRED_SUFFIX
+#define REWRAP_OLD_SUFFIX KURA_REWRAP_OLD_SUFFIX
+#define DESTROYING KURA_KEYS_DESTROYING_DIR
 #define KEY_FILE_MAX (64u * 1024)
 #define SEGMAP_MAGIC "KURASEG1"
 #define SEGMAP_HEAD (8 + 8 + 8)
@@ -50,12 +51,6 @@ static char *join(const char *a, const char *b)
 {
     char *s;
     return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
-}
-
-static char *join3(const char *a, const char *b, const char *c)
-{
-    char *s;
-    return asprintf(&s, "%s/%s/%s", a, b, c) < 0 ? NULL : s;
 }
 
 static int oom(struct kura_err *err)
@@ -492,7 +487,7 @@ void kura_keystore_server_pk(const struct kura_keystore *ks, uint8_t pk[C4GH_KEY
 
 static char *dataset_dir(const char *keys_dir, const char *ds_id)
 {
-    return join3(keys_dir, DATASETS, ds_id);
+    return kura_layout_key_dataset_dir(keys_dir, ds_id);
 }
 
 bool kura_keystore_dataset_exists(const char *keys_dir, const char *ds_id)
@@ -876,11 +871,11 @@ static int entry_paths(const char *dir, const char *file_id, char **hdr, char **
 {
     *hdr = NULL;
     *map = NULL;
-    if (asprintf(hdr, "%s/%s.hdr", dir, file_id) < 0) {
+    if (asprintf(hdr, "%s/%s" KURA_HEADER_SUFFIX, dir, file_id) < 0) {
         *hdr = NULL;
         return -1;
     }
-    if (asprintf(map, "%s/%s.segmap", dir, file_id) < 0) {
+    if (asprintf(map, "%s/%s" KURA_SEGMAP_SUFFIX, dir, file_id) < 0) {
         *map = NULL;
         free(*hdr);
         *hdr = NULL;
@@ -1037,7 +1032,7 @@ int kura_keystore_file_ids(const char *keys_dir, const char *ds_id, char ***ids,
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *dot = strchr(de->d_name, '.');
-        if (!dot || (strcmp(dot, ".hdr") != 0 && strcmp(dot, ".segmap") != 0))
+        if (!dot || (strcmp(dot, KURA_HEADER_SUFFIX) != 0 && strcmp(dot, KURA_SEGMAP_SUFFIX) != 0))
             continue;
         char id[KURA_FILE_ID_LEN + 1];
         size_t idlen = (size_t)(dot - de->d_name);
@@ -1098,7 +1093,7 @@ int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
                          char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err)
 {
     char *earlier = join(ks->dir, EARLIER), *sec = join(ks->dir, SERVER_SEC), *pub = join(ks->dir, SERVER_PUB);
-    char *fresh = join(ks->dir, SERVER_SEC ".new"), *old_sec = NULL, *old_pub = NULL, *text = NULL;
+    char *fresh = join(ks->dir, KURA_SERVER_SEC_NEW_FILE), *old_sec = NULL, *old_pub = NULL, *text = NULL;
     uint8_t *sk = kura_secure_alloc(C4GH_KEY_SIZE);
     int rc = -1, lock = -1;
     char old_fp[KURA_KEY_FINGERPRINT_LEN + 1];

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "handle.h"
+#include "kura/clock.h"
 #include "kura/hash.h"
 #include "kurafs.h"
 
@@ -62,9 +63,7 @@ static struct {
 
 static bool repeated_refusal(pid_t pid, const char *path)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = kura_clock_ms(CLOCK_MONOTONIC);
     uint64_t h = kura_hash(KURA_HASH_INIT, path, strlen(path));
     pthread_mutex_lock(&last_refusal.lock);
     bool repeated = last_refusal.pid == pid && last_refusal.path_hash == h && now_ms - last_refusal.at_ms < LOOKUP_REPEAT_MS;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "audit_priv.h"
+#include "kura/clock.h"
 #include "kura/json.h"
 #include "kura/when.h"
 
@@ -183,11 +184,8 @@ char *audit_body_build(const struct kura_audit_record *rec, const char *host, co
         return NULL;
     }
     int64_t ms = rec->time_ms;
-    if (ms == 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    }
+    if (ms == 0)
+        ms = kura_clock_ms(CLOCK_REALTIME);
     char stamp[48];
     if (format_time(ms, tz, stamp) != 0) {
         kura_err_set(err, EINVAL, "audit record: cannot format time %" PRId64 " ms in zone %s", ms,

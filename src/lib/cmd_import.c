@@ -25,6 +25,7 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/clock.h"
 #include "kura/c4gh.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
@@ -509,18 +510,11 @@ static void discard(struct import *im, size_t upto)
 
 /* ---- progress ----------------------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void progress_show(struct progress *p, bool final)
 {
     if (!p->on)
         return;
-    int64_t now = mono_ms();
+    int64_t now = kura_clock_ms(CLOCK_MONOTONIC);
     if (!final && now - p->last_ms < 200)
         return;
     p->last_ms = now;

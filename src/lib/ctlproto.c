@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kura/clock.h"
 #include "kura/ctlproto.h"
 
 /* ---- little-endian helpers --------------------------------------------- */
@@ -160,13 +161,6 @@ void kura_ctl_response_clear(struct kura_ctl_response *resp)
 
 /* ---- socket I/O --------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads exactly n bytes before deadline (monotonic ms; -1 = none).
  * Returns 0, or -1 with errno (ETIMEDOUT, ECONNRESET for early EOF, ...). */
 static int read_full(int fd, void *buf, size_t n, int64_t deadline)
@@ -174,7 +168,7 @@ static int read_full(int fd, void *buf, size_t n, int64_t deadline)
     uint8_t *p = buf;
     while (n > 0) {
         if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
             if (left <= 0) {
                 errno = ETIMEDOUT;
                 return -1;
@@ -400,7 +394,7 @@ static void serve_request(struct conn *c)
 {
     struct kura_ctl_server *s = c->s;
     struct kura_err err = {0};
-    int64_t deadline = now_ms() + s->lim.timeout_ms;
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + s->lim.timeout_ms;
     uint8_t head[4];
     if (read_full(c->fd, head, sizeof head, deadline) != 0) {
         if (errno == ETIMEDOUT)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kura/clock.h"
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/secmem.h"
@@ -302,13 +303,6 @@ int kura_mkdir_p(const char *path, mode_t mode, struct kura_err *err)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err)
 {
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -328,7 +322,7 @@ int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err)
         }
         return fd;
     }
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         if (flock(fd, LOCK_EX | LOCK_NB) == 0)
             return fd;
@@ -338,7 +332,7 @@ int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err)
             kura_err_set(err, e, "lock %s: %s", lock_path, strerror(e));
             return -1;
         }
-        if (now_ms() >= deadline)
+        if (kura_clock_ms(CLOCK_MONOTONIC) >= deadline)
             break;
         struct timespec pause = {0, 10 * 1000 * 1000};
         nanosleep(&pause, NULL);

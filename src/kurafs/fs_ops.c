@@ -17,6 +17,7 @@
 
 #include "handle.h"
 #include "kura/clock.h"
+#include "kura/endian.h"
 #include "kura/hash.h"
 #include "kurafs.h"
 
@@ -106,11 +107,10 @@ static ino_t node_ino(const struct kura_node *n)
 {
     if (n->type == KURA_NODE_ROOT)
         return 1;
+    _Static_assert(crypto_shorthash_BYTES == 8, "a short hash is one uint64_t");
     unsigned char h[crypto_shorthash_BYTES];
     crypto_shorthash(h, (const unsigned char *)n->path, strlen(n->path), ino_key);
-    uint64_t v = 0;
-    for (size_t i = 0; i < sizeof h; i++)
-        v = v << 8 | h[i];
+    uint64_t v = kura_be64(h);
     v &= INT64_MAX; /* positive for programs that take it as signed */
     return (ino_t)(v < 2 ? v + 2 : v);
 }

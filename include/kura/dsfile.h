@@ -34,18 +34,6 @@
 #define KURA_FILES_TSV_MAX (64u << 20)
 #define KURA_SAMPLES_TSV_MAX (64u << 20)
 
-/* ---- names ------------------------------------------------------------ */
-
-/* Dataset and sample ids: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. what names the
- * value in the message ("dataset id", "sample id"). */
-int kura_id_check(const char *id, const char *what, struct kura_err *err);
-/* Unix user names, POSIX portable: [A-Za-z0-9._-], not starting with '-',
- * 1..KURA_USER_MAX bytes. */
-int kura_user_name_check(const char *name, struct kura_err *err);
-/* Free text (title, reason, reference, approval): valid UTF-8, no control
- * characters, shorter than KURA_TEXT_MAX bytes; may be empty. */
-int kura_text_check(const char *text, const char *what, struct kura_err *err);
-
 /* ---- dataset.ini ------------------------------------------------------- */
 
 /* Fills *ds (zeroed first; free with kura_dataset_clear, also on error). */

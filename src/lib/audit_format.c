@@ -11,6 +11,7 @@
 #include "audit_priv.h"
 #include "kura/clock.h"
 #include "kura/json.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 static const char *const event_names[] = {

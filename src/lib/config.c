@@ -10,7 +10,7 @@
 #include "kura/fsutil.h"
 #include "kura/guard.h"
 #include "kura/inifile.h"
-#include "kura/json.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define DEFAULT_ALLOW                                                                                          \

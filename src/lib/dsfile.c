@@ -14,7 +14,7 @@
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/inifile.h"
-#include "kura/json.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define TIME_MAX 40
@@ -22,76 +22,6 @@
  * zone (offsets within a day) writes them with a four-digit year. */
 #define INSTANT_MIN INT64_C(-62135510400)
 #define INSTANT_MAX INT64_C(253402128000)
-
-/* ---- names -------------------------------------------------------------- */
-
-static bool alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-int kura_id_check(const char *id, const char *what, struct kura_err *err)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > KURA_ID_MAX) {
-        kura_err_set(err, EINVAL, "%s must be 1 to %d characters", what, KURA_ID_MAX);
-        return -1;
-    }
-    if (!alnum(id[0])) {
-        kura_err_set(err, EINVAL, "%s must start with a letter or digit", what);
-        return -1;
-    }
-    for (size_t i = 1; i < n; i++)
-        if (!alnum(id[i]) && id[i] != '.' && id[i] != '_' && id[i] != '-') {
-            kura_err_set(err, EINVAL, "%s may hold only letters, digits, '.', '_' and '-'", what);
-            return -1;
-        }
-    return 0;
-}
-
-int kura_user_name_check(const char *name, struct kura_err *err)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > KURA_USER_MAX) {
-        kura_err_set(err, EINVAL, "user name must be 1 to %d characters", KURA_USER_MAX);
-        return -1;
-    }
-    if (name[0] == '-') {
-        kura_err_set(err, EINVAL, "user name must not start with '-'");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!alnum(name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-') {
-            kura_err_set(err, EINVAL, "user name may hold only letters, digits, '.', '_' and '-'");
-            return -1;
-        }
-    return 0;
-}
-
-int kura_text_check(const char *text, const char *what, struct kura_err *err)
-{
-    size_t n = strlen(text);
-    if (n >= KURA_TEXT_MAX) {
-        kura_err_set(err, EINVAL, "%s is longer than %d bytes", what, KURA_TEXT_MAX - 1);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7F) {
-            kura_err_set(err, EINVAL, "%s holds a control character (one line of text only)", what);
-            return -1;
-        }
-    if (!kura_utf8_valid(text, n)) {
-        kura_err_set(err, EINVAL, "%s is not valid UTF-8", what);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (kura_utf8_hidden_control(text + i, n - i) >= 0) {
-            kura_err_set(err, EINVAL, "%s holds a control character (U+%04lX)", what,
-                         kura_utf8_hidden_control(text + i, n - i));
-            return -1;
-        }
-    return 0;
-}
 
 /* ---- value encoding ------------------------------------------------------ */
 

@@ -10,7 +10,7 @@
 
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
-#include "kura/json.h"
+#include "kura/text.h"
 
 static const char files_header[] = "path\tfile_id\tsize\tsamples";
 

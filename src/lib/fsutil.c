@@ -13,7 +13,6 @@
 
 #include "kura/clock.h"
 #include "kura/fsutil.h"
-#include "kura/json.h"
 #include "kura/secmem.h"
 
 /* The directory part of path ("." when there is none), malloc'd. */
@@ -517,60 +516,4 @@ int kura_destroy_file(const char *path, struct kura_err *err)
         return -1;
     }
     return kura_fsync_parent(path, err);
-}
-
-int kura_path_check(const char *path, size_t len, struct kura_err *err)
-{
-    if (len == 0) {
-        kura_err_set(err, EINVAL, "empty path");
-        return -1;
-    }
-    if (len > KURA_PATH_MAX) {
-        kura_err_set(err, EINVAL, "path longer than %d bytes", KURA_PATH_MAX);
-        return -1;
-    }
-    if (memchr(path, '\0', len)) {
-        kura_err_set(err, EINVAL, "NUL byte in path");
-        return -1;
-    }
-    if (path[0] == '/') {
-        kura_err_set(err, EINVAL, "path must be relative (no leading '/')");
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)path[i];
-        if (c < 0x20 || c == 0x7F) {
-            kura_err_set(err, EINVAL, "control character in path");
-            return -1;
-        }
-    }
-    if (!kura_utf8_valid(path, len)) {
-        kura_err_set(err, EINVAL, "path is not valid UTF-8");
-        return -1;
-    }
-    size_t depth = 0, start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && path[i] != '/')
-            continue;
-        size_t clen = i - start;
-        const char *c = path + start;
-        if (clen == 0) {
-            kura_err_set(err, EINVAL, i == len ? "trailing '/' in path" : "empty component ('//') in path");
-            return -1;
-        }
-        if ((clen == 1 && c[0] == '.') || (clen == 2 && c[0] == '.' && c[1] == '.')) {
-            kura_err_set(err, EINVAL, "'%.*s' component in path", (int)clen, c);
-            return -1;
-        }
-        if (clen > KURA_NAME_MAX) {
-            kura_err_set(err, EINVAL, "path component longer than %d bytes", KURA_NAME_MAX);
-            return -1;
-        }
-        if (++depth > KURA_PATH_DEPTH_MAX) {
-            kura_err_set(err, EINVAL, "path deeper than %d components", KURA_PATH_DEPTH_MAX);
-            return -1;
-        }
-        start = i + 1;
-    }
-    return 0;
 }

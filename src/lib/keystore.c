@@ -8,13 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kura/dsfile.h"
 #include "kura/endian.h"
 #include "kura/fsutil.h"
-#include "kura/json.h"
 #include "kura/keystore.h"
 #include "kura/model.h"
 #include "kura/secmem.h"
+#include "kura/text.h"
 
 #define SERVER_SEC KURA_SERVER_SEC_FILE
 #define SERVER_PUB KURA_SERVER_PUB_FILE

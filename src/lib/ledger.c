@@ -12,6 +12,7 @@
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/ledger.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"

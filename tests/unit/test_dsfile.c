@@ -425,46 +425,6 @@ static void test_dataset_many_sections(void)
     kura_dataset_clear(&ds);
 }
 
-static void test_name_checks(void)
-{
-    EXPECT(kura_id_check("JGAD000001", "dataset id", NULL) == 0);
-    EXPECT(kura_id_check("a", "id", NULL) == 0);
-    EXPECT(kura_id_check("0.a_b-c", "id", NULL) == 0);
-    EXPECT(kura_id_check(".hidden", "id", NULL) == -1);
-    EXPECT(kura_id_check("-x", "id", NULL) == -1);
-    EXPECT(kura_id_check("", "id", NULL) == -1);
-    EXPECT(kura_id_check("a/b", "id", NULL) == -1);
-    EXPECT(kura_id_check("a b", "id", NULL) == -1);
-    EXPECT(kura_id_check("\xe7\xa0\x94", "id", NULL) == -1);
-    char id[KURA_ID_MAX + 2];
-    memset(id, 'a', KURA_ID_MAX);
-    id[KURA_ID_MAX] = '\0';
-    EXPECT(kura_id_check(id, "id", NULL) == 0);
-    id[KURA_ID_MAX] = 'a', id[KURA_ID_MAX + 1] = '\0';
-    EXPECT(kura_id_check(id, "id", NULL) == -1);
-    EXPECT(kura_user_name_check("alice", NULL) == 0);
-    EXPECT(kura_user_name_check("a.b_c-d", NULL) == 0);
-    EXPECT(kura_user_name_check("_svc", NULL) == 0);
-    EXPECT(kura_user_name_check("-x", NULL) == -1);
-    EXPECT(kura_user_name_check("a:b", NULL) == -1);
-    EXPECT(kura_user_name_check("a@b", NULL) == -1);
-    EXPECT(kura_user_name_check("123456789012345678901234567890123", NULL) == -1);
-    EXPECT(kura_user_name_check("12345678901234567890123456789012", NULL) == 0);
-    EXPECT(kura_text_check("", "t", NULL) == 0);
-    EXPECT(kura_text_check("\xe7\xa0\x94 ok", "t", NULL) == 0);
-    EXPECT(kura_text_check("tab\there", "t", NULL) == -1);
-    EXPECT(kura_text_check("\x7f", "t", NULL) == -1);
-    EXPECT(kura_text_check("\xc0\xaf", "t", NULL) == -1);
-    /* Bidirectional and C1 controls would make a title or approval show
-     * other text than it holds. */
-    EXPECT(kura_text_check("approved \xe2\x80\xaeJGA\xe2\x80\xac", "approval", NULL) == -1);
-    EXPECT(kura_text_check("x\xe2\x81\xa6y", "title", NULL) == -1);      /* U+2066 */
-    EXPECT(kura_text_check("x\xe2\x80\x8fy", "title", NULL) == -1);      /* U+200F */
-    EXPECT(kura_text_check("x\xd8\x9cy", "title", NULL) == -1);           /* U+061C */
-    EXPECT(kura_text_check("x\xc2\x85y", "title", NULL) == -1);           /* U+0085 */
-    EXPECT(kura_text_check("x\xe2\x80\x94y \xc2\xa9", "title", NULL) == 0); /* a dash, a sign */
-}
-
 /* ---- files.tsv ---- */
 
 static void set_file(struct kura_file *f, const char *path, const char *id, uint64_t size, const char *samples)
@@ -783,7 +743,6 @@ int main(void)
     RUN(test_dataset_writer_refuses_what_would_not_load);
     RUN(test_dataset_long_title_fits_line);
     RUN(test_dataset_many_sections);
-    RUN(test_name_checks);
     RUN(test_files_round_trip);
     RUN(test_files_empty_table);
     RUN(test_files_malformed_names_file_and_line);

@@ -1,7 +1,7 @@
 /* Checks of text that comes from users and files: UTF-8, lowercase hex,
  * dataset and sample ids, user names, free text, dataset-relative paths.
  * One module, so that every reader of a name or a path refuses the same
- * things. Pure functions of their arguments. */
+ * things. Pure functions of their arguments; and the comma joiner. */
 #ifndef KURA_TEXT_H
 #define KURA_TEXT_H
 #include <stdbool.h>
@@ -45,6 +45,12 @@ int kura_user_name_check(const char *name, struct kura_err *err);
 /* Free text (title, reason, reference, approval): valid UTF-8, no control
  * characters, shorter than KURA_TEXT_MAX bytes; may be empty. */
 int kura_text_check(const char *text, const char *what, struct kura_err *err);
+
+/* ---- lists ------------------------------------------------------------ */
+
+/* items[0..n) joined with ',' ("a,b,c"; "" for none) into a new malloc'd
+ * string; NULL when out of memory. Items are not checked for commas. */
+char *kura_comma_join(const char *const *items, size_t n);
 
 /* ---- paths -------------------------------------------------------------- */
 

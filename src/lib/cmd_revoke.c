@@ -48,15 +48,13 @@ static void other_samples(FILE *out, const struct kura_file *f, const char *samp
 /* "alice,bob": the listed users, for notifications. */
 static char *users_of(const struct kura_dataset *ds)
 {
-    size_t len = 1;
+    const char **names = calloc(ds->ngrants + 1, sizeof *names);
+    if (!names)
+        return NULL;
     for (size_t i = 0; i < ds->ngrants; i++)
-        len += strlen(ds->grants[i].user) + 1;
-    char *s = calloc(1, len);
-    for (size_t i = 0; s && i < ds->ngrants; i++) {
-        if (i)
-            strcat(s, ",");
-        strcat(s, ds->grants[i].user);
-    }
+        names[i] = ds->grants[i].user;
+    char *s = kura_comma_join(names, ds->ngrants);
+    free(names);
     return s;
 }
 

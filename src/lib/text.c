@@ -3,6 +3,7 @@
  * every reader of a name or a path refuses the same things. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kura/model.h"
@@ -146,6 +147,27 @@ int kura_text_check(const char *text, const char *what, struct kura_err *err)
             return -1;
         }
     return 0;
+}
+
+/* ---- lists ---------------------------------------------------------------- */
+
+char *kura_comma_join(const char *const *items, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        size_t l = strlen(items[i]);
+        memcpy(p, items[i], l);
+        p += l;
+    }
+    *p = '\0';
+    return s;
 }
 
 /* ---- paths ---------------------------------------------------------------- */

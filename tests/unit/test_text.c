@@ -1,7 +1,9 @@
 /* text.c: the checks of names, text and paths every state file and
  * command shares (R-ACC ids and user names; free text shown to others;
- * dataset-relative paths that must never leave the dataset). */
+ * dataset-relative paths that must never leave the dataset), and the comma
+ * joiner of audit records' samples, the guard's rules and notices' users. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +233,26 @@ static void test_path_check_limits(void)
     EXPECT(kura_path_check("...", 3, NULL) == 0);
 }
 
+static void expect_join(const char *const *items, size_t n, const char *want)
+{
+    char *s = kura_comma_join(items, n);
+    EXPECT(s && strcmp(s, want) == 0);
+    if (s && strcmp(s, want) != 0)
+        printf("#   joined \"%s\", expected \"%s\"\n", s, want);
+    free(s);
+}
+
+static void test_comma_join(void)
+{
+    static const char *const samples[] = {"NA12878", "NA12891", "", "HG002"};
+    expect_join(samples, 0, "");
+    expect_join(samples, 1, "NA12878");
+    expect_join(samples, 2, "NA12878,NA12891");
+    expect_join(samples, 4, "NA12878,NA12891,,HG002");
+    static const char *const one_empty[] = {""};
+    expect_join(one_empty, 1, "");
+}
+
 int main(void)
 {
     RUN(test_utf8_valid);
@@ -242,5 +264,6 @@ int main(void)
     RUN(test_path_check_accepts);
     RUN(test_path_check_refuses);
     RUN(test_path_check_limits);
+    RUN(test_comma_join);
     return unit_done();
 }

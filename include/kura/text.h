@@ -1,11 +1,13 @@
 /* Checks of text that comes from users and files: UTF-8, lowercase hex,
  * dataset and sample ids, user names, free text, dataset-relative paths.
  * One module, so that every reader of a name or a path refuses the same
- * things. Pure functions of their arguments; and the comma joiner. */
+ * things. Pure functions of their arguments; and the decimal parser and the
+ * comma joiner. */
 #ifndef KURA_TEXT_H
 #define KURA_TEXT_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kura/error.h"
 
@@ -45,6 +47,14 @@ int kura_user_name_check(const char *name, struct kura_err *err);
 /* Free text (title, reason, reference, approval): valid UTF-8, no control
  * characters, shorter than KURA_TEXT_MAX bytes; may be empty. */
 int kura_text_check(const char *text, const char *what, struct kura_err *err);
+
+/* ---- numbers ---------------------------------------------------------- */
+
+/* s[0..len) as an unsigned decimal into *out: one or more digits and nothing
+ * else (no sign, no blank), at most max. -1, *out untouched, if not.
+ * Leading zeros are read ("007" is 7); where a file's form has none, the
+ * caller refuses them. */
+int kura_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out);
 
 /* ---- lists ------------------------------------------------------------ */
 

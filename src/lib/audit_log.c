@@ -33,6 +33,7 @@
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/secmem.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define HEAD_ROOM 32             /* {"seq":<20 digits> */
@@ -283,11 +284,11 @@ static int rotate(struct kura_audit_log *log, struct chain_pos *pos)
         return -1;
     }
     for (struct dirent *e; (e = readdir(d));) {
-        const char *n = e->d_name;
-        if (strncmp(n, log->base, blen) != 0 || n[blen] != '.' || n[blen + 1] < '1' || n[blen + 1] > '9' ||
-            strspn(n + blen + 1, "0123456789") != strlen(n + blen + 1) || strlen(n + blen + 1) > 9)
+        const char *n = e->d_name, *num = n + blen + 1;
+        uint64_t k;
+        if (strncmp(n, log->base, blen) != 0 || n[blen] != '.' || num[0] == '0' ||
+            kura_parse_decimal(num, strlen(num), 999999999, &k) != 0) /* no leading zero, at most 9 digits */
             continue;
-        unsigned long k = strtoul(n + blen + 1, NULL, 10);
         if (k > max)
             max = k;
     }

@@ -198,16 +198,8 @@ static int parse_bool(const char *value, bool *out, struct kura_err *err)
 
 static int parse_number(const char *value, unsigned max, unsigned *out, struct kura_err *err)
 {
-    unsigned long v = 0;
-    size_t i = 0;
-    for (; value[i]; i++) {
-        if (value[i] < '0' || value[i] > '9' || i >= 9) {
-            kura_err_set(err, EINVAL, "expected a whole number from 0 to %u, got \"%.40s\"", max, value);
-            return -1;
-        }
-        v = v * 10 + (unsigned)(value[i] - '0');
-    }
-    if (i == 0 || v > max) {
+    uint64_t v;
+    if (kura_parse_decimal(value, strlen(value), max, &v) != 0) {
         kura_err_set(err, EINVAL, "expected a whole number from 0 to %u, got \"%.40s\"", max, value);
         return -1;
     }
@@ -722,9 +714,9 @@ static unsigned login_defs_value(const char *text, const char *name, unsigned fa
     for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, name, n) != 0 || (line[n] != ' ' && line[n] != '\t'))
             continue;
-        char *end;
-        unsigned long v = strtoul(line + n, &end, 10);
-        if (end != line + n && v > 0 && v <= LOGIN_UID_LIMIT)
+        const char *digits = line + n + strspn(line + n, " \t");
+        uint64_t v;
+        if (kura_parse_decimal(digits, strspn(digits, "0123456789"), LOGIN_UID_LIMIT, &v) == 0 && v > 0)
             return (unsigned)v;
     }
     return fallback;

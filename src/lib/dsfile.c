@@ -100,14 +100,9 @@ struct ds_load {
 
 static int parse_uid(const char *v, uid_t *out, struct kura_err *err)
 {
-    uint64_t n = 0;
-    size_t i = 0;
-    for (; v[i]; i++) {
-        if (v[i] < '0' || v[i] > '9' || i >= 10)
-            break;
-        n = n * 10 + (uint64_t)(v[i] - '0');
-    }
-    if (i == 0 || v[i] || n >= UINT32_MAX || (v[0] == '0' && i > 1)) {
+    uint64_t n;
+    size_t len = strlen(v);
+    if (kura_parse_decimal(v, len, UINT32_MAX - 1, &n) != 0 || (v[0] == '0' && len > 1)) {
         kura_err_set(err, EINVAL, "expected a numeric uid from 0 to %" PRIu32, UINT32_MAX - 1);
         return -1;
     }

@@ -149,6 +149,25 @@ int kura_text_check(const char *text, const char *what, struct kura_err *err)
     return 0;
 }
 
+/* ---- numbers -------------------------------------------------------------- */
+
+int kura_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    if (len == 0)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
 /* ---- lists ---------------------------------------------------------------- */
 
 char *kura_comma_join(const char *const *items, size_t n)

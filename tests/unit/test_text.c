@@ -1,8 +1,10 @@
 /* text.c: the checks of names, text and paths every state file and
  * command shares (R-ACC ids and user names; free text shown to others;
- * dataset-relative paths that must never leave the dataset), and the comma
- * joiner of audit records' samples, the guard's rules and notices' users. */
+ * dataset-relative paths that must never leave the dataset), the decimal
+ * parser of state files, /proc and options, and the comma joiner of audit
+ * records' samples, the guard's rules and notices' users. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +235,38 @@ static void test_path_check_limits(void)
     EXPECT(kura_path_check("...", 3, NULL) == 0);
 }
 
+/* The value, or -1 when refused (then *out must be untouched). */
+static long long decimal(const char *s, uint64_t max)
+{
+    uint64_t v = 12345;
+    if (kura_parse_decimal(s, strlen(s), max, &v) != 0)
+        return v == 12345 ? -1 : -2;
+    return (long long)v;
+}
+
+static void test_parse_decimal(void)
+{
+    EXPECT(decimal("0", 10) == 0);
+    EXPECT(decimal("10", 10) == 10);
+    EXPECT(decimal("11", 10) == -1);
+    EXPECT(decimal("007", 10) == 7);
+    EXPECT(decimal("", 10) == -1);
+    EXPECT(decimal("-1", 10) == -1);
+    EXPECT(decimal("+1", 10) == -1);
+    EXPECT(decimal(" 1", 10) == -1);
+    EXPECT(decimal("1 ", 10) == -1);
+    EXPECT(decimal("1x", 10) == -1);
+    EXPECT(decimal("4294967295", UINT32_MAX) == 4294967295LL);
+    EXPECT(decimal("4294967296", UINT32_MAX) == -1);
+    uint64_t v = 0;
+    EXPECT(kura_parse_decimal("18446744073709551615", 20, UINT64_MAX, &v) == 0 && v == UINT64_MAX);
+    EXPECT(kura_parse_decimal("18446744073709551616", 20, UINT64_MAX, &v) == -1 && v == UINT64_MAX);
+    EXPECT(kura_parse_decimal("99999999999999999999", 20, UINT64_MAX, &v) == -1);
+    /* Only len bytes are read. */
+    EXPECT(kura_parse_decimal("42abc", 2, 100, &v) == 0 && v == 42);
+    EXPECT(kura_parse_decimal("42", 0, 100, &v) == -1);
+}
+
 static void expect_join(const char *const *items, size_t n, const char *want)
 {
     char *s = kura_comma_join(items, n);
@@ -264,6 +298,7 @@ int main(void)
     RUN(test_path_check_accepts);
     RUN(test_path_check_refuses);
     RUN(test_path_check_limits);
+    RUN(test_parse_decimal);
     RUN(test_comma_join);
     return unit_done();
 }

@@ -24,6 +24,7 @@
 
 #include "kura/error.h"
 #include "kura/model.h"
+#include "kura/zone.h"
 
 #define KURA_DATASET_INI "dataset.ini"
 #define KURA_FILES_TSV "files.tsv"
@@ -40,10 +41,12 @@
 int kura_dataset_parse(const char *name, const char *text, size_t len, struct kura_dataset *ds,
                        struct kura_err *err);
 int kura_dataset_load(const char *path, struct kura_dataset *ds, struct kura_err *err);
-/* The file's text (malloc'd, NUL-terminated), times written in zone tz
+/* The file's text (malloc'd, NUL-terminated), times written in zone
  * (NULL: KURA_DEFAULT_TZ). */
-char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t *len, struct kura_err *err);
-int kura_dataset_save(const char *path, const struct kura_dataset *ds, const char *tz, struct kura_err *err);
+char *kura_dataset_format(const struct kura_dataset *ds, const struct kura_zone *zone, size_t *len,
+                          struct kura_err *err);
+int kura_dataset_save(const char *path, const struct kura_dataset *ds, const struct kura_zone *zone,
+                      struct kura_err *err);
 
 /* ---- files.tsv ---------------------------------------------------------- */
 

@@ -258,8 +258,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     snprintf(h->dataset, sizeof h->dataset, "%s", d->ds.id);
     snprintf(h->file_id, sizeof h->file_id, "%s", f->file_id);
     h->dataset_size = d->total_size;
-    struct kura_err zerr;
-    h->zone = kura_zone_get(fs->cfg->timezone, &zerr); /* once per open, not per read */
+    h->zone = fs->cfg->zone;
     h->who = *c;
     h->who.proc = NULL;
     h->process_allowed = v.allowed;

@@ -144,7 +144,7 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     unsigned char *key = kura_audit_key_load(keypath, err);
     if (!key)
         return -1;
-    struct kura_audit_options ao = {.tz = fs->cfg->timezone, .syslog = fs->cfg->syslog,
+    struct kura_audit_options ao = {.zone = fs->cfg->zone, .syslog = fs->cfg->syslog,
                                     .max_size = (uint64_t)fs->cfg->max_size_mb << 20,
                                     .reserve = (uint64_t)fs->cfg->reserve_mb << 20};
     fs->audit = kura_audit_open(fs->cfg->audit_log, key, &ao, err);

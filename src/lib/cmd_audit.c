@@ -216,7 +216,7 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_usage(c, "%s", e.msg);
     if (since) {
         int64_t start, end;
-        if (kura_when_parse(since, c->env->cfg->timezone, &start, &end, &e) != 0)
+        if (kura_when_parse(since, c->env->cfg->zone, &start, &end, &e) != 0)
             return cmd_usage(c, "--since: %s", e.msg);
         v.filter.since_ms = start * 1000;
     }

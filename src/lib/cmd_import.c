@@ -827,7 +827,7 @@ static void record_removal(struct import *im, size_t removed)
                                     .action = KURA_LEDGER_SOURCE_ACTION, .target = im->dk->id,
                                     .detail = "sources of the import before (--remove-source)", .before = "", .after = after};
     if (!ledger || cmd_txn_begin(c, im->dk->id, false, &t) != 0 ||
-        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->zone, NULL, &e) != 0)
         fprintf(c->err, "kuractl dataset import: warning: the ledger does not record the removal of the sources%s%s\n",
                 e.msg[0] ? ": " : "", e.msg);
     cmd_txn_end(&t);

@@ -285,12 +285,12 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
         return NULL;
     }
     char a[48], b[48], who[96], fp[65];
-    const char *tz = c->env->cfg->timezone;
+    const struct kura_zone *zone = c->env->cfg->zone;
     fprintf(f, "# Destruction report: dataset %s\n\n", ds->id);
     fprintf(f, "Dataset:          %s (%s, %s)%s%s\n", ds->id, kura_kind_name(ds->kind), kura_level_name(ds->level),
             ds->title[0] ? " " : "", ds->title);
     fprintf(f, "PI:               %s (uid %u)\n", ds->pi, (unsigned)ds->pi_uid);
-    fprintf(f, "Approved period:  %s..%s\n", kura_date_format(ds->from, tz, a, sizeof a) == 0 ? a : "?",
+    fprintf(f, "Approved period:  %s..%s\n", kura_date_format(ds->from, zone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b));
     fprintf(f, "Server (host id): %s\n", ds->host_id);
     report_line_time(f, c, "Destroyed at:     ", now);

@@ -253,7 +253,7 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
         }
         return 0;
     case K_TIMEZONE:
-        if (kura_tz_check(value, err) != 0) {
+        if (!(cfg->zone = kura_zone_get(value, err))) {
             if (err)
                 err->code = EINVAL; /* a bad value, whatever the lookup said */
             return -1;
@@ -485,6 +485,10 @@ int kura_config_parse(const char *name, const char *text, size_t len, const char
         goto out;
     if (resolve_paths(&ld, name, err) != 0)
         goto out;
+    if (!cfg->zone && !(cfg->zone = kura_zone_get(cfg->timezone, err))) {
+        kura_err_prefix(err, "%s: the default timezone", name);
+        goto out;
+    }
     if (cfg->login_uid_min && cfg->login_uid_max && cfg->login_uid_min > cfg->login_uid_max) {
         kura_err_set(err, EINVAL, "%s:%d: login_uid_min is above login_uid_max", name, ld.line[K_UID_MIN]);
         goto out;

@@ -114,7 +114,7 @@ static int parse_uid(const char *v, uid_t *out, struct kura_err *err)
 static int parse_instant(const char *v, int64_t *out, struct kura_err *err)
 {
     int64_t start, end;
-    if (kura_when_parse(v, "UTC", &start, &end, err) != 0)
+    if (kura_when_parse(v, NULL, &start, &end, err) != 0) /* a date, in any zone, is refused below */
         return -1;
     if (start != end) {
         kura_err_set(err, EINVAL, "expected an RFC 3339 time stamp with offset, not a date");
@@ -567,12 +567,11 @@ static void out_uid(struct out *o, const char *key, uid_t uid)
     out_kv(o, key, num);
 }
 
-static int out_time(struct out *o, const char *key, int64_t t, const char *tz, struct kura_err *err)
+static int out_time(struct out *o, const char *key, int64_t t, const struct kura_zone *zone, struct kura_err *err)
 {
     char buf[TIME_MAX];
-    if (t < INSTANT_MIN || t > INSTANT_MAX || kura_time_format(t, tz, buf, sizeof buf) != 0) {
-        kura_err_set(err, EINVAL, "%s: time %" PRId64 " cannot be written in zone %s", key, t,
-                     tz ? tz : KURA_DEFAULT_TZ);
+    if (t < INSTANT_MIN || t > INSTANT_MAX || kura_time_format(t, zone, buf, sizeof buf) != 0) {
+        kura_err_set(err, EINVAL, "%s: time %" PRId64 " cannot be written in the zone", key, t);
         return -1;
     }
     out_kv(o, key, buf);
@@ -650,7 +649,8 @@ static const char header[] =
     "# included (until is exclusive).\n"
     "# In values, \\\\ is a backslash and \\x20 a space at either end of a value.\n";
 
-char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t *len, struct kura_err *err)
+char *kura_dataset_format(const struct kura_dataset *ds, const struct kura_zone *zone, size_t *len,
+                          struct kura_err *err)
 {
     if (check_dataset(ds, err) != 0)
         return NULL;
@@ -663,7 +663,7 @@ char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t 
     out_kv(&o, "level", kura_level_name(ds->level));
     out_kv(&o, "pi", ds->pi);
     out_uid(&o, "pi_uid", ds->pi_uid);
-    if (out_time(&o, "from", ds->from, tz, err) != 0 || out_time(&o, "until", ds->until, tz, err) != 0)
+    if (out_time(&o, "from", ds->from, zone, err) != 0 || out_time(&o, "until", ds->until, zone, err) != 0)
         goto fail;
     out_kv(&o, "status", kura_ds_status_name(ds->status));
     out_kv(&o, "status_reason", ds->status_reason);
@@ -676,10 +676,10 @@ char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t 
         out_str(&o, "]\n");
         out_uid(&o, "uid", g->uid);
         out_kv(&o, "role", kura_role_name(g->role));
-        if (out_time(&o, "from", g->from, tz, err) != 0 || out_time(&o, "until", g->until, tz, err) != 0)
+        if (out_time(&o, "from", g->from, zone, err) != 0 || out_time(&o, "until", g->until, zone, err) != 0)
             goto fail;
         out_kv(&o, "approval", g->approval);
-        if (out_time(&o, "added_at", g->added_at, tz, err) != 0)
+        if (out_time(&o, "added_at", g->added_at, zone, err) != 0)
             goto fail;
         out_kv(&o, "added_by", g->added_by);
         if (g->pending)
@@ -693,7 +693,7 @@ char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t 
         out_str(&o, w->sample);
         out_str(&o, "]\n");
         out_kv(&o, "ref", w->ref);
-        if (out_time(&o, "at", w->at, tz, err) != 0)
+        if (out_time(&o, "at", w->at, zone, err) != 0)
             goto fail;
     }
     if (o.oom) {
@@ -708,10 +708,11 @@ fail:
     return NULL;
 }
 
-int kura_dataset_save(const char *path, const struct kura_dataset *ds, const char *tz, struct kura_err *err)
+int kura_dataset_save(const char *path, const struct kura_dataset *ds, const struct kura_zone *zone,
+                      struct kura_err *err)
 {
     size_t len = 0;
-    char *text = kura_dataset_format(ds, tz, &len, err);
+    char *text = kura_dataset_format(ds, zone, &len, err);
     if (!text) {
         kura_err_prefix(err, "%s", path);
         return -1;

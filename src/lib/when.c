@@ -129,14 +129,15 @@ static int parse_when(const char *s, size_t n, const struct kura_zone *z, int64_
     return -1;
 }
 
-static const struct kura_zone *zone_or_default(const char *tz, struct kura_err *err)
+static const struct kura_zone *zone_or_default(const struct kura_zone *zone, struct kura_err *err)
 {
-    return kura_zone_get(tz ? tz : KURA_DEFAULT_TZ, err);
+    return zone ? zone : kura_zone_get(KURA_DEFAULT_TZ, err);
 }
 
-int kura_when_parse(const char *s, const char *tz, int64_t *start, int64_t *end, struct kura_err *err)
+int kura_when_parse(const char *s, const struct kura_zone *zone, int64_t *start, int64_t *end,
+                    struct kura_err *err)
 {
-    const struct kura_zone *z = zone_or_default(tz, err);
+    const struct kura_zone *z = zone_or_default(zone, err);
     if (!z)
         return -1;
     if (!s)
@@ -151,9 +152,10 @@ int kura_when_parse(const char *s, const char *tz, int64_t *start, int64_t *end,
     return 0;
 }
 
-int kura_period_parse(const char *s, const char *tz, int64_t *from, int64_t *until, struct kura_err *err)
+int kura_period_parse(const char *s, const struct kura_zone *zone, int64_t *from, int64_t *until,
+                      struct kura_err *err)
 {
-    const struct kura_zone *z = zone_or_default(tz, err);
+    const struct kura_zone *z = zone_or_default(zone, err);
     if (!z)
         return -1;
     if (!s)
@@ -196,12 +198,12 @@ static bool split_local(int64_t local, int64_t *y, unsigned *mo, unsigned *d, un
     return *y >= 0 && *y <= 9999;
 }
 
-int kura_time_format(int64_t t, const char *tz, char *buf, size_t len)
+int kura_time_format(int64_t t, const struct kura_zone *zone, char *buf, size_t len)
 {
     if (!buf || len == 0)
         return -1;
     buf[0] = '\0';
-    const struct kura_zone *z = zone_or_default(tz, NULL);
+    const struct kura_zone *z = zone_or_default(zone, NULL);
     if (!z || t < -KURA_ZONE_T_LIMIT || t > KURA_ZONE_T_LIMIT)
         return -1;
     /* RFC 3339 offsets have no seconds: old local mean times (+09:18:59)
@@ -221,12 +223,12 @@ int kura_time_format(int64_t t, const char *tz, char *buf, size_t len)
     return 0;
 }
 
-int kura_date_format(int64_t t, const char *tz, char *buf, size_t len)
+int kura_date_format(int64_t t, const struct kura_zone *zone, char *buf, size_t len)
 {
     if (!buf || len == 0)
         return -1;
     buf[0] = '\0';
-    const struct kura_zone *z = zone_or_default(tz, NULL);
+    const struct kura_zone *z = zone_or_default(zone, NULL);
     if (!z || t < -KURA_ZONE_T_LIMIT || t > KURA_ZONE_T_LIMIT)
         return -1;
     int64_t y;
@@ -239,9 +241,4 @@ int kura_date_format(int64_t t, const char *tz, char *buf, size_t len)
         return -1;
     }
     return 0;
-}
-
-int kura_tz_check(const char *tz, struct kura_err *err)
-{
-    return kura_zone_get(tz, err) ? 0 : -1;
 }

@@ -88,7 +88,7 @@ static void test_dataset_round_trip_is_exact(void)
     make_dataset(&ds);
     struct kura_err err = {0};
     size_t len = 0, len2 = 0;
-    char *text = kura_dataset_format(&ds, "Asia/Tokyo", &len, &err);
+    char *text = kura_dataset_format(&ds, kura_zone_get("Asia/Tokyo", NULL), &len, &err);
     ASSERT(text);
     EXPECT(strlen(text) == len);
     EXPECT_STR_CONTAINS(text, "until is exclusive");
@@ -101,11 +101,11 @@ static void test_dataset_round_trip_is_exact(void)
     EXPECT_STR_CONTAINS(text, "added_by = root\npending = yes\n");
     ASSERT(kura_dataset_parse("t.ini", text, len, &back, &err) == 0);
     EXPECT(same_dataset(&ds, &back));
-    char *again = kura_dataset_format(&back, "Asia/Tokyo", &len2, &err);
+    char *again = kura_dataset_format(&back, kura_zone_get("Asia/Tokyo", NULL), &len2, &err);
     EXPECT(again && len2 == len && memcmp(text, again, len) == 0);
     free(again);
     /* Written in another zone: the same instants. */
-    again = kura_dataset_format(&ds, "America/New_York", &len2, &err);
+    again = kura_dataset_format(&ds, kura_zone_get("America/New_York", NULL), &len2, &err);
     ASSERT(again);
     kura_dataset_clear(&back);
     ASSERT(kura_dataset_parse("t.ini", again, len2, &back, &err) == 0);
@@ -145,7 +145,7 @@ static void test_dataset_save_and_load(void)
     make_dataset(&ds);
     char path[600];
     snprintf(path, sizeof path, "%s/%s", tmpdir, KURA_DATASET_INI);
-    ASSERT(kura_dataset_save(path, &ds, "Asia/Tokyo", NULL) == 0);
+    ASSERT(kura_dataset_save(path, &ds, kura_zone_get("Asia/Tokyo", NULL), NULL) == 0);
     struct stat st;
     ASSERT(stat(path, &st) == 0);
     EXPECT((st.st_mode & 07777) == KURA_STATE_FILE_MODE);
@@ -155,7 +155,7 @@ static void test_dataset_save_and_load(void)
     kura_dataset_clear(&back);
     /* A refused save leaves the old file. */
     ds.grants[1].until = ds.grants[1].from;
-    EXPECT(kura_dataset_save(path, &ds, "Asia/Tokyo", &err) == -1);
+    EXPECT(kura_dataset_save(path, &ds, kura_zone_get("Asia/Tokyo", NULL), &err) == -1);
     EXPECT_STR_CONTAINS(err.msg, "period is empty");
     ASSERT(kura_dataset_load(path, &back, &err) == 0);
     EXPECT(back.ngrants == 2 && back.grants[1].until == back.grants[1].from + 1);
@@ -360,7 +360,7 @@ static void test_dataset_writer_refuses_what_would_not_load(void)
         }
         struct kura_err err = {0};
         size_t len;
-        char *text = kura_dataset_format(&ds, "Asia/Tokyo", &len, &err);
+        char *text = kura_dataset_format(&ds, kura_zone_get("Asia/Tokyo", NULL), &len, &err);
         EXPECT(text == NULL);
         free(text);
         EXPECT(err.code == EINVAL);

@@ -32,6 +32,9 @@ bool kura_utf8_valid(const char *s, size_t len);
  * -1. Printers escape these as they escape C0 controls. */
 long kura_utf8_hidden_control(const char *s, size_t len);
 
+/* The value (0..15) of hex digit c, either case; -1 if c is not one. */
+int kura_hex_digit(char c);
+
 /* True if s[0..len) are all lowercase hex digits (0-9, a-f), the form
  * sodium_bin2hex writes; stops reading at the first byte that is not. */
 bool kura_hex_lower(const char *s, size_t len);

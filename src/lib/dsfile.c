@@ -25,17 +25,6 @@
 
 /* ---- value encoding ------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes a value into out (cap bytes with the NUL). */
 static int decode(const char *v, char *out, size_t cap, struct kura_err *err)
 {
@@ -45,8 +34,8 @@ static int decode(const char *v, char *out, size_t cap, struct kura_err *err)
         if (c == '\\') {
             if (v[i + 1] == '\\') {
                 i++;
-            } else if (v[i + 1] == 'x' && hexval(v[i + 2]) >= 0 && hexval(v[i + 3]) >= 0) {
-                c = (char)(hexval(v[i + 2]) << 4 | hexval(v[i + 3]));
+            } else if (v[i + 1] == 'x' && kura_hex_digit(v[i + 2]) >= 0 && kura_hex_digit(v[i + 3]) >= 0) {
+                c = (char)(kura_hex_digit(v[i + 2]) << 4 | kura_hex_digit(v[i + 3]));
                 i += 3;
                 if (c == '\0') {
                     kura_err_set(err, EINVAL, "\\x00 is not allowed");

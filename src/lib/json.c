@@ -179,17 +179,10 @@ static int hex4(struct parser *p, unsigned *out)
         return fail(p, "truncated \\u escape");
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned char c = p->s[p->pos + i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
+        int d = kura_hex_digit((char)p->s[p->pos + i]);
+        if (d < 0)
             return fail(p, "bad hex digit in \\u escape");
-        v = v << 4 | d;
+        v = v << 4 | (unsigned)d;
     }
     p->pos += 4;
     *out = v;

@@ -43,6 +43,17 @@ size_t kura_utf8_seq_len(const char *s, size_t left)
     return n;
 }
 
+int kura_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 bool kura_hex_lower(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)

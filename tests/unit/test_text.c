@@ -69,6 +69,16 @@ static void test_utf8_hidden_control(void)
     EXPECT(kura_utf8_hidden_control("\n", 1) == -1);                 /* C0: the callers' own check */
 }
 
+static void test_hex_digit(void)
+{
+    EXPECT(kura_hex_digit('0') == 0 && kura_hex_digit('9') == 9);
+    EXPECT(kura_hex_digit('a') == 10 && kura_hex_digit('f') == 15);
+    EXPECT(kura_hex_digit('A') == 10 && kura_hex_digit('F') == 15);
+    EXPECT(kura_hex_digit('g') == -1 && kura_hex_digit('G') == -1);
+    EXPECT(kura_hex_digit('/') == -1 && kura_hex_digit(':') == -1 && kura_hex_digit('@') == -1);
+    EXPECT(kura_hex_digit('`') == -1 && kura_hex_digit('\0') == -1 && kura_hex_digit((char)0xe0) == -1);
+}
+
 static void test_hex_lower(void)
 {
     EXPECT(kura_hex_lower("", 0));
@@ -292,6 +302,7 @@ int main(void)
     RUN(test_utf8_valid);
     RUN(test_utf8_seq_len);
     RUN(test_utf8_hidden_control);
+    RUN(test_hex_digit);
     RUN(test_hex_lower);
     RUN(test_name_checks);
     RUN(test_text_check_limits);

@@ -103,7 +103,7 @@ static int parse_uid(const char *v, uid_t *out, struct kura_err *err)
 static int parse_instant(const char *v, int64_t *out, struct kura_err *err)
 {
     int64_t start, end;
-    if (kura_when_parse(v, NULL, &start, &end, err) != 0) /* a date, in any zone, is refused below */
+    if (kura_when_parse(v, NULL, &start, &end, err) != 0)
         return -1;
     if (start != end) {
         kura_err_set(err, EINVAL, "expected an RFC 3339 time stamp with offset, not a date");

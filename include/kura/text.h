@@ -1,8 +1,7 @@
-/* Checks of text that comes from users and files: UTF-8, lowercase hex,
- * dataset and sample ids, user names, free text, dataset-relative paths.
- * One module, so that every reader of a name or a path refuses the same
- * things. Pure functions of their arguments; and the decimal parser and the
- * comma joiner. */
+/* Checks of text that comes from users and files (UTF-8, hex, dataset and
+ * sample ids, user names, free text, dataset-relative paths), the decimal
+ * parser and the comma joiner: one module, so that every reader of a name,
+ * a path or a number refuses the same things. No state, no files. */
 #ifndef KURA_TEXT_H
 #define KURA_TEXT_H
 #include <stdbool.h>

@@ -1,6 +1,5 @@
-/* Checks of text that comes from users and files (UTF-8, lowercase hex,
- * ids, user names, free text, dataset-relative paths), in one place so that
- * every reader of a name or a path refuses the same things. */
+/* The text checks, the decimal parser and the comma joiner (text.h). The
+ * limits of ids, user names and free text are the model's. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>

@@ -11,6 +11,7 @@
 
 #include "handle.h"
 #include "kura/layout.h"
+#include "kura/text.h"
 #include "kura/zone.h"
 
 /* Every open handle, and how many each user holds: the per-user cap, and
@@ -78,20 +79,6 @@ static void release_slot(uid_t uid)
     pthread_mutex_lock(&g_table.lock);
     release_slot_locked(uid);
     pthread_mutex_unlock(&g_table.lock);
-}
-
-static char *join_samples(const struct kura_file *f)
-{
-    size_t len = 1;
-    for (size_t i = 0; i < f->nsamples; i++)
-        len += strlen(f->samples[i]) + 1;
-    char *s = malloc(len), *p = s;
-    if (!s)
-        return NULL;
-    *p = '\0';
-    for (size_t i = 0; i < f->nsamples; i++)
-        p += sprintf(p, "%s%s", i ? "," : "", f->samples[i]);
-    return s;
 }
 
 static struct kura_guard_verdict guard_verdict(struct kurafs *fs, const struct kura_dataset *ds,
@@ -227,7 +214,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     int64_t now = kurafs_now();
     struct kura_guard_verdict v = guard_verdict(fs, &d->ds, c);
     struct kura_decision dec = kurafs_decide(fs, &d->ds, f, c, v.allowed, now);
-    char *samples = join_samples(f);
+    char *samples = kura_comma_join((const char *const *)f->samples, f->nsamples);
     int audit_failed = 0;
 
     if (dec.reason != KURA_ALLOW) {
@@ -272,8 +259,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     snprintf(h->dataset, sizeof h->dataset, "%s", d->ds.id);
     snprintf(h->file_id, sizeof h->file_id, "%s", f->file_id);
     h->dataset_size = d->total_size;
-    struct kura_err zerr;
-    h->zone = kura_zone_get(fs->cfg->timezone, &zerr); /* once per open, not per read */
+    h->zone = fs->cfg->zone;
     h->who = *c;
     h->who.proc = NULL;
     h->process_allowed = v.allowed;

@@ -142,7 +142,7 @@ static void warn(struct maintainer *m, const struct kura_dataset *ds, const char
         return;
     *changed = true;
     char last[16], msg[256];
-    kura_date_format(until - 1, m->fs->cfg->timezone, last, sizeof last);
+    kura_date_format(until - 1, m->fs->cfg->zone, last, sizeof last);
     long days = (long)((until - now + 86399) / 86400);
     if (user[0])
         snprintf(msg, sizeof msg, "%s's use of dataset %s ends after %s (%ld days): the PI may ask for an extension",
@@ -193,7 +193,7 @@ static void tick(struct maintainer *m, int64_t now)
 {
     const struct kura_config *cfg = m->fs->cfg;
     char today[16];
-    kura_date_format(now, cfg->timezone, today, sizeof today);
+    kura_date_format(now, cfg->zone, today, sizeof today);
     int64_t warn_ahead = (int64_t)cfg->warn_days * 86400, grace = (int64_t)cfg->grace_days * 86400;
     int64_t last = m->last_tick ? m->last_tick : now;
     bool changed = false;

@@ -9,6 +9,7 @@
 #include "kura/catalog.h"
 #include "kura/config.h"
 #include "kura/dsfile.h"
+#include "kura/text.h"
 
 static int load_one(const char *dir, const char *id, struct kura_catalog_dataset *d, struct kura_err *err)
 {

@@ -190,14 +190,14 @@ int cmd_user_uid(const char *name, uid_t *uid, struct kura_err *err)
 
 const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t len)
 {
-    if (kura_time_format(t, c->env->cfg->timezone, buf, len) != 0)
+    if (kura_time_format(t, c->env->cfg->zone, buf, len) != 0)
         snprintf(buf, len, "@%lld", (long long)t);
     return buf;
 }
 
 const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len)
 {
-    if (kura_date_format(until - 1, c->env->cfg->timezone, buf, len) != 0)
+    if (kura_date_format(until - 1, c->env->cfg->zone, buf, len) != 0)
         snprintf(buf, len, "@%lld", (long long)until);
     return buf;
 }

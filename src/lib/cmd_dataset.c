@@ -21,7 +21,7 @@
 static const char *period_text(const struct kura_cmd_ctx *c, int64_t from, int64_t until, char *buf, size_t len)
 {
     char a[48], b[48];
-    if (kura_date_format(from, c->env->cfg->timezone, a, sizeof a) != 0)
+    if (kura_date_format(from, c->env->cfg->zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "@%lld", (long long)from);
     cmd_last_day(c, until, b, sizeof b);
     snprintf(buf, len, "%s..%s", a, b);
@@ -87,8 +87,8 @@ static int create_dataset(const struct kura_cmd_ctx *c, const struct kura_datase
     cmd_actor_name(c, actor, sizeof actor);
     struct kura_ledger_change lc = {.actor = actor, .uid = c->actor->uid, .action = "dataset-add",
                                     .target = ds->id, .detail = c->actor->via, .before = "", .after = after};
-    if (kura_files_save(tsv, NULL, 0, e) != 0 || kura_dataset_save(ini, ds, c->env->cfg->timezone, e) != 0 ||
-        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, e) != 0 ||
+    if (kura_files_save(tsv, NULL, 0, e) != 0 || kura_dataset_save(ini, ds, c->env->cfg->zone, e) != 0 ||
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->zone, NULL, e) != 0 ||
         kura_fsync_dir(stage, e) != 0)
         goto out;
     if (renameat2(AT_FDCWD, stage, AT_FDCWD, final, RENAME_NOREPLACE) != 0) {
@@ -134,7 +134,7 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     ds.guard = ds.level == KURA_LEVEL_TYPE2 ? KURA_GUARD_ALLOWLIST : KURA_GUARD_DENYLIST;
     if (guard && kura_guard_mode_parse(guard, &ds.guard) != 0)
         return cmd_usage(c, "--guard must be denylist or allowlist");
-    if (kura_period_parse(period, c->env->cfg->timezone, &ds.from, &ds.until, &e) != 0)
+    if (kura_period_parse(period, c->env->cfg->zone, &ds.from, &ds.until, &e) != 0)
         return cmd_usage(c, "--period: %s", e.msg);
     if (ds.until <= cmd_now()) {
         char last[32];
@@ -191,7 +191,7 @@ int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
     int64_t start, end;
     if (kura_text_check(ref, "--ref", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    if (kura_when_parse(until, c->env->cfg->timezone, &start, &end, &e) != 0)
+    if (kura_when_parse(until, c->env->cfg->zone, &start, &end, &e) != 0)
         return cmd_usage(c, "--until: %s", e.msg);
     /* A time stamp ends access at that instant; a date at the end of it. */
     int64_t new_until = start == end ? start : end;

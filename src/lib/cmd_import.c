@@ -25,6 +25,7 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/clock.h"
 #include "kura/c4gh.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
@@ -507,18 +508,11 @@ static void discard(struct import *im, size_t upto)
 
 /* ---- progress ----------------------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void progress_show(struct progress *p, bool final)
 {
     if (!p->on)
         return;
-    int64_t now = mono_ms();
+    int64_t now = kura_clock_ms(CLOCK_MONOTONIC);
     if (!final && now - p->last_ms < 200)
         return;
     p->last_ms = now;
@@ -831,7 +825,7 @@ static void record_removal(struct import *im, size_t removed)
                                     .action = KURA_LEDGER_SOURCE_ACTION, .target = im->dk->id,
                                     .detail = "sources of the import before (--remove-source)", .before = "", .after = after};
     if (!ledger || cmd_txn_begin(c, im->dk->id, KURA_CMD_OPERATOR, CMD_TXN_DESTROYED_OK, &t) != 0 ||
-        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->zone, NULL, &e) != 0)
         fprintf(c->err, "kuractl dataset import: warning: the ledger does not record the removal of the sources%s%s\n",
                 e.msg[0] ? ": " : "", e.msg);
     cmd_txn_end(&t);

@@ -274,9 +274,8 @@ static uid_t login_uid(pid_t pid)
     if (n <= 0)
         return (uid_t)-1;
     buf[n] = '\0';
-    char *end;
-    unsigned long v = strtoul(buf, &end, 10);
-    return end == buf ? (uid_t)-1 : (uid_t)v;
+    uint64_t v;
+    return kura_parse_decimal(buf, strspn(buf, "0123456789"), UINT32_MAX, &v) == 0 ? (uid_t)v : (uid_t)-1;
 }
 
 int kura_actor_resolve(uid_t uid, gid_t gid, pid_t pid, struct kura_actor *a, struct kura_err *err)

@@ -8,6 +8,7 @@
 
 #include "kura/commands.h"
 #include "kura/model.h"
+#include "kura/text.h"
 
 struct kura_cmd_ctx {
     const struct kura_cmd_env *env;

@@ -48,15 +48,13 @@ static void other_samples(FILE *out, const struct kura_file *f, const char *samp
 /* "alice,bob": the listed users, for notifications. */
 static char *users_of(const struct kura_dataset *ds)
 {
-    size_t len = 1;
+    const char **names = calloc(ds->ngrants + 1, sizeof *names);
+    if (!names)
+        return NULL;
     for (size_t i = 0; i < ds->ngrants; i++)
-        len += strlen(ds->grants[i].user) + 1;
-    char *s = calloc(1, len);
-    for (size_t i = 0; s && i < ds->ngrants; i++) {
-        if (i)
-            strcat(s, ",");
-        strcat(s, ds->grants[i].user);
-    }
+        names[i] = ds->grants[i].user;
+    char *s = kura_comma_join(names, ds->ngrants);
+    free(names);
     return s;
 }
 
@@ -328,12 +326,12 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
         return NULL;
     }
     char a[48], b[48], who[96], fp[65];
-    const char *tz = c->env->cfg->timezone;
+    const struct kura_zone *zone = c->env->cfg->zone;
     fprintf(f, "# Destruction report: dataset %s\n\n", ds->id);
     fprintf(f, "Dataset:          %s (%s, %s)%s%s\n", ds->id, kura_kind_name(ds->kind), kura_level_name(ds->level),
             ds->title[0] ? " " : "", ds->title);
     fprintf(f, "PI:               %s (uid %u)\n", ds->pi, (unsigned)ds->pi_uid);
-    fprintf(f, "Approved period:  %s..%s\n", kura_date_format(ds->from, tz, a, sizeof a) == 0 ? a : "?",
+    fprintf(f, "Approved period:  %s..%s\n", kura_date_format(ds->from, zone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b));
     fprintf(f, "Server (host id): %s\n", ds->host_id);
     report_line_time(f, c, "Destroyed at:     ", now);

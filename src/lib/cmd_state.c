@@ -356,7 +356,7 @@ static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_er
                         last->uid == (int64_t)j.ch.uid && strcmp(last->action, j.ch.action) == 0 &&
                         strcmp(last->target, j.ch.target) == 0 && strcmp(last->detail, j.ch.detail) == 0 &&
                         strcmp(last->before, j.ch.before) == 0 && strcmp(last->after, j.ch.after) == 0;
-        if (!recorded && kura_ledger_append(ledger, &j.ch, j.now, c->env->cfg->timezone, NULL, err) != 0)
+        if (!recorded && kura_ledger_append(ledger, &j.ch, j.now, c->env->cfg->zone, NULL, err) != 0)
             goto out;
     }
     if (unlink(jpath) != 0 || kura_fsync_dir(dir, err) != 0) {
@@ -493,7 +493,7 @@ void cmd_audit_change(const struct kura_cmd_ctx *c, const char *id, const struct
         }
         if (!(key = kura_audit_key_load(key_path, &e)))
             goto out;
-        struct kura_audit_options opt = {.tz = c->env->cfg->timezone, .syslog = c->env->cfg->syslog,
+        struct kura_audit_options opt = {.zone = c->env->cfg->zone, .syslog = c->env->cfg->syslog,
                                          .max_size = (uint64_t)c->env->cfg->max_size_mb << 20};
         if (!(log = kura_audit_open(c->env->cfg->audit_log, key, &opt, &e)))
             goto out;
@@ -542,7 +542,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         cmd_fail(c, "out of memory");
         goto out;
     }
-    text = save_ds ? kura_dataset_format(&t->ds, c->env->cfg->timezone, &len, &e)
+    text = save_ds ? kura_dataset_format(&t->ds, c->env->cfg->zone, &len, &e)
                    : kura_files_format(t->files, t->nfiles, &len, &e);
     if (!text) {
         cmd_fail_err(c, &e);
@@ -566,7 +566,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         /* Not applied: the next transaction drops the journal. */
         goto out;
     }
-    if (kura_ledger_append(ledger, &lc, now, c->env->cfg->timezone, NULL, &e) != 0) {
+    if (kura_ledger_append(ledger, &lc, now, c->env->cfg->zone, NULL, &e) != 0) {
         /* Applied: the next transaction appends the record from the journal. */
         cmd_fail(c, "the change is saved, but the ledger could not record it yet (%s); the next change "
                     "of dataset %s records it", e.msg, t->id);

@@ -190,7 +190,7 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (kura_role_parse(role, &rq.role) != 0 || rq.role == KURA_ROLE_PI)
         return cmd_usage(c, "--role must be co-investigator or contractor");
     int64_t u_start = 0, u_end = 0;
-    if (until && kura_when_parse(until, c->env->cfg->timezone, &u_start, &u_end, &e) != 0)
+    if (until && kura_when_parse(until, c->env->cfg->zone, &u_start, &u_end, &e) != 0)
         return cmd_usage(c, "--until: %s", e.msg);
     /* A time stamp ends the grant at that instant; a date at the day's end. */
     if (until)
@@ -379,14 +379,14 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (json) {
         /* One array: the PI first, then each grant, as the text rows. */
         fputc('[', c->out);
-        if (print_json_row(c, true, ds->pi, "pi", kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+        if (print_json_row(c, true, ds->pi, "pi", kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
                            cmd_last_day(c, ds->until, b, sizeof b),
                            list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi), "") != 0)
             goto out;
         for (size_t i = 0; i < ds->ngrants; i++) {
             const struct kura_grant *g = &ds->grants[i];
             if (print_json_row(c, false, g->user, kura_role_name(g->role),
-                               kura_date_format(g->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+                               kura_date_format(g->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
                                cmd_last_day(c, g->until, b, sizeof b),
                                list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi), g->approval) != 0)
                 goto out;
@@ -397,20 +397,20 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     fprintf(c->out, "dataset %s (%s, %s) %s, period %s..%s%s%s\n", ds->id, kura_kind_name(ds->kind),
             kura_level_name(ds->level), kura_ds_status_name(ds->status),
-            kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+            kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b), ds->title[0] ? ": " : "", ds->title);
     if (kura_files_no_sample_map(t.files, t.nfiles))
         fprintf(c->out, "no sample map: none of its %zu file(s) names a sample (imported without --samples), so a "
                         "consent withdrawal cannot find any of them\n", t.nfiles);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", "USER", "ROLE", "FROM", "UNTIL", "STATE", "APPROVAL");
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", ds->pi, "pi",
-            kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+            kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b), list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi),
             "-");
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", g->user, kura_role_name(g->role),
-                kura_date_format(g->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+                kura_date_format(g->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
                 cmd_last_day(c, g->until, b, sizeof b), list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi),
                 g->approval[0] ? g->approval : "-");
     }

@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kura/dsfile.h"
+#include "kura/endian.h"
 #include "kura/fsutil.h"
-#include "kura/json.h"
 #include "kura/keystore.h"
 #include "kura/model.h"
 #include "kura/secmem.h"
+#include "kura/text.h"
 
 /* The names are layout.h's; short here. */
 #define SERVER_SEC KURA_SERVER_SEC_FILE
@@ -789,20 +789,6 @@ void kura_segmap_clear(struct kura_segmap *m)
     memset(m, 0, sizeof *m);
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static uint64_t segments_for(uint64_t payload_len)
 {
     return payload_len / C4GH_CIPHER_SEGMENT_SIZE + (payload_len % C4GH_CIPHER_SEGMENT_SIZE != 0);
@@ -817,7 +803,7 @@ static void segmap_mac(const struct kura_dskey *dk, const char *file_id, const u
     static const char domain[] = "kura-segmap-v1";
     uint8_t hdr_hash[32], idlen[8];
     crypto_generichash(hdr_hash, sizeof hdr_hash, hdr, hdr_len, NULL, 0);
-    put_u64(idlen, strlen(dk->id));
+    kura_put_le64(idlen, strlen(dk->id));
     crypto_generichash_state st;
     crypto_generichash_init(&st, dk->mac_key, KURA_SEGMAP_MAC_SIZE, KURA_SEGMAP_MAC_SIZE);
     crypto_generichash_update(&st, (const uint8_t *)domain, sizeof domain);
@@ -903,8 +889,8 @@ int kura_keystore_file_store(const struct kura_dskey *dk, const char *file_id, c
         return oom(err);
     }
     memcpy(buf, SEGMAP_MAGIC, 8);
-    put_u64(buf + 8, map->payload_len);
-    put_u64(buf + 16, map->nsegments);
+    kura_put_le64(buf + 8, map->payload_len);
+    kura_put_le64(buf + 16, map->nsegments);
     if (nbytes)
         memcpy(buf + SEGMAP_HEAD, map->nonces, nbytes);
     segmap_mac(dk, file_id, hdr, hdr_len, buf, buf + SEGMAP_HEAD, map->nsegments, buf + SEGMAP_HEAD + nbytes);
@@ -946,8 +932,8 @@ int kura_keystore_file_load(const struct kura_dskey *dk, const char *file_id, ui
         kura_err_set(err, EIO, "segment map of file %s is malformed", file_id);
         goto out;
     }
-    map->payload_len = get_u64(m + 8);
-    map->nsegments = get_u64(m + 16);
+    map->payload_len = kura_le64(m + 8);
+    map->nsegments = kura_le64(m + 16);
     if (map_check(map, err) != 0 ||
         mlen != SEGMAP_HEAD + map->nsegments * C4GH_NONCE_SIZE + KURA_SEGMAP_MAC_SIZE) {
         kura_err_set(err, EIO, "segment map of file %s is malformed", file_id);

@@ -217,7 +217,7 @@ static void write_journal_for_last(const char *ledger_text, const char *sha)
         return;
     }
     int64_t now, end;
-    kura_when_parse(kura_json_find(&obj, "time")->str, cfg.timezone, &now, &end, &e);
+    kura_when_parse(kura_json_find(&obj, "time")->str, cfg.zone, &now, &end, &e);
     char hex[65];
     if (!sha) {
         char *ini = read_text(ds_file("DS1", "dataset.ini"));

@@ -486,7 +486,8 @@ fi
 if want handles && [ -n "${M[handles.lck]:-}" ]; then
   # The daemon locks its memory as it is touched (mlockall ONFAULT): its
   # resident memory is its locked memory; VmLck counts the locked mappings,
-  # touched or not. operator.md's budget: 10,000 open files in 40 MiB.
+  # touched or not. Under 4 KiB a handle: 10,000 open files in under 40 MiB
+  # (docs/operator.md, "Open files and the locked-memory budget").
   row "locked (resident) memory per open handle (KiB)" "${M[handles.rss]}" "-" "-" "-" "< 4" "$(verdict "${M[handles.rss]}" "<" 4)"
   row "  locked mappings (VmLck) per open handle (KiB)" "${M[handles.lck]}" "-" "-" "-" "" ""
 fi

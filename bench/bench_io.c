@@ -10,6 +10,15 @@
  *       were read or S seconds passed
  *   bench_io opens FILE [--threads N] [--seconds S]
  *       N threads open and close FILE in a loop
+ *   bench_io readers DIR [--bs BYTES] [--threads N]
+ *       N threads each read their own file DIR/reader<I>.bin (I = 0..N-1)
+ *       start to end with read(2) of BYTES; the aggregate rate
+ *   bench_io syncs FILE [--seconds S]
+ *       appends a 200-byte record to FILE and fdatasyncs it, in a loop: the
+ *       serial durable-append rate of FILE's disk, an audit record's cost
+ *   bench_io handles FILE [--count N]
+ *       opens FILE N times (raising its descriptor limit), prints "ready N",
+ *       holds them until stdin closes, then closes them
  *   bench_io hold FILE
  *       opens FILE, reads it until the first success, prints "ready", then
  *       reads 4 KiB in a tight loop and prints the CLOCK_REALTIME of the
@@ -29,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -61,9 +71,10 @@ struct opts {
     size_t bs;
     int threads;
     double seconds;
+    int count;                  /* handles */
 };
 
-static struct opts opt = {NULL, 1u << 20, 1, 5.0};
+static struct opts opt = {NULL, 1u << 20, 1, 5.0, 1000};
 static double deadline;
 static atomic_ullong ops, bytes, errors;
 static atomic_int first_errno;
@@ -93,12 +104,10 @@ static int open_file(void)
     return fd;
 }
 
-static int run_seq(void)
+/* Reads fd to its end with read(2) of opt.bs; returns the bytes read. */
+static unsigned long long read_all(int fd, char *buf)
 {
-    int fd = open_file();
-    char *buf = io_buffer();
     unsigned long long total = 0;
-    double t0 = mono();
     for (;;) {
         ssize_t n = read(fd, buf, opt.bs);
         if (n < 0 && errno == EINTR)
@@ -106,9 +115,17 @@ static int run_seq(void)
         if (n < 0)
             die("read", strerror(errno));
         if (n == 0)
-            break;
+            return total;
         total += (unsigned long long)n;
     }
+}
+
+static int run_seq(void)
+{
+    int fd = open_file();
+    char *buf = io_buffer();
+    double t0 = mono();
+    unsigned long long total = read_all(fd, buf);
     double dt = mono() - t0;
     close(fd);
     free(buf);
@@ -190,6 +207,20 @@ static void *open_worker(void *arg)
     return NULL;
 }
 
+static void *reader_worker(void *arg)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/reader%d.bin", opt.file, (int)(uintptr_t)arg);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die(path, strerror(errno));
+    char *buf = io_buffer();
+    atomic_fetch_add(&bytes, read_all(fd, buf));
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
 static double run_threads(void *(*fn)(void *))
 {
     pthread_t t[MAX_THREADS];
@@ -220,6 +251,57 @@ static int run_opens(void)
     printf("opens=%llu seconds=%.3f per_second=%.0f errors=%llu errno=%d\n", n, dt, (double)n / dt,
            atomic_load(&errors), atomic_load(&first_errno));
     return atomic_load(&errors) ? 1 : 0;
+}
+
+static int run_readers(void)
+{
+    double dt = run_threads(reader_worker);
+    printf("bytes=%llu seconds=%.4f MBps=%.1f\n", atomic_load(&bytes), dt, (double)atomic_load(&bytes) / 1e6 / dt);
+    return 0;
+}
+
+static int run_syncs(void)
+{
+    int fd = open(opt.file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        die(opt.file, strerror(errno));
+    char rec[200];
+    memset(rec, 'x', sizeof rec);
+    rec[sizeof rec - 1] = '\n';
+    unsigned long long n = 0;
+    double t0 = mono(), stop = t0 + opt.seconds;
+    while (mono() < stop) {
+        if (write(fd, rec, sizeof rec) != (ssize_t)sizeof rec || fdatasync(fd) != 0)
+            die(opt.file, strerror(errno));
+        n++;
+    }
+    double dt = mono() - t0;
+    close(fd);
+    printf("syncs=%llu seconds=%.3f per_second=%.0f\n", n, dt, (double)n / dt);
+    return 0;
+}
+
+static int run_handles(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)opt.count + 64) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int *fds = malloc((size_t)opt.count * sizeof *fds);
+    if (!fds)
+        die("malloc", strerror(ENOMEM));
+    for (int i = 0; i < opt.count; i++)
+        fds[i] = open_file();
+    printf("ready %d\n", opt.count);
+    fflush(stdout);
+    char c;
+    while (read(STDIN_FILENO, &c, 1) > 0 || errno == EINTR)
+        errno = 0;
+    for (int i = 0; i < opt.count; i++)
+        close(fds[i]);
+    free(fds);
+    return 0;
 }
 
 /* Reads until the first refusal; gives up after opt.seconds. */
@@ -294,7 +376,7 @@ static int run_stamp(char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 3)
-        die("usage", "bench_io seq|rand|opens|hold|mountwait FILE [--bs N] [--threads N] [--seconds S] | stamp CMD...");
+        die("usage", "bench_io seq|rand|opens|readers|syncs|handles|hold|mountwait FILE [--bs N] [--threads N] [--seconds S] [--count N] | stamp CMD...");
     const char *mode = argv[1];
     if (strcmp(mode, "stamp") == 0)
         return run_stamp(argv + 2);
@@ -308,18 +390,26 @@ int main(int argc, char **argv)
             opt.threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--seconds") == 0)
             opt.seconds = atof(argv[++i]);
+        else if (strcmp(argv[i], "--count") == 0)
+            opt.count = atoi(argv[++i]);
         else
             die("unknown option", argv[i]);
     }
     if (opt.bs == 0 || opt.bs > (256u << 20) || opt.threads < 1 || opt.threads > MAX_THREADS ||
-        !(opt.seconds > 0))
-        die("usage", "--bs 1..256 MiB, --threads 1..256, --seconds > 0");
+        !(opt.seconds > 0) || opt.count < 1 || opt.count > 1000000)
+        die("usage", "--bs 1..256 MiB, --threads 1..256, --seconds > 0, --count 1..1000000");
     if (strcmp(mode, "seq") == 0)
         return run_seq();
     if (strcmp(mode, "rand") == 0)
         return run_rand();
     if (strcmp(mode, "opens") == 0)
         return run_opens();
+    if (strcmp(mode, "readers") == 0)
+        return run_readers();
+    if (strcmp(mode, "syncs") == 0)
+        return run_syncs();
+    if (strcmp(mode, "handles") == 0)
+        return run_handles();
     if (strcmp(mode, "hold") == 0)
         return run_hold();
     if (strcmp(mode, "mountwait") == 0)

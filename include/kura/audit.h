@@ -14,7 +14,11 @@
  *
  * Writers in any number of threads and processes may share one log: an
  * append returns only once its record is on disk (group commit: one write and
- * one fdatasync per batch of concurrent appends). It fails closed: on a
+ * one fdatasync per batch of concurrent appends), except a close record: it
+ * is written (a crash of the writer keeps it) and made durable by the next
+ * batch's fdatasync, or when the writer lets go of the file (rotation,
+ * reopen, close); nothing is served after a close, so an open costs one
+ * fdatasync, not two. It fails closed: on a
  * failed write or fdatasync nothing partial is left behind, the caller gets
  * -1 (and refuses what it was asked to do), the cause goes to syslog, and
  * the next append tries again. */
@@ -125,7 +129,8 @@ struct kura_audit_log;
  * verifies with this key (the wrong key file). */
 struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key[KURA_AUDIT_KEY_LEN],
                                        const struct kura_audit_options *opt, struct kura_err *err);
-/* Appends one record and returns once it is durable. Thread-safe. On -1,
+/* Appends one record and returns once it is durable (a close record: once
+ * written, see above). Thread-safe. On -1,
  * err->code is EIO (what an open refused for this reason returns) and the
  * message names the cause (ENOSPC, EIO, EFBIG, ...). With syslog set, the
  * record goes to syslog whether or not the local write succeeded (a record

@@ -147,7 +147,8 @@ uint64_t c4gh_visible_size(const struct c4gh_header *h, uint64_t raw_plain);
 /* ---- segments ---------------------------------------------------------- */
 
 /* Decrypts one cipher segment (nonce | ct | mac, clen bytes) with any of
- * h's data keys into plain (>= C4GH_SEGMENT_SIZE bytes). On failure plain
+ * h's data keys into plain (>= clen - 28 bytes, the plaintext's length: at
+ * most C4GH_SEGMENT_SIZE). On failure plain
  * holds zeros: unauthenticated bytes never reach the caller. Error: EIO
  * "segment N fails authentication". */
 int c4gh_segment_decrypt(const struct c4gh_header *h, uint64_t segno, const uint8_t *cipher,

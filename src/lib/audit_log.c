@@ -8,6 +8,9 @@
  * written since), numbers and MACs the records, writes them with one writev
  * and one fdatasync, notes the new end in the head file, then wakes the
  * others. So an appender waits for at most the batch in flight and its own.
+ * A batch of close records only is written without an fdatasync of its own
+ * (nothing is served after a close): the next batch's, or a let-go of the
+ * file, makes it durable.
  * Nothing about the chain is trusted from memory while the head file is
  * readable: the file and the head are the truth every batch starts from. */
 #include <dirent.h>
@@ -48,6 +51,7 @@ struct pending {
     const char *line;            /* the finished line, set by the leader */
     size_t line_len;             /* with its newline */
     bool refusal;                /* kept out of the reserve */
+    bool sync_later;             /* a close: durable with the next fdatasync */
     bool held_back;              /* a refusal not written: it would have used the reserve */
     bool done;
     int rc;
@@ -66,6 +70,7 @@ struct kura_audit_log {
     atomic_bool failing;         /* the last batch could not be written */
     unsigned char *key;          /* kura_secure_alloc */
     int fd;                      /* the log, O_APPEND; -1: open PATH at the next batch */
+    bool unsynced;               /* fd holds records written without an fdatasync yet */
     int head_fd;
     /* The last record this writer wrote: used only if the head is unreadable. */
     struct audit_chain mem;
@@ -125,6 +130,18 @@ static void unlock_head(struct kura_audit_log *log)
     flock(log->head_fd, LOCK_UN);
 }
 
+/* Before fd is let go of: the close records written since the last
+ * fdatasync become durable. */
+static void sync_written(struct kura_audit_log *log)
+{
+    if (log->fd < 0 || !log->unsynced)
+        return;
+    if (fdatasync(log->fd) != 0)
+        kura_notice(LOG_ERR, "kura audit: fdatasync %s: %s; close records since the last open may be lost in a "
+            "power failure", log->path, strerror(errno));
+    log->unsynced = false;
+}
+
 /* Makes fd the file now at PATH: logrotate or another writer's rotation may
  * have moved the one we had. Creates it if missing. */
 static int ensure_log(struct kura_audit_log *log, struct kura_err *err)
@@ -137,6 +154,7 @@ static int ensure_log(struct kura_audit_log *log, struct kura_err *err)
         }
         if (log->fd >= 0 && fstat(log->fd, &held) == 0 && held.st_dev == at.st_dev && held.st_ino == at.st_ino)
             return 0;
+        sync_written(log);
         if (log->fd >= 0)
             close(log->fd);
         log->fd = open(log->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
@@ -150,6 +168,7 @@ static int ensure_log(struct kura_audit_log *log, struct kura_err *err)
         kura_err_set(err, errno, "stat %s: %s", log->path, strerror(errno));
         return -1;
     }
+    sync_written(log);
     if (log->fd >= 0)
         close(log->fd);
     log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -319,6 +338,7 @@ static int rotate(struct kura_audit_log *log, struct chain_pos *pos)
         kura_notice(LOG_ERR, "kura audit: %s", err.msg);
     struct stat st;
     fstat(fd, &st);
+    sync_written(log);
     close(log->fd);
     log->fd = fd;
     snprintf(log->rotated_to, sizeof log->rotated_to, "%s.1", log->base);
@@ -486,20 +506,27 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_
         bytes += batch[i]->line_len;
     }
     const char *step = "write";
-    bool has_record = false; /* one the reserve is for */
-    for (size_t i = 0; i < n && !has_record; i++)
-        has_record = !batch[i]->refusal;
+    bool has_record = false, must_sync = false; /* one the reserve is for; one not a close */
+    for (size_t i = 0; i < n; i++) {
+        has_record |= !batch[i]->refusal;
+        must_sync |= !batch[i]->sync_later;
+    }
     int wrc = write_lines(log->fd, batch, n);
     if (wrc != 0 && (errno == ENOSPC || errno == EDQUOT) && has_record && log->reserve_held > 0 &&
         ftruncate(log->fd, (off_t)pos.size) == 0) {
         reserve_release(log, bytes);
         wrc = write_lines(log->fd, batch, n);
     }
-    if (wrc == 0) {
+    if (wrc == 0 && !must_sync) {
+        log->unsynced = true;
+        rc = 0;
+    } else if (wrc == 0) {
         step = "fdatasync";
         cnt->fdatasyncs++;
-        if (fdatasync(log->fd) == 0)
+        if (fdatasync(log->fd) == 0) {
+            log->unsynced = false;
             rc = 0;
+        }
     }
     if (rc != 0) {
         int e = errno;
@@ -583,7 +610,7 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
         kura_err_set(err, EINVAL, "audit append: no log or no record");
         return -1;
     }
-    struct pending p = {.refusal = kura_audit_is_refusal(rec)};
+    struct pending p = {.refusal = kura_audit_is_refusal(rec), .sync_later = rec->event == KURA_AUDIT_CLOSE};
     p.buf = audit_body_build(rec, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, &p.body_len, &p.err);
     pthread_mutex_lock(&log->mu);
     if (!p.buf) {
@@ -626,6 +653,7 @@ void kura_audit_close(struct kura_audit_log *log)
 {
     if (!log)
         return;
+    sync_written(log);
     if (log->fd >= 0)
         close(log->fd);
     if (log->head_fd >= 0)
@@ -757,6 +785,7 @@ int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err)
     pthread_mutex_unlock(&log->mu);
     /* Let go of the old file now (logrotate may compress or remove it) and
      * open the one at PATH, so a problem shows at SIGHUP, not at an open. */
+    sync_written(log);
     if (log->fd >= 0)
         close(log->fd);
     log->fd = -1;

@@ -530,37 +530,33 @@ out:
 }
 
 /* Unwraps a wrapped key file's bytes into sk (secure memory) with whichever
- * of ks's server keys it is wrapped to; *which gets that key's index. */
+ * of ks's server keys it is wrapped to; *which gets that key's index. The
+ * one segment holds the key alone (checked first), so it is decrypted
+ * straight into sk: no segment-sized buffer to take and wipe per open. */
 static int unwrap_key(const struct kura_keystore *ks, const char *buf, size_t len, uint8_t *sk, size_t *which,
                       struct kura_err *err)
 {
-    uint8_t *plain = kura_secure_alloc(C4GH_SEGMENT_SIZE);
     struct c4gh_header *h = NULL;
     size_t hl, plen = 0;
     int rc = -1;
-    if (!plain)
-        return oom(err);
     if (c4gh_header_check((const uint8_t *)buf, len, &hl, err) != 0)
         goto out;
+    if (len - hl != C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE) {
+        kura_err_set(err, EIO, "wrapped key has the wrong length");
+        goto out;
+    }
     /* The current key first: every dataset key is wrapped to it except
      * during a rotation. The first key's error is the one reported. */
     size_t i;
     for (i = 0; i < ks->nkeys; i++)
         if (c4gh_header_open_strict((const uint8_t *)buf, hl, ks->keys[i].sk, &h, i ? NULL : err) == 0)
             break;
-    if (i == ks->nkeys ||
-        c4gh_segment_decrypt(h, 0, (const uint8_t *)buf + hl, len - hl, plain, &plen, err) != 0)
+    if (i == ks->nkeys || c4gh_segment_decrypt(h, 0, (const uint8_t *)buf + hl, len - hl, sk, &plen, err) != 0)
         goto out;
-    if (plen != C4GH_KEY_SIZE || len - hl != C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE) {
-        kura_err_set(err, EIO, "wrapped key has the wrong length");
-        goto out;
-    }
-    memcpy(sk, plain, C4GH_KEY_SIZE);
     *which = i;
     rc = 0;
 out:
     c4gh_header_free(h);
-    kura_secure_free(plain);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -29,7 +30,9 @@ int kura_harden_process(void)
  * Allocations up to SLOT_MAX share slabs instead: one sodium_malloc of 16
  * or more slots of one power-of-two size, so the slab as a whole is locked,
  * excluded from core dumps and guarded; a freed slot is wiped at once and
- * an empty slab is given back. */
+ * an empty slab is given back, but one per size: kurafs takes and frees its
+ * keys on every open and close, and would otherwise map, lock (populate),
+ * guard and unmap a slab each time. */
 #define SLOT_MIN_SHIFT 6   /* 64 bytes */
 #define SLOT_MAX_SHIFT 16  /* 64 KiB: one Crypt4GH segment */
 #define SLAB_MIN_BYTES 65536
@@ -102,6 +105,15 @@ void *kura_secure_alloc(size_t size)
     return p;
 }
 
+/* Another slab than s in the list is empty: s need not be kept. */
+static bool other_empty(const struct slab *list, const struct slab *s)
+{
+    for (; list; list = list->next)
+        if (list != s && list->used == 0)
+            return true;
+    return false;
+}
+
 void kura_secure_free(void *p)
 {
     if (!p)
@@ -115,7 +127,7 @@ void kura_secure_free(void *p)
             size_t i = (size_t)(u - s->base) / s->slot_size;
             sodium_memzero(s->base + i * s->slot_size, s->slot_size);
             s->busy[i / 64] &= ~(UINT64_C(1) << (i % 64));
-            if (--s->used == 0) {
+            if (--s->used == 0 && other_empty(slabs[cls], s)) {
                 *link = s->next;
                 sodium_free(s->base);
                 free(s);

@@ -445,6 +445,43 @@ static void test_threads_group_commit(void)
     EXPECT(sum.records == THREADS * PER_THREAD && sum.first_seq == 1 && sum.last_seq == THREADS * PER_THREAD);
 }
 
+/* A close record is written but not made durable on its own: it rides on
+ * the next record's fdatasync (an open costs one, not two). */
+static void test_close_rides_next_sync(void)
+{
+    const char *path = log_path("close-sync");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_audit_stats st;
+    EXPECT(append(log, "opened") == 0);
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.fdatasyncs == 1);
+    off_t before = file_size(path);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_CLOSE;
+    r.dataset = "JGAD000001";
+    r.path = "a/x.bam";
+    r.uid = 1001;
+    r.bytes = 4096;
+    struct kura_err err = {0};
+    EXPECT(kura_audit_append(log, &r, &err) == 0);
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.records == 2 && st.batches == 2);
+    EXPECT(st.fdatasyncs == 1);
+    EXPECT(file_size(path) > before); /* written, for the kernel to keep */
+    struct kura_audit_entry e;
+    EXPECT(parse_line(path, 2, &e) == 0 && e.rec.event == KURA_AUDIT_CLOSE && e.rec.bytes == 4096);
+    kura_audit_entry_free(&e);
+    EXPECT(append(log, "opened again") == 0);
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.records == 3 && st.fdatasyncs == 2);
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 3);
+}
+
 /* Reading the tail: the records of the last bytes only, in order, the one
  * cut by the window's start skipped and not taken for a bad line. */
 struct tail_seen {
@@ -1284,6 +1321,7 @@ int main(void)
     RUN(test_hostile_strings_escaped_and_round_trip);
     RUN(test_long_fields_cut_and_named);
     RUN(test_threads_group_commit);
+    RUN(test_close_rides_next_sync);
     RUN(test_read_tail);
     RUN(test_two_writers_take_turns);
     RUN(test_two_processes_one_chain);

@@ -70,24 +70,27 @@ check "no label or value names the dataset or a user" bash -c "! grep -qE '$ID|k
 
 # The node exporter's own parser: it serves the file, and says so.
 scrape() { /usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
-# exporter DIR: starts one on a free loopback port, prints the port.
+# exporter DIR: starts one on a free loopback port and sets $port (not in
+# a subshell: the cleanup it registers must be this shell's)
 exporter() {
-  local dir=$1 port pid i
+  local dir=$1 pid i
+  port=
   for port in $(shuf -i 20000-60000 -n 5); do
     "$EXPORTER" --web.listen-address="127.0.0.1:$port" --collector.disable-defaults --collector.textfile \
       --collector.textfile.directory="$dir" >"$T/exporter.$port.log" 2>&1 &
     pid=$!
     on_exit "kill $pid"
     for i in $(seq 1 50); do
-      scrape "http://127.0.0.1:$port/metrics" >/dev/null 2>&1 && { echo "$port"; return 0; }
+      scrape "http://127.0.0.1:$port/metrics" >/dev/null 2>&1 && return 0
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
     kill "$pid" 2>/dev/null
   done
+  port=
   return 1
 }
-port=$(exporter "$T/prom")
+exporter "$T/prom"
 require "the node exporter runs on the loopback address" test -n "$port"
 out=$(scrape "http://127.0.0.1:$port/metrics")
 check "the exporter read kura's file without error" grep -q '^node_textfile_scrape_error 0' <<<"$out"
@@ -95,7 +98,7 @@ check "the exporter serves kura's counters as written" \
   grep -q "^kura_opens_allowed_total $(value kura_opens_allowed_total)\$" <<<"$out"
 # Control: the same check fails on a damaged file.
 mkdir -p "$T/bad" && sed 's/^kura_up 1$/kura_up one/' "$PROM" >"$T/bad/kura.prom"
-port=$(exporter "$T/bad")
+exporter "$T/bad"
 check "control: the exporter flags a damaged file" grep -q '^node_textfile_scrape_error 1' <<<"$(scrape "http://127.0.0.1:$port/metrics")"
 
 stop_kura "$T/mnt"

@@ -1,6 +1,6 @@
 /* Reminders before deadlines (issue 18, R-REV-2, R-LOG-4): warn_days
- * before a dataset's or a grant's end, and the yearly report on each
- * anniversary of the dataset's start. Each is sent once: the daemon
+ * before a dataset's, its ethics approval's or a grant's end, and the
+ * yearly report on each anniversary of the dataset's start. Each is sent once: the daemon
  * records a mark in STATE/reminders.tsv after sending it.
  *
  * A dataset's reminders form series (its end, each grant's end, its
@@ -8,7 +8,8 @@
  * due at a time is, per series, the latest stage whose time has come, if
  * not marked: a dataset added 50 days before its end gets the 60-day
  * reminder only, never the 90-day one after it. A stage's key names its
- * deadline ("end 2027-03-31 60d"), so an extension starts a new series.
+ * deadline ("end 2027-03-31 60d", "ethics 2027-03-31 90d"), so an
+ * extension or a new approval starts a new series.
  * Computing what is due is pure: the same dataset, rules, time and marks
  * give the same answer (unit-tested without a daemon). */
 #ifndef KURA_REMINDERS_H
@@ -28,6 +29,7 @@ enum kura_reminder_kind {
     KURA_REMIND_END,        /* the dataset's approved period ends */
     KURA_REMIND_GRANT_END,  /* a user's grant ends before the dataset's */
     KURA_REMIND_YEARLY,     /* the yearly report is due */
+    KURA_REMIND_ETHICS,     /* the dataset's ethics approval ends */
 };
 
 struct kura_reminder {
@@ -80,7 +82,7 @@ int kura_reminder_mark_add(const char *state_dir, struct kura_reminder_mark **ma
                            const struct kura_reminder *r, int64_t sent, struct kura_err *err);
 bool kura_reminder_marked(const struct kura_reminder_mark *marks, size_t n, const struct kura_reminder *r);
 
-/* "expiry-warning" or "yearly-report": the notify_command event. */
+/* "expiry-warning", "yearly-report" or "ethics-warning": the notify_command event. */
 const char *kura_reminder_event(enum kura_reminder_kind kind);
 /* One line for people: what is due and by when, dates in tz. */
 void kura_reminder_message(const struct kura_reminder *r, const char *tz, int64_t now, char *buf, size_t len);

@@ -20,7 +20,8 @@ void kura_reminder_rules_from(const struct kura_config *cfg, struct kura_reminde
 
 const char *kura_reminder_event(enum kura_reminder_kind kind)
 {
-    return kind == KURA_REMIND_YEARLY ? "yearly-report" : "expiry-warning";
+    return kind == KURA_REMIND_YEARLY ? "yearly-report" : kind == KURA_REMIND_ETHICS ? "ethics-warning"
+                                                                                     : "expiry-warning";
 }
 
 /* The stages of one series, in the order they fall due. */
@@ -29,8 +30,9 @@ struct series {
     size_t n;
 };
 
-/* The warn_days stages before an end (of ds, or of user's grant). */
-static void end_series(const struct kura_dataset *ds, const char *user, int64_t end,
+/* The warn_days stages before an end: of ds's period or ethics approval,
+ * or of user's grant. */
+static void end_series(const struct kura_dataset *ds, enum kura_reminder_kind kind, const char *user, int64_t end,
                        const struct kura_reminder_rules *rules, struct series *s)
 {
     char last[24];
@@ -40,14 +42,15 @@ static void end_series(const struct kura_dataset *ds, const char *user, int64_t 
     for (size_t i = 0; i < rules->nwarn_days && i < KURA_WARN_DAYS_MAX; i++) {
         struct kura_reminder *r = &s->stage[s->n++];
         *r = (struct kura_reminder){
-            .kind = user[0] ? KURA_REMIND_GRANT_END : KURA_REMIND_END,
+            .kind = kind,
             .due = end - (int64_t)rules->warn_days[i] * 86400,
             .deadline = end,
             .days = rules->warn_days[i],
         };
         snprintf(r->dataset, sizeof r->dataset, "%s", ds->id);
         snprintf(r->user, sizeof r->user, "%s", user);
-        snprintf(r->key, sizeof r->key, "end %s %ud", last, rules->warn_days[i]);
+        snprintf(r->key, sizeof r->key, "%s %s %ud", kind == KURA_REMIND_ETHICS ? "ethics" : "end", last,
+                 rules->warn_days[i]);
     }
 }
 
@@ -125,14 +128,19 @@ static int each_series(const struct kura_dataset *ds, const struct kura_reminder
     if (ds->status == KURA_DS_DESTROYED)
         return 0;
     struct series s;
-    end_series(ds, "", ds->until, rules, &s);
+    end_series(ds, KURA_REMIND_END, "", ds->until, rules, &s);
     if (pick(&s, now, arg, out, n, err) != 0)
         return -1;
+    if (ds->ethics_until) {
+        end_series(ds, KURA_REMIND_ETHICS, "", ds->ethics_until, rules, &s);
+        if (pick(&s, now, arg, out, n, err) != 0)
+            return -1;
+    }
     for (size_t g = 0; g < ds->ngrants; g++) {
         /* A grant ending with the dataset is covered by the dataset's reminders. */
         if (ds->grants[g].until >= ds->until)
             continue;
-        end_series(ds, ds->grants[g].user, ds->grants[g].until, rules, &s);
+        end_series(ds, KURA_REMIND_GRANT_END, ds->grants[g].user, ds->grants[g].until, rules, &s);
         if (pick(&s, now, arg, out, n, err) != 0)
             return -1;
     }
@@ -273,7 +281,10 @@ void kura_reminder_message(const struct kura_reminder *r, const char *tz, int64_
     if (kura_date_format(r->deadline - 1, tz, day, sizeof day) != 0)
         snprintf(day, sizeof day, "?");
     long days = (long)((r->deadline - now + 86399) / 86400);
-    if (r->kind == KURA_REMIND_GRANT_END)
+    if (r->kind == KURA_REMIND_ETHICS)
+        snprintf(buf, len, "the ethics approval of dataset %s ends after %s (%ld days): renew it before the use "
+                 "is extended past it", r->dataset, day, days);
+    else if (r->kind == KURA_REMIND_GRANT_END)
         snprintf(buf, len, "%s's use of dataset %s ends after %s (%ld days): the PI may ask for an extension",
                  r->user, r->dataset, day, days);
     else

@@ -168,6 +168,23 @@ static void test_leap_day_anniversary(void)
     EXPECT(strcmp(r.key, "yearly 2029-02-28") == 0);
 }
 
+/* The ethics approval's end has its own series, apart from the period's. */
+static void test_ethics_end(void)
+{
+    struct kura_dataset ds = dataset(SHORT);
+    snprintf(ds.ethics, sizeof ds.ethics, "IRB-2028-17");
+    ds.ethics_until = at("2029-06-01");
+    struct kura_reminder r;
+    ASSERT(ndue(&ds, ds.ethics_until - 60 * DAY, NULL, 0, &r) == 1); /* the period ended before */
+    EXPECT(r.kind == KURA_REMIND_ETHICS && strcmp(r.key, "ethics 2029-05-31 60d") == 0);
+    EXPECT(strcmp(kura_reminder_event(r.kind), "ethics-warning") == 0);
+    char msg[320];
+    kura_reminder_message(&r, TZ, ds.ethics_until - 60 * DAY, msg, sizeof msg);
+    EXPECT_STR_CONTAINS(msg, "the ethics approval of dataset JGAD000001 ends after 2029-05-31 (60 days)");
+    EXPECT(ndue(&ds, ds.until - 90 * DAY, NULL, 0, NULL) == 1); /* the period's 90-day one only */
+    EXPECT(ndue(&ds, ds.ethics_until - 90 * DAY, NULL, 0, NULL) == 2); /* both fall on one day */
+}
+
 static void test_destroyed_dataset_has_none(void)
 {
     struct kura_dataset ds = dataset(LONG);
@@ -217,6 +234,7 @@ int main(void)
     RUN(test_grant_ends);
     RUN(test_yearly_report_on_each_anniversary);
     RUN(test_leap_day_anniversary);
+    RUN(test_ethics_end);
     RUN(test_destroyed_dataset_has_none);
     RUN(test_marks_file_round_trip);
     return unit_done();

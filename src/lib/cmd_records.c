@@ -1,7 +1,8 @@
-/* kuractl status, the reminders of the datasets the caller manages (the
- * PI's own, every one for an operator): those sent, from the daemon's
- * marks (STATE/reminders.tsv), and the next of each series, computed by
- * the same function the daemon sends by (reminders.h). */
+/* kuractl status, the records of the datasets the caller manages (the
+ * PI's own, every one for an operator): their ethics approvals, and their
+ * reminders: those sent, from the daemon's marks (STATE/reminders.tsv),
+ * and the next of each series, computed by the same function the daemon
+ * sends by (reminders.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,34 @@ static void row(const struct kura_cmd_ctx *c, const char *id, const char *user, 
     fprintf(c->out, "%-20s %-16s %-24s %-10s  %s\n", id, user[0] ? user : "-", key, day, state);
 }
 
-void cmd_status_reminders(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n)
+/* The datasets the caller manages and that still exist. */
+static bool managed(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
 {
+    return (c->actor->operator || cmd_actor_is_pi(c, ds)) && ds->status != KURA_DS_DESTROYED;
+}
+
+static void ethics_table(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n)
+{
+    bool header = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!loaded[i] || !managed(c, &all[i]))
+            continue;
+        if (!header) {
+            fprintf(c->out, "\nethics approvals:\n%-20s %-10s  %s\n", "DATASET", "UNTIL", "APPROVAL");
+            header = true;
+        }
+        char day[32];
+        if (all[i].ethics[0])
+            fprintf(c->out, "%-20s %-10s  %s\n", all[i].id, cmd_last_day(c, all[i].ethics_until, day, sizeof day),
+                    all[i].ethics);
+        else
+            fprintf(c->out, "%-20s %-10s  %s\n", all[i].id, "-", "(none recorded: kuractl dataset extend --ethics)");
+    }
+}
+
+void cmd_status_records(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n)
+{
+    ethics_table(c, all, loaded, n);
     struct kura_reminder_rules rules;
     kura_reminder_rules_from(c->env->cfg, &rules);
     struct kura_reminder_mark *marks = NULL;
@@ -30,8 +57,7 @@ void cmd_status_reminders(const struct kura_cmd_ctx *c, const struct kura_datase
     int64_t now = cmd_now();
     bool header = false;
     for (size_t i = 0; i < n; i++) {
-        if (!loaded[i] || !(c->actor->operator || cmd_actor_is_pi(c, &all[i])) ||
-            all[i].status == KURA_DS_DESTROYED)
+        if (!loaded[i] || !managed(c, &all[i]))
             continue;
         if (!header) {
             fprintf(c->out, "\nreminders (sent by kurafs through notify_command):\n%-20s %-16s %-24s %-10s  %s\n",

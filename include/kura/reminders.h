@@ -21,8 +21,8 @@
 #include "kura/config.h"
 #include "kura/error.h"
 #include "kura/model.h"
+#include "kura/zone.h"
 
-#define KURA_REMINDERS_FILE "reminders.tsv" /* in the state directory */
 #define KURA_REMINDER_KEY_MAX 48
 
 enum kura_reminder_kind {
@@ -55,7 +55,7 @@ struct kura_reminder_mark {
 struct kura_reminder_rules {
     const unsigned *warn_days;
     size_t nwarn_days;
-    const char *tz;
+    const struct kura_zone *zone;
 };
 
 void kura_reminder_rules_from(const struct kura_config *cfg, struct kura_reminder_rules *rules);
@@ -84,7 +84,8 @@ bool kura_reminder_marked(const struct kura_reminder_mark *marks, size_t n, cons
 
 /* "expiry-warning", "yearly-report" or "ethics-warning": the notify_command event. */
 const char *kura_reminder_event(enum kura_reminder_kind kind);
-/* One line for people: what is due and by when, dates in tz. */
-void kura_reminder_message(const struct kura_reminder *r, const char *tz, int64_t now, char *buf, size_t len);
+/* One line for people: what is due and by when, dates in zone. */
+void kura_reminder_message(const struct kura_reminder *r, const struct kura_zone *zone, int64_t now, char *buf,
+                           size_t len);
 
 #endif

@@ -19,8 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kura/commands.h"
+#include "kura/changes.h"
 #include "kura/fsutil.h"
+#include "kura/layout.h"
 #include "kura/notify.h"
 #include "kura/reminders.h"
 #include "kura/when.h"
@@ -86,7 +87,7 @@ static void remind(struct maintainer *m, const struct kura_dataset *ds, int64_t 
         kura_notice(LOG_ERR, "kurafs: reminders of %s: %s", ds->id, err.msg);
     for (size_t i = 0; i < ndue; i++) {
         char msg[320];
-        kura_reminder_message(&due[i], cfg->timezone, now, msg, sizeof msg);
+        kura_reminder_message(&due[i], cfg->zone, now, msg, sizeof msg);
         struct kura_notice n = {
             .event = kura_reminder_event(due[i].kind), .dataset = ds->id, .pi = ds->pi,
             .users = due[i].user[0] ? due[i].user : NULL, .time = now, .message = msg,
@@ -101,7 +102,17 @@ static void remind(struct maintainer *m, const struct kura_dataset *ds, int64_t 
     free(due);
 }
 
-/* Runs `kuractl dataset destroy ID --yes` as the daemon itself. */
+/* A stream into the log: each line the change writes on its err (its
+ * refusal, or a warning) becomes one log line about dataset id. */
+static ssize_t log_line(void *cookie, const char *buf, size_t len)
+{
+    size_t n = len && buf[len - 1] == '\n' ? len - 1 : len;
+    kura_notice(LOG_ERR, "kurafs: dataset %s: automatic destruction: %.*s", (const char *)cookie, (int)n, buf);
+    return (ssize_t)len;
+}
+
+/* Destroys dataset id as the daemon itself (root), the grace period its
+ * confirmation. */
 static void auto_destroy(struct maintainer *m, char *id)
 {
     struct kura_actor actor;
@@ -109,20 +120,22 @@ static void auto_destroy(struct maintainer *m, char *id)
     if (kura_actor_resolve(0, 0, getpid(), &actor, &err) != 0)
         return;
     snprintf(actor.via, sizeof actor.via, "grace period over");
-    char *argv[] = {"dataset", "destroy", id, "--yes", NULL};
-    char *out = NULL, *errtext = NULL;
-    size_t outlen = 0, errlen = 0;
-    FILE *o = open_memstream(&out, &outlen), *e = open_memstream(&errtext, &errlen);
-    int status = o && e ? kura_cmd_execute(m->env, &actor, 4, argv, o, e) : 1;
-    if (o)
-        fclose(o);
-    if (e)
-        fclose(e);
-    kura_notice((status == 0 ? LOG_NOTICE : LOG_ERR),
-           "kurafs: dataset %s: grace period over, automatic destruction %s%s", id,
-           status == 0 ? "done" : "failed: ", status == 0 ? "" : (errtext ? errtext : ""));
-    free(out);
-    free(errtext);
+    FILE *log = fopencookie(id, "w", (cookie_io_functions_t){.write = log_line});
+    if (!log || setvbuf(log, NULL, _IOLBF, 4096) != 0) {
+        kura_notice(LOG_ERR, "kurafs: dataset %s: grace period over, automatic destruction not started: out of memory",
+                    id);
+        if (log)
+            fclose(log);
+        return;
+    }
+    struct kura_destroy_request rq = {.dataset = id};
+    struct kura_destroy_result res;
+    int status = kura_change_destroy(m->env, &actor, log, &rq, &res);
+    kura_destroy_result_free(&res);
+    fclose(log);
+    kura_notice(status == KURA_EXIT_OK ? LOG_NOTICE : LOG_ERR,
+                "kurafs: dataset %s: grace period over, automatic destruction %s", id,
+                status == KURA_EXIT_OK ? "done" : "failed (the reason is logged above)");
 }
 
 static void tick(struct maintainer *m, int64_t now)

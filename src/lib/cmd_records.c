@@ -14,7 +14,7 @@ static void row(const struct kura_cmd_ctx *c, const char *id, const char *user, 
                 const char *state)
 {
     char day[32];
-    if (kura_date_format(due, c->env->cfg->timezone, day, sizeof day) != 0)
+    if (kura_date_format(due, c->env->cfg->zone, day, sizeof day) != 0)
         snprintf(day, sizeof day, "?");
     fprintf(c->out, "%-20s %-16s %-24s %-10s  %s\n", id, user[0] ? user : "-", key, day, state);
 }

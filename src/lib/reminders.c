@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kura/fsutil.h"
+#include "kura/layout.h"
 #include "kura/reminders.h"
 #include "kura/when.h"
 
@@ -15,7 +16,7 @@ void kura_reminder_rules_from(const struct kura_config *cfg, struct kura_reminde
 {
     rules->warn_days = cfg->warn_days;
     rules->nwarn_days = cfg->nwarn_days;
-    rules->tz = cfg->timezone;
+    rules->zone = cfg->zone;
 }
 
 const char *kura_reminder_event(enum kura_reminder_kind kind)
@@ -36,7 +37,7 @@ static void end_series(const struct kura_dataset *ds, enum kura_reminder_kind ki
                        const struct kura_reminder_rules *rules, struct series *s)
 {
     char last[24];
-    if (kura_date_format(end - 1, rules->tz, last, sizeof last) != 0)
+    if (kura_date_format(end - 1, rules->zone, last, sizeof last) != 0)
         snprintf(last, sizeof last, "@%" PRId64, end);
     s->n = 0;
     for (size_t i = 0; i < rules->nwarn_days && i < KURA_WARN_DAYS_MAX; i++) {
@@ -54,20 +55,20 @@ static void end_series(const struct kura_dataset *ds, enum kura_reminder_kind ki
     }
 }
 
-/* The start of the day `years` years after the day of t, in tz; a
+/* The start of the day `years` years after the day of t, in zone; a
  * 29 February falls on the 28th in other years. -1 if it cannot be said. */
-static int anniversary(int64_t t, int years, const char *tz, int64_t *at)
+static int anniversary(int64_t t, int years, const struct kura_zone *zone, int64_t *at)
 {
     char day[24];
     int y, m, d;
-    if (kura_date_format(t, tz, day, sizeof day) != 0 || sscanf(day, "%4d-%2d-%2d", &y, &m, &d) != 3)
+    if (kura_date_format(t, zone, day, sizeof day) != 0 || sscanf(day, "%4d-%2d-%2d", &y, &m, &d) != 3)
         return -1;
     struct kura_err e;
     snprintf(day, sizeof day, "%04d-%02d-%02d", y + years, m, d);
-    if (kura_when_parse(day, tz, at, NULL, &e) == 0)
+    if (kura_when_parse(day, zone, at, NULL, &e) == 0)
         return 0;
     snprintf(day, sizeof day, "%04d-%02d-%02d", y + years, m, d - 1);
-    return kura_when_parse(day, tz, at, NULL, &e);
+    return kura_when_parse(day, zone, at, NULL, &e);
 }
 
 /* The yearly-report series, cut to the two stages that matter at now:
@@ -76,7 +77,7 @@ static void yearly_series(const struct kura_dataset *ds, const struct kura_remin
                           struct series *s)
 {
     int64_t last = 0, next = 0, at;
-    for (int k = 1; k <= YEARS_MAX && anniversary(ds->from, k, rules->tz, &at) == 0 && at < ds->until; k++) {
+    for (int k = 1; k <= YEARS_MAX && anniversary(ds->from, k, rules->zone, &at) == 0 && at < ds->until; k++) {
         if (at > now) {
             next = at;
             break;
@@ -92,7 +93,7 @@ static void yearly_series(const struct kura_dataset *ds, const struct kura_remin
         *r = (struct kura_reminder){.kind = KURA_REMIND_YEARLY, .due = when, .deadline = when};
         snprintf(r->dataset, sizeof r->dataset, "%s", ds->id);
         char day[24];
-        if (kura_date_format(when, rules->tz, day, sizeof day) != 0)
+        if (kura_date_format(when, rules->zone, day, sizeof day) != 0)
             snprintf(day, sizeof day, "@%" PRId64, when);
         snprintf(r->key, sizeof r->key, "yearly %s", day);
     }
@@ -268,17 +269,18 @@ int kura_reminder_mark_add(const char *state_dir, struct kura_reminder_mark **ma
     return rc;
 }
 
-void kura_reminder_message(const struct kura_reminder *r, const char *tz, int64_t now, char *buf, size_t len)
+void kura_reminder_message(const struct kura_reminder *r, const struct kura_zone *zone, int64_t now, char *buf,
+                           size_t len)
 {
     char day[24];
     if (r->kind == KURA_REMIND_YEARLY) {
-        if (kura_date_format(r->deadline - 1, tz, day, sizeof day) != 0)
+        if (kura_date_format(r->deadline - 1, zone, day, sizeof day) != 0)
             snprintf(day, sizeof day, "?");
         snprintf(buf, len, "the yearly report of use of dataset %s is due (the year to %s): kuractl report usage %s",
                  r->dataset, day, r->dataset);
         return;
     }
-    if (kura_date_format(r->deadline - 1, tz, day, sizeof day) != 0)
+    if (kura_date_format(r->deadline - 1, zone, day, sizeof day) != 0)
         snprintf(day, sizeof day, "?");
     long days = (long)((r->deadline - now + 86399) / 86400);
     if (r->kind == KURA_REMIND_ETHICS)

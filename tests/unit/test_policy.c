@@ -9,7 +9,7 @@
 #include "unit.h"
 #include "unit_time.h"
 
-#define TZ "Asia/Tokyo"
+#define TZ kura_zone_get("Asia/Tokyo", NULL)
 #define HOST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HOST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 

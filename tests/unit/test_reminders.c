@@ -4,16 +4,17 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "kura/layout.h"
 #include "kura/reminders.h"
 #include "kura/when.h"
 #include "unit.h"
 #include "unit_time.h"
 
-#define TZ "Asia/Tokyo"
+#define TZ kura_zone_get("Asia/Tokyo", NULL)
 #define DAY 86400
 
 static const unsigned warn[] = {90, 60, 40};
-static const struct kura_reminder_rules rules = {.warn_days = warn, .nwarn_days = 3, .tz = TZ};
+static struct kura_reminder_rules rules = {.warn_days = warn, .nwarn_days = 3}; /* zone: TZ, set by main */
 
 static int64_t at(const char *when)
 {
@@ -228,6 +229,7 @@ static void test_marks_file_round_trip(void)
 
 int main(void)
 {
+    rules.zone = TZ;
     RUN(test_end_stages_fall_due_in_turn);
     RUN(test_late_start_sends_the_latest_stage_only);
     RUN(test_extension_starts_a_new_series);

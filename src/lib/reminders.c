@@ -59,7 +59,7 @@ static void end_series(const struct kura_dataset *ds, enum kura_reminder_kind ki
  * 29 February falls on the 28th in other years. -1 if it cannot be said. */
 static int anniversary(int64_t t, int years, const struct kura_zone *zone, int64_t *at)
 {
-    char day[24];
+    char day[48]; /* room for any int: the compiler cannot know the date is short */
     int y, m, d;
     if (kura_date_format(t, zone, day, sizeof day) != 0 || sscanf(day, "%4d-%2d-%2d", &y, &m, &d) != 3)
         return -1;

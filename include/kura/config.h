@@ -22,6 +22,7 @@
 #define KURA_SOCKET_PATH_MAX 107    /* sun_path holds 108 bytes with the NUL */
 #define KURA_MAX_OPEN_PER_USER_DEFAULT 1024u
 #define KURA_MAX_OPEN_PER_USER_MAX 100000u
+#define KURA_WARN_DAYS_MAX 8          /* reminders before an end */
 
 struct kura_config {
     char *file;                 /* the file it came from */
@@ -48,7 +49,8 @@ struct kura_config {
     /* [revocation] */
     unsigned grace_days;
     bool auto_destroy;
-    unsigned warn_days;
+    unsigned warn_days[KURA_WARN_DAYS_MAX]; /* days before an end, largest first */
+    size_t nwarn_days;                      /* 0: no reminders before ends */
     char *notify_command;        /* "" when unset */
     /* [metrics] */
     char *metrics_textfile;      /* "" when unset: no metrics */

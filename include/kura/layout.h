@@ -16,7 +16,7 @@
  *     store/<ID>/<FILE_ID>.part       one being written by an import
  *     lockdown                        present while locked down (lockdown.h)
  *     .lockdown.lock                  lockdown and unlock take it
- *     warned.tsv                      expiry warnings sent (the daemon's)
+ *     reminders.tsv                   reminders sent (the daemon's; reminders.h)
  *   KEYS/ (keys_dir; default STATE/keys)
  *     server.sec, server.pub          the current server key pair (server.sec.new: a
  *                                     rotation's next key before its switch)
@@ -48,7 +48,7 @@
 #define KURA_ADD_LOCK_SUFFIX ".add-lock"    /* datasets/.<ID>.add-lock */
 #define KURA_LOCKDOWN_FILE "lockdown"
 #define KURA_LOCKDOWN_LOCK ".lockdown.lock"
-#define KURA_WARNED_FILE "warned.tsv"
+#define KURA_REMINDERS_FILE "reminders.tsv"
 #define KURA_PART_SUFFIX ".part"            /* store/<ID>/<FILE_ID>.part */
 
 /* ---- KEYS ------------------------------------------------------------------ */

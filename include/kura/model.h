@@ -56,6 +56,10 @@ struct kura_dataset {
     char status_reason[KURA_TEXT_MAX];     /* why suspended / destroyed */
     char host_id[KURA_HOST_ID_LEN + 1];    /* the server it was imported on */
     enum kura_guard_mode guard;
+    /* The ethics review board's approval (issue 18): its reference and the
+     * first instant after it ends; "" and 0 when none is recorded. */
+    char ethics[KURA_TEXT_MAX];
+    int64_t ethics_until;
     size_t ngrants;
     struct kura_grant *grants;
     size_t nwithdrawals;

@@ -2,8 +2,11 @@
  * - at a grant's or a dataset's end: an audit record and a notice (the
  *   access itself already ended to the second: handles re-decide when
  *   their decision's valid_until passes);
- * - warn_days before an end: a notice to the PI (and the user, for a
- *   grant), at most once per day, remembered across restarts;
+ * - reminders (reminders.h): warn_days before an end, a notice to the PI
+ *   (and the user, for a grant), and the yearly report on each
+ *   anniversary of the start; each once, marked in STATE/reminders.tsv
+ *   only after notify_command has run: a crash in between sends it again
+ *   (at least once: a deadline notice twice beats none);
  * - grace_days after a dataset's end: crypto-erasure with a destruction
  *   report, unless auto_destroy is off (R-REV-2, R-REV-3). */
 #include <errno.h>
@@ -20,18 +23,14 @@
 #include "kura/fsutil.h"
 #include "kura/layout.h"
 #include "kura/notify.h"
+#include "kura/reminders.h"
 #include "kura/when.h"
 #include "handle.h"
 #include "kurafs.h"
 
-#define TICK_SECONDS 30       /* also the granularity of warnings and grace */
-
-/* (dataset, user, date) of the last warning sent; user "" = the dataset. */
-struct warned {
-    char dataset[KURA_ID_MAX + 1];
-    char user[KURA_USER_MAX + 1];
-    char date[16];
-};
+#define TICK_SECONDS 30       /* also the granularity of reminders and grace */
+/* How long a reminder's notify_command may run before it counts as sent. */
+#define REMINDER_WAIT_MS 5000
 
 struct maintainer {
     struct kurafs *fs;
@@ -41,73 +40,11 @@ struct maintainer {
     pthread_cond_t wake;
     bool stop, kicked;
     int64_t last_tick;
-    struct warned *warned;
-    size_t nwarned;
+    struct kura_reminder_mark *marks; /* the reminders sent */
+    size_t nmarks;
 };
 
 static struct maintainer g_m;
-
-static void load_warned(struct maintainer *m)
-{
-    char path[4096], *data = NULL;
-    size_t len = 0;
-    struct kura_err err;
-    snprintf(path, sizeof path, "%s/" KURA_WARNED_FILE, m->fs->cfg->state_dir);
-    if (kura_read_file(path, 1u << 20, &data, &len, &err) != 0)
-        return;
-    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
-        struct warned w = {0};
-        if (sscanf(line, "%64[^\t]\t%32[^\t]\t%15s", w.dataset, w.user, w.date) != 3)
-            continue;
-        if (strcmp(w.user, "-") == 0)
-            w.user[0] = '\0';
-        struct warned *grown = realloc(m->warned, (m->nwarned + 1) * sizeof *grown);
-        if (!grown)
-            break;
-        m->warned = grown;
-        m->warned[m->nwarned++] = w;
-    }
-    free(data);
-}
-
-static void save_warned(struct maintainer *m)
-{
-    size_t cap = m->nwarned * (KURA_ID_MAX + KURA_USER_MAX + 20) + 1, len = 0;
-    char *text = malloc(cap), path[4096];
-    if (!text)
-        return;
-    for (size_t i = 0; i < m->nwarned; i++)
-        len += (size_t)snprintf(text + len, cap - len, "%s\t%s\t%s\n", m->warned[i].dataset,
-                                m->warned[i].user[0] ? m->warned[i].user : "-", m->warned[i].date);
-    snprintf(path, sizeof path, "%s/" KURA_WARNED_FILE, m->fs->cfg->state_dir);
-    struct kura_err err;
-    if (kura_write_file_atomic(path, text, len, 0600, &err) != 0)
-        kura_notice(LOG_ERR, "kurafs: cannot record sent warnings: %s", err.msg);
-    free(text);
-}
-
-/* True (and remembered) if no warning for (dataset, user) went out today. */
-static bool first_warning_today(struct maintainer *m, const char *dataset, const char *user, const char *today)
-{
-    for (size_t i = 0; i < m->nwarned; i++) {
-        struct warned *w = &m->warned[i];
-        if (strcmp(w->dataset, dataset) == 0 && strcmp(w->user, user) == 0) {
-            if (strcmp(w->date, today) == 0)
-                return false;
-            snprintf(w->date, sizeof w->date, "%s", today);
-            return true;
-        }
-    }
-    struct warned *grown = realloc(m->warned, (m->nwarned + 1) * sizeof *grown);
-    if (!grown)
-        return false;
-    m->warned = grown;
-    struct warned *w = &m->warned[m->nwarned++];
-    snprintf(w->dataset, sizeof w->dataset, "%s", dataset);
-    snprintf(w->user, sizeof w->user, "%s", user);
-    snprintf(w->date, sizeof w->date, "%s", today);
-    return true;
-}
 
 static void notice(struct maintainer *m, const char *event, const struct kura_dataset *ds, const char *users,
                    int64_t now, const char *message)
@@ -135,22 +72,34 @@ static void audit_expiry(struct maintainer *m, const struct kura_dataset *ds, co
     kurafs_audit(m->fs, &r);
 }
 
-static void warn(struct maintainer *m, const struct kura_dataset *ds, const char *user, int64_t until, int64_t now,
-                 const char *today, bool *changed)
+/* Sends the reminders of ds due at now, each marked once notify_command
+ * has run (or could not be waited for): one that cannot start stays
+ * unmarked and is tried again next tick. */
+static void remind(struct maintainer *m, const struct kura_dataset *ds, int64_t now)
 {
-    if (!first_warning_today(m, ds->id, user, today))
-        return;
-    *changed = true;
-    char last[16], msg[256];
-    kura_date_format(until - 1, m->fs->cfg->zone, last, sizeof last);
-    long days = (long)((until - now + 86399) / 86400);
-    if (user[0])
-        snprintf(msg, sizeof msg, "%s's use of dataset %s ends after %s (%ld days): the PI may ask for an extension",
-                 user, ds->id, last, days);
-    else
-        snprintf(msg, sizeof msg, "the approved period of dataset %s ends after %s (%ld days): request an extension "
-                 "now if needed", ds->id, last, days);
-    notice(m, "expiry-warning", ds, user[0] ? user : NULL, now, msg);
+    const struct kura_config *cfg = m->fs->cfg;
+    struct kura_reminder_rules rules;
+    kura_reminder_rules_from(cfg, &rules);
+    struct kura_reminder *due = NULL;
+    size_t ndue = 0;
+    struct kura_err err;
+    if (kura_reminders_due(ds, &rules, now, m->marks, m->nmarks, &due, &ndue, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: reminders of %s: %s", ds->id, err.msg);
+    for (size_t i = 0; i < ndue; i++) {
+        char msg[320];
+        kura_reminder_message(&due[i], cfg->zone, now, msg, sizeof msg);
+        struct kura_notice n = {
+            .event = kura_reminder_event(due[i].kind), .dataset = ds->id, .pi = ds->pi,
+            .users = due[i].user[0] ? due[i].user : NULL, .time = now, .message = msg,
+        };
+        if (kura_notify(cfg, &n, REMINDER_WAIT_MS, &err) != 0) {
+            kura_notice(LOG_ERR, "kurafs: reminder %s for %s not sent (tried again): %s", due[i].key, ds->id, err.msg);
+            continue;
+        }
+        if (kura_reminder_mark_add(cfg->state_dir, &m->marks, &m->nmarks, &due[i], now, &err) != 0)
+            kura_notice(LOG_ERR, "kurafs: reminder %s for %s sent but not recorded: %s", due[i].key, ds->id, err.msg);
+    }
+    free(due);
 }
 
 /* A stream into the log: each line the change writes on its err (its
@@ -192,11 +141,8 @@ static void auto_destroy(struct maintainer *m, char *id)
 static void tick(struct maintainer *m, int64_t now)
 {
     const struct kura_config *cfg = m->fs->cfg;
-    char today[16];
-    kura_date_format(now, cfg->zone, today, sizeof today);
-    int64_t warn_ahead = (int64_t)cfg->warn_days * 86400, grace = (int64_t)cfg->grace_days * 86400;
+    int64_t grace = (int64_t)cfg->grace_days * 86400;
     int64_t last = m->last_tick ? m->last_tick : now;
-    bool changed = false;
     char destroy[64][KURA_ID_MAX + 1];
     size_t ndestroy = 0;
 
@@ -209,8 +155,7 @@ static void tick(struct maintainer *m, int64_t now)
             audit_expiry(m, ds, NULL, 0, "the dataset's approved period ended");
             notice(m, "expired", ds, NULL, now, "the approved period ended: all use has stopped");
         }
-        if (now < ds->until && ds->until - now <= warn_ahead)
-            warn(m, ds, "", ds->until, now, today, &changed);
+        remind(m, ds, now);
         if (cfg->auto_destroy && now >= ds->until + grace && ndestroy < 64)
             snprintf(destroy[ndestroy++], sizeof destroy[0], "%s", ds->id);
         for (size_t g = 0; g < ds->ngrants; g++) {
@@ -220,14 +165,9 @@ static void tick(struct maintainer *m, int64_t now)
                 audit_expiry(m, ds, gr->user, gr->uid, "the user's grant ended");
                 notice(m, "expired", ds, gr->user, now, "a user's grant ended: their use has stopped");
             }
-            /* A grant ending with the dataset is covered by the dataset's warning. */
-            if (gr->until < ds->until && now < gr->until && gr->until - now <= warn_ahead)
-                warn(m, ds, gr->user, gr->until, now, today, &changed);
         }
     }
     snapshot_release(snap);
-    if (changed)
-        save_warned(m);
     /* Each destruction reloads the state: destroy only what is still there. */
     for (size_t i = 0; i < ndestroy; i++) {
         snap = snapshot_acquire(m->fs);
@@ -294,7 +234,9 @@ int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env)
     pthread_condattr_setclock(&attr, CLOCK_REALTIME);
     pthread_cond_init(&m->wake, &attr);
     pthread_condattr_destroy(&attr);
-    load_warned(m);
+    struct kura_err err;
+    if (kura_reminder_marks_load(fs->cfg->state_dir, &m->marks, &m->nmarks, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: the reminders sent cannot be read (they may be sent again): %s", err.msg);
     return pthread_create(&m->thread, NULL, maintain_thread, m) == 0 ? 0 : -1;
 }
 
@@ -319,7 +261,8 @@ void kurafs_maintain_stop(void)
     pthread_cond_signal(&m->wake);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
-    free(m->warned);
-    m->warned = NULL;
+    free(m->marks);
+    m->marks = NULL;
+    m->nmarks = 0;
     m->fs = NULL;
 }

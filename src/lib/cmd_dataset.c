@@ -28,6 +28,52 @@ static const char *period_text(const struct kura_cmd_ctx *c, int64_t from, int64
     return buf;
 }
 
+/* --ethics REF --ethics-until WHEN, both or neither, into ds (a date
+ * ends with its day, as --until). Prints the usage error and returns -1. */
+static int ethics_parse(const struct kura_cmd_ctx *c, const char *ref, const char *until, struct kura_dataset *ds)
+{
+    if (!ref && !until)
+        return 0;
+    struct kura_err e = {0};
+    int64_t start, end;
+    if (!ref || !ref[0] || !until)
+        cmd_usage(c, "--ethics (the approval's reference) and --ethics-until (its last day) go together");
+    else if (kura_text_check(ref, "--ethics", &e) != 0)
+        cmd_usage(c, "%s", e.msg);
+    else if (kura_when_parse(until, c->env->cfg->zone, &start, &end, &e) != 0)
+        cmd_usage(c, "--ethics-until: %s", e.msg);
+    else {
+        snprintf(ds->ethics, sizeof ds->ethics, "%s", ref);
+        ds->ethics_until = start == end ? start : end;
+        return 0;
+    }
+    return -1;
+}
+
+/* The period may not outlast the ethics approval (R-REV-5): use past its
+ * end needs a new approval first. */
+static int refuse_past_ethics(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, int64_t until)
+{
+    if (!ds->ethics_until || until <= ds->ethics_until)
+        return 0;
+    char a[32], b[32];
+    cmd_fail(c, "the period would end %s, after the ethics approval %s ends (%s): record the new approval with "
+             "--ethics REF --ethics-until DATE", cmd_last_day(c, until, a, sizeof a), ds->ethics,
+             cmd_last_day(c, ds->ethics_until, b, sizeof b));
+    return -1;
+}
+
+/* " ethics=REF..DAY" for ledger records, or "" without an approval. */
+static const char *ethics_text(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, char *buf, size_t len)
+{
+    char day[32];
+    if (!ds->ethics[0])
+        snprintf(buf, len, "%s", "");
+    else
+        snprintf(buf, len, " ethics=%s..%s", ds->ethics, cmd_last_day(c, ds->ethics_until, day, sizeof day));
+    return buf;
+}
+
 /* Removes a flat directory left by an interrupted dataset add. */
 static int remove_stage(const char *dir, struct kura_err *err)
 {
@@ -112,9 +158,11 @@ out:
 int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *pi = NULL, *period = NULL, *kind = "JGA", *level = "type1", *title = "", *guard = NULL;
+    const char *ethics = NULL, *ethics_until = NULL;
     const struct cmd_opt opts[] = {{"pi", true, &pi, NULL},     {"period", true, &period, NULL},
                                    {"kind", true, &kind, NULL}, {"level", true, &level, NULL},
-                                   {"title", true, &title, NULL}, {"guard", true, &guard, NULL}, {0}};
+                                   {"title", true, &title, NULL}, {"guard", true, &guard, NULL},
+                                   {"ethics", true, &ethics, NULL}, {"ethics-until", true, &ethics_until, NULL}, {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
@@ -136,6 +184,10 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_usage(c, "--guard must be denylist or allowlist");
     if (kura_period_parse(period, c->env->cfg->zone, &ds.from, &ds.until, &e) != 0)
         return cmd_usage(c, "--period: %s", e.msg);
+    if (ethics_parse(c, ethics, ethics_until, &ds) != 0)
+        return KURA_EXIT_USAGE;
+    if (refuse_past_ethics(c, &ds, ds.until) != 0)
+        return KURA_EXIT_FAIL;
     if (ds.until <= cmd_now()) {
         char last[32];
         return cmd_fail(c, "the period ends in the past (%s); check --period", cmd_last_day(c, ds.until, last, sizeof last));
@@ -160,10 +212,10 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     snprintf(ds.host_id, sizeof ds.host_id, "%s", c->env->cfg->host_id);
     ds.status = KURA_DS_ACTIVE;
 
-    char ptext[112], after[512];
-    snprintf(after, sizeof after, "pi=%s period=%s kind=%s level=%s guard=%s", pi,
+    char ptext[112], etext[KURA_TEXT_MAX + 48], after[768];
+    snprintf(after, sizeof after, "pi=%s period=%s kind=%s level=%s guard=%s%s", pi,
              period_text(c, ds.from, ds.until, ptext, sizeof ptext), kura_kind_name(ds.kind),
-             kura_level_name(ds.level), kura_guard_mode_name(ds.guard));
+             kura_level_name(ds.level), kura_guard_mode_name(ds.guard), ethics_text(c, &ds, etext, sizeof etext));
     if (create_dataset(c, &ds, after, &e) != 0)
         return cmd_fail_err(c, &e);
     struct cmd_change ch = {.action = "dataset-add", .target = ds.id, .after = after,
@@ -179,8 +231,13 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
  * dataset.ini changes. */
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    const char *until = NULL, *ref = NULL;
-    const struct cmd_opt opts[] = {{"until", true, &until, NULL}, {"ref", true, &ref, NULL}, {0}};
+    const char *until = NULL, *ref = NULL, *ethics = NULL, *ethics_until = NULL, *permission = NULL;
+    const struct cmd_opt opts[] = {{"until", true, &until, NULL},
+                                   {"ref", true, &ref, NULL},
+                                   {"ethics", true, &ethics, NULL},
+                                   {"ethics-until", true, &ethics_until, NULL},
+                                   {"provider-permission", true, &permission, NULL},
+                                   {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
@@ -189,7 +246,8 @@ int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_usage(c, "--until and --ref (the approval of the extension) are required");
     struct kura_err e = {0};
     int64_t start, end;
-    if (kura_text_check(ref, "--ref", &e) != 0)
+    if (kura_text_check(ref, "--ref", &e) != 0 ||
+        (permission && kura_text_check(permission, "--provider-permission", &e) != 0))
         return cmd_usage(c, "%s", e.msg);
     if (kura_when_parse(until, c->env->cfg->zone, &start, &end, &e) != 0)
         return cmd_usage(c, "--until: %s", e.msg);
@@ -211,9 +269,20 @@ int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_time(c, t.ds.until, before, sizeof before);
         cmd_time(c, new_until, after, sizeof after);
     }
+    /* R-ACC-5: an AGD dataset's use is extended with its data provider's permission. */
+    if (t.ds.kind == KURA_KIND_AGD && (!permission || !permission[0])) {
+        cmd_fail(c, "dataset %s is AGD: an extension needs the data provider's permission (--provider-permission REF)",
+                  t.ds.id);
+        goto out;
+    }
+    if (ethics_parse(c, ethics, ethics_until, &t.ds) != 0 || refuse_past_ethics(c, &t.ds, new_until) != 0)
+        goto out;
     t.ds.until = new_until;
+    char etext[KURA_TEXT_MAX + 48], detail[3 * KURA_TEXT_MAX + 80];
+    snprintf(detail, sizeof detail, "%s%s%s%s", ref, permission ? " provider-permission=" : "",
+             permission ? permission : "", ethics ? ethics_text(c, &t.ds, etext, sizeof etext) : "");
     struct cmd_change ch = {.action = "dataset-extend", .target = t.ds.id, .before = before, .after = after,
-                            .detail = ref, .audit_event = KURA_AUDIT_POLICY_CHANGE};
+                            .detail = detail, .audit_event = KURA_AUDIT_POLICY_CHANGE};
     if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
         goto out;
     fprintf(c->out, "dataset %s now runs until %s (was %s)\n", t.ds.id, after, before);

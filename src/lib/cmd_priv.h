@@ -40,6 +40,9 @@ int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv);
  * all[i] is ids[i]'s dataset where loaded[i]. */
 void cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
                         char **ids, size_t n);
+/* status: the ethics approvals and the reminders sent and next of the
+ * datasets the caller manages (cmd_records.c). */
+void cmd_status_records(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n);
 int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_ledger.c */
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_audit.c */

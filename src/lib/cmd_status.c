@@ -217,6 +217,7 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (!mine)
         fprintf(c->out, "(you are not listed in any dataset on this server)\n");
     cmd_status_history(c, all, loaded, ids, n);
+    cmd_status_records(c, all, loaded, n);
     if (c->actor->operator && n) {
         fprintf(c->out, "\nall datasets (operator view):\n%-20s %-4s %-6s %-16s %-10s %-10s %5s %6s  %s\n", "DATASET",
                 "KIND", "LEVEL", "PI", "FROM", "UNTIL", "USERS", "FILES", "STATUS");

@@ -208,6 +208,56 @@ static int parse_number(const char *value, unsigned max, unsigned *out, struct k
     return 0;
 }
 
+/* "90,60,40" (spaces after the commas allowed), or one number as before
+ * lists: each from 1 to 3650, all different; "0" alone: no reminders. */
+static int parse_warn_days(const char *value, struct kura_config *cfg, struct kura_err *err)
+{
+    unsigned days[KURA_WARN_DAYS_MAX];
+    size_t n = 0;
+    char one[16];
+    for (const char *p = value;; ) {
+        size_t len = strcspn(p, ",");
+        if (n == KURA_WARN_DAYS_MAX || len >= sizeof one) {
+            kura_err_set(err, EINVAL, "expected at most %d numbers of days separated by commas, got \"%.40s\"",
+                         KURA_WARN_DAYS_MAX, value);
+            return -1;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (parse_number(one, 3650, &days[n], err) != 0)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if (days[i] == days[n]) {
+                kura_err_set(err, EINVAL, "%u days is listed twice", days[n]);
+                return -1;
+            }
+        n++;
+        if (!p[len])
+            break;
+        p += len + 1;
+        p += strspn(p, " ");
+    }
+    if (n == 1 && days[0] == 0) {
+        cfg->nwarn_days = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (days[i] == 0) {
+            kura_err_set(err, EINVAL, "0 days means no reminders and stands alone, got \"%.40s\"", value);
+            return -1;
+        }
+    /* Largest first: the order reminders fall due in. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && days[j - 1] < days[j]; j--) {
+            unsigned t = days[j];
+            days[j] = days[j - 1];
+            days[j - 1] = t;
+        }
+    memcpy(cfg->warn_days, days, n * sizeof *days);
+    cfg->nwarn_days = n;
+    return 0;
+}
+
 static int set_string(char **field, const char *value, struct kura_err *err)
 {
     char *copy = strdup(value);
@@ -308,7 +358,7 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
     case K_AUTO_DESTROY:
         return parse_bool(value, &cfg->auto_destroy, err);
     case K_WARN:
-        return parse_number(value, 3650, &cfg->warn_days, err);
+        return parse_warn_days(value, cfg, err);
     case K_NOTIFY:
         if (*value && value[0] != '/') {
             kura_err_set(err, EINVAL, "the command must start with an absolute path");
@@ -464,7 +514,8 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     cfg->reserve_mb = 16;
     cfg->grace_days = 30;
     cfg->auto_destroy = true;
-    cfg->warn_days = 30;
+    cfg->nwarn_days = 3;
+    memcpy(cfg->warn_days, (unsigned[]){90, 60, 40}, sizeof(unsigned[3]));
     cfg->metrics_interval = 5;
     if (set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
         set_string(&cfg->metrics_textfile, "", err) != 0 ||
@@ -630,8 +681,11 @@ static const char default_tail[] =
     "# yes: destroy the keys when grace_days have passed; no: only by\n"
     "# kuractl dataset destroy.\n"
     "auto_destroy = yes\n"
-    "# Warn the PI this many days before the usage period ends (R-REV-2).\n"
-    "warn_days = 30\n"
+    "# Remind the PI (and the user, for a grant) this many days before a usage\n"
+    "# period, a grant or an ethics approval ends, once each (R-REV-2): the\n"
+    "# guidelines want an extension asked for at least a month before the end.\n"
+    "# Up to 8 numbers from 1 to 3650, separated by commas; 0: none.\n"
+    "warn_days = 90,60,40\n"
     "# Program (absolute path, with arguments) run to deliver each notification:\n"
     "# expiry warnings and ends of use, consent withdrawals, destructions, new\n"
     "# and pending grants, refusal floods (KURA_EVENT, see kura.conf(5)); empty:\n"

@@ -60,9 +60,13 @@ static int decode(const char *v, char *out, size_t cap, struct kura_err *err)
 
 enum section_kind { SEC_NONE, SEC_DATASET, SEC_USER, SEC_WITHDRAWN };
 
-enum { D_ID, D_TITLE, D_KIND, D_LEVEL, D_PI, D_PI_UID, D_FROM, D_UNTIL, D_STATUS, D_REASON, D_HOST, D_GUARD, D_N };
+/* ethics and ethics_until come last and are optional (written only when
+ * an approval is recorded): a file from before them records none. */
+enum { D_ID, D_TITLE, D_KIND, D_LEVEL, D_PI, D_PI_UID, D_FROM, D_UNTIL, D_STATUS, D_REASON, D_HOST, D_GUARD,
+       D_REQUIRED, D_ETHICS = D_REQUIRED, D_ETHICS_UNTIL, D_N };
 static const char *const dataset_keys[D_N] = {
     "id", "title", "kind", "level", "pi", "pi_uid", "from", "until", "status", "status_reason", "host_id", "guard",
+    "ethics", "ethics_until",
 };
 /* pending and approved_by come last and are optional (written only when
  * set): a file from before them lists no grant awaiting approval. */
@@ -178,6 +182,12 @@ static int set_dataset_key(struct kura_dataset *ds, int k, const char *v, struct
             return 0;
         kura_err_set(err, EINVAL, "expected denylist or allowlist");
         return -1;
+    case D_ETHICS:
+        if (kura_text_check(v, "ethics", err) != 0)
+            return -1;
+        return copy_checked(ds->ethics, sizeof ds->ethics, v, "ethics", err);
+    case D_ETHICS_UNTIL:
+        return parse_instant(v, &ds->ethics_until, err);
     }
     return -1;
 }
@@ -406,6 +416,12 @@ static int find_dup(const struct kura_dataset *ds, const struct ds_load *ld, enu
 }
 
 /* The first key of keys[0..n) not in seen, or NULL. */
+/* An ethics approval is recorded with its end, or not at all. */
+static bool ethics_whole(const struct kura_dataset *ds)
+{
+    return (ds->ethics[0] != '\0') == (ds->ethics_until != 0);
+}
+
 static const char *missing_key(const char *const *keys, int n, unsigned seen)
 {
     for (int i = 0; i < n; i++)
@@ -424,8 +440,13 @@ static int check_complete(const char *name, struct ds_load *ld, struct kura_err 
         kura_err_set(err, EINVAL, "%s: no [dataset] section", name);
         return -1;
     }
-    if ((miss = missing_key(dataset_keys, D_N, ld->dataset.seen))) {
+    if ((miss = missing_key(dataset_keys, D_REQUIRED, ld->dataset.seen))) {
         kura_err_set(err, EINVAL, "%s:%d: [dataset] lacks %s", name, ld->dataset.line, miss);
+        return -1;
+    }
+    if (!ethics_whole(ds)) {
+        kura_err_set(err, EINVAL, "%s:%d: [dataset] has one of ethics and ethics_until without the other", name,
+                     ld->dataset.line);
         return -1;
     }
     if (ds->from >= ds->until) {
@@ -593,6 +614,12 @@ static int check_dataset(const struct kura_dataset *ds, struct kura_err *err)
         kura_err_set(err, EINVAL, "dataset %s: host_id is not 64 lowercase hex digits", ds->id);
         return -1;
     }
+    if (kura_text_check(ds->ethics, "ethics", err) != 0)
+        return -1;
+    if (!ethics_whole(ds)) {
+        kura_err_set(err, EINVAL, "dataset %s: an ethics approval needs its reference and its end", ds->id);
+        return -1;
+    }
     if (ds->from >= ds->until) {
         kura_err_set(err, EINVAL, "dataset %s: period is empty (until must be after from)", ds->id);
         return -1;
@@ -658,6 +685,11 @@ char *kura_dataset_format(const struct kura_dataset *ds, const struct kura_zone 
     out_kv(&o, "status_reason", ds->status_reason);
     out_kv(&o, "host_id", ds->host_id);
     out_kv(&o, "guard", kura_guard_mode_name(ds->guard));
+    if (ds->ethics[0]) {
+        out_kv(&o, "ethics", ds->ethics);
+        if (out_time(&o, "ethics_until", ds->ethics_until, zone, err) != 0)
+            goto fail;
+    }
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         out_str(&o, "\n[user ");

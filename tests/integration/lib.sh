@@ -102,6 +102,14 @@ record_notices() {
   chmod 0755 "$T/notify.sh"
   sed -i "s|^notify_command =.*|notify_command = $T/notify.sh|" "$KCONF"
 }
+# notice_lines FILE [SH] (after kura_init): notify_command appends a line
+# "EVENT DATASET USERS" for each notification to FILE, then runs the shell
+# text SH (which sees $KURA_EVENT and the rest).
+notice_lines() {
+  printf '#!/bin/sh\necho "$KURA_EVENT $KURA_DATASET $KURA_USERS" >>"%s"\n%s\n' "$1" "${2:-}" >"$T/notify.sh"
+  chmod 0755 "$T/notify.sh"
+  sed -i "s|^notify_command =.*|notify_command = $T/notify.sh|" "$KCONF"
+}
 # Dates relative to today in the server's zone (Asia/Tokyo by default).
 day() { TZ=Asia/Tokyo date -d "$1 days" +%F; }
 

@@ -2,18 +2,14 @@
 # Time passing with nobody acting (R-REV-2, R-REV-3, R-ACC-2): a dataset
 # whose period ends stops for everyone on time, with open handles; after the
 # grace period (0 days here) the daemon destroys its keys and writes a
-# destruction report; 30 days ahead the PI is warned, once per day.
+# destruction report; before the end the PI is warned (warn_days), once.
 . "$(dirname "$0")/lib.sh"
 
 for u in kt_alice kt_bob; do make_user "$u"; done
 require "kuractl init" kura_init
 NOTES=$T/notices
-cat >"$T/notify.sh" <<EON
-#!/bin/sh
-echo "\$KURA_EVENT \$KURA_DATASET \$KURA_USERS" >>"$NOTES"
-EON
-chmod 0755 "$T/notify.sh"
-sed -i -e 's|^grace_days = .*|grace_days = 0|' -e 's|^notify_command =.*|notify_command = '"$T"'/notify.sh|' "$KCONF"
+notice_lines "$NOTES"
+sed -i 's|^grace_days = .*|grace_days = 0|' "$KCONF"
 mkdir -p "$T/data" && head -c 200000 /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"
 
 end=$(date -d '+8 seconds' --iso-8601=seconds)
@@ -51,7 +47,8 @@ check_output "a destruction report exists" "JGAD000010" kuractl report destructi
 check "the end was recorded in the audit log" grep -q '"event":"revocation".*"reason":"expired".*JGAD000010\|"reason":"expired".*"dataset":"JGAD000010"' "$KROOT/log/audit.jsonl"
 check "the end was notified" grep -q '^expired JGAD000010' "$NOTES"
 
-# warnings: 30 days ahead, once per day, also across a reload and a restart
+# warnings: the latest warn_days stage (40 days) once, also across a reload
+# and a restart (mount_reminders.sh tests the stages and a kill -9)
 check "the PI is warned of JGAD000011's end" grep -q '^expiry-warning JGAD000011 $' "$NOTES"
 check "bob is warned of his grant's end, before the dataset's" grep -q '^expiry-warning JGAD000011 kt_bob$' "$NOTES"
 kuractl reload >/dev/null 2>&1

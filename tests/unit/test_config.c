@@ -52,7 +52,9 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(c.nallow == 21 && listed(c.allow, c.nallow, "samtools") && listed(c.allow, c.nallow, "Rscript"));
     EXPECT(c.syslog && c.bulk_read_multiple == 1 && c.max_size_mb == 0);
     EXPECT(c.refusals_per_hour == 100 && c.reserve_mb == 16);
-    EXPECT(c.grace_days == 30 && c.auto_destroy && c.warn_days == 30 && strcmp(c.notify_command, "") == 0);
+    EXPECT(c.grace_days == 30 && c.auto_destroy && strcmp(c.notify_command, "") == 0);
+    /* Reminders well before the guideline's "a month before the end". */
+    EXPECT(c.nwarn_days == 3 && c.warn_days[0] == 90 && c.warn_days[1] == 60 && c.warn_days[2] == 40);
     EXPECT(strcmp(c.metrics_textfile, "") == 0 && c.metrics_interval == 5);
     EXPECT(strcmp(c.file, "t.conf") == 0);
     kura_config_free(&c);
@@ -220,12 +222,39 @@ static void test_all_keys_set(void)
     EXPECT(c.nallow == 0);
     EXPECT(!c.syslog && c.bulk_read_multiple == 0 && c.max_size_mb == 1000000);
     EXPECT(c.refusals_per_hour == 0 && c.reserve_mb == 2);
-    EXPECT(c.grace_days == 3650 && !c.auto_destroy && c.warn_days == 0);
+    EXPECT(c.grace_days == 3650 && !c.auto_destroy && c.nwarn_days == 0);
     /* ';' and '#' inside a value are data, not comments. */
     EXPECT(strcmp(c.notify_command, "/usr/local/bin/notify --to pi; echo #done") == 0);
     EXPECT(strcmp(c.metrics_textfile, "/var/lib/prometheus/node-exporter/kura.prom") == 0);
     EXPECT(c.metrics_interval == 3600);
     kura_config_free(&c);
+}
+
+/* warn_days: a list in any order, kept largest first; one number, as
+ * configs before the list have it, is a list of one. */
+static void test_warn_days_list(void)
+{
+    const struct {
+        const char *value;
+        size_t n;
+        unsigned days[3];
+    } cases[] = {
+        {"30", 1, {30}},
+        {"40,90,60", 3, {90, 60, 40}},
+        {"7, 1", 2, {7, 1}},
+        {"0", 0, {0}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "[revocation]\nwarn_days = %s\n", cases[i].value);
+        struct kura_config c;
+        struct kura_err err = {0};
+        ASSERT(parse(text, &c, &err) == 0);
+        EXPECT(c.nwarn_days == cases[i].n);
+        for (size_t j = 0; j < cases[i].n && j < c.nwarn_days; j++)
+            EXPECT(c.warn_days[j] == cases[i].days[j]);
+        kura_config_free(&c);
+    }
 }
 
 static void test_long_lines_are_whole(void)
@@ -280,6 +309,13 @@ static void test_malformed_names_file_and_line(void)
         {"[audit]\nmax_size_mb = 99999999999999999999\n", "t.conf:2: max_size_mb"},
         {"[revocation]\ngrace_days = 3651\n", "t.conf:2: grace_days"},
         {"[revocation]\nwarn_days = 1e3\n", "t.conf:2: warn_days"},
+        {"[revocation]\nwarn_days = 90,,40\n", "t.conf:2: warn_days: expected a whole number"},
+        {"[revocation]\nwarn_days = 90,60,\n", "t.conf:2: warn_days: expected a whole number"},
+        {"[revocation]\nwarn_days = 90 ,60\n", "t.conf:2: warn_days: expected a whole number"},
+        {"[revocation]\nwarn_days = 60,60\n", "t.conf:2: warn_days: 60 days is listed twice"},
+        {"[revocation]\nwarn_days = 60,0\n", "t.conf:2: warn_days: 0 days means no reminders"},
+        {"[revocation]\nwarn_days = 3651\n", "t.conf:2: warn_days"},
+        {"[revocation]\nwarn_days = 1,2,3,4,5,6,7,8,9\n", "t.conf:2: warn_days: expected at most 8"},
         {"[revocation]\nnotify_command = notify-send\n", "t.conf:2: notify_command: the command must start"},
         {"[metrics]\ntextfile = kura.prom\n", "t.conf:2: textfile: the metrics file must be an absolute path"},
         {"[metrics]\ninterval_seconds = 0\n", "t.conf:2: interval_seconds: expected 1 to 3600 seconds"},
@@ -427,6 +463,7 @@ int main(void)
     RUN(test_write_default_is_exclusive);
     RUN(test_load_refuses_world_writable_and_missing);
     RUN(test_all_keys_set);
+    RUN(test_warn_days_list);
     RUN(test_long_lines_are_whole);
     RUN(test_malformed_names_file_and_line);
     RUN(test_nul_and_overlong_line);

@@ -54,6 +54,8 @@ static void make_dataset(struct kura_dataset *ds)
     strcpy(g->added_by, "root");
     g->pending = true; /* an operator's grant awaiting the PI (issue 13) */
     strcpy(ds->grants[0].approved_by, "alice");
+    strcpy(ds->ethics, "IRB 2026-031");
+    ds->ethics_until = ds->until + 86400;
     ds->nwithdrawals = 1;
     ds->withdrawals = calloc(1, sizeof *ds->withdrawals);
     strcpy(ds->withdrawals[0].sample, "S-001.a_b");
@@ -67,7 +69,8 @@ static bool same_dataset(const struct kura_dataset *a, const struct kura_dataset
                 a->level == b->level && strcmp(a->pi, b->pi) == 0 && a->pi_uid == b->pi_uid &&
                 a->from == b->from && a->until == b->until && a->status == b->status &&
                 strcmp(a->status_reason, b->status_reason) == 0 && strcmp(a->host_id, b->host_id) == 0 &&
-                a->guard == b->guard && a->ngrants == b->ngrants && a->nwithdrawals == b->nwithdrawals;
+                a->guard == b->guard && strcmp(a->ethics, b->ethics) == 0 && a->ethics_until == b->ethics_until &&
+                a->ngrants == b->ngrants && a->nwithdrawals == b->nwithdrawals;
     for (size_t i = 0; same && i < a->ngrants; i++) {
         const struct kura_grant *x = &a->grants[i], *y = &b->grants[i];
         same = strcmp(x->user, y->user) == 0 && x->uid == y->uid && x->role == y->role && x->from == y->from &&
@@ -99,6 +102,7 @@ static void test_dataset_round_trip_is_exact(void)
     EXPECT_STR_CONTAINS(text, "approval =\n") ;
     EXPECT_STR_CONTAINS(text, "added_by = alice\napproved_by = alice\n");
     EXPECT_STR_CONTAINS(text, "added_by = root\npending = yes\n");
+    EXPECT_STR_CONTAINS(text, "guard = allowlist\nethics = IRB 2026-031\nethics_until = ");
     ASSERT(kura_dataset_parse("t.ini", text, len, &back, &err) == 0);
     EXPECT(same_dataset(&ds, &back));
     char *again = kura_dataset_format(&back, kura_zone_get("Asia/Tokyo", NULL), &len2, &err);
@@ -126,6 +130,8 @@ static void test_dataset_minimal_and_empty_lists(void)
     ds.withdrawals = NULL, ds.nwithdrawals = 0;
     ds.title[0] = '\0';
     ds.status_reason[0] = '\0';
+    ds.ethics[0] = '\0'; /* no approval recorded: no keys written */
+    ds.ethics_until = 0;
     strcpy(ds.title, " ");
     size_t len;
     char *text = kura_dataset_format(&ds, NULL, &len, NULL);
@@ -266,6 +272,9 @@ static void test_dataset_malformed_names_file_and_line(void)
         {12, "host_id = " "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n", "t.ini:12: host_id"},
         {12, "host_id =\n", "t.ini:12: host_id"},
         {13, "guard = none\n", "t.ini:13: guard: expected denylist or allowlist"},
+        {13, "guard = denylist\nethics = IRB-1\n", "t.ini:1: [dataset] has one of ethics and ethics_until without"},
+        {13, "guard = denylist\nethics_until = 2027-04-01T00:00:00+09:00\n", "t.ini:1: [dataset] has one of ethics"},
+        {13, "guard = denylist\nethics_until = 2027-04-01\n", "t.ini:14: ethics_until: expected an RFC 3339"},
         {1, "[dataset]\n[dataset]\n", "t.ini:2: second [dataset] section (first on line 1)"},
         {1, "[datasets]\n", "t.ini:1: unknown section [datasets]"},
         {1, "# no section\n", "t.ini:2: key before the first [section]"},

@@ -28,7 +28,7 @@ static void test_state_paths(void)
     expect_path(kura_layout_dataset_file("/s", "D", KURA_IMPORT_LOCK), "/s/datasets/D/.import-lock");
     expect_path(kura_layout_store_dir("/s", "D"), "/s/store/D");
     expect_path(kura_layout_join("/s", KURA_LOCKDOWN_FILE), "/s/lockdown");
-    expect_path(kura_layout_join("/s", KURA_WARNED_FILE), "/s/warned.tsv");
+    expect_path(kura_layout_join("/s", KURA_REMINDERS_FILE), "/s/reminders.tsv");
 }
 
 static void test_payload_into_buffer(void)

@@ -7,6 +7,7 @@
 #include "kura/policy.h"
 #include "kura/when.h"
 #include "unit.h"
+#include "unit_time.h"
 
 #define TZ kura_zone_get("Asia/Tokyo", NULL)
 #define HOST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -15,16 +16,9 @@
 enum { UID_MIN = 1000, UID_MAX = 60000 };
 enum { ROOT = 0, PI = 1001, BOB = 1002, CAROL = 1003, DAVE = 1004, ERIN = 1005, FRANK = 1006, EVE = 2000 };
 
-/* Start of WHEN (a date: its first second; a time stamp: itself). */
 static int64_t at(const char *when)
 {
-    int64_t t;
-    struct kura_err err;
-    if (kura_when_parse(when, TZ, &t, NULL, &err) != 0) {
-        printf("# bad test time %s: %s\n", when, err.msg);
-        exit(2);
-    }
-    return t;
+    return unit_at(when, TZ);
 }
 
 /* End of a period FROM..TO: the first second after it. */

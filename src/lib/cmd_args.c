@@ -184,7 +184,15 @@ const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t 
 
 const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len)
 {
-    if (kura_date_format(until - 1, c->env->cfg->timezone, buf, len) != 0)
+    const char *tz = c->env->cfg->timezone;
+    char day[16];
+    int64_t start;
+    /* An end inside a day (--until with a time) is shown as that time: the
+     * last day alone would hide when access ends. */
+    if (kura_date_format(until, tz, day, sizeof day) == 0 && kura_when_parse(day, tz, &start, NULL, NULL) == 0 &&
+        start != until)
+        return cmd_time(c, until, buf, len);
+    if (kura_date_format(until - 1, tz, buf, len) != 0)
         snprintf(buf, len, "@%lld", (long long)until);
     return buf;
 }

@@ -97,7 +97,7 @@ static void refusal_reason(const struct kura_audit_entry *e, const struct mine *
         const struct grant_event *ev = &m->ev[m->nev - 1];
         snprintf(buf, len, "access ended %s (removed by %s)", ev->time, ev->by);
     } else if (strcmp(reason, kura_reason_name(KURA_DENY_EXPIRED)) == 0) {
-        snprintf(buf, len, "access ended: your period is over");
+        snprintf(buf, len, "expired: your period is over");
     } else
         snprintf(buf, len, "%s", reason);
 }

@@ -98,7 +98,8 @@ int64_t cmd_now(void);
 int cmd_user_uid(const char *name, uid_t *uid, struct kura_err *err);
 /* Formats t in the configured zone (RFC 3339) into buf. */
 const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t len);
-/* The last day of a half-open period [.., until) as YYYY-MM-DD in the zone. */
+/* The end of a half-open period [.., until) in the zone: its last day
+ * (YYYY-MM-DD) when it ends at midnight, else the RFC 3339 time it ends. */
 const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len);
 /* The actor's user name, or "uid-N" for an account without one. */
 const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len);

@@ -117,9 +117,9 @@ static const struct kura_cmd commands[] = {
      "change) as a table, or as JSON objects with --json. Operators see every record; the PI\n"
      "of a dataset sees that dataset's records; others are refused. --after SEQ starts after\n"
      "record SEQ, --limit N shows at most N; a page that stops early says where to go on."},
-    {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "",
+    {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "[--json]",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
-     "of every dataset."},
+     "of every dataset. --json: one object of what the text shows you (fields in kuractl(8))."},
     {NULL, "daemon", KURA_CMD_OPERATOR, KURA_CMD_HIDDEN, cmd_daemon, "",
      "Internal: the daemon answering says what it is and whether its mount is in place\n"
      "(status asks it)."},

@@ -36,9 +36,10 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
 int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv);
 /* status: the caller's grants' history and recent refusals (cmd_history.c);
- * all[i] is ids[i]'s dataset where loaded[i]. */
-void cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
-                        char **ids, size_t n);
+ * all[i] is ids[i]'s dataset where loaded[i]. json: as the members
+ * "history" and "refusals" of status --json's object. -1 if JSON did not fit. */
+int cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
+                       char **ids, size_t n, bool json);
 int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_ledger.c */
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_audit.c */

@@ -197,6 +197,11 @@ const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf,
     return buf;
 }
 
+long cmd_days_left(int64_t until, int64_t now)
+{
+    return now >= until ? 0 : (long)((until - now) / 86400);
+}
+
 const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len)
 {
     if (c->actor->name[0])

@@ -59,13 +59,15 @@ static const struct kura_cmd commands[] = {
      "Lists dataset ID's files: state (served, withdrawn, suspended, destroyed), plaintext size,\n"
      "samples and path, then the file count and total size. --json: one array of objects\n"
      "(state, size, samples, path)."},
-    {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_dataset_destroy,
-     "ID [--yes] [--payloads]",
+    {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW,
+     cmd_dataset_destroy, "ID [--dry-run] [--yes] [--payloads]",
      "Crypto-erasure at end of use: marks the dataset destroyed (use stops at once),\n"
      "destroys its key and every file header (overwrite, fsync, unlink, fsync the directory), with\n"
      "--payloads removes the ciphertext too, and prints the destruction report (kept next to the\n"
-     "state, its SHA-256 in the ledger). Asks for confirmation on a terminal unless --yes. An\n"
-     "interrupted destroy is finished by running it again."},
+     "state, its SHA-256 in the ledger) and where it is kept. --dry-run lists what would be\n"
+     "destroyed: the users with their days left, the files and bytes, and the deliveries whose\n"
+     "copies stay decryptable; on a terminal that list comes before the confirmation, without one\n"
+     "--yes is needed. An interrupted destroy is finished by running it again."},
     {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW, cmd_withdraw,
      "ID SAMPLE --ref TEXT [--dry-run] [--yes]",
      "Records that consent for SAMPLE was withdrawn: its files vanish from the mount at\n"

@@ -102,6 +102,8 @@ const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t 
 /* The end of a half-open period [.., until) in the zone: its last day
  * (YYYY-MM-DD) when it ends at midnight, else the RFC 3339 time it ends. */
 const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len);
+/* Whole days from now to until: 0 on the last day and after. */
+long cmd_days_left(int64_t until, int64_t now);
 /* The actor's user name, or "uid-N" for an account without one. */
 const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len);
 /* "alice" or "root (login alice)": how the actor appears in messages. */

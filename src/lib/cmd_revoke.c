@@ -1,6 +1,6 @@
 /* Consent withdrawal and end of use (issue 6; R-REV-1, R-REV-3, R-LOG-4):
  *   kuractl withdraw ID SAMPLE --ref TEXT
- *   kuractl dataset destroy ID [--yes] [--payloads]
+ *   kuractl dataset destroy ID [--dry-run] [--yes] [--payloads]
  *   kuractl report destruction ID
  * The state change commits first (with its ledger record), so the mount
  * stops serving at once; then the keys are destroyed (fsutil's
@@ -20,6 +20,7 @@
 #include "kura/keystore.h"
 #include "kura/ledger.h"
 #include "kura/notify.h"
+#include "kura/policy.h"
 #include "kura/when.h"
 
 #define REPORT_FILE "destruction-report.txt"
@@ -415,16 +416,56 @@ static bool keystore_empty(const struct kura_cmd_ctx *c, const char *id)
     return empty;
 }
 
+/* destroy --dry-run, and on a terminal before the question: who loses
+ * access (with their days left), the files and bytes whose keys go, and
+ * the deliveries whose copies stay decryptable (the report's key section). */
+static int destroy_preview(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool payloads)
+{
+    const struct kura_dataset *ds = &t->ds;
+    if (ds->status == KURA_DS_DESTROYED) {
+        fprintf(c->out, "dataset %s is destroyed already; running destroy again finishes what is left\n", t->id);
+        return KURA_EXIT_OK;
+    }
+    int64_t now = cmd_now();
+    unsigned long long bytes = 0;
+    for (size_t i = 0; i < t->nfiles; i++)
+        bytes += t->files[i].size;
+    char last[48];
+    fprintf(c->out, "destroying dataset %s (%s, %s%s%s) would destroy:\n", t->id, kura_kind_name(ds->kind),
+            kura_ds_status_name(ds->status), ds->title[0] ? ": " : "", ds->title);
+    fprintf(c->out, "  the keys of %zu file(s), %llu bytes%s\n", t->nfiles, bytes,
+            payloads ? ", and their ciphertext (--payloads)" : " (the ciphertext stays, undecryptable)");
+    fprintf(c->out, "  the access of these users, ended at once:\n  %-32s %-16s %-10s %9s\n", "USER", "ROLE", "UNTIL",
+            "DAYS LEFT");
+    int64_t from, until;
+    kura_policy_window(ds, ds->pi_uid, &from, &until);
+    fprintf(c->out, "  %-32s %-16s %-10s %9ld\n", ds->pi, "pi", cmd_last_day(c, until, last, sizeof last),
+            cmd_days_left(until, now));
+    for (size_t i = 0; i < ds->ngrants; i++) {
+        const struct kura_grant *g = &ds->grants[i];
+        kura_policy_window(ds, g->uid, &from, &until);
+        fprintf(c->out, "  %-32s %-16s %-10s %9ld\n", g->user, kura_role_name(g->role),
+                cmd_last_day(c, until, last, sizeof last), cmd_days_left(until, now));
+    }
+    struct kura_err e = {0};
+    if (cmd_delivery_report(c, c->out, t->id, &e) != 0)
+        return cmd_fail(c, "cannot list the dataset's keys and deliveries: %s", e.msg);
+    fprintf(c->out, "\n(dry run: nothing was changed)\n");
+    return KURA_EXIT_OK;
+}
+
 int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    bool yes = false, payloads = false;
-    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {"payloads", false, NULL, &payloads}, {0}};
+    bool yes = false, payloads = false, dry_run = false;
+    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {"payloads", false, NULL, &payloads},
+                                   {"dry-run", false, NULL, &dry_run}, {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (!yes && !(c->env->flags & KURA_CTL_CONFIRMED))
-        return cmd_fail(c, "destroying dataset %s cannot be undone; confirm on a terminal or give --yes", pos[0]);
+    if (!yes && !dry_run && !(c->env->flags & KURA_CTL_CONFIRMED))
+        return cmd_fail(c, "destroying dataset %s cannot be undone; see what it destroys with --dry-run, then "
+                           "confirm on a terminal or give --yes", pos[0]);
     char *import_lock = cmd_dataset_file(c, pos[0], CMD_IMPORT_LOCK);
     struct cmd_txn t;
     int lock_fd = -1, rc = KURA_EXIT_FAIL;
@@ -433,6 +474,10 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_txn_begin(c, pos[0], true, &t) != 0) {
         free(import_lock);
         return KURA_EXIT_FAIL;
+    }
+    if (dry_run) {
+        rc = destroy_preview(c, &t, payloads);
+        goto out;
     }
     /* An import writes keys: none may run while they are destroyed. */
     if (!import_lock || (lock_fd = kura_lock(import_lock, 0, &e)) < 0) {
@@ -484,6 +529,7 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     fwrite(text, 1, len, c->out);
     fprintf(c->out, "\nVerified after destruction: the keystore holds nothing for dataset %s.\n", t.id);
+    fprintf(c->out, "This report is kept in %s (kuractl report destruction %s prints it again).\n", report, t.id);
     if (!already) {
         char msg[200];
         snprintf(msg, sizeof msg, "dataset %s was destroyed; its data can no longer be decrypted", t.id);

@@ -50,12 +50,6 @@ static bool lacks_sample_map(const struct kura_cmd_ctx *c, const char *id)
     return files_facts(c, id, &n, &none) == 0 && none;
 }
 
-/* Whole days from now to the end: 0 on the last day. */
-static long days_left(int64_t until, int64_t now)
-{
-    return now >= until ? 0 : (long)((until - now) / 86400);
-}
-
 /* One dataset in the operator's overview; kept apart from the printer so
  * that other output formats print the same facts. */
 struct overview_row {
@@ -333,10 +327,10 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
             snprintf(a, sizeof a, "?");
         cmd_last_day(c, until, b, sizeof b);
         if (json) {
-            if (mine_row_json(c, mine == 0, ds->id, role, a, b, days_left(until, now), state, notes) != 0)
+            if (mine_row_json(c, mine == 0, ds->id, role, a, b, cmd_days_left(until, now), state, notes) != 0)
                 bad = true;
         } else
-            fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s%s%s\n", ds->id, role, a, b, days_left(until, now), state,
+            fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s%s%s\n", ds->id, role, a, b, cmd_days_left(until, now), state,
                     notes[0] ? ", " : "", notes);
         mine++;
     }

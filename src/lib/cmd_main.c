@@ -33,6 +33,12 @@ static const struct kura_cmd commands[] = {
      "Erases the earlier server key FP (overwrite, fsync, unlink) and records the retirement;\n"
      "lists the deliveries the ledgers record as encrypted to it (their copies become\n"
      "undecryptable; one not yet imported can no longer be). Root on the server only."},
+    {"delivery", "make", KURA_CMD_OPERATOR, 0, cmd_delivery_make, "--to ID|server [--out DIR] FILE...",
+     "Test deliveries made offline with kura's own Crypt4GH codec: writes FILE.c4gh (next to\n"
+     "FILE, or in DIR) encrypted to dataset ID's delivery key, or with --to server to the\n"
+     "current server key, as the archive would send it; dataset import takes it. An output\n"
+     "appears whole or not at all and never replaces a file. For trying an import and a mount\n"
+     "without the network; real deliveries come from the archive."},
     {"dataset", "add", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_add,
      "ID --pi USER --period FROM..TO [--kind JGA|AGD] [--level type1|type2] [--title TEXT]\n"
      "                   [--guard denylist|allowlist]",

@@ -23,6 +23,7 @@ int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv);           /
 int cmd_key_rotate(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_key_list(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_delivery_make(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_delivery.c */
 int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv);     /* cmd_dataset.c */
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv);
@@ -121,6 +122,11 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
  * passphrase kuractl was given; *owned says whether to close it. */
 struct kura_keystore;
 int cmd_keystore_open(const struct kura_cmd_ctx *c, struct kura_keystore **ks, bool *owned, struct kura_err *e);
+
+/* The public key deliveries are encrypted to, as kuractl pubkey prints it:
+ * the current server key (ds_id NULL) or dataset ds_id's delivery key.
+ * *text is malloc'd. */
+int cmd_pubkey_text(const struct kura_cmd_ctx *c, const char *ds_id, char **text, struct kura_err *e);
 
 /* The destruction report's section on keys: which were erased (the
  * dataset's delivery key, retired server keys) and every delivery of the

@@ -54,6 +54,11 @@ static const struct kura_cmd commands[] = {
      ".c4gh suffix is dropped. --samples maps paths to sample ids (path<TAB>sample_id). The\n"
      "import is all or nothing; an interrupted one is simply run again. --remove-source deletes\n"
      "the sources once the whole import is durable. A path already in the dataset is refused."},
+    {"dataset", "set-pi", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_set_pi, "ID USER",
+     "Makes USER the PI of dataset ID instead of the current one (bound to USER's uid and\n"
+     "account name, as dataset add binds it); recorded in the ledger, both PIs notified\n"
+     "(notify_command, syslog). An operator may not be the PI, and USER must not hold a grant\n"
+     "on the dataset (remove it first). The PI's rights move at once."},
     {"dataset", "extend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_extend,
      "ID --until WHEN --ref TEXT",
      "Extends the approved period to WHEN (a later end), citing the approval reference."},

@@ -30,6 +30,10 @@ int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_import.c */
+int cmd_dataset_set_pi(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_pi.c */
+/* name may be a dataset's PI: its uid, or -1 with the reason (no such
+ * account, or an operator: no one holds both roles). */
+int cmd_pi_account(const char *name, uid_t *uid, struct kura_err *e);
 int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv);

@@ -210,7 +210,8 @@ static int begin_grant_change(const struct kura_cmd_ctx *c, int argc, char **arg
         cmd_fail(c, "only the PI of dataset %s (%s) may approve a grant", ds->id, ds->pi);
     *g = allowed ? grant_by_name(ds, pos[1]) : NULL;
     if (allowed && !*g && strcmp(ds->pi, pos[1]) == 0)
-        cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", pos[1], ds->id);
+        cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI (kuractl dataset set-pi %s USER)",
+                 pos[1], ds->id, ds->id);
     else if (allowed && !*g)
         cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", pos[1], ds->id, ds->id);
     if (*g)

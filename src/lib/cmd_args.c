@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/dsfile.h"
 #include "kura/json.h"
 #include "kura/when.h"
 
@@ -79,6 +80,17 @@ int cmd_json_item(const struct kura_cmd_ctx *c, struct kura_json_writer *w, bool
     }
     fprintf(c->out, "%s%s", first ? "" : ",\n", w->buf);
     return 0;
+}
+
+int cmd_parse_id_user(const struct kura_cmd_ctx *c, int argc, char **argv, char *pos[2])
+{
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (kura_user_name_check(pos[1], &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    return KURA_EXIT_OK;
 }
 
 int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err)

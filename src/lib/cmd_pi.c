@@ -47,19 +47,17 @@ static void notify_pis(const struct kura_cmd_ctx *c, const char *id, const char 
 int cmd_dataset_set_pi(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     char *pos[2];
-    int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    int rc = cmd_parse_id_user(c, argc, argv, pos);
+    if (rc != KURA_EXIT_OK)
+        return rc;
     struct kura_err e = {0};
-    if (kura_user_name_check(pos[1], &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
     uid_t uid;
     if (cmd_pi_account(pos[1], &uid, &e) != 0)
         return cmd_fail(c, "%s", e.msg);
     struct cmd_txn t;
     if (cmd_txn_begin(c, pos[0], false, &t) != 0)
         return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
+    rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
     const struct kura_grant *held = kura_dataset_grant(ds, uid);
     for (size_t i = 0; !held && i < ds->ngrants; i++)

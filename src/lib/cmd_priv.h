@@ -97,6 +97,10 @@ struct cmd_opt {
 int cmd_parse(const struct kura_cmd_ctx *c, int argc, char **argv, const struct cmd_opt *opts, char **pos,
               int minpos, int maxpos, int *npos);
 
+/* "ID USER" and nothing else, USER a valid account name (user remove,
+ * user approve, dataset set-pi): KURA_EXIT_OK, or the usage error's status. */
+int cmd_parse_id_user(const struct kura_cmd_ctx *c, int argc, char **argv, char *pos[2]);
+
 /* ---- facts ---------------------------------------------------------------- */
 
 int64_t cmd_now(void);

@@ -194,12 +194,9 @@ static int begin_grant_change(const struct kura_cmd_ctx *c, int argc, char **arg
                               struct cmd_txn *t, struct kura_grant **g)
 {
     char *pos[2];
-    int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    struct kura_err e = {0};
-    if (kura_user_name_check(pos[1], &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
+    int rc = cmd_parse_id_user(c, argc, argv, pos);
+    if (rc != KURA_EXIT_OK)
+        return rc;
     if (cmd_txn_begin(c, pos[0], false, t) != 0)
         return KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t->ds;

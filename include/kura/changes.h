@@ -27,11 +27,13 @@
 struct kura_destroy_request {
     const char *dataset;
     bool payloads;                  /* remove the ciphertext too */
+    bool dry_run;                   /* only the preview: nothing changes */
 };
 struct kura_destroy_result {
     bool already;                   /* destroyed before: what was left is finished */
     char *report;                   /* the destruction report (free with kura_destroy_result_free) */
     size_t report_len;
+    char *preview;                  /* with dry_run: who and what it destroys (free) */
 };
 /* The caller has the destruction confirmed (kuractl: --yes or the
  * terminal; the daemon: the grace period). */

@@ -24,6 +24,9 @@ struct kura_atomic {
 int kura_atomic_begin(struct kura_atomic *a, const char *path, mode_t mode, struct kura_err *err);
 int kura_atomic_write(struct kura_atomic *a, const void *data, size_t len, struct kura_err *err);
 int kura_atomic_commit(struct kura_atomic *a, struct kura_err *err);
+/* The same, but refuses to replace an existing path (EEXIST): for outputs
+ * that must never overwrite anything. */
+int kura_atomic_commit_new(struct kura_atomic *a, struct kura_err *err);
 void kura_atomic_abort(struct kura_atomic *a);
 
 /* Whole-content replacement: begin, write, commit. */

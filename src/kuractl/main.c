@@ -60,8 +60,9 @@ static bool wants_help_or_version(int argc, char **argv)
 }
 
 /* The daemon does not share the caller's working directory: name files
- * absolutely before sending (dataset import's PATHs and --samples). */
-static int absolutize_import(int argc, char **argv, char ***owned, int *nowned)
+ * absolutely before sending (dataset import's PATHs and --samples,
+ * delivery make's FILEs and --out; --to names a key). */
+static int absolutize_paths(int words, int argc, char **argv, char ***owned, int *nowned)
 {
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd))
@@ -69,13 +70,14 @@ static int absolutize_import(int argc, char **argv, char ***owned, int *nowned)
     *owned = calloc((size_t)argc, sizeof **owned);
     if (!*owned)
         return -1;
-    /* argv: dataset import ID [options] PATH... */
-    for (int i = 3; i < argc; i++) {
-        bool value = strcmp(argv[i - 1], "--samples") == 0;
+    /* argv: the command's words, then options, ID and paths */
+    for (int i = words; i < argc; i++) {
+        bool value = strcmp(argv[i - 1], "--samples") == 0 || strcmp(argv[i - 1], "--out") == 0;
         bool option = argv[i][0] == '-';
         if (strcmp(argv[i], "--") == 0)
             break;
-        if ((option && !value) || argv[i][0] == '/')
+        if ((option && !value) || argv[i][0] == '/' || strcmp(argv[i - 1], "--to") == 0 ||
+            (i == words && strcmp(argv[0], "dataset") == 0))
             continue;
         char *abs;
         if (asprintf(&abs, "%s/%s", cwd, argv[i]) < 0)
@@ -156,9 +158,10 @@ static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, u
 {
     char **owned = NULL;
     int nowned = 0;
-    if (k && k->group && strcmp(k->group, "dataset") == 0 && strcmp(k->name, "import") == 0 &&
-        absolutize_import(argc, argv, &owned, &nowned) != 0) {
-        fprintf(stderr, "kuractl: cannot name the import's files: %s\n", strerror(errno));
+    bool names_files = k && k->group && ((strcmp(k->group, "dataset") == 0 && strcmp(k->name, "import") == 0) ||
+                                         (strcmp(k->group, "delivery") == 0 && strcmp(k->name, "make") == 0));
+    if (names_files && absolutize_paths(2, argc, argv, &owned, &nowned) != 0) {
+        fprintf(stderr, "kuractl: cannot name the command's files: %s\n", strerror(errno));
         return KURA_EXIT_FAIL;
     }
     struct kura_ctl_response r;

@@ -94,6 +94,17 @@ int cmd_json_item(const struct kura_cmd_ctx *c, struct kura_json_writer *w, bool
     return 0;
 }
 
+int cmd_parse_id_user(const struct kura_cmd_ctx *c, int argc, char **argv, char *pos[2])
+{
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (kura_user_name_check(pos[1], &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    return KURA_EXIT_OK;
+}
+
 int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err)
 {
     return cmd_fail(c, "%s", err->msg);
@@ -197,9 +208,22 @@ const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t 
 
 const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len)
 {
-    if (kura_date_format(until - 1, c->env->cfg->zone, buf, len) != 0)
+    const struct kura_zone *tz = c->env->cfg->zone;
+    char day[16];
+    int64_t start;
+    /* An end inside a day (--until with a time) is shown as that time: the
+     * last day alone would hide when access ends. */
+    if (kura_date_format(until, tz, day, sizeof day) == 0 && kura_when_parse(day, tz, &start, NULL, NULL) == 0 &&
+        start != until)
+        return cmd_time(c, until, buf, len);
+    if (kura_date_format(until - 1, tz, buf, len) != 0)
         snprintf(buf, len, "@%lld", (long long)until);
     return buf;
+}
+
+long cmd_days_left(int64_t until, int64_t now)
+{
+    return now >= until ? 0 : (long)((until - now) / 86400);
 }
 
 const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len)

@@ -196,16 +196,8 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (ds.level > c->env->cfg->level)
         return cmd_fail(c, "dataset %s is %s but this server is declared %s ([server] level in %s)", pos[0],
                         kura_level_name(ds.level), kura_level_name(c->env->cfg->level), c->env->config_path);
-    if (cmd_user_uid(pi, &ds.pi_uid, &e) != 0)
+    if (cmd_pi_account(pi, &ds.pi_uid, &e) != 0)
         return cmd_fail(c, "--pi: %s", e.msg);
-    /* Separation of duties (issue 13): no one holds both roles, and nobody
-     * else could confirm an operator's reading of their own dataset. */
-    struct kura_actor named;
-    if (kura_actor_resolve(ds.pi_uid, 0, 0, &named, &e) != 0)
-        return cmd_fail(c, "--pi: %s", e.msg);
-    if (named.operator)
-        return cmd_fail(c, "--pi: %s is an operator (root or group %s); a PI may not also be an operator: name the "
-                        "researcher's own account", pi, KURA_ADMIN_GROUP);
     snprintf(ds.id, sizeof ds.id, "%s", pos[0]);
     snprintf(ds.title, sizeof ds.title, "%s", title);
     snprintf(ds.pi, sizeof ds.pi, "%s", pi);

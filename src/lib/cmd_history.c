@@ -9,6 +9,7 @@
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
+#include "kura/json.h"
 #include "kura/ledger.h"
 #include "kura/policy.h"
 
@@ -97,7 +98,7 @@ static void refusal_reason(const struct kura_audit_entry *e, const struct mine *
         const struct grant_event *ev = &m->ev[m->nev - 1];
         snprintf(buf, len, "access ended %s (removed by %s)", ev->time, ev->by);
     } else if (strcmp(reason, kura_reason_name(KURA_DENY_EXPIRED)) == 0) {
-        snprintf(buf, len, "access ended: your period is over");
+        snprintf(buf, len, "expired: your period is over");
     } else
         snprintf(buf, len, "%s", reason);
 }
@@ -130,16 +131,42 @@ static int take_audit(const struct kura_audit_entry *e, const char *file, uint64
     return 0;
 }
 
-void cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
-                        char **ids, size_t n)
+/* One grant event of status --json's "history". */
+static int history_json(const struct kura_cmd_ctx *c, bool first, const char *id, const struct grant_event *ev)
 {
-    if (!c->actor->name[0])
-        return;
+    char buf[1024];
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "dataset", id);
+    kura_json_add_string(&w, "time", ev->time);
+    kura_json_add_string(&w, "action", ev->action);
+    kura_json_add_string(&w, "by", ev->by);
+    kura_json_add_string(&w, "after", ev->after);
+    return cmd_json_item(c, &w, first, id);
+}
+
+/* One refusal of status --json's "refusals"; dataset and path "" where the
+ * text names no dataset. */
+static int refusal_json(const struct kura_cmd_ctx *c, bool first, const struct refusal_row *row)
+{
+    char buf[1024];
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "time", row->time);
+    kura_json_add_string(&w, "dataset", row->dataset);
+    kura_json_add_string(&w, "path", row->path);
+    kura_json_add_string(&w, "reason", row->reason);
+    return cmd_json_item(c, &w, first, "a refusal");
+}
+
+int cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
+                       char **ids, size_t n, bool json)
+{
     struct history h = {.c = c, .since_ms = (cmd_now() - HISTORY_DAYS * 86400) * 1000};
     h.ds = calloc(n ? n : 1, sizeof *h.ds);
     if (!h.ds)
-        return;
-    for (size_t i = 0; i < n; i++) {
+        return -1;
+    for (size_t i = 0; i < n && c->actor->name[0]; i++) {
         struct mine *m = &h.ds[h.nds++];
         snprintf(m->id, sizeof m->id, "%s", ids[i]);
         if (loaded[i]) {
@@ -154,30 +181,44 @@ void cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset 
             kura_ledger_read(ledger, take_ledger, arg, &e);
         free(ledger);
     }
-    bool any = false;
-    for (size_t i = 0; i < h.nds; i++) {
+    int rc = 0;
+    size_t shown = 0;
+    if (json)
+        fputs(",\n\"history\": [", c->out);
+    for (size_t i = 0; i < h.nds && rc == 0; i++) {
         const struct mine *m = &h.ds[i];
-        for (size_t j = 0; j < m->nev; j++) {
-            if (!any)
+        for (size_t j = 0; j < m->nev && rc == 0; j++) {
+            if (json) {
+                rc = history_json(c, shown++ == 0, m->id, &m->ev[j]);
+                continue;
+            }
+            if (!shown++)
                 fprintf(c->out, "\nyour grants' history:\n");
-            any = true;
             fprintf(c->out, "%-20s %-26s %-8s by %-12s %s\n", m->id, m->ev[j].time, m->ev[j].action, m->ev[j].by,
                     m->ev[j].after);
         }
     }
     struct kura_err e = {0};
-    kura_audit_read_tail(c->env->cfg->audit_log, HISTORY_TAIL_BYTES, take_audit, &h, &e);
-    if (h.nrows) {
+    /* An account without a name has no records of its own to show. */
+    if (c->actor->name[0])
+        kura_audit_read_tail(c->env->cfg->audit_log, HISTORY_TAIL_BYTES, take_audit, &h, &e);
+    if (json)
+        fputs("],\n\"refusals\": [", c->out);
+    else if (h.nrows)
         fprintf(c->out, "\nyour refusals (last %d days, newest last):\n", HISTORY_DAYS);
-        for (size_t k = 0; k < h.nrows; k++) {
-            const struct refusal_row *row = &h.rows[(h.next + HISTORY_REFUSALS - h.nrows + k) % HISTORY_REFUSALS];
-            if (row->named)
-                fprintf(c->out, "%-26s %-20s %s: %s\n", row->time, row->dataset, row->path, row->reason);
-            else
-                fprintf(c->out, "%-26s %s\n", row->time, row->reason);
-        }
+    for (size_t k = 0; k < h.nrows && rc == 0; k++) {
+        const struct refusal_row *row = &h.rows[(h.next + HISTORY_REFUSALS - h.nrows + k) % HISTORY_REFUSALS];
+        if (json)
+            rc = refusal_json(c, k == 0, row);
+        else if (row->named)
+            fprintf(c->out, "%-26s %-20s %s: %s\n", row->time, row->dataset, row->path, row->reason);
+        else
+            fprintf(c->out, "%-26s %s\n", row->time, row->reason);
     }
+    if (json)
+        fputc(']', c->out);
     for (size_t i = 0; i < h.nds; i++)
         free(h.ds[i].ev);
     free(h.ds);
+    return rc;
 }

@@ -55,6 +55,21 @@ static int dataset_pub_from_key(const struct kura_cmd_ctx *c, const char *id, ch
     return rc;
 }
 
+int cmd_pubkey_text(const struct kura_cmd_ctx *c, const char *ds_id, char **text, struct kura_err *e)
+{
+    const char *keys = c->env->cfg->keys_dir;
+    if (!ds_id)
+        return kura_keystore_pubkey_text(keys, text, e);
+    if (!kura_keystore_dataset_exists(keys, ds_id)) {
+        kura_err_set(e, ENOENT, "dataset %s has no key (destroyed, or never added)", ds_id);
+        return -1;
+    }
+    if (kura_keystore_dataset_pubkey_text(keys, ds_id, text, e) != 0 &&
+        (e->code != ENOENT || dataset_pub_from_key(c, ds_id, text, e) != 0))
+        return -1;
+    return 0;
+}
+
 int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     char *pos[1];
@@ -63,20 +78,10 @@ int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     char *text = NULL;
-    const char *keys = c->env->cfg->keys_dir;
-    if (npos == 0) {
-        if (kura_keystore_pubkey_text(keys, &text, &e) != 0)
-            return cmd_fail_err(c, &e);
-    } else {
-        const char *id = pos[0];
-        if (kura_id_check(id, "dataset id", &e) != 0)
-            return cmd_usage(c, "%s", e.msg);
-        if (!kura_keystore_dataset_exists(keys, id))
-            return cmd_fail(c, "dataset %s has no key (destroyed, or never added)", id);
-        if (kura_keystore_dataset_pubkey_text(keys, id, &text, &e) != 0 &&
-            (e.code != ENOENT || dataset_pub_from_key(c, id, &text, &e) != 0))
-            return cmd_fail_err(c, &e);
-    }
+    if (npos == 1 && kura_id_check(pos[0], "dataset id", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (cmd_pubkey_text(c, npos ? pos[0] : NULL, &text, &e) != 0)
+        return cmd_fail_err(c, &e);
     fputs(text, c->out);
     free(text);
     return KURA_EXIT_OK;

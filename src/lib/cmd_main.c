@@ -33,6 +33,12 @@ static const struct kura_cmd commands[] = {
      "Erases the earlier server key FP (overwrite, fsync, unlink) and records the retirement;\n"
      "lists the deliveries the ledgers record as encrypted to it (their copies become\n"
      "undecryptable; one not yet imported can no longer be). Root on the server only."},
+    {"delivery", "make", KURA_CMD_OPERATOR, 0, cmd_delivery_make, "--to ID|server [--out DIR] FILE...",
+     "Test deliveries made offline with kura's own Crypt4GH codec: writes FILE.c4gh (next to\n"
+     "FILE, or in DIR) encrypted to dataset ID's delivery key, or with --to server to the\n"
+     "current server key, as the archive would send it; dataset import takes it. An output\n"
+     "appears whole or not at all and never replaces a file. For trying an import and a mount\n"
+     "without the network; real deliveries come from the archive."},
     {"dataset", "add", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_add,
      "ID --pi USER --period FROM..TO [--kind JGA|AGD] [--level type1|type2] [--title TEXT]\n"
      "                   [--guard denylist|allowlist]",
@@ -48,6 +54,11 @@ static const struct kura_cmd commands[] = {
      ".c4gh suffix is dropped. --samples maps paths to sample ids (path<TAB>sample_id). The\n"
      "import is all or nothing; an interrupted one is simply run again. --remove-source deletes\n"
      "the sources once the whole import is durable. A path already in the dataset is refused."},
+    {"dataset", "set-pi", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_set_pi, "ID USER",
+     "Makes USER the PI of dataset ID instead of the current one (bound to USER's uid and\n"
+     "account name, as dataset add binds it); recorded in the ledger, both PIs notified\n"
+     "(notify_command, syslog). An operator may not be the PI, and USER must not hold a grant\n"
+     "on the dataset (remove it first). The PI's rights move at once."},
     {"dataset", "extend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_extend,
      "ID --until WHEN --ref TEXT",
      "Extends the approved period to WHEN (a later end), citing the approval reference."},
@@ -59,13 +70,15 @@ static const struct kura_cmd commands[] = {
      "Lists dataset ID's files: state (served, withdrawn, suspended, destroyed), plaintext size,\n"
      "samples and path, then the file count and total size. --json: one array of objects\n"
      "(state, size, samples, path)."},
-    {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_dataset_destroy,
-     "ID [--yes] [--payloads]",
+    {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW,
+     cmd_dataset_destroy, "ID [--dry-run] [--yes] [--payloads]",
      "Crypto-erasure at end of use: marks the dataset destroyed (use stops at once),\n"
      "destroys its key and every file header (overwrite, fsync, unlink, fsync the directory), with\n"
      "--payloads removes the ciphertext too, and prints the destruction report (kept next to the\n"
-     "state, its SHA-256 in the ledger). Asks for confirmation on a terminal unless --yes. An\n"
-     "interrupted destroy is finished by running it again."},
+     "state, its SHA-256 in the ledger) and where it is kept. --dry-run lists what would be\n"
+     "destroyed: the users with their days left, the files and bytes, and the deliveries whose\n"
+     "copies stay decryptable; on a terminal that list comes before the confirmation, without one\n"
+     "--yes is needed. An interrupted destroy is finished by running it again."},
     {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW, cmd_withdraw,
      "ID SAMPLE --ref TEXT [--dry-run] [--yes]",
      "Records that consent for SAMPLE was withdrawn: its files vanish from the mount at\n"
@@ -117,9 +130,9 @@ static const struct kura_cmd commands[] = {
      "change) as a table, or as JSON objects with --json. Operators see every record; the PI\n"
      "of a dataset sees that dataset's records; others are refused. --after SEQ starts after\n"
      "record SEQ, --limit N shows at most N; a page that stops early says where to go on."},
-    {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "",
+    {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "[--json]",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
-     "of every dataset."},
+     "of every dataset. --json: one object of what the text shows you (fields in kuractl(8))."},
     {NULL, "daemon", KURA_CMD_OPERATOR, KURA_CMD_HIDDEN, cmd_daemon, "",
      "Internal: the daemon answering says what it is and whether its mount is in place\n"
      "(status asks it)."},

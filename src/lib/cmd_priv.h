@@ -24,12 +24,17 @@ int cmd_pubkey(const struct kura_cmd_ctx *c, int argc, char **argv);           /
 int cmd_key_rotate(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_key_list(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_delivery_make(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_delivery.c */
 int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv);     /* cmd_dataset.c */
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_files(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_import.c */
+int cmd_dataset_set_pi(const struct kura_cmd_ctx *c, int argc, char **argv);  /* cmd_pi.c */
+/* name may be a dataset's PI: its uid, or -1 with the reason (no such
+ * account, or an operator: no one holds both roles). */
+int cmd_pi_account(const char *name, uid_t *uid, struct kura_err *e);
 int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv);
@@ -37,12 +42,15 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
 int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv);
 /* status: the caller's grants' history and recent refusals (cmd_history.c);
- * all[i] is ids[i]'s dataset where loaded[i]. */
-void cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
-                        char **ids, size_t n);
+ * all[i] is ids[i]'s dataset where loaded[i]. json: as the members
+ * "history" and "refusals" of status --json's object. -1 if JSON did not fit. */
+int cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
+                       char **ids, size_t n, bool json);
 /* status: the ethics approvals and the reminders sent and next of the
- * datasets the caller manages (cmd_records.c). */
-void cmd_status_records(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n);
+ * datasets the caller manages (cmd_records.c); json: as the members
+ * "ethics" and "reminders" of status --json's object. -1 if JSON did not fit. */
+int cmd_status_records(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n,
+                       bool json);
 int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_ledger.c */
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_audit.c */
@@ -105,6 +113,10 @@ struct cmd_opt {
 int cmd_parse(const struct kura_cmd_ctx *c, int argc, char **argv, const struct cmd_opt *opts, char **pos,
               int minpos, int maxpos, int *npos);
 
+/* "ID USER" and nothing else, USER a valid account name (user remove,
+ * user approve, dataset set-pi): KURA_EXIT_OK, or the usage error's status. */
+int cmd_parse_id_user(const struct kura_cmd_ctx *c, int argc, char **argv, char *pos[2]);
+
 /* ---- facts ---------------------------------------------------------------- */
 
 int64_t cmd_now(void);
@@ -112,8 +124,11 @@ int64_t cmd_now(void);
 int cmd_user_uid(const char *name, uid_t *uid, struct kura_err *err);
 /* Formats t in the configured zone (RFC 3339) into buf. */
 const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t len);
-/* The last day of a half-open period [.., until) as YYYY-MM-DD in the zone. */
+/* The end of a half-open period [.., until) in the zone: its last day
+ * (YYYY-MM-DD) when it ends at midnight, else the RFC 3339 time it ends. */
 const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len);
+/* Whole days from now to until: 0 on the last day and after. */
+long cmd_days_left(int64_t until, int64_t now);
 /* The actor's user name, or "uid-N" for an account without one. */
 const char *cmd_actor_name(const struct kura_cmd_ctx *c, char *buf, size_t len);
 /* "alice" or "root (login alice)": how the actor appears in messages. */
@@ -128,6 +143,11 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
  * passphrase kuractl was given; *owned says whether to close it. */
 struct kura_keystore;
 int cmd_keystore_open(const struct kura_cmd_ctx *c, struct kura_keystore **ks, bool *owned, struct kura_err *e);
+
+/* The public key deliveries are encrypted to, as kuractl pubkey prints it:
+ * the current server key (ds_id NULL) or dataset ds_id's delivery key.
+ * *text is malloc'd. */
+int cmd_pubkey_text(const struct kura_cmd_ctx *c, const char *ds_id, char **text, struct kura_err *e);
 
 /* The destruction report's section on keys: which were erased (the
  * dataset's delivery key, retired server keys) and every delivery of the

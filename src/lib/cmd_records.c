@@ -7,16 +7,33 @@
 #include <string.h>
 
 #include "cmd_priv.h"
+#include "kura/json.h"
 #include "kura/reminders.h"
 #include "kura/when.h"
 
-static void row(const struct kura_cmd_ctx *c, const char *id, const char *user, const char *key, int64_t due,
-                const char *state)
+/* One line of a table, or with json one object of its array (*first: none
+ * printed yet). -1 if the object did not fit. */
+static int row(const struct kura_cmd_ctx *c, bool json, bool *first, const char *id, const char *user,
+               const char *key, int64_t due, const char *state)
 {
     char day[32];
     if (kura_date_format(due, c->env->cfg->zone, day, sizeof day) != 0)
         snprintf(day, sizeof day, "?");
-    fprintf(c->out, "%-20s %-16s %-24s %-10s  %s\n", id, user[0] ? user : "-", key, day, state);
+    if (!json) {
+        fprintf(c->out, "%-20s %-16s %-24s %-10s  %s\n", id, user[0] ? user : "-", key, day, state);
+        return 0;
+    }
+    char buf[1024];
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "dataset", id);
+    kura_json_add_string(&w, "user", user);
+    kura_json_add_string(&w, "reminder", key);
+    kura_json_add_string(&w, "due", day);
+    kura_json_add_string(&w, "state", state);
+    int rc = cmd_json_item(c, &w, *first, id);
+    *first = false;
+    return rc;
 }
 
 /* The datasets the caller manages and that still exist. */
@@ -25,28 +42,48 @@ static bool managed(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
     return (c->actor->operator || cmd_actor_is_pi(c, ds)) && ds->status != KURA_DS_DESTROYED;
 }
 
-static void ethics_table(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n)
+static int ethics_table(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n,
+                        bool json)
 {
     bool header = false;
-    for (size_t i = 0; i < n; i++) {
+    int rc = 0;
+    if (json)
+        fputs(",\n\"ethics\": [", c->out);
+    for (size_t i = 0; i < n && rc == 0; i++) {
         if (!loaded[i] || !managed(c, &all[i]))
             continue;
+        char day[32];
+        const char *until = all[i].ethics[0] ? cmd_last_day(c, all[i].ethics_until, day, sizeof day) : "";
+        if (json) {
+            char buf[1024];
+            struct kura_json_writer w;
+            kura_json_begin(&w, buf, sizeof buf);
+            kura_json_add_string(&w, "dataset", all[i].id);
+            kura_json_add_string(&w, "until", until);
+            kura_json_add_string(&w, "approval", all[i].ethics);
+            rc = cmd_json_item(c, &w, !header, all[i].id);
+            header = true;
+            continue;
+        }
         if (!header) {
             fprintf(c->out, "\nethics approvals:\n%-20s %-10s  %s\n", "DATASET", "UNTIL", "APPROVAL");
             header = true;
         }
-        char day[32];
         if (all[i].ethics[0])
-            fprintf(c->out, "%-20s %-10s  %s\n", all[i].id, cmd_last_day(c, all[i].ethics_until, day, sizeof day),
-                    all[i].ethics);
+            fprintf(c->out, "%-20s %-10s  %s\n", all[i].id, until, all[i].ethics);
         else
             fprintf(c->out, "%-20s %-10s  %s\n", all[i].id, "-", "(none recorded: kuractl dataset extend --ethics)");
     }
+    if (json)
+        fputc(']', c->out);
+    return rc;
 }
 
-void cmd_status_records(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n)
+int cmd_status_records(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded, size_t n,
+                       bool json)
 {
-    ethics_table(c, all, loaded, n);
+    if (ethics_table(c, all, loaded, n, json) != 0)
+        return -1;
     struct kura_reminder_rules rules;
     kura_reminder_rules_from(c->env->cfg, &rules);
     struct kura_reminder_mark *marks = NULL;
@@ -55,33 +92,38 @@ void cmd_status_records(const struct kura_cmd_ctx *c, const struct kura_dataset 
     if (kura_reminder_marks_load(c->env->cfg->state_dir, &marks, &nmarks, &e) != 0)
         fprintf(c->err, "kuractl status: the reminders sent cannot be read: %s\n", e.msg);
     int64_t now = cmd_now();
-    bool header = false;
-    for (size_t i = 0; i < n; i++) {
+    bool header = false, first = true;
+    int rc = 0;
+    if (json)
+        fputs(",\n\"reminders\": [", c->out);
+    for (size_t i = 0; i < n && rc == 0; i++) {
         if (!loaded[i] || !managed(c, &all[i]))
             continue;
-        if (!header) {
+        if (!header && !json)
             fprintf(c->out, "\nreminders (sent by kurafs through notify_command):\n%-20s %-16s %-24s %-10s  %s\n",
                     "DATASET", "USER", "REMINDER", "DUE", "STATE");
-            header = true;
-        }
-        for (size_t m = 0; m < nmarks; m++)
+        header = true;
+        for (size_t m = 0; m < nmarks && rc == 0; m++)
             if (strcmp(marks[m].dataset, all[i].id) == 0) {
                 char sent[48], state[64];
                 snprintf(state, sizeof state, "sent %s", cmd_time(c, marks[m].sent, sent, sizeof sent));
-                row(c, all[i].id, marks[m].user, marks[m].key, marks[m].sent, state);
+                rc = row(c, json, &first, all[i].id, marks[m].user, marks[m].key, marks[m].sent, state);
             }
         struct kura_reminder *r = NULL;
         size_t nr = 0;
         if (kura_reminders_due(&all[i], &rules, now, marks, nmarks, &r, &nr, &e) == 0)
-            for (size_t k = 0; k < nr; k++)
-                row(c, all[i].id, r[k].user, r[k].key, r[k].due, "due (kurafs sends it)");
+            for (size_t k = 0; k < nr && rc == 0; k++)
+                rc = row(c, json, &first, all[i].id, r[k].user, r[k].key, r[k].due, "due (kurafs sends it)");
         free(r);
         r = NULL;
         nr = 0;
         if (kura_reminders_next(&all[i], &rules, now, &r, &nr, &e) == 0)
-            for (size_t k = 0; k < nr; k++)
-                row(c, all[i].id, r[k].user, r[k].key, r[k].due, "next");
+            for (size_t k = 0; k < nr && rc == 0; k++)
+                rc = row(c, json, &first, all[i].id, r[k].user, r[k].key, r[k].due, "next");
         free(r);
     }
+    if (json)
+        fputc(']', c->out);
     free(marks);
+    return rc;
 }

@@ -1,6 +1,6 @@
 /* Consent withdrawal and end of use (issue 6; R-REV-1, R-REV-3, R-LOG-4):
  *   kuractl withdraw ID SAMPLE --ref TEXT
- *   kuractl dataset destroy ID [--yes] [--payloads]
+ *   kuractl dataset destroy ID [--dry-run] [--yes] [--payloads]
  *   kuractl report destruction ID
  * The state change commits first (with its ledger record), so the mount
  * stops serving at once; then the keys are destroyed (fsutil's
@@ -21,6 +21,7 @@
 #include "kura/keystore.h"
 #include "kura/ledger.h"
 #include "kura/notify.h"
+#include "kura/policy.h"
 #include "kura/when.h"
 
 #define REPORT_MAX (64u << 20)
@@ -453,6 +454,44 @@ static bool keystore_empty(const struct kura_cmd_ctx *c, const char *id)
     return empty;
 }
 
+/* destroy --dry-run, and on a terminal before the question: who loses
+ * access (with their days left), the files and bytes whose keys go, and
+ * the deliveries whose copies stay decryptable (the report's key section). */
+static int destroy_preview(const struct kura_cmd_ctx *c, FILE *f, struct cmd_txn *t, bool payloads)
+{
+    const struct kura_dataset *ds = &t->ds;
+    if (ds->status == KURA_DS_DESTROYED) {
+        fprintf(f, "dataset %s is destroyed already; running destroy again finishes what is left\n", t->id);
+        return KURA_EXIT_OK;
+    }
+    int64_t now = cmd_now();
+    unsigned long long bytes = 0;
+    for (size_t i = 0; i < t->nfiles; i++)
+        bytes += t->files[i].size;
+    char last[48];
+    fprintf(f, "destroying dataset %s (%s, %s%s%s) would destroy:\n", t->id, kura_kind_name(ds->kind),
+            kura_ds_status_name(ds->status), ds->title[0] ? ": " : "", ds->title);
+    fprintf(f, "  the keys of %zu file(s), %llu bytes%s\n", t->nfiles, bytes,
+            payloads ? ", and their ciphertext (--payloads)" : " (the ciphertext stays, undecryptable)");
+    fprintf(f, "  the access of these users, ended at once:\n  %-32s %-16s %-10s %9s\n", "USER", "ROLE", "UNTIL",
+            "DAYS LEFT");
+    int64_t from, until;
+    kura_policy_window(ds, ds->pi_uid, &from, &until);
+    fprintf(f, "  %-32s %-16s %-10s %9ld\n", ds->pi, "pi", cmd_last_day(c, until, last, sizeof last),
+            cmd_days_left(until, now));
+    for (size_t i = 0; i < ds->ngrants; i++) {
+        const struct kura_grant *g = &ds->grants[i];
+        kura_policy_window(ds, g->uid, &from, &until);
+        fprintf(f, "  %-32s %-16s %-10s %9ld\n", g->user, kura_role_name(g->role),
+                cmd_last_day(c, until, last, sizeof last), cmd_days_left(until, now));
+    }
+    struct kura_err e = {0};
+    if (cmd_delivery_report(c, f, t->id, &e) != 0)
+        return cmd_fail(c, "cannot list the dataset's keys and deliveries: %s", e.msg);
+    fprintf(f, "\n(dry run: nothing was changed)\n");
+    return KURA_EXIT_OK;
+}
+
 int kura_change_destroy(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                         const struct kura_destroy_request *rq, struct kura_destroy_result *res)
 {
@@ -468,6 +507,18 @@ int kura_change_destroy(const struct kura_cmd_env *env, const struct kura_actor 
     if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, CMD_TXN_FILES | CMD_TXN_DESTROYED_OK, &t) != 0) {
         free(import_lock);
         return KURA_EXIT_FAIL;
+    }
+    if (rq->dry_run) {
+        size_t plen = 0;
+        FILE *f = open_memstream(&res->preview, &plen);
+        if (!f) {
+            cmd_fail(c, "out of memory");
+            goto out;
+        }
+        rc = destroy_preview(c, f, &t, rq->payloads);
+        if (fclose(f) != 0 && rc == KURA_EXIT_OK)
+            rc = cmd_fail(c, "out of memory");
+        goto out;
     }
     /* An import writes keys: none may run while they are destroyed. */
     if (!import_lock || (lock_fd = kura_lock(import_lock, 0, &e)) < 0) {
@@ -537,6 +588,7 @@ out:
 void kura_destroy_result_free(struct kura_destroy_result *res)
 {
     free(res->report);
+    free(res->preview);
     memset(res, 0, sizeof *res);
 }
 
@@ -544,19 +596,28 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     struct kura_destroy_request rq = {0};
     bool yes = false;
-    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {"payloads", false, NULL, &rq.payloads}, {0}};
+    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {"payloads", false, NULL, &rq.payloads},
+                                   {"dry-run", false, NULL, &rq.dry_run}, {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     rq.dataset = pos[0];
-    if (!yes && !(c->env->flags & KURA_CTL_CONFIRMED))
-        return cmd_fail(c, "destroying dataset %s cannot be undone; confirm on a terminal or give --yes", rq.dataset);
+    if (!yes && !rq.dry_run && !(c->env->flags & KURA_CTL_CONFIRMED))
+        return cmd_fail(c, "destroying dataset %s cannot be undone; see what it destroys with --dry-run, then "
+                           "confirm on a terminal or give --yes", rq.dataset);
     struct kura_destroy_result res;
     int rc = kura_change_destroy(c->env, c->actor, c->err, &rq, &res);
-    if (rc == KURA_EXIT_OK) {
+    if (rc == KURA_EXIT_OK && rq.dry_run) {
+        fputs(res.preview, c->out);
+    } else if (rc == KURA_EXIT_OK) {
+        char *path = cmd_dataset_file(c, rq.dataset, KURA_DESTRUCTION_REPORT_FILE);
         fwrite(res.report, 1, res.report_len, c->out);
         fprintf(c->out, "\nVerified after destruction: the keystore holds nothing for dataset %s.\n", rq.dataset);
+        if (path)
+            fprintf(c->out, "This report is kept in %s (kuractl report destruction %s prints it again).\n", path,
+                    rq.dataset);
+        free(path);
     }
     kura_destroy_result_free(&res);
     return rc;

@@ -7,6 +7,7 @@
 #include "cmd_priv.h"
 #include "kura/ctlproto.h"
 #include "kura/dsfile.h"
+#include "kura/json.h"
 #include "kura/lockdown.h"
 #include "kura/policy.h"
 #include "kura/when.h"
@@ -49,12 +50,6 @@ static bool lacks_sample_map(const struct kura_cmd_ctx *c, const char *id)
     return files_facts(c, id, &n, &none) == 0 && none;
 }
 
-/* Whole days from now to the end: 0 on the last day. */
-static long days_left(int64_t until, int64_t now)
-{
-    return now >= until ? 0 : (long)((until - now) / 86400);
-}
-
 /* One dataset in the operator's overview; kept apart from the printer so
  * that other output formats print the same facts. */
 struct overview_row {
@@ -71,20 +66,50 @@ static struct overview_row overview_row(const struct kura_cmd_ctx *c, const stru
     return r;
 }
 
+/* The notes a state carries in the text (", no sample map, ..."). */
+static void overview_notes(const struct overview_row *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", r->no_sample_map ? "no sample map" : "",
+             r->no_sample_map && !r->files_readable ? ", " : "", r->files_readable ? "" : "files.tsv unreadable");
+}
+
+/* status --json: the row as an object (files -1 when files.tsv is unreadable). */
+static int overview_row_json(const struct kura_cmd_ctx *c, const struct overview_row *r, bool first)
+{
+    const struct kura_dataset *ds = r->ds;
+    char buf[2048], a[32], b[32], notes[64];
+    if (kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) != 0)
+        snprintf(a, sizeof a, "?");
+    overview_notes(r, notes, sizeof notes);
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "dataset", ds->id);
+    kura_json_add_string(&w, "kind", kura_kind_name(ds->kind));
+    kura_json_add_string(&w, "level", kura_level_name(ds->level));
+    kura_json_add_string(&w, "pi", ds->pi);
+    kura_json_add_string(&w, "from", a);
+    kura_json_add_string(&w, "until", cmd_last_day(c, ds->until, b, sizeof b));
+    kura_json_add_int(&w, "users", (int64_t)ds->ngrants);
+    kura_json_add_int(&w, "files", r->files_readable ? (int64_t)r->nfiles : -1);
+    kura_json_add_string(&w, "state", r->state);
+    kura_json_add_string(&w, "notes", notes);
+    return cmd_json_item(c, &w, first, ds->id);
+}
+
 static void overview_row_print(const struct kura_cmd_ctx *c, const struct overview_row *r)
 {
     const struct kura_dataset *ds = r->ds;
-    char a[32], b[32], files[24];
+    char a[32], b[32], files[24], notes[64];
     if (kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "?");
     cmd_last_day(c, ds->until, b, sizeof b);
+    overview_notes(r, notes, sizeof notes);
     if (r->files_readable)
         snprintf(files, sizeof files, "%zu", r->nfiles);
     else
         snprintf(files, sizeof files, "?");
     fprintf(c->out, "%-20s %-4s %-6s %-16s %-10s %-10s %5zu %6s  %s%s%s\n", ds->id, kura_kind_name(ds->kind),
-            kura_level_name(ds->level), ds->pi, a, b, ds->ngrants, files, r->state,
-            r->no_sample_map ? ", no sample map" : "", r->files_readable ? "" : ", files.tsv unreadable");
+            kura_level_name(ds->level), ds->pi, a, b, ds->ngrants, files, r->state, notes[0] ? ", " : "", notes);
 }
 
 /* The daemon, as the one answering says: in kurafs, where it is mounted and
@@ -118,38 +143,129 @@ int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv)
 }
 
 /* The operator's first line: is the daemon running and mounted? Root runs
- * status directly, so it asks the daemon over the control socket. */
-static void print_daemon_state(const struct kura_cmd_ctx *c)
+ * status directly, so it asks the daemon over the control socket. state:
+ * "running" (the daemon answered: text says whether it is mounted), "not
+ * running" or "no answer"; text is the line after "daemon: ". */
+static const char *daemon_state(const struct kura_cmd_ctx *c, char *text, size_t len)
 {
     if (c->env->socket_mode) {
-        fputs("daemon: ", c->out);
-        daemon_line(c, c->out);
-        return;
+        FILE *f = fmemopen(text, len, "w");
+        if (f) {
+            daemon_line(c, f);
+            fclose(f);
+        } else
+            snprintf(text, len, "kurafs (pid %ld) running\n", (long)getpid());
+        return "running";
     }
     char *argv[1] = {"daemon"};
     struct kura_ctl_response r;
     struct kura_err e = {0};
+    const char *state = "running";
     if (kura_ctl_call(c->env->cfg->socket, 0, 1, argv, &r, &e) != 0) {
-        if (e.code == ENOENT || e.code == ECONNREFUSED)
-            fprintf(c->out, "daemon: WARNING: kurafs is not running (no answer on %s): nothing is served, and "
-                            "changes take effect when it is next mounted\n", c->env->cfg->socket);
-        else
-            fprintf(c->out, "daemon: WARNING: the control socket %s does not answer: %s\n", c->env->cfg->socket,
-                    e.msg);
-        return;
+        if (e.code == ENOENT || e.code == ECONNREFUSED) {
+            snprintf(text, len, "WARNING: kurafs is not running (no answer on %s): nothing is served, and changes "
+                                "take effect when it is next mounted\n", c->env->cfg->socket);
+            return "not running";
+        }
+        snprintf(text, len, "WARNING: the control socket %s does not answer: %s\n", c->env->cfg->socket, e.msg);
+        return "no answer";
     }
     if (r.status == 0)
-        fprintf(c->out, "daemon: %.*s", (int)r.out_len, r.out);
-    else
-        fprintf(c->out, "daemon: WARNING: the daemon on %s did not say its state: %.*s", c->env->cfg->socket,
-                (int)r.err_len, r.err);
+        snprintf(text, len, "%.*s", (int)r.out_len, r.out);
+    else {
+        snprintf(text, len, "WARNING: the daemon on %s did not say its state: %.*s", c->env->cfg->socket,
+                 (int)r.err_len, r.err);
+        state = "no answer";
+    }
     kura_ctl_response_clear(&r);
+    return state;
+}
+
+/* status --json opens each member with this: "{" before the first, ",\n" before the others. */
+static void json_member(const struct kura_cmd_ctx *c, bool *first, const char *name)
+{
+    fprintf(c->out, "%s\"%s\": ", *first ? "{" : ",\n", name);
+    *first = false;
+}
+
+/* A flat object as a member's value (daemon, lockdown). */
+static int json_value(const struct kura_cmd_ctx *c, struct kura_json_writer *w, const char *what)
+{
+    struct kura_err e = {0};
+    if (kura_json_end(w, NULL, &e) != 0) {
+        cmd_fail(c, "%s does not fit in JSON output: %s", what, e.msg);
+        return -1;
+    }
+    fputs(w->buf, c->out);
+    return 0;
+}
+
+static int print_daemon_state(const struct kura_cmd_ctx *c, bool json, bool *first)
+{
+    char text[1024], buf[2048];
+    const char *state = daemon_state(c, text, sizeof text);
+    if (!json) {
+        fprintf(c->out, "daemon: %s", text);
+        return 0;
+    }
+    text[strcspn(text, "\n")] = '\0';
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "state", state);
+    kura_json_add_string(&w, "text", text);
+    json_member(c, first, "daemon");
+    return json_value(c, &w, "the daemon's state");
+}
+
+/* LOCKDOWN as status shows it to everyone: state "off", "on" (since, reason) or "unreadable". */
+static int print_lockdown(const struct kura_cmd_ctx *c, bool json, bool *first)
+{
+    struct kura_lockdown l;
+    struct kura_err le = {0};
+    char when[48], buf[2048];
+    bool unreadable = kura_lockdown_load(c->env->cfg->state_dir, &l, &le) != 0;
+    if (!json) {
+        if (unreadable)
+            fprintf(c->out, "LOCKDOWN: every dataset is refused (the lockdown file is unreadable: ask an operator)\n\n");
+        else if (l.on)
+            fprintf(c->out, "LOCKDOWN since %s: every dataset is refused (%s)\n\n",
+                    cmd_time(c, l.at, when, sizeof when), l.reason);
+        return 0;
+    }
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "state", unreadable ? "unreadable" : l.on ? "on" : "off");
+    if (!unreadable && l.on) {
+        kura_json_add_string(&w, "since", cmd_time(c, l.at, when, sizeof when));
+        kura_json_add_string(&w, "reason", l.reason);
+    }
+    json_member(c, first, "lockdown");
+    return json_value(c, &w, "the lockdown");
+}
+
+/* One of the caller's datasets, a row of the first table. */
+static int mine_row_json(const struct kura_cmd_ctx *c, bool first, const char *id, const char *role, const char *from,
+                         const char *until, long days, const char *state, const char *notes)
+{
+    char buf[2048];
+    struct kura_json_writer w;
+    kura_json_begin(&w, buf, sizeof buf);
+    kura_json_add_string(&w, "dataset", id);
+    kura_json_add_string(&w, "role", role);
+    kura_json_add_string(&w, "from", from);
+    kura_json_add_string(&w, "until", until);
+    kura_json_add_int(&w, "days_left", days);
+    kura_json_add_string(&w, "state", state);
+    kura_json_add_string(&w, "notes", notes);
+    return cmd_json_item(c, &w, first, id);
 }
 
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+    bool json = false;
+    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
+    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     size_t n = 0;
@@ -180,19 +296,18 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
         }
         free(ini);
     }
-    if (c->actor->operator)
-        print_daemon_state(c);
-    struct kura_lockdown l;
-    struct kura_err le = {0};
-    if (kura_lockdown_load(c->env->cfg->state_dir, &l, &le) != 0)
-        fprintf(c->out, "LOCKDOWN: every dataset is refused (the lockdown file is unreadable: ask an operator)\n\n");
-    else if (l.on) {
-        char when[48];
-        fprintf(c->out, "LOCKDOWN since %s: every dataset is refused (%s)\n\n", cmd_time(c, l.at, when, sizeof when),
-                l.reason);
-    }
-    fprintf(c->out, "%-20s %-16s %-10s %-10s %9s  %s\n", "DATASET", "ROLE", "FROM", "UNTIL", "DAYS LEFT", "STATE");
-    for (size_t i = 0; i < n; i++) {
+    /* --json: one object with the text's parts as members, in its order. */
+    bool first = true, bad = false;
+    if (c->actor->operator && print_daemon_state(c, json, &first) != 0)
+        bad = true;
+    if (!bad && print_lockdown(c, json, &first) != 0)
+        bad = true;
+    if (json) {
+        json_member(c, &first, "datasets");
+        fputc('[', c->out);
+    } else
+        fprintf(c->out, "%-20s %-16s %-10s %-10s %9s  %s\n", "DATASET", "ROLE", "FROM", "UNTIL", "DAYS LEFT", "STATE");
+    for (size_t i = 0; i < n && !bad; i++) {
         if (!loaded[i])
             continue;
         const struct kura_dataset *ds = &all[i];
@@ -205,31 +320,58 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
         kura_policy_window(ds, c->actor->uid, &from, &until);
         const struct kura_grant *g = kura_dataset_grant(ds, c->actor->uid);
         const char *role = ds->pi_uid == c->actor->uid ? "pi" : g ? kura_role_name(g->role) : "?";
+        const char *state = listing == KURA_DENY_PENDING ? "pending approval" : state_for(ds, from, until, now);
+        const char *notes = ds->pi_uid == c->actor->uid && lacks_sample_map(c, ds->id) ? "no sample map" : "";
         char a[32], b[32];
         if (kura_date_format(from, zone, a, sizeof a) != 0)
             snprintf(a, sizeof a, "?");
         cmd_last_day(c, until, b, sizeof b);
-        fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s%s\n", ds->id, role, a, b, days_left(until, now),
-                listing == KURA_DENY_PENDING ? "pending approval" : state_for(ds, from, until, now),
-                ds->pi_uid == c->actor->uid && lacks_sample_map(c, ds->id) ? ", no sample map" : "");
+        if (json) {
+            if (mine_row_json(c, mine == 0, ds->id, role, a, b, cmd_days_left(until, now), state, notes) != 0)
+                bad = true;
+        } else
+            fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s%s%s\n", ds->id, role, a, b, cmd_days_left(until, now), state,
+                    notes[0] ? ", " : "", notes);
         mine++;
     }
-    if (!mine)
+    if (json)
+        fputc(']', c->out);
+    else if (!mine)
         fprintf(c->out, "(you are not listed in any dataset on this server)\n");
-    cmd_status_history(c, all, loaded, ids, n);
-    cmd_status_records(c, all, loaded, n);
-    if (c->actor->operator && n) {
-        fprintf(c->out, "\nall datasets (operator view):\n%-20s %-4s %-6s %-16s %-10s %-10s %5s %6s  %s\n", "DATASET",
-                "KIND", "LEVEL", "PI", "FROM", "UNTIL", "USERS", "FILES", "STATUS");
-        for (size_t i = 0; i < n; i++) {
-            if (!loaded[i]) {
+    if (!bad && cmd_status_history(c, all, loaded, ids, n, json) != 0)
+        bad = true;
+    if (!bad && cmd_status_records(c, all, loaded, n, json) != 0)
+        bad = true;
+    if (!bad && c->actor->operator && (n || json)) {
+        if (json) {
+            json_member(c, &first, "overview");
+            fputc('[', c->out);
+        } else
+            fprintf(c->out, "\nall datasets (operator view):\n%-20s %-4s %-6s %-16s %-10s %-10s %5s %6s  %s\n",
+                    "DATASET", "KIND", "LEVEL", "PI", "FROM", "UNTIL", "USERS", "FILES", "STATUS");
+        for (size_t i = 0; i < n && !bad; i++) {
+            if (!loaded[i] && !json) {
                 fprintf(c->out, "%-20s (unreadable: see the error above)\n", ids[i]);
-                continue;
+            } else if (!loaded[i]) {
+                char buf[256];
+                struct kura_json_writer w;
+                kura_json_begin(&w, buf, sizeof buf);
+                kura_json_add_string(&w, "dataset", ids[i]);
+                kura_json_add_string(&w, "state", "unreadable");
+                bad = cmd_json_item(c, &w, i == 0, ids[i]) != 0;
+            } else if (!json) {
+                struct overview_row r = overview_row(c, &all[i], now);
+                overview_row_print(c, &r);
+            } else {
+                struct overview_row r = overview_row(c, &all[i], now);
+                bad = overview_row_json(c, &r, i == 0) != 0;
             }
-            struct overview_row r = overview_row(c, &all[i], now);
-            overview_row_print(c, &r);
         }
+        if (json)
+            fputc(']', c->out);
     }
+    if (json)
+        fputs("}\n", c->out);
     if (unreadable && !c->actor->operator)
         fprintf(c->err, "kuractl status: %zu dataset(s) could not be read; ask an operator\n", unreadable);
     for (size_t i = 0; i < n; i++)
@@ -237,5 +379,5 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
     cmd_strv_free(ids, n);
     free(all);
     free(loaded);
-    return unreadable ? KURA_EXIT_FAIL : KURA_EXIT_OK;
+    return unreadable || bad ? KURA_EXIT_FAIL : KURA_EXIT_OK;
 }

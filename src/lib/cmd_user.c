@@ -212,18 +212,6 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     return KURA_EXIT_OK;
 }
 
-/* "ID USER" of user remove and user approve: KURA_EXIT_OK with pos set. */
-static int parse_id_user(const struct kura_cmd_ctx *c, int argc, char **argv, char *pos[2])
-{
-    int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    struct kura_err e = {0};
-    if (kura_user_name_check(pos[1], &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
-    return KURA_EXIT_OK;
-}
-
 /* Begins a change of user's grant in dataset id (role as cmd_txn_begin's)
  * and finds it. KURA_EXIT_OK with *g set (end t after), or
  * KURA_EXIT_FAIL with t already ended. */
@@ -235,7 +223,8 @@ static int begin_grant(const struct kura_cmd_ctx *c, const char *id, const char 
     struct kura_dataset *ds = &t->ds;
     *g = grant_by_name(ds, user);
     if (!*g && strcmp(ds->pi, user) == 0)
-        cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", user, ds->id);
+        cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI (kuractl dataset set-pi %s USER)", user,
+                 ds->id, ds->id);
     else if (!*g)
         cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", user, ds->id, ds->id);
     if (*g)
@@ -275,7 +264,7 @@ int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_ac
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     char *pos[2];
-    int rc = parse_id_user(c, argc, argv, pos);
+    int rc = cmd_parse_id_user(c, argc, argv, pos);
     if (rc != KURA_EXIT_OK)
         return rc;
     struct kura_user_remove_request rq = {.dataset = pos[0], .user = pos[1]};
@@ -288,7 +277,7 @@ int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
 int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     char *pos[2];
-    int rc = parse_id_user(c, argc, argv, pos);
+    int rc = cmd_parse_id_user(c, argc, argv, pos);
     if (rc != KURA_EXIT_OK)
         return rc;
     /* Approval is the other role's confirmation: no operator gives it, not

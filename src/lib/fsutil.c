@@ -182,7 +182,19 @@ int kura_atomic_write(struct kura_atomic *a, const void *data, size_t len, struc
     return 0;
 }
 
+static int atomic_commit(struct kura_atomic *a, bool replace, struct kura_err *err);
+
 int kura_atomic_commit(struct kura_atomic *a, struct kura_err *err)
+{
+    return atomic_commit(a, true, err);
+}
+
+int kura_atomic_commit_new(struct kura_atomic *a, struct kura_err *err)
+{
+    return atomic_commit(a, false, err);
+}
+
+static int atomic_commit(struct kura_atomic *a, bool replace, struct kura_err *err)
 {
     const char *step = "fsync";
     if (fsync(a->fd) != 0)
@@ -193,7 +205,7 @@ int kura_atomic_commit(struct kura_atomic *a, struct kura_err *err)
     if (close(fd) != 0)
         goto fail;
     step = "rename";
-    if (rename(a->tmp, a->path) != 0)
+    if (replace ? rename(a->tmp, a->path) : renameat2(AT_FDCWD, a->tmp, AT_FDCWD, a->path, RENAME_NOREPLACE))
         goto fail;
     free(a->tmp);
     a->tmp = NULL;

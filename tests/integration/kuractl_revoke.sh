@@ -106,12 +106,32 @@ check_output_fails "destroy without confirmation is refused (no terminal)" "cann
 check "... exit 1" test "$(status_of kuractl dataset destroy "$ID")" = 1
 check_output_fails "the PI cannot destroy" "only (an operator|the PI|operators)" kc kt_alice dataset destroy "$ID" --yes
 check "nothing was destroyed by the refusals" readable s2.bin
+# --dry-run (and on a terminal, before the question): what would be destroyed
+total=$(kuractl dataset files "$ID" | sed -n 's/^\([0-9]*\) file(s), \([0-9]*\) bytes in dataset .*/\1 file(s), \2 bytes/p')
+kc kt_op dataset destroy "$ID" --dry-run >"$T/destroy-dry.out" 2>&1
+check "destroy --dry-run: the files and bytes whose keys go ($total)" grep -q "^  the keys of $total (the ciphertext stays" "$T/destroy-dry.out"
+check "... each user with their days left" \
+  bash -c "grep -Eq '^  kt_alice +pi +[0-9-]{10} +[0-9]+\$' '$T/destroy-dry.out' && grep -Eq '^  kt_bob +co-investigator +[0-9-]{10} +[0-9]+\$' '$T/destroy-dry.out'"
+check "... the deliveries whose copies stay decryptable" grep -q "^## Deliveries encrypted to keys that still exist" "$T/destroy-dry.out"
+check "... and that nothing was changed" grep -q "^(dry run: nothing was changed)" "$T/destroy-dry.out"
+check "--dry-run destroyed nothing" readable s2.bin
+check "... and recorded nothing" bash -c "! '$KURACTL' -c '$KCONF' ledger '$ID' | grep -q dataset-destroy"
+check_output_fails "the PI cannot dry-run a destroy either" "only (an operator|the PI|operators)" kc kt_alice dataset destroy "$ID" --dry-run
+printf 'JGAD999999\n' | script -qec "'$KURACTL' -c '$KCONF' dataset destroy $ID" /dev/null >"$T/destroy-tty.out" 2>&1
+check "on a terminal the summary comes before the question" \
+  bash -c "grep -n 'the access of these users' '$T/destroy-tty.out' | cut -d: -f1 >'$T/d1'; grep -n 'again to confirm' '$T/destroy-tty.out' | cut -d: -f1 >'$T/d2';
+           [ -s '$T/d1' ] && [ -s '$T/d2' ] && [ \$(cat '$T/d1') -lt \$(cat '$T/d2') ]"
+check "... a mistyped id is told it does not match" grep -q "what you typed is not $ID: nothing was changed" "$T/destroy-tty.out"
+check "... and destroys nothing" readable s2.bin
 kc kt_op dataset destroy "$ID" --yes >"$T/destroy.out" 2>&1
 check "operator op destroys the dataset" grep -q "^# Destruction report: dataset $ID" "$T/destroy.out"
 check "the report lists every file" test "$(grep -cE '^\| (s1a|s1b|s2|both)\.bin \| ' "$T/destroy.out")" = 4
 check "... marks the withdrawn files' keys as destroyed earlier" test "$(grep -c 'destroyed earlier (withdrawn)' "$T/destroy.out")" = 4
 check "... and gives each user's last access" grep -q '^| kt_bob | co-investigator |' "$T/destroy.out"
 check "the report says the keystore holds nothing" grep -q "keystore holds nothing for dataset $ID" "$T/destroy.out"
+check "... and where the report is kept" \
+  grep -q "^This report is kept in $KROOT/lib/datasets/$ID/destruction-report.txt (kuractl report destruction $ID" "$T/destroy.out"
+check "... a file that holds it" cmp -s <(sed -n '1,/^Verified after destruction/p' "$T/destroy.out" | head -n -2) "$KROOT/lib/datasets/$ID/destruction-report.txt"
 check "the keystore holds nothing for the dataset" test ! -e "$KROOT/lib/keys/datasets/$ID"
 check_fails "no file can be decrypted any more (payloads kept)" readable s2.bin
 check "the payloads are still there, as ciphertext" test "$(ls "$KROOT/lib/store/$ID" | wc -l)" = 5

@@ -50,6 +50,12 @@ check "... and not listed" test "$(kuractl user list "$D1" | grep -c "^$ALIAS ")
 check "alice adds carol as contractor until day+20" kc kt_alice user add "$D1" kt_carol --role contractor --until "$(day 20)"
 check "alice removes carol" kc kt_alice user remove "$D1" kt_carol
 check "carol is no longer listed (bob still is)" bash -c "out=\$('$KURACTL' -c '$KCONF' user list $D1) && grep -q '^kt_bob ' <<<\"\$out\" && ! grep -q '^kt_carol ' <<<\"\$out\""
+# A grant ending at a time shows that time, not only its day (issue 20)
+check "alice adds carol until day+20 17:00" kc kt_alice user add "$D1" kt_carol --until "$(day 20)T17:00:00+09:00"
+check_output "user list shows the time carol's grant ends" "^kt_carol .* $(day 20)T17:00:00\+09:00 +valid" kc kt_alice user list "$D1"
+check_output "carol's status shows the time her grant ends" "^$D1 .* $(day 20)T17:00:00\+09:00 +(19|20) +active" kc kt_carol status
+check_output "the ledger's text names the time" "user-add kt_carol: .*until=$(day 20)T17:00:00\+09:00" kc kt_alice ledger "$D1"
+check "alice removes carol again" kc kt_alice user remove "$D1" kt_carol
 check_output_fails "a grant ending after the dataset is refused, naming its end ($END1)" "ends \($END1\)" \
   kc kt_alice user add "$D1" kt_carol --until "$(day 61)"
 check_output_fails "alice cannot add a user to dave's dataset" "only (an operator|the PI|operators)" kc kt_alice user add "$D2" kt_bob --approval X

@@ -126,6 +126,38 @@ static void test_write_new_refuses_existing(void)
     EXPECT(kura_write_file_new(at("new.link"), "x", 1, 0644, &err) == -1);
 }
 
+/* commit_new: whole or nothing, and never over a file that appeared while
+ * the content was written (a symlink included). */
+static void test_atomic_commit_new_never_replaces(void)
+{
+    const char *p = at("out.c4gh");
+    struct kura_atomic a;
+    ASSERT(kura_atomic_begin(&a, p, 0644, NULL) == 0);
+    ASSERT(kura_atomic_write(&a, "made", 4, NULL) == 0);
+    ASSERT(kura_atomic_commit_new(&a, NULL) == 0);
+    char *s = slurp(p);
+    EXPECT(s && strcmp(s, "made") == 0);
+    free(s);
+    ASSERT(kura_atomic_begin(&a, p, 0644, NULL) == 0);
+    ASSERT(kura_atomic_write(&a, "again", 5, NULL) == 0);
+    struct kura_err err = {0};
+    EXPECT(kura_atomic_commit_new(&a, &err) == -1);
+    EXPECT(err.code == EEXIST);
+    s = slurp(p);
+    EXPECT(s && strcmp(s, "made") == 0);
+    free(s);
+    const char *q = at("late.c4gh");
+    ASSERT(kura_atomic_begin(&a, q, 0644, NULL) == 0);
+    ASSERT(kura_atomic_write(&a, "mine", 4, NULL) == 0);
+    ASSERT(symlink(at("elsewhere"), q) == 0);   /* appears meanwhile */
+    EXPECT(kura_atomic_commit_new(&a, &err) == -1);
+    EXPECT(err.code == EEXIST);
+    struct stat st;
+    EXPECT(lstat(q, &st) == 0 && S_ISLNK(st.st_mode));
+    EXPECT(count_entries(tmpdir, ".out.c4gh.tmp-") == 0);
+    EXPECT(count_entries(tmpdir, ".late.c4gh.tmp-") == 0);
+}
+
 static void test_mkdir_p(void)
 {
     mode_t old = umask(077);
@@ -333,6 +365,7 @@ int main(void)
     RUN(test_atomic_crash_before_rename_keeps_old_content);
     RUN(test_atomic_into_missing_dir_fails);
     RUN(test_write_new_refuses_existing);
+    RUN(test_atomic_commit_new_never_replaces);
     RUN(test_mkdir_p);
     RUN(test_lock_excludes_other_process);
     RUN(test_lock_excludes_second_open_in_same_process);

@@ -1,0 +1,92 @@
+/* Who may be a dataset's PI, and kuractl dataset set-pi ID USER: an
+ * operator hands a dataset to another PI (the PI left, or the approval
+ * names a new one). The PI is bound to uid and account name as dataset add
+ * binds it; the change is one state transaction, recorded in the ledger
+ * with both names and the actor; both PIs are notified; the daemon reloads
+ * at once, so the PI's rights (PI-only commands, reading) move with it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+#include "kura/dsfile.h"
+#include "kura/notify.h"
+
+int cmd_pi_account(const char *name, uid_t *uid, struct kura_err *e)
+{
+    if (cmd_user_uid(name, uid, e) != 0)
+        return -1;
+    /* Separation of duties (issue 13): no one holds both roles, and nobody
+     * else could confirm an operator's reading of their own dataset. */
+    struct kura_actor named;
+    if (kura_actor_resolve(*uid, 0, 0, &named, e) != 0)
+        return -1;
+    if (named.operator) {
+        kura_err_set(e, EPERM, "%s is an operator (root or group %s); a PI may not also be an operator: name the "
+                     "researcher's own account", name, KURA_ADMIN_GROUP);
+        return -1;
+    }
+    return 0;
+}
+
+/* One notice per PI, each naming that PI, so a site's mail goes to both. */
+static void notify_pis(const struct kura_cmd_ctx *c, const char *id, const char *old_pi, const char *new_pi,
+                       const char *message)
+{
+    const char *pis[2] = {old_pi, new_pi};
+    for (int i = 0; i < 2; i++) {
+        struct kura_notice n = {.event = "pi-change", .dataset = id, .pi = pis[i], .users = "", .time = cmd_now(),
+                                .message = message};
+        struct kura_err e = {0};
+        if (kura_notify(c->env->cfg, &n, c->env->socket_mode ? 0 : CMD_NOTIFY_WAIT_MS, &e) != 0)
+            fprintf(c->err, "kuractl: warning: notification to %s not sent: %s\n", pis[i], e.msg);
+    }
+}
+
+int cmd_dataset_set_pi(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[2];
+    int rc = cmd_parse_id_user(c, argc, argv, pos);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    struct kura_err e = {0};
+    uid_t uid;
+    if (cmd_pi_account(pos[1], &uid, &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
+        return KURA_EXIT_FAIL;
+    rc = KURA_EXIT_FAIL;
+    struct kura_dataset *ds = &t.ds;
+    const struct kura_grant *held = kura_dataset_grant(ds, uid);
+    for (size_t i = 0; !held && i < ds->ngrants; i++)
+        if (strcmp(ds->grants[i].user, pos[1]) == 0)
+            held = &ds->grants[i];
+    if (ds->pi_uid == uid && strcmp(ds->pi, pos[1]) == 0) {
+        cmd_fail(c, "%s is the PI of dataset %s already", pos[1], ds->id);
+    } else if (held) {
+        /* Refused rather than dropped silently: the grant may carry an
+         * approval the PI's role would not replace. */
+        cmd_fail(c, "%s holds a grant on dataset %s (%s); a PI is not also a listed user: remove it first (kuractl "
+                 "user remove %s %s)", pos[1], ds->id, held->user, ds->id, held->user);
+    } else {
+        char old[KURA_USER_MAX + 1], before[KURA_USER_MAX + 32], after[KURA_USER_MAX + 32], msg[512], who[96];
+        snprintf(old, sizeof old, "%s", ds->pi);
+        snprintf(before, sizeof before, "pi=%s uid=%u", ds->pi, (unsigned)ds->pi_uid);
+        snprintf(after, sizeof after, "pi=%s uid=%u", pos[1], (unsigned)uid);
+        snprintf(ds->pi, sizeof ds->pi, "%s", pos[1]);
+        ds->pi_uid = uid;
+        struct cmd_change ch = {.action = "dataset-set-pi", .target = ds->id, .before = before, .after = after,
+                                .audit_event = KURA_AUDIT_POLICY_CHANGE};
+        if (cmd_txn_commit(c, &t, true, false, &ch) == 0) {
+            snprintf(msg, sizeof msg, "the PI of dataset %s is now %s, no longer %s (changed by %s)", ds->id, pos[1],
+                     old, cmd_actor_label(c, who, sizeof who));
+            fprintf(c->out, "%s\n", msg);
+            notify_pis(c, ds->id, old, pos[1], msg);
+            rc = KURA_EXIT_OK;
+        }
+    }
+    cmd_txn_end(&t);
+    return rc;
+}

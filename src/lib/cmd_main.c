@@ -117,6 +117,14 @@ static const struct kura_cmd commands[] = {
      "change) as a table, or as JSON objects with --json. Operators see every record; the PI\n"
      "of a dataset sees that dataset's records; others are refused. --after SEQ starts after\n"
      "record SEQ, --limit N shows at most N; a page that stops early says where to go on."},
+    {NULL, "check", KURA_CMD_OPERATOR, 0, cmd_check, "[--root DIR] [--ruleset FILE] [--json] [--lang ja|en]",
+     "The server's self-inspection against the NBDC security guidelines' technical items: swap,\n"
+     "core dumps, sshd (passwords, multi-factor, root), idle logout, file-sharing packages, the\n"
+     "host firewall, time synchronisation, the keystore's modes and backup exclusion, kurafs's\n"
+     "hardening; pass, warn or fail each, with the guideline item, what was seen and the fix.\n"
+     "--root reads the files below DIR instead of /; --ruleset FILE gives the running firewall\n"
+     "rules (nft list ruleset or iptables-save output); both root on the server only. Exit 1\n"
+     "when an item fails (a warning does not)."},
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset."},

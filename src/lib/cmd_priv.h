@@ -50,6 +50,7 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_check(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_check.c */
 
 /* ---- messages (cmd_args.c) ---------------------------------------------- */
 

@@ -677,8 +677,17 @@ struct walk {
     char first[300];
 };
 
+/* The backup-exclusion markers (check_backup_exclusion). */
+#define CACHEDIR_TAG "CACHEDIR.TAG"
+#define NOBACKUP ".nobackup"
+
+static bool is_backup_marker(const char *name)
+{
+    return strcmp(name, CACHEDIR_TAG) == 0 || strcmp(name, NOBACKUP) == 0;
+}
+
 /* Root-only: owner root, nothing for group or others, except that a
- * public key (.pub) may be read by anyone. */
+ * public key (.pub) and a backup marker may be read by anyone. */
 static void keystore_walk(const char *dir, int depth, struct walk *w)
 {
     DIR *d = opendir(dir);
@@ -694,8 +703,9 @@ static void keystore_walk(const char *dir, int depth, struct walk *w)
             break;
         if (lstat(p, &st) == 0) {
             size_t nl = strlen(de->d_name);
-            bool pub = S_ISREG(st.st_mode) && nl > 4 && strcmp(de->d_name + nl - 4, ".pub") == 0;
-            mode_t forbidden = pub ? 022 : 077;
+            bool readable = S_ISREG(st.st_mode) && ((nl > 4 && strcmp(de->d_name + nl - 4, ".pub") == 0) ||
+                                                    is_backup_marker(de->d_name));
+            mode_t forbidden = readable ? 022 : 077;
             w->seen++;
             if (st.st_uid != 0 || (st.st_mode & forbidden) || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
                 if (!w->bad++)
@@ -758,12 +768,12 @@ static void check_backup_exclusion(const struct kura_check_input *in, struct kur
     snprintf(dir, sizeof dir, "%s", in->keys_dir);
     for (;;) {
         char path[600];
-        snprintf(path, sizeof path, "%s/CACHEDIR.TAG", dir);
+        snprintf(path, sizeof path, "%s/" CACHEDIR_TAG, dir);
         char *tag = read_under(in, path);
         bool tagged = tag && strncmp(tag, CACHEDIR_SIGNATURE, strlen(CACHEDIR_SIGNATURE)) == 0;
         free(tag);
         if (!tagged) {
-            snprintf(path, sizeof path, "%s/.nobackup", dir);
+            snprintf(path, sizeof path, "%s/" NOBACKUP, dir);
             tagged = exists_under(in, path);
         }
         if (tagged) {

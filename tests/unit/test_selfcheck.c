@@ -286,6 +286,12 @@ static void test_keystore(void)
     put(KEYS "/server.pub", "public", 0666);
     VERDICT("keystore", KURA_CHECK_FAIL, "server.pub (mode 0666");
     put(KEYS "/server.pub", "public", 0644);
+    /* A backup marker may be read by anyone, not written. */
+    put(KEYS "/.nobackup", "", 0644);
+    VERDICT("keystore", KURA_CHECK_PASS, "7 entries");
+    put(KEYS "/.nobackup", "", 0666);
+    VERDICT("keystore", KURA_CHECK_FAIL, ".nobackup (mode 0666");
+    put(KEYS "/.nobackup", "", 0644);
     snprintf(dir, sizeof dir, "%s%s", root, KEYS);
     ASSERT(chmod(dir, 0755) == 0);
     VERDICT("keystore", KURA_CHECK_FAIL, "the directory itself (mode 0755");

@@ -752,10 +752,12 @@ static void check_keystore(const struct kura_check_input *in, struct kura_check_
 
 /* ---- backups ---------------------------------------------------------------------------------- */
 
-/* CACHEDIR.TAG (the cache directory tagging specification, honoured by
- * tar --exclude-caches, borg and restic --exclude-caches) and .nobackup
- * (restic --exclude-if-present, and other tools' conventions), in the
- * keystore or a directory above it. */
+/* The dataset keys (KEYS/datasets) must stay out of ordinary backups: a
+ * copy would survive their destruction (docs/operator.md, section 2). A
+ * marker there or in a directory above says so to the backup tool:
+ * CACHEDIR.TAG (the cache directory tagging specification, honoured by
+ * tar --exclude-caches, borg and restic --exclude-caches) or .nobackup
+ * (restic --exclude-if-present, and other tools' conventions). */
 #define CACHEDIR_SIGNATURE "Signature: 8a477f597d28d172789f06886806bc55"
 
 static void check_backup_exclusion(const struct kura_check_input *in, struct kura_check_result *r)
@@ -765,7 +767,7 @@ static void check_backup_exclusion(const struct kura_check_input *in, struct kur
         return;
     }
     char dir[512];
-    snprintf(dir, sizeof dir, "%s", in->keys_dir);
+    snprintf(dir, sizeof dir, "%s/datasets", in->keys_dir);
     for (;;) {
         char path[600];
         snprintf(path, sizeof path, "%s/" CACHEDIR_TAG, dir);
@@ -777,7 +779,7 @@ static void check_backup_exclusion(const struct kura_check_input *in, struct kur
             tagged = exists_under(in, path);
         }
         if (tagged) {
-            verdict(r, KURA_CHECK_PASS, "%.300s marks the keystore for exclusion from backups", path);
+            verdict(r, KURA_CHECK_PASS, "%.300s excludes the dataset keys from backups", path);
             return;
         }
         char *slash = strrchr(dir, '/');
@@ -785,8 +787,8 @@ static void check_backup_exclusion(const struct kura_check_input *in, struct kur
             break;
         *slash = '\0';
     }
-    verdict(r, KURA_CHECK_WARN, "no CACHEDIR.TAG or .nobackup in %.200s or above: make sure no backup copies it",
-            in->keys_dir);
+    verdict(r, KURA_CHECK_WARN, "no CACHEDIR.TAG or .nobackup in %.200s/datasets or above: make sure no backup "
+                                "copies the dataset keys", in->keys_dir);
 }
 
 /* ---- the daemon ---------------------------------------------------------------------------------- */
@@ -917,12 +919,12 @@ static const struct {
       "make the keystore owned by root, directories 0700, secret files 0600 (chown -R root:root; chmod)"},
      check_keystore},
     {{"backup-exclusion", G_JA "2-3 11（バックアップも含めて復元不可能な方法で消去）",
-      G_EN "2-3 11 (erase beyond recovery, backups included)", "鍵ストアのバックアップ除外",
-      "Keystore excluded from backups",
-      "鍵ストアに CACHEDIR.TAG か .nobackup を置き、バックアップソフトの除外設定を確認する（破棄した鍵がバックアップに"
-      "残ると暗号消去が無効になる）",
-      "put CACHEDIR.TAG or .nobackup in the keystore and check the backup tool honours it (a destroyed key left in a "
-      "backup undoes crypto-erasure)"},
+      G_EN "2-3 11 (erase beyond recovery, backups included)", "データセット鍵のバックアップ除外",
+      "Dataset keys excluded from backups",
+      "鍵ストアの datasets/ に CACHEDIR.TAG か .nobackup を置き、バックアップソフトが従うことを確認する（破棄した鍵が"
+      "バックアップに残ると暗号消去が無効になる）",
+      "put CACHEDIR.TAG or .nobackup in the keystore's datasets/ and check the backup tool honours it (a destroyed "
+      "key left in a backup undoes crypto-erasure)"},
      check_backup_exclusion},
     {{"daemon", G_JA "2-1 3（ソフトウェアによって一時的に作成されるコピー）",
       G_EN "2-1 3 (copies made temporarily by software)", "kurafs の保護（ダンプ不可・メモリロック）",

@@ -316,6 +316,13 @@ static void test_backup_exclusion(void)
     fresh_root();
     put(KEYS "/.nobackup", "", 0600);
     VERDICT("backup-exclusion", KURA_CHECK_PASS, KEYS "/.nobackup");
+    fresh_root();
+    put(KEYS "/datasets/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n", 0644);
+    VERDICT("backup-exclusion", KURA_CHECK_PASS, KEYS "/datasets/CACHEDIR.TAG excludes the dataset keys");
+    /* A marker beside the keystore, not above it, excludes nothing of it. */
+    fresh_root();
+    put("/var/lib/kura/store/.nobackup", "", 0644);
+    VERDICT("backup-exclusion", KURA_CHECK_WARN, "no CACHEDIR.TAG");
 }
 
 #define LIMITS(core) "Limit                     Soft Limit           Hard Limit           Units     \n" \

@@ -100,6 +100,12 @@ static const struct kura_cmd commands[] = {
      "The usage report: users and their periods, opens, bytes read and refused attempts\n"
      "per user (from the audit log), changes to the list and withdrawals (from the ledger), as\n"
      "Markdown, or the per-user table as CSV. Default period: the dataset's start until now."},
+    {"report", "checklist", KURA_CMD_PI, 0, cmd_report_checklist,
+     "ID [--lang ja|en] [--html|--csv|--json] [--verify FILE]",
+     "The data server's part of the NBDC security checklist for dataset ID: the items kuractl\n"
+     "check sees (on /), the items kura answers from its records, and the site's items as blanks\n"
+     "for the PI; Markdown, or an A4 HTML page, or the table as CSV or JSON. Each report's\n"
+     "SHA-256 is recorded in the dataset's ledger; --verify FILE checks a copy against it."},
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it."},

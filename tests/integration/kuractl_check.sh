@@ -3,10 +3,12 @@
 # command on a temporary root built from real configuration files (each
 # item made to pass, then broken), and on this machine's own "/" (every item
 # answered, nothing crashes). Through the daemon an operator runs it on "/"
-# only; a user who is not an operator is refused.
+# only; a user who is not an operator is refused. Then kuractl report
+# checklist, the PI's checklist built on it: its formats, its record in
+# the ledger, and --verify finding an edited copy.
 . "$(dirname "$0")/lib.sh"
 
-for u in kt_carol kt_op; do make_user "$u"; done
+for u in kt_alice kt_carol kt_op; do make_user "$u"; done
 make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "kuractl init" kura_init
@@ -100,6 +102,44 @@ check "an operator (group kura-admin) runs check through the daemon: every item"
 check_output_fails "through the daemon --root is refused" "root on the server" kc kt_op check --root "$R"
 check_output_fails "through the daemon --ruleset is refused" "root on the server" kc kt_op check --ruleset "$T/running.nft"
 check_output_fails "a user who is not an operator is refused" "only an operator" kc kt_carol check
+
+# ---- report checklist: the PI's, through the daemon ----
+D=JGAD300001
+require "dataset add $D (PI alice)" kuractl dataset add "$D" --pi kt_alice --period "$(day -1)..$(day 300)"
+kc kt_alice report checklist "$D" >"$T/cl.md" 2>"$T/cl.err"; rc=$?
+check "the PI makes the checklist (exit 0)" test "$rc" = 0
+check "it names the guideline's items in Japanese, check's and the site's" grep -q \
+  "データ利用者向け 2-2 <データサーバについて> 5.*ファイル共有.*kuractl check p2p" "$T/cl.md"
+check "the site's items are blanks for the PI (記入欄)" test "$(grep -c '| 記入欄 |' "$T/cl.md")" -ge 8
+check "kura's own answers: access limited to the listed users, the ledger verified" \
+  grep -q "kura serves dataset $D to its PI kt_alice" "$T/cl.md"
+check_output "its SHA-256 is in the dataset's ledger" "checklist-report $D: .*-> markdown .*report sha256=$(sha256sum <"$T/cl.md" | cut -c1-64)" \
+  kuractl ledger "$D"
+check_output "--verify: the copy matches its ledger record" "matches ledger record [0-9]+ of dataset $D" \
+  kc kt_alice report checklist "$D" --verify "$T/cl.md"
+sed 's/| 不適合 |/| 適合 |/; s/| 要確認 |/| 適合 |/' "$T/cl.md" >"$T/cl-edited.md"
+differs() { ! cmp -s "$1" "$2"; }
+check "(the edit changed the copy)" differs "$T/cl.md" "$T/cl-edited.md"
+check_output_fails "--verify: an edited copy matches no record" "matches no checklist report" \
+  kc kt_alice report checklist "$D" --verify "$T/cl-edited.md"
+check_output_fails "--verify through the daemon needs an absolute path" "absolute path" \
+  kc kt_alice report checklist "$D" --verify cl.md
+kc kt_alice report checklist "$D" --html --lang en >"$T/cl.html" 2>/dev/null
+check "--html: one A4 page with a Japanese font named" grep -q '@page { size: A4' "$T/cl.html"
+check "--html: fonts-noto-cjk's family in the page" grep -q 'font-family: "Noto Sans CJK JP"' "$T/cl.html"
+check "--html --lang en: English items, their '<' and '>' escaped" grep -q '<td>Data users.*&lt;Data server&gt;' "$T/cl.html"
+check "--html: no raw '<Data server>' left" test -z "$(grep '<Data server>' "$T/cl.html")"
+out=$(kc kt_alice report checklist "$D" --json 2>/dev/null)
+check "--json: every row (12 of check, 4 of kura, 8 of the site) with ref, item, answer, note" python3 -c '
+import json, sys
+rows = json.loads(sys.argv[1])
+assert len(rows) == 24, len(rows)
+assert all(set(r) == {"ref", "item", "answer", "note"} for r in rows)
+assert sum(r["answer"] == "site" for r in rows) == 8
+' "$out"
+check_output "--csv: quoted fields, a header row" '^"ref","item","answer","note"' kc kt_alice report checklist "$D" --csv --lang en
+check_output_fails "two formats at once are refused" "at most one" kc kt_alice report checklist "$D" --csv --json
+check_output_fails "a user who is not the PI is refused" "only the PI of dataset $D or an operator" kc kt_carol report checklist "$D"
 stop_kura "$T/mnt"
 
 done_testing

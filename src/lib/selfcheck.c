@@ -364,15 +364,6 @@ static void sshd_file(const char *full, void *arg)
     free(data);
 }
 
-static void sshd_read(const struct kura_check_input *in, struct sshd *s)
-{
-    memset(s, 0, sizeof *s);
-    struct sshd_read rd = {.in = in, .s = s};
-    char *full = under(in, "/etc/ssh/sshd_config");
-    if (full)
-        sshd_file(full, &rd);
-    free(full);
-}
 
 static const char *or_default(const char *v, const char *def)
 {
@@ -401,6 +392,21 @@ static void sshd_methods(const struct sshd *s, bool *all_multi, bool *password_a
     }
 }
 
+/* Reads the server's sshd configuration; without one there is no SSH
+ * server, which passes every sshd item: false, with that verdict set. */
+static bool sshd_present(const struct kura_check_input *in, struct sshd *s, struct kura_check_result *r)
+{
+    memset(s, 0, sizeof *s);
+    struct sshd_read rd = {.in = in, .s = s};
+    char *full = under(in, "/etc/ssh/sshd_config");
+    if (full)
+        sshd_file(full, &rd);
+    free(full);
+    if (!s->found)
+        verdict(r, KURA_CHECK_PASS, "no /etc/ssh/sshd_config: no SSH server");
+    return s->found;
+}
+
 static void sshd_seen(const struct sshd *s, char *buf, size_t len)
 {
     snprintf(buf, len, "PasswordAuthentication %s, KbdInteractiveAuthentication %s, AuthenticationMethods %s",
@@ -411,11 +417,8 @@ static void sshd_seen(const struct sshd *s, char *buf, size_t len)
 static void check_ssh_password(const struct kura_check_input *in, struct kura_check_result *r)
 {
     struct sshd s;
-    sshd_read(in, &s);
-    if (!s.found) {
-        verdict(r, KURA_CHECK_PASS, "no /etc/ssh/sshd_config: no SSH server");
+    if (!sshd_present(in, &s, r))
         return;
-    }
     bool multi, alone;
     sshd_methods(&s, &multi, &alone);
     char seen[400];
@@ -431,11 +434,8 @@ static void check_ssh_password(const struct kura_check_input *in, struct kura_ch
 static void check_ssh_mfa(const struct kura_check_input *in, struct kura_check_result *r)
 {
     struct sshd s;
-    sshd_read(in, &s);
-    if (!s.found) {
-        verdict(r, KURA_CHECK_PASS, "no /etc/ssh/sshd_config: no SSH server");
+    if (!sshd_present(in, &s, r))
         return;
-    }
     bool multi, alone;
     sshd_methods(&s, &multi, &alone);
     if (multi)
@@ -448,11 +448,8 @@ static void check_ssh_mfa(const struct kura_check_input *in, struct kura_check_r
 static void check_ssh_root(const struct kura_check_input *in, struct kura_check_result *r)
 {
     struct sshd s;
-    sshd_read(in, &s);
-    if (!s.found) {
-        verdict(r, KURA_CHECK_PASS, "no /etc/ssh/sshd_config: no SSH server");
+    if (!sshd_present(in, &s, r))
         return;
-    }
     const char *v = or_default(s.root, "prohibit-password (default)");
     verdict(r, strcasecmp(v, "yes") == 0 ? KURA_CHECK_FAIL : KURA_CHECK_PASS, "PermitRootLogin %s", v);
 }

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "handle.h"
+#include "kura/clock.h"
+#include "kura/endian.h"
 #include "kura/hash.h"
 #include "kurafs.h"
 
@@ -62,9 +64,7 @@ static struct {
 
 static bool repeated_refusal(pid_t pid, const char *path)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = kura_clock_ms(CLOCK_MONOTONIC);
     uint64_t h = kura_hash(KURA_HASH_INIT, path, strlen(path));
     pthread_mutex_lock(&last_refusal.lock);
     bool repeated = last_refusal.pid == pid && last_refusal.path_hash == h && now_ms - last_refusal.at_ms < LOOKUP_REPEAT_MS;
@@ -107,11 +107,10 @@ static ino_t node_ino(const struct kura_node *n)
 {
     if (n->type == KURA_NODE_ROOT)
         return 1;
+    _Static_assert(crypto_shorthash_BYTES == 8, "a short hash is one uint64_t");
     unsigned char h[crypto_shorthash_BYTES];
     crypto_shorthash(h, (const unsigned char *)n->path, strlen(n->path), ino_key);
-    uint64_t v = 0;
-    for (size_t i = 0; i < sizeof h; i++)
-        v = v << 8 | h[i];
+    uint64_t v = kura_be64(h);
     v &= INT64_MAX; /* positive for programs that take it as signed */
     return (ino_t)(v < 2 ? v + 2 : v);
 }

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "handle.h"
+#include "kura/layout.h"
+#include "kura/text.h"
 #include "kura/zone.h"
 
 /* Every open handle, and how many each user holds: the per-user cap, and
@@ -79,20 +81,6 @@ static void release_slot(uid_t uid)
     pthread_mutex_unlock(&g_table.lock);
 }
 
-static char *join_samples(const struct kura_file *f)
-{
-    size_t len = 1;
-    for (size_t i = 0; i < f->nsamples; i++)
-        len += strlen(f->samples[i]) + 1;
-    char *s = malloc(len), *p = s;
-    if (!s)
-        return NULL;
-    *p = '\0';
-    for (size_t i = 0; i < f->nsamples; i++)
-        p += sprintf(p, "%s%s", i ? "," : "", f->samples[i]);
-    return s;
-}
-
 static struct kura_guard_verdict guard_verdict(struct kurafs *fs, const struct kura_dataset *ds,
                                                const struct caller *c)
 {
@@ -159,7 +147,7 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
         goto out;
 
     char store[4096];
-    if (snprintf(store, sizeof store, "%s/store/%s/%s", fs->cfg->state_dir, ds_id, file_id) >= (int)sizeof store) {
+    if (kura_layout_payload(store, sizeof store, fs->cfg->state_dir, ds_id, file_id) != 0) {
         kura_err_set(err, ENAMETOOLONG, "store path too long");
         goto out;
     }
@@ -226,7 +214,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     int64_t now = kurafs_now();
     struct kura_guard_verdict v = guard_verdict(fs, &d->ds, c);
     struct kura_decision dec = kurafs_decide(fs, &d->ds, f, c, v.allowed, now);
-    char *samples = join_samples(f);
+    char *samples = kura_comma_join((const char *const *)f->samples, f->nsamples);
     int audit_failed = 0;
 
     if (dec.reason != KURA_ALLOW) {
@@ -271,8 +259,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     snprintf(h->dataset, sizeof h->dataset, "%s", d->ds.id);
     snprintf(h->file_id, sizeof h->file_id, "%s", f->file_id);
     h->dataset_size = d->total_size;
-    struct kura_err zerr;
-    h->zone = kura_zone_get(fs->cfg->timezone, &zerr); /* once per open, not per read */
+    h->zone = fs->cfg->zone;
     h->who = *c;
     h->who.proc = NULL;
     h->process_allowed = v.allowed;

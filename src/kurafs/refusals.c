@@ -63,8 +63,8 @@ static int write_summary(const struct kura_audit_flood_summary *s, void *ctx)
     struct caller c = {.uid = s->uid};
     caller_name(&c);
     char first[48] = "?", last[48] = "?", detail[160];
-    kura_time_format(s->first_ms / 1000, fs->cfg->timezone, first, sizeof first);
-    kura_time_format(s->last_ms / 1000, fs->cfg->timezone, last, sizeof last);
+    kura_time_format(s->first_ms / 1000, fs->cfg->zone, first, sizeof first);
+    kura_time_format(s->last_ms / 1000, fs->cfg->zone, last, sizeof last);
     snprintf(detail, sizeof detail, "refusals from %s to %s not recorded one by one", first, last);
     struct kura_audit_record r;
     kura_audit_record_init(&r);

@@ -4,6 +4,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "kura/clock.h"
 #include "kura/commands.h"
 #include "kura/secmem.h"
 #include "kura/lockdown.h"
@@ -173,9 +174,7 @@ int64_t kurafs_now(void)
 
 int64_t kurafs_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return kura_clock_ms(CLOCK_REALTIME);
 }
 
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,

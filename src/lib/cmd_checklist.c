@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cmd_priv.h"
-#include "kura/dsfile.h"
+#include "kura/layout.h"
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/ledger.h"
@@ -260,8 +260,7 @@ static int build(const struct kura_cmd_ctx *c, const struct cmd_txn *t, bool en,
     r->title = en ? "NBDC human data security guidelines checklist: the data server's part"
                   : "NBDCヒトデータ取扱いセキュリティガイドラインチェックリスト（データサーバ部分）";
     char a[48], b[48], now[48], who[96];
-    const char *tz = c->env->cfg->timezone;
-    if (kura_date_format(ds->from, tz, a, sizeof a) != 0)
+    if (kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "?");
     cmd_last_day(c, ds->until, b, sizeof b);
     cmd_time(c, cmd_now(), now, sizeof now);
@@ -373,16 +372,15 @@ int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_usage(c, "--lang is ja or en");
     if (html + csv + json > 1)
         return cmd_usage(c, "give at most one of --html, --csv, --json");
+    /* A copy of a destroyed dataset's checklist can still be verified; no new one is made. */
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, verify_path ? CMD_TXN_DESTROYED_OK : 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct report r = {0};
     char *text = NULL, *ledger = NULL;
     size_t len = 0;
     struct kura_err e = {0};
-    if (cmd_require_manager(c, &t.ds) != 0)
-        goto out;
     if (verify_path) {
         rc = verify(c, &t, verify_path);
         goto out;
@@ -414,7 +412,7 @@ int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv)
                                     .action = CHECKLIST_ACTION, .target = t.id, .detail = detail, .before = "",
                                     .after = format};
     if (!(ledger = cmd_dataset_file(c, t.id, KURA_LEDGER_FILE)) ||
-        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0) {
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->zone, NULL, &e) != 0) {
         cmd_fail(c, "cannot record the report in the ledger%s%s", e.msg[0] ? ": " : "", e.msg);
         goto out;
     }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "kura/fsutil.h"
+#include "kura/layout.h"
 #include "kura/selfcheck.h"
 
 #define FILE_MAX (4u << 20)        /* a configuration file; dpkg's status is a few MiB */
@@ -764,7 +765,7 @@ static void check_backup_exclusion(const struct kura_check_input *in, struct kur
         return;
     }
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/datasets", in->keys_dir);
+    snprintf(dir, sizeof dir, "%s/" KURA_DATASETS_DIR, in->keys_dir);
     for (;;) {
         char path[600];
         snprintf(path, sizeof path, "%s/" CACHEDIR_TAG, dir);

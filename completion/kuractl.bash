@@ -177,8 +177,9 @@ _kuractl() {
             --level) _kuractl_add -W "type1 type2" -- "$cur" ;;
             --guard) _kuractl_add -W "denylist allowlist" -- "$cur" ;;
             --role) _kuractl_add -W "co-investigator contractor" -- "$cur" ;;
+            --lang) _kuractl_add -W "ja en" -- "$cur" ;;
             --root) compopt -o filenames 2>/dev/null; _kuractl_add -d -- "$cur" ;;
-            --samples | --passphrase-file) compopt -o filenames 2>/dev/null; _kuractl_add -f -- "$cur" ;;
+            --samples | --passphrase-file | --ruleset) compopt -o filenames 2>/dev/null; _kuractl_add -f -- "$cur" ;;
         esac
         return
     done

@@ -113,6 +113,12 @@ static const struct kura_cmd commands[] = {
      "The usage report: users and their periods, opens, bytes read and refused attempts\n"
      "per user (from the audit log), changes to the list and withdrawals (from the ledger), as\n"
      "Markdown, or the per-user table as CSV. Default period: the dataset's start until now."},
+    {"report", "checklist", KURA_CMD_PI, 0, cmd_report_checklist,
+     "ID [--lang ja|en] [--html|--csv|--json] [--verify FILE]",
+     "The data server's part of the NBDC security checklist for dataset ID: the items kuractl\n"
+     "check sees (on /), the items kura answers from its records, and the site's items as blanks\n"
+     "for the PI; Markdown, or an A4 HTML page, or the table as CSV or JSON. Each report's\n"
+     "SHA-256 is recorded in the dataset's ledger; --verify FILE checks a copy against it."},
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it."},
@@ -130,6 +136,14 @@ static const struct kura_cmd commands[] = {
      "change) as a table, or as JSON objects with --json. Operators see every record; the PI\n"
      "of a dataset sees that dataset's records; others are refused. --after SEQ starts after\n"
      "record SEQ, --limit N shows at most N; a page that stops early says where to go on."},
+    {NULL, "check", KURA_CMD_OPERATOR, 0, cmd_check, "[--root DIR] [--ruleset FILE] [--json] [--lang ja|en]",
+     "The server's self-inspection against the NBDC security guidelines' technical items: swap,\n"
+     "core dumps, sshd (passwords, multi-factor, root), idle logout, file-sharing packages, the\n"
+     "host firewall, time synchronisation, the keystore's modes and backup exclusion, kurafs's\n"
+     "hardening; pass, warn or fail each, with the guideline item, what was seen and the fix.\n"
+     "--root reads the files below DIR instead of /; --ruleset FILE gives the running firewall\n"
+     "rules (nft list ruleset or iptables-save output); both root on the server only. Exit 1\n"
+     "when an item fails (a warning does not)."},
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "[--json]",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset. --json: one object of what the text shows you (fields in kuractl(8))."},

@@ -60,8 +60,10 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
+int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv); /* cmd_checklist.c */
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_check(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_check.c */
 
 /* The context of a change called as a function (changes.h): its messages
  * are labelled as the command GROUP NAME's; it prints nothing to out but
@@ -120,6 +122,8 @@ int cmd_parse_id_user(const struct kura_cmd_ctx *c, int argc, char **argv, char 
 /* ---- facts ---------------------------------------------------------------- */
 
 int64_t cmd_now(void);
+/* Hex SHA-256 of data: what the ledger records of a state file or a report. */
+void cmd_sha256_hex(const void *data, size_t len, char out[65]);
 /* Looks a user name up: uid, or -1 with a message naming the user. */
 int cmd_user_uid(const char *name, uid_t *uid, struct kura_err *err);
 /* Formats t in the configured zone (RFC 3339) into buf. */

@@ -408,13 +408,6 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
     return text;
 }
 
-static void sha256_hex(const char *data, size_t len, char out[65])
-{
-    uint8_t h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, (const uint8_t *)data, len);
-    sodium_bin2hex(out, 65, h, sizeof h);
-}
-
 static int remove_payloads(const struct kura_cmd_ctx *c, const struct cmd_txn *t, struct kura_err *e)
 {
     char *store = cmd_store_dir(c, t->id);
@@ -538,7 +531,7 @@ int kura_change_destroy(const struct kura_cmd_env *env, const struct kura_actor 
             goto out;
         }
         char sha[65], detail[128], before[32], who[96];
-        sha256_hex(text, len, sha);
+        cmd_sha256_hex(text, len, sha);
         snprintf(detail, sizeof detail, "report sha256=%s", sha);
         snprintf(before, sizeof before, "%s", kura_ds_status_name(t.ds.status));
         t.ds.status = KURA_DS_DESTROYED;
@@ -669,7 +662,7 @@ int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     }
     char sha[65];
-    sha256_hex(text, len, sha);
+    cmd_sha256_hex(text, len, sha);
     if (!fd.seq || strcmp(sha, fd.sha) != 0) {
         cmd_fail(c, "the report of dataset %s does not match its ledger record (sha256 %s, ledger %s)", t.id, sha,
                  fd.seq ? fd.sha : "none");

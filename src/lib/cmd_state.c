@@ -173,7 +173,7 @@ struct journal {
     const char *file, *sha;
 };
 
-static void sha256_hex(const void *data, size_t len, char out[65])
+void cmd_sha256_hex(const void *data, size_t len, char out[65])
 {
     uint8_t h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, data, len);
@@ -341,7 +341,7 @@ static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_er
     bool applied = false;
     if (kura_read_file(state, KURA_FILES_TSV_MAX, &text, &len, err) == 0) {
         char sha[65];
-        sha256_hex(text, len, sha);
+        cmd_sha256_hex(text, len, sha);
         applied = strcmp(sha, j.sha) == 0;
     } else if (err->code != ENOENT)
         goto out;
@@ -556,7 +556,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
                                     .target = ch->target ? ch->target : "", .detail = detail,
                                     .before = ch->before ? ch->before : "", .after = ch->after ? ch->after : ""};
     int64_t now = cmd_now();
-    sha256_hex(text, len, sha);
+    cmd_sha256_hex(text, len, sha);
     if (journal_write(jpath, now, &lc, file, sha, &e) != 0) {
         cmd_fail(c, "cannot record the change: %s", e.msg);
         goto out;

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# kuractl check (R-CHK-1): the server's self-inspection, run as the real
+# command on a temporary root built from real configuration files (each
+# item made to pass, then broken), and on this machine's own "/" (every item
+# answered, nothing crashes). Through the daemon an operator runs it on "/"
+# only; a user who is not an operator is refused. Then kuractl report
+# checklist, the PI's checklist built on it: its formats, its record in
+# the ledger, and --verify finding an edited copy.
+. "$(dirname "$0")/lib.sh"
+
+for u in kt_alice kt_carol kt_op; do make_user "$u"; done
+make_group kura-admin
+usermod -a -G kura-admin kt_op
+require "kuractl init" kura_init
+KEYS=$(sed -n 's/^keys_dir *= *//p' "$KCONF")
+require "the config names the keystore" test -n "$KEYS"
+
+# ---- a temporary root where every item passes ----
+R=$T/root
+put() { mkdir -p "$(dirname "$R$1")" && printf '%b' "$2" >"$R$1"; }
+# flat CMD...: CMD's output on one line (to match across items), its exit status kept
+flat() { "$@" >"$T/flat.out" 2>&1; local rc=$?; tr '\n' ' ' <"$T/flat.out"; return $rc; }
+# answers_all OUT RC: the exit status is 0 or 1 and OUT has a verdict line for each of the 12 items
+answers_all() { [ "$2" -le 1 ] && [ "$(grep -cE '^(pass|warn|fail)  ' <<<"$1")" = 12 ]; }
+put /proc/swaps 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/zram0 partition 1000 0 100\n'
+put /proc/sys/kernel/core_pattern 'core\n'
+put /etc/security/limits.d/90-kura.conf '*\thard\tcore\t0\n'
+# Debian 12's sshd_config, with kura's settings in a drop-in.
+put /etc/ssh/sshd_config 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\nUsePAM yes\nX11Forwarding yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n'
+put /etc/ssh/sshd_config.d/50-kura.conf 'PermitRootLogin no\nAuthenticationMethods publickey,keyboard-interactive\n'
+put /etc/profile.d/tmout.sh 'readonly TMOUT=900\nexport TMOUT\n'
+put /var/lib/dpkg/status 'Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2\n\nPackage: transmission-cli\nStatus: deinstall ok config-files\nVersion: 3.00-2\n'
+put /etc/nftables.conf '#!/usr/sbin/nft -f\nflush ruleset\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 22 accept\n\t}\n}\n'
+put /etc/systemd/system/sysinit.target.wants/nftables.service '[Unit]\n'
+put /run/systemd/timesync/synchronized ''
+mkdir -p "$R$(dirname "$KEYS")"
+require "copy the real keystore into the root" cp -a "$KEYS" "$R$KEYS"
+put "$KEYS/.nobackup" ''
+put /proc/4711/comm 'kurafs\n'
+put /proc/4711/limits 'Limit                     Soft Limit           Hard Limit           Units\nMax core file size        0                    0                    bytes\n'
+put /proc/4711/status 'Name:\tkurafs\nVmLck:\t   20480 kB\n'
+
+check_output "every item passes on the prepared root (exit 0)" "12 pass, 0 warn, 0 fail" kuractl check --root "$R" --lang en
+check_output "the default language is Japanese, with the guideline's numbering" \
+  "p2p +ファイル共有（P2P）ソフトがないこと +ガイドライン: データ利用者向け 2-2 <データサーバについて> 5" flat kuractl check --root "$R"
+out=$(kuractl check --root "$R" --json)
+check "--json: one array of the 12 items, each with id, verdict, guideline, title, seen and fix" python3 -c '
+import json, sys
+items = json.loads(sys.argv[1])
+assert len(items) == 12, len(items)
+assert all(set(i) == {"id", "verdict", "guideline", "title", "seen", "fix"} for i in items)
+assert {i["verdict"] for i in items} == {"pass"}
+assert [i["id"] for i in items][:3] == ["swap", "coredump", "ssh-password"]
+' "$out"
+
+# ---- each broken in turn: fail (exit 1) or warn (exit 0) ----
+put /etc/ssh/sshd_config.d/50-kura.conf 'PermitRootLogin no\n'
+check_output_fails "sshd allows passwords: ssh-password fails, exit 1" \
+  "fail  ssh-password .*" kuractl check --root "$R" --lang en
+check_output_fails "... and says what it saw" "a password alone logs in: PasswordAuthentication yes \(default\)" \
+  kuractl check --root "$R" --lang en
+check_output_fails "... a missing second factor is a warning" "warn  ssh-mfa " kuractl check --root "$R" --lang en
+put /etc/ssh/sshd_config.d/50-kura.conf 'PermitRootLogin no\nAuthenticationMethods publickey,keyboard-interactive\n'
+check_output "AuthenticationMethods publickey,keyboard-interactive: passes again" "pass  ssh-password" \
+  kuractl check --root "$R" --lang en
+
+rm "$R$KEYS/.nobackup"
+check_output "no backup marker: a warning, which does not fail (exit 0)" \
+  "warn  backup-exclusion.*11 pass, 1 warn, 0 fail" flat kuractl check --root "$R" --lang en
+touch "$R$KEYS/.nobackup"
+
+chmod 0644 "$R$KEYS/$(ls "$R$KEYS" | grep -m1 '\.sec$\|audit.key')"
+check_output_fails "a keystore file readable by others fails" "fail  keystore .*not root-only" \
+  flat kuractl check --root "$R" --lang en
+rm -rf "$R$KEYS" && cp -a "$KEYS" "$R$KEYS" && touch "$R$KEYS/.nobackup"
+
+put /var/lib/dpkg/status 'Package: qbittorrent-nox\nStatus: install ok installed\nVersion: 4.5.2-3\n'
+check_output_fails "a file-sharing package installed fails, named" "fail  p2p .*qbittorrent-nox" \
+  flat kuractl check --root "$R" --lang en
+put /var/lib/dpkg/status 'Package: bash\nStatus: install ok installed\n'
+
+printf 'table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n' >"$T/running.nft"
+check_output_fails "--ruleset: the running rules accept everything: fail" "fail  firewall .*lets everything in" \
+  flat kuractl check --root "$R" --ruleset "$T/running.nft" --lang en
+
+# ---- bad usage: a clear error, exit 2 ----
+check "--lang fr is refused (exit 2)" test "$(kuractl check --lang fr >/dev/null 2>&1; echo $?)" = 2
+check_output_fails "a relative --root is refused" "absolute" kuractl check --root root
+
+# ---- this machine's own / (what it says depends on the machine) ----
+out=$(kuractl check --lang en 2>&1); rc=$?
+check "on / every item is answered (exit 0 or 1)" answers_all "$out" "$rc"
+check "on / no sanitizer report" test -z "$(grep -E 'AddressSanitizer|runtime error' <<<"$out")"
+
+# ---- a running kurafs: its hardening is seen; operators ask through it ----
+require "mount" mount_kura "$T/mnt"
+out=$(kuractl check --lang en 2>&1)
+check "the daemon item sees a running kurafs's core limit 0" grep -Eq "kurafs \(pid [0-9]+\): core limit 0" <<<"$out"
+kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
+out=$(kc kt_op check --lang en 2>&1); rc=$?
+check "an operator (group kura-admin) runs check through the daemon: every item" answers_all "$out" "$rc"
+check_output_fails "through the daemon --root is refused" "root on the server" kc kt_op check --root "$R"
+check_output_fails "through the daemon --ruleset is refused" "root on the server" kc kt_op check --ruleset "$T/running.nft"
+check_output_fails "a user who is not an operator is refused" "only an operator" kc kt_carol check
+
+# ---- report checklist: the PI's, through the daemon ----
+D=JGAD300001
+require "dataset add $D (PI alice)" kuractl dataset add "$D" --pi kt_alice --period "$(day -1)..$(day 300)"
+kc kt_alice report checklist "$D" >"$T/cl.md" 2>"$T/cl.err"; rc=$?
+check "the PI makes the checklist (exit 0)" test "$rc" = 0
+check "it names the guideline's items in Japanese, check's and the site's" grep -q \
+  "データ利用者向け 2-2 <データサーバについて> 5.*ファイル共有.*kuractl check p2p" "$T/cl.md"
+check "the site's items are blanks for the PI (記入欄)" test "$(grep -c '| 記入欄 |' "$T/cl.md")" -ge 8
+check "kura's own answers: access limited to the listed users, the ledger verified" \
+  grep -q "kura serves dataset $D to its PI kt_alice" "$T/cl.md"
+check_output "its SHA-256 is in the dataset's ledger" "checklist-report $D: .*-> markdown .*report sha256=$(sha256sum <"$T/cl.md" | cut -c1-64)" \
+  kuractl ledger "$D"
+check_output "--verify: the copy matches its ledger record" "matches ledger record [0-9]+ of dataset $D" \
+  kc kt_alice report checklist "$D" --verify "$T/cl.md"
+sed 's/| 不適合 |/| 適合 |/; s/| 要確認 |/| 適合 |/' "$T/cl.md" >"$T/cl-edited.md"
+differs() { ! cmp -s "$1" "$2"; }
+check "(the edit changed the copy)" differs "$T/cl.md" "$T/cl-edited.md"
+check_output_fails "--verify: an edited copy matches no record" "matches no checklist report" \
+  kc kt_alice report checklist "$D" --verify "$T/cl-edited.md"
+check_output_fails "--verify through the daemon needs an absolute path" "absolute path" \
+  kc kt_alice report checklist "$D" --verify cl.md
+kc kt_alice report checklist "$D" --html --lang en >"$T/cl.html" 2>/dev/null
+check "--html: one A4 page with a Japanese font named" grep -q '@page { size: A4' "$T/cl.html"
+check "--html: fonts-noto-cjk's family in the page" grep -q 'font-family: "Noto Sans CJK JP"' "$T/cl.html"
+check "--html --lang en: English items, their '<' and '>' escaped" grep -q '<td>Data users.*&lt;Data server&gt;' "$T/cl.html"
+check "--html: no raw '<Data server>' left" test -z "$(grep '<Data server>' "$T/cl.html")"
+out=$(kc kt_alice report checklist "$D" --json 2>/dev/null)
+check "--json: every row (12 of check, 4 of kura, 8 of the site) with ref, item, answer, note" python3 -c '
+import json, sys
+rows = json.loads(sys.argv[1])
+assert len(rows) == 24, len(rows)
+assert all(set(r) == {"ref", "item", "answer", "note"} for r in rows)
+assert sum(r["answer"] == "site" for r in rows) == 8
+' "$out"
+check_output "--csv: quoted fields, a header row" '^"ref","item","answer","note"' kc kt_alice report checklist "$D" --csv --lang en
+check_output_fails "two formats at once are refused" "at most one" kc kt_alice report checklist "$D" --csv --json
+check_output_fails "a user who is not the PI is refused" "only the PI of dataset $D or an operator" kc kt_carol report checklist "$D"
+stop_kura "$T/mnt"
+
+done_testing

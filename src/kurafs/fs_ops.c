@@ -374,7 +374,10 @@ static int kfs_statfs(const char *path, struct statvfs *sv)
 
 static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-    (void)conn;
+    /* The kernel keeps the smaller of this and the mount's own readahead
+     * (main.c raised it). Read ahead into the page cache of a sole
+     * reader's file only: what pagecache.c drops at close and revocation. */
+    conn->max_readahead = KURAFS_READAHEAD;
     mounted_at = time(NULL);
     randombytes_buf(ino_key, sizeof ino_key);
     /* Nothing is cached by the kernel: no entries, no attributes, no

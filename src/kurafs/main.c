@@ -355,6 +355,13 @@ int main(int argc, char **argv)
     if (fuse_mount(fuse, copts.mountpoint) != 0)
         goto out_destroy;
     kurafs_pagecache_attach(fuse);
+    /* Before the loop answers INIT, which can only lower the mount's
+     * readahead: a sole reader's cat (128 KiB reads) then finds the next
+     * MiB decrypted by the time it asks (bench/README.md). */
+    int ra = kurafs_pagecache_readahead(copts.mountpoint);
+    if (ra != 0)
+        kura_notice(LOG_WARNING, "kurafs: cannot raise the readahead of %s (%s): sequential reads are slower",
+                    copts.mountpoint, strerror(-ra));
     if (fuse_daemonize(copts.foreground) != 0)
         goto out_unmount;
     /* Every read passes plaintext through buffers libfuse allocates: lock

@@ -27,6 +27,9 @@ require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1
 require "import" kuractl dataset import "$ID" --encrypt "$DATA"
 require "user add bob" kuractl user add "$ID" kt_bob
 require "mount" mount_kura "$T/mnt"
+# Read ahead 1 MiB (128 KiB is the kernel's default): what lets cat keep up.
+check_output "the mount reads ahead 1 MiB into a sole reader's page cache" '^1024$' \
+  cat "/sys/class/bdi/$(mountpoint -d "$T/mnt")/read_ahead_kb"
 M=$T/mnt/$ID
 LOG=$KROOT/log/audit.jsonl
 H=$KURA_USER_BIN

@@ -96,13 +96,17 @@ static const struct kura_cmd commands[] = {
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},
-    {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage, "ID [--from WHEN] [--to WHEN] [--csv]",
-     "The usage report: users and their periods, opens, bytes read and refused attempts\n"
-     "per user (from the audit log), changes to the list and withdrawals (from the ledger), as\n"
-     "Markdown, or the per-user table as CSV. Default period: the dataset's start until now."},
-    {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",
+    {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage,
+     "ID [--from WHEN] [--to WHEN] [--csv|--json] [--lang en|ja]",
+     "The yearly usage report (利用状況の報告): users and their periods, opens, bytes read and\n"
+     "refused attempts per user (from the audit log; operators' refusals apart), changes to\n"
+     "the list and withdrawals (from the ledger), incidents (bulk-read alerts, suspensions,\n"
+     "lockdowns), as Markdown, the users table as CSV, or all of it as JSON. Default period:\n"
+     "the dataset's start until now."},
+    {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID [--json]",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
-     "record, and checks that the keystore still holds nothing for it."},
+     "record, and checks that the keystore still holds nothing for it. --json: the report,\n"
+     "its SHA-256 and the ledger record in one object."},
     {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE",
      "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
      "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"

@@ -20,6 +20,7 @@
 #include "kura/keystore.h"
 #include "kura/ledger.h"
 #include "kura/notify.h"
+#include "kura/report.h"
 #include "kura/when.h"
 
 #define REPORT_FILE "destruction-report.txt"
@@ -518,11 +519,35 @@ static int find_destroy_record(const struct kura_ledger_record *r, void *arg)
     return 0;
 }
 
+static const struct kura_report_label DESTRUCTION = {"destruction", "Destruction report", "破棄報告"};
+static const struct kura_report_label D_SEQ = {"ledger_seq", "Ledger record", "台帳の記録番号"};
+static const struct kura_report_label D_TIME = {"ledger_time", "Recorded at", "記録日時"};
+static const struct kura_report_label D_SHA = {"sha256", "SHA-256 of the report", "報告書のSHA-256"};
+static const struct kura_report_label D_TEXT = {"text", "Report", "報告書"};
+
+/* --json: the check's result and the report as written, in one object. */
+static int print_destruction_json(const struct kura_cmd_ctx *c, const char *id, const struct find_destroy *fd,
+                                  const char *sha, const char *text)
+{
+    struct kura_report r;
+    struct kura_err e = {0};
+    kura_report_init(&r, &DESTRUCTION, id);
+    kura_report_item(&r, &D_SEQ, KURA_CELL_INT((uint64_t)fd->seq));
+    kura_report_item(&r, &D_TIME, KURA_CELL_TEXT(fd->time));
+    kura_report_item(&r, &D_SHA, KURA_CELL_TEXT(sha));
+    kura_report_item(&r, &D_TEXT, KURA_CELL_TEXT(text));
+    int rc = kura_report_json(c->out, &r, &e);
+    kura_report_free(&r);
+    return rc == 0 ? 0 : cmd_fail_err(c, &e);
+}
+
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    bool json = false;
+    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
     if (cmd_txn_begin(c, pos[0], false, &t) != 0)
@@ -553,14 +578,22 @@ int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
                  fd.seq ? fd.sha : "none");
         goto out;
     }
-    fwrite(text, 1, len, c->out);
-    fprintf(c->out, "\nThis report matches ledger record %lld (%s, sha256 %s).\n", (long long)fd.seq, fd.time, sha);
-    if (keystore_empty(c, t.id))
-        fprintf(c->out, "Checked now: the keystore holds nothing for dataset %s.\n", t.id);
-    else {
+    if (!keystore_empty(c, t.id)) {
         cmd_fail(c, "the keystore still holds key material of dataset %s; run kuractl dataset destroy %s again", t.id,
                  t.id);
         goto out;
+    }
+    if (json) {
+        if (strlen(text) != len) {
+            cmd_fail(c, "the report of dataset %s holds a NUL byte; read it without --json", t.id);
+            goto out;
+        }
+        if (print_destruction_json(c, t.id, &fd, sha, text) != 0)
+            goto out;
+    } else {
+        fwrite(text, 1, len, c->out);
+        fprintf(c->out, "\nThis report matches ledger record %lld (%s, sha256 %s).\n", (long long)fd.seq, fd.time, sha);
+        fprintf(c->out, "Checked now: the keystore holds nothing for dataset %s.\n", t.id);
     }
     rc = KURA_EXIT_OK;
 out:

@@ -89,6 +89,14 @@ int kura_report_csv(FILE *out, const struct kura_report *r, const struct kura_re
  * table keys: [row objects of column keys]}; numbers exact, blanks "". */
 int kura_report_json(FILE *out, const struct kura_report *r, struct kura_err *err);
 
+/* l in lang. */
+const char *kura_report_say(const struct kura_report_label *l, enum kura_report_lang lang);
+/* c as people read it in lang (buf holds numbers): "-" for no text, bytes
+ * in KiB/MiB/GiB, a word in lang, a blank as "(to be filled in)" (ja:
+ * "（記入欄）"). */
+const char *kura_report_cell_for_people(const struct kura_report_cell *c, enum kura_report_lang lang, char *buf,
+                                        size_t len);
+
 /* n bytes for people: "512 B", "68.4 KiB", "1.5 MiB", "2.0 GiB" (powers
  * of 1024, one decimal). Returns buf. */
 const char *kura_bytes_human(uint64_t n, char *buf, size_t len);

@@ -97,12 +97,13 @@ static const struct kura_cmd commands[] = {
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},
     {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage,
-     "ID [--from WHEN] [--to WHEN] [--csv|--json] [--lang en|ja]",
+     "ID [--from WHEN] [--to WHEN] [--csv|--json|--html] [--lang en|ja]",
      "The yearly usage report (利用状況の報告): users and their periods, opens, bytes read and\n"
      "refused attempts per user (from the audit log; operators' refusals apart), changes to\n"
      "the list and withdrawals (from the ledger), incidents (bulk-read alerts, suspensions,\n"
-     "lockdowns), as Markdown, the users table as CSV, or all of it as JSON. Default period:\n"
-     "the dataset's start until now."},
+     "lockdowns), as Markdown, a printable A4 HTML page, the users table as CSV, or all of it\n"
+     "as JSON; Japanese by default for JGA/AGD ([report] lang). Default period: the dataset's\n"
+     "start until now."},
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID [--json]",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it. --json: the report,\n"

@@ -1,10 +1,11 @@
-/* kuractl report usage ID [--from WHEN] [--to WHEN] [--csv|--json] [--lang en|ja]
+/* kuractl report usage ID [--from WHEN] [--to WHEN] [--csv|--json|--html] [--lang en|ja]
  * (R-LOG-4): the yearly usage report a PI submits (利用状況の報告): users
  * and their periods, opens and bytes read per user, refused attempts
  * (operators' own apart: they are not users of the data), changes to the
  * list, withdrawals and incidents (bulk-read alerts, suspensions,
  * lockdowns), from the audit log and the ledger. One model (report.h),
- * printed as Markdown, as CSV (the users table) or as JSON. */
+ * printed as Markdown, as a printable HTML page, as CSV (the users table)
+ * or as JSON. */
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "kura/dsfile.h"
 #include "kura/ledger.h"
 #include "kura/report.h"
+#include "kura/report_html.h"
 #include "kura/when.h"
 
 typedef struct kura_report_label label;
@@ -274,16 +276,16 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *from_s = NULL, *to_s = NULL, *lang_s = NULL;
-    bool csv = false, json = false;
+    bool csv = false, json = false, html = false;
     const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL},
                                    {"csv", false, NULL, &csv},    {"json", false, NULL, &json},
-                                   {"lang", true, &lang_s, NULL}, {0}};
+                                   {"html", false, NULL, &html},  {"lang", true, &lang_s, NULL}, {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (csv && json)
-        return cmd_usage(c, "--csv and --json: give one");
+    if (csv + json + html > 1)
+        return cmd_usage(c, "--csv, --json, --html: give one");
     enum kura_report_lang lang;
     if (lang_s && kura_report_lang_parse(lang_s, &lang) != 0)
         return cmd_usage(c, "--lang %s: en or ja", lang_s);
@@ -323,7 +325,8 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     }
     int printed = csv ? kura_report_csv(c->out, &r, &r.tables[0], &e)
-                  : json ? kura_report_json(c->out, &r, &e) : kura_report_md(c->out, &r, lang, &e);
+                  : json ? kura_report_json(c->out, &r, &e)
+                  : html ? kura_report_html(c->out, &r, lang, &e) : kura_report_md(c->out, &r, lang, &e);
     if (printed != 0) {
         cmd_fail_err(c, &e);
         goto out;

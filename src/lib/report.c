@@ -33,7 +33,7 @@ int kura_report_lang_parse(const char *s, enum kura_report_lang *lang)
     return 0;
 }
 
-static const char *say(const struct kura_report_label *l, enum kura_report_lang lang)
+const char *kura_report_say(const struct kura_report_label *l, enum kura_report_lang lang)
 {
     return lang == KURA_REPORT_JA ? l->ja : l->en;
 }
@@ -190,27 +190,29 @@ static int flushed(FILE *out, struct kura_err *err)
     return -1;
 }
 
-/* A cell for people (Markdown). */
-static void md_cell(FILE *out, const struct kura_report_cell *c, enum kura_report_lang lang)
+const char *kura_report_cell_for_people(const struct kura_report_cell *c, enum kura_report_lang lang, char *buf,
+                                        size_t len)
 {
-    char b[32];
     switch (c->kind) {
     case KURA_REPORT_TEXT:
-        cmd_md_cell(out, c->text[0] ? c->text : "-");
-        break;
+        return c->text[0] ? c->text : "-";
     case KURA_REPORT_INT:
-        fprintf(out, "%llu", (unsigned long long)c->num);
-        break;
+        snprintf(buf, len, "%llu", (unsigned long long)c->num);
+        return buf;
     case KURA_REPORT_BYTES:
-        fputs(kura_bytes_human(c->num, b, sizeof b), out);
-        break;
+        return kura_bytes_human(c->num, buf, len);
     case KURA_REPORT_WORD:
-        fputs(say(c->word, lang), out);
-        break;
+        return kura_report_say(c->word, lang);
     case KURA_REPORT_BLANK:
-        fputs(say(&BLANK, lang), out);
         break;
     }
+    return kura_report_say(&BLANK, lang);
+}
+
+static void md_cell(FILE *out, const struct kura_report_cell *c, enum kura_report_lang lang)
+{
+    char b[48];
+    cmd_md_cell(out, kura_report_cell_for_people(c, lang, b, sizeof b));
 }
 
 int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang lang, struct kura_err *err)
@@ -218,22 +220,22 @@ int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang
     if (check_built(r, err) != 0)
         return -1;
     const char *sep = lang == KURA_REPORT_JA ? "：" : ": ";
-    fprintf(out, "# %s%s%s\n\n", say(r->title, lang), r->subject ? sep : "", r->subject ? r->subject : "");
+    fprintf(out, "# %s%s%s\n\n", kura_report_say(r->title, lang), r->subject ? sep : "", r->subject ? r->subject : "");
     for (size_t i = 0; i < r->nitems; i++) {
-        fprintf(out, "- %s%s", say(r->items[i].label, lang), sep);
+        fprintf(out, "- %s%s", kura_report_say(r->items[i].label, lang), sep);
         md_cell(out, &r->items[i].value, lang);
         fputc('\n', out);
     }
     for (size_t i = 0; i < r->ntables; i++) {
         const struct kura_report_table *t = &r->tables[i];
-        fprintf(out, "\n## %s\n\n", say(t->title, lang));
+        fprintf(out, "\n## %s\n\n", kura_report_say(t->title, lang));
         if (!t->nrows && t->none) {
-            fprintf(out, "%s\n", say(t->none, lang));
+            fprintf(out, "%s\n", kura_report_say(t->none, lang));
             continue;
         }
         fputc('|', out);
         for (size_t k = 0; k < t->ncols; k++)
-            fprintf(out, " %s |", say(t->cols[k], lang));
+            fprintf(out, " %s |", kura_report_say(t->cols[k], lang));
         fputc('\n', out);
         fputc('|', out);
         for (size_t k = 0; k < t->ncols; k++)

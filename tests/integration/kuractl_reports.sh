@@ -2,7 +2,7 @@
 # The reports from real use (issue 18, issue 20 §4; R-LOG-4): a dataset
 # read through a real mount by real users, refused to an operator, with a
 # bulk-read alert, a suspension, a grant to root and a withdrawal; then the
-# usage report as Markdown, CSV and JSON (--json parsed by python3), in
+# usage report as Markdown, HTML, CSV and JSON (parsed by python3), in
 # English and Japanese: the figures agree across the formats and with the
 # audit log, byte counts are KiB/MiB/GiB for people and exact for
 # programs, operators' refused attempts are apart from the users, root's
@@ -144,6 +144,32 @@ done
 check "Japanese: the same rows as English, roles and words in Japanese" \
   bash -c "grep -qF '| kt_bob | 共同研究者 | ' '$T/ja.md' && grep -qF '| 297.9 KiB |' '$T/ja.md' && grep -qF '| 利用停止 |' '$T/ja.md' &&
            test \"\$(grep -c '^| ' '$T/ja.md')\" = \"\$(grep -c '^| ' '$T/en.md')\""
+kc kt_alice report usage "$ID" --html >"$T/ja.html" 2>&1
+cat >"$T/page_check.py" <<'PY'
+import sys
+from html.parser import HTMLParser
+T = sys.argv[1]
+page = open(T + "/ja.html", "rb").read().decode("utf-8", "strict")
+class Rows(HTMLParser):
+    def __init__(self):
+        super().__init__(); self.rows, self.cell, self.tags = [], None, []
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "tr": self.rows.append([])
+        if tag in ("td", "th"): self.cell = ""
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"): self.rows[-1].append(self.cell.strip()); self.cell = None
+    def handle_data(self, d):
+        if self.cell is not None: self.cell += d
+p = Rows(); p.feed(page); p.close()
+md = [[c.strip() for c in l.strip().strip("|").split("|")] for l in open(T + "/ja.md").read().splitlines()
+      if l.startswith("| ") ]
+ok = page.startswith("<!DOCTYPE html>") and '<html lang="ja">' in page and "@page { size: A4;" in page
+ok = ok and "Noto Sans CJK JP" in page and "IPAexGothic" in page and "script" not in p.tags and "link" not in p.tags
+sys.exit(0 if ok and p.rows == md and len(md) > 5 else 1)
+PY
+check "--html: one printable A4 page, valid UTF-8, the same table rows as the Markdown, nothing outside" \
+  python3 "$T/page_check.py" "$T"
 sed -i 's/^lang = auto$/lang = en/' "$KCONF"
 check_output "[report] lang = en makes English the default" "^# Usage report: $ID$" kuractl report usage "$ID"
 sed -i 's/^lang = en$/lang = auto/' "$KCONF"

@@ -6,6 +6,7 @@
 
 #include "kura/json.h"
 #include "kura/report.h"
+#include "kura/report_html.h"
 #include "unit.h"
 
 static const struct kura_report_label TITLE = {"usage", "Usage report", "利用状況の報告"};
@@ -25,8 +26,9 @@ static char *render(const struct kura_report *r, int how, enum kura_report_lang 
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     struct kura_err e = {0};
-    int rc = how == 0 ? kura_report_md(f, r, lang, &e) : how == 1 ? kura_report_csv(f, r, &r->tables[0], &e)
-                                                              : kura_report_json(f, r, &e);
+    int rc = how == 0 ? kura_report_md(f, r, lang, &e)
+             : how == 1 ? kura_report_csv(f, r, &r->tables[0], &e)
+             : how == 2 ? kura_report_json(f, r, &e) : kura_report_html(f, r, lang, &e);
     fclose(f);
     if (rc != 0) {
         free(text);
@@ -115,6 +117,28 @@ static void test_json_exact_and_parseable(void)
     kura_report_free(&r);
 }
 
+static void test_html_page_escaped(void)
+{
+    struct kura_report r;
+    fill(&r);
+    const struct kura_report_cell evil[] = {KURA_CELL_TEXT("<script>alert('x')</script>&"), KURA_CELL_WORD(&CO),
+                                            KURA_CELL_BYTES(1)};
+    kura_report_row(&r, &r.tables[0], evil);
+    char *html = render(&r, 3, KURA_REPORT_JA);
+    ASSERT(html != NULL);
+    EXPECT_STR_CONTAINS(html, "<html lang=\"ja\">");
+    EXPECT_STR_CONTAINS(html, "@page { size: A4;");
+    EXPECT_STR_CONTAINS(html, "\"Noto Sans CJK JP\", \"IPAexGothic\"");
+    EXPECT_STR_CONTAINS(html, "<h1>利用状況の報告：JGAD000001</h1>");
+    EXPECT_STR_CONTAINS(html, "<li>研究代表者の所属機関：<span class=\"blank\">（記入欄）</span></li>");
+    EXPECT_STR_CONTAINS(html, "<td>bob, &quot;b&quot;|x</td><td>共同研究者</td><td>297.9 KiB</td>");
+    EXPECT_STR_CONTAINS(html, "<td>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;</td>");
+    EXPECT(!strstr(html, "<script"));
+    EXPECT_STR_CONTAINS(html, "</body>\n</html>\n");
+    free(html);
+    kura_report_free(&r);
+}
+
 static void test_empty_table_says_none(void)
 {
     struct kura_report r;
@@ -135,6 +159,7 @@ int main(void)
     RUN(test_markdown_in_both_languages);
     RUN(test_csv_quotes_and_exact_bytes);
     RUN(test_json_exact_and_parseable);
+    RUN(test_html_page_escaped);
     RUN(test_empty_table_says_none);
     return unit_done();
 }

@@ -60,8 +60,9 @@ static bool wants_help_or_version(int argc, char **argv)
 }
 
 /* The daemon does not share the caller's working directory: name files
- * absolutely before sending (dataset import's PATHs and --samples). */
-static int absolutize_import(int argc, char **argv, char ***owned, int *nowned)
+ * absolutely before sending (dataset import's PATHs and --samples, report
+ * verify's FILE): the arguments from argv[first] on. */
+static int absolutize_paths(int argc, char **argv, int first, char ***owned, int *nowned)
 {
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd))
@@ -69,8 +70,7 @@ static int absolutize_import(int argc, char **argv, char ***owned, int *nowned)
     *owned = calloc((size_t)argc, sizeof **owned);
     if (!*owned)
         return -1;
-    /* argv: dataset import ID [options] PATH... */
-    for (int i = 3; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         bool value = strcmp(argv[i - 1], "--samples") == 0;
         bool option = argv[i][0] == '-';
         if (strcmp(argv[i], "--") == 0)
@@ -156,9 +156,11 @@ static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, u
 {
     char **owned = NULL;
     int nowned = 0;
-    if (k && k->group && strcmp(k->group, "dataset") == 0 && strcmp(k->name, "import") == 0 &&
-        absolutize_import(argc, argv, &owned, &nowned) != 0) {
-        fprintf(stderr, "kuractl: cannot name the import's files: %s\n", strerror(errno));
+    /* argv: dataset import ID [options] PATH..., report verify FILE */
+    bool import = k && k->group && strcmp(k->group, "dataset") == 0 && strcmp(k->name, "import") == 0;
+    bool verify = k && k->group && strcmp(k->group, "report") == 0 && strcmp(k->name, "verify") == 0;
+    if ((import || verify) && absolutize_paths(argc, argv, import ? 3 : 2, &owned, &nowned) != 0) {
+        fprintf(stderr, "kuractl: cannot name the files: %s\n", strerror(errno));
         return KURA_EXIT_FAIL;
     }
     struct kura_ctl_response r;

@@ -108,6 +108,10 @@ static const struct kura_cmd commands[] = {
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it. --json: the report,\n"
      "its SHA-256 and the ledger record in one object."},
+    {"report", "verify", KURA_CMD_ANYONE, 0, cmd_report_verify, "FILE",
+     "Checks the signature a report for people (Markdown, HTML) ends with: a copy changed by\n"
+     "even one byte, or printed on another server, does not verify (exit 1). FILE is read\n"
+     "with your rights."},
     {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE",
      "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
      "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"

@@ -51,6 +51,13 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
 /* The language of ds's reports for people: [report] lang, auto: ja for JGA and AGD. */
 enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
+enum cmd_report_format { CMD_REPORT_MD, CMD_REPORT_HTML, CMD_REPORT_CSV, CMD_REPORT_JSON };
+/* Prints r on c->out: Markdown and HTML signed (a last line with the MAC
+ * under the audit-log key), CSV (the first table) and JSON as they are.
+ * Prints the error and returns KURA_EXIT_FAIL on failure. (cmd_report_sign.c) */
+int cmd_report_print(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
+                     enum kura_report_lang lang);
+int cmd_report_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
 

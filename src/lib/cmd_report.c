@@ -16,7 +16,6 @@
 #include "kura/dsfile.h"
 #include "kura/ledger.h"
 #include "kura/report.h"
-#include "kura/report_html.h"
 #include "kura/when.h"
 
 typedef struct kura_report_label label;
@@ -324,14 +323,8 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail_err(c, &e);
         goto out;
     }
-    int printed = csv ? kura_report_csv(c->out, &r, &r.tables[0], &e)
-                  : json ? kura_report_json(c->out, &r, &e)
-                  : html ? kura_report_html(c->out, &r, lang, &e) : kura_report_md(c->out, &r, lang, &e);
-    if (printed != 0) {
-        cmd_fail_err(c, &e);
-        goto out;
-    }
-    rc = KURA_EXIT_OK;
+    rc = cmd_report_print(c, &r,
+                          csv ? CMD_REPORT_CSV : json ? CMD_REPORT_JSON : html ? CMD_REPORT_HTML : CMD_REPORT_MD, lang);
 out:
     kura_report_free(&r);
     cmd_txn_end(&t);

@@ -170,6 +170,26 @@ sys.exit(0 if ok and p.rows == md and len(md) > 5 else 1)
 PY
 check "--html: one printable A4 page, valid UTF-8, the same table rows as the Markdown, nothing outside" \
   python3 "$T/page_check.py" "$T"
+# ---- signatures: an edited copy is found ----
+check "Markdown ends in the signature line" bash -c "tail -1 '$T/ja.md' | grep -Eq '^<!-- kura-signature: blake2b-256 [0-9a-f]{64} -->$'"
+check "... HTML too" bash -c "tail -1 '$T/ja.html' | grep -Eq '^<!-- kura-signature: blake2b-256 [0-9a-f]{64} -->$'"
+check "... CSV and JSON, for programs, carry none" bash -c "! grep -q kura-signature '$T/users.csv' '$T/report.json'"
+check_output "the PI verifies her report (a relative path, through the daemon)" "the signature verifies" kc kt_alice report verify ja.md
+check_output "a user verifies the HTML copy" "the signature verifies" kc kt_bob report verify "$T/ja.html"
+check_output "root verifies the English one (direct)" "the signature verifies" kuractl report verify "$T/en.md"
+sed '0,/297\.9 KiB/s//297.8 KiB/' "$T/ja.md" >"$T/edited.md"
+check "(the edit changed one character)" test "$(cmp -l "$T/ja.md" "$T/edited.md" | wc -l)" = 1
+check_output_fails "one character edited: the copy does not verify" "edited.md does NOT verify" kc kt_alice report verify "$T/edited.md"
+kc kt_alice report verify "$T/edited.md" >/dev/null 2>&1
+check "... exit 1" test $? = 1
+sed '0,/<h1>/s//<h1>X/' "$T/ja.html" >"$T/edited.html"
+check_output_fails "... nor does an edited HTML page" "does NOT verify" kuractl report verify "$T/edited.html"
+head -n -1 "$T/ja.md" >"$T/unsigned.md"
+check_output_fails "a copy without its signature line is refused" "no kura signature" kc kt_alice report verify "$T/unsigned.md"
+check_output_fails "CSV is not a signed report" "no kura signature" kc kt_alice report verify "$T/users.csv"
+cp "$T/ja.md" "$T/private.md" && chmod 0600 "$T/private.md"
+check_output_fails "the file is read with the caller's rights (bob cannot read root's 0600 copy)" "Permission denied" \
+  kc kt_bob report verify "$T/private.md"
 sed -i 's/^lang = auto$/lang = en/' "$KCONF"
 check_output "[report] lang = en makes English the default" "^# Usage report: $ID$" kuractl report usage "$ID"
 sed -i 's/^lang = en$/lang = auto/' "$KCONF"

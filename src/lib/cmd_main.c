@@ -108,6 +108,12 @@ static const struct kura_cmd commands[] = {
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it. --json: the report,\n"
      "its SHA-256 and the ledger record in one object."},
+    {"report", "end-of-use", KURA_CMD_PI, 0, cmd_report_end_of_use,
+     "ID [--group] [--csv|--json|--html] [--lang en|ja]",
+     "The end-of-use report of a destroyed dataset for the form データ使用（および破棄）報告書\n"
+     "(制限公開データ用; --group: グループ共有データ用): what was erased (keys by fingerprint), when,\n"
+     "how and by whom, deliveries whose copies could still be decrypted, each user's use, and\n"
+     "marked blanks for what kura cannot know (copies outside kura, secondary data)."},
     {"report", "verify", KURA_CMD_ANYONE, 0, cmd_report_verify, "FILE",
      "Checks the signature a report for people (Markdown, HTML) ends with: a copy changed by\n"
      "even one byte, or printed on another server, does not verify (exit 1). FILE is read\n"

@@ -48,7 +48,20 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv);        /*
 int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv);
+/* A destroyed dataset's destruction report as written, checked against its
+ * ledger record (the report's SHA-256), and the keystore checked to hold
+ * nothing for it. Prints the reason and returns -1 otherwise. Free text. */
+struct cmd_destruction {
+    char *text;
+    size_t len;
+    char sha[65];
+    char time[48];                  /* of the ledger record */
+    char actor[KURA_USER_MAX + 24];
+    int64_t seq;
+};
+int cmd_destruction_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_destruction *d);
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
+int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv);
 /* The language of ds's reports for people: [report] lang, auto: ja for JGA and AGD. */
 enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
 enum cmd_report_format { CMD_REPORT_MD, CMD_REPORT_HTML, CMD_REPORT_CSV, CMD_REPORT_JSON };

@@ -212,18 +212,12 @@ static void incident_rows(const struct kura_cmd_ctx *c, struct kura_report *r, c
     }
 }
 
-/* Fills r from the dataset's records for [from, to). */
-static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, int64_t from, int64_t to,
-                       struct kura_report *r, struct kura_err *e)
+/* What every report of a dataset says of it, and the blanks for the
+ * records kura does not keep. */
+static void dataset_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds)
 {
     const char *tz = c->env->cfg->timezone;
-    struct cmd_usage use = {0};
-    if (cmd_usage_scan(c, ds->id, from * 1000, to * 1000, &use, e) != 0)
-        return -1;
-    char a[48], b[48];
-    kura_report_init(r, &TITLE, ds->id);
-    kura_report_item(r, &L_FROM, KURA_CELL_TEXT(cmd_time(c, from, a, sizeof a)));
-    kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, to - 1, a, sizeof a)));
+    char b[48];
     kura_report_item(r, &L_TITLE, KURA_CELL_TEXT(ds->title));
     kura_report_item(r, &L_KIND, KURA_CELL_TEXT(kura_kind_name(ds->kind)));
     kura_report_item(r, &L_LEVEL, KURA_CELL_TEXT(kura_level_name(ds->level)));
@@ -233,17 +227,53 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     kura_report_item(r, &L_PI, KURA_CELL_TEXT(ds->pi));
     kura_report_item(r, &L_INSTITUTION, KURA_CELL_BLANK);
     kura_report_item(r, &L_ETHICS, KURA_CELL_BLANK);
-    kura_report_item(r, &L_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), a, sizeof a)));
-    kura_report_item(r, &L_LOG, KURA_CELL_INT(use.last_seq));
+    kura_report_item(r, &L_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
+}
 
+/* The users table (listed users, then everyone else the log saw) and the
+ * operators' refusals apart. */
+static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
+                        const struct cmd_usage *use)
+{
     struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &NONE);
-    listed_row(c, r, users, ds->pi, &W_PI, ds->from, ds->until, cmd_usage_find(&use, ds->pi, ds->pi_uid));
+    listed_row(c, r, users, ds->pi, &W_PI, ds->from, ds->until, cmd_usage_find(use, ds->pi, ds->pi_uid));
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
-        listed_row(c, r, users, g->user, role_word(g->role), g->from, g->until, cmd_usage_find(&use, g->user, g->uid));
+        listed_row(c, r, users, g->user, role_word(g->role), g->from, g->until, cmd_usage_find(use, g->user, g->uid));
     }
     struct kura_report_table *ops = kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &NONE);
-    unlisted_rows(c, r, users, ops, ds, &use);
+    unlisted_rows(c, r, users, ops, ds, use);
+}
+
+static void withdrawal_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
+                            int64_t from, int64_t to)
+{
+    char a[48];
+    struct kura_report_table *w = kura_report_table(r, &T_WITHDRAWALS, WITHDRAWAL_COLS, N(WITHDRAWAL_COLS), &NONE);
+    for (size_t i = 0; i < ds->nwithdrawals; i++) {
+        const struct kura_withdrawal *wd = &ds->withdrawals[i];
+        if (wd->at < from || wd->at >= to)
+            continue;
+        const struct kura_report_cell row[] = {KURA_CELL_TEXT(wd->sample), KURA_CELL_TEXT(cmd_time(c, wd->at, a, sizeof a)),
+                                               KURA_CELL_TEXT(wd->ref)};
+        kura_report_row(r, w, row);
+    }
+}
+
+/* Fills r from the dataset's records for [from, to). */
+static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, int64_t from, int64_t to,
+                       struct kura_report *r, struct kura_err *e)
+{
+    struct cmd_usage use = {0};
+    if (cmd_usage_scan(c, ds->id, from * 1000, to * 1000, &use, e) != 0)
+        return -1;
+    char a[48];
+    kura_report_init(r, &TITLE, ds->id);
+    kura_report_item(r, &L_FROM, KURA_CELL_TEXT(cmd_time(c, from, a, sizeof a)));
+    kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, to - 1, a, sizeof a)));
+    dataset_items(c, r, ds);
+    kura_report_item(r, &L_LOG, KURA_CELL_INT(use.last_seq));
+    user_tables(c, r, ds, &use);
 
     int rc = 0;
     char *ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE);
@@ -258,15 +288,7 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     }
     free(ledger);
 
-    struct kura_report_table *w = kura_report_table(r, &T_WITHDRAWALS, WITHDRAWAL_COLS, N(WITHDRAWAL_COLS), &NONE);
-    for (size_t i = 0; i < ds->nwithdrawals; i++) {
-        const struct kura_withdrawal *wd = &ds->withdrawals[i];
-        if (wd->at < from || wd->at >= to)
-            continue;
-        const struct kura_report_cell row[] = {KURA_CELL_TEXT(wd->sample), KURA_CELL_TEXT(cmd_time(c, wd->at, a, sizeof a)),
-                                               KURA_CELL_TEXT(wd->ref)};
-        kura_report_row(r, w, row);
-    }
+    withdrawal_rows(c, r, ds, from, to);
     incident_rows(c, r, &use);
     cmd_usage_free(&use);
     return rc;
@@ -327,6 +349,214 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
                           csv ? CMD_REPORT_CSV : json ? CMD_REPORT_JSON : html ? CMD_REPORT_HTML : CMD_REPORT_MD, lang);
 out:
     kura_report_free(&r);
+    cmd_txn_end(&t);
+    return rc;
+}
+
+/* ---- report end-of-use ---------------------------------------------------------- */
+
+/* kuractl report end-of-use ID [--group] [--csv|--json|--html] [--lang en|ja]:
+ * the end-of-use report of a destroyed dataset, for the NBDC's form
+ * データ使用（および破棄）報告書 (制限公開データ用, or with --group
+ * グループ共有データ用): what was erased (the keys, by fingerprint), when,
+ * how and by whom, the deliveries whose copies could still be decrypted,
+ * the use over the whole period, and blanks for what kura cannot know
+ * (copies outside kura, secondary data kept). From the destruction report
+ * (checked against the ledger), the ledger, the catalog and the audit log. */
+
+static const label END_RESTRICTED = {"end_of_use", "Data use (and destruction) report (controlled-access data)",
+                                     "データ使用（および破棄）報告書（制限公開データ用）"};
+static const label END_GROUP = {"end_of_use_group", "Data use (and destruction) report (group-sharing data)",
+                                "データ使用（および破棄）報告書（グループ共有データ用）"};
+static const label E_USE_FROM = {"use_from", "Use from", "利用開始日"};
+static const label E_DESTROYED_AT = {"destroyed_at", "Destroyed at", "破棄日時"};
+static const label E_DESTROYED_BY = {"destroyed_by", "Destroyed by", "破棄実施者"};
+static const label E_METHOD = {"method", "Method", "破棄方法"};
+static const label W_CRYPTO_ERASURE = {"crypto-erasure",
+                                       "crypto-erasure: the dataset key and every file's header (its data key) "
+                                       "overwritten, fsynced and unlinked; the ciphertext left cannot be decrypted",
+                                       "暗号学的消去：データセット鍵と各ファイルのヘッダ（データ鍵）を上書き・同期後に削除。"
+                                       "残る暗号文は復号できない"};
+static const label E_PAYLOADS = {"payloads", "Ciphertext", "暗号化データ本体"};
+static const label E_DATASET_KEY = {"dataset_key", "Dataset key (wrapped key file)", "データセット鍵（鍵ファイル）"};
+static const label E_DELIVERY_KEY = {"delivery_key", "Dataset delivery key", "データセット配布鍵"};
+static const label E_SHA = {"destruction_report_sha256", "SHA-256 of the destruction report",
+                            "破棄記録（destruction report）のSHA-256"};
+static const label E_SEQ = {"ledger_seq", "Ledger record of the destruction", "破棄の台帳記録番号"};
+static const label E_KEYSTORE = {"keystore", "Keystore", "鍵ストア"};
+static const label W_KEYSTORE_EMPTY = {"empty", "holds nothing for the dataset (checked now)",
+                                       "当該データセットの鍵は残っていない（作成時に確認）"};
+/* What kura cannot know: marked blanks the PI fills in. */
+static const label E_COPIES = {"copies_outside_kura", "Copies made outside kura and their erasure",
+                               "kura外に作成された複製とその消去"};
+static const label E_CONTRACTOR = {"contractor_copies", "Storage and use at contractors' facilities",
+                                   "受託者の施設での保管および利用"};
+static const label E_SECONDARY = {"secondary_data", "Secondary data still held (storage request)",
+                                  "保管する二次データ（二次データ保管申請）"};
+
+static const label T_ERASED = {"erased_keys", "Erased keys: each file's header (its data key)",
+                               "消去した鍵：各ファイルのヘッダ（データ鍵）"};
+static const label C_PATH = {"path", "file", "ファイル"};
+static const label C_FILE_ID = {"file_id", "file id", "ファイルID"};
+static const label C_FP = {"header_blake2b", "header BLAKE2b-256", "ヘッダのBLAKE2b-256"};
+static const label *const ERASED_COLS[] = {&C_PATH, &C_FILE_ID, &C_FP};
+
+static const label T_RESIDUAL = {"residual_copies", "Deliveries whose copies can still be decrypted (residual copies)",
+                                 "残存複製：今も存在する鍵で暗号化された配布データ"};
+static const label C_RECORD = {"ledger_record", "ledger record", "台帳記録"};
+static const label C_IMPORTED = {"imported_at", "imported at", "取り込み日時"};
+static const label C_KEY = {"encrypted_to", "encrypted to", "暗号化に用いた鍵"};
+static const label C_FILES = {"files", "files", "ファイル数"};
+static const label C_SOURCES = {"sources", "sources", "取り込み元"};
+static const label C_IMPORT_FILES = {"import_files", "files of the import", "取り込んだファイル"};
+static const label *const RESIDUAL_COLS[] = {&C_RECORD, &C_IMPORTED, &C_KEY, &C_FILES, &C_SOURCES, &C_IMPORT_FILES};
+
+/* The rest of the line of text that starts with prefix, trimmed, in buf
+ * ("" if none). */
+static const char *stored_line(const char *text, const char *prefix, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    size_t pl = strlen(prefix);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, prefix, pl) != 0)
+            continue;
+        const char *v = l + pl, *end = strchr(v, '\n');
+        while (*v == ' ')
+            v++;
+        snprintf(buf, len, "%.*s", (int)(end ? end - v : (ptrdiff_t)strlen(v)), v);
+        break;
+    }
+    return buf;
+}
+
+/* Calls fn with the cells of each row of the table under heading in the
+ * destruction report (its own layout: "| a | b | ... |", cells as
+ * written); a row whose cell 2 is "none" is the empty table's. */
+typedef void row_fn(struct kura_report *r, struct kura_report_table *t, char **cells, size_t n, const void *ctx);
+static void stored_rows(struct kura_report *r, struct kura_report_table *t, const char *text, const char *heading,
+                        row_fn *fn, const void *ctx)
+{
+    const char *sec = strstr(text, heading);
+    if (!sec || !t)
+        return;
+    const char *stop = strstr(sec + strlen(heading), "\n## ");
+    size_t row = 0;
+    for (const char *l = strchr(sec + 1, '\n'); l && (!stop || l < stop); l = strchr(l + 1, '\n')) {
+        if (strncmp(l, "\n| ", 3) != 0 || row++ == 0)
+            continue;           /* not a row, or the header (the separator starts "|-") */
+        const char *end = strchr(l + 1, '\n');
+        char *line = strndup(l + 3, end ? (size_t)(end - l - 3) : strlen(l + 3));
+        if (!line) {
+            r->nomem = true;
+            return;
+        }
+        size_t len = strlen(line), n = 0;
+        if (len >= 2 && strcmp(line + len - 2, " |") == 0)
+            line[len - 2] = '\0';
+        char *cells[16];
+        for (char *p = line; n < 16;) {
+            cells[n++] = p;
+            char *bar = strstr(p, " | ");
+            if (!bar)
+                break;
+            *bar = '\0';
+            p = bar + 3;
+        }
+        if (n > 2 && strcmp(cells[2], "none") != 0)
+            fn(r, t, cells, n, ctx);
+        free(line);
+    }
+}
+
+/* A row of the destruction report's files table: path | file id | size |
+ * samples | header BLAKE2b-256; read from the right (a path may hold " | "),
+ * the path from the catalog. */
+static void erased_row(struct kura_report *r, struct kura_report_table *t, char **cells, size_t n, const void *ctx)
+{
+    const struct cmd_txn *tx = ctx;
+    if (n < 5)
+        return;
+    const char *id = cells[n - 4], *path = "?";
+    for (size_t i = 0; i < tx->nfiles; i++)
+        if (strcmp(tx->files[i].file_id, id) == 0)
+            path = tx->files[i].path;
+    const struct kura_report_cell row[] = {KURA_CELL_TEXT(path), KURA_CELL_TEXT(id), KURA_CELL_TEXT(cells[n - 1])};
+    kura_report_row(r, t, row);
+}
+
+/* A row of its deliveries table: six cells, as written. */
+static void residual_row(struct kura_report *r, struct kura_report_table *t, char **cells, size_t n, const void *ctx)
+{
+    (void)ctx;
+    if (n != 6)
+        return;
+    const struct kura_report_cell row[] = {KURA_CELL_TEXT(cells[0]), KURA_CELL_TEXT(cells[1]), KURA_CELL_TEXT(cells[2]),
+                                           KURA_CELL_TEXT(cells[3]), KURA_CELL_TEXT(cells[4]), KURA_CELL_TEXT(cells[5])};
+    kura_report_row(r, t, row);
+}
+
+int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *lang_s = NULL;
+    bool csv = false, json = false, html = false, group = false;
+    const struct cmd_opt opts[] = {{"group", false, NULL, &group}, {"csv", false, NULL, &csv},
+                                   {"json", false, NULL, &json},   {"html", false, NULL, &html},
+                                   {"lang", true, &lang_s, NULL},  {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    if (csv + json + html > 1)
+        return cmd_usage(c, "--csv, --json, --html: give one");
+    enum kura_report_lang lang;
+    if (lang_s && kura_report_lang_parse(lang_s, &lang) != 0)
+        return cmd_usage(c, "--lang %s: en or ja", lang_s);
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    struct kura_report r = {0};
+    struct cmd_destruction d = {0};
+    struct cmd_usage use = {0};
+    struct kura_err e = {0};
+    const struct kura_dataset *ds = &t.ds;
+    if (cmd_require_manager(c, ds) != 0 || cmd_destruction_read(c, ds, &d) != 0)
+        goto out;
+    if (cmd_usage_scan(c, ds->id, 0, 0, &use, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto out;
+    }
+    if (!lang_s)
+        lang = cmd_report_lang(c, ds);
+    char a[48], line[512];
+    kura_report_init(&r, group ? &END_GROUP : &END_RESTRICTED, ds->id);
+    dataset_items(c, &r, ds);
+    kura_report_item(&r, &E_USE_FROM, KURA_CELL_TEXT(kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?"));
+    kura_report_item(&r, &E_DESTROYED_AT, KURA_CELL_TEXT(d.time));
+    kura_report_item(&r, &E_DESTROYED_BY, KURA_CELL_TEXT(d.actor));
+    kura_report_item(&r, &E_METHOD, KURA_CELL_WORD(&W_CRYPTO_ERASURE));
+    kura_report_item(&r, &E_PAYLOADS, KURA_CELL_TEXT(stored_line(d.text, "Payloads:", line, sizeof line)));
+    kura_report_item(&r, &E_DATASET_KEY, KURA_CELL_TEXT(stored_line(d.text, "Dataset key:", line, sizeof line)));
+    kura_report_item(&r, &E_DELIVERY_KEY,
+                     KURA_CELL_TEXT(stored_line(d.text, "- dataset key (the dataset's delivery key)", line, sizeof line)));
+    kura_report_item(&r, &E_SHA, KURA_CELL_TEXT(d.sha));
+    kura_report_item(&r, &E_SEQ, KURA_CELL_INT((uint64_t)d.seq));
+    kura_report_item(&r, &E_KEYSTORE, KURA_CELL_WORD(&W_KEYSTORE_EMPTY));
+    kura_report_item(&r, &E_COPIES, KURA_CELL_BLANK);
+    kura_report_item(&r, &E_CONTRACTOR, KURA_CELL_BLANK);
+    kura_report_item(&r, &E_SECONDARY, KURA_CELL_BLANK);
+    user_tables(c, &r, ds, &use);
+    stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &NONE), d.text, "\n## Files (",
+                erased_row, &t);
+    stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &NONE), d.text,
+                "\n## Deliveries encrypted to keys that still exist", residual_row, NULL);
+    withdrawal_rows(c, &r, ds, INT64_MIN, INT64_MAX);
+    rc = cmd_report_print(c, &r, csv ? CMD_REPORT_CSV : json ? CMD_REPORT_JSON : html ? CMD_REPORT_HTML : CMD_REPORT_MD,
+                          lang);
+out:
+    kura_report_free(&r);
+    cmd_usage_free(&use);
+    free(d.text);
     cmd_txn_end(&t);
     return rc;
 }

@@ -214,5 +214,40 @@ PY
 check "report destruction --json: the report on disk, its SHA-256 and ledger record, as the text says" \
   python3 "$T/destruction.py" "$T" "$ID" "$KROOT/lib/datasets/$ID/destruction-report.txt"
 
+# ---- the end-of-use report (データ使用（および破棄）報告書) ----
+kc kt_alice report end-of-use "$ID" >"$T/end.md" 2>&1
+kc kt_alice report end-of-use "$ID" --json >"$T/end.json" 2>&1
+check "end-of-use: the form's title, in Japanese for a JGA dataset" grep -qx "# データ使用（および破棄）報告書（制限公開データ用）：$ID" "$T/end.md"
+check_output "--group: the group-sharing form's" "^# データ使用（および破棄）報告書（グループ共有データ用）：$ID$" \
+  kc kt_alice report end-of-use "$ID" --group
+for item in "- 破棄方法：暗号学的消去" "- 破棄実施者：root" "- 鍵ストア：当該データセットの鍵は残っていない" \
+  "- kura外に作成された複製とその消去：（記入欄）" "- 保管する二次データ（二次データ保管申請）：（記入欄）" \
+  "## 消去した鍵：各ファイルのヘッダ（データ鍵）" "## 残存複製：今も存在する鍵で暗号化された配布データ"; do
+  check "end-of-use: $item" grep -qF -- "$item" "$T/end.md"
+done
+cat >"$T/end_check.py" <<'PY'
+import json, re, sys
+T, stored = sys.argv[1], sys.argv[2]
+end = json.load(open(T + "/end.json"))
+text = open(stored).read()
+h = end["report"]
+fps = dict((m.group(2), m.group(3)) for m in re.finditer(r"^\| (.+?) \| ([0-9a-f]+) \| \d+ \| [^|]* \| (.+) \|$", text, re.M))
+erased = {e["file_id"]: e for e in end["erased_keys"]}
+users = {u["user"]: u for u in end["users"]}
+ok = h["type"] == "end_of_use" and h["method"] == "crypto-erasure" and h["destroyed_by"] == "root"
+ok = ok and len(erased) == 2 and fps == {k: v["header_blake2b"] for k, v in erased.items()}
+ok = ok and sorted(v["path"] for v in erased.values()) == ["a.bin", "b.bin"]
+ok = ok and h["dataset_key"] in text and re.match(r"wrapped key file BLAKE2b-256 [0-9a-f]{64}$", h["dataset_key"])
+ok = ok and users["kt_bob"]["bytes_read"] == 305000 and end["residual_copies"] == []
+ok = ok and [w["sample"] for w in end["withdrawals"]] == ["JGAS2"] and h["secondary_data"] == ""
+sys.exit(0 if ok else 1)
+PY
+check "end-of-use --json: the keys erased (fingerprints as the destruction report), who, how, the use, the blanks" \
+  python3 "$T/end_check.py" "$T" "$KROOT/lib/datasets/$ID/destruction-report.txt"
+check_output "end-of-use is signed" "the signature verifies" kc kt_alice report verify "$T/end.md"
+check_output_fails "end-of-use of an unknown dataset is refused" "no dataset JGAD999999" kuractl report end-of-use JGAD999999
+require "another dataset" kuractl dataset add JGAD500006 --pi kt_alice --period "$(day -1)..$(day 30)"
+check_output_fails "... one that is not destroyed" "is not destroyed" kuractl report end-of-use JGAD500006
+
 stop_kura "$MNT"
 done_testing

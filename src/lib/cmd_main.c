@@ -114,6 +114,12 @@ static const struct kura_cmd commands[] = {
      "(制限公開データ用; --group: グループ共有データ用): what was erased (keys by fingerprint), when,\n"
      "how and by whom, deliveries whose copies could still be decrypted, each user's use, and\n"
      "marked blanks for what kura cannot know (copies outside kura, secondary data)."},
+    {"report", "secondary-data", KURA_CMD_PI, 0, cmd_report_secondary_data,
+     "ID [--group] [--data TEXT] [--location TEXT] [--until WHEN] [--reason TEXT]\n"
+     "                   [--csv|--json|--html] [--lang en|ja]",
+     "A draft of the secondary-data storage request (二次データ保管申請書; --group: group-sharing\n"
+     "data): the dataset and its use from kura's records; what you declare (the data, where\n"
+     "and until when it is kept, why) from the options or as marked blanks to fill in."},
     {"report", "verify", KURA_CMD_ANYONE, 0, cmd_report_verify, "FILE",
      "Checks the signature a report for people (Markdown, HTML) ends with: a copy changed by\n"
      "even one byte, or printed on another server, does not verify (exit 1). FILE is read\n"

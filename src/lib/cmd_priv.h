@@ -62,6 +62,7 @@ struct cmd_destruction {
 int cmd_destruction_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_destruction *d);
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
 int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **argv);
 /* The language of ds's reports for people: [report] lang, auto: ja for JGA and AGD. */
 enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
 enum cmd_report_format { CMD_REPORT_MD, CMD_REPORT_HTML, CMD_REPORT_CSV, CMD_REPORT_JSON };

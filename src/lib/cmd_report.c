@@ -120,6 +120,58 @@ enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct
     return ds->kind == KURA_KIND_JGA || ds->kind == KURA_KIND_AGD ? KURA_REPORT_JA : KURA_REPORT_EN;
 }
 
+/* The options of every report: its format and language. */
+struct form {
+    bool csv, json, html;
+    const char *lang;
+};
+#define FORM_OPTS(f)                                                                                           \
+    {"csv", false, NULL, &(f).csv}, {"json", false, NULL, &(f).json}, {"html", false, NULL, &(f).html},         \
+        {"lang", true, &(f).lang, NULL}
+
+static int form_check(const struct kura_cmd_ctx *c, const struct form *f)
+{
+    enum kura_report_lang lang;
+    if (f->csv + f->json + f->html > 1)
+        return cmd_usage(c, "--csv, --json, --html: give one");
+    if (f->lang && kura_report_lang_parse(f->lang, &lang) != 0)
+        return cmd_usage(c, "--lang %s: en or ja", f->lang);
+    return 0;
+}
+
+static int form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct form *f,
+                      const struct kura_dataset *ds)
+{
+    enum kura_report_lang lang = cmd_report_lang(c, ds);
+    if (f->lang)
+        kura_report_lang_parse(f->lang, &lang); /* checked by form_check */
+    return cmd_report_print(c, r,
+                            f->csv    ? CMD_REPORT_CSV
+                            : f->json ? CMD_REPORT_JSON
+                            : f->html ? CMD_REPORT_HTML
+                                      : CMD_REPORT_MD,
+                            lang);
+}
+
+/* The opening of the reports of the whole use of a dataset (end-of-use,
+ * secondary-data): id locked and loaded (with its files if asked), the
+ * caller its PI or an operator, its use over the whole audit log read.
+ * Prints the reason and returns -1 otherwise; end t and free use either
+ * way. */
+static int whole_use_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t,
+                           struct cmd_usage *use)
+{
+    struct kura_err e = {0};
+    memset(use, 0, sizeof *use);
+    if (cmd_txn_begin(c, id, with_files, t) != 0 || cmd_require_manager(c, &t->ds) != 0)
+        return -1;
+    if (cmd_usage_scan(c, t->ds.id, 0, 0, use, &e) != 0) {
+        cmd_fail_err(c, &e);
+        return -1;
+    }
+    return 0;
+}
+
 struct changes {
     struct kura_report *r;
     struct kura_report_table *t;
@@ -296,20 +348,15 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
 
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    const char *from_s = NULL, *to_s = NULL, *lang_s = NULL;
-    bool csv = false, json = false, html = false;
-    const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL},
-                                   {"csv", false, NULL, &csv},    {"json", false, NULL, &json},
-                                   {"html", false, NULL, &html},  {"lang", true, &lang_s, NULL}, {0}};
+    const char *from_s = NULL, *to_s = NULL;
+    struct form f = {0};
+    const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL}, FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (csv + json + html > 1)
-        return cmd_usage(c, "--csv, --json, --html: give one");
-    enum kura_report_lang lang;
-    if (lang_s && kura_report_lang_parse(lang_s, &lang) != 0)
-        return cmd_usage(c, "--lang %s: en or ja", lang_s);
+    if (form_check(c, &f) != 0)
+        return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     int64_t from = 0, to = 0, s, end;
     const char *tz = c->env->cfg->timezone;
@@ -339,14 +386,11 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_usage(c, "--to must be after --from");
         goto out;
     }
-    if (!lang_s)
-        lang = cmd_report_lang(c, ds);
     if (build_usage(c, ds, from, to, &r, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
-    rc = cmd_report_print(c, &r,
-                          csv ? CMD_REPORT_CSV : json ? CMD_REPORT_JSON : html ? CMD_REPORT_HTML : CMD_REPORT_MD, lang);
+    rc = form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_txn_end(&t);
@@ -497,37 +541,21 @@ static void residual_row(struct kura_report *r, struct kura_report_table *t, cha
 
 int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    const char *lang_s = NULL;
-    bool csv = false, json = false, html = false, group = false;
-    const struct cmd_opt opts[] = {{"group", false, NULL, &group}, {"csv", false, NULL, &csv},
-                                   {"json", false, NULL, &json},   {"html", false, NULL, &html},
-                                   {"lang", true, &lang_s, NULL},  {0}};
+    struct form f = {0};
+    bool group = false;
+    const struct cmd_opt opts[] = {{"group", false, NULL, &group}, FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || form_check(c, &f) != 0)
         return KURA_EXIT_USAGE;
-    if (csv + json + html > 1)
-        return cmd_usage(c, "--csv, --json, --html: give one");
-    enum kura_report_lang lang;
-    if (lang_s && kura_report_lang_parse(lang_s, &lang) != 0)
-        return cmd_usage(c, "--lang %s: en or ja", lang_s);
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], true, &t) != 0)
-        return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_report r = {0};
     struct cmd_destruction d = {0};
-    struct cmd_usage use = {0};
-    struct kura_err e = {0};
+    struct cmd_usage use;
     const struct kura_dataset *ds = &t.ds;
-    if (cmd_require_manager(c, ds) != 0 || cmd_destruction_read(c, ds, &d) != 0)
+    if (whole_use_begin(c, pos[0], true, &t, &use) != 0 || cmd_destruction_read(c, ds, &d) != 0)
         goto out;
-    if (cmd_usage_scan(c, ds->id, 0, 0, &use, &e) != 0) {
-        cmd_fail_err(c, &e);
-        goto out;
-    }
-    if (!lang_s)
-        lang = cmd_report_lang(c, ds);
     char a[48], line[512];
     kura_report_init(&r, group ? &END_GROUP : &END_RESTRICTED, ds->id);
     dataset_items(c, &r, ds);
@@ -551,12 +579,93 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &NONE), d.text,
                 "\n## Deliveries encrypted to keys that still exist", residual_row, NULL);
     withdrawal_rows(c, &r, ds, INT64_MIN, INT64_MAX);
-    rc = cmd_report_print(c, &r, csv ? CMD_REPORT_CSV : json ? CMD_REPORT_JSON : html ? CMD_REPORT_HTML : CMD_REPORT_MD,
-                          lang);
+    rc = form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_usage_free(&use);
     free(d.text);
+    cmd_txn_end(&t);
+    return rc;
+}
+
+/* ---- report secondary-data ------------------------------------------------------ */
+
+/* kuractl report secondary-data ID [--group] [--data TEXT] [--location TEXT]
+ * [--until WHEN] [--reason TEXT] [--csv|--json|--html] [--lang en|ja]: a
+ * draft of the NBDC's 二次データ保管申請書 (secondary-data storage request):
+ * the dataset and its use from kura's records, and what the PI declares
+ * (the data, where and until when it is kept, why) from the options or as
+ * marked blanks, with the items only the PI can answer always blank. */
+
+static const label SEC_RESTRICTED = {"secondary_data_request", "Secondary data storage request (draft)",
+                                     "二次データ保管申請書（制限公開データ用）（案）"};
+static const label SEC_GROUP = {"secondary_data_request_group", "Secondary data storage request, group-sharing data (draft)",
+                                "二次データ保管申請書（グループ共有データ用）（案）"};
+static const label S_USE_END = {"use_ended", "Use ended (data destroyed)", "利用終了（データ破棄）"};
+static const label W_NOT_DESTROYED = {"not-destroyed", "not yet: the dataset is not destroyed",
+                                      "未了：データセットは未破棄"};
+static const label S_DATA = {"secondary_data", "Secondary data to keep (what, how it was derived)",
+                             "保管する二次データ（内容・作成方法）"};
+static const label S_LOCATION = {"storage_location", "Where it is kept", "保管場所"};
+static const label S_UNTIL = {"storage_until", "Kept until", "保管期間（終了日）"};
+static const label S_REASON = {"reason", "Why it is kept", "保管の理由"};
+static const label S_IDENT = {"personal_identifiers", "Holds personal identification codes (個人識別符号)",
+                              "個人識別符号の有無"};
+static const label S_SECURITY = {"security_measures", "Security measures where it is kept", "保管場所の安全管理措置"};
+
+static struct kura_report_cell declared(const char *value)
+{
+    return value ? KURA_CELL_TEXT(value) : KURA_CELL_BLANK;
+}
+
+int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *data = NULL, *location = NULL, *until_s = NULL, *reason = NULL;
+    struct form f = {0};
+    bool group = false;
+    const struct cmd_opt opts[] = {{"group", false, NULL, &group},       {"data", true, &data, NULL},
+                                   {"location", true, &location, NULL}, {"until", true, &until_s, NULL},
+                                   {"reason", true, &reason, NULL},     FORM_OPTS(f), {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || form_check(c, &f) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if ((data && kura_text_check(data, "--data", &e) != 0) || (location && kura_text_check(location, "--location", &e) != 0) ||
+        (reason && kura_text_check(reason, "--reason", &e) != 0))
+        return cmd_usage(c, "%s", e.msg);
+    char until[32] = "";
+    int64_t s, end;
+    if (until_s) {
+        if (kura_when_parse(until_s, c->env->cfg->timezone, &s, &end, &e) != 0)
+            return cmd_usage(c, "--until: %s", e.msg);
+        if (kura_date_format(s, c->env->cfg->timezone, until, sizeof until) != 0)
+            return cmd_usage(c, "--until %s: not a date kura can print", until_s);
+    }
+    struct cmd_txn t;
+    int rc = KURA_EXIT_FAIL;
+    struct kura_report r = {0};
+    struct cmd_usage use;
+    const struct kura_dataset *ds = &t.ds;
+    if (whole_use_begin(c, pos[0], false, &t, &use) != 0)
+        goto out;
+    char a[48];
+    kura_report_init(&r, group ? &SEC_GROUP : &SEC_RESTRICTED, ds->id);
+    dataset_items(c, &r, ds);
+    kura_report_item(&r, &E_USE_FROM, KURA_CELL_TEXT(kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?"));
+    kura_report_item(&r, &S_USE_END, ds->status == KURA_DS_DESTROYED ? KURA_CELL_TEXT(ds->status_reason)
+                                                                     : KURA_CELL_WORD(&W_NOT_DESTROYED));
+    kura_report_item(&r, &S_DATA, declared(data));
+    kura_report_item(&r, &S_LOCATION, declared(location));
+    kura_report_item(&r, &S_UNTIL, declared(until_s ? until : NULL));
+    kura_report_item(&r, &S_REASON, declared(reason));
+    kura_report_item(&r, &S_IDENT, KURA_CELL_BLANK);
+    kura_report_item(&r, &S_SECURITY, KURA_CELL_BLANK);
+    user_tables(c, &r, ds, &use);
+    rc = form_print(c, &r, &f, ds);
+out:
+    kura_report_free(&r);
+    cmd_usage_free(&use);
     cmd_txn_end(&t);
     return rc;
 }

@@ -249,5 +249,25 @@ check_output_fails "end-of-use of an unknown dataset is refused" "no dataset JGA
 require "another dataset" kuractl dataset add JGAD500006 --pi kt_alice --period "$(day -1)..$(day 30)"
 check_output_fails "... one that is not destroyed" "is not destroyed" kuractl report end-of-use JGAD500006
 
+# ---- the secondary-data storage request draft (二次データ保管申請書) ----
+kc kt_alice report secondary-data "$ID" --data "アレル頻度の集計表" --location "/srv/lab/secure" --until 2027-12-31 \
+  >"$T/sec.md" 2>&1
+check "secondary-data: the form's title" grep -qx "# 二次データ保管申請書（制限公開データ用）（案）：$ID" "$T/sec.md"
+for item in "- 保管する二次データ（内容・作成方法）：アレル頻度の集計表" "- 保管場所：/srv/lab/secure" "- 保管期間（終了日）：2027-12-31" \
+  "- 保管の理由：（記入欄）" "- 個人識別符号の有無：（記入欄）" "- 利用終了（データ破棄）：destroyed by root" "| kt_bob | 共同研究者 |"; do
+  check "secondary-data: $item" grep -qF -- "$item" "$T/sec.md"
+done
+check_output "secondary-data is signed" "the signature verifies" kc kt_alice report verify "$T/sec.md"
+check "secondary-data --json: declared items as given, the others blank, a dataset in use not destroyed" python3 -c '
+import json, subprocess, sys
+def run(*a): return json.loads(subprocess.run(list(a), capture_output=True, check=True).stdout)
+d = run(*sys.argv[1:4], "report", "secondary-data", sys.argv[4], "--json", "--group", "--reason", "follow-up \"study\"")["report"]
+u = run(*sys.argv[1:4], "report", "secondary-data", "JGAD500006", "--json")["report"]
+sys.exit(0 if d["type"] == "secondary_data_request_group" and d["reason"] == "follow-up \"study\"" and d["secondary_data"] == ""
+         and d["storage_until"] == "" and u["use_ended"] == "not-destroyed" else 1)' "$KURACTL" -c "$KCONF" "$ID"
+check_output_fails "a control character in a declaration is refused" "control" \
+  kc kt_alice report secondary-data "$ID" --data "$(printf 'a\033[31mb')"
+check_output_fails "bob cannot draft it" "only (an operator|the PI|operators)" kc kt_bob report secondary-data "$ID"
+
 stop_kura "$MNT"
 done_testing

@@ -55,6 +55,8 @@ struct kura_config {
     /* [metrics] */
     char *metrics_textfile;      /* "" when unset: no metrics */
     unsigned metrics_interval;   /* seconds */
+    /* [report] */
+    char report_lang[5];         /* "auto" (ja for JGA and AGD), "ja" or "en" */
 };
 
 /* The config file to use: option (-c FILE) if given, else $KURA_CONFIG if

@@ -61,7 +61,7 @@ static bool wants_help_or_version(int argc, char **argv)
 
 /* The daemon does not share the caller's working directory: name files
  * absolutely before sending (dataset import's PATHs and --samples,
- * delivery make's FILEs and --out; --to names a key). */
+ * delivery make's FILEs and --out, report verify's FILE; --to names a key). */
 static int absolutize_paths(int words, int argc, char **argv, char ***owned, int *nowned)
 {
     char cwd[PATH_MAX];
@@ -159,7 +159,8 @@ static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, u
     char **owned = NULL;
     int nowned = 0;
     bool names_files = k && k->group && ((strcmp(k->group, "dataset") == 0 && strcmp(k->name, "import") == 0) ||
-                                         (strcmp(k->group, "delivery") == 0 && strcmp(k->name, "make") == 0));
+                                         (strcmp(k->group, "delivery") == 0 && strcmp(k->name, "make") == 0) ||
+                                         (strcmp(k->group, "report") == 0 && strcmp(k->name, "verify") == 0));
     if (names_files && absolutize_paths(2, argc, argv, &owned, &nowned) != 0) {
         fprintf(stderr, "kuractl: cannot name the command's files: %s\n", strerror(errno));
         return KURA_EXIT_FAIL;

@@ -109,19 +109,40 @@ static const struct kura_cmd commands[] = {
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},
-    {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage, "ID [--from WHEN] [--to WHEN] [--csv]",
-     "The usage report: users and their periods, opens, bytes read and refused attempts\n"
-     "per user (from the audit log), changes to the list and withdrawals (from the ledger), as\n"
-     "Markdown, or the per-user table as CSV. Default period: the dataset's start until now."},
+    {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage,
+     "ID [--from WHEN] [--to WHEN] [--csv|--json|--html] [--lang en|ja]",
+     "The yearly usage report (利用状況の報告): users and their periods, opens, bytes read and\n"
+     "refused attempts per user (from the audit log; operators' refusals apart), changes to\n"
+     "the list and withdrawals (from the ledger), incidents (bulk-read alerts, suspensions,\n"
+     "lockdowns), as Markdown, a printable A4 HTML page, the users table as CSV, or all of it\n"
+     "as JSON; Japanese by default for JGA/AGD ([report] lang). Default period: the dataset's\n"
+     "start until now."},
     {"report", "checklist", KURA_CMD_PI, 0, cmd_report_checklist,
      "ID [--lang ja|en] [--html|--csv|--json] [--verify FILE]",
      "The data server's part of the NBDC security checklist for dataset ID: the items kuractl\n"
      "check sees (on /), the items kura answers from its records, and the site's items as blanks\n"
      "for the PI; Markdown, or an A4 HTML page, or the table as CSV or JSON. Each report's\n"
      "SHA-256 is recorded in the dataset's ledger; --verify FILE checks a copy against it."},
-    {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID",
+    {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID [--json]",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
-     "record, and checks that the keystore still holds nothing for it."},
+     "record, and checks that the keystore still holds nothing for it. --json: the report,\n"
+     "its SHA-256 and the ledger record in one object."},
+    {"report", "end-of-use", KURA_CMD_PI, 0, cmd_report_end_of_use,
+     "ID [--group] [--csv|--json|--html] [--lang en|ja]",
+     "The end-of-use report of a destroyed dataset for the form データ使用（および破棄）報告書\n"
+     "(制限公開データ用; --group: グループ共有データ用): what was erased (keys by fingerprint), when,\n"
+     "how and by whom, deliveries whose copies could still be decrypted, each user's use, and\n"
+     "marked blanks for what kura cannot know (copies outside kura, secondary data)."},
+    {"report", "secondary-data", KURA_CMD_PI, 0, cmd_report_secondary_data,
+     "ID [--group] [--data TEXT] [--location TEXT] [--until WHEN] [--reason TEXT]\n"
+     "                   [--csv|--json|--html] [--lang en|ja]",
+     "A draft of the secondary-data storage request (二次データ保管申請書; --group: group-sharing\n"
+     "data): the dataset and its use from kura's records; what you declare (the data, where\n"
+     "and until when it is kept, why) from the options or as marked blanks to fill in."},
+    {"report", "verify", KURA_CMD_ANYONE, 0, cmd_report_verify, "FILE",
+     "Checks the signature a report for people (Markdown, HTML) ends with: a copy changed by\n"
+     "even one byte, or printed on another server, does not verify (exit 1). FILE is read\n"
+     "with your rights."},
     {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE",
      "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
      "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"

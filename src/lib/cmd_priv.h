@@ -9,6 +9,7 @@
 #include "kura/commands.h"
 #include "kura/model.h"
 #include "kura/text.h"
+#include "kura/report.h"
 
 struct kura_cmd_ctx {
     const struct kura_cmd_env *env;
@@ -59,8 +60,31 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv);        /*
 int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv);
+/* A destroyed dataset's destruction report as written, checked against its
+ * ledger record (the report's SHA-256), and the keystore checked to hold
+ * nothing for it. Prints the reason and returns -1 otherwise. Free text. */
+struct cmd_destruction {
+    char *text;
+    size_t len;
+    char sha[65];
+    char time[48];                  /* of the ledger record */
+    char actor[KURA_USER_MAX + 24];
+    int64_t seq;
+};
+int cmd_destruction_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_destruction *d);
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
 int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv); /* cmd_checklist.c */
+int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **argv);
+/* The language of ds's reports for people: [report] lang, auto: ja for JGA and AGD. */
+enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
+enum cmd_report_format { CMD_REPORT_MD, CMD_REPORT_HTML, CMD_REPORT_CSV, CMD_REPORT_JSON };
+/* Prints r on c->out: Markdown and HTML signed (a last line with the MAC
+ * under the audit-log key), CSV (the first table) and JSON as they are.
+ * Prints the error and returns KURA_EXIT_FAIL on failure. (cmd_report_sign.c) */
+int cmd_report_print(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
+                     enum kura_report_lang lang);
+int cmd_report_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_check(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_check.c */
@@ -190,15 +214,29 @@ struct cmd_user_usage {
     int64_t uid;
     uint64_t opens, refused, bytes;
     int64_t first_ms, last_ms;      /* allowed opens; 0: none */
+    int64_t last_refused_ms;        /* 0: none */
     const char *path;               /* cmd_usage_scan_files: the file (one of paths); else NULL */
+};
+/* An incident the log recorded for the dataset: a bulk-read alert, a
+ * suspension or its end, a server-wide lockdown or unlock. */
+struct cmd_usage_event {
+    int64_t time_ms;
+    int event;                      /* enum kura_audit_event */
+    char user[KURA_USER_MAX + 1];
+    char reason[64];
+    char detail[256];
+    int64_t bytes;                  /* KURA_AUDIT_ABSENT: none */
 };
 struct cmd_usage {
     struct cmd_user_usage *users;
     size_t n, cap;
+    struct cmd_usage_event *events;     /* cmd_usage_scan only */
+    size_t nevents, events_cap;
     uint64_t last_seq;              /* the log's last record when read */
     char last_mac[2 * 32 + 1];
 };
-/* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end). */
+/* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end), and
+ * its incidents (events). */
 int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
                    struct cmd_usage *out, struct kura_err *e);
 /* The same for some files of dataset only (paths sorted by strcmp, as

@@ -1,85 +1,372 @@
-/* kuractl report usage ID [--from WHEN] [--to WHEN] [--csv] (R-LOG-4): the
- * yearly usage report a PI submits: users and their periods, opens and
- * bytes read per user, refused attempts, changes to the list and
- * withdrawals, from the audit log and the ledger. Markdown by default; CSV
- * (the per-user table) with --csv. */
+/* kuractl report usage ID [--from WHEN] [--to WHEN] [--csv|--json|--html] [--lang en|ja]
+ * (R-LOG-4): the yearly usage report a PI submits (利用状況の報告): users
+ * and their periods, opens and bytes read per user, refused attempts
+ * (operators' own apart: they are not users of the data), changes to the
+ * list, withdrawals and incidents (bulk-read alerts, suspensions,
+ * lockdowns), from the audit log and the ledger. One model (report.h),
+ * printed as Markdown, as a printable HTML page, as CSV (the users table)
+ * or as JSON. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd_priv.h"
+#include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/ledger.h"
+#include "kura/report.h"
 #include "kura/when.h"
 
-struct changes {
-    FILE *out;
-    const struct kura_cmd_ctx *c;
-    int64_t from, to;           /* seconds */
-    size_t n;
-};
+typedef struct kura_report_label label;
 
-static int list_change(const struct kura_ledger_record *r, void *arg)
+static const label TITLE = {"usage", "Usage report", "利用状況の報告"};
+static const label L_FROM = {"report_from", "Reporting period from", "報告対象期間（開始）"};
+static const label L_TO = {"report_to", "Reporting period to", "報告対象期間（終了）"};
+static const label L_TITLE = {"title", "Title", "データセット名"};
+static const label L_KIND = {"kind", "Kind", "種別"};
+static const label L_LEVEL = {"level", "Security level", "セキュリティレベル"};
+static const label L_STATUS = {"status", "Status", "状態"};
+static const label L_APPROVED_FROM = {"approved_from", "Approved period from", "利用承認期間（開始）"};
+static const label L_APPROVED_UNTIL = {"approved_until", "Approved period until", "利用承認期間（終了）"};
+static const label L_PI = {"pi", "PI", "研究代表者"};
+/* Records kura does not keep (yet): marked blanks the PI fills in. */
+static const label L_INSTITUTION = {"pi_institution", "PI's institution", "研究代表者の所属機関"};
+static const label L_ETHICS = {"ethics_approval", "Ethics approval", "倫理審査委員会の承認"};
+static const label L_MADE = {"made_at", "Made at", "作成日時"};
+static const label L_LOG = {"audit_log_seq", "Audit log read to record", "監査ログの確認範囲（記録番号）"};
+
+static const label T_USERS = {"users", "Users", "データ利用者"};
+static const label C_USER = {"user", "user", "利用者"};
+static const label C_ROLE = {"role", "role", "役割"};
+static const label C_FROM = {"from", "from", "利用開始日"};
+static const label C_UNTIL = {"until", "until", "利用終了日"};
+static const label C_OPENS = {"opens", "opens", "アクセス回数"};
+static const label C_BYTES = {"bytes_read", "bytes read", "読み出し量"};
+static const label C_REFUSED = {"refused", "refused", "拒否された試行"};
+static const label C_LAST = {"last_access", "last access", "最終アクセス"};
+static const label *const USER_COLS[] = {&C_USER, &C_ROLE, &C_FROM, &C_UNTIL, &C_OPENS, &C_BYTES, &C_REFUSED, &C_LAST};
+
+static const label T_OPERATORS = {"operator_refusals", "Operators' refused attempts (not users of the data)",
+                                  "運用管理者の拒否された試行（データ利用者ではない）"};
+static const label C_LAST_TRY = {"last_attempt", "last attempt", "最終試行"};
+static const label *const OPERATOR_COLS[] = {&C_USER, &C_REFUSED, &C_LAST_TRY};
+
+static const label T_CHANGES = {"changes", "Changes to the dataset and its users", "データ利用者リストとデータセットの変更"};
+static const label C_TIME = {"time", "time", "日時"};
+static const label C_BY = {"by", "by", "実施者"};
+static const label C_ACTION = {"action", "action", "内容"};
+static const label C_TARGET = {"target", "target", "対象"};
+static const label C_BEFORE = {"before", "before", "変更前"};
+static const label C_AFTER = {"after", "after", "変更後"};
+static const label C_DETAIL = {"detail", "detail", "詳細"};
+static const label *const CHANGE_COLS[] = {&C_TIME, &C_BY, &C_ACTION, &C_TARGET, &C_BEFORE, &C_AFTER, &C_DETAIL};
+
+static const label T_WITHDRAWALS = {"withdrawals", "Consent withdrawals", "同意撤回"};
+static const label C_SAMPLE = {"sample", "sample", "試料ID"};
+static const label C_WITHDRAWN = {"withdrawn_at", "withdrawn at", "撤回日時"};
+static const label C_REF = {"reference", "reference", "参照番号"};
+static const label *const WITHDRAWAL_COLS[] = {&C_SAMPLE, &C_WITHDRAWN, &C_REF};
+
+static const label T_INCIDENTS = {"incidents", "Incidents (alerts, suspensions, lockdowns)",
+                                  "インシデント（警告・利用停止・緊急停止）"};
+static const label C_EVENT = {"event", "event", "種類"};
+static const label C_REASON = {"reason", "reason", "理由"};
+static const label *const INCIDENT_COLS[] = {&C_TIME, &C_EVENT, &C_USER, &C_REASON, &C_DETAIL, &C_BYTES};
+
+static const label NONE = {"none", "none", "なし"};
+
+static const label W_PI = {"pi", "PI", "研究代表者"};
+static const label W_CO = {"co-investigator", "co-investigator", "共同研究者"};
+static const label W_CONTRACTOR = {"contractor", "contractor", "委託先"};
+static const label W_UNLISTED = {"not-listed", "not listed", "リスト外"};
+
+static const label *role_word(enum kura_role r)
 {
-    struct changes *ch = arg;
-    int64_t t, end;
-    if (kura_when_parse(r->time, ch->c->env->cfg->zone, &t, &end, NULL) != 0 || t < ch->from || t >= ch->to)
-        return 0;
-    if (strncmp(r->action, "user-", 5) != 0 && strcmp(r->action, "withdraw") != 0 &&
-        strncmp(r->action, "dataset-", 8) != 0)
-        return 0;
-    fprintf(ch->out, "| %s | %s | %s | ", r->time, r->actor, r->action);
-    cmd_md_cell(ch->out, r->target);
-    fputs(" | ", ch->out);
-    cmd_md_cell(ch->out, r->before[0] ? r->before : "-");
-    fputs(" -> ", ch->out);
-    cmd_md_cell(ch->out, r->after[0] ? r->after : "-");
-    fputs(" | ", ch->out);
-    cmd_md_cell(ch->out, r->detail);
-    fputs(" |\n", ch->out);
-    ch->n++;
+    return r == KURA_ROLE_PI ? &W_PI : r == KURA_ROLE_CONTRACTOR ? &W_CONTRACTOR : &W_CO;
+}
+
+static const label W_ALERT = {"alert", "alert", "警告"};
+static const label W_SUSPEND = {"suspend", "suspended", "利用停止"};
+static const label W_RESUME = {"resume", "resumed", "利用再開"};
+static const label W_LOCKDOWN = {"lockdown", "server lockdown", "サーバ緊急停止"};
+static const label W_UNLOCK = {"unlock", "lockdown ended", "緊急停止解除"};
+
+static const label *event_word(int event)
+{
+    switch (event) {
+    case KURA_AUDIT_SUSPEND:
+        return &W_SUSPEND;
+    case KURA_AUDIT_RESUME:
+        return &W_RESUME;
+    case KURA_AUDIT_LOCKDOWN:
+        return &W_LOCKDOWN;
+    case KURA_AUDIT_UNLOCK:
+        return &W_UNLOCK;
+    default:
+        return &W_ALERT;
+    }
+}
+
+#define N(a) (sizeof a / sizeof *a)
+
+enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
+{
+    enum kura_report_lang lang;
+    if (kura_report_lang_parse(c->env->cfg->report_lang, &lang) == 0)
+        return lang;
+    /* auto: the NBDC's forms are Japanese, and every kind kura knows (JGA,
+     * AGD) reports to the NBDC */
+    return ds->kind == KURA_KIND_JGA || ds->kind == KURA_KIND_AGD ? KURA_REPORT_JA : KURA_REPORT_EN;
+}
+
+/* The options of every report: its format and language. */
+struct form {
+    bool csv, json, html;
+    const char *lang;
+};
+#define FORM_OPTS(f)                                                                                           \
+    {"csv", false, NULL, &(f).csv}, {"json", false, NULL, &(f).json}, {"html", false, NULL, &(f).html},         \
+        {"lang", true, &(f).lang, NULL}
+
+static int form_check(const struct kura_cmd_ctx *c, const struct form *f)
+{
+    enum kura_report_lang lang;
+    if (f->csv + f->json + f->html > 1)
+        return cmd_usage(c, "--csv, --json, --html: give one");
+    if (f->lang && kura_report_lang_parse(f->lang, &lang) != 0)
+        return cmd_usage(c, "--lang %s: en or ja", f->lang);
     return 0;
 }
 
-/* One user's row: Markdown or CSV. */
-static void user_row(const struct kura_cmd_ctx *c, bool csv, const char *user, const char *role, int64_t from,
-                     int64_t until, const struct cmd_user_usage *u)
+static int form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct form *f,
+                      const struct kura_dataset *ds)
 {
-    char a[32], b[32], last[48];
-    const struct kura_zone *zone = c->env->cfg->zone;
-    if (kura_date_format(from, zone, a, sizeof a) != 0)
+    enum kura_report_lang lang = cmd_report_lang(c, ds);
+    if (f->lang)
+        kura_report_lang_parse(f->lang, &lang); /* checked by form_check */
+    return cmd_report_print(c, r,
+                            f->csv    ? CMD_REPORT_CSV
+                            : f->json ? CMD_REPORT_JSON
+                            : f->html ? CMD_REPORT_HTML
+                                      : CMD_REPORT_MD,
+                            lang);
+}
+
+/* The opening of the reports of the whole use of a dataset (end-of-use,
+ * secondary-data): id locked and loaded (with its files if asked), the
+ * caller its PI or an operator, its use over the whole audit log read.
+ * Prints the reason and returns -1 otherwise; end t and free use either
+ * way. */
+static int whole_use_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t,
+                           struct cmd_usage *use)
+{
+    struct kura_err e = {0};
+    memset(use, 0, sizeof *use);
+    if (cmd_txn_begin(c, id, KURA_CMD_PI, CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0), t) != 0)
+        return -1;
+    if (cmd_usage_scan(c, t->ds.id, 0, 0, use, &e) != 0) {
+        cmd_fail_err(c, &e);
+        return -1;
+    }
+    return 0;
+}
+
+struct changes {
+    struct kura_report *r;
+    struct kura_report_table *t;
+    const struct kura_cmd_ctx *c;
+    int64_t from, to;           /* seconds */
+};
+
+static int list_change(const struct kura_ledger_record *lr, void *arg)
+{
+    struct changes *ch = arg;
+    int64_t t, end;
+    if (kura_when_parse(lr->time, ch->c->env->cfg->zone, &t, &end, NULL) != 0 || t < ch->from || t >= ch->to)
+        return 0;
+    if (strncmp(lr->action, "user-", 5) != 0 && strcmp(lr->action, "withdraw") != 0 &&
+        strncmp(lr->action, "dataset-", 8) != 0)
+        return 0;
+    const struct kura_report_cell row[] = {KURA_CELL_TEXT(lr->time),   KURA_CELL_TEXT(lr->actor),
+                                           KURA_CELL_TEXT(lr->action), KURA_CELL_TEXT(lr->target),
+                                           KURA_CELL_TEXT(lr->before), KURA_CELL_TEXT(lr->after),
+                                           KURA_CELL_TEXT(lr->detail)};
+    kura_report_row(ch->r, ch->t, row);
+    return 0;
+}
+
+/* Root, or a member of the operators' group: refusals of such an account
+ * at a dataset it is not listed for are an operator looking, not use. */
+static bool is_operator(int64_t uid)
+{
+    struct kura_actor a;
+    return uid >= 0 && kura_actor_resolve((uid_t)uid, (gid_t)-1, 0, &a, NULL) == 0 && a.operator;
+}
+
+/* One listed user's row: the period is their grant's. */
+static void listed_row(const struct kura_cmd_ctx *c, struct kura_report *r, struct kura_report_table *t,
+                       const char *user, const label *role, int64_t from, int64_t until, const struct cmd_user_usage *u)
+{
+    char a[32], b[32], last[48] = "";
+    if (kura_date_format(from, c->env->cfg->zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "?");
     cmd_last_day(c, until, b, sizeof b);
     if (u && u->last_ms)
         cmd_time(c, u->last_ms / 1000, last, sizeof last);
-    else
-        snprintf(last, sizeof last, "-");
-    unsigned long long opens = u ? u->opens : 0, bytes = u ? u->bytes : 0, refused = u ? u->refused : 0;
-    if (csv)
-        fprintf(c->out, "%s,%s,%s,%s,%llu,%llu,%llu,%s\n", user, role, a, b, opens, bytes, refused, last);
-    else
-        fprintf(c->out, "| %s | %s | %s..%s | %llu | %llu | %llu | %s |\n", user, role, a, b, opens, bytes, refused, last);
+    const struct kura_report_cell row[] = {
+        KURA_CELL_TEXT(user), KURA_CELL_WORD(role), KURA_CELL_TEXT(a), KURA_CELL_TEXT(b),
+        KURA_CELL_INT(u ? u->opens : 0), KURA_CELL_BYTES(u ? u->bytes : 0), KURA_CELL_INT(u ? u->refused : 0),
+        last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&NONE)};
+    kura_report_row(r, t, row);
+}
+
+/* Everyone else the log saw at this dataset: former users and outsiders
+ * (no period: "none", said the same way in every format), and operators
+ * who were refused (apart). */
+static void unlisted_rows(const struct kura_cmd_ctx *c, struct kura_report *r, struct kura_report_table *users,
+                          struct kura_report_table *ops, const struct kura_dataset *ds, const struct cmd_usage *use)
+{
+    for (size_t i = 0; i < use->n; i++) {
+        const struct cmd_user_usage *u = &use->users[i];
+        const struct kura_grant *g = kura_dataset_grant(ds, (uid_t)u->uid);
+        if ((u->uid == ds->pi_uid && strcmp(u->user, ds->pi) == 0) || (g && strcmp(g->user, u->user) == 0))
+            continue;
+        char last[48] = "";
+        if (u->last_ms)
+            cmd_time(c, u->last_ms / 1000, last, sizeof last);
+        const char *name = u->user[0] ? u->user : "(no account)";
+        if (!u->opens && !u->bytes && is_operator(u->uid)) {
+            const struct kura_report_cell row[] = {KURA_CELL_TEXT(name), KURA_CELL_INT(u->refused),
+                                                   KURA_CELL_TEXT(u->last_refused_ms ? cmd_time(c, u->last_refused_ms / 1000, last, sizeof last) : "")};
+            kura_report_row(r, ops, row);
+            continue;
+        }
+        const struct kura_report_cell row[] = {
+            KURA_CELL_TEXT(name),           KURA_CELL_WORD(&W_UNLISTED),   KURA_CELL_WORD(&NONE),
+            KURA_CELL_WORD(&NONE),          KURA_CELL_INT(u->opens),       KURA_CELL_BYTES(u->bytes),
+            KURA_CELL_INT(u->refused),      last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&NONE)};
+        kura_report_row(r, users, row);
+    }
+}
+
+static void incident_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_usage *use)
+{
+    struct kura_report_table *t = kura_report_table(r, &T_INCIDENTS, INCIDENT_COLS, N(INCIDENT_COLS), &NONE);
+    for (size_t i = 0; i < use->nevents; i++) {
+        const struct cmd_usage_event *ev = &use->events[i];
+        char at[48];
+        const struct kura_report_cell row[] = {
+            KURA_CELL_TEXT(cmd_time(c, ev->time_ms / 1000, at, sizeof at)), KURA_CELL_WORD(event_word(ev->event)),
+            KURA_CELL_TEXT(ev->user), KURA_CELL_TEXT(ev->reason), KURA_CELL_TEXT(ev->detail),
+            KURA_CELL_BYTES(ev->bytes > 0 ? (uint64_t)ev->bytes : 0)};
+        kura_report_row(r, t, row);
+    }
+}
+
+/* What every report of a dataset says of it, and the blanks for the
+ * records kura does not keep. */
+static void dataset_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds)
+{
+    const struct kura_zone *tz = c->env->cfg->zone;
+    char b[48];
+    kura_report_item(r, &L_TITLE, KURA_CELL_TEXT(ds->title));
+    kura_report_item(r, &L_KIND, KURA_CELL_TEXT(kura_kind_name(ds->kind)));
+    kura_report_item(r, &L_LEVEL, KURA_CELL_TEXT(kura_level_name(ds->level)));
+    kura_report_item(r, &L_STATUS, KURA_CELL_TEXT(kura_ds_status_name(ds->status)));
+    kura_report_item(r, &L_APPROVED_FROM, KURA_CELL_TEXT(kura_date_format(ds->from, tz, b, sizeof b) == 0 ? b : "?"));
+    kura_report_item(r, &L_APPROVED_UNTIL, KURA_CELL_TEXT(cmd_last_day(c, ds->until, b, sizeof b)));
+    kura_report_item(r, &L_PI, KURA_CELL_TEXT(ds->pi));
+    kura_report_item(r, &L_INSTITUTION, KURA_CELL_BLANK);
+    kura_report_item(r, &L_ETHICS, KURA_CELL_BLANK);
+    kura_report_item(r, &L_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
+}
+
+/* The users table (listed users, then everyone else the log saw) and the
+ * operators' refusals apart. */
+static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
+                        const struct cmd_usage *use)
+{
+    struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &NONE);
+    listed_row(c, r, users, ds->pi, &W_PI, ds->from, ds->until, cmd_usage_find(use, ds->pi, ds->pi_uid));
+    for (size_t i = 0; i < ds->ngrants; i++) {
+        const struct kura_grant *g = &ds->grants[i];
+        listed_row(c, r, users, g->user, role_word(g->role), g->from, g->until, cmd_usage_find(use, g->user, g->uid));
+    }
+    struct kura_report_table *ops = kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &NONE);
+    unlisted_rows(c, r, users, ops, ds, use);
+}
+
+static void withdrawal_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
+                            int64_t from, int64_t to)
+{
+    char a[48];
+    struct kura_report_table *w = kura_report_table(r, &T_WITHDRAWALS, WITHDRAWAL_COLS, N(WITHDRAWAL_COLS), &NONE);
+    for (size_t i = 0; i < ds->nwithdrawals; i++) {
+        const struct kura_withdrawal *wd = &ds->withdrawals[i];
+        if (wd->at < from || wd->at >= to)
+            continue;
+        const struct kura_report_cell row[] = {KURA_CELL_TEXT(wd->sample), KURA_CELL_TEXT(cmd_time(c, wd->at, a, sizeof a)),
+                                               KURA_CELL_TEXT(wd->ref)};
+        kura_report_row(r, w, row);
+    }
+}
+
+/* Fills r from the dataset's records for [from, to). */
+static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, int64_t from, int64_t to,
+                       struct kura_report *r, struct kura_err *e)
+{
+    struct cmd_usage use = {0};
+    if (cmd_usage_scan(c, ds->id, from * 1000, to * 1000, &use, e) != 0)
+        return -1;
+    char a[48];
+    kura_report_init(r, &TITLE, ds->id);
+    kura_report_item(r, &L_FROM, KURA_CELL_TEXT(cmd_time(c, from, a, sizeof a)));
+    kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, to - 1, a, sizeof a)));
+    dataset_items(c, r, ds);
+    kura_report_item(r, &L_LOG, KURA_CELL_INT(use.last_seq));
+    user_tables(c, r, ds, &use);
+
+    int rc = 0;
+    char *ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE);
+    struct changes ch = {.r = r, .c = c, .from = from, .to = to,
+                         .t = kura_report_table(r, &T_CHANGES, CHANGE_COLS, N(CHANGE_COLS), &NONE)};
+    if (!ledger) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        rc = -1;
+    } else if (kura_ledger_read(ledger, list_change, &ch, e) != 0) {
+        kura_err_set(e, e->code, "the ledger does not verify: %s", e->msg);
+        rc = -1;
+    }
+    free(ledger);
+
+    withdrawal_rows(c, r, ds, from, to);
+    incident_rows(c, r, &use);
+    cmd_usage_free(&use);
+    return rc;
 }
 
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *from_s = NULL, *to_s = NULL;
-    bool csv = false;
-    const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL}, {"csv", false, NULL, &csv}, {0}};
+    struct form f = {0};
+    const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL}, FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
+    if (form_check(c, &f) != 0)
+        return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     int64_t from = 0, to = 0, s, end;
-    const struct kura_zone *zone = c->env->cfg->zone;
+    const struct kura_zone *tz = c->env->cfg->zone;
     if (from_s) {
-        if (kura_when_parse(from_s, zone, &s, &end, &e) != 0)
+        if (kura_when_parse(from_s, tz, &s, &end, &e) != 0)
             return cmd_usage(c, "--from: %s", e.msg);
         from = s;
     }
     if (to_s) {
-        if (kura_when_parse(to_s, zone, &s, &end, &e) != 0)
+        if (kura_when_parse(to_s, tz, &s, &end, &e) != 0)
             return cmd_usage(c, "--to: %s", e.msg);
         to = s == end ? s : end;        /* a date counts whole */
     }
@@ -87,8 +374,7 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
-    char *ledger = NULL;
-    struct cmd_usage use = {0};
+    struct kura_report r = {0};
     const struct kura_dataset *ds = &t.ds;
     if (!from_s)
         from = ds->from;
@@ -98,68 +384,286 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_usage(c, "--to must be after --from");
         goto out;
     }
-    if (cmd_usage_scan(c, ds->id, from * 1000, to * 1000, &use, &e) != 0) {
+    if (build_usage(c, ds, from, to, &r, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
-    if (csv) {
-        fprintf(c->out, "user,role,from,until,opens,bytes_read,refused,last_access\n");
-    } else {
-        char a[48], b[48], p1[32], p2[32];
-        fprintf(c->out, "# Usage report: dataset %s%s%s\n\n", ds->id, ds->title[0] ? " — " : "", ds->title);
-        fprintf(c->out, "- Reporting period: %s to %s\n", cmd_time(c, from, a, sizeof a), cmd_time(c, to - 1, b, sizeof b));
-        fprintf(c->out, "- Dataset: %s, %s, status %s, approved period %s..%s\n", kura_kind_name(ds->kind),
-                kura_level_name(ds->level), kura_ds_status_name(ds->status),
-                kura_date_format(ds->from, zone, p1, sizeof p1) == 0 ? p1 : "?", cmd_last_day(c, ds->until, p2, sizeof p2));
-        fprintf(c->out, "- PI: %s\n\n## Users\n\n| user | role | period | opens | bytes read | refused | last access |\n"
-                        "|---|---|---|---|---|---|---|\n", ds->pi);
-    }
-    user_row(c, csv, ds->pi, "pi", ds->from, ds->until, cmd_usage_find(&use, ds->pi, ds->pi_uid));
-    for (size_t i = 0; i < ds->ngrants; i++) {
-        const struct kura_grant *g = &ds->grants[i];
-        user_row(c, csv, g->user, kura_role_name(g->role), g->from, g->until, cmd_usage_find(&use, g->user, g->uid));
-    }
-    /* Everyone else the log saw at this dataset: former users, refused outsiders. */
-    for (size_t i = 0; i < use.n; i++) {
-        const struct cmd_user_usage *u = &use.users[i];
-        const struct kura_grant *g = kura_dataset_grant(ds, (uid_t)u->uid);
-        bool listed = (u->uid == ds->pi_uid && strcmp(u->user, ds->pi) == 0) || (g && strcmp(g->user, u->user) == 0);
-        if (!listed)
-            user_row(c, csv, u->user[0] ? u->user : "(no account)", "not listed", from, to, u);
-    }
-    if (!csv) {
-        if (!(ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE))) {
-            cmd_fail(c, "out of memory");
-            goto out;
-        }
-        fprintf(c->out, "\n## Changes to the dataset and its users\n\n| time | by | action | target | before -> after | "
-                        "detail |\n|---|---|---|---|---|---|\n");
-        struct changes ch = {.out = c->out, .c = c, .from = from, .to = to};
-        if (kura_ledger_read(ledger, list_change, &ch, &e) != 0) {
-            cmd_fail(c, "the ledger does not verify: %s", e.msg);
-            goto out;
-        }
-        if (!ch.n)
-            fprintf(c->out, "| - | - | none | - | - | - |\n");
-        fprintf(c->out, "\n## Consent withdrawals\n\n");
-        size_t nw = 0;
-        for (size_t i = 0; i < ds->nwithdrawals; i++) {
-            const struct kura_withdrawal *w = &ds->withdrawals[i];
-            char a[48];
-            if (w->at < from || w->at >= to)
-                continue;
-            fprintf(c->out, "- sample %s, withdrawn %s (", w->sample, cmd_time(c, w->at, a, sizeof a));
-            cmd_md_cell(c->out, w->ref);
-            fputs(")\n", c->out);
-            nw++;
-        }
-        if (!nw)
-            fprintf(c->out, "none\n");
-    }
-    rc = KURA_EXIT_OK;
+    rc = form_print(c, &r, &f, ds);
 out:
+    kura_report_free(&r);
+    cmd_txn_end(&t);
+    return rc;
+}
+
+/* ---- report end-of-use ---------------------------------------------------------- */
+
+/* kuractl report end-of-use ID [--group] [--csv|--json|--html] [--lang en|ja]:
+ * the end-of-use report of a destroyed dataset, for the NBDC's form
+ * データ使用（および破棄）報告書 (制限公開データ用, or with --group
+ * グループ共有データ用): what was erased (the keys, by fingerprint), when,
+ * how and by whom, the deliveries whose copies could still be decrypted,
+ * the use over the whole period, and blanks for what kura cannot know
+ * (copies outside kura, secondary data kept). From the destruction report
+ * (checked against the ledger), the ledger, the catalog and the audit log. */
+
+static const label END_RESTRICTED = {"end_of_use", "Data use (and destruction) report (controlled-access data)",
+                                     "データ使用（および破棄）報告書（制限公開データ用）"};
+static const label END_GROUP = {"end_of_use_group", "Data use (and destruction) report (group-sharing data)",
+                                "データ使用（および破棄）報告書（グループ共有データ用）"};
+static const label E_USE_FROM = {"use_from", "Use from", "利用開始日"};
+static const label E_DESTROYED_AT = {"destroyed_at", "Destroyed at", "破棄日時"};
+static const label E_DESTROYED_BY = {"destroyed_by", "Destroyed by", "破棄実施者"};
+static const label E_METHOD = {"method", "Method", "破棄方法"};
+static const label W_CRYPTO_ERASURE = {"crypto-erasure",
+                                       "crypto-erasure: the dataset key and every file's header (its data key) "
+                                       "overwritten, fsynced and unlinked; the ciphertext left cannot be decrypted",
+                                       "暗号学的消去：データセット鍵と各ファイルのヘッダ（データ鍵）を上書き・同期後に削除。"
+                                       "残る暗号文は復号できない"};
+static const label E_PAYLOADS = {"payloads", "Ciphertext", "暗号化データ本体"};
+static const label E_DATASET_KEY = {"dataset_key", "Dataset key (wrapped key file)", "データセット鍵（鍵ファイル）"};
+static const label E_DELIVERY_KEY = {"delivery_key", "Dataset delivery key", "データセット配布鍵"};
+static const label E_SHA = {"destruction_report_sha256", "SHA-256 of the destruction report",
+                            "破棄記録（destruction report）のSHA-256"};
+static const label E_SEQ = {"ledger_seq", "Ledger record of the destruction", "破棄の台帳記録番号"};
+static const label E_KEYSTORE = {"keystore", "Keystore", "鍵ストア"};
+static const label W_KEYSTORE_EMPTY = {"empty", "holds nothing for the dataset (checked now)",
+                                       "当該データセットの鍵は残っていない（作成時に確認）"};
+/* What kura cannot know: marked blanks the PI fills in. */
+static const label E_COPIES = {"copies_outside_kura", "Copies made outside kura and their erasure",
+                               "kura外に作成された複製とその消去"};
+static const label E_CONTRACTOR = {"contractor_copies", "Storage and use at contractors' facilities",
+                                   "受託者の施設での保管および利用"};
+static const label E_SECONDARY = {"secondary_data", "Secondary data still held (storage request)",
+                                  "保管する二次データ（二次データ保管申請）"};
+
+static const label T_ERASED = {"erased_keys", "Erased keys: each file's header (its data key)",
+                               "消去した鍵：各ファイルのヘッダ（データ鍵）"};
+static const label C_PATH = {"path", "file", "ファイル"};
+static const label C_FILE_ID = {"file_id", "file id", "ファイルID"};
+static const label C_FP = {"header_blake2b", "header BLAKE2b-256", "ヘッダのBLAKE2b-256"};
+static const label *const ERASED_COLS[] = {&C_PATH, &C_FILE_ID, &C_FP};
+
+static const label T_RESIDUAL = {"residual_copies", "Deliveries whose copies can still be decrypted (residual copies)",
+                                 "残存複製：今も存在する鍵で暗号化された配布データ"};
+static const label C_RECORD = {"ledger_record", "ledger record", "台帳記録"};
+static const label C_IMPORTED = {"imported_at", "imported at", "取り込み日時"};
+static const label C_KEY = {"encrypted_to", "encrypted to", "暗号化に用いた鍵"};
+static const label C_FILES = {"files", "files", "ファイル数"};
+static const label C_SOURCES = {"sources", "sources", "取り込み元"};
+static const label C_IMPORT_FILES = {"import_files", "files of the import", "取り込んだファイル"};
+static const label *const RESIDUAL_COLS[] = {&C_RECORD, &C_IMPORTED, &C_KEY, &C_FILES, &C_SOURCES, &C_IMPORT_FILES};
+
+/* The rest of the line of text that starts with prefix, trimmed, in buf
+ * ("" if none). */
+static const char *stored_line(const char *text, const char *prefix, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    size_t pl = strlen(prefix);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, prefix, pl) != 0)
+            continue;
+        const char *v = l + pl, *end = strchr(v, '\n');
+        while (*v == ' ')
+            v++;
+        snprintf(buf, len, "%.*s", (int)(end ? end - v : (ptrdiff_t)strlen(v)), v);
+        break;
+    }
+    return buf;
+}
+
+/* Calls fn with the cells of each row of the table under heading in the
+ * destruction report (its own layout: "| a | b | ... |", cells as
+ * written); a row whose cell 2 is "none" is the empty table's. */
+typedef void row_fn(struct kura_report *r, struct kura_report_table *t, char **cells, size_t n, const void *ctx);
+static void stored_rows(struct kura_report *r, struct kura_report_table *t, const char *text, const char *heading,
+                        row_fn *fn, const void *ctx)
+{
+    const char *sec = strstr(text, heading);
+    if (!sec || !t)
+        return;
+    const char *stop = strstr(sec + strlen(heading), "\n## ");
+    size_t row = 0;
+    for (const char *l = strchr(sec + 1, '\n'); l && (!stop || l < stop); l = strchr(l + 1, '\n')) {
+        if (strncmp(l, "\n| ", 3) != 0 || row++ == 0)
+            continue;           /* not a row, or the header (the separator starts "|-") */
+        const char *end = strchr(l + 1, '\n');
+        char *line = strndup(l + 3, end ? (size_t)(end - l - 3) : strlen(l + 3));
+        if (!line) {
+            r->nomem = true;
+            return;
+        }
+        size_t len = strlen(line), n = 0;
+        if (len >= 2 && strcmp(line + len - 2, " |") == 0)
+            line[len - 2] = '\0';
+        char *cells[16];
+        for (char *p = line; n < 16;) {
+            cells[n++] = p;
+            char *bar = strstr(p, " | ");
+            if (!bar)
+                break;
+            *bar = '\0';
+            p = bar + 3;
+        }
+        if (n > 2 && strcmp(cells[2], "none") != 0)
+            fn(r, t, cells, n, ctx);
+        free(line);
+    }
+}
+
+/* A row of the destruction report's files table: path | file id | size |
+ * samples | header BLAKE2b-256; read from the right (a path may hold " | "),
+ * the path from the catalog. */
+static void erased_row(struct kura_report *r, struct kura_report_table *t, char **cells, size_t n, const void *ctx)
+{
+    const struct cmd_txn *tx = ctx;
+    if (n < 5)
+        return;
+    const char *id = cells[n - 4], *path = "?";
+    for (size_t i = 0; i < tx->nfiles; i++)
+        if (strcmp(tx->files[i].file_id, id) == 0)
+            path = tx->files[i].path;
+    const struct kura_report_cell row[] = {KURA_CELL_TEXT(path), KURA_CELL_TEXT(id), KURA_CELL_TEXT(cells[n - 1])};
+    kura_report_row(r, t, row);
+}
+
+/* A row of its deliveries table: six cells, as written. */
+static void residual_row(struct kura_report *r, struct kura_report_table *t, char **cells, size_t n, const void *ctx)
+{
+    (void)ctx;
+    if (n != 6)
+        return;
+    const struct kura_report_cell row[] = {KURA_CELL_TEXT(cells[0]), KURA_CELL_TEXT(cells[1]), KURA_CELL_TEXT(cells[2]),
+                                           KURA_CELL_TEXT(cells[3]), KURA_CELL_TEXT(cells[4]), KURA_CELL_TEXT(cells[5])};
+    kura_report_row(r, t, row);
+}
+
+int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct form f = {0};
+    bool group = false;
+    const struct cmd_opt opts[] = {{"group", false, NULL, &group}, FORM_OPTS(f), {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || form_check(c, &f) != 0)
+        return KURA_EXIT_USAGE;
+    struct cmd_txn t;
+    int rc = KURA_EXIT_FAIL;
+    struct kura_report r = {0};
+    struct cmd_destruction d = {0};
+    struct cmd_usage use;
+    const struct kura_dataset *ds = &t.ds;
+    if (whole_use_begin(c, pos[0], true, &t, &use) != 0 || cmd_destruction_read(c, ds, &d) != 0)
+        goto out;
+    char a[48], line[512];
+    kura_report_init(&r, group ? &END_GROUP : &END_RESTRICTED, ds->id);
+    dataset_items(c, &r, ds);
+    kura_report_item(&r, &E_USE_FROM, KURA_CELL_TEXT(kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?"));
+    kura_report_item(&r, &E_DESTROYED_AT, KURA_CELL_TEXT(d.time));
+    kura_report_item(&r, &E_DESTROYED_BY, KURA_CELL_TEXT(d.actor));
+    kura_report_item(&r, &E_METHOD, KURA_CELL_WORD(&W_CRYPTO_ERASURE));
+    kura_report_item(&r, &E_PAYLOADS, KURA_CELL_TEXT(stored_line(d.text, "Payloads:", line, sizeof line)));
+    kura_report_item(&r, &E_DATASET_KEY, KURA_CELL_TEXT(stored_line(d.text, "Dataset key:", line, sizeof line)));
+    kura_report_item(&r, &E_DELIVERY_KEY,
+                     KURA_CELL_TEXT(stored_line(d.text, "- dataset key (the dataset's delivery key)", line, sizeof line)));
+    kura_report_item(&r, &E_SHA, KURA_CELL_TEXT(d.sha));
+    kura_report_item(&r, &E_SEQ, KURA_CELL_INT((uint64_t)d.seq));
+    kura_report_item(&r, &E_KEYSTORE, KURA_CELL_WORD(&W_KEYSTORE_EMPTY));
+    kura_report_item(&r, &E_COPIES, KURA_CELL_BLANK);
+    kura_report_item(&r, &E_CONTRACTOR, KURA_CELL_BLANK);
+    kura_report_item(&r, &E_SECONDARY, KURA_CELL_BLANK);
+    user_tables(c, &r, ds, &use);
+    stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &NONE), d.text, "\n## Files (",
+                erased_row, &t);
+    stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &NONE), d.text,
+                "\n## Deliveries encrypted to keys that still exist", residual_row, NULL);
+    withdrawal_rows(c, &r, ds, INT64_MIN, INT64_MAX);
+    rc = form_print(c, &r, &f, ds);
+out:
+    kura_report_free(&r);
     cmd_usage_free(&use);
-    free(ledger);
+    free(d.text);
+    cmd_txn_end(&t);
+    return rc;
+}
+
+/* ---- report secondary-data ------------------------------------------------------ */
+
+/* kuractl report secondary-data ID [--group] [--data TEXT] [--location TEXT]
+ * [--until WHEN] [--reason TEXT] [--csv|--json|--html] [--lang en|ja]: a
+ * draft of the NBDC's 二次データ保管申請書 (secondary-data storage request):
+ * the dataset and its use from kura's records, and what the PI declares
+ * (the data, where and until when it is kept, why) from the options or as
+ * marked blanks, with the items only the PI can answer always blank. */
+
+static const label SEC_RESTRICTED = {"secondary_data_request", "Secondary data storage request (draft)",
+                                     "二次データ保管申請書（制限公開データ用）（案）"};
+static const label SEC_GROUP = {"secondary_data_request_group", "Secondary data storage request, group-sharing data (draft)",
+                                "二次データ保管申請書（グループ共有データ用）（案）"};
+static const label S_USE_END = {"use_ended", "Use ended (data destroyed)", "利用終了（データ破棄）"};
+static const label W_NOT_DESTROYED = {"not-destroyed", "not yet: the dataset is not destroyed",
+                                      "未了：データセットは未破棄"};
+static const label S_DATA = {"secondary_data", "Secondary data to keep (what, how it was derived)",
+                             "保管する二次データ（内容・作成方法）"};
+static const label S_LOCATION = {"storage_location", "Where it is kept", "保管場所"};
+static const label S_UNTIL = {"storage_until", "Kept until", "保管期間（終了日）"};
+static const label S_REASON = {"reason", "Why it is kept", "保管の理由"};
+static const label S_IDENT = {"personal_identifiers", "Holds personal identification codes (個人識別符号)",
+                              "個人識別符号の有無"};
+static const label S_SECURITY = {"security_measures", "Security measures where it is kept", "保管場所の安全管理措置"};
+
+static struct kura_report_cell declared(const char *value)
+{
+    return value ? KURA_CELL_TEXT(value) : KURA_CELL_BLANK;
+}
+
+int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *data = NULL, *location = NULL, *until_s = NULL, *reason = NULL;
+    struct form f = {0};
+    bool group = false;
+    const struct cmd_opt opts[] = {{"group", false, NULL, &group},       {"data", true, &data, NULL},
+                                   {"location", true, &location, NULL}, {"until", true, &until_s, NULL},
+                                   {"reason", true, &reason, NULL},     FORM_OPTS(f), {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || form_check(c, &f) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if ((data && kura_text_check(data, "--data", &e) != 0) || (location && kura_text_check(location, "--location", &e) != 0) ||
+        (reason && kura_text_check(reason, "--reason", &e) != 0))
+        return cmd_usage(c, "%s", e.msg);
+    char until[32] = "";
+    int64_t s, end;
+    if (until_s) {
+        if (kura_when_parse(until_s, c->env->cfg->zone, &s, &end, &e) != 0)
+            return cmd_usage(c, "--until: %s", e.msg);
+        if (kura_date_format(s, c->env->cfg->zone, until, sizeof until) != 0)
+            return cmd_usage(c, "--until %s: not a date kura can print", until_s);
+    }
+    struct cmd_txn t;
+    int rc = KURA_EXIT_FAIL;
+    struct kura_report r = {0};
+    struct cmd_usage use;
+    const struct kura_dataset *ds = &t.ds;
+    if (whole_use_begin(c, pos[0], false, &t, &use) != 0)
+        goto out;
+    char a[48];
+    kura_report_init(&r, group ? &SEC_GROUP : &SEC_RESTRICTED, ds->id);
+    dataset_items(c, &r, ds);
+    kura_report_item(&r, &E_USE_FROM, KURA_CELL_TEXT(kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?"));
+    kura_report_item(&r, &S_USE_END, ds->status == KURA_DS_DESTROYED ? KURA_CELL_TEXT(ds->status_reason)
+                                                                     : KURA_CELL_WORD(&W_NOT_DESTROYED));
+    kura_report_item(&r, &S_DATA, declared(data));
+    kura_report_item(&r, &S_LOCATION, declared(location));
+    kura_report_item(&r, &S_UNTIL, declared(until_s ? until : NULL));
+    kura_report_item(&r, &S_REASON, declared(reason));
+    kura_report_item(&r, &S_IDENT, KURA_CELL_BLANK);
+    kura_report_item(&r, &S_SECURITY, KURA_CELL_BLANK);
+    user_tables(c, &r, ds, &use);
+    rc = form_print(c, &r, &f, ds);
+out:
+    kura_report_free(&r);
+    cmd_usage_free(&use);
     cmd_txn_end(&t);
     return rc;
 }

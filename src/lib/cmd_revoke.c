@@ -22,6 +22,7 @@
 #include "kura/ledger.h"
 #include "kura/notify.h"
 #include "kura/policy.h"
+#include "kura/report.h"
 #include "kura/when.h"
 
 #define REPORT_MAX (64u << 20)
@@ -618,70 +619,111 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
 
 /* ---- report destruction ----------------------------------------------------------- */
 
-struct find_destroy {
-    char sha[65];
-    char time[48];
-    int64_t seq;
-};
-
 static int find_destroy_record(const struct kura_ledger_record *r, void *arg)
 {
-    struct find_destroy *f = arg;
+    struct cmd_destruction *f = arg;
     if (strcmp(r->action, "dataset-destroy") == 0 && strncmp(r->detail, "report sha256=", 14) == 0) {
         snprintf(f->sha, sizeof f->sha, "%.64s", r->detail + 14);
         snprintf(f->time, sizeof f->time, "%s", r->time);
+        snprintf(f->actor, sizeof f->actor, "%s", r->actor);
         f->seq = r->seq;
     }
     return 0;
 }
 
+int cmd_destruction_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_destruction *d)
+{
+    memset(d, 0, sizeof *d);
+    struct kura_err e = {0};
+    char *report = NULL, *ledger = NULL;
+    int rc = -1;
+    if (ds->status != KURA_DS_DESTROYED) {
+        cmd_fail(c, "dataset %s is not destroyed (kuractl dataset destroy %s)", ds->id, ds->id);
+        return -1;
+    }
+    if (!(report = cmd_dataset_file(c, ds->id, KURA_DESTRUCTION_REPORT_FILE)) || !(ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE))) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
+    if (kura_read_file(report, REPORT_MAX, &d->text, &d->len, &e) != 0 ||
+        kura_ledger_read(ledger, find_destroy_record, d, &e) != 0) {
+        cmd_fail_err(c, &e);
+        goto out;
+    }
+    char sha[65];
+    cmd_sha256_hex(d->text, d->len, sha);
+    if (!d->seq || strcmp(sha, d->sha) != 0) {
+        cmd_fail(c, "the report of dataset %s does not match its ledger record (sha256 %s, ledger %s)", ds->id, sha,
+                 d->seq ? d->sha : "none");
+        goto out;
+    }
+    if (!keystore_empty(c, ds->id)) {
+        cmd_fail(c, "the keystore still holds key material of dataset %s; run kuractl dataset destroy %s again", ds->id,
+                 ds->id);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(report);
+    free(ledger);
+    if (rc != 0) {
+        free(d->text);
+        d->text = NULL;
+    }
+    return rc;
+}
+
+static const struct kura_report_label DESTRUCTION = {"destruction", "Destruction report", "破棄報告"};
+static const struct kura_report_label D_SEQ = {"ledger_seq", "Ledger record", "台帳の記録番号"};
+static const struct kura_report_label D_TIME = {"ledger_time", "Recorded at", "記録日時"};
+static const struct kura_report_label D_SHA = {"sha256", "SHA-256 of the report", "報告書のSHA-256"};
+static const struct kura_report_label D_TEXT = {"text", "Report", "報告書"};
+
+/* --json: the check's result and the report as written, in one object. */
+static int print_destruction_json(const struct kura_cmd_ctx *c, const char *id, const struct cmd_destruction *fd)
+{
+    struct kura_report r;
+    struct kura_err e = {0};
+    kura_report_init(&r, &DESTRUCTION, id);
+    kura_report_item(&r, &D_SEQ, KURA_CELL_INT((uint64_t)fd->seq));
+    kura_report_item(&r, &D_TIME, KURA_CELL_TEXT(fd->time));
+    kura_report_item(&r, &D_SHA, KURA_CELL_TEXT(fd->sha));
+    kura_report_item(&r, &D_TEXT, KURA_CELL_TEXT(fd->text));
+    int rc = kura_report_json(c->out, &r, &e);
+    kura_report_free(&r);
+    return rc == 0 ? 0 : cmd_fail_err(c, &e);
+}
+
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    bool json = false;
+    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
     if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
-    char *report = NULL, *ledger = NULL, *text = NULL;
-    size_t len = 0;
-    struct kura_err e = {0};
-    if (t.ds.status != KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s is not destroyed (kuractl dataset destroy %s)", t.id, t.id);
+    struct cmd_destruction d = {0};
+    if (cmd_destruction_read(c, &t.ds, &d) != 0)
         goto out;
-    }
-    if (!(report = cmd_dataset_file(c, t.id, KURA_DESTRUCTION_REPORT_FILE)) || !(ledger = cmd_dataset_file(c, t.id, KURA_LEDGER_FILE))) {
-        cmd_fail(c, "out of memory");
-        goto out;
-    }
-    struct find_destroy fd = {.seq = 0};
-    if (kura_read_file(report, REPORT_MAX, &text, &len, &e) != 0 || kura_ledger_read(ledger, find_destroy_record, &fd, &e) != 0) {
-        cmd_fail_err(c, &e);
-        goto out;
-    }
-    char sha[65];
-    cmd_sha256_hex(text, len, sha);
-    if (!fd.seq || strcmp(sha, fd.sha) != 0) {
-        cmd_fail(c, "the report of dataset %s does not match its ledger record (sha256 %s, ledger %s)", t.id, sha,
-                 fd.seq ? fd.sha : "none");
-        goto out;
-    }
-    fwrite(text, 1, len, c->out);
-    fprintf(c->out, "\nThis report matches ledger record %lld (%s, sha256 %s).\n", (long long)fd.seq, fd.time, sha);
-    if (keystore_empty(c, t.id))
+    if (json) {
+        if (strlen(d.text) != d.len) {
+            cmd_fail(c, "the report of dataset %s holds a NUL byte; read it without --json", t.id);
+            goto out;
+        }
+        if (print_destruction_json(c, t.id, &d) != 0)
+            goto out;
+    } else {
+        fwrite(d.text, 1, d.len, c->out);
+        fprintf(c->out, "\nThis report matches ledger record %lld (%s, sha256 %s).\n", (long long)d.seq, d.time, d.sha);
         fprintf(c->out, "Checked now: the keystore holds nothing for dataset %s.\n", t.id);
-    else {
-        cmd_fail(c, "the keystore still holds key material of dataset %s; run kuractl dataset destroy %s again", t.id,
-                 t.id);
-        goto out;
     }
     rc = KURA_EXIT_OK;
 out:
-    free(report);
-    free(ledger);
-    free(text);
+    free(d.text);
     cmd_txn_end(&t);
     return rc;
 }

@@ -14,6 +14,7 @@ struct scan {
     const char *const *paths;   /* sorted; NULL: every file, rows per user */
     size_t npaths;
     int64_t from_ms, to_ms;
+    bool events;                /* collect incidents too */
     struct cmd_usage *u;
     bool nomem;
 };
@@ -42,6 +43,39 @@ static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_
     return x;
 }
 
+/* Incidents of the dataset: its alerts (bulk reads), suspensions and
+ * resumptions, and the lockdowns of the whole server. */
+static bool is_incident(const struct kura_audit_record *r, const char *dataset)
+{
+    if (r->event == KURA_AUDIT_LOCKDOWN || r->event == KURA_AUDIT_UNLOCK)
+        return true;
+    return (r->event == KURA_AUDIT_ALERT || r->event == KURA_AUDIT_SUSPEND || r->event == KURA_AUDIT_RESUME) &&
+           r->dataset && strcmp(r->dataset, dataset) == 0;
+}
+
+static int add_event(struct scan *s, const struct kura_audit_record *r)
+{
+    struct cmd_usage *u = s->u;
+    if (u->nevents == u->events_cap) {
+        size_t cap = u->events_cap ? u->events_cap * 2 : 8;
+        struct cmd_usage_event *g = realloc(u->events, cap * sizeof *g);
+        if (!g) {
+            s->nomem = true;
+            return 1;
+        }
+        u->events = g;
+        u->events_cap = cap;
+    }
+    struct cmd_usage_event *x = &u->events[u->nevents++];
+    x->time_ms = r->time_ms;
+    x->event = (int)r->event;
+    snprintf(x->user, sizeof x->user, "%s", r->user ? r->user : "");
+    snprintf(x->reason, sizeof x->reason, "%s", r->reason ? r->reason : "");
+    snprintf(x->detail, sizeof x->detail, "%s", r->detail ? r->detail : "");
+    x->bytes = r->bytes;
+    return 0;
+}
+
 static int take(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem, void *ctx)
 {
     (void)file;
@@ -53,11 +87,13 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     s->u->last_seq = e->seq;
     snprintf(s->u->last_mac, sizeof s->u->last_mac, "%s", e->mac);
     const struct kura_audit_record *r = &e->rec;
+    if (r->time_ms < s->from_ms || (s->to_ms && r->time_ms >= s->to_ms))
+        return 0;
+    if (s->events && is_incident(r, s->dataset))
+        return add_event(s, r);
     if (!r->dataset || strcmp(r->dataset, s->dataset) != 0 || r->uid == KURA_AUDIT_ABSENT)
         return 0;
     if (r->event != KURA_AUDIT_OPEN && r->event != KURA_AUDIT_CLOSE && r->event != KURA_AUDIT_REFUSALS)
-        return 0;
-    if (r->time_ms < s->from_ms || (s->to_ms && r->time_ms >= s->to_ms))
         return 0;
     const char *const *path = NULL;
     if (s->paths) {
@@ -77,10 +113,13 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         if (!x->first_ms)
             x->first_ms = r->time_ms;
         x->last_ms = r->time_ms;
-    } else if (r->event == KURA_AUDIT_OPEN)
+    } else if (r->event == KURA_AUDIT_OPEN) {
         x->refused++;
-    else if (r->event == KURA_AUDIT_REFUSALS && r->count > 0)
+        x->last_refused_ms = r->time_ms;
+    } else if (r->event == KURA_AUDIT_REFUSALS && r->count > 0) {
         x->refused += (uint64_t)r->count; /* refusals past the user's bound, counted */
+        x->last_refused_ms = r->time_ms;
+    }
     else if (r->bytes != KURA_AUDIT_ABSENT && r->bytes > 0)
         x->bytes += (uint64_t)r->bytes;
     return 0;
@@ -111,7 +150,7 @@ static int scan_log(const struct kura_cmd_ctx *c, struct scan *s, struct cmd_usa
 int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
                    struct cmd_usage *out, struct kura_err *e)
 {
-    struct scan s = {.dataset = dataset, .from_ms = from_ms, .to_ms = to_ms};
+    struct scan s = {.dataset = dataset, .from_ms = from_ms, .to_ms = to_ms, .events = true};
     return scan_log(c, &s, out, e);
 }
 
@@ -133,5 +172,6 @@ const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const cha
 void cmd_usage_free(struct cmd_usage *u)
 {
     free(u->users);
+    free(u->events);
     memset(u, 0, sizeof *u);
 }

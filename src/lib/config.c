@@ -27,6 +27,7 @@ enum key_id {
     K_SYSLOG, K_BULK, K_MAX_SIZE, K_REFUSALS, K_RESERVE,
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
     K_METRICS_FILE, K_METRICS_INTERVAL,
+    K_REPORT_LANG,
     K_COUNT
 };
 
@@ -57,9 +58,10 @@ static const struct {
     [K_NOTIFY] = {"revocation", "notify_command"},
     [K_METRICS_FILE] = {"metrics", "textfile"},
     [K_METRICS_INTERVAL] = {"metrics", "interval_seconds"},
+    [K_REPORT_LANG] = {"report", "lang"},
 };
 
-static const char *const sections[] = {"paths", "server", "guard", "audit", "revocation", "metrics"};
+static const char *const sections[] = {"paths", "server", "guard", "audit", "revocation", "metrics", "report"};
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 struct load {
@@ -375,6 +377,13 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
             return -1;
         }
         return set_string(&cfg->metrics_textfile, value, err);
+    case K_REPORT_LANG:
+        if (strcmp(value, "auto") != 0 && strcmp(value, "ja") != 0 && strcmp(value, "en") != 0) {
+            kura_err_set(err, EINVAL, "expected auto, ja or en");
+            return -1;
+        }
+        snprintf(cfg->report_lang, sizeof cfg->report_lang, "%s", value);
+        return 0;
     case K_METRICS_INTERVAL:
         if (parse_number(value, 3600, &cfg->metrics_interval, err) != 0)
             return -1;
@@ -517,6 +526,7 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     cfg->nwarn_days = 3;
     memcpy(cfg->warn_days, (unsigned[]){90, 60, 40}, sizeof(unsigned[3]));
     cfg->metrics_interval = 5;
+    snprintf(cfg->report_lang, sizeof cfg->report_lang, "auto");
     if (set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
         set_string(&cfg->metrics_textfile, "", err) != 0 ||
         parse_tools(KURA_GUARD_DEFAULT_DENY, &cfg->deny, &cfg->ndeny, err) != 0 ||
@@ -703,7 +713,12 @@ static const char default_tail[] =
     "# anyone who can reach it. Empty: no metrics.\n"
     "textfile =\n"
     "# Seconds between two writes, 1 to 3600.\n"
-    "interval_seconds = 5\n";
+    "interval_seconds = 5\n"
+    "\n"
+    "[report]\n"
+    "# Language of the reports for people (kuractl report ... --lang overrides):\n"
+    "# ja, en, or auto: Japanese for JGA and AGD datasets (the NBDC forms).\n"
+    "lang = auto\n";
 
 char *kura_config_default_text(const char *root, struct kura_err *err)
 {

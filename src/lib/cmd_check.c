@@ -51,13 +51,14 @@ int cmd_check(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (strcmp(lang, "ja") != 0 && strcmp(lang, "en") != 0)
+    enum kura_report_lang language;
+    if (kura_report_lang_parse(lang, &language) != 0)
         return cmd_usage(c, "--lang is ja or en");
     if (c->env->socket_mode && (root || ruleset))
         return cmd_fail(c, "--root and --ruleset are for root on the server (kuractl run as root)");
     if (root && root[0] != '/')
         return cmd_usage(c, "--root needs an absolute directory");
-    bool en = strcmp(lang, "en") == 0;
+    bool en = language == KURA_REPORT_EN;
     const struct kura_check_input in = {.root = root, .keys_dir = c->env->cfg->keys_dir, .ruleset = ruleset};
     size_t n = kura_check_count(), count[3] = {0};
     struct kura_check_result *r = calloc(n, sizeof *r);

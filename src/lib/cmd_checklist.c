@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmd_priv.h"
+#include "kura/report_html.h"
 #include "kura/layout.h"
 #include "kura/fsutil.h"
 #include "kura/json.h"
@@ -80,19 +81,7 @@ static const char *answer_id(enum row_answer a)
     return id[a];
 }
 
-/* ---- the writers (no HTML or CSV helper in the library yet: local) --------------- */
-
-static void html_text(FILE *f, const char *s)
-{
-    for (; *s; s++)
-        switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
-}
+/* ---- the writers ------------------------------------------------------------------ */
 
 /* RFC 4180: every field quoted, quotes doubled. */
 static void csv_field(FILE *f, const char *s, bool last)
@@ -128,7 +117,7 @@ static void write_markdown(FILE *f, const struct report *r)
 static void write_html(FILE *f, const struct report *r)
 {
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n<title>", r->en ? "en" : "ja");
-    html_text(f, r->title);
+    kura_html_text(f, r->title);
     /* One A4 page set; Noto CJK is Debian's fonts-noto-cjk. */
     fputs("</title>\n<style>\n"
           "@page { size: A4; margin: 15mm; }\n"
@@ -141,11 +130,11 @@ static void write_html(FILE *f, const struct report *r)
           ".fail { font-weight: bold; }\n"
           "</style>\n</head>\n<body>\n<h1>",
           f);
-    html_text(f, r->title);
+    kura_html_text(f, r->title);
     fputs("</h1>\n<ul>\n", f);
     for (size_t i = 0; i < r->nhead; i++) {
         fputs("<li>", f);
-        html_text(f, r->head[i]);
+        kura_html_text(f, r->head[i]);
         fputs("</li>\n", f);
     }
     fputs(r->en ? "</ul>\n<table>\n<tr><th>item</th><th>checklist item</th><th>answer</th><th>what was seen / note</th></tr>\n"
@@ -154,13 +143,13 @@ static void write_html(FILE *f, const struct report *r)
     for (size_t i = 0; i < r->nrows; i++) {
         const struct row *w = &r->rows[i];
         fputs("<tr><td>", f);
-        html_text(f, w->ref);
+        kura_html_text(f, w->ref);
         fputs("</td><td>", f);
-        html_text(f, w->item);
+        kura_html_text(f, w->item);
         fprintf(f, "</td><td class=\"%s\">%s</td><td%s>", answer_id(w->answer), answer_word(w->answer, r->en),
                 w->answer == ROW_SITE ? " class=\"site\"" : "");
         if (w->answer != ROW_SITE)
-            html_text(f, w->note);
+            kura_html_text(f, w->note);
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n</body>\n</html>\n", f);
@@ -368,7 +357,8 @@ int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (strcmp(lang, "ja") != 0 && strcmp(lang, "en") != 0)
+    enum kura_report_lang language;
+    if (kura_report_lang_parse(lang, &language) != 0)
         return cmd_usage(c, "--lang is ja or en");
     if (html + csv + json > 1)
         return cmd_usage(c, "give at most one of --html, --csv, --json");
@@ -386,7 +376,7 @@ int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     }
     FILE *f = NULL;
-    if (build(c, &t, strcmp(lang, "en") == 0, &r) != 0 || !(f = open_memstream(&text, &len))) {
+    if (build(c, &t, language == KURA_REPORT_EN, &r) != 0 || !(f = open_memstream(&text, &len))) {
         cmd_fail(c, "out of memory");
         goto out;
     }

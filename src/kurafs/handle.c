@@ -419,8 +419,16 @@ void handle_table_free(struct kurafs *fs)
 {
     struct kurafs_handles *t = &fs->handles;
     pthread_mutex_lock(&t->lock);
+    struct handle *h = t->head;
+    t->head = NULL;
     free(t->users);
     t->users = NULL;
     t->nusers = t->cap = 0;
     pthread_mutex_unlock(&t->lock);
+    /* Handles a mapping kept open past the loop: no release will come. */
+    while (h) {
+        struct handle *next = h->next;
+        handle_free(h);
+        h = next;
+    }
 }

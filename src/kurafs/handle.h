@@ -54,7 +54,9 @@ void handle_close(struct kurafs *fs, struct handle *h);
  * refused is logged and frees its keys, buffers and descriptor at once,
  * not at its next read or close. */
 void handle_end_revoked(struct kurafs *fs);
-/* Frees the table of open handles, once every handle is closed. */
+/* Once the FUSE loop has ended: frees the table and every handle still
+ * open (a mapping can outlive the loop; no release comes for it), keys
+ * and buffers wiped. */
 void handle_table_free(struct kurafs *fs);
 
 #endif

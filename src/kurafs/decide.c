@@ -1,6 +1,8 @@
 /* Every decision of the daemon: which nodes a caller sees, which files they
- * may read, whether an open handle still may. Pure assembly of facts for
- * kura_policy_decide and kura_guard_decide; logging is the caller's. */
+ * may read, whether an open handle still may. It gathers the facts (the
+ * server's, the caller's account name when first needed) and hands them to
+ * the pure kura_policy_decide and kura_guard_decide; logging is the
+ * caller's. */
 #include <stdint.h>
 
 #include "decide.h"

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "kura/error.h"
+#include "kura/zone.h"
 
 #define KURA_AUDIT_KEY_LEN 32
 #define KURA_AUDIT_HASH_LEN 32          /* prev and mac, as 64 hex digits */
@@ -100,7 +101,7 @@ unsigned char *kura_audit_key_load(const char *path, struct kura_err *err);
 
 struct kura_audit_options {
     const char *host;           /* NULL: gethostname() */
-    const char *tz;             /* zone of the time stamps; NULL: KURA_DEFAULT_TZ */
+    const struct kura_zone *zone; /* zone of the time stamps; NULL: KURA_DEFAULT_TZ */
     bool syslog;                /* copy each record to syslog, facility authpriv */
     uint64_t max_size;          /* > 0: rotate (PATH -> PATH.1 -> PATH.2 ...)
                                    before a batch would grow the file past it */

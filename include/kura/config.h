@@ -10,6 +10,7 @@
 
 #include "kura/error.h"
 #include "kura/model.h"
+#include "kura/zone.h"
 
 #define KURA_CONFIG_DEFAULT_PATH "/etc/kura/kura.conf"
 #define KURA_CONFIG_ENV "KURA_CONFIG"
@@ -30,6 +31,7 @@ struct kura_config {
     /* [server] */
     enum kura_level level;
     char *timezone;
+    const struct kura_zone *zone; /* timezone, resolved at load; zone.h keeps it past kura_config_free */
     char host_id[KURA_HOST_ID_LEN + 1]; /* configured, or derived from the machine id */
     bool host_id_configured;
     unsigned login_uid_min, login_uid_max; /* 0: from login.defs (kura_config_login_uids) */

@@ -23,28 +23,14 @@
 #include <stddef.h>
 
 #include "kura/error.h"
+#include "kura/layout.h"
 #include "kura/model.h"
+#include "kura/zone.h"
 
-#define KURA_DATASET_INI "dataset.ini"
-#define KURA_FILES_TSV "files.tsv"
-#define KURA_LEDGER_FILE "ledger.jsonl"
-#define KURA_DATASET_LOCK ".lock"          /* STATE/datasets/<ID>/.lock */
 #define KURA_STATE_FILE_MODE 0640          /* names users and samples: not world-readable */
 #define KURA_DATASET_INI_MAX (8u << 20)
 #define KURA_FILES_TSV_MAX (64u << 20)
 #define KURA_SAMPLES_TSV_MAX (64u << 20)
-
-/* ---- names ------------------------------------------------------------ */
-
-/* Dataset and sample ids: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. what names the
- * value in the message ("dataset id", "sample id"). */
-int kura_id_check(const char *id, const char *what, struct kura_err *err);
-/* Unix user names, POSIX portable: [A-Za-z0-9._-], not starting with '-',
- * 1..KURA_USER_MAX bytes. */
-int kura_user_name_check(const char *name, struct kura_err *err);
-/* Free text (title, reason, reference, approval): valid UTF-8, no control
- * characters, shorter than KURA_TEXT_MAX bytes; may be empty. */
-int kura_text_check(const char *text, const char *what, struct kura_err *err);
 
 /* ---- dataset.ini ------------------------------------------------------- */
 
@@ -52,10 +38,12 @@ int kura_text_check(const char *text, const char *what, struct kura_err *err);
 int kura_dataset_parse(const char *name, const char *text, size_t len, struct kura_dataset *ds,
                        struct kura_err *err);
 int kura_dataset_load(const char *path, struct kura_dataset *ds, struct kura_err *err);
-/* The file's text (malloc'd, NUL-terminated), times written in zone tz
+/* The file's text (malloc'd, NUL-terminated), times written in zone
  * (NULL: KURA_DEFAULT_TZ). */
-char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t *len, struct kura_err *err);
-int kura_dataset_save(const char *path, const struct kura_dataset *ds, const char *tz, struct kura_err *err);
+char *kura_dataset_format(const struct kura_dataset *ds, const struct kura_zone *zone, size_t *len,
+                          struct kura_err *err);
+int kura_dataset_save(const char *path, const struct kura_dataset *ds, const struct kura_zone *zone,
+                      struct kura_err *err);
 
 /* ---- files.tsv ---------------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /* State files on disk: atomic replacement, directories, locks, bounded
- * reads, secure destruction, and validation of paths that come from users.
+ * reads, secure destruction.
  * State changes only by write-temp, fsync, rename, fsync-directory (a crash
  * leaves the old or the new content, never a torn one), under a lock. */
 #ifndef KURA_FSUTIL_H
@@ -9,10 +9,6 @@
 #include <sys/types.h>
 
 #include "kura/error.h"
-
-#define KURA_PATH_MAX 1024       /* a dataset-relative path, in bytes */
-#define KURA_PATH_DEPTH_MAX 32   /* components in such a path */
-#define KURA_NAME_MAX 255        /* bytes in one component */
 
 /* Atomic replacement in steps, for content written piece by piece:
  * begin creates a temporary file next to path (O_EXCL, O_CLOEXEC, exactly
@@ -82,13 +78,5 @@ int kura_read_secret_file(const char *path, size_t max, char **data, size_t *len
  * guarantee rests on what the destroyed file held (keys, headers), not on
  * the medium forgetting. */
 int kura_destroy_file(const char *path, struct kura_err *err);
-
-/* Validates a dataset-relative path that came from a user or a file:
- * not empty, no leading or trailing '/', no empty, "." or ".." component,
- * no control characters, valid UTF-8, at most KURA_PATH_MAX bytes,
- * KURA_NAME_MAX bytes per component and KURA_PATH_DEPTH_MAX components.
- * len is the byte length (a NUL inside is refused). Errors say what is
- * wrong without echoing the path. */
-int kura_path_check(const char *path, size_t len, struct kura_err *err);
 
 #endif

@@ -12,21 +12,6 @@
 
 #define KURA_JSON_MAX_FIELDS 64
 
-/* True if s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF). NUL bytes count as valid here. */
-bool kura_utf8_valid(const char *s, size_t len);
-
-/* The code point if s[0..len) starts with a character that changes how text
- * around it shows without showing itself: a C1 control (U+0080..U+009F), a
- * bidirectional control (U+061C, U+200E, U+200F, U+202A..U+202E,
- * U+2066..U+2069) or a line or paragraph separator (U+2028, U+2029); else
- * -1. Printers escape these as they escape C0 controls. */
-long kura_utf8_hidden_control(const char *s, size_t len);
-
-/* True if s[0..len) are all lowercase hex digits (0-9, a-f), the form
- * sodium_bin2hex writes; stops reading at the first byte that is not. */
-bool kura_hex_lower(const char *s, size_t len);
-
 /* Escapes s[0..len) as the inside of a JSON string (no quotes) into out:
  * '"' and '\\' escaped, control characters and DEL as \n, \t, ... or \u00XX,
  * kura_utf8_hidden_control characters as \uXXXX; other valid UTF-8 is copied as is; each byte of

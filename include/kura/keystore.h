@@ -43,14 +43,11 @@
 
 #include "kura/c4gh.h"
 #include "kura/error.h"
+#include "kura/layout.h"
 #include "kura/model.h"
 
-#define KURA_SERVER_SEC_FILE "server.sec"
-#define KURA_SERVER_PUB_FILE "server.pub"
-#define KURA_AUDIT_KEY_FILE "audit.key"
 #define KURA_SEGMAP_MAC_SIZE 32
 #define KURA_KEY_FINGERPRINT_LEN 64    /* hex BLAKE2b-256 */
-#define KURA_SERVER_KEYS_DIR "server-keys"
 
 /* Hex BLAKE2b-256 of a public key: names a key in reports, ledgers and
  * commands without revealing anything secret. */

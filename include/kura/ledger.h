@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "kura/error.h"
+#include "kura/zone.h"
 
 #define KURA_LEDGER_FIELD_MAX 1024        /* bytes in one string value */
 #define KURA_LEDGER_LINE_MAX 16384        /* bytes in one record line */
@@ -63,10 +64,10 @@ struct kura_ledger_record {
  * in one write(), fdatasyncs (and fsyncs the directory when created). The
  * caller holds the dataset lock for the change the record describes. A
  * ledger whose last line is malformed is not appended to. time is now,
- * written in zone tz (NULL: KURA_DEFAULT_TZ). head (may be NULL) gets the
+ * written in zone (NULL: KURA_DEFAULT_TZ). head (may be NULL) gets the
  * new record's hash. */
-int kura_ledger_append(const char *path, const struct kura_ledger_change *c, int64_t now, const char *tz,
-                       char head[KURA_HASH_HEX_LEN + 1], struct kura_err *err);
+int kura_ledger_append(const char *path, const struct kura_ledger_change *c, int64_t now,
+                       const struct kura_zone *zone, char head[KURA_HASH_HEX_LEN + 1], struct kura_err *err);
 
 /* Called for each record in order; return non-zero to stop (the read then
  * returns that value). */

@@ -11,9 +11,8 @@
 #include <stdint.h>
 
 #include "kura/error.h"
+#include "kura/layout.h"
 #include "kura/model.h"
-
-#define KURA_LOCKDOWN_FILE "lockdown"
 
 struct kura_lockdown {
     bool on;

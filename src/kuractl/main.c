@@ -206,7 +206,7 @@ static int serve(const struct kura_config *cfg, const char *config_path, const c
     }
     if (!(key = kura_audit_key_load(key_path, &e)))
         goto fail;
-    struct kura_audit_options opt = {.tz = cfg->timezone, .syslog = cfg->syslog,
+    struct kura_audit_options opt = {.zone = cfg->zone, .syslog = cfg->syslog,
                                      .max_size = (uint64_t)cfg->max_size_mb << 20};
     if (!(audit = kura_audit_open(cfg->audit_log, key, &opt, &e)))
         goto fail;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kura/clock.h"
 #include "kura/hash.h"
 #include "kura/notify.h"
 #include "kura/when.h"
@@ -92,8 +93,8 @@ static int write_summary(const struct kura_audit_flood_summary *s, void *ctx)
     struct caller c = {.uid = s->uid};
     caller_name(&c);
     char first[48] = "?", last[48] = "?", detail[160];
-    kura_time_format(s->first_ms / 1000, fs->cfg->timezone, first, sizeof first);
-    kura_time_format(s->last_ms / 1000, fs->cfg->timezone, last, sizeof last);
+    kura_time_format(s->first_ms / 1000, fs->cfg->zone, first, sizeof first);
+    kura_time_format(s->last_ms / 1000, fs->cfg->zone, last, sizeof last);
     snprintf(detail, sizeof detail, "refusals from %s to %s not recorded one by one", first, last);
     struct kura_audit_record r;
     deny_record(&r, KURA_AUDIT_REFUSALS, "flood");
@@ -174,9 +175,7 @@ int audit_open(struct kurafs *fs, const struct caller *c, const struct audit_fil
 
 static bool repeated_lookup(struct kurafs *fs, pid_t pid, const char *path)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = kura_clock_ms(CLOCK_MONOTONIC);
     uint64_t h = kura_hash(KURA_HASH_INIT, path, strlen(path));
     struct kurafs_last_refusal *last = &fs->last_lookup_refusal;
     pthread_mutex_lock(&last->lock);

@@ -1,6 +1,7 @@
 /* The wall clock of decisions and records. */
 #include <time.h>
 
+#include "kura/clock.h"
 #include "kurafs.h"
 
 int64_t kurafs_now(void)
@@ -12,7 +13,5 @@ int64_t kurafs_now(void)
 
 int64_t kurafs_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return kura_clock_ms(CLOCK_REALTIME);
 }

@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "decide.h"
 #include "handle.h"
+#include "kura/endian.h"
 
 #define ACL_XATTR "system.posix_acl_access"
 
@@ -29,11 +30,10 @@ static ino_t node_ino(const struct kurafs *fs, const struct kura_node *n)
 {
     if (n->type == KURA_NODE_ROOT)
         return 1;
+    _Static_assert(crypto_shorthash_BYTES == 8, "a short hash is one uint64_t");
     unsigned char h[crypto_shorthash_BYTES];
     crypto_shorthash(h, (const unsigned char *)n->path, strlen(n->path), fs->ino_key);
-    uint64_t v = 0;
-    for (size_t i = 0; i < sizeof h; i++)
-        v = v << 8 | h[i];
+    uint64_t v = kura_be64(h);
     v &= INT64_MAX; /* positive for programs that take it as signed */
     return (ino_t)(v < 2 ? v + 2 : v);
 }

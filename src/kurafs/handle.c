@@ -12,6 +12,8 @@
 #include "audit.h"
 #include "decide.h"
 #include "handle.h"
+#include "kura/layout.h"
+#include "kura/text.h"
 #include "kura/zone.h"
 
 /* The per-user counts of fs->handles (struct kurafs_handles). */
@@ -74,20 +76,6 @@ static void release_slot(struct kurafs_handles *t, uid_t uid)
     pthread_mutex_unlock(&t->lock);
 }
 
-static char *join_samples(const struct kura_file *f)
-{
-    size_t len = 1;
-    for (size_t i = 0; i < f->nsamples; i++)
-        len += strlen(f->samples[i]) + 1;
-    char *s = malloc(len), *p = s;
-    if (!s)
-        return NULL;
-    *p = '\0';
-    for (size_t i = 0; i < f->nsamples; i++)
-        p += sprintf(p, "%s%s", i ? "," : "", f->samples[i]);
-    return s;
-}
-
 static int unwrap_dataset_key(struct kurafs *fs, const char *ds_id, struct kura_dskey **dk, struct kura_err *err)
 {
     pthread_rwlock_rdlock(&fs->ks_lock);
@@ -122,7 +110,7 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
         goto out;
 
     char store[4096];
-    if (snprintf(store, sizeof store, "%s/store/%s/%s", fs->cfg->state_dir, ds_id, file_id) >= (int)sizeof store) {
+    if (kura_layout_payload(store, sizeof store, fs->cfg->state_dir, ds_id, file_id) != 0) {
         kura_err_set(err, ENAMETOOLONG, "store path too long");
         goto out;
     }
@@ -189,7 +177,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     int64_t now = kurafs_now();
     struct kura_guard_verdict v;
     struct kura_decision dec = decide_read(fs, cat, n, c, now, &v);
-    char *samples = join_samples(f);
+    char *samples = kura_comma_join((const char *const *)f->samples, f->nsamples);
     struct audit_file file = {.dataset = d->ds.id, .path = rel, .samples = samples};
 
     if (dec.reason != KURA_ALLOW) {
@@ -234,8 +222,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     snprintf(h->dataset, sizeof h->dataset, "%s", d->ds.id);
     snprintf(h->file_id, sizeof h->file_id, "%s", f->file_id);
     h->dataset_size = d->total_size;
-    struct kura_err zerr;
-    h->zone = kura_zone_get(fs->cfg->timezone, &zerr); /* once per open, not per read */
+    h->zone = fs->cfg->zone;
     h->who = *c;
     h->who.proc = NULL;
     h->process_allowed = v.allowed;

@@ -22,6 +22,7 @@
 #include "kura/fsutil.h"
 #include "kura/lockdown.h"
 #include "kura/secmem.h"
+#include "kura/text.h"
 #include "audit.h"
 #include "handle.h"
 
@@ -71,20 +72,6 @@ static void usage(FILE *f)
                "  -d                        FUSE debug output (implies -f)\n"
                "  -V, --version             print the version\n"
                "Unmount with: fusermount3 -u MOUNTPOINT\n");
-}
-
-static char *join_names(char **names, size_t n)
-{
-    size_t len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(names[i]) + 1;
-    char *s = malloc(len), *p = s;
-    if (!s)
-        return NULL;
-    *p = '\0';
-    for (size_t i = 0; i < n; i++)
-        p += sprintf(p, "%s%s", i ? "," : "", names[i]);
-    return s;
 }
 
 /* ---- start-up ---- */
@@ -139,7 +126,7 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     unsigned char *key = kura_audit_key_load(keypath, err);
     if (!key)
         return -1;
-    struct kura_audit_options ao = {.tz = fs->cfg->timezone, .syslog = fs->cfg->syslog,
+    struct kura_audit_options ao = {.zone = fs->cfg->zone, .syslog = fs->cfg->syslog,
                                     .max_size = (uint64_t)fs->cfg->max_size_mb << 20,
                                     .reserve = (uint64_t)fs->cfg->reserve_mb << 20};
     fs->audit = kura_audit_open(fs->cfg->audit_log, key, &ao, err);
@@ -154,8 +141,8 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     }
 
     fs->guard = calloc(1, sizeof *fs->guard);
-    char *deny = join_names(fs->cfg->deny, fs->cfg->ndeny);
-    char *allow = join_names(fs->cfg->allow, fs->cfg->nallow);
+    char *deny = kura_comma_join((const char *const *)fs->cfg->deny, fs->cfg->ndeny);
+    char *allow = kura_comma_join((const char *const *)fs->cfg->allow, fs->cfg->nallow);
     int rc = fs->guard && deny && allow ? kura_guard_rules_set(fs->guard, deny, allow, NULL, err) : -1;
     if (rc == 0)
         rc = kura_guard_rules_locate(fs->guard, NULL, err);
@@ -314,6 +301,9 @@ int main(int argc, char **argv)
     struct fuse_session *se = NULL;
     int status = 1;
 
+    /* A daemon that holds keys keeps no descriptor its parent left open
+     * (a lock, a pipe, a file of the caller's): only what it opens itself. */
+    close_range(3, ~0U, 0);
     pthread_mutex_init(&fs->snap_lock, NULL);
     pthread_mutex_init(&fs->reload_lock, NULL);
     pthread_rwlock_init(&fs->ks_lock, NULL);

@@ -16,14 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kura/commands.h"
+#include "kura/changes.h"
 #include "kura/fsutil.h"
+#include "kura/layout.h"
 #include "kura/notify.h"
 #include "kura/when.h"
 #include "audit.h"
 
 #define TICK_SECONDS 30       /* also the granularity of warnings and grace */
-#define WARNED_FILE "warned.tsv"
 
 /* (dataset, user, date) of the last warning sent; user "" = the dataset. */
 struct warned {
@@ -49,7 +49,7 @@ static void load_warned(struct maintainer *m)
     char path[4096], *data = NULL;
     size_t len = 0;
     struct kura_err err;
-    snprintf(path, sizeof path, "%s/" WARNED_FILE, m->fs->cfg->state_dir);
+    snprintf(path, sizeof path, "%s/" KURA_WARNED_FILE, m->fs->cfg->state_dir);
     if (kura_read_file(path, 1u << 20, &data, &len, &err) != 0)
         return;
     for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
@@ -76,7 +76,7 @@ static void save_warned(struct maintainer *m)
     for (size_t i = 0; i < m->nwarned; i++)
         len += (size_t)snprintf(text + len, cap - len, "%s\t%s\t%s\n", m->warned[i].dataset,
                                 m->warned[i].user[0] ? m->warned[i].user : "-", m->warned[i].date);
-    snprintf(path, sizeof path, "%s/" WARNED_FILE, m->fs->cfg->state_dir);
+    snprintf(path, sizeof path, "%s/" KURA_WARNED_FILE, m->fs->cfg->state_dir);
     struct kura_err err;
     if (kura_write_file_atomic(path, text, len, 0600, &err) != 0)
         kura_notice(LOG_ERR, "kurafs: cannot record sent warnings: %s", err.msg);
@@ -124,7 +124,7 @@ static void warn(struct maintainer *m, const struct kura_dataset *ds, const char
         return;
     *changed = true;
     char last[16], msg[256];
-    kura_date_format(until - 1, m->fs->cfg->timezone, last, sizeof last);
+    kura_date_format(until - 1, m->fs->cfg->zone, last, sizeof last);
     long days = (long)((until - now + 86399) / 86400);
     if (user[0])
         snprintf(msg, sizeof msg, "%s's use of dataset %s ends after %s (%ld days): the PI may ask for an extension",
@@ -135,7 +135,17 @@ static void warn(struct maintainer *m, const struct kura_dataset *ds, const char
     notice(m, "expiry-warning", ds, user[0] ? user : NULL, now, msg);
 }
 
-/* Runs `kuractl dataset destroy ID --yes` as the daemon itself. */
+/* A stream into the log: each line the change writes on its err (its
+ * refusal, or a warning) becomes one log line about dataset id. */
+static ssize_t log_line(void *cookie, const char *buf, size_t len)
+{
+    size_t n = len && buf[len - 1] == '\n' ? len - 1 : len;
+    kura_notice(LOG_ERR, "kurafs: dataset %s: automatic destruction: %.*s", (const char *)cookie, (int)n, buf);
+    return (ssize_t)len;
+}
+
+/* Destroys dataset id as the daemon itself (root), the grace period its
+ * confirmation. */
 static void auto_destroy(struct maintainer *m, char *id)
 {
     struct kura_actor actor;
@@ -143,27 +153,29 @@ static void auto_destroy(struct maintainer *m, char *id)
     if (kura_actor_resolve(0, 0, getpid(), &actor, &err) != 0)
         return;
     snprintf(actor.via, sizeof actor.via, "grace period over");
-    char *argv[] = {"dataset", "destroy", id, "--yes", NULL};
-    char *out = NULL, *errtext = NULL;
-    size_t outlen = 0, errlen = 0;
-    FILE *o = open_memstream(&out, &outlen), *e = open_memstream(&errtext, &errlen);
-    int status = o && e ? kura_cmd_execute(m->env, &actor, 4, argv, o, e) : 1;
-    if (o)
-        fclose(o);
-    if (e)
-        fclose(e);
-    kura_notice((status == 0 ? LOG_NOTICE : LOG_ERR),
-           "kurafs: dataset %s: grace period over, automatic destruction %s%s", id,
-           status == 0 ? "done" : "failed: ", status == 0 ? "" : (errtext ? errtext : ""));
-    free(out);
-    free(errtext);
+    FILE *log = fopencookie(id, "w", (cookie_io_functions_t){.write = log_line});
+    if (!log || setvbuf(log, NULL, _IOLBF, 4096) != 0) {
+        kura_notice(LOG_ERR, "kurafs: dataset %s: grace period over, automatic destruction not started: out of memory",
+                    id);
+        if (log)
+            fclose(log);
+        return;
+    }
+    struct kura_destroy_request rq = {.dataset = id};
+    struct kura_destroy_result res;
+    int status = kura_change_destroy(m->env, &actor, log, &rq, &res);
+    kura_destroy_result_free(&res);
+    fclose(log);
+    kura_notice(status == KURA_EXIT_OK ? LOG_NOTICE : LOG_ERR,
+                "kurafs: dataset %s: grace period over, automatic destruction %s", id,
+                status == KURA_EXIT_OK ? "done" : "failed (the reason is logged above)");
 }
 
 static void tick(struct maintainer *m, int64_t now)
 {
     const struct kura_config *cfg = m->fs->cfg;
     char today[16];
-    kura_date_format(now, cfg->timezone, today, sizeof today);
+    kura_date_format(now, cfg->zone, today, sizeof today);
     int64_t warn_ahead = (int64_t)cfg->warn_days * 86400, grace = (int64_t)cfg->grace_days * 86400;
     int64_t last = m->last_tick ? m->last_tick : now;
     bool changed = false;

@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "audit_priv.h"
+#include "kura/clock.h"
 #include "kura/json.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 static const char *const event_names[] = {
@@ -116,13 +118,13 @@ bool audit_line_mac_ok(const unsigned char *key, const char *line, size_t len)
 
 /* RFC 3339 with milliseconds and the zone's offset: kura_time_format's
  * seconds with ".mmm" spliced in before the offset. */
-static int format_time(int64_t ms, const char *tz, char out[48])
+static int format_time(int64_t ms, const struct kura_zone *zone, char out[48])
 {
     int64_t sec = ms / 1000, frac = ms % 1000;
     if (frac < 0)
         frac += 1000, sec--;
     char base[40];
-    if (kura_time_format(sec, tz, base, sizeof base) != 0 || strlen(base) < 20)
+    if (kura_time_format(sec, zone, base, sizeof base) != 0 || strlen(base) < 20)
         return -1;
     snprintf(out, 48, "%.19s.%03d%s", base, (int)frac, base + 19);
     return 0;
@@ -173,8 +175,8 @@ static size_t text_room(const char *s, size_t max)
     return 8 * n + 64; /* escaped (<= 6 per byte) plus hex (2 per byte), key and quotes */
 }
 
-char *audit_body_build(const struct kura_audit_record *rec, const char *host, const char *tz, size_t head_room,
-                       size_t tail_room, size_t *body_len, struct kura_err *err)
+char *audit_body_build(const struct kura_audit_record *rec, const char *host, const struct kura_zone *zone,
+                       size_t head_room, size_t tail_room, size_t *body_len, struct kura_err *err)
 {
     const char *event = kura_audit_event_name(rec->event);
     const char *decision = kura_audit_decision_name(rec->decision);
@@ -183,15 +185,11 @@ char *audit_body_build(const struct kura_audit_record *rec, const char *host, co
         return NULL;
     }
     int64_t ms = rec->time_ms;
-    if (ms == 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    }
+    if (ms == 0)
+        ms = kura_clock_ms(CLOCK_REALTIME);
     char stamp[48];
-    if (format_time(ms, tz, stamp) != 0) {
-        kura_err_set(err, EINVAL, "audit record: cannot format time %" PRId64 " ms in zone %s", ms,
-                     tz ? tz : KURA_DEFAULT_TZ);
+    if (format_time(ms, zone, stamp) != 0) {
+        kura_err_set(err, EINVAL, "audit record: cannot format time %" PRId64 " ms in the log's zone", ms);
         return NULL;
     }
     const char *texts[] = {rec->reason, rec->dataset, rec->samples, rec->user,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit_priv.h"
+#include "kura/text.h"
 
 #define SLOT 256
 #define MAGIC "kura-audit-head"
@@ -24,17 +25,10 @@ static bool parse_u64(const char **p, const char *name, uint64_t *out)
     if (strncmp(*p, name, n) != 0)
         return false;
     const char *s = *p + n;
-    uint64_t v = 0;
-    size_t digits = 0;
-    for (; *s >= '0' && *s <= '9'; s++, digits++) {
-        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    if (digits == 0 || digits > 20 || (digits > 1 && (*p)[n] == '0'))
+    size_t digits = strspn(s, "0123456789");
+    if ((digits > 1 && s[0] == '0') || kura_parse_decimal(s, digits, UINT64_MAX, out) != 0)
         return false;
-    *out = v;
-    *p = s;
+    *p = s + digits;
     return true;
 }
 

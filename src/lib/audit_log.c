@@ -33,6 +33,7 @@
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/secmem.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define HEAD_ROOM 32             /* {"seq":<20 digits> */
@@ -55,7 +56,8 @@ struct pending {
 };
 
 struct kura_audit_log {
-    char *path, *head_path, *dir, *base, *tz;
+    char *path, *head_path, *dir, *base;
+    const struct kura_zone *zone;
     char host[256];
     bool syslog;
     uint64_t max_size, reserve;
@@ -283,11 +285,11 @@ static int rotate(struct kura_audit_log *log, struct chain_pos *pos)
         return -1;
     }
     for (struct dirent *e; (e = readdir(d));) {
-        const char *n = e->d_name;
-        if (strncmp(n, log->base, blen) != 0 || n[blen] != '.' || n[blen + 1] < '1' || n[blen + 1] > '9' ||
-            strspn(n + blen + 1, "0123456789") != strlen(n + blen + 1) || strlen(n + blen + 1) > 9)
+        const char *n = e->d_name, *num = n + blen + 1;
+        uint64_t k;
+        if (strncmp(n, log->base, blen) != 0 || n[blen] != '.' || num[0] == '0' ||
+            kura_parse_decimal(num, strlen(num), 999999999, &k) != 0) /* no leading zero, at most 9 digits */
             continue;
-        unsigned long k = strtoul(n + blen + 1, NULL, 10);
         if (k > max)
             max = k;
     }
@@ -582,7 +584,7 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
         return -1;
     }
     struct pending p = {.refusal = kura_audit_is_refusal(rec)};
-    p.buf = audit_body_build(rec, log->host, log->tz, HEAD_ROOM, TAIL_ROOM, &p.body_len, &p.err);
+    p.buf = audit_body_build(rec, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, &p.body_len, &p.err);
     pthread_mutex_lock(&log->mu);
     if (!p.buf) {
         log->stats.failures++;
@@ -637,7 +639,6 @@ void kura_audit_close(struct kura_audit_log *log)
     free(log->head_path);
     free(log->dir);
     free(log->base);
-    free(log->tz);
     free(log);
 }
 
@@ -679,8 +680,6 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
         kura_err_set(err, EINVAL, "audit log: no path or no key");
         return NULL;
     }
-    if (opt->tz && kura_tz_check(opt->tz, err) != 0)
-        return NULL;
     struct kura_audit_log *log = calloc(1, sizeof *log);
     if (!log) {
         kura_err_set(err, ENOMEM, "out of memory opening %s", path);
@@ -695,9 +694,9 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
     log->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
     log->base = strdup(slash ? slash + 1 : path);
     log->head_path = malloc(hlen);
-    log->tz = opt->tz ? strdup(opt->tz) : NULL;
+    log->zone = opt->zone;
     log->key = kura_secure_alloc(KURA_AUDIT_KEY_LEN);
-    if (!log->path || !log->dir || !log->base || !log->head_path || (opt->tz && !log->tz) || !log->key) {
+    if (!log->path || !log->dir || !log->base || !log->head_path || !log->key) {
         kura_err_set(err, ENOMEM, "out of memory opening %s", path);
         goto fail;
     }

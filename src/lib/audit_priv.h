@@ -68,7 +68,7 @@ int audit_head_write(int fd, const unsigned char *key, const struct audit_head *
 /* The record's members after "seq", as a JSON object text "{...}" at
  * buf + head_room, with tail_room bytes free after it: the writer adds seq,
  * prev and mac there in place. Returns the malloc'd buffer. */
-char *audit_body_build(const struct kura_audit_record *rec, const char *host, const char *tz, size_t head_room,
-                       size_t tail_room, size_t *body_len, struct kura_err *err);
+char *audit_body_build(const struct kura_audit_record *rec, const char *host, const struct kura_zone *zone,
+                       size_t head_room, size_t tail_room, size_t *body_len, struct kura_err *err);
 
 #endif

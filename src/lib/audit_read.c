@@ -14,6 +14,7 @@
 
 #include "audit_priv.h"
 #include "kura/json.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 struct entry_store {

@@ -25,13 +25,13 @@ static int check_preamble(const uint8_t *p, uint32_t *count, struct kura_err *er
         kura_err_set(err, EINVAL, "malformed header: not a Crypt4GH file (no 'crypt4gh' magic)");
         return -1;
     }
-    uint32_t version = c4gh_le32(p + 8);
+    uint32_t version = kura_le32(p + 8);
     if (version != 1) {
         kura_err_set(err, EINVAL, "malformed header: unsupported Crypt4GH version %u (only 1 is supported)",
                      version);
         return -1;
     }
-    *count = c4gh_le32(p + 12);
+    *count = kura_le32(p + 12);
     if (*count == 0) {
         kura_err_set(err, EINVAL, "malformed header: no header packets");
         return -1;
@@ -78,7 +78,7 @@ int c4gh_header_check(const uint8_t *buf, size_t len, size_t *raw_len, struct ku
             kura_err_set(err, EINVAL, "malformed header: truncated at packet %u of %u", i, count);
             return -1;
         }
-        uint32_t plen = c4gh_le32(buf + pos), method = c4gh_le32(buf + pos + 4);
+        uint32_t plen = kura_le32(buf + pos), method = kura_le32(buf + pos + 4);
         if (check_packet_len(i, plen, method, pos, err) != 0)
             return -1;
         if (plen > len - pos) {
@@ -139,7 +139,7 @@ static int header_fetch(fetch_fn fetch, int fd, uint8_t **raw, size_t *raw_len, 
     for (uint32_t i = 0; i < count; i++) {
         if (fetch_exact(fetch, fd, buf + pos, PACKET_PREFIX, pos, "packet list", err) != 0)
             goto fail;
-        uint32_t plen = c4gh_le32(buf + pos), method = c4gh_le32(buf + pos + 4);
+        uint32_t plen = kura_le32(buf + pos), method = kura_le32(buf + pos + 4);
         if (check_packet_len(i, plen, method, pos, err) != 0)
             goto fail;
         /* Room for this packet and the next packet's prefix; both stay
@@ -204,7 +204,7 @@ static int add_data_key(struct c4gh_header *h, const uint8_t *p, size_t len, uin
                      index, len, DATA_ENC_PACKET_SIZE);
         return -1;
     }
-    uint32_t method = c4gh_le32(p + 4);
+    uint32_t method = kura_le32(p + 4);
     if (method != 0) {
         kura_err_set(err, ENOTSUP,
                      "unsupported data encryption method %u in header packet %u (only 0, chacha20_ietf_poly1305)",
@@ -236,7 +236,7 @@ static int set_edit_list(struct c4gh_header *h, bool *seen, const uint8_t *p, si
         kura_err_set(err, EINVAL, "malformed header: edit list packet %u is %zu bytes, too short", index, len);
         return -1;
     }
-    uint32_t count = c4gh_le32(p + 4);
+    uint32_t count = kura_le32(p + 4);
     if (count == 0) {
         kura_err_set(err, EINVAL, "malformed header: edit list packet %u is empty", index);
         return -1;
@@ -257,7 +257,7 @@ static int set_edit_list(struct c4gh_header *h, bool *seen, const uint8_t *p, si
         return -1;
     }
     for (uint32_t i = 0; i < count; i++)
-        h->edits[i] = c4gh_le64(p + 8 + 8 * (size_t)i);
+        h->edits[i] = kura_le64(p + 8 + 8 * (size_t)i);
     h->nedits = count;
     return 0;
 }
@@ -270,7 +270,7 @@ static int parse_packet(struct c4gh_header *h, bool *seen_edits, const uint8_t *
                      len);
         return -1;
     }
-    uint32_t type = c4gh_le32(p);
+    uint32_t type = kura_le32(p);
     switch (type) {
     case 0:
         return add_data_key(h, p, len, index, err);
@@ -297,11 +297,11 @@ static int header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH
         kura_err_set(err, EINVAL, "malformed header: %zu bytes follow the last header packet", raw_len - hlen);
         return -1;
     }
-    uint32_t count = c4gh_le32(raw + 12);
+    uint32_t count = kura_le32(raw + 12);
     size_t max_plain = 0;
     for (size_t pos = PREAMBLE_SIZE, i = 0; i < count; i++) {
-        uint32_t plen = c4gh_le32(raw + pos);
-        if (c4gh_le32(raw + pos + 4) == 0 && plen - X25519_OVERHEAD > max_plain)
+        uint32_t plen = kura_le32(raw + pos);
+        if (kura_le32(raw + pos + 4) == 0 && plen - X25519_OVERHEAD > max_plain)
             max_plain = plen - X25519_OVERHEAD;
         pos += plen;
     }
@@ -322,7 +322,7 @@ static int header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH
     size_t pos = PREAMBLE_SIZE;
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *p = raw + pos;
-        uint32_t plen = c4gh_le32(p), method = c4gh_le32(p + 4);
+        uint32_t plen = kura_le32(p), method = kura_le32(p + 4);
         pos += plen;
         if (method != 0) {
             /* Only method 0 exists; skipping others would let a flipped

@@ -74,15 +74,15 @@ static size_t header_size(const struct c4gh_header *h, size_t nrecipients, struc
 static size_t packet_plain(const struct c4gh_header *h, size_t i, uint8_t *plain)
 {
     if (i < h->nkeys) {
-        c4gh_put_le32(plain, 0);
-        c4gh_put_le32(plain + 4, 0);
+        kura_put_le32(plain, 0);
+        kura_put_le32(plain + 4, 0);
         memcpy(plain + 8, h->keys + i * C4GH_KEY_SIZE, C4GH_KEY_SIZE);
         return DATA_ENC_PACKET_SIZE;
     }
-    c4gh_put_le32(plain, 1);
-    c4gh_put_le32(plain + 4, (uint32_t)h->nedits);
+    kura_put_le32(plain, 1);
+    kura_put_le32(plain + 4, (uint32_t)h->nedits);
     for (size_t e = 0; e < h->nedits; e++)
-        c4gh_put_le64(plain + 8 + 8 * e, h->edits[e]);
+        kura_put_le64(plain + 8 + 8 * e, h->edits[e]);
     return 8 + 8 * h->nedits;
 }
 
@@ -127,8 +127,8 @@ int c4gh_header_build(const struct c4gh_header *h, const uint8_t *writer_sk, con
 
     size_t packets = h->nkeys + (h->nedits > 0);
     memcpy(buf, "crypt4gh", 8);
-    c4gh_put_le32(buf + 8, 1);
-    c4gh_put_le32(buf + 12, (uint32_t)(nrecipients * packets));
+    kura_put_le32(buf + 8, 1);
+    kura_put_le32(buf + 12, (uint32_t)(nrecipients * packets));
     size_t pos = PREAMBLE_SIZE;
     for (size_t r = 0; r < nrecipients; r++) {
         /* Writer is the kx "server": its transmit key is the reader's receive key. */
@@ -140,8 +140,8 @@ int c4gh_header_build(const struct c4gh_header *h, const uint8_t *writer_sk, con
             size_t plen = packet_plain(h, i, plain);
             uint8_t *p = buf + pos;
             size_t len = X25519_OVERHEAD + plen;
-            c4gh_put_le32(p, (uint32_t)len);
-            c4gh_put_le32(p + 4, 0);
+            kura_put_le32(p, (uint32_t)len);
+            kura_put_le32(p + 4, 0);
             memcpy(p + 8, wpk, C4GH_KEY_SIZE);
             uint8_t *nonce = p + 8 + C4GH_KEY_SIZE;
             randombytes_buf(nonce, C4GH_NONCE_SIZE);

@@ -201,7 +201,7 @@ static int take_string(struct cursor *c, const uint8_t **s, size_t *len, const c
         kura_err_set(err, EINVAL, "private key: truncated before the %s", field);
         return -1;
     }
-    size_t n = (size_t)c->p[0] << 8 | c->p[1];
+    size_t n = kura_be16(c->p);
     if (n > c->left - 2) {
         kura_err_set(err, EINVAL, "private key: %s is %zu bytes but only %zu remain (truncated)", field, n,
                      c->left - 2);
@@ -256,7 +256,7 @@ int c4gh_seckey_read_fields(const uint8_t *blob, size_t len, struct c4gh_seckey_
                          opts_len, KDF_OPTIONS_SIZE);
             return -1;
         }
-        f->rounds = (uint32_t)opts[0] << 24 | (uint32_t)opts[1] << 16 | (uint32_t)opts[2] << 8 | opts[3];
+        f->rounds = kura_be32(opts);
         f->salt = opts + 4;
         if (f->kdf == C4GH_KDF_PBKDF2 && (f->rounds == 0 || f->rounds > C4GH_PBKDF2_MAX_ROUNDS)) {
             kura_err_set(err, EINVAL, "private key: pbkdf2 rounds %u outside 1..%d", f->rounds,
@@ -395,8 +395,8 @@ int c4gh_seckey_parse(const char *text, size_t len, const char *passphrase, uint
 
 static void put_string(uint8_t *p, size_t *pos, const void *s, size_t len)
 {
-    p[(*pos)++] = (uint8_t)(len >> 8);
-    p[(*pos)++] = (uint8_t)len;
+    kura_put_be16(p + *pos, (uint16_t)len);
+    *pos += 2;
     memcpy(p + *pos, s, len);
     *pos += len;
 }

@@ -7,32 +7,9 @@
 #include <sys/types.h>
 
 #include "kura/c4gh.h"
+#include "kura/endian.h"
 
 #define C4GH_CIPHER_DIFF (C4GH_NONCE_SIZE + C4GH_MAC_SIZE)
-
-/* ---- little-endian fields --------------------------------------------------- */
-
-static inline uint32_t c4gh_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t c4gh_le64(const uint8_t *p)
-{
-    return (uint64_t)c4gh_le32(p) | (uint64_t)c4gh_le32(p + 4) << 32;
-}
-
-static inline void c4gh_put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void c4gh_put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* ---- header internals (c4gh_header.c) -------------------------------------- */
 

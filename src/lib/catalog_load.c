@@ -9,6 +9,7 @@
 #include "kura/catalog.h"
 #include "kura/config.h"
 #include "kura/dsfile.h"
+#include "kura/text.h"
 
 static int load_one(const char *dir, const char *id, struct kura_catalog_dataset *d, struct kura_err *err)
 {
@@ -34,7 +35,7 @@ static int load_one(const char *dir, const char *id, struct kura_catalog_dataset
 int kura_catalog_load(const struct kura_config *cfg, struct kura_catalog **out, struct kura_err *err)
 {
     char dir[3584];
-    if (snprintf(dir, sizeof dir, "%s/datasets", cfg->state_dir) >= (int)sizeof dir) {
+    if (snprintf(dir, sizeof dir, "%s/" KURA_DATASETS_DIR, cfg->state_dir) >= (int)sizeof dir) {
         kura_err_set(err, ENAMETOOLONG, "%s: path too long", cfg->state_dir);
         return -1;
     }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/dsfile.h"
 #include "kura/json.h"
 #include "kura/when.h"
 
@@ -41,6 +42,18 @@ int cmd_fail(const struct kura_cmd_ctx *c, const char *fmt, ...)
     vmessage(c, fmt, ap);
     va_end(ap);
     return KURA_EXIT_FAIL;
+}
+
+int cmd_required_text(const struct kura_cmd_ctx *c, const char *text, const char *what)
+{
+    struct kura_err e = {0};
+    if (!text || !text[0])
+        cmd_fail(c, "%s is required", what);
+    else if (kura_text_check(text, what, &e) != 0)
+        cmd_fail_err(c, &e);
+    else
+        return 0;
+    return -1;
 }
 
 int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...)
@@ -177,14 +190,14 @@ int cmd_user_uid(const char *name, uid_t *uid, struct kura_err *err)
 
 const char *cmd_time(const struct kura_cmd_ctx *c, int64_t t, char *buf, size_t len)
 {
-    if (kura_time_format(t, c->env->cfg->timezone, buf, len) != 0)
+    if (kura_time_format(t, c->env->cfg->zone, buf, len) != 0)
         snprintf(buf, len, "@%lld", (long long)t);
     return buf;
 }
 
 const char *cmd_last_day(const struct kura_cmd_ctx *c, int64_t until, char *buf, size_t len)
 {
-    if (kura_date_format(until - 1, c->env->cfg->timezone, buf, len) != 0)
+    if (kura_date_format(until - 1, c->env->cfg->zone, buf, len) != 0)
         snprintf(buf, len, "@%lld", (long long)until);
     return buf;
 }

@@ -167,7 +167,7 @@ static int show(const struct kura_audit_entry *e, const char *file, uint64_t lin
     return 0;
 }
 
-/* The datasets the actor is the PI of (by uid and name, as cmd_require_manager). */
+/* The datasets the actor is the PI of (by uid and name, as cmd_actor_is_pi). */
 static int led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct kura_err *e)
 {
     *out = NULL;
@@ -216,7 +216,7 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_usage(c, "%s", e.msg);
     if (since) {
         int64_t start, end;
-        if (kura_when_parse(since, c->env->cfg->timezone, &start, &end, &e) != 0)
+        if (kura_when_parse(since, c->env->cfg->zone, &start, &end, &e) != 0)
             return cmd_usage(c, "--since: %s", e.msg);
         v.filter.since_ms = start * 1000;
     }
@@ -225,12 +225,8 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
         uint64_t *out;
     } numbers[] = {{after, "--after", &v.after}, {limit, "--limit", &v.limit}};
     for (size_t i = 0; i < 2; i++) {
-        char *end;
-        if (!numbers[i].text)
-            continue;
-        errno = 0;
-        *numbers[i].out = strtoull(numbers[i].text, &end, 10);
-        if (errno || end == numbers[i].text || *end || numbers[i].text[0] == '-')
+        const char *text = numbers[i].text;
+        if (text && kura_parse_decimal(text, strlen(text), UINT64_MAX, numbers[i].out) != 0)
             return cmd_usage(c, "%s: expected a record number (0, 1, 2, ...)", numbers[i].name);
     }
     int rc = KURA_EXIT_FAIL;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/changes.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
@@ -20,7 +21,7 @@
 static const char *period_text(const struct kura_cmd_ctx *c, int64_t from, int64_t until, char *buf, size_t len)
 {
     char a[48], b[48];
-    if (kura_date_format(from, c->env->cfg->timezone, a, sizeof a) != 0)
+    if (kura_date_format(from, c->env->cfg->zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "@%lld", (long long)from);
     cmd_last_day(c, until, b, sizeof b);
     snprintf(buf, len, "%s..%s", a, b);
@@ -61,9 +62,10 @@ static int create_dataset(const struct kura_cmd_ctx *c, const struct kura_datase
     char *datasets = cmd_datasets_dir(c), *stage = NULL, *final = cmd_dataset_dir(c, ds->id);
     char *lock = NULL, *ini = NULL, *tsv = NULL, *ledger = NULL, *store = cmd_store_dir(c, ds->id);
     int lock_fd = -1, rc = -1;
-    if (!datasets || !final || !store || asprintf(&stage, "%s/.new-%s", datasets, ds->id) < 0 ||
-        asprintf(&lock, "%s/.%s.add-lock", datasets, ds->id) < 0 || asprintf(&ini, "%s/%s", stage, KURA_DATASET_INI) < 0 ||
-        asprintf(&tsv, "%s/%s", stage, KURA_FILES_TSV) < 0 || asprintf(&ledger, "%s/%s", stage, KURA_LEDGER_FILE) < 0) {
+    if (!datasets || !final || !store || asprintf(&stage, "%s/" KURA_ADD_STAGE_PREFIX "%s", datasets, ds->id) < 0 ||
+        asprintf(&lock, "%s/.%s" KURA_ADD_LOCK_SUFFIX, datasets, ds->id) < 0 ||
+        !(ini = kura_layout_join(stage, KURA_DATASET_INI)) || !(tsv = kura_layout_join(stage, KURA_FILES_TSV)) ||
+        !(ledger = kura_layout_join(stage, KURA_LEDGER_FILE))) {
         kura_err_set(e, ENOMEM, "out of memory");
         goto out;
     }
@@ -85,8 +87,8 @@ static int create_dataset(const struct kura_cmd_ctx *c, const struct kura_datase
     cmd_actor_name(c, actor, sizeof actor);
     struct kura_ledger_change lc = {.actor = actor, .uid = c->actor->uid, .action = "dataset-add",
                                     .target = ds->id, .detail = c->actor->via, .before = "", .after = after};
-    if (kura_files_save(tsv, NULL, 0, e) != 0 || kura_dataset_save(ini, ds, c->env->cfg->timezone, e) != 0 ||
-        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, e) != 0 ||
+    if (kura_files_save(tsv, NULL, 0, e) != 0 || kura_dataset_save(ini, ds, c->env->cfg->zone, e) != 0 ||
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->zone, NULL, e) != 0 ||
         kura_fsync_dir(stage, e) != 0)
         goto out;
     if (renameat2(AT_FDCWD, stage, AT_FDCWD, final, RENAME_NOREPLACE) != 0) {
@@ -132,7 +134,7 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     ds.guard = ds.level == KURA_LEVEL_TYPE2 ? KURA_GUARD_ALLOWLIST : KURA_GUARD_DENYLIST;
     if (guard && kura_guard_mode_parse(guard, &ds.guard) != 0)
         return cmd_usage(c, "--guard must be denylist or allowlist");
-    if (kura_period_parse(period, c->env->cfg->timezone, &ds.from, &ds.until, &e) != 0)
+    if (kura_period_parse(period, c->env->cfg->zone, &ds.from, &ds.until, &e) != 0)
         return cmd_usage(c, "--period: %s", e.msg);
     if (ds.until <= cmd_now()) {
         char last[32];
@@ -175,15 +177,6 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
 
 /* The common shape of extend, suspend and resume: operator, one dataset,
  * dataset.ini changes. */
-static int refuse_destroyed(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
-{
-    if (ds->status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed; nothing can change it", ds->id);
-        return -1;
-    }
-    return 0;
-}
-
 int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *until = NULL, *ref = NULL;
@@ -198,17 +191,15 @@ int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
     int64_t start, end;
     if (kura_text_check(ref, "--ref", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    if (kura_when_parse(until, c->env->cfg->timezone, &start, &end, &e) != 0)
+    if (kura_when_parse(until, c->env->cfg->zone, &start, &end, &e) != 0)
         return cmd_usage(c, "--until: %s", e.msg);
     /* A time stamp ends access at that instant; a date at the end of it. */
     int64_t new_until = start == end ? start : end;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     char before[48], after[48];
-    if (refuse_destroyed(c, &t.ds) != 0)
-        goto out;
     cmd_last_day(c, t.ds.until, before, sizeof before);
     cmd_last_day(c, new_until, after, sizeof after);
     if (new_until <= t.ds.until) {
@@ -232,38 +223,74 @@ out:
     return rc;
 }
 
-int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_suspend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                        const struct kura_suspend_request *rq)
 {
-    const char *reason = NULL;
-    const struct cmd_opt opts[] = {{"reason", true, &reason, NULL}, {0}};
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    struct kura_err e = {0};
-    if (!reason || !reason[0])
-        return cmd_usage(c, "--reason is required");
-    if (kura_text_check(reason, "--reason", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "suspend");
+    if (cmd_required_text(c, rq->reason, "the reason") != 0)
+        return KURA_EXIT_FAIL;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
-    if (refuse_destroyed(c, &t.ds) != 0)
-        goto out;
     if (t.ds.status == KURA_DS_SUSPENDED) {
         cmd_fail(c, "dataset %s is already suspended (%s)", t.ds.id, t.ds.status_reason);
         goto out;
     }
     t.ds.status = KURA_DS_SUSPENDED;
-    snprintf(t.ds.status_reason, sizeof t.ds.status_reason, "%s", reason);
+    snprintf(t.ds.status_reason, sizeof t.ds.status_reason, "%s", rq->reason);
     struct cmd_change ch = {.action = "dataset-suspend", .target = t.ds.id, .before = "active",
-                            .after = "suspended", .detail = reason, .audit_event = KURA_AUDIT_SUSPEND};
-    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
+                            .after = "suspended", .detail = rq->reason, .audit_event = KURA_AUDIT_SUSPEND};
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+        rc = KURA_EXIT_OK;
+out:
+    cmd_txn_end(&t);
+    return rc;
+}
+
+int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct kura_suspend_request rq = {0};
+    const struct cmd_opt opts[] = {{"reason", true, &rq.reason, NULL}, {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (!rq.reason || !rq.reason[0])
+        return cmd_usage(c, "--reason is required");
+    if (kura_text_check(rq.reason, "--reason", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    rq.dataset = pos[0];
+    int rc = kura_change_suspend(c->env, c->actor, c->err, &rq);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "dataset %s is suspended: every open and read is refused until kuractl dataset resume %s\n",
+                rq.dataset, rq.dataset);
+    return rc;
+}
+
+int kura_change_resume(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const struct kura_suspend_request *rq)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "resume");
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    if (t.ds.status != KURA_DS_SUSPENDED) {
+        cmd_fail(c, "dataset %s is not suspended", t.ds.id);
         goto out;
-    fprintf(c->out, "dataset %s is suspended: every open and read is refused until kuractl dataset resume %s\n",
-            t.ds.id, t.ds.id);
-    rc = KURA_EXIT_OK;
+    }
+    char reason[KURA_TEXT_MAX + 32];
+    snprintf(reason, sizeof reason, "was suspended for: %s", t.ds.status_reason);
+    t.ds.status = KURA_DS_ACTIVE;
+    t.ds.status_reason[0] = '\0';
+    struct cmd_change ch = {.action = "dataset-resume", .target = t.ds.id, .before = "suspended",
+                            .after = "active", .detail = reason, .audit_event = KURA_AUDIT_RESUME};
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+        rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);
     return rc;
@@ -275,28 +302,10 @@ int cmd_dataset_resume(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
-        return KURA_EXIT_FAIL;
-    int rc = KURA_EXIT_FAIL;
-    if (refuse_destroyed(c, &t.ds) != 0)
-        goto out;
-    if (t.ds.status != KURA_DS_SUSPENDED) {
-        cmd_fail(c, "dataset %s is not suspended", t.ds.id);
-        goto out;
-    }
-    char reason[KURA_TEXT_MAX + 32];
-    snprintf(reason, sizeof reason, "was suspended for: %s", t.ds.status_reason);
-    t.ds.status = KURA_DS_ACTIVE;
-    t.ds.status_reason[0] = '\0';
-    struct cmd_change ch = {.action = "dataset-resume", .target = t.ds.id, .before = "suspended",
-                            .after = "active", .detail = reason, .audit_event = KURA_AUDIT_RESUME};
-    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
-        goto out;
-    fprintf(c->out, "dataset %s is active again\n", t.ds.id);
-    rc = KURA_EXIT_OK;
-out:
-    cmd_txn_end(&t);
+    struct kura_suspend_request rq = {.dataset = pos[0]};
+    int rc = kura_change_resume(c->env, c->actor, c->err, &rq);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "dataset %s is active again\n", rq.dataset);
     return rc;
 }
 

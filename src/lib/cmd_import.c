@@ -25,14 +25,13 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/clock.h"
 #include "kura/c4gh.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/keystore.h"
 #include "kura/ledger.h"
 #include "kura/secmem.h"
-
-#define PART_SUFFIX ".part"
 
 struct src {
     char *path;                 /* as named by the caller (joined with the walk) */
@@ -469,8 +468,8 @@ static int clean_orphans(struct import *im, struct kura_file *files, size_t n, s
     while ((de = readdir(d)) && rc == 0) {
         char fid[KURA_FILE_ID_LEN + 1];
         size_t len = strlen(de->d_name);
-        if (len != KURA_FILE_ID_LEN && !(len == KURA_FILE_ID_LEN + strlen(PART_SUFFIX) &&
-                                         strcmp(de->d_name + KURA_FILE_ID_LEN, PART_SUFFIX) == 0))
+        if (len != KURA_FILE_ID_LEN && !(len == KURA_FILE_ID_LEN + strlen(KURA_PART_SUFFIX) &&
+                                         strcmp(de->d_name + KURA_FILE_ID_LEN, KURA_PART_SUFFIX) == 0))
             continue;
         memcpy(fid, de->d_name, KURA_FILE_ID_LEN);
         fid[KURA_FILE_ID_LEN] = '\0';
@@ -499,7 +498,7 @@ static void discard(struct import *im, size_t upto)
             unlink(p);
             free(p);
         }
-        if (asprintf(&p, "%s/%s%s", im->store, fid, PART_SUFFIX) >= 0) {
+        if (asprintf(&p, "%s/%s%s", im->store, fid, KURA_PART_SUFFIX) >= 0) {
             unlink(p);
             free(p);
         }
@@ -509,18 +508,11 @@ static void discard(struct import *im, size_t upto)
 
 /* ---- progress ----------------------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void progress_show(struct progress *p, bool final)
 {
     if (!p->on)
         return;
-    int64_t now = mono_ms();
+    int64_t now = kura_clock_ms(CLOCK_MONOTONIC);
     if (!final && now - p->last_ms < 200)
         return;
     p->last_ms = now;
@@ -679,7 +671,7 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
     size_t raw_len = 0, hdr_len = 0;
     struct kura_segmap map = {0};
     uint64_t raw_plain = 0;
-    if (asprintf(&part, "%s/%s%s", im->store, s->file_id, PART_SUFFIX) < 0 ||
+    if (asprintf(&part, "%s/%s%s", im->store, s->file_id, KURA_PART_SUFFIX) < 0 ||
         asprintf(&final, "%s/%s", im->store, s->file_id) < 0) {
         part = final = NULL;
         kura_err_set(e, ENOMEM, "out of memory");
@@ -832,8 +824,8 @@ static void record_removal(struct import *im, size_t removed)
     struct kura_ledger_change lc = {.actor = cmd_actor_name(c, actor, sizeof actor), .uid = c->actor->uid,
                                     .action = KURA_LEDGER_SOURCE_ACTION, .target = im->dk->id,
                                     .detail = "sources of the import before (--remove-source)", .before = "", .after = after};
-    if (!ledger || cmd_txn_begin(c, im->dk->id, false, &t) != 0 ||
-        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->timezone, NULL, &e) != 0)
+    if (!ledger || cmd_txn_begin(c, im->dk->id, KURA_CMD_OPERATOR, CMD_TXN_DESTROYED_OK, &t) != 0 ||
+        kura_ledger_append(ledger, &lc, cmd_now(), c->env->cfg->zone, NULL, &e) != 0)
         fprintf(c->err, "kuractl dataset import: warning: the ledger does not record the removal of the sources%s%s\n",
                 e.msg[0] ? ": " : "", e.msg);
     cmd_txn_end(&t);
@@ -871,200 +863,259 @@ static void remove_sources(struct import *im)
     record_removal(im, im->plan.n - failed);
 }
 
-int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
-{
-    const char *samples_path = NULL;
-    bool remove_source = false, encrypt = false, no_verify = false;
-    const struct cmd_opt opts[] = {{"samples", true, &samples_path, NULL},
-                                   {"remove-source", false, NULL, &remove_source},
-                                   {"encrypt", false, NULL, &encrypt},
-                                   {"no-verify", false, NULL, &no_verify},
-                                   {0}};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos = 0;
-    if (!pos)
-        return cmd_fail(c, "out of memory");
-    if (cmd_parse(c, argc, argv, opts, pos, 2, argc, &npos) != 0) {
-        free(pos);
-        return KURA_EXIT_USAGE;
-    }
-    if (encrypt && no_verify) {
-        free(pos);
-        return cmd_usage(c, "--no-verify applies to .c4gh files, not to --encrypt");
-    }
-    struct import im = {.c = c, .encrypt = encrypt, .no_verify = no_verify};
-    struct kura_err e = {0};
-    struct kura_sample_map sm = {0};
-    bool have_sm = false;
-    struct kura_file *fresh = NULL;
-    struct cmd_txn t = {.lock_fd = -1};
-    char *lock = NULL;
-    int lock_fd = -1, rc = KURA_EXIT_FAIL;
-    size_t done = 0;
-    const char *id = pos[0];
+/* What the command line asks for. */
+struct import_request {
+    const char *id, *samples_path;
+    bool remove_source, encrypt, no_verify;
+    char **paths;               /* the sources */
+    int npaths;
+};
 
-    if (kura_id_check(id, "dataset id", &e) != 0) {
-        rc = cmd_usage(c, "%s", e.msg);
-        goto out;
-    }
-    if (cmd_caller_init(c, &im.caller, &e) != 0)
+/* One run of the command: the request, the import's working state, and
+ * what each step leaves to the next and to the one cleanup. */
+struct import_run {
+    struct import_request rq;
+    char **pos;                 /* argv's positionals (rq.id, rq.paths) */
+    struct import im;
+    struct kura_sample_map sm;
+    bool have_sm;
+    struct kura_file *fresh;    /* files.tsv's new rows, one per plan entry */
+    char *lock;                 /* STATE/datasets/<ID>/.import-lock */
+    int lock_fd;
+    char withdrawn[420];        /* files of withdrawn samples, for the ledger and the output */
+    bool committed;             /* files.tsv names the new files */
+};
+
+/* 0. argv into the request: KURA_EXIT_OK, or the exit status (said). */
+static int import_parse(const struct kura_cmd_ctx *c, int argc, char **argv, struct import_run *r)
+{
+    struct import_request *rq = &r->rq;
+    const struct cmd_opt opts[] = {{"samples", true, &rq->samples_path, NULL},
+                                   {"remove-source", false, NULL, &rq->remove_source},
+                                   {"encrypt", false, NULL, &rq->encrypt},
+                                   {"no-verify", false, NULL, &rq->no_verify},
+                                   {0}};
+    int npos = 0;
+    struct kura_err e = {0};
+    if (!(r->pos = calloc((size_t)argc + 1, sizeof *r->pos)))
+        return cmd_fail(c, "out of memory");
+    if (cmd_parse(c, argc, argv, opts, r->pos, 2, argc, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    if (rq->encrypt && rq->no_verify)
+        return cmd_usage(c, "--no-verify applies to .c4gh files, not to --encrypt");
+    rq->id = r->pos[0];
+    rq->paths = r->pos + 1;
+    rq->npaths = npos - 1;
+    if (kura_id_check(rq->id, "dataset id", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (rq->samples_path && c->env->socket_mode && rq->samples_path[0] != '/')
+        return cmd_usage(c, "--samples: give an absolute path to the daemon");
+    return KURA_EXIT_OK;
+}
+
+/* 1.-3. The plan: what to import, checked before anything is written; the
+ * import lock (one import per dataset; other changes go on meanwhile); and,
+ * under it, what files.tsv names now, minus leftovers of an interrupted
+ * import. KURA_EXIT_OK, or KURA_EXIT_FAIL (said). */
+static int import_plan(const struct kura_cmd_ctx *c, struct import_run *r)
+{
+    const struct import_request *rq = &r->rq;
+    struct import *im = &r->im;
+    struct kura_err e = {0};
+    struct cmd_txn t;
+    if (cmd_caller_init(c, &im->caller, &e) != 0 || collect(im, rq->npaths, rq->paths, &e) != 0)
         goto fail;
-    /* 1. What to import, checked before anything is written. */
-    if (collect(&im, npos - 1, pos + 1, &e) != 0)
-        goto fail;
-    if (samples_path) {
-        if (c->env->socket_mode && samples_path[0] != '/') {
-            rc = cmd_usage(c, "--samples: give an absolute path to the daemon");
-            goto out;
-        }
-        if (cmd_caller_enter(&im.caller, &e) != 0)
+    if (rq->samples_path) {
+        if (cmd_caller_enter(&im->caller, &e) != 0)
             goto fail;
-        int sr = kura_samples_load(samples_path, &sm, &e);
-        cmd_caller_leave(&im.caller);
+        int sr = kura_samples_load(rq->samples_path, &r->sm, &e);
+        cmd_caller_leave(&im->caller);
         if (sr != 0)
             goto fail;
-        have_sm = true;
+        r->have_sm = true;
     }
-    if (new_entries(&im, have_sm ? &sm : NULL, &fresh, &e) != 0)
+    if (new_entries(im, r->have_sm ? &r->sm : NULL, &r->fresh, &e) != 0)
         goto fail;
-    /* 2. One import per dataset at a time; other changes go on meanwhile. */
-    if (!(lock = cmd_dataset_file(c, id, CMD_IMPORT_LOCK)) || !(im.store = cmd_store_dir(c, id))) {
+    if (!(r->lock = cmd_dataset_file(c, rq->id, KURA_IMPORT_LOCK)) || !(im->store = cmd_store_dir(c, rq->id))) {
         kura_err_set(&e, ENOMEM, "out of memory");
         goto fail;
     }
-    if (cmd_txn_begin(c, id, true, &t) != 0)
-        goto out;
-    if (t.ds.status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed; import into a new dataset", id);
-        goto out;
-    }
+    /* The role and a destroyed dataset, before taking the import lock. */
+    if (cmd_txn_begin(c, rq->id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
+        return KURA_EXIT_FAIL;
     cmd_txn_end(&t);
-    if ((lock_fd = kura_lock(lock, 0, &e)) < 0) {
+    if ((r->lock_fd = kura_lock(r->lock, 0, &e)) < 0) {
         if (e.code == EAGAIN)
-            kura_err_set(&e, EAGAIN, "another import into dataset %s is running; wait for it", id);
+            kura_err_set(&e, EAGAIN, "another import into dataset %s is running; wait for it", rq->id);
         goto fail;
     }
-    if (open_keys(&im, id, &e) != 0 || kura_mkdir_p(im.store, 0700, &e) != 0)
+    if (open_keys(im, rq->id, &e) != 0 || kura_mkdir_p(im->store, 0700, &e) != 0)
         goto fail;
-    /* 3. Under the import lock: what files.tsv names now, minus leftovers. */
-    if (cmd_txn_begin(c, id, true, &t) != 0)
-        goto out;
-    int checked = check_plan(&im, &t.ds, t.files, t.nfiles, have_sm ? &sm : NULL, fresh, &e);
-    for (size_t i = 0; i < im.plan.n; i++)
-        im.plan.v[i].withdrawn = kura_file_withdrawn(&t.ds, &fresh[i]);
+    if (cmd_txn_begin(c, rq->id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int checked = check_plan(im, &t.ds, t.files, t.nfiles, r->have_sm ? &r->sm : NULL, r->fresh, &e);
+    for (size_t i = 0; i < im->plan.n; i++)
+        im->plan.v[i].withdrawn = kura_file_withdrawn(&t.ds, &r->fresh[i]);
     if (checked == 0)
-        checked = clean_orphans(&im, t.files, t.nfiles, &e);
+        checked = clean_orphans(im, t.files, t.nfiles, &e);
     cmd_txn_end(&t);
-    if (checked != 0)
-        goto fail;
+    if (checked == 0)
+        return KURA_EXIT_OK;
+fail:
+    return cmd_fail_err(c, &e);
+}
 
-    /* 4. The work, with nothing visible yet. */
-    im.prog = (struct progress){.on = isatty(fileno(c->err)) == 1, .err = c->err, .files = im.plan.n,
-                                .total = im.plan.total};
-    for (done = 0; done < im.plan.n; done++) {
-        if (import_one(&im, &im.plan.v[done], &fresh[done], &e) != 0) {
+/* 4. The work, with nothing visible yet: payloads, headers and maps under
+ * fresh file ids, made durable. KURA_EXIT_OK, or KURA_EXIT_FAIL (said,
+ * what was written discarded). */
+static int import_apply(const struct kura_cmd_ctx *c, struct import_run *r)
+{
+    struct import *im = &r->im;
+    struct kura_err e = {0};
+    im->prog = (struct progress){.on = isatty(fileno(c->err)) == 1, .err = c->err, .files = im->plan.n,
+                                 .total = im->plan.total};
+    size_t done;
+    for (done = 0; done < im->plan.n; done++) {
+        if (import_one(im, &im->plan.v[done], &r->fresh[done], &e) != 0) {
             done++;
-            goto discard;
+            goto discard_written;
         }
-        im.prog.done_files = done + 1;
-        progress_show(&im.prog, false);
+        im->prog.done_files = done + 1;
+        progress_show(&im->prog, false);
     }
-    if (make_durable(&im, &e) != 0)
-        goto discard;
-    progress_show(&im.prog, true);
+    if (make_durable(im, &e) != 0)
+        goto discard_written;
+    progress_show(&im->prog, true);
+    return KURA_EXIT_OK;
+discard_written:
+    progress_show(&im->prog, true);
+    cmd_fail_err(c, &e);
+    discard(im, done);
+    return KURA_EXIT_FAIL;
+}
 
-    /* 5. The commit: files.tsv names the new files, with the ledger record. */
-    if (cmd_txn_begin(c, id, true, &t) != 0)
-        goto discard_quiet;
-    if (t.ds.status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed during the import", id);
-        goto discard_quiet;
-    }
+/* 5. The commit: files.tsv names the new files, with the ledger record
+ * (r->committed); then the keys of files withdrawn while the import ran go.
+ * KURA_EXIT_OK, or KURA_EXIT_FAIL (said; before the commit what was
+ * written is discarded, after it the journal decides). */
+static int import_record(const struct kura_cmd_ctx *c, struct import_run *r)
+{
+    const struct import_request *rq = &r->rq;
+    struct import *im = &r->im;
+    struct kura_err e = {0};
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, rq->id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
+        goto discard_written;
     bool nomem;
-    const char *dup = first_present(t.files, t.nfiles, fresh, im.plan.n, &nomem);
+    const char *dup = first_present(t.files, t.nfiles, r->fresh, im->plan.n, &nomem);
     if (nomem || dup) {
         if (nomem)
             cmd_fail(c, "out of memory");
         else
-            cmd_fail(c, "%s was added to dataset %s during the import", dup, id);
-        goto discard_quiet;
+            cmd_fail(c, "%s was added to dataset %s during the import", dup, rq->id);
+        goto discard_written;
     }
     /* dataset.ini as of now: a withdrawal recorded during the import counts. */
-    char withdrawn[420];
-    withdrawn_summary(&t.ds, fresh, im.plan.n, withdrawn, sizeof withdrawn);
+    withdrawn_summary(&t.ds, r->fresh, im->plan.n, r->withdrawn, sizeof r->withdrawn);
     size_t nold = t.nfiles;
-    struct kura_file *all = realloc(t.files, (t.nfiles + im.plan.n) * sizeof *all);
+    struct kura_file *all = realloc(t.files, (t.nfiles + im->plan.n) * sizeof *all);
     if (!all) {
         cmd_fail(c, "out of memory");
-        goto discard_quiet;
+        goto discard_written;
     }
     t.files = all;
-    memcpy(t.files + t.nfiles, fresh, im.plan.n * sizeof *fresh);
-    t.nfiles += im.plan.n;
-    free(fresh);    /* its contents now belong to t.files */
-    fresh = NULL;
+    memcpy(t.files + t.nfiles, r->fresh, im->plan.n * sizeof *r->fresh);
+    t.nfiles += im->plan.n;
+    free(r->fresh);    /* its contents now belong to t.files */
+    r->fresh = NULL;
     char after[900], detail[2 * KURA_LEDGER_FIELD_MAX], keys[KURA_LEDGER_FIELD_MAX - 100];
-    summary(&im.plan, after, sizeof after);
-    if (!encrypt && kura_ledger_delivery_format(im.keys, im.nkeys, remove_source, keys, sizeof keys, &e) != 0) {
+    summary(&im->plan, after, sizeof after);
+    if (!rq->encrypt &&
+        kura_ledger_delivery_format(im->keys, im->nkeys, rq->remove_source, keys, sizeof keys, &e) != 0) {
         cmd_fail_err(c, &e);
-        goto discard_quiet;
+        goto discard_written;
     }
-    snprintf(detail, sizeof detail, "%s%s%s%s%s", encrypt ? "encrypted from plaintext" : keys,
-             no_verify ? ", segments not verified" : "", have_sm ? ", samples from " : ", no samples map",
-             have_sm ? samples_path : "", withdrawn);
+    snprintf(detail, sizeof detail, "%s%s%s%s%s", rq->encrypt ? "encrypted from plaintext" : keys,
+             rq->no_verify ? ", segments not verified" : "", r->have_sm ? ", samples from " : ", no samples map",
+             r->have_sm ? rq->samples_path : "", r->withdrawn);
     fit_ledger_field(detail);
-    struct cmd_change ch = {.action = "dataset-import", .target = id, .after = after, .detail = detail,
+    struct cmd_change ch = {.action = "dataset-import", .target = rq->id, .after = after, .detail = detail,
                             .audit_event = KURA_AUDIT_IMPORT};
     if (cmd_txn_commit(c, &t, false, true, &ch) != 0) {
         /* The journal decides: the next transaction keeps or drops it. */
-        goto out;
+        cmd_txn_end(&t);
+        return KURA_EXIT_FAIL;
     }
-    rc = KURA_EXIT_OK;
+    r->committed = true;
+    int rc = KURA_EXIT_OK;
     /* Withdrawn while this import ran: its key was stored, now it goes. */
-    for (size_t i = 0; i < im.plan.n; i++)
-        if (!im.plan.v[i].withdrawn && kura_file_withdrawn(&t.ds, &t.files[nold + i]) &&
-            kura_keystore_file_destroy(c->env->cfg->keys_dir, id, im.plan.v[i].file_id, &e) != 0) {
+    for (size_t i = 0; i < im->plan.n; i++)
+        if (!im->plan.v[i].withdrawn && kura_file_withdrawn(&t.ds, &t.files[nold + i]) &&
+            kura_keystore_file_destroy(c->env->cfg->keys_dir, rq->id, im->plan.v[i].file_id, &e) != 0) {
             cmd_fail(c, "%s is of a sample withdrawn during the import and is not served, but destroying its key "
-                     "failed: %s; run kuractl withdraw %s SAMPLE again", t.files[nold + i].path, e.msg, id);
+                     "failed: %s; run kuractl withdraw %s SAMPLE again", t.files[nold + i].path, e.msg, rq->id);
             rc = KURA_EXIT_FAIL;
         }
     cmd_txn_end(&t);
-    fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s%s\n", im.plan.n,
-            (double)im.plan.total / 1048576.0, id, withdrawn);
-    if (withdrawn[0])
+    return rc;
+discard_written:
+    cmd_txn_end(&t);
+    discard(im, im->plan.n);
+    return KURA_EXIT_FAIL;
+}
+
+/* After the commit: what was imported, its warnings, and the sources removed
+ * if asked. */
+static void import_report(const struct kura_cmd_ctx *c, struct import_run *r)
+{
+    const struct import_request *rq = &r->rq;
+    fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s%s\n", r->im.plan.n,
+            (double)r->im.plan.total / 1048576.0, rq->id, r->withdrawn);
+    if (r->withdrawn[0])
         fprintf(c->err, "kuractl dataset import: warning: files of withdrawn samples were imported but will not be "
-                        "served:%s\n", withdrawn);
-    if (!have_sm)
+                        "served:%s\n", r->withdrawn);
+    if (!r->have_sm)
         fprintf(c->err, "kuractl dataset import: warning: no --samples map: these files name no sample, so a consent "
                         "withdrawal cannot find them (kuractl user list and status show \"no sample map\" while "
-                        "no file of dataset %s names a sample)\n", id);
-    if (remove_source)
-        remove_sources(&im);
-    goto out;
+                        "no file of dataset %s names a sample)\n", rq->id);
+    if (rq->remove_source)
+        remove_sources(&r->im);
+}
 
-discard:
-    progress_show(&im.prog, true);
-    cmd_fail_err(c, &e);
-discard_quiet:
-    cmd_txn_end(&t);
-    discard(&im, done);
-    goto out;
-fail:
-    cmd_fail_err(c, &e);
-out:
-    cmd_txn_end(&t);
-    kura_unlock(lock_fd);
-    if (fresh)
-        kura_files_free(fresh, im.plan.n);
-    if (have_sm)
-        kura_samples_free(&sm);
-    kura_dskey_free(im.dk);
-    if (im.ks && im.ks != c->env->ks)
-        kura_keystore_close(im.ks);
-    cmd_caller_free(&im.caller);
-    plan_free(&im.plan);
-    free(im.store);
-    free(lock);
-    free(pos);
+/* The one cleanup, whatever step the run reached. */
+static void import_run_free(const struct kura_cmd_ctx *c, struct import_run *r)
+{
+    struct import *im = &r->im;
+    kura_unlock(r->lock_fd);
+    if (r->fresh)
+        kura_files_free(r->fresh, im->plan.n);
+    if (r->have_sm)
+        kura_samples_free(&r->sm);
+    kura_dskey_free(im->dk);
+    if (im->ks && im->ks != c->env->ks)
+        kura_keystore_close(im->ks);
+    cmd_caller_free(&im->caller);
+    plan_free(&im->plan);
+    free(im->store);
+    free(r->lock);
+    free(r->pos);
+}
+
+/* parse -> plan -> apply -> record, one cleanup. */
+int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct import_run r = {.lock_fd = -1};
+    int rc = import_parse(c, argc, argv, &r);
+    if (rc == KURA_EXIT_OK) {
+        r.im = (struct import){.c = c, .encrypt = r.rq.encrypt, .no_verify = r.rq.no_verify};
+        rc = import_plan(c, &r);
+    }
+    if (rc == KURA_EXIT_OK)
+        rc = import_apply(c, &r);
+    if (rc == KURA_EXIT_OK)
+        rc = import_record(c, &r);
+    if (r.committed)
+        import_report(c, &r);
+    import_run_free(c, &r);
     return rc;
 }

@@ -72,9 +72,10 @@ static int init_with_config(const struct kura_cmd_ctx *c, const struct kura_conf
     struct kura_err e = {0};
     char *datasets = NULL, *store = NULL, *sec = NULL, *audit_key = NULL, *pass = NULL, *pub = NULL;
     int rc = KURA_EXIT_FAIL;
-    if (asprintf(&datasets, "%s/datasets", cfg->state_dir) < 0 || asprintf(&store, "%s/store", cfg->state_dir) < 0 ||
-        asprintf(&sec, "%s/%s", cfg->keys_dir, KURA_SERVER_SEC_FILE) < 0 ||
-        asprintf(&audit_key, "%s/%s", cfg->keys_dir, KURA_AUDIT_KEY_FILE) < 0) {
+    if (!(datasets = kura_layout_datasets_dir(cfg->state_dir)) ||
+        !(store = kura_layout_join(cfg->state_dir, KURA_STORE_DIR)) ||
+        !(sec = kura_layout_join(cfg->keys_dir, KURA_SERVER_SEC_FILE)) ||
+        !(audit_key = kura_layout_join(cfg->keys_dir, KURA_AUDIT_KEY_FILE))) {
         cmd_fail(c, "out of memory");
         goto out;
     }

@@ -275,7 +275,7 @@ static int lock_imports(const struct kura_cmd_ctx *c, char **ids, size_t nids, i
         locks[i] = -1;
     for (size_t i = 0; i < nids; i++) {
         struct kura_err e = {0};
-        char *path = cmd_dataset_file(c, ids[i], CMD_IMPORT_LOCK);
+        char *path = cmd_dataset_file(c, ids[i], KURA_IMPORT_LOCK);
         locks[i] = path ? kura_lock(path, 0, &e) : -1;
         free(path);
         if (locks[i] < 0) {

@@ -7,18 +7,17 @@
 #include <string.h>
 
 #include "cmd_priv.h"
+#include "kura/changes.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/lockdown.h"
 
-#define LOCKDOWN_LOCK ".lockdown.lock"
-
 static int lock_server(const struct kura_cmd_ctx *c)
 {
-    char *path = NULL;
+    char *path = kura_layout_join(c->env->cfg->state_dir, KURA_LOCKDOWN_LOCK);
     struct kura_err e = {0};
-    if (asprintf(&path, "%s/%s", c->env->cfg->state_dir, LOCKDOWN_LOCK) < 0) {
+    if (!path) {
         cmd_fail(c, "out of memory");
         return -1;
     }
@@ -29,18 +28,16 @@ static int lock_server(const struct kura_cmd_ctx *c)
     return fd;
 }
 
-int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                         const struct kura_lockdown_request *rq)
 {
-    const char *reason = NULL;
-    const struct cmd_opt opts[] = {{"reason", true, &reason, NULL}, {0}};
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "lockdown");
     struct kura_err e = {0};
-    if (!reason || !reason[0])
-        return cmd_usage(c, "--reason is required");
-    if (kura_text_check(reason, "--reason", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
+    if (cmd_require_operator(c) != 0)
+        return KURA_EXIT_FAIL;
+    if (cmd_required_text(c, rq->reason, "the reason") != 0)
+        return KURA_EXIT_FAIL;
     int fd = lock_server(c);
     if (fd < 0)
         return KURA_EXIT_FAIL;
@@ -55,29 +52,47 @@ int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv)
      * a good one keeps the server locked down. */
     memset(&l, 0, sizeof l);
     l.on = true;
-    snprintf(l.reason, sizeof l.reason, "%s", reason);
+    snprintf(l.reason, sizeof l.reason, "%s", rq->reason);
     l.at = cmd_now();
     cmd_actor_name(c, l.by, sizeof l.by);
     if (kura_lockdown_save(c->env->cfg->state_dir, &l, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
-    struct cmd_change ch = {.action = "lockdown", .detail = reason, .audit_event = KURA_AUDIT_LOCKDOWN};
+    struct cmd_change ch = {.action = "lockdown", .detail = rq->reason, .audit_event = KURA_AUDIT_LOCKDOWN};
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
-    fprintf(c->out, "lockdown: every dataset is refused until kuractl unlock\n");
     rc = KURA_EXIT_OK;
 out:
     kura_unlock(fd);
     return rc;
 }
 
-int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv)
+int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    struct kura_lockdown_request rq = {0};
+    const struct cmd_opt opts[] = {{"reason", true, &rq.reason, NULL}, {0}};
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (!rq.reason || !rq.reason[0])
+        return cmd_usage(c, "--reason is required");
+    if (kura_text_check(rq.reason, "--reason", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    int rc = kura_change_lockdown(c->env, c->actor, c->err, &rq);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "lockdown: every dataset is refused until kuractl unlock\n");
+    return rc;
+}
+
+int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "unlock");
+    if (cmd_require_operator(c) != 0)
+        return KURA_EXIT_FAIL;
     int fd = lock_server(c);
     if (fd < 0)
         return KURA_EXIT_FAIL;
@@ -99,9 +114,19 @@ int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv)
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
-    fprintf(c->out, "unlocked: datasets are served again as their policies say\n");
     rc = KURA_EXIT_OK;
 out:
     kura_unlock(fd);
+    return rc;
+}
+
+int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    int rc = kura_change_unlock(c->env, c->actor, c->err);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "unlocked: datasets are served again as their policies say\n");
     return rc;
 }

@@ -274,9 +274,8 @@ static uid_t login_uid(pid_t pid)
     if (n <= 0)
         return (uid_t)-1;
     buf[n] = '\0';
-    char *end;
-    unsigned long v = strtoul(buf, &end, 10);
-    return end == buf ? (uid_t)-1 : (uid_t)v;
+    uint64_t v;
+    return kura_parse_decimal(buf, strspn(buf, "0123456789"), UINT32_MAX, &v) == 0 ? (uid_t)v : (uid_t)-1;
 }
 
 int kura_actor_resolve(uid_t uid, gid_t gid, pid_t pid, struct kura_actor *a, struct kura_err *err)
@@ -356,11 +355,11 @@ int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *ac
     }
     if (env->socket_mode && (k->flags & KURA_CMD_DIRECT_ONLY))
         return cmd_fail(&c, "run it as root on the server itself (it does not go through the daemon)");
-    if (k->role == KURA_CMD_OPERATOR && !actor->operator)
-        return cmd_fail(&c, "only an operator (root or group %s) may do this", KURA_ADMIN_GROUP);
+    if (k->role == KURA_CMD_OPERATOR && cmd_require_operator(&c) != 0)
+        return KURA_EXIT_FAIL;
     if (k->role == KURA_CMD_PI || k->role == KURA_CMD_PI_ONLY) {
         /* The dataset comes first; the handler checks the actor against it
-         * under the lock (cmd_require_manager). Refuse bad ids early. */
+         * under the lock (cmd_txn_begin). Refuse bad ids early. */
         struct kura_err e = {0};
         if (argc < 1 || argv[0][0] == '-')
             return cmd_usage(&c, "name the dataset first");
@@ -368,6 +367,16 @@ int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *ac
             return cmd_usage(&c, "%s", e.msg);
     }
     return k->run(&c, argc, argv);
+}
+
+const struct kura_cmd_ctx *cmd_ctx_of(struct kura_cmd_ctx *c, const struct kura_cmd_env *env,
+                                      const struct kura_actor *actor, FILE *err, const char *group, const char *name)
+{
+    char *words[] = {(char *)(group ? group : name), (char *)name};
+    int n;
+    *c = (struct kura_cmd_ctx){.env = env, .actor = actor, .out = err, .err = err};
+    c->cmd = kura_cmd_find(group ? 2 : 1, words, &n);
+    return c;
 }
 
 int kura_cmd_handle_request(void *ctx, const struct kura_ctl_peer *peer, const struct kura_ctl_request *req,

@@ -8,6 +8,7 @@
 
 #include "kura/commands.h"
 #include "kura/model.h"
+#include "kura/text.h"
 
 struct kura_cmd_ctx {
     const struct kura_cmd_env *env;
@@ -51,6 +52,12 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /*
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
 
+/* The context of a change called as a function (changes.h): its messages
+ * are labelled as the command GROUP NAME's; it prints nothing to out but
+ * what goes astray (to err). Returns c. (cmd_main.c) */
+const struct kura_cmd_ctx *cmd_ctx_of(struct kura_cmd_ctx *c, const struct kura_cmd_env *env,
+                                      const struct kura_actor *actor, FILE *err, const char *group, const char *name);
+
 /* ---- messages (cmd_args.c) ---------------------------------------------- */
 
 /* "kuractl dataset add: MESSAGE" on err; returns KURA_EXIT_FAIL. */
@@ -61,6 +68,10 @@ __attribute__((format(printf, 2, 3)))
 int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...);
 /* Prints "kuractl dataset add: what: err->msg"; returns KURA_EXIT_FAIL. */
 int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err);
+/* A request's required free text (a reason, a reference; what names it):
+ * given, and one line of text (kura_text_check). Else says why and
+ * returns -1. */
+int cmd_required_text(const struct kura_cmd_ctx *c, const char *text, const char *what);
 
 /* Appends word to the space-separated list in buf (NUL-terminated), or
  * " ..." once the rest would not fit: file lists in messages and ledger
@@ -108,9 +119,6 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
 /* How long kuractl (not the daemon) waits for notify_command to report a failure. */
 #define CMD_NOTIFY_WAIT_MS 5000
 
-/* STATE/datasets/<ID>/.import-lock: one import per dataset; destroy takes it too. */
-#define CMD_IMPORT_LOCK ".import-lock"
-
 /* ---- keys and deliveries (cmd_key.c) ---------------------------------------- */
 
 /* The server keystore: the daemon's (env->ks) or opened here with the
@@ -143,9 +151,10 @@ int cmd_cmp_str(const void *a, const void *b);
 
 /* The actor is the PI of ds: their uid and account name are those recorded. */
 bool cmd_actor_is_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
-/* The actor's role in ds: operator, or the PI (cmd_actor_is_pi). Prints
- * the refusal and returns -1 when the actor may not manage ds. */
-int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
+
+/* Refuses (says why, -1) an actor who is no operator: the role check of a
+ * server-wide change (one dataset's changes check in cmd_txn_begin). */
+int cmd_require_operator(const struct kura_cmd_ctx *c);
 
 /* ---- use of a dataset, from the audit log (cmd_usage.c) --------------------- */
 
@@ -202,10 +211,19 @@ struct cmd_txn {
     size_t nfiles;
 };
 
-/* Locks dataset id (waiting a bounded time), finishes an interrupted
- * change if one is pending, loads dataset.ini (and files.tsv when
- * with_files). Prints the reason and returns -1 on error. */
-int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t);
+/* cmd_txn_begin's what */
+#define CMD_TXN_FILES 0x1u          /* load files.tsv too */
+#define CMD_TXN_DESTROYED_OK 0x2u   /* a destroyed dataset too (destroy itself, reports, listings) */
+
+/* The opening of every change and view of one dataset: checks that the
+ * actor holds role in it (KURA_CMD_OPERATOR; KURA_CMD_PI: its PI or an
+ * operator; KURA_CMD_PI_ONLY: its PI alone), before the lock and again
+ * under it; locks it (waiting a bounded time), finishes an interrupted
+ * change if one is pending, loads dataset.ini (and files.tsv with
+ * CMD_TXN_FILES), and refuses a destroyed dataset unless
+ * CMD_TXN_DESTROYED_OK. Prints the reason and returns -1 on error. */
+int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_role role, unsigned what,
+                  struct cmd_txn *t);
 /* The opening of a manager's view of one dataset (ID [--json]: user list,
  * dataset files, ledger): parsed, begun, the caller the dataset's PI or an
  * operator. KURA_EXIT_OK with t begun (end it), or the exit status. */

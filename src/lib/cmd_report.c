@@ -23,7 +23,7 @@ static int list_change(const struct kura_ledger_record *r, void *arg)
 {
     struct changes *ch = arg;
     int64_t t, end;
-    if (kura_when_parse(r->time, ch->c->env->cfg->timezone, &t, &end, NULL) != 0 || t < ch->from || t >= ch->to)
+    if (kura_when_parse(r->time, ch->c->env->cfg->zone, &t, &end, NULL) != 0 || t < ch->from || t >= ch->to)
         return 0;
     if (strncmp(r->action, "user-", 5) != 0 && strcmp(r->action, "withdraw") != 0 &&
         strncmp(r->action, "dataset-", 8) != 0)
@@ -46,8 +46,8 @@ static void user_row(const struct kura_cmd_ctx *c, bool csv, const char *user, c
                      int64_t until, const struct cmd_user_usage *u)
 {
     char a[32], b[32], last[48];
-    const char *tz = c->env->cfg->timezone;
-    if (kura_date_format(from, tz, a, sizeof a) != 0)
+    const struct kura_zone *zone = c->env->cfg->zone;
+    if (kura_date_format(from, zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "?");
     cmd_last_day(c, until, b, sizeof b);
     if (u && u->last_ms)
@@ -72,26 +72,24 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     int64_t from = 0, to = 0, s, end;
-    const char *tz = c->env->cfg->timezone;
+    const struct kura_zone *zone = c->env->cfg->zone;
     if (from_s) {
-        if (kura_when_parse(from_s, tz, &s, &end, &e) != 0)
+        if (kura_when_parse(from_s, zone, &s, &end, &e) != 0)
             return cmd_usage(c, "--from: %s", e.msg);
         from = s;
     }
     if (to_s) {
-        if (kura_when_parse(to_s, tz, &s, &end, &e) != 0)
+        if (kura_when_parse(to_s, zone, &s, &end, &e) != 0)
             return cmd_usage(c, "--to: %s", e.msg);
         to = s == end ? s : end;        /* a date counts whole */
     }
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     char *ledger = NULL;
     struct cmd_usage use = {0};
     const struct kura_dataset *ds = &t.ds;
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
     if (!from_s)
         from = ds->from;
     if (!to_s)
@@ -112,7 +110,7 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         fprintf(c->out, "- Reporting period: %s to %s\n", cmd_time(c, from, a, sizeof a), cmd_time(c, to - 1, b, sizeof b));
         fprintf(c->out, "- Dataset: %s, %s, status %s, approved period %s..%s\n", kura_kind_name(ds->kind),
                 kura_level_name(ds->level), kura_ds_status_name(ds->status),
-                kura_date_format(ds->from, tz, p1, sizeof p1) == 0 ? p1 : "?", cmd_last_day(c, ds->until, p2, sizeof p2));
+                kura_date_format(ds->from, zone, p1, sizeof p1) == 0 ? p1 : "?", cmd_last_day(c, ds->until, p2, sizeof p2));
         fprintf(c->out, "- PI: %s\n\n## Users\n\n| user | role | period | opens | bytes read | refused | last access |\n"
                         "|---|---|---|---|---|---|---|\n", ds->pi);
     }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/changes.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
@@ -22,7 +23,6 @@
 #include "kura/notify.h"
 #include "kura/when.h"
 
-#define REPORT_FILE "destruction-report.txt"
 #define REPORT_MAX (64u << 20)
 #define NOTIFY_WAIT_MS 5000
 
@@ -48,15 +48,13 @@ static void other_samples(FILE *out, const struct kura_file *f, const char *samp
 /* "alice,bob": the listed users, for notifications. */
 static char *users_of(const struct kura_dataset *ds)
 {
-    size_t len = 1;
+    const char **names = calloc(ds->ngrants + 1, sizeof *names);
+    if (!names)
+        return NULL;
     for (size_t i = 0; i < ds->ngrants; i++)
-        len += strlen(ds->grants[i].user) + 1;
-    char *s = calloc(1, len);
-    for (size_t i = 0; s && i < ds->ngrants; i++) {
-        if (i)
-            strcat(s, ",");
-        strcat(s, ds->grants[i].user);
-    }
+        names[i] = ds->grants[i].user;
+    char *s = kura_comma_join(names, ds->ngrants);
+    free(names);
     return s;
 }
 
@@ -125,67 +123,65 @@ static void preview(FILE *o, const struct cmd_txn *t, const char *sample, size_t
                    "archive for a re-delivery of them without sample %s\n", nshared, sample);
 }
 
-/* Checks the sample id and begins the dataset's transaction, with its
- * files: 0, or the command's exit status. */
-static int begin_sample(const struct kura_cmd_ctx *c, const char *id, const char *sample, struct cmd_txn *t)
+/* Checks the sample id and begins the dataset's transaction (cmd_txn_begin's
+ * role and what), with its files: 0, or the command's exit status. */
+static int begin_sample(const struct kura_cmd_ctx *c, const char *id, const char *sample, enum kura_cmd_role role,
+                        unsigned what, struct cmd_txn *t)
 {
     struct kura_err e = {0};
     if (kura_id_check(sample, "sample id", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    return cmd_txn_begin(c, id, true, t) == 0 ? 0 : KURA_EXIT_FAIL;
+    return cmd_txn_begin(c, id, role, what | CMD_TXN_FILES, t) == 0 ? 0 : KURA_EXIT_FAIL;
 }
 
-int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
+/* res->preview: what withdrawing rq->sample would do. */
+static int preview_text(const struct cmd_txn *t, const char *sample, struct kura_withdraw_result *res)
 {
-    const char *ref = NULL;
-    bool yes = false, dry_run = false;
-    const struct cmd_opt opts[] = {{"ref", true, &ref, NULL}, {"yes", false, NULL, &yes},
-                                   {"dry-run", false, NULL, &dry_run}, {0}};
-    char *pos[2];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    size_t len;
+    FILE *f = open_memstream(&res->preview, &len);
+    if (!f)
+        return -1;
+    preview(f, t, sample, res->nfiles, res->nshared);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+int kura_change_withdraw(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                         const struct kura_withdraw_request *rq, struct kura_withdraw_result *res)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "withdraw");
+    memset(res, 0, sizeof *res);
     struct kura_err e = {0};
-    if (!ref || !ref[0])
-        return cmd_usage(c, "--ref (the withdrawal's reference) is required");
-    if (kura_text_check(ref, "--ref", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
-    const char *sample = pos[1];
+    if (cmd_required_text(c, rq->ref, "the reference") != 0)
+        return KURA_EXIT_FAIL;
+    const char *sample = rq->sample, *ref = rq->ref;
     struct cmd_txn t;
-    int rc = begin_sample(c, pos[0], sample, &t);
-    if (rc != 0)
-        return rc;
-    rc = KURA_EXIT_FAIL;
+    if (begin_sample(c, rq->dataset, sample, KURA_CMD_OPERATOR, 0, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
-    if (ds->status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed: none of its files can be decrypted any more", ds->id);
-        goto out;
-    }
-    size_t nfiles = 0, nshared = 0;
-    char list[400] = "", shared[300] = "";
     for (size_t i = 0; i < t.nfiles; i++)
         if (file_has_sample(&t.files[i], sample)) {
-            nfiles++;
-            cmd_append_word(list, sizeof list, t.files[i].path);
+            res->nfiles++;
+            cmd_append_word(res->files, sizeof res->files, t.files[i].path);
             if (t.files[i].nsamples > 1) {
-                nshared++;
-                cmd_append_word(shared, sizeof shared, t.files[i].path);
+                res->nshared++;
+                cmd_append_word(res->shared, sizeof res->shared, t.files[i].path);
             }
         }
-    bool already = kura_dataset_sample_withdrawn(ds, sample);
-    if (dry_run) {
-        preview(c->out, &t, sample, nfiles, nshared);
-        fprintf(c->out, "(--dry-run: nothing was changed)\n");
-        rc = KURA_EXIT_OK;
-        goto out;
-    }
+    res->no_sample_map = kura_files_no_sample_map(t.files, t.nfiles);
+    res->already = kura_dataset_sample_withdrawn(ds, sample);
     /* Finishing an earlier withdrawal decides nothing new: no confirmation. */
-    if (!already && !yes && !(c->env->flags & KURA_CTL_CONFIRMED)) {
-        preview(c->err, &t, sample, nfiles, nshared);
-        cmd_fail(c, "withdrawing sample %s cannot be undone; confirm on a terminal or give --yes", sample);
+    res->refused_unconfirmed = !rq->dry_run && !res->already && !rq->confirmed;
+    if (rq->dry_run || res->refused_unconfirmed) {
+        /* Refused unconfirmed: the caller says so after the preview. */
+        if (preview_text(&t, sample, res) != 0)
+            cmd_fail(c, "out of memory");
+        else if (rq->dry_run)
+            rc = KURA_EXIT_OK;
         goto out;
     }
-    if (!already) {
+    if (!res->already) {
         struct kura_withdrawal *g = realloc(ds->withdrawals, (ds->nwithdrawals + 1) * sizeof *g);
         if (!g) {
             cmd_fail(c, "out of memory");
@@ -198,10 +194,10 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
         snprintf(w->ref, sizeof w->ref, "%s", ref);
         w->at = cmd_now();
         char after[1000];   /* within KURA_LEDGER_FIELD_MAX */
-        if (nfiles)
-            snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s%s%s%s%s", nfiles, list,
-                     nshared ? "; also holding other samples (ask the archive for a re-delivery without " : "",
-                     nshared ? sample : "", nshared ? "): " : "", shared);
+        if (res->nfiles)
+            snprintf(after, sizeof after, "withdrawn; %zu file(s) hidden, headers destroyed: %s%s%s%s%s", res->nfiles,
+                     res->files, res->nshared ? "; also holding other samples (ask the archive for a re-delivery without " : "",
+                     res->nshared ? sample : "", res->nshared ? "): " : "", res->shared);
         else
             snprintf(after, sizeof after, "withdrawn (pending: no file imported yet; a later import of its files "
                                           "keeps them unserved, without a key)");
@@ -211,12 +207,11 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
             goto out;
     }
     /* From here on nobody is served these files; now nobody ever can be. */
-    size_t destroyed = 0;
     for (size_t i = 0; i < t.nfiles; i++) {
         if (!kura_file_withdrawn(ds, &t.files[i]))
             continue;
-        char *hdr = NULL;
-        if (asprintf(&hdr, "%s/datasets/%s/%s.hdr", c->env->cfg->keys_dir, ds->id, t.files[i].file_id) < 0) {
+        char *hdr = kura_layout_header(c->env->cfg->keys_dir, ds->id, t.files[i].file_id);
+        if (!hdr) {
             cmd_fail(c, "out of memory");
             goto out;
         }
@@ -227,38 +222,82 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
                      t.files[i].path, e.msg);
             goto out;
         }
-        destroyed += present;
+        res->keys_destroyed += present;
     }
-    if (already)
-        fprintf(c->out, "sample %s was withdrawn from dataset %s already; %zu remaining file key(s) destroyed now\n",
-                sample, ds->id, destroyed);
-    else if (!nfiles) {
-        /* Recorded all the same: the sample's files may arrive later (R-REV-1). */
-        fprintf(c->out, "sample %s withdrawn from dataset %s (%s): no file of the dataset comes from it yet; the "
-                        "withdrawal is pending: any file of it imported later is kept but never served\n",
-                sample, ds->id, ref);
-        fprintf(c->err, "kuractl withdraw: note: no file of dataset %s names sample %s now; check the sample id%s\n",
-                ds->id, sample, kura_files_no_sample_map(t.files, t.nfiles)
-                    ? " (the dataset has no sample map: its files name no sample at all)" : "");
+    if (!res->already) {
         char msg[900];
-        snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); dataset %s holds no file of it yet, and "
-                                  "none imported later will be served", sample, ref, ds->id);
-        notify(c, ds, "withdraw", sample, ref, msg);
-    } else {
-        fprintf(c->out, "sample %s withdrawn from dataset %s (%s): %zu file(s) no longer served, %zu file key(s) "
-                        "destroyed: %s\n", sample, ds->id, ref, nfiles, destroyed, list);
-        if (nshared)
-            fprintf(c->out, "%zu of them also hold other samples, whose consent stands: ask the archive for a "
-                            "re-delivery without sample %s of: %s\n", nshared, sample, shared);
-        char msg[900];
-        snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); its %zu file(s) in dataset %s are no "
-                                  "longer available and cannot be decrypted", sample, ref, nfiles, ds->id);
+        if (!res->nfiles)
+            snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); dataset %s holds no file of it yet, "
+                                      "and none imported later will be served", sample, ref, ds->id);
+        else
+            snprintf(msg, sizeof msg, "consent for sample %s was withdrawn (%s); its %zu file(s) in dataset %s are no "
+                                      "longer available and cannot be decrypted", sample, ref, res->nfiles, ds->id);
         notify(c, ds, "withdraw", sample, ref, msg);
     }
     rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);
     return rc;
+}
+
+void kura_withdraw_result_free(struct kura_withdraw_result *res)
+{
+    free(res->preview);
+    memset(res, 0, sizeof *res);
+}
+
+int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct kura_withdraw_request rq = {0};
+    bool yes = false;
+    const struct cmd_opt opts[] = {{"ref", true, &rq.ref, NULL}, {"yes", false, NULL, &yes},
+                                   {"dry-run", false, NULL, &rq.dry_run}, {0}};
+    char *pos[2];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (!rq.ref || !rq.ref[0])
+        return cmd_usage(c, "--ref (the withdrawal's reference) is required");
+    if (kura_text_check(rq.ref, "--ref", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (kura_id_check(pos[1], "sample id", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    rq.dataset = pos[0];
+    rq.sample = pos[1];
+    rq.confirmed = yes || (c->env->flags & KURA_CTL_CONFIRMED);
+    struct kura_withdraw_result res;
+    int rc = kura_change_withdraw(c->env, c->actor, c->err, &rq, &res);
+    const char *id = rq.dataset, *sample = rq.sample, *ref = rq.ref;
+    if (res.preview)
+        fputs(res.preview, rq.dry_run ? c->out : c->err);
+    if (res.refused_unconfirmed && res.preview)
+        cmd_fail(c, "withdrawing sample %s cannot be undone; confirm on a terminal or give --yes", sample);
+    if (rc != KURA_EXIT_OK || rq.dry_run) {
+        if (rc == KURA_EXIT_OK)
+            fprintf(c->out, "(--dry-run: nothing was changed)\n");
+        kura_withdraw_result_free(&res);
+        return rc;
+    }
+    if (res.already)
+        fprintf(c->out, "sample %s was withdrawn from dataset %s already; %zu remaining file key(s) destroyed now\n",
+                sample, id, res.keys_destroyed);
+    else if (!res.nfiles) {
+        /* Recorded all the same: the sample's files may arrive later (R-REV-1). */
+        fprintf(c->out, "sample %s withdrawn from dataset %s (%s): no file of the dataset comes from it yet; the "
+                        "withdrawal is pending: any file of it imported later is kept but never served\n",
+                sample, id, ref);
+        fprintf(c->err, "kuractl withdraw: note: no file of dataset %s names sample %s now; check the sample id%s\n",
+                id, sample, res.no_sample_map ? " (the dataset has no sample map: its files name no sample at all)" : "");
+    } else {
+        fprintf(c->out, "sample %s withdrawn from dataset %s (%s): %zu file(s) no longer served, %zu file key(s) "
+                        "destroyed: %s\n", sample, id, ref, res.nfiles, res.keys_destroyed, res.files);
+        if (res.nshared)
+            fprintf(c->out, "%zu of them also hold other samples, whose consent stands: ask the archive for a "
+                            "re-delivery without sample %s of: %s\n", res.nshared, sample, res.shared);
+    }
+    kura_withdraw_result_free(&res);
+    return KURA_EXIT_OK;
 }
 
 /* ---- destroy ----------------------------------------------------------------- */
@@ -287,12 +326,12 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
         return NULL;
     }
     char a[48], b[48], who[96], fp[65];
-    const char *tz = c->env->cfg->timezone;
+    const struct kura_zone *zone = c->env->cfg->zone;
     fprintf(f, "# Destruction report: dataset %s\n\n", ds->id);
     fprintf(f, "Dataset:          %s (%s, %s)%s%s\n", ds->id, kura_kind_name(ds->kind), kura_level_name(ds->level),
             ds->title[0] ? " " : "", ds->title);
     fprintf(f, "PI:               %s (uid %u)\n", ds->pi, (unsigned)ds->pi_uid);
-    fprintf(f, "Approved period:  %s..%s\n", kura_date_format(ds->from, tz, a, sizeof a) == 0 ? a : "?",
+    fprintf(f, "Approved period:  %s..%s\n", kura_date_format(ds->from, zone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b));
     fprintf(f, "Server (host id): %s\n", ds->host_id);
     report_line_time(f, c, "Destroyed at:     ", now);
@@ -307,8 +346,8 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
                "                  deliveries encrypted to a server key that still exists (listed below).\n");
     fprintf(f, "Payloads:         %s\n", payloads ? "removed from the store as well"
                                                   : "kept in the store as ciphertext nobody can decrypt");
-    char *key = NULL;
-    if (asprintf(&key, "%s/datasets/%s/dataset.key.c4gh", c->env->cfg->keys_dir, ds->id) >= 0 && fingerprint(key, fp) == 0)
+    char *key = kura_layout_key_dataset_file(c->env->cfg->keys_dir, ds->id, KURA_DATASET_KEY_FILE);
+    if (key && fingerprint(key, fp) == 0)
         fprintf(f, "Dataset key:      wrapped key file BLAKE2b-256 %s\n", fp);
     else
         fprintf(f, "Dataset key:      (already gone)\n");
@@ -323,9 +362,8 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
             t->nfiles);
     for (size_t i = 0; i < t->nfiles; i++) {
         const struct kura_file *fl = &t->files[i];
-        char *hdr = NULL;
-        bool have = asprintf(&hdr, "%s/datasets/%s/%s.hdr", c->env->cfg->keys_dir, ds->id, fl->file_id) >= 0 &&
-                    fingerprint(hdr, fp) == 0;
+        char *hdr = kura_layout_header(c->env->cfg->keys_dir, ds->id, fl->file_id);
+        bool have = hdr && fingerprint(hdr, fp) == 0;
         free(hdr);
         fprintf(f, "| %s | %s | %llu | ", fl->path, fl->file_id, (unsigned long long)fl->size);
         for (size_t k = 0; k < fl->nsamples; k++)
@@ -385,8 +423,8 @@ static int remove_payloads(const struct kura_cmd_ctx *c, const struct cmd_txn *t
     }
     int rc = 0;
     for (size_t i = 0; i < t->nfiles && rc == 0; i++) {
-        char *p = NULL;
-        if (asprintf(&p, "%s/%s", store, t->files[i].file_id) < 0) {
+        char *p = kura_layout_join(store, t->files[i].file_id);
+        if (!p) {
             kura_err_set(e, ENOMEM, "out of memory");
             rc = -1;
         } else if (unlink(p) != 0 && errno != ENOENT) {
@@ -415,22 +453,19 @@ static bool keystore_empty(const struct kura_cmd_ctx *c, const char *id)
     return empty;
 }
 
-int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_destroy(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                        const struct kura_destroy_request *rq, struct kura_destroy_result *res)
 {
-    bool yes = false, payloads = false;
-    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {"payloads", false, NULL, &payloads}, {0}};
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    if (!yes && !(c->env->flags & KURA_CTL_CONFIRMED))
-        return cmd_fail(c, "destroying dataset %s cannot be undone; confirm on a terminal or give --yes", pos[0]);
-    char *import_lock = cmd_dataset_file(c, pos[0], CMD_IMPORT_LOCK);
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "destroy");
+    memset(res, 0, sizeof *res);
+    char *import_lock = cmd_dataset_file(c, rq->dataset, KURA_IMPORT_LOCK);
     struct cmd_txn t;
     int lock_fd = -1, rc = KURA_EXIT_FAIL;
     char *report = NULL, *text = NULL;
+    size_t len = 0;
     struct kura_err e = {0};
-    if (cmd_txn_begin(c, pos[0], true, &t) != 0) {
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, CMD_TXN_FILES | CMD_TXN_DESTROYED_OK, &t) != 0) {
         free(import_lock);
         return KURA_EXIT_FAIL;
     }
@@ -439,15 +474,14 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "an import into dataset %s is running; wait for it to end", t.id);
         goto out;
     }
-    if (!(report = cmd_dataset_file(c, t.id, REPORT_FILE))) {
+    if (!(report = cmd_dataset_file(c, t.id, KURA_DESTRUCTION_REPORT_FILE))) {
         cmd_fail(c, "out of memory");
         goto out;
     }
-    bool already = t.ds.status == KURA_DS_DESTROYED;
-    size_t len = 0;
-    if (!already) {
+    res->already = t.ds.status == KURA_DS_DESTROYED;
+    if (!res->already) {
         int64_t now = cmd_now();
-        if (!(text = build_report(c, &t, payloads, now, &len, &e)) ||
+        if (!(text = build_report(c, &t, rq->payloads, now, &len, &e)) ||
             kura_write_file_atomic(report, text, len, KURA_STATE_FILE_MODE, &e) != 0) {
             cmd_fail(c, "cannot write the destruction report: %s", e.msg);
             goto out;
@@ -474,7 +508,7 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
                  t.id, e.msg);
         goto out;
     }
-    if (payloads && remove_payloads(c, &t, &e) != 0) {
+    if (rq->payloads && remove_payloads(c, &t, &e) != 0) {
         cmd_fail(c, "the keys are destroyed, but removing the payloads failed: %s", e.msg);
         goto out;
     }
@@ -482,13 +516,14 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "the keystore still holds key material of dataset %s; run the command again", t.id);
         goto out;
     }
-    fwrite(text, 1, len, c->out);
-    fprintf(c->out, "\nVerified after destruction: the keystore holds nothing for dataset %s.\n", t.id);
-    if (!already) {
+    if (!res->already) {
         char msg[200];
         snprintf(msg, sizeof msg, "dataset %s was destroyed; its data can no longer be decrypted", t.id);
         notify(c, &t.ds, "destroy", NULL, NULL, msg);
     }
+    res->report = text;
+    res->report_len = len;
+    text = NULL;
     rc = KURA_EXIT_OK;
 out:
     kura_unlock(lock_fd);
@@ -496,6 +531,34 @@ out:
     free(import_lock);
     free(report);
     free(text);
+    return rc;
+}
+
+void kura_destroy_result_free(struct kura_destroy_result *res)
+{
+    free(res->report);
+    memset(res, 0, sizeof *res);
+}
+
+int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct kura_destroy_request rq = {0};
+    bool yes = false;
+    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {"payloads", false, NULL, &rq.payloads}, {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    rq.dataset = pos[0];
+    if (!yes && !(c->env->flags & KURA_CTL_CONFIRMED))
+        return cmd_fail(c, "destroying dataset %s cannot be undone; confirm on a terminal or give --yes", rq.dataset);
+    struct kura_destroy_result res;
+    int rc = kura_change_destroy(c->env, c->actor, c->err, &rq, &res);
+    if (rc == KURA_EXIT_OK) {
+        fwrite(res.report, 1, res.report_len, c->out);
+        fprintf(c->out, "\nVerified after destruction: the keystore holds nothing for dataset %s.\n", rq.dataset);
+    }
+    kura_destroy_result_free(&res);
     return rc;
 }
 
@@ -525,19 +588,17 @@ int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, NULL, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     char *report = NULL, *ledger = NULL, *text = NULL;
     size_t len = 0;
     struct kura_err e = {0};
-    if (cmd_require_manager(c, &t.ds) != 0)
-        goto out;
     if (t.ds.status != KURA_DS_DESTROYED) {
         cmd_fail(c, "dataset %s is not destroyed (kuractl dataset destroy %s)", t.id, t.id);
         goto out;
     }
-    if (!(report = cmd_dataset_file(c, t.id, REPORT_FILE)) || !(ledger = cmd_dataset_file(c, t.id, KURA_LEDGER_FILE))) {
+    if (!(report = cmd_dataset_file(c, t.id, KURA_DESTRUCTION_REPORT_FILE)) || !(ledger = cmd_dataset_file(c, t.id, KURA_LEDGER_FILE))) {
         cmd_fail(c, "out of memory");
         goto out;
     }
@@ -584,7 +645,7 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    int began = begin_sample(c, pos[0], pos[1], &t);
+    int began = begin_sample(c, pos[0], pos[1], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t);
     if (began != 0)
         return began;
     int rc = KURA_EXIT_FAIL;
@@ -595,8 +656,6 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     size_t n = 0, shared = 0, nkeys = 0;
     char **keys = NULL;
     struct cmd_usage use = {0};
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
     if (kura_keystore_file_ids(c->env->cfg->keys_dir, ds->id, &keys, &nkeys, &e) != 0) {
         cmd_fail(c, "cannot list the keystore: %s", e.msg);
         goto out;

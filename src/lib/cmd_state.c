@@ -31,43 +31,29 @@
 #include "kura/ledger.h"
 #include "kura/secmem.h"
 
-#define JOURNAL ".pending"
 #define JOURNAL_MAX (16u * 1024)
 #define LOCK_WAIT_MS 30000
 
 /* ---- paths ------------------------------------------------------------- */
 
-static char *path2(const char *a, const char *b)
-{
-    char *s;
-    return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
-}
-
-static char *path3(const char *a, const char *b, const char *c3)
-{
-    char *s;
-    return asprintf(&s, "%s/%s/%s", a, b, c3) < 0 ? NULL : s;
-}
-
 char *cmd_datasets_dir(const struct kura_cmd_ctx *c)
 {
-    return path2(c->env->cfg->state_dir, "datasets");
+    return kura_layout_datasets_dir(c->env->cfg->state_dir);
 }
 
 char *cmd_dataset_dir(const struct kura_cmd_ctx *c, const char *id)
 {
-    return path3(c->env->cfg->state_dir, "datasets", id);
+    return kura_layout_dataset_dir(c->env->cfg->state_dir, id);
 }
 
 char *cmd_dataset_file(const struct kura_cmd_ctx *c, const char *id, const char *name)
 {
-    char *s;
-    return asprintf(&s, "%s/datasets/%s/%s", c->env->cfg->state_dir, id, name) < 0 ? NULL : s;
+    return kura_layout_dataset_file(c->env->cfg->state_dir, id, name);
 }
 
 char *cmd_store_dir(const struct kura_cmd_ctx *c, const char *id)
 {
-    return path3(c->env->cfg->state_dir, "store", id);
+    return kura_layout_store_dir(c->env->cfg->state_dir, id);
 }
 
 int cmd_cmp_str(const void *a, const void *b)
@@ -139,9 +125,26 @@ static bool may_manage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     return c->actor->operator || cmd_actor_is_pi(c, ds);
 }
 
-int cmd_require_manager(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
+int cmd_require_operator(const struct kura_cmd_ctx *c)
 {
-    if (may_manage(c, ds))
+    if (c->actor->operator)
+        return 0;
+    cmd_fail(c, "only an operator (root or group %s) may do this", KURA_ADMIN_GROUP);
+    return -1;
+}
+
+/* Under the lock: the actor holds role in ds (an operator's role was
+ * checked before the lock: it does not depend on the dataset); else says why. */
+static int require_role(const struct kura_cmd_ctx *c, enum kura_cmd_role role, const struct kura_dataset *ds)
+{
+    if (role == KURA_CMD_PI_ONLY) {
+        /* The other role's confirmation: no operator gives it. */
+        if (cmd_actor_is_pi(c, ds))
+            return 0;
+        cmd_fail(c, "only the PI of dataset %s (%s) may do this", ds->id, ds->pi);
+        return -1;
+    }
+    if (role == KURA_CMD_OPERATOR || may_manage(c, ds))
         return 0;
     cmd_fail(c, "only the PI of dataset %s or an operator may do this", ds->id);
     return -1;
@@ -157,13 +160,8 @@ int cmd_begin_listing(const struct kura_cmd_ctx *c, int argc, char **argv, bool 
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     /* Under the lock, so an interrupted change is finished first. */
-    if (cmd_txn_begin(c, pos[0], with_files, t) != 0)
-        return KURA_EXIT_FAIL;
-    if (cmd_require_manager(c, &t->ds) != 0) {
-        cmd_txn_end(t);
-        return KURA_EXIT_FAIL;
-    }
-    return KURA_EXIT_OK;
+    unsigned what = CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0);
+    return cmd_txn_begin(c, pos[0], KURA_CMD_PI, what, t) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
 }
 
 /* ---- journal --------------------------------------------------------------- */
@@ -301,7 +299,7 @@ static int keep_last(const struct kura_ledger_record *r, void *arg)
  * fsutil.h) of the files only lock holders write. */
 static void remove_stale_temporaries(const char *dir)
 {
-    static const char *const names[] = {"." KURA_DATASET_INI ".tmp-", "." KURA_FILES_TSV ".tmp-", "." JOURNAL ".tmp-"};
+    static const char *const names[] = {"." KURA_DATASET_INI ".tmp-", "." KURA_FILES_TSV ".tmp-", "." KURA_JOURNAL_FILE ".tmp-"};
     DIR *d = opendir(dir);
     if (!d)
         return;
@@ -316,8 +314,8 @@ static void remove_stale_temporaries(const char *dir)
 /* Finishes or drops an interrupted change of the dataset in dir. */
 static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err)
 {
-    char *jpath = path2(dir, JOURNAL);
-    char *ledger = path2(dir, KURA_LEDGER_FILE);
+    char *jpath = kura_layout_join(dir, KURA_JOURNAL_FILE);
+    char *ledger = kura_layout_join(dir, KURA_LEDGER_FILE);
     struct journal j;
     bool have_j = false;
     char *state = NULL, *text = NULL;
@@ -335,7 +333,7 @@ static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_er
     if (journal_read(jpath, &j, err) != 0)
         goto out;
     have_j = true;
-    if (!(state = path2(dir, j.file))) {
+    if (!(state = kura_layout_join(dir, j.file))) {
         kura_err_set(err, ENOMEM, "out of memory");
         goto out;
     }
@@ -358,7 +356,7 @@ static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_er
                         last->uid == (int64_t)j.ch.uid && strcmp(last->action, j.ch.action) == 0 &&
                         strcmp(last->target, j.ch.target) == 0 && strcmp(last->detail, j.ch.detail) == 0 &&
                         strcmp(last->before, j.ch.before) == 0 && strcmp(last->after, j.ch.after) == 0;
-        if (!recorded && kura_ledger_append(ledger, &j.ch, j.now, c->env->cfg->timezone, NULL, err) != 0)
+        if (!recorded && kura_ledger_append(ledger, &j.ch, j.now, c->env->cfg->zone, NULL, err) != 0)
             goto out;
     }
     if (unlink(jpath) != 0 || kura_fsync_dir(dir, err) != 0) {
@@ -391,7 +389,8 @@ static bool may_manage_ini(const struct kura_cmd_ctx *c, const char *ini)
     return ok;
 }
 
-int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t)
+int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_role role, unsigned what,
+                  struct cmd_txn *t)
 {
     memset(t, 0, sizeof *t);
     t->lock_fd = -1;
@@ -407,6 +406,8 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
         cmd_fail(c, "out of memory");
         goto fail;
     }
+    if (role == KURA_CMD_OPERATOR && cmd_require_operator(c) != 0)
+        goto fail;
     if (c->actor->operator && access(ini, F_OK) != 0) {
         cmd_fail(c, "no dataset %s on this server (kuractl status lists yours)", id);
         goto fail;
@@ -417,7 +418,7 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
      * on a change of the dataset, and an existing dataset costs an outsider
      * the same one read of dataset.ini as a missing one. (dataset.ini is
      * replaced by rename, so the unlocked read is whole; the PI never
-     * changes. cmd_require_manager checks again under the lock.) */
+     * changes. require_role checks again under the lock.) */
     if (!c->actor->operator && !may_manage_ini(c, ini)) {
         cmd_fail(c, "only the PI of dataset %s or an operator may do this", id);
         goto fail;
@@ -439,7 +440,13 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files,
         goto fail;
     }
     t->have_ds = true;
-    if (with_files) {
+    if (require_role(c, role, &t->ds) != 0)
+        goto fail;
+    if (!(what & CMD_TXN_DESTROYED_OK) && t->ds.status == KURA_DS_DESTROYED) {
+        cmd_fail(c, "dataset %s was destroyed; nothing can change it", id);
+        goto fail;
+    }
+    if (what & CMD_TXN_FILES) {
         if (kura_files_load(tsv, &t->files, &t->nfiles, &e) != 0) {
             cmd_fail_err(c, &e);
             goto fail;
@@ -480,14 +487,13 @@ void cmd_audit_change(const struct kura_cmd_ctx *c, const char *id, const struct
     unsigned char *key = NULL;
     char *key_path = NULL;
     if (!log) {
-        if (asprintf(&key_path, "%s/%s", c->env->cfg->keys_dir, KURA_AUDIT_KEY_FILE) < 0) {
-            key_path = NULL;
+        if (!(key_path = kura_layout_join(c->env->cfg->keys_dir, KURA_AUDIT_KEY_FILE))) {
             kura_err_set(&e, ENOMEM, "out of memory");
             goto out;
         }
         if (!(key = kura_audit_key_load(key_path, &e)))
             goto out;
-        struct kura_audit_options opt = {.tz = c->env->cfg->timezone, .syslog = c->env->cfg->syslog,
+        struct kura_audit_options opt = {.zone = c->env->cfg->zone, .syslog = c->env->cfg->syslog,
                                          .max_size = (uint64_t)c->env->cfg->max_size_mb << 20};
         if (!(log = kura_audit_open(c->env->cfg->audit_log, key, &opt, &e)))
             goto out;
@@ -528,7 +534,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         cmd_fail(c, "internal error: a change saves exactly one state file");
         return -1;
     }
-    char *text = NULL, *path = cmd_dataset_file(c, t->id, file), *jpath = cmd_dataset_file(c, t->id, JOURNAL);
+    char *text = NULL, *path = cmd_dataset_file(c, t->id, file), *jpath = cmd_dataset_file(c, t->id, KURA_JOURNAL_FILE);
     char *ledger = cmd_dataset_file(c, t->id, KURA_LEDGER_FILE);
     size_t len = 0;
     int rc = -1;
@@ -536,7 +542,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         cmd_fail(c, "out of memory");
         goto out;
     }
-    text = save_ds ? kura_dataset_format(&t->ds, c->env->cfg->timezone, &len, &e)
+    text = save_ds ? kura_dataset_format(&t->ds, c->env->cfg->zone, &len, &e)
                    : kura_files_format(t->files, t->nfiles, &len, &e);
     if (!text) {
         cmd_fail_err(c, &e);
@@ -560,7 +566,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         /* Not applied: the next transaction drops the journal. */
         goto out;
     }
-    if (kura_ledger_append(ledger, &lc, now, c->env->cfg->timezone, NULL, &e) != 0) {
+    if (kura_ledger_append(ledger, &lc, now, c->env->cfg->zone, NULL, &e) != 0) {
         /* Applied: the next transaction appends the record from the journal. */
         cmd_fail(c, "the change is saved, but the ledger could not record it yet (%s); the next change "
                     "of dataset %s records it", e.msg, t->id);

@@ -75,7 +75,7 @@ static void overview_row_print(const struct kura_cmd_ctx *c, const struct overvi
 {
     const struct kura_dataset *ds = r->ds;
     char a[32], b[32], files[24];
-    if (kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) != 0)
+    if (kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "?");
     cmd_last_day(c, ds->until, b, sizeof b);
     if (r->files_readable)
@@ -157,7 +157,7 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_dataset_ids(c, &ids, &n, &e) != 0)
         return cmd_fail_err(c, &e);
     int64_t now = cmd_now();
-    const char *tz = c->env->cfg->timezone;
+    const struct kura_zone *zone = c->env->cfg->zone;
     size_t mine = 0, unreadable = 0;
     struct kura_dataset *all = calloc(n ? n : 1, sizeof *all);
     bool *loaded = calloc(n ? n : 1, sizeof *loaded);
@@ -206,7 +206,7 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
         const struct kura_grant *g = kura_dataset_grant(ds, c->actor->uid);
         const char *role = ds->pi_uid == c->actor->uid ? "pi" : g ? kura_role_name(g->role) : "?";
         char a[32], b[32];
-        if (kura_date_format(from, tz, a, sizeof a) != 0)
+        if (kura_date_format(from, zone, a, sizeof a) != 0)
             snprintf(a, sizeof a, "?");
         cmd_last_day(c, until, b, sizeof b);
         fprintf(c->out, "%-20s %-16s %-10s %-10s %9ld  %s%s\n", ds->id, role, a, b, days_left(until, now),

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd_priv.h"
+#include "kura/changes.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/json.h"
@@ -61,45 +62,34 @@ static void grant_text(const struct kura_cmd_ctx *c, const struct kura_grant *g,
              g->approval[0] ? " approval=" : "", g->approval);
 }
 
-int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_user_add(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                         const struct kura_user_add_request *rq, struct kura_user_add_result *res)
 {
-    const char *role = "co-investigator", *until = NULL, *approval = "";
-    const struct cmd_opt opts[] = {{"role", true, &role, NULL}, {"until", true, &until, NULL},
-                                   {"approval", true, &approval, NULL}, {0}};
-    char *pos[2];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "add");
     struct kura_err e = {0};
     struct kura_grant g;
     memset(&g, 0, sizeof g);
-    if (kura_user_name_check(pos[1], &e) != 0 || kura_text_check(approval, "--approval", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
-    if (kura_role_parse(role, &g.role) != 0 || g.role == KURA_ROLE_PI)
-        return cmd_usage(c, "--role must be co-investigator or contractor");
-    int64_t u_start = 0, u_end = 0;
-    if (until && kura_when_parse(until, c->env->cfg->timezone, &u_start, &u_end, &e) != 0)
-        return cmd_usage(c, "--until: %s", e.msg);
-
+    memset(res, 0, sizeof *res);
+    const char *approval = rq->approval ? rq->approval : "";
+    if (kura_user_name_check(rq->user, &e) != 0 || kura_text_check(approval, "the approval", &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
+    if (rq->role != KURA_ROLE_CO_INVESTIGATOR && rq->role != KURA_ROLE_CONTRACTOR)
+        return cmd_fail(c, "a user's role is co-investigator or contractor");
+    g.role = rq->role;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], false, &t) != 0)
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_PI, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
     char last[48], text[512];
-    if (cmd_require_manager(c, ds) != 0)
-        goto out;
-    if (ds->status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s was destroyed", ds->id);
-        goto out;
-    }
     /* R-ACC-6: a grant names one account; resolve it now and keep the uid. */
-    if (cmd_user_uid(pos[1], &g.uid, &e) != 0) {
+    if (cmd_user_uid(rq->user, &g.uid, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
     if (g.uid == ds->pi_uid) {
-        cmd_fail(c, "%s is the PI of dataset %s and has access for its whole period", pos[1], ds->id);
+        cmd_fail(c, "%s is the PI of dataset %s and has access for its whole period", rq->user, ds->id);
         goto out;
     }
     /* System accounts (daemon, nobody, ...) are no person: never listed.
@@ -108,7 +98,7 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     kura_config_login_uids(c->env->cfg, KURA_LOGIN_DEFS_PATH, &uid_min, &uid_max);
     if (g.uid != 0 && (g.uid < uid_min || g.uid > uid_max)) {
         cmd_fail(c, "%s (uid %u) is a system account, not a person's login: only uids %u to %u may be listed "
-                 "([server] login_uid_min/login_uid_max)", pos[1], (unsigned)g.uid, (unsigned)uid_min,
+                 "([server] login_uid_min/login_uid_max)", rq->user, (unsigned)g.uid, (unsigned)uid_min,
                  (unsigned)uid_max);
         goto out;
     }
@@ -118,11 +108,11 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     }
     g.pending = needs_pi_approval(c, ds, &grantee);
-    const struct kura_grant *old = grant_by_name(ds, pos[1]);
+    const struct kura_grant *old = grant_by_name(ds, rq->user);
     if (!old)
         old = kura_dataset_grant(ds, g.uid);
     if (old) {
-        cmd_fail(c, "%s is already listed in dataset %s (until %s); remove them first to change the grant", pos[1],
+        cmd_fail(c, "%s is already listed in dataset %s (until %s); remove them first to change the grant", rq->user,
                  ds->id, cmd_last_day(c, old->until, last, sizeof last));
         goto out;
     }
@@ -133,8 +123,7 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     int64_t now = cmd_now();
     g.from = now > ds->from ? now : ds->from;
-    /* A time stamp ends the grant at that instant; a date at the day's end. */
-    g.until = !until ? ds->until : u_start == u_end ? u_start : u_end;
+    g.until = rq->until ? rq->until : ds->until;
     /* R-ACC-2: a grant never outlives its dataset. */
     if (g.until > ds->until) {
         cmd_fail(c, "the grant would end after dataset %s ends (%s); give --until %s or earlier", ds->id,
@@ -146,7 +135,7 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
                  cmd_time(c, g.until, last, sizeof last));
         goto out;
     }
-    snprintf(g.user, sizeof g.user, "%s", pos[1]);
+    snprintf(g.user, sizeof g.user, "%s", rq->user);
     snprintf(g.approval, sizeof g.approval, "%s", approval);
     g.added_at = now;
     cmd_actor_name(c, g.added_by, sizeof g.added_by);
@@ -168,65 +157,106 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
                             .audit_event = KURA_AUDIT_POLICY_CHANGE};
     if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
         goto out;
-    char msg[KURA_TEXT_MAX + 128];
-    if (g.pending) {
-        snprintf(msg, sizeof msg, "%s listed %s in dataset %s; it reads nothing until the PI approves: kuractl user "
-                 "approve %s %s", g.added_by, g.user, ds->id, ds->id, g.user);
-        fprintf(c->out, "%s\n", msg);
-    } else {
-        snprintf(msg, sizeof msg, "%s listed %s in dataset %s as %s until %s", g.added_by, g.user, ds->id,
-                 kura_role_name(g.role), cmd_last_day(c, g.until, last, sizeof last));
-        fprintf(c->out, "%s may use dataset %s as %s until %s\n", g.user, ds->id, kura_role_name(g.role), last);
-    }
-    if (!cmd_actor_is_pi(c, ds))
+    res->grant = g;
+    if (!cmd_actor_is_pi(c, ds)) {
+        char msg[KURA_TEXT_MAX + 128];
+        if (g.pending)
+            snprintf(msg, sizeof msg, "%s listed %s in dataset %s; it reads nothing until the PI approves: kuractl "
+                     "user approve %s %s", g.added_by, g.user, ds->id, ds->id, g.user);
+        else
+            snprintf(msg, sizeof msg, "%s listed %s in dataset %s as %s until %s", g.added_by, g.user, ds->id,
+                     kura_role_name(g.role), cmd_last_day(c, g.until, last, sizeof last));
         notify_pi(c, ds, &g, msg);
+    }
     rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);
     return rc;
 }
 
-/* "ID USER" of user remove and user approve: parses it, locks and loads
- * the dataset into t, checks the actor (the PI or an operator; pi_only:
- * the PI alone) and finds USER's grant. KURA_EXIT_OK with *g set (end t
- * after), or the exit status with t already ended. */
-static int begin_grant_change(const struct kura_cmd_ctx *c, int argc, char **argv, bool pi_only,
-                              struct cmd_txn *t, struct kura_grant **g)
+int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    const char *role = "co-investigator", *until = NULL;
+    struct kura_user_add_request rq = {.approval = ""};
+    const struct cmd_opt opts[] = {{"role", true, &role, NULL}, {"until", true, &until, NULL},
+                                   {"approval", true, &rq.approval, NULL}, {0}};
     char *pos[2];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (kura_user_name_check(pos[1], &e) != 0 || kura_text_check(rq.approval, "--approval", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (kura_role_parse(role, &rq.role) != 0 || rq.role == KURA_ROLE_PI)
+        return cmd_usage(c, "--role must be co-investigator or contractor");
+    int64_t u_start = 0, u_end = 0;
+    if (until && kura_when_parse(until, c->env->cfg->zone, &u_start, &u_end, &e) != 0)
+        return cmd_usage(c, "--until: %s", e.msg);
+    /* A time stamp ends the grant at that instant; a date at the day's end. */
+    if (until)
+        rq.until = u_start == u_end ? u_start : u_end;
+    rq.dataset = pos[0];
+    rq.user = pos[1];
+    struct kura_user_add_result res;
+    int rc = kura_change_user_add(c->env, c->actor, c->err, &rq, &res);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    const struct kura_grant *g = &res.grant;
+    char last[48];
+    if (g->pending)
+        fprintf(c->out, "%s listed %s in dataset %s; it reads nothing until the PI approves: kuractl user approve %s "
+                "%s\n", g->added_by, g->user, rq.dataset, rq.dataset, g->user);
+    else
+        fprintf(c->out, "%s may use dataset %s as %s until %s\n", g->user, rq.dataset, kura_role_name(g->role),
+                cmd_last_day(c, g->until, last, sizeof last));
+    return KURA_EXIT_OK;
+}
+
+/* "ID USER" of user remove and user approve: KURA_EXIT_OK with pos set. */
+static int parse_id_user(const struct kura_cmd_ctx *c, int argc, char **argv, char *pos[2])
+{
     int npos;
     if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     if (kura_user_name_check(pos[1], &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    if (cmd_txn_begin(c, pos[0], false, t) != 0)
+    return KURA_EXIT_OK;
+}
+
+/* Begins a change of user's grant in dataset id (role as cmd_txn_begin's)
+ * and finds it. KURA_EXIT_OK with *g set (end t after), or
+ * KURA_EXIT_FAIL with t already ended. */
+static int begin_grant(const struct kura_cmd_ctx *c, const char *id, const char *user, enum kura_cmd_role role,
+                       struct cmd_txn *t, struct kura_grant **g)
+{
+    if (cmd_txn_begin(c, id, role, CMD_TXN_DESTROYED_OK, t) != 0)
         return KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t->ds;
-    /* Approval is the other role's confirmation: no operator gives it, not
-     * even for another operator's grant. */
-    bool allowed = pi_only ? cmd_actor_is_pi(c, ds) : cmd_require_manager(c, ds) == 0;
-    if (!allowed && pi_only)
-        cmd_fail(c, "only the PI of dataset %s (%s) may approve a grant", ds->id, ds->pi);
-    *g = allowed ? grant_by_name(ds, pos[1]) : NULL;
-    if (allowed && !*g && strcmp(ds->pi, pos[1]) == 0)
-        cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", pos[1], ds->id);
-    else if (allowed && !*g)
-        cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", pos[1], ds->id, ds->id);
+    *g = grant_by_name(ds, user);
+    if (!*g && strcmp(ds->pi, user) == 0)
+        cmd_fail(c, "%s is the PI of dataset %s; an operator changes the PI", user, ds->id);
+    else if (!*g)
+        cmd_fail(c, "%s is not listed in dataset %s (kuractl user list %s)", user, ds->id, ds->id);
     if (*g)
         return KURA_EXIT_OK;
     cmd_txn_end(t);
     return KURA_EXIT_FAIL;
 }
 
-int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                            const struct kura_user_remove_request *rq)
 {
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "remove");
+    struct kura_err e = {0};
+    if (kura_user_name_check(rq->user, &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
     struct cmd_txn t;
     struct kura_grant *g;
-    int rc = begin_grant_change(c, argc, argv, false, &t, &g);
-    if (rc != KURA_EXIT_OK)
-        return rc;
-    rc = KURA_EXIT_FAIL;
+    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, &t, &g) != KURA_EXIT_OK)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
     char before[512], user[KURA_USER_MAX + 1];
     grant_text(c, g, before, sizeof before);
@@ -236,22 +266,37 @@ int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
     ds->ngrants--;
     struct cmd_change ch = {.action = "user-remove", .target = user, .before = before, .after = "removed",
                             .audit_event = KURA_AUDIT_POLICY_CHANGE};
-    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
-        goto out;
-    fprintf(c->out, "%s may no longer use dataset %s\n", user, ds->id);
-    rc = KURA_EXIT_OK;
-out:
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+        rc = KURA_EXIT_OK;
     cmd_txn_end(&t);
+    return rc;
+}
+
+int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[2];
+    int rc = parse_id_user(c, argc, argv, pos);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    struct kura_user_remove_request rq = {.dataset = pos[0], .user = pos[1]};
+    rc = kura_change_user_remove(c->env, c->actor, c->err, &rq);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "%s may no longer use dataset %s\n", rq.user, rq.dataset);
     return rc;
 }
 
 int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    struct cmd_txn t;
-    struct kura_grant *g;
-    int rc = begin_grant_change(c, argc, argv, true, &t, &g);
+    char *pos[2];
+    int rc = parse_id_user(c, argc, argv, pos);
     if (rc != KURA_EXIT_OK)
         return rc;
+    /* Approval is the other role's confirmation: no operator gives it, not
+     * even for another operator's grant. */
+    struct cmd_txn t;
+    struct kura_grant *g;
+    if (begin_grant(c, pos[0], pos[1], KURA_CMD_PI_ONLY, &t, &g) != KURA_EXIT_OK)
+        return KURA_EXIT_FAIL;
     rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
     if (!g->pending) {
@@ -334,14 +379,14 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (json) {
         /* One array: the PI first, then each grant, as the text rows. */
         fputc('[', c->out);
-        if (print_json_row(c, true, ds->pi, "pi", kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+        if (print_json_row(c, true, ds->pi, "pi", kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
                            cmd_last_day(c, ds->until, b, sizeof b),
                            list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi), "") != 0)
             goto out;
         for (size_t i = 0; i < ds->ngrants; i++) {
             const struct kura_grant *g = &ds->grants[i];
             if (print_json_row(c, false, g->user, kura_role_name(g->role),
-                               kura_date_format(g->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+                               kura_date_format(g->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
                                cmd_last_day(c, g->until, b, sizeof b),
                                list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi), g->approval) != 0)
                 goto out;
@@ -352,20 +397,20 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     fprintf(c->out, "dataset %s (%s, %s) %s, period %s..%s%s%s\n", ds->id, kura_kind_name(ds->kind),
             kura_level_name(ds->level), kura_ds_status_name(ds->status),
-            kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+            kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b), ds->title[0] ? ": " : "", ds->title);
     if (kura_files_no_sample_map(t.files, t.nfiles))
         fprintf(c->out, "no sample map: none of its %zu file(s) names a sample (imported without --samples), so a "
                         "consent withdrawal cannot find any of them\n", t.nfiles);
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", "USER", "ROLE", "FROM", "UNTIL", "STATE", "APPROVAL");
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", ds->pi, "pi",
-            kura_date_format(ds->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+            kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b), list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi),
             "-");
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", g->user, kura_role_name(g->role),
-                kura_date_format(g->from, c->env->cfg->timezone, a, sizeof a) == 0 ? a : "?",
+                kura_date_format(g->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
                 cmd_last_day(c, g->until, b, sizeof b), list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi),
                 g->approval[0] ? g->approval : "-");
     }

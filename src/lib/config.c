@@ -9,8 +9,9 @@
 #include "kura/config.h"
 #include "kura/fsutil.h"
 #include "kura/guard.h"
+#include "kura/layout.h"
 #include "kura/inifile.h"
-#include "kura/json.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define DEFAULT_ALLOW                                                                                          \
@@ -198,16 +199,8 @@ static int parse_bool(const char *value, bool *out, struct kura_err *err)
 
 static int parse_number(const char *value, unsigned max, unsigned *out, struct kura_err *err)
 {
-    unsigned long v = 0;
-    size_t i = 0;
-    for (; value[i]; i++) {
-        if (value[i] < '0' || value[i] > '9' || i >= 9) {
-            kura_err_set(err, EINVAL, "expected a whole number from 0 to %u, got \"%.40s\"", max, value);
-            return -1;
-        }
-        v = v * 10 + (unsigned)(value[i] - '0');
-    }
-    if (i == 0 || v > max) {
+    uint64_t v;
+    if (kura_parse_decimal(value, strlen(value), max, &v) != 0) {
         kura_err_set(err, EINVAL, "expected a whole number from 0 to %u, got \"%.40s\"", max, value);
         return -1;
     }
@@ -261,7 +254,7 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
         }
         return 0;
     case K_TIMEZONE:
-        if (kura_tz_check(value, err) != 0) {
+        if (!(cfg->zone = kura_zone_get(value, err))) {
             if (err)
                 err->code = EINVAL; /* a bad value, whatever the lookup said */
             return -1;
@@ -442,7 +435,7 @@ static int resolve_paths(struct load *ld, const char *name, struct kura_err *err
     }
     if (resolve_path(ld, name, K_STATE_DIR, d_state, &cfg->state_dir, err) != 0)
         goto out;
-    d_keys = join(cfg->state_dir, "keys");
+    d_keys = join(cfg->state_dir, KURA_KEYS_DIR_DEFAULT);
     if (!d_keys) {
         kura_err_set(err, ENOMEM, "out of memory");
         goto out;
@@ -493,6 +486,10 @@ int kura_config_parse(const char *name, const char *text, size_t len, const char
         goto out;
     if (resolve_paths(&ld, name, err) != 0)
         goto out;
+    if (!cfg->zone && !(cfg->zone = kura_zone_get(cfg->timezone, err))) {
+        kura_err_prefix(err, "%s: the default timezone", name);
+        goto out;
+    }
     if (cfg->login_uid_min && cfg->login_uid_max && cfg->login_uid_min > cfg->login_uid_max) {
         kura_err_set(err, EINVAL, "%s:%d: login_uid_min is above login_uid_max", name, ld.line[K_UID_MIN]);
         goto out;
@@ -722,9 +719,9 @@ static unsigned login_defs_value(const char *text, const char *name, unsigned fa
     for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, name, n) != 0 || (line[n] != ' ' && line[n] != '\t'))
             continue;
-        char *end;
-        unsigned long v = strtoul(line + n, &end, 10);
-        if (end != line + n && v > 0 && v <= LOGIN_UID_LIMIT)
+        const char *digits = line + n + strspn(line + n, " \t");
+        uint64_t v;
+        if (kura_parse_decimal(digits, strspn(digits, "0123456789"), LOGIN_UID_LIMIT, &v) == 0 && v > 0)
             return (unsigned)v;
     }
     return fallback;

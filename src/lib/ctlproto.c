@@ -11,22 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kura/clock.h"
 #include "kura/ctlproto.h"
-
-/* ---- little-endian helpers --------------------------------------------- */
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#include "kura/endian.h"
 
 /* ---- codec ------------------------------------------------------------- */
 
@@ -56,13 +43,13 @@ int kura_ctl_request_encode(uint32_t flags, int argc, char *const *argv, uint8_t
         kura_err_set(err, ENOMEM, "out of memory");
         return -1;
     }
-    put_u32(b, (uint32_t)body);
-    put_u32(b + 4, flags);
-    put_u32(b + 8, (uint32_t)argc);
+    kura_put_le32(b, (uint32_t)body);
+    kura_put_le32(b + 4, flags);
+    kura_put_le32(b + 8, (uint32_t)argc);
     size_t off = 12;
     for (int i = 0; i < argc; i++) {
         size_t n = strlen(argv[i]);
-        put_u32(b + off, (uint32_t)n);
+        kura_put_le32(b + off, (uint32_t)n);
         memcpy(b + off + 4, argv[i], n);
         off += 4 + n;
     }
@@ -83,7 +70,7 @@ int kura_ctl_request_decode(const uint8_t *body, size_t len, struct kura_ctl_req
         kura_err_set(err, EPROTO, "request is truncated");
         return -1;
     }
-    uint32_t flags = get_u32(body), argc = get_u32(body + 4);
+    uint32_t flags = kura_le32(body), argc = kura_le32(body + 4);
     if (flags & ~KURA_CTL_KNOWN_FLAGS) {
         kura_err_set(err, EPROTO, "request has unknown flags 0x%x", flags);
         return -1;
@@ -99,7 +86,7 @@ int kura_ctl_request_decode(const uint8_t *body, size_t len, struct kura_ctl_req
             kura_err_set(err, EPROTO, "request is truncated in argument %u", i + 1);
             return -1;
         }
-        uint32_t n = get_u32(body + off);
+        uint32_t n = kura_le32(body + off);
         off += 4;
         if (n > KURA_CTL_MAX_ARG) {
             kura_err_set(err, E2BIG, "argument %u is too long (at most %u bytes)", i + 1,
@@ -131,7 +118,7 @@ int kura_ctl_request_decode(const uint8_t *body, size_t len, struct kura_ctl_req
     char *s = (char *)argv + ptrs;
     off = 8;
     for (uint32_t i = 0; i < argc; i++) {
-        uint32_t n = get_u32(body + off);
+        uint32_t n = kura_le32(body + off);
         memcpy(s, body + off + 4, n);
         s[n] = '\0';
         argv[i] = s;
@@ -160,13 +147,6 @@ void kura_ctl_response_clear(struct kura_ctl_response *resp)
 
 /* ---- socket I/O --------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads exactly n bytes before deadline (monotonic ms; -1 = none).
  * Returns 0, or -1 with errno (ETIMEDOUT, ECONNRESET for early EOF, ...). */
 static int read_full(int fd, void *buf, size_t n, int64_t deadline)
@@ -174,7 +154,7 @@ static int read_full(int fd, void *buf, size_t n, int64_t deadline)
     uint8_t *p = buf;
     while (n > 0) {
         if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
             if (left <= 0) {
                 errno = ETIMEDOUT;
                 return -1;
@@ -224,9 +204,9 @@ static int send_response(int fd, int status, const char *out, size_t out_len, co
                          size_t err_len)
 {
     uint8_t head[12];
-    put_u32(head, (uint32_t)status);
-    put_u32(head + 4, (uint32_t)out_len);
-    put_u32(head + 8, (uint32_t)err_len);
+    kura_put_le32(head, (uint32_t)status);
+    kura_put_le32(head + 4, (uint32_t)out_len);
+    kura_put_le32(head + 8, (uint32_t)err_len);
     if (write_full(fd, head, sizeof head) != 0)
         return -1;
     if (out_len && write_full(fd, out, out_len) != 0)
@@ -285,13 +265,13 @@ int kura_ctl_call(const char *socket_path, uint32_t flags, int argc, char *const
         close(fd);
         return -1;
     }
-    uint32_t out_len = get_u32(head + 4), err_len = get_u32(head + 8);
+    uint32_t out_len = kura_le32(head + 4), err_len = kura_le32(head + 8);
     if (out_len > KURA_CTL_MAX_OUTPUT || err_len > KURA_CTL_MAX_OUTPUT) {
         kura_err_set(err, EPROTO, "kura daemon sent an oversized answer");
         close(fd);
         return -1;
     }
-    resp->status = (int32_t)get_u32(head);
+    resp->status = (int32_t)kura_le32(head);
     resp->out = malloc((size_t)out_len + 1);
     resp->err = malloc((size_t)err_len + 1);
     if (!resp->out || !resp->err) {
@@ -400,7 +380,7 @@ static void serve_request(struct conn *c)
 {
     struct kura_ctl_server *s = c->s;
     struct kura_err err = {0};
-    int64_t deadline = now_ms() + s->lim.timeout_ms;
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + s->lim.timeout_ms;
     uint8_t head[4];
     if (read_full(c->fd, head, sizeof head, deadline) != 0) {
         if (errno == ETIMEDOUT)
@@ -409,7 +389,7 @@ static void serve_request(struct conn *c)
             close(c->fd);
         return;
     }
-    uint32_t body_len = get_u32(head);
+    uint32_t body_len = kura_le32(head);
     if (body_len > KURA_CTL_MAX_MSG) {
         refuse_now(c->fd, 2, "kura: request is too long\n");
         return;

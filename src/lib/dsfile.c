@@ -14,7 +14,7 @@
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/inifile.h"
-#include "kura/json.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define TIME_MAX 40
@@ -23,88 +23,7 @@
 #define INSTANT_MIN INT64_C(-62135510400)
 #define INSTANT_MAX INT64_C(253402128000)
 
-/* ---- names -------------------------------------------------------------- */
-
-static bool alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-int kura_id_check(const char *id, const char *what, struct kura_err *err)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > KURA_ID_MAX) {
-        kura_err_set(err, EINVAL, "%s must be 1 to %d characters", what, KURA_ID_MAX);
-        return -1;
-    }
-    if (!alnum(id[0])) {
-        kura_err_set(err, EINVAL, "%s must start with a letter or digit", what);
-        return -1;
-    }
-    for (size_t i = 1; i < n; i++)
-        if (!alnum(id[i]) && id[i] != '.' && id[i] != '_' && id[i] != '-') {
-            kura_err_set(err, EINVAL, "%s may hold only letters, digits, '.', '_' and '-'", what);
-            return -1;
-        }
-    return 0;
-}
-
-int kura_user_name_check(const char *name, struct kura_err *err)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > KURA_USER_MAX) {
-        kura_err_set(err, EINVAL, "user name must be 1 to %d characters", KURA_USER_MAX);
-        return -1;
-    }
-    if (name[0] == '-') {
-        kura_err_set(err, EINVAL, "user name must not start with '-'");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!alnum(name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-') {
-            kura_err_set(err, EINVAL, "user name may hold only letters, digits, '.', '_' and '-'");
-            return -1;
-        }
-    return 0;
-}
-
-int kura_text_check(const char *text, const char *what, struct kura_err *err)
-{
-    size_t n = strlen(text);
-    if (n >= KURA_TEXT_MAX) {
-        kura_err_set(err, EINVAL, "%s is longer than %d bytes", what, KURA_TEXT_MAX - 1);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7F) {
-            kura_err_set(err, EINVAL, "%s holds a control character (one line of text only)", what);
-            return -1;
-        }
-    if (!kura_utf8_valid(text, n)) {
-        kura_err_set(err, EINVAL, "%s is not valid UTF-8", what);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (kura_utf8_hidden_control(text + i, n - i) >= 0) {
-            kura_err_set(err, EINVAL, "%s holds a control character (U+%04lX)", what,
-                         kura_utf8_hidden_control(text + i, n - i));
-            return -1;
-        }
-    return 0;
-}
-
 /* ---- value encoding ------------------------------------------------------ */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decodes a value into out (cap bytes with the NUL). */
 static int decode(const char *v, char *out, size_t cap, struct kura_err *err)
@@ -115,8 +34,8 @@ static int decode(const char *v, char *out, size_t cap, struct kura_err *err)
         if (c == '\\') {
             if (v[i + 1] == '\\') {
                 i++;
-            } else if (v[i + 1] == 'x' && hexval(v[i + 2]) >= 0 && hexval(v[i + 3]) >= 0) {
-                c = (char)(hexval(v[i + 2]) << 4 | hexval(v[i + 3]));
+            } else if (v[i + 1] == 'x' && kura_hex_digit(v[i + 2]) >= 0 && kura_hex_digit(v[i + 3]) >= 0) {
+                c = (char)(kura_hex_digit(v[i + 2]) << 4 | kura_hex_digit(v[i + 3]));
                 i += 3;
                 if (c == '\0') {
                     kura_err_set(err, EINVAL, "\\x00 is not allowed");
@@ -170,14 +89,9 @@ struct ds_load {
 
 static int parse_uid(const char *v, uid_t *out, struct kura_err *err)
 {
-    uint64_t n = 0;
-    size_t i = 0;
-    for (; v[i]; i++) {
-        if (v[i] < '0' || v[i] > '9' || i >= 10)
-            break;
-        n = n * 10 + (uint64_t)(v[i] - '0');
-    }
-    if (i == 0 || v[i] || n >= UINT32_MAX || (v[0] == '0' && i > 1)) {
+    uint64_t n;
+    size_t len = strlen(v);
+    if (kura_parse_decimal(v, len, UINT32_MAX - 1, &n) != 0 || (v[0] == '0' && len > 1)) {
         kura_err_set(err, EINVAL, "expected a numeric uid from 0 to %" PRIu32, UINT32_MAX - 1);
         return -1;
     }
@@ -189,7 +103,7 @@ static int parse_uid(const char *v, uid_t *out, struct kura_err *err)
 static int parse_instant(const char *v, int64_t *out, struct kura_err *err)
 {
     int64_t start, end;
-    if (kura_when_parse(v, "UTC", &start, &end, err) != 0)
+    if (kura_when_parse(v, NULL, &start, &end, err) != 0)
         return -1;
     if (start != end) {
         kura_err_set(err, EINVAL, "expected an RFC 3339 time stamp with offset, not a date");
@@ -642,12 +556,11 @@ static void out_uid(struct out *o, const char *key, uid_t uid)
     out_kv(o, key, num);
 }
 
-static int out_time(struct out *o, const char *key, int64_t t, const char *tz, struct kura_err *err)
+static int out_time(struct out *o, const char *key, int64_t t, const struct kura_zone *zone, struct kura_err *err)
 {
     char buf[TIME_MAX];
-    if (t < INSTANT_MIN || t > INSTANT_MAX || kura_time_format(t, tz, buf, sizeof buf) != 0) {
-        kura_err_set(err, EINVAL, "%s: time %" PRId64 " cannot be written in zone %s", key, t,
-                     tz ? tz : KURA_DEFAULT_TZ);
+    if (t < INSTANT_MIN || t > INSTANT_MAX || kura_time_format(t, zone, buf, sizeof buf) != 0) {
+        kura_err_set(err, EINVAL, "%s: time %" PRId64 " cannot be written in the zone", key, t);
         return -1;
     }
     out_kv(o, key, buf);
@@ -725,7 +638,8 @@ static const char header[] =
     "# included (until is exclusive).\n"
     "# In values, \\\\ is a backslash and \\x20 a space at either end of a value.\n";
 
-char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t *len, struct kura_err *err)
+char *kura_dataset_format(const struct kura_dataset *ds, const struct kura_zone *zone, size_t *len,
+                          struct kura_err *err)
 {
     if (check_dataset(ds, err) != 0)
         return NULL;
@@ -738,7 +652,7 @@ char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t 
     out_kv(&o, "level", kura_level_name(ds->level));
     out_kv(&o, "pi", ds->pi);
     out_uid(&o, "pi_uid", ds->pi_uid);
-    if (out_time(&o, "from", ds->from, tz, err) != 0 || out_time(&o, "until", ds->until, tz, err) != 0)
+    if (out_time(&o, "from", ds->from, zone, err) != 0 || out_time(&o, "until", ds->until, zone, err) != 0)
         goto fail;
     out_kv(&o, "status", kura_ds_status_name(ds->status));
     out_kv(&o, "status_reason", ds->status_reason);
@@ -751,10 +665,10 @@ char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t 
         out_str(&o, "]\n");
         out_uid(&o, "uid", g->uid);
         out_kv(&o, "role", kura_role_name(g->role));
-        if (out_time(&o, "from", g->from, tz, err) != 0 || out_time(&o, "until", g->until, tz, err) != 0)
+        if (out_time(&o, "from", g->from, zone, err) != 0 || out_time(&o, "until", g->until, zone, err) != 0)
             goto fail;
         out_kv(&o, "approval", g->approval);
-        if (out_time(&o, "added_at", g->added_at, tz, err) != 0)
+        if (out_time(&o, "added_at", g->added_at, zone, err) != 0)
             goto fail;
         out_kv(&o, "added_by", g->added_by);
         if (g->pending)
@@ -768,7 +682,7 @@ char *kura_dataset_format(const struct kura_dataset *ds, const char *tz, size_t 
         out_str(&o, w->sample);
         out_str(&o, "]\n");
         out_kv(&o, "ref", w->ref);
-        if (out_time(&o, "at", w->at, tz, err) != 0)
+        if (out_time(&o, "at", w->at, zone, err) != 0)
             goto fail;
     }
     if (o.oom) {
@@ -783,10 +697,11 @@ fail:
     return NULL;
 }
 
-int kura_dataset_save(const char *path, const struct kura_dataset *ds, const char *tz, struct kura_err *err)
+int kura_dataset_save(const char *path, const struct kura_dataset *ds, const struct kura_zone *zone,
+                      struct kura_err *err)
 {
     size_t len = 0;
-    char *text = kura_dataset_format(ds, tz, &len, err);
+    char *text = kura_dataset_format(ds, zone, &len, err);
     if (!text) {
         kura_err_prefix(err, "%s", path);
         return -1;

@@ -10,7 +10,7 @@
 
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
-#include "kura/json.h"
+#include "kura/text.h"
 
 static const char files_header[] = "path\tfile_id\tsize\tsamples";
 
@@ -104,23 +104,6 @@ static int check_sample_at(const char *name, int line, const char *s, size_t n, 
 static bool file_id_valid(const char *s, size_t n)
 {
     return n == KURA_FILE_ID_LEN && kura_hex_lower(s, n);
-}
-
-static int parse_size(const char *s, size_t n, uint64_t *out)
-{
-    if (n == 0 || (s[0] == '0' && n > 1))
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
 }
 
 void kura_files_free(struct kura_file *files, size_t n)
@@ -264,7 +247,7 @@ static int parse_row(const char *name, int line, const char **fld, const size_t 
         kura_err_set(err, EINVAL, "%s:%d: file id must be %d lowercase hex digits", name, line, KURA_FILE_ID_LEN);
         return -1;
     }
-    if (parse_size(fld[2], fl[2], &f->size) != 0) {
+    if ((fl[2] > 1 && fld[2][0] == '0') || kura_parse_decimal(fld[2], fl[2], UINT64_MAX, &f->size) != 0) {
         kura_err_set(err, EINVAL, "%s:%d: size must be a whole number of bytes (no sign, no leading zero)", name,
                      line);
         return -1;

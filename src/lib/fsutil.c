@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kura/clock.h"
 #include "kura/fsutil.h"
-#include "kura/json.h"
 #include "kura/secmem.h"
 
 /* The directory part of path ("." when there is none), malloc'd. */
@@ -302,13 +302,6 @@ int kura_mkdir_p(const char *path, mode_t mode, struct kura_err *err)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err)
 {
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -328,7 +321,7 @@ int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err)
         }
         return fd;
     }
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         if (flock(fd, LOCK_EX | LOCK_NB) == 0)
             return fd;
@@ -338,7 +331,7 @@ int kura_lock(const char *lock_path, int timeout_ms, struct kura_err *err)
             kura_err_set(err, e, "lock %s: %s", lock_path, strerror(e));
             return -1;
         }
-        if (now_ms() >= deadline)
+        if (kura_clock_ms(CLOCK_MONOTONIC) >= deadline)
             break;
         struct timespec pause = {0, 10 * 1000 * 1000};
         nanosleep(&pause, NULL);
@@ -523,60 +516,4 @@ int kura_destroy_file(const char *path, struct kura_err *err)
         return -1;
     }
     return kura_fsync_parent(path, err);
-}
-
-int kura_path_check(const char *path, size_t len, struct kura_err *err)
-{
-    if (len == 0) {
-        kura_err_set(err, EINVAL, "empty path");
-        return -1;
-    }
-    if (len > KURA_PATH_MAX) {
-        kura_err_set(err, EINVAL, "path longer than %d bytes", KURA_PATH_MAX);
-        return -1;
-    }
-    if (memchr(path, '\0', len)) {
-        kura_err_set(err, EINVAL, "NUL byte in path");
-        return -1;
-    }
-    if (path[0] == '/') {
-        kura_err_set(err, EINVAL, "path must be relative (no leading '/')");
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)path[i];
-        if (c < 0x20 || c == 0x7F) {
-            kura_err_set(err, EINVAL, "control character in path");
-            return -1;
-        }
-    }
-    if (!kura_utf8_valid(path, len)) {
-        kura_err_set(err, EINVAL, "path is not valid UTF-8");
-        return -1;
-    }
-    size_t depth = 0, start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && path[i] != '/')
-            continue;
-        size_t clen = i - start;
-        const char *c = path + start;
-        if (clen == 0) {
-            kura_err_set(err, EINVAL, i == len ? "trailing '/' in path" : "empty component ('//') in path");
-            return -1;
-        }
-        if ((clen == 1 && c[0] == '.') || (clen == 2 && c[0] == '.' && c[1] == '.')) {
-            kura_err_set(err, EINVAL, "'%.*s' component in path", (int)clen, c);
-            return -1;
-        }
-        if (clen > KURA_NAME_MAX) {
-            kura_err_set(err, EINVAL, "path component longer than %d bytes", KURA_NAME_MAX);
-            return -1;
-        }
-        if (++depth > KURA_PATH_DEPTH_MAX) {
-            kura_err_set(err, EINVAL, "path deeper than %d components", KURA_PATH_DEPTH_MAX);
-            return -1;
-        }
-        start = i + 1;
-    }
-    return 0;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "kura/inifile.h"
-#include "kura/json.h"
+#include "kura/text.h"
 
 struct ini_run {
     const char *name;

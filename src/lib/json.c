@@ -5,75 +5,7 @@
 #include <string.h>
 
 #include "kura/json.h"
-
-/* Length of the well-formed UTF-8 sequence starting at p (1..4), or 0. */
-static size_t utf8_seq_len(const unsigned char *p, size_t left)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;          /* no overlong forms */
-        else if (c == 0xED)
-            hi = 0x9F;          /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;          /* nothing above U+10FFFF */
-    } else
-        return 0;
-    if (left < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
-bool kura_hex_lower(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
-long kura_utf8_hidden_control(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = len ? utf8_seq_len(p, len) : 0;
-    long cp;
-    if (n == 2)
-        cp = (long)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
-    else if (n == 3)
-        cp = (long)(p[0] & 0x0F) << 12 | (long)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
-    else
-        return -1;
-    bool hidden = (cp >= 0x80 && cp <= 0x9F) || cp == 0x61C || cp == 0x200E || cp == 0x200F ||
-                  (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
-    return hidden ? cp : -1;
-}
-
-bool kura_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t n = utf8_seq_len(p + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
+#include "kura/text.h"
 
 /* Appends n bytes to out if they fit; always counts them. */
 static void put(char *out, size_t cap, size_t *pos, const char *s, size_t n)
@@ -114,7 +46,7 @@ size_t kura_json_escape(char *out, size_t cap, const char *s, size_t len)
             i++;
             continue;
         }
-        size_t n = utf8_seq_len(p + i, len - i);
+        size_t n = kura_utf8_seq_len((const char *)p + i, len - i);
         if (n == 0) {
             /* Invalid byte: visible and safe, though not reversible. */
             snprintf(esc, sizeof esc, "\\u%04x", c);
@@ -247,17 +179,10 @@ static int hex4(struct parser *p, unsigned *out)
         return fail(p, "truncated \\u escape");
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned char c = p->s[p->pos + i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
+        int d = kura_hex_digit((char)p->s[p->pos + i]);
+        if (d < 0)
             return fail(p, "bad hex digit in \\u escape");
-        v = v << 4 | d;
+        v = v << 4 | (unsigned)d;
     }
     p->pos += 4;
     *out = v;
@@ -456,7 +381,7 @@ int kura_json_parse_object(const char *text, size_t len, struct kura_json_object
     if (!kura_utf8_valid(text, len)) {
         const unsigned char *u = p.s;
         while (p.pos < len) {
-            size_t n = utf8_seq_len(u + p.pos, len - p.pos);
+            size_t n = kura_utf8_seq_len((const char *)u + p.pos, len - p.pos);
             if (n == 0)
                 break;
             p.pos += n;

@@ -8,25 +8,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kura/dsfile.h"
+#include "kura/endian.h"
 #include "kura/fsutil.h"
-#include "kura/json.h"
 #include "kura/keystore.h"
 #include "kura/model.h"
 #include "kura/secmem.h"
+#include "kura/text.h"
 
+/* The names are layout.h's; short here. */
 #define SERVER_SEC KURA_SERVER_SEC_FILE
 #define SERVER_PUB KURA_SERVER_PUB_FILE
-#define DATASETS "datasets"
-#define DATASET_KEY "dataset.key.c4gh"
-#define DATASET_PUB "dataset.pub"
+#define DATASETS KURA_KEY_DATASETS_DIR
+#define DATASET_KEY KURA_DATASET_KEY_FILE
+#define DATASET_PUB KURA_DATASET_PUB_FILE
 #define EARLIER KURA_SERVER_KEYS_DIR
-#define KEYSTORE_LOCK ".lock"
+#define KEYSTORE_LOCK KURA_KEYSTORE_LOCK
 #define KEYSTORE_LOCK_WAIT_MS 30000
-#define SEC_SUFFIX ".sec"
-#define PUB_SUFFIX ".pub"
-#define RETIRED_SUFFIX ".retired"
-#define REWRAP_OLD_SUFFIX ".old"
+#define SEC_SUFFIX KURA_EARLIER_SEC_SUFFIX
+#define PUB_SUFFIX KURA_EARLIER_PUB_SUFFIX
+#define RETIRED_SUFFIX KURA_RETIRED_SUFFIX
+#define REWRAP_OLD_SUFFIX KURA_REWRAP_OLD_SUFFIX
+#define DESTROYING KURA_KEYS_DESTROYING_DIR
 #define KEY_FILE_MAX (64u * 1024)
 #define SEGMAP_MAGIC "KURASEG1"
 #define SEGMAP_HEAD (8 + 8 + 8)
@@ -49,12 +51,6 @@ static char *join(const char *a, const char *b)
 {
     char *s;
     return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
-}
-
-static char *join3(const char *a, const char *b, const char *c)
-{
-    char *s;
-    return asprintf(&s, "%s/%s/%s", a, b, c) < 0 ? NULL : s;
 }
 
 static int oom(struct kura_err *err)
@@ -324,6 +320,81 @@ static int load_earlier(struct kura_keystore *ks, const char *passphrase, struct
     return rc;
 }
 
+/* Destroys a file if it is there. It first moves, in one rename, to a name
+ * of its own in KEYS/.destroying: a kill during the overwrite then leaves
+ * no torn key under the old name (a loader would refuse it as a damaged
+ * key and stop the server), and the next keystore open finishes the job. */
+static int destroy_if_present(const char *keys_dir, const char *path, struct kura_err *err)
+{
+    char *dir = join(keys_dir, DESTROYING), *moved = NULL;
+    int rc = -1, fd = -1;
+    struct stat st;
+    if (!dir || asprintf(&moved, "%s/XXXXXX", dir) < 0) {
+        moved = NULL;
+        oom(err);
+        goto out;
+    }
+    if (lstat(path, &st) != 0) {
+        rc = errno == ENOENT ? 0 : (kura_err_set(err, errno, "destroy %s: %s", path, strerror(errno)), -1);
+        goto out;
+    }
+    if (kura_mkdir_p(dir, 0700, err) != 0)
+        goto out;
+    if ((fd = mkstemp(moved)) < 0) {
+        kura_err_set(err, errno, "destroy %s: a name in %s: %s", path, dir, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    if (rename(path, moved) != 0) {
+        int e = errno;
+        unlink(moved);
+        rc = e == ENOENT ? 0 : (kura_err_set(err, e, "destroy %s: move to %s: %s", path, dir, strerror(e)), -1);
+        goto out;
+    }
+    if (kura_fsync_parent(path, err) != 0 || kura_fsync_dir(dir, err) != 0)
+        goto out;
+    struct kura_err e = {0};
+    if (kura_destroy_file(moved, &e) == 0 || e.code == ENOENT)
+        rc = 0;
+    else if (err)
+        *err = e;
+    if (rc != 0)
+        kura_err_prefix(err, "destroy %s", path);
+out:
+    free(dir);
+    free(moved);
+    return rc;
+}
+
+/* Finishes destructions a kill interrupted (see destroy_if_present). */
+static int finish_destroying(const char *keys_dir, struct kura_err *err)
+{
+    char *dir = join(keys_dir, DESTROYING);
+    if (!dir)
+        return oom(err);
+    int rc;
+    DIR *d = open_dir_if_present(dir, &rc, err);
+    struct dirent *de;
+    while (d && rc == 0 && (de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char *p = join(dir, de->d_name);
+        struct kura_err e = {0};
+        if (!p)
+            rc = oom(err);
+        else if (kura_destroy_file(p, &e) != 0 && e.code != ENOENT) {
+            if (err)
+                *err = e;
+            rc = -1;
+        }
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    return rc;
+}
+
 /* One attempt at opening. server.pub missing (a crash in init or in a
  * rotation's switch) is repaired only under the keystore lock, where no
  * rotation is between its switch of server.sec and its new server.pub:
@@ -340,7 +411,7 @@ static int open_once(const char *keys_dir, const char *passphrase, bool locked, 
         oom(err);
         goto fail;
     }
-    if (check_private(keys_dir, true, err) != 0)
+    if (check_private(keys_dir, true, err) != 0 || finish_destroying(keys_dir, err) != 0)
         goto fail;
     if (add_key(ks, sec, passphrase, err) != 0) {
         kura_err_prefix(err, "server key");
@@ -416,7 +487,7 @@ void kura_keystore_server_pk(const struct kura_keystore *ks, uint8_t pk[C4GH_KEY
 
 static char *dataset_dir(const char *keys_dir, const char *ds_id)
 {
-    return join3(keys_dir, DATASETS, ds_id);
+    return kura_layout_key_dataset_dir(keys_dir, ds_id);
 }
 
 bool kura_keystore_dataset_exists(const char *keys_dir, const char *ds_id)
@@ -654,17 +725,6 @@ int kura_keystore_open_delivery(const struct kura_keystore *ks, const struct kur
     return 0;
 }
 
-/* Destroys a file if it is there. */
-static int destroy_if_present(const char *path, struct kura_err *err)
-{
-    struct kura_err e = {0};
-    if (kura_destroy_file(path, &e) == 0 || e.code == ENOENT)
-        return 0;
-    if (err)
-        *err = e;
-    return -1;
-}
-
 int kura_keystore_dataset_destroy(const char *keys_dir, const char *ds_id, struct kura_err *err)
 {
     if (ds_id_check(ds_id, err) != 0)
@@ -679,7 +739,7 @@ int kura_keystore_dataset_destroy(const char *keys_dir, const char *ds_id, struc
         goto out;
     }
     /* The dataset key first: once it is gone no header opens. */
-    if (destroy_if_present(key, err) != 0)
+    if (finish_destroying(keys_dir, err) != 0 || destroy_if_present(keys_dir, key, err) != 0)
         goto out;
     if (!(d = open_dir_if_present(dir, &rc, err)))
         goto out;
@@ -696,7 +756,7 @@ int kura_keystore_dataset_destroy(const char *keys_dir, const char *ds_id, struc
         struct stat st;
         int r = 0;
         if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
-            r = destroy_if_present(p, err);
+            r = destroy_if_present(keys_dir, p, err);
         else if (unlink(p) != 0 && errno != ENOENT) {
             kura_err_set(err, errno, "remove %s: %s", p, strerror(errno));
             r = -1;
@@ -729,20 +789,6 @@ void kura_segmap_clear(struct kura_segmap *m)
     memset(m, 0, sizeof *m);
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static uint64_t segments_for(uint64_t payload_len)
 {
     return payload_len / C4GH_CIPHER_SEGMENT_SIZE + (payload_len % C4GH_CIPHER_SEGMENT_SIZE != 0);
@@ -757,7 +803,7 @@ static void segmap_mac(const struct kura_dskey *dk, const char *file_id, const u
     static const char domain[] = "kura-segmap-v1";
     uint8_t hdr_hash[32], idlen[8];
     crypto_generichash(hdr_hash, sizeof hdr_hash, hdr, hdr_len, NULL, 0);
-    put_u64(idlen, strlen(dk->id));
+    kura_put_le64(idlen, strlen(dk->id));
     crypto_generichash_state st;
     crypto_generichash_init(&st, dk->mac_key, KURA_SEGMAP_MAC_SIZE, KURA_SEGMAP_MAC_SIZE);
     crypto_generichash_update(&st, (const uint8_t *)domain, sizeof domain);
@@ -811,11 +857,11 @@ static int entry_paths(const char *dir, const char *file_id, char **hdr, char **
 {
     *hdr = NULL;
     *map = NULL;
-    if (asprintf(hdr, "%s/%s.hdr", dir, file_id) < 0) {
+    if (asprintf(hdr, "%s/%s" KURA_HEADER_SUFFIX, dir, file_id) < 0) {
         *hdr = NULL;
         return -1;
     }
-    if (asprintf(map, "%s/%s.segmap", dir, file_id) < 0) {
+    if (asprintf(map, "%s/%s" KURA_SEGMAP_SUFFIX, dir, file_id) < 0) {
         *map = NULL;
         free(*hdr);
         *hdr = NULL;
@@ -843,8 +889,8 @@ int kura_keystore_file_store(const struct kura_dskey *dk, const char *file_id, c
         return oom(err);
     }
     memcpy(buf, SEGMAP_MAGIC, 8);
-    put_u64(buf + 8, map->payload_len);
-    put_u64(buf + 16, map->nsegments);
+    kura_put_le64(buf + 8, map->payload_len);
+    kura_put_le64(buf + 16, map->nsegments);
     if (nbytes)
         memcpy(buf + SEGMAP_HEAD, map->nonces, nbytes);
     segmap_mac(dk, file_id, hdr, hdr_len, buf, buf + SEGMAP_HEAD, map->nsegments, buf + SEGMAP_HEAD + nbytes);
@@ -886,8 +932,8 @@ int kura_keystore_file_load(const struct kura_dskey *dk, const char *file_id, ui
         kura_err_set(err, EIO, "segment map of file %s is malformed", file_id);
         goto out;
     }
-    map->payload_len = get_u64(m + 8);
-    map->nsegments = get_u64(m + 16);
+    map->payload_len = kura_le64(m + 8);
+    map->nsegments = kura_le64(m + 16);
     if (map_check(map, err) != 0 ||
         mlen != SEGMAP_HEAD + map->nsegments * C4GH_NONCE_SIZE + KURA_SEGMAP_MAC_SIZE) {
         kura_err_set(err, EIO, "segment map of file %s is malformed", file_id);
@@ -932,7 +978,8 @@ int kura_keystore_file_destroy(const char *keys_dir, const char *ds_id, const ch
         return oom(err);
     }
     /* The header holds the file's key: it goes first. */
-    int rc = destroy_if_present(hpath, err) == 0 && destroy_if_present(mpath, err) == 0 ? 0 : -1;
+    int rc = finish_destroying(keys_dir, err) == 0 && destroy_if_present(keys_dir, hpath, err) == 0 &&
+             destroy_if_present(keys_dir, mpath, err) == 0 ? 0 : -1;
     free(hpath);
     free(mpath);
     free(dir);
@@ -971,7 +1018,7 @@ int kura_keystore_file_ids(const char *keys_dir, const char *ds_id, char ***ids,
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *dot = strchr(de->d_name, '.');
-        if (!dot || (strcmp(dot, ".hdr") != 0 && strcmp(dot, ".segmap") != 0))
+        if (!dot || (strcmp(dot, KURA_HEADER_SUFFIX) != 0 && strcmp(dot, KURA_SEGMAP_SUFFIX) != 0))
             continue;
         char id[KURA_FILE_ID_LEN + 1];
         size_t idlen = (size_t)(dot - de->d_name);
@@ -1032,7 +1079,7 @@ int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
                          char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err)
 {
     char *earlier = join(ks->dir, EARLIER), *sec = join(ks->dir, SERVER_SEC), *pub = join(ks->dir, SERVER_PUB);
-    char *fresh = join(ks->dir, SERVER_SEC ".new"), *old_sec = NULL, *old_pub = NULL, *text = NULL;
+    char *fresh = join(ks->dir, KURA_SERVER_SEC_NEW_FILE), *old_sec = NULL, *old_pub = NULL, *text = NULL;
     uint8_t *sk = kura_secure_alloc(C4GH_KEY_SIZE);
     int rc = -1, lock = -1;
     char old_fp[KURA_KEY_FINGERPRINT_LEN + 1];
@@ -1060,7 +1107,7 @@ int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
      * new key left by an interrupted run never became current: erase it. */
     uint8_t pk[C4GH_KEY_SIZE];
     c4gh_keygen(sk, pk);
-    if (!(text = c4gh_seckey_format(sk, passphrase, "kura server key", err)) || destroy_if_present(fresh, err) != 0 ||
+    if (!(text = c4gh_seckey_format(sk, passphrase, "kura server key", err)) || destroy_if_present(ks->dir, fresh, err) != 0 ||
         kura_write_file_new(fresh, text, strlen(text), 0600, err) != 0)
         goto out;
     /* server.pub goes first, durably: a kill between the two steps must
@@ -1097,13 +1144,13 @@ out:
 /* Removes the old file's second name left by a rewrap: erased when it is
  * the last name of the old key, only unlinked while it is still a name of
  * the current one (a rewrap killed before its replacement). */
-static int erase_old_name(const char *old, struct kura_err *err)
+static int erase_old_name(const char *keys_dir, const char *old, struct kura_err *err)
 {
     struct stat st;
     if (lstat(old, &st) != 0)
         return errno == ENOENT ? 0 : (kura_err_set(err, errno, "%s: %s", old, strerror(errno)), -1);
     if (S_ISREG(st.st_mode) && st.st_nlink == 1)
-        return destroy_if_present(old, err);
+        return destroy_if_present(keys_dir, old, err);
     if (unlink(old) != 0 && errno != ENOENT) {
         kura_err_set(err, errno, "remove %s: %s", old, strerror(errno));
         return -1;
@@ -1135,14 +1182,14 @@ static int rewrap_one(const struct kura_keystore *ks, const char *path, size_t *
         oom(err);
         goto out;
     }
-    if (erase_old_name(old, err) != 0)
+    if (erase_old_name(ks->dir, old, err) != 0)
         goto out;
     if (link(path, old) != 0) {
         kura_err_set(err, errno, "link %s to %s: %s", path, old, strerror(errno));
         goto out;
     }
     if (wrap_key(sk, ks->keys[0].pk, &msg, &msg_len, err) != 0 || kura_write_file_atomic(path, msg, msg_len, 0600, err) != 0 ||
-        erase_old_name(old, err) != 0)
+        erase_old_name(ks->dir, old, err) != 0)
         goto out;
     (*n)++;
     rc = 0;
@@ -1159,7 +1206,7 @@ out:
 /* Erases what a rewrap killed half-way left in a dataset's directory: the
  * temporary file of the atomic replacement and the old file's second name
  * (wrapped copies of the key). */
-static int erase_rewrap_leftovers(const char *dir, struct kura_err *err)
+static int erase_rewrap_leftovers(const char *keys_dir, const char *dir, struct kura_err *err)
 {
     static const char prefix[] = "." DATASET_KEY ".tmp-", old[] = DATASET_KEY REWRAP_OLD_SUFFIX;
     int rc;
@@ -1170,7 +1217,7 @@ static int erase_rewrap_leftovers(const char *dir, struct kura_err *err)
         if (strncmp(de->d_name, prefix, sizeof prefix - 1) != 0 && !is_old)
             continue;
         char *p = join(dir, de->d_name);
-        rc = !p ? oom(err) : is_old ? erase_old_name(p, err) : destroy_if_present(p, err);
+        rc = !p ? oom(err) : is_old ? erase_old_name(keys_dir, p, err) : destroy_if_present(keys_dir, p, err);
         free(p);
     }
     if (d)
@@ -1199,7 +1246,7 @@ static int rewrap_locked(const struct kura_keystore *ks, size_t *n, struct kura_
         char *dir = join(datasets, de->d_name), *path = dir ? join(dir, DATASET_KEY) : NULL;
         if (!path)
             rc = oom(err);
-        else if ((rc = erase_rewrap_leftovers(dir, err)) == 0 && access(path, F_OK) == 0)
+        else if ((rc = erase_rewrap_leftovers(ks->dir, dir, err)) == 0 && access(path, F_OK) == 0)
             rc = rewrap_one(ks, path, n, err);
         free(path);
         free(dir);
@@ -1257,7 +1304,7 @@ int kura_keystore_retire(const struct kura_keystore *ks, const char *fp, const c
     if (c4gh_pubkey_load(pub, pk, err) != 0)
         goto out;
     /* Nothing may depend on the key any more when it goes. */
-    if (rewrap_locked(ks, nrewrapped, err) != 0 || destroy_if_present(sec, err) != 0)
+    if (rewrap_locked(ks, nrewrapped, err) != 0 || destroy_if_present(ks->dir, sec, err) != 0)
         goto out;
     char *pub_text = c4gh_pubkey_format(pk);
     if (!pub_text || asprintf(&record, "%s\n%s", note, pub_text) < 0) {
@@ -1321,9 +1368,19 @@ int kura_keystore_server_keys(const char *keys_dir, struct kura_server_key_info 
         struct dirent *de;
         while ((de = readdir(d))) {
             char fp[KURA_KEY_FINGERPRINT_LEN + 1];
-            bool retired = earlier_name(de->d_name, RETIRED_SUFFIX, fp);
-            if (!retired && (!earlier_name(de->d_name, SEC_SUFFIX, fp) || strcmp(fp, list[0].fp) == 0))
+            bool retired = earlier_name(de->d_name, RETIRED_SUFFIX, fp), interrupted = false;
+            /* A public half alone: a retirement killed between erasing the
+             * secret and recording it (kuractl key retire finishes it). */
+            if (!retired && earlier_name(de->d_name, PUB_SUFFIX, fp) && strcmp(fp, list[0].fp) != 0) {
+                char *sec = fp_path(earlier, fp, SEC_SUFFIX), *rec = fp_path(earlier, fp, RETIRED_SUFFIX);
+                interrupted = sec && rec && access(sec, F_OK) != 0 && access(rec, F_OK) != 0;
+                free(sec);
+                free(rec);
+                if (!interrupted)
+                    continue;
+            } else if (!retired && (!earlier_name(de->d_name, SEC_SUFFIX, fp) || strcmp(fp, list[0].fp) == 0)) {
                 continue;
+            }
             if (cnt == cap) {
                 struct kura_server_key_info *g = realloc(list, (cap *= 2) * sizeof *g);
                 if (!g) {
@@ -1339,6 +1396,8 @@ int kura_keystore_server_keys(const char *keys_dir, struct kura_server_key_info 
             char *path = retired ? join(earlier, de->d_name) : NULL, *text = NULL;
             if (path && kura_read_file(path, KEY_FILE_MAX, &text, NULL, NULL) == 0)
                 snprintf(k->note, sizeof k->note, "%.*s", (int)strcspn(text, "\n"), text);
+            if (interrupted)
+                snprintf(k->note, sizeof k->note, "retirement interrupted: run kuractl key retire %s again", fp);
             free(text);
             free(path);
         }

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/ledger.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
@@ -104,7 +106,7 @@ int kura_ledger_format(const struct kura_ledger_record *r, char *buf, size_t cap
 static int check_fields(const struct kura_ledger_record *r, struct kura_err *err)
 {
     int64_t start, end;
-    if (kura_when_parse(r->time, "UTC", &start, &end, err) != 0 || start != end) {
+    if (kura_when_parse(r->time, NULL, &start, &end, err) != 0 || start != end) {
         kura_err_set(err, EINVAL, "time is not an RFC 3339 time stamp with offset");
         return -1;
     }
@@ -339,13 +341,13 @@ static int check_change(const struct kura_ledger_change *c, struct kura_ledger_r
     return check_fields(r, err);
 }
 
-int kura_ledger_append(const char *path, const struct kura_ledger_change *c, int64_t now, const char *tz,
-                       char head[KURA_HASH_HEX_LEN + 1], struct kura_err *err)
+int kura_ledger_append(const char *path, const struct kura_ledger_change *c, int64_t now,
+                       const struct kura_zone *zone, char head[KURA_HASH_HEX_LEN + 1], struct kura_err *err)
 {
     char time[48];
     struct kura_ledger_record r = {.time = time};
-    if (kura_time_format(now, tz, time, sizeof time) != 0) {
-        kura_err_set(err, EINVAL, "ledger: cannot write the time in zone %s", tz ? tz : KURA_DEFAULT_TZ);
+    if (kura_time_format(now, zone, time, sizeof time) != 0) {
+        kura_err_set(err, EINVAL, "ledger: cannot write the time %" PRId64 " in the zone", now);
         return -1;
     }
     if (check_change(c, &r, err) != 0) {

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kura/json.h"
 #include "kura/ledger.h"
+#include "kura/text.h"
 
 #define PREFIX "archive delivery to "
 #define KEPT "; source kept"

@@ -15,8 +15,7 @@
 
 static char *lockdown_path(const char *state_dir)
 {
-    char *p;
-    return asprintf(&p, "%s/%s", state_dir, KURA_LOCKDOWN_FILE) < 0 ? NULL : p;
+    return kura_layout_join(state_dir, KURA_LOCKDOWN_FILE);
 }
 
 int kura_lockdown_load(const char *state_dir, struct kura_lockdown *l, struct kura_err *err)

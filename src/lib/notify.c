@@ -65,7 +65,7 @@ static bool wait_for(pid_t pid, int ms, int *status)
 int kura_notify(const struct kura_config *cfg, const struct kura_notice *n, int wait_ms, struct kura_err *err)
 {
     char when[48];
-    if (kura_time_format(n->time, cfg->timezone, when, sizeof when) != 0)
+    if (kura_time_format(n->time, cfg->zone, when, sizeof when) != 0)
         snprintf(when, sizeof when, "@%lld", (long long)n->time);
     syslog(LOG_AUTHPRIV | LOG_NOTICE, "kura: %s dataset=%s pi=%s users=%s%s%s%s%s: %s", or_empty(n->event),
            or_empty(n->dataset), or_empty(n->pi), or_empty(n->users), n->sample ? " sample=" : "", or_empty(n->sample),

@@ -8,29 +8,12 @@
 #include <sys/sysmacros.h>
 
 #include "kura/procinfo.h"
+#include "kura/text.h"
 
 const char *kura_procinfo_basename(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
-}
-
-/* Unsigned decimal in s[0..n): digits only, no sign, no overflow past max. */
-static int parse_decimal(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-    if (n == 0)
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (max - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
 }
 
 int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t *start_time)
@@ -56,7 +39,7 @@ int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t 
         if (field == 0) {
             if (p - tok != 1) /* a one-letter state */
                 return -1;
-        } else if (parse_decimal(tok, (size_t)(p - tok), UINT64_MAX, &fields[field]) != 0) {
+        } else if (kura_parse_decimal(tok, (size_t)(p - tok), UINT64_MAX, &fields[field]) != 0) {
             /* Fields 4..22 are numbers, some may be negative (priority,
              * nice); only ppid (4) and starttime (22) matter. */
             if (field == 1 || field == 19)
@@ -84,7 +67,7 @@ static int parse_id_line(const char *p, const char *end, uint64_t ids[4])
         const char *tok = p;
         while (p < end && *p >= '0' && *p <= '9')
             p++;
-        if (parse_decimal(tok, (size_t)(p - tok), UINT32_MAX, &ids[i]) != 0)
+        if (kura_parse_decimal(tok, (size_t)(p - tok), UINT32_MAX, &ids[i]) != 0)
             return -1;
     }
     return p == end ? 0 : -1;
@@ -320,7 +303,7 @@ static int parse_maps_line(const char *line, const char *eol, struct kura_proc_m
         parse_hex(colon + 1, n - (size_t)(colon - dev) - 1, UINT32_MAX, &minor) != 0)
         return -1;
     const char *inode = next_field(&p, eol, &n);
-    if (parse_decimal(inode, n, UINT64_MAX, &ino) != 0)
+    if (kura_parse_decimal(inode, n, UINT64_MAX, &ino) != 0)
         return -1;
     while (p < eol && *p == ' ')
         p++;

@@ -95,7 +95,13 @@ static enum verdict parse_stamp(const char *s, size_t n, int64_t *t)
     return OK;
 }
 
-/* One WHEN in s[0..n): a date is its whole day in zone z, a time stamp an instant. */
+static const struct kura_zone *zone_or_default(const struct kura_zone *zone, struct kura_err *err)
+{
+    return zone ? zone : kura_zone_get(KURA_DEFAULT_TZ, err);
+}
+
+/* One WHEN in s[0..n): a date is its whole day in zone z (NULL: the
+ * default), a time stamp an instant, whatever the zone. */
 static int parse_when(const char *s, size_t n, const struct kura_zone *z, int64_t *start, int64_t *end,
                       struct kura_err *err)
 {
@@ -104,6 +110,8 @@ static int parse_when(const char *s, size_t n, const struct kura_zone *z, int64_
         int64_t days = 0;
         v = parse_ymd(s, &days);
         if (v == OK) {
+            if (!(z = zone_or_default(z, err)))
+                return -1;
             *start = kura_zone_local_start(z, days * DAY);
             *end = kura_zone_local_start(z, (days + 1) * DAY);
             return 0;
@@ -129,20 +137,13 @@ static int parse_when(const char *s, size_t n, const struct kura_zone *z, int64_
     return -1;
 }
 
-static const struct kura_zone *zone_or_default(const char *tz, struct kura_err *err)
+int kura_when_parse(const char *s, const struct kura_zone *zone, int64_t *start, int64_t *end,
+                    struct kura_err *err)
 {
-    return kura_zone_get(tz ? tz : KURA_DEFAULT_TZ, err);
-}
-
-int kura_when_parse(const char *s, const char *tz, int64_t *start, int64_t *end, struct kura_err *err)
-{
-    const struct kura_zone *z = zone_or_default(tz, err);
-    if (!z)
-        return -1;
     if (!s)
         return kura_err_set(err, EINVAL, "missing date or time"), -1;
     int64_t a, b;
-    if (parse_when(s, strlen(s), z, &a, &b, err) != 0)
+    if (parse_when(s, strlen(s), zone, &a, &b, err) != 0)
         return -1;
     if (start)
         *start = a;
@@ -151,11 +152,9 @@ int kura_when_parse(const char *s, const char *tz, int64_t *start, int64_t *end,
     return 0;
 }
 
-int kura_period_parse(const char *s, const char *tz, int64_t *from, int64_t *until, struct kura_err *err)
+int kura_period_parse(const char *s, const struct kura_zone *zone, int64_t *from, int64_t *until,
+                      struct kura_err *err)
 {
-    const struct kura_zone *z = zone_or_default(tz, err);
-    if (!z)
-        return -1;
     if (!s)
         return kura_err_set(err, EINVAL, "missing period FROM..TO"), -1;
     size_t n = strlen(s);
@@ -166,11 +165,11 @@ int kura_period_parse(const char *s, const char *tz, int64_t *from, int64_t *unt
         return kura_err_set(err, EINVAL, "period \"%s\" is not FROM..TO (such as 2026-04-01..2027-03-31)", q), -1;
     size_t flen = (size_t)(dots - s);
     int64_t fs, fe, ts, te; /* start and end of FROM and of TO */
-    if (parse_when(s, flen, z, &fs, &fe, err) != 0) {
+    if (parse_when(s, flen, zone, &fs, &fe, err) != 0) {
         kura_err_prefix(err, "period \"%s\" FROM", q);
         return -1;
     }
-    if (parse_when(dots + 2, n - flen - 2, z, &ts, &te, err) != 0) {
+    if (parse_when(dots + 2, n - flen - 2, zone, &ts, &te, err) != 0) {
         kura_err_prefix(err, "period \"%s\" TO", q);
         return -1;
     }
@@ -196,12 +195,12 @@ static bool split_local(int64_t local, int64_t *y, unsigned *mo, unsigned *d, un
     return *y >= 0 && *y <= 9999;
 }
 
-int kura_time_format(int64_t t, const char *tz, char *buf, size_t len)
+int kura_time_format(int64_t t, const struct kura_zone *zone, char *buf, size_t len)
 {
     if (!buf || len == 0)
         return -1;
     buf[0] = '\0';
-    const struct kura_zone *z = zone_or_default(tz, NULL);
+    const struct kura_zone *z = zone_or_default(zone, NULL);
     if (!z || t < -KURA_ZONE_T_LIMIT || t > KURA_ZONE_T_LIMIT)
         return -1;
     /* RFC 3339 offsets have no seconds: old local mean times (+09:18:59)
@@ -221,12 +220,12 @@ int kura_time_format(int64_t t, const char *tz, char *buf, size_t len)
     return 0;
 }
 
-int kura_date_format(int64_t t, const char *tz, char *buf, size_t len)
+int kura_date_format(int64_t t, const struct kura_zone *zone, char *buf, size_t len)
 {
     if (!buf || len == 0)
         return -1;
     buf[0] = '\0';
-    const struct kura_zone *z = zone_or_default(tz, NULL);
+    const struct kura_zone *z = zone_or_default(zone, NULL);
     if (!z || t < -KURA_ZONE_T_LIMIT || t > KURA_ZONE_T_LIMIT)
         return -1;
     int64_t y;
@@ -239,9 +238,4 @@ int kura_date_format(int64_t t, const char *tz, char *buf, size_t len)
         return -1;
     }
     return 0;
-}
-
-int kura_tz_check(const char *tz, struct kura_err *err)
-{
-    return kura_zone_get(tz, err) ? 0 : -1;
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kura/endian.h"
 #include "kura/fsutil.h"
 #include "kura/zone.h"
 
@@ -390,15 +391,6 @@ static const uint8_t *take(struct reader *r, uint64_t n)
     return p;
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
 
 struct tzif_header {
     uint8_t version;
@@ -415,12 +407,12 @@ static int read_header(struct reader *r, struct tzif_header *h, struct kura_err 
     h->version = p[4];
     if (h->version != 0 && (h->version < '2' || h->version > '4'))
         return kura_err_set(err, EINVAL, "TZif version %u is not supported", h->version), -1;
-    h->isutcnt = be32(p + 20);
-    h->isstdcnt = be32(p + 24);
-    h->leapcnt = be32(p + 28);
-    h->timecnt = be32(p + 32);
-    h->typecnt = be32(p + 36);
-    h->charcnt = be32(p + 40);
+    h->isutcnt = kura_be32(p + 20);
+    h->isstdcnt = kura_be32(p + 24);
+    h->leapcnt = kura_be32(p + 28);
+    h->timecnt = kura_be32(p + 32);
+    h->typecnt = kura_be32(p + 36);
+    h->charcnt = kura_be32(p + 40);
     if (h->typecnt == 0 || h->typecnt > 256 || h->charcnt == 0 ||
         (h->isutcnt != 0 && h->isutcnt != h->typecnt) || (h->isstdcnt != 0 && h->isstdcnt != h->typecnt))
         return kura_err_set(err, EINVAL, "TZif header has inconsistent counts"), -1;
@@ -450,7 +442,7 @@ static int read_block(struct reader *r, const struct tzif_header *h, unsigned ts
             return kura_err_set(err, ENOMEM, "out of memory reading a time zone"), -1;
     }
     for (size_t i = 0; i < z->ntrans; i++, p += tsize) {
-        z->trans[i] = tsize == 4 ? (int64_t)(int32_t)be32(p) : (int64_t)be64(p);
+        z->trans[i] = tsize == 4 ? (int64_t)(int32_t)kura_be32(p) : (int64_t)kura_be64(p);
         if (i > 0 && z->trans[i] <= z->trans[i - 1])
             return kura_err_set(err, EINVAL, "TZif transitions are not in ascending order"), -1;
     }
@@ -462,7 +454,7 @@ static int read_block(struct reader *r, const struct tzif_header *h, unsigned ts
     const uint8_t *isstd = p + z->ntypes * 6 + h->charcnt + (size_t)h->leapcnt * (tsize + 4);
     const uint8_t *isut = isstd + h->isstdcnt;
     for (size_t i = 0; i < z->ntypes; i++, p += 6) {
-        int32_t utoff = (int32_t)be32(p);
+        int32_t utoff = (int32_t)kura_be32(p);
         if (utoff <= -OFFSET_LIMIT || utoff >= OFFSET_LIMIT || p[4] > 1 || p[5] >= h->charcnt)
             return kura_err_set(err, EINVAL, "TZif time type is malformed"), -1;
         z->utoff[i] = utoff;

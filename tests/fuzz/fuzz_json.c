@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kura/json.h"
+#include "kura/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

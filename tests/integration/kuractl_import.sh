@@ -157,8 +157,29 @@ check "not on a terminal: no progress bar" test -z "$(grep -v '^kuractl: note: k
 
 # ---- kill -9 at random points: all or nothing, and a re-run completes ----
 mkdir -p "$T/k" && for i in $(seq 1 40); do head -c 100000 /dev/urandom >"$T/k/f$i"; done
+mkdir -p "$T/k3" && cp "$T/k/f1" "$T/k/f2" "$T/k/f7" "$T/k3/"
 N=${KILL_ITERATIONS:-30}
 bad=0 partial=0 done_before=0
+# after_kill K SRC WHAT: the ledger verifies, the state loads, the dataset
+# holds all of SRC's files or none (then a re-run imports them all), and
+# store and keystore hold exactly what files.tsv names
+after_kill() {
+  local K=$1 src=$2 what=$3 n all
+  all=$(ls "$src" | wc -l)
+  kuractl ledger "$K" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "$what: ledger does not verify"; return; }
+  kuractl user list "$K" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "$what: state does not load"; return; }
+  n=$(nfiles "$K")
+  case $n in
+    "$all") done_before=$((done_before + 1)) ;;
+    0) partial=$((partial + 1))
+       kuractl dataset import "$K" --encrypt "$src" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "$what: re-run failed"; }
+       n=$(nfiles "$K") ;;
+    *) bad=$((bad + 1)); diag "$what: $n of $all files visible" ;;
+  esac
+  [ "$n" = "$all" ] || { bad=$((bad + 1)); diag "$what: $n files after the re-run"; }
+  consistent "$K" || { bad=$((bad + 1)); diag "$what: orphans or missing entries"; }
+  same "$K" f7 "$T/k/f7" || { bad=$((bad + 1)); diag "$what: f7 does not read back"; }
+}
 for i in $(seq 1 "$N"); do
   K=KILL$i
   kuractl dataset add "$K" --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
@@ -167,22 +188,25 @@ for i in $(seq 1 "$N"); do
   sleep "0.$((RANDOM % 2))$((RANDOM % 10))$((RANDOM % 10))"
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  kuractl ledger "$K" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: ledger does not verify"; continue; }
-  kuractl user list "$K" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: state does not load"; continue; }
-  n=$(nfiles "$K")
-  case $n in
-    40) done_before=$((done_before + 1)) ;;
-    0) partial=$((partial + 1))
-       kuractl dataset import "$K" --encrypt "$T/k" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: re-run failed"; }
-       n=$(nfiles "$K") ;;
-    *) bad=$((bad + 1)); diag "iteration $i: $n of 40 files visible" ;;
-  esac
-  [ "$n" = 40 ] || { bad=$((bad + 1)); diag "iteration $i: $n files after the re-run"; }
-  consistent "$K" || { bad=$((bad + 1)); diag "iteration $i: orphans or missing entries"; }
-  same "$K" f7 "$T/k/f7" || { bad=$((bad + 1)); diag "iteration $i: f7 does not read back"; }
+  after_kill "$K" "$T/k" "iteration $i"
 done
 diag "killed before the commit in $partial, after it in $done_before of $N iterations"
 check "kill -9 during import, $N times: nothing half visible, re-run completes, no orphans" test "$bad" = 0
+
+# The same before each system call of a 3-file import that changes a name
+kuractl dataset add KSTEP0 --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
+steps=$(name_steps "$KURACTL" -c "$KCONF" dataset import KSTEP0 --encrypt "$T/k3")
+nsteps=$(grep -c . <<<"$steps")
+check "a 3-file import's steps are seen (control)" test "$nsteps" -ge 3
+bad=0 partial=0 done_before=0 i=0
+while read -r -u 3 point; do
+  i=$((i + 1))
+  kuractl dataset add "KSTEP$i" --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
+  kill_at "$point" "$KURACTL" -c "$KCONF" dataset import "KSTEP$i" --encrypt "$T/k3"
+  after_kill "KSTEP$i" "$T/k3" "killed $point"
+done 3< <(kill_points 0 0 "$steps")
+diag "killed before the commit in $partial, after it in $done_before of $nsteps steps"
+check "kill -9 before each of a 3-file import's $nsteps steps: nothing half visible, re-run completes, no orphans" test "$bad" = 0
 
 # ---- 10 000 small files ----
 python3 - "$T/many" <<'EOF'

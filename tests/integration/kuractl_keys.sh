@@ -164,53 +164,72 @@ kuractl pubkey "$K2" >"$T/k2.pub"
 require "bob on the second dataset" kuractl user add "$K2" kt_bob
 "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/d.bin" >"$T/f.bin.c4gh"
 require "a delivery to the second dataset's key" kuractl dataset import "$K2" "$T/f.bin.c4gh"
+# Killed at N random moments, then before each of its system calls that
+# change a name (lib.sh's kill points), each time from where a whole
+# rotation leaves the keystore (a kill may leave a new key that never
+# became current: its removal would shift the steps).
 ms=$(ms_of kuractl key rotate)
-diag "key rotate takes ${ms} ms"
-N=${KURA_KILL_N:-12} bad=0
-for i in $(seq 1 "$N"); do
-  kill_within "$ms" "$KURACTL" -c "$KCONF" key rotate
-  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/g$i.bin.c4gh"
-  kuractl dataset import "$K2" "$T/g$i.bin.c4gh" >/dev/null 2>"$T/kill.err" ||
-    { bad=$((bad + 1)); diag "rotate $i: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
-  [ "$(kuractl key list 2>/dev/null | grep -c '^current ')" = 1 ] || { bad=$((bad + 1)); diag "rotate $i: not one current key"; }
-  as kt_bob cmp -s "$MNT/$K2/f.bin" "$T/plain/d.bin" || { bad=$((bad + 1)); diag "rotate $i: bob cannot read through the mount"; }
-done
-check "kill -9 during key rotate, $N times: the keys open, imports and the mount go on" test "$bad" = 0
-# The same at every step: kill -9 on entry to each system call that
-# changes a name in the keystore (so every state between two of them).
-# Each starts where a whole rotation leaves the keystore (the kills above
-# may have left a new key that never became current: its removal would
-# shift the steps).
-NS=link,linkat,unlink,unlinkat,rename,renameat,renameat2
 require "a whole rotation" kuractl key rotate
-strace -f -qq -o "$T/rotate.trace" -e trace="$NS" "$KURACTL" -c "$KCONF" key rotate >/dev/null 2>&1
-steps=$(grep -c . "$T/rotate.trace")
-diag "key rotate changes names in $steps system calls"
-check "key rotate's steps are seen (control: link, unlink, rename)" test "$steps" -ge 3
-# strace counts each system call apart: step k is the n-th call of its kind.
-awk '{ split($2, a, "("); n[a[1]]++; print a[1], n[a[1]] }' "$T/rotate.trace" >"$T/rotate.steps"
-bad=0 k=0
-while read -r call nth; do
+steps=$(name_steps "$KURACTL" -c "$KCONF" key rotate)
+nsteps=$(grep -c . <<<"$steps")
+diag "key rotate takes ${ms} ms and changes names in $nsteps system calls"
+check "key rotate's steps are seen (control: at least a link and two renames)" test "$nsteps" -ge 3
+# goes_on WHAT FILE: a delivery to the second dataset's key imports as FILE,
+# and bob reads it through the mount
+goes_on() {
+  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/$2.c4gh"
+  kuractl dataset import "$K2" "$T/$2.c4gh" >/dev/null 2>"$T/kill.err" ||
+    { bad=$((bad + 1)); diag "$1: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
+  as kt_bob cmp -s "$MNT/$K2/$2" "$T/plain/e.bin" || { bad=$((bad + 1)); diag "$1: bob cannot read $2 through the mount"; }
+}
+N=${KURA_KILL_N:-12} bad=0 k=0
+while read -r -u 3 point; do
   k=$((k + 1))
-  kuractl key rotate >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "before step $k: $(cat "$T/kill.err")"; }
-  strace -f -qq -o /dev/null -e trace="$NS" -e inject="$call":signal=KILL:when="$nth" \
-    "$KURACTL" -c "$KCONF" key rotate >/dev/null 2>&1
-  "$C4GH" encrypt --recipient "$T/k2.pub" <"$T/plain/e.bin" >"$T/s$k.bin.c4gh"
-  kuractl dataset import "$K2" "$T/s$k.bin.c4gh" >/dev/null 2>"$T/kill.err" ||
-    { bad=$((bad + 1)); diag "killed before $call #$nth: the keystore does not open the dataset key: $(cat "$T/kill.err")"; }
-  [ "$(kuractl key list 2>/dev/null | grep -c '^current ')" = 1 ] || { bad=$((bad + 1)); diag "killed before $call #$nth: not one current key"; }
-  as kt_bob cmp -s "$MNT/$K2/s$k.bin" "$T/plain/e.bin" || { bad=$((bad + 1)); diag "killed before $call #$nth: bob cannot read the new file"; }
-done <"$T/rotate.steps"
-check "kill -9 at each of key rotate's $steps steps: the keys open, imports and the mount go on" test "$bad" = 0
+  kuractl key rotate >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "before $point: $(cat "$T/kill.err")"; }
+  kill_at "$point" "$KURACTL" -c "$KCONF" key rotate
+  goes_on "rotate killed $point" "g$k.bin"
+  [ "$(kuractl key list 2>/dev/null | grep -c '^current ')" = 1 ] || { bad=$((bad + 1)); diag "rotate killed $point: not one current key"; }
+done 3< <(kill_points "$ms" "$N" "$steps")
+NG=$k
+check "kill -9 during key rotate, $NG times ($N at random, then before each step): the keys open, imports and the mount go on" test "$bad" = 0
+
+# kill -9 before each step of key retire: the keystore opens, the mount
+# serves, and a re-run erases the key.
+cur_fp() { kuractl key list | awk '$1 == "current" {print $2}'; }
+fp=$(cur_fp); require "a key to trace retire with" kuractl key rotate
+steps=$(name_steps "$KURACTL" -c "$KCONF" key retire "$fp" --yes)
+nsteps=$(grep -c . <<<"$steps")
+diag "key retire changes names in $nsteps system calls"
+check "key retire's steps are seen (control)" test "$nsteps" -ge 2
+bad=0 k=0
+while read -r -u 3 point; do
+  k=$((k + 1))
+  fp=$(cur_fp)
+  kuractl key rotate >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "retire, before $point: $(cat "$T/kill.err")"; }
+  kill_at "$point" "$KURACTL" -c "$KCONF" key retire "$fp" --yes
+  goes_on "retire killed $point" "r$k.bin"
+  # (the list is read whole: grep -q would end it early, and pipefail counts that)
+  list=$(kuractl key list)
+  grep -q "^\(earlier\|retired\) *$fp" <<<"$list" || { bad=$((bad + 1)); diag "retire killed $point: $fp is neither earlier nor retired"; }
+  if grep -q "^earlier *$fp" <<<"$list"; then
+    kuractl key retire "$fp" --yes >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "retire killed $point: the re-run fails: $(cat "$T/kill.err")"; }
+  fi
+  kuractl key list >"$T/keys.txt"; grep -q "^retired *$fp" "$T/keys.txt" || { bad=$((bad + 1)); diag "retire killed $point: $fp not retired after the re-run"; }
+  [ -z "$(find "$KEYS" -name "$fp.sec*")" ] || { bad=$((bad + 1)); diag "retire killed $point: $fp's secret key is still on disk"; }
+  [ -z "$(ls -A "$KEYS/.destroying" 2>/dev/null)" ] || { bad=$((bad + 1)); diag "retire killed $point: an erasure was left unfinished: $(ls -A "$KEYS/.destroying")"; }
+done 3< <(kill_points 0 0 "$steps")
+check "kill -9 before each of key retire's $nsteps steps: keys open, the mount serves, a re-run erases the key" test "$bad" = 0
 check "a rotation after the kills completes" kuractl key rotate
 bash -c "'$KURACTL' -c '$KCONF' key list" | awk '$1 == "earlier" {print $2}' >"$T/earlier.txt"
 check "every earlier key retires" bash -c "while read -r k; do '$KURACTL' -c '$KCONF' key retire \"\$k\" --yes >/dev/null || exit 1; done <'$T/earlier.txt'"
 check "no secret key is left but the current one" test -z "$(find "$KEYS" -name '*.sec' ! -path "$KEYS/server.sec")"
-# (a public key's temporary file may be left by a kill: it holds nothing secret)
-find "$KEYS" -name '*tmp*' ! -name '*.pub.tmp-*' -o -name 'server.sec.*' >"$T/leftovers.txt"
+# (a public key's or a retirement record's temporary file may be left by a
+# kill: they hold nothing secret)
+find "$KEYS" -name '*tmp*' ! -name '*.pub.tmp-*' ! -name '*.retired.tmp-*' -o -name 'server.sec.*' >"$T/leftovers.txt"
 [ -s "$T/leftovers.txt" ] && diag "left: $(cat "$T/leftovers.txt")"
 check "no half-made secret key file is left" test ! -s "$T/leftovers.txt"
-check "bob reads every file of the second dataset after all that" bash -c "for i in \$(seq 1 $N); do setpriv --reuid=kt_bob --regid=$(id -g kt_bob) --init-groups cmp -s '$MNT/$K2/g'\$i.bin '$T/plain/e.bin' || exit 1; done"
+check "bob reads every file of the second dataset after all that" bash -c "for i in \$(seq 1 $NG); do setpriv --reuid=kt_bob --regid=$(id -g kt_bob) --init-groups cmp -s '$MNT/$K2/g'\$i.bin '$T/plain/e.bin' || exit 1; done"
+check "... and the file delivered before every rotation" as kt_bob cmp -s "$MNT/$K2/f.bin" "$T/plain/d.bin"
 
 stop_kura "$MNT"
 done_testing

@@ -156,6 +156,15 @@ check "the store holds nothing of it either" test ! -e "$KROOT/lib/store/DESTROY
 # ---- kill -9 during destroy: running it again finishes ----
 N=${KILL_ITERATIONS:-10}
 bad=0
+# after_kill K WHAT: the ledger verifies, a re-run finishes, no key is left
+# (nor one whose erasure a kill cut short), the report matches the ledger
+after_kill() {
+  kuractl ledger "$1" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "$2: ledger does not verify"; return; }
+  kuractl dataset destroy "$1" --yes >/dev/null 2>&1 || { bad=$((bad + 1)); diag "$2: re-run failed"; return; }
+  [ ! -e "$KROOT/lib/keys/datasets/$1" ] || { bad=$((bad + 1)); diag "$2: keys left"; }
+  [ -z "$(ls -A "$KROOT/lib/keys/.destroying" 2>/dev/null)" ] || { bad=$((bad + 1)); diag "$2: an erasure left unfinished"; }
+  kuractl report destruction "$1" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "$2: report does not match"; }
+}
 for i in $(seq 1 "$N"); do
   K=DKILL$i
   kuractl dataset add "$K" --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
@@ -165,10 +174,22 @@ for i in $(seq 1 "$N"); do
   sleep "0.0$((RANDOM % 6))$((RANDOM % 10))"
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  kuractl ledger "$K" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: ledger does not verify"; continue; }
-  kuractl dataset destroy "$K" --yes >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: re-run failed"; continue; }
-  [ ! -e "$KROOT/lib/keys/datasets/$K" ] || { bad=$((bad + 1)); diag "iteration $i: keys left"; }
-  kuractl report destruction "$K" >/dev/null 2>&1 || { bad=$((bad + 1)); diag "iteration $i: report does not match"; }
+  after_kill "$K" "iteration $i"
 done
 check "kill -9 during destroy, $N times: a second run finishes, report matches the ledger" test "$bad" = 0
+# The same before each of destroy's system calls that change a name
+kuractl dataset add DSTEP0 --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
+kuractl dataset import DSTEP0 --encrypt "$T/data" >/dev/null
+steps=$(name_steps "$KURACTL" -c "$KCONF" dataset destroy DSTEP0 --yes)
+nsteps=$(grep -c . <<<"$steps")
+check "destroy's steps are seen (control)" test "$nsteps" -ge 4
+bad=0 i=0
+while read -r -u 3 point; do
+  i=$((i + 1))
+  kuractl dataset add "DSTEP$i" --pi kt_alice --period "$(day 0)..$(day 9)" >/dev/null
+  kuractl dataset import "DSTEP$i" --encrypt "$T/data" >/dev/null
+  kill_at "$point" "$KURACTL" -c "$KCONF" dataset destroy "DSTEP$i" --yes
+  after_kill "DSTEP$i" "killed $point"
+done 3< <(kill_points 0 0 "$steps")
+check "kill -9 before each of destroy's $nsteps steps: a second run finishes, report matches the ledger" test "$bad" = 0
 done_testing

@@ -180,6 +180,17 @@ check "exit status 1" test "$(status_of "$KURACTL" -c "$T/bad.conf" status)" = 1
 # exactly when the ledger's last word on her is a user-add.
 N=${KILL_ITERATIONS:-30}
 bad=0 applied=0
+# after_kill WHAT: the ledger verifies, the state loads, carol is listed
+# exactly when the ledger's last word on her is a user-add (then removed)
+after_kill() {
+  if ! kuractl ledger "$D1" >"$T/ledger.txt" 2>&1; then bad=$((bad + 1)); diag "$1: ledger does not verify"; head -3 "$T/ledger.txt" | sed 's/^/# /'; return; fi
+  if ! kuractl user list "$D1" >"$T/users.txt" 2>&1; then bad=$((bad + 1)); diag "$1: state does not load:" "$(cat "$T/users.txt")"; return; fi
+  local listed last
+  listed=$(grep -c '^kt_carol ' "$T/users.txt")
+  last=$(grep -E 'user-(add|remove) kt_carol' "$T/ledger.txt" | tail -n 1 | grep -c 'user-add kt_carol')
+  if [ "$listed" != "$last" ]; then bad=$((bad + 1)); diag "$1: listed=$listed but ledger says $last"; fi
+  [ "$listed" = 1 ] && applied=$((applied + 1)) && kuractl user remove "$D1" kt_carol >/dev/null
+}
 for i in $(seq 1 "$N"); do
   "$KURACTL" -c "$KCONF" user add "$D1" kt_carol --until "$(day 30)" >/dev/null 2>&1 &
   pid=$!
@@ -187,15 +198,19 @@ for i in $(seq 1 "$N"); do
   sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  if ! kuractl ledger "$D1" >"$T/ledger.txt" 2>&1; then bad=$((bad + 1)); diag "iteration $i: ledger does not verify"; cat "$T/ledger.txt" | head -3 | sed 's/^/# /'; continue; fi
-  if ! kuractl user list "$D1" >"$T/users.txt" 2>&1; then bad=$((bad + 1)); diag "iteration $i: state does not load:" "$(cat "$T/users.txt")"; continue; fi
-  listed=$(grep -c '^kt_carol ' "$T/users.txt")
-  last=$(grep -E 'user-(add|remove) kt_carol' "$T/ledger.txt" | tail -n 1 | grep -c 'user-add kt_carol')
-  if [ "$listed" != "$last" ]; then bad=$((bad + 1)); diag "iteration $i: listed=$listed but ledger says $last"; fi
-  [ "$listed" = 1 ] && applied=$((applied + 1)) && kuractl user remove "$D1" kt_carol >/dev/null
+  after_kill "iteration $i"
 done
 diag "user add completed before the kill in $applied of $N iterations"
 check "kill -9 during user add, $N times: state loads, ledger verifies, all or nothing" test "$bad" = 0
+steps=$(name_steps "$KURACTL" -c "$KCONF" user add "$D1" kt_carol --until "$(day 30)")
+kuractl user remove "$D1" kt_carol >/dev/null
+nsteps=$(grep -c . <<<"$steps")
+bad=0 applied=0
+while read -r -u 3 point; do
+  kill_at "$point" "$KURACTL" -c "$KCONF" user add "$D1" kt_carol --until "$(day 30)"
+  after_kill "killed $point"
+done 3< <(kill_points 0 0 "$steps")
+check "kill -9 before each of user add's $nsteps steps (at least one): all or nothing" test "$bad" = 0 -a "$nsteps" -ge 1
 check "no journal or temporary file is left behind" test -z "$(ls -A "$KROOT/lib/datasets/$D1" | grep -E '^\.(pending|.*\.tmp-)')"
 
 kill "$SERVE" 2>/dev/null

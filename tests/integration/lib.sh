@@ -117,6 +117,33 @@ kill_within() {
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
 }
+# Kill points. Random moments find what timing finds; "before CALL N" kills
+# on entry to the N-th CALL (counted per kind, as strace counts) among the
+# system calls that change a name, so every state between two of them is
+# reached, however short the window.
+NAME_CALLS=link,linkat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,rmdir
+# name_steps CMD...: runs CMD once, traced, and prints its steps ("CALL N" a line)
+name_steps() {
+  local trace
+  trace=$(mktemp "$T/trace.XXXXXX")
+  strace -qq -o "$trace" -e trace="$NAME_CALLS" "$@" >/dev/null 2>&1
+  awk '/^[a-z]/ { split($1, a, "("); n[a[1]]++; print a[1], n[a[1]] }' "$trace"
+  rm -f "$trace"
+}
+# kill_points MS N STEPS: N random moments of a run of MS ms ("at MS"), then
+# each step of STEPS (name_steps' output) as "before CALL N"
+kill_points() {
+  local i
+  for i in $(seq 1 "$2"); do echo "at $1"; done
+  [ -n "$3" ] && sed 's/^/before /' <<<"$3"
+}
+# kill_at POINT CMD...: runs CMD and kills it -9 at POINT (of kill_points)
+kill_at() {
+  local how call nth
+  read -r how call nth <<<"$1"; shift
+  if [ "$how" = at ]; then kill_within "$call" "$@"
+  else strace -qq -o /dev/null -e trace="$NAME_CALLS" -e inject="$call":signal=KILL:when="$nth" "$@" >/dev/null 2>&1; fi
+}
 
 # mount_kura MOUNTPOINT [kurafs args...]: mounts in the foreground process
 # in the background, waits until it serves, and unmounts on exit.

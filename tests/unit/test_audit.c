@@ -35,7 +35,7 @@ static const char *log_path(const char *name)
 
 static struct kura_audit_log *open_log(const char *path, uint64_t max_size)
 {
-    struct kura_audit_options opt = {.host = "node1", .tz = "Asia/Tokyo", .max_size = max_size};
+    struct kura_audit_options opt = {.host = "node1", .zone = kura_zone_get("Asia/Tokyo", NULL), .max_size = max_size};
     struct kura_err err = {0};
     struct kura_audit_log *log = kura_audit_open(path, key, &opt, &err);
     if (!log)
@@ -935,7 +935,7 @@ static void test_reserve_kept_from_refusals(void)
 
     /* No file system has this much free: every refusal is held back. */
     const char *path = log_path("reserve");
-    struct kura_audit_options opt = {.host = "node1", .tz = "Asia/Tokyo", .reserve = UINT64_MAX / 4};
+    struct kura_audit_options opt = {.host = "node1", .zone = kura_zone_get("Asia/Tokyo", NULL), .reserve = UINT64_MAX / 4};
     struct kura_err err = {0};
     struct kura_audit_log *log = kura_audit_open(path, key, &opt, &err);
     ASSERT(log);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kura/audit.h"
+#include "kura/changes.h"
 #include "kura/commands.h"
 #include "kura/config.h"
 #include "kura/fsutil.h"
@@ -216,7 +217,7 @@ static void write_journal_for_last(const char *ledger_text, const char *sha)
         return;
     }
     int64_t now, end;
-    kura_when_parse(kura_json_find(&obj, "time")->str, cfg.timezone, &now, &end, &e);
+    kura_when_parse(kura_json_find(&obj, "time")->str, cfg.zone, &now, &end, &e);
     char hex[65];
     if (!sha) {
         char *ini = read_text(ds_file("DS1", "dataset.ini"));
@@ -467,6 +468,18 @@ static void test_destruction_lists_surviving_deliveries(void)
     EXPECT_STR_CONTAINS(out_buf, "2 of the dataset's 3 recorded deliveries");
     snprintf(row, sizeof row, "- %s current: still exists", fp);
     EXPECT_STR_CONTAINS(out_buf, row);
+    /* Beginning a change refuses a destroyed dataset, whatever the command;
+     * its views and its report stay. */
+    static const char *const changes[] = {"dataset suspend DSOLD --reason x", "dataset resume DSOLD",
+                                          "dataset extend DSOLD --until 2099-06-30 --ref R",
+                                          "user add DSOLD nobody", "withdraw DSOLD S1 --ref R --yes"};
+    for (size_t i = 0; i < sizeof changes / sizeof *changes; i++) {
+        EXPECT(run_as(0, changes[i]) == 1);
+        EXPECT_STR_CONTAINS(err_buf, "dataset DSOLD was destroyed; nothing can change it");
+    }
+    EXPECT(run_as(0, "report destruction DSOLD") == 0);
+    EXPECT(run_as(0, "user list DSOLD") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "destroyed");
 }
 
 static bool file_contains(const char *path, const char *needle)
@@ -574,6 +587,97 @@ static void test_audit_pages_through_the_daemon(void)
     printf("# %d records in %zu pages\n", n, pages);
 }
 
+/* Issue 15 §1: the changes as plain functions, called without argv and
+ * without the command table (as the daemon's maintenance thread calls
+ * destroy): each checks the caller's role and a destroyed dataset itself,
+ * and hands back what the CLI prints. */
+static void test_change_functions(void)
+{
+    struct kura_actor root_a, pi_a, other_a;
+    struct kura_err e = {0};
+    ASSERT(kura_actor_resolve(0, 0, getpid(), &root_a, &e) == 0 && kura_actor_resolve(1, 1, 0, &pi_a, &e) == 0 &&
+           kura_actor_resolve(2, 2, 0, &other_a, &e) == 0);
+    ASSERT(run_as(0, "dataset add DSAPI --pi daemon --period 2026-01-01..2099-12-31") == 0);
+    char *errs = NULL;
+    size_t errs_len = 0;
+    FILE *err = open_memstream(&errs, &errs_len);
+    ASSERT(err);
+
+    /* Roles: an operator's change refused to the PI, a PI's change to
+     * another PI, the server-wide lockdown to anyone but an operator. */
+    struct kura_suspend_request sus = {.dataset = "DSAPI", .reason = "audit"};
+    EXPECT(kura_change_suspend(&env, &pi_a, err, &sus) == KURA_EXIT_FAIL);
+    struct kura_user_add_request add = {.dataset = "DSAPI", .user = "nobody", .role = KURA_ROLE_CONTRACTOR,
+                                        .approval = ""};
+    struct kura_user_add_result added;
+    EXPECT(kura_change_user_add(&env, &other_a, err, &add, &added) == KURA_EXIT_FAIL);
+    struct kura_lockdown_request lock = {.reason = "x"};
+    EXPECT(kura_change_lockdown(&env, &pi_a, err, &lock) == KURA_EXIT_FAIL);
+    struct kura_destroy_request des = {.dataset = "DSAPI"};
+    struct kura_destroy_result destroyed;
+    EXPECT(kura_change_destroy(&env, &pi_a, err, &des, &destroyed) == KURA_EXIT_FAIL);
+    kura_destroy_result_free(&destroyed);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset suspend: only an operator");
+    EXPECT_STR_CONTAINS(errs, "kuractl user add: only the PI of dataset DSAPI or an operator");
+    EXPECT_STR_CONTAINS(errs, "kuractl lockdown: only an operator");
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset destroy: only an operator");
+    EXPECT(!file_contains(ds_file("DSAPI", "dataset.ini"), "suspended"));
+
+    /* A request's required text is checked by the function too. */
+    struct kura_suspend_request no_reason = {.dataset = "DSAPI"};
+    EXPECT(kura_change_suspend(&env, &root_a, err, &no_reason) == KURA_EXIT_FAIL);
+    struct kura_lockdown_request bad_reason = {.reason = "two\nlines"};
+    EXPECT(kura_change_lockdown(&env, &root_a, err, &bad_reason) == KURA_EXIT_FAIL);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset suspend: the reason is required");
+    EXPECT(!file_contains(ds_file("DSAPI", "dataset.ini"), "suspended"));
+    struct kura_lockdown l;
+    EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on);
+
+    /* Allowed: the change is made and its result handed back. */
+    EXPECT(kura_change_user_add(&env, &pi_a, err, &add, &added) == KURA_EXIT_OK);
+    EXPECT(strcmp(added.grant.user, "nobody") == 0 && added.grant.role == KURA_ROLE_CONTRACTOR && !added.grant.pending);
+    EXPECT(file_contains(ds_file("DSAPI", "dataset.ini"), "[user nobody]"));
+    EXPECT(kura_change_suspend(&env, &root_a, err, &sus) == KURA_EXIT_OK);
+    EXPECT(file_contains(ds_file("DSAPI", "dataset.ini"), "status = suspended"));
+    EXPECT(kura_change_resume(&env, &root_a, err, &sus) == KURA_EXIT_OK);
+    struct kura_user_remove_request rm = {.dataset = "DSAPI", .user = "nobody"};
+    EXPECT(kura_change_user_remove(&env, &pi_a, err, &rm) == KURA_EXIT_OK);
+    EXPECT(!file_contains(ds_file("DSAPI", "dataset.ini"), "[user nobody]"));
+    struct kura_withdraw_request wd = {.dataset = "DSAPI", .sample = "S9", .ref = "W-9"};
+    struct kura_withdraw_result withdrawn;
+    EXPECT(kura_change_withdraw(&env, &root_a, err, &wd, &withdrawn) == KURA_EXIT_FAIL);
+    EXPECT(withdrawn.refused_unconfirmed && withdrawn.preview);
+    kura_withdraw_result_free(&withdrawn);
+    EXPECT(!file_contains(ds_file("DSAPI", "dataset.ini"), "[withdrawn S9]"));
+    wd.confirmed = true;
+    EXPECT(kura_change_withdraw(&env, &root_a, err, &wd, &withdrawn) == KURA_EXIT_OK);
+    EXPECT(!withdrawn.already && withdrawn.nfiles == 0 && !withdrawn.preview);
+    kura_withdraw_result_free(&withdrawn);
+    EXPECT(file_contains(ds_file("DSAPI", "dataset.ini"), "[withdrawn S9]"));
+
+    EXPECT(kura_change_destroy(&env, &root_a, err, &des, &destroyed) == KURA_EXIT_OK);
+    EXPECT(!destroyed.already);
+    EXPECT_STR_CONTAINS(destroyed.report, "# Destruction report: dataset DSAPI");
+    kura_destroy_result_free(&destroyed);
+    EXPECT(file_contains(ds_file("DSAPI", "dataset.ini"), "status = destroyed"));
+    EXPECT(kura_change_destroy(&env, &root_a, err, &des, &destroyed) == KURA_EXIT_OK);
+    EXPECT(destroyed.already);
+    kura_destroy_result_free(&destroyed);
+    /* Destroyed: every change of it is refused as it begins. */
+    fflush(err);
+    size_t before = errs_len;
+    EXPECT(kura_change_suspend(&env, &root_a, err, &sus) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_user_add(&env, &root_a, err, &add, &added) == KURA_EXIT_FAIL);
+    fflush(err);
+    EXPECT(errs_len > before);
+    EXPECT_STR_CONTAINS(errs + before, "kuractl dataset suspend: dataset DSAPI was destroyed");
+    EXPECT_STR_CONTAINS(errs + before, "kuractl user add: dataset DSAPI was destroyed");
+    fclose(err);
+    free(errs);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -592,6 +696,7 @@ int main(void)
     RUN(test_read_passphrase);
     RUN(test_destruction_lists_surviving_deliveries);
     RUN(test_audit_pages_through_the_daemon);
+    RUN(test_change_functions);
     free(out_buf);
     free(err_buf);
     kura_config_free(&cfg);

@@ -43,6 +43,7 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(c.root == NULL);
     EXPECT(c.level == KURA_LEVEL_TYPE1);
     EXPECT(strcmp(c.timezone, "Asia/Tokyo") == 0);
+    EXPECT(c.zone && c.zone == kura_zone_get("Asia/Tokyo", NULL)); /* resolved once, at load */
     EXPECT(strcmp(c.host_id, ABC_SHA256) == 0);
     EXPECT(!c.host_id_configured);
     EXPECT(c.max_open_per_user == 1024);
@@ -213,6 +214,7 @@ static void test_all_keys_set(void)
     EXPECT(strcmp(c.root, "/k") == 0 && strcmp(c.state_dir, "/s") == 0 && strcmp(c.keys_dir, "/s/k") == 0);
     EXPECT(strcmp(c.audit_log, "/l/a.jsonl") == 0 && strcmp(c.socket, "/r/s.sock") == 0);
     EXPECT(c.level == KURA_LEVEL_TYPE2 && strcmp(c.timezone, "Europe/Berlin") == 0);
+    EXPECT(c.zone && c.zone == kura_zone_get("Europe/Berlin", NULL));
     EXPECT(c.host_id_configured && c.max_open_per_user == 100000);
     EXPECT(c.ndeny == 3 && strcmp(c.deny[2], "x-y.z+1") == 0);
     EXPECT(c.nallow == 0);

@@ -349,13 +349,30 @@ struct caller {
     int status;
 };
 
+/* A call made once the server has let go of earlier ones: a caller gets
+ * its answer before the server's thread releases the slot, so a call right
+ * after another may still find the slot taken ("busy"), for a moment. */
+static int call_when_free(char **argv, struct kura_ctl_response *r)
+{
+    struct kura_err err = {0};
+    for (int i = 0; i < 500; i++) {
+        if (kura_ctl_call(sock_path, 0, 1, argv, r, &err) != 0)
+            return -1;
+        if (r->status != 1 || !r->err || !strstr(r->err, "busy"))
+            return 0;
+        kura_ctl_response_clear(r);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
 static void *call_thread(void *arg)
 {
     struct caller *c = arg;
     char *argv[] = {c->arg};
     struct kura_ctl_response r;
-    struct kura_err err = {0};
-    c->status = kura_ctl_call(sock_path, 0, 1, argv, &r, &err) == 0 ? r.status : -1;
+    c->status = call_when_free(argv, &r) == 0 ? r.status : -1;
     if (c->status >= 0)
         kura_ctl_response_clear(&r);
     return NULL;
@@ -415,7 +432,7 @@ static void test_flood_refused(void)
         pthread_join(c[i].t, NULL);
         EXPECT(c[i].status == 0);
     }
-    ASSERT(kura_ctl_call(sock_path, 0, 1, argv, &r, &err) == 0);
+    ASSERT(call_when_free(argv, &r) == 0);
     EXPECT(r.status == 0);
     kura_ctl_response_clear(&r);
 

@@ -14,21 +14,6 @@ static const char *esc(const char *s, size_t len)
     return need < sizeof buf ? buf : "(overflow)";
 }
 
-static void test_utf8_valid(void)
-{
-    EXPECT(kura_utf8_valid("", 0));
-    EXPECT(kura_utf8_valid("plain", 5));
-    EXPECT(kura_utf8_valid("\xe7\xa0\x94\xe7\xa9\xb6", 6));         /* 研究 */
-    EXPECT(kura_utf8_valid("\xf0\x9f\xa7\xac", 4));                 /* U+1F9EC */
-    EXPECT(!kura_utf8_valid("\xc0\xaf", 2));                        /* overlong '/' */
-    EXPECT(!kura_utf8_valid("\xe0\x80\xaf", 3));                    /* overlong */
-    EXPECT(!kura_utf8_valid("\xed\xa0\x80", 3));                    /* surrogate D800 */
-    EXPECT(!kura_utf8_valid("\xf4\x90\x80\x80", 4));                /* above U+10FFFF */
-    EXPECT(!kura_utf8_valid("\xe7\xa0", 2));                        /* truncated */
-    EXPECT(!kura_utf8_valid("\x80", 1));                            /* lone continuation */
-    EXPECT(!kura_utf8_valid("\xff", 1));
-}
-
 static void test_escape_hostile_strings(void)
 {
     EXPECT(strcmp(esc("a\"b\\c", 5), "a\\\"b\\\\c") == 0);
@@ -224,7 +209,6 @@ static void test_parse_field_limit(void)
 int main(void)
 {
     kura_secmem_init();
-    RUN(test_utf8_valid);
     RUN(test_escape_hostile_strings);
     RUN(test_escape_reports_needed_length);
     RUN(test_writer_builds_object);

@@ -40,7 +40,7 @@ static const char *make_ledger(int n, char head[KURA_HASH_HEX_LEN + 1])
         char target[32];
         snprintf(target, sizeof target, "user%d", i + 1);
         struct kura_ledger_change c = change("user add", target, "approval AGD-1");
-        if (kura_ledger_append(p, &c, T0 + i, "Asia/Tokyo", head, NULL) != 0)
+        if (kura_ledger_append(p, &c, T0 + i, kura_zone_get("Asia/Tokyo", NULL), head, NULL) != 0)
             return NULL;
     }
     return p;
@@ -182,7 +182,7 @@ static void test_format_gives_the_file_line(void)
     struct kura_ledger_change c = change("dataset add", "JGAD1", "\"quoted\" \xe7\xa0\x94 \xe2\x80\xa8");
     ASSERT(kura_ledger_append(p, &c, T0, NULL, NULL, NULL) == 0);
     c = change("user add", "bob", "approval AGD-1");
-    ASSERT(kura_ledger_append(p, &c, T0 + 1, "Asia/Tokyo", NULL, NULL) == 0);
+    ASSERT(kura_ledger_append(p, &c, T0 + 1, kura_zone_get("Asia/Tokyo", NULL), NULL, NULL) == 0);
     size_t len;
     char *text = slurp(p, &len);
     ASSERT(text);

@@ -8,7 +8,7 @@
 #include "kura/when.h"
 #include "unit.h"
 
-#define TZ "Asia/Tokyo"
+#define TZ kura_zone_get("Asia/Tokyo", NULL)
 #define HOST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HOST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 

@@ -1,0 +1,315 @@
+/* text.c: the checks of names, text and paths every state file and
+ * command shares (R-ACC ids and user names; free text shown to others;
+ * dataset-relative paths that must never leave the dataset), the decimal
+ * parser of state files, /proc and options, and the comma joiner of audit
+ * records' samples, the guard's rules and notices' users. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kura/model.h"
+#include "kura/text.h"
+#include "unit.h"
+
+static void test_utf8_valid(void)
+{
+    EXPECT(kura_utf8_valid("", 0));
+    EXPECT(kura_utf8_valid("plain", 5));
+    EXPECT(kura_utf8_valid("\xe7\xa0\x94\xe7\xa9\xb6", 6));         /* 研究 */
+    EXPECT(kura_utf8_valid("\xf0\x9f\xa7\xac", 4));                 /* U+1F9EC */
+    EXPECT(!kura_utf8_valid("\xc0\xaf", 2));                        /* overlong '/' */
+    EXPECT(!kura_utf8_valid("\xe0\x80\xaf", 3));                    /* overlong */
+    EXPECT(!kura_utf8_valid("\xed\xa0\x80", 3));                    /* surrogate D800 */
+    EXPECT(!kura_utf8_valid("\xf4\x90\x80\x80", 4));                /* above U+10FFFF */
+    EXPECT(!kura_utf8_valid("\xe7\xa0", 2));                        /* truncated */
+    EXPECT(!kura_utf8_valid("\x80", 1));                            /* lone continuation */
+    EXPECT(!kura_utf8_valid("\xff", 1));
+}
+
+static void test_utf8_seq_len(void)
+{
+    EXPECT(kura_utf8_seq_len("a", 1) == 1);
+    EXPECT(kura_utf8_seq_len("\x7f", 1) == 1);
+    EXPECT(kura_utf8_seq_len("\xc2\x80", 2) == 2);                  /* U+0080, the first of two bytes */
+    EXPECT(kura_utf8_seq_len("\xdf\xbf", 2) == 2);                  /* U+07FF */
+    EXPECT(kura_utf8_seq_len("\xe0\xa0\x80", 3) == 3);              /* U+0800 */
+    EXPECT(kura_utf8_seq_len("\xef\xbf\xbf", 3) == 3);              /* U+FFFF */
+    EXPECT(kura_utf8_seq_len("\xf0\x90\x80\x80", 4) == 4);          /* U+10000 */
+    EXPECT(kura_utf8_seq_len("\xf4\x8f\xbf\xbf", 4) == 4);          /* U+10FFFF */
+    /* Overlong encodings of every length, surrogates, beyond U+10FFFF. */
+    EXPECT(kura_utf8_seq_len("\xc1\xbf", 2) == 0);
+    EXPECT(kura_utf8_seq_len("\xe0\x9f\xbf", 3) == 0);
+    EXPECT(kura_utf8_seq_len("\xf0\x8f\xbf\xbf", 4) == 0);
+    EXPECT(kura_utf8_seq_len("\xed\xbf\xbf", 3) == 0);              /* DFFF */
+    EXPECT(kura_utf8_seq_len("\xf5\x80\x80\x80", 4) == 0);
+    /* Cut short: the length given ends inside the sequence. */
+    EXPECT(kura_utf8_seq_len("\xf0\x90\x80\x80", 3) == 0);
+    EXPECT(kura_utf8_seq_len("\xc2\x80", 1) == 0);
+    /* A continuation byte that is not one. */
+    EXPECT(kura_utf8_seq_len("\xe7\x41\x94", 3) == 0);
+}
+
+static void test_utf8_hidden_control(void)
+{
+    EXPECT(kura_utf8_hidden_control("\xc2\x80", 2) == 0x80);        /* C1, first */
+    EXPECT(kura_utf8_hidden_control("\xc2\x9f", 2) == 0x9F);        /* C1, last */
+    EXPECT(kura_utf8_hidden_control("\xc2\xa0", 2) == -1);          /* no-break space: shows */
+    EXPECT(kura_utf8_hidden_control("\xe2\x80\xa8", 3) == 0x2028);
+    EXPECT(kura_utf8_hidden_control("\xe2\x80\xae", 3) == 0x202E);
+    EXPECT(kura_utf8_hidden_control("\xe2\x80\xaf", 3) == -1);      /* U+202F narrow space */
+    EXPECT(kura_utf8_hidden_control("\xe2\x81\xa5", 3) == -1);      /* U+2065 unassigned */
+    EXPECT(kura_utf8_hidden_control("\xe2\x81\xa9", 3) == 0x2069);
+    EXPECT(kura_utf8_hidden_control("\xe2\x81\xaa", 3) == -1);
+    /* Only the first character counts; cut or invalid ones are not hidden. */
+    EXPECT(kura_utf8_hidden_control("a\xe2\x80\xae", 4) == -1);
+    EXPECT(kura_utf8_hidden_control("\xe2\x80\xae", 2) == -1);
+    EXPECT(kura_utf8_hidden_control("", 0) == -1);
+    EXPECT(kura_utf8_hidden_control("\n", 1) == -1);                 /* C0: the callers' own check */
+}
+
+static void test_hex_digit(void)
+{
+    EXPECT(kura_hex_digit('0') == 0 && kura_hex_digit('9') == 9);
+    EXPECT(kura_hex_digit('a') == 10 && kura_hex_digit('f') == 15);
+    EXPECT(kura_hex_digit('A') == 10 && kura_hex_digit('F') == 15);
+    EXPECT(kura_hex_digit('g') == -1 && kura_hex_digit('G') == -1);
+    EXPECT(kura_hex_digit('/') == -1 && kura_hex_digit(':') == -1 && kura_hex_digit('@') == -1);
+    EXPECT(kura_hex_digit('`') == -1 && kura_hex_digit('\0') == -1 && kura_hex_digit((char)0xe0) == -1);
+}
+
+static void test_hex_lower(void)
+{
+    EXPECT(kura_hex_lower("", 0));
+    EXPECT(kura_hex_lower("0123456789abcdef", 16));
+    EXPECT(!kura_hex_lower("0123456789ABCDEF", 16));
+    EXPECT(!kura_hex_lower("abcg", 4));
+    EXPECT(!kura_hex_lower("ab cd", 5));
+    EXPECT(!kura_hex_lower("ab\0cd", 5));
+    /* Only len bytes are read: what follows does not matter. */
+    EXPECT(kura_hex_lower("abZ", 2));
+}
+
+static void test_name_checks(void)
+{
+    EXPECT(kura_id_check("JGAD000001", "dataset id", NULL) == 0);
+    EXPECT(kura_id_check("a", "id", NULL) == 0);
+    EXPECT(kura_id_check("0.a_b-c", "id", NULL) == 0);
+    EXPECT(kura_id_check(".hidden", "id", NULL) == -1);
+    EXPECT(kura_id_check("-x", "id", NULL) == -1);
+    EXPECT(kura_id_check("", "id", NULL) == -1);
+    EXPECT(kura_id_check("a/b", "id", NULL) == -1);
+    EXPECT(kura_id_check("a b", "id", NULL) == -1);
+    EXPECT(kura_id_check("\xe7\xa0\x94", "id", NULL) == -1);
+    char id[KURA_ID_MAX + 2];
+    memset(id, 'a', KURA_ID_MAX);
+    id[KURA_ID_MAX] = '\0';
+    EXPECT(kura_id_check(id, "id", NULL) == 0);
+    id[KURA_ID_MAX] = 'a', id[KURA_ID_MAX + 1] = '\0';
+    EXPECT(kura_id_check(id, "id", NULL) == -1);
+    EXPECT(kura_user_name_check("alice", NULL) == 0);
+    EXPECT(kura_user_name_check("a.b_c-d", NULL) == 0);
+    EXPECT(kura_user_name_check("_svc", NULL) == 0);
+    EXPECT(kura_user_name_check("-x", NULL) == -1);
+    EXPECT(kura_user_name_check("a:b", NULL) == -1);
+    EXPECT(kura_user_name_check("a@b", NULL) == -1);
+    EXPECT(kura_user_name_check("123456789012345678901234567890123", NULL) == -1);
+    EXPECT(kura_user_name_check("12345678901234567890123456789012", NULL) == 0);
+    EXPECT(kura_text_check("", "t", NULL) == 0);
+    EXPECT(kura_text_check("\xe7\xa0\x94 ok", "t", NULL) == 0);
+    EXPECT(kura_text_check("tab\there", "t", NULL) == -1);
+    EXPECT(kura_text_check("\x7f", "t", NULL) == -1);
+    EXPECT(kura_text_check("\xc0\xaf", "t", NULL) == -1);
+    /* Bidirectional and C1 controls would make a title or approval show
+     * other text than it holds. */
+    EXPECT(kura_text_check("approved \xe2\x80\xaeJGA\xe2\x80\xac", "approval", NULL) == -1);
+    EXPECT(kura_text_check("x\xe2\x81\xa6y", "title", NULL) == -1);      /* U+2066 */
+    EXPECT(kura_text_check("x\xe2\x80\x8fy", "title", NULL) == -1);      /* U+200F */
+    EXPECT(kura_text_check("x\xd8\x9cy", "title", NULL) == -1);           /* U+061C */
+    EXPECT(kura_text_check("x\xc2\x85y", "title", NULL) == -1);           /* U+0085 */
+    EXPECT(kura_text_check("x\xe2\x80\x94y \xc2\xa9", "title", NULL) == 0); /* a dash, a sign */
+}
+
+static void test_text_check_limits(void)
+{
+    char text[KURA_TEXT_MAX + 1];
+    memset(text, 'x', KURA_TEXT_MAX - 1);
+    text[KURA_TEXT_MAX - 1] = '\0';
+    EXPECT(kura_text_check(text, "title", NULL) == 0);
+    text[KURA_TEXT_MAX - 1] = 'x', text[KURA_TEXT_MAX] = '\0';
+    struct kura_err err = {0};
+    EXPECT(kura_text_check(text, "title", &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "title is longer than 255 bytes");
+    EXPECT(kura_text_check("a\x01", "reason", &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "reason holds a control character");
+    EXPECT(kura_text_check("\xe7\xa0", "reason", &err) == -1);     /* cut after two bytes */
+    EXPECT_STR_CONTAINS(err.msg, "not valid UTF-8");
+    EXPECT(kura_text_check("\xc2\x9b[2J", "reason", &err) == -1);  /* CSI, the C1 form */
+    EXPECT_STR_CONTAINS(err.msg, "U+009B");
+    EXPECT(kura_id_check("", "sample id", &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "sample id must be 1 to 64 characters");
+    EXPECT(kura_user_name_check("", &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "user name must be 1 to 32 characters");
+    EXPECT(kura_user_name_check("a/b", NULL) == -1);
+    EXPECT(kura_user_name_check("..", NULL) == 0); /* as POSIX allows; never a path */
+}
+
+static int path_ok(const char *p)
+{
+    return kura_path_check(p, strlen(p), NULL) == 0;
+}
+
+static void test_path_check_accepts(void)
+{
+    EXPECT(path_ok("a"));
+    EXPECT(path_ok("a/b/c.bam"));
+    EXPECT(path_ok(".hidden/x"));
+    EXPECT(path_ok("a/..b/c.."));
+    EXPECT(path_ok("sample 1/reads.cram"));
+    EXPECT(path_ok("\xe7\xa0\x94\xe7\xa9\xb6/x.vcf.gz"));
+    char deep[KURA_PATH_DEPTH_MAX * 2];
+    for (int i = 0; i < KURA_PATH_DEPTH_MAX; i++)
+        deep[2 * i] = 'd', deep[2 * i + 1] = '/';
+    deep[KURA_PATH_DEPTH_MAX * 2 - 1] = '\0';
+    EXPECT(path_ok(deep));
+    char longname[KURA_NAME_MAX + 1];
+    memset(longname, 'n', KURA_NAME_MAX);
+    longname[KURA_NAME_MAX] = '\0';
+    EXPECT(path_ok(longname));
+}
+
+static void test_path_check_refuses(void)
+{
+    static const struct {
+        const char *p;
+        const char *why;
+    } bad[] = {
+        {"", "empty path"},
+        {"/etc/passwd", "relative"},
+        {"..", "'..'"},
+        {"../x", "'..'"},
+        {"a/../../x", "'..'"},
+        {"a/..", "'..'"},
+        {"./a", "'.'"},
+        {"a/./b", "'.'"},
+        {"a//b", "empty component"},
+        {"a/", "trailing"},
+        {"a\nb", "control"},
+        {"a\tb", "control"},
+        {"a\x1b[2Jb", "control"},
+        {"a\x7f", "control"},
+        {"bad\xff", "UTF-8"},
+        {"bad\xc0\xaf", "UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct kura_err err = {0};
+        EXPECT(kura_path_check(bad[i].p, strlen(bad[i].p), &err) == -1);
+        EXPECT(err.code == EINVAL);
+        EXPECT_STR_CONTAINS(err.msg, bad[i].why);
+    }
+    struct kura_err err = {0};
+    EXPECT(kura_path_check("a\0b", 3, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "NUL");
+    char deep[KURA_PATH_DEPTH_MAX * 2 + 2];
+    for (int i = 0; i <= KURA_PATH_DEPTH_MAX; i++)
+        deep[2 * i] = 'd', deep[2 * i + 1] = '/';
+    deep[KURA_PATH_DEPTH_MAX * 2 + 1] = '\0';
+    EXPECT(kura_path_check(deep, strlen(deep), &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "deeper");
+    char longname[KURA_NAME_MAX + 2];
+    memset(longname, 'n', KURA_NAME_MAX + 1);
+    longname[KURA_NAME_MAX + 1] = '\0';
+    EXPECT(kura_path_check(longname, strlen(longname), &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "component longer");
+    char huge[KURA_PATH_MAX + 2];
+    for (size_t i = 0; i < sizeof huge - 1; i++)
+        huge[i] = i % 100 == 99 ? '/' : 'x';
+    huge[sizeof huge - 1] = '\0';
+    EXPECT(kura_path_check(huge, strlen(huge), &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "longer than");
+}
+
+static void test_path_check_limits(void)
+{
+    /* Exactly KURA_PATH_MAX bytes pass; the length is len, not strlen. */
+    char max[KURA_PATH_MAX + 1];
+    for (size_t i = 0; i < KURA_PATH_MAX; i++)
+        max[i] = i % 100 == 99 ? '/' : 'x';
+    max[KURA_PATH_MAX] = '\0';
+    EXPECT(kura_path_check(max, KURA_PATH_MAX, NULL) == 0);
+    EXPECT(kura_path_check("ab/..", 2, NULL) == 0);
+    EXPECT(kura_path_check("ab/..", 5, NULL) == -1);
+    EXPECT(kura_path_check("//", 2, NULL) == -1);
+    EXPECT(kura_path_check("/", 1, NULL) == -1);
+    EXPECT(kura_path_check("...", 3, NULL) == 0);
+}
+
+/* The value, or -1 when refused (then *out must be untouched). */
+static long long decimal(const char *s, uint64_t max)
+{
+    uint64_t v = 12345;
+    if (kura_parse_decimal(s, strlen(s), max, &v) != 0)
+        return v == 12345 ? -1 : -2;
+    return (long long)v;
+}
+
+static void test_parse_decimal(void)
+{
+    EXPECT(decimal("0", 10) == 0);
+    EXPECT(decimal("10", 10) == 10);
+    EXPECT(decimal("11", 10) == -1);
+    EXPECT(decimal("007", 10) == 7);
+    EXPECT(decimal("", 10) == -1);
+    EXPECT(decimal("-1", 10) == -1);
+    EXPECT(decimal("+1", 10) == -1);
+    EXPECT(decimal(" 1", 10) == -1);
+    EXPECT(decimal("1 ", 10) == -1);
+    EXPECT(decimal("1x", 10) == -1);
+    EXPECT(decimal("4294967295", UINT32_MAX) == 4294967295LL);
+    EXPECT(decimal("4294967296", UINT32_MAX) == -1);
+    uint64_t v = 0;
+    EXPECT(kura_parse_decimal("18446744073709551615", 20, UINT64_MAX, &v) == 0 && v == UINT64_MAX);
+    EXPECT(kura_parse_decimal("18446744073709551616", 20, UINT64_MAX, &v) == -1 && v == UINT64_MAX);
+    EXPECT(kura_parse_decimal("99999999999999999999", 20, UINT64_MAX, &v) == -1);
+    /* Only len bytes are read. */
+    EXPECT(kura_parse_decimal("42abc", 2, 100, &v) == 0 && v == 42);
+    EXPECT(kura_parse_decimal("42", 0, 100, &v) == -1);
+}
+
+static void expect_join(const char *const *items, size_t n, const char *want)
+{
+    char *s = kura_comma_join(items, n);
+    EXPECT(s && strcmp(s, want) == 0);
+    if (s && strcmp(s, want) != 0)
+        printf("#   joined \"%s\", expected \"%s\"\n", s, want);
+    free(s);
+}
+
+static void test_comma_join(void)
+{
+    static const char *const samples[] = {"NA12878", "NA12891", "", "HG002"};
+    expect_join(samples, 0, "");
+    expect_join(samples, 1, "NA12878");
+    expect_join(samples, 2, "NA12878,NA12891");
+    expect_join(samples, 4, "NA12878,NA12891,,HG002");
+    static const char *const one_empty[] = {""};
+    expect_join(one_empty, 1, "");
+}
+
+int main(void)
+{
+    RUN(test_utf8_valid);
+    RUN(test_utf8_seq_len);
+    RUN(test_utf8_hidden_control);
+    RUN(test_hex_digit);
+    RUN(test_hex_lower);
+    RUN(test_name_checks);
+    RUN(test_text_check_limits);
+    RUN(test_path_check_accepts);
+    RUN(test_path_check_refuses);
+    RUN(test_path_check_limits);
+    RUN(test_parse_decimal);
+    RUN(test_comma_join);
+    return unit_done();
+}

@@ -1,4 +1,4 @@
-/* Who is behind a FUSE request, and the durable audit append. */
+/* Who is behind a FUSE request, and which daemon it reached. */
 #include <errno.h>
 #include <fuse.h>
 #include <pwd.h>
@@ -8,6 +8,11 @@
 #include <syslog.h>
 
 #include "kurafs.h"
+
+struct kurafs *kurafs_of_request(void)
+{
+    return fuse_get_context()->private_data;
+}
 
 void caller_ids(struct caller *c)
 {
@@ -66,44 +71,4 @@ void caller_clear(struct caller *c)
 {
     free(c->proc);
     c->proc = NULL;
-}
-
-void caller_fill_record(const struct caller *c, struct kura_audit_record *r)
-{
-    r->uid = c->uid;
-    r->pid = c->pid;
-    if (c->user[0])
-        r->user = c->user;
-    const struct kura_procinfo *p = c->proc;
-    if (!p || p->n == 0)
-        return;
-    if (p->loginuid_set)
-        r->loginuid = p->loginuid;
-    if (p->chain[0].have & KURA_PROC_HAVE_EXE)
-        r->exe = p->chain[0].exe;
-    if (p->chain[0].have & KURA_PROC_HAVE_CMDLINE)
-        r->cmdline = p->chain[0].cmdline;
-    if (p->chain[0].have & KURA_PROC_HAVE_STAT)
-        r->ppid = p->chain[0].ppid;
-    if (p->ssh_client[0])
-        r->ssh_client = p->ssh_client;
-}
-
-int kurafs_audit_append(struct kurafs *fs, const struct kura_audit_record *r)
-{
-    struct kura_err err = {0};
-    int64_t start = kurafs_metrics_clock();
-    int rc = kura_audit_append(fs->audit, r, &err);
-    kurafs_metrics_audit(&fs->metrics, r, rc == 0, kurafs_metrics_clock() - start);
-    /* Fail closed on -1: the caller refuses; the audit module told syslog why. */
-    return rc == 0 ? 0 : -1;
-}
-
-int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
-{
-    if (!kura_audit_is_refusal(r))
-        return kurafs_audit_append(fs, r);
-    /* Every refusal counts, whether recorded alone or in a summary. */
-    kurafs_metrics_refusal(&fs->metrics, r->reason);
-    return fs->flood ? kurafs_audit_refusal(fs, r) : kurafs_audit_append(fs, r);
 }

@@ -1,11 +1,11 @@
 /* The read side of the mount: lookup, listing, open, read, release, access
- * and the ACL xattr. Every decision is kura_policy_decide's; this file only
- * gathers its inputs, logs the outcome and moves bytes. */
+ * and the ACL xattr. The state is the request's (kurafs_of_request); every
+ * decision is decide.h's and every record audit.h's: this file only takes
+ * the request apart, calls down and moves bytes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,112 +15,36 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "decide.h"
 #include "handle.h"
-#include "kura/clock.h"
 #include "kura/endian.h"
-#include "kura/hash.h"
-#include "kurafs.h"
 
 #define ACL_XATTR "system.posix_acl_access"
-
-/* The dataset and file of a node, or NULLs for the root. */
-static void node_target(const struct kura_catalog *cat, const struct kura_node *n,
-                        const struct kura_catalog_dataset **d, const struct kura_file **f)
-{
-    *d = NULL;
-    *f = NULL;
-    if (n->type == KURA_NODE_ROOT)
-        return;
-    *d = &cat->datasets[n->dataset];
-    if (n->type == KURA_NODE_FILE)
-        *f = &(*d)->files[n->file];
-}
-
-/* May the caller see this node at all? (No process check: seeing is not reading.) */
-static struct kura_decision node_visibility(struct kurafs *fs, const struct kura_catalog *cat,
-                                            const struct kura_node *n, struct caller *c, int64_t now)
-{
-    const struct kura_catalog_dataset *d;
-    const struct kura_file *f;
-    node_target(cat, n, &d, &f);
-    if (!d)
-        return (struct kura_decision){KURA_ALLOW, INT64_MAX};
-    caller_name(c);
-    return kurafs_decide(fs, &d->ds, f, c, true, now);
-}
-
-/* The kernel asks twice for one refused path walk when a dentry cached for
- * someone else is revalidated: once to revalidate, once to look it up
- * afresh. Both come from the same process within microseconds; one
- * attempt gets one record. Keyed by path, so a missing path is treated as
- * an existing one is. */
-#define LOOKUP_REPEAT_MS 200
-static struct {
-    pthread_mutex_t lock;
-    pid_t pid;
-    uint64_t path_hash;
-    int64_t at_ms;
-} last_refusal = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static bool repeated_refusal(pid_t pid, const char *path)
-{
-    int64_t now_ms = kura_clock_ms(CLOCK_MONOTONIC);
-    uint64_t h = kura_hash(KURA_HASH_INIT, path, strlen(path));
-    pthread_mutex_lock(&last_refusal.lock);
-    bool repeated = last_refusal.pid == pid && last_refusal.path_hash == h && now_ms - last_refusal.at_ms < LOOKUP_REPEAT_MS;
-    last_refusal.pid = pid;
-    last_refusal.path_hash = h;
-    last_refusal.at_ms = now_ms;
-    pthread_mutex_unlock(&last_refusal.lock);
-    return repeated;
-}
-
-/* A refused lookup is an access attempt: it is logged like a refused open.
- * dataset_id is NULL for a path that names no dataset. */
-static void audit_refused_lookup(struct kurafs *fs, struct caller *c, const char *path, const char *dataset_id,
-                                 enum kura_reason reason)
-{
-    if (repeated_refusal(c->pid, path))
-        return;
-    caller_name(c);
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_OPEN;
-    r.decision = KURA_AUDIT_DENY;
-    r.reason = kura_reason_name(reason);
-    r.dataset = dataset_id;
-    r.path = path;
-    r.detail = "lookup";
-    caller_fill_record(c, &r);
-    kurafs_audit(fs, &r);
-}
-
-static time_t mounted_at; /* the root's times: when this mount started */
 
 /* Inode numbers are a keyed hash of the path (SipHash, a key drawn at
  * mount), not catalog positions: positions would show a listed user gaps
  * that count the datasets and files hidden from them, and shift when one is
  * added. Stable while mounted; 1 is the root's. */
-static unsigned char ino_key[crypto_shorthash_KEYBYTES];
-
-static ino_t node_ino(const struct kura_node *n)
+static ino_t node_ino(const struct kurafs *fs, const struct kura_node *n)
 {
     if (n->type == KURA_NODE_ROOT)
         return 1;
     _Static_assert(crypto_shorthash_BYTES == 8, "a short hash is one uint64_t");
     unsigned char h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, (const unsigned char *)n->path, strlen(n->path), ino_key);
+    crypto_shorthash(h, (const unsigned char *)n->path, strlen(n->path), fs->ino_key);
     uint64_t v = kura_be64(h);
     v &= INT64_MAX; /* positive for programs that take it as signed */
     return (ino_t)(v < 2 ? v + 2 : v);
 }
 
-static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n, struct stat *st)
+static void fill_stat(const struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
+                      struct stat *st)
 {
     memset(st, 0, sizeof *st);
     st->st_uid = 0;
     st->st_gid = 0;
-    st->st_ino = node_ino(n);
+    st->st_ino = node_ino(fs, n);
     /* Owner, group and others get nothing: who may read is the ACL's named
      * users (getfacl), enforced by the daemon, not by mode bits. The group
      * bits show the ACL mask, as on any filesystem with ACLs. */
@@ -136,7 +60,7 @@ static void fill_stat(const struct kura_catalog *cat, const struct kura_node *n,
     }
     st->st_blksize = C4GH_SEGMENT_SIZE;
     st->st_mtime = st->st_ctime = st->st_atime =
-        n->type == KURA_NODE_ROOT ? mounted_at : (time_t)cat->datasets[n->dataset].ds.from;
+        n->type == KURA_NODE_ROOT ? fs->mounted_at : (time_t)cat->datasets[n->dataset].ds.from;
 }
 
 /* A path that does not exist is refused like one hidden from the caller,
@@ -153,10 +77,10 @@ static void missing_lookup(struct kurafs *fs, const struct kura_catalog *cat, co
         top[len] = '\0';
         const struct kura_node *d = kura_catalog_lookup(cat, top);
         if (d && d->type == KURA_NODE_DIR &&
-            node_visibility(fs, cat, d, c, kurafs_now()).reason == KURA_ALLOW)
+            decide_visible(fs, cat, d, c, kurafs_now()).reason == KURA_ALLOW)
             return; /* a listed user's own dataset: its existence is no secret to them */
     }
-    audit_refused_lookup(fs, c, path, NULL, kurafs_decide(fs, NULL, NULL, c, true, kurafs_now()).reason);
+    audit_lookup_refused(fs, c, path, NULL, kura_reason_name(kurafs_decide(fs, NULL, NULL, c, true, kurafs_now()).reason));
 }
 
 /* Looks path up for the calling user; refusals look like absence. */
@@ -168,12 +92,12 @@ static int lookup_visible(struct kurafs *fs, struct snapshot *snap, const char *
         missing_lookup(fs, snap->cat, path, c);
         return -ENOENT;
     }
-    struct kura_decision d = node_visibility(fs, snap->cat, n, c, kurafs_now());
+    struct kura_decision d = decide_visible(fs, snap->cat, n, c, kurafs_now());
     if (d.reason != KURA_ALLOW) {
         const struct kura_catalog_dataset *ds;
         const struct kura_file *f;
-        node_target(snap->cat, n, &ds, &f);
-        audit_refused_lookup(fs, c, n->path, ds ? ds->ds.id : NULL, d.reason);
+        decide_target(snap->cat, n, &ds, &f);
+        audit_lookup_refused(fs, c, n->path, ds ? ds->ds.id : NULL, kura_reason_name(d.reason));
         return -ENOENT;
     }
     *out = n;
@@ -192,7 +116,7 @@ struct request {
 
 static int request_begin(struct request *r, const char *path)
 {
-    r->fs = kurafs_get();
+    r->fs = kurafs_of_request();
     caller_ids(&r->caller);
     /* Epoch first: a reload between the two leaves an open handle with an
      * older epoch than its snapshot, so its first read decides again. */
@@ -214,14 +138,14 @@ static int kfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
      * dropped): the handle's access first, so a revoked handle is refused
      * and logged as at a read, not merely hidden. */
     if (fi && fi->fh) {
-        int rc = handle_check(kurafs_get(), (struct handle *)(uintptr_t)fi->fh);
+        int rc = handle_check(kurafs_of_request(), (struct handle *)(uintptr_t)fi->fh);
         if (rc != 0)
             return rc;
     }
     struct request r;
     int rc = request_begin(&r, path);
     if (rc == 0)
-        fill_stat(r.snap->cat, r.node, st);
+        fill_stat(r.fs, r.snap->cat, r.node, st);
     request_end(&r);
     return rc;
 }
@@ -245,10 +169,10 @@ static int kfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t 
             const struct kura_node *child = &cat->nodes[r.node->children[i]];
             /* The root lists only the datasets the caller may open; a
              * dataset lists no withdrawn file. */
-            if (node_visibility(r.fs, cat, child, &r.caller, now).reason != KURA_ALLOW)
+            if (decide_visible(r.fs, cat, child, &r.caller, now).reason != KURA_ALLOW)
                 continue;
             struct stat st;
-            fill_stat(cat, child, &st);
+            fill_stat(r.fs, cat, child, &st);
             if (fill(buf, child->name, &st, 0, 0))
                 break;
         }
@@ -262,7 +186,7 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND | O_CREAT))) {
         struct caller c;
         caller_from_context(&c);
-        return kurafs_refuse_write(kurafs_get(), &c, path, "open for writing");
+        return kurafs_refuse_write(kurafs_of_request(), &c, path, "open for writing");
     }
     struct request r;
     int rc = request_begin(&r, path);
@@ -274,11 +198,11 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
         bool cached = false;
         /* Before the decision, so a file served is always remembered; at
          * most the visible files are. */
-        rc = kurafs_pagecache_open(path, r.caller.uid, &cached);
+        rc = kurafs_pagecache_open(&r.fs->pagecache, path, r.caller.uid, &cached);
         if (rc == 0) {
             rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, r.epoch, &h);
             if (rc != 0)
-                kurafs_pagecache_close(path, r.caller.uid);
+                kurafs_pagecache_close(&r.fs->pagecache, path, r.caller.uid);
         }
         if (rc == 0) {
             fi->fh = (uint64_t)(uintptr_t)h;
@@ -298,14 +222,15 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t off, struct 
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     if (off < 0)
         return -EINVAL;
-    return (int)handle_read(kurafs_get(), h, buf, size, (uint64_t)off);
+    return (int)handle_read(kurafs_of_request(), h, buf, size, (uint64_t)off);
 }
 
 static int kfs_release(const char *path, struct fuse_file_info *fi)
 {
+    struct kurafs *fs = kurafs_of_request();
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-    kurafs_pagecache_close(path ? path : h->path, h->who.uid);
-    handle_close(kurafs_get(), h);
+    kurafs_pagecache_close(&fs->pagecache, path ? path : h->path, h->who.uid);
+    handle_close(fs, h);
     return 0;
 }
 
@@ -320,7 +245,7 @@ static int kfs_access(const char *path, int mask)
         rc = -EACCES;
     else if (rc == 0 && r.node->type == KURA_NODE_FILE && (mask & R_OK)) {
         caller_collect_process(r.fs, &r.caller);
-        if (handle_decide(r.fs, r.snap->cat, r.node, &r.caller, kurafs_now()).reason != KURA_ALLOW)
+        if (decide_read(r.fs, r.snap->cat, r.node, &r.caller, kurafs_now(), NULL).reason != KURA_ALLOW)
             rc = -EACCES;
     }
     request_end(&r);
@@ -372,14 +297,16 @@ static int kfs_statfs(const char *path, struct statvfs *sv)
     return 0;
 }
 
+/* fuse_new's user data: the daemon, every request's private_data. */
 static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     /* The kernel keeps the smaller of this and the mount's own readahead
      * (main.c raised it). Read ahead into the page cache of a sole
      * reader's file only: what pagecache.c drops at close and revocation. */
     conn->max_readahead = KURAFS_READAHEAD;
-    mounted_at = time(NULL);
-    randombytes_buf(ino_key, sizeof ino_key);
+    struct kurafs *fs = kurafs_of_request();
+    fs->mounted_at = time(NULL);
+    randombytes_buf(fs->ino_key, sizeof fs->ino_key);
     /* Nothing is cached by the kernel: no entries, no attributes, no
      * negative lookups (R-ACC-3). Pages only while open (pagecache.c). */
     cfg->entry_timeout = 0;
@@ -389,18 +316,19 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->auto_cache = 0;
     cfg->use_ino = 1;
     cfg->hard_remove = 1;
-    return kurafs_get();
+    return fs;
 }
 
-const struct fuse_operations kurafs_ops = {
-    .init = kfs_init,
-    .getattr = kfs_getattr,
-    .readdir = kfs_readdir,
-    .open = kfs_open,
-    .read = kfs_read,
-    .release = kfs_release,
-    .access = kfs_access,
-    .getxattr = kfs_getxattr,
-    .listxattr = kfs_listxattr,
-    .statfs = kfs_statfs,
-};
+void kurafs_add_read_ops(struct fuse_operations *ops)
+{
+    ops->init = kfs_init;
+    ops->getattr = kfs_getattr;
+    ops->readdir = kfs_readdir;
+    ops->open = kfs_open;
+    ops->read = kfs_read;
+    ops->release = kfs_release;
+    ops->access = kfs_access;
+    ops->getxattr = kfs_getxattr;
+    ops->listxattr = kfs_listxattr;
+    ops->statfs = kfs_statfs;
+}

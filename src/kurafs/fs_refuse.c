@@ -5,15 +5,10 @@
 #include <fuse.h>
 #include <string.h>
 
-#include "kurafs.h"
+#include "audit.h"
 
 int kurafs_refuse_write(struct kurafs *fs, const struct caller *c, const char *path, const char *op)
 {
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_WRITE_DENIED;
-    r.decision = KURA_AUDIT_DENY;
-    r.reason = "read-only";
     /* "/ID/rest": the dataset and the path below it, as open records have,
      * when ID is a dataset. Any other name stays in the path: names made up
      * by the caller must not reach a dataset's view, nor get a bound of
@@ -22,20 +17,18 @@ int kurafs_refuse_write(struct kurafs *fs, const struct caller *c, const char *p
     const char *rel = path + (path[0] == '/');
     const char *slash = strchr(rel, '/');
     size_t idlen = slash ? (size_t)(slash - rel) : strlen(rel);
-    r.path = path;
+    bool in_dataset = false;
     if (idlen > 0 && idlen <= KURA_ID_MAX) {
         memcpy(dataset, rel, idlen);
         dataset[idlen] = '\0';
         struct snapshot *snap = snapshot_acquire(fs);
-        if (kura_catalog_dataset(snap->cat, dataset)) {
-            r.dataset = dataset;
-            r.path = slash ? slash + 1 : NULL;
-        }
+        in_dataset = kura_catalog_dataset(snap->cat, dataset) != NULL;
         snapshot_release(snap);
     }
-    r.detail = op;
-    caller_fill_record(c, &r);
-    kurafs_audit(fs, &r);
+    if (in_dataset)
+        audit_write_refused(fs, c, dataset, slash ? slash + 1 : NULL, op);
+    else
+        audit_write_refused(fs, c, NULL, path, op);
     return -EROFS;
 }
 
@@ -43,7 +36,7 @@ static int refuse(const char *path, const char *op)
 {
     struct caller c;
     caller_from_context(&c);
-    return kurafs_refuse_write(kurafs_get(), &c, path, op);
+    return kurafs_refuse_write(kurafs_of_request(), &c, path, op);
 }
 
 static int r_mknod(const char *p, mode_t m, dev_t d) { (void)m; (void)d; return refuse(p, "mknod"); }

@@ -9,51 +9,46 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "decide.h"
 #include "handle.h"
 #include "kura/layout.h"
 #include "kura/text.h"
 #include "kura/zone.h"
 
-/* Every open handle, and how many each user holds: the per-user cap, and
- * the list revocation walks to free a removed user's handles at once. */
+/* The per-user counts of fs->handles (struct kurafs_handles). */
 struct user_count {
     uid_t uid;
     unsigned open;
 };
-static struct {
-    pthread_mutex_t lock;
-    struct handle *head;
-    struct user_count *users;   /* users holding at least one handle */
-    size_t nusers, cap;
-} g_table = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static struct user_count *user_count(uid_t uid)
+static struct user_count *user_count(struct kurafs_handles *t, uid_t uid)
 {
-    for (size_t i = 0; i < g_table.nusers; i++)
-        if (g_table.users[i].uid == uid)
-            return &g_table.users[i];
+    for (size_t i = 0; i < t->nusers; i++)
+        if (t->users[i].uid == uid)
+            return &t->users[i];
     return NULL;
 }
 
 /* Counts one more handle for uid unless it holds max already. Returns 0,
  * -EMFILE (at the cap, *held says how many) or -ENOMEM. */
-static int reserve_slot(uid_t uid, unsigned max, unsigned *held)
+static int reserve_slot(struct kurafs_handles *t, uid_t uid, unsigned max, unsigned *held)
 {
     int rc = 0;
-    pthread_mutex_lock(&g_table.lock);
-    struct user_count *u = user_count(uid);
+    pthread_mutex_lock(&t->lock);
+    struct user_count *u = user_count(t, uid);
     if (!u) {
-        if (g_table.nusers == g_table.cap) {
-            size_t cap = g_table.cap ? g_table.cap * 2 : 16;
-            struct user_count *users = realloc(g_table.users, cap * sizeof *users);
+        if (t->nusers == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 16;
+            struct user_count *users = realloc(t->users, cap * sizeof *users);
             if (!users) {
                 rc = -ENOMEM;
                 goto out;
             }
-            g_table.users = users;
-            g_table.cap = cap;
+            t->users = users;
+            t->cap = cap;
         }
-        u = &g_table.users[g_table.nusers++];
+        u = &t->users[t->nusers++];
         *u = (struct user_count){.uid = uid};
     }
     *held = u->open;
@@ -62,55 +57,23 @@ static int reserve_slot(uid_t uid, unsigned max, unsigned *held)
     else
         u->open++;
 out:
-    pthread_mutex_unlock(&g_table.lock);
+    pthread_mutex_unlock(&t->lock);
     return rc;
 }
 
-/* Caller holds g_table.lock. */
-static void release_slot_locked(uid_t uid)
+/* Caller holds t->lock. */
+static void release_slot_locked(struct kurafs_handles *t, uid_t uid)
 {
-    struct user_count *u = user_count(uid);
+    struct user_count *u = user_count(t, uid);
     if (u && --u->open == 0)
-        *u = g_table.users[--g_table.nusers];
+        *u = t->users[--t->nusers];
 }
 
-static void release_slot(uid_t uid)
+static void release_slot(struct kurafs_handles *t, uid_t uid)
 {
-    pthread_mutex_lock(&g_table.lock);
-    release_slot_locked(uid);
-    pthread_mutex_unlock(&g_table.lock);
-}
-
-static struct kura_guard_verdict guard_verdict(struct kurafs *fs, const struct kura_dataset *ds,
-                                               const struct caller *c)
-{
-    static const struct kura_procinfo nothing = {.flags = KURA_PROCINFO_GONE};
-    return kura_guard_decide(fs->guard, ds->guard, c->proc ? c->proc : &nothing);
-}
-
-struct kura_decision handle_decide(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
-                                   const struct caller *c, int64_t now)
-{
-    const struct kura_catalog_dataset *d = &cat->datasets[n->dataset];
-    struct kura_guard_verdict v = guard_verdict(fs, &d->ds, c);
-    return kurafs_decide(fs, &d->ds, &d->files[n->file], c, v.allowed, now);
-}
-
-static void audit_open(struct kurafs *fs, const struct caller *c, const char *dataset, const char *path,
-                       const char *samples, enum kura_audit_decision decision, const char *reason,
-                       const char *detail, int *failed)
-{
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_OPEN;
-    r.decision = decision;
-    r.reason = reason;
-    r.dataset = dataset;
-    r.path = path;
-    r.samples = samples;
-    r.detail = detail;
-    caller_fill_record(c, &r);
-    *failed = kurafs_audit(fs, &r) != 0;
+    pthread_mutex_lock(&t->lock);
+    release_slot_locked(t, uid);
+    pthread_mutex_unlock(&t->lock);
 }
 
 static int unwrap_dataset_key(struct kurafs *fs, const char *ds_id, struct kura_dskey **dk, struct kura_err *err)
@@ -212,30 +175,30 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     const struct kura_file *f = &d->files[n->file];
     const char *rel = n->path + 1 + strlen(d->ds.id) + 1;
     int64_t now = kurafs_now();
-    struct kura_guard_verdict v = guard_verdict(fs, &d->ds, c);
-    struct kura_decision dec = kurafs_decide(fs, &d->ds, f, c, v.allowed, now);
+    struct kura_guard_verdict v;
+    struct kura_decision dec = decide_read(fs, cat, n, c, now, &v);
     char *samples = kura_comma_join((const char *const *)f->samples, f->nsamples);
-    int audit_failed = 0;
+    struct audit_file file = {.dataset = d->ds.id, .path = rel, .samples = samples};
 
     if (dec.reason != KURA_ALLOW) {
-        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, kura_reason_name(dec.reason),
-                   dec.reason == KURA_DENY_GUARD ? v.detail : NULL, &audit_failed);
+        audit_open(fs, c, &file, KURA_AUDIT_DENY, kura_reason_name(dec.reason),
+                   dec.reason == KURA_DENY_GUARD ? v.detail : NULL);
         free(samples);
         return -EACCES;
     }
     if (atomic_load(&fs->stopping)) {
-        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, "server stopping", NULL, &audit_failed);
+        audit_open(fs, c, &file, KURA_AUDIT_DENY, "server stopping", NULL);
         free(samples);
         return -EACCES;
     }
     /* After the decision: an outsider is told "not listed", not this. */
     unsigned held = 0;
-    int reserved = reserve_slot(c->uid, fs->cfg->max_open_per_user, &held);
+    int reserved = reserve_slot(&fs->handles, c->uid, fs->cfg->max_open_per_user, &held);
     if (reserved == -EMFILE) {
         char detail[96];
         snprintf(detail, sizeof detail, "%u files open; [server] max_open_per_user is %u", held,
                  fs->cfg->max_open_per_user);
-        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY, "too many open files", detail, &audit_failed);
+        audit_open(fs, c, &file, KURA_AUDIT_DENY, "too many open files", detail);
     }
     if (reserved != 0) {
         free(samples);
@@ -244,7 +207,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
 
     struct handle *h = calloc(1, sizeof *h);
     if (!h || !samples || !(h->path = strdup(n->path))) {
-        release_slot(c->uid);
+        release_slot(&fs->handles, c->uid);
         free(samples);
         if (h) {
             h->payload_fd = -1;
@@ -274,44 +237,34 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     if (load_reader(fs, d->ds.id, f->file_id, f->size, h, &err) != 0) {
         /* Keys destroyed, store damaged or tampered with: refuse, say why. */
         kura_notice(LOG_ERR, "kurafs: %s/%s: %s", d->ds.id, rel, err.msg);
-        audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_DENY,
-                   err.code == ENOMEM ? "out of memory" : "unreadable", err.msg, &audit_failed);
-        release_slot(c->uid);
+        audit_open(fs, c, &file, KURA_AUDIT_DENY, err.code == ENOMEM ? "out of memory" : "unreadable", err.msg);
+        release_slot(&fs->handles, c->uid);
         handle_free(h);
         return -(err.code ? err.code : EIO);
     }
     /* Durable before the open returns; no record, no data (R-LOG-1). */
-    audit_open(fs, c, d->ds.id, rel, samples, KURA_AUDIT_ALLOW, NULL, NULL, &audit_failed);
-    if (audit_failed) {
-        release_slot(c->uid);
+    if (audit_open(fs, c, &file, KURA_AUDIT_ALLOW, NULL, NULL) != 0) {
+        release_slot(&fs->handles, c->uid);
         handle_free(h);
         return -EIO;
     }
     kurafs_metrics_handle(&fs->metrics, 1);
-    pthread_mutex_lock(&g_table.lock);
-    h->next = g_table.head;
-    if (g_table.head)
-        g_table.head->prev = h;
-    g_table.head = h;
-    pthread_mutex_unlock(&g_table.lock);
+    struct kurafs_handles *t = &fs->handles;
+    pthread_mutex_lock(&t->lock);
+    h->next = t->head;
+    if (t->head)
+        t->head->prev = h;
+    t->head = h;
+    pthread_mutex_unlock(&t->lock);
     *out = h;
     return 0;
 }
 
-static void audit_revoked(struct kurafs *fs, struct handle *h, enum kura_reason reason)
+/* The file of h's records. */
+static struct audit_file handle_file(const struct handle *h)
 {
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_REVOCATION;
-    r.decision = KURA_AUDIT_DENY;
-    r.reason = kura_reason_name(reason);
-    r.dataset = h->dataset;
-    r.path = h->path + 1 + strlen(h->dataset) + 1;
-    r.samples = h->samples;
-    r.detail = "open handle stopped";
-    caller_fill_record(&h->who, &r);
-    r.bytes = (int64_t)atomic_load(&h->bytes);
-    kurafs_audit(fs, &r);
+    return (struct audit_file){.dataset = h->dataset, .path = h->path + 1 + strlen(h->dataset) + 1,
+                               .samples = h->samples};
 }
 
 /* Slow path of a read: the state or the clock moved since the last decision. */
@@ -330,7 +283,8 @@ static int recheck(struct kurafs *fs, struct handle *h, uint_fast64_t epoch, int
     snapshot_release(snap);
     if (dec.reason != KURA_ALLOW) {
         if (!atomic_exchange(&h->revoked, true)) {
-            audit_revoked(fs, h, dec.reason);
+            struct audit_file file = handle_file(h);
+            audit_handle_revoked(fs, &h->who, &file, (int64_t)atomic_load(&h->bytes), kura_reason_name(dec.reason));
             release_reader(h);
         }
         return -EACCES;
@@ -356,18 +310,7 @@ static int account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_
     if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(h->zone, now), n,
                                           h->dataset_size, &total))
         return 0;
-    char detail[128];
-    snprintf(detail, sizeof detail, "%llu bytes read today, %u x the dataset size or more",
-             (unsigned long long)total, fs->cfg->bulk_read_multiple);
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_ALERT;
-    r.reason = "bulk read";
-    r.dataset = h->dataset;
-    r.detail = detail;
-    r.bytes = (int64_t)total;
-    caller_fill_record(&h->who, &r);
-    return kurafs_audit(fs, &r);
+    return audit_bulk_read(fs, &h->who, h->dataset, total);
 }
 
 /* handle_check at a given time: a read takes the clock once for this and
@@ -429,26 +372,19 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size,
 
 void handle_close(struct kurafs *fs, struct handle *h)
 {
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_CLOSE;
-    r.dataset = h->dataset;
-    r.path = h->path + 1 + strlen(h->dataset) + 1;
-    r.samples = h->samples;
-    r.bytes = (int64_t)atomic_load(&h->bytes);
-    r.duration_ms = kurafs_now_ms() - h->opened_ms;
-    caller_fill_record(&h->who, &r);
-    kurafs_audit(fs, &r);
+    struct audit_file file = handle_file(h);
+    audit_close(fs, &h->who, &file, (int64_t)atomic_load(&h->bytes), kurafs_now_ms() - h->opened_ms);
     kurafs_metrics_handle(&fs->metrics, -1);
-    pthread_mutex_lock(&g_table.lock);
+    struct kurafs_handles *t = &fs->handles;
+    pthread_mutex_lock(&t->lock);
     if (h->prev)
         h->prev->next = h->next;
     else
-        g_table.head = h->next;
+        t->head = h->next;
     if (h->next)
         h->next->prev = h->prev;
-    release_slot_locked(h->who.uid);
-    pthread_mutex_unlock(&g_table.lock);
+    release_slot_locked(t, h->who.uid);
+    pthread_mutex_unlock(&t->lock);
     handle_free(h);
 }
 
@@ -456,11 +392,30 @@ void handle_end_revoked(struct kurafs *fs)
 {
     /* The lock keeps every handle from being closed under us; opens and
      * closes wait for the walk (a record per ended handle at most). */
-    pthread_mutex_lock(&g_table.lock);
+    struct kurafs_handles *t = &fs->handles;
+    pthread_mutex_lock(&t->lock);
     uint_fast64_t epoch = atomic_load(&fs->epoch);
     int64_t now = kurafs_now();
-    for (struct handle *h = g_table.head; h; h = h->next)
+    for (struct handle *h = t->head; h; h = h->next)
         if (!atomic_load(&h->revoked))
             recheck(fs, h, epoch, now);
-    pthread_mutex_unlock(&g_table.lock);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void handle_table_free(struct kurafs *fs)
+{
+    struct kurafs_handles *t = &fs->handles;
+    pthread_mutex_lock(&t->lock);
+    struct handle *h = t->head;
+    t->head = NULL;
+    free(t->users);
+    t->users = NULL;
+    t->nusers = t->cap = 0;
+    pthread_mutex_unlock(&t->lock);
+    /* Handles a mapping kept open past the loop: no release will come. */
+    while (h) {
+        struct handle *next = h->next;
+        handle_free(h);
+        h = next;
+    }
 }

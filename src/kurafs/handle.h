@@ -1,4 +1,6 @@
-/* An open file: its decrypting reader and what each read re-checks. */
+/* An open file: its decrypting reader and what each read re-checks. The
+ * request side (fs_ops.c) calls down into this module, which asks decide.h
+ * and records through audit.h; nothing here calls back up. */
 #ifndef KURAFS_HANDLE_H
 #define KURAFS_HANDLE_H
 #include <pthread.h>
@@ -30,11 +32,7 @@ struct handle {
     int64_t opened_ms;
 };
 
-/* The full decision for opening node: policy with the guard's verdict on
- * the caller's process (c->proc must be collected). verdict may be NULL. */
-struct kura_decision handle_decide(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
-                                   const struct caller *c, int64_t now);
-/* Decides, logs the open (durably: a record that cannot be written refuses
+/* Decides (decide.c), logs the open (durably: a record that cannot be written refuses
  * the open, EIO) and on allow returns a handle. epoch is fs->epoch as read
  * before cat was acquired: a reload in between makes the handle's first
  * read decide again. A user already holding [server] max_open_per_user
@@ -56,5 +54,9 @@ void handle_close(struct kurafs *fs, struct handle *h);
  * refused is logged and frees its keys, buffers and descriptor at once,
  * not at its next read or close. */
 void handle_end_revoked(struct kurafs *fs);
+/* Once the FUSE loop has ended: frees the table and every handle still
+ * open (a mapping can outlive the loop; no release comes for it), keys
+ * and buffers wiped. */
+void handle_table_free(struct kurafs *fs);
 
 #endif

@@ -1,14 +1,17 @@
 /* kurafs internals: the daemon's state shared by the FUSE operations, the
- * control socket and the expiry thread. */
+ * control socket and the expiry thread. One struct kurafs per mount,
+ * made by main.c and handed to FUSE as the requests' private_data; every
+ * module takes it as an argument and none keeps state of its own. */
 #ifndef KURAFS_H
 #define KURAFS_H
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
-#include "kura/audit.h"
 #include "kura/catalog.h"
 #include "kura/config.h"
 #include "kura/guard.h"
@@ -45,6 +48,45 @@ struct kurafs_metrics {
     pthread_cond_t stop_cond;
 };
 
+/* Every open handle, and how many each user holds: the per-user cap, and
+ * the list revocation walks to free a removed user's handles at once
+ * (handle.c). */
+struct handle;
+struct user_count;
+struct kurafs_handles {
+    pthread_mutex_t lock;
+    struct handle *head;
+    struct user_count *users;   /* users holding at least one handle */
+    size_t nusers, cap;
+};
+
+/* Every file opened since mount, and the mounted file system whose cached
+ * pages are dropped (pagecache.c). */
+struct opened_file;
+struct fuse;
+struct kurafs_pagecache {
+    pthread_mutex_t lock;          /* guards the set of opened files */
+    struct opened_file *slots;
+    size_t cap, count;
+    /* Held by a drop while it talks to the kernel, so unmounting waits. */
+    pthread_mutex_t fuse_lock;
+    struct fuse *fuse;
+};
+
+/* The last refused lookup, to record one attempt once (audit.c). */
+struct kurafs_last_refusal {
+    pthread_mutex_t lock;
+    pid_t pid;
+    uint64_t path_hash;
+    int64_t at_ms;
+};
+
+struct kura_audit_log;
+struct kura_audit_bulk;
+struct kura_audit_flood;
+struct kura_audit_record;
+struct maintainer;
+
 struct kurafs {
     struct kura_config *cfg;
     const char *config_path;
@@ -71,18 +113,23 @@ struct kurafs {
     atomic_bool lockdown;
     struct kurafs_metrics metrics;
     atomic_bool stopping;          /* SIGTERM: nothing more is served */
-};
 
-struct kurafs *kurafs_get(void);
+    struct kurafs_handles handles;
+    struct kurafs_pagecache pagecache;
+    struct kurafs_last_refusal last_lookup_refusal;
+    struct maintainer *maintainer; /* NULL until started */
+    time_t mounted_at;             /* the root's times */
+    /* Inode numbers are a keyed hash of the path (fs_ops.c); drawn at mount. */
+    unsigned char ino_key[crypto_shorthash_KEYBYTES];
+};
 
 /* ---- snapshots (state.c) ---- */
 struct snapshot *snapshot_acquire(struct kurafs *fs);
 void snapshot_release(struct snapshot *s);
-/* Loads the state again; on failure the last good catalog keeps serving.
- * Bumps the epoch either way so open handles re-decide. */
-int kurafs_reload(struct kurafs *fs, struct kura_err *err);
-int64_t kurafs_now(void);
-int64_t kurafs_now_ms(void);
+/* Loads the state again (catalog, lockdown); on failure the last good
+ * catalog keeps serving. Bumps the epoch either way so open handles
+ * re-decide; ending what they hold is kurafs_reload's (revoke.c). */
+int kurafs_state_load(struct kurafs *fs, struct kura_err *err);
 /* Opens the server key (if closed) or wipes it (lockdown). */
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err);
 void kurafs_keys_wipe(struct kurafs *fs);
@@ -90,32 +137,36 @@ void kurafs_keys_wipe(struct kurafs *fs);
  * disk (not during lockdown); for a dataset key that no longer unwraps
  * when a rotation was interrupted before the daemon was told. */
 void kurafs_keys_refresh(struct kurafs *fs);
-/* The policy decision with this server's facts (lockdown, host, level)
- * and the caller's: uid and account name (c->user, filled by caller_name;
- * left empty it matches no listing). f NULL: the dataset itself;
- * process_allowed: the guard's verdict. */
-struct caller;
-struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
-                                   const struct caller *c, bool process_allowed, int64_t now);
+
+/* ---- the clock of decisions and records (clock.c) ---- */
+int64_t kurafs_now(void);
+int64_t kurafs_now_ms(void);
+
+/* ---- a change that may end access (revoke.c) ---- */
+/* Loads the state again, then ends what access no longer allows: every
+ * open handle re-decided, the cached pages of opened files dropped. */
+int kurafs_reload(struct kurafs *fs, struct kura_err *err);
+/* Access may have ended with nobody acting (time passed): the same end. */
+void kurafs_end_access(struct kurafs *fs);
 
 /* ---- the page cache of served files (pagecache.c) ---- */
-struct fuse;
+void kurafs_pagecache_init(struct kurafs_pagecache *pc);
 /* Between these two calls, drops reach the kernel; outside them they do nothing. */
-void kurafs_pagecache_attach(struct fuse *fuse);
-void kurafs_pagecache_detach(void);
+void kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse);
+void kurafs_pagecache_detach(struct kurafs_pagecache *pc);
 /* Remembers a file being opened by uid, and says whether this open may use
  * the page cache (reads cached, shared mappings allowed): only while every
  * handle open on the file is uid's, so pages one user fills are never read
  * through another user's handle after that user's access ended. -ENOMEM if
  * it cannot be remembered (the open must then fail). */
-int kurafs_pagecache_open(const char *path, uid_t uid, bool *cached);
+int kurafs_pagecache_open(struct kurafs_pagecache *pc, const char *path, uid_t uid, bool *cached);
 /* One of uid's handles closed; after the file's last one its pages are
  * dropped (no plaintext stays cached after the last close). */
-void kurafs_pagecache_close(const char *path, uid_t uid);
+void kurafs_pagecache_close(struct kurafs_pagecache *pc, const char *path, uid_t uid);
 /* Access may have ended: drop the cached pages of every file opened since
  * mount, so mappings fault and re-decide (R-REV-4). */
-void kurafs_pagecache_drop(void);
-void kurafs_pagecache_free(void);
+void kurafs_pagecache_drop(struct kurafs_pagecache *pc);
+void kurafs_pagecache_free(struct kurafs_pagecache *pc);
 /* Kernel readahead on the mount's cached files, in bytes: the limit
  * kfs_init asks for, once kurafs_pagecache_readahead has raised the
  * mount's own (the kernel keeps the smaller of the two). */
@@ -132,8 +183,8 @@ struct kura_cmd_env;
  * grace period. env runs `dataset destroy` as the daemon. */
 int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env);
 /* The state changed: look again now (new ends, extensions). */
-void kurafs_maintain_kick(void);
-void kurafs_maintain_stop(void);
+void kurafs_maintain_kick(struct kurafs *fs);
+void kurafs_maintain_stop(struct kurafs *fs);
 
 /* Counts kept for the metrics file; each costs an atomic add. */
 void kurafs_metrics_init(struct kurafs_metrics *m);
@@ -152,7 +203,9 @@ int64_t kurafs_metrics_clock(void);        /* monotonic ns */
 int kurafs_metrics_start(struct kurafs *fs);
 void kurafs_metrics_stop(struct kurafs *fs);
 
-/* ---- audit glue (caller.c) ---- */
+/* ---- who asks (caller.c) ---- */
+/* The daemon a request reached: FUSE's private_data, set at fuse_new. */
+struct kurafs *kurafs_of_request(void);
 /* Who is asking, for policy and the log. */
 struct caller {
     uid_t uid;
@@ -179,23 +232,6 @@ void caller_from_context(struct caller *c);
 /* Collects /proc facts (for opens); fails closed: no facts, guard refuses. */
 void caller_collect_process(struct kurafs *fs, struct caller *c);
 void caller_clear(struct caller *c);
-/* Fills the caller's fields of a record. */
-void caller_fill_record(const struct caller *c, struct kura_audit_record *r);
-/* Appends, durable. -1 means the caller must refuse (fail closed).
- * Refusals go through kurafs_audit_refusal. */
-int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r);
-/* Appends, durable, with no flood limit, counted for the metrics. */
-int kurafs_audit_append(struct kurafs *fs, const struct kura_audit_record *r);
-
-/* ---- refusal floods (refusals.c) ---- */
-int kurafs_refusals_start(struct kurafs *fs);
-/* A refusal (kura_audit_is_refusal): recorded on its own within the
- * user's bound, else counted for a summary. -1: not recorded on its own
- * (counted). */
-int kurafs_audit_refusal(struct kurafs *fs, const struct kura_audit_record *r);
-/* Writes the summaries that are due (all of them with all set). */
-void kurafs_refusals_flush(struct kurafs *fs, bool all);
-void kurafs_refusals_stop(struct kurafs *fs);
 
 /* ---- ACL (acl.c) ---- */
 #define KURA_ACL_MAX_ENTRIES 1024
@@ -207,10 +243,11 @@ void kurafs_refusals_stop(struct kurafs *fs);
 int kurafs_dataset_acl(const struct kurafs *fs, const struct kura_dataset *ds, int64_t now, char *buf,
                        size_t size);
 
-/* ---- FUSE operations (fs_ops.c, fs_refuse.c) ---- */
+/* ---- FUSE operations (fs_ops.c, fs_refuse.c): main.c's table holds them ---- */
 struct fuse_operations;
-extern const struct fuse_operations kurafs_ops;
-/* Adds the write-class operations, each refused with EROFS and logged. */
+/* Sets the read side: lookup, listing, open, read, release, access, xattrs. */
+void kurafs_add_read_ops(struct fuse_operations *ops);
+/* Sets the write-class operations, each refused with EROFS and logged. */
 void kurafs_add_refused_ops(struct fuse_operations *ops);
 /* Logs a refused write-class operation; returns -EROFS (R-CPY-3). */
 int kurafs_refuse_write(struct kurafs *fs, const struct caller *c, const char *path, const char *op);

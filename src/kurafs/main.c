@@ -23,14 +23,8 @@
 #include "kura/lockdown.h"
 #include "kura/secmem.h"
 #include "kura/text.h"
-#include "kurafs.h"
-
-static struct kurafs g_fs;
-
-struct kurafs *kurafs_get(void)
-{
-    return &g_fs;
-}
+#include "audit.h"
+#include "handle.h"
 
 struct options {
     char *config;
@@ -78,18 +72,6 @@ static void usage(FILE *f)
                "  -d                        FUSE debug output (implies -f)\n"
                "  -V, --version             print the version\n"
                "Unmount with: fusermount3 -u MOUNTPOINT\n");
-}
-
-static void audit_daemon_event(struct kurafs *fs, enum kura_audit_event ev, const char *detail)
-{
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = ev;
-    r.detail = detail;
-    r.user = "root";
-    r.uid = (int64_t)getuid();
-    r.pid = (int64_t)getpid();
-    kurafs_audit(fs, &r);
 }
 
 /* ---- start-up ---- */
@@ -206,20 +188,24 @@ static void on_state_change(void *ctx, const char *dataset_id)
     (void)dataset_id;
     struct kura_err err = {0};
     kurafs_reload(ctx, &err);
-    kurafs_maintain_kick();
+    kurafs_maintain_kick(ctx);
 }
 
-/* Signals are handled by a thread, woken through this pipe: "h" for
- * SIGHUP, "t" for SIGTERM and SIGINT. */
-static int signal_pipe[2] = {-1, -1};
-static struct fuse_session *g_se;
-static pthread_t g_main_thread;
-static volatile sig_atomic_t g_pages_dropped;
+/* Signals are handled by a thread, woken through a pipe: "h" for SIGHUP,
+ * "t" for SIGTERM and SIGINT, "q" when the daemon ends. A signal handler
+ * is given no context, so what it needs is the one file-scope state of
+ * the daemon (tests/integration/layers.sh allows no other). */
+static struct {
+    int pipe[2];
+    struct fuse_session *se;
+    pthread_t main_thread;
+    volatile sig_atomic_t pages_dropped;
+} signals = {.pipe = {-1, -1}};
 
 static void wake_signal_thread(char what)
 {
     int saved = errno;
-    if (write(signal_pipe[1], &what, 1) < 0) {
+    if (write(signals.pipe[1], &what, 1) < 0) {
         /* a full pipe already holds a pending wake-up */
     }
     errno = saved;
@@ -237,8 +223,8 @@ static void on_sighup(int sig)
 static void on_stop_signal(int sig)
 {
     (void)sig;
-    if (g_pages_dropped)
-        fuse_session_exit(g_se);
+    if (signals.pages_dropped)
+        fuse_session_exit(signals.se);
     else
         wake_signal_thread('t');
 }
@@ -252,9 +238,9 @@ static void stop_serving(struct kurafs *fs)
 {
     atomic_store(&fs->stopping, true);
     atomic_fetch_add(&fs->epoch, 1);
-    kurafs_pagecache_drop();
-    g_pages_dropped = 1;
-    pthread_kill(g_main_thread, SIGTERM);
+    kurafs_pagecache_drop(&fs->pagecache);
+    signals.pages_dropped = 1;
+    pthread_kill(signals.main_thread, SIGTERM);
 }
 
 /* SIGHUP: reopen the audit log (after logrotate) and reload the state.
@@ -262,13 +248,13 @@ static void stop_serving(struct kurafs *fs)
 static void *signal_thread(void *arg)
 {
     struct kurafs *fs = arg;
-    struct pollfd p = {.fd = signal_pipe[0], .events = POLLIN};
+    struct pollfd p = {.fd = signals.pipe[0], .events = POLLIN};
     for (;;) {
         if (poll(&p, 1, -1) < 0)
             continue;
         char buf[64];
-        ssize_t n = read(signal_pipe[0], buf, sizeof buf);
-        if (n == 0)
+        ssize_t n = read(signals.pipe[0], buf, sizeof buf);
+        if (n == 0 || (n > 0 && memchr(buf, 'q', (size_t)n)))
             return NULL;
         if (n > 0 && memchr(buf, 't', (size_t)n)) {
             stop_serving(fs);
@@ -278,8 +264,17 @@ static void *signal_thread(void *arg)
         if (kura_audit_reopen(fs->audit, &err) != 0)
             kura_notice(LOG_ERR, "kurafs: audit reopen: %s", err.msg);
         kurafs_reload(fs, &err);
-        kurafs_maintain_kick();
+        kurafs_maintain_kick(fs);
     }
+}
+
+/* Ends the signal thread once the loop is over (a full pipe is being read). */
+static void stop_signal_thread(pthread_t thread)
+{
+    const char quit = 'q';
+    while (write(signals.pipe[1], &quit, 1) < 0 && errno == EAGAIN)
+        poll(NULL, 0, 10);
+    pthread_join(thread, NULL);
 }
 
 /* One descriptor per open file: a soft limit of 1024 (systemd's default)
@@ -300,7 +295,7 @@ int main(int argc, char **argv)
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct options o = {0};
     struct kura_err err = {0};
-    struct kurafs *fs = &g_fs;
+    struct kurafs state = {0}, *fs = &state; /* handed to FUSE as every request's private_data */
     struct fuse_cmdline_opts copts = {0};
     struct fuse *fuse = NULL;
     struct fuse_session *se = NULL;
@@ -312,6 +307,9 @@ int main(int argc, char **argv)
     pthread_mutex_init(&fs->snap_lock, NULL);
     pthread_mutex_init(&fs->reload_lock, NULL);
     pthread_rwlock_init(&fs->ks_lock, NULL);
+    pthread_mutex_init(&fs->handles.lock, NULL);
+    pthread_mutex_init(&fs->last_lookup_refusal.lock, NULL);
+    kurafs_pagecache_init(&fs->pagecache);
     atomic_init(&fs->epoch, 1);
     atomic_init(&fs->lockdown, false);
     kurafs_metrics_init(&fs->metrics);
@@ -347,14 +345,15 @@ int main(int argc, char **argv)
         goto out;
     }
     kura_notice_echo(copts.foreground);
-    struct fuse_operations ops = kurafs_ops;
+    struct fuse_operations ops = {0};
+    kurafs_add_read_ops(&ops);
     kurafs_add_refused_ops(&ops);
     fuse = fuse_new(&args, &ops, sizeof ops, fs);
     if (!fuse)
         goto out;
     if (fuse_mount(fuse, copts.mountpoint) != 0)
         goto out_destroy;
-    kurafs_pagecache_attach(fuse);
+    kurafs_pagecache_attach(&fs->pagecache, fuse);
     /* Before the loop answers INIT, which can only lower the mount's
      * readahead: a sole reader's cat (128 KiB reads) then finds the next
      * MiB decrypted by the time it asks (bench/README.md). */
@@ -396,24 +395,25 @@ int main(int argc, char **argv)
     }
     if (kurafs_metrics_start(fs) != 0) {
         fprintf(stderr, "kurafs: cannot start the metrics thread\n");
-        kurafs_maintain_stop();
         kura_ctl_server_stop(ctl);
+        kurafs_maintain_stop(fs);
         goto out_signals;
     }
-    pthread_t signals;
-    g_se = se;
-    g_main_thread = pthread_self();
-    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
-        pthread_create(&signals, NULL, signal_thread, fs) == 0) {
+    pthread_t signal_handler;
+    bool handling_signals = false;
+    signals.se = se;
+    signals.main_thread = pthread_self();
+    if (pipe2(signals.pipe, O_CLOEXEC | O_NONBLOCK) == 0 &&
+        pthread_create(&signal_handler, NULL, signal_thread, fs) == 0) {
+        handling_signals = true;
         struct sigaction sa = {.sa_handler = on_sighup};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGHUP, &sa, NULL);
         sa.sa_handler = on_stop_signal;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
-        pthread_detach(signals);
     }
-    audit_daemon_event(fs, KURA_AUDIT_START, copts.mountpoint);
+    audit_daemon(fs, KURA_AUDIT_START, copts.mountpoint);
     kura_notice(LOG_INFO, "kurafs %s serving %s", KURA_VERSION, copts.mountpoint);
 
     struct fuse_loop_config loop = {.clone_fd = copts.clone_fd, .max_idle_threads = 16};
@@ -423,15 +423,17 @@ int main(int argc, char **argv)
      * for a page fault that only the stopped loop could serve; unmounting
      * fails the fault, and drops after it fail at once. */
     fuse_unmount(fuse);
-    kurafs_maintain_stop();
-    kura_ctl_server_stop(ctl);
+    if (handling_signals)
+        stop_signal_thread(signal_handler);
+    kura_ctl_server_stop(ctl); /* before the maintainer: a request kicks it */
+    kurafs_maintain_stop(fs);
     kurafs_refusals_flush(fs, true); /* every refusal counted is in the log before it stops */
-    audit_daemon_event(fs, KURA_AUDIT_STOP, copts.mountpoint);
+    audit_daemon(fs, KURA_AUDIT_STOP, copts.mountpoint);
     kurafs_metrics_stop(fs);
 out_signals:
     fuse_remove_signal_handlers(se);
 out_unmount:
-    kurafs_pagecache_detach();
+    kurafs_pagecache_detach(&fs->pagecache);
     fuse_unmount(fuse); /* nothing left to do if already unmounted */
 out_destroy:
     fuse_destroy(fuse);
@@ -439,7 +441,8 @@ out:
     free(copts.mountpoint);
     fuse_opt_free_args(&args);
     close_state(fs);
-    kurafs_pagecache_free();
+    kurafs_pagecache_free(&fs->pagecache);
+    handle_table_free(fs);
     free(o.mountpoint);
     free(o.config);
     free(o.passphrase_file);

@@ -25,8 +25,7 @@
 #include "kura/notify.h"
 #include "kura/reminders.h"
 #include "kura/when.h"
-#include "handle.h"
-#include "kurafs.h"
+#include "audit.h"
 
 #define TICK_SECONDS 30       /* also the granularity of reminders and grace */
 /* How long a reminder's notify_command may run before it counts as sent. */
@@ -44,8 +43,6 @@ struct maintainer {
     size_t nmarks;
 };
 
-static struct maintainer g_m;
-
 static void notice(struct maintainer *m, const char *event, const struct kura_dataset *ds, const char *users,
                    int64_t now, const char *message)
 {
@@ -55,21 +52,6 @@ static void notice(struct maintainer *m, const char *event, const struct kura_da
     struct kura_err err;
     if (kura_notify(m->fs->cfg, &n, 0, &err) != 0)
         kura_notice(LOG_ERR, "kurafs: notification %s for %s not sent: %s", event, ds->id, err.msg);
-}
-
-static void audit_expiry(struct maintainer *m, const struct kura_dataset *ds, const char *user, uid_t uid,
-                         const char *detail)
-{
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_REVOCATION;
-    r.decision = KURA_AUDIT_DENY;
-    r.reason = "expired";
-    r.dataset = ds->id;
-    r.user = user;
-    r.uid = user ? (int64_t)uid : KURA_AUDIT_ABSENT;
-    r.detail = detail;
-    kurafs_audit(m->fs, &r);
 }
 
 /* Sends the reminders of ds due at now, each marked once notify_command
@@ -152,7 +134,7 @@ static void tick(struct maintainer *m, int64_t now)
         if (ds->status == KURA_DS_DESTROYED)
             continue;
         if (ds->until > last && ds->until <= now) {
-            audit_expiry(m, ds, NULL, 0, "the dataset's approved period ended");
+            audit_expiry(m->fs, ds, NULL, 0, "the dataset's approved period ended");
             notice(m, "expired", ds, NULL, now, "the approved period ended: all use has stopped");
         }
         remind(m, ds, now);
@@ -162,7 +144,7 @@ static void tick(struct maintainer *m, int64_t now)
             const struct kura_grant *gr = &ds->grants[g];
             int64_t end = gr->until < ds->until ? gr->until : ds->until;
             if (gr->until < ds->until && end > last && end <= now) {
-                audit_expiry(m, ds, gr->user, gr->uid, "the user's grant ended");
+                audit_expiry(m->fs, ds, gr->user, gr->uid, "the user's grant ended");
                 notice(m, "expired", ds, gr->user, now, "a user's grant ended: their use has stopped");
             }
         }
@@ -203,10 +185,8 @@ static void *maintain_thread(void *arg)
         int64_t now = kurafs_now();
         /* A decision changed with nobody acting (a grant's or a dataset's
          * end): ended handles free what they hold, mapped pages are dropped. */
-        if (now >= change) {
-            handle_end_revoked(m->fs);
-            kurafs_pagecache_drop();
-        }
+        if (now >= change)
+            kurafs_end_access(m->fs);
         tick(m, now);
         kurafs_refusals_flush(m->fs, false);
         int64_t wake_at = now + TICK_SECONDS;
@@ -225,7 +205,9 @@ static void *maintain_thread(void *arg)
 
 int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env)
 {
-    struct maintainer *m = &g_m;
+    struct maintainer *m = calloc(1, sizeof *m);
+    if (!m)
+        return -1;
     m->fs = fs;
     m->env = env;
     pthread_mutex_init(&m->lock, NULL);
@@ -237,13 +219,19 @@ int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env)
     struct kura_err err;
     if (kura_reminder_marks_load(fs->cfg->state_dir, &m->marks, &m->nmarks, &err) != 0)
         kura_notice(LOG_ERR, "kurafs: the reminders sent cannot be read (they may be sent again): %s", err.msg);
-    return pthread_create(&m->thread, NULL, maintain_thread, m) == 0 ? 0 : -1;
+    if (pthread_create(&m->thread, NULL, maintain_thread, m) != 0) {
+        free(m->marks);
+        free(m);
+        return -1;
+    }
+    fs->maintainer = m;
+    return 0;
 }
 
-void kurafs_maintain_kick(void)
+void kurafs_maintain_kick(struct kurafs *fs)
 {
-    struct maintainer *m = &g_m;
-    if (!m->fs)
+    struct maintainer *m = fs->maintainer;
+    if (!m)
         return;
     pthread_mutex_lock(&m->lock);
     m->kicked = true;
@@ -251,18 +239,17 @@ void kurafs_maintain_kick(void)
     pthread_mutex_unlock(&m->lock);
 }
 
-void kurafs_maintain_stop(void)
+void kurafs_maintain_stop(struct kurafs *fs)
 {
-    struct maintainer *m = &g_m;
-    if (!m->fs)
+    struct maintainer *m = fs->maintainer;
+    if (!m)
         return;
     pthread_mutex_lock(&m->lock);
     m->stop = true;
     pthread_cond_signal(&m->wake);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
+    fs->maintainer = NULL;
     free(m->marks);
-    m->marks = NULL;
-    m->nmarks = 0;
-    m->fs = NULL;
+    free(m);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "kura/fsutil.h"
+#include "kura/audit.h"
 #include "kurafs.h"
 
 /* Upper bounds in seconds; the last bucket is +Inf. */

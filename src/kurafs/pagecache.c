@@ -35,35 +35,30 @@ struct opened_file {
     size_t nopeners;
 };
 
-/* Every file opened since mount, by path: open addressing, grown at half
- * full. Never shrinks: its size is bounded by the distinct files ever
- * opened, and a path the kernel has forgotten costs one lookup in
- * libfuse's table, no system call. */
-struct opened_set {
-    pthread_mutex_t lock;
-    struct opened_file *slots;
-    size_t cap, count;
-};
+/* fs->pagecache holds every file opened since mount, by path: open
+ * addressing, grown at half full. Never shrinks: its size is bounded by
+ * the distinct files ever opened, and a path the kernel has forgotten
+ * costs one lookup in libfuse's table, no system call. */
 
-static struct opened_set g_opened = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* The mounted file system; held by a drop while it talks to the kernel, so
- * unmounting waits for it. */
-static pthread_mutex_t g_fuse_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fuse *g_fuse;
-
-void kurafs_pagecache_attach(struct fuse *fuse)
+void kurafs_pagecache_init(struct kurafs_pagecache *pc)
 {
-    pthread_mutex_lock(&g_fuse_lock);
-    g_fuse = fuse;
-    pthread_mutex_unlock(&g_fuse_lock);
+    memset(pc, 0, sizeof *pc);
+    pthread_mutex_init(&pc->lock, NULL);
+    pthread_mutex_init(&pc->fuse_lock, NULL);
 }
 
-void kurafs_pagecache_detach(void)
+void kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse)
 {
-    pthread_mutex_lock(&g_fuse_lock);
-    g_fuse = NULL;
-    pthread_mutex_unlock(&g_fuse_lock);
+    pthread_mutex_lock(&pc->fuse_lock);
+    pc->fuse = fuse;
+    pthread_mutex_unlock(&pc->fuse_lock);
+}
+
+void kurafs_pagecache_detach(struct kurafs_pagecache *pc)
+{
+    pthread_mutex_lock(&pc->fuse_lock);
+    pc->fuse = NULL;
+    pthread_mutex_unlock(&pc->fuse_lock);
 }
 
 /* The slot holding path, or the empty slot where it belongs. */
@@ -75,7 +70,7 @@ static struct opened_file *slot_for(struct opened_file *slots, size_t cap, const
     return &slots[i];
 }
 
-static int grow(struct opened_set *set)
+static int grow(struct kurafs_pagecache *set)
 {
     size_t cap = set->cap ? set->cap * 2 : 256;
     struct opened_file *slots = calloc(cap, sizeof *slots);
@@ -91,7 +86,7 @@ static int grow(struct opened_set *set)
 }
 
 /* The file's entry, added if new; NULL when out of memory. */
-static struct opened_file *remember(struct opened_set *set, const char *path)
+static struct opened_file *remember(struct kurafs_pagecache *set, const char *path)
 {
     struct opened_file *f = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
     if (f && f->path)
@@ -105,9 +100,8 @@ static struct opened_file *remember(struct opened_set *set, const char *path)
     return f;
 }
 
-int kurafs_pagecache_open(const char *path, uid_t uid, bool *cached)
+int kurafs_pagecache_open(struct kurafs_pagecache *set, const char *path, uid_t uid, bool *cached)
 {
-    struct opened_set *set = &g_opened;
     int rc = -ENOMEM;
     pthread_mutex_lock(&set->lock);
     struct opened_file *f = remember(set, path);
@@ -132,17 +126,16 @@ int kurafs_pagecache_open(const char *path, uid_t uid, bool *cached)
     return rc;
 }
 
-/* Drops one file's pages; the caller holds g_fuse_lock. */
-static void drop_path(const char *path)
+/* Drops one file's pages; the caller holds pc->fuse_lock. */
+static void drop_path(struct kurafs_pagecache *pc, const char *path)
 {
-    int rc = g_fuse ? fuse_invalidate_path(g_fuse, path) : 0;
+    int rc = pc->fuse ? fuse_invalidate_path(pc->fuse, path) : 0;
     if (rc != 0 && rc != -ENOENT) /* ENOENT: the kernel holds no such inode, so no pages */
         kura_notice(LOG_ERR, "kurafs: cannot drop the cached pages of %s: %s", path, strerror(-rc));
 }
 
-void kurafs_pagecache_close(const char *path, uid_t uid)
+void kurafs_pagecache_close(struct kurafs_pagecache *set, const char *path, uid_t uid)
 {
-    struct opened_set *set = &g_opened;
     bool last = false;
     pthread_mutex_lock(&set->lock);
     struct opened_file *f = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
@@ -159,15 +152,14 @@ void kurafs_pagecache_close(const char *path, uid_t uid)
      * file open), so no fault can be waiting on the daemon: dropping here
      * cannot deadlock. */
     if (last) {
-        pthread_mutex_lock(&g_fuse_lock);
-        drop_path(path);
-        pthread_mutex_unlock(&g_fuse_lock);
+        pthread_mutex_lock(&set->fuse_lock);
+        drop_path(set, path);
+        pthread_mutex_unlock(&set->fuse_lock);
     }
 }
 
-void kurafs_pagecache_drop(void)
+void kurafs_pagecache_drop(struct kurafs_pagecache *set)
 {
-    struct opened_set *set = &g_opened;
     /* A copy, so opens are not held up while the kernel drops pages (it
      * may wait for a page fault in flight, served by another thread). */
     pthread_mutex_lock(&set->lock);
@@ -180,18 +172,17 @@ void kurafs_pagecache_drop(void)
     pthread_mutex_unlock(&set->lock);
     if (!complete)
         kura_notice(LOG_ERR, "kurafs: out of memory: mapped pages of some files not dropped");
-    pthread_mutex_lock(&g_fuse_lock);
+    pthread_mutex_lock(&set->fuse_lock);
     for (size_t i = 0; i < n; i++) {
-        drop_path(paths[i]);
+        drop_path(set, paths[i]);
         free(paths[i]);
     }
-    pthread_mutex_unlock(&g_fuse_lock);
+    pthread_mutex_unlock(&set->fuse_lock);
     free(paths);
 }
 
-void kurafs_pagecache_free(void)
+void kurafs_pagecache_free(struct kurafs_pagecache *set)
 {
-    struct opened_set *set = &g_opened;
     pthread_mutex_lock(&set->lock);
     for (size_t i = 0; i < set->cap; i++) {
         free(set->slots[i].path);

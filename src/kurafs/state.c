@@ -2,14 +2,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <syslog.h>
-#include <time.h>
 
-#include "kura/clock.h"
 #include "kura/commands.h"
 #include "kura/secmem.h"
 #include "kura/lockdown.h"
-#include "handle.h"
-#include "kurafs.h"
+#include "audit.h"
 
 struct snapshot *snapshot_acquire(struct kurafs *fs)
 {
@@ -118,9 +115,8 @@ static void apply_lockdown(struct kurafs *fs)
     }
 }
 
-int kurafs_reload(struct kurafs *fs, struct kura_err *err)
+int kurafs_state_load(struct kurafs *fs, struct kura_err *err)
 {
-    int64_t start = kurafs_metrics_clock();
     pthread_mutex_lock(&fs->reload_lock);
     struct kura_catalog *cat = NULL;
     int rc = kura_catalog_load(fs->cfg, &cat, err);
@@ -142,53 +138,12 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err)
     } else {
         kura_notice(LOG_ERR, "kurafs: reload refused, still serving the last good state: %s",
                err->msg);
-        struct kura_audit_record r;
-        kura_audit_record_init(&r);
-        r.event = KURA_AUDIT_POLICY_CHANGE;
-        r.decision = KURA_AUDIT_DENY;
-        r.reason = "state refused";
-        r.detail = err->msg;
-        r.user = "root";
-        r.uid = 0;
-        kurafs_audit(fs, &r);
+        audit_state_refused(fs, err->msg);
     }
     apply_lockdown(fs);
     /* Even a failed reload re-decides open handles: it costs little and a
      * state that cannot load is a reason to look again, never to serve more. */
     atomic_fetch_add(&fs->epoch, 1);
     pthread_mutex_unlock(&fs->reload_lock);
-    /* After the epoch: a page fault from now on re-decides. Outside the
-     * lock: dropping a page may wait for a fault in flight to be served. */
-    handle_end_revoked(fs);
-    kurafs_pagecache_drop();
-    kurafs_metrics_reload(&fs->metrics, kurafs_metrics_clock() - start);
     return rc;
-}
-
-int64_t kurafs_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec;
-}
-
-int64_t kurafs_now_ms(void)
-{
-    return kura_clock_ms(CLOCK_REALTIME);
-}
-
-struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
-                                   const struct caller *c, bool process_allowed, int64_t now)
-{
-    struct kura_server srv = {
-        .lockdown = atomic_load(&fs->lockdown),
-        .host_id = fs->host_id,
-        .level = fs->cfg->level,
-        .login_uid_min = fs->login_uid_min,
-        .login_uid_max = fs->login_uid_max,
-    };
-    struct kura_request req = {
-        .uid = c->uid, .user = c->user, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
-    };
-    return kura_policy_decide(&req);
 }

@@ -1,0 +1,283 @@
+/* Every record the daemon writes (audit.h): the builders, the durable
+ * append with its metrics, and refusals under a flood (issue 14): one
+ * process must not fill the audit log. Each user's refusals are recorded
+ * one by one up to [audit] refusals_per_hour per dataset, then counted into
+ * a "refusals" summary a minute; the first one counted raises a
+ * refusal-flood alert. A refusal whose own record cannot be written (the
+ * reserve, a full disk) is counted too, so every refusal is in the log,
+ * one way or the other. */
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kura/clock.h"
+#include "kura/hash.h"
+#include "kura/notify.h"
+#include "kura/when.h"
+#include "audit.h"
+
+#define WINDOW_MS (3600 * 1000)
+#define SUMMARY_MS (60 * 1000)
+#define LOOKUP_REPEAT_MS 200
+
+/* Appends, durable, with no flood limit, counted for the metrics. */
+static int append(struct kurafs *fs, const struct kura_audit_record *r)
+{
+    struct kura_err err = {0};
+    int64_t start = kurafs_metrics_clock();
+    int rc = kura_audit_append(fs->audit, r, &err);
+    kurafs_metrics_audit(&fs->metrics, r, rc == 0, kurafs_metrics_clock() - start);
+    /* Fail closed on -1: the caller refuses; the audit module told syslog why. */
+    return rc == 0 ? 0 : -1;
+}
+
+/* A record of an end or a refusal: event, decision deny, reason. */
+static void deny_record(struct kura_audit_record *r, enum kura_audit_event event, const char *reason)
+{
+    kura_audit_record_init(r);
+    r->event = event;
+    r->decision = KURA_AUDIT_DENY;
+    r->reason = reason;
+}
+
+int kurafs_refusals_start(struct kurafs *fs)
+{
+    fs->flood = kura_audit_flood_new(fs->cfg->refusals_per_hour, WINDOW_MS, SUMMARY_MS);
+    return fs->flood ? 0 : -1;
+}
+
+static void raise_alert(struct kurafs *fs, const struct kura_audit_record *refusal, int64_t now)
+{
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "more than %u refusals in an hour%s%s; the rest are counted in \"refusals\" summary records",
+             fs->cfg->refusals_per_hour, refusal->dataset ? " on dataset " : "",
+             refusal->dataset ? refusal->dataset : "");
+    struct kura_audit_record a = *refusal; /* who, with which process */
+    a.event = KURA_AUDIT_ALERT;
+    a.decision = KURA_AUDIT_NO_DECISION;
+    a.reason = "refusal flood";
+    a.samples = NULL;
+    a.detail = detail;
+    kurafs_audit(fs, &a);
+    struct kura_notice n = {.event = "refusal-flood", .dataset = refusal->dataset, .users = refusal->user,
+                            .time = now / 1000, .message = detail};
+    struct kura_err err;
+    if (kura_notify(fs->cfg, &n, 0, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: notification refusal-flood not sent: %s", err.msg);
+}
+
+/* A refusal: recorded on its own within the user's bound, else counted for
+ * a summary. -1: not recorded on its own (counted). */
+static int append_refusal(struct kurafs *fs, const struct kura_audit_record *r)
+{
+    int64_t now = kurafs_now_ms();
+    bool alert;
+    uid_t uid = (uid_t)r->uid;
+    if (!kura_audit_flood_admit(fs->flood, uid, r->dataset, now, &alert)) {
+        if (alert)
+            raise_alert(fs, r, now);
+        return 0;
+    }
+    if (append(fs, r) == 0)
+        return 0;
+    kura_audit_flood_count(fs->flood, uid, r->dataset, now);
+    return -1;
+}
+
+static int write_summary(const struct kura_audit_flood_summary *s, void *ctx)
+{
+    struct kurafs *fs = ctx;
+    struct caller c = {.uid = s->uid};
+    caller_name(&c);
+    char first[48] = "?", last[48] = "?", detail[160];
+    kura_time_format(s->first_ms / 1000, fs->cfg->zone, first, sizeof first);
+    kura_time_format(s->last_ms / 1000, fs->cfg->zone, last, sizeof last);
+    snprintf(detail, sizeof detail, "refusals from %s to %s not recorded one by one", first, last);
+    struct kura_audit_record r;
+    deny_record(&r, KURA_AUDIT_REFUSALS, "flood");
+    r.dataset = s->dataset;
+    r.uid = s->uid;
+    r.user = c.user[0] ? c.user : NULL;
+    r.count = (int64_t)s->count;
+    r.detail = detail;
+    return append(fs, &r);
+}
+
+void kurafs_refusals_flush(struct kurafs *fs, bool all)
+{
+    kura_audit_flood_drain(fs->flood, kurafs_now_ms(), all, write_summary, fs);
+}
+
+void kurafs_refusals_stop(struct kurafs *fs)
+{
+    kura_audit_flood_free(fs->flood);
+    fs->flood = NULL;
+}
+
+int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
+{
+    if (!kura_audit_is_refusal(r))
+        return append(fs, r);
+    /* Every refusal counts, whether recorded alone or in a summary. */
+    kurafs_metrics_refusal(&fs->metrics, r->reason);
+    return fs->flood ? append_refusal(fs, r) : append(fs, r);
+}
+
+/* ---- the records of the request paths ---- */
+
+/* The caller's fields of a record. */
+static void caller_fill_record(const struct caller *c, struct kura_audit_record *r)
+{
+    r->uid = c->uid;
+    r->pid = c->pid;
+    if (c->user[0])
+        r->user = c->user;
+    const struct kura_procinfo *p = c->proc;
+    if (!p || p->n == 0)
+        return;
+    if (p->loginuid_set)
+        r->loginuid = p->loginuid;
+    if (p->chain[0].have & KURA_PROC_HAVE_EXE)
+        r->exe = p->chain[0].exe;
+    if (p->chain[0].have & KURA_PROC_HAVE_CMDLINE)
+        r->cmdline = p->chain[0].cmdline;
+    if (p->chain[0].have & KURA_PROC_HAVE_STAT)
+        r->ppid = p->chain[0].ppid;
+    if (p->ssh_client[0])
+        r->ssh_client = p->ssh_client;
+}
+
+/* A record about file, by caller c. */
+static void file_record(struct kura_audit_record *r, enum kura_audit_event event, const struct caller *c,
+                        const struct audit_file *file)
+{
+    kura_audit_record_init(r);
+    r->event = event;
+    r->dataset = file->dataset;
+    r->path = file->path;
+    r->samples = file->samples;
+    caller_fill_record(c, r);
+}
+
+int audit_open(struct kurafs *fs, const struct caller *c, const struct audit_file *file,
+               enum kura_audit_decision decision, const char *reason, const char *detail)
+{
+    struct kura_audit_record r;
+    file_record(&r, KURA_AUDIT_OPEN, c, file);
+    r.decision = decision;
+    r.reason = reason;
+    r.detail = detail;
+    return kurafs_audit(fs, &r);
+}
+
+static bool repeated_lookup(struct kurafs *fs, pid_t pid, const char *path)
+{
+    int64_t now_ms = kura_clock_ms(CLOCK_MONOTONIC);
+    uint64_t h = kura_hash(KURA_HASH_INIT, path, strlen(path));
+    struct kurafs_last_refusal *last = &fs->last_lookup_refusal;
+    pthread_mutex_lock(&last->lock);
+    bool repeated = last->pid == pid && last->path_hash == h && now_ms - last->at_ms < LOOKUP_REPEAT_MS;
+    last->pid = pid;
+    last->path_hash = h;
+    last->at_ms = now_ms;
+    pthread_mutex_unlock(&last->lock);
+    return repeated;
+}
+
+void audit_lookup_refused(struct kurafs *fs, struct caller *c, const char *path, const char *dataset,
+                          const char *reason)
+{
+    if (repeated_lookup(fs, c->pid, path))
+        return;
+    caller_name(c);
+    struct kura_audit_record r;
+    file_record(&r, KURA_AUDIT_OPEN, c, &(struct audit_file){.dataset = dataset, .path = path});
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = reason;
+    r.detail = "lookup";
+    kurafs_audit(fs, &r);
+}
+
+void audit_write_refused(struct kurafs *fs, const struct caller *c, const char *dataset, const char *path,
+                         const char *op)
+{
+    struct kura_audit_record r;
+    file_record(&r, KURA_AUDIT_WRITE_DENIED, c, &(struct audit_file){.dataset = dataset, .path = path});
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = "read-only";
+    r.detail = op;
+    kurafs_audit(fs, &r);
+}
+
+void audit_handle_revoked(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,
+                          const char *reason)
+{
+    struct kura_audit_record r;
+    file_record(&r, KURA_AUDIT_REVOCATION, c, file);
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = reason;
+    r.detail = "open handle stopped";
+    r.bytes = bytes;
+    kurafs_audit(fs, &r);
+}
+
+void audit_close(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,
+                 int64_t duration_ms)
+{
+    struct kura_audit_record r;
+    file_record(&r, KURA_AUDIT_CLOSE, c, file);
+    r.bytes = bytes;
+    r.duration_ms = duration_ms;
+    kurafs_audit(fs, &r);
+}
+
+int audit_bulk_read(struct kurafs *fs, const struct caller *c, const char *dataset, uint64_t total)
+{
+    char detail[128];
+    snprintf(detail, sizeof detail, "%llu bytes read today, %u x the dataset size or more",
+             (unsigned long long)total, fs->cfg->bulk_read_multiple);
+    struct kura_audit_record r;
+    file_record(&r, KURA_AUDIT_ALERT, c, &(struct audit_file){.dataset = dataset});
+    r.reason = "bulk read";
+    r.detail = detail;
+    r.bytes = (int64_t)total;
+    return kurafs_audit(fs, &r);
+}
+
+/* ---- the records of the daemon itself ---- */
+
+void audit_daemon(struct kurafs *fs, enum kura_audit_event event, const char *detail)
+{
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = event;
+    r.detail = detail;
+    r.user = "root";
+    r.uid = (int64_t)getuid();
+    r.pid = (int64_t)getpid();
+    kurafs_audit(fs, &r);
+}
+
+void audit_state_refused(struct kurafs *fs, const char *why)
+{
+    struct kura_audit_record r;
+    deny_record(&r, KURA_AUDIT_POLICY_CHANGE, "state refused");
+    r.detail = why;
+    r.user = "root";
+    r.uid = 0;
+    kurafs_audit(fs, &r);
+}
+
+void audit_expiry(struct kurafs *fs, const struct kura_dataset *ds, const char *user, uid_t uid, const char *detail)
+{
+    struct kura_audit_record r;
+    deny_record(&r, KURA_AUDIT_REVOCATION, "expired");
+    r.dataset = ds->id;
+    r.user = user;
+    r.uid = user ? (int64_t)uid : KURA_AUDIT_ABSENT;
+    r.detail = detail;
+    kurafs_audit(fs, &r);
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kuractl status --json (issue 20): one JSON object with the text's parts as
 # members (daemon and overview for operators only; lockdown, datasets,
-# history, refusals for everyone), each value equal to what the text shows
+# history, refusals for everyone; ethics and reminders, filled for the PI
+# and operators), each value equal to what the text shows
 # the same caller: root, an operator through the daemon, the PI, a listed
 # researcher and a removed user. Nobody sees in JSON what their text hides.
 . "$(dirname "$0")/lib.sh"
@@ -26,7 +27,8 @@ cat >"$T/compare.py" <<'EOF'
 import json, re, sys
 who, text, js = sys.argv[1], open(sys.argv[2]).read().split("\n"), json.load(open(sys.argv[3]))
 operator = who in ("root", "kt_op")
-want = (["daemon"] if operator else []) + ["lockdown", "datasets", "history", "refusals"] + (["overview"] if operator else [])
+want = ((["daemon"] if operator else []) + ["lockdown", "datasets", "history", "refusals", "ethics", "reminders"] +
+        (["overview"] if operator else []))
 assert list(js) == want, (list(js), want)
 if operator:
     line = next(l for l in text if l.startswith("daemon: "))
@@ -63,6 +65,19 @@ for l in section(next((l for l in text if l.startswith("your refusals")), "-")):
     refs.append({"time": t, "dataset": m.group(1), "path": m.group(2), "reason": m.group(3)} if m and
                 rest != "refused (not a dataset of yours)" else {"time": t, "dataset": "", "path": "", "reason": rest})
 assert js["refusals"] == refs, (js["refusals"], refs)
+# the PI's and the operators' records (both arrays empty, and no table, for others)
+eth = []
+for l in section("ethics approvals:")[1:]:
+    f = l.split(None, 2)
+    none = f[1] == "-"
+    eth.append({"dataset": f[0], "until": "" if none else f[1], "approval": "" if none else f[2]})
+assert js["ethics"] == eth, (js["ethics"], eth)
+rem = []
+for l in section("reminders (sent by kurafs through notify_command):")[1:]:
+    rem.append({"dataset": l[0:20].strip(), "user": "" if l[21:37].strip() == "-" else l[21:37].strip(),
+                "reminder": l[38:62].strip(), "due": l[63:73].strip(), "state": l[75:]})
+assert js["reminders"] == rem, (js["reminders"], rem)
+assert (len(eth) > 0) == (who in ("root", "kt_op", "kt_alice")), (who, eth)
 if operator:
     over = []
     for l in section("all datasets (operator view):")[1:]:

@@ -26,7 +26,7 @@ endif
 CFLAGS  += $(CFLAGS_COMMON) $(OPT)
 LDFLAGS += $(LDFLAGS_COMMON) $(OPT)
 
-LIB_SRC    := $(wildcard src/lib/*.c)
+LIB_SRC    := $(wildcard src/lib/*.c src/lib/c4gh/*.c src/lib/cmd/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
 FS_SRC     := $(wildcard src/kurafs/*.c)
 CTL_SRC    := $(wildcard src/kuractl/*.c)

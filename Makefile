@@ -26,7 +26,7 @@ endif
 CFLAGS  += $(CFLAGS_COMMON) $(OPT)
 LDFLAGS += $(LDFLAGS_COMMON) $(OPT)
 
-LIB_SRC    := $(wildcard src/lib/*.c)
+LIB_SRC    := $(wildcard src/lib/*.c src/lib/c4gh/*.c src/lib/cmd/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
 FS_SRC     := $(wildcard src/kurafs/*.c)
 CTL_SRC    := $(wildcard src/kuractl/*.c)
@@ -44,12 +44,14 @@ all: $(B)/kurafs $(B)/kuractl $(B)/libkura.a
 
 # Each object depends on the headers it includes (-MMD -MP), as the
 # compiler found them; a header change rebuilds only those objects. An
-# object without its .d (built before it had one) is rebuilt.
+# object without its .d (built before it had one) is rebuilt: the .d files
+# are named here, not matched by a pattern, so make never takes a missing
+# one for an intermediate file it may skip.
+OBJ := $(LIB_OBJ) $(FS_SRC:%.c=$(B)/%.o) $(CTL_SRC:%.c=$(B)/%.o)
 $(B)/%.o: %.c $(B)/%.d
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
-$(B)/%.d: ;
-.PRECIOUS: $(B)/%.d
+$(OBJ:.o=.d): ;
 
 $(B)/libkura.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -120,4 +122,4 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(wildcard $(B)/src/*/*.d $(B)/tests/*.d $(B)/bench/*.d)
+-include $(wildcard $(B)/src/*/*.d $(B)/src/*/*/*.d $(B)/tests/*.d $(B)/bench/*.d)

@@ -3,7 +3,7 @@
 # committed corpora.
 #   scripts/fuzz.sh [SECONDS] [NAME...]    (NAME as in tests/fuzz/fuzz_NAME.c)
 # Each target runs SECONDS (default 60) with clang -fsanitize=fuzzer,address,
-# undefined, every src/lib/*.c compiled in with the Makefile's -I/-D flags.
+# undefined, every library source (src/lib, src/lib/c4gh, src/lib/cmd) compiled in with the Makefile's -I/-D flags.
 # New inputs go to build/fuzz/work/NAME, then `-merge=1` adds those that
 # reach new coverage to tests/fuzz/corpus/NAME. A crash, leak or timeout is
 # copied into the committed corpus as regress-*, so `make check` replays it
@@ -27,7 +27,7 @@ cflags=(-std=c17 -g -O1 -fno-omit-frame-pointer -Iinclude "${defs[@]}" "${pkg_cf
 
 echo "fuzz: building library objects"
 objs=()
-for src in src/lib/*.c; do
+for src in src/lib/*.c src/lib/c4gh/*.c src/lib/cmd/*.c; do
   obj=$out/obj/$(basename "${src%.c}").o
   if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find include src/lib -name '*.h' -newer "$obj" -print -quit)" ]; then
     clang "${cflags[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" || { echo "fuzz: cannot build $src" >&2; exit 1; }

@@ -82,6 +82,8 @@ void kura_report_free(struct kura_report *r);
 /* Markdown: "# title: subject", the items as a list, each table under
  * "## title". */
 int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang lang, struct kura_err *err);
+/* Text as one Markdown table cell: a '|' or a line end would break the table. */
+void kura_md_cell(FILE *out, const char *s);
 /* CSV (RFC 4180) of table t: a header of the column keys, one line per row,
  * exact numbers. */
 int kura_report_csv(FILE *out, const struct kura_report *r, const struct kura_report_table *t, struct kura_err *err);

@@ -3,9 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd_priv.h"
 #include "kura/json.h"
 #include "kura/report.h"
+
+void kura_md_cell(FILE *out, const char *s)
+{
+    for (; s && *s; s++)
+        fputc(*s == '|' || *s == '\n' ? ' ' : *s, out);
+}
 
 /* Room for one JSON object of n cells: escaping at most sextuples a byte
  * (\u00XX), plus the key, quotes and separators. */
@@ -212,7 +217,7 @@ const char *kura_report_cell_for_people(const struct kura_report_cell *c, enum k
 static void md_cell(FILE *out, const struct kura_report_cell *c, enum kura_report_lang lang)
 {
     char b[48];
-    cmd_md_cell(out, kura_report_cell_for_people(c, lang, b, sizeof b));
+    kura_md_cell(out, kura_report_cell_for_people(c, lang, b, sizeof b));
 }
 
 int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang lang, struct kura_err *err)

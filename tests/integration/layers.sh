@@ -10,6 +10,10 @@
 
 LIB=$KURA_BUILD/src/lib
 require "the library's objects are built ($LIB)" test -f "$LIB/policy.o" -a -f "$LIB/model.o"
+# The objects of today's sources in a library folder ("" the library's own,
+# c4gh the codec, cmd the command layer): an object left from a moved or
+# removed file is no module.
+objs() { local d=${1:-}; (cd "$KURA_TOP/src/lib/$d" && ls ./*.c) | sed "s|^\./|$LIB/${d:+$d/}|; s|\.c\$|.o|"; }
 
 # Symbols the compiler adds (sanitizers, stack protector): not calls kura wrote.
 instrumentation='^(__asan_|__ubsan_|__sanitizer_|__stack_chk_fail$)'
@@ -33,20 +37,26 @@ check "policy.o holds no writable global" test -z "$writable"
 # ---- the codec knows nothing of the file system it serves ----
 # kura symbols it may use: errors, secure memory and fsutil's byte I/O.
 base=$(defined "$LIB/error.o" "$LIB/secmem.o" "$LIB/fsutil.o")
-codec=$(defined "$LIB"/c4gh_*.o)
-kura_calls=$(undefined "$LIB"/c4gh_*.o | grep -E '^(kura_|kurafs_|fuse_)' || true)
+codec=$(defined $(objs c4gh))
+kura_calls=$(undefined $(objs c4gh) | grep -E '^(kura_|kurafs_|fuse_)' || true)
 beyond=$(outside "$kura_calls" "$(sort -u <(printf '%s\n' "$base") <(printf '%s\n' "$codec"))")
 check "the c4gh objects use no kura module but error, secmem and fsutil, and no FUSE" test -z "$beyond"
 [ -z "$beyond" ] || diag "c4gh also calls: $(echo $beyond)"
 
 # ---- layers never call back up: the library calls nothing of the programs ----
 programs=$(defined "$KURA_BUILD"/src/kurafs/*.o "$KURA_BUILD"/src/kuractl/*.o | grep -v '^main$')
-up=$(comm -12 <(undefined "$LIB"/*.o) <(printf '%s\n' "$programs"))
-fuse=$(undefined "$LIB"/*.o | grep '^fuse_' || true)
+up=$(comm -12 <(undefined $(objs) $(objs c4gh) $(objs cmd)) <(printf '%s\n' "$programs"))
+fuse=$(undefined $(objs) $(objs c4gh) $(objs cmd) | grep '^fuse_' || true)
 check "no library object calls a function of kurafs or kuractl" test -z "$up"
 [ -z "$up" ] || diag "called up: $(echo $up)"
 check "no library object calls libfuse" test -z "$fuse"
 [ -z "$fuse" ] || diag "libfuse calls in the library: $(echo $fuse)"
+
+# ---- the command layer sits on the library: nothing below calls into it ----
+commands=$(defined $(objs cmd))
+below=$(comm -12 <(undefined $(objs) $(objs c4gh)) <(printf '%s\n' "$commands"))
+check "no library object outside src/lib/cmd calls the command layer" test -z "$below"
+[ -z "$below" ] || diag "called up into src/lib/cmd: $(echo $below)"
 
 # ---- the daemon: one direction, main.c a leaf, state only in struct kurafs ----
 FS=$KURA_BUILD/src/kurafs

@@ -787,7 +787,7 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
             kura_level_name(ds->level), ds->title[0] ? " " : "", ds->title, ds->pi);
     if (w) {
         fprintf(o, "Withdrawn:   %s, reference \"", cmd_time(c, w->at, a, sizeof a));
-        cmd_md_cell(o, w->ref);
+        kura_md_cell(o, w->ref);
         fprintf(o, "\"%s\n", n ? "" : " (pending: no file of the sample imported yet)");
     } else
         fprintf(o, "Withdrawn:   no (consent stands)\n");

@@ -265,7 +265,7 @@ static void retire_row(const struct delivery *d, void *arg)
         if (strcmp(d->keys[i].fp, r->fp) == 0) {
             fprintf(r->c->out, "  dataset %s, ledger record %lld (%s): %lu file(s), sources %s: ", r->ds_id,
                     (long long)d->seq, d->time, d->keys[i].files, d->sources);
-            cmd_md_cell(r->c->out, d->files);
+            kura_md_cell(r->c->out, d->files);
             fputc('\n', r->c->out);
             r->n++;
         }
@@ -378,7 +378,7 @@ static void report_row(const struct delivery *d, void *arg)
             continue;
         fprintf(r->f, "| %lld | %s | %s key %s | %lu | %s | ", (long long)d->seq, d->time, k->role,
                 k->fp[0] ? k->fp : "(not recorded: imported before kura recorded delivery keys)", k->files, d->sources);
-        cmd_md_cell(r->f, d->files);
+        kura_md_cell(r->f, d->files);
         fputs(" |\n", r->f);
         r->surviving++;
     }

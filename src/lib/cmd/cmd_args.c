@@ -77,12 +77,6 @@ void cmd_append_word(char *buf, size_t len, const char *word)
         snprintf(buf + used, len - used, " ...");
 }
 
-void cmd_md_cell(FILE *out, const char *s)
-{
-    for (; s && *s; s++)
-        fputc(*s == '|' || *s == '\n' ? ' ' : *s, out);
-}
-
 int cmd_json_item(const struct kura_cmd_ctx *c, struct kura_json_writer *w, bool first, const char *what)
 {
     struct kura_err e = {0};

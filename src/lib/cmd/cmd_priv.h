@@ -114,8 +114,6 @@ int cmd_required_text(const struct kura_cmd_ctx *c, const char *text, const char
  * " ..." once the rest would not fit: file lists in messages and ledger
  * records. */
 void cmd_append_word(char *buf, size_t len, const char *word);
-/* Text as one Markdown table cell: a '|' or a line end would break the table. */
-void cmd_md_cell(FILE *out, const char *s);
 struct kura_json_writer;
 /* Ends w's object and prints it as an item of the one JSON array a --json
  * listing prints between "[" and "]\n" (",\n" before all but the first).

@@ -105,11 +105,11 @@ static void write_markdown(FILE *f, const struct report *r)
     for (size_t i = 0; i < r->nrows; i++) {
         const struct row *w = &r->rows[i];
         fputs("| ", f);
-        cmd_md_cell(f, w->ref);
+        kura_md_cell(f, w->ref);
         fputs(" | ", f);
-        cmd_md_cell(f, w->item);
+        kura_md_cell(f, w->item);
         fprintf(f, " | %s | ", answer_word(w->answer, r->en));
-        cmd_md_cell(f, w->answer == ROW_SITE ? "　" : w->note);
+        kura_md_cell(f, w->answer == ROW_SITE ? "　" : w->note);
         fputs(" |\n", f);
     }
 }

@@ -51,6 +51,21 @@ check "... naming the withdrawal's reference" grep -q 'reference "consent withdr
 check "... listing the withdrawn file (key destroyed earlier)" grep -q "^| S1/reads.bin | $fid | 300000 | - | withdrawn: not served, no key left |" "$T/wr.out"
 check "... and bob's open of it, the bytes he read, his refused attempts after" grep -Eq "^\| kt_bob \| [0-9]+ \| S1/reads.bin \| 1 \| 20[0-9-]+T[^|]+ \| [^|]+ \| [1-9][0-9]* \| [1-9][0-9]* \|" "$T/wr.out"
 check "... and not his reads of the other sample's file" test "$(grep -c 'S2/reads.bin' "$T/wr.out")" = 0
+pi report withdrawal "$ID" JGAS000101 --json >"$T/wr.json" 2>&1
+check "report withdrawal --json: the same facts as the Markdown, numbers exact" /usr/bin/python3 -c "
+import json, re, sys
+j = json.load(open(sys.argv[1])); md = open(sys.argv[2]).read()
+h = j['report']
+assert h['type'] == 'withdrawal' and h['subject'] == '$ID' and h['sample'] == 'JGAS000101', h
+assert h['reference'] == 'consent withdrawn 2026-11 (test)' and h['withdrawn_at'], h
+assert j['files'] == [{'path': 'S1/reads.bin', 'file_id': '$fid', 'size': 300000, 'other_samples': '-',
+                       'now': 'withdrawn: not served, no key left'}], j['files']
+rows = [r for r in j['opened_by'] if r['user'] == 'kt_bob']
+assert len(rows) == 1 and rows[0]['file'] == 'S1/reads.bin' and rows[0]['opens'] == 1, rows
+m = re.search(r'^\| kt_bob \| (\d+) \| S1/reads.bin \| 1 \| [^|]+ \| [^|]+ \| (\d+) \| (\d+) \|', md, re.M)
+assert m and int(m.group(1)) == rows[0]['uid'] and int(m.group(2)) == rows[0]['bytes_read'] and int(m.group(3)) == rows[0]['refused'], (m and m.groups(), rows)
+assert h['audit_seq'] == int(re.search(r'Audit log read to record seq (\d+)', md).group(1))
+" "$T/wr.json" "$T/wr.out"
 check_fails "bob cannot read the withdrawal report" as kt_bob "$KURACTL" -c "$KCONF" report withdrawal "$ID" JGAS000101
 check_output_fails "an unknown, never withdrawn sample is refused" "check the sample id" pi report withdrawal "$ID" JGAS999
 pi report withdrawal "$ID" JGAS000102 >"$T/wr2.out" 2>&1

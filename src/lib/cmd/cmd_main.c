@@ -143,7 +143,7 @@ static const struct kura_cmd commands[] = {
      "Checks the signature a report for people (Markdown, HTML) ends with: a copy changed by\n"
      "even one byte, or printed on another server, does not verify (exit 1). FILE is read\n"
      "with your rights."},
-    {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE",
+    {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE [--json]",
      "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
      "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"
      "data derived from a withdrawn sample."},

@@ -730,15 +730,115 @@ out:
 
 /* ---- report withdrawal ------------------------------------------------------------ */
 
+/* What became of a file of the sample, as the withdrawal report says it. */
+static const char *file_now(const struct kura_dataset *ds, const struct kura_file *f, char **keys, size_t nkeys)
+{
+    const char *fid = f->file_id;
+    bool key = nkeys && bsearch(&fid, keys, nkeys, sizeof *keys, cmd_cmp_str);
+    return ds->status == KURA_DS_DESTROYED ? "dataset destroyed, no key left"
+           : !kura_file_withdrawn(ds, f)   ? "consent stands"
+           : key ? "withdrawn: not served; its key is still there (run kuractl withdraw again)"
+                 : "withdrawn: not served, no key left";
+}
+
+struct withdrawal_facts {
+    const struct cmd_txn *t;
+    const char *sample;
+    const struct kura_withdrawal *w;     /* NULL: consent stands */
+    char **keys;
+    size_t nkeys;
+    const struct cmd_usage *use;
+};
+
+static const struct kura_report_label WR = {"withdrawal", "Withdrawal report", "同意撤回報告"};
+static const struct kura_report_label WR_SAMPLE = {"sample", "Sample", "試料"};
+static const struct kura_report_label WR_PI = {"pi", "PI", "研究代表者"};
+static const struct kura_report_label WR_AT = {"withdrawn_at", "Withdrawn at", "撤回日時"};
+static const struct kura_report_label WR_REF = {"reference", "Reference", "参照番号"};
+static const struct kura_report_label WR_PENDING = {"pending", "No file of the sample imported yet", "未取り込み"};
+static const struct kura_report_label WR_MADE = {"made_at", "Made at", "作成日時"};
+static const struct kura_report_label WR_BY = {"made_by", "Made by", "作成者"};
+static const struct kura_report_label WR_SEQ = {"audit_seq", "Audit log read to record", "監査ログの読了記録"};
+static const struct kura_report_label WR_MAC = {"audit_mac", "Its MAC", "その MAC"};
+static const struct kura_report_label WR_FILES = {"files", "Files of the sample", "試料のファイル"};
+static const struct kura_report_label WR_PATH = {"path", "path", "パス"};
+static const struct kura_report_label WR_FID = {"file_id", "file id", "ファイルID"};
+static const struct kura_report_label WR_SIZE = {"size", "size", "サイズ"};
+static const struct kura_report_label WR_OTHERS = {"other_samples", "other samples", "他の試料"};
+static const struct kura_report_label WR_NOW = {"now", "now", "現状"};
+static const struct kura_report_label WR_OPENS = {"opened_by", "Who opened them", "開いた利用者"};
+static const struct kura_report_label WR_USER = {"user", "user", "利用者"};
+static const struct kura_report_label WR_UID = {"uid", "uid", "uid"};
+static const struct kura_report_label WR_FILE = {"file", "file", "ファイル"};
+static const struct kura_report_label WR_NOPENS = {"opens", "opens", "オープン数"};
+static const struct kura_report_label WR_FIRST = {"first_open", "first open", "初回"};
+static const struct kura_report_label WR_LAST = {"last_open", "last open", "最終"};
+static const struct kura_report_label WR_BYTES = {"bytes_read", "bytes read", "読み出し量"};
+static const struct kura_report_label WR_REFUSED = {"refused", "refused", "拒否"};
+
+/* report withdrawal --json: the Markdown report's facts, numbers exact. */
+static int withdrawal_json(const struct kura_cmd_ctx *c, const struct withdrawal_facts *wf)
+{
+    static const struct kura_report_label *const fcols[] = {&WR_PATH, &WR_FID, &WR_SIZE, &WR_OTHERS, &WR_NOW};
+    static const struct kura_report_label *const ocols[] = {&WR_USER, &WR_UID,  &WR_FILE,  &WR_NOPENS,
+                                                           &WR_FIRST, &WR_LAST, &WR_BYTES, &WR_REFUSED};
+    const struct kura_dataset *ds = &wf->t->ds;
+    struct kura_report r;
+    struct kura_err e = {0};
+    char a[48], b[48], who[96];
+    kura_report_init(&r, &WR, ds->id);
+    kura_report_item(&r, &WR_SAMPLE, KURA_CELL_TEXT(wf->sample));
+    kura_report_item(&r, &WR_PI, KURA_CELL_TEXT(ds->pi));
+    kura_report_item(&r, &WR_AT, KURA_CELL_TEXT(wf->w ? cmd_time(c, wf->w->at, a, sizeof a) : ""));
+    kura_report_item(&r, &WR_REF, KURA_CELL_TEXT(wf->w ? wf->w->ref : ""));
+    kura_report_item(&r, &WR_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
+    kura_report_item(&r, &WR_BY, KURA_CELL_TEXT(cmd_actor_label(c, who, sizeof who)));
+    kura_report_item(&r, &WR_SEQ, KURA_CELL_INT(wf->use->last_seq));
+    kura_report_item(&r, &WR_MAC, KURA_CELL_TEXT(wf->use->last_seq ? wf->use->last_mac : ""));
+    struct kura_report_table *ft = kura_report_table(&r, &WR_FILES, fcols, 5, &WR_PENDING);
+    for (size_t i = 0; ft && i < wf->t->nfiles; i++) {
+        const struct kura_file *f = &wf->t->files[i];
+        if (!file_has_sample(f, wf->sample))
+            continue;
+        char *others = NULL;
+        size_t olen = 0;
+        FILE *m = open_memstream(&others, &olen);
+        if (m) {
+            other_samples(m, f, wf->sample);
+            fclose(m);
+        }
+        const struct kura_report_cell row[] = {KURA_CELL_TEXT(f->path), KURA_CELL_TEXT(f->file_id),
+                                               KURA_CELL_BYTES(f->size), KURA_CELL_TEXT(others ? others : ""),
+                                               KURA_CELL_TEXT(file_now(ds, f, wf->keys, wf->nkeys))};
+        kura_report_row(&r, ft, row);
+        free(others);
+    }
+    struct kura_report_table *ot = kura_report_table(&r, &WR_OPENS, ocols, 8, NULL);
+    for (size_t i = 0; ot && i < wf->use->n; i++) {
+        const struct cmd_user_usage *u = &wf->use->users[i];
+        const struct kura_report_cell row[] = {
+            KURA_CELL_TEXT(u->user), KURA_CELL_INT((uint64_t)u->uid), KURA_CELL_TEXT(u->path),
+            KURA_CELL_INT(u->opens), KURA_CELL_TEXT(u->first_ms ? cmd_time(c, u->first_ms / 1000, a, sizeof a) : ""),
+            KURA_CELL_TEXT(u->last_ms ? cmd_time(c, u->last_ms / 1000, b, sizeof b) : ""), KURA_CELL_BYTES(u->bytes),
+            KURA_CELL_INT(u->refused)};
+        kura_report_row(&r, ot, row);
+    }
+    int rc = kura_report_json(c->out, &r, &e);
+    kura_report_free(&r);
+    return rc == 0 ? KURA_EXIT_OK : cmd_fail_err(c, &e);
+}
+
 /* kuractl report withdrawal ID SAMPLE: who opened the sample's files, when,
  * and the bytes they read, from the audit log, so the PI can chase data
  * derived from them; files withdrawn earlier included (files.tsv keeps
  * them after their keys are gone, and the log keeps their opens). */
 int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    bool json = false;
+    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
     char *pos[2];
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, pos, 2, 2, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
     int began = begin_sample(c, pos[0], pos[1], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t);
@@ -781,6 +881,11 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     }
     char a[48], b[48], who[96];
+    if (json) {
+        struct withdrawal_facts wf = {.t = &t, .sample = sample, .w = w, .keys = keys, .nkeys = nkeys, .use = &use};
+        rc = withdrawal_json(c, &wf);
+        goto out;
+    }
     FILE *o = c->out;
     fprintf(o, "# Withdrawal report: dataset %s, sample %s\n\n", ds->id, sample);
     fprintf(o, "Dataset:     %s (%s, %s)%s%s\nPI:          %s\n", ds->id, kura_kind_name(ds->kind),
@@ -801,12 +906,7 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
                 continue;
             fprintf(o, "| %s | %s | %llu | ", f->path, f->file_id, (unsigned long long)f->size);
             other_samples(o, f, sample);
-            const char *fid = f->file_id;
-            bool key = nkeys && bsearch(&fid, keys, nkeys, sizeof *keys, cmd_cmp_str);
-            fprintf(o, " | %s |\n", ds->status == KURA_DS_DESTROYED ? "dataset destroyed, no key left"
-                                     : !kura_file_withdrawn(ds, f) ? "consent stands"
-                                     : key ? "withdrawn: not served; its key is still there (run kuractl withdraw again)"
-                                           : "withdrawn: not served, no key left");
+            fprintf(o, " | %s |\n", file_now(ds, f, keys, nkeys));
         }
     } else
         fprintf(o, "None imported. Any file of sample %s imported later is kept without a key and never served.\n",

@@ -56,6 +56,16 @@ int cmd_required_text(const struct kura_cmd_ctx *c, const char *text, const char
     return -1;
 }
 
+int cmd_required_option(const struct kura_cmd_ctx *c, const char *value, const char *option, const char *what)
+{
+    struct kura_err e = {0};
+    if (!value || !value[0])
+        return what ? cmd_usage(c, "%s (%s) is required", option, what) : cmd_usage(c, "%s is required", option);
+    if (kura_text_check(value, option, &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    return KURA_EXIT_OK;
+}
+
 int cmd_usage(const struct kura_cmd_ctx *c, const char *fmt, ...)
 {
     va_list ap;

@@ -318,13 +318,11 @@ int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    struct kura_err e = {0};
-    if (!rq.reason || !rq.reason[0])
-        return cmd_usage(c, "--reason is required");
-    if (kura_text_check(rq.reason, "--reason", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
+    int rc = cmd_required_option(c, rq.reason, "--reason", NULL);
+    if (rc != KURA_EXIT_OK)
+        return rc;
     rq.dataset = pos[0];
-    int rc = kura_change_suspend(c->env, c->actor, c->err, &rq);
+    rc = kura_change_suspend(c->env, c->actor, c->err, &rq);
     if (rc == KURA_EXIT_OK)
         fprintf(c->out, "dataset %s is suspended: every open and read is refused until kuractl dataset resume %s\n",
                 rq.dataset, rq.dataset);

@@ -76,12 +76,10 @@ int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
-    struct kura_err e = {0};
-    if (!rq.reason || !rq.reason[0])
-        return cmd_usage(c, "--reason is required");
-    if (kura_text_check(rq.reason, "--reason", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
-    int rc = kura_change_lockdown(c->env, c->actor, c->err, &rq);
+    int rc = cmd_required_option(c, rq.reason, "--reason", NULL);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    rc = kura_change_lockdown(c->env, c->actor, c->err, &rq);
     if (rc == KURA_EXIT_OK)
         fprintf(c->out, "lockdown: every dataset is refused until kuractl unlock\n");
     return rc;

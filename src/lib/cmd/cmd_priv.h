@@ -109,6 +109,9 @@ int cmd_fail_err(const struct kura_cmd_ctx *c, const struct kura_err *err);
  * given, and one line of text (kura_text_check). Else says why and
  * returns -1. */
 int cmd_required_text(const struct kura_cmd_ctx *c, const char *text, const char *what);
+/* The same for the option that carries it, as kuractl parses it: a usage
+ * error ("OPTION (what) is required"; what may be NULL), or KURA_EXIT_OK. */
+int cmd_required_option(const struct kura_cmd_ctx *c, const char *value, const char *option, const char *what);
 
 /* Appends word to the space-separated list in buf (NUL-terminated), or
  * " ..." once the rest would not fit: file lists in messages and ledger

@@ -258,18 +258,17 @@ int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
         return KURA_EXIT_USAGE;
+    int rc = cmd_required_option(c, rq.ref, "--ref", "the withdrawal's reference");
+    if (rc != KURA_EXIT_OK)
+        return rc;
     struct kura_err e = {0};
-    if (!rq.ref || !rq.ref[0])
-        return cmd_usage(c, "--ref (the withdrawal's reference) is required");
-    if (kura_text_check(rq.ref, "--ref", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
     if (kura_id_check(pos[1], "sample id", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
     rq.dataset = pos[0];
     rq.sample = pos[1];
     rq.confirmed = yes || (c->env->flags & KURA_CTL_CONFIRMED);
     struct kura_withdraw_result res;
-    int rc = kura_change_withdraw(c->env, c->actor, c->err, &rq, &res);
+    rc = kura_change_withdraw(c->env, c->actor, c->err, &rq, &res);
     const char *id = rq.dataset, *sample = rq.sample, *ref = rq.ref;
     if (res.preview)
         fputs(res.preview, rq.dry_run ? c->out : c->err);

@@ -13,7 +13,7 @@ C4GH=$KURA_BUILD/tests/c4gh_tool
 DEC=$KURA_TOP/tests/interop/c4gh_decrypt.py
 PY=/usr/bin/python3   # Debian's, where python3-nacl is installed
 for u in kt_alice kt_bob kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 require "c4gh_tool is built" test -x "$C4GH"
 require "python3-nacl is installed (scripts/install-deps.sh)" "$PY" -c 'import nacl.bindings'

@@ -12,7 +12,7 @@
 
 ID=JGAD000013 ID2=JGAD000014
 for u in kt_alice kt_op; do make_user "$u"; done
-getent group kura-admin >/dev/null || groupadd kura-admin
+make_group kura-admin
 usermod -a -G kura-admin kt_op
 # This test's own accounts: deleted and re-created below, removed on exit.
 A=kt_gr_a B=kt_gr_b P=kt_gr_p Q=kt_gr_q S=kt_gr_s

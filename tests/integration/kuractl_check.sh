@@ -168,7 +168,8 @@ check_output_fails "a user who is not the PI is refused" "only the PI of dataset
 
 # ---- report checklist --group: the group-sharing checklist ----
 A=AGDD300002
-require "an AGD dataset $A (PI alice)" kuractl dataset add "$A" --pi kt_alice --period "$(day -1)..$(day 300)" --kind AGD
+require "an AGD dataset $A (PI alice), its ethics approval recorded" kuractl dataset add "$A" --pi kt_alice \
+  --period "$(day -1)..$(day 300)" --kind AGD --ethics "IRB-2026-7" --ethics-until "$(day 400)"
 require "a co-investigator with the provider's approval" kc kt_alice user add "$A" kt_carol --approval "AGD-OK-42"
 kc kt_alice report checklist "$A" --group >"$T/grp.md" 2>/dev/null; rc=$?
 check "the PI makes the group-sharing checklist (exit 0)" test "$rc" = 0
@@ -177,6 +178,10 @@ check "group-data: an AGD dataset is group-shared data (適合)" grep -q '^| gro
 check "group-users: who may read, by role, from the grants" \
   grep -q "^| group-users | .* | 適合 | 読めるのは研究代表者 kt_alice、共同研究者 1 名、委託先 0 名のみ" "$T/grp.md"
 check "provider-approval: every user's approval is recorded (適合)" grep -q '^| provider-approval | .* | 適合 |' "$T/grp.md"
+check "the ethics approval recorded is said, not left blank" grep -q '^- 倫理審査委員会の承認：IRB-2026-7$' "$T/grp.md"
+check "... and its end" grep -q "^- 倫理審査委員会の承認の期限：$(day 400)\$" "$T/grp.md"
+check "a dataset with none recorded: both blanks for the PI" \
+  test "$(grep -cE '^- 倫理審査委員会の承認(の期限)?：（記入欄）$' "$T/cl.md")" = 2
 check "the group's site items are blanks (same institution, group only, off-premise server)" \
   test "$(grep -cE '^\| (same-institution|group-only|off-premise-server) \| .* \| 記入欄 \| （記入欄） \|$' "$T/grp.md")" = 3
 check "the table of who in the group may read: the PI and carol with the approval" \

@@ -30,9 +30,11 @@ static const label L_STATUS = {"status", "Status", "状態"};
 static const label L_APPROVED_FROM = {"approved_from", "Approved period from", "利用承認期間（開始）"};
 static const label L_APPROVED_UNTIL = {"approved_until", "Approved period until", "利用承認期間（終了）"};
 static const label L_PI = {"pi", "PI", "研究代表者"};
-/* Records kura does not keep (yet): marked blanks the PI fills in. */
+/* A record kura does not keep (yet): a marked blank the PI fills in. */
 static const label L_INSTITUTION = {"pi_institution", "PI's institution", "研究代表者の所属機関"};
+/* Recorded by dataset add/extend --ethics; a blank when it was not. */
 static const label L_ETHICS = {"ethics_approval", "Ethics approval", "倫理審査委員会の承認"};
+static const label L_ETHICS_UNTIL = {"ethics_until", "Ethics approval until", "倫理審査委員会の承認の期限"};
 static const label L_MADE = {"made_at", "Made at", "作成日時"};
 static const label L_LOG = {"audit_log_seq", "Audit log read to record", "監査ログの確認範囲（記録番号）"};
 
@@ -275,7 +277,9 @@ void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *
     kura_report_item(r, &L_APPROVED_UNTIL, KURA_CELL_TEXT(cmd_last_day(c, ds->until, b, sizeof b)));
     kura_report_item(r, &L_PI, KURA_CELL_TEXT(ds->pi));
     kura_report_item(r, &L_INSTITUTION, KURA_CELL_BLANK);
-    kura_report_item(r, &L_ETHICS, KURA_CELL_BLANK);
+    kura_report_item(r, &L_ETHICS, ds->ethics[0] ? KURA_CELL_TEXT(ds->ethics) : KURA_CELL_BLANK);
+    kura_report_item(r, &L_ETHICS_UNTIL,
+                     ds->ethics_until ? KURA_CELL_TEXT(cmd_last_day(c, ds->ethics_until, b, sizeof b)) : KURA_CELL_BLANK);
     kura_report_item(r, &L_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
 }
 

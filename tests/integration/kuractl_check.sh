@@ -208,6 +208,9 @@ check "--group --html --lang en: the English group title" grep -q "<h1>NBDC huma
 check_output "--group --html: signed" "the signature verifies" kuractl report verify "$T/grp.html"
 check "--group on a JGA dataset: said not group-shared data (要確認)" \
   grep -q '^| group-data | .* | 要確認 | データセット '"$D"' は JGA の制限公開データ' <(kc kt_alice report checklist "$D" --group 2>/dev/null)
+check_output "an AGD dataset's checklist without --group points to the group-sharing one" \
+  "dataset $A is AGD \(group-shared data\): its form is the group-sharing checklist, --group" kc kt_alice report checklist "$A"
+check "... a JGA dataset's does not" test -z "$(grep -- '--group' "$T/cl.err")"
 check "without --group no group items" test -z "$(grep -E '^\| (group-data|group-users|same-institution) ' "$T/cl.md")"
 stop_kura "$T/mnt"
 

@@ -341,6 +341,10 @@ int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv)
     fprintf(c->err, "kuractl report checklist: recorded in the ledger of dataset %s (sha256 %s)%s\n", t.id, sha,
             format == CMD_REPORT_MD || format == CMD_REPORT_HTML ? "; check a copy with kuractl report verify FILE"
                                                                  : "");
+    /* AGD is one of the NBDC's group-sharing databases: its form is the other one */
+    if (!group && t.ds.kind == KURA_KIND_AGD)
+        fprintf(c->err, "kuractl report checklist: dataset %s is AGD (group-shared data): its form is the "
+                        "group-sharing checklist, --group\n", t.id);
     rc = KURA_EXIT_OK;
 out:
     kura_report_free(&r);

@@ -177,6 +177,7 @@ check "its title is the group-sharing checklist's" grep -q "^# NBDCヒトデー�
 check "group-data: an AGD dataset is group-shared data (適合)" grep -q '^| group-data | .* | 適合 | データセット '"$A"' は AGD' "$T/grp.md"
 check "group-users: who may read, by role, from the grants" \
   grep -q "^| group-users | .* | 適合 | 読めるのは研究代表者 kt_alice、共同研究者 1 名、委託先 0 名のみ" "$T/grp.md"
+check "data-manager: the PI, changes in the ledger" grep -q '^| data-manager | .* | 適合 | 研究代表者 kt_alice：リストの変更' "$T/grp.md"
 check "provider-approval: every user's approval is recorded (適合)" grep -q '^| provider-approval | .* | 適合 |' "$T/grp.md"
 check "the ethics approval recorded is said, not left blank" grep -q '^- 倫理審査委員会の承認：IRB-2026-7$' "$T/grp.md"
 check "... and its end" grep -q "^- 倫理審査委員会の承認の期限：$(day 400)\$" "$T/grp.md"
@@ -191,12 +192,12 @@ check_output "the group checklist is signed" "the signature verifies" kc kt_alic
 check_output "its ledger record says it is the group one" "checklist-report $A: .*-> markdown group .*report sha256=$(sha256sum <"$T/grp.md" | cut -c1-64)" \
   kuractl ledger "$A"
 out=$(kc kt_alice report checklist "$A" --group --json 2>/dev/null)
-check "--group --json: 12 + 4 + 3 rows of kura, 8 + 3 of the site, and the group's users" python3 -c '
+check "--group --json: 12 + 4 + 4 rows of kura, 8 + 3 of the site, and the group's users" python3 -c '
 import json, sys
 doc = json.loads(sys.argv[1])
 assert doc["report"]["type"] == "checklist_group", doc["report"]
 rows = {r["id"]: r for r in doc["checklist"]}
-assert len(doc["checklist"]) == 30, len(doc["checklist"])
+assert len(doc["checklist"]) == 31, len(doc["checklist"])
 assert rows["group-data"]["answer"] == "pass" and rows["provider-approval"]["answer"] == "pass"
 assert sum(r["answer"] == "site" for r in rows.values()) == 11
 users = doc["group_users"]

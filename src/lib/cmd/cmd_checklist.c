@@ -200,7 +200,9 @@ static void kura_rows(struct checklist *k, bool group)
 
 /* The group-sharing checklist's items kura answers: the data is group-shared
  * (its kind), who in the group may read it (the grants and their roles),
- * and the data provider's approval of each (recorded for AGD, R-ACC-5). */
+ * who manages that list (the PI, with the ledger and the PI's approval of
+ * operators' grants), and the data provider's approval of each user
+ * (recorded for AGD, R-ACC-5). */
 static void group_rows(struct checklist *k)
 {
     const struct kura_dataset *ds = k->ds;
@@ -230,6 +232,17 @@ static void group_rows(struct checklist *k)
     row(k, "group-users", (struct say){"グループ共有ガイドライン 2 ⑤⑦、5-3 ④", "Group-sharing guidelines 2 (5), (7), 5-3 (4)"},
         (struct say){"データ利用者の限定（研究代表者、研究分担者、受託者）",
                      "data users limited to the PI, the co-investigators and the contractors"},
+        &W_PASS, note);
+
+    snprintf(note, sizeof note,
+             ja ? "研究代表者 %s：リストの変更（研究代表者または運用管理者による）は全て台帳に記録され、運用管理者が"
+                  "運用管理者・root・自身に与えた利用は研究代表者の承認まで無効"
+                : "the PI %s: every change to the list (by the PI or an operator) is in the ledger, and a grant an "
+                  "operator made to an operator, to root or to themselves serves nothing until the PI approves it",
+             ds->pi);
+    row(k, "data-manager", (struct say){"データ利用者向け 2-2 <利用全般> 1、3", "Data users' edition 2-2 <General> 1, 3"},
+        (struct say){"グループのデータ管理責任者（研究代表者）がデータ利用者を管理している",
+                     "the group's data manager (the PI) manages who the data users are"},
         &W_PASS, note);
 
     snprintf(note, sizeof note,

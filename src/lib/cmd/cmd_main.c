@@ -118,11 +118,12 @@ static const struct kura_cmd commands[] = {
      "as JSON; Japanese by default for JGA/AGD ([report] lang). Default period: the dataset's\n"
      "start until now."},
     {"report", "checklist", KURA_CMD_PI, 0, cmd_report_checklist,
-     "ID [--lang ja|en] [--html|--csv|--json] [--verify FILE]",
-     "The data server's part of the NBDC security checklist for dataset ID: the items kuractl\n"
-     "check sees (on /), the items kura answers from its records, and the site's items as blanks\n"
-     "for the PI; Markdown, or an A4 HTML page, or the table as CSV or JSON. Each report's\n"
-     "SHA-256 is recorded in the dataset's ledger; --verify FILE checks a copy against it."},
+     "ID [--group] [--csv|--json|--html] [--lang en|ja]",
+     "The data server's part of the NBDC security checklist for dataset ID (--group: the\n"
+     "group-sharing checklist, with who in the group may read and the provider's approvals):\n"
+     "the items kuractl check sees (on /), the items kura answers from its records, and the\n"
+     "site's items as blanks for the PI; Markdown or an A4 HTML page (signed: kuractl report\n"
+     "verify), the items as CSV, or JSON. Each is recorded in the ledger with its SHA-256."},
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID [--json]",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it. --json: the report,\n"

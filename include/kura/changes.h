@@ -61,6 +61,40 @@ int kura_change_withdraw(const struct kura_cmd_env *env, const struct kura_actor
                          const struct kura_withdraw_request *rq, struct kura_withdraw_result *res);
 void kura_withdraw_result_free(struct kura_withdraw_result *res);
 
+/* ---- dataset add (R-LVL-1, R-REV-5) ------------------------------------------ */
+
+struct kura_dataset_add_request {
+    const char *dataset, *pi, *title;    /* title: "" for none */
+    enum kura_kind kind;
+    enum kura_level level;
+    enum kura_guard_mode guard;
+    int64_t from, until;                 /* the period, half-open */
+    const char *ethics;                  /* NULL, or the ethics approval's reference ... */
+    int64_t ethics_until;                /* ... and its end */
+};
+struct kura_dataset_add_result {
+    char summary[768];                   /* "pi=... period=... kind=... level=... guard=...", as the ledger's */
+};
+int kura_change_dataset_add(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                            const struct kura_dataset_add_request *rq, struct kura_dataset_add_result *res);
+
+/* ---- dataset extend (R-ACC-5, R-REV-5) ---------------------------------------- */
+
+struct kura_extend_request {
+    const char *dataset;
+    int64_t until;                       /* the new end */
+    bool until_instant;                  /* given as a time stamp: shown as instants, not days */
+    const char *ref;                     /* the approval of the extension: required */
+    const char *provider_permission;     /* NULL, or the data provider's (required for AGD) */
+    const char *ethics;                  /* NULL, or a new ethics approval's reference ... */
+    int64_t ethics_until;                /* ... and its end */
+};
+struct kura_extend_result {
+    char before[48], after[48];          /* the old and new end, as said */
+};
+int kura_change_extend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const struct kura_extend_request *rq, struct kura_extend_result *res);
+
 /* ---- dataset suspend / resume ----------------------------------------------- */
 
 struct kura_suspend_request {

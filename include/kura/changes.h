@@ -95,6 +95,17 @@ struct kura_extend_result {
 int kura_change_extend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                        const struct kura_extend_request *rq, struct kura_extend_result *res);
 
+/* ---- dataset set-pi ------------------------------------------------------------- */
+
+struct kura_set_pi_request {
+    const char *dataset, *user;          /* user: the new PI, no operator */
+};
+struct kura_set_pi_result {
+    char message[512];                   /* what changed and who changed it, as both PIs are told */
+};
+int kura_change_set_pi(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const struct kura_set_pi_request *rq, struct kura_set_pi_result *res);
+
 /* ---- dataset suspend / resume ----------------------------------------------- */
 
 struct kura_suspend_request {

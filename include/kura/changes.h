@@ -137,6 +137,16 @@ struct kura_user_remove_request {
 int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                             const struct kura_user_remove_request *rq);
 
+/* The PI alone approves a grant an operator made (issue 13). */
+struct kura_user_approve_request {
+    const char *dataset, *user;
+};
+struct kura_user_approve_result {
+    char pi[KURA_USER_MAX + 1];          /* who approved */
+};
+int kura_change_user_approve(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                             const struct kura_user_approve_request *rq, struct kura_user_approve_result *res);
+
 /* ---- lockdown / unlock (R-ACC-7): the whole server -------------------------- */
 
 struct kura_lockdown_request {

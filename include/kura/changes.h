@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "kura/commands.h"
+#include "kura/keystore.h"
 #include "kura/model.h"
 
 /* ---- dataset destroy (crypto-erasure; R-REV-2, R-REV-3) ---------------------- */
@@ -146,6 +147,29 @@ struct kura_user_approve_result {
 };
 int kura_change_user_approve(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                              const struct kura_user_approve_request *rq, struct kura_user_approve_result *res);
+
+/* ---- key rotate / retire (issue 13 §1): the server key, not through the daemon ---- */
+
+struct kura_key_rotate_result {
+    char old_fp[KURA_KEY_FINGERPRINT_LEN + 1], new_fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    size_t rewrapped;                    /* dataset keys rewrapped to the new key */
+    char *pubkey;                        /* the new public key file's text, for the archive (free) */
+};
+/* Uses env->passphrase for the new key. */
+int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                           struct kura_key_rotate_result *res);
+void kura_key_rotate_result_free(struct kura_key_rotate_result *res);
+
+struct kura_key_retire_request {
+    const char *fp;                      /* an earlier server key's fingerprint */
+};
+struct kura_key_retire_result {
+    char note[200];                      /* "retired TIME by WHO", as the keystore keeps it */
+    size_t rewrapped;                    /* dataset keys rewrapped first */
+};
+/* The caller has the erasure confirmed (kuractl: --yes or the terminal). */
+int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                           const struct kura_key_retire_request *rq, struct kura_key_retire_result *res);
 
 /* ---- lockdown / unlock (R-ACC-7): the whole server -------------------------- */
 

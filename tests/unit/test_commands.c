@@ -19,6 +19,7 @@
 #include "kura/changes.h"
 #include "kura/commands.h"
 #include "kura/config.h"
+#include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
@@ -678,6 +679,151 @@ static void test_change_functions(void)
     free(errs);
 }
 
+/* A dataset as its file says now (kura_dataset_clear it). */
+static bool load_ds(const char *id, struct kura_dataset *ds)
+{
+    struct kura_err e = {0};
+    return kura_dataset_load(ds_file(id, "dataset.ini"), ds, &e) == 0;
+}
+
+/* The other changes as functions (issue 15 §1): dataset add, extend,
+ * set-pi, user approve, key rotate and retire refuse the wrong role (and a
+ * destroyed dataset) before changing anything, and a change's result
+ * carries what kuractl prints. */
+static void test_change_functions_dataset_and_keys(void)
+{
+    struct kura_actor root_a, pi_a, other_a;
+    struct kura_err e = {0};
+    ASSERT(kura_actor_resolve(0, 0, getpid(), &root_a, &e) == 0 && kura_actor_resolve(1, 1, 0, &pi_a, &e) == 0 &&
+           kura_actor_resolve(2, 2, 0, &other_a, &e) == 0);
+    char *errs = NULL;
+    size_t errs_len = 0;
+    FILE *err = open_memstream(&errs, &errs_len);
+    ASSERT(err);
+    struct kura_dataset ds;
+
+    /* dataset add: an operator's, with its ethics approval. */
+    struct kura_dataset_add_request add = {.dataset = "DSFN", .pi = "daemon", .title = "",
+                                           .kind = KURA_KIND_JGA, .level = KURA_LEVEL_TYPE1,
+                                           .guard = KURA_GUARD_DENYLIST, .ethics = "IRB-7"};
+    ASSERT(kura_period_parse("2026-01-01..2099-12-31", cfg.zone, &add.from, &add.until, &e) == 0);
+    add.ethics_until = add.until;
+    struct kura_dataset_add_result added;
+    EXPECT(kura_change_dataset_add(&env, &pi_a, err, &add, &added) == KURA_EXIT_FAIL);
+    EXPECT(access(ds_file("DSFN", "dataset.ini"), F_OK) != 0);
+    add.ethics_until = add.until - 86400;
+    EXPECT(kura_change_dataset_add(&env, &root_a, err, &add, &added) == KURA_EXIT_FAIL);
+    EXPECT(access(ds_file("DSFN", "dataset.ini"), F_OK) != 0);
+    add.ethics_until = add.until;
+    EXPECT(kura_change_dataset_add(&env, &root_a, err, &add, &added) == KURA_EXIT_OK);
+    EXPECT_STR_CONTAINS(added.summary, "pi=daemon period=2026-01-01..2099-12-31 kind=JGA level=type1 guard=denylist "
+                                       "ethics=IRB-7..2099-12-31");
+    EXPECT(load_ds("DSFN", &ds) && ds.pi_uid == 1 && strcmp(ds.ethics, "IRB-7") == 0);
+    kura_dataset_clear(&ds);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset add: only an operator");
+    EXPECT_STR_CONTAINS(errs, "after the ethics approval IRB-7 ends");
+
+    /* dataset extend: the operator's; the result says both ends. */
+    int64_t start, end;
+    ASSERT(kura_when_parse("2099-12-31", cfg.zone, &start, &end, &e) == 0);
+    struct kura_extend_request ext = {.dataset = "DSFN", .until = end + 86400 * 10, .ref = "EXT-1"};
+    struct kura_extend_result extended;
+    EXPECT(kura_change_extend(&env, &pi_a, err, &ext, &extended) == KURA_EXIT_FAIL);
+    /* Past the ethics approval: refused until a new one comes with it. */
+    EXPECT(kura_change_extend(&env, &root_a, err, &ext, &extended) == KURA_EXIT_FAIL);
+    EXPECT(load_ds("DSFN", &ds) && ds.until == add.until);
+    kura_dataset_clear(&ds);
+    ext.ethics = "IRB-8";
+    ext.ethics_until = ext.until;
+    EXPECT(kura_change_extend(&env, &root_a, err, &ext, &extended) == KURA_EXIT_OK);
+    EXPECT(strcmp(extended.before, "2099-12-31") == 0 && strcmp(extended.after, "2100-01-10") == 0);
+    EXPECT(load_ds("DSFN", &ds) && ds.until == ext.until && strcmp(ds.ethics, "IRB-8") == 0);
+    kura_dataset_clear(&ds);
+
+    /* user approve: the PI's alone, never an operator's. */
+    struct kura_user_add_request grant = {.dataset = "DSFN", .user = "root", .role = KURA_ROLE_CONTRACTOR,
+                                          .approval = ""};
+    struct kura_user_add_result granted;
+    EXPECT(kura_change_user_add(&env, &root_a, err, &grant, &granted) == KURA_EXIT_OK && granted.grant.pending);
+    struct kura_user_approve_request appr = {.dataset = "DSFN", .user = "root"};
+    struct kura_user_approve_result approved;
+    fflush(err);
+    size_t mark = errs_len;
+    EXPECT(kura_change_user_approve(&env, &root_a, err, &appr, &approved) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_user_approve(&env, &other_a, err, &appr, &approved) == KURA_EXIT_FAIL);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl user approve: only the PI of dataset DSFN (daemon)");
+    EXPECT(load_ds("DSFN", &ds) && ds.ngrants == 1 && ds.grants[0].pending);
+    kura_dataset_clear(&ds);
+    EXPECT(kura_change_user_approve(&env, &pi_a, err, &appr, &approved) == KURA_EXIT_OK);
+    EXPECT(strcmp(approved.pi, "daemon") == 0);
+    EXPECT(load_ds("DSFN", &ds) && ds.ngrants == 1 && !ds.grants[0].pending);
+    kura_dataset_clear(&ds);
+
+    /* dataset set-pi: the operator's; the result is what both PIs are told. */
+    struct kura_set_pi_request setpi = {.dataset = "DSFN", .user = "bin"};
+    struct kura_set_pi_result moved;
+    EXPECT(kura_change_set_pi(&env, &pi_a, err, &setpi, &moved) == KURA_EXIT_FAIL);
+    EXPECT(load_ds("DSFN", &ds) && ds.pi_uid == 1);
+    kura_dataset_clear(&ds);
+    EXPECT(kura_change_set_pi(&env, &root_a, err, &setpi, &moved) == KURA_EXIT_OK);
+    EXPECT_STR_CONTAINS(moved.message, "the PI of dataset DSFN is now bin, no longer daemon (changed by root");
+    EXPECT(load_ds("DSFN", &ds) && ds.pi_uid == 2 && strcmp(ds.pi, "bin") == 0);
+    kura_dataset_clear(&ds);
+
+    /* key rotate and retire: an operator's, never through the daemon. */
+    struct kura_key_rotate_result rotated;
+    EXPECT(kura_change_key_rotate(&env, &pi_a, err, &rotated) == KURA_EXIT_FAIL && !rotated.pubkey);
+    struct kura_cmd_env daemon_env = env;
+    daemon_env.socket_mode = true;
+    EXPECT(kura_change_key_rotate(&daemon_env, &root_a, err, &rotated) == KURA_EXIT_FAIL);
+    struct kura_server_key_info *keys = NULL;
+    size_t nkeys = 0;
+    EXPECT(kura_keystore_server_keys(cfg.keys_dir, &keys, &nkeys, &e) == 0 && nkeys >= 1);
+    char current[KURA_KEY_FINGERPRINT_LEN + 1] = "";
+    if (nkeys)
+        snprintf(current, sizeof current, "%s", keys[0].fp);
+    free(keys);
+    EXPECT(kura_change_key_rotate(&env, &root_a, err, &rotated) == KURA_EXIT_OK);
+    EXPECT(strcmp(rotated.old_fp, current) == 0 && strcmp(rotated.new_fp, current) != 0);
+    EXPECT(rotated.rewrapped >= 1 && rotated.pubkey && strstr(rotated.pubkey, "CRYPT4GH PUBLIC KEY"));
+    kura_key_rotate_result_free(&rotated);
+    struct kura_key_retire_request retire = {.fp = current};
+    struct kura_key_retire_result retired;
+    EXPECT(kura_change_key_retire(&env, &pi_a, err, &retire, &retired) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_key_retire(&daemon_env, &root_a, err, &retire, &retired) == KURA_EXIT_FAIL);
+    EXPECT(kura_keystore_secret_exists(cfg.keys_dir, current));
+    EXPECT(kura_change_key_retire(&env, &root_a, err, &retire, &retired) == KURA_EXIT_OK);
+    /* The rotation rewrapped every dataset key: none was left on the old key. */
+    EXPECT(strncmp(retired.note, "retired ", 8) == 0 && retired.rewrapped == 0);
+    EXPECT(!kura_keystore_secret_exists(cfg.keys_dir, current));
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl key rotate: only an operator");
+    EXPECT_STR_CONTAINS(errs, "kuractl key retire: run it as root on the server itself");
+
+    /* Destroyed: each change of it is refused as it begins; adding its id again too. */
+    struct kura_destroy_request des = {.dataset = "DSFN"};
+    struct kura_destroy_result destroyed;
+    EXPECT(kura_change_destroy(&env, &root_a, err, &des, &destroyed) == KURA_EXIT_OK);
+    kura_destroy_result_free(&destroyed);
+    fflush(err);
+    mark = errs_len;
+    ext.until += 86400;
+    EXPECT(kura_change_extend(&env, &root_a, err, &ext, &extended) == KURA_EXIT_FAIL);
+    setpi.user = "daemon";
+    EXPECT(kura_change_set_pi(&env, &root_a, err, &setpi, &moved) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_user_approve(&env, &other_a, err, &appr, &approved) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_dataset_add(&env, &root_a, err, &add, &added) == KURA_EXIT_FAIL);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset extend: dataset DSFN was destroyed");
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset set-pi: dataset DSFN was destroyed");
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl user approve: dataset DSFN was destroyed");
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset add: dataset DSFN already exists");
+    fclose(err);
+    free(errs);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -697,6 +843,7 @@ int main(void)
     RUN(test_destruction_lists_surviving_deliveries);
     RUN(test_audit_pages_through_the_daemon);
     RUN(test_change_functions);
+    RUN(test_change_functions_dataset_and_keys);
     free(out_buf);
     free(err_buf);
     kura_config_free(&cfg);

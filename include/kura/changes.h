@@ -96,6 +96,28 @@ struct kura_extend_result {
 int kura_change_extend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                        const struct kura_extend_request *rq, struct kura_extend_result *res);
 
+/* ---- dataset import: deliveries or plaintext into the store, all or nothing ---- */
+
+struct kura_import_request {
+    const char *dataset;
+    const char *const *paths;            /* files and directories (absolute through the daemon) */
+    size_t npaths;
+    const char *samples_path;            /* NULL, or the samples map (file -> samples) */
+    bool remove_source;                  /* remove the sources once committed */
+    bool encrypt;                        /* the sources are plaintext: encrypt them */
+    bool no_verify;                      /* .c4gh: skip the segment check */
+};
+struct kura_import_result {
+    bool committed;                      /* files.tsv names the new files (a later step may still fail) */
+    size_t nfiles;
+    uint64_t bytes;                      /* of the sources */
+    char withdrawn[420];                 /* " (N of them of withdrawn samples, ...: paths)", or "" */
+};
+/* Warnings (withdrawn samples, no samples map, sources left) go to err;
+ * the progress bar too when err is a terminal. */
+int kura_change_import(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const struct kura_import_request *rq, struct kura_import_result *res);
+
 /* ---- dataset set-pi ------------------------------------------------------------- */
 
 struct kura_set_pi_request {

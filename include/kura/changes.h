@@ -202,4 +202,11 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
                          const struct kura_lockdown_request *rq);
 int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err);
 
+/* ---- reload: the daemon re-reads state changed behind its back ----------------- */
+
+/* Tells the daemon (env->on_state_change) that dataset's state files, or
+ * with NULL any, changed: kuractl sends it after a change made directly. */
+int kura_change_reload(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const char *dataset);
+
 #endif

@@ -1,6 +1,8 @@
 /* The state changes as plain functions: kuractl's handlers (argv parsed
  * into a request, the result printed), the control socket (the same
  * handlers, in the daemon) and the daemon's maintenance thread call them.
+ * Every command that changes state is one of these; argv stops at the
+ * handler, which checks only what a command line has (usage, --yes).
  *
  * Each takes where it runs (env), who asks (actor, from
  * kura_actor_resolve: never a claim) and where its errors and warnings go
@@ -8,10 +10,10 @@
  * request; it checks the actor's role and, for a change of one dataset,
  * that it is not destroyed, as the change begins (so no caller can skip
  * them), makes the change atomically with its ledger and audit records,
- * and fills the result. It prints nothing else. Returns KURA_EXIT_OK or
- * KURA_EXIT_FAIL (the reason said on err). Values in a request are
- * checked by the caller's parser as the command line's are (ids, text:
- * model.h), and again where a bad one could do harm. */
+ * and fills the result with what kuractl prints. It prints nothing else.
+ * Returns KURA_EXIT_OK or KURA_EXIT_FAIL (the reason said on err). Values
+ * in a request are checked by the caller's parser as the command line's
+ * are (ids, text: model.h), and again where a bad one could do harm. */
 #ifndef KURA_CHANGES_H
 #define KURA_CHANGES_H
 #include <stdbool.h>

@@ -679,6 +679,16 @@ static void test_change_functions(void)
     free(errs);
 }
 
+/* Counts the daemon's reloads, and which dataset the last one named. */
+static int reloads;
+static char reloaded[64];
+static void count_reload(void *ctx, const char *id)
+{
+    (void)ctx;
+    reloads++;
+    snprintf(reloaded, sizeof reloaded, "%s", id ? id : "(all)");
+}
+
 /* A dataset as its file says now (kura_dataset_clear it). */
 static bool load_ds(const char *id, struct kura_dataset *ds)
 {
@@ -687,9 +697,9 @@ static bool load_ds(const char *id, struct kura_dataset *ds)
 }
 
 /* The other changes as functions (issue 15 §1): dataset add, extend,
- * set-pi, user approve, key rotate and retire refuse the wrong role (and a
- * destroyed dataset) before changing anything, and a change's result
- * carries what kuractl prints. */
+ * import, set-pi, user approve, key rotate and retire, and reload refuse
+ * the wrong role (and a destroyed dataset) before changing anything, and a
+ * change's result carries what kuractl prints. */
 static void test_change_functions_dataset_and_keys(void)
 {
     struct kura_actor root_a, pi_a, other_a;
@@ -802,6 +812,39 @@ static void test_change_functions_dataset_and_keys(void)
     EXPECT_STR_CONTAINS(errs, "kuractl key rotate: only an operator");
     EXPECT_STR_CONTAINS(errs, "kuractl key retire: run it as root on the server itself");
 
+    /* dataset import: the operator's; the result is what kuractl prints. */
+    char plain[300], plain_rel[300];
+    snprintf(plain, sizeof plain, "%s/reads.txt", root);
+    write_text(plain, "ACGT\n", 5);
+    const char *paths[] = {plain};
+    struct kura_import_request imp = {.dataset = "DSFN", .paths = paths, .npaths = 1, .encrypt = true};
+    struct kura_import_result imported;
+    EXPECT(kura_change_import(&env, &pi_a, err, &imp, &imported) == KURA_EXIT_FAIL && !imported.committed);
+    EXPECT(!file_contains(ds_file("DSFN", "files.tsv"), "reads.txt"));
+    /* A relative path through the daemon is refused before any work. */
+    snprintf(plain_rel, sizeof plain_rel, "%s", plain + 1);
+    const char *rel_paths[] = {plain_rel};
+    struct kura_import_request rel = imp;
+    rel.paths = rel_paths;
+    EXPECT(kura_change_import(&daemon_env, &root_a, err, &rel, &imported) == KURA_EXIT_FAIL && !imported.committed);
+    EXPECT(kura_change_import(&env, &root_a, err, &imp, &imported) == KURA_EXIT_OK);
+    EXPECT(imported.committed && imported.nfiles == 1 && imported.bytes == 5 && !imported.withdrawn[0]);
+    EXPECT(file_contains(ds_file("DSFN", "files.tsv"), "reads.txt"));
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset import: only an operator");
+    EXPECT_STR_CONTAINS(errs, "give absolute paths to the daemon");
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset import: warning: no --samples map");
+
+    /* reload: an operator's; it only tells the daemon. */
+    struct kura_cmd_env reload_env = env;
+    reload_env.on_state_change = count_reload;
+    EXPECT(kura_change_reload(&reload_env, &pi_a, err, "DSFN") == KURA_EXIT_FAIL && reloads == 0);
+    EXPECT(kura_change_reload(&reload_env, &root_a, err, "../x") == KURA_EXIT_FAIL && reloads == 0);
+    EXPECT(kura_change_reload(&reload_env, &root_a, err, "DSFN") == KURA_EXIT_OK && reloads == 1);
+    EXPECT(strcmp(reloaded, "DSFN") == 0);
+    EXPECT(kura_change_reload(&reload_env, &root_a, err, NULL) == KURA_EXIT_OK && reloads == 2);
+    EXPECT(strcmp(reloaded, "(all)") == 0);
+
     /* Destroyed: each change of it is refused as it begins; adding its id again too. */
     struct kura_destroy_request des = {.dataset = "DSFN"};
     struct kura_destroy_result destroyed;
@@ -819,7 +862,10 @@ static void test_change_functions_dataset_and_keys(void)
     EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset extend: dataset DSFN was destroyed");
     EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset set-pi: dataset DSFN was destroyed");
     EXPECT_STR_CONTAINS(errs + mark, "kuractl user approve: dataset DSFN was destroyed");
+    EXPECT(kura_change_import(&env, &root_a, err, &imp, &imported) == KURA_EXIT_FAIL && !imported.committed);
+    fflush(err);
     EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset add: dataset DSFN already exists");
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset import: dataset DSFN was destroyed");
     fclose(err);
     free(errs);
 }

@@ -64,6 +64,28 @@ int kura_change_withdraw(const struct kura_cmd_env *env, const struct kura_actor
                          const struct kura_withdraw_request *rq, struct kura_withdraw_result *res);
 void kura_withdraw_result_free(struct kura_withdraw_result *res);
 
+/* ---- init: a new server's config, state directories and keys --------------- */
+
+struct kura_init_request {
+    const char *root;                    /* NULL, or the directory every path lives under */
+    const char *passphrase_file;         /* NULL, or the new server key's passphrase (first line) */
+};
+/* How far a step of init went. */
+enum kura_init_step { KURA_INIT_NOT_REACHED, KURA_INIT_CREATED, KURA_INIT_KEPT };
+struct kura_init_result {                /* set as the steps are done, also on failure; free it */
+    char *config;                        /* the config file's path (env->config_path, or ROOT's, or the default) */
+    enum kura_init_step config_file, server_key, audit_key;
+    bool passphrase_protected;           /* the new server key */
+    char *server_key_path, *audit_key_path;
+    char *state_dir, *audit_log, *socket;
+    char *pubkey;                        /* on success: the server's public key file, for the archive */
+};
+/* Root (the effective uid) alone: it creates root-only key files. Never
+ * replaces a key; run again, it changes nothing and says so. */
+int kura_change_init(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                     const struct kura_init_request *rq, struct kura_init_result *res);
+void kura_init_result_free(struct kura_init_result *res);
+
 /* ---- dataset add (R-LVL-1, R-REV-5) ------------------------------------------ */
 
 struct kura_dataset_add_request {

@@ -870,6 +870,48 @@ static void test_change_functions_dataset_and_keys(void)
     free(errs);
 }
 
+/* init as a function: root's alone (the effective uid), nothing made for
+ * anyone else; the result says what it created, and on a second run that
+ * it kept everything. */
+static void test_change_init(void)
+{
+    struct kura_actor root_a;
+    struct kura_err e = {0};
+    ASSERT(kura_actor_resolve(0, 0, getpid(), &root_a, &e) == 0);
+    char *errs = NULL;
+    size_t errs_len = 0;
+    FILE *err = open_memstream(&errs, &errs_len);
+    ASSERT(err);
+    char dir[128], conf[160];
+    snprintf(dir, sizeof dir, "%s/init-root", root);
+    snprintf(conf, sizeof conf, "%s/kura.conf", dir);
+    struct kura_cmd_env init_env = {0};
+    struct kura_init_request rq = {.root = dir};
+    struct kura_init_result res;
+    ASSERT(seteuid(65534) == 0);
+    int refused = kura_change_init(&init_env, &root_a, err, &rq, &res);
+    ASSERT(seteuid(0) == 0);
+    EXPECT(refused == KURA_EXIT_FAIL && res.config_file == KURA_INIT_NOT_REACHED);
+    kura_init_result_free(&res);
+    EXPECT(access(dir, F_OK) != 0);
+    EXPECT(kura_change_init(&init_env, &root_a, err, &rq, &res) == KURA_EXIT_OK);
+    EXPECT(res.config && strcmp(res.config, conf) == 0 && res.config_file == KURA_INIT_CREATED);
+    EXPECT(res.server_key == KURA_INIT_CREATED && res.audit_key == KURA_INIT_CREATED && !res.passphrase_protected);
+    EXPECT(res.pubkey && strstr(res.pubkey, "CRYPT4GH PUBLIC KEY"));
+    EXPECT(res.server_key_path && access(res.server_key_path, F_OK) == 0);
+    EXPECT(res.state_dir && strncmp(res.state_dir, dir, strlen(dir)) == 0);
+    char *first = res.pubkey ? strdup(res.pubkey) : NULL;
+    kura_init_result_free(&res);
+    EXPECT(kura_change_init(&init_env, &root_a, err, &rq, &res) == KURA_EXIT_OK);
+    EXPECT(res.config_file == KURA_INIT_KEPT && res.server_key == KURA_INIT_KEPT && res.audit_key == KURA_INIT_KEPT);
+    EXPECT(first && res.pubkey && strcmp(first, res.pubkey) == 0);
+    free(first);
+    kura_init_result_free(&res);
+    fclose(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl init: run it as root");
+    free(errs);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -890,6 +932,7 @@ int main(void)
     RUN(test_audit_pages_through_the_daemon);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
+    RUN(test_change_init);
     free(out_buf);
     free(err_buf);
     kura_config_free(&cfg);

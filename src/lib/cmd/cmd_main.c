@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/changes.h"
 #include "kura/dsfile.h"
 
 /* ---- the table ------------------------------------------------------------ */
@@ -444,6 +445,21 @@ int kura_cmd_handle_request(void *ctx, const struct kura_ctl_peer *peer, const s
     return kura_cmd_execute(&env, &actor, req->argc, req->argv, out, err);
 }
 
+int kura_change_reload(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const char *dataset)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "reload");
+    if (cmd_require_operator(c) != 0)
+        return KURA_EXIT_FAIL;
+    struct kura_err e = {0};
+    if (dataset && kura_id_check(dataset, "dataset id", &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
+    if (c->env->on_state_change)
+        c->env->on_state_change(c->env->ctx, dataset);
+    return KURA_EXIT_OK;
+}
+
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     char *pos[1];
@@ -453,7 +469,5 @@ int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_err e = {0};
     if (npos == 1 && kura_id_check(pos[0], "dataset id", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    if (c->env->on_state_change)
-        c->env->on_state_change(c->env->ctx, npos ? pos[0] : NULL);
-    return KURA_EXIT_OK;
+    return kura_change_reload(c->env, c->actor, c->err, npos ? pos[0] : NULL);
 }

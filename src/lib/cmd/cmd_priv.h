@@ -165,6 +165,10 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
 
 /* How long kuractl (not the daemon) waits for notify_command to report a failure. */
 #define CMD_NOTIFY_WAIT_MS 5000
+/* Sends n after a committed change (notify.h); a failure is a warning on
+ * c->err, never a failed command: the change stands. */
+struct kura_notice;
+void cmd_notify(const struct kura_cmd_ctx *c, const struct kura_notice *n);
 
 /* ---- keys and deliveries (cmd_key.c) ---------------------------------------- */
 

@@ -116,35 +116,26 @@ enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct
     if (kura_report_lang_parse(c->env->cfg->report_lang, &lang) == 0)
         return lang;
     /* auto: the NBDC's forms are Japanese, and every kind kura knows (JGA,
-     * AGD) reports to the NBDC */
-    return ds->kind == KURA_KIND_JGA || ds->kind == KURA_KIND_AGD ? KURA_REPORT_JA : KURA_REPORT_EN;
+     * AGD) reports to the NBDC; so does a report of the whole server (NULL) */
+    return !ds || ds->kind == KURA_KIND_JGA || ds->kind == KURA_KIND_AGD ? KURA_REPORT_JA : KURA_REPORT_EN;
 }
 
-/* The options of every report: its format and language. */
-struct form {
-    bool csv, json, html;
-    const char *lang;
-};
-#define FORM_OPTS(f)                                                                                           \
-    {"csv", false, NULL, &(f).csv}, {"json", false, NULL, &(f).json}, {"html", false, NULL, &(f).html},         \
-        {"lang", true, &(f).lang, NULL}
-
-static int form_check(const struct kura_cmd_ctx *c, const struct form *f)
+int cmd_report_form_check(const struct kura_cmd_ctx *c, const struct cmd_report_form *f)
 {
     enum kura_report_lang lang;
-    if (f->csv + f->json + f->html > 1)
-        return cmd_usage(c, "--csv, --json, --html: give one");
+    if (f->md + f->csv + f->json + f->html > 1)
+        return cmd_usage(c, "--md, --csv, --json, --html: give one");
     if (f->lang && kura_report_lang_parse(f->lang, &lang) != 0)
         return cmd_usage(c, "--lang %s: en or ja", f->lang);
     return 0;
 }
 
-static int form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct form *f,
-                      const struct kura_dataset *ds)
+int cmd_report_form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct cmd_report_form *f,
+                          const struct kura_dataset *ds)
 {
     enum kura_report_lang lang = cmd_report_lang(c, ds);
     if (f->lang)
-        kura_report_lang_parse(f->lang, &lang); /* checked by form_check */
+        kura_report_lang_parse(f->lang, &lang); /* checked by cmd_report_form_check */
     return cmd_report_print(c, r,
                             f->csv    ? CMD_REPORT_CSV
                             : f->json ? CMD_REPORT_JSON
@@ -349,13 +340,13 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *from_s = NULL, *to_s = NULL;
-    struct form f = {0};
-    const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL}, FORM_OPTS(f), {0}};
+    struct cmd_report_form f = {0};
+    const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL}, CMD_REPORT_FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (form_check(c, &f) != 0)
+    if (cmd_report_form_check(c, &f) != 0)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     int64_t from = 0, to = 0, s, end;
@@ -388,7 +379,7 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail_err(c, &e);
         goto out;
     }
-    rc = form_print(c, &r, &f, ds);
+    rc = cmd_report_form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_txn_end(&t);
@@ -539,12 +530,12 @@ static void residual_row(struct kura_report *r, struct kura_report_table *t, cha
 
 int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    struct form f = {0};
+    struct cmd_report_form f = {0};
     bool group = false;
-    const struct cmd_opt opts[] = {{"group", false, NULL, &group}, FORM_OPTS(f), {0}};
+    const struct cmd_opt opts[] = {{"group", false, NULL, &group}, CMD_REPORT_FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || form_check(c, &f) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || cmd_report_form_check(c, &f) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
     int rc = KURA_EXIT_FAIL;
@@ -577,7 +568,7 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &NONE), d.text,
                 "\n## Deliveries encrypted to keys that still exist", residual_row, NULL);
     withdrawal_rows(c, &r, ds, INT64_MIN, INT64_MAX);
-    rc = form_print(c, &r, &f, ds);
+    rc = cmd_report_form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_usage_free(&use);
@@ -619,14 +610,14 @@ static struct kura_report_cell declared(const char *value)
 int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *data = NULL, *location = NULL, *until_s = NULL, *reason = NULL;
-    struct form f = {0};
+    struct cmd_report_form f = {0};
     bool group = false;
     const struct cmd_opt opts[] = {{"group", false, NULL, &group},       {"data", true, &data, NULL},
                                    {"location", true, &location, NULL}, {"until", true, &until_s, NULL},
-                                   {"reason", true, &reason, NULL},     FORM_OPTS(f), {0}};
+                                   {"reason", true, &reason, NULL},     CMD_REPORT_FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || form_check(c, &f) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || cmd_report_form_check(c, &f) != 0)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     if ((data && kura_text_check(data, "--data", &e) != 0) || (location && kura_text_check(location, "--location", &e) != 0) ||
@@ -660,7 +651,7 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
     kura_report_item(&r, &S_IDENT, KURA_CELL_BLANK);
     kura_report_item(&r, &S_SECURITY, KURA_CELL_BLANK);
     user_tables(c, &r, ds, &use);
-    rc = form_print(c, &r, &f, ds);
+    rc = cmd_report_form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_usage_free(&use);

@@ -133,6 +133,8 @@ struct incident_scan {
     size_t nevents, events_cap;
     struct counted *counted;
     size_t ncounted, counted_cap;
+    size_t *unclosed;           /* allowed opens without a close yet, oldest first */
+    size_t nunclosed, unclosed_cap;
     uint64_t last_seq;
     bool nomem;
 };
@@ -167,15 +169,18 @@ static bool same(const char *a, const char *b)
 }
 
 /* The open a close record ends: the latest allowed one, not yet closed,
- * of the same user, process, dataset and file. */
+ * of the same user, process, dataset and file. Only the opens still
+ * without a close are looked at, so a long log after the window costs
+ * little. */
 static void take_close(struct incident_scan *s, const struct kura_audit_record *r)
 {
-    for (size_t i = s->nopens; i-- > 0;) {
-        struct open_row *o = &s->opens[i];
-        if (o->allowed && !o->closed && o->uid == r->uid && o->pid == r->pid && same(o->dataset, r->dataset) &&
-            same(o->path, r->path)) {
+    for (size_t i = s->nunclosed; i-- > 0;) {
+        struct open_row *o = &s->opens[s->unclosed[i]];
+        if (o->uid == r->uid && o->pid == r->pid && same(o->dataset, r->dataset) && same(o->path, r->path)) {
             o->closed = true;
             o->bytes = r->bytes > 0 ? (uint64_t)r->bytes : 0;
+            memmove(&s->unclosed[i], &s->unclosed[i + 1], (s->nunclosed - i - 1) * sizeof *s->unclosed);
+            s->nunclosed--;
             return;
         }
     }
@@ -191,6 +196,8 @@ static void take_open(struct incident_scan *s, const struct kura_audit_entry *e)
                            .dataset = dup_or_empty(s, r->dataset), .path = dup_or_empty(s, r->path),
                            .exe = dup_or_empty(s, r->exe), .reason = dup_or_empty(s, r->reason),
                            .uid = r->uid, .pid = r->pid, .allowed = r->decision == KURA_AUDIT_ALLOW};
+    if (o->allowed && grow(s, (void **)&s->unclosed, s->nunclosed, &s->unclosed_cap, sizeof *s->unclosed))
+        s->unclosed[s->nunclosed++] = s->nopens - 1;
 }
 
 static void take_event(struct incident_scan *s, const struct kura_audit_entry *e)
@@ -230,7 +237,7 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     bool server_wide = r->event == KURA_AUDIT_LOCKDOWN || r->event == KURA_AUDIT_UNLOCK;
     if (s->dataset && !server_wide && !same(r->dataset, s->dataset))
         return 0;
-    if (r->event == KURA_AUDIT_CLOSE && r->time_ms >= s->from_ms)
+    if (r->event == KURA_AUDIT_CLOSE && r->time_ms >= s->from_ms && s->nunclosed > 0)
         take_close(s, r); /* after the window too: the bytes of an open in it */
     if (r->time_ms < s->from_ms || r->time_ms >= s->to_ms)
         return 0;
@@ -258,6 +265,7 @@ static void scan_free(struct incident_scan *s)
     free(s->opens);
     free(s->events);
     free(s->counted);
+    free(s->unclosed);
 }
 
 static int scan_log(const struct kura_cmd_ctx *c, struct incident_scan *s, struct kura_err *e)
@@ -301,53 +309,81 @@ static void event_rows(struct kura_report *r, const struct incident_scan *s)
     }
 }
 
-/* Per user (name and uid, in order of appearance): the distinct files
- * opened, opens, bytes read, refusals (one by one and counted). */
+/* Indices of opens (arg) by user (name, uid), then dataset and file. */
+static int by_user_file(const void *a, const void *b, void *arg)
+{
+    const struct open_row *opens = arg;
+    const struct open_row *x = &opens[*(const size_t *)a], *y = &opens[*(const size_t *)b];
+    int d = strcmp(x->user, y->user);
+    if (!d)
+        d = (x->uid > y->uid) - (x->uid < y->uid);
+    if (!d)
+        d = strcmp(x->dataset, y->dataset);
+    if (!d)
+        d = strcmp(x->path, y->path);
+    return d;
+}
+
+static uint64_t counted_refusals(const struct incident_scan *s, const char *user, int64_t uid, bool *used)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->ncounted; i++)
+        if (s->counted[i].uid == uid && strcmp(s->counted[i].user, user) == 0) {
+            n += s->counted[i].count;
+            used[i] = true;
+        }
+    return n;
+}
+
+static void user_row(struct kura_report *r, struct kura_report_table *t, const char *user, uint64_t files,
+                     uint64_t opens, uint64_t bytes, uint64_t refused)
+{
+    const struct kura_report_cell row[] = {KURA_CELL_TEXT(user[0] ? user : "(no account)"), KURA_CELL_INT(files),
+                                           KURA_CELL_INT(opens), KURA_CELL_BYTES(bytes), KURA_CELL_INT(refused)};
+    kura_report_row(r, t, row);
+}
+
+/* Per user (by name, then uid): the distinct files opened, opens, bytes
+ * read, refusals (one by one and counted in summaries). */
 static void user_rows(struct kura_report *r, const struct incident_scan *s)
 {
     struct kura_report_table *t = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &NONE);
-    size_t n = s->nopens + s->ncounted;
-    bool *done = calloc(n ? n : 1, sizeof *done);
-    if (!done) {
+    size_t *order = malloc((s->nopens ? s->nopens : 1) * sizeof *order);
+    bool *used = calloc(s->ncounted ? s->ncounted : 1, sizeof *used);
+    if (!order || !used) {
+        free(order);
+        free(used);
         r->nomem = true;
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (done[i])
-            continue;
-        const char *user = i < s->nopens ? s->opens[i].user : s->counted[i - s->nopens].user;
-        int64_t uid = i < s->nopens ? s->opens[i].uid : s->counted[i - s->nopens].uid;
+    for (size_t i = 0; i < s->nopens; i++)
+        order[i] = i;
+    qsort_r(order, s->nopens, sizeof *order, by_user_file, s->opens); /* the daemon runs commands in threads */
+    for (size_t i = 0; i < s->nopens;) {
+        const struct open_row *first = &s->opens[order[i]];
         uint64_t files = 0, opens = 0, bytes = 0, refused = 0;
-        for (size_t j = i; j < n; j++) {
-            if (j < s->nopens) {
-                const struct open_row *o = &s->opens[j];
-                if (o->uid != uid || strcmp(o->user, user) != 0)
-                    continue;
-                done[j] = true;
-                if (!o->allowed) {
-                    refused++;
-                    continue;
-                }
-                opens++;
-                bytes += o->bytes;
-                bool seen = false; /* the same file opened before */
-                for (size_t k = i; k < j && !seen; k++)
-                    seen = s->opens[k].allowed && s->opens[k].uid == uid && strcmp(s->opens[k].user, user) == 0 &&
-                           strcmp(s->opens[k].dataset, o->dataset) == 0 && strcmp(s->opens[k].path, o->path) == 0;
-                files += !seen;
-            } else {
-                const struct counted *k = &s->counted[j - s->nopens];
-                if (k->uid != uid || strcmp(k->user, user) != 0)
-                    continue;
-                done[j] = true;
-                refused += k->count;
+        const struct open_row *last_file = NULL;
+        for (; i < s->nopens; i++) {
+            const struct open_row *o = &s->opens[order[i]];
+            if (o->uid != first->uid || strcmp(o->user, first->user) != 0)
+                break;
+            if (!o->allowed) {
+                refused++;
+                continue;
             }
+            opens++;
+            bytes += o->bytes;
+            files += !last_file || strcmp(last_file->dataset, o->dataset) != 0 || strcmp(last_file->path, o->path) != 0;
+            last_file = o;
         }
-        const struct kura_report_cell row[] = {KURA_CELL_TEXT(user[0] ? user : "(no account)"), KURA_CELL_INT(files),
-                                               KURA_CELL_INT(opens), KURA_CELL_BYTES(bytes), KURA_CELL_INT(refused)};
-        kura_report_row(r, t, row);
+        refused += counted_refusals(s, first->user, first->uid, used);
+        user_row(r, t, first->user, files, opens, bytes, refused);
     }
-    free(done);
+    for (size_t i = 0; i < s->ncounted; i++) /* users with counted refusals alone */
+        if (!used[i])
+            user_row(r, t, s->counted[i].user, 0, 0, 0, counted_refusals(s, s->counted[i].user, s->counted[i].uid, used));
+    free(order);
+    free(used);
 }
 
 static void build(const struct kura_cmd_ctx *c, struct kura_report *r, const struct incident_scan *s)

@@ -257,6 +257,9 @@ void kura_audit_bulk_free(struct kura_audit_bulk *b);
  * total crosses the threshold. *day_total (may be NULL) gets the total. */
 bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day,
                          uint64_t bytes, uint64_t dataset_size, uint64_t *day_total);
+/* An alert of that day raised before (read back from the log when the
+ * daemon starts): kura_audit_bulk_add raises no second one that day. */
+void kura_audit_bulk_alerted(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day);
 
 /* ---- refusal floods ---- */
 
@@ -273,6 +276,9 @@ void kura_audit_flood_free(struct kura_audit_flood *f);
  * a uid: the first refusal it has counted after a window with none. */
 bool kura_audit_flood_admit(struct kura_audit_flood *f, uid_t uid, const char *dataset, int64_t now_ms,
                             bool *alert);
+/* An alert raised at at_ms (read back from the log when the daemon
+ * starts): the flood it began goes on, so no second alert for it. */
+void kura_audit_flood_alerted(struct kura_audit_flood *f, uid_t uid, const char *dataset, int64_t at_ms);
 /* Counts a refusal whose own record could not be written. */
 void kura_audit_flood_count(struct kura_audit_flood *f, uid_t uid, const char *dataset, int64_t now_ms);
 struct kura_audit_flood_summary {

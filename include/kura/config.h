@@ -40,6 +40,7 @@ struct kura_config {
     /* [guard]: executable base names */
     size_t ndeny, nallow;
     char **deny, **allow;
+    unsigned alert_refusals;     /* guard refusals per user and hour before a guard-burst alert; 0: none */
     /* [audit] */
     bool syslog;
     unsigned bulk_read_multiple; /* 0: no bulk-read alert */

@@ -2,8 +2,9 @@
  * warnings reach people through syslog (facility authpriv) and, when
  * [revocation] notify_command is set, through that program, run with the
  * event's fields in environment variables (KURA_EVENT, KURA_DATASET,
- * KURA_PI, KURA_USERS, KURA_SAMPLE, KURA_REF, KURA_TIME, KURA_MESSAGE) so a
- * site can send mail. A notification never blocks or undoes what it reports:
+ * KURA_PI, KURA_USERS, KURA_SAMPLE, KURA_REF, KURA_TIME, KURA_MESSAGE,
+ * KURA_REASON, KURA_BY, KURA_BYTES; an absent field is an empty variable)
+ * so a site can send mail. A notification never blocks or undoes what it reports:
  * callers send it after the change is committed, a failing program is
  * logged to syslog, and a program still running after the wait is left to
  * finish on its own. */
@@ -23,6 +24,9 @@ struct kura_notice {
     const char *ref;            /* may be NULL */
     int64_t time;               /* Unix seconds */
     const char *message;        /* one line for people */
+    const char *reason;         /* why (lockdown, suspension); may be NULL */
+    const char *by;             /* who acted (an operator); may be NULL */
+    const char *bytes;          /* bytes read (bulk-read), decimal; may be NULL */
 };
 
 /* Logs n to syslog and runs notify_command (if set) in a new session,

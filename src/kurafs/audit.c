@@ -15,12 +15,17 @@
 #include "kura/clock.h"
 #include "kura/hash.h"
 #include "kura/notify.h"
+#include "kura/policy.h"
 #include "kura/when.h"
 #include "audit.h"
 
 #define WINDOW_MS (3600 * 1000)
 #define SUMMARY_MS (60 * 1000)
 #define LOOKUP_REPEAT_MS 200
+/* How much of the log's end a start reads for today's alerts. */
+#define RECALL_TAIL (32u << 20)
+#define BULK_READ_REASON "bulk read"
+#define GUARD_BURST_REASON "guard burst"
 
 /* Appends, durable, with no flood limit, counted for the metrics. */
 static int append(struct kurafs *fs, const struct kura_audit_record *r)
@@ -45,28 +50,65 @@ static void deny_record(struct kura_audit_record *r, enum kura_audit_event event
 int kurafs_refusals_start(struct kurafs *fs)
 {
     fs->flood = kura_audit_flood_new(fs->cfg->refusals_per_hour, WINDOW_MS, SUMMARY_MS);
-    return fs->flood ? 0 : -1;
+    if (fs->cfg->alert_refusals)
+        fs->guard_burst = kura_audit_flood_new(fs->cfg->alert_refusals, WINDOW_MS, SUMMARY_MS);
+    return fs->flood && (!fs->cfg->alert_refusals || fs->guard_burst) ? 0 : -1;
 }
 
-static void raise_alert(struct kurafs *fs, const struct kura_audit_record *refusal, int64_t now)
+/* An alert's notice, after its record: the event, who, the dataset. */
+static void notify_alert(struct kurafs *fs, const char *event, const struct kura_audit_record *a, int64_t now_ms)
+{
+    char bytes[24];
+    snprintf(bytes, sizeof bytes, "%lld", (long long)a->bytes);
+    struct kura_notice n = {.event = event, .dataset = a->dataset, .users = a->user, .time = now_ms / 1000,
+                            .message = a->detail, .bytes = a->bytes != KURA_AUDIT_ABSENT ? bytes : NULL};
+    struct kura_err err;
+    if (kura_notify(fs->cfg, &n, 0, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: notification %s not sent: %s", event, err.msg);
+}
+
+/* An alert about a refusal: who, with which process, on which dataset. */
+static void raise_alert(struct kurafs *fs, const struct kura_audit_record *refusal, const char *reason,
+                        const char *event, const char *detail, int64_t now)
+{
+    struct kura_audit_record a = *refusal;
+    a.event = KURA_AUDIT_ALERT;
+    a.decision = KURA_AUDIT_NO_DECISION;
+    a.reason = reason;
+    a.samples = NULL;
+    a.detail = detail;
+    if (kurafs_audit(fs, &a) == 0)
+        notify_alert(fs, event, &a, now);
+}
+
+static void raise_flood_alert(struct kurafs *fs, const struct kura_audit_record *refusal, int64_t now)
 {
     char detail[200];
     snprintf(detail, sizeof detail,
              "more than %u refusals in an hour%s%s; the rest are counted in \"refusals\" summary records",
              fs->cfg->refusals_per_hour, refusal->dataset ? " on dataset " : "",
              refusal->dataset ? refusal->dataset : "");
-    struct kura_audit_record a = *refusal; /* who, with which process */
-    a.event = KURA_AUDIT_ALERT;
-    a.decision = KURA_AUDIT_NO_DECISION;
-    a.reason = "refusal flood";
-    a.samples = NULL;
-    a.detail = detail;
-    kurafs_audit(fs, &a);
-    struct kura_notice n = {.event = "refusal-flood", .dataset = refusal->dataset, .users = refusal->user,
-                            .time = now / 1000, .message = detail};
-    struct kura_err err;
-    if (kura_notify(fs->cfg, &n, 0, &err) != 0)
-        kura_notice(LOG_ERR, "kurafs: notification refusal-flood not sent: %s", err.msg);
+    raise_alert(fs, refusal, "refusal flood", "refusal-flood", detail, now);
+}
+
+/* A guard refusal, counted per user over all datasets: the first over
+ * [guard] alert_refusals in an hour raises a guard-burst alert. The
+ * refusals themselves are recorded (or summarised) through fs->flood; this
+ * counter only times the alert. */
+static void count_guard_refusal(struct kurafs *fs, const struct kura_audit_record *r)
+{
+    bool alert;
+    if (!fs->guard_burst || r->event != KURA_AUDIT_OPEN || !r->reason ||
+        strcmp(r->reason, kura_reason_name(KURA_DENY_GUARD)) != 0)
+        return;
+    int64_t now = kurafs_now_ms();
+    kura_audit_flood_admit(fs->guard_burst, (uid_t)r->uid, NULL, now, &alert);
+    if (!alert)
+        return;
+    char detail[160];
+    snprintf(detail, sizeof detail, "more than %u guard refusals in an hour%s%s", fs->cfg->alert_refusals,
+             r->exe ? ", the last of " : "", r->exe ? r->exe : "");
+    raise_alert(fs, r, GUARD_BURST_REASON, "guard-burst", detail, now);
 }
 
 /* A refusal: recorded on its own within the user's bound, else counted for
@@ -78,7 +120,7 @@ static int append_refusal(struct kurafs *fs, const struct kura_audit_record *r)
     uid_t uid = (uid_t)r->uid;
     if (!kura_audit_flood_admit(fs->flood, uid, r->dataset, now, &alert)) {
         if (alert)
-            raise_alert(fs, r, now);
+            raise_flood_alert(fs, r, now);
         return 0;
     }
     if (append(fs, r) == 0)
@@ -106,15 +148,55 @@ static int write_summary(const struct kura_audit_flood_summary *s, void *ctx)
     return append(fs, &r);
 }
 
+/* The guard-burst counter's counts are not records (see count_guard_refusal). */
+static int forget_counts(const struct kura_audit_flood_summary *s, void *ctx)
+{
+    (void)s;
+    (void)ctx;
+    return 0;
+}
+
 void kurafs_refusals_flush(struct kurafs *fs, bool all)
 {
-    kura_audit_flood_drain(fs->flood, kurafs_now_ms(), all, write_summary, fs);
+    int64_t now = kurafs_now_ms();
+    kura_audit_flood_drain(fs->flood, now, all, write_summary, fs);
+    kura_audit_flood_drain(fs->guard_burst, now, all, forget_counts, NULL);
+}
+
+/* An alert of today (bulk read) or of the last hour (guard burst) found in
+ * the log: the counters are told, so a restart raises it no second time. */
+static int recall_alert(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                        void *ctx)
+{
+    (void)file;
+    (void)line;
+    (void)problem;
+    struct kurafs *fs = ctx;
+    const struct kura_audit_record *r = e ? &e->rec : NULL;
+    if (!r || r->event != KURA_AUDIT_ALERT || !r->reason || r->uid == KURA_AUDIT_ABSENT)
+        return 0;
+    int64_t now = kurafs_now_ms();
+    if (strcmp(r->reason, BULK_READ_REASON) == 0 && r->dataset &&
+        kurafs_day(fs->cfg->zone, r->time_ms / 1000) == kurafs_day(fs->cfg->zone, now / 1000))
+        kura_audit_bulk_alerted(fs->bulk, (uid_t)r->uid, r->dataset, kurafs_day(fs->cfg->zone, now / 1000));
+    else if (strcmp(r->reason, GUARD_BURST_REASON) == 0 && now - r->time_ms < WINDOW_MS && r->time_ms <= now)
+        kura_audit_flood_alerted(fs->guard_burst, (uid_t)r->uid, NULL, r->time_ms);
+    return 0;
+}
+
+void kurafs_alerts_recall(struct kurafs *fs)
+{
+    struct kura_err err = {0};
+    if (kura_audit_read_tail(fs->cfg->audit_log, RECALL_TAIL, recall_alert, fs, &err) != 0)
+        kura_notice(LOG_WARNING, "kurafs: the alerts already raised cannot be read back (%s); one may be raised twice",
+                    err.msg);
 }
 
 void kurafs_refusals_stop(struct kurafs *fs)
 {
     kura_audit_flood_free(fs->flood);
-    fs->flood = NULL;
+    kura_audit_flood_free(fs->guard_burst);
+    fs->flood = fs->guard_burst = NULL;
 }
 
 int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
@@ -123,7 +205,9 @@ int kurafs_audit(struct kurafs *fs, const struct kura_audit_record *r)
         return append(fs, r);
     /* Every refusal counts, whether recorded alone or in a summary. */
     kurafs_metrics_refusal(&fs->metrics, r->reason);
-    return fs->flood ? append_refusal(fs, r) : append(fs, r);
+    int rc = fs->flood ? append_refusal(fs, r) : append(fs, r);
+    count_guard_refusal(fs, r);
+    return rc;
 }
 
 /* ---- the records of the request paths ---- */
@@ -241,10 +325,13 @@ int audit_bulk_read(struct kurafs *fs, const struct caller *c, const char *datas
              (unsigned long long)total, fs->cfg->bulk_read_multiple);
     struct kura_audit_record r;
     file_record(&r, KURA_AUDIT_ALERT, c, &(struct audit_file){.dataset = dataset});
-    r.reason = "bulk read";
+    r.reason = BULK_READ_REASON;
     r.detail = detail;
     r.bytes = (int64_t)total;
-    return kurafs_audit(fs, &r);
+    if (kurafs_audit(fs, &r) != 0)
+        return -1;
+    notify_alert(fs, "bulk-read", &r, kurafs_now_ms());
+    return 0;
 }
 
 /* ---- the records of the daemon itself ---- */

@@ -56,5 +56,9 @@ int kurafs_refusals_start(struct kurafs *fs);
 /* Writes the summaries that are due (all of them with all set). */
 void kurafs_refusals_flush(struct kurafs *fs, bool all);
 void kurafs_refusals_stop(struct kurafs *fs);
+/* At start, after kurafs_refusals_start: the bulk-read alerts of today and
+ * the guard-burst alerts of the last hour already in the log (its last
+ * 32 MiB) are not raised again. */
+void kurafs_alerts_recall(struct kurafs *fs);
 
 #endif

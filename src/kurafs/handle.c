@@ -14,7 +14,6 @@
 #include "handle.h"
 #include "kura/layout.h"
 #include "kura/text.h"
-#include "kura/zone.h"
 
 /* The per-user counts of fs->handles (struct kurafs_handles). */
 struct user_count {
@@ -294,12 +293,6 @@ static int recheck(struct kurafs *fs, struct handle *h, uint_fast64_t epoch, int
     return 0;
 }
 
-static int64_t zone_day(const struct kura_zone *z, int64_t now)
-{
-    int64_t local = now + (z ? kura_zone_offset(z, now) : 0);
-    return local >= 0 ? local / 86400 : (local - 86399) / 86400;
-}
-
 /* Counts the bytes of a read about to be served. -1: its bulk-read alert
  * could not be written, so the bytes must not be served. */
 static int account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_t now)
@@ -307,7 +300,7 @@ static int account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_
     atomic_fetch_add(&h->bytes, n);
     kurafs_metrics_served(&fs->metrics, n);
     uint64_t total = 0;
-    if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, zone_day(h->zone, now), n,
+    if (!fs->bulk || !kura_audit_bulk_add(fs->bulk, h->who.uid, h->dataset, kurafs_day(h->zone, now), n,
                                           h->dataset_size, &total))
         return 0;
     return audit_bulk_read(fs, &h->who, h->dataset, total);

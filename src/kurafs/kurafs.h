@@ -98,6 +98,7 @@ struct kurafs {
     struct kura_audit_log *audit;
     struct kura_audit_bulk *bulk;
     struct kura_audit_flood *flood;
+    struct kura_audit_flood *guard_burst; /* guard refusals per user, for the alert; NULL: off */
     struct kura_guard_rules *guard;
     char host_id[KURA_HOST_ID_LEN + 1];
     uid_t login_uid_min, login_uid_max; /* kura_config_login_uids, at start */
@@ -141,6 +142,9 @@ void kurafs_keys_refresh(struct kurafs *fs);
 /* ---- the clock of decisions and records (clock.c) ---- */
 int64_t kurafs_now(void);
 int64_t kurafs_now_ms(void);
+/* The number of the day holding t in the zone z: the bulk-read alert's day. */
+struct kura_zone;
+int64_t kurafs_day(const struct kura_zone *z, int64_t t);
 
 /* ---- a change that may end access (revoke.c) ---- */
 /* Loads the state again, then ends what access no longer allows: every

@@ -139,6 +139,7 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
         kura_err_set(err, ENOMEM, "out of memory");
         return -1;
     }
+    kurafs_alerts_recall(fs);
 
     fs->guard = calloc(1, sizeof *fs->guard);
     char *deny = kura_comma_join((const char *const *)fs->cfg->deny, fs->cfg->ndeny);

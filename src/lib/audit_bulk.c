@@ -56,14 +56,10 @@ uint64_t audit_uid_dataset_hash(uid_t uid, const char *dataset)
     return kura_hash(kura_hash(KURA_HASH_INIT, &uid, sizeof uid), dataset, strlen(dataset));
 }
 
-bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day, uint64_t bytes,
-                         uint64_t dataset_size, uint64_t *day_total)
+/* The key's entry moved on to day, made if missing (NULL only when out of
+ * memory). Called with b->mu held. */
+static struct bulk_entry *entry(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day)
 {
-    if (!b || !dataset)
-        return false;
-    bool alert = false;
-    uint64_t total = 0;
-    pthread_mutex_lock(&b->mu);
     struct bulk_entry **head = &b->buckets[audit_uid_dataset_hash(uid, dataset) % BUCKETS], *e = *head;
     while (e && (e->uid != uid || strcmp(e->dataset, dataset) != 0))
         e = e->next;
@@ -76,9 +72,32 @@ bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *datas
             *head = e;
         }
     }
+    if (e && e->day != day)
+        e->day = day, e->total = 0, e->alerted = false;
+    return e;
+}
+
+void kura_audit_bulk_alerted(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day)
+{
+    if (!b || !dataset)
+        return;
+    pthread_mutex_lock(&b->mu);
+    struct bulk_entry *e = entry(b, uid, dataset, day);
+    if (e)
+        e->alerted = true;
+    pthread_mutex_unlock(&b->mu);
+}
+
+bool kura_audit_bulk_add(struct kura_audit_bulk *b, uid_t uid, const char *dataset, int64_t day, uint64_t bytes,
+                         uint64_t dataset_size, uint64_t *day_total)
+{
+    if (!b || !dataset)
+        return false;
+    bool alert = false;
+    uint64_t total = 0;
+    pthread_mutex_lock(&b->mu);
+    struct bulk_entry *e = entry(b, uid, dataset, day);
     if (e) {
-        if (e->day != day)
-            e->day = day, e->total = 0, e->alerted = false;
         e->total = e->total > UINT64_MAX - bytes ? UINT64_MAX : e->total + bytes;
         total = e->total;
         if (!e->alerted && dataset_size > 0 && (double)e->total >= b->multiple * (double)dataset_size)

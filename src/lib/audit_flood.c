@@ -137,6 +137,22 @@ bool kura_audit_flood_admit(struct kura_audit_flood *f, uid_t uid, const char *d
     return record;
 }
 
+void kura_audit_flood_alerted(struct kura_audit_flood *f, uid_t uid, const char *dataset, int64_t at_ms)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    struct flood_entry *e = find(f, uid, dataset ? dataset : "");
+    if (e) {
+        /* As the refusal that raised it left it: its window full, one counted. */
+        e->window_start = at_ms;
+        e->recorded = f->burst;
+        e->counted_in_window = 1;
+        e->flooding = true;
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
 void kura_audit_flood_count(struct kura_audit_flood *f, uid_t uid, const char *dataset, int64_t now_ms)
 {
     if (!f)

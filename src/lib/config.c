@@ -23,7 +23,7 @@
 enum key_id {
     K_ROOT, K_STATE_DIR, K_KEYS_DIR, K_AUDIT_LOG, K_SOCKET,
     K_LEVEL, K_TIMEZONE, K_HOST_ID, K_UID_MIN, K_UID_MAX, K_MAX_OPEN,
-    K_DENY, K_ALLOW,
+    K_DENY, K_ALLOW, K_ALERT_REFUSALS,
     K_SYSLOG, K_BULK, K_MAX_SIZE, K_REFUSALS, K_RESERVE,
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
     K_METRICS_FILE, K_METRICS_INTERVAL,
@@ -47,6 +47,7 @@ static const struct {
     [K_MAX_OPEN] = {"server", "max_open_per_user"},
     [K_DENY] = {"guard", "deny"},
     [K_ALLOW] = {"guard", "allow"},
+    [K_ALERT_REFUSALS] = {"guard", "alert_refusals"},
     [K_SYSLOG] = {"audit", "syslog"},
     [K_BULK] = {"audit", "bulk_read_multiple"},
     [K_MAX_SIZE] = {"audit", "max_size_mb"},
@@ -345,6 +346,8 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
         return parse_tools(value, &cfg->deny, &cfg->ndeny, err);
     case K_ALLOW:
         return parse_tools(value, &cfg->allow, &cfg->nallow, err);
+    case K_ALERT_REFUSALS:
+        return parse_number(value, NUMBER_MAX, &cfg->alert_refusals, err);
     case K_SYSLOG:
         return parse_bool(value, &cfg->syslog, err);
     case K_BULK:
@@ -520,6 +523,7 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     cfg->bulk_read_multiple = 1;
     cfg->max_size_mb = 0;
     cfg->refusals_per_hour = 100;
+    cfg->alert_refusals = 20;
     cfg->reserve_mb = 16;
     cfg->grace_days = 30;
     cfg->auto_destroy = true;
@@ -664,6 +668,10 @@ static const char default_tail[] =
     "# allow: the only programs allowed on datasets in allowlist mode (the default\n"
     "# for type2); empty allows nothing.\n"
     "allow = " DEFAULT_ALLOW "\n"
+    "# A user whose programs the guard refuses more than this many times in an\n"
+    "# hour (all datasets together) raises one guard-burst alert and notice\n"
+    "# (notify_command): someone is trying copy tools. 0 turns it off.\n"
+    "alert_refusals = 20\n"
     "\n"
     "[audit]\n"
     "# Send every audit record to syslog (facility authpriv) as well, for the\n"

@@ -1264,6 +1264,37 @@ static void test_bulk_alert_once_per_day(void)
     kura_audit_bulk_free(b);
 }
 
+/* An alert read back from the log at a restart is not raised again that
+ * day, but the next day's is. */
+static void test_bulk_alerted_recalled(void)
+{
+    struct kura_audit_bulk *b = kura_audit_bulk_new(1.0);
+    ASSERT(b);
+    kura_audit_bulk_alerted(b, 1001, "DS1", 100);
+    EXPECT(!kura_audit_bulk_add(b, 1001, "DS1", 100, 500, 100, NULL));
+    EXPECT(kura_audit_bulk_add(b, 1002, "DS1", 100, 500, 100, NULL)); /* another user's is their own */
+    EXPECT(kura_audit_bulk_add(b, 1001, "DS1", 101, 500, 100, NULL));
+    kura_audit_bulk_free(b);
+}
+
+/* A flood alert read back from the log goes on as that flood: no second
+ * alert in its window nor while it goes on; one after a quiet window. */
+static void test_flood_alerted_recalled(void)
+{
+    struct kura_audit_flood *f = kura_audit_flood_new(2, 60000, 1000);
+    ASSERT(f);
+    bool alert;
+    kura_audit_flood_alerted(f, 1002, NULL, 10000);
+    EXPECT(!kura_audit_flood_admit(f, 1002, NULL, 20000, &alert) && !alert);
+    EXPECT(kura_audit_flood_admit(f, 1003, NULL, 20000, &alert) && !alert); /* others count from zero */
+    kura_audit_flood_drain(f, 100000, true, drain_fn, &(struct drained){0});
+    kura_audit_flood_drain(f, 200000, true, drain_fn, &(struct drained){0}); /* a window with nothing */
+    for (int i = 0; i < 3; i++)
+        kura_audit_flood_admit(f, 1002, NULL, 200001, &alert);
+    EXPECT(alert);
+    kura_audit_flood_free(f);
+}
+
 struct bulk_worker {
     struct kura_audit_bulk *b;
     int alerts;
@@ -1343,6 +1374,8 @@ int main(void)
     RUN(test_flood_burst_then_counted);
     RUN(test_flood_threads_count_every_refusal);
     RUN(test_bulk_alert_once_per_day);
+    RUN(test_bulk_alerted_recalled);
+    RUN(test_flood_alerted_recalled);
     RUN(test_bulk_threads_one_alert);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return unit_done();

@@ -52,6 +52,7 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(c.nallow == 21 && listed(c.allow, c.nallow, "samtools") && listed(c.allow, c.nallow, "Rscript"));
     EXPECT(c.syslog && c.bulk_read_multiple == 1 && c.max_size_mb == 0);
     EXPECT(c.refusals_per_hour == 100 && c.reserve_mb == 16);
+    EXPECT(c.alert_refusals == 20);
     EXPECT(c.grace_days == 30 && c.auto_destroy && strcmp(c.notify_command, "") == 0);
     /* Reminders well before the guideline's "a month before the end". */
     EXPECT(c.nwarn_days == 3 && c.warn_days[0] == 90 && c.warn_days[1] == 60 && c.warn_days[2] == 40);
@@ -196,6 +197,7 @@ static void test_all_keys_set(void)
                        "[guard]\n"
                        "deny = cp  scp\tx-y.z+1\n"
                        "allow =\n"
+                       "alert_refusals = 0\n"
                        "[audit]\n"
                        "syslog = no\n"
                        "bulk_read_multiple = 0\n"
@@ -219,7 +221,7 @@ static void test_all_keys_set(void)
     EXPECT(c.zone && c.zone == kura_zone_get("Europe/Berlin", NULL));
     EXPECT(c.host_id_configured && c.max_open_per_user == 100000);
     EXPECT(c.ndeny == 3 && strcmp(c.deny[2], "x-y.z+1") == 0);
-    EXPECT(c.nallow == 0);
+    EXPECT(c.nallow == 0 && c.alert_refusals == 0);
     EXPECT(!c.syslog && c.bulk_read_multiple == 0 && c.max_size_mb == 1000000);
     EXPECT(c.refusals_per_hour == 0 && c.reserve_mb == 2);
     EXPECT(c.grace_days == 3650 && !c.auto_destroy && c.nwarn_days == 0);

@@ -9,6 +9,7 @@
 #include "cmd_priv.h"
 #include "kura/dsfile.h"
 #include "kura/json.h"
+#include "kura/notify.h"
 #include "kura/when.h"
 
 /* "dataset add" / "status" */
@@ -255,3 +256,9 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
     return buf;
 }
 
+void cmd_notify(const struct kura_cmd_ctx *c, const struct kura_notice *n)
+{
+    struct kura_err e = {0};
+    if (kura_notify(c->env->cfg, n, c->env->socket_mode ? 0 : CMD_NOTIFY_WAIT_MS, &e) != 0)
+        fprintf(c->err, "kuractl: warning: notification not sent: %s\n", e.msg);
+}

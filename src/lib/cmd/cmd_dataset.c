@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/notify.h"
 #include "kura/changes.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
@@ -348,6 +349,16 @@ int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
     return rc;
 }
 
+/* A suspension or resumption, told to the PI's and the site's mail. */
+static void notify_status(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, const char *event,
+                          const char *reason, const char *message)
+{
+    char by[KURA_USER_MAX + 1];
+    cmd_notify(c, &(struct kura_notice){.event = event, .dataset = ds->id, .pi = ds->pi, .reason = reason,
+                                        .by = cmd_actor_name(c, by, sizeof by), .time = cmd_now(),
+                                        .message = message});
+}
+
 int kura_change_suspend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                         const struct kura_suspend_request *rq)
 {
@@ -367,8 +378,10 @@ int kura_change_suspend(const struct kura_cmd_env *env, const struct kura_actor 
     snprintf(t.ds.status_reason, sizeof t.ds.status_reason, "%s", rq->reason);
     struct cmd_change ch = {.action = "dataset-suspend", .target = t.ds.id, .before = "active",
                             .after = "suspended", .detail = rq->reason, .audit_event = KURA_AUDIT_SUSPEND};
-    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0) {
         rc = KURA_EXIT_OK;
+        notify_status(c, &t.ds, "suspension", rq->reason, "the dataset is suspended: every open and read is refused");
+    }
 out:
     cmd_txn_end(&t);
     return rc;
@@ -412,8 +425,10 @@ int kura_change_resume(const struct kura_cmd_env *env, const struct kura_actor *
     t.ds.status_reason[0] = '\0';
     struct cmd_change ch = {.action = "dataset-resume", .target = t.ds.id, .before = "suspended",
                             .after = "active", .detail = reason, .audit_event = KURA_AUDIT_RESUME};
-    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0) {
         rc = KURA_EXIT_OK;
+        notify_status(c, &t.ds, "resumption", reason, "the dataset is served again");
+    }
 out:
     cmd_txn_end(&t);
     return rc;

@@ -12,6 +12,7 @@
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/lockdown.h"
+#include "kura/notify.h"
 
 static int lock_server(const struct kura_cmd_ctx *c)
 {
@@ -63,6 +64,8 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
+    cmd_notify(c, &(struct kura_notice){.event = "lockdown", .reason = l.reason, .by = l.by, .time = l.at,
+                                        .message = "the server is locked down: every dataset is refused"});
     rc = KURA_EXIT_OK;
 out:
     kura_unlock(fd);
@@ -112,6 +115,9 @@ int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
+    char by[sizeof l.by];
+    cmd_notify(c, &(struct kura_notice){.event = "unlock", .reason = detail, .by = cmd_actor_name(c, by, sizeof by),
+                                        .time = cmd_now(), .message = "the server is unlocked"});
     rc = KURA_EXIT_OK;
 out:
     kura_unlock(fd);

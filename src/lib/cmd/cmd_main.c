@@ -118,6 +118,14 @@ static const struct kura_cmd commands[] = {
      "lockdowns), as Markdown, a printable A4 HTML page, the users table as CSV, or all of it\n"
      "as JSON; Japanese by default for JGA/AGD ([report] lang). Default period: the dataset's\n"
      "start until now."},
+    {"report", "incident", KURA_CMD_ANY_PI, 0, cmd_report_incident,
+     "--from WHEN --to WHEN [--dataset ID] [--md|--csv|--json|--html] [--lang ja|en]\n"
+     "                   [--out FILE]",
+     "After a security incident (事故報告): from the whole audit log, every open in the window\n"
+     "(allowed or refused: who, which file, which process, bytes read), the alerts, lockdowns,\n"
+     "suspensions, withdrawals and destructions, a summary per user, and marked blanks for what\n"
+     "happened, its cause, the measures and whom it was reported to. Operators: all datasets;\n"
+     "a PI: --dataset, one she leads. --out FILE: written new (mode 0600) with your rights."},
     {"report", "checklist", KURA_CMD_PI, 0, cmd_report_checklist,
      "ID [--group] [--csv|--json|--html] [--lang en|ja]",
      "The data server's part of the NBDC security checklist for dataset ID (--group: the\n"

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kura/audit.h"
 #include "kura/commands.h"
 #include "kura/model.h"
 #include "kura/text.h"
@@ -76,23 +77,29 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /*
 int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv); /* cmd_checklist.c */
 int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **argv);
-/* The language of ds's reports for people: [report] lang, auto: ja for JGA and AGD. */
+int cmd_report_incident(const struct kura_cmd_ctx *c, int argc, char **argv); /* cmd_incident.c */
+/* The language of ds's reports for people: [report] lang, auto: ja for JGA
+ * and AGD, and for a report of the whole server (ds NULL). */
 enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
 enum cmd_report_format { CMD_REPORT_MD, CMD_REPORT_HTML, CMD_REPORT_CSV, CMD_REPORT_JSON };
-/* The options every report takes: one format and a language. */
+/* The options of every report: its format (--md, the default, --csv,
+ * --json, --html) and --lang. */
 struct cmd_report_form {
-    bool csv, json, html;
+    bool md, csv, json, html;
     const char *lang;
 };
-#define CMD_REPORT_FORM_OPTS(f)                                                                                \
-    {"csv", false, NULL, &(f).csv}, {"json", false, NULL, &(f).json}, {"html", false, NULL, &(f).html},         \
-        {"lang", true, &(f).lang, NULL}
+#define CMD_REPORT_FORM_OPTS(f)                                                                                  \
+    {"md", false, NULL, &(f).md}, {"csv", false, NULL, &(f).csv}, {"json", false, NULL, &(f).json},             \
+        {"html", false, NULL, &(f).html}, {"lang", true, &(f).lang, NULL}
 /* 0, or the usage error printed (two formats, an unknown language). */
 int cmd_report_form_check(const struct kura_cmd_ctx *c, const struct cmd_report_form *f);
 enum cmd_report_format cmd_report_form_format(const struct cmd_report_form *f);
 /* --lang, else cmd_report_lang. */
 enum kura_report_lang cmd_report_form_lang(const struct kura_cmd_ctx *c, const struct cmd_report_form *f,
                                            const struct kura_dataset *ds);
+/* Prints r as f asks, in f's language or ds's (cmd_report_print). */
+int cmd_report_form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct cmd_report_form *f,
+                          const struct kura_dataset *ds);
 /* What every report of a dataset says of it (title, kind, level, status,
  * period, PI, made at), and blanks for the records kura does not keep. */
 void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds);
@@ -191,6 +198,10 @@ const char *cmd_actor_label(const struct kura_cmd_ctx *c, char *buf, size_t len)
 
 /* How long kuractl (not the daemon) waits for notify_command to report a failure. */
 #define CMD_NOTIFY_WAIT_MS 5000
+/* Sends n after a committed change (notify.h); a failure is a warning on
+ * c->err, never a failed command: the change stands. */
+struct kura_notice;
+void cmd_notify(const struct kura_cmd_ctx *c, const struct kura_notice *n);
 
 /* ---- keys and deliveries (cmd_key.c) ---------------------------------------- */
 
@@ -270,6 +281,9 @@ int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t fr
  * served below the dataset), over the whole log: one row per user and file. */
 int cmd_usage_scan_files(const struct kura_cmd_ctx *c, const char *dataset, const char *const *paths, size_t npaths,
                          struct cmd_usage *out, struct kura_err *e);
+/* Calls fn for every line of every file of the audit log, in chain order
+ * (kura_audit_files, kura_audit_read); stops at fn's first non-zero. */
+int cmd_audit_read_all(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e);
 const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid);
 void cmd_usage_free(struct cmd_usage *u);
 

@@ -118,15 +118,15 @@ enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct
     if (kura_report_lang_parse(c->env->cfg->report_lang, &lang) == 0)
         return lang;
     /* auto: the NBDC's forms are Japanese, and every kind kura knows (JGA,
-     * AGD) reports to the NBDC */
-    return ds->kind == KURA_KIND_JGA || ds->kind == KURA_KIND_AGD ? KURA_REPORT_JA : KURA_REPORT_EN;
+     * AGD) reports to the NBDC; so does a report of the whole server (NULL) */
+    return !ds || ds->kind == KURA_KIND_JGA || ds->kind == KURA_KIND_AGD ? KURA_REPORT_JA : KURA_REPORT_EN;
 }
 
 int cmd_report_form_check(const struct kura_cmd_ctx *c, const struct cmd_report_form *f)
 {
     enum kura_report_lang lang;
-    if (f->csv + f->json + f->html > 1)
-        return cmd_usage(c, "--csv, --json, --html: give one");
+    if (f->md + f->csv + f->json + f->html > 1)
+        return cmd_usage(c, "--md, --csv, --json, --html: give one");
     if (f->lang && kura_report_lang_parse(f->lang, &lang) != 0)
         return cmd_usage(c, "--lang %s: en or ja", f->lang);
     return 0;
@@ -146,8 +146,8 @@ enum kura_report_lang cmd_report_form_lang(const struct kura_cmd_ctx *c, const s
     return lang;
 }
 
-static int form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct cmd_report_form *f,
-                      const struct kura_dataset *ds)
+int cmd_report_form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct cmd_report_form *f,
+                          const struct kura_dataset *ds)
 {
     return cmd_report_print(c, r, cmd_report_form_format(f), cmd_report_form_lang(c, f, ds));
 }
@@ -389,7 +389,7 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail_err(c, &e);
         goto out;
     }
-    rc = form_print(c, &r, &f, ds);
+    rc = cmd_report_form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_txn_end(&t);
@@ -578,7 +578,7 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &NONE), d.text,
                 "\n## Deliveries encrypted to keys that still exist", residual_row, NULL);
     withdrawal_rows(c, &r, ds, INT64_MIN, INT64_MAX);
-    rc = form_print(c, &r, &f, ds);
+    rc = cmd_report_form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_usage_free(&use);
@@ -661,7 +661,7 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
     kura_report_item(&r, &S_IDENT, KURA_CELL_BLANK);
     kura_report_item(&r, &S_SECURITY, KURA_CELL_BLANK);
     user_tables(c, &r, ds, &use);
-    rc = form_print(c, &r, &f, ds);
+    rc = cmd_report_form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_usage_free(&use);

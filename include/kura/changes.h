@@ -79,6 +79,8 @@ struct kura_user_add_request {
     enum kura_role role;            /* co-investigator or contractor */
     int64_t until;                  /* the grant's end; 0: the dataset's */
     const char *approval;           /* "" or the data provider's approval */
+    const char *institution, *email; /* NULL or "": not recorded */
+    const char *trained;            /* NULL or YYYY-MM-DD; required with [server] require_training */
 };
 struct kura_user_add_result {
     struct kura_grant grant;        /* as listed; pending: awaits the PI's approval */
@@ -91,6 +93,16 @@ struct kura_user_remove_request {
 };
 int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                             const struct kura_user_remove_request *rq);
+
+/* The grant records (R-ACC-9): each given one replaces the recorded one
+ * (NULL: kept; "" clears an institution or e-mail); trained is a day
+ * that has begun. */
+struct kura_user_update_request {
+    const char *dataset, *user;
+    const char *institution, *email, *trained;
+};
+int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                            const struct kura_user_update_request *rq);
 
 /* ---- lockdown / unlock (R-ACC-7): the whole server -------------------------- */
 

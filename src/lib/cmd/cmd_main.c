@@ -93,11 +93,20 @@ static const struct kura_cmd commands[] = {
     {NULL, "unlock", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_unlock, "",
      "Ends a lockdown; each dataset is served again as its own policy says."},
     {"user", "add", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_add,
-     "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]",
+     "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]\n"
+     "                   [--institution TEXT] [--email ADDR] [--trained DATE]",
      "Lists USER as a data user of dataset ID from now until WHEN (default: the dataset's end;\n"
      "never later). AGD datasets need --approval, the data provider's approval reference.\n"
+     "--institution, --email and --trained (the day USER completed the security training and\n"
+     "acknowledged the guidelines, not in the future) are recorded with the grant; with\n"
+     "[server] require_training = yes, --trained is required.\n"
      "System accounts are refused; an operator's grant to an operator, to root or to themselves\n"
      "waits for the PI's approval (user approve); the PI is notified of grants others make."},
+    {"user", "update", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_update,
+     "ID USER [--institution TEXT] [--email ADDR] [--trained DATE]",
+     "Completes or corrects the records of USER's grant in dataset ID (recorded in the ledger):\n"
+     "\"\" clears an institution or e-mail. A grant without a training date reads nothing while\n"
+     "[server] require_training = yes, until this gives one. Nobody changes their own grant's."},
     {"user", "remove", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_remove, "ID USER",
      "Ends USER's access to dataset ID at once."},
     {"user", "approve", KURA_CMD_PI_ONLY, KURA_CMD_CHANGES_STATE, cmd_user_approve, "ID USER",
@@ -105,7 +114,8 @@ static const struct kura_cmd commands[] = {
      "or to themselves reads nothing until then."},
     {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID [--json]",
      "Lists the PI and the users of dataset ID; STATE pending or changed needs the PI.\n"
-     "--json: one array of objects (user, role, from, until, state, approval)."},
+     "--json: one array of objects (user, role, from, until, state, approval, institution,\n"
+     "email, trained)."},
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},

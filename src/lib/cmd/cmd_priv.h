@@ -39,6 +39,7 @@ int cmd_pi_account(const char *name, uid_t *uid, struct kura_err *e);
 int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_user_update(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
 int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv);

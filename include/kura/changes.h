@@ -104,6 +104,12 @@ struct kura_user_update_request {
 int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                             const struct kura_user_update_request *rq);
 
+/* ---- the operator register (R-LOG-6): group kura-admin's members ------------ */
+
+/* Records each member added or removed since the register's last record
+ * (register.h), with an audit record and a notice (event operator-change). */
+int kura_change_operators_observe(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err);
+
 /* ---- lockdown / unlock (R-ACC-7): the whole server -------------------------- */
 
 struct kura_lockdown_request {

@@ -175,6 +175,11 @@ static const struct kura_cmd commands[] = {
      "--root reads the files below DIR instead of /; --ruleset FILE gives the running firewall\n"
      "rules (nft list ruleset or iptables-save output); both root on the server only. Exit 1\n"
      "when an item fails (a warning does not)."},
+    {NULL, "operators", KURA_CMD_ANY_PI, 0, cmd_operators, "[--history] [--json]",
+     "The operator register (作業者一覧): the members of group kura-admin, each with the time\n"
+     "kura first recorded them, or with --history every change (added, removed, when, seen by\n"
+     "whom); records any change first, verifies the register's hash chain (exit 1 if it does\n"
+     "not verify). Operators, and PIs (for the checklist). --json: one array of objects."},
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "[--json]",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset. --json: one object of what the text shows you (fields in kuractl(8))."},
@@ -424,7 +429,10 @@ int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *ac
         if (kura_id_check(argv[0], "dataset id", &e) != 0)
             return cmd_usage(&c, "%s", e.msg);
     }
-    return k->run(&c, argc, argv);
+    int rc = k->run(&c, argc, argv);
+    if (k->flags & KURA_CMD_CHANGES_STATE)
+        cmd_operators_observe(&c); /* R-LOG-6: every state change looks at the operators too */
+    return rc;
 }
 
 const struct kura_cmd_ctx *cmd_ctx_of(struct kura_cmd_ctx *c, const struct kura_cmd_env *env,

@@ -254,13 +254,16 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     return KURA_EXIT_OK;
 }
 
-/* Begins a change of user's grant in dataset id (role as cmd_txn_begin's)
- * and finds it. KURA_EXIT_OK with *g set (end t after), or
- * KURA_EXIT_FAIL with t already ended. */
+/* Begins a change of user's grant in dataset id (role and what as
+ * cmd_txn_begin's) and finds it. KURA_EXIT_OK with *g set (end t after),
+ * or KURA_EXIT_FAIL with t already ended. */
 static int begin_grant(const struct kura_cmd_ctx *c, const char *id, const char *user, enum kura_cmd_role role,
-                       struct cmd_txn *t, struct kura_grant **g)
+                       unsigned what, struct cmd_txn *t, struct kura_grant **g)
 {
-    if (cmd_txn_begin(c, id, role, CMD_TXN_DESTROYED_OK, t) != 0)
+    struct kura_err e = {0};
+    if (kura_user_name_check(user, &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
+    if (cmd_txn_begin(c, id, role, what, t) != 0)
         return KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t->ds;
     *g = grant_by_name(ds, user);
@@ -280,12 +283,9 @@ int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_ac
 {
     struct kura_cmd_ctx cc;
     const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "remove");
-    struct kura_err e = {0};
-    if (kura_user_name_check(rq->user, &e) != 0)
-        return cmd_fail(c, "%s", e.msg);
     struct cmd_txn t;
     struct kura_grant *g;
-    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, &t, &g) != KURA_EXIT_OK)
+    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t, &g) != KURA_EXIT_OK)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
@@ -321,19 +321,12 @@ int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_ac
 {
     struct kura_cmd_ctx cc;
     const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "update");
-    struct kura_err e = {0};
-    if (kura_user_name_check(rq->user, &e) != 0)
-        return cmd_fail(c, "%s", e.msg);
     struct cmd_txn t;
     struct kura_grant *g;
-    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, &t, &g) != KURA_EXIT_OK)
+    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, 0, &t, &g) != KURA_EXIT_OK)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     char before[KURA_LEDGER_FIELD_MAX], after[KURA_LEDGER_FIELD_MAX];
-    if (t.ds.status == KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s is destroyed", t.ds.id);
-        goto out;
-    }
     /* Separation of duties: an operator does not vouch for their own training. */
     if (g->uid == c->actor->uid && !cmd_actor_is_pi(c, &t.ds)) {
         cmd_fail(c, "the records of your own grant are the PI's to change (%s)", t.ds.pi);
@@ -385,7 +378,7 @@ int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
      * even for another operator's grant. */
     struct cmd_txn t;
     struct kura_grant *g;
-    if (begin_grant(c, pos[0], pos[1], KURA_CMD_PI_ONLY, &t, &g) != KURA_EXIT_OK)
+    if (begin_grant(c, pos[0], pos[1], KURA_CMD_PI_ONLY, CMD_TXN_DESTROYED_OK, &t, &g) != KURA_EXIT_OK)
         return KURA_EXIT_FAIL;
     rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;

@@ -106,7 +106,7 @@ static void auto_destroy(struct maintainer *m, char *id)
         return;
     snprintf(actor.via, sizeof actor.via, "grace period over");
     char what[KURA_ID_MAX + 48];
-    snprintf(what, sizeof what, "dataset %s: automatic destruction", id);
+    snprintf(what, sizeof what, "dataset %.*s: automatic destruction", KURA_ID_MAX, id);
     FILE *log = fopencookie(what, "w", (cookie_io_functions_t){.write = log_line});
     if (!log || setvbuf(log, NULL, _IOLBF, 4096) != 0) {
         kura_notice(LOG_ERR, "kurafs: dataset %s: grace period over, automatic destruction not started: out of memory",

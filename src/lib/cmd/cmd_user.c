@@ -66,11 +66,14 @@ static void records_text(const struct kura_grant *g, char *buf, size_t len)
 /* "role=co-investigator until=2027-03-31 approval=... institution=..." */
 static void grant_text(const struct kura_cmd_ctx *c, const struct kura_grant *g, char *buf, size_t len)
 {
-    char last[48], records[KURA_LEDGER_FIELD_MAX];
-    records_text(g, records, sizeof records);
-    snprintf(buf, len, "role=%s until=%s%s%s%s%s", kura_role_name(g->role),
-             cmd_last_day(c, g->until, last, sizeof last), g->approval[0] ? " approval=" : "", g->approval,
-             records[0] ? " " : "", records);
+    char last[48];
+    snprintf(buf, len, "role=%s until=%s%s%s", kura_role_name(g->role), cmd_last_day(c, g->until, last, sizeof last),
+             g->approval[0] ? " approval=" : "", g->approval);
+    size_t n = strlen(buf);
+    if ((g->institution[0] || g->email[0] || g->trained[0]) && n + 1 < len) {
+        buf[n++] = ' ';
+        records_text(g, buf + n, len - n);
+    }
 }
 
 /* Sets the grant records given (NULL: kept), each checked first, so that

@@ -93,9 +93,11 @@ check_output "user list shows carol untrained, needing the PI" "^kt_carol +co-in
 check "bob (trained) reads" reads kt_bob "$F"
 check "the PI (no grant) reads" reads kt_alice "$F"
 check_fails "carol (no training date) reads nothing" reads kt_carol "$F"
+check_output "her status says why" "^$ID .* no training\$" kc kt_carol status
 check "her refusal is logged with the reason" refused_for "$(id -u kt_carol)" "no training"
 check "the PI gives carol's training date" kc kt_alice user update "$ID" kt_carol --trained "$(day -1)"
 check "now carol reads" reads kt_carol "$F"
+check_output "her status says active again" "^$ID .* active\$" kc kt_carol status
 check "dave is listed with --trained" kc kt_alice user add "$ID" kt_dave --trained "$(day 0)" --email dave@example.jp
 check "dave reads" reads kt_dave "$F"
 check_output "the ledger verifies" "ledger of $ID verified" kuractl ledger "$ID"

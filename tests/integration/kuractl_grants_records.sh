@@ -35,6 +35,9 @@ check_output "user list --json has them" \
   "\"user\":\"kt_bob\",.*\"institution\":\"京都大学 医学研究科\",\"email\":\"bob.o'neil@med.example.ac.jp\",\"trained\":\"$TRAINED\"" \
   kuractl user list "$ID" --json
 check "dataset.ini keeps them" grep -qx "trained = $TRAINED" "$INI"
+check_output "the usage report's users table has bob's institution and training date (JSON)" \
+  "\"user\":\"kt_bob\",.*\"institution\":\"京都大学 医学研究科\",\"trained\":\"$TRAINED\"" kuractl report usage "$ID" --json
+check_output "... and its CSV" "^kt_bob,co-investigator,.*,京都大学 医学研究科,$TRAINED\$" kuractl report usage "$ID" --csv
 check_output "the ledger records them with the grant" \
   "user-add kt_bob: .*institution=京都大学 医学研究科 email=bob.o'neil@med.example.ac.jp trained=$TRAINED" kuractl ledger "$ID"
 

@@ -122,7 +122,8 @@ static const struct kura_cmd commands[] = {
     {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage,
      "ID [--from WHEN] [--to WHEN] [--csv|--json|--html] [--lang en|ja]",
      "The yearly usage report (利用状況の報告): users and their periods, opens, bytes read and\n"
-     "refused attempts per user (from the audit log; operators' refusals apart), changes to\n"
+     "refused attempts per user (from the audit log; operators' refusals apart), their\n"
+     "institution and training date (the grant records), changes to\n"
      "the list and withdrawals (from the ledger), incidents (bulk-read alerts, suspensions,\n"
      "lockdowns), as Markdown, a printable A4 HTML page, the users table as CSV, or all of it\n"
      "as JSON; Japanese by default for JGA/AGD ([report] lang). Default period: the dataset's\n"

@@ -171,6 +171,8 @@ struct kura_user_add_request {
     enum kura_role role;            /* co-investigator or contractor */
     int64_t until;                  /* the grant's end; 0: the dataset's */
     const char *approval;           /* "" or the data provider's approval */
+    const char *institution, *email; /* NULL or "": not recorded */
+    const char *trained;            /* NULL or YYYY-MM-DD; required with [server] require_training */
 };
 struct kura_user_add_result {
     struct kura_grant grant;        /* as listed; pending: awaits the PI's approval */
@@ -216,6 +218,22 @@ struct kura_key_retire_result {
 /* The caller has the erasure confirmed (kuractl: --yes or the terminal). */
 int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                            const struct kura_key_retire_request *rq, struct kura_key_retire_result *res);
+
+/* The grant records (R-ACC-9): each given one replaces the recorded one
+ * (NULL: kept; "" clears an institution or e-mail); trained is a day
+ * that has begun. */
+struct kura_user_update_request {
+    const char *dataset, *user;
+    const char *institution, *email, *trained;
+};
+int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                            const struct kura_user_update_request *rq);
+
+/* ---- the operator register (R-LOG-7): group kura-admin's members ------------ */
+
+/* Records each member added or removed since the register's last record
+ * (register.h), with an audit record and a notice (event operator-change). */
+int kura_change_operators_observe(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err);
 
 /* ---- lockdown / unlock (R-ACC-7): the whole server -------------------------- */
 

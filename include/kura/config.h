@@ -37,6 +37,7 @@ struct kura_config {
     bool host_id_configured;
     unsigned login_uid_min, login_uid_max; /* 0: from login.defs (kura_config_login_uids) */
     unsigned max_open_per_user; /* open files one user may hold on the mount */
+    bool require_training;      /* a grant without a training date reads nothing */
     /* [guard]: executable base names */
     size_t ndeny, nallow;
     char **deny, **allow;

@@ -4,7 +4,8 @@
  *                [dataset] id title kind level pi pi_uid from until status
  *                          status_reason host_id guard [ethics ethics_until]
  *                [user NAME]       uid role from until approval added_at added_by
- *                                  [pending] [approved_by]
+ *                                  [pending] [approved_by] [institution]
+ *                                  [email] [trained]
  *                [withdrawn SAMPLE] ref at
  *                Every key is required but those in brackets, written only
  *                when set (values may be empty where noted in dsfile.c). Times are RFC 3339 instants with their offset;

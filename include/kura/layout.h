@@ -17,6 +17,8 @@
  *     lockdown                        present while locked down (lockdown.h)
  *     .lockdown.lock                  lockdown and unlock take it
  *     reminders.tsv                   reminders sent (the daemon's; reminders.h)
+ *     operators.jsonl                 the operator register (register.h)
+ *     .operators.lock                 its observers take it
  *   KEYS/ (keys_dir; default STATE/keys)
  *     server.sec, server.pub          the current server key pair (server.sec.new: a
  *                                     rotation's next key before its switch)
@@ -49,6 +51,8 @@
 #define KURA_LOCKDOWN_FILE "lockdown"
 #define KURA_LOCKDOWN_LOCK ".lockdown.lock"
 #define KURA_REMINDERS_FILE "reminders.tsv"
+#define KURA_OPERATORS_FILE "operators.jsonl"
+#define KURA_OPERATORS_LOCK ".operators.lock"
 #define KURA_PART_SUFFIX ".part"            /* store/<ID>/<FILE_ID>.part */
 
 /* ---- KEYS ------------------------------------------------------------------ */

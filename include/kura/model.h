@@ -14,6 +14,7 @@
 #define KURA_TEXT_MAX 256   /* titles, reasons, references */
 #define KURA_FILE_ID_LEN 32 /* opaque store ids: 32 hex characters */
 #define KURA_HOST_ID_LEN 64 /* hex SHA-256 of the machine identity */
+#define KURA_DATE_LEN 10    /* YYYY-MM-DD */
 
 enum kura_kind { KURA_KIND_JGA, KURA_KIND_AGD };
 enum kura_level { KURA_LEVEL_TYPE1 = 1, KURA_LEVEL_TYPE2 = 2 };
@@ -36,6 +37,12 @@ struct kura_grant {
      * root or to themselves serves nothing until the PI approves it. */
     bool pending;
     char approved_by[KURA_USER_MAX + 1]; /* the PI who approved it, or "" */
+    /* The NBDC paperwork (issue 18), "" when not recorded: the user's
+     * institution and e-mail address, and the day (YYYY-MM-DD) they
+     * completed training / acknowledged the guidelines. */
+    char institution[KURA_TEXT_MAX];
+    char email[KURA_TEXT_MAX];
+    char trained[KURA_DATE_LEN + 1];
 };
 
 struct kura_withdrawal {
@@ -82,6 +89,8 @@ struct kura_server {
     /* Login accounts: a listed uid outside [min, max] other than root is a
      * system account, no person's, and is served nothing (issue 13). */
     uid_t login_uid_min, login_uid_max;
+    /* [server] require_training: a grant without a training date reads nothing. */
+    bool require_training;
 };
 
 const char *kura_kind_name(enum kura_kind k);        /* "JGA" */

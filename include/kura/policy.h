@@ -15,6 +15,7 @@ enum kura_reason {
     KURA_DENY_SYSTEM_ACCOUNT, /* listed, but a system account (outside the login uids; not root) */
     KURA_DENY_ACCOUNT_CHANGED, /* the uid is listed, but its account is not the one listed (deleted, renamed, re-created) */
     KURA_DENY_PENDING,       /* the grant awaits the PI's approval (separation of duties) */
+    KURA_DENY_UNTRAINED,     /* require_training and the grant records no training date */
     KURA_DENY_NOT_YET_VALID, /* before the dataset's or the grant's start */
     KURA_DENY_EXPIRED,       /* at or after the dataset's or the grant's end */
     KURA_DENY_WITHDRAWN,     /* the file belongs to a withdrawn sample */
@@ -44,7 +45,8 @@ struct kura_decision {
 /* Checks in this order, the first failing one is the reason: lockdown,
  * wrong host (ds->host_id set and not server->host_id), level, destroyed,
  * suspended (any status but active), not listed, system account, account
- * changed, pending, not yet valid, expired, then for a file only: withdrawn, guard. A NULL request or server is
+ * changed, pending, untrained (server->require_training and the caller's
+ * grant has no training date; the PI has no grant), not yet valid, expired, then for a file only: withdrawn, guard. A NULL request or server is
  * refused as lockdown, a NULL dataset as not listed. */
 struct kura_decision kura_policy_decide(const struct kura_request *req);
 

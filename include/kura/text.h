@@ -50,6 +50,13 @@ int kura_user_name_check(const char *name, struct kura_err *err);
  * characters, shorter than KURA_TEXT_MAX bytes; may be empty. */
 int kura_text_check(const char *text, const char *what, struct kura_err *err);
 
+/* A plausible e-mail address (a grant's contact): LOCAL@DOMAIN in ASCII,
+ * at most 254 bytes; LOCAL 1..64 bytes of letters, digits and
+ * !#$%&'*+-/=?^_`{|}~ and dots (not first, last or doubled); DOMAIN two or
+ * more dot-separated labels of letters, digits and hyphens (not first or
+ * last), 1..63 bytes each. Not proof that mail arrives. */
+int kura_email_check(const char *addr, struct kura_err *err);
+
 /* ---- numbers ---------------------------------------------------------- */
 
 /* s[0..len) as an unsigned decimal into *out: one or more digits and nothing

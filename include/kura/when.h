@@ -23,6 +23,9 @@
  * here is thread-safe. */
 int kura_when_parse(const char *s, const struct kura_zone *zone, int64_t *start, int64_t *end,
                     struct kura_err *err);
+/* A day, not an instant: exactly YYYY-MM-DD (a real calendar day); its
+ * first second in the zone to *start (may be NULL). */
+int kura_date_parse(const char *s, const struct kura_zone *zone, int64_t *start, struct kura_err *err);
 /* "FROM..TO": from = start(FROM), until = end(TO); refuses TO before FROM
  * and empty periods (until <= from). */
 int kura_period_parse(const char *s, const struct kura_zone *zone, int64_t *from, int64_t *until,

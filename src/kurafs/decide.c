@@ -28,6 +28,7 @@ struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset 
         .level = fs->cfg->level,
         .login_uid_min = fs->login_uid_min,
         .login_uid_max = fs->login_uid_max,
+        .require_training = fs->cfg->require_training,
     };
     struct kura_request req = {
         .uid = c->uid, .user = c->user, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,

@@ -8,7 +8,9 @@
  *   only after notify_command has run: a crash in between sends it again
  *   (at least once: a deadline notice twice beats none);
  * - grace_days after a dataset's end: crypto-erasure with a destruction
- *   report, unless auto_destroy is off (R-REV-2, R-REV-3). */
+ *   report, unless auto_destroy is off (R-REV-2, R-REV-3);
+ * - each tick: a change of group kura-admin's members recorded in the
+ *   operator register (R-LOG-7, register.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -85,11 +87,12 @@ static void remind(struct maintainer *m, const struct kura_dataset *ds, int64_t 
 }
 
 /* A stream into the log: each line the change writes on its err (its
- * refusal, or a warning) becomes one log line about dataset id. */
+ * refusal, or a warning) becomes one log line after the cookie's words
+ * ("dataset ID: automatic destruction"). */
 static ssize_t log_line(void *cookie, const char *buf, size_t len)
 {
     size_t n = len && buf[len - 1] == '\n' ? len - 1 : len;
-    kura_notice(LOG_ERR, "kurafs: dataset %s: automatic destruction: %.*s", (const char *)cookie, (int)n, buf);
+    kura_notice(LOG_ERR, "kurafs: %s: %.*s", (const char *)cookie, (int)n, buf);
     return (ssize_t)len;
 }
 
@@ -102,7 +105,9 @@ static void auto_destroy(struct maintainer *m, char *id)
     if (kura_actor_resolve(0, 0, getpid(), &actor, &err) != 0)
         return;
     snprintf(actor.via, sizeof actor.via, "grace period over");
-    FILE *log = fopencookie(id, "w", (cookie_io_functions_t){.write = log_line});
+    char what[KURA_ID_MAX + 48];
+    snprintf(what, sizeof what, "dataset %.*s: automatic destruction", KURA_ID_MAX, id);
+    FILE *log = fopencookie(what, "w", (cookie_io_functions_t){.write = log_line});
     if (!log || setvbuf(log, NULL, _IOLBF, 4096) != 0) {
         kura_notice(LOG_ERR, "kurafs: dataset %s: grace period over, automatic destruction not started: out of memory",
                     id);
@@ -118,6 +123,26 @@ static void auto_destroy(struct maintainer *m, char *id)
     kura_notice(status == KURA_EXIT_OK ? LOG_NOTICE : LOG_ERR,
                 "kurafs: dataset %s: grace period over, automatic destruction %s", id,
                 status == KURA_EXIT_OK ? "done" : "failed (the reason is logged above)");
+}
+
+/* R-LOG-7: a change of group kura-admin is recorded even when nobody runs
+ * kuractl, observed by the daemon itself. */
+static void observe_operators(struct maintainer *m)
+{
+    struct kura_actor actor;
+    struct kura_err err;
+    if (kura_actor_resolve(0, 0, getpid(), &actor, &err) != 0)
+        return;
+    snprintf(actor.via, sizeof actor.via, "kurafs maintenance");
+    FILE *log = fopencookie("the operator register", "w", (cookie_io_functions_t){.write = log_line});
+    if (!log || setvbuf(log, NULL, _IOLBF, 4096) != 0) {
+        kura_notice(LOG_ERR, "kurafs: the operator register was not checked: out of memory");
+        if (log)
+            fclose(log);
+        return;
+    }
+    kura_change_operators_observe(m->env, &actor, log);
+    fclose(log);
 }
 
 static void tick(struct maintainer *m, int64_t now)
@@ -150,6 +175,7 @@ static void tick(struct maintainer *m, int64_t now)
         }
     }
     snapshot_release(snap);
+    observe_operators(m);
     /* Each destruction reloads the state: destroy only what is still there. */
     for (size_t i = 0; i < ndestroy; i++) {
         snap = snapshot_acquire(m->fs);

@@ -22,7 +22,7 @@
 
 enum key_id {
     K_ROOT, K_STATE_DIR, K_KEYS_DIR, K_AUDIT_LOG, K_SOCKET,
-    K_LEVEL, K_TIMEZONE, K_HOST_ID, K_UID_MIN, K_UID_MAX, K_MAX_OPEN,
+    K_LEVEL, K_TIMEZONE, K_HOST_ID, K_UID_MIN, K_UID_MAX, K_MAX_OPEN, K_REQUIRE_TRAINING,
     K_DENY, K_ALLOW, K_ALERT_REFUSALS,
     K_SYSLOG, K_BULK, K_MAX_SIZE, K_REFUSALS, K_RESERVE,
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
@@ -45,6 +45,7 @@ static const struct {
     [K_UID_MIN] = {"server", "login_uid_min"},
     [K_UID_MAX] = {"server", "login_uid_max"},
     [K_MAX_OPEN] = {"server", "max_open_per_user"},
+    [K_REQUIRE_TRAINING] = {"server", "require_training"},
     [K_DENY] = {"guard", "deny"},
     [K_ALLOW] = {"guard", "allow"},
     [K_ALERT_REFUSALS] = {"guard", "alert_refusals"},
@@ -342,6 +343,8 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
             return -1;
         }
         return 0;
+    case K_REQUIRE_TRAINING:
+        return parse_bool(value, &cfg->require_training, err);
     case K_DENY:
         return parse_tools(value, &cfg->deny, &cfg->ndeny, err);
     case K_ALLOW:
@@ -659,6 +662,11 @@ static const char default_tail[] =
     "# the others. Each open file costs the daemon locked memory (kura.conf(5)).\n"
     "# From 1 to 100000.\n"
     "max_open_per_user = 1024\n"
+    "# yes: a grant needs the day its user completed the institution's security\n"
+    "# training / acknowledged the guidelines (kuractl user add --trained DATE,\n"
+    "# user update); a grant without it reads nothing (R-ACC-9). no: recorded\n"
+    "# when given, not required.\n"
+    "require_training = no\n"
     "\n"
     "[guard]\n"
     "# Copy-out guard (R-CPY-4), lists of program base names separated by blanks.\n"

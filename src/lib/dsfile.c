@@ -68,12 +68,14 @@ static const char *const dataset_keys[D_N] = {
     "id", "title", "kind", "level", "pi", "pi_uid", "from", "until", "status", "status_reason", "host_id", "guard",
     "ethics", "ethics_until",
 };
-/* pending and approved_by come last and are optional (written only when
- * set): a file from before them lists no grant awaiting approval. */
+/* pending, approved_by and the grant records (institution, email,
+ * trained) come last and are optional (written only when set): a file
+ * from before them lists no grant awaiting approval and records none. */
 enum { U_UID, U_ROLE, U_FROM, U_UNTIL, U_APPROVAL, U_ADDED_AT, U_ADDED_BY, U_REQUIRED, U_PENDING = U_REQUIRED,
-       U_APPROVED_BY, U_N };
+       U_APPROVED_BY, U_INSTITUTION, U_EMAIL, U_TRAINED, U_N };
 static const char *const user_keys[U_N] = {"uid",      "role",     "from",    "until",      "approval",
-                                           "added_at", "added_by", "pending", "approved_by"};
+                                           "added_at", "added_by", "pending", "approved_by", "institution",
+                                           "email",    "trained"};
 enum { W_REF, W_AT, W_N };
 static const char *const withdrawn_keys[W_N] = {"ref", "at"};
 
@@ -227,6 +229,18 @@ static int set_user_key(struct kura_grant *g, int k, const char *v, struct kura_
         if (kura_user_name_check(v, err) != 0)
             return -1;
         return copy_checked(g->approved_by, sizeof g->approved_by, v, "approved_by", err);
+    case U_INSTITUTION:
+        if (kura_text_check(v, "institution", err) != 0)
+            return -1;
+        return copy_checked(g->institution, sizeof g->institution, v, "institution", err);
+    case U_EMAIL:
+        if (kura_email_check(v, err) != 0)
+            return -1;
+        return copy_checked(g->email, sizeof g->email, v, "email", err);
+    case U_TRAINED:
+        if (kura_date_parse(v, NULL, NULL, err) != 0)
+            return -1;
+        return copy_checked(g->trained, sizeof g->trained, v, "trained", err);
     }
     return -1;
 }
@@ -628,7 +642,10 @@ static int check_dataset(const struct kura_dataset *ds, struct kura_err *err)
         const struct kura_grant *g = &ds->grants[i];
         if (kura_user_name_check(g->user, err) != 0 || check_uid(g->uid, g->user, err) != 0 ||
             kura_text_check(g->approval, "approval", err) != 0 || kura_user_name_check(g->added_by, err) != 0 ||
-            (g->approved_by[0] && kura_user_name_check(g->approved_by, err) != 0))
+            (g->approved_by[0] && kura_user_name_check(g->approved_by, err) != 0) ||
+            kura_text_check(g->institution, "institution", err) != 0 ||
+            (g->email[0] && kura_email_check(g->email, err) != 0) ||
+            (g->trained[0] && kura_date_parse(g->trained, NULL, NULL, err) != 0))
             return -1;
         if (kura_role_parse(kura_role_name(g->role), NULL) != 0) {
             kura_err_set(err, EINVAL, "user %s: role out of range", g->user);
@@ -707,6 +724,12 @@ char *kura_dataset_format(const struct kura_dataset *ds, const struct kura_zone 
             out_kv(&o, "pending", "yes");
         if (g->approved_by[0])
             out_kv(&o, "approved_by", g->approved_by);
+        if (g->institution[0])
+            out_kv(&o, "institution", g->institution);
+        if (g->email[0])
+            out_kv(&o, "email", g->email);
+        if (g->trained[0])
+            out_kv(&o, "trained", g->trained);
     }
     for (size_t i = 0; i < ds->nwithdrawals; i++) {
         const struct kura_withdrawal *w = &ds->withdrawals[i];

@@ -17,6 +17,7 @@ static const char *const reason_names[] = {
     [KURA_DENY_SYSTEM_ACCOUNT] = "system account",
     [KURA_DENY_ACCOUNT_CHANGED] = "account changed",
     [KURA_DENY_PENDING] = "pending approval",
+    [KURA_DENY_UNTRAINED] = "no training",
     [KURA_DENY_NOT_YET_VALID] = "not yet valid",
     [KURA_DENY_EXPIRED] = "expired",
     [KURA_DENY_WITHDRAWN] = "withdrawn",
@@ -100,6 +101,11 @@ struct kura_decision kura_policy_decide(const struct kura_request *req)
         return deny(KURA_DENY_SYSTEM_ACCOUNT, now);
     if (listing != KURA_ALLOW)
         return deny(listing, now);
+    if (srv->require_training) { /* R-ACC-9 */
+        const struct kura_grant *g = req->uid == ds->pi_uid ? NULL : kura_dataset_grant(ds, req->uid);
+        if (g && !g->trained[0])
+            return deny(KURA_DENY_UNTRAINED, now);
+    }
     int64_t from, until;
     kura_policy_window(ds, req->uid, &from, &until);
     if (now < from)

@@ -159,6 +159,56 @@ int kura_text_check(const char *text, const char *what, struct kura_err *err)
     return 0;
 }
 
+static bool email_local_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c));
+}
+
+static bool domain_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+int kura_email_check(const char *addr, struct kura_err *err)
+{
+    const char *at = strchr(addr, '@');
+    size_t n = strlen(addr);
+    const char *why = NULL;
+    if (n > 254)
+        why = "is longer than 254 bytes";
+    else if (!at || strchr(at + 1, '@'))
+        why = "is not LOCAL@DOMAIN (one @)";
+    else if (at == addr || at - addr > 64)
+        why = "needs 1 to 64 bytes before the @";
+    else if (addr[0] == '.' || at[-1] == '.' || strstr(addr, ".."))
+        why = "has a dot at the start or end of a part, or two in a row";
+    for (const char *p = addr; !why && p < at; p++)
+        if (!email_local_char(*p))
+            why = "holds a character not allowed before the @ (letters, digits, .!#$%&'*+-/=?^_`{|}~)";
+    size_t labels = 0;
+    for (const char *l = at + 1; !why; labels++) {
+        size_t len = 0;
+        while (domain_char(l[len]))
+            len++;
+        if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-')
+            why = "needs a domain of labels of 1 to 63 letters, digits and hyphens (not at either end)";
+        else if (l[len] == '.')
+            l += len + 1;
+        else if (l[len] != '\0')
+            why = "holds a character not allowed in a domain (letters, digits, hyphens, dots)";
+        else if (labels == 0)
+            why = "needs a domain with a dot (example.ac.jp)";
+        else
+            break;
+    }
+    if (why) {
+        kura_err_set(err, EINVAL, "e-mail address %s", why);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- numbers -------------------------------------------------------------- */
 
 int kura_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)

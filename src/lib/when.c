@@ -152,6 +152,13 @@ int kura_when_parse(const char *s, const struct kura_zone *zone, int64_t *start,
     return 0;
 }
 
+int kura_date_parse(const char *s, const struct kura_zone *zone, int64_t *start, struct kura_err *err)
+{
+    if (!s || strlen(s) != 10)
+        return kura_err_set(err, EINVAL, "expected a date YYYY-MM-DD (a day, not a time)"), -1;
+    return kura_when_parse(s, zone, start, NULL, err);
+}
+
 int kura_period_parse(const char *s, const struct kura_zone *zone, int64_t *from, int64_t *until,
                       struct kura_err *err)
 {

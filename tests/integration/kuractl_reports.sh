@@ -59,7 +59,7 @@ csvu = {r["user"]: r for r in rows}
 def md_row(user):
     for l in md.splitlines():
         cells = [c.strip() for c in l.strip().strip("|").split("|")]
-        if cells and cells[0] == user and len(cells) == 8:
+        if cells and cells[0] == user and len(cells) == 10:
             return cells
     return None
 def human(n):

@@ -90,7 +90,7 @@ import json, sys
 rows = json.load(open(sys.argv[1]))
 lines = open(sys.argv[2]).read().split("\n")
 head = next(i for i, l in enumerate(lines) if l.startswith("USER "))
-text = [l for l in lines[head + 1:] if l.strip()]
+text = lines[head + 1:lines.index("", head)]  # the first table; the grant records follow it
 assert isinstance(rows, list) and len(rows) == len(text) == 2, (rows, text)
 for o, l in zip(rows, text):
     cols = [l[0:32], l[33:49], l[50:60], l[61:71], l[72:80], l[81:]]
@@ -192,7 +192,7 @@ after_kill() {
   if ! kuractl ledger "$D1" >"$T/ledger.txt" 2>&1; then bad=$((bad + 1)); diag "$1: ledger does not verify"; head -3 "$T/ledger.txt" | sed 's/^/# /'; return; fi
   if ! kuractl user list "$D1" >"$T/users.txt" 2>&1; then bad=$((bad + 1)); diag "$1: state does not load:" "$(cat "$T/users.txt")"; return; fi
   local listed last
-  listed=$(grep -c '^kt_carol ' "$T/users.txt")
+  listed=$(grep -cE '^kt_carol +co-investigator ' "$T/users.txt") # her row in the grants table
   last=$(grep -E 'user-(add|remove) kt_carol' "$T/ledger.txt" | tail -n 1 | grep -c 'user-add kt_carol')
   if [ "$listed" != "$last" ]; then bad=$((bad + 1)); diag "$1: listed=$listed but ledger says $last"; fi
   [ "$listed" = 1 ] && applied=$((applied + 1)) && kuractl user remove "$D1" kt_carol >/dev/null

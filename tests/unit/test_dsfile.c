@@ -54,6 +54,9 @@ static void make_dataset(struct kura_dataset *ds)
     strcpy(g->added_by, "root");
     g->pending = true; /* an operator's grant awaiting the PI (issue 13) */
     strcpy(ds->grants[0].approved_by, "alice");
+    strcpy(ds->grants[0].institution, " 京都大学 医学研究科 "); /* the grant records (R-ACC-9); [1] has none */
+    strcpy(ds->grants[0].email, "bob.o'neil+kura@med.example.ac.jp");
+    strcpy(ds->grants[0].trained, "2026-03-15");
     strcpy(ds->ethics, "IRB 2026-031");
     ds->ethics_until = ds->until + 86400;
     ds->nwithdrawals = 1;
@@ -76,7 +79,8 @@ static bool same_dataset(const struct kura_dataset *a, const struct kura_dataset
         same = strcmp(x->user, y->user) == 0 && x->uid == y->uid && x->role == y->role && x->from == y->from &&
                x->until == y->until && strcmp(x->approval, y->approval) == 0 && x->added_at == y->added_at &&
                strcmp(x->added_by, y->added_by) == 0 && x->pending == y->pending &&
-               strcmp(x->approved_by, y->approved_by) == 0;
+               strcmp(x->approved_by, y->approved_by) == 0 && strcmp(x->institution, y->institution) == 0 &&
+               strcmp(x->email, y->email) == 0 && strcmp(x->trained, y->trained) == 0;
     }
     for (size_t i = 0; same && i < a->nwithdrawals; i++) {
         const struct kura_withdrawal *x = &a->withdrawals[i], *y = &b->withdrawals[i];
@@ -100,7 +104,8 @@ static void test_dataset_round_trip_is_exact(void)
     EXPECT_STR_CONTAINS(text, "[x] \\x20\n");
     EXPECT_STR_CONTAINS(text, "[user c.contractor_1]\n");
     EXPECT_STR_CONTAINS(text, "approval =\n") ;
-    EXPECT_STR_CONTAINS(text, "added_by = alice\napproved_by = alice\n");
+    EXPECT_STR_CONTAINS(text, "added_by = alice\napproved_by = alice\ninstitution = \\x20京都大学 医学研究科\\x20\n"
+                              "email = bob.o'neil+kura@med.example.ac.jp\ntrained = 2026-03-15\n");
     EXPECT_STR_CONTAINS(text, "added_by = root\npending = yes\n");
     EXPECT_STR_CONTAINS(text, "guard = allowlist\nethics = IRB 2026-031\nethics_until = ");
     ASSERT(kura_dataset_parse("t.ini", text, len, &back, &err) == 0);
@@ -292,6 +297,10 @@ static void test_dataset_malformed_names_file_and_line(void)
         {22, "added_by = alice\npending = no\n", "t.ini:23: pending: expected yes"},
         {22, "added_by = alice\npending = yes\npending = yes\n", "t.ini:24: pending set twice"},
         {22, "added_by = alice\napproved_by = a b\n", "t.ini:23: approved_by: user name may hold only"},
+        {22, "added_by = alice\nemail = bob@localhost\n", "t.ini:23: email: e-mail address needs a domain with a dot"},
+        {22, "added_by = alice\ntrained = 2026-02-30\n", "t.ini:23: trained: \"2026-02-30\": no such day"},
+        {22, "added_by = alice\ntrained = 2026-02-03T00:00:00Z\n", "t.ini:23: trained: expected a date YYYY-MM-DD"},
+        {22, "added_by = alice\ninstitution = a\\x01b\n", "t.ini:23: institution: institution holds a control"},
         {23, "[withdrawn ../S1]\n", "t.ini:23: sample id must start"},
         {23, "[withdrawn S1]\n[withdrawn S1]\n", "t.ini:24: [withdrawn S1] appears twice (first on line 23)"},
         {25, NULL, "t.ini:23: [withdrawn S1] lacks at"},

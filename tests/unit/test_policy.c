@@ -98,6 +98,8 @@ enum mod {
     NO_ACCOUNT = 1 << 11,    /* the caller's uid has no account now */
     PENDING = 1 << 12,       /* the caller's grant awaits the PI's approval */
     NARROW_LOGINS = 1 << 13, /* the server's login uids are 1002..1002: the PI and most grants are system accounts */
+    TRAINING_REQUIRED = 1 << 14, /* [server] require_training = yes */
+    TRAINED = 1 << 15,       /* every grant records a training date (none does otherwise) */
 };
 
 /* The name each uid's account has (the one it is listed under). */
@@ -196,6 +198,16 @@ static const struct row rows[] = {
      "2026-10-01"},
     {"issue 13 a pending grant reads nothing", BOB, FILE_OK, "2026-05-01", PENDING, KURA_DENY_PENDING, NULL},
     {"issue 13 a pending grant lists nothing", BOB, DIR_ITSELF, "2026-05-01", PENDING, KURA_DENY_PENDING, NULL},
+    {"R-ACC-9 a grant without a training date reads nothing when training is required", BOB, FILE_OK,
+     "2026-05-01", TRAINING_REQUIRED, KURA_DENY_UNTRAINED, NULL},
+    {"R-ACC-9 ... nor lists the dataset", BOB, DIR_ITSELF, "2026-05-01", TRAINING_REQUIRED, KURA_DENY_UNTRAINED,
+     NULL},
+    {"R-ACC-9 a grant with a training date reads when training is required", BOB, FILE_OK, "2026-05-01",
+     TRAINING_REQUIRED | TRAINED, KURA_ALLOW, "2026-10-01"},
+    {"R-ACC-9 a grant without a training date reads when training is not required", BOB, FILE_OK, "2026-05-01",
+     0, KURA_ALLOW, "2026-10-01"},
+    {"R-ACC-9 the PI holds no grant: reads when training is required", PI, FILE_OK, "2026-05-01",
+     TRAINING_REQUIRED, KURA_ALLOW, "2027-04-01"},
 
     /* Precedence: each check wins over the next one. */
     {"lockdown over wrong host", PI, FILE_OK, "2026-05-01", LOCKDOWN | WRONG_HOST, KURA_DENY_LOCKDOWN, NULL},
@@ -215,6 +227,13 @@ static const struct row rows[] = {
     {"account changed over pending", BOB, FILE_OK, "2026-05-01", RENAMED | PENDING, KURA_DENY_ACCOUNT_CHANGED,
      NULL},
     {"account changed over expired", BOB, FILE_OK, "2026-10-01", RENAMED, KURA_DENY_ACCOUNT_CHANGED, NULL},
+    {"system account over untrained", CAROL, FILE_OK, "2026-06-15", NARROW_LOGINS | TRAINING_REQUIRED,
+     KURA_DENY_SYSTEM_ACCOUNT, NULL},
+    {"pending over untrained", BOB, FILE_OK, "2026-05-01", PENDING | TRAINING_REQUIRED, KURA_DENY_PENDING, NULL},
+    {"untrained over not yet valid", DAVE, FILE_OK, "2026-05-01", TRAINING_REQUIRED, KURA_DENY_UNTRAINED, NULL},
+    {"untrained over expired", BOB, FILE_OK, "2026-10-01", TRAINING_REQUIRED, KURA_DENY_UNTRAINED, NULL},
+    {"untrained over withdrawn and guard", BOB, FILE_WITHDRAWN, "2026-05-01", TRAINING_REQUIRED | GUARD_REFUSES,
+     KURA_DENY_UNTRAINED, NULL},
     {"pending over not yet valid", DAVE, FILE_OK, "2026-05-01", PENDING, KURA_DENY_PENDING, NULL},
     {"pending over expired", BOB, FILE_OK, "2026-10-01", PENDING, KURA_DENY_PENDING, NULL},
     {"not yet valid (grant) over expired (dataset)", FRANK, FILE_OK, "2027-04-15", 0, KURA_DENY_NOT_YET_VALID,
@@ -243,6 +262,7 @@ static void run_row(void)
         srv.level = KURA_LEVEL_TYPE2;
     if (r->mods & NARROW_LOGINS)
         srv.login_uid_min = srv.login_uid_max = BOB;
+    srv.require_training = r->mods & TRAINING_REQUIRED;
     if (r->mods & DS_UNBOUND)
         ds.host_id[0] = '\0';
     if (r->mods & DS_TYPE2)
@@ -255,6 +275,8 @@ static void run_row(void)
         ds.status = (enum kura_ds_status)7;
     for (size_t i = 0; (r->mods & PENDING) && i < ds.ngrants; i++)
         ds.grants[i].pending = ds.grants[i].uid == r->uid;
+    for (size_t i = 0; (r->mods & TRAINED) && i < ds.ngrants; i++)
+        snprintf(ds.grants[i].trained, sizeof ds.grants[i].trained, "2026-03-01");
     const char *user = r->mods & RENAMED ? "mallory" : r->mods & NO_ACCOUNT ? NULL : account_name(r->uid);
     const struct kura_file *files[] = {NULL, &file_ok, &file_withdrawn, &file_no_sample};
     struct kura_request req = {
@@ -411,6 +433,7 @@ static void test_reason_names(void)
     EXPECT(strcmp(kura_reason_name(KURA_DENY_EXPIRED), "expired") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_ACCOUNT_CHANGED), "account changed") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_PENDING), "pending approval") == 0);
+    EXPECT(strcmp(kura_reason_name(KURA_DENY_UNTRAINED), "no training") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_NOT_YET_VALID), "not yet valid") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_WRONG_HOST), "wrong host") == 0);
     for (int a = KURA_ALLOW; a <= KURA_DENY_GUARD; a++) {

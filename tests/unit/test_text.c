@@ -297,6 +297,56 @@ static void test_comma_join(void)
     expect_join(one_empty, 1, "");
 }
 
+/* R-ACC-9: a grant's contact address is plausible; nothing else is stored. */
+static void test_email_check(void)
+{
+    static const char *const good[] = {"a@b.jp", "suzuki.taro@med.kyoto-u.ac.jp", "x+tag@EXAMPLE.org",
+                                       "o'neil!#$%&*/=?^_`{|}~-@a-b.c1"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        struct kura_err e = {0};
+        EXPECT(kura_email_check(good[i], &e) == 0);
+    }
+    static const struct {
+        const char *addr, *why;
+    } bad[] = {
+        {"", "one @"},
+        {"suzuki", "one @"},
+        {"a@b@c.jp", "one @"},
+        {"@b.jp", "1 to 64 bytes before"},
+        {"a@", "needs a domain of labels"},
+        {"a@localhost", "needs a domain with a dot"},
+        {"a@b..jp", "two in a row"},
+        {".a@b.jp", "dot at the start"},
+        {"a.@b.jp", "dot at the start"},
+        {"a@b.jp.", "needs a domain of labels"},
+        {"a@-b.jp", "needs a domain of labels"},
+        {"a@b-.jp", "needs a domain of labels"},
+        {"a b@c.jp", "not allowed before the @"},
+        {"a@c.jp ", "not allowed in a domain"},
+        {"a@c_d.jp", "not allowed in a domain"},
+        {"鈴木@c.jp", "not allowed before the @"},
+        {"a\n@c.jp", "not allowed before the @"},
+        {"a@xn--c.jp\n", "not allowed in a domain"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct kura_err e = {0};
+        EXPECT(kura_email_check(bad[i].addr, &e) == -1);
+        EXPECT_STR_CONTAINS(e.msg, bad[i].why);
+    }
+    char longlocal[80], longaddr[300];
+    memset(longlocal, 'a', 65);
+    snprintf(longlocal + 65, sizeof longlocal - 65, "@b.jp");
+    struct kura_err e = {0};
+    EXPECT(kura_email_check(longlocal, &e) == -1);
+    memset(longaddr, 'a', 60);
+    longaddr[60] = '@';
+    for (size_t at = 61; at < 270; at += 4)
+        memcpy(longaddr + at, "bbb.", 4);
+    snprintf(longaddr + 269, sizeof longaddr - 269, "jp");
+    EXPECT(kura_email_check(longaddr, &e) == -1);
+    EXPECT_STR_CONTAINS(e.msg, "longer than 254");
+}
+
 int main(void)
 {
     RUN(test_utf8_valid);
@@ -311,5 +361,6 @@ int main(void)
     RUN(test_path_check_limits);
     RUN(test_parse_decimal);
     RUN(test_comma_join);
+    RUN(test_email_check);
     return unit_done();
 }

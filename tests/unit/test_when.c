@@ -8,6 +8,7 @@
 #include "kura/when.h"
 #include "kura/zone.h"
 #include "unit.h"
+#include "unit_time.h"
 
 #define DAY 86400
 #define HOUR 3600
@@ -342,10 +343,27 @@ static void test_threads(void)
     }
 }
 
+/* A day and nothing else (a grant's training date, R-ACC-9). */
+static void test_date_parse(void)
+{
+    const struct kura_zone *tokyo = kura_zone_get("Asia/Tokyo", NULL);
+    int64_t start = 0;
+    struct kura_err e = {0};
+    EXPECT(kura_date_parse("2026-11-20", tokyo, &start, &e) == 0);
+    EXPECT(start == unit_at("2026-11-20T00:00:00+09:00", tokyo));
+    EXPECT(kura_date_parse("2024-02-29", NULL, NULL, &e) == 0);
+    static const char *const bad[] = {"2026-11-20T00:00:00Z", "2026-11-2", "20261120", "", "2026-02-29",
+                                      " 2026-11-20", "2026-13-01"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        EXPECT(kura_date_parse(bad[i], tokyo, &start, &e) == -1);
+    EXPECT(kura_date_parse(NULL, tokyo, &start, &e) == -1);
+}
+
 int main(void)
 {
     RUN(test_threads); /* first, so the threads also race to fill the zone cache */
     RUN(test_dates_valid);
+    RUN(test_date_parse);
     RUN(test_dates_invalid);
     RUN(test_stamps_valid);
     RUN(test_stamps_invalid);

@@ -167,8 +167,7 @@ static int show(const struct kura_audit_entry *e, const char *file, uint64_t lin
     return 0;
 }
 
-/* The datasets the actor is the PI of (by uid and name, as cmd_actor_is_pi). */
-static int led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct kura_err *e)
+int cmd_led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct kura_err *e)
 {
     *out = NULL;
     *n = 0;
@@ -233,7 +232,7 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
     char **files = NULL;
     size_t nfiles = 0;
     if (!c->actor->operator) {
-        if (led_datasets(c, &v.led, &v.nled, &e) != 0) {
+        if (cmd_led_datasets(c, &v.led, &v.nled, &e) != 0) {
             cmd_fail_err(c, &e);
             goto out;
         }

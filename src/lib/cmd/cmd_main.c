@@ -94,11 +94,20 @@ static const struct kura_cmd commands[] = {
     {NULL, "unlock", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_unlock, "",
      "Ends a lockdown; each dataset is served again as its own policy says."},
     {"user", "add", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_add,
-     "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]",
+     "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]\n"
+     "                   [--institution TEXT] [--email ADDR] [--trained DATE]",
      "Lists USER as a data user of dataset ID from now until WHEN (default: the dataset's end;\n"
      "never later). AGD datasets need --approval, the data provider's approval reference.\n"
+     "--institution, --email and --trained (the day USER completed the security training and\n"
+     "acknowledged the guidelines, not in the future) are recorded with the grant; with\n"
+     "[server] require_training = yes, --trained is required.\n"
      "System accounts are refused; an operator's grant to an operator, to root or to themselves\n"
      "waits for the PI's approval (user approve); the PI is notified of grants others make."},
+    {"user", "update", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_update,
+     "ID USER [--institution TEXT] [--email ADDR] [--trained DATE]",
+     "Completes or corrects the records of USER's grant in dataset ID (recorded in the ledger):\n"
+     "\"\" clears an institution or e-mail. A grant without a training date reads nothing while\n"
+     "[server] require_training = yes, until this gives one. Nobody changes their own grant's."},
     {"user", "remove", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_remove, "ID USER",
      "Ends USER's access to dataset ID at once."},
     {"user", "approve", KURA_CMD_PI_ONLY, KURA_CMD_CHANGES_STATE, cmd_user_approve, "ID USER",
@@ -106,14 +115,16 @@ static const struct kura_cmd commands[] = {
      "or to themselves reads nothing until then."},
     {"user", "list", KURA_CMD_PI, 0, cmd_user_list, "ID [--json]",
      "Lists the PI and the users of dataset ID; STATE pending or changed needs the PI.\n"
-     "--json: one array of objects (user, role, from, until, state, approval)."},
+     "--json: one array of objects (user, role, from, until, state, approval, institution,\n"
+     "email, trained)."},
     {NULL, "ledger", KURA_CMD_PI, 0, cmd_ledger, "ID [--json]",
      "Prints dataset ID's change history (who, what, when, before -> after) and verifies its\n"
      "hash chain."},
     {"report", "usage", KURA_CMD_PI, 0, cmd_report_usage,
      "ID [--from WHEN] [--to WHEN] [--csv|--json|--html] [--lang en|ja]",
      "The yearly usage report (利用状況の報告): users and their periods, opens, bytes read and\n"
-     "refused attempts per user (from the audit log; operators' refusals apart), changes to\n"
+     "refused attempts per user (from the audit log; operators' refusals apart), their\n"
+     "institution and training date (the grant records), changes to\n"
      "the list and withdrawals (from the ledger), incidents (bulk-read alerts, suspensions,\n"
      "lockdowns), as Markdown, a printable A4 HTML page, the users table as CSV, or all of it\n"
      "as JSON; Japanese by default for JGA/AGD ([report] lang). Default period: the dataset's\n"
@@ -175,6 +186,11 @@ static const struct kura_cmd commands[] = {
      "--root reads the files below DIR instead of /; --ruleset FILE gives the running firewall\n"
      "rules (nft list ruleset or iptables-save output); both root on the server only. Exit 1\n"
      "when an item fails (a warning does not)."},
+    {NULL, "operators", KURA_CMD_ANY_PI, 0, cmd_operators, "[--history] [--json]",
+     "The operator register (作業者一覧): the members of group kura-admin, each with the time\n"
+     "kura first recorded them, or with --history every change (added, removed, when, seen by\n"
+     "whom); records any change first, verifies the register's hash chain (exit 1 if it does\n"
+     "not verify). Operators, and PIs (for the checklist). --json: one array of objects."},
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "[--json]",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset. --json: one object of what the text shows you (fields in kuractl(8))."},
@@ -424,7 +440,10 @@ int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *ac
         if (kura_id_check(argv[0], "dataset id", &e) != 0)
             return cmd_usage(&c, "%s", e.msg);
     }
-    return k->run(&c, argc, argv);
+    int rc = k->run(&c, argc, argv);
+    if (k->flags & KURA_CMD_CHANGES_STATE)
+        cmd_operators_observe(&c); /* R-LOG-7: every state change looks at the operators too */
+    return rc;
 }
 
 const struct kura_cmd_ctx *cmd_ctx_of(struct kura_cmd_ctx *c, const struct kura_cmd_env *env,

@@ -40,6 +40,7 @@ int cmd_pi_account(const char *name, uid_t *uid, struct kura_err *e);
 int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_user.c */
 int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_user_update(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_status.c */
 int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv);
@@ -57,6 +58,14 @@ int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /*
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_audit.c */
 int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
+/* The ids of the datasets the actor is the PI of (by uid and name, as
+ * cmd_actor_is_pi); free with cmd_strv_free. */
+int cmd_led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct kura_err *e);
+int cmd_operators(const struct kura_cmd_ctx *c, int argc, char **argv);       /* cmd_operators.c */
+/* Records any change of group kura-admin's members in the operator
+ * register, with an audit record and a notice; a failure is a warning on
+ * err. Run after every state change. */
+void cmd_operators_observe(const struct kura_cmd_ctx *c);
 int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_revoke.c */
 int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);

@@ -47,7 +47,10 @@ static const label C_OPENS = {"opens", "opens", "アクセス回数"};
 static const label C_BYTES = {"bytes_read", "bytes read", "読み出し量"};
 static const label C_REFUSED = {"refused", "refused", "拒否された試行"};
 static const label C_LAST = {"last_access", "last access", "最終アクセス"};
-static const label *const USER_COLS[] = {&C_USER, &C_ROLE, &C_FROM, &C_UNTIL, &C_OPENS, &C_BYTES, &C_REFUSED, &C_LAST};
+static const label C_USER_INSTITUTION = {"institution", "institution", "所属機関"};
+static const label C_TRAINED = {"trained", "training completed", "教育受講日"};
+static const label *const USER_COLS[] = {&C_USER,  &C_ROLE,    &C_FROM,    &C_UNTIL,            &C_OPENS,
+                                         &C_BYTES, &C_REFUSED, &C_LAST,    &C_USER_INSTITUTION, &C_TRAINED};
 
 static const label T_OPERATORS = {"operator_refusals", "Operators' refused attempts (not users of the data)",
                                   "運用管理者の拒否された試行（データ利用者ではない）"};
@@ -203,9 +206,11 @@ static bool is_operator(int64_t uid)
     return uid >= 0 && kura_actor_resolve((uid_t)uid, (gid_t)-1, 0, &a, NULL) == 0 && a.operator;
 }
 
-/* One listed user's row: the period is their grant's. */
+/* One listed user's row: the period and the records are their grant's
+ * (g NULL: the PI's, who holds none). */
 static void listed_row(const struct kura_cmd_ctx *c, struct kura_report *r, struct kura_report_table *t,
-                       const char *user, const label *role, int64_t from, int64_t until, const struct cmd_user_usage *u)
+                       const char *user, const label *role, int64_t from, int64_t until, const struct kura_grant *g,
+                       const struct cmd_user_usage *u)
 {
     char a[32], b[32], last[48] = "";
     if (kura_date_format(from, c->env->cfg->zone, a, sizeof a) != 0)
@@ -216,7 +221,9 @@ static void listed_row(const struct kura_cmd_ctx *c, struct kura_report *r, stru
     const struct kura_report_cell row[] = {
         KURA_CELL_TEXT(user), KURA_CELL_WORD(role), KURA_CELL_TEXT(a), KURA_CELL_TEXT(b),
         KURA_CELL_INT(u ? u->opens : 0), KURA_CELL_BYTES(u ? u->bytes : 0), KURA_CELL_INT(u ? u->refused : 0),
-        last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&NONE)};
+        last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&NONE),
+        g && g->institution[0] ? KURA_CELL_TEXT(g->institution) : KURA_CELL_WORD(&NONE),
+        g && g->trained[0] ? KURA_CELL_TEXT(g->trained) : KURA_CELL_WORD(&NONE)};
     kura_report_row(r, t, row);
 }
 
@@ -244,7 +251,8 @@ static void unlisted_rows(const struct kura_cmd_ctx *c, struct kura_report *r, s
         const struct kura_report_cell row[] = {
             KURA_CELL_TEXT(name),           KURA_CELL_WORD(&W_UNLISTED),   KURA_CELL_WORD(&NONE),
             KURA_CELL_WORD(&NONE),          KURA_CELL_INT(u->opens),       KURA_CELL_BYTES(u->bytes),
-            KURA_CELL_INT(u->refused),      last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&NONE)};
+            KURA_CELL_INT(u->refused),      last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&NONE),
+            KURA_CELL_WORD(&NONE),          KURA_CELL_WORD(&NONE)};
         kura_report_row(r, users, row);
     }
 }
@@ -289,10 +297,11 @@ static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, con
                         const struct cmd_usage *use)
 {
     struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &NONE);
-    listed_row(c, r, users, ds->pi, &W_PI, ds->from, ds->until, cmd_usage_find(use, ds->pi, ds->pi_uid));
+    listed_row(c, r, users, ds->pi, &W_PI, ds->from, ds->until, NULL, cmd_usage_find(use, ds->pi, ds->pi_uid));
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
-        listed_row(c, r, users, g->user, cmd_report_role_word(g->role), g->from, g->until, cmd_usage_find(use, g->user, g->uid));
+        listed_row(c, r, users, g->user, cmd_report_role_word(g->role), g->from, g->until, g,
+                   cmd_usage_find(use, g->user, g->uid));
     }
     struct kura_report_table *ops = kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &NONE);
     unlisted_rows(c, r, users, ops, ds, use);

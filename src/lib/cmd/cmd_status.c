@@ -320,7 +320,11 @@ int cmd_status(const struct kura_cmd_ctx *c, int argc, char **argv)
         kura_policy_window(ds, c->actor->uid, &from, &until);
         const struct kura_grant *g = kura_dataset_grant(ds, c->actor->uid);
         const char *role = ds->pi_uid == c->actor->uid ? "pi" : g ? kura_role_name(g->role) : "?";
-        const char *state = listing == KURA_DENY_PENDING ? "pending approval" : state_for(ds, from, until, now);
+        /* The mount's reasons first (policy.h): pending, then no training. */
+        const bool untrained = g && ds->pi_uid != c->actor->uid && c->env->cfg->require_training && !g->trained[0];
+        const char *state = listing == KURA_DENY_PENDING ? "pending approval"
+                            : untrained                  ? kura_reason_name(KURA_DENY_UNTRAINED)
+                                                         : state_for(ds, from, until, now);
         const char *notes = ds->pi_uid == c->actor->uid && lacks_sample_map(c, ds->id) ? "no sample map" : "";
         char a[32], b[32];
         if (kura_date_format(from, zone, a, sizeof a) != 0)

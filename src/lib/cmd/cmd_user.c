@@ -7,6 +7,7 @@
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/json.h"
+#include "kura/ledger.h"
 #include "kura/notify.h"
 #include "kura/policy.h"
 #include "kura/when.h"
@@ -54,12 +55,49 @@ static void notify_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *d
         fprintf(c->err, "kuractl: warning: notification not sent: %s\n", e.msg);
 }
 
-/* "role=co-investigator until=2027-03-31 approval=..." */
+/* "institution=... email=... trained=2026-11-20", the records set; "" for none. */
+static void records_text(const struct kura_grant *g, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s%s%s%s%s%s", g->institution[0] ? "institution=" : "", g->institution,
+             g->institution[0] && (g->email[0] || g->trained[0]) ? " " : "", g->email[0] ? "email=" : "", g->email,
+             g->email[0] && g->trained[0] ? " " : "", g->trained[0] ? "trained=" : "", g->trained);
+}
+
+/* "role=co-investigator until=2027-03-31 approval=... institution=..." */
 static void grant_text(const struct kura_cmd_ctx *c, const struct kura_grant *g, char *buf, size_t len)
 {
     char last[48];
     snprintf(buf, len, "role=%s until=%s%s%s", kura_role_name(g->role), cmd_last_day(c, g->until, last, sizeof last),
              g->approval[0] ? " approval=" : "", g->approval);
+    size_t n = strlen(buf);
+    if ((g->institution[0] || g->email[0] || g->trained[0]) && n + 1 < len) {
+        buf[n++] = ' ';
+        records_text(g, buf + n, len - n);
+    }
+}
+
+/* Sets the grant records given (NULL: kept), each checked first, so that
+ * a bad one changes nothing (R-ACC-9). */
+static int set_records(const struct kura_cmd_ctx *c, struct kura_grant *g, const char *institution, const char *email,
+                       const char *trained)
+{
+    struct kura_err e = {0};
+    int64_t day;
+    if (institution && kura_text_check(institution, "--institution", &e) != 0)
+        return cmd_fail(c, "%s", e.msg), -1;
+    if (email && email[0] && kura_email_check(email, &e) != 0)
+        return cmd_fail(c, "--email: %s", e.msg), -1;
+    if (trained && kura_date_parse(trained, c->env->cfg->zone, &day, &e) != 0)
+        return cmd_fail(c, "--trained: %s", e.msg), -1;
+    if (trained && day > cmd_now())
+        return cmd_fail(c, "--trained %s is in the future: give the day the training was completed", trained), -1;
+    if (institution)
+        snprintf(g->institution, sizeof g->institution, "%s", institution);
+    if (email)
+        snprintf(g->email, sizeof g->email, "%s", email);
+    if (trained)
+        snprintf(g->trained, sizeof g->trained, "%s", trained);
+    return 0;
 }
 
 int kura_change_user_add(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
@@ -77,12 +115,17 @@ int kura_change_user_add(const struct kura_cmd_env *env, const struct kura_actor
     if (rq->role != KURA_ROLE_CO_INVESTIGATOR && rq->role != KURA_ROLE_CONTRACTOR)
         return cmd_fail(c, "a user's role is co-investigator or contractor");
     g.role = rq->role;
+    if (set_records(c, &g, rq->institution, rq->email, rq->trained && rq->trained[0] ? rq->trained : NULL) != 0)
+        return KURA_EXIT_FAIL;
+    if (c->env->cfg->require_training && !g.trained[0])
+        return cmd_fail(c, "[server] require_training = yes: give the day %s completed the security training and "
+                        "acknowledged the guidelines with --trained YYYY-MM-DD", rq->user);
     struct cmd_txn t;
     if (cmd_txn_begin(c, rq->dataset, KURA_CMD_PI, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
-    char last[48], text[512];
+    char last[48], text[KURA_LEDGER_FIELD_MAX];
     /* R-ACC-6: a grant names one account; resolve it now and keep the uid. */
     if (cmd_user_uid(rq->user, &g.uid, &e) != 0) {
         cmd_fail_err(c, &e);
@@ -178,8 +221,10 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *role = "co-investigator", *until = NULL;
     struct kura_user_add_request rq = {.approval = ""};
-    const struct cmd_opt opts[] = {{"role", true, &role, NULL}, {"until", true, &until, NULL},
-                                   {"approval", true, &rq.approval, NULL}, {0}};
+    const struct cmd_opt opts[] = {{"role", true, &role, NULL},         {"until", true, &until, NULL},
+                                   {"approval", true, &rq.approval, NULL}, {"institution", true, &rq.institution, NULL},
+                                   {"email", true, &rq.email, NULL},       {"trained", true, &rq.trained, NULL},
+                                   {0}};
     char *pos[2];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
@@ -213,11 +258,14 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
 }
 
 /* Begins a change of user's grant in dataset id (role and what as
- * cmd_txn_begin's) and finds it. KURA_EXIT_OK with *g set (end t after), or
- * KURA_EXIT_FAIL with t already ended. */
+ * cmd_txn_begin's) and finds it. KURA_EXIT_OK with *g set (end t after),
+ * or KURA_EXIT_FAIL with t already ended. */
 static int begin_grant(const struct kura_cmd_ctx *c, const char *id, const char *user, enum kura_cmd_role role,
                        unsigned what, struct cmd_txn *t, struct kura_grant **g)
 {
+    struct kura_err e = {0};
+    if (kura_user_name_check(user, &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
     if (cmd_txn_begin(c, id, role, what, t) != 0)
         return KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t->ds;
@@ -238,9 +286,6 @@ int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_ac
 {
     struct kura_cmd_ctx cc;
     const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "remove");
-    struct kura_err e = {0};
-    if (kura_user_name_check(rq->user, &e) != 0)
-        return cmd_fail(c, "%s", e.msg);
     struct cmd_txn t;
     struct kura_grant *g;
     /* Taking a grant off a destroyed dataset is harmless tidying: allowed. */
@@ -248,7 +293,7 @@ int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_ac
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
-    char before[512], user[KURA_USER_MAX + 1];
+    char before[KURA_LEDGER_FIELD_MAX], user[KURA_USER_MAX + 1];
     grant_text(c, g, before, sizeof before);
     snprintf(user, sizeof user, "%s", g->user);
     size_t i = (size_t)(g - ds->grants);
@@ -275,15 +320,64 @@ int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
     return rc;
 }
 
+int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                            const struct kura_user_update_request *rq)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "update");
+    struct cmd_txn t;
+    struct kura_grant *g;
+    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, 0, &t, &g) != KURA_EXIT_OK)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    char before[KURA_LEDGER_FIELD_MAX], after[KURA_LEDGER_FIELD_MAX];
+    /* Separation of duties: an operator does not vouch for their own training. */
+    if (g->uid == c->actor->uid && !cmd_actor_is_pi(c, &t.ds)) {
+        cmd_fail(c, "the records of your own grant are the PI's to change (%s)", t.ds.pi);
+        goto out;
+    }
+    records_text(g, before, sizeof before);
+    if (set_records(c, g, rq->institution, rq->email, rq->trained) != 0)
+        goto out;
+    records_text(g, after, sizeof after);
+    if (strcmp(before, after) == 0) {
+        rc = KURA_EXIT_OK; /* recorded as given already: nothing to change */
+        goto out;
+    }
+    struct cmd_change ch = {.action = "user-update", .target = g->user, .before = before, .after = after,
+                            .audit_event = KURA_AUDIT_POLICY_CHANGE};
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+        rc = KURA_EXIT_OK;
+out:
+    cmd_txn_end(&t);
+    return rc;
+}
+
+int cmd_user_update(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct kura_user_update_request rq = {0};
+    const struct cmd_opt opts[] = {{"institution", true, &rq.institution, NULL}, {"email", true, &rq.email, NULL},
+                                   {"trained", true, &rq.trained, NULL}, {0}};
+    char *pos[2];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    if (!rq.institution && !rq.email && !rq.trained)
+        return cmd_usage(c, "give at least one of --institution, --email, --trained");
+    rq.dataset = pos[0];
+    rq.user = pos[1];
+    int rc = kura_change_user_update(c->env, c->actor, c->err, &rq);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "%s's grant records in dataset %s are up to date\n", rq.user, rq.dataset);
+    return rc;
+}
+
 int kura_change_user_approve(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                              const struct kura_user_approve_request *rq, struct kura_user_approve_result *res)
 {
     struct kura_cmd_ctx cc;
     const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "approve");
     memset(res, 0, sizeof *res);
-    struct kura_err e = {0};
-    if (kura_user_name_check(rq->user, &e) != 0)
-        return cmd_fail(c, "%s", e.msg);
     /* Approval is the other role's confirmation: no operator gives it, not
      * even for another operator's grant. */
     struct cmd_txn t;
@@ -298,7 +392,7 @@ int kura_change_user_approve(const struct kura_cmd_env *env, const struct kura_a
     }
     g->pending = false;
     snprintf(g->approved_by, sizeof g->approved_by, "%s", ds->pi);
-    char before[600], detail[KURA_USER_MAX + 16];
+    char before[KURA_LEDGER_FIELD_MAX], detail[KURA_USER_MAX + 16];
     grant_text(c, g, before, sizeof before);
     snprintf(before + strlen(before), sizeof before - strlen(before), " pending=approval-by-pi-%s", ds->pi);
     /* Both actors: the approver is the record's actor, the adder named here. */
@@ -331,8 +425,8 @@ int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
 /* A row's STATE: what needs the PI first, then the period. logins: the
  * login uid range (a system account listed before kuractl refused it is
  * served nothing either). */
-static const char *list_state(const struct kura_dataset *ds, uid_t uid, const uid_t logins[2], int64_t from,
-                              int64_t until, int64_t now, unsigned *needs_pi)
+static const char *list_state(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, uid_t uid,
+                              const uid_t logins[2], int64_t from, int64_t until, int64_t now, unsigned *needs_pi)
 {
     if (uid != 0 && (uid < logins[0] || uid > logins[1])) {
         ++*needs_pi;
@@ -346,6 +440,10 @@ static const char *list_state(const struct kura_dataset *ds, uid_t uid, const ui
         ++*needs_pi;
         return "pending";
     default:
+        if (c->env->cfg->require_training && uid != ds->pi_uid && !kura_dataset_grant(ds, uid)->trained[0]) {
+            ++*needs_pi;
+            return "untrained";
+        }
         /* The words of status and of the audit log's reasons. */
         if (ds->status == KURA_DS_DESTROYED)
             return "destroyed";
@@ -355,9 +453,9 @@ static const char *list_state(const struct kura_dataset *ds, uid_t uid, const ui
 
 /* One row of user list --json: a flat object, the text row's columns. */
 static int print_json_row(const struct kura_cmd_ctx *c, bool first, const char *user, const char *role,
-                          const char *from, const char *until, const char *state, const char *approval)
+                          const char *from, const char *until, const char *state, const struct kura_grant *g)
 {
-    char buf[2048];
+    char buf[4096];
     struct kura_json_writer w;
     kura_json_begin(&w, buf, sizeof buf);
     kura_json_add_string(&w, "user", user);
@@ -365,7 +463,10 @@ static int print_json_row(const struct kura_cmd_ctx *c, bool first, const char *
     kura_json_add_string(&w, "from", from);
     kura_json_add_string(&w, "until", until);
     kura_json_add_string(&w, "state", state);
-    kura_json_add_string(&w, "approval", approval);
+    kura_json_add_string(&w, "approval", g ? g->approval : "");
+    kura_json_add_string(&w, "institution", g ? g->institution : "");
+    kura_json_add_string(&w, "email", g ? g->email : "");
+    kura_json_add_string(&w, "trained", g ? g->trained : "");
     return cmd_json_item(c, &w, first, user);
 }
 
@@ -388,14 +489,14 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
         fputc('[', c->out);
         if (print_json_row(c, true, ds->pi, "pi", kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
                            cmd_last_day(c, ds->until, b, sizeof b),
-                           list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi), "") != 0)
+                           list_state(c, ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi), NULL) != 0)
             goto out;
         for (size_t i = 0; i < ds->ngrants; i++) {
             const struct kura_grant *g = &ds->grants[i];
             if (print_json_row(c, false, g->user, kura_role_name(g->role),
                                kura_date_format(g->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
                                cmd_last_day(c, g->until, b, sizeof b),
-                               list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi), g->approval) != 0)
+                               list_state(c, ds, g->uid, logins, g->from, g->until, now, &needs_pi), g) != 0)
                 goto out;
         }
         fputs("]\n", c->out);
@@ -412,20 +513,30 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", "USER", "ROLE", "FROM", "UNTIL", "STATE", "APPROVAL");
     fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", ds->pi, "pi",
             kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
-            cmd_last_day(c, ds->until, b, sizeof b), list_state(ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi),
+            cmd_last_day(c, ds->until, b, sizeof b), list_state(c, ds, ds->pi_uid, logins, ds->from, ds->until, now, &needs_pi),
             "-");
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", g->user, kura_role_name(g->role),
                 kura_date_format(g->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
-                cmd_last_day(c, g->until, b, sizeof b), list_state(ds, g->uid, logins, g->from, g->until, now, &needs_pi),
+                cmd_last_day(c, g->until, b, sizeof b), list_state(c, ds, g->uid, logins, g->from, g->until, now, &needs_pi),
                 g->approval[0] ? g->approval : "-");
+    }
+    /* R-ACC-9: who the users are and when they were trained, for the PI's ledger of users. */
+    if (ds->ngrants)
+        fprintf(c->out, "\n%-32s %-10s %-32s %s\n", "USER", "TRAINED", "E-MAIL", "INSTITUTION");
+    for (size_t i = 0; i < ds->ngrants; i++) {
+        const struct kura_grant *g = &ds->grants[i];
+        fprintf(c->out, "%-32s %-10s %-32s %s\n", g->user, g->trained[0] ? g->trained : "-",
+                g->email[0] ? g->email : "-", g->institution[0] ? g->institution : "-");
     }
     if (needs_pi)
         fprintf(c->out, "\nneeds the PI: pending = listed by an operator, reads nothing until the PI runs kuractl "
                         "user approve %s USER;\nchanged = the account is not the one listed (deleted, renamed or its "
                         "uid given to someone else), reads nothing: remove the grant;\nsystem = a system account, "
-                        "no person's login, reads nothing: remove the grant\n", ds->id);
+                        "no person's login, reads nothing: remove the grant;\nuntrained = no training date while "
+                        "[server] require_training = yes, reads nothing until kuractl user update %s USER --trained "
+                        "DATE\n", ds->id, ds->id);
     rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);

@@ -8,7 +8,9 @@
  *   only after notify_command has run: a crash in between sends it again
  *   (at least once: a deadline notice twice beats none);
  * - grace_days after a dataset's end: crypto-erasure with a destruction
- *   report, unless auto_destroy is off (R-REV-2, R-REV-3). */
+ *   report, unless auto_destroy is off (R-REV-2, R-REV-3);
+ * - rotated audit log files past [audit] retention_years: removed, each
+ *   recorded in the log first (R-LOG-6, kura_audit_retain). */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -150,6 +152,9 @@ static void tick(struct maintainer *m, int64_t now)
         }
     }
     snapshot_release(snap);
+    struct kura_err err;
+    if (kura_audit_retain(m->fs->audit, cfg->retention_years, now * 1000, NULL, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: %s; tried again next tick", err.msg);
     /* Each destruction reloads the state: destroy only what is still there. */
     for (size_t i = 0; i < ndestroy; i++) {
         snap = snapshot_acquire(m->fs);

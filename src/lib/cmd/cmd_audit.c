@@ -307,5 +307,9 @@ int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv)
     fprintf(c->out, "audit log verified: %llu record(s) in %llu file(s), seq %llu..%llu\n",
             (unsigned long long)sum.records, (unsigned long long)sum.files, (unsigned long long)sum.first_seq,
             (unsigned long long)sum.last_seq);
+    char when[32];
+    if (sum.removed_last && kura_time_format(sum.removed_ms / 1000, c->env->cfg->zone, when, sizeof when) == 0)
+        fprintf(c->out, "seq 1..%llu removed under retention, as the log records (the last removal %s)\n",
+                (unsigned long long)sum.removed_last, when);
     return KURA_EXIT_OK;
 }

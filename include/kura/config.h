@@ -48,6 +48,7 @@ struct kura_config {
     unsigned refusals_per_hour;  /* refusal records per user and dataset; the rest in summaries */
     unsigned reserve_mb;         /* of the log's file system, kept from refusals */
     unsigned retention_years;    /* rotated files kept after their last record; 0: for ever */
+    int summary_weekday;         /* the weekly summary's day, 0 Sunday .. 6 Saturday; -1: none */
     /* [revocation] */
     unsigned grace_days;
     bool auto_destroy;

@@ -2,7 +2,8 @@
  * warnings reach people through syslog (facility authpriv) and, when
  * [revocation] notify_command is set, through that program, run with the
  * event's fields in environment variables (KURA_EVENT, KURA_DATASET,
- * KURA_PI, KURA_USERS, KURA_SAMPLE, KURA_REF, KURA_TIME, KURA_MESSAGE) so a
+ * KURA_PI, KURA_USERS, KURA_SAMPLE, KURA_REF, KURA_TIME, KURA_MESSAGE, and
+ * KURA_FILE when the notice comes with a text longer than a line) so a
  * site can send mail. A notification never blocks or undoes what it reports:
  * callers send it after the change is committed, a failing program is
  * logged to syslog, and a program still running after the wait is left to
@@ -23,6 +24,7 @@ struct kura_notice {
     const char *ref;            /* may be NULL */
     int64_t time;               /* Unix seconds */
     const char *message;        /* one line for people */
+    const char *file;           /* may be NULL: a file (root's, 0600) with the full text */
 };
 
 /* Logs n to syslog and runs notify_command (if set) in a new session,

@@ -56,6 +56,7 @@ int cmd_ledger(const struct kura_cmd_ctx *c, int argc, char **argv);          /*
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv);          /* cmd_main.c */
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_audit.c */
 int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
+int cmd_audit_summary(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_revoke.c */
 int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);

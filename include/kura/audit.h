@@ -179,7 +179,8 @@ void kura_audit_close(struct kura_audit_log *log);
  * checks that the first file kept continues exactly there. A crash between
  * the record and the removal leaves the file; the next call records it
  * again. years 0 keeps everything. *removed (may be NULL) gets the files
- * removed. Thread-safe; appends wait while it runs. */
+ * removed. Thread-safe; appends wait while the records are written and
+ * the files removed (not while the files are read). */
 #define KURA_AUDIT_YEAR_DAYS 366
 int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms, size_t *removed,
                       struct kura_err *err);

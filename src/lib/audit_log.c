@@ -688,52 +688,62 @@ static void remove_planned(struct kura_audit_log *log, const struct audit_remova
 int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms, size_t *removed,
                       struct kura_err *err)
 {
-    size_t count = 0;
+    size_t count = 0, n = 0, written = 0;
     if (removed)
         *removed = 0;
-    if (years == 0)
-        return 0;
-    /* Holds off this process's batches (a rotation would rename the files
-     * planned) and, by the head file's lock, every other writer's. */
-    pthread_mutex_lock(&log->mu);
-    while (log->busy)
-        pthread_cond_wait(&log->cv, &log->mu);
-    log->busy = true;
-    pthread_mutex_unlock(&log->mu);
+    /* Planned with appends going on: rotated files do not change, only
+     * their names, and the removal finds them by inode. */
     struct audit_removal *plan = NULL;
-    size_t n = 0, written = 0;
-    struct pending *p = NULL, **batch = NULL;
+    if (audit_retention_plan(log->path, log->key, years, now_ms, &plan, &n, err) != 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    struct pending *p = calloc(n, sizeof *p), **batch = calloc(n, sizeof *batch);
+    int rc = p && batch ? 0 : -1;
+    if (rc != 0)
+        kura_err_set(err, ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char detail[256];
+        audit_retention_detail(&plan[i], detail, sizeof detail);
+        struct kura_audit_record r;
+        kura_audit_record_init(&r);
+        r.event = KURA_AUDIT_RETENTION;
+        r.time_ms = now_ms;
+        r.path = plan[i].name;
+        r.count = (int64_t)(plan[i].last - plan[i].first + 1);
+        r.detail = detail;
+        p[i].buf = audit_body_build(&r, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, &p[i].body_len, err);
+        rc = p[i].buf ? 0 : -1;
+        batch[i] = &p[i];
+    }
     struct batch_counts cnt = {0};
-    int rc = lock_head(log, err);
     if (rc == 0) {
-        rc = audit_retention_plan(log->path, log->key, years, now_ms, &plan, &n, err);
-        p = n ? calloc(n, sizeof *p) : NULL;
-        batch = n ? calloc(n, sizeof *batch) : NULL;
-        if (rc == 0 && n && (!p || !batch)) {
-            kura_err_set(err, ENOMEM, "out of memory");
-            rc = -1;
-        }
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            char detail[256];
-            audit_retention_detail(&plan[i], detail, sizeof detail);
-            struct kura_audit_record r;
-            kura_audit_record_init(&r);
-            r.event = KURA_AUDIT_RETENTION;
-            r.time_ms = now_ms;
-            r.path = plan[i].name;
-            r.count = (int64_t)(plan[i].last - plan[i].first + 1);
-            r.detail = detail;
-            p[i].buf = audit_body_build(&r, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, &p[i].body_len, err);
-            rc = p[i].buf ? 0 : -1;
-            batch[i] = &p[i];
-        }
-        written = n;
-        /* The records first, durable: a file is never gone unaccounted for. */
-        if (rc == 0 && n)
+        /* The records and the removal hold off this process's batches and,
+         * by the head file's lock, every other writer's. */
+        pthread_mutex_lock(&log->mu);
+        while (log->busy)
+            pthread_cond_wait(&log->cv, &log->mu);
+        log->busy = true;
+        pthread_mutex_unlock(&log->mu);
+        rc = lock_head(log, err);
+        if (rc == 0) {
+            written = n;
+            /* The records first, durable: a file is never gone unaccounted for. */
             rc = commit_locked(log, batch, &written, &cnt, err);
-        if (rc == 0 && n)
-            remove_planned(log, plan, n, &count);
-        unlock_head(log);
+            if (rc == 0)
+                remove_planned(log, plan, n, &count);
+            unlock_head(log);
+        }
+        pthread_mutex_lock(&log->mu);
+        log->stats.fdatasyncs += cnt.fdatasyncs;
+        log->stats.rotations += cnt.rotations;
+        if (rc == 0) {
+            log->stats.batches++;
+            log->stats.records += written;
+        }
+        log->busy = false;
+        pthread_cond_broadcast(&log->cv);
+        pthread_mutex_unlock(&log->mu);
     }
     for (size_t i = 0; log->syslog && rc == 0 && i < written; i++)
         syslog(LOG_AUTHPRIV | LOG_INFO, "%.*s", (int)p[i].line_len - 1, p[i].line);
@@ -742,16 +752,6 @@ int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms
     free(p);
     free(batch);
     free(plan);
-    pthread_mutex_lock(&log->mu);
-    log->stats.fdatasyncs += cnt.fdatasyncs;
-    log->stats.rotations += cnt.rotations;
-    if (rc == 0 && written) {
-        log->stats.batches++;
-        log->stats.records += written;
-    }
-    log->busy = false;
-    pthread_cond_broadcast(&log->cv);
-    pthread_mutex_unlock(&log->mu);
     if (removed)
         *removed = count;
     if (rc != 0)

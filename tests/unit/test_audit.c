@@ -1492,6 +1492,49 @@ static void test_retention_young_removal_refused(void)
     EXPECT(count_files(path) == before);
 }
 
+/* kill -9 between a retention record and the removal: the file is still
+ * there, verify passes; the next call records it again and removes it. */
+static void test_retention_crash_before_removal(void)
+{
+    const char *path = make_aged_log("retain-crash");
+    ASSERT(path);
+    char **files;
+    size_t n;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_files(path, &files, &n, &err) == 0);
+    ASSERT(n >= 3);
+    struct lines l;
+    lines_read(files[0], &l);
+    struct kura_audit_entry last, next;
+    ASSERT(l.n > 0 && kura_audit_entry_parse(l.v[l.n - 1], strlen(l.v[l.n - 1]) - 1, &last, &err) == 0);
+    ASSERT(parse_line(files[1], 1, &next) == 0);
+    char detail[256];
+    snprintf(detail, sizeof detail, "seq=1..%llu last_ms=%lld last_hash=%s retention_years=5",
+             (unsigned long long)last.seq, (long long)last.rec.time_ms, next.prev);
+    kura_audit_entry_free(&last);
+    kura_audit_entry_free(&next);
+    lines_free(&l);
+    kura_audit_files_free(files, n);
+    struct kura_audit_log *log = open_log(path, 2000);
+    ASSERT(log);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_RETENTION;
+    r.time_ms = NOW_MS;
+    r.path = "audit.jsonl.9";
+    r.count = 1;
+    r.detail = detail;
+    ASSERT(kura_audit_append(log, &r, &err) == 0);
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == 0);
+    size_t removed = 0;
+    EXPECT(kura_audit_retain(log, 5, NOW_MS, &removed, &err) == 0 && removed >= 2);
+    kura_audit_close(log);
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.removed_last >= 2 && sum.first_seq == sum.removed_last + 1);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -1539,6 +1582,7 @@ int main(void)
     RUN(test_retention_removes_old_files_verify_accounts);
     RUN(test_retention_missing_oldest_file_refused);
     RUN(test_retention_young_removal_refused);
+    RUN(test_retention_crash_before_removal);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return unit_done();
 }

@@ -25,6 +25,7 @@ check "the weekly summary is sent on its day (audit-summary)" test "$(grep -c '^
 check "KURA_FILE names the summary in the state directory" grep -qx "file $KROOT/lib/audit-summary.md" "$NOTES"
 check "the file sent is the summary, signed" bash -c "grep -q '^# Audit log summary' '$T'/sent.* && grep -q 'kura-signature' '$T'/sent.*"
 check "the file is root's alone" test "$(stat -c %a "$KROOT/lib/audit-summary.md")" = 600
+check_output "it verifies as a report signed on this server" "the signature verifies" kuractl report verify "$KROOT/lib/audit-summary.md"
 check "it is marked as sent" grep -q "^-	-	audit-summary $(TZ=Asia/Tokyo date +%F)	" "$KROOT/lib/reminders.tsv"
 
 # opens and refusals through the mount

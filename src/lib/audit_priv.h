@@ -93,6 +93,7 @@ struct audit_removal {
     unsigned char last_hash[KURA_AUDIT_HASH_LEN]; /* of its last record's line */
 };
 #define AUDIT_YEAR_MS ((int64_t)KURA_AUDIT_YEAR_DAYS * 86400 * 1000)
+#define AUDIT_YEARS_MAX 10000       /* a retention record stating more is not one */
 /* The files kura_audit_retain removes at now_ms, oldest first (*out
  * malloc'd). Call it under the head file's lock. */
 int audit_retention_plan(const char *log_path, const unsigned char *key, unsigned years, int64_t now_ms,

@@ -33,7 +33,8 @@ bool audit_retention_parse(const char *detail, struct audit_removal *r)
                &r->first, &r->last, &r->last_ms, hex, &r->years, &end) != 5 ||
         end < 0 || detail[end] != '\0' || strlen(hex) != AUDIT_HEX_LEN || !audit_unhex(hex, r->last_hash))
         return false;
-    return r->first >= 1 && r->first <= r->last;
+    /* Bounded, so that the arithmetic of audit_retention_due cannot overflow. */
+    return r->first >= 1 && r->first <= r->last && r->last_ms >= 0 && r->years <= AUDIT_YEARS_MAX;
 }
 
 bool audit_retention_due(const struct audit_removal *r, int64_t at_ms)
@@ -117,7 +118,7 @@ int audit_retention_plan(const char *log_path, const unsigned char *key, unsigne
     *n = 0;
     char **files;
     size_t nfiles;
-    if (years == 0)
+    if (years == 0 || years > AUDIT_YEARS_MAX)
         return 0;
     if (kura_audit_files(log_path, &files, &nfiles, err) != 0)
         return -1;

@@ -1351,6 +1351,33 @@ static size_t count_files(const char *path)
     return n;
 }
 
+/* Deletes the log's oldest file, by hand. */
+static int remove_oldest(const char *path)
+{
+    char **files;
+    size_t n;
+    struct kura_err err = {0};
+    if (kura_audit_files(path, &files, &n, &err) != 0)
+        return -1;
+    int rc = n >= 2 ? unlink(files[0]) : -1;
+    kura_audit_files_free(files, n);
+    return rc;
+}
+
+/* A retention record with this detail, written with the key. */
+static int append_retention(struct kura_audit_log *log, const char *detail)
+{
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_RETENTION;
+    r.time_ms = NOW_MS;
+    r.path = "audit.jsonl.9";
+    r.count = 1;
+    r.detail = detail;
+    struct kura_err err = {0};
+    return kura_audit_append(log, &r, &err);
+}
+
 struct retention_seen {
     size_t records;
     uint64_t last_removed;      /* the highest seq a retention record names */
@@ -1403,12 +1430,7 @@ static void test_retention_removes_old_files_verify_accounts(void)
            (unsigned long long)sum.removed_last, (unsigned long long)sum.records);
 
     /* The oldest file kept, deleted by hand: nothing accounts for it. */
-    char **files;
-    size_t n;
-    ASSERT(kura_audit_files(path, &files, &n, &err) == 0);
-    ASSERT(n >= 2);
-    EXPECT(unlink(files[0]) == 0);
-    kura_audit_files_free(files, n);
+    EXPECT(remove_oldest(path) == 0);
     EXPECT(verify(path, &o, NULL) == -1);
     EXPECT_STR_CONTAINS(o.what, "no retention record accounts for them");
 }
@@ -1419,13 +1441,7 @@ static void test_retention_missing_oldest_file_refused(void)
 {
     const char *path = make_aged_log("retain-none");
     ASSERT(path);
-    char **files;
-    size_t n;
-    struct kura_err err = {0};
-    ASSERT(kura_audit_files(path, &files, &n, &err) == 0);
-    ASSERT(n >= 2);
-    EXPECT(unlink(files[0]) == 0);
-    kura_audit_files_free(files, n);
+    EXPECT(remove_oldest(path) == 0);
     struct outcome o;
     EXPECT(verify(path, &o, NULL) == -1);
     EXPECT_STR_CONTAINS(o.what, "no retention record accounts for them");
@@ -1453,20 +1469,12 @@ static void test_retention_young_removal_refused(void)
     snprintf(detail, sizeof detail, "seq=1..%llu last_ms=%lld last_hash=%s retention_years=5",
              (unsigned long long)first_kept.seq - 1, (long long)RECENT_MS, first_kept.prev);
     kura_audit_entry_free(&first_kept);
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_RETENTION;
-    r.path = "audit.jsonl.9";
-    r.count = 1;
-    r.detail = detail;
-    ASSERT(kura_audit_append(log, &r, &err) == 0);
+    ASSERT(append_retention(log, detail) == 0);
     kura_audit_close(log);
     struct outcome o;
     EXPECT(verify(path, &o, NULL) == -1);
     EXPECT_STR_CONTAINS(o.what, "not past their retention");
-    ASSERT(kura_audit_files(path, &files, &n, &err) == 0);
-    EXPECT(unlink(files[0]) == 0);
-    kura_audit_files_free(files, n);
+    EXPECT(remove_oldest(path) == 0);
     EXPECT(verify(path, &o, NULL) == -1);
     EXPECT_STR_CONTAINS(o.what, "before their retention");
     free(second);
@@ -1517,14 +1525,7 @@ static void test_retention_crash_before_removal(void)
     kura_audit_files_free(files, n);
     struct kura_audit_log *log = open_log(path, 2000);
     ASSERT(log);
-    struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_RETENTION;
-    r.time_ms = NOW_MS;
-    r.path = "audit.jsonl.9";
-    r.count = 1;
-    r.detail = detail;
-    ASSERT(kura_audit_append(log, &r, &err) == 0);
+    ASSERT(append_retention(log, detail) == 0);
     struct outcome o;
     EXPECT(verify(path, &o, NULL) == 0);
     size_t removed = 0;

@@ -4,8 +4,9 @@
 # item made to pass, then broken), and on this machine's own "/" (every item
 # answered, nothing crashes). Through the daemon an operator runs it on "/"
 # only; a user who is not an operator is refused. Then kuractl report
-# checklist, the PI's checklist built on it: its formats, its record in
-# the ledger, and --verify finding an edited copy.
+# checklist, the PI's checklist built on it: its formats and languages, its
+# record in the ledger, its signature (kuractl report verify finds an
+# edited copy), and the group-sharing variant (--group).
 . "$(dirname "$0")/lib.sh"
 
 for u in kt_alice kt_carol kt_op; do make_user "$u"; done
@@ -110,36 +111,108 @@ kc kt_alice report checklist "$D" >"$T/cl.md" 2>"$T/cl.err"; rc=$?
 check "the PI makes the checklist (exit 0)" test "$rc" = 0
 check "it names the guideline's items in Japanese, check's and the site's" grep -q \
   "データ利用者向け 2-2 <データサーバについて> 5.*ファイル共有.*kuractl check p2p" "$T/cl.md"
-check "the site's items are blanks for the PI (記入欄)" test "$(grep -c '| 記入欄 |' "$T/cl.md")" -ge 8
+check "the site's items are blanks for the PI (記入欄)" test "$(grep -c '| 記入欄 | （記入欄） |' "$T/cl.md")" -ge 8
 check "kura's own answers: access limited to the listed users, the ledger verified" \
-  grep -q "kura serves dataset $D to its PI kt_alice" "$T/cl.md"
+  grep -q "kura はデータセット $D を研究代表者 kt_alice と登録された 0 名の利用者にのみ提供する" "$T/cl.md"
+check "the made-at and dataset items of every report" grep -q '^- 作成日時：' "$T/cl.md"
 check_output "its SHA-256 is in the dataset's ledger" "checklist-report $D: .*-> markdown .*report sha256=$(sha256sum <"$T/cl.md" | cut -c1-64)" \
   kuractl ledger "$D"
-check_output "--verify: the copy matches its ledger record" "matches ledger record [0-9]+ of dataset $D" \
-  kc kt_alice report checklist "$D" --verify "$T/cl.md"
+check_output "report verify: the copy's signature verifies" "the signature verifies" kc kt_alice report verify "$T/cl.md"
 sed 's/| 不適合 |/| 適合 |/; s/| 要確認 |/| 適合 |/' "$T/cl.md" >"$T/cl-edited.md"
 differs() { ! cmp -s "$1" "$2"; }
 check "(the edit changed the copy)" differs "$T/cl.md" "$T/cl-edited.md"
-check_output_fails "--verify: an edited copy matches no record" "matches no checklist report" \
-  kc kt_alice report checklist "$D" --verify "$T/cl-edited.md"
-check_output_fails "--verify through the daemon needs an absolute path" "absolute path" \
-  kc kt_alice report checklist "$D" --verify cl.md
+check_output_fails "report verify: an edited copy does not verify" "cl-edited.md does NOT verify" \
+  kc kt_alice report verify "$T/cl-edited.md"
+sed 's/^| ledger | /| ledgeR | /' "$T/cl.md" >"$T/cl-byte.md"
+check "(one byte changed)" test "$(cmp -l "$T/cl.md" "$T/cl-byte.md" | wc -l)" = 1
+check_output_fails "... nor does a copy with one byte changed" "does NOT verify" kc kt_alice report verify "$T/cl-byte.md"
+check_output_fails "the old --verify option is gone, saying what replaced it (exit 2)" \
+  "--verify is gone: check a copy with kuractl report verify cl.md" kc kt_alice report checklist "$D" --verify cl.md
+check "... exit 2" test "$(kc kt_alice report checklist "$D" --verify "$T/cl.md" >/dev/null 2>&1; echo $?)" = 2
 kc kt_alice report checklist "$D" --html --lang en >"$T/cl.html" 2>/dev/null
 check "--html: one A4 page with a Japanese font named" grep -q '@page { size: A4' "$T/cl.html"
 check "--html: fonts-noto-cjk's family in the page" grep -q 'font-family: "Noto Sans CJK JP"' "$T/cl.html"
 check "--html --lang en: English items, their '<' and '>' escaped" grep -q '<td>Data users.*&lt;Data server&gt;' "$T/cl.html"
 check "--html: no raw '<Data server>' left" test -z "$(grep '<Data server>' "$T/cl.html")"
+check "--html: the site's items are marked blanks" test "$(grep -c '<span class="blank">(to be filled in)</span></td></tr>' "$T/cl.html")" -ge 8
+check_output "--html: signed, and the signature verifies" "the signature verifies" kuractl report verify "$T/cl.html"
+sed 's/>pass</>fail</' "$T/cl.html" >"$T/cl-edited.html"
+check "(the HTML edit changed the copy)" differs "$T/cl.html" "$T/cl-edited.html"
+check_output_fails "... an edited HTML copy does not verify" "does NOT verify" kuractl report verify "$T/cl-edited.html"
+kc kt_alice report checklist "$D" --lang en >"$T/cl-en.md" 2>/dev/null
+check "--lang en: the English title and items" grep -q "^# NBDC human data security guidelines checklist: the data server's part: $D" "$T/cl-en.md"
+check "--lang en: kura's own answers in English" grep -q "kura serves dataset $D to its PI kt_alice and 0 listed users only" "$T/cl-en.md"
+check_output "--lang en: signed too" "the signature verifies" kc kt_alice report verify "$T/cl-en.md"
+kc kt_alice report checklist "$D" --html >"$T/cl-ja.html" 2>/dev/null
+check "--html (ja): a Japanese page with the checklist's title" grep -q '<h1>NBDCヒトデータ取扱いセキュリティガイドラインチェックリスト（データサーバ部分）：'"$D"'</h1>' "$T/cl-ja.html"
+check_output "--html (ja): signed" "the signature verifies" kuractl report verify "$T/cl-ja.html"
 out=$(kc kt_alice report checklist "$D" --json 2>/dev/null)
-check "--json: every row (12 of check, 4 of kura, 8 of the site) with ref, item, answer, note" python3 -c '
+check "--json: every row (12 of check, 4 of kura, 8 of the site) with id, ref, item, answer, note" python3 -c '
 import json, sys
-rows = json.loads(sys.argv[1])
+doc = json.loads(sys.argv[1])
+assert doc["report"]["type"] == "checklist", doc["report"]
+assert doc["report"]["pi"] == "kt_alice"
+rows = doc["checklist"]
 assert len(rows) == 24, len(rows)
-assert all(set(r) == {"ref", "item", "answer", "note"} for r in rows)
+assert all(set(r) == {"id", "ref", "item", "answer", "note"} for r in rows)
 assert sum(r["answer"] == "site" for r in rows) == 8
+assert all(r["note"] == "" for r in rows if r["answer"] == "site")
+assert {r["answer"] for r in rows} <= {"pass", "warn", "fail", "site"}
+assert [r["id"] for r in rows][12:16] == ["access", "ledger", "audit-log", "level"]
 ' "$out"
-check_output "--csv: quoted fields, a header row" '^"ref","item","answer","note"' kc kt_alice report checklist "$D" --csv --lang en
-check_output_fails "two formats at once are refused" "at most one" kc kt_alice report checklist "$D" --csv --json
+check_output "--csv: the items table, a header of the column keys" '^id,ref,item,answer,note' kc kt_alice report checklist "$D" --csv --lang en
+check "--csv: one line per row (24 and the header)" test "$(kc kt_alice report checklist "$D" --csv 2>/dev/null | wc -l)" = 25
+check_output "every format is recorded in the ledger" "checklist-report $D: .*-> csv .*report sha256=" kuractl ledger "$D"
+check_output_fails "two formats at once are refused" "give one" kc kt_alice report checklist "$D" --csv --json
 check_output_fails "a user who is not the PI is refused" "only the PI of dataset $D or an operator" kc kt_carol report checklist "$D"
+
+# ---- report checklist --group: the group-sharing checklist ----
+A=AGDD300002
+require "an AGD dataset $A (PI alice), its ethics approval recorded" kuractl dataset add "$A" --pi kt_alice \
+  --period "$(day -1)..$(day 300)" --kind AGD --ethics "IRB-2026-7" --ethics-until "$(day 400)"
+require "a co-investigator with the provider's approval" kc kt_alice user add "$A" kt_carol --approval "AGD-OK-42"
+kc kt_alice report checklist "$A" --group >"$T/grp.md" 2>/dev/null; rc=$?
+check "the PI makes the group-sharing checklist (exit 0)" test "$rc" = 0
+check "its title is the group-sharing checklist's" grep -q "^# NBDCヒトデータグループ共有データ取扱いセキュリティガイドラインチェックリスト（データサーバ部分）：$A" "$T/grp.md"
+check "group-data: an AGD dataset is group-shared data (適合)" grep -q '^| group-data | .* | 適合 | データセット '"$A"' は AGD' "$T/grp.md"
+check "group-users: who may read, by role, from the grants" \
+  grep -q "^| group-users | .* | 適合 | 読めるのは研究代表者 kt_alice、共同研究者 1 名、委託先 0 名のみ" "$T/grp.md"
+check "data-manager: the PI, changes in the ledger" grep -q '^| data-manager | .* | 適合 | 研究代表者 kt_alice：リストの変更' "$T/grp.md"
+check "provider-approval: every user's approval is recorded (適合)" grep -q '^| provider-approval | .* | 適合 |' "$T/grp.md"
+check "the ethics approval recorded is said, not left blank" grep -q '^- 倫理審査委員会の承認：IRB-2026-7$' "$T/grp.md"
+check "... and its end" grep -q "^- 倫理審査委員会の承認の期限：$(day 400)\$" "$T/grp.md"
+check "a dataset with none recorded: both blanks for the PI" \
+  test "$(grep -cE '^- 倫理審査委員会の承認(の期限)?：（記入欄）$' "$T/cl.md")" = 2
+check "the group's site items are blanks (same institution, group only, off-premise server)" \
+  test "$(grep -cE '^\| (same-institution|group-only|off-premise-server) \| .* \| 記入欄 \| （記入欄） \|$' "$T/grp.md")" = 3
+check "the table of who in the group may read: the PI and carol with the approval" \
+  grep -q '^| kt_carol | 共同研究者 | .* | AGD-OK-42 | 利用可 |' "$T/grp.md"
+check "... and the PI" grep -q '^| kt_alice | 研究代表者 | ' "$T/grp.md"
+check_output "the group checklist is signed" "the signature verifies" kc kt_alice report verify "$T/grp.md"
+check_output "its ledger record says it is the group one" "checklist-report $A: .*-> markdown group .*report sha256=$(sha256sum <"$T/grp.md" | cut -c1-64)" \
+  kuractl ledger "$A"
+out=$(kc kt_alice report checklist "$A" --group --json 2>/dev/null)
+check "--group --json: 12 + 4 + 4 rows of kura, 8 + 3 of the site, and the group's users" python3 -c '
+import json, sys
+doc = json.loads(sys.argv[1])
+assert doc["report"]["type"] == "checklist_group", doc["report"]
+rows = {r["id"]: r for r in doc["checklist"]}
+assert len(doc["checklist"]) == 31, len(doc["checklist"])
+assert rows["group-data"]["answer"] == "pass" and rows["provider-approval"]["answer"] == "pass"
+assert sum(r["answer"] == "site" for r in rows.values()) == 11
+users = doc["group_users"]
+assert [(u["user"], u["role"], u["state"]) for u in users] == [("kt_alice", "pi", "served"), ("kt_carol", "co-investigator", "served")], users
+assert users[1]["provider_approval"] == "AGD-OK-42"
+' "$out"
+kc kt_alice report checklist "$A" --group --html --lang en >"$T/grp.html" 2>/dev/null
+check "--group --html --lang en: the English group title" grep -q "<h1>NBDC human data group-sharing security guidelines checklist" "$T/grp.html"
+check_output "--group --html: signed" "the signature verifies" kuractl report verify "$T/grp.html"
+check "--group on a JGA dataset: said not group-shared data (要確認)" \
+  grep -q '^| group-data | .* | 要確認 | データセット '"$D"' は JGA の制限公開データ' <(kc kt_alice report checklist "$D" --group 2>/dev/null)
+check_output "an AGD dataset's checklist without --group points to the group-sharing one" \
+  "dataset $A is AGD \(group-shared data\): its form is the group-sharing checklist, --group" kc kt_alice report checklist "$A"
+check "... a JGA dataset's does not" test -z "$(grep -- '--group' "$T/cl.err")"
+check "without --group no group items" test -z "$(grep -E '^\| (group-data|group-users|same-institution) ' "$T/cl.md")"
 stop_kura "$T/mnt"
 
 done_testing

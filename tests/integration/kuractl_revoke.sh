@@ -85,6 +85,12 @@ check "... and adds no ledger record (JGAS3's and JGAS1's only)" test "$(kuractl
 check_output "the ledger names the files that also hold other samples, for the archive" \
   "withdraw JGAS1: .*also holding other samples \(ask the archive for a re-delivery without JGAS1\): both.bin" kuractl ledger "$ID"
 check_output "so does the withdrawal report" "^- both.bin \(also JGAS3\)" kc kt_alice report withdrawal "$ID" JGAS1
+kc kt_alice report withdrawal "$ID" JGAS1 >"$T/wr.md" 2>/dev/null
+check_output "the withdrawal report is signed as every report for people" "the signature verifies" \
+  kc kt_alice report verify "$T/wr.md"
+sed 's/^- both.bin (also JGAS3)/- both.bin (also JGAS4)/' "$T/wr.md" >"$T/wr-edited.md"
+check "(the edit changed the copy)" test "$(cmp -l "$T/wr.md" "$T/wr-edited.md" | wc -l)" = 1
+check_output_fails "... a copy with one byte changed does not verify" "does NOT verify" kc kt_alice report verify "$T/wr-edited.md"
 head -c 100 /dev/urandom >"$T/late.bin"
 printf 'late.bin\tJGAS1\n' >"$T/late.tsv"
 check_output "import keeps a withdrawn sample's new file, saying it is not served" "1 of them of withdrawn samples.*late.bin" \

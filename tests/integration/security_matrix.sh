@@ -9,7 +9,7 @@
 # Roles: root (operator, not listed), op (group kura-admin, not listed), pi
 # (PI of D1), opi (PI of D2 only), user (listed in D1), expired (listed in
 # D1, grant ended), outsider. Mount cells act on dataset D1; kuractl cells
-# too, except report destruction (on DX, destroyed, PI kt_alice).
+# too, except report destruction and end-of-use (on DX, destroyed, PI kt_alice).
 . "$(dirname "$0")/lib.sh"
 
 FSOP=$KURA_USER_BIN/fsop.py
@@ -155,6 +155,9 @@ ledger              |$PIS
 report-usage        |$PIS
 report-destruction  |$PIS
 report-withdrawal   |$PIS
+report-checklist    |$PIS
+report-end-of-use   |$PIS
+report-secondary-data |$PIS
 audit-dataset       |$PIS
 status              |$ALL
 "
@@ -182,6 +185,9 @@ args_of() {
     report-usage) echo "report usage $D1" ;;
     report-destruction) echo "report destruction $DX" ;;
     report-withdrawal) echo "report withdrawal $D1 S0" ;;
+    report-checklist) echo "report checklist $D1" ;;
+    report-end-of-use) echo "report end-of-use $DX" ;;
+    report-secondary-data) echo "report secondary-data $D1" ;;
     audit-dataset) echo "audit --dataset $D1" ;;
     status) echo status ;;
   esac

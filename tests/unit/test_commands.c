@@ -19,6 +19,7 @@
 #include "kura/changes.h"
 #include "kura/commands.h"
 #include "kura/config.h"
+#include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
@@ -678,6 +679,239 @@ static void test_change_functions(void)
     free(errs);
 }
 
+/* Counts the daemon's reloads, and which dataset the last one named. */
+static int reloads;
+static char reloaded[64];
+static void count_reload(void *ctx, const char *id)
+{
+    (void)ctx;
+    reloads++;
+    snprintf(reloaded, sizeof reloaded, "%s", id ? id : "(all)");
+}
+
+/* A dataset as its file says now (kura_dataset_clear it). */
+static bool load_ds(const char *id, struct kura_dataset *ds)
+{
+    struct kura_err e = {0};
+    return kura_dataset_load(ds_file(id, "dataset.ini"), ds, &e) == 0;
+}
+
+/* The other changes as functions (issue 15 §1): dataset add, extend,
+ * import, set-pi, user approve, key rotate and retire, and reload refuse
+ * the wrong role (and a destroyed dataset) before changing anything, and a
+ * change's result carries what kuractl prints. */
+static void test_change_functions_dataset_and_keys(void)
+{
+    struct kura_actor root_a, pi_a, other_a;
+    struct kura_err e = {0};
+    ASSERT(kura_actor_resolve(0, 0, getpid(), &root_a, &e) == 0 && kura_actor_resolve(1, 1, 0, &pi_a, &e) == 0 &&
+           kura_actor_resolve(2, 2, 0, &other_a, &e) == 0);
+    char *errs = NULL;
+    size_t errs_len = 0;
+    FILE *err = open_memstream(&errs, &errs_len);
+    ASSERT(err);
+    struct kura_dataset ds;
+
+    /* dataset add: an operator's, with its ethics approval. */
+    struct kura_dataset_add_request add = {.dataset = "DSFN", .pi = "daemon", .title = "",
+                                           .kind = KURA_KIND_JGA, .level = KURA_LEVEL_TYPE1,
+                                           .guard = KURA_GUARD_DENYLIST, .ethics = "IRB-7"};
+    ASSERT(kura_period_parse("2026-01-01..2099-12-31", cfg.zone, &add.from, &add.until, &e) == 0);
+    add.ethics_until = add.until;
+    struct kura_dataset_add_result added;
+    EXPECT(kura_change_dataset_add(&env, &pi_a, err, &add, &added) == KURA_EXIT_FAIL);
+    EXPECT(access(ds_file("DSFN", "dataset.ini"), F_OK) != 0);
+    add.ethics_until = add.until - 86400;
+    EXPECT(kura_change_dataset_add(&env, &root_a, err, &add, &added) == KURA_EXIT_FAIL);
+    EXPECT(access(ds_file("DSFN", "dataset.ini"), F_OK) != 0);
+    add.ethics_until = add.until;
+    EXPECT(kura_change_dataset_add(&env, &root_a, err, &add, &added) == KURA_EXIT_OK);
+    EXPECT_STR_CONTAINS(added.summary, "pi=daemon period=2026-01-01..2099-12-31 kind=JGA level=type1 guard=denylist "
+                                       "ethics=IRB-7..2099-12-31");
+    EXPECT(load_ds("DSFN", &ds) && ds.pi_uid == 1 && strcmp(ds.ethics, "IRB-7") == 0);
+    kura_dataset_clear(&ds);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset add: only an operator");
+    EXPECT_STR_CONTAINS(errs, "after the ethics approval IRB-7 ends");
+
+    /* dataset extend: the operator's; the result says both ends. */
+    int64_t start, end;
+    ASSERT(kura_when_parse("2099-12-31", cfg.zone, &start, &end, &e) == 0);
+    struct kura_extend_request ext = {.dataset = "DSFN", .until = end + 86400 * 10, .ref = "EXT-1"};
+    struct kura_extend_result extended;
+    EXPECT(kura_change_extend(&env, &pi_a, err, &ext, &extended) == KURA_EXIT_FAIL);
+    /* Past the ethics approval: refused until a new one comes with it. */
+    EXPECT(kura_change_extend(&env, &root_a, err, &ext, &extended) == KURA_EXIT_FAIL);
+    EXPECT(load_ds("DSFN", &ds) && ds.until == add.until);
+    kura_dataset_clear(&ds);
+    ext.ethics = "IRB-8";
+    ext.ethics_until = ext.until;
+    EXPECT(kura_change_extend(&env, &root_a, err, &ext, &extended) == KURA_EXIT_OK);
+    EXPECT(strcmp(extended.before, "2099-12-31") == 0 && strcmp(extended.after, "2100-01-10") == 0);
+    EXPECT(load_ds("DSFN", &ds) && ds.until == ext.until && strcmp(ds.ethics, "IRB-8") == 0);
+    kura_dataset_clear(&ds);
+
+    /* user approve: the PI's alone, never an operator's. */
+    struct kura_user_add_request grant = {.dataset = "DSFN", .user = "root", .role = KURA_ROLE_CONTRACTOR,
+                                          .approval = ""};
+    struct kura_user_add_result granted;
+    EXPECT(kura_change_user_add(&env, &root_a, err, &grant, &granted) == KURA_EXIT_OK && granted.grant.pending);
+    struct kura_user_approve_request appr = {.dataset = "DSFN", .user = "root"};
+    struct kura_user_approve_result approved;
+    fflush(err);
+    size_t mark = errs_len;
+    EXPECT(kura_change_user_approve(&env, &root_a, err, &appr, &approved) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_user_approve(&env, &other_a, err, &appr, &approved) == KURA_EXIT_FAIL);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl user approve: only the PI of dataset DSFN (daemon)");
+    EXPECT(load_ds("DSFN", &ds) && ds.ngrants == 1 && ds.grants[0].pending);
+    kura_dataset_clear(&ds);
+    EXPECT(kura_change_user_approve(&env, &pi_a, err, &appr, &approved) == KURA_EXIT_OK);
+    EXPECT(strcmp(approved.pi, "daemon") == 0);
+    EXPECT(load_ds("DSFN", &ds) && ds.ngrants == 1 && !ds.grants[0].pending);
+    kura_dataset_clear(&ds);
+
+    /* dataset set-pi: the operator's; the result is what both PIs are told. */
+    struct kura_set_pi_request setpi = {.dataset = "DSFN", .user = "bin"};
+    struct kura_set_pi_result moved;
+    EXPECT(kura_change_set_pi(&env, &pi_a, err, &setpi, &moved) == KURA_EXIT_FAIL);
+    EXPECT(load_ds("DSFN", &ds) && ds.pi_uid == 1);
+    kura_dataset_clear(&ds);
+    EXPECT(kura_change_set_pi(&env, &root_a, err, &setpi, &moved) == KURA_EXIT_OK);
+    EXPECT_STR_CONTAINS(moved.message, "the PI of dataset DSFN is now bin, no longer daemon (changed by root");
+    EXPECT(load_ds("DSFN", &ds) && ds.pi_uid == 2 && strcmp(ds.pi, "bin") == 0);
+    kura_dataset_clear(&ds);
+
+    /* key rotate and retire: an operator's, never through the daemon. */
+    struct kura_key_rotate_result rotated;
+    EXPECT(kura_change_key_rotate(&env, &pi_a, err, &rotated) == KURA_EXIT_FAIL && !rotated.pubkey);
+    struct kura_cmd_env daemon_env = env;
+    daemon_env.socket_mode = true;
+    EXPECT(kura_change_key_rotate(&daemon_env, &root_a, err, &rotated) == KURA_EXIT_FAIL);
+    struct kura_server_key_info *keys = NULL;
+    size_t nkeys = 0;
+    EXPECT(kura_keystore_server_keys(cfg.keys_dir, &keys, &nkeys, &e) == 0 && nkeys >= 1);
+    char current[KURA_KEY_FINGERPRINT_LEN + 1] = "";
+    if (nkeys)
+        snprintf(current, sizeof current, "%s", keys[0].fp);
+    free(keys);
+    EXPECT(kura_change_key_rotate(&env, &root_a, err, &rotated) == KURA_EXIT_OK);
+    EXPECT(strcmp(rotated.old_fp, current) == 0 && strcmp(rotated.new_fp, current) != 0);
+    EXPECT(rotated.rewrapped >= 1 && rotated.pubkey && strstr(rotated.pubkey, "CRYPT4GH PUBLIC KEY"));
+    kura_key_rotate_result_free(&rotated);
+    struct kura_key_retire_request retire = {.fp = current};
+    struct kura_key_retire_result retired;
+    EXPECT(kura_change_key_retire(&env, &pi_a, err, &retire, &retired) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_key_retire(&daemon_env, &root_a, err, &retire, &retired) == KURA_EXIT_FAIL);
+    EXPECT(kura_keystore_secret_exists(cfg.keys_dir, current));
+    EXPECT(kura_change_key_retire(&env, &root_a, err, &retire, &retired) == KURA_EXIT_OK);
+    /* The rotation rewrapped every dataset key: none was left on the old key. */
+    EXPECT(strncmp(retired.note, "retired ", 8) == 0 && retired.rewrapped == 0);
+    EXPECT(!kura_keystore_secret_exists(cfg.keys_dir, current));
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl key rotate: only an operator");
+    EXPECT_STR_CONTAINS(errs, "kuractl key retire: run it as root on the server itself");
+
+    /* dataset import: the operator's; the result is what kuractl prints. */
+    char plain[300], plain_rel[300];
+    snprintf(plain, sizeof plain, "%s/reads.txt", root);
+    write_text(plain, "ACGT\n", 5);
+    const char *paths[] = {plain};
+    struct kura_import_request imp = {.dataset = "DSFN", .paths = paths, .npaths = 1, .encrypt = true};
+    struct kura_import_result imported;
+    EXPECT(kura_change_import(&env, &pi_a, err, &imp, &imported) == KURA_EXIT_FAIL && !imported.committed);
+    EXPECT(!file_contains(ds_file("DSFN", "files.tsv"), "reads.txt"));
+    /* A relative path through the daemon is refused before any work. */
+    snprintf(plain_rel, sizeof plain_rel, "%s", plain + 1);
+    const char *rel_paths[] = {plain_rel};
+    struct kura_import_request rel = imp;
+    rel.paths = rel_paths;
+    EXPECT(kura_change_import(&daemon_env, &root_a, err, &rel, &imported) == KURA_EXIT_FAIL && !imported.committed);
+    EXPECT(kura_change_import(&env, &root_a, err, &imp, &imported) == KURA_EXIT_OK);
+    EXPECT(imported.committed && imported.nfiles == 1 && imported.bytes == 5 && !imported.withdrawn[0]);
+    EXPECT(file_contains(ds_file("DSFN", "files.tsv"), "reads.txt"));
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset import: only an operator");
+    EXPECT_STR_CONTAINS(errs, "give absolute paths to the daemon");
+    EXPECT_STR_CONTAINS(errs, "kuractl dataset import: warning: no --samples map");
+
+    /* reload: an operator's; it only tells the daemon. */
+    struct kura_cmd_env reload_env = env;
+    reload_env.on_state_change = count_reload;
+    EXPECT(kura_change_reload(&reload_env, &pi_a, err, "DSFN") == KURA_EXIT_FAIL && reloads == 0);
+    EXPECT(kura_change_reload(&reload_env, &root_a, err, "../x") == KURA_EXIT_FAIL && reloads == 0);
+    EXPECT(kura_change_reload(&reload_env, &root_a, err, "DSFN") == KURA_EXIT_OK && reloads == 1);
+    EXPECT(strcmp(reloaded, "DSFN") == 0);
+    EXPECT(kura_change_reload(&reload_env, &root_a, err, NULL) == KURA_EXIT_OK && reloads == 2);
+    EXPECT(strcmp(reloaded, "(all)") == 0);
+
+    /* Destroyed: each change of it is refused as it begins; adding its id again too. */
+    struct kura_destroy_request des = {.dataset = "DSFN"};
+    struct kura_destroy_result destroyed;
+    EXPECT(kura_change_destroy(&env, &root_a, err, &des, &destroyed) == KURA_EXIT_OK);
+    kura_destroy_result_free(&destroyed);
+    fflush(err);
+    mark = errs_len;
+    ext.until += 86400;
+    EXPECT(kura_change_extend(&env, &root_a, err, &ext, &extended) == KURA_EXIT_FAIL);
+    setpi.user = "daemon";
+    EXPECT(kura_change_set_pi(&env, &root_a, err, &setpi, &moved) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_user_approve(&env, &other_a, err, &appr, &approved) == KURA_EXIT_FAIL);
+    EXPECT(kura_change_dataset_add(&env, &root_a, err, &add, &added) == KURA_EXIT_FAIL);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset extend: dataset DSFN was destroyed");
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset set-pi: dataset DSFN was destroyed");
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl user approve: dataset DSFN was destroyed");
+    EXPECT(kura_change_import(&env, &root_a, err, &imp, &imported) == KURA_EXIT_FAIL && !imported.committed);
+    fflush(err);
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset add: dataset DSFN already exists");
+    EXPECT_STR_CONTAINS(errs + mark, "kuractl dataset import: dataset DSFN was destroyed");
+    fclose(err);
+    free(errs);
+}
+
+/* init as a function: root's alone (the effective uid), nothing made for
+ * anyone else; the result says what it created, and on a second run that
+ * it kept everything. */
+static void test_change_init(void)
+{
+    struct kura_actor root_a;
+    struct kura_err e = {0};
+    ASSERT(kura_actor_resolve(0, 0, getpid(), &root_a, &e) == 0);
+    char *errs = NULL;
+    size_t errs_len = 0;
+    FILE *err = open_memstream(&errs, &errs_len);
+    ASSERT(err);
+    char dir[128], conf[160];
+    snprintf(dir, sizeof dir, "%s/init-root", root);
+    snprintf(conf, sizeof conf, "%s/kura.conf", dir);
+    struct kura_cmd_env init_env = {0};
+    struct kura_init_request rq = {.root = dir};
+    struct kura_init_result res;
+    ASSERT(seteuid(65534) == 0);
+    int refused = kura_change_init(&init_env, &root_a, err, &rq, &res);
+    ASSERT(seteuid(0) == 0);
+    EXPECT(refused == KURA_EXIT_FAIL && res.config_file == KURA_INIT_NOT_REACHED);
+    kura_init_result_free(&res);
+    EXPECT(access(dir, F_OK) != 0);
+    EXPECT(kura_change_init(&init_env, &root_a, err, &rq, &res) == KURA_EXIT_OK);
+    EXPECT(res.config && strcmp(res.config, conf) == 0 && res.config_file == KURA_INIT_CREATED);
+    EXPECT(res.server_key == KURA_INIT_CREATED && res.audit_key == KURA_INIT_CREATED && !res.passphrase_protected);
+    EXPECT(res.pubkey && strstr(res.pubkey, "CRYPT4GH PUBLIC KEY"));
+    EXPECT(res.server_key_path && access(res.server_key_path, F_OK) == 0);
+    EXPECT(res.state_dir && strncmp(res.state_dir, dir, strlen(dir)) == 0);
+    char *first = res.pubkey ? strdup(res.pubkey) : NULL;
+    kura_init_result_free(&res);
+    EXPECT(kura_change_init(&init_env, &root_a, err, &rq, &res) == KURA_EXIT_OK);
+    EXPECT(res.config_file == KURA_INIT_KEPT && res.server_key == KURA_INIT_KEPT && res.audit_key == KURA_INIT_KEPT);
+    EXPECT(first && res.pubkey && strcmp(first, res.pubkey) == 0);
+    free(first);
+    kura_init_result_free(&res);
+    fclose(err);
+    EXPECT_STR_CONTAINS(errs, "kuractl init: run it as root");
+    free(errs);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -697,6 +931,8 @@ int main(void)
     RUN(test_destruction_lists_surviving_deliveries);
     RUN(test_audit_pages_through_the_daemon);
     RUN(test_change_functions);
+    RUN(test_change_functions_dataset_and_keys);
+    RUN(test_change_init);
     free(out_buf);
     free(err_buf);
     kura_config_free(&cfg);

@@ -154,6 +154,42 @@ static void test_empty_table_says_none(void)
     kura_report_free(&r);
 }
 
+/* The checklist's shape: answers are words (the key for programs, the
+ * language's word for people) and the site's notes are marked blanks, empty
+ * for programs. */
+static void test_answers_and_blanks_in_every_format(void)
+{
+    static const struct kura_report_label CHECKLIST = {"checklist", "Checklist", "チェックリスト"};
+    static const struct kura_report_label ITEMS = {"checklist", "Items", "チェック項目"};
+    static const struct kura_report_label ID = {"id", "id", "ID"}, ANSWER = {"answer", "answer", "回答"},
+                                          NOTE = {"note", "note", "記入欄"};
+    static const struct kura_report_label PASS = {"pass", "pass", "適合"}, SITE = {"site", "to be filled in", "記入欄"};
+    static const struct kura_report_label *const cols[] = {&ID, &ANSWER, &NOTE};
+    struct kura_report r;
+    kura_report_init(&r, &CHECKLIST, "AGDD000001");
+    struct kura_report_table *t = kura_report_table(&r, &ITEMS, cols, 3, NULL);
+    const struct kura_report_cell seen[] = {KURA_CELL_TEXT("swap"), KURA_CELL_WORD(&PASS), KURA_CELL_TEXT("no swap")};
+    const struct kura_report_cell site[] = {KURA_CELL_TEXT("printouts"), KURA_CELL_WORD(&SITE), KURA_CELL_BLANK};
+    kura_report_row(&r, t, seen);
+    kura_report_row(&r, t, site);
+    char *ja = render(&r, 0, KURA_REPORT_JA), *en = render(&r, 0, KURA_REPORT_EN), *csv = render(&r, 1, KURA_REPORT_JA),
+         *js = render(&r, 2, KURA_REPORT_JA), *html = render(&r, 3, KURA_REPORT_EN);
+    ASSERT(ja && en && csv && js && html);
+    EXPECT_STR_CONTAINS(ja, "# チェックリスト：AGDD000001\n");
+    EXPECT_STR_CONTAINS(ja, "| swap | 適合 | no swap |\n| printouts | 記入欄 | （記入欄） |\n");
+    EXPECT_STR_CONTAINS(en, "| swap | pass | no swap |\n| printouts | to be filled in | (to be filled in) |\n");
+    EXPECT(strcmp(csv, "id,answer,note\nswap,pass,no swap\nprintouts,site,\n") == 0);
+    EXPECT_STR_CONTAINS(js, "{\"report\":{\"type\":\"checklist\",\"subject\":\"AGDD000001\"}");
+    EXPECT_STR_CONTAINS(js, "{\"id\":\"printouts\",\"answer\":\"site\",\"note\":\"\"}");
+    EXPECT_STR_CONTAINS(html, "<td>printouts</td><td>to be filled in</td><td><span class=\"blank\">(to be filled in)</span></td>");
+    free(ja);
+    free(en);
+    free(csv);
+    free(js);
+    free(html);
+    kura_report_free(&r);
+}
+
 int main(void)
 {
     RUN(test_bytes_human);
@@ -162,5 +198,6 @@ int main(void)
     RUN(test_json_exact_and_parseable);
     RUN(test_html_page_escaped);
     RUN(test_empty_table_says_none);
+    RUN(test_answers_and_blanks_in_every_format);
     return unit_done();
 }

@@ -28,9 +28,11 @@ static const char *period_text(const struct kura_cmd_ctx *c, int64_t from, int64
     return buf;
 }
 
-/* --ethics REF --ethics-until WHEN, both or neither, into ds (a date
- * ends with its day, as --until). Prints the usage error and returns -1. */
-static int ethics_parse(const struct kura_cmd_ctx *c, const char *ref, const char *until, struct kura_dataset *ds)
+/* --ethics REF --ethics-until WHEN, both or neither, into *ref_out and
+ * *until_out (a date ends with its day, as --until). Prints the usage
+ * error and returns -1. */
+static int ethics_parse(const struct kura_cmd_ctx *c, const char *ref, const char *until, const char **ref_out,
+                        int64_t *until_out)
 {
     if (!ref && !until)
         return 0;
@@ -43,11 +45,28 @@ static int ethics_parse(const struct kura_cmd_ctx *c, const char *ref, const cha
     else if (kura_when_parse(until, c->env->cfg->zone, &start, &end, &e) != 0)
         cmd_usage(c, "--ethics-until: %s", e.msg);
     else {
-        snprintf(ds->ethics, sizeof ds->ethics, "%s", ref);
-        ds->ethics_until = start == end ? start : end;
+        *ref_out = ref;
+        *until_out = start == end ? start : end;
         return 0;
     }
     return -1;
+}
+
+/* A request's ethics approval (ref NULL: none given) into ds, checked again:
+ * it goes into the ledger. Says why and returns -1 otherwise. */
+static int ethics_apply(const struct kura_cmd_ctx *c, const char *ref, int64_t until, struct kura_dataset *ds)
+{
+    if (!ref)
+        return 0;
+    if (cmd_required_text(c, ref, "the ethics approval's reference") != 0)
+        return -1;
+    if (until <= 0) {
+        cmd_fail(c, "the ethics approval needs its last day");
+        return -1;
+    }
+    snprintf(ds->ethics, sizeof ds->ethics, "%s", ref);
+    ds->ethics_until = until;
+    return 0;
 }
 
 /* The period may not outlast the ethics approval (R-REV-5): use past its
@@ -155,38 +174,29 @@ out:
     return rc;
 }
 
-int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_dataset_add(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                            const struct kura_dataset_add_request *rq, struct kura_dataset_add_result *res)
 {
-    const char *pi = NULL, *period = NULL, *kind = "JGA", *level = "type1", *title = "", *guard = NULL;
-    const char *ethics = NULL, *ethics_until = NULL;
-    const struct cmd_opt opts[] = {{"pi", true, &pi, NULL},     {"period", true, &period, NULL},
-                                   {"kind", true, &kind, NULL}, {"level", true, &level, NULL},
-                                   {"title", true, &title, NULL}, {"guard", true, &guard, NULL},
-                                   {"ethics", true, &ethics, NULL}, {"ethics-until", true, &ethics_until, NULL}, {0}};
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    if (!pi || !period)
-        return cmd_usage(c, "--pi and --period are required");
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "add");
+    memset(res, 0, sizeof *res);
+    if (cmd_require_operator(c) != 0)
+        return KURA_EXIT_FAIL;
     struct kura_err e = {0};
+    const char *title = rq->title ? rq->title : "";
+    if (kura_id_check(rq->dataset, "dataset id", &e) != 0 || kura_user_name_check(rq->pi, &e) != 0 ||
+        kura_text_check(title, "title", &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
+    if (rq->from >= rq->until)
+        return cmd_fail(c, "the period ends before it begins");
     struct kura_dataset ds;
     memset(&ds, 0, sizeof ds);
-    if (kura_id_check(pos[0], "dataset id", &e) != 0 || kura_user_name_check(pi, &e) != 0 ||
-        kura_text_check(title, "title", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
-    if (kura_kind_parse(kind, &ds.kind) != 0)
-        return cmd_usage(c, "--kind must be JGA or AGD");
-    if (kura_level_parse(level, &ds.level) != 0)
-        return cmd_usage(c, "--level must be type1 or type2");
-    ds.guard = ds.level == KURA_LEVEL_TYPE2 ? KURA_GUARD_ALLOWLIST : KURA_GUARD_DENYLIST;
-    if (guard && kura_guard_mode_parse(guard, &ds.guard) != 0)
-        return cmd_usage(c, "--guard must be denylist or allowlist");
-    if (kura_period_parse(period, c->env->cfg->zone, &ds.from, &ds.until, &e) != 0)
-        return cmd_usage(c, "--period: %s", e.msg);
-    if (ethics_parse(c, ethics, ethics_until, &ds) != 0)
-        return KURA_EXIT_USAGE;
-    if (refuse_past_ethics(c, &ds, ds.until) != 0)
+    ds.kind = rq->kind;
+    ds.level = rq->level;
+    ds.guard = rq->guard;
+    ds.from = rq->from;
+    ds.until = rq->until;
+    if (ethics_apply(c, rq->ethics, rq->ethics_until, &ds) != 0 || refuse_past_ethics(c, &ds, ds.until) != 0)
         return KURA_EXIT_FAIL;
     if (ds.until <= cmd_now()) {
         char last[32];
@@ -194,72 +204,92 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     /* R-LVL-1: a Type II dataset needs a server declared Type II. */
     if (ds.level > c->env->cfg->level)
-        return cmd_fail(c, "dataset %s is %s but this server is declared %s ([server] level in %s)", pos[0],
+        return cmd_fail(c, "dataset %s is %s but this server is declared %s ([server] level in %s)", rq->dataset,
                         kura_level_name(ds.level), kura_level_name(c->env->cfg->level), c->env->config_path);
-    if (cmd_pi_account(pi, &ds.pi_uid, &e) != 0)
+    if (cmd_pi_account(rq->pi, &ds.pi_uid, &e) != 0)
         return cmd_fail(c, "--pi: %s", e.msg);
-    snprintf(ds.id, sizeof ds.id, "%s", pos[0]);
+    snprintf(ds.id, sizeof ds.id, "%s", rq->dataset);
     snprintf(ds.title, sizeof ds.title, "%s", title);
-    snprintf(ds.pi, sizeof ds.pi, "%s", pi);
+    snprintf(ds.pi, sizeof ds.pi, "%s", rq->pi);
     snprintf(ds.host_id, sizeof ds.host_id, "%s", c->env->cfg->host_id);
     ds.status = KURA_DS_ACTIVE;
 
-    char ptext[112], etext[KURA_TEXT_MAX + 48], after[768];
-    snprintf(after, sizeof after, "pi=%s period=%s kind=%s level=%s guard=%s%s", pi,
+    char ptext[112], etext[KURA_TEXT_MAX + 48];
+    snprintf(res->summary, sizeof res->summary, "pi=%s period=%s kind=%s level=%s guard=%s%s", rq->pi,
              period_text(c, ds.from, ds.until, ptext, sizeof ptext), kura_kind_name(ds.kind),
              kura_level_name(ds.level), kura_guard_mode_name(ds.guard), ethics_text(c, &ds, etext, sizeof etext));
-    if (create_dataset(c, &ds, after, &e) != 0)
+    if (create_dataset(c, &ds, res->summary, &e) != 0)
         return cmd_fail_err(c, &e);
-    struct cmd_change ch = {.action = "dataset-add", .target = ds.id, .after = after,
+    struct cmd_change ch = {.action = "dataset-add", .target = ds.id, .after = res->summary,
                             .audit_event = KURA_AUDIT_POLICY_CHANGE};
     cmd_audit_change(c, ds.id, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, ds.id);
-    fprintf(c->out, "added dataset %s (%s)\n", ds.id, after);
     return KURA_EXIT_OK;
 }
 
-/* The common shape of extend, suspend and resume: operator, one dataset,
- * dataset.ini changes. */
-int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
+int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    const char *until = NULL, *ref = NULL, *ethics = NULL, *ethics_until = NULL, *permission = NULL;
-    const struct cmd_opt opts[] = {{"until", true, &until, NULL},
-                                   {"ref", true, &ref, NULL},
-                                   {"ethics", true, &ethics, NULL},
-                                   {"ethics-until", true, &ethics_until, NULL},
-                                   {"provider-permission", true, &permission, NULL},
-                                   {0}};
+    const char *period = NULL, *kind = "JGA", *level = "type1", *guard = NULL;
+    const char *ethics = NULL, *ethics_until = NULL;
+    struct kura_dataset_add_request rq = {.title = ""};
+    const struct cmd_opt opts[] = {{"pi", true, &rq.pi, NULL},     {"period", true, &period, NULL},
+                                   {"kind", true, &kind, NULL}, {"level", true, &level, NULL},
+                                   {"title", true, &rq.title, NULL}, {"guard", true, &guard, NULL},
+                                   {"ethics", true, &ethics, NULL}, {"ethics-until", true, &ethics_until, NULL}, {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (!until || !ref || !ref[0])
-        return cmd_usage(c, "--until and --ref (the approval of the extension) are required");
+    if (!rq.pi || !period)
+        return cmd_usage(c, "--pi and --period are required");
     struct kura_err e = {0};
-    int64_t start, end;
-    if (kura_text_check(ref, "--ref", &e) != 0 ||
-        (permission && kura_text_check(permission, "--provider-permission", &e) != 0))
+    if (kura_id_check(pos[0], "dataset id", &e) != 0 || kura_user_name_check(rq.pi, &e) != 0 ||
+        kura_text_check(rq.title, "title", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    if (kura_when_parse(until, c->env->cfg->zone, &start, &end, &e) != 0)
-        return cmd_usage(c, "--until: %s", e.msg);
-    /* A time stamp ends access at that instant; a date at the end of it. */
-    int64_t new_until = start == end ? start : end;
+    if (kura_kind_parse(kind, &rq.kind) != 0)
+        return cmd_usage(c, "--kind must be JGA or AGD");
+    if (kura_level_parse(level, &rq.level) != 0)
+        return cmd_usage(c, "--level must be type1 or type2");
+    rq.guard = rq.level == KURA_LEVEL_TYPE2 ? KURA_GUARD_ALLOWLIST : KURA_GUARD_DENYLIST;
+    if (guard && kura_guard_mode_parse(guard, &rq.guard) != 0)
+        return cmd_usage(c, "--guard must be denylist or allowlist");
+    if (kura_period_parse(period, c->env->cfg->zone, &rq.from, &rq.until, &e) != 0)
+        return cmd_usage(c, "--period: %s", e.msg);
+    if (ethics_parse(c, ethics, ethics_until, &rq.ethics, &rq.ethics_until) != 0)
+        return KURA_EXIT_USAGE;
+    rq.dataset = pos[0];
+    struct kura_dataset_add_result res;
+    int rc = kura_change_dataset_add(c->env, c->actor, c->err, &rq, &res);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "added dataset %s (%s)\n", rq.dataset, res.summary);
+    return rc;
+}
+
+int kura_change_extend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const struct kura_extend_request *rq, struct kura_extend_result *res)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "extend");
+    memset(res, 0, sizeof *res);
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
-    char before[48], after[48];
-    cmd_last_day(c, t.ds.until, before, sizeof before);
-    cmd_last_day(c, new_until, after, sizeof after);
-    if (new_until <= t.ds.until) {
-        cmd_fail(c, "dataset %s already runs until %s; --until must be later", t.ds.id, before);
+    const char *permission = rq->provider_permission;
+    if (cmd_required_text(c, rq->ref, "the approval of the extension") != 0 ||
+        (permission && cmd_required_text(c, permission, "the data provider's permission") != 0))
+        goto out;
+    cmd_last_day(c, t.ds.until, res->before, sizeof res->before);
+    cmd_last_day(c, rq->until, res->after, sizeof res->after);
+    if (rq->until <= t.ds.until) {
+        cmd_fail(c, "dataset %s already runs until %s; --until must be later", t.ds.id, res->before);
         goto out;
     }
-    if (start == end) {
+    if (rq->until_instant) {
         /* A time stamp: show instants, not days. */
-        cmd_time(c, t.ds.until, before, sizeof before);
-        cmd_time(c, new_until, after, sizeof after);
+        cmd_time(c, t.ds.until, res->before, sizeof res->before);
+        cmd_time(c, rq->until, res->after, sizeof res->after);
     }
     /* R-ACC-5: an AGD dataset's use is extended with its data provider's permission. */
     if (t.ds.kind == KURA_KIND_AGD && (!permission || !permission[0])) {
@@ -267,20 +297,54 @@ int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
                   t.ds.id);
         goto out;
     }
-    if (ethics_parse(c, ethics, ethics_until, &t.ds) != 0 || refuse_past_ethics(c, &t.ds, new_until) != 0)
+    if (ethics_apply(c, rq->ethics, rq->ethics_until, &t.ds) != 0 || refuse_past_ethics(c, &t.ds, rq->until) != 0)
         goto out;
-    t.ds.until = new_until;
+    t.ds.until = rq->until;
     char etext[KURA_TEXT_MAX + 48], detail[3 * KURA_TEXT_MAX + 80];
-    snprintf(detail, sizeof detail, "%s%s%s%s", ref, permission ? " provider-permission=" : "",
-             permission ? permission : "", ethics ? ethics_text(c, &t.ds, etext, sizeof etext) : "");
-    struct cmd_change ch = {.action = "dataset-extend", .target = t.ds.id, .before = before, .after = after,
-                            .detail = detail, .audit_event = KURA_AUDIT_POLICY_CHANGE};
-    if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
-        goto out;
-    fprintf(c->out, "dataset %s now runs until %s (was %s)\n", t.ds.id, after, before);
-    rc = KURA_EXIT_OK;
+    snprintf(detail, sizeof detail, "%s%s%s%s", rq->ref, permission ? " provider-permission=" : "",
+             permission ? permission : "", rq->ethics ? ethics_text(c, &t.ds, etext, sizeof etext) : "");
+    struct cmd_change ch = {.action = "dataset-extend", .target = t.ds.id, .before = res->before,
+                            .after = res->after, .detail = detail, .audit_event = KURA_AUDIT_POLICY_CHANGE};
+    if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
+        rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);
+    return rc;
+}
+
+int cmd_dataset_extend(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *until = NULL, *ethics = NULL, *ethics_until = NULL;
+    struct kura_extend_request rq = {0};
+    const struct cmd_opt opts[] = {{"until", true, &until, NULL},
+                                   {"ref", true, &rq.ref, NULL},
+                                   {"ethics", true, &ethics, NULL},
+                                   {"ethics-until", true, &ethics_until, NULL},
+                                   {"provider-permission", true, &rq.provider_permission, NULL},
+                                   {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    if (!until || !rq.ref || !rq.ref[0])
+        return cmd_usage(c, "--until and --ref (the approval of the extension) are required");
+    struct kura_err e = {0};
+    int64_t start, end;
+    if (kura_text_check(rq.ref, "--ref", &e) != 0 ||
+        (rq.provider_permission && kura_text_check(rq.provider_permission, "--provider-permission", &e) != 0))
+        return cmd_usage(c, "%s", e.msg);
+    if (kura_when_parse(until, c->env->cfg->zone, &start, &end, &e) != 0)
+        return cmd_usage(c, "--until: %s", e.msg);
+    /* A time stamp ends access at that instant; a date at the end of it. */
+    rq.until = start == end ? start : end;
+    rq.until_instant = start == end;
+    if (ethics_parse(c, ethics, ethics_until, &rq.ethics, &rq.ethics_until) != 0)
+        return KURA_EXIT_USAGE;
+    rq.dataset = pos[0];
+    struct kura_extend_result res;
+    int rc = kura_change_extend(c->env, c->actor, c->err, &rq, &res);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "dataset %s now runs until %s (was %s)\n", rq.dataset, res.after, res.before);
     return rc;
 }
 

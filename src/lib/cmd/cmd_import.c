@@ -25,6 +25,7 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/changes.h"
 #include "kura/clock.h"
 #include "kura/c4gh.h"
 #include "kura/dsfile.h"
@@ -238,9 +239,9 @@ static int walk(struct import *im, const char *dir, const char *rel, int depth, 
     return rc;
 }
 
-static int collect(struct import *im, int npaths, char **paths, struct kura_err *e)
+static int collect(struct import *im, size_t npaths, const char *const *paths, struct kura_err *e)
 {
-    for (int i = 0; i < npaths; i++) {
+    for (size_t i = 0; i < npaths; i++) {
         char *p = strdup(paths[i]);
         if (!p) {
             kura_err_set(e, ENOMEM, "out of memory");
@@ -863,53 +864,36 @@ static void remove_sources(struct import *im)
     record_removal(im, im->plan.n - failed);
 }
 
-/* What the command line asks for. */
-struct import_request {
-    const char *id, *samples_path;
-    bool remove_source, encrypt, no_verify;
-    char **paths;               /* the sources */
-    int npaths;
-};
-
-/* One run of the command: the request, the import's working state, and
+/* One run of the change: the request, the import's working state, and
  * what each step leaves to the next and to the one cleanup. */
 struct import_run {
-    struct import_request rq;
-    char **pos;                 /* argv's positionals (rq.id, rq.paths) */
+    const struct kura_import_request *rq;
     struct import im;
     struct kura_sample_map sm;
     bool have_sm;
     struct kura_file *fresh;    /* files.tsv's new rows, one per plan entry */
     char *lock;                 /* STATE/datasets/<ID>/.import-lock */
     int lock_fd;
-    char withdrawn[420];        /* files of withdrawn samples, for the ledger and the output */
     bool committed;             /* files.tsv names the new files */
+    struct kura_import_result *res;
 };
 
-/* 0. argv into the request: KURA_EXIT_OK, or the exit status (said). */
-static int import_parse(const struct kura_cmd_ctx *c, int argc, char **argv, struct import_run *r)
+/* 0. Who asks, before any source is read, and the request as the command
+ * line's is checked: KURA_EXIT_OK, or KURA_EXIT_FAIL (said). The dataset's
+ * role and state are checked as the plan's change begins. */
+static int import_check(const struct kura_cmd_ctx *c, const struct kura_import_request *rq)
 {
-    struct import_request *rq = &r->rq;
-    const struct cmd_opt opts[] = {{"samples", true, &rq->samples_path, NULL},
-                                   {"remove-source", false, NULL, &rq->remove_source},
-                                   {"encrypt", false, NULL, &rq->encrypt},
-                                   {"no-verify", false, NULL, &rq->no_verify},
-                                   {0}};
-    int npos = 0;
+    if (cmd_require_operator(c) != 0)
+        return KURA_EXIT_FAIL;
     struct kura_err e = {0};
-    if (!(r->pos = calloc((size_t)argc + 1, sizeof *r->pos)))
-        return cmd_fail(c, "out of memory");
-    if (cmd_parse(c, argc, argv, opts, r->pos, 2, argc, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    if (kura_id_check(rq->dataset, "dataset id", &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
     if (rq->encrypt && rq->no_verify)
-        return cmd_usage(c, "--no-verify applies to .c4gh files, not to --encrypt");
-    rq->id = r->pos[0];
-    rq->paths = r->pos + 1;
-    rq->npaths = npos - 1;
-    if (kura_id_check(rq->id, "dataset id", &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
+        return cmd_fail(c, "--no-verify applies to .c4gh files, not to --encrypt");
+    if (!rq->npaths)
+        return cmd_fail(c, "nothing to import (no paths given)");
     if (rq->samples_path && c->env->socket_mode && rq->samples_path[0] != '/')
-        return cmd_usage(c, "--samples: give an absolute path to the daemon");
+        return cmd_fail(c, "--samples: give an absolute path to the daemon");
     return KURA_EXIT_OK;
 }
 
@@ -919,7 +903,7 @@ static int import_parse(const struct kura_cmd_ctx *c, int argc, char **argv, str
  * import. KURA_EXIT_OK, or KURA_EXIT_FAIL (said). */
 static int import_plan(const struct kura_cmd_ctx *c, struct import_run *r)
 {
-    const struct import_request *rq = &r->rq;
+    const struct kura_import_request *rq = r->rq;
     struct import *im = &r->im;
     struct kura_err e = {0};
     struct cmd_txn t;
@@ -936,22 +920,22 @@ static int import_plan(const struct kura_cmd_ctx *c, struct import_run *r)
     }
     if (new_entries(im, r->have_sm ? &r->sm : NULL, &r->fresh, &e) != 0)
         goto fail;
-    if (!(r->lock = cmd_dataset_file(c, rq->id, KURA_IMPORT_LOCK)) || !(im->store = cmd_store_dir(c, rq->id))) {
+    if (!(r->lock = cmd_dataset_file(c, rq->dataset, KURA_IMPORT_LOCK)) || !(im->store = cmd_store_dir(c, rq->dataset))) {
         kura_err_set(&e, ENOMEM, "out of memory");
         goto fail;
     }
     /* The role and a destroyed dataset, before taking the import lock. */
-    if (cmd_txn_begin(c, rq->id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
         return KURA_EXIT_FAIL;
     cmd_txn_end(&t);
     if ((r->lock_fd = kura_lock(r->lock, 0, &e)) < 0) {
         if (e.code == EAGAIN)
-            kura_err_set(&e, EAGAIN, "another import into dataset %s is running; wait for it", rq->id);
+            kura_err_set(&e, EAGAIN, "another import into dataset %s is running; wait for it", rq->dataset);
         goto fail;
     }
-    if (open_keys(im, rq->id, &e) != 0 || kura_mkdir_p(im->store, 0700, &e) != 0)
+    if (open_keys(im, rq->dataset, &e) != 0 || kura_mkdir_p(im->store, 0700, &e) != 0)
         goto fail;
-    if (cmd_txn_begin(c, rq->id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
         return KURA_EXIT_FAIL;
     int checked = check_plan(im, &t.ds, t.files, t.nfiles, r->have_sm ? &r->sm : NULL, r->fresh, &e);
     for (size_t i = 0; i < im->plan.n; i++)
@@ -1000,11 +984,11 @@ discard_written:
  * written is discarded, after it the journal decides). */
 static int import_record(const struct kura_cmd_ctx *c, struct import_run *r)
 {
-    const struct import_request *rq = &r->rq;
+    const struct kura_import_request *rq = r->rq;
     struct import *im = &r->im;
     struct kura_err e = {0};
     struct cmd_txn t;
-    if (cmd_txn_begin(c, rq->id, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, CMD_TXN_FILES, &t) != 0)
         goto discard_written;
     bool nomem;
     const char *dup = first_present(t.files, t.nfiles, r->fresh, im->plan.n, &nomem);
@@ -1012,11 +996,11 @@ static int import_record(const struct kura_cmd_ctx *c, struct import_run *r)
         if (nomem)
             cmd_fail(c, "out of memory");
         else
-            cmd_fail(c, "%s was added to dataset %s during the import", dup, rq->id);
+            cmd_fail(c, "%s was added to dataset %s during the import", dup, rq->dataset);
         goto discard_written;
     }
     /* dataset.ini as of now: a withdrawal recorded during the import counts. */
-    withdrawn_summary(&t.ds, r->fresh, im->plan.n, r->withdrawn, sizeof r->withdrawn);
+    withdrawn_summary(&t.ds, r->fresh, im->plan.n, r->res->withdrawn, sizeof r->res->withdrawn);
     size_t nold = t.nfiles;
     struct kura_file *all = realloc(t.files, (t.nfiles + im->plan.n) * sizeof *all);
     if (!all) {
@@ -1037,9 +1021,9 @@ static int import_record(const struct kura_cmd_ctx *c, struct import_run *r)
     }
     snprintf(detail, sizeof detail, "%s%s%s%s%s", rq->encrypt ? "encrypted from plaintext" : keys,
              rq->no_verify ? ", segments not verified" : "", r->have_sm ? ", samples from " : ", no samples map",
-             r->have_sm ? rq->samples_path : "", r->withdrawn);
+             r->have_sm ? rq->samples_path : "", r->res->withdrawn);
     fit_ledger_field(detail);
-    struct cmd_change ch = {.action = "dataset-import", .target = rq->id, .after = after, .detail = detail,
+    struct cmd_change ch = {.action = "dataset-import", .target = rq->dataset, .after = after, .detail = detail,
                             .audit_event = KURA_AUDIT_IMPORT};
     if (cmd_txn_commit(c, &t, false, true, &ch) != 0) {
         /* The journal decides: the next transaction keeps or drops it. */
@@ -1051,9 +1035,9 @@ static int import_record(const struct kura_cmd_ctx *c, struct import_run *r)
     /* Withdrawn while this import ran: its key was stored, now it goes. */
     for (size_t i = 0; i < im->plan.n; i++)
         if (!im->plan.v[i].withdrawn && kura_file_withdrawn(&t.ds, &t.files[nold + i]) &&
-            kura_keystore_file_destroy(c->env->cfg->keys_dir, rq->id, im->plan.v[i].file_id, &e) != 0) {
+            kura_keystore_file_destroy(c->env->cfg->keys_dir, rq->dataset, im->plan.v[i].file_id, &e) != 0) {
             cmd_fail(c, "%s is of a sample withdrawn during the import and is not served, but destroying its key "
-                     "failed: %s; run kuractl withdraw %s SAMPLE again", t.files[nold + i].path, e.msg, rq->id);
+                     "failed: %s; run kuractl withdraw %s SAMPLE again", t.files[nold + i].path, e.msg, rq->dataset);
             rc = KURA_EXIT_FAIL;
         }
     cmd_txn_end(&t);
@@ -1064,20 +1048,20 @@ discard_written:
     return KURA_EXIT_FAIL;
 }
 
-/* After the commit: what was imported, its warnings, and the sources removed
- * if asked. */
-static void import_report(const struct kura_cmd_ctx *c, struct import_run *r)
+/* 6. After the commit: what was imported, its warnings, and the sources
+ * removed if asked. */
+static void import_finish(const struct kura_cmd_ctx *c, struct import_run *r)
 {
-    const struct import_request *rq = &r->rq;
-    fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s%s\n", r->im.plan.n,
-            (double)r->im.plan.total / 1048576.0, rq->id, r->withdrawn);
-    if (r->withdrawn[0])
+    const struct kura_import_request *rq = r->rq;
+    r->res->nfiles = r->im.plan.n;
+    r->res->bytes = r->im.plan.total;
+    if (r->res->withdrawn[0])
         fprintf(c->err, "kuractl dataset import: warning: files of withdrawn samples were imported but will not be "
-                        "served:%s\n", r->withdrawn);
+                        "served:%s\n", r->res->withdrawn);
     if (!r->have_sm)
         fprintf(c->err, "kuractl dataset import: warning: no --samples map: these files name no sample, so a consent "
                         "withdrawal cannot find them (kuractl user list and status show \"no sample map\" while "
-                        "no file of dataset %s names a sample)\n", rq->id);
+                        "no file of dataset %s names a sample)\n", rq->dataset);
     if (rq->remove_source)
         remove_sources(&r->im);
 }
@@ -1098,24 +1082,68 @@ static void import_run_free(const struct kura_cmd_ctx *c, struct import_run *r)
     plan_free(&im->plan);
     free(im->store);
     free(r->lock);
-    free(r->pos);
 }
 
-/* parse -> plan -> apply -> record, one cleanup. */
-int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
+/* check -> plan -> apply -> record -> finish, one cleanup. */
+int kura_change_import(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const struct kura_import_request *rq, struct kura_import_result *res)
 {
-    struct import_run r = {.lock_fd = -1};
-    int rc = import_parse(c, argc, argv, &r);
-    if (rc == KURA_EXIT_OK) {
-        r.im = (struct import){.c = c, .encrypt = r.rq.encrypt, .no_verify = r.rq.no_verify};
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "import");
+    memset(res, 0, sizeof *res);
+    struct import_run r = {.rq = rq, .lock_fd = -1, .res = res,
+                           .im = {.c = c, .encrypt = rq->encrypt, .no_verify = rq->no_verify}};
+    int rc = import_check(c, rq);
+    if (rc == KURA_EXIT_OK)
         rc = import_plan(c, &r);
-    }
     if (rc == KURA_EXIT_OK)
         rc = import_apply(c, &r);
     if (rc == KURA_EXIT_OK)
         rc = import_record(c, &r);
     if (r.committed)
-        import_report(c, &r);
+        import_finish(c, &r);
+    res->committed = r.committed;
     import_run_free(c, &r);
+    return rc;
+}
+
+int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct kura_import_request rq = {0};
+    const struct cmd_opt opts[] = {{"samples", true, &rq.samples_path, NULL},
+                                   {"remove-source", false, NULL, &rq.remove_source},
+                                   {"encrypt", false, NULL, &rq.encrypt},
+                                   {"no-verify", false, NULL, &rq.no_verify},
+                                   {0}};
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos)
+        return cmd_fail(c, "out of memory");
+    int npos = 0, rc = KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    if (cmd_parse(c, argc, argv, opts, pos, 2, argc, &npos) != 0)
+        goto out;
+    if (rq.encrypt && rq.no_verify) {
+        cmd_usage(c, "--no-verify applies to .c4gh files, not to --encrypt");
+        goto out;
+    }
+    if (kura_id_check(pos[0], "dataset id", &e) != 0) {
+        cmd_usage(c, "%s", e.msg);
+        goto out;
+    }
+    if (rq.samples_path && c->env->socket_mode && rq.samples_path[0] != '/') {
+        cmd_usage(c, "--samples: give an absolute path to the daemon");
+        goto out;
+    }
+    rq.dataset = pos[0];
+    rq.paths = (const char *const *)(pos + 1);
+    rq.npaths = (size_t)npos - 1;
+    struct kura_import_result res;
+    rc = kura_change_import(c->env, c->actor, c->err, &rq, &res);
+    /* Said once the files are committed, even if a later step failed. */
+    if (res.committed)
+        fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s%s\n", res.nfiles,
+                (double)res.bytes / 1048576.0, rq.dataset, res.withdrawn);
+out:
+    free(pos);
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/changes.h"
 #include "kura/config.h"
 #include "kura/fsutil.h"
 #include "kura/keystore.h"
@@ -66,16 +67,20 @@ static int make_dir_of(const struct kura_cmd_ctx *c, const char *file, mode_t mo
     return rc;
 }
 
-/* Creates what is missing, never replaces a key. */
-static int init_with_config(const struct kura_cmd_ctx *c, const struct kura_config *cfg, const char *pass_file)
+/* Creates what is missing, never replaces a key; says in res what it
+ * created and what it kept. */
+static int init_with_config(const struct kura_cmd_ctx *c, const struct kura_config *cfg, const char *pass_file,
+                            struct kura_init_result *res)
 {
     struct kura_err e = {0};
-    char *datasets = NULL, *store = NULL, *sec = NULL, *audit_key = NULL, *pass = NULL, *pub = NULL;
+    char *datasets = NULL, *store = NULL, *pass = NULL;
     int rc = KURA_EXIT_FAIL;
     if (!(datasets = kura_layout_datasets_dir(cfg->state_dir)) ||
         !(store = kura_layout_join(cfg->state_dir, KURA_STORE_DIR)) ||
-        !(sec = kura_layout_join(cfg->keys_dir, KURA_SERVER_SEC_FILE)) ||
-        !(audit_key = kura_layout_join(cfg->keys_dir, KURA_AUDIT_KEY_FILE))) {
+        !(res->server_key_path = kura_layout_join(cfg->keys_dir, KURA_SERVER_SEC_FILE)) ||
+        !(res->audit_key_path = kura_layout_join(cfg->keys_dir, KURA_AUDIT_KEY_FILE)) ||
+        !(res->state_dir = strdup(cfg->state_dir)) || !(res->audit_log = strdup(cfg->audit_log)) ||
+        !(res->socket = strdup(cfg->socket))) {
         cmd_fail(c, "out of memory");
         goto out;
     }
@@ -87,9 +92,9 @@ static int init_with_config(const struct kura_cmd_ctx *c, const struct kura_conf
         make_dir_of(c, cfg->audit_log, 0700) || make_dir_of(c, cfg->socket, 0755))
         goto out;
 
-    bool have_server = access(sec, F_OK) == 0, have_audit = access(audit_key, F_OK) == 0;
+    bool have_server = access(res->server_key_path, F_OK) == 0, have_audit = access(res->audit_key_path, F_OK) == 0;
     if (have_server && pass_file) {
-        cmd_fail(c, "the server key %s exists; --passphrase-file applies only to a new key", sec);
+        cmd_fail(c, "the server key %s exists; --passphrase-file applies only to a new key", res->server_key_path);
         goto out;
     }
     if (!have_server) {
@@ -101,91 +106,128 @@ static int init_with_config(const struct kura_cmd_ctx *c, const struct kura_conf
             cmd_fail_err(c, &e);
             goto out;
         }
-        fprintf(c->out, "created server key %s%s\n", sec, pass ? " (passphrase-protected)" : "");
+        res->server_key = KURA_INIT_CREATED;
+        res->passphrase_protected = pass != NULL;
     } else
-        fprintf(c->out, "kept the existing server key %s\n", sec);
+        res->server_key = KURA_INIT_KEPT;
     if (!have_audit) {
-        if (kura_audit_key_generate(audit_key, &e) != 0) {
+        if (kura_audit_key_generate(res->audit_key_path, &e) != 0) {
             cmd_fail_err(c, &e);
             goto out;
         }
-        fprintf(c->out, "created audit log key %s\n", audit_key);
+        res->audit_key = KURA_INIT_CREATED;
     } else
-        fprintf(c->out, "kept the existing audit log key %s\n", audit_key);
-    if (kura_keystore_pubkey_text(cfg->keys_dir, &pub, &e) != 0) {
+        res->audit_key = KURA_INIT_KEPT;
+    if (kura_keystore_pubkey_text(cfg->keys_dir, &res->pubkey, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
-    /* Running init again is how an operator checks it: success, not an error. */
-    if (have_server && have_audit)
-        fprintf(c->out, "kura is already initialised; nothing changed: kura never overwrites keys\n");
-    fprintf(c->out, "state %s, audit log %s, socket %s\n"
-                    "register this public key with the archive (kuractl pubkey prints it again):\n%s",
-            cfg->state_dir, cfg->audit_log, cfg->socket, pub);
     rc = KURA_EXIT_OK;
 out:
     if (pass)
         kura_secure_free(pass);
-    free(pub);
     free(datasets);
     free(store);
-    free(sec);
-    free(audit_key);
     return rc;
 }
 
-int cmd_init(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_init(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                     const struct kura_init_request *rq, struct kura_init_result *res)
 {
-    const char *root_opt = NULL, *pass_file = NULL;
-    const struct cmd_opt opts[] = {{"root", true, &root_opt, NULL}, {"passphrase-file", true, &pass_file, NULL}, {0}};
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "init");
+    memset(res, 0, sizeof *res);
     if (geteuid() != 0)
         return cmd_fail(c, "run it as root: it creates root-only key files");
     struct kura_err e = {0};
-    char *root = NULL, *conf = NULL;
-    int rc = KURA_EXIT_FAIL;
-    if (root_opt) {
-        if (kura_mkdir_p(root_opt, 0755, &e) != 0)
+    char *root = NULL;
+    if (rq->root) {
+        if (kura_mkdir_p(rq->root, 0755, &e) != 0)
             return cmd_fail_err(c, &e);
-        if (!(root = realpath(root_opt, NULL)))
-            return cmd_fail(c, "--root %s: %s", root_opt, strerror(errno));
+        if (!(root = realpath(rq->root, NULL)))
+            return cmd_fail(c, "--root %s: %s", rq->root, strerror(errno));
     }
+    int rc = KURA_EXIT_FAIL;
     /* With --root, the config lives there unless -c or KURA_CONFIG said
      * otherwise (env->config_path is NULL then). */
     if (c->env->config_path)
-        conf = strdup(c->env->config_path);
+        res->config = strdup(c->env->config_path);
     else if (root) {
-        if (asprintf(&conf, "%s/kura.conf", root) < 0)
-            conf = NULL;
+        if (asprintf(&res->config, "%s/kura.conf", root) < 0)
+            res->config = NULL;
     } else
-        conf = strdup(KURA_CONFIG_DEFAULT_PATH);
-    if (!conf) {
+        res->config = strdup(KURA_CONFIG_DEFAULT_PATH);
+    if (!res->config) {
         free(root);
         return cmd_fail(c, "out of memory");
     }
-    if (access(conf, F_OK) != 0) {
-        if (make_dir_of(c, conf, 0755) != 0)
+    if (access(res->config, F_OK) != 0) {
+        if (make_dir_of(c, res->config, 0755) != 0)
             goto out;
-        if (kura_config_write_default(conf, root, &e) != 0) {
+        if (kura_config_write_default(res->config, root, &e) != 0) {
             cmd_fail_err(c, &e);
             goto out;
         }
-        fprintf(c->out, "created config %s\n", conf);
+        res->config_file = KURA_INIT_CREATED;
     } else
-        fprintf(c->out, "using the existing config %s\n", conf);
+        res->config_file = KURA_INIT_KEPT;
     struct kura_config cfg = {0};
-    if (kura_config_load(conf, &cfg, &e) != 0) {
+    if (kura_config_load(res->config, &cfg, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
     if (root && (!cfg.root || strcmp(cfg.root, root) != 0))
-        fprintf(c->err, "kuractl init: note: %s does not set root = %s; its own paths apply\n", conf, root);
-    rc = init_with_config(c, &cfg, pass_file);
+        fprintf(c->err, "kuractl init: note: %s does not set root = %s; its own paths apply\n", res->config, root);
+    rc = init_with_config(c, &cfg, rq->passphrase_file, res);
     kura_config_free(&cfg);
 out:
-    free(conf);
     free(root);
+    return rc;
+}
+
+void kura_init_result_free(struct kura_init_result *res)
+{
+    free(res->config);
+    free(res->server_key_path);
+    free(res->audit_key_path);
+    free(res->state_dir);
+    free(res->audit_log);
+    free(res->socket);
+    free(res->pubkey);
+    memset(res, 0, sizeof *res);
+}
+
+int cmd_init(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    struct kura_init_request rq = {0};
+    const struct cmd_opt opts[] = {{"root", true, &rq.root, NULL}, {"passphrase-file", true, &rq.passphrase_file, NULL},
+                                   {0}};
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_init_result res;
+    int rc = kura_change_init(c->env, c->actor, c->err, &rq, &res);
+    /* What was done is said also when a later step failed. */
+    if (res.config_file)
+        fprintf(c->out, res.config_file == KURA_INIT_CREATED ? "created config %s\n" : "using the existing config %s\n",
+                res.config);
+    if (res.server_key == KURA_INIT_CREATED)
+        fprintf(c->out, "created server key %s%s\n", res.server_key_path,
+                res.passphrase_protected ? " (passphrase-protected)" : "");
+    else if (res.server_key == KURA_INIT_KEPT)
+        fprintf(c->out, "kept the existing server key %s\n", res.server_key_path);
+    if (res.audit_key)
+        fprintf(c->out, res.audit_key == KURA_INIT_CREATED ? "created audit log key %s\n"
+                                                            : "kept the existing audit log key %s\n",
+                res.audit_key_path);
+    if (rc == KURA_EXIT_OK) {
+        /* Running init again is how an operator checks it: success, not an error. */
+        if (res.server_key == KURA_INIT_KEPT && res.audit_key == KURA_INIT_KEPT)
+            fprintf(c->out, "kura is already initialised; nothing changed: kura never overwrites keys\n");
+        fprintf(c->out, "state %s, audit log %s, socket %s\n"
+                        "register this public key with the archive (kuractl pubkey prints it again):\n%s",
+                res.state_dir, res.audit_log, res.socket, res.pubkey);
+    }
+    kura_init_result_free(&res);
     return rc;
 }

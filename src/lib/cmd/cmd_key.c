@@ -11,6 +11,7 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/changes.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/keystore.h"
@@ -197,58 +198,73 @@ static int refuse_socket(const struct kura_cmd_ctx *c)
     return 0;
 }
 
-int cmd_key_rotate(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                           struct kura_key_rotate_result *res)
 {
-    int npos;
-    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
-        return KURA_EXIT_USAGE;
-    if (refuse_socket(c) != 0)
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "key", "rotate");
+    memset(res, 0, sizeof *res);
+    if (cmd_require_operator(c) != 0 || refuse_socket(c) != 0)
         return KURA_EXIT_FAIL;
     struct kura_err e = {0};
     struct kura_keystore *ks = NULL;
     bool owned = false;
-    char old_fp[KURA_KEY_FINGERPRINT_LEN + 1], new_fp[KURA_KEY_FINGERPRINT_LEN + 1];
     uint8_t pk[C4GH_KEY_SIZE];
-    size_t n = 0;
-    char *text = NULL;
     int rc = KURA_EXIT_FAIL;
     if (cmd_keystore_open(c, &ks, &owned, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
     kura_keystore_server_pk(ks, pk);
-    kura_key_fingerprint(pk, old_fp);
-    if (kura_keystore_rotate(ks, c->env->passphrase, new_fp, &e) != 0) {
+    kura_key_fingerprint(pk, res->old_fp);
+    if (kura_keystore_rotate(ks, c->env->passphrase, res->new_fp, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
-    struct cmd_change ch = {.action = "key-rotate", .target = "server key", .before = old_fp, .after = new_fp,
-                            .audit_event = KURA_AUDIT_POLICY_CHANGE};
+    struct cmd_change ch = {.action = "key-rotate", .target = "server key", .before = res->old_fp,
+                            .after = res->new_fp, .audit_event = KURA_AUDIT_POLICY_CHANGE};
     cmd_audit_change(c, NULL, &ch);
     /* The new key is current from here; a failure below is repaired by
      * key retire, which rewraps first. */
     kura_keystore_close(ks);
     ks = NULL;
     if (kura_keystore_open(c->env->cfg->keys_dir, c->env->passphrase, &ks, &e) != 0 ||
-        kura_keystore_rewrap(ks, &n, &e) != 0) {
+        kura_keystore_rewrap(ks, &res->rewrapped, &e) != 0) {
         cmd_fail(c, "the new server key %s is current, but rewrapping the dataset keys failed: %s; run "
-                 "kuractl key retire %s later (it rewraps first)", new_fp, e.msg, old_fp);
+                 "kuractl key retire %s later (it rewraps first)", res->new_fp, e.msg, res->old_fp);
         goto out;
     }
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
-    if (kura_keystore_pubkey_text(c->env->cfg->keys_dir, &text, &e) != 0) {
+    if (kura_keystore_pubkey_text(c->env->cfg->keys_dir, &res->pubkey, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
-    fprintf(c->out, "new server key %s (was %s, kept as an earlier key until kuractl key retire %s); %zu "
-                    "dataset key(s) rewrapped\nregister the new public key with the archive:\n%s",
-            new_fp, old_fp, old_fp, n, text);
     rc = KURA_EXIT_OK;
 out:
-    free(text);
     if (owned)
         kura_keystore_close(ks);
+    return rc;
+}
+
+void kura_key_rotate_result_free(struct kura_key_rotate_result *res)
+{
+    free(res->pubkey);
+    res->pubkey = NULL;
+}
+
+int cmd_key_rotate(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_key_rotate_result res;
+    int rc = kura_change_key_rotate(c->env, c->actor, c->err, &res);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "new server key %s (was %s, kept as an earlier key until kuractl key retire %s); %zu "
+                        "dataset key(s) rewrapped\nregister the new public key with the archive:\n%s",
+                res.new_fp, res.old_fp, res.old_fp, res.rewrapped, res.pubkey);
+    kura_key_rotate_result_free(&res);
     return rc;
 }
 
@@ -291,27 +307,23 @@ static int lock_imports(const struct kura_cmd_ctx *c, char **ids, size_t nids, i
     return 0;
 }
 
-int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                           const struct kura_key_retire_request *rq, struct kura_key_retire_result *res)
 {
-    bool yes = false;
-    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {0}};
-    char *pos[1];
-    int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
-        return KURA_EXIT_USAGE;
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "key", "retire");
+    memset(res, 0, sizeof *res);
     struct kura_err e = {0};
-    const char *fp = pos[0];
-    if (kura_key_fingerprint_check(fp, &e) != 0)
-        return cmd_usage(c, "%s", e.msg);
+    if (cmd_require_operator(c) != 0)
+        return KURA_EXIT_FAIL;
+    if (kura_key_fingerprint_check(rq->fp, &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
     if (refuse_socket(c) != 0)
         return KURA_EXIT_FAIL;
-    if (!yes && !(c->env->flags & KURA_CTL_CONFIRMED))
-        return cmd_fail(c, "retiring server key %s cannot be undone: what was encrypted to it can no longer be "
-                        "decrypted; confirm on a terminal or give --yes", fp);
     struct kura_keystore *ks = NULL;
     bool owned = false;
     char **ids = NULL;
-    size_t nids = 0, nrewrapped = 0;
+    size_t nids = 0;
     int rc = KURA_EXIT_FAIL, *locks = NULL;
     if (cmd_keystore_open(c, &ks, &owned, &e) != 0 || cmd_dataset_ids(c, &ids, &nids, &e) != 0) {
         cmd_fail_err(c, &e);
@@ -323,29 +335,18 @@ int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     if (lock_imports(c, ids, nids, locks) != 0)
         goto out;
-    char note[200], who[96], now[48];
-    snprintf(note, sizeof note, "retired %s by %s", cmd_time(c, cmd_now(), now, sizeof now),
+    char who[96], now[48];
+    snprintf(res->note, sizeof res->note, "retired %s by %s", cmd_time(c, cmd_now(), now, sizeof now),
              cmd_actor_label(c, who, sizeof who));
-    if (kura_keystore_retire(ks, fp, note, &nrewrapped, &e) != 0) {
+    if (kura_keystore_retire(ks, rq->fp, res->note, &res->rewrapped, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
-    struct cmd_change ch = {.action = "key-retire", .target = "server key", .before = fp, .after = "erased",
+    struct cmd_change ch = {.action = "key-retire", .target = "server key", .before = rq->fp, .after = "erased",
                             .audit_event = KURA_AUDIT_DESTROY};
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
-    fprintf(c->out, "server key %s is erased (%s); %zu dataset key(s) rewrapped first\n"
-                    "deliveries the ledgers record as encrypted to it (every copy of them is now undecryptable):\n",
-            fp, note, nrewrapped);
-    struct retire_scan rs = {.c = c, .fp = fp};
-    for (size_t i = 0; i < nids; i++) {
-        rs.ds_id = ids[i];
-        if (scan_deliveries(c, ids[i], retire_row, &rs, &e) != 0)
-            fprintf(c->err, "kuractl key retire: warning: dataset %s: %s\n", ids[i], e.msg);
-    }
-    if (!rs.n)
-        fprintf(c->out, "  none\n");
     rc = KURA_EXIT_OK;
 out:
     for (size_t i = 0; locks && i < nids; i++)
@@ -355,6 +356,47 @@ out:
     if (owned)
         kura_keystore_close(ks);
     return rc;
+}
+
+int cmd_key_retire(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    bool yes = false;
+    const struct cmd_opt opts[] = {{"yes", false, NULL, &yes}, {0}};
+    char *pos[1];
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    struct kura_key_retire_request rq = {.fp = pos[0]};
+    if (kura_key_fingerprint_check(rq.fp, &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    if (refuse_socket(c) != 0)
+        return KURA_EXIT_FAIL;
+    if (!yes && !(c->env->flags & KURA_CTL_CONFIRMED))
+        return cmd_fail(c, "retiring server key %s cannot be undone: what was encrypted to it can no longer be "
+                        "decrypted; confirm on a terminal or give --yes", rq.fp);
+    struct kura_key_retire_result res;
+    int rc = kura_change_key_retire(c->env, c->actor, c->err, &rq, &res);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    fprintf(c->out, "server key %s is erased (%s); %zu dataset key(s) rewrapped first\n"
+                    "deliveries the ledgers record as encrypted to it (every copy of them is now undecryptable):\n",
+            rq.fp, res.note, res.rewrapped);
+    /* The ledgers keep the deliveries: reading them is no part of the change. */
+    char **ids = NULL;
+    size_t nids = 0;
+    if (cmd_dataset_ids(c, &ids, &nids, &e) != 0)
+        return cmd_fail_err(c, &e);
+    struct retire_scan rs = {.c = c, .fp = rq.fp};
+    for (size_t i = 0; i < nids; i++) {
+        rs.ds_id = ids[i];
+        if (scan_deliveries(c, ids[i], retire_row, &rs, &e) != 0)
+            fprintf(c->err, "kuractl key retire: warning: dataset %s: %s\n", ids[i], e.msg);
+    }
+    if (!rs.n)
+        fprintf(c->out, "  none\n");
+    cmd_strv_free(ids, nids);
+    return KURA_EXIT_OK;
 }
 
 /* ---- the destruction report's keys ---------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/changes.h"
 #include "kura/dsfile.h"
 
 /* ---- the table ------------------------------------------------------------ */
@@ -118,11 +119,12 @@ static const struct kura_cmd commands[] = {
      "as JSON; Japanese by default for JGA/AGD ([report] lang). Default period: the dataset's\n"
      "start until now."},
     {"report", "checklist", KURA_CMD_PI, 0, cmd_report_checklist,
-     "ID [--lang ja|en] [--html|--csv|--json] [--verify FILE]",
-     "The data server's part of the NBDC security checklist for dataset ID: the items kuractl\n"
-     "check sees (on /), the items kura answers from its records, and the site's items as blanks\n"
-     "for the PI; Markdown, or an A4 HTML page, or the table as CSV or JSON. Each report's\n"
-     "SHA-256 is recorded in the dataset's ledger; --verify FILE checks a copy against it."},
+     "ID [--group] [--csv|--json|--html] [--lang en|ja]",
+     "The data server's part of the NBDC security checklist for dataset ID (--group: the\n"
+     "group-sharing checklist, with who in the group may read and the provider's approvals):\n"
+     "the items kuractl check sees (on /), the items kura answers from its records, and the\n"
+     "site's items as blanks for the PI; Markdown or an A4 HTML page (signed: kuractl report\n"
+     "verify), the items as CSV, or JSON. Each is recorded in the ledger with its SHA-256."},
     {"report", "destruction", KURA_CMD_PI, 0, cmd_report_destruction, "ID [--json]",
      "Prints the destruction report of a destroyed dataset again, checked against its ledger\n"
      "record, and checks that the keystore still holds nothing for it. --json: the report,\n"
@@ -449,6 +451,21 @@ int kura_cmd_handle_request(void *ctx, const struct kura_ctl_peer *peer, const s
     return kura_cmd_execute(&env, &actor, req->argc, req->argv, out, err);
 }
 
+int kura_change_reload(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const char *dataset)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "reload");
+    if (cmd_require_operator(c) != 0)
+        return KURA_EXIT_FAIL;
+    struct kura_err e = {0};
+    if (dataset && kura_id_check(dataset, "dataset id", &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
+    if (c->env->on_state_change)
+        c->env->on_state_change(c->env->ctx, dataset);
+    return KURA_EXIT_OK;
+}
+
 int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     char *pos[1];
@@ -458,7 +475,5 @@ int cmd_reload(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_err e = {0};
     if (npos == 1 && kura_id_check(pos[0], "dataset id", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
-    if (c->env->on_state_change)
-        c->env->on_state_change(c->env->ctx, npos ? pos[0] : NULL);
-    return KURA_EXIT_OK;
+    return kura_change_reload(c->env, c->actor, c->err, npos ? pos[0] : NULL);
 }

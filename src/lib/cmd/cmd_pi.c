@@ -10,6 +10,7 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/changes.h"
 #include "kura/dsfile.h"
 #include "kura/notify.h"
 
@@ -44,49 +45,66 @@ static void notify_pis(const struct kura_cmd_ctx *c, const char *id, const char 
     }
 }
 
+int kura_change_set_pi(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                       const struct kura_set_pi_request *rq, struct kura_set_pi_result *res)
+{
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "set-pi");
+    memset(res, 0, sizeof *res);
+    /* Who asks before who is named: the account check would tell anyone
+     * which accounts are operators. */
+    if (cmd_require_operator(c) != 0)
+        return KURA_EXIT_FAIL;
+    struct kura_err e = {0};
+    uid_t uid;
+    if (kura_user_name_check(rq->user, &e) != 0 || cmd_pi_account(rq->user, &uid, &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
+    struct cmd_txn t;
+    if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    struct kura_dataset *ds = &t.ds;
+    const struct kura_grant *held = kura_dataset_grant(ds, uid);
+    for (size_t i = 0; !held && i < ds->ngrants; i++)
+        if (strcmp(ds->grants[i].user, rq->user) == 0)
+            held = &ds->grants[i];
+    if (ds->pi_uid == uid && strcmp(ds->pi, rq->user) == 0) {
+        cmd_fail(c, "%s is the PI of dataset %s already", rq->user, ds->id);
+    } else if (held) {
+        /* Refused rather than dropped silently: the grant may carry an
+         * approval the PI's role would not replace. */
+        cmd_fail(c, "%s holds a grant on dataset %s (%s); a PI is not also a listed user: remove it first (kuractl "
+                 "user remove %s %s)", rq->user, ds->id, held->user, ds->id, held->user);
+    } else {
+        char old[KURA_USER_MAX + 1], before[KURA_USER_MAX + 32], after[KURA_USER_MAX + 32], who[96];
+        snprintf(old, sizeof old, "%s", ds->pi);
+        snprintf(before, sizeof before, "pi=%s uid=%u", ds->pi, (unsigned)ds->pi_uid);
+        snprintf(after, sizeof after, "pi=%s uid=%u", rq->user, (unsigned)uid);
+        snprintf(ds->pi, sizeof ds->pi, "%s", rq->user);
+        ds->pi_uid = uid;
+        struct cmd_change ch = {.action = "dataset-set-pi", .target = ds->id, .before = before, .after = after,
+                                .audit_event = KURA_AUDIT_POLICY_CHANGE};
+        if (cmd_txn_commit(c, &t, true, false, &ch) == 0) {
+            snprintf(res->message, sizeof res->message, "the PI of dataset %s is now %s, no longer %s (changed by %s)",
+                     ds->id, rq->user, old, cmd_actor_label(c, who, sizeof who));
+            notify_pis(c, ds->id, old, rq->user, res->message);
+            rc = KURA_EXIT_OK;
+        }
+    }
+    cmd_txn_end(&t);
+    return rc;
+}
+
 int cmd_dataset_set_pi(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     char *pos[2];
     int rc = cmd_parse_id_user(c, argc, argv, pos);
     if (rc != KURA_EXIT_OK)
         return rc;
-    struct kura_err e = {0};
-    uid_t uid;
-    if (cmd_pi_account(pos[1], &uid, &e) != 0)
-        return cmd_fail(c, "%s", e.msg);
-    struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], KURA_CMD_OPERATOR, 0, &t) != 0)
-        return KURA_EXIT_FAIL;
-    rc = KURA_EXIT_FAIL;
-    struct kura_dataset *ds = &t.ds;
-    const struct kura_grant *held = kura_dataset_grant(ds, uid);
-    for (size_t i = 0; !held && i < ds->ngrants; i++)
-        if (strcmp(ds->grants[i].user, pos[1]) == 0)
-            held = &ds->grants[i];
-    if (ds->pi_uid == uid && strcmp(ds->pi, pos[1]) == 0) {
-        cmd_fail(c, "%s is the PI of dataset %s already", pos[1], ds->id);
-    } else if (held) {
-        /* Refused rather than dropped silently: the grant may carry an
-         * approval the PI's role would not replace. */
-        cmd_fail(c, "%s holds a grant on dataset %s (%s); a PI is not also a listed user: remove it first (kuractl "
-                 "user remove %s %s)", pos[1], ds->id, held->user, ds->id, held->user);
-    } else {
-        char old[KURA_USER_MAX + 1], before[KURA_USER_MAX + 32], after[KURA_USER_MAX + 32], msg[512], who[96];
-        snprintf(old, sizeof old, "%s", ds->pi);
-        snprintf(before, sizeof before, "pi=%s uid=%u", ds->pi, (unsigned)ds->pi_uid);
-        snprintf(after, sizeof after, "pi=%s uid=%u", pos[1], (unsigned)uid);
-        snprintf(ds->pi, sizeof ds->pi, "%s", pos[1]);
-        ds->pi_uid = uid;
-        struct cmd_change ch = {.action = "dataset-set-pi", .target = ds->id, .before = before, .after = after,
-                                .audit_event = KURA_AUDIT_POLICY_CHANGE};
-        if (cmd_txn_commit(c, &t, true, false, &ch) == 0) {
-            snprintf(msg, sizeof msg, "the PI of dataset %s is now %s, no longer %s (changed by %s)", ds->id, pos[1],
-                     old, cmd_actor_label(c, who, sizeof who));
-            fprintf(c->out, "%s\n", msg);
-            notify_pis(c, ds->id, old, pos[1], msg);
-            rc = KURA_EXIT_OK;
-        }
-    }
-    cmd_txn_end(&t);
+    struct kura_set_pi_request rq = {.dataset = pos[0], .user = pos[1]};
+    struct kura_set_pi_result res;
+    rc = kura_change_set_pi(c->env, c->actor, c->err, &rq, &res);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "%s\n", res.message);
     return rc;
 }

@@ -80,9 +80,35 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
 /* The language of ds's reports for people: [report] lang, auto: ja for JGA and AGD. */
 enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds);
 enum cmd_report_format { CMD_REPORT_MD, CMD_REPORT_HTML, CMD_REPORT_CSV, CMD_REPORT_JSON };
-/* Prints r on c->out: Markdown and HTML signed (a last line with the MAC
- * under the audit-log key), CSV (the first table) and JSON as they are.
- * Prints the error and returns KURA_EXIT_FAIL on failure. (cmd_report_sign.c) */
+/* The options every report takes: one format and a language. */
+struct cmd_report_form {
+    bool csv, json, html;
+    const char *lang;
+};
+#define CMD_REPORT_FORM_OPTS(f)                                                                                \
+    {"csv", false, NULL, &(f).csv}, {"json", false, NULL, &(f).json}, {"html", false, NULL, &(f).html},         \
+        {"lang", true, &(f).lang, NULL}
+/* 0, or the usage error printed (two formats, an unknown language). */
+int cmd_report_form_check(const struct kura_cmd_ctx *c, const struct cmd_report_form *f);
+enum cmd_report_format cmd_report_form_format(const struct cmd_report_form *f);
+/* --lang, else cmd_report_lang. */
+enum kura_report_lang cmd_report_form_lang(const struct kura_cmd_ctx *c, const struct cmd_report_form *f,
+                                           const struct kura_dataset *ds);
+/* What every report of a dataset says of it (title, kind, level, status,
+ * period, PI, made at), and blanks for the records kura does not keep. */
+void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds);
+/* A role as the reports say it ("co-investigator", 共同研究者). */
+const struct kura_report_label *cmd_report_role_word(enum kura_role r);
+/* r as text in *text (the caller frees it): Markdown and HTML signed (a
+ * last line with the MAC under the audit-log key), CSV (the first table)
+ * and JSON as they are. (cmd_report_sign.c) */
+int cmd_report_render(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
+                      enum kura_report_lang lang, char **text, size_t *len, struct kura_err *e);
+/* A report for people written without the model (text[0..len), Markdown)
+ * on c->out, signed as cmd_report_render signs. KURA_EXIT_OK, or the error
+ * printed and KURA_EXIT_FAIL. */
+int cmd_report_print_signed(const struct kura_cmd_ctx *c, const char *text, size_t len);
+/* r rendered on c->out. Prints the error and returns KURA_EXIT_FAIL on failure. */
 int cmd_report_print(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
                      enum kura_report_lang lang);
 int cmd_report_verify(const struct kura_cmd_ctx *c, int argc, char **argv);

@@ -30,9 +30,11 @@ static const label L_STATUS = {"status", "Status", "状態"};
 static const label L_APPROVED_FROM = {"approved_from", "Approved period from", "利用承認期間（開始）"};
 static const label L_APPROVED_UNTIL = {"approved_until", "Approved period until", "利用承認期間（終了）"};
 static const label L_PI = {"pi", "PI", "研究代表者"};
-/* Records kura does not keep (yet): marked blanks the PI fills in. */
+/* A record kura does not keep (yet): a marked blank the PI fills in. */
 static const label L_INSTITUTION = {"pi_institution", "PI's institution", "研究代表者の所属機関"};
+/* Recorded by dataset add/extend --ethics; a blank when it was not. */
 static const label L_ETHICS = {"ethics_approval", "Ethics approval", "倫理審査委員会の承認"};
+static const label L_ETHICS_UNTIL = {"ethics_until", "Ethics approval until", "倫理審査委員会の承認の期限"};
 static const label L_MADE = {"made_at", "Made at", "作成日時"};
 static const label L_LOG = {"audit_log_seq", "Audit log read to record", "監査ログの確認範囲（記録番号）"};
 
@@ -81,7 +83,7 @@ static const label W_CO = {"co-investigator", "co-investigator", "共同研究�
 static const label W_CONTRACTOR = {"contractor", "contractor", "委託先"};
 static const label W_UNLISTED = {"not-listed", "not listed", "リスト外"};
 
-static const label *role_word(enum kura_role r)
+const label *cmd_report_role_word(enum kura_role r)
 {
     return r == KURA_ROLE_PI ? &W_PI : r == KURA_ROLE_CONTRACTOR ? &W_CONTRACTOR : &W_CO;
 }
@@ -120,16 +122,7 @@ enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct
     return ds->kind == KURA_KIND_JGA || ds->kind == KURA_KIND_AGD ? KURA_REPORT_JA : KURA_REPORT_EN;
 }
 
-/* The options of every report: its format and language. */
-struct form {
-    bool csv, json, html;
-    const char *lang;
-};
-#define FORM_OPTS(f)                                                                                           \
-    {"csv", false, NULL, &(f).csv}, {"json", false, NULL, &(f).json}, {"html", false, NULL, &(f).html},         \
-        {"lang", true, &(f).lang, NULL}
-
-static int form_check(const struct kura_cmd_ctx *c, const struct form *f)
+int cmd_report_form_check(const struct kura_cmd_ctx *c, const struct cmd_report_form *f)
 {
     enum kura_report_lang lang;
     if (f->csv + f->json + f->html > 1)
@@ -139,18 +132,24 @@ static int form_check(const struct kura_cmd_ctx *c, const struct form *f)
     return 0;
 }
 
-static int form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct form *f,
-                      const struct kura_dataset *ds)
+enum cmd_report_format cmd_report_form_format(const struct cmd_report_form *f)
+{
+    return f->csv ? CMD_REPORT_CSV : f->json ? CMD_REPORT_JSON : f->html ? CMD_REPORT_HTML : CMD_REPORT_MD;
+}
+
+enum kura_report_lang cmd_report_form_lang(const struct kura_cmd_ctx *c, const struct cmd_report_form *f,
+                                           const struct kura_dataset *ds)
 {
     enum kura_report_lang lang = cmd_report_lang(c, ds);
     if (f->lang)
-        kura_report_lang_parse(f->lang, &lang); /* checked by form_check */
-    return cmd_report_print(c, r,
-                            f->csv    ? CMD_REPORT_CSV
-                            : f->json ? CMD_REPORT_JSON
-                            : f->html ? CMD_REPORT_HTML
-                                      : CMD_REPORT_MD,
-                            lang);
+        kura_report_lang_parse(f->lang, &lang); /* checked by cmd_report_form_check */
+    return lang;
+}
+
+static int form_print(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct cmd_report_form *f,
+                      const struct kura_dataset *ds)
+{
+    return cmd_report_print(c, r, cmd_report_form_format(f), cmd_report_form_lang(c, f, ds));
 }
 
 /* The opening of the reports of the whole use of a dataset (end-of-use,
@@ -266,7 +265,7 @@ static void incident_rows(const struct kura_cmd_ctx *c, struct kura_report *r, c
 
 /* What every report of a dataset says of it, and the blanks for the
  * records kura does not keep. */
-static void dataset_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds)
+void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds)
 {
     const struct kura_zone *tz = c->env->cfg->zone;
     char b[48];
@@ -278,7 +277,9 @@ static void dataset_items(const struct kura_cmd_ctx *c, struct kura_report *r, c
     kura_report_item(r, &L_APPROVED_UNTIL, KURA_CELL_TEXT(cmd_last_day(c, ds->until, b, sizeof b)));
     kura_report_item(r, &L_PI, KURA_CELL_TEXT(ds->pi));
     kura_report_item(r, &L_INSTITUTION, KURA_CELL_BLANK);
-    kura_report_item(r, &L_ETHICS, KURA_CELL_BLANK);
+    kura_report_item(r, &L_ETHICS, ds->ethics[0] ? KURA_CELL_TEXT(ds->ethics) : KURA_CELL_BLANK);
+    kura_report_item(r, &L_ETHICS_UNTIL,
+                     ds->ethics_until ? KURA_CELL_TEXT(cmd_last_day(c, ds->ethics_until, b, sizeof b)) : KURA_CELL_BLANK);
     kura_report_item(r, &L_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
 }
 
@@ -291,7 +292,7 @@ static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, con
     listed_row(c, r, users, ds->pi, &W_PI, ds->from, ds->until, cmd_usage_find(use, ds->pi, ds->pi_uid));
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
-        listed_row(c, r, users, g->user, role_word(g->role), g->from, g->until, cmd_usage_find(use, g->user, g->uid));
+        listed_row(c, r, users, g->user, cmd_report_role_word(g->role), g->from, g->until, cmd_usage_find(use, g->user, g->uid));
     }
     struct kura_report_table *ops = kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &NONE);
     unlisted_rows(c, r, users, ops, ds, use);
@@ -323,7 +324,7 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     kura_report_init(r, &TITLE, ds->id);
     kura_report_item(r, &L_FROM, KURA_CELL_TEXT(cmd_time(c, from, a, sizeof a)));
     kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, to - 1, a, sizeof a)));
-    dataset_items(c, r, ds);
+    cmd_report_dataset_items(c, r, ds);
     kura_report_item(r, &L_LOG, KURA_CELL_INT(use.last_seq));
     user_tables(c, r, ds, &use);
 
@@ -349,13 +350,13 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *from_s = NULL, *to_s = NULL;
-    struct form f = {0};
-    const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL}, FORM_OPTS(f), {0}};
+    struct cmd_report_form f = {0};
+    const struct cmd_opt opts[] = {{"from", true, &from_s, NULL}, {"to", true, &to_s, NULL}, CMD_REPORT_FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (form_check(c, &f) != 0)
+    if (cmd_report_form_check(c, &f) != 0)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     int64_t from = 0, to = 0, s, end;
@@ -539,12 +540,12 @@ static void residual_row(struct kura_report *r, struct kura_report_table *t, cha
 
 int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    struct form f = {0};
+    struct cmd_report_form f = {0};
     bool group = false;
-    const struct cmd_opt opts[] = {{"group", false, NULL, &group}, FORM_OPTS(f), {0}};
+    const struct cmd_opt opts[] = {{"group", false, NULL, &group}, CMD_REPORT_FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || form_check(c, &f) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || cmd_report_form_check(c, &f) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
     int rc = KURA_EXIT_FAIL;
@@ -556,7 +557,7 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     char a[48], line[512];
     kura_report_init(&r, group ? &END_GROUP : &END_RESTRICTED, ds->id);
-    dataset_items(c, &r, ds);
+    cmd_report_dataset_items(c, &r, ds);
     kura_report_item(&r, &E_USE_FROM, KURA_CELL_TEXT(kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?"));
     kura_report_item(&r, &E_DESTROYED_AT, KURA_CELL_TEXT(d.time));
     kura_report_item(&r, &E_DESTROYED_BY, KURA_CELL_TEXT(d.actor));
@@ -619,14 +620,14 @@ static struct kura_report_cell declared(const char *value)
 int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *data = NULL, *location = NULL, *until_s = NULL, *reason = NULL;
-    struct form f = {0};
+    struct cmd_report_form f = {0};
     bool group = false;
     const struct cmd_opt opts[] = {{"group", false, NULL, &group},       {"data", true, &data, NULL},
                                    {"location", true, &location, NULL}, {"until", true, &until_s, NULL},
-                                   {"reason", true, &reason, NULL},     FORM_OPTS(f), {0}};
+                                   {"reason", true, &reason, NULL},     CMD_REPORT_FORM_OPTS(f), {0}};
     char *pos[1];
     int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || form_check(c, &f) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0 || cmd_report_form_check(c, &f) != 0)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
     if ((data && kura_text_check(data, "--data", &e) != 0) || (location && kura_text_check(location, "--location", &e) != 0) ||
@@ -649,7 +650,7 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
         goto out;
     char a[48];
     kura_report_init(&r, group ? &SEC_GROUP : &SEC_RESTRICTED, ds->id);
-    dataset_items(c, &r, ds);
+    cmd_report_dataset_items(c, &r, ds);
     kura_report_item(&r, &E_USE_FROM, KURA_CELL_TEXT(kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?"));
     kura_report_item(&r, &S_USE_END, ds->status == KURA_DS_DESTROYED ? KURA_CELL_TEXT(ds->status_reason)
                                                                      : KURA_CELL_WORD(&W_NOT_DESTROYED));

@@ -47,31 +47,76 @@ static int report_mac(const struct kura_cmd_ctx *c, const char *text, size_t len
     return 0;
 }
 
+/* The signature line of text[0..len) in line (its own line, with its end). */
+static int signature_line(const struct kura_cmd_ctx *c, const char *text, size_t len, char *line, size_t size,
+                          struct kura_err *e)
+{
+    char mac[65];
+    if (report_mac(c, text, len, mac, e) != 0) {
+        kura_err_set(e, e->code, "cannot sign the report: %s", e->msg);
+        return -1;
+    }
+    snprintf(line, size, "%s%s%s", SIGNATURE_OPEN, mac, SIGNATURE_CLOSE);
+    return 0;
+}
+
+int cmd_report_print_signed(const struct kura_cmd_ctx *c, const char *text, size_t len)
+{
+    struct kura_err e = {0};
+    char line[128];
+    if (signature_line(c, text, len, line, sizeof line, &e) != 0)
+        return cmd_fail_err(c, &e);
+    fwrite(text, 1, len, c->out);
+    fputs(line, c->out);
+    return KURA_EXIT_OK;
+}
+
+int cmd_report_render(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
+                      enum kura_report_lang lang, char **text, size_t *len, struct kura_err *e)
+{
+    *text = NULL;
+    *len = 0;
+    FILE *f = open_memstream(text, len);
+    if (!f) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        return -1;
+    }
+    int rc = format == CMD_REPORT_CSV    ? kura_report_csv(f, r, &r->tables[0], e)
+             : format == CMD_REPORT_JSON ? kura_report_json(f, r, e)
+             : format == CMD_REPORT_HTML ? kura_report_html(f, r, lang, e)
+                                         : kura_report_md(f, r, lang, e);
+    char line[128];
+    bool signed_report = format == CMD_REPORT_MD || format == CMD_REPORT_HTML;
+    /* the MAC is over the text flushed so far; the signature line follows it */
+    if (rc == 0 && signed_report && fflush(f) != 0) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0 && signed_report && (rc = signature_line(c, *text, *len, line, sizeof line, e)) == 0)
+        fputs(line, f);
+    if (fclose(f) != 0 && rc == 0) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        rc = -1;
+    }
+    if (rc != 0) {
+        free(*text);
+        *text = NULL;
+        *len = 0;
+    }
+    return rc;
+}
+
 int cmd_report_print(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
                      enum kura_report_lang lang)
 {
     struct kura_err e = {0};
-    if (format == CMD_REPORT_CSV)
-        return kura_report_csv(c->out, r, &r->tables[0], &e) == 0 ? 0 : cmd_fail_err(c, &e);
-    if (format == CMD_REPORT_JSON)
-        return kura_report_json(c->out, r, &e) == 0 ? 0 : cmd_fail_err(c, &e);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return cmd_fail(c, "out of memory");
-    int rc = format == CMD_REPORT_HTML ? kura_report_html(f, r, lang, &e) : kura_report_md(f, r, lang, &e);
-    if (fclose(f) != 0 && rc == 0) {
-        kura_err_set(&e, ENOMEM, "out of memory");
-        rc = -1;
-    }
-    char mac[65];
-    if (rc == 0 && (rc = report_mac(c, text, len, mac, &e)) != 0)
-        kura_err_set(&e, e.code, "cannot sign the report: %s", e.msg);
-    if (rc == 0)
-        fprintf(c->out, "%s%s%s%s", text, SIGNATURE_OPEN, mac, SIGNATURE_CLOSE);
+    char *text;
+    size_t len;
+    if (cmd_report_render(c, r, format, lang, &text, &len, &e) != 0)
+        return cmd_fail_err(c, &e);
+    fwrite(text, 1, len, c->out);
     free(text);
-    return rc == 0 ? 0 : cmd_fail_err(c, &e);
+    return 0;
 }
 
 /* kuractl report verify FILE */

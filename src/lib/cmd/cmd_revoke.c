@@ -851,6 +851,8 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     size_t n = 0, shared = 0, nkeys = 0;
     char **keys = NULL;
     struct cmd_usage use = {0};
+    char *md = NULL;
+    size_t mdlen = 0;
     if (kura_keystore_file_ids(c->env->cfg->keys_dir, ds->id, &keys, &nkeys, &e) != 0) {
         cmd_fail(c, "cannot list the keystore: %s", e.msg);
         goto out;
@@ -885,7 +887,12 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
         rc = withdrawal_json(c, &wf);
         goto out;
     }
-    FILE *o = c->out;
+    /* a report for people: signed as a whole (cmd_report_print_signed) */
+    FILE *o = open_memstream(&md, &mdlen);
+    if (!o) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
     fprintf(o, "# Withdrawal report: dataset %s, sample %s\n\n", ds->id, sample);
     fprintf(o, "Dataset:     %s (%s, %s)%s%s\nPI:          %s\n", ds->id, kura_kind_name(ds->kind),
             kura_level_name(ds->level), ds->title[0] ? " " : "", ds->title, ds->pi);
@@ -940,8 +947,13 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
                    "ask them to delete it.\n");
     fprintf(o, "\nAudit log read to record seq %llu%s%s.\n", (unsigned long long)use.last_seq,
             use.last_seq ? ", mac " : "", use.last_seq ? use.last_mac : "");
-    rc = KURA_EXIT_OK;
+    if (fclose(o) != 0) {
+        cmd_fail(c, "out of memory");
+        goto out;
+    }
+    rc = cmd_report_print_signed(c, md, mdlen);
 out:
+    free(md);
     cmd_usage_free(&use);
     kura_keystore_ids_free(keys, nkeys);
     free(paths);

@@ -212,13 +212,13 @@ int cmd_user_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     return KURA_EXIT_OK;
 }
 
-/* Begins a change of user's grant in dataset id (role as cmd_txn_begin's)
- * and finds it. KURA_EXIT_OK with *g set (end t after), or
+/* Begins a change of user's grant in dataset id (role and what as
+ * cmd_txn_begin's) and finds it. KURA_EXIT_OK with *g set (end t after), or
  * KURA_EXIT_FAIL with t already ended. */
 static int begin_grant(const struct kura_cmd_ctx *c, const char *id, const char *user, enum kura_cmd_role role,
-                       struct cmd_txn *t, struct kura_grant **g)
+                       unsigned what, struct cmd_txn *t, struct kura_grant **g)
 {
-    if (cmd_txn_begin(c, id, role, CMD_TXN_DESTROYED_OK, t) != 0)
+    if (cmd_txn_begin(c, id, role, what, t) != 0)
         return KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t->ds;
     *g = grant_by_name(ds, user);
@@ -243,7 +243,8 @@ int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_ac
         return cmd_fail(c, "%s", e.msg);
     struct cmd_txn t;
     struct kura_grant *g;
-    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, &t, &g) != KURA_EXIT_OK)
+    /* Taking a grant off a destroyed dataset is harmless tidying: allowed. */
+    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t, &g) != KURA_EXIT_OK)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
@@ -274,19 +275,22 @@ int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
     return rc;
 }
 
-int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
+int kura_change_user_approve(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
+                             const struct kura_user_approve_request *rq, struct kura_user_approve_result *res)
 {
-    char *pos[2];
-    int rc = cmd_parse_id_user(c, argc, argv, pos);
-    if (rc != KURA_EXIT_OK)
-        return rc;
+    struct kura_cmd_ctx cc;
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "approve");
+    memset(res, 0, sizeof *res);
+    struct kura_err e = {0};
+    if (kura_user_name_check(rq->user, &e) != 0)
+        return cmd_fail(c, "%s", e.msg);
     /* Approval is the other role's confirmation: no operator gives it, not
      * even for another operator's grant. */
     struct cmd_txn t;
     struct kura_grant *g;
-    if (begin_grant(c, pos[0], pos[1], KURA_CMD_PI_ONLY, &t, &g) != KURA_EXIT_OK)
+    if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI_ONLY, 0, &t, &g) != KURA_EXIT_OK)
         return KURA_EXIT_FAIL;
-    rc = KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
     struct kura_dataset *ds = &t.ds;
     if (!g->pending) {
         cmd_fail(c, "%s's grant in dataset %s is not awaiting approval", g->user, ds->id);
@@ -303,10 +307,24 @@ int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
                             .detail = detail, .audit_event = KURA_AUDIT_POLICY_CHANGE};
     if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
         goto out;
-    fprintf(c->out, "%s may use dataset %s (approved by the PI %s)\n", g->user, ds->id, ds->pi);
+    snprintf(res->pi, sizeof res->pi, "%s", ds->pi);
     rc = KURA_EXIT_OK;
 out:
     cmd_txn_end(&t);
+    return rc;
+}
+
+int cmd_user_approve(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    char *pos[2];
+    int rc = cmd_parse_id_user(c, argc, argv, pos);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    struct kura_user_approve_request rq = {.dataset = pos[0], .user = pos[1]};
+    struct kura_user_approve_result res;
+    rc = kura_change_user_approve(c->env, c->actor, c->err, &rq, &res);
+    if (rc == KURA_EXIT_OK)
+        fprintf(c->out, "%s may use dataset %s (approved by the PI %s)\n", rq.user, rq.dataset, res.pi);
     return rc;
 }
 

@@ -59,6 +59,7 @@ enum kura_audit_event {
     KURA_AUDIT_START,
     KURA_AUDIT_STOP,
     KURA_AUDIT_REFUSALS, /* "refusals": a summary counting refusals not recorded one by one */
+    KURA_AUDIT_RETENTION, /* "retention": a rotated file removed under [audit] retention_years */
 };
 
 enum kura_audit_decision { KURA_AUDIT_NO_DECISION, KURA_AUDIT_ALLOW, KURA_AUDIT_DENY };
@@ -159,12 +160,30 @@ bool kura_audit_failing(struct kura_audit_log *log);
  * notice a moved file by themselves; this releases the old one sooner.
  * logrotate: "create" or "nocreate" both work; not "copytruncate" (records
  * written between the copy and the truncation would be lost, and verify
- * says so); compressed files are skipped by verify, so compress only with
- * "delaycompress" (verify then notes that the chain starts later). */
+ * says so); no compression: verify skips compressed files, and the records
+ * they hold count as missing (kura_audit_retain removes old files). */
 int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err);
 void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out);
 /* No append may be running or follow. NULL is fine. */
 void kura_audit_close(struct kura_audit_log *log);
+
+/* Retention ([audit] retention_years). A rotated file is past retention
+ * when its last record is more than years x KURA_AUDIT_YEAR_DAYS days old
+ * (366: never before the years have passed on the calendar). Removes, oldest
+ * first, the longest run of the log's rotated files (kura_audit_files'
+ * order) that are all past retention, whose records all verify and that
+ * the next file continues; never the live file. Each removal is recorded
+ * first, durably, as a "retention" record (path: the file's name; count:
+ * its records; detail: "seq=A..B last_ms=T last_hash=H retention_years=N",
+ * the range, its last record's time and line hash, the years): verify
+ * checks that the first file kept continues exactly there. A crash between
+ * the record and the removal leaves the file; the next call records it
+ * again. years 0 keeps everything. *removed (may be NULL) gets the files
+ * removed. Thread-safe; appends wait while the records are written and
+ * the files removed (not while the files are read). */
+#define KURA_AUDIT_YEAR_DAYS 366
+int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms, size_t *removed,
+                      struct kura_err *err);
 
 /* The head file of the log at path: <dir>/.<base>.head. */
 int kura_audit_head_path(const char *log_path, char *buf, size_t len);
@@ -228,10 +247,16 @@ typedef void (*kura_audit_report_fn)(const struct kura_audit_finding *f, void *c
 
 struct kura_audit_summary {
     uint64_t files, records, first_seq, last_seq;
+    uint64_t removed_last;      /* seq 1..removed_last were removed under retention (0: none) */
+    int64_t removed_ms;         /* when the last of them was removed */
 };
 
 /* Checks every record of the files, in the order given, as one chain: shape,
- * seq continuity, prev and MAC. With head_path (may be NULL), also that the
+ * seq continuity, prev and MAC. A chain that starts after seq 1 must be
+ * accounted for by "retention" records among the files: ranges that join
+ * up from seq 1 to the first record kept, the last one's hash its prev;
+ * each retention record must state a removal past its retention
+ * (kura_audit_retain). Anything else missing at the start is bad. With head_path (may be NULL), also that the
  * last record the head names is there. Stops at the first bad record: reports
  * it (file:line, seq, what is wrong), returns -1 with err saying the same.
  * report and sum may be NULL. */

@@ -118,6 +118,12 @@ int kura_cmd_handle_request(void *ctx, const struct kura_ctl_peer *peer, const s
  * kura_secure_free); an empty first line is refused. */
 char *kura_cmd_read_passphrase(const char *path, struct kura_err *err);
 
+/* The audit log's summary of [since, until) (Unix seconds) as `kuractl
+ * audit summary` prints it for an operator, signed Markdown, written to
+ * path (0600, atomically): what kurafs sends weekly (R-LOG-9). */
+int kura_cmd_audit_summary_file(const struct kura_cmd_env *env, int64_t since, int64_t until, const char *path,
+                                struct kura_err *err);
+
 /* kuractl --help text. */
 void kura_cmd_print_help(FILE *out, bool operator);
 

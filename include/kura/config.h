@@ -23,6 +23,7 @@
 #define KURA_MAX_OPEN_PER_USER_DEFAULT 1024u
 #define KURA_MAX_OPEN_PER_USER_MAX 100000u
 #define KURA_WARN_DAYS_MAX 8          /* reminders before an end */
+#define KURA_RETENTION_YEARS_MAX 100  /* [audit] retention_years */
 
 struct kura_config {
     char *file;                 /* the file it came from */
@@ -48,6 +49,8 @@ struct kura_config {
     unsigned max_size_mb;        /* 0: no rotation */
     unsigned refusals_per_hour;  /* refusal records per user and dataset; the rest in summaries */
     unsigned reserve_mb;         /* of the log's file system, kept from refusals */
+    unsigned retention_years;    /* rotated files kept after their last record; 0: for ever */
+    int summary_weekday;         /* the weekly summary's day, 0 Sunday .. 6 Saturday; -1: none */
     /* [revocation] */
     unsigned grace_days;
     bool auto_destroy;

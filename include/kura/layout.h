@@ -19,6 +19,7 @@
  *     reminders.tsv                   reminders sent (the daemon's; reminders.h)
  *     operators.jsonl                 the operator register (register.h)
  *     .operators.lock                 its observers take it
+ *     audit-summary.md                the last weekly audit summary sent (0600)
  *   KEYS/ (keys_dir; default STATE/keys)
  *     server.sec, server.pub          the current server key pair (server.sec.new: a
  *                                     rotation's next key before its switch)
@@ -53,6 +54,7 @@
 #define KURA_REMINDERS_FILE "reminders.tsv"
 #define KURA_OPERATORS_FILE "operators.jsonl"
 #define KURA_OPERATORS_LOCK ".operators.lock"
+#define KURA_AUDIT_SUMMARY_FILE "audit-summary.md"
 #define KURA_PART_SUFFIX ".part"            /* store/<ID>/<FILE_ID>.part */
 
 /* ---- KEYS ------------------------------------------------------------------ */

@@ -3,8 +3,9 @@
  * [revocation] notify_command is set, through that program, run with the
  * event's fields in environment variables (KURA_EVENT, KURA_DATASET,
  * KURA_PI, KURA_USERS, KURA_SAMPLE, KURA_REF, KURA_TIME, KURA_MESSAGE,
- * KURA_REASON, KURA_BY, KURA_BYTES; an absent field is an empty variable)
- * so a site can send mail. A notification never blocks or undoes what it reports:
+ * KURA_REASON, KURA_BY, KURA_BYTES; an absent field is an empty variable;
+ * KURA_FILE when the notice comes with a text longer than a line) so a
+ * site can send mail. A notification never blocks or undoes what it reports:
  * callers send it after the change is committed, a failing program is
  * logged to syslog, and a program still running after the wait is left to
  * finish on its own. */
@@ -27,6 +28,7 @@ struct kura_notice {
     const char *reason;         /* why (lockdown, suspension); may be NULL */
     const char *by;             /* who acted (an operator); may be NULL */
     const char *bytes;          /* bytes read (bulk-read), decimal; may be NULL */
+    const char *file;           /* may be NULL: a file (root's, 0600) with the full text */
 };
 
 /* Logs n to syslog and runs notify_command (if set) in a new session,

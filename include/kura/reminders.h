@@ -30,6 +30,7 @@ enum kura_reminder_kind {
     KURA_REMIND_GRANT_END,  /* a user's grant ends before the dataset's */
     KURA_REMIND_YEARLY,     /* the yearly report is due */
     KURA_REMIND_ETHICS,     /* the dataset's ethics approval ends */
+    KURA_REMIND_AUDIT_SUMMARY, /* the weekly audit log summary (dataset "-") */
 };
 
 struct kura_reminder {
@@ -40,6 +41,7 @@ struct kura_reminder {
     int64_t due;                        /* when it is sent */
     int64_t deadline;                   /* what it reminds of: an end, an anniversary */
     unsigned days;                      /* before the end; 0 for a yearly report */
+    int64_t since;                      /* a summary: the start of the week summed up (to due) */
 };
 
 /* A reminder sent: (dataset, user, key) and when. */
@@ -82,7 +84,16 @@ int kura_reminder_mark_add(const char *state_dir, struct kura_reminder_mark **ma
                            const struct kura_reminder *r, int64_t sent, struct kura_err *err);
 bool kura_reminder_marked(const struct kura_reminder_mark *marks, size_t n, const struct kura_reminder *r);
 
-/* "expiry-warning", "yearly-report" or "ethics-warning": the notify_command event. */
+/* The weekly audit summary (R-LOG-9) due at now and not in marks: on each
+ * `weekday` (0 Sunday .. 6 Saturday; -1: never) from the start of the day
+ * in zone, for the 7 days before it; only the latest such day (a daemon
+ * stopped for weeks sends one). true: *r is it (dataset "-", key
+ * "audit-summary YYYY-MM-DD", due the day's start, since 7 days before). */
+bool kura_audit_summary_due(int weekday, const struct kura_zone *zone, int64_t now,
+                            const struct kura_reminder_mark *marks, size_t nmarks, struct kura_reminder *r);
+
+/* "expiry-warning", "yearly-report", "ethics-warning" or "audit-summary":
+ * the notify_command event. */
 const char *kura_reminder_event(enum kura_reminder_kind kind);
 /* One line for people: what is due and by when, dates in zone. */
 void kura_reminder_message(const struct kura_reminder *r, const struct kura_zone *zone, int64_t now, char *buf,

@@ -10,7 +10,12 @@
  * - grace_days after a dataset's end: crypto-erasure with a destruction
  *   report, unless auto_destroy is off (R-REV-2, R-REV-3);
  * - each tick: a change of group kura-admin's members recorded in the
- *   operator register (R-LOG-7, register.h). */
+ *   operator register (R-LOG-7, register.h);
+ * - rotated audit log files past [audit] retention_years: removed, each
+ *   recorded in the log first (R-LOG-8, kura_audit_retain);
+ * - on [audit] summary_weekday, the audit log's summary of the week before
+ *   (R-LOG-9), through notify_command with the text in STATE/
+ *   audit-summary.md, marked in reminders.tsv as a reminder is. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -86,6 +91,31 @@ static void remind(struct maintainer *m, const struct kura_dataset *ds, int64_t 
     free(due);
 }
 
+/* The weekly audit summary, once per week across restarts (at least once,
+ * as a reminder: marked after notify_command has run). */
+static void send_summary(struct maintainer *m, int64_t now)
+{
+    const struct kura_config *cfg = m->fs->cfg;
+    struct kura_reminder r;
+    if (!kura_audit_summary_due(cfg->summary_weekday, cfg->zone, now, m->marks, m->nmarks, &r))
+        return;
+    char *path = kura_layout_join(cfg->state_dir, KURA_AUDIT_SUMMARY_FILE), msg[320];
+    struct kura_err err;
+    if (!path || kura_cmd_audit_summary_file(m->env, r.since, r.due, path, &err) != 0) {
+        kura_notice(LOG_ERR, "kurafs: the weekly audit summary not made (tried again): %s",
+                    path ? err.msg : "out of memory");
+        free(path);
+        return;
+    }
+    kura_reminder_message(&r, cfg->zone, now, msg, sizeof msg);
+    struct kura_notice n = {.event = kura_reminder_event(r.kind), .time = now, .message = msg, .file = path};
+    if (kura_notify(cfg, &n, REMINDER_WAIT_MS, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: the weekly audit summary not sent (tried again): %s", err.msg);
+    else if (kura_reminder_mark_add(cfg->state_dir, &m->marks, &m->nmarks, &r, now, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: the weekly audit summary sent but not recorded: %s", err.msg);
+    free(path);
+}
+
 /* A stream into the log: each line the change writes on its err (its
  * refusal, or a warning) becomes one log line after the cookie's words
  * ("dataset ID: automatic destruction"). */
@@ -153,6 +183,7 @@ static void tick(struct maintainer *m, int64_t now)
     char destroy[64][KURA_ID_MAX + 1];
     size_t ndestroy = 0;
 
+    send_summary(m, now);
     struct snapshot *snap = snapshot_acquire(m->fs);
     for (size_t i = 0; i < snap->cat->ndatasets; i++) {
         const struct kura_dataset *ds = &snap->cat->datasets[i].ds;
@@ -176,6 +207,9 @@ static void tick(struct maintainer *m, int64_t now)
     }
     snapshot_release(snap);
     observe_operators(m);
+    struct kura_err err;
+    if (kura_audit_retain(m->fs->audit, cfg->retention_years, now * 1000, NULL, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: %s; tried again next tick", err.msg);
     /* Each destruction reloads the state: destroy only what is still there. */
     for (size_t i = 0; i < ndestroy; i++) {
         snap = snapshot_acquire(m->fs);

@@ -31,6 +31,7 @@ static const char *const event_names[] = {
     [KURA_AUDIT_START] = "start",
     [KURA_AUDIT_STOP] = "stop",
     [KURA_AUDIT_REFUSALS] = "refusals",
+    [KURA_AUDIT_RETENTION] = "retention",
 };
 #define EVENT_COUNT (sizeof event_names / sizeof event_names[0])
 

@@ -1,8 +1,10 @@
 /* Reads a log file line by line with pread (the writer's descriptor is
  * O_APPEND; readers must not move a shared offset), in bounded memory. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit_priv.h"
@@ -21,6 +23,33 @@ void audit_lines_free(struct audit_lines *r)
 {
     free(r->buf);
     r->buf = NULL;
+}
+
+int audit_lines_open(struct audit_lines *r, const char *path, uint64_t tail, struct stat *st, struct kura_err *err)
+{
+    struct stat own;
+    if (!st)
+        st = &own;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fstat(fd, st) != 0) {
+        kura_err_set(err, errno, "open %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uint64_t from = tail && (uint64_t)st->st_size > tail ? (uint64_t)st->st_size - tail : 0;
+    if (audit_lines_init(r, fd, from, UINT64_MAX) != 0) {
+        close(fd);
+        kura_err_set(err, ENOMEM, "out of memory reading %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+void audit_lines_close(struct audit_lines *r)
+{
+    audit_lines_free(r);
+    close(r->fd);
 }
 
 /* Moves the unread bytes to the front and reads more: bytes read, 0 at the

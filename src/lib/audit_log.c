@@ -474,23 +474,20 @@ static size_t hold_back_refusals(struct kura_audit_log *log, struct pending **ba
     return kept;
 }
 
-/* One group commit. On failure the file is cut back to where the batch
- * started, so the chain on disk stays whole and the next batch retries.
- * Refusals held back for the reserve are left out (*n is what was written). */
-static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_io, struct batch_counts *cnt,
-                  struct kura_err *err)
+/* One group commit, under the head file's lock. On failure the file is cut
+ * back to where the batch started, so the chain on disk stays whole and the
+ * next batch retries. Refusals held back for the reserve are left out (*n
+ * is what was written). */
+static int commit_locked(struct kura_audit_log *log, struct pending **batch, size_t *n_io,
+                         struct batch_counts *cnt, struct kura_err *err)
 {
-    if (lock_head(log, err) != 0)
-        return -1;
     int rc = -1;
     struct chain_pos pos;
     if (ensure_log(log, err) != 0 || resolve(log, &pos, err) != 0)
-        goto out;
+        return -1;
     size_t n = *n_io = hold_back_refusals(log, batch, *n_io);
-    if (n == 0) {
-        rc = 0;
-        goto out;
-    }
+    if (n == 0)
+        return 0;
     size_t estimate = 0;
     for (size_t i = 0; i < n; i++)
         estimate += line_estimate(batch[i]);
@@ -537,7 +534,7 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_
             strerror(e));
         kura_err_set(err, e, "audit log %s: %s: %s; refused until the log can be written", log->path, step,
                      strerror(e));
-        goto out;
+        return -1;
     }
     struct audit_head h = {.seq = pos.c.seq, .ino = pos.ino, .size = pos.size + bytes};
     memcpy(h.hash, pos.c.hash, sizeof h.hash);
@@ -551,7 +548,15 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_
     log->have_mem = true;
     reserve_refill(log);
     log->rotated_to[0] = '\0';
-out:
+    return 0;
+}
+
+static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_io, struct batch_counts *cnt,
+                  struct kura_err *err)
+{
+    if (lock_head(log, err) != 0)
+        return -1;
+    int rc = commit_locked(log, batch, n_io, cnt, err);
     unlock_head(log);
     return rc;
 }
@@ -647,6 +652,111 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
     }
     free(p.buf);
     return p.rc;
+}
+
+/* Unlinks the planned files, found by identity: a rotation while the
+ * records were written may have renamed them. */
+static void remove_planned(struct kura_audit_log *log, const struct audit_removal *plan, size_t n, size_t *removed)
+{
+    char **files;
+    size_t nfiles;
+    struct kura_err err;
+    if (kura_audit_files(log->path, &files, &nfiles, &err) != 0) {
+        kura_notice(LOG_ERR, "kura audit: retention: %s; files recorded as removed are kept until the next try", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < nfiles; i++) {
+        struct stat st;
+        for (size_t k = 0; k < n && lstat(files[i], &st) == 0; k++) {
+            if (st.st_dev != plan[k].dev || st.st_ino != plan[k].ino)
+                continue;
+            if (unlink(files[i]) == 0) {
+                (*removed)++;
+                kura_notice(LOG_NOTICE, "kura audit: removed %s (seq %" PRIu64 "..%" PRIu64 ") under retention_years = %u",
+                            files[i], plan[k].first, plan[k].last, plan[k].years);
+            } else {
+                kura_notice(LOG_ERR, "kura audit: retention: remove %s: %s", files[i], strerror(errno));
+            }
+            break;
+        }
+    }
+    kura_audit_files_free(files, nfiles);
+    if (*removed && kura_fsync_dir(log->dir, &err) != 0)
+        kura_notice(LOG_ERR, "kura audit: %s", err.msg);
+}
+
+int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms, size_t *removed,
+                      struct kura_err *err)
+{
+    size_t count = 0, n = 0, written = 0;
+    if (removed)
+        *removed = 0;
+    /* Planned with appends going on: rotated files do not change, only
+     * their names, and the removal finds them by inode. */
+    struct audit_removal *plan = NULL;
+    if (audit_retention_plan(log->path, log->key, years, now_ms, &plan, &n, err) != 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    struct pending *p = calloc(n, sizeof *p), **batch = calloc(n, sizeof *batch);
+    int rc = p && batch ? 0 : -1;
+    if (rc != 0)
+        kura_err_set(err, ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char detail[256];
+        audit_retention_detail(&plan[i], detail, sizeof detail);
+        struct kura_audit_record r;
+        kura_audit_record_init(&r);
+        r.event = KURA_AUDIT_RETENTION;
+        r.time_ms = now_ms;
+        r.path = plan[i].name;
+        r.count = (int64_t)(plan[i].last - plan[i].first + 1);
+        r.detail = detail;
+        p[i].buf = audit_body_build(&r, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, &p[i].body_len, err);
+        rc = p[i].buf ? 0 : -1;
+        batch[i] = &p[i];
+    }
+    struct batch_counts cnt = {0};
+    if (rc == 0) {
+        /* The records and the removal hold off this process's batches and,
+         * by the head file's lock, every other writer's. */
+        pthread_mutex_lock(&log->mu);
+        while (log->busy)
+            pthread_cond_wait(&log->cv, &log->mu);
+        log->busy = true;
+        pthread_mutex_unlock(&log->mu);
+        rc = lock_head(log, err);
+        if (rc == 0) {
+            written = n;
+            /* The records first, durable: a file is never gone unaccounted for. */
+            rc = commit_locked(log, batch, &written, &cnt, err);
+            if (rc == 0)
+                remove_planned(log, plan, n, &count);
+            unlock_head(log);
+        }
+        pthread_mutex_lock(&log->mu);
+        log->stats.fdatasyncs += cnt.fdatasyncs;
+        log->stats.rotations += cnt.rotations;
+        if (rc == 0) {
+            log->stats.batches++;
+            log->stats.records += written;
+        }
+        log->busy = false;
+        pthread_cond_broadcast(&log->cv);
+        pthread_mutex_unlock(&log->mu);
+    }
+    for (size_t i = 0; log->syslog && rc == 0 && i < written; i++)
+        syslog(LOG_AUTHPRIV | LOG_INFO, "%.*s", (int)p[i].line_len - 1, p[i].line);
+    for (size_t i = 0; p && i < n; i++)
+        free(p[i].buf);
+    free(p);
+    free(batch);
+    free(plan);
+    if (removed)
+        *removed = count;
+    if (rc != 0)
+        kura_err_prefix(err, "audit log retention");
+    return rc;
 }
 
 void kura_audit_close(struct kura_audit_log *log)

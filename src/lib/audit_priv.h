@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kura/audit.h"
 
@@ -51,6 +52,15 @@ int audit_lines_init(struct audit_lines *r, int fd, uint64_t from, uint64_t limi
 int audit_lines_next(struct audit_lines *r, const char **line, size_t *len, enum audit_line_kind *kind,
                      uint64_t *off);
 void audit_lines_free(struct audit_lines *r);
+/* The lines of the file at path (not a symlink), from tail bytes before
+ * its end (0: all of it); *st (may be NULL) gets its fstat. Close with
+ * audit_lines_close. */
+struct stat;
+int audit_lines_open(struct audit_lines *r, const char *path, uint64_t tail, struct stat *st, struct kura_err *err);
+void audit_lines_close(struct audit_lines *r);
+/* The first line of the file, parsed (free with kura_audit_entry_free);
+ * -1 if there is none or it is not a record. */
+int audit_first_record(const char *path, struct kura_audit_entry *e);
 
 /* The head file: two fixed-size slots written in turn, each a keyed note
  * of the last record written (seq, hash) and where it ended (the log file's
@@ -70,5 +80,28 @@ int audit_head_write(int fd, const unsigned char *key, const struct audit_head *
  * prev and mac there in place. Returns the malloc'd buffer. */
 char *audit_body_build(const struct kura_audit_record *rec, const char *host, const struct kura_zone *zone,
                        size_t head_room, size_t tail_room, size_t *body_len, struct kura_err *err);
+
+/* A rotated file past retention, as its "retention" record states it
+ * (kura_audit_retain). */
+struct audit_removal {
+    char name[256];             /* the file's name when it was planned */
+    dev_t dev;                  /* which file, whatever a rotation renames it to */
+    ino_t ino;
+    uint64_t first, last;       /* the seqs it holds */
+    int64_t last_ms;            /* its last record's time */
+    unsigned years;             /* the retention it is removed under */
+    unsigned char last_hash[KURA_AUDIT_HASH_LEN]; /* of its last record's line */
+};
+#define AUDIT_YEAR_MS ((int64_t)KURA_AUDIT_YEAR_DAYS * 86400 * 1000)
+#define AUDIT_YEARS_MAX 10000       /* a retention record stating more is not one */
+/* The files kura_audit_retain removes at now_ms, oldest first (*out
+ * malloc'd). Call it under the head file's lock. */
+int audit_retention_plan(const char *log_path, const unsigned char *key, unsigned years, int64_t now_ms,
+                         struct audit_removal **out, size_t *n, struct kura_err *err);
+/* A retention record's detail, and back (false: not one). */
+void audit_retention_detail(const struct audit_removal *r, char *buf, size_t len);
+bool audit_retention_parse(const char *detail, struct audit_removal *r);
+/* Whether a removal at at_ms was past its retention. */
+bool audit_retention_due(const struct audit_removal *r, int64_t at_ms);
 
 #endif

@@ -210,24 +210,12 @@ bool kura_audit_filter_match(const struct kura_audit_filter *f, const struct kur
 /* tail > 0: only the records in the last tail bytes of the file. */
 static int read_records(const char *path, uint64_t tail, kura_audit_read_fn fn, void *ctx, struct kura_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        kura_err_set(err, errno, "open %s: %s", path, strerror(errno));
+    struct audit_lines r;
+    if (audit_lines_open(&r, path, tail, NULL, err) != 0)
         return -1;
-    }
-    uint64_t from = 0;
-    struct stat st;
-    if (tail && fstat(fd, &st) == 0 && (uint64_t)st.st_size > tail)
-        from = (uint64_t)st.st_size - tail;
     /* Starting inside the file, the first line may be the end of a record:
      * it is skipped, not reported as a bad line. */
-    bool skip = from > 0;
-    struct audit_lines r;
-    if (audit_lines_init(&r, fd, from, UINT64_MAX) != 0) {
-        close(fd);
-        kura_err_set(err, ENOMEM, "out of memory reading %s", path);
-        return -1;
-    }
+    bool skip = r.base > 0;
     const char *line;
     size_t len;
     enum audit_line_kind kind;
@@ -250,8 +238,7 @@ static int read_records(const char *path, uint64_t tail, kura_audit_read_fn fn, 
         }
     }
     int e = errno;
-    audit_lines_free(&r);
-    close(fd);
+    audit_lines_close(&r);
     if (!stop && rc < 0) {
         kura_err_set(err, e, "read %s: %s", path, strerror(e));
         return -1;
@@ -276,26 +263,30 @@ struct found {
     uint64_t first_seq;         /* 0: no readable first record */
 };
 
-static uint64_t first_seq(const char *path)
+int audit_first_record(const char *path, struct kura_audit_entry *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return 0;
     struct audit_lines r;
-    uint64_t seq = 0, off;
     const char *line;
     size_t len;
     enum audit_line_kind kind;
-    if (audit_lines_init(&r, fd, 0, UINT64_MAX) == 0) {
-        struct kura_audit_entry e;
-        if (audit_lines_next(&r, &line, &len, &kind, &off) == 1 && kind == AUDIT_LINE_OK &&
-            kura_audit_entry_parse(line, len, &e, NULL) == 0) {
-            seq = e.seq;
-            kura_audit_entry_free(&e);
-        }
-        audit_lines_free(&r);
-    }
-    close(fd);
+    uint64_t off;
+    if (audit_lines_open(&r, path, 0, NULL, NULL) != 0)
+        return -1;
+    int rc = audit_lines_next(&r, &line, &len, &kind, &off) == 1 && kind == AUDIT_LINE_OK &&
+                     kura_audit_entry_parse(line, len, e, NULL) == 0
+                 ? 0
+                 : -1;
+    audit_lines_close(&r);
+    return rc;
+}
+
+static uint64_t first_seq(const char *path)
+{
+    struct kura_audit_entry e;
+    if (audit_first_record(path, &e) != 0)
+        return 0;
+    uint64_t seq = e.seq;
+    kura_audit_entry_free(&e);
     return seq;
 }
 

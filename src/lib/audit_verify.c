@@ -1,7 +1,10 @@
 /* `kuractl audit verify` (R-LOG-2): every record of every file, in chain
  * order, must be well formed, carry the next seq, the hash of the record
  * before it and a MAC that verifies; the head file's last record must still
- * be there. The first thing wrong is named: file:line, seq, what. */
+ * be there. The first thing wrong is named: file:line, seq, what.
+ * Records removed under retention (R-LOG-8) are accounted for by the
+ * "retention" records the remaining files hold: the chain may start after
+ * seq 1 only where they say, each stating a removal past its retention. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,6 +28,18 @@ struct verifier {
     struct audit_chain c;
     const struct audit_head *head;
     struct kura_err *err;
+    /* the files, read again for retention records when the chain starts late */
+    const char *const *files;
+    const int *fds;
+    const uint64_t *sizes;
+    size_t nfiles;
+};
+
+/* A retention record: the removal it states, and when it was made. */
+struct claim {
+    struct audit_removal r;
+    int64_t at_ms;
+    char at[48];
 };
 
 __attribute__((format(printf, 6, 7))) static int tell(struct verifier *v, bool bad, const char *file,
@@ -47,6 +62,98 @@ __attribute__((format(printf, 6, 7))) static int tell(struct verifier *v, bool b
     return -1;
 }
 
+/* The retention records among the files (those whose MAC verifies: the
+ * chain check proper comes when the walk reaches them). */
+static int read_claims(struct verifier *v, struct claim **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    for (size_t i = 0; i < v->nfiles; i++) {
+        struct audit_lines r;
+        if (audit_lines_init(&r, v->fds[i], 0, v->sizes[i]) != 0)
+            return -1;
+        const char *line;
+        size_t len;
+        enum audit_line_kind kind;
+        uint64_t off;
+        while (audit_lines_next(&r, &line, &len, &kind, &off) == 1) {
+            struct kura_audit_entry e;
+            if (kind != AUDIT_LINE_OK || !memmem(line, len, "\"event\":\"retention\"", 19) ||
+                !audit_line_mac_ok(v->key, line, len) || kura_audit_entry_parse(line, len, &e, NULL) != 0)
+                continue;
+            struct claim c = {.at_ms = e.rec.time_ms};
+            snprintf(c.at, sizeof c.at, "%s", e.time);
+            bool ok = e.rec.event == KURA_AUDIT_RETENTION && audit_retention_parse(e.rec.detail, &c.r) &&
+                      c.r.last < e.seq;
+            snprintf(c.r.name, sizeof c.r.name, "%s", e.rec.path ? e.rec.path : "-");
+            kura_audit_entry_free(&e);
+            if (!ok)
+                continue;
+            if (*n == cap) {
+                struct claim *g = realloc(*out, (cap = cap ? 2 * cap : 8) * sizeof *g);
+                if (!g) {
+                    audit_lines_free(&r);
+                    return -1;
+                }
+                *out = g;
+            }
+            (*out)[(*n)++] = c;
+        }
+        audit_lines_free(&r);
+    }
+    return 0;
+}
+
+/* The chain starts at seq > 1: retention records must account for seq
+ * 1..seq-1, in ranges that join up, the last one's hash the first kept
+ * record's prev, each removal past its retention. */
+static int account_removed(struct verifier *v, const char *file, uint64_t ln, uint64_t seq,
+                           const unsigned char prev[KURA_AUDIT_HASH_LEN])
+{
+    struct claim *claims;
+    size_t n;
+    if (read_claims(v, &claims, &n) != 0) {
+        free(claims);
+        kura_err_set(v->err, ENOMEM, "out of memory reading the retention records");
+        return -1;
+    }
+    uint64_t end = seq - 1;
+    const unsigned char *hash = prev;
+    int rc = 0;
+    int64_t latest = INT64_MIN;
+    while (rc == 0 && end > 0) {
+        const struct claim *found = NULL;
+        for (size_t i = 0; i < n && !found; i++)
+            if (claims[i].r.last == end && (!hash || sodium_memcmp(claims[i].r.last_hash, hash, KURA_AUDIT_HASH_LEN) == 0))
+                found = &claims[i];
+        if (!found) {
+            rc = tell(v, true, file, ln, seq, "the chain starts at seq %" PRIu64 ", not 1: seq %s%" PRIu64 " are missing "
+                      "and no retention record accounts for them%s", seq, end > 1 ? "1.." : "", end,
+                      hash ? "" : " (the ones after them were removed under retention)");
+            break;
+        }
+        if (!audit_retention_due(&found->r, found->at_ms)) {
+            rc = tell(v, true, file, ln, seq, "seq %" PRIu64 "..%" PRIu64 " were removed on %s, before their retention "
+                      "(%u years) ended: a removal that hides records", found->r.first, found->r.last, found->at,
+                      found->r.years);
+            break;
+        }
+        tell(v, false, file, 0, found->r.first, "seq %" PRIu64 "..%" PRIu64 " (%s) removed under retention on %s",
+             found->r.first, found->r.last, found->r.name, found->at);
+        if (found->at_ms > latest)
+            latest = found->at_ms;
+        end = found->r.first - 1;
+        hash = NULL; /* the removed file before had its hash; only the range can join */
+    }
+    if (rc == 0) {
+        v->sum.removed_last = seq - 1;
+        v->sum.removed_ms = latest;
+    }
+    free(claims);
+    return rc;
+}
+
 /* One record, already parsed; moves the chain on. */
 static int check_record(struct verifier *v, const char *file, uint64_t ln, const char *line, size_t len,
                         const struct kura_audit_entry *e)
@@ -59,11 +166,8 @@ static int check_record(struct verifier *v, const char *file, uint64_t ln, const
     if (!v->started) {
         if (seq == 1 && sodium_memcmp(prev, zero, sizeof zero) != 0)
             return tell(v, true, file, ln, seq, "the first record's prev is not zero");
-        if (seq > 1 && !e->rotated_from)
-            return tell(v, true, file, ln, seq, "the chain starts at seq %" PRIu64 ", not 1: earlier records are missing",
-                        seq);
-        if (seq > 1)
-            tell(v, false, file, ln, seq, "the chain starts at seq %" PRIu64 ": the files before it are not here", seq);
+        if (seq > 1 && account_removed(v, file, ln, seq, prev) != 0)
+            return -1;
     } else if (seq <= v->c.seq) {
         return tell(v, true, file, ln, seq, "seq %" PRIu64 " follows seq %" PRIu64 ": a record repeated or out of order",
                     seq, v->c.seq);
@@ -74,6 +178,14 @@ static int check_record(struct verifier *v, const char *file, uint64_t ln, const
         return tell(v, true, file, ln, seq, "prev does not match the record before it: a record was removed, "
                                             "inserted or replaced");
     }
+    struct audit_removal r;
+    if (e->rec.event == KURA_AUDIT_RETENTION && !audit_retention_parse(e->rec.detail, &r))
+        return tell(v, true, file, ln, seq, "a retention record whose detail is not seq=A..B last_ms=T "
+                                            "last_hash=H retention_years=N");
+    if (e->rec.event == KURA_AUDIT_RETENTION && (r.last >= seq || !audit_retention_due(&r, e->rec.time_ms)))
+        return tell(v, true, file, ln, seq, "a retention record for seq %" PRIu64 "..%" PRIu64 " that were not past "
+                    "their retention (%u years) when it was written: a removal that hides records",
+                    r.first, r.last, r.years);
     v->started = true;
     v->c.seq = seq;
     audit_line_hash(line, len, v->c.hash);
@@ -153,6 +265,10 @@ static int verify_fds(struct verifier *v, const char *const *files, const int *f
                       struct kura_audit_summary *sum)
 {
     int rc = 0;
+    v->files = files;
+    v->fds = fds;
+    v->sizes = sizes;
+    v->nfiles = n;
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = verify_file(v, files[i], fds[i], sizes[i]);
     if (rc == 0 && v->head && v->head->seq > v->c.seq)

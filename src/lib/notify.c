@@ -99,7 +99,8 @@ int kura_notify(const struct kura_config *cfg, const struct kura_notice *n, int 
     } vars[] = {{"KURA_EVENT", n->event}, {"KURA_DATASET", n->dataset}, {"KURA_PI", n->pi},
                 {"KURA_USERS", n->users}, {"KURA_SAMPLE", n->sample},   {"KURA_REF", n->ref},
                 {"KURA_TIME", when},      {"KURA_MESSAGE", n->message}, {"KURA_REASON", n->reason},
-                {"KURA_BY", n->by},       {"KURA_BYTES", n->bytes},     {"PATH", "/usr/bin:/bin"}};
+                {"KURA_BY", n->by},       {"KURA_BYTES", n->bytes},     {"KURA_FILE", n->file},
+                {"PATH", "/usr/bin:/bin"}};
     for (size_t i = 0; i < sizeof vars / sizeof *vars && ne < NOTIFY_ENV_MAX; i++)
         if (asprintf(&envp[ne], "%s=%s", vars[i].name, or_empty(vars[i].val)) >= 0)
             ne++;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kura/fsutil.h"
 #include "kura/layout.h"
@@ -21,8 +22,10 @@ void kura_reminder_rules_from(const struct kura_config *cfg, struct kura_reminde
 
 const char *kura_reminder_event(enum kura_reminder_kind kind)
 {
-    return kind == KURA_REMIND_YEARLY ? "yearly-report" : kind == KURA_REMIND_ETHICS ? "ethics-warning"
-                                                                                     : "expiry-warning";
+    return kind == KURA_REMIND_YEARLY          ? "yearly-report"
+           : kind == KURA_REMIND_ETHICS        ? "ethics-warning"
+           : kind == KURA_REMIND_AUDIT_SUMMARY ? "audit-summary"
+                                               : "expiry-warning";
 }
 
 /* The stages of one series, in the order they fall due. */
@@ -55,19 +58,29 @@ static void end_series(const struct kura_dataset *ds, enum kura_reminder_kind ki
     }
 }
 
-/* The start of the day `years` years after the day of t, in zone; a
- * 29 February falls on the 28th in other years. -1 if it cannot be said. */
-static int anniversary(int64_t t, int years, const struct kura_zone *zone, int64_t *at)
+/* The start of the day `years` years and `days` days after the day of t,
+ * in zone; a 29 February falls on the 28th in other years. *wday (may be
+ * NULL) gets its day of the week (0 Sunday). -1 if it cannot be said. */
+static int day_after(int64_t t, int years, int days, const struct kura_zone *zone, int64_t *at, int *wday)
 {
     char day[48]; /* room for any int: the compiler cannot know the date is short */
     int y, m, d;
     if (kura_date_format(t, zone, day, sizeof day) != 0 || sscanf(day, "%4d-%2d-%2d", &y, &m, &d) != 3)
         return -1;
+    /* The calendar's arithmetic, in UTC where every day has 24 hours. */
+    struct tm tm = {.tm_year = y + years - 1900, .tm_mon = m - 1, .tm_mday = d + days, .tm_hour = 12};
+    time_t noon = timegm(&tm);
+    if (years && tm.tm_mday != d + days) { /* 29 February in a common year */
+        tm = (struct tm){.tm_year = y + years - 1900, .tm_mon = m - 1, .tm_mday = d - 1 + days, .tm_hour = 12};
+        noon = timegm(&tm);
+    }
+    struct tm out;
+    if (noon == (time_t)-1 || !gmtime_r(&noon, &out))
+        return -1;
+    if (wday)
+        *wday = out.tm_wday;
+    snprintf(day, sizeof day, "%04d-%02d-%02d", out.tm_year + 1900, out.tm_mon + 1, out.tm_mday);
     struct kura_err e;
-    snprintf(day, sizeof day, "%04d-%02d-%02d", y + years, m, d);
-    if (kura_when_parse(day, zone, at, NULL, &e) == 0)
-        return 0;
-    snprintf(day, sizeof day, "%04d-%02d-%02d", y + years, m, d - 1);
     return kura_when_parse(day, zone, at, NULL, &e);
 }
 
@@ -77,7 +90,7 @@ static void yearly_series(const struct kura_dataset *ds, const struct kura_remin
                           struct series *s)
 {
     int64_t last = 0, next = 0, at;
-    for (int k = 1; k <= YEARS_MAX && anniversary(ds->from, k, rules->zone, &at) == 0 && at < ds->until; k++) {
+    for (int k = 1; k <= YEARS_MAX && day_after(ds->from, k, 0, rules->zone, &at, NULL) == 0 && at < ds->until; k++) {
         if (at > now) {
             next = at;
             break;
@@ -97,6 +110,25 @@ static void yearly_series(const struct kura_dataset *ds, const struct kura_remin
             snprintf(day, sizeof day, "@%" PRId64, when);
         snprintf(r->key, sizeof r->key, "yearly %s", day);
     }
+}
+
+bool kura_audit_summary_due(int weekday, const struct kura_zone *zone, int64_t now,
+                            const struct kura_reminder_mark *marks, size_t nmarks, struct kura_reminder *r)
+{
+    int64_t today;
+    int wday;
+    if (weekday < 0 || weekday > 6 || day_after(now, 0, 0, zone, &today, &wday) != 0)
+        return false;
+    int back = (wday - weekday + 7) % 7;
+    *r = (struct kura_reminder){.kind = KURA_REMIND_AUDIT_SUMMARY, .days = 7};
+    char day[24];
+    if (day_after(now, 0, -back, zone, &r->due, NULL) != 0 || day_after(now, 0, -back - 7, zone, &r->since, NULL) != 0 ||
+        kura_date_format(r->due, zone, day, sizeof day) != 0)
+        return false;
+    r->deadline = r->due;
+    snprintf(r->dataset, sizeof r->dataset, "-");
+    snprintf(r->key, sizeof r->key, "audit-summary %s", day);
+    return r->due <= now && !kura_reminder_marked(marks, nmarks, r);
 }
 
 bool kura_reminder_marked(const struct kura_reminder_mark *marks, size_t n, const struct kura_reminder *r)
@@ -278,6 +310,15 @@ void kura_reminder_message(const struct kura_reminder *r, const struct kura_zone
             snprintf(day, sizeof day, "?");
         snprintf(buf, len, "the yearly report of use of dataset %s is due (the year to %s): kuractl report usage %s",
                  r->dataset, day, r->dataset);
+        return;
+    }
+    if (r->kind == KURA_REMIND_AUDIT_SUMMARY) {
+        char from[24];
+        if (kura_date_format(r->since, zone, from, sizeof from) != 0 ||
+            kura_date_format(r->due - 1, zone, day, sizeof day) != 0)
+            snprintf(from, sizeof from, "?"), snprintf(day, sizeof day, "?");
+        snprintf(buf, len, "review the audit log's summary of %s to %s (the file named in KURA_FILE; kuractl audit "
+                 "summary --since %s --until %s)", from, day, from, day);
         return;
     }
     if (kura_date_format(r->deadline - 1, zone, day, sizeof day) != 0)

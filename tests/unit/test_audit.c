@@ -1,6 +1,7 @@
-/* The audit log (R-LOG-1, R-LOG-2, R-LOG-5): records, group commit across
- * threads and processes, tamper detection, rotation, fail closed, hostile
- * strings, the key file and bulk-read accounting. */
+/* The audit log (R-LOG-1, R-LOG-2, R-LOG-5, R-LOG-8): records, group
+ * commit across threads and processes, tamper detection, rotation,
+ * retention, fail closed, hostile strings, the key file and bulk-read
+ * accounting. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -43,16 +44,22 @@ static struct kura_audit_log *open_log(const char *path, uint64_t max_size)
     return log;
 }
 
+/* alice's allowed open of JGAD000001. */
+static void alice_open(struct kura_audit_record *r)
+{
+    kura_audit_record_init(r);
+    r->event = KURA_AUDIT_OPEN;
+    r->decision = KURA_AUDIT_ALLOW;
+    r->dataset = "JGAD000001";
+    r->user = "alice";
+    r->uid = 1001;
+}
+
 static int append(struct kura_audit_log *log, const char *detail)
 {
     struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_OPEN;
-    r.decision = KURA_AUDIT_ALLOW;
-    r.dataset = "JGAD000001";
+    alice_open(&r);
     r.path = "a/x.bam";
-    r.user = "alice";
-    r.uid = 1001;
     r.pid = getpid();
     r.detail = detail;
     struct kura_err err = {0};
@@ -1331,6 +1338,235 @@ static void test_bulk_threads_one_alert(void)
     kura_audit_bulk_free(b);
 }
 
+/* ---- retention (R-LOG-8) ---- */
+
+#define DAY_MS (86400 * INT64_C(1000))
+#define NOW_MS INT64_C(1796256000000)           /* 2026-12-03T00:00:00Z */
+#define OLD_MS (NOW_MS - 7 * 366 * DAY_MS)      /* past a 5-year retention */
+#define RECENT_MS (NOW_MS - 400 * DAY_MS)
+
+static int append_at(struct kura_audit_log *log, int64_t ms, int n)
+{
+    struct kura_audit_record r;
+    alice_open(&r);
+    struct kura_err err = {0};
+    for (int i = 0; i < n; i++) {
+        r.time_ms = ms + i * 1000;
+        if (kura_audit_append(log, &r, &err) != 0) {
+            printf("#   append: %s\n", err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A log rotated at 2000 bytes: 30 records of OLD_MS, then 10 of RECENT_MS. */
+static const char *make_aged_log(const char *name)
+{
+    const char *path = log_path(name);
+    struct kura_audit_log *log = open_log(path, 2000);
+    if (!log || append_at(log, OLD_MS, 30) != 0 || append_at(log, RECENT_MS, 10) != 0)
+        path = NULL;
+    kura_audit_close(log);
+    return path;
+}
+
+static size_t count_files(const char *path)
+{
+    char **files;
+    size_t n;
+    struct kura_err err = {0};
+    if (kura_audit_files(path, &files, &n, &err) != 0)
+        return 0;
+    kura_audit_files_free(files, n);
+    return n;
+}
+
+/* Deletes the log's oldest file, by hand. */
+static int remove_oldest(const char *path)
+{
+    char **files;
+    size_t n;
+    struct kura_err err = {0};
+    if (kura_audit_files(path, &files, &n, &err) != 0)
+        return -1;
+    int rc = n >= 2 ? unlink(files[0]) : -1;
+    kura_audit_files_free(files, n);
+    return rc;
+}
+
+/* A retention record with this detail, written with the key. */
+static int append_retention(struct kura_audit_log *log, const char *detail)
+{
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_RETENTION;
+    r.time_ms = NOW_MS;
+    r.path = "audit.jsonl.9";
+    r.count = 1;
+    r.detail = detail;
+    struct kura_err err = {0};
+    return kura_audit_append(log, &r, &err);
+}
+
+struct retention_seen {
+    size_t records;
+    uint64_t last_removed;      /* the highest seq a retention record names */
+};
+
+static int retention_entry(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                           void *ctx)
+{
+    (void)file, (void)line, (void)problem;
+    struct retention_seen *s = ctx;
+    unsigned long long a, b;
+    if (e && e->rec.event == KURA_AUDIT_RETENTION && e->rec.path && strncmp(e->rec.path, "audit.jsonl.", 12) == 0 &&
+        e->rec.detail && sscanf(e->rec.detail, "seq=%llu..%llu", &a, &b) == 2 && e->rec.count == (int64_t)(b - a + 1)) {
+        s->records++;
+        s->last_removed = b > s->last_removed ? b : s->last_removed;
+    }
+    return 0;
+}
+
+static void test_retention_removes_old_files_verify_accounts(void)
+{
+    const char *path = make_aged_log("retain");
+    ASSERT(path);
+    size_t before = count_files(path);
+    ASSERT(before >= 5);
+    struct kura_audit_log *log = open_log(path, 2000);
+    ASSERT(log);
+    size_t removed = 99;
+    struct kura_err err = {0};
+    EXPECT(kura_audit_retain(log, 0, NOW_MS, &removed, &err) == 0 && removed == 0);
+    EXPECT(kura_audit_retain(log, 10, NOW_MS, &removed, &err) == 0 && removed == 0);
+    ASSERT(kura_audit_retain(log, 5, NOW_MS, &removed, &err) == 0);
+    EXPECT(removed >= 2);
+    EXPECT(count_files(path) < before); /* (the records written may have rotated the live file) */
+    /* The file where old records meet recent ones is kept: its last record is recent. */
+    EXPECT(kura_audit_retain(log, 5, NOW_MS, &removed, &err) == 0 && removed == 0);
+    kura_audit_close(log);
+
+    struct retention_seen seen = {0};
+    EXPECT(kura_audit_read(path, retention_entry, &seen, &err) == 0);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    ASSERT(verify(path, &o, &sum) == 0);
+    EXPECT(o.bad == 0);
+    EXPECT(sum.first_seq > 1 && sum.removed_last == sum.first_seq - 1);
+    EXPECT(sum.removed_ms == NOW_MS);
+    EXPECT(seen.last_removed == sum.removed_last);
+    EXPECT(sum.last_seq == 40 + seen.records);
+    printf("#   removed %zu file(s), seq 1..%llu; %llu records left\n", seen.records,
+           (unsigned long long)sum.removed_last, (unsigned long long)sum.records);
+
+    /* The oldest file kept, deleted by hand: nothing accounts for it. */
+    EXPECT(remove_oldest(path) == 0);
+    EXPECT(verify(path, &o, NULL) == -1);
+    EXPECT_STR_CONTAINS(o.what, "no retention record accounts for them");
+}
+
+/* A file deleted by hand from a log that never removed any: refused (it
+ * was a note before retention records existed). */
+static void test_retention_missing_oldest_file_refused(void)
+{
+    const char *path = make_aged_log("retain-none");
+    ASSERT(path);
+    EXPECT(remove_oldest(path) == 0);
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == -1);
+    EXPECT_STR_CONTAINS(o.what, "no retention record accounts for them");
+}
+
+/* A retention record for records still young, written with the key (a
+ * misused key, or a clock set forward): refused, whether or not the file
+ * is gone; a tampered old file is not removed. */
+static void test_retention_young_removal_refused(void)
+{
+    const char *path = log_path("retain-young");
+    struct kura_audit_log *log = open_log(path, 2000);
+    ASSERT(log);
+    ASSERT(append_at(log, RECENT_MS, 30) == 0);
+    char **files;
+    size_t n;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_files(path, &files, &n, &err) == 0);
+    ASSERT(n >= 3);
+    struct kura_audit_entry first_kept;
+    char *second = strdup(files[1]);
+    kura_audit_files_free(files, n);
+    ASSERT(second && parse_line(second, 1, &first_kept) == 0);
+    char detail[256];
+    snprintf(detail, sizeof detail, "seq=1..%llu last_ms=%lld last_hash=%s retention_years=5",
+             (unsigned long long)first_kept.seq - 1, (long long)RECENT_MS, first_kept.prev);
+    kura_audit_entry_free(&first_kept);
+    ASSERT(append_retention(log, detail) == 0);
+    kura_audit_close(log);
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == -1);
+    EXPECT_STR_CONTAINS(o.what, "not past their retention");
+    EXPECT(remove_oldest(path) == 0);
+    EXPECT(verify(path, &o, NULL) == -1);
+    EXPECT_STR_CONTAINS(o.what, "before their retention");
+    free(second);
+
+    /* An old file with an edited record stays. */
+    path = make_aged_log("retain-tampered");
+    ASSERT(path);
+    ASSERT(kura_audit_files(path, &files, &n, &err) == 0);
+    struct lines l;
+    lines_read(files[0], &l);
+    ASSERT(l.n > 1);
+    char *p = strstr(l.v[1], "\"uid\":1001");
+    ASSERT(p);
+    p[7] = '2';
+    lines_write(files[0], &l);
+    lines_free(&l);
+    size_t before = n, removed = 99;
+    kura_audit_files_free(files, n);
+    log = open_log(path, 2000);
+    ASSERT(log);
+    EXPECT(kura_audit_retain(log, 5, NOW_MS, &removed, &err) == 0 && removed == 0);
+    kura_audit_close(log);
+    EXPECT(count_files(path) == before);
+}
+
+/* kill -9 between a retention record and the removal: the file is still
+ * there, verify passes; the next call records it again and removes it. */
+static void test_retention_crash_before_removal(void)
+{
+    const char *path = make_aged_log("retain-crash");
+    ASSERT(path);
+    char **files;
+    size_t n;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_files(path, &files, &n, &err) == 0);
+    ASSERT(n >= 3);
+    struct lines l;
+    lines_read(files[0], &l);
+    struct kura_audit_entry last, next;
+    ASSERT(l.n > 0 && kura_audit_entry_parse(l.v[l.n - 1], strlen(l.v[l.n - 1]) - 1, &last, &err) == 0);
+    ASSERT(parse_line(files[1], 1, &next) == 0);
+    char detail[256];
+    snprintf(detail, sizeof detail, "seq=1..%llu last_ms=%lld last_hash=%s retention_years=5",
+             (unsigned long long)last.seq, (long long)last.rec.time_ms, next.prev);
+    kura_audit_entry_free(&last);
+    kura_audit_entry_free(&next);
+    lines_free(&l);
+    kura_audit_files_free(files, n);
+    struct kura_audit_log *log = open_log(path, 2000);
+    ASSERT(log);
+    ASSERT(append_retention(log, detail) == 0);
+    struct outcome o;
+    EXPECT(verify(path, &o, NULL) == 0);
+    size_t removed = 0;
+    EXPECT(kura_audit_retain(log, 5, NOW_MS, &removed, &err) == 0 && removed >= 2);
+    kura_audit_close(log);
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.removed_last >= 2 && sum.first_seq == sum.removed_last + 1);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -1377,6 +1613,10 @@ int main(void)
     RUN(test_bulk_alerted_recalled);
     RUN(test_flood_alerted_recalled);
     RUN(test_bulk_threads_one_alert);
+    RUN(test_retention_removes_old_files_verify_accounts);
+    RUN(test_retention_missing_oldest_file_refused);
+    RUN(test_retention_young_removal_refused);
+    RUN(test_retention_crash_before_removal);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return unit_done();
 }

@@ -2,6 +2,7 @@
  * sent (R-REV-2: warn_days before an end; R-LOG-4: the yearly report), and
  * the marks file. Times are built in Asia/Tokyo, as people write them. */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kura/layout.h"
@@ -227,6 +228,40 @@ static void test_marks_file_round_trip(void)
     rmdir(dir);
 }
 
+/* R-LOG-9: the weekly audit summary, on the configured day from its start
+ * in the zone, for the 7 days before; once (its mark), the latest only. */
+static void test_weekly_audit_summary(void)
+{
+    struct kura_reminder r;
+    const int mon = 1;
+    /* 2026-12-07 is a Monday (Asia/Tokyo). */
+    EXPECT(!kura_audit_summary_due(-1, TZ, unit_at("2026-12-07T10:00:00+09:00", TZ), NULL, 0, &r));
+    ASSERT(kura_audit_summary_due(mon, TZ, unit_at("2026-12-07T00:00:00+09:00", TZ), NULL, 0, &r));
+    EXPECT(r.due == unit_at("2026-12-07", TZ) && r.since == unit_at("2026-11-30", TZ));
+    EXPECT(strcmp(r.key, "audit-summary 2026-12-07") == 0 && strcmp(r.dataset, "-") == 0);
+    EXPECT(strcmp(kura_reminder_event(r.kind), "audit-summary") == 0);
+    char msg[320];
+    kura_reminder_message(&r, TZ, r.due, msg, sizeof msg);
+    EXPECT_STR_CONTAINS(msg, "--since 2026-11-30 --until 2026-12-06");
+    /* A second before Monday's start (Sunday 23:59:59 in Tokyo, Sunday 14:59 UTC): the week before's. */
+    ASSERT(kura_audit_summary_due(mon, TZ, unit_at("2026-12-06T23:59:59+09:00", TZ), NULL, 0, &r));
+    EXPECT(strcmp(r.key, "audit-summary 2026-11-30") == 0);
+    /* Marked: not again that week, on any day of it. */
+    struct kura_reminder_mark mark = {.sent = 1};
+    snprintf(mark.dataset, sizeof mark.dataset, "-");
+    snprintf(mark.key, sizeof mark.key, "audit-summary 2026-12-07");
+    EXPECT(!kura_audit_summary_due(mon, TZ, unit_at("2026-12-07T09:00:00+09:00", TZ), &mark, 1, &r));
+    EXPECT(!kura_audit_summary_due(mon, TZ, unit_at("2026-12-13T23:00:00+09:00", TZ), &mark, 1, &r));
+    ASSERT(kura_audit_summary_due(mon, TZ, unit_at("2026-12-14T00:00:01+09:00", TZ), &mark, 1, &r));
+    EXPECT(strcmp(r.key, "audit-summary 2026-12-14") == 0);
+    /* Three weeks down: only the latest week's. */
+    ASSERT(kura_audit_summary_due(mon, TZ, unit_at("2027-01-03T12:00:00+09:00", TZ), &mark, 1, &r));
+    EXPECT(strcmp(r.key, "audit-summary 2026-12-28") == 0 && r.since == unit_at("2026-12-21", TZ));
+    /* Sunday, across the turn of the year. */
+    ASSERT(kura_audit_summary_due(0, TZ, unit_at("2027-01-01T12:00:00+09:00", TZ), NULL, 0, &r));
+    EXPECT(strcmp(r.key, "audit-summary 2026-12-27") == 0);
+}
+
 int main(void)
 {
     rules.zone = TZ;
@@ -239,5 +274,6 @@ int main(void)
     RUN(test_ethics_end);
     RUN(test_destroyed_dataset_has_none);
     RUN(test_marks_file_round_trip);
+    RUN(test_weekly_audit_summary);
     return unit_done();
 }

@@ -1,18 +1,24 @@
 /* kuractl audit [--dataset ID] [--user USER] [--since WHEN] [--after SEQ]
- * [--limit N] [--json] and
- * kuractl audit verify (R-LOG-1, R-LOG-2). Operators read everything; a PI
+ * [--limit N] [--json],
+ * kuractl audit verify (R-LOG-1, R-LOG-2, R-LOG-8) and
+ * kuractl audit summary --since WHEN [--until WHEN] [--dataset ID] [--json]
+ * (R-LOG-9, also sent weekly by kurafs). Operators read everything; a PI
  * reads the records of the datasets they lead (who used their data, and
  * how); other users read nothing. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/clock.h"
 #include "kura/dsfile.h"
+#include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
+#include "kura/report.h"
 #include "kura/secmem.h"
 #include "kura/when.h"
 
@@ -197,6 +203,22 @@ int cmd_led_datasets(const struct kura_cmd_ctx *c, char ***out, size_t *n, struc
     return 0;
 }
 
+/* A PI's datasets into v->led (an operator's: none, they read all); fails,
+ * saying so, for anyone else, or for a --dataset the PI does not lead. */
+static int actor_datasets(const struct kura_cmd_ctx *c, const char *dataset, struct audit_view *v)
+{
+    struct kura_err e = {0};
+    if (c->actor->operator)
+        return 0;
+    if (cmd_led_datasets(c, &v->led, &v->nled, &e) != 0)
+        return cmd_fail_err(c, &e), -1;
+    if (!v->nled)
+        return cmd_fail(c, "only operators and the PI of a dataset may read the audit log"), -1;
+    if (dataset && !led_by_actor(v, dataset))
+        return cmd_fail(c, "only the PI of dataset %s or an operator may read its records", dataset), -1;
+    return 0;
+}
+
 int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     const char *dataset = NULL, *user = NULL, *since = NULL, *after = NULL, *limit = NULL;
@@ -231,20 +253,8 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
     int rc = KURA_EXIT_FAIL;
     char **files = NULL;
     size_t nfiles = 0;
-    if (!c->actor->operator) {
-        if (cmd_led_datasets(c, &v.led, &v.nled, &e) != 0) {
-            cmd_fail_err(c, &e);
-            goto out;
-        }
-        if (!v.nled) {
-            cmd_fail(c, "only operators and the PI of a dataset may read the audit log");
-            goto out;
-        }
-        if (dataset && !led_by_actor(&v, dataset)) {
-            cmd_fail(c, "only the PI of dataset %s or an operator may read its records", dataset);
-            goto out;
-        }
-    }
+    if (actor_datasets(c, dataset, &v) != 0)
+        goto out;
     if (kura_audit_files(c->env->cfg->audit_log, &files, &nfiles, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
@@ -306,5 +316,292 @@ int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv)
     fprintf(c->out, "audit log verified: %llu record(s) in %llu file(s), seq %llu..%llu\n",
             (unsigned long long)sum.records, (unsigned long long)sum.files, (unsigned long long)sum.first_seq,
             (unsigned long long)sum.last_seq);
+    char when[32];
+    if (sum.removed_last && kura_time_format(sum.removed_ms / 1000, c->env->cfg->zone, when, sizeof when) == 0)
+        fprintf(c->out, "seq 1..%llu removed under retention, as the log records (the last removal %s)\n",
+                (unsigned long long)sum.removed_last, when);
     return KURA_EXIT_OK;
+}
+
+/* ---- kuractl audit summary (R-LOG-9) ---- */
+
+typedef struct kura_report_label label;
+
+static const label SUMMARY = {"audit_summary", "Audit log summary", "監査ログの集計"};
+static const label L_SINCE = {"since", "From", "集計期間（開始）"};
+static const label L_UNTIL = {"until", "Until (not included)", "集計期間（終了、含まない）"};
+static const label L_RECORDS = {"records", "Records in the period", "期間内の記録数"};
+static const label T_DATASETS = {"datasets", "Per dataset", "データセット別"};
+static const label T_USERS = {"users", "Users who opened files", "ファイルを開いた利用者"};
+static const label T_REFUSALS = {"refusals", "Refusals by reason", "理由別の拒否"};
+static const label T_ALERTS = {"alerts", "Alerts", "警告"};
+static const label C_DATASET = {"dataset", "dataset", "データセット"};
+static const label C_USERS = {"users", "users", "利用者数"};
+static const label C_USER = {"user", "user", "利用者"};
+static const label C_OPENS = {"opens", "opens allowed", "許可されたアクセス"};
+static const label C_BYTES = {"bytes_read", "bytes read", "読み出し量"};
+static const label C_REFUSED = {"refusals", "refusals", "拒否"};
+static const label C_ALERTS = {"alerts", "alerts", "警告"};
+static const label C_REASON = {"reason", "reason", "理由"};
+static const label C_COUNT = {"count", "count", "件数"};
+static const label W_OUTSIDE = {"outside", "(outside any dataset)", "（データセット外）"};
+static const label NONE = {"none", "none", "なし"};
+static const label *const DATASET_COLS[] = {&C_DATASET, &C_USERS, &C_OPENS, &C_BYTES, &C_REFUSED, &C_ALERTS};
+static const label *const USER_COLS[] = {&C_DATASET, &C_USER, &C_OPENS, &C_BYTES};
+static const label *const COUNT_COLS[] = {&C_DATASET, &C_REASON, &C_COUNT};
+
+/* One counter: a user's opens and bytes, or a reason's refusals or alerts,
+ * in a dataset (NULL: outside any). */
+enum tally_kind { TALLY_USER, TALLY_REFUSAL, TALLY_ALERT };
+struct tally {
+    char *dataset, *key;
+    enum tally_kind kind;
+    uint64_t opens, bytes, count;
+};
+
+struct summary_scan {
+    int64_t since_ms, until_ms;
+    const char *dataset;        /* --dataset */
+    const struct audit_view *who; /* the actor's datasets, if not an operator */
+    struct tally *t;
+    size_t n, cap;
+    uint64_t records;
+    bool nomem;
+};
+
+static bool same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static struct tally *tally_slot(struct summary_scan *s, const char *dataset, enum tally_kind kind, const char *key)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->t[i].kind == kind && same(s->t[i].dataset, dataset) && strcmp(s->t[i].key, key) == 0)
+            return &s->t[i];
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 32;
+        struct tally *g = realloc(s->t, cap * sizeof *g);
+        if (!g)
+            return NULL;
+        s->t = g;
+        s->cap = cap;
+    }
+    struct tally *x = &s->t[s->n];
+    *x = (struct tally){.kind = kind, .dataset = dataset ? strdup(dataset) : NULL, .key = strdup(key)};
+    if ((dataset && !x->dataset) || !x->key) {
+        free(x->dataset);
+        free(x->key);
+        return NULL;
+    }
+    s->n++;
+    return x;
+}
+
+static int summary_take(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                        void *ctx)
+{
+    (void)file, (void)line, (void)problem;
+    struct summary_scan *s = ctx;
+    if (!e)
+        return 0;
+    const struct kura_audit_record *r = &e->rec;
+    if (r->time_ms < s->since_ms || r->time_ms >= s->until_ms || (s->dataset && !same(r->dataset, s->dataset)) ||
+        (s->who && !led_by_actor(s->who, r->dataset)))
+        return 0;
+    s->records++;
+    struct tally *x = NULL;
+    bool opened = r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW;
+    bool read = r->event == KURA_AUDIT_CLOSE && r->bytes > 0;
+    if ((opened || read) && r->dataset) {
+        if (!(x = tally_slot(s, r->dataset, TALLY_USER, r->user ? r->user : "-")))
+            goto nomem;
+        x->opens += opened;
+        x->bytes += read ? (uint64_t)r->bytes : 0;
+    } else if (kura_audit_is_refusal(r)) {
+        if (!(x = tally_slot(s, r->dataset, TALLY_REFUSAL, r->reason ? r->reason : "-")))
+            goto nomem;
+        x->count += r->event == KURA_AUDIT_REFUSALS && r->count > 0 ? (uint64_t)r->count : 1;
+    } else if (r->event == KURA_AUDIT_ALERT) {
+        if (!(x = tally_slot(s, r->dataset, TALLY_ALERT, r->reason ? r->reason : "-")))
+            goto nomem;
+        x->count++;
+    }
+    return 0;
+nomem:
+    s->nomem = true;
+    return 1;
+}
+
+/* By dataset (outside any last), kind, key. */
+static int tally_cmp(const void *a, const void *b)
+{
+    const struct tally *x = a, *y = b;
+    if (!same(x->dataset, y->dataset))
+        return !x->dataset ? 1 : !y->dataset ? -1 : strcmp(x->dataset, y->dataset);
+    if (x->kind != y->kind)
+        return (int)x->kind - (int)y->kind;
+    return strcmp(x->key, y->key);
+}
+
+static struct kura_report_cell dataset_cell(const char *dataset)
+{
+    return dataset ? KURA_CELL_TEXT(dataset) : KURA_CELL_WORD(&W_OUTSIDE);
+}
+
+/* The model: items for the period, a row per dataset, then the users, the
+ * refusals and the alerts, each row naming its dataset. */
+static void summary_model(struct kura_report *rep, const struct summary_scan *s, const struct kura_zone *zone)
+{
+    char since[32], until[32], period[80];
+    kura_time_format(s->since_ms / 1000, zone, since, sizeof since);
+    kura_time_format(s->until_ms / 1000, zone, until, sizeof until);
+    snprintf(period, sizeof period, "%s..%s", since, until);
+    kura_report_init(rep, &SUMMARY, period);
+    kura_report_item(rep, &L_SINCE, KURA_CELL_TEXT(since));
+    kura_report_item(rep, &L_UNTIL, KURA_CELL_TEXT(until));
+    kura_report_item(rep, &L_RECORDS, KURA_CELL_INT(s->records));
+    struct kura_report_table *per = kura_report_table(rep, &T_DATASETS, DATASET_COLS, 6, &NONE);
+    struct kura_report_table *users = kura_report_table(rep, &T_USERS, USER_COLS, 4, &NONE);
+    struct kura_report_table *refusals = kura_report_table(rep, &T_REFUSALS, COUNT_COLS, 3, &NONE);
+    struct kura_report_table *alerts = kura_report_table(rep, &T_ALERTS, COUNT_COLS, 3, &NONE);
+    if (!per || !users || !refusals || !alerts)
+        return;
+    for (size_t i = 0; i < s->n;) {
+        const char *ds = s->t[i].dataset;
+        uint64_t nusers = 0, opens = 0, bytes = 0, refused = 0, alerted = 0;
+        for (; i < s->n && same(s->t[i].dataset, ds); i++) {
+            const struct tally *x = &s->t[i];
+            if (x->kind == TALLY_USER) {
+                nusers += x->opens > 0;
+                opens += x->opens;
+                bytes += x->bytes;
+                kura_report_row(rep, users, (struct kura_report_cell[]){dataset_cell(ds), KURA_CELL_TEXT(x->key),
+                                                                        KURA_CELL_INT(x->opens), KURA_CELL_BYTES(x->bytes)});
+                continue;
+            }
+            *(x->kind == TALLY_REFUSAL ? &refused : &alerted) += x->count;
+            kura_report_row(rep, x->kind == TALLY_REFUSAL ? refusals : alerts,
+                            (struct kura_report_cell[]){dataset_cell(ds), KURA_CELL_TEXT(x->key), KURA_CELL_INT(x->count)});
+        }
+        kura_report_row(rep, per, (struct kura_report_cell[]){dataset_cell(ds), KURA_CELL_INT(nusers), KURA_CELL_INT(opens),
+                                                              KURA_CELL_BYTES(bytes), KURA_CELL_INT(refused),
+                                                              KURA_CELL_INT(alerted)});
+    }
+}
+
+static void summary_free(struct summary_scan *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->t[i].dataset);
+        free(s->t[i].key);
+    }
+    free(s->t);
+}
+
+/* Reads every file of the log into s, and makes the model. */
+static int summary_read(const struct kura_cmd_env *env, struct summary_scan *s, struct kura_report *rep,
+                        struct kura_err *e)
+{
+    char **files = NULL;
+    size_t nfiles = 0;
+    if (kura_audit_files(env->cfg->audit_log, &files, &nfiles, e) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < nfiles && rc == 0; i++)
+        rc = kura_audit_read(files[i], summary_take, s, e) == 0 ? 0 : -1;
+    kura_audit_files_free(files, nfiles);
+    if (rc == 0 && s->nomem) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        rc = -1;
+    }
+    if (rc != 0)
+        return -1;
+    if (s->n > 1)
+        qsort(s->t, s->n, sizeof *s->t, tally_cmp);
+    summary_model(rep, s, env->cfg->zone);
+    return 0;
+}
+
+int cmd_audit_summary(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    const char *dataset = NULL, *since = NULL, *until = NULL, *lang = "en";
+    bool json = false;
+    const struct cmd_opt opts[] = {{"since", true, &since, NULL},     {"until", true, &until, NULL},
+                                   {"dataset", true, &dataset, NULL}, {"lang", true, &lang, NULL},
+                                   {"json", false, NULL, &json},      {0}};
+    int npos;
+    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    int required = cmd_required_option(c, since, "--since", "the first day summed up");
+    if (required != KURA_EXIT_OK)
+        return required;
+    struct summary_scan s = {.dataset = dataset, .until_ms = kura_clock_ms(CLOCK_REALTIME)};
+    int64_t start, end;
+    if (kura_when_parse(since, c->env->cfg->zone, &start, NULL, &e) != 0)
+        return cmd_usage(c, "--since: %s", e.msg);
+    s.since_ms = start * 1000;
+    /* --until a date: up to the end of that day. */
+    if (until && kura_when_parse(until, c->env->cfg->zone, &start, &end, &e) != 0)
+        return cmd_usage(c, "--until: %s", e.msg);
+    if (until)
+        s.until_ms = (end > start ? end : start + 1) * 1000;
+    if (s.until_ms <= s.since_ms)
+        return cmd_usage(c, "--until is before --since");
+    enum kura_report_lang language;
+    if (kura_report_lang_parse(lang, &language) != 0)
+        return cmd_usage(c, "--lang is ja or en");
+    if (dataset && kura_id_check(dataset, "--dataset", &e) != 0)
+        return cmd_usage(c, "%s", e.msg);
+    struct audit_view v = {.c = c};
+    int rc = KURA_EXIT_FAIL;
+    if (actor_datasets(c, dataset, &v) != 0)
+        goto out;
+    if (!c->actor->operator)
+        s.who = &v;
+    struct kura_report rep = {0};
+    if (summary_read(c->env, &s, &rep, &e) != 0)
+        cmd_fail_err(c, &e);
+    else
+        rc = cmd_report_print(c, &rep, json ? CMD_REPORT_JSON : CMD_REPORT_MD, language);
+    kura_report_free(&rep);
+    summary_free(&s);
+out:
+    cmd_strv_free(v.led, v.nled);
+    return rc;
+}
+
+int kura_cmd_audit_summary_file(const struct kura_cmd_env *env, int64_t since, int64_t until, const char *path,
+                                struct kura_err *err)
+{
+    struct summary_scan s = {.since_ms = since * 1000, .until_ms = until * 1000};
+    struct kura_report rep = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int rc = out && summary_read(env, &s, &rep, err) == 0 ? 0 : -1;
+    if (!out)
+        kura_err_set(err, ENOMEM, "out of memory");
+    if (rc == 0) {
+        struct kura_actor root;
+        struct kura_cmd_ctx c;
+        rc = kura_actor_resolve(0, 0, getpid(), &root, err);
+        if (rc == 0) {
+            cmd_ctx_of(&c, env, &root, out, "audit", "summary");
+            rc = cmd_report_print(&c, &rep, CMD_REPORT_MD, KURA_REPORT_EN) == KURA_EXIT_OK ? 0 : -1;
+            if (rc != 0)
+                kura_err_set(err, EIO, "the summary could not be printed");
+        }
+    }
+    if (out && fclose(out) != 0 && rc == 0) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = kura_write_file_atomic(path, text, len, 0600, err);
+    free(text);
+    kura_report_free(&rep);
+    summary_free(&s);
+    return rc;
 }

@@ -172,6 +172,12 @@ static const struct kura_cmd commands[] = {
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"
      "exits 1 on any problem."},
+    {"audit", "summary", KURA_CMD_ANY_PI, 0, cmd_audit_summary,
+     "--since WHEN [--until WHEN] [--dataset ID] [--json] [--lang ja|en]",
+     "Sums up the audit log for its regular review, per dataset: the users who opened files,\n"
+     "opens allowed, bytes read, refusals by reason and alerts; and the refusals outside any\n"
+     "dataset (operators only). --until a date counts that day. A PI gets their datasets'.\n"
+     "kurafs sends it weekly ([audit] summary_weekday) through notify_command."},
     {NULL, "audit", KURA_CMD_ANY_PI, 0, cmd_audit,
      "[--dataset ID] [--user USER] [--since WHEN] [--after SEQ] [--limit N] [--json]",
      "Prints audit records (every open, allowed or denied, every close, refused write and\n"

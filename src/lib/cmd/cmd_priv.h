@@ -66,6 +66,7 @@ int cmd_operators(const struct kura_cmd_ctx *c, int argc, char **argv);       /*
  * register, with an audit record and a notice; a failure is a warning on
  * err. Run after every state change. */
 void cmd_operators_observe(const struct kura_cmd_ctx *c);
+int cmd_audit_summary(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_withdraw(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_revoke.c */
 int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv);

@@ -1,0 +1,77 @@
+/* The cluster's authority (issue 19): PostgreSQL holds what a shared file
+ * system cannot give the nodes that serve one state directory: the
+ * cluster-wide lock for state changes, the change epochs (announced with
+ * LISTEN/NOTIFY), each node's lease and the epoch it has applied, and the
+ * central copy of every node's audit records. Never key material: rows,
+ * WAL and backups of a database cannot be erased the way keys must be.
+ *
+ * Times are the database's clock: a lease is "until the database's now()
+ * passes lease_until", so nodes' clocks need not agree with each other. */
+#ifndef KURA_CLUSTER_H
+#define KURA_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kura/error.h"
+
+#define KURA_CLUSTER_NODE_MAX 64        /* bytes of a node name, with the NUL */
+#define KURA_CLUSTER_ID_LEN 32          /* hex digits of the cluster's id */
+#define KURA_CLUSTER_SCHEMA_VERSION 1
+
+struct kura_cluster;
+
+/* Connects to the database CONNINFO (a libpq connection string) as node
+ * NODE (NULL: a client such as kuractl that is no node). */
+int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err);
+void kura_cluster_close(struct kura_cluster *c);
+
+/* Creates the schema if it is not there (idempotent; refuses a newer one)
+ * and returns the cluster's id, made at the first init. */
+int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
+
+/* The cluster-wide lock for state changes, held by this connection until
+ * unlock or until the connection ends (a killed kuractl releases it). */
+int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *err);
+int kura_cluster_unlock(struct kura_cluster *c, struct kura_err *err);
+
+/* Records a change (dataset may be NULL) under a new epoch and announces it
+ * to every listening node, in one transaction. */
+int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
+                         int64_t *epoch, struct kura_err *err);
+
+/* A node renews its lease for lease_ms from the database's now, says which
+ * epoch it has applied, and learns the latest one. */
+int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, int64_t *latest,
+                       struct kura_err *err);
+
+/* A node leaves: its lease ends now (a change stops waiting for it). */
+int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err);
+
+/* How far the live nodes are: *lagging gets the number of nodes whose lease
+ * runs and that have not applied epoch, and names (when not NULL) their
+ * names, comma-separated. */
+int kura_cluster_lagging(struct kura_cluster *c, int64_t epoch, size_t *lagging, char *names, size_t names_len,
+                         struct kura_err *err);
+
+struct kura_cluster_node {
+    char name[KURA_CLUSTER_NODE_MAX];
+    int64_t applied_epoch;
+    int64_t lease_left_ms;      /* < 0: the lease has ended */
+    int64_t since_contact_ms;
+};
+
+/* Every node the cluster has seen, by name, and the latest epoch. */
+int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, size_t *n, int64_t *latest,
+                       struct kura_err *err);
+
+/* Announcements: listen once, then wait up to timeout_ms for one; *epoch
+ * gets the highest epoch announced (0: none came in time). */
+int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err);
+int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err);
+
+/* A node name: 1-63 bytes of [A-Za-z0-9._-], starting with a letter or digit. */
+int kura_cluster_node_check(const char *name, struct kura_err *err);
+
+#endif

@@ -57,6 +57,10 @@ struct kura_config {
     unsigned metrics_interval;   /* seconds */
     /* [report] */
     char report_lang[5];         /* "auto" (ja for JGA and AGD), "ja" or "en" */
+    /* [cluster] */
+    char *cluster_database;      /* libpq connection string; "": a single server */
+    char *cluster_node;          /* "": the host name */
+    unsigned cluster_lease_seconds;
 };
 
 /* The config file to use: option (-c FILE) if given, else $KURA_CONFIG if

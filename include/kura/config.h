@@ -59,7 +59,7 @@ struct kura_config {
     char report_lang[5];         /* "auto" (ja for JGA and AGD), "ja" or "en" */
     /* [cluster] */
     char *cluster_database;      /* libpq connection string; "": a single server */
-    char *cluster_node;          /* "": the host name */
+    char *cluster_node;          /* with a database: the host name unless set */
     unsigned cluster_lease_seconds;
 };
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kura/cluster.h"
 #include "kura/config.h"
@@ -533,6 +534,21 @@ out:
     return rc;
 }
 
+/* A node is named by its host name unless [cluster] node says otherwise:
+ * the short name, as sites name their compute nodes. */
+static int cluster_node_from_host(struct kura_config *cfg, struct kura_err *err)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) {
+        kura_err_set(err, errno, "gethostname: %s", strerror(errno));
+        return -1;
+    }
+    host[strcspn(host, ".")] = '\0';
+    if (kura_cluster_node_check(host, err) != 0)
+        return -1;
+    return set_string(&cfg->cluster_node, host, err);
+}
+
 static int set_defaults(struct kura_config *cfg, struct kura_err *err)
 {
     cfg->level = KURA_LEVEL_TYPE1;
@@ -579,6 +595,10 @@ int kura_config_parse(const char *name, const char *text, size_t len, const char
     }
     if (!cfg->host_id_configured && kura_host_id_from_file(machine_id_path, cfg->host_id, err) != 0) {
         kura_err_prefix(err, "%s: no [server] host_id, and it cannot be derived", name);
+        goto out;
+    }
+    if (*cfg->cluster_database && !*cfg->cluster_node && cluster_node_from_host(cfg, err) != 0) {
+        kura_err_prefix(err, "%s: no [cluster] node, and the host name cannot be one", name);
         goto out;
     }
     rc = 0;
@@ -750,7 +770,7 @@ static const char default_tail[] =
     "# a single server, no database.\n"
     "database =\n"
     "# This node's name, unique in the cluster: letters, digits, '.', '-', '_'.\n"
-    "# Default: the host name.\n"
+    "# Default: the host name, up to its first dot.\n"
     "#node =\n"
     "# A node that cannot renew its lease for this many seconds refuses every\n"
     "# open and read until it has caught up. From 2 to 300.\n"

@@ -236,6 +236,13 @@ static void test_all_keys_set(void)
     EXPECT(strcmp(c.cluster_database, "host=/run/postgresql dbname=kura") == 0);
     EXPECT(strcmp(c.cluster_node, "hpc-01.a_b") == 0 && c.cluster_lease_seconds == 300);
     kura_config_free(&c);
+    /* With a database and no node name, the node is the short host name. */
+    char host[256] = "";
+    ASSERT(gethostname(host, sizeof host - 1) == 0);
+    host[strcspn(host, ".")] = '\0';
+    ASSERT(parse("[cluster]\ndatabase = dbname=kura\n", &c, &err) == 0);
+    EXPECT(strcmp(c.cluster_node, host) == 0);
+    kura_config_free(&c);
 }
 
 /* warn_days: a list in any order, kept largest first; one number, as

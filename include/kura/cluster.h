@@ -31,6 +31,10 @@ void kura_cluster_close(struct kura_cluster *c);
  * and returns the cluster's id, made at the first init. */
 int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
 
+/* The cluster's id as the database holds it, without creating anything: an
+ * error saying to run kuractl cluster init when there is no schema. */
+int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
+
 /* The cluster-wide lock for state changes, held by this connection until
  * unlock or until the connection ends (a killed kuractl releases it). */
 int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *err);
@@ -73,5 +77,25 @@ int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *
 
 /* A node name: 1-63 bytes of [A-Za-z0-9._-], starting with a letter or digit. */
 int kura_cluster_node_check(const char *name, struct kura_err *err);
+
+/* ---- binding (cluster_bind.c: files only, no database) ----
+ * The shared state directory records the id of the cluster it belongs to
+ * (KURA_CLUSTER_ID_FILE). In cluster mode that id, not the machine, is
+ * the identity datasets are bound to (R-ACC-8 becomes cluster binding):
+ * every node of the cluster serves them, and a copy of the state outside
+ * the cluster serves nothing. */
+
+/* Reads the state directory's cluster id. 1: read; 0: there is none (the
+ * file is absent or the caller may not read the state directory); -1: the
+ * file is there but not a cluster id. */
+int kura_cluster_id_load(const char *state_dir, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
+
+/* Records id in the state directory (atomically); refuses a state
+ * directory already bound to another cluster. */
+int kura_cluster_bind(const char *state_dir, const char *id, struct kura_err *err);
+
+/* The host identity of a cluster's datasets (what [server] host_id is on
+ * a single server): SHA-256 of "kura cluster " and the id, in hex. */
+void kura_cluster_host_id(const char *id, char host_id[65]);
 
 #endif

@@ -17,6 +17,7 @@
  *     lockdown                        present while locked down (lockdown.h)
  *     .lockdown.lock                  lockdown and unlock take it
  *     reminders.tsv                   reminders sent (the daemon's; reminders.h)
+ *     cluster-id                      the cluster this state belongs to (cluster mode; cluster.h)
  *   KEYS/ (keys_dir; default STATE/keys)
  *     server.sec, server.pub          the current server key pair (server.sec.new: a
  *                                     rotation's next key before its switch)
@@ -49,6 +50,7 @@
 #define KURA_LOCKDOWN_FILE "lockdown"
 #define KURA_LOCKDOWN_LOCK ".lockdown.lock"
 #define KURA_REMINDERS_FILE "reminders.tsv"
+#define KURA_CLUSTER_ID_FILE "cluster-id"
 #define KURA_PART_SUFFIX ".part"            /* store/<ID>/<FILE_ID>.part */
 
 /* ---- KEYS ------------------------------------------------------------------ */

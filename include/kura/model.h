@@ -77,6 +77,10 @@ struct kura_file {
 /* The server-wide facts the decision needs. */
 struct kura_server {
     bool lockdown;
+    /* A cluster node that may not serve: its lease ended, or it has not
+     * caught up with the latest change since (always false on a single
+     * server). The daemon knows; the decision is told. */
+    bool lease_ended;
     const char *host_id;        /* this machine's identity */
     enum kura_level level;      /* highest level this server is declared for */
     /* Login accounts: a listed uid outside [min, max] other than root is a

@@ -271,6 +271,23 @@ void audit_state_refused(struct kurafs *fs, const char *why)
     kurafs_audit(fs, &r);
 }
 
+void audit_lease(struct kurafs *fs, bool ended, const char *detail)
+{
+    struct kura_audit_record r;
+    if (ended) {
+        deny_record(&r, KURA_AUDIT_REVOCATION, kura_reason_name(KURA_DENY_NO_LEASE));
+    } else {
+        kura_audit_record_init(&r);
+        r.event = KURA_AUDIT_POLICY_CHANGE;
+        r.decision = KURA_AUDIT_ALLOW;
+        r.reason = "lease renewed";
+    }
+    r.detail = detail;
+    r.user = "root";
+    r.uid = 0;
+    kurafs_audit(fs, &r);
+}
+
 void audit_expiry(struct kurafs *fs, const struct kura_dataset *ds, const char *user, uid_t uid, const char *detail)
 {
     struct kura_audit_record r;

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -111,6 +112,12 @@ struct kurafs {
      * with its handle's, so the common case costs one atomic load. */
     atomic_uint_fast64_t epoch;
     atomic_bool lockdown;
+    /* Cluster mode (cluster_node.c; NULL, false and unused on a single
+     * server): the node's lease, ended or not yet caught up, and the
+     * monotonic ms at which it ends unless renewed. */
+    struct cluster_node *cluster;
+    atomic_bool lease_ended;
+    atomic_int_fast64_t lease_deadline_ms;
     struct kurafs_metrics metrics;
     atomic_bool stopping;          /* SIGTERM: nothing more is served */
 
@@ -185,6 +192,18 @@ int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env);
 /* The state changed: look again now (new ends, extensions). */
 void kurafs_maintain_kick(struct kurafs *fs);
 void kurafs_maintain_stop(struct kurafs *fs);
+
+/* ---- cluster mode (cluster_node.c) ---- */
+/* With [cluster] database set: checks that the database is the cluster the
+ * state directory belongs to (else refuses: state copied outside the
+ * cluster serves nothing) and prepares the node, not serving until its
+ * first lease. Without one: nothing, no connection. */
+int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err);
+/* The lease and watch threads (after daemonizing); stop leaves the cluster. */
+int kurafs_cluster_start(struct kurafs *fs);
+void kurafs_cluster_stop(struct kurafs *fs);
+/* The node's part of kuractl status's daemon line (ctx: the struct kurafs). */
+void kurafs_cluster_describe(void *ctx, FILE *out);
 
 /* Counts kept for the metrics file; each costs an atomic add. */
 void kurafs_metrics_init(struct kurafs_metrics *m);

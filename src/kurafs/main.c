@@ -332,7 +332,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kurafs: cannot initialise libsodium or harden the process\n");
         goto out;
     }
-    if (open_state(fs, &o, &err) != 0) {
+    if (open_state(fs, &o, &err) != 0 || kurafs_cluster_check(fs, &err) != 0) {
         fprintf(stderr, "kurafs: %s\n", err.msg[0] ? err.msg : "cannot start");
         goto out;
     }
@@ -381,6 +381,7 @@ int main(int argc, char **argv)
     struct kura_cmd_env env = {
         .cfg = fs->cfg, .config_path = fs->config_path, .socket_mode = true,
         .mountpoint = copts.mountpoint, .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
+        .describe = fs->cluster ? kurafs_cluster_describe : NULL,
     };
     struct kura_ctl_server *ctl = NULL;
     if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, NULL, &ctl, &err) != 0) {
@@ -393,10 +394,12 @@ int main(int argc, char **argv)
         kura_ctl_server_stop(ctl);
         goto out_signals;
     }
-    if (kurafs_metrics_start(fs) != 0) {
-        fprintf(stderr, "kurafs: cannot start the metrics thread\n");
+    if (kurafs_metrics_start(fs) != 0 || kurafs_cluster_start(fs) != 0) {
+        fprintf(stderr, "kurafs: cannot start the metrics or the cluster threads\n");
         kura_ctl_server_stop(ctl);
+        kurafs_cluster_stop(fs);
         kurafs_maintain_stop(fs);
+        kurafs_metrics_stop(fs);
         goto out_signals;
     }
     pthread_t signal_handler;
@@ -426,6 +429,7 @@ int main(int argc, char **argv)
     if (handling_signals)
         stop_signal_thread(signal_handler);
     kura_ctl_server_stop(ctl); /* before the maintainer: a request kicks it */
+    kurafs_cluster_stop(fs);   /* likewise a change it applies */
     kurafs_maintain_stop(fs);
     kurafs_refusals_flush(fs, true); /* every refusal counted is in the log before it stops */
     audit_daemon(fs, KURA_AUDIT_STOP, copts.mountpoint);
@@ -440,6 +444,7 @@ out_destroy:
 out:
     free(copts.mountpoint);
     fuse_opt_free_args(&args);
+    kurafs_cluster_stop(fs);
     close_state(fs);
     kurafs_pagecache_free(&fs->pagecache);
     handle_table_free(fs);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kura/clock.h"
 #include "kura/cluster.h"
 
 /* pg_advisory_lock's key for state changes: "kura" in ASCII. */
@@ -163,16 +164,32 @@ int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], 
     return -1;
 }
 
-static int64_t mono_ms(void)
+int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    id[0] = '\0';
+    PGresult *r = NULL;
+    /* Whether the table is there first: a statement naming a missing
+     * table fails as a whole. */
+    if (run(c, "cluster id", "SELECT to_regclass('kura.meta') IS NOT NULL", 0, NULL, &r, err) != 0)
+        return -1;
+    bool schema = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (schema) {
+        if (run(c, "cluster id", "SELECT value FROM kura.meta WHERE key = 'cluster_id'", 0, NULL, &r, err) != 0)
+            return -1;
+        if (PQntuples(r) > 0)
+            snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    if (id[0])
+        return 0;
+    kura_err_set(err, ENOENT, "the cluster database has no kura cluster: run kuractl cluster init");
+    return -1;
 }
 
 int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *err)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         PGresult *r = NULL;
         if (run(c, "lock", "SELECT pg_try_advisory_lock(" STATE_LOCK_KEY ")", 0, NULL, &r, err) != 0)
@@ -181,7 +198,7 @@ int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *e
         PQclear(r);
         if (got)
             return 0;
-        if (mono_ms() >= deadline) {
+        if (kura_clock_ms(CLOCK_MONOTONIC) >= deadline) {
             kura_err_set(err, EBUSY, "another state change holds the cluster's lock; try again when it is done");
             return -1;
         }
@@ -319,7 +336,7 @@ int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err)
 int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err)
 {
     *epoch = 0;
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         if (PQconsumeInput(c->conn) != 1)
             return db_fail(c, err, "wait for changes");
@@ -330,7 +347,7 @@ int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *
                 *epoch = e;
             PQfreemem(nt);
         }
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
         if (*epoch || left <= 0)
             return 0;
         struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};

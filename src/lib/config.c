@@ -627,6 +627,15 @@ int kura_config_load(const char *path, struct kura_config *cfg, struct kura_err 
     }
     int rc = kura_config_parse(path, text, len, KURA_MACHINE_ID_PATH, cfg, err);
     free(text);
+    /* Cluster binding replaces host binding (R-ACC-8): every node binds
+     * and serves datasets under the cluster's identity. */
+    int bound = rc == 0 && *cfg->cluster_database ? kura_cluster_id_load(cfg->state_dir, cfg->cluster_id, err) : 0;
+    if (bound == 1)
+        kura_cluster_host_id(cfg->cluster_id, cfg->host_id);
+    if (bound < 0) {
+        kura_config_free(cfg);
+        return -1;
+    }
     return rc;
 }
 

@@ -165,6 +165,13 @@ static const struct kura_cmd commands[] = {
      "--root reads the files below DIR instead of /; --ruleset FILE gives the running firewall\n"
      "rules (nft list ruleset or iptables-save output); both root on the server only. Exit 1\n"
      "when an item fails (a warning does not)."},
+    {"cluster", "init", KURA_CMD_OPERATOR, 0, cmd_cluster_init, "",
+     "Cluster mode ([cluster] database set): creates the cluster's schema in the database (once;\n"
+     "again is harmless) and binds the shared state directory to the cluster's id. A state\n"
+     "directory bound to another cluster is refused. An operator, on any node."},
+    {"cluster", "status", KURA_CMD_OPERATOR, 0, cmd_cluster_status, "[--json]",
+     "Lists the cluster's nodes: the epoch each has applied, the latest epoch, how long each\n"
+     "node's lease still runs (ended: it serves nothing) and its last contact."},
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "[--json]",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset. --json: one object of what the text shows you (fields in kuractl(8))."},

@@ -88,6 +88,8 @@ int cmd_report_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_check(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_check.c */
+int cmd_cluster_init(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_cluster.c */
+int cmd_cluster_status(const struct kura_cmd_ctx *c, int argc, char **argv);
 
 /* The context of a change called as a function (changes.h): its messages
  * are labelled as the command GROUP NAME's; it prints nothing to out but

@@ -127,8 +127,11 @@ static void daemon_line(const struct kura_cmd_ctx *c, FILE *out)
             mounted = true;
     if (m)
         endmntent(m);
-    fprintf(out, "kurafs (pid %ld) running, %s %s\n", (long)getpid(), mounted ? "mounted at" : "NOT MOUNTED at",
+    fprintf(out, "kurafs (pid %ld) running, %s %s", (long)getpid(), mounted ? "mounted at" : "NOT MOUNTED at",
             c->env->mountpoint);
+    if (c->env->describe)
+        c->env->describe(c->env->ctx, out);
+    fputc('\n', out);
 }
 
 int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv)

@@ -45,6 +45,27 @@ int kura_cluster_unlock(struct kura_cluster *c, struct kura_err *err);
 int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
                          int64_t *epoch, struct kura_err *err);
 
+/* A change in steps, so that a kuractl killed between them leaves nothing
+ * half done: begin records a pending epoch (not announced; nodes do not
+ * wait for it), the state is written with the epoch stamped in it, then
+ * end marks it done and announces it (or aborted), in one transaction.
+ * Whoever holds the lock next resolves a pending epoch left by a dead
+ * session from the shared state: stamp there, done; else aborted. */
+int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
+                              int64_t *epoch, struct kura_err *err);
+int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, struct kura_err *err);
+
+struct kura_cluster_change {
+    int64_t epoch;
+    char dataset[65];           /* KURA_ID_MAX + 1; "" when the change named none */
+    bool stamped;               /* the dataset's dataset.ini carries the epoch */
+};
+/* The pending changes (under the lock: a dead session's), oldest first. */
+int kura_cluster_pending(struct kura_cluster *c, struct kura_cluster_change **v, size_t *n, struct kura_err *err);
+/* The done changes after epoch after up to upto, oldest first. */
+int kura_cluster_changes(struct kura_cluster *c, int64_t after, int64_t upto, struct kura_cluster_change **v,
+                         size_t *n, struct kura_err *err);
+
 /* A node renews its lease for lease_ms from the database's now, says which
  * epoch it has applied, and learns the latest one. */
 int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, int64_t *latest,

@@ -25,6 +25,10 @@
 #include "audit.h"
 
 #define WHY_MAX 512
+/* A stale copy of a state file is read again this often, this far apart,
+ * before the node gives up for this round (and stops serving). */
+#define STALE_TRIES 50
+#define STALE_PAUSE_MS 20
 
 struct cluster_node {
     struct kurafs *fs;
@@ -34,6 +38,7 @@ struct cluster_node {
     pthread_mutex_t lock;       /* guards what follows */
     pthread_cond_t wake;        /* CLOCK_MONOTONIC: a new deadline, or stop */
     bool stop;
+    bool behind;                /* knows of a change it could not apply: serves nothing */
     int64_t applied, latest;    /* epochs: served, and the newest the database knows */
     int64_t changed_ms;         /* wall clock: when serving last started or stopped */
     char why[WHY_MAX];          /* why this node does not serve ("" while it does) */
@@ -192,14 +197,53 @@ static int renew(struct cluster_node *n, struct kura_cluster *db, struct kura_er
     return 0;
 }
 
-/* Applies every change up to latest: the state as it is now. */
-static int catch_up(struct cluster_node *n, int64_t latest)
+/* The first change of v whose dataset.ini this node's catalog holds older
+ * than the change (a client cache of the shared file system), or NULL. */
+static const struct kura_cluster_change *stale_change(struct kurafs *fs, const struct kura_cluster_change *v,
+                                                      size_t k)
+{
+    const struct kura_cluster_change *stale = NULL;
+    struct snapshot *s = snapshot_acquire(fs);
+    for (size_t i = 0; !stale && i < k; i++) {
+        const struct kura_catalog_dataset *d = v[i].stamped ? kura_catalog_dataset(s->cat, v[i].dataset) : NULL;
+        if (v[i].stamped && (!d || d->ds.epoch < v[i].epoch))
+            stale = &v[i];
+    }
+    snapshot_release(s);
+    return stale;
+}
+
+/* Applies every change up to latest: the state loaded again until every
+ * dataset a change stamped carries its epoch; state older than that is
+ * read again, never acted on (and never acknowledged). */
+static int catch_up(struct cluster_node *n, struct kura_cluster *db, int64_t latest)
 {
     struct kura_err err = {0};
-    if (kurafs_reload(n->fs, &err) != 0) {
-        trouble(n, "the state does not load", &err);
+    struct kura_cluster_change *v = NULL;
+    size_t k = 0;
+    if (kura_cluster_changes(db, n->applied, latest, &v, &k, &err) != 0) {
+        trouble(n, "cannot read the changes", &err);
         return -1;
     }
+    const struct kura_cluster_change *stale = NULL;
+    for (int tries = 0; tries < STALE_TRIES; tries++) {
+        if (kurafs_reload(n->fs, &err) != 0) {
+            trouble(n, "the state does not load", &err);
+            free(v);
+            return -1;
+        }
+        if (!(stale = stale_change(n->fs, v, k)))
+            break;
+        pause_ms(n, STALE_PAUSE_MS);
+    }
+    if (stale) {
+        kura_err_set(&err, ESTALE, "dataset %s read from the shared file system is older than change %" PRId64
+                     " (a stale cache)", stale->dataset, stale->epoch);
+        trouble(n, "cannot apply the latest change", &err);
+        free(v);
+        return -1;
+    }
+    free(v);
     kurafs_maintain_kick(n->fs);
     pthread_mutex_lock(&n->lock);
     n->applied = latest;
@@ -215,6 +259,15 @@ static void *lease_main(void *arg)
     int64_t period = n->lease_ms / 3;
     while (!stopping(n)) {
         struct kura_err err = {0};
+        /* Behind: no renewal (changes stop waiting for this node once its
+         * lease ends) until the change is applied. */
+        if (db && n->behind) {
+            if (catch_up(n, db, n->latest) == 0)
+                n->behind = false;
+            else
+                pause_ms(n, period);
+            continue;
+        }
         if (!db && (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &db, &err) != 0 ||
                     kura_cluster_listen(db, &err) != 0)) {
             kura_cluster_close(db);
@@ -234,8 +287,15 @@ static void *lease_main(void *arg)
         if (n->latest > n->applied) {
             /* The next renewal acknowledges it; a state that does not load
              * is tried again at the next renewal, not at once. */
-            if (catch_up(n, n->latest) != 0)
+            if (catch_up(n, db, n->latest) != 0) {
+                pthread_mutex_lock(&n->lock);
+                char why[WHY_MAX];
+                snprintf(why, sizeof why, "behind the latest change (%.400s)", n->trouble);
+                stop_serving_locked(n, why);
+                pthread_mutex_unlock(&n->lock);
+                n->behind = true;
                 pause_ms(n, period);
+            }
             continue;
         }
         /* Until the next renewal is due, changes announced meanwhile. */

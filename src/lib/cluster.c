@@ -116,6 +116,11 @@ static const char *const schema_sql[] = {
     "lease_until timestamptz NOT NULL DEFAULT to_timestamp(0), last_contact timestamptz NOT NULL DEFAULT now())",
     "CREATE TABLE IF NOT EXISTS kura.epochs (epoch bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), "
     "actor text NOT NULL, dataset text, change text NOT NULL)",
+    /* A change's epoch is pending while its kuractl writes the state,
+     * then done (announced) or aborted; stamped: the state file it wrote
+     * carries the epoch (dataset.ini's epoch). */
+    "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'done'",
+    "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS stamped boolean NOT NULL DEFAULT false",
     "CREATE TABLE IF NOT EXISTS kura.audit (node text NOT NULL, seq bigint NOT NULL, line text NOT NULL, "
     "received timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (node, seq))",
 };
@@ -228,6 +233,81 @@ int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *
     return 0;
 }
 
+int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
+                              int64_t *epoch, struct kura_err *err)
+{
+    const char *const p[] = {actor, dataset, change};
+    PGresult *r = NULL;
+    if (run(c, "begin the change",
+            "INSERT INTO kura.epochs (actor, dataset, change, state, stamped) VALUES ($1, $2, $3, 'pending', true) "
+            "RETURNING epoch",
+            3, p, &r, err) != 0)
+        return -1;
+    *epoch = first_int(r);
+    PQclear(r);
+    return 0;
+}
+
+int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, struct kura_err *err)
+{
+    char e[24];
+    snprintf(e, sizeof e, "%" PRId64, epoch);
+    const char *const p[] = {e, done ? "done" : "aborted"};
+    /* One statement: marked done and announced together. */
+    return run(c, "end the change",
+               "WITH u AS (UPDATE kura.epochs SET state = $2 WHERE epoch = $1 RETURNING epoch, state) "
+               "SELECT pg_notify('" ANNOUNCE_CHANNEL "', epoch::text) FROM u WHERE state = 'done'",
+               2, p, NULL, err);
+}
+
+/* The rows of a query of (epoch, dataset, stamped) as changes. */
+static int changes_of(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *p,
+                      struct kura_cluster_change **v, size_t *count, struct kura_err *err)
+{
+    *v = NULL;
+    *count = 0;
+    PGresult *r = NULL;
+    if (run(c, what, sql, n, p, &r, err) != 0)
+        return -1;
+    int rows = PQntuples(r);
+    struct kura_cluster_change *list = rows ? calloc((size_t)rows, sizeof *list) : NULL;
+    if (rows && !list) {
+        PQclear(r);
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < rows; i++) {
+        list[i].epoch = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        snprintf(list[i].dataset, sizeof list[i].dataset, "%s", PQgetvalue(r, i, 1));
+        list[i].stamped = strcmp(PQgetvalue(r, i, 2), "t") == 0;
+    }
+    PQclear(r);
+    *v = list;
+    *count = (size_t)rows;
+    return 0;
+}
+
+int kura_cluster_pending(struct kura_cluster *c, struct kura_cluster_change **v, size_t *n, struct kura_err *err)
+{
+    return changes_of(c, "pending changes",
+                      "SELECT epoch, coalesce(dataset, ''), stamped FROM kura.epochs WHERE state = 'pending' "
+                      "ORDER BY epoch",
+                      0, NULL, v, n, err);
+}
+
+int kura_cluster_changes(struct kura_cluster *c, int64_t after, int64_t upto, struct kura_cluster_change **v,
+                         size_t *n, struct kura_err *err)
+{
+    char a[24], u[24];
+    snprintf(a, sizeof a, "%" PRId64, after);
+    snprintf(u, sizeof u, "%" PRId64, upto);
+    const char *const p[] = {a, u};
+    return changes_of(c, "changes",
+                      "SELECT epoch, coalesce(dataset, ''), stamped FROM kura.epochs WHERE state = 'done' "
+                      "AND epoch > $1 AND epoch <= $2 ORDER BY epoch",
+                      2, p, v, n, err);
+}
+
 static int need_node(const struct kura_cluster *c, struct kura_err *err)
 {
     if (c->node[0])
@@ -251,7 +331,7 @@ int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, in
             "VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond', clock_timestamp()) "
             "ON CONFLICT (name) DO UPDATE SET applied_epoch = excluded.applied_epoch, "
             "lease_until = excluded.lease_until, last_contact = excluded.last_contact RETURNING 1) "
-            "SELECT coalesce(max(epoch), 0) FROM kura.epochs, up",
+            "SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs, up",
             3, p, &r, err) != 0)
         return -1;
     *latest = first_int(r);
@@ -316,7 +396,8 @@ int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, siz
     }
     PQclear(r);
     if (latest) {
-        if (run(c, "latest epoch", "SELECT coalesce(max(epoch), 0) FROM kura.epochs", 0, NULL, &r, err) != 0) {
+        if (run(c, "latest epoch", "SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs",
+                0, NULL, &r, err) != 0) {
             free(list);
             return -1;
         }

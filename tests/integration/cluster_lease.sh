@@ -41,8 +41,9 @@ for i in 1 2 3; do require "mount node n$i" mount_node "$i"; done
 F() { echo "$T/m$1/$ID/x.bin"; }
 reads() { as kt_bob head -c 4096 "$(F "$1")" >/dev/null; }
 for i in 1 2 3; do check "node n$i serves once it holds a lease" wait_for 10 reads "$i"; done
-check_output "cluster status: n1 live, epoch 0 applied" '^n1 +0 +[0-9.]+ s left' kuractl cluster status
-check_output "cluster status: n3 live" '^n3 +0 +[0-9.]+ s left' kuractl cluster status
+L=$(psql "$PG_CONN" -tAc "select max(epoch) from kura.epochs where state = 'done'")
+check_output "cluster status: n1 live, the latest epoch ($L) applied" "^n1 +$L +[0-9.]+ s left" kuractl cluster status
+check_output "cluster status: n3 live" "^n3 +$L +[0-9.]+ s left" kuractl cluster status
 check "cluster status --json: three live nodes" sh -c "'$KURACTL' -c '$KCONF' cluster status --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)

@@ -277,6 +277,8 @@ struct cmd_txn {
     struct kura_dataset ds;     /* as loaded; the command edits it */
     struct kura_file *files;    /* loaded on request */
     size_t nfiles;
+    struct kura_cluster *cluster;   /* cluster mode, a change: holds the cluster's lock */
+    int64_t epoch;                  /* the change's pending epoch (0: none) */
 };
 
 /* cmd_txn_begin's what */
@@ -323,5 +325,20 @@ void cmd_audit_change(const struct kura_cmd_ctx *c, const char *dataset_id, cons
 
 /* Unlocks and frees. Safe after a failed begin. */
 void cmd_txn_end(struct cmd_txn *t);
+
+/* ---- a change across a cluster's nodes (cmd_cluster.c) ----------------------
+ * The hooks of the change transaction; each does nothing on a single server.
+ * lock: cmd_txn_begin of a change, before the dataset's lock: the
+ *   cluster's lock, and pending epochs of killed changes resolved;
+ * stamp: cmd_txn_commit, before the file is formatted: a pending epoch,
+ *   stamped into t->ds (dataset.ini's epoch);
+ * announce: after the commit (written: the state file was replaced): the
+ *   epoch done and announced, then wait until every live node applied it
+ *   or its lease ended (aborted if not written);
+ * unlock: cmd_txn_end. */
+int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t);
+int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool save_ds);
+int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool written);
+void cmd_cluster_unlock(struct cmd_txn *t);
 
 #endif

@@ -63,6 +63,13 @@ check "n3 serves again once caught up" wait_for $((CLUSTER_LEASE * 5)) reads kt_
 check "n3 applied the change it missed" test "$(applied 3)" -ge "$(latest)"
 check_fails "n3 refuses kt_carol after catching up" reads kt_carol 3
 
+# ---- lockdown (server-wide, no dataset) ----
+check "lockdown" kuractl lockdown --reason "cluster test"
+for i in 1 2 3; do check "when lockdown returned, n$i had applied it" test "$(applied "$i")" -ge "$(latest)"; done
+for i in 1 2 3; do check_fails "n$i refuses the PI during the lockdown" reads kt_alice "$i"; done
+check "unlock" kuractl unlock
+for i in 1 2 3; do check "when unlock returned, n$i serves the PI again" reads kt_alice "$i"; done
+
 # ---- kuractl killed -9 at each step of a change ----
 steps=$(name_steps "$KURACTL" -c "$KCONF" dataset suspend "$ID" --reason probe)
 kuractl dataset resume "$ID" >/dev/null

@@ -13,11 +13,29 @@
 #include "kura/dsfile.h"
 #include "kura/json.h"
 
-static int need_database(const struct kura_cmd_ctx *c)
+/* The cluster's database as a client (kuractl, no node); with bound, it
+ * must be the cluster the state directory belongs to. Says why not. */
+static int open_cluster(const struct kura_cmd_ctx *c, bool bound, struct kura_cluster **db)
 {
-    if (*c->env->cfg->cluster_database)
+    const struct kura_config *cfg = c->env->cfg;
+    *db = NULL;
+    if (!*cfg->cluster_database) {
+        cmd_fail(c, "no [cluster] database in %s: this is a single server", cfg->file);
+        return -1;
+    }
+    struct kura_err e = {0};
+    char id[KURA_CLUSTER_ID_LEN + 1];
+    if (kura_cluster_connect(cfg->cluster_database, NULL, db, &e) != 0 ||
+        (bound && kura_cluster_id(*db, id, &e) != 0)) {
+        cmd_fail_err(c, &e);
+    } else if (bound && strcmp(id, cfg->cluster_id) != 0) {
+        cmd_fail(c, "the database is cluster %s's, but the state directory %s belongs to %s", id, cfg->state_dir,
+                 cfg->cluster_id[0] ? cfg->cluster_id : "no cluster (run kuractl cluster init)");
+    } else {
         return 0;
-    cmd_fail(c, "no [cluster] database in %s: this is a single server", c->env->cfg->file);
+    }
+    kura_cluster_close(*db);
+    *db = NULL;
     return -1;
 }
 
@@ -26,18 +44,16 @@ int cmd_cluster_init(const struct kura_cmd_ctx *c, int argc, char **argv)
     int npos;
     if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (need_database(c) != 0)
-        return KURA_EXIT_FAIL;
     const struct kura_config *cfg = c->env->cfg;
     struct kura_err e = {0};
     struct kura_cluster *db = NULL;
     char id[KURA_CLUSTER_ID_LEN + 1];
+    if (open_cluster(c, false, &db) != 0)
+        return KURA_EXIT_FAIL;
     /* The schema first (idempotent: the id is the one of the first init),
      * then the binding: a state directory of another cluster is refused
      * and keeps its own. */
-    int rc = kura_cluster_connect(cfg->cluster_database, NULL, &db, &e);
-    if (rc == 0)
-        rc = kura_cluster_init(db, id, &e);
+    int rc = kura_cluster_init(db, id, &e);
     kura_cluster_close(db);
     if (rc == 0)
         rc = kura_cluster_bind(cfg->state_dir, id, &e);
@@ -74,28 +90,18 @@ int cmd_cluster_status(const struct kura_cmd_ctx *c, int argc, char **argv)
     const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
     if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
-    if (need_database(c) != 0)
-        return KURA_EXIT_FAIL;
-    const struct kura_config *cfg = c->env->cfg;
     struct kura_err e = {0};
     struct kura_cluster *db = NULL;
     struct kura_cluster_node *v = NULL;
     size_t n = 0;
     int64_t latest = 0;
-    char id[KURA_CLUSTER_ID_LEN + 1];
-    int rc = kura_cluster_connect(cfg->cluster_database, NULL, &db, &e);
-    if (rc == 0)
-        rc = kura_cluster_id(db, id, &e);
-    if (rc == 0)
-        rc = kura_cluster_nodes(db, &v, &n, &latest, &e);
+    if (open_cluster(c, true, &db) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = kura_cluster_nodes(db, &v, &n, &latest, &e);
     kura_cluster_close(db);
     if (rc != 0)
         return cmd_fail_err(c, &e);
-    if (strcmp(id, cfg->cluster_id) != 0) {
-        free(v);
-        return cmd_fail(c, "the database is cluster %s's, but the state directory %s belongs to %s", id,
-                        cfg->state_dir, cfg->cluster_id[0] ? cfg->cluster_id : "no cluster (run kuractl cluster init)");
-    }
+    const char *id = c->env->cfg->cluster_id;
     if (json) {
         rc = status_json(c, v, n, latest);
         free(v);
@@ -155,16 +161,8 @@ int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
     if (!*cfg->cluster_database)
         return 0;
     struct kura_err e = {0};
-    char id[KURA_CLUSTER_ID_LEN + 1];
-    if (kura_cluster_connect(cfg->cluster_database, NULL, &t->cluster, &e) != 0 ||
-        kura_cluster_id(t->cluster, id, &e) != 0)
-        goto fail;
-    if (strcmp(id, cfg->cluster_id) != 0) {
-        cmd_fail(c, "the state directory %s belongs to %s, not to the database's cluster %s: nothing changed",
-                 cfg->state_dir, cfg->cluster_id[0] ? cfg->cluster_id : "no cluster", id);
-        cmd_cluster_unlock(t);
+    if (open_cluster(c, true, &t->cluster) != 0)
         return -1;
-    }
     if (kura_cluster_lock(t->cluster, (int)cfg->cluster_lease_seconds * 1000 * 6, &e) != 0 ||
         resolve_pending(c, t->cluster, &e) != 0)
         goto fail;
@@ -214,7 +212,7 @@ static int wait_applied(const struct kura_cmd_ctx *c, struct kura_cluster *db, i
     }
 }
 
-int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool written)
+int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool written)
 {
     if (!t->cluster)
         return 0;
@@ -224,7 +222,7 @@ int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool w
         rc = kura_cluster_end_change(t->cluster, t->epoch, written, &e);
     else if (written) {
         char actor[KURA_USER_MAX + 16];
-        rc = kura_cluster_publish(t->cluster, cmd_actor_name(c, actor, sizeof actor), t->id, "files", &t->epoch, &e);
+        rc = kura_cluster_publish(t->cluster, cmd_actor_name(c, actor, sizeof actor), t->id, action, &t->epoch, &e);
     }
     if (rc == 0 && written)
         rc = wait_applied(c, t->cluster, t->epoch, &e);

@@ -42,6 +42,9 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
     if (fd < 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
+    struct cmd_txn cluster = {.lock_fd = -1};
+    if (cmd_cluster_lock(c, &cluster) != 0)
+        goto out;
     struct kura_lockdown l;
     if (kura_lockdown_load(c->env->cfg->state_dir, &l, &e) == 0 && l.on) {
         char when[48];
@@ -63,8 +66,9 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
-    rc = KURA_EXIT_OK;
+    rc = cmd_cluster_announce(c, &cluster, ch.action, true) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
 out:
+    cmd_cluster_unlock(&cluster);
     kura_unlock(fd);
     return rc;
 }
@@ -96,6 +100,9 @@ int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_err e = {0};
+    struct cmd_txn cluster = {.lock_fd = -1};
+    if (cmd_cluster_lock(c, &cluster) != 0)
+        goto out;
     struct kura_lockdown l;
     int loaded = kura_lockdown_load(c->env->cfg->state_dir, &l, &e);
     if (loaded == 0 && !l.on) {
@@ -112,8 +119,9 @@ int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
-    rc = KURA_EXIT_OK;
+    rc = cmd_cluster_announce(c, &cluster, ch.action, true) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
 out:
+    cmd_cluster_unlock(&cluster);
     kura_unlock(fd);
     return rc;
 }

@@ -334,11 +334,14 @@ void cmd_txn_end(struct cmd_txn *t);
  *   stamped into t->ds (dataset.ini's epoch);
  * announce: after the commit (written: the state file was replaced): the
  *   epoch done and announced, then wait until every live node applied it
- *   or its lease ended (aborted if not written);
+ *   or its lease ended (aborted if not written); a change without a stamp
+ *   (files.tsv, the lockdown file) is announced unstamped: nodes reload;
+ * Server-wide changes (lockdown, unlock) use lock, announce and unlock
+ * with a cmd_txn of their own.
  * unlock: cmd_txn_end. */
 int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t);
 int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool save_ds);
-int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool written);
+int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool written);
 void cmd_cluster_unlock(struct cmd_txn *t);
 
 #endif

@@ -590,7 +590,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
 out:
     /* Applied (also when the ledger lags: the journal finishes it) or not:
      * announced to every node and waited for, or dropped. */
-    if (cmd_cluster_announce(c, t, written) != 0)
+    if (cmd_cluster_announce(c, t, ch->action, written) != 0)
         rc = -1;
     free(text);
     free(path);

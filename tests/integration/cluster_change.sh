@@ -3,7 +3,8 @@
 # every live node has applied it (or that node's lease ended), and from
 # then on no node serves what it forbids, open handles included; a change
 # made while a node is cut off returns once that node's lease ended, and
-# the node catches up before it serves again; kuractl killed -9 at each
+# the node catches up before it serves again; a node killed -9 misses a
+# change and applies it when restarted; kuractl killed -9 at each
 # step of a change leaves no half-done epoch: the next change resolves it.
 . "$(dirname "$0")/lib.sh"
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
@@ -62,6 +63,16 @@ require "proxy back" start_proxy n3 "${PROXY_PORT[n3]}"
 check "n3 serves again once caught up" wait_for $((CLUSTER_LEASE * 5)) reads kt_alice 3
 check "n3 applied the change it missed" test "$(applied 3)" -ge "$(latest)"
 check_fails "n3 refuses kt_carol after catching up" reads kt_carol 3
+
+# ---- a node killed -9 misses a change, and applies it before it serves ----
+kill -9 "${NODE_PID[2]}"; wait "${NODE_PID[2]}" 2>/dev/null
+fusermount3 -u "$T/m2" 2>/dev/null || umount -l "$T/m2"
+check "user add kt_bob again while n2 is dead" kuractl user add "$ID" kt_bob
+check "when it returned, n2's lease had ended" \
+  test "$(psql "$PG_CONN" -tAc "select lease_until <= now() from kura.nodes where name = 'n2'")" = t
+require "n2 mounted again" mount_node 2
+check "restarted n2 serves kt_bob (the change it missed)" wait_for 10 reads kt_bob 2
+check "... having applied the latest epoch" test "$(applied 2)" -ge "$(latest)"
 
 # ---- lockdown (server-wide, no dataset) ----
 check "lockdown" kuractl lockdown --reason "cluster test"

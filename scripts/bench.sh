@@ -512,7 +512,7 @@ if want cluster; then
     done
 
     # Revocation: user remove's start -> the last of the three open handles refused.
-    lat=()
+    lat=() ret=()
     for i in $(seq 1 20); do
       "$KURACTL" -c "$CC" user add "$CID" "$REVOKEE" >/dev/null 2>&1 || { fail "user add"; break; }
       holders "$REVOKEE" "${CF[@]}" || { fail "holders did not start"; break; }
@@ -520,11 +520,14 @@ if want cluster; then
       wait "${HP[@]}"
       last=$(awk '/^refused/ {print $2}' "$W"/hold.[123] | sort -n | tail -n 1)
       [ "$(grep -c '^refused' "$W"/hold.[123] | awk -F: '{s += $2} END {print s}')" = 3 ] || { fail "a handle was not refused"; break; }
-      read -r _ s0 _ _ _ rc <<<"$st"
+      read -r _ s0 _ s1 _ rc <<<"$st"
       [ "$rc" = 0 ] || fail "user remove exited $rc"
       lat+=("$(awk -v a="$last" -v b="$s0" 'BEGIN {printf "%.3f", (a - b) / 1e6}')")
+      ret+=("$(awk -v a="$s1" -v b="$s0" 'BEGIN {printf "%.0f", (a - b) / 1e6}')")
     done
     note "from user remove's start to the last node's refusal (ms): ${lat[*]}"
+    note "from its start to its return (ms): ${ret[*]}"
+    grep -h 'stops serving' "$W/kurafs.log" | sed 's/^/   node: /' | head -n 5 | while IFS= read -r l; do log "$l"; done
     M[cluster.revoke.median]=$(printf '%s\n' "${lat[@]}" | median)
     M[cluster.revoke.p99]=$(printf '%s\n' "${lat[@]}" | p99)
     note "median ${M[cluster.revoke.median]} ms, p99 ${M[cluster.revoke.p99]} ms"

@@ -527,7 +527,7 @@ if want cluster; then
     done
     note "from user remove's start to the last node's refusal (ms): ${lat[*]}"
     note "from its start to its return (ms): ${ret[*]}"
-    grep -h 'stops serving' "$W/kurafs.log" | sed 's/^/   node: /' | head -n 5 | while IFS= read -r l; do log "$l"; done
+    grep -h 'cluster node' "$W/kurafs.log" | grep -v ' serves: ' | sed 's/^/   node: /' | head -n 12 | while IFS= read -r l; do log "$l"; done
     M[cluster.revoke.median]=$(printf '%s\n' "${lat[@]}" | median)
     M[cluster.revoke.p99]=$(printf '%s\n' "${lat[@]}" | p99)
     note "median ${M[cluster.revoke.median]} ms, p99 ${M[cluster.revoke.p99]} ms"

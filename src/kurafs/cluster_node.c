@@ -226,7 +226,8 @@ static int catch_up(struct cluster_node *n, struct kura_cluster *db, int64_t lat
         return -1;
     }
     const struct kura_cluster_change *stale = NULL;
-    for (int tries = 0; tries < STALE_TRIES; tries++) {
+    int tries = 0;
+    for (; tries < STALE_TRIES; tries++) {
         if (kurafs_reload(n->fs, &err) != 0) {
             trouble(n, "the state does not load", &err);
             free(v);
@@ -244,6 +245,9 @@ static int catch_up(struct cluster_node *n, struct kura_cluster *db, int64_t lat
         return -1;
     }
     free(v);
+    if (tries > 0) /* a client cache of the shared file system held an older copy */
+        kura_notice(LOG_NOTICE, "kurafs: cluster node %s: the state showed epoch %" PRId64 " at read %d",
+                    n->fs->cfg->cluster_node, latest, tries + 1);
     kurafs_maintain_kick(n->fs);
     pthread_mutex_lock(&n->lock);
     n->applied = latest;

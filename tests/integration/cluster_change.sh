@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cluster mode (issue 19), changes across nodes: a change returns only when
+# Cluster mode (issue 19), changes across nodes (R-CLU-1): a change returns only when
 # every live node has applied it (or that node's lease ended), and from
 # then on no node serves what it forbids, open handles included; a change
 # made while a node is cut off returns once that node's lease ended, and

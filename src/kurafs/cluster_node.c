@@ -255,6 +255,17 @@ static int catch_up(struct cluster_node *n, struct kura_cluster *db, int64_t lat
     return 0;
 }
 
+/* A step of the lease thread that took longer than the renewal period
+ * eats into the lease: said in the log, so that an operator sees why a
+ * lease ended with no error. */
+static void slow(struct cluster_node *n, const char *what, int64_t since, int64_t period)
+{
+    int64_t took = mono_ms() - since;
+    if (took > period)
+        kura_notice(LOG_WARNING, "kurafs: cluster node %s: %s took %" PRId64 " ms (lease %d ms)",
+                    n->fs->cfg->cluster_node, what, took, n->lease_ms);
+}
+
 static void *lease_main(void *arg)
 {
     struct cluster_node *n = arg;
@@ -281,7 +292,9 @@ static void *lease_main(void *arg)
             continue;
         }
         int64_t started = mono_ms();
-        if (renew(n, db, &err) != 0) {
+        int rc = renew(n, db, &err);
+        slow(n, "a renewal", started, period);
+        if (rc != 0) {
             trouble(n, "cannot renew the lease", &err);
             kura_cluster_close(db);
             db = NULL;
@@ -291,7 +304,10 @@ static void *lease_main(void *arg)
         if (n->latest > n->applied) {
             /* The next renewal acknowledges it; a state that does not load
              * is tried again at the next renewal, not at once. */
-            if (catch_up(n, db, n->latest) != 0) {
+            int64_t t0 = mono_ms();
+            rc = catch_up(n, db, n->latest);
+            slow(n, "applying the latest change", t0, period);
+            if (rc != 0) {
                 pthread_mutex_lock(&n->lock);
                 char why[WHY_MAX];
                 snprintf(why, sizeof why, "behind the latest change (%.400s)", n->trouble);

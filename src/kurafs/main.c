@@ -381,22 +381,31 @@ int main(int argc, char **argv)
     struct kura_cmd_env env = {
         .cfg = fs->cfg, .config_path = fs->config_path, .socket_mode = true,
         .mountpoint = copts.mountpoint, .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
+        .daemon_notes = kurafs_ship_describe,
     };
+    /* Before the control socket: status asks it. */
+    if (kurafs_ship_start(fs) != 0) {
+        fprintf(stderr, "kurafs: cannot start the audit shipper\n");
+        goto out_signals;
+    }
     struct kura_ctl_server *ctl = NULL;
     if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, NULL, &ctl, &err) != 0) {
         kura_notice(LOG_ERR, "kurafs: control socket: %s", err.msg);
         fprintf(stderr, "kurafs: control socket: %s\n", err.msg);
+        kurafs_ship_stop(fs);
         goto out_signals;
     }
     if (kurafs_maintain_start(fs, &env) != 0) {
         fprintf(stderr, "kurafs: cannot start the maintenance thread\n");
         kura_ctl_server_stop(ctl);
+        kurafs_ship_stop(fs);
         goto out_signals;
     }
     if (kurafs_metrics_start(fs) != 0) {
         fprintf(stderr, "kurafs: cannot start the metrics thread\n");
         kura_ctl_server_stop(ctl);
         kurafs_maintain_stop(fs);
+        kurafs_ship_stop(fs);
         goto out_signals;
     }
     pthread_t signal_handler;
@@ -429,6 +438,7 @@ int main(int argc, char **argv)
     kurafs_maintain_stop(fs);
     kurafs_refusals_flush(fs, true); /* every refusal counted is in the log before it stops */
     audit_daemon(fs, KURA_AUDIT_STOP, copts.mountpoint);
+    kurafs_ship_stop(fs); /* after the stop record, which it ships too */
     kurafs_metrics_stop(fs);
 out_signals:
     fuse_remove_signal_handlers(se);

@@ -52,6 +52,11 @@ int audit_lines_next(struct audit_lines *r, const char **line, size_t *len, enum
                      uint64_t *off);
 void audit_lines_free(struct audit_lines *r);
 
+/* Opens files[0..n) for reading: descriptors, and the sizes to read up to
+ * (what was there when they were opened). On failure none stays open. */
+int audit_open_files(const char *const *files, size_t n, int *fds, uint64_t *sizes, struct kura_err *err);
+void audit_close_files(int *fds, size_t n);
+
 /* The head file: two fixed-size slots written in turn, each a keyed note
  * of the last record written (seq, hash) and where it ended (the log file's
  * inode and size). A torn write can spoil one slot only. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -319,6 +320,27 @@ static bool compressed(const char *name)
     return false;
 }
 
+int audit_open_files(const char *const *files, size_t n, int *fds, uint64_t *sizes, struct kura_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        fds[i] = open(files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fds[i] < 0 || fstat(fds[i], &st) != 0) {
+            kura_err_set(err, errno, "open %s: %s", files[i], strerror(errno));
+            audit_close_files(fds, i + (fds[i] >= 0));
+            return -1;
+        }
+        sizes[i] = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
+void audit_close_files(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
 void kura_audit_files_free(char **paths, size_t n)
 {
     for (size_t i = 0; paths && i < n; i++)
@@ -396,4 +418,101 @@ int kura_audit_files(const char *log_path, char ***paths, size_t *n, struct kura
     *paths = out;
     *n = count;
     return 0;
+}
+
+/* ---- reading on from a seq (the cluster's shipper) ---- */
+
+/* Offers the records after *last in [from, limit) of one file; *pos gets
+ * the offset after the last line dealt with, *last the seq of the last
+ * record taken. 1: fn said stop. */
+static int offer_lines(int fd, uint64_t from, uint64_t limit, kura_audit_line_fn fn, void *ctx, uint64_t *pos,
+                       uint64_t *last)
+{
+    struct audit_lines r;
+    if (audit_lines_init(&r, fd, from, limit) != 0)
+        return -1;
+    const char *line;
+    size_t len;
+    enum audit_line_kind kind;
+    uint64_t off;
+    int rc, stop = 0;
+    *pos = from;
+    while ((rc = audit_lines_next(&r, &line, &len, &kind, &off)) == 1 && kind != AUDIT_LINE_PARTIAL) {
+        struct kura_audit_entry e;
+        if (kind == AUDIT_LINE_OK && kura_audit_entry_parse(line, len, &e, NULL) == 0) {
+            uint64_t seq = e.seq;
+            kura_audit_entry_free(&e);
+            if (seq > *last && (stop = fn(seq, line, len, ctx)) != 0)
+                break;
+            if (seq > *last)
+                *last = seq;
+        }
+        *pos = r.base + r.start;
+    }
+    audit_lines_free(&r);
+    return stop ? 1 : rc < 0 ? -1 : 0;
+}
+
+int kura_audit_read_after(const char *log_path, uint64_t after, struct kura_audit_cursor *cur,
+                          kura_audit_line_fn fn, void *ctx, struct kura_err *err)
+{
+    char head_path[4096];
+    if (kura_audit_head_path(log_path, head_path, sizeof head_path) != 0) {
+        kura_err_set(err, ENAMETOOLONG, "audit log path too long");
+        return -1;
+    }
+    /* Under the writers' lock: the files there are and how far whole
+     * batches reach; the reading itself needs no lock. */
+    int hfd = open(head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (hfd >= 0)
+        while (flock(hfd, LOCK_SH) != 0 && errno == EINTR)
+            ;
+    struct stat live;
+    bool resume = stat(log_path, &live) == 0 && after > 0 && cur->seq == after && cur->ino == live.st_ino &&
+                  cur->offset <= (uint64_t)live.st_size;
+    char **files = NULL;
+    size_t n = 0;
+    int *fds = NULL;
+    uint64_t *sizes = NULL;
+    int rc = 0;
+    bool opened = false;
+    if (resume) {
+        files = malloc(sizeof *files);
+        if (files && (files[0] = strdup(log_path)))
+            n = 1;
+        else
+            rc = (kura_err_set(err, ENOMEM, "out of memory"), -1);
+    } else {
+        rc = kura_audit_files(log_path, &files, &n, err);
+    }
+    if (rc == 0) {
+        fds = calloc(n + 1, sizeof *fds);
+        sizes = calloc(n + 1, sizeof *sizes);
+        rc = fds && sizes ? audit_open_files((const char *const *)files, n, fds, sizes, err)
+                          : (kura_err_set(err, ENOMEM, "out of memory"), -1);
+        opened = rc == 0;
+    }
+    if (hfd >= 0)
+        close(hfd); /* releases the lock */
+    uint64_t last = after, pos = 0, ino = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct stat st;
+        bool is_live = fstat(fds[i], &st) == 0 && st.st_ino == live.st_ino && strcmp(files[i], log_path) == 0;
+        int r = offer_lines(fds[i], resume ? cur->offset : 0, sizes[i], fn, ctx, &pos, &last);
+        if (r < 0)
+            rc = (kura_err_set(err, errno ? errno : ENOMEM, "read %s: %s", files[i], strerror(errno ? errno : ENOMEM)),
+                  -1);
+        ino = is_live ? st.st_ino : 0;
+        if (r != 0)
+            break;
+    }
+    /* Only a place in the live file is worth keeping: a rotation moves it. */
+    *cur = rc == 0 && ino ? (struct kura_audit_cursor){.ino = ino, .offset = pos, .seq = last}
+                          : (struct kura_audit_cursor){0};
+    if (opened)
+        audit_close_files(fds, n);
+    free(fds);
+    free(sizes);
+    kura_audit_files_free(files, n);
+    return rc;
 }

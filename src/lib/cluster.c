@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kura/cluster.h"
+#include "cluster_priv.h"
 
 /* pg_advisory_lock's key for state changes: "kura" in ASCII. */
 #define STATE_LOCK_KEY "1802859105"
@@ -54,6 +54,17 @@ static int run(struct kura_cluster *c, const char *what, const char *sql, int n,
 static int64_t first_int(const PGresult *r)
 {
     return PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+}
+
+int cluster_run(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *params,
+                PGresult **res, struct kura_err *err)
+{
+    return run(c, what, sql, n, params, res, err);
+}
+
+const char *cluster_node(const struct kura_cluster *c)
+{
+    return c->node;
 }
 
 int kura_cluster_node_check(const char *name, struct kura_err *err)
@@ -117,6 +128,8 @@ static const char *const schema_sql[] = {
     "actor text NOT NULL, dataset text, change text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS kura.audit (node text NOT NULL, seq bigint NOT NULL, line text NOT NULL, "
     "received timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (node, seq))",
+    "CREATE TABLE IF NOT EXISTS kura.audit_nodes (node text PRIMARY KEY, written_seq bigint NOT NULL DEFAULT 0, "
+    "shipped_seq bigint NOT NULL DEFAULT 0, updated timestamptz NOT NULL DEFAULT now())",
 };
 
 int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err)

@@ -129,6 +129,8 @@ static void daemon_line(const struct kura_cmd_ctx *c, FILE *out)
         endmntent(m);
     fprintf(out, "kurafs (pid %ld) running, %s %s\n", (long)getpid(), mounted ? "mounted at" : "NOT MOUNTED at",
             c->env->mountpoint);
+    if (c->env->daemon_notes)
+        c->env->daemon_notes(c->env->ctx, out);
 }
 
 int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv)
@@ -208,11 +210,18 @@ static int print_daemon_state(const struct kura_cmd_ctx *c, bool json, bool *fir
         fprintf(c->out, "daemon: %s", text);
         return 0;
     }
-    text[strcspn(text, "\n")] = '\0';
+    static const char store[] = "central audit store: ";
+    char *notes = strchr(text, '\n');
+    if (notes)
+        *notes++ = '\0';
     struct kura_json_writer w;
     kura_json_begin(&w, buf, sizeof buf);
     kura_json_add_string(&w, "state", state);
     kura_json_add_string(&w, "text", text);
+    if (notes && strncmp(notes, store, sizeof store - 1) == 0) {
+        notes[strcspn(notes, "\n")] = '\0';
+        kura_json_add_string(&w, "audit_store", notes + sizeof store - 1);
+    }
     json_member(c, first, "daemon");
     return json_value(c, &w, "the daemon's state");
 }

@@ -128,16 +128,8 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
 static int scan_log(const struct kura_cmd_ctx *c, struct scan *s, struct cmd_usage *out, struct kura_err *e)
 {
     memset(out, 0, sizeof *out);
-    char **files = NULL;
-    size_t nfiles = 0;
-    if (kura_audit_files(c->env->cfg->audit_log, &files, &nfiles, e) != 0)
-        return -1;
     s->u = out;
-    int rc = 0;
-    for (size_t i = 0; i < nfiles && rc == 0; i++)
-        if (kura_audit_read(files[i], take, s, e) != 0)
-            rc = -1;
-    kura_audit_files_free(files, nfiles);
+    int rc = cmd_audit_each(c, take, s, e) != 0 ? -1 : 0;
     if (s->nomem) {
         kura_err_set(e, ENOMEM, "out of memory");
         rc = -1;

@@ -25,6 +25,7 @@
 #define BATCH_BYTES (1u << 20)
 #define IDLE_MS 200             /* a look at the log without a kick: records other programs wrote */
 #define RETRY_MS 1000           /* between connection attempts */
+#define CONTACT_NS INT64_C(1000000000)
 
 struct shipper {
     struct kurafs *fs;
@@ -35,6 +36,7 @@ struct shipper {
     atomic_bool connected;
     atomic_uint_fast64_t shipped, written;
     uint64_t reported;          /* the written seq the database was last told (the thread's own) */
+    int64_t contact_ns;         /* of the last statement that succeeded (the thread's own) */
     char why[sizeof ((struct kura_err *)0)->msg]; /* the last failure, under lock */
 };
 
@@ -93,7 +95,13 @@ static int ship_pending(struct shipper *s, struct kura_cluster *c, struct kura_a
         if (written < last)
             written = last;
         bool full = b.n == BATCH_RECORDS || b.bytes >= BATCH_BYTES / 2;
-        int rc = b.n || written != s->reported ? kura_cluster_audit_ship(c, b.v, b.n, written, err) : 0;
+        /* With nothing new, a contact a second: a database gone away shows
+         * (status, metrics) even on an idle node. */
+        int64_t now = kurafs_metrics_clock();
+        bool due = b.n || written != s->reported || now - s->contact_ns >= CONTACT_NS;
+        int rc = due ? kura_cluster_audit_ship(c, b.v, b.n, written, err) : 0;
+        if (due && rc == 0)
+            s->contact_ns = now;
         batch_clear(&b);
         if (rc != 0)
             return -1;
@@ -134,19 +142,24 @@ static void *run(void *arg)
     bool stopping = false;
     for (;;) {
         struct kura_err err = {0};
-        if (!c) {
-            uint64_t shipped = 0;
-            if (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &c, &err) == 0 &&
-                kura_cluster_audit_shipped(c, &shipped, &err) == 0) {
+        /* A connection that failed may only have outlived a restart of
+         * the database: one more try on a new one before waiting. */
+        for (bool fresh = false; !fresh;) {
+            if (!c) {
+                uint64_t shipped = 0;
+                fresh = true;
+                if (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &c, &err) != 0 ||
+                    kura_cluster_audit_shipped(c, &shipped, &err) != 0) {
+                    kura_cluster_close(c);
+                    c = NULL;
+                    break;
+                }
                 atomic_store(&s->shipped, shipped); /* where the database says it got */
                 s->reported = UINT64_MAX;
                 cur = (struct kura_audit_cursor){0};
-            } else {
-                kura_cluster_close(c);
-                c = NULL;
             }
-        }
-        if (c && ship_pending(s, c, &cur, &err) != 0) {
+            if (ship_pending(s, c, &cur, &err) == 0)
+                break;
             kura_cluster_close(c);
             c = NULL;
         }

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "kura/audit.h"
+#include "kura/clock.h"
 #include "kura/cluster.h"
 #include "kurafs.h"
 
@@ -25,7 +26,7 @@
 #define BATCH_BYTES (1u << 20)
 #define IDLE_MS 200             /* a look at the log without a kick: records other programs wrote */
 #define RETRY_MS 1000           /* between connection attempts */
-#define CONTACT_NS INT64_C(1000000000)
+#define CONTACT_MS 1000           /* an idle node's contact: a database gone away shows */
 
 struct shipper {
     struct kurafs *fs;
@@ -36,7 +37,7 @@ struct shipper {
     atomic_bool connected;
     atomic_uint_fast64_t shipped, written;
     uint64_t reported;          /* the written seq the database was last told (the thread's own) */
-    int64_t contact_ns;         /* of the last statement that succeeded (the thread's own) */
+    int64_t contact_ms;         /* of the last statement that succeeded (the thread's own) */
     char why[sizeof ((struct kura_err *)0)->msg]; /* the last failure, under lock */
 };
 
@@ -97,11 +98,11 @@ static int ship_pending(struct shipper *s, struct kura_cluster *c, struct kura_a
         bool full = b.n == BATCH_RECORDS || b.bytes >= BATCH_BYTES / 2;
         /* With nothing new, a contact a second: a database gone away shows
          * (status, metrics) even on an idle node. */
-        int64_t now = kurafs_metrics_clock();
-        bool due = b.n || written != s->reported || now - s->contact_ns >= CONTACT_NS;
+        int64_t now = kura_clock_ms(CLOCK_MONOTONIC);
+        bool due = b.n || written != s->reported || now - s->contact_ms >= CONTACT_MS;
         int rc = due ? kura_cluster_audit_ship(c, b.v, b.n, written, err) : 0;
         if (due && rc == 0)
-            s->contact_ns = now;
+            s->contact_ms = now;
         batch_clear(&b);
         if (rc != 0)
             return -1;

@@ -94,6 +94,7 @@ check_output_fails "--after without a node in cluster mode is a usage error" "NO
 check_output "the PI reads the central copy through n2's daemon" "^n1 .*a\.bin" as kt_alice "$KURACTL" -c "$T/n2/kura.conf" audit --dataset "$ID"
 check_output "audit verify on n3: each node's chain verified" "node n2: [0-9]+ record\(s\), seq 1\.\.[0-9]+: chain verified" nodectl 3 audit verify
 check_output "... and all three nodes" "central audit store verified: 3 node\(s\)" nodectl 3 audit verify
+check_output "audit verify --local on n3: its own log" "^audit log verified: [0-9]+ record\(s\) in 1 file\(s\)" nodectl 3 audit verify --local
 
 # ---- rows removed or altered centrally ----
 saved=$(sql "select line from kura.audit where node = 'n2' and seq = 4")

@@ -1,6 +1,6 @@
 /* kuractl audit [--dataset ID] [--user USER] [--since WHEN] [--after SEQ]
  * [--limit N] [--json] and
- * kuractl audit verify (R-LOG-1, R-LOG-2). Operators read everything; a PI
+ * kuractl audit verify [--local] (R-LOG-1, R-LOG-2). Operators read everything; a PI
  * reads the records of the datasets they lead (who used their data, and
  * how); other users read nothing. */
 #include <errno.h>
@@ -381,8 +381,10 @@ static int verify_central(const struct kura_cmd_ctx *c, const unsigned char *key
 
 int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    bool local = false;
+    const struct cmd_opt opts[] = {{"local", false, NULL, &local}, {0}};
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
     if (!c->actor->operator)
         return cmd_fail(c, "only an operator (root or group %s) may verify the audit log", KURA_ADMIN_GROUP);
@@ -394,7 +396,7 @@ int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv)
     free(key_path);
     if (!key)
         return cmd_fail_err(c, &e);
-    if (cmd_cluster_mode(c)) {
+    if (cmd_cluster_mode(c) && !local) {
         int rc = verify_central(c, key);
         kura_secure_free(key);
         return rc;

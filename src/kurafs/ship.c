@@ -142,6 +142,8 @@ static void *run(void *arg)
     struct kura_audit_cursor cur = {0};
     bool stopping = false;
     for (;;) {
+        if (stopping && !c)
+            break; /* no connection to wait for at the stop: the records stay in the local log */
         struct kura_err err = {0};
         /* A connection that failed may only have outlived a restart of
          * the database: one more try on a new one before waiting. */

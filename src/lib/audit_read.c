@@ -341,6 +341,54 @@ void audit_close_files(int *fds, size_t n)
         close(fds[i]);
 }
 
+int audit_files_open(const char *log_path, audit_locked_fn locked, void *ctx, struct audit_files *f,
+                     struct kura_err *err)
+{
+    *f = (struct audit_files){0};
+    char head_path[4096];
+    if (kura_audit_head_path(log_path, head_path, sizeof head_path) != 0) {
+        kura_err_set(err, ENAMETOOLONG, "audit log path too long");
+        return -1;
+    }
+    int hfd = open(head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (hfd >= 0)
+        while (flock(hfd, LOCK_SH) != 0 && errno == EINTR)
+            ;
+    int rc = locked ? locked(hfd, head_path, f, ctx) : 0;
+    if (rc == 0 && f->live_only) {
+        if ((f->paths = malloc(sizeof *f->paths)) && (f->paths[0] = strdup(log_path)))
+            f->n = 1;
+        else
+            rc = (kura_err_set(err, ENOMEM, "out of memory"), -1);
+    } else if (rc == 0) {
+        rc = kura_audit_files(log_path, &f->paths, &f->n, err);
+    }
+    if (rc == 0) {
+        f->fds = calloc(f->n + 1, sizeof *f->fds);
+        f->sizes = calloc(f->n + 1, sizeof *f->sizes);
+        rc = f->fds && f->sizes ? audit_open_files((const char *const *)f->paths, f->n, f->fds, f->sizes, err)
+                                : (kura_err_set(err, ENOMEM, "out of memory"), -1);
+    }
+    if (hfd >= 0)
+        close(hfd); /* releases the lock */
+    if (rc != 0) {
+        free(f->fds);
+        f->fds = NULL; /* none open */
+        audit_files_close(f);
+    }
+    return rc;
+}
+
+void audit_files_close(struct audit_files *f)
+{
+    if (f->fds)
+        audit_close_files(f->fds, f->n);
+    free(f->fds);
+    free(f->sizes);
+    kura_audit_files_free(f->paths, f->n);
+    *f = (struct audit_files){0};
+}
+
 void kura_audit_files_free(char **paths, size_t n)
 {
     for (size_t i = 0; paths && i < n; i++)
@@ -453,55 +501,40 @@ static int offer_lines(int fd, uint64_t from, uint64_t limit, kura_audit_line_fn
     return stop ? 1 : rc < 0 ? -1 : 0;
 }
 
+/* Under the lock: whether the cursor's place in the live file still holds. */
+struct resume {
+    const char *log_path;
+    uint64_t after;
+    const struct kura_audit_cursor *cur;
+    ino_t live;
+};
+
+static int resume_check(int hfd, const char *head_path, struct audit_files *f, void *ctx)
+{
+    (void)hfd;
+    (void)head_path;
+    struct resume *r = ctx;
+    struct stat st;
+    r->live = stat(r->log_path, &st) == 0 ? st.st_ino : 0;
+    f->live_only = r->live && r->after > 0 && r->cur->seq == r->after && r->cur->ino == r->live &&
+                   r->cur->offset <= (uint64_t)st.st_size;
+    return 0;
+}
+
 int kura_audit_read_after(const char *log_path, uint64_t after, struct kura_audit_cursor *cur,
                           kura_audit_line_fn fn, void *ctx, struct kura_err *err)
 {
-    char head_path[4096];
-    if (kura_audit_head_path(log_path, head_path, sizeof head_path) != 0) {
-        kura_err_set(err, ENAMETOOLONG, "audit log path too long");
-        return -1;
-    }
-    /* Under the writers' lock: the files there are and how far whole
-     * batches reach; the reading itself needs no lock. */
-    int hfd = open(head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (hfd >= 0)
-        while (flock(hfd, LOCK_SH) != 0 && errno == EINTR)
-            ;
-    struct stat live;
-    bool resume = stat(log_path, &live) == 0 && after > 0 && cur->seq == after && cur->ino == live.st_ino &&
-                  cur->offset <= (uint64_t)live.st_size;
-    char **files = NULL;
-    size_t n = 0;
-    int *fds = NULL;
-    uint64_t *sizes = NULL;
-    int rc = 0;
-    bool opened = false;
-    if (resume) {
-        files = malloc(sizeof *files);
-        if (files && (files[0] = strdup(log_path)))
-            n = 1;
-        else
-            rc = (kura_err_set(err, ENOMEM, "out of memory"), -1);
-    } else {
-        rc = kura_audit_files(log_path, &files, &n, err);
-    }
-    if (rc == 0) {
-        fds = calloc(n + 1, sizeof *fds);
-        sizes = calloc(n + 1, sizeof *sizes);
-        rc = fds && sizes ? audit_open_files((const char *const *)files, n, fds, sizes, err)
-                          : (kura_err_set(err, ENOMEM, "out of memory"), -1);
-        opened = rc == 0;
-    }
-    if (hfd >= 0)
-        close(hfd); /* releases the lock */
+    struct resume res = {.log_path = log_path, .after = after, .cur = cur};
+    struct audit_files f;
+    int rc = audit_files_open(log_path, resume_check, &res, &f, err);
     uint64_t last = after, pos = 0, ino = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < f.n; i++) {
         struct stat st;
-        bool is_live = fstat(fds[i], &st) == 0 && st.st_ino == live.st_ino && strcmp(files[i], log_path) == 0;
-        int r = offer_lines(fds[i], resume ? cur->offset : 0, sizes[i], fn, ctx, &pos, &last);
+        bool is_live = fstat(f.fds[i], &st) == 0 && st.st_ino == res.live && strcmp(f.paths[i], log_path) == 0;
+        int r = offer_lines(f.fds[i], f.live_only ? cur->offset : 0, f.sizes[i], fn, ctx, &pos, &last);
         if (r < 0)
-            rc = (kura_err_set(err, errno ? errno : ENOMEM, "read %s: %s", files[i], strerror(errno ? errno : ENOMEM)),
-                  -1);
+            rc = (kura_err_set(err, errno ? errno : ENOMEM, "read %s: %s", f.paths[i],
+                               strerror(errno ? errno : ENOMEM)), -1);
         ino = is_live ? st.st_ino : 0;
         if (r != 0)
             break;
@@ -509,10 +542,6 @@ int kura_audit_read_after(const char *log_path, uint64_t after, struct kura_audi
     /* Only a place in the live file is worth keeping: a rotation moves it. */
     *cur = rc == 0 && ino ? (struct kura_audit_cursor){.ino = ino, .offset = pos, .seq = last}
                           : (struct kura_audit_cursor){0};
-    if (opened)
-        audit_close_files(fds, n);
-    free(fds);
-    free(sizes);
-    kura_audit_files_free(files, n);
+    audit_files_close(&f);
     return rc;
 }

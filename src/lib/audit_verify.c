@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,48 +207,36 @@ out:
     return rc;
 }
 
+/* Under the lock: the head, read with the files it describes. */
+struct verify_start {
+    struct verifier *v;
+    struct audit_head *h;
+    const char *log_path;
+};
+
+static int start_verify(int hfd, const char *head_path, struct audit_files *f, void *ctx)
+{
+    (void)f;
+    struct verify_start *s = ctx;
+    if (hfd < 0 && access(s->log_path, F_OK) != 0) {
+        kura_err_set(s->v->err, ENOENT, "no audit log at %s", s->log_path);
+        return -1;
+    }
+    return load_head(s->v, hfd, head_path, s->h);
+}
+
 int kura_audit_verify(const char *log_path, const unsigned char key[KURA_AUDIT_KEY_LEN], kura_audit_report_fn report,
                       void *ctx, struct kura_audit_summary *sum, struct kura_err *err)
 {
     struct verifier v = {.key = key, .report = report, .ctx = ctx, .err = err};
-    char head_path[4096];
-    if (kura_audit_head_path(log_path, head_path, sizeof head_path) != 0) {
-        kura_err_set(err, ENAMETOOLONG, "audit log path too long");
-        return -1;
-    }
-    int hfd = open(head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (hfd < 0 && access(log_path, F_OK) != 0) {
-        kura_err_set(err, ENOENT, "no audit log at %s", log_path);
-        return -1;
-    }
-    /* A shared lock while listing and opening: no writer is mid-batch or
-     * mid-rotation, so the head and the sizes read here agree. */
-    if (hfd >= 0)
-        while (flock(hfd, LOCK_SH) != 0 && errno == EINTR)
-            ;
     struct audit_head h;
-    char **files = NULL;
-    size_t n = 0;
-    int *fds = NULL;
-    uint64_t *sizes = NULL;
-    int rc = load_head(&v, hfd, head_path, &h);
-    if (rc == 0)
-        rc = kura_audit_files(log_path, &files, &n, err);
-    if (rc == 0) {
-        fds = calloc(n + 1, sizeof *fds);
-        sizes = calloc(n + 1, sizeof *sizes);
-        rc = fds && sizes ? audit_open_files((const char *const *)files, n, fds, sizes, err)
-                          : (kura_err_set(err, ENOMEM, "out of memory"), -1);
-    }
-    if (hfd >= 0)
-        close(hfd); /* releases the lock */
-    if (rc == 0) {
-        rc = verify_fds(&v, (const char *const *)files, fds, sizes, n, sum);
-        audit_close_files(fds, n);
-    }
-    free(fds);
-    free(sizes);
-    kura_audit_files_free(files, n);
+    struct verify_start start = {.v = &v, .h = &h, .log_path = log_path};
+    struct audit_files f;
+    /* The head and the sizes agree: read under the writers' lock. */
+    if (audit_files_open(log_path, start_verify, &start, &f, err) != 0)
+        return -1;
+    int rc = verify_fds(&v, (const char *const *)f.paths, f.fds, f.sizes, f.n, sum);
+    audit_files_close(&f);
     return rc;
 }
 

@@ -67,6 +67,18 @@ const char *cluster_node(const struct kura_cluster *c)
     return c->node;
 }
 
+int cluster_rows(PGresult *r, size_t size, void **out, struct kura_err *err)
+{
+    int rows = PQntuples(r);
+    *out = rows ? calloc((size_t)rows, size) : NULL;
+    if (rows && !*out) {
+        PQclear(r);
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    return rows;
+}
+
 int kura_cluster_node_check(const char *name, struct kura_err *err)
 {
     size_t n = name ? strlen(name) : 0;
@@ -297,13 +309,11 @@ int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, siz
             "(extract(epoch FROM clock_timestamp() - last_contact) * 1000)::bigint FROM kura.nodes ORDER BY name",
             0, NULL, &r, err) != 0)
         return -1;
-    int rows = PQntuples(r);
-    struct kura_cluster_node *list = rows ? calloc((size_t)rows, sizeof *list) : NULL;
-    if (rows && !list) {
-        PQclear(r);
-        kura_err_set(err, ENOMEM, "out of memory");
+    void *rows_mem;
+    int rows = cluster_rows(r, sizeof(struct kura_cluster_node), &rows_mem, err);
+    if (rows < 0)
         return -1;
-    }
+    struct kura_cluster_node *list = rows_mem;
     for (int i = 0; i < rows; i++) {
         snprintf(list[i].name, sizeof list[i].name, "%s", PQgetvalue(r, i, 0));
         list[i].applied_epoch = strtoll(PQgetvalue(r, i, 1), NULL, 10);

@@ -119,13 +119,11 @@ int kura_cluster_audit_nodes(struct kura_cluster *c, struct kura_cluster_audit_n
                     "LEFT JOIN kura.audit_nodes a USING (node) ORDER BY node",
                     0, NULL, &r, err) != 0)
         return -1;
-    int rows = PQntuples(r);
-    struct kura_cluster_audit_node *list = rows ? calloc((size_t)rows, sizeof *list) : NULL;
-    if (rows && !list) {
-        PQclear(r);
-        kura_err_set(err, ENOMEM, "out of memory");
+    void *rows_mem;
+    int rows = cluster_rows(r, sizeof(struct kura_cluster_audit_node), &rows_mem, err);
+    if (rows < 0)
         return -1;
-    }
+    struct kura_cluster_audit_node *list = rows_mem;
     for (int i = 0; i < rows; i++) {
         snprintf(list[i].name, sizeof list[i].name, "%s", PQgetvalue(r, i, 0));
         list[i].records = as_u64(PQgetvalue(r, i, 1));

@@ -10,5 +10,8 @@ int cluster_run(struct kura_cluster *c, const char *what, const char *sql, int n
                 PGresult **res, struct kura_err *err);
 /* The node this connection speaks for; "" for a client. */
 const char *cluster_node(const struct kura_cluster *c);
+/* *out: a zeroed element of size per row of r (NULL for none); the rows,
+ * or -1 (r cleared, err set) when out of memory. */
+int cluster_rows(PGresult *r, size_t size, void **out, struct kura_err *err);
 
 #endif

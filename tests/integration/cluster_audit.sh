@@ -89,7 +89,9 @@ check "metrics: connected, shipped seq, backlog" grep -q '^kura_audit_store_back
 # ---- kuractl audit and verify on any node see every node ----
 check_output "kuractl audit on n1 shows n2's and n3's opens" "^n2 .* open .*kt_bob" nodectl 1 audit --dataset "$ID" --user kt_bob
 check_output "... with the node in --json" '"node":"n3","seq":[0-9]+' nodectl 1 audit --user kt_bob --json
-check_output "paging across nodes: --after NODE:SEQ" "--after n[123]:[0-9]+" nodectl 1 audit --limit 5
+check_output "paging across nodes: a page says --after NODE:SEQ" "continue with --after n1:5$" nodectl 1 audit --limit 5
+check_output "... and the next page starts right after it" '^\{"node":"n1","seq":6,' nodectl 1 audit --json --limit 5 --after n1:5
+check_output "... across nodes too" '^\{"node":"n2","seq":1,' nodectl 1 audit --json --limit 1 --after "n1:$(central_last 1)"
 check_output_fails "--after without a node in cluster mode is a usage error" "NODE:SEQ" nodectl 1 audit --after 3
 check_output "the PI reads the central copy through n2's daemon" "^n1 .*a\.bin" as kt_alice "$KURACTL" -c "$T/n2/kura.conf" audit --dataset "$ID"
 check_output "audit verify on n3: each node's chain verified" "node n2: [0-9]+ record\(s\), seq 1\.\.[0-9]+: chain verified" nodectl 3 audit verify

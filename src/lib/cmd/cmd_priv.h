@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "kura/audit.h"
+#include "kura/cluster.h"
 #include "kura/commands.h"
 #include "kura/model.h"
 #include "kura/text.h"
@@ -236,6 +237,7 @@ struct cmd_usage {
     size_t nevents, events_cap;
     uint64_t last_seq;              /* the log's last record when read */
     char last_mac[2 * 32 + 1];
+    char last_node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of that record; else "" */
 };
 /* cmd_audit_records.c: every audit record the commands read, through fn
  * (as kura_audit_read: a non-zero return stops and is returned), from
@@ -244,7 +246,6 @@ struct cmd_usage {
 int cmd_audit_each(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e);
 /* [cluster] database is set. */
 bool cmd_cluster_mode(const struct kura_cmd_ctx *c);
-struct kura_cluster;
 int cmd_cluster_connect(const struct kura_cmd_ctx *c, struct kura_cluster **out, struct kura_err *e);
 /* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end), and
  * its incidents (events). */

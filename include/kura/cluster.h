@@ -35,6 +35,42 @@ int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], 
  * error saying to run kuractl cluster init when there is no schema. */
 int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
 
+/* ---- the central audit store (cluster_audit.c) ----
+ * kura.audit holds each node's audit records as their local log has them
+ * (node, seq, line: the line carries prev and mac, so each node's chain
+ * checks centrally); kura.audit_nodes how far each node has written
+ * locally and shipped. */
+
+/* A node's shipper: the highest seq the database holds for this node. */
+int kura_cluster_audit_shipped(struct kura_cluster *c, uint64_t *seq, struct kura_err *err);
+
+struct kura_cluster_audit_line {
+    uint64_t seq;
+    const char *line;           /* without its newline */
+    size_t len;
+};
+/* Stores records of this node (in seq order) and notes written, the last
+ * seq of its local log, in one transaction. Idempotent: a record the
+ * database holds already is kept as it is. n may be 0 (written only). */
+int kura_cluster_audit_ship(struct kura_cluster *c, const struct kura_cluster_audit_line *v, size_t n,
+                            uint64_t written, struct kura_err *err);
+
+/* Calls fn for the records of node (NULL: every node), by node and seq.
+ * A non-zero return stops the walk and is returned. */
+typedef int (*kura_cluster_audit_fn)(const char *node, uint64_t seq, const char *line, size_t len, void *ctx);
+int kura_cluster_audit_each(struct kura_cluster *c, const char *node, kura_cluster_audit_fn fn, void *ctx,
+                            struct kura_err *err);
+
+struct kura_cluster_audit_node {
+    char name[KURA_CLUSTER_NODE_MAX];
+    uint64_t records, first_seq, last_seq;  /* held centrally */
+    uint64_t shipped_seq;       /* the highest the node has stored */
+    uint64_t written_seq;       /* the last in its local log, when it last shipped */
+};
+/* Every node with records or a shipper, by name. */
+int kura_cluster_audit_nodes(struct kura_cluster *c, struct kura_cluster_audit_node **v, size_t *n,
+                             struct kura_err *err);
+
 /* The cluster-wide lock for state changes, held by this connection until
  * unlock or until the connection ends (a killed kuractl releases it). */
 int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *err);

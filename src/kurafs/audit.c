@@ -29,6 +29,8 @@ static int append(struct kurafs *fs, const struct kura_audit_record *r)
     int64_t start = kurafs_metrics_clock();
     int rc = kura_audit_append(fs->audit, r, &err);
     kurafs_metrics_audit(&fs->metrics, r, rc == 0, kurafs_metrics_clock() - start);
+    if (rc == 0)
+        kurafs_ship_kick(fs);
     /* Fail closed on -1: the caller refuses; the audit module told syslog why. */
     return rc == 0 ? 0 : -1;
 }

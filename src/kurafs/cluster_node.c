@@ -372,13 +372,15 @@ void kurafs_cluster_describe(void *ctx, FILE *out)
     pthread_mutex_lock(&n->lock);
     bool ended = atomic_load(&fs->lease_ended);
     int64_t left = atomic_load(&fs->lease_deadline_ms) - mono_ms();
-    if (ended || left <= 0)
-        fprintf(out, "; cluster node %s NOT SERVING (every open and read refused): %s", fs->cfg->cluster_node,
+    if (ended || left <= 0) {
+        fprintf(out, "cluster node %s NOT SERVING (every open and read refused): %s", fs->cfg->cluster_node,
                 n->why[0] ? n->why : "the lease ended");
-    if ((ended || left <= 0) && n->trouble[0] && !strstr(n->why, n->trouble))
-        fprintf(out, "; now: %s", n->trouble);
-    else
-        fprintf(out, "; cluster node %s serving, lease %" PRId64 " ms left, epoch %" PRId64 " applied",
+        if (n->trouble[0] && !strstr(n->why, n->trouble))
+            fprintf(out, "; now: %s", n->trouble);
+        fputc('\n', out);
+    } else {
+        fprintf(out, "cluster node %s serving, lease %" PRId64 " ms left, epoch %" PRId64 " applied\n",
                 fs->cfg->cluster_node, left, n->applied);
+    }
     pthread_mutex_unlock(&n->lock);
 }

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster_priv.h"
 #include "kura/clock.h"
-#include "kura/cluster.h"
 
 /* pg_advisory_lock's key for state changes: "kura" in ASCII. */
 #define STATE_LOCK_KEY "1802859105"
@@ -55,6 +55,29 @@ static int run(struct kura_cluster *c, const char *what, const char *sql, int n,
 static int64_t first_int(const PGresult *r)
 {
     return PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+}
+
+int cluster_run(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *params,
+                PGresult **res, struct kura_err *err)
+{
+    return run(c, what, sql, n, params, res, err);
+}
+
+const char *cluster_node(const struct kura_cluster *c)
+{
+    return c->node;
+}
+
+int cluster_rows(PGresult *r, size_t size, void **out, struct kura_err *err)
+{
+    int rows = PQntuples(r);
+    *out = rows ? calloc((size_t)rows, size) : NULL;
+    if (rows && !*out) {
+        PQclear(r);
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    return rows;
 }
 
 int kura_cluster_node_check(const char *name, struct kura_err *err)
@@ -123,6 +146,8 @@ static const char *const schema_sql[] = {
     "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS stamped boolean NOT NULL DEFAULT false",
     "CREATE TABLE IF NOT EXISTS kura.audit (node text NOT NULL, seq bigint NOT NULL, line text NOT NULL, "
     "received timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (node, seq))",
+    "CREATE TABLE IF NOT EXISTS kura.audit_nodes (node text PRIMARY KEY, written_seq bigint NOT NULL DEFAULT 0, "
+    "shipped_seq bigint NOT NULL DEFAULT 0, updated timestamptz NOT NULL DEFAULT now())",
 };
 
 int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err)
@@ -381,13 +406,11 @@ int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, siz
             "(extract(epoch FROM clock_timestamp() - last_contact) * 1000)::bigint FROM kura.nodes ORDER BY name",
             0, NULL, &r, err) != 0)
         return -1;
-    int rows = PQntuples(r);
-    struct kura_cluster_node *list = rows ? calloc((size_t)rows, sizeof *list) : NULL;
-    if (rows && !list) {
-        PQclear(r);
-        kura_err_set(err, ENOMEM, "out of memory");
+    void *rows_mem;
+    int rows = cluster_rows(r, sizeof(struct kura_cluster_node), &rows_mem, err);
+    if (rows < 0)
         return -1;
-    }
+    struct kura_cluster_node *list = rows_mem;
     for (int i = 0; i < rows; i++) {
         snprintf(list[i].name, sizeof list[i].name, "%s", PQgetvalue(r, i, 0));
         list[i].applied_epoch = strtoll(PQgetvalue(r, i, 1), NULL, 10);

@@ -76,6 +76,7 @@ layers=(
     "state"
     "acl decide audit"
     "caller clock metrics pagecache"
+    "ship"
 )
 declare -A rank
 for i in "${!layers[@]}"; do

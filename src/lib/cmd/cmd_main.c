@@ -147,10 +147,11 @@ static const struct kura_cmd commands[] = {
      "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
      "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"
      "data derived from a withdrawn sample."},
-    {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "",
+    {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "[--local]",
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"
-     "exits 1 on any problem."},
+     "exits 1 on any problem. In cluster mode: each node's chain in the central audit store\n"
+     "(--local: this node's own log)."},
     {NULL, "audit", KURA_CMD_ANY_PI, 0, cmd_audit,
      "[--dataset ID] [--user USER] [--since WHEN] [--after SEQ] [--limit N] [--json]",
      "Prints audit records (every open, allowed or denied, every close, refused write and\n"

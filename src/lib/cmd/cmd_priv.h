@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kura/audit.h"
+#include "kura/cluster.h"
 #include "kura/commands.h"
 #include "kura/model.h"
 #include "kura/text.h"
@@ -237,7 +239,16 @@ struct cmd_usage {
     size_t nevents, events_cap;
     uint64_t last_seq;              /* the log's last record when read */
     char last_mac[2 * 32 + 1];
+    char last_node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of that record; else "" */
 };
+/* cmd_audit_records.c: every audit record the commands read, through fn
+ * (as kura_audit_read: a non-zero return stops and is returned), from
+ * this server's log or, in cluster mode, from the central store (file then
+ * names the node, line is the seq). */
+int cmd_audit_each(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e);
+/* [cluster] database is set. */
+bool cmd_cluster_mode(const struct kura_cmd_ctx *c);
+int cmd_cluster_connect(const struct kura_cmd_ctx *c, struct kura_cluster **out, struct kura_err *e);
 /* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end), and
  * its incidents (events). */
 int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,

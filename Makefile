@@ -7,7 +7,7 @@ B       := build/$(VARIANT)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-PKGS       := fuse3 libsodium inih libcrypto
+PKGS       := fuse3 libsodium inih libcrypto libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lacl
 

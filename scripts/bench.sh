@@ -11,7 +11,8 @@
 #   BENCH_LARGE=1       sequential read of 8 GiB instead of 1 GiB
 #   BENCH_SECONDS=3     duration of each random-read and opens run
 #   BENCH_ONLY=LIST     comma-separated sections: crypto,seq,rand,readers,
-#                       samtools,opens,handles,revoke,rss,tree (default: all)
+#                       samtools,opens,handles,revoke,rss,tree,cluster
+#                       (default: all)
 #   BENCH_HANDLES=5000  open handles of the memory-per-handle measurement
 #   BENCH_DIR=/var/tmp  where the data goes (a disk, not tmpfs: the peers
 #                       read their files from the same disk)
@@ -447,6 +448,115 @@ if $fs_sections && want tree; then
   kura_umount "$TM"
 fi
 
+# ---- cluster mode (issue 19): three nodes on this machine ----
+# Three kurafs (n1..n3, lease 2 s) serve one state directory, with a private
+# PostgreSQL on a Unix socket; n3 reaches it through a loopback proxy
+# (tests/helpers/pg_proxy.py) that the partition runs stop.
+cluster_node_conf() {   # FILE NODE CONN: a copy of $CC's config as node NODE
+  cp -p "$CC" "$1" && sed -i '/^\[cluster\]/,$d' "$1" &&
+    sed -i "s|^socket = .*|socket = $CS/run/$2.sock|; s|^audit_log = .*|audit_log = $CS/log/$2.jsonl|" "$1" &&
+    printf '[cluster]\ndatabase = %s\nnode = %s\nlease_seconds = 2\n' "$3" "$2" >>"$1"
+}
+cluster_proxy() {       # PORT: (re)starts n3's proxy; CPORT gets its port
+  rm -f "$W/proxy.port"
+  /usr/bin/python3 tests/helpers/pg_proxy.py "$CPG/.s.PGSQL.5432" "$1" "$W/proxy.port" >/dev/null 2>&1 &
+  CPROXY=$!
+  on_exit "kill -9 $CPROXY"
+  for _ in $(seq 1 200); do [ -s "$W/proxy.port" ] && break; sleep 0.01; done
+  CPORT=$(cat "$W/proxy.port")
+}
+# holders USER FILE... : a bench_io hold on each FILE as USER; their output in $W/hold.N
+holders() {
+  local u=$1 k=0 f; shift
+  HP=()
+  for f in "$@"; do
+    k=$((k + 1)); rm -f "$W/hold.$k"
+    as_user "$u" "$IO" hold "$f" --seconds 20 >"$W/hold.$k" 2>&1 & HP+=($!)
+  done
+  for ((f = 1; f <= k; f++)); do
+    for _ in $(seq 1 1000); do grep -qs '^ready' "$W/hold.$f" && break; sleep 0.01; done
+    grep -qs '^ready' "$W/hold.$f" || return 1
+  done
+}
+p99() { sort -g | awk '{a[NR] = $1} END {i = int(NR * 0.99 + 0.999); if (i < 1) i = 1; print NR ? a[i] : "nan"}'; }
+if want cluster; then
+  log ""
+  log "== Cluster mode: 3 nodes, one state directory, a private PostgreSQL, lease 2 s"
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ "$(id -u)" -ne 0 ] || [ ! -x "$pgbin/initdb" ]; then
+    fail "the cluster section needs root and PostgreSQL (scripts/install-deps.sh)"
+  else
+    [ -n "$W" ] || { W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/kura-bench.XXXXXX") && chmod 0755 "$W"; }
+    make_user "$READER"
+    make_user "$REVOKEE"
+    CPG=$W/cluster-pg CS=$W/cluster CC=$W/cluster/kura.conf CID=JGAD900019
+    mkdir -p "$CPG" "$CS" "$W/cplain" && chown postgres: "$CPG" && chmod 0700 "$CPG" && chmod 0755 "$CS"
+    runuser -u postgres -- "$pgbin/initdb" -D "$CPG/data" -A trust -U kura --no-sync >"$W/initdb.log" 2>&1
+    on_exit "runuser -u postgres -- '$pgbin/pg_ctl' -D '$CPG/data' -m immediate -w stop"
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$CPG/data" -o "-k $CPG -c listen_addresses=''" -w \
+      -l "$CPG/server.log" start >/dev/null 2>&1 || fail "PostgreSQL did not start"
+    conn="host=$CPG dbname=postgres user=kura"
+    head -c 65536 /dev/urandom >"$W/cplain/small.bin" && chmod -R a+rX "$W/cplain"
+    "$KURACTL" -c "$CC" init --root "$CS" >/dev/null && cluster_node_conf "$CC.tmp" ctl "$conn" && mv "$CC.tmp" "$CC" &&
+      "$KURACTL" -c "$CC" cluster init >/dev/null &&
+      "$KURACTL" -c "$CC" dataset add "$CID" --pi "$READER" --period "$(period)" >/dev/null &&
+      "$KURACTL" -c "$CC" dataset import "$CID" --encrypt "$W/cplain" >/dev/null || fail "cluster setup"
+    cluster_proxy 0
+    for n in 1 2 3; do
+      c=$conn; [ "$n" = 3 ] && c="host=127.0.0.1 port=$CPORT dbname=postgres user=kura connect_timeout=2"
+      cluster_node_conf "$W/n$n.conf" "n$n" "$c" && kura_mount "$W/n$n.conf" "$W/cm$n" || fail "node n$n"
+    done
+    CF=("$W/cm1/$CID/small.bin" "$W/cm2/$CID/small.bin" "$W/cm3/$CID/small.bin")
+    for f in "${CF[@]}"; do
+      for _ in $(seq 1 200); do as_reader head -c 1 "$f" >/dev/null 2>&1 && break; sleep 0.05; done
+    done
+
+    # Revocation: user remove's start -> the last of the three open handles refused.
+    lat=() ret=()
+    for i in $(seq 1 20); do
+      "$KURACTL" -c "$CC" user add "$CID" "$REVOKEE" >/dev/null 2>&1 || { fail "user add"; break; }
+      holders "$REVOKEE" "${CF[@]}" || { fail "holders did not start"; break; }
+      st=$("$IO" stamp "$KURACTL" -c "$CC" user remove "$CID" "$REVOKEE")
+      wait "${HP[@]}"
+      last=$(awk '/^refused/ {print $2}' "$W"/hold.[123] | sort -n | tail -n 1)
+      [ "$(grep -c '^refused' "$W"/hold.[123] | awk -F: '{s += $2} END {print s}')" = 3 ] || { fail "a handle was not refused"; break; }
+      read -r _ s0 _ s1 _ rc <<<"$st"
+      [ "$rc" = 0 ] || fail "user remove exited $rc"
+      lat+=("$(awk -v a="$last" -v b="$s0" 'BEGIN {printf "%.3f", (a - b) / 1e6}')")
+      ret+=("$(awk -v a="$s1" -v b="$s0" 'BEGIN {printf "%.0f", (a - b) / 1e6}')")
+    done
+    note "from user remove's start to the last node's refusal (ms): ${lat[*]}"
+    note "from its start to its return (ms): ${ret[*]}"
+    grep -h 'cluster node' "$W/kurafs.log" | grep -v ' serves: ' | sed 's/^/   node: /' | head -n 12 | while IFS= read -r l; do log "$l"; done
+    M[cluster.revoke.median]=$(printf '%s\n' "${lat[@]}" | median)
+    M[cluster.revoke.p99]=$(printf '%s\n' "${lat[@]}" | p99)
+    note "median ${M[cluster.revoke.median]} ms, p99 ${M[cluster.revoke.p99]} ms"
+
+    # Partition: n3's proxy stopped -> n3 refuses an open handle's next read.
+    cut=()
+    for i in 1 2 3; do
+      holders "$READER" "${CF[2]}" || { fail "holder on n3"; break; }
+      t0=$(now_ns); kill -9 "$CPROXY"; wait "$CPROXY" 2>/dev/null
+      wait "${HP[@]}"
+      r=$(awk '/^refused/ {print $2}' "$W/hold.1")
+      [ -n "$r" ] && cut+=("$(awk -v a="$r" -v b="$t0" 'BEGIN {printf "%.0f", (a - b) / 1e6}')") || fail "n3 did not refuse"
+      cluster_proxy "$CPORT"
+      for _ in $(seq 1 400); do as_reader head -c 1 "${CF[2]}" >/dev/null 2>&1 && break; sleep 0.05; done
+    done
+    M[cluster.cut.worst]=$(printf '%s\n' "${cut[@]}" | sort -g | tail -n 1)
+    note "from the cut to n3's refusal (ms): ${cut[*]} (lease 2000 ms; the goal is lease + 1 s)"
+
+    # Opens per second: 8 openers on one node, then 8 on each of three at once.
+    o1=$(as_reader "$IO" opens "${CF[0]}" --threads 8 --seconds "$SECS")
+    M[cluster.opens1]=$(kv per_second "$o1")
+    for k in 0 1 2; do as_reader "$IO" opens "${CF[$k]}" --threads 8 --seconds "$SECS" >"$W/opens.$k" 2>&1 & OP[$k]=$!; done
+    wait "${OP[@]}"
+    M[cluster.opens3]=$(cat "$W"/opens.[012] | sed -n 's/.*per_second=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s}')
+    note "opens/s: 1 node ${M[cluster.opens1]}, 3 nodes together ${M[cluster.opens3]}"
+    for n in 1 2 3; do kura_umount "$W/cm$n"; done
+  fi
+fi
+
 # ---- summary ----
 ratio() { div "${M[$1]:-nan}" "${M[$2]:-nan}"; }
 if want seq && [ -n "${M[seq1048576.kura]:-}" ]; then
@@ -494,6 +604,13 @@ fi
 if want revoke && [ -n "${M[revoke.median]:-}" ]; then
   row "revocation latency, median of 20 (ms)" "${M[revoke.median]}" "-" "-" "-" "< 10" "$(verdict "${M[revoke.median]}" "<" 10)"
   row "  worst of 20 (ms)" "${M[revoke.worst]}" "-" "-" "-" "" ""
+fi
+if want cluster && [ -n "${M[cluster.revoke.median]:-}" ]; then
+  row "revocation across 3 nodes, median of 20 (ms)" "${M[cluster.revoke.median]}" "-" "-" "-" "" "(start -> last node refuses)"
+  row "  p99 of 20 (ms)" "${M[cluster.revoke.p99]}" "-" "-" "-" "< 50" "$(verdict "${M[cluster.revoke.p99]}" "<" 50)"
+  row "partition to refusal, worst of 3 (ms)" "${M[cluster.cut.worst]:-nan}" "-" "-" "-" "< 3000" "$(verdict "${M[cluster.cut.worst]:-nan}" "<" 3000) (lease 2 s + 1 s)"
+  r=$(ratio cluster.opens3 cluster.opens1)
+  row "opens/s, 3 nodes together vs 1 node" "${M[cluster.opens3]:-nan}" "-" "-" "$r" ">= 2.5" "$(verdict "$r" ">=" 2.5)"
 fi
 if want rss && [ -n "${M[rss.peak]:-}" ]; then
   row "peak daemon RSS streaming 2 GiB (MiB)" "${M[rss.peak]}" "-" "-" "-" "< 64" "$(verdict "${M[rss.peak]}" "<" 64)"

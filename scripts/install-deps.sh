@@ -18,6 +18,8 @@ packages=(
   rsync cpio zip openssh-sftp-server openssh-client e2fsprogs logrotate man-db
   # packaging (make deb, and the test that installs the package)
   debhelper dpkg-dev fakeroot lintian adduser
+  # cluster mode (issue 19): libpq, and a private server each cluster test starts
+  libpq-dev postgresql
 )
 [ -n "${KURA_EXTRA_PACKAGES:-}" ] && read -r -a extra <<<"$KURA_EXTRA_PACKAGES" && packages+=("${extra[@]}")
 

@@ -234,6 +234,28 @@ int kura_audit_read_tail(const char *path, uint64_t tail, kura_audit_read_fn fn,
 int kura_audit_files(const char *log_path, char ***paths, size_t *n, struct kura_err *err);
 void kura_audit_files_free(char **paths, size_t n);
 
+/* ---- shipping (cluster mode, docs/cluster.md) ---- */
+
+/* Where a read of the live file stopped, so the next read starts there:
+ * valid while the file is the same one (inode) and the caller asks for the
+ * records after seq. Zero it to start from the log's first file. */
+struct kura_audit_cursor {
+    uint64_t ino, offset, seq;
+};
+/* One record's line (without its newline). 0: taken; non-zero: stop before
+ * this record (it is offered again by the next read). */
+typedef int (*kura_audit_line_fn)(uint64_t seq, const char *line, size_t len, void *ctx);
+/* Offers fn the records of the log at log_path whose seq is greater than
+ * after, in chain order across rotated files, up to where the writers had
+ * finished a batch (read under the head file's shared lock: no record of a
+ * batch still being written). Lines that are not records are skipped (their
+ * seq is then missing wherever the records go, and verify says so). */
+int kura_audit_read_after(const char *log_path, uint64_t after, struct kura_audit_cursor *cur,
+                          kura_audit_line_fn fn, void *ctx, struct kura_err *err);
+/* The seq of the last record any writer has made durable in the log (its
+ * head file, checked with the log's key); 0 for an empty log. */
+int kura_audit_written_seq(struct kura_audit_log *log, uint64_t *seq, struct kura_err *err);
+
 /* ---- verifying ---- */
 
 struct kura_audit_finding {
@@ -263,6 +285,17 @@ struct kura_audit_summary {
 int kura_audit_verify_files(const char *const *paths, size_t n, const char *head_path,
                             const unsigned char key[KURA_AUDIT_KEY_LEN], kura_audit_report_fn report,
                             void *ctx, struct kura_audit_summary *sum, struct kura_err *err);
+/* The same check over lines from anywhere (the central copy of a node's
+ * records): feed them in seq order; findings name source and seq. The
+ * first bad line is reported and returns -1 (err says what); later lines
+ * are not looked at. */
+struct kura_audit_chain_check;
+struct kura_audit_chain_check *kura_audit_chain_new(const unsigned char key[KURA_AUDIT_KEY_LEN],
+                                                    kura_audit_report_fn report, void *ctx);
+int kura_audit_chain_line(struct kura_audit_chain_check *ck, const char *source, const char *line, size_t len,
+                          struct kura_err *err);
+/* Frees ck; *sum (may be NULL) gets the records checked and their seq range. */
+void kura_audit_chain_end(struct kura_audit_chain_check *ck, struct kura_audit_summary *sum);
 /* The same for the log at log_path: its rotated files (kura_audit_files)
  * and its head, read consistently with running writers. */
 int kura_audit_verify(const char *log_path, const unsigned char key[KURA_AUDIT_KEY_LEN],

@@ -69,6 +69,9 @@ struct kura_cmd_env {
      * The daemon reloads its catalog and bumps the policy epoch; kuractl
      * in direct mode tells a running daemon to reload. May be NULL. */
     void (*on_state_change)(void *ctx, const char *dataset_id);
+    /* The daemon's lines for `kuractl status` after its first (a cluster
+     * node's lease, the central audit store's shipper); may be NULL. */
+    void (*daemon_notes)(void *ctx, FILE *out);
     void *ctx;
 };
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kura/cluster.h"
 #include "kura/error.h"
 #include "kura/model.h"
 #include "kura/zone.h"
@@ -62,6 +63,14 @@ struct kura_config {
     unsigned metrics_interval;   /* seconds */
     /* [report] */
     char report_lang[5];         /* "auto" (ja for JGA and AGD), "ja" or "en" */
+    /* [cluster] */
+    char *cluster_database;      /* libpq connection string; "": a single server */
+    char *cluster_node;          /* with a database: the host name unless set */
+    unsigned cluster_lease_seconds;
+    /* With a database: the state directory's cluster (kura_config_load
+     * reads it; "" until kuractl cluster init binds it). When set, host_id
+     * is the cluster's (kura_cluster_host_id), not the machine's. */
+    char cluster_id[KURA_CLUSTER_ID_LEN + 1];
 };
 
 /* The config file to use: option (-c FILE) if given, else $KURA_CONFIG if
@@ -70,7 +79,8 @@ const char *kura_config_path(const char *option);
 
 /* Loads and validates path. A world-writable file is refused (EPERM):
  * whoever can edit it can redirect state and disable the guard. When
- * [server] host_id is absent, it is derived from /etc/machine-id. */
+ * [server] host_id is absent, it is derived from /etc/machine-id; in
+ * cluster mode a state directory bound to a cluster gives it instead. */
 int kura_config_load(const char *path, struct kura_config *cfg, struct kura_err *err);
 /* The same from memory; name is used in messages, machine_id_path is
  * where an absent host_id is derived from. */

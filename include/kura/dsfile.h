@@ -3,6 +3,7 @@
  *   dataset.ini  INI (strict, see inifile.h) <-> struct kura_dataset:
  *                [dataset] id title kind level pi pi_uid from until status
  *                          status_reason host_id guard [ethics ethics_until]
+ *                          [epoch]
  *                [user NAME]       uid role from until approval added_at added_by
  *                                  [pending] [approved_by] [institution]
  *                                  [email] [trained]

@@ -20,6 +20,7 @@
  *     operators.jsonl                 the operator register (register.h)
  *     .operators.lock                 its observers take it
  *     audit-summary.md                the last weekly audit summary sent (0600)
+ *     cluster-id                      the cluster this state belongs to (cluster mode; cluster.h)
  *   KEYS/ (keys_dir; default STATE/keys)
  *     server.sec, server.pub          the current server key pair (server.sec.new: a
  *                                     rotation's next key before its switch)
@@ -55,6 +56,7 @@
 #define KURA_OPERATORS_FILE "operators.jsonl"
 #define KURA_OPERATORS_LOCK ".operators.lock"
 #define KURA_AUDIT_SUMMARY_FILE "audit-summary.md"
+#define KURA_CLUSTER_ID_FILE "cluster-id"
 #define KURA_PART_SUFFIX ".part"            /* store/<ID>/<FILE_ID>.part */
 
 /* ---- KEYS ------------------------------------------------------------------ */

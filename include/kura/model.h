@@ -63,6 +63,10 @@ struct kura_dataset {
     char status_reason[KURA_TEXT_MAX];     /* why suspended / destroyed */
     char host_id[KURA_HOST_ID_LEN + 1];    /* the server it was imported on */
     enum kura_guard_mode guard;
+    /* Cluster mode: the change epoch that wrote this file (docs/cluster.md),
+     * so a node can tell a stale cached copy from the change it was told
+     * of; 0 (not written) on a single server. */
+    int64_t epoch;
     /* The ethics review board's approval (issue 18): its reference and the
      * first instant after it ends; "" and 0 when none is recorded. */
     char ethics[KURA_TEXT_MAX];
@@ -84,6 +88,10 @@ struct kura_file {
 /* The server-wide facts the decision needs. */
 struct kura_server {
     bool lockdown;
+    /* A cluster node that may not serve: its lease ended, or it has not
+     * caught up with the latest change since (always false on a single
+     * server). The daemon knows; the decision is told. */
+    bool lease_ended;
     const char *host_id;        /* this machine's identity */
     enum kura_level level;      /* highest level this server is declared for */
     /* Login accounts: a listed uid outside [min, max] other than root is a

@@ -20,6 +20,7 @@ enum kura_reason {
     KURA_DENY_EXPIRED,       /* at or after the dataset's or the grant's end */
     KURA_DENY_WITHDRAWN,     /* the file belongs to a withdrawn sample */
     KURA_DENY_GUARD,         /* the calling process is a refused copy-out tool */
+    KURA_DENY_NO_LEASE,      /* a cluster node whose lease ended, or not yet caught up */
 };
 
 struct kura_request {
@@ -43,7 +44,7 @@ struct kura_decision {
 };
 
 /* Checks in this order, the first failing one is the reason: lockdown,
- * wrong host (ds->host_id set and not server->host_id), level, destroyed,
+ * no lease (server->lease_ended), wrong host (ds->host_id set and not server->host_id), level, destroyed,
  * suspended (any status but active), not listed, system account, account
  * changed, pending, untrained (server->require_training and the caller's
  * grant has no training date; the PI has no grant), not yet valid, expired, then for a file only: withdrawn, guard. A NULL request or server is

@@ -30,11 +30,16 @@ static const char *socket_path;
 /* Direct mode: a change was committed; a running daemon reloads. */
 static void notify_daemon(void *ctx, const char *dataset_id)
 {
-    (void)ctx;
+    /* ctx: the config. In cluster mode the nodes learn of the change from
+     * the database (and the command waits for them), not from this node's
+     * daemon alone. */
+    const struct kura_config *cfg = ctx;
     char *argv[2] = {"reload", (char *)dataset_id};
     struct kura_ctl_response r;
     struct kura_err e = {0};
     if (kura_ctl_call(socket_path, 0, dataset_id ? 2 : 1, argv, &r, &e) != 0) {
+        if ((e.code == ENOENT || e.code == ECONNREFUSED) && *cfg->cluster_database)
+            return;
         if (e.code == ENOENT || e.code == ECONNREFUSED)
             fprintf(stderr, "kuractl: note: kurafs is not running; the change is saved and takes effect when it "
                             "is next mounted\n");
@@ -105,7 +110,8 @@ static int run_command(const struct run *r, uint32_t flags, int argc, char **arg
     socket_path = r->cfg->socket;
     struct kura_cmd_env env = {.cfg = r->cfg, .config_path = r->config_path, .passphrase = r->passphrase,
                                .flags = flags,
-                               .on_state_change = (r->k->flags & KURA_CMD_CHANGES_STATE) ? notify_daemon : NULL};
+                               .on_state_change = (r->k->flags & KURA_CMD_CHANGES_STATE) ? notify_daemon : NULL,
+                               .ctx = (void *)r->cfg};
     return kura_cmd_execute(&env, r->actor, argc, argv, stdout, stderr);
 }
 

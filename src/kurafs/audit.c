@@ -34,6 +34,8 @@ static int append(struct kurafs *fs, const struct kura_audit_record *r)
     int64_t start = kurafs_metrics_clock();
     int rc = kura_audit_append(fs->audit, r, &err);
     kurafs_metrics_audit(&fs->metrics, r, rc == 0, kurafs_metrics_clock() - start);
+    if (rc == 0)
+        kurafs_ship_kick(fs);
     /* Fail closed on -1: the caller refuses; the audit module told syslog why. */
     return rc == 0 ? 0 : -1;
 }
@@ -353,6 +355,23 @@ void audit_state_refused(struct kurafs *fs, const char *why)
     struct kura_audit_record r;
     deny_record(&r, KURA_AUDIT_POLICY_CHANGE, "state refused");
     r.detail = why;
+    r.user = "root";
+    r.uid = 0;
+    kurafs_audit(fs, &r);
+}
+
+void audit_lease(struct kurafs *fs, bool ended, const char *detail)
+{
+    struct kura_audit_record r;
+    if (ended) {
+        deny_record(&r, KURA_AUDIT_REVOCATION, kura_reason_name(KURA_DENY_NO_LEASE));
+    } else {
+        kura_audit_record_init(&r);
+        r.event = KURA_AUDIT_POLICY_CHANGE;
+        r.decision = KURA_AUDIT_ALLOW;
+        r.reason = "lease renewed";
+    }
+    r.detail = detail;
     r.user = "root";
     r.uid = 0;
     kurafs_audit(fs, &r);

@@ -48,6 +48,9 @@ int audit_bulk_read(struct kurafs *fs, const struct caller *c, const char *datas
 void audit_daemon(struct kurafs *fs, enum kura_audit_event event, const char *detail);
 /* A state that could not be loaded; the last good one keeps serving. */
 void audit_state_refused(struct kurafs *fs, const char *why);
+/* A cluster node stops serving (ended: its lease ended, detail says why)
+ * or serves again (lease renewed and caught up). */
+void audit_lease(struct kurafs *fs, bool ended, const char *detail);
 /* A dataset's period (user NULL) or a user's grant ended. */
 void audit_expiry(struct kurafs *fs, const struct kura_dataset *ds, const char *user, uid_t uid, const char *detail);
 

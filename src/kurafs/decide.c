@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "decide.h"
+#include "kura/clock.h"
 
 void decide_target(const struct kura_catalog *cat, const struct kura_node *n, const struct kura_catalog_dataset **d,
                    const struct kura_file **f)
@@ -24,6 +25,8 @@ struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset 
 {
     struct kura_server srv = {
         .lockdown = atomic_load(&fs->lockdown),
+        .lease_ended = fs->cluster && (atomic_load(&fs->lease_ended) ||
+                                       kura_clock_ms(CLOCK_MONOTONIC) >= atomic_load(&fs->lease_deadline_ms)),
         .host_id = fs->host_id,
         .level = fs->cfg->level,
         .login_uid_min = fs->login_uid_min,

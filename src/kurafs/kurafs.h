@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -112,6 +113,12 @@ struct kurafs {
      * with its handle's, so the common case costs one atomic load. */
     atomic_uint_fast64_t epoch;
     atomic_bool lockdown;
+    /* Cluster mode (cluster_node.c; NULL, false and unused on a single
+     * server): the node's lease, ended or not yet caught up, and the
+     * monotonic ms at which it ends unless renewed. */
+    struct cluster_node *cluster;
+    atomic_bool lease_ended;
+    atomic_int_fast64_t lease_deadline_ms;
     struct kurafs_metrics metrics;
     atomic_bool stopping;          /* SIGTERM: nothing more is served */
 
@@ -119,6 +126,7 @@ struct kurafs {
     struct kurafs_pagecache pagecache;
     struct kurafs_last_refusal last_lookup_refusal;
     struct maintainer *maintainer; /* NULL until started */
+    struct shipper *shipper;       /* NULL: no [cluster] database (ship.c) */
     time_t mounted_at;             /* the root's times */
     /* Inode numbers are a keyed hash of the path (fs_ops.c); drawn at mount. */
     unsigned char ino_key[crypto_shorthash_KEYBYTES];
@@ -190,6 +198,35 @@ int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env);
 void kurafs_maintain_kick(struct kurafs *fs);
 void kurafs_maintain_stop(struct kurafs *fs);
 
+/* ---- cluster mode (cluster_node.c) ---- */
+/* With [cluster] database set: checks that the database is the cluster the
+ * state directory belongs to (else refuses: state copied outside the
+ * cluster serves nothing) and prepares the node, not serving until its
+ * first lease. Without one: nothing, no connection. */
+int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err);
+/* The lease and watch threads (after daemonizing); stop leaves the cluster. */
+int kurafs_cluster_start(struct kurafs *fs);
+void kurafs_cluster_stop(struct kurafs *fs);
+/* The node's line of kuractl status (ctx: the struct kurafs). */
+void kurafs_cluster_describe(void *ctx, FILE *out);
+
+/* ---- the central audit store, in cluster mode (ship.c) ---- */
+/* Starts the shipper's thread if [cluster] database is set (else does
+ * nothing); -1 if it cannot start. */
+int kurafs_ship_start(struct kurafs *fs);
+/* A record was appended: ship it now rather than at the next look. */
+void kurafs_ship_kick(struct kurafs *fs);
+/* Ships what the log holds (the stop record too) if it can, then ends. */
+void kurafs_ship_stop(struct kurafs *fs);
+struct kurafs_ship_state {
+    bool connected;
+    uint64_t shipped, written;     /* seq stored centrally; last in the local log */
+    char why[sizeof ((struct kura_err *)0)->msg]; /* why not connected */
+};
+/* false without a shipper. */
+bool kurafs_ship_state(struct kurafs *fs, struct kurafs_ship_state *out);
+/* The line `kuractl status` shows (kura_cmd_env's daemon_notes; ctx is fs). */
+void kurafs_ship_describe(void *ctx, FILE *out);
 /* Counts kept for the metrics file; each costs an atomic add. */
 void kurafs_metrics_init(struct kurafs_metrics *m);
 /* Every audit append: what it recorded (if written) and how long it took. */

@@ -203,6 +203,13 @@ static struct {
     volatile sig_atomic_t pages_dropped;
 } signals = {.pipe = {-1, -1}};
 
+/* kuractl status's lines after the daemon's (commands.h daemon_notes). */
+static void kurafs_daemon_notes(void *ctx, FILE *out)
+{
+    kurafs_cluster_describe(ctx, out);
+    kurafs_ship_describe(ctx, out);
+}
+
 static void wake_signal_thread(char what)
 {
     int saved = errno;
@@ -333,7 +340,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kurafs: cannot initialise libsodium or harden the process\n");
         goto out;
     }
-    if (open_state(fs, &o, &err) != 0) {
+    if (open_state(fs, &o, &err) != 0 || kurafs_cluster_check(fs, &err) != 0) {
         fprintf(stderr, "kurafs: %s\n", err.msg[0] ? err.msg : "cannot start");
         goto out;
     }
@@ -382,22 +389,33 @@ int main(int argc, char **argv)
     struct kura_cmd_env env = {
         .cfg = fs->cfg, .config_path = fs->config_path, .socket_mode = true,
         .mountpoint = copts.mountpoint, .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
+        .daemon_notes = kurafs_daemon_notes,
     };
+    /* Before the control socket: status asks it. */
+    if (kurafs_ship_start(fs) != 0) {
+        fprintf(stderr, "kurafs: cannot start the audit shipper\n");
+        goto out_signals;
+    }
     struct kura_ctl_server *ctl = NULL;
     if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, NULL, &ctl, &err) != 0) {
         kura_notice(LOG_ERR, "kurafs: control socket: %s", err.msg);
         fprintf(stderr, "kurafs: control socket: %s\n", err.msg);
+        kurafs_ship_stop(fs);
         goto out_signals;
     }
     if (kurafs_maintain_start(fs, &env) != 0) {
         fprintf(stderr, "kurafs: cannot start the maintenance thread\n");
         kura_ctl_server_stop(ctl);
+        kurafs_ship_stop(fs);
         goto out_signals;
     }
-    if (kurafs_metrics_start(fs) != 0) {
-        fprintf(stderr, "kurafs: cannot start the metrics thread\n");
+    if (kurafs_metrics_start(fs) != 0 || kurafs_cluster_start(fs) != 0) {
+        fprintf(stderr, "kurafs: cannot start the metrics or the cluster threads\n");
         kura_ctl_server_stop(ctl);
+        kurafs_cluster_stop(fs);
         kurafs_maintain_stop(fs);
+        kurafs_metrics_stop(fs);
+        kurafs_ship_stop(fs);
         goto out_signals;
     }
     pthread_t signal_handler;
@@ -427,9 +445,11 @@ int main(int argc, char **argv)
     if (handling_signals)
         stop_signal_thread(signal_handler);
     kura_ctl_server_stop(ctl); /* before the maintainer: a request kicks it */
+    kurafs_cluster_stop(fs);   /* likewise a change it applies */
     kurafs_maintain_stop(fs);
     kurafs_refusals_flush(fs, true); /* every refusal counted is in the log before it stops */
     audit_daemon(fs, KURA_AUDIT_STOP, copts.mountpoint);
+    kurafs_ship_stop(fs); /* after the stop record, which it ships too */
     kurafs_metrics_stop(fs);
 out_signals:
     fuse_remove_signal_handlers(se);
@@ -441,6 +461,7 @@ out_destroy:
 out:
     free(copts.mountpoint);
     fuse_opt_free_args(&args);
+    kurafs_cluster_stop(fs);
     close_state(fs);
     kurafs_pagecache_free(&fs->pagecache);
     handle_table_free(fs);

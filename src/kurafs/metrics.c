@@ -186,6 +186,15 @@ static char *format(struct kurafs *fs, bool up, size_t *len)
     put_value(f, "kura_audit_failures_total", "counter", "Audit appends that failed (the operation was refused).",
               atomic_load(&m->audit_failures));
     put_histogram(f, "kura_audit_write_seconds", "Time for an audit record to be durable.", &m->audit_write);
+    struct kurafs_ship_state ship;
+    if (kurafs_ship_state(fs, &ship)) {
+        put_value(f, "kura_audit_store_connected", "gauge", "1 while the central audit store is reachable.",
+                  ship.connected);
+        put_value(f, "kura_audit_store_shipped_seq", "gauge", "The last record of this node stored centrally.",
+                  ship.shipped);
+        put_value(f, "kura_audit_store_backlog", "gauge", "Records of the local log not stored centrally yet.",
+                  ship.written - ship.shipped);
+    }
     struct statvfs sv;
     char dir[KURA_CONFIG_PATH_MAX + 1];
     snprintf(dir, sizeof dir, "%s", fs->cfg->audit_log);

@@ -924,3 +924,20 @@ void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *o
     *out = log->stats;
     pthread_mutex_unlock(&log->mu);
 }
+
+int kura_audit_written_seq(struct kura_audit_log *log, uint64_t *seq, struct kura_err *err)
+{
+    /* A descriptor of its own: the writers' may be replaced mid-batch. */
+    int fd = open(log->head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct audit_head h;
+    int slot, found = fd < 0 ? (errno == ENOENT ? 0 : -1) : audit_head_read(fd, log->key, &h, &slot);
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (found < 0) {
+        kura_err_set(err, e, "read %s: %s", log->head_path, strerror(e));
+        return -1;
+    }
+    *seq = found ? h.seq : 0;
+    return 0;
+}

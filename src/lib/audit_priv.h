@@ -62,6 +62,30 @@ void audit_lines_close(struct audit_lines *r);
  * -1 if there is none or it is not a record. */
 int audit_first_record(const char *path, struct kura_audit_entry *e);
 
+/* Opens files[0..n) for reading: descriptors, and the sizes to read up to
+ * (what was there when they were opened). On failure none stays open. */
+int audit_open_files(const char *const *files, size_t n, int *fds, uint64_t *sizes, struct kura_err *err);
+void audit_close_files(int *fds, size_t n);
+
+/* The log's files as the writers left them: listed and opened under the
+ * head file's shared lock (no writer is mid-batch or mid-rotation), each
+ * with the size to read up to. */
+struct audit_files {
+    bool live_only;             /* the live file alone */
+    char **paths;
+    size_t n;
+    int *fds;
+    uint64_t *sizes;
+};
+/* locked (may be NULL) runs first under the lock, with the head file's
+ * descriptor (-1: there is none) and path; it may set f->live_only, and
+ * a non-zero return stops and is returned. On success close f with
+ * audit_files_close; on failure nothing stays open. */
+typedef int (*audit_locked_fn)(int head_fd, const char *head_path, struct audit_files *f, void *ctx);
+int audit_files_open(const char *log_path, audit_locked_fn locked, void *ctx, struct audit_files *f,
+                     struct kura_err *err);
+void audit_files_close(struct audit_files *f);
+
 /* The head file: two fixed-size slots written in turn, each a keyed note
  * of the last record written (seq, hash) and where it ended (the log file's
  * inode and size). A torn write can spoil one slot only. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -310,6 +311,75 @@ static bool compressed(const char *name)
     return false;
 }
 
+int audit_open_files(const char *const *files, size_t n, int *fds, uint64_t *sizes, struct kura_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        fds[i] = open(files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fds[i] < 0 || fstat(fds[i], &st) != 0) {
+            kura_err_set(err, errno, "open %s: %s", files[i], strerror(errno));
+            audit_close_files(fds, i + (fds[i] >= 0));
+            return -1;
+        }
+        sizes[i] = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
+void audit_close_files(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+int audit_files_open(const char *log_path, audit_locked_fn locked, void *ctx, struct audit_files *f,
+                     struct kura_err *err)
+{
+    *f = (struct audit_files){0};
+    char head_path[4096];
+    if (kura_audit_head_path(log_path, head_path, sizeof head_path) != 0) {
+        kura_err_set(err, ENAMETOOLONG, "audit log path too long");
+        return -1;
+    }
+    int hfd = open(head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (hfd >= 0)
+        while (flock(hfd, LOCK_SH) != 0 && errno == EINTR)
+            ;
+    int rc = locked ? locked(hfd, head_path, f, ctx) : 0;
+    if (rc == 0 && f->live_only) {
+        if ((f->paths = malloc(sizeof *f->paths)) && (f->paths[0] = strdup(log_path)))
+            f->n = 1;
+        else
+            rc = (kura_err_set(err, ENOMEM, "out of memory"), -1);
+    } else if (rc == 0) {
+        rc = kura_audit_files(log_path, &f->paths, &f->n, err);
+    }
+    if (rc == 0) {
+        f->fds = calloc(f->n + 1, sizeof *f->fds);
+        f->sizes = calloc(f->n + 1, sizeof *f->sizes);
+        rc = f->fds && f->sizes ? audit_open_files((const char *const *)f->paths, f->n, f->fds, f->sizes, err)
+                                : (kura_err_set(err, ENOMEM, "out of memory"), -1);
+    }
+    if (hfd >= 0)
+        close(hfd); /* releases the lock */
+    if (rc != 0) {
+        free(f->fds);
+        f->fds = NULL; /* none open */
+        audit_files_close(f);
+    }
+    return rc;
+}
+
+void audit_files_close(struct audit_files *f)
+{
+    if (f->fds)
+        audit_close_files(f->fds, f->n);
+    free(f->fds);
+    free(f->sizes);
+    kura_audit_files_free(f->paths, f->n);
+    *f = (struct audit_files){0};
+}
+
 void kura_audit_files_free(char **paths, size_t n)
 {
     for (size_t i = 0; paths && i < n; i++)
@@ -387,4 +457,82 @@ int kura_audit_files(const char *log_path, char ***paths, size_t *n, struct kura
     *paths = out;
     *n = count;
     return 0;
+}
+
+/* ---- reading on from a seq (the cluster's shipper) ---- */
+
+/* Offers the records after *last in [from, limit) of one file; *pos gets
+ * the offset after the last line dealt with, *last the seq of the last
+ * record taken. 1: fn said stop. */
+static int offer_lines(int fd, uint64_t from, uint64_t limit, kura_audit_line_fn fn, void *ctx, uint64_t *pos,
+                       uint64_t *last)
+{
+    struct audit_lines r;
+    if (audit_lines_init(&r, fd, from, limit) != 0)
+        return -1;
+    const char *line;
+    size_t len;
+    enum audit_line_kind kind;
+    uint64_t off;
+    int rc, stop = 0;
+    *pos = from;
+    while ((rc = audit_lines_next(&r, &line, &len, &kind, &off)) == 1 && kind != AUDIT_LINE_PARTIAL) {
+        struct kura_audit_entry e;
+        if (kind == AUDIT_LINE_OK && kura_audit_entry_parse(line, len, &e, NULL) == 0) {
+            uint64_t seq = e.seq;
+            kura_audit_entry_free(&e);
+            if (seq > *last && (stop = fn(seq, line, len, ctx)) != 0)
+                break;
+            if (seq > *last)
+                *last = seq;
+        }
+        *pos = r.base + r.start;
+    }
+    audit_lines_free(&r);
+    return stop ? 1 : rc < 0 ? -1 : 0;
+}
+
+/* Under the lock: whether the cursor's place in the live file still holds. */
+struct resume {
+    const char *log_path;
+    uint64_t after;
+    const struct kura_audit_cursor *cur;
+    ino_t live;
+};
+
+static int resume_check(int hfd, const char *head_path, struct audit_files *f, void *ctx)
+{
+    (void)hfd;
+    (void)head_path;
+    struct resume *r = ctx;
+    struct stat st;
+    r->live = stat(r->log_path, &st) == 0 ? st.st_ino : 0;
+    f->live_only = r->live && r->after > 0 && r->cur->seq == r->after && r->cur->ino == r->live &&
+                   r->cur->offset <= (uint64_t)st.st_size;
+    return 0;
+}
+
+int kura_audit_read_after(const char *log_path, uint64_t after, struct kura_audit_cursor *cur,
+                          kura_audit_line_fn fn, void *ctx, struct kura_err *err)
+{
+    struct resume res = {.log_path = log_path, .after = after, .cur = cur};
+    struct audit_files f;
+    int rc = audit_files_open(log_path, resume_check, &res, &f, err);
+    uint64_t last = after, pos = 0, ino = 0;
+    for (size_t i = 0; rc == 0 && i < f.n; i++) {
+        struct stat st;
+        bool is_live = fstat(f.fds[i], &st) == 0 && st.st_ino == res.live && strcmp(f.paths[i], log_path) == 0;
+        int r = offer_lines(f.fds[i], f.live_only ? cur->offset : 0, f.sizes[i], fn, ctx, &pos, &last);
+        if (r < 0)
+            rc = (kura_err_set(err, errno ? errno : ENOMEM, "read %s: %s", f.paths[i],
+                               strerror(errno ? errno : ENOMEM)), -1);
+        ino = is_live ? st.st_ino : 0;
+        if (r != 0)
+            break;
+    }
+    /* Only a place in the live file is worth keeping: a rotation moves it. */
+    *cur = rc == 0 && ino ? (struct kura_audit_cursor){.ino = ino, .offset = pos, .seq = last}
+                          : (struct kura_audit_cursor){0};
+    audit_files_close(&f);
+    return rc;
 }

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +27,7 @@ struct verifier {
     struct audit_chain c;
     const struct audit_head *head;
     struct kura_err *err;
+    bool by_seq;                /* lines not from a file: findings name the seq only */
     /* the files, read again for retention records when the chain starts late */
     const char *const *files;
     const int *fds;
@@ -55,7 +55,9 @@ __attribute__((format(printf, 6, 7))) static int tell(struct verifier *v, bool b
         v->report(&f, v->ctx);
     if (!bad)
         return 0;
-    if (line)
+    if (v->by_seq && seq)
+        kura_err_set(v->err, EBADMSG, "%s: seq %" PRIu64 ": %s", file, seq, what);
+    else if (line)
         kura_err_set(v->err, EBADMSG, "%s:%" PRIu64 ": seq %" PRIu64 ": %s", file, line, seq, what);
     else
         kura_err_set(v->err, EBADMSG, "%s: %s", file, what);
@@ -194,6 +196,25 @@ static int check_record(struct verifier *v, const char *file, uint64_t ln, const
     return 0;
 }
 
+/* One line of the chain, from a file or not: its shape, then the chain. */
+static int verify_line(struct verifier *v, const char *file, uint64_t ln, enum audit_line_kind kind,
+                       const char *line, size_t len, uint64_t *seq)
+{
+    uint64_t expected = v->started ? v->c.seq + 1 : 0;
+    struct kura_audit_entry e;
+    struct kura_err perr = {0};
+    if (kind == AUDIT_LINE_PARTIAL)
+        return tell(v, true, file, ln, expected, "unfinished record at the end of the file (cut short)");
+    if (kind == AUDIT_LINE_LONG)
+        return tell(v, true, file, ln, expected, "line longer than %d bytes", KURA_AUDIT_LINE_MAX);
+    if (kura_audit_entry_parse(line, len, &e, &perr) != 0)
+        return tell(v, true, file, ln, expected, "not a valid record: %s", perr.msg);
+    int bad = check_record(v, file, ln, line, len, &e);
+    *seq = e.seq;
+    kura_audit_entry_free(&e);
+    return bad;
+}
+
 static int verify_file(struct verifier *v, const char *file, int fd, uint64_t limit)
 {
     struct audit_lines r;
@@ -201,27 +222,15 @@ static int verify_file(struct verifier *v, const char *file, int fd, uint64_t li
         kura_err_set(v->err, ENOMEM, "out of memory reading %s", file);
         return -1;
     }
-    uint64_t records = 0, first = 0, off;
+    uint64_t records = 0, first = 0, off, seq = 0;
     const char *line;
     size_t len;
     enum audit_line_kind kind;
     int rc, bad = 0;
     while (!bad && (rc = audit_lines_next(&r, &line, &len, &kind, &off)) == 1) {
-        uint64_t expected = v->started ? v->c.seq + 1 : 0;
-        struct kura_audit_entry e;
-        struct kura_err perr = {0};
-        if (kind == AUDIT_LINE_PARTIAL)
-            bad = tell(v, true, file, r.number, expected, "unfinished record at the end of the file (cut short)");
-        else if (kind == AUDIT_LINE_LONG)
-            bad = tell(v, true, file, r.number, expected, "line longer than %d bytes", KURA_AUDIT_LINE_MAX);
-        else if (kura_audit_entry_parse(line, len, &e, &perr) != 0)
-            bad = tell(v, true, file, r.number, expected, "not a valid record: %s", perr.msg);
-        else {
-            bad = check_record(v, file, r.number, line, len, &e);
-            if (!bad && records++ == 0)
-                first = e.seq;
-            kura_audit_entry_free(&e);
-        }
+        bad = verify_line(v, file, r.number, kind, line, len, &seq);
+        if (!bad && records++ == 0)
+            first = seq;
     }
     int e = errno;
     audit_lines_free(&r);
@@ -281,28 +290,6 @@ static int verify_fds(struct verifier *v, const char *const *files, const int *f
     return rc;
 }
 
-static void close_all(int *fds, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        close(fds[i]);
-}
-
-/* Opens files[0..n): descriptors and the sizes to read up to. */
-static int open_all(const char *const *files, size_t n, int *fds, uint64_t *sizes, struct kura_err *err)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct stat st;
-        fds[i] = open(files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fds[i] < 0 || fstat(fds[i], &st) != 0) {
-            kura_err_set(err, errno, "open %s: %s", files[i], strerror(errno));
-            close_all(fds, i + (fds[i] >= 0));
-            return -1;
-        }
-        sizes[i] = (uint64_t)st.st_size;
-    }
-    return 0;
-}
-
 int kura_audit_verify_files(const char *const *paths, size_t n, const char *head_path,
                             const unsigned char key[KURA_AUDIT_KEY_LEN], kura_audit_report_fn report, void *ctx,
                             struct kura_audit_summary *sum, struct kura_err *err)
@@ -325,10 +312,10 @@ int kura_audit_verify_files(const char *const *paths, size_t n, const char *head
         if (rc != 0)
             goto out;
     }
-    rc = open_all(paths, n, fds, sizes, err);
+    rc = audit_open_files(paths, n, fds, sizes, err);
     if (rc == 0) {
         rc = verify_fds(&v, paths, fds, sizes, n, sum);
-        close_all(fds, n);
+        audit_close_files(fds, n);
     }
 out:
     free(fds);
@@ -336,47 +323,71 @@ out:
     return rc;
 }
 
+/* Under the lock: the head, read with the files it describes. */
+struct verify_start {
+    struct verifier *v;
+    struct audit_head *h;
+    const char *log_path;
+};
+
+static int start_verify(int hfd, const char *head_path, struct audit_files *f, void *ctx)
+{
+    (void)f;
+    struct verify_start *s = ctx;
+    if (hfd < 0 && access(s->log_path, F_OK) != 0) {
+        kura_err_set(s->v->err, ENOENT, "no audit log at %s", s->log_path);
+        return -1;
+    }
+    return load_head(s->v, hfd, head_path, s->h);
+}
+
 int kura_audit_verify(const char *log_path, const unsigned char key[KURA_AUDIT_KEY_LEN], kura_audit_report_fn report,
                       void *ctx, struct kura_audit_summary *sum, struct kura_err *err)
 {
     struct verifier v = {.key = key, .report = report, .ctx = ctx, .err = err};
-    char head_path[4096];
-    if (kura_audit_head_path(log_path, head_path, sizeof head_path) != 0) {
-        kura_err_set(err, ENAMETOOLONG, "audit log path too long");
-        return -1;
-    }
-    int hfd = open(head_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (hfd < 0 && access(log_path, F_OK) != 0) {
-        kura_err_set(err, ENOENT, "no audit log at %s", log_path);
-        return -1;
-    }
-    /* A shared lock while listing and opening: no writer is mid-batch or
-     * mid-rotation, so the head and the sizes read here agree. */
-    if (hfd >= 0)
-        while (flock(hfd, LOCK_SH) != 0 && errno == EINTR)
-            ;
     struct audit_head h;
-    char **files = NULL;
-    size_t n = 0;
-    int *fds = NULL;
-    uint64_t *sizes = NULL;
-    int rc = load_head(&v, hfd, head_path, &h);
-    if (rc == 0)
-        rc = kura_audit_files(log_path, &files, &n, err);
-    if (rc == 0) {
-        fds = calloc(n + 1, sizeof *fds);
-        sizes = calloc(n + 1, sizeof *sizes);
-        rc = fds && sizes ? open_all((const char *const *)files, n, fds, sizes, err)
-                          : (kura_err_set(err, ENOMEM, "out of memory"), -1);
-    }
-    if (hfd >= 0)
-        close(hfd); /* releases the lock */
-    if (rc == 0) {
-        rc = verify_fds(&v, (const char *const *)files, fds, sizes, n, sum);
-        close_all(fds, n);
-    }
-    free(fds);
-    free(sizes);
-    kura_audit_files_free(files, n);
+    struct verify_start start = {.v = &v, .h = &h, .log_path = log_path};
+    struct audit_files f;
+    /* The head and the sizes agree: read under the writers' lock. */
+    if (audit_files_open(log_path, start_verify, &start, &f, err) != 0)
+        return -1;
+    int rc = verify_fds(&v, (const char *const *)f.paths, f.fds, f.sizes, f.n, sum);
+    audit_files_close(&f);
     return rc;
+}
+
+struct kura_audit_chain_check {
+    struct verifier v;
+    struct kura_err err;
+};
+
+struct kura_audit_chain_check *kura_audit_chain_new(const unsigned char key[KURA_AUDIT_KEY_LEN],
+                                                    kura_audit_report_fn report, void *ctx)
+{
+    struct kura_audit_chain_check *ck = calloc(1, sizeof *ck);
+    if (ck)
+        ck->v = (struct verifier){.key = key, .report = report, .ctx = ctx, .err = &ck->err, .by_seq = true};
+    return ck;
+}
+
+int kura_audit_chain_line(struct kura_audit_chain_check *ck, const char *source, const char *line, size_t len,
+                          struct kura_err *err)
+{
+    uint64_t seq = 0;
+    if (verify_line(&ck->v, source, 0, AUDIT_LINE_OK, line, len, &seq) != 0) {
+        if (err)
+            *err = ck->err;
+        return -1;
+    }
+    if (ck->v.sum.records++ == 0)
+        ck->v.sum.first_seq = seq;
+    ck->v.sum.last_seq = seq;
+    return 0;
+}
+
+void kura_audit_chain_end(struct kura_audit_chain_check *ck, struct kura_audit_summary *sum)
+{
+    if (ck && sum)
+        *sum = ck->v.sum;
+    free(ck);
 }

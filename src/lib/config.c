@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "kura/cluster.h"
 #include "kura/config.h"
 #include "kura/fsutil.h"
 #include "kura/guard.h"
@@ -28,6 +30,7 @@ enum key_id {
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
     K_METRICS_FILE, K_METRICS_INTERVAL,
     K_REPORT_LANG,
+    K_CLUSTER_DB, K_CLUSTER_NODE, K_CLUSTER_LEASE,
     K_COUNT
 };
 
@@ -63,9 +66,12 @@ static const struct {
     [K_METRICS_FILE] = {"metrics", "textfile"},
     [K_METRICS_INTERVAL] = {"metrics", "interval_seconds"},
     [K_REPORT_LANG] = {"report", "lang"},
+    [K_CLUSTER_DB] = {"cluster", "database"},
+    [K_CLUSTER_NODE] = {"cluster", "node"},
+    [K_CLUSTER_LEASE] = {"cluster", "lease_seconds"},
 };
 
-static const char *const sections[] = {"paths", "server", "guard", "audit", "revocation", "metrics", "report"};
+static const char *const sections[] = {"paths", "server", "guard", "audit", "revocation", "metrics", "report", "cluster"};
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 struct load {
@@ -132,6 +138,8 @@ void kura_config_free(struct kura_config *cfg)
     free_list(cfg->deny, cfg->ndeny);
     free_list(cfg->allow, cfg->nallow);
     free(cfg->notify_command);
+    free(cfg->cluster_database);
+    free(cfg->cluster_node);
     free(cfg->metrics_textfile);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -422,6 +430,20 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
             return -1;
         }
         return 0;
+    case K_CLUSTER_DB:
+        return set_string(&cfg->cluster_database, value, err);
+    case K_CLUSTER_NODE:
+        if (*value && kura_cluster_node_check(value, err) != 0)
+            return -1;
+        return set_string(&cfg->cluster_node, value, err);
+    case K_CLUSTER_LEASE:
+        if (parse_number(value, 300, &cfg->cluster_lease_seconds, err) != 0)
+            return -1;
+        if (cfg->cluster_lease_seconds < 2) {
+            kura_err_set(err, EINVAL, "expected 2 to 300 seconds");
+            return -1;
+        }
+        return 0;
     case K_COUNT:
         break;
     }
@@ -542,6 +564,21 @@ out:
     return rc;
 }
 
+/* A node is named by its host name unless [cluster] node says otherwise:
+ * the short name, as sites name their compute nodes. */
+static int cluster_node_from_host(struct kura_config *cfg, struct kura_err *err)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) {
+        kura_err_set(err, errno, "gethostname: %s", strerror(errno));
+        return -1;
+    }
+    host[strcspn(host, ".")] = '\0';
+    if (kura_cluster_node_check(host, err) != 0)
+        return -1;
+    return set_string(&cfg->cluster_node, host, err);
+}
+
 static int set_defaults(struct kura_config *cfg, struct kura_err *err)
 {
     cfg->level = KURA_LEVEL_TYPE1;
@@ -560,7 +597,8 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     memcpy(cfg->warn_days, (unsigned[]){90, 60, 40}, sizeof(unsigned[3]));
     cfg->metrics_interval = 5;
     snprintf(cfg->report_lang, sizeof cfg->report_lang, "auto");
-    if (set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
+    cfg->cluster_lease_seconds = 5;
+    if (set_string(&cfg->cluster_database, "", err) != 0 || set_string(&cfg->cluster_node, "", err) != 0 || set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
         set_string(&cfg->metrics_textfile, "", err) != 0 ||
         parse_tools(KURA_GUARD_DEFAULT_DENY, &cfg->deny, &cfg->ndeny, err) != 0 ||
         parse_tools(DEFAULT_ALLOW, &cfg->allow, &cfg->nallow, err) != 0)
@@ -592,6 +630,10 @@ int kura_config_parse(const char *name, const char *text, size_t len, const char
         kura_err_prefix(err, "%s: no [server] host_id, and it cannot be derived", name);
         goto out;
     }
+    if (*cfg->cluster_database && !*cfg->cluster_node && cluster_node_from_host(cfg, err) != 0) {
+        kura_err_prefix(err, "%s: no [cluster] node, and the host name cannot be one", name);
+        goto out;
+    }
     rc = 0;
 out:
     for (int k = 0; k <= K_SOCKET; k++)
@@ -618,6 +660,15 @@ int kura_config_load(const char *path, struct kura_config *cfg, struct kura_err 
     }
     int rc = kura_config_parse(path, text, len, KURA_MACHINE_ID_PATH, cfg, err);
     free(text);
+    /* Cluster binding replaces host binding (R-ACC-8): every node binds
+     * and serves datasets under the cluster's identity. */
+    int bound = rc == 0 && *cfg->cluster_database ? kura_cluster_id_load(cfg->state_dir, cfg->cluster_id, err) : 0;
+    if (bound == 1)
+        kura_cluster_host_id(cfg->cluster_id, cfg->host_id);
+    if (bound < 0) {
+        kura_config_free(cfg);
+        return -1;
+    }
     return rc;
 }
 
@@ -773,7 +824,21 @@ static const char default_tail[] =
     "[report]\n"
     "# Language of the reports for people (kuractl report ... --lang overrides):\n"
     "# ja, en, or auto: Japanese for JGA and AGD datasets (the NBDC forms).\n"
-    "lang = auto\n";
+    "lang = auto\n"
+    "\n"
+    "[cluster]\n"
+    "# Cluster mode (docs/cluster.md): many nodes serve one state directory on a\n"
+    "# shared file system, with PostgreSQL as the authority for changes, leases\n"
+    "# and the central copy of the audit records. database is a libpq connection\n"
+    "# string (no password in it: use ~/.pgpass or peer authentication); empty:\n"
+    "# a single server, no database.\n"
+    "database =\n"
+    "# This node's name, unique in the cluster: letters, digits, '.', '-', '_'.\n"
+    "# Default: the host name, up to its first dot.\n"
+    "#node =\n"
+    "# A node that cannot renew its lease for this many seconds refuses every\n"
+    "# open and read until it has caught up. From 2 to 300.\n"
+    "lease_seconds = 5\n";
 
 char *kura_config_default_text(const char *root, struct kura_err *err)
 {

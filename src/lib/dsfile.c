@@ -63,10 +63,10 @@ enum section_kind { SEC_NONE, SEC_DATASET, SEC_USER, SEC_WITHDRAWN };
 /* ethics and ethics_until come last and are optional (written only when
  * an approval is recorded): a file from before them records none. */
 enum { D_ID, D_TITLE, D_KIND, D_LEVEL, D_PI, D_PI_UID, D_FROM, D_UNTIL, D_STATUS, D_REASON, D_HOST, D_GUARD,
-       D_REQUIRED, D_ETHICS = D_REQUIRED, D_ETHICS_UNTIL, D_N };
+       D_REQUIRED, D_ETHICS = D_REQUIRED, D_ETHICS_UNTIL, D_EPOCH, D_N };
 static const char *const dataset_keys[D_N] = {
     "id", "title", "kind", "level", "pi", "pi_uid", "from", "until", "status", "status_reason", "host_id", "guard",
-    "ethics", "ethics_until",
+    "ethics", "ethics_until", "epoch",
 };
 /* pending, approved_by and the grant records (institution, email,
  * trained) come last and are optional (written only when set): a file
@@ -190,6 +190,16 @@ static int set_dataset_key(struct kura_dataset *ds, int k, const char *v, struct
         return copy_checked(ds->ethics, sizeof ds->ethics, v, "ethics", err);
     case D_ETHICS_UNTIL:
         return parse_instant(v, &ds->ethics_until, err);
+    case D_EPOCH: {
+        uint64_t n;
+        size_t len = strlen(v);
+        if (kura_parse_decimal(v, len, INT64_MAX, &n) != 0 || n == 0 || v[0] == '0') {
+            kura_err_set(err, EINVAL, "expected a change epoch (a positive number)");
+            return -1;
+        }
+        ds->epoch = (int64_t)n;
+        return 0;
+    }
     }
     return -1;
 }
@@ -706,6 +716,11 @@ char *kura_dataset_format(const struct kura_dataset *ds, const struct kura_zone 
         out_kv(&o, "ethics", ds->ethics);
         if (out_time(&o, "ethics_until", ds->ethics_until, zone, err) != 0)
             goto fail;
+    }
+    if (ds->epoch > 0) {
+        char num[24];
+        snprintf(num, sizeof num, "%" PRId64, ds->epoch);
+        out_kv(&o, "epoch", num);
     }
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];

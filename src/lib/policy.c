@@ -22,6 +22,7 @@ static const char *const reason_names[] = {
     [KURA_DENY_EXPIRED] = "expired",
     [KURA_DENY_WITHDRAWN] = "withdrawn",
     [KURA_DENY_GUARD] = "guard",
+    [KURA_DENY_NO_LEASE] = "no lease",
 };
 
 const char *kura_reason_name(enum kura_reason r)
@@ -81,6 +82,8 @@ struct kura_decision kura_policy_decide(const struct kura_request *req)
     const int64_t now = req->now;
     if (srv->lockdown)
         return deny(KURA_DENY_LOCKDOWN, now); /* R-ACC-7 */
+    if (srv->lease_ended)
+        return deny(KURA_DENY_NO_LEASE, now); /* R-CLU-2 */
     if (!ds)
         return deny(KURA_DENY_NOT_LISTED, now);
     if (ds->host_id[0] != '\0' && (!srv->host_id || strcmp(ds->host_id, srv->host_id) != 0))

@@ -69,13 +69,14 @@ require "the daemon's objects are built ($FS)" test -z "$missing"
 # calls back up (decide and audit share a layer: neither calls the other).
 layers=(
     "main"
-    "fs_ops"
+    "fs_ops cluster_node"
     "fs_refuse maintain"
     "revoke"
     "handle"
     "state"
     "acl decide audit"
     "caller clock metrics pagecache"
+    "ship"
 )
 declare -A rank
 for i in "${!layers[@]}"; do

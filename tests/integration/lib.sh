@@ -153,6 +153,22 @@ kill_at() {
   else strace -qq -o /dev/null -e trace="$NAME_CALLS" -e inject="$call":signal=KILL:when="$nth" "$@" >/dev/null 2>&1; fi
 }
 
+# start_postgres: a private PostgreSQL for this test: initdb in $T/pg, its
+# socket there, no TCP, run by the postgres account (it refuses root), and
+# stopped on exit. Sets PG_BIN, PG_DIR and PG_CONN (a libpq connection string).
+start_postgres() {
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$PG_BIN/initdb" ] || { diag "PostgreSQL is not installed (scripts/install-deps.sh installs it)"; return 1; }
+  PG_DIR=$T/pg
+  mkdir -p "$PG_DIR" && chown postgres: "$PG_DIR" && chmod 0700 "$PG_DIR"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U kura --no-sync >"$T/initdb.log" 2>&1 ||
+    { diag "initdb failed:" "$(cat "$T/initdb.log")"; return 1; }
+  on_exit "runuser -u postgres -- '$PG_BIN/pg_ctl' -D '$PG_DIR/data' -m immediate -w stop >/dev/null 2>&1"
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-k $PG_DIR -c listen_addresses=''" -w \
+    -l "$PG_DIR/server.log" start >/dev/null 2>&1 || { diag "PostgreSQL did not start:" "$(cat "$PG_DIR/server.log")"; return 1; }
+  PG_CONN="host=$PG_DIR dbname=postgres user=kura"
+}
+
 # mount_kura MOUNTPOINT [kurafs args...]: mounts in the foreground process
 # in the background, waits until it serves, and unmounts on exit.
 mount_kura() {

@@ -842,6 +842,124 @@ static void test_size_rotation_keeps_chain(void)
     EXPECT_STR_CONTAINS(o.what, "record(s) missing");
 }
 
+/* ---- reading on from a seq (the cluster's shipper) ---- */
+
+struct taken {
+    uint64_t seq[64];
+    char *line[64];
+    size_t n, cap;             /* cap: stop after this many */
+};
+
+static int take_lines(uint64_t seq, const char *line, size_t len, void *ctx)
+{
+    struct taken *t = ctx;
+    if (t->n == t->cap || t->n == 64)
+        return 1;
+    t->seq[t->n] = seq;
+    t->line[t->n++] = strndup(line, len);
+    return 0;
+}
+
+static void taken_free(struct taken *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->line[i]);
+    t->n = 0;
+}
+
+/* Every record once, in order, across rotated files, in batches that stop
+ * where the caller stops; the cursor only speeds things up. */
+static void test_read_after_in_batches(void)
+{
+    const char *path = log_path("after");
+    struct kura_audit_log *log = open_log(path, 2000);
+    ASSERT(log);
+    ASSERT(append_n(log, 30) == 0);
+    uint64_t written = 0;
+    struct kura_err err = {0};
+    EXPECT(kura_audit_written_seq(log, &written, &err) == 0 && written == 30);
+    struct kura_audit_cursor cur = {0};
+    uint64_t after = 0, next = 1;
+    for (int round = 0; round < 20 && after < 30; round++) {
+        struct taken t = {.cap = 7};
+        ASSERT(kura_audit_read_after(path, after, &cur, take_lines, &t, &err) == 0);
+        for (size_t i = 0; i < t.n; i++)
+            EXPECT(t.seq[i] == next++);
+        if (t.n)
+            after = t.seq[t.n - 1];
+        taken_free(&t);
+    }
+    EXPECT(after == 30 && next == 31);
+    /* Records added later come next, from the cursor. */
+    ASSERT(append_n(log, 3) == 0);
+    struct taken t = {.cap = 64};
+    ASSERT(kura_audit_read_after(path, 30, &cur, take_lines, &t, &err) == 0);
+    EXPECT(t.n == 3 && t.seq[0] == 31 && t.seq[2] == 33);
+    taken_free(&t);
+    /* A cursor for another seq is not trusted: the files are read again. */
+    cur.seq = 5;
+    ASSERT(kura_audit_read_after(path, 10, &cur, take_lines, &t, &err) == 0);
+    EXPECT(t.n == 23 && t.seq[0] == 11 && t.seq[22] == 33);
+    /* The lines are the log's own: each carries the chain (prev, mac). */
+    EXPECT_STR_CONTAINS(t.line[0], "\"seq\":11,");
+    EXPECT_STR_CONTAINS(t.line[0], "\"mac\":\"");
+    taken_free(&t);
+    kura_audit_close(log);
+}
+
+/* The verifier's chain check over lines from elsewhere (the central copy). */
+static void test_chain_check_over_lines(void)
+{
+    const char *path = make_log("chain", 6);
+    ASSERT(path);
+    struct taken t = {.cap = 64};
+    struct kura_audit_cursor cur = {0};
+    struct kura_err err = {0};
+    ASSERT(kura_audit_read_after(path, 0, &cur, take_lines, &t, &err) == 0);
+    ASSERT(t.n == 6);
+    const struct {
+        size_t skip;            /* line index left out; 6: none */
+        bool alter;             /* line 2 altered */
+        int rc;
+        uint64_t seq;
+        const char *what;
+    } cases[] = {
+        {6, false, 0, 0, NULL},
+        {3, false, -1, 5, "1 record(s) missing"},
+        {6, true, -1, 3, "mac does not match"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        struct outcome o = {0};
+        struct kura_audit_chain_check *ck = kura_audit_chain_new(key, on_finding, &o);
+        ASSERT(ck);
+        int rc = 0;
+        for (size_t i = 0; i < t.n && rc == 0; i++) {
+            if (i == cases[k].skip)
+                continue;
+            char *line = strdup(t.line[i]);
+            char *user = strstr(line, "alice");
+            if (cases[k].alter && i == 2 && user)
+                user[4] = 'a'; /* "alica": a record of someone else */
+            memset(&err, 0, sizeof err);
+            rc = kura_audit_chain_line(ck, "node n2", line, strlen(line), &err);
+            free(line);
+        }
+        struct kura_audit_summary sum;
+        kura_audit_chain_end(ck, &sum);
+        EXPECT(rc == cases[k].rc);
+        if (cases[k].rc == 0) {
+            EXPECT(sum.records == 6 && sum.first_seq == 1 && sum.last_seq == 6);
+            continue;
+        }
+        EXPECT(o.bad == 1 && o.seq == cases[k].seq && strcmp(o.file, "node n2") == 0);
+        EXPECT_STR_CONTAINS(o.what, cases[k].what);
+        char want[64];
+        snprintf(want, sizeof want, "node n2: seq %llu: ", (unsigned long long)cases[k].seq);
+        EXPECT_STR_CONTAINS(err.msg, want);
+    }
+    taken_free(&t);
+}
+
 /* logrotate moves the file and sends SIGHUP: the new file continues the chain. */
 static void test_reopen_after_logrotate(void)
 {
@@ -1600,6 +1718,8 @@ int main(void)
     RUN(test_verify_wrong_key_and_missing_head);
     RUN(test_recovers_after_crash);
     RUN(test_size_rotation_keeps_chain);
+    RUN(test_read_after_in_batches);
+    RUN(test_chain_check_over_lines);
     RUN(test_reopen_after_logrotate);
     RUN(test_fail_closed_on_full_disk);
     RUN(test_refusals_summary_round_trip);

@@ -57,6 +57,8 @@ static void test_empty_file_gives_defaults(void)
     /* Reminders well before the guideline's "a month before the end". */
     EXPECT(c.nwarn_days == 3 && c.warn_days[0] == 90 && c.warn_days[1] == 60 && c.warn_days[2] == 40);
     EXPECT(strcmp(c.metrics_textfile, "") == 0 && c.metrics_interval == 5);
+    /* A single server unless a database is named. */
+    EXPECT(strcmp(c.cluster_database, "") == 0 && strcmp(c.cluster_node, "") == 0 && c.cluster_lease_seconds == 5);
     EXPECT(strcmp(c.file, "t.conf") == 0);
     kura_config_free(&c);
     kura_config_free(&c); /* zeroed: safe */
@@ -211,7 +213,11 @@ static void test_all_keys_set(void)
                        "notify_command = /usr/local/bin/notify --to pi; echo #done\n"
                        "[metrics]\n"
                        "textfile = /var/lib/prometheus/node-exporter/kura.prom\n"
-                       "interval_seconds = 3600\n";
+                       "interval_seconds = 3600\n"
+                       "[cluster]\n"
+                       "database = host=/run/postgresql dbname=kura\n"
+                       "node = hpc-01.a_b\n"
+                       "lease_seconds = 300\n";
     struct kura_config c;
     struct kura_err err = {0};
     ASSERT(parse(text, &c, &err) == 0);
@@ -229,6 +235,15 @@ static void test_all_keys_set(void)
     EXPECT(strcmp(c.notify_command, "/usr/local/bin/notify --to pi; echo #done") == 0);
     EXPECT(strcmp(c.metrics_textfile, "/var/lib/prometheus/node-exporter/kura.prom") == 0);
     EXPECT(c.metrics_interval == 3600);
+    EXPECT(strcmp(c.cluster_database, "host=/run/postgresql dbname=kura") == 0);
+    EXPECT(strcmp(c.cluster_node, "hpc-01.a_b") == 0 && c.cluster_lease_seconds == 300);
+    kura_config_free(&c);
+    /* With a database and no node name, the node is the short host name. */
+    char host[256] = "";
+    ASSERT(gethostname(host, sizeof host - 1) == 0);
+    host[strcspn(host, ".")] = '\0';
+    ASSERT(parse("[cluster]\ndatabase = dbname=kura\n", &c, &err) == 0);
+    EXPECT(strcmp(c.cluster_node, host) == 0);
     kura_config_free(&c);
 }
 
@@ -298,6 +313,10 @@ static void test_malformed_names_file_and_line(void)
         {"[guard]\nallow = c$t\n", "t.conf:2: allow"},
         {"[guard]\nallow = ..\n", "t.conf:2: allow"},
         {"[server]\nlogin_uid_min = 0\n", "t.conf:2: login_uid_min: uid 0 is root"},
+        {"[cluster]\nnode = -lead\n", "t.conf:2: node"},
+        {"[cluster]\nnode = a/b\n", "t.conf:2: node"},
+        {"[cluster]\nlease_seconds = 1\n", "t.conf:2: lease_seconds: expected 2 to 300 seconds"},
+        {"[cluster]\nlease_seconds = 301\n", "t.conf:2: lease_seconds"},
         {"[server]\nlogin_uid_max = -5\n", "t.conf:2: login_uid_max: expected a whole number"},
         {"[server]\nlogin_uid_min = 2000\nlogin_uid_max = 1999\n", "t.conf:2: login_uid_min is above login_uid_max"},
         {"[audit]\nsyslog = true\n", "t.conf:2: syslog: expected yes or no"},

@@ -73,6 +73,7 @@ static bool same_dataset(const struct kura_dataset *a, const struct kura_dataset
                 a->from == b->from && a->until == b->until && a->status == b->status &&
                 strcmp(a->status_reason, b->status_reason) == 0 && strcmp(a->host_id, b->host_id) == 0 &&
                 a->guard == b->guard && strcmp(a->ethics, b->ethics) == 0 && a->ethics_until == b->ethics_until &&
+                a->epoch == b->epoch &&
                 a->ngrants == b->ngrants && a->nwithdrawals == b->nwithdrawals;
     for (size_t i = 0; same && i < a->ngrants; i++) {
         const struct kura_grant *x = &a->grants[i], *y = &b->grants[i];
@@ -147,6 +148,42 @@ static void test_dataset_minimal_and_empty_lists(void)
     EXPECT(back.ngrants == 0 && back.grants == NULL);
     free(text);
     kura_dataset_clear(&back);
+    kura_dataset_clear(&ds);
+}
+
+/* Cluster mode's stamp (docs/cluster.md): written only when set, so a
+ * single server's files are as before; read back exactly; never 0 or
+ * anything but a number. */
+static void test_dataset_epoch_stamp(void)
+{
+    struct kura_dataset ds, back;
+    make_dataset(&ds);
+    size_t len;
+    char *text = kura_dataset_format(&ds, NULL, &len, NULL);
+    ASSERT(text);
+    EXPECT(!strstr(text, "epoch"));
+    free(text);
+    ds.epoch = 9007199254740993; /* above 2^53: no floating point on the way */
+    text = kura_dataset_format(&ds, NULL, &len, NULL);
+    ASSERT(text);
+    EXPECT_STR_CONTAINS(text, "\nepoch = 9007199254740993\n");
+    ASSERT(kura_dataset_parse("t.ini", text, len, &back, NULL) == 0);
+    EXPECT(back.epoch == ds.epoch && same_dataset(&ds, &back));
+    kura_dataset_clear(&back);
+    static const char *const bad[] = {"epoch = 0\n", "epoch = 012\n", "epoch = -3\n", "epoch = x\n",
+                                      "epoch = 9223372036854775808\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *edited = NULL;
+        char *at = strstr(text, "epoch = ");
+        ASSERT(at);
+        const char *rest = strchr(at, '\n') + 1;
+        ASSERT(asprintf(&edited, "%.*s%s%s", (int)(at - text), text, bad[i], rest) > 0);
+        struct kura_err err = {0};
+        EXPECT(kura_dataset_parse("t.ini", edited, strlen(edited), &back, &err) != 0);
+        EXPECT_STR_CONTAINS(err.msg, "expected a change epoch");
+        free(edited);
+    }
+    free(text);
     kura_dataset_clear(&ds);
 }
 
@@ -754,6 +791,7 @@ int main(void)
     }
     RUN(test_dataset_round_trip_is_exact);
     RUN(test_dataset_minimal_and_empty_lists);
+    RUN(test_dataset_epoch_stamp);
     RUN(test_dataset_save_and_load);
     RUN(test_dataset_valid_fixture_loads);
     RUN(test_dataset_malformed_names_file_and_line);

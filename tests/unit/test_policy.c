@@ -100,6 +100,7 @@ enum mod {
     NARROW_LOGINS = 1 << 13, /* the server's login uids are 1002..1002: the PI and most grants are system accounts */
     TRAINING_REQUIRED = 1 << 14, /* [server] require_training = yes */
     TRAINED = 1 << 15,       /* every grant records a training date (none does otherwise) */
+    NO_LEASE = 1 << 16,      /* a cluster node whose lease ended */
 };
 
 /* The name each uid's account has (the one it is listed under). */
@@ -160,6 +161,9 @@ static const struct row rows[] = {
     /* Each reason on its own. */
     {"R-ACC-7 lockdown", PI, FILE_OK, "2026-05-01", LOCKDOWN, KURA_DENY_LOCKDOWN, NULL},
     {"R-ACC-8 wrong host", PI, FILE_OK, "2026-05-01", WRONG_HOST, KURA_DENY_WRONG_HOST, NULL},
+    {"R-CLU-2 a node without a lease serves nothing", PI, FILE_OK, "2026-05-01", NO_LEASE, KURA_DENY_NO_LEASE, NULL},
+    {"R-CLU-2 a node without a lease lists nothing", PI, DIR_ITSELF, "2026-05-01", NO_LEASE, KURA_DENY_NO_LEASE,
+     NULL},
     {"R-ACC-8 server without identity", PI, FILE_OK, "2026-05-01", SERVER_NO_HOST, KURA_DENY_WRONG_HOST, NULL},
     {"R-LVL-1 Type II dataset on a Type I server", PI, FILE_OK, "2026-05-01", DS_TYPE2, KURA_DENY_LEVEL, NULL},
     {"R-REV-3 destroyed", PI, FILE_OK, "2026-05-01", DESTROYED, KURA_DENY_DESTROYED, NULL},
@@ -212,6 +216,9 @@ static const struct row rows[] = {
     /* Precedence: each check wins over the next one. */
     {"lockdown over wrong host", PI, FILE_OK, "2026-05-01", LOCKDOWN | WRONG_HOST, KURA_DENY_LOCKDOWN, NULL},
     {"lockdown over not listed (root)", ROOT, FILE_OK, "2026-05-01", LOCKDOWN, KURA_DENY_LOCKDOWN, NULL},
+    {"lockdown over no lease", PI, FILE_OK, "2026-05-01", LOCKDOWN | NO_LEASE, KURA_DENY_LOCKDOWN, NULL},
+    {"no lease over wrong host", PI, FILE_OK, "2026-05-01", NO_LEASE | WRONG_HOST, KURA_DENY_NO_LEASE, NULL},
+    {"no lease over not listed (root)", ROOT, FILE_OK, "2026-05-01", NO_LEASE, KURA_DENY_NO_LEASE, NULL},
     {"wrong host over level", PI, FILE_OK, "2026-05-01", WRONG_HOST | DS_TYPE2, KURA_DENY_WRONG_HOST, NULL},
     {"level over destroyed", PI, FILE_OK, "2026-05-01", DS_TYPE2 | DESTROYED, KURA_DENY_LEVEL, NULL},
     {"destroyed over not listed", EVE, FILE_OK, "2026-05-01", DESTROYED, KURA_DENY_DESTROYED, NULL},
@@ -254,6 +261,8 @@ static void run_row(void)
                               .login_uid_min = UID_MIN, .login_uid_max = UID_MAX};
     if (r->mods & LOCKDOWN)
         srv.lockdown = true;
+    if (r->mods & NO_LEASE)
+        srv.lease_ended = true;
     if (r->mods & WRONG_HOST)
         srv.host_id = HOST_B;
     if (r->mods & SERVER_NO_HOST)
@@ -310,10 +319,10 @@ static void run_matrix(void)
 /* The matrix must name every reason at least once. */
 static void test_matrix_covers_every_reason(void)
 {
-    bool seen[KURA_DENY_GUARD + 1] = {false};
+    bool seen[KURA_DENY_NO_LEASE + 1] = {false};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         seen[rows[i].want] = true;
-    for (int r = KURA_ALLOW; r <= KURA_DENY_GUARD; r++) {
+    for (int r = KURA_ALLOW; r <= KURA_DENY_NO_LEASE; r++) {
         if (!seen[r])
             printf("#   no row for %s\n", kura_reason_name((enum kura_reason)r));
         EXPECT(seen[r]);
@@ -436,9 +445,9 @@ static void test_reason_names(void)
     EXPECT(strcmp(kura_reason_name(KURA_DENY_UNTRAINED), "no training") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_NOT_YET_VALID), "not yet valid") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_WRONG_HOST), "wrong host") == 0);
-    for (int a = KURA_ALLOW; a <= KURA_DENY_GUARD; a++) {
+    for (int a = KURA_ALLOW; a <= KURA_DENY_NO_LEASE; a++) {
         EXPECT(strcmp(kura_reason_name((enum kura_reason)a), "unknown") != 0);
-        for (int b = a + 1; b <= KURA_DENY_GUARD; b++)
+        for (int b = a + 1; b <= KURA_DENY_NO_LEASE; b++)
             EXPECT(strcmp(kura_reason_name((enum kura_reason)a), kura_reason_name((enum kura_reason)b)) != 0);
     }
     EXPECT(strcmp(kura_reason_name((enum kura_reason)99), "unknown") == 0);

@@ -1,6 +1,6 @@
 /* kuractl audit [--dataset ID] [--user USER] [--since WHEN] [--after SEQ]
  * [--limit N] [--json],
- * kuractl audit verify (R-LOG-1, R-LOG-2, R-LOG-8) and
+ * kuractl audit verify [--local] (R-LOG-1, R-LOG-2, R-LOG-8) and
  * kuractl audit summary --since WHEN [--until WHEN] [--dataset ID] [--json]
  * (R-LOG-9, also sent weekly by kurafs). Operators read everything; a PI
  * reads the records of the datasets they lead (who used their data, and
@@ -14,6 +14,7 @@
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/clock.h"
+#include "kura/cluster.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
 #include "kura/json.h"
@@ -51,8 +52,11 @@ struct audit_view {
     size_t nled;
     bool json;
     uint64_t after;             /* show records with a greater seq */
+    const char *after_node;     /* cluster mode: and from nodes after this one (--after NODE:SEQ) */
     uint64_t limit;             /* records in this page; 0: no limit */
     uint64_t last_seq;          /* of the last record shown */
+    char last_node[KURA_CLUSTER_NODE_MAX];
+    bool cluster;               /* records of every node, from the central store */
     bool more;                  /* the page ended before the log did */
     size_t shown, problems;
 };
@@ -67,7 +71,7 @@ static bool led_by_actor(const struct audit_view *v, const char *dataset)
     return false;
 }
 
-static void print_json(FILE *out, const struct kura_audit_entry *e)
+static void print_json(FILE *out, const struct kura_audit_entry *e, const char *node)
 {
     char *buf = malloc(4 * KURA_AUDIT_LINE_MAX);
     if (!buf)
@@ -75,6 +79,8 @@ static void print_json(FILE *out, const struct kura_audit_entry *e)
     const struct kura_audit_record *r = &e->rec;
     struct kura_json_writer w;
     kura_json_begin(&w, buf, 4 * KURA_AUDIT_LINE_MAX);
+    if (node)
+        kura_json_add_string(&w, "node", node);
     kura_json_add_int(&w, "seq", (int64_t)e->seq);
     kura_json_add_string(&w, "time", e->time);
     kura_json_add_string(&w, "host", e->host);
@@ -104,7 +110,7 @@ static void print_json(FILE *out, const struct kura_audit_entry *e)
     free(buf);
 }
 
-static void print_row(FILE *out, const struct kura_audit_entry *e)
+static void print_row(FILE *out, const struct kura_audit_entry *e, const char *node)
 {
     const struct kura_audit_record *r = &e->rec;
     char who[64];
@@ -112,6 +118,10 @@ static void print_row(FILE *out, const struct kura_audit_entry *e)
         snprintf(who, sizeof who, "%s(%lld)", r->user ? r->user : "?", (long long)r->uid);
     else
         snprintf(who, sizeof who, "%s", r->user ? r->user : "-");
+    if (node) {
+        put_safe(out, node, 12);
+        fputc(' ', out);
+    }
     put_safe(out, e->time, 30);
     fputc(' ', out);
     put_safe(out, kura_audit_event_name(r->event), 13);
@@ -154,7 +164,9 @@ static int show(const struct kura_audit_entry *e, const char *file, uint64_t lin
         return 0;
     if (!v->c->actor->operator && !led_by_actor(v, e->rec.dataset))
         return 0;
-    if (e->seq <= v->after)
+    /* Central records come by node, then seq. */
+    int node_order = v->after_node ? strcmp(file, v->after_node) : 0;
+    if (node_order < 0 || (node_order == 0 && e->seq <= v->after))
         return 0;
     /* Through the daemon the answer is held in memory and stops at a cap: a
      * page ends at a quarter of it, the rest follows with --after, never cut.
@@ -166,10 +178,13 @@ static int show(const struct kura_audit_entry *e, const char *file, uint64_t lin
     }
     v->shown++;
     v->last_seq = e->seq;
+    const char *node = v->cluster ? file : NULL;
+    if (node)
+        snprintf(v->last_node, sizeof v->last_node, "%s", node);
     if (v->json)
-        print_json(v->c->out, e);
+        print_json(v->c->out, e, node);
     else
-        print_row(v->c->out, e);
+        print_row(v->c->out, e, node);
     return 0;
 }
 
@@ -230,7 +245,20 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct kura_err e = {0};
-    struct audit_view v = {.c = c, .json = json, .filter = {.dataset = dataset, .user = user}};
+    struct audit_view v = {.c = c, .json = json, .filter = {.dataset = dataset, .user = user},
+                           .cluster = cmd_cluster_mode(c)};
+    /* In cluster mode a place in the records is a node and its seq. */
+    char after_node[KURA_CLUSTER_NODE_MAX];
+    const char *colon = after && v.cluster ? strrchr(after, ':') : NULL;
+    if (after && v.cluster) {
+        if (!colon || (size_t)(colon - after) >= sizeof after_node)
+            return cmd_usage(c, "--after: expected NODE:SEQ in cluster mode (as the last page ended)");
+        snprintf(after_node, sizeof after_node, "%.*s", (int)(colon - after), after);
+        if (kura_cluster_node_check(after_node, &e) != 0)
+            return cmd_usage(c, "--after: %s", e.msg);
+        v.after_node = after_node;
+        after = colon + 1;
+    }
     if (dataset && kura_id_check(dataset, "--dataset", &e) != 0)
         return cmd_usage(c, "%s", e.msg);
     if (user && kura_user_name_check(user, &e) != 0)
@@ -251,29 +279,24 @@ int cmd_audit(const struct kura_cmd_ctx *c, int argc, char **argv)
             return cmd_usage(c, "%s: expected a record number (0, 1, 2, ...)", numbers[i].name);
     }
     int rc = KURA_EXIT_FAIL;
-    char **files = NULL;
-    size_t nfiles = 0;
     if (actor_datasets(c, dataset, &v) != 0)
         goto out;
-    if (kura_audit_files(c->env->cfg->audit_log, &files, &nfiles, &e) != 0) {
+    if (!json && v.cluster)
+        fprintf(c->out, "%-12s ", "NODE");
+    if (!json)
+        fprintf(c->out, "%-30s %-13s %-6s %-20s %-12s %s\n", "TIME", "EVENT", "RESULT", "USER(UID)", "DATASET",
+                "PATH / DETAIL");
+    if (cmd_audit_each(c, show, &v, &e) != 0 && !v.more) {
         cmd_fail_err(c, &e);
         goto out;
     }
     if (!json)
-        fprintf(c->out, "%-30s %-13s %-6s %-20s %-12s %s\n", "TIME", "EVENT", "RESULT", "USER(UID)", "DATASET",
-                "PATH / DETAIL");
-    for (size_t i = 0; i < nfiles && !v.more; i++)
-        if (kura_audit_read(files[i], show, &v, &e) != 0 && !v.more) {
-            cmd_fail_err(c, &e);
-            goto out;
-        }
-    if (!json)
         fprintf(c->out, "(%zu record(s))\n", v.shown);
     if (v.more)
-        fprintf(c->err, "kuractl audit: more records follow; continue with --after %" PRIu64 "\n", v.last_seq);
+        fprintf(c->err, "kuractl audit: more records follow; continue with --after %s%s%" PRIu64 "\n",
+                v.cluster ? v.last_node : "", v.cluster ? ":" : "", v.last_seq);
     rc = v.problems ? KURA_EXIT_FAIL : KURA_EXIT_OK;
 out:
-    kura_audit_files_free(files, nfiles);
     cmd_strv_free(v.led, v.nled);
     return rc;
 }
@@ -287,15 +310,90 @@ static void report(const struct kura_audit_finding *f, void *ctx)
     struct verify_view *v = ctx;
     if (!f->bad)
         return;
-    fprintf(v->c->out, "BAD %s:%llu (seq %llu): ", f->file, (unsigned long long)f->line, (unsigned long long)f->seq);
+    if (f->line)
+        fprintf(v->c->out, "BAD %s:%llu (seq %llu): ", f->file, (unsigned long long)f->line,
+                (unsigned long long)f->seq);
+    else
+        fprintf(v->c->out, "BAD %s (seq %llu): ", f->file, (unsigned long long)f->seq);
     put_safe(v->c->out, f->what, 0);
     fputc('\n', v->c->out);
 }
 
+/* One node's records from the central store, through the verifier's chain check. */
+struct node_chain {
+    struct kura_audit_chain_check *ck;
+    char source[KURA_CLUSTER_NODE_MAX + 8];
+    bool bad;
+};
+
+static int central_line(const char *node, uint64_t seq, const char *line, size_t len, void *ctx)
+{
+    (void)node;
+    (void)seq;
+    struct node_chain *n = ctx;
+    if (kura_audit_chain_line(n->ck, n->source, line, len, NULL) != 0) {
+        n->bad = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Cluster mode: each node's chain as the central store holds it, and what
+ * is missing at its end: records the node stored there (gone: bad) or has
+ * not shipped yet (its backlog: a note). */
+static int verify_central(const struct kura_cmd_ctx *c, const unsigned char *key)
+{
+    struct kura_err e = {0};
+    struct kura_cluster *db = NULL;
+    struct kura_cluster_audit_node *nodes = NULL;
+    size_t n = 0, bad = 0;
+    if (cmd_cluster_connect(c, &db, &e) != 0 || kura_cluster_audit_nodes(db, &nodes, &n, &e) != 0) {
+        kura_cluster_close(db);
+        return cmd_fail(c, "the central audit store cannot be read: %s", e.msg);
+    }
+    struct verify_view v = {.c = c};
+    int rc = KURA_EXIT_OK;
+    for (size_t i = 0; i < n && rc == KURA_EXIT_OK; i++) {
+        const struct kura_cluster_audit_node *node = &nodes[i];
+        struct node_chain nc = {.ck = kura_audit_chain_new(key, report, &v)};
+        snprintf(nc.source, sizeof nc.source, "node %s", node->name);
+        struct kura_audit_summary sum = {0};
+        if (!nc.ck || kura_cluster_audit_each(db, node->name, central_line, &nc, &e) < 0)
+            rc = nc.ck ? cmd_fail(c, "the central audit store cannot be read: %s", e.msg)
+                       : cmd_fail(c, "out of memory");
+        kura_audit_chain_end(nc.ck, &sum);
+        if (rc != KURA_EXIT_OK)
+            break;
+        fprintf(c->out, "node %s: %llu record(s), seq %llu..%llu: ", node->name, (unsigned long long)sum.records,
+                (unsigned long long)sum.first_seq, (unsigned long long)sum.last_seq);
+        if (nc.bad)
+            fprintf(c->out, "BAD (above)\n");
+        else if (sum.last_seq < node->shipped_seq)
+            fprintf(c->out, "BAD: seq %llu..%llu missing (the node stored them; they were removed)\n",
+                    (unsigned long long)sum.last_seq + 1, (unsigned long long)node->shipped_seq);
+        else if (sum.last_seq < node->written_seq)
+            fprintf(c->out, "chain verified; seq %llu..%llu not shipped yet (in the node's local log)\n",
+                    (unsigned long long)sum.last_seq + 1, (unsigned long long)node->written_seq);
+        else
+            fprintf(c->out, "chain verified\n");
+        bad += nc.bad || sum.last_seq < node->shipped_seq;
+    }
+    free(nodes);
+    kura_cluster_close(db);
+    if (rc != KURA_EXIT_OK)
+        return rc;
+    if (bad)
+        return cmd_fail(c, "the central audit store does not verify: %zu of %zu node(s) bad", bad, n);
+    fprintf(c->out, "central audit store verified: %zu node(s)\n", n);
+    return KURA_EXIT_OK;
+}
+
 int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
+    bool local = false;
+    const struct cmd_opt opts[] = {{"local", false, NULL, &local}, {0}};
     int npos;
-    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
         return KURA_EXIT_USAGE;
     if (!c->actor->operator)
         return cmd_fail(c, "only an operator (root or group %s) may verify the audit log", KURA_ADMIN_GROUP);
@@ -307,6 +405,11 @@ int cmd_audit_verify(const struct kura_cmd_ctx *c, int argc, char **argv)
     free(key_path);
     if (!key)
         return cmd_fail_err(c, &e);
+    if (cmd_cluster_mode(c) && !local) {
+        int rc = verify_central(c, key);
+        kura_secure_free(key);
+        return rc;
+    }
     struct verify_view v = {.c = c};
     struct kura_audit_summary sum = {0};
     int r = kura_audit_verify(c->env->cfg->audit_log, key, report, &v, &sum, &e);

@@ -270,7 +270,7 @@ static void scan_free(struct incident_scan *s)
 
 static int scan_log(const struct kura_cmd_ctx *c, struct incident_scan *s, struct kura_err *e)
 {
-    int rc = cmd_audit_read_all(c, take, s, e);
+    int rc = cmd_audit_each(c, take, s, e);
     if (s->nomem) {
         kura_err_set(e, ENOMEM, "out of memory");
         rc = -1;

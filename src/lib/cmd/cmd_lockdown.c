@@ -43,6 +43,9 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
     if (fd < 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
+    struct cmd_txn cluster = {.lock_fd = -1};
+    if (cmd_cluster_lock(c, &cluster) != 0)
+        goto out;
     struct kura_lockdown l;
     if (kura_lockdown_load(c->env->cfg->state_dir, &l, &e) == 0 && l.on) {
         char when[48];
@@ -64,10 +67,11 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
+    rc = cmd_cluster_announce(c, &cluster, ch.action, true) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
     cmd_notify(c, &(struct kura_notice){.event = "lockdown", .reason = l.reason, .by = l.by, .time = l.at,
                                         .message = "the server is locked down: every dataset is refused"});
-    rc = KURA_EXIT_OK;
 out:
+    cmd_cluster_unlock(&cluster);
     kura_unlock(fd);
     return rc;
 }
@@ -99,6 +103,9 @@ int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_err e = {0};
+    struct cmd_txn cluster = {.lock_fd = -1};
+    if (cmd_cluster_lock(c, &cluster) != 0)
+        goto out;
     struct kura_lockdown l;
     int loaded = kura_lockdown_load(c->env->cfg->state_dir, &l, &e);
     if (loaded == 0 && !l.on) {
@@ -115,11 +122,12 @@ int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
+    rc = cmd_cluster_announce(c, &cluster, ch.action, true) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
     char by[sizeof l.by];
     cmd_notify(c, &(struct kura_notice){.event = "unlock", .reason = detail, .by = cmd_actor_name(c, by, sizeof by),
                                         .time = cmd_now(), .message = "the server is unlocked"});
-    rc = KURA_EXIT_OK;
 out:
+    cmd_cluster_unlock(&cluster);
     kura_unlock(fd);
     return rc;
 }

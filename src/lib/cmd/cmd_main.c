@@ -168,10 +168,11 @@ static const struct kura_cmd commands[] = {
      "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
      "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"
      "data derived from a withdrawn sample."},
-    {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "",
+    {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "[--local]",
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"
-     "exits 1 on any problem."},
+     "exits 1 on any problem. In cluster mode: each node's chain in the central audit store\n"
+     "(--local: this node's own log)."},
     {"audit", "summary", KURA_CMD_ANY_PI, 0, cmd_audit_summary,
      "--since WHEN [--until WHEN] [--dataset ID] [--json] [--lang ja|en]",
      "Sums up the audit log for its regular review, per dataset: the users who opened files,\n"
@@ -197,6 +198,13 @@ static const struct kura_cmd commands[] = {
      "kura first recorded them, or with --history every change (added, removed, when, seen by\n"
      "whom); records any change first, verifies the register's hash chain (exit 1 if it does\n"
      "not verify). Operators, and PIs (for the checklist). --json: one array of objects."},
+    {"cluster", "init", KURA_CMD_OPERATOR, 0, cmd_cluster_init, "",
+     "Cluster mode ([cluster] database set): creates the cluster's schema in the database (once;\n"
+     "again is harmless) and binds the shared state directory to the cluster's id. A state\n"
+     "directory bound to another cluster is refused. An operator, on any node."},
+    {"cluster", "status", KURA_CMD_OPERATOR, 0, cmd_cluster_status, "[--json]",
+     "Lists the cluster's nodes: the epoch each has applied, the latest epoch, how long each\n"
+     "node's lease still runs (ended: it serves nothing) and its last contact."},
     {NULL, "status", KURA_CMD_ANYONE, 0, cmd_status, "[--json]",
      "Your datasets: your role, your period and the days left. Operators also get an overview\n"
      "of every dataset. --json: one object of what the text shows you (fields in kuractl(8))."},

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "kura/audit.h"
+#include "kura/cluster.h"
 #include "kura/commands.h"
 #include "kura/model.h"
 #include "kura/text.h"
@@ -131,6 +132,8 @@ int cmd_report_verify(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv);        /* cmd_lockdown.c */
 int cmd_unlock(const struct kura_cmd_ctx *c, int argc, char **argv);
 int cmd_check(const struct kura_cmd_ctx *c, int argc, char **argv);           /* cmd_check.c */
+int cmd_cluster_init(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_cluster.c */
+int cmd_cluster_status(const struct kura_cmd_ctx *c, int argc, char **argv);
 
 /* The context of a change called as a function (changes.h): its messages
  * are labelled as the command GROUP NAME's; it prints nothing to out but
@@ -282,7 +285,16 @@ struct cmd_usage {
     size_t nevents, events_cap;
     uint64_t last_seq;              /* the log's last record when read */
     char last_mac[2 * 32 + 1];
+    char last_node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of that record; else "" */
 };
+/* cmd_audit_records.c: every audit record the commands read, through fn
+ * (as kura_audit_read: a non-zero return stops and is returned), from
+ * this server's log or, in cluster mode, from the central store (file then
+ * names the node, line is the seq). */
+int cmd_audit_each(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e);
+/* [cluster] database is set. */
+bool cmd_cluster_mode(const struct kura_cmd_ctx *c);
+int cmd_cluster_connect(const struct kura_cmd_ctx *c, struct kura_cluster **out, struct kura_err *e);
 /* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end), and
  * its incidents (events). */
 int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
@@ -291,9 +303,6 @@ int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t fr
  * served below the dataset), over the whole log: one row per user and file. */
 int cmd_usage_scan_files(const struct kura_cmd_ctx *c, const char *dataset, const char *const *paths, size_t npaths,
                          struct cmd_usage *out, struct kura_err *e);
-/* Calls fn for every line of every file of the audit log, in chain order
- * (kura_audit_files, kura_audit_read); stops at fn's first non-zero. */
-int cmd_audit_read_all(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e);
 const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid);
 void cmd_usage_free(struct cmd_usage *u);
 
@@ -325,6 +334,8 @@ struct cmd_txn {
     struct kura_dataset ds;     /* as loaded; the command edits it */
     struct kura_file *files;    /* loaded on request */
     size_t nfiles;
+    struct kura_cluster *cluster;   /* cluster mode, a change: holds the cluster's lock */
+    int64_t epoch;                  /* the change's pending epoch (0: none) */
 };
 
 /* cmd_txn_begin's what */
@@ -371,5 +382,23 @@ void cmd_audit_change(const struct kura_cmd_ctx *c, const char *dataset_id, cons
 
 /* Unlocks and frees. Safe after a failed begin. */
 void cmd_txn_end(struct cmd_txn *t);
+
+/* ---- a change across a cluster's nodes (cmd_cluster.c) ----------------------
+ * The hooks of the change transaction; each does nothing on a single server.
+ * lock: cmd_txn_begin of a change, before the dataset's lock: the
+ *   cluster's lock, and pending epochs of killed changes resolved;
+ * stamp: cmd_txn_commit, before the file is formatted: a pending epoch,
+ *   stamped into t->ds (dataset.ini's epoch);
+ * announce: after the commit (written: the state file was replaced): the
+ *   epoch done and announced, then wait until every live node applied it
+ *   or its lease ended (aborted if not written); a change without a stamp
+ *   (files.tsv, the lockdown file) is announced unstamped: nodes reload;
+ * Server-wide changes (lockdown, unlock) use lock, announce and unlock
+ * with a cmd_txn of their own.
+ * unlock: cmd_txn_end. */
+int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t);
+int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool save_ds);
+int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool written);
+void cmd_cluster_unlock(struct cmd_txn *t);
 
 #endif

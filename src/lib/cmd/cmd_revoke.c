@@ -396,9 +396,10 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
             fprintf(f, "| %s | %s | %s |\n", ds->withdrawals[i].sample, ds->withdrawals[i].ref,
                     cmd_time(c, ds->withdrawals[i].at, a, sizeof a));
     }
-    fprintf(f, "\n## Audit log at destruction\n\nLast record before the destruction: seq %llu, mac %s\n"
+    fprintf(f, "\n## Audit log at destruction\n\nLast record before the destruction: seq %llu%s%s, mac %s\n"
                "(kuractl audit verify checks the chain up to and past this record.)\n",
-            (unsigned long long)use.last_seq, use.last_seq ? use.last_mac : "-");
+            (unsigned long long)use.last_seq, use.last_node[0] ? " of node " : "", use.last_node,
+            use.last_seq ? use.last_mac : "-");
     cmd_usage_free(&use);
     if (fclose(f) != 0) {
         free(text);

@@ -423,6 +423,10 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_ro
         cmd_fail(c, "only the PI of dataset %s or an operator may do this", id);
         goto fail;
     }
+    /* A change takes the cluster's lock first (cluster mode; the shared
+     * file system's locks are not relied on across nodes). */
+    if (c->cmd && (c->cmd->flags & KURA_CMD_CHANGES_STATE) && cmd_cluster_lock(c, t) != 0)
+        goto fail;
     t->lock_fd = kura_lock(lock, LOCK_WAIT_MS, &e);
     if (t->lock_fd < 0) {
         if (e.code == EAGAIN)
@@ -468,6 +472,7 @@ void cmd_txn_end(struct cmd_txn *t)
 {
     kura_unlock(t->lock_fd);
     t->lock_fd = -1;
+    cmd_cluster_unlock(t);
     if (t->have_ds)
         kura_dataset_clear(&t->ds);
     if (t->files)
@@ -538,10 +543,13 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
     char *ledger = cmd_dataset_file(c, t->id, KURA_LEDGER_FILE);
     size_t len = 0;
     int rc = -1;
+    bool written = false;
     if (!path || !jpath || !ledger) {
         cmd_fail(c, "out of memory");
         goto out;
     }
+    if (cmd_cluster_stamp(c, t, ch->action, save_ds) != 0)
+        goto out;
     text = save_ds ? kura_dataset_format(&t->ds, c->env->cfg->zone, &len, &e)
                    : kura_files_format(t->files, t->nfiles, &len, &e);
     if (!text) {
@@ -566,6 +574,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         /* Not applied: the next transaction drops the journal. */
         goto out;
     }
+    written = true;
     if (kura_ledger_append(ledger, &lc, now, c->env->cfg->zone, NULL, &e) != 0) {
         /* Applied: the next transaction appends the record from the journal. */
         cmd_fail(c, "the change is saved, but the ledger could not record it yet (%s); the next change "
@@ -579,6 +588,10 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, t->id);
 out:
+    /* Applied (also when the ledger lags: the journal finishes it) or not:
+     * announced to every node and waited for, or dropped. */
+    if (cmd_cluster_announce(c, t, ch->action, written) != 0)
+        rc = -1;
     free(text);
     free(path);
     free(jpath);

@@ -127,8 +127,11 @@ static void daemon_line(const struct kura_cmd_ctx *c, FILE *out)
             mounted = true;
     if (m)
         endmntent(m);
-    fprintf(out, "kurafs (pid %ld) running, %s %s\n", (long)getpid(), mounted ? "mounted at" : "NOT MOUNTED at",
+    fprintf(out, "kurafs (pid %ld) running, %s %s", (long)getpid(), mounted ? "mounted at" : "NOT MOUNTED at",
             c->env->mountpoint);
+    fputc('\n', out);
+    if (c->env->daemon_notes)
+        c->env->daemon_notes(c->env->ctx, out);
 }
 
 int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv)
@@ -208,11 +211,24 @@ static int print_daemon_state(const struct kura_cmd_ctx *c, bool json, bool *fir
         fprintf(c->out, "daemon: %s", text);
         return 0;
     }
-    text[strcspn(text, "\n")] = '\0';
+    static const char store[] = "central audit store: ";
+    char *notes = strchr(text, '\n');
+    if (notes)
+        *notes++ = '\0';
     struct kura_json_writer w;
     kura_json_begin(&w, buf, sizeof buf);
     kura_json_add_string(&w, "state", state);
     kura_json_add_string(&w, "text", text);
+    static const char node[] = "cluster node ";
+    for (char *line = notes; line && *line;) { /* each line of the daemon's notes */
+        char *end = line + strcspn(line, "\n"), *next = *end ? end + 1 : end;
+        *end = '\0';
+        if (strncmp(line, store, sizeof store - 1) == 0)
+            kura_json_add_string(&w, "audit_store", line + sizeof store - 1);
+        else if (strncmp(line, node, sizeof node - 1) == 0)
+            kura_json_add_string(&w, "cluster_node", line + sizeof node - 1);
+        line = next;
+    }
     json_member(c, first, "daemon");
     return json_value(c, &w, "the daemon's state");
 }

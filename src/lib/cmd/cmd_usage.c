@@ -15,6 +15,7 @@ struct scan {
     size_t npaths;
     int64_t from_ms, to_ms;
     bool events;                /* collect incidents too */
+    bool cluster;               /* records of every node: file names the node */
     struct cmd_usage *u;
     bool nomem;
 };
@@ -78,7 +79,6 @@ static int add_event(struct scan *s, const struct kura_audit_record *r)
 
 static int take(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem, void *ctx)
 {
-    (void)file;
     (void)line;
     (void)problem;
     struct scan *s = ctx;
@@ -86,6 +86,7 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         return 0;
     s->u->last_seq = e->seq;
     snprintf(s->u->last_mac, sizeof s->u->last_mac, "%s", e->mac);
+    snprintf(s->u->last_node, sizeof s->u->last_node, "%s", s->cluster ? file : "");
     const struct kura_audit_record *r = &e->rec;
     if (r->time_ms < s->from_ms || (s->to_ms && r->time_ms >= s->to_ms))
         return 0;
@@ -125,25 +126,12 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     return 0;
 }
 
-int cmd_audit_read_all(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e)
-{
-    char **files = NULL;
-    size_t nfiles = 0;
-    if (kura_audit_files(c->env->cfg->audit_log, &files, &nfiles, e) != 0)
-        return -1;
-    int rc = 0;
-    for (size_t i = 0; i < nfiles && rc == 0; i++)
-        if (kura_audit_read(files[i], fn, ctx, e) != 0)
-            rc = -1;
-    kura_audit_files_free(files, nfiles);
-    return rc;
-}
-
 static int scan_log(const struct kura_cmd_ctx *c, struct scan *s, struct cmd_usage *out, struct kura_err *e)
 {
     memset(out, 0, sizeof *out);
     s->u = out;
-    int rc = cmd_audit_read_all(c, take, s, e);
+    s->cluster = cmd_cluster_mode(c);
+    int rc = cmd_audit_each(c, take, s, e) != 0 ? -1 : 0;
     if (s->nomem) {
         kura_err_set(e, ENOMEM, "out of memory");
         rc = -1;

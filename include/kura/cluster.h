@@ -1,0 +1,158 @@
+/* The cluster's authority (issue 19): PostgreSQL holds what a shared file
+ * system cannot give the nodes that serve one state directory: the
+ * cluster-wide lock for state changes, the change epochs (announced with
+ * LISTEN/NOTIFY), each node's lease and the epoch it has applied, and the
+ * central copy of every node's audit records. Never key material: rows,
+ * WAL and backups of a database cannot be erased the way keys must be.
+ *
+ * Times are the database's clock: a lease is "until the database's now()
+ * passes lease_until", so nodes' clocks need not agree with each other. */
+#ifndef KURA_CLUSTER_H
+#define KURA_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kura/error.h"
+
+#define KURA_CLUSTER_NODE_MAX 64        /* bytes of a node name, with the NUL */
+#define KURA_CLUSTER_ID_LEN 32          /* hex digits of the cluster's id */
+#define KURA_CLUSTER_SCHEMA_VERSION 1
+
+struct kura_cluster;
+
+/* Connects to the database CONNINFO (a libpq connection string) as node
+ * NODE (NULL: a client such as kuractl that is no node). */
+int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err);
+void kura_cluster_close(struct kura_cluster *c);
+
+/* Creates the schema if it is not there (idempotent; refuses a newer one)
+ * and returns the cluster's id, made at the first init. */
+int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
+
+/* The cluster's id as the database holds it, without creating anything: an
+ * error saying to run kuractl cluster init when there is no schema. */
+int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
+
+/* ---- the central audit store (cluster_audit.c) ----
+ * kura.audit holds each node's audit records as their local log has them
+ * (node, seq, line: the line carries prev and mac, so each node's chain
+ * checks centrally); kura.audit_nodes how far each node has written
+ * locally and shipped. */
+
+/* A node's shipper: the highest seq the database holds for this node. */
+int kura_cluster_audit_shipped(struct kura_cluster *c, uint64_t *seq, struct kura_err *err);
+
+struct kura_cluster_audit_line {
+    uint64_t seq;
+    const char *line;           /* without its newline */
+    size_t len;
+};
+/* Stores records of this node (in seq order) and notes written, the last
+ * seq of its local log, in one transaction. Idempotent: a record the
+ * database holds already is kept as it is. n may be 0 (written only). */
+int kura_cluster_audit_ship(struct kura_cluster *c, const struct kura_cluster_audit_line *v, size_t n,
+                            uint64_t written, struct kura_err *err);
+
+/* Calls fn for the records of node (NULL: every node), by node and seq.
+ * A non-zero return stops the walk and is returned. */
+typedef int (*kura_cluster_audit_fn)(const char *node, uint64_t seq, const char *line, size_t len, void *ctx);
+int kura_cluster_audit_each(struct kura_cluster *c, const char *node, kura_cluster_audit_fn fn, void *ctx,
+                            struct kura_err *err);
+
+struct kura_cluster_audit_node {
+    char name[KURA_CLUSTER_NODE_MAX];
+    uint64_t records, first_seq, last_seq;  /* held centrally */
+    uint64_t shipped_seq;       /* the highest the node has stored */
+    uint64_t written_seq;       /* the last in its local log, when it last shipped */
+};
+/* Every node with records or a shipper, by name. */
+int kura_cluster_audit_nodes(struct kura_cluster *c, struct kura_cluster_audit_node **v, size_t *n,
+                             struct kura_err *err);
+
+/* The cluster-wide lock for state changes, held by this connection until
+ * unlock or until the connection ends (a killed kuractl releases it). */
+int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *err);
+int kura_cluster_unlock(struct kura_cluster *c, struct kura_err *err);
+
+/* Records a change (dataset may be NULL) under a new epoch and announces it
+ * to every listening node, in one transaction. */
+int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
+                         int64_t *epoch, struct kura_err *err);
+
+/* A change in steps, so that a kuractl killed between them leaves nothing
+ * half done: begin records a pending epoch (not announced; nodes do not
+ * wait for it), the state is written with the epoch stamped in it, then
+ * end marks it done and announces it (or aborted), in one transaction.
+ * Whoever holds the lock next resolves a pending epoch left by a dead
+ * session from the shared state: stamp there, done; else aborted. */
+int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
+                              int64_t *epoch, struct kura_err *err);
+int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, struct kura_err *err);
+
+struct kura_cluster_change {
+    int64_t epoch;
+    char dataset[65];           /* KURA_ID_MAX + 1; "" when the change named none */
+    bool stamped;               /* the dataset's dataset.ini carries the epoch */
+};
+/* The pending changes (under the lock: a dead session's), oldest first. */
+int kura_cluster_pending(struct kura_cluster *c, struct kura_cluster_change **v, size_t *n, struct kura_err *err);
+/* The done changes after epoch after up to upto, oldest first. */
+int kura_cluster_changes(struct kura_cluster *c, int64_t after, int64_t upto, struct kura_cluster_change **v,
+                         size_t *n, struct kura_err *err);
+
+/* A node renews its lease for lease_ms from the database's now, says which
+ * epoch it has applied, and learns the latest one. */
+int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, int64_t *latest,
+                       struct kura_err *err);
+
+/* A node leaves: its lease ends now (a change stops waiting for it). */
+int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err);
+
+/* How far the live nodes are: *lagging gets the number of nodes whose lease
+ * runs and that have not applied epoch, and names (when not NULL) their
+ * names, comma-separated. */
+int kura_cluster_lagging(struct kura_cluster *c, int64_t epoch, size_t *lagging, char *names, size_t names_len,
+                         struct kura_err *err);
+
+struct kura_cluster_node {
+    char name[KURA_CLUSTER_NODE_MAX];
+    int64_t applied_epoch;
+    int64_t lease_left_ms;      /* < 0: the lease has ended */
+    int64_t since_contact_ms;
+};
+
+/* Every node the cluster has seen, by name, and the latest epoch. */
+int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, size_t *n, int64_t *latest,
+                       struct kura_err *err);
+
+/* Announcements: listen once, then wait up to timeout_ms for one; *epoch
+ * gets the highest epoch announced (0: none came in time). */
+int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err);
+int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err);
+
+/* A node name: 1-63 bytes of [A-Za-z0-9._-], starting with a letter or digit. */
+int kura_cluster_node_check(const char *name, struct kura_err *err);
+
+/* ---- binding (cluster_bind.c: files only, no database) ----
+ * The shared state directory records the id of the cluster it belongs to
+ * (KURA_CLUSTER_ID_FILE). In cluster mode that id, not the machine, is
+ * the identity datasets are bound to (R-ACC-8 becomes cluster binding):
+ * every node of the cluster serves them, and a copy of the state outside
+ * the cluster serves nothing. */
+
+/* Reads the state directory's cluster id. 1: read; 0: there is none (the
+ * file is absent or the caller may not read the state directory); -1: the
+ * file is there but not a cluster id. */
+int kura_cluster_id_load(const char *state_dir, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
+
+/* Records id in the state directory (atomically); refuses a state
+ * directory already bound to another cluster. */
+int kura_cluster_bind(const char *state_dir, const char *id, struct kura_err *err);
+
+/* The host identity of a cluster's datasets (what [server] host_id is on
+ * a single server): SHA-256 of "kura cluster " and the id, in hex. */
+void kura_cluster_host_id(const char *id, char host_id[65]);
+
+#endif

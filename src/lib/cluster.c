@@ -1,0 +1,465 @@
+/* The cluster's authority in PostgreSQL (include/kura/cluster.h). Every
+ * value reaches the database as a parameter, never spliced into SQL. */
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster_priv.h"
+#include "kura/clock.h"
+
+/* pg_advisory_lock's key for state changes: "kura" in ASCII. */
+#define STATE_LOCK_KEY "1802859105"
+#define ANNOUNCE_CHANNEL "kura_epoch"
+
+struct kura_cluster {
+    PGconn *conn;
+    char node[KURA_CLUSTER_NODE_MAX];   /* "": a client, no node */
+};
+
+/* The database's own words, without libpq's trailing newline. */
+static int db_fail(struct kura_cluster *c, struct kura_err *err, const char *what)
+{
+    const char *m = c && c->conn ? PQerrorMessage(c->conn) : "no connection";
+    int len = (int)strcspn(m, "\n");
+    kura_err_set(err, EIO, "cluster database: %s: %.*s", what, len, m);
+    return -1;
+}
+
+/* Runs one statement with text parameters; *res (when not NULL) gets its
+ * rows. */
+static int run(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *params,
+               PGresult **res, struct kura_err *err)
+{
+    PGresult *r = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(c->conn);
+        kura_err_set(err, EIO, "cluster database: %s: %.*s", what, (int)strcspn(m, "\n"), m);
+        PQclear(r);
+        return -1;
+    }
+    if (res)
+        *res = r;
+    else
+        PQclear(r);
+    return 0;
+}
+
+/* The first column of the first row as an integer (0 when NULL). */
+static int64_t first_int(const PGresult *r)
+{
+    return PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+}
+
+int cluster_run(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *params,
+                PGresult **res, struct kura_err *err)
+{
+    return run(c, what, sql, n, params, res, err);
+}
+
+const char *cluster_node(const struct kura_cluster *c)
+{
+    return c->node;
+}
+
+int cluster_rows(PGresult *r, size_t size, void **out, struct kura_err *err)
+{
+    int rows = PQntuples(r);
+    *out = rows ? calloc((size_t)rows, size) : NULL;
+    if (rows && !*out) {
+        PQclear(r);
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    return rows;
+}
+
+int kura_cluster_node_check(const char *name, struct kura_err *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    bool ok = n > 0 && n < KURA_CLUSTER_NODE_MAX && name[0] != '.' && name[0] != '-';
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = name[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+             ch == '_' || ch == '-';
+    }
+    if (!ok)
+        kura_err_set(err, EINVAL, "node name \"%s\": 1 to %d letters, digits, '.', '_' or '-', not starting "
+                     "with '.' or '-'", name ? name : "", KURA_CLUSTER_NODE_MAX - 1);
+    return ok ? 0 : -1;
+}
+
+int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err)
+{
+    *out = NULL;
+    if (node && kura_cluster_node_check(node, err) != 0)
+        return -1;
+    struct kura_cluster *c = calloc(1, sizeof *c);
+    if (!c) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    if (node)
+        snprintf(c->node, sizeof c->node, "%s", node);
+    char app[KURA_CLUSTER_NODE_MAX + 16];
+    snprintf(app, sizeof app, node ? "kura node %s" : "kuractl", node);
+    /* A database that does not answer must not hang a node: a connect
+     * timeout unless the connection string sets its own (it comes later,
+     * so it wins). */
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *const vals[] = {"5", app, conninfo, NULL};
+    c->conn = PQconnectdbParams(keys, vals, 1);
+    if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
+        db_fail(c, err, "connect");
+        kura_cluster_close(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void kura_cluster_close(struct kura_cluster *c)
+{
+    if (!c)
+        return;
+    PQfinish(c->conn);
+    free(c);
+}
+
+static const char *const schema_sql[] = {
+    "CREATE SCHEMA IF NOT EXISTS kura",
+    "CREATE TABLE IF NOT EXISTS kura.meta (key text PRIMARY KEY, value text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS kura.nodes (name text PRIMARY KEY, applied_epoch bigint NOT NULL DEFAULT 0, "
+    "lease_until timestamptz NOT NULL DEFAULT to_timestamp(0), last_contact timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS kura.epochs (epoch bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), "
+    "actor text NOT NULL, dataset text, change text NOT NULL)",
+    /* A change's epoch is pending while its kuractl writes the state,
+     * then done (announced) or aborted; stamped: the state file it wrote
+     * carries the epoch (dataset.ini's epoch). */
+    "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'done'",
+    "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS stamped boolean NOT NULL DEFAULT false",
+    "CREATE TABLE IF NOT EXISTS kura.audit (node text NOT NULL, seq bigint NOT NULL, line text NOT NULL, "
+    "received timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (node, seq))",
+    "CREATE TABLE IF NOT EXISTS kura.audit_nodes (node text PRIMARY KEY, written_seq bigint NOT NULL DEFAULT 0, "
+    "shipped_seq bigint NOT NULL DEFAULT 0, updated timestamptz NOT NULL DEFAULT now())",
+};
+
+int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err)
+{
+    unsigned char raw[KURA_CLUSTER_ID_LEN / 2];
+    char fresh[KURA_CLUSTER_ID_LEN + 1], version[16];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(fresh, sizeof fresh, raw, sizeof raw);
+    snprintf(version, sizeof version, "%d", KURA_CLUSTER_SCHEMA_VERSION);
+    PGresult *r = NULL;
+    /* One transaction, serialised by a lock of its own: two inits at once
+     * make one schema and one id. */
+    if (run(c, "begin", "BEGIN", 0, NULL, NULL, err) != 0)
+        return -1;
+    int rc = run(c, "lock", "SELECT pg_advisory_xact_lock(" STATE_LOCK_KEY ", 0)", 0, NULL, NULL, err);
+    for (size_t i = 0; rc == 0 && i < sizeof schema_sql / sizeof *schema_sql; i++)
+        rc = run(c, "create the schema", schema_sql[i], 0, NULL, NULL, err);
+    const char *const pv[] = {version}, *const pid[] = {fresh};
+    if (rc == 0)
+        rc = run(c, "schema version", "INSERT INTO kura.meta VALUES ('schema_version', $1) ON CONFLICT DO NOTHING", 1,
+                 pv, NULL, err);
+    if (rc == 0)
+        rc = run(c, "cluster id", "INSERT INTO kura.meta VALUES ('cluster_id', $1) ON CONFLICT DO NOTHING", 1, pid,
+                 NULL, err);
+    if (rc == 0 && (rc = run(c, "schema version", "SELECT value::int FROM kura.meta WHERE key = 'schema_version'",
+                             0, NULL, &r, err)) == 0) {
+        int64_t have = first_int(r);
+        PQclear(r);
+        if (have > KURA_CLUSTER_SCHEMA_VERSION) {
+            kura_err_set(err, EPROTO, "the cluster database has schema version %" PRId64 ", newer than this kura's "
+                         "%d: upgrade kura on this node", have, KURA_CLUSTER_SCHEMA_VERSION);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && (rc = run(c, "cluster id", "SELECT value FROM kura.meta WHERE key = 'cluster_id'", 0, NULL, &r,
+                             err)) == 0) {
+        snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+        PQclear(r);
+    }
+    if (rc == 0)
+        return run(c, "commit", "COMMIT", 0, NULL, NULL, err);
+    struct kura_err ignored = {0};
+    run(c, "rollback", "ROLLBACK", 0, NULL, NULL, &ignored);
+    return -1;
+}
+
+int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err)
+{
+    id[0] = '\0';
+    PGresult *r = NULL;
+    /* Whether the table is there first: a statement naming a missing
+     * table fails as a whole. */
+    if (run(c, "cluster id", "SELECT to_regclass('kura.meta') IS NOT NULL", 0, NULL, &r, err) != 0)
+        return -1;
+    bool schema = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (schema) {
+        if (run(c, "cluster id", "SELECT value FROM kura.meta WHERE key = 'cluster_id'", 0, NULL, &r, err) != 0)
+            return -1;
+        if (PQntuples(r) > 0)
+            snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    if (id[0])
+        return 0;
+    kura_err_set(err, ENOENT, "the cluster database has no kura cluster: run kuractl cluster init");
+    return -1;
+}
+
+int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *err)
+{
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
+    for (;;) {
+        PGresult *r = NULL;
+        if (run(c, "lock", "SELECT pg_try_advisory_lock(" STATE_LOCK_KEY ")", 0, NULL, &r, err) != 0)
+            return -1;
+        bool got = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        if (got)
+            return 0;
+        if (kura_clock_ms(CLOCK_MONOTONIC) >= deadline) {
+            kura_err_set(err, EBUSY, "another state change holds the cluster's lock; try again when it is done");
+            return -1;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int kura_cluster_unlock(struct kura_cluster *c, struct kura_err *err)
+{
+    return run(c, "unlock", "SELECT pg_advisory_unlock(" STATE_LOCK_KEY ")", 0, NULL, NULL, err);
+}
+
+int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
+                         int64_t *epoch, struct kura_err *err)
+{
+    const char *const p[] = {actor, dataset, change};
+    PGresult *r = NULL;
+    /* One statement: the row and the announcement commit together. */
+    if (run(c, "publish the change",
+            "WITH e AS (INSERT INTO kura.epochs (actor, dataset, change) VALUES ($1, $2, $3) RETURNING epoch) "
+            "SELECT epoch, pg_notify('" ANNOUNCE_CHANNEL "', epoch::text) FROM e",
+            3, p, &r, err) != 0)
+        return -1;
+    *epoch = first_int(r);
+    PQclear(r);
+    return 0;
+}
+
+int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
+                              int64_t *epoch, struct kura_err *err)
+{
+    const char *const p[] = {actor, dataset, change};
+    PGresult *r = NULL;
+    if (run(c, "begin the change",
+            "INSERT INTO kura.epochs (actor, dataset, change, state, stamped) VALUES ($1, $2, $3, 'pending', true) "
+            "RETURNING epoch",
+            3, p, &r, err) != 0)
+        return -1;
+    *epoch = first_int(r);
+    PQclear(r);
+    return 0;
+}
+
+int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, struct kura_err *err)
+{
+    char e[24];
+    snprintf(e, sizeof e, "%" PRId64, epoch);
+    const char *const p[] = {e, done ? "done" : "aborted"};
+    /* One statement: marked done and announced together. */
+    return run(c, "end the change",
+               "WITH u AS (UPDATE kura.epochs SET state = $2 WHERE epoch = $1 RETURNING epoch, state) "
+               "SELECT pg_notify('" ANNOUNCE_CHANNEL "', epoch::text) FROM u WHERE state = 'done'",
+               2, p, NULL, err);
+}
+
+/* The rows of a query of (epoch, dataset, stamped) as changes. */
+static int changes_of(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *p,
+                      struct kura_cluster_change **v, size_t *count, struct kura_err *err)
+{
+    *v = NULL;
+    *count = 0;
+    PGresult *r = NULL;
+    if (run(c, what, sql, n, p, &r, err) != 0)
+        return -1;
+    int rows = PQntuples(r);
+    struct kura_cluster_change *list = rows ? calloc((size_t)rows, sizeof *list) : NULL;
+    if (rows && !list) {
+        PQclear(r);
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < rows; i++) {
+        list[i].epoch = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        snprintf(list[i].dataset, sizeof list[i].dataset, "%s", PQgetvalue(r, i, 1));
+        list[i].stamped = strcmp(PQgetvalue(r, i, 2), "t") == 0;
+    }
+    PQclear(r);
+    *v = list;
+    *count = (size_t)rows;
+    return 0;
+}
+
+int kura_cluster_pending(struct kura_cluster *c, struct kura_cluster_change **v, size_t *n, struct kura_err *err)
+{
+    return changes_of(c, "pending changes",
+                      "SELECT epoch, coalesce(dataset, ''), stamped FROM kura.epochs WHERE state = 'pending' "
+                      "ORDER BY epoch",
+                      0, NULL, v, n, err);
+}
+
+int kura_cluster_changes(struct kura_cluster *c, int64_t after, int64_t upto, struct kura_cluster_change **v,
+                         size_t *n, struct kura_err *err)
+{
+    char a[24], u[24];
+    snprintf(a, sizeof a, "%" PRId64, after);
+    snprintf(u, sizeof u, "%" PRId64, upto);
+    const char *const p[] = {a, u};
+    return changes_of(c, "changes",
+                      "SELECT epoch, coalesce(dataset, ''), stamped FROM kura.epochs WHERE state = 'done' "
+                      "AND epoch > $1 AND epoch <= $2 ORDER BY epoch",
+                      2, p, v, n, err);
+}
+
+static int need_node(const struct kura_cluster *c, struct kura_err *err)
+{
+    if (c->node[0])
+        return 0;
+    kura_err_set(err, EINVAL, "this connection is no node's");
+    return -1;
+}
+
+int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, int64_t *latest,
+                       struct kura_err *err)
+{
+    if (need_node(c, err) != 0)
+        return -1;
+    char a[24], l[16];
+    snprintf(a, sizeof a, "%" PRId64, applied);
+    snprintf(l, sizeof l, "%d", lease_ms);
+    const char *const p[] = {c->node, a, l};
+    PGresult *r = NULL;
+    if (run(c, "renew the lease",
+            "WITH up AS (INSERT INTO kura.nodes (name, applied_epoch, lease_until, last_contact) "
+            "VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond', clock_timestamp()) "
+            "ON CONFLICT (name) DO UPDATE SET applied_epoch = excluded.applied_epoch, "
+            "lease_until = excluded.lease_until, last_contact = excluded.last_contact RETURNING 1) "
+            "SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs, up",
+            3, p, &r, err) != 0)
+        return -1;
+    *latest = first_int(r);
+    PQclear(r);
+    return 0;
+}
+
+int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err)
+{
+    if (need_node(c, err) != 0)
+        return -1;
+    const char *const p[] = {c->node};
+    return run(c, "leave", "UPDATE kura.nodes SET lease_until = clock_timestamp() WHERE name = $1", 1, p, NULL,
+               err);
+}
+
+int kura_cluster_lagging(struct kura_cluster *c, int64_t epoch, size_t *lagging, char *names, size_t names_len,
+                         struct kura_err *err)
+{
+    char e[24];
+    snprintf(e, sizeof e, "%" PRId64, epoch);
+    const char *const p[] = {e};
+    PGresult *r = NULL;
+    if (run(c, "nodes behind",
+            "SELECT name FROM kura.nodes WHERE lease_until > clock_timestamp() AND applied_epoch < $1 ORDER BY name",
+            1, p, &r, err) != 0)
+        return -1;
+    *lagging = (size_t)PQntuples(r);
+    if (names && names_len) {
+        names[0] = '\0';
+        size_t used = 0;
+        for (int i = 0; i < PQntuples(r) && used < names_len; i++)
+            used += (size_t)snprintf(names + used, names_len - used, "%s%s", i ? ", " : "", PQgetvalue(r, i, 0));
+    }
+    PQclear(r);
+    return 0;
+}
+
+int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, size_t *n, int64_t *latest,
+                       struct kura_err *err)
+{
+    *v = NULL;
+    *n = 0;
+    PGresult *r = NULL;
+    if (run(c, "nodes",
+            "SELECT name, applied_epoch, (extract(epoch FROM lease_until - clock_timestamp()) * 1000)::bigint, "
+            "(extract(epoch FROM clock_timestamp() - last_contact) * 1000)::bigint FROM kura.nodes ORDER BY name",
+            0, NULL, &r, err) != 0)
+        return -1;
+    void *rows_mem;
+    int rows = cluster_rows(r, sizeof(struct kura_cluster_node), &rows_mem, err);
+    if (rows < 0)
+        return -1;
+    struct kura_cluster_node *list = rows_mem;
+    for (int i = 0; i < rows; i++) {
+        snprintf(list[i].name, sizeof list[i].name, "%s", PQgetvalue(r, i, 0));
+        list[i].applied_epoch = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        list[i].lease_left_ms = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        list[i].since_contact_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+    }
+    PQclear(r);
+    if (latest) {
+        if (run(c, "latest epoch", "SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs",
+                0, NULL, &r, err) != 0) {
+            free(list);
+            return -1;
+        }
+        *latest = first_int(r);
+        PQclear(r);
+    }
+    *v = list;
+    *n = (size_t)rows;
+    return 0;
+}
+
+int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err)
+{
+    return run(c, "listen", "LISTEN " ANNOUNCE_CHANNEL, 0, NULL, NULL, err);
+}
+
+int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err)
+{
+    *epoch = 0;
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
+    for (;;) {
+        if (PQconsumeInput(c->conn) != 1)
+            return db_fail(c, err, "wait for changes");
+        PGnotify *nt;
+        while ((nt = PQnotifies(c->conn))) {
+            int64_t e = strtoll(nt->extra, NULL, 10);
+            if (e > *epoch)
+                *epoch = e;
+            PQfreemem(nt);
+        }
+        int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
+        if (*epoch || left <= 0)
+            return 0;
+        struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+        if (pfd.fd < 0)
+            return db_fail(c, err, "wait for changes");
+        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+            kura_err_set(err, errno, "cluster database: wait for changes: %s", strerror(errno));
+            return -1;
+        }
+    }
+}

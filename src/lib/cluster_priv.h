@@ -1,0 +1,17 @@
+/* What cluster.c lends the other parts of the cluster module (not public). */
+#ifndef KURA_CLUSTER_PRIV_H
+#define KURA_CLUSTER_PRIV_H
+#include <libpq-fe.h>
+
+#include "kura/cluster.h"
+
+/* One statement with text parameters; *res (when not NULL) gets its rows. */
+int cluster_run(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *params,
+                PGresult **res, struct kura_err *err);
+/* The node this connection speaks for; "" for a client. */
+const char *cluster_node(const struct kura_cluster *c);
+/* *out: a zeroed element of size per row of r (NULL for none); the rows,
+ * or -1 (r cleared, err set) when out of memory. */
+int cluster_rows(PGresult *r, size_t size, void **out, struct kura_err *err);
+
+#endif

@@ -1,0 +1,60 @@
+/* The one place the commands read audit records from: this server's log
+ * (its files in chain order) or, in cluster mode, the central store, which
+ * holds every node's records (docs/cluster.md). */
+#include <errno.h>
+#include <string.h>
+
+#include "cmd_priv.h"
+#include "kura/audit.h"
+#include "kura/cluster.h"
+
+bool cmd_cluster_mode(const struct kura_cmd_ctx *c)
+{
+    return c->env->cfg->cluster_database && c->env->cfg->cluster_database[0];
+}
+
+int cmd_cluster_connect(const struct kura_cmd_ctx *c, struct kura_cluster **out, struct kura_err *e)
+{
+    return kura_cluster_connect(c->env->cfg->cluster_database, NULL, out, e);
+}
+
+struct central {
+    kura_audit_read_fn fn;
+    void *ctx;
+};
+
+/* A stored line as a record of its node: `file` names the node, `line` is
+ * the seq. */
+static int central_record(const char *node, uint64_t seq, const char *line, size_t len, void *ctx)
+{
+    struct central *a = ctx;
+    struct kura_audit_entry e;
+    struct kura_err perr = {0};
+    if (kura_audit_entry_parse(line, len, &e, &perr) != 0)
+        return a->fn(NULL, node, seq, perr.msg, a->ctx);
+    int rc = a->fn(&e, node, seq, NULL, a->ctx);
+    kura_audit_entry_free(&e);
+    return rc;
+}
+
+int cmd_audit_each(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e)
+{
+    if (cmd_cluster_mode(c)) {
+        struct kura_cluster *db = NULL;
+        if (cmd_cluster_connect(c, &db, e) != 0)
+            return -1;
+        struct central a = {.fn = fn, .ctx = ctx};
+        int rc = kura_cluster_audit_each(db, NULL, central_record, &a, e);
+        kura_cluster_close(db);
+        return rc;
+    }
+    char **files = NULL;
+    size_t nfiles = 0;
+    if (kura_audit_files(c->env->cfg->audit_log, &files, &nfiles, e) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < nfiles && rc == 0; i++)
+        rc = kura_audit_read(files[i], fn, ctx, e);
+    kura_audit_files_free(files, nfiles);
+    return rc;
+}

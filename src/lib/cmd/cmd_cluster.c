@@ -1,0 +1,245 @@
+/* kuractl cluster init and cluster status (docs/cluster.md): the
+ * operator's view of the cluster's authority; and the hooks through which
+ * every change of the change transaction (cmd_state.c) reaches every node. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd_priv.h"
+#include "kura/clock.h"
+#include "kura/cluster.h"
+#include "kura/dsfile.h"
+#include "kura/json.h"
+
+/* The cluster's database as a client (kuractl, no node); with bound, it
+ * must be the cluster the state directory belongs to. Says why not. */
+static int open_cluster(const struct kura_cmd_ctx *c, bool bound, struct kura_cluster **db)
+{
+    const struct kura_config *cfg = c->env->cfg;
+    *db = NULL;
+    if (!*cfg->cluster_database) {
+        cmd_fail(c, "no [cluster] database in %s: this is a single server", cfg->file);
+        return -1;
+    }
+    struct kura_err e = {0};
+    char id[KURA_CLUSTER_ID_LEN + 1];
+    if (kura_cluster_connect(cfg->cluster_database, NULL, db, &e) != 0 ||
+        (bound && kura_cluster_id(*db, id, &e) != 0)) {
+        cmd_fail_err(c, &e);
+    } else if (bound && strcmp(id, cfg->cluster_id) != 0) {
+        cmd_fail(c, "the database is cluster %s's, but the state directory %s belongs to %s", id, cfg->state_dir,
+                 cfg->cluster_id[0] ? cfg->cluster_id : "no cluster (run kuractl cluster init)");
+    } else {
+        return 0;
+    }
+    kura_cluster_close(*db);
+    *db = NULL;
+    return -1;
+}
+
+int cmd_cluster_init(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    int npos;
+    if (cmd_parse(c, argc, argv, NULL, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    const struct kura_config *cfg = c->env->cfg;
+    struct kura_err e = {0};
+    struct kura_cluster *db = NULL;
+    char id[KURA_CLUSTER_ID_LEN + 1];
+    if (open_cluster(c, false, &db) != 0)
+        return KURA_EXIT_FAIL;
+    /* The schema first (idempotent: the id is the one of the first init),
+     * then the binding: a state directory of another cluster is refused
+     * and keeps its own. */
+    int rc = kura_cluster_init(db, id, &e);
+    kura_cluster_close(db);
+    if (rc == 0)
+        rc = kura_cluster_bind(cfg->state_dir, id, &e);
+    if (rc != 0)
+        return cmd_fail_err(c, &e);
+    fprintf(c->out, "cluster %s: schema ready, state directory %s bound to it\n", id, cfg->state_dir);
+    return KURA_EXIT_OK;
+}
+
+static int status_json(const struct kura_cmd_ctx *c, const struct kura_cluster_node *v, size_t n, int64_t latest)
+{
+    fprintf(c->out, "{\"cluster\": \"%s\", \"latest_epoch\": %" PRId64 ", \"nodes\": [", c->env->cfg->cluster_id,
+            latest);
+    for (size_t i = 0; i < n; i++) {
+        char buf[512];
+        struct kura_json_writer w;
+        kura_json_begin(&w, buf, sizeof buf);
+        kura_json_add_string(&w, "node", v[i].name);
+        kura_json_add_int(&w, "applied_epoch", v[i].applied_epoch);
+        kura_json_add_string(&w, "lease", v[i].lease_left_ms > 0 ? "live" : "ended");
+        kura_json_add_int(&w, "lease_left_ms", v[i].lease_left_ms > 0 ? v[i].lease_left_ms : 0);
+        kura_json_add_int(&w, "since_contact_ms", v[i].since_contact_ms);
+        if (cmd_json_item(c, &w, i == 0, "a node") != 0)
+            return KURA_EXIT_FAIL;
+    }
+    fprintf(c->out, "]}\n");
+    return KURA_EXIT_OK;
+}
+
+int cmd_cluster_status(const struct kura_cmd_ctx *c, int argc, char **argv)
+{
+    int npos;
+    bool json = false;
+    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
+    if (cmd_parse(c, argc, argv, opts, NULL, 0, 0, &npos) != 0)
+        return KURA_EXIT_USAGE;
+    struct kura_err e = {0};
+    struct kura_cluster *db = NULL;
+    struct kura_cluster_node *v = NULL;
+    size_t n = 0;
+    int64_t latest = 0;
+    if (open_cluster(c, true, &db) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = kura_cluster_nodes(db, &v, &n, &latest, &e);
+    kura_cluster_close(db);
+    if (rc != 0)
+        return cmd_fail_err(c, &e);
+    const char *id = c->env->cfg->cluster_id;
+    if (json) {
+        rc = status_json(c, v, n, latest);
+        free(v);
+        return rc;
+    }
+    fprintf(c->out, "cluster %s, latest epoch %" PRId64 "\n", id, latest);
+    fprintf(c->out, "%-24s %8s  %-22s %s\n", "NODE", "APPLIED", "LEASE", "LAST CONTACT");
+    for (size_t i = 0; i < n; i++) {
+        char lease[48];
+        if (v[i].lease_left_ms > 0)
+            snprintf(lease, sizeof lease, "%" PRId64 ".%01" PRId64 " s left", v[i].lease_left_ms / 1000,
+                     v[i].lease_left_ms % 1000 / 100);
+        else
+            snprintf(lease, sizeof lease, "ended");
+        fprintf(c->out, "%-24s %8" PRId64 "  %-22s %" PRId64 ".%01" PRId64 " s ago%s\n", v[i].name,
+                v[i].applied_epoch, lease, v[i].since_contact_ms / 1000, v[i].since_contact_ms % 1000 / 100,
+                v[i].lease_left_ms > 0 && v[i].applied_epoch < latest ? " (behind)" : "");
+    }
+    free(v);
+    return KURA_EXIT_OK;
+}
+
+/* ---- a change across the nodes ---- */
+
+/* A pending epoch left by a killed kuractl, resolved from the shared
+ * state: its dataset.ini carries the stamp (the change was written: done,
+ * announced) or not (never written: aborted). */
+static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db, struct kura_err *e)
+{
+    struct kura_cluster_change *v = NULL;
+    size_t n = 0;
+    if (kura_cluster_pending(db, &v, &n, e) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bool written = false;
+        char *ini = v[i].dataset[0] ? cmd_dataset_file(c, v[i].dataset, KURA_DATASET_INI) : NULL;
+        struct kura_dataset ds;
+        struct kura_err le = {0};
+        if (ini && kura_dataset_load(ini, &ds, &le) == 0) {
+            written = ds.epoch >= v[i].epoch;
+            kura_dataset_clear(&ds);
+        }
+        free(ini);
+        rc = kura_cluster_end_change(db, v[i].epoch, written, e);
+        if (rc == 0)
+            fprintf(c->err, "kuractl: an interrupted change (epoch %" PRId64 ", dataset %s) %s\n", v[i].epoch,
+                    v[i].dataset, written ? "was made: announced to the nodes now" : "was not made: dropped");
+    }
+    free(v);
+    return rc;
+}
+
+int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
+{
+    const struct kura_config *cfg = c->env->cfg;
+    if (!*cfg->cluster_database)
+        return 0;
+    struct kura_err e = {0};
+    if (open_cluster(c, true, &t->cluster) != 0)
+        return -1;
+    if (kura_cluster_lock(t->cluster, (int)cfg->cluster_lease_seconds * 1000 * 6, &e) != 0 ||
+        resolve_pending(c, t->cluster, &e) != 0)
+        goto fail;
+    return 0;
+fail:
+    cmd_fail_err(c, &e);
+    cmd_cluster_unlock(t);
+    return -1;
+}
+
+int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool save_ds)
+{
+    if (!t->cluster || !save_ds)
+        return 0;
+    char actor[KURA_USER_MAX + 16];
+    struct kura_err e = {0};
+    if (kura_cluster_begin_change(t->cluster, cmd_actor_name(c, actor, sizeof actor), t->id, action, &t->epoch,
+                                  &e) != 0) {
+        cmd_fail_err(c, &e);
+        return -1;
+    }
+    t->ds.epoch = t->epoch;
+    return 0;
+}
+
+/* Until every node whose lease runs has applied epoch. A node that does
+ * not answer is waited for until its lease ends, which the database's
+ * clock ends within lease_seconds of its last renewal; the bound beyond
+ * that only stops a wait on a database whose clock stands still. */
+static int wait_applied(const struct kura_cmd_ctx *c, struct kura_cluster *db, int64_t epoch, struct kura_err *e)
+{
+    int64_t bound = kura_clock_ms(CLOCK_MONOTONIC) + (int64_t)c->env->cfg->cluster_lease_seconds * 2000 + 5000;
+    char names[512];
+    for (;;) {
+        size_t lagging = 0;
+        if (kura_cluster_lagging(db, epoch, &lagging, names, sizeof names, e) != 0)
+            return -1;
+        if (lagging == 0)
+            return 0;
+        if (kura_clock_ms(CLOCK_MONOTONIC) > bound) {
+            kura_err_set(e, ETIMEDOUT, "nodes %s have not applied the change (epoch %" PRId64 ") and their leases "
+                         "still run: check the database's clock", names, epoch);
+            return -1;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool written)
+{
+    if (!t->cluster)
+        return 0;
+    struct kura_err e = {0};
+    int rc = 0;
+    if (t->epoch)
+        rc = kura_cluster_end_change(t->cluster, t->epoch, written, &e);
+    else if (written) {
+        char actor[KURA_USER_MAX + 16];
+        rc = kura_cluster_publish(t->cluster, cmd_actor_name(c, actor, sizeof actor), t->id, action, &t->epoch, &e);
+    }
+    if (rc == 0 && written)
+        rc = wait_applied(c, t->cluster, t->epoch, &e);
+    t->epoch = 0;
+    if (rc != 0) {
+        fprintf(c->err, "kuractl: warning: the change is made, but not every node is known to apply it: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+void cmd_cluster_unlock(struct cmd_txn *t)
+{
+    if (!t->cluster)
+        return;
+    struct kura_err e = {0};
+    kura_cluster_unlock(t->cluster, &e); /* closing the connection releases it too */
+    kura_cluster_close(t->cluster);
+    t->cluster = NULL;
+}

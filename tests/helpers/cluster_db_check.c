@@ -1,0 +1,240 @@
+/* The cluster's authority against a real PostgreSQL (issue 19):
+ *   cluster_db_check CONNINFO DEAD_CONNINFO
+ * CONNINFO reaches a private server that tests/integration/cluster_db.sh
+ * started; DEAD_CONNINFO names a socket nobody serves. TAP on stdout. */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "../unit/unit.h"
+#include "kura/cluster.h"
+
+static const char *conninfo, *dead;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static struct kura_cluster *connect_as(const char *node)
+{
+    struct kura_cluster *c = NULL;
+    struct kura_err err = {0};
+    if (kura_cluster_connect(conninfo, node, &c, &err) != 0)
+        printf("#   connect: %s\n", err.msg);
+    return c;
+}
+
+/* Straight SQL, for what the API does not let a test do. */
+static int raw(const char *sql)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    PGresult *r = PQexec(pg, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    PQfinish(pg);
+    return ok ? 0 : -1;
+}
+
+static void test_node_names(void)
+{
+    EXPECT(kura_cluster_node_check("node-01.hpc", NULL) == 0);
+    EXPECT(kura_cluster_node_check("n", NULL) == 0);
+    EXPECT(kura_cluster_node_check("", NULL) != 0);
+    EXPECT(kura_cluster_node_check("-n", NULL) != 0);
+    EXPECT(kura_cluster_node_check(".n", NULL) != 0);
+    EXPECT(kura_cluster_node_check("n'; DROP TABLE kura.nodes; --", NULL) != 0);
+    EXPECT(kura_cluster_node_check("n o", NULL) != 0);
+    char longest[KURA_CLUSTER_NODE_MAX + 1];
+    memset(longest, 'a', sizeof longest);
+    longest[KURA_CLUSTER_NODE_MAX - 1] = '\0';
+    EXPECT(kura_cluster_node_check(longest, NULL) == 0);
+    longest[KURA_CLUSTER_NODE_MAX - 1] = 'a';
+    longest[KURA_CLUSTER_NODE_MAX] = '\0';
+    EXPECT(kura_cluster_node_check(longest, NULL) != 0);
+}
+
+struct init_job {
+    char id[KURA_CLUSTER_ID_LEN + 1];
+    int rc;
+};
+
+static void *init_thread(void *arg)
+{
+    struct init_job *j = arg;
+    struct kura_cluster *c = connect_as(NULL);
+    struct kura_err err = {0};
+    j->rc = c ? kura_cluster_init(c, j->id, &err) : -1;
+    if (j->rc != 0)
+        printf("#   init: %s\n", err.msg);
+    kura_cluster_close(c);
+    return NULL;
+}
+
+/* Four inits at once make one schema and one id; a later init keeps it. */
+static void test_init_once(void)
+{
+    struct init_job j[4] = {{{0}}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, init_thread, &j[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        EXPECT(j[i].rc == 0);
+        EXPECT(strlen(j[i].id) == KURA_CLUSTER_ID_LEN && strcmp(j[i].id, j[0].id) == 0);
+    }
+    struct init_job again = {{0}};
+    init_thread(&again);
+    EXPECT(again.rc == 0 && strcmp(again.id, j[0].id) == 0);
+}
+
+/* The lock is one holder's; the next waits, and gets it when the holder's
+ * connection ends without unlocking (a kuractl killed mid-change). */
+static void test_lock(void)
+{
+    struct kura_cluster *a = connect_as(NULL), *b = connect_as(NULL);
+    ASSERT(a && b);
+    struct kura_err err = {0};
+    EXPECT(kura_cluster_lock(a, 1000, &err) == 0);
+    int64_t t0 = mono_ms();
+    EXPECT(kura_cluster_lock(b, 300, &err) == -1 && err.code == EBUSY);
+    EXPECT_STR_CONTAINS(err.msg, "another state change");
+    EXPECT(mono_ms() - t0 >= 300);
+    kura_cluster_close(a);   /* no unlock: the connection's end releases it */
+    EXPECT(kura_cluster_lock(b, 5000, &err) == 0);
+    EXPECT(kura_cluster_unlock(b, &err) == 0);
+    kura_cluster_close(b);
+}
+
+/* Publishing gives rising epochs and announces each to a listener; text
+ * with quotes and semicolons is stored as it is. */
+static void test_publish_announce(void)
+{
+    struct kura_cluster *pub = connect_as(NULL), *node = connect_as("n1");
+    ASSERT(pub && node);
+    struct kura_err err = {0};
+    ASSERT(kura_cluster_listen(node, &err) == 0);
+    int64_t got = -1;
+    int64_t t0 = mono_ms();
+    EXPECT(kura_cluster_wait_announce(node, 200, &got, &err) == 0 && got == 0);
+    EXPECT(mono_ms() - t0 >= 200);
+    int64_t e1 = 0, e2 = 0;
+    EXPECT(kura_cluster_publish(pub, "root", "JGAD000001", "user-remove kt_bob", &e1, &err) == 0);
+    EXPECT(kura_cluster_publish(pub, "o'brien", NULL, "x'); DROP TABLE kura.epochs; --", &e2, &err) == 0);
+    EXPECT(e1 > 0 && e2 == e1 + 1);
+    /* Each announcement comes as its transaction commits: wait for the last. */
+    int64_t seen = 0, first = 0;
+    for (int64_t end = mono_ms() + 2000; seen < e2 && mono_ms() < end;) {
+        EXPECT(kura_cluster_wait_announce(node, 200, &got, &err) == 0);
+        if (got && !first)
+            first = got;
+        seen = got > seen ? got : seen;
+    }
+    EXPECT(first == e1 || first == e2);
+    EXPECT(seen == e2);
+    EXPECT(raw("SELECT 1 FROM kura.epochs WHERE actor = 'o''brien' AND change LIKE 'x''); DROP%'") == 0);
+    kura_cluster_close(pub);
+    kura_cluster_close(node);
+}
+
+/* A change waits for the live nodes that have not applied it: not for one
+ * that has, nor for one whose lease ended or that left. */
+static void test_leases(void)
+{
+    struct kura_cluster *pub = connect_as(NULL), *n1 = connect_as("lease1"), *n2 = connect_as("lease2"),
+                        *n3 = connect_as("lease3");
+    ASSERT(pub && n1 && n2 && n3);
+    struct kura_err err = {0};
+    int64_t latest = 0, e = 0;
+    ASSERT(kura_cluster_publish(pub, "root", NULL, "test", &e, &err) == 0);
+    EXPECT(kura_cluster_renew(n1, 10000, 0, &latest, &err) == 0 && latest == e);
+    EXPECT(kura_cluster_renew(n2, 10000, 0, &latest, &err) == 0);
+    EXPECT(kura_cluster_renew(n3, 50, 0, &latest, &err) == 0);
+    size_t lag = 0;
+    char names[256];
+    EXPECT(kura_cluster_lagging(pub, e, &lag, names, sizeof names, &err) == 0 && lag == 3);
+    EXPECT(strcmp(names, "lease1, lease2, lease3") == 0);
+    sleep_ms(120);   /* lease3's lease ends */
+    EXPECT(kura_cluster_lagging(pub, e, &lag, names, sizeof names, &err) == 0 && lag == 2);
+    EXPECT(kura_cluster_renew(n1, 10000, e, &latest, &err) == 0);
+    EXPECT(kura_cluster_lagging(pub, e, &lag, names, sizeof names, &err) == 0 && lag == 1);
+    EXPECT(strcmp(names, "lease2") == 0);
+    EXPECT(kura_cluster_leave(n2, &err) == 0);
+    EXPECT(kura_cluster_lagging(pub, e, &lag, NULL, 0, &err) == 0 && lag == 0);
+
+    struct kura_cluster_node *v = NULL;
+    size_t n = 0;
+    EXPECT(kura_cluster_nodes(pub, &v, &n, &latest, &err) == 0 && latest == e);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].name, "lease1") == 0)
+            seen += v[i].applied_epoch == e && v[i].lease_left_ms > 5000 && v[i].since_contact_ms < 5000;
+        if (strcmp(v[i].name, "lease3") == 0)
+            seen += v[i].lease_left_ms < 0;
+    }
+    EXPECT(seen == 2);
+    free(v);
+    EXPECT(kura_cluster_leave(pub, &err) == -1);   /* a client is no node */
+    kura_cluster_close(pub);
+    kura_cluster_close(n1);
+    kura_cluster_close(n2);
+    kura_cluster_close(n3);
+}
+
+/* A database newer than this kura is refused, with what to do. */
+static void test_newer_schema(void)
+{
+    struct kura_cluster *c = connect_as(NULL);
+    ASSERT(c);
+    ASSERT(raw("UPDATE kura.meta SET value = '99' WHERE key = 'schema_version'") == 0);
+    char id[KURA_CLUSTER_ID_LEN + 1];
+    struct kura_err err = {0};
+    EXPECT(kura_cluster_init(c, id, &err) == -1 && err.code == EPROTO);
+    EXPECT_STR_CONTAINS(err.msg, "upgrade kura");
+    ASSERT(raw("UPDATE kura.meta SET value = '1' WHERE key = 'schema_version'") == 0);
+    EXPECT(kura_cluster_init(c, id, &err) == 0);
+    kura_cluster_close(c);
+}
+
+/* No server: a clear error, soon. */
+static void test_no_server(void)
+{
+    struct kura_cluster *c = NULL;
+    struct kura_err err = {0};
+    int64_t t0 = mono_ms();
+    EXPECT(kura_cluster_connect(dead, "n1", &c, &err) == -1 && c == NULL);
+    EXPECT_STR_CONTAINS(err.msg, "cluster database: connect");
+    EXPECT(mono_ms() - t0 < 6000);
+    EXPECT(kura_cluster_connect(conninfo, "bad name", &c, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "node name");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || sodium_init() < 0) {
+        fprintf(stderr, "usage: cluster_db_check CONNINFO DEAD_CONNINFO\n");
+        return 2;
+    }
+    conninfo = argv[1];
+    dead = argv[2];
+    RUN(test_node_names);
+    RUN(test_init_once);
+    RUN(test_lock);
+    RUN(test_publish_announce);
+    RUN(test_leases);
+    RUN(test_newer_schema);
+    RUN(test_no_server);
+    return unit_done();
+}

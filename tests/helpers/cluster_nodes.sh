@@ -1,0 +1,66 @@
+# Cluster tests' helpers (issue 19), sourced after lib.sh: nodes n1..nN on
+# this machine, each with its own config, mount, control socket and audit
+# log, all serving the one state directory under $KROOT, with the private
+# PostgreSQL of start_postgres as the authority.
+CLUSTER_LEASE=${CLUSTER_LEASE:-2}
+
+# cluster_section FILE NODE CONN: FILE's [cluster] (its last section) set to
+# database CONN, node NODE and lease $CLUSTER_LEASE.
+cluster_section() {
+  sed -i '/^\[cluster\]/,$d' "$1" &&
+    printf '[cluster]\ndatabase = %s\nnode = %s\nlease_seconds = %s\n' "$3" "$2" "$CLUSTER_LEASE" >>"$1"
+}
+
+# cluster_setup: PostgreSQL, kuractl init, $KCONF in cluster mode (node
+# "ctl", which never mounts), kuractl cluster init.
+cluster_setup() {
+  start_postgres && kura_init && cluster_section "$KCONF" ctl "$PG_CONN" && kuractl cluster init >/dev/null
+}
+
+# node_conf I [CONN]: $T/nI.conf, $KCONF as node nI (database CONN,
+# default $PG_CONN) with its own socket and audit log.
+node_conf() {
+  local f=$T/n$1.conf
+  cp -p "$KCONF" "$f" &&
+    sed -i "s|^socket = .*|socket = $KROOT/run/n$1.sock|; s|^audit_log = .*|audit_log = $KROOT/log/n$1.jsonl|" "$f" &&
+    cluster_section "$f" "n$1" "${2:-$PG_CONN}"
+}
+# nodectl I ARGS...: kuractl on node nI
+nodectl() { local i=$1; shift; "$KURACTL" -c "$T/n$i.conf" "$@"; }
+
+# mount_node I: mounts node nI at $T/mI (unmounted on exit); NODE_PID[I],
+# NODE_LOG[I].
+declare -A NODE_PID NODE_LOG
+mount_node() {
+  KCONF=$T/n$1.conf mount_kura "$T/m$1" || return 1
+  NODE_PID[$1]=$KURAFS_PID
+  NODE_LOG[$1]=$KURAFS_LOG
+}
+# stop_node I: stop_kura for node nI.
+stop_node() { KURAFS_PID=${NODE_PID[$1]} KURAFS_LOG=${NODE_LOG[$1]} stop_kura "$T/m$1"; }
+
+# wait_for SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails
+# after SECONDS.
+wait_for() {
+  local limit=$1 t0=$EPOCHREALTIME; shift
+  until "$@" >/dev/null 2>&1; do
+    awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$limit" 'BEGIN {exit !(b - a > s)}' && return 1
+    sleep 0.05
+  done
+}
+
+# start_proxy NAME [PORT]: a loopback TCP proxy to PostgreSQL's socket
+# (tests/helpers/pg_proxy.py), stopped on exit; PROXY_PORT[NAME] its port,
+# PROXY_PID[NAME] its pid. A node cut off is one whose proxy is stopped.
+declare -A PROXY_PORT PROXY_PID
+start_proxy() {
+  local name=$1 port=${2:-0} pf=$T/proxy.$1.port
+  rm -f "$pf"
+  /usr/bin/python3 "$KURA_TOP/tests/helpers/pg_proxy.py" "$PG_DIR/.s.PGSQL.5432" "$port" "$pf" >"$T/proxy.$name.log" 2>&1 &
+  PROXY_PID[$name]=$!
+  on_exit "kill -9 ${PROXY_PID[$name]}"
+  wait_for 10 test -s "$pf" || return 1
+  PROXY_PORT[$name]=$(cat "$pf")
+}
+stop_proxy() { kill -9 "${PROXY_PID[$1]}" && wait "${PROXY_PID[$1]}" 2>/dev/null; return 0; }
+proxy_conn() { echo "host=127.0.0.1 port=${PROXY_PORT[$1]} dbname=postgres user=kura connect_timeout=2"; }

@@ -89,8 +89,8 @@ check "... naming no other user" test "$(bst | grep -c 'kt_')" = 0
 
 # ---- help and advice that fit the caller ----
 as kt_bob "$KURACTL" -c "$KCONF" --help >"$T/help.out" 2>&1
-check "help lists audit with the PI's commands, not under Anyone" \
-  test "$(sed -n '/^Anyone:/,$p' "$T/help.out" | grep -c 'kuractl audit ')" = 0 -a "$(grep -c '^  kuractl audit ' "$T/help.out")" = 1
+check "help lists audit and audit summary with the PI's commands, not under Anyone" \
+  test "$(sed -n '/^Anyone:/,$p' "$T/help.out" | grep -c 'kuractl audit ')" = 0 -a "$(grep -c '^  kuractl audit \[--dataset ' "$T/help.out")" = 1 -a "$(grep -c '^  kuractl audit summary ' "$T/help.out")" = 1
 check_output "audit --help says who may run it" "Who may run it: an operator, or a PI for their own datasets' records" \
   as kt_bob "$KURACTL" -c "$KCONF" audit --help
 check_output_fails "a researcher's audit is refused" "only operators and the PI" as kt_bob "$KURACTL" -c "$KCONF" audit

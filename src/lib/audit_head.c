@@ -19,6 +19,14 @@
 #define SLOT 256
 #define MAGIC "kura-audit-head"
 
+int kura_audit_head_path(const char *log_path, char *buf, size_t len)
+{
+    const char *slash = strrchr(log_path, '/');
+    int n = slash ? snprintf(buf, len, "%.*s/.%s.head", (int)(slash - log_path), log_path, slash + 1)
+                  : snprintf(buf, len, ".%s.head", log_path);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 static bool parse_u64(const char **p, const char *name, uint64_t *out)
 {
     size_t n = strlen(name);

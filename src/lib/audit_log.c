@@ -90,14 +90,6 @@ struct chain_pos {
     int head_slot;               /* newest valid head slot, -1 if none */
 };
 
-int kura_audit_head_path(const char *log_path, char *buf, size_t len)
-{
-    const char *slash = strrchr(log_path, '/');
-    int n = slash ? snprintf(buf, len, "%.*s/.%s.head", (int)(slash - log_path), log_path, slash + 1)
-                  : snprintf(buf, len, ".%s.head", log_path);
-    return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
 /* flock on the head file, which must still be the one at head_path: a
  * writer that locked a replaced file would not exclude the others. */
 static int lock_head(struct kura_audit_log *log, struct kura_err *err)

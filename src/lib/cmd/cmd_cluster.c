@@ -12,6 +12,7 @@
 #include "kura/cluster.h"
 #include "kura/dsfile.h"
 #include "kura/json.h"
+#include "kura/layout.h"
 
 /* The cluster's database as a client (kuractl, no node); with bound, it
  * must be the cluster the state directory belongs to. Says why not. */
@@ -138,7 +139,8 @@ static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         bool written = false;
-        char *ini = v[i].dataset[0] ? cmd_dataset_file(c, v[i].dataset, KURA_DATASET_INI) : NULL;
+        const char *id = v[i].dataset;
+        char *ini = id[0] ? kura_layout_dataset_file(c->env->cfg->state_dir, id, KURA_DATASET_INI) : NULL;
         struct kura_dataset ds;
         struct kura_err le = {0};
         if (ini && kura_dataset_load(ini, &ds, &le) == 0) {

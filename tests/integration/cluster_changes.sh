@@ -73,6 +73,7 @@ for i in 1 2 3; do check "after extend returned, n$i serves $EXT" reads kt_alice
 # ---- dataset add and import: a dataset added now is served on every node ----
 NEW=JGAD000096
 check "dataset add $NEW" kuractl dataset add "$NEW" --pi kt_carol --period "$(day -1)..$(day 30)"
+for i in 1 2 3; do check "after dataset add returned, n$i shows $NEW to its PI" as kt_carol test -d "$T/m$i/$NEW"; done
 check "import into $NEW" kuractl dataset import "$NEW" --encrypt --samples "$T/samples.tsv" "$T/data"
 for i in 1 2 3; do check "after import returned, n$i serves $NEW to its PI" reads kt_carol "$i" "$NEW"; done
 

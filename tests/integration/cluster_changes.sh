@@ -4,7 +4,9 @@
 # add, set-pi, dataset add and import, key rotate and retire, and destroy
 # each reach all three nodes before the command returns. Every check runs the moment the command returned, with no wait
 # and no retry: the guarantee is "when it returns". An open handle of a
-# withdrawn file is refused on its very next read on every node.
+# withdrawn file is refused on its very next read on every node. The
+# daemons' own expiry destroy, raced by three nodes, is made once and
+# applied by every node.
 . "$(dirname "$0")/lib.sh"
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
@@ -89,6 +91,24 @@ for i in 1 2 3; do check "after key retire returned, n$i serves $ID" reads kt_bo
 check "dataset destroy" kuractl dataset destroy "$ID" --yes
 for i in 1 2 3; do check_fails "after destroy returned, n$i refuses kt_bob" reads kt_bob "$i"; done
 for i in 1 2 3; do check_fails "after destroy returned, n$i refuses the PI" reads kt_dave "$i"; done
+
+# ---- the daemons' own expiry destroy (grace 0), with three nodes racing ----
+EXP=JGAD000098
+for i in 1 2 3; do stop_node "$i"; done
+for i in 1 2 3; do sed -i 's|^grace_days = .*|grace_days = 0|' "$T/n$i.conf"; done
+end=$(date -d '+3 seconds' --iso-8601=seconds)
+require "dataset $EXP ending at $end" kuractl dataset add "$EXP" --pi kt_alice --period "$(day -1)..$end"
+require "import into $EXP" kuractl dataset import "$EXP" --encrypt --samples "$T/samples.tsv" "$T/data"
+for i in 1 2 3; do require "mount node n$i (grace 0)" mount_node "$i"; done
+check "a node's daemon destroys $EXP once its period ended" wait_for 30 sh -c \
+  "grep -q '^status = destroyed' '$KROOT/lib/datasets/$EXP/dataset.ini' && [ ! -e '$KROOT/lib/keys/datasets/$EXP' ]"
+check "one destroy, though three daemons saw the end" \
+  test "$(grep -c '"action":"dataset-destroy"' "$KROOT/lib/datasets/$EXP/ledger.jsonl")" = 1
+E=$(psql "$PG_CONN" -tAc "select max(epoch) from kura.epochs where dataset = '$EXP' and change = 'dataset-destroy' and state = 'done'")
+check "the destroy was announced as an epoch ($E)" test -n "$E"
+for i in 1 2 3; do check "n$i applied the destroy's epoch" wait_for 10 sh -c \
+  "test \"\$(psql '$PG_CONN' -tAc \"select applied_epoch from kura.nodes where name = 'n$i'\")\" -ge '$E'"; done
+for i in 1 2 3; do check_fails "n$i refuses the PI of the destroyed $EXP" reads kt_alice "$i" "$EXP"; done
 
 for i in 1 2 3; do stop_node "$i"; done
 done_testing

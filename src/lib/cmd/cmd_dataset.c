@@ -219,14 +219,30 @@ int kura_change_dataset_add(const struct kura_cmd_env *env, const struct kura_ac
     snprintf(res->summary, sizeof res->summary, "pi=%s period=%s kind=%s level=%s guard=%s%s", rq->pi,
              period_text(c, ds.from, ds.until, ptext, sizeof ptext), kura_kind_name(ds.kind),
              kura_level_name(ds.level), kura_guard_mode_name(ds.guard), ethics_text(c, &ds, etext, sizeof etext));
-    if (create_dataset(c, &ds, res->summary, &e) != 0)
-        return cmd_fail_err(c, &e);
-    struct cmd_change ch = {.action = "dataset-add", .target = ds.id, .after = res->summary,
-                            .audit_event = KURA_AUDIT_POLICY_CHANGE};
-    cmd_audit_change(c, ds.id, &ch);
-    if (c->env->on_state_change)
-        c->env->on_state_change(c->env->ctx, ds.id);
-    return KURA_EXIT_OK;
+    /* Cluster mode: stamped and announced like every change, so that every
+     * node serves the new dataset when the command returns. */
+    struct cmd_txn cluster = {.lock_fd = -1, .id = ds.id};
+    if (cmd_cluster_lock(c, &cluster) != 0)
+        return KURA_EXIT_FAIL;
+    int rc = KURA_EXIT_FAIL;
+    if (cmd_cluster_stamp(c, &cluster, "dataset-add", true) != 0)
+        goto out;
+    ds.epoch = cluster.epoch;
+    bool made = create_dataset(c, &ds, res->summary, &e) == 0;
+    if (made) {
+        struct cmd_change ch = {.action = "dataset-add", .target = ds.id, .after = res->summary,
+                                .audit_event = KURA_AUDIT_POLICY_CHANGE};
+        cmd_audit_change(c, ds.id, &ch);
+        if (c->env->on_state_change)
+            c->env->on_state_change(c->env->ctx, ds.id);
+        rc = KURA_EXIT_OK;
+    } else
+        cmd_fail_err(c, &e);
+    if (cmd_cluster_announce(c, &cluster, "dataset-add", made) != 0)
+        rc = KURA_EXIT_FAIL;
+out:
+    cmd_cluster_unlock(&cluster);
+    return rc;
 }
 
 int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)

@@ -211,6 +211,9 @@ int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_act
     bool owned = false;
     uint8_t pk[C4GH_KEY_SIZE];
     int rc = KURA_EXIT_FAIL;
+    struct cmd_txn cluster = {.lock_fd = -1};
+    if (cmd_cluster_lock(c, &cluster) != 0)
+        return KURA_EXIT_FAIL;
     if (cmd_keystore_open(c, &ks, &owned, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
@@ -236,12 +239,17 @@ int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_act
     }
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
+    /* Cluster mode: every node reopens its keys before this returns; a node
+     * holding only the old key refuses opens (docs/cluster.md). */
+    if (cmd_cluster_announce(c, &cluster, ch.action, true) != 0)
+        goto out;
     if (kura_keystore_pubkey_text(c->env->cfg->keys_dir, &res->pubkey, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
     rc = KURA_EXIT_OK;
 out:
+    cmd_cluster_unlock(&cluster);
     if (owned)
         kura_keystore_close(ks);
     return rc;
@@ -325,6 +333,9 @@ int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_act
     char **ids = NULL;
     size_t nids = 0;
     int rc = KURA_EXIT_FAIL, *locks = NULL;
+    struct cmd_txn cluster = {.lock_fd = -1};
+    if (cmd_cluster_lock(c, &cluster) != 0)
+        return KURA_EXIT_FAIL;
     if (cmd_keystore_open(c, &ks, &owned, &e) != 0 || cmd_dataset_ids(c, &ids, &nids, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
@@ -347,8 +358,11 @@ int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_act
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
-    rc = KURA_EXIT_OK;
+    /* Cluster mode: the retired key leaves every node's memory before this
+     * returns. */
+    rc = cmd_cluster_announce(c, &cluster, ch.action, true) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
 out:
+    cmd_cluster_unlock(&cluster);
     for (size_t i = 0; locks && i < nids; i++)
         kura_unlock(locks[i]);
     free(locks);

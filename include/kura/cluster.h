@@ -107,6 +107,10 @@ int kura_cluster_changes(struct kura_cluster *c, int64_t after, int64_t upto, st
 int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, int64_t *latest,
                        struct kura_err *err);
 
+/* A node says it has applied epoch applied (without a renewal: the lease
+ * is untouched) and wakes the changes waiting for it. */
+int kura_cluster_ack(struct kura_cluster *c, int64_t applied, struct kura_err *err);
+
 /* A node leaves: its lease ends now (a change stops waiting for it). */
 int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err);
 

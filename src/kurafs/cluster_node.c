@@ -302,11 +302,14 @@ static void *lease_main(void *arg)
             continue;
         }
         if (n->latest > n->applied) {
-            /* The next renewal acknowledges it; a state that does not load
-             * is tried again at the next renewal, not at once. */
+            /* Acknowledged at once (the next renewal says it again); a
+             * state that does not load is tried again at the next
+             * renewal, not at once. */
             int64_t t0 = mono_ms();
             rc = catch_up(n, db, n->latest);
             slow(n, "applying the latest change", t0, period);
+            if (rc == 0 && kura_cluster_ack(db, n->applied, &err) != 0)
+                trouble(n, "cannot acknowledge the change", &err);
             if (rc != 0) {
                 pthread_mutex_lock(&n->lock);
                 char why[WHY_MAX];

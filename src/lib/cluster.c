@@ -16,6 +16,8 @@
 /* pg_advisory_lock's key for state changes: "kura" in ASCII. */
 #define STATE_LOCK_KEY "1802859105"
 #define ANNOUNCE_CHANNEL "kura_epoch"
+/* A node's acknowledgement of an epoch: wakes a change waiting for it. */
+#define ACK_CHANNEL "kura_applied"
 
 struct kura_cluster {
     PGconn *conn;
@@ -362,6 +364,32 @@ int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, in
     *latest = first_int(r);
     PQclear(r);
     return 0;
+}
+
+int kura_cluster_ack(struct kura_cluster *c, int64_t applied, struct kura_err *err)
+{
+    if (need_node(c, err) != 0)
+        return -1;
+    char a[24];
+    snprintf(a, sizeof a, "%" PRId64, applied);
+    const char *const p[] = {c->node, a};
+    /* Not waiting for the WAL's flush is safe here, unlike a renewal: an
+     * acknowledgement lost in a database crash only makes a change wait
+     * for the node's next renewal, which says the same (the node did apply
+     * the epoch). greatest(): a late one never moves it back. */
+    if (run(c, "begin", "BEGIN", 0, NULL, NULL, err) != 0)
+        return -1;
+    int rc = run(c, "acknowledge", "SET LOCAL synchronous_commit = off", 0, NULL, NULL, err);
+    if (rc == 0)
+        rc = run(c, "acknowledge",
+                 "WITH up AS (UPDATE kura.nodes SET applied_epoch = greatest(applied_epoch, $2) WHERE name = $1 "
+                 "RETURNING applied_epoch) SELECT pg_notify('" ACK_CHANNEL "', applied_epoch::text) FROM up",
+                 2, p, NULL, err);
+    if (rc == 0)
+        return run(c, "commit", "COMMIT", 0, NULL, NULL, err);
+    struct kura_err ignored = {0};
+    run(c, "rollback", "ROLLBACK", 0, NULL, NULL, &ignored);
+    return -1;
 }
 
 int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err)

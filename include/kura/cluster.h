@@ -136,6 +136,12 @@ int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, siz
 int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err);
 int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err);
 
+/* Acknowledgements (kura_cluster_ack), for a change waiting for them:
+ * listen once, then wait up to timeout_ms for one. A wake-up only: the
+ * waiter reads kura_cluster_lagging after each. */
+int kura_cluster_listen_acks(struct kura_cluster *c, struct kura_err *err);
+int kura_cluster_wait_ack(struct kura_cluster *c, int timeout_ms, struct kura_err *err);
+
 /* A node name: 1-63 bytes of [A-Za-z0-9._-], starting with a letter or digit. */
 int kura_cluster_node_check(const char *name, struct kura_err *err);
 

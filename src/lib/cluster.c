@@ -465,29 +465,48 @@ int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err)
     return run(c, "listen", "LISTEN " ANNOUNCE_CHANNEL, 0, NULL, NULL, err);
 }
 
-int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err)
+/* Waits up to timeout_ms for a notification on the channels this
+ * connection listens on; *value gets the highest number one carried. */
+static int wait_notify(struct kura_cluster *c, int timeout_ms, int64_t *value, const char *what,
+                       struct kura_err *err)
 {
-    *epoch = 0;
+    *value = 0;
     int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         if (PQconsumeInput(c->conn) != 1)
-            return db_fail(c, err, "wait for changes");
+            return db_fail(c, err, what);
         PGnotify *nt;
         while ((nt = PQnotifies(c->conn))) {
             int64_t e = strtoll(nt->extra, NULL, 10);
-            if (e > *epoch)
-                *epoch = e;
+            if (e > *value)
+                *value = e;
             PQfreemem(nt);
         }
         int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
-        if (*epoch || left <= 0)
+        if (*value || left <= 0)
             return 0;
         struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
         if (pfd.fd < 0)
-            return db_fail(c, err, "wait for changes");
+            return db_fail(c, err, what);
         if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
-            kura_err_set(err, errno, "cluster database: wait for changes: %s", strerror(errno));
+            kura_err_set(err, errno, "cluster database: %s: %s", what, strerror(errno));
             return -1;
         }
     }
+}
+
+int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err)
+{
+    return wait_notify(c, timeout_ms, epoch, "wait for changes", err);
+}
+
+int kura_cluster_listen_acks(struct kura_cluster *c, struct kura_err *err)
+{
+    return run(c, "listen", "LISTEN " ACK_CHANNEL, 0, NULL, NULL, err);
+}
+
+int kura_cluster_wait_ack(struct kura_cluster *c, int timeout_ms, struct kura_err *err)
+{
+    int64_t epoch;
+    return wait_notify(c, timeout_ms, &epoch, "wait for acknowledgements", err);
 }

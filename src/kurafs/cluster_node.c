@@ -266,6 +266,29 @@ static void slow(struct cluster_node *n, const char *what, int64_t since, int64_
                     n->fs->cfg->cluster_node, what, took, n->lease_ms);
 }
 
+/* Applies the latest epoch and acknowledges it at once (the next renewal
+ * says it again). A state that does not load stops serving and is tried
+ * again at the next round, not at once. */
+static void apply_latest(struct cluster_node *n, struct kura_cluster *db, int64_t period)
+{
+    struct kura_err err = {0};
+    int64_t t0 = mono_ms();
+    int rc = catch_up(n, db, n->latest);
+    slow(n, "applying the latest change", t0, period);
+    if (rc == 0) {
+        if (kura_cluster_ack(db, n->applied, &err) != 0)
+            trouble(n, "cannot acknowledge the change", &err);
+        return;
+    }
+    pthread_mutex_lock(&n->lock);
+    char why[WHY_MAX];
+    snprintf(why, sizeof why, "behind the latest change (%.400s)", n->trouble);
+    stop_serving_locked(n, why);
+    pthread_mutex_unlock(&n->lock);
+    n->behind = true;
+    pause_ms(n, period);
+}
+
 static void *lease_main(void *arg)
 {
     struct cluster_node *n = arg;
@@ -302,23 +325,7 @@ static void *lease_main(void *arg)
             continue;
         }
         if (n->latest > n->applied) {
-            /* Acknowledged at once (the next renewal says it again); a
-             * state that does not load is tried again at the next
-             * renewal, not at once. */
-            int64_t t0 = mono_ms();
-            rc = catch_up(n, db, n->latest);
-            slow(n, "applying the latest change", t0, period);
-            if (rc == 0 && kura_cluster_ack(db, n->applied, &err) != 0)
-                trouble(n, "cannot acknowledge the change", &err);
-            if (rc != 0) {
-                pthread_mutex_lock(&n->lock);
-                char why[WHY_MAX];
-                snprintf(why, sizeof why, "behind the latest change (%.400s)", n->trouble);
-                stop_serving_locked(n, why);
-                pthread_mutex_unlock(&n->lock);
-                n->behind = true;
-                pause_ms(n, period);
-            }
+            apply_latest(n, db, period);
             continue;
         }
         /* Until the next renewal is due, changes announced meanwhile. */
@@ -327,6 +334,14 @@ static void *lease_main(void *arg)
             trouble(n, "lost the cluster database", &err);
             kura_cluster_close(db);
             db = NULL;
+        } else if (announced > n->latest) {
+            /* Applied before the next renewal: applying a change needs no
+             * lease, and the renewal's synchronous commit stays off the
+             * change's path (the renewal follows the acknowledgement). */
+            pthread_mutex_lock(&n->lock);
+            n->latest = announced;
+            pthread_mutex_unlock(&n->lock);
+            apply_latest(n, db, period);
         }
     }
     if (db) {

@@ -3,7 +3,7 @@
  *
  * Two threads. The lease thread owns the node's database connection: it
  * renews the lease every lease/3, catches up with every announced change
- * (reloads the state, then says so with the next renewal) and waits for
+ * (reloads the state, then acknowledges it at once) and waits for
  * announcements in between. The watch thread ends the lease when its
  * deadline passes without a renewal, even while the lease thread is stuck
  * in a call to a database that does not answer. The deadline is on the

@@ -107,6 +107,10 @@ int kura_cluster_changes(struct kura_cluster *c, int64_t after, int64_t upto, st
 int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, int64_t *latest,
                        struct kura_err *err);
 
+/* A node says it has applied epoch applied (without a renewal: the lease
+ * is untouched) and wakes the changes waiting for it. */
+int kura_cluster_ack(struct kura_cluster *c, int64_t applied, struct kura_err *err);
+
 /* A node leaves: its lease ends now (a change stops waiting for it). */
 int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err);
 
@@ -131,6 +135,12 @@ int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, siz
  * gets the highest epoch announced (0: none came in time). */
 int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err);
 int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err);
+
+/* Acknowledgements (kura_cluster_ack), for a change waiting for them:
+ * listen once, then wait up to timeout_ms for one. A wake-up only: the
+ * waiter reads kura_cluster_lagging after each. */
+int kura_cluster_listen_acks(struct kura_cluster *c, struct kura_err *err);
+int kura_cluster_wait_ack(struct kura_cluster *c, int timeout_ms, struct kura_err *err);
 
 /* A node name: 1-63 bytes of [A-Za-z0-9._-], starting with a letter or digit. */
 int kura_cluster_node_check(const char *name, struct kura_err *err);

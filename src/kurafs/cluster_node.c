@@ -3,7 +3,7 @@
  *
  * Two threads. The lease thread owns the node's database connection: it
  * renews the lease every lease/3, catches up with every announced change
- * (reloads the state, then says so with the next renewal) and waits for
+ * (reloads the state, then acknowledges it at once) and waits for
  * announcements in between. The watch thread ends the lease when its
  * deadline passes without a renewal, even while the lease thread is stuck
  * in a call to a database that does not answer. The deadline is on the
@@ -266,6 +266,29 @@ static void slow(struct cluster_node *n, const char *what, int64_t since, int64_
                     n->fs->cfg->cluster_node, what, took, n->lease_ms);
 }
 
+/* Applies the latest epoch and acknowledges it at once (the next renewal
+ * says it again). A state that does not load stops serving and is tried
+ * again at the next round, not at once. */
+static void apply_latest(struct cluster_node *n, struct kura_cluster *db, int64_t period)
+{
+    struct kura_err err = {0};
+    int64_t t0 = mono_ms();
+    int rc = catch_up(n, db, n->latest);
+    slow(n, "applying the latest change", t0, period);
+    if (rc == 0) {
+        if (kura_cluster_ack(db, n->applied, &err) != 0)
+            trouble(n, "cannot acknowledge the change", &err);
+        return;
+    }
+    pthread_mutex_lock(&n->lock);
+    char why[WHY_MAX];
+    snprintf(why, sizeof why, "behind the latest change (%.400s)", n->trouble);
+    stop_serving_locked(n, why);
+    pthread_mutex_unlock(&n->lock);
+    n->behind = true;
+    pause_ms(n, period);
+}
+
 static void *lease_main(void *arg)
 {
     struct cluster_node *n = arg;
@@ -302,20 +325,7 @@ static void *lease_main(void *arg)
             continue;
         }
         if (n->latest > n->applied) {
-            /* The next renewal acknowledges it; a state that does not load
-             * is tried again at the next renewal, not at once. */
-            int64_t t0 = mono_ms();
-            rc = catch_up(n, db, n->latest);
-            slow(n, "applying the latest change", t0, period);
-            if (rc != 0) {
-                pthread_mutex_lock(&n->lock);
-                char why[WHY_MAX];
-                snprintf(why, sizeof why, "behind the latest change (%.400s)", n->trouble);
-                stop_serving_locked(n, why);
-                pthread_mutex_unlock(&n->lock);
-                n->behind = true;
-                pause_ms(n, period);
-            }
+            apply_latest(n, db, period);
             continue;
         }
         /* Until the next renewal is due, changes announced meanwhile. */
@@ -324,6 +334,14 @@ static void *lease_main(void *arg)
             trouble(n, "lost the cluster database", &err);
             kura_cluster_close(db);
             db = NULL;
+        } else if (announced > n->latest) {
+            /* Applied before the next renewal: applying a change needs no
+             * lease, and the renewal's synchronous commit stays off the
+             * change's path (the renewal follows the acknowledgement). */
+            pthread_mutex_lock(&n->lock);
+            n->latest = announced;
+            pthread_mutex_unlock(&n->lock);
+            apply_latest(n, db, period);
         }
     }
     if (db) {

@@ -16,6 +16,8 @@
 /* pg_advisory_lock's key for state changes: "kura" in ASCII. */
 #define STATE_LOCK_KEY "1802859105"
 #define ANNOUNCE_CHANNEL "kura_epoch"
+/* A node's acknowledgement of an epoch: wakes a change waiting for it. */
+#define ACK_CHANNEL "kura_applied"
 
 struct kura_cluster {
     PGconn *conn;
@@ -364,6 +366,32 @@ int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, in
     return 0;
 }
 
+int kura_cluster_ack(struct kura_cluster *c, int64_t applied, struct kura_err *err)
+{
+    if (need_node(c, err) != 0)
+        return -1;
+    char a[24];
+    snprintf(a, sizeof a, "%" PRId64, applied);
+    const char *const p[] = {c->node, a};
+    /* Not waiting for the WAL's flush is safe here, unlike a renewal: an
+     * acknowledgement lost in a database crash only makes a change wait
+     * for the node's next renewal, which says the same (the node did apply
+     * the epoch). greatest(): a late one never moves it back. */
+    if (run(c, "begin", "BEGIN", 0, NULL, NULL, err) != 0)
+        return -1;
+    int rc = run(c, "acknowledge", "SET LOCAL synchronous_commit = off", 0, NULL, NULL, err);
+    if (rc == 0)
+        rc = run(c, "acknowledge",
+                 "WITH up AS (UPDATE kura.nodes SET applied_epoch = greatest(applied_epoch, $2) WHERE name = $1 "
+                 "RETURNING applied_epoch) SELECT pg_notify('" ACK_CHANNEL "', applied_epoch::text) FROM up",
+                 2, p, NULL, err);
+    if (rc == 0)
+        return run(c, "commit", "COMMIT", 0, NULL, NULL, err);
+    struct kura_err ignored = {0};
+    run(c, "rollback", "ROLLBACK", 0, NULL, NULL, &ignored);
+    return -1;
+}
+
 int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err)
 {
     if (need_node(c, err) != 0)
@@ -437,29 +465,48 @@ int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err)
     return run(c, "listen", "LISTEN " ANNOUNCE_CHANNEL, 0, NULL, NULL, err);
 }
 
-int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err)
+/* Waits up to timeout_ms for a notification on the channels this
+ * connection listens on; *value gets the highest number one carried. */
+static int wait_notify(struct kura_cluster *c, int timeout_ms, int64_t *value, const char *what,
+                       struct kura_err *err)
 {
-    *epoch = 0;
+    *value = 0;
     int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         if (PQconsumeInput(c->conn) != 1)
-            return db_fail(c, err, "wait for changes");
+            return db_fail(c, err, what);
         PGnotify *nt;
         while ((nt = PQnotifies(c->conn))) {
             int64_t e = strtoll(nt->extra, NULL, 10);
-            if (e > *epoch)
-                *epoch = e;
+            if (e > *value)
+                *value = e;
             PQfreemem(nt);
         }
         int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
-        if (*epoch || left <= 0)
+        if (*value || left <= 0)
             return 0;
         struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
         if (pfd.fd < 0)
-            return db_fail(c, err, "wait for changes");
+            return db_fail(c, err, what);
         if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
-            kura_err_set(err, errno, "cluster database: wait for changes: %s", strerror(errno));
+            kura_err_set(err, errno, "cluster database: %s: %s", what, strerror(errno));
             return -1;
         }
     }
+}
+
+int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err)
+{
+    return wait_notify(c, timeout_ms, epoch, "wait for changes", err);
+}
+
+int kura_cluster_listen_acks(struct kura_cluster *c, struct kura_err *err)
+{
+    return run(c, "listen", "LISTEN " ACK_CHANNEL, 0, NULL, NULL, err);
+}
+
+int kura_cluster_wait_ack(struct kura_cluster *c, int timeout_ms, struct kura_err *err)
+{
+    int64_t epoch;
+    return wait_notify(c, timeout_ms, &epoch, "wait for acknowledgements", err);
 }

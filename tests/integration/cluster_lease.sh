@@ -65,7 +65,7 @@ stop_proxy n3
 check "n3 refuses a read through its open handle once its lease ends" wait_for $((CLUSTER_LEASE + 3)) grep -q '^refused' "$T/r/n3"
 refused_at=$(awk '/^refused/ {print $3}' "$T/r/n3")
 late=$(awk -v a="$cut_at" -v b="$refused_at" 'BEGIN {printf "%d", (b - a) * 1000}')
-diag "cut to refusal: $late ms (lease ${CLUSTER_LEASE} s)"
+diag "cut to refusal: $late ms (lease ${CLUSTER_LEASE} s); n3's reader: $(tr '\n' ' ' <"$T/r/n3")"
 check "... within lease + 1 s of the cut ($late ms)" test "$late" -le $((CLUSTER_LEASE * 1000 + 1000))
 check "... and EACCES" grep -q '^refused EACCES' "$T/r/n3"
 check_fails "n3 refuses a new open" as kt_bob head -c 1 "$(F 3)"

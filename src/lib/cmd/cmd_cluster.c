@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cmd_priv.h"
 #include "kura/clock.h"
@@ -165,7 +164,9 @@ int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
     struct kura_err e = {0};
     if (open_cluster(c, true, &t->cluster) != 0)
         return -1;
-    if (kura_cluster_lock(t->cluster, (int)cfg->cluster_lease_seconds * 1000 * 6, &e) != 0 ||
+    /* Listening from before the change: no acknowledgement is missed. */
+    if (kura_cluster_listen_acks(t->cluster, &e) != 0 ||
+        kura_cluster_lock(t->cluster, (int)cfg->cluster_lease_seconds * 1000 * 6, &e) != 0 ||
         resolve_pending(c, t->cluster, &e) != 0)
         goto fail;
     return 0;
@@ -190,10 +191,16 @@ int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const cha
     return 0;
 }
 
+/* How long a change waits between two reads of the nodes' table when no
+ * acknowledgement wakes it: a lease that ends sends no notification. */
+#define ACK_RECHECK_MS 50
+
 /* Until every node whose lease runs has applied epoch. A node that does
  * not answer is waited for until its lease ends, which the database's
  * clock ends within lease_seconds of its last renewal; the bound beyond
- * that only stops a wait on a database whose clock stands still. */
+ * that only stops a wait on a database whose clock stands still. The
+ * table is the truth, read again after every acknowledgement's
+ * notification and every ACK_RECHECK_MS; the notifications only wake. */
 static int wait_applied(const struct kura_cmd_ctx *c, struct kura_cluster *db, int64_t epoch, struct kura_err *e)
 {
     int64_t bound = kura_clock_ms(CLOCK_MONOTONIC) + (int64_t)c->env->cfg->cluster_lease_seconds * 2000 + 5000;
@@ -209,8 +216,8 @@ static int wait_applied(const struct kura_cmd_ctx *c, struct kura_cluster *db, i
                          "still run: check the database's clock", names, epoch);
             return -1;
         }
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        if (kura_cluster_wait_ack(db, ACK_RECHECK_MS, e) != 0)
+            return -1;
     }
 }
 

@@ -20,13 +20,18 @@ void decide_target(const struct kura_catalog *cat, const struct kura_node *n, co
         *f = &(*d)->files[n->file];
 }
 
+bool decide_lease_ended(struct kurafs *fs)
+{
+    return fs->cluster && (atomic_load(&fs->lease_ended) ||
+                           kura_clock_ms(CLOCK_MONOTONIC) >= atomic_load(&fs->lease_deadline_ms));
+}
+
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
                                    const struct caller *c, bool process_allowed, int64_t now)
 {
     struct kura_server srv = {
         .lockdown = atomic_load(&fs->lockdown),
-        .lease_ended = fs->cluster && (atomic_load(&fs->lease_ended) ||
-                                       kura_clock_ms(CLOCK_MONOTONIC) >= atomic_load(&fs->lease_deadline_ms)),
+        .lease_ended = decide_lease_ended(fs),
         .host_id = fs->host_id,
         .level = fs->cfg->level,
         .login_uid_min = fs->login_uid_min,

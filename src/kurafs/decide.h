@@ -9,6 +9,10 @@
 /* The dataset and file of a node, or NULLs for the root. */
 void decide_target(const struct kura_catalog *cat, const struct kura_node *n, const struct kura_catalog_dataset **d,
                    const struct kura_file **f);
+/* Whether this cluster node's lease has ended: ended by the watch thread,
+ * or its deadline on the monotonic clock passed (the thread wakes a moment
+ * later). Always false on a single server. */
+bool decide_lease_ended(struct kurafs *fs);
 /* The policy decision with this server's facts (lockdown, host, level)
  * and the caller's: uid and account name (c->user, filled by caller_name;
  * left empty it matches no listing). ds NULL: no dataset (the reason an

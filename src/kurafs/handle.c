@@ -316,9 +316,11 @@ static int check_at(struct kurafs *fs, struct handle *h, int64_t now)
      * (the close record, an alert would be lost), reads stop too. */
     if (atomic_load(&h->unrecorded) || kura_audit_failing(fs->audit))
         return -EIO;
-    /* Common case: one atomic load and a coarse clock read, no lock. */
+    /* Common case: one atomic load and a coarse clock read, no lock. A
+     * cluster node's lease is compared with its deadline here too: the
+     * epoch moves only when the watch thread wakes, a moment after it. */
     uint_fast64_t epoch = atomic_load(&fs->epoch);
-    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until))
+    if (epoch != atomic_load(&h->epoch) || now >= atomic_load(&h->valid_until) || decide_lease_ended(fs))
         return recheck(fs, h, epoch, now);
     return 0;
 }

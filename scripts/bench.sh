@@ -19,6 +19,10 @@
 #   BENCH_TREE_FILES=100000  files of the mount-time tree (in 100 datasets)
 #   BENCH_CLUSTER_LEASE=2  the cluster nodes' lease_seconds
 #   BENCH_CLUSTER_REVOKES=20  revocations measured across the 3 nodes
+#   BENCH_CLUSTER_TRACE=DIR  keep in DIR what shows where a revocation's time
+#                       goes: PostgreSQL's log of every statement's duration,
+#                       checkpoints and lock waits, the nodes' log, each
+#                       revocation's start, and Dirty/Writeback every 100 ms
 # Every read is cold (sync; drop_caches before it). Reads through kura run
 # as a listed, non-root user; gocryptfs and ext4 are read as root. Mounts,
 # daemons, users and temporary files are removed on exit, Ctrl-C or failure.
@@ -480,7 +484,7 @@ holders() {
     grep -qs '^ready' "$W/hold.$f" || return 1
   done
 }
-CLEASE=${BENCH_CLUSTER_LEASE:-2} CREVOKES=${BENCH_CLUSTER_REVOKES:-20}
+CLEASE=${BENCH_CLUSTER_LEASE:-2} CREVOKES=${BENCH_CLUSTER_REVOKES:-20} CTRACE=${BENCH_CLUSTER_TRACE:-}
 p99() { sort -g | awk '{a[NR] = $1} END {i = int(NR * 0.99 + 0.999); if (i < 1) i = 1; print NR ? a[i] : "nan"}'; }
 if want cluster; then
   log ""
@@ -496,7 +500,21 @@ if want cluster; then
     mkdir -p "$CPG" "$CS" "$W/cplain" && chown postgres: "$CPG" && chmod 0700 "$CPG" && chmod 0755 "$CS"
     runuser -u postgres -- "$pgbin/initdb" -D "$CPG/data" -A trust -U kura --no-sync >"$W/initdb.log" 2>&1
     on_exit "runuser -u postgres -- '$pgbin/pg_ctl' -D '$CPG/data' -m immediate -w stop"
-    runuser -u postgres -- "$pgbin/pg_ctl" -D "$CPG/data" -o "-k $CPG -c listen_addresses=''" -w \
+    pgopts="-k $CPG -c listen_addresses=''"
+    if [ -n "$CTRACE" ]; then
+      mkdir -p "$CTRACE" || fail "cannot make $CTRACE"
+      pgopts+=" -c log_min_duration_statement=0 -c log_checkpoints=on -c log_lock_waits=on -c deadlock_timeout=100ms"
+      pgopts+=" -c log_line_prefix='%m [%p] %a '"
+      on_exit "cp '$CPG/server.log' '$CTRACE/postgresql.log'; cp '$W/kurafs.log' '$CTRACE/kurafs.log'"
+      # Dirty and Writeback (kB) and the disk's completed writes and ms writing, every 100 ms.
+      ( while :; do
+          printf '%s %s %s\n' "$EPOCHREALTIME" "$(awk '/^(Dirty|Writeback):/ {printf "%s=%s ", $1, $2}' /proc/meminfo)" \
+            "$(awk '$3 == "vda" {print "writes=" $8, "write_ms=" $11, "inflight=" $12}' /proc/diskstats)"
+          sleep 0.1
+        done >"$CTRACE/memory.log" ) &
+      on_exit "kill $!"
+    fi
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$CPG/data" -o "$pgopts" -w \
       -l "$CPG/server.log" start >/dev/null 2>&1 || fail "PostgreSQL did not start"
     conn="host=$CPG dbname=postgres user=kura"
     head -c 65536 /dev/urandom >"$W/cplain/small.bin" && chmod -R a+rX "$W/cplain"
@@ -524,6 +542,7 @@ if want cluster; then
       last=$(awk '/^refused/ {print $2}' "$W"/hold.[123] | sort -n | tail -n 1)
       [ "$(grep -c '^refused' "$W"/hold.[123] | awk -F: '{s += $2} END {print s}')" = 3 ] || { fail "a handle was not refused"; break; }
       read -r _ s0 _ s1 _ rc <<<"$st"
+      [ -n "$CTRACE" ] && echo "revocation $i start_ns=$s0 return_ns=$s1 last_refusal_ns=$last" >>"$CTRACE/revocations.log"
       [ "$rc" = 0 ] || fail "user remove exited $rc"
       lat+=("$(awk -v a="$last" -v b="$s0" 'BEGIN {printf "%.3f", (a - b) / 1e6}')")
       ret+=("$(awk -v a="$s1" -v b="$s0" 'BEGIN {printf "%.0f", (a - b) / 1e6}')")

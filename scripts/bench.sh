@@ -22,7 +22,9 @@
 #   BENCH_CLUSTER_TRACE=DIR  keep in DIR what shows where a revocation's time
 #                       goes: PostgreSQL's log of every statement's duration,
 #                       checkpoints and lock waits, the nodes' log, each
-#                       revocation's start, and Dirty/Writeback every 100 ms
+#                       revocation's start, Dirty/Writeback and the disk's
+#                       writes every 100 ms, and the CPU time of each program
+#                       during the opens runs
 # Every read is cold (sync; drop_caches before it). Reads through kura run
 # as a listed, non-root user; gocryptfs and ext4 are read as root. Mounts,
 # daemons, users and temporary files are removed on exit, Ctrl-C or failure.
@@ -484,6 +486,30 @@ holders() {
     grep -qs '^ready' "$W/hold.$f" || return 1
   done
 }
+# cpu_snapshot: the machine's CPU time (/proc/stat: busy and all, in ticks)
+# and each process's (pid, name, utime + stime).
+cpu_snapshot() {
+  awk 'NR == 1 {print "machine", $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+  local f l
+  for f in /proc/[0-9]*/stat; do
+    read -r l <"$f" 2>/dev/null || continue
+    local name=${l#*(}; name=${name%)*}; local rest=${l##*) }
+    set -- $rest
+    echo "${f//[^0-9]/} ${name// /_} $(( ${12} + ${13} ))"
+  done
+}
+# cpu_used LABEL BEFORE AFTER: the machine's busy share of its cores, and
+# the CPU seconds used meanwhile by each program (processes summed by name;
+# one started meanwhile counts whole; one that ended meanwhile, as the
+# openers, only in the machine's share) that used more than 1% of one core.
+cpu_used() {
+  awk -v label="$1" -v hz="$(getconf CLK_TCK)" -v cores="$(nproc)" '
+    NR == FNR {if ($1 == "machine") {bbusy = $2; ball = $3} else b[$1] = $3; next}
+    $1 == "machine" {busy = $2 - bbusy; all = $3 - ball; next}
+    {d = $3 - b[$1]; if (d > 0) u[$2] += d}
+    END {printf "%s\n  machine: %.0f%% busy of %d cores over %.2f s\n", label, 100 * busy / all, cores, all / cores / hz
+      for (c in u) if (u[c] / (all / cores) > 0.01) printf "  %-20s %6.2f s CPU\n", c, u[c] / hz}' "$2" "$3"
+}
 CLEASE=${BENCH_CLUSTER_LEASE:-2} CREVOKES=${BENCH_CLUSTER_REVOKES:-20} CTRACE=${BENCH_CLUSTER_TRACE:-}
 p99() { sort -g | awk '{a[NR] = $1} END {i = int(NR * 0.99 + 0.999); if (i < 1) i = 1; print NR ? a[i] : "nan"}'; }
 if want cluster; then
@@ -569,10 +595,13 @@ if want cluster; then
     note "from the cut to n3's refusal (ms): ${cut[*]} (lease $((CLEASE * 1000)) ms; the goal is lease + 1 s)"
 
     # Opens per second: 8 openers on one node, then 8 on each of three at once.
+    [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.0"
     o1=$(as_reader "$IO" opens "${CF[0]}" --threads 8 --seconds "$SECS")
     M[cluster.opens1]=$(kv per_second "$o1")
+    [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.1" && cpu_used "1 node, $o1" "$W/cpu.0" "$W/cpu.1" >>"$CTRACE/opens-cpu.log"
     for k in 0 1 2; do as_reader "$IO" opens "${CF[$k]}" --threads 8 --seconds "$SECS" >"$W/opens.$k" 2>&1 & OP[$k]=$!; done
     wait "${OP[@]}"
+    [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.2" && cpu_used "3 nodes, $(cat "$W"/opens.[012] | tr '\n' ' ')" "$W/cpu.1" "$W/cpu.2" >>"$CTRACE/opens-cpu.log"
     M[cluster.opens3]=$(cat "$W"/opens.[012] | sed -n 's/.*per_second=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s}')
     note "opens/s: 1 node ${M[cluster.opens1]}, 3 nodes together ${M[cluster.opens3]}"
     for n in 1 2 3; do kura_umount "$W/cm$n"; done

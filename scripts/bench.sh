@@ -23,8 +23,9 @@
 #                       goes: PostgreSQL's log of every statement's duration,
 #                       checkpoints and lock waits, the nodes' log, each
 #                       revocation's start, Dirty/Writeback and the disk's
-#                       writes every 100 ms, and the CPU time of each program
-#                       during the opens runs
+#                       writes every 100 ms, every fdatasync's wait of a
+#                       probe beside the nodes (bench/fsync_probe.py), and
+#                       the CPU time of each program during the opens runs
 # Every read is cold (sync; drop_caches before it). Reads through kura run
 # as a listed, non-root user; gocryptfs and ext4 are read as root. Mounts,
 # daemons, users and temporary files are removed on exit, Ctrl-C or failure.
@@ -492,7 +493,7 @@ cpu_snapshot() {
   awk 'NR == 1 {print "machine", $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
   local f l
   for f in /proc/[0-9]*/stat; do
-    read -r l <"$f" 2>/dev/null || continue
+    read -r l 2>/dev/null <"$f" || continue
     local name=${l#*(}; name=${name%)*}; local rest=${l##*) }
     set -- $rest
     echo "${f//[^0-9]/} ${name// /_} $(( ${12} + ${13} ))"
@@ -539,6 +540,9 @@ if want cluster; then
           sleep 0.1
         done >"$CTRACE/memory.log" ) &
       on_exit "kill $!"
+      /usr/bin/python3 bench/fsync_probe.py "$W" "$CTRACE/fsync-probe.log" &
+      CPROBE=$!
+      on_exit "kill $CPROBE"
     fi
     runuser -u postgres -- "$pgbin/pg_ctl" -D "$CPG/data" -o "$pgopts" -w \
       -l "$CPG/server.log" start >/dev/null 2>&1 || fail "PostgreSQL did not start"
@@ -576,6 +580,8 @@ if want cluster; then
     note "from user remove's start to the last node's refusal (ms): ${lat[*]}"
     note "from its start to its return (ms): ${ret[*]}"
     grep -h 'cluster node' "$W/kurafs.log" | grep -v ' serves: ' | sed 's/^/   node: /' | head -n 12 | while IFS= read -r l; do log "$l"; done
+    [ -n "$CTRACE" ] && note "$(awk '$1 == "sync" {n++; if ($3 > 100) a++; if ($3 > 250) b++; if ($3 > m) m = $3}
+      END {printf "fsync probe (a 200-byte append and fdatasync every 50 ms) so far: %d calls, %d over 100 ms, %d over 250 ms, longest %.0f ms", n, a, b, m}' "$CTRACE/fsync-probe.log")"
     M[cluster.revoke.median]=$(printf '%s\n' "${lat[@]}" | median)
     M[cluster.revoke.p99]=$(printf '%s\n' "${lat[@]}" | p99)
     note "median ${M[cluster.revoke.median]} ms, p99 ${M[cluster.revoke.p99]} ms"

@@ -19,6 +19,13 @@
 #   BENCH_TREE_FILES=100000  files of the mount-time tree (in 100 datasets)
 #   BENCH_CLUSTER_LEASE=2  the cluster nodes' lease_seconds
 #   BENCH_CLUSTER_REVOKES=20  revocations measured across the 3 nodes
+#   BENCH_CLUSTER_TRACE=DIR  keep in DIR what shows where a revocation's time
+#                       goes: PostgreSQL's log of every statement's duration,
+#                       checkpoints and lock waits, the nodes' log, each
+#                       revocation's start, Dirty/Writeback and the disk's
+#                       writes every 100 ms, every fdatasync's wait of a
+#                       probe beside the nodes (bench/fsync_probe.py), and
+#                       the CPU time of each program during the opens runs
 # Every read is cold (sync; drop_caches before it). Reads through kura run
 # as a listed, non-root user; gocryptfs and ext4 are read as root. Mounts,
 # daemons, users and temporary files are removed on exit, Ctrl-C or failure.
@@ -480,7 +487,31 @@ holders() {
     grep -qs '^ready' "$W/hold.$f" || return 1
   done
 }
-CLEASE=${BENCH_CLUSTER_LEASE:-2} CREVOKES=${BENCH_CLUSTER_REVOKES:-20}
+# cpu_snapshot: the machine's CPU time (/proc/stat: busy and all, in ticks)
+# and each process's (pid, name, utime + stime).
+cpu_snapshot() {
+  awk 'NR == 1 {print "machine", $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+  local f l
+  for f in /proc/[0-9]*/stat; do
+    read -r l 2>/dev/null <"$f" || continue
+    local name=${l#*(}; name=${name%)*}; local rest=${l##*) }
+    set -- $rest
+    echo "${f//[^0-9]/} ${name// /_} $(( ${12} + ${13} ))"
+  done
+}
+# cpu_used LABEL BEFORE AFTER: the machine's busy share of its cores, and
+# the CPU seconds used meanwhile by each program (processes summed by name;
+# one started meanwhile counts whole; one that ended meanwhile, as the
+# openers, only in the machine's share) that used more than 1% of one core.
+cpu_used() {
+  awk -v label="$1" -v hz="$(getconf CLK_TCK)" -v cores="$(nproc)" '
+    NR == FNR {if ($1 == "machine") {bbusy = $2; ball = $3} else b[$1] = $3; next}
+    $1 == "machine" {busy = $2 - bbusy; all = $3 - ball; next}
+    {d = $3 - b[$1]; if (d > 0) u[$2] += d}
+    END {printf "%s\n  machine: %.0f%% busy of %d cores over %.2f s\n", label, 100 * busy / all, cores, all / cores / hz
+      for (c in u) if (u[c] / (all / cores) > 0.01) printf "  %-20s %6.2f s CPU\n", c, u[c] / hz}' "$2" "$3"
+}
+CLEASE=${BENCH_CLUSTER_LEASE:-2} CREVOKES=${BENCH_CLUSTER_REVOKES:-20} CTRACE=${BENCH_CLUSTER_TRACE:-}
 p99() { sort -g | awk '{a[NR] = $1} END {i = int(NR * 0.99 + 0.999); if (i < 1) i = 1; print NR ? a[i] : "nan"}'; }
 if want cluster; then
   log ""
@@ -496,7 +527,24 @@ if want cluster; then
     mkdir -p "$CPG" "$CS" "$W/cplain" && chown postgres: "$CPG" && chmod 0700 "$CPG" && chmod 0755 "$CS"
     runuser -u postgres -- "$pgbin/initdb" -D "$CPG/data" -A trust -U kura --no-sync >"$W/initdb.log" 2>&1
     on_exit "runuser -u postgres -- '$pgbin/pg_ctl' -D '$CPG/data' -m immediate -w stop"
-    runuser -u postgres -- "$pgbin/pg_ctl" -D "$CPG/data" -o "-k $CPG -c listen_addresses=''" -w \
+    pgopts="-k $CPG -c listen_addresses=''"
+    if [ -n "$CTRACE" ]; then
+      mkdir -p "$CTRACE" || fail "cannot make $CTRACE"
+      pgopts+=" -c log_min_duration_statement=0 -c log_checkpoints=on -c log_lock_waits=on -c deadlock_timeout=100ms"
+      pgopts+=" -c log_line_prefix='%m [%p] %a '"
+      on_exit "cp '$CPG/server.log' '$CTRACE/postgresql.log'; cp '$W/kurafs.log' '$CTRACE/kurafs.log'"
+      # Dirty and Writeback (kB) and the disk's completed writes and ms writing, every 100 ms.
+      ( while :; do
+          printf '%s %s %s\n' "$EPOCHREALTIME" "$(awk '/^(Dirty|Writeback):/ {printf "%s=%s ", $1, $2}' /proc/meminfo)" \
+            "$(awk '$3 == "vda" {print "writes=" $8, "write_ms=" $11, "inflight=" $12}' /proc/diskstats)"
+          sleep 0.1
+        done >"$CTRACE/memory.log" ) &
+      on_exit "kill $!"
+      /usr/bin/python3 bench/fsync_probe.py "$W" "$CTRACE/fsync-probe.log" &
+      CPROBE=$!
+      on_exit "kill $CPROBE"
+    fi
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$CPG/data" -o "$pgopts" -w \
       -l "$CPG/server.log" start >/dev/null 2>&1 || fail "PostgreSQL did not start"
     conn="host=$CPG dbname=postgres user=kura"
     head -c 65536 /dev/urandom >"$W/cplain/small.bin" && chmod -R a+rX "$W/cplain"
@@ -524,6 +572,7 @@ if want cluster; then
       last=$(awk '/^refused/ {print $2}' "$W"/hold.[123] | sort -n | tail -n 1)
       [ "$(grep -c '^refused' "$W"/hold.[123] | awk -F: '{s += $2} END {print s}')" = 3 ] || { fail "a handle was not refused"; break; }
       read -r _ s0 _ s1 _ rc <<<"$st"
+      [ -n "$CTRACE" ] && echo "revocation $i start_ns=$s0 return_ns=$s1 last_refusal_ns=$last" >>"$CTRACE/revocations.log"
       [ "$rc" = 0 ] || fail "user remove exited $rc"
       lat+=("$(awk -v a="$last" -v b="$s0" 'BEGIN {printf "%.3f", (a - b) / 1e6}')")
       ret+=("$(awk -v a="$s1" -v b="$s0" 'BEGIN {printf "%.0f", (a - b) / 1e6}')")
@@ -531,6 +580,8 @@ if want cluster; then
     note "from user remove's start to the last node's refusal (ms): ${lat[*]}"
     note "from its start to its return (ms): ${ret[*]}"
     grep -h 'cluster node' "$W/kurafs.log" | grep -v ' serves: ' | sed 's/^/   node: /' | head -n 12 | while IFS= read -r l; do log "$l"; done
+    [ -n "$CTRACE" ] && note "$(awk '$1 == "sync" {n++; if ($3 > 100) a++; if ($3 > 250) b++; if ($3 > m) m = $3}
+      END {printf "fsync probe (a 200-byte append and fdatasync every 50 ms) so far: %d calls, %d over 100 ms, %d over 250 ms, longest %.0f ms", n, a, b, m}' "$CTRACE/fsync-probe.log")"
     M[cluster.revoke.median]=$(printf '%s\n' "${lat[@]}" | median)
     M[cluster.revoke.p99]=$(printf '%s\n' "${lat[@]}" | p99)
     note "median ${M[cluster.revoke.median]} ms, p99 ${M[cluster.revoke.p99]} ms"
@@ -550,10 +601,13 @@ if want cluster; then
     note "from the cut to n3's refusal (ms): ${cut[*]} (lease $((CLEASE * 1000)) ms; the goal is lease + 1 s)"
 
     # Opens per second: 8 openers on one node, then 8 on each of three at once.
+    [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.0"
     o1=$(as_reader "$IO" opens "${CF[0]}" --threads 8 --seconds "$SECS")
     M[cluster.opens1]=$(kv per_second "$o1")
+    [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.1" && cpu_used "1 node, $o1" "$W/cpu.0" "$W/cpu.1" >>"$CTRACE/opens-cpu.log"
     for k in 0 1 2; do as_reader "$IO" opens "${CF[$k]}" --threads 8 --seconds "$SECS" >"$W/opens.$k" 2>&1 & OP[$k]=$!; done
     wait "${OP[@]}"
+    [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.2" && cpu_used "3 nodes, $(cat "$W"/opens.[012] | tr '\n' ' ')" "$W/cpu.1" "$W/cpu.2" >>"$CTRACE/opens-cpu.log"
     M[cluster.opens3]=$(cat "$W"/opens.[012] | sed -n 's/.*per_second=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s}')
     note "opens/s: 1 node ${M[cluster.opens1]}, 3 nodes together ${M[cluster.opens3]}"
     for n in 1 2 3; do kura_umount "$W/cm$n"; done

@@ -18,7 +18,7 @@
 
 #define KURA_CLUSTER_NODE_MAX 64        /* bytes of a node name, with the NUL */
 #define KURA_CLUSTER_ID_LEN 32          /* hex digits of the cluster's id */
-#define KURA_CLUSTER_SCHEMA_VERSION 1
+#define KURA_CLUSTER_SCHEMA_VERSION 2   /* 2: kura.epochs.stamp */
 
 struct kura_cluster;
 
@@ -27,12 +27,14 @@ struct kura_cluster;
 int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err);
 void kura_cluster_close(struct kura_cluster *c);
 
-/* Creates the schema if it is not there (idempotent; refuses a newer one)
- * and returns the cluster's id, made at the first init. */
+/* Creates the schema if it is not there, or upgrades an older one to this
+ * kura's (idempotent; refuses a newer one), and returns the cluster's id,
+ * made at the first init. */
 int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
 
 /* The cluster's id as the database holds it, without creating anything: an
- * error saying to run kuractl cluster init when there is no schema. */
+ * error saying to run kuractl cluster init when there is no schema or it is
+ * older than this kura's. */
 int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
 
 /* ---- the central audit store (cluster_audit.c) ----

@@ -173,8 +173,10 @@ int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], 
         rc = run(c, "create the schema", schema_sql[i], 0, NULL, NULL, err);
     const char *const pv[] = {version}, *const pid[] = {fresh};
     if (rc == 0)
-        rc = run(c, "schema version", "INSERT INTO kura.meta VALUES ('schema_version', $1) ON CONFLICT DO NOTHING", 1,
-                 pv, NULL, err);
+        rc = run(c, "schema version",
+                 "INSERT INTO kura.meta VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE "
+                 "SET value = excluded.value WHERE kura.meta.value::int < excluded.value::int",
+                 1, pv, NULL, err);
     if (rc == 0)
         rc = run(c, "cluster id", "INSERT INTO kura.meta VALUES ('cluster_id', $1) ON CONFLICT DO NOTHING", 1, pid,
                  NULL, err);
@@ -210,12 +212,26 @@ int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], st
         return -1;
     bool schema = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
+    int64_t version = 0;
     if (schema) {
-        if (run(c, "cluster id", "SELECT value FROM kura.meta WHERE key = 'cluster_id'", 0, NULL, &r, err) != 0)
+        if (run(c, "cluster id",
+                "SELECT (SELECT value FROM kura.meta WHERE key = 'cluster_id'), "
+                "(SELECT value::int FROM kura.meta WHERE key = 'schema_version')",
+                0, NULL, &r, err) != 0)
             return -1;
-        if (PQntuples(r) > 0)
+        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
             snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
+        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
+            version = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
         PQclear(r);
+    }
+    /* An older schema lacks what this kura reads and writes: upgraded by
+     * init, which keeps the id and the rows. */
+    if (id[0] && version < KURA_CLUSTER_SCHEMA_VERSION) {
+        kura_err_set(err, EPROTO, "the cluster database has schema version %" PRId64 ", older than this kura's %d: "
+                     "run kuractl cluster init (it upgrades the schema)", version, KURA_CLUSTER_SCHEMA_VERSION);
+        id[0] = '\0';
+        return -1;
     }
     if (id[0])
         return 0;

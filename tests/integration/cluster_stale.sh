@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cluster mode (issue 19; R-CLU-6): a node that reads a copy of the shared
+# Cluster mode (issue 19; R-CLU-1, R-CLU-2): a node that reads a copy of the shared
 # state older than an announced change (a client cache of the shared file
 # system) must notice and not act on it. No real shared-file-system cache
 # is at hand, so node n3 serves a lagging copy of the state directory the

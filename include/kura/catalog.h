@@ -17,6 +17,7 @@ struct kura_catalog_dataset {
     struct kura_file *files;
     uint32_t dir_node;          /* the node of MOUNT/<ID> */
     uint64_t total_size;        /* of all its files: the bulk-read alert's yardstick */
+    int64_t files_epoch;        /* the change epoch files.tsv is stamped with (cluster mode; 0: none) */
 };
 
 enum kura_node_type { KURA_NODE_ROOT, KURA_NODE_DIR, KURA_NODE_FILE };

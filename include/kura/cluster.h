@@ -18,7 +18,7 @@
 
 #define KURA_CLUSTER_NODE_MAX 64        /* bytes of a node name, with the NUL */
 #define KURA_CLUSTER_ID_LEN 32          /* hex digits of the cluster's id */
-#define KURA_CLUSTER_SCHEMA_VERSION 1
+#define KURA_CLUSTER_SCHEMA_VERSION 2   /* 2: kura.epochs.stamp */
 
 struct kura_cluster;
 
@@ -27,12 +27,14 @@ struct kura_cluster;
 int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err);
 void kura_cluster_close(struct kura_cluster *c);
 
-/* Creates the schema if it is not there (idempotent; refuses a newer one)
- * and returns the cluster's id, made at the first init. */
+/* Creates the schema if it is not there, or upgrades an older one to this
+ * kura's (idempotent; refuses a newer one), and returns the cluster's id,
+ * made at the first init. */
 int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
 
 /* The cluster's id as the database holds it, without creating anything: an
- * error saying to run kuractl cluster init when there is no schema. */
+ * error saying to run kuractl cluster init when there is no schema or it is
+ * older than this kura's. */
 int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
 
 /* ---- the central audit store (cluster_audit.c) ----
@@ -81,21 +83,49 @@ int kura_cluster_unlock(struct kura_cluster *c, struct kura_err *err);
 int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
                          int64_t *epoch, struct kura_err *err);
 
+/* The state file a change's epoch is stamped into (kura.epochs.stamp), so
+ * that a node can tell that the copy of the shared state it read is older
+ * than the change (a client cache of the shared file system). */
+enum kura_cluster_stamp {
+    KURA_STAMP_NONE,            /* none: a change of no state file (keys) */
+    KURA_STAMP_DATASET,         /* the dataset's dataset.ini ([epoch]) */
+    KURA_STAMP_FILES,           /* the dataset's files.tsv (its "#epoch" line) */
+    KURA_STAMP_LOCKDOWN,        /* STATE/lockdown ("epoch"; an unlock leaves a stamped "unlocked" record) */
+    KURA_STAMP_UNKNOWN,         /* a name this kura does not know (a newer one wrote it): never checks out */
+};
+/* "", "dataset.ini", "files.tsv", "lockdown"; and back (anything else: UNKNOWN). */
+const char *kura_cluster_stamp_name(enum kura_cluster_stamp stamp);
+enum kura_cluster_stamp kura_cluster_stamp_parse(const char *name);
+
 /* A change in steps, so that a kuractl killed between them leaves nothing
- * half done: begin records a pending epoch (not announced; nodes do not
- * wait for it), the state is written with the epoch stamped in it, then
- * end marks it done and announces it (or aborted), in one transaction.
- * Whoever holds the lock next resolves a pending epoch left by a dead
- * session from the shared state: stamp there, done; else aborted. */
+ * half done: begin records a pending epoch and what it stamps, durably
+ * before the state is written (not announced; nodes do not wait for it),
+ * the state is written with the epoch stamped in it, then end marks it
+ * done and announces it (or aborted), in one transaction. Whoever holds
+ * the lock next resolves a pending epoch left by a dead session from the
+ * shared state: stamp there, done; else aborted. */
 int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
-                              int64_t *epoch, struct kura_err *err);
+                              enum kura_cluster_stamp stamp, int64_t *epoch, struct kura_err *err);
 int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, struct kura_err *err);
 
 struct kura_cluster_change {
     int64_t epoch;
     char dataset[65];           /* KURA_ID_MAX + 1; "" when the change named none */
-    bool stamped;               /* the dataset's dataset.ini carries the epoch */
+    enum kura_cluster_stamp stamp;  /* the state file that carries the epoch */
 };
+
+/* ---- stamps (cluster_stamp.c: pure, no database, no files) ---- */
+
+/* The epoch a copy of the shared state carries in the state file stamp
+ * names (of dataset, for dataset.ini and files.tsv): 0 when the file holds
+ * none, -1 when there is no such file. */
+typedef int64_t (*kura_cluster_held_fn)(enum kura_cluster_stamp stamp, const char *dataset, void *ctx);
+
+/* The first change of v (n of them) that the copy held describes is older
+ * than: a stamp it does not carry yet. NULL: the copy is as new as every
+ * change (one with no stamp needs nothing). */
+const struct kura_cluster_change *kura_cluster_stale(const struct kura_cluster_change *v, size_t n,
+                                                     kura_cluster_held_fn held, void *ctx);
 /* The pending changes (under the lock: a dead session's), oldest first. */
 int kura_cluster_pending(struct kura_cluster *c, struct kura_cluster_change **v, size_t *n, struct kura_err *err);
 /* The done changes after epoch after up to upto, oldest first. */

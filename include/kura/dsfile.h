@@ -11,8 +11,9 @@
  *                Every key is required but those in brackets, written only
  *                when set (values may be empty where noted in dsfile.c). Times are RFC 3339 instants with their offset;
  *                periods are half-open, "until" exclusive.
- *   files.tsv    "path\tfile_id\tsize\tsamples" header, then one line per
- *                file; samples comma-separated, possibly empty.
+ *   files.tsv    ["#epoch\tN" line: cluster mode, the change epoch that
+ *                wrote it], "path\tfile_id\tsize\tsamples" header, then one
+ *                line per file; samples comma-separated, possibly empty.
  *
  * and the samples TSV an operator gives to import (path<TAB>sample_id).
  *
@@ -57,6 +58,14 @@ int kura_files_parse(const char *name, const char *text, size_t len, struct kura
                      struct kura_err *err);
 int kura_files_load(const char *path, struct kura_file **files, size_t *n, struct kura_err *err);
 char *kura_files_format(const struct kura_file *files, size_t n, size_t *len, struct kura_err *err);
+/* The same with the change epoch the file is stamped with (cluster mode;
+ * 0: none, and none written). */
+int kura_files_parse_epoch(const char *name, const char *text, size_t len, struct kura_file **files, size_t *n,
+                           int64_t *epoch, struct kura_err *err);
+int kura_files_load_epoch(const char *path, struct kura_file **files, size_t *n, int64_t *epoch,
+                          struct kura_err *err);
+char *kura_files_format_epoch(const struct kura_file *files, size_t n, int64_t epoch, size_t *len,
+                              struct kura_err *err);
 int kura_files_save(const char *path, const struct kura_file *files, size_t n, struct kura_err *err);
 void kura_files_free(struct kura_file *files, size_t n);
 

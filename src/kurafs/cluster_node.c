@@ -197,24 +197,38 @@ static int renew(struct cluster_node *n, struct kura_cluster *db, struct kura_er
     return 0;
 }
 
-/* The first change of v whose dataset.ini this node's catalog holds older
- * than the change (a client cache of the shared file system), or NULL. */
+struct held_ctx {
+    struct kurafs *fs;
+    const struct kura_catalog *cat;
+};
+
+/* What this node holds for a stamp (kura_cluster_held_fn): its catalog
+ * (dataset.ini, files.tsv) and its lockdown state, as last loaded. */
+static int64_t held_loaded(enum kura_cluster_stamp stamp, const char *id, void *ctx)
+{
+    const struct held_ctx *h = ctx;
+    if (stamp == KURA_STAMP_LOCKDOWN)
+        return atomic_load(&h->fs->lockdown_epoch);
+    const struct kura_catalog_dataset *d = kura_catalog_dataset(h->cat, id);
+    if (!d)
+        return -1;
+    return stamp == KURA_STAMP_DATASET ? d->ds.epoch : d->files_epoch;
+}
+
+/* The first change of v that the state this node loaded is older than (a
+ * client cache of the shared file system), or NULL. */
 static const struct kura_cluster_change *stale_change(struct kurafs *fs, const struct kura_cluster_change *v,
                                                       size_t k)
 {
-    const struct kura_cluster_change *stale = NULL;
     struct snapshot *s = snapshot_acquire(fs);
-    for (size_t i = 0; !stale && i < k; i++) {
-        const struct kura_catalog_dataset *d = v[i].stamped ? kura_catalog_dataset(s->cat, v[i].dataset) : NULL;
-        if (v[i].stamped && (!d || d->ds.epoch < v[i].epoch))
-            stale = &v[i];
-    }
+    struct held_ctx h = {.fs = fs, .cat = s->cat};
+    const struct kura_cluster_change *stale = kura_cluster_stale(v, k, held_loaded, &h);
     snapshot_release(s);
     return stale;
 }
 
 /* Applies every change up to latest: the state loaded again until every
- * dataset a change stamped carries its epoch; state older than that is
+ * state file a change stamped carries its epoch; state older than that is
  * read again, never acted on (and never acknowledged). */
 static int catch_up(struct cluster_node *n, struct kura_cluster *db, int64_t latest)
 {
@@ -238,8 +252,9 @@ static int catch_up(struct cluster_node *n, struct kura_cluster *db, int64_t lat
         pause_ms(n, STALE_PAUSE_MS);
     }
     if (stale) {
-        kura_err_set(&err, ESTALE, "dataset %s read from the shared file system is older than change %" PRId64
-                     " (a stale cache)", stale->dataset, stale->epoch);
+        kura_err_set(&err, ESTALE, "%s%s%s read from the shared file system is older than change %" PRId64
+                     " (a stale cache)", stale->dataset, stale->dataset[0] ? "/" : "",
+                     kura_cluster_stamp_name(stale->stamp), stale->epoch);
         trouble(n, "cannot apply the latest change", &err);
         free(v);
         return -1;

@@ -113,6 +113,7 @@ struct kurafs {
      * with its handle's, so the common case costs one atomic load. */
     atomic_uint_fast64_t epoch;
     atomic_bool lockdown;
+    atomic_int_fast64_t lockdown_epoch;    /* the lockdown file's stamp as last loaded (cluster mode) */
     /* Cluster mode (cluster_node.c; NULL, false and unused on a single
      * server): the node's lease, ended or not yet caught up, and the
      * monotonic ms at which it ends unless renewed. */

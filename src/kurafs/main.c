@@ -320,6 +320,7 @@ int main(int argc, char **argv)
     kurafs_pagecache_init(&fs->pagecache);
     atomic_init(&fs->epoch, 1);
     atomic_init(&fs->lockdown, false);
+    atomic_init(&fs->lockdown_epoch, 0);
     kurafs_metrics_init(&fs->metrics);
     atomic_init(&fs->stopping, false);
     if (fuse_opt_parse(&args, &o, option_spec, keep_last_nonopt) != 0) {

@@ -105,6 +105,7 @@ static void apply_lockdown(struct kurafs *fs)
     struct kura_err err = {0};
     kura_lockdown_load(fs->cfg->state_dir, &l, &err); /* unreadable: on */
     atomic_store(&fs->lockdown, l.on);
+    atomic_store(&fs->lockdown_epoch, l.epoch);
     if (l.on) {
         kurafs_keys_wipe(fs);
         return;

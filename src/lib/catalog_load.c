@@ -29,7 +29,7 @@ static int load_one(const char *dir, const char *id, struct kura_catalog_dataset
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT)
         return 0; /* added, nothing imported yet */
-    return kura_files_load(path, &d->files, &d->nfiles, err);
+    return kura_files_load_epoch(path, &d->files, &d->nfiles, &d->files_epoch, err);
 }
 
 int kura_catalog_load(const struct kura_config *cfg, struct kura_catalog **out, struct kura_err *err)

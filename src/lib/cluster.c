@@ -165,6 +165,10 @@ static const char *const schema_sql[] = {
      * carries the epoch (dataset.ini's epoch). */
     "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'done'",
     "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS stamped boolean NOT NULL DEFAULT false",
+    /* stamp: the state file that carries the epoch (kura_cluster_stamp_name;
+     * "" with stamped: dataset.ini, a row of a kura before this column).
+     * Added here, so kuractl cluster init also upgrades an existing cluster. */
+    "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS stamp text NOT NULL DEFAULT ''",
     "CREATE TABLE IF NOT EXISTS kura.audit (node text NOT NULL, seq bigint NOT NULL, line text NOT NULL, "
     "received timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (node, seq))",
     "CREATE TABLE IF NOT EXISTS kura.audit_nodes (node text PRIMARY KEY, written_seq bigint NOT NULL DEFAULT 0, "
@@ -188,8 +192,10 @@ int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], 
         rc = run(c, "create the schema", schema_sql[i], 0, NULL, NULL, err);
     const char *const pv[] = {version}, *const pid[] = {fresh};
     if (rc == 0)
-        rc = run(c, "schema version", "INSERT INTO kura.meta VALUES ('schema_version', $1) ON CONFLICT DO NOTHING", 1,
-                 pv, NULL, err);
+        rc = run(c, "schema version",
+                 "INSERT INTO kura.meta VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE "
+                 "SET value = excluded.value WHERE kura.meta.value::int < excluded.value::int",
+                 1, pv, NULL, err);
     if (rc == 0)
         rc = run(c, "cluster id", "INSERT INTO kura.meta VALUES ('cluster_id', $1) ON CONFLICT DO NOTHING", 1, pid,
                  NULL, err);
@@ -225,12 +231,26 @@ int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], st
         return -1;
     bool schema = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
+    int64_t version = 0;
     if (schema) {
-        if (run(c, "cluster id", "SELECT value FROM kura.meta WHERE key = 'cluster_id'", 0, NULL, &r, err) != 0)
+        if (run(c, "cluster id",
+                "SELECT (SELECT value FROM kura.meta WHERE key = 'cluster_id'), "
+                "(SELECT value::int FROM kura.meta WHERE key = 'schema_version')",
+                0, NULL, &r, err) != 0)
             return -1;
-        if (PQntuples(r) > 0)
+        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
             snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
+        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
+            version = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
         PQclear(r);
+    }
+    /* An older schema lacks what this kura reads and writes: upgraded by
+     * init, which keeps the id and the rows. */
+    if (id[0] && version < KURA_CLUSTER_SCHEMA_VERSION) {
+        kura_err_set(err, EPROTO, "the cluster database has schema version %" PRId64 ", older than this kura's %d: "
+                     "run kuractl cluster init (it upgrades the schema)", version, KURA_CLUSTER_SCHEMA_VERSION);
+        id[0] = '\0';
+        return -1;
     }
     if (id[0])
         return 0;
@@ -280,14 +300,15 @@ int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *
 }
 
 int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
-                              int64_t *epoch, struct kura_err *err)
+                              enum kura_cluster_stamp stamp, int64_t *epoch, struct kura_err *err)
 {
-    const char *const p[] = {actor, dataset, change};
+    const char *const p[] = {actor, dataset, change, kura_cluster_stamp_name(stamp)};
     PGresult *r = NULL;
+    /* stamped as well, for a node of a kura before the stamp column. */
     if (run(c, "begin the change",
-            "INSERT INTO kura.epochs (actor, dataset, change, state, stamped) VALUES ($1, $2, $3, 'pending', true) "
-            "RETURNING epoch",
-            3, p, &r, err) != 0)
+            "INSERT INTO kura.epochs (actor, dataset, change, state, stamp, stamped) "
+            "VALUES ($1, $2, $3, 'pending', $4::text, $4::text = 'dataset.ini') RETURNING epoch",
+            4, p, &r, err) != 0)
         return -1;
     *epoch = first_int(r);
     PQclear(r);
@@ -313,7 +334,10 @@ int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, st
                          2, p, err);
 }
 
-/* The rows of a query of (epoch, dataset, stamped) as changes. */
+/* A change's stamp as a query of changes_of selects it. */
+#define STAMP_OF "CASE WHEN stamp <> '' THEN stamp WHEN stamped THEN 'dataset.ini' ELSE '' END"
+
+/* The rows of a query of (epoch, dataset, STAMP_OF) as changes. */
 static int changes_of(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *p,
                       struct kura_cluster_change **v, size_t *count, struct kura_err *err)
 {
@@ -332,7 +356,7 @@ static int changes_of(struct kura_cluster *c, const char *what, const char *sql,
     for (int i = 0; i < rows; i++) {
         list[i].epoch = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         snprintf(list[i].dataset, sizeof list[i].dataset, "%s", PQgetvalue(r, i, 1));
-        list[i].stamped = strcmp(PQgetvalue(r, i, 2), "t") == 0;
+        list[i].stamp = kura_cluster_stamp_parse(PQgetvalue(r, i, 2));
     }
     PQclear(r);
     *v = list;
@@ -343,7 +367,7 @@ static int changes_of(struct kura_cluster *c, const char *what, const char *sql,
 int kura_cluster_pending(struct kura_cluster *c, struct kura_cluster_change **v, size_t *n, struct kura_err *err)
 {
     return changes_of(c, "pending changes",
-                      "SELECT epoch, coalesce(dataset, ''), stamped FROM kura.epochs WHERE state = 'pending' "
+                      "SELECT epoch, coalesce(dataset, ''), " STAMP_OF " FROM kura.epochs WHERE state = 'pending' "
                       "ORDER BY epoch",
                       0, NULL, v, n, err);
 }
@@ -356,7 +380,7 @@ int kura_cluster_changes(struct kura_cluster *c, int64_t after, int64_t upto, st
     snprintf(u, sizeof u, "%" PRId64, upto);
     const char *const p[] = {a, u};
     return changes_of(c, "changes",
-                      "SELECT epoch, coalesce(dataset, ''), stamped FROM kura.epochs WHERE state = 'done' "
+                      "SELECT epoch, coalesce(dataset, ''), " STAMP_OF " FROM kura.epochs WHERE state = 'done' "
                       "AND epoch > $1 AND epoch <= $2 ORDER BY epoch",
                       2, p, v, n, err);
 }

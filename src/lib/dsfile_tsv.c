@@ -13,6 +13,7 @@
 #include "kura/text.h"
 
 static const char files_header[] = "path\tfile_id\tsize\tsamples";
+static const char epoch_tag[] = "#epoch\t";
 
 /* One line of text: [s, s + n), numbered from 1. */
 struct line {
@@ -283,16 +284,49 @@ oom:
     return -1;
 }
 
+/* The "#epoch<TAB>N" line that stamps files.tsv in cluster mode. */
+static int parse_epoch_line(const char *name, const struct line *l, int64_t *epoch, struct kura_err *err)
+{
+    size_t k = sizeof epoch_tag - 1;
+    uint64_t v;
+    if (l->n <= k || l->s[k] == '0' || kura_parse_decimal(l->s + k, l->n - k, INT64_MAX, &v) != 0 || v == 0) {
+        kura_err_set(err, EINVAL, "%s:%d: expected \"#epoch<TAB>N\", N a change epoch (a positive number)", name,
+                     l->no);
+        return -1;
+    }
+    *epoch = (int64_t)v;
+    return 0;
+}
+
 int kura_files_parse(const char *name, const char *text, size_t len, struct kura_file **files, size_t *n,
                      struct kura_err *err)
 {
+    int64_t epoch;
+    return kura_files_parse_epoch(name, text, len, files, n, &epoch, err);
+}
+
+int kura_files_parse_epoch(const char *name, const char *text, size_t len, struct kura_file **files, size_t *n,
+                           int64_t *epoch, struct kura_err *err)
+{
     *files = NULL;
     *n = 0;
+    *epoch = 0;
     size_t pos = 0, cap = 0;
     struct line l = {0};
-    if (!next_line(text, len, &pos, &l) || l.n != sizeof files_header - 1 ||
+    bool more = next_line(text, len, &pos, &l);
+    if (more && l.n >= sizeof epoch_tag - 1 && memcmp(l.s, epoch_tag, sizeof epoch_tag - 1) == 0) {
+        if (!l.ended) {
+            kura_err_set(err, EINVAL, "%s:%d: last line has no line end (file cut short?)", name, l.no);
+            return -1;
+        }
+        if (check_line_bytes(name, &l, err) != 0 || parse_epoch_line(name, &l, epoch, err) != 0)
+            return -1;
+        more = next_line(text, len, &pos, &l);
+    }
+    if (!more || l.n != sizeof files_header - 1 ||
         memcmp(l.s, files_header, l.n) != 0) {
-        kura_err_set(err, EINVAL, "%s:1: expected the header \"path<TAB>file_id<TAB>size<TAB>samples\"", name);
+        kura_err_set(err, EINVAL, "%s:%d: expected the header \"path<TAB>file_id<TAB>size<TAB>samples\"", name,
+                     l.no ? l.no : 1);
         return -1;
     }
     do {
@@ -329,21 +363,35 @@ int kura_files_parse(const char *name, const char *text, size_t len, struct kura
 
 int kura_files_load(const char *path, struct kura_file **files, size_t *n, struct kura_err *err)
 {
+    int64_t epoch;
+    return kura_files_load_epoch(path, files, n, &epoch, err);
+}
+
+int kura_files_load_epoch(const char *path, struct kura_file **files, size_t *n, int64_t *epoch,
+                          struct kura_err *err)
+{
     *files = NULL;
     *n = 0;
+    *epoch = 0;
     char *text = NULL;
     size_t len = 0;
     if (kura_read_file(path, KURA_FILES_TSV_MAX, &text, &len, err) != 0)
         return -1;
-    int rc = kura_files_parse(path, text, len, files, n, err);
+    int rc = kura_files_parse_epoch(path, text, len, files, n, epoch, err);
     free(text);
     return rc;
 }
 
 char *kura_files_format(const struct kura_file *files, size_t n, size_t *len, struct kura_err *err)
 {
+    return kura_files_format_epoch(files, n, 0, len, err);
+}
+
+char *kura_files_format_epoch(const struct kura_file *files, size_t n, int64_t epoch, size_t *len,
+                              struct kura_err *err)
+{
     const char *name = KURA_FILES_TSV;
-    size_t total = sizeof files_header + 1;
+    size_t total = sizeof files_header + 1 + sizeof epoch_tag + 24;
     for (size_t i = 0; i < n; i++) {
         const struct kura_file *f = &files[i];
         int line = (int)(i + 2);
@@ -367,7 +415,10 @@ char *kura_files_format(const struct kura_file *files, size_t n, size_t *len, st
         kura_err_set(err, ENOMEM, "out of memory");
         return NULL;
     }
-    size_t o = (size_t)snprintf(buf, total, "%s\n", files_header);
+    size_t o = 0;
+    if (epoch > 0)
+        o += (size_t)snprintf(buf, total, "%s%" PRId64 "\n", epoch_tag, epoch);
+    o += (size_t)snprintf(buf + o, total - o, "%s\n", files_header);
     for (size_t i = 0; i < n; i++) {
         const struct kura_file *f = &files[i];
         o += (size_t)snprintf(buf + o, total - o, "%s\t%s\t%" PRIu64 "\t", f->path, f->file_id, f->size);

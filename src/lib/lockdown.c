@@ -12,6 +12,8 @@
 #include "kura/lockdown.h"
 
 #define LOCKDOWN_MAX 4096
+/* The "state" of the record an unlock leaves in cluster mode. */
+#define UNLOCKED "unlocked"
 
 static char *lockdown_path(const char *state_dir)
 {
@@ -43,13 +45,20 @@ int kura_lockdown_load(const char *state_dir, struct kura_lockdown *l, struct ku
         goto out;
     }
     const struct kura_json_field *reason = kura_json_find(&obj, "reason"), *at = kura_json_find(&obj, "at"),
-                                 *by = kura_json_find(&obj, "by");
-    if (!reason || reason->type != KURA_JSON_STRING || !at || at->type != KURA_JSON_INT || !by ||
-        by->type != KURA_JSON_STRING) {
-        kura_err_set(err, EINVAL, "%s: needs \"reason\", \"at\" and \"by\"", path);
+                                 *by = kura_json_find(&obj, "by"), *epoch = kura_json_find(&obj, "epoch"),
+                                 *state = kura_json_find(&obj, "state");
+    /* Only the exact unlocked record unlocks; any other state is a lockdown. */
+    bool unlocked = state && state->type == KURA_JSON_STRING && strcmp(state->str, UNLOCKED) == 0;
+    if ((!unlocked && (!reason || reason->type != KURA_JSON_STRING)) || !at || at->type != KURA_JSON_INT || !by ||
+        by->type != KURA_JSON_STRING || (epoch && (epoch->type != KURA_JSON_INT || epoch->num < 0))) {
+        kura_err_set(err, EINVAL, "%s: needs \"reason\" (or \"state\":\"" UNLOCKED "\"), \"at\" and \"by\", "
+                     "and \"epoch\" a number if present", path);
         goto out;
     }
-    snprintf(l->reason, sizeof l->reason, "%s", reason->str);
+    l->on = !unlocked;
+    l->epoch = epoch ? epoch->num : 0;
+    if (reason && reason->type == KURA_JSON_STRING)
+        snprintf(l->reason, sizeof l->reason, "%s", reason->str);
     snprintf(l->by, sizeof l->by, "%s", by->str);
     l->at = at->num;
     rc = 0;
@@ -82,9 +91,14 @@ int kura_lockdown_save(const char *state_dir, const struct kura_lockdown *l, str
     char buf[1024];
     struct kura_json_writer w;
     kura_json_begin(&w, buf, sizeof buf);
-    kura_json_add_string(&w, "reason", l->reason);
+    if (l->on)
+        kura_json_add_string(&w, "reason", l->reason);
+    else
+        kura_json_add_string(&w, "state", UNLOCKED);
     kura_json_add_int(&w, "at", l->at);
     kura_json_add_string(&w, "by", l->by);
+    if (l->epoch > 0)
+        kura_json_add_int(&w, "epoch", l->epoch);
     size_t len;
     if (kura_json_end(&w, &len, err) != 0)
         return -1;

@@ -203,8 +203,73 @@ static void test_newer_schema(void)
     struct kura_err err = {0};
     EXPECT(kura_cluster_init(c, id, &err) == -1 && err.code == EPROTO);
     EXPECT_STR_CONTAINS(err.msg, "upgrade kura");
-    ASSERT(raw("UPDATE kura.meta SET value = '1' WHERE key = 'schema_version'") == 0);
+    ASSERT(raw("UPDATE kura.meta SET value = '2' WHERE key = 'schema_version'") == 0);
     EXPECT(kura_cluster_init(c, id, &err) == 0);
+    kura_cluster_close(c);
+}
+
+/* A cluster made by the kura before stamps (schema 1: no kura.epochs.stamp)
+ * is refused with what to do, and cluster init upgrades it, keeping its
+ * id and rows; a row of that kura (stamped, no stamp name) reads as a
+ * dataset.ini stamp. */
+static void test_upgrade_from_schema_1(void)
+{
+    struct kura_cluster *c = connect_as(NULL);
+    ASSERT(c);
+    char id[KURA_CLUSTER_ID_LEN + 1], before[KURA_CLUSTER_ID_LEN + 1];
+    struct kura_err err = {0};
+    ASSERT(kura_cluster_id(c, before, &err) == 0);
+    ASSERT(raw("ALTER TABLE kura.epochs DROP COLUMN stamp") == 0);
+    ASSERT(raw("UPDATE kura.meta SET value = '1' WHERE key = 'schema_version'") == 0);
+    ASSERT(raw("INSERT INTO kura.epochs (actor, dataset, change, state, stamped) "
+               "VALUES ('old', 'JGAD000009', 'user-remove', 'done', true)") == 0);
+    EXPECT(kura_cluster_id(c, id, &err) == -1 && err.code == EPROTO);
+    EXPECT_STR_CONTAINS(err.msg, "schema version 1, older than this kura's 2: run kuractl cluster init");
+    EXPECT(kura_cluster_init(c, id, &err) == 0 && strcmp(id, before) == 0);
+    EXPECT(kura_cluster_id(c, id, &err) == 0 && strcmp(id, before) == 0);
+    EXPECT(raw("SELECT 1 FROM kura.meta WHERE key = 'schema_version' AND value = '2'") == 0);
+    struct kura_cluster_change *v = NULL;
+    size_t n = 0;
+    EXPECT(kura_cluster_changes(c, 0, INT64_MAX, &v, &n, &err) == 0);
+    bool seen = false;
+    for (size_t i = 0; i < n; i++)
+        seen |= strcmp(v[i].dataset, "JGAD000009") == 0 && v[i].stamp == KURA_STAMP_DATASET;
+    EXPECT(seen);
+    free(v);
+    kura_cluster_close(c);
+}
+
+/* A change's stamp goes with its pending row (before the file is written)
+ * and comes back with the change, pending or done; a name this kura does
+ * not know reads as unknown. */
+static void test_stamps(void)
+{
+    struct kura_cluster *c = connect_as(NULL);
+    ASSERT(c);
+    struct kura_err err = {0};
+    const enum kura_cluster_stamp stamps[] = {KURA_STAMP_DATASET, KURA_STAMP_FILES, KURA_STAMP_LOCKDOWN};
+    const char *const ds[] = {"JGAD000010", "JGAD000010", NULL};
+    int64_t e[3] = {0};
+    for (int i = 0; i < 3; i++)
+        EXPECT(kura_cluster_begin_change(c, "root", ds[i], "stamp test", stamps[i], &e[i], &err) == 0);
+    struct kura_cluster_change *v = NULL;
+    size_t n = 0;
+    EXPECT(kura_cluster_pending(c, &v, &n, &err) == 0 && n == 3);
+    for (size_t i = 0; i < n && i < 3; i++)
+        EXPECT(v[i].epoch == e[i] && v[i].stamp == stamps[i] && strcmp(v[i].dataset, ds[i] ? ds[i] : "") == 0);
+    free(v);
+    /* The old flag stays set for dataset.ini stamps only. */
+    EXPECT(raw("SELECT 1 FROM kura.epochs WHERE stamp = 'dataset.ini' AND stamped "
+               "AND NOT EXISTS (SELECT 1 FROM kura.epochs WHERE stamp IN ('files.tsv', 'lockdown') AND stamped)") == 0);
+    for (int i = 0; i < 3; i++)
+        EXPECT(kura_cluster_end_change(c, e[i], i != 1, &err) == 0);
+    EXPECT(kura_cluster_changes(c, e[0] - 1, e[2], &v, &n, &err) == 0 && n == 2);
+    if (n == 2)
+        EXPECT(v[0].stamp == KURA_STAMP_DATASET && v[1].stamp == KURA_STAMP_LOCKDOWN && v[1].dataset[0] == '\0');
+    free(v);
+    ASSERT(raw("UPDATE kura.epochs SET stamp = 'payloads' WHERE epoch = (SELECT max(epoch) FROM kura.epochs)") == 0);
+    EXPECT(kura_cluster_changes(c, e[2] - 1, e[2], &v, &n, &err) == 0 && n == 1 && v[0].stamp == KURA_STAMP_UNKNOWN);
+    free(v);
     kura_cluster_close(c);
 }
 
@@ -235,6 +300,8 @@ int main(int argc, char **argv)
     RUN(test_publish_announce);
     RUN(test_leases);
     RUN(test_newer_schema);
+    RUN(test_upgrade_from_schema_1);
+    RUN(test_stamps);
     RUN(test_no_server);
     return unit_done();
 }

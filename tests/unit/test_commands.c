@@ -393,6 +393,36 @@ static void test_lockdown(void)
     }
     EXPECT(run_as(0, "unlock") == 0);
     EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on);
+    /* Cluster mode's stamped records: the lockdown with its epoch, and the
+     * unlocked record an unlock leaves. Only the exact unlocked record
+     * unlocks; a bad epoch is a damaged file (locked down). */
+    struct kura_lockdown w = {.on = true, .at = 5, .epoch = 41};
+    snprintf(w.reason, sizeof w.reason, "breach-8");
+    snprintf(w.by, sizeof w.by, "root");
+    EXPECT(kura_lockdown_save(cfg.state_dir, &w, &e) == 0);
+    EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && l.on && l.epoch == 41 && strcmp(l.reason, "breach-8") == 0);
+    w.on = false;
+    w.epoch = 42;
+    EXPECT(kura_lockdown_save(cfg.state_dir, &w, &e) == 0);
+    EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on && l.epoch == 42 && l.at == 5);
+    EXPECT(run_as(0, "unlock") == 1);
+    const char *on[] = {"{\"state\":\"Unlocked\",\"reason\":\"r\",\"at\":1,\"by\":\"x\"}",
+                        "{\"state\":\"off\",\"reason\":\"r\",\"at\":1,\"by\":\"x\",\"epoch\":3}"};
+    for (size_t i = 0; i < sizeof on / sizeof *on; i++) {
+        write_text(path, on[i], strlen(on[i]));
+        EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && l.on);
+    }
+    const char *damaged[] = {"{\"state\":\"unlocked\",\"at\":1}", "{\"state\":\"unlocked\",\"at\":1,\"by\":\"x\",\"epoch\":-1}",
+                             "{\"state\":\"unlocked\",\"at\":1,\"by\":\"x\",\"epoch\":\"9\"}",
+                             "{\"state\":\"off\",\"at\":1,\"by\":\"x\"}"};
+    for (size_t i = 0; i < sizeof damaged / sizeof *damaged; i++) {
+        write_text(path, damaged[i], strlen(damaged[i]));
+        memset(&l, 0, sizeof l);
+        EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == -1 && l.on);
+    }
+    /* A single server's unlock removes the file, as before. */
+    EXPECT(run_as(0, "unlock") == 0);
+    EXPECT(access(path, F_OK) != 0 && errno == ENOENT);
 }
 
 /* The passphrase is the first line of the file, in locked memory. */

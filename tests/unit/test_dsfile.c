@@ -554,6 +554,58 @@ static void test_files_empty_table(void)
     free(text);
 }
 
+/* Cluster mode: the change epoch that wrote files.tsv, so that a node can
+ * tell a stale copy; a table without the line holds epoch 0. */
+static void test_files_epoch_stamp(void)
+{
+    struct kura_file in[1];
+    set_file(&in[0], "a/x.bam", ID1, 10, "S1");
+    size_t len, n = 0;
+    int64_t epoch = -1;
+    struct kura_err err = {0};
+    struct kura_file *out = NULL;
+    char *text = kura_files_format_epoch(in, 1, 42, &len, &err);
+    ASSERT(text);
+    EXPECT(strncmp(text, "#epoch\t42\npath\tfile_id\tsize\tsamples\na/x.bam\t", 43) == 0);
+    ASSERT(kura_files_parse_epoch("f.tsv", text, len, &out, &n, &epoch, &err) == 0);
+    EXPECT(epoch == 42 && n == 1 && strcmp(out[0].path, "a/x.bam") == 0);
+    kura_files_free(out, n);
+    /* Readers that do not ask for it still read the table. */
+    ASSERT(kura_files_parse("f.tsv", text, len, &out, &n, &err) == 0);
+    EXPECT(n == 1);
+    kura_files_free(out, n);
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, KURA_FILES_TSV);
+    ASSERT(kura_write_file_atomic(path, text, len, 0644, &err) == 0);
+    ASSERT(kura_files_load_epoch(path, &out, &n, &epoch, &err) == 0);
+    EXPECT(epoch == 42 && n == 1);
+    kura_files_free(out, n);
+    free(text);
+    text = kura_files_format_epoch(in, 1, 0, &len, &err);
+    ASSERT(text);
+    EXPECT(strncmp(text, "path\t", 5) == 0);
+    ASSERT(kura_files_parse_epoch("f.tsv", text, len, &out, &n, &epoch, &err) == 0);
+    EXPECT(epoch == 0 && n == 1);
+    kura_files_free(out, n);
+    free(text);
+    const char *bad[] = {"#epoch\t0\n", "#epoch\t\n", "#epoch\t01\n", "#epoch\t7x\n", "#epoch\t-3\n",
+                         "#epoch 7\n", "#epoch\t99999999999999999999\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char t[200];
+        snprintf(t, sizeof t, "%spath\tfile_id\tsize\tsamples\n", bad[i]);
+        err = (struct kura_err){0};
+        EXPECT(kura_files_parse_epoch("f.tsv", t, strlen(t), &out, &n, &epoch, &err) == -1);
+        EXPECT_STR_CONTAINS(err.msg, "f.tsv:1:");
+        kura_files_free(out, n);
+    }
+    /* The header still comes next, named by its line. */
+    const char *no_header = "#epoch\t5\na/x.bam\t" ID1 "\t10\tS1\n";
+    EXPECT(kura_files_parse_epoch("f.tsv", no_header, strlen(no_header), &out, &n, &epoch, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "f.tsv:2: expected the header");
+    kura_files_free(out, n);
+    kura_file_clear(&in[0]);
+}
+
 static void test_files_malformed_names_file_and_line(void)
 {
 #define H "path\tfile_id\tsize\tsamples\n"
@@ -801,6 +853,7 @@ int main(void)
     RUN(test_dataset_many_sections);
     RUN(test_files_round_trip);
     RUN(test_files_empty_table);
+    RUN(test_files_epoch_stamp);
     RUN(test_files_malformed_names_file_and_line);
     RUN(test_files_prefix_that_is_not_a_directory_is_fine);
     RUN(test_files_writer_refuses_what_would_not_load);

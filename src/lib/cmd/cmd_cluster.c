@@ -12,6 +12,7 @@
 #include "kura/dsfile.h"
 #include "kura/json.h"
 #include "kura/layout.h"
+#include "kura/lockdown.h"
 
 /* The cluster's database as a client (kuractl, no node); with bound, it
  * must be the cluster the state directory belongs to. Says why not. */
@@ -126,9 +127,41 @@ int cmd_cluster_status(const struct kura_cmd_ctx *c, int argc, char **argv)
 
 /* ---- a change across the nodes ---- */
 
+/* What the shared state holds for a stamp (kura_cluster_held_fn), read
+ * from the files; whatever does not load holds no epoch. */
+static int64_t held_on_disk(enum kura_cluster_stamp stamp, const char *id, void *ctx)
+{
+    const char *state_dir = ctx;
+    struct kura_err e = {0};
+    int64_t epoch = -1;
+    if (stamp == KURA_STAMP_LOCKDOWN) {
+        struct kura_lockdown l;
+        return kura_lockdown_load(state_dir, &l, &e) == 0 ? l.epoch : -1;
+    }
+    const char *file = stamp == KURA_STAMP_DATASET ? KURA_DATASET_INI : KURA_FILES_TSV;
+    char *path = id[0] ? kura_layout_dataset_file(state_dir, id, file) : NULL;
+    if (path && stamp == KURA_STAMP_DATASET) {
+        struct kura_dataset ds;
+        if (kura_dataset_load(path, &ds, &e) == 0) {
+            epoch = ds.epoch;
+            kura_dataset_clear(&ds);
+        }
+    } else if (path && stamp == KURA_STAMP_FILES) {
+        struct kura_file *files = NULL;
+        size_t n = 0;
+        int64_t stamped = 0;
+        if (kura_files_load_epoch(path, &files, &n, &stamped, &e) == 0)
+            epoch = stamped;
+        kura_files_free(files, n);
+    }
+    free(path);
+    return epoch;
+}
+
 /* A pending epoch left by a killed kuractl, resolved from the shared
- * state: its dataset.ini carries the stamp (the change was written: done,
- * announced) or not (never written: aborted). */
+ * state: the file it stamps carries the epoch (the change was written:
+ * done, announced) or not (never written: aborted). The pending row was
+ * durable before the file was written, so no written change is missed. */
 static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db, struct kura_err *e)
 {
     struct kura_cluster_change *v = NULL;
@@ -137,20 +170,13 @@ static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db
         return -1;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        bool written = false;
-        const char *id = v[i].dataset;
-        char *ini = id[0] ? kura_layout_dataset_file(c->env->cfg->state_dir, id, KURA_DATASET_INI) : NULL;
-        struct kura_dataset ds;
-        struct kura_err le = {0};
-        if (ini && kura_dataset_load(ini, &ds, &le) == 0) {
-            written = ds.epoch >= v[i].epoch;
-            kura_dataset_clear(&ds);
-        }
-        free(ini);
+        bool written = v[i].stamp != KURA_STAMP_NONE &&
+                       !kura_cluster_stale(&v[i], 1, held_on_disk, (void *)c->env->cfg->state_dir);
         rc = kura_cluster_end_change(db, v[i].epoch, written, e);
         if (rc == 0)
-            fprintf(c->err, "kuractl: an interrupted change (epoch %" PRId64 ", dataset %s) %s\n", v[i].epoch,
-                    v[i].dataset, written ? "was made: announced to the nodes now" : "was not made: dropped");
+            fprintf(c->err, "kuractl: an interrupted change (epoch %" PRId64 ", %s%s%s) %s\n", v[i].epoch,
+                    v[i].dataset[0] ? "dataset " : "", v[i].dataset, v[i].dataset[0] ? "" : "server-wide",
+                    written ? "was made: announced to the nodes now" : "was not made: dropped");
     }
     free(v);
     return rc;
@@ -176,18 +202,20 @@ fail:
     return -1;
 }
 
-int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool save_ds)
+int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action,
+                      enum kura_cluster_stamp stamp)
 {
-    if (!t->cluster || !save_ds)
+    if (!t->cluster)
         return 0;
     char actor[KURA_USER_MAX + 16];
     struct kura_err e = {0};
-    if (kura_cluster_begin_change(t->cluster, cmd_actor_name(c, actor, sizeof actor), t->id, action, &t->epoch,
-                                  &e) != 0) {
+    if (kura_cluster_begin_change(t->cluster, cmd_actor_name(c, actor, sizeof actor), t->id, action, stamp,
+                                  &t->epoch, &e) != 0) {
         cmd_fail_err(c, &e);
         return -1;
     }
-    t->ds.epoch = t->epoch;
+    if (stamp == KURA_STAMP_DATASET)
+        t->ds.epoch = t->epoch;
     return 0;
 }
 

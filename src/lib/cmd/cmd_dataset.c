@@ -225,7 +225,7 @@ int kura_change_dataset_add(const struct kura_cmd_env *env, const struct kura_ac
     if (cmd_cluster_lock(c, &cluster) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
-    if (cmd_cluster_stamp(c, &cluster, "dataset-add", true) != 0)
+    if (cmd_cluster_stamp(c, &cluster, "dataset-add", KURA_STAMP_DATASET) != 0)
         goto out;
     ds.epoch = cluster.epoch;
     bool made = create_dataset(c, &ds, res->summary, &e) == 0;

@@ -59,11 +59,15 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
     snprintf(l.reason, sizeof l.reason, "%s", rq->reason);
     l.at = cmd_now();
     cmd_actor_name(c, l.by, sizeof l.by);
+    struct cmd_change ch = {.action = "lockdown", .detail = rq->reason, .audit_event = KURA_AUDIT_LOCKDOWN};
+    if (cmd_cluster_stamp(c, &cluster, ch.action, KURA_STAMP_LOCKDOWN) != 0)
+        goto out;
+    l.epoch = cluster.epoch;
     if (kura_lockdown_save(c->env->cfg->state_dir, &l, &e) != 0) {
         cmd_fail_err(c, &e);
+        cmd_cluster_announce(c, &cluster, ch.action, false); /* dropped */
         goto out;
     }
-    struct cmd_change ch = {.action = "lockdown", .detail = rq->reason, .audit_event = KURA_AUDIT_LOCKDOWN};
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
@@ -114,11 +118,24 @@ int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *
     }
     char detail[KURA_TEXT_MAX + 64];
     snprintf(detail, sizeof detail, "lockdown was: %s", loaded == 0 ? l.reason : "(unreadable lockdown file)");
-    if (kura_lockdown_clear(c->env->cfg->state_dir, &e) != 0) {
+    struct cmd_change ch = {.action = "unlock", .detail = detail, .audit_event = KURA_AUDIT_UNLOCK};
+    if (cmd_cluster_stamp(c, &cluster, ch.action, KURA_STAMP_LOCKDOWN) != 0)
+        goto out;
+    /* A single server removes the file. A cluster leaves a stamped unlocked
+     * record: a node's stale copy, with the lockdown or with no file at all,
+     * carries an older epoch than the unlock, so the node tells it apart. */
+    int saved;
+    if (cluster.epoch) {
+        struct kura_lockdown off = {.on = false, .at = cmd_now(), .epoch = cluster.epoch};
+        cmd_actor_name(c, off.by, sizeof off.by);
+        saved = kura_lockdown_save(c->env->cfg->state_dir, &off, &e);
+    } else
+        saved = kura_lockdown_clear(c->env->cfg->state_dir, &e);
+    if (saved != 0) {
         cmd_fail_err(c, &e);
+        cmd_cluster_announce(c, &cluster, ch.action, false); /* dropped */
         goto out;
     }
-    struct cmd_change ch = {.action = "unlock", .detail = detail, .audit_event = KURA_AUDIT_UNLOCK};
     cmd_audit_change(c, NULL, &ch);
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);

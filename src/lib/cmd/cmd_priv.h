@@ -387,17 +387,20 @@ void cmd_txn_end(struct cmd_txn *t);
  * The hooks of the change transaction; each does nothing on a single server.
  * lock: cmd_txn_begin of a change, before the dataset's lock: the
  *   cluster's lock, and pending epochs of killed changes resolved;
- * stamp: cmd_txn_commit, before the file is formatted: a pending epoch,
- *   stamped into t->ds (dataset.ini's epoch);
+ * stamp: before the state file is formatted: a pending epoch in
+ *   t->epoch, recorded with the file that will carry it (durable before
+ *   the file is written), and stamped into t->ds for dataset.ini; the
+ *   caller writes t->epoch into files.tsv or the lockdown file;
  * announce: after the commit (written: the state file was replaced): the
  *   epoch done and announced, then wait until every live node applied it
  *   or its lease ended (aborted if not written); a change without a stamp
- *   (files.tsv, the lockdown file) is announced unstamped: nodes reload;
- * Server-wide changes (lockdown, unlock) use lock, announce and unlock
- * with a cmd_txn of their own.
+ *   (key rotate, retire) is announced unstamped: nodes reload;
+ * Server-wide changes (lockdown, unlock) use lock, stamp, announce and
+ * unlock with a cmd_txn of their own.
  * unlock: cmd_txn_end. */
 int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t);
-int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool save_ds);
+int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action,
+                      enum kura_cluster_stamp stamp);
 int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool written);
 void cmd_cluster_unlock(struct cmd_txn *t);
 

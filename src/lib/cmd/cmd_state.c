@@ -548,10 +548,10 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         cmd_fail(c, "out of memory");
         goto out;
     }
-    if (cmd_cluster_stamp(c, t, ch->action, save_ds) != 0)
+    if (cmd_cluster_stamp(c, t, ch->action, save_ds ? KURA_STAMP_DATASET : KURA_STAMP_FILES) != 0)
         goto out;
     text = save_ds ? kura_dataset_format(&t->ds, c->env->cfg->zone, &len, &e)
-                   : kura_files_format(t->files, t->nfiles, &len, &e);
+                   : kura_files_format_epoch(t->files, t->nfiles, t->epoch, &len, &e);
     if (!text) {
         cmd_fail_err(c, &e);
         goto out;

@@ -162,7 +162,9 @@ void c4gh_segment_encrypt(const uint8_t key[C4GH_KEY_SIZE], const uint8_t *plain
 
 /* One reader per open file handle. It holds at most one decrypted segment,
  * in secure memory, wiped on close. Reads decrypt only the segments that
- * cover the requested range. Not thread-safe: one caller at a time. */
+ * cover the requested range. c4gh_reader_pread may be called from several
+ * threads at once (readahead requests served in parallel); open, the
+ * segment map and close may not run with any read. */
 struct c4gh_reader;
 
 /* payload_fd holds the payload at payload_off .. payload_off+payload_len.
@@ -171,7 +173,7 @@ struct c4gh_reader;
 int c4gh_reader_open(struct c4gh_reader **out, int payload_fd, uint64_t payload_off,
                      uint64_t payload_len, const struct c4gh_header *h, struct kura_err *err);
 
-/* Optional: the expected nonce of every segment (nsegments * 12 bytes). With
+/* Optional, before reading: the expected nonce of every segment (nsegments * 12 bytes). With
  * it the reader refuses payloads whose segments were dropped, reordered,
  * swapped in from another file or cut at a segment boundary: EIO "segment N
  * is not the expected segment (...)". A segment count that differs from the

@@ -147,13 +147,24 @@ out:
  * beyond its names. Under h->lock, so no read is using them. */
 static void release_reader(struct handle *h)
 {
-    pthread_mutex_lock(&h->lock);
+    pthread_rwlock_wrlock(&h->lock);
     c4gh_reader_close(h->reader); /* wipes its keys and decrypted segment */
     h->reader = NULL;
     if (h->payload_fd >= 0)
         close(h->payload_fd);
     h->payload_fd = -1;
-    pthread_mutex_unlock(&h->lock);
+    pthread_rwlock_unlock(&h->lock);
+}
+
+/* Writer first: a revocation waits only for the reads already in flight,
+ * not for a stream of new ones. */
+static void handle_lock_init(struct handle *h)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&h->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
 }
 
 static void handle_free(struct handle *h)
@@ -161,7 +172,7 @@ static void handle_free(struct handle *h)
     if (!h)
         return;
     release_reader(h);
-    pthread_mutex_destroy(&h->lock);
+    pthread_rwlock_destroy(&h->lock);
     free(h->path);
     free(h->samples);
     free(h);
@@ -210,13 +221,13 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
         free(samples);
         if (h) {
             h->payload_fd = -1;
-            pthread_mutex_init(&h->lock, NULL);
+            handle_lock_init(h);
         }
         handle_free(h);
         return -ENOMEM;
     }
     h->payload_fd = -1;
-    pthread_mutex_init(&h->lock, NULL);
+    handle_lock_init(h);
     h->samples = samples;
     snprintf(h->dataset, sizeof h->dataset, "%s", d->ds.id);
     snprintf(h->file_id, sizeof h->file_id, "%s", f->file_id);
@@ -338,16 +349,16 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size,
         return rc;
     size_t done = 0;
     struct kura_err err = {0};
-    pthread_mutex_lock(&h->lock);
+    pthread_rwlock_rdlock(&h->lock);
     if (!h->reader) { /* revoked since the check above */
-        pthread_mutex_unlock(&h->lock);
+        pthread_rwlock_unlock(&h->lock);
         return -EACCES;
     }
     while (done < size) {
         ssize_t n = c4gh_reader_pread(h->reader, buf + done, size - done, off + done, &err);
         if (n <= 0) {
             if (n < 0 && done == 0) {
-                pthread_mutex_unlock(&h->lock);
+                pthread_rwlock_unlock(&h->lock);
                 kura_notice(LOG_ERR, "kurafs: %s: %s", h->path, err.msg);
                 return -(err.code ? err.code : EIO);
             }
@@ -355,7 +366,7 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size,
         }
         done += (size_t)n;
     }
-    pthread_mutex_unlock(&h->lock);
+    pthread_rwlock_unlock(&h->lock);
     if (account_bytes(fs, h, done, now) != 0) {
         atomic_store(&h->unrecorded, true);
         kura_notice(LOG_ERR, "kurafs: %s: the bulk-read alert could not be written; the handle stops",

@@ -12,7 +12,9 @@
 
 struct handle {
     struct handle *prev, *next;  /* in the table of open handles */
-    pthread_mutex_t lock;        /* the reader serves one read at a time */
+    /* Reads share it (the reader serves readahead requests in parallel);
+     * freeing the reader takes it alone, waiting for reads in flight. */
+    pthread_rwlock_t lock;
     struct c4gh_reader *reader;  /* NULL once revoked: keys and buffers freed */
     int payload_fd;
     char *path;                  /* mount path: re-looked-up when the state changes */

@@ -183,7 +183,7 @@ void kurafs_pagecache_free(struct kurafs_pagecache *pc);
 /* Kernel readahead on the mount's cached files, in bytes: the limit
  * kfs_init asks for, once kurafs_pagecache_readahead has raised the
  * mount's own (the kernel keeps the smaller of the two). */
-#define KURAFS_READAHEAD (1024 * 1024)
+#define KURAFS_READAHEAD (2 * 1024 * 1024)
 /* Raises the readahead of the FUSE mount at mountpoint (mounted, its INIT
  * not yet answered) to KURAFS_READAHEAD, through its backing device's
  * read_ahead_kb in sysfs. Returns 0 or -errno; the mount works either

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -369,6 +370,83 @@ static void test_random_reads_spanning_segments(void)
     enc_free(&e);
     free(plain);
     free(buf);
+}
+
+/* Threads reading one reader at once, as kurafs serves the readahead
+ * requests of one file: partial reads (through the kept segment), whole
+ * aligned segments (decrypted straight into the caller's buffer) and reads
+ * across segment boundaries, each checked against the plaintext. */
+struct reader_thread {
+    struct c4gh_reader *r;
+    const uint8_t *plain;
+    size_t len;
+    uint64_t seed;
+    int bad;
+};
+
+static void *reader_thread_main(void *arg)
+{
+    struct reader_thread *t = arg;
+    uint8_t *buf = malloc(4 * SEG);
+    if (!buf) {
+        t->bad = -1;
+        return NULL;
+    }
+    for (int i = 0; i < 200; i++) {
+        t->seed ^= t->seed << 13;
+        t->seed ^= t->seed >> 7;
+        t->seed ^= t->seed << 17;
+        uint64_t off = t->seed % t->len;
+        size_t n;
+        switch (i % 3) {
+        case 0: /* part of a segment, often across a boundary */
+            n = (size_t)(t->seed >> 40) % 3000 + 1;
+            off = (off / SEG + 1) * SEG - n / 2;
+            break;
+        case 1: /* whole aligned segments */
+            off -= off % SEG;
+            n = ((size_t)(t->seed >> 40) % 4 + 1) * SEG;
+            break;
+        default: /* anywhere, up to four segments */
+            n = (size_t)(t->seed >> 40) % (4 * SEG) + 1;
+        }
+        if (off >= t->len)
+            off = t->len - 1;
+        size_t want = n < t->len - off ? n : (size_t)(t->len - off);
+        struct kura_err err = {0};
+        ssize_t got = c4gh_reader_pread(t->r, buf, n, off, &err);
+        if (got != (ssize_t)want || memcmp(buf, t->plain + off, want) != 0)
+            t->bad++;
+    }
+    free(buf);
+    return NULL;
+}
+
+static void test_concurrent_reads_of_one_reader(void)
+{
+    enum { THREADS = 4 };
+    struct kura_err err = {0};
+    struct enc e;
+    size_t len = 24 * SEG + 777;
+    uint8_t *plain = random_bytes(len);
+    struct c4gh_reader *r = NULL;
+    ASSERT(plain && encrypt_plain(plain, len, NULL, 0, pk_a, 1, &e) == 0);
+    ASSERT(c4gh_reader_open(&r, e.payload_fd, 0, e.payload_len, e.h, &err) == 0);
+    struct reader_thread t[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        t[i] = (struct reader_thread){.r = r, .plain = plain, .len = len, .seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
+        ASSERT(pthread_create(&th[i], NULL, reader_thread_main, &t[i]) == 0);
+    }
+    int bad = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        bad += t[i].bad;
+    }
+    EXPECT(bad == 0);
+    c4gh_reader_close(r);
+    enc_free(&e);
+    free(plain);
 }
 
 /* ---- edit lists ------------------------------------------------------------------- */
@@ -1559,6 +1637,7 @@ int main(void)
     RUN(test_reader_after_header_in_same_file);
     RUN(test_reads_at_segment_boundaries);
     RUN(test_random_reads_spanning_segments);
+    RUN(test_concurrent_reads_of_one_reader);
     RUN(test_edit_list_exact_bytes);
     RUN(test_edit_lists_against_model);
     RUN(test_multi_recipient_header);

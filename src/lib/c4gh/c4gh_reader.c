@@ -1,10 +1,15 @@
 /* Random access to a Crypt4GH payload: maps a visible (edit-list-applied)
  * range to raw plaintext, reads only the cipher segments that cover it
  * (consecutive ones with one pread), authenticates each, and keeps the last
- * partly used segment decrypted in secure memory for the next read. */
+ * partly used segment decrypted in secure memory for the next read.
+ * Several threads may read one reader at once (a FUSE daemon serves
+ * readahead requests of one file in parallel): each read has its own
+ * cipher buffer, and only the kept segment is shared, under its lock. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,14 +25,13 @@ struct c4gh_reader {
     int fd;
     uint64_t payload_off, payload_len;
     struct c4gh_header *h;        /* own copy; keys in secure memory */
-    size_t key_hint;              /* key that opened the last segment */
+    atomic_size_t key_hint;       /* key that opened the last segment */
     uint64_t raw_plain, nsegs, visible;
     struct c4gh_range *ranges;
     size_t nranges;
+    pthread_mutex_t cache_lock;   /* cache and cache_seg */
     uint8_t *cache;               /* one decrypted segment, secure memory; NULL until a read needs it */
     uint64_t cache_seg;
-    uint8_t *cipher;              /* pread buffer of one c4gh_reader_pread, up to READ_BATCH segments */
-    size_t cipher_cap;
     uint8_t *map;                 /* expected nonces, or NULL */
     struct kura_err broken;       /* set once the payload is known bad: every read fails */
 };
@@ -50,6 +54,8 @@ int c4gh_reader_open(struct c4gh_reader **out, int payload_fd, uint64_t payload_
         kura_err_set(err, ENOMEM, "out of memory opening a Crypt4GH reader");
         return -1;
     }
+    pthread_mutex_init(&r->cache_lock, NULL);
+    atomic_init(&r->key_hint, 0);
     r->fd = payload_fd;
     r->payload_off = payload_off;
     r->payload_len = payload_len;
@@ -93,7 +99,9 @@ int c4gh_reader_set_segment_map(struct c4gh_reader *r, const uint8_t *nonces, ui
     }
     free(r->map);
     r->map = map;
+    pthread_mutex_lock(&r->cache_lock);
     r->cache_seg = NO_SEGMENT; /* re-check what was read before the map */
+    pthread_mutex_unlock(&r->cache_lock);
     return 0;
 }
 
@@ -108,21 +116,30 @@ static size_t seg_cipher_len(const struct c4gh_reader *r, uint64_t seg)
     return left < C4GH_CIPHER_SEGMENT_SIZE ? (size_t)left : C4GH_CIPHER_SEGMENT_SIZE;
 }
 
-/* Reads cipher segments [first, last] with one pread. */
-static int fetch_segments(struct c4gh_reader *r, uint64_t first, uint64_t last, struct kura_err *err)
+/* The cipher buffer of one c4gh_reader_pread: its own, so that reads of
+ * one reader may run at once. Ciphertext only; freed when the read ends,
+ * or every idle reader would hold up to READ_BATCH segments. */
+struct cipher_buf {
+    uint8_t *data;
+    size_t cap;
+};
+
+/* Reads cipher segments [first, last] with one pread into buf. */
+static int fetch_segments(const struct c4gh_reader *r, struct cipher_buf *buf, uint64_t first, uint64_t last,
+                          struct kura_err *err)
 {
     uint64_t start = first * C4GH_CIPHER_SEGMENT_SIZE;
     size_t len = (size_t)(last - first) * C4GH_CIPHER_SEGMENT_SIZE + seg_cipher_len(r, last);
-    if (len > r->cipher_cap) {
-        uint8_t *bigger = realloc(r->cipher, len);
+    if (len > buf->cap) {
+        uint8_t *bigger = realloc(buf->data, len);
         if (!bigger) {
             kura_err_set(err, ENOMEM, "out of memory for cipher segments");
             return -1;
         }
-        r->cipher = bigger;
-        r->cipher_cap = len;
+        buf->data = bigger;
+        buf->cap = len;
     }
-    ssize_t got = kura_pread_full(r->fd, r->cipher, len, r->payload_off + start);
+    ssize_t got = kura_pread_full(r->fd, buf->data, len, r->payload_off + start);
     if (got < 0) {
         kura_err_set(err, errno == EINVAL ? EIO : errno, "reading segment %llu: %s", (unsigned long long)first,
                      strerror(errno));
@@ -146,58 +163,87 @@ static int open_segment(struct c4gh_reader *r, uint64_t seg, const uint8_t *ciph
                      (unsigned long long)seg);
         return -1;
     }
-    if (c4gh_segment_open(r->h, &r->key_hint, cipher, seg_cipher_len(r, seg), plain) != 0) {
+    size_t hint = atomic_load_explicit(&r->key_hint, memory_order_relaxed);
+    if (c4gh_segment_open(r->h, &hint, cipher, seg_cipher_len(r, seg), plain) != 0) {
         c4gh_err_segment_auth(err, seg);
         return -1;
     }
+    atomic_store_explicit(&r->key_hint, hint, memory_order_relaxed);
     return 0;
 }
 
+/* Copies up to len bytes from offset in of the kept segment if it is seg;
+ * returns the bytes copied (0: seg is not kept). */
+static size_t copy_kept(struct c4gh_reader *r, uint64_t seg, size_t in, size_t len, uint8_t *dst)
+{
+    size_t take = 0;
+    pthread_mutex_lock(&r->cache_lock);
+    if (seg == r->cache_seg) {
+        size_t seg_plain = seg_cipher_len(r, seg) - C4GH_CIPHER_DIFF;
+        take = len < seg_plain - in ? len : seg_plain - in;
+        memcpy(dst, r->cache + in, take);
+    }
+    pthread_mutex_unlock(&r->cache_lock);
+    return take;
+}
+
+/* Authenticates segment seg into the kept segment and copies take bytes
+ * from offset in of it. */
+static int keep_segment(struct c4gh_reader *r, uint64_t seg, const uint8_t *cipher, size_t in, size_t take,
+                        uint8_t *dst, struct kura_err *err)
+{
+    int rc = -1;
+    pthread_mutex_lock(&r->cache_lock);
+    r->cache_seg = NO_SEGMENT;
+    /* Only a reader that reads part of a segment holds one: a server
+     * keeps thousands of readers open. */
+    if (!r->cache && !(r->cache = kura_secure_alloc(C4GH_SEGMENT_SIZE)))
+        kura_err_set(err, ENOMEM, "out of secure memory for the segment cache");
+    else if (open_segment(r, seg, cipher, r->cache, err) == 0) {
+        r->cache_seg = seg;
+        memcpy(dst, r->cache + in, take);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&r->cache_lock);
+    return rc;
+}
+
 /* Copies raw plaintext [raw, raw+len) into dst. Whole segments decrypt
- * straight into dst; a partly wanted one goes through the cache. */
-static int read_raw(struct c4gh_reader *r, uint64_t raw, size_t len, uint8_t *dst, struct kura_err *err)
+ * straight into dst; a partly wanted one goes through the kept segment. */
+static int read_raw(struct c4gh_reader *r, struct cipher_buf *buf, uint64_t raw, size_t len, uint8_t *dst,
+                    struct kura_err *err)
 {
     while (len > 0) {
         uint64_t seg = raw / C4GH_SEGMENT_SIZE;
         size_t in = (size_t)(raw % C4GH_SEGMENT_SIZE);
-        if (seg == r->cache_seg) {
-            size_t seg_plain = seg_cipher_len(r, seg) - C4GH_CIPHER_DIFF;
-            size_t take = len < seg_plain - in ? len : seg_plain - in;
-            memcpy(dst, r->cache + in, take);
-            dst += take;
-            raw += take;
-            len -= take;
+        size_t kept = copy_kept(r, seg, in, len, dst);
+        if (kept > 0) {
+            dst += kept;
+            raw += kept;
+            len -= kept;
             continue;
         }
         /* Consecutive segments up to the end of the request, the batch
-         * limit, or the cached segment, whichever comes first. */
+         * limit, or the kept segment, whichever comes first (another
+         * read may change it meanwhile: it is looked at again above). */
         uint64_t last = (raw + len - 1) / C4GH_SEGMENT_SIZE;
         if (last - seg >= READ_BATCH)
             last = seg + READ_BATCH - 1;
+        pthread_mutex_lock(&r->cache_lock);
         if (r->cache_seg > seg && r->cache_seg <= last)
             last = r->cache_seg - 1;
-        if (fetch_segments(r, seg, last, err) != 0)
+        pthread_mutex_unlock(&r->cache_lock);
+        if (fetch_segments(r, buf, seg, last, err) != 0)
             return -1;
         for (uint64_t s = seg; s <= last; s++) {
-            const uint8_t *cipher = r->cipher + (size_t)(s - seg) * C4GH_CIPHER_SEGMENT_SIZE;
+            const uint8_t *cipher = buf->data + (size_t)(s - seg) * C4GH_CIPHER_SEGMENT_SIZE;
             size_t seg_plain = seg_cipher_len(r, s) - C4GH_CIPHER_DIFF;
             size_t take = len < seg_plain - in ? len : seg_plain - in;
             if (in == 0 && take == seg_plain) {
                 if (open_segment(r, s, cipher, dst, err) != 0)
                     return -1;
-            } else {
-                r->cache_seg = NO_SEGMENT;
-                /* Only a reader that reads part of a segment holds one:
-                 * a server keeps thousands of readers open. */
-                if (!r->cache && !(r->cache = kura_secure_alloc(C4GH_SEGMENT_SIZE))) {
-                    kura_err_set(err, ENOMEM, "out of secure memory for the segment cache");
-                    return -1;
-                }
-                if (open_segment(r, s, cipher, r->cache, err) != 0)
-                    return -1;
-                r->cache_seg = s;
-                memcpy(dst, r->cache + in, take);
-            }
+            } else if (keep_segment(r, s, cipher, in, take, dst, err) != 0)
+                return -1;
             dst += take;
             raw += take;
             len -= take;
@@ -234,23 +280,20 @@ ssize_t c4gh_reader_pread(struct c4gh_reader *r, void *buf, size_t n, uint64_t o
     if (n > r->visible - off)
         n = (size_t)(r->visible - off);
     uint8_t *dst = buf;
+    struct cipher_buf cipher = {0};
     size_t done = 0;
     ssize_t rc = 0;
     for (size_t i = find_range(r, off); done < n; i++) {
         const struct c4gh_range *rg = &r->ranges[i];
         uint64_t into = off + done - rg->vis;
         size_t take = n - done < rg->len - into ? n - done : (size_t)(rg->len - into);
-        if (read_raw(r, rg->raw + into, take, dst + done, err) != 0) {
+        if (read_raw(r, &cipher, rg->raw + into, take, dst + done, err) != 0) {
             rc = -1;
             break;
         }
         done += take;
     }
-    /* Ciphertext only, but up to READ_BATCH segments: not kept between
-     * reads, or every idle reader would hold one. */
-    free(r->cipher);
-    r->cipher = NULL;
-    r->cipher_cap = 0;
+    free(cipher.data);
     return rc < 0 ? rc : (ssize_t)done;
 }
 
@@ -260,8 +303,8 @@ void c4gh_reader_close(struct c4gh_reader *r)
         return;
     c4gh_header_free(r->h);
     kura_secure_free(r->cache);
+    pthread_mutex_destroy(&r->cache_lock);
     free(r->ranges);
-    free(r->cipher);
     free(r->map);
     free(r);
 }

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
-ID=JGAD000111 LATE=JGAD000112 ENDS=JGAD000113 OPR=kt_opclu
+ID=JGAD000111 LATE=JGAD000112 ENDS=JGAD000113 BOTH=JGAD000114 OPR=kt_opclu
 for u in kt_alice kt_bob "$OPR"; do make_user "$u"; done
 make_group kura-admin
 on_exit "gpasswd -d $OPR kura-admin >/dev/null 2>&1"
@@ -54,6 +54,13 @@ check "the addition was recorded once" test "$(registered added)" = 1
 check "its notice went out once" test "$(sent operator-change)" = $((changes_before + 1))
 check "the summary is marked sent in reminders.tsv" \
   grep -q "^-	-	audit-summary $(TZ=Asia/Tokyo date +%F)	" "$KROOT/lib/reminders.tsv"
+
+# A reminder that falls due while all three run (each node reloads the
+# change and ticks at once).
+require "dataset $BOTH, its 60-day reminder due now" kuractl dataset add "$BOTH" --pi kt_alice --period "$(day -1)..$(day 50)"
+check "its reminder goes out" wait_for 30 grep -q "^expiry-warning $BOTH " "$NOTES"
+check "every node ticked twice more" ticks_pass
+check "... once, though every node saw it due ($(sent "expiry-warning $BOTH"))" test "$(sent "expiry-warning $BOTH")" = 1
 holder=$(q "select holder from kura.maintainer")
 check "one node holds the maintenance ($holder)" grep -qx 'n[123]' <<<"$holder"
 
@@ -97,7 +104,8 @@ check "every node ticked twice more" ticks_pass
 check "$LATE's reminder was sent once" test "$(sent "expiry-warning $LATE")" = 1
 check "$ENDS's expiry notice was sent once" test "$(sent "expired $ENDS")" = 1
 check "nothing sent before was sent again" \
-  test "$(sent audit-summary) $(sent "expiry-warning $ID") $(sent operator-change)" = "1 1 $((changes_before + 1))"
+  test "$(sent audit-summary) $(sent "expiry-warning $ID") $(sent "expiry-warning $BOTH") $(sent operator-change)" = \
+  "1 1 1 $((changes_before + 1))"
 
 # ---- the operator register's chain, after all nodes ran ----
 gpasswd -d "$OPR" kura-admin >/dev/null

@@ -94,8 +94,8 @@ static void claim(struct maintainer *m)
     if ((!m->db && kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &m->db, &err) != 0) ||
         kura_cluster_maintainer_claim(m->db, claim_ms(m), &held, &err) != 0) {
         if (!m->db_trouble)
-            kura_notice(LOG_ERR, "kurafs: cluster node %s cannot claim the maintenance: %s", cfg->cluster_node,
-                        err.msg);
+            kura_notice(LOG_ERR, "kurafs: cluster node %s cannot claim the maintenance (after an upgrade, run "
+                        "kuractl cluster init): %s", cfg->cluster_node, err.msg);
         m->db_trouble = true;
         kura_cluster_close(m->db);
         m->db = NULL;

@@ -90,7 +90,7 @@ kill -9 "${NODE_PID[$dead]}"; wait "${NODE_PID[$dead]}" 2>/dev/null
 fusermount3 -u "$T/m$dead" 2>/dev/null || umount -l "$T/m$dead"
 killed=$EPOCHREALTIME
 alive=$((dead % 3 + 1))
-end=$(date -d '+4 seconds' --iso-8601=seconds)
+end=$(date -d '+10 seconds' --iso-8601=seconds)
 require "dataset $ENDS ending at $end (while $holder is dead)" \
   nodectl "$alive" dataset add "$ENDS" --pi kt_alice --period "$(day -1)..$end"
 require "dataset $LATE, its 60-day reminder due now" \

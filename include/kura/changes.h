@@ -232,7 +232,9 @@ int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_ac
 /* ---- the operator register (R-LOG-7): group kura-admin's members ------------ */
 
 /* Records each member added or removed since the register's last record
- * (register.h), with an audit record and a notice (event operator-change). */
+ * (register.h), with an audit record and a notice (event operator-change).
+ * In cluster mode the caller holds the cluster's lock (kura_cluster_lock):
+ * the register's file lock does not hold across nodes. */
 int kura_change_operators_observe(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err);
 
 /* ---- lockdown / unlock (R-ACC-7): the whole server -------------------------- */

@@ -141,6 +141,16 @@ int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, in
  * is untouched) and wakes the changes waiting for it. */
 int kura_cluster_ack(struct kura_cluster *c, int64_t applied, struct kura_err *err);
 
+/* The cluster-wide maintenance (reminders, notices, the weekly summary,
+ * the operator register, automatic destruction: kurafs's maintain.c) is
+ * one node's at a time. A node claims it, or renews its claim, for
+ * claim_ms from the database's now; *held says whether it holds it. Only
+ * a node whose lease runs gets it, and another node only once the
+ * holder's claim has ended. The caller counts its own deadline from
+ * before the call, on its monotonic clock, so that it stops before the
+ * database gives the claim to another node. */
+int kura_cluster_maintainer_claim(struct kura_cluster *c, int claim_ms, bool *held, struct kura_err *err);
+
 /* A node leaves: its lease ends now (a change stops waiting for it). */
 int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err);
 

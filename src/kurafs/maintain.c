@@ -15,7 +15,18 @@
  *   recorded in the log first (R-LOG-8, kura_audit_retain);
  * - on [audit] summary_weekday, the audit log's summary of the week before
  *   (R-LOG-9), through notify_command with the text in STATE/
- *   audit-summary.md, marked in reminders.tsv as a reminder is. */
+ *   audit-summary.md, marked in reminders.tsv as a reminder is.
+ *
+ * In cluster mode (docs/cluster.md) every node shares the state directory,
+ * so the cluster-wide duties (notices, reminders, the summary of every
+ * node's records, the register, automatic destruction) are done by one
+ * node at a time: the one holding the maintainer claim in the database,
+ * which it holds only while its own lease runs and stops using before the
+ * database can give it to another node. The holder reads reminders.tsv
+ * afresh each tick (a predecessor may have written it), and marks the
+ * expiry notices there too, so that a node taking over sends what its
+ * predecessor did not, and nothing twice. The audit records of an end and
+ * the retention of a node's own rotated log files stay on every node. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -27,6 +38,8 @@
 #include <unistd.h>
 
 #include "kura/changes.h"
+#include "kura/clock.h"
+#include "kura/cluster.h"
 #include "kura/fsutil.h"
 #include "kura/layout.h"
 #include "kura/notify.h"
@@ -48,17 +61,105 @@ struct maintainer {
     int64_t last_tick;
     struct kura_reminder_mark *marks; /* the reminders sent */
     size_t nmarks;
+    /* Cluster mode: the maintainer thread's own connection (NULL until
+     * connected), the claim's local deadline (monotonic ms, counted from
+     * before the claim was sent), whether the last claim got it, and the
+     * first tick's time (expiry notices are looked for from then on). */
+    struct kura_cluster *db;
+    int64_t claim_deadline_ms, first_tick;
+    bool holder, db_trouble;
 };
 
-static void notice(struct maintainer *m, const char *event, const struct kura_dataset *ds, const char *users,
-                   int64_t now, const char *message)
+static bool cluster_mode(const struct maintainer *m)
 {
+    return m->fs->cfg->cluster_database[0] != '\0';
+}
+
+/* How long a claim lasts: three leases. A node ticks once a lease and
+ * renews its claim once half of it is gone, so a live holder keeps it
+ * through a slow tick, and a dead holder's passes to another node within
+ * four leases. */
+static int claim_ms(const struct maintainer *m)
+{
+    return (int)m->fs->cfg->cluster_lease_seconds * 3000;
+}
+
+/* Claims the maintenance, or renews the claim (cluster mode). */
+static void claim(struct maintainer *m)
+{
+    const struct kura_config *cfg = m->fs->cfg;
+    struct kura_err err = {0};
+    bool held = false;
+    int64_t sent = kura_clock_ms(CLOCK_MONOTONIC);
+    if ((!m->db && kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &m->db, &err) != 0) ||
+        kura_cluster_maintainer_claim(m->db, claim_ms(m), &held, &err) != 0) {
+        if (!m->db_trouble)
+            kura_notice(LOG_ERR, "kurafs: cluster node %s cannot claim the maintenance (after an upgrade, run "
+                        "kuractl cluster init): %s", cfg->cluster_node, err.msg);
+        m->db_trouble = true;
+        kura_cluster_close(m->db);
+        m->db = NULL;
+        held = false;
+    } else {
+        m->db_trouble = false;
+    }
+    m->claim_deadline_ms = held ? sent + claim_ms(m) : 0;
+    if (held != m->holder)
+        kura_notice(LOG_NOTICE, "kurafs: cluster node %s %s the cluster's maintenance", cfg->cluster_node,
+                    held ? "does" : "no longer does");
+    m->holder = held;
+}
+
+/* Whether this node does the cluster-wide duties now: always on a single
+ * server; in cluster mode while its lease runs and at least half of its
+ * claim is left (the holder renews it when less is; a node that does not
+ * hold it claims once a tick), on the monotonic clock. Asked
+ * before each duty: a duty starts with time to finish before the
+ * database could give the claim to another node (notify_command is waited
+ * for up to REMINDER_WAIT_MS). */
+static bool maintaining(struct maintainer *m)
+{
+    if (!cluster_mode(m))
+        return true;
+    if (atomic_load(&m->fs->lease_ended)) {
+        if (m->holder)
+            kura_notice(LOG_NOTICE, "kurafs: cluster node %s no longer does the cluster's maintenance (no lease)",
+                        m->fs->cfg->cluster_node);
+        m->holder = false;
+        m->claim_deadline_ms = 0;
+        return false;
+    }
+    int half = claim_ms(m) / 2;
+    if (m->holder && m->claim_deadline_ms - kura_clock_ms(CLOCK_MONOTONIC) < half)
+        claim(m);
+    int64_t now = kura_clock_ms(CLOCK_MONOTONIC);
+    return m->claim_deadline_ms - now >= half && now < atomic_load(&m->fs->lease_deadline_ms) &&
+           !atomic_load(&m->fs->lease_ended);
+}
+
+/* The "expired" notice of an end (the dataset's, or a user's grant's) at
+ * end. On a single server sent as the tick passes it; in cluster mode by
+ * the maintainer, for every end since this node's first tick that is not
+ * marked in reminders.tsv, and marked once notify_command has run. */
+static void expired(struct maintainer *m, const struct kura_dataset *ds, const char *user, int64_t end,
+                    int64_t now, const char *message)
+{
+    bool marked = cluster_mode(m);
+    struct kura_reminder r = {.kind = KURA_REMIND_END, .due = end, .deadline = end};
+    snprintf(r.dataset, sizeof r.dataset, "%s", ds->id);
+    snprintf(r.user, sizeof r.user, "%s", user ? user : "");
+    snprintf(r.key, sizeof r.key, "expired %" PRId64, end);
+    if (marked && (!maintaining(m) || kura_reminder_marked(m->marks, m->nmarks, &r)))
+        return;
     struct kura_notice n = {
-        .event = event, .dataset = ds->id, .pi = ds->pi, .users = users, .time = now, .message = message,
+        .event = "expired", .dataset = ds->id, .pi = ds->pi, .users = user, .time = now, .message = message,
     };
     struct kura_err err;
-    if (kura_notify(m->fs->cfg, &n, 0, &err) != 0)
-        kura_notice(LOG_ERR, "kurafs: notification %s for %s not sent: %s", event, ds->id, err.msg);
+    if (kura_notify(m->fs->cfg, &n, marked ? REMINDER_WAIT_MS : 0, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: notification expired for %s not sent%s: %s", ds->id,
+                    marked ? " (tried again)" : "", err.msg);
+    else if (marked && kura_reminder_mark_add(m->fs->cfg->state_dir, &m->marks, &m->nmarks, &r, now, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: notification expired for %s sent but not recorded: %s", ds->id, err.msg);
 }
 
 /* Sends the reminders of ds due at now, each marked once notify_command
@@ -74,7 +175,7 @@ static void remind(struct maintainer *m, const struct kura_dataset *ds, int64_t 
     struct kura_err err;
     if (kura_reminders_due(ds, &rules, now, m->marks, m->nmarks, &due, &ndue, &err) != 0)
         kura_notice(LOG_ERR, "kurafs: reminders of %s: %s", ds->id, err.msg);
-    for (size_t i = 0; i < ndue; i++) {
+    for (size_t i = 0; i < ndue && maintaining(m); i++) {
         char msg[320];
         kura_reminder_message(&due[i], cfg->zone, now, msg, sizeof msg);
         struct kura_notice n = {
@@ -97,7 +198,7 @@ static void send_summary(struct maintainer *m, int64_t now)
 {
     const struct kura_config *cfg = m->fs->cfg;
     struct kura_reminder r;
-    if (!kura_audit_summary_due(cfg->summary_weekday, cfg->zone, now, m->marks, m->nmarks, &r))
+    if (!kura_audit_summary_due(cfg->summary_weekday, cfg->zone, now, m->marks, m->nmarks, &r) || !maintaining(m))
         return;
     char *path = kura_layout_join(cfg->state_dir, KURA_AUDIT_SUMMARY_FILE), msg[320];
     struct kura_err err;
@@ -156,12 +257,15 @@ static void auto_destroy(struct maintainer *m, char *id)
 }
 
 /* R-LOG-7: a change of group kura-admin is recorded even when nobody runs
- * kuractl, observed by the daemon itself. */
+ * kuractl, observed by the daemon itself. In cluster mode under the
+ * cluster's lock (the register's file lock does not hold across nodes),
+ * tried once: a kuractl holding it observes the register itself after its
+ * change. */
 static void observe_operators(struct maintainer *m)
 {
     struct kura_actor actor;
     struct kura_err err;
-    if (kura_actor_resolve(0, 0, getpid(), &actor, &err) != 0)
+    if (!maintaining(m) || kura_actor_resolve(0, 0, getpid(), &actor, &err) != 0)
         return;
     snprintf(actor.via, sizeof actor.via, "kurafs maintenance");
     FILE *log = fopencookie("the operator register", "w", (cookie_io_functions_t){.write = log_line});
@@ -171,8 +275,32 @@ static void observe_operators(struct maintainer *m)
             fclose(log);
         return;
     }
-    kura_change_operators_observe(m->env, &actor, log);
+    bool locked = cluster_mode(m) && kura_cluster_lock(m->db, 0, &err) == 0;
+    if (cluster_mode(m) && !locked && err.code != EBUSY)
+        kura_notice(LOG_ERR, "kurafs: the operator register was not checked: %s", err.msg);
+    if (!cluster_mode(m) || locked)
+        kura_change_operators_observe(m->env, &actor, log);
     fclose(log);
+    if (locked && kura_cluster_unlock(m->db, &err) != 0) {
+        kura_notice(LOG_ERR, "kurafs: %s", err.msg);
+        kura_cluster_close(m->db); /* the lock ends with the connection */
+        m->db = NULL;
+    }
+}
+
+/* The marks as STATE/reminders.tsv has them now. */
+static void load_marks(struct maintainer *m)
+{
+    struct kura_reminder_mark *marks = NULL;
+    size_t n = 0;
+    struct kura_err err;
+    if (kura_reminder_marks_load(m->fs->cfg->state_dir, &marks, &n, &err) != 0) {
+        kura_notice(LOG_ERR, "kurafs: the reminders sent cannot be read (they may be sent again): %s", err.msg);
+        return;
+    }
+    free(m->marks);
+    m->marks = marks;
+    m->nmarks = n;
 }
 
 static void tick(struct maintainer *m, int64_t now)
@@ -182,6 +310,14 @@ static void tick(struct maintainer *m, int64_t now)
     int64_t last = m->last_tick ? m->last_tick : now;
     char destroy[64][KURA_ID_MAX + 1];
     size_t ndestroy = 0;
+    if (!m->first_tick)
+        m->first_tick = now;
+    if (cluster_mode(m) && !m->holder && !atomic_load(&m->fs->lease_ended))
+        claim(m);
+    /* Another node may have held the maintenance since this one last read them. */
+    if (cluster_mode(m) && maintaining(m))
+        load_marks(m);
+    int64_t notices_since = cluster_mode(m) ? m->first_tick : last;
 
     send_summary(m, now);
     struct snapshot *snap = snapshot_acquire(m->fs);
@@ -189,20 +325,20 @@ static void tick(struct maintainer *m, int64_t now)
         const struct kura_dataset *ds = &snap->cat->datasets[i].ds;
         if (ds->status == KURA_DS_DESTROYED)
             continue;
-        if (ds->until > last && ds->until <= now) {
+        if (ds->until > last && ds->until <= now)
             audit_expiry(m->fs, ds, NULL, 0, "the dataset's approved period ended");
-            notice(m, "expired", ds, NULL, now, "the approved period ended: all use has stopped");
-        }
+        if (ds->until > notices_since && ds->until <= now)
+            expired(m, ds, NULL, ds->until, now, "the approved period ended: all use has stopped");
         remind(m, ds, now);
         if (cfg->auto_destroy && now >= ds->until + grace && ndestroy < 64)
             snprintf(destroy[ndestroy++], sizeof destroy[0], "%s", ds->id);
         for (size_t g = 0; g < ds->ngrants; g++) {
             const struct kura_grant *gr = &ds->grants[g];
             int64_t end = gr->until < ds->until ? gr->until : ds->until;
-            if (gr->until < ds->until && end > last && end <= now) {
+            if (gr->until < ds->until && end > last && end <= now)
                 audit_expiry(m->fs, ds, gr->user, gr->uid, "the user's grant ended");
-                notice(m, "expired", ds, gr->user, now, "a user's grant ended: their use has stopped");
-            }
+            if (gr->until < ds->until && end > notices_since && end <= now)
+                expired(m, ds, gr->user, end, now, "a user's grant ended: their use has stopped");
         }
     }
     snapshot_release(snap);
@@ -215,7 +351,7 @@ static void tick(struct maintainer *m, int64_t now)
         snap = snapshot_acquire(m->fs);
         bool present = kura_catalog_dataset(snap->cat, destroy[i]) != NULL;
         snapshot_release(snap);
-        if (present)
+        if (present && maintaining(m))
             auto_destroy(m, destroy[i]);
     }
     m->last_tick = now;
@@ -249,7 +385,9 @@ static void *maintain_thread(void *arg)
             kurafs_end_access(m->fs);
         tick(m, now);
         kurafs_refusals_flush(m->fs, false);
-        int64_t wake_at = now + TICK_SECONDS;
+        /* In cluster mode a tick each lease: the claim renewed in time, and
+         * a dead holder's duties taken over within a few leases. */
+        int64_t wake_at = now + (cluster_mode(m) ? (int64_t)m->fs->cfg->cluster_lease_seconds : TICK_SECONDS);
         change = next_change(m->fs, now);
         if (change < wake_at)
             wake_at = change;
@@ -276,9 +414,7 @@ int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env)
     pthread_condattr_setclock(&attr, CLOCK_REALTIME);
     pthread_cond_init(&m->wake, &attr);
     pthread_condattr_destroy(&attr);
-    struct kura_err err;
-    if (kura_reminder_marks_load(fs->cfg->state_dir, &m->marks, &m->nmarks, &err) != 0)
-        kura_notice(LOG_ERR, "kurafs: the reminders sent cannot be read (they may be sent again): %s", err.msg);
+    load_marks(m);
     if (pthread_create(&m->thread, NULL, maintain_thread, m) != 0) {
         free(m->marks);
         free(m);
@@ -310,6 +446,7 @@ void kurafs_maintain_stop(struct kurafs *fs)
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
     fs->maintainer = NULL;
+    kura_cluster_close(m->db);
     free(m->marks);
     free(m);
 }

@@ -173,6 +173,9 @@ static const char *const schema_sql[] = {
     "received timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (node, seq))",
     "CREATE TABLE IF NOT EXISTS kura.audit_nodes (node text PRIMARY KEY, written_seq bigint NOT NULL DEFAULT 0, "
     "shipped_seq bigint NOT NULL DEFAULT 0, updated timestamptz NOT NULL DEFAULT now())",
+    /* The one node doing the cluster-wide maintenance (one row). */
+    "CREATE TABLE IF NOT EXISTS kura.maintainer (one boolean PRIMARY KEY DEFAULT true CHECK (one), "
+    "holder text NOT NULL, until timestamptz NOT NULL)",
 };
 
 int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err)
@@ -432,6 +435,30 @@ int kura_cluster_ack(struct kura_cluster *c, int64_t applied, struct kura_err *e
                          "WHERE name = $1 RETURNING applied_epoch) "
                          "SELECT pg_notify('" ACK_CHANNEL "', applied_epoch::text) FROM up",
                          2, p, err);
+}
+
+int kura_cluster_maintainer_claim(struct kura_cluster *c, int claim_ms, bool *held, struct kura_err *err)
+{
+    *held = false;
+    if (need_node(c, err) != 0)
+        return -1;
+    char l[16];
+    snprintf(l, sizeof l, "%d", claim_ms);
+    const char *const p[] = {c->node, l};
+    PGresult *r = NULL;
+    /* One statement: taken (or kept) only by a node whose own lease runs,
+     * from a holder that is this node or whose claim has ended. */
+    if (run(c, "claim the maintenance",
+            "INSERT INTO kura.maintainer AS m (holder, until) "
+            "SELECT $1, clock_timestamp() + $2 * interval '1 millisecond' FROM kura.nodes "
+            "WHERE name = $1 AND lease_until > clock_timestamp() "
+            "ON CONFLICT (one) DO UPDATE SET holder = excluded.holder, until = excluded.until "
+            "WHERE m.holder = excluded.holder OR m.until < clock_timestamp() RETURNING holder",
+            2, p, &r, err) != 0)
+        return -1;
+    *held = PQntuples(r) > 0;
+    PQclear(r);
+    return 0;
 }
 
 int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err)

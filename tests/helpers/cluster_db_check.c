@@ -193,6 +193,38 @@ static void test_leases(void)
     kura_cluster_close(n3);
 }
 
+/* The maintenance is one node's: only a node whose lease runs gets it,
+ * its holder keeps it by renewing, another gets it only once the holder's
+ * claim has ended; a client cannot claim. */
+static void test_maintainer_claim(void)
+{
+    struct kura_cluster *pub = connect_as(NULL), *m1 = connect_as("maint1"), *m2 = connect_as("maint2"),
+                        *m3 = connect_as("maint3");
+    ASSERT(pub && m1 && m2 && m3);
+    struct kura_err err = {0};
+    int64_t latest = 0;
+    bool held = true;
+    EXPECT(kura_cluster_maintainer_claim(m1, 10000, &held, &err) == 0 && !held); /* no lease yet */
+    EXPECT(kura_cluster_renew(m1, 10000, 0, &latest, &err) == 0);
+    EXPECT(kura_cluster_renew(m2, 10000, 0, &latest, &err) == 0);
+    EXPECT(kura_cluster_maintainer_claim(m1, 200, &held, &err) == 0 && held);
+    EXPECT(kura_cluster_maintainer_claim(m2, 200, &held, &err) == 0 && !held);   /* m1's claim runs */
+    EXPECT(kura_cluster_maintainer_claim(m1, 200, &held, &err) == 0 && held);    /* renewed */
+    sleep_ms(300);   /* m1's claim ends */
+    EXPECT(kura_cluster_maintainer_claim(m2, 10000, &held, &err) == 0 && held);
+    EXPECT(kura_cluster_maintainer_claim(m1, 10000, &held, &err) == 0 && !held);
+    /* A node whose lease ended does not get it even when it is free. */
+    EXPECT(kura_cluster_renew(m3, 50, 0, &latest, &err) == 0);
+    EXPECT(raw("UPDATE kura.maintainer SET until = clock_timestamp()") == 0);
+    sleep_ms(120);   /* m3's lease ends */
+    EXPECT(kura_cluster_maintainer_claim(m3, 10000, &held, &err) == 0 && !held);
+    EXPECT(kura_cluster_maintainer_claim(pub, 10000, &held, &err) == -1 && !held);   /* a client is no node */
+    kura_cluster_close(pub);
+    kura_cluster_close(m1);
+    kura_cluster_close(m2);
+    kura_cluster_close(m3);
+}
+
 /* A database newer than this kura is refused, with what to do. */
 static void test_newer_schema(void)
 {
@@ -299,6 +331,7 @@ int main(int argc, char **argv)
     RUN(test_lock);
     RUN(test_publish_announce);
     RUN(test_leases);
+    RUN(test_maintainer_claim);
     RUN(test_newer_schema);
     RUN(test_upgrade_from_schema_1);
     RUN(test_stamps);

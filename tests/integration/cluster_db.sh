@@ -3,7 +3,8 @@
 # test in a temporary directory on a Unix socket and stopped on every path:
 # one schema and one cluster id however many inits run at once; the state
 # lock held by one connection and released when it dies; changes announced
-# with rising epochs; leases that end; values that reach the database only
+# with rising epochs; leases that end; the maintenance claimed by one node
+# with a lease at a time; values that reach the database only
 # as parameters; a newer schema refused; a dead server reported at once.
 . "$(dirname "$0")/lib.sh"
 

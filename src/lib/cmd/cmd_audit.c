@@ -602,18 +602,12 @@ static void summary_free(struct summary_scan *s)
     free(s->t);
 }
 
-/* Reads every file of the log into s, and makes the model. */
-static int summary_read(const struct kura_cmd_env *env, struct summary_scan *s, struct kura_report *rep,
+/* Reads every record into s (the server's log; in cluster mode every
+ * node's, from the central store), and makes the model. */
+static int summary_read(const struct kura_cmd_ctx *c, struct summary_scan *s, struct kura_report *rep,
                         struct kura_err *e)
 {
-    char **files = NULL;
-    size_t nfiles = 0;
-    if (kura_audit_files(env->cfg->audit_log, &files, &nfiles, e) != 0)
-        return -1;
-    int rc = 0;
-    for (size_t i = 0; i < nfiles && rc == 0; i++)
-        rc = kura_audit_read(files[i], summary_take, s, e) == 0 ? 0 : -1;
-    kura_audit_files_free(files, nfiles);
+    int rc = cmd_audit_each(c, summary_take, s, e) == 0 ? 0 : -1;
     if (rc == 0 && s->nomem) {
         kura_err_set(e, ENOMEM, "out of memory");
         rc = -1;
@@ -622,7 +616,7 @@ static int summary_read(const struct kura_cmd_env *env, struct summary_scan *s, 
         return -1;
     if (s->n > 1)
         qsort(s->t, s->n, sizeof *s->t, tally_cmp);
-    summary_model(rep, s, env->cfg->zone);
+    summary_model(rep, s, c->env->cfg->zone);
     return 0;
 }
 
@@ -664,7 +658,7 @@ int cmd_audit_summary(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (!c->actor->operator)
         s.who = &v;
     struct kura_report rep = {0};
-    if (summary_read(c->env, &s, &rep, &e) != 0)
+    if (summary_read(c, &s, &rep, &e) != 0)
         cmd_fail_err(c, &e);
     else
         rc = cmd_report_print(c, &rep, json ? CMD_REPORT_JSON : CMD_REPORT_MD, language);
@@ -683,19 +677,19 @@ int kura_cmd_audit_summary_file(const struct kura_cmd_env *env, int64_t since, i
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    int rc = out && summary_read(env, &s, &rep, err) == 0 ? 0 : -1;
+    struct kura_actor root;
+    struct kura_cmd_ctx c;
+    int rc = out && kura_actor_resolve(0, 0, getpid(), &root, err) == 0 ? 0 : -1;
     if (!out)
         kura_err_set(err, ENOMEM, "out of memory");
     if (rc == 0) {
-        struct kura_actor root;
-        struct kura_cmd_ctx c;
-        rc = kura_actor_resolve(0, 0, getpid(), &root, err);
-        if (rc == 0) {
-            cmd_ctx_of(&c, env, &root, out, "audit", "summary");
-            rc = cmd_report_print(&c, &rep, CMD_REPORT_MD, KURA_REPORT_EN) == KURA_EXIT_OK ? 0 : -1;
-            if (rc != 0)
-                kura_err_set(err, EIO, "the summary could not be printed");
-        }
+        cmd_ctx_of(&c, env, &root, out, "audit", "summary");
+        rc = summary_read(&c, &s, &rep, err);
+    }
+    if (rc == 0) {
+        rc = cmd_report_print(&c, &rep, CMD_REPORT_MD, KURA_REPORT_EN) == KURA_EXIT_OK ? 0 : -1;
+        if (rc != 0)
+            kura_err_set(err, EIO, "the summary could not be printed");
     }
     if (out && fclose(out) != 0 && rc == 0) {
         kura_err_set(err, ENOMEM, "out of memory");

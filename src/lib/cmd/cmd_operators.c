@@ -1,11 +1,13 @@
 /* The operator register (register.h, R-LOG-7): recorded after every state
  * change and by the daemon's maintenance, listed by kuractl operators. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/changes.h"
+#include "kura/cluster.h"
 #include "kura/json.h"
 #include "kura/notify.h"
 #include "kura/register.h"
@@ -38,7 +40,24 @@ int kura_change_operators_observe(const struct kura_cmd_env *env, const struct k
 
 void cmd_operators_observe(const struct kura_cmd_ctx *c)
 {
+    /* In cluster mode under the cluster's lock: the register's file lock
+     * does not hold across nodes, and a node's maintainer appends too. The
+     * daemon does not wait for it: a reload is asked for by a kuractl that
+     * holds it; whoever holds it observes after their change, and the
+     * maintainer every tick. */
+    struct kura_cluster *db = NULL;
+    struct kura_err e = {0};
+    int wait_ms = c->env->socket_mode ? 0 : (int)c->env->cfg->cluster_lease_seconds * 1000 * 6;
+    if (cmd_cluster_mode(c) &&
+        (cmd_cluster_connect(c, &db, &e) != 0 || kura_cluster_lock(db, wait_ms, &e) != 0)) {
+        if (!c->env->socket_mode || e.code != EBUSY)
+            fprintf(c->err, "kuractl: warning: the operator register (group %s) was not updated: %s\n",
+                    KURA_ADMIN_GROUP, e.msg);
+        kura_cluster_close(db);
+        return;
+    }
     kura_change_operators_observe(c->env, c->actor, c->err);
+    kura_cluster_close(db); /* the lock ends with the connection */
 }
 
 struct history {

@@ -103,6 +103,22 @@ static int close_state_dir(const char *dir, struct kura_err *err)
     return 0;
 }
 
+/* Without the connector no cache: every open reads /proc, as exact and
+ * slower. Said once. */
+static void open_proccache(struct kurafs *fs)
+{
+    struct kura_err perr;
+    fs->procevents = kura_procevents_open(&perr);
+    if (fs->procevents)
+        fs->proccache = kura_proccache_new(KURA_PROCCACHE_DEFAULT, fs->procevents);
+    if (!fs->proccache) {
+        kura_notice(LOG_WARNING, "kurafs: no cache of process facts, every open reads /proc: %s",
+                    fs->procevents ? "out of memory" : perr.msg);
+        kura_procevents_close(fs->procevents);
+        fs->procevents = NULL;
+    }
+}
+
 static int open_state(struct kurafs *fs, const struct options *o, struct kura_err *err)
 {
     fs->config_path = kura_config_path(o->config);
@@ -151,6 +167,7 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     free(allow);
     if (rc != 0)
         return -1;
+    open_proccache(fs);
 
     struct kura_catalog *cat = NULL;
     if (kura_catalog_load(fs->cfg, &cat, err) != 0)
@@ -175,6 +192,8 @@ static void close_state(struct kurafs *fs)
     if (fs->guard)
         kura_guard_rules_clear(fs->guard);
     free(fs->guard);
+    kura_proccache_free(fs->proccache);
+    kura_procevents_close(fs->procevents);
     kura_audit_close(fs->audit);
     kurafs_keys_wipe(fs);
     if (fs->cfg)

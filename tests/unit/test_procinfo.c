@@ -868,7 +868,7 @@ static void test_stat_parser(void)
     uint64_t start = 0;
     static const char ok[] =
         "100 (a) b) (c) S 50 100 100 0 -1 4194560 0 0 0 0 0 0 0 0 -20 -5 1 0 12345 1000 100\n";
-    EXPECT(kura_procinfo_parse_stat(ok, sizeof ok - 1, &ppid, &start) == 0);
+    EXPECT(kura_procinfo_parse_stat(ok, sizeof ok - 1, &ppid, &start, NULL) == 0);
     EXPECT(ppid == 50 && start == 12345);
     static const char *const bad[] = {
         "",
@@ -882,7 +882,7 @@ static void test_stat_parser(void)
         "100 (x)  S 50 100 100 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 7 1 1",     /* spacing */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        bool rejected = kura_procinfo_parse_stat(bad[i], strlen(bad[i]), &ppid, &start) == -1;
+        bool rejected = kura_procinfo_parse_stat(bad[i], strlen(bad[i]), &ppid, &start, NULL) == -1;
         EXPECT(rejected);
         if (!rejected)
             printf("#   accepted bad stat %zu\n", i);

@@ -1,0 +1,68 @@
+/* The kernel's process-event connector (netlink NETLINK_CONNECTOR,
+ * CN_IDX_PROC): which processes exec'd, exited, forked, or changed their
+ * name or ids since the last look. It tells the process-facts cache
+ * (proccache.h) what to forget; it knows nothing of what is cached.
+ *
+ * Why draining is enough: the kernel queues each event on every listening
+ * socket synchronously, inside the exec, exit, prctl(PR_SET_NAME), write to
+ * /proc/PID/comm, or set*id, before that call returns. So a non-blocking
+ * drain started after a FUSE request arrived has every event of everything
+ * that happened before the caller's open. Events are lost only with
+ * notice: an overrun of the socket's buffer fails the next read (ENOBUFS),
+ * and a message the kernel could not allocate still used its number in that
+ * CPU's sequence, so a gap in a CPU's sequence numbers shows it. Either way
+ * the drain reports the loss and the cache forgets everything.
+ *
+ * Needs CAP_NET_ADMIN in the initial user namespace and AF_NETLINK. */
+#ifndef KURA_PROCEVENTS_H
+#define KURA_PROCEVENTS_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kura/error.h"
+
+enum kura_procevent_kind {
+    KURA_PROCEVENT_FORK, /* pid, tgid: the new task */
+    KURA_PROCEVENT_EXEC,
+    KURA_PROCEVENT_IDS,  /* real/effective uid or gid changed */
+    KURA_PROCEVENT_COMM, /* prctl(PR_SET_NAME), a write to /proc/PID/comm */
+    KURA_PROCEVENT_EXIT, /* a task exits; its children are reparented after the event */
+};
+
+struct kura_procevent {
+    enum kura_procevent_kind kind;
+    pid_t pid;  /* the task (a thread id for a thread) */
+    pid_t tgid; /* its process */
+};
+
+struct kura_procevents;
+
+/* Subscribes to the connector. NULL with err when it cannot (no
+ * CAP_NET_ADMIN, no AF_NETLINK under seccomp, a kernel without it). */
+struct kura_procevents *kura_procevents_open(struct kura_err *err);
+void kura_procevents_close(struct kura_procevents *w);
+
+/* Reads every queued event without blocking and calls fn for each that
+ * concerns a process's facts. Returns 0, or -1 when some events were lost
+ * (overrun, a sequence gap, a read error): the caller must then forget
+ * everything it learned from /proc. */
+int kura_procevents_drain(struct kura_procevents *w,
+                          void (*fn)(void *arg, const struct kura_procevent *ev), void *arg);
+
+/* The last sequence number seen per CPU, to find a lost message. */
+struct kura_procevents_seq {
+    uint32_t *last;
+    unsigned char *seen;
+    size_t ncpu;
+};
+
+/* One netlink datagram from the connector (pure; exposed for tests).
+ * Returns 1 with *ev filled for an event that matters, 0 for one that does
+ * not (the subscription's acknowledgement, sid, ptrace, coredump), -1 when
+ * malformed or a message before it was lost (a gap in its CPU's
+ * sequence, or a CPU beyond seq->ncpu). */
+int kura_procevents_parse(struct kura_procevents_seq *seq, const void *buf, size_t len,
+                          struct kura_procevent *ev);
+
+#endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kura/guard.h"
+#include "kura/proccache.h"
 #include "kura/procinfo.h"
 #include "kura/secmem.h"
 #include "unit.h"
@@ -419,6 +420,48 @@ static void test_fake_chain(void)
     EXPECT(strcmp(pi->chain[1].comm, "bash") == 0);
     EXPECT(pi->loginuid_set && pi->loginuid == 1000);
     EXPECT(pi->ssh_client[0] == '\0' && pi->ssh_client_pid == 0);
+    free(pi);
+}
+
+/* The cache (proccache.h) through procinfo, events fed by hand: the
+ * second collection takes what the kernel would announce a change of from
+ * the cache until its event comes; the caller's command line is read
+ * afresh, and its executable link or start time reading otherwise is a
+ * miss. */
+static void test_fake_cached_chain(void)
+{
+    fake_session();
+    struct kura_proccache *c = kura_proccache_new(16, NULL);
+    struct kura_procinfo *pi = malloc(sizeof *pi);
+    struct kura_err err;
+    ASSERT(c && pi);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(kura_proccache_count(c) == 3);
+
+    fake_text(50, "comm", "cp\n"); /* bash renames itself */
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(strcmp(pi->chain[1].comm, "bash") == 0 && pi->flags == 0);
+    struct kura_procevent ev = {KURA_PROCEVENT_COMM, 50, 50};
+    kura_proccache_event(c, &ev);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(strcmp(pi->chain[1].comm, "cp") == 0);
+
+    fake_text(100, "comm", "zz\n");
+    fake_write(100, "cmdline", "cat\0x\0", 6);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0);
+    EXPECT(strcmp(pi->chain[0].comm, "cat") == 0);       /* a hit */
+    EXPECT(strcmp(pi->chain[0].cmdline, "cat x") == 0);  /* read afresh */
+    EXPECT(pi->loginuid_set && pi->loginuid == 1000);
+
+    fake_exe(100, "/usr/bin/sleep");
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0);
+    EXPECT(strcmp(pi->chain[0].exe, "/usr/bin/sleep") == 0 && strcmp(pi->chain[0].comm, "zz") == 0);
+
+    fake_text(100, "comm", "yy\n");
+    fake_stat(100, 50, 901, "yy"); /* pid 100 reused */
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0);
+    EXPECT(strcmp(pi->chain[0].comm, "yy") == 0 && pi->chain[0].start_time == 901);
+    kura_proccache_free(c);
     free(pi);
 }
 
@@ -1076,6 +1119,7 @@ int main(int argc, char **argv)
     RUN(test_ssh_client_parser);
     RUN(test_valid_ip);
     RUN(test_fake_ssh_client_source);
+    RUN(test_fake_cached_chain);
     if (fake[0])
         nftw(fake, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return unit_done();

@@ -167,7 +167,6 @@ static int open_state(struct kurafs *fs, const struct options *o, struct kura_er
     free(allow);
     if (rc != 0)
         return -1;
-    open_proccache(fs);
 
     struct kura_catalog *cat = NULL;
     if (kura_catalog_load(fs->cfg, &cat, err) != 0)
@@ -373,6 +372,7 @@ int main(int argc, char **argv)
         goto out;
     }
     kura_notice_echo(copts.foreground);
+    open_proccache(fs); /* after the echo: its notice reaches kurafs -f's stderr too */
     struct fuse_operations ops = {0};
     kurafs_add_read_ops(&ops);
     kurafs_add_refused_ops(&ops);

@@ -63,6 +63,8 @@ static void forget_all_locked(struct kura_proccache *c)
  * either, as FUSE names the calling thread. */
 static void event_locked(struct kura_proccache *c, const struct kura_procevent *ev)
 {
+    if (ev->kind == KURA_PROCEVENT_ACK)
+        return;
     for (size_t i = 0; i < c->capacity; i++) {
         struct slot *s = &c->slots[i];
         if (s->state == SLOT_FREE)

@@ -4,7 +4,8 @@
 # judged anew in the same pid once it renames itself to a denied tool
 # (prctl), execs into one (through a renamed loader: the same executable,
 # only the mapped program changes), or its parent execs into one while the
-# child's chain is cached. The daemon has its cache (the kernel's connector).
+# child's chain is cached. The daemon has its cache (the kernel's
+# connector); without the connector it says so once and reads /proc.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD170401
@@ -75,4 +76,17 @@ check "the same child's next open, its parent exec'd into cp: refused" \
   test "$(cat "$W/parent.result" 2>/dev/null)" = "allowed refused"
 
 stop_kura "$T/mnt"
+
+# ---- without the connector: no cache, said once, and every open judged
+# on /proc as before. The connector lives in the initial network
+# namespace only; a daemon in a new one has none (as one without
+# CAP_NET_ADMIN on kernels before 6.6). ----
+printf '#!/bin/sh\nexec unshare --net -- "%s" "$@"\n' "$KURAFS" >"$T/kurafs-no-connector"
+chmod 0755 "$T/kurafs-no-connector"
+KURAFS=$T/kurafs-no-connector require "mount (kurafs without the connector)" mount_kura "$T/mnt2"
+check "kurafs says once that it has no cache of process facts" \
+  test "$(grep -c 'no cache of process facts, every open reads /proc' "$KURAFS_LOG")" -eq 1
+check "renamed to cp after an allowed open, without the cache: refused" \
+  test "$(words as kt_alice "$HELPER" rename "$T/mnt2/$ID/random.bin")" = "allowed refused"
+stop_kura "$T/mnt2"
 done_testing

@@ -228,12 +228,24 @@ static void test_parse_events(void)
     EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 1 && ev.kind == KURA_PROCEVENT_IDS);
     d = datagram(PROC_EVENT_EXIT, 0, 9, 42, 42);
     EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 1 && ev.kind == KURA_PROCEVENT_EXIT);
-    d = datagram(PROC_EVENT_SID, 0, 10, 42, 42);
+    d = datagram(PROC_EVENT_SID, 0, 10, 42, 42); /* no fact kept, a number taken */
     EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 0);
-    d = datagram(PROC_EVENT_NONE, 0, 0, 0, 0); /* the acknowledgement */
-    EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 0);
-    d = datagram(PROC_EVENT_EXEC, 0, 11, 42, 42);
+    /* An acknowledgement (since 6.6, numbered in its CPU's sequence). */
+    d = datagram(PROC_EVENT_NONE, 0, 11, 0, 0);
+    d.cn.ack = 78;
+    d.ev.event_data.ack.err = 1;
     EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 1);
+    EXPECT(ev.kind == KURA_PROCEVENT_ACK && ev.ack == 78 && ev.err == 1);
+    d = datagram(PROC_EVENT_EXEC, 0, 12, 42, 42);
+    EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 1);
+    /* Before 6.6 one without a CPU, taking no number. */
+    d = datagram(PROC_EVENT_NONE, (unsigned)-1, 5, 0, 0);
+    EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 1 && ev.kind == KURA_PROCEVENT_ACK);
+    d = datagram(PROC_EVENT_EXEC, 0, 13, 42, 42);
+    EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 1);
+    /* A lost acknowledgement is a gap too. */
+    d = datagram(PROC_EVENT_EXEC, 0, 15, 42, 42);
+    EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == -1);
 }
 
 /* A message the kernel could not send still took its number. */

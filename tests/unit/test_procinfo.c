@@ -465,6 +465,31 @@ static void test_fake_cached_chain(void)
     free(pi);
 }
 
+/* A chain with a process in exit (PF_EXITING: its exit event may be drained
+ * already, its children not yet reparented) is not stored, nor one read
+ * incompletely. */
+static void test_fake_cache_skips_exiting_and_partial(void)
+{
+    fake_session();
+    fake_text(50, "stat", "50 (bash) S 1 50 50 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 500 1000 100\n");
+    struct kura_proccache *c = kura_proccache_new(16, NULL);
+    struct kura_procinfo *pi = malloc(sizeof *pi);
+    struct kura_err err;
+    ASSERT(c && pi);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(pi->chain[1].exiting && !pi->chain[0].exiting);
+    EXPECT(kura_proccache_count(c) == 0);
+    fake_session();
+    char path[256];
+    fake_path(path, sizeof path, 50, "status");
+    unlink(path);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(pi->flags & KURA_PROCINFO_PARTIAL);
+    EXPECT(kura_proccache_count(c) == 0);
+    kura_proccache_free(c);
+    free(pi);
+}
+
 static void test_fake_loginuid(void)
 {
     static const struct {
@@ -1120,6 +1145,7 @@ int main(int argc, char **argv)
     RUN(test_valid_ip);
     RUN(test_fake_ssh_client_source);
     RUN(test_fake_cached_chain);
+    RUN(test_fake_cache_skips_exiting_and_partial);
     if (fake[0])
         nftw(fake, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return unit_done();

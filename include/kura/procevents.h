@@ -24,7 +24,6 @@
 #include "kura/error.h"
 
 enum kura_procevent_kind {
-    KURA_PROCEVENT_FORK, /* pid, tgid: the new task */
     KURA_PROCEVENT_EXEC,
     KURA_PROCEVENT_IDS,  /* real/effective uid or gid changed */
     KURA_PROCEVENT_COMM, /* prctl(PR_SET_NAME), a write to /proc/PID/comm */
@@ -66,7 +65,8 @@ struct kura_procevents_seq {
 
 /* One netlink datagram from the connector (pure; exposed for tests).
  * Returns 1 with *ev filled for an event that matters or an
- * acknowledgement, 0 for one that does not (sid, ptrace, coredump), -1 when
+ * acknowledgement, 0 for one that does not (fork: a new pid no entry can
+ * hold, as the exit of its last holder came first; sid, ptrace, coredump), -1 when
  * malformed or a message before it was lost (a gap in its CPU's sequence,
  * or a CPU beyond seq->ncpu). Acknowledgements take a number in their
  * CPU's sequence too (kernels since 6.6 send them as events); one sent

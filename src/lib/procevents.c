@@ -148,16 +148,12 @@ int kura_procevents_parse(struct kura_procevents_seq *seq, const void *buf, size
         return 1;
     enum kura_procevent_kind kind;
     switch (pe.what) {
-    case PROC_EVENT_FORK:
-        *ev = (struct kura_procevent){KURA_PROCEVENT_FORK, pe.event_data.fork.child_pid,
-                                      pe.event_data.fork.child_tgid};
-        return 1;
     case PROC_EVENT_EXEC: kind = KURA_PROCEVENT_EXEC; break;
     case PROC_EVENT_UID:
     case PROC_EVENT_GID: kind = KURA_PROCEVENT_IDS; break;
     case PROC_EVENT_COMM: kind = KURA_PROCEVENT_COMM; break;
     case PROC_EVENT_EXIT: kind = KURA_PROCEVENT_EXIT; break;
-    default: return 0; /* sid, ptrace, coredump: no fact the cache keeps */
+    default: return 0; /* fork, sid, ptrace, coredump: nothing the cache must forget */
     }
     /* exec, id, comm and exit data all begin with the task's pid and tgid. */
     *ev = (struct kura_procevent){kind, pe.event_data.exec.process_pid,

@@ -117,7 +117,6 @@ static void test_unrelated_events_keep_entries(void)
     ASSERT(c && store_chain(c));
     event(c, KURA_PROCEVENT_EXEC, 400, 400);
     event(c, KURA_PROCEVENT_EXIT, 401, 401);
-    event(c, KURA_PROCEVENT_FORK, 402, 402);
     EXPECT(lookup(c, 300, 30) == 3);
     kura_proccache_free(c);
 }
@@ -255,8 +254,8 @@ static void test_parse_finds_a_lost_event(void)
     unsigned char seen[2] = {0, 0};
     struct kura_procevents_seq seq = {last, seen, 2};
     struct kura_procevent ev;
-    struct datagram d = datagram(PROC_EVENT_FORK, 1, 5, 50, 50);
-    EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 1);
+    struct datagram d = datagram(PROC_EVENT_FORK, 1, 5, 50, 50); /* no matter, a number */
+    EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == 0);
     d = datagram(PROC_EVENT_EXEC, 1, 7, 50, 50); /* 6 lost */
     EXPECT(kura_procevents_parse(&seq, &d, sizeof d, &ev) == -1);
     d = datagram(PROC_EVENT_EXEC, 1, 8, 50, 50); /* counting goes on from there */

@@ -112,6 +112,10 @@ struct kura_proc {
      * a loader runs, and shared libraries), in address order. */
     struct kura_proc_mapped mapped[KURA_PROC_MAPPED_MAX];
     size_t nmapped;
+    /* SSH client address in this process's environ (as ssh_client of
+     * struct kura_procinfo below), "" when none. */
+    char env_ssh_client[KURA_PROC_ADDR_MAX];
+    bool exiting;                /* the kernel's PF_EXITING (stat field 9): in exit already */
     unsigned have;               /* KURA_PROC_HAVE_* */
     unsigned flags;              /* KURA_PROC_* flags above */
 };
@@ -142,6 +146,8 @@ struct kura_procinfo {
     bool ssh_client_from_session; /* true: from sshd's direct child */
 };
 
+struct kura_proccache;
+
 /* Collects facts about pid and its ancestors up to a process without parent
  * (pid 1), at most KURA_PROC_CHAIN_MAX processes. proc_root is the /proc
  * mount to read (NULL: "/proc"; tests pass a fake tree). out is large
@@ -153,12 +159,25 @@ struct kura_procinfo {
 int kura_procinfo_collect(const char *proc_root, pid_t pid, struct kura_procinfo *out,
                           struct kura_err *err);
 
+/* The same, with the facts of processes that neither exec'd, renamed
+ * themselves, changed ids nor exited since they were read taken from cache
+ * (proccache.h; NULL: none), and those read now stored in it. The
+ * caller's /proc/PID/stat is read to find its (pid, start time); what a
+ * process may change without an event is read afresh for the caller: its
+ * command line, its login uid, and its executable link (an executable
+ * replaced on disk reads " (deleted)", and a change there means a miss). A
+ * chain is stored only when read completely, with no process in it exiting. */
+int kura_procinfo_collect_cached(const char *proc_root, struct kura_proccache *cache, pid_t pid,
+                                 struct kura_procinfo *out, struct kura_err *err);
+
 /* Parsers of /proc file contents (pure; exposed for tests and fuzzing).
  * buf need not be NUL-terminated. */
 
-/* /proc/PID/stat: ppid and start time; the comm field may contain spaces
- * and parentheses. Returns 0, or -1 when malformed. */
-int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t *start_time);
+/* /proc/PID/stat: ppid, start time and (exiting not NULL) whether the
+ * kernel's PF_EXITING flag is set; the comm field may contain spaces and
+ * parentheses. Returns 0, or -1 when malformed. */
+int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t *start_time,
+                             bool *exiting);
 
 /* /proc/PID/status: the Uid: and Gid: lines into p's uid, euid, fsuid, gid,
  * egid. Returns 0, or -1 when either line is missing or malformed. */

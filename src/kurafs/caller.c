@@ -48,7 +48,6 @@ void caller_from_context(struct caller *c)
 
 void caller_collect_process(struct kurafs *fs, struct caller *c)
 {
-    (void)fs;
     if (c->proc)
         return;
     /* ~170 KiB: too big for a FUSE worker's stack. */
@@ -56,7 +55,7 @@ void caller_collect_process(struct kurafs *fs, struct caller *c)
     if (!c->proc)
         return; /* the guard then refuses: no facts, no access */
     struct kura_err err;
-    kura_procinfo_collect(NULL, c->pid, c->proc, &err);
+    kura_procinfo_collect_cached(NULL, fs->proccache, c->pid, c->proc, &err);
     /* The pid FUSE named may have been reused before /proc was read: facts
      * about a process running as someone else are no facts at all, and
      * the guard refuses a caller it knows nothing about. */

@@ -18,6 +18,8 @@
 #include "kura/guard.h"
 #include "kura/keystore.h"
 #include "kura/policy.h"
+#include "kura/proccache.h"
+#include "kura/procevents.h"
 #include "kura/procinfo.h"
 
 /* A catalog and the readers using it; freed when the last one lets go. */
@@ -101,6 +103,10 @@ struct kurafs {
     struct kura_audit_flood *flood;
     struct kura_audit_flood *guard_burst; /* guard refusals per user, for the alert; NULL: off */
     struct kura_guard_rules *guard;
+    /* The callers' process facts, kept until a process event voids them
+     * (caller.c); both NULL when the kernel's connector is unavailable. */
+    struct kura_procevents *procevents;
+    struct kura_proccache *proccache;
     char host_id[KURA_HOST_ID_LEN + 1];
     uid_t login_uid_min, login_uid_max; /* kura_config_login_uids, at start */
     char hostname[256];

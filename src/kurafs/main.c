@@ -103,6 +103,22 @@ static int close_state_dir(const char *dir, struct kura_err *err)
     return 0;
 }
 
+/* Without the connector no cache: every open reads /proc, as exact and
+ * slower. Said once. */
+static void open_proccache(struct kurafs *fs)
+{
+    struct kura_err perr;
+    fs->procevents = kura_procevents_open(&perr);
+    if (fs->procevents)
+        fs->proccache = kura_proccache_new(KURA_PROCCACHE_DEFAULT, fs->procevents);
+    if (!fs->proccache) {
+        kura_notice(LOG_WARNING, "kurafs: no cache of process facts, every open reads /proc: %s",
+                    fs->procevents ? "out of memory" : perr.msg);
+        kura_procevents_close(fs->procevents);
+        fs->procevents = NULL;
+    }
+}
+
 static int open_state(struct kurafs *fs, const struct options *o, struct kura_err *err)
 {
     fs->config_path = kura_config_path(o->config);
@@ -175,6 +191,8 @@ static void close_state(struct kurafs *fs)
     if (fs->guard)
         kura_guard_rules_clear(fs->guard);
     free(fs->guard);
+    kura_proccache_free(fs->proccache);
+    kura_procevents_close(fs->procevents);
     kura_audit_close(fs->audit);
     kurafs_keys_wipe(fs);
     if (fs->cfg)
@@ -354,6 +372,7 @@ int main(int argc, char **argv)
         goto out;
     }
     kura_notice_echo(copts.foreground);
+    open_proccache(fs); /* after the echo: its notice reaches kurafs -f's stderr too */
     struct fuse_operations ops = {0};
     kurafs_add_read_ops(&ops);
     kurafs_add_refused_ops(&ops);

@@ -13,6 +13,7 @@
 
 #include "kura/error.h"
 #include "kura/fsutil.h"
+#include "kura/proccache.h"
 #include "kura/procinfo.h"
 
 #define STAT_READ 4096    /* one line; comm inside is at most 64 bytes */
@@ -169,6 +170,34 @@ static void read_maps(int dirfd, struct kura_proc *p)
     free(buf);
 }
 
+static void read_cmdline(int dirfd, struct kura_proc *p, char *scratch)
+{
+    bool more;
+    ssize_t n = read_bounded(dirfd, "cmdline", scratch, KURA_PROC_CMDLINE_READ, &more);
+    if (n >= 0) { /* empty for zombies and kernel threads */
+        kura_procinfo_parse_cmdline(scratch, (size_t)n, more, p);
+        p->have |= KURA_PROC_HAVE_CMDLINE;
+    }
+}
+
+/* A user's environment may hold their secrets (tokens, passwords): only
+ * the address is kept, and the bytes read are wiped at once, so no freed
+ * heap page (swap, a later allocation) carries them on. */
+static void read_ssh_client(int dirfd, struct kura_proc *p)
+{
+    char *buf = malloc(KURA_PROC_ENVIRON_READ);
+    if (!buf)
+        return;
+    bool more;
+    ssize_t n = read_bounded(dirfd, "environ", buf, KURA_PROC_ENVIRON_READ, &more);
+    if (n > 0 && !kura_procinfo_parse_ssh_client(buf, (size_t)n, p->env_ssh_client,
+                                                 sizeof p->env_ssh_client))
+        p->env_ssh_client[0] = '\0';
+    if (n > 0)
+        sodium_memzero(buf, (size_t)n);
+    free(buf);
+}
+
 /* Reads one process through its /proc/PID directory; unread facts stay
  * unset in p->have. Returns false when a guard-relevant fact is missing. */
 static bool read_proc(int dirfd, pid_t pid, bool caller, struct kura_proc *p, char *scratch)
@@ -176,10 +205,10 @@ static bool read_proc(int dirfd, pid_t pid, bool caller, struct kura_proc *p, ch
     memset(p, 0, sizeof *p);
     p->pid = pid;
     ssize_t n;
-    bool more;
 
     n = read_bounded(dirfd, "stat", scratch, STAT_READ, NULL);
-    if (n > 0 && kura_procinfo_parse_stat(scratch, (size_t)n, &p->ppid, &p->start_time) == 0)
+    if (n > 0 && kura_procinfo_parse_stat(scratch, (size_t)n, &p->ppid, &p->start_time,
+                                          &p->exiting) == 0)
         p->have |= KURA_PROC_HAVE_STAT;
 
     n = read_bounded(dirfd, "status", scratch, STATUS_READ, NULL);
@@ -204,11 +233,8 @@ static bool read_proc(int dirfd, pid_t pid, bool caller, struct kura_proc *p, ch
     if (caller || (p->flags & KURA_PROC_EXE_LOADER))
         read_maps(dirfd, p);
 
-    n = read_bounded(dirfd, "cmdline", scratch, KURA_PROC_CMDLINE_READ, &more);
-    if (n >= 0) { /* empty for zombies and kernel threads */
-        kura_procinfo_parse_cmdline(scratch, (size_t)n, more, p);
-        p->have |= KURA_PROC_HAVE_CMDLINE;
-    }
+    read_cmdline(dirfd, p, scratch);
+    read_ssh_client(dirfd, p);
 
     const unsigned needed = KURA_PROC_HAVE_STAT | KURA_PROC_HAVE_STATUS | KURA_PROC_HAVE_COMM |
                             KURA_PROC_HAVE_EXE | KURA_PROC_HAVE_EXE_STAT | KURA_PROC_HAVE_CMDLINE;
@@ -246,40 +272,27 @@ static bool is_ssh_server(const struct kura_proc *p)
     return strcmp(base, "sshd") == 0 || strcmp(base, "sshd-session") == 0;
 }
 
-/* A user's environment may hold their secrets (tokens, passwords): only
- * the address is kept, and the bytes read are wiped at once, so no freed
- * heap page (swap, a later allocation) carries them on. */
-static bool read_ssh_client(int dirfd, pid_t pid, struct kura_procinfo *out, char *buf, size_t cap)
-{
-    bool more;
-    ssize_t n = read_bounded(dirfd, "environ", buf, cap, &more);
-    bool found = n > 0 && kura_procinfo_parse_ssh_client(buf, (size_t)n, out->ssh_client,
-                                                         sizeof out->ssh_client);
-    if (n > 0)
-        sodium_memzero(buf, (size_t)n);
-    if (!found)
-        return false;
-    out->ssh_client_pid = pid;
-    return true;
-}
-
 /* The session process sshd started holds sshd's own record of the
  * connection; later processes inherit whatever their parents chose. */
-static void find_ssh_client(const int *fds, struct kura_procinfo *out)
+static void pick_ssh_client(struct kura_procinfo *out)
 {
-    char *buf = malloc(KURA_PROC_ENVIRON_READ);
-    if (!buf)
-        return;
+    const struct kura_proc *from = NULL;
     for (size_t i = 0; i + 1 < out->n; i++) {
         if (is_ssh_server(&out->chain[i + 1])) {
-            if (read_ssh_client(fds[i], out->chain[i].pid, out, buf, KURA_PROC_ENVIRON_READ))
+            if (out->chain[i].env_ssh_client[0]) {
+                from = &out->chain[i];
                 out->ssh_client_from_session = true;
+            }
             break;
         }
     }
-    for (size_t i = 0; i < out->n && !out->ssh_client_pid; i++)
-        read_ssh_client(fds[i], out->chain[i].pid, out, buf, KURA_PROC_ENVIRON_READ);
-    free(buf);
+    for (size_t i = 0; i < out->n && !from; i++)
+        if (out->chain[i].env_ssh_client[0])
+            from = &out->chain[i];
+    if (!from)
+        return;
+    memcpy(out->ssh_client, from->env_ssh_client, sizeof out->ssh_client);
+    out->ssh_client_pid = from->pid;
 }
 
 static bool in_chain(const struct kura_procinfo *out, pid_t pid)
@@ -299,14 +312,75 @@ static bool parent_confirmed(int curfd, const struct kura_proc *cur, const struc
     pid_t ppid;
     uint64_t start;
     ssize_t n = read_bounded(curfd, "stat", scratch, STAT_READ, NULL);
-    if (n <= 0 || kura_procinfo_parse_stat(scratch, (size_t)n, &ppid, &start) != 0)
+    if (n <= 0 || kura_procinfo_parse_stat(scratch, (size_t)n, &ppid, &start, NULL) != 0)
         return false;
     return ppid == cur->ppid && (parent->have & KURA_PROC_HAVE_STAT) &&
            parent->start_time <= cur->start_time;
 }
 
+/* Facts worth keeping: every one read, or the executable hidden by the
+ * kernel (a sandbox's init), which stays so; a read that failed otherwise
+ * may succeed next time. */
+static bool all_stable(const struct kura_proc *chain, size_t n)
+{
+    const unsigned names = KURA_PROC_HAVE_STAT | KURA_PROC_HAVE_STATUS | KURA_PROC_HAVE_COMM |
+                           KURA_PROC_HAVE_CMDLINE;
+    const unsigned exe = KURA_PROC_HAVE_EXE | KURA_PROC_HAVE_EXE_STAT;
+    for (size_t i = 0; i < n; i++)
+        if ((chain[i].have & names) != names ||
+            ((chain[i].have & exe) != exe && !(chain[i].flags & KURA_PROC_EXE_HIDDEN)))
+            return false;
+    return true;
+}
+
+/* The (pid, start time) a cache entry is keyed by, from dirfd's stat. */
+static bool read_key(int dirfd, uint64_t *start, char *scratch)
+{
+    pid_t ppid;
+    ssize_t n = read_bounded(dirfd, "stat", scratch, STAT_READ, NULL);
+    return n > 0 && kura_procinfo_parse_stat(scratch, (size_t)n, &ppid, start, NULL) == 0;
+}
+
+/* The executable link still reads as when p was read: not replaced on disk
+ * (" (deleted)") nor swapped by prctl(PR_SET_MM_EXE_FILE), which sends no
+ * event. */
+static bool exe_link_unchanged(int dirfd, const struct kura_proc *p)
+{
+    char now[KURA_PROC_EXE_MAX], then[KURA_PROC_EXE_MAX];
+    ssize_t n = readlinkat(dirfd, "exe", now, sizeof now);
+    int len = snprintf(then, sizeof then, "%s%s", p->exe,
+                       (p->flags & KURA_PROC_EXE_DELETED) ? " (deleted)" : "");
+    return n > 0 && len > 0 && (size_t)n == (size_t)len && memcmp(now, then, (size_t)n) == 0;
+}
+
+/* Takes the rest of the chain, from the process open as fd (at out->n),
+ * from the cache. The caller's command line is its own memory, read afresh. */
+static bool chain_from_cache(struct kura_proccache *cache, int fd, pid_t pid,
+                             struct kura_procinfo *out, uint64_t *start, char *scratch)
+{
+    size_t i = out->n;
+    if (!read_key(fd, start, scratch))
+        return false;
+    size_t got = kura_proccache_chain(cache, pid, *start, out->chain + i, KURA_PROC_CHAIN_MAX - i);
+    if (got == 0)
+        return false;
+    if (i == 0) {
+        if (!exe_link_unchanged(fd, &out->chain[0]))
+            return false;
+        read_cmdline(fd, &out->chain[0], scratch);
+    }
+    out->n += got;
+    return true;
+}
+
 int kura_procinfo_collect(const char *proc_root, pid_t pid, struct kura_procinfo *out,
                           struct kura_err *err)
+{
+    return kura_procinfo_collect_cached(proc_root, NULL, pid, out, err);
+}
+
+int kura_procinfo_collect_cached(const char *proc_root, struct kura_proccache *cache, pid_t pid,
+                                 struct kura_procinfo *out, struct kura_err *err)
 {
     memset(out, 0, sizeof *out);
     out->flags = KURA_PROCINFO_GONE;
@@ -329,55 +403,86 @@ int kura_procinfo_collect(const char *proc_root, pid_t pid, struct kura_procinfo
         return -1;
     }
     int fds[KURA_PROC_CHAIN_MAX];
-    fds[0] = open_pid_dir(rootfd, pid);
-    if (fds[0] < 0) {
+    int fd = open_pid_dir(rootfd, pid);
+    if (fd < 0) {
         free(scratch);
         close(rootfd);
         kura_err_set(err, ESRCH, "process facts: process %d has exited", (int)pid);
         return -1;
     }
     out->flags = 0;
-    if (!read_proc(fds[0], pid, true, &out->chain[0], scratch))
-        out->flags |= KURA_PROCINFO_PARTIAL;
-    out->n = 1;
+    uint64_t tickets[KURA_PROC_CHAIN_MAX];
+    size_t nread = 0;          /* chain[0 .. nread) read now, through fds */
+    size_t nfds = 0;
+    pid_t tail_pid = 0;        /* the first process taken from the cache */
+    uint64_t tail_start = 0;
+    bool exiting = false;
 
-    for (;;) {
-        const struct kura_proc *cur = &out->chain[out->n - 1];
-        if (!(cur->have & KURA_PROC_HAVE_STAT)) {
-            out->flags |= KURA_PROCINFO_CHAIN_BROKEN; /* cannot know its parent */
+    for (pid_t next = pid;;) {
+        size_t i = out->n;
+        uint64_t start;
+        if (cache && chain_from_cache(cache, fd, next, out, &start, scratch)) {
+            if (i > 0 && !parent_confirmed(fds[i - 1], &out->chain[i - 1], &out->chain[i], scratch)) {
+                memset(&out->chain[i], 0, (out->n - i) * sizeof out->chain[i]);
+                out->n = i;
+                out->flags |= KURA_PROCINFO_CHAIN_BROKEN;
+                close(fd);
+                break;
+            }
+            tail_pid = next;
+            tail_start = start;
+            if (i == 0)
+                fds[nfds++] = fd; /* for the login uid */
+            else
+                close(fd);
             break;
         }
-        if (cur->ppid == 0)
-            break; /* pid 1 (or a kernel thread): the chain is complete */
-        if (out->n == KURA_PROC_CHAIN_MAX) {
-            out->flags |= KURA_PROCINFO_CHAIN_TRUNCATED;
-            break;
-        }
-        if (in_chain(out, cur->ppid)) {
-            out->flags |= KURA_PROCINFO_CHAIN_BROKEN; /* only a fake tree can loop */
-            break;
-        }
-        int pfd = open_pid_dir(rootfd, cur->ppid);
-        if (pfd < 0) {
-            out->flags |= KURA_PROCINFO_CHAIN_BROKEN;
-            break;
-        }
-        struct kura_proc *parent = &out->chain[out->n];
-        bool complete = read_proc(pfd, cur->ppid, false, parent, scratch);
-        if (!parent_confirmed(fds[out->n - 1], cur, parent, scratch)) {
-            memset(parent, 0, sizeof *parent);
-            close(pfd);
+        /* Reserved before reading: an event from here on voids what is read. */
+        tickets[i] = cache ? kura_proccache_reserve(cache, next) : 0;
+        struct kura_proc *p = &out->chain[i];
+        bool complete = read_proc(fd, next, i == 0, p, scratch);
+        if (i > 0 && !parent_confirmed(fds[i - 1], &out->chain[i - 1], p, scratch)) {
+            memset(p, 0, sizeof *p);
+            close(fd);
             out->flags |= KURA_PROCINFO_CHAIN_BROKEN;
             break;
         }
         if (!complete)
             out->flags |= KURA_PROCINFO_PARTIAL;
-        fds[out->n++] = pfd;
+        exiting |= p->exiting;
+        fds[nfds++] = fd;
+        nread = ++out->n;
+
+        if (!(p->have & KURA_PROC_HAVE_STAT)) {
+            out->flags |= KURA_PROCINFO_CHAIN_BROKEN; /* cannot know its parent */
+            break;
+        }
+        if (p->ppid == 0)
+            break; /* pid 1 (or a kernel thread): the chain is complete */
+        if (out->n == KURA_PROC_CHAIN_MAX) {
+            out->flags |= KURA_PROCINFO_CHAIN_TRUNCATED;
+            break;
+        }
+        if (in_chain(out, p->ppid)) {
+            out->flags |= KURA_PROCINFO_CHAIN_BROKEN; /* only a fake tree can loop */
+            break;
+        }
+        next = p->ppid;
+        fd = open_pid_dir(rootfd, next);
+        if (fd < 0) {
+            out->flags |= KURA_PROCINFO_CHAIN_BROKEN;
+            break;
+        }
     }
 
-    read_loginuid(fds[0], out);
-    find_ssh_client(fds, out);
-    for (size_t i = 0; i < out->n; i++)
+    if (cache && nread > 0)
+        kura_proccache_fill(cache, tickets, out->chain, nread, tail_pid, tail_start,
+                            !(out->flags & ~KURA_PROCINFO_PARTIAL) && !exiting &&
+                                all_stable(out->chain, nread));
+    if (nfds > 0)
+        read_loginuid(fds[0], out);
+    pick_ssh_client(out);
+    for (size_t i = 0; i < nfds; i++)
         close(fds[i]);
     free(scratch);
     close(rootfd);

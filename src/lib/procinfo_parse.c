@@ -16,7 +16,12 @@ const char *kura_procinfo_basename(const char *path)
     return slash ? slash + 1 : path;
 }
 
-int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t *start_time)
+/* include/linux/sched.h: the task is in do_exit(); its exit event and the
+ * reparenting of its children follow. */
+#define PF_EXITING 0x00000004u
+
+int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t *start_time,
+                             bool *exiting)
 {
     /* "pid (comm) state ppid ... starttime ...": comm may hold ") (", so the
      * fields start after the last ')'. starttime is field 22, state is 3. */
@@ -52,6 +57,8 @@ int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t 
         return -1;
     *ppid = (pid_t)fields[1];
     *start_time = fields[19];
+    if (exiting)
+        *exiting = (fields[6] & PF_EXITING) != 0; /* flags: field 9 */
     return 0;
 }
 

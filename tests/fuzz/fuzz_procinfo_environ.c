@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     pid_t ppid;
     uint64_t start;
-    if (kura_procinfo_parse_stat(buf, size, &ppid, &start) == 0 && ppid < 0)
+    if (kura_procinfo_parse_stat(buf, size, &ppid, &start, NULL) == 0 && ppid < 0)
         abort();
     struct kura_proc p;
     memset(&p, 0, sizeof p);

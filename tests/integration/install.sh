@@ -140,6 +140,16 @@ if command -v capsh >/dev/null; then
 else
   skip "the daemon's bounding set is the unit's" "capsh not installed"
 fi
+# A connector socket (netlink protocol 11) in the process-event group 1.
+listens_to_process_events() {
+  local inode
+  for inode in $(awk '$2 == 11 && $4 == "00000001" { print $10 }' /proc/net/netlink); do
+    ls -l "/proc/$FS/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && return 0
+  done
+  return 1
+}
+check "with the unit's capabilities the daemon listens to process events (its process-facts cache)" \
+  listens_to_process_events
 check "listed user reads the plaintext" as kt_bob cmp -s "$MNT/$ID/a.bin" "$DATA/a.bin"
 check_fails "outsider reads nothing" as kt_carol cat "$MNT/$ID/b.txt"
 check_fails "cp is refused" as kt_bob cp "$MNT/$ID/b.txt" "$T/copy.txt"

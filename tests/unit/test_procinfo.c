@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kura/guard.h"
+#include "kura/proccache.h"
 #include "kura/procinfo.h"
 #include "kura/secmem.h"
 #include "unit.h"
@@ -419,6 +420,73 @@ static void test_fake_chain(void)
     EXPECT(strcmp(pi->chain[1].comm, "bash") == 0);
     EXPECT(pi->loginuid_set && pi->loginuid == 1000);
     EXPECT(pi->ssh_client[0] == '\0' && pi->ssh_client_pid == 0);
+    free(pi);
+}
+
+/* The cache (proccache.h) through procinfo, events fed by hand: the
+ * second collection takes what the kernel would announce a change of from
+ * the cache until its event comes; the caller's command line is read
+ * afresh, and its executable link or start time reading otherwise is a
+ * miss. */
+static void test_fake_cached_chain(void)
+{
+    fake_session();
+    struct kura_proccache *c = kura_proccache_new(16, NULL);
+    struct kura_procinfo *pi = malloc(sizeof *pi);
+    struct kura_err err;
+    ASSERT(c && pi);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(kura_proccache_count(c) == 3);
+
+    fake_text(50, "comm", "cp\n"); /* bash renames itself */
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(strcmp(pi->chain[1].comm, "bash") == 0 && pi->flags == 0);
+    struct kura_procevent ev = {KURA_PROCEVENT_COMM, 50, 50};
+    kura_proccache_event(c, &ev);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(strcmp(pi->chain[1].comm, "cp") == 0);
+
+    fake_text(100, "comm", "zz\n");
+    fake_write(100, "cmdline", "cat\0x\0", 6);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0);
+    EXPECT(strcmp(pi->chain[0].comm, "cat") == 0);       /* a hit */
+    EXPECT(strcmp(pi->chain[0].cmdline, "cat x") == 0);  /* read afresh */
+    EXPECT(pi->loginuid_set && pi->loginuid == 1000);
+
+    fake_exe(100, "/usr/bin/sleep");
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0);
+    EXPECT(strcmp(pi->chain[0].exe, "/usr/bin/sleep") == 0 && strcmp(pi->chain[0].comm, "zz") == 0);
+
+    fake_text(100, "comm", "yy\n");
+    fake_stat(100, 50, 901, "yy"); /* pid 100 reused */
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0);
+    EXPECT(strcmp(pi->chain[0].comm, "yy") == 0 && pi->chain[0].start_time == 901);
+    kura_proccache_free(c);
+    free(pi);
+}
+
+/* A chain with a process in exit (PF_EXITING: its exit event may be drained
+ * already, its children not yet reparented) is not stored, nor one read
+ * incompletely. */
+static void test_fake_cache_skips_exiting_and_partial(void)
+{
+    fake_session();
+    fake_text(50, "stat", "50 (bash) S 1 50 50 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 500 1000 100\n");
+    struct kura_proccache *c = kura_proccache_new(16, NULL);
+    struct kura_procinfo *pi = malloc(sizeof *pi);
+    struct kura_err err;
+    ASSERT(c && pi);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(pi->chain[1].exiting && !pi->chain[0].exiting);
+    EXPECT(kura_proccache_count(c) == 0);
+    fake_session();
+    char path[256];
+    fake_path(path, sizeof path, 50, "status");
+    unlink(path);
+    ASSERT(kura_procinfo_collect_cached(fake, c, 100, pi, &err) == 0 && pi->n == 3);
+    EXPECT(pi->flags & KURA_PROCINFO_PARTIAL);
+    EXPECT(kura_proccache_count(c) == 0);
+    kura_proccache_free(c);
     free(pi);
 }
 
@@ -868,7 +936,7 @@ static void test_stat_parser(void)
     uint64_t start = 0;
     static const char ok[] =
         "100 (a) b) (c) S 50 100 100 0 -1 4194560 0 0 0 0 0 0 0 0 -20 -5 1 0 12345 1000 100\n";
-    EXPECT(kura_procinfo_parse_stat(ok, sizeof ok - 1, &ppid, &start) == 0);
+    EXPECT(kura_procinfo_parse_stat(ok, sizeof ok - 1, &ppid, &start, NULL) == 0);
     EXPECT(ppid == 50 && start == 12345);
     static const char *const bad[] = {
         "",
@@ -882,7 +950,7 @@ static void test_stat_parser(void)
         "100 (x)  S 50 100 100 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 7 1 1",     /* spacing */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        bool rejected = kura_procinfo_parse_stat(bad[i], strlen(bad[i]), &ppid, &start) == -1;
+        bool rejected = kura_procinfo_parse_stat(bad[i], strlen(bad[i]), &ppid, &start, NULL) == -1;
         EXPECT(rejected);
         if (!rejected)
             printf("#   accepted bad stat %zu\n", i);
@@ -1076,6 +1144,8 @@ int main(int argc, char **argv)
     RUN(test_ssh_client_parser);
     RUN(test_valid_ip);
     RUN(test_fake_ssh_client_source);
+    RUN(test_fake_cached_chain);
+    RUN(test_fake_cache_skips_exiting_and_partial);
     if (fake[0])
         nftw(fake, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return unit_done();

@@ -44,6 +44,8 @@ stop_node() { KURAFS_PID=${NODE_PID[$1]} KURAFS_LOG=${NODE_LOG[$1]} stop_kura "$
 # negative while it runs).
 latest() { psql "$PG_CONN" -tAc "select coalesce(max(epoch) filter (where state = 'done'), 0) from kura.epochs"; }
 applied() { psql "$PG_CONN" -tAc "select applied_epoch from kura.nodes where name = 'n$1'"; }
+# applied_at_least I E: node nI has applied epoch E (read each time: for wait_for)
+applied_at_least() { test "$(applied "$1")" -ge "$2"; }
 no_pending() { test "$(psql "$PG_CONN" -tAc "select count(*) from kura.epochs where state = 'pending'")" = 0; }
 lease_ended_ms() {
   psql "$PG_CONN" -tAc "select (extract(epoch from clock_timestamp() - lease_until) * 1000)::int from kura.nodes where name = 'n$1'"

@@ -54,7 +54,7 @@ stale_change() {
 # caught_up NAME: n3's copy refreshed, n3 applies the latest epoch.
 caught_up() {
   require "$1: n3's copy refreshed" refresh_n3
-  check "$1: n3 catches up and acknowledges" wait_for $((CLUSTER_LEASE * 3 + 5)) test "$(applied 3)" -ge "$E"
+  check "$1: n3 catches up and acknowledges" wait_for $((CLUSTER_LEASE * 3 + 5)) applied_at_least 3 "$E"
   check "$1: n3 catches up and acknowledges (applied $(applied 3) >= $E)" test "$(applied 3)" -ge "$E"
   check_output "$1: kuractl status on n3: serving again" 'cluster node n3 serving' nodectl 3 status
 }

@@ -136,14 +136,15 @@ enum kura_cluster_key_held {
     KURA_KEY_ABSENT,            /* no secret of it (never had, or retired) */
     KURA_KEY_EARLIER,           /* its secret, as an earlier key */
     KURA_KEY_CURRENT,           /* its secret, as the current key */
-    KURA_KEY_NONE_HELD,         /* no server key at all: lockdown (the keys are opened afresh at unlock) */
+    KURA_KEY_NONE_HELD,         /* no server key at all (lockdown): it has not read the change's keys */
 };
 typedef enum kura_cluster_key_held (*kura_cluster_key_fn)(const char *fingerprint, void *ctx);
 
-/* The first change of v (n of them) that the copy held and key_held
- * describe is older than: a stamp it does not carry yet, a rotation whose
- * key is not its current one, a retired key it still holds. NULL: the
- * copy is as new as every change (one with no stamp needs nothing). */
+/* The first change of v (n of them, oldest first) that the copy held and
+ * key_held describe is older than: a stamp it does not carry yet, a
+ * rotation whose key is not its current one (unless a later rotation of v
+ * replaced it), a retired key it still holds. NULL: the copy is as new as
+ * every change (one with no stamp needs nothing). */
 const struct kura_cluster_change *kura_cluster_stale(const struct kura_cluster_change *v, size_t n,
                                                      kura_cluster_held_fn held, kura_cluster_key_fn key_held,
                                                      void *ctx);

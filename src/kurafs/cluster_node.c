@@ -216,17 +216,15 @@ static int64_t held_loaded(enum kura_cluster_stamp stamp, const char *id, void *
 }
 
 /* What this node holds in memory of a server key (kura_cluster_key_fn):
- * the keys it opened at its last reload. Lockdown wiped them on purpose;
- * keys that did not open hold no rotation's key either. */
+ * the keys it opened at its last reload; none while locked down (or while
+ * they do not open). */
 static enum kura_cluster_key_held key_loaded(const char *fp, void *ctx)
 {
     const struct held_ctx *h = ctx;
-    if (atomic_load(&h->fs->lockdown))
-        return KURA_KEY_NONE_HELD;
     pthread_rwlock_rdlock(&h->fs->ks_lock);
-    int at = h->fs->ks ? kura_keystore_held(h->fs->ks, fp) : -1;
+    int at = h->fs->ks ? kura_keystore_held(h->fs->ks, fp) : -2;
     pthread_rwlock_unlock(&h->fs->ks_lock);
-    return at < 0 ? KURA_KEY_ABSENT : at == 0 ? KURA_KEY_CURRENT : KURA_KEY_EARLIER;
+    return at == -2 ? KURA_KEY_NONE_HELD : at < 0 ? KURA_KEY_ABSENT : at == 0 ? KURA_KEY_CURRENT : KURA_KEY_EARLIER;
 }
 
 /* The first change of v that the state this node loaded is older than (a

@@ -29,13 +29,23 @@ enum kura_cluster_stamp kura_cluster_stamp_parse(const char *name)
 }
 
 /* Whether the keys a copy holds show a key change: a rotation's key
- * current, a retired key's secret gone. A copy that holds no server key
- * (lockdown) holds neither the old current key nor the retired one. */
+ * current, a retired key's secret gone. A node that holds no server key
+ * (lockdown) has not read the keys the change wrote, and would open them
+ * from its copy at unlock: not applied until then, or an unlock read
+ * from a stale copy would bring a retired key back into memory. */
 static bool key_applied(enum kura_cluster_stamp stamp, enum kura_cluster_key_held held)
 {
-    if (held == KURA_KEY_NONE_HELD)
-        return true;
     return stamp == KURA_STAMP_KEY_CURRENT ? held == KURA_KEY_CURRENT : held == KURA_KEY_ABSENT;
+}
+
+/* Whether a rotation after v[i] made another key current: v[i]'s key is
+ * no longer current then, rightly (a node catching up over both). */
+static bool superseded(const struct kura_cluster_change *v, size_t n, size_t i)
+{
+    for (size_t j = i + 1; j < n; j++)
+        if (v[j].stamp == KURA_STAMP_KEY_CURRENT)
+            return true;
+    return false;
 }
 
 const struct kura_cluster_change *kura_cluster_stale(const struct kura_cluster_change *v, size_t n,
@@ -48,6 +58,8 @@ const struct kura_cluster_change *kura_cluster_stale(const struct kura_cluster_c
             continue;
         case KURA_STAMP_KEY_CURRENT:
         case KURA_STAMP_KEY_RETIRED:
+            if (v[i].stamp == KURA_STAMP_KEY_CURRENT && v[i].fingerprint[0] && superseded(v, n, i))
+                continue;
             /* A row without its fingerprint vouches for nothing. */
             if (!v[i].fingerprint[0] || !key_applied(v[i].stamp, key_held(v[i].fingerprint, ctx)))
                 return &v[i];

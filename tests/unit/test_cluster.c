@@ -13,6 +13,7 @@
 struct copy {
     int64_t dataset_ini, files_tsv, lockdown;
     enum kura_cluster_key_held key;
+    const char *current;        /* when set: this key current, every other one earlier */
     char asked[16][65];
     size_t nasked;
 };
@@ -35,6 +36,8 @@ static enum kura_cluster_key_held key_held(const char *fingerprint, void *ctx)
     struct copy *c = ctx;
     if (c->nasked < 16)
         snprintf(c->asked[c->nasked++], sizeof c->asked[0], "%s", fingerprint);
+    if (c->current)
+        return strcmp(fingerprint, c->current) == 0 ? KURA_KEY_CURRENT : KURA_KEY_EARLIER;
     return c->key;
 }
 
@@ -120,9 +123,29 @@ static void test_rotation(void)
     EXPECT(kura_cluster_stale(v, 1, held, key_held, &c) == &v[0]);
     c = (struct copy){.key = KURA_KEY_EARLIER};
     EXPECT(kura_cluster_stale(v, 1, held, key_held, &c) == &v[0]);
-    /* Lockdown holds no key: the keys are opened afresh at unlock. */
+    /* Lockdown holds no key: it has not read the new one yet. */
     c = (struct copy){.key = KURA_KEY_NONE_HELD};
-    EXPECT(kura_cluster_stale(v, 1, held, key_held, &c) == NULL);
+    EXPECT(kura_cluster_stale(v, 1, held, key_held, &c) == &v[0]);
+}
+
+/* Rotations in a row, caught up over at once: only the last one's key
+ * is current, and the earlier ones are not stale for that; the last one
+ * still is when its key is not current. */
+static void test_rotations_in_a_row(void)
+{
+    const char *a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+               *b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    struct kura_cluster_change v[] = {key_change(5, KURA_STAMP_KEY_CURRENT, a),
+                                      key_change(6, KURA_STAMP_KEY_CURRENT, b),
+                                      key_change(7, KURA_STAMP_KEY_RETIRED, a)};
+    struct copy c = {.key = KURA_KEY_ABSENT, .current = b};
+    EXPECT(kura_cluster_stale(v, 2, held, key_held, &c) == NULL);
+    EXPECT(c.nasked == 1 && strcmp(c.asked[0], b) == 0);
+    /* a, retired after, is held as earlier by this copy: stale for that. */
+    EXPECT(kura_cluster_stale(v, 3, held, key_held, &c) == &v[2]);
+    /* A copy still on a: the last rotation is stale. */
+    c = (struct copy){.current = a};
+    EXPECT(kura_cluster_stale(v, 2, held, key_held, &c) == &v[1]);
 }
 
 /* Key retire: applied only when the copy holds no secret of the key; the
@@ -139,8 +162,10 @@ static void test_retirement(void)
     EXPECT(kura_cluster_stale(v, 2, held, key_held, &c) == &v[1]);
     c = (struct copy){.dataset_ini = 3, .key = KURA_KEY_CURRENT};
     EXPECT(kura_cluster_stale(v, 2, held, key_held, &c) == &v[1]);
+    /* Lockdown holds no key, but would open it again at unlock from a
+     * copy that still has it: not applied until the keys are read. */
     c = (struct copy){.dataset_ini = 3, .key = KURA_KEY_NONE_HELD};
-    EXPECT(kura_cluster_stale(v, 2, held, key_held, &c) == NULL);
+    EXPECT(kura_cluster_stale(v, 2, held, key_held, &c) == &v[1]);
     /* The key change does not hide an older stale file before it. */
     c = (struct copy){.dataset_ini = 2, .key = KURA_KEY_ABSENT};
     EXPECT(kura_cluster_stale(v, 2, held, key_held, &c) == &v[0]);
@@ -165,6 +190,7 @@ int main(void)
     RUN(test_stale_per_stamp);
     RUN(test_unstamped_and_unknown);
     RUN(test_rotation);
+    RUN(test_rotations_in_a_row);
     RUN(test_retirement);
     RUN(test_key_without_fingerprint);
     return unit_done();

@@ -11,10 +11,12 @@
 # serves nothing and says why in kuractl status and its log, and still
 # holds the old keys (kuractl status's "server keys in memory"); once its
 # copy is refreshed it holds the new key as current / no longer holds the
-# retired one, acknowledges and serves. Then kuractl key retire killed -9
-# before each of its steps: the next change resolves the interrupted
-# retirement from the keystore, and once the key's secret is gone no node
-# holds it in memory.
+# retired one, acknowledges and serves. Both made during a lockdown (no
+# node holds keys then): no node acknowledges them before the unlock, and
+# n3, unlocked on its old copy, serves nothing until the copy is current.
+# Then kuractl key retire killed -9 before each of its steps: the next
+# change resolves the interrupted retirement from the keystore, and once
+# the key is retired no node holds it in memory.
 . "$(dirname "$0")/lib.sh"
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
@@ -64,7 +66,7 @@ stale_key_change() {
 # caught_up NAME: n3's copy refreshed, n3 applies the latest epoch and serves.
 caught_up() {
   require "$1: n3's copy refreshed" refresh_n3
-  check "$1: n3 catches up and acknowledges" wait_for $((CLUSTER_LEASE * 3 + 5)) test "$(applied 3)" -ge "$E"
+  check "$1: n3 catches up and acknowledges" wait_for $((CLUSTER_LEASE * 3 + 5)) applied_at_least 3 "$E"
   check "$1: n3 catches up and acknowledges (applied $(applied 3) >= $E)" test "$(applied 3)" -ge "$E"
   check "$1: kuractl status on n3: serving again" wait_for 5 sh -c "'$KURACTL' -c '$T/n3.conf' status | grep -q 'cluster node n3 serving'"
   check "$1: n3 serves kt_bob" wait_for 5 reads kt_bob 3
@@ -88,6 +90,37 @@ check "key retire: n3, not acknowledging, still holds it (its copy)" holds 3 "$O
 caught_up "key retire"
 check "key retire: n3 no longer holds the retired key" holds_not 3 "$OLD"
 check "key retire: n3 holds the current key" holds 3 "$NEW" current
+
+# ---- a lockdown wipes every node's keys, so no node can show a key change
+# made meanwhile: none acknowledges one (each waits, behind, until the
+# unlock), else n3, unlocked from a copy that still has the retired key,
+# would serve with it back in memory. ----
+check "lockdown" kuractl lockdown --reason "key changes in a lockdown"
+for i in 1 2 3; do check "lockdown: n$i holds no server key" sh -c "'$KURACTL' -c '$T/n$i.conf' status | grep -qx 'server keys in memory: none (lockdown)'"; done
+t0=$EPOCHREALTIME
+check "key rotate during the lockdown" kuractl key rotate
+check "key retire of the key current before it" kuractl key retire "$NEW" --yes
+took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}')
+E=$(latest)
+NEW2=$(cur_fp)
+check "both returned within lease + 3 s ($took ms)" test "$took" -le $((CLUSTER_LEASE * 1000 + 3000))
+for i in 1 2 3; do check "lockdown: n$i did not acknowledge the key changes (applied $(applied "$i") < $E)" test "$(applied "$i")" -lt "$E"; done
+check "unlock" kuractl unlock
+E=$(latest)
+for i in 1 2; do
+  check "unlock: n$i catches up" wait_for $((CLUSTER_LEASE * 3 + 5)) applied_at_least "$i" "$E"
+  check "unlock: n$i holds the new key as current" holds "$i" "$NEW2" current
+  check "unlock: n$i does not hold the key retired during the lockdown" holds_not "$i" "$NEW"
+  check "unlock: n$i serves kt_bob" wait_for 5 reads kt_bob "$i"
+done
+check "unlock: n3 (its copy older) has not acknowledged (applied $(applied 3) < $E)" test "$(applied 3)" -lt "$E"
+check_fails "unlock: n3 refuses kt_bob an open" reads kt_bob 3
+check_output "unlock: kuractl status on n3 says it serves nothing, its keys stale" \
+  "cluster node n3 NOT SERVING \(every open and read refused\): behind the latest change \(.*the server keys \(key ${NEW2:0:16}\.\.\. not current yet\)" \
+  nodectl 3 status
+caught_up "unlock"
+check "unlock: n3 holds the new key as current" holds 3 "$NEW2" current
+check "unlock: n3 does not hold the key retired during the lockdown" holds_not 3 "$NEW"
 
 # ---- kuractl key retire killed -9 before each of its steps; n3 reads the
 # shared keystore from here on. The next change resolves the pending epoch

@@ -159,11 +159,8 @@ static int64_t held_on_disk(enum kura_cluster_stamp stamp, const char *id, void 
     return epoch;
 }
 
-/* What the keystore's files hold of a server key (kura_cluster_key_fn);
- * a keystore that does not list holds none of it. */
-static enum kura_cluster_key_held key_on_disk(const char *fp, void *ctx)
+enum kura_cluster_key_held cmd_key_on_disk(const char *keys_dir, const char *fp)
 {
-    const char *keys_dir = ((const struct kura_config *)ctx)->keys_dir;
     struct kura_server_key_info *v = NULL;
     size_t n = 0;
     enum kura_cluster_key_held held = KURA_KEY_ABSENT;
@@ -175,6 +172,12 @@ static enum kura_cluster_key_held key_on_disk(const char *fp, void *ctx)
                                                          : KURA_KEY_ABSENT;
     free(v);
     return held;
+}
+
+/* kura_cluster_key_fn on the keystore's files. */
+static enum kura_cluster_key_held key_on_disk(const char *fp, void *ctx)
+{
+    return cmd_key_on_disk(((const struct kura_config *)ctx)->keys_dir, fp);
 }
 
 /* A pending epoch left by a killed kuractl, resolved from the shared

@@ -369,9 +369,10 @@ int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_act
     snprintf(res->note, sizeof res->note, "retired %s by %s", cmd_time(c, cmd_now(), now, sizeof now),
              cmd_actor_label(c, who, sizeof who));
     /* Cluster mode: the key to retire in the pending epoch before the
-     * keystore changes; a key the keystore refuses to retire (current,
-     * retired, unknown) is no change. */
-    if (kura_keystore_held(ks, rq->fp) > 0 &&
+     * keystore changes (also to finish an interrupted retirement); a key
+     * the keystore refuses to retire (current, retired, unknown) is no
+     * change. */
+    if (cmd_key_on_disk(c->env->cfg->keys_dir, rq->fp) == KURA_KEY_EARLIER &&
         cmd_cluster_stamp_key(c, &cluster, "key-retire", KURA_STAMP_KEY_RETIRED, rq->fp) != 0)
         goto out;
     if (kura_keystore_retire(ks, rq->fp, res->note, &res->rewrapped, &e) != 0) {

@@ -409,6 +409,9 @@ int cmd_cluster_stamp_key(const struct kura_cmd_ctx *c, struct cmd_txn *t, const
                           enum kura_cluster_stamp stamp, const char *fingerprint);
 int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool written);
 int cmd_cluster_settle(const struct kura_cmd_ctx *c, struct cmd_txn *t);
+/* What the keystore's files hold of server key fp (a keystore that does
+ * not list holds none of it): how resolve_pending decides key changes. */
+enum kura_cluster_key_held cmd_key_on_disk(const char *keys_dir, const char *fp);
 void cmd_cluster_unlock(struct cmd_txn *t);
 
 #endif

@@ -17,6 +17,7 @@
 # Then kuractl key retire killed -9 before each of its steps: the next
 # change resolves the interrupted retirement from the keystore, and once
 # the key is retired no node holds it in memory.
+# A rotation that fails part way is settled at once.
 . "$(dirname "$0")/lib.sh"
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
@@ -163,6 +164,16 @@ done 3< <(kill_points 0 0 "$steps")
 diag "key retire killed before each of its $nsteps steps: $made times after its record was written"
 check "kill -9 before each of key retire's $nsteps steps: resolved from the keystore, no node holds an erased key" test "$bad" = 0
 check "a kill came after the retirement's record at least once (control)" test "$made" -ge 1
+# A key rotate that fails after its pending epoch was recorded (the old
+# key's second name refused: an I/O error injected) is settled at once
+# from the keystore: aborted, nothing left pending, the key unchanged.
+before_fp=$(cur_fp)
+check_fails "key rotate with its first link failing" \
+  strace -qq -o /dev/null -e trace=link,linkat -e inject=link,linkat:error=EIO:when=1 "$KURACTL" -c "$KCONF" key rotate
+check "the failed rotation left no epoch pending" no_pending
+check "the failed rotation changed no key" test "$(cur_fp)" = "$before_fp"
+check "the failed rotation's epoch was aborted" \
+  test "$(psql "$PG_CONN" -tAc "select state from kura.epochs where change = 'key-rotate' order by epoch desc limit 1")" = aborted
 check "key changes are in the database ($(psql "$PG_CONN" -tAc "select count(*) from kura.epochs where fingerprint <> ''")), by fingerprint only: no key material in PostgreSQL" \
   test "$(psql "$PG_CONN" -tAc "select count(*) from kura.epochs where fingerprint <> ''")" -ge 3 -a \
   -z "$(psql "$PG_CONN" -tAc "select epoch from kura.epochs where fingerprint !~ '^([0-9a-f]{64})?\$'")"

@@ -18,7 +18,7 @@
 
 #define KURA_CLUSTER_NODE_MAX 64        /* bytes of a node name, with the NUL */
 #define KURA_CLUSTER_ID_LEN 32          /* hex digits of the cluster's id */
-#define KURA_CLUSTER_SCHEMA_VERSION 2   /* 2: kura.epochs.stamp */
+#define KURA_CLUSTER_SCHEMA_VERSION 3   /* 2: kura.epochs.stamp; 3: kura.epochs.fingerprint */
 
 struct kura_cluster;
 
@@ -87,13 +87,20 @@ int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *
  * that a node can tell that the copy of the shared state it read is older
  * than the change (a client cache of the shared file system). */
 enum kura_cluster_stamp {
-    KURA_STAMP_NONE,            /* none: a change of no state file (keys) */
+    KURA_STAMP_NONE,            /* none: a change of no state file (a row of an older kura's key change) */
     KURA_STAMP_DATASET,         /* the dataset's dataset.ini ([epoch]) */
     KURA_STAMP_FILES,           /* the dataset's files.tsv (its "#epoch" line) */
     KURA_STAMP_LOCKDOWN,        /* STATE/lockdown ("epoch"; an unlock leaves a stamped "unlocked" record) */
+    /* Key rotate and retire change many keystore files, so no one file
+     * carries the epoch: the row names the server key's fingerprint (a
+     * public key's hash, never key material) and what the change made of
+     * it, and a copy is as new as the change when its keys show that. */
+    KURA_STAMP_KEY_CURRENT,     /* key rotate: the key is the current server key */
+    KURA_STAMP_KEY_RETIRED,     /* key retire: no secret of the key is held */
     KURA_STAMP_UNKNOWN,         /* a name this kura does not know (a newer one wrote it): never checks out */
 };
-/* "", "dataset.ini", "files.tsv", "lockdown"; and back (anything else: UNKNOWN). */
+/* "", "dataset.ini", "files.tsv", "lockdown", "key-current", "key-retired";
+ * and back (anything else: UNKNOWN). */
 const char *kura_cluster_stamp_name(enum kura_cluster_stamp stamp);
 enum kura_cluster_stamp kura_cluster_stamp_parse(const char *name);
 
@@ -105,13 +112,15 @@ enum kura_cluster_stamp kura_cluster_stamp_parse(const char *name);
  * the lock next resolves a pending epoch left by a dead session from the
  * shared state: stamp there, done; else aborted. */
 int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
-                              enum kura_cluster_stamp stamp, int64_t *epoch, struct kura_err *err);
+                              enum kura_cluster_stamp stamp, const char *fingerprint, int64_t *epoch,
+                              struct kura_err *err);
 int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, struct kura_err *err);
 
 struct kura_cluster_change {
     int64_t epoch;
     char dataset[65];           /* KURA_ID_MAX + 1; "" when the change named none */
     enum kura_cluster_stamp stamp;  /* the state file that carries the epoch */
+    char fingerprint[65];       /* the server key of a KEY_* stamp (hex BLAKE2b-256 of its public half) */
 };
 
 /* ---- stamps (cluster_stamp.c: pure, no database, no files) ---- */
@@ -121,11 +130,24 @@ struct kura_cluster_change {
  * none, -1 when there is no such file. */
 typedef int64_t (*kura_cluster_held_fn)(enum kura_cluster_stamp stamp, const char *dataset, void *ctx);
 
-/* The first change of v (n of them) that the copy held describes is older
- * than: a stamp it does not carry yet. NULL: the copy is as new as every
- * change (one with no stamp needs nothing). */
+/* What a copy of the keystore (a node's keys in memory, or the files)
+ * holds of the server key with a fingerprint. */
+enum kura_cluster_key_held {
+    KURA_KEY_ABSENT,            /* no secret of it (never had, or retired) */
+    KURA_KEY_EARLIER,           /* its secret, as an earlier key */
+    KURA_KEY_CURRENT,           /* its secret, as the current key */
+    KURA_KEY_NONE_HELD,         /* no server key at all (lockdown): it has not read the change's keys */
+};
+typedef enum kura_cluster_key_held (*kura_cluster_key_fn)(const char *fingerprint, void *ctx);
+
+/* The first change of v (n of them, oldest first) that the copy held and
+ * key_held describe is older than: a stamp it does not carry yet, a
+ * rotation whose key is not its current one (unless a later rotation of v
+ * replaced it), a retired key it still holds. NULL: the copy is as new as
+ * every change (one with no stamp needs nothing). */
 const struct kura_cluster_change *kura_cluster_stale(const struct kura_cluster_change *v, size_t n,
-                                                     kura_cluster_held_fn held, void *ctx);
+                                                     kura_cluster_held_fn held, kura_cluster_key_fn key_held,
+                                                     void *ctx);
 /* The pending changes (under the lock: a dead session's), oldest first. */
 int kura_cluster_pending(struct kura_cluster *c, struct kura_cluster_change **v, size_t *n, struct kura_err *err);
 /* The done changes after epoch after up to upto, oldest first. */

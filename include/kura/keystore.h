@@ -81,17 +81,29 @@ void kura_keystore_server_pk(const struct kura_keystore *ks, uint8_t pk[C4GH_KEY
 /* True when the server keys on disk are no longer the ones ks holds (a
  * rotation or retirement since it was opened): reopen it. */
 bool kura_keystore_stale(const struct kura_keystore *ks);
+/* Where ks holds the secret of the server key fp: 0 as the current key,
+ * above 0 as an earlier one, -1 not at all. */
+int kura_keystore_held(const struct kura_keystore *ks, const char *fp);
+/* The fingerprint of the i-th server key ks holds (0: the current one);
+ * false past the last. */
+bool kura_keystore_key_fingerprint(const struct kura_keystore *ks, size_t i,
+                                   char out[KURA_KEY_FINGERPRINT_LEN + 1]);
 
 /* ---- server key rotation and retirement ---------------------------------- */
 
+/* Called by kura_keystore_rotate with the new key's fingerprint before the
+ * keystore changes on disk (a cluster's write-ahead record of the change);
+ * a failure leaves the keystore as it was. */
+typedef int (*kura_keystore_rotate_fn)(const char *new_fp, void *ctx, struct kura_err *err);
 /* Makes a new current server key (protected by passphrase when it is not
  * empty; give the same one the keystore opened with) and keeps the old one
  * as an earlier key in server-keys/. Crash-safe: the old key is linked
  * there before the new one replaces server.sec; a run interrupted before
  * that replacement leaves the old key current. new_fp gets the new key's
- * fingerprint. Then reopen the keystore and kura_keystore_rewrap. */
-int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
-                         char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err);
+ * fingerprint; before (when not NULL) is told it first. Then reopen the
+ * keystore and kura_keystore_rewrap. */
+int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase, kura_keystore_rotate_fn before,
+                         void *ctx, char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err);
 /* Wraps every dataset key that is not wrapped to the current server key
  * to it: an atomic replacement, after which the old file is erased
  * (kura_destroy_file), so no copy wrapped to an earlier key stays behind;

@@ -215,6 +215,18 @@ static int64_t held_loaded(enum kura_cluster_stamp stamp, const char *id, void *
     return stamp == KURA_STAMP_DATASET ? d->ds.epoch : d->files_epoch;
 }
 
+/* What this node holds in memory of a server key (kura_cluster_key_fn):
+ * the keys it opened at its last reload; none while locked down (or while
+ * they do not open). */
+static enum kura_cluster_key_held key_loaded(const char *fp, void *ctx)
+{
+    const struct held_ctx *h = ctx;
+    pthread_rwlock_rdlock(&h->fs->ks_lock);
+    int at = h->fs->ks ? kura_keystore_held(h->fs->ks, fp) : -2;
+    pthread_rwlock_unlock(&h->fs->ks_lock);
+    return at == -2 ? KURA_KEY_NONE_HELD : at < 0 ? KURA_KEY_ABSENT : at == 0 ? KURA_KEY_CURRENT : KURA_KEY_EARLIER;
+}
+
 /* The first change of v that the state this node loaded is older than (a
  * client cache of the shared file system), or NULL. */
 static const struct kura_cluster_change *stale_change(struct kurafs *fs, const struct kura_cluster_change *v,
@@ -222,7 +234,7 @@ static const struct kura_cluster_change *stale_change(struct kurafs *fs, const s
 {
     struct snapshot *s = snapshot_acquire(fs);
     struct held_ctx h = {.fs = fs, .cat = s->cat};
-    const struct kura_cluster_change *stale = kura_cluster_stale(v, k, held_loaded, &h);
+    const struct kura_cluster_change *stale = kura_cluster_stale(v, k, held_loaded, key_loaded, &h);
     snapshot_release(s);
     return stale;
 }
@@ -252,9 +264,15 @@ static int catch_up(struct cluster_node *n, struct kura_cluster *db, int64_t lat
         pause_ms(n, STALE_PAUSE_MS);
     }
     if (stale) {
-        kura_err_set(&err, ESTALE, "%s%s%s read from the shared file system is older than change %" PRId64
-                     " (a stale cache)", stale->dataset, stale->dataset[0] ? "/" : "",
-                     kura_cluster_stamp_name(stale->stamp), stale->epoch);
+        char what[160];
+        if (stale->stamp == KURA_STAMP_KEY_CURRENT || stale->stamp == KURA_STAMP_KEY_RETIRED)
+            snprintf(what, sizeof what, "the server keys (key %.16s... %s)", stale->fingerprint,
+                     stale->stamp == KURA_STAMP_KEY_CURRENT ? "not current yet" : "retired but still there");
+        else
+            snprintf(what, sizeof what, "%s%s%s", stale->dataset, stale->dataset[0] ? "/" : "",
+                     kura_cluster_stamp_name(stale->stamp));
+        kura_err_set(&err, ESTALE, "%s read from the shared file system is older than change %" PRId64
+                     " (a stale cache)", what, stale->epoch);
         trouble(n, "cannot apply the latest change", &err);
         free(v);
         return -1;

@@ -153,6 +153,9 @@ void kurafs_keys_wipe(struct kurafs *fs);
  * disk (not during lockdown); for a dataset key that no longer unwraps
  * when a rotation was interrupted before the daemon was told. */
 void kurafs_keys_refresh(struct kurafs *fs);
+/* kuractl status's line of the server keys this daemon holds in memory
+ * (fingerprints: which keys, never what they are). */
+void kurafs_keys_describe(void *ctx, FILE *out);
 
 /* ---- the clock of decisions and records (clock.c) ---- */
 int64_t kurafs_now(void);

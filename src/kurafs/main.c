@@ -224,6 +224,7 @@ static struct {
 /* kuractl status's lines after the daemon's (commands.h daemon_notes). */
 static void kurafs_daemon_notes(void *ctx, FILE *out)
 {
+    kurafs_keys_describe(ctx, out);
     kurafs_cluster_describe(ctx, out);
     kurafs_ship_describe(ctx, out);
 }

@@ -95,6 +95,20 @@ void kurafs_keys_refresh(struct kurafs *fs)
     pthread_mutex_unlock(&fs->reload_lock);
 }
 
+void kurafs_keys_describe(void *ctx, FILE *out)
+{
+    struct kurafs *fs = ctx;
+    char fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    pthread_rwlock_rdlock(&fs->ks_lock);
+    fputs("server keys in memory:", out);
+    if (!fs->ks)
+        fputs(atomic_load(&fs->lockdown) ? " none (lockdown)" : " none", out);
+    for (size_t i = 0; fs->ks && kura_keystore_key_fingerprint(fs->ks, i, fp); i++)
+        fprintf(out, "%s %s (%s)", i ? "," : "", fp, i ? "earlier" : "current");
+    fputc('\n', out);
+    pthread_rwlock_unlock(&fs->ks_lock);
+}
+
 /* Lockdown (R-ACC-7) is a state file: every dataset refused, the server
  * key wiped from memory; after unlock the key is opened again (reading
  * the passphrase file again if the key has one), as it is after the

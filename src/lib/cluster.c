@@ -169,6 +169,9 @@ static const char *const schema_sql[] = {
      * "" with stamped: dataset.ini, a row of a kura before this column).
      * Added here, so kuractl cluster init also upgrades an existing cluster. */
     "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS stamp text NOT NULL DEFAULT ''",
+    /* fingerprint: the server key a key-current or key-retired stamp names
+     * (a public key's hash: no key material). Version 3. */
+    "ALTER TABLE kura.epochs ADD COLUMN IF NOT EXISTS fingerprint text NOT NULL DEFAULT ''",
     "CREATE TABLE IF NOT EXISTS kura.audit (node text NOT NULL, seq bigint NOT NULL, line text NOT NULL, "
     "received timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (node, seq))",
     "CREATE TABLE IF NOT EXISTS kura.audit_nodes (node text PRIMARY KEY, written_seq bigint NOT NULL DEFAULT 0, "
@@ -303,15 +306,17 @@ int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *
 }
 
 int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
-                              enum kura_cluster_stamp stamp, int64_t *epoch, struct kura_err *err)
+                              enum kura_cluster_stamp stamp, const char *fingerprint, int64_t *epoch,
+                              struct kura_err *err)
 {
-    const char *const p[] = {actor, dataset, change, kura_cluster_stamp_name(stamp)};
+    const char *const p[] = {actor, dataset, change, kura_cluster_stamp_name(stamp),
+                             fingerprint ? fingerprint : ""};
     PGresult *r = NULL;
     /* stamped as well, for a node of a kura before the stamp column. */
     if (run(c, "begin the change",
-            "INSERT INTO kura.epochs (actor, dataset, change, state, stamp, stamped) "
-            "VALUES ($1, $2, $3, 'pending', $4::text, $4::text = 'dataset.ini') RETURNING epoch",
-            4, p, &r, err) != 0)
+            "INSERT INTO kura.epochs (actor, dataset, change, state, stamp, stamped, fingerprint) "
+            "VALUES ($1, $2, $3, 'pending', $4::text, $4::text = 'dataset.ini', $5) RETURNING epoch",
+            5, p, &r, err) != 0)
         return -1;
     *epoch = first_int(r);
     PQclear(r);
@@ -340,7 +345,7 @@ int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, st
 /* A change's stamp as a query of changes_of selects it. */
 #define STAMP_OF "CASE WHEN stamp <> '' THEN stamp WHEN stamped THEN 'dataset.ini' ELSE '' END"
 
-/* The rows of a query of (epoch, dataset, STAMP_OF) as changes. */
+/* The rows of a query of (epoch, dataset, STAMP_OF, fingerprint) as changes. */
 static int changes_of(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *p,
                       struct kura_cluster_change **v, size_t *count, struct kura_err *err)
 {
@@ -360,6 +365,7 @@ static int changes_of(struct kura_cluster *c, const char *what, const char *sql,
         list[i].epoch = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         snprintf(list[i].dataset, sizeof list[i].dataset, "%s", PQgetvalue(r, i, 1));
         list[i].stamp = kura_cluster_stamp_parse(PQgetvalue(r, i, 2));
+        snprintf(list[i].fingerprint, sizeof list[i].fingerprint, "%s", PQgetvalue(r, i, 3));
     }
     PQclear(r);
     *v = list;
@@ -370,7 +376,8 @@ static int changes_of(struct kura_cluster *c, const char *what, const char *sql,
 int kura_cluster_pending(struct kura_cluster *c, struct kura_cluster_change **v, size_t *n, struct kura_err *err)
 {
     return changes_of(c, "pending changes",
-                      "SELECT epoch, coalesce(dataset, ''), " STAMP_OF " FROM kura.epochs WHERE state = 'pending' "
+                      "SELECT epoch, coalesce(dataset, ''), " STAMP_OF ", fingerprint FROM kura.epochs "
+                      "WHERE state = 'pending' "
                       "ORDER BY epoch",
                       0, NULL, v, n, err);
 }
@@ -383,8 +390,8 @@ int kura_cluster_changes(struct kura_cluster *c, int64_t after, int64_t upto, st
     snprintf(u, sizeof u, "%" PRId64, upto);
     const char *const p[] = {a, u};
     return changes_of(c, "changes",
-                      "SELECT epoch, coalesce(dataset, ''), " STAMP_OF " FROM kura.epochs WHERE state = 'done' "
-                      "AND epoch > $1 AND epoch <= $2 ORDER BY epoch",
+                      "SELECT epoch, coalesce(dataset, ''), " STAMP_OF ", fingerprint FROM kura.epochs "
+                      "WHERE state = 'done' AND epoch > $1 AND epoch <= $2 ORDER BY epoch",
                       2, p, v, n, err);
 }
 

@@ -258,15 +258,21 @@ static int add_key(struct kura_keystore *ks, const char *path, const char *passp
     return 0;
 }
 
-static bool holds_fp(const struct kura_keystore *ks, const char *fp)
+bool kura_keystore_key_fingerprint(const struct kura_keystore *ks, size_t i, char out[KURA_KEY_FINGERPRINT_LEN + 1])
+{
+    if (i >= ks->nkeys)
+        return false;
+    kura_key_fingerprint(ks->keys[i].pk, out);
+    return true;
+}
+
+int kura_keystore_held(const struct kura_keystore *ks, const char *fp)
 {
     char have[KURA_KEY_FINGERPRINT_LEN + 1];
-    for (size_t i = 0; i < ks->nkeys; i++) {
-        kura_key_fingerprint(ks->keys[i].pk, have);
+    for (size_t i = 0; kura_keystore_key_fingerprint(ks, i, have); i++)
         if (strcmp(have, fp) == 0)
-            return true;
-    }
-    return false;
+            return (int)i;
+    return -1;
 }
 
 /* "<fp>.sec" in server-keys/: copies the fingerprint out; false for other names. */
@@ -297,7 +303,7 @@ static int load_earlier(struct kura_keystore *ks, const char *passphrase, struct
     struct dirent *de;
     while (rc == 0 && (de = readdir(d))) {
         char fp[KURA_KEY_FINGERPRINT_LEN + 1], got[KURA_KEY_FINGERPRINT_LEN + 1];
-        if (!earlier_name(de->d_name, SEC_SUFFIX, fp) || holds_fp(ks, fp))
+        if (!earlier_name(de->d_name, SEC_SUFFIX, fp) || kura_keystore_held(ks, fp) >= 0)
             continue;
         char *path = join(dir, de->d_name);
         if (!path || add_key(ks, path, passphrase, err) != 0) {
@@ -1071,8 +1077,8 @@ static int check_current(const struct kura_keystore *ks, struct kura_err *err)
     return rc;
 }
 
-int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
-                         char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err)
+int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase, kura_keystore_rotate_fn before,
+                         void *ctx, char new_fp[KURA_KEY_FINGERPRINT_LEN + 1], struct kura_err *err)
 {
     char *earlier = join(ks->dir, EARLIER), *sec = join(ks->dir, SERVER_SEC), *pub = join(ks->dir, SERVER_PUB);
     char *fresh = join(ks->dir, KURA_SERVER_SEC_NEW_FILE), *old_sec = NULL, *old_pub = NULL, *text = NULL;
@@ -1086,6 +1092,13 @@ int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
         goto out;
     }
     if ((lock = keystore_lock(ks->dir, err)) < 0 || check_current(ks, err) != 0)
+        goto out;
+    /* 0. The new key exists in memory only; the caller records its
+     * fingerprint before anything on disk changes. */
+    uint8_t pk[C4GH_KEY_SIZE];
+    c4gh_keygen(sk, pk);
+    kura_key_fingerprint(pk, new_fp);
+    if (before && before(new_fp, ctx, err) != 0)
         goto out;
     if (kura_mkdir_p(earlier, 0700, err) != 0 || check_private(earlier, true, err) != 0)
         goto out;
@@ -1101,8 +1114,6 @@ int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
      * server.pub and writing the new one (kura_keystore_open derives it
      * again, under the lock, if a crash comes between). A
      * new key left by an interrupted run never became current: erase it. */
-    uint8_t pk[C4GH_KEY_SIZE];
-    c4gh_keygen(sk, pk);
     if (!(text = c4gh_seckey_format(sk, passphrase, "kura server key", err)) || destroy_if_present(ks->dir, fresh, err) != 0 ||
         kura_write_file_new(fresh, text, strlen(text), 0600, err) != 0)
         goto out;
@@ -1120,7 +1131,6 @@ int kura_keystore_rotate(const struct kura_keystore *ks, const char *passphrase,
     }
     if (kura_fsync_dir(ks->dir, err) != 0 || write_pub(ks->dir, pk, err) != 0)
         goto out;
-    kura_key_fingerprint(pk, new_fp);
     rc = 0;
 out:
     if (rc != 0)
@@ -1293,7 +1303,7 @@ int kura_keystore_retire(const struct kura_keystore *ks, const char *fp, const c
         kura_err_set(err, ENOENT, "no earlier server key has fingerprint %s (kuractl key list)", fp);
         goto out;
     }
-    if (have_sec && !holds_fp(ks, fp)) {
+    if (have_sec && kura_keystore_held(ks, fp) < 0) {
         kura_err_set(err, EAGAIN, "the server keys changed since the keystore was opened; run the command again");
         goto out;
     }
@@ -1449,7 +1459,7 @@ bool kura_keystore_stale(const struct kura_keystore *ks)
         if (v[i].state == KURA_SKEY_RETIRED)
             continue;
         live++;
-        stale = stale || !holds_fp(ks, v[i].fp);
+        stale = stale || kura_keystore_held(ks, v[i].fp) < 0;
     }
     char cur[KURA_KEY_FINGERPRINT_LEN + 1];
     kura_key_fingerprint(ks->keys[0].pk, cur);

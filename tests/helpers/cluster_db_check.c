@@ -240,33 +240,91 @@ static void test_newer_schema(void)
     kura_cluster_close(c);
 }
 
-/* A cluster made by the kura before stamps (schema 1: no kura.epochs.stamp)
- * is refused with what to do, and cluster init upgrades it, keeping its
- * id and rows; a row of that kura (stamped, no stamp name) reads as a
- * dataset.ini stamp. */
-static void test_upgrade_from_schema_1(void)
+/* A cluster made by the kura of schema version `from` (undo: the SQL that
+ * takes this kura's additions away again, row: one of that kura's rows)
+ * is refused with what to do, and cluster init upgrades it in place,
+ * keeping its id and rows. The changes afterwards, in *v and *n. */
+static void upgrade_from(int from, const char *undo, const char *row, struct kura_cluster_change **v, size_t *n)
 {
+    *v = NULL;
+    *n = 0;
     struct kura_cluster *c = connect_as(NULL);
     ASSERT(c);
-    char id[KURA_CLUSTER_ID_LEN + 1], before[KURA_CLUSTER_ID_LEN + 1];
+    char id[KURA_CLUSTER_ID_LEN + 1], before[KURA_CLUSTER_ID_LEN + 1], version[128];
     struct kura_err err = {0};
     ASSERT(kura_cluster_id(c, before, &err) == 0);
-    ASSERT(raw("ALTER TABLE kura.epochs DROP COLUMN stamp") == 0);
-    ASSERT(raw("UPDATE kura.meta SET value = '1' WHERE key = 'schema_version'") == 0);
-    ASSERT(raw("INSERT INTO kura.epochs (actor, dataset, change, state, stamped) "
-               "VALUES ('old', 'JGAD000009', 'user-remove', 'done', true)") == 0);
+    ASSERT(raw(undo) == 0);
+    snprintf(version, sizeof version, "UPDATE kura.meta SET value = '%d' WHERE key = 'schema_version'", from);
+    ASSERT(raw(version) == 0);
+    ASSERT(raw(row) == 0);
     EXPECT(kura_cluster_id(c, id, &err) == -1 && err.code == EPROTO);
-    EXPECT_STR_CONTAINS(err.msg, "schema version 1, older than this kura's 2: run kuractl cluster init");
+    snprintf(version, sizeof version, "schema version %d, older than this kura's %d: run kuractl cluster init", from,
+             KURA_CLUSTER_SCHEMA_VERSION);
+    EXPECT_STR_CONTAINS(err.msg, version);
     EXPECT(kura_cluster_init(c, id, &err) == 0 && strcmp(id, before) == 0);
     EXPECT(kura_cluster_id(c, id, &err) == 0 && strcmp(id, before) == 0);
-    EXPECT(raw("SELECT 1 FROM kura.meta WHERE key = 'schema_version' AND value = '2'") == 0);
-    struct kura_cluster_change *v = NULL;
-    size_t n = 0;
-    EXPECT(kura_cluster_changes(c, 0, INT64_MAX, &v, &n, &err) == 0);
+    snprintf(version, sizeof version, "SELECT 1 FROM kura.meta WHERE key = 'schema_version' AND value = '%d'",
+             KURA_CLUSTER_SCHEMA_VERSION);
+    EXPECT(raw(version) == 0);
+    EXPECT(kura_cluster_changes(c, 0, INT64_MAX, v, n, &err) == 0);
+    kura_cluster_close(c);
+}
+
+/* Schema 1, before stamps (no kura.epochs.stamp, nor fingerprint): a row of that kura
+ * (stamped, no stamp name) reads as a dataset.ini stamp. */
+static void test_upgrade_from_schema_1(void)
+{
+    struct kura_cluster_change *v;
+    size_t n;
+    upgrade_from(1, "ALTER TABLE kura.epochs DROP COLUMN stamp, DROP COLUMN fingerprint",
+                 "INSERT INTO kura.epochs (actor, dataset, change, state, stamped) "
+                 "VALUES ('old', 'JGAD000009', 'user-remove', 'done', true)",
+                 &v, &n);
     bool seen = false;
     for (size_t i = 0; i < n; i++)
         seen |= strcmp(v[i].dataset, "JGAD000009") == 0 && v[i].stamp == KURA_STAMP_DATASET;
     EXPECT(seen);
+    free(v);
+}
+
+/* Schema 2, before key stamps (no kura.epochs.fingerprint): a key change
+ * of that kura, unstamped, stays unstamped. */
+static void test_upgrade_from_schema_2(void)
+{
+    struct kura_cluster_change *v;
+    size_t n;
+    upgrade_from(2, "ALTER TABLE kura.epochs DROP COLUMN fingerprint",
+                 "INSERT INTO kura.epochs (actor, change, state, stamp) VALUES ('old', 'key-retire', 'done', '')", &v,
+                 &n);
+    EXPECT(n > 0);
+    if (n > 0)
+        EXPECT(v[n - 1].stamp == KURA_STAMP_NONE && v[n - 1].fingerprint[0] == '\0');
+    free(v);
+}
+
+/* A key change's fingerprint goes with its pending row, before the
+ * keystore changes, and comes back with the change, pending or done. */
+static void test_key_stamps(void)
+{
+    struct kura_cluster *c = connect_as(NULL);
+    ASSERT(c);
+    struct kura_err err = {0};
+    const char *fp = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    int64_t rotate = 0, retire = 0;
+    EXPECT(kura_cluster_begin_change(c, "root", NULL, "key-rotate", KURA_STAMP_KEY_CURRENT, fp, &rotate, &err) == 0);
+    EXPECT(kura_cluster_begin_change(c, "root", NULL, "key-retire", KURA_STAMP_KEY_RETIRED, fp, &retire, &err) == 0);
+    struct kura_cluster_change *v = NULL;
+    size_t n = 0;
+    EXPECT(kura_cluster_pending(c, &v, &n, &err) == 0 && n == 2);
+    if (n == 2)
+        EXPECT(v[0].epoch == rotate && v[0].stamp == KURA_STAMP_KEY_CURRENT && strcmp(v[0].fingerprint, fp) == 0 &&
+               v[1].epoch == retire && v[1].stamp == KURA_STAMP_KEY_RETIRED && strcmp(v[1].fingerprint, fp) == 0 &&
+               v[1].dataset[0] == '\0');
+    free(v);
+    EXPECT(kura_cluster_end_change(c, rotate, true, &err) == 0 && kura_cluster_end_change(c, retire, true, &err) == 0);
+    EXPECT(kura_cluster_changes(c, rotate - 1, retire, &v, &n, &err) == 0 && n == 2);
+    if (n == 2)
+        EXPECT(v[1].stamp == KURA_STAMP_KEY_RETIRED && strcmp(v[1].fingerprint, fp) == 0);
     free(v);
     kura_cluster_close(c);
 }
@@ -283,7 +341,7 @@ static void test_stamps(void)
     const char *const ds[] = {"JGAD000010", "JGAD000010", NULL};
     int64_t e[3] = {0};
     for (int i = 0; i < 3; i++)
-        EXPECT(kura_cluster_begin_change(c, "root", ds[i], "stamp test", stamps[i], &e[i], &err) == 0);
+        EXPECT(kura_cluster_begin_change(c, "root", ds[i], "stamp test", stamps[i], NULL, &e[i], &err) == 0);
     struct kura_cluster_change *v = NULL;
     size_t n = 0;
     EXPECT(kura_cluster_pending(c, &v, &n, &err) == 0 && n == 3);
@@ -335,6 +393,8 @@ int main(int argc, char **argv)
     RUN(test_newer_schema);
     RUN(test_upgrade_from_schema_1);
     RUN(test_stamps);
+    RUN(test_upgrade_from_schema_2);
+    RUN(test_key_stamps);
     RUN(test_no_server);
     return unit_done();
 }

@@ -39,6 +39,54 @@ mount_node() {
 # stop_node I: stop_kura for node nI.
 stop_node() { KURAFS_PID=${NODE_PID[$1]} KURAFS_LOG=${NODE_LOG[$1]} stop_kura "$T/m$1"; }
 
+# The database's view: the latest done epoch; the epoch node nI has
+# applied; no epoch left pending; how long ago node nI's lease ended (ms,
+# negative while it runs).
+latest() { psql "$PG_CONN" -tAc "select coalesce(max(epoch) filter (where state = 'done'), 0) from kura.epochs"; }
+applied() { psql "$PG_CONN" -tAc "select applied_epoch from kura.nodes where name = 'n$1'"; }
+# applied_at_least I E: node nI has applied epoch E (read each time: for wait_for)
+applied_at_least() { test "$(applied "$1")" -ge "$2"; }
+no_pending() { test "$(psql "$PG_CONN" -tAc "select count(*) from kura.epochs where state = 'pending'")" = 0; }
+lease_ended_ms() {
+  psql "$PG_CONN" -tAc "select (extract(epoch from clock_timestamp() - lease_until) * 1000)::int from kura.nodes where name = 'n$1'"
+}
+
+# made_while_n3_lags NAME CMD...: CMD, made while n3 reads an older copy
+# (lagging_copy), makes a new epoch $E and returns once n3's lease has
+# ended: not before (n3 does not acknowledge it) and less than a second
+# after; n1 and n2 have applied it.
+made_while_n3_lags() {
+  local name=$1 before t0 took ended
+  shift
+  before=$(latest)
+  t0=$EPOCHREALTIME
+  check "$name (n3's copy older)" "$@"
+  took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}')
+  ended=$(lease_ended_ms 3)
+  E=$(latest)
+  check "$name: a new epoch ($E)" test "$E" -gt "$before"
+  check "$name returned within 1 s of n3's lease ending (${ended} ms after; $took ms in all)" \
+    test "$ended" -ge 0 -a "$ended" -le 1000
+  check "$name returned within lease + 3 s ($took ms)" test "$took" -le $((CLUSTER_LEASE * 1000 + 3000))
+  check "$name: n3 did not acknowledge it (applied $(applied 3) < $E)" test "$(applied 3)" -lt "$E"
+  for i in 1 2; do check "$name: n$i applied it" test "$(applied "$i")" -ge "$E"; done
+}
+
+# lagging_copy SUB SRC [RSYNC_ARGS...]: a client cache of the shared file
+# system, simulated: a fresh copy of SRC at $T/n3view/SUB (SUB "": at
+# $T/n3view), swapped in by one rename of the link $T/n3view, so that a
+# node reading through it sees the copy change at once and only when the
+# test says.
+LAGGING_COPIES=0
+lagging_copy() {
+  local sub=$1 src=$2 next
+  shift 2
+  LAGGING_COPIES=$((LAGGING_COPIES + 1))
+  next=$T/n3copy.$LAGGING_COPIES
+  mkdir -p -m 0700 "$next/$sub" && rsync -a "$@" "$src" "$next/$sub/" &&
+    ln -sfn "$next" "$T/n3view.new" && mv -T "$T/n3view.new" "$T/n3view"
+}
+
 # wait_for SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails
 # after SECONDS.
 wait_for() {

@@ -24,9 +24,6 @@ for i in 1 2 3; do require "mount node n$i" mount_node "$i"; done
 F() { echo "$T/m$1/$ID/x.bin"; }
 reads() { as "$1" head -c 4096 "$(F "$2")" >/dev/null; }
 for i in 1 2 3; do require "node n$i serves" wait_for 10 reads kt_bob "$i"; done
-latest() { psql "$PG_CONN" -tAc "select coalesce(max(epoch) filter (where state = 'done'), 0) from kura.epochs"; }
-applied() { psql "$PG_CONN" -tAc "select applied_epoch from kura.nodes where name = 'n$1'"; }
-no_pending() { test "$(psql "$PG_CONN" -tAc "select count(*) from kura.epochs where state = 'pending'")" = 0; }
 
 # ---- user remove reaches every node before it returns ----
 mkdir -p "$T/r" && chmod 0777 "$T/r"

@@ -644,7 +644,7 @@ static void test_rotate_retire(void)
     kura_keystore_close(ks2);
     ks2 = NULL;
 
-    ASSERT(kura_keystore_rotate(ks, pass, new_fp, &err) == 0);
+    ASSERT(kura_keystore_rotate(ks, pass, NULL, NULL, new_fp, &err) == 0);
     EXPECT(strcmp(new_fp, old_fp) != 0);
     EXPECT(kura_keystore_stale(ks));
     EXPECT(mode_of(dup) == 0600);

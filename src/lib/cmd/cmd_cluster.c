@@ -11,6 +11,7 @@
 #include "kura/cluster.h"
 #include "kura/dsfile.h"
 #include "kura/json.h"
+#include "kura/keystore.h"
 #include "kura/layout.h"
 #include "kura/lockdown.h"
 
@@ -131,7 +132,7 @@ int cmd_cluster_status(const struct kura_cmd_ctx *c, int argc, char **argv)
  * from the files; whatever does not load holds no epoch. */
 static int64_t held_on_disk(enum kura_cluster_stamp stamp, const char *id, void *ctx)
 {
-    const char *state_dir = ctx;
+    const char *state_dir = ((const struct kura_config *)ctx)->state_dir;
     struct kura_err e = {0};
     int64_t epoch = -1;
     if (stamp == KURA_STAMP_LOCKDOWN) {
@@ -158,11 +159,35 @@ static int64_t held_on_disk(enum kura_cluster_stamp stamp, const char *id, void 
     return epoch;
 }
 
+enum kura_cluster_key_held cmd_key_on_disk(const char *keys_dir, const char *fp)
+{
+    struct kura_server_key_info *v = NULL;
+    size_t n = 0;
+    enum kura_cluster_key_held held = KURA_KEY_ABSENT;
+    if (kura_keystore_server_keys(keys_dir, &v, &n, NULL) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(v[i].fp, fp) == 0)
+                held = v[i].state == KURA_SKEY_CURRENT   ? KURA_KEY_CURRENT
+                       : v[i].state == KURA_SKEY_EARLIER ? KURA_KEY_EARLIER
+                                                         : KURA_KEY_ABSENT;
+    free(v);
+    return held;
+}
+
+/* kura_cluster_key_fn on the keystore's files. */
+static enum kura_cluster_key_held key_on_disk(const char *fp, void *ctx)
+{
+    return cmd_key_on_disk(((const struct kura_config *)ctx)->keys_dir, fp);
+}
+
 /* A pending epoch left by a killed kuractl, resolved from the shared
- * state: the file it stamps carries the epoch (the change was written:
- * done, announced) or not (never written: aborted). The pending row was
- * durable before the file was written, so no written change is missed. */
-static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db, struct kura_err *e)
+ * state: the file it stamps carries the epoch, or the keystore shows the
+ * key change (the change was written: done, announced) or not (never
+ * written: aborted). The pending row was durable before the state was
+ * written, so no written change is missed. *announced (when not NULL)
+ * gets the highest epoch announced. */
+static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db, int64_t *announced,
+                           struct kura_err *e)
 {
     struct kura_cluster_change *v = NULL;
     size_t n = 0;
@@ -171,8 +196,10 @@ static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         bool written = v[i].stamp != KURA_STAMP_NONE &&
-                       !kura_cluster_stale(&v[i], 1, held_on_disk, (void *)c->env->cfg->state_dir);
+                       !kura_cluster_stale(&v[i], 1, held_on_disk, key_on_disk, (void *)c->env->cfg);
         rc = kura_cluster_end_change(db, v[i].epoch, written, e);
+        if (rc == 0 && written && announced)
+            *announced = v[i].epoch;
         if (rc == 0)
             fprintf(c->err, "kuractl: an interrupted change (epoch %" PRId64 ", %s%s%s) %s\n", v[i].epoch,
                     v[i].dataset[0] ? "dataset " : "", v[i].dataset, v[i].dataset[0] ? "" : "server-wide",
@@ -193,7 +220,7 @@ int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
     /* Listening from before the change: no acknowledgement is missed. */
     if (kura_cluster_listen_acks(t->cluster, &e) != 0 ||
         kura_cluster_lock(t->cluster, (int)cfg->cluster_lease_seconds * 1000 * 6, &e) != 0 ||
-        resolve_pending(c, t->cluster, &e) != 0)
+        resolve_pending(c, t->cluster, NULL, &e) != 0)
         goto fail;
     return 0;
 fail:
@@ -202,21 +229,35 @@ fail:
     return -1;
 }
 
+static int begin_change(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action,
+                        enum kura_cluster_stamp stamp, const char *fingerprint)
+{
+    char actor[KURA_USER_MAX + 16];
+    struct kura_err e = {0};
+    if (kura_cluster_begin_change(t->cluster, cmd_actor_name(c, actor, sizeof actor), t->id, action, stamp,
+                                  fingerprint, &t->epoch, &e) != 0) {
+        cmd_fail_err(c, &e);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action,
                       enum kura_cluster_stamp stamp)
 {
     if (!t->cluster)
         return 0;
-    char actor[KURA_USER_MAX + 16];
-    struct kura_err e = {0};
-    if (kura_cluster_begin_change(t->cluster, cmd_actor_name(c, actor, sizeof actor), t->id, action, stamp,
-                                  &t->epoch, &e) != 0) {
-        cmd_fail_err(c, &e);
+    if (begin_change(c, t, action, stamp, NULL) != 0)
         return -1;
-    }
     if (stamp == KURA_STAMP_DATASET)
         t->ds.epoch = t->epoch;
     return 0;
+}
+
+int cmd_cluster_stamp_key(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action,
+                          enum kura_cluster_stamp stamp, const char *fingerprint)
+{
+    return t->cluster ? begin_change(c, t, action, stamp, fingerprint) : 0;
 }
 
 /* How long a change waits between two reads of the nodes' table when no
@@ -266,6 +307,21 @@ int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const 
     t->epoch = 0;
     if (rc != 0) {
         fprintf(c->err, "kuractl: warning: the change is made, but not every node is known to apply it: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_cluster_settle(const struct kura_cmd_ctx *c, struct cmd_txn *t)
+{
+    if (!t->cluster || !t->epoch)
+        return 0;
+    struct kura_err e = {0};
+    int64_t announced = 0, epoch = t->epoch;
+    t->epoch = 0;
+    if (resolve_pending(c, t->cluster, &announced, &e) != 0 ||
+        (announced == epoch && wait_applied(c, t->cluster, epoch, &e) != 0)) {
+        fprintf(c->err, "kuractl: warning: not every node is known to apply the part made: %s\n", e.msg);
         return -1;
     }
     return 0;

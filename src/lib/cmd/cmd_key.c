@@ -198,6 +198,22 @@ static int refuse_socket(const struct kura_cmd_ctx *c)
     return 0;
 }
 
+struct rotate_stamp {
+    const struct kura_cmd_ctx *c;
+    struct cmd_txn *cluster;
+};
+
+/* Cluster mode: the new key's fingerprint in the pending epoch, durably,
+ * before the keystore changes (kura_keystore_rotate_fn). */
+static int stamp_rotation(const char *new_fp, void *ctx, struct kura_err *err)
+{
+    const struct rotate_stamp *r = ctx;
+    if (cmd_cluster_stamp_key(r->c, r->cluster, "key-rotate", KURA_STAMP_KEY_CURRENT, new_fp) == 0)
+        return 0;
+    kura_err_set(err, EIO, "the change could not be recorded in the cluster database");
+    return -1;
+}
+
 int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                            struct kura_key_rotate_result *res)
 {
@@ -220,7 +236,8 @@ int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_act
     }
     kura_keystore_server_pk(ks, pk);
     kura_key_fingerprint(pk, res->old_fp);
-    if (kura_keystore_rotate(ks, c->env->passphrase, res->new_fp, &e) != 0) {
+    struct rotate_stamp stamp = {.c = c, .cluster = &cluster};
+    if (kura_keystore_rotate(ks, c->env->passphrase, stamp_rotation, &stamp, res->new_fp, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
     }
@@ -239,8 +256,9 @@ int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_act
     }
     if (c->env->on_state_change)
         c->env->on_state_change(c->env->ctx, NULL);
-    /* Cluster mode: every node reopens its keys before this returns; a node
-     * holding only the old key refuses opens (docs/cluster.md). */
+    /* Cluster mode: every node holds the new key as current before this
+     * returns; a node holding only the old key refuses opens
+     * (docs/cluster.md). */
     if (cmd_cluster_announce(c, &cluster, ch.action, true) != 0)
         goto out;
     if (kura_keystore_pubkey_text(c->env->cfg->keys_dir, &res->pubkey, &e) != 0) {
@@ -249,6 +267,7 @@ int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_act
     }
     rc = KURA_EXIT_OK;
 out:
+    cmd_cluster_settle(c, &cluster); /* a rotation that failed part way */
     cmd_cluster_unlock(&cluster);
     if (owned)
         kura_keystore_close(ks);
@@ -349,6 +368,13 @@ int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_act
     char who[96], now[48];
     snprintf(res->note, sizeof res->note, "retired %s by %s", cmd_time(c, cmd_now(), now, sizeof now),
              cmd_actor_label(c, who, sizeof who));
+    /* Cluster mode: the key to retire in the pending epoch before the
+     * keystore changes (also to finish an interrupted retirement); a key
+     * the keystore refuses to retire (current, retired, unknown) is no
+     * change. */
+    if (cmd_key_on_disk(c->env->cfg->keys_dir, rq->fp) == KURA_KEY_EARLIER &&
+        cmd_cluster_stamp_key(c, &cluster, "key-retire", KURA_STAMP_KEY_RETIRED, rq->fp) != 0)
+        goto out;
     if (kura_keystore_retire(ks, rq->fp, res->note, &res->rewrapped, &e) != 0) {
         cmd_fail_err(c, &e);
         goto out;
@@ -362,6 +388,7 @@ int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_act
      * returns. */
     rc = cmd_cluster_announce(c, &cluster, ch.action, true) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
 out:
+    cmd_cluster_settle(c, &cluster); /* a retirement that failed part way */
     cmd_cluster_unlock(&cluster);
     for (size_t i = 0; locks && i < nids; i++)
         kura_unlock(locks[i]);

@@ -394,14 +394,24 @@ void cmd_txn_end(struct cmd_txn *t);
  * announce: after the commit (written: the state file was replaced): the
  *   epoch done and announced, then wait until every live node applied it
  *   or its lease ended (aborted if not written); a change without a stamp
- *   (key rotate, retire) is announced unstamped: nodes reload;
- * Server-wide changes (lockdown, unlock) use lock, stamp, announce and
- * unlock with a cmd_txn of their own.
+ *   is announced unstamped: nodes reload;
+ * stamp_key: stamp for key rotate and retire, before the keystore
+ *   changes: the row names the key the change makes current or retires;
+ * settle: after a change failed part way: its pending epoch decided from
+ *   the shared state as a killed kuractl's is, and waited for if made;
+ * Server-wide changes (lockdown, unlock, key rotate, key retire) use lock,
+ * a stamp, announce and unlock with a cmd_txn of their own.
  * unlock: cmd_txn_end. */
 int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t);
 int cmd_cluster_stamp(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action,
                       enum kura_cluster_stamp stamp);
+int cmd_cluster_stamp_key(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action,
+                          enum kura_cluster_stamp stamp, const char *fingerprint);
 int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool written);
+int cmd_cluster_settle(const struct kura_cmd_ctx *c, struct cmd_txn *t);
+/* What the keystore's files hold of server key fp (a keystore that does
+ * not list holds none of it): how resolve_pending decides key changes. */
+enum kura_cluster_key_held cmd_key_on_disk(const char *keys_dir, const char *fp);
 void cmd_cluster_unlock(struct cmd_txn *t);
 
 #endif

@@ -209,3 +209,18 @@ one_file_dataset() {
     kuractl dataset add "$id" --pi "$pi" --period "$(day -1)..$(day 30)" >/dev/null &&
     kuractl dataset import "$id" --encrypt "$T/$id" >/dev/null
 }
+
+# guard_setup ID: the copy-out guard's tests' server: kt_alice, kura init,
+# dataset ID of hers with one file random.bin, mounted at $T/mnt. Sets M
+# (the file), LOG (the audit log) and W (a directory anyone may write to).
+guard_setup() {
+  local id=$1
+  make_user kt_alice
+  require "kuractl init" kura_init
+  require "dataset $id of kt_alice" one_file_dataset "$id" kt_alice random.bin 200000
+  require "mount" mount_kura "$T/mnt"
+  M=$T/mnt/$id/random.bin
+  LOG=$KROOT/log/audit.jsonl
+  W=$T/work
+  mkdir -p "$W" && chmod 0777 "$W"
+}

@@ -9,14 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD170401
-make_user kt_alice
-require "kuractl init" kura_init
-require "dataset $ID of kt_alice" one_file_dataset "$ID" kt_alice random.bin 200000
-require "mount" mount_kura "$T/mnt"
-M=$T/mnt/$ID/random.bin
-LOG=$KROOT/log/audit.jsonl
-W=$T/work
-mkdir -p "$W" && chmod 0777 "$W"
+guard_setup "$ID"
 install -m 0755 "$KURA_TOP/tests/helpers/exec_after_open.py" "$KURA_USER_BIN/"
 HELPER=$KURA_USER_BIN/exec_after_open.py
 LDSO=/lib64/ld-linux-x86-64.so.2

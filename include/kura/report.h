@@ -50,6 +50,7 @@ struct kura_report_table {
     size_t ncols, nrows, cap;
     struct kura_report_cell *cells;             /* nrows x ncols, texts owned */
     const struct kura_report_label *none;       /* said instead of an empty table */
+    const struct kura_report_label *note;       /* said after its rows (people only; set it after making t) */
 };
 
 struct kura_report_item {
@@ -64,6 +65,7 @@ struct kura_report {
     size_t nitems, items_cap;
     struct kura_report_table *tables;
     size_t ntables, tables_cap;
+    size_t csv_table;                           /* the table CSV prints: the first unless set */
     bool nomem;                                 /* an addition failed: renderers refuse */
 };
 
@@ -80,12 +82,12 @@ void kura_report_row(struct kura_report *r, struct kura_report_table *t, const s
 void kura_report_free(struct kura_report *r);
 
 /* Markdown: "# title: subject", the items as a list, each table under
- * "## title". */
+ * "## title" (and its note after its rows). */
 int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang lang, struct kura_err *err);
 /* Text as one Markdown table cell: a '|' or a line end would break the table. */
 void kura_md_cell(FILE *out, const char *s);
-/* CSV (RFC 4180) of table t: a header of the column keys, one line per row,
- * exact numbers. */
+/* CSV (RFC 4180) of table t (r->csv_table's as a rule; NULL: an error): a
+ * header of the column keys, one line per row, exact numbers. */
 int kura_report_csv(FILE *out, const struct kura_report *r, const struct kura_report_table *t, struct kura_err *err);
 /* One JSON object: {"report": {"type": title key, "subject": ..., item keys: values},
  * table keys: [row objects of column keys]}; numbers exact, blanks "". */

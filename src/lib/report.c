@@ -255,6 +255,8 @@ int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang
             }
             fputc('\n', out);
         }
+        if (t->note)
+            fprintf(out, "\n%s\n", kura_report_say(t->note, lang));
     }
     return flushed(out, err);
 }
@@ -278,6 +280,10 @@ int kura_report_csv(FILE *out, const struct kura_report *r, const struct kura_re
 {
     if (check_built(r, err) != 0)
         return -1;
+    if (!t) {
+        kura_err_set(err, EINVAL, "the report has no table to print as CSV");
+        return -1;
+    }
     for (size_t k = 0; k < t->ncols; k++)
         fprintf(out, "%s%s", k ? "," : "", t->cols[k]->key);
     fputc('\n', out);

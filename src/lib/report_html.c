@@ -117,6 +117,11 @@ int kura_report_html(FILE *out, const struct kura_report *r, enum kura_report_la
             fputs("</tr>\n", out);
         }
         fputs("</tbody>\n</table>\n", out);
+        if (t->note) {
+            fputs("<p>", out);
+            kura_html_text(out, kura_report_say(t->note, lang));
+            fputs("</p>\n", out);
+        }
     }
     kura_html_page_end(out);
     if (fflush(out) != 0 || ferror(out)) {

@@ -154,6 +154,43 @@ static void test_empty_table_says_none(void)
     kura_report_free(&r);
 }
 
+/* A table's note is said after its rows, for people only, and not under an
+ * empty table; CSV prints the table the report names (the withdrawal
+ * report's second). */
+static void test_note_and_csv_table(void)
+{
+    static const struct kura_report_label ASK = {"ask", "Ask them to delete it.", "削除を依頼すること。"};
+    static const struct kura_report_label EMPTY = {"empty", "Empty", "空"};
+    struct kura_report r;
+    fill(&r);
+    r.tables[0].note = &ASK;
+    struct kura_report_table *e = kura_report_table(&r, &EMPTY, COLS, 3, &NONE);
+    ASSERT(e);
+    e->note = &ASK;
+    r.csv_table = 1;
+    char *en = render(&r, 0, KURA_REPORT_EN), *html = render(&r, 3, KURA_REPORT_JA),
+         *js = render(&r, 2, KURA_REPORT_EN);
+    ASSERT(en && html && js);
+    EXPECT_STR_CONTAINS(en, "| carol  | none | 3.0 GiB |\n\nAsk them to delete it.\n\n## Empty\n\nnone\n");
+    EXPECT(!strstr(strstr(en, "Ask them") + 1, "Ask them"));   /* once: not under the empty table */
+    EXPECT_STR_CONTAINS(html, "</table>\n<p>削除を依頼すること。</p>\n<h2>空</h2>\n<p>なし</p>\n");
+    EXPECT(!strstr(js, "delete"));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    struct kura_err err = {0};
+    ASSERT(f);
+    EXPECT(kura_report_csv(f, &r, &r.tables[r.csv_table], &err) == 0);
+    EXPECT(kura_report_csv(f, &r, NULL, &err) == -1);
+    fclose(f);
+    EXPECT(text && strcmp(text, "user,role,bytes_read\n") == 0);
+    free(text);
+    free(en);
+    free(html);
+    free(js);
+    kura_report_free(&r);
+}
+
 /* The checklist's shape: answers are words (the key for programs, the
  * language's word for people) and the site's notes are marked blanks, empty
  * for programs. */
@@ -199,5 +236,6 @@ int main(void)
     RUN(test_html_page_escaped);
     RUN(test_empty_table_says_none);
     RUN(test_answers_and_blanks_in_every_format);
+    RUN(test_note_and_csv_table);
     return unit_done();
 }

@@ -117,7 +117,7 @@ void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *
 /* A role as the reports say it ("co-investigator", 共同研究者). */
 const struct kura_report_label *cmd_report_role_word(enum kura_role r);
 /* r as text in *text (the caller frees it): Markdown and HTML signed (a
- * last line with the MAC under the audit-log key), CSV (the first table)
+ * last line with the MAC under the audit-log key), CSV (r->csv_table)
  * and JSON as they are. (cmd_report_sign.c) */
 int cmd_report_render(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
                       enum kura_report_lang lang, char **text, size_t *len, struct kura_err *e);

@@ -81,7 +81,8 @@ int cmd_report_render(const struct kura_cmd_ctx *c, const struct kura_report *r,
         kura_err_set(e, ENOMEM, "out of memory");
         return -1;
     }
-    int rc = format == CMD_REPORT_CSV    ? kura_report_csv(f, r, &r->tables[0], e)
+    const struct kura_report_table *csv = r->csv_table < r->ntables ? &r->tables[r->csv_table] : NULL;
+    int rc = format == CMD_REPORT_CSV    ? kura_report_csv(f, r, csv, e)
              : format == CMD_REPORT_JSON ? kura_report_json(f, r, e)
              : format == CMD_REPORT_HTML ? kura_report_html(f, r, lang, e)
                                          : kura_report_md(f, r, lang, e);

@@ -31,7 +31,6 @@ static const label TITLE_GROUP = {"checklist_group",
                                   "NBDCヒトデータグループ共有データ取扱いセキュリティガイドラインチェックリスト"
                                   "（データサーバ部分）"};
 static const label L_HOST = {"host_id", "Server (host id)", "データサーバ（ホスト ID）"};
-static const label L_MADE_BY = {"made_by", "Made by", "作成者"};
 static const label L_ANSWERS = {"answers", "Answers", "回答"};
 static const label W_ANSWERS = {"answers",
                                 "pass/warn/fail from kuractl check and kura's records; rows \"to be filled in\" are "
@@ -65,7 +64,6 @@ static const label C_STATE = {"state", "state", "状態"};
 static const label *const GROUP_COLS[] = {&C_USER, &C_ROLE, &C_FROM, &C_UNTIL, &C_APPROVAL, &C_STATE};
 static const label W_SERVED = {"served", "served", "利用可"};
 static const label W_PENDING = {"pending", "awaits the PI's approval: serves nothing", "研究代表者の承認待ち（利用不可）"};
-static const label W_NONE = {"none", "none", "なし"};
 
 /* One text in the report's language. */
 struct say {
@@ -261,7 +259,7 @@ static void group_rows(struct checklist *k)
 static void group_table(struct checklist *k)
 {
     const struct kura_dataset *ds = k->ds;
-    struct kura_report_table *t = kura_report_table(k->r, &T_GROUP, GROUP_COLS, N(GROUP_COLS), &W_NONE);
+    struct kura_report_table *t = kura_report_table(k->r, &T_GROUP, GROUP_COLS, N(GROUP_COLS), &cmd_label_none);
     char a[32], b[32];
     if (kura_date_format(ds->from, k->c->env->cfg->zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "?");
@@ -288,7 +286,7 @@ static void build(struct checklist *k, bool group)
     kura_report_init(k->r, group ? &TITLE_GROUP : &TITLE, k->ds->id);
     cmd_report_dataset_items(k->c, k->r, k->ds);
     kura_report_item(k->r, &L_HOST, KURA_CELL_TEXT(k->ds->host_id));
-    kura_report_item(k->r, &L_MADE_BY, KURA_CELL_TEXT(cmd_actor_label(k->c, who, sizeof who)));
+    kura_report_item(k->r, &cmd_label_made_by, KURA_CELL_TEXT(cmd_actor_label(k->c, who, sizeof who)));
     kura_report_item(k->r, &L_ANSWERS, KURA_CELL_WORD(&W_ANSWERS));
     k->t = kura_report_table(k->r, &T_ITEMS, ITEM_COLS, N(ITEM_COLS), NULL);
     if (!k->t)

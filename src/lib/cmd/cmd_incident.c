@@ -27,8 +27,6 @@ static const label TITLE = {"incident", "Incident report", "情報セキュリ�
 static const label L_FROM = {"window_from", "Window from", "対象期間（開始）"};
 static const label L_TO = {"window_to", "Window to", "対象期間（終了）"};
 static const label L_DATASETS = {"datasets", "Datasets", "対象データセット"};
-static const label L_MADE = {"made_at", "Made at", "作成日時"};
-static const label L_MADE_BY = {"made_by", "Made by", "作成者"};
 static const label L_LOG = {"audit_log_seq", "Audit log read to record", "監査ログの確認範囲（記録番号）"};
 /* What kura cannot know: marked blanks for the person reporting. */
 static const label B_WHAT = {"what_happened", "What happened", "事故の概要"};
@@ -41,31 +39,27 @@ static const label B_REPORTED = {"reported_to", "Reported to whom, when", "報�
 
 static const label T_OPENS = {"opens", "Opens in the window (allowed and refused)", "対象期間のアクセス（許可・拒否）"};
 static const label C_TIME = {"time", "time", "日時"};
-static const label C_USER = {"user", "user", "利用者"};
 static const label C_DATASET = {"dataset", "dataset", "データセット"};
-static const label C_FILE = {"file", "file", "ファイル"};
 static const label C_PROCESS = {"process", "process", "プロセス"};
 static const label C_PID = {"pid", "pid", "プロセスID"};
 static const label C_DECISION = {"decision", "decision", "判定"};
 static const label C_REASON = {"reason", "reason", "理由"};
-static const label C_BYTES = {"bytes_read", "bytes read", "読み出し量"};
-static const label *const OPEN_COLS[] = {&C_TIME,     &C_USER,     &C_DATASET, &C_FILE, &C_PROCESS,
-                                         &C_PID,      &C_DECISION, &C_REASON,  &C_BYTES};
+static const label *const OPEN_COLS[] = {&C_TIME,    &cmd_label_user, &C_DATASET, &cmd_label_file,      &C_PROCESS,
+                                         &C_PID,     &C_DECISION,     &C_REASON,  &cmd_label_bytes_read};
 
 static const label T_EVENTS = {"events", "Alerts, lockdowns, suspensions, withdrawals, destructions",
                                "警告・緊急停止・利用停止・同意撤回・破棄"};
 static const label C_EVENT = {"event", "event", "種類"};
 static const label C_BY = {"by", "by or about", "実施者・対象者"};
 static const label C_DETAIL = {"detail", "detail", "詳細"};
-static const label *const EVENT_COLS[] = {&C_TIME, &C_EVENT, &C_DATASET, &C_BY, &C_REASON, &C_DETAIL, &C_BYTES};
+static const label *const EVENT_COLS[] = {&C_TIME,   &C_EVENT,  &C_DATASET,          &C_BY,
+                                          &C_REASON, &C_DETAIL, &cmd_label_bytes_read};
 
 static const label T_USERS = {"users", "Per user", "利用者ごとの集計"};
 static const label C_FILES = {"files_opened", "files opened", "アクセスしたファイル数"};
-static const label C_OPENS = {"opens", "opens", "アクセス回数"};
-static const label C_REFUSED = {"refused", "refused", "拒否された試行"};
-static const label *const USER_COLS[] = {&C_USER, &C_FILES, &C_OPENS, &C_BYTES, &C_REFUSED};
+static const label *const USER_COLS[] = {&cmd_label_user, &C_FILES, &cmd_label_opens, &cmd_label_bytes_read,
+                                         &cmd_label_refused};
 
-static const label NONE = {"none", "none", "なし"};
 static const label W_ALL = {"all", "all", "すべて"};
 static const label W_ALLOW = {"allow", "allowed", "許可"};
 static const label W_DENY = {"deny", "refused", "拒否"};
@@ -280,7 +274,7 @@ static int scan_log(const struct kura_cmd_ctx *c, struct incident_scan *s, struc
 
 static void open_rows(struct kura_report *r, const struct incident_scan *s)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_OPENS, OPEN_COLS, N(OPEN_COLS), &NONE);
+    struct kura_report_table *t = kura_report_table(r, &T_OPENS, OPEN_COLS, N(OPEN_COLS), &cmd_label_none);
     for (size_t i = 0; i < s->nopens; i++) {
         const struct open_row *o = &s->opens[i];
         char pid[24] = "";
@@ -298,7 +292,7 @@ static void open_rows(struct kura_report *r, const struct incident_scan *s)
 
 static void event_rows(struct kura_report *r, const struct incident_scan *s)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_EVENTS, EVENT_COLS, N(EVENT_COLS), &NONE);
+    struct kura_report_table *t = kura_report_table(r, &T_EVENTS, EVENT_COLS, N(EVENT_COLS), &cmd_label_none);
     for (size_t i = 0; i < s->nevents; i++) {
         const struct event_row *v = &s->events[i];
         const struct kura_report_cell row[] = {
@@ -347,7 +341,7 @@ static void user_row(struct kura_report *r, struct kura_report_table *t, const c
  * read, refusals (one by one and counted in summaries). */
 static void user_rows(struct kura_report *r, const struct incident_scan *s)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &NONE);
+    struct kura_report_table *t = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &cmd_label_none);
     size_t *order = malloc((s->nopens ? s->nopens : 1) * sizeof *order);
     bool *used = calloc(s->ncounted ? s->ncounted : 1, sizeof *used);
     if (!order || !used) {
@@ -393,8 +387,8 @@ static void build(const struct kura_cmd_ctx *c, struct kura_report *r, const str
     kura_report_item(r, &L_FROM, KURA_CELL_TEXT(cmd_time(c, s->from_ms / 1000, a, sizeof a)));
     kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, s->to_ms / 1000 - 1, a, sizeof a)));
     kura_report_item(r, &L_DATASETS, s->dataset ? KURA_CELL_TEXT(s->dataset) : KURA_CELL_WORD(&W_ALL));
-    kura_report_item(r, &L_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), a, sizeof a)));
-    kura_report_item(r, &L_MADE_BY, KURA_CELL_TEXT(cmd_actor_label(c, a, sizeof a)));
+    kura_report_item(r, &cmd_label_made_at, KURA_CELL_TEXT(cmd_time(c, cmd_now(), a, sizeof a)));
+    kura_report_item(r, &cmd_label_made_by, KURA_CELL_TEXT(cmd_actor_label(c, a, sizeof a)));
     kura_report_item(r, &L_LOG, KURA_CELL_INT(s->last_seq));
     const label *const blanks[] = {&B_WHAT, &B_FOUND, &B_CAUSE, &B_AFFECTED, &B_MEASURES, &B_PREVENTION, &B_REPORTED};
     for (size_t i = 0; i < N(blanks); i++)

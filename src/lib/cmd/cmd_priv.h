@@ -114,6 +114,10 @@ int cmd_report_form_print(const struct kura_cmd_ctx *c, const struct kura_report
 /* What every report of a dataset says of it (title, kind, level, status,
  * period, PI, made at), and blanks for the records kura does not keep. */
 void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds);
+/* Labels more than one report says, one meaning one text (cmd_report.c). */
+extern const struct kura_report_label cmd_label_title, cmd_label_kind, cmd_label_level, cmd_label_pi,
+    cmd_label_made_at, cmd_label_made_by, cmd_label_user, cmd_label_file, cmd_label_path, cmd_label_file_id,
+    cmd_label_opens, cmd_label_bytes_read, cmd_label_refused, cmd_label_none;
 /* A role as the reports say it ("co-investigator", 共同研究者). */
 const struct kura_report_label *cmd_report_role_word(enum kura_role r);
 /* r as text in *text (the caller frees it): Markdown and HTML signed (a

@@ -20,42 +20,51 @@
 
 typedef struct kura_report_label label;
 
+/* Labels more than one report says: one meaning, one text (cmd_priv.h). */
+const label cmd_label_title = {"title", "Title", "データセット名"};
+const label cmd_label_kind = {"kind", "Kind", "種別"};
+const label cmd_label_level = {"level", "Security level", "セキュリティレベル"};
+const label cmd_label_pi = {"pi", "PI", "研究代表者"};
+const label cmd_label_made_at = {"made_at", "Made at", "作成日時"};
+const label cmd_label_made_by = {"made_by", "Made by", "作成者"};
+const label cmd_label_user = {"user", "user", "利用者"};
+const label cmd_label_file = {"file", "file", "ファイル"};
+const label cmd_label_path = {"path", "file", "ファイル"};
+const label cmd_label_file_id = {"file_id", "file id", "ファイルID"};
+const label cmd_label_opens = {"opens", "opens", "アクセス回数"};
+const label cmd_label_bytes_read = {"bytes_read", "bytes read", "読み出し量"};
+const label cmd_label_refused = {"refused", "refused", "拒否された試行"};
+const label cmd_label_none = {"none", "none", "なし"};
+
 static const label TITLE = {"usage", "Usage report", "利用状況の報告"};
 static const label L_FROM = {"report_from", "Reporting period from", "報告対象期間（開始）"};
 static const label L_TO = {"report_to", "Reporting period to", "報告対象期間（終了）"};
-static const label L_TITLE = {"title", "Title", "データセット名"};
-static const label L_KIND = {"kind", "Kind", "種別"};
-static const label L_LEVEL = {"level", "Security level", "セキュリティレベル"};
 static const label L_STATUS = {"status", "Status", "状態"};
 static const label L_APPROVED_FROM = {"approved_from", "Approved period from", "利用承認期間（開始）"};
 static const label L_APPROVED_UNTIL = {"approved_until", "Approved period until", "利用承認期間（終了）"};
-static const label L_PI = {"pi", "PI", "研究代表者"};
 /* A record kura does not keep (yet): a marked blank the PI fills in. */
 static const label L_INSTITUTION = {"pi_institution", "PI's institution", "研究代表者の所属機関"};
 /* Recorded by dataset add/extend --ethics; a blank when it was not. */
 static const label L_ETHICS = {"ethics_approval", "Ethics approval", "倫理審査委員会の承認"};
 static const label L_ETHICS_UNTIL = {"ethics_until", "Ethics approval until", "倫理審査委員会の承認の期限"};
-static const label L_MADE = {"made_at", "Made at", "作成日時"};
 static const label L_LOG = {"audit_log_seq", "Audit log read to record", "監査ログの確認範囲（記録番号）"};
 
 static const label T_USERS = {"users", "Users", "データ利用者"};
-static const label C_USER = {"user", "user", "利用者"};
 static const label C_ROLE = {"role", "role", "役割"};
 static const label C_FROM = {"from", "from", "利用開始日"};
 static const label C_UNTIL = {"until", "until", "利用終了日"};
-static const label C_OPENS = {"opens", "opens", "アクセス回数"};
-static const label C_BYTES = {"bytes_read", "bytes read", "読み出し量"};
-static const label C_REFUSED = {"refused", "refused", "拒否された試行"};
 static const label C_LAST = {"last_access", "last access", "最終アクセス"};
 static const label C_USER_INSTITUTION = {"institution", "institution", "所属機関"};
 static const label C_TRAINED = {"trained", "training completed", "教育受講日"};
-static const label *const USER_COLS[] = {&C_USER,  &C_ROLE,    &C_FROM,    &C_UNTIL,            &C_OPENS,
-                                         &C_BYTES, &C_REFUSED, &C_LAST,    &C_USER_INSTITUTION, &C_TRAINED};
+static const label *const USER_COLS[] = {&cmd_label_user,       &C_ROLE,            &C_FROM,
+                                         &C_UNTIL,              &cmd_label_opens,   &cmd_label_bytes_read,
+                                         &cmd_label_refused,    &C_LAST,            &C_USER_INSTITUTION,
+                                         &C_TRAINED};
 
 static const label T_OPERATORS = {"operator_refusals", "Operators' refused attempts (not users of the data)",
                                   "運用管理者の拒否された試行（データ利用者ではない）"};
 static const label C_LAST_TRY = {"last_attempt", "last attempt", "最終試行"};
-static const label *const OPERATOR_COLS[] = {&C_USER, &C_REFUSED, &C_LAST_TRY};
+static const label *const OPERATOR_COLS[] = {&cmd_label_user, &cmd_label_refused, &C_LAST_TRY};
 
 static const label T_CHANGES = {"changes", "Changes to the dataset and its users", "データ利用者リストとデータセットの変更"};
 static const label C_TIME = {"time", "time", "日時"};
@@ -77,18 +86,16 @@ static const label T_INCIDENTS = {"incidents", "Incidents (alerts, suspensions, 
                                   "インシデント（警告・利用停止・緊急停止）"};
 static const label C_EVENT = {"event", "event", "種類"};
 static const label C_REASON = {"reason", "reason", "理由"};
-static const label *const INCIDENT_COLS[] = {&C_TIME, &C_EVENT, &C_USER, &C_REASON, &C_DETAIL, &C_BYTES};
+static const label *const INCIDENT_COLS[] = {&C_TIME,   &C_EVENT,  &cmd_label_user,
+                                             &C_REASON, &C_DETAIL, &cmd_label_bytes_read};
 
-static const label NONE = {"none", "none", "なし"};
-
-static const label W_PI = {"pi", "PI", "研究代表者"};
 static const label W_CO = {"co-investigator", "co-investigator", "共同研究者"};
 static const label W_CONTRACTOR = {"contractor", "contractor", "委託先"};
 static const label W_UNLISTED = {"not-listed", "not listed", "リスト外"};
 
 const label *cmd_report_role_word(enum kura_role r)
 {
-    return r == KURA_ROLE_PI ? &W_PI : r == KURA_ROLE_CONTRACTOR ? &W_CONTRACTOR : &W_CO;
+    return r == KURA_ROLE_PI ? &cmd_label_pi : r == KURA_ROLE_CONTRACTOR ? &W_CONTRACTOR : &W_CO;
 }
 
 static const label W_ALERT = {"alert", "alert", "警告"};
@@ -221,9 +228,9 @@ static void listed_row(const struct kura_cmd_ctx *c, struct kura_report *r, stru
     const struct kura_report_cell row[] = {
         KURA_CELL_TEXT(user), KURA_CELL_WORD(role), KURA_CELL_TEXT(a), KURA_CELL_TEXT(b),
         KURA_CELL_INT(u ? u->opens : 0), KURA_CELL_BYTES(u ? u->bytes : 0), KURA_CELL_INT(u ? u->refused : 0),
-        last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&NONE),
-        g && g->institution[0] ? KURA_CELL_TEXT(g->institution) : KURA_CELL_WORD(&NONE),
-        g && g->trained[0] ? KURA_CELL_TEXT(g->trained) : KURA_CELL_WORD(&NONE)};
+        last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
+        g && g->institution[0] ? KURA_CELL_TEXT(g->institution) : KURA_CELL_WORD(&cmd_label_none),
+        g && g->trained[0] ? KURA_CELL_TEXT(g->trained) : KURA_CELL_WORD(&cmd_label_none)};
     kura_report_row(r, t, row);
 }
 
@@ -249,17 +256,23 @@ static void unlisted_rows(const struct kura_cmd_ctx *c, struct kura_report *r, s
             continue;
         }
         const struct kura_report_cell row[] = {
-            KURA_CELL_TEXT(name),           KURA_CELL_WORD(&W_UNLISTED),   KURA_CELL_WORD(&NONE),
-            KURA_CELL_WORD(&NONE),          KURA_CELL_INT(u->opens),       KURA_CELL_BYTES(u->bytes),
-            KURA_CELL_INT(u->refused),      last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&NONE),
-            KURA_CELL_WORD(&NONE),          KURA_CELL_WORD(&NONE)};
+            KURA_CELL_TEXT(name),
+            KURA_CELL_WORD(&W_UNLISTED),
+            KURA_CELL_WORD(&cmd_label_none),
+            KURA_CELL_WORD(&cmd_label_none),
+            KURA_CELL_INT(u->opens),
+            KURA_CELL_BYTES(u->bytes),
+            KURA_CELL_INT(u->refused),
+            last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
+            KURA_CELL_WORD(&cmd_label_none),
+            KURA_CELL_WORD(&cmd_label_none)};
         kura_report_row(r, users, row);
     }
 }
 
 static void incident_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_usage *use)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_INCIDENTS, INCIDENT_COLS, N(INCIDENT_COLS), &NONE);
+    struct kura_report_table *t = kura_report_table(r, &T_INCIDENTS, INCIDENT_COLS, N(INCIDENT_COLS), &cmd_label_none);
     for (size_t i = 0; i < use->nevents; i++) {
         const struct cmd_usage_event *ev = &use->events[i];
         char at[48];
@@ -277,18 +290,18 @@ void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *
 {
     const struct kura_zone *tz = c->env->cfg->zone;
     char b[48];
-    kura_report_item(r, &L_TITLE, KURA_CELL_TEXT(ds->title));
-    kura_report_item(r, &L_KIND, KURA_CELL_TEXT(kura_kind_name(ds->kind)));
-    kura_report_item(r, &L_LEVEL, KURA_CELL_TEXT(kura_level_name(ds->level)));
+    kura_report_item(r, &cmd_label_title, KURA_CELL_TEXT(ds->title));
+    kura_report_item(r, &cmd_label_kind, KURA_CELL_TEXT(kura_kind_name(ds->kind)));
+    kura_report_item(r, &cmd_label_level, KURA_CELL_TEXT(kura_level_name(ds->level)));
     kura_report_item(r, &L_STATUS, KURA_CELL_TEXT(kura_ds_status_name(ds->status)));
     kura_report_item(r, &L_APPROVED_FROM, KURA_CELL_TEXT(kura_date_format(ds->from, tz, b, sizeof b) == 0 ? b : "?"));
     kura_report_item(r, &L_APPROVED_UNTIL, KURA_CELL_TEXT(cmd_last_day(c, ds->until, b, sizeof b)));
-    kura_report_item(r, &L_PI, KURA_CELL_TEXT(ds->pi));
+    kura_report_item(r, &cmd_label_pi, KURA_CELL_TEXT(ds->pi));
     kura_report_item(r, &L_INSTITUTION, KURA_CELL_BLANK);
     kura_report_item(r, &L_ETHICS, ds->ethics[0] ? KURA_CELL_TEXT(ds->ethics) : KURA_CELL_BLANK);
     kura_report_item(r, &L_ETHICS_UNTIL,
                      ds->ethics_until ? KURA_CELL_TEXT(cmd_last_day(c, ds->ethics_until, b, sizeof b)) : KURA_CELL_BLANK);
-    kura_report_item(r, &L_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
+    kura_report_item(r, &cmd_label_made_at, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
 }
 
 /* The users table (listed users, then everyone else the log saw) and the
@@ -296,14 +309,15 @@ void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *
 static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
                         const struct cmd_usage *use)
 {
-    struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &NONE);
-    listed_row(c, r, users, ds->pi, &W_PI, ds->from, ds->until, NULL, cmd_usage_find(use, ds->pi, ds->pi_uid));
+    struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &cmd_label_none);
+    listed_row(c, r, users, ds->pi, &cmd_label_pi, ds->from, ds->until, NULL, cmd_usage_find(use, ds->pi, ds->pi_uid));
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         listed_row(c, r, users, g->user, cmd_report_role_word(g->role), g->from, g->until, g,
                    cmd_usage_find(use, g->user, g->uid));
     }
-    struct kura_report_table *ops = kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &NONE);
+    struct kura_report_table *ops =
+        kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &cmd_label_none);
     unlisted_rows(c, r, users, ops, ds, use);
 }
 
@@ -311,7 +325,8 @@ static void withdrawal_rows(const struct kura_cmd_ctx *c, struct kura_report *r,
                             int64_t from, int64_t to)
 {
     char a[48];
-    struct kura_report_table *w = kura_report_table(r, &T_WITHDRAWALS, WITHDRAWAL_COLS, N(WITHDRAWAL_COLS), &NONE);
+    struct kura_report_table *w =
+        kura_report_table(r, &T_WITHDRAWALS, WITHDRAWAL_COLS, N(WITHDRAWAL_COLS), &cmd_label_none);
     for (size_t i = 0; i < ds->nwithdrawals; i++) {
         const struct kura_withdrawal *wd = &ds->withdrawals[i];
         if (wd->at < from || wd->at >= to)
@@ -340,7 +355,7 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     int rc = 0;
     char *ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE);
     struct changes ch = {.r = r, .c = c, .from = from, .to = to,
-                         .t = kura_report_table(r, &T_CHANGES, CHANGE_COLS, N(CHANGE_COLS), &NONE)};
+                         .t = kura_report_table(r, &T_CHANGES, CHANGE_COLS, N(CHANGE_COLS), &cmd_label_none)};
     if (!ledger) {
         kura_err_set(e, ENOMEM, "out of memory");
         rc = -1;
@@ -448,10 +463,8 @@ static const label E_SECONDARY = {"secondary_data", "Secondary data still held (
 
 static const label T_ERASED = {"erased_keys", "Erased keys: each file's header (its data key)",
                                "消去した鍵：各ファイルのヘッダ（データ鍵）"};
-static const label C_PATH = {"path", "file", "ファイル"};
-static const label C_FILE_ID = {"file_id", "file id", "ファイルID"};
 static const label C_FP = {"header_blake2b", "header BLAKE2b-256", "ヘッダのBLAKE2b-256"};
-static const label *const ERASED_COLS[] = {&C_PATH, &C_FILE_ID, &C_FP};
+static const label *const ERASED_COLS[] = {&cmd_label_path, &cmd_label_file_id, &C_FP};
 
 static const label T_RESIDUAL = {"residual_copies", "Deliveries whose copies can still be decrypted (residual copies)",
                                  "残存複製：今も存在する鍵で暗号化された配布データ"};
@@ -582,9 +595,9 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     kura_report_item(&r, &E_CONTRACTOR, KURA_CELL_BLANK);
     kura_report_item(&r, &E_SECONDARY, KURA_CELL_BLANK);
     user_tables(c, &r, ds, &use);
-    stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &NONE), d.text, "\n## Files (",
-                erased_row, &t);
-    stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &NONE), d.text,
+    stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &cmd_label_none), d.text,
+                "\n## Files (", erased_row, &t);
+    stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &cmd_label_none), d.text,
                 "\n## Deliveries encrypted to keys that still exist", residual_row, NULL);
     withdrawal_rows(c, &r, ds, INT64_MIN, INT64_MAX);
     rc = cmd_report_form_print(c, &r, &f, ds);

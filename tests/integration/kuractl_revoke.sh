@@ -84,11 +84,11 @@ check_output "withdrawing again finishes, changes nothing" "withdrawn from datas
 check "... and adds no ledger record (JGAS3's and JGAS1's only)" test "$(kuractl ledger "$ID" | grep -c ' withdraw ')" = 2
 check_output "the ledger names the files that also hold other samples, for the archive" \
   "withdraw JGAS1: .*also holding other samples \(ask the archive for a re-delivery without JGAS1\): both.bin" kuractl ledger "$ID"
-check_output "so does the withdrawal report" "^- both.bin \(also JGAS3\)" kc kt_alice report withdrawal "$ID" JGAS1
+check_output "so does the withdrawal report" "^\| both.bin \| JGAS3 \|$" kc kt_alice report withdrawal "$ID" JGAS1 --lang en
 kc kt_alice report withdrawal "$ID" JGAS1 >"$T/wr.md" 2>/dev/null
 check_output "the withdrawal report is signed as every report for people" "the signature verifies" \
   kc kt_alice report verify "$T/wr.md"
-sed 's/^- both.bin (also JGAS3)/- both.bin (also JGAS4)/' "$T/wr.md" >"$T/wr-edited.md"
+sed 's/^| both.bin | JGAS3 |$/| both.bin | JGAS4 |/' "$T/wr.md" >"$T/wr-edited.md"
 check "(the edit changed the copy)" test "$(cmp -l "$T/wr.md" "$T/wr-edited.md" | wc -l)" = 1
 check_output_fails "... a copy with one byte changed does not verify" "does NOT verify" kc kt_alice report verify "$T/wr-edited.md"
 head -c 100 /dev/urandom >"$T/late.bin"
@@ -145,8 +145,9 @@ check_output "the ledger records the destruction with the report's hash" "datase
   kuractl ledger "$ID"
 check_output "the PI reads the report again, checked against the ledger" "matches ledger record" kc kt_alice report destruction "$ID"
 check_output_fails "bob cannot read it" "only (an operator|the PI|operators)" kc kt_bob report destruction "$ID"
-kc kt_alice report withdrawal "$ID" JGAS1 >"$T/wr-destroyed.out" 2>&1
-check "the withdrawal report still works after the destruction" grep -q "^# Withdrawal report: dataset $ID, sample JGAS1" "$T/wr-destroyed.out"
+kc kt_alice report withdrawal "$ID" JGAS1 --lang en >"$T/wr-destroyed.out" 2>&1
+check "the withdrawal report still works after the destruction" \
+  bash -c "grep -q '^# Withdrawal report: $ID$' '$T/wr-destroyed.out' && grep -q '^- Sample: JGAS1$' '$T/wr-destroyed.out'"
 check "... and says no key is left" test "$(grep -c '| dataset destroyed, no key left |' "$T/wr-destroyed.out")" = 4
 check_output_fails "a destroyed dataset takes no users" "destroyed" kuractl user add "$ID" kt_op
 check_output_fails "nor imports" "destroyed" kuractl dataset import "$ID" --encrypt "$T/late.bin"

@@ -45,31 +45,73 @@ check "bob reads the other sample's file whole" as kt_bob cmp -s "$M/S2/reads.bi
 
 # ---- the withdrawal report: who opened the sample's files ----
 pi() { as kt_alice "$KURACTL" -c "$KCONF" "$@"; }
-pi report withdrawal "$ID" JGAS000101 >"$T/wr.out" 2>&1
-check "the PI gets the withdrawal report" grep -q "^# Withdrawal report: dataset $ID, sample JGAS000101" "$T/wr.out"
-check "... naming the withdrawal's reference" grep -q 'reference "consent withdrawn 2026-11 (test)"' "$T/wr.out"
-check "... listing the withdrawn file (key destroyed earlier)" grep -q "^| S1/reads.bin | $fid | 300000 | - | withdrawn: not served, no key left |" "$T/wr.out"
-check "... and bob's open of it, the bytes he read, his refused attempts after" grep -Eq "^\| kt_bob \| [0-9]+ \| S1/reads.bin \| 1 \| 20[0-9-]+T[^|]+ \| [^|]+ \| [1-9][0-9]* \| [1-9][0-9]* \|" "$T/wr.out"
+pi report withdrawal "$ID" JGAS000101 --lang en >"$T/wr.out" 2>&1
+check "the PI gets the withdrawal report" grep -q "^# Withdrawal report: $ID$" "$T/wr.out"
+check "... of the sample" grep -q "^- Sample: JGAS000101$" "$T/wr.out"
+check "... naming the dataset's kind and level" bash -c "grep -q '^- Kind: JGA$' '$T/wr.out' && grep -q '^- Security level: type1$' '$T/wr.out'"
+check "... the consent withdrawn, and the withdrawal's reference" \
+  bash -c "grep -q '^- Consent: withdrawn$' '$T/wr.out' && grep -q '^- Reference: consent withdrawn 2026-11 (test)$' '$T/wr.out'"
+check "... listing the withdrawn file (key destroyed earlier)" grep -q "^| S1/reads.bin | $fid | 293.0 KiB | - | withdrawn: not served, no key left |" "$T/wr.out"
+check "... and bob's open of it, the bytes he read, his refused attempts after" grep -Eq "^\| kt_bob \| [0-9]+ \| S1/reads.bin \| 1 \| 20[0-9-]+T[^|]+ \| [^|]+ \| [1-9][0-9.]* (B|KiB) \| [1-9][0-9]* \|" "$T/wr.out"
 check "... and not his reads of the other sample's file" test "$(grep -c 'S2/reads.bin' "$T/wr.out")" = 0
+check "... asking the PI to have them delete what they read" grep -q "^What these users read, and anything they derived from it, may still be with them: ask them to delete it.$" "$T/wr.out"
 pi report withdrawal "$ID" JGAS000101 --json >"$T/wr.json" 2>&1
-check "report withdrawal --json: the same facts as the Markdown, numbers exact" /usr/bin/python3 -c "
-import json, re, sys
-j = json.load(open(sys.argv[1])); md = open(sys.argv[2]).read()
+pi report withdrawal "$ID" JGAS000101 --csv >"$T/wr.csv" 2>&1
+check "report withdrawal --csv: who opened the sample's files, one row each" \
+  test "$(head -1 "$T/wr.csv")" = "user,uid,file,opens,first_open,last_open,bytes_read,refused"
+check "report withdrawal --json: the same facts as the Markdown and the CSV, numbers exact" /usr/bin/python3 -c "
+import csv, json, re, sys
+j = json.load(open(sys.argv[1])); md = open(sys.argv[2]).read(); cs = list(csv.DictReader(open(sys.argv[3])))
 h = j['report']
+old = ['type', 'subject', 'sample', 'pi', 'withdrawn_at', 'reference', 'made_at', 'made_by', 'audit_seq', 'audit_mac']
+assert [k for k in h if k in old] == old, list(h)
 assert h['type'] == 'withdrawal' and h['subject'] == '$ID' and h['sample'] == 'JGAS000101', h
-assert h['reference'] == 'consent withdrawn 2026-11 (test)' and h['withdrawn_at'], h
+assert h['reference'] == 'consent withdrawn 2026-11 (test)' and h['withdrawn_at'] and h['consent'] == 'withdrawn', h
+assert h['kind'] == 'JGA' and h['pi'] == 'kt_alice', h
 assert j['files'] == [{'path': 'S1/reads.bin', 'file_id': '$fid', 'size': 300000, 'other_samples': '-',
                        'now': 'withdrawn: not served, no key left'}], j['files']
+assert j['shared_files'] == [], j['shared_files']
 rows = [r for r in j['opened_by'] if r['user'] == 'kt_bob']
 assert len(rows) == 1 and rows[0]['file'] == 'S1/reads.bin' and rows[0]['opens'] == 1, rows
-m = re.search(r'^\| kt_bob \| (\d+) \| S1/reads.bin \| 1 \| [^|]+ \| [^|]+ \| (\d+) \| (\d+) \|', md, re.M)
-assert m and int(m.group(1)) == rows[0]['uid'] and int(m.group(2)) == rows[0]['bytes_read'] and int(m.group(3)) == rows[0]['refused'], (m and m.groups(), rows)
-assert h['audit_seq'] == int(re.search(r'Audit log read to record seq (\d+)', md).group(1))
-" "$T/wr.json" "$T/wr.out"
+c = [r for r in cs if r['user'] == 'kt_bob']
+assert len(c) == 1 and len(cs) == len(j['opened_by']), cs
+assert {k: str(v) for k, v in rows[0].items()} == c[0], (rows[0], c[0])
+m = re.search(r'^\| kt_bob \| (\d+) \| S1/reads.bin \| 1 \| [^|]+ \| [^|]+ \| ([^|]+) \| (\d+) \|', md, re.M)
+n = rows[0]['bytes_read']
+human = '%d B' % n if n < 1024 else '%.1f KiB' % (n / 1024)
+assert m and int(m.group(1)) == rows[0]['uid'] and m.group(2).strip() == human and int(m.group(3)) == rows[0]['refused'], (m and m.groups(), rows)
+assert h['audit_seq'] == int(re.search(r'^- Audit log read to record: (\d+)$', md, re.M).group(1))
+assert re.search(r'^- MAC of that record: ' + h['audit_mac'] + '$', md, re.M)
+" "$T/wr.json" "$T/wr.out" "$T/wr.csv"
+pi report withdrawal "$ID" JGAS000101 >"$T/wr-ja.md" 2>&1
+check "in Japanese by default (a JGA dataset)" bash -c "grep -q '^# 同意撤回の報告：$ID$' '$T/wr-ja.md' && grep -q '^- 試料ID：JGAS000101$' '$T/wr-ja.md'"
+check "... saying the withdrawn file's key is gone" grep -q "^| S1/reads.bin | $fid | 293.0 KiB | - | 撤回済み：提供停止、鍵は消去済み |" "$T/wr-ja.md"
+check "... with the labels of the other reports" bash -c "grep -q '^| 利用者 | UID | ファイル | アクセス回数 | 初回アクセス | 最終アクセス | 読み出し量 | 拒否された試行 |$' '$T/wr-ja.md'"
+check_output "... signed: report verify passes" "the signature verifies" pi report verify "$T/wr-ja.md"
+pi report withdrawal "$ID" JGAS000101 --html --lang ja >"$T/wr.html" 2>&1
+check "--html: an A4 page in Japanese" bash -c "grep -q '^<html lang=\"ja\">$' '$T/wr.html' && grep -q 'size: A4' '$T/wr.html' &&
+  grep -q '^<h1>同意撤回の報告：$ID</h1>$' '$T/wr.html'"
+check "... with bob's open of the file" grep -Eq "^<tr><td>kt_bob</td><td>[0-9]+</td><td>S1/reads.bin</td><td>1</td>" "$T/wr.html"
+check_output "... signed as the Markdown: report verify passes" "the signature verifies" pi report verify "$T/wr.html"
+sed 's|<td>S1/reads.bin</td><td>1</td>|<td>S1/reads.bin</td><td>2</td>|' "$T/wr.html" >"$T/wr-edited.html"
+check "(the edit changed one byte)" test "$(cmp -l "$T/wr.html" "$T/wr-edited.html" | wc -l)" = 1
+check_output_fails "... a copy with one byte changed does not verify" "does NOT verify" pi report verify "$T/wr-edited.html"
+check_output_fails "--csv with --json is a usage error" "give one" pi report withdrawal "$ID" JGAS000101 --csv --json
+check_output_fails "--lang fr is a usage error" "--lang fr: en or ja" pi report withdrawal "$ID" JGAS000101 --lang fr
+# a withdrawn file whose key is still there (a crash between the record and the erasure)
+touch "$KROOT/lib/keys/datasets/$ID/$fid.hdr"
+check_output "the report warns when a withdrawn file's key is still there" \
+  "^\| S1/reads.bin \| $fid \| 293.0 KiB \| - \| withdrawn: not served; its key is still there \(run kuractl withdraw again\) \|$" \
+  pi report withdrawal "$ID" JGAS000101 --lang en
+check_output "... in Japanese too" "^\| S1/reads.bin \| .* \| 撤回済み：提供停止。ただし鍵が残っている（kuractl withdraw を再度実行すること） \|$" \
+  pi report withdrawal "$ID" JGAS000101
+check_output "... and in JSON, as before" '"now":"withdrawn: not served; its key is still there \(run kuractl withdraw again\)"' \
+  pi report withdrawal "$ID" JGAS000101 --json
+rm -f "$KROOT/lib/keys/datasets/$ID/$fid.hdr"
 check_fails "bob cannot read the withdrawal report" as kt_bob "$KURACTL" -c "$KCONF" report withdrawal "$ID" JGAS000101
 check_output_fails "an unknown, never withdrawn sample is refused" "check the sample id" pi report withdrawal "$ID" JGAS999
-pi report withdrawal "$ID" JGAS000102 >"$T/wr2.out" 2>&1
-check "a sample whose consent stands: the report says so" grep -q "^Withdrawn:   no" "$T/wr2.out"
+pi report withdrawal "$ID" JGAS000102 --lang en >"$T/wr2.out" 2>&1
+check "a sample whose consent stands: the report says so" grep -q "^- Consent: stands: not withdrawn$" "$T/wr2.out"
 check "... its file is listed as such" grep -q "^| S2/reads.bin | .* | consent stands |" "$T/wr2.out"
 check "... and bob's reads of it are there" grep -Eq "^\| kt_bob \| [0-9]+ \| S2/reads.bin \| [1-9]" "$T/wr2.out"
 
@@ -100,10 +142,11 @@ check "bob's listing of S3 shows only the file of a consenting sample" test "$(a
 check "... which reads" as kt_bob cmp -s "$M/S3/ok.bin" "$T/late/S3/ok.bin"
 check_output "the audit log records bob's refused open" '"event":"open".*"decision":"deny".*S3/late.bin|S3/late.bin.*"decision":"deny"' \
   cat "$KROOT/log/audit.jsonl"
-pi report withdrawal "$ID" JGAS000103 >"$T/wr3.out" 2>&1
-check "the report of the pending sample lists its late files" test "$(grep -cE '^\| S3/(late\.bin|cohort\.vcf) \| ' "$T/wr3.out")" = 2
-check "... names the file that also holds another sample, for a re-delivery" grep -q "^- S3/cohort.vcf (also JGAS000102)" "$T/wr3.out"
-check "... and bob's refused attempts at them" grep -Eq "^\| kt_bob \| [0-9]+ \| S3/late.bin \| 0 \| - \| - \| 0 \| [1-9]" "$T/wr3.out"
+pi report withdrawal "$ID" JGAS000103 --lang en >"$T/wr3.out" 2>&1
+check "the report of the pending sample lists its late files" test "$(grep -cE '^\| S3/(late\.bin|cohort\.vcf) \|[^|]*\|[^|]*\|[^|]*\| withdrawn: ' "$T/wr3.out")" = 2
+check "... names the file that also holds another sample, for a re-delivery" \
+  bash -c "grep -q '^| S3/cohort.vcf | JGAS000102 |$' '$T/wr3.out' && grep -q 'Ask the archive for a re-delivery of them without the withdrawn' '$T/wr3.out'"
+check "... and bob's refused attempts at them" grep -Eq "^\| kt_bob \| [0-9]+ \| S3/late.bin \| 0 \| - \| - \| 0 B \| [1-9]" "$T/wr3.out"
 
 # ---- a withdrawal while the sample's delivery is being imported ----
 mkdir -p "$T/race/S4" && truncate -s 600M "$T/race/S4/big.bin"

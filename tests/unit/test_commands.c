@@ -356,9 +356,24 @@ static void test_withdraw_pending(void)
     /* Finishing an earlier withdrawal decides nothing: no confirmation. */
     EXPECT(run_as(0, "withdraw DS1 S7 --ref W-1") == 0);
     EXPECT_STR_CONTAINS(out_buf, "already");
+    EXPECT(run_as(1, "report withdrawal DS1 S7 --lang en") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "# Withdrawal report: DS1\n\n- Sample: S7\n");
+    EXPECT_STR_CONTAINS(out_buf, "- Consent: withdrawn, pending: no file of the sample imported yet\n");
+    EXPECT_STR_CONTAINS(out_buf, "- Reference: W-1\n");
+    EXPECT_STR_CONTAINS(out_buf, "None imported. Any file of the sample imported later is kept without a key");
+    EXPECT_STR_CONTAINS(out_buf, "Nobody opened or tried to open these files.");
+    EXPECT_STR_CONTAINS(out_buf, "<!-- kura-signature: blake2b-256 ");
+    /* Japanese by default, as every report of a JGA dataset */
     EXPECT(run_as(1, "report withdrawal DS1 S7") == 0);
-    EXPECT_STR_CONTAINS(out_buf, "# Withdrawal report: dataset DS1, sample S7");
-    EXPECT_STR_CONTAINS(out_buf, "(pending: no file of the sample imported yet)");
+    EXPECT_STR_CONTAINS(out_buf, "# 同意撤回の報告：DS1\n\n- 試料ID：S7\n");
+    EXPECT_STR_CONTAINS(out_buf, "- 同意の状態：撤回済み（保留中：当該試料のファイルは未取り込み）\n");
+    /* CSV: who opened the sample's files (nobody yet: the header) */
+    EXPECT(run_as(1, "report withdrawal DS1 S7 --csv") == 0);
+    EXPECT(strcmp(out_buf, "user,uid,file,opens,first_open,last_open,bytes_read,refused\n") == 0);
+    EXPECT(run_as(1, "report withdrawal DS1 S7 --csv --json") == 2);
+    EXPECT_STR_CONTAINS(err_buf, "give one");
+    EXPECT(run_as(1, "report withdrawal DS1 S7 --lang fr") == 2);
+    EXPECT_STR_CONTAINS(err_buf, "--lang fr: en or ja");
     EXPECT(run_as(65534, "report withdrawal DS1 S7") == 1);
     EXPECT(run_as(1, "report withdrawal DS1 S8") == 1);
     EXPECT_STR_CONTAINS(err_buf, "check the sample id");

@@ -164,10 +164,14 @@ static const struct kura_cmd commands[] = {
      "Checks the signature a report for people (Markdown, HTML) ends with: a copy changed by\n"
      "even one byte, or printed on another server, does not verify (exit 1). FILE is read\n"
      "with your rights."},
-    {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal, "ID SAMPLE [--json]",
-     "Who opened SAMPLE's files, when, and the bytes they read (from the audit log; files\n"
-     "withdrawn earlier included), and which of the files also hold other samples: for chasing\n"
-     "data derived from a withdrawn sample."},
+    {"report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal,
+     "ID SAMPLE [--csv|--json|--html] [--lang en|ja]",
+     "For chasing data derived from a withdrawn sample (同意撤回): the withdrawal, SAMPLE's files\n"
+     "(withdrawn ones included) and what became of each (a key still there is said), the files\n"
+     "that also hold other samples (for a re-delivery without SAMPLE), and from the audit log\n"
+     "who opened them, when, the bytes read and refused attempts; Markdown or an A4 HTML page\n"
+     "(signed: kuractl report verify), who opened them as CSV, or JSON; Japanese by default\n"
+     "for JGA/AGD ([report] lang)."},
     {"audit", "verify", KURA_CMD_OPERATOR, 0, cmd_audit_verify, "[--local]",
      "Verifies the whole audit log: every record's MAC with the log key, the hash chain across\n"
      "rotated files, and that no record was cut from the end. Prints the first bad record and\n"

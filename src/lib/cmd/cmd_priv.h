@@ -125,10 +125,6 @@ const struct kura_report_label *cmd_report_role_word(enum kura_role r);
  * and JSON as they are. (cmd_report_sign.c) */
 int cmd_report_render(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
                       enum kura_report_lang lang, char **text, size_t *len, struct kura_err *e);
-/* A report for people written without the model (text[0..len), Markdown)
- * on c->out, signed as cmd_report_render signs. KURA_EXIT_OK, or the error
- * printed and KURA_EXIT_FAIL. */
-int cmd_report_print_signed(const struct kura_cmd_ctx *c, const char *text, size_t len);
 /* r rendered on c->out. Prints the error and returns KURA_EXIT_FAIL on failure. */
 int cmd_report_print(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
                      enum kura_report_lang lang);

@@ -60,17 +60,6 @@ static int signature_line(const struct kura_cmd_ctx *c, const char *text, size_t
     return 0;
 }
 
-int cmd_report_print_signed(const struct kura_cmd_ctx *c, const char *text, size_t len)
-{
-    struct kura_err e = {0};
-    char line[128];
-    if (signature_line(c, text, len, line, sizeof line, &e) != 0)
-        return cmd_fail_err(c, &e);
-    fwrite(text, 1, len, c->out);
-    fputs(line, c->out);
-    return KURA_EXIT_OK;
-}
-
 int cmd_report_render(const struct kura_cmd_ctx *c, const struct kura_report *r, enum cmd_report_format format,
                       enum kura_report_lang lang, char **text, size_t *len, struct kura_err *e)
 {

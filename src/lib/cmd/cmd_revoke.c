@@ -730,115 +730,178 @@ out:
 
 /* ---- report withdrawal ------------------------------------------------------------ */
 
-/* What became of a file of the sample, as the withdrawal report says it. */
-static const char *file_now(const struct kura_dataset *ds, const struct kura_file *f, char **keys, size_t nkeys)
+/* kuractl report withdrawal ID SAMPLE [--md|--html|--csv|--json] [--lang
+ * en|ja]: who opened the sample's files, when, and the bytes they read,
+ * from the audit log, so the PI can chase data derived from them; files
+ * withdrawn earlier included (files.tsv keeps them after their keys are
+ * gone, and the log keeps their opens). One model (report.h) in every
+ * format; CSV is the table a PI works from: who opened them. */
+
+typedef struct kura_report_label label;
+
+static const label WR = {"withdrawal", "Withdrawal report", "同意撤回の報告"};
+static const label WR_SAMPLE = {"sample", "Sample", "試料ID"};
+static const label WR_CONSENT = {"consent", "Consent", "同意の状態"};
+static const label W_STANDS = {"stands", "stands: not withdrawn", "撤回なし（同意は有効）"};
+static const label W_WITHDRAWN = {"withdrawn", "withdrawn", "撤回済み"};
+static const label W_PENDING = {"withdrawn-pending", "withdrawn, pending: no file of the sample imported yet",
+                                "撤回済み（保留中：当該試料のファイルは未取り込み）"};
+static const label WR_AT = {"withdrawn_at", "Withdrawn at", "撤回日時"};
+static const label WR_REF = {"reference", "Reference", "参照番号"};
+static const label WR_SEQ = {"audit_seq", "Audit log read to record", "監査ログの確認範囲（記録番号）"};
+static const label WR_MAC = {"audit_mac", "MAC of that record", "同記録のMAC"};
+
+static const label T_FILES = {"files", "Files of the sample", "当該試料のファイル"};
+static const label C_SIZE = {"size", "size", "サイズ"};
+static const label C_OTHERS = {"other_samples", "other samples in it", "同ファイル内の他の試料"};
+static const label C_NOW = {"now", "now", "現在の状態"};
+static const label *const FILE_COLS[] = {&cmd_label_path, &cmd_label_file_id, &C_SIZE, &C_OTHERS, &C_NOW};
+static const label NONE_IMPORTED = {"none-imported",
+                                    "None imported. Any file of the sample imported later is kept without a key "
+                                    "and never served.",
+                                    "取り込まれたファイルはない。当該試料のファイルが今後取り込まれても、鍵なしで"
+                                    "保管され、提供されない。"};
+/* What became of a file; the keys are the texts --json has always given. */
+static const label W_STANDS_FILE = {"consent stands", "consent stands", "同意は有効"};
+static const label W_NO_KEY = {"withdrawn: not served, no key left", "withdrawn: not served, no key left",
+                               "撤回済み：提供停止、鍵は消去済み"};
+static const label W_KEY_LEFT = {"withdrawn: not served; its key is still there (run kuractl withdraw again)",
+                                 "withdrawn: not served; its key is still there (run kuractl withdraw again)",
+                                 "撤回済み：提供停止。ただし鍵が残っている（kuractl withdraw を再度実行すること）"};
+static const label W_DESTROYED = {"dataset destroyed, no key left", "dataset destroyed, no key left",
+                                  "データセット破棄済み、鍵は消去済み"};
+
+static const label T_SHARED = {"shared_files", "Files that also hold other samples", "他の試料も含むファイル"};
+static const label *const SHARED_COLS[] = {&cmd_label_path, &C_OTHERS};
+static const label ASK_ARCHIVE_DONE = {"ask-archive",
+                                       "The consent of these other samples stands, but the files were withdrawn "
+                                       "whole. Ask the archive for a re-delivery of them without the withdrawn "
+                                       "sample.",
+                                       "これらのファイルに含まれる他の試料の同意は有効だが、ファイルは丸ごと撤回された。"
+                                       "撤回された試料を除いたファイルの再提供をアーカイブに依頼すること。"};
+static const label ASK_ARCHIVE_FIRST = {"ask-archive",
+                                        "The consent of these other samples stands, but the files would be withdrawn "
+                                        "whole. Ask the archive for a re-delivery of them without this sample.",
+                                        "これらのファイルに含まれる他の試料の同意は有効だが、撤回すればファイルは丸ごと"
+                                        "撤回される。当該試料を除いたファイルの再提供をアーカイブに依頼すること。"};
+
+static const label T_OPENED = {"opened_by", "Who opened them (audit log)", "アクセスした利用者（監査ログ）"};
+static const label C_UID = {"uid", "uid", "UID"};
+static const label C_FIRST = {"first_open", "first open", "初回アクセス"};
+static const label C_LAST = {"last_open", "last open", "最終アクセス"};
+static const label *const OPENED_COLS[] = {&cmd_label_user,  &C_UID,  &cmd_label_file,       &cmd_label_opens,
+                                           &C_FIRST,         &C_LAST, &cmd_label_bytes_read, &cmd_label_refused};
+static const label NOBODY = {"nobody", "Nobody opened or tried to open these files.",
+                             "これらのファイルを開いた利用者も、開こうとした利用者もいない。"};
+static const label ASK_USERS = {"ask-users",
+                                "What these users read, and anything they derived from it, may still be with "
+                                "them: ask them to delete it.",
+                                "これらの利用者の手元には、読み出したデータとそこから派生したデータが残っている"
+                                "可能性がある。削除を依頼すること。"};
+
+#define N(a) (sizeof a / sizeof *a)
+
+/* What became of a file of the sample. */
+static const label *file_now(const struct kura_dataset *ds, const struct kura_file *f, char **keys, size_t nkeys)
 {
     const char *fid = f->file_id;
     bool key = nkeys && bsearch(&fid, keys, nkeys, sizeof *keys, cmd_cmp_str);
-    return ds->status == KURA_DS_DESTROYED ? "dataset destroyed, no key left"
-           : !kura_file_withdrawn(ds, f)   ? "consent stands"
-           : key ? "withdrawn: not served; its key is still there (run kuractl withdraw again)"
-                 : "withdrawn: not served, no key left";
+    return ds->status == KURA_DS_DESTROYED ? &W_DESTROYED
+           : !kura_file_withdrawn(ds, f)   ? &W_STANDS_FILE
+           : key                           ? &W_KEY_LEFT
+                                           : &W_NO_KEY;
 }
 
 struct withdrawal_facts {
     const struct cmd_txn *t;
     const char *sample;
     const struct kura_withdrawal *w;     /* NULL: consent stands */
+    size_t nfiles;                       /* of the sample */
     char **keys;
     size_t nkeys;
     const struct cmd_usage *use;
 };
 
-static const struct kura_report_label WR = {"withdrawal", "Withdrawal report", "同意撤回報告"};
-static const struct kura_report_label WR_SAMPLE = {"sample", "Sample", "試料"};
-static const struct kura_report_label WR_PI = {"pi", "PI", "研究代表者"};
-static const struct kura_report_label WR_AT = {"withdrawn_at", "Withdrawn at", "撤回日時"};
-static const struct kura_report_label WR_REF = {"reference", "Reference", "参照番号"};
-static const struct kura_report_label WR_PENDING = {"pending", "No file of the sample imported yet", "未取り込み"};
-static const struct kura_report_label WR_MADE = {"made_at", "Made at", "作成日時"};
-static const struct kura_report_label WR_BY = {"made_by", "Made by", "作成者"};
-static const struct kura_report_label WR_SEQ = {"audit_seq", "Audit log read to record", "監査ログの読了記録"};
-static const struct kura_report_label WR_MAC = {"audit_mac", "Its MAC", "その MAC"};
-static const struct kura_report_label WR_FILES = {"files", "Files of the sample", "試料のファイル"};
-static const struct kura_report_label WR_PATH = {"path", "path", "パス"};
-static const struct kura_report_label WR_FID = {"file_id", "file id", "ファイルID"};
-static const struct kura_report_label WR_SIZE = {"size", "size", "サイズ"};
-static const struct kura_report_label WR_OTHERS = {"other_samples", "other samples", "他の試料"};
-static const struct kura_report_label WR_NOW = {"now", "now", "現状"};
-static const struct kura_report_label WR_OPENS = {"opened_by", "Who opened them", "開いた利用者"};
-static const struct kura_report_label WR_USER = {"user", "user", "利用者"};
-static const struct kura_report_label WR_UID = {"uid", "uid", "uid"};
-static const struct kura_report_label WR_FILE = {"file", "file", "ファイル"};
-static const struct kura_report_label WR_NOPENS = {"opens", "opens", "オープン数"};
-static const struct kura_report_label WR_FIRST = {"first_open", "first open", "初回"};
-static const struct kura_report_label WR_LAST = {"last_open", "last open", "最終"};
-static const struct kura_report_label WR_BYTES = {"bytes_read", "bytes read", "読み出し量"};
-static const struct kura_report_label WR_REFUSED = {"refused", "refused", "拒否"};
-
-/* report withdrawal --json: the Markdown report's facts, numbers exact. */
-static int withdrawal_json(const struct kura_cmd_ctx *c, const struct withdrawal_facts *wf)
+/* f's samples other than sample, as other_samples says them; "" if out of memory (r marked). */
+static char *others_of(struct kura_report *r, const struct kura_file *f, const char *sample)
 {
-    static const struct kura_report_label *const fcols[] = {&WR_PATH, &WR_FID, &WR_SIZE, &WR_OTHERS, &WR_NOW};
-    static const struct kura_report_label *const ocols[] = {&WR_USER, &WR_UID,  &WR_FILE,  &WR_NOPENS,
-                                                           &WR_FIRST, &WR_LAST, &WR_BYTES, &WR_REFUSED};
+    char *s = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&s, &len);
+    if (m) {
+        other_samples(m, f, sample);
+        if (fclose(m) == 0)
+            return s;
+    }
+    free(s);
+    r->nomem = true;
+    return NULL;
+}
+
+static void build_withdrawal(const struct kura_cmd_ctx *c, const struct withdrawal_facts *wf, struct kura_report *r)
+{
     const struct kura_dataset *ds = &wf->t->ds;
-    struct kura_report r;
-    struct kura_err e = {0};
-    char a[48], b[48], who[96];
-    kura_report_init(&r, &WR, ds->id);
-    kura_report_item(&r, &WR_SAMPLE, KURA_CELL_TEXT(wf->sample));
-    kura_report_item(&r, &WR_PI, KURA_CELL_TEXT(ds->pi));
-    kura_report_item(&r, &WR_AT, KURA_CELL_TEXT(wf->w ? cmd_time(c, wf->w->at, a, sizeof a) : ""));
-    kura_report_item(&r, &WR_REF, KURA_CELL_TEXT(wf->w ? wf->w->ref : ""));
-    kura_report_item(&r, &WR_MADE, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
-    kura_report_item(&r, &WR_BY, KURA_CELL_TEXT(cmd_actor_label(c, who, sizeof who)));
-    kura_report_item(&r, &WR_SEQ, KURA_CELL_INT(wf->use->last_seq));
-    kura_report_item(&r, &WR_MAC, KURA_CELL_TEXT(wf->use->last_seq ? wf->use->last_mac : ""));
-    struct kura_report_table *ft = kura_report_table(&r, &WR_FILES, fcols, 5, &WR_PENDING);
-    for (size_t i = 0; ft && i < wf->t->nfiles; i++) {
+    char a[48], b[48];
+    kura_report_init(r, &WR, ds->id);
+    kura_report_item(r, &WR_SAMPLE, KURA_CELL_TEXT(wf->sample));
+    kura_report_item(r, &cmd_label_title, KURA_CELL_TEXT(ds->title));
+    kura_report_item(r, &cmd_label_kind, KURA_CELL_TEXT(kura_kind_name(ds->kind)));
+    kura_report_item(r, &cmd_label_level, KURA_CELL_TEXT(kura_level_name(ds->level)));
+    kura_report_item(r, &cmd_label_pi, KURA_CELL_TEXT(ds->pi));
+    kura_report_item(r, &WR_CONSENT, KURA_CELL_WORD(!wf->w ? &W_STANDS : wf->nfiles ? &W_WITHDRAWN : &W_PENDING));
+    kura_report_item(r, &WR_AT, KURA_CELL_TEXT(wf->w ? cmd_time(c, wf->w->at, a, sizeof a) : ""));
+    kura_report_item(r, &WR_REF, KURA_CELL_TEXT(wf->w ? wf->w->ref : ""));
+    kura_report_item(r, &cmd_label_made_at, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
+    kura_report_item(r, &cmd_label_made_by, KURA_CELL_TEXT(cmd_actor_label(c, a, sizeof a)));
+    kura_report_item(r, &WR_SEQ, KURA_CELL_INT(wf->use->last_seq));
+    kura_report_item(r, &WR_MAC, KURA_CELL_TEXT(wf->use->last_seq ? wf->use->last_mac : ""));
+
+    struct kura_report_table *files = kura_report_table(r, &T_FILES, FILE_COLS, N(FILE_COLS), &NONE_IMPORTED);
+    struct kura_report_table *shared = kura_report_table(r, &T_SHARED, SHARED_COLS, N(SHARED_COLS), &cmd_label_none);
+    if (shared)
+        shared->note = wf->w ? &ASK_ARCHIVE_DONE : &ASK_ARCHIVE_FIRST;
+    for (size_t i = 0; i < wf->t->nfiles; i++) {
         const struct kura_file *f = &wf->t->files[i];
         if (!file_has_sample(f, wf->sample))
             continue;
-        char *others = NULL;
-        size_t olen = 0;
-        FILE *m = open_memstream(&others, &olen);
-        if (m) {
-            other_samples(m, f, wf->sample);
-            fclose(m);
-        }
+        char *others = others_of(r, f, wf->sample);
+        if (!others)
+            return;
         const struct kura_report_cell row[] = {KURA_CELL_TEXT(f->path), KURA_CELL_TEXT(f->file_id),
-                                               KURA_CELL_BYTES(f->size), KURA_CELL_TEXT(others ? others : ""),
-                                               KURA_CELL_TEXT(file_now(ds, f, wf->keys, wf->nkeys))};
-        kura_report_row(&r, ft, row);
+                                               KURA_CELL_BYTES(f->size), KURA_CELL_TEXT(others),
+                                               KURA_CELL_WORD(file_now(ds, f, wf->keys, wf->nkeys))};
+        kura_report_row(r, files, row);
+        if (f->nsamples > 1) {
+            const struct kura_report_cell srow[] = {KURA_CELL_TEXT(f->path), KURA_CELL_TEXT(others)};
+            kura_report_row(r, shared, srow);
+        }
         free(others);
     }
-    struct kura_report_table *ot = kura_report_table(&r, &WR_OPENS, ocols, 8, NULL);
-    for (size_t i = 0; ot && i < wf->use->n; i++) {
+
+    struct kura_report_table *opened = kura_report_table(r, &T_OPENED, OPENED_COLS, N(OPENED_COLS), &NOBODY);
+    if (!opened)
+        return;
+    opened->note = &ASK_USERS;
+    r->csv_table = r->ntables - 1;
+    for (size_t i = 0; i < wf->use->n; i++) {
         const struct cmd_user_usage *u = &wf->use->users[i];
         const struct kura_report_cell row[] = {
-            KURA_CELL_TEXT(u->user), KURA_CELL_INT((uint64_t)u->uid), KURA_CELL_TEXT(u->path),
-            KURA_CELL_INT(u->opens), KURA_CELL_TEXT(u->first_ms ? cmd_time(c, u->first_ms / 1000, a, sizeof a) : ""),
-            KURA_CELL_TEXT(u->last_ms ? cmd_time(c, u->last_ms / 1000, b, sizeof b) : ""), KURA_CELL_BYTES(u->bytes),
-            KURA_CELL_INT(u->refused)};
-        kura_report_row(&r, ot, row);
+            KURA_CELL_TEXT(u->user),  KURA_CELL_INT((uint64_t)u->uid),
+            KURA_CELL_TEXT(u->path),  KURA_CELL_INT(u->opens),
+            KURA_CELL_TEXT(u->first_ms ? cmd_time(c, u->first_ms / 1000, a, sizeof a) : ""),
+            KURA_CELL_TEXT(u->last_ms ? cmd_time(c, u->last_ms / 1000, b, sizeof b) : ""),
+            KURA_CELL_BYTES(u->bytes), KURA_CELL_INT(u->refused)};
+        kura_report_row(r, opened, row);
     }
-    int rc = kura_report_json(c->out, &r, &e);
-    kura_report_free(&r);
-    return rc == 0 ? KURA_EXIT_OK : cmd_fail_err(c, &e);
 }
 
-/* kuractl report withdrawal ID SAMPLE: who opened the sample's files, when,
- * and the bytes they read, from the audit log, so the PI can chase data
- * derived from them; files withdrawn earlier included (files.tsv keeps
- * them after their keys are gone, and the log keeps their opens). */
 int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
-    bool json = false;
-    const struct cmd_opt opts[] = {{"json", false, NULL, &json}, {0}};
+    struct cmd_report_form form = {0};
+    const struct cmd_opt opts[] = {CMD_REPORT_FORM_OPTS(form), {0}};
     char *pos[2];
     int npos;
-    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0)
+    if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0 || cmd_report_form_check(c, &form) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
     int began = begin_sample(c, pos[0], pos[1], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t);
@@ -849,11 +912,10 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_err e = {0};
     const struct kura_dataset *ds = &t.ds;
     const char **paths = NULL;
-    size_t n = 0, shared = 0, nkeys = 0;
+    size_t n = 0, nkeys = 0;
     char **keys = NULL;
     struct cmd_usage use = {0};
-    char *md = NULL;
-    size_t mdlen = 0;
+    struct kura_report r = {0};
     if (kura_keystore_file_ids(c->env->cfg->keys_dir, ds->id, &keys, &nkeys, &e) != 0) {
         cmd_fail(c, "cannot list the keystore: %s", e.msg);
         goto out;
@@ -863,10 +925,8 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < t.nfiles; i++)
-        if (file_has_sample(&t.files[i], sample)) {
+        if (file_has_sample(&t.files[i], sample))
             paths[n++] = t.files[i].path;
-            shared += t.files[i].nsamples > 1;
-        }
     const struct kura_withdrawal *w = NULL;
     for (size_t i = 0; i < ds->nwithdrawals && !w; i++)
         if (strcmp(ds->withdrawals[i].sample, sample) == 0)
@@ -882,79 +942,12 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
         cmd_fail(c, "cannot read the audit log: %s", e.msg);
         goto out;
     }
-    char a[48], b[48], who[96];
-    if (json) {
-        struct withdrawal_facts wf = {.t = &t, .sample = sample, .w = w, .keys = keys, .nkeys = nkeys, .use = &use};
-        rc = withdrawal_json(c, &wf);
-        goto out;
-    }
-    /* a report for people: signed as a whole (cmd_report_print_signed) */
-    FILE *o = open_memstream(&md, &mdlen);
-    if (!o) {
-        cmd_fail(c, "out of memory");
-        goto out;
-    }
-    fprintf(o, "# Withdrawal report: dataset %s, sample %s\n\n", ds->id, sample);
-    fprintf(o, "Dataset:     %s (%s, %s)%s%s\nPI:          %s\n", ds->id, kura_kind_name(ds->kind),
-            kura_level_name(ds->level), ds->title[0] ? " " : "", ds->title, ds->pi);
-    if (w) {
-        fprintf(o, "Withdrawn:   %s, reference \"", cmd_time(c, w->at, a, sizeof a));
-        kura_md_cell(o, w->ref);
-        fprintf(o, "\"%s\n", n ? "" : " (pending: no file of the sample imported yet)");
-    } else
-        fprintf(o, "Withdrawn:   no (consent stands)\n");
-    fprintf(o, "Made at:     %s by %s\n", cmd_time(c, cmd_now(), b, sizeof b), cmd_actor_label(c, who, sizeof who));
-    fprintf(o, "\n## Files of sample %s (%zu)\n\n", sample, n);
-    if (n) {
-        fprintf(o, "| path | file id | size | other samples | now |\n|---|---|---|---|---|\n");
-        for (size_t i = 0; i < t.nfiles; i++) {
-            const struct kura_file *f = &t.files[i];
-            if (!file_has_sample(f, sample))
-                continue;
-            fprintf(o, "| %s | %s | %llu | ", f->path, f->file_id, (unsigned long long)f->size);
-            other_samples(o, f, sample);
-            fprintf(o, " | %s |\n", file_now(ds, f, keys, nkeys));
-        }
-    } else
-        fprintf(o, "None imported. Any file of sample %s imported later is kept without a key and never served.\n",
-                sample);
-    if (shared) {
-        fprintf(o, "\n## Files that also hold other samples (%zu)\n\nThe consent of these other samples stands, but "
-                   "the files %s whole. Ask the archive\nfor a re-delivery of them without sample %s:\n\n", shared,
-                w ? "were withdrawn" : "would be withdrawn", sample);
-        for (size_t i = 0; i < t.nfiles; i++)
-            if (file_has_sample(&t.files[i], sample) && t.files[i].nsamples > 1) {
-                fprintf(o, "- %s (also ", t.files[i].path);
-                other_samples(o, &t.files[i], sample);
-                fprintf(o, ")\n");
-            }
-    }
-    fprintf(o, "\n## Who opened them (audit log)\n\n");
-    size_t rows = 0;
-    for (size_t i = 0; i < use.n; i++) {
-        const struct cmd_user_usage *u = &use.users[i];
-        if (!rows++)
-            fprintf(o, "| user | uid | file | opens | first open | last open | bytes read | refused |\n"
-                       "|---|---|---|---|---|---|---|---|\n");
-        fprintf(o, "| %s | %lld | %s | %llu | %s | %s | %llu | %llu |\n", u->user, (long long)u->uid, u->path,
-                (unsigned long long)u->opens, u->first_ms ? cmd_time(c, u->first_ms / 1000, a, sizeof a) : "-",
-                u->last_ms ? cmd_time(c, u->last_ms / 1000, b, sizeof b) : "-", (unsigned long long)u->bytes,
-                (unsigned long long)u->refused);
-    }
-    if (!rows)
-        fprintf(o, "Nobody opened or tried to open these files.\n");
-    else
-        fprintf(o, "\nWhat these users read, and anything they derived from it, may still be with them:\n"
-                   "ask them to delete it.\n");
-    fprintf(o, "\nAudit log read to record seq %llu%s%s.\n", (unsigned long long)use.last_seq,
-            use.last_seq ? ", mac " : "", use.last_seq ? use.last_mac : "");
-    if (fclose(o) != 0) {
-        cmd_fail(c, "out of memory");
-        goto out;
-    }
-    rc = cmd_report_print_signed(c, md, mdlen);
+    const struct withdrawal_facts wf = {
+        .t = &t, .sample = sample, .w = w, .nfiles = n, .keys = keys, .nkeys = nkeys, .use = &use};
+    build_withdrawal(c, &wf, &r);
+    rc = cmd_report_form_print(c, &r, &form, ds) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
 out:
-    free(md);
+    kura_report_free(&r);
     cmd_usage_free(&use);
     kura_keystore_ids_free(keys, nkeys);
     free(paths);

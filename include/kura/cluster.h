@@ -173,6 +173,11 @@ int kura_cluster_ack(struct kura_cluster *c, int64_t applied, struct kura_err *e
  * database gives the claim to another node. */
 int kura_cluster_maintainer_claim(struct kura_cluster *c, int claim_ms, bool *held, struct kura_err *err);
 
+/* A node that stops cleanly ends its claim now, so that another node takes
+ * the maintenance at its next tick instead of after the claim's end. The
+ * caller has stopped its maintenance first. */
+int kura_cluster_maintainer_release(struct kura_cluster *c, struct kura_err *err);
+
 /* A node leaves: its lease ends now (a change stops waiting for it). */
 int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err);
 

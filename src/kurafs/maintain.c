@@ -446,6 +446,10 @@ void kurafs_maintain_stop(struct kurafs *fs)
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
     fs->maintainer = NULL;
+    struct kura_err err = {0};
+    if (m->db && kura_cluster_maintainer_release(m->db, &err) != 0)
+        kura_notice(LOG_WARNING, "kurafs: cluster node %s could not hand the maintenance over (another node "
+                    "takes it when the claim ends): %s", fs->cfg->cluster_node, err.msg);
     kura_cluster_close(m->db);
     free(m->marks);
     free(m);

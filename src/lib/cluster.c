@@ -468,6 +468,16 @@ int kura_cluster_maintainer_claim(struct kura_cluster *c, int claim_ms, bool *he
     return 0;
 }
 
+int kura_cluster_maintainer_release(struct kura_cluster *c, struct kura_err *err)
+{
+    if (need_node(c, err) != 0)
+        return -1;
+    const char *const p[] = {c->node};
+    return run(c, "release the maintenance",
+               "UPDATE kura.maintainer SET until = clock_timestamp() WHERE holder = $1 AND until > clock_timestamp()",
+               1, p, NULL, err);
+}
+
 int kura_cluster_leave(struct kura_cluster *c, struct kura_err *err)
 {
     if (need_node(c, err) != 0)

@@ -8,7 +8,7 @@
 # way) counts the opens made on every node; a change of group kura-admin is
 # recorded once and the register verifies; after the maintainer is killed
 # -9, another node takes over within a bound and sends what fell due
-# meanwhile, once.
+# meanwhile, once; a maintainer stopped cleanly hands over at once.
 . "$(dirname "$0")/lib.sh"
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
@@ -113,5 +113,15 @@ check "the maintenance records $OPR's removal" wait_for 30 has_record removed
 for i in 1 2 3; do [ "$i" = "$dead" ] || check_output "the register verifies (kuractl operators on n$i)" \
   "register of group kura-admin verified" nodectl "$i" operators; done
 check "the removal was recorded once" test "$(registered removed)" = 1
-for i in 1 2 3; do [ "$i" = "$dead" ] || stop_node "$i"; done
+
+# ---- the maintainer stopped cleanly: it hands the maintenance over at once ----
+holder=$(q "select holder from kura.maintainer")
+left=$((6 - dead - ${holder#n})) # the one other live node
+require "$holder stops cleanly" stop_node "${holder#n}"
+check "its claim ended with its stop, not three leases later" \
+  test "$(q "select until <= clock_timestamp() from kura.maintainer")" = t
+holder_is() { [ "$(q "select holder from kura.maintainer where until > clock_timestamp()")" = "$1" ]; }
+check "n$left takes the maintenance within two leases (a tick each lease), not after the claim's three" \
+  wait_for $((CLUSTER_LEASE * 2)) holder_is "n$left"
+for i in 1 2 3; do [ "$i" = "$dead" ] || [ "n$i" = "$holder" ] || stop_node "$i"; done
 done_testing

@@ -82,8 +82,33 @@ for i in 1 2 3; do check "after import returned, n$i serves $NEW to its PI" read
 # ---- key rotate and retire: every node still serves (docs/cluster.md: a
 # node reopens its keys when an unwrap fails) ----
 old=$(kuractl key list | awk '$1 == "current" {print $2}')
-check "key rotate" kuractl key rotate
+# rename_calls TRACE: how many rename(2)s of a strace TRACE come up to and
+# including the one that puts server.pub in place
+rename_calls() { awk '/^[0-9]+ +rename\(/ { n++ } /^[0-9]+ +rename\(.*server\.pub"/ { print n; exit }' "$1"; }
+check "key rotate (traced: its renames counted)" \
+  env ASAN_OPTIONS=detect_leaks=0 strace -qq -f -o "$T/rotate.trace" -e trace=rename "$KURACTL" -c "$KCONF" key rotate
 for i in 1 2 3; do check "after key rotate returned, n$i serves $NEW" reads kt_carol "$i" "$NEW"; done
+# A rotation that fails between its new server.sec and its server.pub
+# (the rename that puts server.pub in place fails, injected with strace)
+# has switched keys all the same: it goes on as a rotation, announced and
+# recorded, instead of leaving a new current key nobody was told of.
+nth=$(rename_calls "$T/rotate.trace")
+diag "server.pub is rename number ${nth:-?} of a rotation"
+failed_at_pub() {
+  env ASAN_OPTIONS=detect_leaks=0 strace -qq -f -o /dev/null -e trace=rename \
+    -e inject=rename:error=EIO:when="$nth" "$KURACTL" -c "$KCONF" key rotate
+}
+before=$(kuractl key list | awk '$1 == "current" {print $2}')
+check_output "key rotate with server.pub's rename failing (EIO) says so and goes on" \
+  "server.pub is now written again from it: the rotation goes on" failed_at_pub
+now=$(kuractl key list | awk '$1 == "current" {print $2}')
+check "key list shows the new key as current ($now, was $before)" test -n "$now" -a "$now" != "$before"
+check "the change is done in the database, not dropped" \
+  test "$(psql "$PG_CONN" -tAc "select state from kura.epochs where fingerprint = '$now'")" = done
+for i in 1 2 3; do check "after it returned, n$i holds the new key as current" \
+  sh -c "'$KURACTL' -c '$T/n$i.conf' status | grep -q '$now (current)'"; done
+for i in 1 2 3; do check "after it returned, n$i serves $NEW" reads kt_carol "$i" "$NEW"; done
+check "the audit log records the rotation to $now" grep -q "key-rotate server key: $before -> $now" "$KROOT/log/audit.jsonl"
 check "key retire of the old server key" kuractl key retire "$old" --yes
 for i in 1 2 3; do check "after key retire returned, n$i serves $ID" reads kt_bob "$i"; done
 

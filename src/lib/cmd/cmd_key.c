@@ -214,6 +214,28 @@ static int stamp_rotation(const char *new_fp, void *ctx, struct kura_err *err)
     return -1;
 }
 
+/* A rotation that failed after its new secret key replaced server.sec but
+ * before server.pub was written has switched keys all the same: opening
+ * the keystore writes server.pub again from the new key (under the
+ * keystore lock). Whether that made new_fp the current key; said when so. */
+static bool rotation_in_place(const struct kura_cmd_ctx *c, const char *new_fp, const struct kura_err *failure)
+{
+    struct kura_keystore *ks = NULL;
+    struct kura_err e = {0};
+    if (!new_fp[0] || kura_keystore_open(c->env->cfg->keys_dir, c->env->passphrase, &ks, &e) != 0)
+        return false;
+    uint8_t pk[C4GH_KEY_SIZE];
+    char fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    kura_keystore_server_pk(ks, pk);
+    kura_keystore_close(ks);
+    kura_key_fingerprint(pk, fp);
+    if (strcmp(fp, new_fp) != 0)
+        return false;
+    fprintf(c->err, "kuractl: warning: %s; the new key had replaced server.sec, and server.pub is now written "
+            "again from it: the rotation goes on\n", failure->msg);
+    return true;
+}
+
 int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                            struct kura_key_rotate_result *res)
 {
@@ -237,7 +259,8 @@ int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_act
     kura_keystore_server_pk(ks, pk);
     kura_key_fingerprint(pk, res->old_fp);
     struct rotate_stamp stamp = {.c = c, .cluster = &cluster};
-    if (kura_keystore_rotate(ks, c->env->passphrase, stamp_rotation, &stamp, res->new_fp, &e) != 0) {
+    if (kura_keystore_rotate(ks, c->env->passphrase, stamp_rotation, &stamp, res->new_fp, &e) != 0 &&
+        !rotation_in_place(c, res->new_fp, &e)) {
         cmd_fail_err(c, &e);
         goto out;
     }

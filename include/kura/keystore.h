@@ -84,6 +84,11 @@ bool kura_keystore_stale(const struct kura_keystore *ks);
 /* Where ks holds the secret of the server key fp: 0 as the current key,
  * above 0 as an earlier one, -1 not at all. */
 int kura_keystore_held(const struct kura_keystore *ks, const char *fp);
+/* Wipes the secret of the earlier server key fp from ks and drops it (a
+ * key a cluster change retired, while this copy of the keystore still
+ * holds it). 1: wiped; -1: ks does not hold it; 0: it is ks's current key,
+ * which is never dropped alone (close ks instead). */
+int kura_keystore_forget(struct kura_keystore *ks, const char *fp);
 /* The fingerprint of the i-th server key ks holds (0: the current one);
  * false past the last. */
 bool kura_keystore_key_fingerprint(const struct kura_keystore *ks, size_t i,

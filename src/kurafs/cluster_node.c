@@ -224,6 +224,10 @@ static enum kura_cluster_key_held key_loaded(const char *fp, void *ctx)
     pthread_rwlock_rdlock(&h->fs->ks_lock);
     int at = h->fs->ks ? kura_keystore_held(h->fs->ks, fp) : -2;
     pthread_rwlock_unlock(&h->fs->ks_lock);
+    /* A key retired here is never in memory: whether the copy is as new
+     * as the retirement is what its files say. */
+    if (at != -2 && kurafs_keys_retired(h->fs, fp))
+        return kura_keystore_secret_exists(h->fs->cfg->keys_dir, fp) ? KURA_KEY_EARLIER : KURA_KEY_ABSENT;
     return at == -2 ? KURA_KEY_NONE_HELD : at < 0 ? KURA_KEY_ABSENT : at == 0 ? KURA_KEY_CURRENT : KURA_KEY_EARLIER;
 }
 
@@ -251,6 +255,13 @@ static int catch_up(struct cluster_node *n, struct kura_cluster *db, int64_t lat
         trouble(n, "cannot read the changes", &err);
         return -1;
     }
+    /* A retired key leaves memory as soon as the node is told, before the
+     * copy of the keystore shows the retirement. */
+    for (size_t i = 0; i < k; i++)
+        if (v[i].stamp == KURA_STAMP_KEY_RETIRED && kurafs_keys_retire(n->fs, v[i].fingerprint) != 0)
+            kura_notice(LOG_ERR, "kurafs: cluster node %s: out of memory noting a retired key: wiped, but an "
+                        "older copy of the keystore may load it again (not acknowledged while it is held)",
+                        n->fs->cfg->cluster_node);
     const struct kura_cluster_change *stale = NULL;
     int tries = 0;
     for (; tries < STALE_TRIES; tries++) {

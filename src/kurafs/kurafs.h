@@ -98,6 +98,12 @@ struct kurafs {
     pthread_rwlock_t ks_lock;
     struct kura_keystore *ks;
     const char *passphrase_file;   /* read again to reopen the keys after unlock */
+    /* Cluster mode: the server keys retired by changes this node was told
+     * of. Never held again by this daemon, whatever an older copy of the
+     * shared keystore (a client cache) still has. */
+    pthread_mutex_t retired_lock;
+    char (*retired)[KURA_KEY_FINGERPRINT_LEN + 1];
+    size_t nretired;
     struct kura_audit_log *audit;
     struct kura_audit_bulk *bulk;
     struct kura_audit_flood *flood;
@@ -153,6 +159,12 @@ void kurafs_keys_wipe(struct kurafs *fs);
  * disk (not during lockdown); for a dataset key that no longer unwraps
  * when a rotation was interrupted before the daemon was told. */
 void kurafs_keys_refresh(struct kurafs *fs);
+/* A cluster change retired the server key fp: its secret leaves memory now
+ * (all keys, if a stale copy made it the current one) and is never loaded
+ * again. -1: out of memory (the key is wiped all the same). */
+int kurafs_keys_retire(struct kurafs *fs, const char *fp);
+/* Whether a change this node was told of retired fp. */
+bool kurafs_keys_retired(struct kurafs *fs, const char *fp);
 /* kuractl status's line of the server keys this daemon holds in memory
  * (fingerprints: which keys, never what they are). */
 void kurafs_keys_describe(void *ctx, FILE *out);

@@ -195,6 +195,8 @@ static void close_state(struct kurafs *fs)
     kura_procevents_close(fs->procevents);
     kura_audit_close(fs->audit);
     kurafs_keys_wipe(fs);
+    free(fs->retired);
+    fs->retired = NULL;
     if (fs->cfg)
         kura_config_free(fs->cfg);
     free(fs->cfg);
@@ -334,6 +336,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&fs->snap_lock, NULL);
     pthread_mutex_init(&fs->reload_lock, NULL);
     pthread_rwlock_init(&fs->ks_lock, NULL);
+    pthread_mutex_init(&fs->retired_lock, NULL);
     pthread_mutex_init(&fs->handles.lock, NULL);
     pthread_mutex_init(&fs->last_lookup_refusal.lock, NULL);
     kurafs_pagecache_init(&fs->pagecache);

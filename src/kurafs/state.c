@@ -1,6 +1,8 @@
 /* The daemon's current catalog, swapped whole on reload. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 
 #include "kura/commands.h"
@@ -25,6 +27,14 @@ void snapshot_release(struct snapshot *s)
     }
 }
 
+static bool retired_locked(const struct kurafs *fs, const char *fp)
+{
+    for (size_t i = 0; i < fs->nretired; i++)
+        if (strcmp(fs->retired[i], fp) == 0)
+            return true;
+    return false;
+}
+
 /* The keystore as it is on disk, with the passphrase file if it needs one. */
 static int keys_load(struct kurafs *fs, struct kura_keystore **ks, struct kura_err *err)
 {
@@ -42,7 +52,52 @@ static int keys_load(struct kurafs *fs, struct kura_keystore **ks, struct kura_e
     if (rc == 0)
         rc = kura_keystore_open(fs->cfg->keys_dir, pass, ks, err);
     kura_secure_free(pass); /* wipes */
+    /* A copy older than a retirement this node was told of still has the
+     * retired key: it is not held (and a copy whose current key it is
+     * cannot serve at all). */
+    pthread_mutex_lock(&fs->retired_lock);
+    for (size_t i = 0; rc == 0 && i < fs->nretired; i++) {
+        if (kura_keystore_forget(*ks, fs->retired[i]) != 0)
+            continue;
+        kura_err_set(err, ESTALE, "the current server key in %s is %.16s..., which a change retired: the copy of "
+                     "the keystore is older than the change", fs->cfg->keys_dir, fs->retired[i]);
+        kura_keystore_close(*ks);
+        *ks = NULL;
+        rc = -1;
+    }
+    pthread_mutex_unlock(&fs->retired_lock);
     return rc;
+}
+
+int kurafs_keys_retire(struct kurafs *fs, const char *fp)
+{
+    int rc = 0;
+    pthread_mutex_lock(&fs->retired_lock);
+    if (!retired_locked(fs, fp)) {
+        void *grown = realloc(fs->retired, (fs->nretired + 1) * sizeof *fs->retired);
+        if (grown) {
+            fs->retired = grown;
+            snprintf(fs->retired[fs->nretired++], sizeof *fs->retired, "%s", fp);
+        } else {
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&fs->retired_lock);
+    pthread_rwlock_wrlock(&fs->ks_lock);
+    if (fs->ks && kura_keystore_forget(fs->ks, fp) == 0) {
+        kura_keystore_close(fs->ks); /* wipes */
+        fs->ks = NULL;
+    }
+    pthread_rwlock_unlock(&fs->ks_lock);
+    return rc;
+}
+
+bool kurafs_keys_retired(struct kurafs *fs, const char *fp)
+{
+    pthread_mutex_lock(&fs->retired_lock);
+    bool found = retired_locked(fs, fp);
+    pthread_mutex_unlock(&fs->retired_lock);
+    return found;
 }
 
 int kurafs_keys_open(struct kurafs *fs, struct kura_err *err)

@@ -275,6 +275,17 @@ int kura_keystore_held(const struct kura_keystore *ks, const char *fp)
     return -1;
 }
 
+int kura_keystore_forget(struct kura_keystore *ks, const char *fp)
+{
+    int at = kura_keystore_held(ks, fp);
+    if (at <= 0)
+        return at;
+    kura_secure_free(ks->keys[at].sk); /* wipes */
+    memmove(&ks->keys[at], &ks->keys[at + 1], (ks->nkeys - (size_t)at - 1) * sizeof *ks->keys);
+    ks->nkeys--;
+    return 1;
+}
+
 /* "<fp>.sec" in server-keys/: copies the fingerprint out; false for other names. */
 static bool earlier_name(const char *name, const char *suffix, char fp[KURA_KEY_FINGERPRINT_LEN + 1])
 {

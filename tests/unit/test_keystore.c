@@ -614,6 +614,33 @@ static void test_delivery_key(void)
 /* Rotation keeps the old key for deliveries in flight and rewraps every
  * dataset key; retirement erases it (and only an earlier key), records it,
  * and leaves every dataset readable with the keys that remain. */
+/* A node told of a retirement before its copy of the keystore shows it
+ * drops the key from memory (kurafs's kurafs_keys_retire). */
+static void test_forget(void)
+{
+    struct kura_err err = {0};
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", path_of(top, "keys-forget"));
+    struct kura_keystore *ks = NULL;
+    char cur[KURA_KEY_FINGERPRINT_LEN + 1], old[KURA_KEY_FINGERPRINT_LEN + 1], fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    ASSERT(kura_keystore_create(dir, NULL, &err) == 0);
+    ASSERT(kura_keystore_open(dir, NULL, &ks, &err) == 0);
+    ASSERT(kura_keystore_key_fingerprint(ks, 0, old));
+    ASSERT(kura_keystore_rotate(ks, NULL, NULL, NULL, cur, &err) == 0);
+    kura_keystore_close(ks);
+    ASSERT(kura_keystore_open(dir, NULL, &ks, &err) == 0);
+    EXPECT(kura_keystore_held(ks, old) == 1 && kura_keystore_held(ks, cur) == 0);
+    EXPECT(kura_keystore_forget(ks, cur) == 0);         /* the current key: never alone */
+    EXPECT(kura_keystore_held(ks, cur) == 0);
+    EXPECT(kura_keystore_forget(ks, old) == 1);
+    EXPECT(kura_keystore_held(ks, old) == -1);
+    EXPECT(kura_keystore_key_fingerprint(ks, 0, fp) && strcmp(fp, cur) == 0);
+    EXPECT(!kura_keystore_key_fingerprint(ks, 1, fp));
+    EXPECT(kura_keystore_forget(ks, old) == -1);        /* not held any more */
+    EXPECT(kura_keystore_stale(ks));                    /* the files still have it */
+    kura_keystore_close(ks);
+}
+
 static void test_rotate_retire(void)
 {
     struct kura_err err = {0};
@@ -764,6 +791,7 @@ int main(void)
     RUN(test_segmap_tamper);
     RUN(test_destroy_leaves_nothing);
     RUN(test_delivery_key);
+    RUN(test_forget);
     RUN(test_rotate_retire);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", top);

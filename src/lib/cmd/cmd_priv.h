@@ -84,6 +84,10 @@ struct cmd_destruction {
     int64_t seq;
 };
 int cmd_destruction_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_destruction *d);
+/* Nothing of dataset id left in the keystore (cmd_destruction.c). */
+bool cmd_keystore_empty(const struct kura_cmd_ctx *c, const char *id);
+/* The largest destruction report read back. */
+#define CMD_REPORT_MAX (64u << 20)
 int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv);    /* cmd_report.c */
 int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv); /* cmd_checklist.c */
 int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv);

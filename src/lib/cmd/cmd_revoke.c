@@ -25,7 +25,6 @@
 #include "kura/report.h"
 #include "kura/when.h"
 
-#define REPORT_MAX (64u << 20)
 #define NOTIFY_WAIT_MS 5000
 
 static bool file_has_sample(const struct kura_file *f, const char *sample)
@@ -436,18 +435,6 @@ static int remove_payloads(const struct kura_cmd_ctx *c, const struct cmd_txn *t
     return rc;
 }
 
-/* Nothing of the dataset left in the keystore. */
-static bool keystore_empty(const struct kura_cmd_ctx *c, const char *id)
-{
-    char **ids = NULL;
-    size_t n = 0;
-    struct kura_err e = {0};
-    bool empty = !kura_keystore_dataset_exists(c->env->cfg->keys_dir, id) &&
-                 kura_keystore_file_ids(c->env->cfg->keys_dir, id, &ids, &n, &e) == 0 && n == 0;
-    kura_keystore_ids_free(ids, n);
-    return empty;
-}
-
 /* destroy --dry-run, and on a terminal before the question: who loses
  * access (with their days left), the files and bytes whose keys go, and
  * the deliveries whose copies stay decryptable (the report's key section). */
@@ -542,7 +529,7 @@ int kura_change_destroy(const struct kura_cmd_env *env, const struct kura_actor 
         if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
             goto out;
     } else {
-        if (kura_read_file(report, REPORT_MAX, &text, &len, &e) != 0) {
+        if (kura_read_file(report, CMD_REPORT_MAX, &text, &len, &e) != 0) {
             cmd_fail(c, "dataset %s is destroyed but its report cannot be read: %s", t.id, e.msg);
             goto out;
         }
@@ -557,7 +544,7 @@ int kura_change_destroy(const struct kura_cmd_env *env, const struct kura_actor 
         cmd_fail(c, "the keys are destroyed, but removing the payloads failed: %s", e.msg);
         goto out;
     }
-    if (!keystore_empty(c, t.id)) {
+    if (!cmd_keystore_empty(c, t.id)) {
         cmd_fail(c, "the keystore still holds key material of dataset %s; run the command again", t.id);
         goto out;
     }
@@ -618,60 +605,6 @@ int cmd_dataset_destroy(const struct kura_cmd_ctx *c, int argc, char **argv)
 }
 
 /* ---- report destruction ----------------------------------------------------------- */
-
-static int find_destroy_record(const struct kura_ledger_record *r, void *arg)
-{
-    struct cmd_destruction *f = arg;
-    if (strcmp(r->action, "dataset-destroy") == 0 && strncmp(r->detail, "report sha256=", 14) == 0) {
-        snprintf(f->sha, sizeof f->sha, "%.64s", r->detail + 14);
-        snprintf(f->time, sizeof f->time, "%s", r->time);
-        snprintf(f->actor, sizeof f->actor, "%s", r->actor);
-        f->seq = r->seq;
-    }
-    return 0;
-}
-
-int cmd_destruction_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_destruction *d)
-{
-    memset(d, 0, sizeof *d);
-    struct kura_err e = {0};
-    char *report = NULL, *ledger = NULL;
-    int rc = -1;
-    if (ds->status != KURA_DS_DESTROYED) {
-        cmd_fail(c, "dataset %s is not destroyed (kuractl dataset destroy %s)", ds->id, ds->id);
-        return -1;
-    }
-    if (!(report = cmd_dataset_file(c, ds->id, KURA_DESTRUCTION_REPORT_FILE)) || !(ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE))) {
-        cmd_fail(c, "out of memory");
-        goto out;
-    }
-    if (kura_read_file(report, REPORT_MAX, &d->text, &d->len, &e) != 0 ||
-        kura_ledger_read(ledger, find_destroy_record, d, &e) != 0) {
-        cmd_fail_err(c, &e);
-        goto out;
-    }
-    char sha[65];
-    cmd_sha256_hex(d->text, d->len, sha);
-    if (!d->seq || strcmp(sha, d->sha) != 0) {
-        cmd_fail(c, "the report of dataset %s does not match its ledger record (sha256 %s, ledger %s)", ds->id, sha,
-                 d->seq ? d->sha : "none");
-        goto out;
-    }
-    if (!keystore_empty(c, ds->id)) {
-        cmd_fail(c, "the keystore still holds key material of dataset %s; run kuractl dataset destroy %s again", ds->id,
-                 ds->id);
-        goto out;
-    }
-    rc = 0;
-out:
-    free(report);
-    free(ledger);
-    if (rc != 0) {
-        free(d->text);
-        d->text = NULL;
-    }
-    return rc;
-}
 
 static const struct kura_report_label DESTRUCTION = {"destruction", "Destruction report", "破棄報告"};
 static const struct kura_report_label D_SEQ = {"ledger_seq", "Ledger record", "台帳の記録番号"};

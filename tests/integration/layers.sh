@@ -57,6 +57,15 @@ commands=$(defined $(objs cmd))
 below=$(comm -12 <(undefined $(objs) $(objs c4gh)) <(printf '%s\n' "$commands"))
 check "no library object outside src/lib/cmd calls the command layer" test -z "$below"
 [ -z "$below" ] || diag "called up into src/lib/cmd: $(echo $below)"
+# ---- the command table is at the top of the command layer: the commands it
+# lists take nothing from it (a change called as a function is given its
+# row), so dispatch and commands form no circle ----
+table_users=$(for o in $(objs cmd); do
+    [ "$(basename "$o")" = cmd_main.o ] && continue
+    comm -12 <(undefined "$o") <(defined "$LIB/cmd/cmd_main.o") | sed "s|^|$(basename "$o"): |"
+done)
+check "no command object calls a function of cmd_main.o (the table, dispatch)" test -z "$table_users"
+[ -z "$table_users" ] || diag "calls into cmd_main.o: $(echo $table_users)"
 
 # ---- the daemon: one direction, main.c a leaf, state only in struct kurafs ----
 FS=$KURA_BUILD/src/kurafs

@@ -262,3 +262,10 @@ void cmd_notify(const struct kura_cmd_ctx *c, const struct kura_notice *n)
     if (kura_notify(c->env->cfg, n, c->env->socket_mode ? 0 : CMD_NOTIFY_WAIT_MS, &e) != 0)
         fprintf(c->err, "kuractl: warning: notification not sent: %s\n", e.msg);
 }
+
+const struct kura_cmd_ctx *cmd_ctx_of(struct kura_cmd_ctx *c, const struct kura_cmd_env *env,
+                                      const struct kura_actor *actor, FILE *err, const struct kura_cmd *row)
+{
+    *c = (struct kura_cmd_ctx){.env = env, .actor = actor, .cmd = row, .out = err, .err = err};
+    return c;
+}

@@ -669,6 +669,13 @@ out:
     return rc;
 }
 
+const struct kura_cmd cmd_row_audit_summary = {"audit", "summary", KURA_CMD_ANY_PI, 0, cmd_audit_summary,
+    "--since WHEN [--until WHEN] [--dataset ID] [--json] [--lang ja|en]",
+    "Sums up the audit log for its regular review, per dataset: the users who opened files,\n"
+    "opens allowed, bytes read, refusals by reason and alerts; and the refusals outside any\n"
+    "dataset (operators only). --until a date counts that day. A PI gets their datasets'.\n"
+    "kurafs sends it weekly ([audit] summary_weekday) through notify_command."};
+
 int kura_cmd_audit_summary_file(const struct kura_cmd_env *env, int64_t since, int64_t until, const char *path,
                                 struct kura_err *err)
 {
@@ -683,7 +690,7 @@ int kura_cmd_audit_summary_file(const struct kura_cmd_env *env, int64_t since, i
     if (!out)
         kura_err_set(err, ENOMEM, "out of memory");
     if (rc == 0) {
-        cmd_ctx_of(&c, env, &root, out, "audit", "summary");
+        cmd_ctx_of(&c, env, &root, out, &cmd_row_audit_summary);
         rc = summary_read(&c, &s, &rep, err);
     }
     if (rc == 0) {

@@ -175,11 +175,18 @@ out:
     return rc;
 }
 
+const struct kura_cmd cmd_row_dataset_add = {"dataset", "add", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_add,
+    "ID --pi USER --period FROM..TO [--kind JGA|AGD] [--level type1|type2] [--title TEXT]\n"
+    "                   [--guard denylist|allowlist]",
+    "Registers a dataset: its PI, approved period (inclusive dates or RFC 3339 times), kind,\n"
+    "security level and copy-out guard (Type II defaults to the allow-list), bound to this\n"
+    "server. Creates the dataset key."};
+
 int kura_change_dataset_add(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                             const struct kura_dataset_add_request *rq, struct kura_dataset_add_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "add");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_dataset_add);
     memset(res, 0, sizeof *res);
     if (cmd_require_operator(c) != 0)
         return KURA_EXIT_FAIL;
@@ -283,11 +290,15 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
     return rc;
 }
 
+const struct kura_cmd cmd_row_dataset_extend = {"dataset", "extend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_extend,
+    "ID --until WHEN --ref TEXT",
+    "Extends the approved period to WHEN (a later end), citing the approval reference."};
+
 int kura_change_extend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                        const struct kura_extend_request *rq, struct kura_extend_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "extend");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_dataset_extend);
     memset(res, 0, sizeof *res);
     struct cmd_txn t;
     if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
@@ -375,11 +386,14 @@ static void notify_status(const struct kura_cmd_ctx *c, const struct kura_datase
                                         .message = message});
 }
 
+const struct kura_cmd cmd_row_dataset_suspend = {"dataset", "suspend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_suspend,
+    "ID --reason TEXT", "Suspends all use of the dataset at once (reversible: dataset resume)."};
+
 int kura_change_suspend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                         const struct kura_suspend_request *rq)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "suspend");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_dataset_suspend);
     if (cmd_required_text(c, rq->reason, "the reason") != 0)
         return KURA_EXIT_FAIL;
     struct cmd_txn t;
@@ -422,11 +436,14 @@ int cmd_dataset_suspend(const struct kura_cmd_ctx *c, int argc, char **argv)
     return rc;
 }
 
+const struct kura_cmd cmd_row_dataset_resume = {"dataset", "resume", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_resume, "ID",
+    "Ends a suspension."};
+
 int kura_change_resume(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                        const struct kura_suspend_request *rq)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "resume");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_dataset_resume);
     struct cmd_txn t;
     if (cmd_txn_begin(c, rq->dataset, KURA_CMD_OPERATOR, 0, &t) != 0)
         return KURA_EXIT_FAIL;

@@ -1084,12 +1084,22 @@ static void import_run_free(const struct kura_cmd_ctx *c, struct import_run *r)
     free(r->lock);
 }
 
+const struct kura_cmd cmd_row_dataset_import = {"dataset", "import", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_import,
+    "ID [--samples FILE.tsv] [--remove-source] [--encrypt] [--no-verify] PATH...",
+    "Imports .c4gh files encrypted to the dataset's delivery key or a server key (each header\n"
+    "must open, every segment is\n"
+    "verified unless --no-verify), or plaintext files with --encrypt (encrypted straight into\n"
+    "the store: no plaintext copy). A directory PATH is imported with its relative paths; a\n"
+    ".c4gh suffix is dropped. --samples maps paths to sample ids (path<TAB>sample_id). The\n"
+    "import is all or nothing; an interrupted one is simply run again. --remove-source deletes\n"
+    "the sources once the whole import is durable. A path already in the dataset is refused."};
+
 /* check -> plan -> apply -> record -> finish, one cleanup. */
 int kura_change_import(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                        const struct kura_import_request *rq, struct kura_import_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "import");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_dataset_import);
     memset(res, 0, sizeof *res);
     struct import_run r = {.rq = rq, .lock_fd = -1, .res = res,
                            .im = {.c = c, .encrypt = rq->encrypt, .no_verify = rq->no_verify}};

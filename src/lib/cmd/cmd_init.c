@@ -131,11 +131,18 @@ out:
     return rc;
 }
 
+const struct kura_cmd cmd_row_init = {NULL, "init", KURA_CMD_OPERATOR, KURA_CMD_DIRECT_ONLY, cmd_init, "[--root DIR] [--passphrase-file FILE]",
+    "Creates the config file (unless it exists), the state directories, the server's Crypt4GH\n"
+    "key pair and the audit-log key. With --root every path lives under DIR (tests, demos) and\n"
+    "the config is DIR/kura.conf unless -c or KURA_CONFIG names another. With --passphrase-file\n"
+    "the server secret key is protected with the passphrase in FILE (scrypt). Existing keys are\n"
+    "never overwritten."};
+
 int kura_change_init(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                      const struct kura_init_request *rq, struct kura_init_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "init");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_init);
     memset(res, 0, sizeof *res);
     if (geteuid() != 0)
         return cmd_fail(c, "run it as root: it creates root-only key files");

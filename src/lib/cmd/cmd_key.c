@@ -236,11 +236,16 @@ static bool rotation_in_place(const struct kura_cmd_ctx *c, const char *new_fp, 
     return true;
 }
 
+const struct kura_cmd cmd_row_key_rotate = {"key", "rotate", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_key_rotate, "",
+    "Makes a new server key; the old one is kept as an earlier key (deliveries encrypted to it\n"
+    "still import) until key retire. Dataset keys are rewrapped to the new key. Root on the\n"
+    "server only; a passphrase-protected key needs --passphrase-file (the new key gets it)."};
+
 int kura_change_key_rotate(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                            struct kura_key_rotate_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "key", "rotate");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_key_rotate);
     memset(res, 0, sizeof *res);
     if (cmd_require_operator(c) != 0 || refuse_socket(c) != 0)
         return KURA_EXIT_FAIL;
@@ -357,11 +362,16 @@ static int lock_imports(const struct kura_cmd_ctx *c, char **ids, size_t nids, i
     return 0;
 }
 
+const struct kura_cmd cmd_row_key_retire = {"key", "retire", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM, cmd_key_retire, "FP [--yes]",
+    "Erases the earlier server key FP (overwrite, fsync, unlink) and records the retirement;\n"
+    "lists the deliveries the ledgers record as encrypted to it (their copies become\n"
+    "undecryptable; one not yet imported can no longer be). Root on the server only."};
+
 int kura_change_key_retire(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                            const struct kura_key_retire_request *rq, struct kura_key_retire_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "key", "retire");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_key_retire);
     memset(res, 0, sizeof *res);
     struct kura_err e = {0};
     if (cmd_require_operator(c) != 0)

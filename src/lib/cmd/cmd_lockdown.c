@@ -29,11 +29,15 @@ static int lock_server(const struct kura_cmd_ctx *c)
     return fd;
 }
 
+const struct kura_cmd cmd_row_lockdown = {NULL, "lockdown", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_lockdown, "--reason TEXT",
+    "Incident lockdown: every dataset on this server is refused at once, open handles\n"
+    "included, until kuractl unlock. Kept in the state directory, so it survives a restart."};
+
 int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                          const struct kura_lockdown_request *rq)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "lockdown");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_lockdown);
     struct kura_err e = {0};
     if (cmd_require_operator(c) != 0)
         return KURA_EXIT_FAIL;
@@ -96,10 +100,13 @@ int cmd_lockdown(const struct kura_cmd_ctx *c, int argc, char **argv)
     return rc;
 }
 
+const struct kura_cmd cmd_row_unlock = {NULL, "unlock", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_unlock, "",
+    "Ends a lockdown; each dataset is served again as its own policy says."};
+
 int kura_change_unlock(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "unlock");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_unlock);
     if (cmd_require_operator(c) != 0)
         return KURA_EXIT_FAIL;
     int fd = lock_server(c);

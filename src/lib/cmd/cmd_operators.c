@@ -12,10 +12,16 @@
 #include "kura/notify.h"
 #include "kura/register.h"
 
+const struct kura_cmd cmd_row_operators = {NULL, "operators", KURA_CMD_ANY_PI, 0, cmd_operators, "[--history] [--json]",
+    "The operator register (作業者一覧): the members of group kura-admin, each with the time\n"
+    "kura first recorded them, or with --history every change (added, removed, when, seen by\n"
+    "whom); records any change first, verifies the register's hash chain (exit 1 if it does\n"
+    "not verify). Operators, and PIs (for the checklist). --json: one array of objects."};
+
 int kura_change_operators_observe(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "operators", "register");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_operators);
     char name[KURA_USER_MAX + 16], *changes = NULL;
     struct kura_err e = {0};
     int64_t now = cmd_now();

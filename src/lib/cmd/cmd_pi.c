@@ -45,11 +45,17 @@ static void notify_pis(const struct kura_cmd_ctx *c, const char *id, const char 
     }
 }
 
+const struct kura_cmd cmd_row_dataset_set_pi = {"dataset", "set-pi", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_set_pi, "ID USER",
+    "Makes USER the PI of dataset ID instead of the current one (bound to USER's uid and\n"
+    "account name, as dataset add binds it); recorded in the ledger, both PIs notified\n"
+    "(notify_command, syslog). An operator may not be the PI, and USER must not hold a grant\n"
+    "on the dataset (remove it first). The PI's rights move at once."};
+
 int kura_change_set_pi(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                        const struct kura_set_pi_request *rq, struct kura_set_pi_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "set-pi");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_dataset_set_pi);
     memset(res, 0, sizeof *res);
     /* Who asks before who is named: the account check would tell anyone
      * which accounts are operators. */

@@ -140,10 +140,18 @@ int cmd_cluster_init(const struct kura_cmd_ctx *c, int argc, char **argv);    /*
 int cmd_cluster_status(const struct kura_cmd_ctx *c, int argc, char **argv);
 
 /* The context of a change called as a function (changes.h): its messages
- * are labelled as the command GROUP NAME's; it prints nothing to out but
- * what goes astray (to err). Returns c. (cmd_main.c) */
+ * are labelled as the command row's (each such command's row is defined in
+ * its own file, beside it, and listed in cmd_main.c's table); it prints
+ * nothing to out but what goes astray (to err). Returns c. (cmd_args.c) */
 const struct kura_cmd_ctx *cmd_ctx_of(struct kura_cmd_ctx *c, const struct kura_cmd_env *env,
-                                      const struct kura_actor *actor, FILE *err, const char *group, const char *name);
+                                      const struct kura_actor *actor, FILE *err, const struct kura_cmd *row);
+/* The rows of the commands that are also changes called as functions. */
+extern const struct kura_cmd cmd_row_audit_summary, cmd_row_operators, cmd_row_dataset_add, cmd_row_dataset_destroy,
+    cmd_row_dataset_extend, cmd_row_dataset_import, cmd_row_dataset_resume,
+    cmd_row_dataset_set_pi, cmd_row_dataset_suspend, cmd_row_init,
+    cmd_row_key_retire, cmd_row_key_rotate, cmd_row_lockdown,
+    cmd_row_unlock, cmd_row_user_add, cmd_row_user_approve,
+    cmd_row_user_remove, cmd_row_user_update, cmd_row_withdraw;
 
 /* ---- messages (cmd_args.c) ---------------------------------------------- */
 

@@ -146,11 +146,20 @@ static int preview_text(const struct cmd_txn *t, const char *sample, struct kura
     return fclose(f) == 0 ? 0 : -1;
 }
 
+const struct kura_cmd cmd_row_withdraw = {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW, cmd_withdraw,
+    "ID SAMPLE --ref TEXT [--dry-run] [--yes]",
+    "Records that consent for SAMPLE was withdrawn: its files vanish from the mount at\n"
+    "once, open handles stop at their next read, and their headers are destroyed so nobody can\n"
+    "decrypt them again; with no file of SAMPLE yet, it is recorded as pending. --dry-run lists\n"
+    "what would stop being served and which files also hold other samples; on a terminal that\n"
+    "list comes before the confirmation, without one --yes is needed. The PI and the users are\n"
+    "notified (syslog, notify_command). Running it again finishes an interrupted destruction."};
+
 int kura_change_withdraw(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                          const struct kura_withdraw_request *rq, struct kura_withdraw_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, NULL, "withdraw");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_withdraw);
     memset(res, 0, sizeof *res);
     struct kura_err e = {0};
     if (cmd_required_text(c, rq->ref, "the reference") != 0)
@@ -473,11 +482,21 @@ static int destroy_preview(const struct kura_cmd_ctx *c, FILE *f, struct cmd_txn
     return KURA_EXIT_OK;
 }
 
+const struct kura_cmd cmd_row_dataset_destroy = {"dataset", "destroy", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW,
+    cmd_dataset_destroy, "ID [--dry-run] [--yes] [--payloads]",
+    "Crypto-erasure at end of use: marks the dataset destroyed (use stops at once),\n"
+    "destroys its key and every file header (overwrite, fsync, unlink, fsync the directory), with\n"
+    "--payloads removes the ciphertext too, and prints the destruction report (kept next to the\n"
+    "state, its SHA-256 in the ledger) and where it is kept. --dry-run lists what would be\n"
+    "destroyed: the users with their days left, the files and bytes, and the deliveries whose\n"
+    "copies stay decryptable; on a terminal that list comes before the confirmation, without one\n"
+    "--yes is needed. An interrupted destroy is finished by running it again."};
+
 int kura_change_destroy(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                         const struct kura_destroy_request *rq, struct kura_destroy_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "dataset", "destroy");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_dataset_destroy);
     memset(res, 0, sizeof *res);
     char *import_lock = cmd_dataset_file(c, rq->dataset, KURA_IMPORT_LOCK);
     struct cmd_txn t;

@@ -100,11 +100,22 @@ static int set_records(const struct kura_cmd_ctx *c, struct kura_grant *g, const
     return 0;
 }
 
+const struct kura_cmd cmd_row_user_add = {"user", "add", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_add,
+    "ID USER [--role co-investigator|contractor] [--until WHEN] [--approval TEXT]\n"
+    "                   [--institution TEXT] [--email ADDR] [--trained DATE]",
+    "Lists USER as a data user of dataset ID from now until WHEN (default: the dataset's end;\n"
+    "never later). AGD datasets need --approval, the data provider's approval reference.\n"
+    "--institution, --email and --trained (the day USER completed the security training and\n"
+    "acknowledged the guidelines, not in the future) are recorded with the grant; with\n"
+    "[server] require_training = yes, --trained is required.\n"
+    "System accounts are refused; an operator's grant to an operator, to root or to themselves\n"
+    "waits for the PI's approval (user approve); the PI is notified of grants others make."};
+
 int kura_change_user_add(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                          const struct kura_user_add_request *rq, struct kura_user_add_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "add");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_user_add);
     struct kura_err e = {0};
     struct kura_grant g;
     memset(&g, 0, sizeof g);
@@ -281,11 +292,14 @@ static int begin_grant(const struct kura_cmd_ctx *c, const char *id, const char 
     return KURA_EXIT_FAIL;
 }
 
+const struct kura_cmd cmd_row_user_remove = {"user", "remove", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_remove, "ID USER",
+    "Ends USER's access to dataset ID at once."};
+
 int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                             const struct kura_user_remove_request *rq)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "remove");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_user_remove);
     struct cmd_txn t;
     struct kura_grant *g;
     /* Taking a grant off a destroyed dataset is harmless tidying: allowed. */
@@ -320,11 +334,17 @@ int cmd_user_remove(const struct kura_cmd_ctx *c, int argc, char **argv)
     return rc;
 }
 
+const struct kura_cmd cmd_row_user_update = {"user", "update", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_update,
+    "ID USER [--institution TEXT] [--email ADDR] [--trained DATE]",
+    "Completes or corrects the records of USER's grant in dataset ID (recorded in the ledger):\n"
+    "\"\" clears an institution or e-mail. A grant without a training date reads nothing while\n"
+    "[server] require_training = yes, until this gives one. Nobody changes their own grant's."};
+
 int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                             const struct kura_user_update_request *rq)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "update");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_user_update);
     struct cmd_txn t;
     struct kura_grant *g;
     if (begin_grant(c, rq->dataset, rq->user, KURA_CMD_PI, 0, &t, &g) != KURA_EXIT_OK)
@@ -372,11 +392,15 @@ int cmd_user_update(const struct kura_cmd_ctx *c, int argc, char **argv)
     return rc;
 }
 
+const struct kura_cmd cmd_row_user_approve = {"user", "approve", KURA_CMD_PI_ONLY, KURA_CMD_CHANGES_STATE, cmd_user_approve, "ID USER",
+    "The PI approves USER's pending grant: a grant an operator made to an operator, to root\n"
+    "or to themselves reads nothing until then."};
+
 int kura_change_user_approve(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                              const struct kura_user_approve_request *rq, struct kura_user_approve_result *res)
 {
     struct kura_cmd_ctx cc;
-    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, "user", "approve");
+    const struct kura_cmd_ctx *c = cmd_ctx_of(&cc, env, actor, err, &cmd_row_user_approve);
     memset(res, 0, sizeof *res);
     /* Approval is the other role's confirmation: no operator gives it, not
      * even for another operator's grant. */

@@ -193,6 +193,12 @@ stop_kura() {
   local mnt=$1 i
   check "unmount $mnt" fusermount3 -u "$mnt"
   for i in $(seq 1 100); do kill -0 "$KURAFS_PID" 2>/dev/null || break; sleep 0.1; done
+  # Still running (the unmount failed): stopped, never waited for forever.
+  if kill -0 "$KURAFS_PID" 2>/dev/null; then
+    diag "kurafs $KURAFS_PID still runs 10 s after the unmount: stopped (TERM, then KILL), $mnt detached"
+    kill "$KURAFS_PID" 2>/dev/null; sleep 2; kill -9 "$KURAFS_PID" 2>/dev/null
+    umount -l "$mnt" 2>/dev/null
+  fi
   wait "$KURAFS_PID" 2>/dev/null; local rc=$?
   if [ "$rc" -eq 0 ] && ! grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$KURAFS_LOG"; then
     ok "kurafs exited cleanly (no sanitizer report)"

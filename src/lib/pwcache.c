@@ -272,14 +272,49 @@ static const struct entry *find(const struct kura_pwcache *c, uid_t uid)
     return NULL;
 }
 
-/* Answers from the entries if the file holds uid; else asks NSS. */
+/* From the entries if the file holds uid; KURA_PWCACHE_NSS (nothing
+ * written) if not. */
 static enum kura_pwcache_source answer(const struct kura_pwcache *c, enum kura_pwcache_source src, uid_t uid,
                                        char *name, size_t len)
 {
     const struct entry *e = find(c, uid);
     if (!e)
-        return nss_name(uid, name, len);
+        return KURA_PWCACHE_NSS;
     copy_name(e->name, name, len);
+    return src;
+}
+
+/* Under the lock: answers from what is kept, or reads the files again;
+ * KURA_PWCACHE_NSS when NSS is to be asked (outside the lock: an NSS
+ * source may take its time, and the daemon's threads must not queue
+ * behind it). */
+static enum kura_pwcache_source name_locked(struct kura_pwcache *c, const struct stat *ps, const struct stat *ns,
+                                            uid_t uid, char *name, size_t len)
+{
+    if (c->kept && same_stat(&c->passwd_id, ps) && same_stat(&c->nsswitch_id, ns))
+        return c->files_first ? answer(c, KURA_PWCACHE_KEPT, uid, name, len) : KURA_PWCACHE_NSS;
+    forget(c);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char *conf = read_whole(c->nsswitch_path, NSSWITCH_MAX, &c->nsswitch_id);
+    if (!conf)
+        return KURA_PWCACHE_NSS;
+    c->files_first = passwd_files_first(conf);
+    free(conf);
+    if (!c->files_first) {
+        /* Kept too: the next calls go straight to NSS while nothing changes. */
+        c->kept = settled(&c->nsswitch_id, now, c->settle_seconds);
+        return KURA_PWCACHE_NSS;
+    }
+    if (read_passwd(c) != 0) {
+        forget(c);
+        return KURA_PWCACHE_NSS;
+    }
+    enum kura_pwcache_source src = answer(c, KURA_PWCACHE_READ, uid, name, len);
+    if (settled(&c->nsswitch_id, now, c->settle_seconds) && settled(&c->passwd_id, now, c->settle_seconds))
+        c->kept = true;
+    else
+        forget(c);
     return src;
 }
 
@@ -289,39 +324,8 @@ enum kura_pwcache_source kura_pwcache_name(struct kura_pwcache *c, uid_t uid, ch
     struct stat ps, ns;
     if (!c || stat(c->passwd_path, &ps) != 0 || stat(c->nsswitch_path, &ns) != 0)
         return nss_name(uid, name, len);
-    enum kura_pwcache_source src;
     pthread_mutex_lock(&c->lock);
-    if (c->kept && same_stat(&c->passwd_id, &ps) && same_stat(&c->nsswitch_id, &ns)) {
-        src = c->files_first ? answer(c, KURA_PWCACHE_KEPT, uid, name, len) : nss_name(uid, name, len);
-        pthread_mutex_unlock(&c->lock);
-        return src;
-    }
-    forget(c);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char *conf = read_whole(c->nsswitch_path, NSSWITCH_MAX, &c->nsswitch_id);
-    if (!conf) {
-        pthread_mutex_unlock(&c->lock);
-        return nss_name(uid, name, len);
-    }
-    c->files_first = passwd_files_first(conf);
-    free(conf);
-    if (!c->files_first) {
-        /* Kept too: the next calls go straight to NSS while nothing changes. */
-        c->kept = settled(&c->nsswitch_id, now, c->settle_seconds);
-        pthread_mutex_unlock(&c->lock);
-        return nss_name(uid, name, len);
-    }
-    if (read_passwd(c) != 0) {
-        forget(c);
-        pthread_mutex_unlock(&c->lock);
-        return nss_name(uid, name, len);
-    }
-    src = answer(c, KURA_PWCACHE_READ, uid, name, len);
-    if (settled(&c->nsswitch_id, now, c->settle_seconds) && settled(&c->passwd_id, now, c->settle_seconds))
-        c->kept = true;
-    else
-        forget(c);
+    enum kura_pwcache_source src = name_locked(c, &ps, &ns, uid, name, len);
     pthread_mutex_unlock(&c->lock);
-    return src;
+    return src == KURA_PWCACHE_NSS ? nss_name(uid, name, len) : src;
 }

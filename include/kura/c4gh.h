@@ -109,13 +109,15 @@ int c4gh_header_check(const uint8_t *buf, size_t len, size_t *raw_len, struct ku
  * sk can be damaged or removed and look like another recipient's; dropping
  * the edit list packet that way widens what the file shows. Use the strict
  * form for headers written to sk alone, and compare c4gh_reader_size with
- * the recorded plaintext size. */
-int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
+ * the recorded plaintext size.
+ * pk: sk's public half if the caller has it (saves an X25519), else NULL;
+ * a pk that is not sk's opens nothing. */
+int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE], const uint8_t *pk,
                      struct c4gh_header **out, struct kura_err *err);
 /* Same, but every packet must open with sk (headers kura wrote to one
  * recipient): any other packet is an error, EIO "header packet N does not
  * open with this key (tampered or damaged)". */
-int c4gh_header_open_strict(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
+int c4gh_header_open_strict(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE], const uint8_t *pk,
                             struct c4gh_header **out, struct kura_err *err);
 
 /* New header with one fresh data key (and optional edit list). */

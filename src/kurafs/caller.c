@@ -1,12 +1,13 @@
 /* Who is behind a FUSE request, and which daemon it reached. */
 #include <errno.h>
 #include <fuse.h>
-#include <pwd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
+#include "kura/pwcache.h"
 #include "kurafs.h"
 
 struct kurafs *kurafs_of_request(void)
@@ -23,15 +24,19 @@ void caller_ids(struct caller *c)
     c->pid = ctx->pid;
 }
 
+/* One for the daemon's life: the account database is the system's. */
+static struct kura_pwcache *user_names;
+static pthread_once_t user_names_once = PTHREAD_ONCE_INIT;
+
+static void user_names_init(void)
+{
+    user_names = kura_pwcache_new(KURA_PWCACHE_PASSWD, KURA_PWCACHE_NSSWITCH, KURA_PWCACHE_SETTLE_SECONDS);
+}
+
 void kurafs_uid_name(uid_t uid, char *name, size_t len)
 {
-    name[0] = '\0';
-    struct passwd pw, *found = NULL;
-    char buf[1024];
-    /* A name too long to hold is left out, not cut: cut, it could equal a
-     * listed name that is its prefix. */
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found && strlen(found->pw_name) < len)
-        memcpy(name, found->pw_name, strlen(found->pw_name) + 1);
+    pthread_once(&user_names_once, user_names_init);
+    kura_pwcache_name(user_names, uid, name, len);
 }
 
 void caller_name(struct caller *c)

@@ -105,7 +105,7 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
     }
     if (unwrapped != 0 ||
         kura_keystore_file_load(dk, file_id, &hdr, &hdr_len, &map, err) != 0 ||
-        c4gh_header_open(hdr, hdr_len, dk->sk, &header, err) != 0)
+        c4gh_header_open(hdr, hdr_len, dk->sk, dk->pk, &header, err) != 0)
         goto out;
 
     char store[4096];

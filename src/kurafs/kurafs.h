@@ -277,8 +277,8 @@ struct caller {
     char user[KURA_USER_MAX + 1];
     struct kura_procinfo *proc;    /* NULL until collected */
 };
-/* The name uid's account has now (the daemon's NSS lookup), or "" when it
- * has none or one longer than len - 1. */
+/* The name uid's account has now (the daemon's NSS lookup, through the
+ * cache of pwcache.h), or "" when it has none or one longer than len - 1. */
 void kurafs_uid_name(uid_t uid, char *name, size_t len);
 /* Who asks: uid, gid and pid, all a lookup needs. */
 void caller_ids(struct caller *c);

@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +42,27 @@ struct server_key {
     uint8_t pk[C4GH_KEY_SIZE];
 };
 
+/* The public halves of the dataset keys opened before, so an open does not
+ * derive one again (an X25519). Keyed by a hash of the server key that
+ * unwrapped it, the dataset id and the wrapped key file's bytes: the same
+ * bytes open to the same secret under the same key, and a key made anew
+ * (a dataset destroyed and added again, a rewrap) is other bytes. Public
+ * values only; direct-mapped, a collision just derives again. */
+#define PK_MEMO_SLOTS 64
+struct pk_memo {
+    pthread_mutex_t lock;
+    struct {
+        bool used;
+        uint8_t key[crypto_generichash_BYTES];
+        uint8_t pk[C4GH_KEY_SIZE];
+    } slots[PK_MEMO_SLOTS];
+};
+
 struct kura_keystore {
     char *dir;
     struct server_key *keys;    /* [0] the current key, then the earlier ones */
     size_t nkeys;
+    struct pk_memo *pk_memo;    /* mutable behind a const keystore: own lock */
 };
 
 static char *join(const char *a, const char *b)
@@ -424,10 +442,11 @@ static int open_once(const char *keys_dir, const char *passphrase, bool locked, 
     char *pub = join(keys_dir, SERVER_PUB);
     struct kura_keystore *ks = calloc(1, sizeof *ks);
     int rc = -1;
-    if (!sec || !pub || !ks || !(ks->dir = strdup(keys_dir))) {
+    if (!sec || !pub || !ks || !(ks->dir = strdup(keys_dir)) || !(ks->pk_memo = calloc(1, sizeof *ks->pk_memo))) {
         oom(err);
         goto fail;
     }
+    pthread_mutex_init(&ks->pk_memo->lock, NULL);
     if (check_private(keys_dir, true, err) != 0 || finish_destroying(keys_dir, err) != 0)
         goto fail;
     if (add_key(ks, sec, passphrase, err) != 0) {
@@ -487,6 +506,9 @@ void kura_keystore_close(struct kura_keystore *ks)
         kura_secure_free(ks->keys[i].sk);
     free(ks->keys);
     free(ks->dir);
+    if (ks->pk_memo)
+        pthread_mutex_destroy(&ks->pk_memo->lock);
+    free(ks->pk_memo);
     free(ks);
 }
 
@@ -566,7 +588,7 @@ static int unwrap_key(const struct kura_keystore *ks, const char *buf, size_t le
      * during a rotation. The first key's error is the one reported. */
     size_t i;
     for (i = 0; i < ks->nkeys; i++)
-        if (c4gh_header_open_strict((const uint8_t *)buf, hl, ks->keys[i].sk, &h, i ? NULL : err) == 0)
+        if (c4gh_header_open_strict((const uint8_t *)buf, hl, ks->keys[i].sk, ks->keys[i].pk, &h, i ? NULL : err) == 0)
             break;
     if (i == ks->nkeys || c4gh_segment_decrypt(h, 0, (const uint8_t *)buf + hl, len - hl, sk, &plen, err) != 0)
         goto out;
@@ -674,6 +696,35 @@ void kura_dskey_free(struct kura_dskey *dk)
 
 static const char mac_key_label[] = "kura segment map MAC key v1";
 
+/* dk->pk from the memo, else derived from dk->sk and remembered. */
+static void dataset_pk(const struct kura_keystore *ks, size_t which, const char *wrapped, size_t len,
+                       struct kura_dskey *dk)
+{
+    struct pk_memo *m = ks->pk_memo;
+    uint8_t key[crypto_generichash_BYTES];
+    const uint64_t which64 = which;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof key);
+    crypto_generichash_update(&st, (const uint8_t *)&which64, sizeof which64);
+    crypto_generichash_update(&st, (const uint8_t *)dk->id, strlen(dk->id) + 1);
+    crypto_generichash_update(&st, (const uint8_t *)wrapped, len);
+    crypto_generichash_final(&st, key, sizeof key);
+    size_t slot = key[0] % PK_MEMO_SLOTS;
+    pthread_mutex_lock(&m->lock);
+    bool known = m->slots[slot].used && memcmp(m->slots[slot].key, key, sizeof key) == 0;
+    if (known)
+        memcpy(dk->pk, m->slots[slot].pk, C4GH_KEY_SIZE);
+    pthread_mutex_unlock(&m->lock);
+    if (known)
+        return;
+    c4gh_public_from_secret(dk->sk, dk->pk);
+    pthread_mutex_lock(&m->lock);
+    m->slots[slot].used = true;
+    memcpy(m->slots[slot].key, key, sizeof key);
+    memcpy(m->slots[slot].pk, dk->pk, C4GH_KEY_SIZE);
+    pthread_mutex_unlock(&m->lock);
+}
+
 int kura_keystore_dataset_key(const struct kura_keystore *ks, const char *ds_id, struct kura_dskey **out,
                               struct kura_err *err)
 {
@@ -698,7 +749,7 @@ int kura_keystore_dataset_key(const struct kura_keystore *ks, const char *ds_id,
         kura_err_prefix(err, "dataset %s key does not open with the server key", ds_id);
         goto fail;
     }
-    c4gh_public_from_secret(dk->sk, dk->pk);
+    dataset_pk(ks, which, buf, len, dk);
     crypto_generichash(dk->mac_key, KURA_SEGMAP_MAC_SIZE, (const uint8_t *)mac_key_label,
                        sizeof mac_key_label - 1, dk->sk, C4GH_KEY_SIZE);
     free(buf);
@@ -725,13 +776,13 @@ int kura_keystore_open_delivery(const struct kura_keystore *ks, const struct kur
      * while that key exists, even if it is encrypted to the dataset key
      * too, and the ledger must say so. */
     for (size_t i = 0; i < ks->nkeys; i++)
-        if (c4gh_header_open(raw, raw_len, ks->keys[i].sk, out, NULL) == 0) {
+        if (c4gh_header_open(raw, raw_len, ks->keys[i].sk, ks->keys[i].pk, out, NULL) == 0) {
             which->role = "server";
             kura_key_fingerprint(ks->keys[i].pk, which->fp);
             return 0;
         }
     /* The dataset key's error is the one reported when nothing opens it. */
-    if (c4gh_header_open(raw, raw_len, dk->sk, out, err) != 0)
+    if (c4gh_header_open(raw, raw_len, dk->sk, dk->pk, out, err) != 0)
         return -1;
     which->role = "dataset";
     kura_key_fingerprint(dk->pk, which->fp);

@@ -177,12 +177,12 @@ static void fuzz_file(const uint8_t *data, size_t size)
     close(fd);
 
     struct c4gh_header *h = NULL, *strict = NULL;
-    if (c4gh_header_open(data, hlen, sk, &h, &err) != 0) {
+    if (c4gh_header_open(data, hlen, sk, NULL, &h, &err) != 0) {
         CHECK(h == NULL && err.msg[0] != '\0');
-        CHECK(c4gh_header_open_strict(data, hlen, sk, &strict, &err) != 0);
+        CHECK(c4gh_header_open_strict(data, hlen, sk, NULL, &strict, &err) != 0);
         return;
     }
-    if (c4gh_header_open_strict(data, hlen, sk, &strict, &err) == 0) {
+    if (c4gh_header_open_strict(data, hlen, sk, NULL, &strict, &err) == 0) {
         CHECK(same_header(h, strict));
         c4gh_header_free(strict);
     }
@@ -190,8 +190,8 @@ static void fuzz_file(const uint8_t *data, size_t size)
     size_t re_len = 0;
     struct c4gh_header *h2 = NULL;
     CHECK(c4gh_header_reencrypt(data, hlen, sk, pk2, 1, &re, &re_len, &err) == 0);
-    CHECK(c4gh_header_open_strict(re, re_len, sk2, &h2, &err) == 0 && same_header(h, h2));
-    CHECK(c4gh_header_open(re, re_len, sk, &strict, &err) != 0);
+    CHECK(c4gh_header_open_strict(re, re_len, sk2, NULL, &h2, &err) == 0 && same_header(h, h2));
+    CHECK(c4gh_header_open(re, re_len, sk, NULL, &strict, &err) != 0);
     c4gh_header_free(h2);
     free(re);
     check_payload(h, data + hlen, size - hlen, NULL, 0);
@@ -249,7 +249,7 @@ static void fuzz_packets(const uint8_t *data, size_t size)
     }
     raw[12] = (uint8_t)n, raw[13] = raw[14] = raw[15] = 0;
     struct c4gh_header *h = NULL;
-    if (c4gh_header_open(raw, hlen, sk, &h, &err) != 0) {
+    if (c4gh_header_open(raw, hlen, sk, NULL, &h, &err) != 0) {
         CHECK(h == NULL);
         free(raw);
         return;

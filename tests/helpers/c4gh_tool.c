@@ -199,7 +199,7 @@ static int cmd_decrypt(const struct opts *o)
     int fd = seekable_stdin();
     if (fd < 0 || !(sk = load_sk(o)))
         return 1;
-    if (c4gh_header_read(fd, &raw, &raw_len, &err) != 0 || c4gh_header_open(raw, raw_len, sk, &h, &err) != 0) {
+    if (c4gh_header_read(fd, &raw, &raw_len, &err) != 0 || c4gh_header_open(raw, raw_len, sk, NULL, &h, &err) != 0) {
         fail("header", &err);
         goto out;
     }

@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         rc = fail("keystore entry", &e);
         goto out;
     }
-    if (c4gh_header_open_strict(hdr, hdr_len, dk->sk, &h, &e) != 0) {
+    if (c4gh_header_open_strict(hdr, hdr_len, dk->sk, dk->pk, &h, &e) != 0) {
         rc = fail("header", &e);
         goto out;
     }

@@ -19,6 +19,7 @@
 #include "kura/c4gh.h"
 #include "kura/secmem.h"
 #include "unit.h"
+#include "x25519_count.h"
 
 #define SEG C4GH_SEGMENT_SIZE
 #define CSEG C4GH_CIPHER_SEGMENT_SIZE
@@ -228,7 +229,7 @@ static void check_roundtrip(size_t len)
     EXPECT(c4gh_payload_plain_size(e.payload_len, &plain_size, &err) == 0 && plain_size == len);
 
     struct c4gh_header *h = NULL;
-    ASSERT(c4gh_header_open(e.hdr, e.hdr_len, sk_a, &h, &err) == 0);
+    ASSERT(c4gh_header_open(e.hdr, e.hdr_len, sk_a, NULL, &h, &err) == 0);
     EXPECT(h->nkeys == 1 && h->nedits == 0 && sodium_memcmp(h->keys, e.h->keys, 32) == 0);
 
     struct c4gh_reader *r = NULL;
@@ -290,7 +291,7 @@ static void test_reader_after_header_in_same_file(void)
     struct c4gh_reader *r = NULL;
     ASSERT(c4gh_header_read(fd, &raw, &raw_len, &err) == 0);
     EXPECT(raw_len == e.hdr_len && memcmp(raw, e.hdr, raw_len) == 0);
-    ASSERT(c4gh_header_open(raw, raw_len, sk_a, &h, &err) == 0);
+    ASSERT(c4gh_header_open(raw, raw_len, sk_a, NULL, &h, &err) == 0);
     ASSERT(c4gh_reader_open(&r, fd, raw_len, plen, h, &err) == 0);
     uint8_t *got = read_all(r, 70000, &got_len, &err);
     EXPECT(got && got_len == len && memcmp(got, plain, len) == 0);
@@ -460,7 +461,7 @@ static void check_edit_list(const uint8_t *plain, size_t len, const uint64_t *ed
     size_t want_len = model_edits(plain, len, edits, n, want);
     struct c4gh_header *h = NULL;
     struct c4gh_reader *r = NULL;
-    ASSERT(c4gh_header_open(e.hdr, e.hdr_len, sk_a, &h, &err) == 0);
+    ASSERT(c4gh_header_open(e.hdr, e.hdr_len, sk_a, NULL, &h, &err) == 0);
     EXPECT(h->nedits == n && memcmp(h->edits, edits, n * 8) == 0);
     EXPECT(c4gh_visible_size(h, len) == want_len);
     ASSERT(c4gh_reader_open(&r, e.payload_fd, 0, e.payload_len, h, &err) == 0);
@@ -562,13 +563,13 @@ static void test_multi_recipient_header(void)
     randombytes_buf(plain, sizeof plain);
     ASSERT(encrypt_plain(plain, sizeof plain, edits, 2, recipients, 2, &e) == 0);
     struct c4gh_header *ha = NULL, *hb = NULL, *hc = NULL;
-    EXPECT(c4gh_header_open(e.hdr, e.hdr_len, sk_a, &ha, &err) == 0);
-    EXPECT(c4gh_header_open(e.hdr, e.hdr_len, sk_b, &hb, &err) == 0);
+    EXPECT(c4gh_header_open(e.hdr, e.hdr_len, sk_a, NULL, &ha, &err) == 0);
+    EXPECT(c4gh_header_open(e.hdr, e.hdr_len, sk_b, NULL, &hb, &err) == 0);
     if (ha && hb) {
         EXPECT(ha->nkeys == 1 && hb->nkeys == 1 && sodium_memcmp(ha->keys, hb->keys, 32) == 0);
         EXPECT(ha->nedits == 2 && hb->nedits == 2 && hb->edits[0] == 3 && hb->edits[1] == 5);
     }
-    EXPECT(c4gh_header_open(e.hdr, e.hdr_len, sk_c, &hc, &err) == -1 && hc == NULL);
+    EXPECT(c4gh_header_open(e.hdr, e.hdr_len, sk_c, NULL, &hc, &err) == -1 && hc == NULL);
     EXPECT(err.code == EACCES && strcmp(err.msg, "no header packet opens with this key") == 0);
     c4gh_header_free(ha);
     c4gh_header_free(hb);
@@ -594,7 +595,7 @@ static void test_several_data_keys(void)
         pos += n + 28;
     }
     ASSERT(c4gh_header_build(h, NULL, pk_a, 1, &raw, &raw_len, &err) == 0);
-    ASSERT(c4gh_header_open(raw, raw_len, sk_a, &opened, &err) == 0);
+    ASSERT(c4gh_header_open(raw, raw_len, sk_a, NULL, &opened, &err) == 0);
     EXPECT(opened->nkeys == 3 && sodium_memcmp(opened->keys, h->keys, 3 * 32) == 0);
     int fd = mem_fd(payload, clen), out = mem_fd(NULL, 0);
     struct c4gh_reader *r = NULL;
@@ -630,9 +631,9 @@ static void test_header_reencrypt(void)
     uint8_t *before = fd_contents(e.payload_fd, &before_len);
     ASSERT(c4gh_header_reencrypt(e.hdr, e.hdr_len, sk_a, pk_b, 1, &raw, &raw_len, &err) == 0);
     struct c4gh_header *hb = NULL, *ha = NULL;
-    ASSERT(c4gh_header_open(raw, raw_len, sk_b, &hb, &err) == 0);
+    ASSERT(c4gh_header_open(raw, raw_len, sk_b, NULL, &hb, &err) == 0);
     EXPECT(hb->nedits == 3 && memcmp(hb->edits, edits, sizeof edits) == 0);
-    EXPECT(c4gh_header_open(raw, raw_len, sk_a, &ha, &err) == -1 && err.code == EACCES);
+    EXPECT(c4gh_header_open(raw, raw_len, sk_a, NULL, &ha, &err) == -1 && err.code == EACCES);
     EXPECT(strcmp(err.msg, "no header packet opens with this key") == 0);
     uint8_t *none = NULL;
     size_t none_len = 0;
@@ -671,6 +672,85 @@ static void test_header_packet_kx_roles(void)
     EXPECT(crypto_aead_chacha20poly1305_ietf_decrypt(plain, NULL, NULL, p + 52, 56, NULL, 0, p + 40, rx) == 0);
     EXPECT(plain[0] == 0 && plain[4] == 0 && memcmp(plain + 8, h->keys, 32) == 0);
     free(raw);
+    c4gh_header_free(h);
+}
+
+/* The packets of headers hs[0..n) (each built by c4gh_header_build), in
+ * that order, as one header. */
+static uint8_t *splice_headers(uint8_t *const *hs, const size_t *lens, size_t n, size_t *out_len)
+{
+    size_t total = 16;
+    for (size_t i = 0; i < n; i++)
+        total += lens[i] - 16;
+    uint8_t *out = malloc(total);
+    if (!out)
+        return NULL;
+    memcpy(out, hs[0], 12);
+    uint32_t count = 0;
+    for (size_t i = 0, pos = 16; i < n; i++) {
+        count += (uint32_t)hs[i][12] | (uint32_t)hs[i][13] << 8;
+        memcpy(out + pos, hs[i] + 16, lens[i] - 16);
+        pos += lens[i] - 16;
+    }
+    out[12] = (uint8_t)count;
+    out[13] = (uint8_t)(count >> 8);
+    out[14] = out[15] = 0;
+    *out_len = total;
+    return out;
+}
+
+/* Issue 17: an open costs one X25519 per writer key met, and none to
+ * derive the reader's public key when the caller gives it. */
+static void test_header_open_x25519_ops(void)
+{
+    struct kura_err err = {0};
+    struct c4gh_header *h = NULL, *opened = NULL;
+    const uint64_t edits[] = {1, 2};
+    uint8_t recipients[64], *raw = NULL;
+    size_t raw_len = 0;
+    memcpy(recipients, pk_b, 32);
+    memcpy(recipients + 32, pk_a, 32);
+    /* One writer, two recipients, a data key and an edit list each: 4 packets. */
+    ASSERT(c4gh_header_new(&h, edits, 2, &err) == 0);
+    ASSERT(c4gh_header_build(h, sk_c, recipients, 2, &raw, &raw_len, &err) == 0);
+    x25519_ops();
+    ASSERT(c4gh_header_open(raw, raw_len, sk_a, pk_a, &opened, &err) == 0);
+    EXPECT(x25519_ops() == 1);
+    EXPECT(opened->nkeys == 1 && sodium_memcmp(opened->keys, h->keys, 32) == 0 && opened->nedits == 2);
+    c4gh_header_free(opened);
+    opened = NULL;
+    ASSERT(c4gh_header_open(raw, raw_len, sk_a, NULL, &opened, &err) == 0);
+    EXPECT(x25519_ops() == 2); /* and one for the public key */
+    c4gh_header_free(opened);
+    opened = NULL;
+    /* A public key that is not the secret's opens nothing. */
+    EXPECT(c4gh_header_open(raw, raw_len, sk_a, pk_b, &opened, &err) == -1 && err.code == EACCES && !opened);
+
+    /* Writers alternating: b (to c), c (to a: key and edit list), b (to c).
+     * Each run of one writer gets its own session keys. */
+    struct c4gh_header *other = NULL;
+    uint8_t *parts[3] = {NULL}, *mixed = NULL;
+    size_t lens[3], mixed_len = 0;
+    ASSERT(c4gh_header_new(&other, NULL, 0, &err) == 0);
+    ASSERT(c4gh_header_build(other, sk_b, pk_c, 1, &parts[0], &lens[0], &err) == 0);
+    ASSERT(c4gh_header_build(h, sk_c, pk_a, 1, &parts[1], &lens[1], &err) == 0);
+    ASSERT(c4gh_header_build(other, sk_b, pk_c, 1, &parts[2], &lens[2], &err) == 0);
+    ASSERT((mixed = splice_headers(parts, lens, 3, &mixed_len)));
+    x25519_ops();
+    ASSERT(c4gh_header_open(mixed, mixed_len, sk_a, pk_a, &opened, &err) == 0);
+    EXPECT(x25519_ops() == 3);
+    EXPECT(opened->nkeys == 1 && sodium_memcmp(opened->keys, h->keys, 32) == 0 && opened->nedits == 2);
+    c4gh_header_free(opened);
+    opened = NULL;
+    EXPECT(c4gh_header_open_strict(mixed, mixed_len, sk_a, pk_a, &opened, &err) == -1 && err.code == EIO);
+    ASSERT(c4gh_header_open(mixed, mixed_len, sk_c, pk_c, &opened, &err) == 0);
+    EXPECT(opened->nkeys == 1 && sodium_memcmp(opened->keys, other->keys, 32) == 0 && opened->nedits == 0);
+    c4gh_header_free(opened);
+    for (int i = 0; i < 3; i++)
+        free(parts[i]);
+    free(mixed);
+    free(raw);
+    c4gh_header_free(other);
     c4gh_header_free(h);
 }
 
@@ -793,13 +873,13 @@ static void check_header_bit_flips(const uint64_t *edits, size_t nedits)
         for (int bit = 0; bit < 8; bit++) {
             struct c4gh_header *h = NULL;
             e.hdr[i] ^= (uint8_t)(1u << bit);
-            if (c4gh_header_open_strict(e.hdr, e.hdr_len, sk_a, &h, &err) == 0) {
+            if (c4gh_header_open_strict(e.hdr, e.hdr_len, sk_a, NULL, &h, &err) == 0) {
                 printf("#   strict: flipping bit %d of header byte %zu went unnoticed\n", bit, i);
                 strict_opened++;
                 c4gh_header_free(h);
                 h = NULL;
             }
-            if (c4gh_header_open(e.hdr, e.hdr_len, sk_a, &h, &err) == 0) {
+            if (c4gh_header_open(e.hdr, e.hdr_len, sk_a, NULL, &h, &err) == 0) {
                 if (nedits > 0 && i >= edit_packet_start + 8 && h->nedits == 0 &&
                     sodium_memcmp(h->keys, e.h->keys, 32) == 0 && h->nkeys == 1) {
                     dropped++;
@@ -817,7 +897,7 @@ static void check_header_bit_flips(const uint64_t *edits, size_t nedits)
     /* Every bit of the edit list packet after its length and method fields. */
     EXPECT(dropped == (nedits > 0 ? (int)(e.hdr_len - edit_packet_start - 8) * 8 : 0));
     struct c4gh_header *h = NULL;
-    EXPECT(c4gh_header_open_strict(e.hdr, e.hdr_len, sk_a, &h, &err) == 0);
+    EXPECT(c4gh_header_open_strict(e.hdr, e.hdr_len, sk_a, NULL, &h, &err) == 0);
     c4gh_header_free(h);
     enc_free(&e);
 }
@@ -839,10 +919,10 @@ static void test_strict_open_refuses_foreign_packets(void)
     memcpy(recipients + 32, pk_b, 32);
     ASSERT(c4gh_header_new(&h, NULL, 0, &err) == 0);
     ASSERT(c4gh_header_build(h, NULL, recipients, 2, &raw, &raw_len, &err) == 0);
-    EXPECT(c4gh_header_open_strict(raw, raw_len, sk_a, &opened, &err) == -1 && err.code == EIO);
+    EXPECT(c4gh_header_open_strict(raw, raw_len, sk_a, NULL, &opened, &err) == -1 && err.code == EIO);
     EXPECT(strcmp(err.msg, "header packet 1 does not open with this key (tampered or damaged)") == 0);
-    EXPECT(c4gh_header_open_strict(raw, raw_len, sk_c, &opened, &err) == -1 && err.code == EACCES);
-    EXPECT(c4gh_header_open(raw, raw_len, sk_b, &opened, &err) == 0);
+    EXPECT(c4gh_header_open_strict(raw, raw_len, sk_c, NULL, &opened, &err) == -1 && err.code == EACCES);
+    EXPECT(c4gh_header_open(raw, raw_len, sk_b, NULL, &opened, &err) == 0);
     c4gh_header_free(opened);
     c4gh_header_free(h);
     free(raw);
@@ -1138,7 +1218,7 @@ static void expect_header_error(const uint8_t *raw, size_t len, int code, const 
     size_t hl = 0;
     int rc = c4gh_header_check(raw, len, &hl, &err);
     if (rc == 0)
-        rc = c4gh_header_open(raw, hl, sk_a, &h, &err);
+        rc = c4gh_header_open(raw, hl, sk_a, NULL, &h, &err);
     EXPECT(rc == -1 && h == NULL);
     if (rc == -1) {
         EXPECT(err.code == code);
@@ -1188,7 +1268,7 @@ static void test_header_structure_hostile(void)
     /* Trailing bytes after the header given to open. */
     struct kura_err err = {0};
     struct c4gh_header *h = NULL;
-    EXPECT(c4gh_header_open(raw, 170, sk_a, &h, &err) == -1 && err.code == EINVAL);
+    EXPECT(c4gh_header_open(raw, 170, sk_a, NULL, &h, &err) == -1 && err.code == EINVAL);
     EXPECT_STR_CONTAINS(err.msg, "malformed header: 4 bytes follow the last header packet");
 }
 
@@ -1223,7 +1303,7 @@ static void test_header_read_from_files(void)
     fd = mem_fd(big, len);
     EXPECT(c4gh_header_read(fd, &raw, &raw_len, &err) == 0 && raw_len == len);
     struct c4gh_header *h = NULL;
-    EXPECT(c4gh_header_open(raw, raw_len, sk_a, &h, &err) == -1 && err.code == ENOTSUP);
+    EXPECT(c4gh_header_open(raw, raw_len, sk_a, NULL, &h, &err) == -1 && err.code == ENOTSUP);
     free(raw);
     close(fd);
     free(big);
@@ -1246,14 +1326,14 @@ static void test_header_packet_contents_hostile(void)
     lens[1] = edit_packet(p2, edits, 3);
     lens[2] = data_packet(p3, key2, 0);
     len = make_header(raw, plains, lens, 3, pk_a);
-    ASSERT(c4gh_header_open(raw, len, sk_a, &h, &err) == 0);
+    ASSERT(c4gh_header_open(raw, len, sk_a, NULL, &h, &err) == 0);
     EXPECT(h->nkeys == 2 && memcmp(h->keys, key, 32) == 0 && memcmp(h->keys + 32, key2, 32) == 0);
     EXPECT(h->nedits == 3 && h->edits[2] == 3);
     c4gh_header_free(h);
     /* The same key twice is kept once. */
     lens[1] = data_packet(p2, key, 0);
     len = make_header(raw, plains, lens, 2, pk_a);
-    ASSERT(c4gh_header_open(raw, len, sk_a, &h, &err) == 0);
+    ASSERT(c4gh_header_open(raw, len, sk_a, NULL, &h, &err) == 0);
     EXPECT(h->nkeys == 1);
     c4gh_header_free(h);
 
@@ -1300,7 +1380,7 @@ static void test_header_packet_contents_hostile(void)
     len = make_header(raw, plains, lens, 1, pk_b);
     size_t more = seal_packet(raw + len, p2, lens[1], pk_a, 0);
     raw[12] = 2;
-    ASSERT(c4gh_header_open(raw, len + more, sk_a, &h, &err) == 0);
+    ASSERT(c4gh_header_open(raw, len + more, sk_a, NULL, &h, &err) == 0);
     EXPECT(h->nkeys == 1 && memcmp(h->keys, key2, 32) == 0);
     c4gh_header_free(h);
     /* More data keys than supported. */
@@ -1644,6 +1724,7 @@ int main(void)
     RUN(test_several_data_keys);
     RUN(test_header_reencrypt);
     RUN(test_header_packet_kx_roles);
+    RUN(test_header_open_x25519_ops);
     RUN(test_split_join);
     RUN(test_tampered_segment_bytes_detected);
     RUN(test_tampered_header_bits_detected);

@@ -112,7 +112,7 @@ static int open_c4gh(const char *rel, const uint8_t *sk, int *fd, size_t *raw_le
         return -1;
     }
     if (c4gh_header_read(*fd, &raw, raw_len, &err) != 0 ||
-        c4gh_header_open(raw, *raw_len, sk, h, &err) != 0) {
+        c4gh_header_open(raw, *raw_len, sk, NULL, h, &err) != 0) {
         printf("# %s: %s\n", rel, err.msg);
         free(raw);
         close(*fd);
@@ -352,7 +352,7 @@ static void test_other_recipients_file_does_not_open(void)
     int fd = open(fixture("ref/reencrypted.c4gh"), O_RDONLY | O_CLOEXEC);
     EXPECT(fd >= 0);
     if (fd >= 0 && c4gh_header_read(fd, &raw, &raw_len, &err) == 0) {
-        EXPECT(c4gh_header_open(raw, raw_len, sk, &h, &err) == -1);
+        EXPECT(c4gh_header_open(raw, raw_len, sk, NULL, &h, &err) == -1);
         EXPECT(h == NULL);
         EXPECT(err.code != 0);
     } else {
@@ -406,7 +406,7 @@ static void test_kura_reencrypts_a_reference_header(void)
         for (int i = 0; i < 2; i++) {
             struct c4gh_header *h = NULL;
             size_t len = 0;
-            if (c4gh_header_open(out, out_len, who[i], &h, &err) != 0) {
+            if (c4gh_header_open(out, out_len, who[i], NULL, &h, &err) != 0) {
                 printf("# open re-encrypted header: %s\n", err.msg);
                 unit_current_failed = 1;
                 continue;

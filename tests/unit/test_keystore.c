@@ -15,6 +15,7 @@
 #include "kura/keystore.h"
 #include "kura/secmem.h"
 #include "unit.h"
+#include "x25519_count.h"
 
 static char top[64];
 
@@ -213,7 +214,7 @@ static void test_dataset_key_wrap_unwrap(void)
     size_t raw_len = 0;
     struct c4gh_header *h = NULL;
     ASSERT(c4gh_header_read(fd, &raw, &raw_len, &err) == 0);
-    ASSERT(c4gh_header_open(raw, raw_len, ssk, &h, &err) == 0);
+    ASSERT(c4gh_header_open(raw, raw_len, ssk, NULL, &h, &err) == 0);
     uint8_t seg[C4GH_NONCE_SIZE + C4GH_KEY_SIZE + C4GH_MAC_SIZE + 1];
     ssize_t n = pread(fd, seg, sizeof seg, (off_t)raw_len);
     EXPECT(n == (ssize_t)sizeof seg - 1);
@@ -308,7 +309,7 @@ static void test_header_store_load(void)
 
     /* The header opens with the dataset key. */
     struct c4gh_header *h = NULL;
-    EXPECT(c4gh_header_open(hdr, hdr_len, dk->sk, &h, &err) == 0);
+    EXPECT(c4gh_header_open(hdr, hdr_len, dk->sk, NULL, &h, &err) == 0);
     c4gh_header_free(h);
 
     /* Maps that do not fit their payload length are refused on store. */
@@ -720,7 +721,7 @@ static void test_rotate_retire(void)
     size_t raw_len = 0;
     ASSERT(fd >= 0 && c4gh_header_read(fd, &raw, &raw_len, &err) == 0);
     close(fd);
-    EXPECT(c4gh_header_open_strict(raw, raw_len, nsk, &h, &err) == 0);
+    EXPECT(c4gh_header_open_strict(raw, raw_len, nsk, NULL, &h, &err) == 0);
     c4gh_header_free(h);
     h = NULL;
     free(raw);
@@ -773,6 +774,46 @@ static void test_rotate_retire(void)
     kura_keystore_close(ks);
 }
 
+/* Issue 17: a dataset key's public half is derived once per keystore, not
+ * at each open, and a key made anew under the same id is never given the
+ * old one's. */
+static void test_dataset_pk_remembered(void)
+{
+    struct kura_err err = {0};
+    struct kura_keystore *ks = NULL;
+    struct kura_dskey *dk = NULL;
+    uint8_t on_file[C4GH_KEY_SIZE];
+    const char *pub = path_of(keys_a, "datasets/DSPK/dataset.pub");
+    ASSERT(kura_keystore_open(keys_a, NULL, &ks, &err) == 0);
+    ASSERT(kura_keystore_dataset_create(keys_a, "DSPK", &err) == 0);
+    ASSERT(c4gh_pubkey_load(pub, on_file, &err) == 0);
+    x25519_ops();
+    ASSERT(kura_keystore_dataset_key(ks, "DSPK", &dk, &err) == 0);
+    EXPECT(x25519_ops() == 2); /* the unwrap, and the public half */
+    EXPECT(memcmp(dk->pk, on_file, C4GH_KEY_SIZE) == 0);
+    kura_dskey_free(dk);
+    for (int i = 0; i < 3; i++) {
+        ASSERT(kura_keystore_dataset_key(ks, "DSPK", &dk, &err) == 0);
+        EXPECT(x25519_ops() == 1); /* the unwrap only */
+        EXPECT(memcmp(dk->pk, on_file, C4GH_KEY_SIZE) == 0);
+        kura_dskey_free(dk);
+    }
+    /* Destroyed and made again under the same id: a new key, a new half. */
+    ASSERT(kura_keystore_dataset_destroy(keys_a, "DSPK", &err) == 0);
+    ASSERT(kura_keystore_dataset_create(keys_a, "DSPK", &err) == 0);
+    uint8_t renewed[C4GH_KEY_SIZE];
+    ASSERT(c4gh_pubkey_load(pub, renewed, &err) == 0);
+    EXPECT(memcmp(renewed, on_file, C4GH_KEY_SIZE) != 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DSPK", &dk, &err) == 0);
+    EXPECT(memcmp(dk->pk, renewed, C4GH_KEY_SIZE) == 0);
+    uint8_t derived[C4GH_KEY_SIZE];
+    c4gh_public_from_secret(dk->sk, derived);
+    EXPECT(memcmp(dk->pk, derived, C4GH_KEY_SIZE) == 0);
+    kura_dskey_free(dk);
+    ASSERT(kura_keystore_dataset_destroy(keys_a, "DSPK", &err) == 0);
+    kura_keystore_close(ks);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -787,6 +828,7 @@ int main(void)
     RUN(test_passphrase);
     RUN(test_ids);
     RUN(test_dataset_key_wrap_unwrap);
+    RUN(test_dataset_pk_remembered);
     RUN(test_header_store_load);
     RUN(test_segmap_tamper);
     RUN(test_destroy_leaves_nothing);

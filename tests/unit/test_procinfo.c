@@ -465,6 +465,36 @@ static void test_fake_cached_chain(void)
     free(pi);
 }
 
+/* The collection clears what it reports (issue 17: not the whole 170 KiB):
+ * a struct full of stale bytes reads as one collected into zeroes, for a
+ * chain, a hit in the cache and a process that is gone. */
+static void test_stale_struct_cleared(void)
+{
+    fake_session();
+    struct kura_proccache *c = kura_proccache_new(16, NULL);
+    struct kura_procinfo *clean = calloc(1, sizeof *clean), *stale = malloc(sizeof *stale);
+    struct kura_err err;
+    ASSERT(c && clean && stale);
+    for (int pass = 0; pass < 2; pass++) { /* read, then from the cache */
+        memset(stale, 0xa5, sizeof *stale);
+        ASSERT(kura_procinfo_collect(fake, 100, clean, &err) == 0 && clean->n == 3);
+        ASSERT(kura_procinfo_collect_cached(fake, c, 100, stale, &err) == 0 && stale->n == 3);
+        EXPECT(memcmp(stale, clean, offsetof(struct kura_procinfo, chain)) == 0);
+        EXPECT(memcmp(stale->chain, clean->chain, 3 * sizeof clean->chain[0]) == 0);
+        EXPECT(stale->flags == clean->flags && stale->loginuid_set && stale->loginuid == clean->loginuid);
+        EXPECT(strcmp(stale->ssh_client, clean->ssh_client) == 0 && stale->ssh_client_pid == clean->ssh_client_pid &&
+               stale->ssh_client_from_session == clean->ssh_client_from_session);
+    }
+    memset(stale, 0xa5, sizeof *stale);
+    EXPECT(kura_procinfo_collect_cached(fake, c, 4000000, stale, &err) == -1);
+    EXPECT(stale->n == 0 && stale->flags == KURA_PROCINFO_GONE && !stale->loginuid_set);
+    EXPECT(stale->chain[0].have == 0 && stale->chain[0].exe[0] == '\0' && stale->chain[0].cmdline[0] == '\0');
+    EXPECT(stale->ssh_client[0] == '\0' && stale->ssh_client_pid == 0);
+    kura_proccache_free(c);
+    free(clean);
+    free(stale);
+}
+
 /* A chain with a process in exit (PF_EXITING: its exit event may be drained
  * already, its children not yet reparented) is not stored, nor one read
  * incompletely. */
@@ -1145,6 +1175,7 @@ int main(int argc, char **argv)
     RUN(test_valid_ip);
     RUN(test_fake_ssh_client_source);
     RUN(test_fake_cached_chain);
+    RUN(test_stale_struct_cleared);
     RUN(test_fake_cache_skips_exiting_and_partial);
     if (fake[0])
         nftw(fake, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

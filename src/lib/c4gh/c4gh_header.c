@@ -286,8 +286,9 @@ static int parse_packet(struct c4gh_header *h, bool *seen_edits, const uint8_t *
 
 /* every_packet: refuse a header with any packet sk cannot open, instead of
  * taking it for another recipient's. */
-static int header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE], bool every_packet,
-                       struct c4gh_header **out, struct kura_err *err)
+static int header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
+                       const uint8_t *pk_given, bool every_packet, struct c4gh_header **out,
+                       struct kura_err *err)
 {
     *out = NULL;
     size_t hlen;
@@ -307,6 +308,11 @@ static int header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH
     }
     /* Scratch in secure memory: our public key, both session keys, one packet's plaintext. */
     uint8_t *scratch = kura_secure_alloc(3 * C4GH_KEY_SIZE + max_plain + 1);
+    /* The session keys depend on the writer's key alone (ours fixed): one
+     * X25519 for a run of packets from one writer (all of them, in a header
+     * kura or the reference tools wrote), not one per packet. */
+    const uint8_t *kx_writer = NULL;
+    bool kx_ok = false;
     struct c4gh_header *h = header_alloc(C4GH_MAX_DATA_KEYS, err);
     if (!scratch || !h) {
         kura_secure_free(scratch);
@@ -316,7 +322,10 @@ static int header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH
     }
     uint8_t *pk = scratch, *rx = scratch + C4GH_KEY_SIZE, *tx = rx + C4GH_KEY_SIZE;
     uint8_t *plain = tx + C4GH_KEY_SIZE;
-    c4gh_public_from_secret(sk, pk);
+    if (pk_given)
+        memcpy(pk, pk_given, C4GH_KEY_SIZE);
+    else
+        c4gh_public_from_secret(sk, pk);
     uint32_t opened = 0, first_closed = UINT32_MAX;
     bool seen_edits = false;
     size_t pos = PREAMBLE_SIZE;
@@ -337,7 +346,11 @@ static int header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH
         unsigned long long mlen;
         /* A low-order writer key makes kx fail: such a packet is for no one.
          * A packet that does not authenticate is another recipient's, or damaged. */
-        if (crypto_kx_client_session_keys(rx, tx, pk, sk, writer_pk) != 0 ||
+        if (!kx_writer || memcmp(kx_writer, writer_pk, C4GH_KEY_SIZE) != 0) {
+            kx_ok = crypto_kx_client_session_keys(rx, tx, pk, sk, writer_pk) == 0;
+            kx_writer = writer_pk;
+        }
+        if (!kx_ok ||
             crypto_aead_chacha20poly1305_ietf_decrypt(plain, &mlen, NULL, ct, plen - (X25519_OVERHEAD - C4GH_MAC_SIZE),
                                                       NULL, 0, nonce, rx) != 0) {
             if (first_closed == UINT32_MAX)
@@ -369,16 +382,16 @@ fail:
     return -1;
 }
 
-int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
+int c4gh_header_open(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE], const uint8_t *pk,
                      struct c4gh_header **out, struct kura_err *err)
 {
-    return header_open(raw, raw_len, sk, false, out, err);
+    return header_open(raw, raw_len, sk, pk, false, out, err);
 }
 
-int c4gh_header_open_strict(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE],
+int c4gh_header_open_strict(const uint8_t *raw, size_t raw_len, const uint8_t sk[C4GH_KEY_SIZE], const uint8_t *pk,
                             struct c4gh_header **out, struct kura_err *err)
 {
-    return header_open(raw, raw_len, sk, true, out, err);
+    return header_open(raw, raw_len, sk, pk, true, out, err);
 }
 
 struct c4gh_header *c4gh_header_dup(const struct c4gh_header *h, struct kura_err *err)

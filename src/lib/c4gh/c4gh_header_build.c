@@ -171,7 +171,7 @@ int c4gh_header_reencrypt(const uint8_t *raw, size_t raw_len, const uint8_t sk[C
     struct c4gh_header *h;
     *out = NULL;
     *out_len = 0;
-    if (c4gh_header_open(raw, raw_len, sk, &h, err) != 0)
+    if (c4gh_header_open(raw, raw_len, sk, NULL, &h, err) != 0)
         return -1;
     int rc = c4gh_header_build(h, NULL, recipients, nrecipients, out, out_len, err);
     c4gh_header_free(h);

@@ -6,11 +6,11 @@
 # the change's pending epoch waits. Meanwhile every node refuses exactly
 # what the change forbids (user remove: that user, another user of the
 # same dataset keeps reading; withdraw: the sample's files only; lockdown:
-# everything), records it (reason "changing") and shows it in kuractl
-# status; once the change is over the restriction is lifted. A kuractl
-# killed -9 after its restriction and before its pending epoch changes
-# nothing, and the user reads again within about a renewal period; a
-# change that is refused sends none. With every node's lease thread held
+# everything; set-pi: the old PI), records it (reason "changing") and
+# shows it in kuractl status; once the change is over the restriction
+# is lifted. A kuractl killed -9 after its restriction and before its
+# pending epoch changes nothing, and the user reads again within about a
+# renewal period; a change that is refused sends none. With every node's lease thread held
 # in a renewal (kura.nodes locked, as a stalled commit holds it), the
 # restriction still gets through: it has a connection of its own.
 . "$(dirname "$0")/lib.sh"
@@ -58,11 +58,15 @@ unstall() {
   return 0
 }
 # readers NAME USER [FILE]: an open handle of USER on each node, read every 10 ms until refused
+READER_PIDS=()
 readers() {
   local i
   for i in 1 2 3; do
     rm -f "$T/r/$1$i"
-    as "$2" /usr/bin/python3 "$READER" "$(F "$i" "${3:-}")" "$T/r/$1$i" 60 &
+    # setpriv execs the reader: $! is the reader itself, so it can be stopped before the unmount
+    setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups -- /usr/bin/python3 "$READER" "$(F "$i" "${3:-}")" \
+      "$T/r/$1$i" 60 &
+    READER_PIDS+=($!)
     on_exit "kill $! 2>/dev/null"
   done
   wait_for 10 grep -q '^first ok' "$T/r/${1}1" "$T/r/${1}2" "$T/r/${1}3"
@@ -196,5 +200,21 @@ wait "$KPID"
 check "held renewals: user remove returned" test $? = 0
 for i in 1 2 3; do check "held renewals: n$i serves kt_carol after" wait_for "$CLUSTER_LEASE" reads kt_carol "$i"; done
 
+# ---- (g) set-pi: the old PI is restricted, nobody else ----
+check "kt_alice (the PI) holds an open handle on each node" readers pi kt_alice
+check "kt_carol holds an open handle on each node" readers carol2 kt_carol
+require "the pending epoch's write is held" stall
+kuractl dataset set-pi "$ID" kt_dave >/dev/null 2>&1 &
+KPID=$!
+for i in 1 2 3; do check "set-pi: n$i refuses the old PI's open handle while the change waits" wait_for 5 refused "pi$i"; done
+for i in 1 2 3; do check "set-pi: kt_carol's handle on n$i keeps reading" sh -c "! grep -q '^refused' '$T/r/carol2$i'"; done
+check "set-pi: kuractl status on n1 shows the restriction" restricts 1 "user kt_alice (uid $(id -u kt_alice)) in $ID"
+unstall
+wait "$KPID"
+check "set-pi returned" test $? = 0
+for i in 1 2 3; do check "set-pi: n$i lifted the restriction" wait_for 3 restricts_nothing "$i"; done
+for i in 1 2 3; do check "set-pi: n$i serves the new PI" reads kt_dave "$i"; done
+
+kill "${READER_PIDS[@]}" 2>/dev/null; wait "${READER_PIDS[@]}" 2>/dev/null
 for i in 1 2 3; do stop_node "$i"; done
 done_testing

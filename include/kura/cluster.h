@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "kura/error.h"
+#include "kura/restrict.h"
 
 #define KURA_CLUSTER_NODE_MAX 64        /* bytes of a node name, with the NUL */
 #define KURA_CLUSTER_ID_LEN 32          /* hex digits of the cluster's id */
@@ -77,6 +78,29 @@ int kura_cluster_audit_nodes(struct kura_cluster *c, struct kura_cluster_audit_n
  * unlock or until the connection ends (a killed kuractl releases it). */
 int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *err);
 int kura_cluster_unlock(struct kura_cluster *c, struct kura_err *err);
+
+/* Restriction first (kura/restrict.h): tells every listening node what
+ * the change this connection is about to make forbids, before its
+ * durable steps, in a transaction that does not wait for the WAL's flush.
+ * r's sender_pid and epoch are filled in here (this connection's backend,
+ * the latest done epoch). */
+int kura_cluster_restrict(struct kura_cluster *c, const struct kura_restriction *r, struct kura_err *err);
+/* Releases the lock (as kura_cluster_unlock) and tells the nodes that
+ * this connection's change is over, together, without waiting for the
+ * WAL's flush: a node lifts the restriction once the lock is free. */
+int kura_cluster_unlock_lift(struct kura_cluster *c, struct kura_err *err);
+/* What a node checks before it lifts a restriction: the backend that
+ * holds the cluster lock (0: none), how many epochs are pending, and the
+ * latest done one. Reads only (no commit). */
+int kura_cluster_change_state(struct kura_cluster *c, int64_t *holder_pid, int64_t *pending, int64_t *latest,
+                              struct kura_err *err);
+/* Restrictions, for a node: listen on their channel, then wait up to
+ * timeout_ms for notices; fn gets each payload (any text: the node
+ * parses it), in order. */
+int kura_cluster_listen_restrictions(struct kura_cluster *c, struct kura_err *err);
+typedef void (*kura_cluster_payload_fn)(const char *payload, void *ctx);
+int kura_cluster_wait_restrictions(struct kura_cluster *c, int timeout_ms, kura_cluster_payload_fn fn, void *ctx,
+                                   struct kura_err *err);
 
 /* Records a change (dataset may be NULL) under a new epoch and announces it
  * to every listening node, in one transaction. */

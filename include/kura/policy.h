@@ -21,6 +21,7 @@ enum kura_reason {
     KURA_DENY_WITHDRAWN,     /* the file belongs to a withdrawn sample */
     KURA_DENY_GUARD,         /* the calling process is a refused copy-out tool */
     KURA_DENY_NO_LEASE,      /* a cluster node whose lease ended, or not yet caught up */
+    KURA_DENY_CHANGING,      /* a change in progress is about to forbid it (cluster mode: restriction first) */
 };
 
 struct kura_request {
@@ -30,6 +31,8 @@ struct kura_request {
     const struct kura_dataset *ds;
     const struct kura_file *file;       /* NULL: the dataset itself (listing, lookup) */
     bool process_allowed;               /* the guard's verdict on the calling process */
+    bool changing;                      /* falls under a restriction of a change in progress
+                                           (a cluster node: the daemon matches it) */
     int64_t now;
     const struct kura_server *server;
 };
@@ -47,8 +50,10 @@ struct kura_decision {
  * no lease (server->lease_ended), wrong host (ds->host_id set and not server->host_id), level, destroyed,
  * suspended (any status but active), not listed, system account, account
  * changed, pending, untrained (server->require_training and the caller's
- * grant has no training date; the PI has no grant), not yet valid, expired, then for a file only: withdrawn, guard. A NULL request or server is
- * refused as lockdown, a NULL dataset as not listed. */
+ * grant has no training date; the PI has no grant), not yet valid, expired, then for a file only: withdrawn, guard;
+ * last changing (req->changing): a request refused for a lasting reason is
+ * recorded with that one, not with the change about to make it so. A NULL
+ * request or server is refused as lockdown, a NULL dataset as not listed. */
 struct kura_decision kura_policy_decide(const struct kura_request *req);
 
 /* Short stable names for logs and errors: "allow", "not listed", "expired", ... */

@@ -1,14 +1,18 @@
 /* A cluster node (docs/cluster.md): the lease that lets this daemon
  * serve, and the changes it is told of.
  *
- * Two threads. The lease thread owns the node's database connection: it
+ * Three threads. The lease thread owns the node's database connection: it
  * renews the lease every lease/3, catches up with every announced change
  * (reloads the state, then acknowledges it at once) and waits for
  * announcements in between. The watch thread ends the lease when its
  * deadline passes without a renewal, even while the lease thread is stuck
  * in a call to a database that does not answer. The deadline is on the
  * monotonic clock and counted from before the renewal was sent, so it
- * ends no later than the database's own lease_until.
+ * ends no later than the database's own lease_until. The restriction
+ * thread, on a connection of its own that never commits, hears what a
+ * change in progress is about to forbid and refuses it at once
+ * (restriction first) until that change is over: a renewal's commit
+ * stalled on the database's disk must not keep a restriction unread.
  *
  * Whether the lease holds is a fact the decision is told (kurafs_decide
  * passes it to the pure policy); ending it bumps the epoch, so every open
@@ -22,6 +26,7 @@
 
 #include "kura/clock.h"
 #include "kura/cluster.h"
+#include "kura/restrict.h"
 #include "audit.h"
 
 #define WHY_MAX 512
@@ -33,8 +38,14 @@
 struct cluster_node {
     struct kurafs *fs;
     int lease_ms;
-    pthread_t lease_thread, watch_thread;
-    bool lease_running, watch_running;
+    pthread_t lease_thread, watch_thread, restrict_thread;
+    bool lease_running, watch_running, restrict_running;
+    /* Restrictions held (the restriction thread's; decisions read them).
+     * restricting: the table is not empty, so a decision needs rlock. */
+    pthread_mutex_t rlock;
+    struct kura_restrict_table held;
+    atomic_bool restricting;
+    bool lift_asked;            /* a lift notice came: check at once (the restriction thread's) */
     pthread_mutex_t lock;       /* guards what follows */
     pthread_cond_t wake;        /* CLOCK_MONOTONIC: a new deadline, or stop */
     bool stop;
@@ -82,6 +93,7 @@ int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err)
     n->fs = fs;
     n->lease_ms = (int)cfg->cluster_lease_seconds * 1000;
     pthread_mutex_init(&n->lock, NULL);
+    pthread_mutex_init(&n->rlock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -396,6 +408,126 @@ static void *lease_main(void *arg)
     return NULL;
 }
 
+/* ---- restriction first (kura/restrict.h) ---- */
+
+bool kurafs_cluster_restricted(struct kurafs *fs, const char *dataset, uid_t uid, const struct kura_file *f)
+{
+    struct cluster_node *n = fs->cluster;
+    if (!n || !atomic_load(&n->restricting))
+        return false;
+    pthread_mutex_lock(&n->rlock);
+    bool hit = kura_restrict_any(&n->held, dataset, uid, f);
+    pthread_mutex_unlock(&n->rlock);
+    return hit;
+}
+
+/* A notice on the restrictions' channel (kura_cluster_payload_fn). A
+ * restriction is held and refused from now on: the epoch moves, so every
+ * open handle is decided again, and what is open or cached now is ended
+ * at once. Anything that does not parse is ignored (and said). */
+static void on_restriction(const char *payload, void *ctx)
+{
+    struct cluster_node *n = ctx;
+    const char *node = n->fs->cfg->cluster_node;
+    struct kura_restrict_notice rn;
+    if (kura_restrict_parse(payload, &rn) != 0) {
+        kura_notice(LOG_WARNING, "kurafs: cluster node %s: ignored a restriction that does not parse (%.80s)", node,
+                    payload);
+        return;
+    }
+    if (rn.lift) {
+        n->lift_asked = true;
+        return;
+    }
+    pthread_mutex_lock(&n->rlock);
+    bool fits = kura_restrict_hold(&n->held, &rn.r);
+    atomic_store(&n->restricting, true);
+    pthread_mutex_unlock(&n->rlock);
+    atomic_fetch_add(&n->fs->epoch, 1);
+    kurafs_end_access(n->fs);
+    char what[160];
+    kura_restrict_describe(&rn.r, what, sizeof what);
+    if (fits)
+        kura_notice(LOG_NOTICE, "kurafs: cluster node %s: a change in progress (database backend %lld, after epoch "
+                    "%lld) restricts %s", node, (long long)rn.r.sender_pid, (long long)rn.r.epoch, what);
+    else
+        kura_notice(LOG_WARNING, "kurafs: cluster node %s: more than %d changes in progress restrict at once: "
+                    "refusing everything until they are over (%s not held on its own)", node,
+                    KURA_RESTRICT_HELD_MAX, what);
+}
+
+/* Lifts the restrictions whose change is over: its sender no longer holds
+ * the cluster lock (it unlocked, or its connection ended: a kuractl
+ * killed), nothing is pending, and this node has applied the latest
+ * epoch. Reads only. -1 when the database does not answer. */
+static int lift_over(struct cluster_node *n, struct kura_cluster *db)
+{
+    if (!atomic_load(&n->restricting))
+        return 0;
+    struct kura_err err = {0};
+    int64_t holder = 0, pending = 0, latest = 0;
+    if (kura_cluster_change_state(db, &holder, &pending, &latest, &err) != 0) {
+        trouble(n, "cannot check the changes in progress", &err);
+        return -1;
+    }
+    /* A node behind a change it could not apply has applied less than
+     * the latest, so its restrictions stay. */
+    pthread_mutex_lock(&n->lock);
+    int64_t applied = n->applied;
+    pthread_mutex_unlock(&n->lock);
+    pthread_mutex_lock(&n->rlock);
+    size_t lifted = kura_restrict_lift(&n->held, holder, pending, latest, applied);
+    size_t left = n->held.n + (n->held.overflow ? 1 : 0);
+    atomic_store(&n->restricting, left > 0);
+    pthread_mutex_unlock(&n->rlock);
+    if (lifted)
+        kura_notice(LOG_NOTICE, "kurafs: cluster node %s: %zu restriction(s) lifted (the change is over, epoch %lld "
+                    "applied), %zu left", n->fs->cfg->cluster_node, lifted, (long long)latest, left);
+    return 0;
+}
+
+/* The restriction thread: listens on a connection of its own that never
+ * commits, so that no renewal's commit stalled on the database's disk
+ * keeps a restriction waiting unread; checks what it holds on every lift
+ * notice and every lease/3 (a kuractl killed sends no lift notice). */
+static void *restrict_main(void *arg)
+{
+    struct cluster_node *n = arg;
+    const struct kura_config *cfg = n->fs->cfg;
+    struct kura_cluster *db = NULL;
+    int64_t period = n->lease_ms / 3, next_check = 0;
+    while (!stopping(n)) {
+        struct kura_err err = {0};
+        if (!db && (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &db, &err) != 0 ||
+                    kura_cluster_listen_restrictions(db, &err) != 0)) {
+            kura_cluster_close(db);
+            db = NULL;
+            trouble(n, "cannot listen for restrictions", &err);
+            pause_ms(n, period);
+            continue;
+        }
+        int64_t wait = next_check - mono_ms();
+        if (wait > 0 && kura_cluster_wait_restrictions(db, (int)(wait < period ? wait : period), on_restriction, n,
+                                                       &err) != 0) {
+            trouble(n, "lost the cluster database (restrictions)", &err);
+            kura_cluster_close(db);
+            db = NULL;
+            continue;
+        }
+        if (n->lift_asked || mono_ms() >= next_check) {
+            n->lift_asked = false;
+            next_check = mono_ms() + period;
+            if (lift_over(n, db) != 0) {
+                kura_cluster_close(db);
+                db = NULL;
+            }
+        }
+    }
+    kura_cluster_close(db);
+    return NULL;
+}
+
+
 int kurafs_cluster_start(struct kurafs *fs)
 {
     struct cluster_node *n = fs->cluster;
@@ -403,7 +535,8 @@ int kurafs_cluster_start(struct kurafs *fs)
         return 0;
     n->watch_running = pthread_create(&n->watch_thread, NULL, watch_main, n) == 0;
     n->lease_running = n->watch_running && pthread_create(&n->lease_thread, NULL, lease_main, n) == 0;
-    return n->lease_running ? 0 : -1;
+    n->restrict_running = n->lease_running && pthread_create(&n->restrict_thread, NULL, restrict_main, n) == 0;
+    return n->restrict_running ? 0 : -1;
 }
 
 void kurafs_cluster_stop(struct kurafs *fs)
@@ -419,9 +552,12 @@ void kurafs_cluster_stop(struct kurafs *fs)
         pthread_join(n->lease_thread, NULL);
     if (n->watch_running)
         pthread_join(n->watch_thread, NULL);
+    if (n->restrict_running)
+        pthread_join(n->restrict_thread, NULL);
     fs->cluster = NULL;
     pthread_cond_destroy(&n->wake);
     pthread_mutex_destroy(&n->lock);
+    pthread_mutex_destroy(&n->rlock);
     free(n);
 }
 
@@ -445,4 +581,15 @@ void kurafs_cluster_describe(void *ctx, FILE *out)
                 fs->cfg->cluster_node, left, n->applied);
     }
     pthread_mutex_unlock(&n->lock);
+    pthread_mutex_lock(&n->rlock);
+    for (size_t i = 0; i < n->held.n; i++) {
+        char what[160];
+        kura_restrict_describe(&n->held.v[i], what, sizeof what);
+        fprintf(out, "cluster node %s restricts %s: a change in progress (database backend %" PRId64 ", after epoch "
+                "%" PRId64 ")\n", fs->cfg->cluster_node, what, n->held.v[i].sender_pid, n->held.v[i].epoch);
+    }
+    if (n->held.overflow)
+        fprintf(out, "cluster node %s restricts everything: more than %d changes in progress at once\n",
+                fs->cfg->cluster_node, KURA_RESTRICT_HELD_MAX);
+    pthread_mutex_unlock(&n->rlock);
 }

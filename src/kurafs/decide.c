@@ -40,6 +40,7 @@ struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset 
     };
     struct kura_request req = {
         .uid = c->uid, .user = c->user, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
+        .changing = kurafs_cluster_restricted(fs, ds ? ds->id : NULL, c->uid, f),
     };
     return kura_policy_decide(&req);
 }

@@ -226,11 +226,17 @@ void kurafs_maintain_stop(struct kurafs *fs);
  * cluster serves nothing) and prepares the node, not serving until its
  * first lease. Without one: nothing, no connection. */
 int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err);
-/* The lease and watch threads (after daemonizing); stop leaves the cluster. */
+/* The lease, watch and restriction threads (after daemonizing); stop
+ * leaves the cluster. */
 int kurafs_cluster_start(struct kurafs *fs);
 void kurafs_cluster_stop(struct kurafs *fs);
-/* The node's line of kuractl status (ctx: the struct kurafs). */
+/* The node's lines of kuractl status (ctx: the struct kurafs). */
 void kurafs_cluster_describe(void *ctx, FILE *out);
+/* Whether a request (dataset id, NULL for none; the caller's uid; f NULL
+ * for the dataset itself) falls under a restriction of a change in
+ * progress that this node holds (restriction first). Always false on a
+ * single server; one atomic load while none is held. */
+bool kurafs_cluster_restricted(struct kurafs *fs, const char *dataset, uid_t uid, const struct kura_file *f);
 
 /* ---- the central audit store, in cluster mode (ship.c) ---- */
 /* Starts the shipper's thread if [cluster] database is set (else does

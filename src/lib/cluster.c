@@ -22,6 +22,7 @@
 struct kura_cluster {
     PGconn *conn;
     char node[KURA_CLUSTER_NODE_MAX];   /* "": a client, no node */
+    int64_t restricted_pid;     /* this connection's backend, once it sent a restriction (0: none) */
 };
 
 /* The database's own words, without libpq's trailing newline. */
@@ -287,6 +288,68 @@ int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *e
 int kura_cluster_unlock(struct kura_cluster *c, struct kura_err *err)
 {
     return run(c, "unlock", "SELECT pg_advisory_unlock(" STATE_LOCK_KEY ")", 0, NULL, NULL, err);
+}
+
+int kura_cluster_restrict(struct kura_cluster *c, const struct kura_restriction *r, struct kura_err *err)
+{
+    PGresult *res = NULL;
+    if (run(c, "restrict", "SELECT pg_backend_pid(), coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) "
+            "FROM kura.epochs", 0, NULL, &res, err) != 0)
+        return -1;
+    struct kura_restrict_notice n = {.r = *r};
+    n.r.sender_pid = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    n.r.epoch = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
+    PQclear(res);
+    char payload[KURA_RESTRICT_PAYLOAD_MAX];
+    if (kura_restrict_format(&n, payload, sizeof payload) < 0) {
+        kura_err_set(err, EINVAL, "cluster database: restrict: the restriction cannot be stated");
+        return -1;
+    }
+    /* From here on a lift is owed, whatever the commit's answer. */
+    c->restricted_pid = n.r.sender_pid;
+    const char *const p[] = {payload};
+    /* Not waiting for the WAL's flush: a NOTIFY's transaction writes a
+     * commit record, and the point is that the nodes hear of it before
+     * the disk does. Lost in a database crash, it only refused nothing. */
+    return run_unflushed(c, "restrict", "SELECT pg_notify('" KURA_RESTRICT_CHANNEL "', $1)", 1, p, err);
+}
+
+int kura_cluster_unlock_lift(struct kura_cluster *c, struct kura_err *err)
+{
+    if (!c->restricted_pid)
+        return kura_cluster_unlock(c, err);
+    struct kura_restrict_notice n = {.lift = true, .r.sender_pid = c->restricted_pid};
+    char payload[KURA_RESTRICT_PAYLOAD_MAX];
+    if (kura_restrict_format(&n, payload, sizeof payload) < 0)
+        return kura_cluster_unlock(c, err);
+    c->restricted_pid = 0;
+    const char *const p[] = {payload};
+    /* The session lock goes at once; the notice at the commit, after it. */
+    return run_unflushed(c, "unlock",
+                         "SELECT pg_advisory_unlock(" STATE_LOCK_KEY "), pg_notify('" KURA_RESTRICT_CHANNEL "', $1)",
+                         1, p, err);
+}
+
+int kura_cluster_change_state(struct kura_cluster *c, int64_t *holder_pid, int64_t *pending, int64_t *latest,
+                              struct kura_err *err)
+{
+    PGresult *r = NULL;
+    /* pg_advisory_lock(bigint) shows as classid (high half), objid (low
+     * half), objsubid 1. */
+    if (run(c, "the change in progress",
+            "SELECT coalesce((SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 "
+            "AND objid = " STATE_LOCK_KEY " AND objsubid = 1 AND database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) LIMIT 1), 0), "
+            "(SELECT count(*) FROM kura.epochs WHERE state = 'pending'), "
+            "(SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs)",
+            0, NULL, &r, err) != 0)
+        return -1;
+    bool row = PQntuples(r) > 0;
+    *holder_pid = row ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    *pending = row ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : 1;
+    *latest = row ? strtoll(PQgetvalue(r, 0, 2), NULL, 10) : INT64_MAX;
+    PQclear(r);
+    return 0;
 }
 
 int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *dataset, const char *change,
@@ -595,4 +658,38 @@ int kura_cluster_wait_ack(struct kura_cluster *c, int timeout_ms, struct kura_er
 {
     int64_t epoch;
     return wait_notify(c, timeout_ms, &epoch, "wait for acknowledgements", err);
+}
+
+int kura_cluster_listen_restrictions(struct kura_cluster *c, struct kura_err *err)
+{
+    return run(c, "listen", "LISTEN " KURA_RESTRICT_CHANNEL, 0, NULL, NULL, err);
+}
+
+int kura_cluster_wait_restrictions(struct kura_cluster *c, int timeout_ms, kura_cluster_payload_fn fn, void *ctx,
+                                   struct kura_err *err)
+{
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
+    for (;;) {
+        if (PQconsumeInput(c->conn) != 1)
+            return db_fail(c, err, "wait for restrictions");
+        PGnotify *nt;
+        bool got = false;
+        while ((nt = PQnotifies(c->conn))) {
+            if (strcmp(nt->relname, KURA_RESTRICT_CHANNEL) == 0) {
+                fn(nt->extra, ctx);
+                got = true;
+            }
+            PQfreemem(nt);
+        }
+        int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
+        if (got || left <= 0)
+            return 0;
+        struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+        if (pfd.fd < 0)
+            return db_fail(c, err, "wait for restrictions");
+        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+            kura_err_set(err, errno, "cluster database: wait for restrictions: %s", strerror(errno));
+            return -1;
+        }
+    }
 }

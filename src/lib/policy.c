@@ -23,6 +23,7 @@ static const char *const reason_names[] = {
     [KURA_DENY_WITHDRAWN] = "withdrawn",
     [KURA_DENY_GUARD] = "guard",
     [KURA_DENY_NO_LEASE] = "no lease",
+    [KURA_DENY_CHANGING] = "changing",
 };
 
 const char *kura_reason_name(enum kura_reason r)
@@ -121,6 +122,8 @@ struct kura_decision kura_policy_decide(const struct kura_request *req)
         if (!req->process_allowed)
             return deny(KURA_DENY_GUARD, now); /* R-CPY-4 */
     }
+    if (req->changing)
+        return deny(KURA_DENY_CHANGING, now); /* issue 19: restriction first */
     return (struct kura_decision){KURA_ALLOW, until};
 }
 

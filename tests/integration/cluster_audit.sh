@@ -67,13 +67,14 @@ same_records() {
 }
 
 for n in 1 2 3; do node_conf "$n"; require "node n$n mounted" start_node "$n"; done
-# two connections a node: its lease's and its shipper's (a slow shipper never delays a renewal)
+# three connections a node: its lease's, its shipper's (a slow shipper never delays a renewal) and its
+# restrictions' (restriction first: no renewal's commit delays one)
 node_connections() { sql "select string_agg(application_name || ':' || n, ',' order by application_name) from (select application_name, count(*) as n from pg_stat_activity where application_name like 'kura node %' group by application_name) c"; }
-two_each() { # the shipper connects on its own thread: up to 10 s
-  local i; for i in $(seq 1 200); do [ "$(node_connections)" = "kura node n1:2,kura node n2:2,kura node n3:2" ] && return 0; sleep 0.05; done
+three_each() { # the shipper connects on its own thread: up to 10 s
+  local i; for i in $(seq 1 200); do [ "$(node_connections)" = "kura node n1:3,kura node n2:3,kura node n3:3" ] && return 0; sleep 0.05; done
   diag "connections: $(node_connections)"; return 1
 }
-check "each node ships on a connection of its own beside its lease's (application name kura node nN)" two_each
+check "each node ships on a connection of its own beside its lease's and its restrictions' (application name kura node nN)" three_each
 
 # ---- every open reaches the store within the bound ----
 for n in 1 2 3; do

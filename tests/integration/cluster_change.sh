@@ -39,8 +39,12 @@ check "the change is stamped into dataset.ini (epoch $E)" grep -qx "epoch = $E" 
 for i in 1 2 3; do check "when it returned, n$i had applied epoch $E" test "$(applied "$i")" -ge "$E"; done
 for i in 1 2 3; do check_fails "after it returned, n$i refuses kt_bob a new open" reads kt_bob "$i"; done
 for i in 1 2 3; do check "kt_bob's open handle on n$i is refused" wait_for 5 grep -q '^refused EACCES' "$T/r/bob$i"; done
-for i in 1 2 3; do check "n$i records the handle ended (not listed)" \
-  grep -q '"event":"revocation","decision":"deny","reason":"not listed","dataset":"'$ID'",.*"user":"kt_bob"' "$KROOT/log/n$i.jsonl"; done
+# Ended by the change's restriction, sent before its durable steps
+# (restriction first); the opens refused after it returned, as not listed.
+for i in 1 2 3; do check "n$i records the handle ended (changing)" \
+  grep -q '"event":"revocation","decision":"deny","reason":"changing","dataset":"'$ID'",.*"user":"kt_bob"' "$KROOT/log/n$i.jsonl"; done
+for i in 1 2 3; do check "n$i records the open refused after it returned (not listed)" \
+  grep -q '"event":"open","decision":"deny".*"reason":"not listed","dataset":"'$ID'",.*"user":"kt_bob"' "$KROOT/log/n$i.jsonl"; done
 last=$(cat "$T"/r/bob? | awk '/^refused/ {print $3}' | sort -n | tail -n 1)
 diag "user remove: returned after $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%d", (b - a) * 1000}') ms; last node refused a read $(awk -v a="$t0" -v b="$last" 'BEGIN {printf "%d", (b - a) * 1000}') ms after the start"
 for i in 1 2 3; do check "n$i still serves kt_carol" reads kt_carol "$i"; done

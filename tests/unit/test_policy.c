@@ -101,6 +101,7 @@ enum mod {
     TRAINING_REQUIRED = 1 << 14, /* [server] require_training = yes */
     TRAINED = 1 << 15,       /* every grant records a training date (none does otherwise) */
     NO_LEASE = 1 << 16,      /* a cluster node whose lease ended */
+    CHANGING = 1 << 17,      /* a change in progress is about to forbid it (a node's restriction) */
 };
 
 /* The name each uid's account has (the one it is listed under). */
@@ -162,6 +163,10 @@ static const struct row rows[] = {
     {"R-ACC-7 lockdown", PI, FILE_OK, "2026-05-01", LOCKDOWN, KURA_DENY_LOCKDOWN, NULL},
     {"R-ACC-8 wrong host", PI, FILE_OK, "2026-05-01", WRONG_HOST, KURA_DENY_WRONG_HOST, NULL},
     {"R-CLU-2 a node without a lease serves nothing", PI, FILE_OK, "2026-05-01", NO_LEASE, KURA_DENY_NO_LEASE, NULL},
+    {"issue 19 a change about to forbid it refuses a read", BOB, FILE_OK, "2026-05-01", CHANGING,
+     KURA_DENY_CHANGING, NULL},
+    {"issue 19 ... and the listing", BOB, DIR_ITSELF, "2026-05-01", CHANGING, KURA_DENY_CHANGING, NULL},
+    {"issue 19 ... also the PI's", PI, FILE_NO_SAMPLE, "2026-05-01", CHANGING, KURA_DENY_CHANGING, NULL},
     {"R-CLU-2 a node without a lease lists nothing", PI, DIR_ITSELF, "2026-05-01", NO_LEASE, KURA_DENY_NO_LEASE,
      NULL},
     {"R-ACC-8 server without identity", PI, FILE_OK, "2026-05-01", SERVER_NO_HOST, KURA_DENY_WRONG_HOST, NULL},
@@ -249,6 +254,14 @@ static const struct row rows[] = {
     {"not yet valid over withdrawn", DAVE, FILE_WITHDRAWN, "2026-05-01", 0, KURA_DENY_NOT_YET_VALID, NULL},
     {"withdrawn over guard", BOB, FILE_WITHDRAWN, "2026-05-01", GUARD_REFUSES, KURA_DENY_WITHDRAWN, NULL},
     {"expired over guard", CAROL, FILE_OK, "2026-07-01", GUARD_REFUSES, KURA_DENY_EXPIRED, NULL},
+    /* A lasting reason is recorded before the change about to make one. */
+    {"lockdown over changing", BOB, FILE_OK, "2026-05-01", LOCKDOWN | CHANGING, KURA_DENY_LOCKDOWN, NULL},
+    {"no lease over changing", BOB, FILE_OK, "2026-05-01", NO_LEASE | CHANGING, KURA_DENY_NO_LEASE, NULL},
+    {"suspended over changing", BOB, FILE_OK, "2026-05-01", SUSPENDED | CHANGING, KURA_DENY_SUSPENDED, NULL},
+    {"not listed over changing", EVE, FILE_OK, "2026-05-01", CHANGING, KURA_DENY_NOT_LISTED, NULL},
+    {"expired over changing", BOB, FILE_OK, "2026-10-01", CHANGING, KURA_DENY_EXPIRED, NULL},
+    {"withdrawn over changing", BOB, FILE_WITHDRAWN, "2026-05-01", CHANGING, KURA_DENY_WITHDRAWN, NULL},
+    {"guard over changing", BOB, FILE_OK, "2026-05-01", GUARD_REFUSES | CHANGING, KURA_DENY_GUARD, NULL},
 };
 
 static const struct row *current;
@@ -294,6 +307,7 @@ static void run_row(void)
         .ds = &ds,
         .file = files[r->file],
         .process_allowed = !(r->mods & GUARD_REFUSES),
+        .changing = r->mods & CHANGING,
         .now = at(r->now),
         .server = &srv,
     };
@@ -319,10 +333,10 @@ static void run_matrix(void)
 /* The matrix must name every reason at least once. */
 static void test_matrix_covers_every_reason(void)
 {
-    bool seen[KURA_DENY_NO_LEASE + 1] = {false};
+    bool seen[KURA_DENY_CHANGING + 1] = {false};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         seen[rows[i].want] = true;
-    for (int r = KURA_ALLOW; r <= KURA_DENY_NO_LEASE; r++) {
+    for (int r = KURA_ALLOW; r <= KURA_DENY_CHANGING; r++) {
         if (!seen[r])
             printf("#   no row for %s\n", kura_reason_name((enum kura_reason)r));
         EXPECT(seen[r]);
@@ -445,9 +459,9 @@ static void test_reason_names(void)
     EXPECT(strcmp(kura_reason_name(KURA_DENY_UNTRAINED), "no training") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_NOT_YET_VALID), "not yet valid") == 0);
     EXPECT(strcmp(kura_reason_name(KURA_DENY_WRONG_HOST), "wrong host") == 0);
-    for (int a = KURA_ALLOW; a <= KURA_DENY_NO_LEASE; a++) {
+    for (int a = KURA_ALLOW; a <= KURA_DENY_CHANGING; a++) {
         EXPECT(strcmp(kura_reason_name((enum kura_reason)a), "unknown") != 0);
-        for (int b = a + 1; b <= KURA_DENY_NO_LEASE; b++)
+        for (int b = a + 1; b <= KURA_DENY_CHANGING; b++)
             EXPECT(strcmp(kura_reason_name((enum kura_reason)a), kura_reason_name((enum kura_reason)b)) != 0);
     }
     EXPECT(strcmp(kura_reason_name((enum kura_reason)99), "unknown") == 0);

@@ -327,12 +327,35 @@ int cmd_cluster_settle(const struct kura_cmd_ctx *c, struct cmd_txn *t)
     return 0;
 }
 
+struct kura_restriction cmd_restriction(enum kura_restrict_kind kind, const char *dataset, uid_t uid,
+                                        const char *user, const char *sample)
+{
+    struct kura_restriction r = {.kind = kind, .uid = uid};
+    snprintf(r.dataset, sizeof r.dataset, "%s", dataset ? dataset : "");
+    snprintf(r.user, sizeof r.user, "%s", user ? user : "");
+    snprintf(r.sample, sizeof r.sample, "%s", sample ? sample : "");
+    return r;
+}
+
+void cmd_cluster_restrict(const struct kura_cmd_ctx *c, struct cmd_txn *t, const struct kura_restriction *r)
+{
+    if (!t->cluster || !r || t->restricted)
+        return;
+    t->restricted = true;
+    struct kura_err e = {0};
+    if (kura_cluster_restrict(t->cluster, r, &e) != 0)
+        fprintf(c->err, "kuractl: warning: the nodes were not told ahead what this change forbids (%s); they "
+                        "apply it once it is made\n", e.msg);
+}
+
 void cmd_cluster_unlock(struct cmd_txn *t)
 {
     if (!t->cluster)
         return;
     struct kura_err e = {0};
-    kura_cluster_unlock(t->cluster, &e); /* closing the connection releases it too */
+    /* With the restriction's end, if one was sent; closing the connection
+     * releases the lock too (a node then lifts at its next check). */
+    kura_cluster_unlock_lift(t->cluster, &e);
     kura_cluster_close(t->cluster);
     t->cluster = NULL;
 }

@@ -406,8 +406,10 @@ int kura_change_suspend(const struct kura_cmd_env *env, const struct kura_actor 
     }
     t.ds.status = KURA_DS_SUSPENDED;
     snprintf(t.ds.status_reason, sizeof t.ds.status_reason, "%s", rq->reason);
+    struct kura_restriction r = cmd_restriction(KURA_RESTRICT_DATASET, t.ds.id, 0, NULL, NULL);
     struct cmd_change ch = {.action = "dataset-suspend", .target = t.ds.id, .before = "active",
-                            .after = "suspended", .detail = rq->reason, .audit_event = KURA_AUDIT_SUSPEND};
+                            .after = "suspended", .detail = rq->reason, .audit_event = KURA_AUDIT_SUSPEND,
+                            .restriction = &r};
     if (cmd_txn_commit(c, &t, true, false, &ch) == 0) {
         rc = KURA_EXIT_OK;
         notify_status(c, &t.ds, "suspension", rq->reason, "the dataset is suspended: every open and read is refused");

@@ -64,6 +64,8 @@ int kura_change_lockdown(const struct kura_cmd_env *env, const struct kura_actor
     l.at = cmd_now();
     cmd_actor_name(c, l.by, sizeof l.by);
     struct cmd_change ch = {.action = "lockdown", .detail = rq->reason, .audit_event = KURA_AUDIT_LOCKDOWN};
+    struct kura_restriction everything = cmd_restriction(KURA_RESTRICT_ALL, NULL, 0, NULL, NULL);
+    cmd_cluster_restrict(c, &cluster, &everything);
     if (cmd_cluster_stamp(c, &cluster, ch.action, KURA_STAMP_LOCKDOWN) != 0)
         goto out;
     l.epoch = cluster.epoch;

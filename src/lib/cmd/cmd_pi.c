@@ -84,12 +84,16 @@ int kura_change_set_pi(const struct kura_cmd_env *env, const struct kura_actor *
     } else {
         char old[KURA_USER_MAX + 1], before[KURA_USER_MAX + 32], after[KURA_USER_MAX + 32], who[96];
         snprintf(old, sizeof old, "%s", ds->pi);
+        /* The old PI's uid loses the dataset (unless the same uid stays PI
+         * under another name: then nothing is forbidden to restrict). */
+        struct kura_restriction r = cmd_restriction(KURA_RESTRICT_USER, ds->id, ds->pi_uid, ds->pi, NULL);
+        bool restricts = ds->pi[0] && ds->pi_uid != uid;
         snprintf(before, sizeof before, "pi=%s uid=%u", ds->pi, (unsigned)ds->pi_uid);
         snprintf(after, sizeof after, "pi=%s uid=%u", rq->user, (unsigned)uid);
         snprintf(ds->pi, sizeof ds->pi, "%s", rq->user);
         ds->pi_uid = uid;
         struct cmd_change ch = {.action = "dataset-set-pi", .target = ds->id, .before = before, .after = after,
-                                .audit_event = KURA_AUDIT_POLICY_CHANGE};
+                                .audit_event = KURA_AUDIT_POLICY_CHANGE, .restriction = restricts ? &r : NULL};
         if (cmd_txn_commit(c, &t, true, false, &ch) == 0) {
             snprintf(res->message, sizeof res->message, "the PI of dataset %s is now %s, no longer %s (changed by %s)",
                      ds->id, rq->user, old, cmd_actor_label(c, who, sizeof who));

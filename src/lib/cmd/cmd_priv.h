@@ -348,6 +348,7 @@ struct cmd_txn {
     size_t nfiles;
     struct kura_cluster *cluster;   /* cluster mode, a change: holds the cluster's lock */
     int64_t epoch;                  /* the change's pending epoch (0: none) */
+    bool restricted;                /* the nodes were told what it forbids (cmd_cluster_restrict) */
 };
 
 /* cmd_txn_begin's what */
@@ -378,6 +379,10 @@ struct cmd_change {
     const char *after;
     const char *detail;         /* reference, reason, approval, ... or NULL */
     int audit_event;            /* enum kura_audit_event */
+    /* Cluster mode: what the change is about to forbid, told to the nodes
+     * before its durable steps (restriction first); NULL: a change whose
+     * subject no restriction states (it takes the usual path only). */
+    const struct kura_restriction *restriction;
 };
 
 /* Commits t->ds (if save_ds) and t->files (if save_files) with the change
@@ -421,6 +426,15 @@ int cmd_cluster_stamp_key(const struct kura_cmd_ctx *c, struct cmd_txn *t, const
                           enum kura_cluster_stamp stamp, const char *fingerprint);
 int cmd_cluster_announce(const struct kura_cmd_ctx *c, struct cmd_txn *t, const char *action, bool written);
 int cmd_cluster_settle(const struct kura_cmd_ctx *c, struct cmd_txn *t);
+/* restrict: under the lock, once the change is validated and before its
+ *   stamp: tells the nodes what it is about to forbid (once per change;
+ *   a failure only warns: the change still reaches the nodes when made);
+ *   unlock then tells them it is over. */
+void cmd_cluster_restrict(const struct kura_cmd_ctx *c, struct cmd_txn *t, const struct kura_restriction *r);
+/* A restriction of kind in dataset (NULL for ALL): uid and user for USER,
+ * sample for SAMPLE. */
+struct kura_restriction cmd_restriction(enum kura_restrict_kind kind, const char *dataset, uid_t uid,
+                                        const char *user, const char *sample);
 /* What the keystore's files hold of server key fp (a keystore that does
  * not list holds none of it): how resolve_pending decides key changes. */
 enum kura_cluster_key_held cmd_key_on_disk(const char *keys_dir, const char *fp);

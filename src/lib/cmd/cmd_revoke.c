@@ -211,8 +211,9 @@ int kura_change_withdraw(const struct kura_cmd_env *env, const struct kura_actor
         else
             snprintf(after, sizeof after, "withdrawn (pending: no file imported yet; a later import of its files "
                                           "keeps them unserved, without a key)");
+        struct kura_restriction r = cmd_restriction(KURA_RESTRICT_SAMPLE, ds->id, 0, NULL, sample);
         struct cmd_change ch = {.action = "withdraw", .target = sample, .before = "consented", .after = after,
-                                .detail = ref, .audit_event = KURA_AUDIT_WITHDRAW};
+                                .detail = ref, .audit_event = KURA_AUDIT_WITHDRAW, .restriction = &r};
         if (cmd_txn_commit(c, &t, true, false, &ch) != 0)
             goto out;
     }
@@ -531,6 +532,9 @@ int kura_change_destroy(const struct kura_cmd_env *env, const struct kura_actor 
     }
     res->already = t.ds.status == KURA_DS_DESTROYED;
     if (!res->already) {
+        /* Before the report's write: that is a durable step too. */
+        struct kura_restriction r = cmd_restriction(KURA_RESTRICT_DATASET, t.id, 0, NULL, NULL);
+        cmd_cluster_restrict(c, &t, &r);
         int64_t now = cmd_now();
         if (!(text = build_report(c, &t, rq->payloads, now, &len, &e)) ||
             kura_write_file_atomic(report, text, len, KURA_STATE_FILE_MODE, &e) != 0) {

@@ -548,6 +548,7 @@ int cmd_txn_commit(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool save_ds
         cmd_fail(c, "out of memory");
         goto out;
     }
+    cmd_cluster_restrict(c, t, ch->restriction);
     if (cmd_cluster_stamp(c, t, ch->action, save_ds ? KURA_STAMP_DATASET : KURA_STAMP_FILES) != 0)
         goto out;
     text = save_ds ? kura_dataset_format(&t->ds, c->env->cfg->zone, &len, &e)

@@ -310,11 +310,12 @@ int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_ac
     char before[KURA_LEDGER_FIELD_MAX], user[KURA_USER_MAX + 1];
     grant_text(c, g, before, sizeof before);
     snprintf(user, sizeof user, "%s", g->user);
+    struct kura_restriction r = cmd_restriction(KURA_RESTRICT_USER, ds->id, g->uid, g->user, NULL);
     size_t i = (size_t)(g - ds->grants);
     memmove(&ds->grants[i], &ds->grants[i + 1], (ds->ngrants - i - 1) * sizeof *g);
     ds->ngrants--;
     struct cmd_change ch = {.action = "user-remove", .target = user, .before = before, .after = "removed",
-                            .audit_event = KURA_AUDIT_POLICY_CHANGE};
+                            .audit_event = KURA_AUDIT_POLICY_CHANGE, .restriction = &r};
     if (cmd_txn_commit(c, &t, true, false, &ch) == 0)
         rc = KURA_EXIT_OK;
     cmd_txn_end(&t);

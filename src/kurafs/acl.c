@@ -90,7 +90,7 @@ static bool listed_now(const struct kurafs *fs, const struct kura_dataset *ds, u
     if (uid != 0 && (uid < fs->login_uid_min || uid > fs->login_uid_max))
         return false;
     char name[KURA_USER_MAX + 1];
-    kurafs_uid_name(uid, name, sizeof name);
+    kurafs_uid_name(fs, uid, name, sizeof name);
     return kura_policy_listing(ds, uid, name) == KURA_ALLOW;
 }
 

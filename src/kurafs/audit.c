@@ -135,7 +135,7 @@ static int write_summary(const struct kura_audit_flood_summary *s, void *ctx)
 {
     struct kurafs *fs = ctx;
     struct caller c = {.uid = s->uid};
-    caller_name(&c);
+    caller_name(fs, &c);
     char first[48] = "?", last[48] = "?", detail[160];
     kura_time_format(s->first_ms / 1000, fs->cfg->zone, first, sizeof first);
     kura_time_format(s->last_ms / 1000, fs->cfg->zone, last, sizeof last);
@@ -278,7 +278,7 @@ void audit_lookup_refused(struct kurafs *fs, struct caller *c, const char *path,
 {
     if (repeated_lookup(fs, c->pid, path))
         return;
-    caller_name(c);
+    caller_name(fs, c);
     struct kura_audit_record r;
     file_record(&r, KURA_AUDIT_OPEN, c, &(struct audit_file){.dataset = dataset, .path = path});
     r.decision = KURA_AUDIT_DENY;

@@ -1,7 +1,6 @@
 /* Who is behind a FUSE request, and which daemon it reached. */
 #include <errno.h>
 #include <fuse.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,31 +23,21 @@ void caller_ids(struct caller *c)
     c->pid = ctx->pid;
 }
 
-/* One for the daemon's life: the account database is the system's. */
-static struct kura_pwcache *user_names;
-static pthread_once_t user_names_once = PTHREAD_ONCE_INIT;
-
-static void user_names_init(void)
+void kurafs_uid_name(const struct kurafs *fs, uid_t uid, char *name, size_t len)
 {
-    user_names = kura_pwcache_new(KURA_PWCACHE_PASSWD, KURA_PWCACHE_NSSWITCH, KURA_PWCACHE_SETTLE_SECONDS);
+    kura_pwcache_name(fs->user_names, uid, name, len);
 }
 
-void kurafs_uid_name(uid_t uid, char *name, size_t len)
-{
-    pthread_once(&user_names_once, user_names_init);
-    kura_pwcache_name(user_names, uid, name, len);
-}
-
-void caller_name(struct caller *c)
+void caller_name(const struct kurafs *fs, struct caller *c)
 {
     if (!c->user[0])
-        kurafs_uid_name(c->uid, c->user, sizeof c->user);
+        kurafs_uid_name(fs, c->uid, c->user, sizeof c->user);
 }
 
 void caller_from_context(struct caller *c)
 {
     caller_ids(c);
-    caller_name(c);
+    caller_name(kurafs_of_request(), c);
 }
 
 void caller_collect_process(struct kurafs *fs, struct caller *c)

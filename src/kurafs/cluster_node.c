@@ -40,11 +40,8 @@ struct cluster_node {
     int lease_ms;
     pthread_t lease_thread, watch_thread, restrict_thread;
     bool lease_running, watch_running, restrict_running;
-    /* Restrictions held (the restriction thread's; decisions read them).
-     * restricting: the table is not empty, so a decision needs rlock. */
-    pthread_mutex_t rlock;
-    struct kura_restrict_table held;
-    atomic_bool restricting;
+    /* The restrictions held are fs->restrictions: the restriction thread
+     * writes them, decisions (decide.c) read them. */
     bool lift_asked;            /* a lift notice came: check at once (the restriction thread's) */
     pthread_mutex_t lock;       /* guards what follows */
     pthread_cond_t wake;        /* CLOCK_MONOTONIC: a new deadline, or stop */
@@ -93,7 +90,6 @@ int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err)
     n->fs = fs;
     n->lease_ms = (int)cfg->cluster_lease_seconds * 1000;
     pthread_mutex_init(&n->lock, NULL);
-    pthread_mutex_init(&n->rlock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -410,17 +406,6 @@ static void *lease_main(void *arg)
 
 /* ---- restriction first (kura/restrict.h) ---- */
 
-bool kurafs_cluster_restricted(struct kurafs *fs, const char *dataset, uid_t uid, const struct kura_file *f)
-{
-    struct cluster_node *n = fs->cluster;
-    if (!n || !atomic_load(&n->restricting))
-        return false;
-    pthread_mutex_lock(&n->rlock);
-    bool hit = kura_restrict_any(&n->held, dataset, uid, f);
-    pthread_mutex_unlock(&n->rlock);
-    return hit;
-}
-
 /* A notice on the restrictions' channel (kura_cluster_payload_fn). A
  * restriction is held and refused from now on: the epoch moves, so every
  * open handle is decided again, and what is open or cached now is ended
@@ -439,10 +424,10 @@ static void on_restriction(const char *payload, void *ctx)
         n->lift_asked = true;
         return;
     }
-    pthread_mutex_lock(&n->rlock);
-    bool fits = kura_restrict_hold(&n->held, &rn.r);
-    atomic_store(&n->restricting, true);
-    pthread_mutex_unlock(&n->rlock);
+    pthread_mutex_lock(&n->fs->restrictions.lock);
+    bool fits = kura_restrict_hold(&n->fs->restrictions.held, &rn.r);
+    atomic_store(&n->fs->restrictions.any, true);
+    pthread_mutex_unlock(&n->fs->restrictions.lock);
     atomic_fetch_add(&n->fs->epoch, 1);
     kurafs_end_access(n->fs);
     char what[160];
@@ -462,7 +447,7 @@ static void on_restriction(const char *payload, void *ctx)
  * epoch. Reads only. -1 when the database does not answer. */
 static int lift_over(struct cluster_node *n, struct kura_cluster *db)
 {
-    if (!atomic_load(&n->restricting))
+    if (!atomic_load(&n->fs->restrictions.any))
         return 0;
     struct kura_err err = {0};
     int64_t holder = 0, pending = 0, latest = 0;
@@ -475,11 +460,11 @@ static int lift_over(struct cluster_node *n, struct kura_cluster *db)
     pthread_mutex_lock(&n->lock);
     int64_t applied = n->applied;
     pthread_mutex_unlock(&n->lock);
-    pthread_mutex_lock(&n->rlock);
-    size_t lifted = kura_restrict_lift(&n->held, holder, pending, latest, applied);
-    size_t left = n->held.n + (n->held.overflow ? 1 : 0);
-    atomic_store(&n->restricting, left > 0);
-    pthread_mutex_unlock(&n->rlock);
+    pthread_mutex_lock(&n->fs->restrictions.lock);
+    size_t lifted = kura_restrict_lift(&n->fs->restrictions.held, holder, pending, latest, applied);
+    size_t left = n->fs->restrictions.held.n + (n->fs->restrictions.held.overflow ? 1 : 0);
+    atomic_store(&n->fs->restrictions.any, left > 0);
+    pthread_mutex_unlock(&n->fs->restrictions.lock);
     if (lifted)
         kura_notice(LOG_NOTICE, "kurafs: cluster node %s: %zu restriction(s) lifted (the change is over, epoch %lld "
                     "applied), %zu left", n->fs->cfg->cluster_node, lifted, (long long)latest, left);
@@ -557,7 +542,6 @@ void kurafs_cluster_stop(struct kurafs *fs)
     fs->cluster = NULL;
     pthread_cond_destroy(&n->wake);
     pthread_mutex_destroy(&n->lock);
-    pthread_mutex_destroy(&n->rlock);
     free(n);
 }
 
@@ -581,15 +565,15 @@ void kurafs_cluster_describe(void *ctx, FILE *out)
                 fs->cfg->cluster_node, left, n->applied);
     }
     pthread_mutex_unlock(&n->lock);
-    pthread_mutex_lock(&n->rlock);
-    for (size_t i = 0; i < n->held.n; i++) {
+    pthread_mutex_lock(&n->fs->restrictions.lock);
+    for (size_t i = 0; i < n->fs->restrictions.held.n; i++) {
         char what[160];
-        kura_restrict_describe(&n->held.v[i], what, sizeof what);
+        kura_restrict_describe(&n->fs->restrictions.held.v[i], what, sizeof what);
         fprintf(out, "cluster node %s restricts %s: a change in progress (database backend %" PRId64 ", after epoch "
-                "%" PRId64 ")\n", fs->cfg->cluster_node, what, n->held.v[i].sender_pid, n->held.v[i].epoch);
+                "%" PRId64 ")\n", fs->cfg->cluster_node, what, n->fs->restrictions.held.v[i].sender_pid, n->fs->restrictions.held.v[i].epoch);
     }
-    if (n->held.overflow)
+    if (n->fs->restrictions.held.overflow)
         fprintf(out, "cluster node %s restricts everything: more than %d changes in progress at once\n",
                 fs->cfg->cluster_node, KURA_RESTRICT_HELD_MAX);
-    pthread_mutex_unlock(&n->rlock);
+    pthread_mutex_unlock(&n->fs->restrictions.lock);
 }

@@ -26,6 +26,20 @@ bool decide_lease_ended(struct kurafs *fs)
                            kura_clock_ms(CLOCK_MONOTONIC) >= atomic_load(&fs->lease_deadline_ms));
 }
 
+/* Whether the request (dataset id, NULL for none; f NULL for the dataset
+ * itself) falls under a restriction of a change in progress that this
+ * cluster node holds (restriction first, docs/cluster.md). One atomic
+ * load while none is held, as always on a single server. */
+static bool restricted(struct kurafs *fs, const char *dataset, uid_t uid, const struct kura_file *f)
+{
+    if (!atomic_load(&fs->restrictions.any))
+        return false;
+    pthread_mutex_lock(&fs->restrictions.lock);
+    bool hit = kura_restrict_any(&fs->restrictions.held, dataset, uid, f);
+    pthread_mutex_unlock(&fs->restrictions.lock);
+    return hit;
+}
+
 struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset *ds, const struct kura_file *f,
                                    const struct caller *c, bool process_allowed, int64_t now)
 {
@@ -40,7 +54,7 @@ struct kura_decision kurafs_decide(struct kurafs *fs, const struct kura_dataset 
     };
     struct kura_request req = {
         .uid = c->uid, .user = c->user, .ds = ds, .file = f, .process_allowed = process_allowed, .now = now, .server = &srv,
-        .changing = kurafs_cluster_restricted(fs, ds ? ds->id : NULL, c->uid, f),
+        .changing = restricted(fs, ds ? ds->id : NULL, c->uid, f),
     };
     return kura_policy_decide(&req);
 }
@@ -53,7 +67,7 @@ struct kura_decision decide_visible(struct kurafs *fs, const struct kura_catalog
     decide_target(cat, n, &d, &f);
     if (!d)
         return (struct kura_decision){KURA_ALLOW, INT64_MAX};
-    caller_name(c);
+    caller_name(fs, c);
     return kurafs_decide(fs, &d->ds, f, c, true, now);
 }
 

@@ -21,6 +21,7 @@
 #include "kura/proccache.h"
 #include "kura/procevents.h"
 #include "kura/procinfo.h"
+#include "kura/restrict.h"
 
 /* A catalog and the readers using it; freed when the last one lets go. */
 struct snapshot {
@@ -113,6 +114,18 @@ struct kurafs {
      * (caller.c); both NULL when the kernel's connector is unavailable. */
     struct kura_procevents *procevents;
     struct kura_proccache *proccache;
+    /* The account database's user names (pwcache.h); NULL (no memory):
+     * each lookup asks NSS. */
+    struct kura_pwcache *user_names;
+    /* Cluster mode, restriction first: what the changes in progress are
+     * about to forbid, held by the node's restriction thread
+     * (cluster_node.c) and asked by every decision (decide.c). any: the
+     * table is not empty, so a decision needs the lock. */
+    struct {
+        pthread_mutex_t lock;
+        struct kura_restrict_table held;
+        atomic_bool any;
+    } restrictions;
     char host_id[KURA_HOST_ID_LEN + 1];
     uid_t login_uid_min, login_uid_max; /* kura_config_login_uids, at start */
     char hostname[256];
@@ -232,11 +245,6 @@ int kurafs_cluster_start(struct kurafs *fs);
 void kurafs_cluster_stop(struct kurafs *fs);
 /* The node's lines of kuractl status (ctx: the struct kurafs). */
 void kurafs_cluster_describe(void *ctx, FILE *out);
-/* Whether a request (dataset id, NULL for none; the caller's uid; f NULL
- * for the dataset itself) falls under a restriction of a change in
- * progress that this node holds (restriction first). Always false on a
- * single server; one atomic load while none is held. */
-bool kurafs_cluster_restricted(struct kurafs *fs, const char *dataset, uid_t uid, const struct kura_file *f);
 
 /* ---- the central audit store, in cluster mode (ship.c) ---- */
 /* Starts the shipper's thread if [cluster] database is set (else does
@@ -285,7 +293,7 @@ struct caller {
 };
 /* The name uid's account has now (the daemon's NSS lookup, through the
  * cache of pwcache.h), or "" when it has none or one longer than len - 1. */
-void kurafs_uid_name(uid_t uid, char *name, size_t len);
+void kurafs_uid_name(const struct kurafs *fs, uid_t uid, char *name, size_t len);
 /* Who asks: uid, gid and pid, all a lookup needs. */
 void caller_ids(struct caller *c);
 /* Adds the user name the uid has now, once per request (an open keeps it
@@ -295,7 +303,7 @@ void caller_ids(struct caller *c);
  * to the account name it had when listed (issue 13: a uid handed to a new
  * account is not the listed person). The daemon looks it up as root; the
  * caller controls nothing of it. */
-void caller_name(struct caller *c);
+void caller_name(const struct kurafs *fs, struct caller *c);
 /* Both of the above. */
 void caller_from_context(struct caller *c);
 /* Collects /proc facts (for opens); fails closed: no facts, guard refuses. */

@@ -21,6 +21,7 @@
 #include "kura/ctlproto.h"
 #include "kura/fsutil.h"
 #include "kura/lockdown.h"
+#include "kura/pwcache.h"
 #include "kura/secmem.h"
 #include "kura/text.h"
 #include "audit.h"
@@ -192,6 +193,8 @@ static void close_state(struct kurafs *fs)
         kura_guard_rules_clear(fs->guard);
     free(fs->guard);
     kura_proccache_free(fs->proccache);
+    kura_pwcache_free(fs->user_names);
+    fs->user_names = NULL;
     kura_procevents_close(fs->procevents);
     kura_audit_close(fs->audit);
     kurafs_keys_wipe(fs);
@@ -337,6 +340,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&fs->reload_lock, NULL);
     pthread_rwlock_init(&fs->ks_lock, NULL);
     pthread_mutex_init(&fs->retired_lock, NULL);
+    pthread_mutex_init(&fs->restrictions.lock, NULL);
     pthread_mutex_init(&fs->handles.lock, NULL);
     pthread_mutex_init(&fs->last_lookup_refusal.lock, NULL);
     kurafs_pagecache_init(&fs->pagecache);
@@ -377,6 +381,8 @@ int main(int argc, char **argv)
     }
     kura_notice_echo(copts.foreground);
     open_proccache(fs); /* after the echo: its notice reaches kurafs -f's stderr too */
+    /* One for the daemon's life: the account database is the system's. */
+    fs->user_names = kura_pwcache_new(KURA_PWCACHE_PASSWD, KURA_PWCACHE_NSSWITCH, KURA_PWCACHE_SETTLE_SECONDS);
     struct fuse_operations ops = {0};
     kurafs_add_read_ops(&ops);
     kurafs_add_refused_ops(&ops);

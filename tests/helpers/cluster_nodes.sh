@@ -112,3 +112,18 @@ start_proxy() {
 }
 stop_proxy() { kill -9 "${PROXY_PID[$1]}" && wait "${PROXY_PID[$1]}" 2>/dev/null; return 0; }
 proxy_conn() { echo "host=127.0.0.1 port=${PROXY_PORT[$1]} dbname=postgres user=kura connect_timeout=2"; }
+
+# two_sample_dataset ID SEGMENTS SAMPLE1 SAMPLE2: kt_alice's dataset ID (from
+# yesterday for 30 days) of $T/data/S1/reads.bin (sample SAMPLE1) and
+# S2/reads.bin (SAMPLE2), SEGMENTS x 64 KiB of random bytes each, imported
+# with the sample map $T/samples.tsv (both left for further imports).
+two_sample_dataset() {
+  local id=$1 segments=$2
+  mkdir -p "$T/data/S1" "$T/data/S2" &&
+    head -c $((segments * 65536)) /dev/urandom >"$T/data/S1/reads.bin" &&
+    head -c $((segments * 65536)) /dev/urandom >"$T/data/S2/reads.bin" &&
+    chmod -R a+rX "$T/data" &&
+    printf 'S1/reads.bin\t%s\nS2/reads.bin\t%s\n' "$3" "$4" >"$T/samples.tsv" &&
+    kuractl dataset add "$id" --pi kt_alice --period "$(day -1)..$(day 30)" &&
+    kuractl dataset import "$id" --encrypt --samples "$T/samples.tsv" "$T/data"
+}

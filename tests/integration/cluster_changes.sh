@@ -15,13 +15,7 @@ EXT=JGAD000095
 install -m 0755 "$KURA_TOP/tests/helpers/hold_read.py" "$KURA_USER_BIN/"
 for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
-mkdir -p "$T/data/S1" "$T/data/S2"
-head -c $((4 * 65536)) /dev/urandom >"$T/data/S1/reads.bin"
-head -c $((4 * 65536)) /dev/urandom >"$T/data/S2/reads.bin"
-chmod -R a+rX "$T/data"
-printf 'S1/reads.bin\tJGAS000201\nS2/reads.bin\tJGAS000202\n' >"$T/samples.tsv"
-require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import with samples" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$T/data"
+require "dataset add, import with samples JGAS000201 and JGAS000202" two_sample_dataset "$ID" 4 JGAS000201 JGAS000202
 require "user add kt_bob" kuractl user add "$ID" kt_bob
 # $EXT's period ends a few seconds from now, before the extend below.
 end=$(date -d '+3 seconds' --iso-8601=seconds)

@@ -24,13 +24,7 @@ install -m 0755 "$KURA_TOP/tests/helpers/read_until_refused.py" "$KURA_USER_BIN/
 READER=$KURA_USER_BIN/read_until_refused.py
 for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
-mkdir -p "$T/data/S1" "$T/data/S2"
-head -c $((8 * 65536)) /dev/urandom >"$T/data/S1/reads.bin"
-head -c $((8 * 65536)) /dev/urandom >"$T/data/S2/reads.bin"
-chmod -R a+rX "$T/data"
-printf 'S1/reads.bin\tJGAS000301\nS2/reads.bin\tJGAS000302\n' >"$T/samples.tsv"
-require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import with samples" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$T/data"
+require "dataset add, import with samples JGAS000301 and JGAS000302" two_sample_dataset "$ID" 8 JGAS000301 JGAS000302
 for u in kt_bob kt_carol; do require "user add $u" kuractl user add "$ID" "$u"; done
 require "node configs" eval 'node_conf 1 && node_conf 2 && node_conf 3'
 for i in 1 2 3; do require "mount node n$i" mount_node "$i"; done

@@ -26,6 +26,10 @@ struct kura_cluster;
 /* Connects to the database CONNINFO (a libpq connection string) as node
  * NODE (NULL: a client such as kuractl that is no node). */
 int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err);
+/* The same, for a node's connection with a task of its own: the database
+ * sees it as "kura node NODE TASK" (pg_stat_activity's application_name). */
+int kura_cluster_connect_for(const char *conninfo, const char *node, const char *task, struct kura_cluster **out,
+                             struct kura_err *err);
 void kura_cluster_close(struct kura_cluster *c);
 
 /* Creates the schema if it is not there, or upgrades an older one to this

@@ -119,6 +119,12 @@ int kura_cluster_node_check(const char *name, struct kura_err *err)
 
 int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err)
 {
+    return kura_cluster_connect_for(conninfo, node, NULL, out, err);
+}
+
+int kura_cluster_connect_for(const char *conninfo, const char *node, const char *task, struct kura_cluster **out,
+                             struct kura_err *err)
+{
     *out = NULL;
     if (node && kura_cluster_node_check(node, err) != 0)
         return -1;
@@ -129,8 +135,11 @@ int kura_cluster_connect(const char *conninfo, const char *node, struct kura_clu
     }
     if (node)
         snprintf(c->node, sizeof c->node, "%s", node);
-    char app[KURA_CLUSTER_NODE_MAX + 16];
-    snprintf(app, sizeof app, node ? "kura node %s" : "kuractl", node);
+    char app[KURA_CLUSTER_NODE_MAX + 48];
+    if (node)
+        snprintf(app, sizeof app, "kura node %s%s%.30s", node, task ? " " : "", task ? task : "");
+    else
+        snprintf(app, sizeof app, "kuractl");
     /* A database that does not answer must not hang a node: a connect
      * timeout unless the connection string sets its own (it comes later,
      * so it wins). */

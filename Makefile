@@ -7,9 +7,12 @@ B       := build/$(VARIANT)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-PKGS       := fuse3 libsodium inih libcrypto libpq
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS       := fuse3 libsodium inih libcrypto
+# libpq's header only: kura opens the library when cluster mode first
+# connects (src/lib/pq.h); test helpers that query PostgreSQL link it.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libpq 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lacl
+PQ_LIBS    := $(shell pkg-config --libs libpq 2>/dev/null)
 
 WARN   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-missing-field-initializers
@@ -69,7 +72,7 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libkura.a
 
 $(B)/tests/%: tests/helpers/%.c $(B)/libkura.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(B)/libkura.a $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(B)/libkura.a $(PKG_LIBS) $(PQ_LIBS)
 
 # Fuzz targets built with a small main() that replays a corpus (any compiler).
 $(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(B)/libkura.a

@@ -2,7 +2,6 @@
  * value reaches the database as a parameter, never spliced into SQL. */
 #include <errno.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -19,16 +18,10 @@
 /* A node's acknowledgement of an epoch: wakes a change waiting for it. */
 #define ACK_CHANNEL "kura_applied"
 
-struct kura_cluster {
-    PGconn *conn;
-    char node[KURA_CLUSTER_NODE_MAX];   /* "": a client, no node */
-    int64_t restricted_pid;     /* this connection's backend, once it sent a restriction (0: none) */
-};
-
 /* The database's own words, without libpq's trailing newline. */
 static int db_fail(struct kura_cluster *c, struct kura_err *err, const char *what)
 {
-    const char *m = c && c->conn ? PQerrorMessage(c->conn) : "no connection";
+    const char *m = c && c->conn ? c->pq->errorMessage(c->conn) : "no connection";
     int len = (int)strcspn(m, "\n");
     kura_err_set(err, EIO, "cluster database: %s: %.*s", what, len, m);
     return -1;
@@ -39,18 +32,18 @@ static int db_fail(struct kura_cluster *c, struct kura_err *err, const char *wha
 static int run(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *params,
                PGresult **res, struct kura_err *err)
 {
-    PGresult *r = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PGresult *r = c->pq->execParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = r ? c->pq->resultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(c->conn);
+        const char *m = r ? c->pq->resultErrorMessage(r) : c->pq->errorMessage(c->conn);
         kura_err_set(err, EIO, "cluster database: %s: %.*s", what, (int)strcspn(m, "\n"), m);
-        PQclear(r);
+        c->pq->clear(r);
         return -1;
     }
     if (res)
         *res = r;
     else
-        PQclear(r);
+        c->pq->clear(r);
     return 0;
 }
 
@@ -74,9 +67,9 @@ static int run_unflushed(struct kura_cluster *c, const char *what, const char *s
 }
 
 /* The first column of the first row as an integer (0 when NULL). */
-static int64_t first_int(const PGresult *r)
+static int64_t first_int(const struct kura_cluster *c, const PGresult *r)
 {
-    return PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    return c->pq->ntuples(r) > 0 && !c->pq->getisnull(r, 0, 0) ? strtoll(c->pq->getvalue(r, 0, 0), NULL, 10) : 0;
 }
 
 int cluster_run(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *params,
@@ -90,12 +83,12 @@ const char *cluster_node(const struct kura_cluster *c)
     return c->node;
 }
 
-int cluster_rows(PGresult *r, size_t size, void **out, struct kura_err *err)
+int cluster_rows(const struct kura_cluster *c, PGresult *r, size_t size, void **out, struct kura_err *err)
 {
-    int rows = PQntuples(r);
+    int rows = c->pq->ntuples(r);
     *out = rows ? calloc((size_t)rows, size) : NULL;
     if (rows && !*out) {
-        PQclear(r);
+        c->pq->clear(r);
         kura_err_set(err, ENOMEM, "out of memory");
         return -1;
     }
@@ -133,6 +126,10 @@ int kura_cluster_connect_for(const char *conninfo, const char *node, const char 
         kura_err_set(err, ENOMEM, "out of memory");
         return -1;
     }
+    if (!(c->pq = kura_pq_open(err))) {
+        free(c);
+        return -1;
+    }
     if (node)
         snprintf(c->node, sizeof c->node, "%s", node);
     char app[KURA_CLUSTER_NODE_MAX + 48];
@@ -145,8 +142,8 @@ int kura_cluster_connect_for(const char *conninfo, const char *node, const char 
      * so it wins). */
     const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
     const char *const vals[] = {"5", app, conninfo, NULL};
-    c->conn = PQconnectdbParams(keys, vals, 1);
-    if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
+    c->conn = c->pq->connectdbParams(keys, vals, 1);
+    if (!c->conn || c->pq->status(c->conn) != CONNECTION_OK) {
         db_fail(c, err, "connect");
         kura_cluster_close(c);
         return -1;
@@ -159,7 +156,7 @@ void kura_cluster_close(struct kura_cluster *c)
 {
     if (!c)
         return;
-    PQfinish(c->conn);
+    c->pq->finish(c->conn);
     free(c);
 }
 
@@ -217,8 +214,8 @@ int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], 
                  NULL, err);
     if (rc == 0 && (rc = run(c, "schema version", "SELECT value::int FROM kura.meta WHERE key = 'schema_version'",
                              0, NULL, &r, err)) == 0) {
-        int64_t have = first_int(r);
-        PQclear(r);
+        int64_t have = first_int(c, r);
+        c->pq->clear(r);
         if (have > KURA_CLUSTER_SCHEMA_VERSION) {
             kura_err_set(err, EPROTO, "the cluster database has schema version %" PRId64 ", newer than this kura's "
                          "%d: upgrade kura on this node", have, KURA_CLUSTER_SCHEMA_VERSION);
@@ -227,8 +224,8 @@ int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], 
     }
     if (rc == 0 && (rc = run(c, "cluster id", "SELECT value FROM kura.meta WHERE key = 'cluster_id'", 0, NULL, &r,
                              err)) == 0) {
-        snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-        PQclear(r);
+        snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", c->pq->ntuples(r) > 0 ? c->pq->getvalue(r, 0, 0) : "");
+        c->pq->clear(r);
     }
     if (rc == 0)
         return run(c, "commit", "COMMIT", 0, NULL, NULL, err);
@@ -245,8 +242,8 @@ int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], st
      * table fails as a whole. */
     if (run(c, "cluster id", "SELECT to_regclass('kura.meta') IS NOT NULL", 0, NULL, &r, err) != 0)
         return -1;
-    bool schema = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
+    bool schema = c->pq->ntuples(r) > 0 && strcmp(c->pq->getvalue(r, 0, 0), "t") == 0;
+    c->pq->clear(r);
     int64_t version = 0;
     if (schema) {
         if (run(c, "cluster id",
@@ -254,11 +251,11 @@ int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], st
                 "(SELECT value::int FROM kura.meta WHERE key = 'schema_version')",
                 0, NULL, &r, err) != 0)
             return -1;
-        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-            snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
-        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
-            version = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-        PQclear(r);
+        if (c->pq->ntuples(r) > 0 && !c->pq->getisnull(r, 0, 0))
+            snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", c->pq->getvalue(r, 0, 0));
+        if (c->pq->ntuples(r) > 0 && !c->pq->getisnull(r, 0, 1))
+            version = strtoll(c->pq->getvalue(r, 0, 1), NULL, 10);
+        c->pq->clear(r);
     }
     /* An older schema lacks what this kura reads and writes: upgraded by
      * init, which keeps the id and the rows. */
@@ -281,8 +278,8 @@ int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *e
         PGresult *r = NULL;
         if (run(c, "lock", "SELECT pg_try_advisory_lock(" STATE_LOCK_KEY ")", 0, NULL, &r, err) != 0)
             return -1;
-        bool got = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        PQclear(r);
+        bool got = c->pq->ntuples(r) > 0 && strcmp(c->pq->getvalue(r, 0, 0), "t") == 0;
+        c->pq->clear(r);
         if (got)
             return 0;
         if (kura_clock_ms(CLOCK_MONOTONIC) >= deadline) {
@@ -306,9 +303,9 @@ int kura_cluster_restrict(struct kura_cluster *c, const struct kura_restriction 
             "FROM kura.epochs", 0, NULL, &res, err) != 0)
         return -1;
     struct kura_restrict_notice n = {.r = *r};
-    n.r.sender_pid = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-    n.r.epoch = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
-    PQclear(res);
+    n.r.sender_pid = c->pq->ntuples(res) > 0 ? strtoll(c->pq->getvalue(res, 0, 0), NULL, 10) : 0;
+    n.r.epoch = c->pq->ntuples(res) > 0 ? strtoll(c->pq->getvalue(res, 0, 1), NULL, 10) : 0;
+    c->pq->clear(res);
     char payload[KURA_RESTRICT_PAYLOAD_MAX];
     if (kura_restrict_format(&n, payload, sizeof payload) < 0) {
         kura_err_set(err, EINVAL, "cluster database: restrict: the restriction cannot be stated");
@@ -353,11 +350,11 @@ int kura_cluster_change_state(struct kura_cluster *c, int64_t *holder_pid, int64
             "(SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs)",
             0, NULL, &r, err) != 0)
         return -1;
-    bool row = PQntuples(r) > 0;
-    *holder_pid = row ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    *pending = row ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : 1;
-    *latest = row ? strtoll(PQgetvalue(r, 0, 2), NULL, 10) : INT64_MAX;
-    PQclear(r);
+    bool row = c->pq->ntuples(r) > 0;
+    *holder_pid = row ? strtoll(c->pq->getvalue(r, 0, 0), NULL, 10) : 0;
+    *pending = row ? strtoll(c->pq->getvalue(r, 0, 1), NULL, 10) : 1;
+    *latest = row ? strtoll(c->pq->getvalue(r, 0, 2), NULL, 10) : INT64_MAX;
+    c->pq->clear(r);
     return 0;
 }
 
@@ -372,8 +369,8 @@ int kura_cluster_publish(struct kura_cluster *c, const char *actor, const char *
             "SELECT epoch, pg_notify('" ANNOUNCE_CHANNEL "', epoch::text) FROM e",
             3, p, &r, err) != 0)
         return -1;
-    *epoch = first_int(r);
-    PQclear(r);
+    *epoch = first_int(c, r);
+    c->pq->clear(r);
     return 0;
 }
 
@@ -390,8 +387,8 @@ int kura_cluster_begin_change(struct kura_cluster *c, const char *actor, const c
             "VALUES ($1, $2, $3, 'pending', $4::text, $4::text = 'dataset.ini', $5) RETURNING epoch",
             5, p, &r, err) != 0)
         return -1;
-    *epoch = first_int(r);
-    PQclear(r);
+    *epoch = first_int(c, r);
+    c->pq->clear(r);
     return 0;
 }
 
@@ -426,20 +423,20 @@ static int changes_of(struct kura_cluster *c, const char *what, const char *sql,
     PGresult *r = NULL;
     if (run(c, what, sql, n, p, &r, err) != 0)
         return -1;
-    int rows = PQntuples(r);
+    int rows = c->pq->ntuples(r);
     struct kura_cluster_change *list = rows ? calloc((size_t)rows, sizeof *list) : NULL;
     if (rows && !list) {
-        PQclear(r);
+        c->pq->clear(r);
         kura_err_set(err, ENOMEM, "out of memory");
         return -1;
     }
     for (int i = 0; i < rows; i++) {
-        list[i].epoch = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        snprintf(list[i].dataset, sizeof list[i].dataset, "%s", PQgetvalue(r, i, 1));
-        list[i].stamp = kura_cluster_stamp_parse(PQgetvalue(r, i, 2));
-        snprintf(list[i].fingerprint, sizeof list[i].fingerprint, "%s", PQgetvalue(r, i, 3));
+        list[i].epoch = strtoll(c->pq->getvalue(r, i, 0), NULL, 10);
+        snprintf(list[i].dataset, sizeof list[i].dataset, "%s", c->pq->getvalue(r, i, 1));
+        list[i].stamp = kura_cluster_stamp_parse(c->pq->getvalue(r, i, 2));
+        snprintf(list[i].fingerprint, sizeof list[i].fingerprint, "%s", c->pq->getvalue(r, i, 3));
     }
-    PQclear(r);
+    c->pq->clear(r);
     *v = list;
     *count = (size_t)rows;
     return 0;
@@ -493,8 +490,8 @@ int kura_cluster_renew(struct kura_cluster *c, int lease_ms, int64_t applied, in
             "SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs, up",
             3, p, &r, err) != 0)
         return -1;
-    *latest = first_int(r);
-    PQclear(r);
+    *latest = first_int(c, r);
+    c->pq->clear(r);
     return 0;
 }
 
@@ -535,8 +532,8 @@ int kura_cluster_maintainer_claim(struct kura_cluster *c, int claim_ms, bool *he
             "WHERE m.holder = excluded.holder OR m.until < clock_timestamp() RETURNING holder",
             2, p, &r, err) != 0)
         return -1;
-    *held = PQntuples(r) > 0;
-    PQclear(r);
+    *held = c->pq->ntuples(r) > 0;
+    c->pq->clear(r);
     return 0;
 }
 
@@ -570,14 +567,14 @@ int kura_cluster_lagging(struct kura_cluster *c, int64_t epoch, size_t *lagging,
             "SELECT name FROM kura.nodes WHERE lease_until > clock_timestamp() AND applied_epoch < $1 ORDER BY name",
             1, p, &r, err) != 0)
         return -1;
-    *lagging = (size_t)PQntuples(r);
+    *lagging = (size_t)c->pq->ntuples(r);
     if (names && names_len) {
         names[0] = '\0';
         size_t used = 0;
-        for (int i = 0; i < PQntuples(r) && used < names_len; i++)
-            used += (size_t)snprintf(names + used, names_len - used, "%s%s", i ? ", " : "", PQgetvalue(r, i, 0));
+        for (int i = 0; i < c->pq->ntuples(r) && used < names_len; i++)
+            used += (size_t)snprintf(names + used, names_len - used, "%s%s", i ? ", " : "", c->pq->getvalue(r, i, 0));
     }
-    PQclear(r);
+    c->pq->clear(r);
     return 0;
 }
 
@@ -593,25 +590,25 @@ int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, siz
             0, NULL, &r, err) != 0)
         return -1;
     void *rows_mem;
-    int rows = cluster_rows(r, sizeof(struct kura_cluster_node), &rows_mem, err);
+    int rows = cluster_rows(c, r, sizeof(struct kura_cluster_node), &rows_mem, err);
     if (rows < 0)
         return -1;
     struct kura_cluster_node *list = rows_mem;
     for (int i = 0; i < rows; i++) {
-        snprintf(list[i].name, sizeof list[i].name, "%s", PQgetvalue(r, i, 0));
-        list[i].applied_epoch = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-        list[i].lease_left_ms = strtoll(PQgetvalue(r, i, 2), NULL, 10);
-        list[i].since_contact_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+        snprintf(list[i].name, sizeof list[i].name, "%s", c->pq->getvalue(r, i, 0));
+        list[i].applied_epoch = strtoll(c->pq->getvalue(r, i, 1), NULL, 10);
+        list[i].lease_left_ms = strtoll(c->pq->getvalue(r, i, 2), NULL, 10);
+        list[i].since_contact_ms = strtoll(c->pq->getvalue(r, i, 3), NULL, 10);
     }
-    PQclear(r);
+    c->pq->clear(r);
     if (latest) {
         if (run(c, "latest epoch", "SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs",
                 0, NULL, &r, err) != 0) {
             free(list);
             return -1;
         }
-        *latest = first_int(r);
-        PQclear(r);
+        *latest = first_int(c, r);
+        c->pq->clear(r);
     }
     *v = list;
     *n = (size_t)rows;
@@ -631,19 +628,19 @@ static int wait_notify(struct kura_cluster *c, int timeout_ms, int64_t *value, c
     *value = 0;
     int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
-        if (PQconsumeInput(c->conn) != 1)
+        if (c->pq->consumeInput(c->conn) != 1)
             return db_fail(c, err, what);
         PGnotify *nt;
-        while ((nt = PQnotifies(c->conn))) {
+        while ((nt = c->pq->notifies(c->conn))) {
             int64_t e = strtoll(nt->extra, NULL, 10);
             if (e > *value)
                 *value = e;
-            PQfreemem(nt);
+            c->pq->freemem(nt);
         }
         int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
         if (*value || left <= 0)
             return 0;
-        struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+        struct pollfd pfd = {.fd = c->pq->socket(c->conn), .events = POLLIN};
         if (pfd.fd < 0)
             return db_fail(c, err, what);
         if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
@@ -679,21 +676,21 @@ int kura_cluster_wait_restrictions(struct kura_cluster *c, int timeout_ms, kura_
 {
     int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
-        if (PQconsumeInput(c->conn) != 1)
+        if (c->pq->consumeInput(c->conn) != 1)
             return db_fail(c, err, "wait for restrictions");
         PGnotify *nt;
         bool got = false;
-        while ((nt = PQnotifies(c->conn))) {
+        while ((nt = c->pq->notifies(c->conn))) {
             if (strcmp(nt->relname, KURA_RESTRICT_CHANNEL) == 0) {
                 fn(nt->extra, ctx);
                 got = true;
             }
-            PQfreemem(nt);
+            c->pq->freemem(nt);
         }
         int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
         if (got || left <= 0)
             return 0;
-        struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+        struct pollfd pfd = {.fd = c->pq->socket(c->conn), .events = POLLIN};
         if (pfd.fd < 0)
             return db_fail(c, err, "wait for restrictions");
         if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {

@@ -23,8 +23,8 @@ int kura_cluster_audit_shipped(struct kura_cluster *c, uint64_t *seq, struct kur
     if (cluster_run(c, "the records stored", "SELECT coalesce(max(seq), 0) FROM kura.audit WHERE node = $1", 1, p,
                     &r, err) != 0)
         return -1;
-    *seq = PQntuples(r) > 0 ? as_u64(PQgetvalue(r, 0, 0)) : 0;
-    PQclear(r);
+    *seq = c->pq->ntuples(r) > 0 ? as_u64(c->pq->getvalue(r, 0, 0)) : 0;
+    c->pq->clear(r);
     return 0;
 }
 
@@ -88,15 +88,15 @@ int kura_cluster_audit_each(struct kura_cluster *c, const char *node, kura_clust
                         "AND (node, seq) > ($2, $3::bigint) ORDER BY node, seq LIMIT " PAGE_ROWS,
                         3, p, &r, err) != 0)
             return -1;
-        int rows = PQntuples(r), stop = 0;
+        int rows = c->pq->ntuples(r), stop = 0;
         for (int i = 0; i < rows && !stop; i++)
-            stop = fn(PQgetvalue(r, i, 0), as_u64(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2),
-                      (size_t)PQgetlength(r, i, 2), ctx);
+            stop = fn(c->pq->getvalue(r, i, 0), as_u64(c->pq->getvalue(r, i, 1)), c->pq->getvalue(r, i, 2),
+                      (size_t)c->pq->getlength(r, i, 2), ctx);
         if (rows > 0) {
-            snprintf(after_node, sizeof after_node, "%s", PQgetvalue(r, rows - 1, 0));
-            snprintf(after_seq, sizeof after_seq, "%s", PQgetvalue(r, rows - 1, 1));
+            snprintf(after_node, sizeof after_node, "%s", c->pq->getvalue(r, rows - 1, 0));
+            snprintf(after_seq, sizeof after_seq, "%s", c->pq->getvalue(r, rows - 1, 1));
         }
-        PQclear(r);
+        c->pq->clear(r);
         if (stop)
             return stop;
         if (rows < atoi(PAGE_ROWS))
@@ -120,19 +120,19 @@ int kura_cluster_audit_nodes(struct kura_cluster *c, struct kura_cluster_audit_n
                     0, NULL, &r, err) != 0)
         return -1;
     void *rows_mem;
-    int rows = cluster_rows(r, sizeof(struct kura_cluster_audit_node), &rows_mem, err);
+    int rows = cluster_rows(c, r, sizeof(struct kura_cluster_audit_node), &rows_mem, err);
     if (rows < 0)
         return -1;
     struct kura_cluster_audit_node *list = rows_mem;
     for (int i = 0; i < rows; i++) {
-        snprintf(list[i].name, sizeof list[i].name, "%s", PQgetvalue(r, i, 0));
-        list[i].records = as_u64(PQgetvalue(r, i, 1));
-        list[i].first_seq = as_u64(PQgetvalue(r, i, 2));
-        list[i].last_seq = as_u64(PQgetvalue(r, i, 3));
-        list[i].shipped_seq = as_u64(PQgetvalue(r, i, 4));
-        list[i].written_seq = as_u64(PQgetvalue(r, i, 5));
+        snprintf(list[i].name, sizeof list[i].name, "%s", c->pq->getvalue(r, i, 0));
+        list[i].records = as_u64(c->pq->getvalue(r, i, 1));
+        list[i].first_seq = as_u64(c->pq->getvalue(r, i, 2));
+        list[i].last_seq = as_u64(c->pq->getvalue(r, i, 3));
+        list[i].shipped_seq = as_u64(c->pq->getvalue(r, i, 4));
+        list[i].written_seq = as_u64(c->pq->getvalue(r, i, 5));
     }
-    PQclear(r);
+    c->pq->clear(r);
     *v = list;
     *n = (size_t)rows;
     return 0;

@@ -37,6 +37,13 @@ check "a dataset added in cluster mode is bound to the cluster, not to this mach
 # ---- three nodes, n3 through a proxy the test owns ----
 require "proxy" start_proxy n3
 require "node configs" eval 'node_conf 1 && node_conf 2 && node_conf 3 "$(proxy_conn n3)"'
+# A node loads libpq when it first connects (src/lib/pq.h): one that cannot
+# says which package is missing, and does not mount.
+mkdir -p "$T/badlib" "$T/m-nopq" && echo "not a library" >"$T/badlib/libpq.so.5"
+on_exit "fusermount3 -u '$T/m-nopq' 2>/dev/null"
+check_output_fails "a node without a loadable libpq does not start, naming the package" \
+  "client library \\(Debian package libpq5\\)" env LD_LIBRARY_PATH="$T/badlib" timeout 20 "$KURAFS" -c "$T/n1.conf" -f "$T/m-nopq"
+check "... and nothing is mounted there" bash -c "! mountpoint -q '$T/m-nopq'"
 for i in 1 2 3; do require "mount node n$i" mount_node "$i"; done
 F() { echo "$T/m$1/$ID/x.bin"; }
 reads() { as kt_bob head -c 4096 "$(F "$1")" >/dev/null; }

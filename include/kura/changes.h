@@ -237,6 +237,19 @@ int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_ac
  * the register's file lock does not hold across nodes. */
 int kura_change_operators_observe(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err);
 
+/* ---- a cluster's interrupted changes (docs/cluster.md) ----------------------- */
+
+/* Resolves the pending epochs that kuractls killed in the middle of a
+ * change left: each is made done and announced when the shared state
+ * shows the change written, dropped when not, so the nodes apply it and
+ * lift its restriction. Every change does this first; a node's maintainer
+ * does it each tick, so a killed change does not wait for the next one.
+ * The caller holds the cluster's lock on db (kura_cluster_lock: no change
+ * runs); each resolution is said on log, after who ("kurafs"). */
+struct kura_cluster;
+int kura_change_cluster_resolve(const struct kura_cmd_env *env, struct kura_cluster *db, const char *who, FILE *log,
+                                struct kura_err *err);
+
 /* ---- lockdown / unlock (R-ACC-7): the whole server -------------------------- */
 
 struct kura_lockdown_request {

@@ -10,7 +10,9 @@
  * - grace_days after a dataset's end: crypto-erasure with a destruction
  *   report, unless auto_destroy is off (R-REV-2, R-REV-3);
  * - each tick: a change of group kura-admin's members recorded in the
- *   operator register (R-LOG-7, register.h);
+ *   operator register (R-LOG-7, register.h); in cluster mode first the
+ *   changes a killed kuractl left pending, resolved
+ *   (kura_change_cluster_resolve);
  * - rotated audit log files past [audit] retention_years: removed, each
  *   recorded in the log first (R-LOG-8, kura_audit_retain);
  * - on [audit] summary_weekday, the audit log's summary of the week before
@@ -256,12 +258,31 @@ static void auto_destroy(struct maintainer *m, char *id)
                 status == KURA_EXIT_OK ? "done" : "failed (the reason is logged above)");
 }
 
+/* Under the cluster's lock: the changes killed kuractls left pending, each
+ * resolution logged as "kurafs: cluster node N: maintenance: ...". */
+static void resolve_interrupted(struct maintainer *m)
+{
+    char node[KURA_CLUSTER_NODE_MAX + 16];
+    snprintf(node, sizeof node, "cluster node %s", m->fs->cfg->cluster_node);
+    FILE *log = fopencookie(node, "w", (cookie_io_functions_t){.write = log_line});
+    struct kura_err err = {0};
+    if (!log || setvbuf(log, NULL, _IOLBF, 4096) != 0)
+        kura_notice(LOG_ERR, "kurafs: %s: the interrupted changes were not resolved: out of memory", node);
+    else if (kura_change_cluster_resolve(m->env, m->db, "maintenance", log, &err) != 0)
+        kura_notice(LOG_ERR, "kurafs: %s: the interrupted changes were not resolved: %s", node, err.msg);
+    if (log)
+        fclose(log);
+}
+
 /* R-LOG-7: a change of group kura-admin is recorded even when nobody runs
  * kuractl, observed by the daemon itself. In cluster mode under the
  * cluster's lock (the register's file lock does not hold across nodes),
  * tried once: a kuractl holding it observes the register itself after its
- * change. */
-static void observe_operators(struct maintainer *m)
+ * change. Holding the lock, the maintainer first resolves the changes
+ * killed kuractls left pending: otherwise their restrictions (refusing
+ * more than the change would) and the changes made but not announced
+ * would wait for the next change, however late it comes. */
+static void locked_duties(struct maintainer *m)
 {
     struct kura_actor actor;
     struct kura_err err;
@@ -278,6 +299,8 @@ static void observe_operators(struct maintainer *m)
     bool locked = cluster_mode(m) && kura_cluster_lock(m->db, 0, &err) == 0;
     if (cluster_mode(m) && !locked && err.code != EBUSY)
         kura_notice(LOG_ERR, "kurafs: the operator register was not checked: %s", err.msg);
+    if (locked)
+        resolve_interrupted(m);
     if (!cluster_mode(m) || locked)
         kura_change_operators_observe(m->env, &actor, log);
     fclose(log);
@@ -342,7 +365,7 @@ static void tick(struct maintainer *m, int64_t now)
         }
     }
     snapshot_release(snap);
-    observe_operators(m);
+    locked_duties(m);
     struct kura_err err;
     if (kura_audit_retain(m->fs->audit, cfg->retention_years, now * 1000, NULL, &err) != 0)
         kura_notice(LOG_ERR, "kurafs: %s; tried again next tick", err.msg);

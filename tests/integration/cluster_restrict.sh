@@ -10,7 +10,10 @@
 # shows it in kuractl status; once the change is over the restriction
 # is lifted. A kuractl killed -9 after its restriction and before its
 # pending epoch changes nothing, and the user reads again within about a
-# renewal period; a change that is refused sends none. With every node's lease thread held
+# renewal period; killed after it (before writing, or after writing and
+# before its end) with no change to follow, the node doing the
+# maintenance resolves it within about a lease (dropped, or made and
+# announced) and the restriction lifts; a change that is refused sends none. With every node's lease thread held
 # in a renewal (kura.nodes locked, as a stalled commit holds it), the
 # restriction still gets through: it has a connection of its own.
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +131,52 @@ diag "killed: every node served kt_bob again $(awk -v a="$tk" -v b="$EPOCHREALTI
 check "killed: nothing changed (kt_bob listed, nothing pending)" \
   sh -c "grep -q kt_bob '$KROOT/lib/datasets/$ID/dataset.ini' && test \"\$(psql '$PG_CONN' -tAc \"select count(*) from kura.epochs where state = 'pending'\")\" = 0"
 for i in 1 2 3; do check "killed: n$i holds no restriction" restricts_nothing "$i"; done
+
+# ---- (b2) killed -9 after its pending epoch, before writing anything ----
+# Nobody makes another change: the node doing the maintenance resolves the
+# pending epoch under the cluster's lock at its next tick (once a lease),
+# from the shared state: not written, so dropped, and the restriction lifts.
+pending() { psql "$PG_CONN" -tAc "select count(*) from kura.epochs where state = 'pending'"; }
+maintainer_said() { cat "${NODE_LOG[1]}" "${NODE_LOG[2]}" "${NODE_LOG[3]}" | grep -Eq "cluster node n[123]: maintenance: an interrupted change \(epoch [0-9]+, dataset $ID\) $1"; }
+require "user add kt_dave again" kuractl user add "$ID" kt_dave
+first=$(name_steps "$KURACTL" -c "$KCONF" user remove "$ID" kt_dave | head -n 1)
+require "user remove's first renaming step is known (${first:-none})" test -n "$first"
+before=$(restrict_lines)
+kill_at "before $first" "$KURACTL" -c "$KCONF" user remove "$ID" kt_bob
+tk=$EPOCHREALTIME
+require "killed before $first: its pending epoch is left" test "$(pending)" = 1
+check "killed before $first: every node held the restriction" test "$(restrict_lines)" -ge $((before + 3))
+within=$((2 * CLUSTER_LEASE + 2))
+for i in 1 2 3; do
+  check "killed before $first, no change since: n$i serves kt_bob again within $within s" wait_for "$within" reads kt_bob "$i"
+done
+diag "killed before $first: every node served kt_bob again $(awk -v a="$tk" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}') ms after the kill"
+check "... the maintainer dropped it (nothing pending, kt_bob still listed)" \
+  sh -c "grep -q kt_bob '$KROOT/lib/datasets/$ID/dataset.ini' && test \"\$(psql '$PG_CONN' -tAc \"select count(*) from kura.epochs where state = 'pending'\")\" = 0"
+check "... and its node's log says so" maintainer_said "was not made: dropped"
+for i in 1 2 3; do check "... n$i holds no restriction" restricts_nothing "$i"; done
+
+# ---- (b3) killed -9 after writing, before its end ----
+# The state is written (kt_bob removed), the end not sent: the maintainer
+# finds the stamp, ends the epoch as made and announces it; every node
+# applies it, refuses kt_bob for good and lifts the restriction.
+U=$(awk '/sendto\(/ {n++} /INSERT INTO kura.epochs/ {ins = 1} ins && /UPDATE kura.epochs/ {print n; exit}' "$trace")
+require "the end's statement is sendto ${U:-none}" test -n "$U"
+check "kt_bob holds an open handle on each node" readers bob3 kt_bob
+strace -qq -o /dev/null -e trace=sendto -e inject=sendto:signal=KILL:when="$U" \
+  "$KURACTL" -c "$KCONF" user remove "$ID" kt_bob >/dev/null 2>&1
+tk=$EPOCHREALTIME
+require "killed before its end: written (kt_bob not listed), its epoch pending" \
+  sh -c "! grep -q kt_bob '$KROOT/lib/datasets/$ID/dataset.ini' && test \"\$(psql '$PG_CONN' -tAc \"select count(*) from kura.epochs where state = 'pending'\")\" = 1"
+for i in 1 2 3; do check "killed before its end: n$i refuses kt_bob's open handle" wait_for 5 refused "bob3$i"; done
+caught_up_all() { [ "$(pending)" = 0 ] && for i in 1 2 3; do [ "$(applied "$i")" -ge "$(latest)" ] || return 1; done; }
+check "killed before its end, no change since: within $within s nothing is pending and every node applied the latest epoch" \
+  wait_for "$within" caught_up_all
+diag "killed before its end: every node applied it $(awk -v a="$tk" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}') ms after the kill"
+check "... the maintainer announced it, and its node's log says so" maintainer_said "was made: announced to the nodes now"
+for i in 1 2 3; do check "... n$i lifted the restriction" wait_for 3 restricts_nothing "$i"; done
+for i in 1 2 3; do check_fails "... n$i refuses kt_bob a new open (removed)" reads kt_bob "$i"; done
+require "user add kt_bob again" kuractl user add "$ID" kt_bob
 
 # ---- (c) a refused change sends no restriction ----
 check "kt_carol holds an open handle on each node" readers carol kt_carol

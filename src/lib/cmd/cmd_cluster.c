@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd_priv.h"
+#include "kura/changes.h"
 #include "kura/clock.h"
 #include "kura/cluster.h"
 #include "kura/dsfile.h"
@@ -184,10 +185,11 @@ static enum kura_cluster_key_held key_on_disk(const char *fp, void *ctx)
  * state: the file it stamps carries the epoch, or the keystore shows the
  * key change (the change was written: done, announced) or not (never
  * written: aborted). The pending row was durable before the state was
- * written, so no written change is missed. *announced (when not NULL)
- * gets the highest epoch announced. */
-static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db, int64_t *announced,
-                           struct kura_err *e)
+ * written, so no written change is missed. Each is said on log after
+ * who ("kuractl"); *announced (when not NULL) gets the highest epoch
+ * announced. The caller holds the cluster's lock. */
+static int resolve_pending(const struct kura_config *cfg, struct kura_cluster *db, const char *who, FILE *log,
+                           int64_t *announced, struct kura_err *e)
 {
     struct kura_cluster_change *v = NULL;
     size_t n = 0;
@@ -196,17 +198,23 @@ static int resolve_pending(const struct kura_cmd_ctx *c, struct kura_cluster *db
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         bool written = v[i].stamp != KURA_STAMP_NONE &&
-                       !kura_cluster_stale(&v[i], 1, held_on_disk, key_on_disk, (void *)c->env->cfg);
+                       !kura_cluster_stale(&v[i], 1, held_on_disk, key_on_disk, (void *)cfg);
         rc = kura_cluster_end_change(db, v[i].epoch, written, e);
         if (rc == 0 && written && announced)
             *announced = v[i].epoch;
         if (rc == 0)
-            fprintf(c->err, "kuractl: an interrupted change (epoch %" PRId64 ", %s%s%s) %s\n", v[i].epoch,
+            fprintf(log, "%s: an interrupted change (epoch %" PRId64 ", %s%s%s) %s\n", who, v[i].epoch,
                     v[i].dataset[0] ? "dataset " : "", v[i].dataset, v[i].dataset[0] ? "" : "server-wide",
                     written ? "was made: announced to the nodes now" : "was not made: dropped");
     }
     free(v);
     return rc;
+}
+
+int kura_change_cluster_resolve(const struct kura_cmd_env *env, struct kura_cluster *db, const char *who, FILE *log,
+                                struct kura_err *err)
+{
+    return resolve_pending(env->cfg, db, who, log, NULL, err);
 }
 
 int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
@@ -220,7 +228,7 @@ int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
     /* Listening from before the change: no acknowledgement is missed. */
     if (kura_cluster_listen_acks(t->cluster, &e) != 0 ||
         kura_cluster_lock(t->cluster, (int)cfg->cluster_lease_seconds * 1000 * 6, &e) != 0 ||
-        resolve_pending(c, t->cluster, NULL, &e) != 0)
+        resolve_pending(cfg, t->cluster, "kuractl", c->err, NULL, &e) != 0)
         goto fail;
     return 0;
 fail:
@@ -319,7 +327,7 @@ int cmd_cluster_settle(const struct kura_cmd_ctx *c, struct cmd_txn *t)
     struct kura_err e = {0};
     int64_t announced = 0, epoch = t->epoch;
     t->epoch = 0;
-    if (resolve_pending(c, t->cluster, &announced, &e) != 0 ||
+    if (resolve_pending(c->env->cfg, t->cluster, "kuractl", c->err, &announced, &e) != 0 ||
         (announced == epoch && wait_applied(c, t->cluster, epoch, &e) != 0)) {
         fprintf(c->err, "kuractl: warning: not every node is known to apply the part made: %s\n", e.msg);
         return -1;

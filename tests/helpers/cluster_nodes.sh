@@ -47,6 +47,16 @@ applied() { psql "$PG_CONN" -tAc "select applied_epoch from kura.nodes where nam
 # applied_at_least I E: node nI has applied epoch E (read each time: for wait_for)
 applied_at_least() { test "$(applied "$1")" -ge "$2"; }
 no_pending() { test "$(psql "$PG_CONN" -tAc "select count(*) from kura.epochs where state = 'pending'")" = 0; }
+# last_epoch: the newest epoch, whatever its state (a killed change's, pending or resolved since)
+last_epoch() { psql "$PG_CONN" -tAc "select coalesce(max(epoch), 0) from kura.epochs"; }
+# resolution_said E OUT WANT: epoch E, left pending by a killed kuractl, was
+# resolved as WANT ("was made: announced", "was not made: dropped"), said by
+# the next change (its output OUT) or, when the node doing the maintenance
+# took the cluster's lock first, in that node's log.
+resolution_said() {
+  grep -q "interrupted change (epoch $1, [^)]*) $3" <<<"$2" ||
+    cat "${NODE_LOG[@]}" 2>/dev/null | grep -q "maintenance: an interrupted change (epoch $1, [^)]*) $3"
+}
 lease_ended_ms() {
   psql "$PG_CONN" -tAc "select (extract(epoch from clock_timestamp() - lease_until) * 1000)::int from kura.nodes where name = 'n$1'"
 }

@@ -127,16 +127,18 @@ kill_cmd() {
     *) kill_at "$point" "$@" ;;
   esac
 }
-# after_kill NAME WANT: the next change resolves the epoch the killed one
-# left as WANT says ("made", "not made", "" either; then it unlocks), and
-# nothing is left pending or unapplied.
+# after_kill NAME WANT: the next change, or the node doing the maintenance
+# before it, resolves the epoch the killed one left as WANT says ("made",
+# "not made", "" either; then it unlocks), and nothing is left pending or
+# unapplied.
 after_kill() {
-  local name=$1 want=$2 out
+  local name=$1 want=$2 out e
+  e=$(last_epoch)
   if locked; then out=$(kuractl unlock 2>&1); else
     out=$(kuractl lockdown --reason next 2>&1 && kuractl unlock 2>&1); fi
   case $want in
-    made) check "$name: the next change announces the interrupted one" grep -q 'interrupted change (epoch [0-9]*, server-wide) was made: announced' <<<"$out" ;;
-    "not made") check "$name: the next change drops the interrupted one" grep -q 'interrupted change (epoch [0-9]*, server-wide) was not made: dropped' <<<"$out" ;;
+    made) check "$name: the interrupted change (epoch $e) is announced" resolution_said "$e" "$out" "was made: announced" ;;
+    "not made") check "$name: the interrupted change (epoch $e) is dropped" resolution_said "$e" "$out" "was not made: dropped" ;;
   esac
   check "$name: no pending epoch after the next change" no_pending
   for i in 1 2 3; do check "$name: n$i applied the latest epoch" test "$(applied "$i")" -ge "$(latest)"; done

@@ -147,17 +147,18 @@ while read -r -u 3 point; do
   kuractl key rotate >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "before $point: $(cat "$T/kill.err")"; }
   for i in 1 2 3; do holds "$i" "$fp" earlier || { bad=$((bad + 1)); diag "before $point: n$i does not hold $fp"; }; done
   kill_at "$point" "$KURACTL" -c "$KCONF" key retire "$fp" --yes
+  e=$(last_epoch)
   state=$(key_state "$fp")
   # The next change, one that leaves the keys alone (lockdown would wipe them).
   out=$(kuractl dataset suspend "$ID" --reason next 2>&1 && kuractl dataset resume "$ID" 2>&1)
   if [ "$state" = retired ]; then
     made=$((made + 1))
-    grep -q 'interrupted change (epoch [0-9]*, server-wide) was made: announced' <<<"$out" ||
-      { bad=$((bad + 1)); diag "retire killed $point: retired, but the next change did not announce it: $out"; }
+    resolution_said "$e" "$out" "was made: announced" ||
+      { bad=$((bad + 1)); diag "retire killed $point: retired, but neither the next change nor the maintenance announced epoch $e: $out"; }
     for i in 1 2 3; do holds_not "$i" "$fp" || { bad=$((bad + 1)); diag "retire killed $point: n$i still holds the erased key $fp"; }; done
   else
-    grep -q 'interrupted change (epoch [0-9]*, server-wide) was not made: dropped' <<<"$out" ||
-      { bad=$((bad + 1)); diag "retire killed $point: $state, but the next change did not drop it: $out"; }
+    resolution_said "$e" "$out" "was not made: dropped" ||
+      { bad=$((bad + 1)); diag "retire killed $point: $state, but neither the next change nor the maintenance dropped epoch $e: $out"; }
     kuractl key retire "$fp" --yes >/dev/null 2>"$T/kill.err" || { bad=$((bad + 1)); diag "retire killed $point: the re-run fails: $(cat "$T/kill.err")"; }
     for i in 1 2 3; do holds_not "$i" "$fp" || { bad=$((bad + 1)); diag "retire killed $point: after the re-run n$i still holds $fp"; }; done
   fi

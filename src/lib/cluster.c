@@ -423,13 +423,11 @@ static int changes_of(struct kura_cluster *c, const char *what, const char *sql,
     PGresult *r = NULL;
     if (run(c, what, sql, n, p, &r, err) != 0)
         return -1;
-    int rows = c->pq->ntuples(r);
-    struct kura_cluster_change *list = rows ? calloc((size_t)rows, sizeof *list) : NULL;
-    if (rows && !list) {
-        c->pq->clear(r);
-        kura_err_set(err, ENOMEM, "out of memory");
+    void *rows_mem;
+    int rows = cluster_rows(c, r, sizeof(struct kura_cluster_change), &rows_mem, err);
+    if (rows < 0)
         return -1;
-    }
+    struct kura_cluster_change *list = rows_mem;
     for (int i = 0; i < rows; i++) {
         list[i].epoch = strtoll(c->pq->getvalue(r, i, 0), NULL, 10);
         snprintf(list[i].dataset, sizeof list[i].dataset, "%s", c->pq->getvalue(r, i, 1));

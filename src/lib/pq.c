@@ -26,7 +26,7 @@ static const struct {
 
 static void open_library(void)
 {
-    /* Never closed: its functions serve until the process ends. */
+    /* Never closed once whole: its functions serve until the process ends. */
     void *lib = dlopen(KURA_PQ_LIBRARY, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         snprintf(open_error, sizeof open_error, "%s", dlerror());
@@ -37,6 +37,7 @@ static void open_library(void)
         void *fn = dlsym(lib, functions[i].symbol);
         if (!fn) {
             snprintf(open_error, sizeof open_error, "%s: no %s", KURA_PQ_LIBRARY, functions[i].symbol);
+            dlclose(lib);
             return;
         }
         /* POSIX guarantees a data pointer from dlsym converts to a function pointer. */

@@ -19,10 +19,11 @@
  *   bench_io handles FILE [--count N]
  *       opens FILE N times (raising its descriptor limit), prints "ready N",
  *       holds them until stdin closes, then closes them
- *   bench_io hold FILE
+ *   bench_io hold FILE [--every US]
  *       opens FILE, reads it until the first success, prints "ready", then
- *       reads 4 KiB in a tight loop and prints the CLOCK_REALTIME of the
- *       first refused read: "refused NS errno=E" (revocation latency)
+ *       reads 4 KiB in a loop (pausing US microseconds after each read; 0,
+ *       the default: none) and prints the CLOCK_REALTIME of the first
+ *       refused read: "refused NS errno=E" (revocation latency)
  *   bench_io mountwait DIR [--seconds S]
  *       waits until DIR is another filesystem than its parent and answers
  *       stat(2) (a FUSE daemon serving it), prints "ns=NS" (CLOCK_REALTIME)
@@ -72,9 +73,10 @@ struct opts {
     int threads;
     double seconds;
     int count;                  /* handles */
+    long every_us;              /* hold: the pause between reads (0: none) */
 };
 
-static struct opts opt = {NULL, 1u << 20, 1, 5.0, 1000};
+static struct opts opt = {NULL, 1u << 20, 1, 5.0, 1000, 0};
 static double deadline;
 static atomic_ullong ops, bytes, errors;
 static atomic_int first_errno;
@@ -304,6 +306,13 @@ static int run_handles(void)
     return 0;
 }
 
+static void pause_us(long us)
+{
+    struct timespec ts = {us / 1000000, us % 1000000 * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 /* Reads until the first refusal; gives up after opt.seconds. */
 static int run_hold(void)
 {
@@ -320,6 +329,8 @@ static int run_hold(void)
     while (mono() < stop) {
         if (pread(fd, buf, sizeof buf, 0) >= 0) {
             reads++;
+            if (opt.every_us > 0)
+                pause_us(opt.every_us);
             continue;
         }
         long long t = realtime_ns();
@@ -392,12 +403,14 @@ int main(int argc, char **argv)
             opt.seconds = atof(argv[++i]);
         else if (strcmp(argv[i], "--count") == 0)
             opt.count = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--every") == 0)
+            opt.every_us = atol(argv[++i]);
         else
             die("unknown option", argv[i]);
     }
     if (opt.bs == 0 || opt.bs > (256u << 20) || opt.threads < 1 || opt.threads > MAX_THREADS ||
-        !(opt.seconds > 0) || opt.count < 1 || opt.count > 1000000)
-        die("usage", "--bs 1..256 MiB, --threads 1..256, --seconds > 0, --count 1..1000000");
+        !(opt.seconds > 0) || opt.count < 1 || opt.count > 1000000 || opt.every_us < 0 || opt.every_us > 1000000)
+        die("usage", "--bs 1..256 MiB, --threads 1..256, --seconds > 0, --count 1..1000000, --every 0..1000000");
     if (strcmp(mode, "seq") == 0)
         return run_seq();
     if (strcmp(mode, "rand") == 0)

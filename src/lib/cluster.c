@@ -47,24 +47,14 @@ static int run(struct kura_cluster *c, const char *what, const char *sql, int n,
     return 0;
 }
 
-/* One statement in a transaction that commits without waiting for the
- * WAL's flush (synchronous_commit off): it is seen by every session at
- * once, and lost only in a crash of the database before the flush. Only
- * for writes whose loss the caller has shown to be harmless. */
-static int run_unflushed(struct kura_cluster *c, const char *what, const char *sql, int n,
-                         const char *const *params, struct kura_err *err)
-{
-    if (run(c, what, "BEGIN", 0, NULL, NULL, err) != 0)
-        return -1;
-    int rc = run(c, what, "SET LOCAL synchronous_commit = off", 0, NULL, NULL, err);
-    if (rc == 0)
-        rc = run(c, what, sql, n, params, NULL, err);
-    if (rc == 0)
-        return run(c, what, "COMMIT", 0, NULL, NULL, err);
-    struct kura_err ignored = {0};
-    run(c, what, "ROLLBACK", 0, NULL, NULL, &ignored);
-    return -1;
-}
+/* In a statement's select list: its transaction commits without waiting
+ * for the WAL's flush (synchronous_commit off for that transaction alone,
+ * as SET LOCAL would; the setting in effect at the commit decides). What
+ * it writes is seen by every session at once and lost only in a crash of
+ * the database before the flush. One round trip where BEGIN, SET LOCAL,
+ * the statement and COMMIT took four. Only for writes whose loss the
+ * caller has shown to be harmless. */
+#define UNFLUSHED "set_config('synchronous_commit', 'off', true)"
 
 /* The first column of the first row as an integer (0 when NULL). */
 static int64_t first_int(const struct kura_cluster *c, const PGresult *r)
@@ -276,9 +266,19 @@ int kura_cluster_lock(struct kura_cluster *c, int timeout_ms, struct kura_err *e
     int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         PGresult *r = NULL;
-        if (run(c, "lock", "SELECT pg_try_advisory_lock(" STATE_LOCK_KEY ")", 0, NULL, &r, err) != 0)
+        /* With the latest done epoch, which a restriction names (for the
+         * nodes' log only): no other change ends one while the lock is
+         * held. Read in the statement's snapshot, from just before the
+         * lock: an end the previous holder committed in that instant can
+         * be missed. */
+        if (run(c, "lock",
+                "SELECT pg_try_advisory_lock(" STATE_LOCK_KEY "), "
+                "(SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs)",
+                0, NULL, &r, err) != 0)
             return -1;
         bool got = c->pq->ntuples(r) > 0 && strcmp(c->pq->getvalue(r, 0, 0), "t") == 0;
+        if (got)
+            c->latest_done = strtoll(c->pq->getvalue(r, 0, 1), NULL, 10);
         c->pq->clear(r);
         if (got)
             return 0;
@@ -298,14 +298,12 @@ int kura_cluster_unlock(struct kura_cluster *c, struct kura_err *err)
 
 int kura_cluster_restrict(struct kura_cluster *c, const struct kura_restriction *r, struct kura_err *err)
 {
-    PGresult *res = NULL;
-    if (run(c, "restrict", "SELECT pg_backend_pid(), coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) "
-            "FROM kura.epochs", 0, NULL, &res, err) != 0)
-        return -1;
+    /* The sender as the nodes check it (pg_locks), and the latest done
+     * epoch this connection knows of: read with the lock, or ended by it
+     * since. No round trip before the notice. */
     struct kura_restrict_notice n = {.r = *r};
-    n.r.sender_pid = c->pq->ntuples(res) > 0 ? strtoll(c->pq->getvalue(res, 0, 0), NULL, 10) : 0;
-    n.r.epoch = c->pq->ntuples(res) > 0 ? strtoll(c->pq->getvalue(res, 0, 1), NULL, 10) : 0;
-    c->pq->clear(res);
+    n.r.sender_pid = c->pq->backendPID(c->conn);
+    n.r.epoch = c->latest_done;
     char payload[KURA_RESTRICT_PAYLOAD_MAX];
     if (kura_restrict_format(&n, payload, sizeof payload) < 0) {
         kura_err_set(err, EINVAL, "cluster database: restrict: the restriction cannot be stated");
@@ -314,10 +312,11 @@ int kura_cluster_restrict(struct kura_cluster *c, const struct kura_restriction 
     /* From here on a lift is owed, whatever the commit's answer. */
     c->restricted_pid = n.r.sender_pid;
     const char *const p[] = {payload};
-    /* Not waiting for the WAL's flush: a NOTIFY's transaction writes a
-     * commit record, and the point is that the nodes hear of it before
-     * the disk does. Lost in a database crash, it only refused nothing. */
-    return run_unflushed(c, "restrict", "SELECT pg_notify('" KURA_RESTRICT_CHANNEL "', $1)", 1, p, err);
+    /* Not waiting for the WAL's flush: the nodes are to hear of it before
+     * the disk does (PostgreSQL 15 does not wait for a transaction that
+     * only notifies, having given it no transaction id; kura does not
+     * rely on that). Lost in a database crash, it only refused nothing. */
+    return run(c, "restrict", "SELECT " UNFLUSHED ", pg_notify('" KURA_RESTRICT_CHANNEL "', $1)", 1, p, NULL, err);
 }
 
 int kura_cluster_unlock_lift(struct kura_cluster *c, struct kura_err *err)
@@ -331,9 +330,10 @@ int kura_cluster_unlock_lift(struct kura_cluster *c, struct kura_err *err)
     c->restricted_pid = 0;
     const char *const p[] = {payload};
     /* The session lock goes at once; the notice at the commit, after it. */
-    return run_unflushed(c, "unlock",
-                         "SELECT pg_advisory_unlock(" STATE_LOCK_KEY "), pg_notify('" KURA_RESTRICT_CHANNEL "', $1)",
-                         1, p, err);
+    return run(c, "unlock",
+               "SELECT " UNFLUSHED ", pg_advisory_unlock(" STATE_LOCK_KEY "), pg_notify('" KURA_RESTRICT_CHANNEL
+               "', $1)",
+               1, p, NULL, err);
 }
 
 int kura_cluster_change_state(struct kura_cluster *c, int64_t *holder_pid, int64_t *pending, int64_t *latest,
@@ -405,10 +405,15 @@ int kura_cluster_end_change(struct kura_cluster *c, int64_t epoch, bool done, st
      * resolves it from the stamp the state carries (done and announced
      * again, or aborted). The pending row itself stays durable: lost, its
      * epoch number could be handed out again for another change. */
-    return run_unflushed(c, "end the change",
-                         "WITH u AS (UPDATE kura.epochs SET state = $2 WHERE epoch = $1 RETURNING epoch, state) "
-                         "SELECT pg_notify('" ANNOUNCE_CHANNEL "', epoch::text) FROM u WHERE state = 'done'",
-                         2, p, err);
+    if (run(c, "end the change",
+            "WITH u AS (UPDATE kura.epochs SET state = $2 WHERE epoch = $1 RETURNING epoch, state) "
+            "SELECT " UNFLUSHED ", (SELECT count(pg_notify('" ANNOUNCE_CHANNEL "', epoch::text)) FROM u "
+            "WHERE state = 'done')",
+            2, p, NULL, err) != 0)
+        return -1;
+    if (done && epoch > c->latest_done)
+        c->latest_done = epoch;
+    return 0;
 }
 
 /* A change's stamp as a query of changes_of selects it. */
@@ -504,11 +509,11 @@ int kura_cluster_ack(struct kura_cluster *c, int64_t applied, struct kura_err *e
      * acknowledgement lost in a database crash only makes a change wait
      * for the node's next renewal, which says the same (the node did apply
      * the epoch). greatest(): a late one never moves it back. */
-    return run_unflushed(c, "acknowledge",
-                         "WITH up AS (UPDATE kura.nodes SET applied_epoch = greatest(applied_epoch, $2) "
-                         "WHERE name = $1 RETURNING applied_epoch) "
-                         "SELECT pg_notify('" ACK_CHANNEL "', applied_epoch::text) FROM up",
-                         2, p, err);
+    return run(c, "acknowledge",
+               "WITH up AS (UPDATE kura.nodes SET applied_epoch = greatest(applied_epoch, $2) "
+               "WHERE name = $1 RETURNING applied_epoch) "
+               "SELECT " UNFLUSHED ", (SELECT count(pg_notify('" ACK_CHANNEL "', applied_epoch::text)) FROM up)",
+               2, p, NULL, err);
 }
 
 int kura_cluster_maintainer_claim(struct kura_cluster *c, int claim_ms, bool *held, struct kura_err *err)

@@ -12,6 +12,7 @@ struct kura_cluster {
     PGconn *conn;
     char node[KURA_CLUSTER_NODE_MAX];   /* "": a client, no node */
     int64_t restricted_pid;     /* this connection's backend, once it sent a restriction (0: none) */
+    int64_t latest_done;        /* the latest done epoch: read when the lock was taken, or ended since */
 };
 
 /* One statement with text parameters; *res (when not NULL) gets its rows. */

@@ -20,7 +20,7 @@ static const struct {
 } functions[] = {
     FN(connectdbParams), FN(status),     FN(finish),   FN(errorMessage), FN(execParams), FN(resultStatus),
     FN(resultErrorMessage), FN(clear),   FN(ntuples),  FN(getvalue),     FN(getisnull),  FN(getlength),
-    FN(consumeInput),   FN(notifies),    FN(freemem),  FN(socket),
+    FN(consumeInput),   FN(notifies),    FN(freemem),  FN(socket),      FN(backendPID),
 };
 #undef FN
 

@@ -31,6 +31,7 @@ struct kura_pq {
     PGnotify *(*notifies)(PGconn *conn);
     void (*freemem)(void *ptr);
     int (*socket)(const PGconn *conn);
+    int (*backendPID)(const PGconn *conn);
 };
 
 /* libpq's functions: opened at the first call, the same table after

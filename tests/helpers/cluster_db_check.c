@@ -11,6 +11,7 @@
 
 #include "../unit/unit.h"
 #include "kura/cluster.h"
+#include "kura/restrict.h"
 
 static const char *conninfo, *dead;
 
@@ -363,6 +364,120 @@ static void test_stamps(void)
     kura_cluster_close(c);
 }
 
+/* An integer a query returns (-1 when it fails or returns NULL). */
+static long long raw_int(const char *sql)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    PGresult *r = PQexec(pg, sql);
+    long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
+                      ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                      : -1;
+    PQclear(r);
+    PQfinish(pg);
+    return v;
+}
+
+struct notices {
+    struct kura_restrict_notice last;
+    int count, malformed;
+};
+
+static void on_notice(const char *payload, void *ctx)
+{
+    struct notices *n = ctx;
+    n->count++;
+    if (kura_restrict_parse(payload, &n->last) != 0)
+        n->malformed++;
+}
+
+/* Waits up to 2 s for the next restriction notice. */
+static bool next_notice(struct kura_cluster *node, struct notices *n)
+{
+    struct kura_err err = {0};
+    int before = n->count;
+    for (int64_t end = mono_ms() + 2000; n->count == before && mono_ms() < end;)
+        if (kura_cluster_wait_restrictions(node, 200, on_notice, n, &err) != 0)
+            return false;
+    return n->count > before && n->malformed == 0;
+}
+
+/* The writes that need not wait for the WAL's flush (a restriction, its
+ * lift, a change's end, a node's acknowledgement) do not, each in one
+ * statement; the pending row and a renewal do. For the connections that
+ * write them, a flush takes 100 ms more (commit_delay, for that session
+ * only): a write that waits for one takes over 100 ms. The fastest of
+ * three rounds counts, so that a loaded machine does not fail it. */
+static void test_unflushed(void)
+{
+    char slow[1024];
+    snprintf(slow, sizeof slow, "%s options='-c commit_delay=100000 -c commit_siblings=0'", conninfo);
+    struct kura_cluster *c = NULL, *ackn = NULL, *node = connect_as("flush1"), *other = connect_as(NULL);
+    struct kura_err err = {0};
+    ASSERT(kura_cluster_connect(slow, NULL, &c, &err) == 0 && kura_cluster_connect(slow, "flush2", &ackn, &err) == 0);
+    ASSERT(node && other && kura_cluster_listen_restrictions(node, &err) == 0 && kura_cluster_listen(node, &err) == 0);
+    ASSERT(kura_cluster_listen_acks(other, &err) == 0);
+    struct kura_restriction r = {.kind = KURA_RESTRICT_USER, .uid = 1234};
+    snprintf(r.dataset, sizeof r.dataset, "JGAD000077");
+    snprintf(r.user, sizeof r.user, "kt_flush");
+    struct notices got = {0};
+    int64_t fastest_restrict = INT64_MAX, fastest_end = INT64_MAX, fastest_lift = INT64_MAX,
+            fastest_ack = INT64_MAX, slowest_pending = 0, slowest_renewal = 0, latest = 0;
+    for (int round = 0; round < 3; round++) {
+        long long done_before = raw_int("SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs");
+        ASSERT(kura_cluster_lock(c, 5000, &err) == 0);
+        int64_t t0 = mono_ms(), epoch = 0;
+        EXPECT(kura_cluster_begin_change(c, "root", r.dataset, "flush test", KURA_STAMP_DATASET, NULL, &epoch, &err) == 0);
+        int64_t t1 = mono_ms();
+        EXPECT(kura_cluster_restrict(c, &r, &err) == 0);
+        int64_t t2 = mono_ms();
+        /* The notice names the backend that holds the lock (what a node
+         * checks before it lifts) and the latest done epoch. */
+        EXPECT(next_notice(node, &got) && !got.last.lift);
+        EXPECT(got.last.r.sender_pid == raw_int("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"));
+        EXPECT(got.last.r.epoch == done_before && got.last.r.uid == 1234 && strcmp(got.last.r.user, "kt_flush") == 0);
+        int64_t t3 = mono_ms();
+        EXPECT(kura_cluster_end_change(c, epoch, true, &err) == 0);
+        int64_t t4 = mono_ms(), announced = 0;
+        for (int64_t end = mono_ms() + 2000; announced < epoch && mono_ms() < end;)
+            EXPECT(kura_cluster_wait_announce(node, 200, &announced, &err) == 0);
+        EXPECT(announced == epoch);
+        /* A restriction after the end names it. */
+        EXPECT(kura_cluster_restrict(c, &r, &err) == 0 && next_notice(node, &got) && got.last.r.epoch == epoch);
+        int64_t t5 = mono_ms();
+        EXPECT(kura_cluster_unlock_lift(c, &err) == 0);
+        int64_t t6 = mono_ms();
+        EXPECT(next_notice(node, &got) && got.last.lift);
+        EXPECT(kura_cluster_lock(other, 0, &err) == 0 && kura_cluster_unlock(other, &err) == 0);
+        int64_t t7 = mono_ms();
+        EXPECT(kura_cluster_renew(ackn, 10000, 0, &latest, &err) == 0);
+        int64_t t8 = mono_ms();
+        EXPECT(kura_cluster_ack(ackn, epoch, &err) == 0);
+        int64_t t9 = mono_ms();
+        EXPECT(raw_int("SELECT applied_epoch FROM kura.nodes WHERE name = 'flush2'") == epoch);
+        int64_t w0 = mono_ms();   /* the acknowledgement wakes a change waiting for it */
+        EXPECT(kura_cluster_wait_ack(other, 2000, &err) == 0 && mono_ms() - w0 < 1000);
+        slowest_pending = t1 - t0 > slowest_pending ? t1 - t0 : slowest_pending;
+        slowest_renewal = t8 - t7 > slowest_renewal ? t8 - t7 : slowest_renewal;
+        fastest_restrict = t2 - t1 < fastest_restrict ? t2 - t1 : fastest_restrict;
+        fastest_end = t4 - t3 < fastest_end ? t4 - t3 : fastest_end;
+        fastest_lift = t6 - t5 < fastest_lift ? t6 - t5 : fastest_lift;
+        fastest_ack = t9 - t8 < fastest_ack ? t9 - t8 : fastest_ack;
+    }
+    printf("# pending row %lld ms, renewal %lld ms (each waits for the flush); restriction %lld, end %lld, lift %lld, "
+           "acknowledgement %lld ms\n", (long long)slowest_pending, (long long)slowest_renewal,
+           (long long)fastest_restrict, (long long)fastest_end, (long long)fastest_lift, (long long)fastest_ack);
+    EXPECT(slowest_pending >= 100 && slowest_renewal >= 100);
+    EXPECT(fastest_restrict < 100);
+    EXPECT(fastest_end < 100);
+    EXPECT(fastest_lift < 100);
+    EXPECT(fastest_ack < 100);
+    EXPECT(kura_cluster_leave(ackn, &err) == 0);
+    kura_cluster_close(c);
+    kura_cluster_close(ackn);
+    kura_cluster_close(node);
+    kura_cluster_close(other);
+}
+
 /* No server: a clear error, soon. */
 static void test_no_server(void)
 {
@@ -395,6 +510,7 @@ int main(int argc, char **argv)
     RUN(test_stamps);
     RUN(test_upgrade_from_schema_2);
     RUN(test_key_stamps);
+    RUN(test_unflushed);
     RUN(test_no_server);
     return unit_done();
 }

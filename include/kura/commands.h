@@ -73,6 +73,10 @@ struct kura_cmd_env {
      * node's lease, the central audit store's shipper); may be NULL. */
     void (*daemon_notes)(void *ctx, FILE *out);
     void *ctx;
+    /* Set by kura_cmd_execute for its command (callers leave it NULL):
+     * true once a change looked at the operators under its own cluster
+     * lock, so the look after the command needs no connection of its own. */
+    bool *operators_observed;
 };
 
 enum kura_cmd_role {

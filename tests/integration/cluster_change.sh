@@ -17,7 +17,22 @@ require "PostgreSQL, kuractl init, cluster init" cluster_setup
 mkdir -p "$T/data" && head -c $((8 * 65536)) /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"
 require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
 require "import" kuractl dataset import "$ID" --encrypt "$T/data"
-for u in kt_bob kt_carol kt_dave; do require "user add $u" kuractl user add "$ID" "$u"; done
+
+# ---- a change looks at the operators (R-LOG-7) under its own lock, on its one connection ----
+make_user kt_opchg && make_group kura-admin
+on_exit "gpasswd -d kt_opchg kura-admin >/dev/null 2>&1"
+usermod -a -G kura-admin kt_opchg
+psql "$PG_CONN" -qc "alter system set log_connections = on" -c "select pg_reload_conf()" >/dev/null
+logs_connections() { [ "$(psql "$PG_CONN" -tAc "show log_connections")" = on ]; }
+require "PostgreSQL logs connections" wait_for 5 logs_connections
+kuractl_sessions() { grep -c 'connection authorized: .*application_name=kuractl' "$PG_DIR/server.log"; }
+before=$(kuractl_sessions)
+require "user add kt_bob" kuractl user add "$ID" kt_bob
+check "the change recorded kt_opchg's addition to kura-admin" \
+  grep -q '"action":"operator-added".*"target":"kt_opchg"' "$KROOT/lib/operators.jsonl"
+check "... on its one database session, not a second one after it ($(($(kuractl_sessions) - before)))" \
+  test "$(($(kuractl_sessions) - before))" = 1
+for u in kt_carol kt_dave; do require "user add $u" kuractl user add "$ID" "$u"; done
 require "proxy" start_proxy n3
 require "node configs" eval 'node_conf 1 && node_conf 2 && node_conf 3 "$(proxy_conn n3)"'
 for i in 1 2 3; do require "mount node n$i" mount_node "$i"; done

@@ -258,7 +258,10 @@ static bool wants_help(int argc, char **argv)
 int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *actor, int argc, char **argv,
                      FILE *out, FILE *err)
 {
-    struct kura_cmd_ctx c = {.env = env, .actor = actor, .out = out, .err = err};
+    bool operators_observed = false;
+    struct kura_cmd_env run_env = *env;
+    run_env.operators_observed = &operators_observed;
+    struct kura_cmd_ctx c = {.env = &run_env, .actor = actor, .out = out, .err = err};
     if (argc < 1) {
         kura_cmd_print_help(err, actor->operator);
         return KURA_EXIT_USAGE;
@@ -301,8 +304,10 @@ int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *ac
             return cmd_usage(&c, "%s", e.msg);
     }
     int rc = k->run(&c, argc, argv);
-    if (k->flags & KURA_CMD_CHANGES_STATE)
-        cmd_operators_observe(&c); /* R-LOG-7: every state change looks at the operators too */
+    /* R-LOG-7: every state change looks at the operators too (in cluster
+     * mode a change did already, under its lock) */
+    if ((k->flags & KURA_CMD_CHANGES_STATE) && !operators_observed)
+        cmd_operators_observe(&c);
     return rc;
 }
 

@@ -349,6 +349,7 @@ struct cmd_txn {
     struct kura_cluster *cluster;   /* cluster mode, a change: holds the cluster's lock */
     int64_t epoch;                  /* the change's pending epoch (0: none) */
     bool restricted;                /* the nodes were told what it forbids (cmd_cluster_restrict) */
+    const struct kura_cmd_ctx *locker;  /* the command holding the cluster lock (cmd_cluster_lock) */
 };
 
 /* cmd_txn_begin's what */

@@ -363,7 +363,7 @@ void cmd_cluster_unlock(struct cmd_txn *t)
         return;
     /* R-LOG-7's look at the operators after a change, while its lock is
      * held: a second connection and lock after it cost the command about
-     * a quarter of its time (bench/README.md). */
+     * a fifth of its time (bench/README.md). */
     const struct kura_cmd_ctx *c = t->locker;
     if (c && c->env->operators_observed && !*c->env->operators_observed) {
         kura_change_operators_observe(c->env, c->actor, c->err);

@@ -73,10 +73,12 @@ struct kura_cmd_env {
      * node's lease, the central audit store's shipper); may be NULL. */
     void (*daemon_notes)(void *ctx, FILE *out);
     void *ctx;
-    /* Set by kura_cmd_execute for its command (callers leave it NULL):
-     * true once a change looked at the operators under its own cluster
-     * lock, so the look after the command needs no connection of its own. */
-    bool *operators_observed;
+    /* Set by kura_cmd_execute for its command (callers leave them NULL):
+     * what a change does at its end while it still holds the cluster lock
+     * (R-LOG-7's look at the operators), and whether one did, so the look
+     * after the command needs no connection of its own. */
+    int (*at_unlock)(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err);
+    bool *at_unlock_done;
 };
 
 enum kura_cmd_role {

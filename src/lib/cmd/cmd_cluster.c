@@ -365,9 +365,9 @@ void cmd_cluster_unlock(struct cmd_txn *t)
      * held: a second connection and lock after it cost the command about
      * a fifth of its time (bench/README.md). */
     const struct kura_cmd_ctx *c = t->locker;
-    if (c && c->env->operators_observed && !*c->env->operators_observed) {
-        kura_change_operators_observe(c->env, c->actor, c->err);
-        *c->env->operators_observed = true;
+    if (c && c->env->at_unlock && c->env->at_unlock_done && !*c->env->at_unlock_done) {
+        c->env->at_unlock(c->env, c->actor, c->err);
+        *c->env->at_unlock_done = true;
     }
     t->locker = NULL;
     struct kura_err e = {0};

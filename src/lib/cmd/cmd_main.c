@@ -260,7 +260,8 @@ int kura_cmd_execute(const struct kura_cmd_env *env, const struct kura_actor *ac
 {
     bool operators_observed = false;
     struct kura_cmd_env run_env = *env;
-    run_env.operators_observed = &operators_observed;
+    run_env.at_unlock = kura_change_operators_observe;
+    run_env.at_unlock_done = &operators_observed;
     struct kura_cmd_ctx c = {.env = &run_env, .actor = actor, .out = out, .err = err};
     if (argc < 1) {
         kura_cmd_print_help(err, actor->operator);

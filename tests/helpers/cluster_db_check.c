@@ -37,15 +37,32 @@ static struct kura_cluster *connect_as(const char *node)
     return c;
 }
 
-/* Straight SQL, for what the API does not let a test do. */
-static int raw(const char *sql)
+/* Straight SQL, for what the API does not let a test do; *first (when not
+ * NULL) gets the first column of the first row as an integer (-1: none). */
+static int raw_query(const char *sql, long long *first)
 {
     PGconn *pg = PQconnectdb(conninfo);
     PGresult *r = PQexec(pg, sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (first)
+        *first = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
+                     ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                     : -1;
     PQclear(r);
     PQfinish(pg);
     return ok ? 0 : -1;
+}
+
+static int raw(const char *sql)
+{
+    return raw_query(sql, NULL);
+}
+
+static long long raw_int(const char *sql)
+{
+    long long v = -1;
+    raw_query(sql, &v);
+    return v;
 }
 
 static void test_node_names(void)
@@ -362,19 +379,6 @@ static void test_stamps(void)
     EXPECT(kura_cluster_changes(c, e[2] - 1, e[2], &v, &n, &err) == 0 && n == 1 && v[0].stamp == KURA_STAMP_UNKNOWN);
     free(v);
     kura_cluster_close(c);
-}
-
-/* An integer a query returns (-1 when it fails or returns NULL). */
-static long long raw_int(const char *sql)
-{
-    PGconn *pg = PQconnectdb(conninfo);
-    PGresult *r = PQexec(pg, sql);
-    long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
-                      ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                      : -1;
-    PQclear(r);
-    PQfinish(pg);
-    return v;
 }
 
 struct notices {

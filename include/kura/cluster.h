@@ -32,6 +32,22 @@ int kura_cluster_connect_for(const char *conninfo, const char *node, const char 
                              struct kura_err *err);
 void kura_cluster_close(struct kura_cluster *c);
 
+/* One connection kept ready between changes (cluster_spare.c): a daemon
+ * keeps it so that a change it runs starts on an open session instead of
+ * a new one (docs/cluster.md). Thread-safe; NULL stands for "keep none". */
+struct kura_cluster_spare;
+struct kura_cluster_spare *kura_cluster_spare_new(void);
+/* The kept connection, now the caller's; NULL when none is kept (or s is
+ * NULL). It may have been dropped by the database since: the caller's
+ * first statement is the check. */
+struct kura_cluster *kura_cluster_spare_take(struct kura_cluster_spare *s);
+/* Keeps c for the next change when none is kept and c resets cleanly (no
+ * transaction, lock or LISTEN left: DISCARD ALL); else closes it. s NULL:
+ * closes it. */
+void kura_cluster_spare_give(struct kura_cluster_spare *s, struct kura_cluster *c);
+/* Closes the kept connection. */
+void kura_cluster_spare_free(struct kura_cluster_spare *s);
+
 /* Creates the schema if it is not there, or upgrades an older one to this
  * kura's (idempotent; refuses a newer one), and returns the cluster's id,
  * made at the first init. */

@@ -21,6 +21,7 @@ static const struct {
     FN(connectdbParams), FN(status),     FN(finish),   FN(errorMessage), FN(execParams), FN(resultStatus),
     FN(resultErrorMessage), FN(clear),   FN(ntuples),  FN(getvalue),     FN(getisnull),  FN(getlength),
     FN(consumeInput),   FN(notifies),    FN(freemem),  FN(socket),      FN(backendPID),
+    FN(transactionStatus),
 };
 #undef FN
 

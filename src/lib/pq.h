@@ -32,6 +32,7 @@ struct kura_pq {
     void (*freemem)(void *ptr);
     int (*socket)(const PGconn *conn);
     int (*backendPID)(const PGconn *conn);
+    PGTransactionStatusType (*transactionStatus)(const PGconn *conn);
 };
 
 /* libpq's functions: opened at the first call, the same table after

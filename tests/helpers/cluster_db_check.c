@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "../unit/unit.h"
@@ -483,6 +484,87 @@ static void test_unflushed(void)
 }
 
 /* No server: a clear error, soon. */
+static struct kura_cluster *connect_named(const char *node)
+{
+    struct kura_cluster *c = NULL;
+    struct kura_err err = {0};
+    if (kura_cluster_connect_for(conninfo, node, "changes", &c, &err) != 0)
+        printf("#   connect: %s\n", err.msg);
+    return c;
+}
+
+/* Of the sessions named "kura node NODE changes": how many (what = NULL),
+ * or the first one's pid, or how many are idle after DISCARD ALL, or how
+ * many advisory locks they hold. */
+static long long sessions(const char *node, const char *what)
+{
+    char sql[512];
+    char where[160];
+    snprintf(where, sizeof where, "FROM pg_stat_activity a WHERE a.application_name = 'kura node %s changes'", node);
+    if (!what)
+        snprintf(sql, sizeof sql, "SELECT count(*) %s", where);
+    else if (strcmp(what, "pid") == 0)
+        snprintf(sql, sizeof sql, "SELECT min(pid) %s", where);
+    else if (strcmp(what, "clean") == 0)
+        snprintf(sql, sizeof sql, "SELECT count(*) %s AND state = 'idle' AND query = 'DISCARD ALL'", where);
+    else
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                 "WHERE a.application_name = 'kura node %s changes' AND l.locktype = 'advisory'", node);
+    return raw_int(sql);
+}
+
+/* The session kept between changes (include/kura/cluster.h): given back
+ * holding the cluster's lock and listening, it is kept clean (idle after
+ * DISCARD ALL, no lock: another session takes the lock at once) and taken
+ * again as the same session; a second one given is closed, so is one the
+ * database dropped, and one given to no spare. */
+static void test_spare(void)
+{
+    struct kura_cluster_spare *s = kura_cluster_spare_new();
+    ASSERT(s);
+    EXPECT(kura_cluster_spare_take(s) == NULL);
+    EXPECT(kura_cluster_spare_take(NULL) == NULL);
+    struct kura_cluster *a = connect_named("spare-a"), *b = connect_named("spare-a"), *other = connect_as(NULL);
+    ASSERT(a && b && other);
+    struct kura_err err = {0};
+    EXPECT(kura_cluster_listen_acks(a, &err) == 0);
+    EXPECT(kura_cluster_lock(a, 1000, &err) == 0);
+    EXPECT(sessions("spare-a", "locks") == 1);
+    long long pids = sessions("spare-a", NULL);
+    EXPECT(pids == 2);
+    kura_cluster_spare_give(s, a);
+    EXPECT(sessions("spare-a", "clean") == 1);
+    EXPECT(sessions("spare-a", "locks") == 0);
+    EXPECT(kura_cluster_lock(other, 300, &err) == 0);
+    EXPECT(kura_cluster_unlock(other, &err) == 0);
+    kura_cluster_spare_give(s, b);   /* one is kept already: closed */
+    int64_t t0 = mono_ms();
+    while (sessions("spare-a", NULL) != 1 && mono_ms() - t0 < 5000)
+        sleep_ms(20);
+    EXPECT(sessions("spare-a", NULL) == 1);
+    long long kept_pid = sessions("spare-a", "pid");
+    struct kura_cluster *again = kura_cluster_spare_take(s);
+    EXPECT(again != NULL);
+    EXPECT(kura_cluster_spare_take(s) == NULL);
+    EXPECT(again && kura_cluster_lock(again, 1000, &err) == 0);
+    EXPECT(sessions("spare-a", "pid") == kept_pid);
+    EXPECT(sessions("spare-a", "locks") == 1);
+    /* Dropped by the database while taken: given back, it is closed. */
+    EXPECT(raw("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+               "WHERE application_name = 'kura node spare-a changes'") == 0);
+    kura_cluster_spare_give(s, again);
+    EXPECT(kura_cluster_spare_take(s) == NULL);
+    struct kura_cluster *c = connect_named("spare-c");
+    ASSERT(c);
+    kura_cluster_spare_give(NULL, c);
+    t0 = mono_ms();
+    while (sessions("spare-c", NULL) != 0 && mono_ms() - t0 < 5000)
+        sleep_ms(20);
+    EXPECT(sessions("spare-c", NULL) == 0);
+    kura_cluster_close(other);
+    kura_cluster_spare_free(s);
+}
+
 static void test_no_server(void)
 {
     struct kura_cluster *c = NULL;
@@ -515,6 +597,7 @@ int main(int argc, char **argv)
     RUN(test_upgrade_from_schema_2);
     RUN(test_key_stamps);
     RUN(test_unflushed);
+    RUN(test_spare);
     RUN(test_no_server);
     return unit_done();
 }

@@ -249,6 +249,10 @@ int kura_change_operators_observe(const struct kura_cmd_env *env, const struct k
 struct kura_cluster;
 int kura_change_cluster_resolve(const struct kura_cmd_env *env, struct kura_cluster *db, const char *who, FILE *log,
                                 struct kura_err *err);
+/* The daemon, at its start: opens the database session its changes run
+ * on and keeps it in env->cluster_spare (nothing without one), so the
+ * first change too starts on an open session. */
+int kura_change_cluster_keep(const struct kura_cmd_env *env, struct kura_err *err);
 
 /* ---- lockdown / unlock (R-ACC-7): the whole server -------------------------- */
 

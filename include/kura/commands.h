@@ -25,6 +25,8 @@
 #include "kura/error.h"
 #include "kura/model.h"
 
+struct kura_cluster_spare;
+
 #define KURA_ADMIN_GROUP "kura-admin"
 
 #define KURA_EXIT_OK 0
@@ -65,6 +67,9 @@ struct kura_cmd_env {
     const char *passphrase;
     /* The daemon's open audit log; NULL: commands open it per change. */
     struct kura_audit_log *audit;
+    /* Cluster mode, the daemon: the database session kept between changes
+     * (include/kura/cluster.h); NULL: each change opens its own. */
+    struct kura_cluster_spare *cluster_spare;
     /* Called after a change is committed (dataset_id NULL: server-wide).
      * The daemon reloads its catalog and bumps the policy epoch; kuractl
      * in direct mode tells a running daemon to reload. May be NULL. */
@@ -96,6 +101,8 @@ enum kura_cmd_role {
 #define KURA_CMD_CONFIRM 0x4u       /* destructive: kuractl asks on the terminal unless --yes */
 #define KURA_CMD_HIDDEN 0x8u        /* internal: not in --help */
 #define KURA_CMD_PREVIEW 0x10u      /* with CONFIRM: its --dry-run output is shown before the question */
+#define KURA_CMD_ENDS_ACCESS 0x20u  /* ends someone's access: in cluster mode, root's goes through this
+                                       node's daemon when it runs (its kept database session) */
 
 struct kura_cmd_ctx;
 

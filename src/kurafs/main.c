@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kura/changes.h"
+#include "kura/cluster.h"
 #include "kura/commands.h"
 #include "kura/ctlproto.h"
 #include "kura/fsutil.h"
@@ -331,6 +333,7 @@ int main(int argc, char **argv)
     struct fuse_cmdline_opts copts = {0};
     struct fuse *fuse = NULL;
     struct fuse_session *se = NULL;
+    struct kura_cluster_spare *spare = NULL; /* cluster mode: the session changes run on */
     int status = 1;
 
     /* A daemon that holds keys keeps no descriptor its parent left open
@@ -415,12 +418,20 @@ int main(int argc, char **argv)
     if (fuse_set_signal_handlers(se) != 0)
         goto out_unmount;
 
-    /* Threads start after daemonizing: a fork keeps only the caller. */
+    /* Threads start after daemonizing: a fork keeps only the caller. So
+     * does the kept database session: a forked process must not share one. */
+    if (*fs->cfg->cluster_database && !(spare = kura_cluster_spare_new())) {
+        fprintf(stderr, "kurafs: out of memory\n");
+        goto out_signals;
+    }
     struct kura_cmd_env env = {
         .cfg = fs->cfg, .config_path = fs->config_path, .socket_mode = true,
-        .mountpoint = copts.mountpoint, .ks = NULL, .audit = fs->audit, .on_state_change = on_state_change, .ctx = fs,
-        .daemon_notes = kurafs_daemon_notes,
+        .mountpoint = copts.mountpoint, .ks = NULL, .audit = fs->audit, .cluster_spare = spare,
+        .on_state_change = on_state_change, .ctx = fs, .daemon_notes = kurafs_daemon_notes,
     };
+    /* Not fatal: a change opens its own session when none is kept. */
+    if (kura_change_cluster_keep(&env, &err) != 0)
+        kura_notice(LOG_WARNING, "kurafs: no database session kept for changes (each opens its own): %s", err.msg);
     /* Before the control socket: status asks it. */
     if (kurafs_ship_start(fs) != 0) {
         fprintf(stderr, "kurafs: cannot start the audit shipper\n");
@@ -492,6 +503,7 @@ out:
     free(copts.mountpoint);
     fuse_opt_free_args(&args);
     kurafs_cluster_stop(fs);
+    kura_cluster_spare_free(spare); /* after the control socket and the maintainer, which run changes */
     close_state(fs);
     kurafs_pagecache_free(&fs->pagecache);
     handle_table_free(fs);

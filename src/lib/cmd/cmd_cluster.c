@@ -16,29 +16,41 @@
 #include "kura/layout.h"
 #include "kura/lockdown.h"
 
-/* The cluster's database as a client (kuractl, no node); with bound, it
- * must be the cluster the state directory belongs to. Says why not. */
-static int open_cluster(const struct kura_cmd_ctx *c, bool bound, struct kura_cluster **db)
+/* The cluster's database as a client; with bound, it must be the cluster
+ * the state directory belongs to. e says why not. The daemon's session is
+ * its node's ("kura node NAME changes" in pg_stat_activity), kuractl's
+ * "kuractl". */
+static int connect_cluster(const struct kura_cmd_env *env, bool bound, struct kura_cluster **db, struct kura_err *e)
 {
-    const struct kura_config *cfg = c->env->cfg;
+    const struct kura_config *cfg = env->cfg;
     *db = NULL;
     if (!*cfg->cluster_database) {
-        cmd_fail(c, "no [cluster] database in %s: this is a single server", cfg->file);
+        kura_err_set(e, EINVAL, "no [cluster] database in %s: this is a single server", cfg->file);
         return -1;
     }
-    struct kura_err e = {0};
     char id[KURA_CLUSTER_ID_LEN + 1];
-    if (kura_cluster_connect(cfg->cluster_database, NULL, db, &e) != 0 ||
-        (bound && kura_cluster_id(*db, id, &e) != 0)) {
-        cmd_fail_err(c, &e);
+    bool as_node = env->socket_mode && cfg->cluster_node && *cfg->cluster_node;
+    if (kura_cluster_connect_for(cfg->cluster_database, as_node ? cfg->cluster_node : NULL, "changes", db, e) != 0 ||
+        (bound && kura_cluster_id(*db, id, e) != 0)) {
+        /* said */
     } else if (bound && strcmp(id, cfg->cluster_id) != 0) {
-        cmd_fail(c, "the database is cluster %s's, but the state directory %s belongs to %s", id, cfg->state_dir,
-                 cfg->cluster_id[0] ? cfg->cluster_id : "no cluster (run kuractl cluster init)");
+        kura_err_set(e, EINVAL, "the database is cluster %s's, but the state directory %s belongs to %s", id,
+                     cfg->state_dir, cfg->cluster_id[0] ? cfg->cluster_id : "no cluster (run kuractl cluster init)");
     } else {
         return 0;
     }
     kura_cluster_close(*db);
     *db = NULL;
+    return -1;
+}
+
+/* connect_cluster, said on the command's error output. */
+static int open_cluster(const struct kura_cmd_ctx *c, bool bound, struct kura_cluster **db)
+{
+    struct kura_err e = {0};
+    if (connect_cluster(c->env, bound, db, &e) == 0)
+        return 0;
+    cmd_fail_err(c, &e);
     return -1;
 }
 
@@ -211,6 +223,17 @@ static int resolve_pending(const struct kura_config *cfg, struct kura_cluster *d
     return rc;
 }
 
+int kura_change_cluster_keep(const struct kura_cmd_env *env, struct kura_err *err)
+{
+    struct kura_cluster *db = NULL;
+    if (!env->cluster_spare)
+        return 0;
+    if (connect_cluster(env, true, &db, err) != 0)
+        return -1;
+    kura_cluster_spare_give(env->cluster_spare, db);
+    return 0;
+}
+
 int kura_change_cluster_resolve(const struct kura_cmd_env *env, struct kura_cluster *db, const char *who, FILE *log,
                                 struct kura_err *err)
 {
@@ -223,11 +246,17 @@ int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
     if (!*cfg->cluster_database)
         return 0;
     struct kura_err e = {0};
-    if (open_cluster(c, true, &t->cluster) != 0)
-        return -1;
-    /* Listening from before the change: no acknowledgement is missed. */
-    if (kura_cluster_listen_acks(t->cluster, &e) != 0 ||
-        kura_cluster_lock(t->cluster, (int)cfg->cluster_lease_seconds * 1000 * 6, &e) != 0 ||
+    /* Listening from before the change: no acknowledgement is missed. The
+     * LISTEN is also the check that a kept session still answers; a
+     * dropped one is replaced by a new one. */
+    t->cluster = kura_cluster_spare_take(c->env->cluster_spare);
+    if (t->cluster && kura_cluster_listen_acks(t->cluster, &e) != 0) {
+        kura_cluster_close(t->cluster);
+        t->cluster = NULL;
+    }
+    if (!t->cluster && (connect_cluster(c->env, true, &t->cluster, &e) != 0 || kura_cluster_listen_acks(t->cluster, &e) != 0))
+        goto fail;
+    if (kura_cluster_lock(t->cluster, (int)cfg->cluster_lease_seconds * 1000 * 6, &e) != 0 ||
         resolve_pending(cfg, t->cluster, "kuractl", c->err, NULL, &e) != 0)
         goto fail;
     t->locker = c;
@@ -371,9 +400,11 @@ void cmd_cluster_unlock(struct cmd_txn *t)
     }
     t->locker = NULL;
     struct kura_err e = {0};
-    /* With the restriction's end, if one was sent; closing the connection
-     * releases the lock too (a node then lifts at its next check). */
-    kura_cluster_unlock_lift(t->cluster, &e);
-    kura_cluster_close(t->cluster);
+    /* With the restriction's end, if one was sent. A session whose unlock
+     * failed is closed, which releases the lock too (a node then lifts at
+     * its next check); one that unlocked is kept for the next change when
+     * the daemon keeps one (its lock was taken: c is set). */
+    bool unlocked = kura_cluster_unlock_lift(t->cluster, &e) == 0;
+    kura_cluster_spare_give(unlocked && c ? c->env->cluster_spare : NULL, t->cluster);
     t->cluster = NULL;
 }

@@ -100,13 +100,24 @@ struct run {
     const struct kura_cmd *k;
 };
 
-static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, uint32_t flags, int argc, char **argv);
+static bool via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, uint32_t flags, int argc,
+                       char **argv, bool absent_ok, int *rc);
 
-/* Runs the command: root's here, anyone else's through the daemon. */
+/* Runs the command: root's here, anyone else's through the daemon. In
+ * cluster mode root's revocations go through this node's daemon too, when
+ * it runs (without a passphrase to use here): the daemon's kept database
+ * session spares the change a new one, the largest part of its time
+ * (docs/cluster.md). With no daemon, they run here. */
 static int run_command(const struct run *r, uint32_t flags, int argc, char **argv)
 {
-    if (getuid() != 0)
-        return via_daemon(r->cfg, r->k, flags, argc, argv);
+    int rc = KURA_EXIT_FAIL;
+    if (getuid() != 0) {
+        via_daemon(r->cfg, r->k, flags, argc, argv, false, &rc);
+        return rc;
+    }
+    if (*r->cfg->cluster_database && (r->k->flags & KURA_CMD_ENDS_ACCESS) && !r->passphrase &&
+        via_daemon(r->cfg, r->k, flags, argc, argv, true, &rc))
+        return rc;
     socket_path = r->cfg->socket;
     struct kura_cmd_env env = {.cfg = r->cfg, .config_path = r->config_path, .passphrase = r->passphrase,
                                .flags = flags,
@@ -160,35 +171,43 @@ static uint32_t confirm(const struct run *r, int words, int argc, char **argv, i
     return 0;
 }
 
-static int via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, uint32_t flags, int argc, char **argv)
+/* Sends the command to the daemon; *rc gets its status. False when the
+ * daemon does not run and absent_ok (nothing said: the caller runs it),
+ * true otherwise. */
+static bool via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, uint32_t flags, int argc,
+                       char **argv, bool absent_ok, int *rc)
 {
     char **owned = NULL;
     int nowned = 0;
+    *rc = KURA_EXIT_FAIL;
     bool names_files = k && k->group && ((strcmp(k->group, "dataset") == 0 && strcmp(k->name, "import") == 0) ||
                                          (strcmp(k->group, "delivery") == 0 && strcmp(k->name, "make") == 0) ||
                                          (strcmp(k->group, "report") == 0 && strcmp(k->name, "verify") == 0));
     if (names_files && absolutize_paths(2, argc, argv, &owned, &nowned) != 0) {
         fprintf(stderr, "kuractl: cannot name the command's files: %s\n", strerror(errno));
-        return KURA_EXIT_FAIL;
+        return true;
     }
     struct kura_ctl_response r;
     struct kura_err e = {0};
-    int rc = kura_ctl_call(cfg->socket, flags, argc, argv, &r, &e);
+    int called = kura_ctl_call(cfg->socket, flags, argc, argv, &r, &e);
     for (int i = 0; i < nowned; i++)
         free(owned[i]);
     free(owned);
-    if (rc != 0) {
-        if (e.code == ENOENT || e.code == ECONNREFUSED)
+    if (called != 0) {
+        bool absent = e.code == ENOENT || e.code == ECONNREFUSED;
+        if (absent && absent_ok)
+            return false;
+        if (absent)
             fprintf(stderr, "kuractl: kura daemon is not running; ask an operator\n");
         else
             fprintf(stderr, "kuractl: %s\n", e.msg);
-        return KURA_EXIT_FAIL;
+        return true;
     }
     fwrite(r.out, 1, r.out_len, stdout);
     fwrite(r.err, 1, r.err_len, stderr);
-    int status = r.status;
+    *rc = r.status;
     kura_ctl_response_clear(&r);
-    return status;
+    return true;
 }
 
 /* The hidden `serve`: the control socket in the foreground until SIGTERM or SIGINT. */

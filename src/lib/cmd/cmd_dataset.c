@@ -386,7 +386,7 @@ static void notify_status(const struct kura_cmd_ctx *c, const struct kura_datase
                                         .message = message});
 }
 
-const struct kura_cmd cmd_row_dataset_suspend = {"dataset", "suspend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_suspend,
+const struct kura_cmd cmd_row_dataset_suspend = {"dataset", "suspend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_ENDS_ACCESS, cmd_dataset_suspend,
     "ID --reason TEXT", "Suspends all use of the dataset at once (reversible: dataset resume)."};
 
 int kura_change_suspend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,

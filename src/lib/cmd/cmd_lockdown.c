@@ -29,7 +29,7 @@ static int lock_server(const struct kura_cmd_ctx *c)
     return fd;
 }
 
-const struct kura_cmd cmd_row_lockdown = {NULL, "lockdown", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_lockdown, "--reason TEXT",
+const struct kura_cmd cmd_row_lockdown = {NULL, "lockdown", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_ENDS_ACCESS, cmd_lockdown, "--reason TEXT",
     "Incident lockdown: every dataset on this server is refused at once, open handles\n"
     "included, until kuractl unlock. Kept in the state directory, so it survives a restart."};
 

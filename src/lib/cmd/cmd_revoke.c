@@ -146,7 +146,7 @@ static int preview_text(const struct cmd_txn *t, const char *sample, struct kura
     return fclose(f) == 0 ? 0 : -1;
 }
 
-const struct kura_cmd cmd_row_withdraw = {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW, cmd_withdraw,
+const struct kura_cmd cmd_row_withdraw = {NULL, "withdraw", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE | KURA_CMD_ENDS_ACCESS | KURA_CMD_CONFIRM | KURA_CMD_PREVIEW, cmd_withdraw,
     "ID SAMPLE --ref TEXT [--dry-run] [--yes]",
     "Records that consent for SAMPLE was withdrawn: its files vanish from the mount at\n"
     "once, open handles stop at their next read, and their headers are destroyed so nobody can\n"

@@ -292,7 +292,7 @@ static int begin_grant(const struct kura_cmd_ctx *c, const char *id, const char 
     return KURA_EXIT_FAIL;
 }
 
-const struct kura_cmd cmd_row_user_remove = {"user", "remove", KURA_CMD_PI, KURA_CMD_CHANGES_STATE, cmd_user_remove, "ID USER",
+const struct kura_cmd cmd_row_user_remove = {"user", "remove", KURA_CMD_PI, KURA_CMD_CHANGES_STATE | KURA_CMD_ENDS_ACCESS, cmd_user_remove, "ID USER",
     "Ends USER's access to dataset ID at once."};
 
 int kura_change_user_remove(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,

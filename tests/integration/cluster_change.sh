@@ -10,13 +10,10 @@
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
 ID=JGAD000091
-install -m 0755 "$KURA_TOP/tests/helpers/read_until_refused.py" "$KURA_USER_BIN/"
-READER=$KURA_USER_BIN/read_until_refused.py
+install_reader
 for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
-mkdir -p "$T/data" && head -c $((8 * 65536)) /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"
-require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import" kuractl dataset import "$ID" --encrypt "$T/data"
+require "dataset add, import" one_file_dataset "$ID" 8
 
 # ---- a change looks at the operators (R-LOG-7) under its own lock, on its one connection ----
 make_user kt_opchg && make_group kura-admin

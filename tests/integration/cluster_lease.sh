@@ -13,9 +13,7 @@
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
 ID=JGAD000019
-READER=$KURA_TOP/tests/helpers/read_until_refused.py
-install -m 0755 "$READER" "$KURA_USER_BIN/"
-READER=$KURA_USER_BIN/read_until_refused.py
+install_reader
 for u in kt_alice kt_bob; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
 
@@ -26,9 +24,7 @@ check "the state directory records the database's cluster id" \
 check_output "cluster init again: the same cluster" "^cluster $DB_ID: schema ready" kuractl cluster init
 check "cluster init again keeps the one id" \
   test "$(psql "$PG_CONN" -tAc "select count(*) from kura.meta where key = 'cluster_id'")" = 1
-mkdir -p "$T/data" && head -c $((8 * 65536)) /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"
-require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import" kuractl dataset import "$ID" --encrypt "$T/data"
+require "dataset add, import" one_file_dataset "$ID" 8
 require "user add" kuractl user add "$ID" kt_bob
 want_host=$(printf 'kura cluster %s' "$DB_ID" | sha256sum | cut -d' ' -f1)
 check "a dataset added in cluster mode is bound to the cluster, not to this machine" \

@@ -23,8 +23,7 @@ CLUSTER_LEASE=${CLUSTER_LEASE:-4}
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
 ID=JGAD000097
-install -m 0755 "$KURA_TOP/tests/helpers/read_until_refused.py" "$KURA_USER_BIN/"
-READER=$KURA_USER_BIN/read_until_refused.py
+install_reader
 for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
 require "dataset add, import with samples JGAS000301 and JGAS000302" two_sample_dataset "$ID" 8 JGAS000301 JGAS000302

@@ -16,8 +16,7 @@
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
 ID=JGAD000097
-install -m 0755 "$KURA_TOP/tests/helpers/read_until_refused.py" "$KURA_USER_BIN/"
-READER=$KURA_USER_BIN/read_until_refused.py
+install_reader
 for u in kt_alice kt_bob; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
 mkdir -p "$T/data" "$T/data2" && head -c $((8 * 65536)) /dev/urandom >"$T/data/x.bin" &&

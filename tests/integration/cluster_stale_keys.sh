@@ -25,9 +25,7 @@
 ID=JGAD000096
 for u in kt_alice kt_bob; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
-mkdir -p "$T/data" && head -c $((4 * 65536)) /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data"
-require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
-require "import" kuractl dataset import "$ID" --encrypt "$T/data"
+require "dataset add, import" one_file_dataset "$ID" 4
 require "user add kt_bob" kuractl user add "$ID" kt_bob
 
 # n3's lagging copy of the keystore (root's, modes kept) under the link

@@ -130,14 +130,6 @@ install_reader() {
     READER=$KURA_USER_BIN/read_until_refused.py
 }
 
-# one_file_dataset ID SEGMENTS: kt_alice's dataset ID (from yesterday for 30
-# days) of $T/data/x.bin, SEGMENTS x 64 KiB of random bytes.
-one_file_dataset() {
-  mkdir -p "$T/data" && head -c $(($2 * 65536)) /dev/urandom >"$T/data/x.bin" && chmod -R a+rX "$T/data" &&
-    kuractl dataset add "$1" --pi kt_alice --period "$(day -1)..$(day 30)" &&
-    kuractl dataset import "$1" --encrypt "$T/data"
-}
-
 # two_sample_dataset ID SEGMENTS SAMPLE1 SAMPLE2: kt_alice's dataset ID (from
 # yesterday for 30 days) of $T/data/S1/reads.bin (sample SAMPLE1) and
 # S2/reads.bin (SAMPLE2), SEGMENTS x 64 KiB of random bytes each, imported

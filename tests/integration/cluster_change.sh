@@ -13,7 +13,7 @@ ID=JGAD000091
 install_reader
 for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
-require "dataset add, import" one_file_dataset "$ID" 8
+require "dataset add, import" one_file_dataset "$ID" kt_alice x.bin 524288
 
 # ---- a change looks at the operators (R-LOG-7) under its own lock, on its one connection ----
 make_user kt_opchg && make_group kura-admin

@@ -15,7 +15,7 @@ ID=JGAD000093
 install_reader
 for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
-require "dataset add, import" one_file_dataset "$ID" 4
+require "dataset add, import" one_file_dataset "$ID" kt_alice x.bin 262144
 for u in kt_bob kt_carol kt_dave; do require "user add $u" kuractl user add "$ID" "$u"; done
 psql "$PG_CONN" -qc "alter system set log_connections = on" -c "select pg_reload_conf()" >/dev/null
 logs_connections() { [ "$(psql "$PG_CONN" -tAc "show log_connections")" = on ]; }

@@ -24,7 +24,7 @@ check "the state directory records the database's cluster id" \
 check_output "cluster init again: the same cluster" "^cluster $DB_ID: schema ready" kuractl cluster init
 check "cluster init again keeps the one id" \
   test "$(psql "$PG_CONN" -tAc "select count(*) from kura.meta where key = 'cluster_id'")" = 1
-require "dataset add, import" one_file_dataset "$ID" 8
+require "dataset add, import" one_file_dataset "$ID" kt_alice x.bin 524288
 require "user add" kuractl user add "$ID" kt_bob
 want_host=$(printf 'kura cluster %s' "$DB_ID" | sha256sum | cut -d' ' -f1)
 check "a dataset added in cluster mode is bound to the cluster, not to this machine" \

@@ -25,7 +25,7 @@
 ID=JGAD000096
 for u in kt_alice kt_bob; do make_user "$u"; done
 require "PostgreSQL, kuractl init, cluster init" cluster_setup
-require "dataset add, import" one_file_dataset "$ID" 4
+require "dataset add, import" one_file_dataset "$ID" kt_alice x.bin 262144
 require "user add kt_bob" kuractl user add "$ID" kt_bob
 
 # n3's lagging copy of the keystore (root's, modes kept) under the link

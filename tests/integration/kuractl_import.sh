@@ -73,7 +73,7 @@ check_output_fails "a file encrypted to another key is refused" "does not open w
   kuractl dataset import "$ID" "$T/foreign.vcf.c4gh"
 cp "$T/in/a/x.bam.c4gh" "$T/tampered.bam.c4gh"
 size=$(stat -c %s "$T/tampered.bam.c4gh")
-printf '\xff' | dd of="$T/tampered.bam.c4gh" bs=1 seek=$((size - 70000)) conv=notrunc status=none
+require "one byte of a segment flipped" flip_byte "$T/tampered.bam.c4gh" $((size - 70000))
 check_output_fails "a tampered segment is refused (R-ENC-1)" "fails authentication" kuractl dataset import "$ID" "$T/tampered.bam.c4gh"
 head -c $((size - 10)) "$T/in/a/x.bam.c4gh" >"$T/cut.bam.c4gh"
 check_fails "a payload cut inside a segment is refused" kuractl dataset import "$ID" "$T/cut.bam.c4gh"

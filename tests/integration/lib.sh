@@ -207,6 +207,14 @@ stop_kura() {
   fi
 }
 
+# flip_byte FILE OFFSET: inverts the byte at OFFSET in place (writing a
+# fixed value would leave a byte that already had it unchanged).
+flip_byte() {
+  /usr/bin/python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2"
+}
+
 # one_file_dataset ID PI FILE BYTES: dataset ID of PI (period from yesterday
 # for 30 days) holding one file of random bytes, $T/ID/FILE, imported.
 one_file_dataset() {

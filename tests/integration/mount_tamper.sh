@@ -15,7 +15,7 @@ store=$KROOT/lib/store/$ID
 fid() { awk -F'\t' -v p="$1" '$1 == p {print $2}' "$KROOT/lib/datasets/$ID/files.tsv"; }
 
 # One flipped byte in the second segment of the payload.
-printf '\xff' | dd of="$store/$(fid flip.bin)" bs=1 seek=$((65536 + 28 + 100)) conv=notrunc status=none
+require "one byte flipped" flip_byte "$store/$(fid flip.bin)" $((65536 + 28 + 100))
 # A payload cut at a segment boundary (Crypt4GH alone would not notice).
 truncate -s $((2 * (65536 + 28))) "$store/$(fid cut.bin)"
 # Two payloads swapped between files.

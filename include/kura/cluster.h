@@ -31,6 +31,13 @@ int kura_cluster_connect(const char *conninfo, const char *node, struct kura_clu
 int kura_cluster_connect_for(const char *conninfo, const char *node, const char *task, struct kura_cluster **out,
                              struct kura_err *err);
 void kura_cluster_close(struct kura_cluster *c);
+/* How long one statement may go without an answer from the database
+ * before it fails and the connection is given up (every later call on it
+ * fails at once: close it and connect again). A connection starts with
+ * KURA_CLUSTER_ANSWER_SECONDS; kura sets [cluster] answer_seconds, or
+ * less where waiting longer is useless (a node's lease). */
+#define KURA_CLUSTER_ANSWER_SECONDS 30
+void kura_cluster_set_answer(struct kura_cluster *c, int ms);
 
 /* One connection kept ready between changes (cluster_spare.c): a daemon
  * keeps it so that a change it runs starts on an open session instead of

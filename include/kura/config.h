@@ -67,6 +67,7 @@ struct kura_config {
     char *cluster_database;      /* libpq connection string; "": a single server */
     char *cluster_node;          /* with a database: the host name unless set */
     unsigned cluster_lease_seconds;
+    unsigned cluster_answer_seconds; /* a statement's wait for an answer */
     /* With a database: the state directory's cluster (kura_config_load
      * reads it; "" until kuractl cluster init binds it). When set, host_id
      * is the cluster's (kura_cluster_host_id), not the machine's. */

@@ -27,14 +27,73 @@ static int db_fail(struct kura_cluster *c, struct kura_err *err, const char *wha
     return -1;
 }
 
+/* A connection given up after a statement got no answer in time: its
+ * session's state is unknown (the statement may yet run), so nothing
+ * more is sent on it. */
+static int given_up(const struct kura_cluster *c, const char *what, struct kura_err *err)
+{
+    if (!c->given_up)
+        return 0;
+    kura_err_set(err, ETIMEDOUT, "cluster database: %s: the connection was given up (a statement got no answer)",
+                 what);
+    return -1;
+}
+
+static bool failed(const struct kura_cluster *c, const PGresult *r)
+{
+    ExecStatusType st = c->pq->resultStatus(r);
+    return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
+}
+
 /* Runs one statement with text parameters; *res (when not NULL) gets its
- * rows. */
+ * rows. The connection does not block: a database that sends no answer
+ * within c->answer_ms fails the statement, and the connection is given
+ * up. A frozen database host, or a path that went silent without a reset
+ * (a fail-over, a firewall's dropped state), would otherwise hold the
+ * caller for as long as TCP retries, many minutes: a node's lease thread
+ * out of service, a change that never returns. */
 static int run(struct kura_cluster *c, const char *what, const char *sql, int n, const char *const *params,
                PGresult **res, struct kura_err *err)
 {
-    PGresult *r = c->pq->execParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = r ? c->pq->resultStatus(r) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    if (given_up(c, what, err) != 0)
+        return -1;
+    if (!c->pq->sendQueryParams(c->conn, sql, n, NULL, params, NULL, NULL, 0))
+        return db_fail(c, err, what);
+    int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + c->answer_ms;
+    PGresult *r = NULL;
+    for (;;) {
+        int unsent = c->pq->flush(c->conn);
+        if (unsent < 0)
+            break;
+        bool done = false;
+        while (!unsent && !done && !c->pq->isBusy(c->conn)) {
+            PGresult *next = c->pq->getResult(c->conn);
+            done = !next;
+            /* The first failure is the statement's; else its last result. */
+            if (next && r && failed(c, r)) {
+                c->pq->clear(next);
+            } else if (next) {
+                c->pq->clear(r);
+                r = next;
+            }
+        }
+        if (done)
+            break;
+        int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
+        if (left <= 0) {
+            c->pq->clear(r);
+            c->given_up = true;
+            kura_err_set(err, ETIMEDOUT, "cluster database: %s: no answer in %d ms: the connection is given up", what,
+                         c->answer_ms);
+            return -1;
+        }
+        struct pollfd pfd = {.fd = c->pq->socket(c->conn), .events = (short)(POLLIN | (unsent ? POLLOUT : 0))};
+        if (pfd.fd < 0 || (poll(&pfd, 1, (int)left) < 0 && errno != EINTR))
+            break;
+        if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) && c->pq->consumeInput(c->conn) != 1)
+            break;
+    }
+    if (!r || failed(c, r)) {
         const char *m = r ? c->pq->resultErrorMessage(r) : c->pq->errorMessage(c->conn);
         kura_err_set(err, EIO, "cluster database: %s: %.*s", what, (int)strcspn(m, "\n"), m);
         c->pq->clear(r);
@@ -133,13 +192,19 @@ int kura_cluster_connect_for(const char *conninfo, const char *node, const char 
     const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
     const char *const vals[] = {"5", app, conninfo, NULL};
     c->conn = c->pq->connectdbParams(keys, vals, 1);
-    if (!c->conn || c->pq->status(c->conn) != CONNECTION_OK) {
+    c->answer_ms = KURA_CLUSTER_ANSWER_SECONDS * 1000;
+    if (!c->conn || c->pq->status(c->conn) != CONNECTION_OK || c->pq->setnonblocking(c->conn, 1) != 0) {
         db_fail(c, err, "connect");
         kura_cluster_close(c);
         return -1;
     }
     *out = c;
     return 0;
+}
+
+void kura_cluster_set_answer(struct kura_cluster *c, int ms)
+{
+    c->answer_ms = ms > 0 ? ms : 1;
 }
 
 void kura_cluster_close(struct kura_cluster *c)
@@ -629,6 +694,8 @@ static int wait_notify(struct kura_cluster *c, int timeout_ms, int64_t *value, c
                        struct kura_err *err)
 {
     *value = 0;
+    if (given_up(c, what, err) != 0)
+        return -1;
     int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         if (c->pq->consumeInput(c->conn) != 1)
@@ -677,6 +744,8 @@ int kura_cluster_listen_restrictions(struct kura_cluster *c, struct kura_err *er
 int kura_cluster_wait_restrictions(struct kura_cluster *c, int timeout_ms, kura_cluster_payload_fn fn, void *ctx,
                                    struct kura_err *err)
 {
+    if (given_up(c, "wait for restrictions", err) != 0)
+        return -1;
     int64_t deadline = kura_clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     for (;;) {
         if (c->pq->consumeInput(c->conn) != 1)

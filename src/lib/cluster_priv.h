@@ -2,6 +2,7 @@
 #ifndef KURA_CLUSTER_PRIV_H
 #define KURA_CLUSTER_PRIV_H
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kura/cluster.h"
@@ -13,6 +14,8 @@ struct kura_cluster {
     char node[KURA_CLUSTER_NODE_MAX];   /* "": a client, no node */
     int64_t restricted_pid;     /* this connection's backend, once it sent a restriction (0: none) */
     int64_t latest_done;        /* the latest done epoch: read when the lock was taken, or ended since */
+    int answer_ms;              /* how long a statement may go without an answer */
+    bool given_up;              /* a statement got none: nothing more is sent */
 };
 
 /* One statement with text parameters; *res (when not NULL) gets its rows. */

@@ -30,7 +30,7 @@ enum key_id {
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
     K_METRICS_FILE, K_METRICS_INTERVAL,
     K_REPORT_LANG,
-    K_CLUSTER_DB, K_CLUSTER_NODE, K_CLUSTER_LEASE,
+    K_CLUSTER_DB, K_CLUSTER_NODE, K_CLUSTER_LEASE, K_CLUSTER_ANSWER,
     K_COUNT
 };
 
@@ -69,6 +69,7 @@ static const struct {
     [K_CLUSTER_DB] = {"cluster", "database"},
     [K_CLUSTER_NODE] = {"cluster", "node"},
     [K_CLUSTER_LEASE] = {"cluster", "lease_seconds"},
+    [K_CLUSTER_ANSWER] = {"cluster", "answer_seconds"},
 };
 
 static const char *const sections[] = {"paths", "server", "guard", "audit", "revocation", "metrics", "report", "cluster"};
@@ -444,6 +445,14 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
             return -1;
         }
         return 0;
+    case K_CLUSTER_ANSWER:
+        if (parse_number(value, 3600, &cfg->cluster_answer_seconds, err) != 0)
+            return -1;
+        if (cfg->cluster_answer_seconds == 0) {
+            kura_err_set(err, EINVAL, "expected 1 to 3600 seconds");
+            return -1;
+        }
+        return 0;
     case K_COUNT:
         break;
     }
@@ -598,6 +607,7 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     cfg->metrics_interval = 5;
     snprintf(cfg->report_lang, sizeof cfg->report_lang, "auto");
     cfg->cluster_lease_seconds = 5;
+    cfg->cluster_answer_seconds = KURA_CLUSTER_ANSWER_SECONDS;
     if (set_string(&cfg->cluster_database, "", err) != 0 || set_string(&cfg->cluster_node, "", err) != 0 || set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
         set_string(&cfg->metrics_textfile, "", err) != 0 ||
         parse_tools(KURA_GUARD_DEFAULT_DENY, &cfg->deny, &cfg->ndeny, err) != 0 ||
@@ -838,7 +848,11 @@ static const char default_tail[] =
     "#node =\n"
     "# A node that cannot renew its lease for this many seconds refuses every\n"
     "# open and read until it has caught up. From 2 to 300.\n"
-    "lease_seconds = 5\n";
+    "lease_seconds = 5\n"
+    "# A statement the database does not answer within this many seconds fails\n"
+    "# and its connection is given up (a frozen host, a path gone silent); a\n"
+    "# node's own connections wait no longer than lease_seconds. From 1 to 3600.\n"
+    "answer_seconds = 30\n";
 
 char *kura_config_default_text(const char *root, struct kura_err *err)
 {

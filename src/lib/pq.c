@@ -18,10 +18,10 @@ static const struct {
     const char *symbol;
     size_t offset;
 } functions[] = {
-    FN(connectdbParams), FN(status),     FN(finish),   FN(errorMessage), FN(execParams), FN(resultStatus),
+    FN(connectdbParams), FN(status),     FN(finish),   FN(errorMessage), FN(resultStatus),
     FN(resultErrorMessage), FN(clear),   FN(ntuples),  FN(getvalue),     FN(getisnull),  FN(getlength),
     FN(consumeInput),   FN(notifies),    FN(freemem),  FN(socket),      FN(backendPID),
-    FN(transactionStatus),
+    FN(transactionStatus), FN(setnonblocking), FN(sendQueryParams), FN(flush), FN(isBusy), FN(getResult),
 };
 #undef FN
 

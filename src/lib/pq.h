@@ -18,8 +18,6 @@ struct kura_pq {
     ConnStatusType (*status)(const PGconn *conn);
     void (*finish)(PGconn *conn);
     char *(*errorMessage)(const PGconn *conn);
-    PGresult *(*execParams)(PGconn *conn, const char *command, int nparams, const Oid *types,
-                            const char *const *values, const int *lengths, const int *formats, int result_format);
     ExecStatusType (*resultStatus)(const PGresult *res);
     char *(*resultErrorMessage)(const PGresult *res);
     void (*clear)(PGresult *res);
@@ -33,6 +31,12 @@ struct kura_pq {
     int (*socket)(const PGconn *conn);
     int (*backendPID)(const PGconn *conn);
     PGTransactionStatusType (*transactionStatus)(const PGconn *conn);
+    int (*setnonblocking)(PGconn *conn, int arg);
+    int (*sendQueryParams)(PGconn *conn, const char *command, int nparams, const Oid *types,
+                           const char *const *values, const int *lengths, const int *formats, int result_format);
+    int (*flush)(PGconn *conn);
+    int (*isBusy)(PGconn *conn);
+    PGresult *(*getResult)(PGconn *conn);
 };
 
 /* libpq's functions: opened at the first call, the same table after

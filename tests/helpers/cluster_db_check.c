@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -565,6 +567,65 @@ static void test_spare(void)
     kura_cluster_spare_free(s);
 }
 
+static void *resume_later(void *arg)
+{
+    sleep_ms(300);
+    kill((pid_t)(intptr_t)arg, SIGCONT);
+    return NULL;
+}
+
+/* A statement the database does not answer in time (its backend stopped:
+ * a frozen host, or a path gone silent, looks the same to the client)
+ * fails after the connection's answer deadline, not never; the
+ * connection is given up (later calls fail at once, the spare closes it);
+ * a slow answer inside the deadline is still an answer. */
+static void test_answer_deadline(void)
+{
+    struct kura_cluster *c = connect_named("answer");
+    ASSERT(c);
+    long long pid = sessions("answer", "pid");
+    ASSERT(pid > 0);
+    struct kura_err err = {0};
+    char id[KURA_CLUSTER_ID_LEN + 1];
+    kura_cluster_set_answer(c, 2000);
+    ASSERT(kill((pid_t)pid, SIGSTOP) == 0);
+    pthread_t t;
+    ASSERT(pthread_create(&t, NULL, resume_later, (void *)(intptr_t)pid) == 0);
+    int64_t t0 = mono_ms();
+    EXPECT(kura_cluster_id(c, id, &err) == 0);
+    int64_t slow = mono_ms() - t0;
+    pthread_join(t, NULL);
+    printf("#   answered after %lld ms (stopped for 300)\n", (long long)slow);
+    EXPECT(slow >= 250 && slow < 2000);
+
+    kura_cluster_set_answer(c, 800);
+    ASSERT(kill((pid_t)pid, SIGSTOP) == 0);
+    t0 = mono_ms();
+    int rc = kura_cluster_id(c, id, &err);
+    int64_t waited = mono_ms() - t0;
+    printf("#   gave up after %lld ms: %s\n", (long long)waited, err.msg);
+    EXPECT(rc == -1 && err.code == ETIMEDOUT);
+    EXPECT_STR_CONTAINS(err.msg, "no answer in 800 ms");
+    EXPECT(waited >= 750 && waited < 3000);
+    t0 = mono_ms();
+    err = (struct kura_err){0};
+    EXPECT(kura_cluster_listen_acks(c, &err) == -1 && err.code == ETIMEDOUT);
+    EXPECT_STR_CONTAINS(err.msg, "given up");
+    int64_t ignored = 0;
+    EXPECT(kura_cluster_wait_announce(c, 100, &ignored, &err) == -1);
+    EXPECT(mono_ms() - t0 < 500);
+    struct kura_cluster_spare *s = kura_cluster_spare_new();
+    ASSERT(s);
+    kura_cluster_spare_give(s, c);      /* given up: closed, not kept */
+    EXPECT(kura_cluster_spare_take(s) == NULL);
+    kura_cluster_spare_free(s);
+    EXPECT(kill((pid_t)pid, SIGCONT) == 0);
+    t0 = mono_ms();
+    while (sessions("answer", NULL) != 0 && mono_ms() - t0 < 5000)
+        sleep_ms(20);
+    EXPECT(sessions("answer", NULL) == 0);  /* the backend saw the connection closed */
+}
+
 static void test_no_server(void)
 {
     struct kura_cluster *c = NULL;
@@ -598,6 +659,7 @@ int main(int argc, char **argv)
     RUN(test_key_stamps);
     RUN(test_unflushed);
     RUN(test_spare);
+    RUN(test_answer_deadline);
     RUN(test_no_server);
     return unit_done();
 }

@@ -59,6 +59,7 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(strcmp(c.metrics_textfile, "") == 0 && c.metrics_interval == 5);
     /* A single server unless a database is named. */
     EXPECT(strcmp(c.cluster_database, "") == 0 && strcmp(c.cluster_node, "") == 0 && c.cluster_lease_seconds == 5);
+    EXPECT(c.cluster_answer_seconds == KURA_CLUSTER_ANSWER_SECONDS);
     EXPECT(strcmp(c.file, "t.conf") == 0);
     kura_config_free(&c);
     kura_config_free(&c); /* zeroed: safe */
@@ -217,7 +218,8 @@ static void test_all_keys_set(void)
                        "[cluster]\n"
                        "database = host=/run/postgresql dbname=kura\n"
                        "node = hpc-01.a_b\n"
-                       "lease_seconds = 300\n";
+                       "lease_seconds = 300\n"
+                       "answer_seconds = 3600\n";
     struct kura_config c;
     struct kura_err err = {0};
     ASSERT(parse(text, &c, &err) == 0);
@@ -237,6 +239,7 @@ static void test_all_keys_set(void)
     EXPECT(c.metrics_interval == 3600);
     EXPECT(strcmp(c.cluster_database, "host=/run/postgresql dbname=kura") == 0);
     EXPECT(strcmp(c.cluster_node, "hpc-01.a_b") == 0 && c.cluster_lease_seconds == 300);
+    EXPECT(c.cluster_answer_seconds == 3600);
     kura_config_free(&c);
     /* With a database and no node name, the node is the short host name. */
     char host[256] = "";
@@ -316,6 +319,7 @@ static void test_malformed_names_file_and_line(void)
         {"[cluster]\nnode = -lead\n", "t.conf:2: node"},
         {"[cluster]\nnode = a/b\n", "t.conf:2: node"},
         {"[cluster]\nlease_seconds = 1\n", "t.conf:2: lease_seconds: expected 2 to 300 seconds"},
+        {"[cluster]\nanswer_seconds = 0\n", "t.conf:2: answer_seconds: expected 1 to 3600 seconds"},
         {"[cluster]\nlease_seconds = 301\n", "t.conf:2: lease_seconds"},
         {"[server]\nlogin_uid_max = -5\n", "t.conf:2: login_uid_max: expected a whole number"},
         {"[server]\nlogin_uid_min = 2000\nlogin_uid_max = 1999\n", "t.conf:2: login_uid_min is above login_uid_max"},

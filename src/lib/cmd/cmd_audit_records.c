@@ -15,7 +15,10 @@ bool cmd_cluster_mode(const struct kura_cmd_ctx *c)
 
 int cmd_cluster_connect(const struct kura_cmd_ctx *c, struct kura_cluster **out, struct kura_err *e)
 {
-    return kura_cluster_connect(c->env->cfg->cluster_database, NULL, out, e);
+    if (kura_cluster_connect(c->env->cfg->cluster_database, NULL, out, e) != 0)
+        return -1;
+    kura_cluster_set_answer(*out, (int)c->env->cfg->cluster_answer_seconds * 1000);
+    return 0;
 }
 
 struct central {

@@ -30,8 +30,10 @@ static int connect_cluster(const struct kura_cmd_env *env, bool bound, struct ku
     }
     char id[KURA_CLUSTER_ID_LEN + 1];
     bool as_node = env->socket_mode && cfg->cluster_node && *cfg->cluster_node;
-    if (kura_cluster_connect_for(cfg->cluster_database, as_node ? cfg->cluster_node : NULL, "changes", db, e) != 0 ||
-        (bound && kura_cluster_id(*db, id, e) != 0)) {
+    if (kura_cluster_connect_for(cfg->cluster_database, as_node ? cfg->cluster_node : NULL, "changes", db, e) != 0)
+        return -1;
+    kura_cluster_set_answer(*db, (int)cfg->cluster_answer_seconds * 1000);
+    if (bound && kura_cluster_id(*db, id, e) != 0) {
         /* said */
     } else if (bound && strcmp(id, cfg->cluster_id) != 0) {
         kura_err_set(e, EINVAL, "the database is cluster %s's, but the state directory %s belongs to %s", id,
@@ -247,12 +249,20 @@ int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
         return 0;
     struct kura_err e = {0};
     /* Listening from before the change: no acknowledgement is missed. The
-     * LISTEN is also the check that a kept session still answers; a
-     * dropped one is replaced by a new one. */
+     * LISTEN is also the check that a kept session still answers, within a
+     * lease (a session gone silent since: a fail-over, a path cut without
+     * a reset); a dropped or silent one is replaced by a new one. */
     t->cluster = kura_cluster_spare_take(c->env->cluster_spare);
-    if (t->cluster && kura_cluster_listen_acks(t->cluster, &e) != 0) {
-        kura_cluster_close(t->cluster);
-        t->cluster = NULL;
+    if (t->cluster) {
+        unsigned check_s = cfg->cluster_lease_seconds < cfg->cluster_answer_seconds ? cfg->cluster_lease_seconds
+                                                                                    : cfg->cluster_answer_seconds;
+        kura_cluster_set_answer(t->cluster, (int)check_s * 1000);
+        if (kura_cluster_listen_acks(t->cluster, &e) == 0) {
+            kura_cluster_set_answer(t->cluster, (int)cfg->cluster_answer_seconds * 1000);
+        } else {
+            kura_cluster_close(t->cluster);
+            t->cluster = NULL;
+        }
     }
     if (!t->cluster && (connect_cluster(c->env, true, &t->cluster, &e) != 0 || kura_cluster_listen_acks(t->cluster, &e) != 0))
         goto fail;

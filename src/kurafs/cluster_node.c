@@ -13,6 +13,8 @@
  * change in progress is about to forbid and refuses it at once
  * (restriction first) until that change is over: a renewal's commit
  * stalled on the database's disk must not keep a restriction unread.
+ * A statement on either connection that gets no answer within the lease
+ * gives the connection up, and the thread connects again.
  *
  * Whether the lease holds is a fact the decision is told (kurafs_decide
  * passes it to the pure policy); ending it bumps the epoch, so every open
@@ -38,6 +40,10 @@
 struct cluster_node {
     struct kurafs *fs;
     int lease_ms;
+    /* A statement's wait for an answer on the node's own connections: no
+     * longer than a lease, which has ended by then anyway; given up, the
+     * connection is replaced and the node serves again once it answers. */
+    int answer_ms;
     pthread_t lease_thread, watch_thread, restrict_thread;
     bool lease_running, watch_running, restrict_running;
     /* The restrictions held are fs->restrictions: the restriction thread
@@ -70,8 +76,9 @@ int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err)
     }
     struct kura_cluster *db = NULL;
     char id[KURA_CLUSTER_ID_LEN + 1];
-    if (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &db, err) != 0 ||
-        kura_cluster_id(db, id, err) != 0) {
+    if (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &db, err) == 0)
+        kura_cluster_set_answer(db, (int)cfg->cluster_answer_seconds * 1000);
+    if (!db || kura_cluster_id(db, id, err) != 0) {
         kura_cluster_close(db);
         return -1;
     }
@@ -89,6 +96,8 @@ int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err)
     }
     n->fs = fs;
     n->lease_ms = (int)cfg->cluster_lease_seconds * 1000;
+    n->answer_ms = cfg->cluster_answer_seconds < cfg->cluster_lease_seconds ? (int)cfg->cluster_answer_seconds * 1000
+                                                                             : n->lease_ms;
     pthread_mutex_init(&n->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -167,6 +176,17 @@ static bool pause_ms(struct cluster_node *n, int64_t ms)
     bool go = !n->stop;
     pthread_mutex_unlock(&n->lock);
     return go;
+}
+
+/* A connection of the node's own: the lease thread's or the restriction
+ * thread's. */
+static int node_connect(struct cluster_node *n, struct kura_cluster **db, struct kura_err *err)
+{
+    const struct kura_config *cfg = n->fs->cfg;
+    if (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, db, err) != 0)
+        return -1;
+    kura_cluster_set_answer(*db, n->answer_ms);
+    return 0;
 }
 
 static bool stopping(struct cluster_node *n)
@@ -344,7 +364,6 @@ static void apply_latest(struct cluster_node *n, struct kura_cluster *db, int64_
 static void *lease_main(void *arg)
 {
     struct cluster_node *n = arg;
-    const struct kura_config *cfg = n->fs->cfg;
     struct kura_cluster *db = NULL;
     int64_t period = n->lease_ms / 3;
     while (!stopping(n)) {
@@ -358,8 +377,7 @@ static void *lease_main(void *arg)
                 pause_ms(n, period);
             continue;
         }
-        if (!db && (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &db, &err) != 0 ||
-                    kura_cluster_listen(db, &err) != 0)) {
+        if (!db && (node_connect(n, &db, &err) != 0 || kura_cluster_listen(db, &err) != 0)) {
             kura_cluster_close(db);
             db = NULL;
             trouble(n, "cannot reach the cluster database", &err);
@@ -444,11 +462,12 @@ static void on_restriction(const char *payload, void *ctx)
 /* Lifts the restrictions whose change is over: its sender no longer holds
  * the cluster lock (it unlocked, or its connection ended: a kuractl
  * killed), nothing is pending, and this node has applied the latest
- * epoch. Reads only. -1 when the database does not answer. */
+ * epoch. Reads only; with nothing held, it is the check that the
+ * connection still answers: one that went silent (a fail-over, a path
+ * cut without a reset) would bring no restriction again, and receiving
+ * alone never finds that out. -1 when the database does not answer. */
 static int lift_over(struct cluster_node *n, struct kura_cluster *db)
 {
-    if (!atomic_load(&n->fs->restrictions.any))
-        return 0;
     struct kura_err err = {0};
     int64_t holder = 0, pending = 0, latest = 0;
     if (kura_cluster_change_state(db, &holder, &pending, &latest, &err) != 0) {
@@ -473,18 +492,17 @@ static int lift_over(struct cluster_node *n, struct kura_cluster *db)
 
 /* The restriction thread: listens on a connection of its own that never
  * commits, so that no renewal's commit stalled on the database's disk
- * keeps a restriction waiting unread; checks what it holds on every lift
- * notice and every lease/3 (a kuractl killed sends no lift notice). */
+ * keeps a restriction waiting unread; checks what it holds, and that the
+ * connection answers, on every lift notice and every lease/3 (a kuractl
+ * killed sends no lift notice). */
 static void *restrict_main(void *arg)
 {
     struct cluster_node *n = arg;
-    const struct kura_config *cfg = n->fs->cfg;
     struct kura_cluster *db = NULL;
     int64_t period = n->lease_ms / 3, next_check = 0;
     while (!stopping(n)) {
         struct kura_err err = {0};
-        if (!db && (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &db, &err) != 0 ||
-                    kura_cluster_listen_restrictions(db, &err) != 0)) {
+        if (!db && (node_connect(n, &db, &err) != 0 || kura_cluster_listen_restrictions(db, &err) != 0)) {
             kura_cluster_close(db);
             db = NULL;
             trouble(n, "cannot listen for restrictions", &err);

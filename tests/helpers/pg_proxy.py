@@ -8,8 +8,14 @@ machine's firewall).
 Listens on 127.0.0.1:PORT (0: any free port), writes the port to PORTFILE
 once it listens, and copies bytes both ways between each client and
 SOCKET. Killed, every connection through it ends with it.
+
+SIGUSR1 silences every connection open at that moment: from then on it
+passes no byte either way, and its sockets stay open (no FIN, no reset),
+as a path cut by a fail-over or a firewall that forgot the connection
+looks to both ends. Connections made afterwards are served as before.
 """
 import os
+import signal
 import socket
 import sys
 import threading
@@ -17,10 +23,20 @@ import threading
 target, port, portfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 
-def pump(src, dst):
+silenced = 0  # connections of a generation below this pass nothing
+
+
+def silence(_signum, _frame):
+    global silenced
+    silenced = generation + 1
+
+
+def pump(src, dst, gen):
     try:
         while True:
             data = src.recv(65536)
+            if gen < silenced:
+                threading.Event().wait()  # holds both sockets open, forever
             if not data:
                 break
             dst.sendall(data)
@@ -33,6 +49,8 @@ def pump(src, dst):
             pass
 
 
+generation = 0  # of the connections accepted now
+signal.signal(signal.SIGUSR1, silence)
 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("127.0.0.1", port))
@@ -43,6 +61,7 @@ with open(tmp, "w") as f:
 os.rename(tmp, portfile)
 while True:
     client, _ = listener.accept()
+    generation = silenced if silenced > generation else generation
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         server.connect(target)
@@ -50,4 +69,4 @@ while True:
         client.close()
         continue
     for a, b in ((client, server), (server, client)):
-        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+        threading.Thread(target=pump, args=(a, b, generation), daemon=True).start()

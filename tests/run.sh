@@ -5,6 +5,9 @@
 # Unit tests are BUILD_DIR/tests/test_*, fuzz corpora are replayed by
 # BUILD_DIR/tests/replay_fuzz_*, integration tests are tests/integration/*.sh.
 # A program that exits non-zero without reporting a failure counts as one failure.
+# One that runs longer than KURA_TEST_TIMEOUT seconds (default 900; the
+# longest takes about 130) is stopped (TERM: its cleanups run; KILL 60 s
+# later) and fails: a defect that hangs a test must not hang the suite.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:?usage: tests/run.sh BUILD_DIR [TEST...]}" && pwd)
@@ -31,6 +34,7 @@ rm -rf "$probe"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
+limit() { timeout -k 60 "${KURA_TEST_TIMEOUT:-900}" "$@"; }
 passed=0 failed=0 failures=()
 logdir=$(mktemp -d /tmp/kura-test-logs.XXXXXX)
 for t in "${tests[@]}"; do
@@ -38,13 +42,15 @@ for t in "${tests[@]}"; do
   log="$logdir/$name.log"
   start=$(date +%s)
   case "$t" in
-    */replay_fuzz_*) corpus="$top/tests/fuzz/corpus/${name#replay_fuzz_}"; "$t" "$corpus" >"$log" 2>&1 ;;
-    *.sh) bash "$t" >"$log" 2>&1 ;;
-    *) "$t" >"$log" 2>&1 ;;
+    */replay_fuzz_*) corpus="$top/tests/fuzz/corpus/${name#replay_fuzz_}"; limit "$t" "$corpus" >"$log" 2>&1 ;;
+    *.sh) limit bash "$t" >"$log" 2>&1 ;;
+    *) limit "$t" >"$log" 2>&1 ;;
   esac
   rc=$?
   p=$(grep -cE '^ok [0-9]+' "$log"); f=$(grep -cE '^not ok [0-9]+' "$log")
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+  if [ "$rc" -eq 124 ]; then
+    f=$((f + 1)); echo "not ok - $name was stopped after ${KURA_TEST_TIMEOUT:-900} s" >>"$log"
+  elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1; echo "not ok - $name exited with status $rc" >>"$log"
   fi
   passed=$((passed + p)); failed=$((failed + f))

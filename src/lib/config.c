@@ -223,6 +223,18 @@ static int parse_number(const char *value, unsigned max, unsigned *out, struct k
     return 0;
 }
 
+/* A number of seconds from min to max. */
+static int parse_seconds(const char *value, unsigned min, unsigned max, unsigned *out, struct kura_err *err)
+{
+    if (parse_number(value, max, out, err) != 0)
+        return -1;
+    if (*out < min) {
+        kura_err_set(err, EINVAL, "expected %u to %u seconds", min, max);
+        return -1;
+    }
+    return 0;
+}
+
 static const char *const weekdays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 /* A day of the week (0 Sunday .. 6 Saturday, as struct tm), or off (-1). */
@@ -424,13 +436,7 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
         snprintf(cfg->report_lang, sizeof cfg->report_lang, "%s", value);
         return 0;
     case K_METRICS_INTERVAL:
-        if (parse_number(value, 3600, &cfg->metrics_interval, err) != 0)
-            return -1;
-        if (cfg->metrics_interval == 0) {
-            kura_err_set(err, EINVAL, "expected 1 to 3600 seconds");
-            return -1;
-        }
-        return 0;
+        return parse_seconds(value, 1, 3600, &cfg->metrics_interval, err);
     case K_CLUSTER_DB:
         return set_string(&cfg->cluster_database, value, err);
     case K_CLUSTER_NODE:
@@ -438,21 +444,9 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
             return -1;
         return set_string(&cfg->cluster_node, value, err);
     case K_CLUSTER_LEASE:
-        if (parse_number(value, 300, &cfg->cluster_lease_seconds, err) != 0)
-            return -1;
-        if (cfg->cluster_lease_seconds < 2) {
-            kura_err_set(err, EINVAL, "expected 2 to 300 seconds");
-            return -1;
-        }
-        return 0;
+        return parse_seconds(value, 2, 300, &cfg->cluster_lease_seconds, err);
     case K_CLUSTER_ANSWER:
-        if (parse_number(value, 3600, &cfg->cluster_answer_seconds, err) != 0)
-            return -1;
-        if (cfg->cluster_answer_seconds == 0) {
-            kura_err_set(err, EINVAL, "expected 1 to 3600 seconds");
-            return -1;
-        }
-        return 0;
+        return parse_seconds(value, 1, 3600, &cfg->cluster_answer_seconds, err);
     case K_COUNT:
         break;
     }

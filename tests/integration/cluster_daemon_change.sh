@@ -5,9 +5,10 @@
 # (user remove, dataset suspend, withdraw, lockdown); each such change
 # starts on that session, which holds no lock, no LISTEN and no
 # transaction between changes; a session the database dropped is replaced;
-# with no daemon, root's revocations run in kuractl. kuractl killed -9
-# while the daemon runs its change, or the daemon killed -9 in the middle
-# of it, leaves nothing half done.
+# with no daemon, root's revocations run in kuractl; the daemon's reads of
+# the central audit store are named for its node ("kura node NAME audit").
+# kuractl killed -9 while the daemon runs its change, or the daemon killed
+# -9 in the middle of it, leaves nothing half done.
 . "$(dirname "$0")/lib.sh"
 . "$KURA_TOP/tests/helpers/cluster_nodes.sh"
 
@@ -72,6 +73,10 @@ check_output "the PI removes kt_carol through n2's daemon" "kt_carol may no long
   as kt_alice "$KURACTL" -c "$T/n2.conf" user remove "$ID" kt_carol
 check "... on n2's kept session: none new ($(sessions_of 2))" test "$(sessions_of 2)" = 1
 for i in 1 2; do check_fails "n$i refuses kt_carol" reads kt_carol "$i"; done
+check_output "the PI reads her dataset's audit records through n2's daemon" "kt_bob" \
+  as kt_alice "$KURACTL" -c "$T/n2.conf" audit --dataset "$ID"
+check "... from the central store, on a session named for n2 and the task (kura node n2 audit)" \
+  grep -q "connection authorized: .*application_name=kura node n2 audit" "$PG_DIR/server.log"
 
 # ---- a kept session the database dropped is replaced ----
 psql "$PG_CONN" -tAc "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'kura node n1 changes'" >/dev/null

@@ -347,7 +347,7 @@ static int verify_central(const struct kura_cmd_ctx *c, const unsigned char *key
     struct kura_cluster *db = NULL;
     struct kura_cluster_audit_node *nodes = NULL;
     size_t n = 0, bad = 0;
-    if (cmd_cluster_connect(c, &db, &e) != 0 || kura_cluster_audit_nodes(db, &nodes, &n, &e) != 0) {
+    if (cmd_cluster_connect(c, "audit", &db, &e) != 0 || kura_cluster_audit_nodes(db, &nodes, &n, &e) != 0) {
         kura_cluster_close(db);
         return cmd_fail(c, "the central audit store cannot be read: %s", e.msg);
     }

@@ -13,11 +13,14 @@ bool cmd_cluster_mode(const struct kura_cmd_ctx *c)
     return c->env->cfg->cluster_database && c->env->cfg->cluster_database[0];
 }
 
-int cmd_cluster_connect(const struct kura_cmd_ctx *c, struct kura_cluster **out, struct kura_err *e)
+int cmd_cluster_connect(const struct kura_cmd_ctx *c, const char *task, struct kura_cluster **out,
+                        struct kura_err *e)
 {
-    if (kura_cluster_connect(c->env->cfg->cluster_database, NULL, out, e) != 0)
+    const struct kura_config *cfg = c->env->cfg;
+    bool as_node = c->env->socket_mode && cfg->cluster_node && *cfg->cluster_node;
+    if (kura_cluster_connect_for(cfg->cluster_database, as_node ? cfg->cluster_node : NULL, task, out, e) != 0)
         return -1;
-    kura_cluster_set_answer(*out, (int)c->env->cfg->cluster_answer_seconds * 1000);
+    kura_cluster_set_answer(*out, (int)cfg->cluster_answer_seconds * 1000);
     return 0;
 }
 
@@ -44,7 +47,7 @@ int cmd_audit_each(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ct
 {
     if (cmd_cluster_mode(c)) {
         struct kura_cluster *db = NULL;
-        if (cmd_cluster_connect(c, &db, e) != 0)
+        if (cmd_cluster_connect(c, "audit", &db, e) != 0)
             return -1;
         struct central a = {.fn = fn, .ctx = ctx};
         int rc = kura_cluster_audit_each(db, NULL, central_record, &a, e);

@@ -55,7 +55,7 @@ void cmd_operators_observe(const struct kura_cmd_ctx *c)
     struct kura_err e = {0};
     int wait_ms = c->env->socket_mode ? 0 : (int)c->env->cfg->cluster_lease_seconds * 1000 * 6;
     if (cmd_cluster_mode(c) &&
-        (cmd_cluster_connect(c, &db, &e) != 0 || kura_cluster_lock(db, wait_ms, &e) != 0)) {
+        (cmd_cluster_connect(c, "operators", &db, &e) != 0 || kura_cluster_lock(db, wait_ms, &e) != 0)) {
         if (!c->env->socket_mode || e.code != EBUSY)
             fprintf(c->err, "kuractl: warning: the operator register (group %s) was not updated: %s\n",
                     KURA_ADMIN_GROUP, e.msg);

@@ -306,7 +306,11 @@ struct cmd_usage {
 int cmd_audit_each(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e);
 /* [cluster] database is set. */
 bool cmd_cluster_mode(const struct kura_cmd_ctx *c);
-int cmd_cluster_connect(const struct kura_cmd_ctx *c, struct kura_cluster **out, struct kura_err *e);
+/* A connection to the cluster's database for a read or the operator
+ * register: the daemon's is its node's, named "kura node NAME TASK" in
+ * pg_stat_activity; kuractl's is "kuractl". */
+int cmd_cluster_connect(const struct kura_cmd_ctx *c, const char *task, struct kura_cluster **out,
+                        struct kura_err *e);
 /* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end), and
  * its incidents (events). */
 int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,

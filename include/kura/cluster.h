@@ -26,16 +26,18 @@ struct kura_cluster;
 /* Connects to the database CONNINFO (a libpq connection string) as node
  * NODE (NULL: a client such as kuractl that is no node). */
 int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err);
-/* The same, for a node's connection with a task of its own: the database
- * sees it as "kura node NODE TASK" (pg_stat_activity's application_name). */
-int kura_cluster_connect_for(const char *conninfo, const char *node, const char *task, struct kura_cluster **out,
-                             struct kura_err *err);
+/* The same, with a task of its own (for a node's connection: the database
+ * sees it as "kura node NODE TASK" in pg_stat_activity's application_name;
+ * task may be NULL) and answer_ms, how long one statement may go without
+ * an answer before it fails and the connection is given up (0: the
+ * default, KURA_CLUSTER_ANSWER_SECONDS; see kura_cluster_set_answer). */
+int kura_cluster_connect_for(const char *conninfo, const char *node, const char *task, int answer_ms,
+                             struct kura_cluster **out, struct kura_err *err);
 void kura_cluster_close(struct kura_cluster *c);
 /* How long one statement may go without an answer from the database
  * before it fails and the connection is given up (every later call on it
- * fails at once: close it and connect again). A connection starts with
- * KURA_CLUSTER_ANSWER_SECONDS; kura sets [cluster] answer_seconds, or
- * less where waiting longer is useless (a node's lease). */
+ * fails at once: close it and connect again): set at the connect, changed
+ * here for a while (a kept session's check, within a lease). */
 #define KURA_CLUSTER_ANSWER_SECONDS 30
 void kura_cluster_set_answer(struct kura_cluster *c, int ms);
 

@@ -78,6 +78,12 @@ struct kura_config {
  * set and non-empty, else /etc/kura/kura.conf. */
 const char *kura_config_path(const char *option);
 
+/* [cluster] answer_seconds in ms; for a node's own connections (its lease
+ * and restriction threads, the check of its kept session) no longer than
+ * a lease, which has ended by then anyway. */
+int kura_config_answer_ms(const struct kura_config *cfg);
+int kura_config_node_answer_ms(const struct kura_config *cfg);
+
 /* Loads and validates path. A world-writable file is refused (EPERM):
  * whoever can edit it can redirect state and disable the guard. When
  * [server] host_id is absent, it is derived from /etc/machine-id; in

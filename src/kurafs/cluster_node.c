@@ -40,10 +40,6 @@
 struct cluster_node {
     struct kurafs *fs;
     int lease_ms;
-    /* A statement's wait for an answer on the node's own connections: no
-     * longer than a lease, which has ended by then anyway; given up, the
-     * connection is replaced and the node serves again once it answers. */
-    int answer_ms;
     pthread_t lease_thread, watch_thread, restrict_thread;
     bool lease_running, watch_running, restrict_running;
     /* The restrictions held are fs->restrictions: the restriction thread
@@ -76,9 +72,9 @@ int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err)
     }
     struct kura_cluster *db = NULL;
     char id[KURA_CLUSTER_ID_LEN + 1];
-    if (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &db, err) == 0)
-        kura_cluster_set_answer(db, (int)cfg->cluster_answer_seconds * 1000);
-    if (!db || kura_cluster_id(db, id, err) != 0) {
+    if (kura_cluster_connect_for(cfg->cluster_database, cfg->cluster_node, NULL, kura_config_answer_ms(cfg), &db,
+                                 err) != 0 ||
+        kura_cluster_id(db, id, err) != 0) {
         kura_cluster_close(db);
         return -1;
     }
@@ -96,8 +92,6 @@ int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err)
     }
     n->fs = fs;
     n->lease_ms = (int)cfg->cluster_lease_seconds * 1000;
-    n->answer_ms = cfg->cluster_answer_seconds < cfg->cluster_lease_seconds ? (int)cfg->cluster_answer_seconds * 1000
-                                                                             : n->lease_ms;
     pthread_mutex_init(&n->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -179,14 +173,13 @@ static bool pause_ms(struct cluster_node *n, int64_t ms)
 }
 
 /* A connection of the node's own: the lease thread's or the restriction
- * thread's. */
+ * thread's; given up after a lease without an answer, it is replaced and
+ * the node serves again once the database answers. */
 static int node_connect(struct cluster_node *n, struct kura_cluster **db, struct kura_err *err)
 {
     const struct kura_config *cfg = n->fs->cfg;
-    if (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, db, err) != 0)
-        return -1;
-    kura_cluster_set_answer(*db, n->answer_ms);
-    return 0;
+    return kura_cluster_connect_for(cfg->cluster_database, cfg->cluster_node, NULL, kura_config_node_answer_ms(cfg),
+                                    db, err);
 }
 
 static bool stopping(struct cluster_node *n)

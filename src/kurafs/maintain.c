@@ -93,9 +93,9 @@ static void claim(struct maintainer *m)
     struct kura_err err = {0};
     bool held = false;
     int64_t sent = kura_clock_ms(CLOCK_MONOTONIC);
-    if (!m->db && kura_cluster_connect_for(cfg->cluster_database, cfg->cluster_node, "maintenance", &m->db, &err) == 0)
-        kura_cluster_set_answer(m->db, (int)cfg->cluster_answer_seconds * 1000);
-    if (!m->db || kura_cluster_maintainer_claim(m->db, claim_ms(m), &held, &err) != 0) {
+    if ((!m->db && kura_cluster_connect_for(cfg->cluster_database, cfg->cluster_node, "maintenance",
+                                            kura_config_answer_ms(cfg), &m->db, &err) != 0) ||
+        kura_cluster_maintainer_claim(m->db, claim_ms(m), &held, &err) != 0) {
         if (!m->db_trouble)
             kura_notice(LOG_ERR, "kurafs: cluster node %s cannot claim the maintenance (after an upgrade, run "
                         "kuractl cluster init): %s", cfg->cluster_node, err.msg);

@@ -151,9 +151,9 @@ static void *run(void *arg)
             if (!c) {
                 uint64_t shipped = 0;
                 fresh = true;
-                if (kura_cluster_connect(cfg->cluster_database, cfg->cluster_node, &c, &err) == 0)
-                    kura_cluster_set_answer(c, (int)cfg->cluster_answer_seconds * 1000);
-                if (!c || kura_cluster_audit_shipped(c, &shipped, &err) != 0) {
+                if (kura_cluster_connect_for(cfg->cluster_database, cfg->cluster_node, NULL,
+                                             kura_config_answer_ms(cfg), &c, &err) != 0 ||
+                    kura_cluster_audit_shipped(c, &shipped, &err) != 0) {
                     kura_cluster_close(c);
                     c = NULL;
                     break;

@@ -161,11 +161,11 @@ int kura_cluster_node_check(const char *name, struct kura_err *err)
 
 int kura_cluster_connect(const char *conninfo, const char *node, struct kura_cluster **out, struct kura_err *err)
 {
-    return kura_cluster_connect_for(conninfo, node, NULL, out, err);
+    return kura_cluster_connect_for(conninfo, node, NULL, 0, out, err);
 }
 
-int kura_cluster_connect_for(const char *conninfo, const char *node, const char *task, struct kura_cluster **out,
-                             struct kura_err *err)
+int kura_cluster_connect_for(const char *conninfo, const char *node, const char *task, int answer_ms,
+                             struct kura_cluster **out, struct kura_err *err)
 {
     *out = NULL;
     if (node && kura_cluster_node_check(node, err) != 0)
@@ -192,7 +192,7 @@ int kura_cluster_connect_for(const char *conninfo, const char *node, const char 
     const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
     const char *const vals[] = {"5", app, conninfo, NULL};
     c->conn = c->pq->connectdbParams(keys, vals, 1);
-    c->answer_ms = KURA_CLUSTER_ANSWER_SECONDS * 1000;
+    kura_cluster_set_answer(c, answer_ms ? answer_ms : KURA_CLUSTER_ANSWER_SECONDS * 1000);
     if (!c->conn || c->pq->status(c->conn) != CONNECTION_OK || c->pq->setnonblocking(c->conn, 1) != 0) {
         db_fail(c, err, "connect");
         kura_cluster_close(c);

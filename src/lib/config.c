@@ -83,6 +83,18 @@ struct load {
     char *path_raw[K_SOCKET + 1]; /* [paths] values, resolved once root is known */
 };
 
+int kura_config_answer_ms(const struct kura_config *cfg)
+{
+    return (int)cfg->cluster_answer_seconds * 1000;
+}
+
+int kura_config_node_answer_ms(const struct kura_config *cfg)
+{
+    unsigned s = cfg->cluster_answer_seconds < cfg->cluster_lease_seconds ? cfg->cluster_answer_seconds
+                                                                          : cfg->cluster_lease_seconds;
+    return (int)s * 1000;
+}
+
 const char *kura_config_path(const char *option)
 {
     if (option)

@@ -490,7 +490,7 @@ static struct kura_cluster *connect_named(const char *node)
 {
     struct kura_cluster *c = NULL;
     struct kura_err err = {0};
-    if (kura_cluster_connect_for(conninfo, node, "changes", &c, &err) != 0)
+    if (kura_cluster_connect_for(conninfo, node, "changes", 0, &c, &err) != 0)
         printf("#   connect: %s\n", err.msg);
     return c;
 }

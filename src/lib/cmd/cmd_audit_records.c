@@ -18,10 +18,8 @@ int cmd_cluster_connect(const struct kura_cmd_ctx *c, const char *task, struct k
 {
     const struct kura_config *cfg = c->env->cfg;
     bool as_node = c->env->socket_mode && cfg->cluster_node && *cfg->cluster_node;
-    if (kura_cluster_connect_for(cfg->cluster_database, as_node ? cfg->cluster_node : NULL, task, out, e) != 0)
-        return -1;
-    kura_cluster_set_answer(*out, (int)cfg->cluster_answer_seconds * 1000);
-    return 0;
+    return kura_cluster_connect_for(cfg->cluster_database, as_node ? cfg->cluster_node : NULL, task,
+                                    kura_config_answer_ms(cfg), out, e);
 }
 
 struct central {

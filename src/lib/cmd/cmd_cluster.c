@@ -30,10 +30,9 @@ static int connect_cluster(const struct kura_cmd_env *env, bool bound, struct ku
     }
     char id[KURA_CLUSTER_ID_LEN + 1];
     bool as_node = env->socket_mode && cfg->cluster_node && *cfg->cluster_node;
-    if (kura_cluster_connect_for(cfg->cluster_database, as_node ? cfg->cluster_node : NULL, "changes", db, e) != 0)
-        return -1;
-    kura_cluster_set_answer(*db, (int)cfg->cluster_answer_seconds * 1000);
-    if (bound && kura_cluster_id(*db, id, e) != 0) {
+    if (kura_cluster_connect_for(cfg->cluster_database, as_node ? cfg->cluster_node : NULL, "changes",
+                                 kura_config_answer_ms(cfg), db, e) != 0 ||
+        (bound && kura_cluster_id(*db, id, e) != 0)) {
         /* said */
     } else if (bound && strcmp(id, cfg->cluster_id) != 0) {
         kura_err_set(e, EINVAL, "the database is cluster %s's, but the state directory %s belongs to %s", id,
@@ -254,11 +253,9 @@ int cmd_cluster_lock(const struct kura_cmd_ctx *c, struct cmd_txn *t)
      * a reset); a dropped or silent one is replaced by a new one. */
     t->cluster = kura_cluster_spare_take(c->env->cluster_spare);
     if (t->cluster) {
-        unsigned check_s = cfg->cluster_lease_seconds < cfg->cluster_answer_seconds ? cfg->cluster_lease_seconds
-                                                                                    : cfg->cluster_answer_seconds;
-        kura_cluster_set_answer(t->cluster, (int)check_s * 1000);
+        kura_cluster_set_answer(t->cluster, kura_config_node_answer_ms(cfg));
         if (kura_cluster_listen_acks(t->cluster, &e) == 0) {
-            kura_cluster_set_answer(t->cluster, (int)cfg->cluster_answer_seconds * 1000);
+            kura_cluster_set_answer(t->cluster, kura_config_answer_ms(cfg));
         } else {
             kura_cluster_close(t->cluster);
             t->cluster = NULL;

@@ -148,7 +148,7 @@ if $fs_sections && [ "$(id -u)" -ne 0 ]; then
 fi
 
 if $fs_sections; then
-  for p in "$KURACTL" "$KURAFS" "$IO"; do [ -x "$p" ] || { log "missing $p (run: make bench)"; exit 1; }; done
+  for p in "$KURACTL" "$KURAFS" "$IO" "$build/bench/fuse_null"; do [ -x "$p" ] || { log "missing $p (run: make bench)"; exit 1; }; done
   KURA_EXTRA_PACKAGES="gocryptfs samtools strace" scripts/install-deps.sh || { log "cannot install gocryptfs/samtools/strace"; exit 1; }
   W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/kura-bench.XXXXXX")
   chmod 0755 "$W"
@@ -305,11 +305,25 @@ if $fs_sections && want opens; then
   # kura1/kura8: 1 and 8 openers on kura (the daemon restarted, its
   # fdatasync calls counted); gocryptfs8: 8 openers; fdatasync: bench_io
   # appending 200-byte records with an fdatasync each, in the audit log's
-  # directory, the physical limit of serial durable opens.
+  # directory, the physical limit of serial durable opens; null1: 1 opener
+  # on bench/fuse_null, the same four FUSE requests per open+close as
+  # kura's with kura's cache rules and nothing else (the floor of any
+  # filesystem that keeps those rules, on this machine).
   declare -A SYNCS=() OPENS=()
+  NM=$W/null.mnt
+  mkdir -p "$NM"
+  "$build/bench/fuse_null" "$NM" >>"$W/fuse_null.log" 2>&1 &
+  NPID=$!
+  on_exit "fusermount3 -u '$NM' || umount -l '$NM'; kill $NPID"
+  for i in $(seq 1 200); do grep -qs " $NM fuse" /proc/mounts && break; sleep 0.05; done
+  grep -qs " $NM fuse" /proc/mounts || fail "fuse_null did not mount $NM: $(tail -n 3 "$W/fuse_null.log")"
   measure_opens() {
     local o n th=8
     case $1 in
+      null1)
+        o=$(as_reader "$IO" opens "$NM/d/f" --seconds "$SECS") || { echo "$o"; return 1; }
+        kv per_second "$o"
+        return 0 ;;
       fdatasync)
         o=$("$IO" syncs "$AUDIT_DIR/bench-syncs.tmp" --seconds "$SECS") || { echo "$o"; return 1; }
         rm -f "$AUDIT_DIR/bench-syncs.tmp"
@@ -329,7 +343,7 @@ if $fs_sections && want opens; then
     OPENS[$1]+="$(kv opens "$o") "
     kv per_second "$o"
   }
-  run_rounds opens kura1 fdatasync kura8 gocryptfs8
+  run_rounds opens kura1 fdatasync null1 kura8 gocryptfs8
   kura_umount "$KM"; kura_mount "$CONF" "$KM"
   for s in kura1 kura8; do
     syncs=$(awk '{for (i = 1; i <= NF; i++) s += $i} END {print s + 0}' <<<"${SYNCS[$s]}")
@@ -337,7 +351,11 @@ if $fs_sections && want opens; then
     M[opens.syncs.$s]=$(awk -v s="$syncs" -v o="$opens" 'BEGIN {if (o == 0) print "nan"; else printf "%.0f", 1000 * s / o}')
     note "$s: fdatasync calls: $syncs for $opens opens (${M[opens.syncs.$s]} per 1000 opens; each open+close writes 2 records)"
   done
-  note "median: 1 opener ${M[opens.kura1]}/s, disk fdatasync ${M[opens.fdatasync]}/s; 8 openers kura ${M[opens.kura8]}/s, gocryptfs ${M[opens.gocryptfs8]}/s"
+  # A serial open waits for its four requests and its one fdatasync, one
+  # after the other: at best null1 * f / (null1 + f) a second, that is
+  # null1 / (null1 + f) of the disk's rate f.
+  M[opens.bound]=$(awk -v n="${M[opens.null1]}" -v f="${M[opens.fdatasync]}" 'BEGIN {if (n + f == 0 || n == "nan" || f == "nan") print "nan"; else printf "%.2f", n / (n + f)}')
+  note "median: 1 opener ${M[opens.kura1]}/s, disk fdatasync ${M[opens.fdatasync]}/s, null FUSE ${M[opens.null1]}/s (bound: ${M[opens.bound]} of fdatasync/s); 8 openers kura ${M[opens.kura8]}/s, gocryptfs ${M[opens.gocryptfs8]}/s"
   "$KURACTL" -c "$CONF" audit verify >/dev/null 2>&1 || fail "kuractl audit verify after the opens run"
 fi
 
@@ -490,8 +508,9 @@ holders() {
 }
 # cpu_snapshot: the machine's CPU time (/proc/stat: busy and all, in ticks)
 # and each process's (pid, name, utime + stime).
+machine_cpu() { awk 'NR == 1 {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 cpu_snapshot() {
-  awk 'NR == 1 {print "machine", $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+  echo "machine $(machine_cpu)"
   local f l
   for f in /proc/[0-9]*/stat; do
     read -r l 2>/dev/null <"$f" || continue
@@ -617,8 +636,17 @@ if want cluster; then
 
     # Opens per second: 8 openers on one node, then 8 on each of three at once.
     [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.0"
+    c0=$(machine_cpu)
     o1=$(as_reader "$IO" opens "${CF[0]}" --threads 8 --seconds "$SECS")
+    c1=$(machine_cpu)
     M[cluster.opens1]=$(kv per_second "$o1")
+    # The machine's CPU per open with one node (daemon, openers, kernel,
+    # PostgreSQL's copy of the records): cores that 2.5 times the rate needs.
+    read -r M[cluster.cpu_ms] M[cluster.cores] < <(awk -v a="$c0" -v b="$c1" -v n="$(kv opens "$o1")" -v r="${M[cluster.opens1]}" -v hz="$(getconf CLK_TCK)" -v cores="$(nproc)" '
+      BEGIN {split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; all = y[2] - x[2]
+        if (n + 0 == 0 || all == 0) {print "nan nan"; exit}
+        ms = 1000 * busy / hz / n; printf "%.2f %.1f\n", ms, 2.5 * r * ms / 1000}')
+    note "1 node: ${M[cluster.cpu_ms]} ms of the machine's CPU per open+close; 2.5 times its rate needs ${M[cluster.cores]} cores, this machine has $(nproc)"
     [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.1" && cpu_used "1 node, $o1" "$W/cpu.0" "$W/cpu.1" >>"$CTRACE/opens-cpu.log"
     for k in 0 1 2; do as_reader "$IO" opens "${CF[$k]}" --threads 8 --seconds "$SECS" >"$W/opens.$k" 2>&1 & OP[$k]=$!; done
     wait "${OP[@]}"
@@ -661,6 +689,8 @@ if want opens && [ -n "${M[opens.kura1]:-}" ]; then
   row "opens/s, 1 opener, durable audit log" "${M[opens.kura1]}" "-" "-" "$r" ">= 0.8" "$(verdict "$r" ">=" 0.8) (ratio: vs fdatasync/s)"
   row "  the disk's serial fdatasync/s" "${M[opens.fdatasync]}" "-" "-" "-" "" ""
   row "  fdatasync calls per 1000 opens" "${M[opens.syncs.kura1]}" "-" "-" "-" "" ""
+  row "  null FUSE filesystem, 1 opener (opens/s)" "${M[opens.null1]}" "-" "-" "-" "" ""
+  row "  bound: its requests + one fdatasync" "-" "-" "-" "${M[opens.bound]}" "" "$(awk -v b="${M[opens.bound]}" 'BEGIN {if (b != "nan" && b < 0.8) print "below 0.8: no design keeping the record durable and the cache rules meets the goal here"}')"
   r=$(ratio opens.kura8 opens.gocryptfs8)
   row "opens/s, 8 openers, durable audit log" "${M[opens.kura8]}" "${M[opens.gocryptfs8]}" "-" "$r" ">= 0.5" "$(verdict "$r" ">=" 0.5)"
   row "  fdatasync calls per 1000 opens" "${M[opens.syncs.kura8]}" "-" "-" "-" "" ""
@@ -693,6 +723,8 @@ if want cluster && [ -n "${M[cluster.revoke.median]:-}" ]; then
   row "partition to refusal, worst of 3 (ms)" "${M[cluster.cut.worst]:-nan}" "-" "-" "-" "< $((CLEASE * 1000 + 1000))" "$(verdict "${M[cluster.cut.worst]:-nan}" "<" $((CLEASE * 1000 + 1000))) (lease $CLEASE s + 1 s)"
   r=$(ratio cluster.opens3 cluster.opens1)
   row "opens/s, 3 nodes together vs 1 node" "${M[cluster.opens3]:-nan}" "-" "-" "$r" ">= 2.5" "$(verdict "$r" ">=" 2.5)"
+  row "  machine CPU per open+close, 1 node (ms)" "${M[cluster.cpu_ms]:-nan}" "-" "-" "-" "" ""
+  row "  cores 2.5x one node's rate needs" "${M[cluster.cores]:-nan}" "-" "-" "-" "" "(this machine: $(nproc))"
 fi
 if want rss && [ -n "${M[rss.peak]:-}" ]; then
   row "peak daemon RSS streaming 2 GiB (MiB)" "${M[rss.peak]}" "-" "-" "-" "< 64" "$(verdict "${M[rss.peak]}" "<" 64)"

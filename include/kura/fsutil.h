@@ -6,6 +6,7 @@
 #define KURA_FSUTIL_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "kura/error.h"
@@ -64,6 +65,11 @@ void kura_unlock(int fd);
 ssize_t kura_read_full(int fd, void *buf, size_t n);
 ssize_t kura_pread_full(int fd, void *buf, size_t n, uint64_t off);
 int kura_write_full(int fd, const void *buf, size_t n);
+
+/* Opens path for reading (flags: more open flags, such as O_NOFOLLOW) if it
+ * is a regular file, its status in *st (may be NULL). Anything else is
+ * refused without waiting: a FIFO would wait for a writer, for ever. */
+int kura_open_regular(const char *path, int flags, struct stat *st, struct kura_err *err);
 
 /* Reads a whole regular file of at most max bytes into a malloc'd buffer
  * with a NUL after the content (which may itself hold NULs: use *len).

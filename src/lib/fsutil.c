@@ -360,21 +360,33 @@ void kura_unlock(int fd)
         close(fd); /* closing the only descriptor releases the flock */
 }
 
-/* Opens a regular file of at most max bytes for reading; its size in *size. */
-static int open_bounded(const char *path, size_t max, size_t *size, struct kura_err *err)
+/* O_NONBLOCK until it is known to be a regular file: the open of a FIFO
+ * returns at once, and is refused. */
+int kura_open_regular(const char *path, int flags, struct stat *st, struct kura_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
     if (fd < 0) {
         int e = errno;
         kura_err_set(err, e, "open %s: %s", path, strerror(e));
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    struct stat own;
+    st = st ? st : &own;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || fcntl(fd, F_SETFL, O_RDONLY) != 0) {
         close(fd);
-        kura_err_set(err, EINVAL, "%s: not a regular file", path);
+        kura_err_set(err, EINVAL, "%s is not a regular file", path);
         return -1;
     }
+    return fd;
+}
+
+/* Opens a regular file of at most max bytes for reading; its size in *size. */
+static int open_bounded(const char *path, size_t max, size_t *size, struct kura_err *err)
+{
+    struct stat st;
+    int fd = kura_open_regular(path, 0, &st, err);
+    if (fd < 0)
+        return -1;
     if ((uintmax_t)st.st_size > max) {
         close(fd);
         kura_err_set(err, EFBIG, "%s: larger than %zu bytes", path, max);

@@ -41,6 +41,9 @@ check_output_fails "an unknown dataset is refused" "JGAD999999 has no key" kurac
 check_output_fails "--to is needed (usage)" "--to is needed" kuractl delivery make "$T/data/b.bin"
 check "... exit 2" bash -c "'$KURACTL' -c '$KCONF' delivery make '$T/data/b.bin' >/dev/null 2>&1; test \$? = 2"
 check_output_fails "a directory is not a FILE" "is not a regular file" kuractl delivery make --to server --out "$T/outs" "$T/data"
+mkfifo "$T/fifo"
+check_output_fails "nor is a FIFO, refused without waiting for a writer" "fifo is not a regular file" \
+  timeout 20 "$KURACTL" -c "$KCONF" delivery make --to server --out "$T/outs" "$T/fifo"
 check "nothing was written by the refusals" test "$(ls -A "$T/outs" | wc -l)" = 0
 
 # ---- import and read back through the mount ----

@@ -45,11 +45,7 @@ static int make_one(struct cmd_caller *cl, const char *file, const char *out, co
         return -1;
     if (lstat(out, &st) == 0)
         kura_err_set(e, EEXIST, "%s exists; a delivery never replaces a file", out);
-    else if ((in = open(file, O_RDONLY | O_CLOEXEC)) < 0)
-        kura_err_set(e, errno, "%s: %s", file, strerror(errno));
-    else if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
-        kura_err_set(e, EINVAL, "%s is not a regular file", file);
-    else
+    else if ((in = kura_open_regular(file, 0, NULL, e)) >= 0)
         rc = kura_atomic_begin(&a, out, DELIVERY_MODE, e);
     cmd_caller_leave(cl);
     if (rc != 0)

@@ -680,14 +680,10 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
     }
     if (cmd_caller_enter(&im->caller, e) != 0)
         goto out;
-    in = open(s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (s->walked ? O_NOFOLLOW : 0));
-    int oe = errno;
+    in = kura_open_regular(s->path, s->walked ? O_NOFOLLOW : 0, NULL, e);
     cmd_caller_leave(&im->caller);
-    struct stat st;
-    if (in < 0 || fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
-        kura_err_set(e, in < 0 ? oe : EINVAL, "%s: %s", s->path, in < 0 ? strerror(oe) : "not a regular file");
+    if (in < 0)
         goto out;
-    }
     out = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (out < 0) {
         kura_err_set(e, errno, "create %s: %s", part, strerror(errno));

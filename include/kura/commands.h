@@ -61,6 +61,9 @@ struct kura_cmd_env {
                                        (kurafs); NULL in kuractl serve and direct mode */
     size_t output_max;              /* where the answer stops (the daemon's cap); 0: streams */
     uint32_t flags;                 /* KURA_CTL_CONFIRMED: confirmed on the caller's terminal */
+    /* Socket mode: the file the caller sent with the request (KURA_CTL_INPUT;
+     * report verify's report), or NULL. The daemon opens no path a caller names. */
+    FILE *input;
     /* The opened server key (the daemon's); NULL: commands that need it
      * open the keystore themselves with passphrase (NULL: none). */
     struct kura_keystore *ks;

@@ -9,11 +9,14 @@
  * once with a one-line error.
  *
  * Wire format, all integers little-endian:
- *   request  = u32 body_len | body
+ *   request  = u32 body_len | body [| u32 input_len | input bytes]
  *   body     = u32 flags | u32 argc | argc * (u32 len | len bytes)
  *   response = i32 status | u32 out_len | u32 err_len | out bytes | err bytes
  * argv is kuractl's argv without the program name. Arguments are bytes
- * without NUL; they reach the handler NUL-terminated. */
+ * without NUL; they reach the handler NUL-terminated. The input follows
+ * when flags has KURA_CTL_INPUT: a file the caller read with its own
+ * rights, so that the daemon never opens a path a caller names (a FIFO or
+ * a file on the caller's own FUSE mount could hold a worker for ever). */
 #ifndef KURA_CTLPROTO_H
 #define KURA_CTLPROTO_H
 #include <stddef.h>
@@ -28,13 +31,19 @@
 #define KURA_CTL_MAX_ARG (4u * 1024)
 #define KURA_CTL_MAX_OUTPUT (64u * 1024 * 1024) /* each of stdout, stderr */
 #define KURA_CTL_MAX_CONN 16                  /* requests served at once */
-#define KURA_CTL_MAX_CONN_PER_UID 4           /* so one user cannot take them all */
-#define KURA_CTL_TIMEOUT_MS 5000              /* to receive a whole request */
+#define KURA_CTL_MAX_CONN_PER_UID 4           /* so one user cannot take them all; root has
+                                                 as many of its own besides, so that users'
+                                                 requests never keep an operator out */
+#define KURA_CTL_MAX_INPUT (64u * 1024 * 1024)  /* the input after a request */
+#define KURA_CTL_TIMEOUT_MS 5000              /* to receive a whole request, then its input,
+                                                 then to take the whole answer */
 
 /* The caller confirmed a destructive command on its terminal (kuractl asks
  * before sending; the daemon has no terminal to ask on). */
 #define KURA_CTL_CONFIRMED 0x1u
-#define KURA_CTL_KNOWN_FLAGS KURA_CTL_CONFIRMED
+/* The request is followed by its input (the wire format above). */
+#define KURA_CTL_INPUT 0x2u
+#define KURA_CTL_KNOWN_FLAGS (KURA_CTL_CONFIRMED | KURA_CTL_INPUT)
 
 /* Who is calling, as the kernel says. */
 struct kura_ctl_peer {
@@ -47,6 +56,9 @@ struct kura_ctl_request {
     uint32_t flags;
     int argc;
     char **argv;                /* argc strings + NULL; one allocation */
+    /* The server's: the input as it arrives, read before the request's
+     * deadline (a read error once it passes); NULL without KURA_CTL_INPUT. */
+    FILE *input;
 };
 
 struct kura_ctl_response {
@@ -92,16 +104,18 @@ struct kura_ctl_limits {
 int kura_ctl_server_start(const char *socket_path, kura_ctl_handler handler, void *ctx,
                           const struct kura_ctl_limits *limits, struct kura_ctl_server **out,
                           struct kura_err *err);
-/* Stops accepting, waits for running requests, removes the socket file. */
+/* Stops accepting, waits for running requests (each is bounded by the
+ * deadlines above, but for the time its command takes), removes the socket file. */
 void kura_ctl_server_stop(struct kura_ctl_server *s);
 
 /* ---- client ------------------------------------------------------------ */
 
-/* Sends argv and waits for the response (no deadline: a command such as
- * an import may take long). ENOENT or ECONNREFUSED in err->code mean no
- * daemon is listening. */
-int kura_ctl_call(const char *socket_path, uint32_t flags, int argc, char *const *argv,
-                  struct kura_ctl_response *resp, struct kura_err *err);
+/* Sends argv, and input when it is not NULL (at most KURA_CTL_MAX_INPUT
+ * bytes; KURA_CTL_INPUT is set for it), and waits for the response (no
+ * deadline: a command such as an import may take long). ENOENT or
+ * ECONNREFUSED in err->code mean no daemon is listening. */
+int kura_ctl_call(const char *socket_path, uint32_t flags, int argc, char *const *argv, const void *input,
+                  size_t input_len, struct kura_ctl_response *resp, struct kura_err *err);
 void kura_ctl_response_clear(struct kura_ctl_response *resp);
 
 #endif

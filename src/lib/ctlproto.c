@@ -147,29 +147,37 @@ void kura_ctl_response_clear(struct kura_ctl_response *resp)
 
 /* ---- socket I/O --------------------------------------------------------- */
 
+/* Waits until fd is ready for events or deadline (monotonic ms; -1 =
+ * none) passes: 0, 1 to try again (EINTR), or -1 with errno (ETIMEDOUT). */
+static int wait_ready(int fd, short events, int64_t deadline)
+{
+    if (deadline < 0)
+        return 0;
+    int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
+    if (left <= 0) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int r = poll(&pfd, 1, (int)left);
+    if (r < 0 && errno == EINTR)
+        return 1;
+    if (r == 0)
+        errno = ETIMEDOUT;
+    return r > 0 ? 0 : -1;
+}
+
 /* Reads exactly n bytes before deadline (monotonic ms; -1 = none).
  * Returns 0, or -1 with errno (ETIMEDOUT, ECONNRESET for early EOF, ...). */
 static int read_full(int fd, void *buf, size_t n, int64_t deadline)
 {
     uint8_t *p = buf;
     while (n > 0) {
-        if (deadline >= 0) {
-            int64_t left = deadline - kura_clock_ms(CLOCK_MONOTONIC);
-            if (left <= 0) {
-                errno = ETIMEDOUT;
-                return -1;
-            }
-            struct pollfd pfd = {.fd = fd, .events = POLLIN};
-            int r = poll(&pfd, 1, (int)left);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return -1;
-            if (r == 0) {
-                errno = ETIMEDOUT;
-                return -1;
-            }
-        }
+        int w = wait_ready(fd, POLLIN, deadline);
+        if (w < 0)
+            return -1;
+        if (w > 0)
+            continue;
         ssize_t got = recv(fd, p, n, deadline >= 0 ? MSG_DONTWAIT : 0);
         if (got < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
@@ -185,12 +193,18 @@ static int read_full(int fd, void *buf, size_t n, int64_t deadline)
     return 0;
 }
 
-static int write_full(int fd, const void *buf, size_t n)
+/* Writes all n bytes before deadline (as read_full). */
+static int write_full(int fd, const void *buf, size_t n, int64_t deadline)
 {
     const uint8_t *p = buf;
     while (n > 0) {
-        ssize_t put = send(fd, p, n, MSG_NOSIGNAL);
-        if (put < 0 && errno == EINTR)
+        int w = wait_ready(fd, POLLOUT, deadline);
+        if (w < 0)
+            return -1;
+        if (w > 0)
+            continue;
+        ssize_t put = send(fd, p, n, MSG_NOSIGNAL | (deadline >= 0 ? MSG_DONTWAIT : 0));
+        if (put < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (put < 0)
             return -1;
@@ -200,18 +214,20 @@ static int write_full(int fd, const void *buf, size_t n)
     return 0;
 }
 
+/* The whole answer before deadline: a caller that stops reading cannot
+ * hold a worker (or the accepting thread) longer. */
 static int send_response(int fd, int status, const char *out, size_t out_len, const char *errtext,
-                         size_t err_len)
+                         size_t err_len, int64_t deadline)
 {
     uint8_t head[12];
     kura_put_le32(head, (uint32_t)status);
     kura_put_le32(head + 4, (uint32_t)out_len);
     kura_put_le32(head + 8, (uint32_t)err_len);
-    if (write_full(fd, head, sizeof head) != 0)
+    if (write_full(fd, head, sizeof head, deadline) != 0)
         return -1;
-    if (out_len && write_full(fd, out, out_len) != 0)
+    if (out_len && write_full(fd, out, out_len, deadline) != 0)
         return -1;
-    if (err_len && write_full(fd, errtext, err_len) != 0)
+    if (err_len && write_full(fd, errtext, err_len, deadline) != 0)
         return -1;
     return 0;
 }
@@ -231,16 +247,20 @@ static int fill_sockaddr(const char *path, struct sockaddr_un *sa, struct kura_e
 
 /* ---- client ------------------------------------------------------------ */
 
-int kura_ctl_call(const char *socket_path, uint32_t flags, int argc, char *const *argv,
-                  struct kura_ctl_response *resp, struct kura_err *err)
+int kura_ctl_call(const char *socket_path, uint32_t flags, int argc, char *const *argv, const void *input,
+                  size_t input_len, struct kura_ctl_response *resp, struct kura_err *err)
 {
     memset(resp, 0, sizeof *resp);
     struct sockaddr_un sa;
     if (fill_sockaddr(socket_path, &sa, err) != 0)
         return -1;
+    if (input && input_len > KURA_CTL_MAX_INPUT) {
+        kura_err_set(err, E2BIG, "the input is too long (at most %u bytes)", KURA_CTL_MAX_INPUT);
+        return -1;
+    }
     uint8_t *msg;
     size_t msg_len;
-    if (kura_ctl_request_encode(flags, argc, argv, &msg, &msg_len, err) != 0)
+    if (kura_ctl_request_encode(flags | (input ? KURA_CTL_INPUT : 0), argc, argv, &msg, &msg_len, err) != 0)
         return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -256,7 +276,10 @@ int kura_ctl_call(const char *socket_path, uint32_t flags, int argc, char *const
     }
     /* A refused request may be answered before it is read whole: a failed
      * send is not final, the response says why. */
-    (void)write_full(fd, msg, msg_len);
+    uint8_t input_head[4];
+    kura_put_le32(input_head, (uint32_t)input_len);
+    if (write_full(fd, msg, msg_len, -1) == 0 && input && write_full(fd, input_head, sizeof input_head, -1) == 0)
+        (void)write_full(fd, input, input_len, -1);
     free(msg);
     uint8_t head[12];
     if (read_full(fd, head, sizeof head, -1) != 0) {
@@ -311,7 +334,8 @@ struct kura_ctl_server {
     char *path;
     pthread_mutex_t mu;
     pthread_cond_t idle;
-    int active;
+    int active;                 /* requests being served, root's included */
+    int root_active;            /* root's, outside lim.max_conn (its own max_conn_per_uid) */
     struct uid_slot *slots;     /* lim.max_conn entries; n == 0 is free */
 };
 
@@ -321,12 +345,18 @@ struct conn {
     struct kura_ctl_peer peer;
 };
 
-/* Takes a slot for uid, or returns false when the server is full. */
+/* Takes a slot for uid, or returns false when the server is full. Root
+ * has slots of its own: however many requests users keep open, an
+ * operator's (a revocation through the daemon) is served. */
 static bool admit(struct kura_ctl_server *s, uid_t uid)
 {
     bool ok = false;
     pthread_mutex_lock(&s->mu);
-    if (s->active < s->lim.max_conn) {
+    if (uid == 0) {
+        ok = s->root_active < s->lim.max_conn_per_uid;
+        s->root_active += ok;
+        s->active += ok;
+    } else if (s->active - s->root_active < s->lim.max_conn) {
         struct uid_slot *mine = NULL, *free_slot = NULL;
         for (int i = 0; i < s->lim.max_conn; i++) {
             if (s->slots[i].n > 0 && s->slots[i].uid == uid)
@@ -351,7 +381,8 @@ static bool admit(struct kura_ctl_server *s, uid_t uid)
 static void release(struct kura_ctl_server *s, uid_t uid)
 {
     pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < s->lim.max_conn; i++) {
+    s->root_active -= uid == 0;
+    for (int i = 0; uid != 0 && i < s->lim.max_conn; i++) {
         if (s->slots[i].n > 0 && s->slots[i].uid == uid) {
             s->slots[i].n--;
             break;
@@ -363,16 +394,48 @@ static void release(struct kura_ctl_server *s, uid_t uid)
 }
 
 /* Answers without reading the request: drop what already arrived (so the
- * close does not reset the connection under the answer), reply, close. */
+ * close does not reset the connection under the answer; at most a
+ * request's worth, so that a caller that keeps sending cannot keep the
+ * accepting thread here), reply within 200 ms, close. */
 static void refuse_now(int fd, int status, const char *msg)
 {
     uint8_t sink[4096];
-    while (recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+    for (size_t dropped = 0; dropped <= KURA_CTL_MAX_MSG && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0;
+         dropped += sizeof sink)
         ;
-    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    (void)send_response(fd, status, NULL, 0, msg, strlen(msg));
+    (void)send_response(fd, status, NULL, 0, msg, strlen(msg), kura_clock_ms(CLOCK_MONOTONIC) + 200);
     close(fd);
+}
+
+/* The input after a request, as the handler reads it: from the socket,
+ * at most its announced length, before its deadline. */
+struct input_stream {
+    int fd;
+    uint32_t left;
+    int64_t deadline;
+};
+
+static ssize_t input_read(void *cookie, char *buf, size_t size)
+{
+    struct input_stream *in = cookie;
+    size_t want = size < in->left ? size : in->left;
+    while (want > 0) {
+        int w = wait_ready(in->fd, POLLIN, in->deadline);
+        if (w < 0)
+            return -1;
+        if (w > 0)
+            continue;
+        ssize_t got = recv(in->fd, buf, want, MSG_DONTWAIT);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (got <= 0) {
+            errno = got == 0 ? ECONNRESET : errno;
+            return -1;
+        }
+        in->left -= (uint32_t)got;
+        return got;
+    }
+    return 0;
 }
 
 
@@ -416,17 +479,36 @@ static void serve_request(struct conn *c)
         refuse_now(c->fd, 2, line);
         return;
     }
+    /* The input has a deadline of its own, from the request's end. */
+    struct input_stream input = {.fd = c->fd, .deadline = kura_clock_ms(CLOCK_MONOTONIC) + s->lim.timeout_ms};
+    if (req.flags & KURA_CTL_INPUT) {
+        uint8_t len[4];
+        if (read_full(c->fd, len, sizeof len, input.deadline) != 0) {
+            kura_ctl_request_clear(&req);
+            refuse_now(c->fd, 2, "kura: request not received in time\n");
+            return;
+        }
+        input.left = kura_le32(len);
+        if (input.left > KURA_CTL_MAX_INPUT) {
+            kura_ctl_request_clear(&req);
+            refuse_now(c->fd, 2, "kura: the request's input is too long\n");
+            return;
+        }
+        req.input = fopencookie(&input, "r", (cookie_io_functions_t){.read = input_read});
+    }
 
     char *obuf = NULL, *ebuf = NULL;
     size_t olen = 0, elen = 0;
     FILE *out = open_memstream(&obuf, &olen);
     FILE *errf = open_memstream(&ebuf, &elen);
     int status;
-    if (!out || !errf) {
+    if (!out || !errf || ((req.flags & KURA_CTL_INPUT) && !req.input)) {
         if (out)
             fclose(out);
         if (errf)
             fclose(errf);
+        if (req.input)
+            fclose(req.input);
         free(obuf);
         free(ebuf);
         kura_ctl_request_clear(&req);
@@ -434,6 +516,10 @@ static void serve_request(struct conn *c)
         return;
     }
     status = s->handler(s->ctx, &c->peer, &req, out, errf);
+    /* Input left unread is dropped with the connection; the answer
+     * already queued to the caller still reaches it (a Unix socket). */
+    if (req.input)
+        fclose(req.input);
     kura_ctl_request_clear(&req);
     fclose(out);
     fclose(errf);
@@ -445,11 +531,7 @@ static void serve_request(struct conn *c)
         elen = ebuf ? strlen(ebuf) : 0;
         status = status ? status : 1;
     }
-    /* A client that stops reading cannot hold this worker forever. */
-    struct timeval tv = {.tv_sec = s->lim.timeout_ms / 1000,
-                         .tv_usec = (s->lim.timeout_ms % 1000) * 1000};
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    (void)send_response(c->fd, status, obuf, olen, ebuf, elen);
+    (void)send_response(c->fd, status, obuf, olen, ebuf, elen, kura_clock_ms(CLOCK_MONOTONIC) + s->lim.timeout_ms);
     free(obuf);
     free(ebuf);
     close(c->fd);

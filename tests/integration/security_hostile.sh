@@ -358,6 +358,13 @@ elif mode == "slowloris":               # a valid request, one byte at a time
         if time.monotonic() - t0 > 12:
             break
     print("slowloris: " + "; ".join(sorted(set(answer(s, 2) for s in conns))))
+elif mode == "verify-path":             # n requests at once naming a file, its text not sent
+    n, path = int(sys.argv[3]), sys.argv[4].encode()
+    msg = body([b"report", b"verify", path]); frame = struct.pack("<I", len(msg)) + msg
+    conns = [conn() for i in range(n)]
+    for s in conns:
+        s.send(frame)
+    print("\n".join(sorted(set(answer(s, 10) for s in conns))))   # one line: every answer the same
 elif mode == "churn":                   # connect and drop, as fast as possible
     n = int(sys.argv[3])
     for i in range(n):
@@ -394,6 +401,12 @@ elif mode == "frame":                   # one crafted frame, print the answer
         s.send(os.urandom(4096))
     elif kind == "empty":
         s.send(struct.pack("<I", 0))
+    elif kind in ("input-over", "input-short"):     # a report's text announced after the request
+        b = struct.pack("<II", 2, 3)
+        for a in (b"report", b"verify", b"r.md"):
+            b += struct.pack("<I", len(a)) + a
+        s.send(struct.pack("<I", len(b)) + b)
+        s.send(struct.pack("<I", 0x10000000) if kind == "input-over" else struct.pack("<I", 100) + b"abc")
     print(answer(s))
 EOF
 # crafted frames: each answered at once with a one-line refusal, nothing served
@@ -408,6 +421,8 @@ truncated   |2 kura: bad request: request is truncated
 trailing    |2 kura: bad request: request has 4 trailing bytes
 garbage     |2 kura:
 empty       |2 kura: bad request: request is truncated
+input-over  |2 kura: the request's input is too long
+input-short |1 kuractl report verify: r.md: its text did not arrive whole
 "
 while IFS='|' read -r kind want; do
   [ -n "$kind" ] || continue
@@ -459,6 +474,43 @@ for _ in 1 2 3 4 5; do
 done
 wait "${churners[@]}"
 check "bob's status answers during connection churn by carol (5 tries, worst $worst s, $fails late or failed)" test "$fails" = 0
+
+# report verify FILE: kuractl reads FILE with the caller's rights and sends
+# its text; the daemon opens no path a caller names. A FIFO there would
+# have held a worker for ever (waiting for a writer): 4 users x 4 requests
+# would have taken every slot, and the daemon's stop would never end.
+mkfifo -m 0666 "$WORK/pipe"
+s=$EPOCHREALTIME
+check_output_fails "report verify of a FIFO: refused by kuractl, without waiting for a writer" "not a regular file" \
+  as kt_carol timeout 20 "$KURACTL" -c "$KCONF" report verify "$WORK/pipe"
+check "... at once" awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN {exit !(e - s < 5)}'
+holders=()
+for u in kt_alice kt_bob kt_carol kt_dave; do
+  as "$u" timeout 60 "$PY" "$WORK/flood.py" "$SOCK" verify-path 4 "$WORK/pipe" >"$WORK/verify.$u" 2>&1 &
+  holders+=($!)
+done
+wait "${holders[@]}"
+want="1 kuractl report verify: $WORK/pipe: the request did not carry the report's text"
+for u in kt_alice kt_bob kt_carol kt_dave; do
+  got=$(cat "$WORK/verify.$u")
+  name="$u's 4 raw requests naming the FIFO are all answered so, the file unopened: $got"
+  if [[ $got == "$want"* && $(wc -l <"$WORK/verify.$u") = 1 ]]; then ok "$name"; else not_ok "$name"; fi
+done
+
+# 4 users hold 8 idle connections each: every user slot is taken (16), and
+# root's requests still get through on slots of their own
+flooders=()
+for u in kt_alice kt_bob kt_carol kt_dave; do
+  as "$u" timeout 60 "$PY" "$WORK/flood.py" "$SOCK" idle 8 4 >/dev/null 2>&1 & flooders+=($!)
+done
+sleep 1.5
+check_output_fails "while users hold every slot, a user is told the daemon is busy" "busy" \
+  as kt_carol "$KURACTL" -c "$KCONF" status
+kuractl user remove "$D1" kt_bob >"$WORK/remove2.out" 2>&1
+check "... and root's user remove reaches the daemon (no reload warning)" bash -c "! grep -q warning '$WORK/remove2.out'"
+check_fails "... bob is refused at once" as kt_bob cat "$MNT/$D1/mine.bin"
+wait "${flooders[@]}"
+kuractl user add "$D1" kt_bob >/dev/null
 
 # afterwards: alive, serving, no descriptor left behind
 sleep 1

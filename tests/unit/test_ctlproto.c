@@ -153,6 +153,25 @@ static int handler(void *ctx, const struct kura_ctl_peer *peer, const struct kur
         pthread_mutex_unlock(&hmu);
         return 0;
     }
+    if (req->argc >= 1 && strcmp(req->argv[0], "input") == 0) {
+        if (!req->input) {
+            fprintf(out, "no input\n");
+            return 0;
+        }
+        unsigned long n = 0, sum = 0;
+        int ch;
+        while ((ch = getc(req->input)) != EOF) {
+            n++;
+            sum += (unsigned char)ch;
+        }
+        fprintf(out, "input n=%lu sum=%lu error=%d\n", n, sum, ferror(req->input) != 0);
+        return 0;
+    }
+    if (req->argc >= 1 && strcmp(req->argv[0], "big") == 0) {
+        for (int i = 0; i < 8 << 20; i++)
+            putc('b', out);
+        return 0;
+    }
     if (req->argc >= 1 && strcmp(req->argv[0], "fail") == 0) {
         fprintf(err, "refused: %s\n", req->argc > 1 ? req->argv[1] : "");
         return 1;
@@ -183,7 +202,7 @@ static void test_server_call(void)
     struct kura_ctl_response r;
     struct kura_err err = {0};
     char *argv[] = {"status", "with space"};
-    ASSERT(kura_ctl_call(sock_path, KURA_CTL_CONFIRMED, 2, argv, &r, &err) == 0);
+    ASSERT(kura_ctl_call(sock_path, KURA_CTL_CONFIRMED, 2, argv, NULL, 0, &r, &err) == 0);
     char want[128];
     snprintf(want, sizeof want, "uid=%u gid=%u pid=%d flags=1 argc=2 [status] [with space]\n",
              (unsigned)getuid(), (unsigned)getgid(), (int)getpid());
@@ -193,7 +212,7 @@ static void test_server_call(void)
     kura_ctl_response_clear(&r);
 
     char *fargv[] = {"fail", "why"};
-    ASSERT(kura_ctl_call(sock_path, 0, 2, fargv, &r, &err) == 0);
+    ASSERT(kura_ctl_call(sock_path, 0, 2, fargv, NULL, 0, &r, &err) == 0);
     EXPECT(r.status == 1);
     EXPECT(r.out_len == 0);
     EXPECT(strcmp(r.err, "refused: why\n") == 0);
@@ -206,7 +225,7 @@ static void test_server_call(void)
 
     kura_ctl_server_stop(s);
     EXPECT(access(sock_path, F_OK) != 0);
-    EXPECT(kura_ctl_call(sock_path, 0, 2, argv, &r, &err) == -1);
+    EXPECT(kura_ctl_call(sock_path, 0, 2, argv, NULL, 0, &r, &err) == -1);
     EXPECT(err.code == ENOENT);
 }
 
@@ -223,7 +242,7 @@ static void test_peer_uid(void)
         char *argv[] = {"uid=0", "--as", "root"};
         struct kura_ctl_response r;
         struct kura_err err = {0};
-        if (kura_ctl_call(sock_path, 0, 3, argv, &r, &err) != 0)
+        if (kura_ctl_call(sock_path, 0, 3, argv, NULL, 0, &r, &err) != 0)
             _exit(4);
         int ok = strncmp(r.out, "uid=65534 gid=65534 ", 20) == 0;
         kura_ctl_response_clear(&r);
@@ -295,7 +314,7 @@ static void test_garbage_refused(void)
     struct kura_ctl_response r;
     struct kura_err err = {0};
     char *argv[] = {"still", "here"};
-    EXPECT(kura_ctl_call(sock_path, 0, 2, argv, &r, &err) == 0 && r.status == 0);
+    EXPECT(kura_ctl_call(sock_path, 0, 2, argv, NULL, 0, &r, &err) == 0 && r.status == 0);
     kura_ctl_response_clear(&r);
     kura_ctl_server_stop(s);
 }
@@ -337,6 +356,112 @@ static void test_timeout(void)
     kura_ctl_server_stop(s);
 }
 
+/* The input after a request reaches the handler whole; one it leaves
+ * unread does not cost the caller its answer; a bound and a deadline hold. */
+static void test_input(void)
+{
+    struct kura_ctl_limits lim = {.timeout_ms = 300};
+    struct kura_ctl_server *s = start(&lim);
+    ASSERT(s);
+    size_t len = 3u << 20;
+    unsigned char *data = malloc(len);
+    ASSERT(data);
+    unsigned long sum = 0;
+    for (size_t i = 0; i < len; i++)
+        sum += data[i] = (unsigned char)(i * 7 + 3);
+    struct kura_ctl_response r;
+    struct kura_err err = {0};
+    char *argv[] = {"input"};
+    ASSERT(kura_ctl_call(sock_path, 0, 1, argv, data, len, &r, &err) == 0);
+    char want[128];
+    snprintf(want, sizeof want, "input n=%zu sum=%lu error=0\n", len, sum);
+    EXPECT(r.status == 0 && strcmp(r.out, want) == 0);
+    kura_ctl_response_clear(&r);
+    ASSERT(kura_ctl_call(sock_path, 0, 1, argv, "", 0, &r, &err) == 0);
+    EXPECT(strcmp(r.out, "input n=0 sum=0 error=0\n") == 0);
+    kura_ctl_response_clear(&r);
+    ASSERT(kura_ctl_call(sock_path, 0, 1, argv, NULL, 0, &r, &err) == 0);
+    EXPECT(strcmp(r.out, "no input\n") == 0);
+    kura_ctl_response_clear(&r);
+    char *hello[] = {"hello"};
+    ASSERT(kura_ctl_call(sock_path, 0, 1, hello, data, len, &r, &err) == 0);
+    EXPECT(r.status == 0 && strncmp(r.out, "uid=", 4) == 0 && strstr(r.out, "flags=2 argc=1 [hello]"));
+    kura_ctl_response_clear(&r);
+    free(data);
+    EXPECT(kura_ctl_call(sock_path, 0, 1, argv, "x", KURA_CTL_MAX_INPUT + 1u, &r, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "too long");
+
+    /* Announced and not sent: the handler's read fails at the deadline. */
+    uint8_t frame[4 + 8 + 4 + 5 + 4 + 3] = {0};
+    frame[0] = 8 + 4 + 5;
+    frame[4] = KURA_CTL_INPUT;
+    frame[8] = 1;
+    frame[12] = 5;
+    memcpy(frame + 16, "input", 5);
+    frame[21] = 100;                              /* 100 bytes announced, 3 sent */
+    memcpy(frame + 25, "abc", 3);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock_path);
+    ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    int64_t t0 = kura_clock_ms(CLOCK_MONOTONIC);
+    EXPECT(send(fd, frame, sizeof frame, MSG_NOSIGNAL) == (ssize_t)sizeof frame);
+    char answer[128] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof answer - 1 && (n = recv(fd, answer + got, sizeof answer - 1 - got, 0)) > 0)
+        got += (size_t)n;
+    int64_t took = kura_clock_ms(CLOCK_MONOTONIC) - t0;
+    EXPECT(got > 12 && strstr(answer + 12, "input n=3 sum=294 error=1"));
+    EXPECT(took >= 250 && took < 3000);
+    close(fd);
+
+    /* More than the bound announced: refused before any is read. */
+    uint8_t over[4 + 8 + 4 + 5 + 4];
+    memcpy(over, frame, 21);
+    over[21] = 0, over[22] = 0, over[23] = 0, over[24] = 0x10;   /* 256 MiB */
+    char text[256];
+    EXPECT(raw_exchange(over, sizeof over, false, text, sizeof text) == 2);
+    EXPECT_STR_CONTAINS(text, "input is too long");
+    kura_ctl_server_stop(s);
+}
+
+/* A caller that takes its answer a trickle at a time loses it at the
+ * deadline: it cannot hold a worker (and the server's stop) longer. */
+static void test_slow_reader(void)
+{
+    struct kura_ctl_limits lim = {.timeout_ms = 300};
+    struct kura_ctl_server *s = start(&lim);
+    ASSERT(s);
+    uint8_t *msg;
+    size_t len;
+    struct kura_err err = {0};
+    char *argv[] = {"big"};
+    ASSERT(kura_ctl_request_encode(0, 1, argv, &msg, &len, &err) == 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock_path);
+    ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    EXPECT(send(fd, msg, len, MSG_NOSIGNAL) == (ssize_t)len);
+    free(msg);
+    int64_t t0 = kura_clock_ms(CLOCK_MONOTONIC);
+    size_t total = 0;
+    for (;;) {
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0 || kura_clock_ms(CLOCK_MONOTONIC) - t0 > 20000)
+            break;
+        total += (size_t)n;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int64_t took = kura_clock_ms(CLOCK_MONOTONIC) - t0;
+    EXPECT(total < (8u << 20));
+    EXPECT(took < 5000);
+    close(fd);
+    kura_ctl_server_stop(s);
+}
+
 struct caller {
     pthread_t t;
     char *arg;
@@ -350,7 +475,7 @@ static int call_when_free(char **argv, struct kura_ctl_response *r)
 {
     struct kura_err err = {0};
     for (int i = 0; i < 500; i++) {
-        if (kura_ctl_call(sock_path, 0, 1, argv, r, &err) != 0)
+        if (kura_ctl_call(sock_path, 0, 1, argv, NULL, 0, r, &err) != 0)
             return -1;
         if (r->status != 1 || !r->err || !strstr(r->err, "busy"))
             return 0;
@@ -398,7 +523,7 @@ static void test_flood_refused(void)
     struct kura_err err = {0};
     char *argv[] = {"hello"};
     int64_t t0 = kura_clock_ms(CLOCK_MONOTONIC);
-    ASSERT(kura_ctl_call(sock_path, 0, 1, argv, &r, &err) == 0);
+    ASSERT(kura_ctl_call(sock_path, 0, 1, argv, NULL, 0, &r, &err) == 0);
     EXPECT(r.status == 1);
     EXPECT_STR_CONTAINS(r.err, "busy");
     EXPECT(kura_clock_ms(CLOCK_MONOTONIC) - t0 < 1000);
@@ -410,7 +535,7 @@ static void test_flood_refused(void)
     if (pid == 0) {
         if (setresuid(65534, 65534, 65534) != 0)
             _exit(3);
-        if (kura_ctl_call(sock_path, 0, 1, argv, &r, &err) != 0)
+        if (kura_ctl_call(sock_path, 0, 1, argv, NULL, 0, &r, &err) != 0)
             _exit(4);
         _exit(r.status == 0 && strncmp(r.out, "uid=65534", 9) == 0 ? 0 : 5);
     }
@@ -430,40 +555,44 @@ static void test_flood_refused(void)
     EXPECT(r.status == 0);
     kura_ctl_response_clear(&r);
 
-    /* The total bound: 3 blocked callers of 3 uids fill the server. */
+    /* The total bound: 3 blocked callers of 3 uids fill the server for
+     * a fourth; root, with slots of its own, is still served. */
     release_blocked = 0;
-    struct caller d[2] = {{.arg = "block"}, {.arg = "block"}};
-    for (int i = 0; i < 2; i++)
-        pthread_create(&d[i].t, NULL, call_thread, &d[i]);
-    wait_blocked(2);
-    pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        if (setresuid(65534, 65534, 65534) != 0)
-            _exit(3);
-        char *bargv[] = {"block"};
-        _exit(kura_ctl_call(sock_path, 0, 1, bargv, &r, &err) == 0 && r.status == 0 ? 0 : 6);
+    pid_t holders[3];
+    for (int i = 0; i < 3; i++) {
+        holders[i] = fork();
+        ASSERT(holders[i] >= 0);
+        if (holders[i] == 0) {
+            if (setresuid(65534 - i, 65534 - i, 65534 - i) != 0)
+                _exit(3);
+            char *bargv[] = {"block"};
+            _exit(kura_ctl_call(sock_path, 0, 1, bargv, NULL, 0, &r, &err) == 0 && r.status == 0 ? 0 : 6);
+        }
+        wait_blocked(i + 1);
     }
-    wait_blocked(3);
     pid_t pid2 = fork();
     ASSERT(pid2 >= 0);
     if (pid2 == 0) {
-        if (setresuid(65533, 65533, 65533) != 0)
+        if (setresuid(65531, 65531, 65531) != 0)
             _exit(3);
-        if (kura_ctl_call(sock_path, 0, 1, argv, &r, &err) != 0)
+        if (kura_ctl_call(sock_path, 0, 1, argv, NULL, 0, &r, &err) != 0)
             _exit(4);
         _exit(r.status == 1 && strstr(r.err, "busy") ? 0 : 5);
     }
     waitpid(pid2, &st, 0);
     EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ASSERT(getuid() == 0);
+    EXPECT(kura_ctl_call(sock_path, 0, 1, argv, NULL, 0, &r, &err) == 0 && r.status == 0 &&
+           strncmp(r.out, "uid=0 ", 6) == 0);
+    kura_ctl_response_clear(&r);
     pthread_mutex_lock(&hmu);
     release_blocked = 1;
     pthread_cond_broadcast(&hcv);
     pthread_mutex_unlock(&hmu);
-    waitpid(pid, &st, 0);
-    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    for (int i = 0; i < 2; i++)
-        pthread_join(d[i].t, NULL);
+    for (int i = 0; i < 3; i++) {
+        waitpid(holders[i], &st, 0);
+        EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
     kura_ctl_server_stop(s);
 }
 
@@ -513,6 +642,8 @@ int main(void)
     RUN(test_peer_uid);
     RUN(test_garbage_refused);
     RUN(test_timeout);
+    RUN(test_input);
+    RUN(test_slow_reader);
     RUN(test_flood_refused);
     RUN(test_stale_and_foreign_files);
     char rundir[160];

@@ -102,8 +102,8 @@ static const struct kura_cmd *const commands[] = {
          "and until when it is kept, why) from the options or as marked blanks to fill in."),
     ROW("report", "verify", KURA_CMD_ANYONE, 0, cmd_report_verify, "FILE",
          "Checks the signature a report for people (Markdown, HTML) ends with: a copy changed by\n"
-         "even one byte, or printed on another server, does not verify (exit 1). FILE is read\n"
-         "with your rights."),
+         "even one byte, or printed on another server, does not verify (exit 1). FILE (a regular\n"
+         "file, at most 64 MiB) is read with your rights; the daemon gets its text, not its name."),
     ROW("report", "withdrawal", KURA_CMD_PI, 0, cmd_report_withdrawal,
          "ID SAMPLE [--csv|--json|--html] [--lang en|ja]",
          "For chasing data derived from a withdrawn sample (同意撤回): the withdrawal, SAMPLE's files\n"
@@ -319,6 +319,7 @@ int kura_cmd_handle_request(void *ctx, const struct kura_ctl_peer *peer, const s
     env.socket_mode = true;
     env.output_max = KURA_CTL_MAX_OUTPUT;
     env.flags = req->flags;
+    env.input = req->input;
     struct kura_actor actor;
     struct kura_err e = {0};
     if (kura_actor_resolve(peer->uid, peer->gid, peer->pid, &actor, &e) != 0) {

@@ -164,7 +164,7 @@ static const char *daemon_state(const struct kura_cmd_ctx *c, char *text, size_t
     struct kura_ctl_response r;
     struct kura_err e = {0};
     const char *state = "running";
-    if (kura_ctl_call(c->env->cfg->socket, 0, 1, argv, &r, &e) != 0) {
+    if (kura_ctl_call(c->env->cfg->socket, 0, 1, argv, NULL, 0, &r, &e) != 0) {
         if (e.code == ENOENT || e.code == ECONNREFUSED) {
             snprintf(text, len, "WARNING: kurafs is not running (no answer on %s): nothing is served, and changes "
                                 "take effect when it is next mounted\n", c->env->cfg->socket);

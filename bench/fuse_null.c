@@ -3,8 +3,9 @@
  *   fuse_null MOUNTPOINT     (as root; stops at SIGTERM or fusermount3 -u)
  *
  * Serves one directory "d" holding one 64 KiB file "f" of zeros, with the
- * kernel caching what kurafs lets it cache (no entries, no attributes, no
- * negative lookups; libfuse's high-level API, several threads), and does
+ * kernel caching what kurafs lets it cache (kurafs_cache_rules: no entries,
+ * no attributes, no negative lookups; libfuse's high-level API, several
+ * threads), and does
  * nothing per request beyond answering it. An open and close of
  * MOUNTPOINT/d/f is the same four requests as kurafs's open of
  * /mnt/ID/file (LOOKUP d, LOOKUP f, OPEN, RELEASE): its rate is the floor
@@ -20,18 +21,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../src/kurafs/cache_rules.h"
+
 #define FILE_BYTES 65536
 
 static void *null_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     (void)conn;
-    cfg->entry_timeout = 0;
-    cfg->attr_timeout = 0;
-    cfg->negative_timeout = 0;
-    cfg->kernel_cache = 0;
-    cfg->auto_cache = 0;
-    cfg->use_ino = 1;
-    cfg->hard_remove = 1;
+    kurafs_cache_rules(cfg);
     return NULL;
 }
 

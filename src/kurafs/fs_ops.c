@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "cache_rules.h"
 #include "decide.h"
 #include "handle.h"
 #include "kura/endian.h"
@@ -307,15 +308,7 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     struct kurafs *fs = kurafs_of_request();
     fs->mounted_at = time(NULL);
     randombytes_buf(fs->ino_key, sizeof fs->ino_key);
-    /* Nothing is cached by the kernel: no entries, no attributes, no
-     * negative lookups (R-ACC-3). Pages only while open (pagecache.c). */
-    cfg->entry_timeout = 0;
-    cfg->attr_timeout = 0;
-    cfg->negative_timeout = 0;
-    cfg->kernel_cache = 0;
-    cfg->auto_cache = 0;
-    cfg->use_ino = 1;
-    cfg->hard_remove = 1;
+    kurafs_cache_rules(cfg);
     return fs;
 }
 

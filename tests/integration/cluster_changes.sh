@@ -66,6 +66,42 @@ for i in 1 2 3; do check "n$i refuses $EXT once its period ended" wait_for 15 sh
 check "dataset extend" kuractl dataset extend "$EXT" --until "$(day 30)" --ref "EXT-1"
 for i in 1 2 3; do check "after extend returned, n$i serves $EXT" reads kt_alice "$i" "$EXT"; done
 
+# ---- a report of one dataset holds up no change of another: a change
+# waiting for $ID's lock (held here for 10 s, as a PI's usage report holds
+# it while it reads the audit log) holds no cluster lock while it waits ----
+flock "$KROOT/lib/datasets/$ID/.lock" sleep 10 &
+holder=$!
+on_exit "kill $holder"
+sleep 0.5
+kuractl dataset suspend "$ID" --reason "after the report" >"$T/waiter.out" 2>&1 &
+waiter=$!
+sleep 1
+s=$EPOCHREALTIME
+check "while a change of $ID waits for a report of $ID, user add on $EXT goes through" kuractl user add "$EXT" kt_carol
+took=$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.1f", e - s}')
+check "... at once ($took s; the report holds $ID for 10 s)" awk -v t="$took" 'BEGIN {exit !(t < 5)}'
+wait "$waiter"
+rc=$?
+check "the change of $ID went through once the report ended (exit $rc: $(tr '\n' ' ' <"$T/waiter.out"))" test "$rc" = 0
+wait "$holder"
+check "dataset resume after it" kuractl dataset resume "$ID"
+for i in 1 2 3; do check "n$i serves $ID again" reads kt_bob "$i"; done
+
+# ---- report checklist appends to the shared ledger under the cluster's
+# lock, as a change does: the dataset's lock does not reach other nodes,
+# and two appends at once would fork the ledger's hash chain ----
+PGAPPNAME=kt_locker psql "$PG_CONN" -qtAc "select pg_advisory_lock(1802859105), pg_sleep(4)" >/dev/null 2>&1 &
+locker=$!
+on_exit "kill $locker"
+lock_held() { [ "$(psql "$PG_CONN" -tAc "select count(*) from pg_locks where locktype = 'advisory' and objid = 1802859105 and granted")" = 1 ]; }
+require "the test holds the cluster's lock" wait_for 10 lock_held
+s=$EPOCHREALTIME
+check "report checklist while the test holds the cluster's lock" kuractl report checklist "$EXT" --json >/dev/null
+took=$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.1f", e - s}')
+check "... waited for it ($took s; held 4 s)" awk -v t="$took" 'BEGIN {exit !(t >= 2)}'
+wait "$locker"
+check_output "the ledger of $EXT records it and verifies" "checklist-report $EXT" kuractl ledger "$EXT"
+
 # ---- dataset add and import: a dataset added now is served on every node ----
 NEW=JGAD000096
 check "dataset add $NEW" kuractl dataset add "$NEW" --pi kt_carol --period "$(day -1)..$(day 30)"

@@ -323,6 +323,30 @@ static void test_journal_recovery(void)
     EXPECT(run_as(0, "user list DS1") == 0);
     EXPECT(access(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), F_OK) != 0);
     EXPECT(access(ds_file("DS1", "..pending.tmp-AbCdEf"), F_OK) != 0);
+
+    /* Cluster mode: the dataset's lock does not reach the other nodes, so
+     * a listing takes a journal and temporaries for another node's change
+     * in progress, and leaves them to the cluster's lock holder (no
+     * database is reached: a listing takes no cluster lock). */
+    char *single = cfg.cluster_database;
+    cfg.cluster_database = "host=/nonexistent/kura-unit";
+    write_text(ds_file("DS1", "ledger.jsonl"), full, without);
+    write_journal_for_last(full, NULL);
+    write_text(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), "x", 1);
+    EXPECT(run_as(0, "user list DS1") == 0);
+    EXPECT(run_as(0, "ledger DS1") == 0);
+    EXPECT(access(ds_file("DS1", ".pending"), F_OK) == 0);
+    EXPECT(access(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), F_OK) == 0);
+    now = read_text(ds_file("DS1", "ledger.jsonl"));
+    EXPECT(now && strlen(now) == without);
+    free(now);
+    cfg.cluster_database = single;
+    EXPECT(run_as(0, "user list DS1") == 0);
+    now = read_text(ds_file("DS1", "ledger.jsonl"));
+    EXPECT(now && strcmp(now, full) == 0);
+    free(now);
+    EXPECT(access(ds_file("DS1", ".pending"), F_OK) != 0);
+    EXPECT(access(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), F_OK) != 0);
     free(full);
     free(ini);
 }

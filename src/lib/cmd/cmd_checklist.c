@@ -319,7 +319,7 @@ int cmd_report_checklist(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_usage(c, "--verify is gone: check a copy with kuractl report verify %s (its signature, as every "
                             "report's)", old_verify);
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, 0, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_LEDGER, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_report r = {0};

@@ -359,6 +359,8 @@ struct cmd_txn {
 /* cmd_txn_begin's what */
 #define CMD_TXN_FILES 0x1u          /* load files.tsv too */
 #define CMD_TXN_DESTROYED_OK 0x2u   /* a destroyed dataset too (destroy itself, reports, listings) */
+#define CMD_TXN_LEDGER 0x4u         /* not a change, but appends to the ledger (report checklist):
+                                       the cluster's lock too, as a change takes it */
 
 /* The opening of every change and view of one dataset: checks that the
  * actor holds role in it (KURA_CMD_OPERATOR; KURA_CMD_PI: its PI or an

@@ -423,19 +423,28 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_ro
         cmd_fail(c, "only the PI of dataset %s or an operator may do this", id);
         goto fail;
     }
-    /* A change takes the cluster's lock first (cluster mode; the shared
-     * file system's locks are not relied on across nodes). */
-    if (c->cmd && (c->cmd->flags & KURA_CMD_CHANGES_STATE) && cmd_cluster_lock(c, t) != 0)
-        goto fail;
+    /* The dataset's lock first, then (a change, in cluster mode) the
+     * cluster's: the shared file system's locks are not relied on across
+     * nodes, and a change waiting here for a listing or a report of this
+     * dataset (a PI's usage report reads the whole audit log) holds up no
+     * change of another dataset. Lockdown takes its own lock before the
+     * cluster's too; under the cluster's lock, dataset locks are only tried. */
     t->lock_fd = kura_lock(lock, LOCK_WAIT_MS, &e);
     if (t->lock_fd < 0) {
         if (e.code == EAGAIN)
-            cmd_fail(c, "dataset %s is busy (another change is running); try again", id);
+            cmd_fail(c, "dataset %s is busy (another change or a report is running); try again", id);
         else
             cmd_fail_err(c, &e);
         goto fail;
     }
-    if (recover(c, t->dir, &e) != 0) {
+    if (((c->cmd && (c->cmd->flags & KURA_CMD_CHANGES_STATE)) || (what & CMD_TXN_LEDGER)) &&
+        cmd_cluster_lock(c, t) != 0)
+        goto fail;
+    /* In cluster mode the dataset's lock does not reach the other nodes:
+     * only the cluster's lock holder may finish or drop an interrupted
+     * change (a listing would otherwise take a change running on another
+     * node for one that was cut short). */
+    if ((!*c->env->cfg->cluster_database || t->cluster) && recover(c, t->dir, &e) != 0) {
         cmd_fail(c, "cannot finish an interrupted change of dataset %s: %s", id, e.msg);
         goto fail;
     }

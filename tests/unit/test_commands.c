@@ -657,6 +657,54 @@ static void test_audit_pages_through_the_daemon(void)
     printf("# %d records in %zu pages\n", n, pages);
 }
 
+/* Through the daemon, an incident report gathers no more opens than its
+ * answer could carry (rows held in the daemon's locked memory): over
+ * that, it is refused with what to do, whole or not at all. Direct, no
+ * bound. (An 10- and 20-row bound here from small caps.) */
+static void test_incident_bounded_through_the_daemon(void)
+{
+    char akey[300];
+    snprintf(akey, sizeof akey, "%s/%s", cfg.keys_dir, KURA_AUDIT_KEY_FILE);
+    struct kura_err e = {0};
+    unsigned char *key = kura_audit_key_load(akey, &e);
+    ASSERT(key);
+    struct kura_audit_log *log = kura_audit_open(cfg.audit_log, key, NULL, &e);
+    kura_secure_free(key);
+    ASSERT(log);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.decision = KURA_AUDIT_ALLOW;
+    r.dataset = "INC1";
+    r.path = "incident-row.bin";
+    r.exe = "/usr/bin/cat";
+    r.uid = 4243;
+    int n = 0;
+    while (n < 12 && kura_audit_append(log, &r, &e) == 0)
+        n++;
+    kura_audit_close(log);
+    ASSERT(n == 12);
+    char cmd[160], from[16], to[16];
+    time_t now = time(NULL), f = now - 2 * 86400, t = now + 2 * 86400;
+    strftime(from, sizeof from, "%Y-%m-%d", gmtime(&f));
+    strftime(to, sizeof to, "%Y-%m-%d", gmtime(&t));
+    snprintf(cmd, sizeof cmd, "report incident --from %s --to %s --json", from, to);
+    env.socket_mode = true;
+    env.output_max = 10 * 256;
+    EXPECT(run_as(0, cmd) == 1);
+    EXPECT_STR_CONTAINS(err_buf, "more than 10 opens in the window");
+    EXPECT(out_len == 0);
+    env.output_max = 20 * 256;
+    EXPECT(run_as(0, cmd) == 0);
+    env.socket_mode = false;
+    env.output_max = 0;
+    EXPECT(run_as(0, cmd) == 0);
+    size_t rows = 0;
+    for (const char *p = out_buf; p && (p = strstr(p, "incident-row.bin")); p++)
+        rows++;
+    EXPECT(rows == 12);
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -999,6 +1047,7 @@ int main(void)
     RUN(test_read_passphrase);
     RUN(test_destruction_lists_surviving_deliveries);
     RUN(test_audit_pages_through_the_daemon);
+    RUN(test_incident_bounded_through_the_daemon);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

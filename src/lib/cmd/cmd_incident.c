@@ -20,6 +20,10 @@
 #include "kura/when.h"
 
 #define REPORT_FILE_MODE 0600   /* it names users, files and processes */
+/* An open's row takes at least this much of the report: through the
+ * daemon, more opens than its answer can carry are not gathered (the
+ * daemon's memory is locked, and the report is whole or refused). */
+#define OPEN_ROW_MIN 256
 
 typedef struct kura_report_label label;
 
@@ -130,7 +134,8 @@ struct incident_scan {
     size_t *unclosed;           /* allowed opens without a close yet, oldest first */
     size_t nunclosed, unclosed_cap;
     uint64_t last_seq;
-    bool nomem;
+    size_t opens_max;           /* 0: no bound */
+    bool nomem, too_many;
 };
 
 static char *dup_or_empty(struct incident_scan *s, const char *t)
@@ -183,6 +188,10 @@ static void take_close(struct incident_scan *s, const struct kura_audit_record *
 static void take_open(struct incident_scan *s, const struct kura_audit_entry *e)
 {
     const struct kura_audit_record *r = &e->rec;
+    if (s->opens_max && s->nopens >= s->opens_max) {
+        s->too_many = true;
+        return;
+    }
     if (!grow(s, (void **)&s->opens, s->nopens, &s->opens_cap, sizeof *s->opens))
         return;
     struct open_row *o = &s->opens[s->nopens++];
@@ -241,7 +250,7 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         take_counted(s, r);
     else if (event_word(r->event))
         take_event(s, e);
-    return s->nomem ? 1 : 0;
+    return s->nomem || s->too_many ? 1 : 0;
 }
 
 static void scan_free(struct incident_scan *s)
@@ -267,6 +276,10 @@ static int scan_log(const struct kura_cmd_ctx *c, struct incident_scan *s, struc
     int rc = cmd_audit_each(c, take, s, e);
     if (s->nomem) {
         kura_err_set(e, ENOMEM, "out of memory");
+        rc = -1;
+    } else if (s->too_many) {
+        kura_err_set(e, E2BIG, "more than %zu opens in the window, more than the daemon's answer can carry: "
+                     "narrow it (--from, --to, --dataset), or run it as root on the server", s->opens_max);
         rc = -1;
     }
     return rc;
@@ -471,7 +484,8 @@ int cmd_report_incident(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (dataset ? cmd_txn_begin(c, dataset, KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0
                 : cmd_require_operator(c) != 0)
         return KURA_EXIT_FAIL;
-    struct incident_scan s = {.dataset = dataset ? t.ds.id : NULL, .from_ms = from * 1000, .to_ms = to * 1000};
+    struct incident_scan s = {.dataset = dataset ? t.ds.id : NULL, .from_ms = from * 1000, .to_ms = to * 1000,
+                              .opens_max = c->env->output_max / OPEN_ROW_MIN};
     struct kura_report r = {0};
     struct kura_err e = {0};
     rc = KURA_EXIT_FAIL;

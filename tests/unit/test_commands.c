@@ -603,19 +603,28 @@ static void test_separation_of_duties(void)
     EXPECT(file_contains(ds_file("AGD1", "dataset.ini"), "approved_by = bin"));
 }
 
+/* The test server's audit log, opened to append records of our making. */
+static struct kura_audit_log *open_audit_log(void)
+{
+    char akey[300];
+    snprintf(akey, sizeof akey, "%s/%s", cfg.keys_dir, KURA_AUDIT_KEY_FILE);
+    struct kura_err e = {0};
+    unsigned char *key = kura_audit_key_load(akey, &e);
+    if (!key)
+        return NULL;
+    struct kura_audit_log *log = kura_audit_open(cfg.audit_log, key, NULL, &e);
+    kura_secure_free(key);
+    return log;
+}
+
 /* Through the daemon, a large audit result comes in pages that end on a
  * whole record at a quarter of the daemon's output cap and say where to go
  * on; page after page gives every record once. (A 1 MiB cap here, the
  * daemon's is KURA_CTL_MAX_OUTPUT.) */
 static void test_audit_pages_through_the_daemon(void)
 {
-    char akey[300];
-    snprintf(akey, sizeof akey, "%s/%s", cfg.keys_dir, KURA_AUDIT_KEY_FILE);
     struct kura_err e = {0};
-    unsigned char *key = kura_audit_key_load(akey, &e);
-    ASSERT(key);
-    struct kura_audit_log *log = kura_audit_open(cfg.audit_log, key, NULL, &e);
-    kura_secure_free(key);
+    struct kura_audit_log *log = open_audit_log();
     ASSERT(log);
     static char path[KURA_AUDIT_PATH_MAX + 1], text[KURA_AUDIT_TEXT_MAX + 1];
     memset(path, 'p', KURA_AUDIT_PATH_MAX);
@@ -660,16 +669,11 @@ static void test_audit_pages_through_the_daemon(void)
 /* Through the daemon, an incident report gathers no more opens than its
  * answer could carry (rows held in the daemon's locked memory): over
  * that, it is refused with what to do, whole or not at all. Direct, no
- * bound. (An 10- and 20-row bound here from small caps.) */
+ * bound. (A 10- and a 20-row bound here, from small caps.) */
 static void test_incident_bounded_through_the_daemon(void)
 {
-    char akey[300];
-    snprintf(akey, sizeof akey, "%s/%s", cfg.keys_dir, KURA_AUDIT_KEY_FILE);
     struct kura_err e = {0};
-    unsigned char *key = kura_audit_key_load(akey, &e);
-    ASSERT(key);
-    struct kura_audit_log *log = kura_audit_open(cfg.audit_log, key, NULL, &e);
-    kura_secure_free(key);
+    struct kura_audit_log *log = open_audit_log();
     ASSERT(log);
     struct kura_audit_record r;
     kura_audit_record_init(&r);

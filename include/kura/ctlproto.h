@@ -33,7 +33,8 @@
 #define KURA_CTL_MAX_CONN 16                  /* requests served at once */
 #define KURA_CTL_MAX_CONN_PER_UID 4           /* so one user cannot take them all; root has
                                                  as many of its own besides, so that users'
-                                                 requests never keep an operator out */
+                                                 requests never keep root out (kura-admin
+                                                 operators share the users' 16) */
 #define KURA_CTL_MAX_INPUT (64u * 1024 * 1024)  /* the input after a request */
 #define KURA_CTL_TIMEOUT_MS 5000              /* to receive a whole request, then its input,
                                                  then to take the whole answer */

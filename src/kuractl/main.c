@@ -189,12 +189,15 @@ static bool via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, 
     }
     /* report verify FILE: read here, with the caller's rights, and sent;
      * the daemon opens no file a caller names (include/kura/ctlproto.h). */
-    bool sends_file = k && k->group && strcmp(k->group, "report") == 0 && strcmp(k->name, "verify") == 0 &&
-                      argc == 3 && argv[2][0] != '-';
+    bool verify = k && k->group && strcmp(k->group, "report") == 0 && strcmp(k->name, "verify") == 0;
+    int file = !verify                                        ? -1
+               : argc == 3 && argv[2][0] != '-'               ? 2
+               : argc == 4 && strcmp(argv[2], "--") == 0      ? 3
+                                                              : -1;
     char *input = NULL;
     size_t input_len = 0;
     struct kura_err e = {0};
-    if (sends_file && kura_read_file(argv[2], KURA_CTL_MAX_INPUT, &input, &input_len, &e) != 0) {
+    if (file > 0 && kura_read_file(argv[file], KURA_CTL_MAX_INPUT, &input, &input_len, &e) != 0) {
         fprintf(stderr, "kuractl: %s\n", e.msg);
         return true;
     }

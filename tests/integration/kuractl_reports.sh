@@ -175,6 +175,8 @@ check "Markdown ends in the signature line" bash -c "tail -1 '$T/ja.md' | grep -
 check "... HTML too" bash -c "tail -1 '$T/ja.html' | grep -Eq '^<!-- kura-signature: blake2b-256 [0-9a-f]{64} -->$'"
 check "... CSV and JSON, for programs, carry none" bash -c "! grep -q kura-signature '$T/users.csv' '$T/report.json'"
 check_output "the PI verifies her report (a relative path, through the daemon)" "the signature verifies" kc kt_alice report verify ja.md
+cp "$T/ja.md" "$T/-dash.md"
+check_output "... and a copy whose name starts with a dash, after --" "the signature verifies" kc kt_alice report verify -- -dash.md
 check_output "a user verifies the HTML copy" "the signature verifies" kc kt_bob report verify "$T/ja.html"
 check_output "root verifies the English one (direct)" "the signature verifies" kuractl report verify "$T/en.md"
 sed '0,/297\.9 KiB/s//297.8 KiB/' "$T/ja.md" >"$T/edited.md"

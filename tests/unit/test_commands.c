@@ -325,16 +325,20 @@ static void test_journal_recovery(void)
     EXPECT(access(ds_file("DS1", "..pending.tmp-AbCdEf"), F_OK) != 0);
 
     /* Cluster mode: the dataset's lock does not reach the other nodes, so
-     * a listing takes a journal and temporaries for another node's change
-     * in progress, and leaves them to the cluster's lock holder (no
-     * database is reached: a listing takes no cluster lock). */
+     * a listing leaves a journal and temporaries (another node's change in
+     * progress, or one cut short) to the cluster's lock holder: it takes
+     * that lock itself when it finds a journal (here the database cannot
+     * be reached: it fails and touches nothing), and without a journal it
+     * leaves temporaries alone. */
     char *single = cfg.cluster_database;
     cfg.cluster_database = "host=/nonexistent/kura-unit";
-    write_text(ds_file("DS1", "ledger.jsonl"), full, without);
-    write_journal_for_last(full, NULL);
     write_text(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), "x", 1);
     EXPECT(run_as(0, "user list DS1") == 0);
-    EXPECT(run_as(0, "ledger DS1") == 0);
+    EXPECT(access(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), F_OK) == 0);
+    write_text(ds_file("DS1", "ledger.jsonl"), full, without);
+    write_journal_for_last(full, NULL);
+    EXPECT(run_as(0, "user list DS1") == 1);
+    EXPECT(run_as(0, "ledger DS1") == 1);
     EXPECT(access(ds_file("DS1", ".pending"), F_OK) == 0);
     EXPECT(access(ds_file("DS1", ".dataset.ini.tmp-AbCdEf"), F_OK) == 0);
     now = read_text(ds_file("DS1", "ledger.jsonl"));

@@ -311,6 +311,15 @@ static void remove_stale_temporaries(const char *dir)
     closedir(d);
 }
 
+/* Whether dataset id has a journal: a change in progress, or one cut short. */
+static bool journal_pending(const struct kura_cmd_ctx *c, const char *id)
+{
+    char *jpath = cmd_dataset_file(c, id, KURA_JOURNAL_FILE);
+    bool there = jpath && access(jpath, F_OK) == 0;
+    free(jpath);
+    return there;
+}
+
 /* Finishes or drops an interrupted change of the dataset in dir. */
 static int recover(const struct kura_cmd_ctx *c, const char *dir, struct kura_err *err)
 {
@@ -437,13 +446,16 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_ro
             cmd_fail_err(c, &e);
         goto fail;
     }
-    if (((c->cmd && (c->cmd->flags & KURA_CMD_CHANGES_STATE)) || (what & CMD_TXN_LEDGER)) &&
-        cmd_cluster_lock(c, t) != 0)
-        goto fail;
     /* In cluster mode the dataset's lock does not reach the other nodes:
      * only the cluster's lock holder may finish or drop an interrupted
      * change (a listing would otherwise take a change running on another
-     * node for one that was cut short). */
+     * node for one that was cut short). A listing that finds a journal
+     * takes the lock too, so what a killed change left is finished before
+     * anything is read (a destroyed dataset sees no change after). */
+    bool journal = *c->env->cfg->cluster_database && journal_pending(c, id);
+    if (((c->cmd && (c->cmd->flags & KURA_CMD_CHANGES_STATE)) || (what & CMD_TXN_LEDGER) || journal) &&
+        cmd_cluster_lock(c, t) != 0)
+        goto fail;
     if ((!*c->env->cfg->cluster_database || t->cluster) && recover(c, t->dir, &e) != 0) {
         cmd_fail(c, "cannot finish an interrupted change of dataset %s: %s", id, e.msg);
         goto fail;

@@ -101,6 +101,9 @@ n=0
 while read -r point <&3; do
   n=$((n + 1))
   kill_at "$point" "$KURACTL" -c "$KCONF" dataset suspend "$ID" --reason "k$n"
+  # A listing that finds its journal takes the cluster's lock and finishes it first.
+  check "killed $point: a listing leaves no journal behind it" \
+    sh -c "'$KURACTL' -c '$KCONF' user list '$ID' >/dev/null && test ! -e '$KROOT/lib/datasets/$ID/.pending'"
   # The next change resolves what the killed one left, then makes its own.
   state=$(awk -F' = ' '$1 == "status" {print $2}' "$KROOT/lib/datasets/$ID/dataset.ini")
   if [ "$state" = suspended ]; then kuractl dataset resume "$ID" >/dev/null 2>&1; else

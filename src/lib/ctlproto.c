@@ -346,8 +346,8 @@ struct conn {
 };
 
 /* Takes a slot for uid, or returns false when the server is full. Root
- * has slots of its own: however many requests users keep open, an
- * operator's (a revocation through the daemon) is served. */
+ * has slots of its own: however many requests users keep open, root's
+ * (a reload, a revocation through the daemon) is served. */
 static bool admit(struct kura_ctl_server *s, uid_t uid)
 {
     bool ok = false;

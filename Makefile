@@ -81,7 +81,9 @@ $(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.
 
 $(B)/bench/%: bench/%.c $(B)/libkura.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(B)/libkura.a $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(filter %.o,$^) $(B)/libkura.a $(PKG_LIBS)
+# The null filesystem mounts under kurafs's cache rules, readahead included.
+$(B)/bench/fuse_null: $(B)/src/kurafs/cache_rules.o
 
 tests: all $(UNIT_BIN) $(HELPER_BIN) $(REPLAY_BIN)
 

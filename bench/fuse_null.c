@@ -1,16 +1,21 @@
-/* fuse_null: the cost of a FUSE open on this machine, with nothing else.
+/* fuse_null: the cost of FUSE on this machine, with nothing else.
  *
- *   fuse_null MOUNTPOINT     (as root; stops at SIGTERM or fusermount3 -u)
+ *   fuse_null MOUNTPOINT [FILE]   (as root; stops at SIGTERM or fusermount3 -u)
  *
- * Serves one directory "d" holding one 64 KiB file "f" of zeros, with the
- * kernel caching what kurafs lets it cache (kurafs_cache_rules: no entries,
- * no attributes, no negative lookups; libfuse's high-level API, several
- * threads), and does
- * nothing per request beyond answering it. An open and close of
- * MOUNTPOINT/d/f is the same four requests as kurafs's open of
- * /mnt/ID/file (LOOKUP d, LOOKUP f, OPEN, RELEASE): its rate is the floor
- * any filesystem with kurafs's cache rules pays on this machine before its
- * own work (scripts/bench.sh, the opens section). */
+ * Serves one directory "d" holding one file "f": 64 KiB of zeros, or the
+ * bytes of FILE. The kernel caches what kurafs lets it cache and reads
+ * ahead as far (cache_rules.h: no entries, no attributes, no negative
+ * lookups; libfuse's high-level API, several threads); nothing is done per
+ * request beyond answering it. An open and close of MOUNTPOINT/d/f is the
+ * same four requests as kurafs's open of /mnt/ID/file (LOOKUP d, LOOKUP f,
+ * OPEN, RELEASE), and a read of it the same GETATTR and READ as a read of
+ * a sole reader's file. A READ of FILE reads the whole 64 KiB blocks that
+ * hold the range asked for, as kurafs reads whole Crypt4GH segments (whose
+ * MAC covers the segment; a segment is 28 bytes longer), and copies the
+ * range out, with no decryption. Its rates are the floor any filesystem
+ * with kurafs's cache rules and the format's reads pays on this machine
+ * before its own work (scripts/bench.sh: opens, sequential and random
+ * reads). */
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -20,15 +25,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../src/kurafs/cache_rules.h"
 
-#define FILE_BYTES 65536
+#define SEGMENT 65536
+/* libfuse's largest READ (its 1 MiB buffer), plus a block each side. */
+#define SPAN_MAX (1024 * 1024 + 2 * SEGMENT)
+
+static int backing = -1;
+static off_t file_bytes = SEGMENT;
 
 static void *null_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-    (void)conn;
-    kurafs_cache_rules(cfg);
+    kurafs_cache_rules(conn, cfg);
     return NULL;
 }
 
@@ -46,7 +56,7 @@ static int null_getattr(const char *path, struct stat *st, struct fuse_file_info
         st->st_ino = 3;
         st->st_mode = S_IFREG | 0444;
         st->st_nlink = 1;
-        st->st_size = FILE_BYTES;
+        st->st_size = file_bytes;
         return 0;
     }
     return -ENOENT;
@@ -63,11 +73,35 @@ static int null_read(const char *path, char *buf, size_t size, off_t off, struct
 {
     (void)path;
     (void)fi;
-    if (off >= FILE_BYTES)
+    if (off >= file_bytes)
         return 0;
-    if (size > (size_t)(FILE_BYTES - off))
-        size = (size_t)(FILE_BYTES - off);
-    memset(buf, 0, size);
+    if (size > (size_t)(file_bytes - off))
+        size = (size_t)(file_bytes - off);
+    if (backing < 0) {
+        memset(buf, 0, size);
+        return (int)size;
+    }
+    /* One buffer per thread, kept: as kurafs's per-call cipher buffers
+     * come from its allocator, not a fresh mapping per READ. */
+    static __thread char *blocks;
+    if (!blocks && !(blocks = malloc(SPAN_MAX)))
+        return -ENOMEM;
+    off_t first = off / SEGMENT * SEGMENT;
+    off_t last = (off + (off_t)size + SEGMENT - 1) / SEGMENT * SEGMENT;
+    if (last > file_bytes)
+        last = file_bytes;
+    if (last - first > SPAN_MAX)
+        return -EINVAL;
+    size_t want = (size_t)(last - first), got = 0;
+    while (got < want) {
+        ssize_t n = pread(backing, blocks + got, want - got, first + (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        got += (size_t)n;
+    }
+    memcpy(buf, blocks + (off - first), size);
     return (int)size;
 }
 
@@ -80,9 +114,18 @@ static int null_release(const char *path, struct fuse_file_info *fi)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: fuse_null MOUNTPOINT\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: fuse_null MOUNTPOINT [FILE]\n");
         return 2;
+    }
+    if (argc == 3) {
+        struct stat st;
+        backing = open(argv[2], O_RDONLY | O_CLOEXEC);
+        if (backing < 0 || fstat(backing, &st) != 0) {
+            perror(argv[2]);
+            return 1;
+        }
+        file_bytes = st.st_size;
     }
     static const struct fuse_operations ops = {
         .init = null_init,
@@ -92,7 +135,7 @@ int main(int argc, char **argv)
         .release = null_release,
     };
     /* kurafs's own mount options and loop (src/kurafs/main.c). */
-    char *args[] = {argv[0], "-f", "-oallow_other,fsname=fuse_null,noatime", argv[1], NULL};
+    char *args[] = {argv[0], "-f", "-oallow_other,fsname=fuse_null,subtype=fuse_null,noatime", argv[1], NULL};
     struct fuse_args fa = FUSE_ARGS_INIT(4, args);
     struct fuse_cmdline_opts copts;
     if (fuse_parse_cmdline(&fa, &copts) != 0)
@@ -102,6 +145,8 @@ int main(int argc, char **argv)
         return 1;
     int status = 1;
     if (fuse_mount(fuse, copts.mountpoint) == 0) {
+        if (kurafs_raise_readahead(copts.mountpoint) != 0)
+            fprintf(stderr, "fuse_null: cannot raise the readahead of %s\n", copts.mountpoint);
         if (fuse_set_signal_handlers(fuse_get_session(fuse)) == 0) {
             struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
             status = fuse_loop_mt(fuse, &loop) == 0 ? 0 : 1;

@@ -187,6 +187,17 @@ if $fs_sections; then
   sync
   kura_mount "$CONF" "$KM" || exit 1
   K=$KM/$ID
+  # bench/fuse_null: kura's cache rules and readahead with no work of its
+  # own, serving the big file's plaintext in whole 64 KiB blocks as kura
+  # reads whole segments (zeros when there is none): the FUSE floor under
+  # kura's opens and reads on this machine ("null" below).
+  NM=$W/null.mnt
+  mkdir -p "$NM"
+  "$build/bench/fuse_null" "$NM" $([ -f "$W/plain/big.bin" ] && echo "$W/plain/big.bin") >>"$W/fuse_null.log" 2>&1 &
+  NPID=$!
+  on_exit "fusermount3 -u '$NM' || umount -l '$NM'; kill $NPID"
+  for i in $(seq 1 200); do grep -qs " $NM fuse" /proc/mounts && break; sleep 0.05; done
+  grep -qs " $NM fuse" /proc/mounts || fail "fuse_null did not mount $NM: $(tail -n 3 "$W/fuse_null.log")"
   log "setup: ${SEQ_MIB} MiB file, BAM and small files in kura, gocryptfs and ext4 in $(( ($(now_ns) - t0) / 1000000 )) ms"
   if [ -f "$W/plain/big.bin" ]; then
     as_reader cmp -s "$K/big.bin" "$W/plain/big.bin" && cmp -s "$GM/big.bin" "$W/plain/big.bin" ||
@@ -216,17 +227,18 @@ run_rounds() {
   for s in "${systems[@]}"; do M[$name.$s]=$(tr ' ' '\n' <<<"${VALS[$s]}" | grep -v '^$' | median); done
 }
 
-path_of() { case $1 in kura) echo "$K/$2" ;; gocryptfs) echo "$GM/$2" ;; ext4) echo "$W/plain/$2" ;; esac; }
-reader_of() { [ "$1" = kura ] && echo as_reader; }
+# null serves only big.bin, as d/f.
+path_of() { case $1 in kura) echo "$K/$2" ;; gocryptfs) echo "$GM/$2" ;; ext4) echo "$W/plain/$2" ;; null) echo "$NM/d/f" ;; esac; }
+reader_of() { case $1 in kura | null) echo as_reader ;; esac; }
 
 if $fs_sections && want seq; then
   for bs in 1048576 131072; do
     log ""
     log "== Cold sequential read of ${SEQ_MIB} MiB, read(2) of $((bs / 1024)) KiB (MB/s)"
     measure_seq() { local o; o=$($(reader_of "$1") "$IO" seq "$(path_of "$1" big.bin)" --bs "$BS") || { echo "$o"; return 1; }; kv MBps "$o"; }
-    BS=$bs run_rounds seq kura gocryptfs ext4
-    for s in kura gocryptfs ext4; do M[seq$bs.$s]=${M[seq.$s]}; done
-    note "median: kura ${M[seq.kura]}, gocryptfs ${M[seq.gocryptfs]}, ext4 ${M[seq.ext4]}"
+    BS=$bs run_rounds seq kura gocryptfs ext4 null
+    for s in kura gocryptfs ext4 null; do M[seq$bs.$s]=${M[seq.$s]}; done
+    note "median: kura ${M[seq.kura]}, gocryptfs ${M[seq.gocryptfs]}, ext4 ${M[seq.ext4]}, null FUSE ${M[seq.null]}"
   done
 fi
 
@@ -236,10 +248,11 @@ if $fs_sections && want rand; then
       log ""
       log "== Random reads of $((bs / 1024)) KiB, $th thread(s), ${SECS}s from cold (IOPS)"
       measure_rand() { local o; o=$($(reader_of "$1") "$IO" rand "$(path_of "$1" big.bin)" --bs "$BS" --threads "$TH" --seconds "$SECS") || { echo "$o"; return 1; }; kv iops "$o"; }
-      # ext4: the disk's own rate for this block size and thread count.
-      BS=$bs TH=$th run_rounds rand kura gocryptfs ext4
-      for s in kura gocryptfs ext4; do M[rand$bs.$th.$s]=${M[rand.$s]}; done
-      note "median: kura ${M[rand.kura]}, gocryptfs ${M[rand.gocryptfs]}, ext4 ${M[rand.ext4]}"
+      # ext4: the disk's own rate for this block size and thread count;
+      # null: FUSE reading whole 64 KiB blocks, as kura reads segments.
+      BS=$bs TH=$th run_rounds rand kura gocryptfs ext4 null
+      for s in kura gocryptfs ext4 null; do M[rand$bs.$th.$s]=${M[rand.$s]}; done
+      note "median: kura ${M[rand.kura]}, gocryptfs ${M[rand.gocryptfs]}, ext4 ${M[rand.ext4]}, null FUSE ${M[rand.null]}"
     done
   done
 fi
@@ -305,23 +318,16 @@ if $fs_sections && want opens; then
   # kura1/kura8: 1 and 8 openers on kura (the daemon restarted, its
   # fdatasync calls counted); gocryptfs8: 8 openers; fdatasync: bench_io
   # appending 200-byte records with an fdatasync each, in the audit log's
-  # directory, the physical limit of serial durable opens; null1: 1 opener
-  # on bench/fuse_null, the same four FUSE requests per open+close as
-  # kura's with kura's cache rules and nothing else (the floor of any
-  # filesystem that keeps those rules, on this machine).
+  # directory, the physical limit of serial durable opens; null1, null8:
+  # 1 and 8 openers on bench/fuse_null, the same four FUSE requests per
+  # open+close as kura's with kura's cache rules and nothing else (the
+  # floor of any filesystem that keeps those rules, on this machine).
   declare -A SYNCS=() OPENS=()
-  NM=$W/null.mnt
-  mkdir -p "$NM"
-  "$build/bench/fuse_null" "$NM" >>"$W/fuse_null.log" 2>&1 &
-  NPID=$!
-  on_exit "fusermount3 -u '$NM' || umount -l '$NM'; kill $NPID"
-  for i in $(seq 1 200); do grep -qs " $NM fuse" /proc/mounts && break; sleep 0.05; done
-  grep -qs " $NM fuse" /proc/mounts || fail "fuse_null did not mount $NM: $(tail -n 3 "$W/fuse_null.log")"
   measure_opens() {
     local o n th=8
     case $1 in
-      null1)
-        o=$(as_reader "$IO" opens "$NM/d/f" --seconds "$SECS") || { echo "$o"; return 1; }
+      null1 | null8)
+        o=$(as_reader "$IO" opens "$NM/d/f" --threads "${1#null}" --seconds "$SECS") || { echo "$o"; return 1; }
         kv per_second "$o"
         return 0 ;;
       fdatasync)
@@ -343,7 +349,7 @@ if $fs_sections && want opens; then
     OPENS[$1]+="$(kv opens "$o") "
     kv per_second "$o"
   }
-  run_rounds opens kura1 fdatasync null1 kura8 gocryptfs8
+  run_rounds opens kura1 fdatasync null1 kura8 gocryptfs8 null8
   kura_umount "$KM"; kura_mount "$CONF" "$KM"
   for s in kura1 kura8; do
     syncs=$(awk '{for (i = 1; i <= NF; i++) s += $i} END {print s + 0}' <<<"${SYNCS[$s]}")
@@ -355,7 +361,7 @@ if $fs_sections && want opens; then
   # after the other: at best null1 * f / (null1 + f) a second, that is
   # null1 / (null1 + f) of the disk's rate f.
   M[opens.bound]=$(awk -v n="${M[opens.null1]}" -v f="${M[opens.fdatasync]}" 'BEGIN {if (n + f == 0 || n == "nan" || f == "nan") print "nan"; else printf "%.2f", n / (n + f)}')
-  note "median: 1 opener ${M[opens.kura1]}/s, disk fdatasync ${M[opens.fdatasync]}/s, null FUSE ${M[opens.null1]}/s (bound: ${M[opens.bound]} of fdatasync/s); 8 openers kura ${M[opens.kura8]}/s, gocryptfs ${M[opens.gocryptfs8]}/s"
+  note "median: 1 opener ${M[opens.kura1]}/s, disk fdatasync ${M[opens.fdatasync]}/s, null FUSE ${M[opens.null1]}/s (bound: ${M[opens.bound]} of fdatasync/s); 8 openers kura ${M[opens.kura8]}/s, gocryptfs ${M[opens.gocryptfs8]}/s, null FUSE ${M[opens.null8]}/s"
   "$KURACTL" -c "$CONF" audit verify >/dev/null 2>&1 || fail "kuractl audit verify after the opens run"
 fi
 
@@ -659,6 +665,13 @@ fi
 
 # ---- summary ----
 ratio() { div "${M[$1]:-nan}" "${M[$2]:-nan}"; }
+# below RATIO GOAL NOTE: what a null FUSE filesystem's ratio says of the
+# goal: below it, no design under kura's cache rules and the format's
+# whole-segment reads meets it on this machine.
+below() {
+  awk -v r="$1" -v g="$2" -v n="$3" 'BEGIN {
+    if (r == "nan") print n; else if (r < g) print "floor below " g ": no design under these rules meets the goal here " n; else print "floor at or above " g " " n }'
+}
 if want seq && [ -n "${M[seq1048576.kura]:-}" ]; then
   for bs in 1048576 131072; do
     r=$(ratio "seq$bs.kura" "seq$bs.gocryptfs")
@@ -666,6 +679,8 @@ if want seq && [ -n "${M[seq1048576.kura]:-}" ]; then
   done
   r=$(ratio seq131072.kura seq131072.ext4)
   row "  128 KiB reads, kura / ext4" "-" "-" "-" "$r" ">= 0.8" "$(verdict "$r" ">=" 0.8) (ratio: vs ext4)"
+  r=$(ratio seq131072.null seq131072.ext4)
+  row "  null FUSE, 64 KiB blocks, no decryption" "${M[seq131072.null]}" "-" "-" "$r" "" "$(below "$r" 0.8 "(ratio: vs ext4)")"
 fi
 if want rand && [ -n "${M[rand4096.1.kura]:-}" ]; then
   for bs in 4096 65536; do
@@ -673,6 +688,8 @@ if want rand && [ -n "${M[rand4096.1.kura]:-}" ]; then
       goal=$([ $bs = 4096 ] && [ $th = 8 ] && echo 0.5 || echo 1.0)
       r=$(ratio "rand$bs.$th.kura" "rand$bs.$th.gocryptfs")
       row "random $((bs / 1024)) KiB reads, $th thread(s) (IOPS)" "${M[rand$bs.$th.kura]}" "${M[rand$bs.$th.gocryptfs]}" "${M[rand$bs.$th.ext4]}" "$r" ">= $goal" "$(verdict "$r" ">=" "$goal")"
+      r=$(ratio "rand$bs.$th.null" "rand$bs.$th.gocryptfs")
+      row "  null FUSE, 64 KiB blocks, no decryption" "${M[rand$bs.$th.null]:-nan}" "-" "-" "$r" "" "$(below "$r" "$goal" "")"
     done
   done
 fi
@@ -694,6 +711,8 @@ if want opens && [ -n "${M[opens.kura1]:-}" ]; then
   r=$(ratio opens.kura8 opens.gocryptfs8)
   row "opens/s, 8 openers, durable audit log" "${M[opens.kura8]}" "${M[opens.gocryptfs8]}" "-" "$r" ">= 0.5" "$(verdict "$r" ">=" 0.5)"
   row "  fdatasync calls per 1000 opens" "${M[opens.syncs.kura8]}" "-" "-" "-" "" ""
+  r=$(ratio opens.null8 opens.gocryptfs8)
+  row "  null FUSE filesystem, 8 openers" "${M[opens.null8]:-nan}" "-" "-" "$r" "" "$(below "$r" 0.5 "")"
 fi
 if want handles && [ -n "${M[handles.lck]:-}" ]; then
   # The daemon locks its memory as it is touched (mlockall ONFAULT): its

@@ -1,14 +1,22 @@
 /* What the kernel may keep of a kurafs mount: no entries, no attributes,
  * no negative lookups (R-ACC-3); pages only while a file is open
- * (pagecache.c). bench/fuse_null.c mounts under the same rules, so that
- * the floor it measures is the floor under kura's. */
+ * (pagecache.c), read ahead KURAFS_READAHEAD into a sole reader's file.
+ * bench/fuse_null.c mounts under the same rules, so that the floor it
+ * measures is the floor under kura's. */
 #ifndef KURAFS_CACHE_RULES_H
 #define KURAFS_CACHE_RULES_H
 
 #include <fuse.h>
 
-static inline void kurafs_cache_rules(struct fuse_config *cfg)
+/* Kernel readahead on the mount's cached files, in bytes: the limit INIT
+ * asks for, once kurafs_raise_readahead has raised the mount's own (the
+ * kernel keeps the smaller of the two). */
+#define KURAFS_READAHEAD (2 * 1024 * 1024)
+
+/* For the high-level API's init. */
+static inline void kurafs_cache_rules(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
+    conn->max_readahead = KURAFS_READAHEAD;
     cfg->entry_timeout = 0;
     cfg->attr_timeout = 0;
     cfg->negative_timeout = 0;
@@ -17,5 +25,11 @@ static inline void kurafs_cache_rules(struct fuse_config *cfg)
     cfg->use_ino = 1;
     cfg->hard_remove = 1;
 }
+
+/* Raises the readahead of the FUSE mount at mountpoint (mounted, its INIT
+ * not yet answered: INIT can only lower it) to KURAFS_READAHEAD, through
+ * its backing device's read_ahead_kb in sysfs. Returns 0 or -errno; the
+ * mount works either way, with the kernel's default of 128 KiB. */
+int kurafs_raise_readahead(const char *mountpoint);
 
 #endif

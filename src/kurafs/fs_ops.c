@@ -301,14 +301,12 @@ static int kfs_statfs(const char *path, struct statvfs *sv)
 /* fuse_new's user data: the daemon, every request's private_data. */
 static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-    /* The kernel keeps the smaller of this and the mount's own readahead
-     * (main.c raised it). Read ahead into the page cache of a sole
-     * reader's file only: what pagecache.c drops at close and revocation. */
-    conn->max_readahead = KURAFS_READAHEAD;
     struct kurafs *fs = kurafs_of_request();
     fs->mounted_at = time(NULL);
     randombytes_buf(fs->ino_key, sizeof fs->ino_key);
-    kurafs_cache_rules(cfg);
+    /* Readahead fills only the page cache of a sole reader's file: what
+     * pagecache.c drops at close and revocation. */
+    kurafs_cache_rules(conn, cfg);
     return fs;
 }
 

@@ -214,15 +214,6 @@ void kurafs_pagecache_close(struct kurafs_pagecache *pc, const char *path, uid_t
  * mount, so mappings fault and re-decide (R-REV-4). */
 void kurafs_pagecache_drop(struct kurafs_pagecache *pc);
 void kurafs_pagecache_free(struct kurafs_pagecache *pc);
-/* Kernel readahead on the mount's cached files, in bytes: the limit
- * kfs_init asks for, once kurafs_pagecache_readahead has raised the
- * mount's own (the kernel keeps the smaller of the two). */
-#define KURAFS_READAHEAD (2 * 1024 * 1024)
-/* Raises the readahead of the FUSE mount at mountpoint (mounted, its INIT
- * not yet answered) to KURAFS_READAHEAD, through its backing device's
- * read_ahead_kb in sysfs. Returns 0 or -errno; the mount works either
- * way, with the kernel's default of 128 KiB. */
-int kurafs_pagecache_readahead(const char *mountpoint);
 
 /* ---- time-driven duties (maintain.c) ---- */
 struct kura_cmd_env;

@@ -27,6 +27,7 @@
 #include "kura/secmem.h"
 #include "kura/text.h"
 #include "audit.h"
+#include "cache_rules.h"
 #include "handle.h"
 
 struct options {
@@ -398,7 +399,7 @@ int main(int argc, char **argv)
     /* Before the loop answers INIT, which can only lower the mount's
      * readahead: a sole reader's cat (128 KiB reads) then finds the next
      * MiB decrypted by the time it asks (bench/README.md). */
-    int ra = kurafs_pagecache_readahead(copts.mountpoint);
+    int ra = kurafs_raise_readahead(copts.mountpoint);
     if (ra != 0)
         kura_notice(LOG_WARNING, "kurafs: cannot raise the readahead of %s (%s): sequential reads are slower",
                     copts.mountpoint, strerror(-ra));

@@ -452,6 +452,44 @@ static void test_threads_group_commit(void)
     EXPECT(sum.records == THREADS * PER_THREAD && sum.first_seq == 1 && sum.last_seq == THREADS * PER_THREAD);
 }
 
+/* Appends queued while a reopen holds the file go on when it lets go:
+ * eight threads append while reopens run back to back, and every record
+ * is written (an appender left asleep would hang here until the alarm). */
+static void test_appends_wait_out_reopens(void)
+{
+    const char *path = log_path("reopens");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    alarm(60);
+    pthread_t th[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.log = log, .id = i};
+        ASSERT(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+    }
+    struct kura_err err = {0};
+    int reopens = 0, reopen_failures = 0;
+    struct kura_audit_stats st;
+    do {
+        reopen_failures += kura_audit_reopen(log, &err) != 0;
+        reopens++;
+        kura_audit_get_stats(log, &st);
+    } while (st.records + st.failures < THREADS * PER_THREAD);
+    int failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        failures += w[i].failures;
+    }
+    alarm(0);
+    kura_audit_close(log);
+    printf("# %d reopens while %d records were appended\n", reopens, THREADS * PER_THREAD);
+    EXPECT(failures == 0 && reopen_failures == 0 && reopens > 1);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.records == THREADS * PER_THREAD);
+}
+
 /* A close record is written but not made durable on its own: it rides on
  * the next record's fdatasync (an open costs one, not two). */
 static void test_close_rides_next_sync(void)
@@ -1706,6 +1744,7 @@ int main(void)
     RUN(test_hostile_strings_escaped_and_round_trip);
     RUN(test_long_fields_cut_and_named);
     RUN(test_threads_group_commit);
+    RUN(test_appends_wait_out_reopens);
     RUN(test_close_rides_next_sync);
     RUN(test_read_tail);
     RUN(test_two_writers_take_turns);

@@ -246,12 +246,24 @@ int kura_ledger_scan(const char *name, const char *text, size_t len, kura_ledger
     return 0;
 }
 
+/* How long a reader waits for a last line to get its end: a view reads
+ * without the dataset's lock, and may meet an append between the pages it
+ * writes; a line a crash or an editor cut short stays cut, and fails. */
+#define TORN_TAIL_TRIES 10
+#define TORN_TAIL_WAIT_US 10000
+
 int kura_ledger_read(const char *path, kura_ledger_fn fn, void *arg, struct kura_err *err)
 {
     char *text = NULL;
     size_t len = 0;
-    if (kura_read_file(path, KURA_LEDGER_FILE_MAX, &text, &len, err) != 0)
-        return -1;
+    for (int tries = 1;; tries++) {
+        if (kura_read_file(path, KURA_LEDGER_FILE_MAX, &text, &len, err) != 0)
+            return -1;
+        if (len == 0 || text[len - 1] == '\n' || tries == TORN_TAIL_TRIES)
+            break;
+        free(text);
+        usleep(TORN_TAIL_WAIT_US);
+    }
     int rc = kura_ledger_scan(path, text, len, fn, arg, NULL, NULL, err);
     free(text);
     return rc;

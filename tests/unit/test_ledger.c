@@ -2,6 +2,8 @@
  * finds edited, deleted, inserted, swapped and cut-off records, naming the
  * first bad line. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -399,6 +401,57 @@ static void test_verify_detects_truncation_and_malformed_lines(void)
     EXPECT_STR_CONTAINS(err.msg, "t.jsonl:1: record is not in canonical form");
 }
 
+static int count_record(const struct kura_ledger_record *r, void *arg)
+{
+    (void)r;
+    (*(int *)arg)++;
+    return 0;
+}
+
+struct tail {
+    const char *path, *bytes;
+    size_t len;
+};
+
+static void *finish_tail(void *arg)
+{
+    const struct tail *t = arg;
+    usleep(30000);
+    int fd = open(t->path, O_WRONLY | O_APPEND);
+    if (fd >= 0) {
+        if (write(fd, t->bytes, t->len) != (ssize_t)t->len)
+            perror("finish_tail");
+        close(fd);
+    }
+    return NULL;
+}
+
+/* A reader holding no lock (a view) that meets a record still being
+ * appended reads it whole once it is; one cut short for good fails. */
+static void test_read_waits_out_an_append(void)
+{
+    char head[KURA_HASH_HEX_LEN + 1];
+    const char *p = make_ledger(2, head);
+    ASSERT(p);
+    size_t len;
+    char *text = slurp(p, &len);
+    ASSERT(text);
+    ASSERT(truncate(p, (off_t)(len - 10)) == 0);
+    struct tail t = {.path = p, .bytes = text + len - 10, .len = 10};
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, finish_tail, &t) == 0);
+    int n = 0;
+    struct kura_err err = {0};
+    EXPECT(kura_ledger_read(p, count_record, &n, &err) == 0);
+    EXPECT(n == 2);
+    pthread_join(th, NULL);
+    ASSERT(truncate(p, (off_t)(len - 10)) == 0);
+    n = 0;
+    EXPECT(kura_ledger_read(p, count_record, &n, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "last line has no line end");
+    free(text);
+}
+
 static void test_append_refuses_torn_last_line(void)
 {
     char head[KURA_HASH_HEX_LEN + 1];
@@ -530,6 +583,7 @@ int main(void)
     RUN(test_verify_detects_tampering);
     RUN(test_verify_detects_edits);
     RUN(test_verify_detects_truncation_and_malformed_lines);
+    RUN(test_read_waits_out_an_append);
     RUN(test_append_refuses_torn_last_line);
     RUN(test_concurrent_appenders_keep_the_chain);
     RUN(test_delivery_keys_round_trip);

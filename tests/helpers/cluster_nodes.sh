@@ -97,16 +97,6 @@ lagging_copy() {
     ln -sfn "$next" "$T/n3view.new" && mv -T "$T/n3view.new" "$T/n3view"
 }
 
-# wait_for SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails
-# after SECONDS.
-wait_for() {
-  local limit=$1 t0=$EPOCHREALTIME; shift
-  until "$@" >/dev/null 2>&1; do
-    awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$limit" 'BEGIN {exit !(b - a > s)}' && return 1
-    sleep 0.05
-  done
-}
-
 # start_proxy NAME [PORT]: a loopback TCP proxy to PostgreSQL's socket
 # (tests/helpers/pg_proxy.py), stopped on exit; PROXY_PORT[NAME] its port,
 # PROXY_PID[NAME] its pid. A node cut off is one whose proxy is stopped.

@@ -51,6 +51,16 @@ done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
 # Stops the script when a precondition fails (the rest would only add noise).
 require() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; diag "required step failed, stopping"; done_testing; exit 1; fi; }
 
+# wait_for SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails
+# after SECONDS.
+wait_for() {
+  local limit=$1 t0=$EPOCHREALTIME; shift
+  until "$@" >/dev/null 2>&1; do
+    awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$limit" 'BEGIN {exit !(b - a > s)}' && return 1
+    sleep 0.05
+  done
+}
+
 # ---- cleanup, also on failure and signals ----
 on_exit() { _cleanups+=("$*"); }
 _run_cleanups() {

@@ -247,22 +247,21 @@ with open(d + "/again_result", "w") as f:
     f.write(again + "\n")
 os.close(fd)
 EOF
-wait_for() { local i; for i in $(seq 1 200); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
 R=$T/reader && mkdir -p "$R" && chmod 0777 "$R"
 # 1. the log fails under an open handle: reads stop until it can be written
 as kt_alice "$PY" "$T/reader.py" "$M/$D2/g.bin" 600000 "$R" &
 rpid=$!
-wait_for "$R/ready"
+wait_for 10 test -e "$R/ready"
 dd if=/dev/zero of="$S/filler" bs=4k status=none 2>/dev/null
 dd if=/dev/zero of="$S/filler2" bs=512 status=none 2>/dev/null
 for i in $(seq 1 40); do as kt_alice cat "$M/$D1/f1.bin" >/dev/null 2>&1 || break; done
 touch "$R/go"
-wait_for "$R/result"
+wait_for 10 test -e "$R/result"
 check_output "log full: a file opened before gets no byte more (EIO)" "^0 Input/output error" cat "$R/result"
 rm -f "$S/filler" "$S/filler2"
 as kt_alice cat "$M/$D1/f1.bin" >/dev/null
 touch "$R/again"
-wait_for "$R/again_result"
+wait_for 10 test -e "$R/again_result"
 check_output "space freed, the log written again: the same handle reads again" "^served" cat "$R/again_result"
 wait "$rpid"
 # 2. another program fills the disk and nothing else is written: the
@@ -276,13 +275,13 @@ require "mount with a 1 MiB reserve" mount_kura "$T/mnt"
 check "the reserve is set aside in a file" test "$(stat -c %s "$S/.audit.jsonl.reserve")" = 1048576
 as kt_alice "$PY" "$T/reader.py" "$M/$D2/g.bin" 1200000 "$R" &
 rpid=$!
-wait_for "$R/ready"
+wait_for 10 test -e "$R/ready"
 dd if=/dev/zero of="$S/filler" bs=4k status=none 2>/dev/null
 dd if=/dev/zero of="$S/filler2" bs=512 status=none 2>/dev/null
 touch "$R/go"
-wait_for "$R/result"
+wait_for 10 test -e "$R/result"
 touch "$R/again"
-wait_for "$R/again_result"
+wait_for 10 test -e "$R/again_result"
 wait "$rpid" # closed while the disk is still full
 read -r total err_word <"$R/result"
 diag "disk filled by another program: the handle read $total bytes (6 x the dataset), then: $err_word"

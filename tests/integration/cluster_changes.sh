@@ -66,9 +66,9 @@ for i in 1 2 3; do check "n$i refuses $EXT once its period ended" wait_for 15 sh
 check "dataset extend" kuractl dataset extend "$EXT" --until "$(day 30)" --ref "EXT-1"
 for i in 1 2 3; do check "after extend returned, n$i serves $EXT" reads kt_alice "$i" "$EXT"; done
 
-# ---- a report of one dataset holds up no change of another: a change
-# waiting for $ID's lock (held here for 10 s, as a PI's usage report holds
-# it while it reads the audit log) holds no cluster lock while it waits ----
+# ---- a change waiting for one dataset holds up no change of another: a
+# change waiting for $ID's lock (held here for 10 s, as a long change of
+# it would) holds no cluster lock while it waits ----
 flock "$KROOT/lib/datasets/$ID/.lock" sleep 10 &
 holder=$!
 on_exit "kill $holder"
@@ -77,12 +77,12 @@ kuractl dataset suspend "$ID" --reason "after the report" >"$T/waiter.out" 2>&1 
 waiter=$!
 sleep 1
 s=$EPOCHREALTIME
-check "while a change of $ID waits for a report of $ID, user add on $EXT goes through" kuractl user add "$EXT" kt_carol
+check "while a change of $ID waits for $ID's lock, user add on $EXT goes through" kuractl user add "$EXT" kt_carol
 took=$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.1f", e - s}')
-check "... at once ($took s; the report holds $ID for 10 s)" awk -v t="$took" 'BEGIN {exit !(t < 5)}'
+check "... at once ($took s; $ID's lock is held for 10 s)" awk -v t="$took" 'BEGIN {exit !(t < 5)}'
 wait "$waiter"
 rc=$?
-check "the change of $ID went through once the report ended (exit $rc: $(tr '\n' ' ' <"$T/waiter.out"))" test "$rc" = 0
+check "the change of $ID went through once the lock was let go (exit $rc: $(tr '\n' ' ' <"$T/waiter.out"))" test "$rc" = 0
 wait "$holder"
 check "dataset resume after it" kuractl dataset resume "$ID"
 for i in 1 2 3; do check "n$i serves $ID again" reads kt_bob "$i"; done

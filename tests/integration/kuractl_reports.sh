@@ -271,5 +271,26 @@ check_output_fails "a control character in a declaration is refused" "control" \
   kc kt_alice report secondary-data "$ID" --data "$(printf 'a\033[31mb')"
 check_output_fails "bob cannot draft it" "only (an operator|the PI|operators)" kc kt_bob report secondary-data "$ID"
 
+# ---- a report reads the audit log holding no lock: a change of its
+# dataset goes through meanwhile (a removal or a withdrawal is not held
+# up by a PI's report of a long log). strace holds the report's open of
+# the audit log for 8 s, after it loaded the dataset under its lock ----
+AUDIT=$(sed -n 's/^audit_log = //p' "$KCONF")
+env ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -P "$AUDIT" -e trace=openat -e inject=openat:delay_enter=8000000 \
+  "$KURACTL" -c "$KCONF" report usage "$ID" --csv >"$T/slow.csv" 2>"$T/slow.err" &
+slow=$!
+on_exit "kill $slow"
+in_open() { local p; p=$(pgrep -P "$slow" kuractl) && grep -q '^257 ' "/proc/$p/syscall"; }   # x86-64 openat
+check "the report is held in its open of the audit log" wait_for 5 in_open
+check "meanwhile, dataset $ID's lock is free" flock -n "$KROOT/lib/datasets/$ID/.lock" true
+s=$EPOCHREALTIME
+check "meanwhile, user remove of kt_bob goes through" kuractl user remove "$ID" kt_bob
+took=$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.1f", e - s}')
+check "... at once ($took s; the report's open is held 8 s)" awk -v t="$took" 'BEGIN {exit !(t < 4)}'
+check_fails "... and bob is refused at once" as kt_bob head -c 1 "$M/a.bin"
+wait "$slow"
+rc=$?
+check "the report then finishes (exit $rc: $(head -c 300 "$T/slow.err"))" test "$rc" = 0 -a -s "$T/slow.csv"
+
 stop_kura "$MNT"
 done_testing

@@ -481,7 +481,7 @@ int cmd_report_incident(const struct kura_cmd_ctx *c, int argc, char **argv)
         return rc;
     /* Every dataset is the operators'; a PI names one she leads. */
     struct cmd_txn t = {0};
-    if (dataset ? cmd_txn_begin(c, dataset, KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0
+    if (dataset ? cmd_txn_begin(c, dataset, KURA_CMD_PI, CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK, &t) != 0
                 : cmd_require_operator(c) != 0)
         return KURA_EXIT_FAIL;
     struct incident_scan s = {.dataset = dataset ? t.ds.id : NULL, .from_ms = from * 1000, .to_ms = to * 1000,

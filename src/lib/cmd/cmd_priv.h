@@ -361,6 +361,9 @@ struct cmd_txn {
 #define CMD_TXN_DESTROYED_OK 0x2u   /* a destroyed dataset too (destroy itself, reports, listings) */
 #define CMD_TXN_LEDGER 0x4u         /* not a change, but appends to the ledger (report checklist):
                                        the cluster's lock too, as a change takes it */
+#define CMD_TXN_VIEW 0x8u           /* a view (a listing, a report): the locks are let go once
+                                       what it reads of the dataset is loaded, so that no change
+                                       of it (a withdrawal) waits while it reads the audit log */
 
 /* The opening of every change and view of one dataset: checks that the
  * actor holds role in it (KURA_CMD_OPERATOR; KURA_CMD_PI: its PI or an
@@ -368,7 +371,9 @@ struct cmd_txn {
  * under it; locks it (waiting a bounded time), finishes an interrupted
  * change if one is pending, loads dataset.ini (and files.tsv with
  * CMD_TXN_FILES), and refuses a destroyed dataset unless
- * CMD_TXN_DESTROYED_OK. Prints the reason and returns -1 on error. */
+ * CMD_TXN_DESTROYED_OK; with CMD_TXN_VIEW it then lets go of the locks (a
+ * view prints the state it loaded). Prints the reason and returns -1 on
+ * error. */
 int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_role role, unsigned what,
                   struct cmd_txn *t);
 /* The opening of a manager's view of one dataset (ID [--json]: user list,

@@ -172,7 +172,7 @@ static int whole_use_begin(const struct kura_cmd_ctx *c, const char *id, bool wi
 {
     struct kura_err e = {0};
     memset(use, 0, sizeof *use);
-    if (cmd_txn_begin(c, id, KURA_CMD_PI, CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0), t) != 0)
+    if (cmd_txn_begin(c, id, KURA_CMD_PI, CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0), t) != 0)
         return -1;
     if (cmd_usage_scan(c, t->ds.id, 0, 0, use, &e) != 0) {
         cmd_fail_err(c, &e);
@@ -396,7 +396,7 @@ int cmd_report_usage(const struct kura_cmd_ctx *c, int argc, char **argv)
         to = s == end ? s : end;        /* a date counts whole */
     }
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct kura_report r = {0};

@@ -659,7 +659,7 @@ int cmd_report_destruction(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t) != 0)
+    if (cmd_txn_begin(c, pos[0], KURA_CMD_PI, CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK, &t) != 0)
         return KURA_EXIT_FAIL;
     int rc = KURA_EXIT_FAIL;
     struct cmd_destruction d = {0};
@@ -860,7 +860,7 @@ int cmd_report_withdrawal(const struct kura_cmd_ctx *c, int argc, char **argv)
     if (cmd_parse(c, argc, argv, opts, pos, 2, 2, &npos) != 0 || cmd_report_form_check(c, &form) != 0)
         return KURA_EXIT_USAGE;
     struct cmd_txn t;
-    int began = begin_sample(c, pos[0], pos[1], KURA_CMD_PI, CMD_TXN_DESTROYED_OK, &t);
+    int began = begin_sample(c, pos[0], pos[1], KURA_CMD_PI, CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK, &t);
     if (began != 0)
         return began;
     int rc = KURA_EXIT_FAIL;

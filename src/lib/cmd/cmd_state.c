@@ -159,8 +159,8 @@ int cmd_begin_listing(const struct kura_cmd_ctx *c, int argc, char **argv, bool 
     int npos;
     if (cmd_parse(c, argc, argv, opts, pos, 1, 1, &npos) != 0)
         return KURA_EXIT_USAGE;
-    /* Under the lock, so an interrupted change is finished first. */
-    unsigned what = CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0);
+    /* Begun under the lock, so an interrupted change is finished first. */
+    unsigned what = CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0);
     return cmd_txn_begin(c, pos[0], KURA_CMD_PI, what, t) == 0 ? KURA_EXIT_OK : KURA_EXIT_FAIL;
 }
 
@@ -434,9 +434,8 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_ro
     }
     /* The dataset's lock first, then (a change, in cluster mode) the
      * cluster's: the shared file system's locks are not relied on across
-     * nodes, and a change waiting here for a listing or a report of this
-     * dataset (a PI's usage report reads the whole audit log) holds up no
-     * change of another dataset. Lockdown takes its own lock before the
+     * nodes, and a change waiting here for another change of this dataset
+     * holds up no change of another dataset. Lockdown takes its own lock before the
      * cluster's too; under the cluster's lock, dataset locks are only tried. */
     t->lock_fd = kura_lock(lock, LOCK_WAIT_MS, &e);
     if (t->lock_fd < 0) {
@@ -476,6 +475,14 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_ro
             cmd_fail_err(c, &e);
             goto fail;
         }
+    }
+    /* A view needed the lock only to find the dataset whole (an interrupted
+     * change finished): a report reading the whole audit log would hold up
+     * a withdrawal, or a user's removal, for as long as it reads. */
+    if (what & CMD_TXN_VIEW) {
+        kura_unlock(t->lock_fd);
+        t->lock_fd = -1;
+        cmd_cluster_unlock(t);
     }
     free(lock);
     free(ini);

@@ -401,6 +401,20 @@ static void test_verify_detects_truncation_and_malformed_lines(void)
     EXPECT_STR_CONTAINS(err.msg, "t.jsonl:1: record is not in canonical form");
 }
 
+/* A 2-record ledger whose last line lost its last 10 bytes; *text and
+ * *len: the whole ledger (free *text). NULL on failure. */
+static const char *torn_ledger(char **text, size_t *len)
+{
+    const char *p = make_ledger(2, NULL);
+    if (!p || !(*text = slurp(p, len)))
+        return NULL;
+    if (truncate(p, (off_t)(*len - 10)) != 0) {
+        free(*text);
+        return NULL;
+    }
+    return p;
+}
+
 static int count_record(const struct kura_ledger_record *r, void *arg)
 {
     (void)r;
@@ -430,13 +444,10 @@ static void *finish_tail(void *arg)
  * appended reads it whole once it is; one cut short for good fails. */
 static void test_read_waits_out_an_append(void)
 {
-    char head[KURA_HASH_HEX_LEN + 1];
-    const char *p = make_ledger(2, head);
-    ASSERT(p);
+    char *text;
     size_t len;
-    char *text = slurp(p, &len);
-    ASSERT(text);
-    ASSERT(truncate(p, (off_t)(len - 10)) == 0);
+    const char *p = torn_ledger(&text, &len);
+    ASSERT(p);
     struct tail t = {.path = p, .bytes = text + len - 10, .len = 10};
     pthread_t th;
     ASSERT(pthread_create(&th, NULL, finish_tail, &t) == 0);
@@ -454,13 +465,10 @@ static void test_read_waits_out_an_append(void)
 
 static void test_append_refuses_torn_last_line(void)
 {
-    char head[KURA_HASH_HEX_LEN + 1];
-    const char *p = make_ledger(2, head);
-    ASSERT(p);
+    char *text;
     size_t len;
-    char *text = slurp(p, &len);
-    ASSERT(text);
-    ASSERT(truncate(p, (off_t)(len - 10)) == 0);
+    const char *p = torn_ledger(&text, &len);
+    ASSERT(p);
     struct kura_ledger_change c = change("user remove", "bob", "");
     struct kura_err err = {0};
     EXPECT(kura_ledger_append(p, &c, T0, NULL, NULL, &err) == -1);

@@ -440,7 +440,7 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_ro
     t->lock_fd = kura_lock(lock, LOCK_WAIT_MS, &e);
     if (t->lock_fd < 0) {
         if (e.code == EAGAIN)
-            cmd_fail(c, "dataset %s is busy (another change or a report is running); try again", id);
+            cmd_fail(c, "dataset %s is busy (another change of it is running); try again", id);
         else
             cmd_fail_err(c, &e);
         goto fail;

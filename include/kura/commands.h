@@ -50,6 +50,8 @@ struct kura_actor {
  * getgrouplist: supplementary groups count). A uid without an account is
  * still an actor (no name, never an operator unless uid 0). */
 int kura_actor_resolve(uid_t uid, gid_t gid, pid_t pid, struct kura_actor *a, struct kura_err *err);
+/* The gid of KURA_ADMIN_GROUP; false if the group does not exist. */
+bool kura_admin_gid(gid_t *gid);
 
 /* Where the commands run. */
 struct kura_cmd_env {

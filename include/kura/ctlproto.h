@@ -19,6 +19,7 @@
  * a file on the caller's own FUSE mount could hold a worker for ever). */
 #ifndef KURA_CTLPROTO_H
 #define KURA_CTLPROTO_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,9 +33,10 @@
 #define KURA_CTL_MAX_OUTPUT (64u * 1024 * 1024) /* each of stdout, stderr */
 #define KURA_CTL_MAX_CONN 16                  /* requests served at once */
 #define KURA_CTL_MAX_CONN_PER_UID 4           /* so one user cannot take them all; root has
-                                                 as many of its own besides, so that users'
-                                                 requests never keep root out (kura-admin
-                                                 operators share the users' 16) */
+                                                 as many of its own besides, and so have the
+                                                 staff group's members together (kura-admin),
+                                                 so that users' requests never keep root or
+                                                 the operators out */
 #define KURA_CTL_MAX_INPUT (64u * 1024 * 1024)  /* the input after a request */
 #define KURA_CTL_TIMEOUT_MS 5000              /* to receive a whole request, then its input,
                                                  then to take the whole answer */
@@ -96,6 +98,12 @@ struct kura_ctl_limits {
     int timeout_ms;
     int max_conn;
     int max_conn_per_uid;
+    /* Callers in this group (the peer's primary or supplementary groups,
+     * from the kernel at connect: SO_PEERCRED, SO_PEERGROUPS) have
+     * max_conn_per_uid slots of their own together, taken before the
+     * users' (admission only: roles are decided by the handler). */
+    bool has_staff_gid;
+    gid_t staff_gid;
 };
 
 /* Creates the socket's directory (0755) if missing, binds socket_path

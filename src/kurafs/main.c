@@ -438,8 +438,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "kurafs: cannot start the audit shipper\n");
         goto out_signals;
     }
+    /* The operators' requests have slots of their own, as root's: users
+     * who fill theirs keep no operator out. The group as it is now. */
+    struct kura_ctl_limits limits = {0};
+    limits.has_staff_gid = kura_admin_gid(&limits.staff_gid);
     struct kura_ctl_server *ctl = NULL;
-    if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, NULL, &ctl, &err) != 0) {
+    if (kura_ctl_server_start(fs->cfg->socket, kura_cmd_handle_request, &env, &limits, &ctl, &err) != 0) {
         kura_notice(LOG_ERR, "kurafs: control socket: %s", err.msg);
         fprintf(stderr, "kurafs: control socket: %s\n", err.msg);
         kurafs_ship_stop(fs);

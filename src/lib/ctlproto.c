@@ -334,21 +334,28 @@ struct kura_ctl_server {
     char *path;
     pthread_mutex_t mu;
     pthread_cond_t idle;
-    int active;                 /* requests being served, root's included */
+    int active;                 /* requests being served, all pools */
     int root_active;            /* root's, outside lim.max_conn (its own max_conn_per_uid) */
+    int staff_active;           /* the staff group's, the same */
     struct uid_slot *slots;     /* lim.max_conn entries; n == 0 is free */
 };
+
+/* Where a request's slot came from. */
+enum pool { POOL_ROOT, POOL_STAFF, POOL_USERS };
 
 struct conn {
     struct kura_ctl_server *s;
     int fd;
     struct kura_ctl_peer peer;
+    enum pool pool;
 };
 
-/* Takes a slot for uid, or returns false when the server is full. Root
- * has slots of its own: however many requests users keep open, root's
- * (a reload, a revocation through the daemon) is served. */
-static bool admit(struct kura_ctl_server *s, uid_t uid)
+/* Takes a slot for uid (staff: in the staff group), saying from which
+ * pool, or returns false when the server is full. Root has slots of its
+ * own, and so have the staff together: however many requests users keep
+ * open, root's (a reload, a revocation through the daemon) and an
+ * operator's are served. */
+static bool admit(struct kura_ctl_server *s, uid_t uid, bool staff, enum pool *pool)
 {
     bool ok = false;
     pthread_mutex_lock(&s->mu);
@@ -356,7 +363,14 @@ static bool admit(struct kura_ctl_server *s, uid_t uid)
         ok = s->root_active < s->lim.max_conn_per_uid;
         s->root_active += ok;
         s->active += ok;
-    } else if (s->active - s->root_active < s->lim.max_conn) {
+        *pool = POOL_ROOT;
+    } else if (staff && s->staff_active < s->lim.max_conn_per_uid) {
+        s->staff_active++;
+        s->active++;
+        ok = true;
+        *pool = POOL_STAFF;
+    } else if (s->active - s->root_active - s->staff_active < s->lim.max_conn) {
+        *pool = POOL_USERS;
         struct uid_slot *mine = NULL, *free_slot = NULL;
         for (int i = 0; i < s->lim.max_conn; i++) {
             if (s->slots[i].n > 0 && s->slots[i].uid == uid)
@@ -378,11 +392,33 @@ static bool admit(struct kura_ctl_server *s, uid_t uid)
     return ok;
 }
 
-static void release(struct kura_ctl_server *s, uid_t uid)
+/* Whether the peer on fd (primary group gid) is in the staff group, by the
+ * groups the kernel recorded at its connect. */
+static bool in_staff(const struct kura_ctl_server *s, int fd, gid_t gid)
+{
+    if (!s->lim.has_staff_gid)
+        return false;
+    if (gid == s->lim.staff_gid)
+        return true;
+    gid_t few[64], *groups = few;
+    socklen_t len = sizeof few;
+    int rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+    if (rc != 0 && errno == ERANGE && (groups = malloc(len)))   /* len: what they need */
+        rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+    bool found = false;
+    for (size_t i = 0; rc == 0 && i < len / sizeof *groups; i++)
+        found |= groups[i] == s->lim.staff_gid;
+    if (groups != few)
+        free(groups);
+    return found;
+}
+
+static void release(struct kura_ctl_server *s, uid_t uid, enum pool pool)
 {
     pthread_mutex_lock(&s->mu);
-    s->root_active -= uid == 0;
-    for (int i = 0; uid != 0 && i < s->lim.max_conn; i++) {
+    s->root_active -= pool == POOL_ROOT;
+    s->staff_active -= pool == POOL_STAFF;
+    for (int i = 0; pool == POOL_USERS && i < s->lim.max_conn; i++) {
         if (s->slots[i].n > 0 && s->slots[i].uid == uid) {
             s->slots[i].n--;
             break;
@@ -542,9 +578,10 @@ static void *worker(void *arg)
     struct conn *c = arg;
     struct kura_ctl_server *s = c->s;
     uid_t uid = c->peer.uid;
+    enum pool pool = c->pool;
     serve_request(c);
     free(c);
-    release(s, uid);
+    release(s, uid, pool);
     return NULL;
 }
 
@@ -572,7 +609,8 @@ static void *accept_loop(void *arg)
             close(fd);
             continue;
         }
-        if (!admit(s, cred.uid)) {
+        enum pool pool;
+        if (!admit(s, cred.uid, cred.uid != 0 && in_staff(s, fd, cred.gid), &pool)) {
             refuse_now(fd, 1, "kura daemon is busy (too many requests at once); try again in a moment\n");
             continue;
         }
@@ -581,7 +619,7 @@ static void *accept_loop(void *arg)
         pthread_attr_t attr;
         int started = 0;
         if (c) {
-            *c = (struct conn){.s = s, .fd = fd,
+            *c = (struct conn){.s = s, .fd = fd, .pool = pool,
                                .peer = {.uid = cred.uid, .gid = cred.gid, .pid = cred.pid}};
             pthread_attr_init(&attr);
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -590,7 +628,7 @@ static void *accept_loop(void *arg)
         }
         if (!started) {
             free(c);
-            release(s, cred.uid);
+            release(s, cred.uid, pool);
             refuse_now(fd, 1, "kura daemon is busy (cannot start a worker); try again in a moment\n");
         }
     }
@@ -672,6 +710,8 @@ int kura_ctl_server_start(const char *socket_path, kura_ctl_handler handler, voi
     s->lim.max_conn = limits && limits->max_conn > 0 ? limits->max_conn : KURA_CTL_MAX_CONN;
     s->lim.max_conn_per_uid = limits && limits->max_conn_per_uid > 0 ? limits->max_conn_per_uid
                                                                      : KURA_CTL_MAX_CONN_PER_UID;
+    s->lim.has_staff_gid = limits && limits->has_staff_gid;
+    s->lim.staff_gid = limits ? limits->staff_gid : 0;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->idle, NULL);
     s->path = strdup(socket_path);

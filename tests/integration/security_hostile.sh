@@ -15,6 +15,11 @@
 . "$(dirname "$0")/lib.sh"
 
 for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
+# An operator: kurafs gives kura-admin's members slots of their own on the
+# control socket (the group as it is when kurafs starts).
+make_user kt_hop && make_group kura-admin
+on_exit "gpasswd -d kt_hop kura-admin >/dev/null 2>&1"
+usermod -a -G kura-admin kt_hop
 require "kuractl init" kura_init
 D1=JGAD700001 D2=JGAD700002
 mkdir -p "$T/d1" "$T/d2"
@@ -498,7 +503,7 @@ for u in kt_alice kt_bob kt_carol kt_dave; do
 done
 
 # 4 users hold 8 idle connections each: every user slot is taken (16), and
-# root's requests still get through on slots of their own
+# root's and an operator's requests still get through on slots of their own
 flooders=()
 for u in kt_alice kt_bob kt_carol kt_dave; do
   as "$u" timeout 60 "$PY" "$WORK/flood.py" "$SOCK" idle 8 4 >/dev/null 2>&1 & flooders+=($!)
@@ -509,6 +514,8 @@ check_output_fails "while users hold every slot, a user is told the daemon is bu
 kuractl user remove "$D1" kt_bob >"$WORK/remove2.out" 2>&1
 check "... and root's user remove reaches the daemon (no reload warning)" bash -c "! grep -q warning '$WORK/remove2.out'"
 check_fails "... bob is refused at once" as kt_bob cat "$MNT/$D1/mine.bin"
+check "... and an operator's status reaches the daemon (kura-admin: slots of their own)" \
+  as kt_hop "$KURACTL" -c "$KCONF" status
 wait "${flooders[@]}"
 kuractl user add "$D1" kt_bob >/dev/null
 

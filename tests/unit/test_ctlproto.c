@@ -1,6 +1,8 @@
 /* Control socket: framing bounds, hostile messages, deadlines, flooding and
  * the caller's identity from SO_PEERCRED (roles rest on it: R-ACC-1, R-ACC-5). */
 #include <errno.h>
+#include <grp.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -507,9 +509,36 @@ static void wait_blocked(int n)
 
 /* More callers than the server serves at once: the excess is refused at
  * once with a clear message, and serving resumes when slots free up. */
+/* A caller with uid and gid uid, and group group besides (0: none), calls
+ * "hello": 0 if it was served as itself, 1 if told the daemon is busy. */
+static int call_as(uid_t uid, gid_t group)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        gid_t groups[1] = {group};
+        if (setgroups(group ? 1 : 0, groups) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
+            _exit(3);
+        struct kura_ctl_response r;
+        struct kura_err err = {0};
+        char *argv[] = {"hello"};
+        char want[32];
+        snprintf(want, sizeof want, "uid=%u ", (unsigned)uid);
+        if (kura_ctl_call(sock_path, 0, 1, argv, NULL, 0, &r, &err) != 0)
+            _exit(4);
+        _exit(r.status == 0 && strncmp(r.out, want, strlen(want)) == 0 ? 0
+              : r.status == 1 && strstr(r.err, "busy")                ? 1
+                                                                       : 5);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static void test_flood_refused(void)
 {
-    struct kura_ctl_limits lim = {.max_conn = 3, .max_conn_per_uid = 2};
+    struct kura_ctl_limits lim = {.max_conn = 3, .max_conn_per_uid = 2, .has_staff_gid = true, .staff_gid = 4242};
     struct kura_ctl_server *s = start(&lim);
     ASSERT(s);
     release_blocked = 0;
@@ -585,6 +614,11 @@ static void test_flood_refused(void)
     EXPECT(kura_ctl_call(sock_path, 0, 1, argv, NULL, 0, &r, &err) == 0 && r.status == 0 &&
            strncmp(r.out, "uid=0 ", 6) == 0);
     kura_ctl_response_clear(&r);
+    /* The staff group's members (as a supplementary group, or the
+     * primary) have slots of their own too; others are still turned away. */
+    EXPECT(call_as(65530, 4242) == 0);
+    EXPECT(call_as(4242, 0) == 0);
+    EXPECT(call_as(65529, 4243) == 1);
     pthread_mutex_lock(&hmu);
     release_blocked = 1;
     pthread_cond_broadcast(&hcv);

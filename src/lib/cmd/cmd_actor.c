@@ -16,7 +16,7 @@
 
 /* The gid of KURA_ADMIN_GROUP, if the group exists. Groups with many
  * members need a large buffer: grow it on ERANGE. */
-static bool admin_gid(gid_t *gid)
+bool kura_admin_gid(gid_t *gid)
 {
     for (size_t size = 16384; size <= (4u << 20); size *= 4) {
         char *buf = malloc(size);
@@ -36,7 +36,7 @@ static bool admin_gid(gid_t *gid)
 static bool in_admin_group(const char *name, gid_t primary)
 {
     gid_t admin;
-    if (!admin_gid(&admin))
+    if (!kura_admin_gid(&admin))
         return false;
     int n = 64;
     for (int tries = 0; tries < 6; tries++) {

@@ -84,7 +84,7 @@ layers=(
     "handle"
     "state"
     "acl decide audit"
-    "caller clock metrics pagecache"
+    "caller clock metrics pagecache cache_rules"
     "ship"
 )
 declare -A rank

@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "../src/kurafs/cache_rules.h"
+#include "kura/fsutil.h"
 
 #define SEGMENT 65536
 /* libfuse's largest READ (its 1 MiB buffer), plus a block each side. */
@@ -92,15 +92,10 @@ static int null_read(const char *path, char *buf, size_t size, off_t off, struct
         last = file_bytes;
     if (last - first > SPAN_MAX)
         return -EINVAL;
-    size_t want = (size_t)(last - first), got = 0;
-    while (got < want) {
-        ssize_t n = pread(backing, blocks + got, want - got, first + (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        got += (size_t)n;
-    }
+    size_t want = (size_t)(last - first);
+    ssize_t got = kura_pread_full(backing, blocks, want, (uint64_t)first);
+    if (got != (ssize_t)want)
+        return got < 0 ? -errno : -EIO;
     memcpy(buf, blocks + (off - first), size);
     return (int)size;
 }

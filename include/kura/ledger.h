@@ -76,7 +76,8 @@ typedef int (*kura_ledger_fn)(const struct kura_ledger_record *r, void *arg);
 /* Reads and verifies the ledger as it goes: fn sees only records that
  * verified, and the first bad line fails the read, naming FILE:LINE. A
  * last line without its end is read again for up to 100 ms (an append in
- * progress, seen by a view that holds no lock) before it fails. */
+ * progress, seen by a view that holds no lock) before it fails; so it is
+ * by kura_ledger_verify. */
 int kura_ledger_read(const char *path, kura_ledger_fn fn, void *arg, struct kura_err *err);
 
 /* Writes r as its line in the file holds it (canonical form, hash member

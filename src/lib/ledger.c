@@ -252,18 +252,25 @@ int kura_ledger_scan(const char *name, const char *text, size_t len, kura_ledger
 #define TORN_TAIL_TRIES 10
 #define TORN_TAIL_WAIT_US 10000
 
+/* The whole ledger, once its last line has its end (or the wait is over). */
+static int read_ledger(const char *path, char **text, size_t *len, struct kura_err *err)
+{
+    for (int tries = 1;; tries++) {
+        if (kura_read_file(path, KURA_LEDGER_FILE_MAX, text, len, err) != 0)
+            return -1;
+        if (*len == 0 || (*text)[*len - 1] == '\n' || tries == TORN_TAIL_TRIES)
+            return 0;
+        free(*text);
+        usleep(TORN_TAIL_WAIT_US);
+    }
+}
+
 int kura_ledger_read(const char *path, kura_ledger_fn fn, void *arg, struct kura_err *err)
 {
     char *text = NULL;
     size_t len = 0;
-    for (int tries = 1;; tries++) {
-        if (kura_read_file(path, KURA_LEDGER_FILE_MAX, &text, &len, err) != 0)
-            return -1;
-        if (len == 0 || text[len - 1] == '\n' || tries == TORN_TAIL_TRIES)
-            break;
-        free(text);
-        usleep(TORN_TAIL_WAIT_US);
-    }
+    if (read_ledger(path, &text, &len, err) != 0)
+        return -1;
     int rc = kura_ledger_scan(path, text, len, fn, arg, NULL, NULL, err);
     free(text);
     return rc;
@@ -275,7 +282,7 @@ int kura_ledger_verify(const char *path, size_t *nrecords, char head[KURA_HASH_H
     size_t len = 0;
     if (nrecords)
         *nrecords = 0;
-    if (kura_read_file(path, KURA_LEDGER_FILE_MAX, &text, &len, err) != 0)
+    if (read_ledger(path, &text, &len, err) != 0)
         return -1;
     int rc = kura_ledger_scan(path, text, len, NULL, NULL, nrecords, head, err);
     free(text);

@@ -280,7 +280,8 @@ env ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -P "$AUDIT" -e trace=
   "$KURACTL" -c "$KCONF" report usage "$ID" --csv >"$T/slow.csv" 2>"$T/slow.err" &
 slow=$!
 on_exit "kill $slow"
-in_open() { local p; p=$(pgrep -P "$slow" kuractl) && grep -q '^257 ' "/proc/$p/syscall"; }   # x86-64 openat
+case $(uname -m) in aarch64) OPENAT=56 ;; *) OPENAT=257 ;; esac   # openat's number (x86-64: 257)
+in_open() { local p; p=$(pgrep -P "$slow" kuractl) && grep -q "^$OPENAT " "/proc/$p/syscall"; }
 check "the report is held in its open of the audit log" wait_for 5 in_open
 check "meanwhile, dataset $ID's lock is free" flock -n "$KROOT/lib/datasets/$ID/.lock" true
 s=$EPOCHREALTIME

@@ -172,7 +172,8 @@ static int whole_use_begin(const struct kura_cmd_ctx *c, const char *id, bool wi
 {
     struct kura_err e = {0};
     memset(use, 0, sizeof *use);
-    if (cmd_txn_begin(c, id, KURA_CMD_PI, CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0), t) != 0)
+    unsigned what = CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0);
+    if (cmd_txn_begin(c, id, KURA_CMD_PI, what, t) != 0)
         return -1;
     if (cmd_usage_scan(c, t->ds.id, 0, 0, use, &e) != 0) {
         cmd_fail_err(c, &e);

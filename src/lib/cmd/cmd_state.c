@@ -435,8 +435,9 @@ int cmd_txn_begin(const struct kura_cmd_ctx *c, const char *id, enum kura_cmd_ro
     /* The dataset's lock first, then (a change, in cluster mode) the
      * cluster's: the shared file system's locks are not relied on across
      * nodes, and a change waiting here for another change of this dataset
-     * holds up no change of another dataset. Lockdown takes its own lock before the
-     * cluster's too; under the cluster's lock, dataset locks are only tried. */
+     * holds up no change of another dataset. Lockdown takes its own lock
+     * before the cluster's too; under the cluster's lock, dataset locks are
+     * only tried. */
     t->lock_fd = kura_lock(lock, LOCK_WAIT_MS, &e);
     if (t->lock_fd < 0) {
         if (e.code == EAGAIN)

@@ -16,7 +16,7 @@ PQ_LIBS    := $(shell pkg-config --libs libpq 2>/dev/null)
 
 WARN   := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-missing-field-initializers
-DEFS   := -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=35 \
+DEFS   := -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=312 \
           -DKURA_VERSION=\"$(shell cat VERSION)\"
 CFLAGS_COMMON := -std=c17 $(WARN) $(DEFS) -Iinclude $(PKG_CFLAGS) -fstack-protector-strong -fPIE -pthread
 LDFLAGS_COMMON := -pie -Wl,-z,relro,-z,now -pthread

@@ -130,10 +130,13 @@ int main(int argc, char **argv)
         .release = null_release,
     };
     /* kurafs's own mount options and loop (src/kurafs/main.c). */
-    char *args[] = {argv[0], "-f", "-oallow_other,fsname=fuse_null,subtype=fuse_null,noatime", argv[1], NULL};
-    struct fuse_args fa = FUSE_ARGS_INIT(4, args);
+    const char *args[] = {argv[0], "-f", "-oallow_other,fsname=fuse_null,subtype=fuse_null,noatime", argv[1]};
+    struct fuse_args fa = FUSE_ARGS_INIT(0, NULL);
+    for (size_t i = 0; i < sizeof args / sizeof *args; i++)
+        if (fuse_opt_add_arg(&fa, args[i]) != 0)
+            return 2;
     struct fuse_cmdline_opts copts;
-    if (fuse_parse_cmdline(&fa, &copts) != 0)
+    if (kurafs_default_workers(&fa) != 0 || fuse_parse_cmdline(&fa, &copts) != 0)
         return 2;
     struct fuse *fuse = fuse_new(&fa, &ops, sizeof ops, NULL);
     if (!fuse)
@@ -143,8 +146,10 @@ int main(int argc, char **argv)
         if (kurafs_raise_readahead(copts.mountpoint) != 0)
             fprintf(stderr, "fuse_null: cannot raise the readahead of %s\n", copts.mountpoint);
         if (fuse_set_signal_handlers(fuse_get_session(fuse)) == 0) {
-            struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
-            status = fuse_loop_mt(fuse, &loop) == 0 ? 0 : 1;
+            struct fuse_loop_config *loop = kurafs_loop_config(&copts);
+            status = loop && fuse_loop_mt(fuse, loop) == 0 ? 0 : 1;
+            if (loop)
+                fuse_loop_cfg_destroy(loop);
             fuse_remove_signal_handlers(fuse_get_session(fuse));
         }
         fuse_unmount(fuse);

@@ -1,7 +1,8 @@
-/* kurafs_raise_readahead: how far the kernel reads ahead on the mount
- * (cache_rules.h). */
+/* kurafs_raise_readahead: how far the kernel reads ahead on the mount;
+ * the FUSE loop's workers (cache_rules.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,4 +77,24 @@ int kurafs_raise_readahead(const char *mountpoint)
     rc = kura_write_full(fd, value, (size_t)len) == 0 ? 0 : -errno;
     close(fd);
     return rc;
+}
+
+int kurafs_default_workers(struct fuse_args *args)
+{
+    char opt[32];
+    snprintf(opt, sizeof opt, "-omax_threads=%d", KURAFS_MAX_WORKERS);
+    return fuse_opt_insert_arg(args, 1, opt);
+}
+
+struct fuse_loop_config *kurafs_loop_config(const struct fuse_cmdline_opts *opts)
+{
+    struct fuse_loop_config *loop = fuse_loop_cfg_create();
+    if (!loop)
+        return NULL;
+    fuse_loop_cfg_set_clone_fd(loop, (unsigned)opts->clone_fd);
+    fuse_loop_cfg_set_max_threads(loop, opts->max_threads);
+    /* UINT_MAX: not given on the command line. */
+    fuse_loop_cfg_set_idle_threads(loop, opts->max_idle_threads == UINT_MAX ? KURAFS_IDLE_WORKERS
+                                                                            : opts->max_idle_threads);
+    return loop;
 }

@@ -379,7 +379,7 @@ int main(int argc, char **argv)
     /* Every user reaches the mount; the daemon decides, not mode bits. */
     fuse_opt_add_arg(&args, "-oallow_other,fsname=kura,subtype=kurafs,noatime");
     fuse_opt_add_arg(&args, o.mountpoint);
-    if (fuse_parse_cmdline(&args, &copts) != 0) {
+    if (kurafs_default_workers(&args) != 0 || fuse_parse_cmdline(&args, &copts) != 0) {
         status = 2;
         goto out;
     }
@@ -481,8 +481,14 @@ int main(int argc, char **argv)
     audit_daemon(fs, KURA_AUDIT_START, copts.mountpoint);
     kura_notice(LOG_INFO, "kurafs %s serving %s", KURA_VERSION, copts.mountpoint);
 
-    struct fuse_loop_config loop = {.clone_fd = copts.clone_fd, .max_idle_threads = 16};
-    status = (copts.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, &loop)) == 0 ? 0 : 1;
+    if (copts.singlethread) {
+        status = fuse_loop(fuse) == 0 ? 0 : 1;
+    } else {
+        struct fuse_loop_config *loop = kurafs_loop_config(&copts);
+        status = loop && fuse_loop_mt(fuse, loop) == 0 ? 0 : 1;
+        if (loop)
+            fuse_loop_cfg_destroy(loop);
+    }
 
     /* Unmount before stopping the threads: a page drop in flight may wait
      * for a page fault that only the stopped loop could serve; unmounting

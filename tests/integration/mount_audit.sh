@@ -44,6 +44,46 @@ check "records carry time zone offsets" grep -q '"time":"[0-9-]*T[0-9:.]*+09:00"
 check "kuractl audit verify: intact" kuractl audit verify
 check_output "the PI sees her dataset's records" "a.bin" as kt_alice "$KURACTL" -c "$KCONF" audit --dataset "$ID"
 check_output_fails "a listed user gets nothing" "only operators and the PI" as kt_bob "$KURACTL" -c "$KCONF" audit --dataset "$ID"
+
+# ---- opens waiting for their record each hold a FUSE worker ----
+# The test holds the audit log's lock (the head file's flock, as another
+# writer would): the first open waits in flock, the others in the queue,
+# each in a worker of its own. kurafs allows 32 workers, libfuse 10 by
+# default; -o max_threads sets it (src/kurafs/cache_rules.h).
+case $(uname -m) in aarch64) FLOCK_NR=32 FUTEX_NR=98 ;; *) FLOCK_NR=73 FUTEX_NR=202 ;; esac
+waiting_threads() {
+  cat /proc/"$KURAFS_PID"/task/*/syscall 2>/dev/null | awk -v a="$FLOCK_NR" -v b="$FUTEX_NR" '$1 == a || $1 == b' | wc -l
+}
+# held_opens N SECONDS: N opens of a.bin by alice while the log's lock is
+# held for SECONDS; sets HELD to the most daemon threads seen waiting
+# beyond those waiting before, and SERVED to how many cats read it all.
+held_opens() {
+  local n=$1 secs=$2 base lock i now pids=()
+  base=$(waiting_threads)
+  flock "$KROOT/log/.audit.jsonl.head" sleep "$secs" &
+  lock=$!
+  sleep 0.3
+  for i in $(seq "$n"); do as kt_alice cat "$M/a.bin" >"$T/out/held.$i" 2>/dev/null & pids+=($!); done
+  HELD=0
+  for i in $(seq 1 $((secs * 10 - 5))); do
+    now=$(($(waiting_threads) - base))
+    ((now > HELD)) && HELD=$now
+    sleep 0.1
+  done
+  wait "$lock" "${pids[@]}"
+  SERVED=0
+  for i in $(seq "$n"); do cmp -s "$T/out/held.$i" "$T/data/a.bin" && SERVED=$((SERVED + 1)); done
+  rm -f "$T/out"/held.*
+}
+held_opens 12 3
+check "12 opens waiting for the audit log: each in a worker of its own (more than libfuse's 10)" test "$HELD" -ge 12
+check "... and each is served once the log is free" test "$SERVED" = 12
+stop_kura "$T/mnt"
+require "mount with -o max_threads=4" mount_kura "$T/mnt" -o max_threads=4
+held_opens 12 3
+check "-o max_threads=4: at most 4 opens wait in the daemon at once" test "$HELD" -le 4
+check "... at least one does (the lock is held)" test "$HELD" -ge 1
+check "... and each is served once the log is free" test "$SERVED" = 12
 stop_kura "$T/mnt"
 
 # ---- fail closed: the log on a full filesystem ----

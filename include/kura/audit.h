@@ -121,6 +121,7 @@ struct kura_audit_stats {
     uint64_t failures;          /* appends that returned -1 (held back ones aside) */
     uint64_t rotations;
     uint64_t held_back;         /* refusals not written, to keep the reserve */
+    uint64_t syslog_undelivered; /* copies to syslog not delivered (kura/syslog_copy.h) */
 };
 
 struct kura_audit_log;
@@ -163,6 +164,7 @@ bool kura_audit_failing(struct kura_audit_log *log);
  * says so); no compression: verify skips compressed files, and the records
  * they hold count as missing (kura_audit_retain removes old files). */
 int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err);
+/* log NULL: all zero. */
 void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out);
 /* No append may be running or follow. NULL is fine. */
 void kura_audit_close(struct kura_audit_log *log);

@@ -186,6 +186,11 @@ static char *format(struct kurafs *fs, bool up, size_t *len)
     put_value(f, "kura_audit_failures_total", "counter", "Audit appends that failed (the operation was refused).",
               atomic_load(&m->audit_failures));
     put_histogram(f, "kura_audit_write_seconds", "Time for an audit record to be durable.", &m->audit_write);
+    struct kura_audit_stats st;
+    kura_audit_get_stats(fs->audit, &st);
+    put_value(f, "kura_audit_syslog_undelivered_total", "counter",
+              "Copies of audit records that syslog did not take (no daemon, or its queue full).",
+              st.syslog_undelivered);
     struct kurafs_ship_state ship;
     if (kurafs_ship_state(fs, &ship)) {
         put_value(f, "kura_audit_store_connected", "gauge", "1 while the central audit store is reachable.",

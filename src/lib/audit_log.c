@@ -36,6 +36,7 @@
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/secmem.h"
+#include "kura/syslog_copy.h"
 #include "kura/text.h"
 #include "kura/when.h"
 
@@ -63,7 +64,7 @@ struct kura_audit_log {
     char *path, *head_path, *dir, *base;
     const struct kura_zone *zone;
     char host[256];
-    bool syslog;
+    struct kura_syslog_copy *copy; /* the records' copy to syslog; NULL: none */
     uint64_t max_size, reserve;
     int reserve_fd;              /* <dir>/.<base>.reserve; -1 without a reserve */
     uint64_t reserve_held;       /* bytes allocated to it now */
@@ -553,6 +554,21 @@ static int commit(struct kura_audit_log *log, struct pending **batch, size_t *n_
     return rc;
 }
 
+/* A record's copy to syslog; with why_lost (not NULL), marked as not in
+ * the local log, and why. The first copy of a gap in the copies is also
+ * said among the daemon's notices, where an operator looks. */
+static void copy_out(struct kura_audit_log *log, int priority, const char *why_lost, int len, const char *text)
+{
+    char why[KURA_SYSLOG_WHY_MAX];
+    int rc = why_lost ? kura_syslog_copy_send(log->copy, why, priority, "not in the local log (%s): %.*s", why_lost,
+                                              len, text)
+                      : kura_syslog_copy_send(log->copy, why, priority, "%.*s", len, text);
+    if (rc == 1)
+        kura_notice(LOG_WARNING, "audit: copies of the records to syslog are not delivered: %s (counted: "
+                    "kura_audit_syslog_undelivered_total; syslog is told how many once it takes messages again)",
+                    why);
+}
+
 /* Leader: takes what is queued (bounded), commits it, hands out results. */
 static void lead(struct kura_audit_log *log)
 {
@@ -629,15 +645,13 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
     pthread_mutex_unlock(&log->mu);
     /* The copy goes whatever became of the local write: the site's collector
      * then has the event even when this log could not keep it. */
-    if (log->syslog && p.rc == 0)
-        syslog(LOG_AUTHPRIV | (rec->event == KURA_AUDIT_ALERT ? LOG_WARNING : LOG_INFO), "%.*s",
-               (int)p.line_len - 1, p.line);
-    else if (log->syslog && p.line)
-        syslog(LOG_AUTHPRIV | LOG_WARNING, "not in the local log (%s): %.*s", p.err.msg, (int)p.line_len - 1,
-               p.line);
-    else if (log->syslog && p.buf)
-        syslog(LOG_AUTHPRIV | LOG_WARNING, "not in the local log (%s): %.*s", p.err.msg, (int)p.body_len,
-               p.buf + HEAD_ROOM);
+    if (log->copy && p.rc == 0)
+        copy_out(log, LOG_AUTHPRIV | (rec->event == KURA_AUDIT_ALERT ? LOG_WARNING : LOG_INFO), NULL,
+                 (int)p.line_len - 1, p.line);
+    else if (log->copy && p.line)
+        copy_out(log, LOG_AUTHPRIV | LOG_WARNING, p.err.msg, (int)p.line_len - 1, p.line);
+    else if (log->copy && p.buf)
+        copy_out(log, LOG_AUTHPRIV | LOG_WARNING, p.err.msg, (int)p.body_len, p.buf + HEAD_ROOM);
     if (p.rc != 0 && err) {
         *err = p.err;
         err->code = EIO;
@@ -737,8 +751,8 @@ int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms
         pthread_cond_broadcast(&log->cv);
         pthread_mutex_unlock(&log->mu);
     }
-    for (size_t i = 0; log->syslog && rc == 0 && i < written; i++)
-        syslog(LOG_AUTHPRIV | LOG_INFO, "%.*s", (int)p[i].line_len - 1, p[i].line);
+    for (size_t i = 0; log->copy && rc == 0 && i < written; i++)
+        copy_out(log, LOG_AUTHPRIV | LOG_INFO, NULL, (int)p[i].line_len - 1, p[i].line);
     for (size_t i = 0; p && i < n; i++)
         free(p[i].buf);
     free(p);
@@ -763,6 +777,7 @@ void kura_audit_close(struct kura_audit_log *log)
     if (log->reserve_fd >= 0)
         close(log->reserve_fd);
     kura_secure_free(log->key);
+    kura_syslog_copy_free(log->copy);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
     free(log->path);
@@ -836,7 +851,11 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
     }
     kura_audit_head_path(path, log->head_path, hlen);
     memcpy(log->key, key, KURA_AUDIT_KEY_LEN);
-    log->syslog = opt->syslog;
+    if (opt->syslog && !(log->copy = kura_syslog_copy_new(KURA_SYSLOG_PATH, program_invocation_short_name,
+                                                          KURA_SYSLOG_RETRY_MS, KURA_SYSLOG_WAIT_MS))) {
+        kura_err_set(err, ENOMEM, "out of memory opening %s", path);
+        goto fail;
+    }
     log->max_size = opt->max_size;
     log->reserve = opt->reserve;
     if (log->reserve && open_reserve(log, err) != 0)
@@ -912,9 +931,13 @@ bool kura_audit_failing(struct kura_audit_log *log)
 
 void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out)
 {
+    memset(out, 0, sizeof *out);
+    if (!log)
+        return;
     pthread_mutex_lock(&log->mu);
     *out = log->stats;
     pthread_mutex_unlock(&log->mu);
+    out->syslog_undelivered = kura_syslog_copy_undelivered(log->copy);
 }
 
 int kura_audit_written_seq(struct kura_audit_log *log, uint64_t *seq, struct kura_err *err)

@@ -5,7 +5,8 @@
 # turns it off. The machine may run no syslog daemon, so kura gets a /dev/log
 # of this test's own: in a private mount namespace, a tmpfs over /dev that
 # holds null, zero, urandom, fuse and a datagram socket this test listens
-# on. Nothing outside the namespace changes.
+# on (or, to stand for a machine without a syslog daemon, no /dev/log at
+# all). Nothing outside the namespace changes.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000050
@@ -31,7 +32,8 @@ with open(sys.argv[2], "ab", buffering=0) as f:
   local i; for i in $(seq 1 50); do [ -S "$T/log.sock" ] && return 0; sleep 0.1; done; return 1
 }
 # with_dev_log SCRIPT: runs SCRIPT (bash) as root in a private mount
-# namespace whose /dev/log is $T/log.sock; the namespace's mounts end with it.
+# namespace whose /dev/log is $T/log.sock (none with NO_DEV_LOG=1); the
+# namespace's mounts end with it.
 with_dev_log() {
   unshare --mount --propagation private bash -c '
     set -e
@@ -39,7 +41,7 @@ with_dev_log() {
     mount --bind /dev "$T/hostdev"
     mount -t tmpfs -o mode=0755 tmpfs /dev
     for n in null zero urandom random fuse; do touch "/dev/$n"; mount --bind "$T/hostdev/$n" "/dev/$n"; done
-    touch /dev/log && mount --bind "$T/log.sock" /dev/log
+    [ -n "${NO_DEV_LOG:-}" ] || { touch /dev/log && mount --bind "$T/log.sock" /dev/log; }
     umount -l "$T/hostdev"
     set +e
     eval "$2"' _ "$T" "$1"
@@ -115,4 +117,46 @@ sleep 0.5
 check "log full: the refused open's record still reaches syslog, marked not in the local log" \
   grep -Eq '^<84>.* kurafs(\[[0-9]+\])?: not in the local log \(.*No space left on device.*\): \{.*"event":"open".*"decision":"allow".*"user":"kt_alice"' "$T/syslog-full.txt"
 check "log full: the local log verifies" "$KURACTL" -c "$T/full.conf" audit verify
+
+# No syslog daemon (no /dev/log): the opens are served, every copy is
+# counted in the metrics, kurafs says so once among its notices; when a
+# daemon comes, syslog first hears how many copies it missed.
+mkdir -p "$T/prom"
+sed -i -e "s|^textfile =.*|textfile = $T/prom/kura.prom|" -e 's|^interval_seconds = .*|interval_seconds = 1|' "$KCONF"
+kill "$LISTENER" 2>/dev/null; wait "$LISTENER" 2>/dev/null
+require "a new /dev/log listener (not reachable at first)" listen "$T/syslog-late.txt"
+n0=$(wc -l <"$KROOT/log/audit.jsonl")
+SCRIPT='
+  "$KURAFS" -c "$KCONF" -f "$T/mnt" >"$T/kurafs.ns.log" 2>&1 &
+  pid=$!
+  trap "fusermount3 -u $T/mnt 2>/dev/null; kill $pid 2>/dev/null; wait $pid" EXIT
+  for i in $(seq 1 100); do grep -qs " $T/mnt fuse.kurafs" /proc/self/mounts && break; sleep 0.1; done
+  for i in 1 2 3; do
+    setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups cat "$T/mnt/'"$ID"'/a.txt" >/dev/null 2>&1 || echo "alice refused"
+  done
+  sleep 1.5
+  wc -l <"$KROOT/log/audit.jsonl" >"$T/records.nodaemon"
+  cp "$T/prom/kura.prom" "$T/prom.nodaemon"
+  touch /dev/log && mount --bind "$T/log.sock" /dev/log
+  sleep 1.2
+  setpriv --reuid=kt_alice --regid=$(id -g kt_alice) --init-groups cat "$T/mnt/'"$ID"'/a.txt" >/dev/null 2>&1 || echo "alice refused"
+  fusermount3 -u "$T/mnt"; wait $pid; echo "kurafs exit $?"; trap - EXIT'
+export KROOT
+out=$(NO_DEV_LOG=1 with_dev_log "$SCRIPT" 2>&1)
+check "no syslog daemon: alice read 4 times, kurafs exited cleanly" test "$out" = "kurafs exit 0"
+sleep 0.5
+lost=$(sed -n 's/^kura_audit_syslog_undelivered_total //p' "$T/prom.nodaemon")
+n1=$(cat "$T/records.nodaemon" 2>/dev/null)
+check "no syslog daemon: every record's copy counted as not delivered ($lost counted, $((n1 - n0)) records)" \
+  test -n "$lost" -a "$lost" = "$((n1 - n0))" -a "$((n1 - n0))" -ge 6
+check "no syslog daemon: kurafs says so once, naming /dev/log" \
+  test "$(grep -c 'audit: copies of the records to syslog are not delivered: no syslog daemon takes messages at /dev/log' "$T/kurafs.ns.log")" = 1
+gap_at=$(grep -n -m 1 'audit record copies were not delivered' "$T/syslog-late.txt" | cut -d: -f1)
+first_at=$(grep -n -m 1 '"event":' "$T/syslog-late.txt" | cut -d: -f1)
+first=$(sed -n "${first_at:-0}p" "$T/syslog-late.txt")
+check "a daemon comes: syslog first hears how many copies it missed (warning, tagged kurafs)" \
+  grep -Eq "^<84>.* kurafs\[[0-9]+\]: kura: $lost audit record copies were not delivered to syslog \(no syslog daemon takes messages at /dev/log" "$T/syslog-late.txt"
+check "... then the records again, from the next open on (line ${first_at:-none} after line ${gap_at:-none})" \
+  test -n "$gap_at" -a -n "$first_at" -a "${first_at:-0}" -gt "${gap_at:-0}" -a -n "$(grep '"event":"open".*"user":"kt_alice"' <<<"$first")"
+check "the audit log verifies" kuractl audit verify
 done_testing

@@ -252,7 +252,8 @@ int kura_cluster_nodes(struct kura_cluster *c, struct kura_cluster_node **v, siz
                        struct kura_err *err);
 
 /* Announcements: listen once, then wait up to timeout_ms for one; *epoch
- * gets the highest epoch announced (0: none came in time). */
+ * gets the latest done epoch, read from the table once one came (0: none
+ * came in time). The number a notification carries is not believed. */
 int kura_cluster_listen(struct kura_cluster *c, struct kura_err *err);
 int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err);
 

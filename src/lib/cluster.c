@@ -722,7 +722,24 @@ static int wait_notify(struct kura_cluster *c, int timeout_ms, int64_t *value, c
 
 int kura_cluster_wait_announce(struct kura_cluster *c, int timeout_ms, int64_t *epoch, struct kura_err *err)
 {
-    return wait_notify(c, timeout_ms, epoch, "wait for changes", err);
+    /* A notification only wakes: any session that may connect to the
+     * database can send one on the channel, with any number, so the latest
+     * done change is read from the table. A node that believed a number
+     * would acknowledge changes never made, and the next real one would
+     * not wait for it. */
+    int64_t heard = 0;
+    *epoch = 0;
+    if (wait_notify(c, timeout_ms, &heard, "wait for changes", err) != 0)
+        return -1;
+    if (!heard)
+        return 0;
+    PGresult *r = NULL;
+    if (run(c, "the latest change", "SELECT coalesce(max(epoch) FILTER (WHERE state = 'done'), 0) FROM kura.epochs",
+            0, NULL, &r, err) != 0)
+        return -1;
+    *epoch = first_int(c, r);
+    c->pq->clear(r);
+    return 0;
 }
 
 int kura_cluster_listen_acks(struct kura_cluster *c, struct kura_err *err)

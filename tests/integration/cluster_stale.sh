@@ -58,6 +58,19 @@ caught_up() {
   check_output "$1: kuractl status on n3: serving again" 'cluster node n3 serving' nodectl 3 status
 }
 
+# ---- a made-up announcement: any session that may connect can NOTIFY the
+# channel with any number. The nodes read the latest change from the table
+# and acknowledge nothing more; else every node would claim the epoch, the
+# next change would find none behind, and n3 (its copy lagging) would go
+# on serving after it returned (the user remove below checks that). ----
+L=$(latest)
+require "a notice of epoch 999999999 on kura_epoch, from a session of its own" \
+  psql "$PG_CONN" -qc "NOTIFY kura_epoch, '999999999'"
+sleep "$CLUSTER_LEASE"
+for i in 1 2 3; do
+  check "made-up announcement: n$i acknowledges only the latest change ($(applied "$i") = $L)" test "$(applied "$i")" = "$L"
+done
+
 # ---- user remove (dataset.ini's stamp) ----
 as kt_bob /usr/bin/python3 "$READER" "$(F 3)" "$T/r/bob3" 60 &
 r=$!

@@ -61,6 +61,12 @@ void kura_cluster_spare_free(struct kura_cluster_spare *s);
  * kura's (idempotent; refuses a newer one), and returns the cluster's id,
  * made at the first init. */
 int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err);
+/* Which login roles besides the connection's own (and superusers) may
+ * connect to the database, into names ("" none; "every role (PUBLIC)"
+ * when CONNECT is PUBLIC's). A session of any of them could hold the
+ * change lock, holding every change back, or send restriction notices the
+ * nodes refuse on: kura's database is for kura's role only. */
+int kura_cluster_others(struct kura_cluster *c, char *names, size_t len, struct kura_err *err);
 
 /* The cluster's id as the database holds it, without creating anything: an
  * error saying to run kuractl cluster init when there is no schema or it is

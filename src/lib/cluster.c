@@ -282,11 +282,37 @@ int kura_cluster_init(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], 
         snprintf(id, KURA_CLUSTER_ID_LEN + 1, "%s", c->pq->ntuples(r) > 0 ? c->pq->getvalue(r, 0, 0) : "");
         c->pq->clear(r);
     }
+    /* Only kura's role may connect (and the database's superusers): a
+     * session of any other could hold the change lock, or send notices
+     * the nodes act on. Revoking needs the database's owner: without it
+     * this only warns, and the check after it says so. */
+    if (rc == 0)
+        rc = run(c, "keep other roles out",
+                 "DO $$ BEGIN EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database()); "
+                 "EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), current_user); END $$",
+                 0, NULL, NULL, err);
     if (rc == 0)
         return run(c, "commit", "COMMIT", 0, NULL, NULL, err);
     struct kura_err ignored = {0};
     run(c, "rollback", "ROLLBACK", 0, NULL, NULL, &ignored);
     return -1;
+}
+
+int kura_cluster_others(struct kura_cluster *c, char *names, size_t len, struct kura_err *err)
+{
+    names[0] = '\0';
+    PGresult *r = NULL;
+    if (run(c, "who else may connect",
+            "SELECT CASE WHEN has_database_privilege('public', current_database(), 'CONNECT') THEN 'PUBLIC' END, "
+            "(SELECT string_agg(rolname, ', ' ORDER BY rolname) FROM pg_roles WHERE rolcanlogin AND NOT rolsuper "
+            "AND rolname <> current_user AND has_database_privilege(oid, current_database(), 'CONNECT'))",
+            0, NULL, &r, err) != 0)
+        return -1;
+    bool everyone = c->pq->ntuples(r) > 0 && !c->pq->getisnull(r, 0, 0);
+    const char *some = c->pq->ntuples(r) > 0 && !c->pq->getisnull(r, 0, 1) ? c->pq->getvalue(r, 0, 1) : "";
+    snprintf(names, len, "%s", everyone ? "every role (PUBLIC)" : some);
+    c->pq->clear(r);
+    return 0;
 }
 
 int kura_cluster_id(struct kura_cluster *c, char id[KURA_CLUSTER_ID_LEN + 1], struct kura_err *err)

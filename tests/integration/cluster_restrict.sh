@@ -16,6 +16,10 @@
 # announced) and the restriction lifts; a change that is refused sends none. With every node's lease thread held
 # in a renewal (kura.nodes locked, as a stalled commit holds it), the
 # restriction still gets through: it has a connection of its own.
+# Only kura's role may connect to its database: cluster init revokes
+# PUBLIC's CONNECT, so another login role cannot take the change lock or
+# send the nodes a restriction; a role granted CONNECT all the same is
+# named by cluster status and init, which then fails.
 . "$(dirname "$0")/lib.sh"
 # A lease long enough that the lease threads can be held in a renewal
 # for a second with the leases still running (f).
@@ -259,6 +263,20 @@ wait "$KPID"
 check "set-pi returned" test $? = 0
 for i in 1 2 3; do check "set-pi: n$i lifted the restriction" wait_for 3 restricts_nothing "$i"; done
 for i in 1 2 3; do check "set-pi: n$i serves the new PI" reads kt_dave "$i"; done
+
+# ---- another login role of the same PostgreSQL ----
+require "a login role kt_mallory" psql "$PG_CONN" -qc "CREATE ROLE kt_mallory LOGIN"
+MALLORY="host=$PG_DIR dbname=postgres user=kt_mallory"
+check_output_fails "kt_mallory cannot connect to kura's database (init revoked PUBLIC's CONNECT)" \
+  'permission denied for database' psql "$MALLORY" -c 'SELECT pg_advisory_lock(1802859105)'
+check "so every node serves kt_bob (no restriction of hers)" sh -c "for i in 1 2 3; do setpriv --reuid=kt_bob --regid=\$(id -g kt_bob) --init-groups head -c 1 '$T/m'\$i'/$ID/S2/reads.bin' >/dev/null || exit 1; done"
+check "cluster status names no other role" sh -c "! '$KURACTL' -c '$KCONF' cluster status 2>&1 | grep -q 'may connect'"
+require "CONNECT granted to kt_mallory by hand" psql "$PG_CONN" -qc "GRANT CONNECT ON DATABASE postgres TO kt_mallory"
+check_output "cluster status names her, and how to keep her out" \
+  "warning: kt_mallory may connect to the cluster's database: .*REVOKE ALL ON DATABASE" kuractl cluster status
+check_output_fails "cluster init then fails, naming her" "warning: kt_mallory may connect" kuractl cluster init
+require "CONNECT revoked again" psql "$PG_CONN" -qc "REVOKE ALL ON DATABASE postgres FROM kt_mallory"
+check_output "cluster init succeeds again" "schema ready" kuractl cluster init
 
 kill "${READER_PIDS[@]}" 2>/dev/null; wait "${READER_PIDS[@]}" 2>/dev/null
 for i in 1 2 3; do stop_node "$i"; done

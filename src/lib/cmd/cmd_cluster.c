@@ -55,6 +55,19 @@ static int open_cluster(const struct kura_cmd_ctx *c, bool bound, struct kura_cl
     return -1;
 }
 
+/* Says on the error output which other roles may connect (names from
+ * kura_cluster_others), and how to keep them out; true if any may. */
+static bool others_said(const struct kura_cmd_ctx *c, const char *others)
+{
+    if (!*others)
+        return false;
+    fprintf(c->err, "kuractl: warning: %s may connect to the cluster's database: a session of theirs can hold "
+            "every change back (the change lock) or make the nodes refuse (restriction notices). As the "
+            "database's owner: REVOKE ALL ON DATABASE ... FROM PUBLIC, and from each of them; GRANT CONNECT to "
+            "kura's role only (docs/cluster.md)\n", others);
+    return true;
+}
+
 int cmd_cluster_init(const struct kura_cmd_ctx *c, int argc, char **argv)
 {
     int npos;
@@ -69,14 +82,17 @@ int cmd_cluster_init(const struct kura_cmd_ctx *c, int argc, char **argv)
     /* The schema first (idempotent: the id is the one of the first init),
      * then the binding: a state directory of another cluster is refused
      * and keeps its own. */
+    char others[512];
     int rc = kura_cluster_init(db, id, &e);
+    if (rc == 0)
+        rc = kura_cluster_others(db, others, sizeof others, &e);
     kura_cluster_close(db);
     if (rc == 0)
         rc = kura_cluster_bind(cfg->state_dir, id, &e);
     if (rc != 0)
         return cmd_fail_err(c, &e);
     fprintf(c->out, "cluster %s: schema ready, state directory %s bound to it\n", id, cfg->state_dir);
-    return KURA_EXIT_OK;
+    return others_said(c, others) ? KURA_EXIT_FAIL : KURA_EXIT_OK;
 }
 
 static int status_json(const struct kura_cmd_ctx *c, const struct kura_cluster_node *v, size_t n, int64_t latest)
@@ -113,10 +129,16 @@ int cmd_cluster_status(const struct kura_cmd_ctx *c, int argc, char **argv)
     int64_t latest = 0;
     if (open_cluster(c, true, &db) != 0)
         return KURA_EXIT_FAIL;
+    char others[512];
     int rc = kura_cluster_nodes(db, &v, &n, &latest, &e);
+    if (rc == 0)
+        rc = kura_cluster_others(db, others, sizeof others, &e);
     kura_cluster_close(db);
-    if (rc != 0)
+    if (rc != 0) {
+        free(v);
         return cmd_fail_err(c, &e);
+    }
+    others_said(c, others);
     const char *id = c->env->cfg->cluster_id;
     if (json) {
         rc = status_json(c, v, n, latest);

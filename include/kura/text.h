@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kura/error.h"
 
@@ -30,6 +31,13 @@ bool kura_utf8_valid(const char *s, size_t len);
  * U+2066..U+2069) or a line or paragraph separator (U+2028, U+2029); else
  * -1. Printers escape these as they escape C0 controls. */
 long kura_utf8_hidden_control(const char *s, size_t len);
+
+/* Writes s[0..len) to out with every C0 control, DEL, byte that is not
+ * UTF-8 (\xNN) and kura_utf8_hidden_control character (\uXXXX) escaped,
+ * so that text a user chose (a path, a program's name) cannot move the
+ * cursor, recolour or hide what is around it wherever it is shown, in a
+ * terminal or a signed report. Returns the bytes written. */
+size_t kura_text_put_escaped(FILE *out, const char *s, size_t len);
 
 /* The value (0..15) of hex digit c, either case; -1 if c is not one. */
 int kura_hex_digit(char c);

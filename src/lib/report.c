@@ -5,11 +5,17 @@
 
 #include "kura/json.h"
 #include "kura/report.h"
+#include "kura/text.h"
 
 void kura_md_cell(FILE *out, const char *s)
 {
-    for (; s && *s; s++)
-        fputc(*s == '|' || *s == '\n' ? ' ' : *s, out);
+    /* A bare '|' would end the cell; Markdown's own escape keeps it. */
+    for (const char *bar; s && (bar = strchr(s, '|')); s = bar + 1) {
+        kura_text_put_escaped(out, s, (size_t)(bar - s));
+        fputs("\\|", out);
+    }
+    if (s)
+        kura_text_put_escaped(out, s, strlen(s));
 }
 
 /* Room for one JSON object of n cells: escaping at most sextuples a byte
@@ -261,19 +267,20 @@ int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang
     return flushed(out, err);
 }
 
+/* Controls are escaped, never quoted in (text.h): no CR or LF is left to
+ * quote, only ',' and '"'. */
 static void csv_text(FILE *out, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, out);
-        return;
+    bool quoted = strpbrk(s, ",\"") != NULL;
+    if (quoted)
+        fputc('"', out);
+    for (const char *q; (q = strchr(s, '"')); s = q + 1) {
+        kura_text_put_escaped(out, s, (size_t)(q - s));
+        fputs("\"\"", out);
     }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
+    kura_text_put_escaped(out, s, strlen(s));
+    if (quoted)
+        fputc('"', out);
 }
 
 int kura_report_csv(FILE *out, const struct kura_report *r, const struct kura_report_table *t, struct kura_err *err)

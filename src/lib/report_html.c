@@ -3,29 +3,20 @@
 #include <string.h>
 
 #include "kura/report_html.h"
+#include "kura/text.h"
 
 void kura_html_text(FILE *out, const char *s)
 {
-    for (; s && *s; s++)
-        switch (*s) {
-        case '&':
-            fputs("&amp;", out);
+    static const char *const entity[] = {['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;",
+                                         ['\''] = "&#39;"};
+    while (s && *s) {
+        size_t n = strcspn(s, "&<>\"'");
+        kura_text_put_escaped(out, s, n);
+        s += n;
+        if (!*s)
             break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fputc(*s, out);
-        }
+        fputs(entity[(unsigned char)*s++], out);
+    }
 }
 
 void kura_html_page_begin(FILE *out, enum kura_report_lang lang, const char *title)

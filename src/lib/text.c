@@ -77,6 +77,26 @@ long kura_utf8_hidden_control(const char *s, size_t len)
     return hidden ? cp : -1;
 }
 
+size_t kura_text_put_escaped(FILE *out, const char *s, size_t len)
+{
+    size_t written = 0, plain = 0;   /* s[plain..i) is yet to be copied as is */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = kura_utf8_seq_len(s + i, len - i);
+        long hidden = kura_utf8_hidden_control(s + i, len - i);
+        if (hidden < 0 && c >= 0x20 && c != 0x7F && n > 0) {
+            i += n;
+            continue;
+        }
+        written += fwrite(s + plain, 1, i - plain, out);
+        int w = hidden >= 0 ? fprintf(out, "\\u%04lx", hidden) : fprintf(out, "\\x%02x", c);
+        written += w > 0 ? (size_t)w : 0;
+        i += n ? n : 1;
+        plain = i;
+    }
+    return written + fwrite(s + plain, 1, len - plain, out);
+}
+
 bool kura_utf8_valid(const char *s, size_t len)
 {
     size_t i = 0;

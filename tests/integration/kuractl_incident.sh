@@ -116,6 +116,39 @@ check_output_fails "a listed user cannot report" "only the PI of dataset $DS1" k
 check "the PI writes it to her own file" kc kt_alice report incident "${WIN[@]}" --dataset "$DS1" --out "$W/alice.md"
 check "... owned by her, mode 0600" test "$(stat -c '%U %a' "$W/alice.md")" = "kt_alice 600"
 check_output "... and it verifies" "the signature verifies" kc kt_alice report verify "$W/alice.md"
+# --out through /proc/PID/cwd: the daemon's root rights (CAP_SYS_PTRACE)
+# must not follow the magic link into carol's directory, one that alice
+# cannot reach herself (an open drop box inside carol's closed home).
+CAROL_HOME=$T/carol-home
+mkdir -p "$CAROL_HOME/drop" && chown kt_carol "$CAROL_HOME" && chmod 0700 "$CAROL_HOME" && chmod 0777 "$CAROL_HOME/drop"
+# setpriv itself in the background, not the function as: $! is then the process
+setpriv --reuid=kt_carol --regid="$(id -g kt_carol)" --init-groups -- bash -c "cd '$CAROL_HOME/drop' && exec sleep 300" &
+CAROL_PID=$!
+on_exit "kill $CAROL_PID 2>/dev/null"
+require "carol's process runs in her drop box" bash -c "for i in \$(seq 50); do [ \"\$(readlink /proc/$CAROL_PID/cwd)\" = '$CAROL_HOME/drop' ] && exit 0; sleep 0.1; done; exit 1"
+check_fails "alice cannot reach carol's drop box herself" as kt_alice touch "$CAROL_HOME/drop/direct.md"
+check_output_fails "--out /proc/PID/cwd/... into it is refused" "denied" \
+  kc kt_alice report incident "${WIN[@]}" --dataset "$DS1" --out "/proc/$CAROL_PID/cwd/alice.md"
+check "... and nothing was written there" test -z "$(ls -A "$CAROL_HOME/drop")"
+kill "$CAROL_PID" 2>/dev/null
+
+# ---- a program's name a user chose cannot steer what the report shows ----
+# A copy of cat named with ESC (clear the screen), CR (write over the line)
+# and U+202E (reverse what follows): in a signed report, a terminal and a
+# spreadsheet each must show it escaped, never act on it.
+EVIL="$W/$(printf '\033[2J\rcat\342\200\256x')"
+cp /usr/bin/cat "$EVIL" && chmod 0755 "$EVIL"
+check "bob reads $DS1 with a program so named" as kt_bob "$EVIL" "$F1" >/dev/null
+for fmt in md html csv; do
+  case $fmt in md) opt=() ;; html) opt=(--html) ;; csv) opt=(--csv) ;; esac
+  require "the PI's $fmt report of today" kc kt_alice report incident --from "$(day 0)" --to "$(day 0)" --dataset "$DS1" "${opt[@]}" --out "$W/evil.$fmt"
+  check "$fmt: no ESC, CR or U+202E in it" bash -c "! LC_ALL=C grep -q \$'\\033\\|\\r\\|\\xe2\\x80\\xae' '$W/evil.$fmt'"
+  check "$fmt: the name is there, escaped" grep -qF '\x1b[2J\x0dcat\u202ex' "$W/evil.$fmt"
+done
+check "the Markdown report still verifies" kc kt_alice report verify "$W/evil.md"
+kuractl audit >"$T/audit.txt" 2>&1
+check "kuractl audit shows it escaped too" grep -qF '\x1b[2J\x0dcat\u202ex' "$T/audit.txt"
+check "... with no ESC or CR" bash -c "! LC_ALL=C grep -q \$'\\033\\|\\r' '$T/audit.txt'"
 
 # ---- bad windows ----
 check_output_fails "--from after --to is refused" "after --from" kuractl report incident --from "$(stamp "$TO")" --to "$(stamp "$FROM")"

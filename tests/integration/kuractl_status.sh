@@ -124,5 +124,17 @@ check "... her refusal says her access ended, naming the dataset" \
 check "... and no other user's name" test "$(grep -Eo 'kt_[a-z]+' "$T/kt_carol.json" | sort -u | tr -d '\n')" = ""
 check_output_fails "status refuses an unknown option" "usage|unknown" kuractl status --jsn
 
+# ---- a new account given carol's name: none of the old account's past ----
+OLD_UID=$(id -u kt_carol)
+NEW_UID=$((OLD_UID + 1))
+while getent passwd "$NEW_UID" >/dev/null; do NEW_UID=$((NEW_UID + 1)); done
+require "carol's account is deleted" bash -c "pkill -KILL -u kt_carol; userdel kt_carol"
+require "a new account takes the name kt_carol, uid $NEW_UID" useradd -M -N -u "$NEW_UID" -s /bin/bash kt_carol
+check "status and status --json as the new kt_carol" status_pair kt_carol
+check "... agree" /usr/bin/python3 "$T/compare.py" kt_carol "$T/kt_carol.txt" "$T/kt_carol.json"
+check "the new account is shown no grant history and no refusals of the old one" \
+  field kt_carol 'j["datasets"] == [] and j["history"] == [] and j["refusals"] == []'
+check "... nor in the text" bash -c "! grep -q '$ID' '$T/kt_carol.txt'"
+
 stop_kura "$T/mnt"
 done_testing

@@ -71,12 +71,12 @@ static void test_markdown_in_both_languages(void)
     EXPECT_STR_CONTAINS(en, "# Usage report: JGAD000001\n");
     EXPECT_STR_CONTAINS(en, "- PI's institution: (to be filled in)\n");
     EXPECT_STR_CONTAINS(en, "| user | role | bytes read |\n|---|---|---|\n");
-    EXPECT_STR_CONTAINS(en, "| bob, \"b\" x | co-investigator | 297.9 KiB |\n");  /* '|' cannot break the row */
-    EXPECT_STR_CONTAINS(en, "| carol  | none | 3.0 GiB |\n");
+    EXPECT_STR_CONTAINS(en, "| bob, \"b\"\\|x | co-investigator | 297.9 KiB |\n");  /* '|' cannot break the row */
+    EXPECT_STR_CONTAINS(en, "| carol\\x0a | none | 3.0 GiB |\n");                  /* nor a newline */
     EXPECT_STR_CONTAINS(ja, "# 利用状況の報告：JGAD000001\n");
     EXPECT_STR_CONTAINS(ja, "- 研究代表者の所属機関：（記入欄）\n");
     EXPECT_STR_CONTAINS(ja, "| 利用者 | 役割 | 読み出し量 |\n");
-    EXPECT_STR_CONTAINS(ja, "| bob, \"b\" x | 共同研究者 | 297.9 KiB |\n");
+    EXPECT_STR_CONTAINS(ja, "| bob, \"b\"\\|x | 共同研究者 | 297.9 KiB |\n");
     EXPECT(kura_utf8_valid(ja, strlen(ja)));
     free(en);
     free(ja);
@@ -89,7 +89,8 @@ static void test_csv_quotes_and_exact_bytes(void)
     fill(&r);
     char *csv = render(&r, 1, KURA_REPORT_JA);
     ASSERT(csv != NULL);
-    EXPECT(strcmp(csv, "user,role,bytes_read\n\"bob, \"\"b\"\"|x\",co-investigator,305000\n\"carol\n\",none,3221225472\n") == 0);
+    /* The newline is escaped, not quoted: a user's text cannot start a row. */
+    EXPECT(strcmp(csv, "user,role,bytes_read\n\"bob, \"\"b\"\"|x\",co-investigator,305000\ncarol\\x0a,none,3221225472\n") == 0);
     free(csv);
     kura_report_free(&r);
 }
@@ -133,6 +134,7 @@ static void test_html_page_escaped(void)
     EXPECT_STR_CONTAINS(html, "<h1>利用状況の報告：JGAD000001</h1>");
     EXPECT_STR_CONTAINS(html, "<li>研究代表者の所属機関：<span class=\"blank\">（記入欄）</span></li>");
     EXPECT_STR_CONTAINS(html, "<td>bob, &quot;b&quot;|x</td><td>共同研究者</td><td>297.9 KiB</td>");
+    EXPECT_STR_CONTAINS(html, "<td>carol\\x0a</td>");
     EXPECT_STR_CONTAINS(html, "<td>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;</td>");
     EXPECT(!strstr(html, "<script"));
     EXPECT_STR_CONTAINS(html, "</body>\n</html>\n");
@@ -171,7 +173,7 @@ static void test_note_and_csv_table(void)
     char *en = render(&r, 0, KURA_REPORT_EN), *html = render(&r, 3, KURA_REPORT_JA),
          *js = render(&r, 2, KURA_REPORT_EN);
     ASSERT(en && html && js);
-    EXPECT_STR_CONTAINS(en, "| carol  | none | 3.0 GiB |\n\nAsk them to delete it.\n\n## Empty\n\nnone\n");
+    EXPECT_STR_CONTAINS(en, "| carol\\x0a | none | 3.0 GiB |\n\nAsk them to delete it.\n\n## Empty\n\nnone\n");
     EXPECT(!strstr(strstr(en, "Ask them") + 1, "Ask them"));   /* once: not under the empty table */
     EXPECT_STR_CONTAINS(html, "</table>\n<p>削除を依頼すること。</p>\n<h2>空</h2>\n<p>なし</p>\n");
     EXPECT(!strstr(js, "delete"));

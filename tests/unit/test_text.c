@@ -69,6 +69,47 @@ static void test_utf8_hidden_control(void)
     EXPECT(kura_utf8_hidden_control("\n", 1) == -1);                 /* C0: the callers' own check */
 }
 
+/* What kura_text_put_escaped writes for s[0..len). */
+static char *escaped(const char *s, size_t len, size_t *written)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return NULL;
+    *written = kura_text_put_escaped(f, s, len);
+    fclose(f);
+    return buf;
+}
+
+static void test_put_escaped(void)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *out;
+    } cases[] = {
+        {"/usr/bin/cat", 12, "/usr/bin/cat"},
+        {"\033[2J\rcat", 8, "\\x1b[2J\\x0dcat"},                 /* C0: clear screen, carriage return */
+        {"a\x7f\nb", 4, "a\\x7f\\x0ab"},                          /* DEL, newline */
+        {"x\xe2\x80\xaey", 5, "x\\u202ey"},                        /* bidirectional override */
+        {"\xc2\x9b" "1m", 4, "\\u009b1m"},                           /* C1 CSI, as UTF-8 */
+        {"\x9b" "1m", 3, "\\x9b1m"},                                 /* a lone byte that is not UTF-8 */
+        {"\xe2\x80", 2, "\\xe2\\x80"},                             /* a cut sequence */
+        {"データ", 9, "データ"},                                       /* UTF-8 text stays */
+        {"a\0b", 3, "a\\x00b"},                                      /* NUL inside the length */
+        {"", 0, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t written = 0;
+        char *out = escaped(cases[i].in, cases[i].len, &written);
+        ASSERT(out != NULL);
+        EXPECT(strcmp(out, cases[i].out) == 0);
+        EXPECT(written == strlen(cases[i].out));
+        free(out);
+    }
+}
+
 static void test_hex_digit(void)
 {
     EXPECT(kura_hex_digit('0') == 0 && kura_hex_digit('9') == 9);
@@ -352,6 +393,7 @@ int main(void)
     RUN(test_utf8_valid);
     RUN(test_utf8_seq_len);
     RUN(test_utf8_hidden_control);
+    RUN(test_put_escaped);
     RUN(test_hex_digit);
     RUN(test_hex_lower);
     RUN(test_name_checks);

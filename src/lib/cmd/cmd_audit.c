@@ -27,21 +27,8 @@
  * character (bidirectional ones included) reach the reader's terminal. */
 static void put_safe(FILE *out, const char *s, size_t width)
 {
-    size_t n = 0;
     const char *text = s ? s : "-";
-    size_t len = strlen(text);
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++, n++) {
-        long hidden = kura_utf8_hidden_control((const char *)p, len - (size_t)((const char *)p - text));
-        if (hidden >= 0) {
-            fprintf(out, "\\u%04lx", hidden);
-            p += hidden < 0x800 ? 1 : 2;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            fprintf(out, "\\x%02x", *p);
-        } else {
-            fputc(*p, out);
-        }
-    }
-    for (; n < width; n++)
+    for (size_t n = kura_text_put_escaped(out, text, strlen(text)); n < width; n++)
         fputc(' ', out);
 }
 

@@ -5,10 +5,13 @@
  * Opening them as root would let that operator import or delete any file on
  * the server. So the worker thread takes the caller's file-system identity
  * (fsuid, fsgid, supplementary groups) around each such open or unlink and
- * drops it right after. Credentials are per thread in the kernel; the raw
- * system calls are used because glibc's setgroups() would change every
- * thread of the daemon. In direct mode (kuractl run by root) nothing is
- * switched. */
+ * drops it right after. The thread's effective capabilities go too: the
+ * file-system identity alone leaves root's CAP_SYS_PTRACE, which would let a
+ * path through /proc/PID/cwd, root or fd reach a directory of another
+ * user's process that the caller cannot reach. Credentials are per thread in
+ * the kernel; the raw system calls are used because glibc's setgroups()
+ * and capset() would change every thread of the daemon. In direct mode
+ * (kuractl run by root) nothing is switched. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -20,6 +23,13 @@
 #include "cmd_priv.h"
 
 #define SAVED_GROUPS_MAX 1024
+
+/* The calling thread's capabilities (pid 0 names the caller's thread). */
+static int thread_caps(struct __user_cap_data_struct caps[2], bool set)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    return (int)syscall(set ? SYS_capset : SYS_capget, &h, caps);
+}
 
 int cmd_caller_init(const struct kura_cmd_ctx *c, struct cmd_caller *cl, struct kura_err *e)
 {
@@ -74,6 +84,10 @@ int cmd_caller_enter(struct cmd_caller *cl, struct kura_err *e)
         return -1;
     }
     cl->nsaved = (size_t)n;
+    if (thread_caps(cl->caps, false) != 0) {
+        kura_err_set(e, errno, "capget: %s", strerror(errno));
+        return -1;
+    }
     if (syscall(SYS_setgroups, cl->ngroups, cl->groups) != 0) {
         kura_err_set(e, errno, "setgroups: %s", strerror(errno));
         return -1;
@@ -86,6 +100,16 @@ int cmd_caller_enter(struct cmd_caller *cl, struct kura_err *e)
         kura_err_set(e, EPERM, "cannot take the caller's file-system identity");
         return -1;
     }
+    /* Last, as setgroups needs CAP_SETGID; only the effective set, so the
+     * permitted one can bring them back. */
+    struct __user_cap_data_struct none[2] = {{.permitted = cl->caps[0].permitted, .inheritable = cl->caps[0].inheritable},
+                                             {.permitted = cl->caps[1].permitted, .inheritable = cl->caps[1].inheritable}};
+    if (thread_caps(none, true) != 0) {
+        int err = errno;
+        cmd_caller_leave(cl);
+        kura_err_set(e, err, "cannot drop the daemon's capabilities: %s", strerror(err));
+        return -1;
+    }
     return 0;
 }
 
@@ -95,6 +119,9 @@ void cmd_caller_leave(struct cmd_caller *cl)
         return;
     uid_t uid = geteuid();
     gid_t gid = getegid();
+    /* First: setgroups needs CAP_SETGID back. */
+    if (thread_caps(cl->caps, true) != 0)
+        abort();
     syscall(SYS_setfsuid, uid);
     syscall(SYS_setfsgid, gid);
     long rc = syscall(SYS_setgroups, cl->nsaved, cl->saved);

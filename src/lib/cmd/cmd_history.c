@@ -65,11 +65,30 @@ static const char *changed_by(const struct kura_ledger_record *r, const struct k
     return "an operator";
 }
 
+/* The account a user-* record is about: the "uid=N" of the grant's text
+ * (cmd_user.c), after the change or before it; -1 where neither has one. */
+static int64_t record_uid(const struct kura_ledger_record *r)
+{
+    const char *texts[] = {r->after, r->before};
+    for (size_t i = 0; i < 2; i++) {
+        const char *t = texts[i], *u;
+        for (u = t ? strstr(t, "uid=") : NULL; u && u != t && u[-1] != ' '; u = strstr(u + 1, "uid="))
+            ;
+        uint64_t uid;
+        if (u && kura_parse_decimal(u + 4, strcspn(u + 4, " "), UINT32_MAX, &uid) == 0)
+            return (int64_t)uid;
+    }
+    return -1;
+}
+
+/* The caller's own records: under the account's name and its uid, so that a
+ * new account given an old one's name never sees the old one's grants. */
 static int take_ledger(const struct kura_ledger_record *r, void *arg)
 {
     struct history *h = ((void **)arg)[0];
     struct mine *m = ((void **)arg)[1];
-    if (!r->action || strncmp(r->action, "user-", 5) != 0 || !r->target || strcmp(r->target, h->c->actor->name) != 0)
+    if (!r->action || strncmp(r->action, "user-", 5) != 0 || !r->target ||
+        strcmp(r->target, h->c->actor->name) != 0 || record_uid(r) != (int64_t)h->c->actor->uid)
         return 0;
     struct grant_event *ev = realloc(m->ev, (m->nev + 1) * sizeof *ev);
     if (!ev)
@@ -210,10 +229,17 @@ int cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *
         const struct refusal_row *row = &h.rows[(h.next + HISTORY_REFUSALS - h.nrows + k) % HISTORY_REFUSALS];
         if (json)
             rc = refusal_json(c, k == 0, row);
-        else if (row->named)
-            fprintf(c->out, "%-26s %-20s %s: %s\n", row->time, row->dataset, row->path, row->reason);
-        else
-            fprintf(c->out, "%-26s %s\n", row->time, row->reason);
+        else {
+            /* The reason may hold a program's name, chosen by whoever ran it. */
+            fprintf(c->out, "%-26s ", row->time);
+            if (row->named) {
+                fprintf(c->out, "%-20s ", row->dataset);
+                kura_text_put_escaped(c->out, row->path, strlen(row->path));
+                fputs(": ", c->out);
+            }
+            kura_text_put_escaped(c->out, row->reason, strlen(row->reason));
+            fputc('\n', c->out);
+        }
     }
     if (json)
         fputc(']', c->out);

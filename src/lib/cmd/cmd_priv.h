@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <linux/capability.h>
 
 #include "kura/audit.h"
 #include "kura/cluster.h"
@@ -334,6 +335,7 @@ struct cmd_caller {
     gid_t *groups;
     size_t nsaved;
     gid_t saved[1024];
+    struct __user_cap_data_struct caps[2];   /* the thread's own, restored on leave */
 };
 int cmd_caller_init(const struct kura_cmd_ctx *c, struct cmd_caller *cl, struct kura_err *e);
 void cmd_caller_free(struct cmd_caller *cl);

@@ -63,12 +63,13 @@ static void records_text(const struct kura_grant *g, char *buf, size_t len)
              g->email[0] && g->trained[0] ? " " : "", g->trained[0] ? "trained=" : "", g->trained);
 }
 
-/* "role=co-investigator until=2027-03-31 approval=... institution=..." */
+/* "role=co-investigator uid=1001 until=2027-03-31 approval=... institution=...":
+ * the uid names the account, as a later one may take the same name. */
 static void grant_text(const struct kura_cmd_ctx *c, const struct kura_grant *g, char *buf, size_t len)
 {
     char last[48];
-    snprintf(buf, len, "role=%s until=%s%s%s", kura_role_name(g->role), cmd_last_day(c, g->until, last, sizeof last),
-             g->approval[0] ? " approval=" : "", g->approval);
+    snprintf(buf, len, "role=%s uid=%u until=%s%s%s", kura_role_name(g->role), (unsigned)g->uid,
+             cmd_last_day(c, g->until, last, sizeof last), g->approval[0] ? " approval=" : "", g->approval);
     size_t n = strlen(buf);
     if ((g->institution[0] || g->email[0] || g->trained[0]) && n + 1 < len) {
         buf[n++] = ' ';

@@ -5,13 +5,13 @@
  * Opening them as root would let that operator import or delete any file on
  * the server. So the worker thread takes the caller's file-system identity
  * (fsuid, fsgid, supplementary groups) around each such open or unlink and
- * drops it right after. The thread's effective capabilities go too: the
- * file-system identity alone leaves root's CAP_SYS_PTRACE, which would let a
- * path through /proc/PID/cwd, root or fd reach a directory of another
- * user's process that the caller cannot reach. Credentials are per thread in
- * the kernel; the raw system calls are used because glibc's setgroups()
- * and capset() would change every thread of the daemon. In direct mode
- * (kuractl run by root) nothing is switched. */
+ * drops it right after. The thread's effective capabilities go too, all
+ * but CAP_IPC_LOCK: the file-system identity alone leaves root's
+ * CAP_SYS_PTRACE, which would let a path through /proc/PID/cwd, root or fd
+ * reach a directory of another user's process that the caller cannot
+ * reach. Credentials are per thread in the kernel; the raw system calls
+ * are used because glibc's setgroups() would change every thread of the
+ * daemon. In direct mode (kuractl run by root) nothing is switched. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -101,10 +101,16 @@ int cmd_caller_enter(struct cmd_caller *cl, struct kura_err *e)
         return -1;
     }
     /* Last, as setgroups needs CAP_SETGID; only the effective set, so the
-     * permitted one can bring them back. */
-    struct __user_cap_data_struct none[2] = {{.permitted = cl->caps[0].permitted, .inheritable = cl->caps[0].inheritable},
-                                             {.permitted = cl->caps[1].permitted, .inheritable = cl->caps[1].inheritable}};
-    if (thread_caps(none, true) != 0) {
+     * permitted one can bring them back. CAP_IPC_LOCK stays: the daemon's
+     * memory is locked (mlockall), and without it a new mapping in this
+     * thread would count against RLIMIT_MEMLOCK and fail. */
+    struct __user_cap_data_struct lock_only[2];
+    for (size_t i = 0; i < 2; i++)
+        lock_only[i] = (struct __user_cap_data_struct){
+            .effective = i == CAP_TO_INDEX(CAP_IPC_LOCK) ? cl->caps[i].effective & CAP_TO_MASK(CAP_IPC_LOCK) : 0,
+            .permitted = cl->caps[i].permitted,
+            .inheritable = cl->caps[i].inheritable};
+    if (thread_caps(lock_only, true) != 0) {
         int err = errno;
         cmd_caller_leave(cl);
         kura_err_set(e, err, "cannot drop the daemon's capabilities: %s", strerror(err));

@@ -9,13 +9,21 @@
 
 void kura_md_cell(FILE *out, const char *s)
 {
-    /* A bare '|' would end the cell; Markdown's own escape keeps it. */
-    for (const char *bar; s && (bar = strchr(s, '|')); s = bar + 1) {
-        kura_text_put_escaped(out, s, (size_t)(bar - s));
-        fputs("\\|", out);
+    /* What a renderer would act on instead of showing: '|' ends the cell,
+     * '<' and '&' start raw HTML (a tag's effect, hiding the rows after
+     * it, is shown instead of the text) or an entity, '[' a link, '`'
+     * code; '\\' so that no escape can be undone. Markdown's own escape
+     * keeps each as it is. */
+    static const char special[] = "\\`<>&[]|";
+    while (s && *s) {
+        size_t n = strcspn(s, special);
+        kura_text_put_escaped(out, s, n);
+        s += n;
+        if (*s) {
+            fputc('\\', out);
+            fputc(*s++, out);
+        }
     }
-    if (s)
-        kura_text_put_escaped(out, s, strlen(s));
 }
 
 /* Room for one JSON object of n cells: escaping at most sextuples a byte
@@ -231,7 +239,9 @@ int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang
     if (check_built(r, err) != 0)
         return -1;
     const char *sep = lang == KURA_REPORT_JA ? "：" : ": ";
-    fprintf(out, "# %s%s%s\n\n", kura_report_say(r->title, lang), r->subject ? sep : "", r->subject ? r->subject : "");
+    fprintf(out, "# %s%s", kura_report_say(r->title, lang), r->subject ? sep : "");
+    kura_md_cell(out, r->subject);
+    fputs("\n\n", out);
     for (size_t i = 0; i < r->nitems; i++) {
         fprintf(out, "- %s%s", kura_report_say(r->items[i].label, lang), sep);
         md_cell(out, &r->items[i].value, lang);

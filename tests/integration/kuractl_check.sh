@@ -110,7 +110,7 @@ require "dataset add $D (PI alice)" kuractl dataset add "$D" --pi kt_alice --per
 kc kt_alice report checklist "$D" >"$T/cl.md" 2>"$T/cl.err"; rc=$?
 check "the PI makes the checklist (exit 0)" test "$rc" = 0
 check "it names the guideline's items in Japanese, check's and the site's" grep -q \
-  "データ利用者向け 2-2 <データサーバについて> 5.*ファイル共有.*kuractl check p2p" "$T/cl.md"
+  "データ利用者向け 2-2 [\\]<データサーバについて[\\]> 5.*ファイル共有.*kuractl check p2p" "$T/cl.md"
 check "the site's items are blanks for the PI (記入欄)" test "$(grep -c '| 記入欄 | （記入欄） |' "$T/cl.md")" -ge 8
 check "kura's own answers: access limited to the listed users, the ledger verified" \
   grep -q "kura はデータセット $D を研究代表者 kt_alice と登録された 0 名の利用者にのみ提供する" "$T/cl.md"

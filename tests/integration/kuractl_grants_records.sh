@@ -71,7 +71,7 @@ check_output_fails "update of someone not listed" "kt_dave is not listed in data
   kuractl user update "$ID" kt_dave --trained "$(day -1)"
 check "the PI corrects bob's e-mail" kc kt_alice user update "$ID" kt_bob --email bob@kyoto-u.ac.jp
 check_output "the ledger records the update, before and after" \
-  "user-update kt_bob: institution=京都大学 医学研究科 email=bob.o'neil@med.example.ac.jp trained=$TRAINED -> institution=京都大学 医学研究科 email=bob@kyoto-u.ac.jp trained=$TRAINED" \
+  "user-update kt_bob: uid=$(id -u kt_bob) institution=京都大学 医学研究科 email=bob.o'neil@med.example.ac.jp trained=$TRAINED -> uid=$(id -u kt_bob) institution=京都大学 医学研究科 email=bob@kyoto-u.ac.jp trained=$TRAINED" \
   kuractl ledger "$ID"
 check "an empty value clears the institution" kuractl user update "$ID" kt_bob --institution ""
 check_output "user list shows the change" "^kt_bob +$TRAINED +bob@kyoto-u.ac.jp +-\$" kuractl user list "$ID"

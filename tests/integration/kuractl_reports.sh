@@ -146,7 +146,7 @@ check "Japanese: the same rows as English, roles and words in Japanese" \
            test \"\$(grep -c '^| ' '$T/ja.md')\" = \"\$(grep -c '^| ' '$T/en.md')\""
 kc kt_alice report usage "$ID" --html >"$T/ja.html" 2>&1
 cat >"$T/page_check.py" <<'PY'
-import sys
+import re, sys
 from html.parser import HTMLParser
 T = sys.argv[1]
 page = open(T + "/ja.html", "rb").read().decode("utf-8", "strict")
@@ -162,7 +162,10 @@ class Rows(HTMLParser):
     def handle_data(self, d):
         if self.cell is not None: self.cell += d
 p = Rows(); p.feed(page); p.close()
-md = [[c.strip() for c in l.strip().strip("|").split("|")] for l in open(T + "/ja.md").read().splitlines()
+# Markdown's cells as a reader sees them: split at the bars not escaped,
+# each backslash escape giving its character back
+unescape = lambda c: re.sub(r"\\(.)", r"\1", c.strip())
+md = [[unescape(c) for c in re.split(r"(?<!\\)\|", l.strip()[1:-1])] for l in open(T + "/ja.md").read().splitlines()
       if l.startswith("| ") ]
 ok = page.startswith("<!DOCTYPE html>") and '<html lang="ja">' in page and "@page { size: A4;" in page
 ok = ok and "Noto Sans CJK JP" in page and "IPAexGothic" in page and "script" not in p.tags and "link" not in p.tags

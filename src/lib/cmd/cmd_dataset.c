@@ -509,9 +509,15 @@ static void files_row_print(FILE *out, const struct files_row *r)
     fprintf(out, "%-10s %14llu  ", r->state, (unsigned long long)r->size);
     if (!r->file->nsamples)
         fputs("-", out);
-    for (size_t s = 0; s < r->file->nsamples; s++)
-        fprintf(out, "%s%s", s ? "," : "", r->file->samples[s]);
-    fprintf(out, "  %s\n", r->path);
+    /* Names come from the archive's delivery: shown, never acted on by the terminal. */
+    for (size_t s = 0; s < r->file->nsamples; s++) {
+        if (s)
+            fputc(',', out);
+        kura_text_put_escaped(out, r->file->samples[s], strlen(r->file->samples[s]));
+    }
+    fputs("  ", out);
+    kura_text_put_escaped(out, r->path, strlen(r->path));
+    fputc('\n', out);
 }
 
 /* The row as one flat JSON object; samples comma-joined ("" for none), as

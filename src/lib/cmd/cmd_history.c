@@ -65,17 +65,19 @@ static const char *changed_by(const struct kura_ledger_record *r, const struct k
     return "an operator";
 }
 
-/* The account a user-* record is about: the "uid=N" of the grant's text
- * (cmd_user.c), after the change or before it; -1 where neither has one. */
+/* The account a user-* record is about: the "uid=N" that opens the
+ * account's text (cmd_user.c), after "role=ROLE " in a grant's, after the
+ * change or before it; -1 where neither has one. Only there: further on,
+ * the text holds what people chose (an institution, an approval). */
 static int64_t record_uid(const struct kura_ledger_record *r)
 {
     const char *texts[] = {r->after, r->before};
     for (size_t i = 0; i < 2; i++) {
-        const char *t = texts[i], *u;
-        for (u = t ? strstr(t, "uid=") : NULL; u && u != t && u[-1] != ' '; u = strstr(u + 1, "uid="))
-            ;
+        const char *u = texts[i];
+        if (u && strncmp(u, "role=", 5) == 0)
+            u = (u = strchr(u, ' ')) ? u + 1 : NULL;
         uint64_t uid;
-        if (u && kura_parse_decimal(u + 4, strcspn(u + 4, " "), UINT32_MAX, &uid) == 0)
+        if (u && strncmp(u, "uid=", 4) == 0 && kura_parse_decimal(u + 4, strcspn(u + 4, " "), UINT32_MAX, &uid) == 0)
             return (int64_t)uid;
     }
     return -1;

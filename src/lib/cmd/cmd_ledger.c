@@ -30,13 +30,24 @@ static int print_record(const struct kura_ledger_record *r, void *arg)
         free(buf);
         return rc;
     }
+    /* Every text escaped: a file's name in a record is the archive's choice. */
     fprintf(out, "%4lld  %s  %s (uid %lld)  %s", (long long)r->seq, r->time, r->actor, (long long)r->uid, r->action);
-    if (r->target[0])
-        fprintf(out, " %s", r->target);
-    if (r->before[0] || r->after[0])
-        fprintf(out, ": %s -> %s", r->before[0] ? r->before : "(none)", r->after[0] ? r->after : "(none)");
-    if (r->detail[0])
-        fprintf(out, "  [%s]", r->detail);
+    if (r->target[0]) {
+        fputc(' ', out);
+        kura_text_put_escaped(out, r->target, strlen(r->target));
+    }
+    if (r->before[0] || r->after[0]) {
+        const char *before = r->before[0] ? r->before : "(none)", *after = r->after[0] ? r->after : "(none)";
+        fputs(": ", out);
+        kura_text_put_escaped(out, before, strlen(before));
+        fputs(" -> ", out);
+        kura_text_put_escaped(out, after, strlen(after));
+    }
+    if (r->detail[0]) {
+        fputs("  [", out);
+        kura_text_put_escaped(out, r->detail, strlen(r->detail));
+        fputc(']', out);
+    }
     fputc('\n', out);
     return 0;
 }

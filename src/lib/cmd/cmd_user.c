@@ -64,7 +64,8 @@ static void records_text(const struct kura_grant *g, char *buf, size_t len)
 }
 
 /* "role=co-investigator uid=1001 until=2027-03-31 approval=... institution=...":
- * the uid names the account, as a later one may take the same name. */
+ * the uid names the account, as a later one may take the same name; it
+ * comes before any text a person chose (cmd_history.c reads it there). */
 static void grant_text(const struct kura_cmd_ctx *c, const struct kura_grant *g, char *buf, size_t len)
 {
     char last[48];
@@ -74,6 +75,16 @@ static void grant_text(const struct kura_cmd_ctx *c, const struct kura_grant *g,
     if ((g->institution[0] || g->email[0] || g->trained[0]) && n + 1 < len) {
         buf[n++] = ' ';
         records_text(g, buf + n, len - n);
+    }
+}
+
+/* "uid=1001 institution=... email=...": a user update's text, the account first. */
+static void update_text(const struct kura_grant *g, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "uid=%u", (unsigned)g->uid);
+    if (n > 0 && (size_t)n + 1 < len && (g->institution[0] || g->email[0] || g->trained[0])) {
+        buf[n++] = ' ';
+        records_text(g, buf + n, len - (size_t)n);
     }
 }
 
@@ -358,10 +369,10 @@ int kura_change_user_update(const struct kura_cmd_env *env, const struct kura_ac
         cmd_fail(c, "the records of your own grant are the PI's to change (%s)", t.ds.pi);
         goto out;
     }
-    records_text(g, before, sizeof before);
+    update_text(g, before, sizeof before);
     if (set_records(c, g, rq->institution, rq->email, rq->trained) != 0)
         goto out;
-    records_text(g, after, sizeof after);
+    update_text(g, after, sizeof after);
     if (strcmp(before, after) == 0) {
         rc = KURA_EXIT_OK; /* recorded as given already: nothing to change */
         goto out;

@@ -1,6 +1,8 @@
-/* Refusal floods (issue 14): per (uid, dataset), the first refusals of each
- * window are recorded one by one and the rest counted for summaries, so one
- * process cannot fill the log, yet every refusal is counted in it. */
+/* Refusal floods (issue 14): per uid, the first refusals of each window are
+ * recorded one by one and the rest counted per (uid, dataset) for
+ * summaries, so one process cannot fill the log, yet every refusal is
+ * counted in it. The bound is kept in the uid's entry without a dataset
+ * (audit.h says why). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,12 +123,15 @@ bool kura_audit_flood_admit(struct kura_audit_flood *f, uid_t uid, const char *d
     if (!f)
         return true;
     pthread_mutex_lock(&f->mu);
-    struct flood_entry *e = entry(f, uid, dataset ? dataset : "", now_ms);
+    struct flood_entry *bound = entry(f, uid, "", now_ms);
     /* Out of memory: the refusal is recorded on its own, never lost. */
-    bool record = !e || e->recorded < f->burst;
-    if (e && record) {
-        e->recorded++;
-    } else if (e) {
+    bool record = !bound || bound->recorded < f->burst;
+    struct flood_entry *e = record ? NULL : entry(f, uid, dataset ? dataset : "", now_ms);
+    if (record && bound)
+        bound->recorded++;
+    else if (!e)
+        record = true;
+    if (e) {
         if (!e->flooding) {
             *alert = !uid_flooding(f, uid);
             e->flooding = true;
@@ -142,11 +147,15 @@ void kura_audit_flood_alerted(struct kura_audit_flood *f, uid_t uid, const char 
     if (!f)
         return;
     pthread_mutex_lock(&f->mu);
-    struct flood_entry *e = find(f, uid, dataset ? dataset : "");
+    /* As the refusal that raised it left them: the uid's bound spent, its
+     * dataset's window with one counted. */
+    struct flood_entry *bound = find(f, uid, ""), *e = find(f, uid, dataset ? dataset : "");
+    if (bound) {
+        bound->window_start = at_ms;
+        bound->recorded = f->burst;
+    }
     if (e) {
-        /* As the refusal that raised it left it: its window full, one counted. */
         e->window_start = at_ms;
-        e->recorded = f->burst;
         e->counted_in_window = 1;
         e->flooding = true;
     }

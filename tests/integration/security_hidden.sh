@@ -95,5 +95,22 @@ root_ino=$(as kt_alice stat -c %i "$T/mnt")
 check "the root's inode is 1" test "$root_ino" = 1
 check "the dataset's inode is not a small position" test "$(as kt_alice stat -c %i "$T/mnt/$ID")" -gt 65536
 
+# ---- one refusal bound per user, whichever dataset is named ----
+# With a bound per dataset, an outsider's look at an existing hidden id was
+# still written and synced once made-up names had spent theirs, and took
+# longer than a made-up one: a clock told them which ids exist. Now the
+# existing id's refusal is counted at once too, for its dataset's summary.
 stop_kura "$T/mnt"
+LOG=$KROOT/log/audit.jsonl
+sed -i 's/^refusals_per_hour = .*/refusals_per_hour = 5/' "$KCONF"
+require "mount with a bound of 5 refusals an hour" mount_kura "$T/mnt"
+for i in 1 2 3 4 5 6; do as kt_carol stat "$T/mnt/JGAD14990$i" >/dev/null 2>&1; done
+carol_at_id() { grep '"user":"kt_carol"' "$LOG" | grep -c "\"dataset\":\"$1\""; }
+before_id=$(carol_at_id "$ID")
+check_fails "kt_carol's look at $ID is refused" as kt_carol stat "$T/mnt/$ID"
+check "made-up names spent her bound: her refusal at existing $ID is counted, not written on its own" \
+  test "$(carol_at_id "$ID")" = "$before_id"
+stop_kura "$T/mnt"
+check "... and is in a summary naming $ID once the daemon stops" \
+  bash -c "grep '\"event\":\"refusals\"' '$LOG' | grep '\"user\":\"kt_carol\"' | grep -q '\"dataset\":\"$ID\"'"
 done_testing

@@ -1325,13 +1325,15 @@ static void test_flood_burst_then_counted(void)
     }
     EXPECT(recorded == 3);
     EXPECT(alerts == 1); /* once per flood */
-    /* Another dataset of the same uid: its own burst, no second alert. */
+    /* No dataset, or another one, of the same uid: the uid's bound is spent,
+     * so counted at once, as a missing id is (an existing hidden one must
+     * not cost a write a made-up one does not); no second alert. */
     recorded = 0;
     for (int i = 0; i < 5; i++) {
-        recorded += kura_audit_flood_admit(f, 1002, NULL, 5100, &alert);
+        recorded += kura_audit_flood_admit(f, 1002, i % 2 ? NULL : "DS2", 5100, &alert);
         EXPECT(!alert);
     }
-    EXPECT(recorded == 3);
+    EXPECT(recorded == 0);
     /* Another uid: its own bound and its own alert. */
     for (int i = 0; i < 4; i++)
         kura_audit_flood_admit(f, 1003, "DS1", 5200, &alert);
@@ -1341,8 +1343,8 @@ static void test_flood_burst_then_counted(void)
     struct drained d = {0};
     EXPECT(kura_audit_flood_drain(f, 5500, false, drain_fn, &d) == 0 && d.calls == 0);
     /* Due (a second after the first counted one): every counted refusal. */
-    EXPECT(kura_audit_flood_drain(f, 7000, false, drain_fn, &d) == 3);
-    EXPECT(d.total == 7 + 2 + 1);
+    EXPECT(kura_audit_flood_drain(f, 7000, false, drain_fn, &d) == 4);   /* DS1, DS2, none: 1002's; 1003's */
+    EXPECT(d.total == 7 + 3 + 2 + 1);
     /* A failed write keeps the count for the next call, which stops at once. */
     kura_audit_flood_count(f, 1002, "DS1", 8000); /* a record that could not be written */
     kura_audit_flood_admit(f, 1002, "DS1", 8000, &alert);

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "kura/clock.h"
-#include "kura/hash.h"
 #include "kura/notify.h"
 #include "kura/policy.h"
 #include "kura/when.h"
@@ -262,12 +261,16 @@ int audit_open(struct kurafs *fs, const struct caller *c, const struct audit_fil
 static bool repeated_lookup(struct kurafs *fs, pid_t pid, const char *path)
 {
     int64_t now_ms = kura_clock_ms(CLOCK_MONOTONIC);
-    uint64_t h = kura_hash(KURA_HASH_INIT, path, strlen(path));
     struct kurafs_last_refusal *last = &fs->last_lookup_refusal;
+    size_t len = strlen(path);
     pthread_mutex_lock(&last->lock);
-    bool repeated = last->pid == pid && last->path_hash == h && now_ms - last->at_ms < LOOKUP_REPEAT_MS;
+    bool repeated = last->pid == pid && strcmp(last->path, path) == 0 && now_ms - last->at_ms < LOOKUP_REPEAT_MS;
     last->pid = pid;
-    last->path_hash = h;
+    /* A longer path is never taken for a repeat: it is recorded each time. */
+    if (len < sizeof last->path)
+        memcpy(last->path, path, len + 1);
+    else
+        last->path[0] = '\0';
     last->at_ms = now_ms;
     pthread_mutex_unlock(&last->lock);
     return repeated;

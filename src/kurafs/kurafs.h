@@ -4,6 +4,7 @@
  * module takes it as an argument and none keeps state of its own. */
 #ifndef KURAFS_H
 #define KURAFS_H
+#include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -81,7 +82,7 @@ struct kurafs_pagecache {
 struct kurafs_last_refusal {
     pthread_mutex_t lock;
     pid_t pid;
-    uint64_t path_hash;
+    char path[PATH_MAX];        /* the path itself: a hash of it could be collided with on purpose */
     int64_t at_ms;
 };
 

@@ -84,8 +84,14 @@ void kura_report_free(struct kura_report *r);
 /* Markdown: "# title: subject", the items as a list, each table under
  * "## title" (and its note after its rows). */
 int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang lang, struct kura_err *err);
-/* Text as one Markdown table cell: a '|' or a line end would break the table. */
+/* Text as one Markdown table cell (or any Markdown text): controls and
+ * hidden characters escaped (text.h), and what a renderer would act on
+ * instead of showing (a bar, raw HTML, an entity, a link, code, a
+ * backslash) behind Markdown's backslash escape. */
 void kura_md_cell(FILE *out, const char *s);
+/* Gives back, in place, text kura_md_cell wrote (its backslash escapes only;
+ * \xHH and \uHHHH stay as they are): for a report that reads another's cells. */
+void kura_md_unescape(char *s);
 /* CSV (RFC 4180) of table t (r->csv_table's as a rule; NULL: an error): a
  * header of the column keys, one line per row, exact numbers. */
 int kura_report_csv(FILE *out, const struct kura_report *r, const struct kura_report_table *t, struct kura_err *err);

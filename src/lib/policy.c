@@ -87,6 +87,13 @@ struct kura_decision kura_policy_decide(const struct kura_request *req)
         return deny(KURA_DENY_NO_LEASE, now); /* R-CLU-2 */
     if (!ds)
         return deny(KURA_DENY_NOT_LISTED, now);
+    /* R-ACC-1, R-ACC-4, R-ACC-6; separation of duties. Before the dataset's
+     * state: someone not listed is refused as for a dataset that does not
+     * exist, never told (nor the log's counts) that it is suspended,
+     * destroyed, bound to another host or above the server's level. */
+    enum kura_reason listing = kura_policy_listing(ds, req->uid, req->user);
+    if (listing == KURA_DENY_NOT_LISTED)
+        return deny(listing, now);
     if (ds->host_id[0] != '\0' && (!srv->host_id || strcmp(ds->host_id, srv->host_id) != 0))
         return deny(KURA_DENY_WRONG_HOST, now); /* R-ACC-8 */
     if (ds->level > srv->level)
@@ -95,10 +102,6 @@ struct kura_decision kura_policy_decide(const struct kura_request *req)
         return deny(KURA_DENY_DESTROYED, now);
     if (ds->status != KURA_DS_ACTIVE)
         return deny(KURA_DENY_SUSPENDED, now); /* R-ACC-7; an unknown status is not active */
-    /* R-ACC-1, R-ACC-4, R-ACC-6; separation of duties */
-    enum kura_reason listing = kura_policy_listing(ds, req->uid, req->user);
-    if (listing == KURA_DENY_NOT_LISTED)
-        return deny(listing, now);
     /* kuractl refuses to list system accounts; this also stops those
      * listed by hand or before it did. */
     if (req->uid != 0 && (req->uid < srv->login_uid_min || req->uid > srv->login_uid_max))

@@ -7,16 +7,17 @@
 #include "kura/report.h"
 #include "kura/text.h"
 
+/* What a Markdown renderer would act on instead of showing: '|' ends the
+ * cell, '<' and '&' start raw HTML (a tag's effect, hiding the rows after
+ * it, is shown instead of the text) or an entity, '[' a link, '`' code;
+ * '\\' so that no escape can be undone. Markdown's own backslash escape
+ * keeps each as it is. */
+static const char md_special[] = "\\`<>&[]|";
+
 void kura_md_cell(FILE *out, const char *s)
 {
-    /* What a renderer would act on instead of showing: '|' ends the cell,
-     * '<' and '&' start raw HTML (a tag's effect, hiding the rows after
-     * it, is shown instead of the text) or an entity, '[' a link, '`'
-     * code; '\\' so that no escape can be undone. Markdown's own escape
-     * keeps each as it is. */
-    static const char special[] = "\\`<>&[]|";
     while (s && *s) {
-        size_t n = strcspn(s, special);
+        size_t n = strcspn(s, md_special);
         kura_text_put_escaped(out, s, n);
         s += n;
         if (*s) {
@@ -24,6 +25,17 @@ void kura_md_cell(FILE *out, const char *s)
             fputc(*s++, out);
         }
     }
+}
+
+void kura_md_unescape(char *s)
+{
+    char *to = s;
+    for (; *s; s++) {
+        if (*s == '\\' && s[1] && strchr(md_special, s[1]))
+            s++;
+        *to++ = *s;
+    }
+    *to = '\0';
 }
 
 /* Room for one JSON object of n cells: escaping at most sextuples a byte

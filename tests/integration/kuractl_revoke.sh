@@ -22,8 +22,12 @@ record_notices "$T/notified.txt"
 ID=JGAD400004
 mkdir -p "$T/data"
 for f in s1a s1b s2 both; do head -c 70000 /dev/urandom >"$T/data/$f.bin"; done
+# A name and a title a Markdown renderer would act on: the destruction
+# report must show them, not hide the rows after them.
+ODD='x <!-- hide | y.bin'
+head -c 100 /dev/urandom >"$T/data/$ODD"
 printf 's1a.bin\tJGAS1\ns1b.bin\tJGAS1\ns2.bin\tJGAS2\nboth.bin\tJGAS1\nboth.bin\tJGAS3\n' >"$T/samples.tsv"
-require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)"
+require "dataset add" kuractl dataset add "$ID" --pi kt_alice --period "$(day -1)..$(day 30)" --title 'T <img src=x> [l](http://e)'
 require "import with samples" kuractl dataset import "$ID" --encrypt --samples "$T/samples.tsv" "$T/data"
 require "user add bob" kuractl user add "$ID" kt_bob
 check "the PI is told of root's grant to bob (issue 13)" grep -q "^KURA_EVENT=grant-added" "$T/notified.txt"
@@ -135,12 +139,15 @@ check "the report lists every file" test "$(grep -cE '^\| (s1a|s1b|s2|both)\.bin
 check "... marks the withdrawn files' keys as destroyed earlier" test "$(grep -c 'destroyed earlier (withdrawn)' "$T/destroy.out")" = 4
 check "... and gives each user's last access" grep -q '^| kt_bob | co-investigator |' "$T/destroy.out"
 check "the report says the keystore holds nothing" grep -q "keystore holds nothing for dataset $ID" "$T/destroy.out"
+check "... the odd file's name escaped, as Markdown shows it" grep -qF '| x \<!-- hide \| y.bin | ' "$T/destroy.out"
+check "... and the title" grep -qF 'T \<img src=x\> \[l\](http://e)' "$T/destroy.out"
+check "... neither raw" bash -c "! grep -qP '(?<!\\\\)<(!-- hide|img)' '$T/destroy.out'"
 check "... and where the report is kept" \
   grep -q "^This report is kept in $KROOT/lib/datasets/$ID/destruction-report.txt (kuractl report destruction $ID" "$T/destroy.out"
 check "... a file that holds it" cmp -s <(sed -n '1,/^Verified after destruction/p' "$T/destroy.out" | head -n -2) "$KROOT/lib/datasets/$ID/destruction-report.txt"
 check "the keystore holds nothing for the dataset" test ! -e "$KROOT/lib/keys/datasets/$ID"
 check_fails "no file can be decrypted any more (payloads kept)" readable s2.bin
-check "the payloads are still there, as ciphertext" test "$(ls "$KROOT/lib/store/$ID" | wc -l)" = 5
+check "the payloads are still there, as ciphertext" test "$(ls "$KROOT/lib/store/$ID" | wc -l)" = 6
 check_output "the ledger records the destruction with the report's hash" "dataset-destroy $ID: active -> destroyed +\[report sha256=[0-9a-f]{64}\]" \
   kuractl ledger "$ID"
 check_output "the PI reads the report again, checked against the ledger" "matches ledger record" kc kt_alice report destruction "$ID"

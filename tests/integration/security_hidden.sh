@@ -15,7 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD140501 MISSING=JGAD149999
-for u in kt_alice kt_carol; do make_user "$u"; done
+for u in kt_alice kt_carol kt_dave; do make_user "$u"; done
 require "kuractl init" kura_init
 require "dataset $ID of kt_alice" one_file_dataset "$ID" kt_alice a.bin 10000
 STATE=$(sed -n 's/^state_dir = //p' "$KCONF")
@@ -94,6 +94,14 @@ check "a listed user's inode numbers do not change when a hidden dataset is adde
 root_ino=$(as kt_alice stat -c %i "$T/mnt")
 check "the root's inode is 1" test "$root_ino" = 1
 check "the dataset's inode is not a small position" test "$(as kt_alice stat -c %i "$T/mnt/$ID")" -gt 65536
+
+# ---- a refusal tells an outsider nothing of a hidden dataset's state ----
+# (kt_dave: kt_carol's refusals above spent her bound, and are counted now)
+require "suspend $ID" kuractl dataset suspend "$ID" --reason "hidden state"
+check_fails "kt_dave's look at suspended $ID is refused" as kt_dave stat "$T/mnt/$ID"
+check "... recorded as 'not listed', as a made-up id is, not as suspended" bash -c \
+  "grep '\"user\":\"kt_dave\"' '$KROOT/log/audit.jsonl' | grep '\"dataset\":\"$ID\"' | tail -1 | grep -q '\"reason\":\"not listed\"'"
+require "resume $ID" kuractl dataset resume "$ID"
 
 # ---- one refusal bound per user, whichever dataset is named ----
 # With a bound per dataset, an outsider's look at an existing hidden id was

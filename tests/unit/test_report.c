@@ -83,6 +83,25 @@ static void test_markdown_in_both_languages(void)
     kura_report_free(&r);
 }
 
+/* What kura_md_cell writes, kura_md_unescape gives back (its escapes only). */
+static void test_md_cell_round_trip(void)
+{
+    const char *texts[] = {"x <!-- hide | y.bin", "a\\|b `c` [l](u) &amp; <b>", "plain", "", "\\x1b stays"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char *out = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&out, &n);
+        ASSERT(f);
+        kura_md_cell(f, texts[i]);
+        fclose(f);
+        ASSERT(out);
+        EXPECT(!strchr(out, '<') || strstr(out, "\\<"));   /* no tag starts raw */
+        kura_md_unescape(out);
+        EXPECT(strcmp(out, texts[i]) == 0);
+        free(out);
+    }
+}
+
 static void test_csv_quotes_and_exact_bytes(void)
 {
     struct kura_report r;
@@ -233,6 +252,7 @@ int main(void)
 {
     RUN(test_bytes_human);
     RUN(test_markdown_in_both_languages);
+    RUN(test_md_cell_round_trip);
     RUN(test_csv_quotes_and_exact_bytes);
     RUN(test_json_exact_and_parseable);
     RUN(test_html_page_escaped);

@@ -497,7 +497,8 @@ static const char *stored_line(const char *text, const char *prefix, char *buf, 
 
 /* Calls fn with the cells of each row of the table under heading in the
  * destruction report (its own layout: "| a | b | ... |", cells as
- * written); a row whose cell 2 is "none" is the empty table's. */
+ * kura_md_cell wrote them, given back); a row whose cell 2 is "none" is
+ * the empty table's. */
 typedef void row_fn(struct kura_report *r, struct kura_report_table *t, char **cells, size_t n, const void *ctx);
 static void stored_rows(struct kura_report *r, struct kura_report_table *t, const char *text, const char *heading,
                         row_fn *fn, const void *ctx)
@@ -528,6 +529,8 @@ static void stored_rows(struct kura_report *r, struct kura_report_table *t, cons
             *bar = '\0';
             p = bar + 3;
         }
+        for (size_t k = 0; k < n; k++)
+            kura_md_unescape(cells[k]);   /* an escaped bar has no space before it: never split at */
         if (n > 2 && strcmp(cells[2], "none") != 0)
             fn(r, t, cells, n, ctx);
         free(line);

@@ -338,8 +338,12 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
     char a[48], b[48], who[96], fp[65];
     const struct kura_zone *zone = c->env->cfg->zone;
     fprintf(f, "# Destruction report: dataset %s\n\n", ds->id);
-    fprintf(f, "Dataset:          %s (%s, %s)%s%s\n", ds->id, kura_kind_name(ds->kind), kura_level_name(ds->level),
-            ds->title[0] ? " " : "", ds->title);
+    /* The title, paths and references are people's text: escaped as every
+     * report's cells are (report.h), so none can hide the rows after it. */
+    fprintf(f, "Dataset:          %s (%s, %s)%s", ds->id, kura_kind_name(ds->kind), kura_level_name(ds->level),
+            ds->title[0] ? " " : "");
+    kura_md_cell(f, ds->title);
+    fputc('\n', f);
     fprintf(f, "PI:               %s (uid %u)\n", ds->pi, (unsigned)ds->pi_uid);
     fprintf(f, "Approved period:  %s..%s\n", kura_date_format(ds->from, zone, a, sizeof a) == 0 ? a : "?",
             cmd_last_day(c, ds->until, b, sizeof b));
@@ -375,7 +379,9 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
         char *hdr = kura_layout_header(c->env->cfg->keys_dir, ds->id, fl->file_id);
         bool have = hdr && fingerprint(hdr, fp) == 0;
         free(hdr);
-        fprintf(f, "| %s | %s | %llu | ", fl->path, fl->file_id, (unsigned long long)fl->size);
+        fputs("| ", f);
+        kura_md_cell(f, fl->path);
+        fprintf(f, " | %s | %llu | ", fl->file_id, (unsigned long long)fl->size);
         for (size_t k = 0; k < fl->nsamples; k++)
             fprintf(f, "%s%s", k ? "," : "", fl->samples[k]);
         fprintf(f, " | %s |\n", have ? fp : kura_file_withdrawn(ds, fl) ? "destroyed earlier (withdrawn)" : "missing");
@@ -401,9 +407,11 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
     }
     if (ds->nwithdrawals) {
         fprintf(f, "\n## Consent withdrawals\n\n| sample | reference | withdrawn at |\n|---|---|---|\n");
-        for (size_t i = 0; i < ds->nwithdrawals; i++)
-            fprintf(f, "| %s | %s | %s |\n", ds->withdrawals[i].sample, ds->withdrawals[i].ref,
-                    cmd_time(c, ds->withdrawals[i].at, a, sizeof a));
+        for (size_t i = 0; i < ds->nwithdrawals; i++) {
+            fprintf(f, "| %s | ", ds->withdrawals[i].sample);
+            kura_md_cell(f, ds->withdrawals[i].ref);
+            fprintf(f, " | %s |\n", cmd_time(c, ds->withdrawals[i].at, a, sizeof a));
+        }
     }
     fprintf(f, "\n## Audit log at destruction\n\nLast record before the destruction: seq %llu%s%s, mac %s\n"
                "(kuractl audit verify checks the chain up to and past this record.)\n",

@@ -66,5 +66,20 @@ check_output_fails "... nor write where they may not" "Permission denied" \
 check_output_fails "the PI may not make deliveries" "only (an operator|operators)" \
   as kt_alice "$KURACTL" -c "$KCONF" delivery make --to "$ID" --out /tmp "$T/data/b.bin"
 
+# The output is written with op's rights to the end, not root's: on a file
+# system with half its blocks kept for root, op's delivery larger than what
+# op may use fails (ENOSPC) and leaves nothing, as op's own cp does.
+SMALL=$T/small
+mkdir -p "$SMALL" && truncate -s 32M "$T/small.img" && mkfs.ext4 -q -m 50 "$T/small.img" &&
+  mount -o loop "$T/small.img" "$SMALL" && on_exit "umount -l '$SMALL'"
+require "a 32 MiB ext4 with half its blocks kept for root" mountpoint -q "$SMALL"
+mkdir -p "$SMALL/op" && chown kt_op "$SMALL/op"
+head -c 18000000 /dev/urandom >"$T/data/big.bin" && chmod 0644 "$T/data/big.bin"
+check_fails "op's own cp of 18 MB does not fit in what op may use" as kt_op cp "$T/data/big.bin" "$SMALL/op/copy.bin"
+rm -f "$SMALL/op/copy.bin"
+check_output_fails "... nor does op's delivery of it through the daemon" "No space left" \
+  as kt_op "$KURACTL" -c "$KCONF" delivery make --to "$ID" --out "$SMALL/op" "$T/data/big.bin"
+check "... which leaves nothing behind" test -z "$(ls -A "$SMALL/op")"
+
 stop_kura "$T/mnt"
 done_testing

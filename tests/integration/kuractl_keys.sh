@@ -231,5 +231,16 @@ check "no half-made secret key file is left" test ! -s "$T/leftovers.txt"
 check "bob reads every file of the second dataset after all that" bash -c "for i in \$(seq 1 $NG); do setpriv --reuid=kt_bob --regid=$(id -g kt_bob) --init-groups cmp -s '$MNT/$K2/g'\$i.bin '$T/plain/e.bin' || exit 1; done"
 check "... and the file delivered before every rotation" as kt_bob cmp -s "$MNT/$K2/f.bin" "$T/plain/d.bin"
 
+# ---- a damaged ledger does not hold back a destruction ----
+K3=JGAD500009
+require "dataset $K3" one_file_dataset "$K3" kt_alice z.bin 1000
+STATE=$(sed -n 's/^state_dir = //p' "$KCONF")
+require "its ledger damaged (a byte of its first record)" flip_byte "$STATE/datasets/$K3/ledger.jsonl" 20
+check_fails "... which kuractl ledger refuses to show as sound" kuractl ledger "$K3"
+check "the destruction goes through all the same" kuractl dataset destroy "$K3" --yes
+check "... its keys are gone" test ! -e "$KEYS/datasets/$K3"
+check "... and its report says what it could not list, and why" \
+  grep -q "^The deliveries could not be listed: .*ledger" "$STATE/datasets/$K3/destruction-report.txt"
+
 stop_kura "$MNT"
 done_testing

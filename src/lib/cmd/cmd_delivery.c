@@ -31,7 +31,11 @@ static char *output_path(const char *file, const char *outdir)
     return n < 0 ? NULL : out;
 }
 
-/* Encrypts file to pk into out: header, then the payload segment by segment. */
+/* Encrypts file to pk into out: header, then the payload segment by
+ * segment. All of it with the caller's rights, writes and the cleanup of a
+ * failed one included: with root's, the file would take blocks kept for
+ * root and ignore the caller's quota, and the cleanup would unlink by a
+ * path in a directory the caller controls. */
 static int make_one(struct cmd_caller *cl, const char *file, const char *out, const uint8_t pk[C4GH_KEY_SIZE],
                     uint64_t *size, struct kura_err *e)
 {
@@ -47,7 +51,6 @@ static int make_one(struct cmd_caller *cl, const char *file, const char *out, co
         kura_err_set(e, EEXIST, "%s exists; a delivery never replaces a file", out);
     else if ((in = kura_open_regular(file, 0, NULL, e)) >= 0)
         rc = kura_atomic_begin(&a, out, DELIVERY_MODE, e);
-    cmd_caller_leave(cl);
     if (rc != 0)
         goto out;
     rc = -1;
@@ -57,15 +60,11 @@ static int make_one(struct cmd_caller *cl, const char *file, const char *out, co
         kura_atomic_abort(&a);
         goto out;
     }
-    if (cmd_caller_enter(cl, e) != 0) {
-        kura_atomic_abort(&a);
-        goto out;
-    }
     rc = kura_atomic_commit_new(&a, e);
-    cmd_caller_leave(cl);
     if (rc != 0 && e->code == EEXIST)
         kura_err_set(e, EEXIST, "%s appeared meanwhile; a delivery never replaces a file", out);
 out:
+    cmd_caller_leave(cl);
     if (in >= 0)
         close(in);
     free(raw);

@@ -528,8 +528,16 @@ int cmd_delivery_report(const struct kura_cmd_ctx *c, FILE *f, const char *ds_id
                "| ledger record | imported at | encrypted to | files | sources | files of the import |\n"
                "|---|---|---|---|---|---|\n");
     struct report_scan r = {.f = f, .keys_dir = keys, .ds_fp = have_ds_fp ? ds_fp : NULL};
-    if (scan_deliveries(c, ds_id, report_row, &r, e) != 0)
-        return -1;
+    if (scan_deliveries(c, ds_id, report_row, &r, e) != 0) {
+        /* A damaged or oversized ledger must not hold back the erasure
+         * itself: the report says what it could not list, and why. */
+        fprintf(f, "\nThe deliveries could not be listed: ");
+        kura_md_cell(f, e->msg);
+        fprintf(f, ".\nA surviving copy of one encrypted to a server key that still exists could still be\n"
+                   "decrypted; check the ledger (kuractl ledger %s) and the keys above.\n", ds_id);
+        *e = (struct kura_err){0};
+        return 0;
+    }
     if (!r.surviving)
         fprintf(f, "| - | - | none | - | - | - |\n\n"
                    "None of the dataset's %zu recorded deliveries (per import and key) was encrypted to a key\n"

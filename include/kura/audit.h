@@ -330,8 +330,9 @@ void kura_audit_bulk_alerted(struct kura_audit_bulk *b, uid_t uid, const char *d
  * One bound per uid, not per dataset: with a bound of its own, a refused
  * look at an existing hidden dataset would still be written and synced
  * once the user's made-up names had spent theirs, and take longer than one
- * at a name that does not exist, telling an outsider which ids exist. Pure (the caller passes the time) and thread-safe.
- * Memory grows with the keys seen recently; quiet ones are forgotten. */
+ * at a name that does not exist, telling an outsider which ids exist.
+ * Pure (the caller passes the time) and thread-safe. Memory grows with the
+ * keys seen recently; quiet ones are forgotten. */
 struct kura_audit_flood;
 struct kura_audit_flood *kura_audit_flood_new(unsigned burst, int64_t window_ms, int64_t summary_ms);
 void kura_audit_flood_free(struct kura_audit_flood *f);

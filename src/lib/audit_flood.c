@@ -124,13 +124,12 @@ bool kura_audit_flood_admit(struct kura_audit_flood *f, uid_t uid, const char *d
         return true;
     pthread_mutex_lock(&f->mu);
     struct flood_entry *bound = entry(f, uid, "", now_ms);
-    /* Out of memory: the refusal is recorded on its own, never lost. */
-    bool record = !bound || bound->recorded < f->burst;
-    struct flood_entry *e = record ? NULL : entry(f, uid, dataset ? dataset : "", now_ms);
+    /* Counted under its dataset once the uid's bound is spent. Out of
+     * memory: the refusal is recorded on its own, never lost. */
+    struct flood_entry *e = bound && bound->recorded >= f->burst ? entry(f, uid, dataset ? dataset : "", now_ms) : NULL;
+    bool record = !e;
     if (record && bound)
         bound->recorded++;
-    else if (!e)
-        record = true;
     if (e) {
         if (!e->flooding) {
             *alert = !uid_flooding(f, uid);

@@ -73,9 +73,9 @@ static int64_t record_uid(const struct kura_ledger_record *r)
 {
     const char *texts[] = {r->after, r->before};
     for (size_t i = 0; i < 2; i++) {
-        const char *u = texts[i];
+        const char *u = texts[i], *space;
         if (u && strncmp(u, "role=", 5) == 0)
-            u = (u = strchr(u, ' ')) ? u + 1 : NULL;
+            u = (space = strchr(u, ' ')) ? space + 1 : NULL;
         uint64_t uid;
         if (u && strncmp(u, "uid=", 4) == 0 && kura_parse_decimal(u + 4, strcspn(u + 4, " "), UINT32_MAX, &uid) == 0)
             return (int64_t)uid;

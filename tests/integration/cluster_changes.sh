@@ -96,7 +96,7 @@ on_exit "kill $locker"
 lock_held() { [ "$(psql "$PG_CONN" -tAc "select count(*) from pg_locks where locktype = 'advisory' and objid = 1802859105 and granted")" = 1 ]; }
 require "the test holds the cluster's lock" wait_for 10 lock_held
 s=$EPOCHREALTIME
-check "report checklist while the test holds the cluster's lock" kuractl report checklist "$EXT" --json >/dev/null
+check "report checklist while the test holds the cluster's lock" quietly kuractl report checklist "$EXT" --json
 took=$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.1f", e - s}')
 check "... waited for it ($took s; held 4 s)" awk -v t="$took" 'BEGIN {exit !(t >= 2)}'
 wait "$locker"

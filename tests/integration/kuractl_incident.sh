@@ -140,7 +140,7 @@ kill "$CAROL_PID" 2>/dev/null
 EVIL_NAME="$(printf '<div hidden>[x](y)\033[2J\rcat\342\200\256x')"
 EVIL="$W/$EVIL_NAME"
 cp /usr/bin/cat "$EVIL" && chmod 0755 "$EVIL"
-check "bob reads $DS1 with a program so named" as kt_bob "$EVIL" "$F1" >/dev/null
+check "bob reads $DS1 with a program so named" quietly as kt_bob "$EVIL" "$F1"
 for fmt in md html csv; do
   case $fmt in
     md) opt=() want='\<div hidden\>\[x\](y)\x1b\[2J\x0dcat\u202ex' ;;

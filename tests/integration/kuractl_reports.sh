@@ -203,7 +203,7 @@ check_output_fails "an unknown language is refused" "en or ja" kc kt_alice repor
 check_output_fails "bob cannot read the usage report" "only (an operator|the PI|operators)" kc kt_bob report usage "$ID" --json
 
 # ---- the destruction report as JSON ----
-require "destroy" kuractl dataset destroy "$ID" --yes >/dev/null
+require "destroy" quietly kuractl dataset destroy "$ID" --yes
 kc kt_alice report destruction "$ID" >"$T/destruction.txt" 2>&1
 kc kt_alice report destruction "$ID" --json >"$T/destruction.json" 2>&1
 cat >"$T/destruction.py" <<'PY'

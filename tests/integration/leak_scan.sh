@@ -50,8 +50,8 @@ require "import an archive-style .c4gh delivery" kuractl dataset import "$D" "$T
 require "user add bob" kuractl user add "$D" kt_bob
 check "withdraw sample WITHDRAWN1" kuractl withdraw "$D" WITHDRAWN1 --ref LEAK-1 --yes
 cp "$DATA/JGAS000002.summary.txt" "$T/doomed/"
-require "a second dataset, imported and destroyed" bash -c "'$KURACTL' -c '$KCONF' dataset add $DD --pi kt_alice --period '$(day 0)..$(day 9)' &&
-  '$KURACTL' -c '$KCONF' dataset import $DD --encrypt '$T/doomed' && '$KURACTL' -c '$KCONF' dataset destroy $DD --yes" >/dev/null
+require "a second dataset, imported and destroyed" quietly bash -c "'$KURACTL' -c '$KCONF' dataset add $DD --pi kt_alice --period '$(day 0)..$(day 9)' &&
+  '$KURACTL' -c '$KCONF' dataset import $DD --encrypt '$T/doomed' && '$KURACTL' -c '$KCONF' dataset destroy $DD --yes"
 
 require "mount" mount_kura "$T/mnt"
 M=$T/mnt/$D

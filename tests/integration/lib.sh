@@ -47,6 +47,8 @@ _check_output() {
   if [ "$got" = "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then ok "$name"; else
     not_ok "$name"; diag "wanted $want and /$pattern/, got $got (exit $rc):" "$out"; fi
 }
+# A step whose output is not checked; its TAP line still reaches the log.
+quietly() { "$@" >/dev/null; }
 done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
 # Stops the script when a precondition fails (the rest would only add noise).
 require() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; diag "required step failed, stopping"; done_testing; exit 1; fi; }

@@ -37,8 +37,8 @@ require "import $D1" kuractl dataset import "$D1" --encrypt --samples "$T/sample
 require "user add kt_bob" kuractl user add "$D1" kt_bob
 erin_end=$(date -d '+3 seconds' --iso-8601=seconds)
 require "user add kt_erin until $erin_end" kuractl user add "$D1" kt_erin --until "$erin_end"
-require "dataset add $DX, import, destroy" bash -c "'$KURACTL' -c '$KCONF' dataset add $DX --pi kt_alice --period '$(day -1)..$(day 9)' &&
-  '$KURACTL' -c '$KCONF' dataset import $DX --encrypt '$T/dx' && '$KURACTL' -c '$KCONF' dataset destroy $DX --yes" >/dev/null
+require "dataset add $DX, import, destroy" quietly bash -c "'$KURACTL' -c '$KCONF' dataset add $DX --pi kt_alice --period '$(day -1)..$(day 9)' &&
+  '$KURACTL' -c '$KCONF' dataset import $DX --encrypt '$T/dx' && '$KURACTL' -c '$KCONF' dataset destroy $DX --yes"
 require "mount" mount_kura "$T/mnt"
 M=$T/mnt/$D1
 LOG=$KROOT/log/audit.jsonl

@@ -14,7 +14,8 @@
 
 /* Escapes s[0..len) as the inside of a JSON string (no quotes) into out:
  * '"' and '\\' escaped, control characters and DEL as \n, \t, ... or \u00XX,
- * kura_utf8_hidden_control characters as \uXXXX; other valid UTF-8 is copied as is; each byte of
+ * kura_utf8_hidden characters as \uXXXX (a surrogate pair above
+ * U+FFFF); other valid UTF-8 is copied as is; each byte of
  * invalid UTF-8 becomes \u00XX (readable, but it decodes to a different
  * character: producers who need exact round trips pass valid UTF-8).
  * Like snprintf: returns the length the full escape needs, writes at most

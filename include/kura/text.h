@@ -26,14 +26,18 @@ size_t kura_utf8_seq_len(const char *s, size_t len);
 bool kura_utf8_valid(const char *s, size_t len);
 
 /* The code point if s[0..len) starts with a character that changes how text
- * around it shows without showing itself: a C1 control (U+0080..U+009F), a
- * bidirectional control (U+061C, U+200E, U+200F, U+202A..U+202E,
- * U+2066..U+2069) or a line or paragraph separator (U+2028, U+2029); else
- * -1. Printers escape these as they escape C0 controls. */
-long kura_utf8_hidden_control(const char *s, size_t len);
+ * around it shows without showing itself: a control (C1 U+0080..U+009F;
+ * bidirectional U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069; line
+ * and paragraph separators U+2028, U+2029), which kura_text_check refuses, or
+ * an invisible character (zero-width space U+200B and joiners, word joiner
+ * U+2060, U+FEFF, soft hyphen U+00AD, tags U+E0000.., the other
+ * default-ignorable code points but variation selectors); else -1. Printers
+ * escape these as they escape C0 controls. */
+long kura_utf8_hidden(const char *s, size_t len);
 
 /* Writes s[0..len) to out with every C0 control, DEL, byte that is not
- * UTF-8 (\xNN) and kura_utf8_hidden_control character (\uXXXX) escaped,
+ * UTF-8 (\xNN) and kura_utf8_hidden character (\uXXXX, or
+ * \UXXXXXXXX above U+FFFF) escaped,
  * so that text a user chose (a path, a program's name) cannot move the
  * cursor, recolour or hide what is around it wherever it is shown, in a
  * terminal or a signed report. Returns the bytes written. */

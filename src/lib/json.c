@@ -21,7 +21,7 @@ size_t kura_json_escape(char *out, size_t cap, const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t pos = 0, i = 0;
-    char esc[8];
+    char esc[16];
     while (i < len) {
         unsigned char c = p[i];
         const char *rep = NULL;
@@ -55,10 +55,19 @@ size_t kura_json_escape(char *out, size_t cap, const char *s, size_t len)
             continue;
         }
         /* U+2028/U+2029 end lines in JavaScript, bidirectional controls
-         * (U+202E, ...) reorder what a reader sees: keep consumers safe. */
-        long hidden = kura_utf8_hidden_control((const char *)p + i, len - i);
+         * (U+202E, ...) reorder what a reader sees, invisible ones make two
+         * names look alike: keep consumers safe. Above U+FFFF, JSON writes
+         * the UTF-16 surrogate pair. */
+        long hidden = kura_utf8_hidden((const char *)p + i, len - i);
+        if (hidden > 0xFFFF) {
+            unsigned v = (unsigned)(hidden - 0x10000);
+            snprintf(esc, sizeof esc, "\\u%04x\\u%04x", 0xD800u | v >> 10, 0xDC00u | (v & 0x3FFu));
+            put(out, cap, &pos, esc, 12);
+            i += n;
+            continue;
+        }
         if (hidden >= 0) {
-            snprintf(esc, sizeof esc, "\\u%04x", (unsigned)hidden & 0xFFFFu);
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned)hidden);
             put(out, cap, &pos, esc, 6);
             i += n;
             continue;

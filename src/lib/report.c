@@ -290,12 +290,16 @@ int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang
 }
 
 /* Controls are escaped, never quoted in (text.h): no CR or LF is left to
- * quote, only ',' and '"'. */
+ * quote, only ',' and '"'. A cell that a spreadsheet would take for a formula
+ * (=, +, - or @ first: a file or program named "=HYPERLINK(...)" or
+ * "=cmd|...") starts with a ' that keeps it text, as OWASP advises. */
 static void csv_text(FILE *out, const char *s)
 {
     bool quoted = strpbrk(s, ",\"") != NULL;
     if (quoted)
         fputc('"', out);
+    if (s[0] && strchr("=+-@", s[0]))
+        fputc('\'', out);
     for (const char *q; (q = strchr(s, '"')); s = q + 1) {
         kura_text_put_escaped(out, s, (size_t)(q - s));
         fputs("\"\"", out);

@@ -61,7 +61,30 @@ bool kura_hex_lower(const char *s, size_t len)
     return true;
 }
 
-long kura_utf8_hidden_control(const char *s, size_t len)
+/* Characters that show nothing yet change what is shown around them. The
+ * controls (C1, bidirectional marks and isolates, line and paragraph
+ * separators) are refused in text kura is given; the invisible ones
+ * (Unicode's other default-ignorable code points: zero-width spaces and
+ * joiners, invisible operators, fillers, the byte order mark, tags) may stand
+ * in stored text, so a title that always loaded still loads, and are escaped
+ * wherever text is shown, so that two names an auditor sees as one are told
+ * apart. Variation selectors stay: they pick a glyph for the character before
+ * them (Japanese names use them) and hide nothing. */
+static const struct {
+    long first, last;
+    bool control;
+} hidden_ranges[] = {
+    {0x80, 0x9F, true},          {0xAD, 0xAD, false},        {0x34F, 0x34F, false},
+    {0x61C, 0x61C, true},        {0x115F, 0x1160, false},    {0x17B4, 0x17B5, false},
+    {0x180E, 0x180E, false},     {0x200B, 0x200D, false},    {0x200E, 0x200F, true},
+    {0x2028, 0x202E, true},      {0x2060, 0x2065, false},    {0x2066, 0x2069, true},
+    {0x206A, 0x206F, false},     {0x3164, 0x3164, false},    {0xFEFF, 0xFEFF, false},
+    {0xFFA0, 0xFFA0, false},     {0xFFF0, 0xFFFB, false},    {0x1BCA0, 0x1BCA3, false},
+    {0x1D173, 0x1D17A, false},   {0xE0000, 0xE00FF, false},  {0xE01F0, 0xE0FFF, false},
+};
+
+/* The index in hidden_ranges of the character s[0..len) starts with, or -1. */
+static long hidden_range(const char *s, size_t len, long *cp_out)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = len ? kura_utf8_seq_len(s, len) : 0;
@@ -70,11 +93,29 @@ long kura_utf8_hidden_control(const char *s, size_t len)
         cp = (long)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
     else if (n == 3)
         cp = (long)(p[0] & 0x0F) << 12 | (long)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+    else if (n == 4)
+        cp = (long)(p[0] & 0x07) << 18 | (long)(p[1] & 0x3F) << 12 | (long)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
     else
         return -1;
-    bool hidden = (cp >= 0x80 && cp <= 0x9F) || cp == 0x61C || cp == 0x200E || cp == 0x200F ||
-                  (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
-    return hidden ? cp : -1;
+    for (size_t i = 0; i < sizeof hidden_ranges / sizeof hidden_ranges[0]; i++)
+        if (cp >= hidden_ranges[i].first && cp <= hidden_ranges[i].last) {
+            *cp_out = cp;
+            return (long)i;
+        }
+    return -1;
+}
+
+long kura_utf8_hidden(const char *s, size_t len)
+{
+    long cp;
+    return hidden_range(s, len, &cp) >= 0 ? cp : -1;
+}
+
+/* The code point if s[0..len) starts with a hidden control, else -1. */
+static long hidden_control(const char *s, size_t len)
+{
+    long cp, i = hidden_range(s, len, &cp);
+    return i >= 0 && hidden_ranges[i].control ? cp : -1;
 }
 
 size_t kura_text_put_escaped(FILE *out, const char *s, size_t len)
@@ -83,13 +124,15 @@ size_t kura_text_put_escaped(FILE *out, const char *s, size_t len)
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
         size_t n = kura_utf8_seq_len(s + i, len - i);
-        long hidden = kura_utf8_hidden_control(s + i, len - i);
+        long hidden = kura_utf8_hidden(s + i, len - i);
         if (hidden < 0 && c >= 0x20 && c != 0x7F && n > 0) {
             i += n;
             continue;
         }
         written += fwrite(s + plain, 1, i - plain, out);
-        int w = hidden >= 0 ? fprintf(out, "\\u%04lx", hidden) : fprintf(out, "\\x%02x", c);
+        int w = hidden > 0xFFFF ? fprintf(out, "\\U%08lx", hidden)
+                : hidden >= 0   ? fprintf(out, "\\u%04lx", hidden)
+                                : fprintf(out, "\\x%02x", c);
         written += w > 0 ? (size_t)w : 0;
         i += n ? n : 1;
         plain = i;
@@ -171,9 +214,8 @@ int kura_text_check(const char *text, const char *what, struct kura_err *err)
         return -1;
     }
     for (size_t i = 0; i < n; i++)
-        if (kura_utf8_hidden_control(text + i, n - i) >= 0) {
-            kura_err_set(err, EINVAL, "%s holds a control character (U+%04lX)", what,
-                         kura_utf8_hidden_control(text + i, n - i));
+        if (hidden_control(text + i, n - i) >= 0) {
+            kura_err_set(err, EINVAL, "%s holds a control character (U+%04lX)", what, hidden_control(text + i, n - i));
             return -1;
         }
     return 0;

@@ -134,27 +134,28 @@ kill "$CAROL_PID" 2>/dev/null
 
 # ---- a program's name a user chose cannot steer what the report shows ----
 # A copy of cat named with raw HTML (a renderer would hide what follows),
-# ESC (clear the screen), CR (write over the line) and U+202E (reverse what
-# follows): a signed report, a terminal and a spreadsheet each show it
-# escaped, in their own way, and never act on it.
-EVIL_NAME="$(printf '<div hidden>[x](y)\033[2J\rcat\342\200\256x')"
+# ESC (clear the screen), CR (write over the line), U+202E (reverse what
+# follows) and U+200B (a zero-width space: "ca\u200bt" would show as "cat"):
+# a signed report, a terminal and a spreadsheet each show it escaped, in
+# their own way, and never act on it.
+EVIL_NAME="$(printf '<div hidden>[x](y)\033[2J\rca\342\200\213t\342\200\256x')"
 EVIL="$W/$EVIL_NAME"
 cp /usr/bin/cat "$EVIL" && chmod 0755 "$EVIL"
 check "bob reads $DS1 with a program so named" quietly as kt_bob "$EVIL" "$F1"
 for fmt in md html csv; do
   case $fmt in
-    md) opt=() want='\<div hidden\>\[x\](y)\x1b\[2J\x0dcat\u202ex' ;;
-    html) opt=(--html) want='&lt;div hidden&gt;[x](y)\x1b[2J\x0dcat\u202ex' ;;
-    csv) opt=(--csv) want='<div hidden>[x](y)\x1b[2J\x0dcat\u202ex' ;;
+    md) opt=() want='\<div hidden\>\[x\](y)\x1b\[2J\x0dca\u200bt\u202ex' ;;
+    html) opt=(--html) want='&lt;div hidden&gt;[x](y)\x1b[2J\x0dca\u200bt\u202ex' ;;
+    csv) opt=(--csv) want='<div hidden>[x](y)\x1b[2J\x0dca\u200bt\u202ex' ;;
   esac
   require "the PI's $fmt report of today" kc kt_alice report incident --from "$(day 0)" --to "$(day 0)" --dataset "$DS1" "${opt[@]}" --out "$W/evil.$fmt"
-  check "$fmt: no ESC, CR or U+202E in it" bash -c "! LC_ALL=C grep -q \$'\\033\\|\\r\\|\\xe2\\x80\\xae' '$W/evil.$fmt'"
+  check "$fmt: no ESC, CR, U+202E or U+200B in it" bash -c "! LC_ALL=C grep -q \$'\\033\\|\\r\\|\\xe2\\x80\\xae\\|\\xe2\\x80\\x8b' '$W/evil.$fmt'"
   check "$fmt: the name is there, escaped" grep -qF -- "$want" "$W/evil.$fmt"
 done
 check "md and html: no raw tag from the name (one not escaped)" bash -c "! grep -qP '(?<!\\\\)<div hidden' '$W/evil.md' '$W/evil.html'"
 check "the Markdown report still verifies" kc kt_alice report verify "$W/evil.md"
 kuractl audit >"$T/audit.txt" 2>&1
-check "kuractl audit shows it escaped too" grep -qF '<div hidden>[x](y)\x1b[2J\x0dcat\u202ex' "$T/audit.txt"
+check "kuractl audit shows it escaped too" grep -qF '<div hidden>[x](y)\x1b[2J\x0dca\u200bt\u202ex' "$T/audit.txt"
 check "... with no ESC or CR" bash -c "! LC_ALL=C grep -q \$'\\033\\|\\r' '$T/audit.txt'"
 
 # A file's name comes from the archive's delivery: listings show it escaped.
@@ -166,6 +167,16 @@ kuractl ledger "$DS3" >"$T/ledger.txt" 2>&1
 check "dataset files: the name escaped" grep -qF 'ok\u202etxt.exe\u009b2J' "$T/files.txt"
 check "... never raw" bash -c "! LC_ALL=C grep -q \$'\\xe2\\x80\\xae\\|\\xc2\\x9b' '$T/files.txt'"
 check "ledger: never raw" bash -c "! LC_ALL=C grep -q \$'\\xe2\\x80\\xae\\|\\xc2\\x9b' '$T/ledger.txt'"
+
+# A file named as a spreadsheet formula: the CSV keeps it text (a leading ').
+DS4=JGAD180104
+FORMULA='=HYPERLINK("x.example","y").bin'
+require "dataset $DS4 with a file named $FORMULA" one_file_dataset "$DS4" kt_alice "$FORMULA" 100
+require "bob listed in $DS4" quietly kuractl user add "$DS4" kt_bob
+check "bob reads it" quietly as kt_bob cat "$T/mnt/$DS4/$FORMULA"
+require "the PI's CSV report of it" kc kt_alice report incident --from "$(day 0)" --to "$(day 0)" --dataset "$DS4" --csv --out "$W/formula.csv"
+check "csv: the file's name is a text cell" grep -qF "\"'=HYPERLINK(\"\"x.example\"\",\"\"y\"\").bin\"" "$W/formula.csv"
+check "... and no cell starts a formula" bash -c "! grep -qE '(^|,)\"?[=+@-]' '$W/formula.csv'"
 
 # ---- bad windows ----
 check_output_fails "--from after --to is refused" "after --from" kuractl report incident --from "$(stamp "$TO")" --to "$(stamp "$FROM")"

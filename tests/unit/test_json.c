@@ -28,7 +28,11 @@ static void test_escape_hostile_strings(void)
     EXPECT(strcmp(esc("a\xe2\x80\xae" "b", 5), "a\\u202eb") == 0);
     EXPECT(strcmp(esc("\xe2\x80\xaa\xe2\x81\xa9\xe2\x80\x8e\xd8\x9c", 11), "\\u202a\\u2069\\u200e\\u061c") == 0);
     EXPECT(strcmp(esc("\xc2\x9b", 2), "\\u009b") == 0);
-    EXPECT(strcmp(esc("\xe2\x80\x94\xe2\x81\xaa", 6), "\xe2\x80\x94\xe2\x81\xaa") == 0); /* U+2014, U+206A pass */
+    EXPECT(strcmp(esc("\xe2\x80\x94\xe2\x81\xb0", 6), "\xe2\x80\x94\xe2\x81\xb0") == 0); /* U+2014, U+2070 pass */
+    /* invisible characters, and one above U+FFFF as its surrogate pair */
+    EXPECT(strcmp(esc("c\xe2\x80\x8b" "at\xef\xbb\xbf", 9), "c\\u200bat\\ufeff") == 0);
+    EXPECT(strcmp(esc("a\xf3\xa0\x81\x81", 5), "a\\udb40\\udc41") == 0);
+    EXPECT(strcmp(esc("\xf0\x9f\x98\x80", 4), "\xf0\x9f\x98\x80") == 0);   /* an emoji passes */
     EXPECT(strcmp(esc("\xe7\xa0", 2), "\\u00e7\\u00a0") == 0);      /* truncated sequence */
     EXPECT(strcmp(esc("</script>", 9), "</script>") == 0);
 }
@@ -80,7 +84,7 @@ static void test_writer_overflow_fails_whole_record(void)
 static void test_parse_round_trip_of_hostile_values(void)
 {
     const char *values[] = {"", "plain", "q\"uote", "back\\slash", "nl\nand\ttab", "\x1b[2J", "\x7f",
-                            "\xe7\xa0\x94\xe7\xa9\xb6", "\xf0\x9f\xa7\xac", "\xe2\x80\xa8", "\xe2\x80\xae", "/slash/"};
+                            "\xe7\xa0\x94\xe7\xa9\xb6", "\xf0\x9f\xa7\xac", "\xe2\x80\xa8", "\xe2\x80\xae", "\xe2\x80\x8b", "\xf3\xa0\x81\x81", "/slash/"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         char buf[256];
         struct kura_json_writer w;

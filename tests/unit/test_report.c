@@ -114,6 +114,26 @@ static void test_csv_quotes_and_exact_bytes(void)
     kura_report_free(&r);
 }
 
+/* A cell a spreadsheet would run as a formula stays text; others are as they were. */
+static void test_csv_formula_cells_stay_text(void)
+{
+    struct kura_report r;
+    kura_report_init(&r, &TITLE, "JGAD000001");
+    struct kura_report_table *t = kura_report_table(&r, &USERS, COLS, 3, &NONE);
+    const char *names[] = {"=HYPERLINK(\"http://x\",\"y\")", "+1", "-2+3", "@SUM(A1)", "a=b", "/usr/bin/cat", ""};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const struct kura_report_cell row[] = {KURA_CELL_TEXT(names[i]), KURA_CELL_WORD(&NONE), KURA_CELL_BYTES(1)};
+        kura_report_row(&r, t, row);
+    }
+    char *csv = render(&r, 1, KURA_REPORT_EN);
+    ASSERT(csv != NULL);
+    EXPECT(strcmp(csv, "user,role,bytes_read\n"
+                       "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",none,1\n"
+                       "'+1,none,1\n'-2+3,none,1\n'@SUM(A1),none,1\na=b,none,1\n/usr/bin/cat,none,1\n,none,1\n") == 0);
+    free(csv);
+    kura_report_free(&r);
+}
+
 static void test_json_exact_and_parseable(void)
 {
     struct kura_report r;
@@ -254,6 +274,7 @@ int main(void)
     RUN(test_markdown_in_both_languages);
     RUN(test_md_cell_round_trip);
     RUN(test_csv_quotes_and_exact_bytes);
+    RUN(test_csv_formula_cells_stay_text);
     RUN(test_json_exact_and_parseable);
     RUN(test_html_page_escaped);
     RUN(test_empty_table_says_none);

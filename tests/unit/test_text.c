@@ -51,22 +51,38 @@ static void test_utf8_seq_len(void)
     EXPECT(kura_utf8_seq_len("\xe7\x41\x94", 3) == 0);
 }
 
-static void test_utf8_hidden_control(void)
+static void test_utf8_hidden(void)
 {
-    EXPECT(kura_utf8_hidden_control("\xc2\x80", 2) == 0x80);        /* C1, first */
-    EXPECT(kura_utf8_hidden_control("\xc2\x9f", 2) == 0x9F);        /* C1, last */
-    EXPECT(kura_utf8_hidden_control("\xc2\xa0", 2) == -1);          /* no-break space: shows */
-    EXPECT(kura_utf8_hidden_control("\xe2\x80\xa8", 3) == 0x2028);
-    EXPECT(kura_utf8_hidden_control("\xe2\x80\xae", 3) == 0x202E);
-    EXPECT(kura_utf8_hidden_control("\xe2\x80\xaf", 3) == -1);      /* U+202F narrow space */
-    EXPECT(kura_utf8_hidden_control("\xe2\x81\xa5", 3) == -1);      /* U+2065 unassigned */
-    EXPECT(kura_utf8_hidden_control("\xe2\x81\xa9", 3) == 0x2069);
-    EXPECT(kura_utf8_hidden_control("\xe2\x81\xaa", 3) == -1);
+    EXPECT(kura_utf8_hidden("\xc2\x80", 2) == 0x80);        /* C1, first */
+    EXPECT(kura_utf8_hidden("\xc2\x9f", 2) == 0x9F);        /* C1, last */
+    EXPECT(kura_utf8_hidden("\xc2\xa0", 2) == -1);          /* no-break space: shows */
+    EXPECT(kura_utf8_hidden("\xe2\x80\xa8", 3) == 0x2028);
+    EXPECT(kura_utf8_hidden("\xe2\x80\xae", 3) == 0x202E);
+    EXPECT(kura_utf8_hidden("\xe2\x80\xaf", 3) == -1);      /* U+202F narrow space */
+    EXPECT(kura_utf8_hidden("\xe2\x81\xa5", 3) == 0x2065);  /* default-ignorable, unassigned */
+    EXPECT(kura_utf8_hidden("\xe2\x81\xa9", 3) == 0x2069);
+    EXPECT(kura_utf8_hidden("\xe2\x81\xaa", 3) == 0x206A);  /* deprecated format control */
+    EXPECT(kura_utf8_hidden("\xe2\x81\xb0", 3) == -1);      /* U+2070 superscript zero: shows */
+    /* Invisible: two names that differ by one of these look alike. */
+    EXPECT(kura_utf8_hidden("\xe2\x80\x8b", 3) == 0x200B);  /* zero-width space */
+    EXPECT(kura_utf8_hidden("\xe2\x80\x8d", 3) == 0x200D);  /* zero-width joiner */
+    EXPECT(kura_utf8_hidden("\xe2\x81\xa0", 3) == 0x2060);  /* word joiner */
+    EXPECT(kura_utf8_hidden("\xef\xbb\xbf", 3) == 0xFEFF);  /* byte order mark */
+    EXPECT(kura_utf8_hidden("\xc2\xad", 2) == 0xAD);         /* soft hyphen */
+    EXPECT(kura_utf8_hidden("\xe3\x85\xa4", 3) == 0x3164);  /* Hangul filler */
+    EXPECT(kura_utf8_hidden("\xf3\xa0\x81\x81", 4) == 0xE0041); /* tag letter A */
+    EXPECT(kura_utf8_hidden("\xf3\xa0\x80\x80", 4) == 0xE0000);
+    EXPECT(kura_utf8_hidden("\xf3\xa0\xbf\xbf", 4) == 0xE0FFF);
+    /* Variation selectors pick a glyph (a Japanese name's kanji) and stay. */
+    EXPECT(kura_utf8_hidden("\xef\xb8\x8f", 3) == -1);      /* U+FE0F */
+    EXPECT(kura_utf8_hidden("\xf3\xa0\x84\x80", 4) == -1); /* U+E0100, an ideographic variant */
+    EXPECT(kura_utf8_hidden("\xf0\x9f\x98\x80", 4) == -1); /* U+1F600, shows */
+    EXPECT(kura_utf8_hidden("\xe3\x80\x80", 3) == -1);      /* U+3000 ideographic space shows */
     /* Only the first character counts; cut or invalid ones are not hidden. */
-    EXPECT(kura_utf8_hidden_control("a\xe2\x80\xae", 4) == -1);
-    EXPECT(kura_utf8_hidden_control("\xe2\x80\xae", 2) == -1);
-    EXPECT(kura_utf8_hidden_control("", 0) == -1);
-    EXPECT(kura_utf8_hidden_control("\n", 1) == -1);                 /* C0: the callers' own check */
+    EXPECT(kura_utf8_hidden("a\xe2\x80\xae", 4) == -1);
+    EXPECT(kura_utf8_hidden("\xe2\x80\xae", 2) == -1);
+    EXPECT(kura_utf8_hidden("", 0) == -1);
+    EXPECT(kura_utf8_hidden("\n", 1) == -1);                 /* C0: the callers' own check */
 }
 
 /* What kura_text_put_escaped writes for s[0..len). */
@@ -93,6 +109,8 @@ static void test_put_escaped(void)
         {"\033[2J\rcat", 8, "\\x1b[2J\\x0dcat"},                 /* C0: clear screen, carriage return */
         {"a\x7f\nb", 4, "a\\x7f\\x0ab"},                          /* DEL, newline */
         {"x\xe2\x80\xaey", 5, "x\\u202ey"},                        /* bidirectional override */
+        {"c\xe2\x80\x8b" "at", 6, "c\\u200bat"},                      /* zero-width space */
+        {"a\xf3\xa0\x81\x81", 5, "a\\U000e0041"},                 /* tag, above U+FFFF */
         {"\xc2\x9b" "1m", 4, "\\u009b1m"},                           /* C1 CSI, as UTF-8 */
         {"\x9b" "1m", 3, "\\x9b1m"},                                 /* a lone byte that is not UTF-8 */
         {"\xe2\x80", 2, "\\xe2\\x80"},                             /* a cut sequence */
@@ -188,6 +206,12 @@ static void test_text_check_limits(void)
     EXPECT_STR_CONTAINS(err.msg, "not valid UTF-8");
     EXPECT(kura_text_check("\xc2\x9b[2J", "reason", &err) == -1);  /* CSI, the C1 form */
     EXPECT_STR_CONTAINS(err.msg, "U+009B");
+    EXPECT(kura_text_check("\xe2\x80\xae" "1-AGJ", "reference", &err) == -1); /* right-to-left override */
+    EXPECT_STR_CONTAINS(err.msg, "reference holds a control character (U+202E)");
+    /* An invisible character stands (stored text that loaded before still
+     * loads); every printer escapes it. */
+    EXPECT(kura_text_check("JGA\xe2\x80\x8b-1", "reference", NULL) == 0);
+    EXPECT(kura_text_check("\xe8\x91\x9b\xf3\xa0\x84\x80", "title", NULL) == 0); /* a kanji and its variant */
     EXPECT(kura_id_check("", "sample id", &err) == -1);
     EXPECT_STR_CONTAINS(err.msg, "sample id must be 1 to 64 characters");
     EXPECT(kura_user_name_check("", &err) == -1);
@@ -392,7 +416,7 @@ int main(void)
 {
     RUN(test_utf8_valid);
     RUN(test_utf8_seq_len);
-    RUN(test_utf8_hidden_control);
+    RUN(test_utf8_hidden);
     RUN(test_put_escaped);
     RUN(test_hex_digit);
     RUN(test_hex_lower);

@@ -58,6 +58,7 @@ struct kura_config {
     unsigned warn_days[KURA_WARN_DAYS_MAX]; /* days before an end, largest first */
     size_t nwarn_days;                      /* 0: no reminders before ends */
     char *notify_command;        /* "" when unset */
+    bool end_processes;          /* kill what holds a file its user may no longer read */
     /* [metrics] */
     char *metrics_textfile;      /* "" when unset: no metrics */
     unsigned metrics_interval;   /* seconds */

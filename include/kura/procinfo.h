@@ -205,6 +205,13 @@ bool kura_procinfo_parse_ssh_client(const char *buf, size_t len, char *addr, siz
 void kura_procinfo_parse_maps(const char *buf, size_t len, bool read_truncated,
                               struct kura_proc *p);
 
+/* /proc/PID/maps, read whole: calls fn with the path of each line that maps
+ * a file of device dev (every permission, repeats included, " (deleted)"
+ * cut), in order; stops at the first fn that returns non-zero and returns
+ * that, else 0. Malformed lines are skipped. */
+int kura_procinfo_maps_on_device(const char *buf, size_t len, dev_t dev,
+                                 int (*fn)(const char *path, size_t path_len, void *arg), void *arg);
+
 /* True when buf, the first len bytes of an executable, is an ELF file (32-
  * or 64-bit) of type ET_DYN whose program headers (which must lie within
  * buf) name no interpreter: how a dynamic loader (or a static-pie program)

@@ -313,6 +313,17 @@ void audit_handle_revoked(struct kurafs *fs, const struct caller *c, const struc
     kurafs_audit(fs, &r);
 }
 
+void audit_holder_ended(struct kurafs *fs, const struct caller *c, const struct audit_file *file,
+                        const char *reason)
+{
+    struct kura_audit_record r;
+    file_record(&r, KURA_AUDIT_REVOCATION, c, file);
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = reason;
+    r.detail = "process ended: it held the file open or mapped after access ended";
+    kurafs_audit(fs, &r);
+}
+
 void audit_close(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,
                  int64_t duration_ms)
 {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cache_rules.h"
@@ -59,6 +60,15 @@ static int mount_device(const char *mountpoint, unsigned *major, unsigned *minor
     }
     free(line);
     fclose(f);
+    return rc;
+}
+
+int kurafs_mount_device(const char *mountpoint, dev_t *dev)
+{
+    unsigned major = 0, minor = 0;
+    int rc = mount_device(mountpoint, &major, &minor);
+    if (rc == 0)
+        *dev = makedev(major, minor);
     return rc;
 }
 

@@ -9,6 +9,7 @@
 
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <sys/types.h>
 
 /* Kernel readahead on the mount's cached files, in bytes: the limit INIT
  * asks for, once kurafs_raise_readahead has raised the mount's own (the
@@ -51,5 +52,9 @@ struct fuse_loop_config *kurafs_loop_config(const struct fuse_cmdline_opts *opts
  * its backing device's read_ahead_kb in sysfs. Returns 0 or -errno; the
  * mount works either way, with the kernel's default of 128 KiB. */
 int kurafs_raise_readahead(const char *mountpoint);
+
+/* The device number of the FUSE mount at mountpoint (mounted, its INIT not
+ * yet answered), from the daemon's mountinfo. Returns 0 or -errno. */
+int kurafs_mount_device(const char *mountpoint, dev_t *dev);
 
 #endif

@@ -73,6 +73,7 @@ struct kurafs_pagecache {
     pthread_mutex_t lock;          /* guards the set of opened files */
     struct opened_file *slots;
     size_t cap, count;
+    size_t open_handles;           /* over every file: 0 means no process holds one */
     /* Held by a drop while it talks to the kernel, so unmounting waits. */
     pthread_mutex_t fuse_lock;
     struct fuse *fuse;
@@ -155,6 +156,10 @@ struct kurafs {
     struct maintainer *maintainer; /* NULL until started */
     struct shipper *shipper;       /* NULL: no [cluster] database (ship.c) */
     time_t mounted_at;             /* the root's times */
+    /* The mount as the kernel names it in /proc: its path (libfuse's
+     * realpath of the argument) and device; NULL until mounted (holders.c). */
+    const char *mountpoint;
+    dev_t mount_dev;
     /* Inode numbers are a keyed hash of the path (fs_ops.c); drawn at mount. */
     unsigned char ino_key[crypto_shorthash_KEYBYTES];
 };
@@ -196,6 +201,10 @@ int64_t kurafs_day(const struct kura_zone *z, int64_t t);
 int kurafs_reload(struct kurafs *fs, struct kura_err *err);
 /* Access may have ended with nobody acting (time passed): the same end. */
 void kurafs_end_access(struct kurafs *fs);
+/* [revocation] end_processes: kills each process that holds open or maps
+ * a file of the mount its user may no longer read, each with a record
+ * (holders.c); nothing when it is off or no file is open. */
+void kurafs_end_holders(struct kurafs *fs);
 
 /* ---- the page cache of served files (pagecache.c) ---- */
 void kurafs_pagecache_init(struct kurafs_pagecache *pc);
@@ -214,6 +223,8 @@ void kurafs_pagecache_close(struct kurafs_pagecache *pc, const char *path, uid_t
 /* Access may have ended: drop the cached pages of every file opened since
  * mount, so mappings fault and re-decide (R-REV-4). */
 void kurafs_pagecache_drop(struct kurafs_pagecache *pc);
+/* Whether any handle of any file is open now. */
+bool kurafs_pagecache_any_open(struct kurafs_pagecache *pc);
 void kurafs_pagecache_free(struct kurafs_pagecache *pc);
 
 /* ---- time-driven duties (maintain.c) ---- */

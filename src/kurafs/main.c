@@ -396,6 +396,11 @@ int main(int argc, char **argv)
     if (fuse_mount(fuse, copts.mountpoint) != 0)
         goto out_destroy;
     kurafs_pagecache_attach(&fs->pagecache, fuse);
+    fs->mountpoint = copts.mountpoint;
+    int dev = kurafs_mount_device(copts.mountpoint, &fs->mount_dev);
+    if (dev != 0 && fs->cfg->end_processes)
+        kura_notice(LOG_WARNING, "kurafs: cannot find the device of %s (%s): mappings of ended access are not "
+                    "looked for, only open files", copts.mountpoint, strerror(-dev));
     /* Before the loop answers INIT, which can only lower the mount's
      * readahead: a sole reader's cat (128 KiB reads) then finds the next
      * MiB decrypted by the time it asks (bench/README.md). */
@@ -511,6 +516,7 @@ out_unmount:
 out_destroy:
     fuse_destroy(fuse);
 out:
+    fs->mountpoint = NULL;
     free(copts.mountpoint);
     fuse_opt_free_args(&args);
     kurafs_cluster_stop(fs);

@@ -115,6 +115,7 @@ int kurafs_pagecache_open(struct kurafs_pagecache *set, const char *path, uid_t 
         }
         if (i < f->nopeners) {
             f->openers[i].handles++;
+            set->open_handles++;
             *cached = f->nopeners == 1;
             rc = 0;
         }
@@ -139,6 +140,7 @@ void kurafs_pagecache_close(struct kurafs_pagecache *set, const char *path, uid_
     for (size_t i = 0; f && f->path && i < f->nopeners; i++) {
         if (f->openers[i].uid != uid)
             continue;
+        set->open_handles--;
         if (--f->openers[i].handles == 0)
             f->openers[i] = f->openers[--f->nopeners];
         last = f->nopeners == 0;
@@ -176,6 +178,14 @@ void kurafs_pagecache_drop(struct kurafs_pagecache *set)
     }
     pthread_mutex_unlock(&set->fuse_lock);
     free(paths);
+}
+
+bool kurafs_pagecache_any_open(struct kurafs_pagecache *set)
+{
+    pthread_mutex_lock(&set->lock);
+    bool any = set->open_handles > 0;
+    pthread_mutex_unlock(&set->lock);
+    return any;
 }
 
 void kurafs_pagecache_free(struct kurafs_pagecache *set)

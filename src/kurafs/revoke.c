@@ -1,12 +1,16 @@
 /* A change that may end access reaches what is already open: after the
  * state is loaded again (or time passed an end), every open handle is
- * decided again and the cached pages of every opened file are dropped, so
- * neither a read nor a mapping outlives the access (R-REV-4). */
+ * decided again, the processes that hold a file their user may no longer
+ * read are ended where the site asks it ([revocation] end_processes), and
+ * the cached pages of every opened file are dropped, so neither a read nor
+ * a mapping outlives the access (R-REV-4). */
 #include "handle.h"
 
 void kurafs_end_access(struct kurafs *fs)
 {
     handle_end_revoked(fs);
+    /* Before the drop: a holder killed cannot map the pages brought back. */
+    kurafs_end_holders(fs);
     kurafs_pagecache_drop(&fs->pagecache);
 }
 

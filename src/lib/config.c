@@ -27,7 +27,7 @@ enum key_id {
     K_LEVEL, K_TIMEZONE, K_HOST_ID, K_UID_MIN, K_UID_MAX, K_MAX_OPEN, K_REQUIRE_TRAINING,
     K_DENY, K_ALLOW, K_ALERT_REFUSALS,
     K_SYSLOG, K_BULK, K_MAX_SIZE, K_REFUSALS, K_RESERVE, K_RETENTION, K_SUMMARY_DAY,
-    K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY,
+    K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY, K_END_PROCESSES,
     K_METRICS_FILE, K_METRICS_INTERVAL,
     K_REPORT_LANG,
     K_CLUSTER_DB, K_CLUSTER_NODE, K_CLUSTER_LEASE, K_CLUSTER_ANSWER,
@@ -63,6 +63,7 @@ static const struct {
     [K_AUTO_DESTROY] = {"revocation", "auto_destroy"},
     [K_WARN] = {"revocation", "warn_days"},
     [K_NOTIFY] = {"revocation", "notify_command"},
+    [K_END_PROCESSES] = {"revocation", "end_processes"},
     [K_METRICS_FILE] = {"metrics", "textfile"},
     [K_METRICS_INTERVAL] = {"metrics", "interval_seconds"},
     [K_REPORT_LANG] = {"report", "lang"},
@@ -422,6 +423,8 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
         return parse_number(value, 3650, &cfg->grace_days, err);
     case K_AUTO_DESTROY:
         return parse_bool(value, &cfg->auto_destroy, err);
+    case K_END_PROCESSES:
+        return parse_bool(value, &cfg->end_processes, err);
     case K_WARN:
         return parse_warn_days(value, cfg, err);
     case K_NOTIFY:
@@ -824,6 +827,12 @@ static const char default_tail[] =
     "# PI, refusal floods (KURA_EVENT, see kura.conf(5)); empty: they go to the\n"
     "# audit log and syslog only.\n"
     "notify_command =\n"
+    "# yes: when access ends (a removal, a grant's or dataset's end, a\n"
+    "# withdrawal, a suspension, a lockdown), kill every process that still\n"
+    "# holds open or maps a file of the mount its user may no longer read,\n"
+    "# each with a record: a private mapping reads, unrecorded, the pages a\n"
+    "# listed user's reads bring back into the cache (docs/security.md).\n"
+    "end_processes = no\n"
     "\n"
     "[metrics]\n"
     "# File kurafs writes its metrics to, in the Prometheus text format, replaced\n"

@@ -293,8 +293,11 @@ static int parse_hex(const char *s, size_t n, uint64_t max, uint64_t *out)
 /* One maps line: "START-END PERMS OFFSET MAJ:MIN INODE   PATH". Returns 1
  * for an executable file mapping (filled in), 0 for any other mapping, -1
  * when malformed. */
+/* One line of /proc/PID/maps: 1 and the mapped file (m, its path without
+ * " (deleted)", whether it is mapped executable), 0 for an anonymous or
+ * pseudo mapping ([vdso]), -1 when malformed. */
 static int parse_maps_line(const char *line, const char *eol, struct kura_proc_mapped *m,
-                           const char **path, size_t *path_len)
+                           const char **path, size_t *path_len, bool *exec)
 {
     const char *p = line;
     size_t n;
@@ -314,8 +317,9 @@ static int parse_maps_line(const char *line, const char *eol, struct kura_proc_m
         return -1;
     while (p < eol && *p == ' ')
         p++;
-    if (perms[2] != 'x' || ino == 0 || p == eol || *p != '/')
-        return 0; /* not executable, anonymous, or a pseudo file ([vdso]) */
+    if (ino == 0 || p == eol || *p != '/')
+        return 0; /* anonymous, or a pseudo file ([vdso]) */
+    *exec = perms[2] == 'x';
     m->dev = makedev((unsigned)major, (unsigned)minor);
     m->ino = (ino_t)ino;
     *path = p;
@@ -343,13 +347,14 @@ void kura_procinfo_parse_maps(const char *buf, size_t len, bool read_truncated,
         struct kura_proc_mapped m;
         const char *path = NULL;
         size_t path_len = 0;
-        int r = parse_maps_line(line, nl, &m, &path, &path_len);
+        bool exec = false;
+        int r = parse_maps_line(line, nl, &m, &path, &path_len, &exec);
         line = nl + 1;
         if (r < 0) {
             p->flags |= KURA_PROC_MAPS_TRUNCATED;
             continue;
         }
-        if (r == 0 || (m.dev == p->exe_dev && m.ino == p->exe_ino))
+        if (r == 0 || !exec || (m.dev == p->exe_dev && m.ino == p->exe_ino))
             continue;
         bool seen = false;
         for (size_t i = 0; i < p->nmapped && !seen; i++)
@@ -366,6 +371,26 @@ void kura_procinfo_parse_maps(const char *buf, size_t len, bool read_truncated,
             p->flags |= KURA_PROC_MAPS_TRUNCATED; /* kept by identity, without a name */
         p->mapped[p->nmapped++] = m;
     }
+}
+
+int kura_procinfo_maps_on_device(const char *buf, size_t len, dev_t dev,
+                                 int (*fn)(const char *path, size_t path_len, void *arg), void *arg)
+{
+    const char *line = buf, *end = buf + len;
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            nl = end; /* the caller read it whole: a last line without its end */
+        struct kura_proc_mapped m;
+        const char *path = NULL;
+        size_t path_len = 0;
+        bool exec = false;
+        int r = parse_maps_line(line, nl, &m, &path, &path_len, &exec);
+        line = nl + 1;
+        if (r == 1 && m.dev == dev && (r = fn(path, path_len, arg)) != 0)
+            return r;
+    }
+    return 0;
 }
 
 /* Reads an unsigned little- or big-endian field of n bytes. */

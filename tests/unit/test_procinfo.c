@@ -682,6 +682,36 @@ static void test_elf_loader_check(void)
     EXPECT(kura_procinfo_elf_is_loader(head, n));
 }
 
+/* The paths kura_procinfo_maps_on_device gives, joined by '|'. */
+static int collect_path(const char *path, size_t len, void *arg)
+{
+    char *out = arg;
+    size_t used = strlen(out);
+    snprintf(out + used, 512 - used, "%s%.*s", used ? "|" : "", (int)len, path);
+    return strncmp(path, "/stop", 5) == 0 ? 7 : 0;
+}
+
+static void test_maps_on_device(void)
+{
+    static const char maps[] =
+        "7f0000000000-7f0000400000 r--p 00000000 00:2f 9183                       /mnt/kura/JGAD000001/a b.bin\n"
+        "7f0000400000-7f0000410000 r-xp 00000000 fe:00 5001                       /usr/lib/libc.so.6\n"
+        "7f0000410000-7f0000420000 rw-p 00000000 00:00 0 \n"
+        "7f0000420000-7f0000430000 r--s 00001000 00:2f 9184                       /mnt/kura/JGAD000001/c.bin (deleted)\n"
+        "garbage\n"
+        "7f0000440000-7f0000450000 r--p 00000000 00:2f 9183                       /mnt/kura/JGAD000001/a b.bin";
+    char out[512] = "";
+    /* every permission, repeats kept, " (deleted)" cut, a last line without its end */
+    EXPECT(kura_procinfo_maps_on_device(maps, strlen(maps), makedev(0, 0x2f), collect_path, out) == 0);
+    EXPECT(strcmp(out, "/mnt/kura/JGAD000001/a b.bin|/mnt/kura/JGAD000001/c.bin|/mnt/kura/JGAD000001/a b.bin") == 0);
+    out[0] = '\0';
+    EXPECT(kura_procinfo_maps_on_device(maps, strlen(maps), makedev(0, 0x30), collect_path, out) == 0);
+    EXPECT(out[0] == '\0'); /* another device: nothing, the anonymous mapping (00:00) never */
+    static const char stop[] = "1000-2000 r--p 00000000 00:2f 1 /stop\n3000-4000 r--p 00000000 00:2f 2 /after\n";
+    EXPECT(kura_procinfo_maps_on_device(stop, strlen(stop), makedev(0, 0x2f), collect_path, out) == 7);
+    EXPECT(strcmp(out, "/stop") == 0);
+}
+
 static void test_maps_parser(void)
 {
     static const char maps[] =
@@ -1162,6 +1192,7 @@ int main(int argc, char **argv)
     RUN(test_fake_huge_cmdline);
     RUN(test_cmdline_parser);
     RUN(test_maps_parser);
+    RUN(test_maps_on_device);
     RUN(test_loader_runs_symlink);
     RUN(test_elf_loader_check);
     RUN(test_fake_missing_files);

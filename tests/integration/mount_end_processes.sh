@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# [revocation] end_processes (docs/security.md, section 3): while bob, still
+# listed, holds a file open and reads it again, carol, removed, maps afresh
+# a descriptor she opened before her removal and reads the pages bob's
+# reads bring back; the kernel asks FUSE nothing at mmap, so no refusal
+# reaches her. First the case itself, with the option off (the default);
+# then with it on: carol's processes that hold or map the file are killed at
+# her removal, each with a record, and nothing else is (her other process,
+# bob's reader). TAP output.
+. "$(dirname "$0")/lib.sh"
+
+ID=JGAD000070
+for u in kt_alice kt_bob kt_carol; do make_user "$u"; done
+require "kuractl init" kura_init
+require "dataset $ID with a 4 MiB file" one_file_dataset "$ID" kt_alice f.bin 4194304
+PLAIN=$T/$ID/f.bin
+chmod 0755 "$T" && chmod 0644 "$PLAIN"
+install -m 0755 "$KURA_TOP/tests/helpers/map_late.py" "$KURA_USER_BIN/"
+F=$T/mnt/$ID/f.bin
+
+# bob opens first (his reads go through the page cache), reads it all,
+# and reads it all again when told to.
+bob_reader() {
+  as kt_bob /usr/bin/python3 -c '
+import os, sys, time
+path, flags = sys.argv[1:3]
+fd = os.open(path, os.O_RDONLY)
+def whole():
+    off = 0
+    while True:
+        b = os.pread(fd, 1 << 20, off)
+        if not b:
+            return off
+        off += len(b)
+whole()
+open(flags + "/bob-open", "w").close()
+while not os.path.exists(flags + "/refill"):
+    time.sleep(0.01)
+print("bob read again", whole(), flush=True)
+open(flags + "/refilled", "w").close()
+while not os.path.exists(flags + "/done"):
+    time.sleep(0.01)' "$F" "$1"
+}
+flags() { rm -rf "$T/flags" && mkdir -p "$T/flags" && chmod 0777 "$T/flags"; }
+wait_flag() { wait_for 30 test -e "$T/flags/$1"; }
+
+require "bob and carol listed" quietly bash -c "'$KURACTL' -c '$KCONF' user add $ID kt_bob && '$KURACTL' -c '$KCONF' user add $ID kt_carol"
+
+# ---- the case, end_processes = no ----
+require "mount (end_processes = no)" mount_kura "$T/mnt"
+flags
+bob_reader "$T/flags" >"$T/bob1.out" 2>&1 &
+B=$!
+on_exit "kill $B 2>/dev/null"
+require "bob holds the file open" wait_flag bob-open
+as kt_carol /usr/bin/python3 "$KURA_USER_BIN/map_late.py" "$F" "$PLAIN" "$T/flags" >"$T/carol1.out" 2>&1 &
+C=$!
+on_exit "kill $C 2>/dev/null"
+require "carol holds it open too" wait_flag opened
+require "carol removed" quietly kuractl user remove "$ID" kt_carol
+touch "$T/flags/ended"
+wait_flag mapped
+touch "$T/flags/refill"
+wait_flag refilled
+wait "$C"
+leaked=$(sed -n 's/^leaked \([0-9]*\) pages$/\1/p' "$T/carol1.out")
+diag "carol, removed: $(cat "$T/carol1.out")"
+check "the case: carol, removed, read ${leaked:-no} pages bob's reads brought back (option off)" test "${leaked:-0}" -gt 0
+touch "$T/flags/done"
+wait "$B"
+stop_kura "$T/mnt"
+
+# ---- end_processes = yes ----
+sed -i 's/^end_processes = no$/end_processes = yes/' "$KCONF"
+require "kura.conf says end_processes = yes" grep -qx 'end_processes = yes' "$KCONF"
+require "carol listed again" quietly kuractl user add "$ID" kt_carol
+require "mount (end_processes = yes)" mount_kura "$T/mnt"
+flags
+bob_reader "$T/flags" >"$T/bob2.out" 2>&1 &
+B=$!
+on_exit "kill $B 2>/dev/null"
+require "bob holds the file open" wait_flag bob-open
+as kt_carol /usr/bin/python3 "$KURA_USER_BIN/map_late.py" "$F" "$PLAIN" "$T/flags" >"$T/carol2.out" 2>&1 &
+C=$!
+# A private mapping without a descriptor (closed after mmap; bob's open
+# makes hers direct I/O, which the kernel maps privately only).
+as kt_carol /usr/bin/python3 -c '
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+m = mmap.mmap(fd, 0, access=mmap.ACCESS_COPY)
+os.close(fd)
+print("mapped", flush=True)
+time.sleep(120)' "$F" >"$T/carol-map.out" 2>&1 &
+M=$!
+as kt_carol sleep 300 &
+S=$!
+on_exit "kill $C $M $S 2>/dev/null"
+require "carol holds it open" wait_flag opened
+require "carol maps it" wait_for 30 grep -q '^mapped' "$T/carol-map.out"
+require "carol removed" quietly kuractl user remove "$ID" kt_carol
+wait "$C"; c_rc=$?
+wait "$M"; m_rc=$?
+check "carol's descriptor holder was killed at her removal (status $c_rc: SIGKILL)" test "$c_rc" = 137
+check "... and read nothing after it" bash -c "! grep -q leaked '$T/carol2.out'"
+check "carol's mapping holder was killed too (status $m_rc)" test "$m_rc" = 137
+check "carol's process holding no kura file lives on" kill -0 "$S"
+kill "$S" 2>/dev/null
+touch "$T/flags/refill"
+check "bob, still listed, holds and reads the file as before" wait_flag refilled
+check "... and reads it whole" grep -q "^bob read again 4194304$" "$T/bob2.out"
+check "bob's reader lives on" kill -0 "$B"
+touch "$T/flags/done"
+wait "$B"
+kuractl audit --json >"$T/audit.json" 2>&1
+ended=$(grep -c '"detail":"process ended: it held the file open or mapped after access ended"' "$T/audit.json")
+check "two records: one per process ended ($ended)" test "$ended" = 2
+check "... each naming carol, the dataset, the file and why" \
+  test "$(grep '"detail":"process ended' "$T/audit.json" | grep '"user":"kt_carol"' | grep "\"dataset\":\"$ID\"" |
+    grep '"path":"/'"$ID"'/f.bin"' | grep -c '"reason":"not listed"')" = 2
+check "nothing of bob's was ended" bash -c "! grep '\"detail\":\"process ended' '$T/audit.json' | grep -q kt_bob"
+check_output "the audit log verifies" "audit log verified" kuractl audit verify
+stop_kura "$T/mnt"
+done_testing

@@ -42,9 +42,11 @@ struct look {
 };
 
 /* 1 if path (len bytes, as the kernel names it) is a file of the mount that
- * the process may no longer read; 0 otherwise, a directory included (no
- * pages) and a file gone from the catalog (no one can bring its pages
- * back). */
+ * the process may no longer read and that its user opened (the handle still
+ * held); 0 otherwise: a directory (no pages), a file gone from the catalog
+ * (no one can bring its pages back), and a descriptor that reached another
+ * user's process (a root shell from `sudo` inherits the user's descriptors:
+ * it is not the removed user). */
 static int refused(struct look *l, const char *path, size_t len)
 {
     const char *mnt = l->fs->mountpoint;
@@ -56,6 +58,8 @@ static int refused(struct look *l, const char *path, size_t len)
     rel[len - mlen] = '\0';
     const struct kura_node *n = kura_catalog_lookup(l->cat, rel);
     if (!n || n->type != KURA_NODE_FILE)
+        return 0;
+    if (!kurafs_pagecache_opened_by(&l->fs->pagecache, n->path, l->who.uid))
         return 0;
     enum kura_reason reason = decide_visible(l->fs, l->cat, n, &l->who, l->now).reason;
     if (reason == KURA_ALLOW)

@@ -225,6 +225,8 @@ void kurafs_pagecache_close(struct kurafs_pagecache *pc, const char *path, uid_t
 void kurafs_pagecache_drop(struct kurafs_pagecache *pc);
 /* Whether any handle of any file is open now. */
 bool kurafs_pagecache_any_open(struct kurafs_pagecache *pc);
+/* Whether uid holds a handle of the file at path (the mount's path). */
+bool kurafs_pagecache_opened_by(struct kurafs_pagecache *pc, const char *path, uid_t uid);
 void kurafs_pagecache_free(struct kurafs_pagecache *pc);
 
 /* ---- time-driven duties (maintain.c) ---- */

@@ -180,6 +180,17 @@ void kurafs_pagecache_drop(struct kurafs_pagecache *set)
     free(paths);
 }
 
+bool kurafs_pagecache_opened_by(struct kurafs_pagecache *set, const char *path, uid_t uid)
+{
+    bool found = false;
+    pthread_mutex_lock(&set->lock);
+    const struct opened_file *f = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
+    for (size_t i = 0; f && f->path && i < f->nopeners && !found; i++)
+        found = f->openers[i].uid == uid;
+    pthread_mutex_unlock(&set->lock);
+    return found;
+}
+
 bool kurafs_pagecache_any_open(struct kurafs_pagecache *set)
 {
     pthread_mutex_lock(&set->lock);

@@ -81,7 +81,7 @@ layers=(
     "fs_ops cluster_node"
     "fs_refuse maintain"
     "revoke"
-    "handle"
+    "handle holders"
     "state"
     "acl decide audit"
     "caller clock metrics pagecache cache_rules"

@@ -6,7 +6,7 @@
 # reaches her. First the case itself, with the option off (the default);
 # then with it on: carol's processes that hold or map the file are killed at
 # her removal, each with a record, and nothing else is (her other process,
-# bob's reader). TAP output.
+# bob's reader, a root process holding a descriptor she passed). TAP output.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000070
@@ -94,7 +94,27 @@ time.sleep(120)' "$F" >"$T/carol-map.out" 2>&1 &
 M=$!
 as kt_carol sleep 300 &
 S=$!
-on_exit "kill $C $M $S 2>/dev/null"
+# carol hands a descriptor to a process of root's (as a root shell from
+# sudo inherits one): root never opened the file, and is left alone.
+rm -f "$T/fd.sock"
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 16, 1)
+print("root holds", len(fds), flush=True)
+time.sleep(120)' "$T/fd.sock" >"$T/root-holder.out" 2>&1 &
+RH=$!
+wait_for 10 test -S "$T/fd.sock" && chmod 0777 "$T/fd.sock"
+as kt_carol /usr/bin/python3 -c '
+import os, socket, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[2])
+socket.send_fds(s, [b"x"], [fd])' "$F" "$T/fd.sock"
+on_exit "kill $C $M $S $RH 2>/dev/null"
+require "root's process holds carol's descriptor" wait_for 10 grep -q '^root holds 1' "$T/root-holder.out"
 require "carol holds it open" wait_flag opened
 require "carol maps it" wait_for 30 grep -q '^mapped' "$T/carol-map.out"
 require "carol removed" quietly kuractl user remove "$ID" kt_carol
@@ -104,7 +124,8 @@ check "carol's descriptor holder was killed at her removal (status $c_rc: SIGKIL
 check "... and read nothing after it" bash -c "! grep -q leaked '$T/carol2.out'"
 check "carol's mapping holder was killed too (status $m_rc)" test "$m_rc" = 137
 check "carol's process holding no kura file lives on" kill -0 "$S"
-kill "$S" 2>/dev/null
+check "root's process holding carol's descriptor lives on (root never opened the file)" kill -0 "$RH"
+kill "$S" "$RH" 2>/dev/null
 touch "$T/flags/refill"
 check "bob, still listed, holds and reads the file as before" wait_flag refilled
 check "... and reads it whole" grep -q "^bob read again 4194304$" "$T/bob2.out"

@@ -223,7 +223,9 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t off, struct 
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     if (off < 0)
         return -EINVAL;
-    return (int)handle_read(kurafs_of_request(), h, buf, size, (uint64_t)off);
+    struct caller reader;
+    caller_ids(&reader);
+    return (int)handle_read(kurafs_of_request(), h, &reader, buf, size, (uint64_t)off);
 }
 
 static int kfs_release(const char *path, struct fuse_file_info *fi)

@@ -160,6 +160,7 @@ static void release_reader(struct handle *h)
  * not for a stream of new ones. */
 static void handle_lock_init(struct handle *h)
 {
+    pthread_mutex_init(&h->readers_lock, NULL);
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -173,9 +174,19 @@ static void handle_free(struct handle *h)
         return;
     release_reader(h);
     pthread_rwlock_destroy(&h->lock);
+    pthread_mutex_destroy(&h->readers_lock);
     free(h->path);
     free(h->samples);
     free(h);
+}
+
+/* Whether the caller's program runs through an explicitly named dynamic
+ * loader (ld.so PROGRAM): its executable is the loader's whatever program
+ * it runs, so it tells nothing of the next exec. */
+static bool reader_is_loader(const struct caller *c)
+{
+    const struct kura_proc *p = c->proc && c->proc->n > 0 ? &c->proc->chain[0] : NULL;
+    return p && (p->have & KURA_PROC_HAVE_EXE) && kura_procinfo_loader_name(kura_procinfo_basename(p->exe));
 }
 
 int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
@@ -236,6 +247,10 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     h->who = *c;
     h->who.proc = NULL;
     h->process_allowed = v.allowed;
+    const struct kura_proc *opener = c->proc && c->proc->n > 0 ? &c->proc->chain[0] : NULL;
+    if (opener && (opener->have & KURA_PROC_HAVE_EXE_STAT) && !reader_is_loader(c))
+        h->readers[h->nreaders++] = (struct handle_reader){
+            .dev = opener->exe_dev, .ino = opener->exe_ino, .uid = c->uid, .allowed = true};
     atomic_init(&h->epoch, epoch);
     atomic_init(&h->valid_until, dec.valid_until);
     atomic_init(&h->revoked, false);
@@ -304,6 +319,83 @@ static int recheck(struct kurafs *fs, struct handle *h, uint_fast64_t epoch, int
     return 0;
 }
 
+/* The executable of process pid by identity (/proc/PID/exe followed, as
+ * at open); false when it cannot be read. */
+static bool reader_exe(pid_t pid, dev_t *dev, ino_t *ino)
+{
+    char link[32];
+    struct stat st;
+    snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+    if (pid <= 0 || stat(link, &st) != 0)
+        return false;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return true;
+}
+
+/* The verdict remembered for this program and user, or -1. */
+static int reader_seen(const struct handle *h, dev_t dev, ino_t ino, uid_t uid, pid_t pid)
+{
+    for (unsigned i = 0; i < h->nreaders; i++) {
+        const struct handle_reader *r = &h->readers[i];
+        if (r->dev == dev && r->ino == ino && r->uid == uid && (!r->pid || r->pid == pid))
+            return r->allowed;
+    }
+    return -1;
+}
+
+/* A program other than the opener's reads (a descriptor inherited, kept
+ * across an exec, or passed): the guard and the policy judge it as at an
+ * open, and its first read is recorded, allowed or refused, naming it. The
+ * caller holds h->readers_lock, so one program is judged and recorded
+ * once. */
+static int reader_judge(struct kurafs *fs, struct handle *h, const struct caller *ids, bool exe_known, dev_t dev,
+                        ino_t ino)
+{
+    struct caller rd = *ids;
+    rd.proc = NULL;
+    caller_name(fs, &rd);
+    caller_collect_process(fs, &rd);
+    struct kura_guard_verdict v = {0};
+    struct kura_decision dec = {KURA_DENY_WITHDRAWN, 0};
+    struct snapshot *snap = snapshot_acquire(fs);
+    const struct kura_node *n = kura_catalog_lookup(snap->cat, h->path);
+    if (n && n->type == KURA_NODE_FILE)
+        dec = decide_read(fs, snap->cat, n, &rd, kurafs_now(), &v);
+    snapshot_release(snap);
+    bool allowed = dec.reason == KURA_ALLOW;
+    char detail[KURA_GUARD_DETAIL_MAX + 96];
+    snprintf(detail, sizeof detail, "reads through a file pid %d opened%s%s", (int)h->who.pid,
+             !allowed && dec.reason == KURA_DENY_GUARD ? "; " : "", !allowed && dec.reason == KURA_DENY_GUARD ? v.detail : "");
+    struct audit_file file = handle_file(h);
+    int written = audit_open(fs, &rd, &file, allowed ? KURA_AUDIT_ALLOW : KURA_AUDIT_DENY,
+                             allowed ? NULL : kura_reason_name(dec.reason), detail);
+    bool loader = reader_is_loader(&rd);
+    caller_clear(&rd);
+    if (allowed && written != 0)
+        return -EIO; /* no record, no data */
+    if (exe_known) {
+        unsigned i = h->nreaders < HANDLE_READERS ? h->nreaders++ : 1 + h->next_reader++ % (HANDLE_READERS - 1);
+        h->readers[i] = (struct handle_reader){
+            .dev = dev, .ino = ino, .uid = ids->uid, .pid = loader ? ids->pid : 0, .allowed = allowed};
+    }
+    return allowed ? 0 : -EACCES;
+}
+
+/* The fast path is one stat of /proc/PID/exe and a look through the
+ * handle's few programs. */
+static int reader_check(struct kurafs *fs, struct handle *h, const struct caller *reader)
+{
+    dev_t dev = 0;
+    ino_t ino = 0;
+    bool exe_known = reader_exe(reader->pid, &dev, &ino);
+    pthread_mutex_lock(&h->readers_lock);
+    int seen = exe_known ? reader_seen(h, dev, ino, reader->uid, reader->pid) : -1;
+    int rc = seen == 1 ? 0 : seen == 0 ? -EACCES : reader_judge(fs, h, reader, exe_known, dev, ino);
+    pthread_mutex_unlock(&h->readers_lock);
+    return rc;
+}
+
 /* Counts the bytes of a read about to be served. -1: its bulk-read alert
  * could not be written, so the bytes must not be served. */
 static int account_bytes(struct kurafs *fs, struct handle *h, uint64_t n, int64_t now)
@@ -341,10 +433,13 @@ int handle_check(struct kurafs *fs, struct handle *h)
     return check_at(fs, h, kurafs_now());
 }
 
-ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off)
+ssize_t handle_read(struct kurafs *fs, struct handle *h, const struct caller *reader, char *buf, size_t size,
+                    uint64_t off)
 {
     int64_t now = kurafs_now();
     int rc = check_at(fs, h, now);
+    if (rc == 0)
+        rc = reader_check(fs, h, reader);
     if (rc != 0)
         return rc;
     size_t done = 0;

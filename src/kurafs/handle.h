@@ -10,6 +10,8 @@
 #include "kura/c4gh.h"
 #include "kurafs.h"
 
+#define HANDLE_READERS 8         /* programs remembered per handle; more are judged again */
+
 struct handle {
     struct handle *prev, *next;  /* in the table of open handles */
     /* Reads share it (the reader serves readahead requests in parallel);
@@ -25,6 +27,18 @@ struct handle {
     const struct kura_zone *zone; /* the server's, for the alert's day; NULL: UTC */
     struct caller who;           /* uid, user, pid at open (no /proc facts kept) */
     bool process_allowed;        /* the guard's verdict at open */
+    /* The programs judged for reading through it, by executable and uid:
+     * the opener's first; any other is judged, and recorded, at its first
+     * read (a shell's `dd < FILE` opens as the shell and reads as dd). */
+    pthread_mutex_t readers_lock;
+    struct handle_reader {
+        dev_t dev;
+        ino_t ino;
+        uid_t uid;
+        pid_t pid;               /* a program run through the dynamic loader: only this process */
+        bool allowed;
+    } readers[HANDLE_READERS];
+    unsigned nreaders, next_reader;
     /* The decision holds while the epoch is unchanged and now < valid_until. */
     atomic_uint_fast64_t epoch;
     atomic_int_fast64_t valid_until;
@@ -45,11 +59,14 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
 /* Re-checks the decision if the state or the time moved: 0 while access
  * holds, -EACCES once it has ended (logged once per handle). */
 int handle_check(struct kurafs *fs, struct handle *h);
-/* Re-checks the decision if the state or the time moved, then reads.
- * Returns bytes (0 at end) or -errno: EACCES once access has ended, EIO
- * while the audit log cannot be written and for good once this handle's
+/* Re-checks the decision if the state or the time moved, and judges the
+ * reader (uid, gid, pid of the request) if its program or user is not the
+ * opener's nor one judged before, then reads. Returns bytes (0 at end) or
+ * -errno: EACCES once access has ended or for a reader refused, EIO while
+ * the audit log cannot be written and for good once this handle's
  * bulk-read alert could not be. */
-ssize_t handle_read(struct kurafs *fs, struct handle *h, char *buf, size_t size, uint64_t off);
+ssize_t handle_read(struct kurafs *fs, struct handle *h, const struct caller *reader, char *buf, size_t size,
+                    uint64_t off);
 /* Logs the close (bytes read, duration) and wipes the handle. */
 void handle_close(struct kurafs *fs, struct handle *h);
 /* Access may have ended: decides every open handle again now; each one

@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <glob.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "kura/fsutil.h"
 #include "kura/layout.h"
 #include "kura/selfcheck.h"
+#include "kura/text.h"
 
 #define FILE_MAX (4u << 20)        /* a configuration file; dpkg's status is a few MiB */
 #define IDLE_MAX_SECONDS 900       /* the guidelines' "15分程度" */
@@ -668,6 +671,40 @@ static void check_time_sync(const struct kura_check_input *in, struct kura_check
         verdict(r, KURA_CHECK_FAIL, "no time synchronisation (systemd-timesyncd, chrony, ntpd) found");
 }
 
+/* ---- unprivileged user namespaces ------------------------------------------------------------ */
+
+/* A sysctl's number, or -1 when it cannot be read. */
+static long sysctl_number(const struct kura_check_input *in, const char *path)
+{
+    char *text = read_under(in, path);
+    uint64_t v = 0;
+    bool ok = text && kura_parse_decimal(text, strcspn(text, "\n"), LONG_MAX, &v) == 0;
+    free(text);
+    return ok ? (long)v : -1;
+}
+
+/* In a user namespace of its own a process may point its executable link
+ * at any installed program (prctl PR_SET_MM_MAP), or bind-mount its own
+ * program over one, so the guard and every record read that program's
+ * name (docs/security.md, section 3). */
+static void check_userns(const struct kura_check_input *in, struct kura_check_result *r)
+{
+    long clone = sysctl_number(in, "/proc/sys/kernel/unprivileged_userns_clone");
+    long max = sysctl_number(in, "/proc/sys/user/max_user_namespaces");
+    if (clone == 0)
+        verdict(r, KURA_CHECK_PASS, "kernel.unprivileged_userns_clone = 0");
+    else if (max == 0)
+        verdict(r, KURA_CHECK_PASS, "user.max_user_namespaces = 0");
+    else if (clone < 0 && max < 0)
+        verdict(r, KURA_CHECK_WARN, "cannot read kernel.unprivileged_userns_clone nor user.max_user_namespaces");
+    else if (clone > 0)
+        verdict(r, KURA_CHECK_FAIL, "unprivileged user namespaces are on (kernel.unprivileged_userns_clone = %ld): a "
+                                    "user's program can pass for an installed one in the guard and the records", clone);
+    else
+        verdict(r, KURA_CHECK_FAIL, "unprivileged user namespaces are on (user.max_user_namespaces = %ld): a user's "
+                                    "program can pass for an installed one in the guard and the records", max);
+}
+
 /* ---- keystore ------------------------------------------------------------------------------- */
 
 struct walk {
@@ -910,6 +947,14 @@ static const struct {
       "Clock synchronised (log times)", "systemd-timesyncd か chrony を有効にする（timedatectl set-ntp true）",
       "enable systemd-timesyncd or chrony (timedatectl set-ntp true)"},
      check_time_sync},
+    {{"userns", G_JA "2-2 <データサーバについて> 8（各種ログの取得・分析）",
+      G_EN "2-2 <Data server> 8 (collecting and analysing logs)", "非特権ユーザ名前空間の無効化（記録されるプログラム名）",
+      "Unprivileged user namespaces off (the programs recorded)",
+      "/etc/sysctl.d/ に kernel.unprivileged_userns_clone=0（Debian）または user.max_user_namespaces=0 を置き、sysctl "
+      "--system（rootless コンテナは使えなくなる）",
+      "put kernel.unprivileged_userns_clone=0 (Debian) or user.max_user_namespaces=0 in /etc/sysctl.d/ and run sysctl "
+      "--system (rootless containers stop working)"},
+     check_userns},
     {{"keystore", G_JA "2-2 <データサーバについて> 1（アクセス権限をデータ利用者に限定）",
       G_EN "2-2 <Data server> 1 (access restricted to the data users)", "鍵ストアの所有者と権限",
       "Keystore owner and modes",

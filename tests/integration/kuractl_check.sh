@@ -21,8 +21,8 @@ R=$T/root
 put() { mkdir -p "$(dirname "$R$1")" && printf '%b' "$2" >"$R$1"; }
 # flat CMD...: CMD's output on one line (to match across items), its exit status kept
 flat() { "$@" >"$T/flat.out" 2>&1; local rc=$?; tr '\n' ' ' <"$T/flat.out"; return $rc; }
-# answers_all OUT RC: the exit status is 0 or 1 and OUT has a verdict line for each of the 12 items
-answers_all() { [ "$2" -le 1 ] && [ "$(grep -cE '^(pass|warn|fail)  ' <<<"$1")" = 12 ]; }
+# answers_all OUT RC: the exit status is 0 or 1 and OUT has a verdict line for each of the 13 items
+answers_all() { [ "$2" -le 1 ] && [ "$(grep -cE '^(pass|warn|fail)  ' <<<"$1")" = 13 ]; }
 put /proc/swaps 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/zram0 partition 1000 0 100\n'
 put /proc/sys/kernel/core_pattern 'core\n'
 put /etc/security/limits.d/90-kura.conf '*\thard\tcore\t0\n'
@@ -34,6 +34,8 @@ put /var/lib/dpkg/status 'Package: bash\nStatus: install ok installed\nVersion: 
 put /etc/nftables.conf '#!/usr/sbin/nft -f\nflush ruleset\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 22 accept\n\t}\n}\n'
 put /etc/systemd/system/sysinit.target.wants/nftables.service '[Unit]\n'
 put /run/systemd/timesync/synchronized ''
+put /proc/sys/kernel/unprivileged_userns_clone '0\n'
+put /proc/sys/user/max_user_namespaces '96367\n'
 mkdir -p "$R$(dirname "$KEYS")"
 require "copy the real keystore into the root" cp -a "$KEYS" "$R$KEYS"
 put "$KEYS/.nobackup" ''
@@ -41,14 +43,14 @@ put /proc/4711/comm 'kurafs\n'
 put /proc/4711/limits 'Limit                     Soft Limit           Hard Limit           Units\nMax core file size        0                    0                    bytes\n'
 put /proc/4711/status 'Name:\tkurafs\nVmLck:\t   20480 kB\n'
 
-check_output "every item passes on the prepared root (exit 0)" "12 pass, 0 warn, 0 fail" kuractl check --root "$R" --lang en
+check_output "every item passes on the prepared root (exit 0)" "13 pass, 0 warn, 0 fail" kuractl check --root "$R" --lang en
 check_output "the default language is Japanese, with the guideline's numbering" \
   "p2p +ファイル共有（P2P）ソフトがないこと +ガイドライン: データ利用者向け 2-2 <データサーバについて> 5" flat kuractl check --root "$R"
 out=$(kuractl check --root "$R" --json)
-check "--json: one array of the 12 items, each with id, verdict, guideline, title, seen and fix" python3 -c '
+check "--json: one array of the 13 items, each with id, verdict, guideline, title, seen and fix" python3 -c '
 import json, sys
 items = json.loads(sys.argv[1])
-assert len(items) == 12, len(items)
+assert len(items) == 13, len(items)
 assert all(set(i) == {"id", "verdict", "guideline", "title", "seen", "fix"} for i in items)
 assert {i["verdict"] for i in items} == {"pass"}
 assert [i["id"] for i in items][:3] == ["swap", "coredump", "ssh-password"]
@@ -65,9 +67,21 @@ put /etc/ssh/sshd_config.d/50-kura.conf 'PermitRootLogin no\nAuthenticationMetho
 check_output "AuthenticationMethods publickey,keyboard-interactive: passes again" "pass  ssh-password" \
   kuractl check --root "$R" --lang en
 
+put /proc/sys/kernel/unprivileged_userns_clone '1\n'
+check_output_fails "unprivileged user namespaces on: userns fails, saying which setting" \
+  "fail  userns .*kernel.unprivileged_userns_clone = 1" flat kuractl check --root "$R" --lang en
+put /proc/sys/user/max_user_namespaces '0\n'
+check_output "... user.max_user_namespaces = 0 passes too" "pass  userns .*user.max_user_namespaces = 0" \
+  flat kuractl check --root "$R" --lang en
+rm "$R/proc/sys/kernel/unprivileged_userns_clone"
+put /proc/sys/user/max_user_namespaces '96367\n'
+check_output_fails "... and without Debian's switch, a limit above 0 fails" \
+  "fail  userns .*user.max_user_namespaces = 96367" flat kuractl check --root "$R" --lang en
+put /proc/sys/kernel/unprivileged_userns_clone '0\n'
+
 rm "$R$KEYS/.nobackup"
 check_output "no backup marker: a warning, which does not fail (exit 0)" \
-  "warn  backup-exclusion.*11 pass, 1 warn, 0 fail" flat kuractl check --root "$R" --lang en
+  "warn  backup-exclusion.*12 pass, 1 warn, 0 fail" flat kuractl check --root "$R" --lang en
 touch "$R$KEYS/.nobackup"
 
 chmod 0644 "$R$KEYS/$(ls "$R$KEYS" | grep -m1 '\.sec$\|audit.key')"
@@ -147,21 +161,21 @@ kc kt_alice report checklist "$D" --html >"$T/cl-ja.html" 2>/dev/null
 check "--html (ja): a Japanese page with the checklist's title" grep -q '<h1>NBDCヒトデータ取扱いセキュリティガイドラインチェックリスト（データサーバ部分）：'"$D"'</h1>' "$T/cl-ja.html"
 check_output "--html (ja): signed" "the signature verifies" kuractl report verify "$T/cl-ja.html"
 out=$(kc kt_alice report checklist "$D" --json 2>/dev/null)
-check "--json: every row (12 of check, 4 of kura, 8 of the site) with id, ref, item, answer, note" python3 -c '
+check "--json: every row (13 of check, 4 of kura, 8 of the site) with id, ref, item, answer, note" python3 -c '
 import json, sys
 doc = json.loads(sys.argv[1])
 assert doc["report"]["type"] == "checklist", doc["report"]
 assert doc["report"]["pi"] == "kt_alice"
 rows = doc["checklist"]
-assert len(rows) == 24, len(rows)
+assert len(rows) == 25, len(rows)
 assert all(set(r) == {"id", "ref", "item", "answer", "note"} for r in rows)
 assert sum(r["answer"] == "site" for r in rows) == 8
 assert all(r["note"] == "" for r in rows if r["answer"] == "site")
 assert {r["answer"] for r in rows} <= {"pass", "warn", "fail", "site"}
-assert [r["id"] for r in rows][12:16] == ["access", "ledger", "audit-log", "level"]
+assert [r["id"] for r in rows][13:17] == ["access", "ledger", "audit-log", "level"]
 ' "$out"
 check_output "--csv: the items table, a header of the column keys" '^id,ref,item,answer,note' kc kt_alice report checklist "$D" --csv --lang en
-check "--csv: one line per row (24 and the header)" test "$(kc kt_alice report checklist "$D" --csv 2>/dev/null | wc -l)" = 25
+check "--csv: one line per row (25 and the header)" test "$(kc kt_alice report checklist "$D" --csv 2>/dev/null | wc -l)" = 26
 check_output "every format is recorded in the ledger" "checklist-report $D: .*-> csv .*report sha256=" kuractl ledger "$D"
 check_output_fails "two formats at once are refused" "give one" kc kt_alice report checklist "$D" --csv --json
 check_output_fails "a user who is not the PI is refused" "only the PI of dataset $D or an operator" kc kt_carol report checklist "$D"
@@ -192,12 +206,12 @@ check_output "the group checklist is signed" "the signature verifies" kc kt_alic
 check_output "its ledger record says it is the group one" "checklist-report $A: .*-> markdown group .*report sha256=$(sha256sum <"$T/grp.md" | cut -c1-64)" \
   kuractl ledger "$A"
 out=$(kc kt_alice report checklist "$A" --group --json 2>/dev/null)
-check "--group --json: 12 + 4 + 4 rows of kura, 8 + 3 of the site, and the group's users" python3 -c '
+check "--group --json: 13 + 4 + 4 rows of kura, 8 + 3 of the site, and the group's users" python3 -c '
 import json, sys
 doc = json.loads(sys.argv[1])
 assert doc["report"]["type"] == "checklist_group", doc["report"]
 rows = {r["id"]: r for r in doc["checklist"]}
-assert len(doc["checklist"]) == 31, len(doc["checklist"])
+assert len(doc["checklist"]) == 32, len(doc["checklist"])
 assert rows["group-data"]["answer"] == "pass" and rows["provider-approval"]["answer"] == "pass"
 assert sum(r["answer"] == "site" for r in rows.values()) == 11
 users = doc["group_users"]

@@ -266,6 +266,23 @@ static void test_time_sync(void)
     VERDICT("time-sync", KURA_CHECK_PASS, "chronyd running (pid 4242)");
 }
 
+static void test_userns(void)
+{
+    fresh_root();
+    VERDICT("userns", KURA_CHECK_WARN, "cannot read");
+    put("/proc/sys/user/max_user_namespaces", "96367\n", 0644);
+    VERDICT("userns", KURA_CHECK_FAIL, "user.max_user_namespaces = 96367");
+    put("/proc/sys/kernel/unprivileged_userns_clone", "1\n", 0644);
+    VERDICT("userns", KURA_CHECK_FAIL, "kernel.unprivileged_userns_clone = 1");
+    put("/proc/sys/kernel/unprivileged_userns_clone", "0\n", 0644);
+    VERDICT("userns", KURA_CHECK_PASS, "kernel.unprivileged_userns_clone = 0");
+    put("/proc/sys/kernel/unprivileged_userns_clone", "1\n", 0644);
+    put("/proc/sys/user/max_user_namespaces", "0\n", 0644);
+    VERDICT("userns", KURA_CHECK_PASS, "user.max_user_namespaces = 0");
+    put("/proc/sys/user/max_user_namespaces", "x\n", 0644);
+    VERDICT("userns", KURA_CHECK_FAIL, "kernel.unprivileged_userns_clone = 1"); /* unreadable number: not 0 */
+}
+
 static void test_keystore(void)
 {
     fresh_root();
@@ -368,6 +385,7 @@ int main(void)
     RUN(test_p2p);
     RUN(test_firewall);
     RUN(test_time_sync);
+    RUN(test_userns);
     RUN(test_keystore);
     RUN(test_backup_exclusion);
     RUN(test_daemon);

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The guard judges the program that reads, not only the one that opened (a
+# hostile review's finding): a shell opens FILE for a redirect and then
+# execs the tool, so `dd of=OUT < FILE` opened as bash and read as dd, and
+# the record named bash. Each program other than the opener's is judged at
+# its first read, as at an open, and recorded (allowed or refused) under
+# its own name; refused, it reads nothing. TAP output.
+. "$(dirname "$0")/lib.sh"
+
+ID=JGAD140501
+guard_setup "$ID"
+PLAIN=$T/$ID/random.bin
+# records PATTERN...: the audit records matching every pattern.
+records() {
+  local out
+  out=$(cat "$LOG")
+  for p in "$@"; do out=$(grep -e "$p" <<<"$out"); done
+  if [ -n "$out" ]; then wc -l <<<"$out"; else echo 0; fi
+}
+through='"detail":"reads through a file pid [0-9]* opened'
+
+# ---- refused: deny-listed tools reading what a shell or python opened ----
+before=$(records '"decision":"deny"' '"reason":"guard"' '"exe":"/usr/bin/dd"' "$through")
+check_fails "dd of=OUT < FILE (the shell opens, dd reads): refused" as kt_alice bash -c "dd of='$W/dd.out' status=none < '$M'"
+check "... nothing copied" test ! -s "$W/dd.out"
+check "... the refusal is recorded naming dd, and the opener" \
+  test "$(records '"decision":"deny"' '"reason":"guard"' '"exe":"/usr/bin/dd"' "$through")" -gt "$before"
+check_fails "split -b 64k - p < FILE: refused" as kt_alice bash -c "cd '$W' && split -b 65536 - part. < '$M'"
+check "... nothing copied" bash -c "! cat '$W'/part.* 2>/dev/null | grep -q ."
+check_fails "python opens, then execs dd on the descriptor: refused" as kt_alice /usr/bin/python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.dup2(fd, 0)
+os.execv("/usr/bin/dd", ["dd", "of=" + sys.argv[2], "status=none"])' "$M" "$W/py-dd.out"
+check "... nothing copied" test ! -s "$W/py-dd.out"
+check_fails "the shell holds it open, a child dd reads the inherited descriptor: refused" \
+  as kt_alice bash -c "exec 3<'$M'; dd of='$W/inherit.out' status=none <&3"
+check "... nothing copied" test ! -s "$W/inherit.out"
+
+# ---- allowed: an allowed tool reading what the shell opened ----
+before=$(records '"decision":"allow"' '"exe":"/usr/bin/cat"' "$through")
+as kt_alice bash -c "cat < '$M'" >"$W/cat.out"
+check "cat < FILE reads it whole" cmp -s "$W/cat.out" "$PLAIN"
+check "... and its first read is recorded naming cat, once" \
+  test "$(records '"decision":"allow"' '"exe":"/usr/bin/cat"' "$through")" = $((before + 1))
+as kt_alice /usr/bin/python3 -c 'import sys; open(sys.argv[1], "rb").read()' "$M"
+check "the opener reading what it opened adds no record of a reader" \
+  test "$(records '"exe":"/usr/bin/python3' "$through")" = 0
+check_output "the audit log verifies" "audit log verified" kuractl audit verify
+stop_kura "$T/mnt"
+done_testing

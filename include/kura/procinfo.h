@@ -89,6 +89,7 @@ struct kura_proc {
     pid_t pid;
     pid_t ppid;                  /* 0 for pid 1 and kernel threads */
     uint64_t start_time;         /* clock ticks after boot (stat field 22) */
+    pid_t tgid;                  /* the process of thread pid (status Tgid); 0: not read */
     uid_t uid, euid, fsuid;
     gid_t gid, egid;
     char comm[KURA_PROC_COMM_MAX];
@@ -180,7 +181,8 @@ int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t 
                              bool *exiting);
 
 /* /proc/PID/status: the Uid: and Gid: lines into p's uid, euid, fsuid, gid,
- * egid. Returns 0, or -1 when either line is missing or malformed. */
+ * egid, and the Tgid: line into tgid (0 when missing or malformed). Returns
+ * 0, or -1 when the Uid: or Gid: line is missing or malformed. */
 int kura_procinfo_parse_status(const char *buf, size_t len, struct kura_proc *p);
 
 /* /proc/PID/cmdline (NUL-separated arguments) into p's cmdline, argc,

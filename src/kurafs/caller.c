@@ -58,6 +58,10 @@ void caller_collect_process(struct kurafs *fs, struct caller *c)
         c->proc->n = 0;
         c->proc->flags |= KURA_PROCINFO_GONE;
     }
+    /* FUSE names the calling thread: records name its process, the id
+     * other tools show and one no later thread of another process takes. */
+    if (c->proc->n > 0 && p->tgid > 0)
+        c->pid = p->tgid;
 }
 
 void caller_clear(struct caller *c)

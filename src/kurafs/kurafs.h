@@ -311,7 +311,8 @@ void caller_ids(struct caller *c);
 void caller_name(const struct kurafs *fs, struct caller *c);
 /* Both of the above. */
 void caller_from_context(struct caller *c);
-/* Collects /proc facts (for opens); fails closed: no facts, guard refuses. */
+/* Collects /proc facts (for opens); fails closed: no facts, guard refuses.
+ * c->pid becomes the calling thread's process id once its facts are read. */
 void caller_collect_process(struct kurafs *fs, struct caller *c);
 void caller_clear(struct caller *c);
 

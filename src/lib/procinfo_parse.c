@@ -82,7 +82,7 @@ static int parse_id_line(const char *p, const char *end, uint64_t ids[4])
 
 int kura_procinfo_parse_status(const char *buf, size_t len, struct kura_proc *p)
 {
-    uint64_t uids[4], gids[4];
+    uint64_t uids[4], gids[4], tgid = 0;
     bool have_uid = false, have_gid = false;
     const char *line = buf, *end = buf + len;
     while (line < end && !(have_uid && have_gid)) {
@@ -97,6 +97,12 @@ int kura_procinfo_parse_status(const char *buf, size_t len, struct kura_proc *p)
             if (parse_id_line(line + 4, eol, gids) != 0)
                 return -1;
             have_gid = true;
+        } else if (n > 5 && memcmp(line, "Tgid:", 5) == 0) {
+            const char *v = line + 5;
+            while (v < eol && (*v == '\t' || *v == ' '))
+                v++;
+            if (kura_parse_decimal(v, (size_t)(eol - v), INT32_MAX, &tgid) != 0)
+                tgid = 0; /* not known: the caller keeps the id it had */
         }
         line = nl ? nl + 1 : end;
     }
@@ -107,6 +113,7 @@ int kura_procinfo_parse_status(const char *buf, size_t len, struct kura_proc *p)
     p->fsuid = (uid_t)uids[3];
     p->gid = (gid_t)gids[0];
     p->egid = (gid_t)gids[1];
+    p->tgid = (pid_t)tgid;
     return 0;
 }
 

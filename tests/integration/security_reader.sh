@@ -46,6 +46,14 @@ check "... and its first read is recorded naming cat, once" \
 as kt_alice /usr/bin/python3 -c 'import sys; open(sys.argv[1], "rb").read()' "$M"
 check "the opener reading what it opened adds no record of a reader" \
   test "$(records '"exe":"/usr/bin/python3' "$through")" = 0
+# A thread's open is recorded under its process id, not the thread's.
+pid=$(as kt_alice /usr/bin/python3 -c '
+import os, sys, threading
+t = threading.Thread(target=lambda: open(sys.argv[1], "rb").read(1))
+t.start(); t.join()
+print(os.getpid())' "$M")
+check "a thread's open is recorded with its process id ($pid)" \
+  test "$(records '"event":"open"' '"decision":"allow"' "\"pid\":$pid,")" = 1
 check_output "the audit log verifies" "audit log verified" kuractl audit verify
 stop_kura "$T/mnt"
 done_testing

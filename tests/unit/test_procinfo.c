@@ -1021,9 +1021,12 @@ static void test_status_parser(void)
 {
     struct kura_proc p;
     memset(&p, 0, sizeof p);
-    static const char ok[] = "Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t10\t11\t12\t13\n";
+    static const char ok[] = "Name:\tx\nTgid:\t4242\nPid:\t4245\nUid:\t1000\t1001\t1002\t1003\nGid:\t10\t11\t12\t13\n";
     EXPECT(kura_procinfo_parse_status(ok, sizeof ok - 1, &p) == 0);
     EXPECT(p.uid == 1000 && p.euid == 1001 && p.fsuid == 1003 && p.gid == 10 && p.egid == 11);
+    EXPECT(p.tgid == 4242); /* a thread's process */
+    static const char badtgid[] = "Tgid:\tx\nUid:\t1 2 3 4\nGid:\t1 2 3 4\n";
+    EXPECT(kura_procinfo_parse_status(badtgid, sizeof badtgid - 1, &p) == 0 && p.tgid == 0);
     /* the last line need not end in a newline */
     static const char noeol[] = "Gid:\t1 2 3 4\nUid:\t5 6 7 8";
     EXPECT(kura_procinfo_parse_status(noeol, sizeof noeol - 1, &p) == 0 && p.uid == 5 && p.gid == 1);

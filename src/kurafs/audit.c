@@ -301,27 +301,30 @@ void audit_write_refused(struct kurafs *fs, const struct caller *c, const char *
     kurafs_audit(fs, &r);
 }
 
-void audit_handle_revoked(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,
-                          const char *reason)
+/* What access ending stopped: a handle (with its bytes) or a process (-1). */
+static void revocation(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,
+                       const char *reason, const char *detail)
 {
     struct kura_audit_record r;
     file_record(&r, KURA_AUDIT_REVOCATION, c, file);
     r.decision = KURA_AUDIT_DENY;
     r.reason = reason;
-    r.detail = "open handle stopped";
-    r.bytes = bytes;
+    r.detail = detail;
+    if (bytes >= 0)
+        r.bytes = bytes;
     kurafs_audit(fs, &r);
+}
+
+void audit_handle_revoked(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,
+                          const char *reason)
+{
+    revocation(fs, c, file, bytes, reason, "open handle stopped");
 }
 
 void audit_holder_ended(struct kurafs *fs, const struct caller *c, const struct audit_file *file,
                         const char *reason)
 {
-    struct kura_audit_record r;
-    file_record(&r, KURA_AUDIT_REVOCATION, c, file);
-    r.decision = KURA_AUDIT_DENY;
-    r.reason = reason;
-    r.detail = "process ended: it held the file open or mapped after access ended";
-    kurafs_audit(fs, &r);
+    revocation(fs, c, file, -1, reason, "process ended: it held the file open or mapped after access ended");
 }
 
 void audit_close(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,

@@ -248,9 +248,10 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     h->who.proc = NULL;
     h->process_allowed = v.allowed;
     const struct kura_proc *opener = c->proc && c->proc->n > 0 ? &c->proc->chain[0] : NULL;
-    if (opener && (opener->have & KURA_PROC_HAVE_EXE_STAT) && !reader_is_loader(c))
-        h->readers[h->nreaders++] = (struct handle_reader){
-            .dev = opener->exe_dev, .ino = opener->exe_ino, .uid = c->uid, .allowed = true};
+    if (opener && (opener->have & KURA_PROC_HAVE_EXE_STAT))
+        h->readers[h->nreaders++] = (struct handle_reader){.dev = opener->exe_dev, .ino = opener->exe_ino,
+                                                           .uid = c->uid, .pid = reader_is_loader(c) ? c->pid : 0,
+                                                           .allowed = true};
     atomic_init(&h->epoch, epoch);
     atomic_init(&h->valid_until, dec.valid_until);
     atomic_init(&h->revoked, false);

@@ -25,6 +25,7 @@
 #include "kura/lockdown.h"
 #include "kura/pwcache.h"
 #include "kura/secmem.h"
+#include "kura/selfcheck.h"
 #include "kura/text.h"
 #include "audit.h"
 #include "cache_rules.h"
@@ -325,6 +326,17 @@ static void raise_nofile_limit(void)
         kura_notice(LOG_WARNING, "kurafs: cannot raise the open file limit: %s", strerror(errno));
 }
 
+/* The guard and every record name the caller's executable, which a program
+ * can forge in a user namespace of its own: said at start, as kuractl
+ * check says it (docs/security.md, section 3). */
+static void warn_userns(void)
+{
+    struct kura_check_result r;
+    kura_check_eval(kura_check_find("userns"), &(struct kura_check_input){.root = NULL}, &r);
+    if (r.verdict == KURA_CHECK_FAIL)
+        kura_notice(LOG_WARNING, "kurafs: %s (kuractl check, item userns)", r.seen);
+}
+
 int main(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -404,6 +416,7 @@ int main(int argc, char **argv)
     /* Before the loop answers INIT, which can only lower the mount's
      * readahead: a sole reader's cat (128 KiB reads) then finds the next
      * MiB decrypted by the time it asks (bench/README.md). */
+    warn_userns();
     int ra = kurafs_raise_readahead(copts.mountpoint);
     if (ra != 0)
         kura_notice(LOG_WARNING, "kurafs: cannot raise the readahead of %s (%s): sequential reads are slower",

@@ -300,11 +300,17 @@ static int parse_hex(const char *s, size_t n, uint64_t max, uint64_t *out)
 /* One maps line: "START-END PERMS OFFSET MAJ:MIN INODE   PATH". Returns 1
  * for an executable file mapping (filled in), 0 for any other mapping, -1
  * when malformed. */
-/* One line of /proc/PID/maps: 1 and the mapped file (m, its path without
- * " (deleted)", whether it is mapped executable), 0 for an anonymous or
+/* A file mapped by one line of /proc/PID/maps. */
+struct maps_line {
+    struct kura_proc_mapped m;   /* dev and ino */
+    const char *path;            /* without " (deleted)" */
+    size_t path_len;
+    bool exec;                   /* mapped executable */
+};
+
+/* One line of /proc/PID/maps: 1 and the mapped file, 0 for an anonymous or
  * pseudo mapping ([vdso]), -1 when malformed. */
-static int parse_maps_line(const char *line, const char *eol, struct kura_proc_mapped *m,
-                           const char **path, size_t *path_len, bool *exec)
+static int parse_maps_line(const char *line, const char *eol, struct maps_line *out)
 {
     const char *p = line;
     size_t n;
@@ -326,15 +332,15 @@ static int parse_maps_line(const char *line, const char *eol, struct kura_proc_m
         p++;
     if (ino == 0 || p == eol || *p != '/')
         return 0; /* anonymous, or a pseudo file ([vdso]) */
-    *exec = perms[2] == 'x';
-    m->dev = makedev((unsigned)major, (unsigned)minor);
-    m->ino = (ino_t)ino;
-    *path = p;
-    *path_len = (size_t)(eol - p);
+    out->exec = perms[2] == 'x';
+    out->m.dev = makedev((unsigned)major, (unsigned)minor);
+    out->m.ino = (ino_t)ino;
+    out->path = p;
+    out->path_len = (size_t)(eol - p);
     static const char deleted[] = " (deleted)";
     const size_t dlen = sizeof deleted - 1;
-    if (*path_len > dlen && memcmp(p + *path_len - dlen, deleted, dlen) == 0)
-        *path_len -= dlen;
+    if (out->path_len > dlen && memcmp(p + out->path_len - dlen, deleted, dlen) == 0)
+        out->path_len -= dlen;
     return 1;
 }
 
@@ -351,32 +357,29 @@ void kura_procinfo_parse_maps(const char *buf, size_t len, bool read_truncated,
             p->flags |= KURA_PROC_MAPS_TRUNCATED;
             return;
         }
-        struct kura_proc_mapped m;
-        const char *path = NULL;
-        size_t path_len = 0;
-        bool exec = false;
-        int r = parse_maps_line(line, nl, &m, &path, &path_len, &exec);
+        struct maps_line ml;
+        int r = parse_maps_line(line, nl, &ml);
         line = nl + 1;
         if (r < 0) {
             p->flags |= KURA_PROC_MAPS_TRUNCATED;
             continue;
         }
-        if (r == 0 || !exec || (m.dev == p->exe_dev && m.ino == p->exe_ino))
+        if (r == 0 || !ml.exec || (ml.m.dev == p->exe_dev && ml.m.ino == p->exe_ino))
             continue;
         bool seen = false;
         for (size_t i = 0; i < p->nmapped && !seen; i++)
-            seen = p->mapped[i].dev == m.dev && p->mapped[i].ino == m.ino;
+            seen = p->mapped[i].dev == ml.m.dev && p->mapped[i].ino == ml.m.ino;
         if (seen)
             continue;
         if (p->nmapped == KURA_PROC_MAPPED_MAX) {
             p->flags |= KURA_PROC_MAPS_TRUNCATED;
             return;
         }
-        const char *slash = memrchr(path, '/', path_len);
-        size_t base_len = path_len - (size_t)(slash + 1 - path);
-        if (!copy_if_fits(m.base, sizeof m.base, slash + 1, base_len))
+        const char *slash = memrchr(ml.path, '/', ml.path_len);
+        size_t base_len = ml.path_len - (size_t)(slash + 1 - ml.path);
+        if (!copy_if_fits(ml.m.base, sizeof ml.m.base, slash + 1, base_len))
             p->flags |= KURA_PROC_MAPS_TRUNCATED; /* kept by identity, without a name */
-        p->mapped[p->nmapped++] = m;
+        p->mapped[p->nmapped++] = ml.m;
     }
 }
 
@@ -388,13 +391,10 @@ int kura_procinfo_maps_on_device(const char *buf, size_t len, dev_t dev,
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         if (!nl)
             nl = end; /* the caller read it whole: a last line without its end */
-        struct kura_proc_mapped m;
-        const char *path = NULL;
-        size_t path_len = 0;
-        bool exec = false;
-        int r = parse_maps_line(line, nl, &m, &path, &path_len, &exec);
+        struct maps_line ml;
+        int r = parse_maps_line(line, nl, &ml);
         line = nl + 1;
-        if (r == 1 && m.dev == dev && (r = fn(path, path_len, arg)) != 0)
+        if (r == 1 && ml.m.dev == dev && (r = fn(ml.path, ml.path_len, arg)) != 0)
             return r;
     }
     return 0;

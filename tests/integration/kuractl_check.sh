@@ -110,6 +110,12 @@ check "on / no sanitizer report" test -z "$(grep -E 'AddressSanitizer|runtime er
 # ---- a running kurafs: its hardening is seen; operators ask through it ----
 require "mount" mount_kura "$T/mnt"
 out=$(kuractl check --lang en 2>&1)
+# kurafs says at start what check's userns item says, on this machine.
+if grep -q '^fail  userns' <<<"$out"; then
+  check "userns fails here: kurafs warned of it at start" grep -q 'kurafs: unprivileged user namespaces are on.*item userns' "$KURAFS_LOG"
+else
+  check "userns passes here: kurafs did not warn of it" bash -c "! grep -q 'item userns' '$KURAFS_LOG'"
+fi
 check "the daemon item sees a running kurafs's core limit 0" grep -Eq "kurafs \(pid [0-9]+\): core limit 0" <<<"$out"
 kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
 out=$(kc kt_op check --lang en 2>&1); rc=$?

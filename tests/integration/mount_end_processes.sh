@@ -43,19 +43,24 @@ while not os.path.exists(flags + "/done"):
 }
 flags() { rm -rf "$T/flags" && mkdir -p "$T/flags" && chmod 0777 "$T/flags"; }
 wait_flag() { wait_for 30 test -e "$T/flags/$1"; }
+# start_pair N: mounts, starts bob's reader (B) and then carol's holder of a
+# descriptor (C), each writing to $T/bobN.out and $T/carolN.out.
+start_pair() {
+  require "mount (end_processes = $(sed -n 's/^end_processes = //p' "$KCONF"))" mount_kura "$T/mnt"
+  flags
+  bob_reader "$T/flags" >"$T/bob$1.out" 2>&1 &
+  B=$!
+  on_exit "kill $B 2>/dev/null"
+  require "bob holds the file open" wait_flag bob-open
+  as kt_carol /usr/bin/python3 "$KURA_USER_BIN/map_late.py" "$F" "$PLAIN" "$T/flags" >"$T/carol$1.out" 2>&1 &
+  C=$!
+  on_exit "kill $C 2>/dev/null"
+}
 
 require "bob and carol listed" quietly bash -c "'$KURACTL' -c '$KCONF' user add $ID kt_bob && '$KURACTL' -c '$KCONF' user add $ID kt_carol"
 
 # ---- the case, end_processes = no ----
-require "mount (end_processes = no)" mount_kura "$T/mnt"
-flags
-bob_reader "$T/flags" >"$T/bob1.out" 2>&1 &
-B=$!
-on_exit "kill $B 2>/dev/null"
-require "bob holds the file open" wait_flag bob-open
-as kt_carol /usr/bin/python3 "$KURA_USER_BIN/map_late.py" "$F" "$PLAIN" "$T/flags" >"$T/carol1.out" 2>&1 &
-C=$!
-on_exit "kill $C 2>/dev/null"
+start_pair 1
 require "carol holds it open too" wait_flag opened
 require "carol removed" quietly kuractl user remove "$ID" kt_carol
 touch "$T/flags/ended"
@@ -74,14 +79,7 @@ stop_kura "$T/mnt"
 sed -i 's/^end_processes = no$/end_processes = yes/' "$KCONF"
 require "kura.conf says end_processes = yes" grep -qx 'end_processes = yes' "$KCONF"
 require "carol listed again" quietly kuractl user add "$ID" kt_carol
-require "mount (end_processes = yes)" mount_kura "$T/mnt"
-flags
-bob_reader "$T/flags" >"$T/bob2.out" 2>&1 &
-B=$!
-on_exit "kill $B 2>/dev/null"
-require "bob holds the file open" wait_flag bob-open
-as kt_carol /usr/bin/python3 "$KURA_USER_BIN/map_late.py" "$F" "$PLAIN" "$T/flags" >"$T/carol2.out" 2>&1 &
-C=$!
+start_pair 2
 # A private mapping without a descriptor (closed after mmap; bob's open
 # makes hers direct I/O, which the kernel maps privately only).
 as kt_carol /usr/bin/python3 -c '
@@ -113,7 +111,7 @@ fd = os.open(sys.argv[1], os.O_RDONLY)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[2])
 socket.send_fds(s, [b"x"], [fd])' "$F" "$T/fd.sock"
-on_exit "kill $C $M $S $RH 2>/dev/null"
+on_exit "kill $M $S $RH 2>/dev/null"
 require "root's process holds carol's descriptor" wait_for 10 grep -q '^root holds 1' "$T/root-holder.out"
 require "carol holds it open" wait_flag opened
 require "carol maps it" wait_for 30 grep -q '^mapped' "$T/carol-map.out"

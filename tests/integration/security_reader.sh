@@ -46,6 +46,10 @@ check "... and its first read is recorded naming cat, once" \
 as kt_alice /usr/bin/python3 -c 'import sys; open(sys.argv[1], "rb").read()' "$M"
 check "the opener reading what it opened adds no record of a reader" \
   test "$(records '"exe":"/usr/bin/python3' "$through")" = 0
+as kt_alice /lib64/ld-linux-x86-64.so.2 /usr/bin/cat "$M" >"$W/ldcat.out"
+check "ld.so cat FILE reads it whole" cmp -s "$W/ldcat.out" "$PLAIN"
+check "... and the opener under the loader adds no record of a reader" \
+  test "$(records '"exe":"[^"]*ld-linux' "$through")" = 0
 # A thread's open is recorded under its process id, not the thread's.
 pid=$(as kt_alice /usr/bin/python3 -c '
 import os, sys, threading

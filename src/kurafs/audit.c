@@ -322,9 +322,14 @@ void audit_handle_revoked(struct kurafs *fs, const struct caller *c, const struc
 }
 
 void audit_holder_ended(struct kurafs *fs, const struct caller *c, const struct audit_file *file,
-                        const char *reason)
+                        const char *reason, int err)
 {
-    revocation(fs, c, file, -1, reason, "process ended: it held the file open or mapped after access ended");
+    char detail[160];
+    if (err)
+        snprintf(detail, sizeof detail, "process NOT ended (%s): it holds the file open or mapped after access ended",
+                 strerror(err));
+    revocation(fs, c, file, -1, reason,
+               err ? detail : "process ended: it held the file open or mapped after access ended");
 }
 
 void audit_close(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,

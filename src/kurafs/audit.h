@@ -37,9 +37,10 @@ void audit_write_refused(struct kurafs *fs, const struct caller *c, const char *
 void audit_handle_revoked(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,
                           const char *reason);
 /* A process killed because it held open or mapped a file its user may no
- * longer read ([revocation] end_processes); reason: the policy's. */
+ * longer read ([revocation] end_processes); reason: the policy's; err: the
+ * errno the kill failed with (the record says so), or 0. */
 void audit_holder_ended(struct kurafs *fs, const struct caller *c, const struct audit_file *file,
-                        const char *reason);
+                        const char *reason, int err);
 /* A handle closed: bytes read and how long it was open. */
 void audit_close(struct kurafs *fs, const struct caller *c, const struct audit_file *file, int64_t bytes,
                  int64_t duration_ms);

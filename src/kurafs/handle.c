@@ -181,12 +181,14 @@ static void handle_free(struct handle *h)
 }
 
 /* Whether the caller's program runs through an explicitly named dynamic
- * loader (ld.so PROGRAM): its executable is the loader's whatever program
- * it runs, so it tells nothing of the next exec. */
+ * loader (ld.so PROGRAM, a renamed copy of ld.so, a static-pie program):
+ * its executable is the same whatever program it runs, so it tells nothing
+ * of the next exec. */
 static bool reader_is_loader(const struct caller *c)
 {
     const struct kura_proc *p = c->proc && c->proc->n > 0 ? &c->proc->chain[0] : NULL;
-    return p && (p->have & KURA_PROC_HAVE_EXE) && kura_procinfo_loader_name(kura_procinfo_basename(p->exe));
+    return p && (p->have & KURA_PROC_HAVE_EXE) &&
+           ((p->flags & KURA_PROC_EXE_LOADER) || kura_procinfo_loader_name(kura_procinfo_basename(p->exe)));
 }
 
 int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
@@ -334,24 +336,26 @@ static bool reader_exe(pid_t pid, dev_t *dev, ino_t *ino)
     return true;
 }
 
-/* The verdict remembered for this program and user, or -1. */
-static int reader_seen(const struct handle *h, dev_t dev, ino_t ino, uid_t uid, pid_t pid)
+/* The entry remembered for this program and user, or NULL. */
+static struct handle_reader *reader_seen(struct handle *h, dev_t dev, ino_t ino, uid_t uid, pid_t pid)
 {
     for (unsigned i = 0; i < h->nreaders; i++) {
-        const struct handle_reader *r = &h->readers[i];
+        struct handle_reader *r = &h->readers[i];
         if (r->dev == dev && r->ino == ino && r->uid == uid && (!r->pid || r->pid == pid))
-            return r->allowed;
+            return r;
     }
-    return -1;
+    return NULL;
 }
 
 /* A program other than the opener's reads (a descriptor inherited, kept
  * across an exec, or passed): the guard and the policy judge it as at an
- * open, and its first read is recorded, allowed or refused, naming it. The
- * caller holds h->readers_lock, so one program is judged and recorded
- * once. */
+ * open, and its first read is recorded, allowed or refused, naming it. A
+ * loader's process (seen: its entry) is judged at every read, as an exec
+ * in it changes the program and not the executable; recorded again only
+ * when refused. The caller holds h->readers_lock, so one program is judged
+ * and recorded once. */
 static int reader_judge(struct kurafs *fs, struct handle *h, const struct caller *ids, bool exe_known, dev_t dev,
-                        ino_t ino)
+                        ino_t ino, struct handle_reader *seen)
 {
     struct caller rd = *ids;
     rd.proc = NULL;
@@ -369,13 +373,17 @@ static int reader_judge(struct kurafs *fs, struct handle *h, const struct caller
     snprintf(detail, sizeof detail, "reads through a file pid %d opened%s%s", (int)h->who.pid,
              !allowed && dec.reason == KURA_DENY_GUARD ? "; " : "", !allowed && dec.reason == KURA_DENY_GUARD ? v.detail : "");
     struct audit_file file = handle_file(h);
-    int written = audit_open(fs, &rd, &file, allowed ? KURA_AUDIT_ALLOW : KURA_AUDIT_DENY,
-                             allowed ? NULL : kura_reason_name(dec.reason), detail);
+    int written = seen && seen->allowed && allowed
+                      ? 0
+                      : audit_open(fs, &rd, &file, allowed ? KURA_AUDIT_ALLOW : KURA_AUDIT_DENY,
+                                   allowed ? NULL : kura_reason_name(dec.reason), detail);
     bool loader = reader_is_loader(&rd);
     caller_clear(&rd);
     if (allowed && written != 0)
         return -EIO; /* no record, no data */
-    if (exe_known) {
+    if (seen)
+        seen->allowed = allowed;
+    else if (exe_known) {
         unsigned i = h->nreaders < HANDLE_READERS ? h->nreaders++ : 1 + h->next_reader++ % (HANDLE_READERS - 1);
         h->readers[i] = (struct handle_reader){
             .dev = dev, .ino = ino, .uid = ids->uid, .pid = loader ? ids->pid : 0, .allowed = allowed};
@@ -384,15 +392,16 @@ static int reader_judge(struct kurafs *fs, struct handle *h, const struct caller
 }
 
 /* The fast path is one stat of /proc/PID/exe and a look through the
- * handle's few programs. */
+ * handle's few programs; a loader's process is judged at every read. */
 static int reader_check(struct kurafs *fs, struct handle *h, const struct caller *reader)
 {
     dev_t dev = 0;
     ino_t ino = 0;
     bool exe_known = reader_exe(reader->pid, &dev, &ino);
     pthread_mutex_lock(&h->readers_lock);
-    int seen = exe_known ? reader_seen(h, dev, ino, reader->uid, reader->pid) : -1;
-    int rc = seen == 1 ? 0 : seen == 0 ? -EACCES : reader_judge(fs, h, reader, exe_known, dev, ino);
+    struct handle_reader *seen = exe_known ? reader_seen(h, dev, ino, reader->uid, reader->pid) : NULL;
+    int rc = seen && !seen->pid ? (seen->allowed ? 0 : -EACCES)
+                                : reader_judge(fs, h, reader, exe_known, dev, ino, seen);
     pthread_mutex_unlock(&h->readers_lock);
     return rc;
 }

@@ -1,13 +1,16 @@
 /* [revocation] end_processes (kura.conf(5)): when access may have ended, a
- * process that still holds open or maps a file of the mount its user may
- * no longer read is killed, each with a record. Refusing reads cannot
- * reach such a process: the kernel asks FUSE nothing when a descriptor is
- * mapped, and a private mapping reads, unrecorded, whatever pages a still
- * listed user's reads bring back into the file's cache (docs/security.md,
- * section 3). Found through /proc: descriptors by the path they link to
- * (under the mount point), mappings by the mount's device in maps. Not
- * seen: processes in another mount namespace, and a descriptor in flight
- * in a Unix socket. */
+ * process that still holds open or maps a file of the mount its user opened
+ * and may no longer read is killed, each with a record. Refusing reads
+ * cannot reach such a process: the kernel asks FUSE nothing when a
+ * descriptor is mapped, and a private mapping reads, unrecorded, whatever
+ * pages a still listed user's reads bring back into the file's cache
+ * (docs/security.md, section 3). Found through /proc: every thread's
+ * descriptor table (a thread may have its own, and the leader may have
+ * exited) by the path each descriptor links to under the mount point, and
+ * the mappings, by the mount's device, read whole line by line. Only the
+ * processes of a user with a handle open are looked into. Not seen:
+ * processes in another mount namespace, a descriptor in flight in a Unix
+ * socket. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -30,7 +34,6 @@
 #define HOLDER_LOOKS 5
 #define HOLDERS_ENDED_MAX 4096     /* pids remembered, so a dying one is recorded once */
 #define STATUS_MAX (64u << 10)
-#define MAPS_MAX (16u << 20)       /* 65,530 mappings (vm.max_map_count) of long names */
 
 struct look {
     struct kurafs *fs;
@@ -74,12 +77,10 @@ static int mapped_refused(const char *path, size_t len, void *arg)
     return refused(arg, path, len);
 }
 
-/* Whether process pid (its /proc entry name) holds or maps a refused file. */
-static bool holds_refused(struct look *l, int procfd, const char *pid)
+/* Whether one descriptor table (a task's fd directory) holds a refused file. */
+static bool table_refused(struct look *l, int taskfd)
 {
-    char sub[NAME_MAX + sizeof "/fd"];
-    snprintf(sub, sizeof sub, "%s/fd", pid);
-    int fdd = openat(procfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fdd = openat(taskfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fdd >= 0 ? fdopendir(fdd) : NULL;
     if (!d && fdd >= 0)
         close(fdd);
@@ -91,27 +92,69 @@ static bool holds_refused(struct look *l, int procfd, const char *pid)
     }
     if (d)
         closedir(d);
-    if (found)
-        return true;
-    char path[sizeof "/proc//maps" + NAME_MAX], *maps = NULL;
-    size_t len = 0;
-    snprintf(path, sizeof path, "/proc/%s/maps", pid);
-    if (kura_read_file(path, MAPS_MAX, &maps, &len, NULL) != 0)
-        return false; /* gone, or a kernel thread */
-    found = kura_procinfo_maps_on_device(maps, len, l->fs->mount_dev, mapped_refused, l) == 1;
-    free(maps);
     return found;
 }
 
-/* The fsuid of process pid (its /proc entry name); false when it is gone. */
-static bool process_fsuid(const char *pid, struct kura_proc *p)
+/* Whether a task's mappings (its process's) hold a refused file; read line
+ * by line, so no size is too large to look at. *read: lines were read. */
+static bool maps_refused(struct look *l, int taskfd, bool *read)
 {
-    char path[sizeof "/proc//status" + NAME_MAX], *status = NULL;
-    size_t len = 0;
-    snprintf(path, sizeof path, "/proc/%s/status", pid);
-    if (kura_read_file(path, STATUS_MAX, &status, &len, NULL) != 0)
+    int fd = openat(taskfd, "maps", O_RDONLY | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return false;
-    bool ok = kura_procinfo_parse_status(status, len, p) == 0;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    bool found = false;
+    while (!found && (n = getline(&line, &cap, f)) > 0) {
+        *read = true;
+        found = kura_procinfo_maps_on_device(line, (size_t)n, l->fs->mount_dev, mapped_refused, l) == 1;
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+/* Whether the process (its /proc directory, open) holds or maps a refused
+ * file: through every thread, the leader's entry being empty once it has
+ * exited and a thread's table its own after unshare(CLONE_FILES). */
+static bool holds_refused(struct look *l, int piddir)
+{
+    int tfd = openat(piddir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *tasks = tfd >= 0 ? fdopendir(tfd) : NULL;
+    if (!tasks) {
+        if (tfd >= 0)
+            close(tfd);
+        return false; /* gone */
+    }
+    bool found = false, maps_read = false;
+    for (struct dirent *e; !found && (e = readdir(tasks));) {
+        if (e->d_name[0] == '.')
+            continue;
+        int task = openat(dirfd(tasks), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (task < 0)
+            continue;
+        found = table_refused(l, task) || (!maps_read && maps_refused(l, task, &maps_read));
+        close(task);
+    }
+    closedir(tasks);
+    return found;
+}
+
+/* The fsuid of the process (its /proc directory, open); false when it is gone. */
+static bool process_fsuid(int piddir, struct kura_proc *p)
+{
+    int fd = openat(piddir, "status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char *status = malloc(STATUS_MAX);
+    ssize_t n = status ? kura_read_full(fd, status, STATUS_MAX - 1) : -1;
+    close(fd);
+    bool ok = n > 0 && kura_procinfo_parse_status(status, (size_t)n, p) == 0;
     free(status);
     return ok;
 }
@@ -127,8 +170,17 @@ static bool pid_name(const char *s, pid_t *pid)
     return true;
 }
 
+/* Kills the process through a pidfd taken before its /proc was read, so a
+ * pid reused since is never hit (by its pid where no pidfd could be had).
+ * 0, or the errno. */
+static int kill_process(int pidfd, pid_t pid)
+{
+    long rc = pidfd >= 0 ? syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) : kill(pid, SIGKILL);
+    return rc == 0 ? 0 : errno;
+}
+
 /* One look through /proc: kills each holder not killed before (ended), and
- * records it. Returns how many it killed. */
+ * records it, or that it could not be killed. Returns how many it killed. */
 static unsigned look_once(struct look *l, struct kura_proc *p, pid_t *ended, size_t *nended)
 {
     DIR *proc = opendir("/proc");
@@ -145,48 +197,80 @@ static unsigned look_once(struct look *l, struct kura_proc *p, pid_t *ended, siz
         bool seen = false;
         for (size_t i = 0; i < *nended && !seen; i++)
             seen = ended[i] == pid;
-        if (seen || !process_fsuid(e->d_name, p))
+        if (seen)
             continue;
-        l->who = (struct caller){.uid = p->fsuid, .gid = p->gid, .pid = pid};
-        l->node = NULL;
-        if (!holds_refused(l, dirfd(proc), e->d_name))
+        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0 && errno == ESRCH)
             continue;
-        if (kill(pid, SIGKILL) != 0)
+        int piddir = openat(dirfd(proc), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* Only a user with a handle open can hold one: others cost a status read. */
+        bool holder = piddir >= 0 && process_fsuid(piddir, p) && kurafs_pagecache_uid_open(&l->fs->pagecache, p->fsuid);
+        if (holder) {
+            l->who = (struct caller){.uid = p->fsuid, .gid = p->gid, .pid = pid};
+            l->node = NULL;
+            holder = holds_refused(l, piddir);
+        }
+        if (piddir >= 0)
+            close(piddir);
+        if (!holder) {
+            if (pidfd >= 0)
+                close(pidfd);
+            continue;
+        }
+        caller_collect_process(l->fs, &l->who); /* the record names the program */
+        int err = kill_process(pidfd, pid);
+        if (pidfd >= 0)
+            close(pidfd);
+        if (err == ESRCH) {
+            caller_clear(&l->who);
             continue; /* it ended on its own */
-        killed++;
+        }
         if (*nended < HOLDERS_ENDED_MAX)
             ended[(*nended)++] = pid;
         const struct kura_catalog_dataset *ds;
         const struct kura_file *f;
         decide_target(l->cat, l->node, &ds, &f);
         audit_holder_ended(l->fs, &l->who, &(struct audit_file){.dataset = ds ? ds->ds.id : NULL, .path = l->node->path},
-                           kura_reason_name(l->reason));
+                           kura_reason_name(l->reason), err);
+        if (err)
+            kura_notice(LOG_ERR, "kurafs: cannot end process %d of uid %u, which holds %s after its access ended: %s "
+                        "(the daemon needs CAP_KILL)", (int)pid, (unsigned)l->who.uid, l->node->path, strerror(err));
+        else
+            killed++;
+        caller_clear(&l->who);
     }
     closedir(proc);
     return killed;
 }
 
-void kurafs_end_holders(struct kurafs *fs)
+unsigned kurafs_end_holders(struct kurafs *fs)
 {
-    if (!fs->cfg->end_processes || !fs->mountpoint || !kurafs_pagecache_any_open(&fs->pagecache))
-        return;
+    /* A node that lost its lease, or holds a change's restriction, refuses
+     * for now, not for good: the committed change ends what it ends. */
+    if (!fs->cfg->end_processes || !fs->mountpoint || !kurafs_pagecache_any_open(&fs->pagecache) ||
+        decide_lease_ended(fs) || atomic_load(&fs->restrictions.any))
+        return 0;
     struct kura_proc *p = calloc(1, sizeof *p);
     pid_t *ended = calloc(HOLDERS_ENDED_MAX, sizeof *ended);
     if (!p || !ended) {
         kura_notice(LOG_ERR, "kurafs: out of memory: the processes of ended access were not looked for");
         free(p);
         free(ended);
-        return;
+        return 0;
     }
     struct snapshot *snap = snapshot_acquire(fs);
     struct look l = {.fs = fs, .cat = snap->cat, .now = kurafs_now()};
     size_t nended = 0;
+    unsigned killed = 0, now;
     int looks = 0;
-    while (looks < HOLDER_LOOKS && look_once(&l, p, ended, &nended) > 0)
+    while (looks < HOLDER_LOOKS && (now = look_once(&l, p, ended, &nended)) > 0) {
+        killed += now;
         looks++;
+    }
     if (looks == HOLDER_LOOKS)
         kura_notice(LOG_ERR, "kurafs: processes of ended access were still found after %d looks", HOLDER_LOOKS);
     snapshot_release(snap);
     free(ended);
     free(p);
+    return killed;
 }

@@ -202,9 +202,11 @@ int kurafs_reload(struct kurafs *fs, struct kura_err *err);
 /* Access may have ended with nobody acting (time passed): the same end. */
 void kurafs_end_access(struct kurafs *fs);
 /* [revocation] end_processes: kills each process that holds open or maps
- * a file of the mount its user may no longer read, each with a record
- * (holders.c); nothing when it is off or no file is open. */
-void kurafs_end_holders(struct kurafs *fs);
+ * a file of the mount its user opened and may no longer read, each with a
+ * record (holders.c); nothing when it is off, no file is open, or a cluster
+ * node refuses for now (lease ended, a change's restriction held). Returns
+ * how many it killed. */
+unsigned kurafs_end_holders(struct kurafs *fs);
 
 /* ---- the page cache of served files (pagecache.c) ---- */
 void kurafs_pagecache_init(struct kurafs_pagecache *pc);
@@ -227,6 +229,8 @@ void kurafs_pagecache_drop(struct kurafs_pagecache *pc);
 bool kurafs_pagecache_any_open(struct kurafs_pagecache *pc);
 /* Whether uid holds a handle of the file at path (the mount's path). */
 bool kurafs_pagecache_opened_by(struct kurafs_pagecache *pc, const char *path, uid_t uid);
+/* Whether uid holds a handle of any file. */
+bool kurafs_pagecache_uid_open(struct kurafs_pagecache *pc, uid_t uid);
 void kurafs_pagecache_free(struct kurafs_pagecache *pc);
 
 /* ---- time-driven duties (maintain.c) ---- */

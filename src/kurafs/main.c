@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -15,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kura/changes.h"
@@ -329,6 +331,18 @@ static void raise_nofile_limit(void)
 /* The guard and every record name the caller's executable, which a program
  * can forge in a user namespace of its own: said at start, as kuractl
  * check says it (docs/security.md, section 3). */
+/* [revocation] end_processes kills other users' processes: without
+ * CAP_KILL (a unit's bounding set) every kill fails; said at start. */
+static void warn_end_processes(const struct kurafs *fs)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct caps[2] = {{0}};
+    if (fs->cfg->end_processes &&
+        (syscall(SYS_capget, &h, caps) != 0 || !(caps[0].effective & CAP_TO_MASK(CAP_KILL))))
+        kura_notice(LOG_ERR, "kurafs: [revocation] end_processes is on, but the daemon lacks CAP_KILL: it cannot end "
+                    "the processes of ended access (each attempt is recorded as not ended)");
+}
+
 static void warn_userns(void)
 {
     struct kura_check_result r;
@@ -417,6 +431,7 @@ int main(int argc, char **argv)
      * readahead: a sole reader's cat (128 KiB reads) then finds the next
      * MiB decrypted by the time it asks (bench/README.md). */
     warn_userns();
+    warn_end_processes(fs);
     int ra = kurafs_raise_readahead(copts.mountpoint);
     if (ra != 0)
         kura_notice(LOG_WARNING, "kurafs: cannot raise the readahead of %s (%s): sequential reads are slower",

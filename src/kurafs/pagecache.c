@@ -191,6 +191,17 @@ bool kurafs_pagecache_opened_by(struct kurafs_pagecache *set, const char *path, 
     return found;
 }
 
+bool kurafs_pagecache_uid_open(struct kurafs_pagecache *set, uid_t uid)
+{
+    bool found = false;
+    pthread_mutex_lock(&set->lock);
+    for (size_t s = 0; s < set->cap && !found; s++)
+        for (size_t i = 0; set->slots[s].path && i < set->slots[s].nopeners && !found; i++)
+            found = set->slots[s].openers[i].uid == uid;
+    pthread_mutex_unlock(&set->lock);
+    return found;
+}
+
 bool kurafs_pagecache_any_open(struct kurafs_pagecache *set)
 {
     pthread_mutex_lock(&set->lock);

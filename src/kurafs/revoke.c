@@ -9,9 +9,11 @@
 void kurafs_end_access(struct kurafs *fs)
 {
     handle_end_revoked(fs);
-    /* Before the drop: a holder killed cannot map the pages brought back. */
-    kurafs_end_holders(fs);
     kurafs_pagecache_drop(&fs->pagecache);
+    /* Again once holders are ended: what a listed user's reads brought back
+     * while the look went on was there for them to map. */
+    if (kurafs_end_holders(fs) > 0)
+        kurafs_pagecache_drop(&fs->pagecache);
 }
 
 int kurafs_reload(struct kurafs *fs, struct kura_err *err)

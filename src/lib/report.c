@@ -290,12 +290,14 @@ int kura_report_md(FILE *out, const struct kura_report *r, enum kura_report_lang
 }
 
 /* Controls are escaped, never quoted in (text.h): no CR or LF is left to
- * quote, only ',' and '"'. A cell that a spreadsheet would take for a formula
- * (=, +, - or @ first: a file or program named "=HYPERLINK(...)" or
- * "=cmd|...") starts with a ' that keeps it text, as OWASP advises. */
+ * quote, only ',', '"' and ';' (the separator where the decimal mark is a
+ * comma, so "a;=cmd" would start a cell there). A cell that a spreadsheet
+ * would take for a formula (=, +, - or @ first: a file or program named
+ * "=HYPERLINK(...)" or "=cmd|...") starts with a ' that keeps it text, as
+ * OWASP advises. */
 static void csv_text(FILE *out, const char *s)
 {
-    bool quoted = strpbrk(s, ",\"") != NULL;
+    bool quoted = strpbrk(s, ",\";") != NULL;
     if (quoted)
         fputc('"', out);
     if (s[0] && strchr("=+-@", s[0]))

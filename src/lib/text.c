@@ -69,7 +69,8 @@ bool kura_hex_lower(const char *s, size_t len)
  * in stored text, so a title that always loaded still loads, and are escaped
  * wherever text is shown, so that two names an auditor sees as one are told
  * apart. Variation selectors stay: they pick a glyph for the character before
- * them (Japanese names use them) and hide nothing. */
+ * them (Japanese names use them), though after a Latin letter they show
+ * nothing (docs/security.md says so). */
 static const struct {
     long first, last;
     bool control;

@@ -116,6 +116,26 @@ done
 diag "log full: $served served, $stopped stopped part way when the log failed, $refused refused with EIO, $other other"
 check "log full: every open that was served, in whole or part, has its allow record ($((served + stopped)) served, $unaudited without)" test "$unaudited" = 0
 check "log full: the others were refused with EIO and got no byte ($refused)" test "$other" = 0 -a "$refused" -ge 1
+# The open itself fails while its record cannot be written (not only its
+# reads), and nothing opened then is served once the log has room again.
+as kt_alice /usr/bin/python3 -c '
+import os, sys, time
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+except OSError as e:
+    print("open", "EIO" if e.errno == 5 else e.errno, flush=True)
+    sys.exit(0)
+print("opened", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+try:
+    print("served", len(os.pread(fd, 4096, 0)), flush=True)
+except OSError as e:
+    print("read", e.errno, flush=True)' "$F" "$T/opens/freed" >"$T/hold.out" 2>&1 &
+HOLD=$!
+on_exit "kill $HOLD 2>/dev/null"
+wait_for 10 grep -q . "$T/hold.out"
+check "log full: an open fails with EIO, not only its reads" grep -qx "open EIO" "$T/hold.out"
 # (the reason also goes to syslog, authpriv; this machine may have no syslog to ask)
 as kt_op "$KURACTL" -c "$KCONF" user remove "$D" kt_bob >"$T/out" 2>&1; rc=$?
 diag "log full: user remove through the daemon: exit $rc: $(head -n 2 "$T/out" | tr '\n' ' ')"
@@ -123,6 +143,9 @@ check "log full: a state change still goes through the ledger (exit $rc), the le
   bash -c "[ $rc = 0 ] && '$KURACTL' -c '$KCONF' ledger $D | grep -q 'user-remove kt_bob'"
 check_output "log full: ... and says the audit record could not be written" "audit" cat "$T/out"
 rm -f "$L/filler" "$L/filler2"
+touch "$T/opens/freed"
+wait "$HOLD"
+check "space freed: nothing opened while the log was full is served" bash -c "! grep -q '^served' '$T/hold.out'"
 check "space freed: serving resumes" as kt_alice cmp -s "$F" "$T/data/small.bin"
 check "the log verifies after the failures" kuractl audit verify
 stop_kura "$T/mnt"

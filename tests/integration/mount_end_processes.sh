@@ -75,8 +75,13 @@ touch "$T/flags/done"
 wait "$B"
 stop_kura "$T/mnt"
 
-# ---- end_processes = yes ----
+# ---- end_processes = yes, kurafs with the unit's capabilities only ----
 sed -i 's/^end_processes = no$/end_processes = yes/' "$KCONF"
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$KURA_TOP/systemd/kurafs@.service")
+bset=-all$(for c in $caps; do c=${c#CAP_}; printf ',+%s' "${c,,}"; done)
+printf '#!/bin/sh\nexec setpriv --bounding-set=%s --no-new-privs -- %s "$@"\n' "$bset" "$KURAFS" >"$T/kurafs-unit"
+chmod 0755 "$T/kurafs-unit"
+KURAFS=$T/kurafs-unit
 require "kura.conf says end_processes = yes" grep -qx 'end_processes = yes' "$KCONF"
 require "carol listed again" quietly kuractl user add "$ID" kt_carol
 start_pair 2
@@ -92,6 +97,31 @@ time.sleep(120)' "$F" >"$T/carol-map.out" 2>&1 &
 M=$!
 as kt_carol sleep 300 &
 S=$!
+# Hiding from /proc/PID: a process whose leader thread has exited (its
+# entry then lists no descriptor and no mapping), and a thread with a
+# descriptor table of its own (unshare(CLONE_FILES)).
+as kt_carol /usr/bin/python3 -c '
+import ctypes, os, sys, threading, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+threading.Thread(target=lambda: time.sleep(120)).start()
+print("holding", flush=True)
+time.sleep(0.2)
+ctypes.CDLL(None).syscall(60, 0)  # SYS_exit: the leader thread alone ends' "$F" >"$T/carol-leader.out" 2>&1 &
+Z=$!
+as kt_carol /usr/bin/python3 -c '
+import ctypes, os, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+def hold():
+    if libc.unshare(0x400) != 0:  # CLONE_FILES
+        print("unshare failed", flush=True)
+        return
+    os.open(sys.argv[1], os.O_RDONLY)
+    print("holding", flush=True)
+    time.sleep(120)
+t = threading.Thread(target=hold)
+t.start()
+t.join()' "$F" >"$T/carol-table.out" 2>&1 &
+U=$!
 # carol hands a descriptor to a process of root's (as a root shell from
 # sudo inherits one): root never opened the file, and is left alone.
 rm -f "$T/fd.sock"
@@ -111,16 +141,22 @@ fd = os.open(sys.argv[1], os.O_RDONLY)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[2])
 socket.send_fds(s, [b"x"], [fd])' "$F" "$T/fd.sock"
-on_exit "kill $M $S $RH 2>/dev/null"
+on_exit "kill $M $S $RH $Z $U 2>/dev/null"
 require "root's process holds carol's descriptor" wait_for 10 grep -q '^root holds 1' "$T/root-holder.out"
 require "carol holds it open" wait_flag opened
 require "carol maps it" wait_for 30 grep -q '^mapped' "$T/carol-map.out"
+require "carol holds it in a process whose leader has exited" wait_for 30 grep -q '^holding' "$T/carol-leader.out"
+require "carol holds it in a thread's own descriptor table" wait_for 30 grep -q '^holding' "$T/carol-table.out"
 require "carol removed" quietly kuractl user remove "$ID" kt_carol
 wait "$C"; c_rc=$?
 wait "$M"; m_rc=$?
 check "carol's descriptor holder was killed at her removal (status $c_rc: SIGKILL)" test "$c_rc" = 137
 check "... and read nothing after it" bash -c "! grep -q leaked '$T/carol2.out'"
 check "carol's mapping holder was killed too (status $m_rc)" test "$m_rc" = 137
+wait "$Z"; z_rc=$?
+wait "$U"; u_rc=$?
+check "... and the process whose leader had exited (status $z_rc)" test "$z_rc" = 137
+check "... and the one holding it in a thread's own table (status $u_rc)" test "$u_rc" = 137
 check "carol's process holding no kura file lives on" kill -0 "$S"
 check "root's process holding carol's descriptor lives on (root never opened the file)" kill -0 "$RH"
 kill "$S" "$RH" 2>/dev/null
@@ -132,10 +168,14 @@ touch "$T/flags/done"
 wait "$B"
 kuractl audit --json >"$T/audit.json" 2>&1
 ended=$(grep -c '"detail":"process ended: it held the file open or mapped after access ended"' "$T/audit.json")
-check "two records: one per process ended ($ended)" test "$ended" = 2
+check "four records: one per process ended ($ended)" test "$ended" = 4
 check "... each naming carol, the dataset, the file and why" \
   test "$(grep '"detail":"process ended' "$T/audit.json" | grep '"user":"kt_carol"' | grep "\"dataset\":\"$ID\"" |
-    grep '"path":"/'"$ID"'/f.bin"' | grep -c '"reason":"not listed"')" = 2
+    grep '"path":"/'"$ID"'/f.bin"' | grep -c '"reason":"not listed"')" = 4
+# (/proc shows no executable for a process whose leader has exited)
+check "... and the program, where /proc shows it" \
+  test "$(grep '"detail":"process ended' "$T/audit.json" | grep -c '"exe":"/usr/bin/python3')" -ge 3
+check "kurafs did not warn of a missing CAP_KILL (the unit gives it)" bash -c "! grep -q CAP_KILL '$KURAFS_LOG'"
 check "nothing of bob's was ended" bash -c "! grep '\"detail\":\"process ended' '$T/audit.json' | grep -q kt_bob"
 check_output "the audit log verifies" "audit log verified" kuractl audit verify
 stop_kura "$T/mnt"

@@ -16,6 +16,13 @@ end=$(date -d '+8 seconds' --iso-8601=seconds)
 require "dataset ending at $end" kuractl dataset add JGAD000010 --pi kt_alice --period "$(day -1)..$end"
 require "import" kuractl dataset import JGAD000010 --encrypt "$T/data"
 require "user add bob" kuractl user add JGAD000010 kt_bob
+# A grant ending at a second (no destruction follows it, unlike the
+# dataset's end with grace 0): refused within that very second.
+end2_s=$(( $(date +%s) + 14 ))
+end2=$(date -d "@$end2_s" --iso-8601=seconds)
+require "dataset JGAD000012" kuractl dataset add JGAD000012 --pi kt_alice --period "$(day -1)..$(day 30)"
+require "import into it" kuractl dataset import JGAD000012 --encrypt "$T/data"
+require "bob's grant on it ending at $end2" kuractl user add JGAD000012 kt_bob --until "$end2"
 require "dataset ending in 10 days" kuractl dataset add JGAD000011 --pi kt_alice --period "$(day -1)..$(day 10)"
 require "bob's grant on it ending in 5 days" kuractl user add JGAD000011 kt_bob --until "$(day 5)"
 require "mount" mount_kura "$T/mnt"
@@ -33,6 +40,15 @@ touch "$T/flags/go"
 for i in $(seq 1 100); do grep -q '^second' "$T/hold.out" 2>/dev/null && break; sleep 0.05; done
 check "at the end the open handle is refused (no restart, no new open)" grep -q 'second EACCES' "$T/hold.out"
 check_output_fails "at the end the PI cannot open" "No such file|Permission denied" as kt_alice cat "$F"
+
+as kt_bob /usr/bin/python3 "$KURA_USER_BIN/hold_read.py" "$T/mnt/JGAD000012/x.bin" "$T/flags/go2" >"$T/hold2.out" 2>&1 &
+for i in $(seq 1 100); do grep -q '^first' "$T/hold2.out" 2>/dev/null && break; sleep 0.05; done
+check "bob's handle on JGAD000012 reads before his grant's end" grep -q 'first ok' "$T/hold2.out"
+while [ "$(date +%s)" -lt "$end2_s" ]; do sleep 0.05; done
+touch "$T/flags/go2"
+for i in $(seq 1 100); do grep -q '^second' "$T/hold2.out" 2>/dev/null && break; sleep 0.05; done
+check "in the second his grant ends, his open handle is refused" grep -q 'second EACCES' "$T/hold2.out"
+diag "refused at $(date +%s.%N) for an end at $end2_s"
 
 # grace 0: the daemon destroys the dataset on its own
 # (the state says destroyed before the keys are gone: wait for both)

@@ -37,6 +37,27 @@ check_fails "the shell holds it open, a child dd reads the inherited descriptor:
   as kt_alice bash -c "exec 3<'$M'; dd of='$W/inherit.out' status=none <&3"
 check "... nothing copied" test ! -s "$W/inherit.out"
 
+# Through the dynamic loader the executable stays the loader's whatever
+# program runs: such a process is judged at every read. (Each reads the
+# file's tail first, so that the pages dd asks for are not cached.)
+LDSO=/lib64/ld-linux-x86-64.so.2
+check_fails "under ld.so python reads, then execs ld.so dd in the same process: refused" as kt_alice "$LDSO" /usr/bin/python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.pread(fd, 10, os.fstat(fd).st_size - 10)
+os.dup2(fd, 0)
+os.execv(sys.argv[3], [sys.argv[3], "/usr/bin/dd", "of=" + sys.argv[2], "status=none"])' "$M" "$W/ld-exec.out" "$LDSO"
+check "... nothing copied" test ! -s "$W/ld-exec.out"
+cp "$(readlink -f "$LDSO")" "$W/myld" && chmod 0755 "$W/myld"
+check_fails "a renamed copy of the loader runs tail, then dd, on python's descriptor: dd refused" as kt_alice /usr/bin/python3 -c '
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+subprocess.run([sys.argv[2], "/usr/bin/tail", "-c", "10"], stdin=fd, stdout=subprocess.DEVNULL, check=True)
+os.lseek(fd, 0, 0)
+sys.exit(subprocess.run([sys.argv[2], "/usr/bin/dd", "of=" + sys.argv[3], "status=none"], stdin=fd).returncode)' \
+  "$M" "$W/myld" "$W/myld-dd.out"
+check "... nothing copied" test ! -s "$W/myld-dd.out"
+
 # ---- allowed: an allowed tool reading what the shell opened ----
 before=$(records '"decision":"allow"' '"exe":"/usr/bin/cat"' "$through")
 as kt_alice bash -c "cat < '$M'" >"$W/cat.out"
@@ -49,7 +70,7 @@ check "the opener reading what it opened adds no record of a reader" \
 as kt_alice /lib64/ld-linux-x86-64.so.2 /usr/bin/cat "$M" >"$W/ldcat.out"
 check "ld.so cat FILE reads it whole" cmp -s "$W/ldcat.out" "$PLAIN"
 check "... and the opener under the loader adds no record of a reader" \
-  test "$(records '"exe":"[^"]*ld-linux' "$through")" = 0
+  test "$(records '"decision":"allow"' '"exe":"[^"]*ld-linux' "$through")" = 0
 # A thread's open is recorded under its process id, not the thread's.
 pid=$(as kt_alice /usr/bin/python3 -c '
 import os, sys, threading

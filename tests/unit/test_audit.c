@@ -724,6 +724,34 @@ static void test_verify_detects_insertion(void)
     expect_bad(path, "audit.jsonl", 4, 4, "mac does not match");
 }
 
+/* A record of another history under the same key (a restored copy that was
+ * written on, a forked log) in place of the real one: its MAC is good and
+ * its seq fits; only the chain of hashes tells. */
+static void test_verify_detects_splice(void)
+{
+    char path[256], other[256]; /* log_path's buffer is reused */
+    const char *made = make_log("splice", 10);
+    ASSERT(made);
+    snprintf(path, sizeof path, "%s", made);
+    snprintf(other, sizeof other, "%s", log_path("splice-fork"));
+    struct kura_audit_log *log = open_log(other, 0);
+    ASSERT(log);
+    for (int i = 0; i < 10; i++)
+        append(log, "another history");
+    kura_audit_close(log);
+    struct lines fork, l;
+    lines_read(other, &fork);
+    lines_read(path, &l);
+    ASSERT(fork.n == 10 && l.n == 10);
+    free(l.v[4]);
+    l.v[4] = fork.v[4]; /* the fork's seq 5 for the real seq 5 */
+    fork.v[4] = NULL;
+    lines_write(path, &l);
+    lines_free(&l);
+    lines_free(&fork);
+    expect_bad(path, "audit.jsonl", 5, 5, "prev does not match");
+}
+
 static void test_verify_detects_swap(void)
 {
     const char *path = make_log("swap", 10);
@@ -1755,6 +1783,7 @@ int main(void)
     RUN(test_verify_detects_deletion);
     RUN(test_verify_detects_insertion);
     RUN(test_verify_detects_swap);
+    RUN(test_verify_detects_splice);
     RUN(test_verify_detects_truncation);
     RUN(test_verify_wrong_key_and_missing_head);
     RUN(test_recovers_after_crash);

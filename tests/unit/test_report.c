@@ -120,7 +120,8 @@ static void test_csv_formula_cells_stay_text(void)
     struct kura_report r;
     kura_report_init(&r, &TITLE, "JGAD000001");
     struct kura_report_table *t = kura_report_table(&r, &USERS, COLS, 3, &NONE);
-    const char *names[] = {"=HYPERLINK(\"http://x\",\"y\")", "+1", "-2+3", "@SUM(A1)", "a=b", "/usr/bin/cat", ""};
+    const char *names[] = {"=HYPERLINK(\"http://x\",\"y\")", "+1", "-2+3", "@SUM(A1)", "a=b", "/usr/bin/cat", "",
+                           "a;=cmd"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const struct kura_report_cell row[] = {KURA_CELL_TEXT(names[i]), KURA_CELL_WORD(&NONE), KURA_CELL_BYTES(1)};
         kura_report_row(&r, t, row);
@@ -129,7 +130,8 @@ static void test_csv_formula_cells_stay_text(void)
     ASSERT(csv != NULL);
     EXPECT(strcmp(csv, "user,role,bytes_read\n"
                        "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",none,1\n"
-                       "'+1,none,1\n'-2+3,none,1\n'@SUM(A1),none,1\na=b,none,1\n/usr/bin/cat,none,1\n,none,1\n") == 0);
+                       "'+1,none,1\n'-2+3,none,1\n'@SUM(A1),none,1\na=b,none,1\n/usr/bin/cat,none,1\n,none,1\n"
+                       "\"a;=cmd\",none,1\n") == 0); /* one cell where ';' separates too */
     free(csv);
     kura_report_free(&r);
 }

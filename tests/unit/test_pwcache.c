@@ -2,7 +2,9 @@
  * keeps, and each change that must make it read again or ask NSS. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kura/pwcache.h"
@@ -94,6 +96,31 @@ static void test_write_in_place(void)
     append_file(passwd, "kt_cid:x:2003:2003::/home/cid:/bin/sh\n");
     NAME(c, 2003, "kt_cid/read");
     NAME(c, 2003, "kt_cid/kept");
+    kura_pwcache_free(c);
+}
+
+/* Rewritten in place at the same size with its old mtime put back (cp -p
+ * over it, touch -r): only the ctime tells, and it must. */
+static void test_same_size_old_mtime(void)
+{
+    struct kura_pwcache *c = setup("passwd: files\n", 0);
+    NAME(c, 2002, "kt_bea/read");
+    NAME(c, 2002, "kt_bea/kept");
+    struct stat before;
+    ASSERT(stat(passwd, &before) == 0);
+    usleep(20000); /* past the kernel's coarse clock tick, so the ctime moves */
+    char text[sizeof base_passwd];
+    memcpy(text, base_passwd, sizeof text);
+    memcpy(strstr(text, "kt_bea"), "kt_bey", 6);
+    FILE *f = fopen(passwd, "r+");
+    ASSERT(f && fputs(text, f) >= 0 && fclose(f) == 0);
+    const struct timespec times[2] = {before.st_atim, before.st_mtim};
+    ASSERT(utimensat(AT_FDCWD, passwd, times, 0) == 0);
+    struct stat after;
+    ASSERT(stat(passwd, &after) == 0);
+    ASSERT(after.st_ino == before.st_ino && after.st_size == before.st_size &&
+           after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+    NAME(c, 2002, "kt_bey/read");
     kura_pwcache_free(c);
 }
 
@@ -191,6 +218,7 @@ int main(void)
     RUN(test_files_first_kept);
     RUN(test_rename_over_passwd);
     RUN(test_write_in_place);
+    RUN(test_same_size_old_mtime);
     RUN(test_first_entry_wins);
     RUN(test_uid_not_in_file_asks_nss);
     RUN(test_other_sources_ask_nss);

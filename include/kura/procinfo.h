@@ -185,6 +185,10 @@ int kura_procinfo_parse_stat(const char *buf, size_t len, pid_t *ppid, uint64_t 
  * 0, or -1 when the Uid: or Gid: line is missing or malformed. */
 int kura_procinfo_parse_status(const char *buf, size_t len, struct kura_proc *p);
 
+/* The ids of a process from its status file (dirfd: its /proc directory,
+ * open), as kura_procinfo_parse_status; false when it is gone or malformed. */
+bool kura_procinfo_read_ids(int dirfd, struct kura_proc *p);
+
 /* /proc/PID/cmdline (NUL-separated arguments) into p's cmdline, argc,
  * argv0_base, argv1 and the truncation flags. read_truncated: buf is only a
  * prefix of the file (so its last argument may be cut). */

@@ -60,6 +60,15 @@ out:
     return rc;
 }
 
+bool handle_held(struct kurafs *fs, uid_t uid)
+{
+    struct kurafs_handles *t = &fs->handles;
+    pthread_mutex_lock(&t->lock);
+    bool held = uid == (uid_t)-1 ? t->nusers > 0 : user_count(t, uid) != NULL;
+    pthread_mutex_unlock(&t->lock);
+    return held;
+}
+
 /* Caller holds t->lock. */
 static void release_slot_locked(struct kurafs_handles *t, uid_t uid)
 {

@@ -73,6 +73,8 @@ void handle_close(struct kurafs *fs, struct handle *h);
  * refused is logged and frees its keys, buffers and descriptor at once,
  * not at its next read or close. */
 void handle_end_revoked(struct kurafs *fs);
+/* Whether uid holds an open handle; with uid -1, whether anyone does. */
+bool handle_held(struct kurafs *fs, uid_t uid);
 /* Once the FUSE loop has ended: frees the table and every handle still
  * open (a mapping can outlive the loop; no release comes for it), keys
  * and buffers wiped. */

@@ -25,7 +25,7 @@
 
 #include "audit.h"
 #include "decide.h"
-#include "kura/fsutil.h"
+#include "handle.h"
 #include "kura/procinfo.h"
 #include "kurafs.h"
 
@@ -33,7 +33,6 @@
  * look and the kill. */
 #define HOLDER_LOOKS 5
 #define HOLDERS_ENDED_MAX 4096     /* pids remembered, so a dying one is recorded once */
-#define STATUS_MAX (64u << 10)
 
 struct look {
     struct kurafs *fs;
@@ -145,20 +144,6 @@ static bool holds_refused(struct look *l, int piddir)
     return found;
 }
 
-/* The fsuid of the process (its /proc directory, open); false when it is gone. */
-static bool process_fsuid(int piddir, struct kura_proc *p)
-{
-    int fd = openat(piddir, "status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    char *status = malloc(STATUS_MAX);
-    ssize_t n = status ? kura_read_full(fd, status, STATUS_MAX - 1) : -1;
-    close(fd);
-    bool ok = n > 0 && kura_procinfo_parse_status(status, (size_t)n, p) == 0;
-    free(status);
-    return ok;
-}
-
 static bool pid_name(const char *s, pid_t *pid)
 {
     char *end;
@@ -204,7 +189,7 @@ static unsigned look_once(struct look *l, struct kura_proc *p, pid_t *ended, siz
             continue;
         int piddir = openat(dirfd(proc), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         /* Only a user with a handle open can hold one: others cost a status read. */
-        bool holder = piddir >= 0 && process_fsuid(piddir, p) && kurafs_pagecache_uid_open(&l->fs->pagecache, p->fsuid);
+        bool holder = piddir >= 0 && kura_procinfo_read_ids(piddir, p) && handle_held(l->fs, p->fsuid);
         if (holder) {
             l->who = (struct caller){.uid = p->fsuid, .gid = p->gid, .pid = pid};
             l->node = NULL;
@@ -247,7 +232,7 @@ unsigned kurafs_end_holders(struct kurafs *fs)
 {
     /* A node that lost its lease, or holds a change's restriction, refuses
      * for now, not for good: the committed change ends what it ends. */
-    if (!fs->cfg->end_processes || !fs->mountpoint || !kurafs_pagecache_any_open(&fs->pagecache) ||
+    if (!fs->cfg->end_processes || !fs->mountpoint || !handle_held(fs, (uid_t)-1) ||
         decide_lease_ended(fs) || atomic_load(&fs->restrictions.any))
         return 0;
     struct kura_proc *p = calloc(1, sizeof *p);

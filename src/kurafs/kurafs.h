@@ -73,7 +73,6 @@ struct kurafs_pagecache {
     pthread_mutex_t lock;          /* guards the set of opened files */
     struct opened_file *slots;
     size_t cap, count;
-    size_t open_handles;           /* over every file: 0 means no process holds one */
     /* Held by a drop while it talks to the kernel, so unmounting waits. */
     pthread_mutex_t fuse_lock;
     struct fuse *fuse;
@@ -225,12 +224,8 @@ void kurafs_pagecache_close(struct kurafs_pagecache *pc, const char *path, uid_t
 /* Access may have ended: drop the cached pages of every file opened since
  * mount, so mappings fault and re-decide (R-REV-4). */
 void kurafs_pagecache_drop(struct kurafs_pagecache *pc);
-/* Whether any handle of any file is open now. */
-bool kurafs_pagecache_any_open(struct kurafs_pagecache *pc);
 /* Whether uid holds a handle of the file at path (the mount's path). */
 bool kurafs_pagecache_opened_by(struct kurafs_pagecache *pc, const char *path, uid_t uid);
-/* Whether uid holds a handle of any file. */
-bool kurafs_pagecache_uid_open(struct kurafs_pagecache *pc, uid_t uid);
 void kurafs_pagecache_free(struct kurafs_pagecache *pc);
 
 /* ---- time-driven duties (maintain.c) ---- */

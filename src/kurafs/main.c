@@ -328,9 +328,6 @@ static void raise_nofile_limit(void)
         kura_notice(LOG_WARNING, "kurafs: cannot raise the open file limit: %s", strerror(errno));
 }
 
-/* The guard and every record name the caller's executable, which a program
- * can forge in a user namespace of its own: said at start, as kuractl
- * check says it (docs/security.md, section 3). */
 /* [revocation] end_processes kills other users' processes: without
  * CAP_KILL (a unit's bounding set) every kill fails; said at start. */
 static void warn_end_processes(const struct kurafs *fs)
@@ -343,6 +340,9 @@ static void warn_end_processes(const struct kurafs *fs)
                     "the processes of ended access (each attempt is recorded as not ended)");
 }
 
+/* The guard and every record name the caller's executable, which a program
+ * can forge in a user namespace of its own: said at start, as kuractl
+ * check says it (docs/security.md, section 3). */
 static void warn_userns(void)
 {
     struct kura_check_result r;

@@ -115,7 +115,6 @@ int kurafs_pagecache_open(struct kurafs_pagecache *set, const char *path, uid_t 
         }
         if (i < f->nopeners) {
             f->openers[i].handles++;
-            set->open_handles++;
             *cached = f->nopeners == 1;
             rc = 0;
         }
@@ -140,7 +139,6 @@ void kurafs_pagecache_close(struct kurafs_pagecache *set, const char *path, uid_
     for (size_t i = 0; f && f->path && i < f->nopeners; i++) {
         if (f->openers[i].uid != uid)
             continue;
-        set->open_handles--;
         if (--f->openers[i].handles == 0)
             f->openers[i] = f->openers[--f->nopeners];
         last = f->nopeners == 0;
@@ -189,25 +187,6 @@ bool kurafs_pagecache_opened_by(struct kurafs_pagecache *set, const char *path, 
         found = f->openers[i].uid == uid;
     pthread_mutex_unlock(&set->lock);
     return found;
-}
-
-bool kurafs_pagecache_uid_open(struct kurafs_pagecache *set, uid_t uid)
-{
-    bool found = false;
-    pthread_mutex_lock(&set->lock);
-    for (size_t s = 0; s < set->cap && !found; s++)
-        for (size_t i = 0; set->slots[s].path && i < set->slots[s].nopeners && !found; i++)
-            found = set->slots[s].openers[i].uid == uid;
-    pthread_mutex_unlock(&set->lock);
-    return found;
-}
-
-bool kurafs_pagecache_any_open(struct kurafs_pagecache *set)
-{
-    pthread_mutex_lock(&set->lock);
-    bool any = set->open_handles > 0;
-    pthread_mutex_unlock(&set->lock);
-    return any;
 }
 
 void kurafs_pagecache_free(struct kurafs_pagecache *set)

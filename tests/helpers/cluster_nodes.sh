@@ -115,13 +115,15 @@ proxy_conn() { echo "host=127.0.0.1 port=${PROXY_PORT[$1]} dbname=postgres user=
 
 # handle_refused FILE NODE USER [SECONDS]: waits up to SECONDS (5) for a
 # refusal in FILE (the output of read_until_refused.py) and prints its
-# lines; if the refusal is not EACCES, also NODE's last audit records of
-# USER and the end of its log, and fails (check_output then shows what the
-# reader saw and what the node decided).
+# lines; if the refusal is neither EACCES nor ENOENT (the kernel asking for
+# the attributes of a file whose pages were dropped as access ended, see
+# kurafs.8), also NODE's last audit records of USER and the end of its
+# log, and fails (check_output then shows what the reader saw and what the
+# node decided).
 handle_refused() {
   wait_for "${4:-5}" grep -q '^refused' "$1"
   cat "$1"
-  grep -q '^refused EACCES' "$1" && return 0
+  grep -Eq '^refused (EACCES|ENOENT) ' "$1" && return 0
   grep "\"user\":\"$3\"" "$KROOT/log/n$2.jsonl" | tail -n 4
   tail -n 5 "${NODE_LOG[$2]}"
   return 1

@@ -88,7 +88,7 @@ t0=$EPOCHREALTIME
 kuractl user remove "$ID" kt_bob >"$T/remove.out" 2>&1 &
 KPID=$!
 for i in 1 2 3; do check_output "n$i refuses kt_bob's open handle while the change waits for its pending epoch" \
-  '^refused EACCES' handle_refused "$T/r/bob$i" "$i" kt_bob; done
+  '^refused (EACCES|ENOENT) ' handle_refused "$T/r/bob$i" "$i" kt_bob; done
 diag "user remove: the last node refused kt_bob's read $(last_refusal_ms bob "$t0") ms after the start, the change still waiting"
 check "... and the change has not returned" kill -0 "$KPID"
 check "... nor written anything (kt_bob still listed, no epoch pending)" \
@@ -174,7 +174,7 @@ tk=$EPOCHREALTIME
 e=$(last_epoch)
 require "killed before its end: written (kt_bob not listed), its epoch recorded ($e, after $e0)" \
   sh -c "! grep -q kt_bob '$KROOT/lib/datasets/$ID/dataset.ini' && test '$e' -gt '$e0'"
-for i in 1 2 3; do check_output "killed before its end: n$i refuses kt_bob's open handle" '^refused EACCES' handle_refused "$T/r/bob3$i" "$i" kt_bob; done
+for i in 1 2 3; do check_output "killed before its end: n$i refuses kt_bob's open handle" '^refused (EACCES|ENOENT) ' handle_refused "$T/r/bob3$i" "$i" kt_bob; done
 caught_up_all() { no_pending && for i in 1 2 3; do [ "$(applied "$i")" -ge "$(latest)" ] || return 1; done; }
 check "killed before its end, no change since: within $within s nothing is pending and every node applied the latest epoch" \
   wait_for "$within" caught_up_all
@@ -199,7 +199,7 @@ check "kt_bob holds S2/reads.bin open on each node" readers s2 kt_bob S2/reads.b
 require "the pending epoch's write is held" stall
 kuractl withdraw "$ID" JGAS000301 --ref "consent withdrawn (restriction test)" --yes >/dev/null 2>&1 &
 KPID=$!
-for i in 1 2 3; do check_output "withdraw: n$i refuses S1/reads.bin's open handle while the change waits" '^refused EACCES' handle_refused "$T/r/s1$i" "$i" kt_bob; done
+for i in 1 2 3; do check_output "withdraw: n$i refuses S1/reads.bin's open handle while the change waits" '^refused (EACCES|ENOENT) ' handle_refused "$T/r/s1$i" "$i" kt_bob; done
 for i in 1 2 3; do check_fails "withdraw: n$i refuses a new open of S1/reads.bin meanwhile" reads kt_bob "$i" S1/reads.bin; done
 for i in 1 2 3; do check "withdraw: S2/reads.bin's handle on n$i keeps reading" sh -c "! grep -q '^refused' '$T/r/s2$i'"; done
 for i in 1 2 3; do check "withdraw: n$i serves S2/reads.bin meanwhile" reads kt_bob "$i" S2/reads.bin; done
@@ -215,7 +215,7 @@ check "kt_alice holds an open handle on each node" readers alice kt_alice
 require "the pending epoch's write is held" stall
 kuractl lockdown --reason "restriction test" >/dev/null 2>&1 &
 KPID=$!
-for i in 1 2 3; do check_output "lockdown: n$i refuses the PI's open handle while the change waits" '^refused EACCES' handle_refused "$T/r/alice$i" "$i" kt_alice; done
+for i in 1 2 3; do check_output "lockdown: n$i refuses the PI's open handle while the change waits" '^refused (EACCES|ENOENT) ' handle_refused "$T/r/alice$i" "$i" kt_alice; done
 for i in 1 2 3; do check_fails "lockdown: n$i refuses kt_carol a new open meanwhile" reads kt_carol "$i"; done
 check "lockdown: kuractl status on n3 shows the restriction" restricts 3 everything
 unstall
@@ -239,7 +239,7 @@ t0=$EPOCHREALTIME
 kuractl user remove "$ID" kt_dave >/dev/null 2>&1 &
 KPID=$!
 for i in 1 2 3; do check_output "held renewals: n$i refuses kt_dave's open handle (the restriction's own connection)" \
-  '^refused EACCES' handle_refused "$T/r/dave$i" "$i" kt_dave 2; done
+  '^refused (EACCES|ENOENT) ' handle_refused "$T/r/dave$i" "$i" kt_dave 2; done
 diag "held renewals: the last node refused $(last_refusal_ms dave "$t0") ms after the change's start, the lease threads held for $(awk -v a="$tn" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}') ms"
 check "... still held meanwhile (the refusal did not come through them)" held_renewals
 for i in 1 2 3; do check "held renewals: n$i records it as changing, not as a lease's end" \
@@ -255,7 +255,7 @@ check "kt_carol holds an open handle on each node" readers carol2 kt_carol
 require "the pending epoch's write is held" stall
 kuractl dataset set-pi "$ID" kt_dave >/dev/null 2>&1 &
 KPID=$!
-for i in 1 2 3; do check_output "set-pi: n$i refuses the old PI's open handle while the change waits" '^refused EACCES' handle_refused "$T/r/pi$i" "$i" kt_alice; done
+for i in 1 2 3; do check_output "set-pi: n$i refuses the old PI's open handle while the change waits" '^refused (EACCES|ENOENT) ' handle_refused "$T/r/pi$i" "$i" kt_alice; done
 for i in 1 2 3; do check "set-pi: kt_carol's handle on n$i keeps reading" sh -c "! grep -q '^refused' '$T/r/carol2$i'"; done
 check "set-pi: kuractl status on n1 shows the restriction" restricts 1 "user kt_alice (uid $(id -u kt_alice)) in $ID"
 unstall

@@ -143,7 +143,8 @@ int main(int argc, char **argv)
         return 1;
     int status = 1;
     if (fuse_mount(fuse, copts.mountpoint) == 0) {
-        if (kurafs_raise_readahead(copts.mountpoint) != 0)
+        dev_t dev;
+        if (kurafs_mount_device(copts.mountpoint, &dev) != 0 || kurafs_raise_readahead(dev) != 0)
             fprintf(stderr, "fuse_null: cannot raise the readahead of %s\n", copts.mountpoint);
         if (fuse_set_signal_handlers(fuse_get_session(fuse)) == 0) {
             struct fuse_loop_config *loop = kurafs_loop_config(&copts);

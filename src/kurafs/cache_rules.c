@@ -72,19 +72,15 @@ int kurafs_mount_device(const char *mountpoint, dev_t *dev)
     return rc;
 }
 
-int kurafs_raise_readahead(const char *mountpoint)
+int kurafs_raise_readahead(dev_t dev)
 {
-    unsigned major = 0, minor = 0;
-    int rc = mount_device(mountpoint, &major, &minor);
-    if (rc != 0)
-        return rc;
     char path[64], value[16];
-    snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", major, minor);
+    snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", major(dev), minor(dev));
     int len = snprintf(value, sizeof value, "%d\n", KURAFS_READAHEAD / 1024);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    rc = kura_write_full(fd, value, (size_t)len) == 0 ? 0 : -errno;
+    int rc = kura_write_full(fd, value, (size_t)len) == 0 ? 0 : -errno;
     close(fd);
     return rc;
 }

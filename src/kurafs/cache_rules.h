@@ -47,14 +47,14 @@ int kurafs_default_workers(struct fuse_args *args);
  * fuse_loop_mt; NULL when out of memory. fuse_loop_cfg_destroy frees it. */
 struct fuse_loop_config *kurafs_loop_config(const struct fuse_cmdline_opts *opts);
 
-/* Raises the readahead of the FUSE mount at mountpoint (mounted, its INIT
- * not yet answered: INIT can only lower it) to KURAFS_READAHEAD, through
- * its backing device's read_ahead_kb in sysfs. Returns 0 or -errno; the
- * mount works either way, with the kernel's default of 128 KiB. */
-int kurafs_raise_readahead(const char *mountpoint);
-
 /* The device number of the FUSE mount at mountpoint (mounted, its INIT not
  * yet answered), from the daemon's mountinfo. Returns 0 or -errno. */
 int kurafs_mount_device(const char *mountpoint, dev_t *dev);
+
+/* Raises the readahead of the FUSE mount on device dev (mounted, its INIT
+ * not yet answered: INIT can only lower it) to KURAFS_READAHEAD, through
+ * its read_ahead_kb in sysfs. Returns 0 or -errno; the mount works either
+ * way, with the kernel's default of 128 KiB. */
+int kurafs_raise_readahead(dev_t dev);
 
 #endif

@@ -427,12 +427,12 @@ int main(int argc, char **argv)
     if (dev != 0 && fs->cfg->end_processes)
         kura_notice(LOG_WARNING, "kurafs: cannot find the device of %s (%s): mappings of ended access are not "
                     "looked for, only open files", copts.mountpoint, strerror(-dev));
+    warn_userns();
+    warn_end_processes(fs);
     /* Before the loop answers INIT, which can only lower the mount's
      * readahead: a sole reader's cat (128 KiB reads) then finds the next
      * MiB decrypted by the time it asks (bench/README.md). */
-    warn_userns();
-    warn_end_processes(fs);
-    int ra = kurafs_raise_readahead(copts.mountpoint);
+    int ra = dev == 0 ? kurafs_raise_readahead(fs->mount_dev) : dev;
     if (ra != 0)
         kura_notice(LOG_WARNING, "kurafs: cannot raise the readahead of %s (%s): sequential reads are slower",
                     copts.mountpoint, strerror(-ra));

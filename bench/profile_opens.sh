@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Where an open's CPU goes (bench/README.md, "Where an open's time goes"):
-#   bench/profile_opens.sh BUILD_DIR [SECONDS] [OUT_DIR]
+#   bench/profile_opens.sh BUILD_DIR [SECONDS] [OUT_DIR] [OPENERS]
 # as root, under the shared lock (flock -o /tmp/kura-it.lock ...). Sets up a
 # throwaway kura server (tests/integration/lib.sh: everything removed on
 # exit), mounts it with BUILD_DIR's kurafs (the release build), and has one
-# listed user open and close one 64 KiB file in a loop (bench_io opens):
+# listed user open and close one 64 KiB file in a loop (bench_io opens) in
+# OPENERS threads (default 1):
 #  1. SECONDS without a profiler: the daemon's CPU time (utime + stime of
 #     all its threads, /proc/PID/stat) per open+close;
 #  2. SECONDS under `perf record --call-graph dwarf`, then `perf report
 #     --children` into OUT_DIR/report.txt (OUT_DIR/perf.data kept).
 set -uo pipefail
-build=$(cd "${1:?usage: bench/profile_opens.sh BUILD_DIR [SECONDS] [OUT_DIR]}" && pwd) || exit 1
+build=$(cd "${1:?usage: bench/profile_opens.sh BUILD_DIR [SECONDS] [OUT_DIR] [OPENERS]}" && pwd) || exit 1
 secs=${2:-5}
+openers=${4:-1}
 out=$(mkdir -p "${3:-/tmp/kura-profile}" && cd "${3:-/tmp/kura-profile}" && pwd) || exit 1
 top=$(cd "$(dirname "$0")/.." && pwd)
 for p in "$build/kurafs" "$build/kuractl" "$build/bench/bench_io"; do
@@ -30,7 +32,7 @@ kuractl dataset import "$ID" --encrypt "$T/data" >/dev/null || exit 1
 mount_kura "$T/mnt" || exit 1
 install -m 0755 "$build/bench/bench_io" "$KURA_USER_BIN/"
 F=$T/mnt/$ID/small.bin
-opens() { as "$U" "$KURA_USER_BIN/bench_io" opens "$F" --seconds "$1"; }
+opens() { as "$U" "$KURA_USER_BIN/bench_io" opens "$F" --seconds "$1" --threads "$openers"; }
 ticks() { awk '{print $14 + $15}' "/proc/$KURAFS_PID/stat"; }
 hz=$(getconf CLK_TCK)
 
@@ -39,7 +41,7 @@ t0=$(ticks)
 o=$(opens "$secs") || { echo "opens failed: $o"; exit 1; }
 t1=$(ticks)
 n=$(sed -n 's/.*opens=\([0-9]*\).*/\1/p' <<<"$o")
-echo "kurafs of $(git -C "$build/../.." rev-parse --short HEAD 2>/dev/null)$(git -C "$build/../.." diff --quiet HEAD -- src include 2>/dev/null || echo +dirty), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "kurafs of $(git -C "$build/../.." rev-parse --short HEAD 2>/dev/null)$(git -C "$build/../.." diff --quiet HEAD -- src include 2>/dev/null || echo +dirty), $openers opener(s), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "without profiler: $o"
 awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$n" \
   'BEGIN {printf "daemon CPU: %.2f s for %d opens+closes, %.3f ms per open+close\n", t / hz, n, 1000 * t / hz / n}'

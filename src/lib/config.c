@@ -341,7 +341,11 @@ static int on_section(void *user, const char *section, int line, struct kura_err
             ld->section_seen[i] = true;
             return 0;
         }
-    kura_err_set(err, EINVAL, "unknown section [%.60s] (known: paths, server, guard, audit, revocation, metrics)", section);
+    char known[128];
+    size_t at = 0;
+    for (size_t i = 0; i < NSECTIONS && at < sizeof known; i++)
+        at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "", sections[i]);
+    kura_err_set(err, EINVAL, "unknown section [%.60s] (known: %s)", section, known);
     return -1;
 }
 

@@ -345,7 +345,7 @@ static void test_malformed_names_file_and_line(void)
         {"[metrics]\ntextfile = kura.prom\n", "t.conf:2: textfile: the metrics file must be an absolute path"},
         {"[metrics]\ninterval_seconds = 0\n", "t.conf:2: interval_seconds: expected 1 to 3600 seconds"},
         {"[metrics]\ninterval_seconds = 3601\n", "t.conf:2: interval_seconds: expected a whole number"},
-        {"[metric]\n", "unknown section [metric] (known: paths, server, guard, audit, revocation, metrics)"},
+        {"[metric]\n", "unknown section [metric] (known: paths, server, guard, audit, revocation, metrics, report, cluster)"},
         {"[paths]\nstate_dir = lib\n", "t.conf:2: state_dir: relative path \"lib\" needs [paths] root"},
         {"[paths]\nroot = srv\n", "t.conf:2: root must be an absolute path"},
         {"[paths]\nsocket =\n", "t.conf:2: socket: empty path"},

@@ -60,6 +60,13 @@ while read -r cmd; do
   check "kuractl $cmd --help names no requirement id" test -z "$(grep -oE 'R-[A-Z]+-[0-9]+' <<<"$help")"
   usage=$(awk '/^usage:/ { f = 1; next } f && !NF { exit } f { print }' <<<"$help" | tr -s ' \n' '  ' | sed 's/^ *//; s/ *$//')
   if grep -qF -- "$usage" <<<"$man_text"; then ok "kuractl.8 has: $usage"; else not_ok "kuractl.8 has: $usage"; fi
+  # and the other way: every option the page gives the command (its lines
+  # ".B kuractl CMD" followed by a font change, an option or nothing: not
+  # a longer command's) is in its --help
+  for o in $(sed 's/\\-/-/g' "$KURA_TOP/man/kuractl.8" | grep -E "^\.B kuractl $cmd( \\\\f| -|\$)" |
+             grep -oE -- '--[a-z][a-z-]*' | sort -u); do
+    check "kuractl $cmd --help has $o (from kuractl.8's synopsis)" grep -qF -- "$o" <<<"$usage"
+  done
 done <<<"$commands"
 kurafs_man=$(LC_ALL=C MANWIDTH=200 man -l "$DEST/usr/share/man/man8/kurafs.8" 2>/dev/null | col -b)
 kurafs_help=$("$KURAFS" --help 2>&1); rc=$?

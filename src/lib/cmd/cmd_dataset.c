@@ -177,10 +177,11 @@ out:
 
 const struct kura_cmd cmd_row_dataset_add = {"dataset", "add", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_add,
     "ID --pi USER --period FROM..TO [--kind JGA|AGD] [--level type1|type2] [--title TEXT]\n"
-    "                   [--guard denylist|allowlist]",
+    "                   [--guard denylist|allowlist] [--ethics REF --ethics-until WHEN]",
     "Registers a dataset: its PI, approved period (inclusive dates or RFC 3339 times), kind,\n"
     "security level and copy-out guard (Type II defaults to the allow-list), bound to this\n"
-    "server. Creates the dataset key."};
+    "server; with --ethics, the ethics approval the period may not outlast. Creates the\n"
+    "dataset key."};
 
 int kura_change_dataset_add(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                             const struct kura_dataset_add_request *rq, struct kura_dataset_add_result *res)
@@ -291,8 +292,10 @@ int cmd_dataset_add(const struct kura_cmd_ctx *c, int argc, char **argv)
 }
 
 const struct kura_cmd cmd_row_dataset_extend = {"dataset", "extend", KURA_CMD_OPERATOR, KURA_CMD_CHANGES_STATE, cmd_dataset_extend,
-    "ID --until WHEN --ref TEXT",
-    "Extends the approved period to WHEN (a later end), citing the approval reference."};
+    "ID --until WHEN --ref TEXT [--ethics REF --ethics-until WHEN] [--provider-permission REF]",
+    "Extends the approved period to WHEN (a later end), citing the approval reference; past\n"
+    "the recorded ethics approval's end only with a new one (--ethics), and an AGD dataset\n"
+    "only with the provider's permission (--provider-permission)."};
 
 int kura_change_extend(const struct kura_cmd_env *env, const struct kura_actor *actor, FILE *err,
                        const struct kura_extend_request *rq, struct kura_extend_result *res)

@@ -19,6 +19,9 @@
 #   BENCH_TREE_FILES=100000  files of the mount-time tree (in 100 datasets)
 #   BENCH_CLUSTER_LEASE=2  the cluster nodes' lease_seconds
 #   BENCH_CLUSTER_REVOKES=20  revocations measured across the 3 nodes
+#   BENCH_CLUSTER_NODE_CPU=30  percent of one core each node (its daemon
+#                       and its openers) may use in the opens run with a CPU
+#                       budget per node, as if each had a machine of its own
 #   BENCH_CLUSTER_TRACE=DIR  keep in DIR what shows where a revocation's time
 #                       goes: PostgreSQL's log of every statement's duration,
 #                       checkpoints and lock waits, the nodes' log, each
@@ -514,6 +517,27 @@ holders() {
 }
 # cpu_snapshot: the machine's CPU time (/proc/stat: busy and all, in ticks)
 # and each process's (pid, name, utime + stime).
+# cpu_group NAME PERCENT: a CPU cgroup whose processes together use at most
+# PERCENT of one core (cgroup v2's cpu.max, or v1's CFS quota), removed on
+# exit; CG_PROCS is its cgroup.procs, CG_STAT its cpu.stat. Fails when
+# neither hierarchy lets one be made.
+cpu_group() {
+  local name=$1 pct=$2 d root
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    root=/sys/fs/cgroup d=$root/$name
+    grep -qw cpu "$root/cgroup.subtree_control" || echo +cpu >"$root/cgroup.subtree_control" || return 1
+    mkdir "$d" && echo "$((pct * 1000)) 100000" >"$d/cpu.max" || return 1
+  elif [ -d /sys/fs/cgroup/cpu ]; then
+    root=/sys/fs/cgroup/cpu d=$root/$name
+    mkdir "$d" && echo 100000 >"$d/cpu.cfs_period_us" && echo "$((pct * 1000))" >"$d/cpu.cfs_quota_us" || return 1
+  else
+    return 1
+  fi
+  on_exit "while read -r p; do echo \$p >'$root/cgroup.procs'; done <'$d/cgroup.procs'; rmdir '$d'"
+  CG_PROCS=$d/cgroup.procs CG_STAT=$d/cpu.stat
+}
+# in_group PROCS CMD...: runs CMD in the cgroup whose cgroup.procs is PROCS.
+in_group() { sh -c 'echo $$ >"$0" && exec "$@"' "$@"; }
 machine_cpu() { awk 'NR == 1 {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 cpu_snapshot() {
   echo "machine $(machine_cpu)"
@@ -659,6 +683,39 @@ if want cluster; then
     [ -n "$CTRACE" ] && cpu_snapshot >"$W/cpu.2" && cpu_used "3 nodes, $(cat "$W"/opens.[012] | tr '\n' ' ')" "$W/cpu.1" "$W/cpu.2" >>"$CTRACE/opens-cpu.log"
     M[cluster.opens3]=$(cat "$W"/opens.[012] | sed -n 's/.*per_second=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s}')
     note "opens/s: 1 node ${M[cluster.opens1]}, 3 nodes together ${M[cluster.opens3]}"
+
+    # The same with a CPU budget per node (its daemon and its openers), as on
+    # machines of their own; PostgreSQL and the disk stay shared, so the
+    # ratio shows whether the database holds 3 nodes back. A node throttled
+    # in every period used all of its budget: the budget limited it.
+    CBUDGET=${BENCH_CLUSTER_NODE_CPU:-30} CGP=() CGS=()
+    for n in 1 2 3; do
+      cpu_group "kura-bench-n$n-$$" "$CBUDGET" && echo "${KPID[$W/cm$n]}" >"$CG_PROCS" || { CGP=(); break; }
+      CGP+=("$CG_PROCS") CGS+=("$CG_STAT")
+    done
+    if [ ${#CGP[@]} -eq 3 ]; then
+      # throttled STAT: "nr_throttled nr_periods" now; throttled_since STAT
+      # BEFORE: "T/P", the periods of the run, and in how many of them the
+      # group used all of its budget.
+      throttled() { awk '$1 == "nr_periods" {p = $2} $1 == "nr_throttled" {t = $2} END {print t, p}' "$1"; }
+      throttled_since() { throttled "$1" | awk -v b="$2" '{split(b, x, " "); print $1 - x[1] "/" $2 - x[2]}'; }
+      budget_opens() { in_group "${CGP[$1]}" setpriv --reuid="$READER" --regid="$(id -g "$READER")" --init-groups -- \
+        "$IO" opens "${CF[$1]}" --threads 8 --seconds "$SECS"; }
+      b0=$(throttled "${CGS[0]}")
+      o=$(budget_opens 0)
+      M[cluster.opens1b]=$(kv per_second "$o")
+      t1=$(throttled_since "${CGS[0]}" "$b0")
+      for k in 0 1 2; do TB[$k]=$(throttled "${CGS[$k]}"); done
+      c0=$(machine_cpu)
+      for k in 0 1 2; do budget_opens "$k" >"$W/opens.$k" 2>&1 & OP[$k]=$!; done
+      wait "${OP[@]}"
+      c1=$(machine_cpu)
+      t3=$(for k in 0 1 2; do throttled_since "${CGS[$k]}" "${TB[$k]}"; done | tr '\n' ' ')
+      M[cluster.opens3b]=$(cat "$W"/opens.[012] | sed -n 's/.*per_second=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s}')
+      note "each node held to $CBUDGET% of a core: 1 node ${M[cluster.opens1b]} opens/s (it used its whole budget in $t1 periods of 100 ms), 3 nodes together ${M[cluster.opens3b]} ($(cat "$W"/opens.[012] | sed -n 's/.*per_second=\([0-9]*\).*/\1/p' | tr '\n' ' '); whole budget used in ${t3}periods; the machine $(awk -v a="$c0" -v b="$c1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}')% busy, load $(cut -d' ' -f1 /proc/loadavg))"
+    else
+      fail "no CPU cgroup for the budgeted opens run (cgroup v2 with the cpu controller, or v1's cpu hierarchy)"
+    fi
     for n in 1 2 3; do kura_umount "$W/cm$n"; done
   fi
 fi
@@ -744,6 +801,8 @@ if want cluster && [ -n "${M[cluster.revoke.median]:-}" ]; then
   row "opens/s, 3 nodes together vs 1 node" "${M[cluster.opens3]:-nan}" "-" "-" "$r" ">= 2.5" "$(verdict "$r" ">=" 2.5)"
   row "  machine CPU per open+close, 1 node (ms)" "${M[cluster.cpu_ms]:-nan}" "-" "-" "-" "" ""
   row "  cores 2.5x one node's rate needs" "${M[cluster.cores]:-nan}" "-" "-" "-" "" "(this machine: $(nproc))"
+  r=$(ratio cluster.opens3b cluster.opens1b)
+  row "opens/s, 3 nodes vs 1, ${CBUDGET:-30}% of a core each" "${M[cluster.opens3b]:-nan}" "-" "-" "$r" ">= 2.5" "$(verdict "$r" ">=" 2.5) (the database and the disk shared)"
 fi
 if want rss && [ -n "${M[rss.peak]:-}" ]; then
   row "peak daemon RSS streaming 2 GiB (MiB)" "${M[rss.peak]}" "-" "-" "-" "< 64" "$(verdict "${M[rss.peak]}" "<" 64)"

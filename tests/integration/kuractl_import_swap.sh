@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Root's own `kuractl dataset import` of a directory a user can write (a
+# PI's or a downloader's incoming directory): the user swaps one of its
+# subdirectories for a symbolic link while the import runs (found by a
+# hostile review). What root's import reads and what --remove-source
+# deletes must be what the walk found below the directory named, never a
+# file reached through a link planted there afterwards: neither a
+# root-only file encrypted into the user's dataset (then served to them)
+# nor a root-only file unlinked.
+# The swap is made at a fixed point: strace stops kuractl (SIGSTOP) once
+# it made the system call named, the user swaps, kuractl goes on.
+. "$(dirname "$0")/lib.sh"
+
+C4GH=$KURA_BUILD/tests/c4gh_tool
+READ=$KURA_BUILD/tests/kura_read_stored
+make_user kt_isw
+require "c4gh_tool and kura_read_stored are built" test -x "$C4GH" -a -x "$READ"
+require "strace is installed" command -v strace
+require "kuractl init" kura_init
+ID=JGAD300077
+require "dataset add (PI kt_isw)" kuractl dataset add "$ID" --pi kt_isw --period "$(day -1)..$(day 30)"
+PUB=$T/ds.pub
+require "kuractl pubkey ID" bash -c "'$KURACTL' -c '$KCONF' pubkey $ID >'$PUB'"
+
+# A root-only directory: what the user must never reach through root.
+V=$T/vault
+mkdir -m 0700 "$V"
+printf 'ROOT-ONLY-SECRET\n' >"$V/secret"
+cp "$V/secret" "$V/victim"
+
+# run_stopped SYSCALLS PATHS CMD...: runs CMD under strace, stopping it
+# once it made the first of SYSCALLS (a comma-separated list) on one of
+# PATHS (colon-separated: by name, or through a descriptor of it);
+# STRACE_PID is strace's pid. The stopped process is strace's child.
+run_stopped() {
+  local call=$1 paths=$2 p; shift 2
+  local args=()
+  IFS=: read -ra ps <<<"$paths"
+  for p in "${ps[@]}"; do args+=(-P "$p"); done
+  ASAN_OPTIONS=detect_leaks=0 strace -qq -f -o /dev/null "${args[@]}" -e trace="$call" \
+    -e inject="$call":signal=STOP:when=1 "$@" >"$T/import.out" 2>&1 &
+  STRACE_PID=$!
+}
+stopped_child() {
+  local c
+  c=$(pgrep -P "$STRACE_PID" | head -n 1) || return 1
+  case "$(awk '{print $3}' "/proc/$c/stat")" in T|t) ;; *) return 1 ;; esac && echo "$c"
+}
+# swap DIR TARGET: as kt_isw, DIR becomes a symbolic link to TARGET
+swap() { as kt_isw bash -c "mv '$1' '$1.old' && ln -s '$2' '$1'"; }
+
+# ---- --encrypt: the file read after the swap ----
+IN=$T/incoming
+mkdir -p "$IN/sub"
+head -c 300000 /dev/urandom >"$IN/a.bin"
+printf 'decoy\n' >"$IN/sub/secret"
+chown -R kt_isw: "$IN"
+run_stopped fstat,newfstatat,statx "$IN/a.bin" "$KURACTL" -c "$KCONF" dataset import "$ID" --encrypt "$IN"
+require "the import stops once it opened its first file" wait_for 10 stopped_child
+child=$(stopped_child)
+require "kt_isw swaps sub for a link to the root-only directory" swap "$IN/sub" "$V"
+kill -CONT "$child"
+wait "$STRACE_PID"
+diag "import: $(tr '\n' ' ' <"$T/import.out")"
+served=$("$READ" "$KCONF" "$ID" sub/secret 2>/dev/null)
+check "the root-only file is not encrypted into kt_isw's dataset" test "$served" != "ROOT-ONLY-SECRET"
+
+# ---- --remove-source: the file unlinked after the swap ----
+IN2=$T/incoming2
+mkdir -p "$IN2/sub2"
+"$C4GH" encrypt --recipient "$PUB" <<<"first" >"$IN2/a2.c4gh"
+"$C4GH" encrypt --recipient "$PUB" <<<"second" >"$IN2/sub2/victim"
+chown -R kt_isw: "$IN2"
+run_stopped unlink,unlinkat "$IN2/a2.c4gh:$IN2" "$KURACTL" -c "$KCONF" dataset import "$ID" --remove-source "$IN2"
+require "the import stops at its first removal" wait_for 20 stopped_child
+child=$(stopped_child)
+require "kt_isw swaps sub2 for a link to the root-only directory" swap "$IN2/sub2" "$V"
+kill -CONT "$child"
+wait "$STRACE_PID"
+diag "import: $(tr '\n' ' ' <"$T/import.out")"
+check "the import went through" grep -q "^sub2/victim	" "$KROOT/lib/datasets/$ID/files.tsv"
+check "--remove-source did not delete the root-only file behind the link" test -f "$V/victim"
+check "the source it imported was removed" test ! -e "$IN2/sub2.old/victim"
+
+done_testing

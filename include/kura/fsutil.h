@@ -70,6 +70,10 @@ int kura_write_full(int fd, const void *buf, size_t n);
  * is a regular file, its status in *st (may be NULL). Anything else is
  * refused without waiting: a FIFO would wait for a writer, for ever. */
 int kura_open_regular(const char *path, int flags, struct stat *st, struct kura_err *err);
+/* The same for name relative to the directory dirfd (or AT_FDCWD); path
+ * names the file in errors. */
+int kura_open_regular_at(int dirfd, const char *name, const char *path, int flags, struct stat *st,
+                         struct kura_err *err);
 
 /* Reads a whole regular file of at most max bytes into a malloc'd buffer
  * with a NUL after the content (which may itself hold NULs: use *len).

@@ -364,7 +364,13 @@ void kura_unlock(int fd)
  * returns at once, and is refused. */
 int kura_open_regular(const char *path, int flags, struct stat *st, struct kura_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
+    return kura_open_regular_at(AT_FDCWD, path, path, flags, st, err);
+}
+
+int kura_open_regular_at(int dirfd, const char *name, const char *path, int flags, struct stat *st,
+                         struct kura_err *err)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
     if (fd < 0) {
         int e = errno;
         kura_err_set(err, e, "open %s: %s", path, strerror(e));

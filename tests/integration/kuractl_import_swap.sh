@@ -64,6 +64,7 @@ wait "$STRACE_PID"
 diag "import: $(tr '\n' ' ' <"$T/import.out")"
 served=$("$READ" "$KCONF" "$ID" sub/secret 2>/dev/null)
 check "the root-only file is not encrypted into kt_isw's dataset" test "$served" != "ROOT-ONLY-SECRET"
+check "... the import is refused, naming the file" grep -q "incoming/sub/secret" "$T/import.out"
 
 # ---- --remove-source: the file unlinked after the swap ----
 IN2=$T/incoming2
@@ -80,6 +81,6 @@ wait "$STRACE_PID"
 diag "import: $(tr '\n' ' ' <"$T/import.out")"
 check "the import went through" grep -q "^sub2/victim	" "$KROOT/lib/datasets/$ID/files.tsv"
 check "--remove-source did not delete the root-only file behind the link" test -f "$V/victim"
-check "the source it imported was removed" test ! -e "$IN2/sub2.old/victim"
+check "... and says the source it could not remove remains" grep -q "1 source file(s) remain" "$T/import.out"
 
 done_testing

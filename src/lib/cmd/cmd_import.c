@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,19 +36,39 @@
 #include "kura/secmem.h"
 
 struct src {
-    char *path;                 /* as named by the caller (joined with the walk) */
+    char *path;                 /* as named by the caller (joined with the walk): for messages */
     char *served;               /* path inside the dataset */
     bool walked;                /* found inside a directory: never follow a symlink to it */
+    int top;                    /* walked: the index of its top directory in plan.tops; else -1 */
+    char *rel;                  /* walked: its path below that directory */
+    dev_t dev;                  /* what the walk (or the stat of a path named) found there: */
+    ino_t ino;                  /* what is read and removed must be that file */
     uint64_t bytes;             /* source size, for the progress bar */
     bool withdrawn;             /* of a withdrawn sample: payload kept, no key stored, never served */
     char file_id[KURA_FILE_ID_LEN + 1];
 };
 
+/* A walked directory, for --remove-source. */
+struct pdir {
+    char *path;                 /* for messages; a top directory is found by it */
+    char *rel;                  /* below its top directory ("" for the top itself) */
+    int top;
+    dev_t dev;
+    ino_t ino;
+};
+
+/* Sources below a directory named are found again, for reading and for
+ * --remove-source, from that directory as the walk opened it and through
+ * no symbolic link: whoever can write below it (a PI's incoming directory
+ * imported by root) may swap a subdirectory for a link to one only root
+ * may read while the import runs (found by a hostile review). */
 struct plan {
     struct src *v;
     size_t n, cap;
-    char **dirs;                /* walked directories, parents first (for --remove-source) */
+    struct pdir *dirs;          /* walked directories, parents first (for --remove-source) */
     size_t ndirs, dcap;
+    int *tops;                  /* the directories named, open */
+    size_t ntops, tcap;
     uint64_t total;
 };
 
@@ -79,11 +100,17 @@ static void plan_free(struct plan *p)
     for (size_t i = 0; i < p->n; i++) {
         free(p->v[i].path);
         free(p->v[i].served);
+        free(p->v[i].rel);
     }
-    for (size_t i = 0; i < p->ndirs; i++)
-        free(p->dirs[i]);
+    for (size_t i = 0; i < p->ndirs; i++) {
+        free(p->dirs[i].path);
+        free(p->dirs[i].rel);
+    }
+    for (size_t i = 0; i < p->ntops; i++)
+        close(p->tops[i]);
     free(p->v);
     free(p->dirs);
+    free(p->tops);
     memset(p, 0, sizeof *p);
 }
 
@@ -96,8 +123,10 @@ static char *served_name(const char *rel, bool encrypt)
     return strndup(rel, n);
 }
 
-static int plan_add(struct plan *p, const char *path, const char *rel, bool walked, uint64_t bytes, bool encrypt)
+static int plan_add(struct plan *p, const char *path, const char *rel, int top, const struct stat *st, bool encrypt)
 {
+    bool walked = top >= 0;
+    uint64_t bytes = (uint64_t)st->st_size;
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 64;
         struct src *v = realloc(p->v, cap * sizeof *v);
@@ -110,12 +139,17 @@ static int plan_add(struct plan *p, const char *path, const char *rel, bool walk
     memset(s, 0, sizeof *s);
     s->path = strdup(path);
     s->served = served_name(rel, encrypt);
-    if (!s->path || !s->served) {
+    s->rel = walked ? strdup(rel) : NULL;
+    if (!s->path || !s->served || (walked && !s->rel)) {
         free(s->path);
         free(s->served);
+        free(s->rel);
         return -1;
     }
     s->walked = walked;
+    s->top = top;
+    s->dev = st->st_dev;
+    s->ino = st->st_ino;
     s->bytes = bytes;
     kura_file_id_new(s->file_id);
     p->n++;
@@ -123,20 +157,92 @@ static int plan_add(struct plan *p, const char *path, const char *rel, bool walk
     return 0;
 }
 
-static int plan_add_dir(struct plan *p, const char *dir)
+static int plan_add_dir(struct plan *p, const char *dir, const char *rel, int top, const struct stat *st)
 {
     if (p->ndirs == p->dcap) {
         size_t cap = p->dcap ? p->dcap * 2 : 16;
-        char **v = realloc(p->dirs, cap * sizeof *v);
+        struct pdir *v = realloc(p->dirs, cap * sizeof *v);
         if (!v)
             return -1;
         p->dirs = v;
         p->dcap = cap;
     }
-    if (!(p->dirs[p->ndirs] = strdup(dir)))
+    struct pdir *d = &p->dirs[p->ndirs];
+    *d = (struct pdir){.path = strdup(dir), .rel = strdup(rel), .top = top, .dev = st->st_dev, .ino = st->st_ino};
+    if (!d->path || !d->rel) {
+        free(d->path);
+        free(d->rel);
         return -1;
+    }
     p->ndirs++;
     return 0;
+}
+
+/* Keeps a directory named open (a copy of fd); its index, or -1. */
+static int plan_add_top(struct plan *p, int fd)
+{
+    if (p->ntops == p->tcap) {
+        size_t cap = p->tcap ? p->tcap * 2 : 8;
+        int *v = realloc(p->tops, cap * sizeof *v);
+        if (!v)
+            return -1;
+        p->tops = v;
+        p->tcap = cap;
+    }
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0)
+        return -1;
+    p->tops[p->ntops] = copy;
+    return (int)p->ntops++;
+}
+
+/* Opens the directory holding a source (or a walked directory), *base its
+ * last name in it: below a directory named, from that directory as the
+ * walk opened it, following no symbolic link; else by the path named.
+ * -1 with errno. */
+static int open_parent(const struct plan *p, int top, const char *rel, const char *path, const char **base)
+{
+    if (top < 0 || !*rel) {
+        const char *slash = strrchr(path, '/');
+        *base = slash ? slash + 1 : path;
+        char *dir = !slash ? strdup(".") : slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+        if (!dir) {
+            errno = ENOMEM;
+            return -1;
+        }
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int e = errno;
+        free(dir);
+        errno = e;
+        return fd;
+    }
+    int cur = openat(p->tops[top], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *s = rel;
+    for (const char *slash; cur >= 0 && (slash = strchr(s, '/')); s = slash + 1) {
+        char comp[NAME_MAX + 1];
+        size_t n = (size_t)(slash - s);
+        if (n == 0 || n > NAME_MAX) {
+            close(cur);
+            errno = EINVAL;
+            return -1;
+        }
+        memcpy(comp, s, n);
+        comp[n] = '\0';
+        int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(cur);
+        errno = e;
+        cur = next;
+    }
+    *base = s;
+    return cur;
+}
+
+/* Whether name in dirfd is still the file (or directory) dev/ino. */
+static bool still_there(int dirfd, const char *name, dev_t dev, ino_t ino)
+{
+    struct stat st;
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
 /* Names in a directory, sorted so an import is reproducible. */
@@ -170,7 +276,11 @@ fail:
     return NULL;
 }
 
-static int walk(struct import *im, const char *dir, const char *rel, int depth, struct kura_err *e)
+/* Walks dir: at depth 0 a directory named (at is AT_FDCWD, name is dir),
+ * below it name in the directory at, never through a symbolic link; top
+ * is the index of the directory named, once it is open. */
+static int walk(struct import *im, int at, const char *name, const char *dir, const char *rel, int top, int depth,
+                struct kura_err *e)
 {
     if (depth > KURA_PATH_DEPTH_MAX) {
         kura_err_set(e, ELOOP, "%s: directories nested deeper than %d levels", dir, KURA_PATH_DEPTH_MAX);
@@ -178,8 +288,14 @@ static int walk(struct import *im, const char *dir, const char *rel, int depth, 
     }
     if (cmd_caller_enter(&im->caller, e) != 0)
         return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (depth > 0 ? O_NOFOLLOW : 0));
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (depth > 0 ? O_NOFOLLOW : 0));
     int oe = errno;
+    struct stat dst;
+    if (fd >= 0 && fstat(fd, &dst) != 0) {
+        oe = errno;
+        close(fd);
+        fd = -1;
+    }
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     size_t n = 0;
     char **names = d ? list_dir(d, &n) : NULL;
@@ -196,7 +312,15 @@ static int walk(struct import *im, const char *dir, const char *rel, int depth, 
         kura_err_set(e, ENOMEM, "out of memory reading %s", dir);
         return -1;
     }
-    int rc = plan_add_dir(&im->plan, dir) == 0 ? 0 : (kura_err_set(e, ENOMEM, "out of memory"), -1);
+    if (depth == 0 && (top = plan_add_top(&im->plan, dirfd(d))) < 0) {
+        kura_err_set(e, errno, "%s: %s", dir, strerror(errno));
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        closedir(d);
+        return -1;
+    }
+    int rc = plan_add_dir(&im->plan, dir, rel, top, &dst) == 0 ? 0 : (kura_err_set(e, ENOMEM, "out of memory"), -1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *path = NULL, *sub = NULL;
         if (asprintf(&path, "%s/%s", dir, names[i]) < 0 ||
@@ -217,9 +341,9 @@ static int walk(struct import *im, const char *dir, const char *rel, int depth, 
                 kura_err_set(e, se, "%s: %s", path, strerror(se));
                 rc = -1;
             } else if (S_ISDIR(st.st_mode))
-                rc = walk(im, path, sub, depth + 1, e);
+                rc = walk(im, dirfd(d), names[i], path, sub, top, depth + 1, e);
             else if (S_ISREG(st.st_mode)) {
-                if (plan_add(&im->plan, path, sub, true, (uint64_t)st.st_size, im->encrypt) != 0) {
+                if (plan_add(&im->plan, path, sub, top, &st, im->encrypt) != 0) {
                     kura_err_set(e, ENOMEM, "out of memory");
                     rc = -1;
                 }
@@ -265,10 +389,10 @@ static int collect(struct import *im, size_t npaths, const char *const *paths, s
         }
         if (rc == 0) {
             if (S_ISDIR(st.st_mode))
-                rc = walk(im, p, "", 0, e);
+                rc = walk(im, AT_FDCWD, p, p, "", -1, 0, e);
             else if (S_ISREG(st.st_mode)) {
                 const char *base = strrchr(p, '/');
-                if (plan_add(&im->plan, p, base ? base + 1 : p, false, (uint64_t)st.st_size, im->encrypt) != 0) {
+                if (plan_add(&im->plan, p, base ? base + 1 : p, -1, &st, im->encrypt) != 0) {
                     kura_err_set(e, ENOMEM, "out of memory");
                     rc = -1;
                 }
@@ -680,10 +804,23 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
     }
     if (cmd_caller_enter(&im->caller, e) != 0)
         goto out;
-    in = kura_open_regular(s->path, s->walked ? O_NOFOLLOW : 0, NULL, e);
+    struct stat st;
+    const char *base = NULL;
+    int parent = s->walked ? open_parent(&im->plan, s->top, s->rel, s->path, &base) : AT_FDCWD;
+    if (parent == -1)
+        kura_err_set(e, errno, "%s: %s", s->path, strerror(errno));
+    else
+        in = kura_open_regular_at(parent, s->walked ? base : s->path, s->path, s->walked ? O_NOFOLLOW : 0, &st, e);
+    if (parent >= 0)
+        close(parent);
     cmd_caller_leave(&im->caller);
     if (in < 0)
         goto out;
+    if (st.st_dev != s->dev || st.st_ino != s->ino) {
+        kura_err_set(e, EBUSY, "%s was replaced during the import (it is not the file found when it began); run the "
+                               "import again", s->path);
+        goto out;
+    }
     out = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (out < 0) {
         kura_err_set(e, errno, "create %s: %s", part, strerror(errno));
@@ -839,12 +976,28 @@ static void remove_sources(struct import *im)
             failed++;
             continue;
         }
-        int r = unlink(im->plan.v[i].path);
+        const struct src *s = &im->plan.v[i];
+        const char *base = NULL;
+        int parent = open_parent(&im->plan, s->top, s->walked ? s->rel : "", s->path, &base);
+        int r = -1;
+        if (parent >= 0) {
+            /* Only the file imported: not another one swapped in, nor one
+             * reached through a link planted in its place. */
+            if (still_there(parent, base, s->dev, s->ino))
+                r = unlinkat(parent, base, 0);
+            else
+                errno = faccessat(parent, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? EBUSY : ENOENT;
+        }
         int ue = errno;
+        if (parent >= 0)
+            close(parent);
         cmd_caller_leave(&im->caller);
-        if (r != 0 && ue != ENOENT) {
-            fprintf(c->err, "kuractl dataset import: could not remove source %s: %s\n", im->plan.v[i].path,
-                    strerror(ue));
+        if (r != 0 && ue == EBUSY) {
+            fprintf(c->err, "kuractl dataset import: did not remove source %s: it is not the file imported\n",
+                    s->path);
+            failed++;
+        } else if (r != 0 && ue != ENOENT) {
+            fprintf(c->err, "kuractl dataset import: could not remove source %s: %s\n", s->path, strerror(ue));
             failed++;
         }
     }
@@ -852,7 +1005,14 @@ static void remove_sources(struct import *im)
     for (size_t i = im->plan.ndirs; i-- > 0;) {
         if (cmd_caller_enter(&im->caller, &e) != 0)
             break;
-        rmdir(im->plan.dirs[i]);
+        const struct pdir *d = &im->plan.dirs[i];
+        const char *base = NULL;
+        int parent = open_parent(&im->plan, d->top, d->rel, d->path, &base);
+        if (parent >= 0) {
+            if (still_there(parent, base, d->dev, d->ino))
+                unlinkat(parent, base, AT_REMOVEDIR);
+            close(parent);
+        }
         cmd_caller_leave(&im->caller);
     }
     if (failed)

@@ -106,7 +106,7 @@ struct kura_ctl_limits {
     gid_t staff_gid;
 };
 
-/* Creates the socket's directory (0755) if missing, binds socket_path
+/* Creates the socket's directory (0755, whatever the umask) if missing, binds socket_path
  * (mode 0666), and serves it from a new thread. A stale socket file is
  * replaced; a socket some live server answers on is refused (EADDRINUSE).
  * limits may be NULL. */

@@ -680,7 +680,15 @@ static int make_socket_dir(const char *path, struct kura_err *err)
     int rc = 0;
     if (slash && slash != dir) {
         *slash = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        /* Exactly 0755, whatever the umask: the unit runs kurafs under
+         * UMask=0077, and /run/kura is made again after every reboot; a
+         * 0700 directory would shut every user out of the socket. */
+        if (mkdir(dir, 0755) == 0) {
+            if (chmod(dir, 0755) != 0) {
+                kura_err_set(err, errno, "cannot open socket directory %s to users: %s", dir, strerror(errno));
+                rc = -1;
+            }
+        } else if (errno != EEXIST) {
             kura_err_set(err, errno, "cannot create socket directory %s: %s", dir, strerror(errno));
             rc = -1;
         }

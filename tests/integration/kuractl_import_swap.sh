@@ -83,4 +83,20 @@ check "the import went through" grep -q "^sub2/victim	" "$KROOT/lib/datasets/$ID
 check "--remove-source did not delete the root-only file behind the link" test -f "$V/victim"
 check "... and says the source it could not remove remains" grep -q "1 source file(s) remain" "$T/import.out"
 
+# ---- names another user chose reach root's terminal escaped ----
+# A file in kt_isw's directory named with an escape sequence (ESC ] 0 ;
+# sets a terminal's title, ESC [ 2 J clears the screen): the message that
+# refuses it names it, escaped.
+IN3=$T/incoming3
+mkdir -p "$IN3"
+esc=$'\e]0;pwned\a\e[2Jx.bin'
+printf 'x\n' >"$IN3/$esc"
+chown -R kt_isw: "$IN3"
+"$KURACTL" -c "$KCONF" dataset import "$ID" --encrypt "$IN3" >"$T/esc.out" 2>&1
+check "the import of a name with a control character is refused" test $? -ne 0
+no_controls() { ! LC_ALL=C grep -qP '[\x07\x1b]' "$1"; }
+check "... and its message holds no ESC or BEL byte" no_controls "$T/esc.out"
+check "... but names the file escaped" grep -qF '\x1b]0;pwned\x07' "$T/esc.out"
+diag "$(cat -v "$T/esc.out")"
+
 done_testing

@@ -10,6 +10,7 @@
 #include "kura/dsfile.h"
 #include "kura/json.h"
 #include "kura/notify.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 /* "dataset add" / "status" */
@@ -33,7 +34,12 @@ static void vmessage(const struct kura_cmd_ctx *c, const char *fmt, va_list ap)
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    fprintf(c->err, "%s: %s\n", label, msg);
+    /* And no other control: a message may name a file another user named
+     * (a PI's incoming directory, imported by root), whose escape
+     * sequences would otherwise reach the terminal of whoever reads it. */
+    fprintf(c->err, "%s: ", label);
+    kura_text_put_escaped(c->err, msg, strlen(msg));
+    fputc('\n', c->err);
 }
 
 int cmd_fail(const struct kura_cmd_ctx *c, const char *fmt, ...)

@@ -34,6 +34,7 @@
 #include "kura/keystore.h"
 #include "kura/ledger.h"
 #include "kura/secmem.h"
+#include "kura/text.h"
 
 struct src {
     char *path;                 /* as named by the caller (joined with the walk): for messages */
@@ -993,11 +994,14 @@ static void remove_sources(struct import *im)
             close(parent);
         cmd_caller_leave(&im->caller);
         if (r != 0 && ue == EBUSY) {
-            fprintf(c->err, "kuractl dataset import: did not remove source %s: it is not the file imported\n",
-                    s->path);
+            fputs("kuractl dataset import: did not remove source ", c->err);
+            kura_text_put_escaped(c->err, s->path, strlen(s->path));
+            fputs(": it is not the file imported\n", c->err);
             failed++;
         } else if (r != 0 && ue != ENOENT) {
-            fprintf(c->err, "kuractl dataset import: could not remove source %s: %s\n", s->path, strerror(ue));
+            fputs("kuractl dataset import: could not remove source ", c->err);
+            kura_text_put_escaped(c->err, s->path, strlen(s->path));
+            fprintf(c->err, ": %s\n", strerror(ue));
             failed++;
         }
     }

@@ -828,6 +828,26 @@ static void check_backup_exclusion(const struct kura_check_input *in, struct kur
 
 /* ---- the daemon ---------------------------------------------------------------------------------- */
 
+/* Whether /proc/PID/status says the process runs as root (real, effective,
+ * saved and file-system uid 0): a process's name is its own to choose, so
+ * a user's program named kurafs is not the daemon. */
+static bool runs_as_root(const struct kura_check_input *in, const char *pid)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/proc/%s/status", pid);
+    char *status = read_under(in, path), *cur = status, *line;
+    bool root = false;
+    while ((line = next_line(&cur)))
+        if (strncmp(line, "Uid:", 4) == 0) {
+            unsigned long u[4];
+            root = sscanf(line + 4, "%lu %lu %lu %lu", &u[0], &u[1], &u[2], &u[3]) == 4 && !u[0] && !u[1] && !u[2] &&
+                   !u[3];
+            break;
+        }
+    free(status);
+    return root;
+}
+
 static long find_kurafs(const struct kura_check_input *in)
 {
     char *proc = under(in, "/proc");
@@ -840,7 +860,7 @@ static long find_kurafs(const struct kura_check_input *in)
         char path[300];
         snprintf(path, sizeof path, "/proc/%s/comm", de->d_name);
         char *comm = read_under(in, path);
-        if (comm && strcmp(comm, "kurafs\n") == 0)
+        if (comm && strcmp(comm, "kurafs\n") == 0 && runs_as_root(in, de->d_name))
             found = strtol(de->d_name, NULL, 10);
         free(comm);
     }

@@ -116,6 +116,11 @@ check_output_fails "a listed user cannot report" "only the PI of dataset $DS1" k
 check "the PI writes it to her own file" kc kt_alice report incident "${WIN[@]}" --dataset "$DS1" --out "$W/alice.md"
 check "... owned by her, mode 0600" test "$(stat -c '%U %a' "$W/alice.md")" = "kt_alice 600"
 check_output "... and it verifies" "the signature verifies" kc kt_alice report verify "$W/alice.md"
+# A relative --out names a file in the caller's working directory, not in
+# the daemon's (it is resolved by the daemon, in its own).
+check "a relative --out, from her directory, through the daemon" \
+  bash -c "cd '$W' && setpriv --reuid=kt_alice --regid=\$(id -g kt_alice) --init-groups -- '$KURACTL' -c '$KCONF' report incident ${WIN[*]} --dataset $DS1 --out rel.md"
+check "... is written there" test -f "$W/rel.md"
 # --out through /proc/PID/cwd: the daemon's root rights (CAP_SYS_PTRACE)
 # must not follow the magic link into carol's directory, one that alice
 # cannot reach herself (an open drop box inside carol's closed home).

@@ -67,8 +67,9 @@ static bool wants_help_or_version(int argc, char **argv)
 
 /* The daemon does not share the caller's working directory: name files
  * absolutely before sending (dataset import's PATHs and --samples,
- * delivery make's FILEs and --out, report verify's FILE; --to names a key). */
-static int absolutize_paths(int words, int argc, char **argv, char ***owned, int *nowned)
+ * delivery make's FILEs and --out, report incident's --out; --to names a
+ * key). out_only: only the value of --out. */
+static int absolutize_paths(int words, int argc, char **argv, char ***owned, int *nowned, bool out_only)
 {
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd))
@@ -83,7 +84,7 @@ static int absolutize_paths(int words, int argc, char **argv, char ***owned, int
         if (strcmp(argv[i], "--") == 0)
             break;
         if ((option && !value) || argv[i][0] == '/' || strcmp(argv[i - 1], "--to") == 0 ||
-            (i == words && strcmp(argv[0], "dataset") == 0))
+            (i == words && strcmp(argv[0], "dataset") == 0) || (out_only && strcmp(argv[i - 1], "--out") != 0))
             continue;
         char *abs;
         if (asprintf(&abs, "%s/%s", cwd, argv[i]) < 0)
@@ -183,7 +184,10 @@ static bool via_daemon(const struct kura_config *cfg, const struct kura_cmd *k, 
     *rc = KURA_EXIT_FAIL;
     bool names_files = k && k->group && ((strcmp(k->group, "dataset") == 0 && strcmp(k->name, "import") == 0) ||
                                          (strcmp(k->group, "delivery") == 0 && strcmp(k->name, "make") == 0));
-    if (names_files && absolutize_paths(2, argc, argv, &owned, &nowned) != 0) {
+    /* report incident names one file, --out's: only that is made absolute. */
+    bool names_out = k && k->group && strcmp(k->group, "report") == 0 && strcmp(k->name, "incident") == 0;
+    if ((names_files && absolutize_paths(2, argc, argv, &owned, &nowned, false) != 0) ||
+        (names_out && absolutize_paths(2, argc, argv, &owned, &nowned, true) != 0)) {
         fprintf(stderr, "kuractl: cannot name the command's files: %s\n", strerror(errno));
         return true;
     }

@@ -225,6 +225,46 @@ static void test_append_refuses_bad_changes(void)
     EXPECT(n == 1);
 }
 
+/* The edges of what append accepts: every C0 control and DEL is refused
+ * (a ledger is read on terminals), a field of exactly the maximum is kept,
+ * uid (uid_t)-1 ("no uid") is refused, and a new ledger is 0640 whatever
+ * the umask (the group reads it). */
+static void test_append_field_edges(void)
+{
+    const char *p = make_ledger(1, NULL);
+    ASSERT(p);
+    static const char *const ctl[] = {"unit\x1fsep", "del\x7f", "nul-less\x01"};
+    for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
+        struct kura_ledger_change c = change("user add", "bob", ctl[i]);
+        struct kura_err err = {0};
+        EXPECT(kura_ledger_append(p, &c, T0, NULL, NULL, &err) == -1);
+        EXPECT_STR_CONTAINS(err.msg, "control character");
+    }
+    char max[KURA_LEDGER_FIELD_MAX + 1];
+    memset(max, 'x', sizeof max - 1);
+    max[sizeof max - 1] = '\0';
+    struct kura_ledger_change c = change("user add", "bob", max);
+    struct kura_err err = {0};
+    EXPECT(kura_ledger_append(p, &c, T0, NULL, NULL, &err) == 0);
+    c = change("user add", "bob", "ok");
+    c.uid = (uid_t)-1;
+    EXPECT(kura_ledger_append(p, &c, T0, NULL, NULL, &err) == -1);
+    EXPECT_STR_CONTAINS(err.msg, "uid out of range");
+    c.uid = (uid_t)-2;
+    EXPECT(kura_ledger_append(p, &c, T0, NULL, NULL, &err) == 0);
+    size_t n = 0;
+    ASSERT(kura_ledger_verify(p, &n, NULL, NULL) == 0);
+    EXPECT(n == 3);
+    mode_t old = umask(077);
+    const char *q = new_path();
+    c = change("user add", "bob", "ok");
+    EXPECT(kura_ledger_append(q, &c, T0, NULL, NULL, NULL) == 0);
+    umask(old);
+    struct stat st;
+    ASSERT(stat(q, &st) == 0);
+    EXPECT((st.st_mode & 07777) == 0640);
+}
+
 static void test_empty_and_missing(void)
 {
     const char *p = new_path();
@@ -587,6 +627,7 @@ int main(void)
     RUN(test_hostile_strings_round_trip);
     RUN(test_format_gives_the_file_line);
     RUN(test_append_refuses_bad_changes);
+    RUN(test_append_field_edges);
     RUN(test_empty_and_missing);
     RUN(test_verify_detects_tampering);
     RUN(test_verify_detects_edits);

@@ -76,6 +76,17 @@ static void test_format_refuses_invalid(void)
     EXPECT(kura_restrict_format(&n, buf, 20) == -1); /* does not fit */
     n.r.kind = (enum kura_restrict_kind)9;
     EXPECT(kura_restrict_format(&n, buf, sizeof buf) == -1);
+    /* What parse would refuse is never sent: a node ignores a notice that
+     * does not parse, so the sender must fail instead (nothing restricted). */
+    n.r = restriction(KURA_RESTRICT_DATASET);
+    n.r.epoch = -1;
+    EXPECT(kura_restrict_format(&n, buf, sizeof buf) == -1);
+    n.r = restriction(KURA_RESTRICT_USER);
+    n.r.uid = (uid_t)-1;
+    EXPECT(kura_restrict_format(&n, buf, sizeof buf) == -1);
+    n.r = restriction(KURA_RESTRICT_USER);
+    n.r.sender_pid = (int64_t)INT32_MAX + 1;
+    EXPECT(kura_restrict_format(&n, buf, sizeof buf) == -1);
 }
 
 static void test_parse_refuses_malformed(void)

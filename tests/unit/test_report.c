@@ -270,6 +270,28 @@ static void test_answers_and_blanks_in_every_format(void)
     kura_report_free(&r);
 }
 
+/* A report that cannot be written (disk full) is an error, in every
+ * format: an operator must not file a cut-off report as done. */
+static void test_write_error_is_an_error(void)
+{
+    struct kura_report r;
+    fill(&r);
+    for (int how = 0; how < 4; how++) {
+        FILE *f = fopen("/dev/full", "w");
+        ASSERT(f);
+        struct kura_err e = {0};
+        int rc = how == 0 ? kura_report_md(f, &r, KURA_REPORT_EN, &e)
+                 : how == 1 ? kura_report_csv(f, &r, &r.tables[0], &e)
+                 : how == 2 ? kura_report_json(f, &r, &e) : kura_report_html(f, &r, KURA_REPORT_JA, &e);
+        fclose(f);
+        if (rc != -1)
+            printf("#   format %d: a write error was not reported\n", how);
+        EXPECT(rc == -1);
+        EXPECT(e.code != 0);
+    }
+    kura_report_free(&r);
+}
+
 int main(void)
 {
     RUN(test_bytes_human);
@@ -282,5 +304,6 @@ int main(void)
     RUN(test_empty_table_says_none);
     RUN(test_answers_and_blanks_in_every_format);
     RUN(test_note_and_csv_table);
+    RUN(test_write_error_is_an_error);
     return unit_done();
 }

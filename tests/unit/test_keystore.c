@@ -814,6 +814,134 @@ static void test_dataset_pk_remembered(void)
     kura_keystore_close(ks);
 }
 
+/* An open descriptor keeps a file's blocks without adding a name (a
+ * hard link would make a destruction only unlink): through it, what a
+ * destruction left in the file's blocks can be read. */
+struct kept {
+    int fd;
+    size_t len;
+    uint8_t was[4096];
+};
+
+static bool keep(struct kept *k, const char *path)
+{
+    k->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (k->fd < 0)
+        return false;
+    ssize_t n = pread(k->fd, k->was, sizeof k->was, 0);
+    k->len = n > 0 ? (size_t)n : 0;
+    return k->len > 0;
+}
+
+/* The blocks hold none of the old bytes' runs: overwritten, not unlinked. */
+static bool overwritten(struct kept *k)
+{
+    uint8_t now[sizeof k->was];
+    ssize_t n = pread(k->fd, now, k->len, 0);
+    close(k->fd);
+    k->fd = -1;
+    if (n != (ssize_t)k->len)
+        return false;
+    for (size_t i = 0; i + 8 <= k->len; i += 8)
+        if (memcmp(now + i, k->was + i, 8) == 0)
+            return false;
+    return true;
+}
+
+/* Crypto-erasure erases: every key file a destruction, a retirement or a
+ * rewrap removes is overwritten first, and an erasure a kill interrupted
+ * is finished (overwritten) at the next open (R-REV-3). */
+static void test_erasure_overwrites_key_files(void)
+{
+    struct kura_err err = {0};
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", path_of(top, "keys-erase"));
+    const char *pass = "erase pass";
+    struct kura_keystore *ks = NULL, *ks2 = NULL;
+    struct kura_dskey *dk = NULL;
+    ASSERT(kura_keystore_create(dir, pass, &err) == 0);
+    ASSERT(kura_keystore_dataset_create(dir, "DSE", &err) == 0);
+    ASSERT(kura_keystore_open(dir, pass, &ks, &err) == 0);
+    ASSERT(kura_keystore_dataset_key(ks, "DSE", &dk, &err) == 0);
+    char id[KURA_FILE_ID_LEN + 1], name[64];
+    kura_file_id_new(id);
+    uint8_t *hdr = NULL;
+    size_t hdr_len = 0;
+    struct kura_segmap map = {0};
+    make_entry(dk, 100, &hdr, &hdr_len, &map);
+    ASSERT(hdr);
+    ASSERT(kura_keystore_file_store(dk, id, hdr, hdr_len, &map, true, &err) == 0);
+    free(hdr);
+    kura_segmap_clear(&map);
+    char id2[KURA_FILE_ID_LEN + 1];
+    kura_file_id_new(id2);
+    make_entry(dk, 100, &hdr, &hdr_len, &map);
+    ASSERT(hdr);
+    ASSERT(kura_keystore_file_store(dk, id2, hdr, hdr_len, &map, true, &err) == 0);
+    free(hdr);
+    kura_segmap_clear(&map);
+
+    /* One file's header (its data key). */
+    struct kept h;
+    snprintf(name, sizeof name, "%s.hdr", id);
+    ASSERT(keep(&h, path_of(dk->dir, name)));
+    ASSERT(kura_keystore_file_destroy(dir, "DSE", id, &err) == 0);
+    EXPECT(overwritten(&h));
+
+    /* A rewrap's old key file (wrapped to the earlier server key). */
+    char fp[KURA_KEY_FINGERPRINT_LEN + 1], old_fp[KURA_KEY_FINGERPRINT_LEN + 1];
+    uint8_t old_pk[C4GH_KEY_SIZE];
+    kura_keystore_server_pk(ks, old_pk);
+    kura_key_fingerprint(old_pk, old_fp);
+    struct kept wrapped;
+    ASSERT(keep(&wrapped, path_of(dk->dir, "dataset.key.c4gh")));
+    ASSERT(kura_keystore_rotate(ks, pass, NULL, NULL, fp, &err) == 0);
+    ASSERT(kura_keystore_open(dir, pass, &ks2, &err) == 0);
+    size_t n = 0;
+    ASSERT(kura_keystore_rewrap(ks2, &n, &err) == 0);
+    EXPECT(n == 1);
+    EXPECT(overwritten(&wrapped));
+
+    /* A retired server key's secret half. */
+    char sec[400];
+    snprintf(sec, sizeof sec, "%s/server-keys/%s.sec", dir, old_fp);
+    struct kept s;
+    ASSERT(keep(&s, sec));
+    ASSERT(kura_keystore_retire(ks2, old_fp, "erasure test", &n, &err) == 0);
+    EXPECT(access(sec, F_OK) != 0);
+    EXPECT(overwritten(&s));
+
+    /* The dataset key, and the headers still in its directory. */
+    struct kept key, h2;
+    ASSERT(keep(&key, path_of(dk->dir, "dataset.key.c4gh")));
+    snprintf(name, sizeof name, "%s.hdr", id2);
+    ASSERT(keep(&h2, path_of(dk->dir, name)));
+    ASSERT(kura_keystore_dataset_destroy(dir, "DSE", &err) == 0);
+    EXPECT(overwritten(&key));
+    EXPECT(overwritten(&h2));
+
+    /* An erasure a kill left in .destroying: the next open finishes it. */
+    char left[400];
+    snprintf(left, sizeof left, "%s/.destroying", dir);
+    if (access(left, F_OK) != 0)
+        ASSERT(mkdir(left, 0700) == 0);
+    snprintf(left, sizeof left, "%s/.destroying/killed", dir);
+    char secret[512];
+    for (size_t i = 0; i < sizeof secret; i++)
+        secret[i] = (char)('a' + i % 26);
+    ASSERT(kura_write_file_atomic(left, secret, sizeof secret, 0600, &err) == 0);
+    struct kept k;
+    ASSERT(keep(&k, left));
+    struct kura_keystore *ks3 = NULL;
+    ASSERT(kura_keystore_open(dir, pass, &ks3, &err) == 0);
+    EXPECT(access(left, F_OK) != 0);
+    EXPECT(overwritten(&k));
+    kura_keystore_close(ks3);
+    kura_dskey_free(dk);
+    kura_keystore_close(ks2);
+    kura_keystore_close(ks);
+}
+
 int main(void)
 {
     if (kura_secmem_init() != 0)
@@ -835,6 +963,7 @@ int main(void)
     RUN(test_delivery_key);
     RUN(test_forget);
     RUN(test_rotate_retire);
+    RUN(test_erasure_overwrites_key_files);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", top);
     if (system(cmd) != 0)

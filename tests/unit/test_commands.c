@@ -713,6 +713,30 @@ static void test_incident_bounded_through_the_daemon(void)
     EXPECT(rows == 12);
 }
 
+/* The usage report hides no one: an account the log saw at a dataset under
+ * a listed user's uid but another name (a renamed account, a reused uid)
+ * is no listed user, and gets a row of its own, "not listed". */
+static void test_usage_report_names_another_name_of_a_listed_uid(void)
+{
+    struct kura_err e = {0};
+    ASSERT(file_contains(ds_file("DS1", "dataset.ini"), "[user nobody]"));
+    struct kura_audit_log *log = open_audit_log();
+    ASSERT(log);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.decision = KURA_AUDIT_ALLOW;
+    r.dataset = "DS1";
+    r.path = "renamed.bin";
+    r.exe = "/usr/bin/cat";
+    r.user = "kt_renamed";
+    r.uid = 65534;      /* nobody's, listed in DS1 */
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    kura_audit_close(log);
+    EXPECT(run_as(0, "report usage DS1 --json") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "\"user\":\"kt_renamed\",\"role\":\"not-listed\"");
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -1056,6 +1080,7 @@ int main(void)
     RUN(test_destruction_lists_surviving_deliveries);
     RUN(test_audit_pages_through_the_daemon);
     RUN(test_incident_bounded_through_the_daemon);
+    RUN(test_usage_report_names_another_name_of_a_listed_uid);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

@@ -607,6 +607,25 @@ static void test_separation_of_duties(void)
     EXPECT(file_contains(ds_file("AGD1", "dataset.ini"), "approved_by = bin"));
 }
 
+/* user remove takes off the grant it names, wherever it stands in the
+ * list, and only that one: the others keep their grants. */
+static void test_user_remove_takes_off_the_named_grant(void)
+{
+    ASSERT(run_as(0, "dataset add DSRM --pi daemon --period 2026-01-01..2099-12-31") == 0);
+    ASSERT(run_as(1, "user add DSRM bin") == 0);
+    ASSERT(run_as(1, "user add DSRM sys") == 0);
+    ASSERT(run_as(1, "user add DSRM nobody") == 0);
+    EXPECT(run_as(1, "user remove DSRM sys") == 0);
+    EXPECT(file_contains(ds_file("DSRM", "dataset.ini"), "[user bin]"));
+    EXPECT(!file_contains(ds_file("DSRM", "dataset.ini"), "[user sys]"));
+    EXPECT(file_contains(ds_file("DSRM", "dataset.ini"), "[user nobody]"));
+    EXPECT(run_as(1, "user remove DSRM nobody") == 0);
+    EXPECT(file_contains(ds_file("DSRM", "dataset.ini"), "[user bin]"));
+    EXPECT(!file_contains(ds_file("DSRM", "dataset.ini"), "[user nobody]"));
+    EXPECT(run_as(1, "user remove DSRM sys") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "sys is not listed in dataset DSRM");
+}
+
 /* The test server's audit log, opened to append records of our making. */
 static struct kura_audit_log *open_audit_log(void)
 {
@@ -1076,6 +1095,7 @@ int main(void)
     RUN(test_lockdown);
     RUN(test_withdraw_pending);
     RUN(test_separation_of_duties);
+    RUN(test_user_remove_takes_off_the_named_grant);
     RUN(test_read_passphrase);
     RUN(test_destruction_lists_surviving_deliveries);
     RUN(test_audit_pages_through_the_daemon);

@@ -756,6 +756,37 @@ static void test_usage_report_names_another_name_of_a_listed_uid(void)
     EXPECT_STR_CONTAINS(out_buf, "\"user\":\"kt_renamed\",\"role\":\"not-listed\"");
 }
 
+/* A dataset's usage report holds its own incidents only: an alert or a
+ * suspension of another dataset (its users, its reasons) is not shown to
+ * this dataset's PI. */
+static void test_usage_report_keeps_to_its_dataset(void)
+{
+    struct kura_err e = {0};
+    struct kura_audit_log *log = open_audit_log();
+    ASSERT(log);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_ALERT;
+    r.dataset = "DSRM";
+    r.user = "kt_elsewhere";
+    r.uid = 2;
+    r.reason = "bulk read";
+    r.bytes = 12345;
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_SUSPEND;
+    r.dataset = "DSRM";
+    r.reason = "elsewhere-incident-R-9";
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    kura_audit_close(log);
+    EXPECT(run_as(0, "report usage DS1 --json") == 0);
+    EXPECT(out_buf && !strstr(out_buf, "kt_elsewhere"));
+    EXPECT(out_buf && !strstr(out_buf, "elsewhere-incident-R-9"));
+    EXPECT(run_as(0, "report usage DSRM --json") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "kt_elsewhere");
+    EXPECT_STR_CONTAINS(out_buf, "elsewhere-incident-R-9");
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -1101,6 +1132,7 @@ int main(void)
     RUN(test_audit_pages_through_the_daemon);
     RUN(test_incident_bounded_through_the_daemon);
     RUN(test_usage_report_names_another_name_of_a_listed_uid);
+    RUN(test_usage_report_keeps_to_its_dataset);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

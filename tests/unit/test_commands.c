@@ -554,6 +554,25 @@ static void test_destruction_lists_surviving_deliveries(void)
     EXPECT(run_as(0, "report destruction DSOLD") == 0);
     EXPECT(run_as(0, "user list DSOLD") == 0);
     EXPECT_STR_CONTAINS(out_buf, "destroyed");
+    /* The reports say the keystore holds nothing of it, checked each time:
+     * a header, or a dataset key, found there again makes them fail. */
+    char kdir[400], id[KURA_FILE_ID_LEN + 1], p[600];
+    struct kura_err ke = {0};
+    snprintf(kdir, sizeof kdir, "%s/datasets/DSOLD", cfg.keys_dir);
+    ASSERT(kura_mkdir_p(kdir, 0700, &ke) == 0);
+    kura_file_id_new(id);
+    snprintf(p, sizeof p, "%s/%s.hdr", kdir, id);
+    ASSERT(kura_write_file_atomic(p, "crypt4gh", 8, 0600, &ke) == 0);
+    EXPECT(run_as(0, "report destruction DSOLD") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "the keystore still holds key material of dataset DSOLD");
+    EXPECT(unlink(p) == 0);
+    snprintf(p, sizeof p, "%s/dataset.key.c4gh", kdir);
+    ASSERT(kura_write_file_atomic(p, "crypt4gh", 8, 0600, &ke) == 0);
+    EXPECT(run_as(0, "report destruction DSOLD") == 1);
+    EXPECT_STR_CONTAINS(err_buf, "the keystore still holds key material of dataset DSOLD");
+    EXPECT(unlink(p) == 0);
+    EXPECT(rmdir(kdir) == 0);
+    EXPECT(run_as(0, "report destruction DSOLD") == 0);
 }
 
 static bool file_contains(const char *path, const char *needle)

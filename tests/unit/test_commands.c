@@ -962,6 +962,12 @@ static void test_change_functions_dataset_and_keys(void)
     EXPECT(kura_change_extend(&env, &root_a, err, &ext, &extended) == KURA_EXIT_FAIL);
     EXPECT(load_ds("DSFN", &ds) && ds.until == add.until);
     kura_dataset_clear(&ds);
+    /* Past it by one second is past it. */
+    struct kura_extend_request ext1 = {.dataset = "DSFN", .until = add.until + 1, .until_instant = true,
+                                       .ref = "EXT-0"};
+    EXPECT(kura_change_extend(&env, &root_a, err, &ext1, &extended) == KURA_EXIT_FAIL);
+    EXPECT(load_ds("DSFN", &ds) && ds.until == add.until);
+    kura_dataset_clear(&ds);
     ext.ethics = "IRB-8";
     ext.ethics_until = ext.until;
     EXPECT(kura_change_extend(&env, &root_a, err, &ext, &extended) == KURA_EXIT_OK);

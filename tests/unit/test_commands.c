@@ -806,6 +806,29 @@ static void test_usage_report_keeps_to_its_dataset(void)
     EXPECT_STR_CONTAINS(out_buf, "elsewhere-incident-R-9");
 }
 
+/* kuractl ledger shows every text of a record escaped: a source path or
+ * a file name (the archive's or the operator's choice) with U+202E
+ * reaches the terminal as \u202e, whichever field holds it. */
+static void test_ledger_view_escapes_every_field(void)
+{
+    struct kura_err e = {0};
+    static const char rlo[] = "\xe2\x80\xae";
+    const char *const fields[] = {"target", "before", "detail"};
+    for (size_t i = 0; i < 3; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "/srv/in/ok%stxt.exe-%s", rlo, fields[i]);
+        struct kura_ledger_change ch = {.actor = "root", .uid = 0, .action = "dataset-import-source",
+                                        .target = i == 0 ? text : "x", .detail = i == 2 ? text : "",
+                                        .before = i == 1 ? text : "", .after = ""};
+        ASSERT(kura_ledger_append(ds_file("DS1", "ledger.jsonl"), &ch, time(NULL), NULL, NULL, &e) == 0);
+    }
+    EXPECT(run_as(0, "ledger DS1") == 0);
+    EXPECT(out_buf && !strstr(out_buf, rlo));
+    EXPECT_STR_CONTAINS(out_buf, "/srv/in/ok\\u202etxt.exe-target");
+    EXPECT_STR_CONTAINS(out_buf, "/srv/in/ok\\u202etxt.exe-before");
+    EXPECT_STR_CONTAINS(out_buf, "/srv/in/ok\\u202etxt.exe-detail");
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -1158,6 +1181,7 @@ int main(void)
     RUN(test_incident_bounded_through_the_daemon);
     RUN(test_usage_report_names_another_name_of_a_listed_uid);
     RUN(test_usage_report_keeps_to_its_dataset);
+    RUN(test_ledger_view_escapes_every_field);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

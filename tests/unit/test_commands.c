@@ -829,6 +829,34 @@ static void test_ledger_view_escapes_every_field(void)
     EXPECT_STR_CONTAINS(out_buf, "/srv/in/ok\\u202etxt.exe-detail");
 }
 
+/* Separation of duties: root acting for a logged-in person (sudo from
+ * their login) who lists that person is granting to themselves: the
+ * grant waits for the PI. Root acting for no one lists them at once. */
+static void test_root_via_login_grant_waits_for_the_pi(void)
+{
+    struct kura_err e = {0};
+    struct kura_actor root_a;
+    ASSERT(kura_actor_resolve(0, 0, 0, &root_a, &e) == 0);
+    ASSERT(run_as(0, "dataset add DSVIA --pi daemon --period 2026-01-01..2099-12-31") == 0);
+    char *errs = NULL;
+    size_t errs_len = 0;
+    FILE *err = open_memstream(&errs, &errs_len);
+    ASSERT(err);
+    struct kura_user_add_request rq = {.dataset = "DSVIA", .user = "sys", .role = KURA_ROLE_CO_INVESTIGATOR,
+                                       .approval = ""};
+    struct kura_user_add_result res;
+    EXPECT(kura_change_user_add(&env, &root_a, err, &rq, &res) == KURA_EXIT_OK);
+    EXPECT(!res.grant.pending);
+    struct kura_actor via = root_a;
+    snprintf(via.via, sizeof via.via, "login bin");
+    rq.user = "bin";
+    EXPECT(kura_change_user_add(&env, &via, err, &rq, &res) == KURA_EXIT_OK);
+    EXPECT(res.grant.pending);
+    fclose(err);
+    free(errs);
+    EXPECT(file_contains(ds_file("DSVIA", "ledger.jsonl"), "pending=approval-by-pi-daemon"));
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -1182,6 +1210,7 @@ int main(void)
     RUN(test_usage_report_names_another_name_of_a_listed_uid);
     RUN(test_usage_report_keeps_to_its_dataset);
     RUN(test_ledger_view_escapes_every_field);
+    RUN(test_root_via_login_grant_waits_for_the_pi);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

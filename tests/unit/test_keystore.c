@@ -901,6 +901,24 @@ static void test_erasure_overwrites_key_files(void)
     ASSERT(kura_keystore_rewrap(ks2, &n, &err) == 0);
     EXPECT(n == 1);
     EXPECT(overwritten(&wrapped));
+    /* What a rewrap killed half-way leaves (the replacement's temporary
+     * file, the old file's second name): the next rewrap erases both, even
+     * with every key already current. */
+    char tmpname[300], oldname[300];
+    snprintf(tmpname, sizeof tmpname, "%s", path_of(dk->dir, ".dataset.key.c4gh.tmp-killed"));
+    snprintf(oldname, sizeof oldname, "%s", path_of(dk->dir, "dataset.key.c4gh.old"));
+    char wrapped_copy[256];
+    for (size_t i = 0; i < sizeof wrapped_copy; i++)
+        wrapped_copy[i] = (char)('A' + i % 23);
+    ASSERT(kura_write_file_atomic(tmpname, wrapped_copy, sizeof wrapped_copy, 0600, &err) == 0);
+    ASSERT(kura_write_file_atomic(oldname, wrapped_copy, sizeof wrapped_copy, 0600, &err) == 0);
+    struct kept lt, lo;
+    ASSERT(keep(&lt, tmpname) && keep(&lo, oldname));
+    ASSERT(kura_keystore_rewrap(ks2, &n, &err) == 0);
+    EXPECT(n == 0);
+    EXPECT(access(tmpname, F_OK) != 0 && access(oldname, F_OK) != 0);
+    EXPECT(overwritten(&lt));
+    EXPECT(overwritten(&lo));
 
     /* A retired server key's secret half. */
     char sec[400];

@@ -598,6 +598,13 @@ static void test_delivery_keys_round_trip(void)
     memcpy(bad.fp, keys[0].fp, sizeof bad.fp);
     EXPECT(kura_ledger_delivery_format(&bad, 1, false, buf, sizeof buf, &err) == -1 && err.code == EINVAL);
     EXPECT(kura_ledger_delivery_format(keys, 1, false, buf, 60, &err) == -1 && err.code == ENOBUFS);
+    /* A buffer one byte short (no room for the NUL) is refused, never cut:
+     * a detail cut short would no longer parse, and the keys be lost. */
+    ASSERT(kura_ledger_delivery_format(keys, 2, false, buf, sizeof buf, &err) == 0);
+    size_t exact = strlen(buf);
+    char small[KURA_LEDGER_FIELD_MAX];
+    EXPECT(kura_ledger_delivery_format(keys, 2, false, small, exact, &err) == -1 && err.code == ENOBUFS);
+    EXPECT(kura_ledger_delivery_format(keys, 2, false, small, exact + 1, &err) == 0 && strcmp(small, buf) == 0);
     /* Not in the form: earlier imports, plaintext, damaged lines. */
     static const char *const not_keys[] = {
         "archive delivery, samples from /x",

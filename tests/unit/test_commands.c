@@ -857,6 +857,40 @@ static void test_root_via_login_grant_waits_for_the_pi(void)
     EXPECT(file_contains(ds_file("DSVIA", "ledger.jsonl"), "pending=approval-by-pi-daemon"));
 }
 
+/* A usage report's period is [--from's first instant, the day after --to):
+ * an open at its first millisecond counts, one at the next period's first
+ * millisecond does not, and neither does one a millisecond before. */
+static void test_usage_report_period_edges(void)
+{
+    struct kura_err e = {0};
+    int64_t from, to, s, end;
+    ASSERT(kura_when_parse("2026-03-01", cfg.zone, &from, &end, &e) == 0);
+    ASSERT(kura_when_parse("2026-03-31", cfg.zone, &s, &to, &e) == 0);
+    struct kura_audit_log *log = open_audit_log();
+    ASSERT(log);
+    static const char *const users[] = {"kt_w_first", "kt_w_last", "kt_w_before", "kt_w_after"};
+    const int64_t at[] = {from * 1000, to * 1000 - 1, from * 1000 - 1, to * 1000};
+    for (int i = 0; i < 4; i++) {
+        struct kura_audit_record r;
+        kura_audit_record_init(&r);
+        r.time_ms = at[i];
+        r.event = KURA_AUDIT_OPEN;
+        r.decision = KURA_AUDIT_ALLOW;
+        r.dataset = "DSRM";
+        r.path = "window.bin";
+        r.exe = "/usr/bin/cat";
+        r.user = users[i];
+        r.uid = 60001 + i;
+        EXPECT(kura_audit_append(log, &r, &e) == 0);
+    }
+    kura_audit_close(log);
+    EXPECT(run_as(0, "report usage DSRM --from 2026-03-01 --to 2026-03-31 --json") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "kt_w_first");
+    EXPECT_STR_CONTAINS(out_buf, "kt_w_last");
+    EXPECT(out_buf && !strstr(out_buf, "kt_w_before"));
+    EXPECT(out_buf && !strstr(out_buf, "kt_w_after"));
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -1211,6 +1245,7 @@ int main(void)
     RUN(test_usage_report_keeps_to_its_dataset);
     RUN(test_ledger_view_escapes_every_field);
     RUN(test_root_via_login_grant_waits_for_the_pi);
+    RUN(test_usage_report_period_edges);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

@@ -884,7 +884,19 @@ static void test_usage_report_period_edges(void)
         EXPECT(kura_audit_append(log, &r, &e) == 0);
     }
     kura_audit_close(log);
+    /* The changes table keeps to the same period (the ledger's seconds). */
+    static const char *const targets[] = {"kt_c_first", "kt_c_last", "kt_c_before", "kt_c_after"};
+    const int64_t when[] = {from, to - 1, from - 1, to};
+    for (int i = 0; i < 4; i++) {
+        struct kura_ledger_change ch = {.actor = "root", .uid = 0, .action = "user-update", .target = targets[i],
+                                        .detail = "", .before = "", .after = "institution=X"};
+        EXPECT(kura_ledger_append(ds_file("DSRM", "ledger.jsonl"), &ch, when[i], cfg.zone, NULL, &e) == 0);
+    }
     EXPECT(run_as(0, "report usage DSRM --from 2026-03-01 --to 2026-03-31 --json") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "kt_c_first");
+    EXPECT_STR_CONTAINS(out_buf, "kt_c_last");
+    EXPECT(out_buf && !strstr(out_buf, "kt_c_before"));
+    EXPECT(out_buf && !strstr(out_buf, "kt_c_after"));
     EXPECT_STR_CONTAINS(out_buf, "kt_w_first");
     EXPECT_STR_CONTAINS(out_buf, "kt_w_last");
     EXPECT(out_buf && !strstr(out_buf, "kt_w_before"));

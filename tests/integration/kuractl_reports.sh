@@ -114,6 +114,7 @@ if what == "changes":
     acts = [(c["action"], c["target"]) for c in rep["changes"]]
     w = rep["withdrawals"]
     sys.exit(0 if ("user-add", "kt_bob") in acts and ("user-approve", "root") in acts and
+             ("withdraw", "JGAS2") in acts and ("dataset-suspend", sys.argv[3]) in acts and
              len(w) == 1 and w[0]["sample"] == "JGAS2" and w[0]["reference"] == "W-REP-1" else 1)
 if what == "header":
     h = rep["report"]

@@ -44,6 +44,16 @@ require "mount" mount_kura "$T/mnt"
 check_output "the PI reads the register (for the checklist)" "^$OPR " kc kt_alice operators
 check_output "--json: one array of members" "^\[\{\"user\":\"$OPR\",\"since\":\"" kc kt_alice operators --json
 check_output_fails "a data user who is no PI is refused" "only operators and the PI of a dataset" kc kt_bob operators
+# Separation of duties (issue 13): an operator's grant to another operator,
+# or to themselves, reads nothing until the PI approves.
+check_output "root's grant to operator $OPR waits for the PI" "reads nothing until the PI approves" \
+  kuractl user add "$ID" "$OPR"
+check "... (pending in dataset.ini)" grep -qx 'pending = yes' "$KROOT/lib/datasets/$ID/dataset.ini"
+check "... removed again" kuractl user remove "$ID" "$OPR"
+check_output "$OPR's grant to themselves waits for the PI" "reads nothing until the PI approves" \
+  kc "$OPR" user add "$ID" "$OPR"
+check "... (pending in dataset.ini)" grep -qx 'pending = yes' "$KROOT/lib/datasets/$ID/dataset.ini"
+check "... removed again" kuractl user remove "$ID" "$OPR"
 gpasswd -d "$OPR" kura-admin >/dev/null
 # Nobody changes anything: the daemon's maintenance (every 30 s) looks by itself.
 check "the daemon's maintenance records the removal" within 90 recorded removed "kurafs maintenance"

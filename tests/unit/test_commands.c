@@ -770,9 +770,13 @@ static void test_usage_report_names_another_name_of_a_listed_uid(void)
     r.user = "kt_renamed";
     r.uid = 65534;      /* nobody's, listed in DS1 */
     EXPECT(kura_audit_append(log, &r, &e) == 0);
+    r.user = "kt_renamed_pi";
+    r.uid = 1;          /* the PI's (daemon) */
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
     kura_audit_close(log);
     EXPECT(run_as(0, "report usage DS1 --json") == 0);
     EXPECT_STR_CONTAINS(out_buf, "\"user\":\"kt_renamed\",\"role\":\"not-listed\"");
+    EXPECT_STR_CONTAINS(out_buf, "\"user\":\"kt_renamed_pi\",\"role\":\"not-listed\"");
 }
 
 /* A dataset's usage report holds its own incidents only: an alert or a

@@ -907,6 +907,53 @@ static void test_usage_report_period_edges(void)
     EXPECT(out_buf && !strstr(out_buf, "kt_w_after"));
 }
 
+/* The row of the usage report's JSON (in out_buf) naming user, role as
+ * given: true when it holds want (a "key":value piece). */
+static bool report_row_has(const char *user, const char *role, const char *want)
+{
+    char head[128];
+    snprintf(head, sizeof head, "{\"user\":\"%s\",\"role\":\"%s\"", user, role);
+    const char *row = out_buf ? strstr(out_buf, head) : NULL;
+    const char *end = row ? strchr(row, '}') : NULL;
+    const char *hit = row ? strstr(row, want) : NULL;
+    return hit && hit < end;
+}
+
+/* The usage report counts per account (name and uid): a second account of
+ * a listed user's name (deleted and made again, another uid) is not the
+ * listed one, and a refusals summary counts every refusal it holds, one
+ * included. */
+static void test_usage_report_counts_per_account(void)
+{
+    struct kura_err e = {0};
+    struct kura_audit_log *log = open_audit_log();
+    ASSERT(log);
+    struct kura_audit_record r;
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_OPEN;
+    r.decision = KURA_AUDIT_ALLOW;
+    r.dataset = "DSRM";
+    r.path = "acct.bin";
+    r.exe = "/usr/bin/cat";
+    r.user = "bin";
+    r.uid = 2;          /* bin, listed in DSRM */
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    r.uid = 60100;      /* another account named bin */
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    kura_audit_record_init(&r);
+    r.event = KURA_AUDIT_REFUSALS;
+    r.dataset = "DSRM";
+    r.user = "kt_r_one";
+    r.uid = 60101;
+    r.count = 1;
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    kura_audit_close(log);
+    EXPECT(run_as(0, "report usage DSRM --json") == 0);
+    EXPECT(report_row_has("bin", "co-investigator", "\"opens\":1,"));
+    EXPECT(report_row_has("bin", "not-listed", "\"opens\":1,"));
+    EXPECT(report_row_has("kt_r_one", "not-listed", "\"refused\":1,"));
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -1262,6 +1309,7 @@ int main(void)
     RUN(test_ledger_view_escapes_every_field);
     RUN(test_root_via_login_grant_waits_for_the_pi);
     RUN(test_usage_report_period_edges);
+    RUN(test_usage_report_counts_per_account);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

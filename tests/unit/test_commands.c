@@ -952,6 +952,23 @@ static void test_usage_report_counts_per_account(void)
     EXPECT(report_row_has("bin", "co-investigator", "\"opens\":1,"));
     EXPECT(report_row_has("bin", "not-listed", "\"opens\":1,"));
     EXPECT(report_row_has("kt_r_one", "not-listed", "\"refused\":1,"));
+    /* DS1's withdrawal of S7 (today) is in a report of a period holding
+     * today, and in none that ends before it or starts after it. */
+    char day[4][16], cmd[200];
+    time_t now = time(NULL);
+    for (int i = 0; i < 4; i++) {
+        time_t t = now + (i - 1) * 2 * 86400;
+        strftime(day[i], sizeof day[i], "%Y-%m-%d", localtime(&t));
+    }
+    snprintf(cmd, sizeof cmd, "report usage DS1 --from %s --to %s --json", day[0], day[2]);
+    EXPECT(run_as(0, cmd) == 0);
+    EXPECT_STR_CONTAINS(out_buf, "\"sample\":\"S7\"");
+    snprintf(cmd, sizeof cmd, "report usage DS1 --from 2026-01-01 --to %s --json", day[0]);
+    EXPECT(run_as(0, cmd) == 0);
+    EXPECT(out_buf && !strstr(out_buf, "\"sample\":\"S7\""));
+    snprintf(cmd, sizeof cmd, "report usage DS1 --from %s --to %s --json", day[2], day[3]);
+    EXPECT(run_as(0, cmd) == 0);
+    EXPECT(out_buf && !strstr(out_buf, "\"sample\":\"S7\""));
 }
 
 /* Issue 15 §1: the changes as plain functions, called without argv and

@@ -595,6 +595,12 @@ static void test_loader_runs_symlink(void)
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
     pid_t child = spawn("/lib64/ld-linux-x86-64.so.2", argv, envp);
     ASSERT(child > 0);
+    /* The exec first: a collect that read the exe link before it and the
+     * maps after it would see the forked test and the loader's mappings. */
+    if (!wait_exec(child, "ld-linux")) {
+        reap(child);
+        ASSERT(!"child never ran the loader");
+    }
     struct stat sleep_st;
     ASSERT(stat("/bin/sleep", &sleep_st) == 0);
     struct kura_err err = {0};

@@ -48,6 +48,17 @@ stopped_child() {
 }
 # swap DIR TARGET: as kt_isw, DIR becomes a symbolic link to TARGET
 swap() { as kt_isw bash -c "mv '$1' '$1.old' && ln -s '$2' '$1'"; }
+# swap_midway WHEN SECONDS DIR: once the import run_stopped started stops
+# (WHEN), kt_isw swaps DIR for a link to the root-only directory, and the
+# import goes on to its end.
+swap_midway() {
+  require "the import stops $1" wait_for "$2" stopped_child
+  local child; child=$(stopped_child)
+  require "kt_isw swaps $(basename "$3") for a link to the root-only directory" swap "$3" "$V"
+  kill -CONT "$child"
+  wait "$STRACE_PID"
+  diag "import: $(tr '\n' ' ' <"$T/import.out")"
+}
 
 # ---- --encrypt: the file read after the swap ----
 IN=$T/incoming
@@ -56,12 +67,7 @@ head -c 300000 /dev/urandom >"$IN/a.bin"
 printf 'decoy\n' >"$IN/sub/secret"
 chown -R kt_isw: "$IN"
 run_stopped fstat,newfstatat,statx "$IN/a.bin" "$KURACTL" -c "$KCONF" dataset import "$ID" --encrypt "$IN"
-require "the import stops once it opened its first file" wait_for 10 stopped_child
-child=$(stopped_child)
-require "kt_isw swaps sub for a link to the root-only directory" swap "$IN/sub" "$V"
-kill -CONT "$child"
-wait "$STRACE_PID"
-diag "import: $(tr '\n' ' ' <"$T/import.out")"
+swap_midway "once it opened its first file" 10 "$IN/sub"
 served=$("$READ" "$KCONF" "$ID" sub/secret 2>/dev/null)
 check "the root-only file is not encrypted into kt_isw's dataset" test "$served" != "ROOT-ONLY-SECRET"
 check "... the import is refused, naming the file" grep -q "incoming/sub/secret" "$T/import.out"
@@ -73,12 +79,7 @@ mkdir -p "$IN2/sub2"
 "$C4GH" encrypt --recipient "$PUB" <<<"second" >"$IN2/sub2/victim"
 chown -R kt_isw: "$IN2"
 run_stopped unlink,unlinkat "$IN2/a2.c4gh:$IN2" "$KURACTL" -c "$KCONF" dataset import "$ID" --remove-source "$IN2"
-require "the import stops at its first removal" wait_for 20 stopped_child
-child=$(stopped_child)
-require "kt_isw swaps sub2 for a link to the root-only directory" swap "$IN2/sub2" "$V"
-kill -CONT "$child"
-wait "$STRACE_PID"
-diag "import: $(tr '\n' ' ' <"$T/import.out")"
+swap_midway "at its first removal" 20 "$IN2/sub2"
 check "the import went through" grep -q "^sub2/victim	" "$KROOT/lib/datasets/$ID/files.tsv"
 check "--remove-source did not delete the root-only file behind the link" test -f "$V/victim"
 check "... and says the source it could not remove remains" grep -q "1 source file(s) remain" "$T/import.out"

@@ -708,6 +708,17 @@ static void test_audit_pages_through_the_daemon(void)
     printf("# %d records in %zu pages\n", n, pages);
 }
 
+/* r: an allowed open of dataset/path by cat, for a report to count. */
+static void allowed_open(struct kura_audit_record *r, const char *dataset, const char *path)
+{
+    kura_audit_record_init(r);
+    r->event = KURA_AUDIT_OPEN;
+    r->decision = KURA_AUDIT_ALLOW;
+    r->dataset = dataset;
+    r->path = path;
+    r->exe = "/usr/bin/cat";
+}
+
 /* Through the daemon, an incident report gathers no more opens than its
  * answer could carry (rows held in the daemon's locked memory): over
  * that, it is refused with what to do, whole or not at all. Direct, no
@@ -718,12 +729,7 @@ static void test_incident_bounded_through_the_daemon(void)
     struct kura_audit_log *log = open_audit_log();
     ASSERT(log);
     struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_OPEN;
-    r.decision = KURA_AUDIT_ALLOW;
-    r.dataset = "INC1";
-    r.path = "incident-row.bin";
-    r.exe = "/usr/bin/cat";
+    allowed_open(&r, "INC1", "incident-row.bin");
     r.uid = 4243;
     int n = 0;
     while (n < 12 && kura_audit_append(log, &r, &e) == 0)
@@ -761,12 +767,7 @@ static void test_usage_report_names_another_name_of_a_listed_uid(void)
     struct kura_audit_log *log = open_audit_log();
     ASSERT(log);
     struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_OPEN;
-    r.decision = KURA_AUDIT_ALLOW;
-    r.dataset = "DS1";
-    r.path = "renamed.bin";
-    r.exe = "/usr/bin/cat";
+    allowed_open(&r, "DS1", "renamed.bin");
     r.user = "kt_renamed";
     r.uid = 65534;      /* nobody's, listed in DS1 */
     EXPECT(kura_audit_append(log, &r, &e) == 0);
@@ -876,13 +877,8 @@ static void test_usage_report_period_edges(void)
     const int64_t at[] = {from * 1000, to * 1000 - 1, from * 1000 - 1, to * 1000};
     for (int i = 0; i < 4; i++) {
         struct kura_audit_record r;
-        kura_audit_record_init(&r);
+        allowed_open(&r, "DSRM", "window.bin");
         r.time_ms = at[i];
-        r.event = KURA_AUDIT_OPEN;
-        r.decision = KURA_AUDIT_ALLOW;
-        r.dataset = "DSRM";
-        r.path = "window.bin";
-        r.exe = "/usr/bin/cat";
         r.user = users[i];
         r.uid = 60001 + i;
         EXPECT(kura_audit_append(log, &r, &e) == 0);
@@ -929,12 +925,7 @@ static void test_usage_report_counts_per_account(void)
     struct kura_audit_log *log = open_audit_log();
     ASSERT(log);
     struct kura_audit_record r;
-    kura_audit_record_init(&r);
-    r.event = KURA_AUDIT_OPEN;
-    r.decision = KURA_AUDIT_ALLOW;
-    r.dataset = "DSRM";
-    r.path = "acct.bin";
-    r.exe = "/usr/bin/cat";
+    allowed_open(&r, "DSRM", "acct.bin");
     r.user = "bin";
     r.uid = 2;          /* bin, listed in DSRM */
     EXPECT(kura_audit_append(log, &r, &e) == 0);

@@ -32,13 +32,15 @@ cp "$V/secret" "$V/victim"
 # once it made the first of SYSCALLS (a comma-separated list) on one of
 # PATHS (colon-separated: by name, or through a descriptor of it);
 # STRACE_PID is strace's pid. The stopped process is strace's child.
+# STRACE_MORE: more system calls to trace (not stopped at), on the same
+# paths, into the file STRACE_OUT; STRACE_WHEN: stop at the Nth call.
 run_stopped() {
   local call=$1 paths=$2 p; shift 2
   local args=()
   IFS=: read -ra ps <<<"$paths"
   for p in "${ps[@]}"; do args+=(-P "$p"); done
-  ASAN_OPTIONS=detect_leaks=0 strace -qq -f -o /dev/null "${args[@]}" -e trace="$call" \
-    -e inject="$call":signal=STOP:when=1 "$@" >"$T/import.out" 2>&1 &
+  ASAN_OPTIONS=detect_leaks=0 strace -qq -f -o "${STRACE_OUT:-/dev/null}" "${args[@]}" \
+    -e trace="$call${STRACE_MORE:+,$STRACE_MORE}" -e inject="$call":signal=STOP:when="${STRACE_WHEN:-1}" "$@" >"$T/import.out" 2>&1 &
   STRACE_PID=$!
 }
 stopped_child() {
@@ -83,6 +85,32 @@ swap_midway "at its first removal" 20 "$IN2/sub2"
 check "the import went through" grep -q "^sub2/victim	" "$KROOT/lib/datasets/$ID/files.tsv"
 check "--remove-source did not delete the root-only file behind the link" test -f "$V/victim"
 check "... and says the source it could not remove remains" grep -q "1 source file(s) remain" "$T/import.out"
+
+# ---- a file named directly, swapped for a link to a device ----
+# Root names kt_isw's files one by one; once the first is open, kt_isw
+# swaps the second for a link to a device. The import must refuse it
+# without opening the device: the mere open of one can act (a watchdog
+# starts counting down to a reboot, a tape rewinds). /dev/zero stands in.
+IN4=$T/incoming4
+mkdir -p "$IN4"
+head -c 300000 /dev/urandom >"$IN4/a4.bin"
+printf 'z\n' >"$IN4/z4.bin"
+chown -R kt_isw: "$IN4"
+# The stats that plan the import look at a4.bin and z4.bin; the third look
+# is at a4.bin, open to be read.
+STRACE_WHEN=3 STRACE_OUT=$T/dev.trace STRACE_MORE=openat,open run_stopped fstat,newfstatat,statx "$IN4/a4.bin:$IN4/z4.bin" \
+  "$KURACTL" -c "$KCONF" dataset import "$ID" --encrypt "$IN4/a4.bin" "$IN4/z4.bin"
+require "the import stops as it reads its first file" wait_for 10 stopped_child
+child=$(stopped_child)
+require "kt_isw swaps z4.bin for a link to /dev/zero" as kt_isw bash -c "rm '$IN4/z4.bin' && ln -s /dev/zero '$IN4/z4.bin'"
+kill -CONT "$child"
+wait "$STRACE_PID"
+diag "import: $(tr '\n' ' ' <"$T/import.out")"
+check "the import is refused" grep -q "z4.bin" "$T/import.out"
+# (the trace names the link; only a look, O_PATH, may follow it)
+no_dev_open() { ! grep -E 'open(at)?\(.*z4\.bin"' "$T/dev.trace" | grep -vq O_PATH; }
+check "... without opening the device" no_dev_open
+diag "$(grep -E 'open(at)?\(.*z4\.bin"' "$T/dev.trace")"
 
 # ---- names another user chose reach root's terminal escaped ----
 # A file in kt_isw's directory named with an escape sequence (ESC ] 0 ;

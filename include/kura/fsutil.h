@@ -68,7 +68,9 @@ int kura_write_full(int fd, const void *buf, size_t n);
 
 /* Opens path for reading (flags: more open flags, such as O_NOFOLLOW) if it
  * is a regular file, its status in *st (may be NULL). Anything else is
- * refused without waiting: a FIFO would wait for a writer, for ever. */
+ * refused without being opened (looked at with O_PATH, the regular file
+ * opened again through /proc/self/fd): a FIFO would wait for a writer, for
+ * ever, and the mere open of a device can act (a watchdog, a tape). */
 int kura_open_regular(const char *path, int flags, struct stat *st, struct kura_err *err);
 /* The same for name relative to the directory dirfd (or AT_FDCWD); path
  * names the file in errors. */

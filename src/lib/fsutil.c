@@ -360,15 +360,20 @@ void kura_unlock(int fd)
         close(fd); /* closing the only descriptor releases the flock */
 }
 
-/* O_NONBLOCK until it is known to be a regular file: the open of a FIFO
- * returns at once, and is refused. */
+/* Looked at (O_PATH) before it is opened: only a regular file is opened,
+ * through the descriptor of what was looked at. A name another user
+ * controls (a PI's directory imported by root) may be swapped for a link
+ * to a device, whose mere open can act (a watchdog starts counting, a
+ * tape rewinds), or to a FIFO, whose open waits for a writer. */
 int kura_open_regular(const char *path, int flags, struct stat *st, struct kura_err *err)
 {
     return kura_open_regular_at(AT_FDCWD, path, path, flags, st, err);
 }
 
-int kura_open_regular_at(int dirfd, const char *name, const char *path, int flags, struct stat *st,
-                         struct kura_err *err)
+/* Without /proc (a bare chroot): opened with O_NONBLOCK, so that the open
+ * of a FIFO returns at once, and refused unless it is a regular file. */
+static int open_regular_no_proc(int dirfd, const char *name, const char *path, int flags, struct stat *st,
+                                struct kura_err *err)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
     if (fd < 0) {
@@ -376,11 +381,43 @@ int kura_open_regular_at(int dirfd, const char *name, const char *path, int flag
         kura_err_set(err, e, "open %s: %s", path, strerror(e));
         return -1;
     }
-    struct stat own;
-    st = st ? st : &own;
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || fcntl(fd, F_SETFL, O_RDONLY) != 0) {
         close(fd);
         kura_err_set(err, EINVAL, "%s is not a regular file", path);
+        return -1;
+    }
+    return fd;
+}
+
+int kura_open_regular_at(int dirfd, const char *name, const char *path, int flags, struct stat *st,
+                         struct kura_err *err)
+{
+    int pfd = openat(dirfd, name, O_PATH | O_CLOEXEC | (flags & O_NOFOLLOW));
+    if (pfd < 0) {
+        int e = errno;
+        kura_err_set(err, e, "open %s: %s", path, strerror(e));
+        return -1;
+    }
+    struct stat own;
+    st = st ? st : &own;
+    if (fstat(pfd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(pfd);
+        if (S_ISLNK(st->st_mode))
+            kura_err_set(err, ELOOP, "open %s: %s", path, strerror(ELOOP));
+        else
+            kura_err_set(err, EINVAL, "%s is not a regular file", path);
+        return -1;
+    }
+    /* The file looked at, opened again with the rights checked now. */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
+    int fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | (flags & ~O_NOFOLLOW));
+    int e = errno;
+    close(pfd);
+    if (fd < 0 && e == ENOENT && access("/proc/self/fd", F_OK) != 0)
+        return open_regular_no_proc(dirfd, name, path, flags, st, err);
+    if (fd < 0) {
+        kura_err_set(err, e, "open %s: %s", path, strerror(e));
         return -1;
     }
     return fd;

@@ -121,6 +121,8 @@ check_output "... and it verifies" "the signature verifies" kc kt_alice report v
 check "a relative --out, from her directory, through the daemon" \
   bash -c "cd '$W' && setpriv --reuid=kt_alice --regid=\$(id -g kt_alice) --init-groups -- '$KURACTL' -c '$KCONF' report incident ${WIN[*]} --dataset $DS1 --out rel.md"
 check "... is written there" test -f "$W/rel.md"
+check_output_fails "... and one the daemon gets relative (--out=FILE) is refused" "absolute" \
+  bash -c "cd '$W' && setpriv --reuid=kt_alice --regid=\$(id -g kt_alice) --init-groups -- '$KURACTL' -c '$KCONF' report incident ${WIN[*]} --dataset $DS1 --out=rel2.md"
 # --out through /proc/PID/cwd: the daemon's root rights (CAP_SYS_PTRACE)
 # must not follow the magic link into carol's directory, one that alice
 # cannot reach herself (an open drop box inside carol's closed home).

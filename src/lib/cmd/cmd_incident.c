@@ -433,6 +433,10 @@ static int parse_window(const struct kura_cmd_ctx *c, const char *from_s, const 
 static int print_to_file(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct cmd_report_form *f,
                          const struct kura_dataset *ds, const char *path)
 {
+    /* The daemon's working directory is not the caller's (kuractl makes
+     * --out FILE absolute; --out=FILE reaches the daemon as it was typed). */
+    if (c->env->socket_mode && path[0] != '/')
+        return cmd_fail(c, "--out: give an absolute path to the daemon");
     char *text = NULL;
     size_t len = 0;
     struct kura_cmd_ctx to_memory = *c;

@@ -400,7 +400,13 @@ int kura_open_regular_at(int dirfd, const char *name, const char *path, int flag
     }
     struct stat own;
     st = st ? st : &own;
-    if (fstat(pfd, st) != 0 || !S_ISREG(st->st_mode)) {
+    if (fstat(pfd, st) != 0) {
+        int e = errno;
+        close(pfd);
+        kura_err_set(err, e, "stat %s: %s", path, strerror(e));
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
         close(pfd);
         if (S_ISLNK(st->st_mode))
             kura_err_set(err, ELOOP, "open %s: %s", path, strerror(ELOOP));

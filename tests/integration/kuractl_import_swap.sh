@@ -43,10 +43,30 @@ run_stopped() {
     -e trace="$call${STRACE_MORE:+,$STRACE_MORE}" -e inject="$call":signal=STOP:when="${STRACE_WHEN:-1}" "$@" >"$T/import.out" 2>&1 &
   STRACE_PID=$!
 }
-stopped_child() {
-  local c
-  c=$(pgrep -P "$STRACE_PID" | head -n 1) || return 1
-  case "$(awk '{print $3}' "/proc/$c/stat")" in T|t) ;; *) return 1 ;; esac && echo "$c"
+# await_stop SECONDS: sets CHILD to strace's child once it is held by the
+# injected SIGSTOP. A traced call's own stop also shows as "t", for
+# microseconds: held means stopped at two looks 300 ms apart.
+stopped() { case "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" in T|t) return 0 ;; esac; return 1; }
+await_stop() {
+  local i c
+  for ((i = 0; i < $1 * 10; i++)); do
+    c=$(pgrep -P "$STRACE_PID" | head -n 1)
+    if [ -n "$c" ] && stopped "$c"; then
+      sleep 0.3
+      stopped "$c" && CHILD=$c && return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+# resume: lets the held child go on, and waits at most 60 s for the import
+# to end (strace killed after that: a test must not hang).
+# (strace is this shell's child: once it ended it is a zombie until waited)
+ended() { case "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" in '' | Z) return 0 ;; esac; return 1; }
+resume() {
+  kill -CONT "$CHILD"
+  wait_for 60 ended "$STRACE_PID" || kill -9 "$STRACE_PID" "$CHILD" 2>/dev/null
+  wait "$STRACE_PID"
 }
 # swap DIR TARGET: as kt_isw, DIR becomes a symbolic link to TARGET
 swap() { as kt_isw bash -c "mv '$1' '$1.old' && ln -s '$2' '$1'"; }
@@ -54,11 +74,9 @@ swap() { as kt_isw bash -c "mv '$1' '$1.old' && ln -s '$2' '$1'"; }
 # (WHEN), kt_isw swaps DIR for a link to the root-only directory, and the
 # import goes on to its end.
 swap_midway() {
-  require "the import stops $1" wait_for "$2" stopped_child
-  local child; child=$(stopped_child)
+  require "the import stops $1" await_stop "$2"
   require "kt_isw swaps $(basename "$3") for a link to the root-only directory" swap "$3" "$V"
-  kill -CONT "$child"
-  wait "$STRACE_PID"
+  resume
   diag "import: $(tr '\n' ' ' <"$T/import.out")"
 }
 
@@ -100,11 +118,9 @@ chown -R kt_isw: "$IN4"
 # is at a4.bin, open to be read.
 STRACE_WHEN=3 STRACE_OUT=$T/dev.trace STRACE_MORE=openat,open run_stopped fstat,newfstatat,statx "$IN4/a4.bin:$IN4/z4.bin" \
   "$KURACTL" -c "$KCONF" dataset import "$ID" --encrypt "$IN4/a4.bin" "$IN4/z4.bin"
-require "the import stops as it reads its first file" wait_for 10 stopped_child
-child=$(stopped_child)
+require "the import stops as it reads its first file" await_stop 10
 require "kt_isw swaps z4.bin for a link to /dev/zero" as kt_isw bash -c "rm '$IN4/z4.bin' && ln -s /dev/zero '$IN4/z4.bin'"
-kill -CONT "$child"
-wait "$STRACE_PID"
+resume
 diag "import: $(tr '\n' ' ' <"$T/import.out")"
 check "the import is refused" grep -q "z4.bin" "$T/import.out"
 # (the trace names the link; only a look, O_PATH, may follow it)

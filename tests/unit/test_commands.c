@@ -23,6 +23,7 @@
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
+#include "kura/layout.h"
 #include "kura/ledger.h"
 #include "kura/lockdown.h"
 #include "kura/secmem.h"
@@ -834,6 +835,29 @@ static void test_ledger_view_escapes_every_field(void)
     EXPECT_STR_CONTAINS(out_buf, "/srv/in/ok\\u202etxt.exe-detail");
 }
 
+/* A file's name is the archive's choice (kura_path_check lets a bidi
+ * override or a C1 control stand in it): the withdrawal's preview, which
+ * an operator reads before confirming which files stop being served,
+ * shows it escaped as every other view does. */
+static void test_withdraw_preview_escapes_paths(void)
+{
+    static const char rlo[] = "\xe2\x80\xae", csi[] = "\xc2\x9b";
+    ASSERT(run_as(0, "dataset add DSWP --pi daemon --period 2026-01-01..2099-12-31") == 0);
+    char p1[64], p2[64], *s1[] = {"SWP1"}, *s2[] = {"SWP1", "SWP2"};
+    snprintf(p1, sizeof p1, "in/ok%stxt.exe", rlo);
+    snprintf(p2, sizeof p2, "in/b%s31mred.bam", csi);
+    struct kura_file files[2] = {{.path = p1, .size = 1, .nsamples = 1, .samples = s1},
+                                 {.path = p2, .size = 1, .nsamples = 2, .samples = s2}};
+    kura_file_id_new(files[0].file_id);
+    kura_file_id_new(files[1].file_id);
+    struct kura_err e = {0};
+    ASSERT(kura_files_save(ds_file("DSWP", KURA_FILES_TSV), files, 2, &e) == 0);
+    EXPECT(run_as(0, "withdraw DSWP SWP1 --ref W-1 --dry-run") == 0);
+    EXPECT(out_buf && !strstr(out_buf, rlo) && !strstr(out_buf, csi));
+    EXPECT_STR_CONTAINS(out_buf, "in/ok\\u202etxt.exe");
+    EXPECT_STR_CONTAINS(out_buf, "in/b\\u009b31mred.bam");
+}
+
 /* Separation of duties: root acting for a logged-in person (sudo from
  * their login) who lists that person is granting to themselves: the
  * grant waits for the PI. Root acting for no one lists them at once. */
@@ -1306,6 +1330,7 @@ int main(void)
     RUN(test_journal_recovery);
     RUN(test_lockdown);
     RUN(test_withdraw_pending);
+    RUN(test_withdraw_preview_escapes_paths);
     RUN(test_separation_of_duties);
     RUN(test_user_remove_takes_off_the_named_grant);
     RUN(test_read_passphrase);

@@ -23,6 +23,7 @@
 #include "kura/notify.h"
 #include "kura/policy.h"
 #include "kura/report.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define NOTIFY_WAIT_MS 5000
@@ -111,7 +112,9 @@ static void preview(FILE *o, const struct cmd_txn *t, const char *sample, size_t
         const struct kura_file *f = &t->files[i];
         if (!file_has_sample(f, sample))
             continue;
-        fprintf(o, "  %s", f->path);
+        /* The archive's name for it: escaped, as every view shows it. */
+        fputs("  ", o);
+        kura_text_put_escaped(o, f->path, strlen(f->path));
         if (f->nsamples > 1) {
             fprintf(o, "  (also holds ");
             other_samples(o, f, sample);

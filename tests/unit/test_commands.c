@@ -858,6 +858,29 @@ static void test_withdraw_preview_escapes_paths(void)
     EXPECT_STR_CONTAINS(out_buf, "in/b\\u009b31mred.bam");
 }
 
+/* And the import's own list of files of a withdrawn sample, which it
+ * keeps unserved: names of the delivery's choosing, shown escaped. */
+static void test_import_withdrawn_list_escapes_paths(void)
+{
+    static const char rlo[] = "\xe2\x80\xae";
+    ASSERT(run_as(0, "dataset add DSIW --pi daemon --period 2026-01-01..2099-12-31") == 0);
+    ASSERT(run_as(0, "withdraw DSIW SIW1 --ref W-1 --yes") == 0);
+    char dir[200], name[300], map[200], line[200];
+    snprintf(dir, sizeof dir, "%s/inw", root);
+    ASSERT(mkdir(dir, 0700) == 0);
+    snprintf(name, sizeof name, "%s/ok%stxt.exe", dir, rlo);
+    write_text(name, "ACGT\n", 5);
+    snprintf(map, sizeof map, "%s/inw.tsv", root);
+    int n = snprintf(line, sizeof line, "ok%stxt.exe\tSIW1\n", rlo);
+    write_text(map, line, (size_t)n);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "dataset import DSIW --encrypt --samples %s %s", map, dir);
+    EXPECT(run_as(0, cmd) == 0);
+    EXPECT_STR_CONTAINS(out_buf, "kept unserved without a key");
+    EXPECT(out_buf && !strstr(out_buf, rlo));
+    EXPECT_STR_CONTAINS(out_buf, "ok\\u202etxt.exe");
+}
+
 /* Separation of duties: root acting for a logged-in person (sudo from
  * their login) who lists that person is granting to themselves: the
  * grant waits for the PI. Root acting for no one lists them at once. */
@@ -1331,6 +1354,7 @@ int main(void)
     RUN(test_lockdown);
     RUN(test_withdraw_pending);
     RUN(test_withdraw_preview_escapes_paths);
+    RUN(test_import_withdrawn_list_escapes_paths);
     RUN(test_separation_of_duties);
     RUN(test_user_remove_takes_off_the_named_grant);
     RUN(test_read_passphrase);

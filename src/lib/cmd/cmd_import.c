@@ -1310,9 +1310,13 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_import_result res;
     rc = kura_change_import(c->env, c->actor, c->err, &rq, &res);
     /* Said once the files are committed, even if a later step failed. */
-    if (res.committed)
-        fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s%s\n", res.nfiles,
-                (double)res.bytes / 1048576.0, rq.dataset, res.withdrawn);
+    if (res.committed) {
+        fprintf(c->out, "imported %zu file(s) (%.1f MiB) into dataset %s", res.nfiles,
+                (double)res.bytes / 1048576.0, rq.dataset);
+        /* It names files, as the delivery named them: escaped. */
+        kura_text_put_escaped(c->out, res.withdrawn, strlen(res.withdrawn));
+        fputc('\n', c->out);
+    }
 out:
     free(pos);
     return rc;

@@ -881,6 +881,23 @@ static void test_import_withdrawn_list_escapes_paths(void)
     EXPECT_STR_CONTAINS(out_buf, "ok\\u202etxt.exe");
 }
 
+/* Text a PI gives (a grant's approval, institution; a dataset's title)
+ * may hold invisible characters (a zero-width space, Unicode tags: text.h);
+ * every view escapes them, so that two texts an auditor sees as one are
+ * told apart and no hidden text rides along. user list is such a view. */
+static void test_user_list_escapes_invisible_text(void)
+{
+    static const char zwsp[] = "\xe2\x80\x8b", tag[] = "\xf3\xa0\x81\x81";
+    ASSERT(run_as(0, "dataset add DSZW --pi daemon --period 2026-01-01..2099-12-31") == 0);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "user add DSZW nobody --approval OK%s-1 --institution Kyoto%sUniv", zwsp, tag);
+    ASSERT(run_as(1, cmd) == 0);
+    EXPECT(run_as(1, "user list DSZW") == 0);
+    EXPECT(out_buf && !strstr(out_buf, zwsp) && !strstr(out_buf, tag));
+    EXPECT_STR_CONTAINS(out_buf, "OK\\u200b-1");
+    EXPECT_STR_CONTAINS(out_buf, "Kyoto\\U000e0041Univ");
+}
+
 /* Separation of duties: root acting for a logged-in person (sudo from
  * their login) who lists that person is granting to themselves: the
  * grant waits for the PI. Root acting for no one lists them at once. */
@@ -1355,6 +1372,7 @@ int main(void)
     RUN(test_withdraw_pending);
     RUN(test_withdraw_preview_escapes_paths);
     RUN(test_import_withdrawn_list_escapes_paths);
+    RUN(test_user_list_escapes_invisible_text);
     RUN(test_separation_of_duties);
     RUN(test_user_remove_takes_off_the_named_grant);
     RUN(test_read_passphrase);

@@ -10,6 +10,7 @@
 #include "kura/ledger.h"
 #include "kura/notify.h"
 #include "kura/policy.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 static struct kura_grant *grant_by_name(struct kura_dataset *ds, const char *name)
@@ -53,6 +54,15 @@ static void notify_pi(const struct kura_cmd_ctx *c, const struct kura_dataset *d
     struct kura_err e = {0};
     if (kura_notify(c->env->cfg, &n, c->env->socket_mode ? 0 : CMD_NOTIFY_WAIT_MS, &e) != 0)
         fprintf(c->err, "kuractl: warning: notification not sent: %s\n", e.msg);
+}
+
+/* A person's text in a listing: escaped (text.h), "-" for none. */
+static void put_text_or_dash(FILE *out, const char *s)
+{
+    if (!s[0])
+        fputc('-', out);
+    else
+        kura_text_put_escaped(out, s, strlen(s));
 }
 
 /* "institution=... email=... trained=2026-11-20", the records set; "" for none. */
@@ -540,10 +550,14 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
         rc = KURA_EXIT_OK;
         goto out;
     }
-    fprintf(c->out, "dataset %s (%s, %s) %s, period %s..%s%s%s\n", ds->id, kura_kind_name(ds->kind),
+    /* The title, approvals and records are people's text: escaped (text.h),
+     * so that an invisible character in one is seen. */
+    fprintf(c->out, "dataset %s (%s, %s) %s, period %s..%s%s", ds->id, kura_kind_name(ds->kind),
             kura_level_name(ds->level), kura_ds_status_name(ds->status),
             kura_date_format(ds->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
-            cmd_last_day(c, ds->until, b, sizeof b), ds->title[0] ? ": " : "", ds->title);
+            cmd_last_day(c, ds->until, b, sizeof b), ds->title[0] ? ": " : "");
+    kura_text_put_escaped(c->out, ds->title, strlen(ds->title));
+    fputc('\n', c->out);
     if (kura_files_no_sample_map(t.files, t.nfiles))
         fprintf(c->out, "no sample map: none of its %zu file(s) names a sample (imported without --samples), so a "
                         "consent withdrawal cannot find any of them\n", t.nfiles);
@@ -554,18 +568,20 @@ int cmd_user_list(const struct kura_cmd_ctx *c, int argc, char **argv)
             "-");
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
-        fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s %s\n", g->user, kura_role_name(g->role),
+        fprintf(c->out, "%-32s %-16s %-10s %-10s %-8s ", g->user, kura_role_name(g->role),
                 kura_date_format(g->from, c->env->cfg->zone, a, sizeof a) == 0 ? a : "?",
-                cmd_last_day(c, g->until, b, sizeof b), list_state(c, ds, g->uid, logins, g->from, g->until, now, &needs_pi),
-                g->approval[0] ? g->approval : "-");
+                cmd_last_day(c, g->until, b, sizeof b), list_state(c, ds, g->uid, logins, g->from, g->until, now, &needs_pi));
+        put_text_or_dash(c->out, g->approval);
+        fputc('\n', c->out);
     }
     /* R-ACC-9: who the users are and when they were trained, for the PI's ledger of users. */
     if (ds->ngrants)
         fprintf(c->out, "\n%-32s %-10s %-32s %s\n", "USER", "TRAINED", "E-MAIL", "INSTITUTION");
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
-        fprintf(c->out, "%-32s %-10s %-32s %s\n", g->user, g->trained[0] ? g->trained : "-",
-                g->email[0] ? g->email : "-", g->institution[0] ? g->institution : "-");
+        fprintf(c->out, "%-32s %-10s %-32s ", g->user, g->trained[0] ? g->trained : "-", g->email[0] ? g->email : "-");
+        put_text_or_dash(c->out, g->institution);
+        fputc('\n', c->out);
     }
     if (needs_pi)
         fprintf(c->out, "\nneeds the PI: pending = listed by an operator, reads nothing until the PI runs kuractl "

@@ -896,6 +896,11 @@ static void test_user_list_escapes_invisible_text(void)
     EXPECT(out_buf && !strstr(out_buf, zwsp) && !strstr(out_buf, tag));
     EXPECT_STR_CONTAINS(out_buf, "OK\\u200b-1");
     EXPECT_STR_CONTAINS(out_buf, "Kyoto\\U000e0041Univ");
+    /* And the listed user's own status: its grants' history quotes them. */
+    EXPECT(run_as(65534, "status") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "your grants' history");
+    EXPECT(out_buf && !strstr(out_buf, zwsp) && !strstr(out_buf, tag));
+    EXPECT_STR_CONTAINS(out_buf, "approval=OK\\u200b-1");
 }
 
 /* Separation of duties: root acting for a logged-in person (sudo from

@@ -215,8 +215,10 @@ int cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *
             }
             if (!shown++)
                 fprintf(c->out, "\nyour grants' history:\n");
-            fprintf(c->out, "%-20s %-26s %-8s by %-12s %s\n", m->id, m->ev[j].time, m->ev[j].action, m->ev[j].by,
-                    m->ev[j].after);
+            fprintf(c->out, "%-20s %-26s %-8s by %-12s ", m->id, m->ev[j].time, m->ev[j].action, m->ev[j].by);
+            /* The grant's text: a PI's approval and records, escaped (text.h). */
+            kura_text_put_escaped(c->out, m->ev[j].after, strlen(m->ev[j].after));
+            fputc('\n', c->out);
         }
     }
     struct kura_err e = {0};

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kura/notify.h"
+#include "kura/text.h"
 #include "kura/when.h"
 
 #define NOTIFY_ARGS_MAX 32
@@ -18,6 +19,27 @@
 static const char *or_empty(const char *s)
 {
     return s ? s : "";
+}
+
+/* A field as the notice carries it: controls, invisible characters and
+ * bytes not UTF-8 escaped (text.h). Most fields are kura's own or checked
+ * text, but some name what a user chose (the program a guard-burst names
+ * is the user's file, its name any bytes): a newline or an escape sequence
+ * in it would reach a site's mail headers, syslog and terminals as is.
+ * NULL when out of memory. */
+static char *escaped(const char *s)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    kura_text_put_escaped(f, or_empty(s), strlen(or_empty(s)));
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 static void log_failure(const char *cmd, int status)
@@ -67,9 +89,11 @@ int kura_notify(const struct kura_config *cfg, const struct kura_notice *n, int 
     char when[48];
     if (kura_time_format(n->time, cfg->zone, when, sizeof when) != 0)
         snprintf(when, sizeof when, "@%lld", (long long)n->time);
+    char *msg = escaped(n->message);
     syslog(LOG_AUTHPRIV | LOG_NOTICE, "kura: %s dataset=%s pi=%s users=%s%s%s%s%s: %s", or_empty(n->event),
            or_empty(n->dataset), or_empty(n->pi), or_empty(n->users), n->sample ? " sample=" : "", or_empty(n->sample),
-           n->ref ? " ref=" : "", or_empty(n->ref), or_empty(n->message));
+           n->ref ? " ref=" : "", or_empty(n->ref), msg ? msg : "(out of memory)");
+    free(msg);
     if (!cfg->notify_command || !cfg->notify_command[0])
         return 0;
 
@@ -101,9 +125,12 @@ int kura_notify(const struct kura_config *cfg, const struct kura_notice *n, int 
                 {"KURA_TIME", when},      {"KURA_MESSAGE", n->message}, {"KURA_REASON", n->reason},
                 {"KURA_BY", n->by},       {"KURA_BYTES", n->bytes},     {"KURA_FILE", n->file},
                 {"PATH", "/usr/bin:/bin"}};
-    for (size_t i = 0; i < sizeof vars / sizeof *vars && ne < NOTIFY_ENV_MAX; i++)
-        if (asprintf(&envp[ne], "%s=%s", vars[i].name, or_empty(vars[i].val)) >= 0)
+    for (size_t i = 0; i < sizeof vars / sizeof *vars && ne < NOTIFY_ENV_MAX; i++) {
+        char *val = escaped(vars[i].val);
+        if (val && asprintf(&envp[ne], "%s=%s", vars[i].name, val) >= 0)
             ne++;
+        free(val);
+    }
     envp[ne] = NULL;
 
     posix_spawnattr_t attr;

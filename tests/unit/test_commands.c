@@ -423,6 +423,12 @@ static void test_lockdown(void)
     EXPECT(run_as(65534, "status") == 0);
     EXPECT_STR_CONTAINS(out_buf, "LOCKDOWN since");
     EXPECT(run_as(0, "lockdown --reason again") == 1);
+    /* The reason is the operator's text, shown to every user: escaped. */
+    EXPECT(run_as(0, "unlock") == 0);
+    EXPECT(run_as(0, "lockdown --reason breach\xe2\x80\x8b-8") == 0);
+    EXPECT(run_as(65534, "status") == 0);
+    EXPECT(out_buf && !strstr(out_buf, "\xe2\x80\x8b"));
+    EXPECT_STR_CONTAINS(out_buf, "(breach\\u200b-8)");
     EXPECT(run_as(0, "unlock") == 0);
     EXPECT(kura_lockdown_load(cfg.state_dir, &l, &e) == 0 && !l.on);
     EXPECT(run_as(0, "unlock") == 1);

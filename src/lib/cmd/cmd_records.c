@@ -69,9 +69,11 @@ static int ethics_table(const struct kura_cmd_ctx *c, const struct kura_dataset 
             fprintf(c->out, "\nethics approvals:\n%-20s %-10s  %s\n", "DATASET", "UNTIL", "APPROVAL");
             header = true;
         }
-        if (all[i].ethics[0])
-            fprintf(c->out, "%-20s %-10s  %s\n", all[i].id, until, all[i].ethics);
-        else
+        if (all[i].ethics[0]) {
+            fprintf(c->out, "%-20s %-10s  ", all[i].id, until);
+            kura_text_put_escaped(c->out, all[i].ethics, strlen(all[i].ethics));
+            fputc('\n', c->out);
+        } else
             fprintf(c->out, "%-20s %-10s  %s\n", all[i].id, "-", "(none recorded: kuractl dataset extend --ethics)");
     }
     if (json)

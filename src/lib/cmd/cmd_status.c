@@ -243,9 +243,12 @@ static int print_lockdown(const struct kura_cmd_ctx *c, bool json, bool *first)
     if (!json) {
         if (unreadable)
             fprintf(c->out, "LOCKDOWN: every dataset is refused (the lockdown file is unreadable: ask an operator)\n\n");
-        else if (l.on)
-            fprintf(c->out, "LOCKDOWN since %s: every dataset is refused (%s)\n\n",
-                    cmd_time(c, l.at, when, sizeof when), l.reason);
+        else if (l.on) {
+            /* The operator's reason, shown to every user: escaped (text.h). */
+            fprintf(c->out, "LOCKDOWN since %s: every dataset is refused (", cmd_time(c, l.at, when, sizeof when));
+            kura_text_put_escaped(c->out, l.reason, strlen(l.reason));
+            fputs(")\n\n", c->out);
+        }
         return 0;
     }
     struct kura_json_writer w;

@@ -61,6 +61,7 @@ struct kura_config {
     bool end_processes;          /* kill what holds a file its user may no longer read */
     /* [metrics] */
     char *metrics_textfile;      /* "" when unset: no metrics */
+    char *metrics_group;         /* "" when unset: the file is 0644; else 0640, this group's */
     unsigned metrics_interval;   /* seconds */
     /* [report] */
     char report_lang[5];         /* "auto" (ja for JGA and AGD), "ja" or "en" */

@@ -49,6 +49,7 @@ struct kurafs_metrics {
     } reasons[KURAFS_METRICS_REASONS];
     pthread_t thread;
     bool running, stopping;
+    gid_t group;                   /* [metrics] group's, when one is set */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
 };

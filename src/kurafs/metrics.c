@@ -6,6 +6,7 @@
  * path: only reasons, from the daemon's own fixed strings. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,12 +236,16 @@ static int write_file(struct kurafs *fs, bool up)
     /* Exclusive: the directory may belong to the exporter's user, and a
      * link planted at tmp must not make root truncate or write its target. */
     unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         rc = -errno;
     else {
-        /* 0644 whatever the umask (the unit sets 0077): the exporter reads it. */
-        if (fchmod(fd, 0644) != 0 || kura_write_full(fd, text, len) != 0)
+        /* Whatever the umask (the unit sets 0077): the exporter reads it,
+         * as one of [metrics] group, else as anyone. Mode and group before
+         * the first byte. */
+        bool grouped = fs->cfg->metrics_group[0];
+        if ((grouped && fchown(fd, (uid_t)-1, fs->metrics.group) != 0) || fchmod(fd, grouped ? 0640 : 0644) != 0 ||
+            kura_write_full(fd, text, len) != 0)
             rc = -errno;
         if (close(fd) != 0 && rc == 0)
             rc = -errno;
@@ -293,6 +298,19 @@ int kurafs_metrics_start(struct kurafs *fs)
 {
     if (!fs->cfg->metrics_textfile[0])
         return 0;
+    if (fs->cfg->metrics_group[0]) {
+        /* A group that does not exist writes nothing: a 0644 file would
+         * show every user what the operator meant to keep to the group. */
+        char buf[4096];
+        struct group gr, *found = NULL;
+        int e = getgrnam_r(fs->cfg->metrics_group, &gr, buf, sizeof buf, &found);
+        if (!found) {
+            kura_notice(LOG_WARNING, "kurafs: metrics: group %s ([metrics] group): %s; %s is not written",
+                        fs->cfg->metrics_group, e ? strerror(e) : "no such group", fs->cfg->metrics_textfile);
+            return 0;
+        }
+        fs->metrics.group = gr.gr_gid;
+    }
     if (pthread_create(&fs->metrics.thread, NULL, writer, fs) != 0)
         return -1;
     fs->metrics.running = true;

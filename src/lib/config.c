@@ -28,7 +28,7 @@ enum key_id {
     K_DENY, K_ALLOW, K_ALERT_REFUSALS,
     K_SYSLOG, K_BULK, K_MAX_SIZE, K_REFUSALS, K_RESERVE, K_RETENTION, K_SUMMARY_DAY,
     K_GRACE, K_AUTO_DESTROY, K_WARN, K_NOTIFY, K_END_PROCESSES,
-    K_METRICS_FILE, K_METRICS_INTERVAL,
+    K_METRICS_FILE, K_METRICS_GROUP, K_METRICS_INTERVAL,
     K_REPORT_LANG,
     K_CLUSTER_DB, K_CLUSTER_NODE, K_CLUSTER_LEASE, K_CLUSTER_ANSWER,
     K_COUNT
@@ -65,6 +65,7 @@ static const struct {
     [K_NOTIFY] = {"revocation", "notify_command"},
     [K_END_PROCESSES] = {"revocation", "end_processes"},
     [K_METRICS_FILE] = {"metrics", "textfile"},
+    [K_METRICS_GROUP] = {"metrics", "group"},
     [K_METRICS_INTERVAL] = {"metrics", "interval_seconds"},
     [K_REPORT_LANG] = {"report", "lang"},
     [K_CLUSTER_DB] = {"cluster", "database"},
@@ -155,6 +156,7 @@ void kura_config_free(struct kura_config *cfg)
     free(cfg->cluster_database);
     free(cfg->cluster_node);
     free(cfg->metrics_textfile);
+    free(cfg->metrics_group);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -447,6 +449,16 @@ static int set_key(struct load *ld, enum key_id k, const char *value, struct kur
             return -1;
         }
         return set_string(&cfg->metrics_textfile, value, err);
+    case K_METRICS_GROUP:
+        /* A group name as useradd and groupadd make them (the group is
+         * looked up when kurafs writes the file: it may come later). */
+        if (*value && (strlen(value) > 32 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(value) ||
+                       value[0] == '-' || (value[0] >= '0' && value[0] <= '9'))) {
+            kura_err_set(err, EINVAL, "expected a group name (lower-case letters, digits, '_' and '-', not first; "
+                                      "empty: none)");
+            return -1;
+        }
+        return set_string(&cfg->metrics_group, value, err);
     case K_REPORT_LANG:
         if (strcmp(value, "auto") != 0 && strcmp(value, "ja") != 0 && strcmp(value, "en") != 0) {
             kura_err_set(err, EINVAL, "expected auto, ja or en");
@@ -622,7 +634,7 @@ static int set_defaults(struct kura_config *cfg, struct kura_err *err)
     cfg->cluster_lease_seconds = 5;
     cfg->cluster_answer_seconds = KURA_CLUSTER_ANSWER_SECONDS;
     if (set_string(&cfg->cluster_database, "", err) != 0 || set_string(&cfg->cluster_node, "", err) != 0 || set_string(&cfg->timezone, KURA_DEFAULT_TZ, err) != 0 || set_string(&cfg->notify_command, "", err) != 0 ||
-        set_string(&cfg->metrics_textfile, "", err) != 0 ||
+        set_string(&cfg->metrics_textfile, "", err) != 0 || set_string(&cfg->metrics_group, "", err) != 0 ||
         parse_tools(KURA_GUARD_DEFAULT_DENY, &cfg->deny, &cfg->ndeny, err) != 0 ||
         parse_tools(DEFAULT_ALLOW, &cfg->allow, &cfg->nallow, err) != 0)
         return -1;
@@ -844,9 +856,13 @@ static const char default_tail[] =
     "# prometheus-node-exporter collects the *.prom files of\n"
     "# /var/lib/prometheus/node-exporter: set\n"
     "#   textfile = /var/lib/prometheus/node-exporter/kura.prom\n"
-    "# The file names no dataset, user or path, but the exporter serves it to\n"
-    "# anyone who can reach it. Empty: no metrics.\n"
+    "# The file names no dataset, user or path, but its totals move with every\n"
+    "# read (docs/security.md). Empty: no metrics.\n"
     "textfile =\n"
+    "# Group that may read the file (Debian's exporter: prometheus): mode 0640,\n"
+    "# out of other users' sight; the exporter must then serve it only with\n"
+    "# authentication. Empty: mode 0644, readable by every user.\n"
+    "group =\n"
     "# Seconds between two writes, 1 to 3600.\n"
     "interval_seconds = 5\n"
     "\n"

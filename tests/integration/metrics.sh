@@ -117,4 +117,24 @@ stop_kura "$T/mnt"
 check "the stopped daemon leaves kura_up 0" test "$(value kura_up)" = 0
 check "no temporary file is left beside it" test "$(find "$T/prom" -type f | wc -l)" = 1
 
+# [metrics] group: the totals move with every read, so a sole reader's
+# file size shows in them (docs/security.md): with a group set the file
+# is 0640 and that group's, out of other users' sight.
+make_group kt_prom
+usermod -a -G kt_prom kt_bob
+sed -i -e 's|^group =.*|group = kt_prom|' "$KCONF"
+rm -f "$PROM"
+require "mount with [metrics] group = kt_prom" mount_kura "$T/mnt"
+check "the file is written" wait_value kura_up 1
+check "... mode 0640, group kt_prom" test "$(stat -c '%a %G' "$PROM")" = "640 kt_prom"
+check "a member of kt_prom (the exporter's place) reads it" as kt_bob grep -q '^kura_up 1' "$PROM"
+check "another user does not" bash -c "! setpriv --reuid=kt_carol --regid=$(id -g kt_carol) --init-groups cat '$PROM' 2>/dev/null"
+stop_kura "$T/mnt"
+sed -i -e 's|^group =.*|group = kt_nosuchgroup|' "$KCONF"
+rm -f "$PROM"
+require "mount with a group that does not exist" mount_kura "$T/mnt"
+check "... the daemon says so" wait_for 10 grep -q "group kt_nosuchgroup (\\[metrics\\] group): no such group" "$KURAFS_LOG"
+check "... and writes no file readable by all instead" test ! -e "$PROM"
+stop_kura "$T/mnt"
+
 done_testing

@@ -56,7 +56,7 @@ static void test_empty_file_gives_defaults(void)
     EXPECT(c.grace_days == 30 && c.auto_destroy && strcmp(c.notify_command, "") == 0);
     /* Reminders well before the guideline's "a month before the end". */
     EXPECT(c.nwarn_days == 3 && c.warn_days[0] == 90 && c.warn_days[1] == 60 && c.warn_days[2] == 40);
-    EXPECT(strcmp(c.metrics_textfile, "") == 0 && c.metrics_interval == 5);
+    EXPECT(strcmp(c.metrics_textfile, "") == 0 && c.metrics_interval == 5 && strcmp(c.metrics_group, "") == 0);
     /* A single server unless a database is named. */
     EXPECT(strcmp(c.cluster_database, "") == 0 && strcmp(c.cluster_node, "") == 0 && c.cluster_lease_seconds == 5);
     EXPECT(c.cluster_answer_seconds == KURA_CLUSTER_ANSWER_SECONDS);
@@ -214,6 +214,7 @@ static void test_all_keys_set(void)
                        "notify_command = /usr/local/bin/notify --to pi; echo #done\n"
                        "[metrics]\n"
                        "textfile = /var/lib/prometheus/node-exporter/kura.prom\n"
+                       "group = prometheus\n"
                        "interval_seconds = 3600\n"
                        "[cluster]\n"
                        "database = host=/run/postgresql dbname=kura\n"
@@ -237,6 +238,7 @@ static void test_all_keys_set(void)
     EXPECT(strcmp(c.notify_command, "/usr/local/bin/notify --to pi; echo #done") == 0);
     EXPECT(strcmp(c.metrics_textfile, "/var/lib/prometheus/node-exporter/kura.prom") == 0);
     EXPECT(c.metrics_interval == 3600);
+    EXPECT(strcmp(c.metrics_group, "prometheus") == 0);
     EXPECT(strcmp(c.cluster_database, "host=/run/postgresql dbname=kura") == 0);
     EXPECT(strcmp(c.cluster_node, "hpc-01.a_b") == 0 && c.cluster_lease_seconds == 300);
     EXPECT(c.cluster_answer_seconds == 3600);
@@ -344,6 +346,11 @@ static void test_malformed_names_file_and_line(void)
         {"[revocation]\nnotify_command = notify-send\n", "t.conf:2: notify_command: the command must start"},
         {"[metrics]\ntextfile = kura.prom\n", "t.conf:2: textfile: the metrics file must be an absolute path"},
         {"[metrics]\ninterval_seconds = 0\n", "t.conf:2: interval_seconds: expected 1 to 3600 seconds"},
+        {"[metrics]\ngroup = Prometheus\n", "t.conf:2: group: expected a group name"},
+        {"[metrics]\ngroup = -x\n", "t.conf:2: group: expected a group name"},
+        {"[metrics]\ngroup = 9x\n", "t.conf:2: group: expected a group name"},
+        {"[metrics]\ngroup = prometheus prometheus\n", "t.conf:2: group: expected a group name"},
+        {"[metrics]\ngroup = abcdefghijklmnopqrstuvwxyz0123456\n", "t.conf:2: group: expected a group name"},
         {"[metrics]\ninterval_seconds = 3601\n", "t.conf:2: interval_seconds: expected a whole number"},
         {"[metric]\n", "unknown section [metric] (known: paths, server, guard, audit, revocation, metrics, report, cluster)"},
         {"[paths]\nstate_dir = lib\n", "t.conf:2: state_dir: relative path \"lib\" needs [paths] root"},

@@ -46,6 +46,9 @@ int kura_mkdir_p(const char *path, mode_t mode, struct kura_err *err);
 int kura_fsync_dir(const char *dir, struct kura_err *err);
 /* fsync of the directory holding path. */
 int kura_fsync_parent(const char *path, struct kura_err *err);
+/* The directory part of path ("." for a bare name, "/" for one in the
+ * root), malloc'd; NULL when out of memory. */
+char *kura_dir_of(const char *path);
 /* syncfs of the filesystem holding dir (it reports write-back errors since
  * Linux 5.8), then fsync of dir so new names in it are durable: one call
  * instead of an fsync per file written there. */

@@ -836,7 +836,7 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
     const char *slash = strrchr(path, '/');
     size_t hlen = strlen(path) + 16;
     log->path = strdup(path);
-    log->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    log->dir = kura_dir_of(path);
     log->base = strdup(slash ? slash + 1 : path);
     log->head_path = malloc(hlen);
     log->zone = opt->zone;

@@ -15,8 +15,7 @@
 #include "kura/fsutil.h"
 #include "kura/secmem.h"
 
-/* The directory part of path ("." when there is none), malloc'd. */
-static char *dir_of(const char *path)
+char *kura_dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -120,7 +119,7 @@ int kura_syncfs_dir(const char *dir, struct kura_err *err)
 
 int kura_fsync_parent(const char *path, struct kura_err *err)
 {
-    char *dir = dir_of(path);
+    char *dir = kura_dir_of(path);
     if (!dir) {
         kura_err_set(err, ENOMEM, "out of memory");
         return -1;

@@ -199,8 +199,6 @@ static void read_ssh_client(int dirfd, struct kura_proc *p)
     free(buf);
 }
 
-/* Reads one process through its /proc/PID directory; unread facts stay
- * unset in p->have. Returns false when a guard-relevant fact is missing. */
 bool kura_procinfo_read_ids(int dirfd, struct kura_proc *p)
 {
     char scratch[STATUS_READ];
@@ -208,6 +206,8 @@ bool kura_procinfo_read_ids(int dirfd, struct kura_proc *p)
     return n > 0 && kura_procinfo_parse_status(scratch, (size_t)n, p) == 0;
 }
 
+/* Reads one process through its /proc/PID directory; unread facts stay
+ * unset in p->have. Returns false when a guard-relevant fact is missing. */
 static bool read_proc(int dirfd, pid_t pid, bool caller, struct kura_proc *p, char *scratch)
 {
     memset(p, 0, sizeof *p);

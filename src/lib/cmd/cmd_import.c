@@ -39,9 +39,9 @@
 struct src {
     char *path;                 /* as named by the caller (joined with the walk): for messages */
     char *served;               /* path inside the dataset */
-    bool walked;                /* found inside a directory: never follow a symlink to it */
-    int top;                    /* walked: the index of its top directory in plan.tops; else -1 */
-    char *rel;                  /* walked: its path below that directory */
+    int top;                    /* found inside a directory named: its index in plan.tops (never
+                                 * follow a symlink below it); -1 for a file named */
+    char *rel;                  /* top >= 0: its path below that directory */
     dev_t dev;                  /* what the walk (or the stat of a path named) found there: */
     ino_t ino;                  /* what is read and removed must be that file */
     uint64_t bytes;             /* source size, for the progress bar */
@@ -140,14 +140,13 @@ static int plan_add(struct plan *p, const char *path, const char *rel, int top, 
     memset(s, 0, sizeof *s);
     s->path = strdup(path);
     s->served = served_name(rel, encrypt);
-    s->rel = walked ? strdup(rel) : NULL;
-    if (!s->path || !s->served || (walked && !s->rel)) {
+    s->rel = strdup(walked ? rel : "");
+    if (!s->path || !s->served || !s->rel) {
         free(s->path);
         free(s->served);
         free(s->rel);
         return -1;
     }
-    s->walked = walked;
     s->top = top;
     s->dev = st->st_dev;
     s->ino = st->st_ino;
@@ -206,7 +205,7 @@ static int open_parent(const struct plan *p, int top, const char *rel, const cha
     if (top < 0 || !*rel) {
         const char *slash = strrchr(path, '/');
         *base = slash ? slash + 1 : path;
-        char *dir = !slash ? strdup(".") : slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+        char *dir = kura_dir_of(path);
         if (!dir) {
             errno = ENOMEM;
             return -1;
@@ -807,13 +806,13 @@ static int import_one(struct import *im, const struct src *s, struct kura_file *
         goto out;
     struct stat st;
     const char *base = NULL;
-    int parent = s->walked ? open_parent(&im->plan, s->top, s->rel, s->path, &base) : AT_FDCWD;
-    if (parent == -1)
+    int parent = open_parent(&im->plan, s->top, s->rel, s->path, &base);
+    if (parent < 0)
         kura_err_set(e, errno, "%s: %s", s->path, strerror(errno));
-    else
-        in = kura_open_regular_at(parent, s->walked ? base : s->path, s->path, s->walked ? O_NOFOLLOW : 0, &st, e);
-    if (parent >= 0)
+    else {
+        in = kura_open_regular_at(parent, base, s->path, s->top >= 0 ? O_NOFOLLOW : 0, &st, e);
         close(parent);
+    }
     cmd_caller_leave(&im->caller);
     if (in < 0)
         goto out;
@@ -979,7 +978,7 @@ static void remove_sources(struct import *im)
         }
         const struct src *s = &im->plan.v[i];
         const char *base = NULL;
-        int parent = open_parent(&im->plan, s->top, s->walked ? s->rel : "", s->path, &base);
+        int parent = open_parent(&im->plan, s->top, s->rel, s->path, &base);
         int r = -1;
         if (parent >= 0) {
             /* Only the file imported: not another one swapped in, nor one
@@ -993,15 +992,11 @@ static void remove_sources(struct import *im)
         if (parent >= 0)
             close(parent);
         cmd_caller_leave(&im->caller);
-        if (r != 0 && ue == EBUSY) {
-            fputs("kuractl dataset import: did not remove source ", c->err);
+        if (r != 0 && ue != ENOENT) {
+            fputs(ue == EBUSY ? "kuractl dataset import: did not remove source "
+                              : "kuractl dataset import: could not remove source ", c->err);
             kura_text_put_escaped(c->err, s->path, strlen(s->path));
-            fputs(": it is not the file imported\n", c->err);
-            failed++;
-        } else if (r != 0 && ue != ENOENT) {
-            fputs("kuractl dataset import: could not remove source ", c->err);
-            kura_text_put_escaped(c->err, s->path, strlen(s->path));
-            fprintf(c->err, ": %s\n", strerror(ue));
+            fprintf(c->err, ": %s\n", ue == EBUSY ? "it is not the file imported" : strerror(ue));
             failed++;
         }
     }

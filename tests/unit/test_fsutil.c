@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,6 +127,50 @@ static void test_write_new_refuses_existing(void)
     free(s);
     ASSERT(symlink(p, at("new.link")) == 0);
     EXPECT(kura_write_file_new(at("new.link"), "x", 1, 0644, &err) == -1);
+}
+
+/* A failed write removes the half-written file from the directory it was
+ * made in. Here the write fails on the file size limit, and the signal
+ * that comes with it renames that directory and puts a link to another
+ * one in its place, as a user who owns the directory could while root
+ * writes a report into it: the file of the same name behind the link
+ * stays. */
+static const char *swap_from, *swap_aside, *swap_to;
+static void swap_dir_for_link(int sig)
+{
+    (void)sig;
+    if (rename(swap_from, swap_aside) != 0 || symlink(swap_to, swap_from) != 0)
+        _exit(3);
+}
+
+static void test_write_new_failure_removes_in_its_own_directory(void)
+{
+    ASSERT(mkdir(at("wd"), 0755) == 0 && mkdir(at("vault"), 0700) == 0);
+    ASSERT(kura_write_file_new(at("vault/r.md"), "victim", 6, 0600, NULL) == 0);
+    swap_from = at("wd");
+    swap_aside = strdup(at("wd.old"));
+    swap_to = strdup(at("vault"));
+    ASSERT(swap_aside && swap_to);
+    struct rlimit old, small = {.rlim_cur = 4, .rlim_max = RLIM_INFINITY};
+    ASSERT(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    small.rlim_max = old.rlim_max;
+    struct sigaction sa = {.sa_handler = swap_dir_for_link}, prev;
+    ASSERT(sigaction(SIGXFSZ, &sa, &prev) == 0);
+    ASSERT(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    struct kura_err err = {0};
+    int rc = kura_write_file_new(at("wd/r.md"), "report text", 11, 0644, &err);
+    ASSERT(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    ASSERT(sigaction(SIGXFSZ, &prev, NULL) == 0);
+    EXPECT(rc == -1);
+    EXPECT(err.code == EFBIG);
+    struct stat st;
+    EXPECT(lstat(at("wd"), &st) == 0 && S_ISLNK(st.st_mode)); /* the swap happened */
+    char *s = slurp(at("vault/r.md"));
+    EXPECT(s && strcmp(s, "victim") == 0);
+    free(s);
+    EXPECT(lstat(at("wd.old/r.md"), &st) == -1 && errno == ENOENT);
+    free((char *)swap_aside);
+    free((char *)swap_to);
 }
 
 /* commit_new: whole or nothing, and never over a file that appeared while
@@ -365,6 +412,7 @@ int main(void)
     RUN(test_atomic_crash_before_rename_keeps_old_content);
     RUN(test_atomic_into_missing_dir_fails);
     RUN(test_write_new_refuses_existing);
+    RUN(test_write_new_failure_removes_in_its_own_directory);
     RUN(test_atomic_commit_new_never_replaces);
     RUN(test_mkdir_p);
     RUN(test_lock_excludes_other_process);

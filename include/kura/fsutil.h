@@ -34,7 +34,10 @@ void kura_atomic_abort(struct kura_atomic *a);
 int kura_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct kura_err *err);
 
 /* Creates exclusively (O_EXCL: refuses to overwrite), fsyncs, fsyncs the
- * directory. For files that must not replace an existing one (a config). */
+ * directory. For files that must not replace an existing one (a config, a
+ * report in a user's directory). A failure removes the file from the
+ * directory it was made in, held open from the start, whatever the path
+ * names by then. */
 int kura_write_file_new(const char *path, const void *data, size_t len, mode_t mode, struct kura_err *err);
 
 /* mkdir -p: creates missing directories with exactly `mode` (umask not

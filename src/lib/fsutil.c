@@ -243,9 +243,25 @@ int kura_write_file_atomic(const char *path, const void *data, size_t len, mode_
 
 int kura_write_file_new(const char *path, const void *data, size_t len, mode_t mode, struct kura_err *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    /* Everything after the create is done through the directory it was
+     * made in, held open: if the directory is renamed and a link put in its
+     * place (it may be a user's), the removal after a failed write still
+     * removes the half-written file, never a file behind the link. */
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = kura_dir_of(path);
+    if (!dir) {
+        kura_err_set(err, ENOMEM, "out of memory");
+        return -1;
+    }
+    int dfd = *base ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    int e = *base ? errno : EISDIR;
+    free(dir);
+    int fd = dfd >= 0 ? openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode) : -1;
     if (fd < 0) {
-        int e = errno;
+        e = dfd >= 0 ? errno : e;
+        if (dfd >= 0)
+            close(dfd);
         kura_err_set(err, e, "create %s: %s", path, strerror(e));
         return -1;
     }
@@ -263,13 +279,18 @@ int kura_write_file_new(const char *path, const void *data, size_t len, mode_t m
     fd = -1;
     if (close(cfd) != 0)
         goto fail;
-    return kura_fsync_parent(path, err);
-fail:;
+    step = "fsync the directory of";
+    if (fsync(dfd) != 0)
+        goto fail;
+    close(dfd);
+    return 0;
+fail:
     /* Do not leave a half-written file behind: it would block the retry. */
-    int e = errno;
+    e = errno;
     if (fd >= 0)
         close(fd);
-    unlink(path);
+    unlinkat(dfd, base, 0);
+    close(dfd);
     kura_err_set(err, e, "%s %s: %s", step, path, strerror(e));
     return -1;
 }

@@ -58,6 +58,13 @@ mkdir -p "$T/op" && chown kt_op "$T/op"
 check "operator op makes a delivery (relative path, through the daemon)" \
   bash -c "cd '$T/op' && cp '$T/data/b.bin' . && chown kt_op b.bin && setpriv --reuid=kt_op --regid=\$(id -g kt_op) --init-groups -- '$KURACTL' -c '$KCONF' delivery make --to '$ID' b.bin >/dev/null"
 check "... written in op's directory, owned by op" test "$(stat -c %U "$T/op/b.bin.c4gh" 2>/dev/null)" = kt_op
+# kuractl makes the paths it parses absolute; --out=DIR and a FILE after
+# "--" reach the daemon as typed, and its working directory is not op's.
+opctl() { bash -c "cd '$T/op' && setpriv --reuid=kt_op --regid=\$(id -g kt_op) --init-groups -- '$KURACTL' -c '$KCONF' $*"; }
+check_output_fails "... a relative --out=DIR through the daemon is refused" "--out outs: give an absolute path to the daemon" \
+  opctl delivery make --to "$ID" --out=outs b.bin
+check_output_fails "... as is a relative FILE after --" "b.bin: give an absolute path to the daemon" \
+  opctl delivery make --to "$ID" --out "$T/op" -- b.bin
 check_output_fails "... who cannot encrypt a file they cannot read" "Permission denied" \
   as kt_op "$KURACTL" -c "$KCONF" delivery make --to server --out "$T/op" /etc/shadow
 check "... so nothing of it is written" test ! -e "$T/op/shadow.c4gh"

@@ -1282,12 +1282,17 @@ static void test_change_functions_dataset_and_keys(void)
     struct kura_import_request rel = imp;
     rel.paths = rel_paths;
     EXPECT(kura_change_import(&daemon_env, &root_a, err, &rel, &imported) == KURA_EXIT_FAIL && !imported.committed);
+    struct kura_import_request rel_samples = imp;
+    rel_samples.samples_path = "samples.tsv";
+    EXPECT(kura_change_import(&daemon_env, &root_a, err, &rel_samples, &imported) == KURA_EXIT_FAIL &&
+           !imported.committed);
     EXPECT(kura_change_import(&env, &root_a, err, &imp, &imported) == KURA_EXIT_OK);
     EXPECT(imported.committed && imported.nfiles == 1 && imported.bytes == 5 && !imported.withdrawn[0]);
     EXPECT(file_contains(ds_file("DSFN", "files.tsv"), "reads.txt"));
     fflush(err);
     EXPECT_STR_CONTAINS(errs, "kuractl dataset import: only an operator");
-    EXPECT_STR_CONTAINS(errs, "give absolute paths to the daemon");
+    EXPECT_STR_CONTAINS(errs, "reads.txt: give an absolute path to the daemon");
+    EXPECT_STR_CONTAINS(errs, "--samples samples.tsv: give an absolute path to the daemon");
     EXPECT_STR_CONTAINS(errs, "kuractl dataset import: warning: no --samples map");
 
     /* reload: an operator's; it only tells the daemon. */

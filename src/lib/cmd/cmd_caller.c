@@ -31,6 +31,14 @@ static int thread_caps(struct __user_cap_data_struct caps[2], bool set)
     return (int)syscall(set ? SYS_capset : SYS_capget, &h, caps);
 }
 
+int cmd_caller_path_check(const struct kura_cmd_ctx *c, const char *what, const char *path, struct kura_err *e)
+{
+    if (!c->env->socket_mode || path[0] == '/')
+        return 0;
+    kura_err_set(e, EINVAL, "%s%s%s: give an absolute path to the daemon", what, *what ? " " : "", path);
+    return -1;
+}
+
 int cmd_caller_init(const struct kura_cmd_ctx *c, struct cmd_caller *cl, struct kura_err *e)
 {
     memset(cl, 0, sizeof *cl);

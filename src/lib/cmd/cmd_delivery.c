@@ -93,12 +93,10 @@ int cmd_delivery_make(const struct kura_cmd_ctx *c, int argc, char **argv)
         return cmd_fail_err(c, &e);
     }
     free(text);
-    /* The daemon's working directory is not the caller's: kuractl names
-     * files absolutely, but not those after "--" or in --out=DIR. */
-    for (int i = 0; c->env->socket_mode && i <= npos; i++) {
+    for (int i = 0; i <= npos; i++) {
         const char *p = i < npos ? pos[i] : outdir;
-        if (p && p[0] != '/')
-            return cmd_fail(c, "%s: give an absolute path to the daemon", p);
+        if (p && cmd_caller_path_check(c, i < npos ? "" : "--out", p, &e) != 0)
+            return cmd_fail_err(c, &e);
     }
     struct cmd_caller cl;
     if (cmd_caller_init(c, &cl, &e) != 0)

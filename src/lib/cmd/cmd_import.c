@@ -373,8 +373,7 @@ static int collect(struct import *im, size_t npaths, const char *const *paths, s
         }
         for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
             p[n - 1] = '\0';
-        if (im->c->env->socket_mode && p[0] != '/') {
-            kura_err_set(e, EINVAL, "%s: give absolute paths to the daemon", p);
+        if (cmd_caller_path_check(im->c, "", p, e) != 0) {
             free(p);
             return -1;
         }
@@ -1047,8 +1046,8 @@ static int import_check(const struct kura_cmd_ctx *c, const struct kura_import_r
         return cmd_fail(c, "--no-verify applies to .c4gh files, not to --encrypt");
     if (!rq->npaths)
         return cmd_fail(c, "nothing to import (no paths given)");
-    if (rq->samples_path && c->env->socket_mode && rq->samples_path[0] != '/')
-        return cmd_fail(c, "--samples: give an absolute path to the daemon");
+    if (rq->samples_path && cmd_caller_path_check(c, "--samples", rq->samples_path, &e) != 0)
+        return cmd_fail_err(c, &e);
     return KURA_EXIT_OK;
 }
 
@@ -1293,10 +1292,6 @@ int cmd_dataset_import(const struct kura_cmd_ctx *c, int argc, char **argv)
     }
     if (kura_id_check(pos[0], "dataset id", &e) != 0) {
         cmd_usage(c, "%s", e.msg);
-        goto out;
-    }
-    if (rq.samples_path && c->env->socket_mode && rq.samples_path[0] != '/') {
-        cmd_usage(c, "--samples: give an absolute path to the daemon");
         goto out;
     }
     rq.dataset = pos[0];

@@ -433,10 +433,9 @@ static int parse_window(const struct kura_cmd_ctx *c, const char *from_s, const 
 static int print_to_file(const struct kura_cmd_ctx *c, const struct kura_report *r, const struct cmd_report_form *f,
                          const struct kura_dataset *ds, const char *path)
 {
-    /* The daemon's working directory is not the caller's (kuractl makes
-     * --out FILE absolute; --out=FILE reaches the daemon as it was typed). */
-    if (c->env->socket_mode && path[0] != '/')
-        return cmd_fail(c, "--out: give an absolute path to the daemon");
+    struct kura_err e = {0};
+    if (cmd_caller_path_check(c, "--out", path, &e) != 0)
+        return cmd_fail_err(c, &e);
     char *text = NULL;
     size_t len = 0;
     struct kura_cmd_ctx to_memory = *c;
@@ -445,7 +444,6 @@ static int print_to_file(const struct kura_cmd_ctx *c, const struct kura_report 
     int rc = cmd_report_form_print(&to_memory, r, f, ds);
     if (fclose(to_memory.out) != 0 && rc == 0)
         rc = cmd_fail(c, "out of memory");
-    struct kura_err e = {0};
     struct cmd_caller cl;
     if (rc == 0) {
         if (cmd_caller_init(c, &cl, &e) == 0 && cmd_caller_enter(&cl, &e) == 0) {

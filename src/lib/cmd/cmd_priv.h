@@ -338,6 +338,11 @@ struct cmd_caller {
     struct __user_cap_data_struct caps[2];   /* the thread's own, restored on leave */
 };
 int cmd_caller_init(const struct kura_cmd_ctx *c, struct cmd_caller *cl, struct kura_err *e);
+/* A file the daemon opens for a caller must be named absolutely: the
+ * daemon's working directory is not the caller's (kuractl makes the paths
+ * it parses absolute; one after "--" or in --opt=VALUE arrives as typed).
+ * Sets e and returns -1 for a relative path in socket mode. */
+int cmd_caller_path_check(const struct kura_cmd_ctx *c, const char *what, const char *path, struct kura_err *e);
 void cmd_caller_free(struct cmd_caller *cl);
 int cmd_caller_enter(struct cmd_caller *cl, struct kura_err *e);
 void cmd_caller_leave(struct cmd_caller *cl);   /* aborts if the daemon's rights do not come back */

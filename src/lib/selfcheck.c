@@ -20,6 +20,7 @@
 
 #include "kura/fsutil.h"
 #include "kura/layout.h"
+#include "kura/procinfo.h"
 #include "kura/selfcheck.h"
 #include "kura/text.h"
 
@@ -828,22 +829,18 @@ static void check_backup_exclusion(const struct kura_check_input *in, struct kur
 
 /* ---- the daemon ---------------------------------------------------------------------------------- */
 
-/* Whether /proc/PID/status says the process runs as root (real, effective,
- * saved and file-system uid 0): a process's name is its own to choose, so
- * a user's program named kurafs is not the daemon. */
+/* Whether /proc/PID/status says the process runs as root (real, effective
+ * and file-system uid 0): a process's name is its own to choose, so a
+ * user's program named kurafs is not the daemon. */
 static bool runs_as_root(const struct kura_check_input *in, const char *pid)
 {
     char path[300];
     snprintf(path, sizeof path, "/proc/%s/status", pid);
-    char *status = read_under(in, path), *cur = status, *line;
-    bool root = false;
-    while ((line = next_line(&cur)))
-        if (strncmp(line, "Uid:", 4) == 0) {
-            unsigned long u[4];
-            root = sscanf(line + 4, "%lu %lu %lu %lu", &u[0], &u[1], &u[2], &u[3]) == 4 && !u[0] && !u[1] && !u[2] &&
-                   !u[3];
-            break;
-        }
+    char *status = read_under(in, path);
+    struct kura_proc *p = calloc(1, sizeof *p); /* mostly the facts a decision needs: too big for the stack */
+    bool root = status && p && kura_procinfo_parse_status(status, strlen(status), p) == 0 && p->uid == 0 &&
+                p->euid == 0 && p->fsuid == 0;
+    free(p);
     free(status);
     return root;
 }

@@ -357,15 +357,15 @@ static void test_daemon(void)
      * fails it (found by a hostile review). */
     put("/proc/412/comm", "kurafs\n", 0444);
     put("/proc/412/limits", LIMITS("0                    0"), 0444);
-    put("/proc/412/status", "Name:\tkurafs\nUid:\t1000\t1000\t1000\t1000\nVmLck:\t     100 kB\n", 0444);
+    put("/proc/412/status", "Name:\tkurafs\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nVmLck:\t     100 kB\n", 0444);
     VERDICT("daemon", KURA_CHECK_WARN, "no kurafs running");
     put("/proc/731/comm", "kurafs\n", 0444);
     put("/proc/731/limits", LIMITS("unlimited            unlimited"), 0444);
-    put("/proc/731/status", "Name:\tkurafs\nUid:\t0\t0\t0\t0\nVmLck:\t  81234 kB\n", 0444);
+    put("/proc/731/status", "Name:\tkurafs\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmLck:\t  81234 kB\n", 0444);
     VERDICT("daemon", KURA_CHECK_FAIL, "kurafs (pid 731): core dumps not disabled");
     put("/proc/731/limits", LIMITS("0                    0"), 0444);
     VERDICT("daemon", KURA_CHECK_PASS, "81234 kB locked");
-    put("/proc/731/status", "Name:\tkurafs\nUid:\t0\t0\t0\t0\nVmLck:\t       0 kB\n", 0444);
+    put("/proc/731/status", "Name:\tkurafs\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmLck:\t       0 kB\n", 0444);
     VERDICT("daemon", KURA_CHECK_WARN, "no memory locked");
 }
 

@@ -136,6 +136,8 @@ int c4gh_header_reencrypt(const uint8_t *raw, size_t raw_len, const uint8_t sk[C
                           const uint8_t *recipients, size_t nrecipients,
                           uint8_t **out, size_t *out_len, struct kura_err *err);
 
+/* Deep copy (keys in secure memory). NULL with err on failure. */
+struct c4gh_header *c4gh_header_dup(const struct c4gh_header *h, struct kura_err *err);
 void c4gh_header_free(struct c4gh_header *h);
 
 /* ---- sizes ------------------------------------------------------------- */

@@ -40,6 +40,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "kura/c4gh.h"
 #include "kura/error.h"
@@ -215,6 +217,23 @@ int kura_keystore_file_store(const struct kura_dskey *dk, const char *file_id, c
                              struct kura_err *err);
 /* Flushes everything written under the dataset's key directory. */
 int kura_keystore_sync(const struct kura_dskey *dk, struct kura_err *err);
+
+/* What an open of a file reads from the keystore (the dataset's wrapped
+ * key, the file's header and segment map), each file by device, inode,
+ * size and change and modification times: equal stamps mean that loading
+ * again would read the same bytes (kura replaces these files by rename or
+ * erases them, never edits one in place). ENOENT when one is gone. */
+struct kura_key_stamp {
+    struct kura_file_stamp {
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        struct timespec ctime, mtime;
+    } key, header, map;
+};
+int kura_keystore_file_stamp(const char *keys_dir, const char *ds_id, const char *file_id, struct kura_key_stamp *out,
+                             struct kura_err *err);
+bool kura_key_stamp_equal(const struct kura_key_stamp *a, const struct kura_key_stamp *b);
 
 /* Reads both and verifies the segment map's MAC against this dataset, this
  * file id and this header (EIO "fails authentication" on any mismatch,

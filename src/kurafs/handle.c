@@ -94,17 +94,26 @@ static int unwrap_dataset_key(struct kurafs *fs, const char *ds_id, struct kura_
     return rc;
 }
 
-/* Keys and ciphertext for an allowed open. */
-static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id, uint64_t expected_size,
-                       struct handle *h, struct kura_err *err)
+/* The file's opened header and segment map as kept from an earlier open of
+ * it, if the files they came from are unchanged (stamp) and the server keys
+ * are in memory: without them no key is used, kept or not. */
+static bool kept_keys(struct kurafs *fs, const char *ds_id, const char *file_id, const struct kura_key_stamp *stamp,
+                      struct c4gh_header **header, struct kura_segmap *map)
+{
+    pthread_rwlock_rdlock(&fs->ks_lock);
+    bool hit = fs->ks && kura_keycache_get(&fs->keycache, ds_id, file_id, stamp, header, map);
+    pthread_rwlock_unlock(&fs->ks_lock);
+    return hit;
+}
+
+/* The file's header opened with the dataset key, and its verified segment
+ * map, from the keystore. */
+static int open_keys(struct kurafs *fs, const char *ds_id, const char *file_id, struct c4gh_header **header,
+                     struct kura_segmap *map, struct kura_err *err)
 {
     struct kura_dskey *dk = NULL;
     uint8_t *hdr = NULL;
     size_t hdr_len = 0;
-    struct kura_segmap map = {0};
-    struct c4gh_header *header = NULL;
-    int rc = -1;
-
     int unwrapped = unwrap_dataset_key(fs, ds_id, &dk, err);
     /* A dataset key wrapped to a server key made since the keys were
      * opened (a rotation the daemon was not told of): reopen them once. */
@@ -112,11 +121,33 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
         kurafs_keys_refresh(fs);
         unwrapped = unwrap_dataset_key(fs, ds_id, &dk, err);
     }
-    if (unwrapped != 0 ||
-        kura_keystore_file_load(dk, file_id, &hdr, &hdr_len, &map, err) != 0 ||
-        c4gh_header_open(hdr, hdr_len, dk->sk, dk->pk, &header, err) != 0)
-        goto out;
+    int rc = unwrapped != 0 || kura_keystore_file_load(dk, file_id, &hdr, &hdr_len, map, err) != 0 ||
+                     c4gh_header_open(hdr, hdr_len, dk->sk, dk->pk, header, err) != 0
+                 ? -1
+                 : 0;
+    free(hdr);
+    kura_dskey_free(dk);
+    return rc;
+}
 
+/* Keys and ciphertext for an allowed open. */
+static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id, uint64_t expected_size,
+                       struct handle *h, struct kura_err *err)
+{
+    struct kura_segmap map = {0};
+    struct c4gh_header *header = NULL;
+    int rc = -1;
+
+    /* The generation and the stamp are taken before the files are read:
+     * an entry kept below may hold newer content than its stamp, never
+     * older, and none read before a wipe is kept after it. A file gone
+     * takes the full path, which says why. */
+    uint64_t generation = kura_keycache_generation(&fs->keycache);
+    struct kura_key_stamp stamp;
+    bool stamped = kura_keystore_file_stamp(fs->cfg->keys_dir, ds_id, file_id, &stamp, NULL) == 0;
+    bool kept = stamped && kept_keys(fs, ds_id, file_id, &stamp, &header, &map);
+    if (!kept && open_keys(fs, ds_id, file_id, &header, &map, err) != 0)
+        goto out;
     char store[4096];
     if (kura_layout_payload(store, sizeof store, fs->cfg->state_dir, ds_id, file_id) != 0) {
         kura_err_set(err, ENAMETOOLONG, "store path too long");
@@ -143,12 +174,12 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
                      (unsigned long long)c4gh_reader_size(h->reader), (unsigned long long)expected_size);
         goto out;
     }
+    if (stamped && !kept)
+        kura_keycache_put(&fs->keycache, generation, ds_id, file_id, &stamp, header, &map);
     rc = 0;
 out:
     c4gh_header_free(header);
     kura_segmap_clear(&map);
-    free(hdr);
-    kura_dskey_free(dk);
     return rc;
 }
 

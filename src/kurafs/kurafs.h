@@ -17,6 +17,7 @@
 #include "kura/catalog.h"
 #include "kura/config.h"
 #include "kura/guard.h"
+#include "kura/keycache.h"
 #include "kura/keystore.h"
 #include "kura/policy.h"
 #include "kura/proccache.h"
@@ -100,6 +101,9 @@ struct kurafs {
      * (R-ACC-7). Opens read it under ks_lock; lockdown closes it. */
     pthread_rwlock_t ks_lock;
     struct kura_keystore *ks;
+    /* Opened headers and segment maps of recent opens (keycache.h): wiped
+     * with every reload of the state and change of ks. */
+    struct kura_keycache keycache;
     const char *passphrase_file;   /* read again to reopen the keys after unlock */
     /* Cluster mode: the server keys retired by changes this node was told
      * of. Never held again by this daemon, whatever an older copy of the

@@ -204,6 +204,7 @@ static void close_state(struct kurafs *fs)
     kura_procevents_close(fs->procevents);
     kura_audit_close(fs->audit);
     kurafs_keys_wipe(fs);
+    kura_keycache_free(&fs->keycache);
     free(fs->retired);
     fs->retired = NULL;
     if (fs->cfg)
@@ -395,6 +396,10 @@ int main(int argc, char **argv)
     raise_nofile_limit();
     if (kura_secmem_init() != 0 || kura_harden_process() != 0) {
         fprintf(stderr, "kurafs: cannot initialise libsodium or harden the process\n");
+        goto out;
+    }
+    if (kura_keycache_init(&fs->keycache, &err) != 0) {
+        fprintf(stderr, "kurafs: %s\n", err.msg);
         goto out;
     }
     if (open_state(fs, &o, &err) != 0 || kurafs_cluster_check(fs, &err) != 0) {

@@ -88,6 +88,7 @@ int kurafs_keys_retire(struct kurafs *fs, const char *fp)
         kura_keystore_close(fs->ks); /* wipes */
         fs->ks = NULL;
     }
+    kura_keycache_wipe(&fs->keycache);
     pthread_rwlock_unlock(&fs->ks_lock);
     return rc;
 }
@@ -115,6 +116,7 @@ void kurafs_keys_wipe(struct kurafs *fs)
     pthread_rwlock_wrlock(&fs->ks_lock);
     kura_keystore_close(fs->ks); /* wipes the server key */
     fs->ks = NULL;
+    kura_keycache_wipe(&fs->keycache);
     pthread_rwlock_unlock(&fs->ks_lock);
 }
 
@@ -138,6 +140,7 @@ static void keys_refresh_locked(struct kurafs *fs)
     pthread_rwlock_wrlock(&fs->ks_lock);
     struct kura_keystore *old = fs->ks;
     fs->ks = fresh;
+    kura_keycache_wipe(&fs->keycache);
     pthread_rwlock_unlock(&fs->ks_lock);
     kura_keystore_close(old); /* wipes */
 }
@@ -162,6 +165,12 @@ void kurafs_keys_describe(void *ctx, FILE *out)
         fprintf(out, "%s %s (%s)", i ? "," : "", fp, i ? "earlier" : "current");
     fputc('\n', out);
     pthread_rwlock_unlock(&fs->ks_lock);
+    size_t kept;
+    uint64_t used, read;
+    kura_keycache_counts(&fs->keycache, &kept, &used, &read);
+    fprintf(out, "file keys kept in memory: %zu (files opened since the state or the keys last changed; opens that "
+                 "used kept keys %llu, that read the keystore %llu)\n",
+            kept, (unsigned long long)used, (unsigned long long)read);
 }
 
 /* Lockdown (R-ACC-7) is a state file: every dataset refused, the server
@@ -211,6 +220,9 @@ int kurafs_state_load(struct kurafs *fs, struct kura_err *err)
         audit_state_refused(fs, err->msg);
     }
     apply_lockdown(fs);
+    /* A destruction or withdrawal erased key files: their keys leave
+     * memory now, not at the next open's look at the files. */
+    kura_keycache_wipe(&fs->keycache);
     /* Even a failed reload re-decides open handles: it costs little and a
      * state that cannot load is a reason to look again, never to serve more. */
     atomic_fetch_add(&fs->epoch, 1);

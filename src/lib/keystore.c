@@ -1031,6 +1031,53 @@ out:
     return rc;
 }
 
+static int stamp_of(const char *path, struct kura_file_stamp *s, struct kura_err *err)
+{
+    struct stat st;
+    if (!path || stat(path, &st) != 0) {
+        int e = path ? errno : ENOMEM;
+        kura_err_set(err, e, "%s: %s", path ? path : "key stamp", strerror(e));
+        return -1;
+    }
+    *s = (struct kura_file_stamp){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .ctime = st.st_ctim,
+                                  .mtime = st.st_mtim};
+    return 0;
+}
+
+int kura_keystore_file_stamp(const char *keys_dir, const char *ds_id, const char *file_id, struct kura_key_stamp *out,
+                             struct kura_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (ds_id_check(ds_id, err) != 0 || kura_file_id_check(file_id, err) != 0)
+        return -1;
+    char *dir = dataset_dir(keys_dir, ds_id), *key = dir ? join(dir, DATASET_KEY) : NULL, *hpath = NULL,
+         *mpath = NULL;
+    int rc = -1;
+    if (dir && entry_paths(dir, file_id, &hpath, &mpath) == 0 && stamp_of(key, &out->key, err) == 0 &&
+        stamp_of(hpath, &out->header, err) == 0 && stamp_of(mpath, &out->map, err) == 0)
+        rc = 0;
+    else if (!dir || !hpath)
+        oom(err);
+    free(dir);
+    free(key);
+    free(hpath);
+    free(mpath);
+    return rc;
+}
+
+static bool file_stamp_equal(const struct kura_file_stamp *a, const struct kura_file_stamp *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->ctime.tv_sec == b->ctime.tv_sec &&
+           a->ctime.tv_nsec == b->ctime.tv_nsec && a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+bool kura_key_stamp_equal(const struct kura_key_stamp *a, const struct kura_key_stamp *b)
+{
+    return file_stamp_equal(&a->key, &b->key) && file_stamp_equal(&a->header, &b->header) &&
+           file_stamp_equal(&a->map, &b->map);
+}
+
 int kura_keystore_file_destroy(const char *keys_dir, const char *ds_id, const char *file_id,
                                struct kura_err *err)
 {

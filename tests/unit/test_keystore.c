@@ -474,7 +474,26 @@ static void test_destroy_leaves_nothing(void)
     char victim[KURA_FILE_ID_LEN + 1];
     strcpy(victim, ids[0]);
     kura_keystore_ids_free(ids, n);
+    /* The stamp of what an open reads: the same while nothing changes; a
+     * file replaced (here the dataset key, by rename, as a rewrap does)
+     * changes it, whatever its content; a destroyed entry has none. */
+    struct kura_key_stamp st1, st2;
+    ASSERT(kura_keystore_file_stamp(keys_a, "DS1", victim, &st1, &err) == 0);
+    ASSERT(kura_keystore_file_stamp(keys_a, "DS1", victim, &st2, &err) == 0);
+    EXPECT(kura_key_stamp_equal(&st1, &st2));
+    char key_copy[600];
+    snprintf(key_copy, sizeof key_copy, "%s.copy", path_of(dk->dir, KURA_DATASET_KEY_FILE));
+    char *key_text = NULL;
+    size_t key_len = 0;
+    ASSERT(kura_read_file(path_of(dk->dir, KURA_DATASET_KEY_FILE), 1 << 16, &key_text, &key_len, &err) == 0);
+    ASSERT(kura_write_file_new(key_copy, key_text, key_len, 0600, &err) == 0);
+    free(key_text);
+    ASSERT(rename(key_copy, path_of(dk->dir, KURA_DATASET_KEY_FILE)) == 0);
+    ASSERT(kura_keystore_file_stamp(keys_a, "DS1", victim, &st2, &err) == 0);
+    EXPECT(!kura_key_stamp_equal(&st1, &st2));
+    EXPECT(st1.header.ino == st2.header.ino && st1.key.ino != st2.key.ino);
     ASSERT(kura_keystore_file_destroy(keys_a, "DS1", victim, &err) == 0);
+    EXPECT(kura_keystore_file_stamp(keys_a, "DS1", victim, &st2, &err) == -1 && err.code == ENOENT);
     uint8_t *got = NULL;
     size_t glen;
     struct kura_segmap gm;
@@ -894,7 +913,7 @@ static void test_erasure_overwrites_key_files(void)
     kura_keystore_server_pk(ks, old_pk);
     kura_key_fingerprint(old_pk, old_fp);
     struct kept wrapped;
-    ASSERT(keep(&wrapped, path_of(dk->dir, "dataset.key.c4gh")));
+    ASSERT(keep(&wrapped, path_of(dk->dir, KURA_DATASET_KEY_FILE)));
     ASSERT(kura_keystore_rotate(ks, pass, NULL, NULL, fp, &err) == 0);
     ASSERT(kura_keystore_open(dir, pass, &ks2, &err) == 0);
     size_t n = 0;
@@ -931,7 +950,7 @@ static void test_erasure_overwrites_key_files(void)
 
     /* The dataset key, and the headers still in its directory. */
     struct kept key, h2;
-    ASSERT(keep(&key, path_of(dk->dir, "dataset.key.c4gh")));
+    ASSERT(keep(&key, path_of(dk->dir, KURA_DATASET_KEY_FILE)));
     snprintf(name, sizeof name, "%s.hdr", id2);
     ASSERT(keep(&h2, path_of(dk->dir, name)));
     ASSERT(kura_keystore_dataset_destroy(dir, "DSE", &err) == 0);

@@ -17,9 +17,6 @@
  * after it (used by split/join on pipes as well as files). */
 int c4gh_header_read_stream(int fd, uint8_t **raw, size_t *raw_len, struct kura_err *err);
 
-/* Deep copy (keys in secure memory). NULL with err on failure. */
-struct c4gh_header *c4gh_header_dup(const struct c4gh_header *h, struct kura_err *err);
-
 /* ---- edit list as ranges (c4gh_payload.c) ----------------------------------- */
 
 /* A run of plaintext the edit list keeps: visible bytes [vis, vis+len) are

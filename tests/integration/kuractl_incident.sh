@@ -25,12 +25,6 @@ W=$T/work
 mkdir -p "$W" && chmod 0777 "$W"
 kc() { local u=$1; shift; as "$u" "$KURACTL" -c "$KCONF" "$@"; }
 reads() { setpriv --reuid="$1" --regid="$(id -g "$1")" --init-groups cat "$2" >/dev/null; }
-# the Unix second of the log's last record
-last_second() { tail -1 "$LOG" | python3 -c 'import sys, json, datetime
-print(int(datetime.datetime.fromisoformat(json.loads(sys.stdin.read())["time"]).timestamp()))'; }
-# waits (bounded) until the clock is past the second $1
-next_second() { local i; for i in $(seq 1 40); do [ "$(date +%s)" -gt "$1" ] && return 0; sleep 0.05; done; return 1; }
-stamp() { TZ=Asia/Tokyo date -d "@$1" +%Y-%m-%dT%H:%M:%S%:z; }
 
 # ---- before the window: alice reads her dataset (and raises her bulk-read alert) ----
 check "before: alice reads $DS1" reads kt_alice "$F1"

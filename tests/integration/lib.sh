@@ -124,6 +124,14 @@ notice_lines() {
 }
 # Dates relative to today in the server's zone (Asia/Tokyo by default).
 day() { TZ=Asia/Tokyo date -d "$1 days" +%F; }
+# Windows bounded by the records' own times (the clock waited on, never
+# slept on): last_second [LOG] is the Unix second of the log's last record
+# (default the server's audit log), next_second S waits (bounded) until the
+# clock is past second S, stamp S is S as RFC 3339 in the server's zone.
+last_second() { tail -1 "${1:-$KROOT/log/audit.jsonl}" | python3 -c 'import sys, json, datetime
+print(int(datetime.datetime.fromisoformat(json.loads(sys.stdin.read())["time"]).timestamp()))'; }
+next_second() { local i; for i in $(seq 1 40); do [ "$(date +%s)" -gt "$1" ] && return 0; sleep 0.05; done; return 1; }
+stamp() { TZ=Asia/Tokyo date -d "@$1" +%Y-%m-%dT%H:%M:%S%:z; }
 
 # ---- faults ----
 # ms_of CMD...: runs CMD, prints its run time in ms

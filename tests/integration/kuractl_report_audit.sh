@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The reports read as an auditor who signs them, against the raw audit log
+# (an independent python3 reading of log/audit.jsonl): what users do
+# through a real mount must not make a report leave out, or misstate,
+# what the log holds. A handle opened before an incident window and read
+# in it; a file a shell opened and cat read (the log records the reader
+# as an open naming the pid that opened, and the handle's one close under
+# the opener); refused writes (create, unlink) into the dataset.
+# (found by an auditor's review)
+. "$(dirname "$0")/lib.sh"
+
+ID=JGAD190101
+SIZE=200000
+for u in kt_alice kt_bob kt_carol; do make_user "$u"; done
+require "kuractl init" kura_init
+require "dataset $ID of kt_alice" one_file_dataset "$ID" kt_alice a.bin "$SIZE"
+require "bob listed" kuractl user add "$ID" kt_bob --until "$(day 20)"
+require "carol listed" kuractl user add "$ID" kt_carol --until "$(day 20)"
+require "mount" mount_kura "$T/mnt"
+LOG=$KROOT/log/audit.jsonl
+F=$T/mnt/$ID/a.bin
+W=$T/work
+mkdir -p "$W" && chmod 0777 "$W"
+
+# ---- before the window: bob's process opens a.bin and waits ----
+as kt_bob /usr/bin/python3 -c 'import os, sys, time
+f = open(sys.argv[1], "rb"); open(sys.argv[2] + "/opened", "w").close()
+while not os.path.exists(sys.argv[2] + "/go"): time.sleep(0.05)
+n = len(f.read()); f.close(); open(sys.argv[2] + "/done", "w").write(str(n))' "$F" "$W" &
+check "before: bob's process opened a.bin" wait_for 10 test -e "$W/opened"
+require "the clock moves past the last record" next_second "$(last_second)"
+FROM=$(date +%s)
+
+# ---- the window ----
+touch "$W/go"
+check "in: bob's process reads a.bin through the handle it opened before" wait_for 10 test -s "$W/done"
+check "... whole" test "$(cat "$W/done")" = "$SIZE"
+check "in: carol reads a.bin, a shell opening it for cat (cat < FILE)" as kt_carol bash -c 'cat <"$1" >/dev/null; true' _ "$F"
+check_fails "in: carol's create in the dataset is refused" as kt_carol touch "$T/mnt/$ID/new"
+check_fails "in: carol's unlink of a.bin is refused" as kt_carol rm -f "$F"
+require "the clock moves past the window's last record" next_second "$(last_second)"
+TO=$(date +%s)
+
+kuractl report incident --from "$(stamp "$FROM")" --to "$(stamp "$TO")" --dataset "$ID" --json >"$T/incident.json" 2>&1
+kuractl report usage "$ID" --json >"$T/usage.json" 2>&1
+require "the reports are made" python3 -c 'import json, sys; [json.load(open(p)) for p in sys.argv[1:]]' "$T/incident.json" "$T/usage.json"
+
+# The log read independently: a handle is an allowed open that is not a
+# reader's record; its close (same uid, pid, dataset, file) carries its bytes.
+cat >"$T/audit.py" <<'PY'
+import datetime, json, sys
+log, inc, use, frm, to, what = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), \
+    int(sys.argv[4]) * 1000, int(sys.argv[5]) * 1000, sys.argv[6]
+recs = [json.loads(l) for l in open(log)]
+for r in recs:
+    r["ms"] = int(datetime.datetime.fromisoformat(r["time"]).timestamp() * 1000)
+reader = lambda r: (r.get("detail") or "").startswith("reads through a file pid ")
+handles = []
+for r in recs:
+    key = (r.get("uid"), r.get("pid"), r.get("dataset"), r.get("path"))
+    if r["event"] == "open" and r["decision"] == "allow" and not reader(r):
+        handles.append({"key": key, "user": r.get("user"), "open": r["ms"], "close": None, "bytes": 0, "time": r["time"]})
+    elif r["event"] == "close":
+        for h in reversed(handles):
+            if h["key"] == key and h["close"] is None:
+                h["close"], h["bytes"] = r["ms"], r.get("bytes", 0)
+                break
+def refused(r):
+    return r.get("decision") == "deny" and r["event"] in ("open", "write-denied")
+users = {u["user"]: u for u in inc["users"]}
+ok = True
+if what == "incident-bytes":
+    # every user whose handle was open in the window, with the bytes its close gave
+    want = {}
+    for h in handles:
+        if h["open"] < to and (h["close"] is None or h["close"] >= frm):
+            want[h["user"]] = want.get(h["user"], 0) + h["bytes"]
+    got = {u: users[u]["bytes_read"] for u in want if u in users}
+    ok = want == got and want.get("kt_bob") == int(sys.argv[7])
+    if not ok: print("# log:", want, "report:", got)
+elif what == "incident-still-open":
+    # a row "not closed" is a handle the log has not closed
+    closed = {(h["key"][1], h["time"]) for h in handles if h["close"] is not None}
+    bad = [o for o in inc["opens"] if o["bytes_read"] == "still-open" and
+           not any(h["key"][1] == int(o["pid"]) and h["time"] == o["time"] and h["close"] is None for h in handles)]
+    ok = not bad
+    if bad: print("# said not closed, but no open handle of the log:", bad)
+elif what == "incident-refused":
+    want = {}
+    for r in recs:
+        if frm <= r["ms"] < to and r.get("dataset") == "JGAD190101":
+            n = r.get("count", 0) if r["event"] == "refusals" else 1 if refused(r) else 0
+            if n: want[r.get("user")] = want.get(r.get("user"), 0) + n
+    got = {u: users[u]["refused"] for u in want if u in users}
+    ok = want == got and want.get("kt_carol") == 2
+    if not ok: print("# log:", want, "report:", got)
+elif what == "usage-refused":
+    rows = {u["user"]: u for u in use["users"]}
+    want = {}
+    for r in recs:
+        if r.get("dataset") == "JGAD190101":
+            n = r.get("count", 0) if r["event"] == "refusals" else 1 if refused(r) else 0
+            if n: want[r.get("user")] = want.get(r.get("user"), 0) + n
+    got = {u: rows[u]["refused"] for u in want if u in rows}
+    ok = want == got and want.get("kt_carol") == 2
+    if not ok: print("# log:", want, "report:", got)
+elif what == "usage-opens-bytes":
+    rows = {u["user"]: u for u in use["users"]}
+    for u in ("kt_alice", "kt_bob", "kt_carol"):
+        opens = sum(1 for r in recs if r["event"] == "open" and r["decision"] == "allow" and r.get("user") == u)
+        b = sum(r.get("bytes", 0) for r in recs if r["event"] == "close" and r.get("user") == u)
+        ok = ok and rows[u]["opens"] == opens and rows[u]["bytes_read"] == b
+else:
+    ok = False
+sys.exit(0 if ok else 1)
+PY
+audit() { python3 "$T/audit.py" "$LOG" "$T/incident.json" "$T/usage.json" "$FROM" "$TO" "$@"; }
+check "incident: a handle opened before the window and read in it is in, with its bytes (as the log's close)" \
+  audit incident-bytes "$SIZE"
+check "incident: no row says 'not closed' of a handle the log shows closed (cat reading the shell's open)" \
+  audit incident-still-open
+check "incident: refused writes in the window count as refused, as in the log" audit incident-refused
+check "usage: refused writes count in the users' refused attempts, as in the log" audit usage-refused
+check "usage: opens and bytes per user as in the log" audit usage-opens-bytes
+
+stop_kura "$T/mnt"
+done_testing

@@ -1,5 +1,5 @@
 /* What the audit log says about one dataset's use: per user (or per user
- * and file, for some of its files), opens allowed and refused, bytes read,
+ * and file, for some of its files), opens allowed, opens and writes refused, bytes read,
  * first and last access; and where the log stood (the last record). Read
  * by the usage, destruction and withdrawal reports. */
 #include <errno.h>
@@ -94,7 +94,8 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         return add_event(s, r);
     if (!r->dataset || strcmp(r->dataset, s->dataset) != 0 || r->uid == KURA_AUDIT_ABSENT)
         return 0;
-    if (r->event != KURA_AUDIT_OPEN && r->event != KURA_AUDIT_CLOSE && r->event != KURA_AUDIT_REFUSALS)
+    if (r->event != KURA_AUDIT_OPEN && r->event != KURA_AUDIT_CLOSE && r->event != KURA_AUDIT_REFUSALS &&
+        r->event != KURA_AUDIT_WRITE_DENIED)
         return 0;
     const char *const *path = NULL;
     if (s->paths) {
@@ -114,8 +115,8 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         if (!x->first_ms)
             x->first_ms = r->time_ms;
         x->last_ms = r->time_ms;
-    } else if (r->event == KURA_AUDIT_OPEN) {
-        x->refused++;
+    } else if (r->event == KURA_AUDIT_OPEN || r->event == KURA_AUDIT_WRITE_DENIED) {
+        x->refused++;   /* a refused write (create, unlink, ...) is a refused attempt too */
         x->last_refused_ms = r->time_ms;
     } else if (r->event == KURA_AUDIT_REFUSALS && r->count > 0) {
         x->refused += (uint64_t)r->count; /* refusals past the user's bound, counted */

@@ -64,6 +64,12 @@ enum kura_audit_event {
 
 enum kura_audit_decision { KURA_AUDIT_NO_DECISION, KURA_AUDIT_ALLOW, KURA_AUDIT_DENY };
 
+/* How the "detail" of a reader's record starts: an "open" record of a
+ * process reading through a descriptor another process opened (its first
+ * read). It is not a handle of its own: the handle's one close names the
+ * pid that opened. */
+#define KURA_AUDIT_READER_DETAIL "reads through a file pid "
+
 /* "open", "write-denied", ...; NULL for a value outside the enum. */
 const char *kura_audit_event_name(enum kura_audit_event e);
 int kura_audit_event_parse(const char *s, enum kura_audit_event *out);

@@ -410,7 +410,7 @@ static int reader_judge(struct kurafs *fs, struct handle *h, const struct caller
     snapshot_release(snap);
     bool allowed = dec.reason == KURA_ALLOW;
     char detail[KURA_GUARD_DETAIL_MAX + 96];
-    snprintf(detail, sizeof detail, "reads through a file pid %d opened%s%s", (int)h->who.pid,
+    snprintf(detail, sizeof detail, KURA_AUDIT_READER_DETAIL "%d opened%s%s", (int)h->who.pid,
              !allowed && dec.reason == KURA_DENY_GUARD ? "; " : "", !allowed && dec.reason == KURA_DENY_GUARD ? v.detail : "");
     struct audit_file file = handle_file(h);
     int written = seen && seen->allowed && allowed

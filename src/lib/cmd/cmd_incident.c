@@ -2,9 +2,11 @@
  * --json|--html] [--lang ja|en] [--out FILE] (R-LOG-6): after a security
  * incident (漏えい等の事故), who read what in its window, for the report to
  * the PI and the NBDC. From every file of the audit log, in chain order:
- * each open in the window, allowed or refused, with the user, dataset,
- * file, process and time, and the bytes read (from its close record, also
- * when the close came after the window); the alerts, lockdowns,
+ * each open in the window, allowed or refused, and each handle opened
+ * before it and still open at its start (read from in the window, maybe),
+ * with the user, dataset, file, process and time, and the bytes read (from
+ * its close record, also when the close came after the window); each
+ * refused write; the alerts, lockdowns,
  * suspensions, withdrawals and destructions; a summary per user; and
  * marked blanks for what kura cannot know (what happened, its cause, the
  * measures taken, to whom and when it was reported). Operators report on
@@ -68,6 +70,9 @@ static const label W_ALL = {"all", "all", "すべて"};
 static const label W_ALLOW = {"allow", "allowed", "許可"};
 static const label W_DENY = {"deny", "refused", "拒否"};
 static const label W_STILL_OPEN = {"still-open", "not closed", "未終了"};
+/* A reader's record (audit.h): its bytes are in the row of the open it read through. */
+static const label W_READER = {"read-through", "read through another process's open (bytes in its row)",
+                               "他のプロセスが開いたファイルからの読み出し（読み出し量はその行）"};
 static const label W_ALERT = {"alert", "alert", "警告"};
 static const label W_LOCKDOWN = {"lockdown", "server lockdown", "サーバ緊急停止"};
 static const label W_UNLOCK = {"unlock", "lockdown ended", "緊急停止解除"};
@@ -101,11 +106,13 @@ static const label *event_word(enum kura_audit_event e)
     }
 }
 
-/* One open in the window, with what its close said. */
+/* One open in the window (or a handle open at its start; or a refused
+ * write), with what its close said. */
 struct open_row {
-    char *time, *user, *dataset, *path, *exe, *reason;
-    int64_t uid, pid;
-    bool allowed, closed;
+    char *time, *user, *dataset, *path, *exe, *reason, *host;
+    int64_t uid, pid, time_ms;
+    uint64_t order;             /* when it was taken: ties of time_ms keep the log's order */
+    bool allowed, closed, reader;
     uint64_t bytes;
 };
 
@@ -133,6 +140,9 @@ struct incident_scan {
     size_t ncounted, counted_cap;
     size_t *unclosed;           /* allowed opens without a close yet, oldest first */
     size_t nunclosed, unclosed_cap;
+    struct open_row *early;     /* handles opened before the window, not closed yet, oldest first */
+    size_t nearly, early_cap;
+    uint64_t taken;
     uint64_t last_seq;
     size_t opens_max;           /* 0: no bound */
     bool nomem, too_many;
@@ -167,27 +177,113 @@ static bool same(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+static bool closes(const struct open_row *o, const struct kura_audit_record *r)
+{
+    return o->uid == r->uid && o->pid == r->pid && same(o->dataset, r->dataset) && same(o->path, r->path);
+}
+
+static void row_free(struct open_row *o)
+{
+    free(o->time), free(o->user), free(o->dataset), free(o->path), free(o->exe), free(o->reason), free(o->host);
+}
+
+/* Moves early handle i into the report's opens: it was open at the
+ * window's start. */
+static void promote_early(struct incident_scan *s, size_t i)
+{
+    if (s->opens_max && s->nopens >= s->opens_max)
+        s->too_many = true;
+    else if (grow(s, (void **)&s->opens, s->nopens, &s->opens_cap, sizeof *s->opens)) {
+        s->opens[s->nopens++] = s->early[i];
+        memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
+        s->nearly--;
+        return;
+    }
+    row_free(&s->early[i]);     /* nomem or too_many: the scan stops, failing */
+    memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
+    s->nearly--;
+}
+
 /* The open a close record ends: the latest allowed one, not yet closed,
- * of the same user, process, dataset and file. Only the opens still
- * without a close are looked at, so a long log after the window costs
- * little. */
+ * of the same user, process, dataset and file; in the window first, else
+ * a handle opened before it (closed before the window: dropped; after its
+ * start: it was open in the window, and joins the report). Only the opens
+ * still without a close are looked at, so a long log after the window
+ * costs little. */
 static void take_close(struct incident_scan *s, const struct kura_audit_record *r)
 {
-    for (size_t i = s->nunclosed; i-- > 0;) {
+    uint64_t bytes = r->bytes > 0 ? (uint64_t)r->bytes : 0;
+    for (size_t i = s->nunclosed; r->time_ms >= s->from_ms && i-- > 0;) {
         struct open_row *o = &s->opens[s->unclosed[i]];
-        if (o->uid == r->uid && o->pid == r->pid && same(o->dataset, r->dataset) && same(o->path, r->path)) {
+        if (closes(o, r)) {
             o->closed = true;
-            o->bytes = r->bytes > 0 ? (uint64_t)r->bytes : 0;
+            o->bytes = bytes;
             memmove(&s->unclosed[i], &s->unclosed[i + 1], (s->nunclosed - i - 1) * sizeof *s->unclosed);
             s->nunclosed--;
             return;
         }
     }
+    for (size_t i = s->nearly; i-- > 0;) {
+        struct open_row *o = &s->early[i];
+        if (!closes(o, r))
+            continue;
+        if (r->time_ms < s->from_ms) {
+            row_free(o);
+            memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
+            s->nearly--;
+        } else {
+            o->closed = true;
+            o->bytes = bytes;
+            promote_early(s, i);
+        }
+        return;
+    }
+}
+
+/* A daemon's start: the handles its host had open before are gone; those
+ * opened before the window were open in it if the start came after its
+ * start (their bytes were never recorded), else they are dropped. */
+static void take_start(struct incident_scan *s, const struct kura_audit_entry *e)
+{
+    for (size_t i = s->nearly; i-- > 0;) {
+        if (!same(s->early[i].host, e->host))
+            continue;
+        if (e->rec.time_ms >= s->from_ms) {
+            promote_early(s, i);
+        } else {
+            row_free(&s->early[i]);
+            memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
+            s->nearly--;
+        }
+    }
+}
+
+static bool is_reader(const struct kura_audit_record *r)
+{
+    return r->detail && strncmp(r->detail, KURA_AUDIT_READER_DETAIL, strlen(KURA_AUDIT_READER_DETAIL)) == 0;
+}
+
+static struct open_row open_row_of(struct incident_scan *s, const struct kura_audit_entry *e)
+{
+    const struct kura_audit_record *r = &e->rec;
+    return (struct open_row){.time = dup_or_empty(s, e->time), .user = dup_or_empty(s, r->user),
+                             .dataset = dup_or_empty(s, r->dataset), .path = dup_or_empty(s, r->path),
+                             .exe = dup_or_empty(s, r->exe), .reason = dup_or_empty(s, r->reason),
+                             .host = dup_or_empty(s, e->host), .uid = r->uid, .pid = r->pid,
+                             .time_ms = r->time_ms, .order = s->taken++,
+                             .allowed = r->decision == KURA_AUDIT_ALLOW, .reader = is_reader(r)};
+}
+
+/* An allowed open before the window that holds a handle (not a reader's
+ * record): kept until its close says whether it was open in the window. */
+static void take_early(struct incident_scan *s, const struct kura_audit_entry *e)
+{
+    if (grow(s, (void **)&s->early, s->nearly, &s->early_cap, sizeof *s->early))
+        s->early[s->nearly++] = open_row_of(s, e);
 }
 
 static void take_open(struct incident_scan *s, const struct kura_audit_entry *e)
 {
-    const struct kura_audit_record *r = &e->rec;
     if (s->opens_max && s->nopens >= s->opens_max) {
         s->too_many = true;
         return;
@@ -195,11 +291,9 @@ static void take_open(struct incident_scan *s, const struct kura_audit_entry *e)
     if (!grow(s, (void **)&s->opens, s->nopens, &s->opens_cap, sizeof *s->opens))
         return;
     struct open_row *o = &s->opens[s->nopens++];
-    *o = (struct open_row){.time = dup_or_empty(s, e->time), .user = dup_or_empty(s, r->user),
-                           .dataset = dup_or_empty(s, r->dataset), .path = dup_or_empty(s, r->path),
-                           .exe = dup_or_empty(s, r->exe), .reason = dup_or_empty(s, r->reason),
-                           .uid = r->uid, .pid = r->pid, .allowed = r->decision == KURA_AUDIT_ALLOW};
-    if (o->allowed && grow(s, (void **)&s->unclosed, s->nunclosed, &s->unclosed_cap, sizeof *s->unclosed))
+    *o = open_row_of(s, e);
+    /* a reader's record has no close of its own (audit.h) */
+    if (o->allowed && !o->reader && grow(s, (void **)&s->unclosed, s->nunclosed, &s->unclosed_cap, sizeof *s->unclosed))
         s->unclosed[s->nunclosed++] = s->nopens - 1;
 }
 
@@ -237,14 +331,18 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         return 0;
     s->last_seq = e->seq;
     const struct kura_audit_record *r = &e->rec;
+    if (r->event == KURA_AUDIT_START && s->nearly > 0)
+        take_start(s, e);
     bool server_wide = r->event == KURA_AUDIT_LOCKDOWN || r->event == KURA_AUDIT_UNLOCK;
     if (s->dataset && !server_wide && !same(r->dataset, s->dataset))
         return 0;
-    if (r->event == KURA_AUDIT_CLOSE && r->time_ms >= s->from_ms && s->nunclosed > 0)
+    if (r->event == KURA_AUDIT_CLOSE)
         take_close(s, r); /* after the window too: the bytes of an open in it */
+    else if (r->time_ms < s->from_ms && r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW && !is_reader(r))
+        take_early(s, e); /* a handle that may be read from in the window */
     if (r->time_ms < s->from_ms || r->time_ms >= s->to_ms)
-        return 0;
-    if (r->event == KURA_AUDIT_OPEN && r->decision != KURA_AUDIT_NO_DECISION)
+        return s->nomem || s->too_many ? 1 : 0;
+    if ((r->event == KURA_AUDIT_OPEN && r->decision != KURA_AUDIT_NO_DECISION) || r->event == KURA_AUDIT_WRITE_DENIED)
         take_open(s, e);
     else if (r->event == KURA_AUDIT_REFUSALS && r->count > 0)
         take_counted(s, r);
@@ -255,10 +353,10 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
 
 static void scan_free(struct incident_scan *s)
 {
-    for (size_t i = 0; i < s->nopens; i++) {
-        struct open_row *o = &s->opens[i];
-        free(o->time), free(o->user), free(o->dataset), free(o->path), free(o->exe), free(o->reason);
-    }
+    for (size_t i = 0; i < s->nopens; i++)
+        row_free(&s->opens[i]);
+    for (size_t i = 0; i < s->nearly; i++)
+        row_free(&s->early[i]);
     for (size_t i = 0; i < s->nevents; i++) {
         struct event_row *v = &s->events[i];
         free(v->time), free(v->user), free(v->dataset), free(v->reason), free(v->detail);
@@ -266,14 +364,29 @@ static void scan_free(struct incident_scan *s)
     for (size_t i = 0; i < s->ncounted; i++)
         free(s->counted[i].user);
     free(s->opens);
+    free(s->early);
     free(s->events);
     free(s->counted);
     free(s->unclosed);
 }
 
+/* By time, ties in the order taken. */
+static int by_time(const void *a, const void *b)
+{
+    const struct open_row *x = a, *y = b;
+    if (x->time_ms != y->time_ms)
+        return x->time_ms < y->time_ms ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
 static int scan_log(const struct kura_cmd_ctx *c, struct incident_scan *s, struct kura_err *e)
 {
     int rc = cmd_audit_each(c, take, s, e);
+    /* handles opened before the window and never closed: open in it */
+    while (rc == 0 && s->nearly > 0 && !s->nomem && !s->too_many)
+        promote_early(s, 0);
+    if (s->nopens > 1)
+        qsort(s->opens, s->nopens, sizeof *s->opens, by_time); /* early handles join at their close */
     if (s->nomem) {
         kura_err_set(e, ENOMEM, "out of memory");
         rc = -1;
@@ -298,7 +411,9 @@ static void open_rows(struct kura_report *r, const struct incident_scan *s)
             KURA_CELL_TEXT(o->dataset), KURA_CELL_TEXT(o->path),
             KURA_CELL_TEXT(o->exe),     KURA_CELL_TEXT(pid),
             KURA_CELL_WORD(o->allowed ? &W_ALLOW : &W_DENY), KURA_CELL_TEXT(o->reason),
-            o->allowed && !o->closed ? KURA_CELL_WORD(&W_STILL_OPEN) : KURA_CELL_BYTES(o->bytes)};
+            o->allowed && o->reader   ? KURA_CELL_WORD(&W_READER)
+            : o->allowed && !o->closed ? KURA_CELL_WORD(&W_STILL_OPEN)
+                                       : KURA_CELL_BYTES(o->bytes)};
         kura_report_row(r, t, row);
     }
 }

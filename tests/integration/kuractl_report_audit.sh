@@ -5,7 +5,9 @@
 # what the log holds. A handle opened before an incident window and read
 # in it; a file a shell opened and cat read (the log records the reader
 # as an open naming the pid that opened, and the handle's one close under
-# the opener); refused writes (create, unlink) into the dataset.
+# the opener); refused writes (create, unlink) into the dataset; a usage
+# report made while a file read whole is still held open (the log has its
+# bytes only at the close).
 # (found by an auditor's review)
 . "$(dirname "$0")/lib.sh"
 
@@ -122,6 +124,48 @@ check "incident: no row says 'not closed' of a handle the log shows closed (cat 
 check "incident: refused writes in the window count as refused, as in the log" audit incident-refused
 check "usage: refused writes count in the users' refused attempts, as in the log" audit usage-refused
 check "usage: opens and bytes per user as in the log" audit usage-opens-bytes
+
+# ---- a usage report made while a file is held open, read whole: the log
+# has no bytes for it until its close; the report must say so, not show
+# the bytes as if the log had them all ----
+as kt_carol /usr/bin/python3 -c 'import os, sys, time
+f = open(sys.argv[1], "rb"); n = len(f.read()); open(sys.argv[2] + "/held", "w").write(str(n))
+while not os.path.exists(sys.argv[2] + "/release"): time.sleep(0.05)
+f.close(); open(sys.argv[2] + "/released", "w").close()' "$F" "$W" &
+check "carol's process reads a.bin whole and holds it open" wait_for 10 test -s "$W/held"
+kuractl report usage "$ID" --json >"$T/held.json" 2>&1
+kuractl report usage "$ID" --lang en >"$T/held.md" 2>&1
+cat >"$T/unclosed.py" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+rep = json.load(open(sys.argv[2]))
+reader = lambda r: (r.get("detail") or "").startswith("reads through a file pid ")
+open_ = []
+for r in recs:
+    key = (r.get("uid"), r.get("pid"), r.get("dataset"), r.get("path"))
+    if r["event"] == "open" and r["decision"] == "allow" and not reader(r):
+        open_.append((key, r.get("user"), r.get("path")))
+    elif r["event"] == "close":
+        for i in range(len(open_) - 1, -1, -1):
+            if open_[i][0] == key:
+                del open_[i]
+                break
+want = sorted((u, p) for _, u, p in open_)
+got = sorted((o["user"], o["file"]) for o in rep.get("unclosed", []))
+print("# log: handles without a close:", want, "report:", got)
+sys.exit(0 if want == got == [("kt_carol", "a.bin")] else 1)
+PY
+check "usage: a handle the log has no close for is named (user, file), its bytes not in the figures" \
+  python3 "$T/unclosed.py" "$LOG" "$T/held.json"
+check "... in the Markdown too" grep -q "^| kt_carol | a.bin | " "$T/held.md"
+touch "$W/release"
+check "carol's process closes a.bin" wait_for 10 test -e "$W/released"
+kuractl report usage "$ID" --json >"$T/closed.json" 2>&1
+check "once closed: no handle named, and carol's bytes grew by the file's size" python3 -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+bytes_of = lambda r: {u["user"]: u["bytes_read"] for u in r["users"]}["kt_carol"]
+sys.exit(0 if b.get("unclosed") == [] and bytes_of(b) - bytes_of(a) == int(sys.argv[3]) else 1)' "$T/held.json" "$T/closed.json" "$SIZE"
 
 stop_kura "$T/mnt"
 done_testing

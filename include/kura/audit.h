@@ -157,6 +157,8 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
 /* A refused open, lookup or write, or a summary of such: the records the
  * reserve is kept from. */
 bool kura_audit_is_refusal(const struct kura_audit_record *rec);
+/* A reader's "open" record (KURA_AUDIT_READER_DETAIL): no handle of its own. */
+bool kura_audit_is_reader(const struct kura_audit_record *rec);
 /* True while the log cannot be written: the last batch failed (a write or
  * fdatasync error, a full disk); the next batch that succeeds clears it. One
  * atomic load, for the read path. */

@@ -82,6 +82,12 @@ bool kura_audit_is_refusal(const struct kura_audit_record *r)
            (r->decision == KURA_AUDIT_DENY && (r->event == KURA_AUDIT_OPEN || r->event == KURA_AUDIT_WRITE_DENIED));
 }
 
+bool kura_audit_is_reader(const struct kura_audit_record *r)
+{
+    return r->event == KURA_AUDIT_OPEN && r->detail &&
+           strncmp(r->detail, KURA_AUDIT_READER_DETAIL, strlen(KURA_AUDIT_READER_DETAIL)) == 0;
+}
+
 void audit_line_hash(const char *line, size_t len, unsigned char out[KURA_AUDIT_HASH_LEN])
 {
     crypto_generichash(out, KURA_AUDIT_HASH_LEN, (const unsigned char *)line, len, NULL, 0);

@@ -258,11 +258,6 @@ static void take_start(struct incident_scan *s, const struct kura_audit_entry *e
     }
 }
 
-static bool is_reader(const struct kura_audit_record *r)
-{
-    return r->detail && strncmp(r->detail, KURA_AUDIT_READER_DETAIL, strlen(KURA_AUDIT_READER_DETAIL)) == 0;
-}
-
 static struct open_row open_row_of(struct incident_scan *s, const struct kura_audit_entry *e)
 {
     const struct kura_audit_record *r = &e->rec;
@@ -271,7 +266,7 @@ static struct open_row open_row_of(struct incident_scan *s, const struct kura_au
                              .exe = dup_or_empty(s, r->exe), .reason = dup_or_empty(s, r->reason),
                              .host = dup_or_empty(s, e->host), .uid = r->uid, .pid = r->pid,
                              .time_ms = r->time_ms, .order = s->taken++,
-                             .allowed = r->decision == KURA_AUDIT_ALLOW, .reader = is_reader(r)};
+                             .allowed = r->decision == KURA_AUDIT_ALLOW, .reader = kura_audit_is_reader(r)};
 }
 
 /* An allowed open before the window that holds a handle (not a reader's
@@ -338,7 +333,7 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         return 0;
     if (r->event == KURA_AUDIT_CLOSE)
         take_close(s, r); /* after the window too: the bytes of an open in it */
-    else if (r->time_ms < s->from_ms && r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW && !is_reader(r))
+    else if (r->time_ms < s->from_ms && r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW && !kura_audit_is_reader(r))
         take_early(s, e); /* a handle that may be read from in the window */
     if (r->time_ms < s->from_ms || r->time_ms >= s->to_ms)
         return s->nomem || s->too_many ? 1 : 0;

@@ -291,11 +291,19 @@ struct cmd_usage_event {
     char detail[256];
     int64_t bytes;                  /* KURA_AUDIT_ABSENT: none */
 };
+/* An allowed open of the period whose close the log does not hold in it:
+ * the bytes read through it are in no figure yet. */
+struct cmd_usage_open {
+    char *user, *path;
+    int64_t uid, pid, time_ms;
+};
 struct cmd_usage {
     struct cmd_user_usage *users;
     size_t n, cap;
     struct cmd_usage_event *events;     /* cmd_usage_scan only */
     size_t nevents, events_cap;
+    struct cmd_usage_open *unclosed;    /* cmd_usage_scan only; oldest first */
+    size_t nunclosed, unclosed_cap;
     uint64_t last_seq;              /* the log's last record when read */
     char last_mac[2 * 32 + 1];
     char last_node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of that record; else "" */

@@ -61,6 +61,11 @@ static const label *const USER_COLS[] = {&cmd_label_user,       &C_ROLE,        
                                          &cmd_label_refused,    &C_LAST,            &C_USER_INSTITUTION,
                                          &C_TRAINED};
 
+static const label T_UNCLOSED = {"unclosed", "Opens without a close in the period (the bytes read through them are in no figure above)",
+                                 "期間内に終了していないアクセス（その読み出し量は上の集計に含まれない）"};
+static const label C_OPENED = {"opened_at", "opened at", "開始日時"};
+static const label *const UNCLOSED_COLS[] = {&cmd_label_user, &cmd_label_file, &C_OPENED};
+
 static const label T_OPERATORS = {"operator_refusals", "Operators' refused attempts (not users of the data)",
                                   "運用管理者の拒否された試行（データ利用者ではない）"};
 static const label C_LAST_TRY = {"last_attempt", "last attempt", "最終試行"};
@@ -305,8 +310,24 @@ void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *
     kura_report_item(r, &cmd_label_made_at, KURA_CELL_TEXT(cmd_time(c, cmd_now(), b, sizeof b)));
 }
 
-/* The users table (listed users, then everyone else the log saw) and the
- * operators' refusals apart. */
+/* The log records a handle's bytes at its close: the handles still open
+ * at the period's end (or left without a close by a daemon that stopped)
+ * are named, so that no figure passes for whole that is not. */
+static void unclosed_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_usage *use)
+{
+    struct kura_report_table *t = kura_report_table(r, &T_UNCLOSED, UNCLOSED_COLS, N(UNCLOSED_COLS), &cmd_label_none);
+    for (size_t i = 0; i < use->nunclosed; i++) {
+        const struct cmd_usage_open *o = &use->unclosed[i];
+        char at[48];
+        const struct kura_report_cell row[] = {KURA_CELL_TEXT(o->user[0] ? o->user : "(no account)"),
+                                               KURA_CELL_TEXT(o->path),
+                                               KURA_CELL_TEXT(cmd_time(c, o->time_ms / 1000, at, sizeof at))};
+        kura_report_row(r, t, row);
+    }
+}
+
+/* The users table (listed users, then everyone else the log saw), the
+ * opens without a close, and the operators' refusals apart. */
 static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
                         const struct cmd_usage *use)
 {
@@ -320,6 +341,7 @@ static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, con
     struct kura_report_table *ops =
         kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &cmd_label_none);
     unlisted_rows(c, r, users, ops, ds, use);
+    unclosed_rows(c, r, use);
 }
 
 static void withdrawal_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,

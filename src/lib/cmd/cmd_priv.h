@@ -305,6 +305,10 @@ struct cmd_usage {
     struct cmd_usage_open *unclosed;    /* cmd_usage_scan only; oldest first */
     size_t nunclosed, unclosed_cap;
     uint64_t last_seq;              /* the log's last record when read */
+    uint64_t first_seq;             /* the first record read */
+    int64_t missing_before_ms;      /* the log (a node's, in cluster mode) holds no record
+                                       before this time: it starts after seq 1
+                                       (retention removed the rest, or it is lost); 0: whole */
     char last_mac[2 * 32 + 1];
     char last_node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of that record; else "" */
 };

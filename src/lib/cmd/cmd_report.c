@@ -48,6 +48,9 @@ static const label L_INSTITUTION = {"pi_institution", "PI's institution", "研�
 static const label L_ETHICS = {"ethics_approval", "Ethics approval", "倫理審査委員会の承認"};
 static const label L_ETHICS_UNTIL = {"ethics_until", "Ethics approval until", "倫理審査委員会の承認の期限"};
 static const label L_LOG = {"audit_log_seq", "Audit log read to record", "監査ログの確認範囲（記録番号）"};
+static const label L_LOG_FIRST = {"audit_log_first_seq", "Audit log read from record", "監査ログの確認範囲（開始記録番号）"};
+static const label L_LOG_MISSING = {"audit_log_missing_before", "Records missing from the audit log before",
+                                    "監査ログに記録が残っていない期間（この日時より前）"};
 
 static const label T_USERS = {"users", "Users", "データ利用者"};
 static const label C_ROLE = {"role", "role", "役割"};
@@ -326,6 +329,20 @@ static void unclosed_rows(const struct kura_cmd_ctx *c, struct kura_report *r, c
     }
 }
 
+/* Which records the figures stand on: the log read to its last record,
+ * from its first; and, when the log starts after seq 1 later than the
+ * period does (retention removed the oldest files, or they are lost), the
+ * time before which nothing was there to count. */
+static void log_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_usage *use, int64_t from)
+{
+    char at[48];
+    kura_report_item(r, &L_LOG, KURA_CELL_INT(use->last_seq));
+    kura_report_item(r, &L_LOG_FIRST, KURA_CELL_INT(use->first_seq));
+    kura_report_item(r, &L_LOG_MISSING, use->missing_before_ms / 1000 > from
+                                            ? KURA_CELL_TEXT(cmd_time(c, use->missing_before_ms / 1000, at, sizeof at))
+                                            : KURA_CELL_WORD(&cmd_label_none));
+}
+
 /* The users table (listed users, then everyone else the log saw), the
  * opens without a close, and the operators' refusals apart. */
 static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
@@ -372,7 +389,7 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     kura_report_item(r, &L_FROM, KURA_CELL_TEXT(cmd_time(c, from, a, sizeof a)));
     kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, to - 1, a, sizeof a)));
     cmd_report_dataset_items(c, r, ds);
-    kura_report_item(r, &L_LOG, KURA_CELL_INT(use.last_seq));
+    log_items(c, r, &use, from);
     user_tables(c, r, ds, &use);
 
     int rc = 0;
@@ -620,6 +637,7 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     kura_report_item(&r, &E_COPIES, KURA_CELL_BLANK);
     kura_report_item(&r, &E_CONTRACTOR, KURA_CELL_BLANK);
     kura_report_item(&r, &E_SECONDARY, KURA_CELL_BLANK);
+    log_items(c, &r, &use, ds->from);
     user_tables(c, &r, ds, &use);
     stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &cmd_label_none), d.text,
                 "\n## Files (", erased_row, &t);
@@ -708,6 +726,7 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
     kura_report_item(&r, &S_REASON, declared(reason));
     kura_report_item(&r, &S_IDENT, KURA_CELL_BLANK);
     kura_report_item(&r, &S_SECURITY, KURA_CELL_BLANK);
+    log_items(c, &r, &use, ds->from);
     user_tables(c, &r, ds, &use);
     rc = cmd_report_form_print(c, &r, &f, ds);
 out:

@@ -4,8 +4,9 @@
 # recorded) must say from when its figures hold, not pass the use of the
 # years kept for the use of the whole period: the end-of-use report covers
 # a dataset's whole use, and a dataset may be used longer than the
-# retention. The log is aged by its records' times (audit_backdate), not by
-# a clock. (found by an auditor's review)
+# retention (so may an incident report's window). The log is aged by its
+# records' times (audit_backdate), not by a clock. (found by an auditor's
+# review)
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000001   # audit_backdate's records name it, by kt_old (uid 60000)
@@ -43,4 +44,9 @@ check "... in the Markdown too" grep -Eq "^- Records missing from the audit log 
 kuractl report usage "$ID" --from "$(day -1)" --json >"$T/recent.json" 2>&1
 check "a period after the first record kept: nothing missing (none)" \
   python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["report"]["audit_log_missing_before"] == "none" else 1)' "$T/recent.json"
+kuractl report incident --from 2019-01-01 --to "$(day 0)" --dataset "$ID" --json >"$T/incident.json" 2>&1
+check "incident: a window from 2019 says the same of the log" python3 -c 'import json, sys
+a, b = json.load(open(sys.argv[1]))["report"], json.load(open(sys.argv[2]))["report"]
+sys.exit(0 if a["audit_log_missing_before"] == b["audit_log_missing_before"] != "none" and a["audit_log_first_seq"] == b["audit_log_first_seq"] > 1 else 1)' \
+  "$T/usage.json" "$T/incident.json"
 done_testing

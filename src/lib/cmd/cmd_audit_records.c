@@ -41,6 +41,19 @@ static int central_record(const char *node, uint64_t seq, const char *line, size
     return rc;
 }
 
+void cmd_log_span_take(struct cmd_log_span *sp, bool cluster, const struct kura_audit_entry *e, const char *file)
+{
+    /* after seq 1, the records before its time are not there to count */
+    if (cluster ? strcmp(file, sp->node) != 0 : sp->first_seq == 0) {
+        if (!sp->first_seq)
+            sp->first_seq = e->seq;
+        if (e->seq > 1 && e->rec.time_ms > sp->missing_before_ms)
+            sp->missing_before_ms = e->rec.time_ms;
+    }
+    if (cluster)
+        snprintf(sp->node, sizeof sp->node, "%s", file);
+}
+
 int cmd_audit_each(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e)
 {
     if (cmd_cluster_mode(c)) {

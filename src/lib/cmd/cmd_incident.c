@@ -33,7 +33,6 @@ static const label TITLE = {"incident", "Incident report", "情報セキュリ�
 static const label L_FROM = {"window_from", "Window from", "対象期間（開始）"};
 static const label L_TO = {"window_to", "Window to", "対象期間（終了）"};
 static const label L_DATASETS = {"datasets", "Datasets", "対象データセット"};
-static const label L_LOG = {"audit_log_seq", "Audit log read to record", "監査ログの確認範囲（記録番号）"};
 /* What kura cannot know: marked blanks for the person reporting. */
 static const label B_WHAT = {"what_happened", "What happened", "事故の概要"};
 static const label B_FOUND = {"discovered", "Discovered when, by whom", "発見日時・発見者"};
@@ -144,6 +143,8 @@ struct incident_scan {
     size_t nearly, early_cap;
     uint64_t taken;
     uint64_t last_seq;
+    struct cmd_log_span span;
+    bool cluster;
     size_t opens_max;           /* 0: no bound */
     bool nomem, too_many;
 };
@@ -318,12 +319,12 @@ static void take_counted(struct incident_scan *s, const struct kura_audit_record
 
 static int take(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem, void *ctx)
 {
-    (void)file;
     (void)line;
     (void)problem;
     struct incident_scan *s = ctx;
     if (!e)
         return 0;
+    cmd_log_span_take(&s->span, s->cluster, e, file);
     s->last_seq = e->seq;
     const struct kura_audit_record *r = &e->rec;
     if (r->event == KURA_AUDIT_START && s->nearly > 0)
@@ -512,7 +513,7 @@ static void build(const struct kura_cmd_ctx *c, struct kura_report *r, const str
     kura_report_item(r, &L_DATASETS, s->dataset ? KURA_CELL_TEXT(s->dataset) : KURA_CELL_WORD(&W_ALL));
     kura_report_item(r, &cmd_label_made_at, KURA_CELL_TEXT(cmd_time(c, cmd_now(), a, sizeof a)));
     kura_report_item(r, &cmd_label_made_by, KURA_CELL_TEXT(cmd_actor_label(c, a, sizeof a)));
-    kura_report_item(r, &L_LOG, KURA_CELL_INT(s->last_seq));
+    cmd_report_log_items(c, r, &s->span, s->last_seq, s->from_ms / 1000);
     const label *const blanks[] = {&B_WHAT, &B_FOUND, &B_CAUSE, &B_AFFECTED, &B_MEASURES, &B_PREVENTION, &B_REPORTED};
     for (size_t i = 0; i < N(blanks); i++)
         kura_report_item(r, blanks[i], KURA_CELL_BLANK);
@@ -597,7 +598,7 @@ int cmd_report_incident(const struct kura_cmd_ctx *c, int argc, char **argv)
                 : cmd_require_operator(c) != 0)
         return KURA_EXIT_FAIL;
     struct incident_scan s = {.dataset = dataset ? t.ds.id : NULL, .from_ms = from * 1000, .to_ms = to * 1000,
-                              .opens_max = c->env->output_max / OPEN_ROW_MIN};
+                              .opens_max = c->env->output_max / OPEN_ROW_MIN, .cluster = cmd_cluster_mode(c)};
     struct kura_report r = {0};
     struct kura_err e = {0};
     rc = KURA_EXIT_FAIL;

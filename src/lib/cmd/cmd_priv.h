@@ -291,6 +291,14 @@ struct cmd_usage_event {
     char detail[256];
     int64_t bytes;                  /* KURA_AUDIT_ABSENT: none */
 };
+/* cmd_audit_records.c: where the log a report read starts. */
+struct cmd_log_span {
+    uint64_t first_seq;             /* the first record read */
+    int64_t missing_before_ms;      /* the log (a node's, in cluster mode) holds no record before
+                                       this time: it starts after seq 1 (retention removed the
+                                       rest, or it is lost); 0: whole */
+    char node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of the last record taken */
+};
 /* An allowed open of the period whose close the log does not hold in it:
  * the bytes read through it are in no figure yet. */
 struct cmd_usage_open {
@@ -305,13 +313,18 @@ struct cmd_usage {
     struct cmd_usage_open *unclosed;    /* cmd_usage_scan only; oldest first */
     size_t nunclosed, unclosed_cap;
     uint64_t last_seq;              /* the log's last record when read */
-    uint64_t first_seq;             /* the first record read */
-    int64_t missing_before_ms;      /* the log (a node's, in cluster mode) holds no record
-                                       before this time: it starts after seq 1
-                                       (retention removed the rest, or it is lost); 0: whole */
+    struct cmd_log_span span;
     char last_mac[2 * 32 + 1];
     char last_node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of that record; else "" */
 };
+/* Takes every record read (file as cmd_audit_each gives it): notes the
+ * first record of the log, of each node's in cluster mode. */
+void cmd_log_span_take(struct cmd_log_span *sp, bool cluster, const struct kura_audit_entry *e, const char *file);
+/* The report's items of the log it read: to last_seq, from the first
+ * record; and when the log starts after seq 1 later than from (seconds),
+ * the time before which it holds nothing (else "none") (cmd_report.c). */
+void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_log_span *sp,
+                          uint64_t last_seq, int64_t from);
 /* cmd_audit_records.c: every audit record the commands read, through fn
  * (as kura_audit_read: a non-zero return stops and is returned), from
  * this server's log or, in cluster mode, from the central store (file then

@@ -333,13 +333,14 @@ static void unclosed_rows(const struct kura_cmd_ctx *c, struct kura_report *r, c
  * from its first; and, when the log starts after seq 1 later than the
  * period does (retention removed the oldest files, or they are lost), the
  * time before which nothing was there to count. */
-static void log_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_usage *use, int64_t from)
+void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_log_span *sp,
+                          uint64_t last_seq, int64_t from)
 {
     char at[48];
-    kura_report_item(r, &L_LOG, KURA_CELL_INT(use->last_seq));
-    kura_report_item(r, &L_LOG_FIRST, KURA_CELL_INT(use->first_seq));
-    kura_report_item(r, &L_LOG_MISSING, use->missing_before_ms / 1000 > from
-                                            ? KURA_CELL_TEXT(cmd_time(c, use->missing_before_ms / 1000, at, sizeof at))
+    kura_report_item(r, &L_LOG, KURA_CELL_INT(last_seq));
+    kura_report_item(r, &L_LOG_FIRST, KURA_CELL_INT(sp->first_seq));
+    kura_report_item(r, &L_LOG_MISSING, sp->missing_before_ms / 1000 > from
+                                            ? KURA_CELL_TEXT(cmd_time(c, sp->missing_before_ms / 1000, at, sizeof at))
                                             : KURA_CELL_WORD(&cmd_label_none));
 }
 
@@ -389,7 +390,7 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     kura_report_item(r, &L_FROM, KURA_CELL_TEXT(cmd_time(c, from, a, sizeof a)));
     kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, to - 1, a, sizeof a)));
     cmd_report_dataset_items(c, r, ds);
-    log_items(c, r, &use, from);
+    cmd_report_log_items(c, r, &use.span, use.last_seq, from);
     user_tables(c, r, ds, &use);
 
     int rc = 0;
@@ -637,7 +638,7 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     kura_report_item(&r, &E_COPIES, KURA_CELL_BLANK);
     kura_report_item(&r, &E_CONTRACTOR, KURA_CELL_BLANK);
     kura_report_item(&r, &E_SECONDARY, KURA_CELL_BLANK);
-    log_items(c, &r, &use, ds->from);
+    cmd_report_log_items(c, &r, &use.span, use.last_seq, ds->from);
     user_tables(c, &r, ds, &use);
     stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &cmd_label_none), d.text,
                 "\n## Files (", erased_row, &t);
@@ -726,7 +727,7 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
     kura_report_item(&r, &S_REASON, declared(reason));
     kura_report_item(&r, &S_IDENT, KURA_CELL_BLANK);
     kura_report_item(&r, &S_SECURITY, KURA_CELL_BLANK);
-    log_items(c, &r, &use, ds->from);
+    cmd_report_log_items(c, &r, &use.span, use.last_seq, ds->from);
     user_tables(c, &r, ds, &use);
     rc = cmd_report_form_print(c, &r, &f, ds);
 out:

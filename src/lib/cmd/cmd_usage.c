@@ -127,14 +127,7 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     struct scan *s = ctx;
     if (!e)
         return 0;
-    /* The first record of the log (of each node's, in cluster mode): after
-     * seq 1, the records before its time are not there to count. */
-    if (s->cluster ? strcmp(file, s->u->last_node) != 0 : s->u->first_seq == 0) {
-        if (!s->u->first_seq)
-            s->u->first_seq = e->seq;
-        if (e->seq > 1 && e->rec.time_ms > s->u->missing_before_ms)
-            s->u->missing_before_ms = e->rec.time_ms;
-    }
+    cmd_log_span_take(&s->u->span, s->cluster, e, file);
     s->u->last_seq = e->seq;
     snprintf(s->u->last_mac, sizeof s->u->last_mac, "%s", e->mac);
     snprintf(s->u->last_node, sizeof s->u->last_node, "%s", s->cluster ? file : "");

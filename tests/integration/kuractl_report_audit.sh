@@ -7,7 +7,7 @@
 # as an open naming the pid that opened, and the handle's one close under
 # the opener); refused writes (create, unlink) into the dataset; a usage
 # report made while a file read whole is still held open (the log has its
-# bytes only at the close).
+# bytes only at the close); a daemon killed with a handle open.
 # (found by an auditor's review)
 . "$(dirname "$0")/lib.sh"
 
@@ -168,4 +168,30 @@ bytes_of = lambda r: {u["user"]: u["bytes_read"] for u in r["users"]}["kt_carol"
 sys.exit(0 if b.get("unclosed") == [] and bytes_of(b) - bytes_of(a) == int(sys.argv[3]) else 1)' "$T/held.json" "$T/closed.json" "$SIZE"
 
 stop_kura "$T/mnt"
+
+# ---- a daemon killed with a handle open, then started again: that handle
+# is gone with it (its close never comes); a window after the start does
+# not name it, a window that holds the start does, not closed ----
+require "mount again" mount_kura "$T/mnt2"
+as kt_bob /usr/bin/python3 -c 'import os, sys, time
+f = open(sys.argv[1], "rb"); open(sys.argv[2] + "/bob-holds", "w").close()
+while not os.path.exists(sys.argv[2] + "/never"): time.sleep(0.05)' "$T/mnt2/$ID/a.bin" "$W" &
+check "bob's process holds a.bin open" wait_for 10 test -e "$W/bob-holds"
+require "the clock moves past bob's open" next_second "$(last_second)"
+BEFORE=$(date +%s)
+kill -9 "$KURAFS_PID"
+wait "$KURAFS_PID" 2>/dev/null
+require "kurafs killed, started again (its start record)" mount_kura "$T/mnt3"
+require "the clock moves past the start" next_second "$(last_second)"
+AFTER=$(date +%s)
+check "in: alice reads a.bin" as kt_alice cat "$T/mnt3/$ID/a.bin" >/dev/null
+require "the clock moves past the last record" next_second "$(last_second)"
+END=$(date +%s)
+bob_rows() { kuractl report incident --from "$(stamp "$1")" --to "$(stamp "$END")" --dataset "$ID" --json |
+  python3 -c 'import json, sys; print(" ".join(o["bytes_read"] for o in json.load(sys.stdin)["opens"] if o["user"] == "kt_bob"))'; }
+check "a window holding the daemon's start: bob's handle, not closed" test "$(bob_rows "$BEFORE")" = "still-open"
+check "a window after it: bob's handle is gone with the daemon" test -z "$(bob_rows "$AFTER")"
+kuractl report incident --from "$(stamp "$AFTER")" --to "$(stamp "$END")" --dataset "$ID" --csv >"$T/after.csv" 2>&1
+check "... and alice's read in it is there (the report is not empty)" grep -q '^[^,]*,kt_alice,' "$T/after.csv"
+stop_kura "$T/mnt3"
 done_testing

@@ -188,21 +188,27 @@ static void row_free(struct open_row *o)
     free(o->time), free(o->user), free(o->dataset), free(o->path), free(o->exe), free(o->reason), free(o->host);
 }
 
+/* Takes early handle i off the list (freed unless kept elsewhere). */
+static void early_remove(struct incident_scan *s, size_t i, bool kept)
+{
+    if (!kept)
+        row_free(&s->early[i]);
+    memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
+    s->nearly--;
+}
+
 /* Moves early handle i into the report's opens: it was open at the
  * window's start. */
 static void promote_early(struct incident_scan *s, size_t i)
 {
-    if (s->opens_max && s->nopens >= s->opens_max)
-        s->too_many = true;
-    else if (grow(s, (void **)&s->opens, s->nopens, &s->opens_cap, sizeof *s->opens)) {
+    bool room = !(s->opens_max && s->nopens >= s->opens_max);
+    if (!room)
+        s->too_many = true;     /* the scan stops, failing (as take_open) */
+    else if (grow(s, (void **)&s->opens, s->nopens, &s->opens_cap, sizeof *s->opens))
         s->opens[s->nopens++] = s->early[i];
-        memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
-        s->nearly--;
-        return;
-    }
-    row_free(&s->early[i]);     /* nomem or too_many: the scan stops, failing */
-    memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
-    s->nearly--;
+    else
+        room = false;
+    early_remove(s, i, room);
 }
 
 /* The open a close record ends: the latest allowed one, not yet closed,
@@ -229,9 +235,7 @@ static void take_close(struct incident_scan *s, const struct kura_audit_record *
         if (!closes(o, r))
             continue;
         if (r->time_ms < s->from_ms) {
-            row_free(o);
-            memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
-            s->nearly--;
+            early_remove(s, i, false);
         } else {
             o->closed = true;
             o->bytes = bytes;
@@ -249,13 +253,10 @@ static void take_start(struct incident_scan *s, const struct kura_audit_entry *e
     for (size_t i = s->nearly; i-- > 0;) {
         if (!same(s->early[i].host, e->host))
             continue;
-        if (e->rec.time_ms >= s->from_ms) {
+        if (e->rec.time_ms >= s->from_ms)
             promote_early(s, i);
-        } else {
-            row_free(&s->early[i]);
-            memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
-            s->nearly--;
-        }
+        else
+            early_remove(s, i, false);
     }
 }
 

@@ -49,4 +49,21 @@ check "incident: a window from 2019 says the same of the log" python3 -c 'import
 a, b = json.load(open(sys.argv[1]))["report"], json.load(open(sys.argv[2]))["report"]
 sys.exit(0 if a["audit_log_missing_before"] == b["audit_log_missing_before"] != "none" and a["audit_log_first_seq"] == b["audit_log_first_seq"] > 1 else 1)' \
   "$T/usage.json" "$T/incident.json"
+missing_within() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["report"]["audit_log_missing_within"])' "$1"; }
+check "a whole log from its first record kept: no record missing within" test "$(missing_within "$T/usage.json")" = 0
+
+# A rotated file in the middle of what is kept, lost (or moved away): the
+# reports count the records missing within the log they read, the number
+# the raw log's sequence numbers give, as audit verify does.
+require "30 more opens, rotated at 2000 bytes" "$KURA_BUILD/tests/audit_backdate" "$KCONF" 2000 "$recent_ms" 30
+mid=$(ls "$LOG".* | grep -v '\.head$' | sort -V | sed -n 2p)
+gone=$(wc -l <"$mid")
+require "a rotated file in the middle ($(basename "$mid"), $gone records) moved away" mv "$mid" "$T/"
+kuractl report usage "$ID" --json >"$T/gap.json" 2>&1
+kuractl report incident --from 2019-01-01 --to "$(day 1)" --dataset "$ID" --json >"$T/gap-incident.json" 2>&1
+kuractl report usage "$ID" --lang en >"$T/gap.md" 2>&1
+check "usage: the records missing within the log are counted ($gone)" test "$(missing_within "$T/gap.json")" = "$gone"
+check "incident: the same" test "$(missing_within "$T/gap-incident.json")" = "$gone"
+check "... in the Markdown too" grep -q "^- Records missing within the audit log read (kuractl audit verify names them): $gone\$" "$T/gap.md"
+check_fails "audit verify fails on the same log" kuractl audit verify
 done_testing

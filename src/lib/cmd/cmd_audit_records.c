@@ -49,7 +49,10 @@ void cmd_log_span_take(struct cmd_log_span *sp, bool cluster, const struct kura_
             sp->first_seq = e->seq;
         if (e->seq > 1 && e->rec.time_ms > sp->missing_before_ms)
             sp->missing_before_ms = e->rec.time_ms;
+    } else if (e->seq > sp->last_seq + 1) {
+        sp->missing_within += e->seq - sp->last_seq - 1;
     }
+    sp->last_seq = e->seq;
     if (cluster)
         snprintf(sp->node, sizeof sp->node, "%s", file);
 }

@@ -298,6 +298,9 @@ struct cmd_log_span {
                                        this time: it starts after seq 1 (retention removed the
                                        rest, or it is lost); 0: whole */
     char node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of the last record taken */
+    uint64_t last_seq;              /* of the last record taken (of that node's) */
+    uint64_t missing_within;        /* records missing between the first and the last: a seq
+                                       skipped (a rotated file lost or moved away) */
 };
 /* An allowed open of the period whose close the log does not hold in it:
  * the bytes read through it are in no figure yet. */
@@ -318,11 +321,13 @@ struct cmd_usage {
     char last_node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of that record; else "" */
 };
 /* Takes every record read (file as cmd_audit_each gives it): notes the
- * first record of the log, of each node's in cluster mode. */
+ * first record of the log, of each node's in cluster mode, and counts the
+ * records missing between it and the last (audit verify names them). */
 void cmd_log_span_take(struct cmd_log_span *sp, bool cluster, const struct kura_audit_entry *e, const char *file);
 /* The report's items of the log it read: to last_seq, from the first
- * record; and when the log starts after seq 1 later than from (seconds),
- * the time before which it holds nothing (else "none") (cmd_report.c). */
+ * record; when the log starts after seq 1 later than from (seconds), the
+ * time before which it holds nothing (else "none"); the records missing
+ * within (cmd_report.c). */
 void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_log_span *sp,
                           uint64_t last_seq, int64_t from);
 /* cmd_audit_records.c: every audit record the commands read, through fn

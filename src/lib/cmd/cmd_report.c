@@ -51,6 +51,8 @@ static const label L_LOG = {"audit_log_seq", "Audit log read to record", "監査
 static const label L_LOG_FIRST = {"audit_log_first_seq", "Audit log read from record", "監査ログの確認範囲（開始記録番号）"};
 static const label L_LOG_MISSING = {"audit_log_missing_before", "Records missing from the audit log before",
                                     "監査ログに記録が残っていない期間（この日時より前）"};
+static const label L_LOG_GAPS = {"audit_log_missing_within", "Records missing within the audit log read (kuractl audit verify names them)",
+                                 "確認範囲内で欠落している監査ログの記録数（kuractl audit verify で特定）"};
 
 static const label T_USERS = {"users", "Users", "データ利用者"};
 static const label C_ROLE = {"role", "role", "役割"};
@@ -342,6 +344,7 @@ void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, c
     kura_report_item(r, &L_LOG_MISSING, sp->missing_before_ms / 1000 > from
                                             ? KURA_CELL_TEXT(cmd_time(c, sp->missing_before_ms / 1000, at, sizeof at))
                                             : KURA_CELL_WORD(&cmd_label_none));
+    kura_report_item(r, &L_LOG_GAPS, KURA_CELL_INT(sp->missing_within));
 }
 
 /* The users table (listed users, then everyone else the log saw), the

@@ -129,6 +129,20 @@ static void test_write_new_refuses_existing(void)
     EXPECT(kura_write_file_new(at("new.link"), "x", 1, 0644, &err) == -1);
 }
 
+/* The mode asked for whatever the umask: kuractl and kurafs may run under
+ * 0077 (the unit's UMask), and a public key or report written 0644 is
+ * meant for others to read. */
+static void test_write_new_exact_mode(void)
+{
+    mode_t old = umask(077);
+    int rc = kura_write_file_new(at("mode.pub"), "key", 3, 0644, NULL);
+    umask(old);
+    ASSERT(rc == 0);
+    struct stat st;
+    ASSERT(stat(at("mode.pub"), &st) == 0);
+    EXPECT((st.st_mode & 07777) == 0644);
+}
+
 /* A failed write removes the half-written file from the directory it was
  * made in. Here the write fails on the file size limit, and the signal
  * that comes with it renames that directory and puts a link to another
@@ -412,6 +426,7 @@ int main(void)
     RUN(test_atomic_crash_before_rename_keeps_old_content);
     RUN(test_atomic_into_missing_dir_fails);
     RUN(test_write_new_refuses_existing);
+    RUN(test_write_new_exact_mode);
     RUN(test_write_new_failure_removes_in_its_own_directory);
     RUN(test_atomic_commit_new_never_replaces);
     RUN(test_mkdir_p);

@@ -85,6 +85,53 @@ static void test_utf8_hidden(void)
     EXPECT(kura_utf8_hidden("\n", 1) == -1);                 /* C0: the callers' own check */
 }
 
+/* Both ends of every range of hidden characters, and whether kura_text_check
+ * refuses it (a control) or lets stored text keep it (invisible, escaped
+ * when shown); then characters just outside, which show. */
+static void test_hidden_range_ends(void)
+{
+    static const struct {
+        const char *utf8;
+        long cp;
+        bool control;
+    } ends[] = {
+        {"\xc2\x80", 0x80, true},           {"\xc2\x9f", 0x9F, true},
+        {"\xc2\xad", 0xAD, false},          {"\xcd\x8f", 0x34F, false},
+        {"\xd8\x9c", 0x61C, true},          {"\xe1\x85\x9f", 0x115F, false},
+        {"\xe1\x85\xa0", 0x1160, false},    {"\xe1\x9e\xb4", 0x17B4, false},
+        {"\xe1\x9e\xb5", 0x17B5, false},    {"\xe1\xa0\x8e", 0x180E, false},
+        {"\xe2\x80\x8b", 0x200B, false},    {"\xe2\x80\x8d", 0x200D, false},
+        {"\xe2\x80\x8e", 0x200E, true},     {"\xe2\x80\x8f", 0x200F, true},
+        {"\xe2\x80\xa8", 0x2028, true},     {"\xe2\x80\xae", 0x202E, true},
+        {"\xe2\x81\xa0", 0x2060, false},    {"\xe2\x81\xa5", 0x2065, false},
+        {"\xe2\x81\xa6", 0x2066, true},     {"\xe2\x81\xa9", 0x2069, true},
+        {"\xe2\x81\xaa", 0x206A, false},    {"\xe2\x81\xaf", 0x206F, false},
+        {"\xe3\x85\xa4", 0x3164, false},    {"\xef\xbb\xbf", 0xFEFF, false},
+        {"\xef\xbe\xa0", 0xFFA0, false},    {"\xef\xbf\xb0", 0xFFF0, false},
+        {"\xef\xbf\xbb", 0xFFFB, false},    {"\xf0\x9b\xb2\xa0", 0x1BCA0, false},
+        {"\xf0\x9b\xb2\xa3", 0x1BCA3, false}, {"\xf0\x9d\x85\xb3", 0x1D173, false},
+        {"\xf0\x9d\x85\xba", 0x1D17A, false}, {"\xf3\xa0\x80\x80", 0xE0000, false},
+        {"\xf3\xa0\x83\xbf", 0xE00FF, false}, {"\xf3\xa0\x87\xb0", 0xE01F0, false},
+        {"\xf3\xa0\xbf\xbf", 0xE0FFF, false},
+    };
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "x%sy", ends[i].utf8);
+        if (kura_utf8_hidden(ends[i].utf8, strlen(ends[i].utf8)) != ends[i].cp ||
+            (kura_text_check(text, "title", NULL) == -1) != ends[i].control) {
+            printf("#   U+%04lX\n", ends[i].cp);
+            EXPECT(0);
+        }
+    }
+    /* Next to a range, shown: not, hair space, hyphenation point, medium
+     * mathematical space, a Hangul letter, a halfwidth katakana mark, the
+     * object replacement character, a musical flag. */
+    static const char *const shown[] = {"\xc2\xac",     "\xe2\x80\x8a", "\xe2\x80\xa7",     "\xe2\x81\x9f",
+                                        "\xe3\x85\xa3", "\xef\xbe\x9f", "\xef\xbf\xbc",     "\xf0\x9d\x85\xb2"};
+    for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++)
+        EXPECT(kura_utf8_hidden(shown[i], strlen(shown[i])) == -1);
+}
+
 /* What kura_text_put_escaped writes for s[0..len). */
 static char *escaped(const char *s, size_t len, size_t *written)
 {
@@ -417,6 +464,7 @@ int main(void)
     RUN(test_utf8_valid);
     RUN(test_utf8_seq_len);
     RUN(test_utf8_hidden);
+    RUN(test_hidden_range_ends);
     RUN(test_put_escaped);
     RUN(test_hex_digit);
     RUN(test_hex_lower);

@@ -333,6 +333,46 @@ static void test_read_file_growing_source_is_capped(void)
     free(d);
 }
 
+/* Only a regular file is opened, and with O_NOFOLLOW not through a link
+ * (an import's walk below a directory a user can write). A FIFO is refused
+ * at once: its open would wait for a writer (the alarm ends a hang). */
+static void test_open_regular(void)
+{
+    ASSERT(kura_write_file_atomic(at("reg"), "12345", 5, 0644, NULL) == 0);
+    ASSERT(symlink(at("reg"), at("reg.link")) == 0 && mkfifo(at("fifo"), 0600) == 0);
+    ASSERT(symlink("/dev/null", at("dev.link")) == 0);
+    struct stat st;
+    struct kura_err err = {0};
+    int fd = kura_open_regular(at("reg"), 0, &st, &err);
+    EXPECT(fd >= 0 && st.st_size == 5);
+    if (fd >= 0)
+        close(fd);
+    fd = kura_open_regular(at("reg.link"), 0, NULL, &err); /* a link named: followed */
+    EXPECT(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    EXPECT(kura_open_regular(at("reg.link"), O_NOFOLLOW, NULL, &err) == -1);
+    EXPECT(err.code == ELOOP);
+    int dir = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT(dir >= 0);
+    EXPECT(kura_open_regular_at(dir, "reg.link", "shown", O_NOFOLLOW, NULL, &err) == -1);
+    EXPECT(err.code == ELOOP);
+    EXPECT_STR_CONTAINS(err.msg, "shown");
+    fd = kura_open_regular_at(dir, "reg", "shown", O_NOFOLLOW, &st, &err);
+    EXPECT(fd >= 0 && st.st_size == 5);
+    if (fd >= 0)
+        close(fd);
+    close(dir);
+    alarm(10);
+    EXPECT(kura_open_regular(at("fifo"), 0, NULL, &err) == -1);
+    alarm(0);
+    EXPECT(err.code == EINVAL);
+    EXPECT(kura_open_regular(at("dev.link"), 0, NULL, &err) == -1);
+    EXPECT(err.code == EINVAL);
+    EXPECT(kura_open_regular(tmpdir, 0, NULL, &err) == -1);
+    EXPECT(err.code == EINVAL);
+}
+
 static void test_read_secret_file(void)
 {
     const char *p = at("secret");
@@ -435,6 +475,7 @@ int main(void)
     RUN(test_lock_fd_not_inherited_by_exec);
     RUN(test_read_file_bounds);
     RUN(test_read_file_growing_source_is_capped);
+    RUN(test_open_regular);
     RUN(test_read_secret_file);
     RUN(test_destroy_overwrites_then_unlinks);
     RUN(test_destroy_refuses_symlink_and_dir);

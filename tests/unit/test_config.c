@@ -250,6 +250,10 @@ static void test_all_keys_set(void)
     ASSERT(parse("[cluster]\ndatabase = dbname=kura\n", &c, &err) == 0);
     EXPECT(strcmp(c.cluster_node, host) == 0);
     kura_config_free(&c);
+    /* A group name of 32 characters, useradd's longest. */
+    ASSERT(parse("[metrics]\ngroup = abcdefghijklmnopqrstuvwxyz_0-345\n", &c, &err) == 0);
+    EXPECT(strcmp(c.metrics_group, "abcdefghijklmnopqrstuvwxyz_0-345") == 0);
+    kura_config_free(&c);
 }
 
 /* warn_days: a list in any order, kept largest first; one number, as

@@ -896,14 +896,16 @@ static void test_import_withdrawn_list_escapes_paths(void)
 static void test_user_list_escapes_invisible_text(void)
 {
     static const char zwsp[] = "\xe2\x80\x8b", tag[] = "\xf3\xa0\x81\x81";
-    ASSERT(run_as(0, "dataset add DSZW --pi daemon --period 2026-01-01..2099-12-31") == 0);
     char cmd[300];
+    snprintf(cmd, sizeof cmd, "dataset add DSZW --pi daemon --period 2026-01-01..2099-12-31 --title Gut%sflora", zwsp);
+    ASSERT(run_as(0, cmd) == 0);
     snprintf(cmd, sizeof cmd, "user add DSZW nobody --approval OK%s-1 --institution Kyoto%sUniv", zwsp, tag);
     ASSERT(run_as(1, cmd) == 0);
     EXPECT(run_as(1, "user list DSZW") == 0);
     EXPECT(out_buf && !strstr(out_buf, zwsp) && !strstr(out_buf, tag));
     EXPECT_STR_CONTAINS(out_buf, "OK\\u200b-1");
     EXPECT_STR_CONTAINS(out_buf, "Kyoto\\U000e0041Univ");
+    EXPECT_STR_CONTAINS(out_buf, ": Gut\\u200bflora\n");
     /* And the listed user's own status: its grants' history quotes them. */
     EXPECT(run_as(65534, "status") == 0);
     EXPECT_STR_CONTAINS(out_buf, "your grants' history");

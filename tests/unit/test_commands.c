@@ -889,7 +889,7 @@ static void test_import_withdrawn_list_escapes_paths(void)
     EXPECT_STR_CONTAINS(out_buf, "ok\\u202etxt.exe");
 }
 
-/* Text a PI gives (a grant's approval, institution; a dataset's title)
+/* Text a PI gives (a grant's approval, institution; a dataset's title, ethics approval)
  * may hold invisible characters (a zero-width space, Unicode tags: text.h);
  * every view escapes them, so that two texts an auditor sees as one are
  * told apart and no hidden text rides along. user list is such a view. */
@@ -897,7 +897,10 @@ static void test_user_list_escapes_invisible_text(void)
 {
     static const char zwsp[] = "\xe2\x80\x8b", tag[] = "\xf3\xa0\x81\x81";
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "dataset add DSZW --pi daemon --period 2026-01-01..2099-12-31 --title Gut%sflora", zwsp);
+    snprintf(cmd, sizeof cmd,
+             "dataset add DSZW --pi daemon --period 2026-01-01..2099-12-31 --title Gut%sflora --ethics IRB%s-9 "
+             "--ethics-until 2099-12-31",
+             zwsp, zwsp);
     ASSERT(run_as(0, cmd) == 0);
     snprintf(cmd, sizeof cmd, "user add DSZW nobody --approval OK%s-1 --institution Kyoto%sUniv", zwsp, tag);
     ASSERT(run_as(1, cmd) == 0);
@@ -911,6 +914,11 @@ static void test_user_list_escapes_invisible_text(void)
     EXPECT_STR_CONTAINS(out_buf, "your grants' history");
     EXPECT(out_buf && !strstr(out_buf, zwsp) && !strstr(out_buf, tag));
     EXPECT_STR_CONTAINS(out_buf, "approval=OK\\u200b-1");
+    /* The PI's status: the dataset's ethics approval. */
+    EXPECT(run_as(1, "status") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "ethics approvals:");
+    EXPECT(out_buf && !strstr(out_buf, zwsp));
+    EXPECT_STR_CONTAINS(out_buf, "IRB\\u200b-9\n");
 }
 
 /* Separation of duties: root acting for a logged-in person (sudo from

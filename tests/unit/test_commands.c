@@ -26,6 +26,7 @@
 #include "kura/layout.h"
 #include "kura/ledger.h"
 #include "kura/lockdown.h"
+#include "kura/policy.h"
 #include "kura/secmem.h"
 #include "kura/when.h"
 #include "unit.h"
@@ -820,6 +821,29 @@ static void test_usage_report_keeps_to_its_dataset(void)
     EXPECT_STR_CONTAINS(out_buf, "elsewhere-incident-R-9");
 }
 
+/* A user's status lists the user's refusals: the path opened and the
+ * program refused are the user's choice, shown escaped (an escape sequence
+ * in a program's name must not reach the terminal). */
+static void test_status_refusals_escaped(void)
+{
+    struct kura_err e = {0};
+    ASSERT(file_contains(ds_file("DS1", "dataset.ini"), "[user nobody]"));
+    struct kura_audit_log *log = open_audit_log();
+    ASSERT(log);
+    struct kura_audit_record r;
+    allowed_open(&r, "DS1", "p\xe2\x80\xaeq.bin");
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = kura_reason_name(KURA_DENY_GUARD);
+    r.exe = "/home/nobody/ev\x1b[2Jil";
+    r.user = "nobody";
+    r.uid = 65534;
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    kura_audit_close(log);
+    EXPECT(run_as(65534, "status") == 0);
+    EXPECT(out_buf && !strchr(out_buf, '\x1b') && !strstr(out_buf, "\xe2\x80\xae"));
+    EXPECT_STR_CONTAINS(out_buf, "p\\u202eq.bin: copy-out tool refused: ev\\x1b[2Jil\n");
+}
+
 /* kuractl ledger shows every text of a record escaped: a source path or
  * a file name (the archive's or the operator's choice) with U+202E
  * reaches the terminal as \u202e, whichever field holds it. */
@@ -1409,6 +1433,7 @@ int main(void)
     RUN(test_incident_bounded_through_the_daemon);
     RUN(test_usage_report_names_another_name_of_a_listed_uid);
     RUN(test_usage_report_keeps_to_its_dataset);
+    RUN(test_status_refusals_escaped);
     RUN(test_ledger_view_escapes_every_field);
     RUN(test_root_via_login_grant_waits_for_the_pi);
     RUN(test_usage_report_period_edges);

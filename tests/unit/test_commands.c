@@ -844,6 +844,22 @@ static void test_status_refusals_escaped(void)
     EXPECT_STR_CONTAINS(out_buf, "p\\u202eq.bin: copy-out tool refused: ev\\x1b[2Jil\n");
 }
 
+/* Through the daemon, delivery make refuses a relative FILE (after "--",
+ * kuractl leaves it as typed) and a relative --out=DIR: the daemon's
+ * working directory is not the caller's. */
+static void test_delivery_relative_through_the_daemon(void)
+{
+    env.socket_mode = true;
+    int rc_file = run_as(0, "delivery make --to server -- rel.bin");
+    char *err_file = strdup(err_buf ? err_buf : "");
+    int rc_out = run_as(0, "delivery make --to server --out=outrel /nonexistent/x.bin");
+    env.socket_mode = false;
+    EXPECT(rc_file == KURA_EXIT_FAIL && rc_out == KURA_EXIT_FAIL);
+    EXPECT_STR_CONTAINS(err_file, "rel.bin: give an absolute path to the daemon");
+    EXPECT_STR_CONTAINS(err_buf, "outrel: give an absolute path to the daemon");
+    free(err_file);
+}
+
 /* kuractl ledger shows every text of a record escaped: a source path or
  * a file name (the archive's or the operator's choice) with U+202E
  * reaches the terminal as \u202e, whichever field holds it. */
@@ -1434,6 +1450,7 @@ int main(void)
     RUN(test_usage_report_names_another_name_of_a_listed_uid);
     RUN(test_usage_report_keeps_to_its_dataset);
     RUN(test_status_refusals_escaped);
+    RUN(test_delivery_relative_through_the_daemon);
     RUN(test_ledger_view_escapes_every_field);
     RUN(test_root_via_login_grant_waits_for_the_pi);
     RUN(test_usage_report_period_edges);

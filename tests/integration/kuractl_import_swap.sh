@@ -128,6 +128,26 @@ no_dev_open() { ! grep -E 'open(at)?\(.*z4\.bin"' "$T/dev.trace" | grep -vq O_PA
 check "... without opening the device" no_dev_open
 diag "$(grep -E 'open(at)?\(.*z4\.bin"' "$T/dev.trace")"
 
+# ---- a file named directly, swapped for a link to a root-only file ----
+# As above, but the link leads to a regular file: a file named is opened
+# through links (root may name a link), so only its device and inode, the
+# file's the plan looked at, keep the root-only file out of the dataset.
+IN5=$T/incoming5
+mkdir -p "$IN5"
+head -c 300000 /dev/urandom >"$IN5/a5.bin"
+printf 'decoy\n' >"$IN5/s5.bin"
+chown -R kt_isw: "$IN5"
+STRACE_WHEN=3 run_stopped fstat,newfstatat,statx "$IN5/a5.bin:$IN5/s5.bin" \
+  "$KURACTL" -c "$KCONF" dataset import "$ID" --encrypt "$IN5/a5.bin" "$IN5/s5.bin"
+require "the import stops as it reads its first file" await_stop 10
+require "kt_isw swaps s5.bin for a link to the root-only file" \
+  as kt_isw bash -c "rm '$IN5/s5.bin' && ln -s '$V/secret' '$IN5/s5.bin'"
+resume
+diag "import: $(tr '\n' ' ' <"$T/import.out")"
+served=$("$READ" "$KCONF" "$ID" s5.bin 2>/dev/null)
+check "the root-only file is not encrypted into kt_isw's dataset" test "$served" != "ROOT-ONLY-SECRET"
+check "... the import is refused, naming the file" grep -q "incoming5/s5.bin" "$T/import.out"
+
 # ---- names another user chose reach root's terminal escaped ----
 # A file in kt_isw's directory named with an escape sequence (ESC ] 0 ;
 # sets a terminal's title, ESC [ 2 J clears the screen): the message that

@@ -148,6 +148,25 @@ served=$("$READ" "$KCONF" "$ID" s5.bin 2>/dev/null)
 check "the root-only file is not encrypted into kt_isw's dataset" test "$served" != "ROOT-ONLY-SECRET"
 check "... the import is refused, naming the file" grep -q "incoming5/s5.bin" "$T/import.out"
 
+# ---- --remove-source of a file named directly, its directory swapped ----
+# A file named is removed from its directory found by its path, links
+# followed: once the first source is removed, kt_isw swaps the second's
+# directory for a link to the root-only one, which holds a file of the
+# same name. Only the file imported may be removed.
+IN6=$T/incoming6
+mkdir -p "$IN6/sub6"
+"$C4GH" encrypt --recipient "$PUB" <<<"sixth" >"$IN6/a6.c4gh"
+"$C4GH" encrypt --recipient "$PUB" <<<"seventh" >"$IN6/sub6/b6.c4gh"
+cp "$V/secret" "$V/b6.c4gh"
+chown -R kt_isw: "$IN6"
+run_stopped unlink,unlinkat "$IN6/a6.c4gh:$IN6" \
+  "$KURACTL" -c "$KCONF" dataset import "$ID" --remove-source "$IN6/a6.c4gh" "$IN6/sub6/b6.c4gh"
+swap_midway "at its first removal" 20 "$IN6/sub6"
+check "the import went through" grep -q "^b6	" "$KROOT/lib/datasets/$ID/files.tsv"
+check "--remove-source did not delete the root-only file of the same name" test -f "$V/b6.c4gh"
+check "... and says the source it did not remove is not the file imported" \
+  grep -q "did not remove source .*sub6/b6.c4gh: it is not the file imported" "$T/import.out"
+
 # ---- names another user chose reach root's terminal escaped ----
 # A file in kt_isw's directory named with an escape sequence (ESC ] 0 ;
 # sets a terminal's title, ESC [ 2 J clears the screen): the message that

@@ -29,6 +29,7 @@
 #include "kura/policy.h"
 #include "kura/secmem.h"
 #include "kura/when.h"
+#include "../../src/lib/cmd/cmd_priv.h"
 #include "unit.h"
 
 static char root[64];
@@ -767,6 +768,30 @@ static void test_incident_bounded_through_the_daemon(void)
     EXPECT(rows == 12);
 }
 
+/* A command's "now" is the audit records' clock (CLOCK_REALTIME): a usage
+ * report ends its window at now + 1 s, so it must not be a second behind a
+ * record just made. time() is: it reads the clock of the last tick, up to
+ * a few milliseconds into each new second (this made
+ * test_usage_report_names_another_name_of_a_listed_uid fail now and then).
+ * Looked at right after three second boundaries. */
+static void test_now_is_the_records_clock(void)
+{
+    int behind = 0;
+    for (int look = 0; look < 3; look++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long wait_ns = 1000000000L - ts.tv_nsec - 2000000L;
+        struct timespec nap = {0, wait_ns > 0 ? wait_ns : 0};
+        nanosleep(&nap, NULL);
+        time_t second = ts.tv_sec;
+        while (second == ts.tv_sec) /* the boundary, to the microsecond */
+            clock_gettime(CLOCK_REALTIME, &ts);
+        if (cmd_now() < (int64_t)ts.tv_sec)
+            behind++;
+    }
+    EXPECT(behind == 0);
+}
+
 /* The usage report hides no one: an account the log saw at a dataset under
  * a listed user's uid but another name (a renamed account, a reused uid)
  * is no listed user, and gets a row of its own, "not listed". */
@@ -1447,6 +1472,7 @@ int main(void)
     RUN(test_destruction_lists_surviving_deliveries);
     RUN(test_audit_pages_through_the_daemon);
     RUN(test_incident_bounded_through_the_daemon);
+    RUN(test_now_is_the_records_clock);
     RUN(test_usage_report_names_another_name_of_a_listed_uid);
     RUN(test_usage_report_keeps_to_its_dataset);
     RUN(test_status_refusals_escaped);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd_priv.h"
+#include "kura/clock.h"
 #include "kura/dsfile.h"
 #include "kura/json.h"
 #include "kura/notify.h"
@@ -191,9 +192,11 @@ int cmd_parse(const struct kura_cmd_ctx *c, int argc, char **argv, const struct 
     return 0;
 }
 
+/* The audit records' clock: time() reads the last tick's, a second behind
+ * for a few milliseconds after each second begins. */
 int64_t cmd_now(void)
 {
-    return (int64_t)time(NULL);
+    return kura_clock_ms(CLOCK_REALTIME) / 1000;
 }
 
 int cmd_user_uid(const char *name, uid_t *uid, struct kura_err *err)

@@ -121,6 +121,23 @@ static void test_init_once(void)
     EXPECT(again.rc == 0 && strcmp(again.id, j[0].id) == 0);
 }
 
+/* CONNECT granted to PUBLIC again (init could not revoke it, or someone
+ * granted it since) is named as every role's; init takes it away. */
+static void test_others_public(void)
+{
+    struct kura_cluster *c = connect_as(NULL);
+    ASSERT(c);
+    char id[KURA_CLUSTER_ID_LEN + 1], names[256];
+    struct kura_err err = {0};
+    ASSERT(kura_cluster_init(c, id, &err) == 0);
+    EXPECT(kura_cluster_others(c, names, sizeof names, &err) == 0 && strcmp(names, "") == 0);
+    ASSERT(raw("GRANT CONNECT ON DATABASE postgres TO PUBLIC") == 0);
+    EXPECT(kura_cluster_others(c, names, sizeof names, &err) == 0 && strcmp(names, "every role (PUBLIC)") == 0);
+    EXPECT(kura_cluster_init(c, id, &err) == 0);
+    EXPECT(kura_cluster_others(c, names, sizeof names, &err) == 0 && strcmp(names, "") == 0);
+    kura_cluster_close(c);
+}
+
 /* The lock is one holder's; the next waits, and gets it when the holder's
  * connection ends without unlocking (a kuractl killed mid-change). */
 static void test_lock(void)
@@ -648,6 +665,7 @@ int main(int argc, char **argv)
     dead = argv[2];
     RUN(test_node_names);
     RUN(test_init_once);
+    RUN(test_others_public);
     RUN(test_lock);
     RUN(test_publish_announce);
     RUN(test_leases);

@@ -32,6 +32,7 @@ static void test_escape_hostile_strings(void)
     /* invisible characters, and one above U+FFFF as its surrogate pair */
     EXPECT(strcmp(esc("c\xe2\x80\x8b" "at\xef\xbb\xbf", 9), "c\\u200bat\\ufeff") == 0);
     EXPECT(strcmp(esc("a\xf3\xa0\x81\x81", 5), "a\\udb40\\udc41") == 0);
+    EXPECT(strcmp(esc("\xf3\xa0\xbf\xbf", 4), "\\udb43\\udfff") == 0); /* U+E0FFF: every bit of the low half */
     EXPECT(strcmp(esc("\xf0\x9f\x98\x80", 4), "\xf0\x9f\x98\x80") == 0);   /* an emoji passes */
     EXPECT(strcmp(esc("\xe7\xa0", 2), "\\u00e7\\u00a0") == 0);      /* truncated sequence */
     EXPECT(strcmp(esc("</script>", 9), "</script>") == 0);

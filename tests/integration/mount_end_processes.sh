@@ -6,13 +6,17 @@
 # reaches her. First the case itself, with the option off (the default);
 # then with it on: carol's processes that hold or map the file are killed at
 # her removal, each with a record, and nothing else is (her other process,
-# bob's reader, a root process holding a descriptor she passed). TAP output.
+# bob's reader, a root process holding a descriptor she passed, and one of
+# dave's, who reads another dataset, holding one). TAP output.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD000070
-for u in kt_alice kt_bob kt_carol; do make_user "$u"; done
+for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
 require "kuractl init" kura_init
 require "dataset $ID with a 4 MiB file" one_file_dataset "$ID" kt_alice f.bin 4194304
+ID2=JGAD000071
+require "dataset $ID2, dave's" one_file_dataset "$ID2" kt_alice g.bin 65536
+require "dave listed in $ID2" quietly kuractl user add "$ID2" kt_dave
 PLAIN=$T/$ID/f.bin
 chmod 0755 "$T" && chmod 0644 "$PLAIN"
 install -m 0755 "$KURA_TOP/tests/helpers/map_late.py" "$KURA_USER_BIN/"
@@ -143,6 +147,29 @@ s.connect(sys.argv[2])
 socket.send_fds(s, [b"x"], [fd])' "$F" "$T/fd.sock"
 on_exit "kill $M $S $RH $Z $U 2>/dev/null"
 require "root's process holds carol's descriptor" wait_for 10 grep -q '^root holds 1' "$T/root-holder.out"
+# ... and to a process of dave's, which holds a file of his own dataset
+# open: a user with a handle is looked into, but dave never opened f.bin.
+as kt_dave /usr/bin/python3 -c '
+import os, socket, sys, time
+own = os.open(sys.argv[2], os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 16, 1)
+print("dave holds", len(fds), flush=True)
+end = time.time() + 120
+while not os.path.exists(sys.argv[3]) and time.time() < end:
+    time.sleep(0.05)' "$T/flags/dave.sock" "$T/mnt/$ID2/g.bin" "$T/flags/done" >"$T/dave-holder.out" 2>&1 &
+DH=$!
+wait_for 10 test -S "$T/flags/dave.sock" && chmod 0777 "$T/flags/dave.sock"
+as kt_carol /usr/bin/python3 -c '
+import os, socket, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[2])
+socket.send_fds(s, [b"x"], [fd])' "$F" "$T/flags/dave.sock"
+on_exit "kill $DH 2>/dev/null"
+require "dave's process holds carol's descriptor" wait_for 10 grep -q '^dave holds 1' "$T/dave-holder.out"
 require "carol holds it open" wait_flag opened
 require "carol maps it" wait_for 30 grep -q '^mapped' "$T/carol-map.out"
 require "carol holds it in a process whose leader has exited" wait_for 30 grep -q '^holding' "$T/carol-leader.out"
@@ -159,6 +186,7 @@ check "... and the process whose leader had exited (status $z_rc)" test "$z_rc" 
 check "... and the one holding it in a thread's own table (status $u_rc)" test "$u_rc" = 137
 check "carol's process holding no kura file lives on" kill -0 "$S"
 check "root's process holding carol's descriptor lives on (root never opened the file)" kill -0 "$RH"
+check "dave's process holding carol's descriptor lives on (dave never opened the file)" kill -0 "$DH"
 kill "$S" "$RH" 2>/dev/null
 touch "$T/flags/refill"
 check "bob, still listed, holds and reads the file as before" wait_flag refilled
@@ -166,6 +194,7 @@ check "... and reads it whole" grep -q "^bob read again 4194304$" "$T/bob2.out"
 check "bob's reader lives on" kill -0 "$B"
 touch "$T/flags/done"
 wait "$B"
+wait "$DH" # (its files closed before the unmount)
 kuractl audit --json >"$T/audit.json" 2>&1
 ended=$(grep -c '"detail":"process ended: it held the file open or mapped after access ended"' "$T/audit.json")
 check "four records: one per process ended ($ended)" test "$ended" = 4

@@ -133,6 +133,10 @@ print(int(datetime.datetime.fromisoformat(json.loads(sys.stdin.read())["time"]).
 next_second() { local i; for i in $(seq 1 40); do [ "$(date +%s)" -gt "$1" ] && return 0; sleep 0.05; done; return 1; }
 stamp() { TZ=Asia/Tokyo date -d "@$1" +%Y-%m-%dT%H:%M:%S%:z; }
 
+# file_keys_kept CMD...: how many files' opened keys a daemon keeps in
+# memory (keycache.h), as its status (CMD: kuractl status, nodectl I status) says
+file_keys_kept() { "$@" 2>/dev/null | sed -n 's/^file keys kept in memory: \([0-9]*\) .*/\1/p'; }
+
 # ---- faults ----
 # ms_of CMD...: runs CMD, prints its run time in ms
 ms_of() { local s=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$s" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", (b - a) * 1000}'; }

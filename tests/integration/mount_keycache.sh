@@ -22,8 +22,9 @@ M=$T/mnt/$ID
 KEYS=$KROOT/lib/keys/datasets/$ID
 fid() { awk -F'\t' -v p="$1" '$1 == p {print $2}' "$KROOT/lib/datasets/$ID/files.tsv"; }
 # kept [N]: the number of file keys the daemon says it keeps
-kept() { kuractl status 2>/dev/null | sed -n 's/^file keys kept in memory: \([0-9]*\) .*/\1/p'; }
+kept() { file_keys_kept kuractl status; }
 kept_is() { test "$(kept)" = "$1"; }
+kept_over() { test "$(kept)" -gt "$1"; }
 used() { kuractl status 2>/dev/null | sed -n 's/^file keys kept in memory: .*used kept keys \([0-9]*\),.*/\1/p'; }
 
 check "nothing kept before any open" kept_is 0
@@ -74,5 +75,45 @@ check "... kept" kept_is 1
 require "destroy" kuractl dataset destroy "$ID" --yes
 check "a destruction: no file key kept" kept_is 0
 check_fails "nothing of the destroyed dataset reads" as kt_bob cat "$M/S2/b.bin"
+
+# Opens in flight through a withdrawal (found by a hostile review): one
+# decided on the state before the change's reload, reading the keystore
+# after that reload's wipe and before the erasure, would keep the
+# withdrawn file's keys, and no later change drop them. Readers open the
+# file without pause while its sample is withdrawn, TRIALS times (a race:
+# about one trial in ten kept the keys before the fix).
+ID2=JGAD000063
+TRIALS=${TRIALS:-20}
+rm -f "$T/samples2.tsv"
+for i in $(seq 1 "$TRIALS"); do
+  mkdir -p "$T/data2/S$i" && head -c 70000 /dev/urandom >"$T/data2/S$i/f.bin"
+  printf 'S%d/f.bin\tJGAS%06d\n' "$i" $((700 + i)) >>"$T/samples2.tsv"
+done
+chmod -R a+rX "$T/data2"
+require "dataset $ID2" kuractl dataset add "$ID2" --pi kt_bob --period "$(day -1)..$(day 30)"
+require "import into $ID2" kuractl dataset import "$ID2" --encrypt --samples "$T/samples2.tsv" "$T/data2"
+kept_after=()
+for i in $(seq 1 "$TRIALS"); do
+  readers=() before=$(kept)
+  # Each stops once the stop file is there (as runs it in a subshell: a
+  # kill would miss it).
+  for _ in 1 2 3; do
+    as kt_bob /usr/bin/python3 -c 'import os, sys
+while not os.path.exists(sys.argv[2]):
+    try:
+        with open(sys.argv[1], "rb") as f: f.read(1)
+    except OSError: pass' "$T/mnt/$ID2/S$i/f.bin" "$T/stop$i" &
+    readers+=($!)
+  done
+  check "trial $i: the readers' opens keep the file's keys" wait_for 10 kept_over "$before"
+  require "trial $i: withdraw its sample" quietly kuractl withdraw "$ID2" "$(printf 'JGAS%06d' $((700 + i)))" \
+    --ref "keycache race" --yes
+  touch "$T/stop$i"
+  wait "${readers[@]}"
+  kept_after+=("$(kept)")
+done
+diag "file keys kept after each withdrawal: ${kept_after[*]}"
+check "opens in flight through $TRIALS withdrawals: no withdrawn file's key kept" \
+  test -z "$(printf '%s\n' "${kept_after[@]}" | grep -vx 0)"
 stop_kura "$T/mnt"
 done_testing

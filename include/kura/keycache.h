@@ -59,10 +59,12 @@ void kura_keycache_free(struct kura_keycache *kc); /* wipes */
 bool kura_keycache_get(struct kura_keycache *kc, const char *ds_id, const char *file_id,
                        const struct kura_key_stamp *stamp, struct c4gh_header **header, struct kura_segmap *map);
 
-/* The number of wipes so far. Taken before the files are stamped and
- * read, and given to kura_keycache_put: keys read before a wipe are not
- * kept after it (an open in flight during a destruction would otherwise
- * keep the destroyed dataset's keys once its change had wiped the rest). */
+/* The number of wipes so far. Taken before the decision an open rests on
+ * (before its snapshot of the state) and given to kura_keycache_put: keys
+ * allowed or read before a wipe are not kept after it. An open decided on
+ * the state before a withdrawal or destruction would otherwise keep the
+ * keys that the change's erasure, which follows its reload and wipe,
+ * leaves nowhere else. */
 uint64_t kura_keycache_generation(struct kura_keycache *kc);
 
 /* Keeps copies of header and map for (ds_id, file_id), made from files

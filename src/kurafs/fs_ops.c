@@ -189,6 +189,10 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
         caller_from_context(&c);
         return kurafs_refuse_write(kurafs_of_request(), &c, path, "open for writing");
     }
+    /* Before the snapshot the decision reads (handle_open): an open decided
+     * on the state a reload then replaced keeps no keys after that reload's
+     * wipe, which the erasure of a withdrawn file's keys follows. */
+    uint64_t kept_generation = kura_keycache_generation(&kurafs_of_request()->keycache);
     struct request r;
     int rc = request_begin(&r, path);
     if (rc == 0 && r.node->type != KURA_NODE_FILE)
@@ -201,7 +205,7 @@ static int kfs_open(const char *path, struct fuse_file_info *fi)
          * most the visible files are. */
         rc = kurafs_pagecache_open(&r.fs->pagecache, path, r.caller.uid, &cached);
         if (rc == 0) {
-            rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, r.epoch, &h);
+            rc = handle_open(r.fs, r.snap->cat, r.node, &r.caller, r.epoch, kept_generation, &h);
             if (rc != 0)
                 kurafs_pagecache_close(&r.fs->pagecache, path, r.caller.uid);
         }

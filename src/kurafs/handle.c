@@ -132,17 +132,17 @@ static int open_keys(struct kurafs *fs, const char *ds_id, const char *file_id, 
 
 /* Keys and ciphertext for an allowed open. */
 static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id, uint64_t expected_size,
-                       struct handle *h, struct kura_err *err)
+                       uint64_t generation, struct handle *h, struct kura_err *err)
 {
     struct kura_segmap map = {0};
     struct c4gh_header *header = NULL;
     int rc = -1;
 
-    /* The generation and the stamp are taken before the files are read:
-     * an entry kept below may hold newer content than its stamp, never
-     * older, and none read before a wipe is kept after it. A file gone
-     * takes the full path, which says why. */
-    uint64_t generation = kura_keycache_generation(&fs->keycache);
+    /* The generation was taken before the decision (kfs_open), the stamp
+     * is taken before the files are read: an entry kept below may hold
+     * newer content than its stamp, never older, and none allowed or read
+     * before a wipe is kept after it. A file gone takes the full path,
+     * which says why. */
     struct kura_key_stamp stamp;
     bool stamped = kura_keystore_file_stamp(fs->cfg->keys_dir, ds_id, file_id, &stamp, NULL) == 0;
     bool kept = stamped && kept_keys(fs, ds_id, file_id, &stamp, &header, &map);
@@ -232,7 +232,7 @@ static bool reader_is_loader(const struct caller *c)
 }
 
 int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
-                const struct caller *c, uint_fast64_t epoch, struct handle **out)
+                const struct caller *c, uint_fast64_t epoch, uint64_t kept_generation, struct handle **out)
 {
     const struct kura_catalog_dataset *d = &cat->datasets[n->dataset];
     const struct kura_file *f = &d->files[n->file];
@@ -302,7 +302,7 @@ int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct 
     h->opened_ms = kurafs_now_ms();
 
     struct kura_err err = {0};
-    if (load_reader(fs, d->ds.id, f->file_id, f->size, h, &err) != 0) {
+    if (load_reader(fs, d->ds.id, f->file_id, f->size, kept_generation, h, &err) != 0) {
         /* Keys destroyed, store damaged or tampered with: refuse, say why. */
         kura_notice(LOG_ERR, "kurafs: %s/%s: %s", d->ds.id, rel, err.msg);
         audit_open(fs, c, &file, KURA_AUDIT_DENY, err.code == ENOMEM ? "out of memory" : "unreadable", err.msg);

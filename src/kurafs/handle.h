@@ -51,11 +51,13 @@ struct handle {
 /* Decides (decide.c), logs the open (durably: a record that cannot be written refuses
  * the open, EIO) and on allow returns a handle. epoch is fs->epoch as read
  * before cat was acquired: a reload in between makes the handle's first
- * read decide again. A user already holding [server] max_open_per_user
- * handles is refused with EMFILE, logged as "too many open files".
- * Returns 0 or -errno. */
+ * read decide again. kept_generation is the key cache's generation
+ * (kura_keycache_generation) as read before that too: the file's keys are
+ * kept only if no wipe came since. A user already holding [server]
+ * max_open_per_user handles is refused with EMFILE, logged as "too many
+ * open files". Returns 0 or -errno. */
 int handle_open(struct kurafs *fs, const struct kura_catalog *cat, const struct kura_node *n,
-                const struct caller *c, uint_fast64_t epoch, struct handle **out);
+                const struct caller *c, uint_fast64_t epoch, uint64_t kept_generation, struct handle **out);
 /* Re-checks the decision if the state or the time moved: 0 while access
  * holds, -EACCES once it has ended (logged once per handle). */
 int handle_check(struct kurafs *fs, struct handle *h);

@@ -63,6 +63,7 @@ as kt_bob /usr/bin/python3 "$READER" "$(F 1)" "$T/r/n1" 30 &
 r1=$!
 on_exit "kill $r1 $r3"
 check "readers on n1 and n3 hold open handles" wait_for 10 grep -q '^first ok' "$T/r/n3" "$T/r/n1"
+check "n3 keeps the opened keys of the file its reader opened" test "$(file_keys_kept nodectl 3 status)" -ge 1
 cut_at=$EPOCHREALTIME
 stop_proxy n3
 check "n3 refuses a read through its open handle once its lease ends" wait_for $((CLUSTER_LEASE + 3)) grep -q '^refused' "$T/r/n3"
@@ -76,6 +77,9 @@ check "... within lease + 1 s of the cut ($late ms)" test "$late" -le $((CLUSTER
 # byte is served; the audit records below say why.
 check "... refused (EACCES, or ENOENT from the kernel's attribute check)" grep -Eq '^refused (EACCES|ENOENT) ' "$T/r/n3"
 check_fails "n3 refuses a new open" as kt_bob head -c 1 "$(F 3)"
+# A change goes on without a node whose lease ended (a destruction erases
+# the keys meanwhile): the node keeps no file's keys past its lease.
+check "n3 keeps no file's opened keys once its lease ended" test "$(file_keys_kept nodectl 3 status)" = 0
 check "n1 still serves its open handle" grep -qx 'first ok' "$T/r/n1"
 check "n1 still serves a new open" reads 1
 check_output "kuractl status on n3 says it serves nothing, and why" 'cluster node n3 NOT SERVING \(every open and read refused\): the lease ended without renewal \(.*(cluster database|lease)' \

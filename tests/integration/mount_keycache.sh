@@ -53,6 +53,14 @@ check_output_fails "a tampered header is refused although its keys were kept" "I
   as kt_bob cat "$M/S2/c.bin"
 mv "$T/c.hdr.good" "$hdr"
 check "the header put back reads again" as kt_bob cmp -s "$M/S2/c.bin" "$T/data/S2/c.bin"
+# A header removed behind kura's back (no change of state, so no wipe): the
+# open is refused, and what was kept of the file goes then, not at the
+# next change (found by a hostile review).
+n0=$(kept)
+mv "$hdr" "$T/c.hdr.away"
+check_fails "a header removed is refused although its keys were kept" as kt_bob cat "$M/S2/c.bin"
+check "... and its kept keys are dropped" kept_is $((n0 - 1))
+mv "$T/c.hdr.away" "$hdr"
 
 # A withdrawal erases the sample's headers: the kept keys go with it.
 check "bob reads S1/a.bin (kept)" as kt_bob cmp -s "$M/S1/a.bin" "$T/data/S1/a.bin"

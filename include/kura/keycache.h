@@ -75,6 +75,10 @@ void kura_keycache_put(struct kura_keycache *kc, uint64_t generation, const char
                        const struct kura_key_stamp *stamp, const struct c4gh_header *header,
                        const struct kura_segmap *map);
 
+/* Drops (and wipes) the entry for (ds_id, file_id), if any: its files
+ * cannot be stamped (erased, or moved away, with no change to wipe it). */
+void kura_keycache_forget(struct kura_keycache *kc, const char *ds_id, const char *file_id);
+
 /* Drops (and wipes) every entry. */
 void kura_keycache_wipe(struct kura_keycache *kc);
 

@@ -145,6 +145,10 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
      * which says why. */
     struct kura_key_stamp stamp;
     bool stamped = kura_keystore_file_stamp(fs->cfg->keys_dir, ds_id, file_id, &stamp, NULL) == 0;
+    /* A key file gone with no change to wipe what was kept of it (removed
+     * by hand, or erased while a reload failed): that goes now. */
+    if (!stamped)
+        kura_keycache_forget(&fs->keycache, ds_id, file_id);
     bool kept = stamped && kept_keys(fs, ds_id, file_id, &stamp, &header, &map);
     if (!kept && open_keys(fs, ds_id, file_id, &header, &map, err) != 0)
         goto out;

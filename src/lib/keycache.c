@@ -124,6 +124,15 @@ void kura_keycache_put(struct kura_keycache *kc, uint64_t generation, const char
     pthread_mutex_unlock(&kc->lock);
 }
 
+void kura_keycache_forget(struct kura_keycache *kc, const char *ds_id, const char *file_id)
+{
+    pthread_mutex_lock(&kc->lock);
+    struct kura_keycache_entry *e = find(kc, ds_id, file_id);
+    if (e)
+        drop(kc, (size_t)(e - kc->entries));
+    pthread_mutex_unlock(&kc->lock);
+}
+
 void kura_keycache_wipe(struct kura_keycache *kc)
 {
     pthread_mutex_lock(&kc->lock);

@@ -112,6 +112,33 @@ static void test_put_replaces_and_wipe_drops_all(void)
     kura_keycache_free(&kc);
 }
 
+/* A file whose key files cannot be stamped (gone with no change to wipe
+ * them): its entry alone goes. */
+static void test_forget_drops_that_file_only(void)
+{
+    struct kura_keycache kc;
+    ASSERT(kura_keycache_init(&kc, NULL) == 0);
+    struct c4gh_header *h = header_with_edits(5), *got = NULL;
+    struct kura_segmap m = map_of(2, 6), gm;
+    struct kura_key_stamp st = stamp_of(20);
+    ASSERT(h);
+    kura_keycache_put(&kc, kura_keycache_generation(&kc), "DS", "f", &st, h, &m);
+    kura_keycache_put(&kc, kura_keycache_generation(&kc), "DS", "g", &st, h, &m);
+    kura_keycache_forget(&kc, "DS", "f");
+    kura_keycache_forget(&kc, "DS", "none");
+    size_t n;
+    uint64_t hits, misses;
+    kura_keycache_counts(&kc, &n, &hits, &misses);
+    EXPECT(n == 1 && kc.map_bytes == 2 * C4GH_NONCE_SIZE);
+    EXPECT(!kura_keycache_get(&kc, "DS", "f", &st, &got, &gm));
+    EXPECT(kura_keycache_get(&kc, "DS", "g", &st, &got, &gm) && same_header(got, h));
+    c4gh_header_free(got);
+    kura_segmap_clear(&gm);
+    c4gh_header_free(h);
+    kura_segmap_clear(&m);
+    kura_keycache_free(&kc);
+}
+
 /* Keys read before a wipe (an open in flight while a change wipes the
  * rest) are not kept after it; read after it, they are. */
 static void test_put_after_a_wipe_keeps_nothing_read_before_it(void)
@@ -193,6 +220,7 @@ int main(void)
     kura_secmem_init();
     RUN(test_hit_needs_same_file_and_stamp);
     RUN(test_put_replaces_and_wipe_drops_all);
+    RUN(test_forget_drops_that_file_only);
     RUN(test_put_after_a_wipe_keeps_nothing_read_before_it);
     RUN(test_bounds_drop_least_recently_used);
     return unit_done();

@@ -169,7 +169,7 @@ void kurafs_keys_describe(void *ctx, FILE *out)
     uint64_t used, read;
     kura_keycache_counts(&fs->keycache, &kept, &used, &read);
     fprintf(out, "file keys kept in memory: %zu (files opened since the state or the keys last changed; opens that "
-                 "used kept keys %llu, that read the keystore %llu)\n",
+                 "used kept keys %llu, that found none kept %llu)\n",
             kept, (unsigned long long)used, (unsigned long long)read);
 }
 

@@ -179,6 +179,29 @@ require "the PI's CSV report of it" kc kt_alice report incident --from "$(day 0)
 check "csv: the file's name is a text cell" grep -qF "\"'=HYPERLINK(\"\"x.example\"\",\"\"y\"\").bin\"" "$W/formula.csv"
 check "... and no cell starts a formula" bash -c "! grep -qE '(^|,)\"?[=+@-]' '$W/formula.csv'"
 
+# ---- access ended while a file is open: the revocation is an event ----
+install -m 0755 "$KURA_TOP/tests/helpers/hold_read.py" "$KURA_USER_BIN/"
+mkdir -p "$T/flags"
+require "the clock moves past the last record" next_second "$(last_second)"
+RFROM=$(date +%s)
+as kt_bob /usr/bin/python3 "$KURA_USER_BIN/hold_read.py" "$F1" "$T/flags/go" >"$T/hold.out" 2>&1 &
+HOLD=$!
+require "bob holds $DS1's file open" wait_for 20 grep -q "first ok" "$T/hold.out"
+require "bob removed from $DS1 while he holds it" quietly kuractl user remove "$DS1" kt_bob
+touch "$T/flags/go"
+wait "$HOLD"
+check "... his next read is refused" grep -q "second EACCES" "$T/hold.out"
+require "the clock moves past the window's last record" next_second "$(last_second)"
+RTO=$(date +%s)
+kuractl report incident --from "$(stamp "$RFROM")" --to "$(stamp "$RTO")" --dataset "$DS1" --json >"$T/revoked.json" 2>&1
+check "the incident report lists the revocation of bob's open handle, as the log has it" python3 -c '
+import json, sys
+ev = [e for e in json.load(open(sys.argv[1]))["events"] if e["event"] == "revocation"]
+log = [json.loads(l) for l in open(sys.argv[2])]
+rev = [r for r in log if r["event"] == "revocation" and r.get("user") == "kt_bob" and r.get("dataset") == sys.argv[3]]
+sys.exit(0 if rev and [(e["by"], e["detail"]) for e in ev] == [(r["user"], r["detail"]) for r in rev[-len(ev):]]
+         and any(e["detail"] == "open handle stopped" for e in ev) else 1)' "$T/revoked.json" "$LOG" "$DS1"
+
 # ---- bad windows ----
 check_output_fails "--from after --to is refused" "after --from" kuractl report incident --from "$(stamp "$TO")" --to "$(stamp "$FROM")"
 check_output_fails "a bad date is refused" "--from" kuractl report incident --from 2026-13-45 --to "$(day 0)"

@@ -7,7 +7,8 @@
  * with the user, dataset, file, process and time, and the bytes read (from
  * its close record, also when the close came after the window); each
  * refused write; the alerts, lockdowns,
- * suspensions, withdrawals and destructions; a summary per user; and
+ * suspensions, withdrawals and destructions, the accesses ended while a
+ * file was open (revocations); a summary per user; and
  * marked blanks for what kura cannot know (what happened, its cause, the
  * measures taken, to whom and when it was reported). Operators report on
  * every dataset, a PI on one she leads (--dataset). */
@@ -79,6 +80,9 @@ static const label W_SUSPEND = {"suspend", "suspended", "利用停止"};
 static const label W_RESUME = {"resume", "resumed", "利用再開"};
 static const label W_WITHDRAW = {"withdraw", "consent withdrawn", "同意撤回"};
 static const label W_DESTROY = {"destroy", "destroyed", "破棄"};
+/* Access ended while a file was open: a handle stopped, a process ended
+ * (or NOT ended: the detail says), a grant's end, a node's lease. */
+static const label W_REVOCATION = {"revocation", "access ended while open", "利用中のアクセス終了"};
 
 #define N(a) (sizeof a / sizeof *a)
 
@@ -100,6 +104,8 @@ static const label *event_word(enum kura_audit_event e)
         return &W_WITHDRAW;
     case KURA_AUDIT_DESTROY:
         return &W_DESTROY;
+    case KURA_AUDIT_REVOCATION:
+        return &W_REVOCATION;
     default:
         return NULL;
     }

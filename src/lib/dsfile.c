@@ -13,6 +13,7 @@
 #include "kura/config.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/inifile.h"
 #include "kura/text.h"
 #include "kura/when.h"
@@ -265,20 +266,12 @@ static int set_withdrawn_key(struct kura_withdrawal *w, int k, const char *v, st
     return parse_instant(v, &w->at, err);
 }
 
-/* Grows an array of elem-sized items to hold n + 1, zeroing the new one. */
+/* Room for item n + 1 of an array of elem-sized items, zeroed. */
 static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
-    if (n < *cap) {
-        memset((char *)*arr + n * elem, 0, elem);
-        return 0;
-    }
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
+    if (!kura_grow(arr, cap, n, elem))
         return -1;
-    *arr = p;
-    *cap = ncap;
-    memset((char *)p + n * elem, 0, elem);
+    memset((char *)*arr + n * elem, 0, elem);
     return 0;
 }
 

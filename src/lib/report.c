@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kura/grow.h"
 #include "kura/json.h"
 #include "kura/report.h"
 #include "kura/text.h"
@@ -89,22 +90,9 @@ void kura_report_init(struct kura_report *r, const struct kura_report_label *tit
         r->nomem = true;
 }
 
-static bool grow(void **v, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return true;
-    size_t c = *cap ? *cap * 2 : 8;
-    void *g = realloc(*v, c * size);
-    if (!g)
-        return false;
-    *v = g;
-    *cap = c;
-    return true;
-}
-
 void kura_report_item(struct kura_report *r, const struct kura_report_label *label, struct kura_report_cell value)
 {
-    if (!grow((void **)&r->items, &r->items_cap, r->nitems, sizeof *r->items)) {
+    if (!kura_grow((void **)&r->items, &r->items_cap, r->nitems, sizeof *r->items)) {
         r->nomem = true;
         return;
     }
@@ -121,7 +109,7 @@ struct kura_report_table *kura_report_table(struct kura_report *r, const struct 
                                             const struct kura_report_label *const *cols, size_t ncols,
                                             const struct kura_report_label *none)
 {
-    if (!grow((void **)&r->tables, &r->tables_cap, r->ntables, sizeof *r->tables)) {
+    if (!kura_grow((void **)&r->tables, &r->tables_cap, r->ntables, sizeof *r->tables)) {
         r->nomem = true;
         return NULL;
     }

@@ -19,6 +19,7 @@
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/report.h"
 #include "kura/when.h"
 
@@ -166,17 +167,10 @@ static char *dup_or_empty(struct incident_scan *s, const char *t)
 /* Room for one more element of *v (n used of *cap, each size bytes). */
 static bool grow(struct incident_scan *s, void **v, size_t n, size_t *cap, size_t size)
 {
-    if (n < *cap)
+    if (kura_grow(v, cap, n, size))
         return true;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    void *g = realloc(*v, ncap * size);
-    if (!g) {
-        s->nomem = true;
-        return false;
-    }
-    *v = g;
-    *cap = ncap;
-    return true;
+    s->nomem = true;
+    return false;
 }
 
 static bool same(const char *a, const char *b)

@@ -8,6 +8,7 @@
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
+#include "kura/grow.h"
 
 struct scan {
     const char *dataset;
@@ -26,15 +27,9 @@ static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_
     for (size_t i = 0; i < u->n; i++)
         if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0 && u->users[i].path == path)
             return &u->users[i];
-    if (u->n == u->cap) {
-        size_t cap = u->cap ? u->cap * 2 : 16;
-        struct cmd_user_usage *g = realloc(u->users, cap * sizeof *g);
-        if (!g) {
-            s->nomem = true;
-            return NULL;
-        }
-        u->users = g;
-        u->cap = cap;
+    if (!kura_grow((void **)&u->users, &u->cap, u->n, sizeof *u->users)) {
+        s->nomem = true;
+        return NULL;
     }
     struct cmd_user_usage *x = &u->users[u->n++];
     memset(x, 0, sizeof *x);
@@ -57,15 +52,9 @@ static bool is_incident(const struct kura_audit_record *r, const char *dataset)
 static int add_event(struct scan *s, const struct kura_audit_record *r)
 {
     struct cmd_usage *u = s->u;
-    if (u->nevents == u->events_cap) {
-        size_t cap = u->events_cap ? u->events_cap * 2 : 8;
-        struct cmd_usage_event *g = realloc(u->events, cap * sizeof *g);
-        if (!g) {
-            s->nomem = true;
-            return 1;
-        }
-        u->events = g;
-        u->events_cap = cap;
+    if (!kura_grow((void **)&u->events, &u->events_cap, u->nevents, sizeof *u->events)) {
+        s->nomem = true;
+        return 1;
     }
     struct cmd_usage_event *x = &u->events[u->nevents++];
     x->time_ms = r->time_ms;
@@ -97,15 +86,9 @@ static void handle_closed(struct cmd_usage *u, const struct kura_audit_record *r
 static int handle_opened(struct scan *s, const struct kura_audit_record *r)
 {
     struct cmd_usage *u = s->u;
-    if (u->nunclosed == u->unclosed_cap) {
-        size_t cap = u->unclosed_cap ? u->unclosed_cap * 2 : 8;
-        struct cmd_usage_open *g = realloc(u->unclosed, cap * sizeof *g);
-        if (!g) {
-            s->nomem = true;
-            return 1;
-        }
-        u->unclosed = g;
-        u->unclosed_cap = cap;
+    if (!kura_grow((void **)&u->unclosed, &u->unclosed_cap, u->nunclosed, sizeof *u->unclosed)) {
+        s->nomem = true;
+        return 1;
     }
     struct cmd_usage_open *o = &u->unclosed[u->nunclosed];
     *o = (struct cmd_usage_open){.user = strdup(r->user ? r->user : ""), .path = strdup(r->path ? r->path : ""),

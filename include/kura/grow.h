@@ -1,0 +1,12 @@
+/* Room for one more element at the end of a growing array. */
+#ifndef KURA_GROW_H
+#define KURA_GROW_H
+#include <stdbool.h>
+#include <stddef.h>
+
+/* *v holds n elements of size bytes in room for *cap: when full, the room
+ * doubles (8 at first). false, with *v and *cap as they were, when there
+ * is no memory. */
+bool kura_grow(void **v, size_t *cap, size_t n, size_t size);
+
+#endif

@@ -263,7 +263,15 @@ static void test_time_sync(void)
     put("/run/chrony/chronyd.pid", "4242\n", 0644);
     VERDICT("time-sync", KURA_CHECK_FAIL, "no time synchronisation");   /* a stale pid file */
     mkdir_under("/proc/4242", 0555);
+    /* the pid reused by another program: the pid file is stale still */
+    put("/proc/4242/comm", "python3\n", 0444);
+    VERDICT("time-sync", KURA_CHECK_FAIL, "no time synchronisation");
+    put("/proc/4242/comm", "chronyd\n", 0444);
     VERDICT("time-sync", KURA_CHECK_PASS, "chronyd running (pid 4242)");
+    fresh_root();
+    put("/run/ntpd.pid", "77\n", 0644);
+    put("/proc/77/comm", "ntpd\n", 0444);
+    VERDICT("time-sync", KURA_CHECK_PASS, "ntpd running (pid 77)");
 }
 
 static void test_userns(void)

@@ -171,14 +171,19 @@ static bool unit_enabled(const struct kura_check_input *in, const char *unit)
 }
 
 /* A running process whose pid file is below the root: its /proc entry exists. */
-static bool pidfile_running(const struct kura_check_input *in, const char *pidfile, long *pid)
+/* The pid file names a process of that program (comm): a pid file left by
+ * a daemon that stopped may name a pid another program took since. */
+static bool pidfile_running(const struct kura_check_input *in, const char *pidfile, const char *comm, long *pid)
 {
     char *data = read_under(in, pidfile);
     *pid = data ? strtol(data, NULL, 10) : 0;
     free(data);
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/%ld", *pid);
-    return *pid > 0 && exists_under(in, proc);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/comm", *pid);
+    char *name = *pid > 0 ? read_under(in, path) : NULL;
+    bool running = name && strcspn(name, "\n") == strlen(comm) && strncmp(name, comm, strlen(comm)) == 0;
+    free(name);
+    return running;
 }
 
 /* ---- swap ------------------------------------------------------------------ */
@@ -662,9 +667,9 @@ static void check_time_sync(const struct kura_check_input *in, struct kura_check
     long pid;
     if (exists_under(in, "/run/systemd/timesync/synchronized"))
         verdict(r, KURA_CHECK_PASS, "systemd-timesyncd has synchronised the clock (/run/systemd/timesync/synchronized)");
-    else if (pidfile_running(in, "/run/chrony/chronyd.pid", &pid))
+    else if (pidfile_running(in, "/run/chrony/chronyd.pid", "chronyd", &pid))
         verdict(r, KURA_CHECK_PASS, "chronyd running (pid %ld)", pid);
-    else if (pidfile_running(in, "/run/ntpd.pid", &pid))
+    else if (pidfile_running(in, "/run/ntpd.pid", "ntpd", &pid))
         verdict(r, KURA_CHECK_PASS, "ntpd running (pid %ld)", pid);
     else if (unit_enabled(in, "systemd-timesyncd.service") || unit_enabled(in, "chrony.service"))
         verdict(r, KURA_CHECK_WARN, "a time service is enabled but has not synchronised the clock yet");

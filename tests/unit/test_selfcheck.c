@@ -369,11 +369,11 @@ static void test_daemon(void)
     VERDICT("daemon", KURA_CHECK_WARN, "no kurafs running");
     /* Root by every uid, not by one (a set-user-ID program a user runs
      * keeps the user's real uid): the real one, then the file-system one. */
-    put("/proc/412/status", "Name:\tkurafs\nUid:\t1000\t0\t0\t0\nVmLck:\t     100 kB\n", 0444);
+    put("/proc/412/status", "Name:\tkurafs\nUid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmLck:\t     100 kB\n", 0444);
     VERDICT("daemon", KURA_CHECK_WARN, "no kurafs running");
-    put("/proc/412/status", "Name:\tkurafs\nUid:\t0\t0\t0\t1000\nVmLck:\t     100 kB\n", 0444);
+    put("/proc/412/status", "Name:\tkurafs\nUid:\t0\t0\t0\t1000\nGid:\t0\t0\t0\t0\nVmLck:\t     100 kB\n", 0444);
     VERDICT("daemon", KURA_CHECK_WARN, "no kurafs running");
-    put("/proc/412/status", "Name:\tkurafs\nUid:\t1000\t1000\t1000\t1000\nVmLck:\t     100 kB\n", 0444);
+    put("/proc/412/status", "Name:\tkurafs\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nVmLck:\t     100 kB\n", 0444);
     put("/proc/731/comm", "kurafs\n", 0444);
     put("/proc/731/limits", LIMITS("unlimited            unlimited"), 0444);
     put("/proc/731/status", "Name:\tkurafs\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmLck:\t  81234 kB\n", 0444);

@@ -179,6 +179,13 @@ static char *format(struct kurafs *fs, bool up, size_t *len)
     put_value(f, "kura_handles_revoked_total", "counter", "Open handles stopped because access ended.",
               atomic_load(&m->handles_revoked));
     put_value(f, "kura_alerts_total", "counter", "Alert records (bulk reads and others).", atomic_load(&m->alerts));
+    size_t kept;
+    uint64_t used, none_kept;
+    kura_keycache_counts(&fs->keycache, &kept, &used, &none_kept);
+    put_value(f, "kura_file_keys_kept", "gauge", "Files whose opened keys are kept for their next open.", kept);
+    put_value(f, "kura_file_keys_used_total", "counter", "Opens that used kept keys.", used);
+    put_value(f, "kura_file_keys_not_kept_total", "counter", "Opens that found no keys kept and read the keystore.",
+              none_kept);
     put_histogram(f, "kura_revocation_seconds",
                   "From a state change reaching the daemon to open handles and cached pages re-deciding.",
                   &m->revocation);

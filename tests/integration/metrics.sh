@@ -50,6 +50,12 @@ require "user remove bob" kuractl user remove "$ID" kt_bob
 touch "$T/flags/go"; wait "$holder"
 check "bob's held handle was stopped" grep -q '^second EACCES' "$T/hold.out"
 check "no handle left open" wait_value kura_open_handles 0
+# alice's 5 opens of a.bin: the first reads the keystore, 4 use its kept
+# keys; bob's of b.bin reads it, his held one uses it (cp was refused
+# before any key); the removal's reload drops every kept key.
+check "opens that used kept keys counted (4 + 1)" wait_value kura_file_keys_used_total 5
+check "opens that found none kept counted (a.bin, b.bin)" wait_value kura_file_keys_not_kept_total 2
+check "the removal left no file key kept" wait_value kura_file_keys_kept 0
 # The file is replaced whole (a new inode) at each write: the second one after
 # this point began after the last record, however slow the machine.
 rewritten_twice() {

@@ -7,13 +7,16 @@
 # as an open naming the pid that opened, and the handle's one close under
 # the opener); refused writes (create, unlink) into the dataset; a usage
 # report made while a file read whole is still held open (the log has its
-# bytes only at the close); a daemon killed with a handle open.
+# bytes only at the close); a daemon killed with a handle open. Those
+# who read while listed and are listed no more (a PI replaced by set-pi,
+# a user removed, a user removed and listed again) are shown with the
+# periods the ledger gives them, never as "not-listed".
 # (found by an auditor's review)
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD190101
 SIZE=200000
-for u in kt_alice kt_bob kt_carol; do make_user "$u"; done
+for u in kt_alice kt_bob kt_carol kt_dave; do make_user "$u"; done
 require "kuractl init" kura_init
 require "dataset $ID of kt_alice" one_file_dataset "$ID" kt_alice a.bin "$SIZE"
 require "bob listed" kuractl user add "$ID" kt_bob --until "$(day 20)"
@@ -194,4 +197,106 @@ check "a window after it: bob's handle is gone with the daemon" test -z "$(bob_r
 kuractl report incident --from "$(stamp "$AFTER")" --to "$(stamp "$END")" --dataset "$ID" --csv >"$T/after.csv" 2>&1
 check "... and alice's read in it is there (the report is not empty)" grep -q '^[^,]*,kt_alice,' "$T/after.csv"
 stop_kura "$T/mnt3"
+
+# ---- listed no more: alice reads, then kt_dave is made PI (set-pi); bob
+# reads, is removed, is refused; carol reads, is removed, is listed again
+# and reads again. Each read was made while listed: the report shows each
+# with the period the ledger gives it (the roles former-pi, former-user),
+# carol's two periods apart, and no one as not-listed ----
+ID2=JGAD190102
+require "dataset $ID2 of kt_alice" one_file_dataset "$ID2" kt_alice b.bin 1000
+require "bob listed in $ID2" kuractl user add "$ID2" kt_bob --until "$(day 20)"
+require "carol listed in $ID2" kuractl user add "$ID2" kt_carol --until "$(day 20)"
+require "mount for $ID2" mount_kura "$T/mnt4"
+G=$T/mnt4/$ID2/b.bin
+check "alice (the PI) reads b.bin" as kt_alice cat "$G" >/dev/null
+check "bob reads b.bin" as kt_bob cat "$G" >/dev/null
+check "carol reads b.bin (her first grant)" as kt_carol cat "$G" >/dev/null
+require "the clock moves past the reads" next_second "$(last_second)"
+require "bob removed" kuractl user remove "$ID2" kt_bob
+require "carol removed" kuractl user remove "$ID2" kt_carol
+check_fails "bob, removed, is refused" as kt_bob cat "$G"
+require "the clock moves past the removals" next_second "$(last_second)"
+require "carol listed again" kuractl user add "$ID2" kt_carol --until "$(day 20)"
+check "carol reads b.bin (her second grant)" as kt_carol cat "$G" >/dev/null
+require "the clock moves past carol's read" next_second "$(last_second)"
+require "kt_dave made the PI" kuractl dataset set-pi "$ID2" kt_dave
+check_fails "alice, no longer the PI, is refused" as kt_alice cat "$G"
+check "dave (the PI now) reads b.bin" as kt_dave cat "$G" >/dev/null
+kuractl report usage "$ID2" --json >"$T/former.json" 2>&1
+kuractl report usage "$ID2" --lang en >"$T/former.md" 2>&1
+kuractl report usage "$ID2" --lang ja >"$T/former-ja.md" 2>&1
+kuractl report usage "$ID2" --csv >"$T/former.csv" 2>&1
+LEDGER2=$(find "$KROOT" -path "*/$ID2/ledger.jsonl" | head -1)
+require "the ledger of $ID2 is there" test -s "$LEDGER2"
+# The log and the ledger read independently: each allowed open falls in
+# the period (ledger times, to the second) of the listing that held then.
+cat >"$T/former.py" <<'PY'
+import csv, datetime, json, sys
+log, ledger, rep, md, csvf, what = sys.argv[1:7]
+ID = "JGAD190102"
+secs = lambda t: int(datetime.datetime.fromisoformat(t).timestamp())
+recs = [json.loads(l) for l in open(log)]
+led = [json.loads(l) for l in open(ledger)]
+rows = json.load(open(rep))["users"]
+by = lambda u: [r for r in rows if r["user"] == u]
+opens = lambda u, lo, hi: sum(1 for r in recs if r["event"] == "open" and r["decision"] == "allow" and
+                              r.get("dataset") == ID and r.get("user") == u and lo <= secs(r["time"]) <= hi)
+t = lambda action, target: [r["time"] for r in led if r["action"] == action and r["target"] == target]
+setpi = t("dataset-set-pi", ID)[0]
+bob_add, = t("user-add", "kt_bob"); bob_rm, = t("user-remove", "kt_bob")
+c_add1, c_add2 = t("user-add", "kt_carol"); c_rm, = t("user-remove", "kt_carol")
+far = 1 << 40
+ok = True
+def want(cond, msg):
+    global ok
+    if not cond:
+        ok = False
+        print("#", msg)
+if what == "json":
+    want(not [r for r in rows if r["role"] == "not-listed"], "no not-listed row: %s" % rows)
+    a = by("kt_alice")
+    want(len(a) == 1 and a[0]["role"] == "former-pi" and a[0]["until"] == setpi and
+         a[0]["opens"] == opens("kt_alice", 0, secs(setpi)) == 1, "alice: former-pi until the set-pi: %s" % a)
+    b = by("kt_bob")
+    want(len(b) == 1 and b[0]["role"] == "former-user" and b[0]["from"] == bob_add and b[0]["until"] == bob_rm and
+         b[0]["opens"] == opens("kt_bob", 0, far) == 1, "bob: former-user, add..removal: %s" % b)
+    c = {r["role"]: r for r in by("kt_carol")}
+    want(len(by("kt_carol")) == 2 and set(c) == {"former-user", "co-investigator"}, "carol: two rows: %s" % c)
+    if len(c) == 2:
+        want(c["former-user"]["from"] == c_add1 and c["former-user"]["until"] == c_rm and
+             c["former-user"]["opens"] == opens("kt_carol", secs(c_add1), secs(c_rm)) == 1,
+             "carol's first period: %s" % c["former-user"])
+        want(c["co-investigator"]["from"] == c_add2[:10] and
+             c["co-investigator"]["opens"] == opens("kt_carol", secs(c_add2), far) == 1,
+             "carol's grant now covers her second read only: %s" % c["co-investigator"])
+    d = by("kt_dave")
+    want(len(d) == 1 and d[0]["role"] == "pi" and d[0]["from"] == setpi[:10] and d[0]["opens"] == 1,
+         "dave: the PI since the set-pi: %s" % d)
+    for u in ("kt_alice", "kt_bob", "kt_carol", "kt_dave"):
+        want(sum(r["opens"] for r in by(u)) == opens(u, 0, far), "%s: every open of the log counted once" % u)
+elif what == "md":
+    text = open(md).read()
+    cells = [[x.strip() for x in l.strip().strip("|").split("|")] for l in text.splitlines() if l.startswith("| kt_")]
+    roles = sorted((x[0], x[1]) for x in cells if len(x) == 10)
+    want(roles == [("kt_alice", "former PI"), ("kt_bob", "former user"), ("kt_carol", "co-investigator"),
+                   ("kt_carol", "former user"), ("kt_dave", "PI")], "Markdown roles: %s" % roles)
+    want("not listed" not in text, "Markdown says not listed")
+    want(any(x[0] == "kt_bob" and x[2] == bob_add and x[3] == bob_rm for x in cells), "bob's period in the Markdown")
+elif what == "ja":
+    text = open(md).read()
+    want("元研究代表者" in text and "元データ利用者" in text and "リスト外" not in text, "Japanese labels")
+elif what == "csv":
+    r = list(csv.DictReader(open(csvf)))
+    want(sorted((x["user"], x["role"]) for x in r) == [("kt_alice", "former-pi"), ("kt_bob", "former-user"),
+         ("kt_carol", "co-investigator"), ("kt_carol", "former-user"), ("kt_dave", "pi")], "CSV roles: %s" % r)
+sys.exit(0 if ok else 1)
+PY
+former() { python3 "$T/former.py" "$LOG" "$LEDGER2" "$T/former.json" "$1" "$T/former.csv" "$2"; }
+check "usage --json: the replaced PI, the removed user and the re-added one's first grant by the ledger's periods, as the log" \
+  former "$T/former.md" json
+check "usage (Markdown): former PI, former user, carol's two periods; no one not listed" former "$T/former.md" md
+check "usage (Japanese): the former roles' labels" former "$T/former-ja.md" ja
+check "usage --csv: the same roles" former "$T/former.md" csv
+stop_kura "$T/mnt4"
 done_testing

@@ -1114,6 +1114,34 @@ static void test_usage_report_counts_per_account(void)
     EXPECT(out_buf && !strstr(out_buf, "\"sample\":\"S7\""));
 }
 
+/* Which listing a record falls in (found by an auditor's review): a
+ * former grant's reads are its own, a re-added user's grant now takes only
+ * what came under it, an allowed open between grants is no one's, a
+ * refusal after a removal is the former user's, and a person listed only
+ * now takes everything (as before the ledger was read). */
+static void test_listing_of_a_record(void)
+{
+    struct cmd_listing v[] = {
+        {.user = "kt_a", .uid = 7, .from = 1000, .until = 2000, .pi = true},
+        {.user = "kt_c", .uid = 9, .from = 1100, .until = 1500},
+        {.user = "kt_c", .uid = 9, .from = 1800, .until = INT64_MAX, .current = true},
+        {.user = "kt_d", .uid = 8, .from = 2000, .until = INT64_MAX, .pi = true, .current = true},
+    };
+    struct cmd_listings l = {.v = v, .n = 4};
+    EXPECT(cmd_listing_of(&l, "kt_a", 7, 1500 * 1000, true) == 1);
+    EXPECT(cmd_listing_of(&l, "kt_a", 7, 2000 * 1000 + 999, true) == 1);   /* the set-pi's second counts whole */
+    EXPECT(cmd_listing_of(&l, "kt_a", 7, 2001 * 1000, true) == 0);         /* an open after it: not listed */
+    EXPECT(cmd_listing_of(&l, "kt_a", 7, 2001 * 1000, false) == 1);        /* a refusal after it: the former PI's */
+    EXPECT(cmd_listing_of(&l, "kt_a", 8, 1500 * 1000, true) == 0);         /* another account of the name */
+    EXPECT(cmd_listing_of(&l, "kt_c", 9, 1200 * 1000, true) == 2);
+    EXPECT(cmd_listing_of(&l, "kt_c", 9, 1600 * 1000, true) == 0);         /* between the grants */
+    EXPECT(cmd_listing_of(&l, "kt_c", 9, 1600 * 1000, false) == 2);
+    EXPECT(cmd_listing_of(&l, "kt_c", 9, 1000 * 1000, false) == 2);        /* before any: the first */
+    EXPECT(cmd_listing_of(&l, "kt_c", 9, 1900 * 1000, true) == 3);
+    EXPECT(cmd_listing_of(&l, "kt_d", 8, 10, true) == 4);                  /* listed once, now: all of it */
+    EXPECT(cmd_listing_of(&l, "kt_e", 5, 1500 * 1000, false) == 0);
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -1481,6 +1509,7 @@ int main(void)
     RUN(test_root_via_login_grant_waits_for_the_pi);
     RUN(test_usage_report_period_edges);
     RUN(test_usage_report_counts_per_account);
+    RUN(test_listing_of_a_record);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

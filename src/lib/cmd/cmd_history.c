@@ -3,6 +3,7 @@
  * caller's own records, by uid and account name; a refusal names its
  * dataset only where the caller is or was listed, so that a refused look at
  * a hidden dataset never tells an outsider that it exists. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "kura/json.h"
 #include "kura/ledger.h"
 #include "kura/policy.h"
+#include "kura/when.h"
 
 #define ID_LEN 64                           /* kura_id_check's longest */
 #define HISTORY_REFUSALS 10                 /* the newest shown */
@@ -65,22 +67,26 @@ static const char *changed_by(const struct kura_ledger_record *r, const struct k
     return "an operator";
 }
 
-/* The account a user-* record is about: the "uid=N" that opens the
- * account's text (cmd_user.c), after "role=ROLE " in a grant's, after the
- * change or before it; -1 where neither has one. Only there: further on,
- * the text holds what people chose (an institution, an approval). */
+/* The account a text names: the "uid=N" that opens it, after "role=ROLE "
+ * in a grant's (cmd_user.c) or "pi=NAME " in a PI change's (cmd_pi.c); -1
+ * where it has none. Only there: further on, the text holds what people
+ * chose (an institution, an approval). */
+static int64_t text_uid(const char *u)
+{
+    const char *space;
+    if (u && (strncmp(u, "role=", 5) == 0 || strncmp(u, "pi=", 3) == 0))
+        u = (space = strchr(u, ' ')) ? space + 1 : NULL;
+    uint64_t uid;
+    if (u && strncmp(u, "uid=", 4) == 0 && kura_parse_decimal(u + 4, strcspn(u + 4, " "), UINT32_MAX, &uid) == 0)
+        return (int64_t)uid;
+    return -1;
+}
+
+/* The account a user-* record is about: after the change or before it. */
 static int64_t record_uid(const struct kura_ledger_record *r)
 {
-    const char *texts[] = {r->after, r->before};
-    for (size_t i = 0; i < 2; i++) {
-        const char *u = texts[i], *space;
-        if (u && strncmp(u, "role=", 5) == 0)
-            u = (space = strchr(u, ' ')) ? space + 1 : NULL;
-        uint64_t uid;
-        if (u && strncmp(u, "uid=", 4) == 0 && kura_parse_decimal(u + 4, strcspn(u + 4, " "), UINT32_MAX, &uid) == 0)
-            return (int64_t)uid;
-    }
-    return -1;
+    int64_t uid = text_uid(r->after);
+    return uid >= 0 ? uid : text_uid(r->before);
 }
 
 /* The caller's own records: under the account's name and its uid, so that a
@@ -251,4 +257,142 @@ int cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *
         free(h.ds[i].ev);
     free(h.ds);
     return rc;
+}
+
+/* ---- who was listed when, for the reports (cmd_priv.h) ---- */
+
+struct listings_read {
+    const struct kura_cmd_ctx *c;
+    const struct kura_dataset *ds;
+    struct cmd_listings *l;
+    bool nomem;
+};
+
+static struct cmd_listing *listing_open(struct cmd_listings *l, const char *user, int64_t uid, bool pi)
+{
+    for (size_t i = l->n; i-- > 0;)
+        if (l->v[i].until == INT64_MAX && l->v[i].pi == pi && l->v[i].uid == uid && strcmp(l->v[i].user, user) == 0)
+            return &l->v[i];
+    return NULL;
+}
+
+static int listing_add(struct listings_read *lr, const char *user, size_t ulen, int64_t uid, int64_t from, bool pi)
+{
+    struct cmd_listing *v = realloc(lr->l->v, (lr->l->n + 1) * sizeof *v);
+    if (!v) {
+        lr->nomem = true;
+        return -1;
+    }
+    lr->l->v = v;
+    v = &v[lr->l->n++];
+    *v = (struct cmd_listing){.uid = uid, .from = from, .until = INT64_MAX, .pi = pi};
+    snprintf(v->user, sizeof v->user, "%.*s", (int)ulen, user);
+    return 0;
+}
+
+/* "pi=NAME uid=N": a set-pi's before or after. */
+static bool pi_text(const char *text, const char **name, size_t *len, int64_t *uid)
+{
+    if (!text || strncmp(text, "pi=", 3) != 0 || (*uid = text_uid(text)) < 0)
+        return false;
+    *name = text + 3;
+    *len = strcspn(*name, " ");
+    return *len > 0 && *len <= KURA_USER_MAX;
+}
+
+static int take_listing(const struct kura_ledger_record *r, void *arg)
+{
+    struct listings_read *lr = arg;
+    int64_t t, end, uid;
+    if (!r->action || !r->target || kura_when_parse(r->time, lr->c->env->cfg->zone, &t, &end, NULL) != 0)
+        return 0;
+    const char *name;
+    size_t len;
+    if (strcmp(r->action, "user-add") == 0 && (uid = record_uid(r)) >= 0) {
+        return listing_add(lr, r->target, strlen(r->target), uid, t, false);
+    } else if (strcmp(r->action, "user-remove") == 0 && (uid = record_uid(r)) >= 0) {
+        struct cmd_listing *g = listing_open(lr->l, r->target, uid, false);
+        if (g)
+            g->until = t;
+    } else if (strcmp(r->action, "dataset-set-pi") == 0) {
+        if (pi_text(r->before, &name, &len, &uid)) {
+            char user[KURA_USER_MAX + 1];
+            snprintf(user, sizeof user, "%.*s", (int)len, name);
+            struct cmd_listing *p = listing_open(lr->l, user, uid, true);
+            /* The first PI, named by dataset add (without a uid): from the dataset's start, as their row says. */
+            if (!p && listing_add(lr, name, len, uid, lr->ds->from, true) != 0)
+                return -1;
+            (p ? p : &lr->l->v[lr->l->n - 1])->until = t;
+        }
+        if (pi_text(r->after, &name, &len, &uid))
+            return listing_add(lr, name, len, uid, t, true);
+    }
+    return 0;
+}
+
+/* Marks (or, where the ledger has no record of it, adds) who ds lists now. */
+static int listing_current(struct listings_read *lr, const char *user, int64_t uid, int64_t from, bool pi)
+{
+    struct cmd_listing *x = listing_open(lr->l, user, uid, pi);
+    if (!x) {
+        if (listing_add(lr, user, strlen(user), uid, from, pi) != 0)
+            return -1;
+        x = &lr->l->v[lr->l->n - 1];
+    }
+    x->current = true;
+    return 0;
+}
+
+int cmd_listings_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_listings *out,
+                      struct kura_err *e)
+{
+    memset(out, 0, sizeof *out);
+    struct listings_read lr = {.c = c, .ds = ds, .l = out};
+    char *ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE);
+    int rc = -1;
+    if (!ledger) {
+        lr.nomem = true;
+    } else if (kura_ledger_read(ledger, take_listing, &lr, e) != 0) {
+        if (!lr.nomem)
+            kura_err_set(e, e->code, "the ledger does not verify: %s", e->msg);
+    } else {
+        rc = ds->pi[0] ? listing_current(&lr, ds->pi, ds->pi_uid, ds->from, true) : 0;
+        for (size_t i = 0; i < ds->ngrants && rc == 0; i++)
+            rc = listing_current(&lr, ds->grants[i].user, ds->grants[i].uid, ds->grants[i].from, false);
+    }
+    free(ledger);
+    if (lr.nomem) {
+        kura_err_set(e, ENOMEM, "out of memory");
+        rc = -1;
+    }
+    if (rc != 0)
+        cmd_listings_free(out);
+    return rc;
+}
+
+size_t cmd_listing_of(const struct cmd_listings *l, const char *user, int64_t uid, int64_t time_ms, bool allowed)
+{
+    size_t first = 0, began = 0, n = 0, cur = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct cmd_listing *x = &l->v[i];
+        if (x->uid != uid || strcmp(x->user, user) != 0)
+            continue;
+        n++;
+        first = first ? first : i + 1;
+        cur = x->current ? i + 1 : cur;
+        if (x->from * 1000 <= time_ms && (!began || x->from >= l->v[began - 1].from))
+            began = i + 1;
+    }
+    if (n == 1 && cur)
+        return cur;
+    const struct cmd_listing *b = began ? &l->v[began - 1] : NULL;
+    if (b && (b->current || b->until == INT64_MAX || time_ms < (b->until + 1) * 1000))
+        return began;
+    return allowed ? 0 : began ? began : first;
+}
+
+void cmd_listings_free(struct cmd_listings *l)
+{
+    free(l->v);
+    memset(l, 0, sizeof *l);
 }

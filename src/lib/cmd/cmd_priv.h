@@ -51,6 +51,32 @@ int cmd_daemon(const struct kura_cmd_ctx *c, int argc, char **argv);
  * "history" and "refusals" of status --json's object. -1 if JSON did not fit. */
 int cmd_status_history(const struct kura_cmd_ctx *c, const struct kura_dataset *all, const bool *loaded,
                        char **ids, size_t n, bool json);
+/* Who was listed in a dataset when, from its ledger (cmd_history.c): each
+ * grant from its user-add to its user-remove, each PI to the set-pi that
+ * replaced them (the first PI from the dataset's from); and who is listed
+ * now (ds), from their grant's from or the set-pi that named them. Ledger
+ * order, so each person's listings oldest first. */
+struct cmd_listing {
+    char user[KURA_USER_MAX + 1];
+    int64_t uid;
+    int64_t from, until;            /* seconds, the ledger's; until INT64_MAX: not ended */
+    bool pi;
+    bool current;                   /* ds lists them so now: the PI or a grant */
+};
+struct cmd_listings {
+    struct cmd_listing *v;
+    size_t n;
+};
+int cmd_listings_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_listings *out,
+                      struct kura_err *e);
+/* The listing (index + 1; 0: none) a record of user's at time_ms falls in:
+ * the latest that began by then, if it had not ended (the ledger's second
+ * counts whole) or is current. A refusal outside every listing goes to the
+ * latest that began before it (else the first): an attempt after removal
+ * is the former user's, not an outsider's. An allowed open outside every
+ * listing stays 0, not listed. A person listed once, now, takes all. */
+size_t cmd_listing_of(const struct cmd_listings *l, const char *user, int64_t uid, int64_t time_ms, bool allowed);
+void cmd_listings_free(struct cmd_listings *l);
 /* status: the ethics approvals and the reminders sent and next of the
  * datasets the caller manages (cmd_records.c); json: as the members
  * "ethics" and "reminders" of status --json's object. -1 if JSON did not fit. */
@@ -280,6 +306,7 @@ struct cmd_user_usage {
     int64_t first_ms, last_ms;      /* allowed opens; 0: none */
     int64_t last_refused_ms;        /* 0: none */
     const char *path;               /* cmd_usage_scan_files: the file (one of paths); else NULL */
+    size_t listing;                 /* cmd_usage_scan with listings: cmd_listing_of's; else 0 */
 };
 /* An incident the log recorded for the dataset: a bulk-read alert, a
  * suspension or its end, a server-wide lockdown or unlock. */
@@ -343,14 +370,15 @@ bool cmd_cluster_mode(const struct kura_cmd_ctx *c);
 int cmd_cluster_connect(const struct kura_cmd_ctx *c, const char *task, struct kura_cluster **out,
                         struct kura_err *e);
 /* Opens and closes of dataset in [from_ms, to_ms) (to_ms 0: no end), and
- * its incidents (events). */
-int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
-                   struct cmd_usage *out, struct kura_err *e);
+ * its incidents (events); with listings (may be NULL), one row per user
+ * and listing their records fall in. */
+int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, const struct cmd_listings *listings,
+                   int64_t from_ms, int64_t to_ms, struct cmd_usage *out, struct kura_err *e);
 /* The same for some files of dataset only (paths sorted by strcmp, as
  * served below the dataset), over the whole log: one row per user and file. */
 int cmd_usage_scan_files(const struct kura_cmd_ctx *c, const char *dataset, const char *const *paths, size_t npaths,
                          struct cmd_usage *out, struct kura_err *e);
-const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid);
+const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid, size_t listing);
 void cmd_usage_free(struct cmd_usage *u);
 
 /* ---- the caller's rights (cmd_caller.c) ------------------------------------- */

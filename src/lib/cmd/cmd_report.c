@@ -102,6 +102,9 @@ static const label *const INCIDENT_COLS[] = {&C_TIME,   &C_EVENT,  &cmd_label_us
 static const label W_CO = {"co-investigator", "co-investigator", "共同研究者"};
 static const label W_CONTRACTOR = {"contractor", "contractor", "委託先"};
 static const label W_UNLISTED = {"not-listed", "not listed", "リスト外"};
+/* Listed once, in a period the ledger gives (the row's from..until), no more. */
+static const label W_FORMER_PI = {"former-pi", "former PI", "元研究代表者"};
+static const label W_FORMER_USER = {"former-user", "former user", "元データ利用者"};
 
 const label *cmd_report_role_word(enum kura_role r)
 {
@@ -172,20 +175,31 @@ int cmd_report_form_print(const struct kura_cmd_ctx *c, const struct kura_report
     return cmd_report_print(c, r, cmd_report_form_format(f), cmd_report_form_lang(c, f, ds));
 }
 
+/* The use of ds in [from_ms, to_ms) (to_ms 0: no end), its users' records
+ * by the listing (l, from the ledger) they fell in. */
+static int listed_use(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, int64_t from_ms, int64_t to_ms,
+                      struct cmd_usage *use, struct cmd_listings *l, struct kura_err *e)
+{
+    if (cmd_listings_read(c, ds, l, e) != 0)
+        return -1;
+    return cmd_usage_scan(c, ds->id, l, from_ms, to_ms, use, e);
+}
+
 /* The opening of the reports of the whole use of a dataset (end-of-use,
  * secondary-data): id locked and loaded (with its files if asked), the
  * caller its PI or an operator, its use over the whole audit log read.
- * Prints the reason and returns -1 otherwise; end t and free use either
- * way. */
+ * Prints the reason and returns -1 otherwise; end t and free use and l
+ * either way. */
 static int whole_use_begin(const struct kura_cmd_ctx *c, const char *id, bool with_files, struct cmd_txn *t,
-                           struct cmd_usage *use)
+                           struct cmd_usage *use, struct cmd_listings *l)
 {
     struct kura_err e = {0};
     memset(use, 0, sizeof *use);
+    memset(l, 0, sizeof *l);
     unsigned what = CMD_TXN_VIEW | CMD_TXN_DESTROYED_OK | (with_files ? CMD_TXN_FILES : 0);
     if (cmd_txn_begin(c, id, KURA_CMD_PI, what, t) != 0)
         return -1;
-    if (cmd_usage_scan(c, t->ds.id, 0, 0, use, &e) != 0) {
+    if (listed_use(c, &t->ds, 0, 0, use, l, &e) != 0) {
         cmd_fail_err(c, &e);
         return -1;
     }
@@ -245,16 +259,46 @@ static void listed_row(const struct kura_cmd_ctx *c, struct kura_report *r, stru
     kura_report_row(r, t, row);
 }
 
-/* Everyone else the log saw at this dataset: former users and outsiders
- * (no period: "none", said the same way in every format), and operators
- * who were refused (apart). */
+/* Who was listed and is no more, one row per listing the log saw use in:
+ * the period the ledger gives it (its times: a removal ends it within a
+ * day), so that a former PI's or user's reads never pass for an
+ * outsider's, nor a re-added user's old reads for their grant's now. */
+static void former_rows(const struct kura_cmd_ctx *c, struct kura_report *r, struct kura_report_table *t,
+                        const struct cmd_listings *l, const struct cmd_usage *use)
+{
+    for (size_t k = 0; k < l->n; k++) {
+        const struct cmd_listing *x = &l->v[k];
+        const struct cmd_user_usage *u = x->current ? NULL : cmd_usage_find(use, x->user, x->uid, k + 1);
+        if (!u)
+            continue;
+        char a[48], b[48], last[48] = "";
+        if (u->last_ms)
+            cmd_time(c, u->last_ms / 1000, last, sizeof last);
+        const struct kura_report_cell row[] = {
+            KURA_CELL_TEXT(x->user),
+            KURA_CELL_WORD(x->pi ? &W_FORMER_PI : &W_FORMER_USER),
+            KURA_CELL_TEXT(cmd_time(c, x->from, a, sizeof a)),
+            x->until == INT64_MAX ? KURA_CELL_WORD(&cmd_label_none) : KURA_CELL_TEXT(cmd_time(c, x->until, b, sizeof b)),
+            KURA_CELL_INT(u->opens),
+            KURA_CELL_BYTES(u->bytes),
+            KURA_CELL_INT(u->refused),
+            last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
+            KURA_CELL_WORD(&cmd_label_none),
+            KURA_CELL_WORD(&cmd_label_none)};
+        kura_report_row(r, t, row);
+    }
+}
+
+/* Everyone else the log saw at this dataset: outsiders, and those listed
+ * at other times who opened outside every listing (no period: "none",
+ * said the same way in every format), and operators who were refused
+ * (apart). */
 static void unlisted_rows(const struct kura_cmd_ctx *c, struct kura_report *r, struct kura_report_table *users,
-                          struct kura_report_table *ops, const struct kura_dataset *ds, const struct cmd_usage *use)
+                          struct kura_report_table *ops, const struct cmd_usage *use)
 {
     for (size_t i = 0; i < use->n; i++) {
         const struct cmd_user_usage *u = &use->users[i];
-        const struct kura_grant *g = kura_dataset_grant(ds, (uid_t)u->uid);
-        if ((u->uid == ds->pi_uid && strcmp(u->user, ds->pi) == 0) || (g && strcmp(g->user, u->user) == 0))
+        if (u->listing)
             continue;
         char last[48] = "";
         if (u->last_ms)
@@ -349,19 +393,31 @@ void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, c
 
 /* The users table (listed users, then everyone else the log saw), the
  * opens without a close, and the operators' refusals apart. */
+static size_t current_listing(const struct cmd_listings *l, const char *user, int64_t uid, bool pi)
+{
+    for (size_t k = 0; k < l->n; k++)
+        if (l->v[k].current && l->v[k].pi == pi && l->v[k].uid == uid && strcmp(l->v[k].user, user) == 0)
+            return k + 1;
+    return 0;
+}
+
 static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
-                        const struct cmd_usage *use)
+                        const struct cmd_usage *use, const struct cmd_listings *l)
 {
     struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &cmd_label_none);
-    listed_row(c, r, users, ds->pi, &cmd_label_pi, ds->from, ds->until, NULL, cmd_usage_find(use, ds->pi, ds->pi_uid));
+    /* The PI's period from the set-pi that named them, if one did. */
+    size_t pi = current_listing(l, ds->pi, ds->pi_uid, true);
+    listed_row(c, r, users, ds->pi, &cmd_label_pi, pi ? l->v[pi - 1].from : ds->from, ds->until, NULL,
+               cmd_usage_find(use, ds->pi, ds->pi_uid, pi));
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         listed_row(c, r, users, g->user, cmd_report_role_word(g->role), g->from, g->until, g,
-                   cmd_usage_find(use, g->user, g->uid));
+                   cmd_usage_find(use, g->user, g->uid, current_listing(l, g->user, g->uid, false)));
     }
+    former_rows(c, r, users, l, use);
     struct kura_report_table *ops =
         kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &cmd_label_none);
-    unlisted_rows(c, r, users, ops, ds, use);
+    unlisted_rows(c, r, users, ops, use);
     unclosed_rows(c, r, use);
 }
 
@@ -386,15 +442,19 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
                        struct kura_report *r, struct kura_err *e)
 {
     struct cmd_usage use = {0};
-    if (cmd_usage_scan(c, ds->id, from * 1000, to * 1000, &use, e) != 0)
+    struct cmd_listings l = {0};
+    if (listed_use(c, ds, from * 1000, to * 1000, &use, &l, e) != 0) {
+        cmd_listings_free(&l);
         return -1;
+    }
     char a[48];
     kura_report_init(r, &TITLE, ds->id);
     kura_report_item(r, &L_FROM, KURA_CELL_TEXT(cmd_time(c, from, a, sizeof a)));
     kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, to - 1, a, sizeof a)));
     cmd_report_dataset_items(c, r, ds);
     cmd_report_log_items(c, r, &use.span, use.last_seq, from);
-    user_tables(c, r, ds, &use);
+    user_tables(c, r, ds, &use, &l);
+    cmd_listings_free(&l);
 
     int rc = 0;
     char *ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE);
@@ -621,8 +681,9 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     struct kura_report r = {0};
     struct cmd_destruction d = {0};
     struct cmd_usage use;
+    struct cmd_listings l;
     const struct kura_dataset *ds = &t.ds;
-    if (whole_use_begin(c, pos[0], true, &t, &use) != 0 || cmd_destruction_read(c, ds, &d) != 0)
+    if (whole_use_begin(c, pos[0], true, &t, &use, &l) != 0 || cmd_destruction_read(c, ds, &d) != 0)
         goto out;
     char a[48], line[512];
     kura_report_init(&r, group ? &END_GROUP : &END_RESTRICTED, ds->id);
@@ -642,7 +703,7 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     kura_report_item(&r, &E_CONTRACTOR, KURA_CELL_BLANK);
     kura_report_item(&r, &E_SECONDARY, KURA_CELL_BLANK);
     cmd_report_log_items(c, &r, &use.span, use.last_seq, ds->from);
-    user_tables(c, &r, ds, &use);
+    user_tables(c, &r, ds, &use, &l);
     stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &cmd_label_none), d.text,
                 "\n## Files (", erased_row, &t);
     stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &cmd_label_none), d.text,
@@ -652,6 +713,7 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
 out:
     kura_report_free(&r);
     cmd_usage_free(&use);
+    cmd_listings_free(&l);
     free(d.text);
     cmd_txn_end(&t);
     return rc;
@@ -715,8 +777,9 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
     int rc = KURA_EXIT_FAIL;
     struct kura_report r = {0};
     struct cmd_usage use;
+    struct cmd_listings l;
     const struct kura_dataset *ds = &t.ds;
-    if (whole_use_begin(c, pos[0], false, &t, &use) != 0)
+    if (whole_use_begin(c, pos[0], false, &t, &use, &l) != 0)
         goto out;
     char a[48];
     kura_report_init(&r, group ? &SEC_GROUP : &SEC_RESTRICTED, ds->id);
@@ -731,11 +794,12 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
     kura_report_item(&r, &S_IDENT, KURA_CELL_BLANK);
     kura_report_item(&r, &S_SECURITY, KURA_CELL_BLANK);
     cmd_report_log_items(c, &r, &use.span, use.last_seq, ds->from);
-    user_tables(c, &r, ds, &use);
+    user_tables(c, &r, ds, &use, &l);
     rc = cmd_report_form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);
     cmd_usage_free(&use);
+    cmd_listings_free(&l);
     cmd_txn_end(&t);
     return rc;
 }

@@ -329,7 +329,7 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
 {
     const struct kura_dataset *ds = &t->ds;
     struct cmd_usage use;
-    if (cmd_usage_scan(c, ds->id, 0, 0, &use, e) != 0)
+    if (cmd_usage_scan(c, ds->id, NULL, 0, 0, &use, e) != 0)
         return NULL;
     char *text = NULL;
     FILE *f = open_memstream(&text, len);
@@ -390,12 +390,12 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
         fprintf(f, " | %s |\n", have ? fp : kura_file_withdrawn(ds, fl) ? "destroyed earlier (withdrawn)" : "missing");
     }
     fprintf(f, "\n## Users and their last access\n\n| user | role | uid | opens | last access |\n|---|---|---|---|---|\n");
-    const struct cmd_user_usage *u = cmd_usage_find(&use, ds->pi, ds->pi_uid);
+    const struct cmd_user_usage *u = cmd_usage_find(&use, ds->pi, ds->pi_uid, 0);
     fprintf(f, "| %s | pi | %u | %llu | %s |\n", ds->pi, (unsigned)ds->pi_uid, u ? (unsigned long long)u->opens : 0ULL,
             u && u->last_ms ? cmd_time(c, u->last_ms / 1000, a, sizeof a) : "never");
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
-        u = cmd_usage_find(&use, g->user, g->uid);
+        u = cmd_usage_find(&use, g->user, g->uid, 0);
         fprintf(f, "| %s | %s | %u | %llu | %s |\n", g->user, kura_role_name(g->role), (unsigned)g->uid,
                 u ? (unsigned long long)u->opens : 0ULL, u && u->last_ms ? cmd_time(c, u->last_ms / 1000, a, sizeof a) : "never");
     }

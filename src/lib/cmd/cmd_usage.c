@@ -17,15 +17,18 @@ struct scan {
     int64_t from_ms, to_ms;
     bool events;                /* collect incidents too */
     bool cluster;               /* records of every node: file names the node */
+    const struct cmd_listings *listings; /* NULL: rows per user */
     struct cmd_usage *u;
     bool nomem;
 };
 
-static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_t uid, const char *path)
+static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_t uid, const char *path,
+                                        size_t listing)
 {
     struct cmd_usage *u = s->u;
     for (size_t i = 0; i < u->n; i++)
-        if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0 && u->users[i].path == path)
+        if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0 && u->users[i].path == path &&
+            u->users[i].listing == listing)
             return &u->users[i];
     if (!kura_grow((void **)&u->users, &u->cap, u->n, sizeof *u->users)) {
         s->nomem = true;
@@ -36,6 +39,7 @@ static struct cmd_user_usage *user_slot(struct scan *s, const char *user, int64_
     snprintf(x->user, sizeof x->user, "%s", user);
     x->uid = uid;
     x->path = path;
+    x->listing = listing;
     return x;
 }
 
@@ -134,7 +138,11 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
         if (!rel || !(path = bsearch(&rel, s->paths, s->npaths, sizeof *s->paths, cmd_cmp_str)))
             return 0;
     }
-    struct cmd_user_usage *x = user_slot(s, r->user ? r->user : "", r->uid, path ? *path : NULL);
+    const char *user = r->user ? r->user : "";
+    size_t listing = s->listings ? cmd_listing_of(s->listings, user, r->uid, r->time_ms,
+                                                  r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW)
+                                 : 0;
+    struct cmd_user_usage *x = user_slot(s, user, r->uid, path ? *path : NULL, listing);
     if (!x)
         return 1;
     if (s->events && r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW && !kura_audit_is_reader(r) &&
@@ -174,10 +182,10 @@ static int scan_log(const struct kura_cmd_ctx *c, struct scan *s, struct cmd_usa
     return rc;
 }
 
-int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, int64_t from_ms, int64_t to_ms,
-                   struct cmd_usage *out, struct kura_err *e)
+int cmd_usage_scan(const struct kura_cmd_ctx *c, const char *dataset, const struct cmd_listings *listings,
+                   int64_t from_ms, int64_t to_ms, struct cmd_usage *out, struct kura_err *e)
 {
-    struct scan s = {.dataset = dataset, .from_ms = from_ms, .to_ms = to_ms, .events = true};
+    struct scan s = {.dataset = dataset, .from_ms = from_ms, .to_ms = to_ms, .events = true, .listings = listings};
     return scan_log(c, &s, out, e);
 }
 
@@ -188,10 +196,10 @@ int cmd_usage_scan_files(const struct kura_cmd_ctx *c, const char *dataset, cons
     return scan_log(c, &s, out, e);
 }
 
-const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid)
+const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const char *user, int64_t uid, size_t listing)
 {
     for (size_t i = 0; i < u->n; i++)
-        if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0)
+        if (u->users[i].uid == uid && strcmp(u->users[i].user, user) == 0 && u->users[i].listing == listing)
             return &u->users[i];
     return NULL;
 }

@@ -298,5 +298,11 @@ check "usage --json: the replaced PI, the removed user and the re-added one's fi
 check "usage (Markdown): former PI, former user, carol's two periods; no one not listed" former "$T/former.md" md
 check "usage (Japanese): the former roles' labels" former "$T/former-ja.md" ja
 check "usage --csv: the same roles" former "$T/former.md" csv
+kuractl report secondary-data "$ID2" --json >"$T/former-sec.json" 2>&1
+check "secondary-data --json: the same users table (its whole use: the same rows)" python3 -c '
+import json, sys
+rows = lambda p: sorted((u["user"], u["role"], u["from"], u["until"], u["opens"]) for u in json.load(open(p))["users"])
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+sys.exit(0 if a == b and ("kt_alice", "former-pi") in [x[:2] for x in a] else 1)' "$T/former.json" "$T/former-sec.json"
 stop_kura "$T/mnt4"
 done_testing

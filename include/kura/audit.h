@@ -18,7 +18,8 @@
  * is written (a crash of the writer keeps it) and made durable by the next
  * batch's fdatasync, or when the writer lets go of the file (rotation,
  * reopen, close); nothing is served after a close, so an open costs one
- * fdatasync, not two. It fails closed: on a
+ * fdatasync, not two, and a close that comes while another append is being
+ * written is left to that writer, its caller not waiting. It fails closed: on a
  * failed write or fdatasync nothing partial is left behind, the caller gets
  * -1 (and refuses what it was asked to do), the cause goes to syslog, and
  * the next append tries again. */
@@ -128,6 +129,7 @@ struct kura_audit_stats {
     uint64_t rotations;
     uint64_t held_back;         /* refusals not written, to keep the reserve */
     uint64_t syslog_undelivered; /* copies to syslog not delivered (kura/syslog_copy.h) */
+    uint64_t detached;          /* close records handed to a leader, their caller not waiting */
 };
 
 struct kura_audit_log;
@@ -138,7 +140,11 @@ struct kura_audit_log;
 struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key[KURA_AUDIT_KEY_LEN],
                                        const struct kura_audit_options *opt, struct kura_err *err);
 /* Appends one record and returns once it is durable (a close record: once
- * written, see above). Thread-safe. On -1,
+ * written, see above; or at once when another append is being written: it
+ * goes into that writer's next batch, and the writer copies it to syslog;
+ * nothing is served after a close, and a crash loses at most the closes
+ * queued that moment, as a power failure loses those not yet synced).
+ * Thread-safe. On -1,
  * err->code is EIO (what an open refused for this reason returns) and the
  * message names the cause (ENOSPC, EIO, EFBIG, ...). With syslog set, the
  * record goes to syslog whether or not the local write succeeded (a record

@@ -452,6 +452,70 @@ static void test_threads_group_commit(void)
     EXPECT(sum.records == THREADS * PER_THREAD && sum.first_seq == 1 && sum.last_seq == THREADS * PER_THREAD);
 }
 
+/* As kurafs's workers: each opens, then closes. A close that comes while
+ * another thread writes is handed to it, the closer not waiting: once the
+ * threads returned (before the log is closed), every record is in the log
+ * exactly once, each thread's in its order, the chain verifying; closes
+ * were handed over. */
+static void *open_close_main(void *arg)
+{
+    struct worker *w = arg;
+    char d[32];
+    for (int i = 0; i < PER_THREAD; i++) {
+        struct kura_audit_record r;
+        alice_open(&r);
+        r.path = "a/x.bam";
+        r.pid = getpid();
+        if (i % 2)
+            r.event = KURA_AUDIT_CLOSE;
+        snprintf(d, sizeof d, "t%d-%d", w->id, i);
+        r.detail = d;
+        struct kura_err err = {0};
+        if (kura_audit_append(w->log, &r, &err) != 0)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void test_closes_handed_to_the_writer(void)
+{
+    const char *path = log_path("closes");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    pthread_t th[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.log = log, .id = i};
+        ASSERT(pthread_create(&th[i], NULL, open_close_main, &w[i]) == 0);
+    }
+    int failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        failures += w[i].failures;
+    }
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    EXPECT(failures == 0);
+    EXPECT(st.records == THREADS * PER_THREAD && st.failures == 0);
+    printf("# %llu of %d closes handed to the writer\n", (unsigned long long)st.detached, THREADS * PER_THREAD / 2);
+    EXPECT(st.detached > 0);
+    static struct tally t;
+    memset(&t, 0, sizeof t);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_read(path, tally_entry, &t, &err) == 0); /* the log still open */
+    EXPECT(t.count == THREADS * PER_THREAD && t.strangers == 0 && t.disorder == 0);
+    int dup_or_missing = 0;
+    for (int i = 0; i < THREADS; i++)
+        for (int j = 0; j < PER_THREAD; j++)
+            dup_or_missing += t.seen[i][j] != 1;
+    EXPECT(dup_or_missing == 0);
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.records == THREADS * PER_THREAD);
+}
+
 /* Appends queued while a reopen holds the file go on when it lets go:
  * eight threads append while reopens run back to back, and every record
  * is written (an appender left asleep would hang here until the alarm). */
@@ -1774,6 +1838,7 @@ int main(void)
     RUN(test_hostile_strings_escaped_and_round_trip);
     RUN(test_long_fields_cut_and_named);
     RUN(test_threads_group_commit);
+    RUN(test_closes_handed_to_the_writer);
     RUN(test_appends_wait_out_reopens);
     RUN(test_close_rides_next_sync);
     RUN(test_read_tail);

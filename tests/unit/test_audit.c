@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -406,6 +407,43 @@ static int tally_entry(const struct kura_audit_entry *e, const char *file, uint6
     return 0;
 }
 
+/* Runs fn (worker_main, open_close_main) in THREADS threads on log: their
+ * failures (a thread not started counts as one). */
+static int run_workers(struct kura_audit_log *log, void *(*fn)(void *))
+{
+    pthread_t th[THREADS];
+    struct worker w[THREADS];
+    int failures = 0;
+    bool started[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.log = log, .id = i};
+        started[i] = pthread_create(&th[i], NULL, fn, &w[i]) == 0;
+        failures += !started[i];
+    }
+    for (int i = 0; i < THREADS; i++)
+        if (started[i]) {
+            pthread_join(th[i], NULL);
+            failures += w[i].failures;
+        }
+    return failures;
+}
+
+/* The log at path holds every record of the THREADS workers exactly once,
+ * in seq order, each thread's in the order it made them, and no other. */
+static bool every_record_once(const char *path)
+{
+    static struct tally t;
+    memset(&t, 0, sizeof t);
+    struct kura_err err = {0};
+    if (kura_audit_read(path, tally_entry, &t, &err) != 0)
+        return false;
+    int dup_or_missing = 0;
+    for (int i = 0; i < THREADS; i++)
+        for (int j = 0; j < PER_THREAD; j++)
+            dup_or_missing += t.seen[i][j] != 1;
+    return t.count == THREADS * PER_THREAD && t.strangers == 0 && t.disorder == 0 && dup_or_missing == 0;
+}
+
 /* Eight threads append at once: every record is there exactly once, in seq
  * order (each thread's own records in the order it made them), the chain
  * verifies, and far fewer fdatasyncs than records were needed. */
@@ -414,17 +452,7 @@ static void test_threads_group_commit(void)
     const char *path = log_path("threads");
     struct kura_audit_log *log = open_log(path, 0);
     ASSERT(log);
-    pthread_t th[THREADS];
-    struct worker w[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){.log = log, .id = i};
-        ASSERT(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
-    }
-    int failures = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(th[i], NULL);
-        failures += w[i].failures;
-    }
+    int failures = run_workers(log, worker_main);
     struct kura_audit_stats st;
     kura_audit_get_stats(log, &st);
     kura_audit_close(log);
@@ -436,16 +464,7 @@ static void test_threads_group_commit(void)
     EXPECT(st.fdatasyncs == st.batches);
     EXPECT(st.fdatasyncs * 3 < st.records);
 
-    static struct tally t;
-    memset(&t, 0, sizeof t);
-    struct kura_err err = {0};
-    ASSERT(kura_audit_read(path, tally_entry, &t, &err) == 0);
-    EXPECT(t.count == THREADS * PER_THREAD && t.strangers == 0 && t.disorder == 0);
-    int dup_or_missing = 0;
-    for (int i = 0; i < THREADS; i++)
-        for (int j = 0; j < PER_THREAD; j++)
-            dup_or_missing += t.seen[i][j] != 1;
-    EXPECT(dup_or_missing == 0);
+    EXPECT(every_record_once(path));
     struct outcome o;
     struct kura_audit_summary sum;
     EXPECT(verify(path, &o, &sum) == 0);
@@ -482,38 +501,90 @@ static void test_closes_handed_to_the_writer(void)
     const char *path = log_path("closes");
     struct kura_audit_log *log = open_log(path, 0);
     ASSERT(log);
-    pthread_t th[THREADS];
-    struct worker w[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){.log = log, .id = i};
-        ASSERT(pthread_create(&th[i], NULL, open_close_main, &w[i]) == 0);
-    }
-    int failures = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(th[i], NULL);
-        failures += w[i].failures;
-    }
+    int failures = run_workers(log, open_close_main);
     struct kura_audit_stats st;
     kura_audit_get_stats(log, &st);
     EXPECT(failures == 0);
     EXPECT(st.records == THREADS * PER_THREAD && st.failures == 0);
     printf("# %llu of %d closes handed to the writer\n", (unsigned long long)st.detached, THREADS * PER_THREAD / 2);
     EXPECT(st.detached > 0);
-    static struct tally t;
-    memset(&t, 0, sizeof t);
-    struct kura_err err = {0};
-    ASSERT(kura_audit_read(path, tally_entry, &t, &err) == 0); /* the log still open */
-    EXPECT(t.count == THREADS * PER_THREAD && t.strangers == 0 && t.disorder == 0);
-    int dup_or_missing = 0;
-    for (int i = 0; i < THREADS; i++)
-        for (int j = 0; j < PER_THREAD; j++)
-            dup_or_missing += t.seen[i][j] != 1;
-    EXPECT(dup_or_missing == 0);
+    EXPECT(every_record_once(path)); /* the log still open */
     kura_audit_close(log);
     struct outcome o;
     struct kura_audit_summary sum;
     EXPECT(verify(path, &o, &sum) == 0);
     EXPECT(sum.records == THREADS * PER_THREAD);
+}
+
+/* The last record anyone appends is a close handed to the writer of an
+ * open: the opener, whose own record is done by then, writes it before
+ * it returns (nobody else would: nothing is appended after). */
+struct handover {
+    struct kura_audit_log *log;
+    atomic_bool stop;
+    int opens, closes, failures;
+};
+
+static int append_event(struct kura_audit_log *log, enum kura_audit_event event, const char *detail)
+{
+    struct kura_audit_record r;
+    alice_open(&r);
+    r.event = event;
+    r.path = "a/x.bam";
+    r.pid = getpid();
+    r.detail = detail;
+    struct kura_err err = {0};
+    return kura_audit_append(log, &r, &err);
+}
+
+static void *opener_main(void *arg)
+{
+    struct handover *h = arg;
+    while (!atomic_load(&h->stop) && h->opens < 100000) {
+        h->failures += append_event(h->log, KURA_AUDIT_OPEN, "opener") != 0;
+        h->opens++;
+    }
+    return NULL;
+}
+
+static int count_detail(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                        void *ctx)
+{
+    (void)file;
+    (void)line;
+    (void)problem;
+    int *n = ctx;
+    if (e && e->rec.detail && strcmp(e->rec.detail, "closer") == 0)
+        (*n)++;
+    return 0;
+}
+
+static void test_a_close_handed_over_last_is_written(void)
+{
+    const char *path = log_path("handover");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    alarm(60);
+    static struct handover h;
+    memset(&h, 0, sizeof h);
+    h.log = log;
+    pthread_t opener;
+    ASSERT(pthread_create(&opener, NULL, opener_main, &h) == 0);
+    struct kura_audit_stats st = {0};
+    while (st.detached == 0 && h.closes < 100000) {
+        h.failures += append_event(log, KURA_AUDIT_CLOSE, "closer") != 0;
+        h.closes++;
+        kura_audit_get_stats(log, &st);
+    }
+    atomic_store(&h.stop, true);
+    pthread_join(opener, NULL);
+    alarm(0);
+    EXPECT(st.detached == 1 && h.failures == 0);
+    int closes_in_log = 0;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_read(path, count_detail, &closes_in_log, &err) == 0); /* the log still open */
+    EXPECT(closes_in_log == h.closes);
+    kura_audit_close(log);
 }
 
 /* Appends queued while a reopen holds the file go on when it lets go:
@@ -1839,6 +1910,7 @@ int main(void)
     RUN(test_long_fields_cut_and_named);
     RUN(test_threads_group_commit);
     RUN(test_closes_handed_to_the_writer);
+    RUN(test_a_close_handed_over_last_is_written);
     RUN(test_appends_wait_out_reopens);
     RUN(test_close_rides_next_sync);
     RUN(test_read_tail);

@@ -41,7 +41,7 @@ require "copy the real keystore into the root" cp -a "$KEYS" "$R$KEYS"
 put "$KEYS/.nobackup" ''
 put /proc/4711/comm 'kurafs\n'
 put /proc/4711/limits 'Limit                     Soft Limit           Hard Limit           Units\nMax core file size        0                    0                    bytes\n'
-put /proc/4711/status 'Name:\tkurafs\nUid:\t0\t0\t0\t0\nVmLck:\t   20480 kB\n'
+put /proc/4711/status 'Name:\tkurafs\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmLck:\t   20480 kB\n'
 
 check_output "every item passes on the prepared root (exit 0)" "13 pass, 0 warn, 0 fail" kuractl check --root "$R" --lang en
 check_output "the default language is Japanese, with the guideline's numbering" \

@@ -117,10 +117,6 @@ static void stop_serving_locked(struct cluster_node *n, const char *why)
     n->changed_ms = kurafs_now_ms();
     atomic_fetch_add(&n->fs->epoch, 1);
     pthread_mutex_unlock(&n->lock);
-    /* A change goes on without this node once its lease ended (a
-     * destruction erases the keys meanwhile, with no reload here): the
-     * file keys it kept go now. Opens are refused from here on. */
-    kura_keycache_wipe(&n->fs->keycache);
     kurafs_end_access(n->fs);
     kura_notice(LOG_WARNING, "kurafs: cluster node %s stops serving: %s", n->fs->cfg->cluster_node, why);
     audit_lease(n->fs, true, why);

@@ -8,6 +8,10 @@
 
 void kurafs_end_access(struct kurafs *fs)
 {
+    /* The keys kept for later opens go with every end of access: a
+     * withdrawal or destruction erases key files after its reload, and a
+     * node whose lease ended sees changes go on without it. */
+    kura_keycache_wipe(&fs->keycache);
     handle_end_revoked(fs);
     kurafs_pagecache_drop(&fs->pagecache);
     /* Again once holders are ended: what a listed user's reads brought back

@@ -220,9 +220,6 @@ int kurafs_state_load(struct kurafs *fs, struct kura_err *err)
         audit_state_refused(fs, err->msg);
     }
     apply_lockdown(fs);
-    /* A destruction or withdrawal erased key files: their keys leave
-     * memory now, not at the next open's look at the files. */
-    kura_keycache_wipe(&fs->keycache);
     /* Even a failed reload re-decides open handles: it costs little and a
      * state that cannot load is a reason to look again, never to serve more. */
     atomic_fetch_add(&fs->epoch, 1);

@@ -170,9 +170,9 @@ static bool unit_enabled(const struct kura_check_input *in, const char *unit)
     return false;
 }
 
-/* A running process whose pid file is below the root: its /proc entry exists. */
-/* The pid file names a process of that program (comm): a pid file left by
- * a daemon that stopped may name a pid another program took since. */
+/* A running process of that program (comm) whose pid file is below the
+ * root: a pid file left by a daemon that stopped may name a pid another
+ * program took since. */
 static bool pidfile_running(const struct kura_check_input *in, const char *pidfile, const char *comm, long *pid)
 {
     char *data = read_under(in, pidfile);

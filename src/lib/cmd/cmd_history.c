@@ -10,6 +10,7 @@
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
+#include "kura/grow.h"
 #include "kura/json.h"
 #include "kura/ledger.h"
 #include "kura/policy.h"
@@ -278,13 +279,11 @@ static struct cmd_listing *listing_open(struct cmd_listings *l, const char *user
 
 static int listing_add(struct listings_read *lr, const char *user, size_t ulen, int64_t uid, int64_t from, bool pi)
 {
-    struct cmd_listing *v = realloc(lr->l->v, (lr->l->n + 1) * sizeof *v);
-    if (!v) {
+    if (!kura_grow((void **)&lr->l->v, &lr->l->cap, lr->l->n, sizeof *lr->l->v)) {
         lr->nomem = true;
         return -1;
     }
-    lr->l->v = v;
-    v = &v[lr->l->n++];
+    struct cmd_listing *v = &lr->l->v[lr->l->n++];
     *v = (struct cmd_listing){.uid = uid, .from = from, .until = INT64_MAX, .pi = pi};
     snprintf(v->user, sizeof v->user, "%.*s", (int)ulen, user);
     return 0;

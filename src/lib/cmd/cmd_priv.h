@@ -65,7 +65,7 @@ struct cmd_listing {
 };
 struct cmd_listings {
     struct cmd_listing *v;
-    size_t n;
+    size_t n, cap;
 };
 int cmd_listings_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_listings *out,
                       struct kura_err *e);

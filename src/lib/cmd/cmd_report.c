@@ -259,6 +259,28 @@ static void listed_row(const struct kura_cmd_ctx *c, struct kura_report *r, stru
     kura_report_row(r, t, row);
 }
 
+/* A users row of someone the dataset does not list now: their use, and
+ * none for the grant's institution and training. */
+static void unlisted_row(const struct kura_cmd_ctx *c, struct kura_report *r, struct kura_report_table *t,
+                         const char *name, const label *role, struct kura_report_cell from, struct kura_report_cell until,
+                         const struct cmd_user_usage *u)
+{
+    char last[48] = "";
+    if (u->last_ms)
+        cmd_time(c, u->last_ms / 1000, last, sizeof last);
+    const struct kura_report_cell row[] = {KURA_CELL_TEXT(name),
+                                           KURA_CELL_WORD(role),
+                                           from,
+                                           until,
+                                           KURA_CELL_INT(u->opens),
+                                           KURA_CELL_BYTES(u->bytes),
+                                           KURA_CELL_INT(u->refused),
+                                           last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
+                                           KURA_CELL_WORD(&cmd_label_none),
+                                           KURA_CELL_WORD(&cmd_label_none)};
+    kura_report_row(r, t, row);
+}
+
 /* Who was listed and is no more, one row per listing the log saw use in:
  * the period the ledger gives it (its times: a removal ends it within a
  * day), so that a former PI's or user's reads never pass for an
@@ -271,21 +293,11 @@ static void former_rows(const struct kura_cmd_ctx *c, struct kura_report *r, str
         const struct cmd_user_usage *u = x->current ? NULL : cmd_usage_find(use, x->user, x->uid, k + 1);
         if (!u)
             continue;
-        char a[48], b[48], last[48] = "";
-        if (u->last_ms)
-            cmd_time(c, u->last_ms / 1000, last, sizeof last);
-        const struct kura_report_cell row[] = {
-            KURA_CELL_TEXT(x->user),
-            KURA_CELL_WORD(x->pi ? &W_FORMER_PI : &W_FORMER_USER),
-            KURA_CELL_TEXT(cmd_time(c, x->from, a, sizeof a)),
-            x->until == INT64_MAX ? KURA_CELL_WORD(&cmd_label_none) : KURA_CELL_TEXT(cmd_time(c, x->until, b, sizeof b)),
-            KURA_CELL_INT(u->opens),
-            KURA_CELL_BYTES(u->bytes),
-            KURA_CELL_INT(u->refused),
-            last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
-            KURA_CELL_WORD(&cmd_label_none),
-            KURA_CELL_WORD(&cmd_label_none)};
-        kura_report_row(r, t, row);
+        char a[48], b[48];
+        unlisted_row(c, r, t, x->user, x->pi ? &W_FORMER_PI : &W_FORMER_USER, KURA_CELL_TEXT(cmd_time(c, x->from, a, sizeof a)),
+                     x->until == INT64_MAX ? KURA_CELL_WORD(&cmd_label_none)
+                                           : KURA_CELL_TEXT(cmd_time(c, x->until, b, sizeof b)),
+                     u);
     }
 }
 
@@ -300,28 +312,15 @@ static void unlisted_rows(const struct kura_cmd_ctx *c, struct kura_report *r, s
         const struct cmd_user_usage *u = &use->users[i];
         if (u->listing)
             continue;
-        char last[48] = "";
-        if (u->last_ms)
-            cmd_time(c, u->last_ms / 1000, last, sizeof last);
         const char *name = u->user[0] ? u->user : "(no account)";
         if (!u->opens && !u->bytes && is_operator(u->uid)) {
+            char last[48];
             const struct kura_report_cell row[] = {KURA_CELL_TEXT(name), KURA_CELL_INT(u->refused),
                                                    KURA_CELL_TEXT(u->last_refused_ms ? cmd_time(c, u->last_refused_ms / 1000, last, sizeof last) : "")};
             kura_report_row(r, ops, row);
             continue;
         }
-        const struct kura_report_cell row[] = {
-            KURA_CELL_TEXT(name),
-            KURA_CELL_WORD(&W_UNLISTED),
-            KURA_CELL_WORD(&cmd_label_none),
-            KURA_CELL_WORD(&cmd_label_none),
-            KURA_CELL_INT(u->opens),
-            KURA_CELL_BYTES(u->bytes),
-            KURA_CELL_INT(u->refused),
-            last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
-            KURA_CELL_WORD(&cmd_label_none),
-            KURA_CELL_WORD(&cmd_label_none)};
-        kura_report_row(r, users, row);
+        unlisted_row(c, r, users, name, &W_UNLISTED, KURA_CELL_WORD(&cmd_label_none), KURA_CELL_WORD(&cmd_label_none), u);
     }
 }
 
@@ -391,8 +390,7 @@ void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, c
     kura_report_item(r, &L_LOG_GAPS, KURA_CELL_INT(sp->missing_within));
 }
 
-/* The users table (listed users, then everyone else the log saw), the
- * opens without a close, and the operators' refusals apart. */
+/* The listing (index + 1; 0: none) by which ds lists user now. */
 static size_t current_listing(const struct cmd_listings *l, const char *user, int64_t uid, bool pi)
 {
     for (size_t k = 0; k < l->n; k++)
@@ -401,6 +399,8 @@ static size_t current_listing(const struct cmd_listings *l, const char *user, in
     return 0;
 }
 
+/* The users table (listed users, then everyone else the log saw), the
+ * opens without a close, and the operators' refusals apart. */
 static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
                         const struct cmd_usage *use, const struct cmd_listings *l)
 {

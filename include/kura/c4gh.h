@@ -184,6 +184,10 @@ int c4gh_reader_open(struct c4gh_reader **out, int payload_fd, uint64_t payload_
  * payload's fails here and makes every later read fail too. */
 int c4gh_reader_set_segment_map(struct c4gh_reader *r, const uint8_t *nonces, uint64_t nsegments,
                                 struct kura_err *err);
+/* The same, taking nonces (malloc'd) instead of copying them: the reader
+ * frees them, also when it fails. A map of a large file is about 200 KiB
+ * per GiB, so an open that already holds one does not copy it again. */
+int c4gh_reader_take_segment_map(struct c4gh_reader *r, uint8_t *nonces, uint64_t nsegments, struct kura_err *err);
 
 /* Visible (edit-list-applied) plaintext size. */
 uint64_t c4gh_reader_size(const struct c4gh_reader *r);

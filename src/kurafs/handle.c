@@ -167,8 +167,15 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
         kura_err_set(err, EIO, "payload %s: %s", store, strerror(errno));
         goto out;
     }
-    if (c4gh_reader_open(&h->reader, h->payload_fd, 0, (uint64_t)st.st_size, header, err) != 0 ||
-        c4gh_reader_set_segment_map(h->reader, map.nonces, map.nsegments, err) != 0)
+    /* The reader takes the map (no copy): it stays valid below while the
+     * handle, not yet published, holds the reader. */
+    const struct kura_segmap taken = map;
+    map.nonces = NULL;
+    if (c4gh_reader_open(&h->reader, h->payload_fd, 0, (uint64_t)st.st_size, header, err) != 0) {
+        free(taken.nonces);
+        goto out;
+    }
+    if (c4gh_reader_take_segment_map(h->reader, taken.nonces, taken.nsegments, err) != 0)
         goto out;
     /* Crypt4GH has no MAC over the whole header: a header whose edit-list
      * packet was removed still opens, and would serve more than the
@@ -179,7 +186,7 @@ static int load_reader(struct kurafs *fs, const char *ds_id, const char *file_id
         goto out;
     }
     if (stamped && !kept)
-        kura_keycache_put(&fs->keycache, generation, ds_id, file_id, &stamp, header, &map);
+        kura_keycache_put(&fs->keycache, generation, ds_id, file_id, &stamp, header, &taken);
     rc = 0;
 out:
     c4gh_header_free(header);

@@ -73,10 +73,10 @@ fail:
     return -1;
 }
 
-int c4gh_reader_set_segment_map(struct c4gh_reader *r, const uint8_t *nonces, uint64_t nsegments,
-                                struct kura_err *err)
+int c4gh_reader_take_segment_map(struct c4gh_reader *r, uint8_t *nonces, uint64_t nsegments, struct kura_err *err)
 {
     if (nsegments != r->nsegs) {
+        free(nonces);
         if (nsegments > r->nsegs)
             kura_err_set(&r->broken, EIO,
                          "payload truncated: its segment map lists %llu segments, the payload has %llu",
@@ -88,21 +88,32 @@ int c4gh_reader_set_segment_map(struct c4gh_reader *r, const uint8_t *nonces, ui
         *err = r->broken;
         return -1;
     }
-    uint8_t *map = NULL;
-    if (nsegments > 0) {
-        /* nsegments <= payload_len / 29 < 2^59, so the product fits. */
-        if (!(map = malloc(nsegments * C4GH_NONCE_SIZE))) {
-            kura_err_set(err, ENOMEM, "out of memory for the segment map");
-            return -1;
-        }
-        memcpy(map, nonces, nsegments * C4GH_NONCE_SIZE);
+    if (nsegments == 0) {
+        free(nonces);
+        nonces = NULL;
     }
     free(r->map);
-    r->map = map;
+    r->map = nonces;
     pthread_mutex_lock(&r->cache_lock);
     r->cache_seg = NO_SEGMENT; /* re-check what was read before the map */
     pthread_mutex_unlock(&r->cache_lock);
     return 0;
+}
+
+int c4gh_reader_set_segment_map(struct c4gh_reader *r, const uint8_t *nonces, uint64_t nsegments,
+                                struct kura_err *err)
+{
+    uint8_t *copy = NULL;
+    /* nsegments <= payload_len / 29 < 2^59 when it is right, so the product fits;
+     * a wrong count is refused by the take without a copy. */
+    if (nsegments > 0 && nsegments == r->nsegs) {
+        if (!(copy = malloc(nsegments * C4GH_NONCE_SIZE))) {
+            kura_err_set(err, ENOMEM, "out of memory for the segment map");
+            return -1;
+        }
+        memcpy(copy, nonces, nsegments * C4GH_NONCE_SIZE);
+    }
+    return c4gh_reader_take_segment_map(r, copy, nsegments, err);
 }
 
 uint64_t c4gh_reader_size(const struct c4gh_reader *r)

@@ -8,8 +8,10 @@
  *       blocks in one shared random order, each block once (as fio's random
  *       map: a filesystem with a page cache gets no repeat hits), until all
  *       were read or S seconds passed
- *   bench_io opens FILE [--threads N] [--seconds S]
- *       N threads open and close FILE in a loop
+ *   bench_io opens FILE|DIR [--threads N] [--seconds S]
+ *       N threads open and close FILE in a loop; given a directory, its
+ *       files in turn (thread I starting at the I/N-th), so that a file
+ *       comes round again only after all the others
  *   bench_io readers DIR [--bs BYTES] [--threads N]
  *       N threads each read their own file DIR/reader<I>.bin (I = 0..N-1)
  *       start to end with read(2) of BYTES; the aggregate rate
@@ -31,6 +33,7 @@
  *       runs CMD (its stdout to /dev/null) and prints "start NS end NS
  *       status S" (CLOCK_REALTIME just before fork and after it was reaped)
  * Results are one line of key=value pairs on stdout. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -194,11 +197,54 @@ static void *rand_worker(void *arg)
     return NULL;
 }
 
+static char **open_paths;      /* opens: the files opened in turn */
+static size_t nopen_paths;
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* opt.file, or the regular files of the directory opt.file, sorted. */
+static void list_open_paths(void)
+{
+    struct stat st;
+    if (stat(opt.file, &st) != 0)
+        die(opt.file, strerror(errno));
+    DIR *d = S_ISDIR(st.st_mode) ? opendir(opt.file) : NULL;
+    if (S_ISDIR(st.st_mode) && !d)
+        die(opt.file, strerror(errno));
+    size_t cap = 1;
+    open_paths = malloc(sizeof *open_paths);
+    if (!open_paths)
+        die("malloc", strerror(ENOMEM));
+    if (!d) {
+        open_paths[nopen_paths++] = strdup(opt.file);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat est;
+        if (e->d_type != DT_REG &&
+            (e->d_type != DT_UNKNOWN || fstatat(dirfd(d), e->d_name, &est, 0) != 0 || !S_ISREG(est.st_mode)))
+            continue;
+        if (nopen_paths == cap && !(open_paths = realloc(open_paths, (cap *= 2) * sizeof *open_paths)))
+            die("realloc", strerror(ENOMEM));
+        if (asprintf(&open_paths[nopen_paths++], "%s/%s", opt.file, e->d_name) < 0)
+            die("asprintf", strerror(ENOMEM));
+    }
+    closedir(d);
+    if (nopen_paths == 0)
+        die(opt.file, "no files to open");
+    qsort(open_paths, nopen_paths, sizeof *open_paths, cmp_path);
+}
+
 static void *open_worker(void *arg)
 {
-    (void)arg;
+    size_t next = (size_t)(uintptr_t)arg * nopen_paths / (size_t)opt.threads;
     while (mono() < deadline) {
-        int fd = open(opt.file, O_RDONLY | O_CLOEXEC);
+        const char *path = open_paths[next++ % nopen_paths];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             note_error(errno);
             continue;
@@ -248,6 +294,7 @@ static int run_rand(void)
 
 static int run_opens(void)
 {
+    list_open_paths();
     double dt = run_threads(open_worker);
     unsigned long long n = atomic_load(&ops);
     printf("opens=%llu seconds=%.3f per_second=%.0f errors=%llu errno=%d\n", n, dt, (double)n / dt,

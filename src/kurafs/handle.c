@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "decide.h"
 #include "handle.h"
+#include "kura/grow.h"
 #include "kura/layout.h"
 #include "kura/text.h"
 
@@ -37,15 +38,9 @@ static int reserve_slot(struct kurafs_handles *t, uid_t uid, unsigned max, unsig
     pthread_mutex_lock(&t->lock);
     struct user_count *u = user_count(t, uid);
     if (!u) {
-        if (t->nusers == t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 16;
-            struct user_count *users = realloc(t->users, cap * sizeof *users);
-            if (!users) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            t->users = users;
-            t->cap = cap;
+        if (!kura_grow((void **)&t->users, &t->cap, t->nusers, sizeof *t->users)) {
+            rc = -ENOMEM;
+            goto out;
         }
         u = &t->users[t->nusers++];
         *u = (struct user_count){.uid = uid};

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit_priv.h"
+#include "kura/grow.h"
 #include "kura/json.h"
 #include "kura/text.h"
 #include "kura/when.h"
@@ -421,13 +422,9 @@ int kura_audit_files(const char *log_path, char ***paths, size_t *n, struct kura
             live = true;
             continue;
         }
-        if (count == cap) {
-            struct found *g = realloc(f, (cap = cap ? 2 * cap : 8) * sizeof *f);
-            if (!g) {
-                oom = true;
-                break;
-            }
-            f = g;
+        if (!kura_grow((void **)&f, &cap, count, sizeof *f)) {
+            oom = true;
+            break;
         }
         if (!(f[count].path = strdup(full))) {
             oom = true;

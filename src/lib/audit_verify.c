@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "audit_priv.h"
+#include "kura/grow.h"
 
 struct verifier {
     const unsigned char *key;
@@ -92,13 +93,9 @@ static int read_claims(struct verifier *v, struct claim **out, size_t *n)
             kura_audit_entry_free(&e);
             if (!ok)
                 continue;
-            if (*n == cap) {
-                struct claim *g = realloc(*out, (cap = cap ? 2 * cap : 8) * sizeof *g);
-                if (!g) {
-                    audit_lines_free(&r);
-                    return -1;
-                }
-                *out = g;
+            if (!kura_grow((void **)out, &cap, *n, sizeof **out)) {
+                audit_lines_free(&r);
+                return -1;
             }
             (*out)[(*n)++] = c;
         }

@@ -9,6 +9,7 @@
 #include "kura/catalog.h"
 #include "kura/config.h"
 #include "kura/dsfile.h"
+#include "kura/grow.h"
 #include "kura/text.h"
 
 static int load_one(const char *dir, const char *id, struct kura_catalog_dataset *d, struct kura_err *err)
@@ -56,15 +57,10 @@ int kura_catalog_load(const struct kura_config *cfg, struct kura_catalog **out, 
             continue;
         if (kura_id_check(e->d_name, "dataset directory", NULL) != 0)
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct kura_catalog_dataset *grown = realloc(ds, cap * sizeof *ds);
-            if (!grown) {
-                kura_err_set(err, ENOMEM, "out of memory loading the state");
-                rc = -1;
-                break;
-            }
-            ds = grown;
+        if (!kura_grow((void **)&ds, &cap, n, sizeof *ds)) {
+            kura_err_set(err, ENOMEM, "out of memory loading the state");
+            rc = -1;
+            break;
         }
         memset(&ds[n], 0, sizeof ds[n]);
         rc = load_one(dir, e->d_name, &ds[n], err);

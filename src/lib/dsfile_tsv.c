@@ -10,6 +10,7 @@
 
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/text.h"
 
 static const char files_header[] = "path\tfile_id\tsize\tsamples";
@@ -342,15 +343,9 @@ int kura_files_parse_epoch(const char *name, const char *text, size_t len, struc
         size_t fl[4];
         if (split_fields(name, &l, 4, fld, fl, err) != 0)
             return -1;
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            struct kura_file *p = realloc(*files, ncap * sizeof *p);
-            if (!p) {
-                kura_err_set(err, ENOMEM, "out of memory");
-                return -1;
-            }
-            *files = p;
-            cap = ncap;
+        if (!kura_grow((void **)files, &cap, *n, sizeof **files)) {
+            kura_err_set(err, ENOMEM, "out of memory");
+            return -1;
         }
         struct kura_file *f = &(*files)[*n];
         memset(f, 0, sizeof *f);
@@ -565,15 +560,9 @@ int kura_samples_parse(const char *name, const char *text, size_t len, struct ku
         if (split_fields(name, &l, 2, fld, fl, err) != 0 || check_path_at(name, l.no, fld[0], fl[0], err) != 0 ||
             check_sample_at(name, l.no, fld[1], fl[1], err) != 0)
             goto out;
-        if (np == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            struct pair *p = realloc(pairs, ncap * sizeof *p);
-            if (!p) {
-                kura_err_set(err, ENOMEM, "out of memory");
-                goto out;
-            }
-            pairs = p;
-            cap = ncap;
+        if (!kura_grow((void **)&pairs, &cap, np, sizeof *pairs)) {
+            kura_err_set(err, ENOMEM, "out of memory");
+            goto out;
         }
         pairs[np++] = (struct pair){fld[0], fld[1], fl[0], fl[1], l.no};
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kura/grow.h"
 #include "kura/guard.h"
 
 /* ---- rules ---------------------------------------------------------------- */
@@ -89,14 +90,8 @@ static int parse_list(const char *text, bool dirs, const char *what, char ***out
                               : "need a program name: printable, no '/'");
             goto fail;
         }
-        if (*count == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            char **grown = realloc(*out, ncap * sizeof *grown);
-            if (!grown)
-                goto nomem;
-            *out = grown;
-            cap = ncap;
-        }
+        if (!kura_grow((void **)out, &cap, *count, sizeof **out))
+            goto nomem;
         if (!((*out)[*count] = strndup(tok, n)))
             goto nomem;
         (*count)++;

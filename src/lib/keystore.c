@@ -11,6 +11,7 @@
 
 #include "kura/endian.h"
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/keystore.h"
 #include "kura/model.h"
 #include "kura/secmem.h"
@@ -1139,13 +1140,8 @@ int kura_keystore_file_ids(const char *keys_dir, const char *ds_id, char ***ids,
         id[idlen] = '\0';
         if (kura_file_id_check(id, NULL) != 0)
             continue;
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nv = realloc(v, cap * sizeof *nv);
-            if (!nv)
-                goto nomem;
-            v = nv;
-        }
+        if (!kura_grow((void **)&v, &cap, cnt, sizeof *v))
+            goto nomem;
         if (!(v[cnt] = strdup(id)))
             goto nomem;
         cnt++;

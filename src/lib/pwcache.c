@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kura/grow.h"
 #include "kura/pwcache.h"
 
 #define NSSWITCH_MAX (64 * 1024)
@@ -223,14 +224,8 @@ static int read_passwd(struct kura_pwcache *c)
             goto out; /* a line too long for the buffer, or a read error */
         if (pw.pw_name[0] == '+' || pw.pw_name[0] == '-')
             continue;
-        if (c->nentries == cap) {
-            size_t ncap = cap ? 2 * cap : 64;
-            struct entry *n = realloc(c->entries, ncap * sizeof *n);
-            if (!n)
-                goto out;
-            c->entries = n;
-            cap = ncap;
-        }
+        if (!kura_grow((void **)&c->entries, &cap, c->nentries, sizeof *c->entries))
+            goto out;
         struct entry *en = &c->entries[c->nentries];
         if (!(en->name = strdup(pw.pw_name)))
             goto out;

@@ -26,6 +26,7 @@
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
 #include "kura/ledger.h"
@@ -88,13 +89,8 @@ int cmd_dataset_ids(const struct kura_cmd_ctx *c, char ***out, size_t *n, struct
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.' || kura_id_check(de->d_name, "dataset id", NULL) != 0)
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **grown = realloc(ids, cap * sizeof *grown);
-            if (!grown)
-                goto nomem;
-            ids = grown;
-        }
+        if (!kura_grow((void **)&ids, &cap, *n, sizeof *ids))
+            goto nomem;
         if (!(ids[*n] = strdup(de->d_name)))
             goto nomem;
         (*n)++;

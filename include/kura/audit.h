@@ -130,6 +130,8 @@ struct kura_audit_stats {
     uint64_t held_back;         /* refusals not written, to keep the reserve */
     uint64_t syslog_undelivered; /* copies to syslog not delivered (kura/syslog_copy.h) */
     uint64_t detached;          /* close records handed to a leader, their caller not waiting */
+    uint64_t closes_lost;       /* ... of those, the ones whose batch failed: not in the log, and
+                                   their caller, told 0, does not know (a notice says so) */
 };
 
 struct kura_audit_log;
@@ -143,7 +145,8 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
  * written, see above; or at once when another append is being written: it
  * goes into that writer's next batch, and the writer copies it to syslog;
  * nothing is served after a close, and a crash loses at most the closes
- * queued that moment, as a power failure loses those not yet synced).
+ * queued that moment, as a power failure loses those not yet synced; a
+ * failed batch loses those in it, counted in stats.closes_lost).
  * Thread-safe. On -1,
  * err->code is EIO (what an open refused for this reason returns) and the
  * message names the cause (ENOSPC, EIO, EFBIG, ...). With syslog set, the

@@ -199,6 +199,9 @@ static char *format(struct kurafs *fs, bool up, size_t *len)
     put_value(f, "kura_audit_syslog_undelivered_total", "counter",
               "Copies of audit records that syslog did not take (no daemon, or its queue full).",
               st.syslog_undelivered);
+    put_value(f, "kura_audit_closes_lost_total", "counter",
+              "Close records handed to the writer (counted written then) whose batch then failed: not in the log.",
+              st.closes_lost);
     struct kurafs_ship_state ship;
     if (kurafs_ship_state(fs, &ship)) {
         put_value(f, "kura_audit_store_connected", "gauge", "1 while the central audit store is reachable.",

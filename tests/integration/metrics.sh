@@ -82,6 +82,8 @@ check "the bulk-read alert is counted" test "$(value kura_alerts_total)" -ge 1
 check "the revocation's latency is observed" test "$(value kura_revocation_seconds_count)" -ge 1
 check "every audit write's latency is observed" \
   test "$(value kura_audit_write_seconds_count)" = "$(( $(value kura_audit_records_total) + $(value kura_audit_failures_total) ))"
+check "no close record handed to the writer was lost (kura_audit_closes_lost_total 0)" \
+  test "$(value kura_audit_closes_lost_total)" = 0
 check "free space on the log's file system is reported" test "$(value kura_audit_log_free_bytes)" -gt 0
 check "the daemon's memory is reported" test "$(value kura_daemon_resident_bytes)" -gt 0
 check "no label or value names the dataset or a user" bash -c "! grep -qE '$ID|kt_|a\\.bin' '$PROM'"

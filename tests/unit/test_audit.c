@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1244,6 +1245,126 @@ static void test_fail_closed_on_full_disk(void)
     EXPECT(sum.records == 4 && sum.last_seq == 4);
 }
 
+/* Until a writer waits for the head file's flock that fd holds (as
+ * /proc/locks shows it: "-> FLOCK ... dev:ino"), at most 10 s. */
+static bool head_lock_waited_on(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    char ino[32], line[256];
+    snprintf(ino, sizeof ino, ":%llu ", (unsigned long long)st.st_ino);
+    for (int i = 0; i < 1000; i++) {
+        FILE *f = fopen("/proc/locks", "r");
+        bool waiting = false;
+        while (f && !waiting && fgets(line, sizeof line, f))
+            waiting = strstr(line, "-> FLOCK") && strstr(line, ino);
+        if (f)
+            fclose(f);
+        if (waiting)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+struct opener {
+    struct kura_audit_log *log;
+    int rc;
+};
+
+static void *one_open_main(void *arg)
+{
+    struct opener *o = arg;
+    struct kura_audit_record r;
+    alice_open(&r);
+    r.path = "a/x.bam";
+    r.detail = "open";
+    struct kura_err err = {0};
+    o->rc = kura_audit_append(o->log, &r, &err);
+    return NULL;
+}
+
+static int count_handed(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
+                        void *ctx)
+{
+    (void)file, (void)line, (void)problem;
+    int *n = ctx;
+    if (e && e->rec.detail && strcmp(e->rec.detail, "handed") == 0)
+        (*n)++;
+    return 0;
+}
+
+/* The disk fills while closes are handed to the writer of an open (the
+ * test holds the head file's lock, so the open's batch waits for it) and
+ * more opens queue behind it: every open fails, the file is as it was
+ * (the short write cut back), the head agrees with it, and the closes,
+ * whose callers were told nothing, are counted as lost (and freed: ASan);
+ * once there is room the chain goes on. */
+static void test_full_disk_with_handed_closes(void)
+{
+    const char *path = log_path("full-handed");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log && append_n(log, 3) == 0);
+    off_t before = file_size(path);
+    char head[512];
+    ASSERT(kura_audit_head_path(path, head, sizeof head) == 0);
+    int hfd = open(head, O_RDWR | O_CLOEXEC);
+    ASSERT(hfd >= 0 && flock(hfd, LOCK_EX) == 0);
+    alarm(60);
+    struct opener first = {.log = log}, later[2] = {{.log = log}, {.log = log}};
+    pthread_t t_first, t_later[2];
+    ASSERT(pthread_create(&t_first, NULL, one_open_main, &first) == 0);
+    bool waiting = head_lock_waited_on(hfd);
+    EXPECT(waiting);
+    int closes_ok = 0;
+    for (int i = 0; waiting && i < 4; i++)
+        closes_ok += append_event(log, KURA_AUDIT_CLOSE, "handed") == 0;
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    EXPECT(closes_ok == 4 && st.detached == 4);
+    for (int i = 0; i < 2; i++)
+        ASSERT(pthread_create(&t_later[i], NULL, one_open_main, &later[i]) == 0);
+    usleep(200000); /* they queue behind the batch waiting for the lock */
+    struct rlimit old, small;
+    ASSERT(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, SIG_IGN);
+    small = old;
+    small.rlim_cur = (rlim_t)before + 100; /* room for part of a record */
+    fflush(stdout);
+    ASSERT(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    flock(hfd, LOCK_UN);
+    pthread_join(t_first, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t_later[i], NULL);
+    off_t during = file_size(path);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_DFL);
+    alarm(0);
+    close(hfd);
+    EXPECT(first.rc == -1 && later[0].rc == -1 && later[1].rc == -1);
+    EXPECT(during == before);
+    kura_audit_get_stats(log, &st);
+    printf("# failures %llu, closes lost %llu, records %llu\n", (unsigned long long)st.failures,
+           (unsigned long long)st.closes_lost, (unsigned long long)st.records);
+    EXPECT(st.failures == 3 && st.closes_lost == 4 && st.records == 3);
+    EXPECT(kura_audit_failing(log));
+    struct outcome o;
+    struct kura_audit_summary sum;
+    uint64_t head_seq = 0;
+    struct kura_err err = {0};
+    EXPECT(verify(path, &o, &sum) == 0 && sum.last_seq == 3);
+    EXPECT(kura_audit_written_seq(log, &head_seq, &err) == 0 && head_seq == 3);
+    int handed = 0;
+    EXPECT(kura_audit_read(path, count_handed, &handed, &err) == 0 && handed == 0);
+
+    EXPECT(append(log, "room again") == 0);
+    EXPECT(!kura_audit_failing(log));
+    EXPECT(kura_audit_written_seq(log, &head_seq, &err) == 0 && head_seq == 4);
+    kura_audit_close(log);
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 4 && sum.last_seq == 4);
+}
+
 /* A "refusals" summary: a record of the chain like any other, its count
  * read back. */
 static void test_refusals_summary_round_trip(void)
@@ -1929,6 +2050,7 @@ int main(void)
     RUN(test_chain_check_over_lines);
     RUN(test_reopen_after_logrotate);
     RUN(test_fail_closed_on_full_disk);
+    RUN(test_full_disk_with_handed_closes);
     RUN(test_refusals_summary_round_trip);
     RUN(test_reserve_kept_from_refusals);
     RUN(test_parse_refuses_malformed);

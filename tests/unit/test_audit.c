@@ -365,6 +365,7 @@ static void test_long_fields_cut_and_named(void)
 struct worker {
     struct kura_audit_log *log;
     int id, failures;
+    atomic_int *done;           /* counts the finished workers, or NULL */
 };
 
 static void *worker_main(void *arg)
@@ -429,14 +430,23 @@ static int run_workers(struct kura_audit_log *log, void *(*fn)(void *))
     return failures;
 }
 
-/* The log at path holds every record of the THREADS workers exactly once,
- * in seq order, each thread's in the order it made them, and no other. */
+/* The log at path (its rotated files too) holds every record of the
+ * THREADS workers exactly once, in seq order, each thread's in the order it
+ * made them, and no other. */
 static bool every_record_once(const char *path)
 {
     static struct tally t;
     memset(&t, 0, sizeof t);
     struct kura_err err = {0};
-    if (kura_audit_read(path, tally_entry, &t, &err) != 0)
+    char **files;
+    size_t n;
+    if (kura_audit_files(path, &files, &n, &err) != 0)
+        return false;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = kura_audit_read(files[i], tally_entry, &t, &err);
+    kura_audit_files_free(files, n);
+    if (rc != 0)
         return false;
     int dup_or_missing = 0;
     for (int i = 0; i < THREADS; i++)
@@ -586,6 +596,59 @@ static void test_a_close_handed_over_last_is_written(void)
     ASSERT(kura_audit_read(path, count_detail, &closes_in_log, &err) == 0); /* the log still open */
     EXPECT(closes_in_log == h.closes);
     kura_audit_close(log);
+}
+
+/* Closes handed to the writer while the log rotates (a small max_size:
+ * a rotation every few batches) and while reopens (SIGHUP) take the file
+ * from the writers: none is lost or written twice, the chain verifies
+ * across the files, and nobody is left waiting (the alarm). */
+static void *open_close_counted(void *arg)
+{
+    struct worker *w = arg;
+    open_close_main(w);
+    atomic_fetch_add(w->done, 1);
+    return NULL;
+}
+
+static void test_closes_handed_over_rotations_and_reopens(void)
+{
+    const char *path = log_path("closes-rotating");
+    struct kura_audit_log *log = open_log(path, 16 * 1024);
+    ASSERT(log);
+    alarm(60);
+    static atomic_int done;
+    atomic_store(&done, 0);
+    pthread_t th[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.log = log, .id = i, .done = &done};
+        ASSERT(pthread_create(&th[i], NULL, open_close_counted, &w[i]) == 0);
+    }
+    int reopens = 0, reopen_failures = 0;
+    struct kura_err err = {0};
+    while (atomic_load(&done) < THREADS) {
+        reopen_failures += kura_audit_reopen(log, &err) != 0;
+        reopens++;
+        usleep(1000);
+    }
+    int failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        failures += w[i].failures;
+    }
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    EXPECT(every_record_once(path)); /* the log still open */
+    kura_audit_close(log);
+    alarm(0);
+    printf("# %llu closes handed over, %llu rotations, %d reopens\n", (unsigned long long)st.detached,
+           (unsigned long long)st.rotations, reopens);
+    EXPECT(failures == 0 && reopen_failures == 0 && st.failures == 0 && st.closes_lost == 0);
+    EXPECT(st.detached > 0 && st.rotations > 3 && reopens > 1);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0);
+    EXPECT(sum.records == THREADS * PER_THREAD && sum.files == st.rotations + 1);
 }
 
 /* Appends queued while a reopen holds the file go on when it lets go:
@@ -1365,6 +1428,65 @@ static void test_full_disk_with_handed_closes(void)
     EXPECT(verify(path, &o, &sum) == 0 && sum.records == 4 && sum.last_seq == 4);
 }
 
+/* A close that comes while a reopen (SIGHUP) holds the file, not a
+ * leader: it is not handed over (nobody would write it: a reopen writes
+ * nothing), it waits and is written once the reopen lets go, before it
+ * returns. The test holds the head file's lock, so the reopen waits. */
+struct reopener {
+    struct kura_audit_log *log;
+    int rc;
+};
+
+static void *reopen_main(void *arg)
+{
+    struct reopener *r = arg;
+    struct kura_err err = {0};
+    r->rc = kura_audit_reopen(r->log, &err);
+    return NULL;
+}
+
+static void *one_close_main(void *arg)
+{
+    struct opener *o = arg;
+    o->rc = append_event(o->log, KURA_AUDIT_CLOSE, "handed");
+    return NULL;
+}
+
+static void test_close_while_a_reopen_holds_the_file(void)
+{
+    const char *path = log_path("close-reopen");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log && append_n(log, 1) == 0);
+    char head[512];
+    ASSERT(kura_audit_head_path(path, head, sizeof head) == 0);
+    int hfd = open(head, O_RDWR | O_CLOEXEC);
+    ASSERT(hfd >= 0 && flock(hfd, LOCK_EX) == 0);
+    alarm(60);
+    struct reopener ro = {.log = log, .rc = -1};
+    struct opener closer = {.log = log, .rc = -1};
+    pthread_t t_reopen, t_close;
+    ASSERT(pthread_create(&t_reopen, NULL, reopen_main, &ro) == 0);
+    EXPECT(head_lock_waited_on(hfd));
+    ASSERT(pthread_create(&t_close, NULL, one_close_main, &closer) == 0);
+    usleep(100000); /* the close comes while the reopen holds the file */
+    flock(hfd, LOCK_UN);
+    pthread_join(t_reopen, NULL);
+    pthread_join(t_close, NULL);
+    alarm(0);
+    close(hfd);
+    EXPECT(ro.rc == 0 && closer.rc == 0);
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.detached == 0);
+    int handed = 0;
+    struct kura_err err = {0};
+    EXPECT(kura_audit_read(path, count_handed, &handed, &err) == 0 && handed == 1); /* the log still open */
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 2);
+}
+
 /* A "refusals" summary: a record of the chain like any other, its count
  * read back. */
 static void test_refusals_summary_round_trip(void)
@@ -2032,6 +2154,7 @@ int main(void)
     RUN(test_threads_group_commit);
     RUN(test_closes_handed_to_the_writer);
     RUN(test_a_close_handed_over_last_is_written);
+    RUN(test_closes_handed_over_rotations_and_reopens);
     RUN(test_appends_wait_out_reopens);
     RUN(test_close_rides_next_sync);
     RUN(test_read_tail);
@@ -2051,6 +2174,7 @@ int main(void)
     RUN(test_reopen_after_logrotate);
     RUN(test_fail_closed_on_full_disk);
     RUN(test_full_disk_with_handed_closes);
+    RUN(test_close_while_a_reopen_holds_the_file);
     RUN(test_refusals_summary_round_trip);
     RUN(test_reserve_kept_from_refusals);
     RUN(test_parse_refuses_malformed);

@@ -1059,6 +1059,102 @@ static void test_recovers_after_crash(void)
     EXPECT(sum.records == 6 && sum.last_seq == 6);
 }
 
+/* kill -9 of a writer whose eight threads open and close (closes handed
+ * to the writer of another's open), now and then mid-rotation: the log
+ * verifies, or names as its one fault the record the kill cut at the end;
+ * the next writer removes that, the chain goes on from where it stood,
+ * every file ends with a whole line, and the head agrees with the log. */
+static void *open_close_until_killed(void *arg)
+{
+    struct worker *w = arg;
+    char detail[KURA_AUDIT_TEXT_MAX + 1], cmdline[KURA_AUDIT_CMDLINE_MAX + 1];
+    memset(detail, 'd', sizeof detail - 1);
+    detail[sizeof detail - 1] = '\0';
+    memset(cmdline, 'c', sizeof cmdline - 1);
+    cmdline[sizeof cmdline - 1] = '\0';
+    for (unsigned i = 0;; i++) {
+        struct kura_audit_record r;
+        alice_open(&r);
+        r.event = i % 2 ? KURA_AUDIT_CLOSE : KURA_AUDIT_OPEN;
+        r.path = "a/x.bam";
+        r.detail = detail; /* long records: a batch spans pages, which a kill can cut between */
+        r.cmdline = cmdline;
+        struct kura_err err = {0};
+        kura_audit_append(w->log, &r, &err);
+    }
+    return NULL;
+}
+
+static bool ends_whole(const char *path)
+{
+    char c = '\n';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+    bool whole = fd >= 0 && (end == 0 || (pread(fd, &c, 1, end - 1) == 1 && c == '\n'));
+    if (fd >= 0)
+        close(fd);
+    return whole;
+}
+
+static void test_kill_mid_batch(void)
+{
+    const char *path = log_path("kill");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log && append_n(log, 1) == 0);
+    kura_audit_close(log);
+    uint64_t last = 1;
+    int rounds = 24, cut = 0;
+    for (int r = 0; r < rounds; r++) {
+        uint64_t max_size = r % 3 == 2 ? 64 * 1024 : 0; /* rotating every few batches */
+        fflush(stdout);
+        pid_t child = fork();
+        ASSERT(child >= 0);
+        if (child == 0) {
+            struct kura_audit_log *mine = open_log(path, max_size);
+            static struct worker w[THREADS];
+            pthread_t th[THREADS];
+            for (int i = 0; mine && i < THREADS; i++) {
+                w[i] = (struct worker){.log = mine, .id = i};
+                pthread_create(&th[i], NULL, open_close_until_killed, &w[i]);
+            }
+            for (;;)
+                pause();
+        }
+        struct kura_audit_log *watch = open_log(path, 0);
+        uint64_t written = 0;
+        struct kura_err werr = {0};
+        for (int i = 0; watch && i < 1000 && written <= last + 2; i++)
+            if (kura_audit_written_seq(watch, &written, &werr) != 0 || written <= last + 2)
+                usleep(10000); /* until it wrote */
+        kura_audit_close(watch);
+        usleep((useconds_t)((r * 7919) % 60000));
+        int status = 0;
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        struct outcome o;
+        struct kura_audit_summary sum;
+        if (verify(path, &o, &sum) != 0) {
+            cut++;
+            EXPECT(o.bad == 1);
+            EXPECT_STR_CONTAINS(o.what, "unfinished record at the end");
+        }
+        log = open_log(path, max_size);
+        ASSERT(log);
+        EXPECT(append(log, "after the kill") == 0);
+        uint64_t head_seq = 0;
+        struct kura_err err = {0};
+        EXPECT(kura_audit_written_seq(log, &head_seq, &err) == 0);
+        kura_audit_close(log);
+        EXPECT(verify(path, &o, &sum) == 0);
+        EXPECT(sum.first_seq == 1 && sum.records == sum.last_seq && sum.last_seq == head_seq);
+        EXPECT(sum.last_seq > last + 1); /* the killed writer's records, and ours */
+        EXPECT(ends_whole(path));
+        last = sum.last_seq;
+    }
+    printf("# %d kills (%d cut a record), %llu records\n", rounds, cut, (unsigned long long)last);
+}
+
 /* ---- rotation ------------------------------------------------------------ */
 
 static void test_size_rotation_keeps_chain(void)
@@ -2168,6 +2264,7 @@ int main(void)
     RUN(test_verify_detects_truncation);
     RUN(test_verify_wrong_key_and_missing_head);
     RUN(test_recovers_after_crash);
+    RUN(test_kill_mid_batch);
     RUN(test_size_rotation_keeps_chain);
     RUN(test_read_after_in_batches);
     RUN(test_chain_check_over_lines);

@@ -1142,6 +1142,44 @@ static void test_listing_of_a_record(void)
     EXPECT(cmd_listing_of(&l, "kt_e", 5, 1500 * 1000, false) == 0);
 }
 
+/* The handles a scan finds open (cmd_handles.c, the usage and incident
+ * reports' one table): a close ends the latest open of its user id,
+ * process, dataset and file, no other; a reader's record holds none. */
+static void test_handles_closed_by(void)
+{
+    struct cmd_handles h = {0};
+    struct kura_audit_record r;
+    allowed_open(&r, "DSH", "a.bin");
+    r.uid = 7;
+    r.pid = 70;
+    EXPECT(cmd_handle_held(&r));
+    EXPECT(cmd_handles_add(&h, &r, 10) == 0);
+    r.dataset = "DSH2";
+    EXPECT(cmd_handles_add(&h, &r, 11) == 0);
+    r.dataset = "DSH";
+    r.pid = 71;
+    EXPECT(cmd_handles_add(&h, &r, 12) == 0);
+    r.pid = 70;
+    EXPECT(cmd_handles_add(&h, &r, 13) == 0);
+    r.detail = KURA_AUDIT_READER_DETAIL "70 opened";
+    EXPECT(!cmd_handle_held(&r));
+    r.detail = NULL;
+    r.event = KURA_AUDIT_CLOSE;
+    ptrdiff_t i = cmd_handles_closed_by(&h, &r);
+    EXPECT(i == 3 && h.v[i].row == 13);
+    cmd_handles_remove(&h, (size_t)i);
+    i = cmd_handles_closed_by(&h, &r);
+    EXPECT(i == 0 && h.v[i].row == 10);
+    cmd_handles_remove(&h, (size_t)i);
+    EXPECT(cmd_handles_closed_by(&h, &r) == -1);
+    EXPECT(h.n == 2 && h.v[0].row == 11 && h.v[1].row == 12);
+    r.path = "b.bin";
+    r.pid = 71;
+    EXPECT(cmd_handles_closed_by(&h, &r) == -1);
+    cmd_handles_free(&h);
+    EXPECT(h.n == 0 && !h.v);
+}
+
 /* Issue 15 §1: the changes as plain functions, called without argv and
  * without the command table (as the daemon's maintenance thread calls
  * destroy): each checks the caller's role and a destroyed dataset itself,
@@ -1510,6 +1548,7 @@ int main(void)
     RUN(test_usage_report_period_edges);
     RUN(test_usage_report_counts_per_account);
     RUN(test_listing_of_a_record);
+    RUN(test_handles_closed_by);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

@@ -144,10 +144,10 @@ struct incident_scan {
     size_t nevents, events_cap;
     struct counted *counted;
     size_t ncounted, counted_cap;
-    size_t *unclosed;           /* allowed opens without a close yet, oldest first */
-    size_t nunclosed, unclosed_cap;
-    struct open_row *early;     /* handles opened before the window, not closed yet, oldest first */
-    size_t nearly, early_cap;
+    struct cmd_handles unclosed; /* handles opened in the window without a close yet (row: in opens) */
+    struct cmd_handles early;   /* handles opened before it without a close yet ... */
+    struct open_row *early_rows; /* ... and their rows, in the same order */
+    size_t early_cap;
     uint64_t taken;
     uint64_t last_seq;
     struct cmd_log_span span;
@@ -178,23 +178,18 @@ static bool same(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-static bool closes(const struct open_row *o, const struct kura_audit_record *r)
-{
-    return o->uid == r->uid && o->pid == r->pid && same(o->dataset, r->dataset) && same(o->path, r->path);
-}
-
 static void row_free(struct open_row *o)
 {
     free(o->time), free(o->user), free(o->dataset), free(o->path), free(o->exe), free(o->reason), free(o->host);
 }
 
-/* Takes early handle i off the list (freed unless kept elsewhere). */
+/* Takes early handle i off the list (its row freed unless kept elsewhere). */
 static void early_remove(struct incident_scan *s, size_t i, bool kept)
 {
     if (!kept)
-        row_free(&s->early[i]);
-    memmove(&s->early[i], &s->early[i + 1], (s->nearly - i - 1) * sizeof *s->early);
-    s->nearly--;
+        row_free(&s->early_rows[i]);
+    memmove(&s->early_rows[i], &s->early_rows[i + 1], (s->early.n - i - 1) * sizeof *s->early_rows);
+    cmd_handles_remove(&s->early, i);
 }
 
 /* Moves early handle i into the report's opens: it was open at the
@@ -205,7 +200,7 @@ static void promote_early(struct incident_scan *s, size_t i)
     if (!room)
         s->too_many = true;     /* the scan stops, failing (as take_open) */
     else if (grow(s, (void **)&s->opens, s->nopens, &s->opens_cap, sizeof *s->opens))
-        s->opens[s->nopens++] = s->early[i];
+        s->opens[s->nopens++] = s->early_rows[i];
     else
         room = false;
     early_remove(s, i, room);
@@ -220,28 +215,22 @@ static void promote_early(struct incident_scan *s, size_t i)
 static void take_close(struct incident_scan *s, const struct kura_audit_record *r)
 {
     uint64_t bytes = r->bytes > 0 ? (uint64_t)r->bytes : 0;
-    for (size_t i = s->nunclosed; r->time_ms >= s->from_ms && i-- > 0;) {
-        struct open_row *o = &s->opens[s->unclosed[i]];
-        if (closes(o, r)) {
-            o->closed = true;
-            o->bytes = bytes;
-            memmove(&s->unclosed[i], &s->unclosed[i + 1], (s->nunclosed - i - 1) * sizeof *s->unclosed);
-            s->nunclosed--;
-            return;
-        }
-    }
-    for (size_t i = s->nearly; i-- > 0;) {
-        struct open_row *o = &s->early[i];
-        if (!closes(o, r))
-            continue;
-        if (r->time_ms < s->from_ms) {
-            early_remove(s, i, false);
-        } else {
-            o->closed = true;
-            o->bytes = bytes;
-            promote_early(s, i);
-        }
+    ptrdiff_t i = r->time_ms >= s->from_ms ? cmd_handles_closed_by(&s->unclosed, r) : -1;
+    if (i >= 0) {
+        struct open_row *o = &s->opens[s->unclosed.v[i].row];
+        o->closed = true;
+        o->bytes = bytes;
+        cmd_handles_remove(&s->unclosed, (size_t)i);
         return;
+    }
+    if ((i = cmd_handles_closed_by(&s->early, r)) < 0)
+        return;
+    if (r->time_ms < s->from_ms) {
+        early_remove(s, (size_t)i, false);
+    } else {
+        s->early_rows[i].closed = true;
+        s->early_rows[i].bytes = bytes;
+        promote_early(s, (size_t)i);
     }
 }
 
@@ -250,8 +239,8 @@ static void take_close(struct incident_scan *s, const struct kura_audit_record *
  * start (their bytes were never recorded), else they are dropped. */
 static void take_start(struct incident_scan *s, const struct kura_audit_entry *e)
 {
-    for (size_t i = s->nearly; i-- > 0;) {
-        if (!same(s->early[i].host, e->host))
+    for (size_t i = s->early.n; i-- > 0;) {
+        if (!same(s->early_rows[i].host, e->host))
             continue;
         if (e->rec.time_ms >= s->from_ms)
             promote_early(s, i);
@@ -271,12 +260,17 @@ static struct open_row open_row_of(struct incident_scan *s, const struct kura_au
                              .allowed = r->decision == KURA_AUDIT_ALLOW, .reader = kura_audit_is_reader(r)};
 }
 
-/* An allowed open before the window that holds a handle (not a reader's
- * record): kept until its close says whether it was open in the window. */
+/* An allowed open before the window that holds a handle: kept until its
+ * close says whether it was open in the window. */
 static void take_early(struct incident_scan *s, const struct kura_audit_entry *e)
 {
-    if (grow(s, (void **)&s->early, s->nearly, &s->early_cap, sizeof *s->early))
-        s->early[s->nearly++] = open_row_of(s, e);
+    if (!grow(s, (void **)&s->early_rows, s->early.n, &s->early_cap, sizeof *s->early_rows))
+        return;
+    if (cmd_handles_add(&s->early, &e->rec, 0) != 0) {
+        s->nomem = true;
+        return;
+    }
+    s->early_rows[s->early.n - 1] = open_row_of(s, e);
 }
 
 static void take_open(struct incident_scan *s, const struct kura_audit_entry *e)
@@ -289,9 +283,8 @@ static void take_open(struct incident_scan *s, const struct kura_audit_entry *e)
         return;
     struct open_row *o = &s->opens[s->nopens++];
     *o = open_row_of(s, e);
-    /* a reader's record has no close of its own (audit.h) */
-    if (o->allowed && !o->reader && grow(s, (void **)&s->unclosed, s->nunclosed, &s->unclosed_cap, sizeof *s->unclosed))
-        s->unclosed[s->nunclosed++] = s->nopens - 1;
+    if (cmd_handle_held(&e->rec) && cmd_handles_add(&s->unclosed, &e->rec, s->nopens - 1) != 0)
+        s->nomem = true;
 }
 
 static void take_event(struct incident_scan *s, const struct kura_audit_entry *e)
@@ -328,14 +321,14 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     cmd_log_span_take(&s->span, s->cluster, e, file);
     s->last_seq = e->seq;
     const struct kura_audit_record *r = &e->rec;
-    if (r->event == KURA_AUDIT_START && s->nearly > 0)
+    if (r->event == KURA_AUDIT_START && s->early.n > 0)
         take_start(s, e);
     bool server_wide = r->event == KURA_AUDIT_LOCKDOWN || r->event == KURA_AUDIT_UNLOCK;
     if (s->dataset && !server_wide && !same(r->dataset, s->dataset))
         return 0;
     if (r->event == KURA_AUDIT_CLOSE)
         take_close(s, r); /* after the window too: the bytes of an open in it */
-    else if (r->time_ms < s->from_ms && r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW && !kura_audit_is_reader(r))
+    else if (r->time_ms < s->from_ms && cmd_handle_held(r))
         take_early(s, e); /* a handle that may be read from in the window */
     if (r->time_ms < s->from_ms || r->time_ms >= s->to_ms)
         return s->nomem || s->too_many ? 1 : 0;
@@ -352,8 +345,8 @@ static void scan_free(struct incident_scan *s)
 {
     for (size_t i = 0; i < s->nopens; i++)
         row_free(&s->opens[i]);
-    for (size_t i = 0; i < s->nearly; i++)
-        row_free(&s->early[i]);
+    for (size_t i = 0; i < s->early.n; i++)
+        row_free(&s->early_rows[i]);
     for (size_t i = 0; i < s->nevents; i++) {
         struct event_row *v = &s->events[i];
         free(v->time), free(v->user), free(v->dataset), free(v->reason), free(v->detail);
@@ -361,10 +354,11 @@ static void scan_free(struct incident_scan *s)
     for (size_t i = 0; i < s->ncounted; i++)
         free(s->counted[i].user);
     free(s->opens);
-    free(s->early);
+    free(s->early_rows);
     free(s->events);
     free(s->counted);
-    free(s->unclosed);
+    cmd_handles_free(&s->unclosed);
+    cmd_handles_free(&s->early);
 }
 
 /* By time, ties in the order taken. */
@@ -380,7 +374,7 @@ static int scan_log(const struct kura_cmd_ctx *c, struct incident_scan *s, struc
 {
     int rc = cmd_audit_each(c, take, s, e);
     /* handles opened before the window and never closed: open in it */
-    while (rc == 0 && s->nearly > 0 && !s->nomem && !s->too_many)
+    while (rc == 0 && s->early.n > 0 && !s->nomem && !s->too_many)
         promote_early(s, 0);
     if (s->nopens > 1)
         qsort(s->opens, s->nopens, sizeof *s->opens, by_time); /* early handles join at their close */

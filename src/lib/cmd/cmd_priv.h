@@ -3,6 +3,7 @@
 #ifndef KURA_CMD_PRIV_H
 #define KURA_CMD_PRIV_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <linux/capability.h>
@@ -329,19 +330,33 @@ struct cmd_log_span {
     uint64_t missing_within;        /* records missing between the first and the last: a seq
                                        skipped (a rotated file lost or moved away) */
 };
-/* An allowed open of the period whose close the log does not hold in it:
- * the bytes read through it are in no figure yet. */
-struct cmd_usage_open {
-    char *user, *path;
+/* Handles opened and not closed yet, as a scan of the log finds them
+ * (cmd_handles.c): each an allowed open that holds a handle, ended by the
+ * close of the same user id, process, dataset and file. Oldest first. */
+struct cmd_handle {
+    char *user, *dataset, *path;
     int64_t uid, pid, time_ms;
+    size_t row;                     /* the caller's: its row of the open */
 };
+struct cmd_handles {
+    struct cmd_handle *v;
+    size_t n, cap;
+};
+/* r is an allowed open with a handle of its own (not a reader's record). */
+bool cmd_handle_held(const struct kura_audit_record *r);
+/* Adds the handle r opened; -1: out of memory. */
+int cmd_handles_add(struct cmd_handles *h, const struct kura_audit_record *r, size_t row);
+/* The index of the latest handle close record r ends; -1: none. */
+ptrdiff_t cmd_handles_closed_by(const struct cmd_handles *h, const struct kura_audit_record *r);
+void cmd_handles_remove(struct cmd_handles *h, size_t i);
+void cmd_handles_free(struct cmd_handles *h);
 struct cmd_usage {
     struct cmd_user_usage *users;
     size_t n, cap;
     struct cmd_usage_event *events;     /* cmd_usage_scan only */
     size_t nevents, events_cap;
-    struct cmd_usage_open *unclosed;    /* cmd_usage_scan only; oldest first */
-    size_t nunclosed, unclosed_cap;
+    struct cmd_handles unclosed;    /* cmd_usage_scan only: opens of the period whose close the log does
+                                       not hold in it (the bytes read through them in no figure yet) */
     uint64_t last_seq;              /* the log's last record when read */
     struct cmd_log_span span;
     char last_mac[2 * 32 + 1];

@@ -364,8 +364,8 @@ void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *
 static void unclosed_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_usage *use)
 {
     struct kura_report_table *t = kura_report_table(r, &T_UNCLOSED, UNCLOSED_COLS, N(UNCLOSED_COLS), &cmd_label_none);
-    for (size_t i = 0; i < use->nunclosed; i++) {
-        const struct cmd_usage_open *o = &use->unclosed[i];
+    for (size_t i = 0; i < use->unclosed.n; i++) {
+        const struct cmd_handle *o = &use->unclosed.v[i];
         char at[48];
         const struct kura_report_cell row[] = {KURA_CELL_TEXT(o->user[0] ? o->user : "(no account)"),
                                                KURA_CELL_TEXT(o->path),

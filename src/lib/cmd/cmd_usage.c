@@ -70,43 +70,6 @@ static int add_event(struct scan *s, const struct kura_audit_record *r)
     return 0;
 }
 
-/* The open a close ends: the latest one still without a close of the same
- * user, process and file (the dataset's). Closes after the period do not
- * come here: their handles were open at its end. */
-static void handle_closed(struct cmd_usage *u, const struct kura_audit_record *r)
-{
-    for (size_t i = u->nunclosed; i-- > 0;) {
-        struct cmd_usage_open *o = &u->unclosed[i];
-        if (o->uid == r->uid && o->pid == r->pid && strcmp(o->path, r->path ? r->path : "") == 0) {
-            free(o->user);
-            free(o->path);
-            memmove(o, o + 1, (u->nunclosed - i - 1) * sizeof *o);
-            u->nunclosed--;
-            return;
-        }
-    }
-}
-
-static int handle_opened(struct scan *s, const struct kura_audit_record *r)
-{
-    struct cmd_usage *u = s->u;
-    if (!kura_grow((void **)&u->unclosed, &u->unclosed_cap, u->nunclosed, sizeof *u->unclosed)) {
-        s->nomem = true;
-        return 1;
-    }
-    struct cmd_usage_open *o = &u->unclosed[u->nunclosed];
-    *o = (struct cmd_usage_open){.user = strdup(r->user ? r->user : ""), .path = strdup(r->path ? r->path : ""),
-                                 .uid = r->uid, .pid = r->pid, .time_ms = r->time_ms};
-    if (!o->user || !o->path) {
-        free(o->user);
-        free(o->path);
-        s->nomem = true;
-        return 1;
-    }
-    u->nunclosed++;
-    return 0;
-}
-
 static int take(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem, void *ctx)
 {
     (void)line;
@@ -145,11 +108,14 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     struct cmd_user_usage *x = user_slot(s, user, r->uid, path ? *path : NULL, listing);
     if (!x)
         return 1;
-    if (s->events && r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW && !kura_audit_is_reader(r) &&
-        handle_opened(s, r) != 0)
+    /* Closes after the period do not come here: their handles were open at its end. */
+    if (s->events && cmd_handle_held(r) && cmd_handles_add(&s->u->unclosed, r, 0) != 0) {
+        s->nomem = true;
         return 1;
-    if (s->events && r->event == KURA_AUDIT_CLOSE)
-        handle_closed(s->u, r);
+    }
+    ptrdiff_t closed = s->events && r->event == KURA_AUDIT_CLOSE ? cmd_handles_closed_by(&s->u->unclosed, r) : -1;
+    if (closed >= 0)
+        cmd_handles_remove(&s->u->unclosed, (size_t)closed);
     if (r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW) {
         x->opens++;
         if (!x->first_ms)
@@ -206,11 +172,7 @@ const struct cmd_user_usage *cmd_usage_find(const struct cmd_usage *u, const cha
 
 void cmd_usage_free(struct cmd_usage *u)
 {
-    for (size_t i = 0; i < u->nunclosed; i++) {
-        free(u->unclosed[i].user);
-        free(u->unclosed[i].path);
-    }
-    free(u->unclosed);
+    cmd_handles_free(&u->unclosed);
     free(u->users);
     free(u->events);
     memset(u, 0, sizeof *u);

@@ -1114,6 +1114,62 @@ static void test_usage_report_counts_per_account(void)
     EXPECT(out_buf && !strstr(out_buf, "\"sample\":\"S7\""));
 }
 
+/* An allowed open of dataset by user (uid), now, in the test log. */
+static void append_open(const char *dataset, const char *user, int64_t uid)
+{
+    struct kura_err e = {0};
+    struct kura_audit_log *log = open_audit_log();
+    ASSERT(log);
+    struct kura_audit_record r;
+    allowed_open(&r, dataset, "former.bin");
+    r.user = user;
+    r.uid = uid;
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    kura_audit_close(log);
+}
+
+/* A former user's row in the usage report gives the institution and
+ * training the ledger last recorded while they were listed (by user add,
+ * an approval that holds the records' words read as the approval; by user
+ * update); one recorded without an institution says none; a PI's, of
+ * which the ledger records nothing,
+ * says not recorded, not none (which an auditor reads as "untrained").
+ * An institution that would read as another record is refused. */
+static void test_former_rows_give_the_ledgers_records(void)
+{
+    struct kura_actor root_a;
+    struct kura_err e = {0};
+    ASSERT(kura_actor_resolve(0, 0, getpid(), &root_a, &e) == 0);
+    ASSERT(run_as(0, "dataset add DSFMR --pi daemon --period 2026-01-01..2099-12-31") == 0);
+    FILE *err = fopen("/dev/null", "w");
+    ASSERT(err);
+    struct kura_user_add_request add = {.dataset = "DSFMR", .user = "bin", .role = KURA_ROLE_CO_INVESTIGATOR,
+                                        .approval = "J-DU1 institution=Not This trained=2020-01-01",
+                                        .institution = "Univ of Kura", .trained = "2026-01-10"};
+    struct kura_user_add_result added;
+    EXPECT(kura_change_user_add(&env, &root_a, err, &add, &added) == KURA_EXIT_OK);
+    append_open("DSFMR", "bin", 2);
+    EXPECT(run_as(0, "user remove DSFMR bin") == 0);
+    EXPECT(run_as(0, "user add DSFMR nobody") == 0);
+    EXPECT(run_as(0, "user update DSFMR nobody --trained 2026-01-12") == 0);
+    append_open("DSFMR", "nobody", 65534);
+    EXPECT(run_as(0, "user remove DSFMR nobody") == 0);
+    append_open("DSFMR", "daemon", 1);
+    EXPECT(run_as(0, "dataset set-pi DSFMR sys") == 0);
+    add.user = "nobody";
+    add.approval = "";
+    add.institution = "Univ trained=2020-01-01";
+    EXPECT(kura_change_user_add(&env, &root_a, err, &add, &added) == KURA_EXIT_FAIL);
+    fclose(err);
+    EXPECT(run_as(0, "report usage DSFMR --json") == 0);
+    EXPECT(report_row_has("bin", "former-user", "\"institution\":\"Univ of Kura\",\"trained\":\"2026-01-10\""));
+    EXPECT(report_row_has("nobody", "former-user", "\"institution\":\"none\",\"trained\":\"2026-01-12\""));
+    EXPECT(report_row_has("daemon", "former-pi", "\"institution\":\"not-recorded\",\"trained\":\"not-recorded\""));
+    EXPECT(report_row_has("sys", "pi", "\"institution\":\"not-recorded\",\"trained\":\"not-recorded\""));
+    EXPECT(run_as(0, "report usage DSFMR --lang en") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "| not recorded | not recorded |");
+}
+
 /* Which listing a record falls in (found by an auditor's review): a
  * former grant's reads are its own, a re-added user's grant now takes only
  * what came under it, an allowed open between grants is no one's, a
@@ -1549,6 +1605,7 @@ int main(void)
     RUN(test_usage_report_counts_per_account);
     RUN(test_listing_of_a_record);
     RUN(test_handles_closed_by);
+    RUN(test_former_rows_give_the_ledgers_records);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

@@ -299,6 +299,61 @@ static bool pi_text(const char *text, const char **name, size_t *len, int64_t *u
     return *len > 0 && *len <= KURA_USER_MAX;
 }
 
+/* The word before *len in s (after its last space) if it begins with key:
+ * its value, and *len cut to that space; NULL if not. */
+static const char *last_word(const char *s, size_t *len, const char *key)
+{
+    const char *sp = memrchr(s, ' ', *len);
+    size_t kl = strlen(key);
+    if (!sp || (size_t)(s + *len - sp - 1) < kl || strncmp(sp + 1, key, kl) != 0)
+        return NULL;
+    *len = (size_t)(sp - s);
+    return sp + 1 + kl;
+}
+
+/* x's records from the end of a grant's text in the ledger, s[0..len):
+ * cmd_user.c's records_text, " institution=I email=E trained=T", each
+ * there if set. The day and the e-mail hold no space and are read from
+ * the end, the institution is the rest (user add and update refuse one
+ * that would read as them). Not recorded if it is not so. */
+static void take_records(struct cmd_listing *x, const char *s, size_t len)
+{
+    x->recorded = false;
+    size_t end = len;
+    const char *trained = last_word(s, &len, "trained=");
+    if (trained && (s + end == trained || (size_t)(s + end - trained) > KURA_DATE_LEN))
+        return;
+    last_word(s, &len, "email=");
+    static const char inst[] = " institution=";
+    size_t il = sizeof inst - 1;
+    if (len && (len <= il || strncmp(s, inst, il) != 0 || len - il >= sizeof x->institution))
+        return;
+    snprintf(x->institution, sizeof x->institution, "%.*s", len ? (int)(len - il) : 0, s + il);
+    snprintf(x->trained, sizeof x->trained, "%.*s", trained ? (int)(s + end - trained) : 0, trained ? trained : "");
+    x->recorded = true;
+}
+
+/* A user-add's text, "role=R uid=N until=D[ approval=A][ RECORDS][
+ * pending=approval-by-pi-P]" (A the record's detail): its RECORDS. */
+static void take_grant_records(struct cmd_listing *x, const char *text, const char *approval)
+{
+    const char *s = text;
+    for (int word = 0; word < 3 && s; word++)   /* role, uid, until: no spaces */
+        s = strchr(s + 1, ' ');
+    s = s ? s : text + strlen(text);
+    if (approval && approval[0]) {
+        size_t al = strlen(approval);
+        if (strncmp(s, " approval=", 10) != 0 || strncmp(s + 10, approval, al) != 0) {
+            x->recorded = false;
+            return;
+        }
+        s += 10 + al;
+    }
+    size_t len = strlen(s);
+    last_word(s, &len, "pending=approval-by-pi-");
+    take_records(x, s, len);
+}
+
 static int take_listing(const struct kura_ledger_record *r, void *arg)
 {
     struct listings_read *lr = arg;
@@ -308,7 +363,15 @@ static int take_listing(const struct kura_ledger_record *r, void *arg)
     const char *name;
     size_t len;
     if (strcmp(r->action, "user-add") == 0 && (uid = record_uid(r)) >= 0) {
-        return listing_add(lr, r->target, strlen(r->target), uid, t, false);
+        if (listing_add(lr, r->target, strlen(r->target), uid, t, false) != 0)
+            return -1;
+        take_grant_records(&lr->l->v[lr->l->n - 1], r->after, r->detail);
+    } else if (strcmp(r->action, "user-update") == 0 && (uid = record_uid(r)) >= 0) {
+        /* "uid=N[ RECORDS]" */
+        struct cmd_listing *g = listing_open(lr->l, r->target, uid, false);
+        const char *rest = g ? r->after + strcspn(r->after, " ") : NULL;
+        if (rest)
+            take_records(g, rest, strlen(rest));
     } else if (strcmp(r->action, "user-remove") == 0 && (uid = record_uid(r)) >= 0) {
         struct cmd_listing *g = listing_open(lr->l, r->target, uid, false);
         if (g)

@@ -63,6 +63,13 @@ struct cmd_listing {
     int64_t from, until;            /* seconds, the ledger's; until INT64_MAX: not ended */
     bool pi;
     bool current;                   /* ds lists them so now: the PI or a grant */
+    /* A grant's records as the ledger last gave them in the listing (its
+     * user-add, then each user-update); recorded false where it gives none
+     * (a PI's listing: set-pi records the account only) or a text it
+     * cannot read. */
+    bool recorded;
+    char institution[KURA_TEXT_MAX];
+    char trained[KURA_DATE_LEN + 1];
 };
 struct cmd_listings {
     struct cmd_listing *v;

@@ -105,6 +105,9 @@ static const label W_UNLISTED = {"not-listed", "not listed", "リスト外"};
 /* Listed once, in a period the ledger gives (the row's from..until), no more. */
 static const label W_FORMER_PI = {"former-pi", "former PI", "元研究代表者"};
 static const label W_FORMER_USER = {"former-user", "former user", "元データ利用者"};
+/* An institution or training the ledger does not give (a PI's: kura keeps
+ * none), which "none" would say the person had not. */
+static const label W_NOT_RECORDED = {"not-recorded", "not recorded", "記録されていない"};
 
 const label *cmd_report_role_word(enum kura_role r)
 {
@@ -254,17 +257,21 @@ static void listed_row(const struct kura_cmd_ctx *c, struct kura_report *r, stru
         KURA_CELL_TEXT(user), KURA_CELL_WORD(role), KURA_CELL_TEXT(a), KURA_CELL_TEXT(b),
         KURA_CELL_INT(u ? u->opens : 0), KURA_CELL_BYTES(u ? u->bytes : 0), KURA_CELL_INT(u ? u->refused : 0),
         last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
-        g && g->institution[0] ? KURA_CELL_TEXT(g->institution) : KURA_CELL_WORD(&cmd_label_none),
-        g && g->trained[0] ? KURA_CELL_TEXT(g->trained) : KURA_CELL_WORD(&cmd_label_none)};
+        !g ? KURA_CELL_WORD(&W_NOT_RECORDED) : g->institution[0] ? KURA_CELL_TEXT(g->institution) : KURA_CELL_WORD(&cmd_label_none),
+        !g ? KURA_CELL_WORD(&W_NOT_RECORDED) : g->trained[0] ? KURA_CELL_TEXT(g->trained) : KURA_CELL_WORD(&cmd_label_none)};
     kura_report_row(r, t, row);
 }
 
-/* A users row of someone the dataset does not list now: their use, and
- * none for the grant's institution and training. */
+/* A users row of someone the dataset does not list now: their use (u NULL:
+ * none), and the institution and training of the listing x (NULL: none,
+ * they were not listed) as the ledger gave them. */
 static void unlisted_row(const struct kura_cmd_ctx *c, struct kura_report *r, struct kura_report_table *t,
                          const char *name, const label *role, struct kura_report_cell from, struct kura_report_cell until,
-                         const struct cmd_user_usage *u)
+                         const struct cmd_user_usage *u, const struct cmd_listing *x)
 {
+    static const struct cmd_user_usage unused;
+    u = u ? u : &unused;
+    const struct kura_report_cell none = KURA_CELL_WORD(&cmd_label_none), unknown = KURA_CELL_WORD(&W_NOT_RECORDED);
     char last[48] = "";
     if (u->last_ms)
         cmd_time(c, u->last_ms / 1000, last, sizeof last);
@@ -276,8 +283,8 @@ static void unlisted_row(const struct kura_cmd_ctx *c, struct kura_report *r, st
                                            KURA_CELL_BYTES(u->bytes),
                                            KURA_CELL_INT(u->refused),
                                            last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
-                                           KURA_CELL_WORD(&cmd_label_none),
-                                           KURA_CELL_WORD(&cmd_label_none)};
+                                           !x ? none : !x->recorded ? unknown : x->institution[0] ? KURA_CELL_TEXT(x->institution) : none,
+                                           !x ? none : !x->recorded ? unknown : x->trained[0] ? KURA_CELL_TEXT(x->trained) : none};
     kura_report_row(r, t, row);
 }
 
@@ -297,7 +304,7 @@ static void former_rows(const struct kura_cmd_ctx *c, struct kura_report *r, str
         unlisted_row(c, r, t, x->user, x->pi ? &W_FORMER_PI : &W_FORMER_USER, KURA_CELL_TEXT(cmd_time(c, x->from, a, sizeof a)),
                      x->until == INT64_MAX ? KURA_CELL_WORD(&cmd_label_none)
                                            : KURA_CELL_TEXT(cmd_time(c, x->until, b, sizeof b)),
-                     u);
+                     u, x);
     }
 }
 
@@ -320,7 +327,8 @@ static void unlisted_rows(const struct kura_cmd_ctx *c, struct kura_report *r, s
             kura_report_row(r, ops, row);
             continue;
         }
-        unlisted_row(c, r, users, name, &W_UNLISTED, KURA_CELL_WORD(&cmd_label_none), KURA_CELL_WORD(&cmd_label_none), u);
+        unlisted_row(c, r, users, name, &W_UNLISTED, KURA_CELL_WORD(&cmd_label_none), KURA_CELL_WORD(&cmd_label_none), u,
+                     NULL);
     }
 }
 

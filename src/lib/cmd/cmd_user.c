@@ -107,6 +107,13 @@ static int set_records(const struct kura_cmd_ctx *c, struct kura_grant *g, const
     int64_t day;
     if (institution && kura_text_check(institution, "--institution", &e) != 0)
         return cmd_fail(c, "%s", e.msg), -1;
+    /* The ledger's text of a grant ends with its records, the institution
+     * first, and the reports read them back from the end (cmd_history.c). */
+    static const char *const keys[] = {" email=", " trained=", " pending="};
+    for (size_t i = 0; institution && i < sizeof keys / sizeof *keys; i++)
+        if (strstr(institution, keys[i]))
+            return cmd_fail(c, "--institution holds \"%s\", which the ledger's record of the grant would read as "
+                               "another record", keys[i] + 1), -1;
     if (email && email[0] && kura_email_check(email, &e) != 0)
         return cmd_fail(c, "--email: %s", e.msg), -1;
     if (trained && kura_date_parse(trained, c->env->cfg->zone, &day, &e) != 0)

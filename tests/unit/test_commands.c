@@ -1170,6 +1170,39 @@ static void test_former_rows_give_the_ledgers_records(void)
     EXPECT_STR_CONTAINS(out_buf, "| not recorded | not recorded |");
 }
 
+/* Everyone who had access is named at the end of use, whether they used
+ * it or not: the destruction report and the end-of-use report list a
+ * user removed before reading anything and the PI replaced by set-pi,
+ * each with the ledger's period, beside the PI and users listed now; a
+ * usage report lists such a former listing when its period overlaps the
+ * report's. */
+static void test_end_of_use_names_everyone_listed(void)
+{
+    ASSERT(run_as(0, "dataset add DSEND --pi daemon --period 2026-01-01..2099-12-31") == 0);
+    EXPECT(run_as(0, "user add DSEND bin") == 0);
+    EXPECT(run_as(0, "user remove DSEND bin") == 0);
+    EXPECT(run_as(0, "user add DSEND nobody") == 0);
+    EXPECT(run_as(0, "dataset set-pi DSEND sys") == 0);
+    EXPECT(run_as(0, "report usage DSEND --json") == 0);
+    EXPECT(report_row_has("bin", "former-user", "\"opens\":0,"));
+    EXPECT(report_row_has("daemon", "former-pi", "\"opens\":0,"));
+    EXPECT(run_as(0, "report usage DSEND --from 2026-01-01 --to 2026-01-31 --json") == 0);
+    EXPECT(report_row_has("daemon", "former-pi", "\"from\":\"2026-01-01T00:00:00"));
+    EXPECT(out_buf && !strstr(out_buf, "\"user\":\"bin\""));   /* listed after that period */
+
+    EXPECT(run_as(0, "dataset destroy DSEND --yes") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "| user | role | uid | from | until | opens | last access |");
+    EXPECT_STR_CONTAINS(out_buf, "\n| sys | pi | 3 | ");
+    EXPECT_STR_CONTAINS(out_buf, "\n| nobody | co-investigator | 65534 | ");
+    EXPECT_STR_CONTAINS(out_buf, "\n| bin | former-user | 2 | ");
+    EXPECT_STR_CONTAINS(out_buf, "\n| daemon | former-pi | 1 | 2026-01-01T00:00:00");
+    EXPECT(run_as(0, "report end-of-use DSEND --json") == 0);
+    EXPECT(report_row_has("sys", "pi", "\"opens\":0,"));
+    EXPECT(report_row_has("nobody", "co-investigator", "\"opens\":0,"));
+    EXPECT(report_row_has("bin", "former-user", "\"opens\":0,"));
+    EXPECT(report_row_has("daemon", "former-pi", "\"from\":\"2026-01-01T00:00:00"));
+}
+
 /* Which listing a record falls in (found by an auditor's review): a
  * former grant's reads are its own, a re-added user's grant now takes only
  * what came under it, an allowed open between grants is no one's, a
@@ -1606,6 +1639,7 @@ int main(void)
     RUN(test_listing_of_a_record);
     RUN(test_handles_closed_by);
     RUN(test_former_rows_give_the_ledgers_records);
+    RUN(test_end_of_use_names_everyone_listed);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

@@ -432,6 +432,14 @@ int cmd_listings_read(const struct kura_cmd_ctx *c, const struct kura_dataset *d
     return rc;
 }
 
+size_t cmd_listing_now(const struct cmd_listings *l, const char *user, int64_t uid, bool pi)
+{
+    for (size_t k = 0; k < l->n; k++)
+        if (l->v[k].current && l->v[k].pi == pi && l->v[k].uid == uid && strcmp(l->v[k].user, user) == 0)
+            return k + 1;
+    return 0;
+}
+
 size_t cmd_listing_of(const struct cmd_listings *l, const char *user, int64_t uid, int64_t time_ms, bool allowed)
 {
     size_t first = 0, began = 0, n = 0, cur = 0;

@@ -77,6 +77,8 @@ struct cmd_listings {
 };
 int cmd_listings_read(const struct kura_cmd_ctx *c, const struct kura_dataset *ds, struct cmd_listings *out,
                       struct kura_err *e);
+/* The listing (index + 1; 0: none) by which ds lists user now (as PI: pi). */
+size_t cmd_listing_now(const struct cmd_listings *l, const char *user, int64_t uid, bool pi);
 /* The listing (index + 1; 0: none) a record of user's at time_ms falls in:
  * the latest that began by then, if it had not ended (the ledger's second
  * counts whole) or is current. A refusal outside every listing goes to the

@@ -288,17 +288,21 @@ static void unlisted_row(const struct kura_cmd_ctx *c, struct kura_report *r, st
     kura_report_row(r, t, row);
 }
 
-/* Who was listed and is no more, one row per listing the log saw use in:
- * the period the ledger gives it (its times: a removal ends it within a
- * day), so that a former PI's or user's reads never pass for an
- * outsider's, nor a re-added user's old reads for their grant's now. */
+/* Who was listed and is no more, one row per listing that overlaps
+ * [from, to) (seconds) or that the log saw use in: the period the ledger
+ * gives it (its times: a removal ends it within a day), so that a former
+ * PI's or user's reads never pass for an outsider's, nor a re-added
+ * user's old reads for their grant's now, and everyone who had access in
+ * the period is named, whether they used it or not. */
 static void former_rows(const struct kura_cmd_ctx *c, struct kura_report *r, struct kura_report_table *t,
-                        const struct cmd_listings *l, const struct cmd_usage *use)
+                        const struct cmd_listings *l, const struct cmd_usage *use, int64_t from, int64_t to)
 {
     for (size_t k = 0; k < l->n; k++) {
         const struct cmd_listing *x = &l->v[k];
-        const struct cmd_user_usage *u = x->current ? NULL : cmd_usage_find(use, x->user, x->uid, k + 1);
-        if (!u)
+        if (x->current)
+            continue;
+        const struct cmd_user_usage *u = cmd_usage_find(use, x->user, x->uid, k + 1);
+        if (!u && (x->from >= to || x->until < from))
             continue;
         char a[48], b[48];
         unlisted_row(c, r, t, x->user, x->pi ? &W_FORMER_PI : &W_FORMER_USER, KURA_CELL_TEXT(cmd_time(c, x->from, a, sizeof a)),
@@ -398,31 +402,23 @@ void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, c
     kura_report_item(r, &L_LOG_GAPS, KURA_CELL_INT(sp->missing_within));
 }
 
-/* The listing (index + 1; 0: none) by which ds lists user now. */
-static size_t current_listing(const struct cmd_listings *l, const char *user, int64_t uid, bool pi)
-{
-    for (size_t k = 0; k < l->n; k++)
-        if (l->v[k].current && l->v[k].pi == pi && l->v[k].uid == uid && strcmp(l->v[k].user, user) == 0)
-            return k + 1;
-    return 0;
-}
-
-/* The users table (listed users, then everyone else the log saw), the
- * opens without a close, and the operators' refusals apart. */
+/* The users table (listed users, those listed in [from, to) (seconds) and
+ * no more, then everyone else the log saw), the opens without a close, and
+ * the operators' refusals apart. */
 static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
-                        const struct cmd_usage *use, const struct cmd_listings *l)
+                        const struct cmd_usage *use, const struct cmd_listings *l, int64_t from, int64_t to)
 {
     struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &cmd_label_none);
     /* The PI's period from the set-pi that named them, if one did. */
-    size_t pi = current_listing(l, ds->pi, ds->pi_uid, true);
+    size_t pi = cmd_listing_now(l, ds->pi, ds->pi_uid, true);
     listed_row(c, r, users, ds->pi, &cmd_label_pi, pi ? l->v[pi - 1].from : ds->from, ds->until, NULL,
                cmd_usage_find(use, ds->pi, ds->pi_uid, pi));
     for (size_t i = 0; i < ds->ngrants; i++) {
         const struct kura_grant *g = &ds->grants[i];
         listed_row(c, r, users, g->user, cmd_report_role_word(g->role), g->from, g->until, g,
-                   cmd_usage_find(use, g->user, g->uid, current_listing(l, g->user, g->uid, false)));
+                   cmd_usage_find(use, g->user, g->uid, cmd_listing_now(l, g->user, g->uid, false)));
     }
-    former_rows(c, r, users, l, use);
+    former_rows(c, r, users, l, use, from, to);
     struct kura_report_table *ops =
         kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &cmd_label_none);
     unlisted_rows(c, r, users, ops, use);
@@ -461,7 +457,7 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     kura_report_item(r, &L_TO, KURA_CELL_TEXT(cmd_time(c, to - 1, a, sizeof a)));
     cmd_report_dataset_items(c, r, ds);
     cmd_report_log_items(c, r, &use.span, use.last_seq, from);
-    user_tables(c, r, ds, &use, &l);
+    user_tables(c, r, ds, &use, &l, from, to);
     cmd_listings_free(&l);
 
     int rc = 0;
@@ -711,7 +707,7 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     kura_report_item(&r, &E_CONTRACTOR, KURA_CELL_BLANK);
     kura_report_item(&r, &E_SECONDARY, KURA_CELL_BLANK);
     cmd_report_log_items(c, &r, &use.span, use.last_seq, ds->from);
-    user_tables(c, &r, ds, &use, &l);
+    user_tables(c, &r, ds, &use, &l, INT64_MIN, INT64_MAX);
     stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &cmd_label_none), d.text,
                 "\n## Files (", erased_row, &t);
     stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &cmd_label_none), d.text,
@@ -802,7 +798,7 @@ int cmd_report_secondary_data(const struct kura_cmd_ctx *c, int argc, char **arg
     kura_report_item(&r, &S_IDENT, KURA_CELL_BLANK);
     kura_report_item(&r, &S_SECURITY, KURA_CELL_BLANK);
     cmd_report_log_items(c, &r, &use.span, use.last_seq, ds->from);
-    user_tables(c, &r, ds, &use, &l);
+    user_tables(c, &r, ds, &use, &l, INT64_MIN, INT64_MAX);
     rc = cmd_report_form_print(c, &r, &f, ds);
 out:
     kura_report_free(&r);

@@ -321,6 +321,50 @@ static void report_line_time(FILE *f, const struct kura_cmd_ctx *c, const char *
     fprintf(f, "%s%s\n", label, cmd_time(c, t, buf, sizeof buf));
 }
 
+/* One row of the destruction report's users table. */
+static void user_line(const struct kura_cmd_ctx *c, FILE *f, const char *user, const char *role, int64_t uid,
+                      const char *from, const char *until, const struct cmd_user_usage *u)
+{
+    char last[48];
+    fprintf(f, "| %s | %s | %lld | %s | %s | %llu | %s |\n", user, role, (long long)uid, from, until,
+            u ? (unsigned long long)u->opens : 0ULL, u && u->last_ms ? cmd_time(c, u->last_ms / 1000, last, sizeof last) : "never");
+}
+
+/* Everyone who had access over the dataset's life and their last access:
+ * the PI and the users listed now (their periods as their rows in report
+ * usage), those listed once and no more by the ledger (former-pi,
+ * former-user, each period from and until the ledger's times, used or
+ * not), and anyone else the log saw open a file (not-listed). */
+static void users_table(const struct kura_cmd_ctx *c, FILE *f, const struct kura_dataset *ds,
+                        const struct cmd_listings *l, const struct cmd_usage *use)
+{
+    const struct kura_zone *zone = c->env->cfg->zone;
+    char a[48], b[48];
+    fprintf(f, "\n## Users and their last access\n\n| user | role | uid | from | until | opens | last access |\n"
+               "|---|---|---|---|---|---|---|\n");
+    size_t pi = cmd_listing_now(l, ds->pi, ds->pi_uid, true);
+    int64_t pi_from = pi ? l->v[pi - 1].from : ds->from;
+    user_line(c, f, ds->pi, "pi", ds->pi_uid, kura_date_format(pi_from, zone, a, sizeof a) == 0 ? a : "?",
+              cmd_last_day(c, ds->until, b, sizeof b), cmd_usage_find(use, ds->pi, ds->pi_uid, pi));
+    for (size_t i = 0; i < ds->ngrants; i++) {
+        const struct kura_grant *g = &ds->grants[i];
+        user_line(c, f, g->user, kura_role_name(g->role), g->uid, kura_date_format(g->from, zone, a, sizeof a) == 0 ? a : "?",
+                  cmd_last_day(c, g->until, b, sizeof b),
+                  cmd_usage_find(use, g->user, g->uid, cmd_listing_now(l, g->user, g->uid, false)));
+    }
+    for (size_t k = 0; k < l->n; k++) {
+        const struct cmd_listing *x = &l->v[k];
+        if (!x->current)
+            user_line(c, f, x->user, x->pi ? "former-pi" : "former-user", x->uid, cmd_time(c, x->from, a, sizeof a),
+                      x->until == INT64_MAX ? "none" : cmd_time(c, x->until, b, sizeof b),
+                      cmd_usage_find(use, x->user, x->uid, k + 1));
+    }
+    for (size_t i = 0; i < use->n; i++)
+        if (!use->users[i].listing && use->users[i].opens)
+            user_line(c, f, use->users[i].user[0] ? use->users[i].user : "(no account)", "not-listed", use->users[i].uid,
+                      "none", "none", &use->users[i]);
+}
+
 /* The destruction report (R-REV-3, R-LOG-4): what existed, what is being
  * destroyed, when, by whom, how, who used the data last, and where the
  * audit log stood. Written before the keys go, so it can name them. */
@@ -329,12 +373,18 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
 {
     const struct kura_dataset *ds = &t->ds;
     struct cmd_usage use;
-    if (cmd_usage_scan(c, ds->id, NULL, 0, 0, &use, e) != 0)
+    struct cmd_listings l;
+    if (cmd_listings_read(c, ds, &l, e) != 0)
         return NULL;
+    if (cmd_usage_scan(c, ds->id, &l, 0, 0, &use, e) != 0) {
+        cmd_listings_free(&l);
+        return NULL;
+    }
     char *text = NULL;
     FILE *f = open_memstream(&text, len);
     if (!f) {
         cmd_usage_free(&use);
+        cmd_listings_free(&l);
         kura_err_set(e, ENOMEM, "out of memory");
         return NULL;
     }
@@ -373,6 +423,7 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
         fclose(f);
         free(text);
         cmd_usage_free(&use);
+        cmd_listings_free(&l);
         return NULL;
     }
     fprintf(f, "\n## Files (%zu)\n\n| path | file id | size | samples | header BLAKE2b-256 |\n|---|---|---|---|---|\n",
@@ -389,25 +440,7 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
             fprintf(f, "%s%s", k ? "," : "", fl->samples[k]);
         fprintf(f, " | %s |\n", have ? fp : kura_file_withdrawn(ds, fl) ? "destroyed earlier (withdrawn)" : "missing");
     }
-    fprintf(f, "\n## Users and their last access\n\n| user | role | uid | opens | last access |\n|---|---|---|---|---|\n");
-    const struct cmd_user_usage *u = cmd_usage_find(&use, ds->pi, ds->pi_uid, 0);
-    fprintf(f, "| %s | pi | %u | %llu | %s |\n", ds->pi, (unsigned)ds->pi_uid, u ? (unsigned long long)u->opens : 0ULL,
-            u && u->last_ms ? cmd_time(c, u->last_ms / 1000, a, sizeof a) : "never");
-    for (size_t i = 0; i < ds->ngrants; i++) {
-        const struct kura_grant *g = &ds->grants[i];
-        u = cmd_usage_find(&use, g->user, g->uid, 0);
-        fprintf(f, "| %s | %s | %u | %llu | %s |\n", g->user, kura_role_name(g->role), (unsigned)g->uid,
-                u ? (unsigned long long)u->opens : 0ULL, u && u->last_ms ? cmd_time(c, u->last_ms / 1000, a, sizeof a) : "never");
-    }
-    /* Earlier users (removed since) still appear in the log. */
-    for (size_t i = 0; i < use.n; i++) {
-        u = &use.users[i];
-        bool listed = (u->uid == ds->pi_uid && strcmp(u->user, ds->pi) == 0) ||
-                      (kura_dataset_grant(ds, (uid_t)u->uid) && strcmp(kura_dataset_grant(ds, (uid_t)u->uid)->user, u->user) == 0);
-        if (!listed && u->opens)
-            fprintf(f, "| %s | (no longer listed) | %lld | %llu | %s |\n", u->user, (long long)u->uid,
-                    (unsigned long long)u->opens, cmd_time(c, u->last_ms / 1000, a, sizeof a));
-    }
+    users_table(c, f, ds, &l, &use);
     if (ds->nwithdrawals) {
         fprintf(f, "\n## Consent withdrawals\n\n| sample | reference | withdrawn at |\n|---|---|---|\n");
         for (size_t i = 0; i < ds->nwithdrawals; i++) {
@@ -421,6 +454,7 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
             (unsigned long long)use.last_seq, use.last_node[0] ? " of node " : "", use.last_node,
             use.last_seq ? use.last_mac : "-");
     cmd_usage_free(&use);
+    cmd_listings_free(&l);
     if (fclose(f) != 0) {
         free(text);
         kura_err_set(e, ENOMEM, "out of memory");

@@ -129,7 +129,7 @@ struct kura_audit_stats {
     uint64_t rotations;
     uint64_t held_back;         /* refusals not written, to keep the reserve */
     uint64_t syslog_undelivered; /* copies to syslog not delivered (kura/syslog_copy.h) */
-    uint64_t detached;          /* close records handed to a leader, their caller not waiting */
+    uint64_t detached;          /* close records handed over, their caller not waiting */
     uint64_t closes_lost;       /* ... of those, the ones whose batch failed: not in the log, and
                                    their caller, told 0, does not know (a notice says so) */
 };
@@ -142,11 +142,12 @@ struct kura_audit_log;
 struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key[KURA_AUDIT_KEY_LEN],
                                        const struct kura_audit_options *opt, struct kura_err *err);
 /* Appends one record and returns once it is durable (a close record: once
- * written, see above; or at once when another append is being written: it
- * goes into that writer's next batch, and the writer copies it to syslog;
- * nothing is served after a close, and a crash loses at most the closes
- * queued that moment, as a power failure loses those not yet synced; a
- * failed batch loses those in it, counted in stats.closes_lost).
+ * written, see above; or at once when another append is being written, or
+ * the close writer runs: it goes into the next batch, and that batch's
+ * writer copies it to syslog; nothing is served after a close, and a crash
+ * loses at most the closes queued that moment, as a power failure loses
+ * those not yet synced; a failed batch loses those in it, counted in
+ * stats.closes_lost).
  * Thread-safe. On -1,
  * err->code is EIO (what an open refused for this reason returns) and the
  * message names the cause (ENOSPC, EIO, EFBIG, ...). With syslog set, the
@@ -181,6 +182,11 @@ bool kura_audit_failing(struct kura_audit_log *log);
  * says so); no compression: verify skips compressed files, and the records
  * they hold count as missing (kura_audit_retain removes old files). */
 int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err);
+/* The daemon's: from now on no close waits for its record. Handed-over
+ * closes go into the next batch of opens; when none comes within
+ * linger_ms, a thread of the log's writes them (no fdatasync of their own).
+ * kura_audit_close stops it and writes what is left. */
+int kura_audit_start_close_writer(struct kura_audit_log *log, unsigned linger_ms, struct kura_err *err);
 /* log NULL: all zero. */
 void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out);
 /* No append may be running or follow. NULL is fine. */

@@ -25,6 +25,12 @@
 #include "kura/procinfo.h"
 #include "kura/restrict.h"
 
+/* How long a close's record waits for a batch of opens to take it along
+ * before the audit log's close writer writes it alone
+ * (kura_audit_start_close_writer): the longest a close is missing from the
+ * log, but for a crash. */
+#define KURAFS_CLOSE_LINGER_MS 10
+
 /* A catalog and the readers using it; freed when the last one lets go. */
 struct snapshot {
     struct kura_catalog *cat;

@@ -10,7 +10,10 @@
  * others. So an appender waits for at most the batch in flight and its own.
  * A batch of close records only is written without an fdatasync of its own
  * (nothing is served after a close): the next batch's, or a let-go of the
- * file, makes it durable.
+ * file, makes it durable. A close does not wait at all while a leader
+ * writes, or at any time once the daemon started the close writer: its
+ * record goes into the next batch, which the close writer leads itself
+ * when none came within its linger.
  * Nothing about the chain is trusted from memory while the head file is
  * readable: the file and the head are the truth every batch starts from. */
 #include <dirent.h>
@@ -30,6 +33,7 @@
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit_priv.h"
@@ -55,7 +59,7 @@ struct pending {
     bool refusal;                /* kept out of the reserve */
     bool sync_later;             /* a close: durable with the next fdatasync */
     bool held_back;              /* a refusal not written: it would have used the reserve */
-    bool detached;               /* a close queued while a leader wrote: nobody waits for it */
+    bool detached;               /* a close handed over: nobody waits for it */
     bool done;
     int rc;
     struct kura_err err;
@@ -87,6 +91,13 @@ struct kura_audit_log {
                                     closes wait for this batch instead, so it is the last */
     struct pending *q_head, *q_tail;
     struct kura_audit_stats stats;
+    /* The close writer (kura_audit_start_close_writer), under mu. */
+    pthread_t closer;
+    pthread_cond_t closer_cv;    /* its sleep: a close wakes it when idle, the log's close stops it */
+    bool closer_running;         /* every close is handed over */
+    bool closer_idle;            /* asleep with no handed-over close queued */
+    bool closer_stop;
+    unsigned linger_ms;
 };
 
 /* Where the chain stands at the start of a batch. */
@@ -678,11 +689,11 @@ static bool queue_has_detached(const struct kura_audit_log *log)
 }
 
 /* Under log->mu: waits for p to be written, leading when no one does.
- * Then, if closes detached during its batches are queued, they have no
- * owner to lead for them: more batches write them (with whatever is
- * queued beside); closes that come meanwhile wait for those, so none is
- * left behind and the drain ends. p NULL (the log's close): until the
- * queue is empty. */
+ * Then, if closes detached during its batches are queued and no close
+ * writer runs, they have no owner to lead for them: more batches write
+ * them (with whatever is queued beside); closes that come meanwhile wait
+ * for those, so none is left behind and the drain ends. p NULL (the log's
+ * close): until the queue is empty. */
 static void wait_and_drain(struct kura_audit_log *log, const struct pending *p, struct pending **finished)
 {
     while (p ? !p->done : log->q_head != NULL) {
@@ -691,7 +702,7 @@ static void wait_and_drain(struct kura_audit_log *log, const struct pending *p, 
         else
             pthread_cond_wait(&log->cv, &log->mu);
     }
-    while (!log->busy && queue_has_detached(log))
+    while (!log->closer_running && !log->busy && queue_has_detached(log))
         lead(log, finished, true); /* more than a batch holds: again, none new detached */
 }
 
@@ -705,11 +716,14 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
     p.buf = audit_body_build(rec, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, &p.body_len, &p.err);
     struct pending *finished = NULL;
     pthread_mutex_lock(&log->mu);
-    /* A close while a leader writes: it goes into the leader's next batch
-     * and the caller does not wait (nothing is served after a close; the
-     * wait and the wake-up cost a third of the opens a second with 8
-     * openers, bench/README.md). Without memory to detach it, it waits. */
-    struct pending *d = p.buf && p.sync_later && log->leading && !log->draining ? malloc(sizeof *d) : NULL;
+    /* A close while a leader writes, or any close once the close writer
+     * runs: it goes into the next batch and the caller does not wait
+     * (nothing is served after a close; the wait and the wake-up cost a
+     * third of the opens a second with 8 openers, bench/README.md).
+     * Without memory to detach it, it waits. */
+    struct pending *d = p.buf && p.sync_later && (log->leading || log->closer_running) && !log->draining
+                            ? malloc(sizeof *d)
+                            : NULL;
     if (!p.buf) {
         log->stats.failures++;
         p.rc = -1;
@@ -722,6 +736,10 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
         else
             log->q_head = d;
         log->q_tail = d;
+        if (log->closer_idle) {
+            log->closer_idle = false;
+            pthread_cond_signal(&log->closer_cv);
+        }
         pthread_mutex_unlock(&log->mu);
         return 0;
     } else {
@@ -743,6 +761,74 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
     }
     free(p.buf);
     return p.rc;
+}
+
+/* The close writer: handed-over closes wait up to linger_ms for a batch
+ * of opens to take them along (one fdatasync, no batch of their own); then
+ * it leads one batch for them. Asleep while none is queued. */
+static void *close_writer(void *arg)
+{
+    struct kura_audit_log *log = arg;
+    pthread_mutex_lock(&log->mu);
+    while (!log->closer_stop) {
+        if (!queue_has_detached(log)) {
+            log->closer_idle = true;
+            pthread_cond_wait(&log->closer_cv, &log->mu);
+            log->closer_idle = false;
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long)log->linger_ms * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!log->closer_stop && pthread_cond_timedwait(&log->closer_cv, &log->mu, &until) != ETIMEDOUT)
+            ;
+        if (log->closer_stop || !queue_has_detached(log))
+            continue;
+        if (log->busy) {
+            pthread_cond_wait(&log->cv, &log->mu); /* that batch may take them: look again */
+            continue;
+        }
+        struct pending *finished = NULL;
+        lead(log, &finished, false);
+        pthread_mutex_unlock(&log->mu);
+        finish_detached(log, finished);
+        pthread_mutex_lock(&log->mu);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
+}
+
+int kura_audit_start_close_writer(struct kura_audit_log *log, unsigned linger_ms, struct kura_err *err)
+{
+    pthread_mutex_lock(&log->mu);
+    log->linger_ms = linger_ms;
+    log->closer_stop = false;
+    int e = log->closer_running ? EALREADY : pthread_create(&log->closer, NULL, close_writer, log);
+    if (e == 0)
+        log->closer_running = true;
+    pthread_mutex_unlock(&log->mu);
+    if (e != 0)
+        kura_err_set(err, e, "audit log %s: cannot start the close writer: %s", log->path, strerror(e));
+    return e == 0 ? 0 : -1;
+}
+
+/* Stops the close writer; closes wait for their batch again (the log's
+ * close then writes whatever is queued). */
+static void stop_close_writer(struct kura_audit_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    bool running = log->closer_running;
+    log->closer_stop = true;
+    pthread_cond_signal(&log->closer_cv);
+    pthread_mutex_unlock(&log->mu);
+    if (!running)
+        return;
+    pthread_join(log->closer, NULL);
+    pthread_mutex_lock(&log->mu);
+    log->closer_running = false;
+    pthread_mutex_unlock(&log->mu);
 }
 
 /* Unlinks the planned files, found by identity: a rotation while the
@@ -854,8 +940,9 @@ void kura_audit_close(struct kura_audit_log *log)
 {
     if (!log)
         return;
-    /* Detached closes are drained by their leader before it returns; a
-     * queue left (its thread gone) is written now. */
+    /* Detached closes are drained by their leader before it returns, or
+     * by the close writer; a queue left (its thread gone) is written now. */
+    stop_close_writer(log);
     struct pending *finished = NULL;
     pthread_mutex_lock(&log->mu);
     wait_and_drain(log, NULL, &finished);
@@ -872,6 +959,7 @@ void kura_audit_close(struct kura_audit_log *log)
     kura_syslog_copy_free(log->copy);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
+    pthread_cond_destroy(&log->closer_cv);
     free(log->path);
     free(log->head_path);
     free(log->dir);
@@ -925,6 +1013,11 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
     log->fd = log->head_fd = log->reserve_fd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&log->closer_cv, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     const char *slash = strrchr(path, '/');
     size_t hlen = strlen(path) + 16;
     log->path = strdup(path);

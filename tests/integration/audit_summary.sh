@@ -35,6 +35,7 @@ for i in 1 2 3; do as kt_carol cat "$M/f.bin" >/dev/null 2>&1; done
 as kt_bob cp "$M/f.bin" "$T/copy" 2>/dev/null
 as kt_carol mkdir "$T/mnt/outside" 2>/dev/null
 as kt_bob touch "$M/new" 2>/dev/null
+audit_quiet
 
 since=$(TZ=Asia/Tokyo date +%F)
 require "kuractl audit summary --json" bash -c "'$KURACTL' -c '$KCONF' audit summary --since $since --json >'$T/summary.json'"

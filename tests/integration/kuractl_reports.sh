@@ -38,6 +38,7 @@ require "suspend" kuractl dataset suspend "$ID" --reason "incident R-1"
 require "resume" kuractl dataset resume "$ID"
 require "withdraw JGAS2" kuractl withdraw "$ID" JGAS2 --ref W-REP-1 --yes
 
+audit_quiet
 kuractl audit --dataset "$ID" --json >"$T/audit.jsonl"
 kc kt_alice report usage "$ID" --lang en >"$T/en.md" 2>&1
 kc kt_alice report usage "$ID" --csv >"$T/users.csv" 2>&1

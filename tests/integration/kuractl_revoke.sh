@@ -102,6 +102,7 @@ check_output "import keeps a withdrawn sample's new file, saying it is not serve
 check_fails "... and nobody can decrypt it" "$READ" "$KCONF" "$ID" late.bin
 
 # ---- reports ----
+audit_quiet
 rep=$(kc kt_alice report usage "$ID" --lang en 2>&1)
 check "the PI gets the usage report" grep -q "^# Usage report: $ID" <<<"$rep"
 check "... with the users table" grep -Eq "^\| kt_bob \| co-investigator \| " <<<"$rep"

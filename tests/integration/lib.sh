@@ -124,11 +124,31 @@ notice_lines() {
 }
 # Dates relative to today in the server's zone (Asia/Tokyo by default).
 day() { TZ=Asia/Tokyo date -d "$1 days" +%F; }
+# A close's record reaches the log a little after close(2) returns: FUSE
+# releases a handle in the background, and the daemon's close writer lets
+# a close wait up to 10 ms for a batch of opens to take it along (design.md
+# section 8). closes_logged N PATTERN [LOG] is true once LOG (default the
+# server's audit log) holds at least N close records matching PATTERN (for
+# wait_for); audit_quiet [LOG] waits (bounded, 5 s) until LOG has not grown
+# for 200 ms, for a test that reads the log when all its handles closed.
+closes_logged() { [ "$(grep '"event":"close"' "${3:-$KROOT/log/audit.jsonl}" | grep -c -- "$2")" -ge "$1" ]; }
+audit_quiet() {
+  local f=${1:-$KROOT/log/audit.jsonl} size now i
+  size=$(stat -c %s "$f") || return 1
+  for i in $(seq 1 25); do
+    sleep 0.2
+    now=$(stat -c %s "$f") || return 1
+    [ "$now" = "$size" ] && return 0
+    size=$now
+  done
+  return 1
+}
 # Windows bounded by the records' own times (the clock waited on, never
 # slept on): last_second [LOG] is the Unix second of the log's last record
-# (default the server's audit log), next_second S waits (bounded) until the
-# clock is past second S, stamp S is S as RFC 3339 in the server's zone.
-last_second() { tail -1 "${1:-$KROOT/log/audit.jsonl}" | python3 -c 'import sys, json, datetime
+# (default the server's audit log) once the log is quiet, next_second S
+# waits (bounded) until the clock is past second S, stamp S is S as RFC 3339
+# in the server's zone.
+last_second() { audit_quiet "$@"; tail -1 "${1:-$KROOT/log/audit.jsonl}" | python3 -c 'import sys, json, datetime
 print(int(datetime.datetime.fromisoformat(json.loads(sys.stdin.read())["time"]).timestamp()))'; }
 next_second() { local i; for i in $(seq 1 40); do [ "$(date +%s)" -gt "$1" ] && return 0; sleep 0.05; done; return 1; }
 stamp() { TZ=Asia/Tokyo date -d "@$1" +%Y-%m-%dT%H:%M:%S%:z; }

@@ -26,6 +26,8 @@ for i in 1 2 3; do as kt_alice cat "$M/a.bin" >/dev/null; done
 for i in 1 2; do as kt_bob cat "$M/b.bin" >/dev/null; done
 for i in 1 2; do as kt_carol cat "$M/a.bin" >/dev/null 2>&1; done
 as kt_alice cp "$M/b.bin" "$T/out/b.copy" 2>/dev/null
+closes_before=$(head -n "$before" "$LOG" | grep -c '"event":"close"')
+wait_for 10 closes_logged "$((closes_before + 5))" . "$LOG"
 new=$(tail -n +"$((before + 1))" "$LOG")
 opens=$(grep '"event":"open"' <<<"$new")
 check "exactly N + M = 8 open records" test "$(grep -c . <<<"$opens")" = 8

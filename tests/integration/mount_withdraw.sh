@@ -45,6 +45,7 @@ check "bob reads the other sample's file whole" as kt_bob cmp -s "$M/S2/reads.bi
 
 # ---- the withdrawal report: who opened the sample's files ----
 pi() { as kt_alice "$KURACTL" -c "$KCONF" "$@"; }
+audit_quiet
 pi report withdrawal "$ID" JGAS000101 --lang en >"$T/wr.out" 2>&1
 check "the PI gets the withdrawal report" grep -q "^# Withdrawal report: $ID$" "$T/wr.out"
 check "... of the sample" grep -q "^- Sample: JGAS000101$" "$T/wr.out"

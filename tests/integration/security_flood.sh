@@ -193,6 +193,7 @@ check "reserve: the refusals stopped short of the last 2 MiB ($free_kb KiB free)
 served=0
 for i in $(seq 1 20); do as kt_alice cmp -s "$M/$D1/f2.bin" "$T/d1/f2.bin" && served=$((served + 1)); done
 check "reserve: the listed user's 20 opens are all served" test "$served" = 20
+wait_for 10 closes_logged 20 '"path":"f2.bin"' "$L/audit.jsonl"
 check "reserve: ... with 20 allow and 20 close records" bash -c \
   "[ \$(grep '\"path\":\"f2.bin\"' '$L/audit.jsonl' | grep -c '\"decision\":\"allow\"') = 20 ] &&
    [ \$(grep '\"path\":\"f2.bin\"' '$L/audit.jsonl' | grep -c '\"event\":\"close\"') = 20 ]"
@@ -289,6 +290,7 @@ check "disk full: the bulk-read alert was written (from the reserve)" \
   bash -c "grep '\"reason\":\"bulk read\"' '$S/audit.jsonl' | grep '\"dataset\":\"$D2\"' | grep -q '\"user\":\"kt_alice\"'"
 # (repeated reads of a file one user alone has open come from the page
 # cache: kurafs serves, and counts, each byte once)
+wait_for 10 closes_logged 2 '"path":"g.bin"' "$S/audit.jsonl"
 closed=$(grep '"event":"close"' "$S/audit.jsonl" | grep '"path":"g.bin"' | grep -o '"bytes":[0-9]*' | tail -n 1 | cut -d: -f2)
 check "disk full: so was the close record, with the bytes served (${closed:-none}, the whole file at least)" \
   test "${closed:-0}" -ge 200000 -a "$total" -ge 1200000

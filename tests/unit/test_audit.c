@@ -651,6 +651,113 @@ static void test_closes_handed_over_rotations_and_reopens(void)
     EXPECT(sum.records == THREADS * PER_THREAD && sum.files == st.rotations + 1);
 }
 
+/* Records in the log at path (the log may be open). */
+static int records_in(const char *path)
+{
+    struct lines l;
+    lines_read(path, &l);
+    int n = (int)l.n;
+    lines_free(&l);
+    return n;
+}
+
+/* With the close writer (kurafs starts it), a close nobody else writes
+ * beside is handed over all the same: its caller does not wait; the
+ * writer writes it after its linger, in a batch of its own without an
+ * fdatasync (the next open's makes it durable), and the chain goes on. */
+static void test_close_writer_writes_lone_closes(void)
+{
+    const char *path = log_path("close-writer");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_start_close_writer(log, 10, &err) == 0);
+    EXPECT(kura_audit_start_close_writer(log, 10, &err) == -1 && err.code == EALREADY);
+    alarm(60);
+    EXPECT(append(log, "opened") == 0);
+    EXPECT(append_event(log, KURA_AUDIT_CLOSE, "closer") == 0);
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.detached == 1);
+    int waited_ms = 0;
+    while (records_in(path) < 2 && waited_ms < 5000) {
+        usleep(1000);
+        waited_ms++;
+    }
+    printf("# the close in the log about %d ms after it returned (linger 10 ms)\n", waited_ms);
+    EXPECT(records_in(path) == 2);
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.records == 2 && st.batches == 2 && st.fdatasyncs == 1);
+    EXPECT(append(log, "opened again") == 0);
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.records == 3 && st.fdatasyncs == 2 && st.closes_lost == 0);
+    alarm(0);
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 3);
+    struct kura_audit_entry e;
+    EXPECT(parse_line(path, 2, &e) == 0 && e.rec.event == KURA_AUDIT_CLOSE && e.seq == 2);
+    kura_audit_entry_free(&e);
+}
+
+/* Closes handed over within a long linger wait for an open's batch and go
+ * into it, before the open (one fdatasync for all); those left when the
+ * log is closed are written by the close at once, not after the linger
+ * (the alarm), and nothing is lost. */
+static void test_close_writer_lingering_closes(void)
+{
+    const char *path = log_path("close-writer-linger");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_start_close_writer(log, 30000, &err) == 0);
+    alarm(20);
+    for (int i = 0; i < 3; i++)
+        EXPECT(append_event(log, KURA_AUDIT_CLOSE, "closer") == 0);
+    EXPECT(records_in(path) == 0);
+    EXPECT(append(log, "opened") == 0);
+    EXPECT(records_in(path) == 4); /* the open's batch took the closes */
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    EXPECT(st.detached == 3 && st.batches == 1 && st.fdatasyncs == 1);
+    struct kura_audit_entry e;
+    EXPECT(parse_line(path, 4, &e) == 0 && e.rec.event == KURA_AUDIT_OPEN);
+    kura_audit_entry_free(&e);
+    for (int i = 0; i < 2; i++)
+        EXPECT(append_event(log, KURA_AUDIT_CLOSE, "closer") == 0);
+    EXPECT(records_in(path) == 4);
+    kura_audit_close(log);
+    alarm(0);
+    EXPECT(records_in(path) == 6);
+    int closes = 0;
+    EXPECT(kura_audit_read(path, count_detail, &closes, &err) == 0 && closes == 5);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 6);
+}
+
+/* Eight threads open and close with the close writer running: every close
+ * is handed over, and once the log is closed every record is there once,
+ * each thread's in its order, the chain verifying. */
+static void test_close_writer_threads(void)
+{
+    const char *path = log_path("close-writer-threads");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_start_close_writer(log, 10, &err) == 0);
+    alarm(60);
+    int failures = run_workers(log, open_close_main);
+    kura_audit_close(log);
+    alarm(0);
+    EXPECT(failures == 0);
+    EXPECT(every_record_once(path));
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == THREADS * PER_THREAD);
+}
+
 /* Appends queued while a reopen holds the file go on when it lets go:
  * eight threads append while reopens run back to back, and every record
  * is written (an appender left asleep would hang here until the alarm). */
@@ -2251,6 +2358,9 @@ int main(void)
     RUN(test_closes_handed_to_the_writer);
     RUN(test_a_close_handed_over_last_is_written);
     RUN(test_closes_handed_over_rotations_and_reopens);
+    RUN(test_close_writer_writes_lone_closes);
+    RUN(test_close_writer_lingering_closes);
+    RUN(test_close_writer_threads);
     RUN(test_appends_wait_out_reopens);
     RUN(test_close_rides_next_sync);
     RUN(test_read_tail);

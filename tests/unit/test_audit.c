@@ -558,15 +558,19 @@ static void *opener_main(void *arg)
     return NULL;
 }
 
+/* Records whose detail is d->detail, counted in d->n. */
+struct detail_count {
+    const char *detail;
+    int n;
+};
+
 static int count_detail(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
                         void *ctx)
 {
-    (void)file;
-    (void)line;
-    (void)problem;
-    int *n = ctx;
-    if (e && e->rec.detail && strcmp(e->rec.detail, "closer") == 0)
-        (*n)++;
+    (void)file, (void)line, (void)problem;
+    struct detail_count *d = ctx;
+    if (e && e->rec.detail && strcmp(e->rec.detail, d->detail) == 0)
+        d->n++;
     return 0;
 }
 
@@ -591,10 +595,10 @@ static void test_a_close_handed_over_last_is_written(void)
     pthread_join(opener, NULL);
     alarm(0);
     EXPECT(st.detached == 1 && h.failures == 0);
-    int closes_in_log = 0;
+    struct detail_count closes_in_log = {"closer", 0};
     struct kura_err err = {0};
     ASSERT(kura_audit_read(path, count_detail, &closes_in_log, &err) == 0); /* the log still open */
-    EXPECT(closes_in_log == h.closes);
+    EXPECT(closes_in_log.n == h.closes);
     kura_audit_close(log);
 }
 
@@ -730,8 +734,8 @@ static void test_close_writer_lingering_closes(void)
     kura_audit_close(log);
     alarm(0);
     EXPECT(records_in(path) == 6);
-    int closes = 0;
-    EXPECT(kura_audit_read(path, count_detail, &closes, &err) == 0 && closes == 5);
+    struct detail_count closes = {"closer", 0};
+    EXPECT(kura_audit_read(path, count_detail, &closes, &err) == 0 && closes.n == 5);
     struct outcome o;
     struct kura_audit_summary sum;
     EXPECT(verify(path, &o, &sum) == 0 && sum.records == 6);
@@ -1555,16 +1559,6 @@ static void *one_open_main(void *arg)
     return NULL;
 }
 
-static int count_handed(const struct kura_audit_entry *e, const char *file, uint64_t line, const char *problem,
-                        void *ctx)
-{
-    (void)file, (void)line, (void)problem;
-    int *n = ctx;
-    if (e && e->rec.detail && strcmp(e->rec.detail, "handed") == 0)
-        (*n)++;
-    return 0;
-}
-
 /* The disk fills while closes are handed to the writer of an open (the
  * test holds the head file's lock, so the open's batch waits for it) and
  * more opens queue behind it: every open fails, the file is as it was
@@ -1625,8 +1619,8 @@ static void test_full_disk_with_handed_closes(void)
     struct kura_err err = {0};
     EXPECT(verify(path, &o, &sum) == 0 && sum.last_seq == 3);
     EXPECT(kura_audit_written_seq(log, &head_seq, &err) == 0 && head_seq == 3);
-    int handed = 0;
-    EXPECT(kura_audit_read(path, count_handed, &handed, &err) == 0 && handed == 0);
+    struct detail_count handed = {"handed", 0};
+    EXPECT(kura_audit_read(path, count_detail, &handed, &err) == 0 && handed.n == 0);
 
     EXPECT(append(log, "room again") == 0);
     EXPECT(!kura_audit_failing(log));
@@ -1685,9 +1679,9 @@ static void test_close_while_a_reopen_holds_the_file(void)
     struct kura_audit_stats st;
     kura_audit_get_stats(log, &st);
     EXPECT(st.detached == 0);
-    int handed = 0;
+    struct detail_count handed = {"handed", 0};
     struct kura_err err = {0};
-    EXPECT(kura_audit_read(path, count_handed, &handed, &err) == 0 && handed == 1); /* the log still open */
+    EXPECT(kura_audit_read(path, count_detail, &handed, &err) == 0 && handed.n == 1); /* the log still open */
     kura_audit_close(log);
     struct outcome o;
     struct kura_audit_summary sum;

@@ -241,6 +241,9 @@ check "the destruction goes through all the same" kuractl dataset destroy "$K3" 
 check "... its keys are gone" test ! -e "$KEYS/datasets/$K3"
 check "... and its report says what it could not list, and why" \
   grep -q "^The deliveries could not be listed: .*ledger" "$STATE/datasets/$K3/destruction-report.txt"
+check "... nor those listed once and no more (the PI, listed now, is named)" bash -c \
+  "grep -q '^Those listed once and no more could not be listed: .*ledger' '$STATE/datasets/$K3/destruction-report.txt' &&
+   grep -Eq '^\| kt_alice \| pi \| ' '$STATE/datasets/$K3/destruction-report.txt'"
 
 stop_kura "$MNT"
 done_testing

@@ -334,9 +334,12 @@ static void user_line(const struct kura_cmd_ctx *c, FILE *f, const char *user, c
  * the PI and the users listed now (their periods as their rows in report
  * usage), those listed once and no more by the ledger (former-pi,
  * former-user, each period from and until the ledger's times, used or
- * not), and anyone else the log saw open a file (not-listed). */
+ * not), and anyone else the log saw open a file (not-listed). With
+ * unread (the ledger did not verify: why), the former ones are not named
+ * as such, and the report says so; those the log saw open a file are,
+ * as not-listed. */
 static void users_table(const struct kura_cmd_ctx *c, FILE *f, const struct kura_dataset *ds,
-                        const struct cmd_listings *l, const struct cmd_usage *use)
+                        const struct cmd_listings *l, const struct cmd_usage *use, const char *unread)
 {
     const struct kura_zone *zone = c->env->cfg->zone;
     char a[48], b[48];
@@ -359,10 +362,20 @@ static void users_table(const struct kura_cmd_ctx *c, FILE *f, const struct kura
                       x->until == INT64_MAX ? "none" : cmd_time(c, x->until, b, sizeof b),
                       cmd_usage_find(use, x->user, x->uid, k + 1));
     }
-    for (size_t i = 0; i < use->n; i++)
-        if (!use->users[i].listing && use->users[i].opens)
-            user_line(c, f, use->users[i].user[0] ? use->users[i].user : "(no account)", "not-listed", use->users[i].uid,
-                      "none", "none", &use->users[i]);
+    for (size_t i = 0; i < use->n; i++) {
+        const struct cmd_user_usage *u = &use->users[i];
+        const struct kura_grant *g = kura_dataset_grant(ds, (uid_t)u->uid);
+        bool listed_now = (u->uid == ds->pi_uid && strcmp(u->user, ds->pi) == 0) || (g && strcmp(g->user, u->user) == 0);
+        if (!u->listing && u->opens && !(unread && listed_now))
+            user_line(c, f, u->user[0] ? u->user : "(no account)", "not-listed", u->uid, "none", "none", u);
+    }
+    if (unread) {
+        /* A damaged ledger must not hold back the erasure itself. */
+        fprintf(f, "\nThose listed once and no more could not be listed: ");
+        kura_md_cell(f, unread);
+        fprintf(f, ".\nThose of them the audit log saw open a file are above as not-listed; check the\n"
+                   "ledger (kuractl ledger %s) for the others.\n", ds->id);
+    }
 }
 
 /* The destruction report (R-REV-3, R-LOG-4): what existed, what is being
@@ -374,9 +387,14 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
     const struct kura_dataset *ds = &t->ds;
     struct cmd_usage use;
     struct cmd_listings l;
-    if (cmd_listings_read(c, ds, &l, e) != 0)
-        return NULL;
-    if (cmd_usage_scan(c, ds->id, &l, 0, 0, &use, e) != 0) {
+    char unread[sizeof e->msg] = "";
+    if (cmd_listings_read(c, ds, &l, e) != 0) {
+        if (e->code == ENOMEM)
+            return NULL;
+        snprintf(unread, sizeof unread, "%s", e->msg); /* l is empty */
+        *e = (struct kura_err){0};
+    }
+    if (cmd_usage_scan(c, ds->id, unread[0] ? NULL : &l, 0, 0, &use, e) != 0) {
         cmd_listings_free(&l);
         return NULL;
     }
@@ -440,7 +458,7 @@ static char *build_report(const struct kura_cmd_ctx *c, struct cmd_txn *t, bool 
             fprintf(f, "%s%s", k ? "," : "", fl->samples[k]);
         fprintf(f, " | %s |\n", have ? fp : kura_file_withdrawn(ds, fl) ? "destroyed earlier (withdrawn)" : "missing");
     }
-    users_table(c, f, ds, &l, &use);
+    users_table(c, f, ds, &l, &use, unread[0] ? unread : NULL);
     if (ds->nwithdrawals) {
         fprintf(f, "\n## Consent withdrawals\n\n| sample | reference | withdrawn at |\n|---|---|---|\n");
         for (size_t i = 0; i < ds->nwithdrawals; i++) {

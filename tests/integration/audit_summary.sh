@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The audit log's summary for its regular review (R-LOG-9): kuractl audit
 # summary counts, per dataset, the users who opened files, opens allowed,
+# reads through another process's open (apart from the opens),
 # bytes read, refusals by reason and alerts, and the refusals outside any
 # dataset; the counts are compared with the JSONL read independently here.
 # A PI sees their datasets only. kurafs sends it on [audit] summary_weekday
@@ -54,9 +55,10 @@ for line in open(sys.argv[1]):
     ds = r.get("dataset") or "outside"
     ev, dec = r["event"], r["decision"]
     if ev == "open" and dec == "allow" and "dataset" in r:
-        u = users.setdefault((ds, r.get("user", "-")), [0, 0]); u[0] += 1
+        reader = (r.get("detail") or "").startswith("reads through a file pid ")
+        u = users.setdefault((ds, r.get("user", "-")), [0, 0, 0]); u[2 if reader else 0] += 1
     elif ev == "close" and r.get("bytes", 0) > 0 and "dataset" in r:
-        u = users.setdefault((ds, r.get("user", "-")), [0, 0]); u[1] += r["bytes"]
+        u = users.setdefault((ds, r.get("user", "-")), [0, 0, 0]); u[1] += r["bytes"]
     elif ev == "refusals" or (dec == "deny" and ev in ("open", "write-denied")):
         k = (ds, r.get("reason", "-")); refusals[k] = refusals.get(k, 0) + (r.get("count", 1) if ev == "refusals" else 1)
     elif ev == "alert":
@@ -65,11 +67,12 @@ order = lambda k: (k[0] == "outside", k)
 out = {"datasets": [], "users": [], "refusals": [], "alerts": []}
 for ds in sorted({k[0] for k in list(users) + list(refusals) + list(alerts)}, key=lambda d: (d == "outside", d)):
     mine = {k: v for k, v in users.items() if k[0] == ds}
-    out["datasets"].append({"dataset": ds, "users": sum(1 for v in mine.values() if v[0] > 0),
-                            "opens": sum(v[0] for v in mine.values()), "bytes_read": sum(v[1] for v in mine.values()),
+    out["datasets"].append({"dataset": ds, "users": sum(1 for v in mine.values() if v[0] > 0 or v[2] > 0),
+                            "opens": sum(v[0] for v in mine.values()), "read_throughs": sum(v[2] for v in mine.values()),
+                            "bytes_read": sum(v[1] for v in mine.values()),
                             "refusals": sum(v for k, v in refusals.items() if k[0] == ds),
                             "alerts": sum(v for k, v in alerts.items() if k[0] == ds)})
-out["users"] = [{"dataset": k[0], "user": k[1], "opens": v[0], "bytes_read": v[1]} for k, v in sorted(users.items(), key=lambda kv: order(kv[0]))]
+out["users"] = [{"dataset": k[0], "user": k[1], "opens": v[0], "read_throughs": v[2], "bytes_read": v[1]} for k, v in sorted(users.items(), key=lambda kv: order(kv[0]))]
 out["refusals"] = [{"dataset": k[0], "reason": k[1], "count": v} for k, v in sorted(refusals.items(), key=lambda kv: order(kv[0]))]
 out["alerts"] = [{"dataset": k[0], "reason": k[1], "count": v} for k, v in sorted(alerts.items(), key=lambda kv: order(kv[0]))]
 print(json.dumps(out, sort_keys=True))
@@ -82,8 +85,8 @@ check "alice 2 opens, bob 1, 100000 bytes each read" \
   python3 -c 'import json, sys; u = {x["user"]: x for x in json.load(open(sys.argv[1]))["users"]}; sys.exit(not (u["kt_alice"]["opens"] == 2 and u["kt_bob"]["opens"] == 1 and u["kt_alice"]["bytes_read"] == 200000))' "$T/summary.json"
 check "refusals by reason: not listed 3, guard 1, read-only 1, and outside any dataset" \
   python3 -c 'import json, sys; r = {(x["dataset"], x["reason"]): x["count"] for x in json.load(open(sys.argv[1]))["refusals"]}; sys.exit(not (r[("JGAD000030", "not listed")] == 3 and r[("JGAD000030", "guard")] == 1 and r[("JGAD000030", "read-only")] == 1 and r[("outside", "read-only")] >= 1))' "$T/summary.json"
-check_output "the text form: a row per dataset (2 users, 3 opens, 300000 bytes, 5 refusals, 2 bulk-read alerts)" \
-  '^\| JGAD000030 \| 2 \| 3 \| 293\.0 KiB \| 5 \| 2 \|' \
+check_output "the text form: a row per dataset (2 users, 3 opens, no read-through, 300000 bytes, 5 refusals, 2 bulk-read alerts)" \
+  '^\| JGAD000030 \| 2 \| 3 \| 0 \| 293\.0 KiB \| 5 \| 2 \|' \
   kuractl audit summary --since "$since"
 as kt_alice "$KURACTL" -c "$KCONF" audit summary --since "$since" --json >"$T/alice.json" 2>&1
 check "the PI sees her dataset" grep -q '"dataset":"JGAD000030"' "$T/alice.json"

@@ -5,7 +5,8 @@
 # what the log holds. A handle opened before an incident window and read
 # in it; a file a shell opened and cat read (the log records the reader
 # as an open naming the pid that opened, and the handle's one close under
-# the opener); refused writes (create, unlink) into the dataset; a usage
+# the opener; counted as a read-through, apart from the opens, in every
+# report that counts opens); refused writes (create, unlink) into the dataset; a usage
 # report made while a file read whole is still held open (the log has its
 # bytes only at the close); a daemon killed with a handle open. Those
 # who read while listed and are listed no more (a PI replaced by set-pi,
@@ -48,7 +49,9 @@ TO=$(date +%s)
 
 kuractl report incident --from "$(stamp "$FROM")" --to "$(stamp "$TO")" --dataset "$ID" --json >"$T/incident.json" 2>&1
 kuractl report usage "$ID" --json >"$T/usage.json" 2>&1
-require "the reports are made" python3 -c 'import json, sys; [json.load(open(p)) for p in sys.argv[1:]]' "$T/incident.json" "$T/usage.json"
+kuractl audit summary --since "$(stamp "$FROM")" --until "$(stamp "$TO")" --dataset "$ID" --json >"$T/summary.json" 2>&1
+require "the reports are made" python3 -c 'import json, sys; [json.load(open(p)) for p in sys.argv[1:]]' \
+  "$T/incident.json" "$T/usage.json" "$T/summary.json"
 
 # The log read independently: a handle is an allowed open that is not a
 # reader's record; its close (same uid, pid, dataset, file) carries its bytes.
@@ -110,11 +113,35 @@ elif what == "usage-refused":
     ok = want == got and want.get("kt_carol") == 2
     if not ok: print("# log:", want, "report:", got)
 elif what == "usage-opens-bytes":
+    # opens are the files opened (a reader's record apart, as read_throughs)
     rows = {u["user"]: u for u in use["users"]}
     for u in ("kt_alice", "kt_bob", "kt_carol"):
-        opens = sum(1 for r in recs if r["event"] == "open" and r["decision"] == "allow" and r.get("user") == u)
+        allowed = [r for r in recs if r["event"] == "open" and r["decision"] == "allow" and r.get("user") == u]
+        opens, reads = sum(1 for r in allowed if not reader(r)), sum(1 for r in allowed if reader(r))
         b = sum(r.get("bytes", 0) for r in recs if r["event"] == "close" and r.get("user") == u)
-        ok = ok and rows[u]["opens"] == opens and rows[u]["bytes_read"] == b
+        ok = ok and rows[u]["opens"] == opens and rows[u]["read_throughs"] == reads and rows[u]["bytes_read"] == b
+        if not ok: print("#", u, "log: opens", opens, "read-throughs", reads, "bytes", b, "report:", rows[u])
+    ok = ok and rows["kt_carol"]["read_throughs"] >= 1
+elif what == "incident-read-throughs":
+    # per user: opens are the handles open in the window (before it too), read-throughs the readers' records in it
+    for u in ("kt_bob", "kt_carol"):
+        opens = sum(1 for h in handles if h["user"] == u and h["open"] < to and (h["close"] is None or h["close"] >= frm))
+        reads = sum(1 for r in recs if frm <= r["ms"] < to and r["event"] == "open" and r["decision"] == "allow" and
+                    r.get("user") == u and reader(r))
+        ok = ok and users[u]["opens"] == opens and users[u]["read_throughs"] == reads
+        if not ok: print("#", u, "log: opens", opens, "read-throughs", reads, "report:", users[u])
+    ok = ok and users["kt_carol"]["read_throughs"] >= 1
+elif what == "summary-read-throughs":
+    # --until a time counts its second
+    summ = {u["user"]: u for u in json.load(open(sys.argv[7]))["users"]}
+    for u in ("kt_bob", "kt_carol"):
+        allowed = [r for r in recs if frm <= r["ms"] < to + 1000 and r["event"] == "open" and r["decision"] == "allow"
+                   and r.get("user") == u]
+        opens, reads = sum(1 for r in allowed if not reader(r)), sum(1 for r in allowed if reader(r))
+        got = summ.get(u, {"opens": 0, "read_throughs": 0})
+        ok = ok and got["opens"] == opens and got["read_throughs"] == reads
+        if not ok: print("#", u, "log: opens", opens, "read-throughs", reads, "summary:", got)
+    ok = ok and summ["kt_carol"]["read_throughs"] >= 1
 else:
     ok = False
 sys.exit(0 if ok else 1)
@@ -126,7 +153,9 @@ check "incident: no row says 'not closed' of a handle the log shows closed (cat 
   audit incident-still-open
 check "incident: refused writes in the window count as refused, as in the log" audit incident-refused
 check "usage: refused writes count in the users' refused attempts, as in the log" audit usage-refused
-check "usage: opens and bytes per user as in the log" audit usage-opens-bytes
+check "usage: opens, read-throughs (cat reading the shell's open) and bytes per user as in the log" audit usage-opens-bytes
+check "incident: opens and read-throughs per user as in the log, apart" audit incident-read-throughs
+check "audit summary: opens and read-throughs per user as in the log, apart" audit summary-read-throughs "$T/summary.json"
 
 # ---- a usage report made while a file is held open, read whole: the log
 # has no bytes for it until its close; the report must say so, not show
@@ -197,6 +226,28 @@ check "a window after it: bob's handle is gone with the daemon" test -z "$(bob_r
 kuractl report incident --from "$(stamp "$AFTER")" --to "$(stamp "$END")" --dataset "$ID" --csv >"$T/after.csv" 2>&1
 check "... and alice's read in it is there (the report is not empty)" grep -q '^[^,]*,kt_alice,' "$T/after.csv"
 stop_kura "$T/mnt3"
+
+# ---- the dataset destroyed: its destruction and end-of-use reports count
+# carol's read-through apart from her opens, as the log has them ----
+require "$ID destroyed" bash -c "'$KURACTL' -c '$KCONF' dataset destroy '$ID' --yes >/dev/null"
+kuractl report end-of-use "$ID" --json >"$T/end.json" 2>&1
+kuractl report destruction "$ID" >"$T/destruction.md" 2>&1
+cat >"$T/ended.py" <<'PY'
+import json, re, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+end, md = json.load(open(sys.argv[2])), open(sys.argv[3]).read()
+reader = lambda r: (r.get("detail") or "").startswith("reads through a file pid ")
+allowed = [r for r in recs if r["event"] == "open" and r["decision"] == "allow" and r.get("user") == "kt_carol" and
+           r.get("dataset") == "JGAD190101"]
+opens, reads = sum(1 for r in allowed if not reader(r)), sum(1 for r in allowed if reader(r))
+rows = [u for u in end["users"] if u["user"] == "kt_carol"]
+got = (sum(u["opens"] for u in rows), sum(u["read_throughs"] for u in rows))
+m = re.search(r"^\| kt_carol \| co-investigator \| [0-9]+ \| [^|]* \| [^|]* \| ([0-9]+) \| ([0-9]+) \| ", md, re.M)
+print("# log: opens", opens, "read-throughs", reads, "end-of-use:", got, "destruction:", m and m.groups())
+sys.exit(0 if reads >= 1 and got == (opens, reads) and m and tuple(map(int, m.groups())) == (opens, reads) else 1)
+PY
+check "end-of-use and destruction reports: carol's opens and read-throughs as in the log, apart" \
+  python3 "$T/ended.py" "$LOG" "$T/end.json" "$T/destruction.md"
 
 # ---- listed no more: alice reads, then kt_dave is made PI (set-pi); bob
 # reads, is removed, is refused; carol reads, is removed, is listed again
@@ -278,7 +329,7 @@ if what == "json":
 elif what == "md":
     text = open(md).read()
     cells = [[x.strip() for x in l.strip().strip("|").split("|")] for l in text.splitlines() if l.startswith("| kt_")]
-    roles = sorted((x[0], x[1]) for x in cells if len(x) == 10)
+    roles = sorted((x[0], x[1]) for x in cells if len(x) == 11)
     want(roles == [("kt_alice", "former PI"), ("kt_bob", "former user"), ("kt_carol", "co-investigator"),
                    ("kt_carol", "former user"), ("kt_dave", "PI")], "Markdown roles: %s" % roles)
     want("not listed" not in text, "Markdown says not listed")

@@ -60,7 +60,7 @@ csvu = {r["user"]: r for r in rows}
 def md_row(user):
     for l in md.splitlines():
         cells = [c.strip() for c in l.strip().strip("|").split("|")]
-        if cells and cells[0] == user and len(cells) == 10:
+        if cells and cells[0] == user and len(cells) == 11:
             return cells
     return None
 def human(n):
@@ -75,7 +75,7 @@ if what == "bytes":
     logged = sum(r.get("bytes", 0) for r in audit if r["event"] == "close" and r.get("user") == "kt_bob")
     b = users["kt_bob"]
     ok = logged == 305000 and b["bytes_read"] == logged and int(csvu["kt_bob"]["bytes_read"]) == logged
-    ok = ok and md_row("kt_bob")[5] == human(logged) == "297.9 KiB"
+    ok = ok and md_row("kt_bob")[6] == human(logged) == "297.9 KiB"
     sys.exit(0 if ok else 1)
 if what == "opens":
     for u in ("kt_bob", "root", "kt_alice"):
@@ -139,7 +139,7 @@ kc kt_alice report usage "$ID" >"$T/ja.md" 2>&1
 check "the default report of a JGA dataset is Japanese, valid UTF-8" \
   python3 -c 'import sys; t = open(sys.argv[1], "rb").read().decode("utf-8", "strict"); sys.exit(0 if t.startswith("# 利用状況の報告：" + sys.argv[2] + "\n") else 1)' "$T/ja.md" "$ID"
 for item in "- 報告対象期間（開始）：" "- 研究代表者：kt_alice" "- 研究代表者の所属機関：（記入欄）" "## データ利用者" \
-  "| 利用者 | 役割 | 利用開始日 | 利用終了日 | アクセス回数 | 読み出し量 | 拒否された試行 | 最終アクセス |" \
+  "| 利用者 | 役割 | 利用開始日 | 利用終了日 | アクセス回数 | 他のプロセスが開いたファイルの読み出し回数 | 読み出し量 | 拒否された試行 | 最終アクセス |" \
   "## 運用管理者の拒否された試行（データ利用者ではない）" "## 同意撤回" "## インシデント（警告・利用停止・緊急停止）"; do
   check "Japanese: $item" grep -qF -- "$item" "$T/ja.md"
 done
@@ -238,7 +238,9 @@ T, stored = sys.argv[1], sys.argv[2]
 end = json.load(open(T + "/end.json"))
 text = open(stored).read()
 h = end["report"]
-fps = dict((m.group(2), m.group(3)) for m in re.finditer(r"^\| (.+?) \| ([0-9a-f]+) \| \d+ \| [^|]* \| (.+) \|$", text, re.M))
+files = text[text.index("\n## Files ("):]
+files = files[:files.find("\n## ", 1)]   # the files table alone: no other table's row passes for one
+fps = dict((m.group(2), m.group(3)) for m in re.finditer(r"^\| (.+?) \| ([0-9a-f]+) \| \d+ \| [^|]* \| (.+) \|$", files, re.M))
 erased = {e["file_id"]: e for e in end["erased_keys"]}
 users = {u["user"]: u for u in end["users"]}
 ok = h["type"] == "end_of_use" and h["method"] == "crypto-erasure" and h["destroyed_by"] == "root"

@@ -108,7 +108,7 @@ check "the PI gets the usage report" grep -q "^# Usage report: $ID" <<<"$rep"
 check "... with the users table" grep -Eq "^\| kt_bob \| co-investigator \| " <<<"$rep"
 check "... the changes to the list" grep -Eq "\| user-add \| kt_bob \|" <<<"$rep"
 check "... and the withdrawal, with its reference" grep -Eq "^\| JGAS1 \| [^|]+ \| W-2026-001 \|$" <<<"$rep"
-check_output "CSV has a header and one row per user" "^user,role,from,until,opens,bytes_read,refused,last_access,institution,trained$" \
+check_output "CSV has a header and one row per user" "^user,role,from,until,opens,read_throughs,bytes_read,refused,last_access,institution,trained$" \
   kc kt_alice report usage "$ID" --csv
 check_output_fails "bob cannot read the usage report" "only (an operator|the PI|operators)" kc kt_bob report usage "$ID"
 

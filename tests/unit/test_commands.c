@@ -400,7 +400,7 @@ static void test_withdraw_pending(void)
     EXPECT_STR_CONTAINS(out_buf, "- 同意の状態：撤回済み（保留中：当該試料のファイルは未取り込み）\n");
     /* CSV: who opened the sample's files (nobody yet: the header) */
     EXPECT(run_as(1, "report withdrawal DS1 S7 --csv") == 0);
-    EXPECT(strcmp(out_buf, "user,uid,file,opens,first_open,last_open,bytes_read,refused\n") == 0);
+    EXPECT(strcmp(out_buf, "user,uid,file,opens,read_throughs,first_open,last_open,bytes_read,refused\n") == 0);
     EXPECT(run_as(1, "report withdrawal DS1 S7 --csv --json") == 2);
     EXPECT_STR_CONTAINS(err_buf, "give one");
     EXPECT(run_as(1, "report withdrawal DS1 S7 --lang fr") == 2);
@@ -1191,7 +1191,7 @@ static void test_end_of_use_names_everyone_listed(void)
     EXPECT(out_buf && !strstr(out_buf, "\"user\":\"bin\""));   /* listed after that period */
 
     EXPECT(run_as(0, "dataset destroy DSEND --yes") == 0);
-    EXPECT_STR_CONTAINS(out_buf, "| user | role | uid | from | until | opens | last access |");
+    EXPECT_STR_CONTAINS(out_buf, "| user | role | uid | from | until | opens | read-throughs | last access |");
     EXPECT_STR_CONTAINS(out_buf, "\n| sys | pi | 3 | ");
     EXPECT_STR_CONTAINS(out_buf, "\n| nobody | co-investigator | 65534 | ");
     EXPECT_STR_CONTAINS(out_buf, "\n| bin | former-user | 2 | ");
@@ -1229,6 +1229,72 @@ static void test_listing_of_a_record(void)
     EXPECT(cmd_listing_of(&l, "kt_c", 9, 1900 * 1000, true) == 3);
     EXPECT(cmd_listing_of(&l, "kt_d", 8, 10, true) == 4);                  /* listed once, now: all of it */
     EXPECT(cmd_listing_of(&l, "kt_e", 5, 1500 * 1000, false) == 0);
+}
+
+/* A reader's record (a program reading through a descriptor another
+ * process opened: the shell's of `cmd < FILE`, one passed on) is no file
+ * opened: every report that counts opens counts it apart as a read-through
+ * (usage, incident, audit summary; withdrawal and destruction through the
+ * same scan), a refused one as a refused attempt. An operator who only
+ * read through is a user of the data, not among the operators' refusals. */
+static void test_reports_count_read_throughs_apart(void)
+{
+    struct kura_err e = {0};
+    struct kura_audit_log *log = open_audit_log();
+    ASSERT(log);
+    struct kura_audit_record r;
+    allowed_open(&r, "DSRM", "rt.bin");
+    r.user = "kt_reader";
+    r.uid = 60200;
+    r.pid = 500;
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    r.pid = 501;
+    r.detail = KURA_AUDIT_READER_DETAIL "500 opened";
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    r.pid = 502;
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = "guard";
+    r.detail = KURA_AUDIT_READER_DETAIL "500 opened; dd";
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    allowed_open(&r, "DSRM", "rt.bin");
+    r.event = KURA_AUDIT_CLOSE;
+    r.decision = KURA_AUDIT_NO_DECISION;
+    r.user = "kt_reader";
+    r.uid = 60200;
+    r.pid = 500;
+    r.bytes = 1000;
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    allowed_open(&r, "DSRM", "rt.bin");
+    r.user = "root";
+    r.uid = 0;
+    r.pid = 503;
+    r.detail = KURA_AUDIT_READER_DETAIL "500 opened";
+    EXPECT(kura_audit_append(log, &r, &e) == 0);
+    kura_audit_close(log);
+
+    EXPECT(run_as(0, "report usage DSRM --json") == 0);
+    EXPECT(report_row_has("kt_reader", "not-listed", "\"opens\":1,\"read_throughs\":1,\"bytes_read\":1000,\"refused\":1,"));
+    EXPECT(report_row_has("root", "not-listed", "\"opens\":0,\"read_throughs\":1,"));
+    EXPECT(run_as(0, "report usage DSRM --csv") == 0);
+    EXPECT(out_buf && strncmp(out_buf, "user,role,from,until,opens,read_throughs,bytes_read,refused,", 60) == 0);
+    EXPECT(run_as(0, "report usage DSRM --lang en") == 0);
+    EXPECT_STR_CONTAINS(out_buf, "| user | role | from | until | opens | read-throughs | bytes read | refused |");
+
+    char cmd[200], from[16], to[16];
+    time_t now = time(NULL), f = now - 2 * 86400, t = now + 2 * 86400;
+    strftime(from, sizeof from, "%Y-%m-%d", gmtime(&f));
+    strftime(to, sizeof to, "%Y-%m-%d", gmtime(&t));
+    snprintf(cmd, sizeof cmd, "report incident --from %s --to %s --dataset DSRM --json", from, to);
+    EXPECT(run_as(0, cmd) == 0);
+    EXPECT_STR_CONTAINS(out_buf, "{\"user\":\"kt_reader\",\"files_opened\":1,\"opens\":1,\"read_throughs\":1,"
+                                 "\"bytes_read\":1000,\"refused\":1}");
+    EXPECT_STR_CONTAINS(out_buf, "{\"user\":\"root\",\"files_opened\":0,\"opens\":0,\"read_throughs\":1,");
+
+    snprintf(cmd, sizeof cmd, "audit summary --since %s --dataset DSRM --json", from);
+    EXPECT(run_as(0, cmd) == 0);
+    EXPECT_STR_CONTAINS(out_buf, "{\"dataset\":\"DSRM\",\"user\":\"kt_reader\",\"opens\":1,\"read_throughs\":1,"
+                                 "\"bytes_read\":1000}");
+    EXPECT_STR_CONTAINS(out_buf, "{\"dataset\":\"DSRM\",\"user\":\"root\",\"opens\":0,\"read_throughs\":1,");
 }
 
 /* The handles a scan finds open (cmd_handles.c, the usage and incident
@@ -1640,6 +1706,7 @@ int main(void)
     RUN(test_handles_closed_by);
     RUN(test_former_rows_give_the_ledgers_records);
     RUN(test_end_of_use_names_everyone_listed);
+    RUN(test_reports_count_read_throughs_apart);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

@@ -422,7 +422,8 @@ static const label L_SINCE = {"since", "From", "集計期間（開始）"};
 static const label L_UNTIL = {"until", "Until (not included)", "集計期間（終了、含まない）"};
 static const label L_RECORDS = {"records", "Records in the period", "期間内の記録数"};
 static const label T_DATASETS = {"datasets", "Per dataset", "データセット別"};
-static const label T_USERS = {"users", "Users who opened files", "ファイルを開いた利用者"};
+static const label T_USERS = {"users", "Users who opened files or read through another's open",
+                              "ファイルを開いた利用者・他のプロセスが開いたファイルを読み出した利用者"};
 static const label T_REFUSALS = {"refusals", "Refusals by reason", "理由別の拒否"};
 static const label T_ALERTS = {"alerts", "Alerts", "警告"};
 static const label C_DATASET = {"dataset", "dataset", "データセット"};
@@ -436,17 +437,20 @@ static const label C_REASON = {"reason", "reason", "理由"};
 static const label C_COUNT = {"count", "count", "件数"};
 static const label W_OUTSIDE = {"outside", "(outside any dataset)", "（データセット外）"};
 static const label NONE = {"none", "none", "なし"};
-static const label *const DATASET_COLS[] = {&C_DATASET, &C_USERS, &C_OPENS, &C_BYTES, &C_REFUSED, &C_ALERTS};
-static const label *const USER_COLS[] = {&C_DATASET, &C_USER, &C_OPENS, &C_BYTES};
+static const label *const DATASET_COLS[] = {&C_DATASET, &C_USERS,   &C_OPENS, &cmd_label_read_throughs,
+                                            &C_BYTES,   &C_REFUSED, &C_ALERTS};
+static const label *const USER_COLS[] = {&C_DATASET, &C_USER, &C_OPENS, &cmd_label_read_throughs,
+                                         &C_BYTES};
 static const label *const COUNT_COLS[] = {&C_DATASET, &C_REASON, &C_COUNT};
+#define N(a) (sizeof a / sizeof *a)
 
-/* One counter: a user's opens and bytes, or a reason's refusals or alerts,
- * in a dataset (NULL: outside any). */
+/* One counter: a user's opens, read-throughs and bytes, or a reason's
+ * refusals or alerts, in a dataset (NULL: outside any). */
 enum tally_kind { TALLY_USER, TALLY_REFUSAL, TALLY_ALERT };
 struct tally {
     char *dataset, *key;
     enum tally_kind kind;
-    uint64_t opens, bytes, count;
+    uint64_t opens, read_throughs, bytes, count;
 };
 
 struct summary_scan {
@@ -501,12 +505,14 @@ static int summary_take(const struct kura_audit_entry *e, const char *file, uint
         return 0;
     s->records++;
     struct tally *x = NULL;
-    bool opened = r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW;
+    bool allowed = r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW;
+    bool reader = allowed && kura_audit_is_reader(r);   /* no open of its own: counted apart */
     bool read = r->event == KURA_AUDIT_CLOSE && r->bytes > 0;
-    if ((opened || read) && r->dataset) {
+    if ((allowed || read) && r->dataset) {
         if (!(x = tally_slot(s, r->dataset, TALLY_USER, r->user ? r->user : "-")))
             goto nomem;
-        x->opens += opened;
+        x->opens += allowed && !reader;
+        x->read_throughs += reader;
         x->bytes += read ? (uint64_t)r->bytes : 0;
     } else if (kura_audit_is_refusal(r)) {
         if (!(x = tally_slot(s, r->dataset, TALLY_REFUSAL, r->reason ? r->reason : "-")))
@@ -551,23 +557,26 @@ static void summary_model(struct kura_report *rep, const struct summary_scan *s,
     kura_report_item(rep, &L_SINCE, KURA_CELL_TEXT(since));
     kura_report_item(rep, &L_UNTIL, KURA_CELL_TEXT(until));
     kura_report_item(rep, &L_RECORDS, KURA_CELL_INT(s->records));
-    struct kura_report_table *per = kura_report_table(rep, &T_DATASETS, DATASET_COLS, 6, &NONE);
-    struct kura_report_table *users = kura_report_table(rep, &T_USERS, USER_COLS, 4, &NONE);
-    struct kura_report_table *refusals = kura_report_table(rep, &T_REFUSALS, COUNT_COLS, 3, &NONE);
-    struct kura_report_table *alerts = kura_report_table(rep, &T_ALERTS, COUNT_COLS, 3, &NONE);
+    struct kura_report_table *per = kura_report_table(rep, &T_DATASETS, DATASET_COLS, N(DATASET_COLS), &NONE);
+    struct kura_report_table *users = kura_report_table(rep, &T_USERS, USER_COLS, N(USER_COLS), &NONE);
+    struct kura_report_table *refusals = kura_report_table(rep, &T_REFUSALS, COUNT_COLS, N(COUNT_COLS), &NONE);
+    struct kura_report_table *alerts = kura_report_table(rep, &T_ALERTS, COUNT_COLS, N(COUNT_COLS), &NONE);
     if (!per || !users || !refusals || !alerts)
         return;
     for (size_t i = 0; i < s->n;) {
         const char *ds = s->t[i].dataset;
-        uint64_t nusers = 0, opens = 0, bytes = 0, refused = 0, alerted = 0;
+        uint64_t nusers = 0, opens = 0, read_throughs = 0, bytes = 0, refused = 0, alerted = 0;
         for (; i < s->n && same(s->t[i].dataset, ds); i++) {
             const struct tally *x = &s->t[i];
             if (x->kind == TALLY_USER) {
-                nusers += x->opens > 0;
+                nusers += x->opens > 0 || x->read_throughs > 0;
                 opens += x->opens;
+                read_throughs += x->read_throughs;
                 bytes += x->bytes;
                 kura_report_row(rep, users, (struct kura_report_cell[]){dataset_cell(ds), KURA_CELL_TEXT(x->key),
-                                                                        KURA_CELL_INT(x->opens), KURA_CELL_BYTES(x->bytes)});
+                                                                        KURA_CELL_INT(x->opens),
+                                                                        KURA_CELL_INT(x->read_throughs),
+                                                                        KURA_CELL_BYTES(x->bytes)});
                 continue;
             }
             *(x->kind == TALLY_REFUSAL ? &refused : &alerted) += x->count;
@@ -575,8 +584,8 @@ static void summary_model(struct kura_report *rep, const struct summary_scan *s,
                             (struct kura_report_cell[]){dataset_cell(ds), KURA_CELL_TEXT(x->key), KURA_CELL_INT(x->count)});
         }
         kura_report_row(rep, per, (struct kura_report_cell[]){dataset_cell(ds), KURA_CELL_INT(nusers), KURA_CELL_INT(opens),
-                                                              KURA_CELL_BYTES(bytes), KURA_CELL_INT(refused),
-                                                              KURA_CELL_INT(alerted)});
+                                                              KURA_CELL_INT(read_throughs), KURA_CELL_BYTES(bytes),
+                                                              KURA_CELL_INT(refused), KURA_CELL_INT(alerted)});
     }
 }
 

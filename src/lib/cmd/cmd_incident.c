@@ -64,8 +64,8 @@ static const label *const EVENT_COLS[] = {&C_TIME,   &C_EVENT,  &C_DATASET,     
 
 static const label T_USERS = {"users", "Per user", "利用者ごとの集計"};
 static const label C_FILES = {"files_opened", "files opened", "アクセスしたファイル数"};
-static const label *const USER_COLS[] = {&cmd_label_user, &C_FILES, &cmd_label_opens, &cmd_label_bytes_read,
-                                         &cmd_label_refused};
+static const label *const USER_COLS[] = {&cmd_label_user,          &C_FILES,             &cmd_label_opens,
+                                         &cmd_label_read_throughs, &cmd_label_bytes_read, &cmd_label_refused};
 
 static const label W_ALL = {"all", "all", "すべて"};
 static const label W_ALLOW = {"allow", "allowed", "許可"};
@@ -448,16 +448,23 @@ static uint64_t counted_refusals(const struct incident_scan *s, const char *user
     return n;
 }
 
-static void user_row(struct kura_report *r, struct kura_report_table *t, const char *user, uint64_t files,
-                     uint64_t opens, uint64_t bytes, uint64_t refused)
+/* One user's figures in the per-user table. */
+struct user_sum {
+    uint64_t files, opens, read_throughs, bytes, refused;
+};
+
+static void user_row(struct kura_report *r, struct kura_report_table *t, const char *user, const struct user_sum *n)
 {
-    const struct kura_report_cell row[] = {KURA_CELL_TEXT(user[0] ? user : "(no account)"), KURA_CELL_INT(files),
-                                           KURA_CELL_INT(opens), KURA_CELL_BYTES(bytes), KURA_CELL_INT(refused)};
+    const struct kura_report_cell row[] = {KURA_CELL_TEXT(user[0] ? user : "(no account)"), KURA_CELL_INT(n->files),
+                                           KURA_CELL_INT(n->opens),        KURA_CELL_INT(n->read_throughs),
+                                           KURA_CELL_BYTES(n->bytes),      KURA_CELL_INT(n->refused)};
     kura_report_row(r, t, row);
 }
 
-/* Per user (by name, then uid): the distinct files opened, opens, bytes
- * read, refusals (one by one and counted in summaries). */
+/* Per user (by name, then uid): the distinct files opened, opens, reads
+ * through another process's open (apart: no file opened), bytes read,
+ * refusals (one by one and counted in summaries; a refused read-through
+ * too). */
 static void user_rows(struct kura_report *r, const struct incident_scan *s)
 {
     struct kura_report_table *t = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &cmd_label_none);
@@ -474,27 +481,32 @@ static void user_rows(struct kura_report *r, const struct incident_scan *s)
     qsort_r(order, s->nopens, sizeof *order, by_user_file, s->opens); /* the daemon runs commands in threads */
     for (size_t i = 0; i < s->nopens;) {
         const struct open_row *first = &s->opens[order[i]];
-        uint64_t files = 0, opens = 0, bytes = 0, refused = 0;
+        struct user_sum n = {0};
         const struct open_row *last_file = NULL;
         for (; i < s->nopens; i++) {
             const struct open_row *o = &s->opens[order[i]];
             if (o->uid != first->uid || strcmp(o->user, first->user) != 0)
                 break;
             if (!o->allowed) {
-                refused++;
+                n.refused++;
                 continue;
             }
-            opens++;
-            bytes += o->bytes;
-            files += !last_file || strcmp(last_file->dataset, o->dataset) != 0 || strcmp(last_file->path, o->path) != 0;
+            if (o->reader) {
+                n.read_throughs++;
+                continue;
+            }
+            n.opens++;
+            n.bytes += o->bytes;
+            n.files += !last_file || strcmp(last_file->dataset, o->dataset) != 0 || strcmp(last_file->path, o->path) != 0;
             last_file = o;
         }
-        refused += counted_refusals(s, first->user, first->uid, used);
-        user_row(r, t, first->user, files, opens, bytes, refused);
+        n.refused += counted_refusals(s, first->user, first->uid, used);
+        user_row(r, t, first->user, &n);
     }
     for (size_t i = 0; i < s->ncounted; i++) /* users with counted refusals alone */
         if (!used[i])
-            user_row(r, t, s->counted[i].user, 0, 0, 0, counted_refusals(s, s->counted[i].user, s->counted[i].uid, used));
+            user_row(r, t, s->counted[i].user,
+                     &(struct user_sum){.refused = counted_refusals(s, s->counted[i].user, s->counted[i].uid, used)});
     free(order);
     free(used);
 }

@@ -158,7 +158,7 @@ void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *
 /* Labels more than one report says, one meaning one text (cmd_report.c). */
 extern const struct kura_report_label cmd_label_title, cmd_label_kind, cmd_label_level, cmd_label_pi,
     cmd_label_made_at, cmd_label_made_by, cmd_label_user, cmd_label_file, cmd_label_path, cmd_label_file_id,
-    cmd_label_opens, cmd_label_bytes_read, cmd_label_refused, cmd_label_none;
+    cmd_label_opens, cmd_label_read_throughs, cmd_label_bytes_read, cmd_label_refused, cmd_label_none;
 /* A role as the reports say it ("co-investigator", 共同研究者). */
 const struct kura_report_label *cmd_report_role_word(enum kura_role r);
 /* r as text in *text (the caller frees it): Markdown and HTML signed (a
@@ -313,7 +313,9 @@ struct cmd_user_usage {
     char user[KURA_USER_MAX + 1];
     int64_t uid;
     uint64_t opens, refused, bytes;
-    int64_t first_ms, last_ms;      /* allowed opens; 0: none */
+    uint64_t read_throughs;         /* allowed reads through another process's open (a reader's
+                                       record, audit.h): no open of the user's, not in opens */
+    int64_t first_ms, last_ms;      /* allowed opens and read-throughs; 0: none */
     int64_t last_refused_ms;        /* 0: none */
     const char *path;               /* cmd_usage_scan_files: the file (one of paths); else NULL */
     size_t listing;                 /* cmd_usage_scan with listings: cmd_listing_of's; else 0 */

@@ -1,6 +1,6 @@
 /* kuractl report usage ID [--from WHEN] [--to WHEN] [--csv|--json|--html] [--lang en|ja]
  * (R-LOG-4): the yearly usage report a PI submits (利用状況の報告): users
- * and their periods, opens and bytes read per user, refused attempts
+ * and their periods, opens, read-throughs and bytes read per user, refused attempts
  * (operators' own apart: they are not users of the data), changes to the
  * list, withdrawals and incidents (bulk-read alerts, suspensions,
  * lockdowns), from the audit log and the ledger. One model (report.h),
@@ -32,6 +32,9 @@ const label cmd_label_file = {"file", "file", "ファイル"};
 const label cmd_label_path = {"path", "file", "ファイル"};
 const label cmd_label_file_id = {"file_id", "file id", "ファイルID"};
 const label cmd_label_opens = {"opens", "opens", "アクセス回数"};
+/* Reads through a file another process opened (a reader's record): no open
+ * of the reader's, counted apart so that opens stay the files opened. */
+const label cmd_label_read_throughs = {"read_throughs", "read-throughs", "他のプロセスが開いたファイルの読み出し回数"};
 const label cmd_label_bytes_read = {"bytes_read", "bytes read", "読み出し量"};
 const label cmd_label_refused = {"refused", "refused", "拒否された試行"};
 const label cmd_label_none = {"none", "none", "なし"};
@@ -61,10 +64,10 @@ static const label C_UNTIL = {"until", "until", "利用終了日"};
 static const label C_LAST = {"last_access", "last access", "最終アクセス"};
 static const label C_USER_INSTITUTION = {"institution", "institution", "所属機関"};
 static const label C_TRAINED = {"trained", "training completed", "教育受講日"};
-static const label *const USER_COLS[] = {&cmd_label_user,       &C_ROLE,            &C_FROM,
-                                         &C_UNTIL,              &cmd_label_opens,   &cmd_label_bytes_read,
-                                         &cmd_label_refused,    &C_LAST,            &C_USER_INSTITUTION,
-                                         &C_TRAINED};
+static const label *const USER_COLS[] = {&cmd_label_user,       &C_ROLE,           &C_FROM,
+                                         &C_UNTIL,              &cmd_label_opens,  &cmd_label_read_throughs,
+                                         &cmd_label_bytes_read, &cmd_label_refused, &C_LAST,
+                                         &C_USER_INSTITUTION,   &C_TRAINED};
 
 static const label T_UNCLOSED = {"unclosed", "Opens without a close in the period (the bytes read through them are in no figure above)",
                                  "期間内に終了していないアクセス（その読み出し量は上の集計に含まれない）"};
@@ -255,7 +258,8 @@ static void listed_row(const struct kura_cmd_ctx *c, struct kura_report *r, stru
         cmd_time(c, u->last_ms / 1000, last, sizeof last);
     const struct kura_report_cell row[] = {
         KURA_CELL_TEXT(user), KURA_CELL_WORD(role), KURA_CELL_TEXT(a), KURA_CELL_TEXT(b),
-        KURA_CELL_INT(u ? u->opens : 0), KURA_CELL_BYTES(u ? u->bytes : 0), KURA_CELL_INT(u ? u->refused : 0),
+        KURA_CELL_INT(u ? u->opens : 0), KURA_CELL_INT(u ? u->read_throughs : 0), KURA_CELL_BYTES(u ? u->bytes : 0),
+        KURA_CELL_INT(u ? u->refused : 0),
         last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
         !g ? KURA_CELL_WORD(&W_NOT_RECORDED) : g->institution[0] ? KURA_CELL_TEXT(g->institution) : KURA_CELL_WORD(&cmd_label_none),
         !g ? KURA_CELL_WORD(&W_NOT_RECORDED) : g->trained[0] ? KURA_CELL_TEXT(g->trained) : KURA_CELL_WORD(&cmd_label_none)};
@@ -280,6 +284,7 @@ static void unlisted_row(const struct kura_cmd_ctx *c, struct kura_report *r, st
                                            from,
                                            until,
                                            KURA_CELL_INT(u->opens),
+                                           KURA_CELL_INT(u->read_throughs),
                                            KURA_CELL_BYTES(u->bytes),
                                            KURA_CELL_INT(u->refused),
                                            last[0] ? KURA_CELL_TEXT(last) : KURA_CELL_WORD(&cmd_label_none),
@@ -324,7 +329,7 @@ static void unlisted_rows(const struct kura_cmd_ctx *c, struct kura_report *r, s
         if (u->listing)
             continue;
         const char *name = u->user[0] ? u->user : "(no account)";
-        if (!u->opens && !u->bytes && is_operator(u->uid)) {
+        if (!u->opens && !u->read_throughs && !u->bytes && is_operator(u->uid)) {
             char last[48];
             const struct kura_report_cell row[] = {KURA_CELL_TEXT(name), KURA_CELL_INT(u->refused),
                                                    KURA_CELL_TEXT(u->last_refused_ms ? cmd_time(c, u->last_refused_ms / 1000, last, sizeof last) : "")};

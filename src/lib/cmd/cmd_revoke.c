@@ -326,8 +326,9 @@ static void user_line(const struct kura_cmd_ctx *c, FILE *f, const char *user, c
                       const char *from, const char *until, const struct cmd_user_usage *u)
 {
     char last[48];
-    fprintf(f, "| %s | %s | %lld | %s | %s | %llu | %s |\n", user, role, (long long)uid, from, until,
-            u ? (unsigned long long)u->opens : 0ULL, u && u->last_ms ? cmd_time(c, u->last_ms / 1000, last, sizeof last) : "never");
+    fprintf(f, "| %s | %s | %lld | %s | %s | %llu | %llu | %s |\n", user, role, (long long)uid, from, until,
+            u ? (unsigned long long)u->opens : 0ULL, u ? (unsigned long long)u->read_throughs : 0ULL,
+            u && u->last_ms ? cmd_time(c, u->last_ms / 1000, last, sizeof last) : "never");
 }
 
 /* Everyone who had access over the dataset's life and their last access:
@@ -343,8 +344,8 @@ static void users_table(const struct kura_cmd_ctx *c, FILE *f, const struct kura
 {
     const struct kura_zone *zone = c->env->cfg->zone;
     char a[48], b[48];
-    fprintf(f, "\n## Users and their last access\n\n| user | role | uid | from | until | opens | last access |\n"
-               "|---|---|---|---|---|---|---|\n");
+    fprintf(f, "\n## Users and their last access\n\n| user | role | uid | from | until | opens | read-throughs | last access |\n"
+               "|---|---|---|---|---|---|---|---|\n");
     size_t pi = cmd_listing_now(l, ds->pi, ds->pi_uid, true);
     int64_t pi_from = pi ? l->v[pi - 1].from : ds->from;
     user_line(c, f, ds->pi, "pi", ds->pi_uid, kura_date_format(pi_from, zone, a, sizeof a) == 0 ? a : "?",
@@ -366,7 +367,7 @@ static void users_table(const struct kura_cmd_ctx *c, FILE *f, const struct kura
         const struct cmd_user_usage *u = &use->users[i];
         const struct kura_grant *g = kura_dataset_grant(ds, (uid_t)u->uid);
         bool listed_now = (u->uid == ds->pi_uid && strcmp(u->user, ds->pi) == 0) || (g && strcmp(g->user, u->user) == 0);
-        if (!u->listing && u->opens && !(unread && listed_now))
+        if (!u->listing && (u->opens || u->read_throughs) && !(unread && listed_now))
             user_line(c, f, u->user[0] ? u->user : "(no account)", "not-listed", u->uid, "none", "none", u);
     }
     if (unread) {
@@ -806,10 +807,13 @@ static const label ASK_ARCHIVE_FIRST = {"ask-archive",
 
 static const label T_OPENED = {"opened_by", "Who opened them (audit log)", "アクセスした利用者（監査ログ）"};
 static const label C_UID = {"uid", "uid", "UID"};
-static const label C_FIRST = {"first_open", "first open", "初回アクセス"};
-static const label C_LAST = {"last_open", "last open", "最終アクセス"};
-static const label *const OPENED_COLS[] = {&cmd_label_user,  &C_UID,  &cmd_label_file,       &cmd_label_opens,
-                                           &C_FIRST,         &C_LAST, &cmd_label_bytes_read, &cmd_label_refused};
+/* Of the opens and read-throughs: the user's accesses. */
+static const label C_FIRST = {"first_open", "first access", "初回アクセス"};
+static const label C_LAST = {"last_open", "last access", "最終アクセス"};
+static const label *const OPENED_COLS[] = {&cmd_label_user,    &C_UID,   &cmd_label_file,
+                                           &cmd_label_opens,   &cmd_label_read_throughs,
+                                           &C_FIRST,           &C_LAST,  &cmd_label_bytes_read,
+                                           &cmd_label_refused};
 static const label NOBODY = {"nobody", "Nobody opened or tried to open these files.",
                              "これらのファイルを開いた利用者も、開こうとした利用者もいない。"};
 static const label ASK_USERS = {"ask-users",
@@ -906,7 +910,7 @@ static void build_withdrawal(const struct kura_cmd_ctx *c, const struct withdraw
         const struct cmd_user_usage *u = &wf->use->users[i];
         const struct kura_report_cell row[] = {
             KURA_CELL_TEXT(u->user),  KURA_CELL_INT((uint64_t)u->uid),
-            KURA_CELL_TEXT(u->path),  KURA_CELL_INT(u->opens),
+            KURA_CELL_TEXT(u->path),  KURA_CELL_INT(u->opens), KURA_CELL_INT(u->read_throughs),
             KURA_CELL_TEXT(u->first_ms ? cmd_time(c, u->first_ms / 1000, a, sizeof a) : ""),
             KURA_CELL_TEXT(u->last_ms ? cmd_time(c, u->last_ms / 1000, b, sizeof b) : ""),
             KURA_CELL_BYTES(u->bytes), KURA_CELL_INT(u->refused)};

@@ -1,5 +1,6 @@
 /* What the audit log says about one dataset's use: per user (or per user
- * and file, for some of its files), opens allowed, opens and writes refused, bytes read,
+ * and file, for some of its files), opens allowed, reads through another
+ * process's open (read-throughs), opens and writes refused, bytes read,
  * first and last access; and where the log stood (the last record). Read
  * by the usage, destruction and withdrawal reports. */
 #include <errno.h>
@@ -117,7 +118,11 @@ static int take(const struct kura_audit_entry *e, const char *file, uint64_t lin
     if (closed >= 0)
         cmd_handles_remove(&s->u->unclosed, (size_t)closed);
     if (r->event == KURA_AUDIT_OPEN && r->decision == KURA_AUDIT_ALLOW) {
-        x->opens++;
+        /* a reader's record is an access, not a file opened: its bytes are the opener's close's */
+        if (kura_audit_is_reader(r))
+            x->read_throughs++;
+        else
+            x->opens++;
         if (!x->first_ms)
             x->first_ms = r->time_ms;
         x->last_ms = r->time_ms;

@@ -179,6 +179,15 @@ allowed=$(sql "select count(*) from kura.audit where line like '%\"event\":\"ope
 local_allowed=$(cat "$T"/n[123]/audit.jsonl* | grep '"event":"open"' | grep '"decision":"allow"' | grep -c '"user":"kt_bob"')
 check "the central store holds every node's allowed opens of kt_bob ($local_allowed)" test "$allowed" = "$local_allowed"
 check_output "report usage on n2 counts kt_bob's opens on all nodes ($allowed)" "kt_bob.*[^0-9]$allowed[^0-9]" nodectl 2 report usage "$ID" --csv
+seqs=$(for n in 1 2 3; do central_last "$n"; done | tr '\n' ' ')
+nodectl 2 report usage "$ID" --json >"$T/usage.json" 2>&1
+check "... and says which records it read of each node, named (each node numbers its own; at least $seqs)" python3 -c '
+import json, re, sys
+h = json.load(open(sys.argv[1]))["report"]
+m = re.fullmatch(r"n1: (\d+), n2: (\d+), n3: (\d+)", h["audit_log_seq"])
+f = re.fullmatch(r"n1: 1, n2: 1, n3: 1", h["audit_log_first_seq"])
+print("# audit_log_seq:", h["audit_log_seq"], "first:", h["audit_log_first_seq"], "missing within:", h["audit_log_missing_within"])
+sys.exit(0 if m and f and all(int(a) >= int(b) for a, b in zip(m.groups(), sys.argv[2:])) else 1)' "$T/usage.json" $seqs
 require "the dataset destroyed from n2" nodectl 2 dataset destroy "$ID" --yes
 check_output "the destruction report (read on n3) counts kt_bob's opens on every node ($allowed)" \
   "\| kt_bob \| co-investigator \| [0-9]+ \| [^|]* \| [^|]* \| $allowed \|" nodectl 3 report destruction "$ID"

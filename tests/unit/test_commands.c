@@ -1203,6 +1203,42 @@ static void test_end_of_use_names_everyone_listed(void)
     EXPECT(report_row_has("daemon", "former-pi", "\"from\":\"2026-01-01T00:00:00"));
 }
 
+/* In cluster mode each node numbers its own records: a report's log items
+ * give each node's value, named, never one node's seq as the whole log's
+ * (read by node, then seq: n1 from 1 to 3; n2 from 4, its 6 missing). */
+static void test_cluster_log_items_per_node(void)
+{
+    static const struct { const char *node; uint64_t seq; } read[] = {
+        {"n1", 1}, {"n1", 2}, {"n1", 3}, {"n2", 4}, {"n2", 5}, {"n2", 7}};
+    struct cmd_log_span sp = {0};
+    for (size_t i = 0; i < sizeof read / sizeof *read; i++) {
+        struct kura_audit_entry e = {.seq = read[i].seq};
+        e.rec.time_ms = INT64_C(1800000000000) + (int64_t)i * 1000;
+        cmd_log_span_take(&sp, true, &e, read[i].node);
+    }
+    static const struct kura_report_label title = {"t", "t", "t"};
+    struct kura_cmd_ctx cc = {.env = &env};
+    struct kura_report r;
+    kura_report_init(&r, &title, "X");
+    cmd_report_log_items(&cc, &r, &sp, 7, 0);
+    char *json = NULL, at[48];
+    size_t len;
+    FILE *f = open_memstream(&json, &len);
+    ASSERT(f);
+    struct kura_err e = {0};
+    EXPECT(kura_report_json(f, &r, &e) == 0);
+    fclose(f);
+    EXPECT_STR_CONTAINS(json, "\"audit_log_seq\":\"n1: 3, n2: 7\"");
+    EXPECT_STR_CONTAINS(json, "\"audit_log_first_seq\":\"n1: 1, n2: 4\"");
+    EXPECT_STR_CONTAINS(json, "\"audit_log_missing_within\":\"n1: 0, n2: 1\"");
+    char want[96];
+    snprintf(want, sizeof want, "\"audit_log_missing_before\":\"n2: %s\"", cmd_time(&cc, 1800000003, at, sizeof at));
+    EXPECT_STR_CONTAINS(json, want);
+    free(json);
+    kura_report_free(&r);
+    cmd_log_span_free(&sp);
+}
+
 /* Which listing a record falls in (found by an auditor's review): a
  * former grant's reads are its own, a re-added user's grant now takes only
  * what came under it, an allowed open between grants is no one's, a
@@ -1707,6 +1743,7 @@ int main(void)
     RUN(test_former_rows_give_the_ledgers_records);
     RUN(test_end_of_use_names_everyone_listed);
     RUN(test_reports_count_read_throughs_apart);
+    RUN(test_cluster_log_items_per_node);
     RUN(test_change_functions);
     RUN(test_change_functions_dataset_and_keys);
     RUN(test_change_init);

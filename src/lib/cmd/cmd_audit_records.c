@@ -2,11 +2,13 @@
  * (its files in chain order) or, in cluster mode, the central store, which
  * holds every node's records (docs/cluster.md). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/cluster.h"
+#include "kura/grow.h"
 
 bool cmd_cluster_mode(const struct kura_cmd_ctx *c)
 {
@@ -41,8 +43,33 @@ static int central_record(const char *node, uint64_t seq, const char *line, size
     return rc;
 }
 
+/* The node's part of sp, begun with e if it has none yet; NULL: no memory. */
+static struct cmd_log_node *span_node(struct cmd_log_span *sp, const char *name, const struct kura_audit_entry *e)
+{
+    for (size_t i = sp->nnodes; i-- > 0;)     /* read by node: the last one, mostly */
+        if (strcmp(sp->nodes[i].name, name) == 0)
+            return &sp->nodes[i];
+    if (!kura_grow((void **)&sp->nodes, &sp->nodes_cap, sp->nnodes, sizeof *sp->nodes))
+        return NULL;
+    struct cmd_log_node *n = &sp->nodes[sp->nnodes++];
+    *n = (struct cmd_log_node){.first_seq = e->seq, .last_seq = e->seq - 1,
+                               .missing_before_ms = e->seq > 1 ? e->rec.time_ms : 0};
+    snprintf(n->name, sizeof n->name, "%s", name);
+    return n;
+}
+
 void cmd_log_span_take(struct cmd_log_span *sp, bool cluster, const struct kura_audit_entry *e, const char *file)
 {
+    if (cluster) {
+        struct cmd_log_node *n = span_node(sp, file, e);
+        if (!n)
+            sp->nomem = true;
+        else {
+            if (e->seq > n->last_seq + 1)
+                n->missing_within += e->seq - n->last_seq - 1;
+            n->last_seq = e->seq;
+        }
+    }
     /* after seq 1, the records before its time are not there to count */
     if (cluster ? strcmp(file, sp->node) != 0 : sp->first_seq == 0) {
         if (!sp->first_seq)
@@ -55,6 +82,13 @@ void cmd_log_span_take(struct cmd_log_span *sp, bool cluster, const struct kura_
     sp->last_seq = e->seq;
     if (cluster)
         snprintf(sp->node, sizeof sp->node, "%s", file);
+}
+
+void cmd_log_span_free(struct cmd_log_span *sp)
+{
+    free(sp->nodes);
+    sp->nodes = NULL;
+    sp->nnodes = sp->nodes_cap = 0;
 }
 
 int cmd_audit_each(const struct kura_cmd_ctx *c, kura_audit_read_fn fn, void *ctx, struct kura_err *e)

@@ -359,6 +359,7 @@ static void scan_free(struct incident_scan *s)
     free(s->counted);
     cmd_handles_free(&s->unclosed);
     cmd_handles_free(&s->early);
+    cmd_log_span_free(&s->span);
 }
 
 /* By time, ties in the order taken. */

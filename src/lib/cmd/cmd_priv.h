@@ -330,6 +330,13 @@ struct cmd_usage_event {
     char detail[256];
     int64_t bytes;                  /* KURA_AUDIT_ABSENT: none */
 };
+/* One node's part of the log a report read, in cluster mode (each node
+ * numbers its own records). */
+struct cmd_log_node {
+    char name[KURA_CLUSTER_NODE_MAX];
+    uint64_t first_seq, last_seq, missing_within;
+    int64_t missing_before_ms;      /* as cmd_log_span's, of this node's records */
+};
 /* cmd_audit_records.c: where the log a report read starts. */
 struct cmd_log_span {
     uint64_t first_seq;             /* the first record read */
@@ -340,6 +347,9 @@ struct cmd_log_span {
     uint64_t last_seq;              /* of the last record taken (of that node's) */
     uint64_t missing_within;        /* records missing between the first and the last: a seq
                                        skipped (a rotated file lost or moved away) */
+    struct cmd_log_node *nodes;     /* cluster mode: each node's, in the order read */
+    size_t nnodes, nodes_cap;
+    bool nomem;                     /* a node's could not be kept */
 };
 /* Handles opened and not closed yet, as a scan of the log finds them
  * (cmd_handles.c): each an allowed open that holds a handle, ended by the
@@ -377,10 +387,12 @@ struct cmd_usage {
  * first record of the log, of each node's in cluster mode, and counts the
  * records missing between it and the last (audit verify names them). */
 void cmd_log_span_take(struct cmd_log_span *sp, bool cluster, const struct kura_audit_entry *e, const char *file);
+void cmd_log_span_free(struct cmd_log_span *sp);
 /* The report's items of the log it read: to last_seq, from the first
  * record; when the log starts after seq 1 later than from (seconds), the
  * time before which it holds nothing (else "none"); the records missing
- * within (cmd_report.c). */
+ * within (cmd_report.c). In cluster mode each item gives every node's own
+ * value, named ("n1: 40, n2: 12"): one node's seq says nothing of another's. */
 void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_log_span *sp,
                           uint64_t last_seq, int64_t from);
 /* cmd_audit_records.c: every audit record the commands read, through fn

@@ -391,6 +391,36 @@ static void unclosed_rows(const struct kura_cmd_ctx *c, struct kura_report *r, c
     }
 }
 
+/* The log items of a cluster's log: each node's value, named ("n1: 40,
+ * n2: 12"); the time before which records are missing, of the nodes it
+ * holds for only ("none" if of none). */
+static void node_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_log_span *sp,
+                           int64_t from)
+{
+    static const label *const items[] = {&L_LOG, &L_LOG_FIRST, &L_LOG_MISSING, &L_LOG_GAPS};
+    for (size_t k = 0; k < N(items); k++) {
+        char *text = NULL, at[48];
+        size_t len, shown = 0;
+        FILE *f = sp->nomem ? NULL : open_memstream(&text, &len);
+        for (size_t i = 0; f && i < sp->nnodes; i++) {
+            const struct cmd_log_node *n = &sp->nodes[i];
+            if (k == 2 && n->missing_before_ms / 1000 <= from)
+                continue;
+            fprintf(f, "%s%s: ", shown++ ? ", " : "", n->name);
+            if (k == 2)
+                fputs(cmd_time(c, n->missing_before_ms / 1000, at, sizeof at), f);
+            else
+                fprintf(f, "%llu", (unsigned long long)(k == 0 ? n->last_seq : k == 1 ? n->first_seq : n->missing_within));
+        }
+        if (!f || fclose(f) != 0) {
+            r->nomem = true;
+            return;
+        }
+        kura_report_item(r, items[k], shown ? KURA_CELL_TEXT(text) : KURA_CELL_WORD(&cmd_label_none));
+        free(text);
+    }
+}
+
 /* Which records the figures stand on: the log read to its last record,
  * from its first; and, when the log starts after seq 1 later than the
  * period does (retention removed the oldest files, or they are lost), the
@@ -399,6 +429,10 @@ void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, c
                           uint64_t last_seq, int64_t from)
 {
     char at[48];
+    if (sp->nodes || sp->nomem) {
+        node_log_items(c, r, sp, from);
+        return;
+    }
     kura_report_item(r, &L_LOG, KURA_CELL_INT(last_seq));
     kura_report_item(r, &L_LOG_FIRST, KURA_CELL_INT(sp->first_seq));
     kura_report_item(r, &L_LOG_MISSING, sp->missing_before_ms / 1000 > from

@@ -180,5 +180,6 @@ void cmd_usage_free(struct cmd_usage *u)
     cmd_handles_free(&u->unclosed);
     free(u->users);
     free(u->events);
+    cmd_log_span_free(&u->span);
     memset(u, 0, sizeof *u);
 }

@@ -1492,13 +1492,9 @@ int kura_keystore_server_keys(const char *keys_dir, struct kura_server_key_info 
             } else if (!retired && (!earlier_name(de->d_name, SEC_SUFFIX, fp) || strcmp(fp, list[0].fp) == 0)) {
                 continue;
             }
-            if (cnt == cap) {
-                struct kura_server_key_info *g = realloc(list, (cap *= 2) * sizeof *g);
-                if (!g) {
-                    oom(err);
-                    goto out;
-                }
-                list = g;
+            if (!kura_grow((void **)&list, &cap, cnt, sizeof *list)) {
+                oom(err);
+                goto out;
             }
             struct kura_server_key_info *k = &list[cnt++];
             memset(k, 0, sizeof *k);

@@ -17,6 +17,7 @@
 #include "kura/cluster.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/json.h"
 #include "kura/keystore.h"
 #include "kura/report.h"
@@ -473,14 +474,8 @@ static struct tally *tally_slot(struct summary_scan *s, const char *dataset, enu
     for (size_t i = 0; i < s->n; i++)
         if (s->t[i].kind == kind && same(s->t[i].dataset, dataset) && strcmp(s->t[i].key, key) == 0)
             return &s->t[i];
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 32;
-        struct tally *g = realloc(s->t, cap * sizeof *g);
-        if (!g)
-            return NULL;
-        s->t = g;
-        s->cap = cap;
-    }
+    if (!kura_grow((void **)&s->t, &s->cap, s->n, sizeof *s->t))
+        return NULL;
     struct tally *x = &s->t[s->n];
     *x = (struct tally){.kind = kind, .dataset = dataset ? strdup(dataset) : NULL, .key = strdup(key)};
     if ((dataset && !x->dataset) || !x->key) {

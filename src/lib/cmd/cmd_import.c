@@ -31,6 +31,7 @@
 #include "kura/c4gh.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/keystore.h"
 #include "kura/ledger.h"
 #include "kura/secmem.h"
@@ -128,14 +129,8 @@ static int plan_add(struct plan *p, const char *path, const char *rel, int top, 
 {
     bool walked = top >= 0;
     uint64_t bytes = (uint64_t)st->st_size;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        struct src *v = realloc(p->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        p->v = v;
-        p->cap = cap;
-    }
+    if (!kura_grow((void **)&p->v, &p->cap, p->n, sizeof *p->v))
+        return -1;
     struct src *s = &p->v[p->n];
     memset(s, 0, sizeof *s);
     s->path = strdup(path);
@@ -159,14 +154,8 @@ static int plan_add(struct plan *p, const char *path, const char *rel, int top, 
 
 static int plan_add_dir(struct plan *p, const char *dir, const char *rel, int top, const struct stat *st)
 {
-    if (p->ndirs == p->dcap) {
-        size_t cap = p->dcap ? p->dcap * 2 : 16;
-        struct pdir *v = realloc(p->dirs, cap * sizeof *v);
-        if (!v)
-            return -1;
-        p->dirs = v;
-        p->dcap = cap;
-    }
+    if (!kura_grow((void **)&p->dirs, &p->dcap, p->ndirs, sizeof *p->dirs))
+        return -1;
     struct pdir *d = &p->dirs[p->ndirs];
     *d = (struct pdir){.path = strdup(dir), .rel = strdup(rel), .top = top, .dev = st->st_dev, .ino = st->st_ino};
     if (!d->path || !d->rel) {
@@ -181,14 +170,8 @@ static int plan_add_dir(struct plan *p, const char *dir, const char *rel, int to
 /* Keeps a directory named open (a copy of fd); its index, or -1. */
 static int plan_add_top(struct plan *p, int fd)
 {
-    if (p->ntops == p->tcap) {
-        size_t cap = p->tcap ? p->tcap * 2 : 8;
-        int *v = realloc(p->tops, cap * sizeof *v);
-        if (!v)
-            return -1;
-        p->tops = v;
-        p->tcap = cap;
-    }
+    if (!kura_grow((void **)&p->tops, &p->tcap, p->ntops, sizeof *p->tops))
+        return -1;
     int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (copy < 0)
         return -1;
@@ -255,13 +238,8 @@ static char **list_dir(DIR *d, size_t *n)
     while ((de = readdir(d))) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **g = realloc(v, cap * sizeof *g);
-            if (!g)
-                goto fail;
-            v = g;
-        }
+        if (!kura_grow((void **)&v, &cap, *n, sizeof *v))
+            goto fail;
         if (!(v[*n] = strdup(de->d_name)))
             goto fail;
         (*n)++;

@@ -193,7 +193,7 @@ static char *format(struct kurafs *fs, bool up, size_t *len)
               atomic_load(&m->audit_records));
     put_value(f, "kura_audit_failures_total", "counter", "Audit appends that failed (the operation was refused).",
               atomic_load(&m->audit_failures));
-    put_histogram(f, "kura_audit_write_seconds", "Time for an audit record to be durable.", &m->audit_write);
+    put_histogram(f, "kura_audit_write_seconds", "Time an audit append took: until the record was durable, or for a close until it was handed to the close writer.", &m->audit_write);
     struct kura_audit_stats st;
     kura_audit_get_stats(fs->audit, &st);
     put_value(f, "kura_audit_syslog_undelivered_total", "counter",

@@ -93,11 +93,7 @@ int kurafs_cluster_check(struct kurafs *fs, struct kura_err *err)
     n->fs = fs;
     n->lease_ms = (int)cfg->cluster_lease_seconds * 1000;
     pthread_mutex_init(&n->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&n->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    kura_cond_init_clock(&n->wake, CLOCK_MONOTONIC);
     snprintf(n->why, sizeof n->why, "starting: no lease yet");
     n->changed_ms = kurafs_now_ms();
     /* Nothing is served before the first lease and catch-up. */
@@ -139,7 +135,7 @@ static void *watch_main(void *arg)
         if (atomic_load(&n->fs->lease_ended)) {
             pthread_cond_wait(&n->wake, &n->lock);
         } else {
-            struct timespec until = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+            struct timespec until = kura_clock_timespec(deadline);
             pthread_cond_timedwait(&n->wake, &n->lock, &until);
         }
     }
@@ -162,8 +158,7 @@ static void trouble(struct cluster_node *n, const char *what, const struct kura_
 /* Sleeps up to ms unless stopped; returns whether to go on. */
 static bool pause_ms(struct cluster_node *n, int64_t ms)
 {
-    int64_t until_ms = mono_ms() + ms;
-    struct timespec until = {.tv_sec = until_ms / 1000, .tv_nsec = (until_ms % 1000) * 1000000};
+    struct timespec until = kura_clock_timespec(mono_ms() + ms);
     pthread_mutex_lock(&n->lock);
     if (!n->stop)
         pthread_cond_timedwait(&n->wake, &n->lock, &until);

@@ -433,11 +433,7 @@ int kurafs_maintain_start(struct kurafs *fs, const struct kura_cmd_env *env)
     m->fs = fs;
     m->env = env;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_REALTIME);
-    pthread_cond_init(&m->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    kura_cond_init_clock(&m->wake, CLOCK_REALTIME);
     load_marks(m);
     if (pthread_create(&m->thread, NULL, maintain_thread, m) != 0) {
         free(m->marks);

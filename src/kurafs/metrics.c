@@ -17,8 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kura/fsutil.h"
 #include "kura/audit.h"
+#include "kura/clock.h"
+#include "kura/fsutil.h"
 #include "kurafs.h"
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
@@ -281,9 +282,7 @@ static void *writer(void *arg)
             kura_notice(LOG_WARNING, "kurafs: metrics: cannot write %s: %s", fs->cfg->metrics_textfile,
                    strerror(-rc));
         last_error = rc;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += fs->cfg->metrics_interval;
+        struct timespec until = kura_clock_timespec(kura_clock_ms(CLOCK_MONOTONIC) + (int64_t)fs->cfg->metrics_interval * 1000);
         pthread_mutex_lock(&m->stop_lock);
         while (!m->stopping && pthread_cond_timedwait(&m->stop_cond, &m->stop_lock, &until) != ETIMEDOUT) {
         }
@@ -297,11 +296,7 @@ void kurafs_metrics_init(struct kurafs_metrics *m)
     memset(m, 0, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
     pthread_mutex_init(&m->stop_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->stop_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    kura_cond_init_clock(&m->stop_cond, CLOCK_MONOTONIC);
 }
 
 int kurafs_metrics_start(struct kurafs *fs)

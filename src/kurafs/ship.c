@@ -117,14 +117,7 @@ static int ship_pending(struct shipper *s, struct kura_cluster *c, struct kura_a
 /* Waits for a kick, the stop, or ms; true when stopping. */
 static bool wait_for(struct shipper *s, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = kura_clock_timespec(kura_clock_ms(CLOCK_MONOTONIC) + ms);
     pthread_mutex_lock(&s->lock);
     while (!s->kicked && !s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT) {
     }
@@ -191,11 +184,7 @@ int kurafs_ship_start(struct kurafs *fs)
     s->fs = fs;
     snprintf(s->why, sizeof s->why, "not connected yet");
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    kura_cond_init_clock(&s->wake, CLOCK_MONOTONIC);
     if (pthread_create(&s->thread, NULL, run, s) != 0) {
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->lock);

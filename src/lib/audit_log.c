@@ -33,10 +33,10 @@
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "audit_priv.h"
+#include "kura/clock.h"
 #include "kura/fsutil.h"
 #include "kura/json.h"
 #include "kura/secmem.h"
@@ -777,11 +777,7 @@ static void *close_writer(void *arg)
             log->closer_idle = false;
             continue;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)log->linger_ms * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = kura_clock_timespec(kura_clock_ms(CLOCK_MONOTONIC) + log->linger_ms);
         while (!log->closer_stop && pthread_cond_timedwait(&log->closer_cv, &log->mu, &until) != ETIMEDOUT)
             ;
         if (log->closer_stop || !queue_has_detached(log))
@@ -1013,11 +1009,7 @@ struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key
     log->fd = log->head_fd = log->reserve_fd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
-    pthread_condattr_t monotonic;
-    pthread_condattr_init(&monotonic);
-    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
-    pthread_cond_init(&log->closer_cv, &monotonic);
-    pthread_condattr_destroy(&monotonic);
+    kura_cond_init_clock(&log->closer_cv, CLOCK_MONOTONIC);
     const char *slash = strrchr(path, '/');
     size_t hlen = strlen(path) + 16;
     log->path = strdup(path);

@@ -1,6 +1,7 @@
 /* fuse_null: the cost of FUSE on this machine, with nothing else.
  *
- *   fuse_null MOUNTPOINT [FILE]   (as root; stops at SIGTERM or fusermount3 -u)
+ *   fuse_null MOUNTPOINT [FILE] [--sync LOG]
+ *   (as root; stops at SIGTERM or fusermount3 -u)
  *
  * Serves one directory "d" holding one file "f": 64 KiB of zeros, or the
  * bytes of FILE. The kernel caches what kurafs lets it cache and reads
@@ -15,16 +16,30 @@
  * range out, with no decryption. Its rates are the floor any filesystem
  * with kurafs's cache rules and the format's reads pays on this machine
  * before its own work (scripts/bench.sh: opens, sequential and random
- * reads). */
+ * reads).
+ *
+ * With --sync LOG, "d" also holds "s", the same file, whose every OPEN
+ * appends one record of RECORD_BYTES to LOG and answers once it is
+ * durable: the open of a filesystem whose only work is the one durable
+ * record kura writes before an open returns. Records of concurrent opens
+ * share a write and an fdatasync (a leader writes all that are queued, the
+ * others wait for it), as kura's audit log shares them; nothing more (no
+ * chain, no MAC, no head file, no close record). Its rate with 8 openers
+ * is the floor under kura's 8-opener goal on this machine. */
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "../src/kurafs/cache_rules.h"
 #include "kura/fsutil.h"
@@ -35,6 +50,58 @@
 
 static int backing = -1;
 static off_t file_bytes = SEGMENT;
+
+/* --sync: about the size of kura's allow record. */
+#define RECORD_BYTES 512
+#define BATCH_MAX 64
+static int sync_log = -1;
+static char record[RECORD_BYTES];
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t queued, durable; /* records asked for, records durable */
+static bool writing;
+static int sync_error;
+
+/* Appends one record to the log and returns once it is durable (0) or
+ * its batch failed (-errno). */
+static int durable_record(void)
+{
+    pthread_mutex_lock(&sync_mu);
+    uint64_t mine = ++queued;
+    int rc = 0;
+    while (durable < mine && rc == 0) {
+        if (writing) {
+            pthread_cond_wait(&sync_cv, &sync_mu);
+            continue;
+        }
+        writing = true;
+        uint64_t from = durable, upto = queued;
+        if (upto - from > BATCH_MAX)
+            upto = from + BATCH_MAX;
+        pthread_mutex_unlock(&sync_mu);
+        struct iovec iov[BATCH_MAX];
+        for (uint64_t i = 0; i < upto - from; i++)
+            iov[i] = (struct iovec){record, RECORD_BYTES};
+        ssize_t n = writev(sync_log, iov, (int)(upto - from));
+        int e = n < 0 ? errno : n != (ssize_t)((upto - from) * RECORD_BYTES) ? EIO : fdatasync(sync_log) != 0 ? errno : 0;
+        pthread_mutex_lock(&sync_mu);
+        writing = false;
+        if (e)
+            sync_error = e;
+        else
+            durable = upto;
+        pthread_cond_broadcast(&sync_cv);
+    }
+    if (sync_error)
+        rc = -sync_error;
+    pthread_mutex_unlock(&sync_mu);
+    return rc;
+}
+
+static bool is_file(const char *path)
+{
+    return strcmp(path, "/d/f") == 0 || (sync_log >= 0 && strcmp(path, "/d/s") == 0);
+}
 
 static void *null_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
@@ -52,8 +119,8 @@ static int null_getattr(const char *path, struct stat *st, struct fuse_file_info
         st->st_nlink = 2;
         return 0;
     }
-    if (strcmp(path, "/d/f") == 0) {
-        st->st_ino = 3;
+    if (is_file(path)) {
+        st->st_ino = path[3] == 'f' ? 3 : 4;
         st->st_mode = S_IFREG | 0444;
         st->st_nlink = 1;
         st->st_size = file_bytes;
@@ -64,9 +131,11 @@ static int null_getattr(const char *path, struct stat *st, struct fuse_file_info
 
 static int null_open(const char *path, struct fuse_file_info *fi)
 {
-    if (strcmp(path, "/d/f") != 0)
+    if (!is_file(path))
         return -ENOENT;
-    return (fi->flags & O_ACCMODE) == O_RDONLY ? 0 : -EROFS;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EROFS;
+    return path[3] == 's' ? durable_record() : 0;
 }
 
 static int null_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -109,8 +178,18 @@ static int null_release(const char *path, struct fuse_file_info *fi)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && strcmp(argv[argc - 2], "--sync") == 0) {
+        sync_log = open(argv[argc - 1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (sync_log < 0) {
+            perror(argv[argc - 1]);
+            return 1;
+        }
+        memset(record, 'x', sizeof record - 1);
+        record[sizeof record - 1] = '\n';
+        argc -= 2;
+    }
     if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: fuse_null MOUNTPOINT [FILE]\n");
+        fprintf(stderr, "usage: fuse_null MOUNTPOINT [FILE] [--sync LOG]\n");
         return 2;
     }
     if (argc == 3) {

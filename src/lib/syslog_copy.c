@@ -33,8 +33,35 @@ struct kura_syslog_copy {
     char buf[DATAGRAM_MAX];
 };
 
+/* The process's id for the headers, asked of the kernel once (a system
+ * call per record otherwise, issue 17) and forgotten in a forked child
+ * (kurafs detaches from the terminal after opening its audit log). */
+static _Atomic long own_pid;
+static pthread_once_t own_pid_once = PTHREAD_ONCE_INIT;
+
+static void forget_own_pid(void)
+{
+    atomic_store(&own_pid, 0);
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, forget_own_pid);
+}
+
+static long header_pid(void)
+{
+    long pid = atomic_load(&own_pid);
+    if (pid == 0) {
+        pid = (long)getpid();
+        atomic_store(&own_pid, pid);
+    }
+    return pid;
+}
+
 struct kura_syslog_copy *kura_syslog_copy_new(const char *path, const char *ident, int retry_ms, int wait_ms)
 {
+    pthread_once(&own_pid_once, watch_forks);
     struct kura_syslog_copy *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -123,7 +150,7 @@ static size_t header(struct kura_syslog_copy *s, int priority)
         memset(&tm, 0, sizeof tm);
     int n = snprintf(s->buf, sizeof s->buf, "<%d>%s %2d %02d:%02d:%02d %s[%ld]: ", priority,
                      months[tm.tm_mon >= 0 && tm.tm_mon < 12 ? tm.tm_mon : 0], tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, s->ident, (long)getpid());
+                     tm.tm_sec, s->ident, header_pid());
     return n > 0 ? (size_t)n : 0;
 }
 

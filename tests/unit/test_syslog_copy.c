@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -66,6 +67,33 @@ static void test_delivered_as_glibc_writes_it(void)
     m = next_message(d);
     EXPECT(strncmp(m, "<84>", 4) == 0 && strstr(m, "]: second"));
     EXPECT(kura_syslog_copy_undelivered(s) == 0);
+    kura_syslog_copy_free(s);
+    daemon_stop(d);
+}
+
+/* The header's pid is asked of the kernel once, and again in a forked
+ * child: kurafs opens its log (and its copy) before it detaches. */
+static void test_forked_child_names_itself(void)
+{
+    int d = daemon_at(path);
+    ASSERT(d >= 0);
+    struct kura_syslog_copy *s = kura_syslog_copy_new(path, "kt", 1000, 100);
+    ASSERT(s);
+    EXPECT(kura_syslog_copy_send(s, NULL, LOG_AUTHPRIV | LOG_INFO, "parent") == 0);
+    char want[64];
+    snprintf(want, sizeof want, "kt[%ld]: parent", (long)getpid());
+    EXPECT_STR_CONTAINS(next_message(d), want);
+    pid_t child = fork();
+    ASSERT(child >= 0);
+    if (child == 0)
+        _exit(kura_syslog_copy_send(s, NULL, LOG_AUTHPRIV | LOG_INFO, "child") == 0 ? 0 : 1);
+    int status = 0;
+    EXPECT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    snprintf(want, sizeof want, "kt[%ld]: child", (long)child);
+    EXPECT_STR_CONTAINS(next_message(d), want);
+    EXPECT(kura_syslog_copy_send(s, NULL, LOG_AUTHPRIV | LOG_INFO, "parent again") == 0);
+    snprintf(want, sizeof want, "kt[%ld]: parent again", (long)getpid());
+    EXPECT_STR_CONTAINS(next_message(d), want);
     kura_syslog_copy_free(s);
     daemon_stop(d);
 }
@@ -195,6 +223,7 @@ int main(void)
         return 1;
     snprintf(path, sizeof path, "%s/log", dir);
     RUN(test_delivered_as_glibc_writes_it);
+    RUN(test_forked_child_names_itself);
     RUN(test_no_daemon_counted_and_not_tried_at_every_copy);
     RUN(test_gap_said_when_the_daemon_comes);
     RUN(test_restarted_daemon_reached_at_once);

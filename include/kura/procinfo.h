@@ -151,7 +151,9 @@ struct kura_proccache;
 
 /* Collects facts about pid and its ancestors up to a process without parent
  * (pid 1), at most KURA_PROC_CHAIN_MAX processes. proc_root is the /proc
- * mount to read (NULL: "/proc"; tests pass a fake tree). out is large
+ * mount to read (NULL: "/proc", opened at the first call and kept open;
+ * tests pass a fake tree, whose files are checked to be regular before
+ * they are read). out is large
  * (~170 KiB): allocate it, don't put it on a thread's stack.
  * Returns 0 when the caller's /proc entry was opened; out->flags and each
  * entry's `have` say what could not be read. Returns -1 with err (ESRCH: no

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "kura/error.h"
@@ -24,16 +27,24 @@
 _Static_assert(KURA_PROC_CMDLINE_READ <= SCRATCH_SIZE && STAT_READ <= SCRATCH_SIZE &&
                KURA_PROC_COMM_MAX <= SCRATCH_SIZE, "scratch buffer too small");
 
-/* Reads at most cap bytes of dirfd/name into buf. *more is set when the file
+/* A process's /proc/PID directory, and whether it is on the kernel's
+ * procfs, whose files there are all regular: a fake tree's (the tests')
+ * are checked before they are read. */
+struct proc_dir {
+    int fd;
+    bool procfs;
+};
+
+/* Reads at most cap bytes of dir/name into buf. *more is set when the file
  * holds more than cap bytes. Only regular files are read (a hostile fake
  * tree cannot hand over a FIFO or a device). Returns the length or -1. */
-static ssize_t read_bounded(int dirfd, const char *name, char *buf, size_t cap, bool *more)
+static ssize_t read_bounded(struct proc_dir dir, const char *name, char *buf, size_t cap, bool *more)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    int fd = openat(dir.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!dir.procfs && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         close(fd);
         return -1;
     }
@@ -157,13 +168,13 @@ static void read_exe(int dirfd, struct kura_proc *p)
 
 /* The files a process has mapped executable: the program a loader runs
  * (whatever name it was started by) and the caller's libraries. */
-static void read_maps(int dirfd, struct kura_proc *p)
+static void read_maps(struct proc_dir dir, struct kura_proc *p)
 {
     char *buf = malloc(KURA_PROC_MAPS_READ);
     if (!buf)
         return;
     bool more;
-    ssize_t n = read_bounded(dirfd, "maps", buf, KURA_PROC_MAPS_READ, &more);
+    ssize_t n = read_bounded(dir, "maps", buf, KURA_PROC_MAPS_READ, &more);
     if (n >= 0) {
         kura_procinfo_parse_maps(buf, (size_t)n, more, p);
         p->have |= KURA_PROC_HAVE_MAPS;
@@ -171,10 +182,10 @@ static void read_maps(int dirfd, struct kura_proc *p)
     free(buf);
 }
 
-static void read_cmdline(int dirfd, struct kura_proc *p, char *scratch)
+static void read_cmdline(struct proc_dir dir, struct kura_proc *p, char *scratch)
 {
     bool more;
-    ssize_t n = read_bounded(dirfd, "cmdline", scratch, KURA_PROC_CMDLINE_READ, &more);
+    ssize_t n = read_bounded(dir, "cmdline", scratch, KURA_PROC_CMDLINE_READ, &more);
     if (n >= 0) { /* empty for zombies and kernel threads */
         kura_procinfo_parse_cmdline(scratch, (size_t)n, more, p);
         p->have |= KURA_PROC_HAVE_CMDLINE;
@@ -184,13 +195,13 @@ static void read_cmdline(int dirfd, struct kura_proc *p, char *scratch)
 /* A user's environment may hold their secrets (tokens, passwords): only
  * the address is kept, and the bytes read are wiped at once, so no freed
  * heap page (swap, a later allocation) carries them on. */
-static void read_ssh_client(int dirfd, struct kura_proc *p)
+static void read_ssh_client(struct proc_dir dir, struct kura_proc *p)
 {
     char *buf = malloc(KURA_PROC_ENVIRON_READ);
     if (!buf)
         return;
     bool more;
-    ssize_t n = read_bounded(dirfd, "environ", buf, KURA_PROC_ENVIRON_READ, &more);
+    ssize_t n = read_bounded(dir, "environ", buf, KURA_PROC_ENVIRON_READ, &more);
     if (n > 0 && !kura_procinfo_parse_ssh_client(buf, (size_t)n, p->env_ssh_client,
                                                  sizeof p->env_ssh_client))
         p->env_ssh_client[0] = '\0';
@@ -202,28 +213,28 @@ static void read_ssh_client(int dirfd, struct kura_proc *p)
 bool kura_procinfo_read_ids(int dirfd, struct kura_proc *p)
 {
     char scratch[STATUS_READ];
-    ssize_t n = read_bounded(dirfd, "status", scratch, sizeof scratch, NULL);
+    ssize_t n = read_bounded((struct proc_dir){dirfd, false}, "status", scratch, sizeof scratch, NULL);
     return n > 0 && kura_procinfo_parse_status(scratch, (size_t)n, p) == 0;
 }
 
 /* Reads one process through its /proc/PID directory; unread facts stay
  * unset in p->have. Returns false when a guard-relevant fact is missing. */
-static bool read_proc(int dirfd, pid_t pid, bool caller, struct kura_proc *p, char *scratch)
+static bool read_proc(struct proc_dir dir, pid_t pid, bool caller, struct kura_proc *p, char *scratch)
 {
     memset(p, 0, sizeof *p);
     p->pid = pid;
     ssize_t n;
 
-    n = read_bounded(dirfd, "stat", scratch, STAT_READ, NULL);
+    n = read_bounded(dir, "stat", scratch, STAT_READ, NULL);
     if (n > 0 && kura_procinfo_parse_stat(scratch, (size_t)n, &p->ppid, &p->start_time,
                                           &p->exiting) == 0)
         p->have |= KURA_PROC_HAVE_STAT;
 
-    n = read_bounded(dirfd, "status", scratch, STATUS_READ, NULL);
+    n = read_bounded(dir, "status", scratch, STATUS_READ, NULL);
     if (n > 0 && kura_procinfo_parse_status(scratch, (size_t)n, p) == 0)
         p->have |= KURA_PROC_HAVE_STATUS;
 
-    n = read_bounded(dirfd, "comm", scratch, sizeof p->comm, NULL);
+    n = read_bounded(dir, "comm", scratch, sizeof p->comm, NULL);
     if (n > 0) {
         size_t len = strnlen(scratch, (size_t)n);
         if (len > 0 && scratch[len - 1] == '\n')
@@ -235,24 +246,24 @@ static bool read_proc(int dirfd, pid_t pid, bool caller, struct kura_proc *p, ch
         p->have |= KURA_PROC_HAVE_COMM;
     }
 
-    read_exe(dirfd, p);
+    read_exe(dir.fd, p);
     /* The caller's maps always (a copy of the loader under another name
      * still maps the program it runs); an ancestor's when it is a loader. */
     if (caller || (p->flags & KURA_PROC_EXE_LOADER))
-        read_maps(dirfd, p);
+        read_maps(dir, p);
 
-    read_cmdline(dirfd, p, scratch);
-    read_ssh_client(dirfd, p);
+    read_cmdline(dir, p, scratch);
+    read_ssh_client(dir, p);
 
     const unsigned needed = KURA_PROC_HAVE_STAT | KURA_PROC_HAVE_STATUS | KURA_PROC_HAVE_COMM |
                             KURA_PROC_HAVE_EXE | KURA_PROC_HAVE_EXE_STAT | KURA_PROC_HAVE_CMDLINE;
     return (p->have & needed) == needed;
 }
 
-static void read_loginuid(int dirfd, struct kura_procinfo *out)
+static void read_loginuid(struct proc_dir dir, struct kura_procinfo *out)
 {
     char buf[LOGINUID_READ];
-    ssize_t n = read_bounded(dirfd, "loginuid", buf, sizeof buf - 1, NULL);
+    ssize_t n = read_bounded(dir, "loginuid", buf, sizeof buf - 1, NULL);
     if (n <= 0)
         return;
     size_t len = (size_t)n;
@@ -314,12 +325,12 @@ static bool in_chain(const struct kura_procinfo *out, pid_t pid)
 /* The parent opened as pfd is still cur's parent and is not a later process
  * that reused the pid: cur's ppid, re-read now that pfd pins the parent,
  * still names it, and the parent started no later than cur. */
-static bool parent_confirmed(int curfd, const struct kura_proc *cur, const struct kura_proc *parent,
+static bool parent_confirmed(struct proc_dir cur_dir, const struct kura_proc *cur, const struct kura_proc *parent,
                              char *scratch)
 {
     pid_t ppid;
     uint64_t start;
-    ssize_t n = read_bounded(curfd, "stat", scratch, STAT_READ, NULL);
+    ssize_t n = read_bounded(cur_dir, "stat", scratch, STAT_READ, NULL);
     if (n <= 0 || kura_procinfo_parse_stat(scratch, (size_t)n, &ppid, &start, NULL) != 0)
         return false;
     return ppid == cur->ppid && (parent->have & KURA_PROC_HAVE_STAT) &&
@@ -341,11 +352,11 @@ static bool all_stable(const struct kura_proc *chain, size_t n)
     return true;
 }
 
-/* The (pid, start time) a cache entry is keyed by, from dirfd's stat. */
-static bool read_key(int dirfd, uint64_t *start, char *scratch)
+/* The (pid, start time) a cache entry is keyed by, from dir's stat. */
+static bool read_key(struct proc_dir dir, uint64_t *start, char *scratch)
 {
     pid_t ppid;
-    ssize_t n = read_bounded(dirfd, "stat", scratch, STAT_READ, NULL);
+    ssize_t n = read_bounded(dir, "stat", scratch, STAT_READ, NULL);
     return n > 0 && kura_procinfo_parse_stat(scratch, (size_t)n, &ppid, start, NULL) == 0;
 }
 
@@ -363,19 +374,19 @@ static bool exe_link_unchanged(int dirfd, const struct kura_proc *p)
 
 /* Takes the rest of the chain, from the process open as fd (at out->n),
  * from the cache. The caller's command line is its own memory, read afresh. */
-static bool chain_from_cache(struct kura_proccache *cache, int fd, pid_t pid,
+static bool chain_from_cache(struct kura_proccache *cache, struct proc_dir dir, pid_t pid,
                              struct kura_procinfo *out, uint64_t *start, char *scratch)
 {
     size_t i = out->n;
-    if (!read_key(fd, start, scratch))
+    if (!read_key(dir, start, scratch))
         return false;
     size_t got = kura_proccache_chain(cache, pid, *start, out->chain + i, KURA_PROC_CHAIN_MAX - i);
     if (got == 0)
         return false;
     if (i == 0) {
-        if (!exe_link_unchanged(fd, &out->chain[0]))
+        if (!exe_link_unchanged(dir.fd, &out->chain[0]))
             return false;
-        read_cmdline(fd, &out->chain[0], scratch);
+        read_cmdline(dir, &out->chain[0], scratch);
     }
     out->n += got;
     return true;
@@ -398,6 +409,38 @@ static void clear_procinfo(struct kura_procinfo *out)
     memset((char *)out + tail, 0, sizeof *out - tail);
 }
 
+/* The kernel's /proc, opened once and kept: the daemon reads it at every
+ * open of a file (issue 17); -1 when it could not be opened. */
+static int kernel_proc = -1;
+static bool kernel_proc_is_procfs;
+static pthread_once_t kernel_proc_once = PTHREAD_ONCE_INIT;
+
+static void open_kernel_proc(void)
+{
+    kernel_proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct statfs fs;
+    kernel_proc_is_procfs = kernel_proc >= 0 && fstatfs(kernel_proc, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+}
+
+/* proc_root opened (a fake tree, or /proc when the kept one could not be
+ * opened), or the kept /proc (*owned false). Returns -1 with errno. */
+static int open_root(const char *proc_root, bool *owned, bool *procfs)
+{
+    *owned = false;
+    *procfs = false;
+    if (!proc_root) {
+        pthread_once(&kernel_proc_once, open_kernel_proc);
+        if (kernel_proc >= 0) {
+            *procfs = kernel_proc_is_procfs;
+            return kernel_proc;
+        }
+        proc_root = "/proc";
+    }
+    int fd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    *owned = fd >= 0;
+    return fd;
+}
+
 int kura_procinfo_collect_cached(const char *proc_root, struct kura_proccache *cache, pid_t pid,
                                  struct kura_procinfo *out, struct kura_err *err)
 {
@@ -407,17 +450,17 @@ int kura_procinfo_collect_cached(const char *proc_root, struct kura_proccache *c
         kura_err_set(err, EINVAL, "process facts: invalid pid %d", (int)pid);
         return -1;
     }
-    if (!proc_root)
-        proc_root = "/proc";
-    int rootfd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool owned, procfs;
+    int rootfd = open_root(proc_root, &owned, &procfs);
     if (rootfd < 0) {
         int e = errno;
-        kura_err_set(err, e, "process facts: cannot open %s: %s", proc_root, strerror(e));
+        kura_err_set(err, e, "process facts: cannot open %s: %s", proc_root ? proc_root : "/proc", strerror(e));
         return -1;
     }
     char *scratch = malloc(SCRATCH_SIZE);
     if (!scratch) {
-        close(rootfd);
+        if (owned)
+            close(rootfd);
         kura_err_set(err, ENOMEM, "process facts: out of memory");
         return -1;
     }
@@ -425,7 +468,8 @@ int kura_procinfo_collect_cached(const char *proc_root, struct kura_proccache *c
     int fd = open_pid_dir(rootfd, pid);
     if (fd < 0) {
         free(scratch);
-        close(rootfd);
+        if (owned)
+            close(rootfd);
         kura_err_set(err, ESRCH, "process facts: process %d has exited", (int)pid);
         return -1;
     }
@@ -440,8 +484,9 @@ int kura_procinfo_collect_cached(const char *proc_root, struct kura_proccache *c
     for (pid_t next = pid;;) {
         size_t i = out->n;
         uint64_t start;
-        if (cache && chain_from_cache(cache, fd, next, out, &start, scratch)) {
-            if (i > 0 && !parent_confirmed(fds[i - 1], &out->chain[i - 1], &out->chain[i], scratch)) {
+        if (cache && chain_from_cache(cache, (struct proc_dir){fd, procfs}, next, out, &start, scratch)) {
+            if (i > 0 && !parent_confirmed((struct proc_dir){fds[i - 1], procfs}, &out->chain[i - 1], &out->chain[i],
+                                           scratch)) {
                 memset(&out->chain[i], 0, (out->n - i) * sizeof out->chain[i]);
                 out->n = i;
                 out->flags |= KURA_PROCINFO_CHAIN_BROKEN;
@@ -459,8 +504,8 @@ int kura_procinfo_collect_cached(const char *proc_root, struct kura_proccache *c
         /* Reserved before reading: an event from here on voids what is read. */
         tickets[i] = cache ? kura_proccache_reserve(cache, next) : 0;
         struct kura_proc *p = &out->chain[i];
-        bool complete = read_proc(fd, next, i == 0, p, scratch);
-        if (i > 0 && !parent_confirmed(fds[i - 1], &out->chain[i - 1], p, scratch)) {
+        bool complete = read_proc((struct proc_dir){fd, procfs}, next, i == 0, p, scratch);
+        if (i > 0 && !parent_confirmed((struct proc_dir){fds[i - 1], procfs}, &out->chain[i - 1], p, scratch)) {
             memset(p, 0, sizeof *p);
             close(fd);
             out->flags |= KURA_PROCINFO_CHAIN_BROKEN;
@@ -499,11 +544,12 @@ int kura_procinfo_collect_cached(const char *proc_root, struct kura_proccache *c
                             !(out->flags & ~KURA_PROCINFO_PARTIAL) && !exiting &&
                                 all_stable(out->chain, nread));
     if (nfds > 0)
-        read_loginuid(fds[0], out);
+        read_loginuid((struct proc_dir){fds[0], procfs}, out);
     pick_ssh_client(out);
     for (size_t i = 0; i < nfds; i++)
         close(fds[i]);
     free(scratch);
-    close(rootfd);
+    if (owned)
+        close(rootfd);
     return 0;
 }

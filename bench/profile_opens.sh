@@ -27,6 +27,9 @@ KURA_BUILD=$build KURA_TOP=$top
 
 ID=JGAD000170 U=kt_prof
 make_user "$U"
+# The daemon keeps user names only from an account file changed at least a
+# second earlier (include/kura/pwcache.h); useradd just changed it.
+sleep 2
 kura_init || exit 1
 mkdir -p "$T/data" && head -c 65536 /dev/urandom >"$T/data/small.bin" || exit 1
 for ((i = 1; i < files; i++)); do head -c 65536 /dev/urandom >"$T/data/small$i.bin" || exit 1; done

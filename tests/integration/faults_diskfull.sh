@@ -137,11 +137,23 @@ on_exit "kill $HOLD 2>/dev/null"
 wait_for 10 grep -q . "$T/hold.out"
 check "log full: an open fails with EIO, not only its reads" grep -qx "open EIO" "$T/hold.out"
 # (the reason also goes to syslog, authpriv; this machine may have no syslog to ask)
-as kt_op "$KURACTL" -c "$KCONF" user remove "$D" kt_bob >"$T/out" 2>&1; rc=$?
-diag "log full: user remove through the daemon: exit $rc: $(head -n 2 "$T/out" | tr '\n' ' ')"
-check "log full: a state change still goes through the ledger (exit $rc), the ledger verifies" \
-  bash -c "[ $rc = 0 ] && '$KURACTL' -c '$KCONF' ledger $D | grep -q 'user-remove kt_bob'"
-check_output "log full: ... and says the audit record could not be written" "audit" cat "$T/out"
+# A record smaller than those refused may still fit: tmpfs gives whole
+# pages, so the log's last one can have room left, and so can the reserve
+# (how much depends on how the 30 opens fell into batches). State changes
+# go on through the ledger; the first whose record no longer fits says so.
+# kt_op removes kt_bob through the daemon, root adds kt_bob back, until then.
+removes=0 said=0 unledgered=0
+for i in $(seq 1 40); do
+  as kt_op "$KURACTL" -c "$KCONF" user remove "$D" kt_bob >"$T/out" 2>&1; rc=$?
+  [ "$rc" = 0 ] || { diag "log full: user remove through the daemon: exit $rc: $(head -n 2 "$T/out" | tr '\n' ' ')"; break; }
+  removes=$((removes + 1))
+  if grep -q audit "$T/out"; then said=1; break; fi
+  kuractl user add "$D" kt_bob >/dev/null 2>&1 || { diag "log full: root could not add kt_bob back"; break; }
+done
+diag "log full: $removes removal(s) of kt_bob through the daemon; the last said: $(head -n 2 "$T/out" | tr '\n' ' ')"
+check "log full: state changes still go through the ledger (every removal exit 0, each in the verified ledger)" \
+  bash -c "[ $rc = 0 ] && [ \"\$('$KURACTL' -c '$KCONF' ledger $D | grep -c 'user-remove kt_bob')\" = $removes ]"
+check "log full: ... and the first whose audit record could not be written says so" test "$said" = 1
 rm -f "$L/filler" "$L/filler2"
 touch "$T/opens/freed"
 wait "$HOLD"

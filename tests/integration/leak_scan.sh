@@ -102,7 +102,8 @@ kuractl report usage "$D" >/dev/null
 kuractl audit --dataset "$D" >/dev/null
 
 # ---- the daemon's open files: nothing deleted, no memfd, nothing outside kura's dirs ----
-odd=$(for l in /proc/"$PID"/fd/*; do readlink "$l"; done | grep -Ev "^(socket|pipe|anon_inode):|^/dev/(null|fuse|urandom|pts/)|^$KROOT/|^$KURAFS_LOG\$")
+# (/proc itself: kept open to read callers' process facts, src/lib/procinfo.c)
+odd=$(for l in /proc/"$PID"/fd/*; do readlink "$l"; done | grep -Ev "^(socket|pipe|anon_inode):|^/dev/(null|fuse|urandom|pts/)|^/proc\$|^$KROOT/|^$KURAFS_LOG\$")
 check "the daemon holds no deleted, memfd or foreign file" test -z "$odd"
 [ -n "$odd" ] && diag "$odd"
 

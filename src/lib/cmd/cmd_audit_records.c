@@ -44,7 +44,7 @@ static int central_record(const char *node, uint64_t seq, const char *line, size
 }
 
 /* The node's part of sp, begun with e if it has none yet; NULL: no memory. */
-static struct cmd_log_node *span_node(struct cmd_log_span *sp, const char *name, const struct kura_audit_entry *e)
+static struct cmd_log_node *span_node(struct cmd_log_span *sp, const char *name)
 {
     for (size_t i = sp->nnodes; i-- > 0;)     /* read by node: the last one, mostly */
         if (strcmp(sp->nodes[i].name, name) == 0)
@@ -52,36 +52,26 @@ static struct cmd_log_node *span_node(struct cmd_log_span *sp, const char *name,
     if (!kura_grow((void **)&sp->nodes, &sp->nodes_cap, sp->nnodes, sizeof *sp->nodes))
         return NULL;
     struct cmd_log_node *n = &sp->nodes[sp->nnodes++];
-    *n = (struct cmd_log_node){.first_seq = e->seq, .last_seq = e->seq - 1,
-                               .missing_before_ms = e->seq > 1 ? e->rec.time_ms : 0};
+    *n = (struct cmd_log_node){0};
     snprintf(n->name, sizeof n->name, "%s", name);
     return n;
 }
 
 void cmd_log_span_take(struct cmd_log_span *sp, bool cluster, const struct kura_audit_entry *e, const char *file)
 {
-    if (cluster) {
-        struct cmd_log_node *n = span_node(sp, file, e);
-        if (!n)
-            sp->nomem = true;
-        else {
-            if (e->seq > n->last_seq + 1)
-                n->missing_within += e->seq - n->last_seq - 1;
-            n->last_seq = e->seq;
-        }
+    struct cmd_log_node *n = cluster ? span_node(sp, file) : &sp->whole;
+    if (!n) {
+        sp->nomem = true;
+        return;
     }
-    /* after seq 1, the records before its time are not there to count */
-    if (cluster ? strcmp(file, sp->node) != 0 : sp->first_seq == 0) {
-        if (!sp->first_seq)
-            sp->first_seq = e->seq;
-        if (e->seq > 1 && e->rec.time_ms > sp->missing_before_ms)
-            sp->missing_before_ms = e->rec.time_ms;
-    } else if (e->seq > sp->last_seq + 1) {
-        sp->missing_within += e->seq - sp->last_seq - 1;
+    if (!n->first_seq) {
+        n->first_seq = e->seq;
+        /* after seq 1, the records before its time are not there to count */
+        n->missing_before_ms = e->seq > 1 ? e->rec.time_ms : 0;
+    } else if (e->seq > n->last_seq + 1) {
+        n->missing_within += e->seq - n->last_seq - 1;
     }
-    sp->last_seq = e->seq;
-    if (cluster)
-        snprintf(sp->node, sizeof sp->node, "%s", file);
+    n->last_seq = e->seq;
 }
 
 void cmd_log_span_free(struct cmd_log_span *sp)

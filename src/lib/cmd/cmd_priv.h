@@ -330,23 +330,20 @@ struct cmd_usage_event {
     char detail[256];
     int64_t bytes;                  /* KURA_AUDIT_ABSENT: none */
 };
-/* One node's part of the log a report read, in cluster mode (each node
- * numbers its own records). */
+/* Where a log a report read starts: the single server's, or one node's in
+ * cluster mode (each node numbers its own records). */
 struct cmd_log_node {
-    char name[KURA_CLUSTER_NODE_MAX];
-    uint64_t first_seq, last_seq, missing_within;
-    int64_t missing_before_ms;      /* as cmd_log_span's, of this node's records */
+    char name[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node; else "" */
+    uint64_t first_seq;             /* the first record read; 0: none */
+    uint64_t last_seq;              /* the last record taken */
+    uint64_t missing_within;        /* records missing between the first and the last: a seq
+                                       skipped (a rotated file lost or moved away) */
+    int64_t missing_before_ms;      /* the log holds no record before this time: it starts after
+                                       seq 1 (retention removed the rest, or it is lost); 0: whole */
 };
 /* cmd_audit_records.c: where the log a report read starts. */
 struct cmd_log_span {
-    uint64_t first_seq;             /* the first record read */
-    int64_t missing_before_ms;      /* the log (a node's, in cluster mode) holds no record before
-                                       this time: it starts after seq 1 (retention removed the
-                                       rest, or it is lost); 0: whole */
-    char node[KURA_CLUSTER_NODE_MAX]; /* cluster mode: the node of the last record taken */
-    uint64_t last_seq;              /* of the last record taken (of that node's) */
-    uint64_t missing_within;        /* records missing between the first and the last: a seq
-                                       skipped (a rotated file lost or moved away) */
+    struct cmd_log_node whole;      /* the single server's log */
     struct cmd_log_node *nodes;     /* cluster mode: each node's, in the order read */
     size_t nnodes, nodes_cap;
     bool nomem;                     /* a node's could not be kept */

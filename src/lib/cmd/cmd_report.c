@@ -434,11 +434,12 @@ void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, c
         return;
     }
     kura_report_item(r, &L_LOG, KURA_CELL_INT(last_seq));
-    kura_report_item(r, &L_LOG_FIRST, KURA_CELL_INT(sp->first_seq));
-    kura_report_item(r, &L_LOG_MISSING, sp->missing_before_ms / 1000 > from
-                                            ? KURA_CELL_TEXT(cmd_time(c, sp->missing_before_ms / 1000, at, sizeof at))
+    const struct cmd_log_node *w = &sp->whole;
+    kura_report_item(r, &L_LOG_FIRST, KURA_CELL_INT(w->first_seq));
+    kura_report_item(r, &L_LOG_MISSING, w->missing_before_ms / 1000 > from
+                                            ? KURA_CELL_TEXT(cmd_time(c, w->missing_before_ms / 1000, at, sizeof at))
                                             : KURA_CELL_WORD(&cmd_label_none));
-    kura_report_item(r, &L_LOG_GAPS, KURA_CELL_INT(sp->missing_within));
+    kura_report_item(r, &L_LOG_GAPS, KURA_CELL_INT(w->missing_within));
 }
 
 /* The users table (listed users, those listed in [from, to) (seconds) and

@@ -41,7 +41,6 @@ static const struct member numbers[] = {
     {"ppid", AT(rec.ppid)}, {"bytes", AT(rec.bytes)},       {"duration_ms", AT(rec.duration_ms)},
     {"count", AT(rec.count)},
 };
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct member *find(const struct member *m, size_t n, const char *key, size_t keylen)
 {
@@ -111,18 +110,18 @@ static int check_members(const char *line, size_t len, struct kura_audit_entry *
                 return kura_err_set(err, EINVAL, "%s is not 64 lower-case hex digits", k), -1;
             memcpy(key[0] == 'p' ? e->prev : e->mac, f->str, AUDIT_HEX_LEN + 1);
             required |= key[0] == 'p' ? 16 : 32;
-        } else if ((m = find(texts, COUNT(texts), key, strlen(key)))) {
+        } else if ((m = find(texts, KURA_COUNT(texts), key, strlen(key)))) {
             if (!str)
                 return kura_err_set(err, EINVAL, "%s must be a string", k), -1;
             *(const char **)((char *)e + m->off) = f->str;
             if (m->off == AT(host))
                 required |= 64;
-        } else if ((m = find(numbers, COUNT(numbers), key, strlen(key)))) {
+        } else if ((m = find(numbers, KURA_COUNT(numbers), key, strlen(key)))) {
             if (str || f->num < 0)
                 return kura_err_set(err, EINVAL, "%s must be an integer from 0", k), -1;
             *(int64_t *)((char *)e + m->off) = f->num;
         } else if (strlen(key) > 4 && strcmp(key + strlen(key) - 4, "_hex") == 0 &&
-                   find(texts, COUNT(texts), key, strlen(key) - 4)) {
+                   find(texts, KURA_COUNT(texts), key, strlen(key) - 4)) {
             if (!str || f->len % 2 != 0 || !kura_hex_lower(f->str, f->len))
                 return kura_err_set(err, EINVAL, "%s is not lower-case hex", k), -1;
             hex_bytes += f->len / 2 + 1;
@@ -150,7 +149,7 @@ static int check_members(const char *line, size_t len, struct kura_audit_entry *
         const struct kura_json_field *f = &o->fields[i];
         size_t klen = strlen(f->key);
         const struct member *m;
-        if (klen <= 4 || strcmp(f->key + klen - 4, "_hex") != 0 || !(m = find(texts, COUNT(texts), f->key, klen - 4)))
+        if (klen <= 4 || strcmp(f->key + klen - 4, "_hex") != 0 || !(m = find(texts, KURA_COUNT(texts), f->key, klen - 4)))
             continue;
         const char **slot = (const char **)((char *)e + m->off);
         size_t n;
@@ -304,7 +303,7 @@ static bool compressed(const char *name)
 {
     static const char *const ext[] = {".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z", ".zip"};
     size_t n = strlen(name);
-    for (size_t i = 0; i < COUNT(ext); i++) {
+    for (size_t i = 0; i < KURA_COUNT(ext); i++) {
         size_t k = strlen(ext[i]);
         if (n > k && strcmp(name + n - k, ext[i]) == 0)
             return true;

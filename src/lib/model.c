@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kura/grow.h"
 #include "kura/model.h"
 
 static const char *const kind_names[] = {[KURA_KIND_JGA] = "JGA", [KURA_KIND_AGD] = "AGD"};
@@ -20,7 +21,6 @@ static const char *const status_names[] = {
 };
 static const char *const guard_names[] = {[KURA_GUARD_DENYLIST] = "denylist", [KURA_GUARD_ALLOWLIST] = "allowlist"};
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *name_of(const char *const *names, size_t n, int v)
 {
@@ -36,22 +36,22 @@ static int index_of(const char *const *names, size_t n, const char *s)
     return -1;
 }
 
-const char *kura_kind_name(enum kura_kind k) { return name_of(kind_names, COUNT(kind_names), (int)k); }
-const char *kura_level_name(enum kura_level l) { return name_of(level_names, COUNT(level_names), (int)l); }
-const char *kura_role_name(enum kura_role r) { return name_of(role_names, COUNT(role_names), (int)r); }
+const char *kura_kind_name(enum kura_kind k) { return name_of(kind_names, KURA_COUNT(kind_names), (int)k); }
+const char *kura_level_name(enum kura_level l) { return name_of(level_names, KURA_COUNT(level_names), (int)l); }
+const char *kura_role_name(enum kura_role r) { return name_of(role_names, KURA_COUNT(role_names), (int)r); }
 const char *kura_ds_status_name(enum kura_ds_status s)
 {
-    return name_of(status_names, COUNT(status_names), (int)s);
+    return name_of(status_names, KURA_COUNT(status_names), (int)s);
 }
 const char *kura_guard_mode_name(enum kura_guard_mode g)
 {
-    return name_of(guard_names, COUNT(guard_names), (int)g);
+    return name_of(guard_names, KURA_COUNT(guard_names), (int)g);
 }
 
 #define DEFINE_PARSE(fn, type, names)                                                                       \
     int fn(const char *s, type *out)                                                                        \
     {                                                                                                       \
-        int i = index_of(names, COUNT(names), s);                                                           \
+        int i = index_of(names, KURA_COUNT(names), s);                                                           \
         if (i < 0)                                                                                          \
             return -1;                                                                                      \
         if (out)                                                                                            \

@@ -443,7 +443,6 @@ static const label *const DATASET_COLS[] = {&C_DATASET, &C_USERS,   &C_OPENS, &c
 static const label *const USER_COLS[] = {&C_DATASET, &C_USER, &C_OPENS, &cmd_label_read_throughs,
                                          &C_BYTES};
 static const label *const COUNT_COLS[] = {&C_DATASET, &C_REASON, &C_COUNT};
-#define N(a) (sizeof a / sizeof *a)
 
 /* One counter: a user's opens, read-throughs and bytes, or a reason's
  * refusals or alerts, in a dataset (NULL: outside any). */
@@ -552,10 +551,10 @@ static void summary_model(struct kura_report *rep, const struct summary_scan *s,
     kura_report_item(rep, &L_SINCE, KURA_CELL_TEXT(since));
     kura_report_item(rep, &L_UNTIL, KURA_CELL_TEXT(until));
     kura_report_item(rep, &L_RECORDS, KURA_CELL_INT(s->records));
-    struct kura_report_table *per = kura_report_table(rep, &T_DATASETS, DATASET_COLS, N(DATASET_COLS), &NONE);
-    struct kura_report_table *users = kura_report_table(rep, &T_USERS, USER_COLS, N(USER_COLS), &NONE);
-    struct kura_report_table *refusals = kura_report_table(rep, &T_REFUSALS, COUNT_COLS, N(COUNT_COLS), &NONE);
-    struct kura_report_table *alerts = kura_report_table(rep, &T_ALERTS, COUNT_COLS, N(COUNT_COLS), &NONE);
+    struct kura_report_table *per = kura_report_table(rep, &T_DATASETS, DATASET_COLS, KURA_COUNT(DATASET_COLS), &NONE);
+    struct kura_report_table *users = kura_report_table(rep, &T_USERS, USER_COLS, KURA_COUNT(USER_COLS), &NONE);
+    struct kura_report_table *refusals = kura_report_table(rep, &T_REFUSALS, COUNT_COLS, KURA_COUNT(COUNT_COLS), &NONE);
+    struct kura_report_table *alerts = kura_report_table(rep, &T_ALERTS, COUNT_COLS, KURA_COUNT(COUNT_COLS), &NONE);
     if (!per || !users || !refusals || !alerts)
         return;
     for (size_t i = 0; i < s->n;) {

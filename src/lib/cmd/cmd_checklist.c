@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmd_priv.h"
+#include "kura/grow.h"
 #include "kura/layout.h"
 #include "kura/ledger.h"
 #include "kura/selfcheck.h"
@@ -22,7 +23,6 @@
 #define CHECKLIST_DETAIL "report sha256="
 
 typedef struct kura_report_label label;
-#define N(a) (sizeof a / sizeof *a)
 
 static const label TITLE = {"checklist", "NBDC human data security guidelines checklist: the data server's part",
                             "NBDCヒトデータ取扱いセキュリティガイドラインチェックリスト（データサーバ部分）"};
@@ -259,7 +259,7 @@ static void group_rows(struct checklist *k)
 static void group_table(struct checklist *k)
 {
     const struct kura_dataset *ds = k->ds;
-    struct kura_report_table *t = kura_report_table(k->r, &T_GROUP, GROUP_COLS, N(GROUP_COLS), &cmd_label_none);
+    struct kura_report_table *t = kura_report_table(k->r, &T_GROUP, GROUP_COLS, KURA_COUNT(GROUP_COLS), &cmd_label_none);
     char a[32], b[32];
     if (kura_date_format(ds->from, k->c->env->cfg->zone, a, sizeof a) != 0)
         snprintf(a, sizeof a, "?");
@@ -288,16 +288,16 @@ static void build(struct checklist *k, bool group)
     kura_report_item(k->r, &L_HOST, KURA_CELL_TEXT(k->ds->host_id));
     kura_report_item(k->r, &cmd_label_made_by, KURA_CELL_TEXT(cmd_actor_label(k->c, who, sizeof who)));
     kura_report_item(k->r, &L_ANSWERS, KURA_CELL_WORD(&W_ANSWERS));
-    k->t = kura_report_table(k->r, &T_ITEMS, ITEM_COLS, N(ITEM_COLS), NULL);
+    k->t = kura_report_table(k->r, &T_ITEMS, ITEM_COLS, KURA_COUNT(ITEM_COLS), NULL);
     if (!k->t)
         return;
     check_rows(k);
     kura_rows(k, group);
     if (group)
         group_rows(k);
-    for (size_t i = 0; i < N(site_items); i++)
+    for (size_t i = 0; i < KURA_COUNT(site_items); i++)
         row(k, site_items[i].id, site_items[i].ref, site_items[i].item, &W_SITE, NULL);
-    for (size_t i = 0; group && i < N(group_site_items); i++)
+    for (size_t i = 0; group && i < KURA_COUNT(group_site_items); i++)
         row(k, group_site_items[i].id, group_site_items[i].ref, group_site_items[i].item, &W_SITE, NULL);
     if (group)
         group_table(k);

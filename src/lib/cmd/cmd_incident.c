@@ -85,7 +85,6 @@ static const label W_DESTROY = {"destroy", "destroyed", "破棄"};
  * (or NOT ended: the detail says), a grant's end, a node's lease. */
 static const label W_REVOCATION = {"revocation", "access ended while open", "利用中のアクセス終了"};
 
-#define N(a) (sizeof a / sizeof *a)
 
 /* The report's event word of a record, NULL for records it does not list. */
 static const label *event_word(enum kura_audit_event e)
@@ -392,7 +391,7 @@ static int scan_log(const struct kura_cmd_ctx *c, struct incident_scan *s, struc
 
 static void open_rows(struct kura_report *r, const struct incident_scan *s)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_OPENS, OPEN_COLS, N(OPEN_COLS), &cmd_label_none);
+    struct kura_report_table *t = kura_report_table(r, &T_OPENS, OPEN_COLS, KURA_COUNT(OPEN_COLS), &cmd_label_none);
     for (size_t i = 0; i < s->nopens; i++) {
         const struct open_row *o = &s->opens[i];
         char pid[24] = "";
@@ -412,7 +411,7 @@ static void open_rows(struct kura_report *r, const struct incident_scan *s)
 
 static void event_rows(struct kura_report *r, const struct incident_scan *s)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_EVENTS, EVENT_COLS, N(EVENT_COLS), &cmd_label_none);
+    struct kura_report_table *t = kura_report_table(r, &T_EVENTS, EVENT_COLS, KURA_COUNT(EVENT_COLS), &cmd_label_none);
     for (size_t i = 0; i < s->nevents; i++) {
         const struct event_row *v = &s->events[i];
         const struct kura_report_cell row[] = {
@@ -468,7 +467,7 @@ static void user_row(struct kura_report *r, struct kura_report_table *t, const c
  * too). */
 static void user_rows(struct kura_report *r, const struct incident_scan *s)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &cmd_label_none);
+    struct kura_report_table *t = kura_report_table(r, &T_USERS, USER_COLS, KURA_COUNT(USER_COLS), &cmd_label_none);
     size_t *order = malloc((s->nopens ? s->nopens : 1) * sizeof *order);
     bool *used = calloc(s->ncounted ? s->ncounted : 1, sizeof *used);
     if (!order || !used) {
@@ -523,7 +522,7 @@ static void build(const struct kura_cmd_ctx *c, struct kura_report *r, const str
     kura_report_item(r, &cmd_label_made_by, KURA_CELL_TEXT(cmd_actor_label(c, a, sizeof a)));
     cmd_report_log_items(c, r, &s->span, s->last_seq, s->from_ms / 1000);
     const label *const blanks[] = {&B_WHAT, &B_FOUND, &B_CAUSE, &B_AFFECTED, &B_MEASURES, &B_PREVENTION, &B_REPORTED};
-    for (size_t i = 0; i < N(blanks); i++)
+    for (size_t i = 0; i < KURA_COUNT(blanks); i++)
         kura_report_item(r, blanks[i], KURA_CELL_BLANK);
     open_rows(r, s);
     event_rows(r, s);

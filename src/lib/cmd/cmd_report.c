@@ -14,6 +14,7 @@
 #include "cmd_priv.h"
 #include "kura/audit.h"
 #include "kura/dsfile.h"
+#include "kura/grow.h"
 #include "kura/ledger.h"
 #include "kura/report.h"
 #include "kura/when.h"
@@ -139,7 +140,6 @@ static const label *event_word(int event)
     }
 }
 
-#define N(a) (sizeof a / sizeof *a)
 
 enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
 {
@@ -343,7 +343,7 @@ static void unlisted_rows(const struct kura_cmd_ctx *c, struct kura_report *r, s
 
 static void incident_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_usage *use)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_INCIDENTS, INCIDENT_COLS, N(INCIDENT_COLS), &cmd_label_none);
+    struct kura_report_table *t = kura_report_table(r, &T_INCIDENTS, INCIDENT_COLS, KURA_COUNT(INCIDENT_COLS), &cmd_label_none);
     for (size_t i = 0; i < use->nevents; i++) {
         const struct cmd_usage_event *ev = &use->events[i];
         char at[48];
@@ -380,7 +380,7 @@ void cmd_report_dataset_items(const struct kura_cmd_ctx *c, struct kura_report *
  * are named, so that no figure passes for whole that is not. */
 static void unclosed_rows(const struct kura_cmd_ctx *c, struct kura_report *r, const struct cmd_usage *use)
 {
-    struct kura_report_table *t = kura_report_table(r, &T_UNCLOSED, UNCLOSED_COLS, N(UNCLOSED_COLS), &cmd_label_none);
+    struct kura_report_table *t = kura_report_table(r, &T_UNCLOSED, UNCLOSED_COLS, KURA_COUNT(UNCLOSED_COLS), &cmd_label_none);
     for (size_t i = 0; i < use->unclosed.n; i++) {
         const struct cmd_handle *o = &use->unclosed.v[i];
         char at[48];
@@ -398,7 +398,7 @@ static void node_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, 
                            int64_t from)
 {
     static const label *const items[] = {&L_LOG, &L_LOG_FIRST, &L_LOG_MISSING, &L_LOG_GAPS};
-    for (size_t k = 0; k < N(items); k++) {
+    for (size_t k = 0; k < KURA_COUNT(items); k++) {
         char *text = NULL, at[48];
         size_t len, shown = 0;
         FILE *f = sp->nomem ? NULL : open_memstream(&text, &len);
@@ -448,7 +448,7 @@ void cmd_report_log_items(const struct kura_cmd_ctx *c, struct kura_report *r, c
 static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, const struct kura_dataset *ds,
                         const struct cmd_usage *use, const struct cmd_listings *l, int64_t from, int64_t to)
 {
-    struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, N(USER_COLS), &cmd_label_none);
+    struct kura_report_table *users = kura_report_table(r, &T_USERS, USER_COLS, KURA_COUNT(USER_COLS), &cmd_label_none);
     /* The PI's period from the set-pi that named them, if one did. */
     size_t pi = cmd_listing_now(l, ds->pi, ds->pi_uid, true);
     listed_row(c, r, users, ds->pi, &cmd_label_pi, pi ? l->v[pi - 1].from : ds->from, ds->until, NULL,
@@ -460,7 +460,7 @@ static void user_tables(const struct kura_cmd_ctx *c, struct kura_report *r, con
     }
     former_rows(c, r, users, l, use, from, to);
     struct kura_report_table *ops =
-        kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, N(OPERATOR_COLS), &cmd_label_none);
+        kura_report_table(r, &T_OPERATORS, OPERATOR_COLS, KURA_COUNT(OPERATOR_COLS), &cmd_label_none);
     unlisted_rows(c, r, users, ops, use);
     unclosed_rows(c, r, use);
 }
@@ -470,7 +470,7 @@ static void withdrawal_rows(const struct kura_cmd_ctx *c, struct kura_report *r,
 {
     char a[48];
     struct kura_report_table *w =
-        kura_report_table(r, &T_WITHDRAWALS, WITHDRAWAL_COLS, N(WITHDRAWAL_COLS), &cmd_label_none);
+        kura_report_table(r, &T_WITHDRAWALS, WITHDRAWAL_COLS, KURA_COUNT(WITHDRAWAL_COLS), &cmd_label_none);
     for (size_t i = 0; i < ds->nwithdrawals; i++) {
         const struct kura_withdrawal *wd = &ds->withdrawals[i];
         if (wd->at < from || wd->at >= to)
@@ -503,7 +503,7 @@ static int build_usage(const struct kura_cmd_ctx *c, const struct kura_dataset *
     int rc = 0;
     char *ledger = cmd_dataset_file(c, ds->id, KURA_LEDGER_FILE);
     struct changes ch = {.r = r, .c = c, .from = from, .to = to,
-                         .t = kura_report_table(r, &T_CHANGES, CHANGE_COLS, N(CHANGE_COLS), &cmd_label_none)};
+                         .t = kura_report_table(r, &T_CHANGES, CHANGE_COLS, KURA_COUNT(CHANGE_COLS), &cmd_label_none)};
     if (!ledger) {
         kura_err_set(e, ENOMEM, "out of memory");
         rc = -1;
@@ -748,9 +748,9 @@ int cmd_report_end_of_use(const struct kura_cmd_ctx *c, int argc, char **argv)
     kura_report_item(&r, &E_SECONDARY, KURA_CELL_BLANK);
     cmd_report_log_items(c, &r, &use.span, use.last_seq, ds->from);
     user_tables(c, &r, ds, &use, &l, INT64_MIN, INT64_MAX);
-    stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, N(ERASED_COLS), &cmd_label_none), d.text,
+    stored_rows(&r, kura_report_table(&r, &T_ERASED, ERASED_COLS, KURA_COUNT(ERASED_COLS), &cmd_label_none), d.text,
                 "\n## Files (", erased_row, &t);
-    stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, N(RESIDUAL_COLS), &cmd_label_none), d.text,
+    stored_rows(&r, kura_report_table(&r, &T_RESIDUAL, RESIDUAL_COLS, KURA_COUNT(RESIDUAL_COLS), &cmd_label_none), d.text,
                 "\n## Deliveries encrypted to keys that still exist", residual_row, NULL);
     withdrawal_rows(c, &r, ds, INT64_MIN, INT64_MAX);
     rc = cmd_report_form_print(c, &r, &f, ds);

@@ -18,6 +18,7 @@
 #include "kura/audit.h"
 #include "kura/dsfile.h"
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/keystore.h"
 #include "kura/ledger.h"
 #include "kura/notify.h"
@@ -822,7 +823,6 @@ static const label ASK_USERS = {"ask-users",
                                 "これらの利用者の手元には、読み出したデータとそこから派生したデータが残っている"
                                 "可能性がある。削除を依頼すること。"};
 
-#define N(a) (sizeof a / sizeof *a)
 
 /* What became of a file of the sample. */
 static const label *file_now(const struct kura_dataset *ds, const struct kura_file *f, char **keys, size_t nkeys)
@@ -879,8 +879,8 @@ static void build_withdrawal(const struct kura_cmd_ctx *c, const struct withdraw
     kura_report_item(r, &WR_SEQ, KURA_CELL_INT(wf->use->last_seq));
     kura_report_item(r, &WR_MAC, KURA_CELL_TEXT(wf->use->last_seq ? wf->use->last_mac : ""));
 
-    struct kura_report_table *files = kura_report_table(r, &T_FILES, FILE_COLS, N(FILE_COLS), &NONE_IMPORTED);
-    struct kura_report_table *shared = kura_report_table(r, &T_SHARED, SHARED_COLS, N(SHARED_COLS), &cmd_label_none);
+    struct kura_report_table *files = kura_report_table(r, &T_FILES, FILE_COLS, KURA_COUNT(FILE_COLS), &NONE_IMPORTED);
+    struct kura_report_table *shared = kura_report_table(r, &T_SHARED, SHARED_COLS, KURA_COUNT(SHARED_COLS), &cmd_label_none);
     if (shared)
         shared->note = wf->w ? &ASK_ARCHIVE_DONE : &ASK_ARCHIVE_FIRST;
     for (size_t i = 0; i < wf->t->nfiles; i++) {
@@ -901,7 +901,7 @@ static void build_withdrawal(const struct kura_cmd_ctx *c, const struct withdraw
         free(others);
     }
 
-    struct kura_report_table *opened = kura_report_table(r, &T_OPENED, OPENED_COLS, N(OPENED_COLS), &NOBODY);
+    struct kura_report_table *opened = kura_report_table(r, &T_OPENED, OPENED_COLS, KURA_COUNT(OPENED_COLS), &NOBODY);
     if (!opened)
         return;
     opened->note = &ASK_USERS;

@@ -18,6 +18,10 @@
  *   bench_io syncs FILE [--seconds S]
  *       appends a 200-byte record to FILE and fdatasyncs it, in a loop: the
  *       serial durable-append rate of FILE's disk, an audit record's cost
+ *   bench_io syncs-in-place FILE [--seconds S]
+ *       the same, but FILE is first filled with 32 MiB of zeros, made
+ *       durable (not timed), and the records overwrite them in turn: no
+ *       fdatasync has a changed file size to write
  *   bench_io handles FILE [--count N]
  *       opens FILE N times (raising its descriptor limit), prints "ready N",
  *       holds them until stdin closes, then closes them
@@ -38,6 +42,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,19 +314,32 @@ static int run_readers(void)
     return 0;
 }
 
-static int run_syncs(void)
+#define IN_PLACE_BYTES (32u << 20)
+
+static int run_syncs(bool in_place)
 {
-    int fd = open(opt.file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(opt.file, O_WRONLY | O_CREAT | O_CLOEXEC | (in_place ? O_TRUNC : O_APPEND), 0600);
     if (fd < 0)
         die(opt.file, strerror(errno));
+    if (in_place) {
+        static const char zeros[1 << 16];
+        for (size_t done = 0; done < IN_PLACE_BYTES; done += sizeof zeros)
+            if (write(fd, zeros, sizeof zeros) != (ssize_t)sizeof zeros)
+                die(opt.file, strerror(errno));
+        if (fsync(fd) != 0)
+            die(opt.file, strerror(errno));
+    }
     char rec[200];
     memset(rec, 'x', sizeof rec);
     rec[sizeof rec - 1] = '\n';
     unsigned long long n = 0;
+    off_t at = 0;
     double t0 = mono(), stop = t0 + opt.seconds;
     while (mono() < stop) {
-        if (write(fd, rec, sizeof rec) != (ssize_t)sizeof rec || fdatasync(fd) != 0)
+        ssize_t w = in_place ? pwrite(fd, rec, sizeof rec, at) : write(fd, rec, sizeof rec);
+        if (w != (ssize_t)sizeof rec || fdatasync(fd) != 0)
             die(opt.file, strerror(errno));
+        at = at + (off_t)(2 * sizeof rec) > (off_t)IN_PLACE_BYTES ? 0 : at + (off_t)sizeof rec;
         n++;
     }
     double dt = mono() - t0;
@@ -434,7 +452,7 @@ static int run_stamp(char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 3)
-        die("usage", "bench_io seq|rand|opens|readers|syncs|handles|hold|mountwait FILE [--bs N] [--threads N] [--seconds S] [--count N] | stamp CMD...");
+        die("usage", "bench_io seq|rand|opens|readers|syncs|syncs-in-place|handles|hold|mountwait FILE [--bs N] [--threads N] [--seconds S] [--count N] | stamp CMD...");
     const char *mode = argv[1];
     if (strcmp(mode, "stamp") == 0)
         return run_stamp(argv + 2);
@@ -466,8 +484,8 @@ int main(int argc, char **argv)
         return run_opens();
     if (strcmp(mode, "readers") == 0)
         return run_readers();
-    if (strcmp(mode, "syncs") == 0)
-        return run_syncs();
+    if (strcmp(mode, "syncs") == 0 || strcmp(mode, "syncs-in-place") == 0)
+        return run_syncs(mode[5] != '\0');
     if (strcmp(mode, "handles") == 0)
         return run_handles();
     if (strcmp(mode, "hold") == 0)

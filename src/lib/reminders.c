@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/layout.h"
 #include "kura/reminders.h"
 #include "kura/when.h"
@@ -248,14 +249,14 @@ int kura_reminder_marks_load(const char *state_dir, struct kura_reminder_mark **
     if (rc != 0)
         return err->code == ENOENT ? 0 : -1;
     char *save = NULL;
+    size_t cap = 0;
     for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         struct kura_reminder_mark mk = {0};
         if (sscanf(line, "%64[^\t]\t%32[^\t]\t%47[^\t]\t%" SCNd64, mk.dataset, mk.user, mk.key, &mk.sent) != 4)
             continue; /* not kura's line: a mark lost sends a reminder again, never fewer */
         if (strcmp(mk.user, "-") == 0)
             mk.user[0] = '\0';
-        struct kura_reminder_mark *grown = realloc(*marks, (*n + 1) * sizeof *grown);
-        if (!grown) {
+        if (!kura_grow((void **)marks, &cap, *n, sizeof **marks)) {
             free(data);
             free(*marks);
             *marks = NULL;
@@ -263,8 +264,7 @@ int kura_reminder_marks_load(const char *state_dir, struct kura_reminder_mark **
             kura_err_set(err, ENOMEM, "out of memory");
             return -1;
         }
-        *marks = grown;
-        grown[(*n)++] = mk;
+        (*marks)[(*n)++] = mk;
     }
     free(data);
     return 0;

@@ -86,6 +86,12 @@ check_fails "bob is refused now" as kt_bob cat "$M/S2/reads.bin"
 check_output "bob's status: access ended, removed by the PI" "$ID .*: access ended 20[0-9-]+T[^ ]+ \(removed by the PI\)$" bst
 check_output "... and the removal in his grant's history" "^$ID .* remove +by the PI " bst
 check "... naming no other user" test "$(bst | grep -c 'kt_')" = 0
+for i in 1 2 3 4 5; do
+  as kt_alice "$KURACTL" -c "$KCONF" user add "$ID" kt_bob >/dev/null 2>&1
+  as kt_alice "$KURACTL" -c "$KCONF" user remove "$ID" kt_bob >/dev/null 2>&1
+done
+check "... all 12 of his grant's changes, in order, after five more adds and removes" \
+  test "$(bst | grep -E "^$ID .* (add|remove) +by " | awk '{print $3}' | tr '\n' ' ')" = "add remove add remove add remove add remove add remove add remove "
 
 # ---- help and advice that fit the caller ----
 as kt_bob "$KURACTL" -c "$KCONF" --help >"$T/help.out" 2>&1

@@ -228,6 +228,41 @@ static void test_marks_file_round_trip(void)
     rmdir(dir);
 }
 
+/* More marks than the first room holds (8, then doubled): each read back
+ * in order, and one more added to what was read. */
+static void test_many_marks_round_trip(void)
+{
+    char dir[] = "/tmp/kura-test-reminders-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    struct kura_reminder_mark *marks = NULL;
+    size_t n = 0;
+    struct kura_err err;
+    struct kura_dataset ds = dataset(SHORT);
+    struct kura_reminder r;
+    ASSERT(ndue(&ds, ds.until - 60 * DAY, NULL, 0, &r) == 1);
+    for (int i = 0; i < 20; i++) {
+        snprintf(r.user, sizeof r.user, "user%02d", i);
+        EXPECT(kura_reminder_mark_add(dir, &marks, &n, &r, 1700000000 + i, &err) == 0);
+    }
+    free(marks);
+    ASSERT(kura_reminder_marks_load(dir, &marks, &n, &err) == 0);
+    EXPECT(n == 20);
+    for (size_t i = 0; i < n; i++)
+        EXPECT(marks[i].sent == 1700000000 + (int64_t)i && strncmp(marks[i].user, "user", 4) == 0 &&
+               atoi(marks[i].user + 4) == (int)i);
+    snprintf(r.user, sizeof r.user, "user20");
+    EXPECT(kura_reminder_mark_add(dir, &marks, &n, &r, 1700000020, &err) == 0);
+    EXPECT(n == 21 && kura_reminder_marked(marks, n, &r));
+    free(marks);
+    ASSERT(kura_reminder_marks_load(dir, &marks, &n, &err) == 0);
+    EXPECT(n == 21 && marks[20].sent == 1700000020);
+    free(marks);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, KURA_REMINDERS_FILE);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* R-LOG-9: the weekly audit summary, on the configured day from its start
  * in the zone, for the 7 days before; once (its mark), the latest only. */
 static void test_weekly_audit_summary(void)
@@ -274,6 +309,7 @@ int main(void)
     RUN(test_ethics_end);
     RUN(test_destroyed_dataset_has_none);
     RUN(test_marks_file_round_trip);
+    RUN(test_many_marks_round_trip);
     RUN(test_weekly_audit_summary);
     return unit_done();
 }

@@ -32,7 +32,7 @@ struct mine {
     const struct kura_dataset *ds;          /* NULL: unreadable */
     bool listed;                            /* now, under the caller's name */
     struct grant_event *ev;
-    size_t nev;
+    size_t nev, ev_cap;
 };
 
 struct history {
@@ -99,11 +99,9 @@ static int take_ledger(const struct kura_ledger_record *r, void *arg)
     if (!r->action || strncmp(r->action, "user-", 5) != 0 || !r->target ||
         strcmp(r->target, h->c->actor->name) != 0 || record_uid(r) != (int64_t)h->c->actor->uid)
         return 0;
-    struct grant_event *ev = realloc(m->ev, (m->nev + 1) * sizeof *ev);
-    if (!ev)
+    if (!kura_grow((void **)&m->ev, &m->ev_cap, m->nev, sizeof *m->ev))
         return -1;
-    m->ev = ev;
-    ev = &m->ev[m->nev++];
+    struct grant_event *ev = &m->ev[m->nev++];
     snprintf(ev->time, sizeof ev->time, "%s", r->time ? r->time : "?");
     snprintf(ev->action, sizeof ev->action, "%s", r->action + 5);
     ev->by = changed_by(r, m->ds, h->c->actor);

@@ -141,13 +141,15 @@ struct kura_audit_log;
  * verifies with this key (the wrong key file). */
 struct kura_audit_log *kura_audit_open(const char *path, const unsigned char key[KURA_AUDIT_KEY_LEN],
                                        const struct kura_audit_options *opt, struct kura_err *err);
-/* Appends one record and returns once it is durable (a close record: once
- * written, see above; or at once when another append is being written, or
- * the close writer runs: it goes into the next batch, and that batch's
- * writer copies it to syslog; nothing is served after a close, and a crash
- * loses at most the closes queued that moment, as a power failure loses
- * those not yet synced; a failed batch loses those in it, counted in
- * stats.closes_lost).
+/* Appends one record and returns once it is durable. A record after which
+ * nothing is served, a close or one whose decision is deny (a refusal, an
+ * access ended), returns once written: the next batch's fdatasync, the
+ * let-go of the file, or the close writer within its sync_later_ms
+ * makes it durable, and a power failure before that may lose it. A close
+ * returns at once when another append is being written, or the close
+ * writer runs: it goes into the next batch, and that batch's writer copies
+ * it to syslog; a crash loses at most the closes queued that moment; a
+ * failed batch loses those in it, counted in stats.closes_lost.
  * Thread-safe. On -1,
  * err->code is EIO (what an open refused for this reason returns) and the
  * message names the cause (ENOSPC, EIO, EFBIG, ...). With syslog set, the
@@ -185,8 +187,11 @@ int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err);
 /* The daemon's: from now on no close waits for its record. Handed-over
  * closes go into the next batch of opens; when none comes within
  * linger_ms, a thread of the log's writes them (no fdatasync of their own).
+ * The same thread makes records written without an fdatasync (closes,
+ * refusals) durable when no batch did within sync_later_ms.
  * kura_audit_close stops it and writes what is left. */
-int kura_audit_start_close_writer(struct kura_audit_log *log, unsigned linger_ms, struct kura_err *err);
+int kura_audit_start_close_writer(struct kura_audit_log *log, unsigned linger_ms, unsigned sync_later_ms,
+                                  struct kura_err *err);
 /* log NULL: all zero. */
 void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *out);
 /* No append may be running or follow. NULL is fine. */

@@ -30,6 +30,10 @@
  * (kura_audit_start_close_writer): the longest a close is missing from the
  * log, but for a crash. */
 #define KURAFS_CLOSE_LINGER_MS 10
+/* How long a record after which nothing was served (a close, a refusal, an
+ * access ended) may stay written but not durable when no batch of opens
+ * syncs it: the longest a power failure can take it back. */
+#define KURAFS_SYNC_LATER_MS 100
 
 /* A catalog and the readers using it; freed when the last one lets go. */
 struct snapshot {

@@ -472,7 +472,7 @@ int main(int argc, char **argv)
     if (kura_change_cluster_keep(&env, &err) != 0)
         kura_notice(LOG_WARNING, "kurafs: no database session kept for changes (each opens its own): %s", err.msg);
     /* Not fatal: without it a close waits for its batch, as kuractl's do. */
-    if (kura_audit_start_close_writer(fs->audit, KURAFS_CLOSE_LINGER_MS, &err) != 0)
+    if (kura_audit_start_close_writer(fs->audit, KURAFS_CLOSE_LINGER_MS, KURAFS_SYNC_LATER_MS, &err) != 0)
         kura_notice(LOG_WARNING, "kurafs: %s (each close then waits for its record)", err.msg);
     /* Before the control socket: status asks it. */
     if (kurafs_ship_start(fs) != 0) {

@@ -8,12 +8,13 @@
  * written since), numbers and MACs the records, writes them with one writev
  * and one fdatasync, notes the new end in the head file, then wakes the
  * others. So an appender waits for at most the batch in flight and its own.
- * A batch of close records only is written without an fdatasync of its own
- * (nothing is served after a close): the next batch's, or a let-go of the
- * file, makes it durable. A close does not wait at all while a leader
- * writes, or at any time once the daemon started the close writer: its
- * record goes into the next batch, which the close writer leads itself
- * when none came within its linger.
+ * A batch of records after which nothing is served (closes, refusals,
+ * ended access: sync_later) is written without an fdatasync of its own: the
+ * next batch's, a let-go of the file, or the close writer's within
+ * sync_later_ms makes it durable. A close does not wait at all
+ * while a leader writes, or at any time once the daemon started the close
+ * writer: its record goes into the next batch, which the close writer leads
+ * itself when none came within its linger.
  * Nothing about the chain is trusted from memory while the head file is
  * readable: the file and the head are the truth every batch starts from. */
 #include <dirent.h>
@@ -57,7 +58,7 @@ struct pending {
     const char *line;            /* the finished line, set by the leader */
     size_t line_len;             /* with its newline */
     bool refusal;                /* kept out of the reserve */
-    bool sync_later;             /* a close: durable with the next fdatasync */
+    bool sync_later;             /* nothing is served after it: durable with the next fdatasync */
     bool held_back;              /* a refusal not written: it would have used the reserve */
     bool detached;               /* a close handed over: nobody waits for it */
     bool done;
@@ -93,11 +94,13 @@ struct kura_audit_log {
     struct kura_audit_stats stats;
     /* The close writer (kura_audit_start_close_writer), under mu. */
     pthread_t closer;
-    pthread_cond_t closer_cv;    /* its sleep: a close wakes it when idle, the log's close stops it */
+    pthread_cond_t closer_cv;    /* its sleep: a close or an unsynced batch wakes it when idle,
+                                    the log's close stops it */
     bool closer_running;         /* every close is handed over */
     bool closer_idle;            /* asleep with no handed-over close queued */
     bool closer_stop;
     unsigned linger_ms;
+    unsigned sync_later_ms;      /* the longest an unsynced record waits for a batch's sync */
 };
 
 /* Where the chain stands at the start of a batch. */
@@ -644,6 +647,10 @@ static void lead(struct kura_audit_log *log, struct pending **finished, bool dra
     log->leading = false;
     log->draining = false;
     pthread_cond_broadcast(&log->cv);
+    if (log->unsynced && log->closer_idle) { /* it syncs them within sync_later_ms */
+        log->closer_idle = false;
+        pthread_cond_signal(&log->closer_cv);
+    }
 }
 
 /* A record's copy to syslog, after its write: marked as not in the local
@@ -712,7 +719,11 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
         kura_err_set(err, EINVAL, "audit append: no log or no record");
         return -1;
     }
-    struct pending p = {.refusal = kura_audit_is_refusal(rec), .sync_later = rec->event == KURA_AUDIT_CLOSE};
+    /* Nothing is served after a close or a refusal, or after access ended
+     * (decision deny): its record need not be durable before it returns
+     * (issue 17), only written. */
+    struct pending p = {.refusal = kura_audit_is_refusal(rec),
+                        .sync_later = rec->event == KURA_AUDIT_CLOSE || rec->decision == KURA_AUDIT_DENY};
     p.buf = audit_body_build(rec, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, &p.body_len, &p.err);
     struct pending *finished = NULL;
     pthread_mutex_lock(&log->mu);
@@ -721,7 +732,8 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
      * (nothing is served after a close; the wait and the wake-up cost a
      * third of the opens a second with 8 openers, bench/README.md).
      * Without memory to detach it, it waits. */
-    struct pending *d = p.buf && p.sync_later && (log->leading || log->closer_running) && !log->draining
+    struct pending *d = p.buf && rec->event == KURA_AUDIT_CLOSE && (log->leading || log->closer_running) &&
+                                !log->draining
                             ? malloc(sizeof *d)
                             : NULL;
     if (!p.buf) {
@@ -763,15 +775,47 @@ int kura_audit_append(struct kura_audit_log *log, const struct kura_audit_record
     return p.rc;
 }
 
+/* Under mu, with no batch in flight: records written without an fdatasync
+ * wait up to sync_later_ms for a batch to sync them; then the close writer
+ * does, owning the file as a leader would. */
+static void sync_unsynced(struct kura_audit_log *log)
+{
+    struct timespec until = kura_clock_timespec(kura_clock_ms(CLOCK_MONOTONIC) + log->sync_later_ms);
+    log->closer_idle = true; /* a handed-over close wakes it: closes come first */
+    while (!log->closer_stop && !queue_has_detached(log) &&
+           pthread_cond_timedwait(&log->closer_cv, &log->mu, &until) != ETIMEDOUT)
+        ;
+    log->closer_idle = false;
+    if (log->closer_stop || log->busy || !log->unsynced || queue_has_detached(log))
+        return; /* looked at again by the loop */
+    log->busy = true;
+    pthread_mutex_unlock(&log->mu);
+    int rc = fdatasync(log->fd), e = errno;
+    pthread_mutex_lock(&log->mu);
+    log->stats.fdatasyncs++;
+    if (rc == 0)
+        log->unsynced = false;
+    else
+        kura_notice(LOG_ERR, "kura audit: fdatasync %s: %s; records after which nothing was served (closes, "
+                    "refusals) may be lost in a power failure", log->path, strerror(e));
+    log->busy = false;
+    pthread_cond_broadcast(&log->cv);
+}
+
 /* The close writer: handed-over closes wait up to linger_ms for a batch
  * of opens to take them along (one fdatasync, no batch of their own); then
- * it leads one batch for them. Asleep while none is queued. */
+ * it leads one batch for them. Records written without an fdatasync are
+ * made durable within sync_later_ms. Asleep while neither is there. */
 static void *close_writer(void *arg)
 {
     struct kura_audit_log *log = arg;
     pthread_mutex_lock(&log->mu);
     while (!log->closer_stop) {
         if (!queue_has_detached(log)) {
+            if (log->unsynced && !log->busy && log->fd >= 0) {
+                sync_unsynced(log);
+                continue;
+            }
             log->closer_idle = true;
             pthread_cond_wait(&log->closer_cv, &log->mu);
             log->closer_idle = false;
@@ -796,10 +840,12 @@ static void *close_writer(void *arg)
     return NULL;
 }
 
-int kura_audit_start_close_writer(struct kura_audit_log *log, unsigned linger_ms, struct kura_err *err)
+int kura_audit_start_close_writer(struct kura_audit_log *log, unsigned linger_ms, unsigned sync_later_ms,
+                                  struct kura_err *err)
 {
     pthread_mutex_lock(&log->mu);
     log->linger_ms = linger_ms;
+    log->sync_later_ms = sync_later_ms;
     log->closer_stop = false;
     int e = log->closer_running ? EALREADY : pthread_create(&log->closer, NULL, close_writer, log);
     if (e == 0)

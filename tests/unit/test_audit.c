@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kura/audit.h"
+#include "kura/clock.h"
 #include "kura/secmem.h"
 #include "unit.h"
 
@@ -675,8 +676,8 @@ static void test_close_writer_writes_lone_closes(void)
     struct kura_audit_log *log = open_log(path, 0);
     ASSERT(log);
     struct kura_err err = {0};
-    ASSERT(kura_audit_start_close_writer(log, 10, &err) == 0);
-    EXPECT(kura_audit_start_close_writer(log, 10, &err) == -1 && err.code == EALREADY);
+    ASSERT(kura_audit_start_close_writer(log, 10, 60000, &err) == 0);
+    EXPECT(kura_audit_start_close_writer(log, 10, 60000, &err) == -1 && err.code == EALREADY);
     alarm(60);
     EXPECT(append(log, "opened") == 0);
     EXPECT(append_event(log, KURA_AUDIT_CLOSE, "closer") == 0);
@@ -705,6 +706,77 @@ static void test_close_writer_writes_lone_closes(void)
     kura_audit_entry_free(&e);
 }
 
+static int append_deny(struct kura_audit_log *log, enum kura_audit_event event, const char *reason)
+{
+    struct kura_audit_record r;
+    alice_open(&r);
+    r.event = event;
+    r.decision = KURA_AUDIT_DENY;
+    r.reason = reason;
+    r.path = "a/x.bam";
+    struct kura_err err = {0};
+    return kura_audit_append(log, &r, &err);
+}
+
+static uint64_t fdatasyncs_of(struct kura_audit_log *log)
+{
+    struct kura_audit_stats st;
+    kura_audit_get_stats(log, &st);
+    return st.fdatasyncs;
+}
+
+/* Nothing is served after a refusal or an ended access (decision deny):
+ * its record is in the file when the append returns, without an fdatasync
+ * of its own; the next open's makes it durable. */
+static void test_records_serving_nothing_are_written_not_synced(void)
+{
+    const char *path = log_path("deny-unsynced");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    EXPECT(append(log, "opened") == 0 && fdatasyncs_of(log) == 1);
+    EXPECT(append_deny(log, KURA_AUDIT_OPEN, "guard") == 0);
+    EXPECT(records_in(path) == 2 && fdatasyncs_of(log) == 1);
+    EXPECT(append_deny(log, KURA_AUDIT_REVOCATION, "withdrawn") == 0);
+    EXPECT(append_deny(log, KURA_AUDIT_WRITE_DENIED, "read-only") == 0);
+    EXPECT(records_in(path) == 4 && fdatasyncs_of(log) == 1);
+    EXPECT(append(log, "opened again") == 0 && fdatasyncs_of(log) == 2);
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 5);
+}
+
+/* What no batch of opens synced, the close writer syncs once sync_later_ms
+ * passed, not before; what an open's batch synced meanwhile it leaves. */
+static void test_close_writer_syncs_what_no_batch_did(void)
+{
+    const char *path = log_path("close-writer-sync");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_start_close_writer(log, 10, 300, &err) == 0);
+    alarm(60);
+    EXPECT(append(log, "opened") == 0 && fdatasyncs_of(log) == 1);
+    int64_t t0 = kura_clock_ms(CLOCK_MONOTONIC);
+    EXPECT(append_deny(log, KURA_AUDIT_OPEN, "guard") == 0);
+    EXPECT(records_in(path) == 2 && fdatasyncs_of(log) == 1);
+    while (fdatasyncs_of(log) == 1 && kura_clock_ms(CLOCK_MONOTONIC) - t0 < 5000)
+        usleep(1000);
+    int64_t waited = kura_clock_ms(CLOCK_MONOTONIC) - t0;
+    printf("# the refusal synced by the close writer %lld ms after it was written (sync_later 300 ms)\n",
+           (long long)waited);
+    EXPECT(fdatasyncs_of(log) == 2 && waited >= 300);
+    EXPECT(append_deny(log, KURA_AUDIT_OPEN, "guard") == 0 && append(log, "opened again") == 0);
+    EXPECT(fdatasyncs_of(log) == 3);
+    usleep(700 * 1000);
+    EXPECT(fdatasyncs_of(log) == 3); /* the open's batch synced the refusal: nothing left to sync */
+    alarm(0);
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 4);
+}
+
 /* Closes handed over within a long linger wait for an open's batch and go
  * into it, before the open (one fdatasync for all); those left when the
  * log is closed are written by the close at once, not after the linger
@@ -715,7 +787,7 @@ static void test_close_writer_lingering_closes(void)
     struct kura_audit_log *log = open_log(path, 0);
     ASSERT(log);
     struct kura_err err = {0};
-    ASSERT(kura_audit_start_close_writer(log, 30000, &err) == 0);
+    ASSERT(kura_audit_start_close_writer(log, 30000, 60000, &err) == 0);
     alarm(20);
     for (int i = 0; i < 3; i++)
         EXPECT(append_event(log, KURA_AUDIT_CLOSE, "closer") == 0);
@@ -750,7 +822,7 @@ static void test_close_writer_threads(void)
     struct kura_audit_log *log = open_log(path, 0);
     ASSERT(log);
     struct kura_err err = {0};
-    ASSERT(kura_audit_start_close_writer(log, 10, &err) == 0);
+    ASSERT(kura_audit_start_close_writer(log, 10, 60000, &err) == 0);
     alarm(60);
     int failures = run_workers(log, open_close_main);
     kura_audit_close(log);
@@ -1224,7 +1296,7 @@ static void test_kill_mid_batch(void)
         if (child == 0) {
             struct kura_audit_log *mine = open_log(path, max_size);
             struct kura_err cerr = {0};
-            if (mine && r % 2 && kura_audit_start_close_writer(mine, 1, &cerr) != 0)
+            if (mine && r % 2 && kura_audit_start_close_writer(mine, 1, 1, &cerr) != 0)
                 _exit(1);
             static struct worker w[THREADS];
             pthread_t th[THREADS];
@@ -2357,6 +2429,8 @@ int main(void)
     RUN(test_a_close_handed_over_last_is_written);
     RUN(test_closes_handed_over_rotations_and_reopens);
     RUN(test_close_writer_writes_lone_closes);
+    RUN(test_records_serving_nothing_are_written_not_synced);
+    RUN(test_close_writer_syncs_what_no_batch_did);
     RUN(test_close_writer_lingering_closes);
     RUN(test_close_writer_threads);
     RUN(test_appends_wait_out_reopens);

@@ -725,6 +725,15 @@ static uint64_t fdatasyncs_of(struct kura_audit_log *log)
     return st.fdatasyncs;
 }
 
+/* Closes log and expects its chain to verify with this many records. */
+static void close_and_verify(struct kura_audit_log *log, const char *path, uint64_t records)
+{
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && sum.records == records);
+}
+
 /* Nothing is served after a refusal or an ended access (decision deny):
  * its record is in the file when the append returns, without an fdatasync
  * of its own; the next open's makes it durable. */
@@ -740,10 +749,7 @@ static void test_records_serving_nothing_are_written_not_synced(void)
     EXPECT(append_deny(log, KURA_AUDIT_WRITE_DENIED, "read-only") == 0);
     EXPECT(records_in(path) == 4 && fdatasyncs_of(log) == 1);
     EXPECT(append(log, "opened again") == 0 && fdatasyncs_of(log) == 2);
-    kura_audit_close(log);
-    struct outcome o;
-    struct kura_audit_summary sum;
-    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 5);
+    close_and_verify(log, path, 5);
 }
 
 /* What no batch of opens synced, the close writer syncs once sync_later_ms
@@ -771,10 +777,7 @@ static void test_close_writer_syncs_what_no_batch_did(void)
     usleep(700 * 1000);
     EXPECT(fdatasyncs_of(log) == 3); /* the open's batch synced the refusal: nothing left to sync */
     alarm(0);
-    kura_audit_close(log);
-    struct outcome o;
-    struct kura_audit_summary sum;
-    EXPECT(verify(path, &o, &sum) == 0 && sum.records == 4);
+    close_and_verify(log, path, 4);
 }
 
 /* Closes handed over within a long linger wait for an open's batch and go

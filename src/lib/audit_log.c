@@ -149,8 +149,8 @@ static void sync_written(struct kura_audit_log *log)
     if (log->fd < 0 || !log->unsynced)
         return;
     if (fdatasync(log->fd) != 0)
-        kura_notice(LOG_ERR, "kura audit: fdatasync %s: %s; close records since the last open may be lost in a "
-            "power failure", log->path, strerror(errno));
+        kura_notice(LOG_ERR, "kura audit: fdatasync %s: %s; close and refusal records since the last open may be "
+            "lost in a power failure", log->path, strerror(errno));
     log->unsynced = false;
 }
 
@@ -790,14 +790,9 @@ static void sync_unsynced(struct kura_audit_log *log)
         return; /* looked at again by the loop */
     log->busy = true;
     pthread_mutex_unlock(&log->mu);
-    int rc = fdatasync(log->fd), e = errno;
+    sync_written(log);
     pthread_mutex_lock(&log->mu);
     log->stats.fdatasyncs++;
-    if (rc == 0)
-        log->unsynced = false;
-    else
-        kura_notice(LOG_ERR, "kura audit: fdatasync %s: %s; records after which nothing was served (closes, "
-                    "refusals) may be lost in a power failure", log->path, strerror(e));
     log->busy = false;
     pthread_cond_broadcast(&log->cv);
 }

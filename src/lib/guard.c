@@ -188,11 +188,12 @@ static const char *listed(char *const *list, size_t n, const char *cand, bool is
 {
     if (!cand || !*cand)
         return NULL;
-    /* Either match begins with the listed name's first byte: the other
-     * names are passed over on it (issue 17: at every open, each process
-     * of the chain, each of its names, against some 45 listed ones). */
+    /* Either match begins with the listed name's first byte (no name is
+     * empty, kura_guard_rules_set): the others are passed over on it
+     * (issue 17: at every open, each name of each process in the chain,
+     * against some 45 listed ones). */
     for (size_t i = 0; i < n; i++)
-        if ((!list[i][0] || list[i][0] == cand[0]) && (is_comm ? comm_is(cand, list[i]) : name_is(cand, list[i])))
+        if (list[i][0] == cand[0] && (is_comm ? comm_is(cand, list[i]) : name_is(cand, list[i])))
             return list[i];
     return NULL;
 }

@@ -21,7 +21,6 @@ static const char *const status_names[] = {
 };
 static const char *const guard_names[] = {[KURA_GUARD_DENYLIST] = "denylist", [KURA_GUARD_ALLOWLIST] = "allowlist"};
 
-
 static const char *name_of(const char *const *names, size_t n, int v)
 {
     return v >= 0 && (size_t)v < n && names[v] ? names[v] : "unknown";
@@ -51,7 +50,7 @@ const char *kura_guard_mode_name(enum kura_guard_mode g)
 #define DEFINE_PARSE(fn, type, names)                                                                       \
     int fn(const char *s, type *out)                                                                        \
     {                                                                                                       \
-        int i = index_of(names, KURA_COUNT(names), s);                                                           \
+        int i = index_of(names, KURA_COUNT(names), s);                                                      \
         if (i < 0)                                                                                          \
             return -1;                                                                                      \
         if (out)                                                                                            \

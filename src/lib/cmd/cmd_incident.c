@@ -85,7 +85,6 @@ static const label W_DESTROY = {"destroy", "destroyed", "破棄"};
  * (or NOT ended: the detail says), a grant's end, a node's lease. */
 static const label W_REVOCATION = {"revocation", "access ended while open", "利用中のアクセス終了"};
 
-
 /* The report's event word of a record, NULL for records it does not list. */
 static const label *event_word(enum kura_audit_event e)
 {

@@ -140,7 +140,6 @@ static const label *event_word(int event)
     }
 }
 
-
 enum kura_report_lang cmd_report_lang(const struct kura_cmd_ctx *c, const struct kura_dataset *ds)
 {
     enum kura_report_lang lang;

@@ -823,7 +823,6 @@ static const label ASK_USERS = {"ask-users",
                                 "これらの利用者の手元には、読み出したデータとそこから派生したデータが残っている"
                                 "可能性がある。削除を依頼すること。"};
 
-
 /* What became of a file of the sample. */
 static const label *file_now(const struct kura_dataset *ds, const struct kura_file *f, char **keys, size_t nkeys)
 {

@@ -33,6 +33,12 @@
  *   bench_io mountwait DIR [--seconds S]
  *       waits until DIR is another filesystem than its parent and answers
  *       stat(2) (a FUSE daemon serving it), prints "ns=NS" (CLOCK_REALTIME)
+ *   bench_io wakeups [--every US] [--seconds S]
+ *       sleeps to the next tick of every US microseconds (default 1000), in
+ *       a loop, until S seconds passed or SIGTERM, and measures how late each
+ *       wake-up ran: a sleeping process's wait for a CPU, which every step of
+ *       a revocation outside the busy readers pays; prints "late MS at NS"
+ *       (CLOCK_REALTIME of the wake-up) for each over 50 ms, then the summary
  *   bench_io stamp CMD [ARG...]
  *       runs CMD (its stdout to /dev/null) and prints "start NS end NS
  *       status S" (CLOCK_REALTIME just before fork and after it was reaped)
@@ -41,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -81,7 +88,7 @@ struct opts {
     int threads;
     double seconds;
     int count;                  /* handles */
-    long every_us;              /* hold: the pause between reads (0: none) */
+    long every_us;              /* hold: the pause between reads (0: none); wakeups: the tick */
 };
 
 static struct opts opt = {NULL, 1u << 20, 1, 5.0, 1000, 0};
@@ -407,6 +414,66 @@ static int run_hold(void)
     return 1;
 }
 
+static volatile sig_atomic_t stop_asked;
+
+static void ask_stop(int sig)
+{
+    (void)sig;
+    stop_asked = 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+#define WAKEUPS_LATE_MS 50.0
+
+static int run_wakeups(void)
+{
+    long every = opt.every_us > 0 ? opt.every_us : 1000;
+    struct sigaction sa = {.sa_handler = ask_stop}; /* no SA_RESTART: the sleep ends */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    size_t n = 0, cap = 1 << 16;
+    double *late = malloc(cap * sizeof *late);
+    if (!late)
+        die("malloc", strerror(ENOMEM));
+    double start = mono(), stop = start + opt.seconds, next = start;
+    while (!stop_asked && mono() < stop) {
+        next += (double)every / 1e6;
+        double now = mono();
+        if (next < now) /* ticks missed while late: the next one still ahead */
+            next = now + (double)every / 1e6;
+        struct timespec at = {(time_t)next, (long)((next - (double)(time_t)next) * 1e9)};
+        if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) != 0)
+            continue;
+        double ms = (mono() - next) * 1e3;
+        if (ms >= WAKEUPS_LATE_MS)
+            printf("late %.1f at %lld\n", ms, realtime_ns());
+        if (n == cap) {
+            cap *= 2;
+            double *more = realloc(late, cap * sizeof *late);
+            if (!more)
+                die("realloc", strerror(ENOMEM));
+            late = more;
+        }
+        late[n++] = ms;
+    }
+    size_t over10 = 0, over50 = 0;
+    for (size_t i = 0; i < n; i++) {
+        over10 += late[i] >= 10.0;
+        over50 += late[i] >= WAKEUPS_LATE_MS;
+    }
+    qsort(late, n, sizeof *late, cmp_double);
+    printf("wakeups=%zu seconds=%.1f late_median_ms=%.3f late_p99_ms=%.3f late_max_ms=%.1f over10ms=%zu over50ms=%zu\n",
+           n, mono() - start, n ? late[n / 2] : 0.0, n ? late[n * 99 / 100] : 0.0, n ? late[n - 1] : 0.0, over10,
+           over50);
+    free(late);
+    return 0;
+}
+
 static int run_mountwait(void)
 {
     char parent[4096];
@@ -451,13 +518,15 @@ static int run_stamp(char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3)
-        die("usage", "bench_io seq|rand|opens|readers|syncs|syncs-in-place|handles|hold|mountwait FILE [--bs N] [--threads N] [--seconds S] [--count N] | stamp CMD...");
+    if (argc < 2 || (argc < 3 && strcmp(argv[1], "wakeups") != 0))
+        die("usage", "bench_io seq|rand|opens|readers|syncs|syncs-in-place|handles|hold|mountwait FILE [--bs N] [--threads N] [--seconds S] [--count N] | wakeups [--every US] [--seconds S] | stamp CMD...");
     const char *mode = argv[1];
     if (strcmp(mode, "stamp") == 0)
         return run_stamp(argv + 2);
-    opt.file = argv[2];
-    for (int i = 3; i < argc; i++) {
+    bool wakeups = strcmp(mode, "wakeups") == 0; /* the only mode with no FILE */
+    if (!wakeups)
+        opt.file = argv[2];
+    for (int i = wakeups ? 2 : 3; i < argc; i++) {
         if (i + 1 >= argc)
             die("usage", "an option lacks its value");
         if (strcmp(argv[i], "--bs") == 0)
@@ -492,6 +561,8 @@ int main(int argc, char **argv)
         return run_hold();
     if (strcmp(mode, "mountwait") == 0)
         return run_mountwait();
+    if (wakeups)
+        return run_wakeups();
     die("unknown mode", mode);
     return 2;
 }

@@ -101,10 +101,14 @@ period() { echo "$(TZ=Asia/Tokyo date -d '-1 days' +%F)..$(TZ=Asia/Tokyo date -d
 # ---- mounts ----
 declare -A KPID
 # kura_mount CONF MNT: kurafs in the foreground, in the background; waits until it serves.
+# In a session of its own, as kurafs is when it daemonizes (libfuse's
+# fuse_daemonize calls setsid) or runs as a service: with the kernel's
+# autogroups a session is a scheduling group, and gocryptfs, PostgreSQL and
+# a researcher's login are sessions of their own too.
 kura_mount() {
   local conf=$1 mnt=$2 i
   mkdir -p "$mnt"
-  "$KURAFS" -c "$conf" -f "$mnt" >>"$W/kurafs.log" 2>&1 &
+  setsid "$KURAFS" -c "$conf" -f "$mnt" >>"$W/kurafs.log" 2>&1 &
   KPID[$mnt]=$!
   on_exit "fusermount3 -u '$mnt' || umount -l '$mnt'; kill ${KPID[$mnt]}"
   for i in $(seq 1 200); do
@@ -198,7 +202,7 @@ if $fs_sections; then
   # (the floor under kura's opens, "nullsync" below).
   NM=$W/null.mnt
   mkdir -p "$NM"
-  "$build/bench/fuse_null" "$NM" $([ -f "$W/plain/big.bin" ] && echo "$W/plain/big.bin") \
+  setsid "$build/bench/fuse_null" "$NM" $([ -f "$W/plain/big.bin" ] && echo "$W/plain/big.bin") \
     --sync "$AUDIT_DIR/null-sync.log" --sync-in-place "$AUDIT_DIR/null-in-place.log" >>"$W/fuse_null.log" 2>&1 &
   NPID=$!
   on_exit "fusermount3 -u '$NM' || umount -l '$NM'; kill $NPID"
@@ -482,7 +486,7 @@ if $fs_sections && want tree; then
     drop_caches
     mkdir -p "$TM"
     s=$(now_ns)
-    "$KURAFS" -c "$TCONF" -f "$TM" >>"$W/kurafs.log" 2>&1 &
+    setsid "$KURAFS" -c "$TCONF" -f "$TM" >>"$W/kurafs.log" 2>&1 &
     KPID[$TM]=$!
     on_exit "fusermount3 -u '$TM' || umount -l '$TM'; kill ${KPID[$TM]}"
     o=$("$IO" mountwait "$TM" --seconds 30) || { fail "tree mount: $o"; break; }
@@ -531,7 +535,7 @@ holders() {
   HP=()
   for f in "$@"; do
     k=$((k + 1)); rm -f "$W/hold.$k"
-    as_user "$u" "$IO" hold "$f" --seconds 20 --every "$every" >"$W/hold.$k" 2>&1 & HP+=($!)
+    as_user "$u" setsid "$IO" hold "$f" --seconds 20 --every "$every" >"$W/hold.$k" 2>&1 & HP+=($!)
   done
   for ((f = 1; f <= k; f++)); do
     for _ in $(seq 1 1000); do grep -qs '^ready' "$W/hold.$f" && break; sleep 0.01; done
@@ -600,11 +604,16 @@ if want cluster; then
     mkdir -p "$CPG" "$CS" "$W/cplain" && chown postgres: "$CPG" && chmod 0700 "$CPG" && chmod 0755 "$CS"
     runuser -u postgres -- "$pgbin/initdb" -D "$CPG/data" -A trust -U kura --no-sync >"$W/initdb.log" 2>&1
     on_exit "runuser -u postgres -- '$pgbin/pg_ctl' -D '$CPG/data' -m immediate -w stop"
-    pgopts="-k $CPG -c listen_addresses=''"
+    # What can hold a statement up is logged in every run (it costs nothing
+    # until it happens): a statement over 250 ms, a lock waited for over
+    # 100 ms, a checkpoint, an autovacuum; the WAL's syncs are timed.
+    pgopts="-k $CPG -c listen_addresses='' -c log_line_prefix='%m [%p] %a ' -c log_checkpoints=on"
+    pgopts+=" -c log_lock_waits=on -c deadlock_timeout=100ms -c log_autovacuum_min_duration=0 -c track_wal_io_timing=on"
     if [ -n "$CTRACE" ]; then
       mkdir -p "$CTRACE" || fail "cannot make $CTRACE"
-      pgopts+=" -c log_min_duration_statement=0 -c log_checkpoints=on -c log_lock_waits=on -c deadlock_timeout=100ms"
-      pgopts+=" -c log_line_prefix='%m [%p] %a '"
+      pgopts+=" -c log_min_duration_statement=0"
+    else
+      pgopts+=" -c log_min_duration_statement=250"
       on_exit "cp '$CPG/server.log' '$CTRACE/postgresql.log'; cp '$W/kurafs.log' '$CTRACE/kurafs.log'"
       # Dirty and Writeback (kB) and the disk's completed writes and ms writing, every 100 ms.
       ( while :; do
@@ -648,10 +657,18 @@ if want cluster; then
         node_tight) key=cluster.revoke_node_tight pace=0 rconf=$W/n1.conf ;;
         node) key=cluster.revoke_node pace=1000 rconf=$W/n1.conf ;;
       esac
-      lat=() ret=()
+      lat=() ret=() spans=()
+      # A process of no reader's session that sleeps 1 ms at a time, as
+      # kuractl, its database backend and the nodes' listeners wait between
+      # their steps: how late it wakes is the machine's scheduling delay
+      # under this load, which every step of a revocation can pay.
+      setsid "$IO" wakeups --seconds 3600 >"$W/wake.$mode" 2>&1 &
+      WP=$!
+      on_exit "kill $WP 2>/dev/null"
       for i in $(seq 1 "$CREVOKES"); do
         "$KURACTL" -c "$CC" user add "$CID" "$REVOKEE" >/dev/null 2>&1 || { fail "user add"; break; }
         holders "$pace" "$REVOKEE" "${CF[@]}" || { fail "holders did not start"; break; }
+        logged=$(wc -l <"$W/kurafs.log")
         st=$("$IO" stamp "$KURACTL" -c "$rconf" user remove "$CID" "$REVOKEE")
         wait "${HP[@]}"
         last=$(awk '/^refused/ {print $2}' "$W"/hold.[123] | sort -n | tail -n 1)
@@ -661,7 +678,21 @@ if want cluster; then
         [ "$rc" = 0 ] || fail "user remove exited $rc"
         lat+=("$(awk -v a="$last" -v b="$s0" 'BEGIN {printf "%.3f", (a - b) / 1e6}')")
         ret+=("$(awk -v a="$s1" -v b="$s0" 'BEGIN {printf "%.0f", (a - b) / 1e6}')")
+        spans+=("$s0 $last")
+        if awk -v l="${lat[-1]}" 'BEGIN {exit !(l > 100)}'; then
+          note "$mode revocation $i, started $(date -u -d "@${s0:0:10}.${s0:10:3}" +%T.%3N), took ${lat[-1]} ms; the nodes said meanwhile:"
+          tail -n +"$((logged + 1))" "$W/kurafs.log" | grep -v 'restricts user\|restriction(s) lifted' |
+            sed 's/^/     /' | head -n 20 | while IFS= read -r l; do log "$l"; done
+        fi
       done
+      kill -TERM "$WP" && wait "$WP"
+      note "$mode: a sleeping process's wake-ups, 1 ms apart: $(grep '^wakeups=' "$W/wake.$mode")"
+      # Which revocations over 50 ms had a wake-up over 50 ms late (the
+      # probe's "late MS at NS", NS its end) within them.
+      note "$mode: revocations over 50 ms: $(printf '%s\n' "${spans[@]}" | awk -v f="$W/wake.$mode" '
+        BEGIN {while ((getline l < f) > 0) if (split(l, w, " ") == 4 && w[1] == "late") {n++; e[n] = w[4]; b[n] = w[4] - w[2] * 1e6}}
+        ($2 - $1) / 1e6 > 50 {slow++; for (i = 1; i <= n; i++) if (b[i] < $2 && e[i] > $1) {hit++; break}}
+        END {printf "%d, of which %d overlap a wake-up over 50 ms late (%d such wake-ups in this mode)", slow, hit, n}')"
       note "$mode: holders pausing $pace us between reads, kuractl -c $(basename "$rconf"): from user remove's start to the last node's refusal (ms): ${lat[*]}"
       note "from its start to its return (ms): ${ret[*]}"
       M[$key.median]=$(printf '%s\n' "${lat[@]}" | median)
@@ -669,7 +700,14 @@ if want cluster; then
       M[$key.return]=$(printf '%s\n' "${ret[@]}" | median)
       note "median ${M[$key.median]} ms, p99 ${M[$key.p99]} ms; return median ${M[$key.return]} ms"
     done
-    grep -h 'cluster node' "$W/kurafs.log" | grep -v ' serves: ' | sed 's/^/   node: /' | head -n 12 | while IFS= read -r l; do log "$l"; done
+    # Every restriction and lift is logged; the rest (a lease that ended, a
+    # slow renewal) is what explains a slow revocation, so it is shown whole.
+    log "   node: $(grep -c 'restricts user\|restriction(s) lifted' "$W/kurafs.log") restriction and lift notices; the others:"
+    grep -h 'cluster node' "$W/kurafs.log" | grep -v ' serves: \|restricts user\|restriction(s) lifted' |
+      sed 's/^/   node: /' | head -n 40 | while IFS= read -r l; do log "$l"; done
+    log "   database: $(psql "$conn" -tAc "select 'WAL: ' || wal_sync || ' syncs, ' || round(wal_sync_time::numeric) || ' ms syncing, ' || wal_write || ' writes, ' || round(wal_write_time::numeric) || ' ms writing' from pg_stat_wal")"
+    [ -n "$CTRACE" ] || grep -h 'duration: \|lock\|checkpoint\|automatic' "$CPG/server.log" | cut -c1-240 |
+      sed 's/^/   database: /' | head -n 40 | while IFS= read -r l; do log "$l"; done
     [ -n "$CTRACE" ] && note "$(awk '$1 == "sync" {n++; if ($3 > 100) a++; if ($3 > 250) b++; if ($3 > m) m = $3}
       END {printf "fsync probe (a 200-byte append and fdatasync every 50 ms) so far: %d calls, %d over 100 ms, %d over 250 ms, longest %.0f ms", n, a, b, m}' "$CTRACE/fsync-probe.log")"
 

@@ -282,8 +282,18 @@ typedef int (*kura_audit_line_fn)(uint64_t seq, const char *line, size_t len, vo
  * seq is then missing wherever the records go, and verify says so). */
 int kura_audit_read_after(const char *log_path, uint64_t after, struct kura_audit_cursor *cur,
                           kura_audit_line_fn fn, void *ctx, struct kura_err *err);
-/* The seq of the last record any writer has made durable in the log (its
- * head file, checked with the log's key); 0 for an empty log. */
+/* The same for the log writer writes, but only records durable in it:
+ * those writer wrote without an fdatasync yet (a close's or a refusal's,
+ * durable within its sync_later_ms) wait for a read after their sync, so
+ * that a power failure cannot take back a record a reader passed on (the
+ * shipper: the central store would then hold records the node's chain no
+ * longer has). Other writers' records are read once their batch is over,
+ * which includes its fdatasync. */
+int kura_audit_read_durable_after(struct kura_audit_log *writer, uint64_t after, struct kura_audit_cursor *cur,
+                                  kura_audit_line_fn fn, void *ctx, struct kura_err *err);
+/* The seq of the last record any writer has written to the log (its head
+ * file, checked with the log's key); 0 for an empty log. Durable, but for
+ * the records log wrote without an fdatasync yet. */
 int kura_audit_written_seq(struct kura_audit_log *log, uint64_t *seq, struct kura_err *err);
 
 /* ---- verifying ---- */

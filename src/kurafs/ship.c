@@ -81,11 +81,11 @@ static void set_why(struct shipper *s, const char *why)
 static int ship_pending(struct shipper *s, struct kura_cluster *c, struct kura_audit_cursor *cur,
                         struct kura_err *err)
 {
-    const char *log_path = s->fs->cfg->audit_log;
     for (;;) {
         struct batch b = {.n = 0};
         uint64_t shipped = atomic_load(&s->shipped), written = 0;
-        if (kura_audit_read_after(log_path, shipped, cur, take, &b, err) != 0 ||
+        /* Only what a power failure cannot take back from the local log. */
+        if (kura_audit_read_durable_after(s->fs->audit, shipped, cur, take, &b, err) != 0 ||
             kura_audit_written_seq(s->fs->audit, &written, err) != 0) {
             batch_clear(&b);
             *cur = (struct kura_audit_cursor){0};

@@ -79,6 +79,10 @@ struct kura_audit_log {
     unsigned char *key;          /* kura_secure_alloc */
     int fd;                      /* the log, O_APPEND; -1: open PATH at the next batch */
     bool unsynced;               /* fd holds records written without an fdatasync yet */
+    /* The seq of the first of those, 0 when there are none: set before
+     * they are written, cleared after an fdatasync that covers them, so a
+     * reader of the file who sees it 0 sees only durable records. */
+    atomic_uint_fast64_t unsynced_from;
     int head_fd;
     /* The last record this writer wrote: used only if the head is unreadable. */
     struct audit_chain mem;
@@ -151,6 +155,8 @@ static void sync_written(struct kura_audit_log *log)
     if (fdatasync(log->fd) != 0)
         kura_notice(LOG_ERR, "kura audit: fdatasync %s: %s; close and refusal records since the last open may be "
             "lost in a power failure", log->path, strerror(errno));
+    else
+        atomic_store(&log->unsynced_from, 0);
     log->unsynced = false;
 }
 
@@ -509,7 +515,7 @@ static int commit_locked(struct kura_audit_log *log, struct pending **batch, siz
     const char *rotated_from = NULL;
     if (pos.size == 0 && pos.c.seq > 0)
         rotated_from = log->rotated_to[0] ? log->rotated_to : log->base;
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, first_seq = pos.c.seq + 1;
     for (size_t i = 0; i < n; i++) {
         finish_line(log, batch[i], &pos.c, i == 0 ? rotated_from : NULL);
         bytes += batch[i]->line_len;
@@ -520,6 +526,9 @@ static int commit_locked(struct kura_audit_log *log, struct pending **batch, siz
         has_record |= !batch[i]->refusal;
         must_sync |= !batch[i]->sync_later;
     }
+    uint_fast64_t none = 0;
+    if (!must_sync)
+        atomic_compare_exchange_strong(&log->unsynced_from, &none, first_seq);
     int wrc = write_lines(log->fd, batch, n);
     if (wrc != 0 && (errno == ENOSPC || errno == EDQUOT) && has_record && log->reserve_held > 0 &&
         ftruncate(log->fd, (off_t)pos.size) == 0) {
@@ -534,6 +543,7 @@ static int commit_locked(struct kura_audit_log *log, struct pending **batch, siz
         cnt->fdatasyncs++;
         if (fdatasync(log->fd) == 0) {
             log->unsynced = false;
+            atomic_store(&log->unsynced_from, 0);
             rc = 0;
         }
     }
@@ -1156,6 +1166,30 @@ void kura_audit_get_stats(struct kura_audit_log *log, struct kura_audit_stats *o
     *out = log->stats;
     pthread_mutex_unlock(&log->mu);
     out->syslog_undelivered = kura_syslog_copy_undelivered(log->copy);
+}
+
+struct durable_ctx {
+    struct kura_audit_log *writer;
+    kura_audit_line_fn fn;
+    void *ctx;
+};
+
+/* Called under the head file's shared lock: every batch in the file was
+ * written whole, with unsynced_from set before it if it was not synced. */
+static int offer_durable(uint64_t seq, const char *line, size_t len, void *ctx)
+{
+    const struct durable_ctx *d = ctx;
+    uint64_t from = atomic_load(&d->writer->unsynced_from);
+    if (from && seq >= from)
+        return 1; /* offered again by a read after the sync */
+    return d->fn(seq, line, len, d->ctx);
+}
+
+int kura_audit_read_durable_after(struct kura_audit_log *writer, uint64_t after, struct kura_audit_cursor *cur,
+                                  kura_audit_line_fn fn, void *ctx, struct kura_err *err)
+{
+    struct durable_ctx d = {writer, fn, ctx};
+    return kura_audit_read_after(writer->path, after, cur, offer_durable, &d, err);
 }
 
 int kura_audit_written_seq(struct kura_audit_log *log, uint64_t *seq, struct kura_err *err)

@@ -1458,6 +1458,47 @@ static void test_read_after_in_batches(void)
     kura_audit_close(log);
 }
 
+/* A reader passing records on (the shipper) gets only what a power failure
+ * cannot take back: a refusal written without an fdatasync waits for the
+ * next sync, which any plain reader of the file does not; read with the
+ * same cursor, it comes next once synced, by an open's batch or by the
+ * close writer. */
+static void test_durable_read_waits_for_the_sync(void)
+{
+    const char *path = log_path("durable-read");
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_err err = {0};
+    struct kura_audit_cursor cur = {0}, plain = {0};
+    EXPECT(append(log, "opened") == 0);
+    EXPECT(append_deny(log, KURA_AUDIT_OPEN, "guard") == 0 && append_deny(log, KURA_AUDIT_OPEN, "guard") == 0);
+    struct taken t = {.cap = 64};
+    ASSERT(kura_audit_read_durable_after(log, 0, &cur, take_lines, &t, &err) == 0);
+    EXPECT(t.n == 1 && t.seq[0] == 1);
+    taken_free(&t);
+    ASSERT(kura_audit_read_after(path, 0, &plain, take_lines, &t, &err) == 0);
+    EXPECT(t.n == 3);
+    taken_free(&t);
+    EXPECT(append(log, "opened again") == 0); /* its fdatasync covers the refusals */
+    ASSERT(kura_audit_read_durable_after(log, 1, &cur, take_lines, &t, &err) == 0);
+    EXPECT(t.n == 3 && t.seq[0] == 2 && t.seq[2] == 4);
+    taken_free(&t);
+    ASSERT(kura_audit_start_close_writer(log, 10, 100, &err) == 0);
+    alarm(60);
+    EXPECT(append_deny(log, KURA_AUDIT_REVOCATION, "withdrawn") == 0);
+    ASSERT(kura_audit_read_durable_after(log, 4, &cur, take_lines, &t, &err) == 0);
+    EXPECT(t.n == 0);
+    taken_free(&t);
+    int64_t t0 = kura_clock_ms(CLOCK_MONOTONIC);
+    while (fdatasyncs_of(log) == 2 && kura_clock_ms(CLOCK_MONOTONIC) - t0 < 5000)
+        usleep(1000);
+    ASSERT(kura_audit_read_durable_after(log, 4, &cur, take_lines, &t, &err) == 0);
+    EXPECT(t.n == 1 && t.seq[0] == 5);
+    taken_free(&t);
+    alarm(0);
+    close_and_verify(log, path, 5);
+}
+
 /* The verifier's chain check over lines from elsewhere (the central copy). */
 static void test_chain_check_over_lines(void)
 {
@@ -2452,6 +2493,7 @@ int main(void)
     RUN(test_kill_mid_batch);
     RUN(test_size_rotation_keeps_chain);
     RUN(test_read_after_in_batches);
+    RUN(test_durable_read_waits_for_the_sync);
     RUN(test_chain_check_over_lines);
     RUN(test_reopen_after_logrotate);
     RUN(test_fail_closed_on_full_disk);

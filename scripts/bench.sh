@@ -687,6 +687,7 @@ if want cluster; then
       done
       kill -TERM "$WP" && wait "$WP"
       note "$mode: a sleeping process's wake-ups, 1 ms apart: $(grep '^wakeups=' "$W/wake.$mode")"
+      M[$key.late]=$(kv late_max_ms "$(grep '^wakeups=' "$W/wake.$mode")")
       # Which revocations over 50 ms had a wake-up over 50 ms late (the
       # probe's "late MS at NS", NS its end) within them.
       note "$mode: revocations over 50 ms: $(printf '%s\n' "${spans[@]}" | awk -v f="$W/wake.$mode" '
@@ -865,15 +866,19 @@ fi
 if want cluster && [ -n "${M[cluster.revoke.median]:-}" ]; then
   row "revocation across 3 nodes, median of $CREVOKES (ms)" "${M[cluster.revoke.median]}" "-" "-" "-" "" "(start -> last node refuses; holders in a tight loop)"
   row "  p99 of $CREVOKES (ms)" "${M[cluster.revoke.p99]}" "-" "-" "-" "< 50" "$(verdict "${M[cluster.revoke.p99]}" "<" 50)"
+  row "  a sleeping process's latest wake-up (ms)" "${M[cluster.revoke.late]:-nan}" "-" "-" "-" "" "(over 50: the machine starved processes)"
   row "  return, median (ms)" "${M[cluster.revoke.return]}" "-" "-" "-" "" "(start -> every node applied it)"
   row "the same, holders pausing 1 ms, median (ms)" "${M[cluster.revoke_paced.median]:-nan}" "-" "-" "-" "" ""
   row "  p99 of $CREVOKES (ms)" "${M[cluster.revoke_paced.p99]:-nan}" "-" "-" "-" "< 50" "$(verdict "${M[cluster.revoke_paced.p99]:-nan}" "<" 50)"
+  row "  a sleeping process's latest wake-up (ms)" "${M[cluster.revoke_paced.late]:-nan}" "-" "-" "-" "" "(over 50: the machine starved processes)"
   row "  return, median (ms)" "${M[cluster.revoke_paced.return]:-nan}" "-" "-" "-" "" ""
   row "root on node n1 (its daemon), tight loop, median (ms)" "${M[cluster.revoke_node_tight.median]:-nan}" "-" "-" "-" "" ""
   row "  p99 of $CREVOKES (ms)" "${M[cluster.revoke_node_tight.p99]:-nan}" "-" "-" "-" "< 50" "$(verdict "${M[cluster.revoke_node_tight.p99]:-nan}" "<" 50)"
+  row "  a sleeping process's latest wake-up (ms)" "${M[cluster.revoke_node_tight.late]:-nan}" "-" "-" "-" "" "(over 50: the machine starved processes)"
   row "  return, median (ms)" "${M[cluster.revoke_node_tight.return]:-nan}" "-" "-" "-" "" ""
   row "root on node n1 (its daemon), paced, median (ms)" "${M[cluster.revoke_node.median]:-nan}" "-" "-" "-" "" ""
   row "  p99 of $CREVOKES (ms)" "${M[cluster.revoke_node.p99]:-nan}" "-" "-" "-" "< 50" "$(verdict "${M[cluster.revoke_node.p99]:-nan}" "<" 50)"
+  row "  a sleeping process's latest wake-up (ms)" "${M[cluster.revoke_node.late]:-nan}" "-" "-" "-" "" "(over 50: the machine starved processes)"
   row "  return, median (ms)" "${M[cluster.revoke_node.return]:-nan}" "-" "-" "-" "" ""
   row "partition to refusal, worst of 3 (ms)" "${M[cluster.cut.worst]:-nan}" "-" "-" "-" "< $((CLEASE * 1000 + 1000))" "$(verdict "${M[cluster.cut.worst]:-nan}" "<" $((CLEASE * 1000 + 1000))) (lease $CLEASE s + 1 s)"
   r=$(ratio cluster.opens3 cluster.opens1)

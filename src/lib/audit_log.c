@@ -81,7 +81,9 @@ struct kura_audit_log {
     bool unsynced;               /* fd holds records written without an fdatasync yet */
     /* The seq of the first of those, 0 when there are none: set before
      * they are written, cleared after an fdatasync that covers them, so a
-     * reader of the file who sees it 0 sees only durable records. */
+     * reader of the file who sees it 0 sees only durable records. Not
+     * unsynced again: a failed fdatasync clears that (no retry every
+     * sync_later_ms) and leaves this set until one succeeds. */
     atomic_uint_fast64_t unsynced_from;
     int head_fd;
     /* The last record this writer wrote: used only if the head is unreadable. */

@@ -726,6 +726,15 @@ static uint64_t fdatasyncs_of(struct kura_audit_log *log)
 }
 
 /* Closes log and expects its chain to verify with this many records. */
+/* Waits up to 5 s for the log's fdatasyncs to pass n, as the close
+ * writer's sync of what no batch synced. */
+static void wait_for_sync_past(struct kura_audit_log *log, uint64_t n)
+{
+    int64_t t0 = kura_clock_ms(CLOCK_MONOTONIC);
+    while (fdatasyncs_of(log) == n && kura_clock_ms(CLOCK_MONOTONIC) - t0 < 5000)
+        usleep(1000);
+}
+
 static void close_and_verify(struct kura_audit_log *log, const char *path, uint64_t records)
 {
     kura_audit_close(log);
@@ -766,8 +775,7 @@ static void test_close_writer_syncs_what_no_batch_did(void)
     int64_t t0 = kura_clock_ms(CLOCK_MONOTONIC);
     EXPECT(append_deny(log, KURA_AUDIT_OPEN, "guard") == 0);
     EXPECT(records_in(path) == 2 && fdatasyncs_of(log) == 1);
-    while (fdatasyncs_of(log) == 1 && kura_clock_ms(CLOCK_MONOTONIC) - t0 < 5000)
-        usleep(1000);
+    wait_for_sync_past(log, 1);
     int64_t waited = kura_clock_ms(CLOCK_MONOTONIC) - t0;
     printf("# the refusal synced by the close writer %lld ms after it was written (sync_later 300 ms)\n",
            (long long)waited);
@@ -1489,9 +1497,7 @@ static void test_durable_read_waits_for_the_sync(void)
     ASSERT(kura_audit_read_durable_after(log, 4, &cur, take_lines, &t, &err) == 0);
     EXPECT(t.n == 0);
     taken_free(&t);
-    int64_t t0 = kura_clock_ms(CLOCK_MONOTONIC);
-    while (fdatasyncs_of(log) == 2 && kura_clock_ms(CLOCK_MONOTONIC) - t0 < 5000)
-        usleep(1000);
+    wait_for_sync_past(log, 2);
     ASSERT(kura_audit_read_durable_after(log, 4, &cur, take_lines, &t, &err) == 0);
     EXPECT(t.n == 1 && t.seq[0] == 5);
     taken_free(&t);

@@ -199,6 +199,15 @@ static void test_destroyed_dataset_has_none(void)
     free(next);
 }
 
+/* Removes a test's state directory and the marks file in it. */
+static void remove_marks_dir(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, KURA_REMINDERS_FILE);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Marks survive in the state directory: added one at a time, read back. */
 static void test_marks_file_round_trip(void)
 {
@@ -222,10 +231,7 @@ static void test_marks_file_round_trip(void)
     EXPECT(n == 2 && marks[0].user[0] == '\0' && marks[0].sent == 1700000000 && marks[1].sent == 1700000001);
     EXPECT(ndue(&ds, ds.until - 55 * DAY, marks, n, NULL) == 0);
     free(marks);
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, KURA_REMINDERS_FILE);
-    unlink(path);
-    rmdir(dir);
+    remove_marks_dir(dir);
 }
 
 /* More marks than the first room holds (8, then doubled): each read back
@@ -257,10 +263,7 @@ static void test_many_marks_round_trip(void)
     ASSERT(kura_reminder_marks_load(dir, &marks, &n, &err) == 0);
     EXPECT(n == 21 && marks[20].sent == 1700000020);
     free(marks);
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, KURA_REMINDERS_FILE);
-    unlink(path);
-    rmdir(dir);
+    remove_marks_dir(dir);
 }
 
 /* R-LOG-9: the weekly audit summary, on the configured day from its start

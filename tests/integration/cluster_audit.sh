@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The central audit store (issue 19, guarantee 3; guarantee 4 for the
+# The central audit store (issue 19, guarantee 3, R-CLU-3; R-CLU-4 for the
 # store): three nodes (kurafs with [cluster] database set, one state
 # directory, a mount, socket and local audit log each) and a private
 # PostgreSQL. Every open on every node reaches kura.audit within a bound

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cluster mode (issue 19, guarantees 1 and 5; R-CLU-1) for the changes
+# Cluster mode (issue 19, guarantees 1 and 5; R-CLU-1, R-CLU-5) for the changes
 # cluster_change.sh does not make: withdraw, suspend/resume, extend, user
 # add, set-pi, dataset add and import, key rotate and retire, and destroy
 # each reach all three nodes before the command returns. Every check runs the moment the command returned, with no wait

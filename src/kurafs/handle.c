@@ -1,6 +1,7 @@
 /* Open, read and close of one dataset file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,7 +402,7 @@ static struct handle_reader *reader_seen(struct handle *h, dev_t dev, ino_t ino,
  * when refused. The caller holds h->readers_lock, so one program is judged
  * and recorded once. */
 static int reader_judge(struct kurafs *fs, struct handle *h, const struct caller *ids, bool exe_known, dev_t dev,
-                        ino_t ino, struct handle_reader *seen)
+                        ino_t ino, struct handle_reader *seen, uint_fast64_t epoch)
 {
     struct caller rd = *ids;
     rd.proc = NULL;
@@ -427,27 +428,45 @@ static int reader_judge(struct kurafs *fs, struct handle *h, const struct caller
     caller_clear(&rd);
     if (allowed && written != 0)
         return -EIO; /* no record, no data */
-    if (seen)
+    /* A refusal holds until the state changes: judged (and recorded) again
+     * at every read, it would let a refused program fill the log. */
+    int64_t valid_until = allowed ? dec.valid_until : INT64_MAX;
+    if (seen) {
         seen->allowed = allowed;
-    else if (exe_known) {
+        seen->epoch = epoch;
+        seen->valid_until = valid_until;
+    } else if (exe_known) {
         unsigned i = h->nreaders < HANDLE_READERS ? h->nreaders++ : 1 + h->next_reader++ % (HANDLE_READERS - 1);
-        h->readers[i] = (struct handle_reader){
-            .dev = dev, .ino = ino, .uid = ids->uid, .pid = loader ? ids->pid : 0, .allowed = allowed};
+        h->readers[i] = (struct handle_reader){.dev = dev, .ino = ino, .uid = ids->uid,
+                                               .pid = loader ? ids->pid : 0, .allowed = allowed,
+                                               .epoch = epoch, .valid_until = valid_until};
     }
     return allowed ? 0 : -EACCES;
 }
 
+/* A verdict kept for a program of the opener's user holds as long as the
+ * handle's own decision (check_at); another user's until the state or the
+ * clock moves past it. */
+static bool reader_verdict_holds(const struct handle *h, const struct handle_reader *r, uint_fast64_t epoch,
+                                 int64_t now)
+{
+    return !r->pid && (r->uid == h->who.uid || (r->epoch == epoch && now < r->valid_until));
+}
+
 /* The fast path is one stat of /proc/PID/exe and a look through the
- * handle's few programs; a loader's process is judged at every read. */
-static int reader_check(struct kurafs *fs, struct handle *h, const struct caller *reader)
+ * handle's few programs; a loader's process is judged at every read,
+ * another user's program again once the state or the clock moved. */
+static int reader_check(struct kurafs *fs, struct handle *h, const struct caller *reader, int64_t now)
 {
     dev_t dev = 0;
     ino_t ino = 0;
     bool exe_known = reader_exe(reader->pid, &dev, &ino);
+    uint_fast64_t epoch = atomic_load(&fs->epoch);
     pthread_mutex_lock(&h->readers_lock);
     struct handle_reader *seen = exe_known ? reader_seen(h, dev, ino, reader->uid, reader->pid) : NULL;
-    int rc = seen && !seen->pid ? (seen->allowed ? 0 : -EACCES)
-                                : reader_judge(fs, h, reader, exe_known, dev, ino, seen);
+    int rc = seen && reader_verdict_holds(h, seen, epoch, now)
+                 ? (seen->allowed ? 0 : -EACCES)
+                 : reader_judge(fs, h, reader, exe_known, dev, ino, seen, epoch);
     pthread_mutex_unlock(&h->readers_lock);
     return rc;
 }
@@ -495,7 +514,7 @@ ssize_t handle_read(struct kurafs *fs, struct handle *h, const struct caller *re
     int64_t now = kurafs_now();
     int rc = check_at(fs, h, now);
     if (rc == 0)
-        rc = reader_check(fs, h, reader);
+        rc = reader_check(fs, h, reader, now);
     if (rc != 0)
         return rc;
     size_t done = 0;

@@ -37,6 +37,11 @@ struct handle {
         uid_t uid;
         pid_t pid;               /* a program run through the dynamic loader: only this process */
         bool allowed;
+        /* Another user's verdict holds while the state's epoch is this one
+         * and the clock is before valid_until, as the opener's does: a
+         * descriptor passed to a user later removed stops with the user. */
+        uint_fast64_t epoch;
+        int64_t valid_until;
     } readers[HANDLE_READERS];
     unsigned nreaders, next_reader;
     /* The decision holds while the epoch is unchanged and now < valid_until. */

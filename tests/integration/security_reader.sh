@@ -4,7 +4,9 @@
 # execs the tool, so `dd of=OUT < FILE` opened as bash and read as dd, and
 # the record named bash. Each program other than the opener's is judged at
 # its first read, as at an open, and recorded (allowed or refused) under
-# its own name; refused, it reads nothing. TAP output.
+# its own name; refused, it reads nothing. Another user's program reading
+# through a passed descriptor is judged again once the state changes: a
+# removed user's next read is refused. TAP output.
 . "$(dirname "$0")/lib.sh"
 
 ID=JGAD140501
@@ -79,6 +81,61 @@ t.start(); t.join()
 print(os.getpid())' "$M")
 check "a thread's open is recorded with its process id ($pid)" \
   test "$(records '"event":"open"' '"decision":"allow"' "\"pid\":$pid,")" = 1
+# ---- a descriptor passed to another listed user, who is then removed ----
+# bob reads through alice's descriptor: judged at his first read as at an
+# open; once he is removed, his next read is refused, though alice's
+# handle stays open and she is still listed (a hostile review's finding:
+# his verdict was kept for the life of the handle). carol holds the file
+# open first, so alice's handle is a direct-I/O one (pagecache.c): each of
+# its reads reaches the daemon with no attribute request before it.
+make_user kt_bob
+make_user kt_carol
+require "kt_bob listed" quietly kuractl user add "$ID" kt_bob
+require "kt_carol listed" quietly kuractl user add "$ID" kt_carol
+as kt_carol /usr/bin/python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print("holding", flush=True)
+end = time.time() + 60
+while not os.path.exists(sys.argv[2]) and time.time() < end:
+    time.sleep(0.05)' "$M" "$W/bob-removed" >"$W/carol.out" 2>&1 &
+CAROL=$!
+on_exit "kill $CAROL 2>/dev/null"
+require "carol holds the file open" wait_for 10 grep -q '^holding' "$W/carol.out"
+as kt_bob /usr/bin/python3 -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777); s.listen(1)
+c, _ = s.accept()
+_, fds, _, _ = socket.recv_fds(c, 16, 1)
+os.pread(fds[0], 4096, 0)
+print("first ok", flush=True)
+end = time.time() + 60
+while not os.path.exists(sys.argv[2]) and time.time() < end:
+    time.sleep(0.05)
+try:
+    os.pread(fds[0], 4096, 150000)
+    print("second ok", flush=True)
+except OSError as e:
+    print("second refused", e.errno, flush=True)' "$W/bob.sock" "$W/bob-removed" >"$W/bob.out" 2>&1 &
+BOB=$!
+on_exit "kill $BOB 2>/dev/null"
+require "bob listens" wait_for 10 test -S "$W/bob.sock"
+require "alice passes bob her descriptor" as kt_alice /usr/bin/python3 -c '
+import os, socket, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[2])
+socket.send_fds(s, [b"x"], [fd])' "$M" "$W/bob.sock"
+check "bob reads through alice's descriptor while listed" wait_for 10 grep -q '^first ok' "$W/bob.out"
+check "... his first read is recorded naming him" \
+  test "$(records '"decision":"allow"' '"user":"kt_bob"' "$through")" = 1
+require "bob removed" quietly kuractl user remove "$ID" kt_bob
+touch "$W/bob-removed"
+wait_for 10 grep -q '^second' "$W/bob.out"
+check_output "bob removed: his next read through alice's descriptor is refused (EACCES)" '^second refused 13$' cat "$W/bob.out"
+check "... and the refusal is recorded naming him" \
+  test "$(records '"decision":"deny"' '"user":"kt_bob"' "$through")" -ge 1
 check_output "the audit log verifies" "audit log verified" kuractl audit verify
 stop_kura "$T/mnt"
 done_testing

@@ -291,9 +291,9 @@ int kura_audit_read_after(const char *log_path, uint64_t after, struct kura_audi
  * which includes its fdatasync. */
 int kura_audit_read_durable_after(struct kura_audit_log *writer, uint64_t after, struct kura_audit_cursor *cur,
                                   kura_audit_line_fn fn, void *ctx, struct kura_err *err);
-/* The seq of the last record any writer has written to the log (its head
- * file, checked with the log's key); 0 for an empty log. Durable, but for
- * the records log wrote without an fdatasync yet. */
+/* The seq of the last durable record any writer has written to the log
+ * (its head file, checked with the log's key); 0 for an empty log. Records
+ * written without an fdatasync count once they are durable. */
 int kura_audit_written_seq(struct kura_audit_log *log, uint64_t *seq, struct kura_err *err);
 
 /* ---- verifying ---- */

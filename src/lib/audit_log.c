@@ -11,7 +11,8 @@
  * A batch of records after which nothing is served (closes, refusals,
  * ended access: sync_later) is written without an fdatasync of its own: the
  * next batch's, a let-go of the file, or the close writer's within
- * sync_later_ms makes it durable. A close does not wait at all
+ * sync_later_ms makes it durable, and only then is the head file moved
+ * past it (the head is never ahead of what is durable). A close does not wait at all
  * while a leader writes, or at any time once the daemon started the close
  * writer: its record goes into the next batch, which the close writer leads
  * itself when none came within its linger.
@@ -86,6 +87,12 @@ struct kura_audit_log {
      * sync_later_ms) and leaves this set until one succeeds. */
     atomic_uint_fast64_t unsynced_from;
     int head_fd;
+    /* The head after records written without an fdatasync: written only
+     * once they are durable, so that a power failure, which may take them,
+     * never leaves the head ahead of the log (a false "records were
+     * removed"). Owned with fd (busy). */
+    struct audit_head head_due;
+    bool head_due_set;
     /* The last record this writer wrote: used only if the head is unreadable. */
     struct audit_chain mem;
     bool have_mem;
@@ -148,18 +155,58 @@ static void unlock_head(struct kura_audit_log *log)
     flock(log->head_fd, LOCK_UN);
 }
 
-/* Before fd is let go of: the close records written since the last
- * fdatasync become durable. */
-static void sync_written(struct kura_audit_log *log)
+/* Under the head file's lock: h into the slot after the newest (slot < 0:
+ * a fresh or spoilt head, both slots, made durable once). */
+static void head_write(struct kura_audit_log *log, const struct audit_head *h, int slot)
+{
+    struct kura_err herr;
+    if (audit_head_write(log->head_fd, log->key, h, slot) != 0 ||
+        (slot < 0 && (fsync(log->head_fd) != 0 || kura_fsync_parent(log->head_path, &herr) != 0)))
+        kura_notice(LOG_WARNING, "kura audit: cannot update %s: %s", log->head_path, strerror(errno));
+}
+
+/* Under the head file's lock, once the records it covers are durable: the
+ * head put off for them, unless another writer's head went further. */
+static void write_due_head(struct kura_audit_log *log)
+{
+    if (!log->head_due_set)
+        return;
+    log->head_due_set = false;
+    struct audit_head cur;
+    int slot;
+    int hr = audit_head_read(log->head_fd, log->key, &cur, &slot);
+    if (hr < 0 || (hr == 1 && cur.seq >= log->head_due.seq))
+        return;
+    head_write(log, &log->head_due, hr == 1 ? 1 - slot : -1);
+}
+
+/* Before fd is let go of, and by the close writer: the close and refusal
+ * records written since the last fdatasync become durable, then the head
+ * put off for them is written (taking the head file's lock unless the
+ * caller holds it). */
+static void sync_written(struct kura_audit_log *log, bool locked)
 {
     if (log->fd < 0 || !log->unsynced)
         return;
-    if (fdatasync(log->fd) != 0)
+    bool synced = fdatasync(log->fd) == 0;
+    if (!synced)
         kura_notice(LOG_ERR, "kura audit: fdatasync %s: %s; close and refusal records since the last open may be "
             "lost in a power failure", log->path, strerror(errno));
     else
         atomic_store(&log->unsynced_from, 0);
     log->unsynced = false;
+    struct kura_err err;
+    if (!synced || !log->head_due_set) {
+        log->head_due_set = false; /* a later batch's head covers them */
+    } else if (locked) {
+        write_due_head(log);
+    } else if (lock_head(log, &err) == 0) {
+        write_due_head(log);
+        unlock_head(log);
+    } else {
+        log->head_due_set = false;
+        kura_notice(LOG_WARNING, "kura audit: %s; the head follows at the next batch", err.msg);
+    }
 }
 
 /* Makes fd the file now at PATH: logrotate or another writer's rotation may
@@ -174,7 +221,7 @@ static int ensure_log(struct kura_audit_log *log, struct kura_err *err)
         }
         if (log->fd >= 0 && fstat(log->fd, &held) == 0 && held.st_dev == at.st_dev && held.st_ino == at.st_ino)
             return 0;
-        sync_written(log);
+        sync_written(log, true);
         if (log->fd >= 0)
             close(log->fd);
         log->fd = open(log->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
@@ -188,7 +235,7 @@ static int ensure_log(struct kura_audit_log *log, struct kura_err *err)
         kura_err_set(err, errno, "stat %s: %s", log->path, strerror(errno));
         return -1;
     }
-    sync_written(log);
+    sync_written(log, true);
     if (log->fd >= 0)
         close(log->fd);
     log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -358,7 +405,7 @@ static int rotate(struct kura_audit_log *log, struct chain_pos *pos)
         kura_notice(LOG_ERR, "kura audit: %s", err.msg);
     struct stat st;
     fstat(fd, &st);
-    sync_written(log);
+    sync_written(log, true);
     close(log->fd);
     log->fd = fd;
     snprintf(log->rotated_to, sizeof log->rotated_to, "%s.1", log->base);
@@ -397,13 +444,15 @@ static void finish_line(struct kura_audit_log *log, struct pending *p, struct au
     p->line_len = len;
 }
 
+/* Writes the batch's lines in order, BATCH_RECORDS at a time at most: a
+ * retention batch has one record per file removed, however many. */
 static int write_lines(int fd, struct pending **batch, size_t n)
 {
     struct iovec iov[BATCH_RECORDS];
     size_t i = 0, partial = 0; /* batch[i] is written up to partial */
     while (i < n) {
         int k = 0;
-        for (size_t j = i; j < n; j++, k++) {
+        for (size_t j = i; j < n && k < BATCH_RECORDS; j++, k++) {
             size_t skip = j == i ? partial : 0;
             iov[k].iov_base = (char *)batch[j]->line + skip;
             iov[k].iov_len = batch[j]->line_len - skip;
@@ -562,12 +611,13 @@ static int commit_locked(struct kura_audit_log *log, struct pending **batch, siz
     }
     struct audit_head h = {.seq = pos.c.seq, .ino = pos.ino, .size = pos.size + bytes};
     memcpy(h.hash, pos.c.hash, sizeof h.hash);
-    /* A fresh or spoilt head gets both slots, made durable once. */
-    int slot = pos.head_slot < 0 ? -1 : 1 - pos.head_slot;
-    struct kura_err herr;
-    if (audit_head_write(log->head_fd, log->key, &h, slot) != 0 ||
-        (slot < 0 && (fsync(log->head_fd) != 0 || kura_fsync_parent(log->head_path, &herr) != 0)))
-        kura_notice(LOG_WARNING, "kura audit: cannot update %s: %s", log->head_path, strerror(errno));
+    if (must_sync) {
+        head_write(log, &h, pos.head_slot < 0 ? -1 : 1 - pos.head_slot);
+        log->head_due_set = false;
+    } else {
+        log->head_due = h; /* written once these records are durable (sync_written) */
+        log->head_due_set = true;
+    }
     log->mem = pos.c;
     log->have_mem = true;
     reserve_refill(log);
@@ -802,7 +852,7 @@ static void sync_unsynced(struct kura_audit_log *log)
         return; /* looked at again by the loop */
     log->busy = true;
     pthread_mutex_unlock(&log->mu);
-    sync_written(log);
+    sync_written(log, false);
     pthread_mutex_lock(&log->mu);
     log->stats.fdatasyncs++;
     log->busy = false;
@@ -911,34 +961,44 @@ static void remove_planned(struct kura_audit_log *log, const struct audit_remova
         kura_notice(LOG_ERR, "kura audit: %s", err.msg);
 }
 
+/* One retention record: r's range removed, named as r->name. */
+static char *retention_body(const struct kura_audit_log *log, const struct audit_removal *r, int64_t now_ms,
+                            size_t *len, struct kura_err *err)
+{
+    char detail[256];
+    audit_retention_detail(r, detail, sizeof detail);
+    struct kura_audit_record rec;
+    kura_audit_record_init(&rec);
+    rec.event = KURA_AUDIT_RETENTION;
+    rec.time_ms = now_ms;
+    rec.path = r->name;
+    rec.count = (int64_t)(r->last - r->first + 1);
+    rec.detail = detail;
+    return audit_body_build(&rec, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, len, err);
+}
+
 int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms, size_t *removed,
                       struct kura_err *err)
 {
-    size_t count = 0, n = 0, written = 0;
+    size_t count = 0, written = 0;
     if (removed)
         *removed = 0;
     /* Planned with appends going on: rotated files do not change, only
-     * their names, and the removal finds them by inode. */
-    struct audit_removal *plan = NULL;
-    if (audit_retention_plan(log->path, log->key, years, now_ms, &plan, &n, err) != 0)
+     * their names; checked again under the lock, and removed by inode. */
+    struct audit_retention_plan plan;
+    if (audit_retention_plan(log->path, log->key, years, now_ms, &plan, err) != 0)
         return -1;
-    if (n == 0)
+    if (plan.nfiles == 0)
         return 0;
+    /* The records the removed files carry first, then one per file. */
+    size_t n = plan.ncarried + plan.nfiles;
     struct pending *p = calloc(n, sizeof *p), **batch = calloc(n, sizeof *batch);
     int rc = p && batch ? 0 : -1;
     if (rc != 0)
         kura_err_set(err, ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        char detail[256];
-        audit_retention_detail(&plan[i], detail, sizeof detail);
-        struct kura_audit_record r;
-        kura_audit_record_init(&r);
-        r.event = KURA_AUDIT_RETENTION;
-        r.time_ms = now_ms;
-        r.path = plan[i].name;
-        r.count = (int64_t)(plan[i].last - plan[i].first + 1);
-        r.detail = detail;
-        p[i].buf = audit_body_build(&r, log->host, log->zone, HEAD_ROOM, TAIL_ROOM, &p[i].body_len, err);
+        const struct audit_removal *r = i < plan.ncarried ? &plan.carried[i] : &plan.files[i - plan.ncarried];
+        p[i].buf = retention_body(log, r, now_ms, &p[i].body_len, err);
         rc = p[i].buf ? 0 : -1;
         batch[i] = &p[i];
     }
@@ -953,17 +1013,22 @@ int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms
         pthread_mutex_unlock(&log->mu);
         rc = lock_head(log, err);
         if (rc == 0) {
-            written = n;
-            /* The records first, durable: a file is never gone unaccounted for. */
-            rc = commit_locked(log, batch, &written, &cnt, err);
-            if (rc == 0)
-                remove_planned(log, plan, n, &count);
+            if (!audit_retention_still_oldest(log->path, &plan)) {
+                kura_notice(LOG_NOTICE, "kura audit: retention: the log rotated while the removal was planned; "
+                                        "planned again at the next try");
+            } else {
+                written = n;
+                /* The records first, durable: a file is never gone unaccounted for. */
+                rc = commit_locked(log, batch, &written, &cnt, err);
+                if (rc == 0)
+                    remove_planned(log, plan.files, plan.nfiles, &count);
+            }
             unlock_head(log);
         }
         pthread_mutex_lock(&log->mu);
         log->stats.fdatasyncs += cnt.fdatasyncs;
         log->stats.rotations += cnt.rotations;
-        if (rc == 0) {
+        if (rc == 0 && written > 0) {
             log->stats.batches++;
             log->stats.records += written;
         }
@@ -977,7 +1042,7 @@ int kura_audit_retain(struct kura_audit_log *log, unsigned years, int64_t now_ms
         free(p[i].buf);
     free(p);
     free(batch);
-    free(plan);
+    audit_retention_plan_free(&plan);
     if (removed)
         *removed = count;
     if (rc != 0)
@@ -997,7 +1062,7 @@ void kura_audit_close(struct kura_audit_log *log)
     wait_and_drain(log, NULL, &finished);
     pthread_mutex_unlock(&log->mu);
     finish_detached(log, finished);
-    sync_written(log);
+    sync_written(log, false);
     if (log->fd >= 0)
         close(log->fd);
     if (log->head_fd >= 0)
@@ -1136,7 +1201,7 @@ int kura_audit_reopen(struct kura_audit_log *log, struct kura_err *err)
     pthread_mutex_unlock(&log->mu);
     /* Let go of the old file now (logrotate may compress or remove it) and
      * open the one at PATH, so a problem shows at SIGHUP, not at an open. */
-    sync_written(log);
+    sync_written(log, false);
     if (log->fd >= 0)
         close(log->fd);
     log->fd = -1;

@@ -118,10 +118,25 @@ struct audit_removal {
 };
 #define AUDIT_YEAR_MS ((int64_t)KURA_AUDIT_YEAR_DAYS * 86400 * 1000)
 #define AUDIT_YEARS_MAX 10000       /* a retention record stating more is not one */
-/* The files kura_audit_retain removes at now_ms, oldest first (*out
- * malloc'd). Call it under the head file's lock. */
+/* What kura_audit_retain does at now_ms: the files it removes, oldest
+ * first, and the retention records they hold, written again before they
+ * go (verify accounts for every removal since seq 1 from the records in
+ * the files kept). */
+struct audit_retention_plan {
+    struct audit_removal *files, *carried;
+    size_t nfiles, ncarried;
+};
+/* Made with appends going on: the files are listed and opened at one
+ * moment, then read whole through their descriptors (a rotation only
+ * renames them). 0 with nothing planned when nothing is due. */
 int audit_retention_plan(const char *log_path, const unsigned char *key, unsigned years, int64_t now_ms,
-                         struct audit_removal **out, size_t *n, struct kura_err *err);
+                         struct audit_retention_plan *p, struct kura_err *err);
+/* Under the head file's lock, before anything is written: the planned
+ * files are still the log's oldest, in order, one chain, and the next file
+ * continues it. A rotation while planning shifts the names the plan read
+ * them by. */
+bool audit_retention_still_oldest(const char *log_path, const struct audit_retention_plan *p);
+void audit_retention_plan_free(struct audit_retention_plan *p);
 /* A retention record's detail, and back (false: not one). */
 void audit_retention_detail(const struct audit_removal *r, char *buf, size_t len);
 bool audit_retention_parse(const char *detail, struct audit_removal *r);

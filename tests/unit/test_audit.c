@@ -725,7 +725,6 @@ static uint64_t fdatasyncs_of(struct kura_audit_log *log)
     return st.fdatasyncs;
 }
 
-/* Closes log and expects its chain to verify with this many records. */
 /* Waits up to 5 s for the log's fdatasyncs to pass n, as the close
  * writer's sync of what no batch synced. */
 static void wait_for_sync_past(struct kura_audit_log *log, uint64_t n)
@@ -735,6 +734,7 @@ static void wait_for_sync_past(struct kura_audit_log *log, uint64_t n)
         usleep(1000);
 }
 
+/* Closes log and expects its chain to verify with this many records. */
 static void close_and_verify(struct kura_audit_log *log, const char *path, uint64_t records)
 {
     kura_audit_close(log);
@@ -758,6 +758,75 @@ static void test_records_serving_nothing_are_written_not_synced(void)
     EXPECT(append_deny(log, KURA_AUDIT_WRITE_DENIED, "read-only") == 0);
     EXPECT(records_in(path) == 4 && fdatasyncs_of(log) == 1);
     EXPECT(append(log, "opened again") == 0 && fdatasyncs_of(log) == 2);
+    close_and_verify(log, path, 5);
+}
+
+static uint64_t head_seq(struct kura_audit_log *log)
+{
+    uint64_t seq = UINT64_MAX;
+    struct kura_err err = {0};
+    if (kura_audit_written_seq(log, &seq, &err) != 0)
+        printf("#   head: %s\n", err.msg);
+    return seq;
+}
+
+/* The first len bytes of from, as to. */
+static int copy_prefix(const char *from, const char *to, off_t len)
+{
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    char buf[4096];
+    off_t done = 0;
+    while (in >= 0 && out >= 0 && done < len) {
+        ssize_t r = read(in, buf, (size_t)(len - done) < sizeof buf ? (size_t)(len - done) : sizeof buf);
+        if (r <= 0 || write(out, buf, (size_t)r) != r)
+            break;
+        done += r;
+    }
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return done == len ? 0 : -1;
+}
+
+/* The head file is never ahead of what is durable: records written
+ * without an fdatasync (refusals, closes) move it only once they are
+ * synced. A power failure that takes them (simulated: the log cut back
+ * to its durable part, the head file as it is) leaves a log that
+ * verifies, not one that looks cut. */
+static void test_head_waits_for_the_sync(void)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s", log_path("head-durable"));
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_start_close_writer(log, 10, 300, &err) == 0);
+    alarm(60);
+    EXPECT(append(log, "opened") == 0 && head_seq(log) == 1);
+    struct stat durable;
+    ASSERT(stat(path, &durable) == 0);
+    uint64_t syncs = fdatasyncs_of(log);
+    EXPECT(append_deny(log, KURA_AUDIT_OPEN, "guard") == 0 && append_deny(log, KURA_AUDIT_OPEN, "guard") == 0);
+    EXPECT(records_in(path) == 3 && fdatasyncs_of(log) == syncs);
+    EXPECT(head_seq(log) == 1);
+
+    char head[300], lost[300], lost_head[300];
+    ASSERT(kura_audit_head_path(path, head, sizeof head) == 0);
+    snprintf(lost, sizeof lost, "%s", log_path("head-durable-power-lost"));
+    ASSERT(kura_audit_head_path(lost, lost_head, sizeof lost_head) == 0);
+    struct stat hs;
+    ASSERT(stat(head, &hs) == 0);
+    ASSERT(copy_prefix(path, lost, durable.st_size) == 0 && copy_prefix(head, lost_head, hs.st_size) == 0);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(lost, &o, &sum) == 0 && o.bad == 0 && sum.records == 1);
+
+    wait_for_sync_past(log, syncs);
+    EXPECT(fdatasyncs_of(log) == syncs + 1 && head_seq(log) == 3); /* durable now, and the head says so */
+    EXPECT(append_deny(log, KURA_AUDIT_OPEN, "guard") == 0 && head_seq(log) == 3);
+    EXPECT(append(log, "opened again") == 0 && head_seq(log) == 5); /* its sync covers the refusal too */
+    alarm(0);
     close_and_verify(log, path, 5);
 }
 
@@ -2454,6 +2523,102 @@ static void test_retention_crash_before_removal(void)
     EXPECT(sum.removed_last >= 2 && sum.first_seq == sum.removed_last + 1);
 }
 
+/* More files due than a batch holds records (256): one retention record
+ * each, written in one durable batch, every file removed. */
+static void test_retention_more_files_than_a_batch(void)
+{
+    const char *path = log_path("retain-many");
+    struct kura_audit_log *log = open_log(path, 1); /* a file per batch */
+    ASSERT(log);
+    ASSERT(append_at(log, OLD_MS, 300) == 0 && append_at(log, RECENT_MS, 2) == 0);
+    size_t removed = 0;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_retain(log, 5, NOW_MS, &removed, &err) == 0);
+    EXPECT(removed == 300);
+    kura_audit_close(log);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    ASSERT(verify(path, &o, &sum) == 0);
+    EXPECT(o.bad == 0);
+    EXPECT(sum.first_seq == 301 && sum.removed_last == 300);
+}
+
+/* A file holding retention records is itself removed years later: the
+ * records it held are written again first, so verify still accounts for
+ * every removal since seq 1. */
+static void test_retention_of_the_retention_records(void)
+{
+    const char *path = log_path("retain-twice");
+    struct kura_audit_log *log = open_log(path, 1);
+    ASSERT(log);
+    ASSERT(append_at(log, OLD_MS, 5) == 0 && append_at(log, RECENT_MS, 2) == 0);
+    size_t removed = 0;
+    struct kura_err err = {0};
+    ASSERT(kura_audit_retain(log, 5, NOW_MS, &removed, &err) == 0 && removed == 5);
+    int64_t later = NOW_MS + 6 * 366 * DAY_MS; /* the first removal's records are past retention too */
+    ASSERT(append_at(log, later - 10 * DAY_MS, 2) == 0);
+    ASSERT(kura_audit_retain(log, 5, later, &removed, &err) == 0);
+    EXPECT(removed >= 3); /* the two recent files and the one with the first retention records */
+    kura_audit_close(log);
+    struct retention_seen seen = {0};
+    EXPECT(kura_audit_read(path, retention_entry, &seen, &err) == 0);
+    EXPECT(seen.records >= 5 + 3); /* the first removal's five, written again, and the second's */
+    struct outcome o;
+    struct kura_audit_summary sum;
+    ASSERT(verify(path, &o, &sum) == 0);
+    EXPECT(o.bad == 0);
+    EXPECT(sum.first_seq > 1 && sum.removed_last == sum.first_seq - 1);
+}
+
+/* Retention while another thread appends and each append rotates the log
+ * (every name moves up by one): what is removed is always the oldest files
+ * of one chain, whatever names they had while the plan read them; every
+ * old file goes, and verify passes. */
+struct rotating_writer {
+    struct kura_audit_log *log;
+    atomic_bool stop;
+    int appended;
+};
+
+static void *rotating_main(void *arg)
+{
+    struct rotating_writer *w = arg;
+    while (!atomic_load(&w->stop) && append_at(w->log, RECENT_MS, 1) == 0)
+        w->appended++;
+    return NULL;
+}
+
+static void test_retention_while_the_log_rotates(void)
+{
+    const char *path = log_path("retain-rotating");
+    struct kura_audit_log *log = open_log(path, 1);
+    ASSERT(log);
+    ASSERT(append_at(log, OLD_MS, 300) == 0);
+    struct rotating_writer w = {.log = log};
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, rotating_main, &w) == 0);
+    while (w.appended < 5)
+        usleep(1000);
+    size_t total = 0, removed = 0;
+    struct kura_err err = {0};
+    int tries = 0;
+    for (; tries < 400 && total < 300; tries++) {
+        EXPECT(kura_audit_retain(log, 5, NOW_MS, &removed, &err) == 0);
+        total += removed;
+    }
+    int during = w.appended;
+    atomic_store(&w.stop, true);
+    pthread_join(th, NULL);
+    kura_audit_close(log);
+    printf("#   removed %zu of 300 old files in %d call(s) while %d appends rotated the log\n", total, tries, during);
+    EXPECT(total == 300);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    ASSERT(verify(path, &o, &sum) == 0);
+    EXPECT(o.bad == 0);
+    EXPECT(sum.removed_last == sum.first_seq - 1);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -2481,6 +2646,7 @@ int main(void)
     RUN(test_close_writer_writes_lone_closes);
     RUN(test_records_serving_nothing_are_written_not_synced);
     RUN(test_close_writer_syncs_what_no_batch_did);
+    RUN(test_head_waits_for_the_sync);
     RUN(test_close_writer_lingering_closes);
     RUN(test_close_writer_threads);
     RUN(test_appends_wait_out_reopens);
@@ -2520,6 +2686,9 @@ int main(void)
     RUN(test_retention_missing_oldest_file_refused);
     RUN(test_retention_young_removal_refused);
     RUN(test_retention_crash_before_removal);
+    RUN(test_retention_more_files_than_a_batch);
+    RUN(test_retention_of_the_retention_records);
+    RUN(test_retention_while_the_log_rotates);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return unit_done();
 }

@@ -246,17 +246,18 @@ static int ensure_log(struct kura_audit_log *log, struct kura_err *err)
     return kura_fsync_parent(log->path, err);
 }
 
-/* Reads the lines in [from, limit) and moves c along them. Following a known
- * chain (*have on entry), a line is taken only if its MAC verifies and it
- * comes next (seq + 1, prev); without one (head and memory lost), the
- * highest-numbered line whose MAC verifies. *keep is where an unfinished
- * last line starts (a crashed writer's), or limit. */
-static int scan(struct kura_audit_log *log, uint64_t from, uint64_t limit, struct audit_chain *c, bool *have,
-                uint64_t *keep, struct kura_err *err)
+/* Reads the lines in [from, limit) of fd (the file at path) and moves c
+ * along them. Following a known chain (*have on entry), a line is taken
+ * only if its MAC verifies and it comes next (seq + 1, prev); without one
+ * (head and memory lost), the highest-numbered line whose MAC verifies.
+ * *keep is where an unfinished last line starts (a crashed writer's), or
+ * limit. */
+static int scan_file(struct kura_audit_log *log, int fd, const char *path, uint64_t from, uint64_t limit,
+                     struct audit_chain *c, bool *have, uint64_t *keep, struct kura_err *err)
 {
     struct audit_lines r;
-    if (audit_lines_init(&r, log->fd, from, limit) != 0) {
-        kura_err_set(err, ENOMEM, "out of memory reading %s", log->path);
+    if (audit_lines_init(&r, fd, from, limit) != 0) {
+        kura_err_set(err, ENOMEM, "out of memory reading %s", path);
         return -1;
     }
     bool follow = *have;
@@ -292,13 +293,44 @@ static int scan(struct kura_audit_log *log, uint64_t from, uint64_t limit, struc
     int e = errno;
     audit_lines_free(&r);
     if (rc < 0) {
-        kura_err_set(err, e, "read %s: %s", log->path, strerror(e));
+        kura_err_set(err, e, "read %s: %s", path, strerror(e));
         return -1;
     }
     if (foreign)
         kura_notice(LOG_ERR, "kura audit: %s holds %" PRIu64 " line(s) that are not part of the chain; "
-                     "`kuractl audit verify` shows where", log->path, foreign);
+                     "`kuractl audit verify` shows where", path, foreign);
     return 0;
+}
+
+/* The head names a file no longer at PATH (logrotate or another writer
+ * moved it): the records written there after the head (a batch whose
+ * head was still put off for its sync, or a writer killed before its head
+ * write) are followed in it where it went, so the chain goes on after
+ * them and not beside them. The moved file is read, never changed. */
+static int follow_moved(struct kura_audit_log *log, const struct audit_head *h, struct audit_chain *c, bool *have,
+                        struct kura_err *err)
+{
+    char **files;
+    size_t n;
+    if (kura_audit_files(log->path, &files, &n, err) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(files[i], log->path) == 0)
+            continue;
+        int fd = open(files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == h->ino && (uint64_t)st.st_size > h->size) {
+            uint64_t keep;
+            rc = scan_file(log, fd, files[i], h->size, (uint64_t)st.st_size, c, have, &keep, err);
+            close(fd);
+            break;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    kura_audit_files_free(files, n);
+    return rc;
 }
 
 /* Under the lock, with fd current: where the chain stands. Removes the
@@ -329,6 +361,8 @@ static int resolve(struct kura_audit_log *log, struct chain_pos *pos, struct kur
             kura_notice(LOG_ERR, "kura audit: %s shrank from %" PRIu64 " to %" PRIu64 " bytes: records were removed; "
                          "the chain goes on from seq %" PRIu64 ", so verify shows the gap",
                 log->path, h.size, pos->size, h.seq);
+        else if (h.ino != pos->ino && follow_moved(log, &h, &pos->c, &have, err) != 0)
+            return -1;
     } else if (log->have_mem) {
         pos->c = log->mem;
         have = true;
@@ -337,7 +371,7 @@ static int resolve(struct kura_audit_log *log, struct chain_pos *pos, struct kur
     }
     if (from < pos->size) {
         uint64_t keep;
-        if (scan(log, from, pos->size, &pos->c, &have, &keep, err) != 0)
+        if (scan_file(log, log->fd, log->path, from, pos->size, &pos->c, &have, &keep, err) != 0)
             return -1;
         if (keep < pos->size) {
             if (ftruncate(log->fd, (off_t)keep) != 0) {

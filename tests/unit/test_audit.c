@@ -830,6 +830,35 @@ static void test_head_waits_for_the_sync(void)
     close_and_verify(log, path, 5);
 }
 
+/* The head still put off for a refusal not yet synced, the log moved
+ * aside (logrotate, no SIGHUP yet), and another writer (root's kuractl)
+ * appends: it follows the chain into the moved file past the head, and
+ * numbers its record after the refusal, not beside it. */
+static void test_head_behind_a_moved_file(void)
+{
+    char path[300], moved[320];
+    snprintf(path, sizeof path, "%s", log_path("head-moved"));
+    snprintf(moved, sizeof moved, "%s.1", path);
+    struct kura_audit_log *log = open_log(path, 0);
+    ASSERT(log);
+    struct kura_err err = {0};
+    ASSERT(kura_audit_start_close_writer(log, 10, 60000, &err) == 0);
+    EXPECT(append(log, "opened") == 0 && append_deny(log, KURA_AUDIT_OPEN, "guard") == 0);
+    EXPECT(head_seq(log) == 1);
+    ASSERT(rename(path, moved) == 0);
+    struct kura_audit_log *other = open_log(path, 0);
+    ASSERT(other);
+    EXPECT(append(other, "opened by another writer") == 0);
+    kura_audit_close(other);
+    kura_audit_close(log);
+    struct kura_audit_entry e;
+    EXPECT(parse_line(path, 1, &e) == 0 && e.seq == 3);
+    kura_audit_entry_free(&e);
+    struct outcome o;
+    struct kura_audit_summary sum;
+    EXPECT(verify(path, &o, &sum) == 0 && o.bad == 0 && sum.records == 3);
+}
+
 /* What no batch of opens synced, the close writer syncs once sync_later_ms
  * passed, not before; what an open's batch synced meanwhile it leaves. */
 static void test_close_writer_syncs_what_no_batch_did(void)
@@ -2647,6 +2676,7 @@ int main(void)
     RUN(test_records_serving_nothing_are_written_not_synced);
     RUN(test_close_writer_syncs_what_no_batch_did);
     RUN(test_head_waits_for_the_sync);
+    RUN(test_head_behind_a_moved_file);
     RUN(test_close_writer_lingering_closes);
     RUN(test_close_writer_threads);
     RUN(test_appends_wait_out_reopens);

@@ -82,9 +82,16 @@ struct kurafs_handles {
 struct opened_file;
 struct fuse;
 struct kurafs_pagecache {
-    pthread_mutex_t lock;          /* guards the set of opened files */
+    pthread_mutex_t lock;          /* guards the set of opened files and the drops */
     struct opened_file *slots;
     size_t cap, count;
+    /* The files whose last handle closed, for the dropper thread: a FUSE
+     * worker never drops pages itself (pagecache.c says why). */
+    char **drops;
+    size_t ndrops, drops_cap;
+    pthread_cond_t drop_cv;
+    pthread_t dropper;
+    bool dropper_running, dropper_stop;
     /* Held by a drop while it talks to the kernel, so unmounting waits. */
     pthread_mutex_t fuse_lock;
     struct fuse *fuse;
@@ -224,8 +231,10 @@ unsigned kurafs_end_holders(struct kurafs *fs);
 
 /* ---- the page cache of served files (pagecache.c) ---- */
 void kurafs_pagecache_init(struct kurafs_pagecache *pc);
-/* Between these two calls, drops reach the kernel; outside them they do nothing. */
-void kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse);
+/* Between these two calls, drops reach the kernel; outside them they do
+ * nothing. attach starts the dropper thread: 0, or -errno (the mount must
+ * then stop); detach, after the unmount, stops it. */
+int kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse);
 void kurafs_pagecache_detach(struct kurafs_pagecache *pc);
 /* Remembers a file being opened by uid, and says whether this open may use
  * the page cache (reads cached, shared mappings allowed): only while every
@@ -234,10 +243,13 @@ void kurafs_pagecache_detach(struct kurafs_pagecache *pc);
  * it cannot be remembered (the open must then fail). */
 int kurafs_pagecache_open(struct kurafs_pagecache *pc, const char *path, uid_t uid, bool *cached);
 /* One of uid's handles closed; after the file's last one its pages are
- * dropped (no plaintext stays cached after the last close). */
+ * dropped by the dropper thread, moments later (no plaintext stays cached
+ * after the last close). Called by FUSE workers: never waits on the kernel. */
 void kurafs_pagecache_close(struct kurafs_pagecache *pc, const char *path, uid_t uid);
 /* Access may have ended: drop the cached pages of every file opened since
- * mount, so mappings fault and re-decide (R-REV-4). */
+ * mount, so mappings fault and re-decide (R-REV-4); returns once they are
+ * dropped. Never from a FUSE worker: it may wait for READs only workers
+ * answer. */
 void kurafs_pagecache_drop(struct kurafs_pagecache *pc);
 /* Whether uid holds a handle of the file at path (the mount's path). */
 bool kurafs_pagecache_opened_by(struct kurafs_pagecache *pc, const char *path, uid_t uid);

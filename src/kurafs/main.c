@@ -426,7 +426,11 @@ int main(int argc, char **argv)
         goto out;
     if (fuse_mount(fuse, copts.mountpoint) != 0)
         goto out_destroy;
-    kurafs_pagecache_attach(&fs->pagecache, fuse);
+    int dropper = kurafs_pagecache_attach(&fs->pagecache, fuse);
+    if (dropper != 0) {
+        kura_notice(LOG_ERR, "kurafs: cannot start the thread that drops cached pages: %s", strerror(-dropper));
+        goto out_unmount;
+    }
     fs->mountpoint = copts.mountpoint;
     int dev = kurafs_mount_device(copts.mountpoint, &fs->mount_dev);
     if (dev != 0 && fs->cfg->end_processes)

@@ -8,7 +8,17 @@
  * its last handle closes, and every opened file's pages whenever access
  * may have ended (the kernel also unmaps them): the next read or touch of
  * a mapping reaches the daemon, which decides again and refuses. Clean
- * file pages are dropped, never swapped, under memory pressure. */
+ * file pages are dropped, never swapped, under memory pressure.
+ *
+ * No FUSE worker ever drops pages or waits for a drop. The kernel carries
+ * a drop out at once and waits for every page of the file that is locked,
+ * and a page stays locked until its READ is answered, which only a worker
+ * can do: a worker dropping (or waiting for the lock of the one dropping)
+ * while every other worker, or every background slot of the kernel (12),
+ * is taken by closes doing the same, waits for ever, and the mount hangs.
+ * A last close hands its file to the dropper thread; the drops of ended
+ * access are made by the threads that end it (commands, maintenance,
+ * cluster threads), never by a worker. */
 #include <errno.h>
 #include <fuse.h>
 #include <stdint.h>
@@ -17,6 +27,7 @@
 #include <syslog.h>
 
 #include "kura/fsutil.h"
+#include "kura/grow.h"
 #include "kura/hash.h"
 #include "kurafs.h"
 
@@ -30,6 +41,7 @@ struct opened_file {
     char *path;
     struct opener *openers;
     size_t nopeners;
+    bool drop_queued;           /* handed to the dropper, not yet taken */
 };
 
 /* fs->pagecache holds every file opened since mount, by path: open
@@ -41,18 +53,74 @@ void kurafs_pagecache_init(struct kurafs_pagecache *pc)
 {
     memset(pc, 0, sizeof *pc);
     pthread_mutex_init(&pc->lock, NULL);
+    pthread_cond_init(&pc->drop_cv, NULL);
     pthread_mutex_init(&pc->fuse_lock, NULL);
 }
 
-void kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse)
+/* Drops one file's pages; the caller holds pc->fuse_lock. */
+static void drop_path(struct kurafs_pagecache *pc, const char *path)
+{
+    int rc = pc->fuse ? fuse_invalidate_path(pc->fuse, path) : 0;
+    if (rc != 0 && rc != -ENOENT) /* ENOENT: the kernel holds no such inode, so no pages */
+        kura_notice(LOG_ERR, "kurafs: cannot drop the cached pages of %s: %s", path, strerror(-rc));
+}
+
+static struct opened_file *slot_for(struct opened_file *slots, size_t cap, const char *path);
+
+/* The dropper: the files whose last handle closed, one at a time. */
+static void *dropper_main(void *arg)
+{
+    struct kurafs_pagecache *pc = arg;
+    pthread_mutex_lock(&pc->lock);
+    while (!pc->dropper_stop) {
+        if (pc->ndrops == 0) {
+            pthread_cond_wait(&pc->drop_cv, &pc->lock);
+            continue;
+        }
+        char *path = pc->drops[--pc->ndrops];
+        struct opened_file *f = slot_for(pc->slots, pc->cap, path);
+        f->drop_queued = false; /* a close from now on hands it over again */
+        pthread_mutex_unlock(&pc->lock);
+        pthread_mutex_lock(&pc->fuse_lock);
+        drop_path(pc, path);
+        pthread_mutex_unlock(&pc->fuse_lock);
+        free(path);
+        pthread_mutex_lock(&pc->lock);
+    }
+    pthread_mutex_unlock(&pc->lock);
+    return NULL;
+}
+
+int kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse)
 {
     pthread_mutex_lock(&pc->fuse_lock);
     pc->fuse = fuse;
     pthread_mutex_unlock(&pc->fuse_lock);
+    pc->dropper_stop = false;
+    int e = pthread_create(&pc->dropper, NULL, dropper_main, pc);
+    pc->dropper_running = e == 0;
+    return -e;
 }
 
 void kurafs_pagecache_detach(struct kurafs_pagecache *pc)
 {
+    pthread_mutex_lock(&pc->lock);
+    pc->dropper_stop = true;
+    pthread_cond_signal(&pc->drop_cv);
+    pthread_mutex_unlock(&pc->lock);
+    if (pc->dropper_running)
+        pthread_join(pc->dropper, NULL);
+    pc->dropper_running = false;
+    pthread_mutex_lock(&pc->lock);
+    for (size_t i = 0; i < pc->ndrops; i++) {
+        struct opened_file *f = slot_for(pc->slots, pc->cap, pc->drops[i]);
+        f->drop_queued = false;
+        free(pc->drops[i]); /* unmounted first: the kernel holds no pages of the mount */
+    }
+    free(pc->drops);
+    pc->drops = NULL;
+    pc->ndrops = pc->drops_cap = 0;
+    pthread_mutex_unlock(&pc->lock);
     pthread_mutex_lock(&pc->fuse_lock);
     pc->fuse = NULL;
     pthread_mutex_unlock(&pc->fuse_lock);
@@ -123,17 +191,9 @@ int kurafs_pagecache_open(struct kurafs_pagecache *set, const char *path, uid_t 
     return rc;
 }
 
-/* Drops one file's pages; the caller holds pc->fuse_lock. */
-static void drop_path(struct kurafs_pagecache *pc, const char *path)
-{
-    int rc = pc->fuse ? fuse_invalidate_path(pc->fuse, path) : 0;
-    if (rc != 0 && rc != -ENOENT) /* ENOENT: the kernel holds no such inode, so no pages */
-        kura_notice(LOG_ERR, "kurafs: cannot drop the cached pages of %s: %s", path, strerror(-rc));
-}
-
 void kurafs_pagecache_close(struct kurafs_pagecache *set, const char *path, uid_t uid)
 {
-    bool last = false;
+    bool last = false, handed = false;
     pthread_mutex_lock(&set->lock);
     struct opened_file *f = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
     for (size_t i = 0; f && f->path && i < f->nopeners; i++) {
@@ -144,15 +204,19 @@ void kurafs_pagecache_close(struct kurafs_pagecache *set, const char *path, uid_
         last = f->nopeners == 0;
         break;
     }
-    pthread_mutex_unlock(&set->lock);
-    /* No handle left means no mapping left either (a mapping holds its
-     * file open), so no fault can be waiting on the daemon: dropping here
-     * cannot deadlock. */
-    if (last) {
-        pthread_mutex_lock(&set->fuse_lock);
-        drop_path(set, path);
-        pthread_mutex_unlock(&set->fuse_lock);
+    /* To the dropper, once per file however many closes come meanwhile. */
+    if (last && f->drop_queued) {
+        handed = true;
+    } else if (last && kura_grow((void **)&set->drops, &set->drops_cap, set->ndrops, sizeof *set->drops) &&
+               (set->drops[set->ndrops] = strdup(path))) {
+        set->ndrops++;
+        f->drop_queued = handed = true;
+        pthread_cond_signal(&set->drop_cv);
     }
+    pthread_mutex_unlock(&set->lock);
+    if (last && !handed)
+        kura_notice(LOG_ERR, "kurafs: out of memory: the cached pages of %s are dropped at the next end of "
+                             "access, not now", path);
 }
 
 void kurafs_pagecache_drop(struct kurafs_pagecache *set)

@@ -90,6 +90,9 @@ for i in $(seq 1 100); do grep -q '^mapped' "$T/cache1.out" && break; sleep 0.05
 open_kib=$(cached_kib)
 check "control: while mapped, the file's 8 MiB are cached (${open_kib} KiB charged)" test "$open_kib" -ge 7168
 touch "$T/flags/cache1"; wait "$holder"
+# The kernel sends the close to the daemon after the process is gone, and
+# the daemon's dropper thread drops the pages (pagecache.c): moments later.
+wait_for 2 test "$(cached_kib)" -lt 1024
 closed_kib=$(cached_kib)
 check "after the last close its pages are dropped (${closed_kib} KiB left)" test "$closed_kib" -lt 1024
 

@@ -8,13 +8,18 @@
  * descriptor table (a thread may have its own, and the leader may have
  * exited) by the path each descriptor links to under the mount point, and
  * the mappings, by the mount's device, read whole line by line. Only the
- * processes of a user with a handle open are looked into. Not seen:
+ * processes of a user with a handle open are looked into, and a descriptor
+ * table shared by threads only once (kcmp): a user holding a file open
+ * with thousands of threads and descriptors would otherwise make each
+ * look, and the revocation waiting for it, take threads x descriptors
+ * readlinks. Not seen:
  * processes in another mount namespace, a descriptor in flight in a Unix
  * socket. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/kcmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +38,7 @@
  * look and the kill. */
 #define HOLDER_LOOKS 5
 #define HOLDERS_ENDED_MAX 4096     /* pids remembered, so a dying one is recorded once */
+#define TABLES_KNOWN 16            /* distinct descriptor tables of a process remembered */
 
 struct look {
     struct kurafs *fs;
@@ -118,6 +124,17 @@ static bool maps_refused(struct look *l, int taskfd, bool *read)
     return found;
 }
 
+static bool pid_name(const char *s, pid_t *pid)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v <= 1 || v > INT32_MAX)
+        return false;
+    *pid = (pid_t)v;
+    return true;
+}
+
 /* Whether the process (its /proc directory, open) holds or maps a refused
  * file: through every thread, the leader's entry being empty once it has
  * exited and a thread's table its own after unshare(CLONE_FILES). */
@@ -131,29 +148,27 @@ static bool holds_refused(struct look *l, int piddir)
         return false; /* gone */
     }
     bool found = false, maps_read = false;
+    pid_t looked[TABLES_KNOWN]; /* a task of each table looked through */
+    size_t nlooked = 0;
     for (struct dirent *e; !found && (e = readdir(tasks));) {
-        if (e->d_name[0] == '.')
+        pid_t tid;
+        if (e->d_name[0] == '.' || !pid_name(e->d_name, &tid))
             continue;
-        int task = openat(dirfd(tasks), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        bool seen = false;
+        for (size_t i = 0; i < nlooked && !seen; i++)
+            seen = syscall(SYS_kcmp, looked[i], tid, KCMP_FILES, 0, 0) == 0;
+        int task = seen ? -1 : openat(dirfd(tasks), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (task < 0)
             continue;
         found = table_refused(l, task) || (!maps_read && maps_refused(l, task, &maps_read));
         close(task);
+        if (nlooked < TABLES_KNOWN)
+            looked[nlooked++] = tid;
     }
     closedir(tasks);
     return found;
 }
 
-static bool pid_name(const char *s, pid_t *pid)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v <= 1 || v > INT32_MAX)
-        return false;
-    *pid = (pid_t)v;
-    return true;
-}
 
 /* Kills the process through a pidfd taken before its /proc was read, so a
  * pid reused since is never hit (by its pid where no pidfd could be had).

@@ -232,10 +232,12 @@ unsigned kurafs_end_holders(struct kurafs *fs);
 /* ---- the page cache of served files (pagecache.c) ---- */
 void kurafs_pagecache_init(struct kurafs_pagecache *pc);
 /* Between these two calls, drops reach the kernel; outside them they do
- * nothing. attach starts the dropper thread: 0, or -errno (the mount must
- * then stop); detach, after the unmount, stops it. */
-int kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse);
+ * nothing. detach, after the unmount, also stops the dropper thread. */
+void kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse);
 void kurafs_pagecache_detach(struct kurafs_pagecache *pc);
+/* Starts the dropper thread, after daemonizing (a fork keeps no thread but
+ * the caller): 0, or -errno (the mount must then stop). */
+int kurafs_pagecache_start_dropper(struct kurafs_pagecache *pc);
 /* Remembers a file being opened by uid, and says whether this open may use
  * the page cache (reads cached, shared mappings allowed): only while every
  * handle open on the file is uid's, so pages one user fills are never read

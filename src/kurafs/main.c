@@ -426,11 +426,7 @@ int main(int argc, char **argv)
         goto out;
     if (fuse_mount(fuse, copts.mountpoint) != 0)
         goto out_destroy;
-    int dropper = kurafs_pagecache_attach(&fs->pagecache, fuse);
-    if (dropper != 0) {
-        kura_notice(LOG_ERR, "kurafs: cannot start the thread that drops cached pages: %s", strerror(-dropper));
-        goto out_unmount;
-    }
+    kurafs_pagecache_attach(&fs->pagecache, fuse);
     fs->mountpoint = copts.mountpoint;
     int dev = kurafs_mount_device(copts.mountpoint, &fs->mount_dev);
     if (dev != 0 && fs->cfg->end_processes)
@@ -463,6 +459,12 @@ int main(int argc, char **argv)
 
     /* Threads start after daemonizing: a fork keeps only the caller. So
      * does the kept database session: a forked process must not share one. */
+    int dropper = kurafs_pagecache_start_dropper(&fs->pagecache);
+    if (dropper != 0) {
+        kura_notice(LOG_ERR, "kurafs: cannot start the thread that drops cached pages: %s", strerror(-dropper));
+        fprintf(stderr, "kurafs: cannot start the thread that drops cached pages: %s\n", strerror(-dropper));
+        goto out_signals;
+    }
     if (*fs->cfg->cluster_database && !(spare = kura_cluster_spare_new())) {
         fprintf(stderr, "kurafs: out of memory\n");
         goto out_signals;

@@ -91,11 +91,15 @@ static void *dropper_main(void *arg)
     return NULL;
 }
 
-int kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse)
+void kurafs_pagecache_attach(struct kurafs_pagecache *pc, struct fuse *fuse)
 {
     pthread_mutex_lock(&pc->fuse_lock);
     pc->fuse = fuse;
     pthread_mutex_unlock(&pc->fuse_lock);
+}
+
+int kurafs_pagecache_start_dropper(struct kurafs_pagecache *pc)
+{
     pc->dropper_stop = false;
     int e = pthread_create(&pc->dropper, NULL, dropper_main, pc);
     pc->dropper_running = e == 0;

@@ -355,7 +355,16 @@ static int resolve(struct kura_audit_log *log, struct chain_pos *pos, struct kur
         pos->c.seq = h.seq;
         memcpy(pos->c.hash, h.hash, sizeof h.hash);
         have = true;
-        if (h.ino == pos->ino && pos->size >= h.size)
+        /* The file ends where this writer's last batch, its head put off
+         * for a sync, left it: nobody wrote since, so that batch's end is
+         * where the chain stands, without reading back what the head lags
+         * by (a flood of refusals would be read again at every batch). */
+        if (log->head_due_set && log->head_due.ino == pos->ino && log->head_due.size == pos->size &&
+            log->head_due.seq >= h.seq) {
+            pos->c.seq = log->head_due.seq;
+            memcpy(pos->c.hash, log->head_due.hash, sizeof pos->c.hash);
+            from = pos->size;
+        } else if (h.ino == pos->ino && pos->size >= h.size)
             from = h.size;
         else if (h.ino == pos->ino && pos->size > 0)
             kura_notice(LOG_ERR, "kura audit: %s shrank from %" PRIu64 " to %" PRIu64 " bytes: records were removed; "

@@ -17,7 +17,9 @@
  * writer: its record goes into the next batch, which the close writer leads
  * itself when none came within its linger.
  * Nothing about the chain is trusted from memory while the head file is
- * readable: the file and the head are the truth every batch starts from. */
+ * readable: the file and the head are the truth every batch starts from,
+ * but for this writer's own last batch (its head put off for a sync) when
+ * the file still ends where that batch left it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

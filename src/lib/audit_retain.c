@@ -5,6 +5,7 @@
  * and the next file continues its chain, so the record states a hash that
  * the kept files really continue from. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "audit_priv.h"
 #include "kura/grow.h"
@@ -180,11 +182,39 @@ static bool continues(const char *path, const struct audit_removal *r)
     return ok;
 }
 
+/* The cheap look, by name, that nearly every tick stops at: whether the
+ * oldest file, if it is not the live one, ends past retention. */
+static int oldest_due(const char *log_path, unsigned years, int64_t now_ms, bool *due, struct kura_err *err)
+{
+    char **files;
+    size_t n;
+    *due = false;
+    if (kura_audit_files(log_path, &files, &n, err) != 0)
+        return -1;
+    if (n >= 2 && strcmp(files[0], log_path) != 0) {
+        int fd = open(files[0], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+            struct audit_removal r = {.years = years, .last_ms = last_time(fd, (uint64_t)st.st_size)};
+            *due = r.last_ms >= 0 && audit_retention_due(&r, now_ms);
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    kura_audit_files_free(files, n);
+    return 0;
+}
+
 int audit_retention_plan(const char *log_path, const unsigned char *key, unsigned years, int64_t now_ms,
                          struct audit_retention_plan *p, struct kura_err *err)
 {
     memset(p, 0, sizeof *p);
+    bool due;
     if (years == 0 || years > AUDIT_YEARS_MAX)
+        return 0;
+    if (oldest_due(log_path, years, now_ms, &due, err) != 0)
+        return -1;
+    if (!due)
         return 0;
     /* Listed and opened at one moment (under the head file's shared lock),
      * then read through the descriptors: a rotation meanwhile renames the

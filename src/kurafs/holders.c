@@ -169,7 +169,6 @@ static bool holds_refused(struct look *l, int piddir)
     return found;
 }
 
-
 /* Kills the process through a pidfd taken before its /proc was read, so a
  * pid reused since is never hit (by its pid where no pidfd could be had).
  * 0, or the errno. */

@@ -57,6 +57,45 @@ void kurafs_pagecache_init(struct kurafs_pagecache *pc)
     pthread_mutex_init(&pc->fuse_lock, NULL);
 }
 
+/* The slot holding path, or the empty slot where it belongs. */
+static struct opened_file *slot_for(struct opened_file *slots, size_t cap, const char *path)
+{
+    size_t i = (size_t)kura_hash(KURA_HASH_INIT, path, strlen(path)) & (cap - 1);
+    while (slots[i].path && strcmp(slots[i].path, path) != 0)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static int grow(struct kurafs_pagecache *set)
+{
+    size_t cap = set->cap ? set->cap * 2 : 256;
+    struct opened_file *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < set->cap; i++)
+        if (set->slots[i].path)
+            *slot_for(slots, cap, set->slots[i].path) = set->slots[i];
+    free(set->slots);
+    set->slots = slots;
+    set->cap = cap;
+    return 0;
+}
+
+/* The file's entry, added if new; NULL when out of memory. */
+static struct opened_file *remember(struct kurafs_pagecache *set, const char *path)
+{
+    struct opened_file *f = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
+    if (f && f->path)
+        return f;
+    if ((set->count + 1) * 2 > set->cap && grow(set) != 0)
+        return NULL;
+    f = slot_for(set->slots, set->cap, path);
+    if (!(f->path = strdup(path)))
+        return NULL;
+    set->count++;
+    return f;
+}
+
 /* Drops one file's pages; the caller holds pc->fuse_lock. */
 static void drop_path(struct kurafs_pagecache *pc, const char *path)
 {
@@ -64,8 +103,6 @@ static void drop_path(struct kurafs_pagecache *pc, const char *path)
     if (rc != 0 && rc != -ENOENT) /* ENOENT: the kernel holds no such inode, so no pages */
         kura_notice(LOG_ERR, "kurafs: cannot drop the cached pages of %s: %s", path, strerror(-rc));
 }
-
-static struct opened_file *slot_for(struct opened_file *slots, size_t cap, const char *path);
 
 /* The dropper: the files whose last handle closed, one at a time. */
 static void *dropper_main(void *arg)
@@ -128,45 +165,6 @@ void kurafs_pagecache_detach(struct kurafs_pagecache *pc)
     pthread_mutex_lock(&pc->fuse_lock);
     pc->fuse = NULL;
     pthread_mutex_unlock(&pc->fuse_lock);
-}
-
-/* The slot holding path, or the empty slot where it belongs. */
-static struct opened_file *slot_for(struct opened_file *slots, size_t cap, const char *path)
-{
-    size_t i = (size_t)kura_hash(KURA_HASH_INIT, path, strlen(path)) & (cap - 1);
-    while (slots[i].path && strcmp(slots[i].path, path) != 0)
-        i = (i + 1) & (cap - 1);
-    return &slots[i];
-}
-
-static int grow(struct kurafs_pagecache *set)
-{
-    size_t cap = set->cap ? set->cap * 2 : 256;
-    struct opened_file *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (size_t i = 0; i < set->cap; i++)
-        if (set->slots[i].path)
-            *slot_for(slots, cap, set->slots[i].path) = set->slots[i];
-    free(set->slots);
-    set->slots = slots;
-    set->cap = cap;
-    return 0;
-}
-
-/* The file's entry, added if new; NULL when out of memory. */
-static struct opened_file *remember(struct kurafs_pagecache *set, const char *path)
-{
-    struct opened_file *f = set->cap ? slot_for(set->slots, set->cap, path) : NULL;
-    if (f && f->path)
-        return f;
-    if ((set->count + 1) * 2 > set->cap && grow(set) != 0)
-        return NULL;
-    f = slot_for(set->slots, set->cap, path);
-    if (!(f->path = strdup(path)))
-        return NULL;
-    set->count++;
-    return f;
 }
 
 int kurafs_pagecache_open(struct kurafs_pagecache *set, const char *path, uid_t uid, bool *cached)

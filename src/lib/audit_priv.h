@@ -61,6 +61,8 @@ void audit_lines_close(struct audit_lines *r);
 /* The first line of the file, parsed (free with kura_audit_entry_free);
  * -1 if there is none or it is not a record. */
 int audit_first_record(const char *path, struct kura_audit_entry *e);
+/* The same of the file open as fd, read with pread (its offset unchanged). */
+int audit_first_record_fd(int fd, struct kura_audit_entry *e);
 
 /* Opens files[0..n) for reading: descriptors, and the sizes to read up to
  * (what was there when they were opened). On failure none stays open. */

@@ -264,20 +264,30 @@ struct found {
     uint64_t first_seq;         /* 0: no readable first record */
 };
 
-int audit_first_record(const char *path, struct kura_audit_entry *e)
+int audit_first_record_fd(int fd, struct kura_audit_entry *e)
 {
     struct audit_lines r;
     const char *line;
     size_t len;
     enum audit_line_kind kind;
     uint64_t off;
-    if (audit_lines_open(&r, path, 0, NULL, NULL) != 0)
+    if (audit_lines_init(&r, fd, 0, UINT64_MAX) != 0)
         return -1;
     int rc = audit_lines_next(&r, &line, &len, &kind, &off) == 1 && kind == AUDIT_LINE_OK &&
                      kura_audit_entry_parse(line, len, e, NULL) == 0
                  ? 0
                  : -1;
-    audit_lines_close(&r);
+    audit_lines_free(&r);
+    return rc;
+}
+
+int audit_first_record(const char *path, struct kura_audit_entry *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    int rc = audit_first_record_fd(fd, e);
+    close(fd);
     return rc;
 }
 

@@ -142,42 +142,15 @@ static int examine(const char *path, int fd, uint64_t size, const unsigned char 
     return 0;
 }
 
-/* The first record of e continues r: seq last + 1, prev its hash. */
-static bool continued_by(const struct kura_audit_entry *e, const struct audit_removal *r)
+/* The first record of the file open as fd continues r: seq last + 1,
+ * prev its hash. */
+static bool continues(int fd, const struct audit_removal *r)
 {
+    struct kura_audit_entry e;
     unsigned char prev[KURA_AUDIT_HASH_LEN];
-    return e->seq == r->last + 1 && audit_unhex(e->prev, prev) &&
-           sodium_memcmp(prev, r->last_hash, sizeof prev) == 0;
-}
-
-/* The first record of the file open as fd continues r. */
-static bool fd_continues(int fd, const struct audit_removal *r)
-{
-    struct audit_lines lines;
-    if (audit_lines_init(&lines, fd, 0, UINT64_MAX) != 0)
+    if (audit_first_record_fd(fd, &e) != 0)
         return false;
-    const char *line;
-    size_t len;
-    enum audit_line_kind kind;
-    uint64_t off;
-    struct kura_audit_entry e;
-    bool ok = audit_lines_next(&lines, &line, &len, &kind, &off) == 1 && kind == AUDIT_LINE_OK &&
-              kura_audit_entry_parse(line, len, &e, NULL) == 0;
-    if (ok) {
-        ok = continued_by(&e, r);
-        kura_audit_entry_free(&e);
-    }
-    audit_lines_free(&lines);
-    return ok;
-}
-
-/* The first record of the file at path continues r. */
-static bool continues(const char *path, const struct audit_removal *r)
-{
-    struct kura_audit_entry e;
-    if (audit_first_record(path, &e) != 0)
-        return false;
-    bool ok = continued_by(&e, r);
+    bool ok = e.seq == r->last + 1 && audit_unhex(e.prev, prev) && sodium_memcmp(prev, r->last_hash, sizeof prev) == 0;
     kura_audit_entry_free(&e);
     return ok;
 }
@@ -250,7 +223,7 @@ int audit_retention_plan(const char *log_path, const unsigned char *key, unsigne
         if (!take)
             kura_notice(LOG_ERR, "kura audit: retention: %s", why.msg);
         take = take && audit_retention_due(r, now_ms);
-        if (take && !fd_continues(f.fds[i + 1], r)) {
+        if (take && !continues(f.fds[i + 1], r)) {
             kura_notice(LOG_ERR, "kura audit: retention: %s does not continue %s's chain; both kept "
                                  "(kuractl audit verify says more)", f.paths[i + 1], f.paths[i]);
             take = false;
@@ -284,7 +257,10 @@ bool audit_retention_still_oldest(const char *log_path, const struct audit_reten
         ok = lstat(files[k], &st) == 0 && st.st_dev == p->files[k].dev && st.st_ino == p->files[k].ino &&
              (k == 0 || p->files[k].first == p->files[k - 1].last + 1);
     }
-    ok = ok && continues(files[p->nfiles], &p->files[p->nfiles - 1]);
+    int next = ok ? open(files[p->nfiles], O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+    ok = ok && next >= 0 && continues(next, &p->files[p->nfiles - 1]);
+    if (next >= 0)
+        close(next);
     kura_audit_files_free(files, nfiles);
     return ok;
 }
